@@ -1,0 +1,301 @@
+//! The only crate that touches MLX C++. A `cxx` bridge over a thin C++ shim
+//! (`src/shim/*.cc`). Every shim call that can throw returns `Result`: cxx catches the C++
+//! exception and hands its message over as `cxx::Exception`, so no input can abort the process.
+//!
+//! Ops are grouped by signature and selected by shared enums (`UnaryOp`, `BinaryOp`, ...)
+//! instead of one bridged function per op: the surface stays small, and dispatch is a switch.
+//! Optional array arguments are nullable raw pointers (cxx has no `Option<&T>`); the safe
+//! wrappers in `mlxn-core` are the only callers.
+#![allow(clippy::missing_safety_doc)]
+
+pub use cxx::{Exception, UniquePtr};
+
+/// The MLX version this crate was compiled against (read from MLX's `version.h`).
+pub const MLX_VERSION: &str = env!("MLXN_MLX_VERSION");
+
+#[cxx::bridge(namespace = "mlxn")]
+pub mod ffi {
+    #[repr(u8)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum UnaryOp {
+        Abs, Negative, Sign, Sqrt, Rsqrt, Square, Reciprocal, Exp, Expm1, Log, Log2, Log10,
+        Log1p, Sin, Cos, Tan, Arcsin, Arccos, Arctan, Sinh, Cosh, Tanh, Arcsinh, Arccosh,
+        Arctanh, Erf, Erfinv, Sigmoid, Floor, Ceil, LogicalNot, BitwiseInvert, StopGradient,
+        Isnan, Isinf, Isfinite, Isposinf, Isneginf, Real, Imag, Conjugate, Degrees, Radians,
+        Copy,
+    }
+
+    #[repr(u8)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum BinaryOp {
+        Add, Subtract, Multiply, Divide, FloorDivide, Remainder, Power, Maximum, Minimum,
+        Equal, NotEqual, Less, LessEqual, Greater, GreaterEqual, LogicalAnd, LogicalOr,
+        BitwiseAnd, BitwiseOr, BitwiseXor, LeftShift, RightShift, Arctan2, Logaddexp, Matmul,
+        Inner, Outer, Kron,
+    }
+
+    #[repr(u8)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum ReduceOp { Sum, Mean, Prod, Max, Min, All, Any, Logsumexp, Var, Std, Median }
+
+    #[repr(u8)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum ScanOp { Cumsum, Cumprod, Cummax, Cummin, Logcumsumexp }
+
+    #[repr(u8)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum SortOp { Sort, Argsort, Partition, Argpartition, Topk, Argmax, Argmin }
+
+    #[repr(u8)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum ScatterMode { Set, Add, Prod, Max, Min }
+
+    #[repr(u8)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum LinalgOp { Inv, Pinv, Cholesky, CholeskyUpper, Det, TriInvLower, TriInvUpper }
+
+    #[repr(u8)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum FftOp { Fftn, Ifftn, Rfftn, Irfftn }
+
+    extern "Rust" {
+        /// A JS (or Rust) function traced by an MLX transform; implemented by `mlxn-core`.
+        type TraceCallback;
+        fn invoke_trace_callback(
+            cb: &mut TraceCallback,
+            inputs: &ArrayList,
+        ) -> Result<UniquePtr<ArrayList>>;
+    }
+
+    unsafe extern "C++" {
+        include!("mlxn-sys/src/shim/shim.h");
+
+        /// An `mlx::core::array` (a cheap, reference-counted handle to a lazy graph node).
+        type MlxArray;
+        /// A `std::vector<mlx::core::array>`, used for multi-input and multi-output calls.
+        type ArrayList;
+        /// An MLX completion event, copied out of an array so it can be waited on elsewhere.
+        type MlxEvent;
+
+        // ---- lists -------------------------------------------------------------------
+        fn list_new() -> UniquePtr<ArrayList>;
+        fn list_push(list: Pin<&mut ArrayList>, a: &MlxArray);
+        fn list_len(list: &ArrayList) -> usize;
+        fn list_get(list: &ArrayList, i: usize) -> UniquePtr<MlxArray>;
+
+        // ---- construction and metadata -----------------------------------------------
+        fn from_bytes(data: &[u8], shape: &[i32], dtype: u8) -> Result<UniquePtr<MlxArray>>;
+        fn scalar(value: f64, dtype: u8) -> Result<UniquePtr<MlxArray>>;
+        fn scalar_int(value: i64, dtype: u8) -> Result<UniquePtr<MlxArray>>;
+        fn clone_array(a: &MlxArray) -> UniquePtr<MlxArray>;
+        fn shape(a: &MlxArray) -> Vec<i32>;
+        fn dtype(a: &MlxArray) -> u8;
+        fn size(a: &MlxArray) -> usize;
+        fn ndim(a: &MlxArray) -> usize;
+        fn nbytes(a: &MlxArray) -> usize;
+        fn itemsize(a: &MlxArray) -> usize;
+        fn array_id(a: &MlxArray) -> usize;
+        fn describe(a: &MlxArray) -> Result<String>;
+
+        // ---- evaluation --------------------------------------------------------------
+        fn eval(list: &ArrayList) -> Result<()>;
+        fn async_eval(list: &ArrayList) -> Result<()>;
+        fn is_available(a: &MlxArray) -> bool;
+        fn wait(a: &MlxArray) -> Result<()>;
+        fn event_of(a: &MlxArray) -> UniquePtr<MlxEvent>;
+        fn event_valid(e: &MlxEvent) -> bool;
+        fn event_wait(e: &MlxEvent) -> Result<()>;
+        /// Evaluates `a` and returns a row-contiguous array holding the same values.
+        fn materialize(a: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        /// The first byte of an evaluated, row-contiguous array (null if unevaluated).
+        unsafe fn data_ptr(a: &MlxArray) -> *const u8;
+
+        // ---- elementwise, reductions, scans, sorting ---------------------------------
+        fn unary(op: UnaryOp, a: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        fn binary(op: BinaryOp, a: &MlxArray, b: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        fn binary_scalar(op: BinaryOp, a: &MlxArray, value: f64, scalar_dtype: u8, scalar_first: bool)
+            -> Result<UniquePtr<MlxArray>>;
+        fn divmod(a: &MlxArray, b: &MlxArray) -> Result<UniquePtr<ArrayList>>;
+        fn round(a: &MlxArray, decimals: i32) -> Result<UniquePtr<MlxArray>>;
+        fn reduce(op: ReduceOp, a: &MlxArray, axes: &[i32], all_axes: bool, keepdims: bool, ddof: i32)
+            -> Result<UniquePtr<MlxArray>>;
+        fn scan(op: ScanOp, a: &MlxArray, axis: i32, all_axes: bool, reverse: bool, inclusive: bool)
+            -> Result<UniquePtr<MlxArray>>;
+        fn sort_op(op: SortOp, a: &MlxArray, axis: i32, all_axes: bool, kth: i32, keepdims: bool)
+            -> Result<UniquePtr<MlxArray>>;
+        fn softmax(a: &MlxArray, axes: &[i32], all_axes: bool, precise: bool) -> Result<UniquePtr<MlxArray>>;
+        unsafe fn clip(a: &MlxArray, lo: *const MlxArray, hi: *const MlxArray) -> Result<UniquePtr<MlxArray>>;
+        fn where_(cond: &MlxArray, x: &MlxArray, y: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        fn astype(a: &MlxArray, dtype: u8) -> Result<UniquePtr<MlxArray>>;
+        fn view_as(a: &MlxArray, dtype: u8) -> Result<UniquePtr<MlxArray>>;
+        fn nan_to_num(a: &MlxArray, nan: f64, posinf: f64, has_posinf: bool, neginf: f64, has_neginf: bool)
+            -> Result<UniquePtr<MlxArray>>;
+        fn isclose(a: &MlxArray, b: &MlxArray, rtol: f64, atol: f64, equal_nan: bool) -> Result<UniquePtr<MlxArray>>;
+        fn array_equal(a: &MlxArray, b: &MlxArray, equal_nan: bool) -> Result<UniquePtr<MlxArray>>;
+
+        // ---- creation ----------------------------------------------------------------
+        fn full(shape: &[i32], value: &MlxArray, dtype: u8, has_dtype: bool) -> Result<UniquePtr<MlxArray>>;
+        fn arange(start: f64, stop: f64, step: f64, dtype: u8) -> Result<UniquePtr<MlxArray>>;
+        fn linspace(start: f64, stop: f64, num: i32, dtype: u8) -> Result<UniquePtr<MlxArray>>;
+        fn eye(n: i32, m: i32, k: i32, dtype: u8) -> Result<UniquePtr<MlxArray>>;
+        fn tri(n: i32, m: i32, k: i32, dtype: u8) -> Result<UniquePtr<MlxArray>>;
+
+        // ---- shapes ------------------------------------------------------------------
+        fn reshape(a: &MlxArray, shape: &[i32]) -> Result<UniquePtr<MlxArray>>;
+        fn flatten(a: &MlxArray, start: i32, end: i32) -> Result<UniquePtr<MlxArray>>;
+        fn squeeze(a: &MlxArray, axes: &[i32], all_axes: bool) -> Result<UniquePtr<MlxArray>>;
+        fn expand_dims(a: &MlxArray, axes: &[i32]) -> Result<UniquePtr<MlxArray>>;
+        fn transpose(a: &MlxArray, axes: &[i32], all_axes: bool) -> Result<UniquePtr<MlxArray>>;
+        fn swapaxes(a: &MlxArray, axis1: i32, axis2: i32) -> Result<UniquePtr<MlxArray>>;
+        fn moveaxis(a: &MlxArray, source: i32, destination: i32) -> Result<UniquePtr<MlxArray>>;
+        fn broadcast_to(a: &MlxArray, shape: &[i32]) -> Result<UniquePtr<MlxArray>>;
+        fn concatenate(list: &ArrayList, axis: i32, all_axes: bool) -> Result<UniquePtr<MlxArray>>;
+        fn stack(list: &ArrayList, axis: i32) -> Result<UniquePtr<MlxArray>>;
+        fn split_sections(a: &MlxArray, sections: i32, axis: i32) -> Result<UniquePtr<ArrayList>>;
+        fn split_at(a: &MlxArray, indices: &[i32], axis: i32) -> Result<UniquePtr<ArrayList>>;
+        fn tile(a: &MlxArray, reps: &[i32]) -> Result<UniquePtr<MlxArray>>;
+        fn repeat(a: &MlxArray, repeats: i32, axis: i32, all_axes: bool) -> Result<UniquePtr<MlxArray>>;
+        fn pad(a: &MlxArray, axes: &[i32], low: &[i32], high: &[i32], value: &MlxArray, mode: &str)
+            -> Result<UniquePtr<MlxArray>>;
+        fn roll(a: &MlxArray, shift: &[i32], axes: &[i32], all_axes: bool) -> Result<UniquePtr<MlxArray>>;
+        fn tril(a: &MlxArray, k: i32) -> Result<UniquePtr<MlxArray>>;
+        fn triu(a: &MlxArray, k: i32) -> Result<UniquePtr<MlxArray>>;
+        fn diagonal(a: &MlxArray, offset: i32, axis1: i32, axis2: i32) -> Result<UniquePtr<MlxArray>>;
+        fn diag(a: &MlxArray, k: i32) -> Result<UniquePtr<MlxArray>>;
+        fn flip(a: &MlxArray, axes: &[i32], all_axes: bool) -> Result<UniquePtr<MlxArray>>;
+
+        // ---- indexing ----------------------------------------------------------------
+        fn slice(a: &MlxArray, start: &[i32], stop: &[i32], strides: &[i32]) -> Result<UniquePtr<MlxArray>>;
+        fn slice_update(src: &MlxArray, update: &MlxArray, start: &[i32], stop: &[i32], strides: &[i32])
+            -> Result<UniquePtr<MlxArray>>;
+        fn take(a: &MlxArray, indices: &MlxArray, axis: i32, all_axes: bool) -> Result<UniquePtr<MlxArray>>;
+        fn take_along_axis(a: &MlxArray, indices: &MlxArray, axis: i32, all_axes: bool) -> Result<UniquePtr<MlxArray>>;
+        fn put_along_axis(a: &MlxArray, indices: &MlxArray, values: &MlxArray, axis: i32, all_axes: bool)
+            -> Result<UniquePtr<MlxArray>>;
+        fn gather(a: &MlxArray, indices: &ArrayList, axes: &[i32], slice_sizes: &[i32]) -> Result<UniquePtr<MlxArray>>;
+        fn scatter(mode: ScatterMode, a: &MlxArray, indices: &ArrayList, updates: &MlxArray, axes: &[i32])
+            -> Result<UniquePtr<MlxArray>>;
+
+        // ---- linear algebra, contractions, fft ---------------------------------------
+        fn addmm(c: &MlxArray, a: &MlxArray, b: &MlxArray, alpha: f32, beta: f32) -> Result<UniquePtr<MlxArray>>;
+        fn tensordot(a: &MlxArray, b: &MlxArray, axes_a: &[i32], axes_b: &[i32]) -> Result<UniquePtr<MlxArray>>;
+        fn tensordot_n(a: &MlxArray, b: &MlxArray, n: i32) -> Result<UniquePtr<MlxArray>>;
+        fn einsum(subscripts: &str, operands: &ArrayList) -> Result<UniquePtr<MlxArray>>;
+        fn linalg_norm(a: &MlxArray, ord_kind: u8, ord: f64, ord_name: &str, axes: &[i32], has_axes: bool,
+            keepdims: bool) -> Result<UniquePtr<MlxArray>>;
+        fn linalg_unary(op: LinalgOp, a: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        fn linalg_qr(a: &MlxArray) -> Result<UniquePtr<ArrayList>>;
+        fn linalg_svd(a: &MlxArray, compute_uv: bool) -> Result<UniquePtr<ArrayList>>;
+        fn linalg_eigh(a: &MlxArray, uplo: &str) -> Result<UniquePtr<ArrayList>>;
+        fn linalg_solve(a: &MlxArray, b: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        fn fft(op: FftOp, a: &MlxArray, n: &[i32], has_n: bool, axes: &[i32], has_axes: bool)
+            -> Result<UniquePtr<MlxArray>>;
+
+        // ---- random (explicit keys; the global key sequence lives in @mlxn/core) -----
+        fn random_key(seed: u64) -> Result<UniquePtr<MlxArray>>;
+        fn random_split(key: &MlxArray, num: i32) -> Result<UniquePtr<MlxArray>>;
+        fn random_bits(shape: &[i32], width: i32, key: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        fn random_uniform(low: &MlxArray, high: &MlxArray, shape: &[i32], dtype: u8, key: &MlxArray)
+            -> Result<UniquePtr<MlxArray>>;
+        fn random_normal(shape: &[i32], dtype: u8, loc: &MlxArray, scale: &MlxArray, key: &MlxArray)
+            -> Result<UniquePtr<MlxArray>>;
+        fn random_randint(low: &MlxArray, high: &MlxArray, shape: &[i32], dtype: u8, key: &MlxArray)
+            -> Result<UniquePtr<MlxArray>>;
+        fn random_bernoulli(p: &MlxArray, shape: &[i32], has_shape: bool, key: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        fn random_truncated_normal(lower: &MlxArray, upper: &MlxArray, shape: &[i32], has_shape: bool, dtype: u8,
+            key: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        fn random_gumbel(shape: &[i32], dtype: u8, key: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        fn random_categorical(logits: &MlxArray, axis: i32, shape: &[i32], has_shape: bool, num_samples: i32,
+            key: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        fn random_permutation(x: &MlxArray, axis: i32, key: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        fn random_permutation_n(n: i32, key: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+
+        // ---- fast kernels and quantization -------------------------------------------
+        unsafe fn fast_rms_norm(x: &MlxArray, weight: *const MlxArray, eps: f32) -> Result<UniquePtr<MlxArray>>;
+        unsafe fn fast_layer_norm(x: &MlxArray, weight: *const MlxArray, bias: *const MlxArray, eps: f32)
+            -> Result<UniquePtr<MlxArray>>;
+        unsafe fn fast_rope(x: &MlxArray, dims: i32, traditional: bool, base: f32, has_base: bool, scale: f32,
+            offset: &MlxArray, freqs: *const MlxArray) -> Result<UniquePtr<MlxArray>>;
+        unsafe fn fast_sdpa(q: &MlxArray, k: &MlxArray, v: &MlxArray, scale: f32, mask_mode: &str,
+            mask: *const MlxArray, sinks: *const MlxArray) -> Result<UniquePtr<MlxArray>>;
+        fn quantize(w: &MlxArray, group_size: i32, bits: i32, mode: &str) -> Result<UniquePtr<ArrayList>>;
+        unsafe fn dequantize(w: &MlxArray, scales: &MlxArray, biases: *const MlxArray, group_size: i32, bits: i32,
+            mode: &str, dtype: u8, has_dtype: bool) -> Result<UniquePtr<MlxArray>>;
+        unsafe fn quantized_matmul(x: &MlxArray, w: &MlxArray, scales: &MlxArray, biases: *const MlxArray,
+            transpose: bool, group_size: i32, bits: i32, mode: &str) -> Result<UniquePtr<MlxArray>>;
+        unsafe fn gather_mm(a: &MlxArray, b: &MlxArray, lhs: *const MlxArray, rhs: *const MlxArray, sorted: bool)
+            -> Result<UniquePtr<MlxArray>>;
+        unsafe fn gather_qmm(x: &MlxArray, w: &MlxArray, scales: &MlxArray, biases: *const MlxArray,
+            lhs: *const MlxArray, rhs: *const MlxArray, transpose: bool, group_size: i32, bits: i32, mode: &str,
+            sorted: bool) -> Result<UniquePtr<MlxArray>>;
+
+        // ---- transforms --------------------------------------------------------------
+        fn value_and_grad(cb: &mut TraceCallback, inputs: &ArrayList, argnums: &[i32], grads: Pin<&mut ArrayList>)
+            -> Result<UniquePtr<ArrayList>>;
+        fn vjp(cb: &mut TraceCallback, primals: &ArrayList, cotangents: &ArrayList, vjps: Pin<&mut ArrayList>)
+            -> Result<UniquePtr<ArrayList>>;
+        fn jvp(cb: &mut TraceCallback, primals: &ArrayList, tangents: &ArrayList, jvps: Pin<&mut ArrayList>)
+            -> Result<UniquePtr<ArrayList>>;
+        fn vmap(cb: &mut TraceCallback, inputs: &ArrayList, in_axes: &[i32], out_axes: &[i32])
+            -> Result<UniquePtr<ArrayList>>;
+        fn compile_call(cb: &mut TraceCallback, id: usize, shapeless: bool, inputs: &ArrayList)
+            -> Result<UniquePtr<ArrayList>>;
+        fn compile_erase(id: usize);
+        fn set_compile_enabled(enabled: bool);
+
+        // ---- devices, streams, memory ------------------------------------------------
+        fn default_device_type() -> i32;
+        fn set_default_device(device_type: i32) -> Result<()>;
+        fn device_available(device_type: i32) -> bool;
+        fn new_stream(device_type: i32) -> Result<i32>;
+        fn default_stream_index(device_type: i32) -> Result<i32>;
+        fn set_default_stream(device_type: i32, index: i32) -> Result<()>;
+        fn synchronize(device_type: i32, index: i32) -> Result<()>;
+        fn active_memory() -> usize;
+        fn peak_memory() -> usize;
+        fn cache_memory() -> usize;
+        fn reset_peak_memory();
+        fn clear_cache();
+        fn set_memory_limit(limit: usize) -> Result<usize>;
+        fn set_cache_limit(limit: usize) -> Result<usize>;
+        fn set_wired_limit(limit: usize) -> Result<usize>;
+        fn mlx_version() -> String;
+    }
+}
+
+// The array handles are reference-counted C++ objects whose counts are atomic; moving a
+// handle (not sharing &mut) to another thread is how MLX's own Python binding works.
+unsafe impl Send for ffi::MlxArray {}
+unsafe impl Sync for ffi::MlxArray {}
+// Events are shared handles designed to be waited on from any thread.
+unsafe impl Send for ffi::MlxEvent {}
+unsafe impl Sync for ffi::MlxEvent {}
+
+/// Implemented by `mlxn-core`: the body of a traced function. Kept as a trait object so this
+/// crate stays free of Node and of JS details.
+pub trait Trace {
+    fn call(&mut self, inputs: &ffi::ArrayList) -> Result<UniquePtr<ffi::ArrayList>, String>;
+}
+
+/// The opaque callback object handed to C++; wraps whatever implements [`Trace`].
+pub struct TraceCallback {
+    inner: *mut (dyn Trace + 'static),
+}
+
+impl TraceCallback {
+    /// # Safety
+    /// `inner` must outlive every use of the returned callback. Callers create it on the stack
+    /// around one bridged transform call, which only invokes it during that call.
+    pub unsafe fn new(inner: &mut dyn Trace) -> Self {
+        let ptr: *mut (dyn Trace + '_) = inner;
+        Self { inner: unsafe { std::mem::transmute::<*mut (dyn Trace + '_), *mut (dyn Trace + 'static)>(ptr) } }
+    }
+}
+
+fn invoke_trace_callback(
+    cb: &mut TraceCallback,
+    inputs: &ffi::ArrayList,
+) -> Result<UniquePtr<ffi::ArrayList>, String> {
+    // SAFETY: see TraceCallback::new; the trace body outlives the bridged call.
+    unsafe { (*cb.inner).call(inputs) }
+}

@@ -1,0 +1,165 @@
+// Arrays in and out of MLX: construction from bytes, metadata, evaluation, reading back,
+// plus devices, streams and memory. One job: the array's life cycle.
+#include <cstring>
+#include <sstream>
+#include <stdexcept>
+
+#include "mlxn-sys/src/lib.rs.h"
+#include "shim.h"
+
+namespace mlxn {
+
+// The order of our dtype codes; @mlxn/core's dtype table uses the same order.
+static const mx::Dtype kDtypes[] = {
+    mx::bool_,   mx::uint8,  mx::uint16,  mx::uint32,  mx::uint64,
+    mx::int8,    mx::int16,  mx::int32,   mx::int64,   mx::float16,
+    mx::bfloat16, mx::float32, mx::float64, mx::complex64};
+static constexpr size_t kNumDtypes = sizeof(kDtypes) / sizeof(kDtypes[0]);
+
+mx::Dtype to_dtype(uint8_t code) {
+  if (code >= kNumDtypes) throw std::invalid_argument("unknown dtype code " + std::to_string(code));
+  return kDtypes[code];
+}
+
+uint8_t from_dtype(mx::Dtype d) {
+  for (size_t i = 0; i < kNumDtypes; ++i) {
+    if (kDtypes[i] == d) return static_cast<uint8_t>(i);
+  }
+  throw std::runtime_error("array has a dtype this binding does not know");
+}
+
+mx::Shape to_shape(I32s s) { return mx::Shape(s.begin(), s.end()); }
+std::vector<int> to_ints(I32s s) { return std::vector<int>(s.begin(), s.end()); }
+
+ListPtr wrap_list(std::vector<mx::array> v) {
+  auto out = std::make_unique<ArrayList>();
+  out->items = std::move(v);
+  return out;
+}
+
+ListPtr list_new() { return std::make_unique<ArrayList>(); }
+void list_push(ArrayList& list, const MlxArray& a) { list.items.push_back(a.inner); }
+size_t list_len(const ArrayList& list) { return list.items.size(); }
+ArrayPtr list_get(const ArrayList& list, size_t i) { return wrap(list.items.at(i)); }
+
+ArrayPtr from_bytes(rust::Slice<const uint8_t> data, I32s shape, uint8_t dtype) {
+  auto dt = to_dtype(dtype);
+  size_t count = 1;
+  for (auto d : shape) {
+    if (d < 0) throw std::invalid_argument("[array] shape dimensions must be non-negative");
+    count *= static_cast<size_t>(d);
+  }
+  size_t expected = count * dt.size();
+  if (data.size() != expected) {
+    throw std::invalid_argument(
+        "[array] data has " + std::to_string(data.size()) + " bytes but shape and dtype need " +
+        std::to_string(expected));
+  }
+  auto buf = mx::allocator::malloc(expected);
+  if (expected > 0) std::memcpy(buf.buffer().raw_ptr(), data.data(), expected);
+  return wrap(mx::array(std::move(buf), to_shape(shape), dt));
+}
+
+ArrayPtr scalar(double value, uint8_t dtype) {
+  auto dt = to_dtype(dtype);
+  if (dt == mx::float64) return wrap(mx::array(value, mx::float64));
+  if (dt == mx::complex64) return wrap(mx::array(std::complex<float>(static_cast<float>(value), 0.0f)));
+  // Build in float32 and let MLX's cast produce the requested type (as its scalar ctor does).
+  return wrap(mx::array(static_cast<float>(value), dt));
+}
+
+ArrayPtr scalar_int(int64_t value, uint8_t dtype) {
+  auto dt = to_dtype(dtype);
+  return wrap(mx::array(value, dt));
+}
+
+ArrayPtr clone_array(const MlxArray& a) { return wrap(a.inner); }
+rust::Vec<int32_t> shape(const MlxArray& a) {
+  rust::Vec<int32_t> out;
+  out.reserve(a.inner.ndim());
+  for (auto d : a.inner.shape()) out.push_back(d);
+  return out;
+}
+uint8_t dtype(const MlxArray& a) { return from_dtype(a.inner.dtype()); }
+size_t size(const MlxArray& a) { return a.inner.size(); }
+size_t ndim(const MlxArray& a) { return a.inner.ndim(); }
+size_t nbytes(const MlxArray& a) { return a.inner.nbytes(); }
+size_t itemsize(const MlxArray& a) { return a.inner.itemsize(); }
+size_t array_id(const MlxArray& a) { return a.inner.id(); }
+
+rust::String describe(const MlxArray& a) {
+  std::ostringstream os;
+  os << a.inner;
+  return rust::String(os.str());
+}
+
+void eval(const ArrayList& list) { mx::eval(list.items); }
+void async_eval(const ArrayList& list) { mx::async_eval(list.items); }
+bool is_available(const MlxArray& a) { return a.inner.is_available(); }
+void wait(const MlxArray& a) { const_cast<mx::array&>(a.inner).wait(); }
+
+std::unique_ptr<MlxEvent> event_of(const MlxArray& a) {
+  return std::make_unique<MlxEvent>(MlxEvent{a.inner.event()});
+}
+bool event_valid(const MlxEvent& e) { return e.inner.valid(); }
+void event_wait(const MlxEvent& e) {
+  // Waiting never evaluates anything: it blocks until MLX's own stream thread signals.
+  // Errors are left on the event for the JS thread to raise through `wait`.
+  const_cast<mx::Event&>(e.inner).wait();
+}
+
+ArrayPtr materialize(const MlxArray& a) {
+  // Views (transposes, broadcasts, strided slices) are made row-contiguous so the bytes
+  // come out in C order. `eval` returns once the data is available.
+  mx::array src = a.inner;
+  mx::eval(src);
+  if (!src.flags().row_contiguous) {
+    src = mx::contiguous(src, false);
+    mx::eval(src);
+  }
+  return wrap(std::move(src));
+}
+
+const uint8_t* data_ptr(const MlxArray& a) {
+  if (a.inner.status() == mx::array::Status::unscheduled) return nullptr;
+  return a.inner.data<uint8_t>();
+}
+
+// ---- devices and streams ----------------------------------------------------------------
+mx::Device to_device(int32_t device_type) {
+  if (device_type == 0) return mx::Device(mx::Device::cpu);
+  if (device_type == 1) return mx::Device(mx::Device::gpu);
+  throw std::invalid_argument("unknown device type");
+}
+
+int32_t default_device_type() { return mx::default_device().type == mx::Device::gpu ? 1 : 0; }
+void set_default_device(int32_t device_type) {
+  auto d = to_device(device_type);
+  if (!mx::is_available(d)) {
+    throw std::invalid_argument(device_type == 1 ? "[device] no GPU is available in this MLX build"
+                                                 : "[device] the CPU device is not available");
+  }
+  mx::set_default_device(d);
+}
+bool device_available(int32_t device_type) { return mx::is_available(to_device(device_type)); }
+int32_t new_stream(int32_t device_type) { return mx::new_stream(to_device(device_type)).index; }
+int32_t default_stream_index(int32_t device_type) { return mx::default_stream(to_device(device_type)).index; }
+void set_default_stream(int32_t device_type, int32_t index) {
+  mx::set_default_stream(mx::Stream(index, to_device(device_type)));
+}
+void synchronize(int32_t device_type, int32_t index) {
+  mx::synchronize(mx::Stream(index, to_device(device_type)));
+}
+
+// ---- memory ---------------------------------------------------------------------------
+size_t active_memory() { return mx::get_active_memory(); }
+size_t peak_memory() { return mx::get_peak_memory(); }
+size_t cache_memory() { return mx::get_cache_memory(); }
+void reset_peak_memory() { mx::reset_peak_memory(); }
+void clear_cache() { mx::clear_cache(); }
+size_t set_memory_limit(size_t limit) { return mx::set_memory_limit(limit); }
+size_t set_cache_limit(size_t limit) { return mx::set_cache_limit(limit); }
+size_t set_wired_limit(size_t limit) { return mx::set_wired_limit(limit); }
+rust::String mlx_version() { return rust::String(mx::version()); }
+
+}  // namespace mlxn

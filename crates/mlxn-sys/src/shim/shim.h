@@ -1,0 +1,201 @@
+// The C++ side of the mlxn-sys bridge: thin wrappers that turn MLX's C++ API into
+// cxx-friendly signatures. Exceptions are deliberately not caught here: cxx catches them at
+// the boundary and returns them to Rust as `Err`.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "mlx/mlx.h"
+#include "rust/cxx.h"
+
+namespace mlxn {
+
+namespace mx = mlx::core;
+
+struct MlxArray {
+  mx::array inner;
+};
+struct ArrayList {
+  std::vector<mx::array> items;
+};
+struct MlxEvent {
+  mx::Event inner;
+};
+
+// Defined by the cxx-generated header; forward declarations let this header name them.
+enum class UnaryOp : std::uint8_t;
+enum class BinaryOp : std::uint8_t;
+enum class ReduceOp : std::uint8_t;
+enum class ScanOp : std::uint8_t;
+enum class SortOp : std::uint8_t;
+enum class ScatterMode : std::uint8_t;
+enum class LinalgOp : std::uint8_t;
+enum class FftOp : std::uint8_t;
+struct TraceCallback;
+
+using ArrayPtr = std::unique_ptr<MlxArray>;
+using ListPtr = std::unique_ptr<ArrayList>;
+using I32s = rust::Slice<const int32_t>;
+
+// ---- helpers shared by the shim files -------------------------------------------------
+inline ArrayPtr wrap(mx::array a) { return std::make_unique<MlxArray>(MlxArray{std::move(a)}); }
+ListPtr wrap_list(std::vector<mx::array> v);
+mx::Dtype to_dtype(uint8_t code);
+uint8_t from_dtype(mx::Dtype d);
+mx::Shape to_shape(I32s s);
+std::vector<int> to_ints(I32s s);
+inline std::optional<mx::array> opt(const MlxArray* p) {
+  return p ? std::optional<mx::array>(p->inner) : std::nullopt;
+}
+mx::Device to_device(int32_t device_type);
+
+// ---- lists ------------------------------------------------------------------------------
+ListPtr list_new();
+void list_push(ArrayList& list, const MlxArray& a);
+size_t list_len(const ArrayList& list);
+ArrayPtr list_get(const ArrayList& list, size_t i);
+
+// ---- construction and metadata --------------------------------------------------------
+ArrayPtr from_bytes(rust::Slice<const uint8_t> data, I32s shape, uint8_t dtype);
+ArrayPtr scalar(double value, uint8_t dtype);
+ArrayPtr scalar_int(int64_t value, uint8_t dtype);
+ArrayPtr clone_array(const MlxArray& a);
+rust::Vec<int32_t> shape(const MlxArray& a);
+uint8_t dtype(const MlxArray& a);
+size_t size(const MlxArray& a);
+size_t ndim(const MlxArray& a);
+size_t nbytes(const MlxArray& a);
+size_t itemsize(const MlxArray& a);
+size_t array_id(const MlxArray& a);
+rust::String describe(const MlxArray& a);
+
+// ---- evaluation --------------------------------------------------------------------------
+void eval(const ArrayList& list);
+void async_eval(const ArrayList& list);
+bool is_available(const MlxArray& a);
+void wait(const MlxArray& a);
+std::unique_ptr<MlxEvent> event_of(const MlxArray& a);
+bool event_valid(const MlxEvent& e);
+void event_wait(const MlxEvent& e);
+ArrayPtr materialize(const MlxArray& a);
+const uint8_t* data_ptr(const MlxArray& a);
+
+// ---- ops ---------------------------------------------------------------------------------
+ArrayPtr unary(UnaryOp op, const MlxArray& a);
+ArrayPtr binary(BinaryOp op, const MlxArray& a, const MlxArray& b);
+ArrayPtr binary_scalar(BinaryOp op, const MlxArray& a, double value, uint8_t scalar_dtype, bool scalar_first);
+ListPtr divmod(const MlxArray& a, const MlxArray& b);
+ArrayPtr round(const MlxArray& a, int32_t decimals);
+ArrayPtr reduce(ReduceOp op, const MlxArray& a, I32s axes, bool all_axes, bool keepdims, int32_t ddof);
+ArrayPtr scan(ScanOp op, const MlxArray& a, int32_t axis, bool all_axes, bool reverse, bool inclusive);
+ArrayPtr sort_op(SortOp op, const MlxArray& a, int32_t axis, bool all_axes, int32_t kth, bool keepdims);
+ArrayPtr softmax(const MlxArray& a, I32s axes, bool all_axes, bool precise);
+ArrayPtr clip(const MlxArray& a, const MlxArray* lo, const MlxArray* hi);
+ArrayPtr where_(const MlxArray& cond, const MlxArray& x, const MlxArray& y);
+ArrayPtr astype(const MlxArray& a, uint8_t dtype);
+ArrayPtr view_as(const MlxArray& a, uint8_t dtype);
+ArrayPtr nan_to_num(const MlxArray& a, double nan, double posinf, bool has_posinf, double neginf, bool has_neginf);
+ArrayPtr isclose(const MlxArray& a, const MlxArray& b, double rtol, double atol, bool equal_nan);
+ArrayPtr array_equal(const MlxArray& a, const MlxArray& b, bool equal_nan);
+
+ArrayPtr full(I32s shape, const MlxArray& value, uint8_t dtype, bool has_dtype);
+ArrayPtr arange(double start, double stop, double step, uint8_t dtype);
+ArrayPtr linspace(double start, double stop, int32_t num, uint8_t dtype);
+ArrayPtr eye(int32_t n, int32_t m, int32_t k, uint8_t dtype);
+ArrayPtr tri(int32_t n, int32_t m, int32_t k, uint8_t dtype);
+
+ArrayPtr reshape(const MlxArray& a, I32s shape);
+ArrayPtr flatten(const MlxArray& a, int32_t start, int32_t end);
+ArrayPtr squeeze(const MlxArray& a, I32s axes, bool all_axes);
+ArrayPtr expand_dims(const MlxArray& a, I32s axes);
+ArrayPtr transpose(const MlxArray& a, I32s axes, bool all_axes);
+ArrayPtr swapaxes(const MlxArray& a, int32_t axis1, int32_t axis2);
+ArrayPtr moveaxis(const MlxArray& a, int32_t source, int32_t destination);
+ArrayPtr broadcast_to(const MlxArray& a, I32s shape);
+ArrayPtr concatenate(const ArrayList& list, int32_t axis, bool all_axes);
+ArrayPtr stack(const ArrayList& list, int32_t axis);
+ListPtr split_sections(const MlxArray& a, int32_t sections, int32_t axis);
+ListPtr split_at(const MlxArray& a, I32s indices, int32_t axis);
+ArrayPtr tile(const MlxArray& a, I32s reps);
+ArrayPtr repeat(const MlxArray& a, int32_t repeats, int32_t axis, bool all_axes);
+ArrayPtr pad(const MlxArray& a, I32s axes, I32s low, I32s high, const MlxArray& value, rust::Str mode);
+ArrayPtr roll(const MlxArray& a, I32s shift, I32s axes, bool all_axes);
+ArrayPtr tril(const MlxArray& a, int32_t k);
+ArrayPtr triu(const MlxArray& a, int32_t k);
+ArrayPtr diagonal(const MlxArray& a, int32_t offset, int32_t axis1, int32_t axis2);
+ArrayPtr diag(const MlxArray& a, int32_t k);
+ArrayPtr flip(const MlxArray& a, I32s axes, bool all_axes);
+
+ArrayPtr slice(const MlxArray& a, I32s start, I32s stop, I32s strides);
+ArrayPtr slice_update(const MlxArray& src, const MlxArray& update, I32s start, I32s stop, I32s strides);
+ArrayPtr take(const MlxArray& a, const MlxArray& indices, int32_t axis, bool all_axes);
+ArrayPtr take_along_axis(const MlxArray& a, const MlxArray& indices, int32_t axis, bool all_axes);
+ArrayPtr put_along_axis(const MlxArray& a, const MlxArray& indices, const MlxArray& values, int32_t axis, bool all_axes);
+ArrayPtr gather(const MlxArray& a, const ArrayList& indices, I32s axes, I32s slice_sizes);
+ArrayPtr scatter(ScatterMode mode, const MlxArray& a, const ArrayList& indices, const MlxArray& updates, I32s axes);
+
+ArrayPtr addmm(const MlxArray& c, const MlxArray& a, const MlxArray& b, float alpha, float beta);
+ArrayPtr tensordot(const MlxArray& a, const MlxArray& b, I32s axes_a, I32s axes_b);
+ArrayPtr tensordot_n(const MlxArray& a, const MlxArray& b, int32_t n);
+ArrayPtr einsum(rust::Str subscripts, const ArrayList& operands);
+ArrayPtr linalg_norm(const MlxArray& a, uint8_t ord_kind, double ord, rust::Str ord_name, I32s axes, bool has_axes, bool keepdims);
+ArrayPtr linalg_unary(LinalgOp op, const MlxArray& a);
+ListPtr linalg_qr(const MlxArray& a);
+ListPtr linalg_svd(const MlxArray& a, bool compute_uv);
+ListPtr linalg_eigh(const MlxArray& a, rust::Str uplo);
+ArrayPtr linalg_solve(const MlxArray& a, const MlxArray& b);
+ArrayPtr fft(FftOp op, const MlxArray& a, I32s n, bool has_n, I32s axes, bool has_axes);
+
+ArrayPtr random_key(uint64_t seed);
+ArrayPtr random_split(const MlxArray& key, int32_t num);
+ArrayPtr random_bits(I32s shape, int32_t width, const MlxArray& key);
+ArrayPtr random_uniform(const MlxArray& low, const MlxArray& high, I32s shape, uint8_t dtype, const MlxArray& key);
+ArrayPtr random_normal(I32s shape, uint8_t dtype, const MlxArray& loc, const MlxArray& scale, const MlxArray& key);
+ArrayPtr random_randint(const MlxArray& low, const MlxArray& high, I32s shape, uint8_t dtype, const MlxArray& key);
+ArrayPtr random_bernoulli(const MlxArray& p, I32s shape, bool has_shape, const MlxArray& key);
+ArrayPtr random_truncated_normal(const MlxArray& lower, const MlxArray& upper, I32s shape, bool has_shape, uint8_t dtype, const MlxArray& key);
+ArrayPtr random_gumbel(I32s shape, uint8_t dtype, const MlxArray& key);
+ArrayPtr random_categorical(const MlxArray& logits, int32_t axis, I32s shape, bool has_shape, int32_t num_samples, const MlxArray& key);
+ArrayPtr random_permutation(const MlxArray& x, int32_t axis, const MlxArray& key);
+ArrayPtr random_permutation_n(int32_t n, const MlxArray& key);
+
+ArrayPtr fast_rms_norm(const MlxArray& x, const MlxArray* weight, float eps);
+ArrayPtr fast_layer_norm(const MlxArray& x, const MlxArray* weight, const MlxArray* bias, float eps);
+ArrayPtr fast_rope(const MlxArray& x, int32_t dims, bool traditional, float base, bool has_base, float scale, const MlxArray& offset, const MlxArray* freqs);
+ArrayPtr fast_sdpa(const MlxArray& q, const MlxArray& k, const MlxArray& v, float scale, rust::Str mask_mode, const MlxArray* mask, const MlxArray* sinks);
+ListPtr quantize(const MlxArray& w, int32_t group_size, int32_t bits, rust::Str mode);
+ArrayPtr dequantize(const MlxArray& w, const MlxArray& scales, const MlxArray* biases, int32_t group_size, int32_t bits, rust::Str mode, uint8_t dtype, bool has_dtype);
+ArrayPtr quantized_matmul(const MlxArray& x, const MlxArray& w, const MlxArray& scales, const MlxArray* biases, bool transpose, int32_t group_size, int32_t bits, rust::Str mode);
+ArrayPtr gather_mm(const MlxArray& a, const MlxArray& b, const MlxArray* lhs, const MlxArray* rhs, bool sorted);
+ArrayPtr gather_qmm(const MlxArray& x, const MlxArray& w, const MlxArray& scales, const MlxArray* biases, const MlxArray* lhs, const MlxArray* rhs, bool transpose, int32_t group_size, int32_t bits, rust::Str mode, bool sorted);
+
+// ---- transforms --------------------------------------------------------------------------
+ListPtr value_and_grad(TraceCallback& cb, const ArrayList& inputs, I32s argnums, ArrayList& grads);
+ListPtr vjp(TraceCallback& cb, const ArrayList& primals, const ArrayList& cotangents, ArrayList& vjps);
+ListPtr jvp(TraceCallback& cb, const ArrayList& primals, const ArrayList& tangents, ArrayList& jvps);
+ListPtr vmap(TraceCallback& cb, const ArrayList& inputs, I32s in_axes, I32s out_axes);
+ListPtr compile_call(TraceCallback& cb, size_t id, bool shapeless, const ArrayList& inputs);
+void compile_erase(size_t id);
+void set_compile_enabled(bool enabled);
+
+// ---- devices, streams, memory ----------------------------------------------------------
+int32_t default_device_type();
+void set_default_device(int32_t device_type);
+bool device_available(int32_t device_type);
+int32_t new_stream(int32_t device_type);
+int32_t default_stream_index(int32_t device_type);
+void set_default_stream(int32_t device_type, int32_t index);
+void synchronize(int32_t device_type, int32_t index);
+size_t active_memory();
+size_t peak_memory();
+size_t cache_memory();
+void reset_peak_memory();
+void clear_cache();
+size_t set_memory_limit(size_t limit);
+size_t set_cache_limit(size_t limit);
+size_t set_wired_limit(size_t limit);
+rust::String mlx_version();
+
+}  // namespace mlxn
