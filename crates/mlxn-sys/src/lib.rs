@@ -74,8 +74,6 @@ pub mod ffi {
         type MlxArray;
         /// A `std::vector<mlx::core::array>`, used for multi-input and multi-output calls.
         type ArrayList;
-        /// An MLX completion event, copied out of an array so it can be waited on elsewhere.
-        type MlxEvent;
 
         // ---- lists -------------------------------------------------------------------
         fn list_new() -> UniquePtr<ArrayList>;
@@ -102,9 +100,6 @@ pub mod ffi {
         fn async_eval(list: &ArrayList) -> Result<()>;
         fn is_available(a: &MlxArray) -> bool;
         fn wait(a: &MlxArray) -> Result<()>;
-        fn event_of(a: &MlxArray) -> UniquePtr<MlxEvent>;
-        fn event_valid(e: &MlxEvent) -> bool;
-        fn event_wait(e: &MlxEvent) -> Result<()>;
         /// Evaluates `a` and returns a row-contiguous array holding the same values.
         fn materialize(a: &MlxArray) -> Result<UniquePtr<MlxArray>>;
         /// The first byte of an evaluated, row-contiguous array (null if unevaluated).
@@ -267,9 +262,6 @@ pub mod ffi {
 // handle (not sharing &mut) to another thread is how MLX's own Python binding works.
 unsafe impl Send for ffi::MlxArray {}
 unsafe impl Sync for ffi::MlxArray {}
-// Events are shared handles designed to be waited on from any thread.
-unsafe impl Send for ffi::MlxEvent {}
-unsafe impl Sync for ffi::MlxEvent {}
 
 /// Implemented by `mlxn-core`: the body of a traced function. Kept as a trait object so this
 /// crate stays free of Node and of JS details.

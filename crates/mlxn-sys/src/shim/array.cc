@@ -64,6 +64,8 @@ ArrayPtr scalar(double value, uint8_t dtype) {
   auto dt = to_dtype(dtype);
   if (dt == mx::float64) return wrap(mx::array(value, mx::float64));
   if (dt == mx::complex64) return wrap(mx::array(std::complex<float>(static_cast<float>(value), 0.0f)));
+  if (dt == mx::bool_) return wrap(mx::array(value != 0.0));
+  if (mx::issubdtype(dt, mx::integer)) return wrap(mx::array(static_cast<int64_t>(value), dt));
   // Build in float32 and let MLX's cast produce the requested type (as its scalar ctor does).
   return wrap(mx::array(static_cast<float>(value), dt));
 }
@@ -97,16 +99,6 @@ void eval(const ArrayList& list) { mx::eval(list.items); }
 void async_eval(const ArrayList& list) { mx::async_eval(list.items); }
 bool is_available(const MlxArray& a) { return a.inner.is_available(); }
 void wait(const MlxArray& a) { const_cast<mx::array&>(a.inner).wait(); }
-
-std::unique_ptr<MlxEvent> event_of(const MlxArray& a) {
-  return std::make_unique<MlxEvent>(MlxEvent{a.inner.event()});
-}
-bool event_valid(const MlxEvent& e) { return e.inner.valid(); }
-void event_wait(const MlxEvent& e) {
-  // Waiting never evaluates anything: it blocks until MLX's own stream thread signals.
-  // Errors are left on the event for the JS thread to raise through `wait`.
-  const_cast<mx::Event&>(e.inner).wait();
-}
 
 ArrayPtr materialize(const MlxArray& a) {
   // Views (transposes, broadcasts, strided slices) are made row-contiguous so the bytes

@@ -20,9 +20,6 @@ struct MlxArray {
 struct ArrayList {
   std::vector<mx::array> items;
 };
-struct MlxEvent {
-  mx::Event inner;
-};
 
 // Defined by the cxx-generated header; forward declarations let this header name them.
 enum class UnaryOp : std::uint8_t;
@@ -76,9 +73,6 @@ void eval(const ArrayList& list);
 void async_eval(const ArrayList& list);
 bool is_available(const MlxArray& a);
 void wait(const MlxArray& a);
-std::unique_ptr<MlxEvent> event_of(const MlxArray& a);
-bool event_valid(const MlxEvent& e);
-void event_wait(const MlxEvent& e);
 ArrayPtr materialize(const MlxArray& a);
 const uint8_t* data_ptr(const MlxArray& a);
 

@@ -1,0 +1,66 @@
+//! Evaluation and reading values back: `eval`, `asyncEval`, synchronous and asynchronous reads.
+//!
+//! Asynchronous reads never evaluate on the libuv pool: @mlxn/core schedules the work with
+//! MLX's own `async_eval` (MLX runs it on its stream threads) and polls `isAvailable` from the
+//! event loop. (MLX does not export its event API, and waiting through the array handle on
+//! another thread would race with the JS thread's use of the same array.)
+use half::{bf16, f16};
+use napi::bindgen_prelude::{Array as JsList, Buffer};
+use napi_derive::napi;
+
+use super::{JsArray, Result, list_arg, mlx_err};
+use crate::array::Array;
+use crate::dtype::Dtype;
+use mlxn_sys::ffi;
+
+#[napi]
+pub fn eval(arrays: JsList) -> Result<()> {
+    ffi::eval(&*list_arg(&arrays)?).map_err(|e| mlx_err(e.what()))
+}
+
+#[napi(js_name = "asyncEval")]
+pub fn async_eval(arrays: JsList) -> Result<()> {
+    ffi::async_eval(&*list_arg(&arrays)?).map_err(|e| mlx_err(e.what()))
+}
+
+/// Reads an evaluated array into bytes. Half-precision values widen to float32 unless
+/// `rawHalf` asks for the stored 16-bit patterns.
+fn read_bytes(a: &Array, raw_half: bool) -> Result<Vec<u8>> {
+    let dense = a.materialize()?;
+    let dtype = dense.dtype();
+    Ok(dense.with_bytes(|b| match dtype {
+        Dtype::Float16 | Dtype::Bfloat16 if !raw_half => {
+            let mut out = Vec::with_capacity(b.len() * 2);
+            for c in b.chunks_exact(2) {
+                let bits = u16::from_le_bytes([c[0], c[1]]);
+                let v = if dtype == Dtype::Float16 { f16::from_bits(bits).to_f32() } else { bf16::from_bits(bits).to_f32() };
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out
+        }
+        _ => b.to_vec(),
+    }))
+}
+
+#[napi(js_name = "dataSync")]
+pub fn data_sync(a: &JsArray, raw_half: bool) -> Result<Buffer> {
+    Ok(read_bytes(a.get()?, raw_half)?.into())
+}
+
+#[napi(js_name = "isAvailable")]
+pub fn is_available(a: &JsArray) -> Result<bool> {
+    Ok(ffi::is_available(a.raw()?))
+}
+
+/// MLX's own printout of the array (evaluates it).
+#[napi]
+pub fn describe(a: &JsArray) -> Result<String> {
+    ffi::describe(a.raw()?).map_err(|e| mlx_err(e.what()))
+}
+
+/// Waits on the JS thread until `a` is available and raises any error its asynchronous
+/// evaluation hit (MLX keeps that error with the array until someone waits).
+#[napi]
+pub fn wait(a: &JsArray) -> Result<()> {
+    ffi::wait(a.raw()?).map_err(|e| mlx_err(e.what()))
+}
