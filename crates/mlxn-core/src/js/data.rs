@@ -5,7 +5,7 @@
 //! event loop. (MLX does not export its event API, and waiting through the array handle on
 //! another thread would race with the JS thread's use of the same array.)
 use half::{bf16, f16};
-use napi::bindgen_prelude::{Array as JsList, Buffer};
+use napi::bindgen_prelude::{Buffer, ClassInstance};
 use napi_derive::napi;
 
 use super::{JsArray, Result, list_arg, mlx_err};
@@ -14,12 +14,12 @@ use crate::dtype::Dtype;
 use mlxn_sys::ffi;
 
 #[napi]
-pub fn eval(arrays: JsList) -> Result<()> {
+pub fn eval(arrays: Vec<ClassInstance<JsArray>>) -> Result<()> {
     ffi::eval(&*list_arg(&arrays)?).map_err(|e| mlx_err(e.what()))
 }
 
 #[napi(js_name = "asyncEval")]
-pub fn async_eval(arrays: JsList) -> Result<()> {
+pub fn async_eval(arrays: Vec<ClassInstance<JsArray>>) -> Result<()> {
     ffi::async_eval(&*list_arg(&arrays)?).map_err(|e| mlx_err(e.what()))
 }
 

@@ -6,7 +6,7 @@
 use std::cell::Cell;
 
 use cxx::UniquePtr;
-use napi::bindgen_prelude::{Array as JsList, ClassInstance, ObjectFinalize};
+use napi::bindgen_prelude::{ClassInstance, ObjectFinalize};
 use napi::{Env, sys};
 use napi_derive::napi;
 
@@ -176,13 +176,9 @@ pub(crate) fn wrap_list(l: &ArrayList) -> Vec<JsArray> {
 }
 
 /// A JS array of NativeArray into a bridge list.
-pub(crate) fn list_arg(list: &JsList) -> Result<UniquePtr<ArrayList>> {
+pub(crate) fn list_arg(list: &[ClassInstance<JsArray>]) -> Result<UniquePtr<ArrayList>> {
     let mut out = mlxn_sys::ffi::list_new();
-    for i in 0..list.len() {
-        let a: ClassInstance<JsArray> = list
-            .get::<ClassInstance<JsArray>>(i)
-            .map_err(|_| arg_err(format!("element {i} is not an mlx array")))?
-            .ok_or_else(|| arg_err(format!("element {i} is missing")))?;
+    for a in list {
         mlxn_sys::ffi::list_push(out.pin_mut(), a.raw()?);
     }
     Ok(out)

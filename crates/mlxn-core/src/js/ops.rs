@@ -1,6 +1,6 @@
 //! Operation exports. Op families are selected by the numeric codes of the bridge's shared
 //! enums (the TypeScript op tables use the same order); an unknown code is an MLX error, not UB.
-use napi::bindgen_prelude::Array as JsList;
+use napi::bindgen_prelude::ClassInstance;
 use napi_derive::napi;
 
 use super::{JsArray, Result, axes_or_all, list_arg, opt_ptr, ret, ret_list};
@@ -136,12 +136,12 @@ pub fn broadcast_to(a: &JsArray, shape: Vec<i32>) -> Result<JsArray> {
 }
 
 #[napi]
-pub fn concatenate(arrays: JsList, axis: Option<i32>) -> Result<JsArray> {
+pub fn concatenate(arrays: Vec<ClassInstance<JsArray>>, axis: Option<i32>) -> Result<JsArray> {
     ret(ffi::concatenate(&*list_arg(&arrays)?, axis.unwrap_or(0), axis.is_none()))
 }
 
 #[napi]
-pub fn stack(arrays: JsList, axis: i32) -> Result<JsArray> {
+pub fn stack(arrays: Vec<ClassInstance<JsArray>>, axis: i32) -> Result<JsArray> {
     ret(ffi::stack(&*list_arg(&arrays)?, axis))
 }
 
@@ -230,12 +230,12 @@ pub fn put_along_axis(a: &JsArray, indices: &JsArray, values: &JsArray, axis: Op
 }
 
 #[napi]
-pub fn gather(a: &JsArray, indices: JsList, axes: Vec<i32>, slice_sizes: Vec<i32>) -> Result<JsArray> {
+pub fn gather(a: &JsArray, indices: Vec<ClassInstance<JsArray>>, axes: Vec<i32>, slice_sizes: Vec<i32>) -> Result<JsArray> {
     ret(ffi::gather(a.raw()?, &*list_arg(&indices)?, &axes, &slice_sizes))
 }
 
 #[napi]
-pub fn scatter(mode: u8, a: &JsArray, indices: JsList, updates: &JsArray, axes: Vec<i32>) -> Result<JsArray> {
+pub fn scatter(mode: u8, a: &JsArray, indices: Vec<ClassInstance<JsArray>>, updates: &JsArray, axes: Vec<i32>) -> Result<JsArray> {
     ret(ffi::scatter(ScatterMode { repr: mode }, a.raw()?, &*list_arg(&indices)?, updates.raw()?, &axes))
 }
 
@@ -257,7 +257,7 @@ pub fn tensordot_n(a: &JsArray, b: &JsArray, n: i32) -> Result<JsArray> {
 }
 
 #[napi]
-pub fn einsum(subscripts: String, operands: JsList) -> Result<JsArray> {
+pub fn einsum(subscripts: String, operands: Vec<ClassInstance<JsArray>>) -> Result<JsArray> {
     ret(ffi::einsum(&subscripts, &*list_arg(&operands)?))
 }
 

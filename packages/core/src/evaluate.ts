@@ -1,0 +1,27 @@
+/** Forcing evaluation: `eval` blocks until done, `asyncEval` only schedules. */
+import { Array, waitAvailable } from './array.js';
+import { native } from './native.js';
+import { treeFlatten } from './tree.js';
+
+/** Computes every array in the arguments (arrays or trees of arrays) and waits for them. */
+export function evaluate(...trees: unknown[]): void {
+  const hs = treeFlatten(trees).map((a) => a.handle);
+  if (hs.length > 0) native.eval(hs);
+}
+
+/**
+ * Schedules computation of the arrays on MLX's stream threads and returns at once. The
+ * returned promise resolves when they are ready (and rejects with MLX's error if one failed).
+ */
+export function asyncEval(...trees: unknown[]): Promise<void> {
+  const arrays: Array[] = treeFlatten(trees);
+  const hs = arrays.map((a) => a.handle);
+  if (hs.length > 0) native.asyncEval(hs);
+  const done = (async () => {
+    for (const h of hs) await waitAvailable(h);
+  })();
+  // Ignoring the promise is allowed (Python's async_eval returns nothing): mark it handled so
+  // a failure cannot become an unhandled rejection; awaiting it still sees the error.
+  done.catch(() => {});
+  return done;
+}

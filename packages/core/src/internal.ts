@@ -1,0 +1,14 @@
+/**
+ * `@mlxn/core/internal` — for @mlxn's own packages, not for applications.
+ *
+ * Every @mlxn package's Rust crate is linked into the one native binary that @mlxn/core loads;
+ * a sibling package reaches its own exports through `native` (typed by the generated
+ * `binding.d.ts`), passes arrays in with `handleOf(array)` and wraps results with `wrap(h)` so
+ * they join `tidy` scopes like any other array.
+ */
+export { native, VERSION } from './native.js';
+export type { NativeArray, NativeBinding } from './native.js';
+export { Array, handleOf, wrap, wrapAll, waitAvailable } from './array.js';
+export { track } from './scope.js';
+export { dtypeCode, dtypeFromCode, weakScalarDtype } from './dtype.js';
+export { fillSkeleton, treeSkeleton } from './tree.js';

@@ -1,0 +1,82 @@
+/**
+ * Loads the one native binary of @mlxn (every crate's exports, one MLX runtime) and checks it.
+ *
+ * Where the binary is looked for, in order:
+ * 1. `MLXN_NATIVE_PATH` (a `.node` file), for custom builds;
+ * 2. `native/mlxn.<platform>.node` inside this package (a source checkout after
+ *    `pnpm build:native`);
+ * 3. the platform package `@mlxn/core-<platform>` (what users get from the registry).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type * as Binding from './binding.js';
+
+export type NativeBinding = typeof Binding;
+export type NativeArray = Binding.NativeArray;
+
+const here = dirname(fileURLToPath(import.meta.url));
+const packageRoot = join(here, '..');
+const require = createRequire(import.meta.url);
+
+function platformTriple(): string {
+  const { platform, arch } = process;
+  if (platform === 'linux') {
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+    const libc = report?.header?.glibcVersionRuntime ? 'gnu' : 'musl';
+    return `linux-${arch}-${libc}`;
+  }
+  return `${platform}-${arch}`;
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function load(): NativeBinding {
+  const triple = platformTriple();
+  const candidates: string[] = [];
+  if (process.env.MLXN_NATIVE_PATH) candidates.push(process.env.MLXN_NATIVE_PATH);
+  candidates.push(join(packageRoot, 'native', `mlxn.${triple}.node`));
+  for (const file of candidates) {
+    if (existsSync(file)) return require(file) as NativeBinding;
+  }
+  try {
+    return require(`@mlxn/core-${triple}`) as NativeBinding;
+  } catch (err) {
+    throw new Error(
+      `@mlxn/core: no native binary for ${triple}. Looked in ${candidates.join(', ')} and the ` +
+        `package @mlxn/core-${triple}. In a source checkout run \`pnpm build:native\`; otherwise ` +
+        `install @mlxn/core on a supported platform (linux-x64-gnu; macOS arm64 and linux-arm64 ` +
+        `are best-effort). Cause: ${(err as Error).message}`,
+    );
+  }
+}
+
+// A second copy of @mlxn/core (another path) would bring its own module state (tidy scopes,
+// random key, compile ids) while sharing the one native runtime: refuse it loudly.
+const GUARD = Symbol.for('@mlxn/core/loaded-from');
+const globalState = globalThis as unknown as Record<symbol, string | undefined>;
+const loadedFrom = globalState[GUARD];
+if (loadedFrom !== undefined && loadedFrom !== packageRoot) {
+  throw new Error(
+    `@mlxn/core was loaded twice in one process (from ${loadedFrom} and from ${packageRoot}). ` +
+      'Deduplicate it (for example `pnpm dedupe`) so every @mlxn package shares one copy.',
+  );
+}
+globalState[GUARD] = packageRoot;
+
+/** The loaded binary: internal API for @mlxn packages (see `@mlxn/core/internal`). */
+export const native: NativeBinding = load();
+
+export const VERSION = packageVersion();
+const bindingVersion = native.bindingVersion();
+if (bindingVersion !== VERSION) {
+  throw new Error(
+    `@mlxn/core ${VERSION} found a native binary of version ${bindingVersion}; they must match. ` +
+      'Rebuild with `pnpm build:native` or reinstall @mlxn/core.',
+  );
+}
+native.registerEnv();

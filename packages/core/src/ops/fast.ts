@@ -1,0 +1,48 @@
+/** `mx.fast`: fused kernels for normalisation, rotary embeddings and attention. */
+import { type Array, wrap } from '../array.js';
+import { asArray } from '../create.js';
+import { native } from '../native.js';
+
+/** RMS normalisation over the last axis, scaled by `weight` (or unscaled when `null`). */
+export function rmsNorm(x: Array, weight: Array | null, eps: number): Array {
+  return wrap(native.fastRmsNorm(x.handle, weight?.handle, eps));
+}
+
+export function layerNorm(x: Array, weight: Array | null, bias: Array | null, eps: number): Array {
+  return wrap(native.fastLayerNorm(x.handle, weight?.handle, bias?.handle, eps));
+}
+
+export interface RopeOptions {
+  traditional?: boolean;
+  /** Base of the frequencies (default 10000 unless `freqs` is given). */
+  base?: number | null;
+  scale?: number;
+  /** Position of the first token: a number or a scalar/[B] int array. */
+  offset?: number | Array;
+  /** Explicit frequencies (instead of `base`). */
+  freqs?: Array;
+}
+
+/** Rotary position embedding on the last axis (first `dims` features). */
+export function rope(x: Array, dims: number, options: RopeOptions = {}): Array {
+  const offset = options.offset ?? 0;
+  const off = typeof offset === 'number' ? asArray(offset, 'int32') : offset;
+  const base = options.freqs ? undefined : (options.base ?? 10000);
+  return wrap(native.fastRope(x.handle, dims, options.traditional ?? false, base ?? undefined, options.scale ?? 1, off.handle, options.freqs?.handle));
+}
+
+export interface AttentionOptions {
+  /** Multiplies `q @ k^T` (usually `1 / sqrt(headDim)`). */
+  scale: number;
+  /** `'causal'`, a boolean or additive mask array, or none. */
+  mask?: 'causal' | Array | null;
+  /** Attention sinks, one logit per head. */
+  sinks?: Array;
+}
+
+/** `softmax(q @ k^T * scale + mask) @ v`, with grouped-query heads, in one fused op. */
+export function scaledDotProductAttention(q: Array, k: Array, v: Array, options: AttentionOptions): Array {
+  const mask = options.mask ?? null;
+  const mode = mask === 'causal' ? 'causal' : mask === null ? '' : 'array';
+  return wrap(native.fastSdpa(q.handle, k.handle, v.handle, options.scale, mode, mask !== null && mask !== 'causal' ? mask.handle : undefined, options.sinks?.handle));
+}

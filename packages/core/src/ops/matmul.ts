@@ -1,0 +1,36 @@
+/** Matrix products and contractions. */
+import { type Array, wrap } from '../array.js';
+import { asArray } from '../create.js';
+import { native } from '../native.js';
+import type { ArrayLike } from '../types.js';
+import { BINARY, code } from './codes.js';
+
+const MATMUL = code(BINARY, 'Matmul');
+
+/** Matrix product with numpy's batching and 1-D promotion rules. */
+export function matmul(a: ArrayLike, b: ArrayLike): Array {
+  return wrap(native.binary(MATMUL, asArray(a).handle, asArray(b).handle));
+}
+export function inner(a: ArrayLike, b: ArrayLike): Array {
+  return wrap(native.binary(code(BINARY, 'Inner'), asArray(a).handle, asArray(b).handle));
+}
+export function outer(a: ArrayLike, b: ArrayLike): Array {
+  return wrap(native.binary(code(BINARY, 'Outer'), asArray(a).handle, asArray(b).handle));
+}
+export function kron(a: ArrayLike, b: ArrayLike): Array {
+  return wrap(native.binary(code(BINARY, 'Kron'), asArray(a).handle, asArray(b).handle));
+}
+/** `beta * c + alpha * (a @ b)` in one op. */
+export function addmm(c: ArrayLike, a: ArrayLike, b: ArrayLike, options: { alpha?: number; beta?: number } = {}): Array {
+  return wrap(native.addmm(asArray(c).handle, asArray(a).handle, asArray(b).handle, options.alpha ?? 1, options.beta ?? 1));
+}
+/** Contracts the last `axes` dims of `a` with the first of `b`, or the given axis lists. */
+export function tensordot(a: ArrayLike, b: ArrayLike, axes: number | [number[], number[]] = 2): Array {
+  if (typeof axes === 'number') return wrap(native.tensordotN(asArray(a).handle, asArray(b).handle, axes));
+  return wrap(native.tensordot(asArray(a).handle, asArray(b).handle, axes[0], axes[1]));
+}
+/** Einstein summation, e.g. `einsum('ij,jk->ik', a, b)`. */
+export function einsum(subscripts: string, ...operands: ArrayLike[]): Array {
+  if (typeof subscripts !== 'string') throw new TypeError('einsum: the first argument must be the subscripts string');
+  return wrap(native.einsum(subscripts, operands.map((o) => asArray(o).handle)));
+}

@@ -1,0 +1,118 @@
+/** Reductions, scans, sorting and selection, softmax. Axis arguments follow `mlx.core`. */
+import { type Array, wrap } from '../array.js';
+import { asArray } from '../create.js';
+import { native } from '../native.js';
+import type { ArrayLike, AxisOptions } from '../types.js';
+import { REDUCE, SCAN, SORT, code } from './codes.js';
+
+type AxisArg = number | number[] | AxisOptions | undefined | null;
+
+/** Normalises `(axis, keepdims)` or `({ axis, keepdims })`. */
+export function axisArgs(axis: AxisArg, keepdims?: boolean): { axes: number[] | undefined; keepdims: boolean } {
+  if (axis !== null && typeof axis === 'object' && !globalThis.Array.isArray(axis)) {
+    return { axes: toAxes(axis.axis), keepdims: axis.keepdims ?? keepdims ?? false };
+  }
+  return { axes: toAxes(axis ?? undefined), keepdims: keepdims ?? false };
+}
+
+function toAxes(axis: number | number[] | undefined): number[] | undefined {
+  if (axis === undefined) return undefined;
+  const axes = typeof axis === 'number' ? [axis] : axis;
+  if (!globalThis.Array.isArray(axes) || !axes.every(Number.isInteger)) {
+    throw new TypeError(`axis must be an integer or a list of integers, got ${JSON.stringify(axis)}`);
+  }
+  return axes;
+}
+
+function optAxis(axis: number | undefined | null, what: string): number | undefined {
+  if (axis === undefined || axis === null) return undefined;
+  if (!Number.isInteger(axis)) throw new TypeError(`${what}: axis must be an integer, got ${JSON.stringify(axis)}`);
+  return axis;
+}
+
+const R = (name: (typeof REDUCE)[number]) => {
+  const c = code(REDUCE, name);
+  return (a: ArrayLike, axis?: AxisArg, keepdims?: boolean): Array => {
+    const { axes, keepdims: k } = axisArgs(axis, keepdims);
+    return wrap(native.reduce(c, asArray(a).handle, axes, k, 0));
+  };
+};
+
+export const sum = R('Sum');
+export const mean = R('Mean');
+export const prod = R('Prod');
+export const max = R('Max');
+export const min = R('Min');
+export const all = R('All');
+export const any = R('Any');
+export const logsumexp = R('Logsumexp');
+export const median = R('Median');
+
+/** Variance with `ddof` delta degrees of freedom. (Named `var` in the `mx` namespace.) */
+export function variance(a: ArrayLike, axis?: AxisArg, keepdims?: boolean, ddof = 0): Array {
+  const { axes, keepdims: k } = axisArgs(axis, keepdims);
+  const d = typeof axis === 'object' && axis !== null && !globalThis.Array.isArray(axis) ? ((axis as { ddof?: number }).ddof ?? ddof) : ddof;
+  return wrap(native.reduce(code(REDUCE, 'Var'), asArray(a).handle, axes, k, d));
+}
+
+export function std(a: ArrayLike, axis?: AxisArg, keepdims?: boolean, ddof = 0): Array {
+  const { axes, keepdims: k } = axisArgs(axis, keepdims);
+  const d = typeof axis === 'object' && axis !== null && !globalThis.Array.isArray(axis) ? ((axis as { ddof?: number }).ddof ?? ddof) : ddof;
+  return wrap(native.reduce(code(REDUCE, 'Std'), asArray(a).handle, axes, k, d));
+}
+
+export function argmax(a: ArrayLike, axis?: number, keepdims = false): Array {
+  return wrap(native.sortOp(code(SORT, 'Argmax'), asArray(a).handle, optAxis(axis, 'argmax'), 0, keepdims));
+}
+export function argmin(a: ArrayLike, axis?: number, keepdims = false): Array {
+  return wrap(native.sortOp(code(SORT, 'Argmin'), asArray(a).handle, optAxis(axis, 'argmin'), 0, keepdims));
+}
+
+/** Sorts along `axis` (default -1; `null` sorts the flattened array). */
+export function sort(a: ArrayLike, axis: number | null = -1): Array {
+  return wrap(native.sortOp(code(SORT, 'Sort'), asArray(a).handle, optAxis(axis, 'sort'), 0, false));
+}
+export function argsort(a: ArrayLike, axis: number | null = -1): Array {
+  return wrap(native.sortOp(code(SORT, 'Argsort'), asArray(a).handle, optAxis(axis, 'argsort'), 0, false));
+}
+/** Partially sorts so that the element at `kth` is in its sorted place. */
+export function partition(a: ArrayLike, kth: number, axis: number | null = -1): Array {
+  return wrap(native.sortOp(code(SORT, 'Partition'), asArray(a).handle, optAxis(axis, 'partition'), kth, false));
+}
+export function argpartition(a: ArrayLike, kth: number, axis: number | null = -1): Array {
+  return wrap(native.sortOp(code(SORT, 'Argpartition'), asArray(a).handle, optAxis(axis, 'argpartition'), kth, false));
+}
+/** The `k` largest values along `axis` (not in sorted order, as in MLX). */
+export function topk(a: ArrayLike, k: number, axis: number | null = -1): Array {
+  return wrap(native.sortOp(code(SORT, 'Topk'), asArray(a).handle, optAxis(axis, 'topk'), k, false));
+}
+
+export interface ScanOptions {
+  reverse?: boolean;
+  inclusive?: boolean;
+}
+
+const S = (name: (typeof SCAN)[number]) => {
+  const c = code(SCAN, name);
+  return (a: ArrayLike, axis?: number | null, options: ScanOptions = {}): Array =>
+    wrap(native.scan(c, asArray(a).handle, optAxis(axis, name.toLowerCase()), options.reverse ?? false, options.inclusive ?? true));
+};
+
+/** Cumulative sum along `axis` (omitted: over the flattened array). */
+export const cumsum = S('Cumsum');
+export const cumprod = S('Cumprod');
+export const cummax = S('Cummax');
+export const cummin = S('Cummin');
+export const logcumsumexp = S('Logcumsumexp');
+
+/** Softmax along `axis` (default: all axes, as in MLX). `precise` accumulates in float32. */
+export function softmax(a: ArrayLike, axis?: number | number[], options: { precise?: boolean } = {}): Array {
+  return wrap(native.softmax(asArray(a).handle, toAxes(axis), options.precise ?? false));
+}
+
+/** `a - logsumexp(a, axis, keepdims=true)`: log-probabilities along `axis` (default -1). */
+export function logSoftmax(a: ArrayLike, axis: number = -1): Array {
+  const x = asArray(a);
+  const lse = native.reduce(code(REDUCE, 'Logsumexp'), x.handle, [axis], true, 0);
+  return wrap(native.binary(1, x.handle, lse));
+}

@@ -1,0 +1,87 @@
+/**
+ * Explicit memory management: `tidy(fn)` disposes every array created inside `fn` except the
+ * ones it returns (or that were `keep`-ed). The GC finalizer is only a backstop: native memory
+ * is reported to V8, but deterministic release is what keeps long loops flat.
+ */
+import type { Array } from './array.js';
+
+const scopes: Set<Array>[] = [];
+const kept = new WeakSet<Array>();
+
+/** Called for every array handed to user code. */
+export function track(a: Array): void {
+  const top = scopes[scopes.length - 1];
+  if (top !== undefined) top.add(a);
+}
+
+/**
+ * Runs `fn` and disposes the arrays it created, except those in its result (any nesting of
+ * arrays and plain objects) and those passed to `keep`. Nested tidies hand their results to the
+ * enclosing scope. `fn` must be synchronous.
+ *
+ * @example
+ * const y = mx.tidy(() => mx.add(mx.square(x), 1)); // the square is freed, y survives
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<Array>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } catch (err) {
+    scopes.pop();
+    for (const a of scope) if (!kept.has(a)) a.dispose();
+    throw err;
+  }
+  scopes.pop();
+  if (result instanceof Promise) {
+    throw new TypeError('tidy(fn): fn must be synchronous (it returned a Promise)');
+  }
+  const survivors = new Set<Array>();
+  collectArrays(result, survivors);
+  for (const a of scope) {
+    if (survivors.has(a) || kept.has(a)) continue;
+    a.dispose();
+  }
+  const parent = scopes[scopes.length - 1];
+  if (parent !== undefined) for (const a of survivors) if (scope.has(a)) parent.add(a);
+  return result;
+}
+
+/** Exempts arrays from disposal by every enclosing `tidy`. Returns its argument. */
+export function keep<T>(value: T): T {
+  const found = new Set<Array>();
+  collectArrays(value, found);
+  for (const a of found) {
+    kept.add(a);
+    for (const s of scopes) s.delete(a);
+  }
+  return value;
+}
+
+/** Disposes every array in a value (an array, or arrays nested in plain objects and lists). */
+export function dispose(value: unknown): void {
+  const found = new Set<Array>();
+  collectArrays(value, found);
+  for (const a of found) a.dispose();
+}
+
+let ArrayClass: (new (...args: never[]) => Array) | undefined;
+export function registerArrayClass(c: new (...args: never[]) => Array): void {
+  ArrayClass = c;
+}
+
+function collectArrays(value: unknown, out: Set<Array>, depth = 0): void {
+  if (value === null || typeof value !== 'object' || depth > 64) return;
+  if (ArrayClass && value instanceof ArrayClass) {
+    out.add(value);
+    return;
+  }
+  if (globalThis.Array.isArray(value)) {
+    for (const v of value) collectArrays(v, out, depth + 1);
+  } else if (value instanceof Map) {
+    for (const v of value.values()) collectArrays(v, out, depth + 1);
+  } else if (Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) collectArrays(v, out, depth + 1);
+  }
+}
