@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# One entry point that works on a fresh machine with only Node, npm, Rust, Python (pip) and
+# apt: installs pnpm (pinned) and the workspace, fetches the pinned MLX runtime, builds the
+# native binary and the packages, then runs the demo or the full test suite.
+#
+#   tooling/bootstrap.sh demo    set everything up and run the main demo
+#   tooling/bootstrap.sh test    set everything up and run every test (cargo + vitest)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PNPM_VERSION=10.34.8
+mode="${1:-}"
+case "$mode" in
+  demo|test) ;;
+  *) echo "usage: tooling/bootstrap.sh demo|test" >&2; exit 2 ;;
+esac
+
+for tool in node npm cargo python3; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "bootstrap: '$tool' is required but not found (see docs/building.md)" >&2
+    exit 1
+  fi
+done
+
+# pnpm, pinned, installed into a cache folder (no global install, no root needed).
+PNPM_HOME_DIR="${MLXN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlxn}/pnpm-$PNPM_VERSION"
+if [ ! -x "$PNPM_HOME_DIR/node_modules/.bin/pnpm" ]; then
+  echo "bootstrap: installing pnpm $PNPM_VERSION into $PNPM_HOME_DIR" >&2
+  npm install --silent --no-audit --no-fund --prefix "$PNPM_HOME_DIR" "pnpm@$PNPM_VERSION" >&2
+fi
+export PATH="$PNPM_HOME_DIR/node_modules/.bin:$PATH"
+
+pnpm install --frozen-lockfile
+node tooling/mlx-runtime/fetch.mjs
+pnpm build
+
+if [ "$mode" = demo ]; then
+  pnpm demo
+else
+  node tooling/test-all.mjs
+fi
