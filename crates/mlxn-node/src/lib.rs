@@ -21,3 +21,9 @@ pub fn binding_version() -> String {
 pub fn binding_mlx_version() -> String {
     mlxn_core::mlx_version()
 }
+
+/// `"release"` or `"dev"`: benchmarks report which build they measured.
+#[napi(js_name = "bindingProfile")]
+pub fn binding_profile() -> String {
+    if cfg!(debug_assertions) { "dev" } else { "release" }.to_string()
+}

@@ -98,7 +98,9 @@ pub mod ffi {
         // ---- evaluation --------------------------------------------------------------
         fn eval(list: &ArrayList) -> Result<()>;
         fn async_eval(list: &ArrayList) -> Result<()>;
-        fn is_available(a: &MlxArray) -> bool;
+        // Result: MLX's `is_available` rethrows (once) an error that asynchronous evaluation
+        // stored in the array's event; as a plain `bool` cxx would call std::terminate.
+        fn is_available(a: &MlxArray) -> Result<bool>;
         fn wait(a: &MlxArray) -> Result<()>;
         /// Evaluates `a` and returns a row-contiguous array holding the same values.
         fn materialize(a: &MlxArray) -> Result<UniquePtr<MlxArray>>;

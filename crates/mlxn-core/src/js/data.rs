@@ -49,7 +49,7 @@ pub fn data_sync(a: &JsArray, raw_half: bool) -> Result<Buffer> {
 
 #[napi(js_name = "isAvailable")]
 pub fn is_available(a: &JsArray) -> Result<bool> {
-    Ok(ffi::is_available(a.raw()?))
+    ffi::is_available(a.raw()?).map_err(|e| mlx_err(e.what()))
 }
 
 /// MLX's own printout of the array (evaluates it).
