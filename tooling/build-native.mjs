@@ -6,22 +6,27 @@
 //   node tooling/build-native.mjs            fast dev profile (tests)
 //   node tooling/build-native.mjs --release  LTO release profile (packaging, benchmarks)
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runtimePrefix } from './mlx-runtime/paths.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const release = process.argv.includes('--release');
-const out = join(root, 'packages/core/native');
+const outFlag = process.argv.indexOf('--out-dir');
+// --out-dir stages elsewhere (for example a release build for benchmarks beside a dev build).
+const out = outFlag > 0 ? process.argv[outFlag + 1] : join(root, 'packages/core/native');
 
 if (!process.env.MLXN_MLX_DIR) {
   execFileSync(process.execPath, [join(root, 'tooling/mlx-runtime/fetch.mjs')], { stdio: 'inherit' });
 }
 const prefix = process.env.MLXN_MLX_DIR || runtimePrefix();
 
-rmSync(out, { recursive: true, force: true });
-mkdirSync(out, { recursive: true });
+// Stage into a fresh folder and swap it in at the end, so processes starting meanwhile never
+// see a half-written native/ folder.
+const staging = `${out}.staging-${process.pid}`;
+rmSync(staging, { recursive: true, force: true });
+mkdirSync(staging, { recursive: true });
 
 const napiBin = join(root, 'node_modules/@napi-rs/cli/dist/cli.js');
 const args = [
@@ -29,20 +34,33 @@ const args = [
   '--platform',
   '--manifest-path', join(root, 'crates/mlxn-node/Cargo.toml'),
   '--package-json-path', join(root, 'packages/core/package.json'),
-  '--output-dir', out,
-  '--dts', '../src/binding.d.ts',
+  '--output-dir', staging,
+  // napi-rs resolves --dts relative to the output folder.
+  '--dts', relative(staging, join(root, 'packages/core/src/binding.d.ts')),
   '--no-js',
   '--features', 'probe',
 ];
 if (release) args.push('--release');
 execFileSync(process.execPath, args, { stdio: 'inherit', cwd: root });
 
+// Arrays cross the boundary as numeric handles (see crates/mlxn-core/src/js/mod.rs); give the
+// generated types a branded number so a plain number is not mistaken for one.
+const dtsPath = join(root, 'packages/core/src/binding.d.ts');
+const dts = readFileSync(dtsPath, 'utf8');
+if (!dts.includes('export type JsArray =')) {
+  writeFileSync(dtsPath, `${dts.trimEnd()}\n\n/** A handle to an MLX array in the native handle table. */\nexport type JsArray = number & { readonly __mlxnArray: true }\n`);
+}
+
 // The MLX runtime travels beside the .node (found through its $ORIGIN rpath).
 const lib = join(prefix, 'lib');
 for (const f of readdirSync(lib)) {
-  if (/\.so(\.|$)|\.dylib$|\.metallib$|^MLX_VERSION$/.test(f)) copyFileSync(join(lib, f), join(out, f));
+  if (/\.so(\.|$)|\.dylib$|\.metallib$|^MLX_VERSION$/.test(f)) copyFileSync(join(lib, f), join(staging, f));
 }
-if (!readdirSync(out).some((f) => f.endsWith('.node'))) {
-  throw new Error(`no .node file was produced in ${out}`);
+if (!readdirSync(staging).some((f) => f.endsWith('.node'))) {
+  throw new Error(`no .node file was produced in ${staging}`);
 }
+const old = `${out}.old-${process.pid}`;
+if (existsSync(out)) renameSync(out, old);
+renameSync(staging, out);
+rmSync(old, { recursive: true, force: true });
 console.error(`[build-native] staged ${readdirSync(out).join(', ')} in ${out}`);

@@ -8,6 +8,7 @@ use napi_derive::napi;
 pub use mlxn_core::js as core_exports;
 #[cfg(feature = "probe")]
 pub use mlxn_probe as probe_exports;
+pub use mlxn_sampling as sampling_exports;
 
 /// The version compiled into this binary; @mlxn/core refuses a binary whose version differs
 /// from its own package.json.

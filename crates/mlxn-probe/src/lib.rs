@@ -26,13 +26,13 @@ mod js {
     use napi_derive::napi;
 
     #[napi(js_name = "probeScaleAndShift")]
-    pub fn probe_scale_and_shift(a: &JsArray, factor: f64) -> Result<JsArray> {
-        Ok(JsArray::new(super::scale_and_shift(a.get()?, factor)?))
+    pub fn probe_scale_and_shift(a: JsArray, factor: f64) -> Result<JsArray> {
+        Ok(JsArray::new(super::scale_and_shift(&a.get()?, factor)?))
     }
 
     #[napi(js_name = "probeTotalBytes")]
-    pub fn probe_total_bytes(a: &JsArray, b: &JsArray) -> Result<f64> {
-        Ok(super::total_bytes(&[a.get()?, b.get()?]) as f64)
+    pub fn probe_total_bytes(a: JsArray, b: JsArray) -> Result<f64> {
+        Ok(super::total_bytes(&[&a.get()?, &b.get()?]) as f64)
     }
 }
 

@@ -47,14 +47,31 @@ export interface ReadOptions {
 /** A nested JS list of values, as returned by `tolist()`. */
 export type NestedList = number | boolean | bigint | { re: number; im: number } | NestedList[];
 
+// Backstop for arrays that are never disposed: releases the native handle once the wrapper is
+// garbage collected. `dispose()` unregisters, so a handle is released exactly once.
+const finalizer = new FinalizationRegistry<NativeArray>((h) => native.release(h));
+
 export class Array {
   #h: NativeArray | null;
   #shape: number[] | undefined;
   #dtype = -1;
+  #finalizable = false;
 
   /** @internal Arrays come from ops; use `mx.array(...)` to create one. */
   constructor(handle: NativeArray) {
     this.#h = handle;
+  }
+
+  /**
+   * @internal Hands the handle to the GC backstop. Arrays created inside `tidy` skip this
+   * (the scope frees them) unless they outlive every scope; registration is the single largest
+   * per-op cost after the op itself.
+   */
+  finalizeWhenCollected(): void {
+    if (!this.#finalizable && this.#h !== null) {
+      this.#finalizable = true;
+      finalizer.register(this, this.#h, this);
+    }
   }
 
   /** @internal The native handle (throws if disposed). */
@@ -65,7 +82,7 @@ export class Array {
   }
 
   get shape(): number[] {
-    if (this.#shape === undefined) this.#shape = this.handle.shape;
+    if (this.#shape === undefined) this.#shape = native.shape(this.handle);
     return this.#shape.slice();
   }
   get ndim(): number {
@@ -79,7 +96,7 @@ export class Array {
   }
   /** @internal The numeric dtype code (cached: an array's dtype never changes). */
   get dtypeCode(): number {
-    if (this.#dtype < 0) this.#dtype = this.handle.dtype;
+    if (this.#dtype < 0) this.#dtype = native.dtype(this.handle);
     return this.#dtype;
   }
   get itemsize(): number {
@@ -96,13 +113,24 @@ export class Array {
   /** Releases the native memory now. Using the array afterwards throws. Idempotent. */
   dispose(): void {
     if (this.#h !== null) {
-      this.#h.dispose();
+      if (this.#finalizable) finalizer.unregister(this);
+      native.release(this.#h);
       this.#h = null;
     }
   }
 
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  /** @internal Marks the array disposed and hands back its handle for a batched release. */
+  detachHandle(): NativeArray | null {
+    const h = this.#h;
+    if (h !== null) {
+      if (this.#finalizable) finalizer.unregister(this);
+      this.#h = null;
+    }
+    return h;
   }
 
   /** Evaluates and copies the values out synchronously. */
@@ -238,7 +266,7 @@ registerArrayClass(Array);
 /** @internal Wraps a native handle as a tracked Array (inside `tidy`, it joins the scope). */
 export function wrap(h: NativeArray): Array {
   const a = new Array(h);
-  track(a);
+  if (!track(a)) a.finalizeWhenCollected();
   return a;
 }
 
@@ -307,3 +335,27 @@ export async function waitAvailable(h: NativeArray): Promise<void> {
 }
 
 export type { Scalar };
+
+/**
+ * @internal Intermediate native handles that never become user-visible Arrays: collect them
+ * with `t(h)` and `release()` them (except the result) when done.
+ */
+export class Scratch {
+  #handles: NativeArray[] = [];
+  t = (h: NativeArray): NativeArray => {
+    this.#handles.push(h);
+    return h;
+  };
+  /** Releases every collected handle except `keep`. */
+  release(keep?: NativeArray): void {
+    for (const h of this.#handles) if (h !== keep) native.release(h);
+    this.#handles = [];
+  }
+}
+
+/** @internal Wraps a handle without joining a tidy scope (module-owned state). */
+export function wrapUntracked(h: NativeArray): Array {
+  const a = new Array(h);
+  a.finalizeWhenCollected();
+  return a;
+}

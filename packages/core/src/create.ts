@@ -1,6 +1,6 @@
 /** Creating arrays from JS values and from shapes. Semantics follow `mlx.core`. */
 import { Array, describeValue, wrap } from './array.js';
-import { type Dtype, checkIntFits, dtypeCode, isInteger } from './dtype.js';
+import { type Dtype, checkIntFits, dtypeCode, int32, isInt32, isInteger } from './dtype.js';
 import { native } from './native.js';
 import type { ArrayLike, ArrayLikeNested, DtypeOptions, Scalar } from './types.js';
 
@@ -9,7 +9,8 @@ type DtypeArg = Dtype | DtypeOptions | undefined;
 function dtypeOf(arg: DtypeArg): Dtype | undefined {
   if (arg === undefined) return undefined;
   if (typeof arg === 'string') return arg;
-  if (typeof arg === 'object' && arg !== null) return arg.dtype;
+  // (A JS list is not an options object: ['float32'] must not silently mean "no dtype".)
+  if (typeof arg === 'object' && arg !== null && !globalThis.Array.isArray(arg)) return arg.dtype;
   throw new TypeError(`expected a dtype or { dtype }, got ${describeValue(arg)}`);
 }
 
@@ -99,7 +100,8 @@ function fromNested(data: readonly ArrayLikeNested[], dtype: Dtype | undefined):
   walk(data, 0, shape, leaves);
   const d = dtype ?? inferList(leaves);
   const typed = toTyped(leaves, d);
-  return fromTypedArray(typed.view, typed.hostDtype === d ? undefined : d, shape);
+  // Always pass `d`: left undefined, float64 host data would take the Float64Array default (float32).
+  return fromTypedArray(typed.view, d, shape);
 }
 
 function walk(node: ArrayLikeNested, depth: number, shape: number[], leaves: Scalar[]): void {
@@ -156,11 +158,9 @@ function toTyped(leaves: Scalar[], d: Dtype): { view: ArrayBufferView; hostDtype
     case 'int32': return { view: Int32Array.from(leaves, num), hostDtype: 'int32' };
     case 'int64': return { view: BigInt64Array.from(leaves, big), hostDtype: 'int64' };
     case 'float64': return { view: Float64Array.from(leaves, num), hostDtype: 'float64' };
-    case 'complex64': {
-      const out = new Float32Array(leaves.length * 2);
-      leaves.forEach((v, i) => (out[2 * i] = num(v)));
-      return { view: out, hostDtype: 'float32' };
-    }
+    // Real parts as float32; the cast to complex64 adds the zero imaginary parts (interleaved
+    // pairs here would not match the element count of `shape`).
+    case 'complex64': return { view: Float32Array.from(leaves, num), hostDtype: 'float32' };
     default: return { view: Float32Array.from(leaves, num), hostDtype: 'float32' };
   }
 }
@@ -172,7 +172,8 @@ export function asArray(x: ArrayLike, dtype?: Dtype): Array {
 
 function checkShape(shape: unknown): number[] {
   const s = typeof shape === 'number' ? [shape] : shape;
-  if (!globalThis.Array.isArray(s) || !s.every((d) => Number.isInteger(d) && d >= 0)) {
+  // int32: MLX's dimensions are int32 (a larger number would wrap when crossing the FFI).
+  if (!globalThis.Array.isArray(s) || !s.every((d) => isInt32(d) && d >= 0)) {
     throw new TypeError(`shape must be a non-negative integer or a list of them, got ${JSON.stringify(shape)}`);
   }
   return s;
@@ -184,11 +185,18 @@ export function full(shape: number | number[], value: ArrayLike, options?: Dtype
   const v = asArray(value);
   return wrap(native.full(checkShape(shape), v.handle, d === undefined ? undefined : dtypeCode(d)));
 }
+function filled(shape: number | number[], value: number, options: DtypeArg): Array {
+  const s = checkShape(shape);
+  const v = native.scalar(value, dtypeCode(dtypeOf(options) ?? 'float32'));
+  const out = wrap(native.full(s, v, undefined));
+  native.release(v);
+  return out;
+}
 export function zeros(shape: number | number[], options?: DtypeArg): Array {
-  return wrap(native.full(checkShape(shape), native.scalar(0, dtypeCode(dtypeOf(options) ?? 'float32')), undefined));
+  return filled(shape, 0, options);
 }
 export function ones(shape: number | number[], options?: DtypeArg): Array {
-  return wrap(native.full(checkShape(shape), native.scalar(1, dtypeCode(dtypeOf(options) ?? 'float32')), undefined));
+  return filled(shape, 1, options);
 }
 export function zerosLike(a: Array, options?: DtypeArg): Array {
   return zeros(a.shape, dtypeOf(options) ?? a.dtype);
@@ -218,10 +226,14 @@ export function arange(start: number, stop?: number, step?: number, options?: Dt
 }
 
 export function linspace(start: number, stop: number, num = 50, options?: DtypeArg): Array {
+  int32(num, 'linspace: num');
   return wrap(native.linspace(start, stop, num, dtypeCode(dtypeOf(options) ?? 'float32')));
 }
 
 export function eye(n: number, m?: number, k = 0, options?: DtypeArg): Array {
+  int32(n, 'eye: n');
+  if (m !== undefined) int32(m, 'eye: m');
+  int32(k, 'eye: k');
   return wrap(native.eye(n, m ?? n, k, dtypeCode(dtypeOf(options) ?? 'float32')));
 }
 
@@ -230,5 +242,8 @@ export function identity(n: number, options?: DtypeArg): Array {
 }
 
 export function tri(n: number, m?: number, k = 0, options?: DtypeArg): Array {
+  int32(n, 'tri: n');
+  if (m !== undefined) int32(m, 'tri: m');
+  int32(k, 'tri: k');
   return wrap(native.tri(n, m ?? n, k, dtypeCode(dtypeOf(options) ?? 'float32')));
 }

@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import type * as Binding from './binding.js';
 
 export type NativeBinding = typeof Binding;
-export type NativeArray = Binding.NativeArray;
+/** A handle to an array in the native handle table (a branded number). */
+export type NativeArray = Binding.JsArray;
 
 const here = dirname(fileURLToPath(import.meta.url));
 const packageRoot = join(here, '..');

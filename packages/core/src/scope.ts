@@ -4,14 +4,28 @@
  * is reported to V8, but deterministic release is what keeps long loops flat.
  */
 import type { Array } from './array.js';
+import { type NativeArray, native } from './native.js';
+
+/** Frees many arrays with one native call (a release per array costs about as much as an op). */
+function disposeAll(arrays: Iterable<Array>, skip: (a: Array) => boolean): void {
+  const handles: NativeArray[] = [];
+  for (const a of arrays) {
+    if (skip(a)) continue;
+    const h = a.detachHandle();
+    if (h !== null) handles.push(h);
+  }
+  if (handles.length > 0) native.releaseMany(handles);
+}
 
 const scopes: Set<Array>[] = [];
 const kept = new WeakSet<Array>();
 
-/** Called for every array handed to user code. */
-export function track(a: Array): void {
+/** Called for every array handed to user code; false when no `tidy` scope is open. */
+export function track(a: Array): boolean {
   const top = scopes[scopes.length - 1];
-  if (top !== undefined) top.add(a);
+  if (top === undefined) return false;
+  top.add(a);
+  return true;
 }
 
 /**
@@ -30,7 +44,7 @@ export function tidy<T>(fn: () => T): T {
     result = fn();
   } catch (err) {
     scopes.pop();
-    for (const a of scope) if (!kept.has(a)) a.dispose();
+    disposeAll(scope, (a) => kept.has(a));
     throw err;
   }
   scopes.pop();
@@ -39,12 +53,13 @@ export function tidy<T>(fn: () => T): T {
   }
   const survivors = new Set<Array>();
   collectArrays(result, survivors);
-  for (const a of scope) {
-    if (survivors.has(a) || kept.has(a)) continue;
-    a.dispose();
-  }
+  disposeAll(scope, (a) => survivors.has(a) || kept.has(a));
   const parent = scopes[scopes.length - 1];
-  if (parent !== undefined) for (const a of survivors) if (scope.has(a)) parent.add(a);
+  for (const a of survivors) {
+    if (!scope.has(a)) continue;
+    if (parent !== undefined) parent.add(a);
+    else a.finalizeWhenCollected(); // it now outlives every scope: the GC backstop takes over
+  }
   return result;
 }
 
@@ -55,6 +70,7 @@ export function keep<T>(value: T): T {
   for (const a of found) {
     kept.add(a);
     for (const s of scopes) s.delete(a);
+    a.finalizeWhenCollected();
   }
   return value;
 }

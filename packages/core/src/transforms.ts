@@ -5,7 +5,7 @@
  */
 import { Array, wrap } from './array.js';
 import { type NativeArray, native } from './native.js';
-import { getRandomState, setRandomState } from './ops/random.js';
+import { getRandomState, restoreRandomState, saveRandomState, setRandomState } from './ops/random.js';
 import { fillSkeleton, treeFlatten, treeSignature, treeSkeleton, treeUnflatten } from './tree.js';
 
 // biome-ignore lint: transforms accept any function
@@ -229,14 +229,14 @@ export function compile<F extends Fn>(fn: F, options: CompileOptions = {}): F {
     const outs = runTraced(
       (flat) => native.compileCall(flat, cacheId, shapeless, inputs),
       (xs) => {
-        const outer = getRandomState();
+        const outer = saveRandomState();
         setRandomState(xs[0]);
         try {
           const out = fn(...treeUnflatten(args, xs.slice(1).map(wrap)));
           skeletons.set(cacheId, treeSkeleton(out));
           return [getRandomState(), ...treeFlatten(out).map((a) => a.handle)];
         } finally {
-          setRandomState(outer);
+          restoreRandomState(outer);
         }
       },
     );

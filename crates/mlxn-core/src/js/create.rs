@@ -36,7 +36,7 @@ pub fn scalar_int(value: napi::bindgen_prelude::BigInt, dtype: u8) -> Result<JsA
 }
 
 #[napi]
-pub fn full(shape: Vec<i32>, value: &JsArray, dtype: Option<u8>) -> Result<JsArray> {
+pub fn full(shape: Vec<i32>, value: JsArray, dtype: Option<u8>) -> Result<JsArray> {
     ret(ffi::full(&shape, value.raw()?, dtype.unwrap_or(0), dtype.is_some()))
 }
 

@@ -5,7 +5,7 @@
 //! event loop. (MLX does not export its event API, and waiting through the array handle on
 //! another thread would race with the JS thread's use of the same array.)
 use half::{bf16, f16};
-use napi::bindgen_prelude::{Buffer, ClassInstance};
+use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
 use super::{JsArray, Result, list_arg, mlx_err};
@@ -14,12 +14,12 @@ use crate::dtype::Dtype;
 use mlxn_sys::ffi;
 
 #[napi]
-pub fn eval(arrays: Vec<ClassInstance<JsArray>>) -> Result<()> {
+pub fn eval(arrays: Vec<JsArray>) -> Result<()> {
     ffi::eval(&*list_arg(&arrays)?).map_err(|e| mlx_err(e.what()))
 }
 
 #[napi(js_name = "asyncEval")]
-pub fn async_eval(arrays: Vec<ClassInstance<JsArray>>) -> Result<()> {
+pub fn async_eval(arrays: Vec<JsArray>) -> Result<()> {
     ffi::async_eval(&*list_arg(&arrays)?).map_err(|e| mlx_err(e.what()))
 }
 
@@ -43,24 +43,31 @@ fn read_bytes(a: &Array, raw_half: bool) -> Result<Vec<u8>> {
 }
 
 #[napi(js_name = "dataSync")]
-pub fn data_sync(a: &JsArray, raw_half: bool) -> Result<Buffer> {
-    Ok(read_bytes(a.get()?, raw_half)?.into())
+pub fn data_sync(a: JsArray, raw_half: bool) -> Result<Buffer> {
+    Ok(read_bytes(&a.get()?, raw_half)?.into())
 }
 
 #[napi(js_name = "isAvailable")]
-pub fn is_available(a: &JsArray) -> Result<bool> {
+pub fn is_available(a: JsArray) -> Result<bool> {
     ffi::is_available(a.raw()?).map_err(|e| mlx_err(e.what()))
 }
 
 /// MLX's own printout of the array (evaluates it).
 #[napi]
-pub fn describe(a: &JsArray) -> Result<String> {
+pub fn describe(a: JsArray) -> Result<String> {
     ffi::describe(a.raw()?).map_err(|e| mlx_err(e.what()))
 }
 
 /// Waits on the JS thread until `a` is available and raises any error its asynchronous
 /// evaluation hit (MLX keeps that error with the array until someone waits).
 #[napi]
-pub fn wait(a: &JsArray) -> Result<()> {
+pub fn wait(a: JsArray) -> Result<()> {
     ffi::wait(a.raw()?).map_err(|e| mlx_err(e.what()))
+}
+
+/// Dispatch-cost probe for benchmarks: builds `a + b` and drops it without creating a JS object.
+#[napi(js_name = "benchBinaryNoWrap")]
+pub fn bench_binary_no_wrap(a: JsArray, b: JsArray) -> Result<u32> {
+    let out = ffi::binary(ffi::BinaryOp::Add, a.raw()?, b.raw()?).map_err(|e| mlx_err(e.what()))?;
+    Ok(ffi::ndim(&out) as u32)
 }

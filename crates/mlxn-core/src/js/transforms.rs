@@ -2,14 +2,14 @@
 //! (`NativeArray[] => NativeArray[] | null`); @mlxn/core flattens and rebuilds argument trees
 //! and catches the user's exceptions (returning null), then rethrows them after the call.
 use cxx::UniquePtr;
-use napi::bindgen_prelude::{ClassInstance, Function};
+use napi::bindgen_prelude::Function;
 use napi_derive::napi;
 
 use super::{JsArray, Result, list_arg, mlx_err, wrap_list};
 use mlxn_sys::ffi::{self, ArrayList};
 use mlxn_sys::{Trace, TraceCallback};
 
-type FlatFn<'a> = Function<'a, Vec<JsArray>, Option<Vec<ClassInstance<'a, JsArray>>>>;
+type FlatFn<'a> = Function<'a, Vec<JsArray>, Option<Vec<JsArray>>>;
 
 struct JsTrace<'a, 'f> {
     f: &'f FlatFn<'a>,
@@ -32,8 +32,8 @@ fn with_callback<R>(f: &FlatFn, body: impl FnOnce(&mut TraceCallback) -> R) -> R
     body(&mut cb)
 }
 
-#[napi(js_name = "valueAndGrad", ts_args_type = "fn: (inputs: NativeArray[]) => NativeArray[] | null, inputs: NativeArray[], argnums: number[]")]
-pub fn value_and_grad(f: FlatFn, inputs: Vec<ClassInstance<JsArray>>, argnums: Vec<i32>) -> Result<Vec<Vec<JsArray>>> {
+#[napi(js_name = "valueAndGrad", ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, inputs: JsArray[], argnums: number[]")]
+pub fn value_and_grad(f: FlatFn, inputs: Vec<JsArray>, argnums: Vec<i32>) -> Result<Vec<Vec<JsArray>>> {
     let inputs = list_arg(&inputs)?;
     let mut grads = ffi::list_new();
     let values = with_callback(&f, |cb| ffi::value_and_grad(cb, &inputs, &argnums, grads.pin_mut()))
@@ -41,16 +41,16 @@ pub fn value_and_grad(f: FlatFn, inputs: Vec<ClassInstance<JsArray>>, argnums: V
     Ok(vec![wrap_list(&values), wrap_list(&grads)])
 }
 
-#[napi(ts_args_type = "fn: (inputs: NativeArray[]) => NativeArray[] | null, primals: NativeArray[], cotangents: NativeArray[]")]
-pub fn vjp(f: FlatFn, primals: Vec<ClassInstance<JsArray>>, cotangents: Vec<ClassInstance<JsArray>>) -> Result<Vec<Vec<JsArray>>> {
+#[napi(ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, primals: JsArray[], cotangents: JsArray[]")]
+pub fn vjp(f: FlatFn, primals: Vec<JsArray>, cotangents: Vec<JsArray>) -> Result<Vec<Vec<JsArray>>> {
     let (p, c) = (list_arg(&primals)?, list_arg(&cotangents)?);
     let mut out = ffi::list_new();
     let values = with_callback(&f, |cb| ffi::vjp(cb, &p, &c, out.pin_mut())).map_err(|e| mlx_err(e.what()))?;
     Ok(vec![wrap_list(&values), wrap_list(&out)])
 }
 
-#[napi(ts_args_type = "fn: (inputs: NativeArray[]) => NativeArray[] | null, primals: NativeArray[], tangents: NativeArray[]")]
-pub fn jvp(f: FlatFn, primals: Vec<ClassInstance<JsArray>>, tangents: Vec<ClassInstance<JsArray>>) -> Result<Vec<Vec<JsArray>>> {
+#[napi(ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, primals: JsArray[], tangents: JsArray[]")]
+pub fn jvp(f: FlatFn, primals: Vec<JsArray>, tangents: Vec<JsArray>) -> Result<Vec<Vec<JsArray>>> {
     let (p, t) = (list_arg(&primals)?, list_arg(&tangents)?);
     let mut out = ffi::list_new();
     let values = with_callback(&f, |cb| ffi::jvp(cb, &p, &t, out.pin_mut())).map_err(|e| mlx_err(e.what()))?;
@@ -58,16 +58,16 @@ pub fn jvp(f: FlatFn, primals: Vec<ClassInstance<JsArray>>, tangents: Vec<ClassI
 }
 
 /// `inAxes`/`outAxes` use -1 for "not mapped".
-#[napi(ts_args_type = "fn: (inputs: NativeArray[]) => NativeArray[] | null, inputs: NativeArray[], inAxes: number[], outAxes: number[]")]
-pub fn vmap(f: FlatFn, inputs: Vec<ClassInstance<JsArray>>, in_axes: Vec<i32>, out_axes: Vec<i32>) -> Result<Vec<JsArray>> {
+#[napi(ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, inputs: JsArray[], inAxes: number[], outAxes: number[]")]
+pub fn vmap(f: FlatFn, inputs: Vec<JsArray>, in_axes: Vec<i32>, out_axes: Vec<i32>) -> Result<Vec<JsArray>> {
     let inputs = list_arg(&inputs)?;
     let out = with_callback(&f, |cb| ffi::vmap(cb, &inputs, &in_axes, &out_axes)).map_err(|e| mlx_err(e.what()))?;
     Ok(wrap_list(&out))
 }
 
 /// Calls the compiled function `id`; `fn` is traced only on a cache miss.
-#[napi(js_name = "compileCall", ts_args_type = "fn: (inputs: NativeArray[]) => NativeArray[] | null, id: number, shapeless: boolean, inputs: NativeArray[]")]
-pub fn compile_call(f: FlatFn, id: u32, shapeless: bool, inputs: Vec<ClassInstance<JsArray>>) -> Result<Vec<JsArray>> {
+#[napi(js_name = "compileCall", ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, id: number, shapeless: boolean, inputs: JsArray[]")]
+pub fn compile_call(f: FlatFn, id: u32, shapeless: bool, inputs: Vec<JsArray>) -> Result<Vec<JsArray>> {
     let inputs = list_arg(&inputs)?;
     let out = with_callback(&f, |cb| ffi::compile_call(cb, id as usize, shapeless, &inputs))
         .map_err(|e| mlx_err(e.what()))?;

@@ -13,7 +13,9 @@ function scalarOp(op: number, arr: Array, s: Scalar, scalarFirst: boolean): Arra
   const d = weakScalarDtype(s, arr.dtype);
   if (typeof s === 'bigint' || (typeof s === 'number' && Number.isInteger(s) && !Number.isSafeInteger(s))) {
     const sa = asArray(s, d);
-    return wrap(scalarFirst ? native.binary(op, sa.handle, arr.handle) : native.binary(op, arr.handle, sa.handle));
+    const out = wrap(scalarFirst ? native.binary(op, sa.handle, arr.handle) : native.binary(op, arr.handle, sa.handle));
+    sa.dispose();
+    return out;
   }
   return wrap(native.binaryScalar(op, arr.handle, typeof s === 'boolean' ? Number(s) : s, dtypeCode(d), scalarFirst));
 }
@@ -167,7 +169,10 @@ export function isclose(a: ArrayLike, b: ArrayLike, options: { rtol?: number; at
 }
 
 export function allclose(a: ArrayLike, b: ArrayLike, options: { rtol?: number; atol?: number; equalNan?: boolean } = {}): Array {
-  return wrap(native.reduce(5, isclose(a, b, options).handle, undefined, false, 0));
+  const close = isclose(a, b, options);
+  const out = wrap(native.reduce(5, close.handle, undefined, false, 0));
+  close.dispose();
+  return out;
 }
 
 export function arrayEqual(a: ArrayLike, b: ArrayLike, equalNan = false): Array {

@@ -4,38 +4,53 @@
  * so `seed(s)` followed by the same calls gives the same numbers as Python MLX.
  * Inside `compile`, the key is threaded through the compiled function as state.
  */
-import { Array, wrap } from '../array.js';
+import { Array, Scratch, wrap, wrapUntracked } from '../array.js';
 import { asArray } from '../create.js';
-import { type Dtype, dtypeCode, isFloating, weakScalarDtype } from '../dtype.js';
+import { type Dtype, dtypeCode, isFloating, isInt32, weakScalarDtype } from '../dtype.js';
 import { type NativeArray, native } from '../native.js';
 import type { ArrayLike, Scalar } from '../types.js';
 
-let state: NativeArray | null = null;
+// The global key, owned by this module (never part of a tidy scope; the wrapper's finalizer
+// frees a replaced key).
+let state: Array | null = null;
 
 /** @internal The global key (created from the clock on first use, as MLX does). */
 export function getRandomState(): NativeArray {
-  state ??= native.randomKey(BigInt(Date.now()));
+  state ??= wrapUntracked(native.randomKey(BigInt(Date.now())));
+  return state.handle;
+}
+/** @internal Saves the global key object (for `compile`, which swaps in a traced key). */
+export function saveRandomState(): Array | null {
   return state;
 }
-/** @internal */
+/** @internal Restores a key object from `saveRandomState`. */
+export function restoreRandomState(saved: Array | null): void {
+  state = saved;
+}
+/** @internal Makes `key` the global key (the handle becomes owned by this module). */
 export function setRandomState(key: NativeArray): void {
-  state = key;
+  state = wrapUntracked(key);
 }
 
 function nextKey(): NativeArray {
-  const keys = native.randomSplit(getRandomState(), 2);
-  state = native.reshape(native.slice(keys, [0, 0], [1, 2], [1, 1]), [2]);
-  return native.reshape(native.slice(keys, [1, 0], [2, 2], [1, 1]), [2]);
+  const scratch = new Scratch();
+  const { t } = scratch;
+  const keys = t(native.randomSplit(getRandomState(), 2));
+  setRandomState(native.reshape(t(native.slice(keys, [0, 0], [1, 2], [1, 1])), [2]));
+  const sub = native.reshape(t(native.slice(keys, [1, 0], [2, 2], [1, 1])), [2]);
+  scratch.release();
+  return sub;
 }
 
+/** The key for one draw: the caller's, or a fresh one from the global sequence (wrapped so it is freed). */
 function keyOf(key: Array | undefined): NativeArray {
-  return key === undefined ? nextKey() : key.handle;
+  return key === undefined ? wrap(nextKey()).handle : key.handle;
 }
 
 function shapeOf(shape: number | number[] | undefined): number[] {
   if (shape === undefined) return [];
   const s = typeof shape === 'number' ? [shape] : shape;
-  if (!globalThis.Array.isArray(s) || !s.every((d) => Number.isInteger(d) && d >= 0)) {
+  if (!globalThis.Array.isArray(s) || !s.every((d) => isInt32(d) && d >= 0)) {
     throw new TypeError(`random: shape must be a list of non-negative integers, got ${JSON.stringify(shape)}`);
   }
   return s;
@@ -59,7 +74,7 @@ export interface RandomOptions extends KeyOptions {
 /** Seeds the global key sequence. */
 export function seed(s: number): void {
   if (!Number.isInteger(s) || s < 0) throw new TypeError(`random.seed: seed must be a non-negative integer, got ${s}`);
-  state = native.randomKey(BigInt(s));
+  setRandomState(native.randomKey(BigInt(s)));
 }
 
 /** A PRNG key from a seed. */

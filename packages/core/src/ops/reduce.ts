@@ -4,6 +4,7 @@ import { asArray } from '../create.js';
 import { native } from '../native.js';
 import type { ArrayLike, AxisOptions } from '../types.js';
 import { REDUCE, SCAN, SORT, code } from './codes.js';
+import { isInt32 } from '../dtype.js';
 
 type AxisArg = number | number[] | AxisOptions | undefined | null;
 
@@ -18,7 +19,7 @@ export function axisArgs(axis: AxisArg, keepdims?: boolean): { axes: number[] | 
 function toAxes(axis: number | number[] | undefined): number[] | undefined {
   if (axis === undefined) return undefined;
   const axes = typeof axis === 'number' ? [axis] : axis;
-  if (!globalThis.Array.isArray(axes) || !axes.every(Number.isInteger)) {
+  if (!globalThis.Array.isArray(axes) || !axes.every(isInt32)) {
     throw new TypeError(`axis must be an integer or a list of integers, got ${JSON.stringify(axis)}`);
   }
   return axes;
@@ -26,7 +27,7 @@ function toAxes(axis: number | number[] | undefined): number[] | undefined {
 
 function optAxis(axis: number | undefined | null, what: string): number | undefined {
   if (axis === undefined || axis === null) return undefined;
-  if (!Number.isInteger(axis)) throw new TypeError(`${what}: axis must be an integer, got ${JSON.stringify(axis)}`);
+  if (!isInt32(axis)) throw new TypeError(`${what}: axis must be an integer, got ${JSON.stringify(axis)}`);
   return axis;
 }
 
@@ -114,5 +115,7 @@ export function softmax(a: ArrayLike, axis?: number | number[], options: { preci
 export function logSoftmax(a: ArrayLike, axis: number = -1): Array {
   const x = asArray(a);
   const lse = native.reduce(code(REDUCE, 'Logsumexp'), x.handle, [axis], true, 0);
-  return wrap(native.binary(1, x.handle, lse));
+  const out = wrap(native.binary(1, x.handle, lse));
+  native.release(lse);
+  return out;
 }
