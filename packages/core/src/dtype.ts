@@ -59,6 +59,21 @@ export function checkIntFits(value: number | bigint, d: Dtype): void {
 }
 
 /**
+ * Whether `v` is an integer that fits the native side's int32 parameters. Numbers cross the
+ * FFI as int32 with JS ToInt32 semantics (NaN → 0, 2**32 + 2 → 2), so anything else must be
+ * refused before it gets there or it silently becomes a different, valid-looking value.
+ */
+export function isInt32(v: unknown): v is number {
+  return Number.isInteger(v) && (v as number) >= -2147483648 && (v as number) <= 2147483647;
+}
+
+/** `v` as an int32 argument, or a TypeError naming `what`. */
+export function int32(v: unknown, what: string): number {
+  if (!isInt32(v)) throw new TypeError(`${what} must be an integer (int32), got ${typeof v === 'number' ? v : JSON.stringify(v) ?? String(v)}`);
+  return v;
+}
+
+/**
  * The dtype a JS scalar takes next to an array of dtype `other`: scalars are weakly typed, as
  * in MLX's Python API. Integer-valued numbers act like Python ints, other numbers like floats.
  */
@@ -68,7 +83,9 @@ export function weakScalarDtype(value: number | boolean | bigint, other: Dtype):
   if (integral) {
     if (other === 'bool') return 'int32';
     if (isInteger(other)) {
-      checkIntFits(value as number | bigint, other);
+      // MLX's Python API range-checks only integer types narrower than 64 bits; int64/uint64
+      // take the value modulo 2^64 (uint64 array + -1 wraps), and so do we.
+      if (itemsize(other) < 8) checkIntFits(value as number | bigint, other);
       return other;
     }
     return other;

@@ -4,7 +4,7 @@
  * gathers and scatters (`take`, `takeAlongAxis`, `putAlongAxis`, `scatter`, `sliceUpdate`).
  * Integer indices are bounds-checked here with a clear error.
  */
-import { Array, describeValue, wrap } from '../array.js';
+import { Array, Scratch, describeValue, wrap } from '../array.js';
 import { asArray } from '../create.js';
 import { dtypeCode, isInteger } from '../dtype.js';
 import { type NativeArray, native } from '../native.js';
@@ -27,6 +27,51 @@ export class IndexError extends RangeError {
   }
 }
 
+/**
+ * Bounds check for integer-array indices.
+ *
+ * MLX's gather/scatter kernels (take, takeAlongAxis, putAlongAxis, gather, scatter, array
+ * indexing, gatherMm) do no bounds checking: an out-of-range index reads or writes outside the
+ * array's buffer, which returns garbage, corrupts memory or crashes the process. We check here,
+ * in TS, whenever the index array is already evaluated (arrays made from JS data, results that
+ * were evaluated): that costs one read of the indices and never forces evaluation. Indices that
+ * are still lazy (computed in the same graph, or tracers inside grad/vmap/compile) are not
+ * checked: reading them would force evaluation, which is not allowed while tracing. We do not
+ * clamp either, because clamping would silently change results (and cost an op per gather).
+ * Valid range: `[-size, size)` (negative indices count from the end, as in MLX).
+ *
+ * @internal
+ */
+export function checkIndexBounds(idx: Array, size: number, what: string): void {
+  if (!isInteger(idx.dtype)) throw new TypeError(`${what}: indices must have an integer dtype, got ${idx.dtype}`);
+  const h = idx.handle;
+  if (idx.size === 0 || !native.isAvailable(h)) return;
+  const data = idx.dataSync() as unknown as { readonly length: number; readonly [i: number]: number | bigint };
+  let lo: number | bigint = data[0];
+  let hi: number | bigint = data[0];
+  for (let i = 1; i < data.length; i++) {
+    const v = data[i];
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const n = typeof lo === 'bigint' ? BigInt(size) : size;
+  if (lo < -n || hi >= n) {
+    const bad = lo < -n ? lo : hi;
+    throw new IndexError(`${what}: index ${bad} is out of bounds for size ${size}`);
+  }
+}
+
+/** The size of `axis` of `shape` (the whole size when `axis` is undefined/null); undefined if out of range (MLX reports that). */
+function axisSize(shape: number[], axis: number | null | undefined): number | undefined {
+  if (axis === undefined || axis === null) return shape.reduce((p, d) => p * d, 1);
+  const ax = axis < 0 ? axis + shape.length : axis;
+  return Number.isInteger(ax) && ax >= 0 && ax < shape.length ? shape[ax] : undefined;
+}
+
+const prod = (xs: number[]) => xs.reduce((p, d) => p * d, 1);
+/** @internal The product of all but the last two dims (the batch that gatherMm indexes). */
+export const batchSize = (shape: number[]) => prod(shape.slice(0, -2));
+
 function parseSliceString(s: string): Parsed {
   const t = s.trim();
   if (t === '...') return ELLIPSIS;
@@ -47,13 +92,23 @@ function parseSliceString(s: string): Parsed {
   return sl(num(parts[0], 'start'), num(parts[1], 'stop'), num(parts[2], 'step'));
 }
 
+const clampI32 = (v: number) => Math.max(-2147483648, Math.min(2147483647, v));
+
+// A zero step must never reach MLX: its slice divides by the step (SIGFPE, the process dies).
+function checkStep(p: Parsed): Parsed {
+  if (typeof p === 'object' && p !== null && (p as Slice).kind === 'slice' && (p as Slice).step === 0) {
+    throw new TypeError('index: slice step cannot be zero');
+  }
+  return p;
+}
+
 function parseSpecs(specs: IndexSpec[]): Parsed[] {
   // One string with commas is a whole index expression: a.index('1:3, ::2, None, ...').
   if (specs.length === 1 && typeof specs[0] === 'string' && specs[0].includes(',')) {
-    return specs[0].split(',').map(parseSliceString);
+    return specs[0].split(',').map((p) => checkStep(parseSliceString(p)));
   }
   return specs.map((s) => {
-    if (typeof s === 'string') return parseSliceString(s);
+    if (typeof s === 'string') return checkStep(parseSliceString(s));
     if (s === null || s instanceof Array) return s;
     if (typeof s === 'number') {
       if (!Number.isInteger(s)) throw new TypeError(`index: indices must be integers, got ${s}`);
@@ -82,7 +137,7 @@ interface Plan {
   advanced: { axis: number; idx: Array }[];
 }
 
-function plan(a: Array, raw: IndexSpec[], allowNewAxis: boolean): Plan {
+function plan(a: Array, raw: IndexSpec[], allowNewAxis: boolean, scratch: Scratch): Plan {
   let specs = parseSpecs(raw);
   let h = a.handle;
   let shape = a.shape;
@@ -108,8 +163,8 @@ function plan(a: Array, raw: IndexSpec[], allowNewAxis: boolean): Plan {
   });
   if (newAxes.length > 0) {
     if (!allowNewAxis) throw new TypeError('put: new axes (null) are not allowed in an assignment index');
-    h = native.expandDims(h, newAxes);
-    shape = h.shape;
+    h = scratch.t(native.expandDims(h, newAxes));
+    shape = native.shape(h);
   }
   while (specs.length < shape.length) specs.push(FULL);
 
@@ -126,6 +181,7 @@ function plan(a: Array, raw: IndexSpec[], allowNewAxis: boolean): Plan {
       p.sliced = true;
     } else if (s instanceof Array) {
       if (!isInteger(s.dtype)) throw new TypeError(`index: array indices must have an integer dtype, got ${s.dtype}`);
+      checkIndexBounds(s, n, `index (axis ${axis})`);
       p.starts.push(0);
       p.stops.push(n);
       p.strides.push(1);
@@ -135,9 +191,11 @@ function plan(a: Array, raw: IndexSpec[], allowNewAxis: boolean): Plan {
       const step = sl.step ?? 1;
       const start = sl.start ?? (step < 0 ? n - 1 : 0);
       const stop = sl.stop ?? (step < 0 ? -n - 1 : n);
-      p.starts.push(start);
-      p.stops.push(stop);
-      p.strides.push(step);
+      // Clamped to int32 (what crosses the FFI): every axis is shorter, so the slice is the same,
+      // where an unclamped 2**32 would wrap (a step of 2**32 would even become 0).
+      p.starts.push(clampI32(start));
+      p.stops.push(clampI32(stop));
+      p.strides.push(clampI32(step));
       if (sl.start !== undefined || sl.stop !== undefined || step !== 1) p.sliced = true;
     }
   });
@@ -146,33 +204,52 @@ function plan(a: Array, raw: IndexSpec[], allowNewAxis: boolean): Plan {
 
 /** `a[specs]` with numpy/MLX semantics. */
 export function index(a: ArrayLike, ...specs: IndexSpec[]): Array {
-  const p = plan(asArray(a), specs, true);
-  let h = p.sliced ? native.slice(p.h, p.starts, p.stops, p.strides) : p.h;
-  if (p.squeeze.length > 0) h = native.squeeze(h, p.squeeze);
+  const arr = asArray(a);
+  const scratch = new Scratch();
+  const { t } = scratch;
+  const p = plan(arr, specs, true, scratch);
+  let h = p.sliced ? t(native.slice(p.h, p.starts, p.stops, p.strides)) : p.h;
+  if (p.squeeze.length > 0) h = t(native.squeeze(h, p.squeeze));
   const adv = p.advanced.map(({ axis, idx }) => ({ axis: axis - p.squeeze.filter((q) => q < axis).length, idx }));
+  // numpy/MLX: next to array indices, integer indices are advanced indices too. When the
+  // advanced indices are not all adjacent (a[1, :, idx]), the broadcast index dims go first.
+  const advPos = [...p.squeeze, ...p.advanced.map((x) => x.axis)].sort((x, y) => x - y);
+  const together = advPos.every((ax, i) => i === 0 || ax === advPos[i - 1] + 1);
   if (adv.length === 1) {
-    h = native.take(h, adv[0].idx.handle, adv[0].axis);
+    const { axis, idx } = adv[0];
+    h = t(native.take(h, idx.handle, axis));
+    if (!together && axis > 0) {
+      const nd = native.shape(h).length;
+      const k = idx.ndim;
+      const order = [...range(axis, axis + k), ...range(0, axis), ...range(axis + k, nd)];
+      h = t(native.transpose(h, order));
+    }
   } else if (adv.length > 1) {
-    h = gatherAdvanced(h, adv);
+    h = gatherAdvanced(h, adv, t, together);
   }
-  return h === p.h && h === asArray(a).handle ? wrap(native.astype(h, h.dtype)) : wrap(h);
+  // Indexing with nothing to do still returns a new Array (its own handle).
+  const out = h === arr.handle ? native.astype(h, native.dtype(h)) : h;
+  scratch.release(out);
+  return wrap(out);
 }
 
-function gatherAdvanced(h: NativeArray, adv: { axis: number; idx: Array }[]): NativeArray {
-  const shape = h.shape;
+const range = (from: number, to: number) => globalThis.Array.from({ length: to - from }, (_, i) => from + i);
+
+function gatherAdvanced(h: NativeArray, adv: { axis: number; idx: Array }[], t: (h: NativeArray) => NativeArray, together: boolean): NativeArray {
+  const shape = native.shape(h);
   const axes = adv.map((x) => x.axis);
   const sliceSizes = shape.map((d, i) => (axes.includes(i) ? 1 : d));
-  let out = native.gather(h, adv.map((x) => x.idx.handle), axes, sliceSizes);
-  const bcastNd = out.shape.length - shape.length;
-  out = native.squeeze(out, axes.map((ax) => bcastNd + ax));
-  const adjacent = axes.every((ax, i) => i === 0 || ax === axes[i - 1] + 1);
-  if (adjacent && axes[0] > 0) {
+  let out = t(native.gather(h, adv.map((x) => x.idx.handle), axes, sliceSizes));
+  const bcastNd = native.shape(out).length - shape.length;
+  out = t(native.squeeze(out, axes.map((ax) => bcastNd + ax)));
+  // `together`: the array indices and any integer indices among them are adjacent (see index()).
+  if (together && axes[0] > 0) {
     // numpy: adjacent array indices keep their place; otherwise the broadcast dims lead.
-    const nd = out.shape.length;
+    const nd = native.shape(out).length;
     const order: number[] = [];
     const rest = globalThis.Array.from({ length: nd - bcastNd }, (_, i) => bcastNd + i);
     order.push(...rest.slice(0, axes[0]), ...globalThis.Array.from({ length: bcastNd }, (_, i) => i), ...rest.slice(axes[0]));
-    out = native.transpose(out, order);
+    out = t(native.transpose(out, order));
   }
   return out;
 }
@@ -184,22 +261,28 @@ function gatherAdvanced(h: NativeArray, adv: { axis: number; idx: Array }[]): Na
 export function put(a: ArrayLike, specs: IndexSpec | IndexSpec[], value: ArrayLike): Array {
   const arr = asArray(a);
   const list = globalThis.Array.isArray(specs) ? specs : [specs];
-  const p = plan(arr, list, false);
-  const v = value instanceof Array ? value : asArray(value, arr.dtype);
-  const vh = v.dtype === arr.dtype ? v.handle : native.astype(v.handle, dtypeCode(arr.dtype));
-  if (p.advanced.length === 0) {
-    const target = native.slice(p.h, p.starts, p.stops, p.strides).shape;
-    const squeezed = target.filter((_, i) => !p.squeeze.includes(i));
-    const upd = native.reshape(native.broadcastTo(vh, squeezed), target);
-    return wrap(native.sliceUpdate(p.h, upd, p.starts, p.stops, p.strides));
-  }
-  if (p.advanced.length === 1 && !p.sliced) {
-    const { axis, idx } = p.advanced[0];
-    const idxShape = idx.shape;
-    const rest = p.shape.filter((_, i) => i !== axis);
-    let upd = native.broadcastTo(vh, [...idxShape, ...rest]);
-    upd = native.expandDims(upd, [idxShape.length + axis]);
-    return wrap(native.scatter(code(SCATTER, 'Set'), p.h, [idx.handle], upd, [axis]));
+  const scratch = new Scratch();
+  const { t } = scratch;
+  try {
+    const p = plan(arr, list, false, scratch);
+    const v = value instanceof Array ? value : asArray(value, arr.dtype);
+    const vh = v.dtype === arr.dtype ? v.handle : t(native.astype(v.handle, dtypeCode(arr.dtype)));
+    if (p.advanced.length === 0) {
+      const target = native.shape(t(native.slice(p.h, p.starts, p.stops, p.strides)));
+      const squeezed = target.filter((_, i) => !p.squeeze.includes(i));
+      const upd = t(native.reshape(t(native.broadcastTo(vh, squeezed)), target));
+      return wrap(native.sliceUpdate(p.h, upd, p.starts, p.stops, p.strides));
+    }
+    if (p.advanced.length === 1 && !p.sliced) {
+      const { axis, idx } = p.advanced[0];
+      const idxShape = idx.shape;
+      const rest = p.shape.filter((_, i) => i !== axis);
+      let upd = t(native.broadcastTo(vh, [...idxShape, ...rest]));
+      upd = t(native.expandDims(upd, [idxShape.length + axis]));
+      return wrap(native.scatter(code(SCATTER, 'Set'), p.h, [idx.handle], upd, [axis]));
+    }
+  } finally {
+    scratch.release();
   }
   throw new TypeError('put: supports basic indices, or a single integer-array index with full slices elsewhere');
 }
@@ -207,16 +290,24 @@ export function put(a: ArrayLike, specs: IndexSpec | IndexSpec[], value: ArrayLi
 /** Elements at `indices` along `axis` (of the flattened array when `axis` is omitted). */
 export function take(a: ArrayLike, indices: ArrayLike, axis?: number): Array {
   const idx = asArray(indices);
+  const arr = asArray(a);
   if (!isInteger(idx.dtype)) throw new TypeError(`take: indices must have an integer dtype, got ${idx.dtype}`);
-  return wrap(native.take(asArray(a).handle, idx.handle, axis));
+  const n = axisSize(arr.shape, axis);
+  if (n !== undefined) checkIndexBounds(idx, n, 'take');
+  return wrap(native.take(arr.handle, idx.handle, axis));
 }
 
 export function takeAlongAxis(a: ArrayLike, indices: Array, axis?: number | null): Array {
-  return wrap(native.takeAlongAxis(asArray(a).handle, indices.handle, axis ?? undefined));
+  const arr = asArray(a);
+  const n = axisSize(arr.shape, axis);
+  if (n !== undefined && indices instanceof Array) checkIndexBounds(indices, n, 'takeAlongAxis');
+  return wrap(native.takeAlongAxis(arr.handle, indices.handle, axis ?? undefined));
 }
 
 export function putAlongAxis(a: ArrayLike, indices: Array, values: ArrayLike, axis?: number | null): Array {
   const arr = asArray(a);
+  const n = axisSize(arr.shape, axis);
+  if (n !== undefined && indices instanceof Array) checkIndexBounds(indices, n, 'putAlongAxis');
   const v = values instanceof Array ? values : asArray(values, arr.dtype);
   return wrap(native.putAlongAxis(arr.handle, indices.handle, v.handle, axis ?? undefined));
 }
@@ -233,12 +324,21 @@ export function scatter(a: ArrayLike, indices: Array | Array[], updates: ArrayLi
   const ax = typeof axes === 'number' ? [axes] : axes;
   const m = { set: 'Set', add: 'Add', prod: 'Prod', max: 'Max', min: 'Min' }[mode] as (typeof SCATTER)[number];
   if (m === undefined) throw new TypeError(`scatter: unknown mode ${JSON.stringify(mode)}`);
+  checkEach(arr.shape, idx, ax, 'scatter');
   const u = updates instanceof Array ? updates : asArray(updates, arr.dtype);
   return wrap(native.scatter(code(SCATTER, m), arr.handle, idx.map((i) => i.handle), u.handle, ax));
 }
 
 export function scatterAdd(a: ArrayLike, indices: Array | Array[], updates: ArrayLike, axes: number | number[]): Array {
   return scatter(a, indices, updates, axes, 'add');
+}
+
+function checkEach(shape: number[], indices: unknown, axes: unknown, what: string): void {
+  if (!globalThis.Array.isArray(indices) || !globalThis.Array.isArray(axes)) return;
+  indices.forEach((idx, k) => {
+    const n = typeof axes[k] === 'number' ? axisSize(shape, axes[k]) : undefined;
+    if (n !== undefined && idx instanceof Array) checkIndexBounds(idx, n, `${what} (axis ${axes[k]})`);
+  });
 }
 
 /** Writes `update` into `a[start:stop:strides]` (stop defaults to start + update's shape). */
@@ -252,5 +352,7 @@ export function sliceUpdate(a: ArrayLike, update: ArrayLike, start: number[], st
 
 /** Gathers slices of size `sliceSizes` at `indices` along `axes` (MLX's gather). */
 export function gather(a: ArrayLike, indices: Array[], axes: number[], sliceSizes: number[]): Array {
-  return wrap(native.gather(asArray(a).handle, indices.map((i) => i.handle), axes, sliceSizes));
+  const arr = asArray(a);
+  checkEach(arr.shape, indices, axes, 'gather');
+  return wrap(native.gather(arr.handle, indices.map((i) => i.handle), axes, sliceSizes));
 }
