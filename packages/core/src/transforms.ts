@@ -6,6 +6,7 @@
 import { Array, wrap } from './array.js';
 import { type NativeArray, native } from './native.js';
 import { getRandomState, restoreRandomState, saveRandomState, setRandomState } from './ops/random.js';
+import { moveaxis } from './ops/shape.js';
 import { fillSkeleton, treeFlatten, treeSignature, treeSkeleton, treeUnflatten } from './tree.js';
 
 // biome-ignore lint: transforms accept any function
@@ -158,7 +159,9 @@ export function vmap<F extends Fn>(fn: F, inAxes: Axis | Axis[] = 0, outAxes: nu
     }
     const leaves = args.map((a) => treeFlatten(a));
     const inputs = leaves.flat().map((a) => a.handle);
-    const flatAxes = leaves.flatMap((ls, i) => ls.map(() => perArg[i] ?? -1));
+    // The native vmap uses -1 for "not mapped": negative axes (which Python MLX accepts) are
+    // made positive here, or a -1 would silently leave an argument unmapped.
+    const flatAxes = leaves.flatMap((ls, i) => ls.map((leaf) => inAxisFor(perArg[i], leaf.ndim)));
     let outSkeleton: unknown;
     let outCount = -1;
     const call = (outs: number[]) =>
@@ -178,7 +181,10 @@ export function vmap<F extends Fn>(fn: F, inAxes: Axis | Axis[] = 0, outAxes: nu
           return flat.map((a) => a.handle);
         },
       );
-    const outList = (n: number) => (typeof outAxes === 'number' ? globalThis.Array.from({ length: n }, () => outAxes) : outAxes);
+    // Negative out axes count from the end of the batched output, whose rank the native side
+    // cannot know in advance: map those outputs to axis 0 and move the axis afterwards.
+    const requested = (n: number) => (typeof outAxes === 'number' ? globalThis.Array.from({ length: n }, () => outAxes) : outAxes);
+    const outList = (n: number) => requested(n).map((ax) => (Number.isInteger(ax) && ax < 0 ? 0 : ax));
     let result: NativeArray[];
     try {
       result = call(outList(knownOutputs > 0 ? knownOutputs : 1));
@@ -189,8 +195,24 @@ export function vmap<F extends Fn>(fn: F, inAxes: Axis | Axis[] = 0, outAxes: nu
       result = call(outList(outCount));
     }
     if (outCount > 0) knownOutputs = outCount;
-    return fillSkeleton(outSkeleton, result.map(wrap)) as ReturnType<F>;
+    const want = requested(result.length);
+    const outs = result.map((h, k) => {
+      const a = wrap(h);
+      if (!(want[k] < 0)) return a;
+      const moved = moveaxis(a, 0, want[k]);
+      a.dispose();
+      return moved;
+    });
+    return fillSkeleton(outSkeleton, outs) as ReturnType<F>;
   };
+}
+
+function inAxisFor(axis: Axis | undefined, ndim: number): number {
+  if (axis === null || axis === undefined) return -1;
+  if (!Number.isInteger(axis)) throw new TypeError(`vmap: in_axes must be integers or null, got ${JSON.stringify(axis)}`);
+  const a = axis < 0 ? axis + ndim : axis;
+  if (a < 0 || a >= ndim) throw new TypeError(`vmap: in_axes ${axis} is out of range for an input with ${ndim} dimension(s)`);
+  return a;
 }
 
 let nextCompileId = 1;

@@ -1,6 +1,11 @@
 // Arrays in and out of MLX: construction from bytes, metadata, evaluation, reading back,
 // plus devices, streams and memory. One job: the array's life cycle.
+#include <algorithm>
 #include <cstring>
+#include <string>
+#include <utility>
+
+#include "mlx/scheduler.h"
 #include <sstream>
 #include <stdexcept>
 
@@ -31,7 +36,25 @@ uint8_t from_dtype(mx::Dtype d) {
 mx::Shape to_shape(I32s s) { return mx::Shape(s.begin(), s.end()); }
 std::vector<int> to_ints(I32s s) { return std::vector<int>(s.begin(), s.end()); }
 
+void check_size(const mx::array& a) {
+  // In bytes, with overflow detection; compared with MLX's memory limit (default: 80% of RAM).
+  unsigned __int128 bytes = a.itemsize();
+  const unsigned __int128 limit = std::max<size_t>(mx::get_memory_limit(), size_t{1} << 30);
+  for (auto d : a.shape()) {
+    bytes *= static_cast<uint64_t>(d < 0 ? 0 : d);
+    if (bytes > limit) {
+      std::ostringstream os;
+      os << "[mlxn] an array of shape (";
+      for (size_t i = 0; i < a.ndim(); ++i) os << (i ? "," : "") << a.shape(static_cast<int>(i));
+      os << ") and dtype " << a.dtype() << " needs more memory than the memory limit ("
+         << static_cast<size_t>(limit) << " bytes); raise it with setMemoryLimit if the machine has the memory";
+      throw std::length_error(os.str());
+    }
+  }
+}
+
 ListPtr wrap_list(std::vector<mx::array> v) {
+  for (auto& a : v) check_size(a);
   auto out = std::make_unique<ArrayList>();
   out->items = std::move(v);
   return out;
@@ -89,14 +112,61 @@ size_t nbytes(const MlxArray& a) { return a.inner.nbytes(); }
 size_t itemsize(const MlxArray& a) { return a.inner.itemsize(); }
 size_t array_id(const MlxArray& a) { return a.inner.id(); }
 
-rust::String describe(const MlxArray& a) {
-  std::ostringstream os;
-  os << a.inner;
-  return rust::String(os.str());
+// MLX 0.32.4: when a CPU task fails while this (the main) thread is still scheduling the same
+// graph, the next `enqueue` from this thread rethrows the stored error (scheduler.cpp), and
+// the CPU encoder can be between `notify_new_task` and enqueueing the matching completion.
+// The scheduler's active-task count then never comes back down; once ten such failures have
+// leaked, every later `eval` waits in `wait_for_one` forever (the process hangs: seen after
+// ~30 failing evals of a singular `linalg.inv`). So after any failed evaluation we drain every
+// stream (swallowing the stored errors: the caller already has one) and return the count to
+// zero: with every stream drained, no task can still be active.
+static void recover_after_failed_eval() {
+  for (auto& s : mx::get_streams()) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      try {
+        mx::synchronize(s);  // may rethrow a stored error before it has waited: retry
+        break;
+      } catch (...) {
+      }
+    }
+  }
+  auto cpu = mx::default_stream(mx::Device(mx::Device::cpu));
+  while (mx::scheduler::n_active_tasks() > 0) mx::scheduler::notify_task_completion(cpu);
 }
 
-void eval(const ArrayList& list) { mx::eval(list.items); }
-void async_eval(const ArrayList& list) { mx::async_eval(list.items); }
+template <class F>
+static auto guarded_eval(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (...) {
+    recover_after_failed_eval();
+    throw;
+  }
+}
+
+rust::String describe(const MlxArray& a) {
+  return guarded_eval([&] {
+    std::ostringstream os;
+    os << a.inner;
+    auto text = os.str();
+    // Python's repr prints booleans as True/False; MLX's C++ printer as true/false.
+    if (a.inner.dtype() == mx::bool_) {
+      for (auto [from, to] : {std::pair<std::string, std::string>{"true", "True"}, {"false", "False"}}) {
+        for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+          text.replace(at, from.size(), to);
+        }
+      }
+    }
+    return rust::String(text);
+  });
+}
+
+void eval(const ArrayList& list) {
+  guarded_eval([&] { mx::eval(list.items); });
+}
+void async_eval(const ArrayList& list) {
+  guarded_eval([&] { mx::async_eval(list.items); });
+}
 bool is_available(const MlxArray& a) { return a.inner.is_available(); }
 void wait(const MlxArray& a) { const_cast<mx::array&>(a.inner).wait(); }
 
@@ -104,10 +174,10 @@ ArrayPtr materialize(const MlxArray& a) {
   // Views (transposes, broadcasts, strided slices) are made row-contiguous so the bytes
   // come out in C order. `eval` returns once the data is available.
   mx::array src = a.inner;
-  mx::eval(src);
+  guarded_eval([&] { mx::eval(src); });
   if (!src.flags().row_contiguous) {
     src = mx::contiguous(src, false);
-    mx::eval(src);
+    guarded_eval([&] { mx::eval(src); });
   }
   return wrap(std::move(src));
 }

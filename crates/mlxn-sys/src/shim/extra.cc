@@ -1,4 +1,5 @@
 // Linear algebra, contractions, FFT, random, fast kernels and quantization.
+#include <sstream>
 #include <stdexcept>
 
 #include "mlxn-sys/src/lib.rs.h"
@@ -140,18 +141,45 @@ ArrayPtr dequantize(const MlxArray& w, const MlxArray& scales, const MlxArray* b
                              std::string(mode), std::nullopt,
                              has_dtype ? std::optional<mx::Dtype>(to_dtype(dtype)) : std::nullopt));
 }
+// MLX 0.32.4 checks the scales' last dim and batch dims against the weights but not the
+// row dim (nor that they have as many dims): scales of shape (1, 1) for a (4, 8) weight are
+// accepted and the kernel reads rows that do not exist (garbage, or a crash; Python MLX too).
+static void check_scales(const mx::array& w, const mx::array& scales, const char* what) {
+  bool ok = scales.ndim() == w.ndim() && w.ndim() >= 2;
+  for (size_t i = 0; ok && i + 1 < w.ndim(); ++i) ok = scales.shape(static_cast<int>(i)) == w.shape(static_cast<int>(i));
+  if (!ok) {
+    std::ostringstream os;
+    os << "[" << what << "] scales must have the weight's shape except for the last axis; got weight "
+       << w.shape() << " and scales " << scales.shape();
+    throw std::invalid_argument(os.str());
+  }
+}
+
 ArrayPtr quantized_matmul(const MlxArray& x, const MlxArray& w, const MlxArray& scales, const MlxArray* biases,
                           bool transpose, int32_t group_size, int32_t bits, rust::Str mode) {
+  check_scales(w.inner, scales.inner, "quantized_matmul");
   return wrap(mx::quantized_matmul(x.inner, w.inner, scales.inner, opt(biases), transpose, opt_int(group_size),
                                    opt_int(bits), std::string(mode)));
 }
+// The batch size that gather_mm's indices address: all but the last two dims (see safe_index).
+static std::optional<mx::array> batch_index(const MlxArray* idx, const mx::array& of, const char* what) {
+  if (!idx) return std::nullopt;
+  if (of.ndim() < 2) return idx->inner;  // MLX reports the bad operand
+  int64_t n = 1;
+  for (size_t i = 0; i + 2 < of.ndim(); ++i) n *= of.shape(static_cast<int>(i));
+  return safe_index(idx->inner, n, what);
+}
+
 ArrayPtr gather_mm(const MlxArray& a, const MlxArray& b, const MlxArray* lhs, const MlxArray* rhs, bool sorted) {
-  return wrap(mx::gather_mm(a.inner, b.inner, opt(lhs), opt(rhs), sorted));
+  return wrap(mx::gather_mm(a.inner, b.inner, batch_index(lhs, a.inner, "gather_mm"), batch_index(rhs, b.inner, "gather_mm"),
+                            sorted));
 }
 ArrayPtr gather_qmm(const MlxArray& x, const MlxArray& w, const MlxArray& scales, const MlxArray* biases,
                     const MlxArray* lhs, const MlxArray* rhs, bool transpose, int32_t group_size, int32_t bits,
                     rust::Str mode, bool sorted) {
-  return wrap(mx::gather_qmm(x.inner, w.inner, scales.inner, opt(biases), opt(lhs), opt(rhs), transpose,
+  check_scales(w.inner, scales.inner, "gather_qmm");
+  return wrap(mx::gather_qmm(x.inner, w.inner, scales.inner, opt(biases), batch_index(lhs, x.inner, "gather_qmm"),
+                             batch_index(rhs, w.inner, "gather_qmm"), transpose,
                              opt_int(group_size), opt_int(bits), std::string(mode), std::nullopt, sorted));
 }
 

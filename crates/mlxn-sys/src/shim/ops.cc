@@ -1,5 +1,11 @@
 // Array operations: elementwise, reductions, scans, sorting, creation, shapes, indexing.
 // Dispatch is a switch over the shared op enums declared in lib.rs.
+#include <algorithm>
+#include <climits>
+#include <string>
+#include <type_traits>
+#include <cstdint>
+#include <optional>
 #include <stdexcept>
 
 #include "mlxn-sys/src/lib.rs.h"
@@ -58,14 +64,49 @@ ArrayPtr unary(UnaryOp op, const MlxArray& x) {
   throw std::invalid_argument("unknown unary op");
 }
 
+// MLX's CPU kernels divide integers with the bare `/` and `%` (UB, and a hardware trap on
+// x86): `INT_MIN // -1`, `INT_MIN % -1` and an integer divmod by zero raise SIGFPE and kill
+// the process (MLX 0.32.4; Python MLX dies the same way). For integer operands we divide by a
+// safe divisor (1 where the divisor is 0, or where the pair is INT_MIN, -1) and give numpy's
+// answers there: x // 0 == 0, x % 0 == 0, INT_MIN // -1 == INT_MIN (wraps), INT_MIN % -1 == 0.
+// Float and bool operands are untouched.
+struct IntDivision {
+  mx::array a, b, zero;
+};
+static std::optional<IntDivision> guard_int_division(const mx::array& a, const mx::array& b) {
+  auto dt = mx::promote_types(a.dtype(), b.dtype());
+  if (!mx::issubdtype(dt, mx::integer)) return std::nullopt;
+  auto aa = mx::astype(a, dt);
+  auto bb = mx::astype(b, dt);
+  auto zero = mx::equal(bb, mx::array(0, dt));
+  auto unsafe = zero;
+  if (mx::issubdtype(dt, mx::signedinteger)) {
+    int64_t lowest = dt == mx::int8 ? INT8_MIN : dt == mx::int16 ? INT16_MIN : dt == mx::int32 ? INT32_MIN : INT64_MIN;
+    auto overflow = mx::logical_and(mx::equal(aa, mx::array(lowest, dt)), mx::equal(bb, mx::array(-1, dt)));
+    unsafe = mx::logical_or(unsafe, overflow);
+  }
+  return IntDivision{aa, mx::where(unsafe, mx::array(1, dt), bb), zero};
+}
+static mx::array safe_floor_divide(const mx::array& a, const mx::array& b) {
+  auto g = guard_int_division(a, b);
+  if (!g) return mx::floor_divide(a, b);
+  auto q = mx::floor_divide(g->a, g->b);
+  return mx::where(g->zero, mx::zeros_like(q), q);
+}
+static mx::array safe_remainder(const mx::array& a, const mx::array& b) {
+  auto g = guard_int_division(a, b);
+  if (!g) return mx::remainder(a, b);
+  return mx::remainder(g->a, g->b);  // x % 1 == 0 at the guarded places
+}
+
 static mx::array apply_binary(BinaryOp op, const mx::array& a, const mx::array& b) {
   switch (op) {
     case BinaryOp::Add: return mx::add(a, b);
     case BinaryOp::Subtract: return mx::subtract(a, b);
     case BinaryOp::Multiply: return mx::multiply(a, b);
     case BinaryOp::Divide: return mx::divide(a, b);
-    case BinaryOp::FloorDivide: return mx::floor_divide(a, b);
-    case BinaryOp::Remainder: return mx::remainder(a, b);
+    case BinaryOp::FloorDivide: return safe_floor_divide(a, b);
+    case BinaryOp::Remainder: return safe_remainder(a, b);
     case BinaryOp::Power: return mx::power(a, b);
     case BinaryOp::Maximum: return mx::maximum(a, b);
     case BinaryOp::Minimum: return mx::minimum(a, b);
@@ -106,7 +147,13 @@ ArrayPtr binary_scalar(BinaryOp op, const MlxArray& a, double value, uint8_t sca
   return wrap(scalar_first ? apply_binary(op, s, a.inner) : apply_binary(op, a.inner, s));
 }
 
-ListPtr divmod(const MlxArray& a, const MlxArray& b) { return wrap_list(mx::divmod(a.inner, b.inner)); }
+ListPtr divmod(const MlxArray& a, const MlxArray& b) {
+  auto g = guard_int_division(a.inner, b.inner);  // see guard_int_division
+  if (!g) return wrap_list(mx::divmod(a.inner, b.inner));
+  auto qr = mx::divmod(g->a, g->b);
+  qr[0] = mx::where(g->zero, mx::zeros_like(qr[0]), qr[0]);
+  return wrap_list(std::move(qr));
+}
 ArrayPtr round(const MlxArray& a, int32_t decimals) { return wrap(mx::round(a.inner, decimals)); }
 
 ArrayPtr reduce(ReduceOp op, const MlxArray& x, I32s axes_in, bool all_axes, bool keepdims, int32_t ddof) {
@@ -242,37 +289,133 @@ ArrayPtr flip(const MlxArray& a, I32s axes, bool all_axes) {
 }
 
 // ---- indexing --------------------------------------------------------------------------
+// MLX divides by the strides without checking them: a zero stride is SIGFPE, so refuse it here.
+static void check_strides(I32s strides, const char* what) {
+  for (auto s : strides) {
+    if (s == 0) throw std::invalid_argument(std::string("[") + what + "] slice strides must be non-zero");
+  }
+}
+
 ArrayPtr slice(const MlxArray& a, I32s start, I32s stop, I32s strides) {
+  check_strides(strides, "slice");
   return wrap(mx::slice(a.inner, to_shape(start), to_shape(stop), to_shape(strides)));
 }
 ArrayPtr slice_update(const MlxArray& src, const MlxArray& upd, I32s start, I32s stop, I32s strides) {
+  check_strides(strides, "slice_update");
   return wrap(mx::slice_update(src.inner, upd.inner, to_shape(start), to_shape(stop), to_shape(strides)));
 }
-ArrayPtr take(const MlxArray& a, const MlxArray& idx, int32_t axis, bool all_axes) {
-  return wrap(all_axes ? mx::take(a.inner, idx.inner) : mx::take(a.inner, idx.inner, axis));
+// MLX's gather/scatter kernels do no bounds checking: an out-of-range index reads or writes
+// outside the array's buffer (garbage, heap corruption or SIGSEGV; Python MLX too). Every index
+// array we hand to them goes through `safe_index`, for an axis of size n:
+//  - indices that are already evaluated (data from JS, evaluated results) and contiguous are
+//    checked, and one outside [-n, n) is an error (@mlxn/core also checks them in TS, with an
+//    IndexError);
+//  - lazy indices (computed in the same graph, tracers under grad/vmap/compile) cannot be read
+//    without forcing evaluation, so they are clipped into [-n, n-1]: in-range indices are
+//    unchanged, an out-of-range one picks an edge element instead of touching foreign memory.
+//    (Clipping costs one elementwise op on the indices, and only for lazy ones.)
+template <typename T>
+static void check_index_data(const mx::array& idx, int64_t n, const char* what) {
+  const T* p = idx.data<T>();
+  for (size_t i = 0; i < idx.size(); ++i) {
+    auto v = static_cast<int64_t>(p[i]);
+    bool bad = std::is_unsigned_v<T> ? (static_cast<uint64_t>(p[i]) >= static_cast<uint64_t>(n)) : (v < -n || v >= n);
+    if (bad) {
+      throw std::out_of_range(std::string("[") + what + "] index " +
+                              (std::is_unsigned_v<T> ? std::to_string(static_cast<uint64_t>(p[i])) : std::to_string(v)) +
+                              " is out of bounds for an axis of size " + std::to_string(n));
+    }
+  }
 }
-ArrayPtr take_along_axis(const MlxArray& a, const MlxArray& idx, int32_t axis, bool all_axes) {
-  if (all_axes) return wrap(mx::take_along_axis(mx::reshape(a.inner, {-1}), idx.inner, 0));
-  return wrap(mx::take_along_axis(a.inner, idx.inner, axis));
+
+static int64_t dtype_max(mx::Dtype dt) {
+  switch (dt) {
+    case mx::int8: return INT8_MAX;
+    case mx::int16: return INT16_MAX;
+    case mx::int32: return INT32_MAX;
+    case mx::uint8: return UINT8_MAX;
+    case mx::uint16: return UINT16_MAX;
+    case mx::uint32: return UINT32_MAX;
+    default: return INT64_MAX;
+  }
 }
-ArrayPtr put_along_axis(const MlxArray& a, const MlxArray& idx, const MlxArray& vals, int32_t axis, bool all_axes) {
+
+mx::array safe_index(const mx::array& idx, int64_t n, const char* what) {
+  auto dt = idx.dtype();
+  if (!mx::issubdtype(dt, mx::integer) || idx.size() == 0) return idx;  // MLX reports bad dtypes
+  if (n <= 0) throw std::out_of_range(std::string("[") + what + "] cannot index into an axis of size 0");
+  if (idx.is_available() && idx.flags().row_contiguous) {
+    switch (dt) {
+      case mx::uint8: check_index_data<uint8_t>(idx, n, what); break;
+      case mx::uint16: check_index_data<uint16_t>(idx, n, what); break;
+      case mx::uint32: check_index_data<uint32_t>(idx, n, what); break;
+      case mx::uint64: check_index_data<uint64_t>(idx, n, what); break;
+      case mx::int8: check_index_data<int8_t>(idx, n, what); break;
+      case mx::int16: check_index_data<int16_t>(idx, n, what); break;
+      case mx::int32: check_index_data<int32_t>(idx, n, what); break;
+      default: check_index_data<int64_t>(idx, n, what); break;
+    }
+    return idx;
+  }
+  int64_t hi = std::min(n - 1, dtype_max(dt));
+  if (mx::issubdtype(dt, mx::unsignedinteger)) return mx::minimum(idx, mx::array(hi, dt));
+  int64_t lo = std::max(-n, -dtype_max(dt) - 1);
+  return mx::clip(idx, mx::array(lo, dt), mx::array(hi, dt));
+}
+
+// The size of `axis` of `a` (all of `a` when `all_axes`), or -1 when the axis is invalid (MLX
+// then reports it).
+static int64_t axis_size(const mx::array& a, int32_t axis, bool all_axes) {
+  if (all_axes) return static_cast<int64_t>(a.size());
+  int nd = static_cast<int>(a.ndim());
+  int ax = axis < 0 ? axis + nd : axis;
+  return (ax >= 0 && ax < nd) ? a.shape(ax) : -1;
+}
+static mx::array guard(const mx::array& a, const mx::array& idx, int32_t axis, bool all_axes, const char* what) {
+  auto n = axis_size(a, axis, all_axes);
+  return n < 0 ? idx : safe_index(idx, n, what);
+}
+static std::vector<mx::array> guard_all(const mx::array& a, const ArrayList& idx, const std::vector<int>& axes,
+                                        const char* what) {
+  std::vector<mx::array> out;
+  out.reserve(idx.items.size());
+  for (size_t k = 0; k < idx.items.size(); ++k) {
+    out.push_back(k < axes.size() ? guard(a, idx.items[k], axes[k], false, what) : idx.items[k]);
+  }
+  return out;
+}
+
+ArrayPtr take(const MlxArray& a, const MlxArray& idx_in, int32_t axis, bool all_axes) {
+  auto idx = guard(a.inner, idx_in.inner, axis, all_axes, "take");
+  return wrap(all_axes ? mx::take(a.inner, idx) : mx::take(a.inner, idx, axis));
+}
+ArrayPtr take_along_axis(const MlxArray& a, const MlxArray& idx_in, int32_t axis, bool all_axes) {
+  auto idx = guard(a.inner, idx_in.inner, axis, all_axes, "take_along_axis");
+  if (all_axes) return wrap(mx::take_along_axis(mx::reshape(a.inner, {-1}), idx, 0));
+  return wrap(mx::take_along_axis(a.inner, idx, axis));
+}
+ArrayPtr put_along_axis(const MlxArray& a, const MlxArray& idx_in, const MlxArray& vals, int32_t axis, bool all_axes) {
+  auto idx = guard(a.inner, idx_in.inner, axis, all_axes, "put_along_axis");
   if (all_axes) {
-    auto flat = mx::put_along_axis(mx::reshape(a.inner, {-1}), idx.inner, vals.inner, 0);
+    auto flat = mx::put_along_axis(mx::reshape(a.inner, {-1}), idx, vals.inner, 0);
     return wrap(mx::reshape(flat, a.inner.shape()));
   }
-  return wrap(mx::put_along_axis(a.inner, idx.inner, vals.inner, axis));
+  return wrap(mx::put_along_axis(a.inner, idx, vals.inner, axis));
 }
-ArrayPtr gather(const MlxArray& a, const ArrayList& idx, I32s axes, I32s slice_sizes) {
-  return wrap(mx::gather(a.inner, idx.items, to_ints(axes), to_shape(slice_sizes)));
-}
-ArrayPtr scatter(ScatterMode mode, const MlxArray& a, const ArrayList& idx, const MlxArray& upd, I32s axes_in) {
+ArrayPtr gather(const MlxArray& a, const ArrayList& idx_in, I32s axes_in, I32s slice_sizes) {
   auto axes = to_ints(axes_in);
+  auto idx = guard_all(a.inner, idx_in, axes, "gather");
+  return wrap(mx::gather(a.inner, idx, axes, to_shape(slice_sizes)));
+}
+ArrayPtr scatter(ScatterMode mode, const MlxArray& a, const ArrayList& idx_in, const MlxArray& upd, I32s axes_in) {
+  auto axes = to_ints(axes_in);
+  auto idx = guard_all(a.inner, idx_in, axes, "scatter");
   switch (mode) {
-    case ScatterMode::Set: return wrap(mx::scatter(a.inner, idx.items, upd.inner, axes));
-    case ScatterMode::Add: return wrap(mx::scatter_add(a.inner, idx.items, upd.inner, axes));
-    case ScatterMode::Prod: return wrap(mx::scatter_prod(a.inner, idx.items, upd.inner, axes));
-    case ScatterMode::Max: return wrap(mx::scatter_max(a.inner, idx.items, upd.inner, axes));
-    case ScatterMode::Min: return wrap(mx::scatter_min(a.inner, idx.items, upd.inner, axes));
+    case ScatterMode::Set: return wrap(mx::scatter(a.inner, idx, upd.inner, axes));
+    case ScatterMode::Add: return wrap(mx::scatter_add(a.inner, idx, upd.inner, axes));
+    case ScatterMode::Prod: return wrap(mx::scatter_prod(a.inner, idx, upd.inner, axes));
+    case ScatterMode::Max: return wrap(mx::scatter_max(a.inner, idx, upd.inner, axes));
+    case ScatterMode::Min: return wrap(mx::scatter_min(a.inner, idx, upd.inner, axes));
   }
   throw std::invalid_argument("unknown scatter mode");
 }

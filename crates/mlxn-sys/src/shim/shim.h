@@ -37,8 +37,21 @@ using ListPtr = std::unique_ptr<ArrayList>;
 using I32s = rust::Slice<const int32_t>;
 
 // ---- helpers shared by the shim files -------------------------------------------------
-inline ArrayPtr wrap(mx::array a) { return std::make_unique<MlxArray>(MlxArray{std::move(a)}); }
+// Refuses arrays whose element count overflows or whose bytes exceed MLX's memory limit.
+// MLX's CPU allocator returns a null buffer when malloc fails and its kernels then write
+// through it (SIGSEGV), and a shape whose product overflows int64 silently wraps to a small
+// buffer (heap overflow); Python MLX crashes on `mx.zeros([10**9, 10**9])` too. So every array
+// the bridge hands out is checked here (a few multiplications) and a too-large one is an error
+// naming the limit (which `setMemoryLimit` raises). Lazy views larger than the limit (a huge
+// broadcast that is never materialized) are refused too: a deliberate, documented trade.
+void check_size(const mx::array& a);
+inline ArrayPtr wrap(mx::array a) {
+  check_size(a);
+  return std::make_unique<MlxArray>(MlxArray{std::move(a)});
+}
 ListPtr wrap_list(std::vector<mx::array> v);
+// Bounds check / clip for index arrays (see ops.cc).
+mx::array safe_index(const mx::array& idx, int64_t n, const char* what);
 mx::Dtype to_dtype(uint8_t code);
 uint8_t from_dtype(mx::Dtype d);
 mx::Shape to_shape(I32s s);

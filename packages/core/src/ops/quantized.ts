@@ -1,7 +1,8 @@
 /** Quantization and quantized/gathered matrix products (MLX's kernels). */
 import { type Array, wrap, wrapAll } from '../array.js';
-import { type Dtype, dtypeCode } from '../dtype.js';
+import { type Dtype, dtypeCode, int32 } from '../dtype.js';
 import { native } from '../native.js';
+import { batchSize, checkIndexBounds } from './indexing.js';
 
 export type QuantizationMode = 'affine' | 'mxfp4' | 'mxfp8' | 'nvfp4';
 
@@ -13,17 +14,32 @@ export interface QuantizeOptions {
   mode?: QuantizationMode;
 }
 
+// 0 means "MLX's default for the mode" on the native side; a given value must be a positive
+// integer (NaN or 3.5 would otherwise cross the FFI as 0 or 3 and silently mean something else).
+function positive(v: number | undefined, what: string): number {
+  if (v === undefined) return 0;
+  if (int32(v, what) <= 0) throw new TypeError(`${what} must be a positive integer, got ${v}`);
+  return v;
+}
+function checkQuant(o: QuantizeOptions): void {
+  positive(o.groupSize, 'groupSize');
+  positive(o.bits, 'bits');
+}
+
 /** Quantizes along the last axis: `[wq, scales, biases]` (affine) or `[wq, scales]`. */
 export function quantize(w: Array, options: QuantizeOptions = {}): Array[] {
+  checkQuant(options);
   return wrapAll(native.quantize(w.handle, options.groupSize ?? 0, options.bits ?? 0, options.mode ?? 'affine'));
 }
 
 export function dequantize(wq: Array, scales: Array, biases: Array | null, options: QuantizeOptions & { dtype?: Dtype } = {}): Array {
+  checkQuant(options);
   return wrap(native.dequantize(wq.handle, scales.handle, biases?.handle, options.groupSize ?? 0, options.bits ?? 0, options.mode ?? 'affine', options.dtype === undefined ? undefined : dtypeCode(options.dtype)));
 }
 
 /** `x @ dequantize(w).T` (or without the transpose) without materialising the weights. */
 export function quantizedMatmul(x: Array, w: Array, scales: Array, biases: Array | null, options: QuantizeOptions & { transpose?: boolean } = {}): Array {
+  checkQuant(options);
   return wrap(native.quantizedMatmul(x.handle, w.handle, scales.handle, biases?.handle, options.transpose ?? true, options.groupSize ?? 0, options.bits ?? 0, options.mode ?? 'affine'));
 }
 
@@ -35,9 +51,15 @@ export interface GatherOptions {
 
 /** Matrix products where each batch picks its operands by index (mixture-of-experts). */
 export function gatherMm(a: Array, b: Array, options: GatherOptions = {}): Array {
+  // MLX does not bounds-check these indices (see checkIndexBounds).
+  if (options.lhsIndices) checkIndexBounds(options.lhsIndices, batchSize(a.shape), 'gatherMm: lhsIndices');
+  if (options.rhsIndices) checkIndexBounds(options.rhsIndices, batchSize(b.shape), 'gatherMm: rhsIndices');
   return wrap(native.gatherMm(a.handle, b.handle, options.lhsIndices?.handle, options.rhsIndices?.handle, options.sortedIndices ?? false));
 }
 
 export function gatherQmm(x: Array, w: Array, scales: Array, biases: Array | null, options: GatherOptions & QuantizeOptions & { transpose?: boolean } = {}): Array {
+  checkQuant(options);
+  if (options.lhsIndices) checkIndexBounds(options.lhsIndices, batchSize(x.shape), 'gatherQmm: lhsIndices');
+  if (options.rhsIndices) checkIndexBounds(options.rhsIndices, batchSize(w.shape), 'gatherQmm: rhsIndices');
   return wrap(native.gatherQmm(x.handle, w.handle, scales.handle, biases?.handle, options.lhsIndices?.handle, options.rhsIndices?.handle, options.transpose ?? true, options.groupSize ?? 0, options.bits ?? 0, options.mode ?? 'affine', options.sortedIndices ?? false));
 }

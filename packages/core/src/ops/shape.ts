@@ -1,13 +1,13 @@
 /** Shape manipulation: reshape, transpose, joins and splits, padding, rolls and triangles. */
 import { Array, handleOf, wrap, wrapAll } from '../array.js';
 import { asArray } from '../create.js';
-import { weakScalarDtype } from '../dtype.js';
+import { int32, isInt32, weakScalarDtype } from '../dtype.js';
 import { native } from '../native.js';
 import type { ArrayLike, Scalar } from '../types.js';
 
 function ints(v: unknown, what: string): number[] {
   const list = typeof v === 'number' ? [v] : v;
-  if (!globalThis.Array.isArray(list) || !list.every(Number.isInteger)) {
+  if (!globalThis.Array.isArray(list) || !list.every(isInt32)) {
     throw new TypeError(`${what} must be an integer or a list of integers, got ${JSON.stringify(v)}`);
   }
   return list as number[];
@@ -23,7 +23,7 @@ export function reshape(a: ArrayLike, shape: number[]): Array {
   return wrap(native.reshape(asArray(a).handle, ints(shape, 'reshape: shape')));
 }
 export function flatten(a: ArrayLike, startAxis = 0, endAxis = -1): Array {
-  return wrap(native.flatten(asArray(a).handle, startAxis, endAxis));
+  return wrap(native.flatten(asArray(a).handle, int32(startAxis, 'flatten: startAxis'), int32(endAxis, 'flatten: endAxis')));
 }
 /** Removes size-1 axes (all of them when `axis` is omitted). */
 export function squeeze(a: ArrayLike, axis?: number | number[]): Array {
@@ -37,10 +37,10 @@ export function transpose(a: ArrayLike, axes?: number[]): Array {
   return wrap(native.transpose(asArray(a).handle, axes === undefined ? undefined : ints(axes, 'transpose: axes')));
 }
 export function swapaxes(a: ArrayLike, axis1: number, axis2: number): Array {
-  return wrap(native.swapaxes(asArray(a).handle, axis1, axis2));
+  return wrap(native.swapaxes(asArray(a).handle, int32(axis1, 'swapaxes: axis1'), int32(axis2, 'swapaxes: axis2')));
 }
 export function moveaxis(a: ArrayLike, source: number, destination: number): Array {
-  return wrap(native.moveaxis(asArray(a).handle, source, destination));
+  return wrap(native.moveaxis(asArray(a).handle, int32(source, 'moveaxis: source'), int32(destination, 'moveaxis: destination')));
 }
 export function broadcastTo(a: ArrayLike, shape: number[]): Array {
   return wrap(native.broadcastTo(asArray(a).handle, ints(shape, 'broadcastTo: shape')));
@@ -65,15 +65,16 @@ export function broadcastArrays(...arrays: Array[]): Array[] {
 }
 /** Joins arrays along `axis` (default 0; `null` flattens them first). */
 export function concatenate(arrays: readonly ArrayLike[], axis: number | null = 0): Array {
-  return wrap(native.concatenate(handles(arrays, 'concatenate'), axis ?? undefined));
+  return wrap(native.concatenate(handles(arrays, 'concatenate'), axis === null ? undefined : int32(axis, 'concatenate: axis')));
 }
 export function stack(arrays: readonly ArrayLike[], axis = 0): Array {
-  return wrap(native.stack(handles(arrays, 'stack'), axis));
+  return wrap(native.stack(handles(arrays, 'stack'), int32(axis, 'stack: axis')));
 }
 /** Splits into `n` equal sections, or at the given indices. */
 export function split(a: ArrayLike, indicesOrSections: number | number[], axis = 0): Array[] {
   const h = asArray(a).handle;
-  if (typeof indicesOrSections === 'number') return wrapAll(native.splitSections(h, indicesOrSections, axis));
+  int32(axis, 'split: axis');
+  if (typeof indicesOrSections === 'number') return wrapAll(native.splitSections(h, int32(indicesOrSections, 'split: sections'), axis));
   return wrapAll(native.splitAt(h, ints(indicesOrSections, 'split: indices'), axis));
 }
 export function tile(a: ArrayLike, reps: number | number[]): Array {
@@ -81,7 +82,7 @@ export function tile(a: ArrayLike, reps: number | number[]): Array {
 }
 /** Repeats each element `repeats` times along `axis` (omitted: the flattened array). */
 export function repeat(a: ArrayLike, repeats: number, axis?: number): Array {
-  return wrap(native.repeat(asArray(a).handle, repeats, axis));
+  return wrap(native.repeat(asArray(a).handle, int32(repeats, 'repeat: repeats'), axis === undefined ? undefined : int32(axis, 'repeat: axis')));
 }
 
 export type PadWidth = number | [number, number] | [number, number][];
@@ -97,7 +98,10 @@ export function pad(a: ArrayLike, padWidth: PadWidth, options: { mode?: 'constan
   if (typeof padWidth === 'number') pairs = globalThis.Array.from({ length: nd }, () => [padWidth, padWidth] as [number, number]);
   else if (padWidth.length === 2 && typeof padWidth[0] === 'number') pairs = globalThis.Array.from({ length: nd }, () => padWidth as [number, number]);
   else pairs = padWidth as [number, number][];
-  if (pairs.length !== nd) throw new TypeError(`pad: expected ${nd} (before, after) pairs, got ${pairs.length}`);
+  if (!globalThis.Array.isArray(pairs) || pairs.length !== nd) throw new TypeError(`pad: expected ${nd} (before, after) pairs, got ${JSON.stringify(padWidth)}`);
+  for (const p of pairs) {
+    if (!globalThis.Array.isArray(p) || p.length !== 2 || !p.every(isInt32)) throw new TypeError(`pad: pad widths must be integer (before, after) pairs, got ${JSON.stringify(padWidth)}`);
+  }
   const cv = options.constantValues ?? 0;
   const value = cv instanceof Array ? cv : asArray(cv, weakScalarDtype(cv, arr.dtype));
   return wrap(native.pad(arr.handle, pairs.map((_, i) => i), pairs.map((p) => p[0]), pairs.map((p) => p[1]), value.handle, options.mode ?? 'constant'));
@@ -106,16 +110,16 @@ export function roll(a: ArrayLike, shift: number | number[], axis?: number | num
   return wrap(native.roll(asArray(a).handle, ints(shift, 'roll: shift'), axis === undefined ? undefined : ints(axis, 'roll: axis')));
 }
 export function tril(a: ArrayLike, k = 0): Array {
-  return wrap(native.tril(asArray(a).handle, k));
+  return wrap(native.tril(asArray(a).handle, int32(k, 'tril: k')));
 }
 export function triu(a: ArrayLike, k = 0): Array {
-  return wrap(native.triu(asArray(a).handle, k));
+  return wrap(native.triu(asArray(a).handle, int32(k, 'triu: k')));
 }
 export function diagonal(a: ArrayLike, offset = 0, axis1 = 0, axis2 = 1): Array {
-  return wrap(native.diagonal(asArray(a).handle, offset, axis1, axis2));
+  return wrap(native.diagonal(asArray(a).handle, int32(offset, 'diagonal: offset'), int32(axis1, 'diagonal: axis1'), int32(axis2, 'diagonal: axis2')));
 }
 export function diag(a: ArrayLike, k = 0): Array {
-  return wrap(native.diag(asArray(a).handle, k));
+  return wrap(native.diag(asArray(a).handle, int32(k, 'diag: k')));
 }
 /** Reverses the order of elements along `axis` (all axes when omitted). */
 export function flip(a: ArrayLike, axis?: number | number[]): Array {

@@ -1,0 +1,209 @@
+// Deterministic memory management: tidy / keep / dispose / Symbol.dispose, and MLX's active
+// memory staying flat over a long loop of small evaluated ops.
+import { describe, expect, it } from 'vitest';
+import * as mx from '../src/index.js';
+import { handleOf, native } from '../src/internal.js';
+
+const codeOf = (fn: () => unknown): unknown => {
+  try {
+    fn();
+  } catch (e) {
+    return (e as { code?: unknown }).code;
+  }
+  return 'did not throw';
+};
+
+describe('tidy over a long loop', () => {
+  it('keeps MLX active and peak memory flat over 100,000 iterations', () => {
+    const x = mx.array(Float32Array.from({ length: 64 }, (_, i) => i / 64));
+    const bytes = 64 * 4;
+    let acc = mx.zeros([64]);
+    mx.eval(x, acc);
+    mx.clearCache();
+    const start = mx.memory().active;
+    mx.resetPeakMemory();
+    const seen: mx.Array[] = [];
+    const t0 = performance.now();
+    for (let i = 0; i < 100_000; i++) {
+      const next = mx.tidy(() => {
+        const a = mx.multiply(x, 2);
+        const b = mx.add(a, 1);
+        const c = mx.add(acc, mx.exp(mx.negative(b)));
+        mx.eval(c); // allocates every intermediate: without disposal, memory would climb
+        if (i % 25_000 === 0) seen.push(a, b);
+        return c;
+      });
+      acc.dispose();
+      acc = next;
+    }
+    const ms = performance.now() - t0;
+    const end = mx.memory().active;
+    // The only new live array is `acc` (evaluated, 256 bytes); everything else was released
+    // as it went: the peak never held more than a handful of 256-byte buffers.
+    expect(end - start).toBeLessThanOrEqual(bytes);
+    expect(mx.memory().peak - start).toBeLessThan(16 * bytes);
+    // Intermediates captured along the way were disposed by their tidy; the result survives.
+    expect(seen).toHaveLength(8);
+    for (const a of seen) expect(a.disposed).toBe(true);
+    expect(acc.disposed).toBe(false);
+    // acc = sum over iterations of exp(-(2x + 1)) (float32 accumulation: relative 2e-3).
+    const got = acc.dataSync();
+    for (const i of [0, 17, 63]) {
+      const want = 100_000 * Math.exp(-(2 * (i / 64) + 1));
+      expect(Math.abs(Number(got[i]) - want) / want).toBeLessThan(2e-3);
+    }
+    expect(ms).toBeLessThan(40_000);
+  });
+
+  it('frees every native handle made inside tidy', () => {
+    const live = (native as unknown as { liveHandles?: () => number }).liveHandles;
+    const x = mx.ones([8]);
+    const before = live?.();
+    for (let i = 0; i < 1000; i++) {
+      mx.tidy(() => mx.sum(mx.square(mx.add(x, i))).dispose());
+    }
+    if (live) expect(live()).toBe(before);
+    expect(x.disposed).toBe(false);
+  });
+});
+
+describe('tidy semantics', () => {
+  it('disposes intermediates and keeps returned arrays, in any nesting of objects and lists', () => {
+    const made: mx.Array[] = [];
+    const out = mx.tidy(() => {
+      const a = mx.ones([2]);
+      const b = mx.add(a, 1);
+      const c = mx.multiply(b, 3);
+      made.push(a, b, c);
+      return { c, list: [b], n: 5 };
+    });
+    expect(made[0].disposed).toBe(true);
+    expect(made[1].disposed).toBe(false);
+    expect(made[2].disposed).toBe(false);
+    expect(out.n).toBe(5);
+    expect(out.c.tolist()).toEqual([6, 6]);
+    expect(out.list[0].tolist()).toEqual([2, 2]);
+  });
+
+  it('hands nested results to the enclosing tidy', () => {
+    let inner: mx.Array | undefined;
+    let innerTmp: mx.Array | undefined;
+    const outer = mx.tidy(() => {
+      inner = mx.tidy(() => {
+        innerTmp = mx.ones([3]);
+        return mx.add(innerTmp, 1);
+      });
+      expect(innerTmp!.disposed).toBe(true);
+      expect(inner.disposed).toBe(false);
+      return mx.sum(inner);
+    });
+    // The inner result was an intermediate of the outer tidy.
+    expect(inner!.disposed).toBe(true);
+    expect(outer.item()).toBe(6);
+  });
+
+  it('keep() exempts an array from every enclosing tidy', () => {
+    let kept: mx.Array | undefined;
+    let other: mx.Array | undefined;
+    mx.tidy(() => {
+      mx.tidy(() => {
+        kept = mx.keep(mx.full([2], 7));
+        other = mx.full([2], 8);
+      });
+    });
+    expect(kept!.disposed).toBe(false);
+    expect(kept!.tolist()).toEqual([7, 7]);
+    expect(other!.disposed).toBe(true);
+    kept!.dispose();
+  });
+
+  it('disposes intermediates when fn throws, and rethrows the same error', () => {
+    const err = new Error('boom');
+    let tmp: mx.Array | undefined;
+    expect(() =>
+      mx.tidy(() => {
+        tmp = mx.ones([4]);
+        throw err;
+      }),
+    ).toThrow(err);
+    expect(tmp!.disposed).toBe(true);
+  });
+
+  it('refuses an async fn', () => {
+    expect(() => mx.tidy((async () => mx.ones([1])) as unknown as () => mx.Array)).toThrow(/synchronous/);
+  });
+
+  it('does not dispose arrays created outside it', () => {
+    const outside = mx.ones([2]);
+    mx.tidy(() => mx.add(outside, 1));
+    expect(outside.disposed).toBe(false);
+  });
+});
+
+describe('dispose', () => {
+  it('dispose() is idempotent and sets disposed', () => {
+    const a = mx.ones([2]);
+    expect(a.disposed).toBe(false);
+    a.dispose();
+    expect(a.disposed).toBe(true);
+    expect(() => a.dispose()).not.toThrow();
+  });
+
+  it('Symbol.dispose disposes (`using`)', () => {
+    let seen: mx.Array | undefined;
+    {
+      using a = mx.ones([3]);
+      seen = a;
+      expect(a.sum().item()).toBe(3);
+    }
+    expect(seen.disposed).toBe(true);
+    const b = mx.ones([1]);
+    b[Symbol.dispose]();
+    expect(b.disposed).toBe(true);
+  });
+
+  it('mx.dispose(tree) disposes every array of a tree', () => {
+    const tree = { a: mx.ones([1]), b: [mx.zeros([2]), { c: mx.ones([3]) }], n: 1 };
+    mx.dispose(tree);
+    expect([tree.a.disposed, (tree.b[0] as mx.Array).disposed, (tree.b[1] as { c: mx.Array }).c.disposed]).toEqual([true, true, true]);
+  });
+
+  it('releases the native memory at once', () => {
+    mx.clearCache();
+    const before = mx.memory().active;
+    const a = mx.zeros([1024, 1024]);
+    mx.eval(a);
+    expect(mx.memory().active - before).toBe(4 * 1024 * 1024);
+    a.dispose();
+    expect(mx.memory().active).toBe(before);
+  });
+
+  it('a graph keeps what it needs: disposing an input does not break a lazy result', () => {
+    const x = mx.array([1, 2, 3]);
+    const y = mx.multiply(x, 2);
+    x.dispose();
+    expect(y.tolist()).toEqual([2, 4, 6]);
+  });
+
+  it('using a disposed array throws with code ERR_MLXN_DISPOSED', () => {
+    const d = mx.ones([2, 2]);
+    const h = handleOf(d);
+    d.dispose();
+    const uses: [string, () => unknown][] = [
+      ['shape', () => d.shape], ['dataSync', () => d.dataSync()], ['tolist', () => d.tolist()], ['item', () => d.item()],
+      ['add', () => mx.add(d, 1)], ['add (second)', () => mx.add(1, d)], ['matmul', () => mx.matmul(d, d)],
+      ['index', () => d.index(0)], ['eval', () => mx.eval(d)], ['reshape', () => d.reshape(4)],
+      ['grad', () => mx.grad((z: mx.Array) => mx.sum(z))(d)], ['native.binary (stale handle)', () => native.binary(0, h, h)],
+      ['native.dataSync (stale handle)', () => native.dataSync(h, false)],
+    ];
+    for (const [name, use] of uses) expect(codeOf(use), name).toBe('ERR_MLXN_DISPOSED');
+    expect(String(d)).toMatch(/disposed/);
+  });
+
+  it('asynchronous reads of a disposed array reject with ERR_MLXN_DISPOSED', async () => {
+    const d = mx.ones([2]);
+    d.dispose();
+    await expect(d.data()).rejects.toMatchObject({ code: 'ERR_MLXN_DISPOSED' });
+    expect(codeOf(() => mx.asyncEval(d))).toBe('ERR_MLXN_DISPOSED');
+  });
+});
