@@ -1,0 +1,18 @@
+/**
+ * @mlxn/sampling — samplers and logits processors with mlx-lm's semantics, on MLX arrays.
+ * The same API over plain Float32Arrays (no native binary) is `@mlxn/sampling/js`.
+ *
+ * @example
+ * import * as mx from '@mlxn/core';
+ * import { makeSampler, makeLogitsProcessors } from '@mlxn/sampling';
+ * const sample = makeSampler({ temperature: 0.7, topP: 0.9 });
+ * const token = sample(mx.logSoftmax(mx.array([[1, 2, 3, 0.5]])));
+ */
+export { applyMinP, applyTopK, applyTopP, applyXtc, categoricalSampling } from './mlx/filters.js';
+export { makeSampler } from './mlx/sampler.js';
+export type { SampleOptions, Sampler } from './mlx/sampler.js';
+export {
+  makeFrequencyPenalty, makeLogitBias, makeLogitsProcessors, makePresencePenalty, makeRepetitionPenalty,
+} from './mlx/processors.js';
+export type { LogitsProcessor, Tokens } from './mlx/processors.js';
+export type { LogitsProcessorOptions, SamplerOptions } from './options.js';

@@ -1,0 +1,175 @@
+/**
+ * Options and argument checks shared by both entry points. Plain JS: imported by
+ * `@mlxn/sampling/js`, so it must never import `@mlxn/core`.
+ */
+
+/** Options of `makeSampler` (mlx-lm's `make_sampler`, in camelCase). */
+export interface SamplerOptions {
+  /** Softmax temperature; 0 (the default) samples greedily (argmax). */
+  temperature?: number;
+  /** Nucleus sampling: keep the smallest set of tokens whose mass reaches `topP`. Off at 0 or 1. */
+  topP?: number;
+  /** Keep the `topK` most likely tokens. Off at 0. */
+  topK?: number;
+  /** Keep tokens with probability at least `minP` times the top token's. Off at 0. */
+  minP?: number;
+  /** Tokens that min-p never removes (the most likely ones). Default 1. */
+  minTokensToKeep?: number;
+  /** Probability of applying XTC ("exclude top choices") at a step. Off at 0. */
+  xtcProbability?: number;
+  /** XTC removes every token above this probability except the least likely of them. Default 0.1. */
+  xtcThreshold?: number;
+  /** Token ids XTC never removes (for example end-of-sequence). */
+  xtcSpecialTokens?: readonly number[];
+}
+
+/** Options of `makeLogitsProcessors` (mlx-lm's `make_logits_processors`, in camelCase). */
+export interface LogitsProcessorOptions {
+  /** Added to the logits of the given token ids: `{ [tokenId]: bias }` or a Map. */
+  logitBias?: Readonly<Record<number, number>> | ReadonlyMap<number, number>;
+  /** Multiplicative, sign-aware penalty (> 0; 1 is neutral) on tokens seen in the context. */
+  repetitionPenalty?: number;
+  /** Tokens of history the repetition penalty looks at. Default 20. */
+  repetitionContextSize?: number;
+  /** Subtracted once from every token seen in the context. */
+  presencePenalty?: number;
+  /** Default 20. */
+  presenceContextSize?: number;
+  /** Subtracted once per occurrence of a token in the context. */
+  frequencyPenalty?: number;
+  /** Default 20. */
+  frequencyContextSize?: number;
+}
+
+/** The validated, defaulted sampler configuration. */
+export interface SamplerPlan {
+  temperature: number;
+  topP: number | null;
+  minP: number | null;
+  minTokensToKeep: number;
+  xtc: { probability: number; threshold: number; specialTokens: number[] } | null;
+  topK: number | null;
+}
+
+const isNum = (v: unknown): v is number => typeof v === 'number' && !Number.isNaN(v);
+
+export function checkFinite(v: unknown, what: string): number {
+  if (!isNum(v) || !Number.isFinite(v)) throw new TypeError(`${what} must be a finite number, got ${String(v)}`);
+  return v;
+}
+
+export function checkInRange(v: unknown, lo: number, hi: number, what: string, openLo = false): number {
+  if (!isNum(v)) throw new TypeError(`${what} must be a number, got ${String(v)}`);
+  if ((openLo ? v <= lo : v < lo) || v > hi) {
+    throw new RangeError(`${what} must be in ${openLo ? '(' : '['}${lo}, ${hi}], got ${v}`);
+  }
+  return v;
+}
+
+export function checkPositiveInt(v: unknown, what: string): number {
+  if (!Number.isInteger(v) || (v as number) < 1) throw new RangeError(`${what} must be a positive integer, got ${String(v)}`);
+  return v as number;
+}
+
+/** `topK` as mlx-lm requires it at sampling time: an integer in (0, vocabSize). */
+export function checkTopK(topK: unknown, vocabSize: number): number {
+  if (!Number.isInteger(topK) || (topK as number) <= 0 || (topK as number) >= vocabSize) {
+    throw new RangeError(`topK must be an integer in (0, ${vocabSize}) for a vocabulary of ${vocabSize}, got ${String(topK)}`);
+  }
+  return topK as number;
+}
+
+export function checkTopP(topP: unknown): number {
+  return checkInRange(topP, 0, 1, 'topP', true);
+}
+
+export function checkMinP(minP: unknown, minTokensToKeep: unknown = 1): [number, number] {
+  return [checkInRange(minP, 0, 1, 'minP'), checkPositiveInt(minTokensToKeep, 'minTokensToKeep')];
+}
+
+export function checkXtc(probability: unknown, threshold: unknown, specialTokens: unknown): [number, number, number[]] {
+  const p = checkInRange(probability, 0, 1, 'xtcProbability');
+  const t = checkInRange(threshold, 0, 0.5, 'xtcThreshold');
+  if (!Array.isArray(specialTokens) || !specialTokens.every((x) => Number.isInteger(x) && x >= 0)) {
+    throw new TypeError(`xtcSpecialTokens must be a list of non-negative integer token ids, got ${JSON.stringify(specialTokens)}`);
+  }
+  return [p, t, [...specialTokens]];
+}
+
+export function checkTokenIds(ids: readonly number[], vocabSize: number, what: string): void {
+  for (const t of ids) {
+    if (t >= vocabSize) throw new RangeError(`${what}: token id ${t} is out of range for a vocabulary of ${vocabSize}`);
+  }
+}
+
+export function checkTemperature(t: unknown): number {
+  if (!isNum(t) || !Number.isFinite(t) || t < 0) throw new RangeError(`temperature must be a finite number >= 0, got ${String(t)}`);
+  return t;
+}
+
+/** Validates sampler options once, in mlx-lm's order: top-p, min-p, XTC, top-k. */
+export function planSampler(options: SamplerOptions = {}): SamplerPlan {
+  if (options === null || typeof options !== 'object') throw new TypeError('makeSampler: options must be an object');
+  const temperature = checkTemperature(options.temperature ?? 0);
+  const topP = checkInRange(options.topP ?? 0, 0, 1, 'topP');
+  const minP = checkInRange(options.minP ?? 0, 0, 1, 'minP');
+  const minTokensToKeep = checkPositiveInt(options.minTokensToKeep ?? 1, 'minTokensToKeep');
+  const topK = options.topK ?? 0;
+  if (!Number.isInteger(topK) || topK < 0) throw new RangeError(`topK must be a non-negative integer (0 = off), got ${String(topK)}`);
+  const [xp, xt, xs] = checkXtc(options.xtcProbability ?? 0, options.xtcThreshold ?? 0.1, options.xtcSpecialTokens ?? []);
+  return {
+    temperature,
+    topP: topP > 0 && topP < 1 ? topP : null,
+    minP: minP !== 0 ? minP : null,
+    minTokensToKeep,
+    xtc: xp > 0 ? { probability: xp, threshold: xt, specialTokens: xs } : null,
+    topK: topK > 0 ? topK : null,
+  };
+}
+
+export type PenaltyKind = 'repetition' | 'presence' | 'frequency';
+
+export interface ProcessorPlan {
+  logitBias: { ids: number[]; values: number[] } | null;
+  penalties: { kind: PenaltyKind; penalty: number; contextSize: number }[];
+}
+
+export function checkPenalty(kind: PenaltyKind, penalty: unknown): number {
+  const p = checkFinite(penalty, `${kind}Penalty`);
+  if (kind === 'repetition' && p <= 0) {
+    throw new RangeError(`repetitionPenalty must be > 0 (1 is neutral, 0 turns it off in makeLogitsProcessors), got ${p}`);
+  }
+  return p;
+}
+
+export function normalizeBias(bias: LogitsProcessorOptions['logitBias']): { ids: number[]; values: number[] } {
+  const entries: [unknown, unknown][] = bias instanceof Map ? [...bias.entries()] : Object.entries(bias ?? {});
+  const ids: number[] = [];
+  const values: number[] = [];
+  for (const [k, v] of entries) {
+    const id = typeof k === 'string' ? Number(k) : k;
+    if (!Number.isInteger(id) || (id as number) < 0) throw new TypeError(`logitBias: key ${String(k)} is not a non-negative integer token id`);
+    ids.push(id as number);
+    values.push(checkFinite(v, `logitBias[${String(k)}]`));
+  }
+  return { ids, values };
+}
+
+/** Validates processor options once, in mlx-lm's order: bias, repetition, presence, frequency. */
+export function planProcessors(options: LogitsProcessorOptions = {}): ProcessorPlan {
+  if (options === null || typeof options !== 'object') throw new TypeError('makeLogitsProcessors: options must be an object');
+  const bias = options.logitBias === undefined ? null : normalizeBias(options.logitBias);
+  const penalties: ProcessorPlan['penalties'] = [];
+  const specs: [PenaltyKind, number | undefined, number | undefined][] = [
+    ['repetition', options.repetitionPenalty, options.repetitionContextSize],
+    ['presence', options.presencePenalty, options.presenceContextSize],
+    ['frequency', options.frequencyPenalty, options.frequencyContextSize],
+  ];
+  for (const [kind, penalty, ctx] of specs) {
+    const contextSize = checkPositiveInt(ctx ?? 20, `${kind}ContextSize`);
+    // As in mlx-lm, an absent or zero penalty adds no processor.
+    if (penalty === undefined || penalty === null || penalty === 0) continue;
+    penalties.push({ kind, penalty: checkPenalty(kind, penalty), contextSize });
+  }
+  return { logitBias: bias && bias.ids.length > 0 ? bias : null, penalties };
+}
