@@ -240,6 +240,15 @@ pub mod ffi {
         fn compile_erase(id: usize);
         fn set_compile_enabled(enabled: bool);
 
+        // ---- checkpoint files (lazy readers) -------------------------------------------
+        /// Opens a safetensors file lazily; fills `names` (one per returned array) and
+        /// `metadata` (flat key, value pairs).
+        fn load_safetensors_file(path: &str, names: &mut Vec<String>, metadata: &mut Vec<String>)
+            -> Result<UniquePtr<ArrayList>>;
+        /// Opens a GGUF file lazily (string metadata only); an error where MLX lacks GGUF.
+        fn load_gguf_file(path: &str, names: &mut Vec<String>, metadata: &mut Vec<String>)
+            -> Result<UniquePtr<ArrayList>>;
+
         // ---- devices, streams, memory ------------------------------------------------
         fn default_device_type() -> i32;
         fn set_default_device(device_type: i32) -> Result<()>;

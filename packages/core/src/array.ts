@@ -56,6 +56,8 @@ export class Array {
   #shape: number[] | undefined;
   #dtype = -1;
   #finalizable = false;
+  /** @internal The `tidy` scope that will dispose this array (null: none). */
+  scope: unknown[] | null = null;
 
   /** @internal Arrays come from ops; use `mx.array(...)` to create one. */
   constructor(handle: NativeArray) {

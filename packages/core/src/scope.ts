@@ -17,14 +17,17 @@ function disposeAll(arrays: Iterable<Array>, skip: (a: Array) => boolean): void 
   if (handles.length > 0) native.releaseMany(handles);
 }
 
-const scopes: Set<Array>[] = [];
-const kept = new WeakSet<Array>();
+// A scope is a plain list (a push per op is the cheapest record); each array notes the scope
+// that owns it in `a.scope`, so membership checks and `keep` need no search.
+type Scope = Array[];
+const scopes: Scope[] = [];
 
 /** Called for every array handed to user code; false when no `tidy` scope is open. */
 export function track(a: Array): boolean {
   const top = scopes[scopes.length - 1];
   if (top === undefined) return false;
-  top.add(a);
+  top.push(a);
+  a.scope = top;
   return true;
 }
 
@@ -37,29 +40,35 @@ export function track(a: Array): boolean {
  * const y = mx.tidy(() => mx.add(mx.square(x), 1)); // the square is freed, y survives
  */
 export function tidy<T>(fn: () => T): T {
-  const scope = new Set<Array>();
+  const scope: Scope = [];
   scopes.push(scope);
   let result: T;
   try {
     result = fn();
   } catch (err) {
     scopes.pop();
-    disposeAll(scope, (a) => kept.has(a));
+    disposeAll(scope, (a) => a.scope !== scope);
     throw err;
   }
   scopes.pop();
   if (result instanceof Promise) {
+    disposeAll(scope, (a) => a.scope !== scope);
     throw new TypeError('tidy(fn): fn must be synchronous (it returned a Promise)');
   }
   const survivors = new Set<Array>();
   collectArrays(result, survivors);
-  disposeAll(scope, (a) => survivors.has(a) || kept.has(a));
   const parent = scopes[scopes.length - 1];
   for (const a of survivors) {
-    if (!scope.has(a)) continue;
-    if (parent !== undefined) parent.add(a);
-    else a.finalizeWhenCollected(); // it now outlives every scope: the GC backstop takes over
+    if (a.scope !== scope) continue; // made outside this scope, or kept
+    if (parent !== undefined) {
+      parent.push(a);
+      a.scope = parent;
+    } else {
+      a.scope = null;
+      a.finalizeWhenCollected(); // it now outlives every scope: the GC backstop takes over
+    }
   }
+  disposeAll(scope, (a) => a.scope !== scope);
   return result;
 }
 
@@ -68,8 +77,7 @@ export function keep<T>(value: T): T {
   const found = new Set<Array>();
   collectArrays(value, found);
   for (const a of found) {
-    kept.add(a);
-    for (const s of scopes) s.delete(a);
+    a.scope = null; // no scope owns it any more
     a.finalizeWhenCollected();
   }
   return value;

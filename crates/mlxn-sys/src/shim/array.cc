@@ -38,10 +38,14 @@ std::vector<int> to_ints(I32s s) { return std::vector<int>(s.begin(), s.end()); 
 
 void check_size(const mx::array& a) {
   // In bytes, with overflow detection; compared with MLX's memory limit (default: 80% of RAM).
+  // Arrays under 1 GiB (every limit is at least that) skip the limit query, which takes a lock:
+  // this runs for every op.
+  constexpr unsigned __int128 kAlwaysFine = static_cast<unsigned __int128>(1) << 30;
   unsigned __int128 bytes = a.itemsize();
-  const unsigned __int128 limit = std::max<size_t>(mx::get_memory_limit(), size_t{1} << 30);
+  unsigned __int128 limit = kAlwaysFine;
   for (auto d : a.shape()) {
     bytes *= static_cast<uint64_t>(d < 0 ? 0 : d);
+    if (bytes > limit && limit == kAlwaysFine) limit = std::max<size_t>(mx::get_memory_limit(), size_t{1} << 30);
     if (bytes > limit) {
       std::ostringstream os;
       os << "[mlxn] an array of shape (";

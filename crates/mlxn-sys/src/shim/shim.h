@@ -205,4 +205,8 @@ size_t set_cache_limit(size_t limit);
 size_t set_wired_limit(size_t limit);
 rust::String mlx_version();
 
+// ---- checkpoint files (io.cc) ---------------------------------------------------------------
+ListPtr load_safetensors_file(rust::Str path, rust::Vec<rust::String>& names, rust::Vec<rust::String>& metadata);
+ListPtr load_gguf_file(rust::Str path, rust::Vec<rust::String>& names, rust::Vec<rust::String>& metadata);
+
 }  // namespace mlxn
