@@ -5,7 +5,9 @@
 use napi_derive::napi;
 
 // Referencing each crate keeps its #[napi] registrations in the final link.
+pub use mlxn_cache as cache_exports;
 pub use mlxn_core::js as core_exports;
+pub use mlxn_io as io_exports;
 #[cfg(feature = "probe")]
 pub use mlxn_probe as probe_exports;
 pub use mlxn_sampling as sampling_exports;

@@ -4,8 +4,8 @@
 /** The capacity to grow to, or -1 when the buffer already has room. */
 export declare function cacheGrownCapacity(capacity: number, offset: number, incoming: number, step: number): number
 
-/** Validates a prompt-cache file's safetensors header; returns its layout as JSON. */
-export declare function cacheParsePromptCacheHeader(header: string, dataLen: number): string
+/** Validates a prompt-cache file's metadata against its tensor names; returns the layout as JSON. */
+export declare function cachePromptCacheLayout(metadataJson: string, tensorNamesJson: string): string
 
 export declare function addmm(c: JsArray, a: JsArray, b: JsArray, alpha: number, beta: number): JsArray
 

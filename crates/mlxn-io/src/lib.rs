@@ -1,0 +1,23 @@
+//! The Rust side of `@mlxn/io`.
+//!
+//! - `safetensors`: our own header validation (sizes, offsets, overlaps, byte counts) that runs
+//!   before MLX's lazy reader opens a file, and the writer.
+//! - `atomic`: every write is a temporary file, fsync, rename.
+//! - `shards`: Hugging Face sharded folders (`model.safetensors.index.json`).
+//! - `checkpoint`: load (lazy, via MLX) and save of MLX arrays.
+//! - `tokenizer`: `tokenizer.json` through the `tokenizers` crate; streaming detokenizer.
+//! - `template`: chat templates through minijinja with transformers' Jinja settings.
+//!
+//! Everything is plain Rust (tested with `cargo test`); the `napi` feature adds the exports.
+pub mod atomic;
+pub mod checkpoint;
+pub mod error;
+pub mod safetensors;
+pub mod shards;
+pub mod template;
+pub mod tokenizer;
+
+pub use error::{IoError, Result};
+
+#[cfg(feature = "napi")]
+mod js;

@@ -1,0 +1,326 @@
+/** A cache for a batch of left-padded prompts. Follows mlx-lm's `BatchKVCache` (models/cache.py). */
+import * as mx from '@mlxn/core';
+import { KVCache } from './kv-cache.js';
+import { type Cache, STEP, type StateEntry, arrayEntry, checkAgainst, checkCount, checkKV, checkStateLength, describe, intEntry, own, seqSlice, share } from './base.js';
+import { createCausalMask } from './mask.js';
+import { grownCapacity } from './native.js';
+
+export interface BatchKVCacheOptions {
+  /** Padding tokens at the start of each row (prompts are left-padded to one length). */
+  leftPadding: readonly number[];
+}
+
+/**
+ * Keys and values of `B` sequences of different lengths, left-padded so they end together.
+ * `offset` is per row (`[B]`, the row's true length, negative until its padding is passed),
+ * `makeMask` hides the padding, `filter` drops finished rows and `extend` adds new ones
+ * (continuous batching).
+ *
+ * @example
+ * // Prompts [1, 3, 5], [7] and [2, 6, 8, 9] padded to length 4:
+ * const cache = new BatchKVCache({ leftPadding: [1, 3, 0] });
+ */
+export class BatchKVCache implements Cache {
+  readonly className = 'BatchKVCache' as const;
+  static readonly step = STEP;
+  #keys: mx.Array | null = null;
+  #values: mx.Array | null = null;
+  #offset: mx.Array;
+  #leftPadding: mx.Array;
+  #rightPadding: mx.Array | null = null;
+  /** Positions written (the shared sequence length, padding included). */
+  idx = 0;
+
+  constructor(options: BatchKVCacheOptions) {
+    const lp = options?.leftPadding;
+    if (!globalThis.Array.isArray(lp) || lp.length === 0 || !lp.every((p) => Number.isInteger(p) && p >= 0)) {
+      throw new TypeError(`BatchKVCache: leftPadding must be a non-empty list of non-negative integers, got ${describe(lp)}`);
+    }
+    this.#leftPadding = own(null, mx.array([...lp], 'int32'));
+    this.#offset = own(null, mx.array(lp.map((p) => -p), 'int32'));
+  }
+
+  /** Per-row token counts `[B]` (int32). */
+  get offset(): mx.Array {
+    return share(this.#offset);
+  }
+
+  /** Per-row padding `[B]` (int32). */
+  get leftPadding(): mx.Array {
+    return share(this.#leftPadding);
+  }
+
+  /** Rows in the batch. */
+  get batchSize(): number {
+    return this.#offset.shape[0];
+  }
+
+  updateAndFetch(keys: mx.Array, values: mx.Array): [mx.Array, mx.Array] {
+    checkKV(keys, values, 'BatchKVCache.updateAndFetch');
+    if (keys.shape[0] !== this.batchSize) throw new Error(`BatchKVCache.updateAndFetch: the batch has ${this.batchSize} rows, got keys [${keys.shape}]`);
+    checkAgainst(this.#keys, keys, 'BatchKVCache.updateAndFetch');
+    checkAgainst(this.#values, values, 'BatchKVCache.updateAndFetch');
+    const prev = this.idx;
+    const [b, h, l, dk] = keys.shape;
+    const capacity = this.#keys?.shape[2] ?? 0;
+    const grown = grownCapacity(capacity, prev, l, STEP);
+    let k = this.#keys;
+    let v = this.#values;
+    if (grown !== null) {
+      const extra = grown - prev;
+      const newK = mx.zeros([b, h, extra, dk], keys.dtype);
+      const newV = mx.zeros([b, h, extra, values.shape[3]], values.dtype);
+      if (k !== null && v !== null) {
+        k = mx.concatenate([prev < capacity ? seqSlice(k, 0, prev) : k, newK], 2);
+        v = mx.concatenate([prev < capacity ? seqSlice(v, 0, prev) : v, newV], 2);
+      } else {
+        k = newK;
+        v = newV;
+      }
+    }
+    this.#offset = own(this.#offset, mx.add(this.#offset, l));
+    this.idx += l;
+    this.#keys = own(this.#keys, mx.sliceUpdate(k!, keys, [0, 0, prev, 0]));
+    this.#values = own(this.#values, mx.sliceUpdate(v!, values, [0, 0, prev, 0]));
+    return this.keysAndValues();
+  }
+
+  keysAndValues(): [mx.Array, mx.Array] {
+    if (this.#keys === null || this.#values === null) throw new Error('BatchKVCache: the cache is empty');
+    return [seqSlice(this.#keys, 0, this.idx), seqSlice(this.#values, 0, this.idx)];
+  }
+
+  size(): number {
+    return this.idx;
+  }
+
+  empty(): boolean {
+    return this.#keys === null;
+  }
+
+  get nbytes(): number {
+    return (this.#keys?.nbytes ?? 0) + (this.#values?.nbytes ?? 0);
+  }
+
+  /** `[keys, values, offset, leftPadding, idx]`, keys and values cut to `idx`. */
+  get state(): StateEntry[] {
+    const [k, v] = this.#keys === null ? [null, null] : this.keysAndValues();
+    return [k, v, share(this.#offset), share(this.#leftPadding), this.idx];
+  }
+
+  set state(s: StateEntry[]) {
+    checkStateLength(s, 5, 'BatchKVCache');
+    const keys = arrayEntry(s[0], 'BatchKVCache.state keys');
+    const values = arrayEntry(s[1], 'BatchKVCache.state values');
+    const offset = arrayEntry(s[2], 'BatchKVCache.state offset');
+    const leftPadding = arrayEntry(s[3], 'BatchKVCache.state leftPadding');
+    const idx = intEntry(s[4], 'BatchKVCache.state idx');
+    if (offset === null || leftPadding === null || offset.ndim !== 1 || leftPadding.ndim !== 1 || offset.shape[0] !== leftPadding.shape[0]) {
+      throw new Error('BatchKVCache.state: offset and leftPadding must be [B] arrays of the same length');
+    }
+    if ((keys === null) !== (values === null)) throw new Error('BatchKVCache.state: keys and values must both be arrays or both null');
+    if (keys !== null && (keys.ndim !== 4 || keys.shape[0] !== offset.shape[0] || idx > keys.shape[2] || idx < 0)) {
+      throw new Error(`BatchKVCache.state: keys [${keys?.shape}] do not fit ${offset.shape[0]} rows and idx ${idx}`);
+    }
+    this.#keys = own(this.#keys, keys === null ? null : share(keys));
+    this.#values = own(this.#values, values === null ? null : share(values));
+    this.#offset = own(this.#offset, mx.astype(offset, 'int32'));
+    this.#leftPadding = own(this.#leftPadding, mx.astype(leftPadding, 'int32'));
+    this.idx = idx;
+  }
+
+  isTrimmable(): boolean {
+    return true;
+  }
+
+  trim(n: number): number {
+    checkCount(n, 'BatchKVCache.trim');
+    const t = Math.min(this.idx, n);
+    this.idx -= t;
+    this.#offset = own(this.#offset, mx.subtract(this.#offset, t));
+    return t;
+  }
+
+  /** The `[B, 1, n, idx + n]` boolean mask for `n` new queries: causal, padding hidden. */
+  makeMask(n: number, options: { windowSize?: number } = {}): mx.Array {
+    return createCausalMask(n, this.idx, { leftPadding: this.#leftPadding, windowSize: options.windowSize });
+  }
+
+  /** Keeps only the given rows (in that order), then drops padding columns no row needs. */
+  filter(rows: readonly number[] | mx.Array): void {
+    const list = rows instanceof mx.Array ? (rows.tolist() as number[]) : [...rows];
+    const b = this.batchSize;
+    if (list.length === 0 || !list.every((r) => Number.isInteger(r) && r >= 0 && r < b)) {
+      throw new RangeError(`BatchKVCache.filter: rows must be a non-empty list of indices in [0, ${b}), got [${list}]`);
+    }
+    const ix = mx.array(list, 'int32');
+    if (this.#keys !== null && this.#values !== null) {
+      this.#keys = own(this.#keys, mx.take(this.#keys, ix, 0));
+      this.#values = own(this.#values, mx.take(this.#values, ix, 0));
+    }
+    this.#offset = own(this.#offset, mx.take(this.#offset, ix, 0));
+    this.#leftPadding = own(this.#leftPadding, mx.take(this.#leftPadding, ix, 0));
+    ix.dispose();
+    const minPad = Math.min(...(this.#leftPadding.tolist() as number[]));
+    if (minPad > 0) {
+      if (this.#keys !== null && this.#values !== null) {
+        this.#keys = own(this.#keys, seqSlice(this.#keys, minPad));
+        this.#values = own(this.#values, seqSlice(this.#values, minPad));
+      }
+      this.idx -= minPad;
+      this.#leftPadding = own(this.#leftPadding, mx.subtract(this.#leftPadding, minPad));
+    }
+  }
+
+  /** Appends the rows of `other`, right-aligning both caches so they share one sequence axis. */
+  extend(other: BatchKVCache): void {
+    if (!(other instanceof BatchKVCache)) throw new TypeError('BatchKVCache.extend: expected a BatchKVCache');
+    if (other === this) throw new Error('BatchKVCache.extend: cannot extend a cache with itself');
+    if (this.#keys === null && other.#keys === null) {
+      this.#leftPadding = own(this.#leftPadding, mx.concatenate([this.#leftPadding, other.#leftPadding]));
+      this.#offset = own(this.#offset, mx.concatenate([this.#offset, other.#offset]));
+      return;
+    }
+    const ref = (this.#keys ?? other.#keys)!;
+    const refV = (this.#values ?? other.#values)!;
+    const [, h, , d] = ref.shape;
+    const m = refV.shape[3];
+    if (this.#keys !== null && other.#keys !== null) {
+      const [, h2, , d2] = other.#keys.shape;
+      if (h2 !== h || d2 !== d || other.#keys.dtype !== this.#keys.dtype || other.#values!.shape[3] !== m) {
+        throw new Error(`BatchKVCache.extend: caches disagree (keys [${this.#keys.shape}] ${this.#keys.dtype} vs [${other.#keys.shape}] ${other.#keys.dtype})`);
+      }
+    }
+    const maxIdx = Math.max(this.idx, other.idx);
+    const maxSize = Math.max(this.#keys?.shape[2] ?? 0, other.#keys?.shape[2] ?? 0);
+    const pad = (c: BatchKVCache): [mx.Array, mx.Array, mx.Array, mx.Array] => {
+      let k = c.#keys;
+      let v = c.#values;
+      if (k === null || v === null) {
+        const bc = c.batchSize;
+        k = mx.zeros([bc, h, 0, d], ref.dtype);
+        v = mx.zeros([bc, h, 0, m], ref.dtype);
+      }
+      const left = maxIdx - c.idx;
+      let right = maxSize - k.shape[2] - left;
+      if (right < 0) {
+        k = seqSlice(k, 0, k.shape[2] + right);
+        v = seqSlice(v, 0, v.shape[2] + right);
+        right = 0;
+      }
+      if (left !== 0 || right !== 0) {
+        const w: [number, number][] = [[0, 0], [0, 0], [left, right], [0, 0]];
+        k = mx.pad(k, w);
+        v = mx.pad(v, w);
+      }
+      return [k, v, c.#offset, mx.add(c.#leftPadding, left)];
+    };
+    const a = pad(this);
+    const b = pad(other);
+    this.#keys = own(this.#keys, mx.concatenate([a[0], b[0]]));
+    this.#values = own(this.#values, mx.concatenate([a[1], b[1]]));
+    this.#offset = own(this.#offset, mx.concatenate([a[2], b[2]]));
+    this.#leftPadding = own(this.#leftPadding, mx.concatenate([a[3], b[3]]));
+    this.idx = maxIdx;
+  }
+
+  /**
+   * Before a prefill: add left padding (only while empty) and/or declare right padding (prompts
+   * padded at the end for the prefill). `finalize()` after the prefill moves right padding to
+   * the left, so decoding continues with left-padded rows.
+   */
+  prepare(options: { leftPadding?: readonly number[]; rightPadding?: readonly number[] } = {}): void {
+    const b = this.batchSize;
+    const check = (p: readonly number[] | undefined, what: string) => {
+      if (p !== undefined && (!globalThis.Array.isArray(p) || p.length !== b || !p.every((x) => Number.isInteger(x) && x >= 0))) {
+        throw new TypeError(`BatchKVCache.prepare: ${what} must be ${b} non-negative integers, got ${describe(p)}`);
+      }
+    };
+    check(options.leftPadding, 'leftPadding');
+    check(options.rightPadding, 'rightPadding');
+    if (options.leftPadding !== undefined) {
+      if (this.#keys !== null) throw new Error('BatchKVCache.prepare: left padding can only be added to an empty cache');
+      const lp = mx.array([...options.leftPadding], 'int32');
+      this.#leftPadding = own(this.#leftPadding, mx.add(this.#leftPadding, lp));
+      this.#offset = own(this.#offset, mx.subtract(this.#offset, lp));
+      lp.dispose();
+    }
+    if (options.rightPadding !== undefined && Math.max(...options.rightPadding) > 0) {
+      this.#rightPadding = own(this.#rightPadding, mx.array([...options.rightPadding], 'int32'));
+    }
+  }
+
+  /** After a right-padded prefill: rolls each row right by its padding (mlx-lm's `finalize`). */
+  finalize(): void {
+    const p = this.#rightPadding;
+    if (p === null) return;
+    if (this.#keys !== null && this.#values !== null) {
+      const n = this.#keys.shape[2];
+      // Row r, position i reads position (i - p[r]) mod n.
+      const idx = mx.remainder(mx.add(mx.subtract(mx.arange(n, undefined, undefined, 'int32').index(mx.sl(), null), mx.expandDims(p, [1, 2, 3])), n), n);
+      this.#keys = own(this.#keys, mx.takeAlongAxis(this.#keys, idx, 2));
+      this.#values = own(this.#values, mx.takeAlongAxis(this.#values, idx, 2));
+    }
+    this.#offset = own(this.#offset, mx.subtract(this.#offset, p));
+    this.#leftPadding = own(this.#leftPadding, mx.add(this.#leftPadding, p));
+    this.#rightPadding = own(this.#rightPadding, null);
+  }
+
+  /**
+   * Batches single-sequence caches (`B = 1` each, empty ones allowed): each row is
+   * left-padded to the longest, as mlx-lm's `BatchKVCache.merge` does.
+   */
+  static merge(caches: readonly KVCache[]): BatchKVCache {
+    if (!globalThis.Array.isArray(caches) || caches.length === 0 || !caches.every((c) => c instanceof KVCache)) {
+      throw new TypeError('BatchKVCache.merge: expected a non-empty list of KVCache');
+    }
+    const lengths = caches.map((c) => c.size());
+    const longest = Math.max(...lengths);
+    const padding = lengths.map((l) => longest - l);
+    const out = new BatchKVCache({ leftPadding: padding });
+    if (longest === 0) return out;
+    const full = caches.filter((c) => !c.empty() && c.size() > 0).map((c) => c.keysAndValues());
+    const [, h, , dk] = full[0][0].shape;
+    const dv = full[0][1].shape[3];
+    const dtype = full[0][0].dtype;
+    for (const [k, v] of full) {
+      if (k.shape[0] !== 1 || k.shape[1] !== h || k.shape[3] !== dk || v.shape[3] !== dv || k.dtype !== dtype) {
+        throw new Error(`BatchKVCache.merge: caches must hold [1, ${h}, L, ${dk}] ${dtype}, got [${k.shape}] ${k.dtype}`);
+      }
+    }
+    const rows = caches.map((c, i) => {
+      if (lengths[i] === 0) return [mx.zeros([1, h, longest, dk], dtype), mx.zeros([1, h, longest, dv], dtype)];
+      const [k, v] = c.keysAndValues();
+      const w: [number, number][] = [[0, 0], [0, 0], [padding[i], 0], [0, 0]];
+      return padding[i] === 0 ? [k, v] : [mx.pad(k, w), mx.pad(v, w)];
+    });
+    out.#keys = own(null, mx.concatenate(rows.map((r) => r[0])));
+    out.#values = own(null, mx.concatenate(rows.map((r) => r[1])));
+    out.#offset = own(out.#offset, mx.add(out.#offset, longest));
+    out.idx = longest;
+    return out;
+  }
+
+  /** Row `row` as a single-sequence `KVCache` (its padding removed). */
+  extract(row: number): KVCache {
+    if (!Number.isInteger(row) || row < 0 || row >= this.batchSize) throw new RangeError(`BatchKVCache.extract: row must be in [0, ${this.batchSize}), got ${row}`);
+    const cache = new KVCache();
+    if (this.#keys === null || this.#values === null) return cache;
+    const pad = (this.#leftPadding.tolist() as number[])[row];
+    const cut = (a: mx.Array) => a.index(mx.sl(row, row + 1), mx.sl(), mx.sl(pad, this.idx));
+    cache.state = [cut(this.#keys), cut(this.#values), Math.max(0, this.idx - pad)];
+    return cache;
+  }
+
+  dispose(): void {
+    this.#keys = own(this.#keys, null);
+    this.#values = own(this.#values, null);
+    this.#rightPadding = own(this.#rightPadding, null);
+  }
+
+  static fromState(state: StateEntry[]): BatchKVCache {
+    const c = new BatchKVCache({ leftPadding: [0] });
+    c.state = state;
+    return c;
+  }
+}

@@ -1,0 +1,152 @@
+/** The plain growing key/value cache. Follows mlx-lm's `KVCache` (models/cache.py). */
+import * as mx from '@mlxn/core';
+import { type Cache, STEP, type StateEntry, arrayEntry, checkAgainst, checkCount, checkKV, checkStateLength, intEntry, own, seqSlice, share } from './base.js';
+import { type AttentionMask, attentionMask } from './mask.js';
+import { grownCapacity } from './native.js';
+import { QuantizedKVCache, type QuantizedKVCacheOptions, type QuantizedTriple } from './quantized.js';
+
+/**
+ * Keys and values `[B, heads, L, headDim]` in a buffer that grows in steps of 256 tokens, so
+ * appending a token writes into free space instead of copying the whole buffer.
+ *
+ * @example
+ * const cache = new KVCache();
+ * const [k, v] = cache.updateAndFetch(mx.zeros([1, 2, 5, 8]), mx.zeros([1, 2, 5, 8]));
+ * cache.offset; // 5
+ */
+export class KVCache implements Cache {
+  readonly className = 'KVCache' as const;
+  /** Growth step in tokens. */
+  static readonly step = STEP;
+  #keys: mx.Array | null = null;
+  #values: mx.Array | null = null;
+  /** Tokens stored. */
+  offset = 0;
+
+  /** Appends `keys`/`values` and returns all stored keys and values (`[B, heads, offset, D]`). */
+  updateAndFetch(keys: mx.Array, values: mx.Array): [mx.Array, mx.Array] {
+    checkKV(keys, values, 'KVCache.updateAndFetch');
+    checkAgainst(this.#keys, keys, 'KVCache.updateAndFetch');
+    checkAgainst(this.#values, values, 'KVCache.updateAndFetch');
+    const prev = this.offset;
+    const [b, h, l, dk] = keys.shape;
+    const dv = values.shape[3];
+    const capacity = this.#keys?.shape[2] ?? 0;
+    const grown = grownCapacity(capacity, prev, l, STEP);
+    let k = this.#keys;
+    let v = this.#values;
+    if (grown !== null) {
+      const extra = grown - prev;
+      const newK = mx.zeros([b, h, extra, dk], keys.dtype);
+      const newV = mx.zeros([b, h, extra, dv], values.dtype);
+      if (k !== null && v !== null) {
+        const usedK = prev < capacity ? seqSlice(k, 0, prev) : k;
+        const usedV = prev < capacity ? seqSlice(v, 0, prev) : v;
+        k = mx.concatenate([usedK, newK], 2);
+        v = mx.concatenate([usedV, newV], 2);
+      } else {
+        k = newK;
+        v = newV;
+      }
+    }
+    this.offset += l;
+    this.#keys = own(this.#keys, mx.sliceUpdate(k!, keys, [0, 0, prev, 0]));
+    this.#values = own(this.#values, mx.sliceUpdate(v!, values, [0, 0, prev, 0]));
+    return this.keysAndValues();
+  }
+
+  /** The stored keys and values (new handles the caller may dispose). */
+  keysAndValues(): [mx.Array, mx.Array] {
+    if (this.#keys === null || this.#values === null) throw new Error('KVCache: the cache is empty');
+    return [seqSlice(this.#keys, 0, this.offset), seqSlice(this.#values, 0, this.offset)];
+  }
+
+  /** Tokens stored. */
+  size(): number {
+    return this.offset;
+  }
+
+  /** Buffer capacity in tokens (a multiple of 256 past the last growth). */
+  get capacity(): number {
+    return this.#keys?.shape[2] ?? 0;
+  }
+
+  empty(): boolean {
+    return this.#keys === null;
+  }
+
+  get nbytes(): number {
+    return (this.#keys?.nbytes ?? 0) + (this.#values?.nbytes ?? 0);
+  }
+
+  /** `[keys, values, offset]` with keys and values cut to `offset` (what files store). */
+  get state(): StateEntry[] {
+    if (this.#keys === null || this.#values === null) return [null, null, this.offset];
+    return [seqSlice(this.#keys, 0, this.offset), seqSlice(this.#values, 0, this.offset), this.offset];
+  }
+
+  set state(v: StateEntry[]) {
+    checkStateLength(v, 3, 'KVCache');
+    const keys = arrayEntry(v[0], 'KVCache.state keys');
+    const values = arrayEntry(v[1], 'KVCache.state values');
+    const offset = intEntry(v[2], 'KVCache.state offset');
+    if ((keys === null) !== (values === null)) throw new Error('KVCache.state: keys and values must both be arrays or both null');
+    if (keys !== null && values !== null) {
+      if (keys.ndim !== 4 || values.ndim !== 4) throw new Error(`KVCache.state: keys and values must be 4-D, got [${keys.shape}] and [${values.shape}]`);
+      if (offset < 0 || offset > keys.shape[2] || offset > values.shape[2]) {
+        throw new Error(`KVCache.state: offset ${offset} is outside the stored ${keys.shape[2]} tokens`);
+      }
+    } else if (offset !== 0) {
+      throw new Error(`KVCache.state: offset ${offset} with no keys`);
+    }
+    this.#keys = own(this.#keys, keys === null ? null : share(keys));
+    this.#values = own(this.#values, values === null ? null : share(values));
+    this.offset = offset;
+  }
+
+  isTrimmable(): boolean {
+    return true;
+  }
+
+  trim(n: number): number {
+    checkCount(n, 'KVCache.trim');
+    const t = Math.min(this.offset, n);
+    this.offset -= t;
+    return t;
+  }
+
+  /**
+   * A `QuantizedKVCache` holding these keys and values quantized (defaults: group size 64,
+   * 4 bits, as mlx-lm's `to_quantized`); generation switches to it after a number of tokens.
+   */
+  toQuantized(options: QuantizedKVCacheOptions = {}): QuantizedKVCache {
+    const groupSize = options.groupSize ?? 64;
+    const bits = options.bits ?? 4;
+    const q = new QuantizedKVCache({ groupSize, bits });
+    if (this.#keys === null || this.#values === null || this.offset === 0) return q;
+    mx.tidy(() => {
+      const [k, v] = this.keysAndValues();
+      const qk = mx.quantize(k, { groupSize, bits }) as QuantizedTriple;
+      const qv = mx.quantize(v, { groupSize, bits }) as QuantizedTriple;
+      q.state = [qk, qv, this.offset, groupSize, bits];
+    });
+    return q;
+  }
+
+  /** The mask for `n` new queries: `null` for one token, `'causal'` (or an array) otherwise. */
+  makeMask(n: number, options: { returnArray?: boolean; windowSize?: number } = {}): AttentionMask {
+    return attentionMask(n, this.offset, options);
+  }
+
+  dispose(): void {
+    this.#keys = own(this.#keys, null);
+    this.#values = own(this.#values, null);
+  }
+
+  /** A cache with this state (as loaded from a file). */
+  static fromState(state: StateEntry[]): KVCache {
+    const c = new KVCache();
+    c.state = state;
+    return c;
+  }
+}

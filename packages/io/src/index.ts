@@ -1,0 +1,10 @@
+/**
+ * `@mlxn/io`: checkpoints (safetensors files, Hugging Face sharded folders, GGUF), model
+ * configs, Hugging Face tokenizers, chat templates and streaming detokenization.
+ */
+export { inspectSafetensors, load, loadSync, parseSize, save, saveSync } from './checkpoint.js';
+export type { Checkpoint, LoadOptions, SaveOptions, TensorFilter, TensorInfo } from './checkpoint.js';
+export { readConfig } from './config.js';
+export type { ModelConfig } from './config.js';
+export { renderChatTemplate, StreamingDetokenizer, Tokenizer } from './tokenizer.js';
+export type { ChatMessage, ChatTemplateOptions, DecodeOptions, EncodeOptions, SpecialToken } from './tokenizer.js';

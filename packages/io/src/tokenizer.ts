@@ -1,0 +1,236 @@
+// Hugging Face tokenizers (tokenizer.json + tokenizer_config.json) through the Rust
+// `tokenizers` crate, chat templates through minijinja, and a streaming detokenizer.
+import { resolve } from 'node:path';
+import { native } from '@mlxn/core/internal';
+
+type NativeTokenizer = ReturnType<typeof native.IoTokenizer.fromFolder>;
+
+export interface EncodeOptions {
+  /** Add the tokenizer's special tokens (BOS/EOS post-processing). Default true. */
+  addSpecialTokens?: boolean;
+}
+
+export interface DecodeOptions {
+  /** Drop special tokens (`<|im_end|>`, ...) from the text. Default false. */
+  skipSpecialTokens?: boolean;
+}
+
+/** A chat message. Extra keys (`reasoning_content`, `tool_calls`, `name`, ...) reach the template. */
+export interface ChatMessage {
+  role: string;
+  content: string;
+  [key: string]: unknown;
+}
+
+export interface ChatTemplateOptions {
+  /** Tool definitions (JSON schema objects), as the template's `tools`. */
+  tools?: readonly unknown[];
+  /** Append the assistant turn's opening. Default false (as in transformers). */
+  addGenerationPrompt?: boolean;
+  /** Qwen3's `enable_thinking`: false asks the model to answer without reasoning. */
+  enableThinking?: boolean;
+  /** Return token ids instead of text. Default false. */
+  tokenize?: boolean;
+  /** A template to use instead of the tokenizer's own (or the name of one of its templates). */
+  chatTemplate?: string;
+  /** More template variables, passed as written (snake_case, as templates expect). */
+  extra?: Record<string, unknown>;
+}
+
+/** The special tokens a tokenizer declares, as text and id. */
+export interface SpecialToken {
+  text: string;
+  id: number | undefined;
+}
+
+/**
+ * A Hugging Face tokenizer.
+ *
+ * ```ts
+ * const tok = await Tokenizer.load('path/to/Qwen3-0.6B');
+ * tok.encode('Hello'); // [9707]
+ * ```
+ */
+export class Tokenizer {
+  readonly #native: NativeTokenizer;
+  readonly #config: Record<string, unknown>;
+  /** bos / eos / pad / unk, where the config names them. */
+  readonly bos: SpecialToken | undefined;
+  readonly eos: SpecialToken | undefined;
+  readonly pad: SpecialToken | undefined;
+  readonly unk: SpecialToken | undefined;
+  /** The model's other special tokens (`additional_special_tokens` and special added tokens). */
+  readonly extraSpecialTokens: readonly string[];
+  readonly #vocabSize: number;
+
+  private constructor(n: NativeTokenizer) {
+    this.#native = n;
+    this.#vocabSize = n.vocabSize();
+    this.#config = JSON.parse(n.configJson()) as Record<string, unknown>;
+    const { named, extra } = n.specialTokens();
+    const tok = (key: string): SpecialToken | undefined =>
+      named[key] === undefined ? undefined : { text: named[key]!, id: n.tokenToId(named[key]!) ?? undefined };
+    this.bos = tok('bos');
+    this.eos = tok('eos');
+    this.pad = tok('pad');
+    this.unk = tok('unk');
+    this.extraSpecialTokens = Object.freeze(extra.filter((t) => !Object.values(named).includes(t)));
+  }
+
+  /** Loads `tokenizer.json` (+ `tokenizer_config.json`) from a folder, synchronously. */
+  static loadSync(folder: string): Tokenizer {
+    return new Tokenizer(native.IoTokenizer.fromFolder(resolve(folder)));
+  }
+
+  /** Loads `tokenizer.json` (+ `tokenizer_config.json`) from a folder. */
+  static async load(folder: string): Promise<Tokenizer> {
+    return Tokenizer.loadSync(folder);
+  }
+
+  /** The raw `tokenizer_config.json`. */
+  get config(): Readonly<Record<string, unknown>> {
+    return this.#config;
+  }
+
+  /** Vocabulary size, added tokens included. */
+  get vocabSize(): number {
+    return this.#vocabSize;
+  }
+
+  encode(text: string, options: EncodeOptions = {}): number[] {
+    if (typeof text !== 'string') throw new TypeError(`encode expects a string, got ${typeof text}`);
+    return this.#native.encode(text, options.addSpecialTokens ?? true);
+  }
+
+  encodeBatch(texts: readonly string[], options: EncodeOptions = {}): number[][] {
+    if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) throw new TypeError('encodeBatch expects a list of strings');
+    return this.#native.encodeBatch([...texts], options.addSpecialTokens ?? true);
+  }
+
+  decode(ids: readonly number[], options: DecodeOptions = {}): string {
+    return this.#native.decode(checkIds(ids), options.skipSpecialTokens ?? false);
+  }
+
+  decodeBatch(batch: readonly (readonly number[])[], options: DecodeOptions = {}): string[] {
+    return this.#native.decodeBatch(batch.map((ids) => checkIds(ids)), options.skipSpecialTokens ?? false);
+  }
+
+  /** The id of a token (special or not), or undefined. */
+  tokenToId(token: string): number | undefined {
+    return this.#native.tokenToId(token) ?? undefined;
+  }
+
+  idToToken(id: number): string | undefined {
+    return this.#native.idToToken(id) ?? undefined;
+  }
+
+  /** The chat template from `tokenizer_config.json` (a named one when there are several). */
+  chatTemplate(name?: string): string | undefined {
+    return this.#native.chatTemplate(name) ?? undefined;
+  }
+
+  /**
+   * Renders the chat template (minijinja with transformers' Jinja settings) and returns the
+   * text, or token ids with `{ tokenize: true }` (encoded without adding special tokens, as
+   * transformers does).
+   */
+  applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions & { tokenize: true }): number[];
+  applyChatTemplate(messages: readonly ChatMessage[], options?: ChatTemplateOptions & { tokenize?: false }): string;
+  applyChatTemplate(messages: readonly ChatMessage[], options?: ChatTemplateOptions): string | number[];
+  applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string | number[] {
+    let template = options.chatTemplate;
+    if (template !== undefined && !template.includes('{')) template = this.chatTemplate(template);
+    template ??= this.chatTemplate();
+    if (template === undefined) throw new Error('this tokenizer has no chat_template (pass options.chatTemplate)');
+    const context: Record<string, unknown> = {
+      ...specialTokenVars(this.#config),
+      ...options.extra,
+      messages,
+      add_generation_prompt: options.addGenerationPrompt ?? false,
+    };
+    if (options.tools !== undefined) context.tools = options.tools;
+    if (options.enableThinking !== undefined) context.enable_thinking = options.enableThinking;
+    const text = renderChatTemplate(template, context);
+    return options.tokenize ? this.encode(text, { addSpecialTokens: false }) : text;
+  }
+
+  /** A streaming detokenizer for token-by-token generation. */
+  detokenizer(options: DecodeOptions = {}): StreamingDetokenizer {
+    return new StreamingDetokenizer(this.#native, options.skipSpecialTokens ?? false);
+  }
+}
+
+function checkIds(ids: readonly number[]): number[] {
+  if (!Array.isArray(ids)) throw new TypeError('token ids must be a list of numbers');
+  for (const id of ids) {
+    if (!(Number.isInteger(id) && id >= 0 && id < 2 ** 32)) throw new RangeError(`token id ${id} is not a non-negative integer`);
+  }
+  return ids as number[];
+}
+
+// transformers passes the special tokens by name (bos_token, eos_token, ...) to every template.
+function specialTokenVars(config: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of ['bos_token', 'eos_token', 'pad_token', 'unk_token', 'sep_token', 'cls_token', 'mask_token']) {
+    const v = config[key];
+    if (typeof v === 'string') out[key] = v;
+    else if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') out[key] = (v as { content: string }).content;
+  }
+  return out;
+}
+
+/**
+ * Renders a Jinja chat template with `context` as its variables (minijinja, `trim_blocks` and
+ * `lstrip_blocks` on, Python string methods, `raise_exception`, `strftime_now`, and a `tojson`
+ * that writes what Python's `json.dumps(..., ensure_ascii=False)` writes).
+ */
+export function renderChatTemplate(template: string, context: Record<string, unknown>): string {
+  if (typeof template !== 'string') throw new TypeError('template must be a string');
+  return native.ioRenderTemplate(template, JSON.stringify(context));
+}
+
+/**
+ * Turns generated token ids into text as they arrive, emitting only complete characters (a
+ * multi-byte character split over tokens comes out once its last byte arrives).
+ */
+export class StreamingDetokenizer {
+  readonly #tok: NativeTokenizer;
+  readonly #skip: boolean;
+  #state = new native.IoStreamState();
+  #text = '';
+  readonly tokens: number[] = [];
+
+  /** @internal */
+  constructor(tok: NativeTokenizer, skipSpecialTokens: boolean) {
+    this.#tok = tok;
+    this.#skip = skipSpecialTokens;
+  }
+
+  /** Adds one token; returns the new text it completes ('' while a character is incomplete). */
+  add(id: number): string {
+    if (!(Number.isInteger(id) && id >= 0 && id < 2 ** 32)) throw new RangeError(`token id ${id} is not a non-negative integer`);
+    const s = this.#tok.streamPush(this.#state, id, this.#skip);
+    this.tokens.push(id);
+    this.#text += s;
+    return s;
+  }
+
+  /** Flushes what is left (an incomplete character becomes U+FFFD) and resets the segment. */
+  finalize(): string {
+    const s = this.#tok.streamFinish(this.#state, this.#skip);
+    this.#text += s;
+    return s;
+  }
+
+  /** All text emitted so far. */
+  get text(): string {
+    return this.#text;
+  }
+
+  /** Starts over. */
+  reset(): void {
+    this.#state = new native.IoStreamState();
+    this.#text = '';
+    this.tokens.length = 0;
+  }
+}
