@@ -6,7 +6,7 @@
 //   node tooling/build-native.mjs            fast dev profile (tests)
 //   node tooling/build-native.mjs --release  LTO release profile (packaging, benchmarks)
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runtimePrefix } from './mlx-runtime/paths.mjs';
@@ -42,6 +42,24 @@ const args = [
 ];
 if (release) args.push('--release');
 execFileSync(process.execPath, args, { stdio: 'inherit', cwd: root });
+
+// napi-rs keeps each crate's type definitions in a cache folder keyed by the dependency set;
+// after a crate is added, crates that did not recompile contribute nothing and binding.d.ts
+// comes out truncated. Detect that (core's exports missing), force every crate to re-emit its
+// types, and build once more.
+const dtsFile = join(root, 'packages/core/src/binding.d.ts');
+if (!readFileSync(dtsFile, 'utf8').includes('export declare function releaseMany')) {
+  console.error('[build-native] binding.d.ts is incomplete; re-emitting the types of every crate');
+  const now = new Date();
+  for (const crate of readdirSync(join(root, 'crates'))) {
+    const lib = join(root, 'crates', crate, 'src', 'lib.rs');
+    if (existsSync(lib)) utimesSync(lib, now, now);
+  }
+  execFileSync(process.execPath, args, { stdio: 'inherit', cwd: root });
+  if (!readFileSync(dtsFile, 'utf8').includes('export declare function releaseMany')) {
+    throw new Error('binding.d.ts is still missing @mlxn/core exports after a full re-emit');
+  }
+}
 
 // Arrays cross the boundary as numeric handles (see crates/mlxn-core/src/js/mod.rs); give the
 // generated types a branded number so a plain number is not mistaken for one.

@@ -8,6 +8,7 @@ use napi_derive::napi;
 pub use mlxn_cache as cache_exports;
 pub use mlxn_core::js as core_exports;
 pub use mlxn_io as io_exports;
+pub use mlxn_nn as nn_exports;
 #[cfg(feature = "probe")]
 pub use mlxn_probe as probe_exports;
 pub use mlxn_sampling as sampling_exports;

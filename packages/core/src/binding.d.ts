@@ -362,6 +362,15 @@ export interface IoTensorInfo {
 /** Writes `contents` to `path` atomically. */
 export declare function ioWriteFileAtomic(path: string, contents: string): void
 
+/** Dotted property path → checkpoint key (`selfAttn.qProj` → `self_attn.q_proj`). */
+export declare function nnCheckpointKey(path: string): string
+
+/** Compares expected and provided `[name, shape]` lists (JSON); returns the report as JSON. */
+export declare function nnCheckWeights(expectedJson: string, providedJson: string, strict: boolean): string
+
+/** Checkpoint key → dotted property path (`self_attn.q_proj` → `selfAttn.qProj`). */
+export declare function nnPropertyPath(key: string): string
+
 /** The MLX version this binary was built against. */
 export declare function bindingMlxVersion(): string
 

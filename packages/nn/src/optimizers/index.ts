@@ -1,0 +1,11 @@
+export { Optimizer, unflattenPaths } from './optimizer.js';
+export type { LearningRate, ParamState, Trainable } from './optimizer.js';
+export { SGD } from './sgd.js';
+export type { SGDOptions } from './sgd.js';
+export { Adam, AdamW, Adamax } from './adam.js';
+export type { AdamOptions, AdamWOptions } from './adam.js';
+export { AdaDelta, Adagrad, RMSprop } from './rmsprop.js';
+export { Lion } from './lion.js';
+export { Adafactor } from './adafactor.js';
+export type { AdafactorOptions } from './adafactor.js';
+export { clipGradNorm } from './clip.js';

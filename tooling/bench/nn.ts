@@ -1,0 +1,102 @@
+/**
+ * @mlxn/nn against Python MLX (same MLX version, same machine, same run): one training step
+ * (forward, backward, AdamW update, evaluation of loss, parameters and optimizer state) of an
+ * MLP, small (dispatch-bound) and medium (compute-bound). Prints one JSON object with both
+ * sides and the ratios (ours / Python; < 1 is faster). Also a pre-norm transformer block
+ * (RMSNorm, causal multi-head attention, SiLU MLP, residuals) with an MSE loss.
+ *
+ *   pnpm --filter @mlxn/core --filter @mlxn/io build
+ *   pnpm --filter @mlxn/tooling bench:nn
+ */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import * as mx from '@mlxn/core';
+import { native } from '@mlxn/core/internal';
+import * as nn from '@mlxn/nn';
+import { referencePython } from '../reference/python-env.mjs';
+
+export const configs = [
+  { name: 'mlp_small', batch: 64, dims: [32, 128, 128, 10], steps: 200 },
+  { name: 'mlp_medium', batch: 256, dims: [784, 1024, 1024, 10], steps: 40 },
+];
+export const blockConfig = { name: 'transformer_block', batch: 4, length: 64, dims: 256, heads: 4, mlpDims: 1024, steps: 10 };
+
+class MLP extends nn.Module {
+  layers: nn.Linear[];
+  constructor(dims: number[]) {
+    super();
+    this.layers = dims.slice(1).map((d, i) => new nn.Linear(dims[i], d));
+  }
+  forward(x: mx.Array): mx.Array {
+    this.layers.forEach((l, i) => {
+      x = l.forward(x);
+      if (i < this.layers.length - 1) x = nn.relu(x);
+    });
+    return x;
+  }
+}
+
+class Block extends nn.Module {
+  norm1: nn.RMSNorm;
+  attention: nn.MultiHeadAttention;
+  norm2: nn.RMSNorm;
+  up: nn.Linear;
+  down: nn.Linear;
+  constructor(c: typeof blockConfig) {
+    super();
+    this.norm1 = new nn.RMSNorm(c.dims);
+    this.attention = new nn.MultiHeadAttention(c.dims, c.heads);
+    this.norm2 = new nn.RMSNorm(c.dims);
+    this.up = new nn.Linear(c.dims, c.mlpDims);
+    this.down = new nn.Linear(c.mlpDims, c.dims);
+  }
+  forward(x: mx.Array): mx.Array {
+    const n = this.norm1.forward(x);
+    const h = mx.add(x, this.attention.forward(n, n, n, 'causal'));
+    return mx.add(h, this.down.forward(nn.silu(this.up.forward(this.norm2.forward(h)))));
+  }
+}
+
+function timeSteps(model: nn.Module, loss: (...a: mx.Array[]) => mx.Array, inputs: mx.Array[], steps: number): number {
+  mx.eval(model.parameters());
+  const opt = new nn.AdamW({ learningRate: 1e-3 });
+  const lossAndGrad = nn.valueAndGrad(model, loss);
+  const step = () =>
+    mx.tidy(() => {
+      const [l, grads] = lossAndGrad(...inputs);
+      opt.update(model, grads);
+      mx.eval(l, model.parameters(), opt.state);
+      return model.parameters();
+    });
+  for (let i = 0; i < 10; i++) step(); // MLX's buffer cache settles after a few steps
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < steps; i++) step();
+  return Number(process.hrtime.bigint() - t0) / 1e6 / steps;
+}
+
+function benchBlock(c: typeof blockConfig): number {
+  mx.random.seed(0);
+  const x = mx.random.normal([c.batch, c.length, c.dims]);
+  const target = mx.random.normal([c.batch, c.length, c.dims]);
+  const model = new Block(c);
+  return timeSteps(model, (a, b) => nn.mseLoss(model.forward(a), b), [x, target], c.steps);
+}
+
+function bench(cfg: (typeof configs)[number]): number {
+  mx.random.seed(0);
+  const x = mx.random.normal([cfg.batch, cfg.dims[0]]);
+  const y = mx.random.randint(0, cfg.dims[cfg.dims.length - 1], [cfg.batch]);
+  const model = new MLP(cfg.dims);
+  return timeSteps(model, (a, b) => nn.crossEntropy(model.forward(a), b, { reduction: 'mean' }), [x, y], cfg.steps);
+}
+
+const ours: Record<string, number> = {};
+for (const cfg of configs) ours[`${cfg.name}_ms_per_step`] = Number(bench(cfg).toFixed(4));
+ours[`${blockConfig.name}_ms_per_step`] = Number(benchBlock(blockConfig).toFixed(4));
+const python = JSON.parse(execFileSync(referencePython(), [join(import.meta.dirname, 'nn_ref.py'), JSON.stringify({ configs, block: blockConfig })], { encoding: 'utf8' }));
+const ratio: Record<string, number> = {};
+for (const cfg of [...configs, blockConfig]) {
+  const k = `${cfg.name}_ms_per_step`;
+  ratio[cfg.name] = Number((ours[k] / python[k]).toFixed(3));
+}
+console.log(JSON.stringify({ benchmark: 'nn', build: native.bindingProfile(), mlx: mx.mlxVersion, device: mx.defaultDevice().type, configs, block: blockConfig, mlxn: ours, python, ratio }, null, 2));
