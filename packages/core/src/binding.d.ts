@@ -20,9 +20,6 @@ export declare function astype(a: JsArray, dtype: number): JsArray
 
 export declare function asyncEval(arrays: Array<JsArray>): void
 
-/** Dispatch-cost probe for benchmarks: builds `a + b` and drops it without creating a JS object. */
-export declare function benchBinaryNoWrap(a: JsArray, b: JsArray): number
-
 export declare function binary(op: number, a: JsArray, b: JsArray): JsArray
 
 /** `a op scalar` (or `scalar op a`) with the scalar already given its weak-typed dtype. */

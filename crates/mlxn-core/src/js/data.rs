@@ -64,10 +64,3 @@ pub fn describe(a: JsArray) -> Result<String> {
 pub fn wait(a: JsArray) -> Result<()> {
     ffi::wait(a.raw()?).map_err(|e| mlx_err(e.what()))
 }
-
-/// Dispatch-cost probe for benchmarks: builds `a + b` and drops it without creating a JS object.
-#[napi(js_name = "benchBinaryNoWrap")]
-pub fn bench_binary_no_wrap(a: JsArray, b: JsArray) -> Result<u32> {
-    let out = ffi::binary(ffi::BinaryOp::Add, a.raw()?, b.raw()?).map_err(|e| mlx_err(e.what()))?;
-    Ok(ffi::ndim(&out) as u32)
-}
