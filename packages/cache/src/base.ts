@@ -1,5 +1,6 @@
 /** What every cache shares: the state layout of mlx-lm's `_BaseCache` and array ownership. */
 import * as mx from '@mlxn/core';
+import { grownCapacity } from './native.js';
 
 /**
  * One entry of a cache's state, in mlx-lm's order: arrays, plain integers, `null` (an empty
@@ -104,3 +105,20 @@ export function checkStateLength(v: StateEntry[], n: number, cls: string): void 
 }
 
 export const STEP = 256;
+
+/**
+ * Writes `update` (`[B, heads, L, D]`) into a step-grown buffer at position `prev`, growing the
+ * buffer by whole steps first when it has no room (the used part is kept, free space is zeros).
+ * Shared by `KVCache` and `BatchKVCache`, whose key and value buffers grow the same way.
+ */
+export function writeGrowing(buffer: mx.Array | null, update: mx.Array, prev: number): mx.Array {
+  const [b, h, l, d] = update.shape;
+  const capacity = buffer?.shape[2] ?? 0;
+  const grown = grownCapacity(capacity, prev, l, STEP);
+  let buf = buffer;
+  if (grown !== null) {
+    const fresh = mx.zeros([b, h, grown - prev, d], update.dtype);
+    buf = buf === null ? fresh : mx.concatenate([prev < capacity ? seqSlice(buf, 0, prev) : buf, fresh], 2);
+  }
+  return mx.sliceUpdate(buf!, update, [0, 0, prev, 0]);
+}

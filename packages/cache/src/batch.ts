@@ -1,9 +1,8 @@
 /** A cache for a batch of left-padded prompts. Follows mlx-lm's `BatchKVCache` (models/cache.py). */
 import * as mx from '@mlxn/core';
 import { KVCache } from './kv-cache.js';
-import { type Cache, STEP, type StateEntry, arrayEntry, checkAgainst, checkCount, checkKV, checkStateLength, describe, intEntry, own, seqSlice, share } from './base.js';
+import { type Cache, STEP, type StateEntry, arrayEntry, checkAgainst, checkCount, checkKV, checkStateLength, describe, intEntry, own, seqSlice, share, writeGrowing } from './base.js';
 import { createCausalMask } from './mask.js';
-import { grownCapacity } from './native.js';
 
 export interface BatchKVCacheOptions {
   /** Padding tokens at the start of each row (prompts are left-padded to one length). */
@@ -61,27 +60,11 @@ export class BatchKVCache implements Cache {
     checkAgainst(this.#keys, keys, 'BatchKVCache.updateAndFetch');
     checkAgainst(this.#values, values, 'BatchKVCache.updateAndFetch');
     const prev = this.idx;
-    const [b, h, l, dk] = keys.shape;
-    const capacity = this.#keys?.shape[2] ?? 0;
-    const grown = grownCapacity(capacity, prev, l, STEP);
-    let k = this.#keys;
-    let v = this.#values;
-    if (grown !== null) {
-      const extra = grown - prev;
-      const newK = mx.zeros([b, h, extra, dk], keys.dtype);
-      const newV = mx.zeros([b, h, extra, values.shape[3]], values.dtype);
-      if (k !== null && v !== null) {
-        k = mx.concatenate([prev < capacity ? seqSlice(k, 0, prev) : k, newK], 2);
-        v = mx.concatenate([prev < capacity ? seqSlice(v, 0, prev) : v, newV], 2);
-      } else {
-        k = newK;
-        v = newV;
-      }
-    }
+    const l = keys.shape[2];
     this.#offset = own(this.#offset, mx.add(this.#offset, l));
     this.idx += l;
-    this.#keys = own(this.#keys, mx.sliceUpdate(k!, keys, [0, 0, prev, 0]));
-    this.#values = own(this.#values, mx.sliceUpdate(v!, values, [0, 0, prev, 0]));
+    this.#keys = own(this.#keys, writeGrowing(this.#keys, keys, prev));
+    this.#values = own(this.#values, writeGrowing(this.#values, values, prev));
     return this.keysAndValues();
   }
 

@@ -1,8 +1,7 @@
 /** The plain growing key/value cache. Follows mlx-lm's `KVCache` (models/cache.py). */
 import * as mx from '@mlxn/core';
-import { type Cache, STEP, type StateEntry, arrayEntry, checkAgainst, checkCount, checkKV, checkStateLength, intEntry, own, seqSlice, share } from './base.js';
+import { type Cache, STEP, type StateEntry, arrayEntry, checkAgainst, checkCount, checkKV, checkStateLength, intEntry, own, seqSlice, share, writeGrowing } from './base.js';
 import { type AttentionMask, attentionMask } from './mask.js';
-import { grownCapacity } from './native.js';
 import { QuantizedKVCache, type QuantizedKVCacheOptions, type QuantizedTriple } from './quantized.js';
 
 /**
@@ -29,29 +28,9 @@ export class KVCache implements Cache {
     checkAgainst(this.#keys, keys, 'KVCache.updateAndFetch');
     checkAgainst(this.#values, values, 'KVCache.updateAndFetch');
     const prev = this.offset;
-    const [b, h, l, dk] = keys.shape;
-    const dv = values.shape[3];
-    const capacity = this.#keys?.shape[2] ?? 0;
-    const grown = grownCapacity(capacity, prev, l, STEP);
-    let k = this.#keys;
-    let v = this.#values;
-    if (grown !== null) {
-      const extra = grown - prev;
-      const newK = mx.zeros([b, h, extra, dk], keys.dtype);
-      const newV = mx.zeros([b, h, extra, dv], values.dtype);
-      if (k !== null && v !== null) {
-        const usedK = prev < capacity ? seqSlice(k, 0, prev) : k;
-        const usedV = prev < capacity ? seqSlice(v, 0, prev) : v;
-        k = mx.concatenate([usedK, newK], 2);
-        v = mx.concatenate([usedV, newV], 2);
-      } else {
-        k = newK;
-        v = newV;
-      }
-    }
-    this.offset += l;
-    this.#keys = own(this.#keys, mx.sliceUpdate(k!, keys, [0, 0, prev, 0]));
-    this.#values = own(this.#values, mx.sliceUpdate(v!, values, [0, 0, prev, 0]));
+    this.offset += keys.shape[2];
+    this.#keys = own(this.#keys, writeGrowing(this.#keys, keys, prev));
+    this.#values = own(this.#values, writeGrowing(this.#values, values, prev));
     return this.keysAndValues();
   }
 

@@ -1,30 +1,21 @@
 // Every TypeScript block of the README runs (against the built package, as a user imports it).
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readmeBlocks, runReadmeBlock } from '@mlxn/test-support/readme';
 import { describe, expect, it } from 'vitest';
 
 const pkg = join(import.meta.dirname, '..');
-const blocks = [...readFileSync(join(pkg, 'README.md'), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
-const tsx = join(pkg, 'node_modules/.bin/tsx');
+const blocks = readmeBlocks(pkg);
 
-describe.runIf(existsSync(join(pkg, 'dist/index.js')) && existsSync(tsx))('README examples', () => {
+describe('README examples', () => {
   it('has an example of reusing a prompt cache across two calls', () => {
     expect(blocks.some((b) => b.includes('savePromptCache') && b.includes('loadPromptCache'))).toBe(true);
   });
   blocks.forEach((code, i) => {
     it(`block ${i + 1} runs`, () => {
-      // Inside the package folder so `@mlxn/cache` resolves to this package (self-reference).
-      const dir = mkdtempSync(join(pkg, '.readme-'));
-      try {
-        writeFileSync(join(dir, 'example.mts'), code);
-        const out = execFileSync(tsx, [join(dir, 'example.mts')], { cwd: pkg, encoding: 'utf8' });
-        expect(out.length).toBeGreaterThan(0);
-        const diff = /max difference (\S+)/.exec(out);
-        if (diff) expect(Number(diff[1])).toBeLessThan(1e-5);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
+      const out = runReadmeBlock(pkg, code);
+      expect(out.length).toBeGreaterThan(0);
+      const diff = /max difference (\S+)/.exec(out);
+      if (diff) expect(Number(diff[1])).toBeLessThan(1e-5);
     });
   });
 });

@@ -83,15 +83,19 @@ export class Array {
     return h;
   }
 
-  get shape(): number[] {
+  /** The cached shape, not copied (for the getters below). */
+  #dims(): number[] {
     if (this.#shape === undefined) this.#shape = native.shape(this.handle);
-    return this.#shape.slice();
+    return this.#shape;
+  }
+  get shape(): number[] {
+    return this.#dims().slice();
   }
   get ndim(): number {
-    return this.shape.length;
+    return this.#dims().length;
   }
   get size(): number {
-    return this.shape.reduce((a, b) => a * b, 1);
+    return this.#dims().reduce((a, b) => a * b, 1);
   }
   get dtype(): Dtype {
     return dtypeFromCode(this.dtypeCode);
