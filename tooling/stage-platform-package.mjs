@@ -1,22 +1,21 @@
 #!/usr/bin/env node
-// Copies the built binary and the MLX libraries it links from packages/core/native/ into the
-// napi-rs platform package for this machine (packages/core/npm/<triple>/), ready to pack.
-import { copyFileSync, existsSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// Copies the built binary and the MLX libraries it links into the napi-rs platform package for
+// this machine (packages/core/npm/<triple>/), for publishing that folder by hand. The staged
+// files are git-ignored. Packing for tests and checks does not need this: it stages into a
+// temporary copy (tooling/packaging/pack.mjs).
+//
+//   node tooling/stage-platform-package.mjs [--native-dir <folder>]   (default packages/core/native)
+import { join } from 'node:path';
+import { repoRoot } from './packaging/pack.mjs';
+import { nativeTriple, stagePlatformFiles } from './packaging/stage.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const native = join(root, 'packages/core/native');
-const node = existsSync(native) ? readdirSync(native).find((f) => f.endsWith('.node')) : undefined;
-if (!node) {
-  console.error('stage-platform-package: no .node in packages/core/native; run `pnpm build:native:release` first');
+const flag = process.argv.indexOf('--native-dir');
+const nativeDir = flag > 0 ? process.argv[flag + 1] : join(repoRoot, 'packages/core/native');
+try {
+  const dest = join(repoRoot, 'packages/core/npm', nativeTriple(nativeDir));
+  const files = stagePlatformFiles(nativeDir, dest);
+  console.error(`stage-platform-package: staged ${files.length} files in ${dest}`);
+} catch (err) {
+  console.error(`stage-platform-package: ${err.message}`);
   process.exit(1);
 }
-const triple = node.replace(/^mlxn\./, '').replace(/\.node$/, '');
-const dest = join(root, 'packages/core/npm', triple);
-if (!existsSync(dest)) {
-  console.error(`stage-platform-package: no platform package folder ${dest}`);
-  process.exit(1);
-}
-for (const f of readdirSync(native)) copyFileSync(join(native, f), join(dest, f));
-console.error(`stage-platform-package: staged ${readdirSync(native).length} files in ${dest}`);

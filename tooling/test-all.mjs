@@ -33,10 +33,13 @@ let failed = 0;
 // ---- vitest, per package ---------------------------------------------------------------
 const out = mkdtempSync(join(tmpdir(), 'mlxn-vitest-'));
 const vitest = join(root, 'node_modules/.bin/vitest');
-for (const pkg of readdirSync(join(root, 'packages'))) {
-  const dir = join(root, 'packages', pkg);
+// Every package, plus the examples workspace (its test runs each example script) and the
+// tooling's own tests (packing, publint/attw, install-subset, changesets).
+const testRoots = [...readdirSync(join(root, 'packages')).map((p) => join('packages', p)), 'examples', 'tooling'];
+for (const rel of testRoots) {
+  const dir = join(root, rel);
   if (!existsSync(join(dir, 'test'))) continue;
-  const report = join(out, `${pkg}.json`);
+  const report = join(out, `${rel.replaceAll('/', '-')}.json`);
   const r = spawnSync(vitest, ['run', '--reporter=default', '--reporter=json', `--outputFile=${report}`], {
     cwd: dir,
     stdio: 'inherit',

@@ -9,6 +9,8 @@ pub use mlxn_cache as cache_exports;
 pub use mlxn_core::js as core_exports;
 pub use mlxn_io as io_exports;
 pub use mlxn_nn as nn_exports;
+pub use mlxn_qwen3 as qwen3_exports;
+pub use mlxn_grpo as grpo_exports;
 #[cfg(feature = "probe")]
 pub use mlxn_probe as probe_exports;
 pub use mlxn_sampling as sampling_exports;

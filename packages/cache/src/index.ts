@@ -1,6 +1,6 @@
 /**
  * `@mlxn/cache` — key/value caches for transformer decoding with mlx-lm's semantics
- * (`mlx_lm/models/cache.py`), and prompt-cache files that move between @mlxn and mlx-lm.
+ * (`mlx_lm/models/cache.py`), and prompt-cache files that move between `@mlxn` and mlx-lm.
  */
 export type { Cache, StateEntry } from './base.js';
 export { KVCache } from './kv-cache.js';

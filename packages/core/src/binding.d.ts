@@ -273,6 +273,39 @@ export declare function wait(a: JsArray): void
 
 export declare function where(cond: JsArray, x: JsArray, y: JsArray): JsArray
 
+/** Advantages for a row-major `[completions, functions]` reward table (NaN = null). */
+export declare function grpoAdvantages(rewardsPerFunc: Array<number>, numFunctions: number, weights: Array<number>, numGenerations: number, scaleRewards: string, aggregation: string): GrpoAdvantages
+
+export interface GrpoAdvantages {
+  advantages: Array<number>
+  /** NaN for unscorable rows. */
+  rewards: Array<number>
+  functionMean: Array<number>
+  functionStd: Array<number>
+  rewardMean: number
+  rewardStd: number
+  fracRewardZeroStd: number
+  unscorableRows: Array<number>
+}
+
+/** The name of the temporary folder a checkpoint of `step` is first written to. */
+export declare function grpoCheckpointTempName(step: number, pid: number, n: number): string
+
+/** The visiting order of one epoch. */
+export declare function grpoEpochOrder(n: number, seed: number, epoch: number, shuffle: boolean): Array<number>
+
+/** The finished `checkpoint-N` folders of `dir`, oldest first, as `[step, path]` pairs. */
+export declare function grpoListCheckpoints(dir: string): Array<[number, string]>
+
+/** The records of a JSONL file as compact JSON texts (validated objects). */
+export declare function grpoReadJsonl(path: string): Array<string>
+
+/**
+ * Keeps the newest `keep` checkpoints of `dir` (0 = all) and those in `protect`; removes the
+ * rest and leftover temporary folders. Returns the removed paths.
+ */
+export declare function grpoRotateCheckpoints(dir: string, keep: number, protect: Array<string>): Array<string>
+
 /** The state of one streaming detokenizer. */
 export declare class IoStreamState {
   constructor()
@@ -383,6 +416,20 @@ export declare function bindingVersion(): string
 export declare function probeScaleAndShift(a: JsArray, factor: number): JsArray
 
 export declare function probeTotalBytes(a: JsArray, b: JsArray): number
+
+/** Incremental Qwen3 reply parser; `push`/`finish` return a JSON array of events. */
+export declare class Qwen3ReplyParser {
+  constructor(startInReasoning: boolean)
+  push(text: string): string
+  finish(): string
+  sawReasoning(): boolean
+}
+
+/** Parses a whole reply; returns `{ text, reasoning, toolCalls, invalidToolCalls }` as JSON. */
+export declare function qwen3ParseReply(text: string, startInReasoning: boolean): string
+
+/** The sanitize plan of a Qwen3 checkpoint (JSON in, JSON out; see [`super::plan`]). */
+export declare function qwen3PlanCheckpoint(expectedJson: string, checkpointJson: string, tiedEmbeddings: boolean, numExperts: number): string
 
 /** `int32 [2, B, C]`: `[0]` the window token ids, `[1]` the weights (see `Windows`). */
 export declare function samplingHistoryWindows(histories: Array<Array<number>>, contextSize: number, vocabSize: number): JsArray

@@ -1,11 +1,18 @@
 /**
  * Loads the one native binary of @mlxn (every crate's exports, one MLX runtime) and checks it.
  *
- * Where the binary is looked for, in order:
- * 1. `MLXN_NATIVE_PATH` (a `.node` file), for custom builds;
- * 2. `native/mlxn.<platform>.node` inside this package (a source checkout after
- *    `pnpm build:native`);
- * 3. the platform package `@mlxn/core-<platform>` (what users get from the registry).
+ * Where the binary is looked for:
+ * 1. `MLXN_NATIVE_PATH` (a `.node` file), for custom builds; when set, nothing else is tried,
+ *    so a mistyped path is an error rather than a silent fallback to another binary;
+ * 2. `native/mlxn.<platform>.node` inside this package: a source checkout after
+ *    `pnpm build:native`. Never packed, so an installed @mlxn/core goes on to 3; checked before
+ *    3 so that a fresh dev build wins over binaries staged into the platform package folder;
+ * 3. the platform package `@mlxn/core-<platform>` (the napi-rs layout: an optional dependency
+ *    holding the `.node` with libmlx.so and its libraries beside it), resolved from this
+ *    package, which is what an install from the registry or from tarballs provides.
+ *
+ * Loading is synchronous and this module has no top-level await, so CommonJS code can
+ * `require('@mlxn/core')` on Node >= 20.19.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -38,20 +45,28 @@ function packageVersion(): string {
 
 function load(): NativeBinding {
   const triple = platformTriple();
-  const candidates: string[] = [];
-  if (process.env.MLXN_NATIVE_PATH) candidates.push(process.env.MLXN_NATIVE_PATH);
-  candidates.push(join(packageRoot, 'native', `mlxn.${triple}.node`));
-  for (const file of candidates) {
-    if (existsSync(file)) return require(file) as NativeBinding;
+  const override = process.env.MLXN_NATIVE_PATH;
+  if (override) {
+    if (!existsSync(override)) {
+      throw new Error(`@mlxn/core: MLXN_NATIVE_PATH names ${override}, which does not exist. Unset it to use the installed binary.`);
+    }
+    return require(override) as NativeBinding;
   }
+  const devBinary = join(packageRoot, 'native', `mlxn.${triple}.node`);
+  if (existsSync(devBinary)) return require(devBinary) as NativeBinding;
   try {
     return require(`@mlxn/core-${triple}`) as NativeBinding;
   } catch (err) {
+    const cause = err as NodeJS.ErrnoException;
+    if (cause.code !== 'MODULE_NOT_FOUND') {
+      // Found but not loadable (for example a library beside it missing, or a too old glibc).
+      throw new Error(`@mlxn/core: the binary of @mlxn/core-${triple} failed to load: ${cause.message}`);
+    }
     throw new Error(
-      `@mlxn/core: no native binary for ${triple}. Looked in ${candidates.join(', ')} and the ` +
+      `@mlxn/core: no native binary for ${triple}. Looked in ${devBinary} and the ` +
         `package @mlxn/core-${triple}. In a source checkout run \`pnpm build:native\`; otherwise ` +
         `install @mlxn/core on a supported platform (linux-x64-gnu; macOS arm64 and linux-arm64 ` +
-        `are best-effort). Cause: ${(err as Error).message}`,
+        `are best-effort). Cause: ${cause.message}`,
     );
   }
 }

@@ -7,7 +7,7 @@ import { Array, wrap } from './array.js';
 import { type NativeArray, native } from './native.js';
 import { getRandomState, restoreRandomState, saveRandomState, setRandomState } from './ops/random.js';
 import { moveaxis } from './ops/shape.js';
-import { fillSkeleton, treeFlatten, treeSignature, treeSkeleton, treeUnflatten } from './tree.js';
+import { fillSkeleton, isLeafSkeleton, treeFlatten, treeSignature, treeSkeleton, treeUnflatten } from './tree.js';
 
 // biome-ignore lint: transforms accept any function
 type Fn = (...args: any[]) => any;
@@ -215,6 +215,12 @@ function inAxisFor(axis: Axis | undefined, ndim: number): number {
   return a;
 }
 
+/** Whether every argument is an array (the common case: a cheap cache key, no JSON). */
+function allArrays(args: unknown[]): boolean {
+  for (const a of args) if (!(a instanceof Array)) return false;
+  return true;
+}
+
 let nextCompileId = 1;
 const compiledCaches = new FinalizationRegistry<number[]>((ids) => {
   for (const id of ids) native.compileErase(id);
@@ -237,33 +243,72 @@ export function compile<F extends Fn>(fn: F, options: CompileOptions = {}): F {
   const ids = new Map<string, number>();
   const idList: number[] = [];
   const skeletons = new Map<number, unknown>();
+  // Graphs whose trace drew no random numbers: their key output is the key input, so the
+  // global key is left as it is instead of being replaced by an identical new handle.
+  const randomFree = new Set<number>();
+  // The call in progress, read by `traced` when MLX traces (a cache miss). The traced function
+  // is made once here rather than per call: a compiled call is on the per-token path.
+  let callArgs: unknown[] = [];
+  let callId = 0;
+  let failed = false;
+  let error: unknown;
+  const traced = (xs: NativeArray[]): NativeArray[] | null => {
+    const outer = saveRandomState();
+    try {
+      setRandomState(xs[0]);
+      const out = fn(...treeUnflatten(callArgs, xs.slice(1).map(wrap)));
+      skeletons.set(callId, treeSkeleton(out));
+      const key = getRandomState();
+      if (key === xs[0]) randomFree.add(callId);
+      else randomFree.delete(callId);
+      return [key, ...treeFlatten(out).map((a) => a.handle)];
+    } catch (e) {
+      failed = true;
+      error = e;
+      return null;
+    } finally {
+      restoreRandomState(outer);
+    }
+  };
   const compiled = (...args: Parameters<F>): ReturnType<F> => {
-    const signature = treeSignature(args);
+    const inputs = [getRandomState()];
+    let signature: string;
+    if (allArrays(args)) {
+      signature = `#${args.length}`; // JSON never starts with '#'
+      for (const a of args as Array[]) inputs.push(a.handle);
+    } else {
+      signature = treeSignature(args);
+      for (const a of treeFlatten(args)) inputs.push(a.handle);
+    }
     let id = ids.get(signature);
     if (id === undefined) {
       id = nextCompileId++;
       ids.set(signature, id);
       idList.push(id);
     }
-    const cacheId = id;
-    const leaves = treeFlatten(args);
-    const inputs = [getRandomState(), ...leaves.map((a) => a.handle)];
-    const outs = runTraced(
-      (flat) => native.compileCall(flat, cacheId, shapeless, inputs),
-      (xs) => {
-        const outer = saveRandomState();
-        setRandomState(xs[0]);
-        try {
-          const out = fn(...treeUnflatten(args, xs.slice(1).map(wrap)));
-          skeletons.set(cacheId, treeSkeleton(out));
-          return [getRandomState(), ...treeFlatten(out).map((a) => a.handle)];
-        } finally {
-          restoreRandomState(outer);
-        }
-      },
-    );
-    setRandomState(outs[0]);
-    return fillSkeleton(skeletons.get(cacheId), outs.slice(1).map(wrap)) as ReturnType<F>;
+    const [prevArgs, prevId] = [callArgs, callId];
+    callArgs = args;
+    callId = id;
+    failed = false;
+    let outs: NativeArray[];
+    try {
+      outs = native.compileCall(traced, id, shapeless, inputs);
+    } catch (e) {
+      if (failed) {
+        const userError = error;
+        error = undefined;
+        throw userError;
+      }
+      throw e;
+    } finally {
+      callArgs = prevArgs;
+      callId = prevId;
+    }
+    if (randomFree.has(id)) native.release(outs[0]);
+    else setRandomState(outs[0]);
+    const skeleton = skeletons.get(id);
+    if (isLeafSkeleton(skeleton)) return wrap(outs[1]) as ReturnType<F>;
+    return fillSkeleton(skeleton, outs.slice(1).map(wrap)) as ReturnType<F>;
   };
   compiledCaches.register(compiled, idList);
   return compiled as F;

@@ -84,6 +84,11 @@ export function treeSkeleton(tree: unknown): unknown {
   return tree;
 }
 
+/** Whether a skeleton is one bare array (the common result shape, filled without a walk). */
+export function isLeafSkeleton(skeleton: unknown): boolean {
+  return skeleton === LEAF;
+}
+
 /** Fills a skeleton's markers with `leaves`, in flatten order. */
 export function fillSkeleton(skeleton: unknown, leaves: Array[]): unknown {
   let i = 0;

@@ -144,6 +144,19 @@ outcome = { same: a === b, value: b.sum(a.array([1, 2, 3])).item() };
     expect(r.out.message).toMatch(/pnpm build:native/);
   });
 
+  it('MLXN_NATIVE_PATH naming a missing file fails loudly instead of falling back', () => {
+    const copy = copyPackage({ native: true });
+    const missing = join(copy, 'nowhere/mlxn.linux-x64-gnu.node');
+    const r = runChild(copy, report(`await import(${JSON.stringify(join(copy, 'src/index.ts'))}); outcome = { threw: false };`), {
+      MLXN_NATIVE_PATH: missing,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.out.threw).toBe(true);
+    expect(r.out.message).toBe(
+      `@mlxn/core: MLXN_NATIVE_PATH names ${missing}, which does not exist. Unset it to use the installed binary.`,
+    );
+  });
+
   it('MLXN_NATIVE_PATH naming a file that is not a Node addon fails loudly', () => {
     const copy = copyPackage({ native: false });
     const bogus = join(copy, 'bogus.node');

@@ -385,6 +385,27 @@ describe('compile', () => {
     expect(run(cdraw, cnoisy)).toEqual(compiled);
   });
 
+  it('a compiled function without random draws leaves the global key alone, between ones with them', () => {
+    const plain = mx.compile((x: mx.Array) => mx.square(x));
+    const noisy = mx.compile((x: mx.Array) => mx.add(x, mx.random.uniform(0, 1, [3])));
+    const x = mx.array([1, 2, 3]);
+    const run = (withPlain: boolean) => {
+      mx.random.seed(7);
+      const out: number[][] = [];
+      for (let i = 0; i < 4; i++) {
+        if (withPlain) expect(list(plain(x))).toEqual([1, 4, 9]);
+        out.push(list(noisy(x)));
+      }
+      out.push(list(mx.random.uniform(0, 1, [2])));
+      return out;
+    };
+    expect(run(true)).toEqual(run(false));
+    // The same compiled function, given non-array arguments, is keyed by them too.
+    const scaled = mx.compile((x: mx.Array, opts: { k: number }) => mx.multiply(x, opts.k));
+    expect(list(scaled(x, { k: 2 }))).toEqual([2, 4, 6]);
+    expect(list(scaled(x, { k: 3 }))).toEqual([3, 6, 9]);
+  });
+
   it('setCompileEnabled(false) runs the body every call, with the same values', () => {
     let calls = 0;
     const cf = mx.compile((x: mx.Array) => {

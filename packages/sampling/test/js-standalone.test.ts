@@ -45,7 +45,7 @@ describe('@mlxn/sampling/js', () => {
     const p = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8'));
     expect(p.peerDependenciesMeta['@mlxn/core'].optional).toBe(true);
     expect(p.dependencies?.['@mlxn/core']).toBeUndefined();
-    expect(p.exports['./js'].import).toBe('./dist/js.js');
+    expect(p.exports['./js'].default).toBe('./dist/js.js'); // import and require() (Node >= 20.19)
     expect(readdirSync(join(pkg, 'test/fixtures'))).toContain('sampling_golden.json');
   });
 });

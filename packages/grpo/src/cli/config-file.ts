@@ -1,0 +1,120 @@
+/**
+ * The JSON config file of `mlxn-train`: what to train (`model`, `dataset`, and for GRPO
+ * `rewards`) next to the trainer's own config fields (GRPOConfig or SFTConfig, camelCase, as
+ * the library takes them). Relative paths in the file are relative to the file's folder, so a
+ * run directory can be moved as a whole. Mistakes in the file are `ConfigError`s, reported like
+ * usage errors (exit code 2) before any model is loaded.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { type GRPOConfig, parseGRPOConfig } from '../config.js';
+import { type SFTConfig, parseSFTConfig } from '../sft.js';
+
+/** A mistake in the config file (exit code 2). */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export type TrainerKind = 'grpo' | 'sft';
+
+/** The run a config file describes. */
+export interface RunConfig<K extends TrainerKind = TrainerKind> {
+  kind: K;
+  /** The config file, resolved. */
+  file: string;
+  model: string;
+  dataset: string;
+  /** GRPO: the `rewards` entries, resolved later (they may import modules). */
+  rewards: unknown;
+  /** GRPO: the dataset column holding the prompt. */
+  promptColumn: string | undefined;
+  trainer: K extends 'grpo' ? GRPOConfig : SFTConfig;
+}
+
+/** Keys of the file that are not trainer config fields. */
+const RUN_KEYS: Record<TrainerKind, string[]> = {
+  grpo: ['model', 'dataset', 'rewards', 'promptColumn', '$schema'],
+  sft: ['model', 'dataset', '$schema'],
+};
+
+/** Command-line overrides of config fields (paths relative to the current folder). */
+export interface Overrides {
+  outputDir?: string;
+  maxSteps?: number;
+  /** `true`: the newest checkpoint in outputDir; a string: that checkpoint. */
+  resume?: true | string;
+}
+
+function readJson(file: string): Record<string, unknown> {
+  if (!existsSync(file)) throw new ConfigError(`config file ${file} does not exist`);
+  if (statSync(file).isDirectory()) throw new ConfigError(`config file ${file} is a folder`);
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`config file ${file}: ${(e as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`config file ${file}: expected a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+function requiredPath(raw: Record<string, unknown>, key: string, file: string, base: string): string {
+  const v = raw[key];
+  if (typeof v !== 'string' || v === '') throw new ConfigError(`config file ${file}: "${key}" must be a path`);
+  return resolve(base, v);
+}
+
+/** Reads and validates a config file for `kind`, applying the command-line overrides. */
+export function readRunConfig<K extends TrainerKind>(kind: K, path: string, overrides: Overrides = {}): RunConfig<K> {
+  const file = resolve(path);
+  const raw = readJson(file);
+  const base = dirname(file);
+  const model = requiredPath(raw, 'model', file, base);
+  const dataset = requiredPath(raw, 'dataset', file, base);
+  if (!existsSync(model) || !statSync(model).isDirectory()) throw new ConfigError(`config file ${file}: model folder ${model} does not exist`);
+  if (!existsSync(dataset)) throw new ConfigError(`config file ${file}: dataset ${dataset} does not exist`);
+  if (kind === 'grpo' && raw.rewards === undefined) throw new ConfigError(`config file ${file}: "rewards" is missing (built-in names or module paths)`);
+  const promptColumn = raw.promptColumn;
+  if (promptColumn !== undefined && typeof promptColumn !== 'string') throw new ConfigError(`config file ${file}: "promptColumn" must be a column name`);
+
+  const fields: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw)) if (!RUN_KEYS[kind].includes(k)) fields[k] = v;
+  for (const k of ['outputDir', 'resumeFromCheckpoint'] as const) {
+    if (typeof fields[k] === 'string' && !isAbsolute(fields[k] as string)) fields[k] = resolve(base, fields[k] as string);
+  }
+  // The progress bar shows the last logged values, so the command line logs every step by default.
+  fields.loggingSteps ??= 1;
+  if (overrides.outputDir !== undefined) fields.outputDir = resolve(overrides.outputDir);
+  if (overrides.maxSteps !== undefined) fields.maxSteps = overrides.maxSteps;
+  if (overrides.resume !== undefined) fields.resumeFromCheckpoint = overrides.resume === true ? true : resolve(overrides.resume);
+
+  let trainer: GRPOConfig | SFTConfig;
+  try {
+    trainer = kind === 'grpo' ? parseGRPOConfig(fields as never) : parseSFTConfig(fields as never);
+  } catch (e) {
+    // The library lists every problem; keep them on one line.
+    const msg = (e as Error).message.replace(/\n\s*/g, '; ').replace(/:;/, ':');
+    throw new ConfigError(`config file ${file}: ${msg}`);
+  }
+  return { kind, file, model, dataset, rewards: raw.rewards, promptColumn: promptColumn as string | undefined, trainer: trainer as RunConfig<K>['trainer'] };
+}
+
+/** The records of a JSONL file (blank lines skipped); a bad line is named by its number. */
+export function readJsonl(file: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      if (line.trim() === '') return;
+      let v: unknown;
+      try {
+        v = JSON.parse(line);
+      } catch (e) {
+        throw new ConfigError(`${file}:${i + 1}: ${(e as Error).message}`);
+      }
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`${file}:${i + 1}: expected a JSON object`);
+      out.push(v as Record<string, unknown>);
+    });
+  if (out.length === 0) throw new ConfigError(`${file}: the dataset is empty`);
+  return out;
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+/**
+ * `mlxn-train`: GRPO and SFT fine-tuning from a JSON config file. Exit codes: 0 done, 1 the run
+ * failed, 2 the command or the config file is wrong, 130 interrupted with Ctrl-C (a checkpoint
+ * saved unless Ctrl-C was pressed twice). Errors are one line (`mlxn-train: …`); `--verbose`
+ * adds the stack trace.
+ */
+import { type CommandSpec, type ParsedArgs, UsageError, helpText, parseCommand } from './args.js';
+import { ConfigError } from './config-file.js';
+import { GRPO, SFT, runTraining } from './train.js';
+
+const COMMANDS: Record<string, { spec: CommandSpec; run: (args: ParsedArgs) => Promise<number> }> = {
+  grpo: { spec: GRPO, run: (a) => runTraining('grpo', a) },
+  sft: { spec: SFT, run: (a) => runTraining('sft', a) },
+};
+
+const MAIN_HELP = `Usage: mlxn-train <command> <config.json> [options]
+
+Fine-tune Qwen3 models on MLX from the command line (@mlxn/grpo).
+
+Commands:
+  grpo   Reinforcement learning with GRPO and reward functions
+  sft    Supervised fine-tuning
+
+Run 'mlxn-train <command> --help' for the options and the config file.
+`;
+
+/**
+ * `--resume` takes an optional value, which parseArgs cannot express: a bare `--resume` becomes
+ * `--resume=` (empty: the newest checkpoint); a checkpoint is given as `--resume=PATH`.
+ */
+function normalizeResume(argv: readonly string[]): string[] {
+  const end = argv.indexOf('--');
+  return argv.map((a, i) => (a === '--resume' && (end === -1 || i < end) ? '--resume=' : a));
+}
+
+async function main(argv: string[]): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  const [name, ...rest] = argv;
+  const known = name !== undefined && COMMANDS[name] !== undefined;
+  try {
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      // Without a command it is a usage error: the help goes to stderr.
+      (name === undefined ? process.stderr : process.stdout).write(MAIN_HELP);
+      return name === undefined ? 2 : 0;
+    }
+    if (!known) {
+      throw new UsageError(name.startsWith('-') ? `expected a command before ${name} (grpo or sft)` : `unknown command '${name}' (grpo or sft)`);
+    }
+    const command = COMMANDS[name];
+    const args = parseCommand(command.spec, normalizeResume(rest));
+    if (args.flags.help) {
+      process.stdout.write(helpText(command.spec));
+      return 0;
+    }
+    return await command.run(args);
+  } catch (e) {
+    const usage = e instanceof UsageError || e instanceof ConfigError;
+    const message = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`mlxn-train${known ? ` ${name}` : ''}: ${message}\n`);
+    if (e instanceof UsageError) process.stderr.write(`Run 'mlxn-train${known ? ` ${name}` : ''} --help' for usage.\n`);
+    if (verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    return usage ? 2 : 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`mlxn-train: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,252 @@
+/**
+ * `mlxn-train grpo` and `mlxn-train sft`: a config file in, a training run out — a progress bar
+ * on stderr, checkpoints and metrics in `outputDir`.
+ *
+ * Ctrl-C stops at the next step boundary and saves a checkpoint there, so `--resume` continues
+ * exactly where the run stopped: a requested stop takes effect only before a step begins (the
+ * loop's state is then whole), by aborting the trainer's AbortSignal. A second Ctrl-C aborts at
+ * once without saving; a third exits immediately.
+ */
+import { basename, dirname } from 'node:path';
+import { Qwen3 } from '@mlxn/models-qwen3';
+import { latestCheckpoint, resolveCheckpoint } from '../checkpoint.js';
+import type { LogRecord } from '../metrics.js';
+import { PromptDataset } from '../dataset.js';
+import type { GRPOConfig } from '../config.js';
+import { type SFTConfig, type SFTRecord, SFTTrainer } from '../sft.js';
+import type { MicroLoopResult } from '../train-core.js';
+import { GRPOTrainer } from '../trainer.js';
+import { type CommandSpec, type ParsedArgs, UsageError, flag } from './args.js';
+import { ConfigError, type Overrides, type TrainerKind, readJsonl, readRunConfig } from './config-file.js';
+import { BUILTIN_REWARD_NAMES, resolveRewards } from './rewards.js';
+
+const RUN_FLAGS: CommandSpec['flags'] = {
+  resume: {
+    kind: 'string',
+    value: '[=CHECKPOINT]',
+    help: "Continue from the newest checkpoint in outputDir, or from --resume=CHECKPOINT (with '=').",
+  },
+  'output-dir': { kind: 'string', short: 'o', value: 'FOLDER', help: "Where checkpoints and metrics go (overrides the config's outputDir)." },
+  'max-steps': { kind: 'int', value: 'N', help: "Stop after N optimizer steps (overrides the config's maxSteps)." },
+  'no-progress': { kind: 'boolean', help: 'Do not draw the progress bar.' },
+};
+
+const CONFIG_NOTES = [
+  'Relative paths in the config file are relative to its folder. Other keys are the trainer\'s',
+  'config fields in camelCase (as in the library); the command line logs every step unless',
+  'loggingSteps is set. Ctrl-C stops after the current step and saves a checkpoint (exit code 130);',
+  'a second Ctrl-C stops at once without saving.',
+].join('\n');
+
+export const GRPO: CommandSpec = {
+  name: 'mlxn-train grpo',
+  usage: '<config.json> [options]',
+  summary: 'Fine-tune a Qwen3 model folder with GRPO (TRL semantics) as a JSON config file describes.',
+  maxPositionals: 1,
+  flags: RUN_FLAGS,
+  epilog: [
+    'Config file:',
+    '  {',
+    '    "model": "./Qwen3-0.6B",              model folder',
+    '    "dataset": "./train.jsonl",           one JSON record per line with a "prompt"',
+    '    "rewards": ["accuracy", "./rewards.mjs", { "builtin": "format", "options": {} }],',
+    '    "numGenerations": 8, "maxCompletionLength": 256, "learningRate": 1e-6,',
+    '    "maxSteps": 100, "saveSteps": 20, "outputDir": "./runs/grpo"',
+    '  }',
+    `Built-in rewards: ${BUILTIN_REWARD_NAMES.join(', ')}. A module path (.js, .mjs or .ts) adds every`,
+    'function it exports; { "module": path, "export": name } picks some.',
+    CONFIG_NOTES,
+    '',
+    'Examples:',
+    '  mlxn-train grpo grpo.json',
+    '  mlxn-train grpo grpo.json --resume',
+    '  mlxn-train grpo grpo.json --resume=runs/grpo/checkpoint-40 --max-steps 200',
+  ].join('\n'),
+};
+
+export const SFT: CommandSpec = {
+  name: 'mlxn-train sft',
+  usage: '<config.json> [options]',
+  summary: 'Supervised fine-tuning of a Qwen3 model folder as a JSON config file describes.',
+  maxPositionals: 1,
+  flags: RUN_FLAGS,
+  epilog: [
+    'Config file:',
+    '  {',
+    '    "model": "./Qwen3-0.6B",',
+    '    "dataset": "./train.jsonl",     records { "prompt", "completion" }, { "messages" } or { "text" }',
+    '    "maxLength": 512, "learningRate": 2e-5, "numTrainEpochs": 1, "outputDir": "./runs/sft",',
+    '    "lora": { "rank": 8, "alpha": 16 }',
+    '  }',
+    CONFIG_NOTES,
+    '',
+    'Examples:',
+    '  mlxn-train sft sft.json --max-steps 500',
+    '  mlxn-train sft sft.json --resume',
+  ].join('\n'),
+};
+
+/** Why the run's signal was aborted. */
+class StopRequest extends Error {
+  constructor(readonly graceful: boolean) {
+    super(graceful ? 'stopped between two steps' : 'stopped');
+  }
+}
+
+/** Stops a trainer at a step boundary (see the file comment). */
+class GracefulStop {
+  readonly controller = new AbortController();
+  requested = false;
+
+  /** Called before each step: a requested stop ends the loop here, where its state is whole. */
+  beforeStep(): void {
+    if (!this.requested) return;
+    if (!this.controller.signal.aborted) this.controller.abort(new StopRequest(true));
+    throw this.controller.signal.reason;
+  }
+
+  stopNow(): void {
+    this.controller.abort(new StopRequest(false));
+  }
+}
+
+type MicroLoop = (signal: AbortSignal | undefined) => Promise<MicroLoopResult>;
+
+/**
+ * Each step starts by yielding to the event loop: a training step is synchronous work, so
+ * without it Ctrl-C (and any timer) would only be seen when the run is over.
+ */
+function stoppableStep(stop: GracefulStop | null, microLoop: MicroLoop): MicroLoop {
+  return async (signal) => {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    stop?.beforeStep();
+    return microLoop(signal);
+  };
+}
+
+/** Adds tokens/s to what the progress bar shows, right after the loss (a narrow terminal clips the end). */
+function withSpeed(info: Record<string, number | string>, record: LogRecord | null): Record<string, number | string> {
+  const tps = record?.tokens_per_sec;
+  if (typeof tps !== 'number' || !Number.isFinite(tps)) return info;
+  const out: Record<string, number | string> = {};
+  for (const [k, v] of Object.entries(info)) {
+    out[k] = v;
+    if (k === 'loss') out['tok/s'] = Math.round(tps);
+  }
+  out['tok/s'] ??= Math.round(tps);
+  return out;
+}
+
+class CliGRPOTrainer extends GRPOTrainer {
+  stop: GracefulStop | null = null;
+  protected override runLoop(signal: AbortSignal | undefined, microLoop: MicroLoop): ReturnType<GRPOTrainer['runLoop']> {
+    return super.runLoop(signal, stoppableStep(this.stop, microLoop));
+  }
+  protected override progressInfo(record: LogRecord | null): Record<string, number | string> {
+    return withSpeed(super.progressInfo(record), record);
+  }
+}
+
+class CliSFTTrainer extends SFTTrainer {
+  stop: GracefulStop | null = null;
+  protected override runLoop(signal: AbortSignal | undefined, microLoop: MicroLoop): ReturnType<SFTTrainer['runLoop']> {
+    return super.runLoop(signal, stoppableStep(this.stop, microLoop));
+  }
+  protected override progressInfo(record: LogRecord | null): Record<string, number | string> {
+    return withSpeed(super.progressInfo(record), record);
+  }
+}
+
+function overridesOf(args: ParsedArgs): Overrides {
+  const o: Overrides = {};
+  const out = flag<string>(args, 'output-dir');
+  if (out !== undefined) o.outputDir = out;
+  const maxSteps = flag<number>(args, 'max-steps');
+  if (maxSteps !== undefined) {
+    if (maxSteps < 1) throw new UsageError(`--max-steps must be at least 1, got ${maxSteps}`);
+    o.maxSteps = maxSteps;
+  }
+  const resume = flag<string>(args, 'resume');
+  // A bare --resume arrives as '' (see main.ts): the newest checkpoint.
+  if (resume !== undefined) o.resume = resume === '' ? true : resume;
+  return o;
+}
+
+const say = (s: string) => process.stderr.write(`${s}\n`);
+
+export async function runTraining(kind: TrainerKind, args: ParsedArgs): Promise<number> {
+  const path = args.positionals[0];
+  if (path === undefined) throw new UsageError('missing the config file');
+  const run = readRunConfig(kind, path, overridesOf(args));
+  const c = run.trainer;
+  // A checkpoint that cannot be resumed from is the caller's mistake; find out before loading.
+  let resumeFrom: string | null;
+  try {
+    resumeFrom = resolveCheckpoint(c.resumeFromCheckpoint, c.outputDir);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const rewards = kind === 'grpo' ? await resolveRewards(run.rewards, dirname(run.file), { maxCompletionLength: (c as GRPOConfig).maxCompletionLength }) : [];
+  const dataset = kind === 'grpo' ? loadPrompts(run.dataset, run.promptColumn) : readJsonl(run.dataset);
+
+  const model = await Qwen3.load(run.model);
+  const progress = flag(args, 'no-progress') ? false : { stream: process.stderr };
+  const trainer =
+    kind === 'grpo'
+      ? new CliGRPOTrainer({ model, rewardFuncs: rewards, trainDataset: dataset as PromptDataset, config: c as GRPOConfig, progress })
+      : new CliSFTTrainer({ model, trainDataset: dataset as SFTRecord[], config: c as SFTConfig, progress });
+  const stop = new GracefulStop();
+  trainer.stop = stop;
+
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      stop.requested = true;
+      say('\nStopping after the current step to save a checkpoint (Ctrl-C again to stop now without saving)');
+    } else if (interrupts === 2) {
+      say('\nStopping now without saving (Ctrl-C again to quit immediately)');
+      stop.stopNow();
+    } else process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
+  if (resumeFrom !== null) say(`Resuming from ${resumeFrom}`);
+  try {
+    const result = await trainer.train({ signal: stop.controller.signal });
+    const latest = latestCheckpoint(c.outputDir);
+    const lastLoss = [...trainer.logHistory].reverse().find((r) => typeof r.loss === 'number')?.loss;
+    say(
+      `Trained ${result.globalStep} steps${lastLoss != null ? ` (last loss ${lastLoss.toPrecision(4)})` : ''}` +
+        `${result.skippedSteps ? `, ${result.skippedSteps} skipped` : ''}; ${latest ? `checkpoint ${latest}` : 'no checkpoint'}, metrics in ${c.outputDir}`,
+    );
+    return 0;
+  } catch (e) {
+    const reason = stop.controller.signal.reason;
+    if (!stop.controller.signal.aborted || !(reason instanceof StopRequest)) throw e;
+    if (!reason.graceful) {
+      const latest = latestCheckpoint(c.outputDir);
+      say(`Stopped at step ${trainer.state.globalStep} without saving${latest ? `; the newest checkpoint is ${latest}` : ''}`);
+      return 130;
+    }
+    if (trainer.state.globalStep === 0) {
+      say('Interrupted before the first step: nothing to save');
+      return 130;
+    }
+    // The loop stopped at a step boundary: its state is whole and can be saved as is.
+    const latest = latestCheckpoint(c.outputDir);
+    const saved = latest !== null && basename(latest) === `checkpoint-${trainer.state.globalStep}` ? latest : await trainer.saveCheckpoint();
+    say(`Interrupted after step ${trainer.state.globalStep}: saved ${saved}. Continue with: mlxn-train ${kind} ${path} --resume`);
+    return 130;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+function loadPrompts(file: string, promptColumn: string | undefined): PromptDataset {
+  try {
+    return PromptDataset.fromRecords(readJsonl(file), { source: file, ...(promptColumn ? { promptColumn } : {}) });
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError((e as Error).message);
+  }
+}

@@ -1,0 +1,502 @@
+/**
+ * The machinery the GRPO and SFT trainers share, with Hugging Face `Trainer`'s semantics (which
+ * TRL builds on): gradient accumulation, global-norm clipping, AdamW with bias correction and
+ * decoupled weight decay (not on norms and biases) and float32 state, the learning-rate
+ * schedule, NaN/inf steps skipped and reported, logging every `loggingSteps`, checkpoints every
+ * `saveSteps` (and at the end), and exact resumption.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import * as mx from '@mlxn/core';
+import { loadSync, saveSync } from '@mlxn/io';
+import { type LogprobsModel, tokenLogprobs } from '@mlxn/models-qwen3';
+import { Adam, type Module, type ParamDict, type ParamState, adapterParameters, clipGradNorm, loadAdapters, saveAdapters, unflattenPaths } from '@mlxn/nn';
+import {
+  ADAPTERS_FILE, OPTIMIZER_FILE, ROLLOUTS_FILE, type TrainerState, readTrainerState, resolveCheckpoint, writeCheckpoint,
+} from './checkpoint.js';
+import type { GRPOConfig } from './config.js';
+import { type LogRecord, MetricsLog, type OnLog } from './metrics.js';
+import { ProgressBar, type ProgressOptions } from './progress.js';
+import { learningRateAt } from './schedule.js';
+
+/** Trainer-only files of a checkpoint live here, so the checkpoint folder itself loads as a model. */
+export const TRAINER_FOLDER = 'trainer';
+const REF_FILE = 'ref_model.safetensors';
+const MODEL_FILE = 'model.safetensors';
+
+/** A model the trainers can differentiate: a Module with hidden states and an output head. */
+export interface TrainableModel extends Module {
+  hidden(inputs: mx.Array, options?: { mask?: mx.Array | 'causal' | null }): mx.Array;
+  logitsFromHidden(h: mx.Array): mx.Array;
+  /** Writes a loadable model folder (Qwen3's `save`); without it, `model.safetensors` is written. */
+  save?(folder: string): unknown;
+}
+
+/** The config fields the shared machinery reads (GRPOConfig has them all). */
+export type CoreConfig = Pick<
+  GRPOConfig,
+  | 'seed' | 'maxSteps' | 'numTrainEpochs' | 'loggingSteps' | 'saveSteps' | 'saveTotalLimit' | 'outputDir'
+  | 'resumeFromCheckpoint' | 'learningRate' | 'lrSchedulerType' | 'warmupRatio' | 'warmupSteps' | 'adamBeta1'
+  | 'adamBeta2' | 'adamEpsilon' | 'weightDecay' | 'maxGradNorm' | 'gradientAccumulationSteps' | 'bf16'
+>;
+
+/** The result of one optimizer step. */
+export interface StepResult {
+  /** Global gradient norm before clipping (NaN/inf when the step was skipped for it). */
+  gradNorm: number;
+  learningRate: number;
+  /** True when the loss or gradients were not finite and no update was made. */
+  skipped: boolean;
+}
+
+/**
+ * Adam with torch's AdamW semantics for mixed precision: moments are float32 whatever the
+ * parameter's dtype, the update is computed in float32 and cast back. Weight decay is applied
+ * by the trainer (it knows which parameters decay).
+ */
+export class Float32StateAdam extends Adam {
+  protected override initSingle(parameter: mx.Array, state: ParamState): void {
+    state.m = mx.zeros(parameter.shape, 'float32');
+    state.v = mx.zeros(parameter.shape, 'float32');
+  }
+
+  protected override applySingle(gradient: mx.Array, parameter: mx.Array, state: ParamState): mx.Array {
+    if (parameter.dtype === 'float32' && gradient.dtype === 'float32') return super.applySingle(gradient, parameter, state);
+    const out = super.applySingle(mx.astype(gradient, 'float32'), mx.astype(parameter, 'float32'), state);
+    return mx.astype(out, parameter.dtype);
+  }
+}
+
+/** A 32-bit seed from a base seed and a counter (splitmix-style mixing; deterministic). */
+export function deriveSeed(seed: number, counter: number): number {
+  let z = (Math.imul(seed ^ 0x2545f491, 0x9e3779b1) + Math.imul(counter + 1, 0x85ebca6b)) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x7feb352d) >>> 0;
+  z = Math.imul(z ^ (z >>> 15), 0x846ca68b) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+/** A seeded permutation of `0..n-1` (Fisher–Yates over a mulberry32 stream). */
+export function seededPermutation(n: number, seed: number): number[] {
+  let s = seed >>> 0;
+  const next = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const p = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [p[i], p[j]] = [p[j], p[i]];
+  }
+  return p;
+}
+
+/**
+ * Per-token log-probabilities (and optionally entropies) of the completion tokens at the
+ * sampling temperature, through @mlxn/models-qwen3's chunked `tokenLogprobs` (token t scored by
+ * the logits at t − 1; full-vocabulary logits exist for one chunk of positions at a time).
+ */
+export function completionLogprobs(
+  model: TrainableModel,
+  batch: { inputIds: mx.Array; attentionMask: mx.Array; promptLength: number },
+  options: { temperature: number; withEntropy?: boolean; chunkSize?: number },
+): { logprobs: mx.Array; entropy: mx.Array | null } {
+  const r = tokenLogprobs(model as unknown as LogprobsModel, batch.inputIds, {
+    start: batch.promptLength,
+    temperature: options.temperature,
+    withEntropy: options.withEntropy ?? false,
+    mask: batch.attentionMask,
+    ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
+  });
+  return { logprobs: r.logprobs, entropy: r.entropy ?? null };
+}
+
+/**
+ * The id padding positions get: the tokenizer's pad token (as TRL), unless the model's
+ * vocabulary does not reach it; then the first end-of-sequence id. Padding is masked either way.
+ */
+export function paddingTokenId(model: { tokenizer?: { pad?: { id?: number } }; eosTokenIds: readonly number[]; config?: { vocabSize?: number } }): number {
+  const pad = model.tokenizer?.pad?.id;
+  const vocab = model.config?.vocabSize ?? Number.POSITIVE_INFINITY;
+  if (pad !== undefined && pad < vocab) return pad;
+  const eos = model.eosTokenIds.find((id) => id < vocab);
+  return eos ?? 0;
+}
+
+// HF's get_decay_parameter_names: no weight decay on biases and normalisation weights.
+const NO_DECAY = /(^|\.)(bias|[a-z_]*norm[a-z_]*\.weight)$|layernorm|rmsnorm/i;
+
+function flatten(tree: unknown, prefix = '', out: [string, mx.Array][] = []): [string, mx.Array][] {
+  if (tree instanceof mx.Array) out.push([prefix, tree]);
+  else if (Array.isArray(tree)) tree.forEach((v, i) => flatten(v, prefix ? `${prefix}.${i}` : `${i}`, out));
+  else if (tree !== null && typeof tree === 'object') for (const [k, v] of Object.entries(tree)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  return out;
+}
+
+function mapTree(tree: unknown, fn: (a: mx.Array, path: string) => mx.Array, prefix = ''): any {
+  if (tree instanceof mx.Array) return fn(tree, prefix);
+  if (Array.isArray(tree)) return tree.map((v, i) => mapTree(v, fn, prefix ? `${prefix}.${i}` : `${i}`));
+  if (tree !== null && typeof tree === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(tree)) out[k] = mapTree(v, fn, prefix ? `${prefix}.${k}` : k);
+    return out;
+  }
+  return tree;
+}
+
+function zipTrees(a: unknown, b: unknown, fn: (x: mx.Array, y: mx.Array) => mx.Array): any {
+  if (a instanceof mx.Array) return fn(a, b as mx.Array);
+  if (Array.isArray(a)) return a.map((v, i) => zipTrees(v, (b as unknown[])[i], fn));
+  if (a !== null && typeof a === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(a)) out[k] = zipTrees(v, (b as Record<string, unknown>)[k], fn);
+    return out;
+  }
+  return a;
+}
+
+/** Disposes the arrays of `tree` that are not in `keep`. */
+function disposeExcept(tree: unknown, keep: unknown): void {
+  const kept = new Set(flatten(keep).map(([, a]) => a));
+  for (const [, a] of flatten(tree)) if (!kept.has(a)) a.dispose();
+}
+
+/** The loop state a checkpoint restores. */
+export interface LoopState {
+  globalStep: number;
+  microStep: number;
+  epoch: number;
+  numInputTokensSeen: number;
+}
+
+/** What one training step's micro-batches produced (summed loss, tokens, all finite?). */
+export interface MicroLoopResult {
+  loss: number;
+  tokens: number;
+  finite: boolean;
+}
+
+export abstract class TrainerCore {
+  readonly model: TrainableModel;
+  readonly optimizer: Float32StateAdam;
+  readonly metrics: MetricsLog;
+  readonly state: LoopState = { globalStep: 0, microStep: 0, epoch: 0, numInputTokensSeen: 0 };
+  readonly logHistory: LogRecord[] = [];
+  readonly #core: CoreConfig;
+  readonly #name: string;
+  #acc: ParamDict | null = null;
+  #skipped = 0;
+  #lossSum = 0;
+  #progress: ProgressOptions | null = null;
+  #bar: ProgressBar | null = null;
+
+  protected constructor(model: TrainableModel, config: CoreConfig, name: string, onLog?: OnLog) {
+    this.model = model;
+    this.#core = config;
+    this.#name = name;
+    this.optimizer = new Float32StateAdam({
+      learningRate: config.learningRate,
+      betas: [config.adamBeta1, config.adamBeta2],
+      eps: config.adamEpsilon,
+      biasCorrection: true,
+    });
+    this.metrics = new MetricsLog({
+      outputDir: config.outputDir,
+      onLog: (r) => {
+        this.logHistory.push(r);
+        onLog?.(r);
+      },
+    });
+  }
+
+  /** Optimizer micro-batches in one pass over the dataset. */
+  protected abstract microStepsPerEpoch(): number;
+  /** Trainer-specific state saved with a checkpoint. */
+  protected samplerState(): unknown {
+    return null;
+  }
+  protected restoreSampler(_state: unknown): void {}
+  protected bufferState(): { batches: object[] } | null {
+    return null;
+  }
+  protected restoreBuffer(_batches: any[] | null): void {}
+  protected refSnapshot(): ParamDict | null {
+    return null;
+  }
+  protected restoreRefSnapshot(_p: ParamDict): void {}
+  protected progressInfo(record: LogRecord | null): Record<string, number | string> {
+    return record?.loss != null ? { loss: record.loss } : {};
+  }
+
+  protected configureProgress(progress: boolean | ProgressOptions | undefined): void {
+    this.#progress = progress === true ? {} : progress ? progress : null;
+  }
+
+  /** Optimizer steps per epoch (HF: micro-batches per epoch // gradientAccumulationSteps, at least 1). */
+  get updateStepsPerEpoch(): number {
+    return Math.max(1, Math.floor(this.microStepsPerEpoch() / this.#core.gradientAccumulationSteps));
+  }
+
+  /** Optimizer steps of the whole run (`maxSteps`, or the epochs' worth). */
+  get totalSteps(): number {
+    const c = this.#core;
+    return c.maxSteps > 0 ? c.maxSteps : Math.max(1, Math.ceil(c.numTrainEpochs * this.updateStepsPerEpoch));
+  }
+
+  /** Steps skipped because the loss or gradients were not finite. */
+  get skippedSteps(): number {
+    return this.#skipped;
+  }
+
+  /** Runs `fn` (sync or async) with the model in evaluation mode (no dropout), restoring the mode after. */
+  protected withEval<T>(fn: () => T): T {
+    const was = this.model.training;
+    this.model.eval();
+    try {
+      const out = fn();
+      if (out instanceof Promise) {
+        return out.finally(() => this.model.train(was)) as T;
+      }
+      this.model.train(was);
+      return out;
+    } catch (e) {
+      this.model.train(was);
+      throw e;
+    }
+  }
+
+  /**
+   * With `bf16`, runs `fn` on bfloat16 copies of the float32 weights and puts the float32 ones
+   * back after: the optimizer keeps float32 weights and state, and the gradients (taken with
+   * respect to the bfloat16 copies) are what torch's autocast gives, cast up when accumulated.
+   */
+  protected autocast<T>(fn: () => T): T {
+    if (!this.#core.bf16) return fn();
+    const all = this.model.parameters();
+    this.model.update(mapTree(all, (a) => (a.dtype === 'float32' ? mx.astype(a, 'bfloat16') : a)));
+    try {
+      return fn();
+    } finally {
+      this.model.update(all);
+    }
+  }
+
+  /** Adds one micro-batch's gradients to the accumulated ones (in float32). */
+  accumulate(grads: ParamDict): void {
+    if (this.#acc === null) {
+      const g32 = mapTree(grads, (g) => (g.dtype === 'float32' ? g : mx.astype(g, 'float32')));
+      this.#acc = mx.keep(g32);
+      if (g32 !== grads) disposeExcept(grads, g32);
+    } else {
+      const next = mx.keep(mx.tidy(() => zipTrees(this.#acc, grads, (a, b) => mx.add(a, b.dtype === 'float32' ? b : mx.astype(b, 'float32')))));
+      mx.eval(next);
+      mx.dispose([this.#acc, grads]);
+      this.#acc = next;
+    }
+  }
+
+  /** The learning rate of the update after `step` optimizer steps (HF's scheduler). */
+  learningRate(step: number): number {
+    return learningRateAt(step, this.#core as GRPOConfig, this.totalSteps);
+  }
+
+  /**
+   * Applies the accumulated gradients: clips them to `maxGradNorm` (reporting the norm before
+   * clipping), decays the weights (not norms and biases) and updates with AdamW. A non-finite
+   * loss (`finite: false`) or gradient norm skips the update; the step still counts.
+   */
+  step(options: { finite?: boolean } = {}): StepResult {
+    const grads = this.#acc;
+    this.#acc = null;
+    if (grads === null) throw new Error(`${this.#name}.step: no gradients were accumulated (call lossAndGrad and accumulate first)`);
+    const c = this.#core;
+    const lr = this.learningRate(this.state.globalStep);
+    let result: StepResult;
+    const [clipped, norm] = mx.tidy(() => {
+      const [cl, n] =
+        c.maxGradNorm > 0 ? clipGradNorm(grads, c.maxGradNorm) : [grads, mx.sqrt(flatten(grads).reduce<mx.Array | number>((s, [, g]) => mx.add(s, mx.sum(mx.square(g))), 0) as mx.Array)];
+      mx.eval(cl, n);
+      return [cl, n] as const;
+    });
+    const gradNorm = Number(norm.item());
+    if (options.finite === false || !Number.isFinite(gradNorm)) {
+      this.#skipped += 1;
+      result = { gradNorm, learningRate: lr, skipped: true };
+    } else {
+      this.optimizer.learningRate = lr;
+      const old = this.model.trainableParameters();
+      mx.tidy(() => {
+        if (c.weightDecay > 0) {
+          const decay = 1 - lr * c.weightDecay;
+          this.model.update(mapTree(old, (p, path) => (NO_DECAY.test(path) ? p : mx.astype(mx.multiply(p, decay), p.dtype))));
+        }
+        this.optimizer.update(this.model, clipped);
+        mx.eval(this.model.trainableParameters(), this.optimizer.state);
+      });
+      // The replaced weights are garbage now, unless they are the KL reference's.
+      const keep = new Set(flatten(this.refSnapshot()).map(([, a]) => a));
+      for (const [, a] of flatten(this.model.trainableParameters())) keep.add(a);
+      for (const [, a] of flatten(old)) if (!keep.has(a)) a.dispose();
+      result = { gradNorm, learningRate: lr, skipped: false };
+    }
+    mx.dispose([grads, clipped, norm]);
+    this.state.globalStep += 1;
+    this.state.epoch = this.state.globalStep / this.updateStepsPerEpoch;
+    return result;
+  }
+
+  /** The shared outer loop: resume, then steps with logging, progress and checkpoints. */
+  protected async runLoop(
+    signal: AbortSignal | undefined,
+    microLoop: (signal: AbortSignal | undefined) => Promise<MicroLoopResult>,
+  ): Promise<{ globalStep: number; trainingLoss: number; skippedSteps: number; logHistory: LogRecord[] }> {
+    const c = this.#core;
+    const resume = resolveCheckpoint(c.resumeFromCheckpoint, c.outputDir);
+    if (resume !== null) this.loadCheckpoint(resume);
+    else this.metrics.truncateAfter(-1);
+    const total = this.totalSteps;
+    this.model.train();
+    const bar = this.#progress ? new ProgressBar(total, { label: this.#name.replace('Trainer', ''), ...this.#progress }) : null;
+    this.#bar = bar;
+    let last: LogRecord | null = null;
+    bar?.update(this.state.globalStep, {});
+    const startStep = this.state.globalStep;
+    try {
+      while (this.state.globalStep < total) {
+        signal?.throwIfAborted();
+        const t0 = performance.now();
+        const { loss, tokens, finite } = await microLoop(signal);
+        const res = this.step({ finite });
+        const dt = (performance.now() - t0) / 1000;
+        if (res.skipped) {
+          this.metrics.add('skipped_steps', 1);
+          bar?.log(`${this.#name}: step ${this.state.globalStep} skipped (loss ${loss}, grad norm ${res.gradNorm})`);
+        } else {
+          this.#lossSum += loss;
+        }
+        this.metrics.add('loss', loss);
+        this.metrics.add('grad_norm', res.gradNorm);
+        this.metrics.add('learning_rate', res.learningRate);
+        this.metrics.add('step_time', dt);
+        this.metrics.add('tokens_per_sec', tokens / dt);
+        const step = this.state.globalStep;
+        if (step % c.loggingSteps === 0 || step === total) last = this.metrics.flush({ step, epoch: this.state.epoch });
+        bar?.update(step, this.progressInfo(last));
+        if (c.outputDir && (step % c.saveSteps === 0 || step === total)) await this.saveCheckpoint();
+      }
+    } finally {
+      bar?.done();
+      this.#bar = null;
+    }
+    const done = this.state.globalStep - startStep - this.#skipped;
+    return { globalStep: this.state.globalStep, trainingLoss: done > 0 ? this.#lossSum / done : Number.NaN, skippedSteps: this.#skipped, logHistory: this.logHistory };
+  }
+
+  /** Prints a line above the progress bar (or to stderr when progress is on without a bar yet). */
+  protected note(message: string): void {
+    if (this.#bar) this.#bar.log(message);
+    else if (this.#progress) (this.#progress.stream ?? process.stderr).write(`${message}\n`);
+  }
+
+  #isLora(): boolean {
+    return adapterParameters(this.model).length > 0;
+  }
+
+  /** Writes `checkpoint-<globalStep>` into `outputDir` (atomically) and rotates old ones. */
+  async saveCheckpoint(): Promise<string> {
+    const c = this.#core;
+    const state: TrainerState = {
+      globalStep: this.state.globalStep,
+      epoch: this.state.epoch,
+      numInputTokensSeen: this.state.numInputTokensSeen,
+      dataset: this.samplerState(),
+      rng: { seed: c.seed, counter: this.state.microStep },
+      microStep: this.state.microStep,
+      trainer: this.#name,
+      config: JSON.parse(JSON.stringify(c)) as Record<string, unknown>,
+      extra: { skippedSteps: this.#skipped, lossSum: this.#lossSum, lora: this.#isLora() },
+    };
+    const buffer = this.bufferState();
+    const ref = this.refSnapshot();
+    return writeCheckpoint(
+      c.outputDir,
+      state,
+      async (tmp) => {
+        if (this.#isLora()) await saveAdapters(this.model, join(tmp, ADAPTERS_FILE));
+        else if (typeof this.model.save === 'function') await this.model.save(tmp);
+        else this.model.saveWeightsSync(join(tmp, MODEL_FILE));
+        const trainerDir = join(tmp, TRAINER_FOLDER);
+        mkdirSync(trainerDir, { recursive: true });
+        this.optimizer.saveStateSync(join(trainerDir, OPTIMIZER_FILE));
+        if (buffer !== null) saveBuffer(join(trainerDir, ROLLOUTS_FILE), buffer.batches);
+        if (ref !== null) saveSync(join(trainerDir, REF_FILE), Object.fromEntries(flatten(ref)));
+      },
+      { saveTotalLimit: c.saveTotalLimit },
+    );
+  }
+
+  /** Restores weights (or adapters), optimizer, loop position, sampler, buffer and reference. */
+  loadCheckpoint(dir: string): TrainerState {
+    const st = readTrainerState(dir);
+    const lora = existsSync(join(dir, ADAPTERS_FILE));
+    if (lora) {
+      if (!this.#isLora()) throw new Error(`${dir}: holds LoRA adapters but the model has none (configure the same LoRA options)`);
+      loadAdapters(this.model, join(dir, ADAPTERS_FILE));
+    } else {
+      if (this.#isLora()) throw new Error(`${dir}: holds full weights but the model trains LoRA adapters`);
+      this.model.loadWeights(dir, { strict: false });
+      // Every trainable weight must have come from the checkpoint.
+      const { arrays } = loadSync(dir);
+      const missing = this.model.namedTrainableParameters().filter(([k]) => !(k in arrays) && !(k === 'lm_head.weight'));
+      mx.dispose(arrays);
+      if (missing.length > 0) throw new Error(`${dir}: missing weights ${missing.slice(0, 5).map(([k]) => k).join(', ')}`);
+    }
+    const trainerDir = join(dir, TRAINER_FOLDER);
+    this.optimizer.loadStateSync(join(trainerDir, OPTIMIZER_FILE));
+    this.state.globalStep = st.globalStep;
+    this.state.microStep = st.microStep;
+    this.state.epoch = st.epoch;
+    this.state.numInputTokensSeen = st.numInputTokensSeen;
+    const extra = (st.extra ?? {}) as { skippedSteps?: number; lossSum?: number };
+    this.#skipped = extra.skippedSteps ?? 0;
+    this.#lossSum = extra.lossSum ?? 0;
+    this.restoreSampler(st.dataset);
+    const rolloutsPath = join(trainerDir, ROLLOUTS_FILE);
+    this.restoreBuffer(existsSync(rolloutsPath) ? loadBuffer(rolloutsPath) : null);
+    const refPath = join(trainerDir, REF_FILE);
+    if (existsSync(refPath)) this.restoreRefSnapshot(unflattenPaths(loadSync(refPath).arrays) as ParamDict);
+    this.metrics.truncateAfter(st.globalStep);
+    this.metrics.discard();
+    return st;
+  }
+}
+
+/** Buffered micro-batches → one safetensors file (arrays by `i.name`, scalars in the metadata). */
+function saveBuffer(path: string, batches: readonly object[]): void {
+  const arrays: Record<string, mx.Array> = {};
+  const scalars: Record<string, number>[] = [];
+  batches.forEach((b, i) => {
+    const s: Record<string, number> = {};
+    for (const [k, v] of Object.entries(b)) {
+      if (v instanceof mx.Array) arrays[`${i}.${k}`] = v;
+      else if (typeof v === 'number') s[k] = v;
+    }
+    scalars.push(s);
+  });
+  saveSync(path, arrays, { metadata: { batches: JSON.stringify(scalars) } });
+}
+
+function loadBuffer(path: string): Record<string, unknown>[] {
+  const { arrays, metadata } = loadSync(path);
+  const scalars = JSON.parse(metadata.batches ?? '[]') as Record<string, number>[];
+  return scalars.map((s, i) => {
+    const b: Record<string, unknown> = { ...s, oldLogprobs: null, refLogprobs: null };
+    for (const [k, v] of Object.entries(arrays)) {
+      const dot = k.indexOf('.');
+      if (Number(k.slice(0, dot)) === i) b[k.slice(dot + 1)] = mx.keep(v);
+    }
+    return b;
+  });
+}

@@ -1,0 +1,504 @@
+/**
+ * `GRPOTrainer`: TRL 1.16's `GRPOTrainer` loop on MLX. One generation batch (every prompt ×
+ * `numGenerations`, one batched generation) is scored, turned into group-relative advantages,
+ * shuffled and split into `stepsPerGeneration` micro-batches that are trained on over the next
+ * steps (`numIterations` times); `gradientAccumulationSteps` micro-batches make one AdamW update
+ * with the global gradient norm clipped. The loop is also exposed as parts (`generateRollouts`,
+ * `scoreRollouts`, `computeAdvantages`, `lossAndGrad`, `step`) for custom loops.
+ */
+import * as mx from '@mlxn/core';
+import { LoRALinear, type Module, type ParamDict, adapterParameters, linearToLoRALayers, valueAndGrad } from '@mlxn/nn';
+import { type AdvantageResult, computeAdvantages } from './advantages.js';
+import { type GRPOConfig, type GRPOConfigInput, grpoConfigWarnings, parseGRPOConfig } from './config.js';
+import { GenerationBatchSampler, PromptDataset, seededPermutation } from './dataset.js';
+import { grpoLoss } from './losses.js';
+import type { LogRecord, OnLog } from './metrics.js';
+import type { ProgressOptions } from './progress.js';
+import { type RewardFunction, rewardFunctionNames, runRewardFunctions } from './rewards/index.js';
+import { type PolicyModel, type Prompt, type Rollouts, generateRollouts, rolloutTensors, tokenizePrompts } from './rollouts.js';
+import { learningRateAt } from './schedule.js';
+import { type TrainableModel, TrainerCore, completionLogprobs, deriveSeed, paddingTokenId } from './train-core.js';
+
+/** Prompt records (a `prompt` column plus any others), a JSONL file, or a `PromptDataset`. */
+export type DatasetInput = PromptDataset | readonly Record<string, unknown>[] | string;
+
+/** What the trainer passes to reward functions as `trainerState`. */
+export interface RewardTrainerState {
+  globalStep: number;
+  epoch: number;
+}
+
+/** A policy the GRPO trainer can train: a Module with generation and a tokenizer (e.g. `Qwen3`). */
+export type GRPOPolicy = TrainableModel & PolicyModel;
+
+export interface GRPOTrainerOptions {
+  model: GRPOPolicy;
+  /** Frozen reference for the KL term (beta > 0). Default: the base weights with LoRA adapters
+   * disabled, or without LoRA a snapshot of the starting weights. */
+  refModel?: TrainableModel | null;
+  rewardFuncs: RewardFunction<RewardTrainerState> | readonly RewardFunction<RewardTrainerState>[];
+  /** Names for metrics and errors (default: the functions' own names). */
+  rewardFuncNames?: readonly string[];
+  /** One weight per reward function (default 1 each); `config.rewardWeights` is used when absent. */
+  rewardWeights?: readonly number[] | null;
+  /** Records with a `prompt` (text or chat messages) and any other columns, or a JSONL file. */
+  trainDataset: DatasetInput;
+  config?: GRPOConfigInput | GRPOConfig;
+  /** Called with every logged record. */
+  onLog?: OnLog;
+  /** Draw a progress bar (stderr) while training; default off (libraries are silent). */
+  progress?: boolean | ProgressOptions;
+}
+
+/** One micro-batch of a buffered generation batch. */
+export interface TrainBatch {
+  /** `[b, P + C]` int32. */
+  inputIds: mx.Array;
+  /** `[b, P + C]` float32. */
+  attentionMask: mx.Array;
+  /** `[b, C]` float32. */
+  completionMask: mx.Array;
+  promptLength: number;
+  /** `[b]` float32. */
+  advantages: mx.Array;
+  /** `[b, C]`: the generating policy's log-probabilities, when they must be stored (see TRL). */
+  oldLogprobs: mx.Array | null;
+  /** `[b, C]`: the reference's log-probabilities (beta > 0). */
+  refLogprobs: mx.Array | null;
+  /** Loss tokens in the whole generation batch (TRL's `num_items_in_batch`). */
+  numItemsInBatch: number;
+  /** Real (prompt + completion) tokens of this micro-batch, for tokens/s. */
+  tokens: number;
+}
+
+/** Rewards of a generation batch: `[completion][function]`, `null` where a function does not apply. */
+export type RewardsPerFunc = (number | null)[][];
+
+export interface TrainResult {
+  globalStep: number;
+  /** The averaged training loss over the run. */
+  trainingLoss: number;
+  /** Steps whose loss or gradients were not finite (skipped). */
+  skippedSteps: number;
+  /** Every logged record. */
+  logHistory: LogRecord[];
+}
+
+const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+
+/**
+ * @example
+ * const trainer = new GRPOTrainer({
+ *   model, rewardFuncs: [(i) => i.completions.map((c) => (String(c).includes('7') ? 1 : 0))],
+ *   trainDataset: [{ prompt: '3+4=' }], config: { numGenerations: 4, perDeviceTrainBatchSize: 4, maxSteps: 10 },
+ * });
+ * await trainer.train();
+ */
+export class GRPOTrainer extends TrainerCore {
+  override readonly model: GRPOPolicy;
+  readonly refModel: TrainableModel | null;
+  readonly config: GRPOConfig;
+  readonly rewardFuncs: readonly RewardFunction<RewardTrainerState>[];
+  readonly rewardFuncNames: readonly string[];
+  readonly rewardWeights: readonly number[];
+  readonly dataset: PromptDataset;
+  readonly sampler: GenerationBatchSampler;
+  #buffer: TrainBatch[] | null = null;
+  // The starting weights, kept (not copied: MLX arrays are immutable) as the KL reference when
+  // beta > 0 without a refModel or LoRA.
+  #refSnapshot: ParamDict | null = null;
+  #loraMode: boolean;
+
+  constructor(options: GRPOTrainerOptions) {
+    const config = isParsed(options.config) ? options.config : parseGRPOConfig((options.config ?? {}) as GRPOConfigInput);
+    const model = options.model;
+    if (model === null || typeof model !== 'object' || typeof (model as Module).trainableParameters !== 'function') {
+      throw new TypeError('GRPOTrainer: model must be an @mlxn/nn Module (e.g. a Qwen3)');
+    }
+    if (!model.tokenizer) throw new TypeError('GRPOTrainer: the model has no tokenizer (load it from a folder with tokenizer files)');
+    // Everything is checked before the model is touched (LoRA layers are attached in place).
+    const funcs = (Array.isArray(options.rewardFuncs) ? options.rewardFuncs : [options.rewardFuncs]) as RewardFunction<RewardTrainerState>[];
+    if (funcs.length === 0) throw new TypeError('GRPOTrainer: at least one reward function is needed');
+    funcs.forEach((f, i) => {
+      if (typeof f !== 'function') throw new TypeError(`GRPOTrainer: rewardFuncs[${i}] is not a function`);
+    });
+    const names = rewardFunctionNames(funcs as RewardFunction<never>[], options.rewardFuncNames);
+    const weights = options.rewardWeights ?? config.rewardWeights ?? funcs.map(() => 1);
+    if (weights.length !== funcs.length) {
+      throw new RangeError(`GRPOTrainer: ${weights.length} reward weights for ${funcs.length} reward functions`);
+    }
+    if (!weights.every((w) => Number.isFinite(w))) throw new RangeError('GRPOTrainer: reward weights must be finite numbers');
+    const data = options.trainDataset;
+    const dataset =
+      data instanceof PromptDataset ? data : typeof data === 'string' ? PromptDataset.fromJsonl(data) : PromptDataset.fromRecords(data as Record<string, unknown>[]);
+    const sampler = new GenerationBatchSampler(dataset.length, {
+      numGenerations: config.numGenerations,
+      generationBatchSize: config.generationBatchSize,
+      seed: config.seed,
+      shuffle: config.shuffleDataset,
+    });
+    if (config.lora) {
+      linearToLoRALayers(model, { rank: config.lora.rank, scale: config.lora.scale, dropout: config.lora.dropout, targets: config.lora.targetModules });
+    }
+    super(model, config, 'GRPOTrainer', options.onLog);
+    this.model = model;
+    this.config = config;
+    this.rewardFuncs = funcs;
+    this.rewardFuncNames = names;
+    this.rewardWeights = [...weights];
+    this.dataset = dataset;
+    this.sampler = sampler;
+    this.#loraMode = adapterParameters(model).length > 0;
+    this.refModel = options.refModel ?? null;
+    if (config.beta !== 0 && this.refModel === null && !this.#loraMode) this.#refSnapshot = model.parameters();
+    this.configureProgress(options.progress);
+  }
+
+  /** Micro-batches per epoch: generation batches × (numIterations × stepsPerGeneration), as TRL's dataloader. */
+  protected microStepsPerEpoch(): number {
+    return this.sampler.batchesPerEpoch * this.config.numIterations * this.config.stepsPerGeneration;
+  }
+
+  /** Micro-steps between two generations (TRL's `generate_every`). */
+  get generateEvery(): number {
+    return this.config.stepsPerGeneration * this.config.numIterations;
+  }
+
+  /**
+   * Generates one completion for each record (records are already repeated per generation)
+   * with one batched call, as TRL's `_generate`.
+   */
+  async generateRollouts(records: readonly Record<string, unknown>[], options: { signal?: AbortSignal; seed?: number } = {}): Promise<Rollouts> {
+    const c = this.config;
+    const prompts = records.map((r, i) => {
+      const p = r.prompt;
+      if (typeof p !== 'string' && !Array.isArray(p)) throw new TypeError(`dataset record ${i} has no 'prompt' (text or chat messages)`);
+      return p as Prompt;
+    });
+    const promptIds = tokenizePrompts(this.model.tokenizer!, prompts, { maxPromptLength: c.maxPromptLength });
+    return this.withEval(() =>
+      generateRollouts(this.model, prompts, promptIds, {
+        maxCompletionLength: c.maxCompletionLength,
+        temperature: c.temperature,
+        topP: c.topP,
+        topK: c.topK,
+        minP: c.minP,
+        repetitionPenalty: c.repetitionPenalty,
+        seed: options.seed,
+        signal: options.signal,
+      }),
+    );
+  }
+
+  /**
+   * Runs every reward function over the rollouts (with every extra dataset column) and returns
+   * `[completion][function]` rewards, NaN for `null`. A function that throws or returns a
+   * malformed list stops training with an error naming it and the step.
+   */
+  async scoreRollouts(rollouts: Rollouts, records: readonly Record<string, unknown>[]): Promise<RewardsPerFunc> {
+    const table = await runRewardFunctions<RewardTrainerState>({
+      rewardFuncs: this.rewardFuncs,
+      rewardFuncNames: this.rewardFuncNames,
+      inputs: records,
+      completions: rollouts.completions,
+      completionIds: rollouts.completionIds,
+      trainerState: { globalStep: this.state.globalStep, epoch: this.state.epoch },
+      step: this.state.globalStep,
+      warn: (m) => this.note(m),
+    });
+    for (const [name, values] of Object.entries(table.loggedMetrics)) for (const v of values) this.metrics.add(name, v);
+    return table.rewardsPerFunc;
+  }
+
+  /**
+   * Group-relative advantages (TRL's `sum_then_normalize` / `normalize_then_sum`, `scaleRewards`
+   * group, batch or none); completions every function declined get advantage 0.
+   */
+  computeAdvantages(rewardsPerFunc: RewardsPerFunc): AdvantageResult {
+    return computeAdvantages({
+      rewardsPerFunc,
+      rewardFuncNames: this.rewardFuncNames,
+      rewardWeights: this.rewardWeights,
+      numGenerations: this.config.numGenerations,
+      scaleRewards: this.config.scaleRewards,
+      multiObjectiveAggregation: this.config.multiObjectiveAggregation,
+    });
+  }
+
+  /**
+   * Loss and gradients of one micro-batch (TRL's `_compute_loss`): per-token log-probabilities of
+   * the completions at the sampling temperature, the configured GRPO loss, and its metrics.
+   */
+  lossAndGrad(batch: TrainBatch): { loss: number; grads: ParamDict; metrics: Record<string, number> } {
+    const c = this.config;
+    const metricNames: string[] = [];
+    const fn = () => {
+      const { logprobs, entropy } = completionLogprobs(this.model, batch, { temperature: c.temperature, withEntropy: true });
+      const result = grpoLoss({
+        logprobs,
+        oldLogprobs: batch.oldLogprobs,
+        refLogprobs: batch.refLogprobs,
+        advantages: batch.advantages,
+        completionMask: batch.completionMask,
+        entropy,
+        config: c,
+        gradientAccumulationSteps: c.gradientAccumulationSteps,
+        stepsPerGeneration: c.stepsPerGeneration,
+        numItemsInBatch: batch.numItemsInBatch,
+      });
+      const flat = flattenLossMetrics(result.metrics);
+      metricNames.length = 0;
+      metricNames.push(...flat.map(([k]) => k));
+      return [result.loss, ...flat.map(([, v]) => v)];
+    };
+    // Everything but the gradients is freed when the step's graph has been evaluated.
+    return mx.tidy(() => {
+      const [out, grads] = this.autocast(() => valueAndGrad(this.model, fn)());
+      mx.eval(out, grads);
+      const [loss, ...values] = out as mx.Array[];
+      const metrics: Record<string, number> = {};
+      metricNames.forEach((k, i) => {
+        metrics[k] = Number(values[i].item());
+      });
+      return { loss: Number(loss.item()), grads, metrics };
+    });
+  }
+
+  /** Trains until `maxSteps` (or the epochs) are done, or `signal` aborts (then a checkpoint is not written). */
+  async train(options: { signal?: AbortSignal } = {}): Promise<TrainResult> {
+    for (const w of grpoConfigWarnings(this.config)) this.note(`GRPOTrainer: ${w}`);
+    if (this.config.gradientCheckpointing) this.note('GRPOTrainer: gradientCheckpointing has no effect yet (@mlxn/core has no checkpoint transform)');
+    return this.runLoop(options.signal, async (signal) => {
+      const c = this.config;
+      let stepLoss = 0;
+      let stepTokens = 0;
+      let finite = true;
+      for (let a = 0; a < c.gradientAccumulationSteps; a++) {
+        signal?.throwIfAborted();
+        const micro = this.state.microStep;
+        // The random state is a function of the micro-step, so a resumed run draws what the
+        // uninterrupted one would have.
+        mx.random.seed(deriveSeed(c.seed, micro));
+        if (micro % this.generateEvery === 0 || this.#buffer === null) {
+          this.#replaceBuffer(await this.#prepareGeneration(signal, deriveSeed(c.seed ^ 0x5bd1e995, micro)));
+        }
+        const batch = this.#buffer![micro % c.stepsPerGeneration];
+        const { loss, grads, metrics } = this.lossAndGrad(batch);
+        if (!Number.isFinite(loss)) finite = false;
+        stepLoss += loss;
+        stepTokens += batch.tokens;
+        this.metrics.addAll(metrics);
+        this.accumulate(grads);
+        this.state.microStep += 1;
+      }
+      return { loss: stepLoss, tokens: stepTokens, finite };
+    });
+  }
+
+  /** One generation batch → buffered micro-batches (TRL's `_generate_and_score_completions` + split). */
+  async #prepareGeneration(signal: AbortSignal | undefined, seed: number): Promise<TrainBatch[]> {
+    const c = this.config;
+    const records = this.sampler.next().indices.map((i) => this.dataset.get(i) as Record<string, unknown>);
+    const rollouts = await this.generateRollouts(records, { signal, seed });
+    signal?.throwIfAborted();
+    const rewardsPerFunc = await this.scoreRollouts(rollouts, records);
+    const adv = this.computeAdvantages(rewardsPerFunc);
+
+    const n = rollouts.completionIds.length;
+    const rowTokens = rollouts.promptIds.map((p, i) => p.length + rollouts.completionIds[i].length);
+    this.state.numInputTokensSeen += rowTokens.reduce((a, b) => a + b, 0);
+    this.#logGeneration(rollouts, adv);
+    // TRL's num_items_in_batch: loss tokens of the whole generation batch.
+    const numItemsInBatch = rollouts.completionIds.reduce(
+      (sum, ids, i) => sum + (c.maskTruncatedCompletions && rollouts.truncated[i] ? 0 : ids.length),
+      0,
+    );
+
+    // Everything made here but the micro-batches is freed at the end of the scope.
+    return mx.tidy(() => {
+      const t = rolloutTensors(rollouts.promptIds, rollouts.completionIds, rollouts.truncated, {
+        padTokenId: paddingTokenId(this.model),
+        maskTruncatedCompletions: c.maskTruncatedCompletions,
+      });
+      // TRL keeps the generating policy's log-probabilities only when updates happen between
+      // generation and use (gradientAccumulationSteps not a multiple of generate_every); otherwise
+      // the loss uses its own detached log-probabilities, which are the same numbers.
+      const needOld = c.gradientAccumulationSteps % this.generateEvery !== 0;
+      const chunk = c.perDeviceTrainBatchSize;
+      const whole: TrainBatch = {
+        inputIds: t.inputIds,
+        attentionMask: t.attentionMask,
+        completionMask: t.completionMask,
+        promptLength: t.promptLength,
+        advantages: mx.array(Float32Array.from(adv.advantages), { dtype: 'float32' }),
+        oldLogprobs: null,
+        refLogprobs: null,
+        numItemsInBatch,
+        tokens: rowTokens.reduce((a, b) => a + b, 0),
+      };
+      if (needOld) whole.oldLogprobs = this.withEval(() => this.#chunkedLogprobs(this.model, whole, chunk));
+      if (c.beta !== 0) whole.refLogprobs = this.withEval(() => this.#referenceLogprobs(whole, chunk));
+
+      // Shuffle the rows, then split into stepsPerGeneration micro-batches (TRL's shuffle_sequence_dict + split_tensor_dict).
+      const perm = seededPermutation(n, seed, 1);
+      const permArr = mx.array(Int32Array.from(perm), { dtype: 'int32' });
+      const per = n / c.stepsPerGeneration;
+      const out: TrainBatch[] = [];
+      for (let s = 0; s < c.stepsPerGeneration; s++) {
+        const idx = mx.index(permArr, mx.sl(s * per, (s + 1) * per));
+        const take = (a: mx.Array | null) => (a === null ? null : mx.take(a, idx, 0));
+        const rows = perm.slice(s * per, (s + 1) * per);
+        out.push({
+          inputIds: take(whole.inputIds)!,
+          attentionMask: take(whole.attentionMask)!,
+          completionMask: take(whole.completionMask)!,
+          promptLength: whole.promptLength,
+          advantages: take(whole.advantages)!,
+          oldLogprobs: take(whole.oldLogprobs),
+          refLogprobs: take(whole.refLogprobs),
+          numItemsInBatch,
+          tokens: rows.reduce((a, r) => a + rowTokens[r], 0),
+        });
+      }
+      mx.eval(out.map(batchArrays));
+      return mx.keep(out);
+    });
+  }
+
+  #chunkedLogprobs(model: TrainableModel, batch: TrainBatch, chunk: number): mx.Array {
+    const b = batch.inputIds.shape[0];
+    const parts: mx.Array[] = [];
+    for (let s = 0; s < b; s += chunk) {
+      const sl = mx.sl(s, Math.min(b, s + chunk));
+      const part: TrainBatch = {
+        ...batch,
+        inputIds: mx.index(batch.inputIds, sl),
+        attentionMask: mx.index(batch.attentionMask, sl),
+        completionMask: mx.index(batch.completionMask, sl),
+      };
+      const lp = mx.stopGradient(completionLogprobs(model, part, { temperature: this.config.temperature }).logprobs);
+      mx.eval(lp);
+      parts.push(lp);
+    }
+    return parts.length === 1 ? parts[0] : mx.concatenate(parts, 0);
+  }
+
+  #referenceLogprobs(batch: TrainBatch, chunk: number): mx.Array {
+    if (this.refModel !== null) return this.#chunkedLogprobs(this.refModel, batch, chunk);
+    if (this.#loraMode) return withAdaptersDisabled(this.model, () => this.#chunkedLogprobs(this.model, batch, chunk));
+    const current = this.model.parameters();
+    this.model.update(this.#refSnapshot!);
+    try {
+      return this.#chunkedLogprobs(this.model, batch, chunk);
+    } finally {
+      this.model.update(current);
+    }
+  }
+
+  #replaceBuffer(next: TrainBatch[]): void {
+    if (this.#buffer !== null) for (const b of this.#buffer) mx.dispose(batchArrays(b));
+    this.#buffer = next;
+  }
+
+  #logGeneration(rollouts: Rollouts, adv: AdvantageResult): void {
+    const m = this.metrics;
+    const lengths = rollouts.completionIds.map((x) => x.length);
+    m.add('num_tokens', this.state.numInputTokensSeen);
+    m.add('completions/mean_length', mean(lengths));
+    m.add('completions/min_length', Math.min(...lengths));
+    m.add('completions/max_length', Math.max(...lengths));
+    m.add('completions/clipped_ratio', mean(rollouts.truncated.map((t) => (t ? 1 : 0))));
+    const term = lengths.filter((_, i) => !rollouts.truncated[i]);
+    // TRL reports 0 for the terminated lengths when no completion terminated.
+    m.add('completions/mean_terminated_length', term.length ? mean(term) : 0);
+    m.add('completions/min_terminated_length', term.length ? Math.min(...term) : 0);
+    m.add('completions/max_terminated_length', term.length ? Math.max(...term) : 0);
+    m.addAll(adv.metrics);
+    this.lastRollouts = { rollouts, rewards: adv.rewards, advantages: adv.advantages };
+  }
+
+  /** The buffered micro-batches still to be trained on (saved with a checkpoint taken mid-buffer). */
+  protected override bufferState(): { batches: TrainBatch[] } | null {
+    if (this.#buffer === null || this.state.microStep % this.generateEvery === 0) return null;
+    return { batches: this.#buffer };
+  }
+
+  protected override restoreBuffer(batches: TrainBatch[] | null): void {
+    this.#replaceBuffer(batches ?? []);
+    if (batches === null) this.#buffer = null;
+  }
+
+  protected override samplerState(): unknown {
+    return this.sampler.position();
+  }
+
+  protected override restoreSampler(state: unknown): void {
+    this.sampler.restore(state as ReturnType<GenerationBatchSampler['position']>);
+  }
+
+  protected override refSnapshot(): ParamDict | null {
+    return this.#refSnapshot;
+  }
+
+  protected override restoreRefSnapshot(p: ParamDict): void {
+    this.#refSnapshot = p;
+  }
+
+  protected override progressInfo(record: LogRecord | null): Record<string, number | string> {
+    if (record === null) return {};
+    const out: Record<string, number | string> = {};
+    if (record.reward !== null && record.reward !== undefined) out.reward = record.reward;
+    if (record.loss !== null && record.loss !== undefined) out.loss = record.loss;
+    if (record['completions/mean_length'] != null) out.len = record['completions/mean_length']!;
+    return out;
+  }
+
+  /** The rollouts of the last generation batch with their rewards and advantages (for inspection). */
+  lastRollouts: { rollouts: Rollouts; rewards: (number | null)[]; advantages: number[] } | null = null;
+
+  /** The learning rate of the update after `step` optimizer steps. */
+  learningRate(step: number): number {
+    return learningRateAt(step, this.config, this.totalSteps);
+  }
+}
+
+/** The arrays a micro-batch owns. */
+function batchArrays(b: TrainBatch): mx.Array[] {
+  return [b.inputIds, b.attentionMask, b.completionMask, b.advantages, b.oldLogprobs, b.refLogprobs].filter((x): x is mx.Array => x !== null);
+}
+
+function isParsed(c: unknown): c is GRPOConfig {
+  return c !== null && typeof c === 'object' && typeof (c as GRPOConfig).generationBatchSize === 'number' && typeof (c as GRPOConfig).stepsPerGeneration === 'number' && (c as GRPOConfig).outputDir !== undefined;
+}
+
+/** `[name, lazy scalar]` pairs of the loss metrics, with TRL's names. */
+function flattenLossMetrics(m: ReturnType<typeof grpoLoss>['metrics']): [string, mx.Array][] {
+  const out: [string, mx.Array][] = [];
+  if (m.clipRatio) {
+    out.push(['clip_ratio/low_mean', m.clipRatio.lowMean], ['clip_ratio/high_mean', m.clipRatio.highMean], ['clip_ratio/region_mean', m.clipRatio.regionMean]);
+    out.push(['clip_ratio/low_min', m.clipRatio.lowMin], ['clip_ratio/high_max', m.clipRatio.highMax]);
+  }
+  if (m.cispoClipRatio) out.push(['cispo_clip_ratio', m.cispoClipRatio]);
+  if (m.kl) out.push(['kl', m.kl]);
+  if (m.entropy) out.push(['entropy', m.entropy]);
+  return out;
+}
+
+/**
+ * Runs `fn` with every LoRA adapter's update switched off (the base model), as PEFT's
+ * `disable_adapter()`: the adapters' `loraB` are set to zero for the call and put back after.
+ */
+export function withAdaptersDisabled<T>(model: Module, fn: () => T): T {
+  const adapters = model.modules().filter((m): m is LoRALinear => m instanceof LoRALinear);
+  const saved = adapters.map((a) => a.loraB);
+  for (const a of adapters) a.loraB = mx.zerosLike(a.loraB);
+  try {
+    return fn();
+  } finally {
+    adapters.forEach((a, i) => {
+      a.loraB.dispose();
+      a.loraB = saved[i];
+    });
+  }
+}
+

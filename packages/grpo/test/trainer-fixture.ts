@@ -1,0 +1,48 @@
+// Test fixtures for the trainer tests: the canonical tiny dense Qwen3 (vocabulary 512, hidden 64,
+// two layers; tooling/fixtures/qwen3/dense) given the real Qwen3 tokenizer files, so prompts are
+// real token ids (digits and '+', '=' are below 512) and completions decode to text.
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Qwen3 } from '@mlxn/models-qwen3';
+import { qwen3TokenizerDir, tinyQwen3Path } from '@mlxn/test-support/qwen3';
+
+const folders: string[] = [];
+
+/** A fresh temporary folder, removed by `cleanup()`. */
+export function tempDir(prefix = 'mlxn-grpo-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  folders.push(dir);
+  return dir;
+}
+
+let modelDir: string | null = null;
+
+/** The tiny dense fixture with the Qwen3 tokenizer, as a model folder. */
+export function fixtureFolder(): string {
+  if (modelDir !== null && existsSync(modelDir)) return modelDir;
+  const dir = tempDir('mlxn-grpo-model-');
+  cpSync(tinyQwen3Path('dense'), dir, { recursive: true });
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(qwen3TokenizerDir(), f), join(dir, f));
+  modelDir = dir;
+  return dir;
+}
+
+/** A fresh copy of the tiny model (each test trains its own). */
+export async function tinyModel(): Promise<Qwen3> {
+  return Qwen3.load(fixtureFolder());
+}
+
+/** Prompts whose tokens all fit the fixture's 512-token vocabulary. */
+export function arithmeticRecords(n: number): { prompt: string; answer: string }[] {
+  return Array.from({ length: n }, (_, i) => {
+    const a = i % 10;
+    const b = (i * 3 + 1) % 10;
+    return { prompt: `${a}+${b}=`, answer: String(a + b) };
+  });
+}
+
+export function cleanup(): void {
+  for (const d of folders.splice(0)) rmSync(d, { recursive: true, force: true });
+  modelDir = null;
+}

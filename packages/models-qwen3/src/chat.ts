@@ -1,0 +1,124 @@
+/**
+ * Chat: messages rendered with the model's chat template, the reply generated and split into
+ * reasoning, text and tool calls by Qwen3's reply parser (`reply.ts`), collected (`chat`) or as
+ * parts while they arrive (`chatStream`).
+ */
+import type { ChatMessage } from '@mlxn/io';
+import { type FinishReason, type GenerationChunk, type GenerationModel, prepareGeneration } from './generate.js';
+import { type GenerateOptions, GenerationOptionsError } from './options.js';
+import { type InvalidToolCall, ReplyParser, type ReplyPart, type ToolCall, promptOpensThinking } from './reply.js';
+
+/** Options of `chat` and `chatStream`: generation options plus `tools` and `enableThinking`. */
+export type ChatOptions = GenerateOptions;
+
+/** What `chat` returns. */
+export interface ChatResult {
+  /** The answer, without reasoning and tool calls. */
+  text: string;
+  /** The reasoning (`<think>` block); `null` when the reply had none. */
+  reasoning: string | null;
+  toolCalls: ToolCall[];
+  /** Tool-call blocks that could not be decoded, with the raw text and the reason. */
+  invalidToolCalls: InvalidToolCall[];
+  finishReason: FinishReason;
+  usage: { promptTokens: number; completionTokens: number; cachedPromptTokens: number };
+  promptTokensPerSec: number;
+  tokensPerSec: number;
+  peakMemory: number;
+}
+
+/** The last part of `chatStream`. */
+export interface ChatDone {
+  type: 'done';
+  finishReason: FinishReason;
+  usage: { promptTokens: number; completionTokens: number };
+  promptTokensPerSec: number;
+  tokensPerSec: number;
+  peakMemory: number;
+}
+
+/** A part of a streamed chat reply. */
+export type ChatPart = ReplyPart | ChatDone;
+
+function checkMessages(messages: unknown, what: string): readonly ChatMessage[] {
+  if (!Array.isArray(messages) || messages.length === 0) throw new TypeError(`${what}: expected a non-empty list of messages { role, content }`);
+  return messages as ChatMessage[];
+}
+
+async function* partsOf(chunks: AsyncIterable<GenerationChunk>, parser: ReplyParser): AsyncGenerator<ChatPart, void, undefined> {
+  for await (const c of chunks) {
+    if (c.text !== '') yield* parser.push(c.text);
+    if (c.finishReason !== null) {
+      yield* parser.finish();
+      yield {
+        type: 'done',
+        finishReason: c.finishReason,
+        usage: { promptTokens: c.promptTokens, completionTokens: c.completionTokens },
+        promptTokensPerSec: c.promptTokensPerSec,
+        tokensPerSec: c.tokensPerSec,
+        peakMemory: c.peakMemory,
+      };
+    }
+  }
+}
+
+function start(model: GenerationModel, messages: readonly ChatMessage[], options: ChatOptions, what: string) {
+  checkMessages(messages, what);
+  if (model.tokenizer === undefined) throw new GenerationOptionsError(`${what}: the model has no tokenizer (load it from a folder with tokenizer.json)`);
+  const g = prepareGeneration(model, messages, options, what);
+  const parser = new ReplyParser({ startInReasoning: promptOpensThinking(g.encoded.text ?? '') });
+  return { g, parser };
+}
+
+/**
+ * Streams a chat reply as parts: `reasoning` and `text` pieces, each `toolCall` (or
+ * `invalidToolCall`) once its block closes, and a final `done` part. Breaking out stops
+ * generation and frees its memory.
+ *
+ * @example
+ * for await (const part of chatStream(model, [{ role: 'user', content: 'Hi' }])) {
+ *   if (part.type === 'text') process.stdout.write(part.text);
+ * }
+ */
+export function chatStream(model: GenerationModel, messages: readonly ChatMessage[], options: ChatOptions = {}): AsyncGenerator<ChatPart, void, undefined> {
+  const { g, parser } = start(model, messages, options, 'Qwen3.chatStream');
+  return partsOf(g.run(), parser);
+}
+
+/**
+ * Generates a chat reply and returns it split into text, reasoning and tool calls.
+ *
+ * @example
+ * const r = await chat(model, [{ role: 'user', content: 'Weather in Paris?' }], { tools: [weatherTool] });
+ * r.toolCalls; // [{ name: 'get_weather', arguments: { city: 'Paris' }, raw: '...' }]
+ */
+export async function chat(model: GenerationModel, messages: readonly ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
+  const { g, parser } = start(model, messages, options, 'Qwen3.chat');
+  let text = '';
+  let reasoning = '';
+  const toolCalls: ToolCall[] = [];
+  const invalidToolCalls: InvalidToolCall[] = [];
+  let done: ChatDone | undefined;
+  let cached = 0;
+  const chunks = g.run();
+  for await (const part of partsOf(chunks, parser)) {
+    if (part.type === 'text') text += part.text;
+    else if (part.type === 'reasoning') reasoning += part.text;
+    else if (part.type === 'toolCall') toolCalls.push(part.toolCall);
+    else if (part.type === 'invalidToolCall') invalidToolCalls.push(part.invalidToolCall);
+    else done = part;
+  }
+  cached = g.cachedPromptTokens;
+  if (done === undefined) throw new Error('Qwen3.chat: the generation ended without a finish reason');
+  return {
+    text,
+    reasoning: parser.sawReasoning || reasoning !== '' ? reasoning : null,
+    toolCalls,
+    invalidToolCalls,
+    finishReason: done.finishReason,
+    usage: { ...done.usage, cachedPromptTokens: cached },
+    promptTokensPerSec: done.promptTokensPerSec,
+    tokensPerSec: done.tokensPerSec,
+    peakMemory: done.peakMemory,
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * `mlxn-qwen3 generate`: one prompt in, the continuation streamed to stdout. Statistics go to
+ * stderr (with `--stats`) so the output can be piped. Ctrl-C stops generation (exit code 130).
+ */
+import type { ChatMessage } from '@mlxn/io';
+import type { GenerationChunk } from '../generate.js';
+import type { GenerateOptions, Prompt } from '../options.js';
+import { type CommandSpec, type ParsedArgs, UsageError, flag } from './args.js';
+import { checkModelFolder, loadModel } from './model-folder.js';
+import { readStdin, writeOut } from './output.js';
+import { SAMPLING_FLAGS, asUsageError, checkSamplingOptions, samplingOptions } from './sampling.js';
+
+export const GENERATE: CommandSpec = {
+  name: 'mlxn-qwen3 generate',
+  usage: '<model-folder> [prompt] [options]',
+  summary:
+    'Generate a continuation of a prompt and stream it to stdout. The prompt is rendered with the\n' +
+    "model's chat template as one user message unless --raw is given; '-' or no prompt reads stdin.",
+  maxPositionals: 2,
+  flags: {
+    prompt: { kind: 'string', short: 'p', value: 'TEXT', help: 'The prompt (instead of the positional argument).' },
+    system: { kind: 'string', value: 'TEXT', help: 'A system message before the prompt (chat template only).' },
+    raw: { kind: 'boolean', help: 'Use the prompt as plain text, without the chat template.' },
+    'no-thinking': { kind: 'boolean', help: "Ask the model to answer without reasoning (Qwen3's enable_thinking=false)." },
+    stats: { kind: 'boolean', help: 'Print token counts, speeds and peak memory to stderr.' },
+    ...SAMPLING_FLAGS,
+  },
+  epilog: [
+    'Examples:',
+    "  mlxn-qwen3 generate ./Qwen3-0.6B 'Write a haiku about autumn' --max-tokens 64",
+    "  echo 'Once upon a time' | mlxn-qwen3 generate ./Qwen3-0.6B --raw --temperature 0.7 --seed 1",
+  ].join('\n'),
+};
+
+/** `prompt: 12 tokens, 340.1 tokens/s | generation: ...` */
+export function statsLine(c: Pick<GenerationChunk, 'promptTokens' | 'completionTokens' | 'promptTokensPerSec' | 'tokensPerSec' | 'peakMemory' | 'finishReason'>): string {
+  return (
+    `prompt: ${c.promptTokens} tokens, ${c.promptTokensPerSec.toFixed(1)} tokens/s | ` +
+    `generation: ${c.completionTokens} tokens, ${c.tokensPerSec.toFixed(1)} tokens/s | ` +
+    `peak memory: ${(c.peakMemory / 1e6).toFixed(1)} MB | finish: ${c.finishReason}`
+  );
+}
+
+export async function runGenerate(args: ParsedArgs): Promise<number> {
+  const [folder, positionalPrompt] = args.positionals;
+  const dir = checkModelFolder(folder);
+  const given = flag<string>(args, 'prompt');
+  if (given !== undefined && positionalPrompt !== undefined) throw new UsageError('give the prompt either as an argument or with --prompt, not both');
+  let text = given ?? positionalPrompt;
+  if (text === undefined || text === '-') {
+    if (process.stdin.isTTY) throw new UsageError("missing the prompt (give it as an argument, with --prompt, or on stdin with '-')");
+    text = await readStdin();
+  }
+  if (text.length === 0) throw new UsageError('the prompt is empty');
+  const raw = flag<boolean>(args, 'raw') ?? false;
+  const system = flag<string>(args, 'system');
+  if (raw && system !== undefined) throw new UsageError('--system needs the chat template; it cannot be combined with --raw');
+  const options: GenerateOptions = { ...samplingOptions(args) };
+  if (flag(args, 'no-thinking')) {
+    if (raw) throw new UsageError('--no-thinking needs the chat template; it cannot be combined with --raw');
+    options.enableThinking = false;
+  }
+  checkSamplingOptions(options);
+
+  const model = await loadModel(dir);
+  if (model.tokenizer === undefined) throw new Error(`${folder} has no tokenizer (tokenizer.json), so a text prompt cannot be encoded`);
+  let prompt: Prompt = text;
+  if (!raw && model.chatTemplate !== undefined) {
+    const messages: ChatMessage[] = [...(system === undefined ? [] : [{ role: 'system', content: system }]), { role: 'user', content: text }];
+    prompt = messages;
+  } else if (system !== undefined || options.enableThinking !== undefined) {
+    throw new UsageError(`${folder} has no chat template, so --system and --no-thinking cannot apply (use --raw)`);
+  }
+
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  let last: GenerationChunk | undefined;
+  try {
+    let chunks: AsyncGenerator<GenerationChunk>;
+    try {
+      chunks = model.stream(prompt, { ...options, signal: controller.signal });
+    } catch (e) {
+      throw asUsageError(e);
+    }
+    for await (const c of chunks) {
+      if (c.text) await writeOut(c.text);
+      last = c;
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  await writeOut('\n');
+  if (flag(args, 'stats') && last) process.stderr.write(`${statsLine(last)}\n`);
+  return last?.finishReason === 'abort' ? 130 : 0;
+}

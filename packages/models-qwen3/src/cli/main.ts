@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+/**
+ * `mlxn-qwen3`: generate, chat and convert from a model folder. Exit codes: 0 done, 1 the work
+ * failed, 2 the command was called wrongly, 130 interrupted with Ctrl-C. Errors are one line
+ * (`mlxn-qwen3: …`); `--verbose` adds the stack trace.
+ */
+import { type CommandSpec, type ParsedArgs, UsageError, helpText, parseCommand } from './args.js';
+import { CHAT, runChat } from './chat.js';
+import { CONVERT, runConvert } from './convert.js';
+import { GENERATE, runGenerate } from './generate.js';
+import { OutputClosed } from './output.js';
+
+const COMMANDS: Record<string, { spec: CommandSpec; run: (args: ParsedArgs) => Promise<number> }> = {
+  generate: { spec: GENERATE, run: runGenerate },
+  chat: { spec: CHAT, run: runChat },
+  convert: { spec: CONVERT, run: runConvert },
+};
+
+const MAIN_HELP = `Usage: mlxn-qwen3 <command> [options]
+
+Qwen3 and Qwen3-MoE on MLX from the command line (@mlxn/models-qwen3).
+
+Commands:
+  generate   Stream a continuation of a prompt
+  chat       Chat with the model (interactive, or one message with --message)
+  convert    Quantize, change the dtype or fuse LoRA adapters into a new model folder
+
+Run 'mlxn-qwen3 <command> --help' for a command's options.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  const [name, ...rest] = argv;
+  try {
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      // Without a command it is a usage error: the help goes to stderr.
+      (name === undefined ? process.stderr : process.stdout).write(MAIN_HELP);
+      return name === undefined ? 2 : 0;
+    }
+    const command = COMMANDS[name];
+    if (command === undefined) {
+      throw new UsageError(name.startsWith('-') ? `expected a command before ${name} (generate, chat or convert)` : `unknown command '${name}' (generate, chat or convert)`);
+    }
+    const args = parseCommand(command.spec, rest);
+    if (args.flags.help) {
+      process.stdout.write(helpText(command.spec));
+      return 0;
+    }
+    return await command.run(args);
+  } catch (e) {
+    if (e instanceof OutputClosed) return 0;
+    const usage = e instanceof UsageError;
+    const message = e instanceof Error ? e.message : String(e);
+    // Multi-line library messages (lists of problems) stay readable; the first line leads.
+    const prefix = name !== undefined && COMMANDS[name] ? `mlxn-qwen3 ${name}` : 'mlxn-qwen3';
+    process.stderr.write(`${prefix}: ${message}\n`);
+    if (usage) process.stderr.write(`Run '${prefix} --help' for usage.\n`);
+    if (verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    return usage ? 2 : 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.stderr.write(`mlxn-qwen3: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

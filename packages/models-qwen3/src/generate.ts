@@ -1,0 +1,443 @@
+/**
+ * Generation for one sequence, following mlx-lm's `generate_step` / `stream_generate`
+ * (generate.py): the prompt is prefilled in steps of `prefillStepSize` tokens (all but its last
+ * token), then each step feeds one token and samples the next. The step after the current one
+ * is scheduled (`asyncEval`) before the current token is read back, so building the next graph
+ * in JS overlaps with MLX computing the current one.
+ */
+import * as mx from '@mlxn/core';
+import { handleOf, native } from '@mlxn/core/internal';
+import { type Cache, KVCache, type PromptCacheOptions, canTrimPromptCache, trimPromptCache } from '@mlxn/cache';
+import type { ChatMessage, Tokenizer } from '@mlxn/io';
+import { type ChatPromptOptions, type GenerateOptions, type GenerationPlan, GenerationOptionsError, type Prompt, describe, resolveGenerateOptions } from './options.js';
+import { StopStrings, stopTokenSet } from './stop.js';
+
+/** What generation needs from a model (`Qwen3` has all of it). */
+export interface GenerationModel {
+  forward(inputs: mx.Array, options?: { cache?: readonly Cache[] }): mx.Array;
+  makeCache(options?: PromptCacheOptions): Cache[];
+  readonly tokenizer?: Tokenizer;
+  readonly eosTokenIds: readonly number[];
+  readonly chatTemplate?: string;
+  readonly config: { readonly vocabSize: number; readonly maxPositionEmbeddings: number };
+}
+
+/** Why generation ended: a stop token or string, `maxTokens`, or the abort signal. */
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+/** One streamed piece of a generation. */
+export interface GenerationChunk {
+  /** New text (possibly '' while a character or a possible stop string is incomplete). */
+  text: string;
+  /** The token this chunk is for (`null` on an abort chunk that carries no new token). */
+  token: number | null;
+  /** Log-probability of `token` (with `logprobs: true`); see `stepLogprob`. */
+  logprob?: number;
+  /** Set on the last chunk only. */
+  finishReason: FinishReason | null;
+  /** Prompt tokens (the whole prompt, reused cache included). */
+  promptTokens: number;
+  /** Tokens generated so far (a stop token included). */
+  completionTokens: number;
+  /** Prompt tokens processed per second (reused cache tokens are not counted). */
+  promptTokensPerSec: number;
+  /** Generated tokens per second since the first token. */
+  tokensPerSec: number;
+  /** MLX's peak memory in bytes. */
+  peakMemory: number;
+}
+
+/** The collected result of `generate`. */
+export interface GenerationResult {
+  text: string;
+  /** Generated token ids (the stop token only with `includeStopToken`). */
+  tokens: number[];
+  /** With `logprobs: true`: one per entry of `tokens`. */
+  logprobs?: number[];
+  finishReason: FinishReason;
+  usage: { promptTokens: number; completionTokens: number; cachedPromptTokens: number };
+  promptTokensPerSec: number;
+  tokensPerSec: number;
+  peakMemory: number;
+}
+
+/** A prompt rendered to token ids (and the text, when a chat template rendered it). */
+export interface EncodedPrompt {
+  tokens: number[];
+  text?: string;
+}
+
+function isMessages(p: Prompt): p is readonly ChatMessage[] {
+  return Array.isArray(p) && p.length > 0 && typeof p[0] === 'object' && p[0] !== null;
+}
+
+/** Turns a prompt (text, token ids or chat messages) into token ids, checking them. */
+export function encodePrompt(model: GenerationModel, prompt: Prompt, chat: ChatPromptOptions, what: string): EncodedPrompt {
+  const vocab = model.config.vocabSize;
+  const tokenizer = (): Tokenizer => {
+    if (model.tokenizer === undefined) throw new Error(`${what}: the model has no tokenizer (load it from a folder with tokenizer.json), so the prompt must be token ids`);
+    return model.tokenizer;
+  };
+  let tokens: number[];
+  let text: string | undefined;
+  if (typeof prompt === 'string') {
+    const tok = tokenizer();
+    // As mlx-lm: add the tokenizer's special tokens unless the text already starts with BOS.
+    const bos = tok.bos?.text;
+    tokens = tok.encode(prompt, { addSpecialTokens: bos === undefined || !prompt.startsWith(bos) });
+  } else if (isMessages(prompt)) {
+    prompt.forEach((m, i) => {
+      if (typeof m !== 'object' || m === null || typeof m.role !== 'string' || (typeof m.content !== 'string' && m.content !== undefined && m.content !== null)) {
+        throw new TypeError(`${what}: message ${i} must be { role: string, content: string }, got ${describe(m)}`);
+      }
+    });
+    text = tokenizer().applyChatTemplate(prompt, {
+      addGenerationPrompt: true,
+      tools: chat.tools,
+      enableThinking: chat.enableThinking,
+      chatTemplate: model.chatTemplate,
+      extra: chat.templateVariables,
+    });
+    tokens = tokenizer().encode(text, { addSpecialTokens: false });
+  } else if (Array.isArray(prompt)) {
+    tokens = [...(prompt as number[])];
+    tokens.forEach((t, i) => {
+      if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= vocab) {
+        throw new RangeError(`${what}: prompt token ${i} is ${describe(t)}, not an id in [0, ${vocab})`);
+      }
+    });
+  } else {
+    throw new TypeError(`${what}: the prompt must be a string, token ids or chat messages, got ${describe(prompt)}`);
+  }
+  if (tokens.length === 0) throw new Error(`${what}: the prompt is empty`);
+  return text === undefined ? { tokens } : { tokens, text };
+}
+
+// A chunk that ends with 'stop' carries either a stop token or the token that completed a stop
+// string; only the former is left out of `tokens`.
+const stopTokenChunks = new WeakSet<GenerationChunk>();
+
+/** What each cache we filled holds, so a later call can reuse the common prefix. */
+const cacheContents = new WeakMap<readonly Cache[], number[]>();
+
+/** The tokens a prompt cache holds, when generation in this process filled it. */
+export function promptCacheTokens(cache: readonly Cache[]): readonly number[] | undefined {
+  return cacheContents.get(cache);
+}
+
+function cacheOffset(c: Cache): number {
+  const off = (c as { offset?: unknown }).offset;
+  return typeof off === 'number' ? off : 0;
+}
+
+interface PreparedCache {
+  cache: Cache[];
+  owned: boolean;
+  /** Tokens already in the cache that the prompt starts with. */
+  reused: number;
+  /** Tokens the cache held before this prompt that we do not know (a cache filled elsewhere). */
+  unknownPrefix: number;
+}
+
+function prepareCache(model: GenerationModel, plan: GenerationPlan, prompt: readonly number[], what: string): PreparedCache {
+  const ctx = model.config.maxPositionEmbeddings;
+  if (plan.promptCache === undefined) {
+    if (prompt.length > ctx) throw new RangeError(`${what}: the prompt has ${prompt.length} tokens, more than the model's context of ${ctx} (maxPositionEmbeddings)`);
+    const cache = plan.maxKvSize !== undefined ? model.makeCache({ maxKvSize: plan.maxKvSize }) : model.makeCache();
+    return { cache, owned: true, reused: 0, unknownPrefix: 0 };
+  }
+  const cache = plan.promptCache;
+  const known = cacheContents.get(cache);
+  const offset = cacheOffset(cache[0]);
+  if (known !== undefined && known.length === offset) {
+    let common = 0;
+    while (common < known.length && common < prompt.length && known[common] === prompt[common]) common++;
+    if (common === prompt.length) common--; // the last prompt token must go through the model for logits
+    const drop = known.length - common;
+    if (drop > 0) {
+      if (!canTrimPromptCache(cache) || trimPromptCache(cache, drop) !== drop) {
+        throw new Error(`${what}: promptCache holds ${drop} tokens that the prompt does not continue, and it cannot be trimmed (a rotating cache past its size?)`);
+      }
+    }
+    if (prompt.length > ctx) throw new RangeError(`${what}: the prompt has ${prompt.length} tokens, more than the model's context of ${ctx} (maxPositionEmbeddings)`);
+    cacheContents.set(cache, prompt.slice(0, common));
+    return { cache, owned: false, reused: common, unknownPrefix: 0 };
+  }
+  if (offset + prompt.length > ctx) {
+    throw new RangeError(`${what}: the cache holds ${offset} tokens and the prompt ${prompt.length}, more than the model's context of ${ctx} (maxPositionEmbeddings)`);
+  }
+  cacheContents.delete(cache);
+  return { cache, owned: false, reused: 0, unknownPrefix: offset };
+}
+
+/** Converts caches to quantized ones once they hold `start` tokens (mlx-lm's `maybe_quantize_kv_cache`). */
+function maybeQuantize(cache: Cache[], plan: GenerationPlan): void {
+  if (plan.kvBits === undefined) return;
+  for (let i = 0; i < cache.length; i++) {
+    const c = cache[i];
+    if (c instanceof KVCache && c.offset >= plan.quantizedKvStart) {
+      cache[i] = c.toQuantized({ bits: plan.kvBits, groupSize: plan.kvGroupSize });
+      c.dispose();
+    }
+  }
+}
+
+/**
+ * Starts computing arrays on MLX's threads without a promise to poll (the caller reads them
+ * synchronously a step later; an evaluation error surfaces there).
+ */
+export function schedule(arrays: readonly (mx.Array | null)[]): void {
+  native.asyncEval(arrays.filter((a): a is mx.Array => a !== null).map((a) => handleOf(a)));
+}
+
+/** Lets timers and I/O run between tokens (an async generator alone only runs microtasks). */
+const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** One sampled token of `generateStep`. */
+export interface StepOutput {
+  token: number;
+  /** With `plan.logprobs`: log-probability of the token at the sampling temperature. */
+  logprob?: number;
+}
+
+/** Where `generateStep` records what it did (for cache reuse and statistics). */
+export interface StepRecord {
+  /** Tokens that went into the cache (prompt and generated), in order. */
+  fed: number[];
+  /** Prompt tokens processed (prefill and the last prompt token). */
+  promptProcessed: number;
+}
+
+/**
+ * The token loop: prefills `prompt` into `cache` and yields sampled tokens, at most
+ * `plan.maxTokens`, until the caller stops iterating or `plan.signal` aborts. `context` is the
+ * token history before `prompt` (for the logits processors). The log-probability reported is
+ * `logSoftmax(logits / temperature)` of the sampled token after the logits processors and before
+ * top-p/top-k/min-p/XTC (the distribution a trainer scores a completion with).
+ */
+export async function* generateStep(
+  model: GenerationModel,
+  prompt: readonly number[],
+  cache: Cache[],
+  plan: GenerationPlan,
+  context: readonly number[] = [],
+  record: StepRecord = { fed: [], promptProcessed: 0 },
+): AsyncGenerator<StepOutput, void, undefined> {
+  if (prompt.length === 0) throw new Error('generateStep: the prompt is empty');
+  const { processors, sampler, signal } = plan;
+  let history: mx.Array | null = processors.length > 0 ? mx.keep(mx.array([...context, ...prompt], 'int32')) : null;
+  const withLogprob = plan.logprobs;
+  const temperature = plan.temperature;
+
+  const step = (input: mx.Array, feedsHistory: boolean): [mx.Array, mx.Array | null] =>
+    mx.tidy(() => {
+      let logits = model.forward(mx.reshape(input, [1, -1]), { cache });
+      logits = mx.index(logits, mx.sl(), -1, mx.sl());
+      if (history !== null) {
+        if (feedsHistory) {
+          const grown = mx.keep(mx.concatenate([history, mx.astype(mx.reshape(input, [-1]), 'int32')]));
+          history.dispose();
+          history = grown;
+        }
+        for (const p of processors) logits = p(history, logits);
+      }
+      maybeQuantize(cache, plan);
+      const logprobs = mx.subtract(logits, mx.logsumexp(logits, -1, true));
+      const y = sampler(logprobs);
+      if (!withLogprob) return [y, null];
+      const scaled = temperature > 0 ? mx.logSoftmax(mx.divide(logits, temperature), -1) : logprobs;
+      return [y, mx.reshape(mx.takeAlongAxis(scaled, mx.reshape(mx.astype(y, 'int32'), [1, 1]), -1), [1])];
+    });
+
+  const total = prompt.length;
+  let processed = 0;
+  plan.onPromptProgress?.({ processed: 0, total });
+  while (total - processed > 1) {
+    if (signal?.aborted) return;
+    const n = Math.min(plan.prefillStepSize, total - processed - 1);
+    const chunk = prompt.slice(processed, processed + n);
+    mx.tidy(() => {
+      // Only the caches are computed: dropping the unused logits first lets MLX free each
+      // layer's activations as soon as its keys and values are written.
+      model.forward(mx.array([chunk], 'int32'), { cache }).dispose();
+      maybeQuantize(cache, plan);
+      mx.eval(cache.map((c) => c.state));
+    });
+    record.fed.push(...chunk);
+    processed += n;
+    record.promptProcessed = processed;
+    plan.onPromptProgress?.({ processed, total });
+    mx.clearCache();
+    await breathe();
+  }
+  if (signal?.aborted) return;
+
+  // The history already holds the prompt, so the last prompt token is not appended again.
+  let current: [mx.Array, mx.Array | null] | null = null;
+  let next: [mx.Array, mx.Array | null] | null = null;
+  try {
+    const last = mx.array([prompt[total - 1]], 'int32');
+    current = step(last, false);
+    last.dispose();
+    record.fed.push(prompt[total - 1]);
+    schedule(current);
+    for (let n = 0; ; n++) {
+      const cur: [mx.Array, mx.Array | null] = current!;
+      const more = n + 1 < plan.maxTokens;
+      if (more) {
+        next = step(cur[0], true);
+        schedule(next);
+      }
+      if (n === 0) {
+        mx.eval(cur[0]);
+        record.promptProcessed = total;
+        plan.onPromptProgress?.({ processed: total, total });
+      } else {
+        await breathe();
+      }
+      const token = Number(cur[0].item());
+      const logprob = cur[1] === null ? undefined : Number(cur[1].item());
+      if (more) record.fed.push(token);
+      mx.dispose(cur);
+      current = null;
+      yield logprob === undefined ? { token } : { token, logprob };
+      if (!more || signal?.aborted) return;
+      current = next;
+      next = null;
+      if (n % 256 === 255) mx.clearCache();
+    }
+  } finally {
+    if (current !== null) mx.dispose(current);
+    if (next !== null) mx.dispose(next);
+    history?.dispose();
+    history = null;
+  }
+}
+
+/**
+ * Streams a generation: text, tokens and statistics as chunks, the last with `finishReason`.
+ * Breaking out of the loop stops generation and releases its arrays and caches.
+ *
+ * @example
+ * for await (const c of stream(model, 'Hello', { maxTokens: 32 })) process.stdout.write(c.text);
+ */
+export function stream(model: GenerationModel, prompt: Prompt, options: GenerateOptions = {}, what = 'Qwen3.stream'): AsyncGenerator<GenerationChunk, void, undefined> {
+  // Validation and prompt encoding happen here, synchronously, before any work.
+  const plan = resolveGenerateOptions(options, model.config.vocabSize, what);
+  const encoded = encodePrompt(model, prompt, plan.chat, what);
+  const prepared = prepareCache(model, plan, encoded.tokens, what);
+  return streamTokens(model, encoded.tokens, plan, prepared);
+}
+
+/** Shared by `stream` and `chat`: the prompt is already encoded and the cache prepared. */
+async function* streamTokens(model: GenerationModel, promptTokens: number[], plan: GenerationPlan, prepared: PreparedCache): AsyncGenerator<GenerationChunk, void, undefined> {
+  const { cache, owned, reused } = prepared;
+  const stopIds = stopTokenSet(model.eosTokenIds, plan.stopTokenIds);
+  const stops = new StopStrings(plan.stopStrings);
+  const detok = model.tokenizer?.detokenizer({ skipSpecialTokens: plan.skipSpecialTokens });
+  const record: StepRecord = { fed: [], promptProcessed: 0 };
+  const suffix = promptTokens.slice(reused);
+  if (plan.seed !== undefined) mx.random.seed(plan.seed);
+  const t0 = performance.now();
+  let tFirst = 0;
+  let promptTps = 0;
+  let n = 0;
+  const stats = (finishReason: FinishReason | null) => ({
+    finishReason,
+    promptTokens: promptTokens.length,
+    completionTokens: n,
+    promptTokensPerSec: promptTps,
+    tokensPerSec: n === 0 ? 0 : n / Math.max((performance.now() - tFirst) / 1000, 1e-9),
+    peakMemory: mx.memory().peak,
+  });
+  const decode = (token: number): string => (detok === undefined ? '' : detok.add(token));
+  const flush = (): string => (detok === undefined ? '' : detok.finalize());
+  try {
+    const steps = generateStep(model, suffix, cache, plan, promptTokens.slice(0, reused), record);
+    for await (const out of steps) {
+      n++;
+      if (n === 1) {
+        tFirst = performance.now();
+        promptTps = suffix.length / Math.max((tFirst - t0) / 1000, 1e-9);
+      }
+      const lp = out.logprob === undefined ? {} : { logprob: out.logprob };
+      if (stopIds.has(out.token)) {
+        const tail = stops.push(flush());
+        const chunk: GenerationChunk = { text: tail.text + stops.flush(), token: out.token, ...lp, ...stats('stop') };
+        stopTokenChunks.add(chunk);
+        yield chunk;
+        return;
+      }
+      const check = stops.push(decode(out.token));
+      if (check.stopped) {
+        yield { text: check.text, token: out.token, ...lp, ...stats('stop') };
+        return;
+      }
+      if (n === plan.maxTokens) {
+        const tail = stops.push(flush());
+        yield { text: check.text + tail.text + (tail.stopped ? '' : stops.flush()), token: out.token, ...lp, ...stats(tail.stopped ? 'stop' : 'length') };
+        return;
+      }
+      yield { text: check.text, token: out.token, ...lp, ...stats(null) };
+    }
+    // The token loop ends early only when the signal aborted it.
+    const tail = stops.push(flush());
+    yield { text: tail.text + (tail.stopped ? '' : stops.flush()), token: null, ...stats('abort') };
+  } finally {
+    if (owned) {
+      for (const c of cache) c.dispose();
+    } else if (prepared.unknownPrefix === 0) {
+      cacheContents.set(cache, [...promptTokens.slice(0, reused), ...record.fed]);
+    }
+  }
+}
+
+/**
+ * Runs `stream` to the end and collects it.
+ *
+ * @example
+ * const { text, finishReason } = await generate(model, 'Hello', { maxTokens: 32 });
+ */
+export async function generate(model: GenerationModel, prompt: Prompt, options: GenerateOptions = {}, what = 'Qwen3.generate'): Promise<GenerationResult> {
+  const plan = resolveGenerateOptions(options, model.config.vocabSize, what);
+  const encoded = encodePrompt(model, prompt, plan.chat, what);
+  const prepared = prepareCache(model, plan, encoded.tokens, what);
+  return collectStream(streamTokens(model, encoded.tokens, plan, prepared), plan, prepared.reused);
+}
+
+async function collectStream(chunks: AsyncIterable<GenerationChunk>, plan: GenerationPlan, cached: number): Promise<GenerationResult> {
+  let text = '';
+  const tokens: number[] = [];
+  const logprobs: number[] = [];
+  let last: GenerationChunk | undefined;
+  for await (const c of chunks) {
+    text += c.text;
+    last = c;
+    if (c.token === null) continue;
+    if (!plan.includeStopToken && stopTokenChunks.has(c)) continue;
+    tokens.push(c.token);
+    if (c.logprob !== undefined) logprobs.push(c.logprob);
+  }
+  if (last === undefined || last.finishReason === null) throw new Error('generate: the stream ended without a finish reason');
+  return {
+    text,
+    tokens,
+    ...(plan.logprobs ? { logprobs } : {}),
+    finishReason: last.finishReason,
+    usage: { promptTokens: last.promptTokens, completionTokens: last.completionTokens, cachedPromptTokens: cached },
+    promptTokensPerSec: last.promptTokensPerSec,
+    tokensPerSec: last.tokensPerSec,
+    peakMemory: last.peakMemory,
+  };
+}
+
+
+/** @internal For `chat`: the same pipeline with the rendered prompt at hand. */
+export function prepareGeneration(model: GenerationModel, prompt: Prompt, options: GenerateOptions, what: string, extraKeys: readonly string[] = []) {
+  const plan = resolveGenerateOptions(options, model.config.vocabSize, what, extraKeys);
+  const encoded = encodePrompt(model, prompt, plan.chat, what);
+  const prepared = prepareCache(model, plan, encoded.tokens, what);
+  return { plan, encoded, cachedPromptTokens: prepared.reused, run: () => streamTokens(model, encoded.tokens, plan, prepared) };
+}
+
+export { GenerationOptionsError };

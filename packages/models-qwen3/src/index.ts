@@ -1,0 +1,33 @@
+/**
+ * `@mlxn/models-qwen3`: Qwen3 and Qwen3-MoE on MLX for Node.js.
+ *
+ * @example
+ * import { Qwen3 } from '@mlxn/models-qwen3';
+ * const model = await Qwen3.load('path/to/Qwen3-0.6B');
+ * const logits = model.forward(mx.array([[1, 2, 3]], 'int32'));
+ */
+export { parseQwen3Config } from './config.js';
+export type { Qwen3Config, Qwen3Quantization } from './config.js';
+export { Qwen3, Qwen3Attention, Qwen3DecoderLayer, Qwen3MLP, Qwen3Model } from './model.js';
+export type { ForwardMask, ForwardOptions } from './model.js';
+export { QuantizedSwitchLinear, Qwen3SparseMoeBlock, SwitchGLU, SwitchLinear } from './moe.js';
+export { sanitize } from './sanitize.js';
+export { completionLogprobs, paddingAttentionMask, tokenLogprobs, tokenLogprobsFromHidden } from './logprobs.js';
+export type { CompletionLogprobsOptions, HiddenLogprobsOptions, LogprobsModel, TokenLogprobs, TokenLogprobsOptions } from './logprobs.js';
+export { checkpointedValueAndGrad, isCheckpointable } from './checkpointing.js';
+export type { CheckpointableModel, CheckpointOptions, HeadLoss } from './checkpointing.js';
+export type { LoadOptions, LoadProgress } from './load.js';
+export type { SaveOptions } from './save.js';
+export { installGenerationMethods } from './methods.js';
+export { encodePrompt, generate, generateStep, promptCacheTokens, stream } from './generate.js';
+export type { EncodedPrompt, FinishReason, GenerationChunk, GenerationModel, GenerationResult, StepOutput, StepRecord } from './generate.js';
+export { GenerationOptionsError, resolveGenerateOptions } from './options.js';
+export type { ChatPromptOptions, GenerateOptions, GenerationPlan, Prompt, PromptProgress } from './options.js';
+export { StopStrings } from './stop.js';
+export type { StopCheck } from './stop.js';
+export { chat, chatStream } from './chat.js';
+export type { ChatDone, ChatOptions, ChatPart, ChatResult } from './chat.js';
+export { ReplyParser, parseReply } from './reply.js';
+export type { InvalidToolCall, ParsedReply, ReplyPart, ToolCall } from './reply.js';
+export { batchGenerate } from './batch.js';
+export type { BatchGenerateOptions, BatchPrompt, BatchResult, BatchResults, BatchStats } from './batch.js';

@@ -1,0 +1,199 @@
+/**
+ * `Qwen3.load`: a Hugging Face or mlx-community model folder → a ready `Qwen3`. The config is
+ * validated first, the weights' names and shapes are planned and checked before any array is
+ * built, and on any error (or abort) everything made so far is released: no half-loaded model.
+ */
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as mx from '@mlxn/core';
+import { Tokenizer, loadSync, readConfig } from '@mlxn/io';
+import { type Qwen3Config, parseQwen3Config } from './config.js';
+import { Qwen3 } from './model.js';
+import { quantizeLikeCheckpoint, quantizeModel } from './quantization.js';
+import { sanitize } from './sanitize.js';
+
+/** A progress event of `Qwen3.load`. */
+export interface LoadProgress {
+  phase: 'config' | 'weights' | 'tokenizer' | 'done';
+  done: number;
+  total: number;
+}
+
+export interface LoadOptions {
+  /** Cast floating-point weights to this dtype (default: keep the checkpoint's). */
+  dtype?: 'float32' | 'float16' | 'bfloat16';
+  /** Quantize a float checkpoint while loading (as mlx-lm's `convert -q`). */
+  quantize?: { bits: number; groupSize: number; mode?: 'affine' | 'mxfp4' | 'mxfp8' | 'nvfp4' };
+  /** Called as loading goes (`weights` counts decoder layers read). */
+  onProgress?: (event: LoadProgress) => void;
+  /** Abort loading; the promise rejects with the signal's reason and nothing is left allocated. */
+  signal?: AbortSignal;
+  /** Leave weights unread until first use (default false: read them all before resolving). */
+  lazy?: boolean;
+}
+
+function checkOptions(options: LoadOptions): void {
+  if (options === null || typeof options !== 'object') throw new TypeError('Qwen3.load: options must be an object');
+  const { dtype, quantize } = options;
+  if (dtype !== undefined && !['float32', 'float16', 'bfloat16'].includes(dtype)) {
+    throw new TypeError(`Qwen3.load: dtype must be 'float32', 'float16' or 'bfloat16', got ${JSON.stringify(dtype)}`);
+  }
+  if (quantize !== undefined) {
+    const ok = (n: unknown) => typeof n === 'number' && Number.isInteger(n) && n > 0;
+    if (quantize === null || typeof quantize !== 'object' || !ok(quantize.bits) || !ok(quantize.groupSize)) {
+      throw new TypeError('Qwen3.load: quantize must be { bits, groupSize, mode? } with positive integers');
+    }
+  }
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new TypeError('Qwen3.load: onProgress must be a function');
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError('Qwen3.load: signal must be an AbortSignal');
+}
+
+function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('Qwen3.load was aborted', 'AbortError');
+}
+
+const yieldToEvents = () => new Promise<void>((r) => setImmediate(r));
+
+/** The chat template: tokenizer_config.json's, else chat_template.jinja / chat_template.json. */
+function readChatTemplate(dir: string, tokenizer: Tokenizer | undefined): string | undefined {
+  const fromTokenizer = tokenizer?.chatTemplate();
+  if (fromTokenizer !== undefined) return fromTokenizer;
+  const jinja = join(dir, 'chat_template.jinja');
+  if (existsSync(jinja)) return readFileSync(jinja, 'utf8');
+  const json = join(dir, 'chat_template.json');
+  if (existsSync(json)) {
+    const v = JSON.parse(readFileSync(json, 'utf8')) as { chat_template?: unknown };
+    if (typeof v.chat_template === 'string') return v.chat_template;
+  }
+  return undefined;
+}
+
+function eosFrom(generationConfig: Record<string, unknown> | undefined): number[] {
+  const e = generationConfig?.eos_token_id;
+  if (typeof e === 'number') return [e];
+  if (Array.isArray(e)) return e.filter((x): x is number => typeof x === 'number');
+  return [];
+}
+
+/** Loads a model folder; see `Qwen3.load`. */
+export async function loadQwen3(folder: string, options: LoadOptions = {}): Promise<Qwen3> {
+  if (typeof folder !== 'string' || folder.length === 0) throw new TypeError('Qwen3.load: folder must be a non-empty path');
+  checkOptions(options);
+  const { signal, onProgress } = options;
+  const dir = resolve(folder);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`Qwen3.load: ${dir} is not a folder`);
+  if (!existsSync(join(dir, 'config.json'))) throw new Error(`Qwen3.load: ${dir} has no config.json (not a model folder?)`);
+  if (signal?.aborted) throw abortError(signal);
+
+  const { config: rawConfig, generationConfig } = await readConfig(dir);
+  let config: Qwen3Config;
+  try {
+    config = parseQwen3Config(rawConfig);
+  } catch (e) {
+    throw new Error(`Qwen3.load: ${join(dir, 'config.json')}: ${(e as Error).message}`);
+  }
+  onProgress?.({ phase: 'config', done: 1, total: 1 });
+
+  let weights: Record<string, mx.Array> = {};
+  let model: Qwen3 | undefined;
+  try {
+    try {
+      weights = readWeights(dir);
+    } catch (e) {
+      throw new Error(`Qwen3.load: ${dir}: cannot read the weights (${(e as Error).message})`);
+    }
+    if (Object.keys(weights).length === 0) throw new Error(`Qwen3.load: ${dir}: the checkpoint holds no tensors`);
+    // Building the module only records lazy random initialisers; they are never evaluated.
+    model = new Qwen3(config);
+    if (config.quantization) quantizeLikeCheckpoint(model, Object.keys(weights), config.quantization);
+    let ready: Record<string, mx.Array>;
+    try {
+      ready = sanitize(model, weights, config);
+    } catch (e) {
+      throw new Error(`Qwen3.load: ${dir}: ${(e as Error).message}`);
+    }
+    weights = ready;
+    if (options.dtype) {
+      const dtype = options.dtype;
+      for (const [k, a] of Object.entries(weights)) {
+        if (mx.isFloating(a.dtype) && a.dtype !== dtype) {
+          weights[k] = mx.astype(a, dtype);
+          a.dispose();
+        }
+      }
+    }
+    model.loadWeights(Object.entries(weights));
+    weights = {};
+    if (options.quantize) {
+      if (config.quantization) throw new Error(`Qwen3.load: ${dir} is already quantized; quantize applies to float checkpoints`);
+      const q = quantizeModel(model, options.quantize, config.modelType === 'qwen3_moe');
+      model.setConfig({ ...config, quantization: q });
+    }
+    const params = model.namedParameters().map(([, a]) => a);
+    mx.keep(params);
+    if (!options.lazy) {
+      // Read layer by layer so progress can be reported and an abort takes effect between layers.
+      const groups = groupByLayer(model);
+      for (let i = 0; i < groups.length; i++) {
+        if (signal?.aborted) throw abortError(signal);
+        mx.eval(...groups[i]);
+        onProgress?.({ phase: 'weights', done: i + 1, total: groups.length });
+        await yieldToEvents();
+      }
+    }
+    if (signal?.aborted) throw abortError(signal);
+    let tokenizer: Tokenizer | undefined;
+    if (existsSync(join(dir, 'tokenizer.json'))) {
+      try {
+        tokenizer = Tokenizer.loadSync(dir);
+      } catch (e) {
+        throw new Error(`Qwen3.load: ${dir}: cannot read the tokenizer (${(e as Error).message})`);
+      }
+    }
+    onProgress?.({ phase: 'tokenizer', done: 1, total: 1 });
+    model.setExtras({ tokenizer, chatTemplate: readChatTemplate(dir, tokenizer), generationEos: eosFrom(generationConfig), folder: dir });
+    model.eval();
+    onProgress?.({ phase: 'done', done: 1, total: 1 });
+    return model;
+  } catch (e) {
+    for (const a of Object.values(weights)) if (!a.disposed) a.dispose();
+    if (model) for (const [, a] of model.namedParameters()) if (!a.disposed) a.dispose();
+    throw e;
+  }
+}
+
+/**
+ * The checkpoint's tensors (lazy): the index and its shards when there is one, else the
+ * `model*.safetensors` files (as mlx-lm reads them, so e.g. a LoRA `adapters.safetensors` beside
+ * them is not taken for model weights), else whatever safetensors files the folder has.
+ */
+function readWeights(dir: string): Record<string, mx.Array> {
+  if (existsSync(join(dir, 'model.safetensors.index.json'))) return loadSync(dir).arrays;
+  const files = readdirSync(dir).filter((f) => /^model.*\.safetensors$/.test(f)).sort();
+  if (files.length === 0) return loadSync(dir).arrays;
+  const out: Record<string, mx.Array> = {};
+  try {
+    for (const f of files) {
+      for (const [k, a] of Object.entries(loadSync(join(dir, f)).arrays)) {
+        if (k in out) throw new Error(`tensor '${k}' appears in more than one file (again in ${f})`);
+        out[k] = a;
+      }
+    }
+  } catch (e) {
+    for (const a of Object.values(out)) a.dispose();
+    throw e;
+  }
+  return out;
+}
+
+/** Parameters grouped as embeddings, one group per decoder layer, then the rest. */
+function groupByLayer(model: Qwen3): mx.Array[][] {
+  const groups = new Map<string, mx.Array[]>();
+  for (const [k, a] of model.namedParameters()) {
+    const m = /^model\.layers\.(\d+)\./.exec(k);
+    const key = m ? `layer${m[1]}` : k.startsWith('model.embed_tokens') ? 'embed' : 'rest';
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key)!.push(a);
+  }
+  return [...groups.values()];
+}

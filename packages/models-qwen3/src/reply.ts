@@ -1,0 +1,96 @@
+/**
+ * Qwen3 replies split into reasoning (`<think>`), text and tool calls (`<tool_call>` JSON), by
+ * the parser in `crates/mlxn-qwen3/src/reply.rs`, whole or incrementally.
+ */
+import { native } from '@mlxn/core/internal';
+
+/** A well-formed tool call. */
+export interface ToolCall {
+  name: string;
+  arguments: Record<string, unknown>;
+  /** The text between `<tool_call>` and `</tool_call>`, as generated. */
+  raw: string;
+}
+
+/** A `<tool_call>` block that could not be decoded, with the reason (never dropped silently). */
+export interface InvalidToolCall {
+  raw: string;
+  error: string;
+}
+
+/** One piece of a reply as the parser recognises it. */
+export type ReplyPart =
+  | { type: 'reasoning'; text: string }
+  | { type: 'text'; text: string }
+  | { type: 'toolCall'; toolCall: ToolCall }
+  | { type: 'invalidToolCall'; invalidToolCall: InvalidToolCall };
+
+/** A whole reply, parsed. */
+export interface ParsedReply {
+  text: string;
+  /** `null` when the reply had no reasoning block. */
+  reasoning: string | null;
+  toolCalls: ToolCall[];
+  invalidToolCalls: InvalidToolCall[];
+}
+
+type RawEvent =
+  | { type: 'reasoning' | 'text'; text: string }
+  | { type: 'toolCall'; name: string; arguments: Record<string, unknown>; raw: string }
+  | { type: 'invalidToolCall'; raw: string; error: string };
+
+function toParts(json: string): ReplyPart[] {
+  return (JSON.parse(json) as RawEvent[]).map((e): ReplyPart => {
+    if (e.type === 'toolCall') return { type: 'toolCall', toolCall: { name: e.name, arguments: e.arguments, raw: e.raw } };
+    if (e.type === 'invalidToolCall') return { type: 'invalidToolCall', invalidToolCall: { raw: e.raw, error: e.error } };
+    return { type: e.type, text: e.text };
+  });
+}
+
+/**
+ * Incremental parser: `push` decoded text as it arrives, `finish` at the end. A tag split over
+ * pieces is held back until complete, so the parts do not depend on how the text was cut.
+ *
+ * @example
+ * const p = new ReplyParser();
+ * p.push('<think>hmm</th'); // [{ type: 'reasoning', text: 'hmm' }]
+ */
+export class ReplyParser {
+  readonly #native: InstanceType<typeof native.Qwen3ReplyParser>;
+
+  /** `startInReasoning`: the prompt already opened `<think>` (the reply starts with reasoning). */
+  constructor(options: { startInReasoning?: boolean } = {}) {
+    this.#native = new native.Qwen3ReplyParser(options.startInReasoning ?? false);
+  }
+
+  push(text: string): ReplyPart[] {
+    if (typeof text !== 'string') throw new TypeError(`ReplyParser.push: expected a string, got ${typeof text}`);
+    return toParts(this.#native.push(text));
+  }
+
+  finish(): ReplyPart[] {
+    return toParts(this.#native.finish());
+  }
+
+  /** Whether a `<think>` block was seen (or the reply started in one). */
+  get sawReasoning(): boolean {
+    return this.#native.sawReasoning();
+  }
+}
+
+/**
+ * Parses a whole Qwen3 reply.
+ *
+ * @example
+ * parseReply('<think>x</think>\n\nHi'); // { text: 'Hi', reasoning: 'x', toolCalls: [], invalidToolCalls: [] }
+ */
+export function parseReply(text: string, options: { startInReasoning?: boolean } = {}): ParsedReply {
+  if (typeof text !== 'string') throw new TypeError(`parseReply: expected a string, got ${typeof text}`);
+  return JSON.parse(native.qwen3ParseReply(text, options.startInReasoning ?? false)) as ParsedReply;
+}
+
+/** Whether a rendered prompt ends inside an open `<think>` block (the reply starts with reasoning). */
+export function promptOpensThinking(prompt: string): boolean {
+  const open = prompt.lastIndexOf('<think>');
+  return open !== -1 && prompt.indexOf('</think>', open) === -1 && prompt.slice(open + '<think>'.length).trim() === '';
+}

@@ -1,0 +1,110 @@
+/**
+ * `model.save(folder)`: config.json (Hugging Face keys), safetensors weights (sharded with an
+ * index past `maxShardSize`) and the tokenizer files of the source folder, written into a
+ * temporary sibling folder and renamed into place, so a failed save leaves the target as it was.
+ * Experts of a float MoE are written per expert (`mlp.experts.E.*`), the layout transformers
+ * reads and mlx-lm stacks on load; a quantized model keeps them stacked (mlx-lm's layout).
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import * as mx from '@mlxn/core';
+import { saveSync } from '@mlxn/io';
+import { quantizationToJson } from './config.js';
+import type { Qwen3 } from './model.js';
+
+export interface SaveOptions {
+  /** Largest weight shard, in bytes or as `'5GB'` / `'500MB'` (default `'5GB'`). */
+  maxShardSize?: number | string;
+}
+
+/** Files copied from the folder the model was loaded from, when present. */
+const SIDE_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'added_tokens.json',
+  'vocab.json',
+  'merges.txt',
+  'chat_template.jinja',
+  'chat_template.json',
+  'generation_config.json',
+];
+
+/** The config.json to write: the one read, with what the model now is. */
+function configJson(model: Qwen3): Record<string, unknown> {
+  const c = model.config;
+  const out: Record<string, unknown> = { ...c.raw };
+  delete out.quantization;
+  delete out.quantization_config;
+  if (c.quantization) {
+    const q = quantizationToJson(c.quantization);
+    // mlx-lm writes both keys; it reads either.
+    out.quantization = q;
+    out.quantization_config = q;
+  }
+  out.model_type = c.modelType;
+  out.tie_word_embeddings = c.tieWordEmbeddings;
+  const floatDtype = model.model.norm.weight.dtype;
+  if (mx.isFloating(floatDtype)) out.torch_dtype = floatDtype;
+  return out;
+}
+
+/**
+ * Checkpoint key → array; in a float model expert stacks are split per expert. A quantized
+ * model keeps every stack (mlx-lm re-stacks only whole per-expert groups, and transformers
+ * cannot read MLX-quantized weights anyway).
+ */
+function tensorsToWrite(model: Qwen3): Map<string, mx.Array> {
+  const out = new Map<string, mx.Array>();
+  const split = model.config.quantization === null;
+  for (const [k, a] of model.namedParameters()) {
+    const m = /^(model\.layers\.\d+\.mlp)\.switch_mlp\.(gate_proj|up_proj|down_proj)\.weight$/.exec(k);
+    if (split && m && a.ndim === 3) {
+      for (let e = 0; e < a.shape[0]; e++) out.set(`${m[1]}.experts.${e}.${m[2]}.weight`, a.index(e));
+    } else out.set(k, a);
+  }
+  return out;
+}
+
+/** Writes the model folder; returns the files written (paths inside `folder`). */
+export function saveQwen3(model: Qwen3, folder: string, options: SaveOptions = {}): string[] {
+  if (typeof folder !== 'string' || folder.length === 0) throw new TypeError('Qwen3.save: folder must be a non-empty path');
+  const target = resolve(folder);
+  if (existsSync(target) && !statSync(target).isDirectory()) throw new Error(`Qwen3.save: ${target} exists and is not a folder`);
+  const parent = dirname(target);
+  mkdirSync(parent, { recursive: true });
+  const stamp = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  const temp = join(parent, `.${basename(target)}.tmp-${stamp}`);
+  const old = join(parent, `.${basename(target)}.old-${stamp}`);
+  mkdirSync(temp);
+  try {
+    const tensors = tensorsToWrite(model);
+    try {
+      saveSync(temp, tensors, { maxShardSize: options.maxShardSize ?? '5GB', metadata: { format: 'mlx' } });
+    } finally {
+      // The per-expert slices are views made here; the model's own arrays stay.
+      const own = new Set(model.namedParameters().map(([, a]) => a));
+      for (const a of tensors.values()) if (!own.has(a)) a.dispose();
+    }
+    writeFileSync(join(temp, 'config.json'), `${JSON.stringify(configJson(model), null, 2)}\n`);
+    const src = model.sourceFolder;
+    if (src && src !== target) {
+      for (const f of SIDE_FILES) if (existsSync(join(src, f))) copyFileSync(join(src, f), join(temp, f));
+    } else if (src === target) {
+      // Saving over the source folder: carry its side files over from the current copy.
+      for (const f of SIDE_FILES) if (existsSync(join(target, f))) copyFileSync(join(target, f), join(temp, f));
+    }
+    if (existsSync(target)) {
+      // A folder cannot be replaced by one rename; swap via a sibling and drop the old copy.
+      if (readdirSync(target).length === 0) rmSync(target, { recursive: true });
+      else renameSync(target, old);
+    }
+    renameSync(temp, target);
+    if (existsSync(old)) rmSync(old, { recursive: true, force: true });
+    return readdirSync(target).sort().map((f) => join(target, f));
+  } catch (e) {
+    rmSync(temp, { recursive: true, force: true });
+    if (existsSync(old) && !existsSync(target)) renameSync(old, target);
+    throw new Error(`Qwen3.save: ${target}: ${(e as Error).message}`);
+  }
+}

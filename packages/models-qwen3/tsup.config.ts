@@ -1,0 +1,15 @@
+import { defineConfig } from 'tsup';
+
+// The sibling packages stay external so @mlxn/core's module state (and the native binary)
+// exists once.
+export default defineConfig({
+  entry: { index: 'src/index.ts', cli: 'src/cli/main.ts' },
+  format: ['esm'],
+  // The command-line tool (`mlxn-qwen3`, dist/cli.js) is an executable, not an API: no types.
+  dts: { entry: { index: 'src/index.ts' } },
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+  platform: 'node',
+  external: [/^@mlxn\//],
+});

@@ -1,0 +1,31 @@
+// @mlxn/grpo from CommonJS: two SFT steps on the canonical tiny Qwen3.
+'use strict';
+const assert = require('node:assert/strict');
+const { cpSync } = require('node:fs');
+const { join } = require('node:path');
+const { SFTTrainer } = require('@mlxn/grpo');
+const { Qwen3 } = require('@mlxn/models-qwen3');
+const { assertNativeFromPlatformPackage } = require('./where-native.cjs');
+
+async function main() {
+  const folder = join(process.cwd(), 'model');
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join('tokenizer', f), join(folder, f));
+  const model = await Qwen3.load(folder);
+  const logs = [];
+  const sft = new SFTTrainer({
+    model,
+    trainDataset: Array.from({ length: 8 }, (_, i) => ({ prompt: `${i}+1=`, completion: ` ${i + 1}` })),
+    config: { maxSteps: 2, perDeviceTrainBatchSize: 4, learningRate: 1e-2, loggingSteps: 1, eosToken: '#',
+      outputDir: join(process.cwd(), 'out-sft'), bf16: false },
+    onLog: (r) => logs.push(r),
+  });
+  await sft.train();
+  assert.equal(logs.length, 2);
+  for (const r of logs) assert.equal(Number.isFinite(r.loss), true);
+  assertNativeFromPlatformPackage(process.cwd());
+  console.log('ok');
+}
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
