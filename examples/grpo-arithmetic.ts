@@ -122,6 +122,7 @@ const sft = new SFTTrainer({
     outputDir: join(out, 'sft'),
     eosToken: fullVocab ? null : '\n',
     bf16: false,
+    gradientCheckpointing: false, // as the GRPO phase: a tiny model, where recomputation only costs time
     seed,
   },
   progress: { label: 'SFT ' },

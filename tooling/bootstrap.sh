@@ -3,7 +3,9 @@
 # apt: installs pnpm (pinned) and the workspace, fetches the pinned MLX runtime, builds the
 # native binary and the packages, then runs the demo or the full test suite.
 #
-#   tooling/bootstrap.sh demo    set everything up and run the main demo
+#   tooling/bootstrap.sh demo    set everything up and run the core demo (examples/core-demo.ts)
+#   tooling/bootstrap.sh main    set everything up and run the main job: GRPO on arithmetic
+#                                (examples/grpo-arithmetic.ts; extra arguments go to it)
 #   tooling/bootstrap.sh test    set everything up and run every test (cargo + vitest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,8 +13,8 @@ cd "$(dirname "$0")/.."
 PNPM_VERSION=10.34.8
 mode="${1:-}"
 case "$mode" in
-  demo|test) ;;
-  *) echo "usage: tooling/bootstrap.sh demo|test" >&2; exit 2 ;;
+  demo|main|test) ;;
+  *) echo "usage: tooling/bootstrap.sh demo|main|test" >&2; exit 2 ;;
 esac
 
 for tool in node npm cargo python3; do
@@ -36,6 +38,9 @@ pnpm build
 
 if [ "$mode" = demo ]; then
   pnpm demo
+elif [ "$mode" = main ]; then
+  shift
+  pnpm main-job "$@"
 else
   node tooling/test-all.mjs
 fi

@@ -27,8 +27,27 @@ import { qwen3TokenizerDir } from '../test-support/qwen3.mjs';
 /** Python with mlx-lm at the pinned versions (tooling/reference); overridable for a local venv. */
 const python = process.env.MLXN_REFERENCE_PYTHON ?? '/tmp/pyref/bin/python';
 
+/**
+ * `MLXN_BENCH_PRESET=qwen3-0.6b` swaps in Qwen3-0.6B's shapes in bfloat16, for an MLX built
+ * with CUDA (or Metal) where that size is the interesting one; the default is the small
+ * float32 model that a 2-core CPU runs in minutes.
+ */
+const presets: Record<string, { config: Record<string, unknown>; dtype: mx.Dtype }> = {
+  'qwen3-0.6b': {
+    config: {
+      model_type: 'qwen3', vocab_size: 151936, hidden_size: 1024, intermediate_size: 3072, num_hidden_layers: 28,
+      num_attention_heads: 16, num_key_value_heads: 8, head_dim: 128, max_position_embeddings: 40960,
+      rms_norm_eps: 1e-6, rope_theta: 1000000, tie_word_embeddings: true, eos_token_id: 151645, torch_dtype: 'bfloat16',
+    },
+    dtype: 'bfloat16',
+  },
+};
+const preset = process.env.MLXN_BENCH_PRESET ? presets[process.env.MLXN_BENCH_PRESET] : undefined;
+if (process.env.MLXN_BENCH_PRESET && !preset) throw new Error(`unknown MLXN_BENCH_PRESET ${process.env.MLXN_BENCH_PRESET} (${Object.keys(presets).join(', ')})`);
+
 export const setup = {
-  config: {
+  preset: process.env.MLXN_BENCH_PRESET ?? 'small-float32',
+  config: preset?.config ?? {
     model_type: 'qwen3',
     vocab_size: 32000,
     hidden_size: 512,
@@ -64,14 +83,17 @@ try {
   // The same weights for both: written once, loaded by each.
   mx.random.seed(0);
   const random = new Qwen3(parseQwen3Config(setup.config));
+  if (preset) random.setDtype(preset.dtype);
   mx.eval(random.parameters());
   await random.save(folder);
-  for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(qwen3TokenizerDir(), f), join(folder, f));
+  // MLXN_TOKENIZER_DIR: where tokenizer.json lives on a machine without the repo's node_modules.
+  const tokenizerDir = process.env.MLXN_TOKENIZER_DIR ?? qwen3TokenizerDir();
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(tokenizerDir, f), join(folder, f));
   mx.dispose(random.parameters()); // only the loaded copy may count towards peak memory
   const model = await Qwen3.load(folder);
   mx.eval(model.parameters());
 
-  const vocab = setup.config.vocab_size;
+  const vocab = Number(setup.config.vocab_size);
   const prompt = promptIds(1, setup.promptTokens, vocab);
   const prompts = Array.from({ length: setup.batch }, (_, i) => promptIds(100 + i, setup.promptTokens, vocab));
 

@@ -9,7 +9,7 @@
  */
 import * as mx from '@mlxn/core';
 import type { ChatMessage, Tokenizer } from '@mlxn/io';
-import { type ParamDict, linearToLoRALayers, valueAndGrad } from '@mlxn/nn';
+import { type ParamDict, linearToLoRALayers } from '@mlxn/nn';
 import { z } from 'zod';
 import { seededPermutation } from './dataset.js';
 import type { OnLog } from './metrics.js';
@@ -62,6 +62,8 @@ const sftSchema = z
       .nullable()
       .default(null),
     bf16: z.boolean().default(true),
+    /** Recompute each decoder layer in the backward pass instead of keeping its activations (TRL's default). */
+    gradientCheckpointing: z.boolean().default(true),
   })
   .strict();
 
@@ -246,8 +248,7 @@ export function sftBatch(rows: readonly (readonly SFTExample[])[], padTokenId: n
  * hidden states of the positions whose next token is a target are gathered first, so the output
  * head (the costly full-vocabulary part) runs on those alone, in chunks.
  */
-function targetStats(model: TrainableModel, batch: SFTBatch, chunk = 64): { logprobs: mx.Array; correct: mx.Array; entropy: mx.Array } {
-  const h = model.hidden(batch.inputIds, { mask: batch.attention ?? 'causal' });
+function targetStats(model: TrainableModel, h: mx.Array, batch: SFTBatch, chunk = 64): { logprobs: mx.Array; correct: mx.Array; entropy: mx.Array } {
   const [b, l] = batch.inputIds.shape;
   const dims = h.shape[2];
   const flatH = mx.reshape(mx.index(h, mx.sl(), mx.sl(0, l - 1)), [b * (l - 1), dims]);
@@ -345,22 +346,23 @@ export class SFTTrainer extends TrainerCore {
    * accumulation window, as Hugging Face's trainer normalises) and gradients of one micro-batch.
    */
   lossAndGrad(batch: SFTBatch, numItems: number = batch.numTargets): { loss: number; grads: ParamDict; metrics: Record<string, number> } {
-    const fn = () => {
-      const { logprobs, correct, entropy } = targetStats(this.model, batch);
+    const headLoss = (hidden: mx.Array) => {
+      const { logprobs, correct, entropy } = targetStats(this.model, hidden, batch);
       const loss = mx.divide(mx.negative(mx.sum(logprobs)), Math.max(1, numItems));
       return [loss, mx.mean(correct), mx.mean(entropy)];
     };
     // Everything but the gradients is freed when the step's graph has been evaluated.
     return mx.tidy(() => {
-      const [out, grads] = this.autocast(() => valueAndGrad(this.model, fn)());
+      const [out, grads] = this.autocast(() => this.differentiate(batch.inputIds, batch.attention ?? 'causal', headLoss));
       mx.eval(out, grads);
       const [loss, acc, ent] = (out as mx.Array[]).map((a) => Number(a.item()));
       return { loss, grads, metrics: { mean_token_accuracy: acc, entropy: ent } };
     });
   }
 
+  /** Trains until `maxSteps` (or the epochs) are done, or `signal` aborts (between two steps, like GRPOTrainer's). */
   async train(options: { signal?: AbortSignal } = {}): Promise<{ globalStep: number; trainingLoss: number; skippedSteps: number }> {
-    return this.runLoop(options.signal, async (signal) => {
+    return this.runLoop(options.signal, async () => {
       const c = this.config;
       const batches: SFTBatch[] = [];
       for (let a = 0; a < c.gradientAccumulationSteps; a++) batches.push(this.nextBatch());
@@ -369,7 +371,6 @@ export class SFTTrainer extends TrainerCore {
       let tokens = 0;
       let finite = true;
       for (const batch of batches) {
-        signal?.throwIfAborted();
         mx.random.seed(deriveSeed(c.seed, this.state.microStep));
         const r = this.lossAndGrad(batch, numItems);
         if (!Number.isFinite(r.loss)) finite = false;

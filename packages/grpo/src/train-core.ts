@@ -9,8 +9,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { loadSync, saveSync } from '@mlxn/io';
-import { type LogprobsModel, tokenLogprobs } from '@mlxn/models-qwen3';
-import { Adam, type Module, type ParamDict, type ParamState, adapterParameters, clipGradNorm, loadAdapters, saveAdapters, unflattenPaths } from '@mlxn/nn';
+import { type LogprobsModel, checkpointedValueAndGrad, isCheckpointable, paddingAttentionMask, tokenLogprobsFromHidden } from '@mlxn/models-qwen3';
+import {
+  Adam, type Module, type ParamDict, type ParamState, adapterParameters, clipGradNorm, loadAdapters, saveAdapters, unflattenPaths, valueAndGrad,
+} from '@mlxn/nn';
 import {
   ADAPTERS_FILE, OPTIMIZER_FILE, ROLLOUTS_FILE, type TrainerState, readTrainerState, resolveCheckpoint, writeCheckpoint,
 } from './checkpoint.js';
@@ -38,6 +40,7 @@ export type CoreConfig = Pick<
   | 'seed' | 'maxSteps' | 'numTrainEpochs' | 'loggingSteps' | 'saveSteps' | 'saveTotalLimit' | 'outputDir'
   | 'resumeFromCheckpoint' | 'learningRate' | 'lrSchedulerType' | 'warmupRatio' | 'warmupSteps' | 'adamBeta1'
   | 'adamBeta2' | 'adamEpsilon' | 'weightDecay' | 'maxGradNorm' | 'gradientAccumulationSteps' | 'bf16'
+  | 'gradientCheckpointing'
 >;
 
 /** The result of one optimizer step. */
@@ -95,22 +98,37 @@ export function seededPermutation(n: number, seed: number): number[] {
 
 /**
  * Per-token log-probabilities (and optionally entropies) of the completion tokens at the
- * sampling temperature, through @mlxn/models-qwen3's chunked `tokenLogprobs` (token t scored by
- * the logits at t − 1; full-vocabulary logits exist for one chunk of positions at a time).
+ * sampling temperature from the model's final hidden states `h` of `batch.inputIds`, through
+ * @mlxn/models-qwen3's chunked head (token t scored by the logits at t − 1; full-vocabulary
+ * logits exist for one chunk of positions at a time).
  */
+export function completionLogprobsFromHidden(
+  model: TrainableModel,
+  h: mx.Array,
+  batch: { inputIds: mx.Array; promptLength: number },
+  options: { temperature: number; withEntropy?: boolean; chunkSize?: number },
+): { logprobs: mx.Array; entropy: mx.Array | null } {
+  const r = tokenLogprobsFromHidden(model as unknown as LogprobsModel, h, batch.inputIds, {
+    start: batch.promptLength,
+    temperature: options.temperature,
+    withEntropy: options.withEntropy ?? false,
+    ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
+  });
+  return { logprobs: r.logprobs, entropy: r.entropy ?? null };
+}
+
+/** The same as `completionLogprobsFromHidden`, running the model on the padded batch first. */
 export function completionLogprobs(
   model: TrainableModel,
   batch: { inputIds: mx.Array; attentionMask: mx.Array; promptLength: number },
   options: { temperature: number; withEntropy?: boolean; chunkSize?: number },
 ): { logprobs: mx.Array; entropy: mx.Array | null } {
-  const r = tokenLogprobs(model as unknown as LogprobsModel, batch.inputIds, {
-    start: batch.promptLength,
-    temperature: options.temperature,
-    withEntropy: options.withEntropy ?? false,
-    mask: batch.attentionMask,
-    ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
-  });
-  return { logprobs: r.logprobs, entropy: r.entropy ?? null };
+  const mask = paddingAttentionMask(batch.attentionMask);
+  const h = model.hidden(batch.inputIds, { mask });
+  const out = completionLogprobsFromHidden(model, h, batch, options);
+  h.dispose();
+  mask.dispose();
+  return out;
 }
 
 /**
@@ -189,6 +207,7 @@ export abstract class TrainerCore {
   #acc: ParamDict | null = null;
   #skipped = 0;
   #lossSum = 0;
+  #warnedCheckpointing = false;
   #progress: ProgressOptions | null = null;
   #bar: ProgressBar | null = null;
 
@@ -283,6 +302,23 @@ export abstract class TrainerCore {
     }
   }
 
+  /**
+   * The value of `headLoss(model.hidden(inputIds, { mask }))` and its gradients with respect to
+   * the trainable parameters. With `gradientCheckpointing` (and a model with Qwen3's layer
+   * structure) only the decoder layers' inputs are kept and each layer is recomputed in the
+   * backward pass; the gradients are the same, the memory peak lower.
+   */
+  protected differentiate<R extends mx.Array | mx.Array[]>(inputIds: mx.Array, mask: mx.Array | 'causal', headLoss: (hidden: mx.Array) => R): [R, ParamDict] {
+    if (this.#core.gradientCheckpointing) {
+      if (isCheckpointable(this.model)) return checkpointedValueAndGrad(this.model, headLoss, inputIds, { mask });
+      if (!this.#warnedCheckpointing) {
+        this.#warnedCheckpointing = true;
+        this.note(`${this.#name}: gradientCheckpointing needs a model with model.embedTokens / model.layers / model.norm (a Qwen3); training without it`);
+      }
+    }
+    return valueAndGrad(this.model, () => headLoss(this.model.hidden(inputIds, { mask })))();
+  }
+
   /** Adds one micro-batch's gradients to the accumulated ones (in float32). */
   accumulate(grads: ParamDict): void {
     if (this.#acc === null) {
@@ -347,10 +383,13 @@ export abstract class TrainerCore {
     return result;
   }
 
-  /** The shared outer loop: resume, then steps with logging, progress and checkpoints. */
+  /**
+   * The shared outer loop: resume, then steps with logging, progress and checkpoints. `signal`
+   * is checked before each step only, so an abort never leaves a step half done.
+   */
   protected async runLoop(
     signal: AbortSignal | undefined,
-    microLoop: (signal: AbortSignal | undefined) => Promise<MicroLoopResult>,
+    microLoop: () => Promise<MicroLoopResult>,
   ): Promise<{ globalStep: number; trainingLoss: number; skippedSteps: number; logHistory: LogRecord[] }> {
     const c = this.#core;
     const resume = resolveCheckpoint(c.resumeFromCheckpoint, c.outputDir);
@@ -362,12 +401,15 @@ export abstract class TrainerCore {
     this.#bar = bar;
     let last: LogRecord | null = null;
     bar?.update(this.state.globalStep, {});
-    const startStep = this.state.globalStep;
     try {
       while (this.state.globalStep < total) {
+        // One event-loop turn per optimizer step (a step is otherwise synchronous work): a SIGINT
+        // handler or timer gets to abort the signal, and the loop stops here, between two steps,
+        // where its state is whole and checkpointable.
+        await yieldToEventLoop();
         signal?.throwIfAborted();
         const t0 = performance.now();
-        const { loss, tokens, finite } = await microLoop(signal);
+        const { loss, tokens, finite } = await microLoop();
         const res = this.step({ finite });
         const dt = (performance.now() - t0) / 1000;
         if (res.skipped) {
@@ -390,7 +432,9 @@ export abstract class TrainerCore {
       bar?.done();
       this.#bar = null;
     }
-    const done = this.state.globalStep - startStep - this.#skipped;
+    // The loss sum and the skipped count are restored from a checkpoint, so the mean is over every
+    // non-skipped step of the run, resumed or not.
+    const done = this.state.globalStep - this.#skipped;
     return { globalStep: this.state.globalStep, trainingLoss: done > 0 ? this.#lossSum / done : Number.NaN, skippedSteps: this.#skipped, logHistory: this.logHistory };
   }
 
@@ -471,6 +515,11 @@ export abstract class TrainerCore {
     this.metrics.discard();
     return st;
   }
+}
+
+/** Resolves after pending timers and I/O callbacks have had a turn (setImmediate runs after them). */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Buffered micro-batches → one safetensors file (arrays by `i.name`, scalars in the metadata). */

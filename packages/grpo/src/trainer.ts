@@ -7,7 +7,8 @@
  * `scoreRollouts`, `computeAdvantages`, `lossAndGrad`, `step`) for custom loops.
  */
 import * as mx from '@mlxn/core';
-import { LoRALinear, type Module, type ParamDict, adapterParameters, linearToLoRALayers, valueAndGrad } from '@mlxn/nn';
+import { paddingAttentionMask } from '@mlxn/models-qwen3';
+import { LoRALinear, type Module, type ParamDict, adapterParameters, linearToLoRALayers } from '@mlxn/nn';
 import { type AdvantageResult, computeAdvantages } from './advantages.js';
 import { type GRPOConfig, type GRPOConfigInput, grpoConfigWarnings, parseGRPOConfig } from './config.js';
 import { GenerationBatchSampler, PromptDataset, seededPermutation } from './dataset.js';
@@ -17,7 +18,7 @@ import type { ProgressOptions } from './progress.js';
 import { type RewardFunction, rewardFunctionNames, runRewardFunctions } from './rewards/index.js';
 import { type PolicyModel, type Prompt, type Rollouts, generateRollouts, rolloutTensors, tokenizePrompts } from './rollouts.js';
 import { learningRateAt } from './schedule.js';
-import { type TrainableModel, TrainerCore, completionLogprobs, deriveSeed, paddingTokenId } from './train-core.js';
+import { type TrainableModel, TrainerCore, completionLogprobs, completionLogprobsFromHidden, deriveSeed, paddingTokenId } from './train-core.js';
 
 /** Prompt records (a `prompt` column plus any others), a JSONL file, or a `PromptDataset`. */
 export type DatasetInput = PromptDataset | readonly Record<string, unknown>[] | string;
@@ -232,8 +233,8 @@ export class GRPOTrainer extends TrainerCore {
   lossAndGrad(batch: TrainBatch): { loss: number; grads: ParamDict; metrics: Record<string, number> } {
     const c = this.config;
     const metricNames: string[] = [];
-    const fn = () => {
-      const { logprobs, entropy } = completionLogprobs(this.model, batch, { temperature: c.temperature, withEntropy: true });
+    const headLoss = (hidden: mx.Array) => {
+      const { logprobs, entropy } = completionLogprobsFromHidden(this.model, hidden, batch, { temperature: c.temperature, withEntropy: true });
       const result = grpoLoss({
         logprobs,
         oldLogprobs: batch.oldLogprobs,
@@ -253,7 +254,8 @@ export class GRPOTrainer extends TrainerCore {
     };
     // Everything but the gradients is freed when the step's graph has been evaluated.
     return mx.tidy(() => {
-      const [out, grads] = this.autocast(() => valueAndGrad(this.model, fn)());
+      const mask = paddingAttentionMask(batch.attentionMask);
+      const [out, grads] = this.autocast(() => this.differentiate(batch.inputIds, mask, headLoss));
       mx.eval(out, grads);
       const [loss, ...values] = out as mx.Array[];
       const metrics: Record<string, number> = {};
@@ -264,23 +266,25 @@ export class GRPOTrainer extends TrainerCore {
     });
   }
 
-  /** Trains until `maxSteps` (or the epochs) are done, or `signal` aborts (then a checkpoint is not written). */
+  /**
+   * Trains until `maxSteps` (or the epochs) are done, or `signal` aborts. An abort takes effect
+   * between two optimizer steps (the loop yields to the event loop once per step), so the
+   * trainer's state is then whole: `saveCheckpoint()` after the rejection resumes exactly.
+   */
   async train(options: { signal?: AbortSignal } = {}): Promise<TrainResult> {
     for (const w of grpoConfigWarnings(this.config)) this.note(`GRPOTrainer: ${w}`);
-    if (this.config.gradientCheckpointing) this.note('GRPOTrainer: gradientCheckpointing has no effect yet (@mlxn/core has no checkpoint transform)');
-    return this.runLoop(options.signal, async (signal) => {
+    return this.runLoop(options.signal, async () => {
       const c = this.config;
       let stepLoss = 0;
       let stepTokens = 0;
       let finite = true;
       for (let a = 0; a < c.gradientAccumulationSteps; a++) {
-        signal?.throwIfAborted();
         const micro = this.state.microStep;
         // The random state is a function of the micro-step, so a resumed run draws what the
         // uninterrupted one would have.
         mx.random.seed(deriveSeed(c.seed, micro));
         if (micro % this.generateEvery === 0 || this.#buffer === null) {
-          this.#replaceBuffer(await this.#prepareGeneration(signal, deriveSeed(c.seed ^ 0x5bd1e995, micro)));
+          this.#replaceBuffer(await this.#prepareGeneration(deriveSeed(c.seed ^ 0x5bd1e995, micro)));
         }
         const batch = this.#buffer![micro % c.stepsPerGeneration];
         const { loss, grads, metrics } = this.lossAndGrad(batch);
@@ -296,11 +300,11 @@ export class GRPOTrainer extends TrainerCore {
   }
 
   /** One generation batch → buffered micro-batches (TRL's `_generate_and_score_completions` + split). */
-  async #prepareGeneration(signal: AbortSignal | undefined, seed: number): Promise<TrainBatch[]> {
+  async #prepareGeneration(seed: number): Promise<TrainBatch[]> {
     const c = this.config;
     const records = this.sampler.next().indices.map((i) => this.dataset.get(i) as Record<string, unknown>);
-    const rollouts = await this.generateRollouts(records, { signal, seed });
-    signal?.throwIfAborted();
+    // No signal here: a step that has drawn its prompts runs to its end (see `train`).
+    const rollouts = await this.generateRollouts(records, { seed });
     const rewardsPerFunc = await this.scoreRollouts(rollouts, records);
     const adv = this.computeAdvantages(rewardsPerFunc);
 

@@ -92,7 +92,7 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
   random.getRandomState();
   const hidden: mx.Array[] = [mx.stopGradient(inner.embedTokens.forward(inputs))];
   mx.eval(hidden[0]);
-  const keys: unknown[] = [];
+  const keys: (mx.Array | null)[] = [];
   for (const layer of layers) {
     keys.push(random.saveRandomState());
     const x = hidden[hidden.length - 1];
@@ -117,30 +117,28 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
     });
     return headLoss(inner.norm.forward(h));
   };
-  let value: R;
-  let cotangent: mx.Array;
-  try {
-    const last = hidden[hidden.length - 1];
-    if (headLeaves.length > 0) {
-      const [v, [gh, gLeaves]] = mx.valueAndGrad(headFn, [0, 1])(last, headLeaves);
-      mx.eval(v, gh, gLeaves);
-      value = v;
-      cotangent = gh;
-      let off = 0;
-      headParts.forEach(([prefix], k) => {
-        const n = mx.treeFlatten(headTrees[k]).length;
-        addGrads(prefix, headTrees[k], (gLeaves as mx.Array[]).slice(off, off + n));
-        off += n;
-      });
-    } else {
+  const last = hidden[hidden.length - 1];
+  const [value, cotangent, gLeaves] = mx.tidy((): [R, mx.Array, mx.Array[]] => {
+    try {
+      if (headLeaves.length > 0) {
+        const [v, [gh, gl]] = mx.valueAndGrad(headFn, [0, 1])(last, headLeaves);
+        mx.eval(v, gh, gl);
+        return [v, gh, gl];
+      }
       const [v, gh] = mx.valueAndGrad((h: mx.Array) => headLoss(inner.norm.forward(h)))(last);
       mx.eval(v, gh);
-      value = v;
-      cotangent = gh;
+      return [v, gh, []];
+    } finally {
+      headParts.forEach(([, p], k) => p.update(headTrees[k]));
     }
-  } finally {
-    headParts.forEach(([, p], k) => p.update(headTrees[k]));
-  }
+  });
+  let off = 0;
+  headParts.forEach(([prefix], k) => {
+    const n = mx.treeFlatten(headTrees[k]).length;
+    if (n > 0) addGrads(prefix, headTrees[k], gLeaves.slice(off, off + n));
+    off += n;
+  });
+  let grad = cotangent;
 
   // Backward: each layer recomputed inside vjp from its kept input, with the random key it drew from.
   try {
@@ -149,25 +147,27 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
       const tree = layer.trainableParameters();
       const leaves = mx.treeFlatten(tree);
       random.restoreRandomState(keys[i]);
-      let outs: mx.Array[];
-      let vjps: mx.Array[];
-      try {
-        [outs, vjps] = mx.vjp(
-          (...xs: mx.Array[]) => {
-            layer.update(mx.treeUnflatten(tree, xs.slice(0, leaves.length)));
-            return layer.forward(xs[leaves.length], mask);
-          },
-          [...leaves, hidden[i]],
-          [cotangent],
-        );
-      } finally {
-        layer.update(tree);
-      }
-      mx.eval(vjps);
-      mx.dispose(outs);
-      cotangent.dispose();
+      // The tidy frees the handles of the recomputed intermediates (they would pin this layer's
+      // activations until the caller's scope ends, which is what checkpointing avoids).
+      const vjps = mx.tidy(() => {
+        try {
+          const [, v] = mx.vjp(
+            (...xs: mx.Array[]) => {
+              layer.update(mx.treeUnflatten(tree, xs.slice(0, leaves.length)));
+              return layer.forward(xs[leaves.length], mask);
+            },
+            [...leaves, hidden[i]],
+            [grad],
+          );
+          mx.eval(v);
+          return v;
+        } finally {
+          layer.update(tree);
+        }
+      });
+      grad.dispose();
       hidden[i + 1].dispose();
-      cotangent = vjps[leaves.length];
+      grad = vjps[leaves.length];
       addGrads(`model.layers.${i}`, tree, vjps.slice(0, leaves.length));
     }
   } finally {
@@ -178,25 +178,25 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
   const embedTree = inner.embedTokens.trainableParameters();
   const embedLeaves = mx.treeFlatten(embedTree);
   if (embedLeaves.length > 0) {
-    let vjps: mx.Array[];
-    let outs: mx.Array[];
-    try {
-      [outs, vjps] = mx.vjp(
-        (...xs: mx.Array[]) => {
-          inner.embedTokens.update(mx.treeUnflatten(embedTree, xs));
-          return inner.embedTokens.forward(inputs);
-        },
-        embedLeaves,
-        [cotangent],
-      );
-    } finally {
-      inner.embedTokens.update(embedTree);
-    }
-    mx.eval(vjps);
-    mx.dispose(outs);
+    const vjps = mx.tidy(() => {
+      try {
+        const [, v] = mx.vjp(
+          (...xs: mx.Array[]) => {
+            inner.embedTokens.update(mx.treeUnflatten(embedTree, xs));
+            return inner.embedTokens.forward(inputs);
+          },
+          embedLeaves,
+          [grad],
+        );
+        mx.eval(v);
+        return v;
+      } finally {
+        inner.embedTokens.update(embedTree);
+      }
+    });
     addGrads('model.embedTokens', embedTree, vjps);
   }
-  cotangent.dispose();
+  grad.dispose();
   hidden[0].dispose();
   if (options.mask === undefined && mask instanceof mx.Array) mask.dispose();
 

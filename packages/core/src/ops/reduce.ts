@@ -8,12 +8,26 @@ import { isInt32 } from '../dtype.js';
 
 type AxisArg = number | number[] | AxisOptions | undefined | null;
 
-/** Normalises `(axis, keepdims)` or `({ axis, keepdims })`. */
-export function axisArgs(axis: AxisArg, keepdims?: boolean): { axes: number[] | undefined; keepdims: boolean } {
-  if (axis !== null && typeof axis === 'object' && !globalThis.Array.isArray(axis)) {
-    return { axes: toAxes(axis.axis), keepdims: axis.keepdims ?? keepdims ?? false };
+/** `keepdims` as a boolean, or inside an options object (`sum(a, -1, { keepdims: true })`). */
+export type KeepdimsArg = boolean | { keepdims?: boolean } | undefined;
+
+/** The boolean a `keepdims` argument stands for, with a clear error for anything else. */
+export function keepdimsOf(keepdims: KeepdimsArg, what = 'keepdims'): boolean | undefined {
+  if (keepdims === undefined || typeof keepdims === 'boolean') return keepdims;
+  if (keepdims !== null && typeof keepdims === 'object' && !globalThis.Array.isArray(keepdims)) {
+    const k = keepdims.keepdims;
+    if (k === undefined || typeof k === 'boolean') return k;
   }
-  return { axes: toAxes(axis ?? undefined), keepdims: keepdims ?? false };
+  throw new TypeError(`${what} must be a boolean or { keepdims: boolean }, got ${JSON.stringify(keepdims)}`);
+}
+
+/** Normalises `(axis, keepdims)`, `(axis, { keepdims })` or `({ axis, keepdims })`. */
+export function axisArgs(axis: AxisArg, keepdims?: KeepdimsArg): { axes: number[] | undefined; keepdims: boolean } {
+  const k = keepdimsOf(keepdims);
+  if (axis !== null && typeof axis === 'object' && !globalThis.Array.isArray(axis)) {
+    return { axes: toAxes(axis.axis), keepdims: keepdimsOf(axis.keepdims) ?? k ?? false };
+  }
+  return { axes: toAxes(axis ?? undefined), keepdims: k ?? false };
 }
 
 function toAxes(axis: number | number[] | undefined): number[] | undefined {
@@ -33,7 +47,7 @@ function optAxis(axis: number | undefined | null, what: string): number | undefi
 
 const R = (name: (typeof REDUCE)[number]) => {
   const c = code(REDUCE, name);
-  return (a: ArrayLike, axis?: AxisArg, keepdims?: boolean): Array => {
+  return (a: ArrayLike, axis?: AxisArg, keepdims?: KeepdimsArg): Array => {
     const { axes, keepdims: k } = axisArgs(axis, keepdims);
     return wrap(native.reduce(c, asArray(a).handle, axes, k, 0));
   };
@@ -50,23 +64,23 @@ export const logsumexp = R('Logsumexp');
 export const median = R('Median');
 
 /** Variance with `ddof` delta degrees of freedom. (Named `var` in the `mx` namespace.) */
-export function variance(a: ArrayLike, axis?: AxisArg, keepdims?: boolean, ddof = 0): Array {
+export function variance(a: ArrayLike, axis?: AxisArg, keepdims?: KeepdimsArg, ddof = 0): Array {
   const { axes, keepdims: k } = axisArgs(axis, keepdims);
   const d = typeof axis === 'object' && axis !== null && !globalThis.Array.isArray(axis) ? ((axis as { ddof?: number }).ddof ?? ddof) : ddof;
   return wrap(native.reduce(code(REDUCE, 'Var'), asArray(a).handle, axes, k, d));
 }
 
-export function std(a: ArrayLike, axis?: AxisArg, keepdims?: boolean, ddof = 0): Array {
+export function std(a: ArrayLike, axis?: AxisArg, keepdims?: KeepdimsArg, ddof = 0): Array {
   const { axes, keepdims: k } = axisArgs(axis, keepdims);
   const d = typeof axis === 'object' && axis !== null && !globalThis.Array.isArray(axis) ? ((axis as { ddof?: number }).ddof ?? ddof) : ddof;
   return wrap(native.reduce(code(REDUCE, 'Std'), asArray(a).handle, axes, k, d));
 }
 
-export function argmax(a: ArrayLike, axis?: number, keepdims = false): Array {
-  return wrap(native.sortOp(code(SORT, 'Argmax'), asArray(a).handle, optAxis(axis, 'argmax'), 0, keepdims));
+export function argmax(a: ArrayLike, axis?: number, keepdims: KeepdimsArg = false): Array {
+  return wrap(native.sortOp(code(SORT, 'Argmax'), asArray(a).handle, optAxis(axis, 'argmax'), 0, keepdimsOf(keepdims, 'argmax: keepdims') ?? false));
 }
-export function argmin(a: ArrayLike, axis?: number, keepdims = false): Array {
-  return wrap(native.sortOp(code(SORT, 'Argmin'), asArray(a).handle, optAxis(axis, 'argmin'), 0, keepdims));
+export function argmin(a: ArrayLike, axis?: number, keepdims: KeepdimsArg = false): Array {
+  return wrap(native.sortOp(code(SORT, 'Argmin'), asArray(a).handle, optAxis(axis, 'argmin'), 0, keepdimsOf(keepdims, 'argmin: keepdims') ?? false));
 }
 
 /** Sorts along `axis` (default -1; `null` sorts the flattened array). */

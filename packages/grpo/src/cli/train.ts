@@ -2,10 +2,9 @@
  * `mlxn-train grpo` and `mlxn-train sft`: a config file in, a training run out — a progress bar
  * on stderr, checkpoints and metrics in `outputDir`.
  *
- * Ctrl-C stops at the next step boundary and saves a checkpoint there, so `--resume` continues
- * exactly where the run stopped: a requested stop takes effect only before a step begins (the
- * loop's state is then whole), by aborting the trainer's AbortSignal. A second Ctrl-C aborts at
- * once without saving; a third exits immediately.
+ * Ctrl-C aborts the trainer's AbortSignal, which the trainers honour between two steps (the
+ * loop's state is then whole), and a checkpoint is saved there, so `--resume` continues exactly
+ * where the run stopped. A second Ctrl-C exits at once without saving.
  */
 import { basename, dirname } from 'node:path';
 import { Qwen3 } from '@mlxn/models-qwen3';
@@ -14,7 +13,6 @@ import type { LogRecord } from '../metrics.js';
 import { PromptDataset } from '../dataset.js';
 import type { GRPOConfig } from '../config.js';
 import { type SFTConfig, type SFTRecord, SFTTrainer } from '../sft.js';
-import type { MicroLoopResult } from '../train-core.js';
 import { GRPOTrainer } from '../trainer.js';
 import { type CommandSpec, type ParsedArgs, UsageError, flag } from './args.js';
 import { ConfigError, type Overrides, type TrainerKind, readJsonl, readRunConfig } from './config-file.js';
@@ -86,42 +84,11 @@ export const SFT: CommandSpec = {
   ].join('\n'),
 };
 
-/** Why the run's signal was aborted. */
+/** The reason the run's signal was aborted with (Ctrl-C). */
 class StopRequest extends Error {
-  constructor(readonly graceful: boolean) {
-    super(graceful ? 'stopped between two steps' : 'stopped');
+  constructor() {
+    super('stopped between two steps');
   }
-}
-
-/** Stops a trainer at a step boundary (see the file comment). */
-class GracefulStop {
-  readonly controller = new AbortController();
-  requested = false;
-
-  /** Called before each step: a requested stop ends the loop here, where its state is whole. */
-  beforeStep(): void {
-    if (!this.requested) return;
-    if (!this.controller.signal.aborted) this.controller.abort(new StopRequest(true));
-    throw this.controller.signal.reason;
-  }
-
-  stopNow(): void {
-    this.controller.abort(new StopRequest(false));
-  }
-}
-
-type MicroLoop = (signal: AbortSignal | undefined) => Promise<MicroLoopResult>;
-
-/**
- * Each step starts by yielding to the event loop: a training step is synchronous work, so
- * without it Ctrl-C (and any timer) would only be seen when the run is over.
- */
-function stoppableStep(stop: GracefulStop | null, microLoop: MicroLoop): MicroLoop {
-  return async (signal) => {
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    stop?.beforeStep();
-    return microLoop(signal);
-  };
 }
 
 /** Adds tokens/s to what the progress bar shows, right after the loss (a narrow terminal clips the end). */
@@ -138,20 +105,12 @@ function withSpeed(info: Record<string, number | string>, record: LogRecord | nu
 }
 
 class CliGRPOTrainer extends GRPOTrainer {
-  stop: GracefulStop | null = null;
-  protected override runLoop(signal: AbortSignal | undefined, microLoop: MicroLoop): ReturnType<GRPOTrainer['runLoop']> {
-    return super.runLoop(signal, stoppableStep(this.stop, microLoop));
-  }
   protected override progressInfo(record: LogRecord | null): Record<string, number | string> {
     return withSpeed(super.progressInfo(record), record);
   }
 }
 
 class CliSFTTrainer extends SFTTrainer {
-  stop: GracefulStop | null = null;
-  protected override runLoop(signal: AbortSignal | undefined, microLoop: MicroLoop): ReturnType<SFTTrainer['runLoop']> {
-    return super.runLoop(signal, stoppableStep(this.stop, microLoop));
-  }
   protected override progressInfo(record: LogRecord | null): Record<string, number | string> {
     return withSpeed(super.progressInfo(record), record);
   }
@@ -195,24 +154,22 @@ export async function runTraining(kind: TrainerKind, args: ParsedArgs): Promise<
     kind === 'grpo'
       ? new CliGRPOTrainer({ model, rewardFuncs: rewards, trainDataset: dataset as PromptDataset, config: c as GRPOConfig, progress })
       : new CliSFTTrainer({ model, trainDataset: dataset as SFTRecord[], config: c as SFTConfig, progress });
-  const stop = new GracefulStop();
-  trainer.stop = stop;
+  const stop = new AbortController();
 
-  let interrupts = 0;
   const onSigint = () => {
-    interrupts++;
-    if (interrupts === 1) {
-      stop.requested = true;
-      say('\nStopping after the current step to save a checkpoint (Ctrl-C again to stop now without saving)');
-    } else if (interrupts === 2) {
-      say('\nStopping now without saving (Ctrl-C again to quit immediately)');
-      stop.stopNow();
-    } else process.exit(130);
+    if (!stop.signal.aborted) {
+      say('\nStopping after the current step to save a checkpoint (Ctrl-C again to quit now without saving)');
+      stop.abort(new StopRequest());
+      return;
+    }
+    const latest = latestCheckpoint(c.outputDir);
+    say(`\nStopped without saving${latest ? `; the newest checkpoint is ${latest}` : ''}`);
+    process.exit(130);
   };
   process.on('SIGINT', onSigint);
   if (resumeFrom !== null) say(`Resuming from ${resumeFrom}`);
   try {
-    const result = await trainer.train({ signal: stop.controller.signal });
+    const result = await trainer.train({ signal: stop.signal });
     const latest = latestCheckpoint(c.outputDir);
     const lastLoss = [...trainer.logHistory].reverse().find((r) => typeof r.loss === 'number')?.loss;
     say(
@@ -221,13 +178,7 @@ export async function runTraining(kind: TrainerKind, args: ParsedArgs): Promise<
     );
     return 0;
   } catch (e) {
-    const reason = stop.controller.signal.reason;
-    if (!stop.controller.signal.aborted || !(reason instanceof StopRequest)) throw e;
-    if (!reason.graceful) {
-      const latest = latestCheckpoint(c.outputDir);
-      say(`Stopped at step ${trainer.state.globalStep} without saving${latest ? `; the newest checkpoint is ${latest}` : ''}`);
-      return 130;
-    }
+    if (!stop.signal.aborted || !(stop.signal.reason instanceof StopRequest) || e !== stop.signal.reason) throw e;
     if (trainer.state.globalStep === 0) {
       say('Interrupted before the first step: nothing to save');
       return 130;

@@ -1,0 +1,20 @@
+// keepdims given the three ways users write it, and a clear error (not a native type error) otherwise.
+import { describe, expect, it } from 'vitest';
+import * as mx from '../src/index.js';
+
+describe('reduction arguments', () => {
+  const a = mx.array([[1, 2, 3], [4, 5, 6]]);
+  it('accepts keepdims positionally, as an options object, or inside the axis options', () => {
+    expect(mx.sum(a, -1, true).shape).toEqual([2, 1]);
+    expect(mx.sum(a, -1, { keepdims: true }).shape).toEqual([2, 1]);
+    expect(mx.sum(a, { axis: -1, keepdims: true }).shape).toEqual([2, 1]);
+    expect(mx.sum(a, -1, {}).shape).toEqual([2]);
+    expect(mx.argmax(a, -1, { keepdims: true }).tolist()).toEqual([[2], [2]]);
+    expect(mx.std(a, 0, { keepdims: true }).shape).toEqual([1, 3]);
+  });
+  it('rejects anything else with a TypeError naming keepdims', () => {
+    expect(() => mx.sum(a, -1, 'yes' as never)).toThrow(/keepdims must be a boolean/);
+    expect(() => mx.argmax(a, -1, 1 as never)).toThrow(/argmax: keepdims must be a boolean/);
+    expect(() => mx.mean(a, { axis: 0, keepdims: 'no' as never })).toThrow(TypeError);
+  });
+});
