@@ -15,8 +15,8 @@ console.log('loss =', value.item(), 'grad =', await grad.data());
 const gelu = (v: mx.Array) => mx.multiply(mx.multiply(v, 0.5), mx.add(mx.erf(mx.divide(v, Math.SQRT2)), 1));
 const fast = mx.compile(gelu);
 const v = mx.linspace(-3, 3, 7);
-console.log('gelu     =', Array.from(gelu(v).dataSync(), (n) => n.toFixed(4)).join(' '));
-console.log('compiled =', Array.from(fast(v).dataSync(), (n) => n.toFixed(4)).join(' '));
+console.log('gelu     =', Array.from(gelu(v).dataSync() as Float32Array, (n) => n.toFixed(4)).join(' '));
+console.log('compiled =', Array.from(fast(v).dataSync() as Float32Array, (n) => n.toFixed(4)).join(' '));
 
 // tidy() frees intermediates deterministically.
 const before = mx.memory().active;

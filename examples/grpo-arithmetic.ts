@@ -1,5 +1,7 @@
-// The main job, end to end on a CPU in a few minutes: a tiny Qwen3 (random weights, the real
-// Qwen3 tokenizer and its full 151,936-token vocabulary, tied embeddings) learns single-digit
+// The main job, end to end on a CPU in a few minutes: a tiny Qwen3 (random weights, tied
+// embeddings, the real Qwen3 tokenizer; by default only the first 9,728 rows of its vocabulary,
+// which hold every token this task uses, because the output head over all 151,936 would be
+// nearly all the compute on 2 cores: see --full-vocab) learns single-digit
 // addition. SFT warm-starts it on "a+b=" → "<answer>s</answer>", then GRPO improves it with a
 // correctness reward and a format reward. Accuracy is measured on held-out prompts (pairs never
 // trained on) before and after each stage, and the final checkpoint is read back with Qwen3.load.

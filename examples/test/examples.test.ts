@@ -104,3 +104,11 @@ describe('model examples', () => {
     expect(num(out, /differs from trained by (\S+)\)/)).toBeLessThan(1e-4);
   }, 180_000);
 });
+
+describe('examples type-check', () => {
+  it('every example compiles against the packages’ published types', () => {
+    const tsc = join(examples, '../node_modules/.bin/tsc');
+    // Throws with the compiler's output when any example does not type-check.
+    execFileSync(tsc, ['--noEmit', '-p', join(examples, 'tsconfig.json')], { cwd: examples, encoding: 'utf8' });
+  }, 180_000);
+});
