@@ -27,5 +27,6 @@ describe('README examples', () => {
     expect(outputs[3]).toContain('newest checkpoint: checkpoint-3');
     expect(outputs[3]).toContain('logged steps: 1 2 3 4 5');
     expect(outputs[4]).toContain('completions 8 loss finite true grad norm > 0 true');
+    expect(outputs[5]).toMatch(/\[ 'reward', 'loss' \] 800 x \d+/);
   }, 180_000);
 });
