@@ -3,10 +3,11 @@ import { defineConfig } from 'tsup';
 // The sibling packages stay external so @mlxn/core's module state (and the native binary)
 // exists once.
 export default defineConfig({
-  entry: { index: 'src/index.ts', cli: 'src/cli/main.ts' },
+  entry: { index: 'src/index.ts', cli: 'src/cli/main.ts', 'cli-args': 'src/cli/args.ts' },
   format: ['esm'],
   // The command-line tool (`mlxn-qwen3`, dist/cli.js) is an executable, not an API: no types.
-  dts: { entry: { index: 'src/index.ts' } },
+  // cli-args is the flag parser @mlxn/grpo's `mlxn-train` shares (an internal export).
+  dts: { entry: { index: 'src/index.ts', 'cli-args': 'src/cli/args.ts' } },
   sourcemap: true,
   clean: true,
   target: 'node20',

@@ -5,7 +5,7 @@
  * saved unless Ctrl-C was pressed twice). Errors are one line (`mlxn-train: …`); `--verbose`
  * adds the stack trace.
  */
-import { type CommandSpec, type ParsedArgs, UsageError, helpText, parseCommand } from './args.js';
+import { type CommandSpec, type ParsedArgs, UsageError, helpText, parseCommand } from '@mlxn/models-qwen3/cli-args';
 import { ConfigError } from './config-file.js';
 import { GRPO, SFT, runTraining } from './train.js';
 

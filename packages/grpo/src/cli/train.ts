@@ -14,7 +14,7 @@ import { PromptDataset } from '../dataset.js';
 import type { GRPOConfig } from '../config.js';
 import { type SFTConfig, type SFTRecord, SFTTrainer } from '../sft.js';
 import { GRPOTrainer } from '../trainer.js';
-import { type CommandSpec, type ParsedArgs, UsageError, flag } from './args.js';
+import { type CommandSpec, type ParsedArgs, UsageError, flag } from '@mlxn/models-qwen3/cli-args';
 import { ConfigError, type Overrides, type TrainerKind, readJsonl, readRunConfig } from './config-file.js';
 import { BUILTIN_REWARD_NAMES, resolveRewards } from './rewards.js';
 

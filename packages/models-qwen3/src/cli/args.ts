@@ -3,6 +3,9 @@
  * flags, their value kinds and help lines, so the parser, the value checks and `--help` never
  * disagree. Mistakes are `UsageError`s (exit code 2) with a one-line message that names the
  * flag; everything after a failed check is the caller's runtime (exit code 1).
+ *
+ * Shared by every @mlxn command-line tool (`mlxn-qwen3` here, `mlxn-train` in @mlxn/grpo, which
+ * imports it as `@mlxn/models-qwen3/cli-args`): an internal export, not a stable API.
  */
 import { parseArgs } from 'node:util';
 
@@ -26,9 +29,9 @@ export interface FlagSpec {
 }
 
 export interface CommandSpec {
-  /** `mlxn-qwen3 generate` */
+  /** `mlxn-qwen3 generate`, `mlxn-train grpo` */
   name: string;
-  /** `<model> [prompt]` */
+  /** `<model> [prompt]`, `<config.json>` */
   usage: string;
   summary: string;
   flags: Record<string, FlagSpec>;
@@ -148,7 +151,7 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): Parsed
 /** The `--help` text of a command. */
 export function helpText(spec: CommandSpec): string {
   const rows = Object.entries({ ...spec.flags, ...COMMON_FLAGS }).map(([name, f]) => {
-    const left = `${f.short ? `-${f.short}, ` : '    '}${flagText(name)}${f.kind === 'boolean' ? '' : ` ${f.value ?? 'VALUE'}`}`;
+    const left = `${f.short ? `-${f.short}, ` : '    '}${flagText(name)}${f.kind === 'boolean' ? '' : f.value?.startsWith('[') ? f.value : ` ${f.value ?? 'VALUE'}`}`;
     const choices = f.choices ? ` (${f.choices.join(' | ')})` : '';
     return [left, `${f.help}${choices}${f.kind === 'strings' ? ' Repeatable.' : ''}`] as const;
   });
