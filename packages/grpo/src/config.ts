@@ -17,7 +17,8 @@ const positiveInt = z.number().int().positive();
 const nonNegative = z.number().nonnegative();
 const finite = z.number().finite();
 
-const loraSchema = z
+/** LoRA options with PEFT's defaults; shared by the GRPO and SFT configs. */
+export const loraSchema = z
   .object({
     /** Adapter rank r (PEFT's default 8). */
     rank: positiveInt.default(8),

@@ -11,6 +11,7 @@ import * as mx from '@mlxn/core';
 import type { ChatMessage, Tokenizer } from '@mlxn/io';
 import { type ParamDict, linearToLoRALayers } from '@mlxn/nn';
 import { z } from 'zod';
+import { loraSchema } from './config.js';
 import { seededPermutation } from './dataset.js';
 import type { OnLog } from './metrics.js';
 import type { ProgressOptions } from './progress.js';
@@ -49,18 +50,7 @@ const sftSchema = z
     saveTotalLimit: positiveInt.nullable().default(null),
     outputDir: z.string().min(1).default('trainer_output'),
     resumeFromCheckpoint: z.union([z.string().min(1), z.boolean()]).nullable().default(null),
-    lora: z
-      .object({
-        rank: positiveInt.default(8),
-        alpha: z.number().positive().default(8),
-        scale: z.number().positive().nullable().default(null),
-        dropout: z.number().min(0).max(1).default(0),
-        targetModules: z.array(z.string().min(1)).nonempty().default(['self_attn.q_proj', 'self_attn.v_proj']),
-      })
-      .strict()
-      .transform((l) => ({ ...l, scale: l.scale ?? l.alpha / l.rank }))
-      .nullable()
-      .default(null),
+    lora: loraSchema.nullable().default(null),
     bf16: z.boolean().default(true),
     /** Recompute each decoder layer in the backward pass instead of keeping its activations (TRL's default). */
     gradientCheckpointing: z.boolean().default(true),
