@@ -1,130 +1,74 @@
 /**
  * @mlxn/models-qwen3 generation against mlx-lm (same MLX version, same machine, same run, the
- * same weights): a small float32 Qwen3 on the CPU, a 512-token prompt and 128 new tokens, batch 1
- * (`model.generate` vs `stream_generate`) and batch 8 (`model.batchGenerate` vs
- * `batch_generate`). The two sides take turns (ours, then mlx-lm's, for each measurement and
- * repeat; mlx-lm runs in a Python process that stays loaded), so a change in the machine's load
- * hits both alike. Prints one JSON object with both sides (prompt and generation tokens per
- * second, peak memory in bytes; each the best of `repeats` runs) and the ratios (ours / mlx-lm:
- * > 1 is faster for tokens per second, < 1 is less memory).
+ * same weights). Each case is `b<batch>-p<prompt tokens>-n<new tokens>` (greedy; batch 1 is
+ * `model.generate` vs `stream_generate`, larger batches `model.batchGenerate` vs the faster of
+ * mlx-lm's `batch_generate` and a plain batched greedy loop over mlx-lm's model, pipelined as
+ * `generate_step` is) or `prefill-<tokens>` (prompt tokens per second of one prompt). The two
+ * sides take turns for each case and repeat (mlx-lm runs in a Python process that stays
+ * loaded), so a change in the machine's load hits both alike. Prints one JSON object with both
+ * sides (best and median of `repeats` runs: prompt and generation tokens per second, peak
+ * memory in bytes) and the ratios ours / mlx-lm (> 1 is faster; < 1 is less memory).
  *
- *   pnpm --filter @mlxn/core --filter @mlxn/io --filter @mlxn/nn --filter @mlxn/sampling --filter @mlxn/cache --filter @mlxn/models-qwen3 build
+ *   node tooling/build-native.mjs --release --out-dir /tmp/mlxn-release
  *   MLXN_NATIVE_PATH=/tmp/mlxn-release/mlxn.linux-x64-gnu.node pnpm --filter @mlxn/tooling bench:generate
  *
- * `MLXN_BENCH_REPEATS` (default 2) sets the runs per side; `MLXN_REFERENCE_PYTHON` a Python with
- * mlx and mlx-lm (default /tmp/pyref/bin/python).
+ * Environment: `MLXN_BENCH_CASES` (comma-separated; default `b1-p512-n128,b8-p512-n128`),
+ * `MLXN_BENCH_PRESET` (see qwen3-presets.ts), `MLXN_BENCH_REPEATS` (default 3),
+ * `MLXN_REFERENCE_PYTHON` (a Python with mlx and mlx-lm; default /tmp/pyref/bin/python),
+ * `MLXN_TOKENIZER_DIR`. Generation tokens per second have one definition on both sides: tokens
+ * after the first over the time since the first (each library's own statistic).
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as mx from '@mlxn/core';
 import { native } from '@mlxn/core/internal';
-import { Qwen3, parseQwen3Config } from '@mlxn/models-qwen3';
+import { Qwen3 } from '@mlxn/models-qwen3';
 import { qwen3TokenizerDir } from '../test-support/qwen3.mjs';
+import { median } from './decode-step.js';
+import { benchPreset, promptIds, writeBenchModel } from './qwen3-presets.js';
 
-/** Python with mlx-lm at the pinned versions (tooling/reference); overridable for a local venv. */
 const python = process.env.MLXN_REFERENCE_PYTHON ?? '/tmp/pyref/bin/python';
+const preset = benchPreset();
+const repeats = Number(process.env.MLXN_BENCH_REPEATS ?? 3);
+const cases = (process.env.MLXN_BENCH_CASES ?? 'b1-p512-n128,b8-p512-n128').split(',');
 
-/**
- * `MLXN_BENCH_PRESET=qwen3-0.6b` swaps in Qwen3-0.6B's shapes in bfloat16, for an MLX built
- * with CUDA (or Metal) where that size is the interesting one; the default is the small
- * float32 model that a 2-core CPU runs in minutes.
- */
-const presets: Record<string, { config: Record<string, unknown>; dtype: mx.Dtype }> = {
-  'qwen3-0.6b': {
-    config: {
-      model_type: 'qwen3', vocab_size: 151936, hidden_size: 1024, intermediate_size: 3072, num_hidden_layers: 28,
-      num_attention_heads: 16, num_key_value_heads: 8, head_dim: 128, max_position_embeddings: 40960,
-      rms_norm_eps: 1e-6, rope_theta: 1000000, tie_word_embeddings: true, eos_token_id: 151645, torch_dtype: 'bfloat16',
-    },
-    dtype: 'bfloat16',
-  },
-};
-const preset = process.env.MLXN_BENCH_PRESET ? presets[process.env.MLXN_BENCH_PRESET] : undefined;
-if (process.env.MLXN_BENCH_PRESET && !preset) throw new Error(`unknown MLXN_BENCH_PRESET ${process.env.MLXN_BENCH_PRESET} (${Object.keys(presets).join(', ')})`);
-
-export const setup = {
-  preset: process.env.MLXN_BENCH_PRESET ?? 'small-float32',
-  config: preset?.config ?? {
-    model_type: 'qwen3',
-    vocab_size: 32000,
-    hidden_size: 512,
-    intermediate_size: 1408,
-    num_hidden_layers: 4,
-    num_attention_heads: 8,
-    num_key_value_heads: 4,
-    head_dim: 64,
-    max_position_embeddings: 4096,
-    rms_norm_eps: 1e-6,
-    rope_theta: 1000000,
-    tie_word_embeddings: false,
-    eos_token_id: 151645,
-    torch_dtype: 'float32',
-  },
-  promptTokens: 512,
-  maxTokens: 128,
-  batch: 8,
-  repeats: Number(process.env.MLXN_BENCH_REPEATS ?? 2),
-};
-
-/** Deterministic prompt ids below the vocabulary (a small LCG: the same on both sides). */
-function promptIds(seed: number, n: number, vocab: number): number[] {
-  let s = seed >>> 0;
-  return Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s % vocab;
-  });
+interface Case { name: string; batch: number; prompt: number; tokens: number; prefillOnly: boolean }
+function parseCase(name: string): Case {
+  const pre = /^prefill-(\d+)$/.exec(name);
+  if (pre) return { name, batch: 1, prompt: Number(pre[1]), tokens: 1, prefillOnly: true };
+  const m = /^b(\d+)-p(\d+)-n(\d+)$/.exec(name);
+  if (!m) throw new Error(`bad case ${name}: expected b<batch>-p<prompt>-n<new tokens> or prefill-<tokens>`);
+  return { name, batch: Number(m[1]), prompt: Number(m[2]), tokens: Number(m[3]), prefillOnly: false };
 }
+const plan = cases.map(parseCase);
+
+type Side = { prompt_tps: number; generation_tps: number; peak_memory: number; generation_tokens: number; [k: string]: number };
 
 const folder = mkdtempSync(join(tmpdir(), 'mlxn-bench-generate-'));
 try {
-  // The same weights for both: written once, loaded by each.
-  mx.random.seed(0);
-  const random = new Qwen3(parseQwen3Config(setup.config));
-  if (preset) random.setDtype(preset.dtype);
-  mx.eval(random.parameters());
-  await random.save(folder);
-  // MLXN_TOKENIZER_DIR: where tokenizer.json lives on a machine without the repo's node_modules.
-  const tokenizerDir = process.env.MLXN_TOKENIZER_DIR ?? qwen3TokenizerDir();
-  for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(tokenizerDir, f), join(folder, f));
-  mx.dispose(random.parameters()); // only the loaded copy may count towards peak memory
+  await writeBenchModel(preset, folder, process.env.MLXN_TOKENIZER_DIR ?? qwen3TokenizerDir());
   const model = await Qwen3.load(folder);
   mx.eval(model.parameters());
+  const vocab = Number(preset.config.vocab_size);
+  const prompts = (c: Case) => Array.from({ length: c.batch }, (_, i) => promptIds(100 + i, c.prompt, vocab));
 
-  const vocab = Number(setup.config.vocab_size);
-  const prompt = promptIds(1, setup.promptTokens, vocab);
-  const prompts = Array.from({ length: setup.batch }, (_, i) => promptIds(100 + i, setup.promptTokens, vocab));
-
-  // Warm-up: the same shapes once, small.
-  await model.generate(prompt.slice(0, 64), { maxTokens: 8 });
-  await model.batchGenerate(prompts.map((p) => p.slice(0, 64)), { maxTokens: 8 });
-
-  type Side = { prompt_tps: number; generation_tps: number; peak_memory: number; generation_tokens: number };
-  type Name = 'batch1' | 'batch8';
-  const best = (into: Partial<Record<Name, Side>>, name: Name, s: Side) => {
-    const cur = into[name];
-    if (cur === undefined) into[name] = s;
-    else {
-      cur.prompt_tps = Math.max(cur.prompt_tps, s.prompt_tps);
-      cur.generation_tps = Math.max(cur.generation_tps, s.generation_tps);
-      cur.peak_memory = Math.min(cur.peak_memory, s.peak_memory);
-    }
-  };
-  const measure: Record<Name, () => Promise<Side>> = {
-    batch1: async () => {
-      const r = await model.generate(prompt, { maxTokens: setup.maxTokens });
+  const measure = async (c: Case): Promise<Side> => {
+    const ps = prompts(c);
+    if (c.batch === 1) {
+      const r = await model.generate(ps[0], { maxTokens: c.tokens });
       return { prompt_tps: r.promptTokensPerSec, generation_tps: r.tokensPerSec, peak_memory: mx.memory().peak, generation_tokens: r.usage.completionTokens };
-    },
-    batch8: async () => {
-      const r = await model.batchGenerate(prompts, { maxTokens: setup.maxTokens, maxBatchSize: setup.batch });
-      return { prompt_tps: r.stats.promptTokensPerSec, generation_tps: r.stats.tokensPerSec, peak_memory: mx.memory().peak, generation_tokens: r.stats.generationTokens };
-    },
+    }
+    const r = await model.batchGenerate(ps, { maxTokens: c.tokens, maxBatchSize: c.batch, prefillBatchSize: c.batch });
+    return { prompt_tps: r.stats.promptTokensPerSec, generation_tps: r.stats.tokensPerSec, peak_memory: mx.memory().peak, generation_tokens: r.stats.generationTokens };
   };
 
-  // mlx-lm in a Python process that answers one measurement per line.
-  const py = spawn(python, [join(import.meta.dirname, 'generate_ref.py'), JSON.stringify({ folder, prompt, prompts, maxTokens: setup.maxTokens })], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // Warm-up: every case once, small.
+  for (const c of plan) await measure({ ...c, prompt: Math.min(c.prompt, 64), tokens: Math.min(c.tokens, 8) });
+
+  const py = spawn(python, [join(import.meta.dirname, 'generate_ref.py'), JSON.stringify({ folder, cases: plan.map((c) => ({ ...c, prompts: prompts(c) })) })], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: py.stdout! })[Symbol.asyncIterator]();
   const readLine = async (): Promise<string> => {
     const next = await lines.next();
@@ -132,36 +76,59 @@ try {
     return next.value;
   };
   if ((await readLine()) !== 'ready') throw new Error('generate_ref.py did not start');
-  const ours: Partial<Record<Name, Side>> = {};
-  const theirs: Partial<Record<Name, Side>> = {};
+  const ours: Record<string, Side[]> = {};
+  const theirs: Record<string, Side[]> = {};
   try {
-    for (let r = 0; r < setup.repeats; r++) {
-      for (const name of ['batch1', 'batch8'] as const) {
+    for (let r = 0; r < repeats; r++) {
+      for (const c of plan) {
         mx.clearCache();
         mx.resetPeakMemory();
-        best(ours, name, await measure[name]());
-        py.stdin!.write(`${name}\n`);
-        best(theirs, name, JSON.parse(await readLine()) as Side);
+        (ours[c.name] ??= []).push(await measure(c));
+        py.stdin!.write(`${c.name}\n`);
+        (theirs[c.name] ??= []).push(JSON.parse(await readLine()) as Side);
       }
     }
   } finally {
     py.stdin!.end();
     py.kill();
   }
-  const reference = theirs as Record<Name, Side>;
-  const mine = ours as Record<Name, Side>;
 
-  const round = (x: number) => Number(x.toFixed(3));
-  const ratio: Record<string, Record<string, number>> = {};
-  for (const k of ['batch1', 'batch8'] as const) {
-    ratio[k] = {
-      prompt_tps: round(mine[k].prompt_tps / reference[k].prompt_tps),
-      generation_tps: round(mine[k].generation_tps / reference[k].generation_tps),
-      peak_memory: round(mine[k].peak_memory / reference[k].peak_memory),
+  const r3 = (x: number) => Number(x.toFixed(3));
+  const summary = (xs: Side[]) => {
+    const out: Record<string, { best: number; median: number }> = {};
+    for (const k of Object.keys(xs[0])) {
+      const v = xs.map((x) => x[k]);
+      out[k] = { best: r3(k === 'peak_memory' ? Math.min(...v) : Math.max(...v)), median: r3(median(v)) };
+    }
+    return out;
+  };
+  const results: Record<string, unknown> = {};
+  for (const c of plan) {
+    const a = summary(ours[c.name]);
+    const b = summary(theirs[c.name]);
+    const key = c.prefillOnly ? 'prompt_tps' : 'generation_tps';
+    // Per repeat: ours over theirs (the same turn), then best and median of those ratios.
+    const per = ours[c.name].map((o, i) => o[key] / theirs[c.name][i][key]);
+    const mem = ours[c.name].map((o, i) => o.peak_memory / theirs[c.name][i].peak_memory);
+    results[c.name] = {
+      mlxn: a,
+      mlx_lm: b,
+      ratio: {
+        [key]: { best: r3(Math.max(...per)), median: r3(median(per)) },
+        ...(c.prefillOnly ? {} : { prompt_tps: r3(a.prompt_tps.median / b.prompt_tps.median) }),
+        peak_memory: { best: r3(Math.min(...mem)), median: r3(median(mem)) },
+      },
     };
   }
-  const goals = { generation_tps: '>= 1.05', prompt_tps: '>= 1.0', peak_memory: '<= 1.0' };
-  console.log(JSON.stringify({ benchmark: 'generate', build: native.bindingProfile(), mlx: mx.mlxVersion, device: mx.defaultDevice().type, setup, mlxn: mine, mlx_lm: reference, ratio, goals }, null, 2));
+  console.log(JSON.stringify({
+    benchmark: 'generate',
+    build: native.bindingProfile(),
+    mlx: mx.mlxVersion,
+    device: mx.defaultDevice().type,
+    env: { MLX_CUDA_USE_CUDNN_SDPA: process.env.MLX_CUDA_USE_CUDNN_SDPA ?? null, MLXN_NATIVE_FORWARD: process.env.MLXN_NATIVE_FORWARD ?? null },
+    setup: { preset: preset.name, repeats, cases },
+    results,
+  }, null, 2));
 } finally {
   rmSync(folder, { recursive: true, force: true });
 }

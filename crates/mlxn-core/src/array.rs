@@ -220,6 +220,28 @@ where
     Ok((from_list(&values), from_list(&grads)))
 }
 
+/// Calls `f` compiled by MLX under the cache entry `id` (traced again only for new input
+/// shapes or dtypes): MLX fuses element-wise chains and replays the traced graph in C++ on
+/// later calls. Ids are shared with `@mlxn/core`'s `compile`, which counts up from 1; Rust
+/// callers take theirs from [`NATIVE_COMPILE_IDS`] upwards.
+pub fn compile_call<F>(id: usize, f: F, inputs: &[&MlxArray]) -> Result<Vec<Array>>
+where
+    F: FnMut(&[Array]) -> Result<Vec<Array>>,
+{
+    let mut body = ClosureTrace(f);
+    // SAFETY: `body` lives on this stack frame for the whole bridged call.
+    let mut cb = unsafe { TraceCallback::new(&mut body) };
+    let mut list = ffi::list_new();
+    for a in inputs {
+        ffi::list_push(list.pin_mut(), a);
+    }
+    let outs = ffi::compile_call(&mut cb, id, false, &list)?;
+    Ok(from_list(&outs))
+}
+
+/// The first compile-cache id reserved for compiled functions built in Rust.
+pub const NATIVE_COMPILE_IDS: usize = 1 << 40;
+
 #[cfg(test)]
 mod tests {
     use super::*;

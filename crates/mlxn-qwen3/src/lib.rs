@@ -6,3 +6,43 @@
 //!   calls (`<tool_call>` JSON), whole or incrementally as tokens stream in.
 pub mod checkpoint_keys;
 pub mod reply;
+pub mod forward;
+pub mod forward_desc;
+
+#[cfg(feature = "napi")]
+mod forward_js {
+    use mlxn_core::Array;
+    use mlxn_core::ffi::MlxArray;
+    use mlxn_core::js::{JsArray, Result, mlx_err};
+    use napi::bindgen_prelude::Float64Array;
+    use napi_derive::napi;
+
+    use crate::forward_desc::{DescError, Resolve, parse};
+
+    struct HandleTable;
+
+    impl<'a> Resolve<'a> for HandleTable {
+        fn resolve(&self, handle: f64) -> std::result::Result<&'a MlxArray, DescError> {
+            // SAFETY: the description is read and used within this one native call.
+            unsafe { JsArray::from_handle(handle).raw_for_call() }.map_err(|e| DescError(e.reason.clone()))
+        }
+    }
+
+    /// Builds Qwen3's trunk (embeddings, decoder layers, final norm) for `tokens` `[B, L]` from
+    /// the flat description `desc` (see `forward_desc.rs`) in one call. Returns handles:
+    /// the hidden states, then per cached layer its new keys, values and per-row offset (-1
+    /// for a KVCache).
+    #[napi(js_name = "qwen3Forward", ts_args_type = "desc: Float64Array, tokens: JsArray", ts_return_type = "JsArray[]")]
+    pub fn qwen3_forward(desc: Float64Array, tokens: JsArray) -> Result<Vec<f64>> {
+        let d = parse(&desc, &HandleTable).map_err(|e| mlx_err(format!("qwen3Forward: {e}")))?;
+        let out = crate::forward::forward(&d, tokens.raw()?).map_err(|e| mlx_err(e.0))?;
+        let mut handles = Vec::with_capacity(1 + 3 * out.caches.len());
+        handles.push(JsArray::new(Array::from_ptr(out.hidden)).handle());
+        for c in out.caches {
+            handles.push(JsArray::new(Array::from_ptr(c.keys)).handle());
+            handles.push(JsArray::new(Array::from_ptr(c.values)).handle());
+            handles.push(c.offset.map_or(-1.0, |o| JsArray::new(Array::from_ptr(o)).handle()));
+        }
+        Ok(handles)
+    }
+}

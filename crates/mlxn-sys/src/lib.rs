@@ -94,6 +94,7 @@ pub mod ffi {
         fn itemsize(a: &MlxArray) -> usize;
         fn array_id(a: &MlxArray) -> usize;
         fn describe(a: &MlxArray) -> Result<String>;
+        fn graph_ops(list: &ArrayList) -> String;
 
         // ---- evaluation --------------------------------------------------------------
         fn eval(list: &ArrayList) -> Result<()>;

@@ -2,7 +2,7 @@
 import * as mx from '@mlxn/core';
 import { KVCache } from './kv-cache.js';
 import { type Cache, STEP, type StateEntry, arrayEntry, checkAgainst, checkCount, checkKV, checkStateLength, describe, intEntry, own, seqSlice, share, writeGrowing } from './base.js';
-import { createCausalMask } from './mask.js';
+import { type AttentionMask, createCausalMask } from './mask.js';
 
 export interface BatchKVCacheOptions {
   /** Padding tokens at the start of each row (prompts are left-padded to one length). */
@@ -25,7 +25,9 @@ export class BatchKVCache implements Cache {
   #keys: mx.Array | null = null;
   #values: mx.Array | null = null;
   #offset: mx.Array;
-  #leftPadding: mx.Array;
+  #lp!: mx.Array;
+  /** Whether no row has left padding (read back once per change of the padding). */
+  #unpadded: boolean | undefined;
   #rightPadding: mx.Array | null = null;
   /** Positions written (the shared sequence length, padding included). */
   idx = 0;
@@ -37,6 +39,20 @@ export class BatchKVCache implements Cache {
     }
     this.#leftPadding = own(null, mx.array([...lp], 'int32'));
     this.#offset = own(null, mx.array(lp.map((p) => -p), 'int32'));
+  }
+
+  get #leftPadding(): mx.Array {
+    return this.#lp;
+  }
+
+  set #leftPadding(p: mx.Array) {
+    this.#lp = p;
+    this.#unpadded = undefined;
+  }
+
+  #noPadding(): boolean {
+    this.#unpadded ??= (this.#lp.tolist() as number[]).every((p) => p === 0);
+    return this.#unpadded;
   }
 
   /** Per-row token counts `[B]` (int32). */
@@ -66,6 +82,22 @@ export class BatchKVCache implements Cache {
     this.#keys = own(this.#keys, writeGrowing(this.#keys, keys, prev));
     this.#values = own(this.#values, writeGrowing(this.#values, values, prev));
     return this.keysAndValues();
+  }
+
+  /**
+   * @internal For a model that builds its forward natively: the buffers and per-row offsets
+   * (owned by the cache; do not dispose) and the position the next keys are written at.
+   */
+  nativeState(): [mx.Array | null, mx.Array | null, number, mx.Array] {
+    return [this.#keys, this.#values, this.idx, this.#offset];
+  }
+
+  /** @internal Takes over what a native forward wrote for `n` new tokens (see `updateAndFetch`). */
+  adoptNative(keys: mx.Array, values: mx.Array, n: number, offset: mx.Array): void {
+    this.#keys = own(this.#keys, keys);
+    this.#values = own(this.#values, values);
+    this.#offset = own(this.#offset, offset);
+    this.idx += n;
   }
 
   keysAndValues(): [mx.Array, mx.Array] {
@@ -124,8 +156,14 @@ export class BatchKVCache implements Cache {
     return t;
   }
 
-  /** The `[B, 1, n, idx + n]` boolean mask for `n` new queries: causal, padding hidden. */
-  makeMask(n: number, options: { windowSize?: number } = {}): mx.Array {
+  /**
+   * The `[B, 1, n, idx + n]` boolean mask for `n` new queries: causal, padding hidden. When no
+   * row is padded the same attention needs no array: `null` for one query, `'causal'` for more
+   * (so the fused attention kernels, which take no array mask on some GPUs, can run);
+   * `returnArray` always gives the array.
+   */
+  makeMask(n: number, options: { windowSize?: number; returnArray?: boolean } = {}): AttentionMask {
+    if (!options.returnArray && options.windowSize === undefined && this.#rightPadding === null && this.#noPadding()) return n === 1 ? null : 'causal';
     return createCausalMask(n, this.idx, { leftPadding: this.#leftPadding, windowSize: options.windowSize });
   }
 

@@ -34,6 +34,24 @@ export class KVCache implements Cache {
     return this.keysAndValues();
   }
 
+  /**
+   * @internal For a model that builds its forward natively: the buffers (owned by the cache;
+   * do not dispose) and the position the next keys are written at.
+   */
+  nativeState(): [mx.Array | null, mx.Array | null, number] {
+    return [this.#keys, this.#values, this.offset];
+  }
+
+  /**
+   * @internal Takes over the buffers a native forward wrote `n` new tokens into (what
+   * `updateAndFetch` would have stored).
+   */
+  adoptNative(keys: mx.Array, values: mx.Array, n: number): void {
+    this.#keys = own(this.#keys, keys);
+    this.#values = own(this.#values, values);
+    this.offset += n;
+  }
+
   /** The stored keys and values (new handles the caller may dispose). */
   keysAndValues(): [mx.Array, mx.Array] {
     if (this.#keys === null || this.#values === null) throw new Error('KVCache: the cache is empty');

@@ -95,6 +95,12 @@ export declare function gatherMm(a: JsArray, b: JsArray, lhs: JsArray | undefine
 
 export declare function gatherQmm(x: JsArray, w: JsArray, scales: JsArray, biases: JsArray | undefined | null, lhs: JsArray | undefined | null, rhs: JsArray | undefined | null, transpose: boolean, groupSize: number, bits: number, mode: string, sorted: boolean): JsArray
 
+/**
+ * The unevaluated graph behind `arrays`, as lines `<primitive>\t<count>` (each node once).
+ * Benchmarks use it to compare the work two graph builders make; it evaluates nothing.
+ */
+export declare function graphOps(arrays: JsArray[]): string
+
 export declare function isAvailable(a: JsArray): boolean
 
 export declare function isclose(a: JsArray, b: JsArray, rtol: number, atol: number, equalNan: boolean): JsArray
@@ -424,6 +430,14 @@ export declare class Qwen3ReplyParser {
   finish(): string
   sawReasoning(): boolean
 }
+
+/**
+ * Builds Qwen3's trunk (embeddings, decoder layers, final norm) for `tokens` `[B, L]` from
+ * the flat description `desc` (see `forward_desc.rs`) in one call. Returns handles:
+ * the hidden states, then per cached layer its new keys, values and per-row offset (-1
+ * for a KVCache).
+ */
+export declare function qwen3Forward(desc: Float64Array, tokens: JsArray): JsArray[]
 
 /** Parses a whole reply; returns `{ text, reasoning, toolCalls, invalidToolCalls }` as JSON. */
 export declare function qwen3ParseReply(text: string, startInReasoning: boolean): string

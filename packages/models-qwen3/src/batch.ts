@@ -129,6 +129,9 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
   const tStart = performance.now();
 
   const finishRow = (row: Row): void => {
+    // Without stop strings the text is only needed at the end: the detokenizer sees the same
+    // tokens in the same order, once per row instead of once per row and step.
+    if (!row.stops.active && row.detok !== undefined) for (const t of row.tokens) row.text += row.detok.add(t);
     const tail = row.stops.push(row.detok?.finalize() ?? '');
     row.text += tail.text + row.stops.flush();
     const tokens = row.stopToken !== null && plan.includeStopToken ? [...row.tokens, row.stopToken] : row.tokens;
@@ -244,10 +247,12 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
             row.history.push(token);
             if (currentLp !== null) row.logprobs.push(currentLp[i]);
             stats.generationTokens++;
-            const check = row.stops.push(row.detok?.add(token) ?? '');
-            row.text += check.text;
-            if (check.stopped) row.finish = 'stop';
-            else if (row.tokens.length >= row.maxTokens) row.finish = 'length';
+            if (row.stops.active) {
+              const check = row.stops.push(row.detok?.add(token) ?? '');
+              row.text += check.text;
+              if (check.stopped) row.finish = 'stop';
+            }
+            if (row.finish === null && row.tokens.length >= row.maxTokens) row.finish = 'length';
           }
         } else {
           row.history.push(row.prompt[row.prompt.length - 1]);

@@ -9,6 +9,7 @@
 export { parseQwen3Config } from './config.js';
 export type { Qwen3Config, Qwen3Quantization } from './config.js';
 export { Qwen3, Qwen3Attention, Qwen3DecoderLayer, Qwen3MLP, Qwen3Model } from './model.js';
+export { nativeForwardEnabled, setNativeForward } from './native-forward.js';
 export type { ForwardMask, ForwardOptions } from './model.js';
 export { QuantizedSwitchLinear, Qwen3SparseMoeBlock, SwitchGLU, SwitchLinear } from './moe.js';
 export { sanitize } from './sanitize.js';

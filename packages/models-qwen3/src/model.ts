@@ -15,6 +15,7 @@ import { type CompletionLogprobsOptions, type TokenLogprobs, completionLogprobs 
 import type { GenerationMethods } from './methods.js';
 import { type SaveOptions, saveQwen3 } from './save.js';
 import { Qwen3SparseMoeBlock } from './moe.js';
+import { nativeForward } from './native-forward.js';
 
 /** What a layer's cache offers the attention (every cache of @mlxn/cache has these). */
 interface LayerCache extends Cache {
@@ -176,6 +177,13 @@ export class Qwen3Model extends Module {
       throw new Error(`Qwen3.forward: expected one cache per layer (${this.layers.length}), got ${cache.length}`);
     }
     const mask = options.mask !== undefined ? options.mask : defaultMask(l, cache?.[0]);
+    // The same layers built in one native call when every module is one of ours (see
+    // native-forward.ts); otherwise, or when disabled, the TypeScript layers below.
+    const built = nativeForward(this, LAYER_CLASSES, inputs, mask, cache);
+    if (built !== undefined) {
+      if (options.mask === undefined && mask instanceof mx.Array) mask.dispose();
+      return built;
+    }
     let h = this.embedTokens.forward(inputs);
     // Layers whose caches stand at the same numeric offset (the usual case) share one offset array.
     let shared: { at: number; array: mx.Array } | undefined;
@@ -204,6 +212,8 @@ export class Qwen3Model extends Module {
     return out;
   }
 }
+
+const LAYER_CLASSES = { layer: Qwen3DecoderLayer, attention: Qwen3Attention, mlp: Qwen3MLP };
 
 function defaultMask(n: number, cache: LayerCache | undefined): AttentionMask {
   if (cache === undefined) return attentionMask(n, 0);

@@ -25,6 +25,11 @@ export class StopStrings {
   }
 
   /** Adds decoded text; returns what may be emitted and whether a stop string completed. */
+  /** Whether there are stop strings to watch for (without any, the text is not needed per token). */
+  get active(): boolean {
+    return this.#stops.length > 0;
+  }
+
   push(piece: string): StopCheck {
     if (this.#stopped) return { text: '', stopped: true };
     if (this.#stops.length === 0) return { text: piece, stopped: false };

@@ -58,6 +58,17 @@ pub fn describe(a: JsArray) -> Result<String> {
     ffi::describe(a.raw()?).map_err(|e| mlx_err(e.what()))
 }
 
+/// The unevaluated graph behind `arrays`, as lines `<primitive>\t<count>` (each node once).
+/// Benchmarks use it to compare the work two graph builders make; it evaluates nothing.
+#[napi(js_name = "graphOps", ts_args_type = "arrays: JsArray[]")]
+pub fn graph_ops(arrays: Vec<JsArray>) -> Result<String> {
+    let mut list = ffi::list_new();
+    for a in &arrays {
+        ffi::list_push(list.pin_mut(), a.raw()?);
+    }
+    Ok(ffi::graph_ops(&list))
+}
+
 /// Waits on the JS thread until `a` is available and raises any error its asynchronous
 /// evaluation hit (MLX keeps that error with the array until someone waits).
 #[napi]

@@ -151,6 +151,23 @@ impl JsArray {
         })
     }
 
+    /// The handle a JS number names (checked when it is used, as every handle is).
+    pub fn from_handle(handle: f64) -> JsArray {
+        JsArray { handle }
+    }
+
+    /// The bridged array for the rest of the current native call, without tying the borrow to
+    /// this `JsArray` value (for exports that read many handles out of a flat description).
+    ///
+    /// # Safety
+    /// The reference must not be kept past the native call that received the handle: handles
+    /// are only released by a separate JS call (see `raw`).
+    pub unsafe fn raw_for_call<'a>(&self) -> Result<&'a MlxArray> {
+        let r = self.raw()?;
+        // SAFETY: see above; the array lives in the handle table until a later `release`.
+        Ok(unsafe { &*(r as *const MlxArray) })
+    }
+
     /// The handle as JS sees it.
     pub fn handle(&self) -> f64 {
         self.handle

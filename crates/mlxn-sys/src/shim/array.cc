@@ -1,6 +1,10 @@
 // Arrays in and out of MLX: construction from bytes, metadata, evaluation, reading back,
 // plus devices, streams and memory. One job: the array's life cycle.
 #include <algorithm>
+#include <map>
+#include <unordered_set>
+
+#include "mlx/primitives.h"
 #include <cstring>
 #include <string>
 #include <utility>
@@ -163,6 +167,27 @@ rust::String describe(const MlxArray& a) {
     }
     return rust::String(text);
   });
+}
+
+// The graph that evaluating `list` would run: one line "<primitive>\t<count>" per primitive,
+// counting each unevaluated node once (a multi-output node, with its siblings, once). For
+// benchmarks that compare how much work two graph builders make.
+rust::String graph_ops(const ArrayList& list) {
+  std::unordered_set<std::uintptr_t> seen;
+  std::map<std::string, size_t> counts;
+  std::vector<mx::array> stack(list.items.begin(), list.items.end());
+  while (!stack.empty()) {
+    mx::array a = std::move(stack.back());
+    stack.pop_back();
+    if (a.status() != mx::array::Status::unscheduled || !a.has_primitive()) continue;
+    if (!seen.insert(a.id()).second) continue;
+    for (auto& s : a.siblings()) seen.insert(s.id());
+    counts[a.primitive().name()] += 1;
+    for (auto& in : a.inputs()) stack.push_back(in);
+  }
+  std::ostringstream os;
+  for (auto& [name, n] : counts) os << name << '\t' << n << '\n';
+  return rust::String(os.str());
 }
 
 void eval(const ArrayList& list) {

@@ -80,6 +80,7 @@ size_t nbytes(const MlxArray& a);
 size_t itemsize(const MlxArray& a);
 size_t array_id(const MlxArray& a);
 rust::String describe(const MlxArray& a);
+rust::String graph_ops(const ArrayList& list);
 
 // ---- evaluation --------------------------------------------------------------------------
 void eval(const ArrayList& list);

@@ -1,0 +1,330 @@
+//! The Qwen3 forward pass built in one native call (mlx-lm's `models/qwen3.py` semantics).
+//!
+//! Building a decode step's graph op by op from JavaScript costs several microseconds per op
+//! (about 1,500 ops for Qwen3-0.6B), which on a GPU is longer than evaluating the step. Here the
+//! same graph is built from Rust in one call: the TypeScript network (`model.ts`) describes its
+//! parameters, settings and caches in a flat `Float64Array` ([`Desc`]), and this module makes
+//! exactly the ops the TypeScript forward makes, in the same order, so the results are
+//! bit-identical (the parity tests compare both paths). Anything the description cannot express
+//! (a replaced submodule, MoE blocks, YaRN rope, rotating or quantized caches) stays on the
+//! TypeScript path, which remains the definition of the network.
+//!
+//! Each decoder layer runs as two compiled blocks around the attention: the projections,
+//! q/k norms and rotary embedding before it, and the output projection, residuals, norm and MLP
+//! after it. Their shapes do not change from one decode step to the next (the cache's length
+//! only enters the attention, which runs between them), so MLX traces each block once and
+//! replays it in C++, fusing element-wise chains (on the CPU, where the fused kernels are
+//! decompositions, that is most of the layer). All layers with the same structure share one
+//! cache entry. Compiled kernels may round differently from the op-by-op graph (a few ulps), so
+//! the parity tests hold this path to mlx-lm's goldens with the same tolerances as the
+//! TypeScript path, and to identical greedy tokens.
+//!
+//! The caches' buffer growth follows `mlxn_cache::grown_capacity`, as the TypeScript caches do;
+//! the new buffers are returned so the caches can take them over.
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use cxx::UniquePtr;
+use mlxn_core::Array;
+use mlxn_core::ffi::{self, BinaryOp, MlxArray, UnaryOp};
+
+use crate::forward_desc::{CacheKind, Desc, DescError, LayerDesc, NormDesc, ProjDesc, ProjKind};
+
+pub type Ptr = UniquePtr<MlxArray>;
+
+fn ok(r: Result<Ptr, cxx::Exception>) -> Result<Ptr, DescError> {
+    r.map_err(|e| DescError(e.what().to_string()))
+}
+
+/// What a forward returns: the final-normed hidden states and, per layer with a cache, the
+/// buffers (and per-row offsets) the cache must take over.
+pub struct ForwardOutput {
+    pub hidden: Ptr,
+    pub caches: Vec<CacheUpdate>,
+}
+
+pub struct CacheUpdate {
+    pub keys: Ptr,
+    pub values: Ptr,
+    /// BatchKVCache's per-row offsets after this step.
+    pub offset: Option<Ptr>,
+}
+
+/// Weak-typed scalar arithmetic, as `@mlxn/core` does for a JS number next to an array.
+fn times_scalar(a: &MlxArray, s: f64) -> Result<Ptr, DescError> {
+    ok(ffi::binary_scalar(BinaryOp::Multiply, a, s, ffi::dtype(a), false))
+}
+
+fn add_scalar(a: &MlxArray, s: f64) -> Result<Ptr, DescError> {
+    ok(ffi::binary_scalar(BinaryOp::Add, a, s, ffi::dtype(a), false))
+}
+
+fn rms(x: &MlxArray, n: &NormDesc) -> Result<Ptr, DescError> {
+    // SAFETY: the weight is a live array for this call.
+    ok(unsafe { ffi::fast_rms_norm(x, n.weight as *const MlxArray, n.eps as f32) })
+}
+
+fn linear_base(x: &MlxArray, p: &ProjDesc) -> Result<Ptr, DescError> {
+    match p.kind {
+        ProjKind::Linear => {
+            let wt = ok(ffi::transpose(p.weight(), &[], true))?;
+            match p.bias() {
+                Some(b) => ok(ffi::addmm(b, x, &wt, 1.0, 1.0)),
+                None => ok(ffi::binary(BinaryOp::Matmul, x, &wt)),
+            }
+        }
+        ProjKind::Quantized => {
+            // SAFETY: biases is null or a live array for this call.
+            let y = ok(unsafe {
+                ffi::quantized_matmul(x, p.weight(), p.scales()?, p.biases_ptr(), true, p.group_size, p.bits, p.mode)
+            })?;
+            match p.bias() {
+                Some(b) => ok(ffi::binary(BinaryOp::Add, &y, b)),
+                None => Ok(y),
+            }
+        }
+    }
+}
+
+/// `Linear`, `QuantizedLinear`, or either wrapped by `LoRALinear` (dropout off).
+fn linear(x: &MlxArray, p: &ProjDesc) -> Result<Ptr, DescError> {
+    let y = linear_base(x, p)?;
+    let Some(lora) = &p.lora else { return Ok(y) };
+    let xa = ok(ffi::binary(BinaryOp::Matmul, x, lora.a))?;
+    let z = ok(ffi::binary(BinaryOp::Matmul, &xa, lora.b))?;
+    let scaled = times_scalar(&z, lora.scale)?;
+    let cast = ok(ffi::astype(&scaled, ffi::dtype(x)))?;
+    ok(ffi::binary(BinaryOp::Add, &y, &cast))
+}
+
+/// `silu(gate) · x` as three element-wise ops (what `activations.ts` builds for small inputs;
+/// its compiled form for large inputs gives the same values).
+fn swiglu(gate: &MlxArray, x: &MlxArray) -> Result<Ptr, DescError> {
+    let s = ok(ffi::unary(UnaryOp::Sigmoid, gate))?;
+    let silu = ok(ffi::binary(BinaryOp::Multiply, gate, &s))?;
+    ok(ffi::binary(BinaryOp::Multiply, &silu, x))
+}
+
+fn rope(x: &MlxArray, d: &Desc, offset: &MlxArray) -> Result<Ptr, DescError> {
+    let r = &d.rope;
+    // SAFETY: no explicit frequencies (YaRN stays on the TypeScript path).
+    ok(unsafe { ffi::fast_rope(x, r.dims, r.traditional, r.base as f32, true, r.scale as f32, offset, std::ptr::null()) })
+}
+
+/// Appends `update` at position `prev` of a buffer that grows in whole steps (KVCache semantics).
+fn write_growing(buffer: Option<&MlxArray>, update: &MlxArray, prev: i32) -> Result<Ptr, DescError> {
+    let shape = ffi::shape(update);
+    let (b, h, l, dh) = (shape[0], shape[1], shape[2], shape[3]);
+    let capacity = buffer.map(|a| ffi::shape(a)[2]).unwrap_or(0);
+    let grown = mlxn_cache::grown_capacity(capacity as u64, prev as u64, l as u64, STEP);
+    let mut owned: Option<Ptr> = None;
+    if let Some(g) = grown {
+        let zero = ok(ffi::scalar(0.0, ffi::dtype(update)))?;
+        let fresh = ok(ffi::full(&[b, h, g as i32 - prev, dh], &zero, ffi::dtype(update), true))?;
+        let mut list = ffi::list_new();
+        match buffer {
+            None => owned = Some(fresh),
+            Some(buf) => {
+                if prev < capacity {
+                    let head = ok(ffi::slice(buf, &[0, 0, 0, 0], &[b, h, prev, dh], &[1, 1, 1, 1]))?;
+                    ffi::list_push(list.pin_mut(), &head);
+                } else {
+                    ffi::list_push(list.pin_mut(), buf);
+                }
+                ffi::list_push(list.pin_mut(), &fresh);
+                owned = Some(ok(ffi::concatenate(&list, 2, false))?);
+            }
+        }
+    }
+    let target: &MlxArray = match &owned {
+        Some(p) => p,
+        None => buffer.expect("a buffer exists when it does not grow"),
+    };
+    ok(ffi::slice_update(target, update, &[0, 0, prev, 0], &[b, h, prev + l, dh], &[1, 1, 1, 1]))
+}
+
+/// Growth step of the caches, in tokens (mlx-lm's `KVCache.step`).
+const STEP: u64 = 256;
+
+fn seq_prefix(buf: &MlxArray, len: i32) -> Result<Ptr, DescError> {
+    let s = ffi::shape(buf);
+    ok(ffi::slice(buf, &[0, 0, 0, 0], &[s[0], s[1], len, s[3]], &[1, 1, 1, 1]))
+}
+
+thread_local! {
+    // Compile-cache ids by block signature: layers of the same structure share one entry.
+    static BLOCK_IDS: RefCell<HashMap<String, usize>> = RefCell::new(HashMap::new());
+}
+
+fn block_id(signature: String) -> usize {
+    BLOCK_IDS.with(|ids| {
+        let mut ids = ids.borrow_mut();
+        let next = mlxn_core::array::NATIVE_COMPILE_IDS + ids.len();
+        *ids.entry(signature).or_insert(next)
+    })
+}
+
+/// Runs `f` over `inputs` as a compiled block, keyed by `signature` (what `f` bakes in).
+fn compiled<F>(signature: String, inputs: &[&MlxArray], mut f: F) -> Result<Vec<Ptr>, DescError>
+where
+    F: FnMut(&mut dyn Iterator<Item = &MlxArray>) -> Result<Vec<Ptr>, DescError>,
+{
+    let outs = mlxn_core::array::compile_call(
+        block_id(signature),
+        |args: &[Array]| {
+            let mut it = args.iter().map(|a| a.raw());
+            let outs = f(&mut it).map_err(|e| mlxn_core::MlxError(e.0))?;
+            Ok(outs.into_iter().map(Array::from_ptr).collect())
+        },
+        inputs,
+    )
+    .map_err(|e| DescError(e.0))?;
+    Ok(outs.into_iter().map(|a| ffi::clone_array(a.raw())).collect())
+}
+
+/// Before the attention: `[q, k, v]` as `[B, heads, L, headDim]`, q and k normed and rotated.
+fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray) -> Result<Vec<Ptr>, DescError> {
+    let mut inputs = vec![h, layer.input_norm.weight, layer.q_norm.weight, layer.k_norm.weight, offset];
+    layer.q.arrays(&mut inputs);
+    layer.k.arrays(&mut inputs);
+    layer.v.arrays(&mut inputs);
+    let r = &d.rope;
+    let signature = format!(
+        "qwen3-pre {} {} {} {} {} {} {} {} {} {} {} {} {}",
+        layer.input_norm.signature(), layer.q_norm.signature(), layer.k_norm.signature(),
+        layer.q.signature(), layer.k.signature(), layer.v.signature(),
+        d.n_heads, d.n_kv_heads, d.head_dim, r.dims, r.traditional, r.base, r.scale
+    );
+    compiled(signature, &inputs, |it| {
+        let (h, input_norm, q_norm, k_norm, offset) = (it.next().unwrap(), layer.input_norm.rebind(it), layer.q_norm.rebind(it), layer.k_norm.rebind(it), it.next().unwrap());
+        let (qp, kp, vp) = (layer.q.rebind(it), layer.k.rebind(it), layer.v.rebind(it));
+        let x = rms(h, &input_norm)?;
+        let s = ffi::shape(&x);
+        let (b, l) = (s[0], s[1]);
+        let heads = |t: &MlxArray, n: i32| ok(ffi::reshape(t, &[b, l, n, d.head_dim]));
+        let to_bhld = |t: &MlxArray| ok(ffi::transpose(t, &[0, 2, 1, 3], false));
+        let q = heads(&*linear(&x, &qp)?, d.n_heads)?;
+        let q = to_bhld(&*rms(&q, &q_norm)?)?;
+        let k = heads(&*linear(&x, &kp)?, d.n_kv_heads)?;
+        let k = to_bhld(&*rms(&k, &k_norm)?)?;
+        let v = heads(&*linear(&x, &vp)?, d.n_kv_heads)?;
+        let v = to_bhld(&v)?;
+        Ok(vec![rope(&q, d, offset)?, rope(&k, d, offset)?, v])
+    })
+}
+
+/// After the attention: the output projection, both residuals, the norm and the MLP.
+fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc) -> Result<Ptr, DescError> {
+    let mut inputs = vec![h, attn, layer.post_norm.weight];
+    layer.o.arrays(&mut inputs);
+    layer.gate.arrays(&mut inputs);
+    layer.up.arrays(&mut inputs);
+    layer.down.arrays(&mut inputs);
+    let signature = format!(
+        "qwen3-post {} {} {} {} {}",
+        layer.post_norm.signature(), layer.o.signature(), layer.gate.signature(), layer.up.signature(), layer.down.signature()
+    );
+    let mut out = compiled(signature, &inputs, |it| {
+        let (h, attn, post_norm) = (it.next().unwrap(), it.next().unwrap(), layer.post_norm.rebind(it));
+        let (o, gate, up, down) = (layer.o.rebind(it), layer.gate.rebind(it), layer.up.rebind(it), layer.down.rebind(it));
+        let h1 = ok(ffi::binary(BinaryOp::Add, h, &*linear(attn, &o)?))?;
+        let x = rms(&h1, &post_norm)?;
+        let (g, u) = (linear(&x, &gate)?, linear(&x, &up)?);
+        let mlp = linear(&*swiglu(&g, &u)?, &down)?;
+        Ok(vec![ok(ffi::binary(BinaryOp::Add, &h1, &mlp))?])
+    })?;
+    Ok(out.pop().expect("one output"))
+}
+
+/// The attention between the blocks: the cache update and the fused attention kernel.
+fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>) -> Result<(Ptr, Option<CacheUpdate>), DescError> {
+    let (q, k, v) = (&qkv[0], &qkv[1], &qkv[2]);
+    let s = ffi::shape(q);
+    let (b, l) = (s[0], s[2]);
+    let sdpa = |k: &MlxArray, v: &MlxArray| -> Result<Ptr, DescError> {
+        let (mode, m) = match mask {
+            Mask::None => ("", std::ptr::null()),
+            Mask::Causal => ("causal", std::ptr::null()),
+            Mask::Array(a) => ("array", a as *const MlxArray),
+        };
+        // SAFETY: the mask pointer is null or a live array for this call.
+        ok(unsafe { ffi::fast_sdpa(q, k, v, d.attn_scale as f32, mode, m, std::ptr::null()) })
+    };
+    let (out, cache) = match &layer.cache {
+        None => (sdpa(k, v)?, None),
+        Some(c) => {
+            let keys = write_growing(c.keys, k, c.prev)?;
+            let values = write_growing(c.values, v, c.prev)?;
+            let end = c.prev + l;
+            let (k_all, v_all) = (seq_prefix(&keys, end)?, seq_prefix(&values, end)?);
+            let out = sdpa(&k_all, &v_all)?;
+            let offset = match c.kind {
+                CacheKind::Batch => Some(add_scalar(c.row_offset()?, l as f64)?),
+                CacheKind::Plain => None,
+            };
+            (out, Some(CacheUpdate { keys, values, offset }))
+        }
+    };
+    let back = ok(ffi::transpose(&out, &[0, 2, 1, 3], false))?;
+    let merged = ok(ffi::reshape(&back, &[b, l, d.n_heads * d.head_dim]))?;
+    Ok((merged, cache))
+}
+
+fn int32() -> u8 {
+    crate::forward_desc::dtype_code_int32()
+}
+
+#[derive(Clone, Copy)]
+enum Mask<'a> {
+    None,
+    Causal,
+    Array(&'a MlxArray),
+}
+
+/// Runs the whole trunk: embeddings, every decoder layer, the final norm.
+pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> {
+    let mask = match d.mask {
+        crate::forward_desc::MaskDesc::None => Mask::None,
+        crate::forward_desc::MaskDesc::Causal => Mask::Causal,
+        crate::forward_desc::MaskDesc::Array(a) => Mask::Array(a),
+    };
+    let mut h = embed(tokens, &d.embed)?;
+    let mut updates = Vec::with_capacity(d.layers.len());
+    // Layers whose caches stand at the same offset share one offset array, as in model.ts.
+    let mut shared: Option<(i32, Ptr)> = None;
+    for layer in &d.layers {
+        let prev = layer.cache.as_ref().map_or(0, |c| c.prev);
+        let offset: &MlxArray = match &layer.cache {
+            Some(c) if c.kind == CacheKind::Batch => c.row_offset()?,
+            _ => {
+                if shared.as_ref().map(|s| s.0) != Some(prev) {
+                    shared = Some((prev, ok(ffi::scalar_int(prev as i64, int32()))?));
+                }
+                &shared.as_ref().expect("just set").1
+            }
+        };
+        let qkv = pre_attention(&h, d, layer, offset)?;
+        let (attn, update) = attention(&qkv, d, layer, mask)?;
+        h = post_attention(&h, &attn, layer)?;
+        updates.extend(update);
+    }
+    let hidden = rms(&h, &d.norm)?;
+    Ok(ForwardOutput { hidden, caches: updates })
+}
+
+fn embed(tokens: &MlxArray, e: &ProjDesc) -> Result<Ptr, DescError> {
+    match e.kind {
+        ProjKind::Linear => ok(ffi::take(e.weight(), tokens, 0, false)),
+        ProjKind::Quantized => {
+            let w = ok(ffi::take(e.weight(), tokens, 0, false))?;
+            let s = ok(ffi::take(e.scales()?, tokens, 0, false))?;
+            let b = match e.biases() {
+                Some(b) => Some(ok(ffi::take(b, tokens, 0, false))?),
+                None => None,
+            };
+            let bp: *const MlxArray = b.as_ref().map_or(std::ptr::null(), |p| &**p as *const MlxArray);
+            // SAFETY: bp is null or points at `b`, alive for this call.
+            ok(unsafe { ffi::dequantize(&w, &s, bp, e.group_size, e.bits, e.mode, 0, false) })
+        }
+    }
+}

@@ -1,0 +1,153 @@
+// The native forward (native-forward.ts ↔ crates/mlxn-qwen3/src/forward.rs) against the
+// TypeScript layers it mirrors: the same numbers on every configuration it covers, the
+// TypeScript path wherever it cannot be exact, and a pinned number of native calls per step.
+import * as mx from '@mlxn/core';
+import { native } from '@mlxn/core/internal';
+import { BatchKVCache, KVCache, RotatingKVCache } from '@mlxn/cache';
+import { Linear, LoRALinear, linearToLoRALayers, valueAndGrad } from '@mlxn/nn';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Qwen3, setNativeForward } from '../src/index.js';
+import { tinyQwen3Path } from './helpers.js';
+
+afterEach(() => setNativeForward(true));
+
+/** Calls into the binding while `fn` runs, by name. */
+function countCalls<T>(fn: () => T): [T, Map<string, number>] {
+  const binding = native as unknown as Record<string, unknown>;
+  const saved = new Map<string, (...a: unknown[]) => unknown>();
+  const counts = new Map<string, number>();
+  for (const [name, f] of Object.entries(binding)) {
+    if (typeof f !== 'function' || /^[A-Z]/.test(name)) continue;
+    saved.set(name, f as (...a: unknown[]) => unknown);
+    binding[name] = (...args: unknown[]) => {
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+      return (f as (...a: unknown[]) => unknown)(...args);
+    };
+  }
+  try {
+    return [fn(), counts];
+  } finally {
+    for (const [name, f] of saved) binding[name] = f;
+  }
+}
+
+/** Logits of a prompt, then of single tokens through the cache, past one growth step (256). */
+function decodeLogits(model: Qwen3, nativePath: boolean, cache = model.makeCache()): Float32Array[] {
+  setNativeForward(nativePath);
+  const out: Float32Array[] = [];
+  const read = (a: mx.Array) => out.push(mx.astype(a, 'float32').dataSync() as Float32Array);
+  mx.tidy(() => read(model.forward(mx.array([[1, 2, 3, 4, 5, 6, 7, 8]], 'int32'), { cache })));
+  for (let i = 0; i < 260; i++) {
+    mx.tidy(() => {
+      const l = model.forward(mx.array([[(i * 7) % 50]], 'int32'), { cache });
+      if (i % 64 === 0 || i >= 255) read(l);
+    });
+  }
+  for (const c of cache) c.dispose();
+  return out;
+}
+
+function maxDiff(a: Float32Array[], b: Float32Array[]): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) for (let j = 0; j < a[i].length; j++) m = Math.max(m, Math.abs(a[i][j] - b[i][j]));
+  return m;
+}
+
+describe.each(['dense', 'dense-4bit'] as const)('native forward: %s', (kind) => {
+  it('gives the TypeScript layers\' logits through a growing KV cache', async () => {
+    const model = await Qwen3.load(tinyQwen3Path(kind));
+    expect(maxDiff(decodeLogits(model, false), decodeLogits(model, true))).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('gives the TypeScript layers\' logits for a left-padded batch and without a cache', async () => {
+    const model = await Qwen3.load(tinyQwen3Path(kind));
+    const run = (nativePath: boolean) => {
+      setNativeForward(nativePath);
+      const caches = model.layers.map(() => new BatchKVCache({ leftPadding: [2, 0] }));
+      const outs = mx.tidy(() => [
+        model.forward(mx.array([[0, 0, 5, 6], [7, 8, 9, 10]], 'int32'), { cache: caches }),
+        model.forward(mx.array([[3], [4]], 'int32'), { cache: caches }),
+        model.forward(mx.array([[3, 4, 5]], 'int32')),
+        model.forward(mx.array([[3, 4, 5]], 'int32'), { mask: null }),
+      ].map((l) => mx.astype(l, 'float32').dataSync() as Float32Array));
+      for (const c of caches) c.dispose();
+      return outs;
+    };
+    expect(maxDiff(run(false), run(true))).toBeLessThanOrEqual(1e-5);
+  });
+});
+
+describe('native forward: coverage', () => {
+  it('is one native call per forward, and a decode step makes a pinned number of native calls', async () => {
+    const model = await Qwen3.load(tinyQwen3Path('dense'));
+    const cache = model.makeCache();
+    mx.tidy(() => model.forward(mx.array([[1, 2, 3]], 'int32'), { cache }));
+    const [, counts] = countCalls(() => mx.tidy(() => model.forward(mx.array([[4]], 'int32'), { cache })));
+    expect(counts.get('qwen3Forward')).toBe(1);
+    // The token array (made, its shape and dtype checked), the forward, the output head (2
+    // ops), two releases, and per layer the two replaced cache buffers released: per-op
+    // dispatch made about 50 per layer.
+    const total = [...counts.values()].reduce((a, b) => a + b, 0);
+    expect(total).toBeLessThanOrEqual(8 + 2 * model.layers.length);
+    for (const c of cache) c.dispose();
+  });
+
+  it('trains through the native forward: gradients equal the TypeScript path\'s, with LoRA', async () => {
+    const model = await Qwen3.load(tinyQwen3Path('dense'));
+    linearToLoRALayers(model, { targets: (p) => p.endsWith('q_proj') || p.endsWith('v_proj'), rank: 4 });
+    // Non-zero adapters, so the LoRA branch contributes.
+    mx.random.seed(3);
+    for (const layer of model.layers) {
+      const q = layer.selfAttn.qProj as LoRALinear;
+      q.loraB = mx.random.normal(q.loraB.shape, { scale: 0.02 });
+    }
+    const ids = mx.array([[1, 5, 9, 2, 7]], 'int32');
+    const loss = (m: Qwen3) => mx.mean(mx.logsumexp(m.forward(ids), -1));
+    const grads = (nativePath: boolean) => {
+      setNativeForward(nativePath);
+      const [l, g] = valueAndGrad(model, loss)(model);
+      const flat = mx.treeFlatten(g).map((a) => mx.astype(a, 'float32').dataSync() as Float32Array);
+      return [l.dataSync() as Float32Array, ...flat];
+    };
+    const a = grads(false);
+    const b = grads(true);
+    expect(a.length).toBeGreaterThan(4);
+    expect(maxDiff(a, b)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('uses a submodule the user replaced (the TypeScript path)', async () => {
+    const model = await Qwen3.load(tinyQwen3Path('dense'));
+    const ids = mx.array([[1, 2, 3]], 'int32');
+    const before = mx.astype(model.forward(ids), 'float32').dataSync() as Float32Array;
+    class Doubled extends Linear {
+      override forward(x: mx.Array): mx.Array {
+        return mx.multiply(super.forward(x), 2);
+      }
+    }
+    const o = model.layers[0].selfAttn.oProj as Linear;
+    const replaced = new Doubled(o.inputDims, o.outputDims, { bias: false });
+    replaced.weight = o.weight;
+    model.layers[0].selfAttn.oProj = replaced;
+    const [logits, counts] = countCalls(() => mx.astype(model.forward(ids), 'float32').dataSync() as Float32Array);
+    expect(counts.get('qwen3Forward') ?? 0).toBe(0);
+    expect(maxDiff([before], [logits])).toBeGreaterThan(1e-3);
+  });
+
+  it('leaves rotating caches to the TypeScript path', async () => {
+    const model = await Qwen3.load(tinyQwen3Path('dense'));
+    const cache = model.makeCache({ maxKvSize: 16 });
+    expect(cache[0]).toBeInstanceOf(RotatingKVCache);
+    const [, counts] = countCalls(() => mx.tidy(() => model.forward(mx.array([[1, 2]], 'int32'), { cache })));
+    expect(counts.get('qwen3Forward') ?? 0).toBe(0);
+    expect((cache[0] as RotatingKVCache).offset).toBe(2);
+  });
+
+  it('reports a cache that does not fit the model as the TypeScript path does', async () => {
+    const model = await Qwen3.load(tinyQwen3Path('dense'));
+    const cache = model.makeCache() as KVCache[];
+    // Keys of another shape (8 heads instead of the model's kv heads).
+    cache[0].updateAndFetch(mx.zeros([1, 8, 2, 4]), mx.zeros([1, 8, 2, 4]));
+    expect(() => model.forward(mx.array([[1]], 'int32'), { cache })).toThrow(/cache holds/);
+  });
+});

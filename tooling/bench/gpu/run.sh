@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine, in the repository root of the device call (see README.md here).
+#
+#   tooling/bench/gpu/run.sh receive a|b|c     copy one staged part into /tmp/mlxn-gpu
+#   tooling/bench/gpu/run.sh bench NAME ...    set up (once per machine) and run benchmark NAME
+#                                              (generate | breakdown) with the environment given;
+#                                              its JSON goes to $OUT/NAME-<n>.json (n counts runs
+#                                              on this machine)
+#
+# Setup: mlx + mlx-lm installed with pip --no-index into /tmp/mlxn-gpu/site, the mlx-cuda-13
+# tarball unpacked over it (libmlx.so, include/ for MLX's JIT), the release .node placed beside
+# libmlx.so, Node unpacked, and the NVIDIA libraries of the machine's own Python packages on
+# LD_LIBRARY_PATH.
+set -euo pipefail
+S=/tmp/mlxn-gpu
+case "${1:-}" in
+  receive)
+    mkdir -p "$S"
+    cp -r ".gpu-stage/$2/." "$S/"
+    ls -la "$S"
+    exit 0
+    ;;
+  bench) shift ;;
+  *) echo "usage: run.sh receive a|b|c | bench generate|breakdown ..." >&2; exit 2 ;;
+esac
+
+cd "$S"
+if [ ! -f .ready ]; then
+  xz -dc node.xz > node && chmod +x node
+  python3 -m pip install -q --no-index --no-deps --no-compile --target site wheels/*.whl
+  cat mlx-cuda.tar.xz.part-* | xz -dc | tar -x -C site
+  xz -dc mlxn.node.xz > site/mlx/lib/mlxn.linux-x64-gnu.node
+  mkdir -p tokenizer && xz -dc tokenizer.tar.xz | tar -x -C tokenizer
+  touch .ready
+fi
+nv=$(python3 -c 'import site; print(site.getsitepackages()[0])')/nvidia
+export LD_LIBRARY_PATH="$(find "$nv" -name 'lib*.so*' -printf '%h\n' 2>/dev/null | sort -u | paste -sd:)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PYTHONPATH="$S/site" MLXN_NATIVE_PATH="$S/site/mlx/lib/mlxn.linux-x64-gnu.node" MLXN_REFERENCE_PYTHON=python3 MLXN_TOKENIZER_DIR="$S/tokenizer"
+export PYTHONUNBUFFERED=1 TRANSFORMERS_VERBOSITY=error
+for name in "$@"; do
+  n=$(( $(cat .runs 2>/dev/null || echo 0) + 1 )); echo "$n" > .runs
+  file="bench/$name.mjs"
+  [ "$name" = breakdown ] && file=bench/decode-breakdown.mjs
+  echo "== $name ($(date -u +%H:%M:%S)) MLX_CUDA_USE_CUDNN_SDPA=${MLX_CUDA_USE_CUDNN_SDPA:-} MLXN_NATIVE_FORWARD=${MLXN_NATIVE_FORWARD:-} MLXN_BENCH_CASES=${MLXN_BENCH_CASES:-}"
+  ./node "$file" > "${OUT:-/tmp}/$name-$n.json" || { echo "$name failed"; continue; }
+  python3 -c "import json,sys; print(json.dumps({k: v for k, v in json.load(open(sys.argv[1])).items() if k in ('results','ratios_mlxn_over_mlx_lm')}))" "${OUT:-/tmp}/$name-$n.json" | cut -c1-6000
+done

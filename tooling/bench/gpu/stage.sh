@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Stages what the GPU machine needs to run the generation benchmarks (it has no Node, Rust or
+# package registry), in three parts of at most ~50 MiB each, one per device call:
+#
+#   .gpu-stage/a, .gpu-stage/b   the libmlx.so and include/ of PyPI's mlx-cuda-13 wheel of the
+#                                pinned MLX, as one xz tarball split in two
+#   .gpu-stage/c                 Node's own binary (xz), the release .node (xz), the benchmarks
+#                                bundled into single files, their Python sides, the Qwen3
+#                                tokenizer, and the mlx + mlx-lm wheels for the reference side
+#
+# Usage (from the repository root, after `pnpm build`):
+#   node tooling/build-native.mjs --release --out-dir /tmp/mlxn-release
+#   tooling/bench/gpu/stage.sh [/tmp/mlxn-release/mlxn.linux-x64-gnu.node]
+# then the device calls in tooling/bench/gpu/README.md. .gpu-stage/ is git-ignored.
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+node_file=${1:-/tmp/mlxn-release/mlxn.linux-x64-gnu.node}
+[ -f "$node_file" ] || { echo "stage: no release binary at $node_file (build it first)" >&2; exit 1; }
+mlx_version=$(node -p "require('./tooling/mlx-runtime/pin.json').version")
+mlx_lm_version=0.32.2
+cache=${MLXN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mlxn}/gpu-stage-$mlx_version
+out=.gpu-stage
+mkdir -p "$cache/wheels"
+
+# The GPU machine runs Python 3.12 (x86-64, glibc 2.35).
+pip_download() {
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_35_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+    --platform manylinux2014_x86_64 -d "$cache/wheels" "$@"
+}
+pip_download "mlx-cuda-13==$mlx_version" "mlx==$mlx_version" "mlx-lm==$mlx_lm_version"
+
+rm -rf "$out" && mkdir -p "$out/a" "$out/b" "$out/c/wheels" "$out/c/bench"
+if [ ! -f "$cache/mlx-cuda.tar.xz" ]; then
+  tmp=$(mktemp -d)
+  unzip -q "$cache/wheels"/mlx_cuda_13-"$mlx_version"-*.whl -d "$tmp"
+  tar -C "$tmp" -cf - mlx mlx_cuda_13.libs | xz -9 -T0 > "$cache/mlx-cuda.tar.xz.tmp"
+  mv "$cache/mlx-cuda.tar.xz.tmp" "$cache/mlx-cuda.tar.xz"
+  rm -rf "$tmp"
+fi
+size=$(stat -c %s "$cache/mlx-cuda.tar.xz")
+split -b $(( (size + 1) / 2 + 1 )) -d "$cache/mlx-cuda.tar.xz" "$cache/mlx-cuda.tar.xz.part-"
+mv "$cache/mlx-cuda.tar.xz.part-00" "$out/a/"
+mv "$cache/mlx-cuda.tar.xz.part-01" "$out/b/"
+
+[ -f "$cache/node.xz" ] || xz -9 -T0 -c "$(command -v node)" > "$cache/node.xz"
+cp "$cache/node.xz" "$out/c/node.xz"
+xz -9 -T0 -c "$node_file" > "$out/c/mlxn.node.xz"
+cp "$cache/wheels"/mlx-"$mlx_version"-cp312-*.whl "$cache/wheels"/mlx_lm-"$mlx_lm_version"-*.whl "$out/c/wheels/"
+node tooling/bench/gpu/bundle.mjs "$out/c/bench"
+cp tooling/bench/generate_ref.py tooling/bench/decode_breakdown.py "$out/c/bench/"
+tok=$(node -e "import('./tooling/test-support/qwen3.mjs').then((m) => console.log(m.qwen3TokenizerDir()))")
+tar -C "$tok" -cf - tokenizer.json tokenizer_config.json | xz -9 -T0 > "$out/c/tokenizer.tar.xz"
+cp tooling/bench/gpu/run.sh "$out/c/run.sh"
+du -sh "$out"/*
