@@ -114,6 +114,27 @@ describe('valueAndGrad and clipGradNorm free their intermediates', () => {
     mx.dispose([loss, logits, grads, claimed]);
   });
 
+  it('keeps memory flat in the earlier README loop, which returned model.parameters() from tidy', () => {
+    const model = new Net();
+    const opt = new nn.AdamW({ learningRate: 1e-3 });
+    const lossAndGrad = lossOf(model);
+    const step = () => {
+      const [loss] = mx.tidy(() => {
+        const [l, grads] = lossAndGrad(X, Y);
+        const [clipped] = nn.clipGradNorm(grads, 1);
+        opt.update(model, clipped);
+        mx.eval(l, model.parameters(), opt.state);
+        return [l, model.parameters()] as const;
+      });
+      loss.item();
+      loss.dispose();
+    };
+    for (let i = 0; i < 3; i++) step();
+    const active = mx.memory().active;
+    for (let i = 0; i < 20; i++) step();
+    expect(mx.memory().active).toBe(active);
+  });
+
   it('keeps MLX active memory unchanged by a step once its results are disposed, without tidy', () => {
     const model = new Net();
     const opt = new nn.AdamW({ learningRate: 1e-3, weightDecay: 0.01 });

@@ -37,12 +37,12 @@ const t0 = performance.now();
 for (let step = 1; step <= steps; step++) {
   if (loop === 'tidy') {
     // The nn README's loop (with SGD: an AdamW step over 10 MB takes ~100 ms on a small CPU).
-    const [loss] = mx.tidy(() => {
+    const loss = mx.tidy(() => {
       const [l, grads] = lossAndGrad(x, y);
       const [clipped] = clipGradNorm(grads, 1);
       opt.update(model, clipped);
       mx.eval(l, model.parameters(), opt.state);
-      return [l, model.parameters()] as const;
+      return l;
     });
     last = loss.item() as number;
     loss.dispose();
