@@ -6,7 +6,7 @@ import { inspect } from 'node:util';
 import { type Dtype, dtypeFromCode, itemsize } from './dtype.js';
 import { MlxError, disposedError } from './errors.js';
 import { type NativeArray, native } from './native.js';
-import { registerArrayClass, track } from './scope.js';
+import { KEPT, registerArrayClass, track } from './scope.js';
 import * as el from './ops/elementwise.js';
 import * as red from './ops/reduce.js';
 import * as sh from './ops/shape.js';
@@ -74,6 +74,26 @@ export class Array {
       this.#finalizable = true;
       finalizer.register(this, this.#h, this);
     }
+  }
+
+  /** @internal Claimed by `mx.keep`: its holder disposes it, never a scope or library code. */
+  get kept(): boolean {
+    return this.scope === KEPT;
+  }
+
+  /** @internal What `mx.keep` does: no scope owns the array any more, and its holder claims it. */
+  claim(): void {
+    this.scope = KEPT;
+    this.finalizeWhenCollected();
+  }
+
+  /**
+   * @internal Takes the array out of every enclosing `tidy` scope without claiming it, for arrays
+   * that library code owns and frees itself (a module's parameters, an optimizer's state).
+   */
+  untrack(): void {
+    if (this.scope !== KEPT) this.scope = null;
+    this.finalizeWhenCollected();
   }
 
   /** @internal The native handle (throws if disposed). */
@@ -186,7 +206,13 @@ export class Array {
     if (this.size !== 1) {
       throw new MlxError(`[item] item() needs an array with exactly one element, got shape (${this.shape.join(',')})`);
     }
-    return this.reshape([]).tolist() as number | boolean | bigint;
+    // The reshaped copy is freed here: outside `tidy` it would wait for the garbage collector.
+    const scalar = this.reshape([]);
+    try {
+      return scalar.tolist() as number | boolean | bigint;
+    } finally {
+      scalar.dispose();
+    }
   }
 
   /** MLX's own printout, the same as Python's `repr(array)`. */

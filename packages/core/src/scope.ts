@@ -22,6 +22,12 @@ function disposeAll(arrays: Iterable<Array>, skip: (a: Array) => boolean): void 
 type Scope = Array[];
 const scopes: Scope[] = [];
 
+/**
+ * The `scope` of an array claimed with `keep`: never an open scope, so no `tidy` disposes it, and
+ * library code that frees arrays it owns (an optimizer replacing parameters) leaves it alone.
+ */
+export const KEPT: Scope = Object.freeze([]) as unknown as Scope;
+
 /** Called for every array handed to user code; false when no `tidy` scope is open. */
 export function track(a: Array): boolean {
   const top = scopes[scopes.length - 1];
@@ -72,14 +78,15 @@ export function tidy<T>(fn: () => T): T {
   return result;
 }
 
-/** Exempts arrays from disposal by every enclosing `tidy`. Returns its argument. */
+/**
+ * Claims arrays for the caller: no enclosing `tidy` disposes them, and neither does library code
+ * that frees the arrays it owns (an optimizer freeing the parameters it replaces). Dispose them
+ * yourself (`dispose`) or leave them to the garbage collector. Returns its argument.
+ */
 export function keep<T>(value: T): T {
   const found = new Set<Array>();
   collectArrays(value, found);
-  for (const a of found) {
-    a.scope = null; // no scope owns it any more
-    a.finalizeWhenCollected();
-  }
+  for (const a of found) a.claim();
   return value;
 }
 

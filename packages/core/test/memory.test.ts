@@ -117,6 +117,38 @@ describe('tidy semantics', () => {
     kept!.dispose();
   });
 
+  it('keep() claims an array (kept); a tidy result or untrack() leaves it unclaimed', () => {
+    let claimed: mx.Array | undefined;
+    let untracked: mx.Array | undefined;
+    const returned = mx.tidy(() => {
+      claimed = mx.keep(mx.full([2], 1));
+      untracked = mx.full([2], 2);
+      untracked.untrack();
+      return mx.full([2], 3);
+    });
+    expect([claimed!.kept, untracked!.kept, returned.kept]).toEqual([true, false, false]);
+    expect([claimed!.disposed, untracked!.disposed, returned.disposed]).toEqual([false, false, false]);
+    // untrack() never takes a claim away.
+    claimed!.untrack();
+    expect(claimed!.kept).toBe(true);
+    // A claimed array returned from a nested tidy stays claimed (no scope adopts it).
+    const again = mx.tidy(() => mx.tidy(() => claimed!));
+    expect(again.kept).toBe(true);
+    mx.dispose([claimed, untracked, returned]);
+  });
+
+  it('item() frees its temporary at once: disposing the array then frees its memory, outside tidy too', () => {
+    const before = mx.memory().active;
+    for (let i = 0; i < 10; i++) {
+      const values = mx.array([1, 2, 3, 4], { dtype: 'float32' });
+      const x = mx.mean(values);
+      expect(x.item()).toBe(2.5);
+      mx.dispose([values, x]);
+    }
+    // Before, item()'s reshaped view shared the buffer and kept it until the GC ran.
+    expect(mx.memory().active).toBe(before);
+  });
+
   it('disposes intermediates when fn throws, and rethrows the same error', () => {
     const err = new Error('boom');
     let tmp: mx.Array | undefined;

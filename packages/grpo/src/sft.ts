@@ -15,7 +15,7 @@ import { loraSchema } from './config.js';
 import { seededPermutation } from './dataset.js';
 import type { OnLog } from './metrics.js';
 import type { ProgressOptions } from './progress.js';
-import { type TrainableModel, TrainerCore, deriveSeed, paddingTokenId } from './train-core.js';
+import { type TrainableModel, TrainerCore, deriveSeed, loraInitKey, paddingTokenId } from './train-core.js';
 
 const positiveInt = z.number().int().positive();
 
@@ -303,7 +303,9 @@ export class SFTTrainer extends TrainerCore {
     );
     if (config.packing && config.maxLength === null) throw new Error('SFTTrainer: packing needs maxLength');
     if (config.lora) {
-      linearToLoRALayers(model, { rank: config.lora.rank, scale: config.lora.scale, dropout: config.lora.dropout, targets: config.lora.targetModules });
+      const key = loraInitKey(config.seed);
+      linearToLoRALayers(model, { rank: config.lora.rank, scale: config.lora.scale, dropout: config.lora.dropout, targets: config.lora.targetModules, key });
+      key.dispose();
     }
     super(model, config, 'SFTTrainer', options.onLog);
     this.model = model;

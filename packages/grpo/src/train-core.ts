@@ -78,6 +78,15 @@ export function deriveSeed(seed: number, counter: number): number {
   return (z ^ (z >>> 16)) >>> 0;
 }
 
+/**
+ * The key LoRA adapters are initialised from (`linearToLoRALayers`' `key`): a stream of its own
+ * derived from the config's seed, so the same config and seed give the same adapters in every
+ * process (the global generator is seeded from the clock until the training loop seeds it).
+ */
+export function loraInitKey(seed: number): mx.Array {
+  return mx.random.key(deriveSeed(seed ^ 0x1b873593, 0));
+}
+
 /** A seeded permutation of `0..n-1` (Fisher–Yates over a mulberry32 stream). */
 export function seededPermutation(n: number, seed: number): number[] {
   let s = seed >>> 0;

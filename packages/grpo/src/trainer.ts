@@ -18,7 +18,7 @@ import type { ProgressOptions } from './progress.js';
 import { type RewardFunction, rewardFunctionNames, runRewardFunctions } from './rewards/index.js';
 import { type PolicyModel, type Prompt, type Rollouts, generateRollouts, rolloutTensors, tokenizePrompts } from './rollouts.js';
 import { learningRateAt } from './schedule.js';
-import { type TrainableModel, TrainerCore, completionLogprobs, completionLogprobsFromHidden, deriveSeed, paddingTokenId } from './train-core.js';
+import { type TrainableModel, TrainerCore, completionLogprobs, completionLogprobsFromHidden, deriveSeed, loraInitKey, paddingTokenId } from './train-core.js';
 
 /** Prompt records (a `prompt` column plus any others), a JSONL file, or a `PromptDataset`. */
 export type DatasetInput = PromptDataset | readonly Record<string, unknown>[] | string;
@@ -139,7 +139,9 @@ export class GRPOTrainer extends TrainerCore {
       shuffle: config.shuffleDataset,
     });
     if (config.lora) {
-      linearToLoRALayers(model, { rank: config.lora.rank, scale: config.lora.scale, dropout: config.lora.dropout, targets: config.lora.targetModules });
+      const key = loraInitKey(config.seed);
+      linearToLoRALayers(model, { rank: config.lora.rank, scale: config.lora.scale, dropout: config.lora.dropout, targets: config.lora.targetModules, key });
+      key.dispose();
     }
     super(model, config, 'GRPOTrainer', options.onLog);
     this.model = model;
@@ -151,7 +153,8 @@ export class GRPOTrainer extends TrainerCore {
     this.sampler = sampler;
     this.#loraMode = adapterParameters(model).length > 0;
     this.refModel = options.refModel ?? null;
-    if (config.beta !== 0 && this.refModel === null && !this.#loraMode) this.#refSnapshot = model.parameters();
+    // Claimed (mx.keep): the optimizer disposes the parameters it replaces unless they are kept.
+    if (config.beta !== 0 && this.refModel === null && !this.#loraMode) this.#refSnapshot = mx.keep(model.parameters());
     this.configureProgress(options.progress);
   }
 
@@ -445,7 +448,7 @@ export class GRPOTrainer extends TrainerCore {
   }
 
   protected override restoreRefSnapshot(p: ParamDict): void {
-    this.#refSnapshot = p;
+    this.#refSnapshot = mx.keep(p);
   }
 
   protected override progressInfo(record: LogRecord | null): Record<string, number | string> {

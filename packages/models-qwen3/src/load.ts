@@ -130,7 +130,9 @@ export async function loadQwen3(folder: string, options: LoadOptions = {}): Prom
       model.setConfig({ ...config, quantization: q });
     }
     const params = model.namedParameters().map(([, a]) => a);
-    mx.keep(params);
+    // Out of the caller's tidy scopes, but the model's own (not claimed as mx.keep would): an
+    // optimizer's update frees the weights it replaces instead of leaving them to the GC.
+    for (const a of params) a.untrack();
     if (!options.lazy) {
       // Read layer by layer so progress can be reported and an abort takes effect between layers.
       const groups = groupByLayer(model);

@@ -18,6 +18,12 @@ export interface LoRAOptions {
   scale?: number;
   /** Dropout on the adapter's input (default 0). */
   dropout?: number;
+  /**
+   * The random key `loraA` is drawn from (`mx.random.key(seed)`), so the adapters are the same
+   * in every process. Default: MLX's global generator, as mlx-lm (seeded from the clock unless
+   * `mx.random.seed` was called). `linearToLoRALayers` splits it into one key per adapter.
+   */
+  key?: mx.Array;
 }
 
 export class LoRALinear extends Module {
@@ -35,7 +41,7 @@ export class LoRALinear extends Module {
     this.dropout = new Dropout(options.dropout ?? 0);
     this.scale = options.scale ?? 20;
     const s = 1 / Math.sqrt(inputDims);
-    this.loraA = mx.random.uniform(-s, s, [inputDims, rank]);
+    this.loraA = mx.random.uniform(-s, s, [inputDims, rank], options.key === undefined ? {} : { key: options.key });
     this.loraB = mx.zeros([rank, outputDims]);
   }
 
@@ -87,14 +93,27 @@ function matches(targets: LoRATargets, path: string, m: Module): boolean {
  * linearToLoRALayers(model, { targets: ['self_attn.q_proj', 'self_attn.v_proj'], rank: 8 });
  */
 export function linearToLoRALayers(model: Module, options: LoRAOptions & { targets?: LoRATargets } = {}): string[] {
+  if (options.key !== undefined && !(options.key instanceof mx.Array)) throw new TypeError('linearToLoRALayers: key must be an mx.Array (mx.random.key(seed))');
   model.freeze();
   const targets = options.targets ?? (() => true);
   const paths: string[] = [];
+  // One key per adapter, in tree order: each split gives the next running key and this layer's.
+  let running = options.key;
   replaceModules(model, (path, m) => {
     if (!(m instanceof Linear || m instanceof QuantizedLinear) || !matches(targets, path, m)) return undefined;
     paths.push(path);
-    return LoRALinear.fromBase(m, options);
+    if (running === undefined) return LoRALinear.fromBase(m, options);
+    const [next, own] = mx.tidy(() => {
+      const pair = mx.random.split(running!, 2);
+      return [mx.index(pair, 0), mx.index(pair, 1)];
+    });
+    if (running !== options.key) running.dispose();
+    running = next;
+    const lora = LoRALinear.fromBase(m, { ...options, key: own });
+    own.dispose(); // loraA's graph holds what it needs
+    return lora;
   });
+  if (running !== undefined && running !== options.key) running.dispose();
   if (paths.length === 0) throw new Error('linearToLoRALayers: no linear layer matched the targets');
   return paths;
 }

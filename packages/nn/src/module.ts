@@ -422,6 +422,11 @@ function isCheckpoint(v: object): v is Checkpoint {
  * `fn(...args)`'s value and its gradient with respect to `model.trainableParameters()` (a tree of
  * the same structure). `fn` returns the loss, or a list whose first element is the loss.
  *
+ * Every array made while `fn` is traced (the traced copies of the parameters, the activations)
+ * is disposed before this returns: only the value and the gradients survive, and they are the
+ * caller's (a `tidy` around the call frees them, or `mx.dispose`). An array made inside `fn`
+ * that you need afterwards is returned with the loss (`[loss, logits]`) or `mx.keep`-ed.
+ *
  * @example
  * const lossAndGrad = valueAndGrad(model, (x, y) => mseLoss(model.forward(x), y));
  * const [loss, grads] = lossAndGrad(x, y);
@@ -436,7 +441,9 @@ export function valueAndGrad<A extends any[], R>(model: Module, fn: (...args: A)
   return (...args: A) => {
     const params = model.trainableParameters();
     try {
-      return vg(params, ...args) as [R, ParamDict];
+      // Without this scope, the trace's arrays (activations included) would stay alive until the
+      // garbage collector finalizes their wrappers, which never happens in a synchronous loop.
+      return mx.tidy(() => vg(params, ...args) as [R, ParamDict]);
     } finally {
       // The traced copies must not stay in the model.
       model.update(params);

@@ -141,3 +141,33 @@ describe('LoRA training', () => {
     expect(() => nn.loadAdapters(b, extra)).toThrow(/1 weight unexpected: 'head.weight'/);
   });
 });
+
+describe('LoRA initialisation from a key', () => {
+  const adapters = (m: nn.Module) => nn.adapterParameters(m).map(([k, a]) => [k, Array.from(a.dataSync() as Float32Array)] as const);
+
+  it('gives the same adapters for the same key whatever the global generator did, a different one per layer', () => {
+    const targets = ['self_attn.q_proj', 'self_attn.v_proj'];
+    mx.random.seed(1);
+    const a = new Model();
+    nn.linearToLoRALayers(a, { targets, rank: 2, key: mx.random.key(11) });
+    mx.random.seed(2);
+    mx.random.normal([3]); // the global sequence is elsewhere now
+    const b = new Model();
+    nn.linearToLoRALayers(b, { targets, rank: 2, key: mx.random.key(11) });
+    const [ka, kb] = [adapters(a), adapters(b)];
+    expect(kb).toEqual(ka);
+    const loraA = ka.filter(([k]) => k.endsWith('lora_a')).map(([, v]) => v);
+    expect(loraA).toHaveLength(4);
+    expect(new Set(loraA.map((v) => v.join())).size).toBe(4);
+    // loraA in ±1/√in, loraB zero (a fresh adapter changes nothing).
+    for (const v of loraA) expect(v.every((x) => Math.abs(x) <= 1 / Math.sqrt(16))).toBe(true);
+    for (const [k, v] of ka) if (k.endsWith('lora_b')) expect(v.every((x) => x === 0)).toBe(true);
+    const c = new Model();
+    nn.linearToLoRALayers(c, { targets, rank: 2, key: mx.random.key(12) });
+    expect(adapters(c)).not.toEqual(ka);
+  });
+
+  it('rejects a key that is not an array', () => {
+    expect(() => nn.linearToLoRALayers(new Model(), { key: 11 as unknown as mx.Array })).toThrow(/key must be an mx.Array/);
+  });
+});

@@ -10,15 +10,18 @@ import * as mx from '@mlxn/core';
  */
 export function clipGradNorm<T>(grads: T, maxNorm: number): [T, mx.Array] {
   if (!(maxNorm >= 0)) throw new RangeError(`clipGradNorm: maxNorm must be >= 0, got ${maxNorm}`);
-  const leaves = mx.treeFlatten(grads);
-  // Sum float16 squares in float32 so they do not overflow.
-  let normSquared: mx.Array | number = 0.0;
-  for (const g of leaves) {
-    const x = g.dtype === 'float16' ? mx.astype(g, 'float32') : g;
-    normSquared = mx.add(normSquared, mx.sum(mx.square(x)));
-  }
-  const total = mx.sqrt(normSquared);
-  const normalizer = mx.minimum(mx.divide(maxNorm, mx.add(total, 1e-6)), 1.0);
-  const clipped = mx.treeMap(grads, (g) => (mx.isFloating(g.dtype) ? mx.astype(mx.multiply(g, normalizer), g.dtype) : mx.multiply(g, normalizer)));
-  return [clipped, total];
+  // The tidy frees the intermediates (squares, partial sums) as it returns, not at the next GC.
+  return mx.tidy(() => {
+    const leaves = mx.treeFlatten(grads);
+    // Sum float16 squares in float32 so they do not overflow.
+    let normSquared: mx.Array | number = 0.0;
+    for (const g of leaves) {
+      const x = g.dtype === 'float16' ? mx.astype(g, 'float32') : g;
+      normSquared = mx.add(normSquared, mx.sum(mx.square(x)));
+    }
+    const total = mx.sqrt(normSquared);
+    const normalizer = mx.minimum(mx.divide(maxNorm, mx.add(total, 1e-6)), 1.0);
+    const clipped = mx.treeMap(grads, (g) => (mx.isFloating(g.dtype) ? mx.astype(mx.multiply(g, normalizer), g.dtype) : mx.multiply(g, normalizer)));
+    return [clipped, total];
+  });
 }

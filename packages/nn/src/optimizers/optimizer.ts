@@ -2,12 +2,15 @@
 // out as mlx.optimizers lays it out ({ step, learning_rate, <param path>: { m, v, ... } }).
 import * as mx from '@mlxn/core';
 import { load, loadSync, save, saveSync } from '@mlxn/io';
+import { disposeReplaced, untrack } from '../ownership.js';
 import type { Schedule } from '../schedules/schedules.js';
 
 /** Something whose parameters an optimizer can update: a Module, or any object like it. */
 export interface Trainable {
   trainableParameters(): unknown;
   update(parameters: never): unknown;
+  /** Every parameter (frozen ones too), when the object has them: a replaced array still found here is not freed. */
+  parameters?(): unknown;
 }
 
 /** A number, or a schedule evaluated at the step count before each update. */
@@ -32,14 +35,17 @@ const FORMAT = 'mlxn-optimizer-state';
  *
  * The optimizer owns the arrays of its `state`: they survive the caller's `tidy` scopes, and an
  * update disposes the state arrays it replaces (evaluate `opt.state` before the next update if
- * you read it, as in `mx.eval(model.parameters(), opt.state)`).
+ * you read it, as in `mx.eval(model.parameters(), opt.state)`; `mx.keep` the arrays you want to
+ * hold beyond it). `update(model, grads)` likewise disposes the parameters it replaces: every
+ * array an update makes or replaces is freed when it returns, never left to the garbage
+ * collector (a synchronous loop would otherwise grow by a copy of the parameters per step).
  */
 export abstract class Optimizer {
   #state: Record<string, unknown>;
   #schedulers = new Map<string, Schedule>();
 
   constructor() {
-    this.#state = { step: mx.keep(mx.array(0, { dtype: 'uint64' })) };
+    this.#state = { step: untrack(mx.array(0, { dtype: 'uint64' })) };
   }
 
   /** Creates the state of one parameter. */
@@ -65,8 +71,8 @@ export abstract class Optimizer {
 
   private setStateArray(name: string, value: mx.Array): void {
     const old = this.#state[name];
-    this.#state[name] = mx.keep(value);
-    if (old instanceof mx.Array && old !== value) old.dispose();
+    this.#state[name] = untrack(value);
+    if (old instanceof mx.Array && old !== value) disposeReplaced([old]);
   }
 
   /** The state tree (plain objects of arrays): evaluate it with the model's parameters. */
@@ -74,15 +80,19 @@ export abstract class Optimizer {
     return this.#state;
   }
 
-  /** Replaces the state (from a checkpoint); missing per-parameter entries are created on use. */
+  /**
+   * Replaces the state (from a checkpoint); missing per-parameter entries are created on use.
+   * The optimizer takes the arrays over (it disposes them when it replaces them, unless you
+   * `mx.keep` them) and disposes the state it had.
+   */
   set state(state: Record<string, unknown>) {
     if (!isPlainObject(state)) throw new TypeError(`${this.constructor.name}: state must be a plain object`);
     if (!(state.step instanceof mx.Array)) throw new TypeError(`${this.constructor.name}: state.step must be an array`);
     const incoming = new Set(mx.treeFlatten(state));
-    const old = mx.treeFlatten(this.#state).filter((a) => !incoming.has(a));
-    mx.keep(state);
+    const old = mx.treeFlatten(this.#state);
+    untrack(state);
     this.#state = state;
-    for (const a of old) a.dispose();
+    disposeReplaced(old, incoming);
   }
 
   /** The number of updates so far (a uint64 scalar). */
@@ -111,8 +121,13 @@ export abstract class Optimizer {
    * Applies `gradients` to the model's trainable parameters and updates the model. `model` is
    * an object with `trainableParameters()` and `update(tree)` (a Module), or a plain parameter
    * tree (not modified). Returns the updated parameters (with the structure of `gradients`).
-   * They are exempt from the caller's `tidy` scopes (`mx.keep`), as the model now holds them;
-   * `applyGradients` leaves them to the enclosing scope.
+   * They are exempt from the caller's `tidy` scopes, as the model now holds them; `applyGradients`
+   * leaves them to the enclosing scope.
+   *
+   * The model owns its parameters: the ones this replaces are disposed now, unless they are
+   * still in the model (tied weights) or were claimed with `mx.keep` (`mx.keep` the parameters
+   * you read if you use them after the next update). A plain tree's arrays are the caller's and
+   * are left alone. The step's intermediates are freed before it returns.
    *
    * @example
    * const [loss, grads] = lossAndGrad(model, x, y);
@@ -121,11 +136,14 @@ export abstract class Optimizer {
    */
   update<T = unknown>(model: Trainable | unknown, gradients: T): T {
     if (isTrainable(model)) {
-      const updated = mx.keep(this.applyGradients(gradients, model.trainableParameters()));
+      const before = model.trainableParameters();
+      const updated = untrack(this.applyGradients(gradients, before));
       model.update(updated as never);
+      const inUse = new Set(mx.treeFlatten(typeof model.parameters === 'function' ? model.parameters() : model.trainableParameters()));
+      disposeReplaced(mx.treeFlatten(before), inUse);
       return updated;
     }
-    return mx.keep(this.applyGradients(gradients, model));
+    return untrack(this.applyGradients(gradients, model));
   }
 
   /**
@@ -135,16 +153,20 @@ export abstract class Optimizer {
   applyGradients<T>(gradients: T, parameters: unknown): T {
     if (!isPlainObject(gradients)) throw new TypeError(`${this.constructor.name}: gradients must be a plain object tree of arrays`);
     const replaced: mx.Array[] = [];
-    for (const [name, schedule] of this.#schedulers) {
-      const old = this.#state[name];
-      this.#state[name] = mx.keep(schedule(this.step));
-      if (old instanceof mx.Array) replaced.push(old);
-    }
-    const oldStep = this.step;
-    this.#state.step = mx.keep(mx.add(oldStep, 1));
-    replaced.push(oldStep);
-    const out = this.walk(gradients, parameters, this.#state, '', 'apply', replaced) as T;
-    for (const a of replaced) a.dispose();
+    // The tidy frees the update's intermediates (every op between old and new values) as it
+    // returns; the new state is untracked, the new parameters go to the enclosing scope.
+    const out = mx.tidy(() => {
+      for (const [name, schedule] of this.#schedulers) {
+        const old = this.#state[name];
+        this.#state[name] = untrack(schedule(this.step));
+        if (old instanceof mx.Array) replaced.push(old);
+      }
+      const oldStep = this.step;
+      this.#state.step = untrack(mx.add(oldStep, 1));
+      replaced.push(oldStep);
+      return this.walk(gradients, parameters, this.#state, '', 'apply', replaced) as T;
+    });
+    disposeReplaced(replaced);
     return out;
   }
 
@@ -168,14 +190,14 @@ export abstract class Optimizer {
         }
         if (Object.keys(st).length === 0) {
           this.initSingle(pk, st);
-          mx.keep(st);
+          untrack(st);
         }
         if (mode === 'apply') {
           const before = { ...st };
           (out as Record<string, unknown>)[k] = this.applySingle(gk, pk, st);
           for (const [sk, v] of Object.entries(st)) {
             if (v !== before[sk]) {
-              mx.keep(v);
+              untrack(v);
               if (before[sk] instanceof mx.Array) replaced.push(before[sk]);
             }
           }
