@@ -60,6 +60,15 @@ describe('help', () => {
     // --help wins over other mistakes on the line.
     expect(run(['generate', '--bogus', '--help']).code).toBe(0);
   });
+
+  it('--version prints the package version, alone or after any command', () => {
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    for (const args of [['--version'], ['generate', '--version'], ['chat', 'folder', '--version'], ['convert', '--version']]) {
+      const r = run(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout).toBe(`mlxn-qwen3 ${version} (@mlxn/models-qwen3, Node ${process.version})\n`);
+    }
+  });
 });
 
 describe('usage errors', () => {

@@ -11,6 +11,7 @@ import type { LoadOptions } from '../load.js';
 import type { Qwen3 } from '../model.js';
 import { quantizeModel } from '../quantization.js';
 import { type CommandSpec, type ParsedArgs, UsageError, flag } from './args.js';
+import { onInterrupt } from './interrupts.js';
 import { checkModelFolder, loadModel } from './model-folder.js';
 
 const DTYPES = ['float32', 'float16', 'bfloat16'] as const;
@@ -92,8 +93,7 @@ export async function runConvert(args: ParsedArgs): Promise<number> {
   // synchronous and the save atomic; a Ctrl-C then lets it finish rather than leave a hidden
   // temporary folder behind.
   const controller = new AbortController();
-  const onSigint = () => controller.abort(new Interrupted());
-  process.on('SIGINT', onSigint);
+  const stopListening = onInterrupt(() => controller.abort(new Interrupted()));
   try {
     let model: Qwen3;
     try {
@@ -120,6 +120,6 @@ export async function runConvert(args: ParsedArgs): Promise<number> {
     process.stdout.write(`${folder} → ${outArg}: ${done.join(', ')}; ${files.length} files, ${(bytes / 1e6).toFixed(1)} MB\n`);
     return 0;
   } finally {
-    process.off('SIGINT', onSigint);
+    stopListening();
   }
 }
