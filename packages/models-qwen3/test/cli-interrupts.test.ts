@@ -14,13 +14,15 @@ beforeAll(() => {
   if (!existsSync(SHARED)) throw new Error(`${SHARED} is missing: run \`pnpm --filter @mlxn/models-qwen3 build\` first`);
 });
 
-/** Runs `body` (an async function body with `onInterrupt`, `sigint()`, `busy(ms)`, `sleep(ms)` and `log`) in a fresh Node. */
+/** Runs `body` (module code with `onInterrupt`, `sigint()`, `busy(ms)`, `sleep(ms)`, `settled()` and `log`) in a fresh Node. */
 function child(body: string): string {
   const script = `
     const { onInterrupt } = await import(${JSON.stringify(pathToFileURL(SHARED).href)});
     const sigint = () => process.kill(process.pid, 'SIGINT');
     const busy = (ms) => { const end = Date.now() + ms; while (Date.now() < end); };
     const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+    // After the timers that were due: the arming of onInterrupt runs in a check phase too.
+    const settled = () => new Promise((r) => setImmediate(r));
     const log = [];
     ${body}
     process.stdout.write(JSON.stringify(log));
@@ -37,7 +39,8 @@ describe('onInterrupt', () => {
       sigint(); sigint(); sigint();
       await sleep(100);
       sigint();
-      await sleep(400);
+      await sleep(600);
+      await settled();
       sigint();
       await sleep(50);
       stop();
@@ -57,7 +60,8 @@ describe('onInterrupt', () => {
       await sleep(20);
       await new Promise((r) => setImmediate(r));
       log.push('after the step');
-      await sleep(300);
+      await sleep(400);
+      await settled();
       sigint();
       await sleep(50);
       stop();
