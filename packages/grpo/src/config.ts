@@ -106,6 +106,10 @@ const schema = z
   })
   .strict();
 
+/** The keys a GRPO config and its `lora` entry take (for did-you-mean messages of config files). */
+export const GRPO_CONFIG_KEYS: readonly string[] = Object.keys(schema.shape);
+export const LORA_CONFIG_KEYS: readonly string[] = Object.keys(loraSchema.in.shape);
+
 export type GRPOConfigInput = z.input<typeof schema>;
 type Parsed = z.output<typeof schema>;
 export type LoRAConfig = NonNullable<Parsed['lora']>;

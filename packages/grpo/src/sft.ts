@@ -57,6 +57,9 @@ const sftSchema = z
   })
   .strict();
 
+/** The keys an SFT config takes (for did-you-mean messages of config files). */
+export const SFT_CONFIG_KEYS: readonly string[] = Object.keys(sftSchema.shape);
+
 export type SFTConfigInput = z.input<typeof sftSchema>;
 export type SFTConfig = z.output<typeof sftSchema>;
 

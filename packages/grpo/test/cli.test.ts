@@ -41,6 +41,18 @@ beforeAll(() => {
     "export function lengthPenalty({ completionIds }: { completionIds: number[][] }): number[] {\n  return completionIds.map((ids) => -ids.length / 10);\n}\nexport const notAReward: number = 1;\n",
   );
   writeFileSync(join(work, 'broken-rewards.mjs'), "export function exploding() {\n  throw new Error('kaboom');\n}\n");
+  // What `timeout`, `npm exec` and process managers do: run the command as a child in their own
+  // process group and relay a SIGINT they receive to it.
+  writeFileSync(
+    join(work, 'relay.mjs'),
+    [
+      "import { spawn } from 'node:child_process';",
+      "const child = spawn(process.execPath, process.argv.slice(2), { stdio: 'inherit' });",
+      "process.on('SIGINT', () => child.kill('SIGINT'));",
+      "child.on('exit', (code) => process.exit(code ?? 1));",
+      '',
+    ].join('\n'),
+  );
 });
 
 function run(args: string[]): { code: number | null; stdout: string; stderr: string } {
@@ -111,6 +123,15 @@ describe('help', () => {
     }
     expect(run(['grpo', '--help']).stdout).toContain('Built-in rewards: accuracy, format, length, toolCall, jsonSchema');
   });
+
+  it('--version prints the package version, alone or after a command', () => {
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    for (const args of [['--version'], ['grpo', '--version'], ['sft', 'any.json', '--version']]) {
+      const r = run(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout).toBe(`mlxn-train ${version} (@mlxn/grpo, Node ${process.version})\n`);
+    }
+  });
 });
 
 describe('errors', () => {
@@ -125,13 +146,32 @@ describe('errors', () => {
     expectConfigError(run(['grpo', join(work, 'nope.json')]), /config file .*nope\.json does not exist/);
     writeFileSync(join(work, 'bad.json'), '{ "model": ');
     expectConfigError(run(['grpo', join(work, 'bad.json')]), /bad\.json: .*JSON/);
-    expectConfigError(run(['grpo', grpoConfig('typo', { numGeneration: 2 })]), /typo\.json: invalid GRPO config: .*numGeneration/);
+    // Config-file keys get a did-you-mean as flags do, the file's own keys (model, dataset) included.
+    expectConfigError(run(['grpo', grpoConfig('typo', { numGeneration: 2 })]), /typo\.json: unknown key "numGeneration" \(did you mean "numGenerations"\?\)$/);
+    const typos = writeJson('typos.json', { modle: model, dataset: 'sft.jsonl', learning_rate: 1e-3, lora: { rnak: 4 } });
+    expectConfigError(run(['sft', typos]), /typos\.json: unknown keys "modle" \(did you mean "model"\?\), "learning_rate" \(did you mean "learningRate"\?\)$/);
+    const nested = writeJson('nested.json', { model, dataset: 'sft.jsonl', lora: { rnak: 4 } });
+    expectConfigError(run(['sft', nested]), /nested\.json: unknown key "lora\.rnak" \(did you mean "lora\.rank"\?\)$/);
     expectConfigError(run(['grpo', grpoConfig('noreward', { rewards: ['accurcy'] })]), /rewards\[0\]: unknown built-in reward 'accurcy'/);
     expectConfigError(run(['grpo', grpoConfig('noexport', { rewards: [{ module: './rewards.mjs', export: 'long' }] })]), /has no exported function 'long'/);
     expectConfigError(run(['grpo', grpoConfig('nolength', { rewards: ['length'] })]), /length reward needs options\.softPunishCache/);
     expectConfigError(run(['sft', sftConfig('nomodel', { model: './missing-model' })]), /model folder .*missing-model does not exist/);
-    // No checkpoint to resume from is found before the model is loaded.
-    expectConfigError(run(['grpo', ok, '--resume']), /no valid checkpoint found in .*runs[\\/]errors/, true);
+    // A checkpoint named explicitly must exist (found before the model is loaded).
+    expectConfigError(run(['grpo', ok, `--resume=${join(work, 'runs', 'none', 'checkpoint-3')}`]), /none[\\/]checkpoint-3 is not a folder/, true);
+  });
+
+  it('--resume with nothing to resume starts a new run, with a note', () => {
+    const config = sftConfig('fresh');
+    const r = run(['sft', config, '--resume', '--max-steps', '1', '--no-progress']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^No checkpoint in .*runs[\\/]fresh to resume from: starting a new run$/m);
+    expect(r.stderr).not.toMatch(/Resuming from/);
+    expect(checkpoints(join(work, 'runs', 'fresh'))).toEqual(['checkpoint-1']);
+    // Now there is one: the same command continues it.
+    const again = run(['sft', config, '--resume', '--max-steps', '2', '--no-progress']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/Resuming from .*checkpoint-1/);
+    expect(metrics(join(work, 'runs', 'fresh')).map((m) => m.step)).toEqual([1, 2]);
   });
 
   it('a reward function that throws stops the run with exit code 1, naming it', () => {
@@ -190,15 +230,22 @@ describe('training', () => {
   });
 });
 
-/** Starts a run and sends Ctrl-C once its first step is in metrics.jsonl; resolves with the exit code and stderr. */
-function interruptAfterFirstStep(args: string[], outputDir: string): Promise<{ code: number | null; stderr: string }> {
-  const child: ChildProcess = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * Starts a run and sends Ctrl-C once its first step is in metrics.jsonl; resolves with the exit
+ * code and stderr. `group`: the run goes through relay.mjs in a process group of its own, and the
+ * SIGINT goes to the whole group, as a terminal, `timeout` or a process manager sends it.
+ */
+function interruptAfterFirstStep(args: string[], outputDir: string, group = false): Promise<{ code: number | null; stderr: string }> {
+  const child: ChildProcess = group
+    ? spawn(process.execPath, [join(work, 'relay.mjs'), CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'], detached: true })
+    : spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const timer = setInterval(() => {
     if (existsSync(join(outputDir, 'metrics.jsonl')) && readFileSync(join(outputDir, 'metrics.jsonl'), 'utf8').trim() !== '') {
       clearInterval(timer);
-      child.kill('SIGINT');
+      if (group) process.kill(-child.pid!, 'SIGINT');
+      else child.kill('SIGINT');
     }
   }, 20);
   return new Promise((resolve) => {
@@ -236,6 +283,28 @@ describe('Ctrl-C and --resume', () => {
     expect(full.code, full.stderr).toBe(0);
     const reference = metrics(join(work, 'runs', 'sft-full'));
     for (let s = 0; s < n + 2; s++) expect(after[s].loss, `step ${s + 1}`).toBeCloseTo(reference[s].loss, 5);
+  });
+
+  it('one SIGINT to the process group is one Ctrl-C, and the printed command continues the same run', async () => {
+    const config = sftConfig('sft-group', { saveSteps: 1000 });
+    // Not the config's outputDir, and a path the shell must quote.
+    const out = join(work, "runs", "it's elsewhere");
+    const args = ['sft', config, '--output-dir', out, '--max-steps', '1000', '--no-progress'];
+    const stopped = await interruptAfterFirstStep(args, out, true);
+    expect(stopped.code, stopped.stderr).toBe(130);
+    expect(stopped.stderr).not.toMatch(/without saving\n/);
+    const saved = checkpoints(out);
+    expect(saved).toHaveLength(1);
+    const printed = /Continue with: (.*)\n/.exec(stopped.stderr)?.[1];
+    const quoted = `'${out.replace(/'/g, "'\\''")}'`;
+    expect(printed).toBe(`mlxn-train sft ${config} --output-dir ${quoted} --max-steps 1000 --no-progress --resume`);
+    // Pasted into a shell (with a smaller --max-steps added), it resumes that run.
+    const n = Number(saved[0].slice('checkpoint-'.length));
+    const shell = spawnSync('sh', ['-c', `${printed!.replace(/^mlxn-train /, `'${process.execPath}' '${CLI}' `)} --max-steps ${n + 1}`], { encoding: 'utf8', timeout: 240_000 });
+    expect(shell.status, shell.stderr).toBe(0);
+    expect(shell.stderr).toContain(`Resuming from ${join(out, saved[0])}`);
+    expect(checkpoints(out)).toContain(`checkpoint-${n + 1}`);
+    expect(existsSync(join(work, 'runs', 'sft-group'))).toBe(false);
   });
 
   it('grpo: Ctrl-C saves a checkpoint and --resume=PATH continues from it', async () => {

@@ -1,14 +1,14 @@
-// Every TypeScript block of the README runs in order (against the built package, as a user
-// imports it), and prints what it promises.
-import { rmSync } from 'node:fs';
+// Every TypeScript block of the README runs in order as a user runs it (module files of a fresh
+// project outside the repository, with the built packages installed by name), and prints what
+// it promises.
 import { join } from 'node:path';
-import { readmeBlocks, runReadmeBlock } from '@mlxn/test-support/readme';
+import { readmeBlocks, readmeProject } from '@mlxn/test-support/readme';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const pkg = join(import.meta.dirname, '..');
 const blocks = readmeBlocks(pkg);
-
-afterAll(() => rmSync('/tmp/mlxn-grpo-readme', { recursive: true, force: true }));
+const project = readmeProject(pkg);
+afterAll(() => project.dispose());
 
 describe('README examples', () => {
   it('has a custom-reward training example of at most 20 lines', () => {
@@ -18,8 +18,7 @@ describe('README examples', () => {
   });
 
   it('runs every block in order', () => {
-    rmSync('/tmp/mlxn-grpo-readme', { recursive: true, force: true });
-    const outputs = blocks.map((code) => runReadmeBlock(pkg, code));
+    const outputs = blocks.map((code) => project.run(code));
     expect(outputs[0]).toContain('model folder ready');
     expect(outputs[1]).toMatch(/step 3: reward \d/);
     expect(outputs[1]).toContain('steps 3');
@@ -28,5 +27,5 @@ describe('README examples', () => {
     expect(outputs[3]).toContain('logged steps: 1 2 3 4 5');
     expect(outputs[4]).toContain('completions 8 loss finite true grad norm > 0 true');
     expect(outputs[5]).toMatch(/\[ 'reward', 'loss' \] 800 x \d+/);
-  }, 180_000);
+  }, 300_000);
 });

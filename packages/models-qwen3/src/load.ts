@@ -22,8 +22,13 @@ export interface LoadProgress {
 export interface LoadOptions {
   /** Cast floating-point weights to this dtype (default: keep the checkpoint's). */
   dtype?: 'float32' | 'float16' | 'bfloat16';
-  /** Quantize a float checkpoint while loading (as mlx-lm's `convert -q`). */
-  quantize?: { bits: number; groupSize: number; mode?: 'affine' | 'mxfp4' | 'mxfp8' | 'nvfp4' };
+  /**
+   * Quantize a float checkpoint while loading (as mlx-lm's `convert -q`). `groupSize` and `bits`
+   * default to the mode's (affine 64 and 4, mxfp4 32 and 4, mxfp8 32 and 8, nvfp4 16 and 4).
+   * Layers whose input width is not a multiple of the group size stay in floating point
+   * (`config.quantization.layers` lists them as `false`); if no layer can be quantized, loading fails.
+   */
+  quantize?: { bits?: number; groupSize?: number; mode?: 'affine' | 'mxfp4' | 'mxfp8' | 'nvfp4' };
   /** Called as loading goes (`weights` counts decoder layers read). */
   onProgress?: (event: LoadProgress) => void;
   /** Abort loading; the promise rejects with the signal's reason and nothing is left allocated. */
@@ -39,9 +44,17 @@ function checkOptions(options: LoadOptions): void {
     throw new TypeError(`Qwen3.load: dtype must be 'float32', 'float16' or 'bfloat16', got ${JSON.stringify(dtype)}`);
   }
   if (quantize !== undefined) {
-    const ok = (n: unknown) => typeof n === 'number' && Number.isInteger(n) && n > 0;
+    const ok = (n: unknown) => n === undefined || (typeof n === 'number' && Number.isInteger(n) && n > 0);
     if (quantize === null || typeof quantize !== 'object' || !ok(quantize.bits) || !ok(quantize.groupSize)) {
-      throw new TypeError('Qwen3.load: quantize must be { bits, groupSize, mode? } with positive integers');
+      throw new TypeError('Qwen3.load: quantize must be { bits?, groupSize?, mode? } with positive integers');
+    }
+    const unknown = Object.keys(quantize).find((k) => !['bits', 'groupSize', 'mode'].includes(k));
+    if (unknown !== undefined) {
+      const near = ['bits', 'groupSize', 'mode'].find((k) => k.toLowerCase() === unknown.toLowerCase().replace(/_/g, ''));
+      throw new TypeError(`Qwen3.load: quantize: unknown option ${JSON.stringify(unknown)}${near ? ` (did you mean ${JSON.stringify(near)}?)` : ''}`);
+    }
+    if (quantize.mode !== undefined && !['affine', 'mxfp4', 'mxfp8', 'nvfp4'].includes(quantize.mode)) {
+      throw new TypeError(`Qwen3.load: quantize.mode must be 'affine', 'mxfp4', 'mxfp8' or 'nvfp4', got ${JSON.stringify(quantize.mode)}`);
     }
   }
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new TypeError('Qwen3.load: onProgress must be a function');
@@ -126,7 +139,12 @@ export async function loadQwen3(folder: string, options: LoadOptions = {}): Prom
     weights = {};
     if (options.quantize) {
       if (config.quantization) throw new Error(`Qwen3.load: ${dir} is already quantized; quantize applies to float checkpoints`);
-      const q = quantizeModel(model, options.quantize, config.modelType === 'qwen3_moe');
+      let q;
+      try {
+        q = quantizeModel(model, options.quantize, config.modelType === 'qwen3_moe');
+      } catch (e) {
+        throw new RangeError(`Qwen3.load: ${dir}: ${(e as Error).message}`);
+      }
       model.setConfig({ ...config, quantization: q });
     }
     const params = model.namedParameters().map(([, a]) => a);

@@ -60,6 +60,15 @@ describe('help', () => {
     // --help wins over other mistakes on the line.
     expect(run(['generate', '--bogus', '--help']).code).toBe(0);
   });
+
+  it('--version prints the package version, alone or after any command', () => {
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    for (const args of [['--version'], ['generate', '--version'], ['chat', 'folder', '--version'], ['convert', '--version']]) {
+      const r = run(args);
+      expect(r.code, args.join(' ')).toBe(0);
+      expect(r.stdout).toBe(`mlxn-qwen3 ${version} (@mlxn/models-qwen3, Node ${process.version})\n`);
+    }
+  });
 });
 
 describe('usage errors', () => {
@@ -199,7 +208,7 @@ describe('convert', () => {
       const out = join(parent, `q${bits}`);
       const r = run(['convert', dense, '--quantize', '--bits', String(bits), '--group-size', '32', '--out', out]);
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout).toContain(`quantized to ${bits} bits (group size 32, affine)`);
+      expect(r.stdout).toContain(`quantized 15 of 15 layers to ${bits} bits (group size 32, affine)`);
       const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
       expect(config.quantization).toMatchObject({ bits, group_size: 32 });
       const q = await Qwen3.load(out);
@@ -211,6 +220,75 @@ describe('convert', () => {
       expect(diff, `${bits} bits`).toBeLessThan(tolerance * scale);
     }
     expect(readdirSync(parent).sort()).toEqual(['q4', 'q8']);
+  });
+
+  /** The tensor names of a model folder's safetensors files (from their headers). */
+  const tensorNames = (folder: string) =>
+    readdirSync(folder)
+      .filter((f) => f.endsWith('.safetensors'))
+      .flatMap((f) => {
+        const bytes = readFileSync(join(folder, f));
+        const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8')) as Record<string, unknown>;
+        return Object.keys(header).filter((k) => k !== '__metadata__');
+      });
+
+  /** config.json's quantization entry says of every layer what the weights on disk are. */
+  const expectConfigMatchesDisk = (folder: string) => {
+    const q = JSON.parse(readFileSync(join(folder, 'config.json'), 'utf8')).quantization as Record<string, unknown>;
+    const names = new Set(tensorNames(folder));
+    const layers = [...names].filter((k) => k.endsWith('.weight')).map((k) => k.slice(0, -'.weight'.length));
+    for (const layer of layers) {
+      if (names.has(`${layer}.scales`)) expect(q[layer], layer).not.toBe(false);
+      else if (!/norm$/.test(layer)) expect(q[layer], layer).toBe(false);
+    }
+    for (const [k, v] of Object.entries(q)) if (v === false) expect(names.has(`${k}.scales`), k).toBe(false);
+  };
+
+  it('--quantize reports the layers it cannot quantize, and refuses a model it cannot quantize at all', async () => {
+    // The tiny model with the real tokenizer: hidden size 16, MLP width 32.
+    const none = run(['convert', chatModel, '--quantize', '--out', join(work, 'q-none')]);
+    expect(none.code, none.stderr).toBe(1);
+    expect(none.stderr).toMatch(/cannot quantize with group size 64: no layer's input width \(16, 32\) is a multiple of it/);
+    expect(existsSync(join(work, 'q-none'))).toBe(false);
+
+    const out = join(work, 'q-some');
+    const r = run(['convert', chatModel, '--quantize', '--group-size', '32', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(
+      'quantized 1 of 8 layers to 4 bits (group size 32, affine); left in floating point: model.embed_tokens (width 16), ' +
+        'model.layers.*.self_attn.q_proj (width 16), model.layers.*.self_attn.k_proj (width 16), model.layers.*.self_attn.v_proj (width 16), ' +
+        'model.layers.*.self_attn.o_proj (width 16), model.layers.*.mlp.gate_proj (width 16), model.layers.*.mlp.up_proj (width 16);',
+    );
+    expectConfigMatchesDisk(out);
+    expect(tensorNames(out)).toContain('model.layers.0.mlp.down_proj.scales');
+    const q = await Qwen3.load(out);
+    const inProcess = await Qwen3.load(chatModel, { quantize: { bits: 4, groupSize: 32 } });
+    expect(maxAbsDiff(logitsOf(q), logitsOf(inProcess))).toBeLessThan(1e-5);
+
+    // MoE: the experts' down_proj (width 32) stays float at group size 64; the router is 8-bit.
+    const moeOut = join(work, 'q-moe');
+    const moe = run(['convert', tinyQwen3Path('moe'), '--quantize', '--out', moeOut]);
+    expect(moe.code, moe.stderr).toBe(0);
+    expect(moe.stdout).toContain('quantized 16 of 18 layers to 4 bits (group size 64, affine); left in floating point: model.layers.*.mlp.switch_mlp.down_proj (x2, width 32);');
+    expectConfigMatchesDisk(moeOut);
+    const moeConfig = JSON.parse(readFileSync(join(moeOut, 'config.json'), 'utf8')).quantization;
+    expect(moeConfig['model.layers.1.mlp.gate']).toEqual({ group_size: 64, bits: 8 });
+    expect(moeConfig['model.layers.1.mlp.switch_mlp.down_proj']).toBe(false);
+  });
+
+  it("--mode without --group-size uses the mode's own group size", async () => {
+    for (const [mode, groupSize, bits] of [['mxfp4', 32, 4], ['nvfp4', 16, 4], ['mxfp8', 32, 8]] as const) {
+      const out = join(work, `q-${mode}`);
+      const r = run(['convert', dense, '--quantize', '--mode', mode, '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`quantized 15 of 15 layers to ${bits} bits (group size ${groupSize}, ${mode});`);
+      const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+      expect(config.quantization).toEqual({ group_size: groupSize, bits, mode });
+      expectConfigMatchesDisk(out);
+      const q = await Qwen3.load(out);
+      const inProcess = await Qwen3.load(dense, { quantize: { mode } });
+      expect(maxAbsDiff(logitsOf(q), logitsOf(inProcess)), mode).toBeLessThan(1e-5);
+    }
   });
 
   it('--dtype float16 casts the weights', async () => {

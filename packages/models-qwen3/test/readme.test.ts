@@ -1,10 +1,14 @@
-// Every TypeScript block of the README runs (against the built package, as a user imports it).
+// Every TypeScript block of the README runs, in order, as a user runs it: module files of a
+// fresh project outside the repository with the built packages installed by name (the first
+// block makes the model folder the others load).
 import { join } from 'node:path';
-import { readmeBlocks, runReadmeBlock } from '@mlxn/test-support/readme';
-import { describe, expect, it } from 'vitest';
+import { readmeBlocks, readmeProject } from '@mlxn/test-support/readme';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const pkg = join(import.meta.dirname, '..');
 const blocks = readmeBlocks(pkg);
+const project = readmeProject(pkg);
+afterAll(() => project.dispose());
 
 describe('README examples', () => {
   it('documents loading, log-probabilities and saving', () => {
@@ -12,12 +16,28 @@ describe('README examples', () => {
     expect(blocks.some((b) => b.includes('tokenLogprobs') && b.includes('valueAndGrad'))).toBe(true);
     expect(blocks.some((b) => b.includes('.save('))).toBe(true);
   });
-  blocks.forEach((code, i) => {
-    it(`block ${i + 1} runs`, () => {
-      const out = runReadmeBlock(pkg, code);
-      expect(out.length).toBeGreaterThan(0);
+
+  it("runs the examples where only the packages' public exports resolve", () => {
+    // The name is built by the example so the static check of `run` does not stop it first.
+    expect(() => project.run("await import(['@mlxn', 'test-support', 'qwen3'].join('/'));")).toThrow(/Cannot find (package|module) '@mlxn\/test-support'/);
+    expect(() => project.run(`await import('@mlxn/models-qwen3/' + 'src/model.ts');`)).toThrow(/not exported|ERR_PACKAGE_PATH_NOT_EXPORTED/);
+    expect(project.run("import { Qwen3 } from '@mlxn/models-qwen3'; console.log(typeof Qwen3.load);")).toBe('function\n');
+    expect(() => project.run("import '@mlxn/test-support/qwen3';")).toThrow(/private test helpers/);
+  });
+
+  it('runs every block in order', () => {
+    const outputs = blocks.map((code) => project.run(code));
+    expect(outputs[0]).toBe('model folder ready\n');
+    expect(outputs[1]).toMatch(/^(weights \d\/3\n){3}qwen3 1 layers, tied: true\n/);
+    expect(outputs[1]).toMatch(/next token \d+/);
+    for (const out of outputs) {
       const diff = /max difference (\S+)/.exec(out);
       if (diff) expect(Number(diff[1])).toBeLessThanOrEqual(1e-4);
-    }, 120_000);
-  });
+    }
+    expect(outputs[2]).toMatch(/\[length\] 16 tokens/);
+    expect(outputs[2]).toMatch(/reused prompt tokens: [1-9]\d*/);
+    expect(outputs[2]).toMatch(/\nabort\n$/);
+    expect(outputs[5]).toMatch(/loss \S+ gradient tensors \d+/);
+    expect(outputs[6]).toMatch(/quantized: \{/);
+  }, 300_000);
 });

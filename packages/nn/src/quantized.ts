@@ -18,6 +18,7 @@ export interface QuantizationOptions {
   mode?: mx.QuantizationMode;
 }
 
+/** MLX's default group size and bits of each mode (mlx.core.quantize's table; mlx-lm's convert uses the same). */
 const MODE_DEFAULTS: Record<mx.QuantizationMode, [number, number]> = {
   affine: [64, 4],
   mxfp4: [32, 4],
@@ -25,12 +26,21 @@ const MODE_DEFAULTS: Record<mx.QuantizationMode, [number, number]> = {
   nvfp4: [16, 4],
 };
 
-function resolve(o: QuantizationOptions): Required<QuantizationOptions> {
+/**
+ * The settings `options` stand for: the mode's default group size and bits where not given
+ * (affine 64/4, mxfp4 32/4, mxfp8 32/8, nvfp4 16/4).
+ *
+ * @example
+ * resolveQuantization({ mode: 'nvfp4' }); // { mode: 'nvfp4', groupSize: 16, bits: 4 }
+ */
+export function resolveQuantization(o: QuantizationOptions = {}): Required<QuantizationOptions> {
   const mode = o.mode ?? 'affine';
-  const d = MODE_DEFAULTS[mode];
+  const d = Object.hasOwn(MODE_DEFAULTS, mode) ? MODE_DEFAULTS[mode] : undefined;
   if (!d) throw new TypeError(`unknown quantization mode '${mode}' (affine, mxfp4, mxfp8, nvfp4)`);
   return { mode, groupSize: o.groupSize ?? d[0], bits: o.bits ?? d[1] };
 }
+
+const resolve = resolveQuantization;
 
 /** Quantizes a weight; `biases` is undefined for the micro-scaling modes. */
 function quantizeWeight(w: mx.Array, q: Required<QuantizationOptions>): { weight: mx.Array; scales: mx.Array; biases?: mx.Array } {

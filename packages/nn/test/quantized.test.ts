@@ -56,6 +56,17 @@ describe('QuantizedLinear / QuantizedEmbedding', () => {
   });
 });
 
+describe('resolveQuantization', () => {
+  it("fills each mode's default group size and bits (MLX's table), keeping what is given", () => {
+    expect(nn.resolveQuantization()).toEqual({ mode: 'affine', groupSize: 64, bits: 4 });
+    expect(nn.resolveQuantization({ mode: 'mxfp4' })).toEqual({ mode: 'mxfp4', groupSize: 32, bits: 4 });
+    expect(nn.resolveQuantization({ mode: 'mxfp8' })).toEqual({ mode: 'mxfp8', groupSize: 32, bits: 8 });
+    expect(nn.resolveQuantization({ mode: 'nvfp4' })).toEqual({ mode: 'nvfp4', groupSize: 16, bits: 4 });
+    expect(nn.resolveQuantization({ groupSize: 32, bits: 8 })).toEqual({ mode: 'affine', groupSize: 32, bits: 8 });
+    expect(() => nn.resolveQuantization({ mode: 'toString' as never })).toThrow(/unknown quantization mode 'toString'/);
+  });
+});
+
 describe('quantize / dequantize over a model', () => {
   it('quantizes eligible layers in place, close to the float model', () => {
     mx.random.seed(3);

@@ -7,8 +7,9 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { type GRPOConfig, parseGRPOConfig } from '../config.js';
-import { type SFTConfig, parseSFTConfig } from '../sft.js';
+import { closest } from '@mlxn/models-qwen3/cli-args';
+import { GRPO_CONFIG_KEYS, type GRPOConfig, LORA_CONFIG_KEYS, parseGRPOConfig } from '../config.js';
+import { SFT_CONFIG_KEYS, type SFTConfig, parseSFTConfig } from '../sft.js';
 
 /** A mistake in the config file (exit code 2). */
 export class ConfigError extends Error {
@@ -36,6 +37,19 @@ const RUN_KEYS: Record<TrainerKind, string[]> = {
   grpo: ['model', 'dataset', 'rewards', 'promptColumn', '$schema'],
   sft: ['model', 'dataset', '$schema'],
 };
+
+const TRAINER_KEYS: Record<TrainerKind, readonly string[]> = { grpo: GRPO_CONFIG_KEYS, sft: SFT_CONFIG_KEYS };
+
+/** Unknown keys name the closest known one, as unknown flags do (`"learningRat"` → `"learningRate"`). */
+function checkKeys(object: Record<string, unknown>, known: readonly string[], file: string, where: string): void {
+  const unknown = Object.keys(object).filter((k) => !known.includes(k));
+  if (unknown.length === 0) return;
+  const named = unknown.map((key) => {
+    const near = closest(key, known) ?? known.find((k) => k.toLowerCase() === key.toLowerCase().replace(/_/g, ''));
+    return `"${where}${key}"${near ? ` (did you mean "${where}${near}"?)` : ''}`;
+  });
+  throw new ConfigError(`config file ${file}: unknown key${unknown.length > 1 ? 's' : ''} ${named.join(', ')}`);
+}
 
 /** Command-line overrides of config fields (paths relative to the current folder). */
 export interface Overrides {
@@ -68,6 +82,8 @@ function requiredPath(raw: Record<string, unknown>, key: string, file: string, b
 export function readRunConfig<K extends TrainerKind>(kind: K, path: string, overrides: Overrides = {}): RunConfig<K> {
   const file = resolve(path);
   const raw = readJson(file);
+  checkKeys(raw, [...RUN_KEYS[kind], ...TRAINER_KEYS[kind]], file, '');
+  if (raw.lora !== null && typeof raw.lora === 'object' && !Array.isArray(raw.lora)) checkKeys(raw.lora as Record<string, unknown>, LORA_CONFIG_KEYS, file, 'lora.');
   const base = dirname(file);
   const model = requiredPath(raw, 'model', file, base);
   const dataset = requiredPath(raw, 'dataset', file, base);

@@ -5,13 +5,14 @@
  * saved unless Ctrl-C was pressed twice). Errors are one line (`mlxn-train: …`); `--verbose`
  * adds the stack trace.
  */
-import { type CommandSpec, type ParsedArgs, UsageError, helpText, parseCommand } from '@mlxn/models-qwen3/cli-args';
+import { type CommandSpec, type ParsedArgs, UsageError, helpText, parseCommand, versionLine } from '@mlxn/models-qwen3/cli-args';
 import { ConfigError } from './config-file.js';
 import { GRPO, SFT, runTraining } from './train.js';
 
-const COMMANDS: Record<string, { spec: CommandSpec; run: (args: ParsedArgs) => Promise<number> }> = {
-  grpo: { spec: GRPO, run: (a) => runTraining('grpo', a) },
-  sft: { spec: SFT, run: (a) => runTraining('sft', a) },
+/** `argv` is what followed the command word, as typed (for the command that resumes the run). */
+const COMMANDS: Record<string, { spec: CommandSpec; run: (args: ParsedArgs, argv: readonly string[]) => Promise<number> }> = {
+  grpo: { spec: GRPO, run: (a, argv) => runTraining('grpo', a, argv) },
+  sft: { spec: SFT, run: (a, argv) => runTraining('sft', a, argv) },
 };
 
 const MAIN_HELP = `Usage: mlxn-train <command> <config.json> [options]
@@ -22,7 +23,8 @@ Commands:
   grpo   Reinforcement learning with GRPO and reward functions
   sft    Supervised fine-tuning
 
-Run 'mlxn-train <command> --help' for the options and the config file.
+Run 'mlxn-train <command> --help' for the options and the config file, 'mlxn-train --version'
+for the version.
 `;
 
 /**
@@ -44,6 +46,10 @@ async function main(argv: string[]): Promise<number> {
       (name === undefined ? process.stderr : process.stdout).write(MAIN_HELP);
       return name === undefined ? 2 : 0;
     }
+    if (name === '--version') {
+      process.stdout.write(versionLine('mlxn-train', import.meta.url));
+      return 0;
+    }
     if (!known) {
       throw new UsageError(name.startsWith('-') ? `expected a command before ${name} (grpo or sft)` : `unknown command '${name}' (grpo or sft)`);
     }
@@ -53,7 +59,11 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(helpText(command.spec));
       return 0;
     }
-    return await command.run(args);
+    if (args.flags.version) {
+      process.stdout.write(versionLine('mlxn-train', import.meta.url));
+      return 0;
+    }
+    return await command.run(args, rest);
   } catch (e) {
     const usage = e instanceof UsageError || e instanceof ConfigError;
     const message = e instanceof Error ? e.message : String(e);

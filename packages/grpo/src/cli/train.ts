@@ -4,7 +4,9 @@
  *
  * Ctrl-C aborts the trainer's AbortSignal, which the trainers honour between two steps (the
  * loop's state is then whole), and a checkpoint is saved there, so `--resume` continues exactly
- * where the run stopped. A second Ctrl-C exits at once without saving.
+ * where the run stopped; the command to continue is printed in full. A second Ctrl-C exits at
+ * once without saving; SIGINTs that arrive together (a wrapper relaying the signal to the process
+ * group it is in) are one Ctrl-C (see `onInterrupt`).
  */
 import { basename, dirname } from 'node:path';
 import { Qwen3 } from '@mlxn/models-qwen3';
@@ -14,15 +16,16 @@ import { PromptDataset } from '../dataset.js';
 import type { GRPOConfig } from '../config.js';
 import { type SFTConfig, type SFTRecord, SFTTrainer } from '../sft.js';
 import { GRPOTrainer } from '../trainer.js';
-import { type CommandSpec, type ParsedArgs, UsageError, flag } from '@mlxn/models-qwen3/cli-args';
+import { type CommandSpec, type ParsedArgs, UsageError, flag, onInterrupt } from '@mlxn/models-qwen3/cli-args';
 import { ConfigError, type Overrides, type TrainerKind, readJsonl, readRunConfig } from './config-file.js';
+import { resumeCommand } from './resume-command.js';
 import { BUILTIN_REWARD_NAMES, resolveRewards } from './rewards.js';
 
 const RUN_FLAGS: CommandSpec['flags'] = {
   resume: {
     kind: 'string',
     value: '[=CHECKPOINT]',
-    help: "Continue from the newest checkpoint in outputDir, or from --resume=CHECKPOINT (with '=').",
+    help: "Continue from the newest checkpoint in outputDir (a new run when it has none), or from --resume=CHECKPOINT (with '=').",
   },
   'output-dir': { kind: 'string', short: 'o', value: 'FOLDER', help: "Where checkpoints and metrics go (overrides the config's outputDir)." },
   'max-steps': { kind: 'int', value: 'N', help: "Stop after N optimizer steps (overrides the config's maxSteps)." },
@@ -133,11 +136,19 @@ function overridesOf(args: ParsedArgs): Overrides {
 
 const say = (s: string) => process.stderr.write(`${s}\n`);
 
-export async function runTraining(kind: TrainerKind, args: ParsedArgs): Promise<number> {
+/** `argv`: the words after the command, as typed, for the command that continues the run. */
+export async function runTraining(kind: TrainerKind, args: ParsedArgs, argv: readonly string[]): Promise<number> {
   const path = args.positionals[0];
   if (path === undefined) throw new UsageError('missing the config file');
   const run = readRunConfig(kind, path, overridesOf(args));
   const c = run.trainer;
+  // `--resume` means "continue if there is anything to continue": the first run of a script that
+  // always passes it starts fresh instead of failing (the library's `true` stays strict, as TRL's).
+  if (c.resumeFromCheckpoint === true && c.outputDir && latestCheckpoint(c.outputDir) === null) {
+    say(`No checkpoint in ${c.outputDir} to resume from: starting a new run`);
+    c.resumeFromCheckpoint = null;
+  }
+  const continueWith = resumeCommand('mlxn-train', kind, argv);
   // A checkpoint that cannot be resumed from is the caller's mistake; find out before loading.
   let resumeFrom: string | null;
   try {
@@ -156,17 +167,16 @@ export async function runTraining(kind: TrainerKind, args: ParsedArgs): Promise<
       : new CliSFTTrainer({ model, trainDataset: dataset as SFTRecord[], config: c as SFTConfig, progress });
   const stop = new AbortController();
 
-  const onSigint = () => {
-    if (!stop.signal.aborted) {
+  const stopListening = onInterrupt((presses) => {
+    if (presses === 1) {
       say('\nStopping after the current step to save a checkpoint (Ctrl-C again to quit now without saving)');
       stop.abort(new StopRequest());
       return;
     }
     const latest = latestCheckpoint(c.outputDir);
-    say(`\nStopped without saving${latest ? `; the newest checkpoint is ${latest}` : ''}`);
+    say(`\nStopped without saving${latest ? `; the newest checkpoint is ${latest}. Continue with: ${continueWith}` : ''}`);
     process.exit(130);
-  };
-  process.on('SIGINT', onSigint);
+  });
   if (resumeFrom !== null) say(`Resuming from ${resumeFrom}`);
   try {
     const result = await trainer.train({ signal: stop.signal });
@@ -186,10 +196,10 @@ export async function runTraining(kind: TrainerKind, args: ParsedArgs): Promise<
     // The loop stopped at a step boundary: its state is whole and can be saved as is.
     const latest = latestCheckpoint(c.outputDir);
     const saved = latest !== null && basename(latest) === `checkpoint-${trainer.state.globalStep}` ? latest : await trainer.saveCheckpoint();
-    say(`Interrupted after step ${trainer.state.globalStep}: saved ${saved}. Continue with: mlxn-train ${kind} ${path} --resume`);
+    say(`Interrupted after step ${trainer.state.globalStep}: saved ${saved}. Continue with: ${continueWith}`);
     return 130;
   } finally {
-    process.off('SIGINT', onSigint);
+    stopListening();
   }
 }
 

@@ -51,14 +51,15 @@ export interface ParsedArgs {
 /** The flags every command has. */
 export const COMMON_FLAGS: Record<string, FlagSpec> = {
   help: { kind: 'boolean', short: 'h', help: 'Show this help and exit.' },
+  version: { kind: 'boolean', help: 'Print the version and exit.' },
   verbose: { kind: 'boolean', help: 'Print stack traces of errors.' },
 };
 
 /** How a flag is written on the command line (flags are declared kebab-case). */
 const flagText = (name: string) => `--${name}`;
 
-/** The closest declared flag to a mistyped one (edit distance ≤ 2), for the error message. */
-function closest(name: string, names: readonly string[]): string | undefined {
+/** The closest of `names` to a mistyped one (edit distance ≤ 2), for did-you-mean messages. */
+export function closest(name: string, names: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestD = 3;
   for (const n of names) {
@@ -105,7 +106,7 @@ function convert(name: string, spec: FlagSpec, raw: string): FlagValue {
 /**
  * Parses `argv` (without the command words) against `spec`. Unknown flags, flags missing their
  * value, values given to on/off flags, unreadable numbers and extra positionals are
- * `UsageError`s. `--help` short-circuits every other check.
+ * `UsageError`s. `--help` (then `--version`) short-circuits every other check.
  */
 export function parseCommand(spec: CommandSpec, argv: readonly string[]): ParsedArgs {
   const all = { ...spec.flags, ...COMMON_FLAGS };
@@ -116,6 +117,7 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): Parsed
   // Non-strict parsing with tokens: the checks below give messages that name the flag and the fix.
   const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
   if (tokens.some((t) => t.kind === 'option' && (t.name === 'help' || t.name === 'h'))) return { flags: { help: true }, positionals: [] };
+  if (tokens.some((t) => t.kind === 'option' && t.name === 'version')) return { flags: { version: true }, positionals: [] };
   const flags: Record<string, FlagValue | undefined> = {};
   const positionals: string[] = [];
   for (const t of tokens) {

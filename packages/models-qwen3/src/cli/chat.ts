@@ -10,6 +10,7 @@ import type { ChatMessage } from '@mlxn/io';
 import type { ChatOptions, ChatPart } from '../chat.js';
 import type { Qwen3 } from '../model.js';
 import { type CommandSpec, type ParsedArgs, UsageError, flag } from './args.js';
+import { onInterrupt } from './interrupts.js';
 import { statsLine } from './generate.js';
 import { checkModelFolder, loadModel } from './model-folder.js';
 import { style, useColor, writeOut } from './output.js';
@@ -182,15 +183,16 @@ async function repl(s: Session, initial: ChatMessage[]): Promise<number> {
   const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty, historySize: tty ? 1000 : 0, prompt: '> ' });
   let current: AbortController | null = null;
   let interrupted = false;
-  const onInterrupt = () => {
+  const onStop = () => {
     if (current) current.abort();
     else {
       interrupted = true;
       rl.close();
     }
   };
-  rl.on('SIGINT', onInterrupt);
-  if (!tty) process.on('SIGINT', onInterrupt);
+  // On a terminal readline turns Ctrl-C into its own event; otherwise it is a signal.
+  rl.on('SIGINT', onStop);
+  const stopListening = tty ? () => {} : onInterrupt(onStop);
   if (tty) {
     process.stdout.write(style.dim('Type a message; /reset clears the conversation, /exit leaves.\n', useColor(process.stdout)));
     rl.prompt();
@@ -215,7 +217,7 @@ async function repl(s: Session, initial: ChatMessage[]): Promise<number> {
       if (tty) rl.prompt();
     }
   } finally {
-    if (!tty) process.off('SIGINT', onInterrupt);
+    stopListening();
     rl.close();
   }
   if (tty) process.stdout.write('\n');
@@ -248,12 +250,11 @@ export async function runChat(args: ParsedArgs): Promise<number> {
   if (message === undefined) return repl(session, initial);
 
   const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.once('SIGINT', onSigint);
+  const stopListening = onInterrupt(() => controller.abort());
   try {
     const finish = await turn(session, message, controller.signal);
     return finish === 'abort' ? 130 : 0;
   } finally {
-    process.off('SIGINT', onSigint);
+    stopListening();
   }
 }

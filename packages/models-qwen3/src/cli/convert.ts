@@ -6,11 +6,12 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fuseLoRA, loadAdapters } from '@mlxn/nn';
+import { fuseLoRA, loadAdapters, resolveQuantization } from '@mlxn/nn';
 import type { LoadOptions } from '../load.js';
 import type { Qwen3 } from '../model.js';
-import { quantizeModel } from '../quantization.js';
+import { type QuantizationReport, quantizationReport, quantizeModel } from '../quantization.js';
 import { type CommandSpec, type ParsedArgs, UsageError, flag } from './args.js';
+import { onInterrupt } from './interrupts.js';
 import { checkModelFolder, loadModel } from './model-folder.js';
 
 const DTYPES = ['float32', 'float16', 'bfloat16'] as const;
@@ -28,8 +29,12 @@ export const CONVERT: CommandSpec = {
   flags: {
     out: { kind: 'string', short: 'o', value: 'FOLDER', help: 'Where to write the converted model (must not exist, unless --overwrite).' },
     quantize: { kind: 'boolean', short: 'q', help: 'Quantize the weights.' },
-    bits: { kind: 'int', value: 'N', help: 'Bits per quantized weight (default 4; with --quantize).' },
-    'group-size': { kind: 'int', value: 'N', help: 'Weights sharing one scale (default 64; with --quantize).' },
+    bits: { kind: 'int', value: 'N', help: "Bits per quantized weight (default: the mode's, 4; 8 for mxfp8; with --quantize)." },
+    'group-size': {
+      kind: 'int',
+      value: 'N',
+      help: "Weights sharing one scale (default: the mode's, affine 64, mxfp4 and mxfp8 32, nvfp4 16; with --quantize).",
+    },
     mode: { kind: 'string', value: 'MODE', choices: MODES, help: 'Quantization mode (default affine; with --quantize).' },
     dtype: { kind: 'string', value: 'DTYPE', choices: DTYPES, help: 'Cast the floating-point weights.' },
     adapters: { kind: 'string', value: 'PATH', help: `LoRA adapters to fuse: a .safetensors file or a folder with ${ADAPTERS_FILE} (a training checkpoint).` },
@@ -38,7 +43,10 @@ export const CONVERT: CommandSpec = {
   epilog: [
     'Examples:',
     '  mlxn-qwen3 convert ./Qwen3-0.6B --quantize --bits 4 --group-size 64 --out ./Qwen3-0.6B-4bit',
+    '  mlxn-qwen3 convert ./Qwen3-0.6B --quantize --mode nvfp4 --out ./Qwen3-0.6B-nvfp4',
     '  mlxn-qwen3 convert ./Qwen3-0.6B --dtype bfloat16 --out ./Qwen3-0.6B-bf16',
+    'Layers whose input width is not a multiple of the group size stay in floating point; the',
+    'report names them, and config.json lists them as not quantized (as mlx-lm reads it).',
     '  mlxn-qwen3 convert ./Qwen3-0.6B --adapters runs/sft/checkpoint-200 --out ./Qwen3-0.6B-tuned',
   ].join('\n'),
 };
@@ -47,6 +55,27 @@ class Interrupted extends Error {
   constructor() {
     super('interrupted');
   }
+}
+
+/**
+ * What was and was not quantized: `quantized 14 of 15 layers to 4 bits (group size 64, affine);
+ * left in floating point, input width not a multiple of 64: model.layers.*.mlp.down_proj (x2, width 32)`.
+ * Layer indices are folded so a deep model gives one entry per kind of layer.
+ */
+function quantizedText(report: QuantizationReport, q: { bits: number; groupSize: number; mode: string }): string {
+  const total = report.quantized.length + report.float.length;
+  const head = `quantized ${report.quantized.length} of ${total} layers to ${q.bits} bits (group size ${q.groupSize}, ${q.mode})`;
+  if (report.float.length === 0) return head;
+  const kinds = new Map<string, { count: number; widths: Set<number> }>();
+  for (const { path, inputDims } of report.float) {
+    const kind = path.replace(/\.(layers|experts)\.\d+\./g, '.$1.*.');
+    const k = kinds.get(kind) ?? { count: 0, widths: new Set<number>() };
+    k.count++;
+    k.widths.add(inputDims);
+    kinds.set(kind, k);
+  }
+  const list = [...kinds].map(([kind, k]) => `${kind} (${k.count > 1 ? `x${k.count}, ` : ''}width ${[...k.widths].join('/')})`);
+  return `${head}; left in floating point: ${list.join(', ')}`;
 }
 
 function adaptersFile(path: string): string {
@@ -85,15 +114,15 @@ export async function runConvert(args: ParsedArgs): Promise<number> {
   const adapters = adaptersArg === undefined ? undefined : adaptersFile(adaptersArg);
   if (!quantize && dtype === undefined && adapters === undefined) throw new UsageError('nothing to do: give --quantize, --dtype or --adapters');
 
-  const q = quantize ? { bits: bits ?? 4, groupSize: groupSize ?? 64, mode: mode ?? 'affine' } : undefined;
+  // Each mode has its own default group size and bits, as in MLX and mlx-lm.
+  const q = quantize ? resolveQuantization({ mode: mode ?? 'affine', ...(bits !== undefined ? { bits } : {}), ...(groupSize !== undefined ? { groupSize } : {}) }) : undefined;
   // Adapters were trained on the float layers, so they are fused first and the result quantized.
   const load: LoadOptions = { ...(dtype ? { dtype } : {}), ...(q && adapters === undefined ? { quantize: q } : {}) };
   // Ctrl-C while loading stops cleanly (exit code 130). Once the model is loaded the rest is
   // synchronous and the save atomic; a Ctrl-C then lets it finish rather than leave a hidden
   // temporary folder behind.
   const controller = new AbortController();
-  const onSigint = () => controller.abort(new Interrupted());
-  process.on('SIGINT', onSigint);
+  const stopListening = onInterrupt(() => controller.abort(new Interrupted()));
   try {
     let model: Qwen3;
     try {
@@ -113,13 +142,13 @@ export async function runConvert(args: ParsedArgs): Promise<number> {
       const applied = quantizeModel(model, q, model.config.modelType === 'qwen3_moe');
       model.setConfig({ ...model.config, quantization: applied });
     }
-    if (q) done.push(`quantized to ${q.bits} bits (group size ${q.groupSize}, ${q.mode})`);
+    if (q) done.push(quantizedText(quantizationReport(model), q));
     if (dtype) done.push(`cast to ${dtype}`);
     const files = await model.save(out);
     const bytes = files.reduce((n, f) => n + statSync(f).size, 0);
     process.stdout.write(`${folder} → ${outArg}: ${done.join(', ')}; ${files.length} files, ${(bytes / 1e6).toFixed(1)} MB\n`);
     return 0;
   } finally {
-    process.off('SIGINT', onSigint);
+    stopListening();
   }
 }

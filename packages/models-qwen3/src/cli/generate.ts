@@ -6,6 +6,7 @@ import type { ChatMessage } from '@mlxn/io';
 import type { GenerationChunk } from '../generate.js';
 import type { GenerateOptions, Prompt } from '../options.js';
 import { type CommandSpec, type ParsedArgs, UsageError, flag } from './args.js';
+import { onInterrupt } from './interrupts.js';
 import { checkModelFolder, loadModel } from './model-folder.js';
 import { readStdin, writeOut } from './output.js';
 import { SAMPLING_FLAGS, asUsageError, checkSamplingOptions, samplingOptions } from './sampling.js';
@@ -73,8 +74,8 @@ export async function runGenerate(args: ParsedArgs): Promise<number> {
   }
 
   const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.once('SIGINT', onSigint);
+  // Repeated SIGINTs (a wrapper relaying to its group) stop the same stream, never kill it mid-line.
+  const stopListening = onInterrupt(() => controller.abort());
   let last: GenerationChunk | undefined;
   try {
     let chunks: AsyncGenerator<GenerationChunk>;
@@ -88,7 +89,7 @@ export async function runGenerate(args: ParsedArgs): Promise<number> {
       last = c;
     }
   } finally {
-    process.off('SIGINT', onSigint);
+    stopListening();
   }
   await writeOut('\n');
   if (flag(args, 'stats') && last) process.stderr.write(`${statsLine(last)}\n`);

@@ -9,6 +9,7 @@ import { CHAT, runChat } from './chat.js';
 import { CONVERT, runConvert } from './convert.js';
 import { GENERATE, runGenerate } from './generate.js';
 import { OutputClosed } from './output.js';
+import { versionLine } from './version.js';
 
 const COMMANDS: Record<string, { spec: CommandSpec; run: (args: ParsedArgs) => Promise<number> }> = {
   generate: { spec: GENERATE, run: runGenerate },
@@ -25,7 +26,7 @@ Commands:
   chat       Chat with the model (interactive, or one message with --message)
   convert    Quantize, change the dtype or fuse LoRA adapters into a new model folder
 
-Run 'mlxn-qwen3 <command> --help' for a command's options.
+Run 'mlxn-qwen3 <command> --help' for a command's options, 'mlxn-qwen3 --version' for the version.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -37,6 +38,10 @@ async function main(argv: string[]): Promise<number> {
       (name === undefined ? process.stderr : process.stdout).write(MAIN_HELP);
       return name === undefined ? 2 : 0;
     }
+    if (name === '--version') {
+      process.stdout.write(versionLine('mlxn-qwen3', import.meta.url));
+      return 0;
+    }
     const command = COMMANDS[name];
     if (command === undefined) {
       throw new UsageError(name.startsWith('-') ? `expected a command before ${name} (generate, chat or convert)` : `unknown command '${name}' (generate, chat or convert)`);
@@ -44,6 +49,10 @@ async function main(argv: string[]): Promise<number> {
     const args = parseCommand(command.spec, rest);
     if (args.flags.help) {
       process.stdout.write(helpText(command.spec));
+      return 0;
+    }
+    if (args.flags.version) {
+      process.stdout.write(versionLine('mlxn-qwen3', import.meta.url));
       return 0;
     }
     return await command.run(args);
