@@ -4,6 +4,9 @@
 //!   stacks (the `sanitize` plan), checked as untrusted input.
 //! - [`reply`]: the parser that splits a Qwen3 reply into reasoning (`<think>`), text and tool
 //!   calls (`<tool_call>` JSON), whole or incrementally as tokens stream in.
+//! - [`forward`] (with [`forward_desc`]): the network's forward pass built in one native call
+//!   from a flat description written by `native-forward.ts`, so a decode step costs one call
+//!   from JS instead of one per op.
 pub mod checkpoint_keys;
 pub mod reply;
 pub mod forward;
@@ -38,9 +41,10 @@ mod forward_js {
         let out = crate::forward::forward(&d, tokens.raw()?).map_err(|e| mlx_err(e.0))?;
         let mut handles = Vec::with_capacity(1 + 3 * out.caches.len());
         handles.push(JsArray::new(Array::from_ptr(out.hidden)).handle());
+        // The caches own their buffers and dispose the ones these replace (see new_unreported).
         for c in out.caches {
-            handles.push(JsArray::new(Array::from_ptr(c.keys)).handle());
-            handles.push(JsArray::new(Array::from_ptr(c.values)).handle());
+            handles.push(JsArray::new_unreported(Array::from_ptr(c.keys)).handle());
+            handles.push(JsArray::new_unreported(Array::from_ptr(c.values)).handle());
             handles.push(c.offset.map_or(-1.0, |o| JsArray::new(Array::from_ptr(o)).handle()));
         }
         Ok(handles)

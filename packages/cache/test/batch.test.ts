@@ -151,4 +151,27 @@ describe('BatchKVCache', () => {
       expect(c.leftPadding.tolist()).toEqual([1, 2, 0]);
     });
   });
+
+  it('needs no mask array while no row is padded, and the same attention follows', () => {
+    mx.tidy(() => {
+      const unpadded = new BatchKVCache({ leftPadding: [0, 0] });
+      expect(unpadded.makeMask(3)).toBe('causal');
+      unpadded.updateAndFetch(inputs([2, 2, 3, 4], 1), inputs([2, 2, 3, 4], 2));
+      expect(unpadded.makeMask(1)).toBeNull();
+      expect(unpadded.makeMask(1, { returnArray: true })!).toBeInstanceOf(mx.Array);
+      // A padded row needs the array; once it leaves (filter) the rest need none again.
+      const padded = new BatchKVCache({ leftPadding: [2, 0] });
+      padded.updateAndFetch(inputs([2, 2, 3, 4], 1), inputs([2, 2, 3, 4], 2));
+      expect(padded.makeMask(1)).toBeInstanceOf(mx.Array);
+      padded.filter([1]);
+      expect(padded.makeMask(1)).toBeNull();
+      // The attention is the same with the array mask and without one.
+      const [array, none] = [unpadded.makeMask(1, { returnArray: true }), unpadded.makeMask(1)];
+      const [k, v] = unpadded.updateAndFetch(inputs([2, 2, 1, 4], 3), inputs([2, 2, 1, 4], 4));
+      const q = inputs([2, 2, 1, 4], 5);
+      const withArray = mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.5, mask: array });
+      const without = mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.5, mask: none });
+      expect(maxAbsDiff(withArray, without)).toBeLessThan(1e-6);
+    });
+  });
 });

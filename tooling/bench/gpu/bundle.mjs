@@ -3,10 +3,10 @@
 // at run time from MLXN_NATIVE_PATH; @mlxn/core reads its version from <out dir>/../package.json.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 const root = join(import.meta.dirname, '..', '..', '..');
-const out = process.argv[2];
+const out = process.argv[2] && resolve(process.argv[2]);
 if (!out) throw new Error('usage: node tooling/bench/gpu/bundle.mjs <out dir>');
 // esbuild comes with tsup, the packages' bundler.
 const esbuild = createRequire(createRequire(join(root, 'packages/core/package.json')).resolve('tsup'))('esbuild');

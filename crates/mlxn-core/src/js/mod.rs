@@ -133,6 +133,18 @@ impl JsArray {
     pub fn new(a: Array) -> JsArray {
         let bytes = a.nbytes() as i64;
         adjust_external(bytes);
+        Self::register(a, bytes)
+    }
+
+    /// Registers `a` without telling V8 about its bytes: for arrays whose owner frees them
+    /// explicitly and that replace an array of the same size each step (a KV cache's buffers,
+    /// written in place). Reporting them would show V8 gigabytes of new external memory per
+    /// decode step at large batches, and V8 answers that with a garbage collection right away.
+    pub fn new_unreported(a: Array) -> JsArray {
+        Self::register(a, 0)
+    }
+
+    fn register(a: Array, bytes: i64) -> JsArray {
         TABLE.with(|t| {
             let mut t = t.borrow_mut();
             let index = match t.free.pop() {
