@@ -3,7 +3,8 @@
  * returning new rows with the removed entries set to -inf. The kernels are in kept.ts.
  */
 import { checkMinP, checkTopK, checkTopP, checkTokenIds, checkXtc } from '../options.js';
-import { checkedMax, densify, everyEntry, minPKept, topKKept, topPThreshold, xtcKept } from './kept.js';
+import { checkedMax, densify, everyEntry, minPKept, topKKept, xtcKept } from './kept.js';
+import { topPThreshold } from './top-p.js';
 import { type Logits, rowsOf, sameForm } from './rows.js';
 
 const NEG_INF = Number.NEGATIVE_INFINITY;

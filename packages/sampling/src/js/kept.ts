@@ -6,7 +6,8 @@
  * draws from it without materialising a row per filter. Entries equal to -inf are never kept
  * (they can neither be drawn nor change a sum).
  */
-import { bitsOfKey, descendingKey, radixSortKeys, topKIndices } from './select.js';
+import { topKIndices } from './select.js';
+import { topPSelect } from './top-p.js';
 
 const f = Math.fround;
 const NEG_INF = Number.NEGATIVE_INFINITY;
@@ -52,99 +53,11 @@ function keepWhere(row: Float32Array, kept: Kept, pred: (i: number) => boolean):
   return { indices: out, count };
 }
 
-/** Buffers of the top-p kernel, grown to the largest vocabulary seen and reused. */
-let keys = new Uint32Array(0);
-let scratch = new Uint32Array(0);
-let massAbove = new Float32Array(0);
-
-const F32 = new Float32Array(1);
-const U32 = new Uint32Array(F32.buffer);
-/** HALF_ULP[e]: half the gap between float32 numbers with biased exponent e and the next one up. */
-const HALF_ULP = new Float64Array(256);
-/** BINADE_END[e]: where that gap doubles. */
-const BINADE_END = new Float64Array(256);
-{
-  let half = 2 ** -150;
-  let end = 2 ** -125;
-  HALF_ULP[0] = half;
-  BINADE_END[0] = end;
-  for (let e = 1; e < 256; e++) {
-    HALF_ULP[e] = half;
-    BINADE_END[e] = end;
-    half *= 2;
-    end *= 2;
-  }
-}
-const biasedExponent = (x: number): number => {
-  F32[0] = x;
-  return U32[0] >>> 23;
-};
-
-/**
- * The top-p cut of mlx-lm, exactly as a full ascending sort computes it: probabilities
- * `fround(exp(v))` summed in float32 from the largest down; `cut = topP * total`; the kept
- * entries are those whose value reaches the value at the last position where the mass above
- * it is still below `cut`.
- *
- * Only the order of the entries that can change the float32 sum matters. Once the sum holds
- * the largest probability `pMax`, adding a probability below half a float32 ulp of it leaves
- * the sum unchanged, so entries below that are never sorted; the rest go through a radix sort,
- * and the summation stops at the first probability below half an ulp of the running sum.
- * Returns the threshold value (-inf when the row is all -inf).
- */
-export function topPThreshold(row: Float32Array, topP: number, max: number): number {
-  const n = row.length;
-  if (keys.length < n) {
-    keys = new Uint32Array(n);
-    scratch = new Uint32Array(n);
-    massAbove = new Float32Array(n);
-  }
-  const pMax = f(Math.exp(max));
-  // Values below `lowest` have fround(exp(v)) < HALF_ULP(pMax) (1e-4 absorbs exp's and
-  // fround's rounding); with pMax 0 or +inf every finite value is a candidate.
-  const lowest = pMax > 0 && pMax < Number.POSITIVE_INFINITY ? Math.log(HALF_ULP[biasedExponent(pMax)]) - 1e-4 : -3.4028234663852886e38;
-  const bits = new Uint32Array(row.buffer, row.byteOffset, n);
-  let len = 0;
-  for (let i = 0; i < n; i++) if (row[i] >= lowest) keys[len++] = descendingKey(bits[i]);
-  if (len === 0) return NEG_INF;
-  const sorted = radixSortKeys(keys, len, scratch);
-  const valueAt = (j: number): number => {
-    U32[0] = bitsOfKey(sorted[j]);
-    return F32[0];
-  };
-  let total = 0;
-  let halfUlp = HALF_ULP[0];
-  let binadeEnd = BINADE_END[0];
-  let summed = len;
-  for (let j = 0; j < len; j++) {
-    const p = f(Math.exp(valueAt(j)));
-    if (p < halfUlp) {
-      summed = j; // this and every later (smaller) probability leaves the sum as it is
-      break;
-    }
-    massAbove[j] = total;
-    total = f(total + p);
-    if (total >= binadeEnd) {
-      const e = biasedExponent(total);
-      halfUlp = HALF_ULP[e];
-      binadeEnd = BINADE_END[e];
-    }
-  }
-  const cut = f(f(topP) * total);
-  // massAbove is non-decreasing and reaches `total` >= cut at `summed`.
-  let keptCount = summed;
-  for (let j = 0; j < summed; j++) {
-    if (massAbove[j] >= cut) {
-      keptCount = j;
-      break;
-    }
-  }
-  return valueAt(Math.max(keptCount - 1, 0));
-}
-
 /** Top-p on the full row (it is the first filter of the chain). */
 export function topPKept(row: Float32Array, topP: number, max: number): Kept {
-  const threshold = topPThreshold(row, topP, max);
+  const { threshold, indices, count } = topPSelect(row, topP, max);
+  // `indices` lives in a buffer the next row's top-p reuses.
+  if (indices !== null) return { indices: indices.slice(), count };
   return keepWhere(row, everyEntry(row), (i) => row[i] >= threshold);
 }
 
