@@ -8,8 +8,7 @@
  *
  * Only additions that change the float32 sum depend on the order. Three facts make most of the
  * vocabulary order-free:
- * - once the sum holds the largest probability `pMax`, a probability below half a float32 ulp
- *   of `pMax` never changes it: such entries are skipped outright;
+ * - a probability below half a float32 ulp of the running sum never changes it;
  * - while the sum stays in one binade [2^e, 2^(e+1)), where float32 numbers are the multiples
  *   of u = ulp, adding p adds exactly round(p / u) * u (p >= u/2 makes `acc + p` exact in
  *   float64, so `fround` rounds once), whatever the order, unless p / u ends in exactly .5
@@ -17,9 +16,11 @@
  * - the cut falls where the mass above reaches topP of the total, near the top.
  * So the few largest entries (the "head", chosen from a histogram of the mass so that it holds
  * the cut and puts the sum in its final binade) are radix-sorted and summed in order, and the
- * rest (the "tail") only contributes a count of ulps. When a check fails (the tail crosses a
- * binade, a tie, the cut beyond the head) the threshold is computed by radix-sorting every entry
- * that can change the sum instead; both give the full sort's result.
+ * rest (the "tail") only contributes a count of ulps, with no branch on the data in its hot
+ * loops (random data defeats branch prediction). When a check fails (the tail crosses a binade,
+ * a tie, the cut beyond the head) the threshold is computed by radix-sorting every entry that
+ * can change the sum instead (below half an ulp of the largest probability none can); both give
+ * the full sort's result.
  */
 import { bitsOfKey, descendingKey, radixSortKeys } from './select.js';
 
@@ -50,14 +51,14 @@ const biasedExponent = (x: number): number => {
   return U32[0] >>> 23;
 };
 
-/** Histogram of the row: buckets of 1/16 nat below the maximum (the last one takes the rest). */
-const BUCKETS_PER_NAT = 16;
-const BUCKETS = 4096;
+/** Histogram of the row: buckets of 1/64 nat below the maximum (the last one takes the rest). */
+const BUCKETS_PER_NAT = 64;
+const BUCKETS = 16384;
 const countByBucket = new Uint32Array(BUCKETS);
 
 /** Buffers, grown to the largest vocabulary seen and reused (the kernels are synchronous). */
 let headIndices = new Int32Array(0);
-let tailProbs = new Float32Array(0);
+let tailValues = new Float32Array(0);
 let keys = new Uint32Array(0);
 let scratch = new Uint32Array(0);
 let massAbove = new Float32Array(0);
@@ -65,7 +66,7 @@ let massAbove = new Float32Array(0);
 function reserve(n: number): void {
   if (keys.length >= n) return;
   headIndices = new Int32Array(n);
-  tailProbs = new Float32Array(n);
+  tailValues = new Float32Array(n);
   keys = new Uint32Array(n);
   scratch = new Uint32Array(n);
   massAbove = new Float32Array(n);
@@ -91,68 +92,108 @@ export function topPSelect(row: Float32Array, topP: number, max: number): TopPRe
   return headAndTail(row, topP, max) ?? { threshold: sortedThreshold(row, topP, max), indices: null, count: 0 };
 }
 
+/** Counts of the row's entries per 1/64 nat below `max`. */
+function fillHistogram(row: Float32Array, max: number): void {
+  countByBucket.fill(0);
+  for (let i = 0; i < row.length; i++) countByBucket[Math.min((max - row[i]) * BUCKETS_PER_NAT, BUCKETS - 1) | 0]++;
+}
+
+const bucketMass = (b: number, max: number) => countByBucket[b] * Math.exp(max - (b + 0.5) / BUCKETS_PER_NAT);
+
+/** Results of `splitRow` (module state: no allocation per call). */
+let headCount = 0;
+let tailCount = 0;
+
+/**
+ * One pass, without branching on the data (random data defeats branch prediction): the
+ * indices of the head (v >= headFloor) into `headIndices`, and the tail entries that can
+ * change the sum (tailFloor <= v < headFloor) into `tailValues`. Each slot is written
+ * unconditionally and kept by advancing the count by 0 or 1.
+ */
+function splitRow(row: Float32Array, headFloor: number, tailFloor: number): void {
+  let heads = 0;
+  let tails = 0;
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i];
+    headIndices[heads] = i;
+    tailValues[tails] = v;
+    const inHead = +(v >= headFloor);
+    heads += inHead;
+    tails += +(v >= tailFloor) - inHead;
+  }
+  headCount = heads;
+  tailCount = tails;
+}
+
+/**
+ * The ulps the tail adds to a sum in a binade whose ulp is 1 / `perUlp` (a power of two, so
+ * the products are exact): round(fround(exp(v)) / ulp) summed, and how many entries land
+ * exactly on a half ulp (ties, which round to even and so depend on the order).
+ */
+let tailUlps = 0;
+let tailTies = 0;
+function ulpsOfTail(perUlp: number): void {
+  let ulps = 0;
+  let ties = 0;
+  for (let j = 0; j < tailCount; j++) {
+    const q = f(Math.exp(tailValues[j])) * perUlp;
+    // Math.round, but faster in V8; q + 0.5 is exact wherever it matters (q >= 2^-29).
+    const nearest = Math.floor(q + 0.5);
+    ulps += nearest;
+    if (nearest - q === 0.5) ties++;
+  }
+  tailUlps = ulps;
+  tailTies = ties;
+}
+
 /** The fast path (see the file's comment); undefined when one of its checks fails. */
 function headAndTail(row: Float32Array, topP: number, max: number): TopPResult | undefined {
-  const n = row.length;
-  countByBucket.fill(0);
-  for (let i = 0; i < n; i++) countByBucket[Math.min((max - row[i]) * BUCKETS_PER_NAT, BUCKETS - 1) | 0]++;
-  // Estimated mass per bucket (within exp(±1/32) of the truth); the head holds the cut with
+  fillHistogram(row, max);
+  // Estimated mass per bucket (within exp(±1/128) of the truth); the head holds the cut with
   // room to spare and the binade the total ends in.
   let estimate = 0;
-  for (let b = 0; b < BUCKETS; b++) if (countByBucket[b] > 0) estimate += countByBucket[b] * Math.exp(max - (b + 0.5) / BUCKETS_PER_NAT);
+  for (let b = 0; b < BUCKETS; b++) if (countByBucket[b] > 0) estimate += bucketMass(b, max);
   if (!(estimate > 0 && estimate < Number.POSITIVE_INFINITY)) return undefined;
   const pTop = f(topP);
   // The binade the float32 total ends in, assuming the lower one when the estimate is near a
   // power of two (a normalised row sums to about 1, in float32 usually just below).
   const binadeStart = 2 ** Math.floor(Math.log2(estimate * 0.94));
-  const need = Math.max((pTop + (1 - pTop) / 2) * estimate, binadeStart * 1.05);
+  const need = Math.max((pTop + (1 - pTop) / 4) * estimate, binadeStart * 1.02);
   if (need >= estimate * 0.999) return undefined;
   let lastHeadBucket = 0;
-  for (let mass = 0; ; lastHeadBucket++) {
-    mass += countByBucket[lastHeadBucket] * Math.exp(max - (lastHeadBucket + 0.5) / BUCKETS_PER_NAT);
-    if (mass >= need) break;
-  }
+  for (let mass = bucketMass(0, max); mass < need; mass += bucketMass(++lastHeadBucket, max));
   // The entries of those buckets, decided by an exact float32 comparison from here on.
   const headFloor = f(max - (lastHeadBucket + 1) / BUCKETS_PER_NAT);
-  // Tail entries below this can't change a sum in the binade the head aims for (checked below).
-  const tailFloor = Math.log(HALF_ULP[biasedExponent(binadeStart)]) - 1e-4;
-  let headLen = 0;
-  let tailLen = 0;
-  for (let i = 0; i < n; i++) {
-    const v = row[i];
-    if (v >= headFloor) headIndices[headLen++] = i;
-    else if (v >= tailFloor) tailProbs[tailLen++] = f(Math.exp(v));
-  }
-  const rowBits = new Uint32Array(row.buffer, row.byteOffset, n);
-  for (let j = 0; j < headLen; j++) keys[j] = descendingKey(rowBits[headIndices[j]]);
-  const sorted = radixSortKeys(keys, headLen, scratch);
-  for (let j = 0; j < headLen; j++) sorted[j] = bitsOfKey(sorted[j]);
-  const head = new Float32Array(sorted.buffer, 0, headLen);
-  let total = 0;
-  for (let j = 0; j < headLen; j++) {
-    massAbove[j] = total;
-    total = f(total + f(Math.exp(head[j])));
-  }
-  if (!(total > 0 && total < Number.POSITIVE_INFINITY)) return undefined;
-  const e = biasedExponent(total);
-  // Every tail entry below tailFloor must be below half an ulp of the head's sum.
-  if (tailFloor > Math.log(HALF_ULP[e]) - 1e-4) return undefined;
+  // In that binade float32 numbers are the multiples of `ulp` (checked against the head's sum
+  // below), and each tail entry adds a whole number of them.
+  const e = biasedExponent(binadeStart);
   const ulp = 2 * HALF_ULP[e];
   const perUlp = 1 / ulp;
-  let ulps = 0;
-  for (let j = 0; j < tailLen; j++) {
-    const q = tailProbs[j] * perUlp; // exact: ulp is a power of two
-    const nearest = Math.round(q);
-    if (nearest - q === 0.5) return undefined; // a tie: it rounds to even, so the order matters
-    ulps += nearest;
+  // Below `tailFloor` an entry is under half an ulp and adds nothing.
+  splitRow(row, headFloor, Math.log(HALF_ULP[e]) - 1e-4);
+  ulpsOfTail(perUlp);
+  if (tailTies > 0) return undefined;
+  const n = headCount;
+  const rowBits = new Uint32Array(row.buffer, row.byteOffset, row.length);
+  for (let j = 0; j < n; j++) keys[j] = descendingKey(rowBits[headIndices[j]]);
+  const sorted = radixSortKeys(keys, n, scratch);
+  for (let j = 0; j < n; j++) sorted[j] = bitsOfKey(sorted[j]);
+  const head = new Float32Array(sorted.buffer, 0, n);
+  let total = 0;
+  for (let j = 0; j < n; j++) {
+    const p = f(Math.exp(head[j]));
+    massAbove[j] = total;
+    total = f(total + p);
   }
+  // The head's sum must already be in the binade the tail was counted for.
+  if (!(total > 0 && total < Number.POSITIVE_INFINITY) || biasedExponent(total) !== e) return undefined;
   const headMass = total;
-  total += ulps * ulp;
+  total += tailUlps * ulp;
   if (total >= BINADE_END[e]) return undefined; // the tail crosses into the next binade
   const cut = f(pTop * total);
   if (cut > headMass) return undefined;
-  let keptCount = headLen;
-  for (let j = 0; j < headLen; j++) {
+  let keptCount = n;
+  for (let j = 0; j < n; j++) {
     if (massAbove[j] >= cut) {
       keptCount = j;
       break;
@@ -160,7 +201,7 @@ function headAndTail(row: Float32Array, topP: number, max: number): TopPResult |
   }
   const threshold = head[Math.max(keptCount - 1, 0)];
   let count = 0;
-  for (let j = 0; j < headLen; j++) if (row[headIndices[j]] >= threshold) headIndices[count++] = headIndices[j];
+  for (let j = 0; j < n; j++) if (row[headIndices[j]] >= threshold) headIndices[count++] = headIndices[j];
   return { threshold, indices: headIndices.subarray(0, count), count };
 }
 
