@@ -87,7 +87,8 @@ const config = parseQwen3Config({
 const initDir = join(out, 'init');
 await new Qwen3(config).save(initDir);
 for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(tokenizerDir, f), join(initDir, f));
-const model = await Qwen3.load(initDir);
+// The truncated table is deliberate: say so, or loading rejects the larger tokenizer.
+const model = await Qwen3.load(initDir, { truncatedVocab: !fullVocab });
 console.log(`model: ${(model.numParameters() / 1e6).toFixed(2)}M parameters (vocabulary ${config.vocabSize}, hidden ${config.hiddenSize}, ${config.numHiddenLayers} layers)`);
 
 async function accuracy(m: Qwen3, set: [number, number][]): Promise<{ acc: number; formatOk: number; sample: string }> {
@@ -175,7 +176,7 @@ console.log(`mean reward: first quarter ${rq[0].toFixed(3)} → last quarter ${r
 // --- the checkpoint reads back ----------------------------------------------------------------
 const ckpt = latestCheckpoint(join(out, 'grpo'));
 if (ckpt === null) throw new Error('no checkpoint was written');
-const reloaded = await Qwen3.load(ckpt);
+const reloaded = await Qwen3.load(ckpt, { truncatedVocab: !fullVocab });
 const again = await accuracy(reloaded, heldOut);
 console.log(`checkpoint ${ckpt} loads with Qwen3.load: held-out accuracy ${(again.acc * 100).toFixed(0)}% (${again.acc === afterGrpo.acc ? 'same as in memory' : 'DIFFERS'})`);
 console.log(`total time ${elapsed()}`);

@@ -6,5 +6,6 @@ export { inspectSafetensors, load, loadSync, parseSize, save, saveSync } from '.
 export type { Checkpoint, LoadOptions, SaveOptions, TensorFilter, TensorInfo } from './checkpoint.js';
 export { readConfig } from './config.js';
 export type { ModelConfig } from './config.js';
-export { renderChatTemplate, StreamingDetokenizer, Tokenizer } from './tokenizer.js';
+export { StreamingDetokenizer } from './detokenizer.js';
+export { renderChatTemplate, Tokenizer } from './tokenizer.js';
 export type { ChatMessage, ChatTemplateOptions, DecodeOptions, EncodeOptions, SpecialToken } from './tokenizer.js';

@@ -2,6 +2,7 @@
 // `tokenizers` crate, chat templates through minijinja, and a streaming detokenizer.
 import { resolve } from 'node:path';
 import { native } from '@mlxn/core/internal';
+import { StreamingDetokenizer } from './detokenizer.js';
 
 type NativeTokenizer = ReturnType<typeof native.IoTokenizer.fromFolder>;
 
@@ -156,7 +157,8 @@ export class Tokenizer {
 
   /** A streaming detokenizer for token-by-token generation. */
   detokenizer(options: DecodeOptions = {}): StreamingDetokenizer {
-    return new StreamingDetokenizer(this.#native, options.skipSpecialTokens ?? false);
+    const skip = options.skipSpecialTokens ?? false;
+    return new StreamingDetokenizer((ids) => this.#native.decode(ids, skip));
   }
 }
 
@@ -187,50 +189,4 @@ function specialTokenVars(config: Record<string, unknown>): Record<string, strin
 export function renderChatTemplate(template: string, context: Record<string, unknown>): string {
   if (typeof template !== 'string') throw new TypeError('template must be a string');
   return native.ioRenderTemplate(template, JSON.stringify(context));
-}
-
-/**
- * Turns generated token ids into text as they arrive, emitting only complete characters (a
- * multi-byte character split over tokens comes out once its last byte arrives).
- */
-export class StreamingDetokenizer {
-  readonly #tok: NativeTokenizer;
-  readonly #skip: boolean;
-  #state = new native.IoStreamState();
-  #text = '';
-  readonly tokens: number[] = [];
-
-  /** @internal */
-  constructor(tok: NativeTokenizer, skipSpecialTokens: boolean) {
-    this.#tok = tok;
-    this.#skip = skipSpecialTokens;
-  }
-
-  /** Adds one token; returns the new text it completes ('' while a character is incomplete). */
-  add(id: number): string {
-    if (!(Number.isInteger(id) && id >= 0 && id < 2 ** 32)) throw new RangeError(`token id ${id} is not a non-negative integer`);
-    const s = this.#tok.streamPush(this.#state, id, this.#skip);
-    this.tokens.push(id);
-    this.#text += s;
-    return s;
-  }
-
-  /** Flushes what is left (an incomplete character becomes U+FFFD) and resets the segment. */
-  finalize(): string {
-    const s = this.#tok.streamFinish(this.#state, this.#skip);
-    this.#text += s;
-    return s;
-  }
-
-  /** All text emitted so far. */
-  get text(): string {
-    return this.#text;
-  }
-
-  /** Starts over. */
-  reset(): void {
-    this.#state = new native.IoStreamState();
-    this.#text = '';
-    this.tokens.length = 0;
-  }
 }

@@ -35,6 +35,13 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** Leave weights unread until first use (default false: read them all before resolving). */
   lazy?: boolean;
+  /**
+   * The model deliberately keeps only the first `vocab_size` ids of a larger tokenizer (a tiny
+   * model trained on text whose tokens all have small ids). Without it, a tokenizer with more
+   * tokens than the embedding has rows is an error at load, since any id past the table fails
+   * wherever it is used (a chat template's `<|im_start|>`, the tokenizer's end-of-sequence id).
+   */
+  truncatedVocab?: boolean;
 }
 
 function checkOptions(options: LoadOptions): void {
@@ -59,6 +66,26 @@ function checkOptions(options: LoadOptions): void {
   }
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new TypeError('Qwen3.load: onProgress must be a function');
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError('Qwen3.load: signal must be an AbortSignal');
+  if (options.truncatedVocab !== undefined && typeof options.truncatedVocab !== 'boolean') {
+    throw new TypeError(`Qwen3.load: truncatedVocab must be a boolean, got ${typeof options.truncatedVocab}`);
+  }
+}
+
+/**
+ * A tokenizer must fit the embedding: every id it can produce needs a row. The message names
+ * both sizes and the first special tokens that would not fit.
+ */
+function checkTokenizerFits(dir: string, tokenizer: Tokenizer, vocabSize: number, truncated: boolean): void {
+  if (tokenizer.vocabSize <= vocabSize || truncated) return;
+  const outside = [tokenizer.eos, tokenizer.bos, tokenizer.pad]
+    .filter((t): t is { text: string; id: number } => t?.id !== undefined && t.id >= vocabSize)
+    .map((t) => `${t.text} = ${t.id}`);
+  throw new Error(
+    `Qwen3.load: ${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model's embedding has ${vocabSize} rows ` +
+      `(vocab_size in config.json)${outside.length > 0 ? `, so ids such as ${outside.join(', ')} are out of range` : ''}. ` +
+      'Use the tokenizer that belongs to this model, or pass { truncatedVocab: true } if the model deliberately keeps only ' +
+      `the first ${vocabSize} ids (then every token it is given must be below ${vocabSize}).`,
+  );
 }
 
 function abortError(signal: AbortSignal): unknown {
@@ -106,6 +133,16 @@ export async function loadQwen3(folder: string, options: LoadOptions = {}): Prom
     throw new Error(`Qwen3.load: ${join(dir, 'config.json')}: ${(e as Error).message}`);
   }
   onProgress?.({ phase: 'config', done: 1, total: 1 });
+  // The tokenizer is read before the weights so that one which does not fit fails fast.
+  let tokenizer: Tokenizer | undefined;
+  if (existsSync(join(dir, 'tokenizer.json'))) {
+    try {
+      tokenizer = Tokenizer.loadSync(dir);
+    } catch (e) {
+      throw new Error(`Qwen3.load: ${dir}: cannot read the tokenizer (${(e as Error).message})`);
+    }
+    checkTokenizerFits(dir, tokenizer, config.vocabSize, options.truncatedVocab ?? false);
+  }
 
   let weights: Record<string, mx.Array> = {};
   let model: Qwen3 | undefined;
@@ -162,14 +199,6 @@ export async function loadQwen3(folder: string, options: LoadOptions = {}): Prom
       }
     }
     if (signal?.aborted) throw abortError(signal);
-    let tokenizer: Tokenizer | undefined;
-    if (existsSync(join(dir, 'tokenizer.json'))) {
-      try {
-        tokenizer = Tokenizer.loadSync(dir);
-      } catch (e) {
-        throw new Error(`Qwen3.load: ${dir}: cannot read the tokenizer (${(e as Error).message})`);
-      }
-    }
     onProgress?.({ phase: 'tokenizer', done: 1, total: 1 });
     model.setExtras({ tokenizer, chatTemplate: readChatTemplate(dir, tokenizer), generationEos: eosFrom(generationConfig), folder: dir });
     model.eval();

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { loadSync, saveSync } from '@mlxn/io';
 import { QuantizedEmbedding, QuantizedLinear } from '@mlxn/nn';
-import { tinyQwen3WithTokenizer } from '@mlxn/test-support/qwen3';
+import { qwen3TokenizerDir, tinyQwen3WithTokenizer } from '@mlxn/test-support/qwen3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type LoadProgress, QuantizedSwitchLinear, Qwen3 } from '../src/index.js';
 import { expectedArrays, maxAbsDiff, tinyQwen3Expected, tinyQwen3Path } from './helpers.js';
@@ -270,6 +270,25 @@ describe('Qwen3.load: bad input', () => {
     expect(m.lmHead).toBeUndefined();
     const logits = m.forward(mx.array([tinyQwen3Expected('dense').prompt], 'int32'));
     expect(maxAbsDiff(logits, expectedArrays('dense').logits)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('a tokenizer with more tokens than the embedding has rows is an error at load, naming both sizes', async () => {
+    const dir = copyOf(); // vocab_size 512
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(qwen3TokenizerDir(), f), join(dir, f));
+    const events: LoadProgress[] = [];
+    await expect(Qwen3.load(dir, { onProgress: (e) => events.push(e) })).rejects.toThrow(
+      /the tokenizer has 151669 tokens but the model's embedding has 512 rows \(vocab_size in config.json\), so ids such as <\|im_end\|> = 151645, <\|endoftext\|> = 151643 are out of range\. .*\{ truncatedVocab: true \}/,
+    );
+    expect(events.map((e) => e.phase)).toEqual(['config']); // before any weight is read
+    // A model that deliberately keeps the first 512 ids of the real tokenizer says so.
+    const m = await Qwen3.load(dir, { truncatedVocab: true });
+    expect(m.tokenizer?.vocabSize).toBe(151669);
+    const ids = m.tokenizer!.encode('3+4=', { addSpecialTokens: false });
+    expect(Math.max(...ids)).toBeLessThan(512);
+    expect(m.forward(mx.array([ids], 'int32')).shape).toEqual([1, ids.length, 512]);
+    await expect(Qwen3.load(dir, { truncatedVocab: 'yes' as unknown as boolean })).rejects.toThrow(/truncatedVocab must be a boolean/);
+    // The real vocabulary (151,936 rows) holds the tokenizer's 151,669 tokens.
+    expect((await Qwen3.load(tinyQwen3WithTokenizer())).tokenizer?.vocabSize).toBe(151669);
   });
 
   it('a broken tokenizer.json is reported', async () => {

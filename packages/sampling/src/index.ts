@@ -16,3 +16,5 @@ export {
 } from './mlx/processors.js';
 export type { LogitsProcessor, Tokens } from './mlx/processors.js';
 export type { LogitsProcessorOptions, SamplerOptions } from './options.js';
+export { checkProcessedLogits, checkSampledTokens } from './mlx/validate.js';
+export { checkTokenId } from './token-ids.js';

@@ -107,9 +107,65 @@ export function checkTemperature(t: unknown): number {
   return t;
 }
 
-/** Validates sampler options once, in mlx-lm's order: top-p, min-p, XTC, top-k. */
-export function planSampler(options: SamplerOptions = {}): SamplerPlan {
+const SAMPLER_KEYS: readonly string[] = [
+  'temperature', 'topP', 'topK', 'minP', 'minTokensToKeep', 'xtcProbability', 'xtcThreshold', 'xtcSpecialTokens',
+] satisfies (keyof SamplerOptions)[];
+const PROCESSOR_KEYS: readonly string[] = [
+  'logitBias', 'repetitionPenalty', 'repetitionContextSize', 'presencePenalty', 'presenceContextSize', 'frequencyPenalty', 'frequencyContextSize',
+] satisfies (keyof LogitsProcessorOptions)[];
+
+/** Edit distance (insertions, deletions, substitutions) between two option names. */
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length];
+}
+
+/** The option a mistyped key most likely meant: same letters ignoring case and `_`/`-`, else within two edits. */
+function nearestKey(key: string, allowed: readonly string[]): string | undefined {
+  const plain = (k: string) => k.toLowerCase().replace(/[_-]/g, '');
+  const same = allowed.find((k) => plain(k) === plain(key));
+  if (same !== undefined) return same;
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const k of allowed) {
+    const d = editDistance(key, k);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = k;
+    }
+  }
+  return best;
+}
+
+/**
+ * Rejects keys that no option has (a typo would otherwise be ignored), naming the nearest
+ * option. A key whose value is `undefined` counts as absent. A loop over the object's own keys:
+ * cheap enough for a call that builds a sampler.
+ */
+export function checkOptionKeys(options: object, allowed: readonly string[], what: string): void {
+  for (const key of Object.keys(options)) {
+    if (allowed.includes(key) || (options as Record<string, unknown>)[key] === undefined) continue;
+    const near = nearestKey(key, allowed);
+    throw new TypeError(`${what}: unknown option ${JSON.stringify(key)}${near === undefined ? '' : ` (did you mean ${JSON.stringify(near)}?)`}`);
+  }
+}
+
+/**
+ * Validates sampler options once, in mlx-lm's order: top-p, min-p, XTC, top-k. `extraKeys`
+ * are options the caller reads itself (the plain-JS sampler's `seed` and `random`).
+ */
+export function planSampler(options: SamplerOptions = {}, extraKeys: readonly string[] = []): SamplerPlan {
   if (options === null || typeof options !== 'object') throw new TypeError('makeSampler: options must be an object');
+  checkOptionKeys(options, extraKeys.length === 0 ? SAMPLER_KEYS : [...SAMPLER_KEYS, ...extraKeys], 'makeSampler');
   const temperature = checkTemperature(options.temperature ?? 0);
   const topP = checkInRange(options.topP ?? 0, 0, 1, 'topP');
   const minP = checkInRange(options.minP ?? 0, 0, 1, 'minP');
@@ -158,6 +214,7 @@ export function normalizeBias(bias: LogitsProcessorOptions['logitBias']): { ids:
 /** Validates processor options once, in mlx-lm's order: bias, repetition, presence, frequency. */
 export function planProcessors(options: LogitsProcessorOptions = {}): ProcessorPlan {
   if (options === null || typeof options !== 'object') throw new TypeError('makeLogitsProcessors: options must be an object');
+  checkOptionKeys(options, PROCESSOR_KEYS, 'makeLogitsProcessors');
   const bias = options.logitBias === undefined ? null : normalizeBias(options.logitBias);
   const penalties: ProcessorPlan['penalties'] = [];
   const specs: [PenaltyKind, number | undefined, number | undefined][] = [

@@ -24,6 +24,24 @@ describe('sampler options', () => {
     });
   }
 
+  it('unknown options are errors naming the nearest one', () => {
+    for (const make of [ml.makeSampler, js.makeSampler] as ((o: object) => unknown)[]) {
+      expect(() => make({ temperature: 0.7, topp: 0.9 })).toThrow(/makeSampler: unknown option "topp" \(did you mean "topP"\?\)/);
+      expect(() => make({ top_k: 4 })).toThrow(/unknown option "top_k" \(did you mean "topK"\?\)/);
+      expect(() => make({ temprature: 1 })).toThrow(/unknown option "temprature" \(did you mean "temperature"\?\)/);
+      expect(() => make({ beamWidth: 4 })).toThrow(/unknown option "beamWidth"$/);
+      expect(() => make({ temperature: 1, topP: undefined, other: undefined })).not.toThrow(); // undefined is absent
+    }
+    expect(() => ml.makeSampler({ temperature: 1, seed: 3 } as object)).toThrow(/unknown option "seed"/); // MLX samplers take a key per call
+    expect(() => js.makeSampler({ temperature: 1, seed: 3, random: Math.random })).not.toThrow();
+    for (const make of [ml.makeLogitsProcessors, js.makeLogitsProcessors] as ((o: object) => unknown)[]) {
+      expect(() => make({ repetitionPenalty: 1.1, repetitionContextsize: 8 })).toThrow(
+        /makeLogitsProcessors: unknown option "repetitionContextsize" \(did you mean "repetitionContextSize"\?\)/,
+      );
+      expect(() => make({ logit_bias: { 1: 2 } })).toThrow(/did you mean "logitBias"/);
+    }
+  });
+
   it('topK must be below the vocabulary size at sampling time (as in mlx-lm)', () => {
     expect(() => ml.makeSampler({ temperature: 1, topK: 4 })(lp())).toThrow(/topK must be an integer in \(0, 4\)/);
     expect(() => js.makeSampler({ temperature: 1, topK: 4 })(jlp())).toThrow(/topK must be an integer in \(0, 4\)/);

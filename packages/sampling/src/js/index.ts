@@ -16,4 +16,6 @@ export type { JsSampler, JsSamplerOptions } from './sampler.js';
 export { makeFrequencyPenalty, makeLogitBias, makeLogitsProcessors, makePresencePenalty, makeRepetitionPenalty } from './processors.js';
 export type { JsLogitsProcessor, TokenHistory } from './processors.js';
 export type { Logits } from './rows.js';
+export { checkProcessedLogits, checkSampledTokens } from './validate.js';
+export { checkTokenId } from '../token-ids.js';
 export type { LogitsProcessorOptions, SamplerOptions } from '../options.js';

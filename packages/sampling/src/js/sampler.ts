@@ -1,5 +1,6 @@
 import { type SamplerOptions, checkTemperature, checkTokenIds, checkTopK, planSampler } from '../options.js';
-import { type RandomOptions, applyMinP, applyTopK, applyTopP, applyXtc } from './filters.js';
+import type { RandomOptions } from './filters.js';
+import { type Kept, checkedMax, drawKept, everyEntry, minPKept, topKKept, topPKept, xtcKept } from './kept.js';
 import { type Logits, rowsOf, sameForm } from './rows.js';
 
 const f = Math.fround;
@@ -23,25 +24,6 @@ function argmaxRow(row: Float32Array): number {
   return best;
 }
 
-function categoricalRow(row: Float32Array, scale: number, random: () => number): number {
-  let m = Number.NEGATIVE_INFINITY;
-  const scaled = row.map((v) => f(v * scale));
-  for (const v of scaled) if (v > m) m = v;
-  if (m === Number.NEGATIVE_INFINITY) throw new RangeError('categoricalSampling: every token has been filtered out');
-  const w = Float64Array.from(scaled, (v) => Math.exp(v - m));
-  let total = 0;
-  for (const v of w) total += v;
-  let u = random() * total;
-  let last = 0;
-  for (let i = 0; i < w.length; i++) {
-    if (w[i] === 0) continue;
-    last = i;
-    u -= w[i];
-    if (u < 0) return i;
-  }
-  return last;
-}
-
 /** The most likely token of each row (temperature 0). */
 export function greedySampling(logprobs: Float32Array): number;
 export function greedySampling(logprobs: readonly Float32Array[]): number[];
@@ -58,7 +40,10 @@ export function categoricalSampling(logits: Logits, temperature: number, options
   if (t === 0) throw new RangeError('categoricalSampling: temperature must be > 0 (use greedySampling for 0)');
   const random = options.random ?? Math.random;
   const scale = f(1 / t);
-  return sameForm(logits, rows.map((r) => categoricalRow(r, scale, random)));
+  return sameForm(logits, rows.map((r) => {
+    checkedMax(r, 'categoricalSampling');
+    return drawKept(r, everyEntry(r), scale, random);
+  }));
 }
 
 export interface JsSamplerOptions extends SamplerOptions {
@@ -74,25 +59,38 @@ export interface JsSampler {
   (logprobs: readonly Float32Array[]): number[];
 }
 
+/** Options of the plain-JS sampler beyond those of `makeSampler` on MLX arrays. */
+const JS_ONLY_KEYS: readonly string[] = ['seed', 'random'] satisfies (keyof JsSamplerOptions)[];
+
 /**
  * mlx-lm's `make_sampler` over Float32Array rows: top-p, min-p, XTC, top-k (in that order),
- * then a categorical draw at `temperature`; temperature 0 is argmax.
+ * then a categorical draw at `temperature`; temperature 0 is argmax. The filters narrow a set
+ * of kept indices (partial selection: no filter sorts the vocabulary), and the draw runs over
+ * that set; the draws are those of applying the dense filters one after another.
  */
 export function makeSampler(options: JsSamplerOptions = {}): JsSampler {
-  const plan = planSampler(options);
+  const plan = planSampler(options, JS_ONLY_KEYS);
   const random = options.random ?? (options.seed === undefined ? Math.random : seededRandom(options.seed));
+  const scale = f(1 / plan.temperature);
   const sampler = (logprobs: Logits): number | number[] => {
     const rows = rowsOf(logprobs, 'sampler');
     if (plan.temperature === 0) return sameForm(logprobs, rows.map(argmaxRow));
     const v = rows[0].length;
     if (plan.topK !== null) checkTopK(plan.topK, v);
     if (plan.xtc !== null) checkTokenIds(plan.xtc.specialTokens, v, 'xtcSpecialTokens');
-    let x: Float32Array[] = rows;
-    if (plan.topP !== null) x = applyTopP(x, plan.topP);
-    if (plan.minP !== null) x = applyMinP(x, plan.minP, plan.minTokensToKeep);
-    if (plan.xtc !== null) x = applyXtc(x, plan.xtc.probability, plan.xtc.threshold, plan.xtc.specialTokens, { random });
-    if (plan.topK !== null) x = applyTopK(x, plan.topK);
-    return sameForm(logprobs, categoricalSampling(x, plan.temperature, { random }));
+    const kept = rows.map((r): Kept => {
+      const max = checkedMax(r, 'sampler');
+      let k = plan.topP !== null ? topPKept(r, plan.topP, max) : everyEntry(r);
+      if (plan.minP !== null) k = minPKept(r, k, plan.minP, plan.minTokensToKeep, max);
+      return k;
+    });
+    // One XTC coin per call, shared by the batch (as mlx-lm), drawn before any token.
+    if (plan.xtc !== null && random() <= plan.xtc.probability) {
+      const { threshold, specialTokens } = plan.xtc;
+      for (let i = 0; i < rows.length; i++) kept[i] = xtcKept(rows[i], kept[i], threshold, specialTokens);
+    }
+    if (plan.topK !== null) for (let i = 0; i < rows.length; i++) kept[i] = topKKept(rows[i], kept[i], plan.topK);
+    return sameForm(logprobs, rows.map((r, i) => drawKept(r, kept[i], scale, random)));
   };
   return sampler as JsSampler;
 }

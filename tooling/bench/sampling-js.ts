@@ -1,0 +1,88 @@
+/**
+ * `@mlxn/sampling/js` (plain JS, no native binary): time per draw at Qwen3's vocabulary
+ * (V = 151,936) with the usual filters (temperature 0.7, top-p 0.9, top-k 40) against a plain
+ * softmax-and-draw loop without filters, on log-probabilities of Gaussian logits (sd 3, as the
+ * MLX sampling benchmark) and of a peaked distribution. Also times the sampler without filters
+ * and, for reference, the implementation that sorted the whole vocabulary (kept in the
+ * package's tests as the draw-for-draw reference). Prints one JSON object: best and median
+ * over `repeats` of the mean time of `draws` draws, and ours / plain loop.
+ *
+ *   pnpm --filter @mlxn/sampling build
+ *   pnpm --filter @mlxn/tooling bench:sampling-js
+ */
+import { makeSampler, seededRandom } from '@mlxn/sampling/js';
+import { makeSampler as makeFullSortSampler } from '../../packages/sampling/test/reference/sorting-sampler.js';
+
+const cfg = { vocab: 151936, draws: 20, repeats: 9, temperature: 0.7, filters: { topP: 0.9, topK: 40 } };
+
+function logSoftmaxRow(logits: Float64Array): Float32Array {
+  let m = Number.NEGATIVE_INFINITY;
+  for (const v of logits) if (v > m) m = v;
+  let s = 0;
+  for (const v of logits) s += Math.exp(v - m);
+  const lse = m + Math.log(s);
+  return Float32Array.from(logits, (v) => v - lse);
+}
+
+function gaussianRow(sd: number, seed: number, spike = 0): Float32Array {
+  const random = seededRandom(seed);
+  const x = new Float64Array(cfg.vocab);
+  for (let i = 0; i < x.length; i++) x[i] = sd * Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+  x[Math.floor(random() * x.length)] += spike;
+  return logSoftmaxRow(x);
+}
+
+/** The baseline: softmax at a temperature and one draw, no filters, no allocation per element. */
+function plainLoop(temperature: number, random: () => number): (row: Float32Array) => number {
+  let w = new Float64Array(0);
+  return (row) => {
+    if (w.length < row.length) w = new Float64Array(row.length);
+    let m = Number.NEGATIVE_INFINITY;
+    for (let i = 0; i < row.length; i++) if (row[i] > m) m = row[i];
+    const inv = 1 / temperature;
+    let total = 0;
+    for (let i = 0; i < row.length; i++) {
+      const e = Math.exp((row[i] - m) * inv);
+      w[i] = e;
+      total += e;
+    }
+    let u = random() * total;
+    for (let i = 0; i < row.length; i++) {
+      u -= w[i];
+      if (u < 0) return i;
+    }
+    return row.length - 1;
+  };
+}
+
+/** Best and median over `repeats` of the mean milliseconds per draw of `draws` draws. */
+function timeDraws(draw: (row: Float32Array) => number, row: Float32Array, repeats = cfg.repeats, draws = cfg.draws) {
+  for (let i = 0; i < 3; i++) draw(row);
+  const means: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < draws; i++) draw(row);
+    means.push(Number(process.hrtime.bigint() - t0) / 1e6 / draws);
+  }
+  means.sort((a, b) => a - b);
+  return { best_ms: round(means[0]), median_ms: round(means[means.length >> 1]) };
+}
+
+const round = (x: number) => Number(x.toFixed(3));
+
+const rows = { gaussian_sd3: gaussianRow(3, 0), peaked: gaussianRow(2, 1, 14) };
+const results: Record<string, unknown> = {};
+for (const [name, row] of Object.entries(rows)) {
+  const plain = timeDraws(plainLoop(cfg.temperature, seededRandom(0)), row);
+  const filtered = timeDraws(makeSampler({ temperature: cfg.temperature, ...cfg.filters, seed: 0 }), row);
+  const unfiltered = timeDraws(makeSampler({ temperature: cfg.temperature, seed: 0 }), row);
+  const fullSort = timeDraws(makeFullSortSampler({ temperature: cfg.temperature, ...cfg.filters, seed: 0 }), row, 3, 3);
+  results[name] = {
+    plain_loop: plain,
+    ours_filtered: filtered,
+    ours_unfiltered: unfiltered,
+    full_sort_filtered: fullSort,
+    ratio_filtered_to_plain: { best: round(filtered.best_ms / plain.best_ms), median: round(filtered.median_ms / plain.median_ms) },
+  };
+}
+console.log(JSON.stringify({ benchmark: 'sampling-js', node: process.version, config: cfg, results }, null, 2));
