@@ -100,7 +100,8 @@ async function loopOurs(model: Qwen3, batch: number): Promise<number> {
 const folder = mkdtempSync(join(tmpdir(), 'mlxn-bench-breakdown-'));
 try {
   await writeBenchModel(preset, folder, process.env.MLXN_TOKENIZER_DIR ?? qwen3TokenizerDir());
-  const model = await Qwen3.load(folder);
+  // The small presets keep only the first vocab_size ids of the real tokenizer.
+  const model = await Qwen3.load(folder, { truncatedVocab: true });
   mx.eval(model.parameters());
   const py = spawn(python, [join(import.meta.dirname, 'decode_breakdown.py'), JSON.stringify({ folder, context, steps, loopTokens })], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: py.stdout! })[Symbol.asyncIterator]();

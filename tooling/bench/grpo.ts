@@ -108,7 +108,7 @@ const round2 = (x: number) => Number(x.toFixed(2));
 async function benchOurs(modelDir: string) {
   const s = settings;
   mx.random.seed(s.seed);
-  const model = await Qwen3.load(modelDir);
+  const model = await Qwen3.load(modelDir, { truncatedVocab: true });
   const outputDir = mkdtempSync(join(tmpdir(), 'mlxn-grpo-bench-out-'));
   const records: Record<string, number | null>[] = [];
   const reward = (inputs: { completions: unknown[]; answer?: unknown }) => {

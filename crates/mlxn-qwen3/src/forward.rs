@@ -66,13 +66,11 @@ fn rms(x: &MlxArray, n: &NormDesc) -> Result<Ptr, DescError> {
 
 fn linear_base(x: &MlxArray, p: &ProjDesc) -> Result<Ptr, DescError> {
     match p.kind {
-        ProjKind::Linear => {
-            let wt = ok(ffi::transpose(p.weight(), &[], true))?;
-            match p.bias() {
-                Some(b) => ok(ffi::addmm(b, x, &wt, 1.0, 1.0)),
-                None => ok(ffi::binary(BinaryOp::Matmul, x, &wt)),
-            }
-        }
+        // Inside the compiled blocks a Linear's weight arrives transposed (`transposed_weights`).
+        ProjKind::Linear => match p.bias() {
+            Some(b) => ok(ffi::addmm(b, x, p.weight(), 1.0, 1.0)),
+            None => ok(ffi::binary(BinaryOp::Matmul, x, p.weight())),
+        },
         ProjKind::Quantized => {
             // SAFETY: biases is null or a live array for this call.
             let y = ok(unsafe {
@@ -182,15 +180,38 @@ where
     Ok(outs.into_iter().map(|a| ffi::clone_array(a.raw())).collect())
 }
 
+/// `Wᵀ` of each `Linear` projection (None for quantized ones, whose matmul transposes itself),
+/// as leaves sharing the weights' buffers when the weights are evaluated.
+fn transposed_weights(projs: &[&ProjDesc]) -> Result<Vec<Option<Ptr>>, DescError> {
+    projs
+        .iter()
+        .map(|p| match p.kind {
+            ProjKind::Linear => ok(ffi::transposed_leaf(p.weight())).map(Some),
+            ProjKind::Quantized => Ok(None),
+        })
+        .collect()
+}
+
+fn block_inputs<'x>(projs: &[&ProjDesc<'x>], wts: &'x [Option<Ptr>], out: &mut Vec<&'x MlxArray>) {
+    for (p, wt) in projs.iter().zip(wts) {
+        p.arrays(wt.as_deref(), out);
+    }
+}
+
 /// Before the attention: `[q, k, v]` as `[B, heads, L, headDim]`, q and k normed and rotated.
-fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray) -> Result<Vec<Ptr>, DescError> {
+/// The residual stream `h` is kept 2-D (`[B·L, hidden]`) between blocks: a matmul of a 3-D
+/// input adds a flatten and an unflatten node around every projection (about 300 per step for
+/// Qwen3-0.6B), which cost time both when the graph is built and when MLX evaluates it; the
+/// products are the same.
+fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b: i32, l: i32) -> Result<Vec<Ptr>, DescError> {
+    let projs = [&layer.q, &layer.k, &layer.v];
+    let wts = transposed_weights(&projs)?;
     let mut inputs = vec![h, layer.input_norm.weight, layer.q_norm.weight, layer.k_norm.weight, offset];
-    layer.q.arrays(&mut inputs);
-    layer.k.arrays(&mut inputs);
-    layer.v.arrays(&mut inputs);
+    block_inputs(&projs, &wts, &mut inputs);
     let r = &d.rope;
+    // b and l are baked into the reshapes, and h's shape [B·L, hidden] does not tell them apart.
     let signature = format!(
-        "qwen3-pre {} {} {} {} {} {} {} {} {} {} {} {} {}",
+        "qwen3-pre {b}x{l} {} {} {} {} {} {} {} {} {} {} {} {} {}",
         layer.input_norm.signature(), layer.q_norm.signature(), layer.k_norm.signature(),
         layer.q.signature(), layer.k.signature(), layer.v.signature(),
         d.n_heads, d.n_kv_heads, d.head_dim, r.dims, r.traditional, r.base, r.scale
@@ -199,8 +220,6 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray) -
         let (h, input_norm, q_norm, k_norm, offset) = (it.next().unwrap(), layer.input_norm.rebind(it), layer.q_norm.rebind(it), layer.k_norm.rebind(it), it.next().unwrap());
         let (qp, kp, vp) = (layer.q.rebind(it), layer.k.rebind(it), layer.v.rebind(it));
         let x = rms(h, &input_norm)?;
-        let s = ffi::shape(&x);
-        let (b, l) = (s[0], s[1]);
         let heads = |t: &MlxArray, n: i32| ok(ffi::reshape(t, &[b, l, n, d.head_dim]));
         let to_bhld = |t: &MlxArray| ok(ffi::transpose(t, &[0, 2, 1, 3], false));
         let q = heads(&*linear(&x, &qp)?, d.n_heads)?;
@@ -215,11 +234,10 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray) -
 
 /// After the attention: the output projection, both residuals, the norm and the MLP.
 fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc) -> Result<Ptr, DescError> {
+    let projs = [&layer.o, &layer.gate, &layer.up, &layer.down];
+    let wts = transposed_weights(&projs)?;
     let mut inputs = vec![h, attn, layer.post_norm.weight];
-    layer.o.arrays(&mut inputs);
-    layer.gate.arrays(&mut inputs);
-    layer.up.arrays(&mut inputs);
-    layer.down.arrays(&mut inputs);
+    block_inputs(&projs, &wts, &mut inputs);
     let signature = format!(
         "qwen3-post {} {} {} {} {}",
         layer.post_norm.signature(), layer.o.signature(), layer.gate.signature(), layer.up.signature(), layer.down.signature()
@@ -266,7 +284,7 @@ fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>) -> Result
         }
     };
     let back = ok(ffi::transpose(&out, &[0, 2, 1, 3], false))?;
-    let merged = ok(ffi::reshape(&back, &[b, l, d.n_heads * d.head_dim]))?;
+    let merged = ok(ffi::reshape(&back, &[b * l, d.n_heads * d.head_dim]))?;
     Ok((merged, cache))
 }
 
@@ -288,7 +306,11 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
         crate::forward_desc::MaskDesc::Causal => Mask::Causal,
         crate::forward_desc::MaskDesc::Array(a) => Mask::Array(a),
     };
-    let mut h = embed(tokens, &d.embed)?;
+    let ts = ffi::shape(tokens);
+    let (b, l) = (ts[0], ts[1]);
+    let embedded = embed(tokens, &d.embed)?;
+    let hidden_size = *ffi::shape(&embedded).last().expect("an embedding row");
+    let mut h = ok(ffi::reshape(&embedded, &[b * l, hidden_size]))?;
     let mut updates = Vec::with_capacity(d.layers.len());
     // Layers whose caches stand at the same offset share one offset array, as in model.ts.
     let mut shared: Option<(i32, Ptr)> = None;
@@ -303,12 +325,13 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
                 &shared.as_ref().expect("just set").1
             }
         };
-        let qkv = pre_attention(&h, d, layer, offset)?;
+        let qkv = pre_attention(&h, d, layer, offset, b, l)?;
         let (attn, update) = attention(&qkv, d, layer, mask)?;
         h = post_attention(&h, &attn, layer)?;
         updates.extend(update);
     }
-    let hidden = rms(&h, &d.norm)?;
+    let normed = rms(&h, &d.norm)?;
+    let hidden = ok(ffi::reshape(&normed, &[b, l, hidden_size]))?;
     Ok(ForwardOutput { hidden, caches: updates })
 }
 

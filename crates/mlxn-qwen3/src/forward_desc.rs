@@ -88,9 +88,13 @@ impl<'a> ProjDesc<'a> {
         self.bias
     }
 
-    /// The arrays this projection reads, in a fixed order (see `rebind`).
-    pub fn arrays(&self, out: &mut Vec<&'a MlxArray>) {
-        out.push(self.weight);
+    /// The arrays this projection reads, in a fixed order (see `rebind`); `weight` replaces the
+    /// weight (a compiled block takes a `Linear` weight already transposed).
+    pub fn arrays<'x>(&self, weight: Option<&'x MlxArray>, out: &mut Vec<&'x MlxArray>)
+    where
+        'a: 'x,
+    {
+        out.push(weight.unwrap_or(self.weight));
         out.extend(self.scales);
         out.extend(self.biases);
         out.extend(self.bias);

@@ -166,6 +166,7 @@ pub mod ffi {
         fn slice(a: &MlxArray, start: &[i32], stop: &[i32], strides: &[i32]) -> Result<UniquePtr<MlxArray>>;
         fn slice_update(src: &MlxArray, update: &MlxArray, start: &[i32], stop: &[i32], strides: &[i32])
             -> Result<UniquePtr<MlxArray>>;
+        fn transposed_leaf(w: &MlxArray) -> Result<UniquePtr<MlxArray>>;
         fn take(a: &MlxArray, indices: &MlxArray, axis: i32, all_axes: bool) -> Result<UniquePtr<MlxArray>>;
         fn take_along_axis(a: &MlxArray, indices: &MlxArray, axis: i32, all_axes: bool) -> Result<UniquePtr<MlxArray>>;
         fn put_along_axis(a: &MlxArray, indices: &MlxArray, values: &MlxArray, axis: i32, all_axes: bool)

@@ -300,6 +300,26 @@ ArrayPtr slice(const MlxArray& a, I32s start, I32s stop, I32s strides) {
   check_strides(strides, "slice");
   return wrap(mx::slice(a.inner, to_shape(start), to_shape(stop), to_shape(strides)));
 }
+// The transpose of an evaluated 2-D array as a new leaf that shares its buffer: what
+// Transpose::eval makes, without a graph node, so a projection's weight costs no node to build
+// and none to evaluate at every step. Arrays that are not available yet (lazy, being computed,
+// traced) get the ordinary transpose op.
+ArrayPtr transposed_leaf(const MlxArray& w) {
+  const auto& a = w.inner;
+  if (a.ndim() != 2 || a.is_tracer() || a.has_primitive() || !a.is_available()) return wrap(mx::transpose(a));
+  mx::array out(mx::Shape{a.shape(1), a.shape(0)}, a.dtype(), nullptr, {});
+  mx::Strides strides{a.strides()[1], a.strides()[0]};
+  auto flags = a.flags();
+  if (flags.contiguous && a.data_size() == a.size()) {
+    // As Transpose::eval: row/column contiguity of the new strides (size-1 axes ignored).
+    flags.col_contiguous = (strides[0] == 1 || out.shape(0) == 1) && (strides[1] == out.shape(0) || out.shape(1) == 1);
+    flags.row_contiguous = (strides[1] == 1 || out.shape(1) == 1) && (strides[0] == out.shape(1) || out.shape(0) == 1);
+  }
+  out.copy_shared_buffer(a, strides, flags, a.data_size());
+  out.set_status(mx::array::Status::available);
+  return wrap(std::move(out));
+}
+
 ArrayPtr slice_update(const MlxArray& src, const MlxArray& upd, I32s start, I32s stop, I32s strides) {
   check_strides(strides, "slice_update");
   return wrap(mx::slice_update(src.inner, upd.inner, to_shape(start), to_shape(stop), to_shape(strides)));
