@@ -51,6 +51,13 @@ export type NestedList = number | boolean | bigint | { re: number; im: number } 
 // garbage collected. `dispose()` unregisters, so a handle is released exactly once.
 const finalizer = new FinalizationRegistry<NativeArray>((h) => native.release(h));
 
+/** Element `i` of data read back from an array of `dtype`, as `tolist` gives it. */
+function element(flat: { readonly [i: number]: number | bigint }, i: number, dtype: Dtype): NestedList {
+  if (dtype === 'bool') return flat[i] !== 0;
+  if (dtype === 'complex64') return { re: flat[2 * i] as number, im: flat[2 * i + 1] as number };
+  return flat[i] as number | bigint;
+}
+
 export class Array {
   #h: NativeArray | null;
   #shape: number[] | undefined;
@@ -182,16 +189,7 @@ export class Array {
     const dtype = this.dtype;
     const shape = this.shape;
     let i = 0;
-    const next = (): NestedList => {
-      if (dtype === 'bool') return flat[i++] !== 0;
-      if (dtype === 'complex64') {
-        const re = flat[2 * i] as number;
-        const im = flat[2 * i + 1] as number;
-        i++;
-        return { re, im };
-      }
-      return flat[i++] as number | bigint;
-    };
+    const next = (): NestedList => element(flat, i++, dtype);
     const build = (dim: number): NestedList => {
       if (dim === shape.length) return next();
       const out: NestedList[] = [];
@@ -206,13 +204,10 @@ export class Array {
     if (this.size !== 1) {
       throw new MlxError(`[item] item() needs an array with exactly one element, got shape (${this.shape.join(',')})`);
     }
-    // The reshaped copy is freed here: outside `tidy` it would wait for the garbage collector.
-    const scalar = this.reshape([]);
-    try {
-      return scalar.tolist() as number | boolean | bigint;
-    } finally {
-      scalar.dispose();
-    }
+    // Read the element where it is: a reshaped copy would be a new graph node, and evaluating
+    // it waits for everything queued on the stream since (on a GPU, the next decode step that
+    // generation has already scheduled), not just for this array.
+    return element(this.dataSync(), 0, this.dtype) as number | boolean | bigint | { re: number; im: number };
   }
 
   /** MLX's own printout, the same as Python's `repr(array)`. */
