@@ -65,6 +65,7 @@ const NEG_INF_BUCKET = descendingKey(0xff800000) >>> 16;
 /** Buffers, grown to the largest vocabulary seen and reused (the kernels are synchronous). */
 let headIndices = new Int32Array(0);
 let tailValues = new Float32Array(0);
+let tailEntryUlps = new Float64Array(0);
 let keys = new Uint32Array(0);
 let scratch = new Uint32Array(0);
 let massAbove = new Float32Array(0);
@@ -73,6 +74,7 @@ function reserve(n: number): void {
   if (keys.length >= n) return;
   headIndices = new Int32Array(n);
   tailValues = new Float32Array(n);
+  tailEntryUlps = new Float64Array(n);
   keys = new Uint32Array(n);
   scratch = new Uint32Array(n);
   massAbove = new Float32Array(n);
@@ -86,6 +88,10 @@ export interface TopPResult {
   count: number;
   /** The row's largest value. */
   max: number;
+  /** The float32 sum of every probability, largest first (what the cut is a fraction of). */
+  total: number;
+  /** Ties on a half ulp the fast path resolved (-1: the exact fallback ran). */
+  resolvedTies: number;
 }
 
 /** The top-p threshold of `row`; -inf when the row is all -inf. */
@@ -100,8 +106,8 @@ export function topPThreshold(row: Float32Array, topP: number, what: string): nu
 export function topPSelect(row: Float32Array, topP: number, what: string): TopPResult {
   reserve(row.length);
   const max = maxAndHistogram(row, what);
-  if (max === NEG_INF) return { threshold: NEG_INF, indices: null, count: 0, max };
-  return headAndTail(row, topP, max) ?? { threshold: sortedThreshold(row, topP, max), indices: null, count: 0, max };
+  if (max === NEG_INF) return { threshold: NEG_INF, indices: null, count: 0, max, total: 0, resolvedTies: -1 };
+  return headAndTail(row, topP, max) ?? { ...sortedThreshold(row, topP, max), indices: null, count: 0, max, resolvedTies: -1 };
 }
 
 /** One pass: the row's maximum (NaN and +Infinity are errors) and `countByBucket`. */
@@ -167,6 +173,11 @@ function splitRow(row: Float32Array, headFloor: number, tailFloor: number): void
  */
 let tailUlps = 0;
 let tailTies = 0;
+/** The most ties `resolveTies` takes on (each costs a pass over the tail). */
+const MAX_TIES = 8;
+/** Value and ulp count (rounded half up) of each tie, in the order found. */
+const tieValues = new Float64Array(MAX_TIES);
+const tieUlps = new Float64Array(MAX_TIES);
 function ulpsOfTail(perUlp: number): void {
   let ulps = 0;
   let ties = 0;
@@ -174,11 +185,43 @@ function ulpsOfTail(perUlp: number): void {
     const q = f(Math.exp(tailValues[j])) * perUlp;
     // Math.round, but faster in V8; q + 0.5 is exact wherever it matters (q >= 2^-29).
     const nearest = Math.floor(q + 0.5);
+    tailEntryUlps[j] = nearest;
     ulps += nearest;
-    if (nearest - q === 0.5) ties++;
+    if (nearest - q === 0.5) {
+      if (ties < MAX_TIES) {
+        tieValues[ties] = tailValues[j];
+        tieUlps[ties] = nearest;
+      }
+      ties++;
+    }
   }
   tailUlps = ulps;
   tailTies = ties;
+}
+
+/**
+ * The correction (in ulps) that the tail's ties need, added to a sum that holds `startUlps`
+ * ulps before the tail. A tie adds k - 1/2 ulps and rounds to the even neighbour, so it adds
+ * k - 1 or k depending on the sum's parity at that moment: that is the start, plus everything
+ * larger in the tail (its ulps, one pass each), plus the corrections of the larger ties, taken
+ * largest first. Entries of equal value are equal ties, added one after another.
+ */
+function resolveTies(startUlps: number): number {
+  const order = Array.from({ length: tailTies }, (_, t) => t).sort((a, b) => tieValues[b] - tieValues[a]);
+  let correction = 0;
+  for (let t = 0; t < order.length; ) {
+    const value = tieValues[order[t]];
+    let above = 0;
+    for (let j = 0; j < tailCount; j++) above += tailEntryUlps[j] * +(tailValues[j] > value);
+    let units = startUlps + above + correction;
+    for (; t < order.length && tieValues[order[t]] === value; t++) {
+      const k = tieUlps[order[t]];
+      const added = (units + k - 1) % 2 === 0 ? k - 1 : k;
+      correction += added - k;
+      units += added;
+    }
+  }
+  return correction;
 }
 
 /** The fast path (see the file's comment); undefined when one of its checks fails. */
@@ -207,7 +250,7 @@ function headAndTail(row: Float32Array, topP: number, max: number): TopPResult |
   // Below `tailFloor` an entry is under half an ulp and adds nothing.
   splitRow(row, headFloor, Math.log(HALF_ULP[e]) - 1e-4);
   ulpsOfTail(perUlp);
-  if (tailTies > 0) return undefined;
+  if (tailTies > MAX_TIES) return undefined;
   const n = headCount;
   const rowBits = new Uint32Array(row.buffer, row.byteOffset, row.length);
   for (let j = 0; j < n; j++) keys[j] = descendingKey(rowBits[headIndices[j]]);
@@ -223,7 +266,9 @@ function headAndTail(row: Float32Array, topP: number, max: number): TopPResult |
   // The head's sum must already be in the binade the tail was counted for.
   if (!(total > 0 && total < Number.POSITIVE_INFINITY) || biasedExponent(total) !== e) return undefined;
   const headMass = total;
-  total += tailUlps * ulp;
+  // The head's sum is a whole number of ulps (it is a float32 in this binade).
+  const ties = tailTies === 0 ? 0 : resolveTies(headMass * perUlp);
+  total += (tailUlps + ties) * ulp;
   if (total >= BINADE_END[e]) return undefined; // the tail crosses into the next binade
   const cut = f(pTop * total);
   if (cut > headMass) return undefined;
@@ -237,14 +282,14 @@ function headAndTail(row: Float32Array, topP: number, max: number): TopPResult |
   const threshold = head[Math.max(keptCount - 1, 0)];
   let count = 0;
   for (let j = 0; j < n; j++) if (row[headIndices[j]] >= threshold) headIndices[count++] = headIndices[j];
-  return { threshold, indices: headIndices.subarray(0, count), count, max };
+  return { threshold, indices: headIndices.subarray(0, count), count, max, total, resolvedTies: tailTies };
 }
 
 /**
  * Every candidate radix-sorted and summed in order, stopping at the first probability below
  * half an ulp of the running sum (it and every smaller one leave the sum as it is).
  */
-function sortedThreshold(row: Float32Array, topP: number, max: number): number {
+function sortedThreshold(row: Float32Array, topP: number, max: number): { threshold: number; total: number } {
   const pMax = f(Math.exp(max));
   // Below `lowest`, fround(exp(v)) < HALF_ULP(pMax) (1e-4 absorbs exp's and fround's rounding),
   // and the sum holds pMax before any of them; with pMax 0 or +inf every finite value counts.
@@ -282,5 +327,5 @@ function sortedThreshold(row: Float32Array, topP: number, max: number): number {
       break;
     }
   }
-  return desc[Math.max(keptCount - 1, 0)];
+  return { threshold: desc[Math.max(keptCount - 1, 0)], total };
 }
