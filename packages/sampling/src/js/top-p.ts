@@ -236,7 +236,7 @@ function headAndTail(row: Float32Array, topP: number, max: number): TopPResult |
   const binadeStart = 2 ** Math.floor(Math.log2(estimate * 0.94));
   // The head holds the cut with room to spare (buckets are narrow: the estimate is close) and
   // reaches that binade.
-  const need = Math.max((pTop + (1 - pTop) / 4) * estimate, binadeStart * 1.02);
+  const need = Math.max((pTop + (1 - pTop) / 8) * estimate, binadeStart * 1.02);
   if (need >= estimate * 0.999) return undefined;
   let lastHeadBucket = first;
   for (let mass = bucketMass(first); mass < need; mass += bucketMass(++lastHeadBucket));
