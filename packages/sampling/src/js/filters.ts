@@ -28,7 +28,7 @@ export function applyTopP(logprobs: Logits, topP: number): Float32Array | Float3
   const rows = rowsOf(logprobs, 'applyTopP');
   const p = checkTopP(topP);
   return sameForm(logprobs, rows.map((r) => {
-    const threshold = topPThreshold(r, p, checkedMax(r, 'applyTopP'));
+    const threshold = topPThreshold(r, p, 'applyTopP');
     return r.map((v) => (v < threshold ? NEG_INF : v));
   }));
 }

@@ -6,6 +6,7 @@
  * draws from it without materialising a row per filter. Entries equal to -inf are never kept
  * (they can neither be drawn nor change a sum).
  */
+import { nonFiniteError } from './rows.js';
 import { topKIndices } from './select.js';
 import { topPSelect } from './top-p.js';
 
@@ -27,9 +28,9 @@ export function checkedMax(row: Float32Array, what: string): number {
     const v = row[i];
     if (v > m) {
       m = v;
-      if (v === Number.POSITIVE_INFINITY) throw new RangeError(`${what}: log-probabilities must not be +Infinity (index ${i})`);
+      if (v === Number.POSITIVE_INFINITY) throw nonFiniteError(what, i, v);
     } else if (v !== v) {
-      throw new RangeError(`${what}: log-probabilities must not be NaN (index ${i})`);
+      throw nonFiniteError(what, i, v);
     }
   }
   return m;
@@ -54,11 +55,11 @@ function keepWhere(row: Float32Array, kept: Kept, pred: (i: number) => boolean):
 }
 
 /** Top-p on the full row (it is the first filter of the chain). */
-export function topPKept(row: Float32Array, topP: number, max: number): Kept {
-  const { threshold, indices, count } = topPSelect(row, topP, max);
+export function topPKept(row: Float32Array, topP: number, what: string): { kept: Kept; max: number } {
+  const { threshold, indices, count, max } = topPSelect(row, topP, what);
   // `indices` lives in a buffer the next row's top-p reuses.
-  if (indices !== null) return { indices: indices.slice(), count };
-  return keepWhere(row, everyEntry(row), (i) => row[i] >= threshold);
+  if (indices !== null) return { kept: { indices: indices.slice(), count }, max };
+  return { kept: keepWhere(row, everyEntry(row), (i) => row[i] >= threshold), max };
 }
 
 /** Min-p: entries at least `minP` times as likely as the top one, and the `keep` most likely. */

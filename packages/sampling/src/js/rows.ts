@@ -18,3 +18,8 @@ export function rowsOf(x: Logits, what: string): Float32Array[] {
 export function sameForm<T>(x: Logits, rows: T[]): T | T[] {
   return x instanceof Float32Array ? rows[0] : rows;
 }
+
+/** The error for a NaN or +Infinity log-probability (no distribution to sample from). */
+export function nonFiniteError(what: string, index: number, value: number): RangeError {
+  return new RangeError(`${what}: log-probabilities must not be ${Number.isNaN(value) ? 'NaN' : '+Infinity'} (index ${index})`);
+}

@@ -79,8 +79,9 @@ export function makeSampler(options: JsSamplerOptions = {}): JsSampler {
     if (plan.topK !== null) checkTopK(plan.topK, v);
     if (plan.xtc !== null) checkTokenIds(plan.xtc.specialTokens, v, 'xtcSpecialTokens');
     const kept = rows.map((r): Kept => {
-      const max = checkedMax(r, 'sampler');
-      let k = plan.topP !== null ? topPKept(r, plan.topP, max) : everyEntry(r);
+      // Top-p finds the maximum (and checks the row) in its own first pass.
+      const { kept: fromTopP, max } = plan.topP !== null ? topPKept(r, plan.topP, 'sampler') : { kept: everyEntry(r), max: checkedMax(r, 'sampler') };
+      let k = fromTopP;
       if (plan.minP !== null) k = minPKept(r, k, plan.minP, plan.minTokensToKeep, max);
       return k;
     });

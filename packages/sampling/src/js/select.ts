@@ -13,6 +13,9 @@ export const descendingKey = (bits: number): number => (bits >= 0x80000000 ? bit
 /** Inverse of `descendingKey` (the map is its own inverse on each half). */
 export const bitsOfKey = (key: number): number => (key >= 0x80000000 ? key : 0x7fffffff - key);
 
+/** Digit counts, reused by every call (the sort is synchronous). */
+const counts = [new Uint32Array(2048), new Uint32Array(2048), new Uint32Array(1024)];
+
 const DIGITS = [
   { shift: 0, mask: 0x7ff },
   { shift: 11, mask: 0x7ff },
@@ -25,7 +28,7 @@ const DIGITS = [
  * A pass whose digit is the same for every key is skipped.
  */
 export function radixSortKeys(keys: Uint32Array, len: number, scratch: Uint32Array): Uint32Array {
-  const counts = [new Uint32Array(2048), new Uint32Array(2048), new Uint32Array(1024)];
+  for (const c of counts) c.fill(0);
   const [c0, c1, c2] = counts;
   for (let i = 0; i < len; i++) {
     const k = keys[i];

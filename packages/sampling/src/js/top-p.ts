@@ -22,6 +22,7 @@
  * can change the sum instead (below half an ulp of the largest probability none can); both give
  * the full sort's result.
  */
+import { nonFiniteError } from './rows.js';
 import { bitsOfKey, descendingKey, radixSortKeys } from './select.js';
 
 const f = Math.fround;
@@ -46,19 +47,25 @@ const BINADE_END = new Float64Array(256);
     end *= 2;
   }
 }
-const biasedExponent = (x: number): number => {
+const bitsOfFloat = (x: number): number => {
   F32[0] = x;
-  return U32[0] >>> 23;
+  return U32[0];
 };
+const biasedExponent = (x: number): number => bitsOfFloat(x) >>> 23;
 
-/** Histogram of the row: buckets of 1/64 nat below the maximum (the last one takes the rest). */
-const BUCKETS_PER_NAT = 64;
-const BUCKETS = 16384;
+/**
+ * Histogram of the row by the top 16 bits of `descendingKey` (sign, exponent and 7 mantissa
+ * bits: buckets 1/128 of a value's magnitude wide), in ascending key order = descending value.
+ */
+const BUCKETS = 65536;
 const countByBucket = new Uint32Array(BUCKETS);
+/** Buckets from here up hold -inf (and NaN bit patterns): no mass. */
+const NEG_INF_BUCKET = descendingKey(0xff800000) >>> 16;
 
 /** Buffers, grown to the largest vocabulary seen and reused (the kernels are synchronous). */
 let headIndices = new Int32Array(0);
 let tailValues = new Float32Array(0);
+let tailEntryUlps = new Float64Array(0);
 let keys = new Uint32Array(0);
 let scratch = new Uint32Array(0);
 let massAbove = new Float32Array(0);
@@ -67,6 +74,7 @@ function reserve(n: number): void {
   if (keys.length >= n) return;
   headIndices = new Int32Array(n);
   tailValues = new Float32Array(n);
+  tailEntryUlps = new Float64Array(n);
   keys = new Uint32Array(n);
   scratch = new Uint32Array(n);
   massAbove = new Float32Array(n);
@@ -78,27 +86,60 @@ export interface TopPResult {
   /** The kept indices when the fast path found them (a view into a reused buffer), else null. */
   indices: Int32Array | null;
   count: number;
+  /** The row's largest value. */
+  max: number;
+  /** The float32 sum of every probability, largest first (what the cut is a fraction of). */
+  total: number;
+  /** Ties on a half ulp the fast path resolved (-1: the exact fallback ran). */
+  resolvedTies: number;
 }
 
-/** The top-p threshold of `row` (whose largest value is `max`); -inf when the row is all -inf. */
-export function topPThreshold(row: Float32Array, topP: number, max: number): number {
-  return topPSelect(row, topP, max).threshold;
+/** The top-p threshold of `row`; -inf when the row is all -inf. */
+export function topPThreshold(row: Float32Array, topP: number, what: string): number {
+  return topPSelect(row, topP, what).threshold;
 }
 
-/** Top-p of `row`: the threshold and, usually, the kept indices without another pass. */
-export function topPSelect(row: Float32Array, topP: number, max: number): TopPResult {
+/**
+ * Top-p of `row`: the threshold, the row's maximum and, usually, the kept indices without
+ * another pass. NaN and +Infinity are errors (`what` names the caller).
+ */
+export function topPSelect(row: Float32Array, topP: number, what: string): TopPResult {
   reserve(row.length);
-  if (max === NEG_INF) return { threshold: NEG_INF, indices: null, count: 0 };
-  return headAndTail(row, topP, max) ?? { threshold: sortedThreshold(row, topP, max), indices: null, count: 0 };
+  const max = maxAndHistogram(row, what);
+  if (max === NEG_INF) return { threshold: NEG_INF, indices: null, count: 0, max, total: 0, resolvedTies: -1 };
+  return headAndTail(row, topP, max) ?? { ...sortedThreshold(row, topP, max), indices: null, count: 0, max, resolvedTies: -1 };
 }
 
-/** Counts of the row's entries per 1/64 nat below `max`. */
-function fillHistogram(row: Float32Array, max: number): void {
+/** One pass: the row's maximum (NaN and +Infinity are errors) and `countByBucket`. */
+function maxAndHistogram(row: Float32Array, what: string): number {
   countByBucket.fill(0);
-  for (let i = 0; i < row.length; i++) countByBucket[Math.min((max - row[i]) * BUCKETS_PER_NAT, BUCKETS - 1) | 0]++;
+  // Signed bits keep the arithmetic in small integers: the bucket is the top 16 bits of
+  // `descendingKey`, written out (negative values: the bits; others: reversed below them).
+  const bits = new Int32Array(row.buffer, row.byteOffset, row.length);
+  let m = NEG_INF;
+  let bad = -1;
+  for (let i = 0; i < row.length; i++) {
+    const v = row[i];
+    if (v > m) m = v;
+    else if (v !== v && bad < 0) bad = i;
+    const b = bits[i];
+    countByBucket[b < 0 ? b >>> 16 : 0x7fff - (b >>> 16)]++;
+  }
+  if (bad >= 0) throw nonFiniteError(what, bad, Number.NaN);
+  if (m === Number.POSITIVE_INFINITY) throw nonFiniteError(what, row.indexOf(m), m);
+  return m;
 }
 
-const bucketMass = (b: number, max: number) => countByBucket[b] * Math.exp(max - (b + 0.5) / BUCKETS_PER_NAT);
+const valueOfBits = (bits: number) => {
+  U32[0] = bits;
+  return F32[0];
+};
+/** The largest and smallest float32 values of a histogram bucket. */
+const bucketTop = (b: number) => valueOfBits(bitsOfKey(b * 65536));
+const bucketBottom = (b: number) => valueOfBits(bitsOfKey(b * 65536 + 0xffff));
+/** Estimated probability mass of a bucket (its count times exp of its middle value). */
+const bucketMass = (b: number) =>
+  countByBucket[b] === 0 || b >= NEG_INF_BUCKET ? 0 : countByBucket[b] * Math.exp((bucketTop(b) + bucketBottom(b)) / 2);
 
 /** Results of `splitRow` (module state: no allocation per call). */
 let headCount = 0;
@@ -132,6 +173,11 @@ function splitRow(row: Float32Array, headFloor: number, tailFloor: number): void
  */
 let tailUlps = 0;
 let tailTies = 0;
+/** The most ties `resolveTies` takes on (each costs a pass over the tail). */
+const MAX_TIES = 8;
+/** Value and ulp count (rounded half up) of each tie, in the order found. */
+const tieValues = new Float64Array(MAX_TIES);
+const tieUlps = new Float64Array(MAX_TIES);
 function ulpsOfTail(perUlp: number): void {
   let ulps = 0;
   let ties = 0;
@@ -139,31 +185,63 @@ function ulpsOfTail(perUlp: number): void {
     const q = f(Math.exp(tailValues[j])) * perUlp;
     // Math.round, but faster in V8; q + 0.5 is exact wherever it matters (q >= 2^-29).
     const nearest = Math.floor(q + 0.5);
+    tailEntryUlps[j] = nearest;
     ulps += nearest;
-    if (nearest - q === 0.5) ties++;
+    if (nearest - q === 0.5) {
+      if (ties < MAX_TIES) {
+        tieValues[ties] = tailValues[j];
+        tieUlps[ties] = nearest;
+      }
+      ties++;
+    }
   }
   tailUlps = ulps;
   tailTies = ties;
 }
 
+/**
+ * The correction (in ulps) that the tail's ties need, added to a sum that holds `startUlps`
+ * ulps before the tail. A tie adds k - 1/2 ulps and rounds to the even neighbour, so it adds
+ * k - 1 or k depending on the sum's parity at that moment: that is the start, plus everything
+ * larger in the tail (its ulps, one pass each), plus the corrections of the larger ties, taken
+ * largest first. Entries of equal value are equal ties, added one after another.
+ */
+function resolveTies(startUlps: number): number {
+  const order = Array.from({ length: tailTies }, (_, t) => t).sort((a, b) => tieValues[b] - tieValues[a]);
+  let correction = 0;
+  for (let t = 0; t < order.length; ) {
+    const value = tieValues[order[t]];
+    let above = 0;
+    for (let j = 0; j < tailCount; j++) above += tailEntryUlps[j] * +(tailValues[j] > value);
+    let units = startUlps + above + correction;
+    for (; t < order.length && tieValues[order[t]] === value; t++) {
+      const k = tieUlps[order[t]];
+      const added = (units + k - 1) % 2 === 0 ? k - 1 : k;
+      correction += added - k;
+      units += added;
+    }
+  }
+  return correction;
+}
+
 /** The fast path (see the file's comment); undefined when one of its checks fails. */
 function headAndTail(row: Float32Array, topP: number, max: number): TopPResult | undefined {
-  fillHistogram(row, max);
-  // Estimated mass per bucket (within exp(±1/128) of the truth); the head holds the cut with
-  // room to spare and the binade the total ends in.
+  const first = descendingKey(bitsOfFloat(max)) >>> 16;
   let estimate = 0;
-  for (let b = 0; b < BUCKETS; b++) if (countByBucket[b] > 0) estimate += bucketMass(b, max);
+  for (let b = first; b < NEG_INF_BUCKET; b++) estimate += bucketMass(b);
   if (!(estimate > 0 && estimate < Number.POSITIVE_INFINITY)) return undefined;
   const pTop = f(topP);
   // The binade the float32 total ends in, assuming the lower one when the estimate is near a
   // power of two (a normalised row sums to about 1, in float32 usually just below).
   const binadeStart = 2 ** Math.floor(Math.log2(estimate * 0.94));
-  const need = Math.max((pTop + (1 - pTop) / 4) * estimate, binadeStart * 1.02);
+  // The head holds the cut with room to spare (buckets are narrow: the estimate is close) and
+  // reaches that binade.
+  const need = Math.max((pTop + (1 - pTop) / 8) * estimate, binadeStart * 1.02);
   if (need >= estimate * 0.999) return undefined;
-  let lastHeadBucket = 0;
-  for (let mass = bucketMass(0, max); mass < need; mass += bucketMass(++lastHeadBucket, max));
+  let lastHeadBucket = first;
+  for (let mass = bucketMass(first); mass < need; mass += bucketMass(++lastHeadBucket));
   // The entries of those buckets, decided by an exact float32 comparison from here on.
-  const headFloor = f(max - (lastHeadBucket + 1) / BUCKETS_PER_NAT);
+  const headFloor = bucketBottom(lastHeadBucket);
   // In that binade float32 numbers are the multiples of `ulp` (checked against the head's sum
   // below), and each tail entry adds a whole number of them.
   const e = biasedExponent(binadeStart);
@@ -172,7 +250,7 @@ function headAndTail(row: Float32Array, topP: number, max: number): TopPResult |
   // Below `tailFloor` an entry is under half an ulp and adds nothing.
   splitRow(row, headFloor, Math.log(HALF_ULP[e]) - 1e-4);
   ulpsOfTail(perUlp);
-  if (tailTies > 0) return undefined;
+  if (tailTies > MAX_TIES) return undefined;
   const n = headCount;
   const rowBits = new Uint32Array(row.buffer, row.byteOffset, row.length);
   for (let j = 0; j < n; j++) keys[j] = descendingKey(rowBits[headIndices[j]]);
@@ -188,7 +266,9 @@ function headAndTail(row: Float32Array, topP: number, max: number): TopPResult |
   // The head's sum must already be in the binade the tail was counted for.
   if (!(total > 0 && total < Number.POSITIVE_INFINITY) || biasedExponent(total) !== e) return undefined;
   const headMass = total;
-  total += tailUlps * ulp;
+  // The head's sum is a whole number of ulps (it is a float32 in this binade).
+  const ties = tailTies === 0 ? 0 : resolveTies(headMass * perUlp);
+  total += (tailUlps + ties) * ulp;
   if (total >= BINADE_END[e]) return undefined; // the tail crosses into the next binade
   const cut = f(pTop * total);
   if (cut > headMass) return undefined;
@@ -202,14 +282,14 @@ function headAndTail(row: Float32Array, topP: number, max: number): TopPResult |
   const threshold = head[Math.max(keptCount - 1, 0)];
   let count = 0;
   for (let j = 0; j < n; j++) if (row[headIndices[j]] >= threshold) headIndices[count++] = headIndices[j];
-  return { threshold, indices: headIndices.subarray(0, count), count };
+  return { threshold, indices: headIndices.subarray(0, count), count, max, total, resolvedTies: tailTies };
 }
 
 /**
  * Every candidate radix-sorted and summed in order, stopping at the first probability below
  * half an ulp of the running sum (it and every smaller one leave the sum as it is).
  */
-function sortedThreshold(row: Float32Array, topP: number, max: number): number {
+function sortedThreshold(row: Float32Array, topP: number, max: number): { threshold: number; total: number } {
   const pMax = f(Math.exp(max));
   // Below `lowest`, fround(exp(v)) < HALF_ULP(pMax) (1e-4 absorbs exp's and fround's rounding),
   // and the sum holds pMax before any of them; with pMax 0 or +inf every finite value counts.
@@ -247,5 +327,5 @@ function sortedThreshold(row: Float32Array, topP: number, max: number): number {
       break;
     }
   }
-  return desc[Math.max(keptCount - 1, 0)];
+  return { threshold: desc[Math.max(keptCount - 1, 0)], total };
 }
