@@ -11,6 +11,7 @@ import { BatchKVCache } from '@mlxn/cache';
 import type { StreamingDetokenizer } from '@mlxn/io';
 import { encodePrompt, type FinishReason, type GenerationModel, schedule } from './generate.js';
 import { type GenerateOptions, type Prompt, GenerationOptionsError, describe, resolveGenerateOptions } from './options.js';
+import { checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
 import { StopStrings, stopTokenSet } from './stop.js';
 
 /** A prompt of a batch, optionally with its own token budget and stop strings. */
@@ -119,6 +120,7 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
   });
 
   const stopIds = stopTokenSet(model.eosTokenIds, plan.stopTokenIds);
+  const vocabSize = model.config.vocabSize;
   const numLayers = model.makeCache().length;
   const { sampler, processors, temperature, signal } = plan;
   if (plan.seed !== undefined) mx.random.seed(plan.seed);
@@ -181,13 +183,13 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
         const rowsOut = active.map((row, i) => {
           const history = mx.concatenate([mx.array(row.history, 'int32'), mx.astype(mx.index(inputs, mx.sl(i, i + 1)), 'int32')]);
           let l = mx.index(logits, mx.sl(i, i + 1));
-          for (const p of processors) l = p(history, l);
+          for (const p of processors) l = plan.customProcessors ? checkProcessedLogits(l, p(history, l), `${what}: logits processor`) : p(history, l);
           return l;
         });
         logits = mx.concatenate(rowsOut, 0);
       }
       const logprobs = mx.subtract(logits, mx.logsumexp(logits, -1, true));
-      const y = sampler(logprobs);
+      const y = plan.customSampler ? checkSampledTokens(logprobs, sampler(logprobs), `${what}: sampler`) : sampler(logprobs);
       if (!plan.logprobs) return [y, null];
       const scaled = temperature > 0 ? mx.logSoftmax(mx.divide(logits, temperature), -1) : logprobs;
       return [y, mx.reshape(mx.takeAlongAxis(scaled, mx.expandDims(mx.astype(y, 'int32'), 1), -1), [-1])];
@@ -237,7 +239,7 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
       const keep: number[] = [];
       active.forEach((row, i) => {
         if (row.generated) {
-          const token = current[i];
+          const token = checkTokenId(current[i], vocabSize, `${what}: sampler`);
           if (stopIds.has(token)) {
             row.stopToken = token;
             if (currentLp !== null) row.logprobs.push(currentLp[i]);

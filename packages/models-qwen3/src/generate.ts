@@ -10,6 +10,7 @@ import { handleOf, native } from '@mlxn/core/internal';
 import { type Cache, KVCache, type PromptCacheOptions, canTrimPromptCache, trimPromptCache } from '@mlxn/cache';
 import type { ChatMessage, Tokenizer } from '@mlxn/io';
 import { type ChatPromptOptions, type GenerateOptions, type GenerationPlan, GenerationOptionsError, type Prompt, describe, resolveGenerateOptions } from './options.js';
+import { checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
 import { StopStrings, stopTokenSet } from './stop.js';
 
 /** What generation needs from a model (`Qwen3` has all of it). */
@@ -225,6 +226,8 @@ export async function* generateStep(
 ): AsyncGenerator<StepOutput, void, undefined> {
   if (prompt.length === 0) throw new Error('generateStep: the prompt is empty');
   const { processors, sampler, signal } = plan;
+  const vocabSize = model.config.vocabSize;
+  const what = 'Qwen3.generate';
   let history: mx.Array | null = processors.length > 0 ? mx.keep(mx.array([...context, ...prompt], 'int32')) : null;
   const withLogprob = plan.logprobs;
   const temperature = plan.temperature;
@@ -239,11 +242,11 @@ export async function* generateStep(
           history.dispose();
           history = grown;
         }
-        for (const p of processors) logits = p(history, logits);
+        for (const p of processors) logits = plan.customProcessors ? checkProcessedLogits(logits, p(history, logits), `${what}: logits processor`) : p(history, logits);
       }
       maybeQuantize(cache, plan);
       const logprobs = mx.subtract(logits, mx.logsumexp(logits, -1, true));
-      const y = sampler(logprobs);
+      const y = plan.customSampler ? checkSampledTokens(logprobs, sampler(logprobs), `${what}: sampler`) : sampler(logprobs);
       if (!withLogprob) return [y, null];
       const scaled = temperature > 0 ? mx.logSoftmax(mx.divide(logits, temperature), -1) : logprobs;
       return [y, mx.reshape(mx.takeAlongAxis(scaled, mx.reshape(mx.astype(y, 'int32'), [1, 1]), -1), [1])];
@@ -295,7 +298,7 @@ export async function* generateStep(
       } else {
         await breathe();
       }
-      const token = Number(cur[0].item());
+      const token = checkTokenId(Number(cur[0].item()), vocabSize, `${what}: sampler`);
       const logprob = cur[1] === null ? undefined : Number(cur[1].item());
       if (more) record.fed.push(token);
       mx.dispose(cur);

@@ -76,6 +76,9 @@ export interface GenerationPlan {
   /** Temperature the log-probabilities are reported at (0 for a custom sampler or greedy). */
   temperature: number;
   processors: LogitsProcessor[];
+  /** Whether the sampler and processors include the caller's own (their results are checked). */
+  customSampler: boolean;
+  customProcessors: boolean;
   stopStrings: string[];
   stopTokenIds: Set<number>;
   signal: AbortSignal | undefined;
@@ -223,6 +226,8 @@ export function resolveGenerateOptions(options: GenerateOptions | undefined, voc
     sampler,
     temperature,
     processors,
+    customSampler: o.sampler !== undefined,
+    customProcessors: o.logitsProcessors !== undefined && o.logitsProcessors.length > 0,
     stopStrings: [...stop],
     stopTokenIds,
     signal: o.signal,

@@ -52,7 +52,7 @@ export function scripted(script: readonly number[], promptLength: number, vocabS
     const k = t - promptLength;
     const target = script[Math.min(Math.max(k, 0), script.length - 1)];
     const hit = mx.equal(mx.arange(vocabSize), target);
-    return mx.broadcastTo(mx.where(hit, 50, -50), logits.shape);
+    return mx.broadcastTo(mx.astype(mx.where(hit, 50, -50), logits.dtype), logits.shape);
   };
 }
 
