@@ -3,11 +3,11 @@
 //! Building a decode step's graph op by op from JavaScript costs several microseconds per op
 //! (about 1,500 ops for Qwen3-0.6B), which on a GPU is longer than evaluating the step. Here the
 //! same graph is built from Rust in one call: the TypeScript network (`model.ts`) describes its
-//! parameters, settings and caches in a flat `Float64Array` ([`Desc`]), and this module makes
-//! exactly the ops the TypeScript forward makes, in the same order, so the results are
-//! bit-identical (the parity tests compare both paths). Anything the description cannot express
-//! (a replaced submodule, MoE blocks, YaRN rope, rotating or quantized caches) stays on the
-//! TypeScript path, which remains the definition of the network.
+//! parameters, settings and caches in a flat `Float64Array` ([`Desc`]), and this module computes
+//! what the TypeScript layers compute, op for op, with fewer graph nodes (the parity tests hold
+//! both paths to the same logits within 1e-5, and to mlx-lm's goldens). Anything the
+//! description cannot express (a replaced submodule, MoE blocks, YaRN rope, rotating or
+//! quantized caches) stays on the TypeScript path, which remains the definition of the network.
 //!
 //! Each decoder layer runs as two compiled blocks around the attention: the projections,
 //! q/k norms and rotary embedding before it, and the output projection, residuals, norm and MLP
@@ -17,7 +17,9 @@
 //! decompositions, that is most of the layer). All layers with the same structure share one
 //! cache entry. Compiled kernels may round differently from the op-by-op graph (a few ulps), so
 //! the parity tests hold this path to mlx-lm's goldens with the same tolerances as the
-//! TypeScript path, and to identical greedy tokens.
+//! TypeScript path. Per step it also avoids the nodes MLX would add for nothing: the residual
+//! stream stays 2-D (a matmul of a 3-D input adds a flatten and an unflatten), and evaluated
+//! weights enter the blocks already transposed, as leaves sharing their buffers.
 //!
 //! The caches' buffer growth follows `mlxn_cache::grown_capacity`, as the TypeScript caches do;
 //! the new buffers are returned so the caches can take them over.

@@ -32,7 +32,7 @@ describe('BatchKVCache', () => {
         expectEnc(cache.leftPadding, step.leftPadding as Enc, `${what} leftPadding`);
         expect(cache.idx, what).toBe(step.idx);
         const n = (step.mask as Enc).shape[2];
-        expectEnc(cache.makeMask(n), step.mask as Enc, `${what} mask`);
+        expectEnc(cache.makeMask(n) as mx.Array, step.mask as Enc, `${what} mask`);
       });
     }
   });
@@ -84,7 +84,7 @@ describe('BatchKVCache', () => {
       const want0 = mx.concatenate([seq(row(kA, 1), 2, 4), mx.ones([1, 1, 1, 4])], 2);
       expect(mx.arrayEqual(seq(row(k, 0), 3), want0).item()).toBe(true);
       // The next query (position 6) sees 7 keys; row 0's three padding columns stay hidden.
-      expect(cache.makeMask(1).tolist()).toEqual([[[[false, false, false, true, true, true, true]]], [[[true, true, true, true, true, true, true]]]]);
+      expect((cache.makeMask(1) as mx.Array).tolist()).toEqual([[[[false, false, false, true, true, true, true]]], [[[true, true, true, true, true, true, true]]]]);
     });
   });
 
@@ -101,7 +101,7 @@ describe('BatchKVCache', () => {
       expectEnc(c.offset, sc.offset as Enc, 'offset');
       expectEnc(c.leftPadding, sc.leftPaddingAfter as Enc, 'leftPadding');
       expect(c.idx).toBe(sc.idx);
-      expectEnc(c.makeMask(1), sc.mask as Enc, 'mask');
+      expectEnc(c.makeMask(1) as mx.Array, sc.mask as Enc, 'mask');
       c.finalize(); // a second finalize is a no-op
       expect(c.offset.tolist()).toEqual((sc.offset as Enc).data);
       expect(() => c.prepare({ leftPadding: [1, 1, 1] })).toThrow(/only be added to an empty cache/);

@@ -82,7 +82,7 @@ describe('prompt-cache files', () => {
       q1.forEach((a, i) => expect(eq(a, q2[i])).toBe(true));
       const [b1, b2] = [caches[3], cache[3]] as BatchKVCache[];
       expect(b2.offset.tolist()).toEqual(b1.offset.tolist());
-      expect(eq(b1.makeMask(1), b2.makeMask(1))).toBe(true);
+      expect(eq(b1.makeMask(1) as mx.Array, b2.makeMask(1) as mx.Array)).toBe(true);
     });
   });
 

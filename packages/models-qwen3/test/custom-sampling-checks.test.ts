@@ -22,7 +22,7 @@ describe('custom samplers and logits processors are checked', () => {
   });
 
   it('rejects a logits processor that changes the shape', async () => {
-    const truncate = (_t: mx.Array, logits: mx.Array) => logits.index(mx.sl(), mx.sl(0, 10));
+    const truncate = (_t: unknown, logits: mx.Array) => logits.index(mx.sl(), mx.sl(0, 10));
     await expect(model.generate([1, 2, 3], { maxTokens: 2, logitsProcessors: [truncate] })).rejects.toThrow(/logits processor returned logits of shape \[1, 10\]/);
   });
 

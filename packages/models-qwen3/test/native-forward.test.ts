@@ -99,7 +99,7 @@ describe('native forward: coverage', () => {
     // Non-zero adapters, so the LoRA branch contributes.
     mx.random.seed(3);
     for (const layer of model.layers) {
-      const q = layer.selfAttn.qProj as LoRALinear;
+      const q = layer.selfAttn.qProj as unknown as LoRALinear;
       q.loraB = mx.random.normal(q.loraB.shape, { scale: 0.02 });
     }
     const ids = mx.array([[1, 5, 9, 2, 7]], 'int32');
