@@ -20,6 +20,8 @@ export interface DtypeOptions {
 export interface AxisOptions {
   axis?: number | number[];
   keepdims?: boolean;
+  /** Delta degrees of freedom (`variance` and `std` only). */
+  ddof?: number;
 }
 
 /** A slice `start:stop:step`; any part may be omitted. Create with `mx.sl(...)` or a string `'1:3'`. */

@@ -121,6 +121,18 @@ const stopTokenChunks = new WeakSet<GenerationChunk>();
 /** What each cache we filled holds, so a later call can reuse the common prefix. */
 const cacheContents = new WeakMap<readonly Cache[], number[]>();
 
+/**
+ * Prompt caches a running generation is writing: a second generation on the same cache would
+ * interleave its keys with the first's and corrupt both outputs, so it is an error.
+ */
+const cachesInUse = new WeakSet<readonly Cache[]>();
+
+function checkCacheFree(cache: readonly Cache[], what: string): void {
+  if (cachesInUse.has(cache)) {
+    throw new Error(`${what}: promptCache is in use by another generation that has not finished; give each concurrent generation its own cache (model.makeCache()) or wait for the other to end`);
+  }
+}
+
 /** The tokens a prompt cache holds, when generation in this process filled it. */
 export function promptCacheTokens(cache: readonly Cache[]): readonly number[] | undefined {
   return cacheContents.get(cache);
@@ -148,6 +160,7 @@ function prepareCache(model: GenerationModel, plan: GenerationPlan, prompt: read
     return { cache, owned: true, reused: 0, unknownPrefix: 0 };
   }
   const cache = plan.promptCache;
+  checkCacheFree(cache, what);
   const known = cacheContents.get(cache);
   const offset = cacheOffset(cache[0]);
   if (known !== undefined && known.length === offset) {
@@ -355,6 +368,11 @@ async function* streamTokens(model: GenerationModel, promptTokens: number[], pla
   });
   const decode = (token: number): string => (detok === undefined ? '' : detok.add(token));
   const flush = (): string => (detok === undefined ? '' : detok.finalize());
+  // Checked again when the stream starts: another one may have started on it since.
+  if (!owned) {
+    checkCacheFree(cache, 'Qwen3.stream');
+    cachesInUse.add(cache);
+  }
   try {
     const steps = generateStep(model, suffix, cache, plan, promptTokens.slice(0, reused), record);
     for await (const out of steps) {
@@ -389,8 +407,9 @@ async function* streamTokens(model: GenerationModel, promptTokens: number[], pla
   } finally {
     if (owned) {
       for (const c of cache) c.dispose();
-    } else if (prepared.unknownPrefix === 0) {
-      cacheContents.set(cache, [...promptTokens.slice(0, reused), ...record.fed]);
+    } else {
+      cachesInUse.delete(cache);
+      if (prepared.unknownPrefix === 0) cacheContents.set(cache, [...promptTokens.slice(0, reused), ...record.fed]);
     }
   }
 }

@@ -1,5 +1,8 @@
 /** `mx.fast`: fused kernels for normalisation, rotary embeddings and attention. */
-import { type Array, wrap } from '../array.js';
+import { Array as ArrayClass, type Array, wrap } from '../array.js';
+import { checkOptionKeys } from '../options.js';
+
+const ATTENTION_KEYS = ['scale', 'mask', 'sinks'];
 import { asArray } from '../create.js';
 import { native } from '../native.js';
 
@@ -42,7 +45,12 @@ export interface AttentionOptions {
 
 /** `softmax(q @ k^T * scale + mask) @ v`, with grouped-query heads, in one fused op. */
 export function scaledDotProductAttention(q: Array, k: Array, v: Array, options: AttentionOptions): Array {
+  checkOptionKeys(options, ATTENTION_KEYS, 'scaledDotProductAttention');
   const mask = options.mask ?? null;
+  // Anything else (a typo such as 'casual') would otherwise mean no mask at all.
+  if (mask !== null && mask !== 'causal' && !(mask instanceof ArrayClass)) {
+    throw new TypeError(`scaledDotProductAttention: mask must be 'causal', an mx.Array or null, got ${typeof mask === 'string' ? JSON.stringify(mask) : typeof mask}`);
+  }
   const mode = mask === 'causal' ? 'causal' : mask === null ? '' : 'array';
   return wrap(native.fastSdpa(q.handle, k.handle, v.handle, options.scale, mode, mask !== null && mask !== 'causal' ? mask.handle : undefined, options.sinks?.handle));
 }

@@ -5,6 +5,10 @@ import { native } from '../native.js';
 import type { ArrayLike, AxisOptions } from '../types.js';
 import { REDUCE, SCAN, SORT, code } from './codes.js';
 import { isInt32 } from '../dtype.js';
+import { checkOptionKeys } from '../options.js';
+
+const KEEPDIMS_KEYS = ['keepdims'];
+const AXIS_KEYS = ['axis', 'keepdims', 'ddof'];
 
 type AxisArg = number | number[] | AxisOptions | undefined | null;
 
@@ -15,6 +19,7 @@ export type KeepdimsArg = boolean | { keepdims?: boolean } | undefined;
 export function keepdimsOf(keepdims: KeepdimsArg, what = 'keepdims'): boolean | undefined {
   if (keepdims === undefined || typeof keepdims === 'boolean') return keepdims;
   if (keepdims !== null && typeof keepdims === 'object' && !globalThis.Array.isArray(keepdims)) {
+    checkOptionKeys(keepdims, KEEPDIMS_KEYS, what);
     const k = keepdims.keepdims;
     if (k === undefined || typeof k === 'boolean') return k;
   }
@@ -25,6 +30,8 @@ export function keepdimsOf(keepdims: KeepdimsArg, what = 'keepdims'): boolean | 
 export function axisArgs(axis: AxisArg, keepdims?: KeepdimsArg): { axes: number[] | undefined; keepdims: boolean } {
   const k = keepdimsOf(keepdims);
   if (axis !== null && typeof axis === 'object' && !globalThis.Array.isArray(axis)) {
+    // `{ axes: 1 }` or `{ keepDims: true }` would otherwise reduce over every axis.
+    checkOptionKeys(axis, AXIS_KEYS, 'reduction options');
     return { axes: toAxes(axis.axis), keepdims: keepdimsOf(axis.keepdims) ?? k ?? false };
   }
   return { axes: toAxes(axis ?? undefined), keepdims: k ?? false };

@@ -1,5 +1,6 @@
-// A custom sampler or logits processor that returns something generation cannot use is an
-// error naming it, instead of an out-of-bounds gather later or a silently wrong shape.
+// What generation refuses instead of failing later or silently: a custom sampler or logits
+// processor returning something it cannot use (an error naming it, not an out-of-bounds gather
+// or a wrong shape), and two generations writing one prompt cache at once.
 import * as mx from '@mlxn/core';
 import { describe, expect, it } from 'vitest';
 import '../src/methods.js';
@@ -30,5 +31,22 @@ describe('custom samplers and logits processors are checked', () => {
     const r = await model.generate([1, 2, 3], { maxTokens: 4, sampler: (lp) => mx.argmax(lp, -1) });
     const greedy = await model.generate([1, 2, 3], { maxTokens: 4 });
     expect(r.tokens).toEqual(greedy.tokens);
+  });
+});
+
+describe('a prompt cache shared by two generations at once', () => {
+  const model = tinyQwen3(2);
+
+  it('is an error for the second, and free again once the first ends', async () => {
+    const cache = model.makeCache();
+    const first = model.stream([1, 2, 3], { maxTokens: 8, promptCache: cache });
+    const it1 = first[Symbol.asyncIterator]();
+    await it1.next(); // the first generation is writing the cache now
+    expect(() => model.stream([1, 2, 3, 4], { maxTokens: 4, promptCache: cache })).toThrow(/promptCache is in use by another generation/);
+    await expect(model.generate([5, 6], { maxTokens: 2, promptCache: cache })).rejects.toThrow(/in use/);
+    await it1.return?.(undefined);
+    const again = await model.generate([1, 2, 3, 4], { maxTokens: 2, promptCache: cache });
+    expect(again.usage.cachedPromptTokens).toBeGreaterThan(0);
+    for (const c of cache) c.dispose();
   });
 });
