@@ -3,9 +3,10 @@
  *
  * Building a decode step op by op from JS costs a few microseconds per op, about 1,500 ops for
  * Qwen3-0.6B: longer than a GPU takes to run the step. This file describes the network — its
- * parameters (by handle), settings and caches — in one `Float64Array`, and the Rust side makes
- * the same ops the TypeScript layers make, in the same order (the parity tests compare both
- * paths bit for bit). The TypeScript classes stay the definition of the network: whatever the
+ * parameters (by handle), settings and caches — in one `Float64Array`, and the Rust side
+ * computes what the TypeScript layers compute, with fewer graph nodes (the parity tests hold
+ * both paths to the same logits within 1e-5). The TypeScript classes stay the definition of the
+ * network: whatever the
  * description cannot express exactly — a replaced or subclassed module, an instance `forward`,
  * MoE blocks, YaRN rope, active dropout, rotating or quantized caches — returns `undefined` and
  * the caller runs the TypeScript layers instead. Parameters are read from the modules on every
@@ -28,12 +29,18 @@ const MODES: Record<string, number> = { affine: 0, mxfp4: 1, nvfp4: 2, mxfp8: 3 
 
 let enabled = process.env.MLXN_NATIVE_FORWARD !== '0';
 
-/** @internal Turns the native forward on or off (tests compare both paths). */
+/**
+ * Turns the native forward on or off for this process (on by default; `MLXN_NATIVE_FORWARD=0`
+ * starts with it off). Off, `forward` always runs the TypeScript layers.
+ *
+ * @example
+ * setNativeForward(false); // e.g. to compare against the TypeScript layers
+ */
 export function setNativeForward(on: boolean): void {
   enabled = on;
 }
 
-/** @internal Whether `Qwen3Model.forward` may use the native forward. */
+/** Whether `Qwen3Model.forward` may use the native forward (see `setNativeForward`). */
 export function nativeForwardEnabled(): boolean {
   return enabled;
 }
