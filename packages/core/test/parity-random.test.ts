@@ -121,3 +121,20 @@ describe('random: explicit keys match Python MLX', () => {
     expect(mx.random.uniform(0, 1, [4]).tolist()).toEqual(a);
   });
 });
+
+describe('KeySequence', () => {
+  it('draws what seed(s) would, without touching the global sequence', () => {
+    mx.random.seed(7);
+    const seeded = [mx.random.uniform(0, 1, [3]).tolist(), mx.random.normal([2]).tolist()];
+    mx.random.seed(3);
+    const global = [mx.random.uniform(0, 1, [3]).tolist(), mx.random.uniform(0, 1, [3]).tolist()];
+    mx.random.seed(3);
+    const keys = new mx.random.KeySequence(7);
+    const first = keys.run(() => mx.random.uniform(0, 1, [3]).tolist());
+    expect(mx.random.uniform(0, 1, [3]).tolist()).toEqual(global[0]);
+    const second = keys.run(() => mx.random.normal([2]).tolist());
+    expect(mx.random.uniform(0, 1, [3]).tolist()).toEqual(global[1]);
+    expect([first, second]).toEqual(seeded);
+    expect(() => new mx.random.KeySequence(-1)).toThrow(/non-negative integer/);
+  });
+});

@@ -123,7 +123,8 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
   const vocabSize = model.config.vocabSize;
   const numLayers = model.makeCache().length;
   const { sampler, processors, temperature, signal } = plan;
-  if (plan.seed !== undefined) mx.random.seed(plan.seed);
+  // A seeded batch draws from its own key sequence: interleaved requests stay reproducible.
+  const keys = plan.seed !== undefined ? new mx.random.KeySequence(plan.seed) : undefined;
 
   const results: BatchResult[] = new Array(rows.length);
   const stats: BatchStats = { promptTokens: 0, promptTokensPerSec: 0, generationTokens: 0, tokensPerSec: 0, peakMemory: 0, steps: 0 };
@@ -189,7 +190,8 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
         logits = mx.concatenate(rowsOut, 0);
       }
       const logprobs = mx.subtract(logits, mx.logsumexp(logits, -1, true));
-      const y = plan.customSampler ? checkSampledTokens(logprobs, sampler(logprobs), `${what}: sampler`) : sampler(logprobs);
+      const draw = () => (plan.customSampler ? checkSampledTokens(logprobs, sampler(logprobs), `${what}: sampler`) : sampler(logprobs));
+      const y = keys === undefined ? draw() : keys.run(draw);
       if (!plan.logprobs) return [y, null];
       const scaled = temperature > 0 ? mx.logSoftmax(mx.divide(logits, temperature), -1) : logprobs;
       return [y, mx.reshape(mx.takeAlongAxis(scaled, mx.expandDims(mx.astype(y, 'int32'), 1), -1), [-1])];

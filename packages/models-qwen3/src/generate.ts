@@ -241,28 +241,34 @@ export async function* generateStep(
   const { processors, sampler, signal } = plan;
   const vocabSize = model.config.vocabSize;
   const what = 'Qwen3.generate';
+  // A seeded request draws from its own key sequence: interleaved requests stay reproducible.
+  const keys = plan.seed !== undefined ? new mx.random.KeySequence(plan.seed) : undefined;
   let history: mx.Array | null = processors.length > 0 ? mx.keep(mx.array([...context, ...prompt], 'int32')) : null;
   const withLogprob = plan.logprobs;
   const temperature = plan.temperature;
 
+  // The logits processors and the sampler for one step's logits `[1, V]` (`input` is the token fed).
+  const sample = (logits: mx.Array, input: mx.Array, feedsHistory: boolean): [mx.Array, mx.Array | null] => {
+    if (history !== null) {
+      if (feedsHistory) {
+        const grown = mx.keep(mx.concatenate([history, mx.astype(mx.reshape(input, [-1]), 'int32')]));
+        history.dispose();
+        history = grown;
+      }
+      for (const p of processors) logits = plan.customProcessors ? checkProcessedLogits(logits, p(history, logits), `${what}: logits processor`) : p(history, logits);
+    }
+    maybeQuantize(cache, plan);
+    const logprobs = mx.subtract(logits, mx.logsumexp(logits, -1, true));
+    const y = plan.customSampler ? checkSampledTokens(logprobs, sampler(logprobs), `${what}: sampler`) : sampler(logprobs);
+    if (!withLogprob) return [y, null];
+    const scaled = temperature > 0 ? mx.logSoftmax(mx.divide(logits, temperature), -1) : logprobs;
+    return [y, mx.reshape(mx.takeAlongAxis(scaled, mx.reshape(mx.astype(y, 'int32'), [1, 1]), -1), [1])];
+  };
+
   const step = (input: mx.Array, feedsHistory: boolean): [mx.Array, mx.Array | null] =>
     mx.tidy(() => {
-      let logits = model.forward(mx.reshape(input, [1, -1]), { cache });
-      logits = mx.index(logits, mx.sl(), -1, mx.sl());
-      if (history !== null) {
-        if (feedsHistory) {
-          const grown = mx.keep(mx.concatenate([history, mx.astype(mx.reshape(input, [-1]), 'int32')]));
-          history.dispose();
-          history = grown;
-        }
-        for (const p of processors) logits = plan.customProcessors ? checkProcessedLogits(logits, p(history, logits), `${what}: logits processor`) : p(history, logits);
-      }
-      maybeQuantize(cache, plan);
-      const logprobs = mx.subtract(logits, mx.logsumexp(logits, -1, true));
-      const y = plan.customSampler ? checkSampledTokens(logprobs, sampler(logprobs), `${what}: sampler`) : sampler(logprobs);
-      if (!withLogprob) return [y, null];
-      const scaled = temperature > 0 ? mx.logSoftmax(mx.divide(logits, temperature), -1) : logprobs;
-      return [y, mx.reshape(mx.takeAlongAxis(scaled, mx.reshape(mx.astype(y, 'int32'), [1, 1]), -1), [1])];
+      const logits = mx.index(model.forward(mx.reshape(input, [1, -1]), { cache }), mx.sl(), -1, mx.sl());
+      return keys === undefined ? sample(logits, input, feedsHistory) : keys.run(() => sample(logits, input, feedsHistory));
     });
 
   const total = prompt.length;
@@ -353,7 +359,6 @@ async function* streamTokens(model: GenerationModel, promptTokens: number[], pla
   const detok = model.tokenizer?.detokenizer({ skipSpecialTokens: plan.skipSpecialTokens });
   const record: StepRecord = { fed: [], promptProcessed: 0 };
   const suffix = promptTokens.slice(reused);
-  if (plan.seed !== undefined) mx.random.seed(plan.seed);
   const t0 = performance.now();
   let tFirst = 0;
   let promptTps = 0;

@@ -59,7 +59,10 @@ export interface GenerateOptions extends SamplerOptions, LogitsProcessorOptions,
   prefillStepSize?: number;
   /** Called before the prompt is processed and after each prefill step. */
   onPromptProgress?: (progress: PromptProgress) => void;
-  /** Seeds MLX's global random generator before sampling (the same draws as mlx-lm's `mx.random.seed`). */
+  /**
+   * Seeds this request's own random key sequence (the draws `mx.random.seed(seed)` would give,
+   * as in mlx-lm), so the result is the same whatever else runs meanwhile.
+   */
   seed?: number;
   /** Report the log-probability of each sampled token (`logprob` on chunks, `logprobs` in results). */
   logprobs?: boolean;

@@ -50,3 +50,36 @@ describe('a prompt cache shared by two generations at once', () => {
     for (const c of cache) c.dispose();
   });
 });
+
+describe('a seed makes its request reproducible whatever else runs', () => {
+  const model = tinyQwen3(3);
+  const options = { maxTokens: 12, temperature: 1.5 };
+
+  it('gives the same tokens alone and interleaved with another seeded stream and global draws', async () => {
+    const alone = (await model.generate([1, 2, 3], { ...options, seed: 11 })).tokens;
+    const other = (await model.generate([4, 5], { ...options, seed: 12 })).tokens;
+    expect(alone).not.toEqual(other);
+    const a = model.stream([1, 2, 3], { ...options, seed: 11 })[Symbol.asyncIterator]();
+    const b = model.stream([4, 5], { ...options, seed: 12 })[Symbol.asyncIterator]();
+    const ta: number[] = [];
+    const tb: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const [ra, rb] = [await a.next(), await b.next()];
+      mx.random.uniform(0, 1, [3]).dispose(); // someone else drawing from the global sequence
+      if (!ra.done && ra.value.token !== null) ta.push(ra.value.token);
+      if (!rb.done && rb.value.token !== null) tb.push(rb.value.token);
+    }
+    expect(ta).toEqual(alone);
+    expect(tb).toEqual(other);
+  });
+
+  it('leaves the global sequence alone and batches are reproducible too', async () => {
+    mx.random.seed(5);
+    const expected = mx.random.uniform(0, 1, [4]).tolist();
+    mx.random.seed(5);
+    const first = await model.batchGenerate([[1, 2], [3, 4]], { ...options, seed: 9 });
+    expect(mx.random.uniform(0, 1, [4]).tolist()).toEqual(expected);
+    const second = await model.batchGenerate([[1, 2], [3, 4]], { ...options, seed: 9 });
+    expect(second.map((r) => r.tokens)).toEqual(first.map((r) => r.tokens));
+  });
+});

@@ -77,6 +77,37 @@ export function seed(s: number): void {
   setRandomState(native.randomKey(BigInt(s)));
 }
 
+/**
+ * A key sequence of its own: draws made inside `run(fn)` come from it instead of the global
+ * sequence, in the same way (each draw splits the key), so a seeded computation gives the same
+ * numbers whatever else draws from the global sequence meanwhile — two seeded generations
+ * interleaved, for instance. Started from `seed`, it gives the draws `seed(s)` would.
+ *
+ * @example
+ * const keys = new mx.random.KeySequence(7);
+ * const a = keys.run(() => mx.random.uniform(0, 1, [2]));
+ */
+export class KeySequence {
+  #key: Array | null;
+
+  constructor(s: number) {
+    if (!Number.isInteger(s) || s < 0) throw new TypeError(`random.KeySequence: seed must be a non-negative integer, got ${s}`);
+    this.#key = wrapUntracked(native.randomKey(BigInt(s)));
+  }
+
+  /** Runs `fn` with this sequence as the global one, then puts the global one back. */
+  run<T>(fn: () => T): T {
+    const outer = state;
+    state = this.#key;
+    try {
+      return fn();
+    } finally {
+      this.#key = state;
+      state = outer;
+    }
+  }
+}
+
 /** A PRNG key from a seed. */
 export function key(s: number): Array {
   if (!Number.isInteger(s) || s < 0) throw new TypeError(`random.key: seed must be a non-negative integer, got ${s}`);
