@@ -12,3 +12,4 @@ export { Array, handleOf, wrap, wrapAll, waitAvailable } from './array.js';
 export { track } from './scope.js';
 export { dtypeCode, dtypeFromCode, weakScalarDtype } from './dtype.js';
 export { fillSkeleton, treeSkeleton } from './tree.js';
+export { checkOptionKeys, editDistance } from './options.js';

@@ -5,7 +5,8 @@
  * load the native binary that this package brings.)
  */
 
-function editDistance(a: string, b: string): number {
+/** Levenshtein distance (for did-you-mean messages; the CLIs share it through `@mlxn/core/internal`). */
+export function editDistance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     let diagonal = row[0];

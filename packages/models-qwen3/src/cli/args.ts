@@ -8,6 +8,7 @@
  * imports it as `@mlxn/models-qwen3/cli-args`): an internal export, not a stable API.
  */
 import { parseArgs } from 'node:util';
+import { editDistance } from '@mlxn/core/internal';
 
 /** A mistake in how the command was called (exit code 2). */
 export class UsageError extends Error {
@@ -63,27 +64,13 @@ export function closest(name: string, names: readonly string[]): string | undefi
   let best: string | undefined;
   let bestD = 3;
   for (const n of names) {
-    const d = distance(name, n);
+    const d = editDistance(name, n);
     if (d < bestD) {
       bestD = d;
       best = n;
     }
   }
   return best;
-}
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length];
 }
 
 function convert(name: string, spec: FlagSpec, raw: string): FlagValue {
