@@ -2,7 +2,6 @@
 //! out-of-range or overlapping offsets would only fail (or read garbage) when an array is
 //! evaluated. Everything a reader relies on is checked here first, from the header alone.
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -51,8 +50,7 @@ pub struct Header {
 /// Reads and validates the header of the safetensors file at `path`.
 pub fn read_header(path: &Path) -> Result<Header> {
     let file_err = |p: &str| IoError::file(path, p);
-    let mut f = File::open(path).map_err(|e| file_err(&format!("cannot open: {e}")))?;
-    let file_len = f.metadata().map_err(|e| file_err(&format!("cannot stat: {e}")))?.len();
+    let (mut f, file_len) = crate::files::open_regular(path)?;
     if file_len < 8 {
         return Err(file_err(&format!("truncated: {file_len} bytes, shorter than the 8-byte header length")));
     }
