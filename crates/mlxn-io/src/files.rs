@@ -51,7 +51,11 @@ fn open_checked(path: &Path, failure: &str) -> Result<(File, u64)> {
         // Without O_NONBLOCK, open() on a FIFO waits for a writer that may never come.
         options.custom_flags(libc::O_NONBLOCK);
     }
-    let file = options.open(path).map_err(|e| IoError::file(path, &format!("{failure}: {e}")))?;
+    let file = options.open(path).map_err(|e| match std::fs::metadata(path) {
+        // open() refuses a socket (ENXIO): name what it is rather than the errno.
+        Ok(meta) if !meta.is_file() => IoError::file(path, &format!("is {}, not a regular file", kind(&meta))),
+        _ => IoError::file(path, &format!("{failure}: {e}")),
+    })?;
     let meta = file.metadata().map_err(|e| IoError::file(path, &format!("cannot stat: {e}")))?;
     if !meta.is_file() {
         return Err(IoError::file(path, &format!("is {}, not a regular file", kind(&meta))));

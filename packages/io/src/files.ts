@@ -3,7 +3,7 @@
 // forever, and /dev/zero would never end. Files are opened with O_NONBLOCK, so opening a FIFO
 // returns at once, and the opened handle is checked with fstat (checking the path first and
 // opening it second would leave a window in which it could be swapped).
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 
 export interface ReadFileLimits {
@@ -34,13 +34,29 @@ function tooLong(file: string, limits: ReadFileLimits): Error {
   return new Error(`${file}: grew past the limit of ${limits.maxBytes} bytes for ${limits.what} while being read`);
 }
 
+/** open() refuses a socket (ENXIO): name what it is rather than the errno. */
+function openError(file: string, e: unknown): unknown {
+  if ((e as NodeJS.ErrnoException).code !== 'ENXIO') return e;
+  try {
+    const st = statSync(file);
+    return st.isFile() ? e : new Error(`${file}: is ${kind(st)}, not a regular file`);
+  } catch {
+    return e;
+  }
+}
+
 /**
  * Reads a whole regular file of at most `limits.maxBytes` bytes. A missing file throws Node's
  * own error (code `ENOENT`); anything that is not a regular file, or is too large, throws an
  * Error naming the file.
  */
 export function readRegularFileSync(file: string, limits: ReadFileLimits): Buffer {
-  const fd = openSync(file, OPEN_FLAGS);
+  let fd: number;
+  try {
+    fd = openSync(file, OPEN_FLAGS);
+  } catch (e) {
+    throw openError(file, e);
+  }
   try {
     const st = fstatSync(fd);
     checkStats(file, st, limits);
@@ -69,7 +85,12 @@ export function readTextFileSync(file: string, limits: ReadFileLimits): string {
 
 /** `readTextFileSync`, asynchronously. */
 export async function readTextFile(file: string, limits: ReadFileLimits): Promise<string> {
-  const handle = await open(file, OPEN_FLAGS);
+  let handle;
+  try {
+    handle = await open(file, OPEN_FLAGS);
+  } catch (e) {
+    throw openError(file, e);
+  }
   try {
     const st = await handle.stat();
     checkStats(file, st, limits);

@@ -21,7 +21,15 @@ const DIRECT: Record<number, [string, number, (b: Buffer, o: number) => number]>
   24: ['int8', 1, (b, o) => b.readInt8(o)],
   25: ['int16', 2, (b, o) => b.readInt16LE(o)],
   26: ['int32', 4, (b, o) => b.readInt32LE(o)],
+  // MLX converts bfloat16 to float16; the battery's values are exact in both.
+  30: ['float16', 2, (b, o) => bf16ToFloat(b.readUInt16LE(o))],
 };
+
+function bf16ToFloat(h: number): number {
+  const f = new Float32Array(1);
+  new Uint32Array(f.buffer)[0] = h << 16;
+  return f[0]!;
+}
 
 function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
