@@ -40,7 +40,7 @@ impl Gguf {
     }
     /// Pads to `align` and appends `n` bytes of data.
     fn data(&mut self, align: usize, n: usize) -> &mut Self {
-        while self.bytes.len() % align != 0 {
+        while !self.bytes.len().is_multiple_of(align) {
             self.bytes.push(0);
         }
         self.bytes.extend(std::iter::repeat_n(0u8, n));
