@@ -62,7 +62,8 @@ interface Target {
 const TARGETS: Target[] = [
   { what: 'a safetensors file', file: 'x.safetensors', load: (d) => loadSync(join(d, 'x.safetensors')), regression: true },
   { what: 'a safetensors header (inspect)', file: 'x.safetensors', load: (d) => inspectSafetensors(join(d, 'x.safetensors')) },
-  { what: 'a GGUF file', file: 'x.gguf', load: (d) => loadSync(join(d, 'x.gguf')), regression: true },
+  // main refused a FIFO here already (its GGUF path checked is_file first).
+  { what: 'a GGUF file', file: 'x.gguf', load: (d) => loadSync(join(d, 'x.gguf')) },
   { what: 'model.safetensors in a folder', file: 'model.safetensors', load: (d) => loadSync(d) },
   {
     what: 'the index of a sharded folder',

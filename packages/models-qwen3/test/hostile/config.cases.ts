@@ -84,7 +84,7 @@ export const cases = (): HostileCase[] =>
       },
       accept: (r: { value: unknown }) => {
         const ok = JSON.stringify(value) === JSON.stringify(original) || (valid?.(value) ?? false);
-        if (!ok) return `loaded with ${key} = ${JSON.stringify(value)}, which the weights cannot match`;
+        if (!ok) return `loaded with ${key} = ${JSON.stringify(value)}, which the weights or the limits rule out`;
         return JSON.stringify(r.value) === JSON.stringify(value) ? true : `config holds ${JSON.stringify(r.value)}`;
       },
       // The config named, or its mismatch with the weights, listed weight by weight.
