@@ -74,17 +74,3 @@ export function f32(values: readonly number[]): Buffer {
   values.forEach((v, i) => b.writeFloatLE(v, i * 4));
   return b;
 }
-
-/**
- * A valid file: `general.name` = "tiny" (plus `extraKeys`) and two float32 tensors, `a` of shape
- * [2, 3] (0..5) and `b` of shape [4] (1..4), at offsets 0 and 32.
- */
-export function validGguf(): Buffer {
-  return new GgufWriter()
-    .header(3, 2, 1)
-    .str('general.name').u32(GGUF_TYPE.string).str('tiny')
-    .tensor('a', [3, 2], 0, 0)
-    .tensor('b', [4], 0, 32)
-    .data(32, Buffer.concat([f32([0, 1, 2, 3, 4, 5]), Buffer.alloc(8), f32([1, 2, 3, 4])]))
-    .bytes();
-}
