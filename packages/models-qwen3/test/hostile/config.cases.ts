@@ -22,7 +22,7 @@ function caseDir(): string {
   return d;
 }
 
-type Kind = 'dense' | 'moe';
+type Kind = 'dense' | 'moe' | 'dense-4bit';
 
 /** A copy of a tiny checkpoint (weights linked) whose config.json has `key` set to `value`. */
 function folderWith(kind: Kind, key: string, value: unknown): string {
@@ -66,7 +66,38 @@ const FIELDS: [Kind, string, unknown, ((v: unknown) => boolean)?][] = [
   ['moe', 'mlp_only_layers', [], (v) => Array.isArray(v) && v.length === 0],
 ];
 
-export const cases = (): HostileCase[] =>
+/** quantization (both keys, as mlx-community writes them) of the 4-bit checkpoint: bits × group size. */
+function quantizationCases(): HostileCase[] {
+  const out: HostileCase[] = [];
+  for (const bits of [0, 1, 2, 3, 4, 5, 8, 9, 16, 1e7, 2 ** 31, 2 ** 53]) {
+    for (const groupSize of [0, 1, 32, 64, 128, 1e7, 2 ** 31]) {
+      const q = { bits, group_size: groupSize, mode: 'affine' };
+      const valid = bits === 4 && groupSize === 64;
+      out.push({
+        name: `config dense-4bit quantization bits ${bits} group_size ${groupSize}`,
+        class: 'config.fields',
+        timeoutMs: 15_000,
+        async run() {
+          const dir = folderWith('dense-4bit', 'quantization', q);
+          const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+          writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, quantization_config: q }));
+          const model = await Qwen3.load(dir, { lazy: true });
+          for (const [, a] of model.namedParameters()) a.dispose();
+          return { loaded: true };
+        },
+        accept: () => (valid ? true : `loaded with bits ${bits}, group_size ${groupSize}, which the weights rule out`),
+        // The config, or the weights' shapes that do not fit it, or MLX's own refusal of the
+        // quantization parameters.
+        error: /config\.json|Qwen3 config|weight\(s\)|bits|group/i,
+      });
+    }
+  }
+  return out;
+}
+
+export const cases = (): HostileCase[] => [...fieldCases(), ...quantizationCases()];
+
+const fieldCases = (): HostileCase[] =>
   FIELDS.flatMap(([kind, key, original, valid]) => {
     const values = [original, ...ABSURD.filter((v) => JSON.stringify(v) !== JSON.stringify(original))];
     if (typeof original === 'number') values.push(original * 2, original + 1);
