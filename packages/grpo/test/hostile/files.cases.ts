@@ -53,6 +53,6 @@ export const cases = (): HostileCase[] =>
         const dir = caseDir();
         return t.run(dir, special(join(dir, t.file), kind));
       },
-      error: (e: Error) => e.message.includes(t.file) && /not a regular file|is a folder|cannot read|EISDIR/.test(e.message),
+      error: (e: Error) => e.message.includes(t.file) && /not a regular file|is a folder|cannot read|Is a directory/.test(e.message),
     })),
   );
