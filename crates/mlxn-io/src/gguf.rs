@@ -19,6 +19,11 @@ use crate::files::open_regular;
 /// The key/value and tensor-info sections together may not exceed this (published files, whose
 /// largest part is the tokenizer's vocabulary, stay far below it).
 pub const MAX_HEADER_BYTES: u64 = 1 << 30;
+/// Published files have hundreds to a few thousand tensors and well under a hundred keys; MLX
+/// makes an array (and a JavaScript object) per tensor, so the counts are bounded on their own,
+/// not only by the file's size.
+pub const MAX_TENSORS: u64 = 1 << 20;
+pub const MAX_KEY_VALUES: u64 = 1 << 20;
 /// Keys and tensor names (the format allows 65535-byte keys; tensor names are 64 bytes in
 /// llama.cpp).
 pub const MAX_NAME_BYTES: u64 = 65_535;
@@ -269,6 +274,12 @@ pub fn parse<R: Read>(r: R, file_len: u64) -> std::result::Result<GgufHeader, Pr
     }
     let tensor_count = c.u64(&|| "tensor count".into())?;
     let kv_count = c.u64(&|| "key/value count".into())?;
+    if tensor_count > MAX_TENSORS {
+        return Err(format!("tensor count {tensor_count} exceeds the limit of {MAX_TENSORS}"));
+    }
+    if kv_count > MAX_KEY_VALUES {
+        return Err(format!("key/value count {kv_count} exceeds the limit of {MAX_KEY_VALUES}"));
+    }
     // The smallest entries: a key/value with an empty key and a one-byte value (13 bytes), a
     // tensor info with an empty name and one dimension (32 bytes).
     let min_bytes = kv_count.checked_mul(13).zip(tensor_count.checked_mul(32)).and_then(|(a, b)| a.checked_add(b));

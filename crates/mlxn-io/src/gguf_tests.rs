@@ -100,6 +100,16 @@ fn counts_that_cannot_fit() {
     let mut g = valid();
     g.bytes[8..16].copy_from_slice(&3u64.to_le_bytes());
     assert!(g.check().is_err());
+    let mut g = valid();
+    g.bytes[8..16].copy_from_slice(&(MAX_TENSORS + 1).to_le_bytes());
+    assert_eq!(err(&g), format!("tensor count {} exceeds the limit of {MAX_TENSORS}", MAX_TENSORS + 1));
+    let mut g = valid();
+    g.bytes[16..24].copy_from_slice(&(MAX_KEY_VALUES + 1).to_le_bytes());
+    assert_eq!(err(&g), format!("key/value count {} exceeds the limit of {MAX_KEY_VALUES}", MAX_KEY_VALUES + 1));
+    // Within the limits, but more than the file can hold.
+    let mut g = valid();
+    g.bytes[8..16].copy_from_slice(&MAX_TENSORS.to_le_bytes());
+    assert!(err(&g).contains("cannot fit in the"), "{}", err(&g));
     for n in [1 << 31, 1 << 32, 1 << 62, 1 << 63, u64::MAX] {
         let mut g = valid();
         g.bytes[8..16].copy_from_slice(&n.to_le_bytes());
