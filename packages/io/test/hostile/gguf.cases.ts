@@ -173,6 +173,45 @@ function truncationCases(): HostileCase[] {
   }));
 }
 
+/** A small seeded generator (xorshift32), so each case rebuilds the same file in any child. */
+function seeded(seed: number): (n: number) => number {
+  let x = (seed * 2654435761) >>> 0 || 1;
+  return (n) => {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    return x % n;
+  };
+}
+
+/** Where the valid file's data section (its last 48 bytes) begins: header and padding before it. */
+const HEADER_END = VALID_LENGTH - 48;
+
+/**
+ * Combinations the per-field cases do not reach: 1 to 4 header bytes set to random values, or
+ * a random 8-byte window set to a boundary value, at seeded positions.
+ */
+function randomHeaderCases(count: number): HostileCase[] {
+  const boundary = [0n, 1n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 62n, 2n ** 63n, 2n ** 64n - 1n];
+  return Array.from({ length: count }, (_, i) => ({
+    name: `gguf random header mutation #${i}`,
+    class: 'gguf.header',
+    timeoutMs: 5_000,
+    run() {
+      const next = seeded(i + 1);
+      const bytes = Buffer.from(buildGguf(VALID));
+      if (i % 2 === 0) {
+        for (let k = 0; k <= next(4); k++) bytes[next(HEADER_END)] = next(256);
+      } else {
+        bytes.writeBigUInt64LE(boundary[next(boundary.length)]!, next(HEADER_END - 8));
+      }
+      return load(bytes);
+    },
+    accept: sameAsReference,
+    error: /case\.gguf: /,
+  }));
+}
+
 export const cases = (): HostileCase[] => [
   {
     name: 'gguf the valid file loads',
@@ -182,4 +221,5 @@ export const cases = (): HostileCase[] => [
   },
   ...fieldCases(),
   ...truncationCases(),
+  ...randomHeaderCases(200),
 ];
