@@ -70,6 +70,10 @@ impl Array {
     pub fn nbytes(&self) -> usize {
         ffi::nbytes(&self.ptr)
     }
+    /// The bytes this array will own once evaluated: 0 for views of another array's buffer.
+    pub fn owned_nbytes(&self) -> usize {
+        ffi::owned_nbytes(&self.ptr)
+    }
     pub fn id(&self) -> usize {
         ffi::array_id(&self.ptr)
     }

@@ -91,6 +91,7 @@ pub mod ffi {
         fn size(a: &MlxArray) -> usize;
         fn ndim(a: &MlxArray) -> usize;
         fn nbytes(a: &MlxArray) -> usize;
+        fn owned_nbytes(a: &MlxArray) -> usize;
         fn itemsize(a: &MlxArray) -> usize;
         fn array_id(a: &MlxArray) -> usize;
         fn describe(a: &MlxArray) -> Result<String>;

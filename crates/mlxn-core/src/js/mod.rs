@@ -131,7 +131,8 @@ thread_local! {
 impl JsArray {
     /// Registers `a` in the handle table and returns its handle.
     pub fn new(a: Array) -> JsArray {
-        let bytes = a.nbytes() as i64;
+        // Views own nothing: reporting them would count their base's bytes again.
+        let bytes = a.owned_nbytes() as i64;
         adjust_external(bytes);
         Self::register(a, bytes)
     }

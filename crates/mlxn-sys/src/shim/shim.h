@@ -77,6 +77,7 @@ uint8_t dtype(const MlxArray& a);
 size_t size(const MlxArray& a);
 size_t ndim(const MlxArray& a);
 size_t nbytes(const MlxArray& a);
+size_t owned_nbytes(const MlxArray& a);
 size_t itemsize(const MlxArray& a);
 size_t array_id(const MlxArray& a);
 rust::String describe(const MlxArray& a);
