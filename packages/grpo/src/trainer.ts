@@ -439,6 +439,10 @@ export class GRPOTrainer extends TrainerCore {
     return this.sampler.position();
   }
 
+  protected override checkSamplerState(state: unknown): void {
+    this.sampler.check(state as ReturnType<GenerationBatchSampler['position']>);
+  }
+
   protected override restoreSampler(state: unknown): void {
     this.sampler.restore(state as ReturnType<GenerationBatchSampler['position']>);
   }
