@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { native } from '@mlxn/core/internal';
-import { beginFolderReplace, faultPoint, recoverFolder, recoverFolders, removeFolder } from '@mlxn/io/internal';
+import { beginFolderReplace, recoverFolder, recoverFolders, removeFolder } from '@mlxn/io/internal';
 import { writeAtomic } from './metrics.js';
 
 /** The file every finished checkpoint holds; written last. */
@@ -162,7 +162,6 @@ export async function writeCheckpoint(
   try {
     await write(replace.temp);
     writeAtomic(join(replace.temp, TRAINER_STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
-    faultPoint('checkpoint:trainer-state-written');
     replace.commit();
   } catch (e) {
     replace.abort();

@@ -218,6 +218,8 @@ export abstract class TrainerCore {
   #skipped = 0;
   #lossSum = 0;
   #warnedCheckpointing = false;
+  /** Set when a step failed after using some of its micro-batches (see `runLoop`). */
+  #interrupted: string | null = null;
   #progress: ProgressOptions | null = null;
   #bar: ProgressBar | null = null;
 
@@ -404,6 +406,7 @@ export abstract class TrainerCore {
     microLoop: () => Promise<MicroLoopResult>,
   ): Promise<{ globalStep: number; trainingLoss: number; skippedSteps: number; logHistory: LogRecord[] }> {
     const c = this.#core;
+    if (this.#interrupted !== null) throw new Error(`${this.#name}.train: ${this.#interrupted}, so the trainer's state is not whole; make a new trainer (resuming from the last checkpoint)`);
     const resume = resolveCheckpoint(c.resumeFromCheckpoint, c.outputDir);
     if (resume !== null) this.loadCheckpoint(resume);
     else this.metrics.truncateAfter(-1);
@@ -421,7 +424,22 @@ export abstract class TrainerCore {
         await yieldToEventLoop();
         signal?.throwIfAborted();
         const t0 = performance.now();
-        const { loss, tokens, finite } = await microLoop();
+        const microBefore = this.state.microStep;
+        let micro: MicroLoopResult;
+        try {
+          micro = await microLoop();
+        } catch (e) {
+          // A step that failed midway (a reward function threw or an abort stopped waiting for
+          // one): its gradients are dropped; when it had already used micro-batches, the state
+          // is not whole and may not be checkpointed.
+          if (this.#acc !== null) mx.dispose(this.#acc);
+          this.#acc = null;
+          if (this.state.microStep !== microBefore) {
+            this.#interrupted = `step ${this.state.globalStep + 1} stopped after ${this.state.microStep - microBefore} of its micro-batches`;
+          }
+          throw e;
+        }
+        const { loss, tokens, finite } = micro;
         const res = this.step({ finite });
         const dt = (performance.now() - t0) / 1000;
         if (res.skipped) {
@@ -462,6 +480,7 @@ export abstract class TrainerCore {
 
   /** Writes `checkpoint-<globalStep>` into `outputDir` (atomically) and rotates old ones. */
   async saveCheckpoint(): Promise<string> {
+    if (this.#interrupted !== null) throw new Error(`${this.#name}.saveCheckpoint: ${this.#interrupted}, so the trainer's state is not whole; resume from the last checkpoint instead`);
     const c = this.#core;
     const state: TrainerState = {
       globalStep: this.state.globalStep,

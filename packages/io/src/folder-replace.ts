@@ -17,7 +17,6 @@
  */
 import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { faultPoint } from './fault-point.js';
 
 export type HiddenKind = 'tmp' | 'new' | 'old' | 'del';
 
@@ -109,9 +108,7 @@ export function removeFolder(path: string): void {
   const trash = join(dirname(full), hiddenName(basename(full), 'del'));
   renameSync(full, trash);
   syncFolder(dirname(full));
-  faultPoint('remove:renamed');
   rmSync(trash, { recursive: true, force: true });
-  faultPoint('remove:deleted');
 }
 
 /**
@@ -159,7 +156,6 @@ function recoverEntries(full: string, mine: { path: string; kind: HiddenKind; pi
     if (pick) {
       renameSync(pick.path, full);
       syncFolder(parent);
-      faultPoint('recover:restored');
       used.add(pick.path);
     }
   } else {
@@ -168,19 +164,15 @@ function recoverEntries(full: string, mine: { path: string; kind: HiddenKind; pi
     if (ready) {
       const old = join(parent, hiddenName(basename(full), 'old'));
       renameSync(full, old);
-      faultPoint('recover:moved-old');
       renameSync(ready.path, full);
       syncFolder(parent);
-      faultPoint('recover:rolled-forward');
       used.add(ready.path);
       rmSync(old, { recursive: true, force: true });
-      faultPoint('recover:removed-old');
     }
   }
   for (const h of mine) {
     if (used.has(h.path) || !isLeftover(h.path, h.pid) || !existsSync(h.path)) continue;
     rmSync(h.path, { recursive: true, force: true });
-    faultPoint('recover:removed-leftover');
   }
 }
 
@@ -209,7 +201,6 @@ export function beginFolderReplace(target: string): FolderReplace {
   const temp = join(parent, hiddenName(name, 'tmp'));
   mkdirSync(temp);
   inFlight.add(temp);
-  faultPoint('replace:temp-created');
   let done = false;
   return {
     temp,
@@ -223,20 +214,16 @@ export function beginFolderReplace(target: string): FolderReplace {
         renameSync(temp, ready);
         inFlight.delete(temp);
         syncFolder(parent);
-        faultPoint('replace:complete');
         try {
           let old: string | null = null;
           if (existsSync(full)) {
             old = join(parent, hiddenName(name, 'old'));
             renameSync(full, old);
-            faultPoint('replace:moved-old');
           }
           renameSync(ready, full);
           syncFolder(parent);
-          faultPoint('replace:published');
           if (old !== null) {
             rmSync(old, { recursive: true, force: true });
-            faultPoint('replace:removed-old');
           }
         } finally {
           inFlight.delete(ready);
@@ -290,7 +277,6 @@ export function recoverFolders(dir: string, accept: (name: string) => boolean, i
       // A temporary of a temporary (a folder saved into a checkpoint being written).
       if (isLeftover(p, h.pid) && isLeftover(join(dir, h.name), parseHiddenName(h.name)!.pid) && isDir(p)) {
         rmSync(p, { recursive: true, force: true });
-        faultPoint('recover:removed-nested');
       }
     }
   }

@@ -8,7 +8,6 @@
  */
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { faultPoint } from './fault-point.js';
 import { hiddenName, markInFlight, parseHiddenName, syncFolder, syncTree } from './folder-replace.js';
 
 const STAGING = 'mlxn-save';
@@ -29,7 +28,6 @@ function commitStaged(folder: string, ready: string, files: readonly string[]): 
     const from = join(ready, f);
     if (!existsSync(from)) continue; // moved before an interruption
     renameSync(from, join(folder, f));
-    faultPoint('folder-save:moved');
   }
   const keep = new Set(files);
   // A stale index would shadow a new model.safetensors: it goes first.
@@ -37,11 +35,9 @@ function commitStaged(folder: string, ready: string, files: readonly string[]): 
   stale.sort((a, b) => Number(b === INDEX) - Number(a === INDEX));
   for (const f of stale) {
     unlinkSync(join(folder, f));
-    faultPoint('folder-save:removed-stale');
   }
   syncFolder(folder);
   rmSync(ready, { recursive: true, force: true });
-  faultPoint('folder-save:done');
 }
 
 function readManifest(ready: string): string[] {
@@ -94,7 +90,6 @@ export function recoverFolderSave(folder: string): void {
     }
     if (h.kind === 'tmp') {
       rmSync(path, { recursive: true, force: true });
-      faultPoint('folder-save:removed-leftover');
     }
   }
 }
@@ -109,18 +104,15 @@ export function saveFolderStaged(folder: string, write: (staging: string) => str
   const staging = join(folder, hiddenName(STAGING, 'tmp'));
   mkdirSync(staging);
   markInFlight(staging, true);
-  faultPoint('folder-save:staging-created');
   let files: string[];
   let ready: string;
   try {
     files = write(staging);
-    faultPoint('folder-save:written');
     writeFileSync(join(staging, MANIFEST), JSON.stringify(files));
     syncTree(staging);
     ready = join(folder, hiddenName(STAGING, 'new'));
     renameSync(staging, ready);
     syncFolder(folder);
-    faultPoint('folder-save:complete');
   } catch (e) {
     rmSync(staging, { recursive: true, force: true });
     throw e;

@@ -1,8 +1,7 @@
 /**
  * `@mlxn/io/internal`: for the sibling packages only (not a public API). Crash-safe folder
- * replacement shared by `Qwen3.save` and the trainers' checkpoints, and the crash-test hook.
+ * replacement shared by `Qwen3.save` and the trainers' checkpoints.
  */
-export { faultPoint } from './fault-point.js';
 export { isCheckpointFileName, recoverFolderSave } from './folder-save.js';
 export {
   beginFolderReplace, hiddenName, isInFlight, markInFlight, parseHiddenName, recoverFolder, recoverFolders, removeFolder,

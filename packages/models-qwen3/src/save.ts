@@ -10,7 +10,7 @@ import { copyFileSync, existsSync, readdirSync, statSync, writeFileSync } from '
 import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
 import { saveSync } from '@mlxn/io';
-import { type FolderReplace, beginFolderReplace, faultPoint } from '@mlxn/io/internal';
+import { type FolderReplace, beginFolderReplace } from '@mlxn/io/internal';
 import { quantizationToJson } from './config.js';
 import type { Qwen3 } from './model.js';
 
@@ -94,12 +94,10 @@ export function saveQwen3(model: Qwen3, folder: string, options: SaveOptions = {
       for (const a of tensors.values()) if (!own.has(a)) a.dispose();
     }
     writeFileSync(join(temp, 'config.json'), `${JSON.stringify(configJson(model), null, 2)}\n`);
-    faultPoint('model-save:config-written');
     const src = model.sourceFolder;
     // Saving over the source folder copies its side files from the current copy.
     if (src && src !== temp) {
       for (const f of SIDE_FILES) if (existsSync(join(src, f))) copyFileSync(join(src, f), join(temp, f));
-      faultPoint('model-save:side-files-copied');
     }
     replace.commit();
     return readdirSync(target).sort().map((f) => join(target, f));
