@@ -115,6 +115,8 @@ export function saveFolderStaged(folder: string, write: (staging: string) => str
     syncFolder(folder);
   } catch (e) {
     rmSync(staging, { recursive: true, force: true });
+    // Errors name the hidden staging folder's files: name the folder the caller asked for.
+    if (e instanceof Error) e.message = e.message.split(staging).join(folder);
     throw e;
   } finally {
     markInFlight(staging, false);
