@@ -210,17 +210,15 @@ function settleRewards(
     };
     if (signal) {
       onAbort = () => {
-        const name = names[[...open][0]!]!;
-        finish(() => reject(new RewardFunctionError(`reward function "${name}" had not settled when training was aborted at step ${step}`, name, step, { cause: signal.reason })));
+        // One turn later, so the functions that had already returned are not named.
+        setImmediate(() => {
+          if (open.size === 0) return;
+          const stuck = [...open].map((j) => names[j]!);
+          const which = stuck.length === 1 ? `reward function "${stuck[0]}"` : `reward functions ${stuck.map((n) => `"${n}"`).join(', ')}`;
+          finish(() => reject(new RewardFunctionError(`${which} had not settled when training was aborted at step ${step}`, stuck[0]!, step, { cause: signal.reason })));
+        });
       };
-      if (signal.aborted && open.size > 0) {
-        onAbort();
-        return;
-      }
-      signal.addEventListener('abort', onAbort, { once: true });
     }
-    process.on('beforeExit', onBeforeExit);
-    if (open.size === 0) finish(() => resolve(results));
     pending.forEach((p, j) => {
       p.then(
         (value) => { results[j] = { status: 'fulfilled', value }; },
@@ -230,6 +228,15 @@ function settleRewards(
         if (open.size === 0) finish(() => resolve(results));
       });
     });
+    if (open.size === 0) {
+      finish(() => resolve(results));
+      return;
+    }
+    process.on('beforeExit', onBeforeExit);
+    if (signal && onAbort) {
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
   });
 }
 
