@@ -37,7 +37,10 @@ function commitStaged(folder: string, ready: string, files: readonly string[]): 
     unlinkSync(join(folder, f));
   }
   syncFolder(folder);
-  rmSync(ready, { recursive: true, force: true });
+  // Renamed before it is emptied, so a half-deleted staging folder is never taken for a set.
+  const trash = join(folder, hiddenName(STAGING, 'del'));
+  renameSync(ready, trash);
+  rmSync(trash, { recursive: true, force: true });
 }
 
 function readManifest(ready: string): string[] {
@@ -88,7 +91,7 @@ export function recoverFolderSave(folder: string): void {
         continue;
       }
     }
-    if (h.kind === 'tmp') {
+    if (h.kind === 'tmp' || h.kind === 'del') {
       rmSync(path, { recursive: true, force: true });
     }
   }
