@@ -11,7 +11,7 @@ describe('hostile resume inputs', () => {
       cwd: import.meta.dirname,
       // The first case in each child trains the checkpoint the others damage.
       timeoutMs: 90_000,
-      sample: 4,
+      sample: 2,
     });
     expect(summary.failed, `seed ${summary.seed}: ${JSON.stringify(summary.byClass)}`).toEqual([]);
     expect(summary.run).toBeGreaterThan(0);

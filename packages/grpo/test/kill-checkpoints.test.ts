@@ -47,7 +47,7 @@ describe('trainer checkpoints survive a kill at every step of save, replace and 
     expect(betweenRenames, 'the replace moves checkpoint-2 aside').toBeDefined();
     expect(published3).toBeDefined();
 
-    const points = killPoints(trace.length, { subset: 2, always: [betweenRenames!] });
+    const points = killPoints(trace.length, { subset: 1, always: [betweenRenames!] });
     const failures: string[] = [];
     for (const k of points) {
       const out = prepared(`k${k}`, ref);

@@ -39,7 +39,7 @@ describe('model.save over an existing folder survives a kill at every step', () 
     const complete = trace.find((t) => t.op === 'renameSync' && / -> \.model\.new-/.test(rel(t)))?.index ?? betweenRenames;
     expect(betweenRenames, 'the save moves the old folder aside').toBeDefined();
 
-    const points = killPoints(trace.length, { subset: 2, always: [betweenRenames!] });
+    const points = killPoints(trace.length, { subset: 1, always: [betweenRenames!] });
     const failures: string[] = [];
     for (const k of points) {
       const dir = fresh(`k${k}`);

@@ -12,10 +12,12 @@ import { loadSync, saveSync } from '@mlxn/io';
 import { GRPOTrainer, OPTIMIZER_FILE, ROLLOUTS_FILE, TRAINER_STATE_FILE } from '../../src/index.js';
 import { arithmeticRecords, tinyModel } from '../trainer-fixture.js';
 
-const reward = ({ completionIds }: { completionIds: number[][] }) => completionIds.map((ids) => ids.filter((t) => t < 128).length / Math.max(1, ids.length));
+const reward = ({ completionIds }: { completionIds: number[][] }) => completionIds.map((ids) => ids.reduce((s, t) => s + (t % 7), 0) / 7);
+// Weight decay makes the checkpoint's weights differ from the fresh model's, so a resume that
+// fails after loading them is seen as half-restored even when the rewards give no gradient.
 const CONFIG = {
   numGenerations: 4, perDeviceTrainBatchSize: 4, maxCompletionLength: 3, stepsPerGeneration: 2, beta: 0.05, maxSteps: 4, saveSteps: 1,
-  loggingSteps: 1, bf16: false, gradientCheckpointing: false, seed: 7, learningRate: 1e-2,
+  loggingSteps: 1, bf16: false, gradientCheckpointing: false, seed: 7, learningRate: 1e-2, weightDecay: 0.1,
 } as const;
 
 const scratch = mkdtempSync(join(tmpdir(), 'mlxn-resume-cases-'));
