@@ -5,7 +5,8 @@
  * `resumeFromCheckpoint`. Finding and ordering the folders is `mlxn-grpo`'s job
  * (crates/mlxn-grpo/src/checkpoints.rs).
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { readTextFileSync } from '@mlxn/io';
 import { join, resolve } from 'node:path';
 import { native } from '@mlxn/core/internal';
 import { beginFolderReplace, recoverFolder, recoverFolders, removeFolder } from '@mlxn/io/internal';
@@ -83,19 +84,13 @@ export function resolveCheckpoint(resumeFromCheckpoint: string | boolean | null 
   return dir;
 }
 
-/** The largest trainer_state.json read (it holds counters, the sampler position and the config). */
-const MAX_TRAINER_STATE_BYTES = 16 * 2 ** 20;
-
 /** Reads and checks a checkpoint's trainer state. */
 export function readTrainerState(dir: string): TrainerState {
   const path = join(dir, TRAINER_STATE_FILE);
   let state: TrainerState;
   try {
-    // Only a regular file of bounded size is read (a FIFO would block, a huge file exhaust memory).
-    const st = statSync(path);
-    if (!st.isFile()) throw new Error('not a regular file');
-    if (st.size > MAX_TRAINER_STATE_BYTES) throw new Error(`${st.size} bytes, more than the ${MAX_TRAINER_STATE_BYTES} a trainer state may have`);
-    state = JSON.parse(readFileSync(path, 'utf8')) as TrainerState;
+    // A regular file only (a FIFO would block the read forever), and a bounded one.
+    state = JSON.parse(readTextFileSync(path, { maxBytes: 64 * 2 ** 20, what: 'trainer state files' })) as TrainerState;
   } catch (e) {
     throw new Error(`${path}: cannot read the trainer state (${(e as Error).message})`);
   }

@@ -97,7 +97,7 @@ export function saveQwen3(model: Qwen3, folder: string, options: SaveOptions = {
     const src = model.sourceFolder;
     // Saving over the source folder copies its side files from the current copy.
     if (src && src !== temp) {
-      for (const f of SIDE_FILES) if (existsSync(join(src, f))) copyFileSync(join(src, f), join(temp, f));
+      for (const f of SIDE_FILES) if (existsSync(join(src, f))) copyRegularFile(join(src, f), join(temp, f));
     }
     replace.commit();
     return readdirSync(target).sort().map((f) => join(target, f));
@@ -105,4 +105,10 @@ export function saveQwen3(model: Qwen3, folder: string, options: SaveOptions = {
     replace.abort();
     throw new Error(`Qwen3.save: ${target}: ${(e as Error).message}`);
   }
+}
+
+/** Copies a side file; copying a FIFO would block forever, so anything but a regular file is an error. */
+function copyRegularFile(from: string, to: string): void {
+  if (!statSync(from).isFile()) throw new Error(`${from} is not a regular file`);
+  copyFileSync(from, to);
 }
