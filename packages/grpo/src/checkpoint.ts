@@ -1,13 +1,15 @@
 /**
  * Trainer checkpoints: `<outputDir>/checkpoint-N` folders written atomically (everything goes
- * into a hidden temporary folder that is renamed into place when complete), the newest
- * `saveTotalLimit` kept, and found again for `resumeFromCheckpoint`. Finding, ordering and
- * rotating the folders is `mlxn-grpo`'s job (crates/mlxn-grpo/src/checkpoints.rs).
+ * into a hidden temporary folder that is swapped into place when complete, crash-safe through
+ * @mlxn/io's folder replace), the newest `saveTotalLimit` kept, and found again for
+ * `resumeFromCheckpoint`. Finding and ordering the folders is `mlxn-grpo`'s job
+ * (crates/mlxn-grpo/src/checkpoints.rs).
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { readTextFileSync } from '@mlxn/io';
 import { join, resolve } from 'node:path';
 import { native } from '@mlxn/core/internal';
+import { beginFolderReplace, recoverFolder, recoverFolders, removeFolder } from '@mlxn/io/internal';
 import { writeAtomic } from './metrics.js';
 
 /** The file every finished checkpoint holds; written last. */
@@ -69,12 +71,14 @@ export function resolveCheckpoint(resumeFromCheckpoint: string | boolean | null 
   if (resumeFromCheckpoint === undefined || resumeFromCheckpoint === null || resumeFromCheckpoint === false) return null;
   if (resumeFromCheckpoint === true) {
     if (!outputDir) throw new Error('resumeFromCheckpoint: true needs an outputDir to look for checkpoints in');
+    recoverCheckpoints(outputDir);
     const latest = latestCheckpoint(outputDir);
     if (latest === null) throw new Error(`resumeFromCheckpoint: no valid checkpoint found in ${outputDir}`);
     return latest;
   }
   if (typeof resumeFromCheckpoint !== 'string') throw new TypeError(`resumeFromCheckpoint must be a path or a boolean, got ${typeof resumeFromCheckpoint}`);
   const dir = resolve(resumeFromCheckpoint);
+  recoverFolder(dir, holdsTrainerState);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`resumeFromCheckpoint: ${dir} is not a folder`);
   if (!existsSync(join(dir, TRAINER_STATE_FILE))) throw new Error(`resumeFromCheckpoint: ${dir} is not a finished checkpoint (no ${TRAINER_STATE_FILE})`);
   return dir;
@@ -98,26 +102,44 @@ export function readTrainerState(dir: string): TrainerState {
   return state;
 }
 
-let counter = 0;
+const CHECKPOINT_NAME = /^checkpoint-\d+$/;
 
-function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // Some file systems cannot open a folder for syncing; the rename is still atomic there.
+/** A hidden copy of a checkpoint is complete when it holds the trainer state (written last). */
+const holdsTrainerState = (dir: string) => existsSync(join(dir, TRAINER_STATE_FILE));
+
+/**
+ * Puts back the newest complete copy of every checkpoint whose replace was interrupted (a
+ * process killed between two renames) and deletes the leftovers of interrupted writes and
+ * deletions. Run before resuming, saving and rotating.
+ */
+export function recoverCheckpoints(outputDir: string): void {
+  recoverFolders(resolve(outputDir), (name) => CHECKPOINT_NAME.test(name), holdsTrainerState);
+}
+
+/**
+ * Keeps the newest `keep` finished checkpoints of `outputDir` (0: all) and those in `protect`.
+ * Each one removed is first renamed to a hidden name, so a kill midway never leaves a partial
+ * folder that looks like a checkpoint. Returns the removed paths.
+ */
+export function rotateCheckpoints(outputDir: string, keep: number, protect: readonly string[] = []): string[] {
+  if (!Number.isInteger(keep) || keep < 0) throw new RangeError(`saveTotalLimit must be a non-negative integer, got ${keep}`);
+  if (keep === 0) return [];
+  const all = listCheckpoints(outputDir);
+  const spared = new Set(protect.map((p) => resolve(p)));
+  const removed: string[] = [];
+  for (const c of all.slice(0, Math.max(0, all.length - keep))) {
+    if (spared.has(resolve(c.path))) continue;
+    removeFolder(c.path);
+    removed.push(c.path);
   }
+  return removed;
 }
 
 /**
  * Writes `checkpoint-<step>` in `outputDir`: `write(tmp)` fills a hidden temporary folder, then
- * the trainer state is written last and the folder renamed into place (replacing an older
- * checkpoint of the same step). Afterwards only the newest `saveTotalLimit` are kept (0 or
- * undefined: all). Returns the checkpoint's path.
+ * the trainer state is written last and the folder swapped into place (replacing an older
+ * checkpoint of the same step; crash-safe, see @mlxn/io's folder replace). Afterwards only the
+ * newest `saveTotalLimit` are kept (0 or undefined: all). Returns the checkpoint's path.
  */
 export async function writeCheckpoint(
   outputDir: string,
@@ -125,32 +147,21 @@ export async function writeCheckpoint(
   write: (tmpDir: string) => void | Promise<void>,
   options: { saveTotalLimit?: number | null } = {},
 ): Promise<string> {
-  const root = resolve(outputDir);
-  mkdirSync(root, { recursive: true });
-  const step = state.globalStep;
-  const tmp = join(root, native.grpoCheckpointTempName(step, process.pid, counter++));
-  const final = join(root, `checkpoint-${step}`);
-  mkdirSync(tmp);
-  try {
-    await write(tmp);
-    writeAtomic(join(tmp, TRAINER_STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
-    fsyncDir(tmp);
-    if (existsSync(final)) {
-      // Move the old one aside first: a rename cannot replace a non-empty folder.
-      const old = join(root, native.grpoCheckpointTempName(step, process.pid, counter++));
-      renameSync(final, old);
-      renameSync(tmp, final);
-      rmSync(old, { recursive: true, force: true });
-    } else {
-      renameSync(tmp, final);
-    }
-    fsyncDir(root);
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
   const limit = options.saveTotalLimit ?? 0;
   if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`saveTotalLimit must be a non-negative integer, got ${limit}`);
-  native.grpoRotateCheckpoints(root, limit, [final]);
+  const root = resolve(outputDir);
+  mkdirSync(root, { recursive: true });
+  recoverCheckpoints(root);
+  const final = join(root, `checkpoint-${state.globalStep}`);
+  const replace = beginFolderReplace(final);
+  try {
+    await write(replace.temp);
+    writeAtomic(join(replace.temp, TRAINER_STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
+    replace.commit();
+  } catch (e) {
+    replace.abort();
+    throw e;
+  }
+  rotateCheckpoints(root, limit, [final]);
   return final;
 }

@@ -240,6 +240,15 @@ export class GenerationBatchSampler {
 
   /** Continues from a saved position (the same dataset and batch shape are required). */
   restore(p: SamplerPosition): void {
+    this.check(p);
+    this.#epoch = p.epoch;
+    this.#batch = p.batch;
+    this.#order = null;
+  }
+
+  /** Throws when `p` is not a position this sampler can continue from (nothing changes). */
+  check(p: SamplerPosition): void {
+    if (p === null || typeof p !== 'object') throw new RangeError('cannot resume the sampler: the checkpoint has no dataset position');
     const mismatch = (what: string, saved: unknown, now: unknown) =>
       new RangeError(`cannot resume the sampler: the checkpoint's ${what} is ${String(saved)} but now it is ${String(now)}`);
     if (p.seed !== this.#opts.seed) throw mismatch('seed', p.seed, this.#opts.seed);
@@ -249,9 +258,6 @@ export class GenerationBatchSampler {
     if (!Number.isInteger(p.epoch) || p.epoch < 0 || !Number.isInteger(p.batch) || p.batch < 0 || p.batch > this.batchesPerEpoch) {
       throw new RangeError(`cannot resume the sampler: bad position epoch ${p.epoch}, batch ${p.batch}`);
     }
-    this.#epoch = p.epoch;
-    this.#batch = p.batch;
-    this.#order = null;
   }
 }
 

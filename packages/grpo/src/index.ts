@@ -29,7 +29,8 @@ export type { CoreConfig, LoopState, StepResult, TrainableModel } from './train-
 export { cutAtEos, generateRollouts, rolloutTensors, tokenizePrompts } from './rollouts.js';
 export type { PolicyModel, Prompt, RolloutGenerationOptions, RolloutTensors, Rollouts } from './rollouts.js';
 export {
-  ADAPTERS_FILE, OPTIMIZER_FILE, ROLLOUTS_FILE, TRAINER_STATE_FILE, latestCheckpoint, listCheckpoints, readTrainerState, resolveCheckpoint, writeCheckpoint,
+  ADAPTERS_FILE, OPTIMIZER_FILE, ROLLOUTS_FILE, TRAINER_STATE_FILE, latestCheckpoint, listCheckpoints, readTrainerState, recoverCheckpoints,
+  resolveCheckpoint, rotateCheckpoints, writeCheckpoint,
 } from './checkpoint.js';
 export type { CheckpointEntry, TrainerState } from './checkpoint.js';
 export { METRICS_FILE, MetricsLog, readMetrics } from './metrics.js';

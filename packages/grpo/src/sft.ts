@@ -386,11 +386,17 @@ export class SFTTrainer extends TrainerCore {
     return { epoch: this.#epoch, batch: this.#batch, rows: this.rows.length };
   }
 
-  protected override restoreSampler(state: unknown): void {
+  protected override checkSamplerState(state: unknown): void {
     const s = state as { epoch?: number; batch?: number; rows?: number } | null;
-    if (!s || !Number.isInteger(s.epoch) || !Number.isInteger(s.batch)) throw new Error('SFTTrainer: the checkpoint has no dataset position');
+    if (!s || typeof s !== 'object' || !Number.isSafeInteger(s.epoch) || !Number.isSafeInteger(s.batch) || s.epoch! < 0 || s.batch! < 0) {
+      throw new Error('SFTTrainer: the checkpoint has no dataset position (epoch and batch, non-negative integers)');
+    }
     if (s.rows !== this.rows.length) throw new Error(`SFTTrainer: the checkpoint was taken on ${s.rows} rows, the dataset now has ${this.rows.length}`);
-    this.#epoch = s.epoch!;
+  }
+
+  protected override restoreSampler(state: unknown): void {
+    const s = state as { epoch: number; batch: number };
+    this.#epoch = s.epoch;
     this.#batch = s.batch!;
   }
 }

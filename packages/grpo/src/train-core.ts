@@ -11,11 +11,12 @@ import * as mx from '@mlxn/core';
 import { loadSync, saveSync } from '@mlxn/io';
 import { type LogprobsModel, checkpointedValueAndGrad, isCheckpointable, paddingAttentionMask, tokenLogprobsFromHidden } from '@mlxn/models-qwen3';
 import {
-  Adam, type Module, type ParamDict, type ParamState, adapterParameters, clipGradNorm, loadAdapters, saveAdapters, unflattenPaths, valueAndGrad,
+  Adam, type Module, type ParamDict, type ParamState, type PreparedState, adapterParameters, clipGradNorm, saveAdapters, unflattenPaths, valueAndGrad,
 } from '@mlxn/nn';
 import {
-  ADAPTERS_FILE, OPTIMIZER_FILE, ROLLOUTS_FILE, type TrainerState, readTrainerState, resolveCheckpoint, writeCheckpoint,
+  ADAPTERS_FILE, OPTIMIZER_FILE, ROLLOUTS_FILE, TRAINER_STATE_FILE, type TrainerState, readTrainerState, resolveCheckpoint, writeCheckpoint,
 } from './checkpoint.js';
+import { checkArrays, checkTrainerState } from './resume-check.js';
 import type { GRPOConfig } from './config.js';
 import { type LogRecord, MetricsLog, type OnLog } from './metrics.js';
 import { ProgressBar, type ProgressOptions } from './progress.js';
@@ -217,6 +218,8 @@ export abstract class TrainerCore {
   #skipped = 0;
   #lossSum = 0;
   #warnedCheckpointing = false;
+  /** Set when a step failed after using some of its micro-batches (see `runLoop`). */
+  #interrupted: string | null = null;
   #progress: ProgressOptions | null = null;
   #bar: ProgressBar | null = null;
 
@@ -245,6 +248,8 @@ export abstract class TrainerCore {
   protected samplerState(): unknown {
     return null;
   }
+  /** Throws when a checkpoint's sampler state cannot be restored (checked before anything is applied). */
+  protected checkSamplerState(_state: unknown): void {}
   protected restoreSampler(_state: unknown): void {}
   protected bufferState(): { batches: object[] } | null {
     return null;
@@ -401,6 +406,7 @@ export abstract class TrainerCore {
     microLoop: () => Promise<MicroLoopResult>,
   ): Promise<{ globalStep: number; trainingLoss: number; skippedSteps: number; logHistory: LogRecord[] }> {
     const c = this.#core;
+    if (this.#interrupted !== null) throw new Error(`${this.#name}.train: ${this.#interrupted}, so the trainer's state is not whole; make a new trainer (resuming from the last checkpoint)`);
     const resume = resolveCheckpoint(c.resumeFromCheckpoint, c.outputDir);
     if (resume !== null) this.loadCheckpoint(resume);
     else this.metrics.truncateAfter(-1);
@@ -418,7 +424,22 @@ export abstract class TrainerCore {
         await yieldToEventLoop();
         signal?.throwIfAborted();
         const t0 = performance.now();
-        const { loss, tokens, finite } = await microLoop();
+        const microBefore = this.state.microStep;
+        let micro: MicroLoopResult;
+        try {
+          micro = await microLoop();
+        } catch (e) {
+          // A step that failed midway (a reward function threw or an abort stopped waiting for
+          // one): its gradients are dropped; when it had already used micro-batches, the state
+          // is not whole and may not be checkpointed.
+          if (this.#acc !== null) mx.dispose(this.#acc);
+          this.#acc = null;
+          if (this.state.microStep !== microBefore) {
+            this.#interrupted = `step ${this.state.globalStep + 1} stopped after ${this.state.microStep - microBefore} of its micro-batches`;
+          }
+          throw e;
+        }
+        const { loss, tokens, finite } = micro;
         const res = this.step({ finite });
         const dt = (performance.now() - t0) / 1000;
         if (res.skipped) {
@@ -459,6 +480,7 @@ export abstract class TrainerCore {
 
   /** Writes `checkpoint-<globalStep>` into `outputDir` (atomically) and rotates old ones. */
   async saveCheckpoint(): Promise<string> {
+    if (this.#interrupted !== null) throw new Error(`${this.#name}.saveCheckpoint: ${this.#interrupted}, so the trainer's state is not whole; resume from the last checkpoint instead`);
     const c = this.#core;
     const state: TrainerState = {
       globalStep: this.state.globalStep,
@@ -490,40 +512,111 @@ export abstract class TrainerCore {
     );
   }
 
-  /** Restores weights (or adapters), optimizer, loop position, sampler, buffer and reference. */
+  /**
+   * Restores weights (or adapters), optimizer, loop position, sampler, buffer and reference.
+   * Every file is read and checked against the model and the config first (shapes, dtypes,
+   * finite values, step counts); only then is anything applied, so a bad checkpoint throws one
+   * Error naming the file and the field and leaves the model and the trainer as they were.
+   */
   loadCheckpoint(dir: string): TrainerState {
     const st = readTrainerState(dir);
-    const lora = existsSync(join(dir, ADAPTERS_FILE));
-    if (lora) {
-      if (!this.#isLora()) throw new Error(`${dir}: holds LoRA adapters but the model has none (configure the same LoRA options)`);
-      loadAdapters(this.model, join(dir, ADAPTERS_FILE));
-    } else {
-      if (this.#isLora()) throw new Error(`${dir}: holds full weights but the model trains LoRA adapters`);
-      this.model.loadWeights(dir, { strict: false });
-      // Every trainable weight must have come from the checkpoint.
-      const { arrays } = loadSync(dir);
-      const missing = this.model.namedTrainableParameters().filter(([k]) => !(k in arrays) && !(k === 'lm_head.weight'));
-      mx.dispose(arrays);
-      if (missing.length > 0) throw new Error(`${dir}: missing weights ${missing.slice(0, 5).map(([k]) => k).join(', ')}`);
+    checkTrainerState(st, join(dir, TRAINER_STATE_FILE), { trainer: this.#name, totalSteps: this.totalSteps });
+    const extra = (st.extra ?? {}) as { skippedSteps?: number; lossSum?: number };
+    try {
+      this.checkSamplerState(st.dataset);
+    } catch (e) {
+      throw new Error(`${join(dir, TRAINER_STATE_FILE)}: invalid trainer state: dataset: ${(e as Error).message}`);
     }
-    const trainerDir = join(dir, TRAINER_FOLDER);
-    this.optimizer.loadStateSync(join(trainerDir, OPTIMIZER_FILE));
+    const loaded: mx.Array[] = [];
+    const take = <T extends Record<string, mx.Array>>(arrays: T): T => {
+      loaded.push(...Object.values(arrays));
+      return arrays;
+    };
+    let weights: [string, mx.Array][];
+    let unused: mx.Array[] = [];
+    let optimizer: PreparedState | null = null;
+    let buffer: Record<string, unknown>[] | null = null;
+    let ref: ParamDict | null = null;
+    try {
+      const lora = existsSync(join(dir, ADAPTERS_FILE));
+      if (lora) {
+        if (!this.#isLora()) throw new Error(`${dir}: holds LoRA adapters but the model has none (configure the same LoRA options)`);
+        const file = join(dir, ADAPTERS_FILE);
+        const arrays = take(loadSync(file).arrays);
+        checkArrays(file, 'adapter', adapterParameters(this.model), arrays, { complete: true });
+        weights = Object.entries(arrays);
+      } else {
+        if (this.#isLora()) throw new Error(`${dir}: holds full weights but the model trains LoRA adapters`);
+        const arrays = take(loadSync(dir).arrays);
+        const slots = this.model.namedParameters();
+        const trainable = new Set(this.model.namedTrainableParameters().map(([k]) => k));
+        // Every trainable weight must come from the checkpoint (a tied head is the embedding).
+        checkArrays(dir, 'weight', slots, arrays, { complete: false, optional: (k) => !trainable.has(k) || k === 'lm_head.weight' });
+        const known = new Set(slots.map(([k]) => k));
+        weights = Object.entries(arrays).filter(([k]) => known.has(k));
+        unused = Object.entries(arrays).filter(([k]) => !known.has(k)).map(([, a]) => a);
+      }
+      const trainerDir = join(dir, TRAINER_FOLDER);
+      optimizer = this.optimizer.prepareStateSync(join(trainerDir, OPTIMIZER_FILE), {
+        parameters: this.model.trainableParameters(),
+        step: st.globalStep - (extra.skippedSteps ?? 0),
+      });
+      const rolloutsPath = join(trainerDir, ROLLOUTS_FILE);
+      if (existsSync(rolloutsPath)) {
+        buffer = loadBuffer(rolloutsPath);
+        for (const b of buffer) for (const v of Object.values(b)) if (v instanceof mx.Array) loaded.push(v);
+      }
+      const refPath = join(trainerDir, REF_FILE);
+      if (existsSync(refPath)) {
+        const arrays = take(loadSync(refPath).arrays);
+        checkArrays(refPath, 'reference weight', flatten(this.model.parameters()), arrays, { complete: true });
+        ref = unflattenPaths(arrays) as ParamDict;
+      }
+      // The last step that can fail: log lines past the checkpoint are dropped from the file.
+      this.metrics.truncateAfter(st.globalStep);
+    } catch (e) {
+      optimizer?.dispose();
+      mx.dispose(loaded);
+      throw e;
+    }
+    // Everything is checked: apply it all.
+    mx.dispose(unused);
+    this.model.loadWeights(weights, { strict: false });
+    optimizer.apply();
     this.state.globalStep = st.globalStep;
     this.state.microStep = st.microStep;
     this.state.epoch = st.epoch;
     this.state.numInputTokensSeen = st.numInputTokensSeen;
-    const extra = (st.extra ?? {}) as { skippedSteps?: number; lossSum?: number };
     this.#skipped = extra.skippedSteps ?? 0;
     this.#lossSum = extra.lossSum ?? 0;
     this.restoreSampler(st.dataset);
-    const rolloutsPath = join(trainerDir, ROLLOUTS_FILE);
-    this.restoreBuffer(existsSync(rolloutsPath) ? loadBuffer(rolloutsPath) : null);
-    const refPath = join(trainerDir, REF_FILE);
-    if (existsSync(refPath)) this.restoreRefSnapshot(unflattenPaths(loadSync(refPath).arrays) as ParamDict);
-    this.metrics.truncateAfter(st.globalStep);
+    this.restoreBuffer(buffer);
+    if (ref !== null) this.restoreRefSnapshot(ref);
     this.metrics.discard();
     return st;
   }
+}
+
+/** The per-batch scalars of a rollouts file, after checking that every array belongs to a batch. */
+function checkBufferLayout(path: string, arrays: Record<string, mx.Array>, batches: string | undefined): Record<string, number>[] {
+  const bad = (why: string) => new Error(`${path}: invalid rollouts file: ${why}`);
+  let scalars: unknown;
+  try {
+    scalars = JSON.parse(batches ?? '[]');
+  } catch (e) {
+    throw bad(`metadata 'batches' is not JSON (${(e as Error).message})`);
+  }
+  if (!Array.isArray(scalars)) throw bad("metadata 'batches' must be a list");
+  scalars.forEach((s, i) => {
+    if (s === null || typeof s !== 'object' || Array.isArray(s)) throw bad(`batch ${i} must be an object of numbers`);
+    for (const [k, v] of Object.entries(s)) if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`batch ${i}: '${k}' must be a finite number`);
+  });
+  for (const k of Object.keys(arrays)) {
+    const dot = k.indexOf('.');
+    const i = Number(k.slice(0, dot));
+    if (dot <= 0 || !Number.isInteger(i) || i < 0 || i >= scalars.length) throw bad(`tensor '${k}' belongs to no batch of ${scalars.length}`);
+  }
+  return scalars as Record<string, number>[];
 }
 
 /** Resolves after pending timers and I/O callbacks have had a turn (setImmediate runs after them). */
@@ -548,7 +641,13 @@ function saveBuffer(path: string, batches: readonly object[]): void {
 
 function loadBuffer(path: string): Record<string, unknown>[] {
   const { arrays, metadata } = loadSync(path);
-  const scalars = JSON.parse(metadata.batches ?? '[]') as Record<string, number>[];
+  let scalars: Record<string, number>[];
+  try {
+    scalars = checkBufferLayout(path, arrays, metadata.batches);
+  } catch (e) {
+    mx.dispose(arrays);
+    throw e;
+  }
   return scalars.map((s, i) => {
     const b: Record<string, unknown> = { ...s, oldLogprobs: null, refLogprobs: null };
     for (const [k, v] of Object.entries(arrays)) {

@@ -199,7 +199,7 @@ export class GRPOTrainer extends TrainerCore {
    * `[completion][function]` rewards, NaN for `null`. A function that throws or returns a
    * malformed list stops training with an error naming it and the step.
    */
-  async scoreRollouts(rollouts: Rollouts, records: readonly Record<string, unknown>[]): Promise<RewardsPerFunc> {
+  async scoreRollouts(rollouts: Rollouts, records: readonly Record<string, unknown>[], options: { signal?: AbortSignal } = {}): Promise<RewardsPerFunc> {
     const table = await runRewardFunctions<RewardTrainerState>({
       rewardFuncs: this.rewardFuncs,
       rewardFuncNames: this.rewardFuncNames,
@@ -209,6 +209,7 @@ export class GRPOTrainer extends TrainerCore {
       trainerState: { globalStep: this.state.globalStep, epoch: this.state.epoch },
       step: this.state.globalStep,
       warn: (m) => this.note(m),
+      signal: options.signal,
     });
     for (const [name, values] of Object.entries(table.loggedMetrics)) for (const v of values) this.metrics.add(name, v);
     return table.rewardsPerFunc;
@@ -287,7 +288,7 @@ export class GRPOTrainer extends TrainerCore {
         // uninterrupted one would have.
         mx.random.seed(deriveSeed(c.seed, micro));
         if (micro % this.generateEvery === 0 || this.#buffer === null) {
-          this.#replaceBuffer(await this.#prepareGeneration(deriveSeed(c.seed ^ 0x5bd1e995, micro)));
+          this.#replaceBuffer(await this.#prepareGeneration(deriveSeed(c.seed ^ 0x5bd1e995, micro), options.signal));
         }
         const batch = this.#buffer![micro % c.stepsPerGeneration];
         const { loss, grads, metrics } = this.lossAndGrad(batch);
@@ -303,12 +304,24 @@ export class GRPOTrainer extends TrainerCore {
   }
 
   /** One generation batch → buffered micro-batches (TRL's `_generate_and_score_completions` + split). */
-  async #prepareGeneration(seed: number): Promise<TrainBatch[]> {
+  async #prepareGeneration(seed: number, signal: AbortSignal | undefined): Promise<TrainBatch[]> {
     const c = this.config;
+    const position = this.sampler.position();
     const records = this.sampler.next().indices.map((i) => this.dataset.get(i) as Record<string, unknown>);
-    // No signal here: a step that has drawn its prompts runs to its end (see `train`).
-    const rollouts = await this.generateRollouts(records, { seed });
-    const rewardsPerFunc = await this.scoreRollouts(rollouts, records);
+    let rollouts: Rollouts;
+    let rewardsPerFunc: RewardsPerFunc;
+    try {
+      // No signal for generation: a step that has drawn its prompts generates to its end (see
+      // `train`). Reward functions are the user's code and may never settle: an abort stops
+      // waiting for them.
+      rollouts = await this.generateRollouts(records, { seed });
+      rewardsPerFunc = await this.scoreRollouts(rollouts, records, { signal });
+    } catch (e) {
+      // The step did not happen: the sampler gives the same prompts again (and a checkpoint
+      // saved now resumes exactly).
+      this.sampler.restore(position);
+      throw e;
+    }
     const adv = this.computeAdvantages(rewardsPerFunc);
 
     const n = rollouts.completionIds.length;
@@ -437,6 +450,10 @@ export class GRPOTrainer extends TrainerCore {
 
   protected override samplerState(): unknown {
     return this.sampler.position();
+  }
+
+  protected override checkSamplerState(state: unknown): void {
+    this.sampler.check(state as ReturnType<GenerationBatchSampler['position']>);
   }
 
   protected override restoreSampler(state: unknown): void {

@@ -6,6 +6,8 @@ import { join, resolve } from 'node:path';
 import type * as mx from '@mlxn/core';
 import { handleOf, native, wrap } from '@mlxn/core/internal';
 import type { NativeArray } from '@mlxn/core/internal';
+import { recoverFolderSave, saveFolderStaged } from './folder-save.js';
+import { recoverFolder } from './folder-replace.js';
 
 /** Tensors selected by name: a list of names, a RegExp, or a predicate. */
 export type TensorFilter = readonly string[] | RegExp | ((name: string) => boolean);
@@ -84,6 +86,9 @@ export function loadSync(path: string, options: LoadOptions = {}): Checkpoint {
 function loadInto(full: string, filter: TensorFilter | undefined): Checkpoint {
   const match = matcher(filter);
   const out: Checkpoint = { arrays: {}, metadata: {} };
+  // An interrupted save may have left the newest complete copy hidden beside or inside the folder.
+  if (!existsSync(full) || statSync(full).isDirectory()) recoverFolder(full);
+  if (existsSync(full) && statSync(full).isDirectory()) recoverFolderSave(full);
   if (!existsSync(full)) throw new Error(`${full}: no such file or folder`);
   if (statSync(full).isDirectory()) {
     const index = join(full, INDEX);
@@ -173,7 +178,8 @@ export function saveSync(path: string, arrays: Record<string, mx.Array> | Map<st
     return [full];
   }
   const max = parseSize(options.maxShardSize ?? '5GB');
-  return native.ioSaveSharded(full, names, handles, metadata, max).map((f) => join(full, f));
+  // Written into a hidden staging folder first, so a failed save leaves the old set whole.
+  return saveFolderStaged(full, (staging) => native.ioSaveSharded(staging, names, handles, metadata, max)).map((f) => join(full, f));
 }
 
 /** `saveSync` as a promise. */

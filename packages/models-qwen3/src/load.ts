@@ -7,6 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
 import { Tokenizer, loadSync, readConfig, readTextFileSync } from '@mlxn/io';
+import { recoverFolder, recoverFolderSave } from '@mlxn/io/internal';
 import { checkConfigAgainstWeights } from './config-check.js';
 import { type Qwen3Config, type Qwen3ConfigLimits, parseQwen3Config, resolveConfigLimits } from './config.js';
 import { Qwen3 } from './model.js';
@@ -138,6 +139,9 @@ export async function loadQwen3(folder: string, options: LoadOptions = {}): Prom
   checkOptions(options);
   const { signal, onProgress } = options;
   const dir = resolve(folder);
+  // A save killed midway may have left the newest complete copy hidden beside (or inside) it.
+  recoverFolder(dir);
+  if (existsSync(dir) && statSync(dir).isDirectory()) recoverFolderSave(dir);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`Qwen3.load: ${dir} is not a folder`);
   if (!existsSync(join(dir, 'config.json'))) throw new Error(`Qwen3.load: ${dir} has no config.json (not a model folder?)`);
   if (signal?.aborted) throw abortError(signal);

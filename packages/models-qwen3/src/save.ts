@@ -1,14 +1,16 @@
 /**
  * `model.save(folder)`: config.json (Hugging Face keys), safetensors weights (sharded with an
  * index past `maxShardSize`) and the tokenizer files of the source folder, written into a
- * temporary sibling folder and renamed into place, so a failed save leaves the target as it was.
+ * hidden sibling folder and swapped into place (crash-safe: see `saveQwen3`), so a failed save
+ * leaves the target as it was.
  * Experts of a float MoE are written per expert (`mlp.experts.E.*`), the layout transformers
  * reads and mlx-lm stacks on load; a quantized model keeps them stacked (mlx-lm's layout).
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { copyFileSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
 import { saveSync } from '@mlxn/io';
+import { type FolderReplace, beginFolderReplace } from '@mlxn/io/internal';
 import { quantizationToJson } from './config.js';
 import type { Qwen3 } from './model.js';
 
@@ -66,17 +68,22 @@ function tensorsToWrite(model: Qwen3): Map<string, mx.Array> {
   return out;
 }
 
-/** Writes the model folder; returns the files written (paths inside `folder`). */
+/**
+ * Writes the model folder; returns the files written (paths inside `folder`). The new folder is
+ * complete and synced before it takes the old one's place, and a process killed midway leaves
+ * the old or the new folder (restored by the next load or save; see @mlxn/io's folder replace).
+ */
 export function saveQwen3(model: Qwen3, folder: string, options: SaveOptions = {}): string[] {
   if (typeof folder !== 'string' || folder.length === 0) throw new TypeError('Qwen3.save: folder must be a non-empty path');
   const target = resolve(folder);
   if (existsSync(target) && !statSync(target).isDirectory()) throw new Error(`Qwen3.save: ${target} exists and is not a folder`);
-  const parent = dirname(target);
-  mkdirSync(parent, { recursive: true });
-  const stamp = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-  const temp = join(parent, `.${basename(target)}.tmp-${stamp}`);
-  const old = join(parent, `.${basename(target)}.old-${stamp}`);
-  mkdirSync(temp);
+  let replace: FolderReplace;
+  try {
+    replace = beginFolderReplace(target);
+  } catch (e) {
+    throw new Error(`Qwen3.save: ${target}: ${(e as Error).message}`);
+  }
+  const temp = replace.temp;
   try {
     const tensors = tensorsToWrite(model);
     try {
@@ -88,23 +95,14 @@ export function saveQwen3(model: Qwen3, folder: string, options: SaveOptions = {
     }
     writeFileSync(join(temp, 'config.json'), `${JSON.stringify(configJson(model), null, 2)}\n`);
     const src = model.sourceFolder;
-    if (src && src !== target) {
+    // Saving over the source folder copies its side files from the current copy.
+    if (src && src !== temp) {
       for (const f of SIDE_FILES) if (existsSync(join(src, f))) copyRegularFile(join(src, f), join(temp, f));
-    } else if (src === target) {
-      // Saving over the source folder: carry its side files over from the current copy.
-      for (const f of SIDE_FILES) if (existsSync(join(target, f))) copyRegularFile(join(target, f), join(temp, f));
     }
-    if (existsSync(target)) {
-      // A folder cannot be replaced by one rename; swap via a sibling and drop the old copy.
-      if (readdirSync(target).length === 0) rmSync(target, { recursive: true });
-      else renameSync(target, old);
-    }
-    renameSync(temp, target);
-    if (existsSync(old)) rmSync(old, { recursive: true, force: true });
+    replace.commit();
     return readdirSync(target).sort().map((f) => join(target, f));
   } catch (e) {
-    rmSync(temp, { recursive: true, force: true });
-    if (existsSync(old) && !existsSync(target)) renameSync(old, target);
+    replace.abort();
     throw new Error(`Qwen3.save: ${target}: ${(e as Error).message}`);
   }
 }

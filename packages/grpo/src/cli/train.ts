@@ -15,6 +15,7 @@ import type { LogRecord } from '../metrics.js';
 import { PromptDataset } from '../dataset.js';
 import type { GRPOConfig } from '../config.js';
 import { type SFTConfig, type SFTRecord, SFTTrainer } from '../sft.js';
+import { RewardFunctionError } from '../rewards/index.js';
 import { GRPOTrainer } from '../trainer.js';
 import { type CommandSpec, type ParsedArgs, UsageError, flag, onInterrupt } from '@mlxn/models-qwen3/cli-args';
 import { ConfigError, type Overrides, type TrainerKind, readJsonl, readRunConfig } from './config-file.js';
@@ -188,14 +189,25 @@ export async function runTraining(kind: TrainerKind, args: ParsedArgs, argv: rea
     );
     return 0;
   } catch (e) {
-    if (!stop.signal.aborted || !(stop.signal.reason instanceof StopRequest) || e !== stop.signal.reason) throw e;
+    // A stop while a reward function was still pending rejects with an error that has the stop
+    // as its cause; that step was not counted, so the state is whole as after any stop.
+    const stopped = stop.signal.aborted && stop.signal.reason instanceof StopRequest
+      && (e === stop.signal.reason || (e instanceof RewardFunctionError && e.cause === stop.signal.reason));
+    if (!stopped) throw e;
     if (trainer.state.globalStep === 0) {
       say('Interrupted before the first step: nothing to save');
       return 130;
     }
     // The loop stopped at a step boundary: its state is whole and can be saved as is.
     const latest = latestCheckpoint(c.outputDir);
-    const saved = latest !== null && basename(latest) === `checkpoint-${trainer.state.globalStep}` ? latest : await trainer.saveCheckpoint();
+    let saved: string;
+    try {
+      saved = latest !== null && basename(latest) === `checkpoint-${trainer.state.globalStep}` ? latest : await trainer.saveCheckpoint();
+    } catch (saveError) {
+      // Stopped in the middle of a step that had used some micro-batches: not checkpointable.
+      say(`Stopped without saving (${(saveError as Error).message})${latest ? `; the newest checkpoint is ${latest}. Continue with: ${continueWith}` : ''}`);
+      return 130;
+    }
     say(`Interrupted after step ${trainer.state.globalStep}: saved ${saved}. Continue with: ${continueWith}`);
     return 130;
   } finally {

@@ -63,6 +63,11 @@ export interface RunRewardsOptions<State = unknown> {
   promptColumn?: string;
   /** Where TRL's "all reward functions returned None" warning goes. Default console.warn. */
   warn?: (message: string) => void;
+  /**
+   * Stops waiting for reward functions: an abort rejects at once with a `RewardFunctionError`
+   * naming a function that had not settled (its promise is abandoned, not cancelled).
+   */
+  signal?: AbortSignal;
 }
 
 export interface RewardTable {
@@ -151,7 +156,7 @@ export async function runRewardFunctions<State>(options: RunRewardsOptions<State
       return Promise.reject(e);
     }
   });
-  const settled = await Promise.allSettled(pending);
+  const settled = await settleRewards(pending, names, step, options.signal);
   const rewardsPerFunc: (number | null)[][] = Array.from({ length: n }, () => new Array<number | null>(names.length));
   settled.forEach((s, j) => {
     const name = names[j];
@@ -173,6 +178,66 @@ export async function runRewardFunctions<State>(options: RunRewardsOptions<State
   const unscorable = describeUnscorable(table, inputs, completions);
   if (unscorable) (options.warn ?? console.warn)(unscorable);
   return table;
+}
+
+/**
+ * `Promise.allSettled` over the reward functions' results that gives up, with an error naming a
+ * function still pending, when `signal` aborts, or when the process is about to exit because
+ * nothing is left that could settle it (a promise that never settles would otherwise let Node
+ * exit with code 0 and no message, the training silently unfinished).
+ */
+function settleRewards(
+  pending: readonly Promise<unknown>[],
+  names: readonly string[],
+  step: number,
+  signal: AbortSignal | undefined,
+): Promise<PromiseSettledResult<unknown>[]> {
+  const results: PromiseSettledResult<unknown>[] = new Array(pending.length);
+  const open = new Set(pending.map((_, j) => j));
+  return new Promise((resolve, reject) => {
+    let onAbort: (() => void) | null = null;
+    const onBeforeExit = () => {
+      const name = names[[...open][0]!]!;
+      finish(() => reject(new RewardFunctionError(
+        `reward function "${name}" returned a promise that can never settle at step ${step} (the process had nothing left to wait on and was about to exit)`,
+        name, step,
+      )));
+    };
+    const finish = (then: () => void) => {
+      process.off('beforeExit', onBeforeExit);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      then();
+    };
+    if (signal) {
+      onAbort = () => {
+        // One turn later, so the functions that had already returned are not named.
+        setImmediate(() => {
+          if (open.size === 0) return;
+          const stuck = [...open].map((j) => names[j]!);
+          const which = stuck.length === 1 ? `reward function "${stuck[0]}"` : `reward functions ${stuck.map((n) => `"${n}"`).join(', ')}`;
+          finish(() => reject(new RewardFunctionError(`${which} had not settled when training was aborted at step ${step}`, stuck[0]!, step, { cause: signal.reason })));
+        });
+      };
+    }
+    pending.forEach((p, j) => {
+      p.then(
+        (value) => { results[j] = { status: 'fulfilled', value }; },
+        (reason: unknown) => { results[j] = { status: 'rejected', reason }; },
+      ).then(() => {
+        open.delete(j);
+        if (open.size === 0) finish(() => resolve(results));
+      });
+    });
+    if (open.size === 0) {
+      finish(() => resolve(results));
+      return;
+    }
+    process.on('beforeExit', onBeforeExit);
+    if (signal && onAbort) {
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
+  });
 }
 
 /** The first completion no reward function scored, described for TRL's warning; undefined when all are scored. */

@@ -1,5 +1,6 @@
 export { Optimizer, unflattenPaths } from './optimizer.js';
-export type { LearningRate, ParamState, Trainable } from './optimizer.js';
+export type { LearningRate, ParamState, PreparedState, Trainable } from './optimizer.js';
+export type { StateCheckOptions } from './check-state.js';
 export { SGD } from './sgd.js';
 export type { SGDOptions } from './sgd.js';
 export { Adam, AdamW, Adamax } from './adam.js';

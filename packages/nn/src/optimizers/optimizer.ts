@@ -4,6 +4,7 @@ import * as mx from '@mlxn/core';
 import { load, loadSync, save, saveSync } from '@mlxn/io';
 import { disposeReplaced, untrack } from '../ownership.js';
 import type { Schedule } from '../schedules/schedules.js';
+import { type StateCheckOptions, checkOptimizerState } from './check-state.js';
 
 /** Something whose parameters an optimizer can update: a Module, or any object like it. */
 export interface Trainable {
@@ -243,30 +244,71 @@ export abstract class Optimizer {
     saveSync(path, this.flatState(), { metadata: this.metadata(options.metadata) });
   }
 
-  /** Restores a state written by `saveState` (or by Python MLX from `tree_flatten(opt.state)`). */
-  async loadState(path: string): Promise<Record<string, string>> {
+  /**
+   * Restores a state written by `saveState` (or by Python MLX from `tree_flatten(opt.state)`).
+   * The state is checked first (a scalar integer step, finite values; with `options.parameters`
+   * the shape and dtype of every entry); a bad file throws and leaves the optimizer as it was.
+   */
+  async loadState(path: string, options: StateCheckOptions = {}): Promise<Record<string, string>> {
     const { arrays, metadata } = await load(path);
-    return this.restore(path, arrays, metadata ?? {});
+    return this.prepare(path, arrays, metadata ?? {}, options).apply();
   }
 
-  loadStateSync(path: string): Record<string, string> {
+  loadStateSync(path: string, options: StateCheckOptions = {}): Record<string, string> {
+    return this.prepareStateSync(path, options).apply();
+  }
+
+  /**
+   * Reads and checks a state file without applying it (to check several files before changing
+   * anything): `apply()` installs it and returns its metadata, `dispose()` drops it.
+   */
+  prepareStateSync(path: string, options: StateCheckOptions = {}): PreparedState {
     const { arrays, metadata } = loadSync(path);
-    return this.restore(path, arrays, metadata ?? {});
+    return this.prepare(path, arrays, metadata ?? {}, options);
   }
 
-  private restore(path: string, arrays: Record<string, mx.Array>, metadata: Record<string, string>): Record<string, string> {
+  private prepare(path: string, arrays: Record<string, mx.Array>, metadata: Record<string, string>, options: StateCheckOptions): PreparedState {
     const name = this.constructor.name;
-    if (metadata.optimizer !== undefined && metadata.optimizer !== name) {
+    let tree: Record<string, unknown>;
+    try {
+      if (metadata.optimizer !== undefined && metadata.optimizer !== name) throw new Error(`${path}: optimizer state of ${metadata.optimizer}, not ${name}`);
+      const scalars = new Set(Object.entries(this.#state).filter(([, v]) => v instanceof mx.Array).map(([k]) => k));
+      const expected = (p: mx.Array) => {
+        const st: ParamState = {};
+        this.initSingle(p, st);
+        return st;
+      };
+      checkOptimizerState(path, name, arrays, expected, scalars, options);
+      tree = unflattenPaths(arrays);
+    } catch (e) {
       mx.dispose(arrays);
-      throw new Error(`${path}: optimizer state of ${metadata.optimizer}, not ${name}`);
+      throw e;
     }
-    if (!(arrays.step instanceof mx.Array)) {
-      mx.dispose(arrays);
-      throw new Error(`${path}: not an optimizer state (no 'step' tensor)`);
-    }
-    this.state = unflattenPaths(arrays);
-    return metadata;
+    let settled = false;
+    return {
+      metadata,
+      apply: () => {
+        if (settled) throw new Error(`${path}: this prepared state was already applied or disposed`);
+        settled = true;
+        this.state = tree;
+        return metadata;
+      },
+      dispose: () => {
+        if (settled) return;
+        settled = true;
+        mx.dispose(arrays);
+      },
+    };
   }
+}
+
+/** A checked optimizer state, not applied yet (see `Optimizer.prepareStateSync`). */
+export interface PreparedState {
+  readonly metadata: Record<string, string>;
+  /** Installs the state in the optimizer; returns the file's metadata. */
+  apply(): Record<string, string>;
+  /** Frees the state's arrays without applying it. */
+  dispose(): void;
 }
 
 /** `{ 'a.0.m': x }` → `{ a: { '0': { m: x } } }` (a numeric key reaches a list position just as well). */

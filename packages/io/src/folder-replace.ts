@@ -1,0 +1,284 @@
+/**
+ * Crash-safe replacement of a whole folder (a saved model, a trainer checkpoint).
+ *
+ * A folder cannot be replaced by one rename, and Node has no atomic exchange, so a replace
+ * takes several steps; a hidden sibling's name records which step it belongs to:
+ *
+ *   .NAME.tmp-PID-ID  being written (never complete)
+ *   .NAME.new-PID-ID  complete and synced, waiting to take NAME's place
+ *   .NAME.old-PID-ID  the previous NAME, moved aside for the new one
+ *   .NAME.del-PID-ID  a folder being deleted
+ *
+ * Sequence: write `tmp` → rename it to `new` → rename NAME to `old` → rename `new` to NAME →
+ * delete `old`. A process killed between any two steps leaves NAME or a hidden complete copy;
+ * `recoverFolder` (run before every load and every save of NAME) puts the newest complete copy
+ * back at NAME and deletes the leftovers. Leftovers of a process that is still running are left
+ * alone (it may be mid-save), except that a missing NAME is always restored.
+ */
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+
+export type HiddenKind = 'tmp' | 'new' | 'old' | 'del';
+
+// The id may hold dashes: earlier versions named copies `.NAME.old-PID-TIME-RANDOM`.
+const HIDDEN = /^\.(.+)\.(tmp|new|old|del)-(\d+)-([0-9a-z][0-9a-z-]*)$/;
+
+/** Hidden folders this process is writing right now (never treated as leftovers). */
+const inFlight = new Set<string>();
+let counter = 0;
+
+/** `.NAME.KIND-PID-ID`: a hidden sibling of NAME for one step of a replace. */
+export function hiddenName(name: string, kind: HiddenKind): string {
+  const id = `${(counter++).toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+  return `.${name}.${kind}-${process.pid}-${id}`;
+}
+
+/** The parts of a hidden sibling's name, or null for any other name. */
+export function parseHiddenName(name: string): { name: string; kind: HiddenKind; pid: number } | null {
+  const m = HIDDEN.exec(name);
+  return m ? { name: m[1]!, kind: m[2] as HiddenKind, pid: Number(m[3]) } : null;
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether a hidden folder is a leftover: not being written by this process or a live one. */
+function isLeftover(path: string, pid: number): boolean {
+  if (inFlight.has(path)) return false;
+  return pid === process.pid || !processAlive(pid);
+}
+
+function fsyncPath(path: string): void {
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Some platforms cannot open a folder for syncing; the renames stay atomic there.
+  }
+}
+
+/** Syncs every file and folder under `dir` (and `dir`), so a rename of `dir` publishes durable data. */
+export function syncTree(dir: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) syncTree(p);
+    else if (entry.isFile()) fsyncPath(p);
+  }
+  fsyncPath(dir);
+}
+
+/** Syncs a folder's entries (after a rename in it). */
+export function syncFolder(dir: string): void {
+  fsyncPath(dir);
+}
+
+function isDir(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function mtime(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Deletes a folder so that a kill midway never leaves a partial folder under its own name:
+ * renamed to a hidden `.del` sibling first, then removed (a leftover is swept by recovery).
+ */
+export function removeFolder(path: string): void {
+  const full = resolve(path);
+  const trash = join(dirname(full), hiddenName(basename(full), 'del'));
+  renameSync(full, trash);
+  syncFolder(dirname(full));
+  rmSync(trash, { recursive: true, force: true });
+}
+
+/**
+ * Puts the newest complete copy of `target` back in place after an interrupted replace and
+ * deletes the leftovers of interrupted writes. Cheap when there is nothing to do (one listing
+ * of the parent folder). A failure to clean up is an error only when `target` is missing.
+ */
+export function recoverFolder(target: string, isComplete?: (folder: string) => boolean): void {
+  const full = resolve(target);
+  const parent = dirname(full);
+  const name = basename(full);
+  let entries: string[];
+  try {
+    entries = readdirSync(parent);
+  } catch {
+    return;
+  }
+  const mine = entries
+    .map((e) => ({ e, h: parseHiddenName(e) }))
+    .filter((x) => x.h !== null && x.h.name === name && isDir(join(parent, x.e)))
+    .map((x) => ({ path: join(parent, x.e), ...x.h! }));
+  if (mine.length === 0) return;
+  try {
+    recoverEntries(full, mine, isComplete);
+  } catch (e) {
+    if (!existsSync(full)) {
+      throw new Error(`${full}: an interrupted save left hidden copies beside it that cannot be restored (${(e as Error).message})`);
+    }
+  }
+}
+
+function recoverEntries(full: string, mine: { path: string; kind: HiddenKind; pid: number }[], isComplete?: (folder: string) => boolean): void {
+  const parent = dirname(full);
+  const newestFirst = (kind: HiddenKind, leftoversOnly: boolean) =>
+    mine
+      .filter((h) => h.kind === kind && !inFlight.has(h.path) && (!leftoversOnly || isLeftover(h.path, h.pid)))
+      .sort((a, b) => mtime(b.path) - mtime(a.path));
+  const used = new Set<string>();
+  if (!existsSync(full)) {
+    // Killed between the two renames (or the old copy was being put back): the complete new
+    // copy wins, else the old one. Done even when its writer lives: NAME must not stay empty.
+    // Earlier versions moved the old copy aside under a `tmp` name: a complete one is used last.
+    const pick = newestFirst('new', false)[0] ?? newestFirst('old', false)[0]
+      ?? (isComplete ? newestFirst('tmp', true).find((h) => isComplete(h.path)) : undefined);
+    if (pick) {
+      renameSync(pick.path, full);
+      syncFolder(parent);
+      used.add(pick.path);
+    }
+  } else {
+    // Killed after the new copy was complete but before the swap: finish the swap.
+    const ready = newestFirst('new', true)[0];
+    if (ready) {
+      const old = join(parent, hiddenName(basename(full), 'old'));
+      renameSync(full, old);
+      renameSync(ready.path, full);
+      syncFolder(parent);
+      used.add(ready.path);
+      rmSync(old, { recursive: true, force: true });
+    }
+  }
+  for (const h of mine) {
+    if (used.has(h.path) || !isLeftover(h.path, h.pid) || !existsSync(h.path)) continue;
+    rmSync(h.path, { recursive: true, force: true });
+  }
+}
+
+/** A replace in progress: fill `temp`, then `commit()` (or `abort()` on failure). */
+export interface FolderReplace {
+  /** The hidden folder to write the new contents into. */
+  readonly temp: string;
+  /** Publishes `temp` as the target (syncing it first); the old target is deleted. */
+  commit(): void;
+  /** Deletes `temp`; the target stays as it was. */
+  abort(): void;
+}
+
+/**
+ * Starts replacing the folder `target` (which need not exist). Recovers an earlier interrupted
+ * replace of it first. A target that is itself a hidden folder this process is writing (a
+ * model saved into a checkpoint's temporary folder) is written in place: it is not published yet.
+ */
+export function beginFolderReplace(target: string): FolderReplace {
+  const full = resolve(target);
+  if (inFlight.has(full)) return { temp: full, commit: () => {}, abort: () => {} };
+  recoverFolder(full);
+  const parent = dirname(full);
+  const name = basename(full);
+  mkdirSync(parent, { recursive: true });
+  const temp = join(parent, hiddenName(name, 'tmp'));
+  mkdirSync(temp);
+  inFlight.add(temp);
+  let done = false;
+  return {
+    temp,
+    commit() {
+      if (done) throw new Error(`${full}: replace already finished`);
+      done = true;
+      try {
+        syncTree(temp);
+        const ready = join(parent, hiddenName(name, 'new'));
+        inFlight.add(ready);
+        renameSync(temp, ready);
+        inFlight.delete(temp);
+        syncFolder(parent);
+        try {
+          let old: string | null = null;
+          if (existsSync(full)) {
+            old = join(parent, hiddenName(name, 'old'));
+            renameSync(full, old);
+          }
+          renameSync(ready, full);
+          syncFolder(parent);
+          if (old !== null) {
+            rmSync(old, { recursive: true, force: true });
+          }
+        } finally {
+          inFlight.delete(ready);
+        }
+      } catch (e) {
+        inFlight.delete(temp);
+        rmSync(temp, { recursive: true, force: true });
+        // A rename that failed halfway leaves hidden copies: put the newest complete one back.
+        recoverFolder(full);
+        throw e;
+      }
+    },
+    abort() {
+      if (done) return;
+      done = true;
+      inFlight.delete(temp);
+      rmSync(temp, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Whether `path` is a hidden folder this process is writing now. */
+export function isInFlight(path: string): boolean {
+  return inFlight.has(resolve(path));
+}
+
+/** Registers a hidden folder as being written by this process (see `isInFlight`). */
+export function markInFlight(path: string, on: boolean): void {
+  if (on) inFlight.add(resolve(path));
+  else inFlight.delete(resolve(path));
+}
+
+/**
+ * Sweeps the leftovers of every interrupted replace in `dir` whose target `accept`s: each
+ * target is recovered, and hidden folders of hidden targets (nested temporaries) are deleted.
+ */
+export function recoverFolders(dir: string, accept: (name: string) => boolean, isComplete?: (folder: string) => boolean): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return;
+  }
+  const names = new Set<string>();
+  for (const e of entries) {
+    const h = parseHiddenName(e);
+    if (h === null) continue;
+    if (accept(h.name)) names.add(h.name);
+    else if (parseHiddenName(h.name) !== null) {
+      const p = join(dir, e);
+      // A temporary of a temporary (a folder saved into a checkpoint being written).
+      if (isLeftover(p, h.pid) && isLeftover(join(dir, h.name), parseHiddenName(h.name)!.pid) && isDir(p)) {
+        rmSync(p, { recursive: true, force: true });
+      }
+    }
+  }
+  for (const n of names) recoverFolder(join(dir, n), isComplete);
+}
