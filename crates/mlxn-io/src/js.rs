@@ -7,7 +7,7 @@ use napi_derive::napi;
 
 use crate::checkpoint;
 use crate::error::IoError;
-use crate::{safetensors, shards, template, tokenizer};
+use crate::{safetensors, shards, template, template_limits, tokenizer};
 
 fn io_err(e: IoError) -> mlxn_core::js::JsError {
     mlx_err(e.0)
@@ -152,11 +152,39 @@ pub fn io_write_file_atomic(path: String, contents: String) -> Result<()> {
     crate::atomic::atomic_write_bytes(Path::new(&path), contents.as_bytes()).map_err(io_err)
 }
 
+/// Limits on one template render; a field left out keeps its default.
+#[napi(object)]
+pub struct IoRenderLimits {
+    pub max_template_bytes: Option<f64>,
+    pub fuel: Option<f64>,
+    pub max_bytes: Option<f64>,
+    pub max_depth: Option<f64>,
+}
+
+/// A limit from JS: a positive integer that fits the target type, or the default.
+fn limit<T: TryFrom<u64>>(value: Option<f64>, name: &str, default: T) -> Result<T> {
+    let Some(v) = value else { return Ok(default) };
+    if !(v.is_finite() && v >= 1.0 && v.fract() == 0.0 && v <= 2f64.powi(53)) {
+        return Err(arg_err(format!("limits.{name} must be a positive integer, got {v}")));
+    }
+    T::try_from(v as u64).map_err(|_| arg_err(format!("limits.{name} is too large: {v}")))
+}
+
 /// Renders a chat template with `context` (a JSON object) as its variables.
 #[napi(js_name = "ioRenderTemplate")]
-pub fn io_render_template(template: String, context: String) -> Result<String> {
+pub fn io_render_template(template: String, context: String, limits: Option<IoRenderLimits>) -> Result<String> {
     let ctx: serde_json::Value = serde_json::from_str(&context).map_err(|e| arg_err(format!("template context: {e}")))?;
-    template::render(&template, &ctx).map_err(io_err)
+    let d = template_limits::DEFAULT_LIMITS;
+    let limits = match limits {
+        None => d,
+        Some(l) => template_limits::RenderLimits {
+            max_template_bytes: limit(l.max_template_bytes, "maxTemplateBytes", d.max_template_bytes)?,
+            fuel: limit(l.fuel, "fuel", d.fuel)?,
+            max_bytes: limit(l.max_bytes, "maxBytes", d.max_bytes)?,
+            max_depth: limit(l.max_depth, "maxDepth", d.max_depth)?,
+        },
+    };
+    template::render(&template, &ctx, &limits).map_err(io_err)
 }
 
 #[napi(object)]

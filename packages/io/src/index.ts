@@ -8,4 +8,4 @@ export { readConfig } from './config.js';
 export type { ModelConfig } from './config.js';
 export { StreamingDetokenizer } from './detokenizer.js';
 export { renderChatTemplate, Tokenizer } from './tokenizer.js';
-export type { ChatMessage, ChatTemplateOptions, DecodeOptions, EncodeOptions, SpecialToken } from './tokenizer.js';
+export type { ChatMessage, ChatTemplateOptions, DecodeOptions, EncodeOptions, SpecialToken, TemplateLimits } from './tokenizer.js';
