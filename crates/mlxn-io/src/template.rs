@@ -18,7 +18,7 @@ use crate::template_limits::{self as limits, RenderLimits};
 const RENDER_STACK_BYTES: usize = 256 << 20;
 
 /// Fails once `out` passes what the render's budget has left, before it grows further.
-fn check_json_len(out: &String) -> std::result::Result<(), Error> {
+fn check_json_len(out: &str) -> std::result::Result<(), Error> {
     if out.len() as u64 > limits::remaining() {
         return Err(Error::new(ErrorKind::InvalidOperation, "the result of tojson would exceed the template size limit (limits.maxBytes)"));
     }
@@ -212,7 +212,10 @@ fn render_here(template: &str, context: &serde_json::Value, limits: &RenderLimit
     env.set_fuel(Some(limits.fuel));
     let parse_err = |e: Error| IoError::msg(format!("chat template does not parse: {e:#}"));
     let ws = WhitespaceConfig { keep_trailing_newline: false, lstrip_blocks: true, trim_blocks: true };
-    let ast = machinery::parse(template, "chat_template", SyntaxConfig::default(), ws).map_err(parse_err)?;
+    // A unit struct unless minijinja's `custom_syntax` is on; `default()` builds either.
+    #[allow(clippy::default_constructed_unit_structs)]
+    let syntax = SyntaxConfig::default();
+    let ast = machinery::parse(template, "chat_template", syntax, ws).map_err(parse_err)?;
     let mut codegen = machinery::CodeGenerator::new("chat_template", template);
     codegen.compile_stmt(&ast);
     drop(ast);

@@ -48,7 +48,7 @@ const treeCases: Case[] = ['__proto__', 'constructor', 'toString'].map((k) => ({
   run: () => {
     const model = new nn.Linear(2, 2);
     const tree = JSON.parse(`{"${k}": {"toString": 1, "mlxnPwned": 1}}`) as Record<string, unknown>;
-    (tree[k] as Record<string, unknown>).toString = mx.zeros([2]);
+    Object.defineProperty(tree[k], 'toString', { value: mx.zeros([2]), enumerable: true });
     model.update(tree, false);
     return [polluted(), ({} as { toString: unknown }).toString === Object.prototype.toString];
   },
