@@ -1,11 +1,12 @@
-// Hostile prompt-cache files: corrupt mlx-lm layout metadata, wrong shapes, keys that would
-// reach Object.prototype. Each must load correctly or fail with an error naming the file.
+// Hostile prompt-cache files (corrupt mlx-lm layout metadata, wrong shapes, keys that would
+// reach Object.prototype) and config keys. Each must load correctly or fail naming the file.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { KVCache, loadPromptCache, savePromptCache } from '@mlxn/cache';
 import { saveSync } from '@mlxn/io';
+import { parseQwen3Config } from '../../src/index.js';
 
 interface Case { name: string; class: string; regression?: boolean; run(): unknown; accept?(r: unknown): boolean | string; error?: RegExp | ((e: Error) => boolean) }
 
@@ -100,6 +101,16 @@ cases.push({
   name: 'prompt cache: not safetensors at all', class: 'prompt-cache',
   run: async () => { const f = file(); writeFileSync(f, Buffer.alloc(64, 0xff)); return loadPromptCache(f); },
   error: named,
+});
+
+// config.json's quantization entries are keyed by module path; `__proto__` must stay a key.
+cases.push({
+  name: 'config: quantization entry __proto__ is refused', class: 'keys', regression: true,
+  run: () => {
+    const raw = JSON.parse('{"model_type": "qwen3", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "quantization": {"group_size": 64, "bits": 4, "__proto__": {"bits": 8}}}');
+    return parseQwen3Config(raw).quantization;
+  },
+  error: /key '__proto__' is not allowed \(at \(root\)\.quantization\)/,
 });
 
 export { cases };
