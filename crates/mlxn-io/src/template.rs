@@ -210,6 +210,9 @@ fn render_here(template: &str, context: &serde_json::Value, limits: &RenderLimit
     limits::begin(*limits);
     let mut env = environment();
     env.set_fuel(Some(limits.fuel));
+    // Debug mode (on in dev builds) attaches the template's variables to every error, printed
+    // through Debug: for a hostile value that is a huge, deep or exponentially shared dump.
+    env.set_debug(false);
     let parse_err = |e: Error| IoError::msg(format!("chat template does not parse: {e:#}"));
     let ws = WhitespaceConfig { keep_trailing_newline: false, lstrip_blocks: true, trim_blocks: true };
     // A unit struct unless minijinja's `custom_syntax` is on; `default()` builds either.

@@ -70,3 +70,12 @@ fn save_size_arithmetic_is_checked() {
     // Sizes past u64 do not wrap into a fit.
     assert_eq!(plan_shards(&[u64::MAX, u64::MAX, 1], 10).len(), 3);
 }
+
+#[test]
+fn errors_do_not_dump_the_templates_variables() {
+    // Dev builds turn minijinja's debug mode on, which prints every referenced variable into the
+    // error: a hostile shared value made that an exponential dump.
+    let ctx = json!({ "big": "x".repeat(100_000) });
+    let e = render("{{ big|length }}{{ raise_exception('stop') }}", &ctx, &RenderLimits::default()).unwrap_err().0;
+    assert!(e.contains("stop") && e.len() < 1000, "{} bytes: {}", e.len(), &e[..e.len().min(300)]);
+}

@@ -21,6 +21,7 @@ const hostileTemplates: [string, string, boolean?][] = [
   ['namespace nesting tojson', ns('{% for i in range(50000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x|tojson }}'), true],
   ['namespace nesting compared', `{% set ns = namespace(x=[], y=[]) %}{% for i in range(50000) %}{% set ns.x = [ns.x] %}{% set ns.y = [ns.y] %}{% endfor %}{{ ns.x == ns.y }}`],
   ['namespace nesting through dicts', ns('{% for i in range(50000) %}{% set ns.x = {"a": ns.x} %}{% endfor %}{{ ns.x }}')],
+  ['namespace sharing doubled', ns('{% for i in range(60) %}{% set ns.x = namespace(a=ns.x, b=ns.x) %}{% endfor %}{{ ns.x|string|length }}', '"ab"')],
   ['namespace nesting through namespaces', ns('{% for i in range(50000) %}{% set ns.x = namespace(a=ns.x) %}{% endfor %}{{ ns.x }}')],
   ['indent 2**40', '{{ "a\nb"|indent(2**40) }}', true],
   ['tojson indent 2**40', '{{ [1, [2]]|tojson(indent=2**40) }}', true],
