@@ -3,7 +3,8 @@
  * machine and the same MLX: per step, the native calls made from JS (ours), the graph's ops by
  * primitive (both: what evaluation will run), the time to build the graph, the time to evaluate
  * it (synchronously, median of `steps`), and the step time of each library's own pipelined
- * generation loop, whose excess over max(build, eval) is the loop's own cost.
+ * generation loop, whose excess over max(build, eval) is the loop's own cost, and a plain
+ * pipelined greedy loop on both sides with its phases timed (build, schedule, read).
  *
  *   MLXN_NATIVE_PATH=<release .node> pnpm --filter @mlxn/tooling bench:breakdown
  *
@@ -19,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as mx from '@mlxn/core';
-import { native } from '@mlxn/core/internal';
+import { handleOf, native } from '@mlxn/core/internal';
 import type { KVCache } from '@mlxn/cache';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { qwen3TokenizerDir } from '../test-support/qwen3.mjs';
@@ -42,6 +43,17 @@ interface Side {
   eval_ms: number;
   loop_step_ms: number;
   outside_ms: number;
+  plain_loop?: PlainLoop;
+}
+
+/** Medians per step of a plain pipelined greedy loop: the step and its three phases. */
+interface PlainLoop {
+  step_ms: number;
+  build_ms: number;
+  /** asyncEval of step n+1 (on a GPU, MLX encodes the kernels on the calling thread). */
+  schedule_ms: number;
+  /** Reading token n back (waits for its step to finish). */
+  read_ms: number;
 }
 
 /** Synchronous decode steps on a cache holding `context` tokens: build and eval timed apart. */
@@ -85,6 +97,49 @@ function measureOurs(model: Qwen3, batch: number): Omit<Side, 'loop_step_ms' | '
   return { native_calls: calls, graph_ops_total: Object.values(ops).reduce((a, b) => a + b, 0), graph_ops: ops, build_ms: median(builds), eval_ms: median(evals) };
 }
 
+/**
+ * The plain pipelined greedy loop (step n+1 built and scheduled before token n is read), with
+ * each phase timed: what the library's loop costs beyond it is the loop's own overhead.
+ */
+function plainLoopOurs(model: Qwen3, batch: number): PlainLoop {
+  const vocab = model.config.vocabSize;
+  const prompts = Array.from({ length: batch }, (_, i) => promptIds(10 + i, context + 1, vocab));
+  const cache = model.makeCache();
+  mx.tidy(() => {
+    model.forward(mx.array(prompts.map((p) => p.slice(0, -1)), 'int32'), { cache }).dispose();
+    mx.eval(cache.map((c) => c.state));
+  });
+  const step = (t: mx.Array) => mx.tidy(() => mx.reshape(mx.argmax(mx.index(model.forward(t, { cache }), mx.sl(), -1, mx.sl()), -1), [-1, 1]));
+  let token = mx.keep(step(mx.array(prompts.map((p) => [p[p.length - 1]]), 'int32')));
+  mx.asyncEval(token);
+  token.tolist();
+  const build: number[] = [];
+  const sched: number[] = [];
+  const read: number[] = [];
+  const total: number[] = [];
+  for (let n = 0; n < loopTokens; n++) {
+    const t0 = performance.now();
+    const next = mx.keep(step(token));
+    const t1 = performance.now();
+    native.asyncEval([handleOf(next)]);
+    const t2 = performance.now();
+    token.tolist();
+    const t3 = performance.now();
+    token.dispose();
+    token = next;
+    if (n >= 5) {
+      build.push(t1 - t0);
+      sched.push(t2 - t1);
+      read.push(t3 - t2);
+      total.push(t3 - t0);
+    }
+  }
+  token.tolist();
+  token.dispose();
+  for (const c of cache) c.dispose();
+  return { step_ms: median(total), build_ms: median(build), schedule_ms: median(sched), read_ms: median(read) };
+}
+
 /** The library's own pipelined loop: ms per decode step. */
 async function loopOurs(model: Qwen3, batch: number): Promise<number> {
   const vocab = model.config.vocabSize;
@@ -120,7 +175,8 @@ try {
         mx.clearCache();
         const m = measureOurs(model, batch);
         const loop = await loopOurs(model, batch);
-        ours.push({ ...m, loop_step_ms: loop, outside_ms: loop - Math.max(m.build_ms, m.eval_ms) });
+        const plain = plainLoopOurs(model, batch);
+        ours.push({ ...m, loop_step_ms: loop, outside_ms: loop - Math.max(m.build_ms, m.eval_ms), plain_loop: plain });
         py.stdin!.write(`${batch}\n`);
         const t = JSON.parse(await readLine()) as Omit<Side, 'outside_ms'>;
         theirs.push({ ...t, outside_ms: t.loop_step_ms - Math.max(t.build_ms, t.eval_ms) });
@@ -132,6 +188,12 @@ try {
         eval_ms: median(xs.map((x) => x.eval_ms)),
         loop_step_ms: median(xs.map((x) => x.loop_step_ms)),
         outside_ms: median(xs.map((x) => x.outside_ms)),
+        plain_loop: xs[0].plain_loop && {
+          step_ms: median(xs.map((x) => x.plain_loop!.step_ms)),
+          build_ms: median(xs.map((x) => x.plain_loop!.build_ms)),
+          schedule_ms: median(xs.map((x) => x.plain_loop!.schedule_ms)),
+          read_ms: median(xs.map((x) => x.plain_loop!.read_ms)),
+        },
       });
       results[`batch${batch}`] = { mlxn: pick(ours), mlx_lm: pick(theirs) };
     }

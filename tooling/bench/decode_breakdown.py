@@ -96,6 +96,36 @@ def plain_batched_loop(batch):
     return (time.perf_counter() - t_first) * 1000 / loop_tokens
 
 
+def plain_loop_phases(batch):
+    """The plain pipelined loop with each phase timed: building step n+1, scheduling it
+    (async_eval: on a GPU this encodes its kernels on the calling thread), reading token n."""
+    prompts = [prompt_ids(10 + i, context + 1) for i in range(batch)]
+    cache = make_prompt_cache(model)
+    model(mx.array([p[:-1] for p in prompts]), cache=cache)
+    mx.eval([c.state for c in cache])
+    token = step(mx.array([[p[-1]] for p in prompts]), cache)
+    mx.async_eval(token)
+    token.tolist()
+    build, sched, read, total = [], [], [], []
+    for n in range(loop_tokens):
+        t0 = time.perf_counter()
+        nxt = step(token, cache)
+        t1 = time.perf_counter()
+        mx.async_eval(nxt)
+        t2 = time.perf_counter()
+        token.tolist()
+        t3 = time.perf_counter()
+        token = nxt
+        if n >= 5:
+            build.append((t1 - t0) * 1000)
+            sched.append((t2 - t1) * 1000)
+            read.append((t3 - t2) * 1000)
+            total.append((t3 - t0) * 1000)
+    token.tolist()
+    med = statistics.median
+    return {"step_ms": med(total), "build_ms": med(build), "schedule_ms": med(sched), "read_ms": med(read)}
+
+
 def loop_ms(batch):
     if batch == 1:
         last = None
@@ -115,4 +145,5 @@ for line in sys.stdin:
     mx.clear_cache()
     out = measure(b)
     out.update(loop_ms(b))
+    out["plain_loop"] = plain_loop_phases(b)
     print(json.dumps(out), flush=True)

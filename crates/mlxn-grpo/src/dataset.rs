@@ -7,7 +7,6 @@
 //! platform.
 
 use std::fmt;
-use std::fs;
 use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -21,12 +20,16 @@ impl fmt::Display for DatasetError {
 
 impl std::error::Error for DatasetError {}
 
+/// A dataset is read whole and handed to JavaScript, whose strings stop near this size.
+pub const MAX_DATASET_BYTES: u64 = 1 << 30;
+
 /// The records of a JSONL file, each re-serialised compactly; blank lines are skipped.
 /// Every non-blank line must hold one JSON object; an error names the file and the line
 /// (1-based) and column.
 pub fn read_jsonl(path: &Path) -> Result<Vec<String>, DatasetError> {
-    let text =
-        fs::read_to_string(path).map_err(|e| DatasetError(format!("{}: {e}", path.display())))?;
+    // Only a regular file (a FIFO would block the read forever), and one JavaScript can hold.
+    let text = mlxn_io::files::read_regular_text(path, MAX_DATASET_BYTES, "dataset files")
+        .map_err(|e| DatasetError(e.0))?;
     parse_jsonl(&text, &path.display().to_string())
 }
 
@@ -224,6 +227,14 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.starts_with("/nonexistent/file.jsonl: "), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn jsonl_must_be_a_regular_file() {
+        // Reading /dev/zero would never end; a FIFO would never open.
+        let e = read_jsonl(Path::new("/dev/zero")).unwrap_err().0;
+        assert_eq!(e, "/dev/zero: is a character device, not a regular file");
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! Loading and saving arrays: our header check first, then MLX's lazy reader; writes go through
 //! our own writer so every file is replaced atomically.
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -62,7 +61,7 @@ fn read_lazy(path: &Path, header: &Header, wanted: &[usize]) -> Result<Vec<Array
 
 fn read_eager(path: &Path, header: &Header, wanted: &[usize]) -> Result<Vec<Array>> {
     let err = |e: std::io::Error| IoError::file(path, &format!("cannot read: {e}"));
-    let mut f = File::open(path).map_err(err)?;
+    let (mut f, _) = crate::files::open_regular(path)?;
     wanted
         .iter()
         .map(|&i| {

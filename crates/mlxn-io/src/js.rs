@@ -11,7 +11,7 @@ use napi_derive::napi;
 
 use crate::checkpoint;
 use crate::error::IoError;
-use crate::{safetensors, shards, template, template_limits, tokenizer};
+use crate::{gguf, safetensors, shards, template, template_limits, tokenizer};
 
 fn io_err(e: IoError) -> mlxn_core::js::JsError {
     mlx_err(e.0)
@@ -75,15 +75,18 @@ pub fn io_load_safetensors(path: String, names: Option<Vec<String>>) -> Result<I
     Ok(IoLoaded { names: l.names, arrays: l.arrays.into_iter().map(JsArray::new).collect(), metadata })
 }
 
-/// Loads a GGUF file through MLX (an error where MLX was built without GGUF).
+/// Loads a GGUF file through MLX (an error where MLX was built without GGUF). MLX's reader
+/// trusts the header, so ours validates every field of it first.
 #[napi(js_name = "ioLoadGguf", catch_unwind)]
 pub fn io_load_gguf(path: String) -> Result<IoLoaded> {
-    if !Path::new(&path).is_file() {
-        return Err(mlx_err(format!("{path}: no such file")));
-    }
+    gguf::read_header(Path::new(&path)).map_err(io_err)?;
     let mut names = Vec::new();
     let mut meta = Vec::new();
-    let list = mlxn_sys::ffi::load_gguf_file(&path, &mut names, &mut meta).map_err(|e| mlx_err(format!("{path}: {}", e.what())))?;
+    let list = mlxn_sys::ffi::load_gguf_file(&path, &mut names, &mut meta).map_err(|e| {
+        // gguflib opens the file read-write (and maps it shared), so a read-only file fails here.
+        let hint = if e.what().contains("gguf_init failed") { " (MLX's GGUF reader opens files read-write: is the file writable?)" } else { "" };
+        mlx_err(format!("{path}: {}{hint}", e.what()))
+    })?;
     let arrays = mlxn_core::array::from_list(&list).into_iter().map(JsArray::new).collect();
     let metadata = js_metadata(&path, meta.chunks_exact(2).map(|kv| (kv[0].clone(), kv[1].clone())))?;
     Ok(IoLoaded { names, arrays, metadata })

@@ -2,6 +2,9 @@
 //!
 //! - `safetensors`: our own header validation (sizes, offsets, overlaps, byte counts) that runs
 //!   before MLX's lazy reader opens a file, and the writer.
+//! - `files`: only regular files are opened (a FIFO would block a read forever), with bounded
+//!   whole-file reads.
+//! - `gguf`: our own GGUF header validation, which runs before MLX's GGUF reader opens a file.
 //! - `atomic`: every write is a temporary file, fsync, rename.
 //! - `shards`: Hugging Face sharded folders (`model.safetensors.index.json`).
 //! - `checkpoint`: load (lazy, via MLX) and save of MLX arrays.
@@ -13,6 +16,8 @@
 pub mod atomic;
 pub mod checkpoint;
 pub mod error;
+pub mod files;
+pub mod gguf;
 pub mod safetensors;
 pub mod shards;
 pub mod template;

@@ -2,7 +2,6 @@
 //! out-of-range or overlapping offsets would only fail (or read garbage) when an array is
 //! evaluated. Everything a reader relies on is checked here first, from the header alone.
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -51,8 +50,7 @@ pub struct Header {
 /// Reads and validates the header of the safetensors file at `path`.
 pub fn read_header(path: &Path) -> Result<Header> {
     let file_err = |p: &str| IoError::file(path, p);
-    let mut f = File::open(path).map_err(|e| file_err(&format!("cannot open: {e}")))?;
-    let file_len = f.metadata().map_err(|e| file_err(&format!("cannot stat: {e}")))?.len();
+    let (mut f, file_len) = crate::files::open_regular(path)?;
     if file_len < 8 {
         return Err(file_err(&format!("truncated: {file_len} bytes, shorter than the 8-byte header length")));
     }
@@ -76,7 +74,7 @@ pub fn parse_header(json: &[u8], file_len: u64) -> std::result::Result<Header, S
     let data_start = 8 + json.len() as u64;
     let data_len = file_len.checked_sub(data_start).ok_or("header extends past the end of the file")?;
     let text = std::str::from_utf8(json).map_err(|_| "header is not valid UTF-8".to_string())?;
-    let root: Value = serde_json::from_str(text.trim_end_matches(' ')).map_err(|e| format!("header is not valid JSON: {e}"))?;
+    let UniqueKeys(root) = serde_json::from_str(text.trim_end_matches(' ')).map_err(|e| format!("header is not valid JSON: {e}"))?;
     let Value::Object(root) = root else { return Err("header is not a JSON object".into()) };
     let mut header = Header { data_start, ..Default::default() };
     for (name, entry) in root {
@@ -101,6 +99,62 @@ pub fn parse_header(json: &[u8], file_len: u64) -> std::result::Result<Header, S
         }
     }
     Ok(header)
+}
+
+/// JSON in which no object repeats a key. With a repeated key, readers disagree on which one
+/// counts (serde_json keeps the last, others the first), so a header could describe one tensor to
+/// this check and another to the reader that loads it.
+struct UniqueKeys(Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor).map(UniqueKeys)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(UniqueKeys(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("key '{key}' appears twice")));
+            }
+            let UniqueKeys(v) = map.next_value()?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 fn parse_metadata(v: &Value) -> std::result::Result<BTreeMap<String, String>, String> {

@@ -10,6 +10,8 @@ use crate::error::{IoError, Result};
 
 pub const INDEX_FILE: &str = "model.safetensors.index.json";
 pub const SINGLE_FILE: &str = "model.safetensors";
+/// An index lists one line per tensor; the largest published ones are a few megabytes.
+pub const MAX_INDEX_BYTES: u64 = 64 << 20;
 
 /// A shard file name must be a single, ordinary path component.
 pub fn check_shard_name(name: &str) -> std::result::Result<(), String> {
@@ -30,7 +32,7 @@ pub struct Index {
 pub fn read_index(index_path: &Path) -> Result<Index> {
     let bad = |p: &str| IoError::file(index_path, p);
     let folder = index_path.parent().unwrap_or(Path::new("."));
-    let text = std::fs::read_to_string(index_path).map_err(|e| bad(&format!("cannot read: {e}")))?;
+    let text = crate::files::read_regular_text(index_path, MAX_INDEX_BYTES, "index files")?;
     let v: Value = serde_json::from_str(&text).map_err(|e| bad(&format!("not valid JSON: {e}")))?;
     let map = v.get("weight_map").and_then(Value::as_object).ok_or_else(|| bad("missing \"weight_map\" object"))?;
     let mut weight_map = Vec::with_capacity(map.len());

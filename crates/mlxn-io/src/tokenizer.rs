@@ -6,6 +6,13 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{IoError, Result};
+use crate::files::{read_regular, read_regular_text_if_exists};
+
+/// The largest published `tokenizer.json` files (vocabularies of 256k tokens and their merges)
+/// are a few tens of megabytes; parsing one takes several times its size in memory.
+pub const MAX_TOKENIZER_BYTES: u64 = 256 << 20;
+/// `tokenizer_config.json`: special tokens and chat templates, typically well under a megabyte.
+pub const MAX_TOKENIZER_CONFIG_BYTES: u64 = 64 << 20;
 
 pub struct Tokenizer {
     pub inner: tokenizers::Tokenizer,
@@ -26,14 +33,17 @@ impl Tokenizer {
     /// Loads `tokenizer.json` (and `tokenizer_config.json` when present) from a folder.
     pub fn from_folder(folder: &Path) -> Result<Tokenizer> {
         let json = folder.join("tokenizer.json");
-        let bytes = std::fs::read(&json).map_err(|e| IoError::file(&json, &format!("cannot read: {e}")))?;
+        let bytes = read_regular(&json, MAX_TOKENIZER_BYTES, "tokenizer.json files")?;
         let inner = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| IoError::file(&json, &format!("malformed tokenizer: {e}")))?;
+        drop(bytes);
         let cfg_path = folder.join("tokenizer_config.json");
-        let config = match std::fs::read_to_string(&cfg_path) {
-            Ok(t) => serde_json::from_str(&t).map_err(|e| IoError::file(&cfg_path, &format!("not valid JSON: {e}")))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Value::Object(Default::default()),
-            Err(e) => return Err(IoError::file(&cfg_path, &format!("cannot read: {e}"))),
+        let config = match read_regular_text_if_exists(&cfg_path, MAX_TOKENIZER_CONFIG_BYTES, "tokenizer_config.json files")? {
+            Some(t) => serde_json::from_str(&t).map_err(|e| IoError::file(&cfg_path, &format!("not valid JSON: {e}")))?,
+            None => Value::Object(Default::default()),
         };
+        if !config.is_object() {
+            return Err(IoError::file(&cfg_path, "expected a JSON object"));
+        }
         Ok(Tokenizer { inner, config })
     }
 

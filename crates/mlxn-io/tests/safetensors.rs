@@ -55,6 +55,25 @@ fn refuses_bad_headers_with_clear_errors() {
 }
 
 #[test]
+fn refuses_repeated_keys_at_any_level() {
+    let t = r#"{"dtype":"F32","shape":[2],"data_offsets":[0,8]}"#;
+    let e = check(&format!(r#"{{"x":{t},"x":{t}}}"#), 8).unwrap_err();
+    assert!(e.contains("key 'x' appears twice"), "{e}");
+    let e = check(r#"{"x":{"dtype":"F32","dtype":"I32","shape":[2],"data_offsets":[0,8]}}"#, 8).unwrap_err();
+    assert!(e.contains("key 'dtype' appears twice"), "{e}");
+    let e = check(r#"{"__metadata__":{"a":"1","a":"2"}}"#, 0).unwrap_err();
+    assert!(e.contains("key 'a' appears twice"), "{e}");
+}
+
+#[test]
+fn refuses_non_regular_files() {
+    let e = read_header(std::path::Path::new("/dev/zero")).unwrap_err();
+    assert_eq!(e.0, "/dev/zero: is a character device, not a regular file");
+    let e = read_header(&std::env::temp_dir()).unwrap_err();
+    assert!(e.0.ends_with("is a folder, not a regular file"), "{e}");
+}
+
+#[test]
 fn refuses_truncated_files_naming_the_file() {
     let p = tmp("short.safetensors");
     std::fs::write(&p, [1u8, 2, 3]).unwrap();

@@ -14,3 +14,4 @@ export { attentionMask, createCausalMask } from './mask.js';
 export type { AttentionMask, CausalMaskOptions } from './mask.js';
 export { canTrimPromptCache, loadPromptCache, makePromptCache, savePromptCache, trimPromptCache } from './prompt-cache.js';
 export type { CacheModel, LoadedPromptCache, PromptCacheOptions } from './prompt-cache.js';
+export { promptCacheTokens, setPromptCacheTokens } from './prompt-tokens.js';

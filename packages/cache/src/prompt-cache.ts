@@ -10,6 +10,7 @@ import { BatchKVCache } from './batch.js';
 import { KVCache } from './kv-cache.js';
 import { QuantizedKVCache } from './quantized.js';
 import { type PromptCacheLayout, promptCacheLayout } from './native.js';
+import { TOKENS_METADATA_KEY, decodeTokens, encodeTokens, promptCacheTokens, setPromptCacheTokens } from './prompt-tokens.js';
 import { RotatingKVCache } from './rotating.js';
 
 /**
@@ -75,6 +76,8 @@ export function trimPromptCache(cache: readonly Cache[], numTokens: number): num
 /**
  * Saves the caches (and string `metadata`) to a `.safetensors` file in mlx-lm's prompt-cache
  * layout, so mlx-lm's `load_prompt_cache` reads it too. The path must end in `.safetensors`.
+ * The cache's token ids, when known ({@link promptCacheTokens}), go into the metadata as
+ * `mlxn_tokens` (a reserved key; mlx-lm keeps it as ordinary metadata).
  * The write is atomic (`@mlxn/io`: temporary file, fsync, rename).
  *
  * @example
@@ -87,11 +90,15 @@ export async function savePromptCache(path: string, cache: readonly Cache[], met
     if (typeof v !== 'string') throw new TypeError(`savePromptCache: metadata ${JSON.stringify(k)} must be a string, got ${describe(v)}`);
     // mlx-lm unflattens keys on '.', so a dotted key would not come back as written.
     if (k.includes('.') || k.length === 0) throw new Error(`savePromptCache: metadata key ${JSON.stringify(k)} must be non-empty and contain no '.'`);
+    if (k === TOKENS_METADATA_KEY) throw new Error(`savePromptCache: metadata key ${JSON.stringify(k)} is reserved for the cache's token ids`);
   }
   await mx.tidy(() => {
     const tensors: Record<string, mx.Array> = {};
     const meta: Record<string, string> = {};
     for (const [k, v] of Object.entries(metadata)) meta[`0.${k}`] = v;
+    // The token ids, when known, so that a cache loaded from the file reuses its prefix.
+    const tokens = promptCacheTokens(cache);
+    if (tokens !== undefined && tokens.length === offsetOf(cache[0])) meta[`0.${TOKENS_METADATA_KEY}`] = encodeTokens(tokens);
     meta['2.0'] = '';
     let scalarIndex = 1;
     cache.forEach((c, layer) => {
@@ -131,7 +138,10 @@ export interface LoadedPromptCache {
 
 /**
  * Loads a prompt-cache file written by {@link savePromptCache} or by mlx-lm. A corrupt,
- * truncated or foreign file throws an error naming the file and the problem.
+ * truncated or foreign file throws an error naming the file and the problem. When the file lists
+ * the cache's token ids (files `savePromptCache` wrote for a cache that generation filled), they
+ * are recorded ({@link promptCacheTokens}), so generating from the whole conversation again
+ * reuses the cached prefix.
  */
 export async function loadPromptCache(path: string): Promise<LoadedPromptCache> {
   if (typeof path !== 'string' || path.length === 0) throw new TypeError('loadPromptCache: path must be a non-empty string');
@@ -175,12 +185,24 @@ export async function loadPromptCache(path: string): Promise<LoadedPromptCache> 
         throw new Error(`layer ${layer} (${cls}): ${(e as Error).message}`);
       }
     });
-    return { cache, metadata: layout.metadata };
+    const metadata: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>, layout.metadata);
+    const listed = metadata[TOKENS_METADATA_KEY];
+    if (listed !== undefined) {
+      setPromptCacheTokens(cache, decodeTokens(listed, offsetOf(cache[0])));
+      delete metadata[TOKENS_METADATA_KEY];
+    }
+    return { cache, metadata };
   } catch (e) {
     throw new Error(`loadPromptCache: ${path}: ${(e as Error).message}`);
   } finally {
     for (const a of tensors.values()) a.dispose();
   }
+}
+
+/** Tokens a layer's cache has seen (its `offset`); 0 for caches without one. */
+function offsetOf(c: Cache | undefined): number {
+  const off = (c as { offset?: unknown } | undefined)?.offset;
+  return typeof off === 'number' ? off : 0;
 }
 
 /** @mlxn/io's messages start with the file's path; ours already name it. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   BatchKVCache, type Cache, KVCache, QuantizedKVCache, RotatingKVCache,
-  canTrimPromptCache, loadPromptCache, makePromptCache, savePromptCache, trimPromptCache,
+  canTrimPromptCache, loadPromptCache, makePromptCache, promptCacheTokens, savePromptCache, setPromptCacheTokens, trimPromptCache,
 } from '../src/index.js';
 import { inputs } from './helpers.js';
 
@@ -155,6 +155,43 @@ describe('prompt-cache files', () => {
     expect((await loadPromptCache(path)).metadata).toEqual({ v: '2' });
     await expect(savePromptCache(join(dir, 'missing-dir', 'x.safetensors'), sampleCaches())).rejects.toThrow(/^savePromptCache: .*x\.safetensors: write failed: No such file or directory/);
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('carries the token ids a cache holds, so a loaded cache can be reused by prefix', async () => {
+    const cache = makePromptCache({ numLayers: 2 }) as KVCache[];
+    mx.tidy(() => {
+      for (const c of cache) c.updateAndFetch(mx.ones([1, 1, 3, 2]), mx.ones([1, 1, 3, 2]));
+    });
+    const path = join(dir, 'tokens.safetensors');
+    // Unknown tokens: nothing is written, nothing is recorded on load.
+    await savePromptCache(path, cache);
+    expect(promptCacheTokens((await loadPromptCache(path)).cache)).toBeUndefined();
+    // A list that does not describe the cache (stale after a trim, say) is not written either.
+    setPromptCacheTokens(cache, [5, 6]);
+    await savePromptCache(path, cache);
+    expect(promptCacheTokens((await loadPromptCache(path)).cache)).toBeUndefined();
+    setPromptCacheTokens(cache, [5, 6, 70000]);
+    await savePromptCache(path, cache, { note: 'x' });
+    const loaded = await loadPromptCache(path);
+    expect(promptCacheTokens(loaded.cache)).toEqual([5, 6, 70000]);
+    expect(loaded.metadata).toEqual({ note: 'x' }); // the reserved key is not user metadata
+    await expect(savePromptCache(path, cache, { mlxn_tokens: '1' })).rejects.toThrow(/"mlxn_tokens" is reserved/);
+    expect(() => setPromptCacheTokens(cache, [1, -2])).toThrow(/token 1 must be a non-negative 32-bit integer/);
+    // A file whose list is corrupt: a clear error naming the file.
+    const bytes = readFileSync(path);
+    const corrupt = (from: string, to: string) => {
+      const p = join(dir, `corrupt-${to.length}.safetensors`);
+      const headerLength = Number(bytes.readBigUInt64LE(0));
+      const json = bytes.subarray(8, 8 + headerLength).toString().replace(from, to);
+      const n = Buffer.alloc(8);
+      n.writeBigUInt64LE(BigInt(json.length));
+      writeFileSync(p, Buffer.concat([n, Buffer.from(json), bytes.subarray(8 + headerLength)]));
+      return p;
+    };
+    await expect(loadPromptCache(corrupt('"5,6,70000"', '"5,6"'))).rejects.toThrow(/corrupt-5\.safetensors: mlxn_tokens lists 2 tokens, but the cache holds 3/);
+    await expect(loadPromptCache(corrupt('"5,6,70000"', '"5,x,1"'))).rejects.toThrow(/mlxn_tokens: token 1 is not a token id/);
+    await expect(loadPromptCache(corrupt('"5,6,70000"', `"${'9'.repeat(40)}"`))).rejects.toThrow(/mlxn_tokens is longer than 3 token ids can be/);
+    for (const c of cache) c.dispose();
   });
 
   it('gives clear errors for corrupt, truncated and foreign files', async () => {

@@ -356,7 +356,10 @@ export interface IoLoaded {
   metadata: Record<string, string>
 }
 
-/** Loads a GGUF file through MLX (an error where MLX was built without GGUF). */
+/**
+ * Loads a GGUF file through MLX (an error where MLX was built without GGUF). MLX's reader
+ * trusts the header, so ours validates every field of it first.
+ */
 export declare function ioLoadGguf(path: string): IoLoaded
 
 /** Loads a safetensors file (the named tensors only, when `names` is given), lazily. */

@@ -4,7 +4,8 @@
  * `saveTotalLimit` kept, and found again for `resumeFromCheckpoint`. Finding, ordering and
  * rotating the folders is `mlxn-grpo`'s job (crates/mlxn-grpo/src/checkpoints.rs).
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { readTextFileSync } from '@mlxn/io';
 import { join, resolve } from 'node:path';
 import { native } from '@mlxn/core/internal';
 import { writeAtomic } from './metrics.js';
@@ -84,7 +85,8 @@ export function readTrainerState(dir: string): TrainerState {
   const path = join(dir, TRAINER_STATE_FILE);
   let state: TrainerState;
   try {
-    state = JSON.parse(readFileSync(path, 'utf8')) as TrainerState;
+    // A regular file only (a FIFO would block the read forever), and a bounded one.
+    state = JSON.parse(readTextFileSync(path, { maxBytes: 64 * 2 ** 20, what: 'trainer state files' })) as TrainerState;
   } catch (e) {
     throw new Error(`${path}: cannot read the trainer state (${(e as Error).message})`);
   }

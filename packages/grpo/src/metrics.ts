@@ -3,7 +3,8 @@
  * steps between two logs (NaN values left out, as TRL's `log` does), and written as one JSON line
  * per logged step to `<outputDir>/metrics.jsonl`, plus an `onLog` callback.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { readTextFileSync } from '@mlxn/io';
 import { dirname, join } from 'node:path';
 
 /** One logged step: `step`, `epoch` and the averaged metrics (`null` when no value was valid). */
@@ -81,7 +82,7 @@ export class MetricsLog {
    */
   truncateAfter(step: number): void {
     if (this.path === null || !existsSync(this.path)) return;
-    const kept = readFileSync(this.path, 'utf8')
+    const kept = readMetricsText(this.path)
       .split('\n')
       .filter((line) => {
         if (line.trim() === '') return false;
@@ -95,10 +96,15 @@ export class MetricsLog {
   }
 }
 
+/** A metrics file, whole: a regular file only (a FIFO would block the read forever), bounded. */
+function readMetricsText(path: string): string {
+  return readTextFileSync(path, { maxBytes: 2 ** 30, what: 'metrics files' });
+}
+
 /** Reads a metrics file back into records (skipping a torn last line). */
 export function readMetrics(path: string): LogRecord[] {
   const out: LogRecord[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
+  for (const line of readMetricsText(path).split('\n')) {
     if (line.trim() === '') continue;
     try {
       out.push(JSON.parse(line) as LogRecord);

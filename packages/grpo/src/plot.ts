@@ -4,7 +4,8 @@
  * resources) or a PNG image. The PNG path has its own rasteriser, bitmap font and encoder
  * (deflate from node:zlib, CRC-32 computed here) so plotting needs no native image library.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { readTextFileSync } from '@mlxn/io';
 import { basename, dirname, extname, join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 
@@ -137,10 +138,13 @@ function positiveInteger(v: number, name: string, min: number): number {
 // A metrics file may end with a line cut short by a crash (or by a run still writing); such a
 // last line without its newline is left out, as the trainer's own reader does. Any other bad
 // line is an error naming it.
+/** Metrics files are read whole (regular files only: a FIFO would block the read forever). */
+const MAX_METRICS_FILE_BYTES = 2 ** 30;
+
 function readRecords(path: string): PlotRecord[] {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readTextFileSync(path, { maxBytes: MAX_METRICS_FILE_BYTES, what: 'metrics files' });
   } catch (e) {
     throw new PlotError(`plot: cannot read metrics file ${path}: ${(e as Error).message}`);
   }

@@ -1,7 +1,7 @@
 // config.json (and generation_config.json) of a model folder, parsed but not interpreted:
 // model packages validate them with their own zod schemas.
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { jsonDepth, readTextFile } from './files.js';
 
 export interface ModelConfig {
   /** The parsed `config.json` (snake_case keys, as written). */
@@ -10,14 +10,30 @@ export interface ModelConfig {
   generationConfig?: Record<string, unknown>;
 }
 
-async function readJson(file: string, required: boolean): Promise<Record<string, unknown> | undefined> {
+export interface ReadConfigOptions {
+  /** The largest config file accepted, in bytes. Default 16 MiB (published configs are a few kilobytes; a per-layer quantization map a few hundred). */
+  maxBytes?: number;
+  /** The deepest nesting of arrays and objects accepted. Default 64 (published configs nest 3 or 4 levels). */
+  maxDepth?: number;
+}
+
+/** Defaults of `ReadConfigOptions`. */
+export const CONFIG_FILE_LIMITS = Object.freeze({ maxBytes: 16 * 2 ** 20, maxDepth: 64 });
+
+async function readJson(file: string, required: boolean, options: ReadConfigOptions): Promise<Record<string, unknown> | undefined> {
+  const maxBytes = options.maxBytes ?? CONFIG_FILE_LIMITS.maxBytes;
+  const maxDepth = options.maxDepth ?? CONFIG_FILE_LIMITS.maxDepth;
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    // Only a regular file: a FIFO would leave the read, and this promise, pending forever.
+    text = await readTextFile(file, { maxBytes, what: 'config files (readConfig option maxBytes)' });
   } catch (e) {
     if (!required && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new Error(`${file}: cannot read (${(e as Error).message})`);
+    const message = (e as Error).message;
+    throw new Error(`${file}: cannot read (${message.startsWith(`${file}: `) ? message.slice(file.length + 2) : message})`);
   }
+  const depth = jsonDepth(text);
+  if (depth > maxDepth) throw new Error(`${file}: nested ${depth} levels deep, past the limit of ${maxDepth} (readConfig option maxDepth)`);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -28,10 +44,13 @@ async function readJson(file: string, required: boolean): Promise<Record<string,
   return value as Record<string, unknown>;
 }
 
-/** Reads `config.json` and, when present, `generation_config.json` from a model folder. */
-export async function readConfig(folder: string): Promise<ModelConfig> {
+/**
+ * Reads `config.json` and, when present, `generation_config.json` from a model folder. Both must
+ * be regular files within the size and depth limits of `options`.
+ */
+export async function readConfig(folder: string, options: ReadConfigOptions = {}): Promise<ModelConfig> {
   const dir = resolve(folder);
-  const config = (await readJson(join(dir, 'config.json'), true))!;
-  const generationConfig = await readJson(join(dir, 'generation_config.json'), false);
+  const config = (await readJson(join(dir, 'config.json'), true, options))!;
+  const generationConfig = await readJson(join(dir, 'generation_config.json'), false, options);
   return generationConfig ? { config, generationConfig } : { config };
 }

@@ -4,8 +4,10 @@
  */
 export { inspectSafetensors, load, loadSync, parseSize, save, saveSync } from './checkpoint.js';
 export type { Checkpoint, LoadOptions, SaveOptions, TensorFilter, TensorInfo } from './checkpoint.js';
-export { readConfig } from './config.js';
-export type { ModelConfig } from './config.js';
+export { CONFIG_FILE_LIMITS, readConfig } from './config.js';
+export type { ModelConfig, ReadConfigOptions } from './config.js';
+export { jsonDepth, readRegularFileSync, readTextFile, readTextFileSync } from './files.js';
+export type { ReadFileLimits } from './files.js';
 export { StreamingDetokenizer } from './detokenizer.js';
 export { renderChatTemplate, Tokenizer } from './tokenizer.js';
 export type { ChatMessage, ChatTemplateOptions, DecodeOptions, EncodeOptions, SpecialToken, TemplateLimits } from './tokenizer.js';

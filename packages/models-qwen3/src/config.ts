@@ -91,6 +91,76 @@ const schema = z
   })
   .passthrough();
 
+/**
+ * The largest sizes a config may ask for. A config is read from a file before any weight is
+ * checked, and building a model allocates per layer and per size, so an absurd value
+ * (`num_hidden_layers: 1e7`) would exhaust memory; each limit sits far above every published
+ * Qwen3 model. Raise one with `Qwen3.load(folder, { configLimits: { numHiddenLayers: 4096 } })`
+ * or `parseQwen3Config(raw, { limits })`.
+ */
+export interface Qwen3ConfigLimits {
+  numHiddenLayers: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  moeIntermediateSize: number;
+  vocabSize: number;
+  numAttentionHeads: number;
+  numKeyValueHeads: number;
+  headDim: number;
+  maxPositionEmbeddings: number;
+  numExperts: number;
+}
+
+/** The default `Qwen3ConfigLimits`. */
+export const QWEN3_CONFIG_LIMITS: Readonly<Qwen3ConfigLimits> = Object.freeze({
+  numHiddenLayers: 1024,
+  hiddenSize: 65_536,
+  intermediateSize: 1_048_576,
+  moeIntermediateSize: 1_048_576,
+  vocabSize: 4_194_304,
+  numAttentionHeads: 1024,
+  numKeyValueHeads: 1024,
+  headDim: 4096,
+  maxPositionEmbeddings: 16_777_216,
+  numExperts: 4096,
+});
+
+const LIMIT_KEYS: Record<keyof Qwen3ConfigLimits, string> = {
+  numHiddenLayers: 'num_hidden_layers',
+  hiddenSize: 'hidden_size',
+  intermediateSize: 'intermediate_size',
+  moeIntermediateSize: 'moe_intermediate_size',
+  vocabSize: 'vocab_size',
+  numAttentionHeads: 'num_attention_heads',
+  numKeyValueHeads: 'num_key_value_heads',
+  headDim: 'head_dim',
+  maxPositionEmbeddings: 'max_position_embeddings',
+  numExperts: 'num_experts',
+};
+
+/** Checks a `Partial<Qwen3ConfigLimits>` given by the caller and merges it over the defaults. */
+export function resolveConfigLimits(limits: unknown, where: string): Qwen3ConfigLimits {
+  if (limits === undefined) return { ...QWEN3_CONFIG_LIMITS };
+  if (limits === null || typeof limits !== 'object' || Array.isArray(limits)) throw new TypeError(`${where}: configLimits must be an object`);
+  const out: Qwen3ConfigLimits = { ...QWEN3_CONFIG_LIMITS };
+  for (const [k, v] of Object.entries(limits)) {
+    if (!Object.hasOwn(LIMIT_KEYS, k)) throw new TypeError(`${where}: configLimits: unknown limit ${JSON.stringify(k)} (known: ${Object.keys(LIMIT_KEYS).join(', ')})`);
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new TypeError(`${where}: configLimits.${k} must be a positive integer, got ${String(v)}`);
+    out[k as keyof Qwen3ConfigLimits] = v;
+  }
+  return out;
+}
+
+function checkLimits(c: Record<string, unknown>, limits: Qwen3ConfigLimits): void {
+  for (const [name, key] of Object.entries(LIMIT_KEYS) as [keyof Qwen3ConfigLimits, string][]) {
+    const v = c[key];
+    if (typeof v === 'number' && v > limits[name]) {
+      throw new RangeError(`Qwen3 config: ${key} = ${v} exceeds the limit of ${limits[name]} (raise it with the configLimits option: { ${name}: ${v} })`);
+    }
+  }
+}
+
 function issueText(e: z.ZodError): string {
   return e.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
 }
@@ -119,7 +189,8 @@ function parseQuantization(q: z.infer<typeof quantSchema>): Qwen3Quantization {
  * const config = parseQwen3Config(JSON.parse(readFileSync('config.json', 'utf8')));
  * config.numHiddenLayers; // 28
  */
-export function parseQwen3Config(raw: unknown): Qwen3Config {
+export function parseQwen3Config(raw: unknown, options: { limits?: Partial<Qwen3ConfigLimits> } = {}): Qwen3Config {
+  const limits = resolveConfigLimits(options.limits, 'parseQwen3Config');
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new TypeError('Qwen3 config: expected a JSON object');
   const rec = raw as Record<string, unknown>;
   if (rec.model_type !== 'qwen3' && rec.model_type !== 'qwen3_moe') {
@@ -131,6 +202,7 @@ export function parseQwen3Config(raw: unknown): Qwen3Config {
   const r = schema.safeParse(rec);
   if (!r.success) throw new Error(`Qwen3 config (${rec.model_type}): ${issueText(r.error)}`);
   const c = r.data;
+  checkLimits(c, limits);
   const moe = c.model_type === 'qwen3_moe';
   if (c.attention_bias) throw new Error('Qwen3 config: attention_bias = true is not supported (Qwen3 projections have no bias)');
   if (c.hidden_act !== 'silu') throw new Error(`Qwen3 config: hidden_act '${c.hidden_act}' is not supported (only 'silu')`);
@@ -164,6 +236,8 @@ export function parseQwen3Config(raw: unknown): Qwen3Config {
     if (c.moe_intermediate_size === undefined) throw new Error('Qwen3 config: qwen3_moe needs moe_intermediate_size');
   }
   const numLayers = c.num_hidden_layers;
+  const outside = c.mlp_only_layers.find((i) => i >= numLayers);
+  if (outside !== undefined) throw new RangeError(`Qwen3 config: mlp_only_layers names layer ${outside}, but the model has ${numLayers} layers (num_hidden_layers)`);
   const needsDense = !moe || Array.from({ length: numLayers }, (_, i) => !isSparseLayer(i, c.mlp_only_layers, numExperts, c.decoder_sparse_step)).some(Boolean);
   if (needsDense && intermediateSize === undefined) throw new Error('Qwen3 config: intermediate_size is required');
   const q = c.quantization ?? c.quantization_config ?? null;

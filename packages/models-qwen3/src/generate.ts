@@ -7,7 +7,7 @@
  */
 import * as mx from '@mlxn/core';
 import { handleOf, native } from '@mlxn/core/internal';
-import { type Cache, KVCache, type PromptCacheOptions, canTrimPromptCache, trimPromptCache } from '@mlxn/cache';
+import { type Cache, KVCache, type PromptCacheOptions, canTrimPromptCache, promptCacheTokens as cachePromptTokens, setPromptCacheTokens, trimPromptCache } from '@mlxn/cache';
 import type { ChatMessage, Tokenizer } from '@mlxn/io';
 import { type ChatPromptOptions, type GenerateOptions, type GenerationPlan, GenerationOptionsError, type Prompt, describe, resolveGenerateOptions } from './options.js';
 import { checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
@@ -118,9 +118,6 @@ export function encodePrompt(model: GenerationModel, prompt: Prompt, chat: ChatP
 // string; only the former is left out of `tokens`.
 const stopTokenChunks = new WeakSet<GenerationChunk>();
 
-/** What each cache we filled holds, so a later call can reuse the common prefix. */
-const cacheContents = new WeakMap<readonly Cache[], number[]>();
-
 /**
  * Prompt caches a running generation is writing: a second generation on the same cache would
  * interleave its keys with the first's and corrupt both outputs, so it is an error.
@@ -133,10 +130,11 @@ function checkCacheFree(cache: readonly Cache[], what: string): void {
   }
 }
 
-/** The tokens a prompt cache holds, when generation in this process filled it. */
-export function promptCacheTokens(cache: readonly Cache[]): readonly number[] | undefined {
-  return cacheContents.get(cache);
-}
+/**
+ * The tokens a prompt cache holds, when generation filled it (in this process, or before the
+ * cache was saved with `savePromptCache` and loaded again). The same as `@mlxn/cache`'s.
+ */
+export const promptCacheTokens = cachePromptTokens;
 
 function cacheOffset(c: Cache): number {
   const off = (c as { offset?: unknown }).offset;
@@ -161,7 +159,7 @@ function prepareCache(model: GenerationModel, plan: GenerationPlan, prompt: read
   }
   const cache = plan.promptCache;
   checkCacheFree(cache, what);
-  const known = cacheContents.get(cache);
+  const known = cachePromptTokens(cache);
   const offset = cacheOffset(cache[0]);
   if (known !== undefined && known.length === offset) {
     let common = 0;
@@ -174,13 +172,13 @@ function prepareCache(model: GenerationModel, plan: GenerationPlan, prompt: read
       }
     }
     if (prompt.length > ctx) throw new RangeError(`${what}: the prompt has ${prompt.length} tokens, more than the model's context of ${ctx} (maxPositionEmbeddings)`);
-    cacheContents.set(cache, prompt.slice(0, common));
+    setPromptCacheTokens(cache, prompt.slice(0, common));
     return { cache, owned: false, reused: common, unknownPrefix: 0 };
   }
   if (offset + prompt.length > ctx) {
     throw new RangeError(`${what}: the cache holds ${offset} tokens and the prompt ${prompt.length}, more than the model's context of ${ctx} (maxPositionEmbeddings)`);
   }
-  cacheContents.delete(cache);
+  setPromptCacheTokens(cache, undefined);
   return { cache, owned: false, reused: 0, unknownPrefix: offset };
 }
 
@@ -414,7 +412,7 @@ async function* streamTokens(model: GenerationModel, promptTokens: number[], pla
       for (const c of cache) c.dispose();
     } else {
       cachesInUse.delete(cache);
-      if (prepared.unknownPrefix === 0) cacheContents.set(cache, [...promptTokens.slice(0, reused), ...record.fed]);
+      if (prepared.unknownPrefix === 0) setPromptCacheTokens(cache, [...promptTokens.slice(0, reused), ...record.fed]);
     }
   }
 }

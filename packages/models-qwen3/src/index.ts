@@ -6,8 +6,8 @@
  * const model = await Qwen3.load('path/to/Qwen3-0.6B');
  * const logits = model.forward(mx.array([[1, 2, 3]], 'int32'));
  */
-export { parseQwen3Config } from './config.js';
-export type { Qwen3Config, Qwen3Quantization } from './config.js';
+export { QWEN3_CONFIG_LIMITS, parseQwen3Config } from './config.js';
+export type { Qwen3Config, Qwen3ConfigLimits, Qwen3Quantization } from './config.js';
 export { Qwen3, Qwen3Attention, Qwen3DecoderLayer, Qwen3MLP, Qwen3Model } from './model.js';
 export { nativeForwardEnabled, setNativeForward } from './native-forward.js';
 export type { ForwardMask, ForwardOptions } from './model.js';

@@ -3,11 +3,12 @@
  * validated first, the weights' names and shapes are planned and checked before any array is
  * built, and on any error (or abort) everything made so far is released: no half-loaded model.
  */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
-import { Tokenizer, loadSync, readConfig } from '@mlxn/io';
-import { type Qwen3Config, parseQwen3Config } from './config.js';
+import { Tokenizer, loadSync, readConfig, readTextFileSync } from '@mlxn/io';
+import { checkConfigAgainstWeights } from './config-check.js';
+import { type Qwen3Config, type Qwen3ConfigLimits, parseQwen3Config, resolveConfigLimits } from './config.js';
 import { Qwen3 } from './model.js';
 import { quantizeLikeCheckpoint, quantizeModel } from './quantization.js';
 import { sanitize } from './sanitize.js';
@@ -42,7 +43,15 @@ export interface LoadOptions {
    * wherever it is used (a chat template's `<|im_start|>`, the tokenizer's end-of-sequence id).
    */
   truncatedVocab?: boolean;
+  /**
+   * Raise the largest sizes `config.json` may ask for (`QWEN3_CONFIG_LIMITS`: 1024 layers, hidden
+   * size 65536, ...), e.g. `{ numHiddenLayers: 4096 }`.
+   */
+  configLimits?: Partial<Qwen3ConfigLimits>;
 }
+
+/** Chat template files (`chat_template.jinja` / `.json`); published ones are a few kilobytes. */
+const MAX_CHAT_TEMPLATE_FILE_BYTES = 16 * 2 ** 20;
 
 function checkOptions(options: LoadOptions): void {
   if (options === null || typeof options !== 'object') throw new TypeError('Qwen3.load: options must be an object');
@@ -66,6 +75,7 @@ function checkOptions(options: LoadOptions): void {
   }
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new TypeError('Qwen3.load: onProgress must be a function');
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError('Qwen3.load: signal must be an AbortSignal');
+  resolveConfigLimits(options.configLimits, 'Qwen3.load');
   if (options.truncatedVocab !== undefined && typeof options.truncatedVocab !== 'boolean') {
     throw new TypeError(`Qwen3.load: truncatedVocab must be a boolean, got ${typeof options.truncatedVocab}`);
   }
@@ -99,10 +109,17 @@ function readChatTemplate(dir: string, tokenizer: Tokenizer | undefined): string
   const fromTokenizer = tokenizer?.chatTemplate();
   if (fromTokenizer !== undefined) return fromTokenizer;
   const jinja = join(dir, 'chat_template.jinja');
-  if (existsSync(jinja)) return readFileSync(jinja, 'utf8');
+  const limits = { maxBytes: MAX_CHAT_TEMPLATE_FILE_BYTES, what: 'chat template files' };
+  if (existsSync(jinja)) return readTextFileSync(jinja, limits);
   const json = join(dir, 'chat_template.json');
   if (existsSync(json)) {
-    const v = JSON.parse(readFileSync(json, 'utf8')) as { chat_template?: unknown };
+    let v: { chat_template?: unknown } | null;
+    try {
+      v = JSON.parse(readTextFileSync(json, limits)) as { chat_template?: unknown } | null;
+    } catch (e) {
+      throw new Error(`Qwen3.load: ${json}: ${(e as Error).message}`);
+    }
+    if (v === null || typeof v !== 'object') throw new Error(`Qwen3.load: ${json}: expected a JSON object`);
     if (typeof v.chat_template === 'string') return v.chat_template;
   }
   return undefined;
@@ -128,7 +145,7 @@ export async function loadQwen3(folder: string, options: LoadOptions = {}): Prom
   const { config: rawConfig, generationConfig } = await readConfig(dir);
   let config: Qwen3Config;
   try {
-    config = parseQwen3Config(rawConfig);
+    config = parseQwen3Config(rawConfig, { limits: options.configLimits });
   } catch (e) {
     throw new Error(`Qwen3.load: ${join(dir, 'config.json')}: ${(e as Error).message}`);
   }
@@ -153,6 +170,9 @@ export async function loadQwen3(folder: string, options: LoadOptions = {}): Prom
       throw new Error(`Qwen3.load: ${dir}: cannot read the weights (${(e as Error).message})`);
     }
     if (Object.keys(weights).length === 0) throw new Error(`Qwen3.load: ${dir}: the checkpoint holds no tensors`);
+    // Before anything is built for it: a config that does not describe these weights could ask
+    // for any number of layers.
+    checkConfigAgainstWeights(join(dir, 'config.json'), config, weights);
     // Building the module only records lazy random initialisers; they are never evaluated.
     model = new Qwen3(config);
     if (config.quantization) quantizeLikeCheckpoint(model, Object.keys(weights), config.quantization);

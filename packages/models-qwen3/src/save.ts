@@ -89,10 +89,10 @@ export function saveQwen3(model: Qwen3, folder: string, options: SaveOptions = {
     writeFileSync(join(temp, 'config.json'), `${JSON.stringify(configJson(model), null, 2)}\n`);
     const src = model.sourceFolder;
     if (src && src !== target) {
-      for (const f of SIDE_FILES) if (existsSync(join(src, f))) copyFileSync(join(src, f), join(temp, f));
+      for (const f of SIDE_FILES) if (existsSync(join(src, f))) copyRegularFile(join(src, f), join(temp, f));
     } else if (src === target) {
       // Saving over the source folder: carry its side files over from the current copy.
-      for (const f of SIDE_FILES) if (existsSync(join(target, f))) copyFileSync(join(target, f), join(temp, f));
+      for (const f of SIDE_FILES) if (existsSync(join(target, f))) copyRegularFile(join(target, f), join(temp, f));
     }
     if (existsSync(target)) {
       // A folder cannot be replaced by one rename; swap via a sibling and drop the old copy.
@@ -107,4 +107,10 @@ export function saveQwen3(model: Qwen3, folder: string, options: SaveOptions = {
     if (existsSync(old) && !existsSync(target)) renameSync(old, target);
     throw new Error(`Qwen3.save: ${target}: ${(e as Error).message}`);
   }
+}
+
+/** Copies a side file; copying a FIFO would block forever, so anything but a regular file is an error. */
+function copyRegularFile(from: string, to: string): void {
+  if (!statSync(from).isFile()) throw new Error(`${from} is not a regular file`);
+  copyFileSync(from, to);
 }

@@ -2,7 +2,10 @@
 // prompt-cache reuse, cache options, seeded sampling, memory release. On a tiny random Qwen3
 // with the real tokenizer; replies are scripted with a logits processor where the text matters.
 import * as mx from '@mlxn/core';
-import { QuantizedKVCache, RotatingKVCache } from '@mlxn/cache';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { QuantizedKVCache, RotatingKVCache, loadPromptCache, savePromptCache } from '@mlxn/cache';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type GenerationChunk, promptCacheTokens } from '../src/generate.js';
 import '../src/methods.js';
@@ -161,6 +164,24 @@ describe('stream and generate', () => {
     expect(again.usage.cachedPromptTokens).toBe(branch.length - 1);
     expect(again.tokens).toEqual(trimmed.tokens);
     for (const c of cache) c.dispose();
+  });
+
+  it('a prompt cache saved to a file and loaded again reuses its prefix (the whole conversation is given again)', async () => {
+    const cache = model.makeCache();
+    const first = await model.generate(promptIds, { maxTokens: 6, promptCache: cache });
+    const file = join(mkdtempSync(join(tmpdir(), 'mlxn-prompt-cache-')), 'chat.safetensors');
+    await savePromptCache(file, cache, { model: 'tiny' });
+    for (const c of cache) c.dispose();
+    const loaded = await loadPromptCache(file);
+    expect(loaded.metadata).toEqual({ model: 'tiny' });
+    expect(promptCacheTokens(loaded.cache)).toEqual([...promptIds, ...first.tokens.slice(0, 5)]);
+    const followUp = [...promptIds, ...first.tokens, ...model.tokenizer!.encode(' and then')];
+    const reused = await model.generate(followUp, { maxTokens: 6, promptCache: loaded.cache });
+    expect(reused.usage.cachedPromptTokens).toBe(promptIds.length + 5);
+    // The cache grew by the new suffix only, not by the whole conversation again.
+    expect((loaded.cache[0] as unknown as { offset: number }).offset).toBe(followUp.length + 5);
+    expect(reused.tokens).toEqual((await model.generate(followUp, { maxTokens: 6 })).tokens);
+    for (const c of loaded.cache) c.dispose();
   });
 
   it('a rotating cache (maxKvSize) bounds attention; large enough, it changes nothing', async () => {

@@ -5,8 +5,9 @@
  * run directory can be moved as a whole. Mistakes in the file are `ConfigError`s, reported like
  * usage errors (exit code 2) before any model is loaded.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { readTextFileSync } from '@mlxn/io';
 import { closest } from '@mlxn/models-qwen3/cli-args';
 import { GRPO_CONFIG_KEYS, type GRPOConfig, LORA_CONFIG_KEYS, parseGRPOConfig } from '../config.js';
 import { SFT_CONFIG_KEYS, type SFTConfig, parseSFTConfig } from '../sft.js';
@@ -64,7 +65,7 @@ function readJson(file: string): Record<string, unknown> {
   if (statSync(file).isDirectory()) throw new ConfigError(`config file ${file} is a folder`);
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(file, 'utf8'));
+    value = JSON.parse(readTextFileSync(file, { maxBytes: 16 * 2 ** 20, what: 'config files' }));
   } catch (e) {
     throw new ConfigError(`config file ${file}: ${(e as Error).message}`);
   }
@@ -118,7 +119,8 @@ export function readRunConfig<K extends TrainerKind>(kind: K, path: string, over
 /** The records of a JSONL file (blank lines skipped); a bad line is named by its number. */
 export function readJsonl(file: string): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
-  readFileSync(file, 'utf8')
+  // Regular files only: a FIFO would block the read forever.
+  readTextFileSync(file, { maxBytes: 2 ** 30, what: 'JSONL files' })
     .split('\n')
     .forEach((line, i) => {
       if (line.trim() === '') return;

@@ -4,9 +4,8 @@
  * `/reset`, `/exit`); with piped input every line is one user turn. Replies stream as they are
  * generated: reasoning dimmed (or hidden), tool calls printed on their own line.
  */
-import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import type { ChatMessage } from '@mlxn/io';
+import { type ChatMessage, readTextFileSync } from '@mlxn/io';
 import type { ChatOptions, ChatPart } from '../chat.js';
 import type { Qwen3 } from '../model.js';
 import { type CommandSpec, type ParsedArgs, UsageError, flag } from './args.js';
@@ -44,7 +43,7 @@ export const CHAT: CommandSpec = {
 function readTools(path: string): unknown[] {
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(path, 'utf8'));
+    value = JSON.parse(readTextFileSync(path, { maxBytes: 16 * 2 ** 20, what: 'tool definition files' }));
   } catch (e) {
     throw new UsageError(`--tools ${path}: ${(e as Error).message}`);
   }
