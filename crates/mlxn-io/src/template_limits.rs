@@ -6,9 +6,10 @@
 //! few instructions and abort the process on allocation. We compile the template ourselves and
 //! send those operators, every list or map literal and every raw text block through guard
 //! functions (a jump to a short trampoline appended to the instructions, so no jump target
-//! moves). Every byte the render produces (output, captured blocks, concatenations, filter
-//! results) is charged to one budget; every value built is measured (depth and size) before
-//! it can be printed, compared or hashed, which recurse through it.
+//! moves). Every byte the render produces (output, captured blocks, concatenations, slices,
+//! filter results) is charged to one budget, and so is what `in`, comparisons and filters scan;
+//! every value built is measured (depth and size) before it can be printed, compared or
+//! hashed, which recurse through it.
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 
@@ -46,6 +47,8 @@ pub(crate) const GUARD_MUL: &str = "__mlxn_guard_mul";
 pub(crate) const GUARD_CONCAT: &str = "__mlxn_guard_concat";
 pub(crate) const GUARD_VALUE: &str = "__mlxn_guard_value";
 pub(crate) const GUARD_IN: &str = "__mlxn_guard_in";
+pub(crate) const GUARD_CMP: &str = "__mlxn_guard_cmp";
+pub(crate) const GUARD_RESULT: &str = "__mlxn_guard_result";
 
 struct Budget {
     left: u64,
@@ -228,6 +231,19 @@ fn guard_in(a: Value, b: Value) -> Result<Value, Error> {
     Ok(Value::from(vec![b, a]))
 }
 
+/// `a == b`, `a < b`, ...: a comparison scans the shorter side, charged like `in`, so that a
+/// loop comparing big values ends on the budget.
+fn guard_cmp(a: Value, b: Value) -> Result<Value, Error> {
+    charge(shallow_size(&a).min(shallow_size(&b)), "comparing values")?;
+    Ok(Value::from(vec![b, a]))
+}
+
+/// A slice (`s[::-1]`) copies what it selects: charged like any other result.
+fn guard_result(v: Value) -> Result<Value, Error> {
+    charge_result(&v, "a slice")?;
+    Ok(v)
+}
+
 /// Registers the guard functions the patched instructions call.
 pub(crate) fn add_guards(env: &mut Environment<'static>) {
     env.add_function(GUARD_ADD, guard_add);
@@ -235,6 +251,8 @@ pub(crate) fn add_guards(env: &mut Environment<'static>) {
     env.add_function(GUARD_CONCAT, guard_concat);
     env.add_function(GUARD_VALUE, guard_value);
     env.add_function(GUARD_IN, guard_in);
+    env.add_function(GUARD_CMP, guard_cmp);
+    env.add_function(GUARD_RESULT, guard_result);
     env.set_formatter(|out, state, value| {
         charge(display_len(value, "the output")?, "the output")?;
         minijinja::escape_formatter(out, state, value)
@@ -256,6 +274,8 @@ pub(crate) fn patch(instrs: &mut Instructions<'_>) {
             Instruction::Mul => before_binop(GUARD_MUL),
             Instruction::StringConcat => before_binop(GUARD_CONCAT),
             Instruction::In => before_binop(GUARD_IN),
+            Instruction::Eq | Instruction::Ne | Instruction::Lt | Instruction::Lte | Instruction::Gt | Instruction::Gte => before_binop(GUARD_CMP),
+            Instruction::Slice => vec![ins.clone(), Instruction::CallFunction(GUARD_RESULT, Some(1))],
             Instruction::BuildList(_) | Instruction::BuildMap(_) => vec![ins.clone(), Instruction::CallFunction(GUARD_VALUE, Some(1))],
             // Constant folding already ran `[1] * 2**40` at compile time into a lazy list.
             Instruction::LoadConst(v) if matches!(v.kind(), ValueKind::Seq | ValueKind::Map | ValueKind::Iterable) => {

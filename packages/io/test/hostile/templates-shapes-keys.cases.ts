@@ -43,6 +43,8 @@ const hostileTemplates: [string, string, boolean?][] = [
   ['loop emitting text', `{% for i in range(100000) %}{% for j in range(100000) %}${'x'.repeat(1000)}{% endfor %}{% endfor %}`],
   ['loop printing a big value', `{% set s = "${'x'.repeat(10_000)}" %}{% for i in range(100000) %}{% for j in range(100000) %}{{ s }}{% endfor %}{% endfor %}`],
   ['loop scanning with in', `{% set s = "${'x'.repeat(100_000)}" %}{% for i in range(100000) %}{% for j in range(100000) %}{% if "y" in s %}{% endif %}{% endfor %}{% endfor %}`],
+  ['loop comparing big strings', `{% set a = "x" * 10000000 %}{% set b = "x" * 10000000 %}{% for i in range(100000) %}{% for j in range(100) %}{% if a == b %}{% endif %}{% endfor %}{% endfor %}`],
+  ['loop slicing a big string', `{% set a = "x" * 10000000 %}{% for i in range(100000) %}{% for j in range(100) %}{% set b = a[::-1] %}{% endfor %}{% endfor %}`],
   ['captured block doubling', ns('{% for i in range(64) %}{% set ns.x %}{{ ns.x }}{{ ns.x }}{% endset %}{% endfor %}{{ ns.x|length }}', '"ab"')],
   ['macro recursion', '{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}'],
   ['macro recursion doubling', '{% macro f(s) %}{{ f(s ~ s) }}{% endmacro %}{{ f("ab") }}'],
