@@ -75,6 +75,19 @@ fn read_eager(path: &Path, header: &Header, wanted: &[usize]) -> Result<Vec<Arra
         .collect()
 }
 
+/// The shapes of `arrays`, after checking that each is non-negative and its byte count fits,
+/// before anything is evaluated or sized from them.
+pub fn checked_shapes(names: &[String], arrays: &[Array]) -> Result<Vec<Vec<i64>>> {
+    names
+        .iter()
+        .zip(arrays)
+        .map(|(n, a)| {
+            let shape: Vec<i64> = a.shape().iter().map(|&d| i64::from(d)).collect();
+            safetensors::tensor_bytes(n, &shape, a.dtype().size()).map(|_| shape)
+        })
+        .collect()
+}
+
 /// Evaluates `arrays` and writes them to one safetensors file (atomically).
 pub fn save_file(path: &Path, names: &[String], arrays: &[Array], metadata: &BTreeMap<String, String>) -> Result<()> {
     if names.len() != arrays.len() {
@@ -86,8 +99,8 @@ pub fn save_file(path: &Path, names: &[String], arrays: &[Array], metadata: &BTr
             return Err(IoError::file(path, &format!("duplicate tensor name '{n}'")));
         }
     }
+    let shapes = checked_shapes(names, arrays).map_err(|e| IoError::file(path, &e.0))?;
     let bytes: Vec<Vec<u8>> = arrays.iter().map(|a| a.to_bytes()).collect::<std::result::Result<_, _>>().map_err(|e| IoError::file(path, &e.0))?;
-    let shapes: Vec<Vec<i64>> = arrays.iter().map(|a| a.shape().iter().map(|&d| d as i64).collect()).collect();
     let tensors: Vec<TensorData> = (0..names.len())
         .map(|i| TensorData { name: &names[i], dtype: arrays[i].dtype().name(), shape: &shapes[i], bytes: &bytes[i] })
         .collect();

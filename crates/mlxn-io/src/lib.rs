@@ -10,6 +10,7 @@
 //! - `checkpoint`: load (lazy, via MLX) and save of MLX arrays.
 //! - `tokenizer`: `tokenizer.json` through the `tokenizers` crate; streaming detokenizer.
 //! - `template`: chat templates through minijinja with transformers' Jinja settings.
+//! - `template_limits`: the bounds on rendering an untrusted template (size, fuel, bytes, depth).
 //!
 //! Everything is plain Rust (tested with `cargo test`); the `napi` feature adds the exports.
 pub mod atomic;
@@ -20,6 +21,7 @@ pub mod gguf;
 pub mod safetensors;
 pub mod shards;
 pub mod template;
+pub mod template_limits;
 pub mod tokenizer;
 
 pub use error::{IoError, Result};

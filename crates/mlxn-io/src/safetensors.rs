@@ -213,6 +213,17 @@ pub struct TensorData<'a> {
     pub bytes: &'a [u8],
 }
 
+/// Bytes of a tensor of `shape` with `itemsize`-byte elements: every dimension non-negative,
+/// the product checked for overflow (shapes come from user arrays and files).
+pub fn tensor_bytes(name: &str, shape: &[i64], itemsize: usize) -> Result<u64> {
+    let mut count = itemsize as u64;
+    for &d in shape {
+        let d = u64::try_from(d).map_err(|_| IoError::msg(format!("tensor '{name}': shape {shape:?} has a negative dimension")))?;
+        count = count.checked_mul(d).ok_or_else(|| IoError::msg(format!("tensor '{name}': shape {shape:?} overflows a byte count")))?;
+    }
+    Ok(count)
+}
+
 /// The header JSON for `tensors` in order (padded with spaces to a multiple of 8 bytes, so the
 /// data section stays aligned).
 pub fn build_header(tensors: &[TensorData], metadata: &BTreeMap<String, String>) -> Result<Vec<u8>> {
@@ -226,11 +237,13 @@ pub fn build_header(tensors: &[TensorData], metadata: &BTreeMap<String, String>)
             return Err(IoError::msg("'__metadata__' cannot be used as a tensor name"));
         }
         let (file_dtype, itemsize) = dtype_by_mlx_name(t.dtype).ok_or_else(|| IoError::msg(format!("tensor '{}': unknown dtype '{}'", t.name, t.dtype)))?;
-        let count: u64 = t.shape.iter().map(|&d| d as u64).product();
-        if count * itemsize as u64 != t.bytes.len() as u64 {
+        let want = tensor_bytes(t.name, t.shape, itemsize)?;
+        if want != t.bytes.len() as u64 {
             return Err(IoError::msg(format!("tensor '{}': {} bytes do not match shape {:?}", t.name, t.bytes.len(), t.shape)));
         }
-        let end = offset + t.bytes.len() as u64;
+        // Checked explicitly: release builds do not trap overflow, and a wrapped offset would
+        // write a header that points at the wrong bytes.
+        let end = offset.checked_add(want).ok_or_else(|| IoError::msg("the tensors' total size overflows"))?;
         root.insert(t.name.to_string(), serde_json::json!({ "dtype": file_dtype, "shape": t.shape, "data_offsets": [offset, end] }));
         offset = end;
     }

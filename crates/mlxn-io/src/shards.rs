@@ -51,12 +51,15 @@ pub fn plan_shards(sizes: &[u64], max_bytes: u64) -> Vec<Vec<usize>> {
     let mut shards: Vec<Vec<usize>> = vec![];
     let mut current = 0u64;
     for (i, &n) in sizes.iter().enumerate() {
-        if shards.is_empty() || (current + n > max_bytes && !shards.last().unwrap().is_empty()) {
+        // Saturating: sizes come from user arrays, and an overflow must not wrap into a fit.
+        if shards.is_empty() || (current.saturating_add(n) > max_bytes && shards.last().is_some_and(|s| !s.is_empty())) {
             shards.push(vec![]);
             current = 0;
         }
-        shards.last_mut().unwrap().push(i);
-        current += n;
+        if let Some(last) = shards.last_mut() {
+            last.push(i);
+        }
+        current = current.saturating_add(n);
     }
     shards
 }

@@ -2,17 +2,46 @@
 //! `trim_blocks` and `lstrip_blocks` on, Python string methods (pycompat), `raise_exception`,
 //! `strftime_now`, and a `tojson` that writes what Python's `json.dumps(..., ensure_ascii=False)`
 //! writes (`", "` and `": "` separators, non-ASCII kept, no HTML escaping).
+//!
+//! Templates are untrusted (they come with a model): every render is bounded by
+//! `template_limits::RenderLimits` and runs on its own thread with a large stack.
+use minijinja::machinery::{self, WhitespaceConfig};
+use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{Kwargs, Value, ValueKind};
-use minijinja::{Environment, Error, ErrorKind};
+use minijinja::{AutoEscape, Environment, Error, ErrorKind};
 
 use crate::error::{IoError, Result};
+use crate::template_limits::{self as limits, RenderLimits};
+
+/// Stack of the render thread: parsing and printing recurse once per nesting level, and the
+/// template size and depth limits keep that well inside this.
+const RENDER_STACK_BYTES: usize = 256 << 20;
+
+/// Fails once `out` passes what the render's budget has left, before it grows further.
+fn check_json_len(out: &str) -> std::result::Result<(), Error> {
+    if out.len() as u64 > limits::remaining() {
+        return Err(Error::new(ErrorKind::InvalidOperation, "the result of tojson would exceed the template size limit (limits.maxBytes)"));
+    }
+    Ok(())
+}
 
 fn py_json(v: &Value, indent: Option<usize>, sort_keys: bool, level: usize, out: &mut String) -> std::result::Result<(), Error> {
-    let nl = |out: &mut String, level: usize| {
+    let max_depth = limits::max_depth();
+    if level >= max_depth {
+        return Err(Error::new(ErrorKind::InvalidOperation, format!("tojson: value nests deeper than the limit of {max_depth} levels (limits.maxDepth)")));
+    }
+    check_json_len(out)?;
+    let nl = |out: &mut String, level: usize| -> std::result::Result<(), Error> {
         if let Some(n) = indent {
+            // Checked before allocating: `indent` comes from the template.
+            let pad = n.checked_mul(level).filter(|&p| (out.len() as u64).saturating_add(p as u64) <= limits::remaining());
+            let Some(pad) = pad else {
+                return Err(Error::new(ErrorKind::InvalidOperation, "the result of tojson would exceed the template size limit (limits.maxBytes)"));
+            };
             out.push('\n');
-            out.push_str(&" ".repeat(n * level));
+            out.push_str(&" ".repeat(pad));
         }
+        Ok(())
     };
     let item_sep = if indent.is_some() { "," } else { ", " };
     match v.kind() {
@@ -50,10 +79,10 @@ fn py_json(v: &Value, indent: Option<usize>, sort_keys: bool, level: usize, out:
                 if i > 0 {
                     out.push_str(item_sep);
                 }
-                nl(out, level + 1);
+                nl(out, level + 1)?;
                 py_json(item, indent, sort_keys, level + 1, out)?;
             }
-            nl(out, level);
+            nl(out, level)?;
             out.push(']');
         }
         ValueKind::Map => {
@@ -70,7 +99,7 @@ fn py_json(v: &Value, indent: Option<usize>, sort_keys: bool, level: usize, out:
                 if i > 0 {
                     out.push_str(item_sep);
                 }
-                nl(out, level + 1);
+                nl(out, level + 1)?;
                 match k.as_str() {
                     Some(s) => py_string(s, out),
                     None => py_string(&k.to_string(), out),
@@ -78,7 +107,7 @@ fn py_json(v: &Value, indent: Option<usize>, sort_keys: bool, level: usize, out:
                 out.push_str(": ");
                 py_json(&v.get_item(k)?, indent, sort_keys, level + 1, out)?;
             }
-            nl(out, level);
+            nl(out, level)?;
             out.push('}');
         }
         _ => return Err(Error::new(ErrorKind::InvalidOperation, format!("tojson: cannot serialize a {}", v.kind()))),
@@ -110,6 +139,7 @@ fn tojson(v: Value, kwargs: Kwargs) -> std::result::Result<Value, Error> {
     kwargs.assert_all_used()?;
     let mut out = String::new();
     py_json(&v, indent, sort_keys.unwrap_or(false), 0, &mut out)?;
+    limits::charge_result(&Value::from(out.as_str()), "tojson")?;
     Ok(Value::from_safe_string(out))
 }
 
@@ -149,16 +179,65 @@ pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(limits::guarded_method);
     env.add_filter("tojson", tojson);
     env.add_function("raise_exception", raise_exception);
     env.add_function("strftime_now", strftime_now);
+    limits::add_guards(&mut env);
     env
 }
 
-/// Renders `template` with the JSON object `context` as its variables.
-pub fn render(template: &str, context: &serde_json::Value) -> Result<String> {
-    let env = environment();
-    let tmpl = env.template_from_str(template).map_err(|e| IoError::msg(format!("chat template does not parse: {e:#}")))?;
-    tmpl.render(Value::from_serialize(context)).map_err(|e| IoError::msg(format!("chat template failed to render: {e:#}")))
+/// Renders `template` with the JSON object `context` as its variables, within `limits`.
+pub fn render(template: &str, context: &serde_json::Value, limits: &RenderLimits) -> Result<String> {
+    if template.len() > limits.max_template_bytes {
+        return Err(IoError::msg(format!(
+            "chat template is {} bytes, over the limit of {} (limits.maxTemplateBytes)",
+            template.len(),
+            limits.max_template_bytes
+        )));
+    }
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("mlxn-template".into())
+            .stack_size(RENDER_STACK_BYTES)
+            .spawn_scoped(scope, || render_here(template, context, limits))
+            .map_err(|e| IoError::msg(format!("chat template: cannot start the render thread: {e}")))?;
+        worker.join().unwrap_or_else(|_| Err(IoError::msg("chat template: the renderer failed unexpectedly")))
+    })
+}
+
+fn render_here(template: &str, context: &serde_json::Value, limits: &RenderLimits) -> Result<String> {
+    limits::begin(*limits);
+    let mut env = environment();
+    env.set_fuel(Some(limits.fuel));
+    // Debug mode (on in dev builds) attaches the template's variables to every error, printed
+    // through Debug: for a hostile value that is a huge, deep or exponentially shared dump.
+    env.set_debug(false);
+    let parse_err = |e: Error| IoError::msg(format!("chat template does not parse: {e:#}"));
+    let ws = WhitespaceConfig { keep_trailing_newline: false, lstrip_blocks: true, trim_blocks: true };
+    // A unit struct unless minijinja's `custom_syntax` is on; `default()` builds either.
+    #[allow(clippy::default_constructed_unit_structs)]
+    let syntax = SyntaxConfig::default();
+    let ast = machinery::parse(template, "chat_template", syntax, ws).map_err(parse_err)?;
+    let mut codegen = machinery::CodeGenerator::new("chat_template", template);
+    codegen.compile_stmt(&ast);
+    drop(ast);
+    let (mut instructions, mut blocks) = codegen.finish();
+    limits::patch(&mut instructions);
+    for block in blocks.values_mut() {
+        limits::patch(block);
+    }
+    let mut text = String::new();
+    let mut out = machinery::make_string_output(&mut text);
+    machinery::Vm::new(&env)
+        .eval(&instructions, Value::from_serialize(context), &blocks, &mut out, AutoEscape::None)
+        .map_err(|e| render_error(e, limits))?;
+    Ok(text)
+}
+
+fn render_error(e: Error, limits: &RenderLimits) -> IoError {
+    if e.kind() == ErrorKind::OutOfFuel {
+        return IoError::msg(format!("chat template ran out of fuel: it ran more than {} instructions (limits.fuel)", limits.fuel));
+    }
+    IoError::msg(format!("chat template failed to render: {e:#}"))
 }

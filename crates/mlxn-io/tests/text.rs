@@ -3,7 +3,11 @@
 //! tokenizer tests are skipped with a message.
 use std::path::PathBuf;
 
-use mlxn_io::template::render;
+use mlxn_io::template;
+
+fn render(t: &str, ctx: &serde_json::Value) -> mlxn_io::Result<String> {
+    template::render(t, ctx, &Default::default())
+}
 use mlxn_io::tokenizer::{StreamDecoder, Tokenizer};
 use serde_json::{Value, json};
 

@@ -368,8 +368,16 @@ export declare function ioLoadSafetensors(path: string, names?: Array<string> | 
 /** The validated weight map of a `model.safetensors.index.json`. */
 export declare function ioReadIndex(path: string): IoIndex
 
+/** Limits on one template render; a field left out keeps its default. */
+export interface IoRenderLimits {
+  maxTemplateBytes?: number
+  fuel?: number
+  maxBytes?: number
+  maxDepth?: number
+}
+
 /** Renders a chat template with `context` (a JSON object) as its variables. */
-export declare function ioRenderTemplate(template: string, context: string): string
+export declare function ioRenderTemplate(template: string, context: string, limits?: IoRenderLimits | undefined | null): string
 
 /** The validated header of a safetensors file. */
 export declare function ioSafetensorsHeader(path: string): IoHeader

@@ -29,11 +29,9 @@ export function treeUnflatten<T>(tree: T, leaves: Array[]): T {
       return leaves[i++];
     }
     if (globalThis.Array.isArray(t)) return t.map(build);
-    if (isPlainObject(t)) {
-      const o: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(t)) o[k] = build(v);
-      return o;
-    }
+    // fromEntries defines keys: an own '__proto__' key (from JSON or a null-prototype
+    // record) stays data instead of replacing the new object's prototype.
+    if (isPlainObject(t)) return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, build(v)]));
     return t;
   };
   const out = build(tree) as T;

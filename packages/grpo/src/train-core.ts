@@ -652,7 +652,11 @@ function loadBuffer(path: string): Record<string, unknown>[] {
     const b: Record<string, unknown> = { ...s, oldLogprobs: null, refLogprobs: null };
     for (const [k, v] of Object.entries(arrays)) {
       const dot = k.indexOf('.');
-      if (Number(k.slice(0, dot)) === i) b[k.slice(dot + 1)] = mx.keep(v);
+      if (Number(k.slice(0, dot)) !== i) continue;
+      const field = k.slice(dot + 1);
+      // Names come from the file: one that would set `b`'s prototype is an error, not a silent drop.
+      if (field === '__proto__' || field === 'constructor' || field === 'prototype') throw new Error(`${path}: rollout buffer entry '${k}' uses a reserved name`);
+      b[field] = mx.keep(v);
     }
     return b;
   });

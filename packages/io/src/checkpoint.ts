@@ -18,9 +18,12 @@ export interface LoadOptions {
 }
 
 export interface Checkpoint {
-  /** Lazy arrays by tensor name (bytes are read on first evaluation). */
+  /**
+   * Lazy arrays by tensor name (bytes are read on first evaluation). A record without a
+   * prototype: every name in the file, `__proto__` included, is an ordinary key.
+   */
   arrays: Record<string, mx.Array>;
-  /** String metadata (`__metadata__`; from the first shard of a sharded folder). */
+  /** String metadata (`__metadata__`; from the first shard of a sharded folder), without a prototype. */
   metadata: Record<string, string>;
 }
 
@@ -53,15 +56,24 @@ function matcher(filter: TensorFilter | undefined): (name: string) => boolean {
   throw new TypeError('filter must be a list of names, a RegExp or a function');
 }
 
+// Names and metadata keys come from the file: both records have no prototype, so a tensor named
+// `__proto__` (or `constructor`) is an ordinary entry and can never reach Object.prototype.
 function toCheckpoint(loaded: { names: string[]; arrays: NativeArray[]; metadata: Record<string, string> }, into: Checkpoint) {
   loaded.names.forEach((n, i) => { into.arrays[n] = wrap(loaded.arrays[i]!); });
-  if (Object.keys(into.metadata).length === 0) Object.assign(into.metadata, loaded.metadata);
+  if (Object.keys(into.metadata).length === 0) for (const [k, v] of Object.entries(loaded.metadata)) into.metadata[k] = v;
+}
+
+/** An empty record without a prototype, for keys read from files. */
+function record<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
 }
 
 /** Validates and returns the header of a safetensors file without loading anything. */
 export function inspectSafetensors(file: string): { tensors: TensorInfo[]; metadata: Record<string, string> } {
   const h = native.ioSafetensorsHeader(resolve(file));
-  return { tensors: h.tensors.map((t) => ({ ...t, dtype: t.dtype as mx.Dtype })), metadata: h.metadata };
+  const metadata = record<string>();
+  for (const [k, v] of Object.entries(h.metadata)) metadata[k] = v;
+  return { tensors: h.tensors.map((t) => ({ ...t, dtype: t.dtype as mx.Dtype })), metadata };
 }
 
 /**
@@ -85,7 +97,7 @@ export function loadSync(path: string, options: LoadOptions = {}): Checkpoint {
 
 function loadInto(full: string, filter: TensorFilter | undefined): Checkpoint {
   const match = matcher(filter);
-  const out: Checkpoint = { arrays: {}, metadata: {} };
+  const out: Checkpoint = { arrays: record(), metadata: record() };
   // An interrupted save may have left the newest complete copy hidden beside or inside the folder.
   if (!existsSync(full) || statSync(full).isDirectory()) recoverFolder(full);
   if (existsSync(full) && statSync(full).isDirectory()) recoverFolderSave(full);

@@ -10,4 +10,4 @@ export { jsonDepth, readRegularFileSync, readTextFile, readTextFileSync } from '
 export type { ReadFileLimits } from './files.js';
 export { StreamingDetokenizer } from './detokenizer.js';
 export { renderChatTemplate, Tokenizer } from './tokenizer.js';
-export type { ChatMessage, ChatTemplateOptions, DecodeOptions, EncodeOptions, SpecialToken } from './tokenizer.js';
+export type { ChatMessage, ChatTemplateOptions, DecodeOptions, EncodeOptions, SpecialToken, TemplateLimits } from './tokenizer.js';

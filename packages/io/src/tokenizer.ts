@@ -36,6 +36,26 @@ export interface ChatTemplateOptions {
   chatTemplate?: string;
   /** More template variables, passed as written (snake_case, as templates expect). */
   extra?: Record<string, unknown>;
+  /** Bounds on the render (templates come with a model and are untrusted). */
+  limits?: TemplateLimits;
+}
+
+/**
+ * Bounds on rendering a chat template. Every render stops with an Error naming the limit it
+ * hit; the defaults are far above what real chat templates need. See docs/security.md.
+ */
+export interface TemplateLimits {
+  /** Longest template source, in bytes. Default 1 MiB. */
+  maxTemplateBytes?: number;
+  /** Instructions a render may run (loop iterations, calls, ...). Default 20,000,000. */
+  fuel?: number;
+  /**
+   * Bytes a render may produce in total: output, captured blocks, and every string or list
+   * built along the way (a list item counts 16 bytes). Default 64 MiB.
+   */
+  maxBytes?: number;
+  /** Deepest nesting of lists and maps the template builds or passes to `tojson`. Default 256. */
+  maxDepth?: number;
 }
 
 /** The special tokens a tokenizer declares, as text and id. */
@@ -151,7 +171,7 @@ export class Tokenizer {
     };
     if (options.tools !== undefined) context.tools = options.tools;
     if (options.enableThinking !== undefined) context.enable_thinking = options.enableThinking;
-    const text = renderChatTemplate(template, context);
+    const text = renderChatTemplate(template, context, options.limits);
     return options.tokenize ? this.encode(text, { addSpecialTokens: false }) : text;
   }
 
@@ -185,8 +205,23 @@ function specialTokenVars(config: Record<string, unknown>): Record<string, strin
  * Renders a Jinja chat template with `context` as its variables (minijinja, `trim_blocks` and
  * `lstrip_blocks` on, Python string methods, `raise_exception`, `strftime_now`, and a `tojson`
  * that writes what Python's `json.dumps(..., ensure_ascii=False)` writes).
+ *
+ * The render is bounded by `limits` (fuel, size, depth), so it always finishes promptly: it
+ * runs synchronously and needs no AbortSignal.
  */
-export function renderChatTemplate(template: string, context: Record<string, unknown>): string {
+export function renderChatTemplate(template: string, context: Record<string, unknown>, limits: TemplateLimits = {}): string {
   if (typeof template !== 'string') throw new TypeError('template must be a string');
-  return native.ioRenderTemplate(template, JSON.stringify(context));
+  return native.ioRenderTemplate(template, JSON.stringify(context), checkLimits(limits));
+}
+
+function checkLimits(limits: TemplateLimits): TemplateLimits {
+  if (limits === null || typeof limits !== 'object') throw new TypeError('limits must be an object');
+  const out: TemplateLimits = {};
+  for (const key of ['maxTemplateBytes', 'fuel', 'maxBytes', 'maxDepth'] as const) {
+    const v = limits[key];
+    if (v === undefined) continue;
+    if (!(Number.isSafeInteger(v) && v >= 1)) throw new RangeError(`limits.${key} must be a positive integer, got ${String(v)}`);
+    out[key] = v;
+  }
+  return out;
 }

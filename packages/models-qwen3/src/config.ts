@@ -169,7 +169,8 @@ function parseQuantization(q: z.infer<typeof quantSchema>): Qwen3Quantization {
   const mode = q.mode ?? 'affine';
   const defaults: Record<string, [number, number]> = { affine: [64, 4], mxfp4: [32, 4], mxfp8: [32, 8], nvfp4: [16, 4] };
   const [g, b] = defaults[mode];
-  const layers: Record<string, QuantizationOptions | false> = {};
+  // Keys are module paths from config.json: no prototype, so `__proto__` stays an ordinary key.
+  const layers = Object.create(null) as Record<string, QuantizationOptions | false>;
   for (const [k, v] of Object.entries(q)) {
     if (k === 'group_size' || k === 'bits' || k === 'mode' || k === 'quant_method') continue;
     const r = layerQuant.safeParse(v);
@@ -196,6 +197,8 @@ export function parseQwen3Config(raw: unknown, options: { limits?: Partial<Qwen3
     const arch = Array.isArray(rec.architectures) ? ` (architectures: ${rec.architectures.join(', ')})` : '';
     throw new Error(`Qwen3 config: model_type is ${JSON.stringify(rec.model_type)}${arch}; this package loads 'qwen3' and 'qwen3_moe' models only`);
   }
+  const reserved = reservedKeyPath(rec);
+  if (reserved !== undefined) throw new Error(`Qwen3 config: key '__proto__' is not allowed (at ${reserved})`);
   const r = schema.safeParse(rec);
   if (!r.success) throw new Error(`Qwen3 config (${rec.model_type}): ${issueText(r.error)}`);
   const c = r.data;
@@ -271,6 +274,22 @@ export function parseQwen3Config(raw: unknown, options: { limits?: Partial<Qwen3
   };
 }
 
+/**
+ * The path of the first own `__proto__` key in a parsed config, if any. JSON.parse keeps such a
+ * key as data, but the schema copies objects by assignment and would drop it without a word.
+ * Iterative, so a deeply nested file cannot overflow the stack.
+ */
+function reservedKeyPath(root: object): string | undefined {
+  const stack: [unknown, string][] = [[root, '(root)']];
+  while (stack.length > 0) {
+    const [v, path] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (Object.hasOwn(v, '__proto__')) return path;
+    for (const [k, child] of Object.entries(v)) stack.push([child, `${path}.${k}`]);
+  }
+  return undefined;
+}
+
 /** Whether decoder layer `i` of a MoE config uses the sparse block (mlx-lm's rule). */
 export function isSparseLayer(i: number, mlpOnlyLayers: readonly number[], numExperts: number, decoderSparseStep: number): boolean {
   return !mlpOnlyLayers.includes(i) && numExperts > 0 && (i + 1) % decoderSparseStep === 0;
@@ -278,7 +297,7 @@ export function isSparseLayer(i: number, mlpOnlyLayers: readonly number[], numEx
 
 /** `Qwen3Quantization` back to the snake_case shape config.json (and nn's quantizeFromCheckpoint) use. */
 export function quantizationToJson(q: Qwen3Quantization): Record<string, unknown> {
-  const out: Record<string, unknown> = { group_size: q.groupSize, bits: q.bits };
+  const out = Object.assign(Object.create(null), { group_size: q.groupSize, bits: q.bits }) as Record<string, unknown>;
   if (q.mode !== 'affine') out.mode = q.mode;
   for (const [k, v] of Object.entries(q.layers)) {
     out[k] = v === false ? false : { group_size: v.groupSize, bits: v.bits, ...(v.mode && v.mode !== 'affine' ? { mode: v.mode } : {}) };

@@ -244,7 +244,8 @@ function readWeights(dir: string): Record<string, mx.Array> {
   if (existsSync(join(dir, 'model.safetensors.index.json'))) return loadSync(dir).arrays;
   const files = readdirSync(dir).filter((f) => /^model.*\.safetensors$/.test(f)).sort();
   if (files.length === 0) return loadSync(dir).arrays;
-  const out: Record<string, mx.Array> = {};
+  // Tensor names come from the files: no prototype, so `__proto__` is an ordinary key.
+  const out = Object.create(null) as Record<string, mx.Array>;
   try {
     for (const f of files) {
       for (const [k, a] of Object.entries(loadSync(join(dir, f)).arrays)) {

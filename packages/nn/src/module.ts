@@ -378,7 +378,9 @@ function updateInto(container: any, tree: unknown, strict: boolean, where: strin
       : [];
   if (!Array.isArray(tree) && !isPlainObject(tree)) throw new TypeError(`update: ${where}: expected an object or list, got ${typeof tree}`);
   for (const [k, v] of entries) {
-    const has = container instanceof Module ? Object.hasOwn(container, k) : k in container;
+    // Own keys only: `'__proto__' in {}` is true, and following it would write into
+    // Object.prototype (trees can come from files).
+    const has = Array.isArray(container) ? typeof k === 'number' || k in container : Object.hasOwn(container, k);
     if (!has) {
       if (strict) throw new Error(`update: ${where} has no parameter '${k}'`);
       continue;

@@ -2,7 +2,7 @@
 //! enums (the TypeScript op tables use the same order); an unknown code is an MLX error, not UB.
 use napi_derive::napi;
 
-use super::{JsArray, Result, axes_or_all, list_arg, opt_ptr, ret, ret_list};
+use super::{JsArray, Result, arg_err, axes_or_all, list_arg, opt_ptr, ret, ret_list};
 use mlxn_sys::ffi::{self, BinaryOp, FftOp, LinalgOp, ReduceOp, ScanOp, ScatterMode, SortOp, UnaryOp};
 
 #[napi]
@@ -94,6 +94,11 @@ pub fn array_equal(a: JsArray, b: JsArray, equal_nan: bool) -> Result<JsArray> {
 
 #[napi]
 pub fn reshape(a: JsArray, shape: Vec<i32>) -> Result<JsArray> {
+    // MLX only checks that the product matches, so [-2, -3] would pass for 6 elements and
+    // give an array of negative shape that later size arithmetic overflows on.
+    if let Some(&d) = shape.iter().find(|&&d| d < -1) {
+        return Err(arg_err(format!("reshape: dimension {d} in {shape:?} is negative (only one -1 may be inferred)")));
+    }
     ret(ffi::reshape(a.raw()?, &shape))
 }
 
@@ -203,13 +208,33 @@ pub fn flip(a: JsArray, axes: Option<Vec<i32>>) -> Result<JsArray> {
 
 // ---- indexing --------------------------------------------------------------------------
 
+/// Steps limited to the axis length: a step at least as long selects the same single element,
+/// and MLX's `(stop - start + step - 1) / step` overflows int32 for steps near 2^31 (giving a
+/// negative dimension). A zero step would divide by zero.
+fn clamp_strides(a: &JsArray, strides: &[i32]) -> Result<Vec<i32>> {
+    let shape = ffi::shape(a.raw()?);
+    strides
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| {
+            if s == 0 {
+                return Err(arg_err("slice: step cannot be zero"));
+            }
+            let n = shape.get(i).copied().unwrap_or(1).max(1);
+            Ok(s.clamp(-n, n))
+        })
+        .collect()
+}
+
 #[napi]
 pub fn slice(a: JsArray, start: Vec<i32>, stop: Vec<i32>, strides: Vec<i32>) -> Result<JsArray> {
+    let strides = clamp_strides(&a, &strides)?;
     ret(ffi::slice(a.raw()?, &start, &stop, &strides))
 }
 
 #[napi(js_name = "sliceUpdate")]
 pub fn slice_update(src: JsArray, update: JsArray, start: Vec<i32>, stop: Vec<i32>, strides: Vec<i32>) -> Result<JsArray> {
+    let strides = clamp_strides(&src, &strides)?;
     ret(ffi::slice_update(src.raw()?, update.raw()?, &start, &stop, &strides))
 }
 

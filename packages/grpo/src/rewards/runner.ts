@@ -118,7 +118,8 @@ export async function runRewardFunctions<State>(options: RunRewardsOptions<State
   });
 
   // Every other column, one value per completion (the first record decides the columns, as in TRL).
-  const columns: Record<string, unknown[]> = {};
+  // Column names come from the dataset file: no prototype, so a `__proto__` column is data.
+  const columns = Object.create(null) as Record<string, unknown[]>;
   for (const key of Object.keys(inputs[0] ?? {})) {
     if (key === promptColumn) continue;
     if (RESERVED_REWARD_ARGS.includes(key)) {

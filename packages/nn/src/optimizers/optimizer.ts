@@ -311,14 +311,23 @@ export interface PreparedState {
   dispose(): void;
 }
 
-/** `{ 'a.0.m': x }` → `{ a: { '0': { m: x } } }` (a numeric key reaches a list position just as well). */
+/** Path parts that would reach an object's prototype instead of a key of its own. */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * `{ 'a.0.m': x }` → `{ a: { '0': { m: x } } }` (a numeric key reaches a list position just as well).
+ * The names come from files, so a part named `__proto__`, `constructor` or `prototype` is an
+ * error (it could only reach Object.prototype), and nodes are looked up as own keys only.
+ */
 export function unflattenPaths(flat: Record<string, mx.Array>): Record<string, unknown> {
   const root: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(flat)) {
     const parts = key.split('.');
+    const bad = parts.find((p) => PROTOTYPE_KEYS.has(p));
+    if (bad !== undefined) throw new Error(`optimizer state: entry '${key}' uses the reserved name '${bad}'`);
     let node = root;
     for (let i = 0; i < parts.length - 1; i++) {
-      const next = node[parts[i]];
+      const next = Object.hasOwn(node, parts[i]) ? node[parts[i]] : undefined;
       if (next === undefined) node[parts[i]] = {};
       else if (!isPlainObject(next)) throw new Error(`optimizer state: '${key}' conflicts with another entry`);
       node = node[parts[i]] as Record<string, unknown>;
