@@ -76,14 +76,20 @@ def measure(batch):
     return {"graph_ops_total": sum(ops.values()), "graph_ops": ops, "build_ms": statistics.median(builds), "eval_ms": statistics.median(evals)}
 
 
-def plain_batched_loop(batch):
-    """Greedy decoding of the whole batch with step n+1 queued before token n is read."""
+def primed(batch):
+    """A cache holding each row's prompt but its last token, and that token's step scheduled."""
     prompts = [prompt_ids(10 + i, context + 1) for i in range(batch)]
     cache = make_prompt_cache(model)
     model(mx.array([p[:-1] for p in prompts]), cache=cache)
     mx.eval([c.state for c in cache])
     token = step(mx.array([[p[-1]] for p in prompts]), cache)
     mx.async_eval(token)
+    return cache, token
+
+
+def plain_batched_loop(batch):
+    """Greedy decoding of the whole batch with step n+1 queued before token n is read."""
+    cache, token = primed(batch)
     t_first = None
     for n in range(loop_tokens):
         nxt = step(token, cache)
@@ -99,12 +105,7 @@ def plain_batched_loop(batch):
 def plain_loop_phases(batch):
     """The plain pipelined loop with each phase timed: building step n+1, scheduling it
     (async_eval: on a GPU this encodes its kernels on the calling thread), reading token n."""
-    prompts = [prompt_ids(10 + i, context + 1) for i in range(batch)]
-    cache = make_prompt_cache(model)
-    model(mx.array([p[:-1] for p in prompts]), cache=cache)
-    mx.eval([c.state for c in cache])
-    token = step(mx.array([[p[-1]] for p in prompts]), cache)
-    mx.async_eval(token)
+    cache, token = primed(batch)
     token.tolist()
     build, sched, read, total = [], [], [], []
     for n in range(loop_tokens):
