@@ -4,7 +4,8 @@
  * primitive (both: what evaluation will run), the time to build the graph, the time to evaluate
  * it (synchronously, median of `steps`), and the step time of each library's own pipelined
  * generation loop, whose excess over max(build, eval) is the loop's own cost, and a plain
- * pipelined greedy loop on both sides with its phases timed (build, schedule, read).
+ * pipelined greedy loop on both sides with its phases timed (build, schedule, read), and ours
+ * again with the evaluation thread (build, the wait for token n, and what that thread did).
  *
  *   MLXN_NATIVE_PATH=<release .node> pnpm --filter @mlxn/tooling bench:breakdown
  *
@@ -20,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as mx from '@mlxn/core';
-import { handleOf, native } from '@mlxn/core/internal';
+import { evalThreadReady, handleOf, native, readNumbers, scheduleEval } from '@mlxn/core/internal';
 import type { KVCache } from '@mlxn/cache';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { qwen3TokenizerDir } from '../test-support/qwen3.mjs';
@@ -44,6 +45,7 @@ interface Side {
   loop_step_ms: number;
   outside_ms: number;
   plain_loop?: PlainLoop;
+  threaded_loop?: ThreadedLoop;
 }
 
 /** Medians per step of a plain pipelined greedy loop: the step and its three phases. */
@@ -140,6 +142,66 @@ function plainLoopOurs(model: Qwen3, batch: number): PlainLoop {
   return { step_ms: median(total), build_ms: median(build), schedule_ms: median(sched), read_ms: median(read) };
 }
 
+/** Per step of a loop that hands each step to the evaluation thread (medians; worker: means). */
+interface ThreadedLoop {
+  step_ms: number;
+  build_ms: number;
+  /** This thread blocked in the read of token n (the worker reads it after encoding step n). */
+  read_wait_ms: number;
+  worker_encode_ms: number;
+  worker_read_ms: number;
+  worker_idle_ms: number;
+}
+
+/** What the evaluation thread did per step since `before` (means over `steps`). */
+function workerPerStep(steps: number): Pick<ThreadedLoop, 'worker_encode_ms' | 'worker_read_ms' | 'worker_idle_ms'> {
+  const [, encodeMs, , readMs, idleMs] = native.evalThreadStats();
+  return { worker_encode_ms: encodeMs / steps, worker_read_ms: readMs / steps, worker_idle_ms: idleMs / steps };
+}
+
+/**
+ * The plain greedy loop with the evaluation thread, as `generate` runs it: build step n+1 from
+ * the lazy token n, read token n (queued on the evaluation thread), then queue step n+1.
+ */
+function threadedLoopOurs(model: Qwen3, batch: number): ThreadedLoop | undefined {
+  if (!evalThreadReady) return undefined;
+  const vocab = model.config.vocabSize;
+  const prompts = Array.from({ length: batch }, (_, i) => promptIds(10 + i, context + 1, vocab));
+  const cache = model.makeCache();
+  mx.tidy(() => {
+    model.forward(mx.array(prompts.map((p) => p.slice(0, -1)), 'int32'), { cache }).dispose();
+    mx.eval(cache.map((c) => c.state));
+  });
+  const step = (t: mx.Array) => mx.tidy(() => mx.reshape(mx.argmax(mx.index(model.forward(t, { cache }), mx.sl(), -1, mx.sl()), -1), [-1, 1]));
+  let token = mx.keep(step(mx.array(prompts.map((p) => [p[p.length - 1]]), 'int32')));
+  scheduleEval([token]);
+  const build: number[] = [];
+  const wait: number[] = [];
+  const total: number[] = [];
+  const warm = 5;
+  for (let n = 0; n < loopTokens; n++) {
+    if (n === warm) native.evalThreadStats();
+    const t0 = performance.now();
+    const next = mx.keep(step(token));
+    const t1 = performance.now();
+    readNumbers([token]);
+    const t2 = performance.now();
+    scheduleEval([next]);
+    token.dispose();
+    token = next;
+    if (n >= warm) {
+      build.push(t1 - t0);
+      wait.push(t2 - t1);
+      total.push(performance.now() - t0);
+    }
+  }
+  const worker = workerPerStep(loopTokens - warm);
+  readNumbers([token]);
+  token.dispose();
+  for (const c of cache) c.dispose();
+  return { step_ms: median(total), build_ms: median(build), read_wait_ms: median(wait), ...worker };
+}
+
 /** The library's own pipelined loop: ms per decode step. */
 async function loopOurs(model: Qwen3, batch: number): Promise<number> {
   const vocab = model.config.vocabSize;
@@ -176,7 +238,8 @@ try {
         const m = measureOurs(model, batch);
         const loop = await loopOurs(model, batch);
         const plain = plainLoopOurs(model, batch);
-        ours.push({ ...m, loop_step_ms: loop, outside_ms: loop - Math.max(m.build_ms, m.eval_ms), plain_loop: plain });
+        const threaded = threadedLoopOurs(model, batch);
+        ours.push({ ...m, loop_step_ms: loop, outside_ms: loop - Math.max(m.build_ms, m.eval_ms), plain_loop: plain, threaded_loop: threaded });
         py.stdin!.write(`${batch}\n`);
         const t = JSON.parse(await readLine()) as Omit<Side, 'outside_ms'>;
         theirs.push({ ...t, outside_ms: t.loop_step_ms - Math.max(t.build_ms, t.eval_ms) });
@@ -194,6 +257,9 @@ try {
           schedule_ms: median(xs.map((x) => x.plain_loop!.schedule_ms)),
           read_ms: median(xs.map((x) => x.plain_loop!.read_ms)),
         },
+        threaded_loop: xs[0].threaded_loop && (Object.fromEntries(
+          Object.keys(xs[0].threaded_loop).map((k) => [k, median(xs.map((x) => x.threaded_loop![k as keyof ThreadedLoop]))]),
+        ) as unknown as ThreadedLoop),
       });
       results[`batch${batch}`] = { mlxn: pick(ours), mlx_lm: pick(theirs) };
     }
@@ -216,7 +282,7 @@ try {
     build: native.bindingProfile(),
     mlx: mx.mlxVersion,
     device: mx.defaultDevice().type,
-    env: { MLX_CUDA_USE_CUDNN_SDPA: process.env.MLX_CUDA_USE_CUDNN_SDPA ?? null, MLXN_NATIVE_FORWARD: process.env.MLXN_NATIVE_FORWARD ?? null },
+    env: { MLX_CUDA_USE_CUDNN_SDPA: process.env.MLX_CUDA_USE_CUDNN_SDPA ?? null, MLXN_NATIVE_FORWARD: process.env.MLXN_NATIVE_FORWARD ?? null, MLXN_EVAL_THREAD: process.env.MLXN_EVAL_THREAD ?? null, MLXN_EVAL_SPLIT: process.env.MLXN_EVAL_SPLIT ?? null },
     setup: { preset: preset.name, context, steps, repeats, loopTokens },
     results,
     ratios_mlxn_over_mlx_lm: ratios,

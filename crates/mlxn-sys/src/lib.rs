@@ -269,6 +269,20 @@ pub mod ffi {
         fn set_cache_limit(limit: usize) -> Result<usize>;
         fn set_wired_limit(limit: usize) -> Result<usize>;
         fn mlx_version() -> String;
+
+        // ---- the evaluation thread (eval_thread.cc) -------------------------------------
+        /// Makes streams every thread may evaluate the JS thread's defaults (once, at load).
+        fn use_shared_streams() -> Result<()>;
+        fn shared_streams() -> bool;
+        /// Queues an `async_eval` of the arrays on the evaluation thread; returns at once.
+        fn eval_thread_schedule(list: &ArrayList) -> Result<()>;
+        /// Queues a read after everything queued before it and waits for it: the arrays'
+        /// elements in order, as numbers (or the first error since the last read).
+        fn eval_thread_read(list: &ArrayList) -> Result<Vec<f64>>;
+        /// Waits until the evaluation thread has finished everything queued.
+        fn eval_thread_drain() -> Result<()>;
+        /// Since the last call: [schedule tasks, their ms, read tasks, their ms, idle ms].
+        fn eval_thread_stats() -> Vec<f64>;
     }
 }
 

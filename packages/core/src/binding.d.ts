@@ -66,6 +66,27 @@ export declare function einsum(subscripts: string, operands: Array<JsArray>): Js
 
 export declare function eval(arrays: Array<JsArray>): void
 
+/** Waits until the evaluation thread has finished what was queued; raises a pending error. */
+export declare function evalThreadDrain(): void
+
+/**
+ * Reads `arrays` on the evaluation thread, after everything queued before: their elements in
+ * order, as numbers. Raises the first evaluation error since the last read.
+ */
+export declare function evalThreadRead(arrays: Array<JsArray>): Float64Array
+
+/** Whether the evaluation thread can be used (the shared streams are set up). */
+export declare function evalThreadReady(): boolean
+
+/** Queues an asynchronous evaluation of `arrays` on the evaluation thread and returns at once. */
+export declare function evalThreadSchedule(arrays: Array<JsArray>): void
+
+/**
+ * For benchmarks: what the evaluation thread did since the last call, as
+ * [schedule tasks, ms in them, read tasks, ms in them, ms idle] (empty without the thread).
+ */
+export declare function evalThreadStats(): Float64Array
+
 export declare function expandDims(a: JsArray, axes: Array<number>): JsArray
 
 export declare function eye(n: number, m: number, k: number, dtype: number): JsArray
@@ -261,6 +282,9 @@ export declare function tril(a: JsArray, k: number): JsArray
 export declare function triu(a: JsArray, k: number): JsArray
 
 export declare function unary(op: number, a: JsArray): JsArray
+
+/** Makes the JS thread's default streams ones the evaluation thread can evaluate (at load). */
+export declare function useSharedStreams(): void
 
 export declare function valueAndGrad(fn: (inputs: JsArray[]) => JsArray[] | null, inputs: JsArray[], argnums: number[]): Array<Array<JsArray>>
 

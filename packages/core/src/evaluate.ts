@@ -1,7 +1,7 @@
 /** Forcing evaluation: `eval` blocks until done, `asyncEval` only schedules. */
 import { Array, waitAvailable } from './array.js';
 import { MlxError } from './errors.js';
-import { native } from './native.js';
+import { type NativeArray, native } from './native.js';
 import { treeFlatten } from './tree.js';
 
 /** Computes every array in the arguments (arrays or trees of arrays) and waits for them. */
@@ -35,4 +35,58 @@ export function asyncEval(...trees: unknown[]): Promise<void> {
   // a failure cannot become an unhandled rejection; awaiting it still sees the error.
   done.catch(() => {});
   return done;
+}
+
+/**
+ * Whether decoding loops hand their steps to the evaluation thread (a native thread that
+ * evaluates one graph while this thread builds the next; `MLXN_EVAL_THREAD=0` turns it off).
+ */
+export const evalThreadReady: boolean = native.evalThreadReady();
+
+/**
+ * Internal (`@mlxn/core/internal`): starts evaluating `arrays` without waiting — on the
+ * evaluation thread when there is one, else with `asyncEval` on this thread. `null` entries are
+ * skipped. An evaluation error surfaces at the next `readNumbers`.
+ */
+export function scheduleEval(arrays: readonly (Array | null)[]): void {
+  const hs: NativeArray[] = [];
+  for (const a of arrays) if (a !== null) hs.push(a.handle);
+  if (hs.length === 0) return;
+  if (evalThreadReady) native.evalThreadSchedule(hs);
+  else native.asyncEval(hs);
+}
+
+/**
+ * Internal (`@mlxn/core/internal`): the elements of `arrays`, in order and flattened, as
+ * numbers, once everything scheduled before has been handed to MLX. Reading through the
+ * evaluation thread keeps the reads in order with the steps it is evaluating, and lets this
+ * thread build the next step while the evaluation thread encodes the one after the read.
+ */
+export function readNumbers(arrays: readonly (Array | null)[]): Float64Array {
+  const hs: NativeArray[] = [];
+  for (const a of arrays) if (a !== null) hs.push(a.handle);
+  if (evalThreadReady) return native.evalThreadRead(hs);
+  if (hs.length > 0) native.eval(hs);
+  const out: number[] = [];
+  for (const a of arrays) {
+    if (a === null) continue;
+    if (a.dtype === 'complex64') throw new TypeError('readNumbers: complex arrays cannot be read as numbers');
+    const data = a.dataSync() as ArrayLike<number | bigint>;
+    for (let i = 0; i < data.length; i++) out.push(Number(data[i]));
+  }
+  return Float64Array.from(out);
+}
+
+/**
+ * Internal (`@mlxn/core/internal`): waits until the evaluation thread has finished what was
+ * queued, so that arrays it still holds are released. A loop that stops early calls it; an
+ * error of a step nobody will read is dropped.
+ */
+export function settleEvalThread(): void {
+  if (!evalThreadReady) return;
+  try {
+    native.evalThreadDrain();
+  } catch {
+    // The failed step was a look-ahead that is no longer wanted.
+  }
 }

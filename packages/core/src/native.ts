@@ -96,3 +96,6 @@ if (bindingVersion !== VERSION) {
   );
 }
 native.registerEnv();
+// Before anything is built: the decoding loops of @mlxn packages evaluate each step on a
+// native thread while the next one is built (MLXN_EVAL_THREAD=0 keeps everything on this one).
+if (process.env.MLXN_EVAL_THREAD !== '0') native.useSharedStreams();

@@ -8,8 +8,9 @@
  */
 import * as mx from '@mlxn/core';
 import { BatchKVCache } from '@mlxn/cache';
+import { evalThreadReady, readNumbers, scheduleEval, settleEvalThread } from '@mlxn/core/internal';
 import type { StreamingDetokenizer } from '@mlxn/io';
-import { encodePrompt, type FinishReason, type GenerationModel, schedule } from './generate.js';
+import { encodePrompt, type FinishReason, type GenerationModel } from './generate.js';
 import { type GenerateOptions, type Prompt, GenerationOptionsError, describe, resolveGenerateOptions } from './options.js';
 import { checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
 import { StopStrings, stopTokenSet } from './stop.js';
@@ -232,12 +233,17 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
         await new Promise((r) => setImmediate(r));
         if (signal?.aborted) break;
       }
-      // Schedule the next tokens, then read the current ones while MLX computes.
+      // The next tokens are built from the current ones before those are read. On this thread
+      // alone they are queued first, so building overlaps the device; with the evaluation
+      // thread they are queued after the read, and that thread encodes them while this one
+      // handles the rows and builds the step after.
       const [next, nextLogprobs] = step(inputs!, active, caches!);
       stats.steps++;
-      schedule([next, nextLogprobs]);
-      const current = inputs!.tolist() as number[];
-      const currentLp = inputLogprobs === null ? null : (inputLogprobs.tolist() as number[]);
+      if (!evalThreadReady) scheduleEval([next, nextLogprobs]);
+      const values = readNumbers([inputs, inputLogprobs]);
+      if (evalThreadReady) scheduleEval([next, nextLogprobs]);
+      const current = values.subarray(0, active.length);
+      const currentLp = inputLogprobs === null ? null : values.subarray(active.length);
       const keep: number[] = [];
       active.forEach((row, i) => {
         if (row.generated) {
@@ -292,6 +298,7 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
       finishRow(row);
     }
   } finally {
+    settleEvalThread();
     if (caches !== null) for (const c of caches) c.dispose();
     mx.dispose([inputs, inputLogprobs]);
   }

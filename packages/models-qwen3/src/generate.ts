@@ -6,7 +6,7 @@
  * in JS overlaps with MLX computing the current one.
  */
 import * as mx from '@mlxn/core';
-import { handleOf, native } from '@mlxn/core/internal';
+import { evalThreadReady, readNumbers, scheduleEval, settleEvalThread } from '@mlxn/core/internal';
 import { type Cache, KVCache, type PromptCacheOptions, canTrimPromptCache, promptCacheTokens as cachePromptTokens, setPromptCacheTokens, trimPromptCache } from '@mlxn/cache';
 import type { ChatMessage, Tokenizer } from '@mlxn/io';
 import { type ChatPromptOptions, type GenerateOptions, type GenerationPlan, GenerationOptionsError, type Prompt, describe, resolveGenerateOptions } from './options.js';
@@ -195,11 +195,15 @@ function maybeQuantize(cache: Cache[], plan: GenerationPlan): void {
 }
 
 /**
- * Starts computing arrays on MLX's threads without a promise to poll (the caller reads them
- * synchronously a step later; an evaluation error surfaces there).
+ * With `MLXN_EVAL_SPLIT=1`, a step's first half of layers is queued on the evaluation thread
+ * before the previous token is read, so the read's wait for the device overlaps encoding.
  */
-export function schedule(arrays: readonly (mx.Array | null)[]): void {
-  native.asyncEval(arrays.filter((a): a is mx.Array => a !== null).map((a) => handleOf(a)));
+const splitSchedule = process.env.MLXN_EVAL_SPLIT === '1';
+
+/** The cache arrays of the middle layer: evaluating them computes the first half of the step. */
+export function firstLayersOf(cache: readonly Cache[]): mx.Array[] {
+  const mid = cache[cache.length >> 1];
+  return mid === undefined ? [] : mid.state.filter((x): x is mx.Array => x instanceof mx.Array);
 }
 
 /** Lets timers and I/O run between tokens (an async generator alone only runs microtasks). */
@@ -300,23 +304,28 @@ export async function* generateStep(
     current = step(last, false);
     last.dispose();
     record.fed.push(prompt[total - 1]);
-    schedule(current);
+    scheduleEval(current);
     for (let n = 0; ; n++) {
       const cur: [mx.Array, mx.Array | null] = current!;
       const more = n + 1 < plan.maxTokens;
+      // Step n+1 is built from token n before token n is known (one step of look-ahead).
       if (more) {
         next = step(cur[0], true);
-        schedule(next);
+        // On this thread alone, step n+1 is queued before token n is read, so building it
+        // overlaps step n on the device. With the evaluation thread it is queued after the
+        // read: that thread then encodes n+1 while this one builds n+2.
+        if (!evalThreadReady) scheduleEval(next);
+        else if (splitSchedule) scheduleEval(firstLayersOf(cache));
       }
+      if (n > 0) await breathe();
+      const values = readNumbers(cur);
+      if (more && evalThreadReady) scheduleEval(next!);
       if (n === 0) {
-        mx.eval(cur[0]);
         record.promptProcessed = total;
         plan.onPromptProgress?.({ processed: total, total });
-      } else {
-        await breathe();
       }
-      const token = checkTokenId(Number(cur[0].item()), vocabSize, `${what}: sampler`);
-      const logprob = cur[1] === null ? undefined : Number(cur[1].item());
+      const token = checkTokenId(values[0], vocabSize, `${what}: sampler`);
+      const logprob = cur[1] === null ? undefined : values[1];
       if (more) record.fed.push(token);
       mx.dispose(cur);
       current = null;
@@ -327,6 +336,7 @@ export async function* generateStep(
       if (n % 256 === 255) mx.clearCache();
     }
   } finally {
+    settleEvalThread();
     if (current !== null) mx.dispose(current);
     if (next !== null) mx.dispose(next);
     history?.dispose();

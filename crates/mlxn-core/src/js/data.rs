@@ -5,7 +5,7 @@
 //! event loop. (MLX does not export its event API, and waiting through the array handle on
 //! another thread would race with the JS thread's use of the same array.)
 use half::{bf16, f16};
-use napi::bindgen_prelude::Buffer;
+use napi::bindgen_prelude::{Buffer, Float64Array};
 use napi_derive::napi;
 
 use super::{JsArray, Result, list_arg, mlx_err};
@@ -74,4 +74,47 @@ pub fn graph_ops(arrays: Vec<JsArray>) -> Result<String> {
 #[napi]
 pub fn wait(a: JsArray) -> Result<()> {
     ffi::wait(a.raw()?).map_err(|e| mlx_err(e.what()))
+}
+
+// ---- the evaluation thread ----------------------------------------------------------------
+// A native thread that evaluates graphs while the JS thread builds the next one (see
+// crates/mlxn-sys/src/shim/eval_thread.cc). Decoding loops hand it each step.
+
+/// Makes the JS thread's default streams ones the evaluation thread can evaluate (at load).
+#[napi(js_name = "useSharedStreams")]
+pub fn use_shared_streams() -> Result<()> {
+    ffi::use_shared_streams().map_err(|e| mlx_err(e.what()))
+}
+
+/// Whether the evaluation thread can be used (the shared streams are set up).
+#[napi(js_name = "evalThreadReady")]
+pub fn eval_thread_ready() -> bool {
+    ffi::shared_streams()
+}
+
+/// Queues an asynchronous evaluation of `arrays` on the evaluation thread and returns at once.
+#[napi(js_name = "evalThreadSchedule")]
+pub fn eval_thread_schedule(arrays: Vec<JsArray>) -> Result<()> {
+    ffi::eval_thread_schedule(&*list_arg(&arrays)?).map_err(|e| mlx_err(e.what()))
+}
+
+/// Reads `arrays` on the evaluation thread, after everything queued before: their elements in
+/// order, as numbers. Raises the first evaluation error since the last read.
+#[napi(js_name = "evalThreadRead")]
+pub fn eval_thread_read(arrays: Vec<JsArray>) -> Result<Float64Array> {
+    let values = ffi::eval_thread_read(&*list_arg(&arrays)?).map_err(|e| mlx_err(e.what()))?;
+    Ok(Float64Array::new(values))
+}
+
+/// Waits until the evaluation thread has finished what was queued; raises a pending error.
+#[napi(js_name = "evalThreadDrain")]
+pub fn eval_thread_drain() -> Result<()> {
+    ffi::eval_thread_drain().map_err(|e| mlx_err(e.what()))
+}
+
+/// For benchmarks: what the evaluation thread did since the last call, as
+/// [schedule tasks, ms in them, read tasks, ms in them, ms idle] (empty without the thread).
+#[napi(js_name = "evalThreadStats")]
+pub fn eval_thread_stats() -> Float64Array {
+    Float64Array::new(ffi::eval_thread_stats())
 }

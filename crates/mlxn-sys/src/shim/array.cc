@@ -123,6 +123,12 @@ size_t nbytes(const MlxArray& a) { return a.inner.nbytes(); }
 // embedding of a tied output head: 311 MB for Qwen3-0.6B) reported as new memory at every
 // decode step makes V8 run a full garbage collection at every step.
 size_t owned_nbytes(const MlxArray& a) {
+  // The primitive may only be read when no other thread can be detaching it: when this handle
+  // is the array's only reference (a node an op has just made), or under the evaluation lock.
+  // Otherwise (an existing array an op handed back, while the evaluation thread works) the
+  // full size is reported, which only makes V8's estimate conservative.
+  std::unique_lock<std::mutex> lock(evaluation_lock(), std::defer_lock);
+  if (use_count(a.inner) > 1 && !lock.try_lock()) return a.inner.nbytes();
   if (a.inner.has_primitive()) {
     // By name: libmlx.so does not export the primitives' type information for dynamic_cast.
     static const char* const views[] = {"Transpose", "Broadcast", "BroadcastAxes", "Slice", "Reshape", "Squeeze",
@@ -145,7 +151,7 @@ size_t array_id(const MlxArray& a) { return a.inner.id(); }
 // ~30 failing evals of a singular `linalg.inv`). So after any failed evaluation we drain every
 // stream (swallowing the stored errors: the caller already has one) and return the count to
 // zero: with every stream drained, no task can still be active.
-static void recover_after_failed_eval() {
+void recover_after_failed_eval() {
   for (auto& s : mx::get_streams()) {
     for (int attempt = 0; attempt < 3; ++attempt) {
       try {
@@ -159,8 +165,11 @@ static void recover_after_failed_eval() {
   while (mx::scheduler::n_active_tasks() > 0) mx::scheduler::notify_task_completion(cpu);
 }
 
+// Every evaluation from the JS thread holds the evaluation lock (eval_thread.cc): it waits
+// for a task the evaluation thread is running, and the two never evaluate at once.
 template <class F>
 static auto guarded_eval(F&& f) -> decltype(f()) {
+  std::lock_guard<std::mutex> lock(evaluation_lock());
   try {
     return f();
   } catch (...) {
@@ -190,6 +199,7 @@ rust::String describe(const MlxArray& a) {
 // counting each unevaluated node once (a multi-output node, with its siblings, once). For
 // benchmarks that compare how much work two graph builders make.
 rust::String graph_ops(const ArrayList& list) {
+  std::lock_guard<std::mutex> lock(evaluation_lock());
   std::unordered_set<std::uintptr_t> seen;
   std::map<std::string, size_t> counts;
   std::vector<mx::array> stack(list.items.begin(), list.items.end());
@@ -213,8 +223,14 @@ void eval(const ArrayList& list) {
 void async_eval(const ArrayList& list) {
   guarded_eval([&] { mx::async_eval(list.items); });
 }
-bool is_available(const MlxArray& a) { return a.inner.is_available(); }
-void wait(const MlxArray& a) { const_cast<mx::array&>(a.inner).wait(); }
+bool is_available(const MlxArray& a) {
+  std::lock_guard<std::mutex> lock(evaluation_lock());
+  return a.inner.is_available();
+}
+void wait(const MlxArray& a) {
+  std::lock_guard<std::mutex> lock(evaluation_lock());
+  const_cast<mx::array&>(a.inner).wait();
+}
 
 ArrayPtr materialize(const MlxArray& a) {
   // Views (transposes, broadcasts, strided slices) are made row-contiguous so the bytes
@@ -256,6 +272,7 @@ void set_default_stream(int32_t device_type, int32_t index) {
   mx::set_default_stream(mx::Stream(index, to_device(device_type)));
 }
 void synchronize(int32_t device_type, int32_t index) {
+  std::lock_guard<std::mutex> lock(evaluation_lock());
   mx::synchronize(mx::Stream(index, to_device(device_type)));
 }
 

@@ -306,7 +306,11 @@ ArrayPtr slice(const MlxArray& a, I32s start, I32s stop, I32s strides) {
 // traced) get the ordinary transpose op.
 ArrayPtr transposed_leaf(const MlxArray& w) {
   const auto& a = w.inner;
-  if (a.ndim() != 2 || a.is_tracer() || a.has_primitive() || !a.is_available()) return wrap(mx::transpose(a));
+  // `status() == available` rather than `is_available()`, which may write to the array: the
+  // evaluation thread (eval_thread.cc) can be evaluating an array that is not a leaf.
+  if (a.ndim() != 2 || a.is_tracer() || a.has_primitive() || a.status() != mx::array::Status::available) {
+    return wrap(mx::transpose(a));
+  }
   mx::array out(mx::Shape{a.shape(1), a.shape(0)}, a.dtype(), nullptr, {});
   mx::Strides strides{a.strides()[1], a.strides()[0]};
   auto flags = a.flags();
@@ -364,7 +368,9 @@ mx::array safe_index(const mx::array& idx, int64_t n, const char* what) {
   auto dt = idx.dtype();
   if (!mx::issubdtype(dt, mx::integer) || idx.size() == 0) return idx;  // MLX reports bad dtypes
   if (n <= 0) throw std::out_of_range(std::string("[") + what + "] cannot index into an axis of size 0");
-  if (idx.is_available() && idx.flags().row_contiguous) {
+  // A plain status read (see transposed_leaf): an index still being evaluated elsewhere is
+  // treated as lazy.
+  if (idx.status() == mx::array::Status::available && idx.flags().row_contiguous) {
     switch (dt) {
       case mx::uint8: check_index_data<uint8_t>(idx, n, what); break;
       case mx::uint16: check_index_data<uint16_t>(idx, n, what); break;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "mlx/mlx.h"
@@ -50,6 +51,17 @@ inline ArrayPtr wrap(mx::array a) {
   return std::make_unique<MlxArray>(MlxArray{std::move(a)});
 }
 ListPtr wrap_list(std::vector<mx::array> v);
+// The number of handles sharing `a`'s graph node. MLX does not expose it; an `mx::array` is
+// exactly one shared_ptr to its node, which this reads.
+inline long use_count(const mx::array& a) {
+  static_assert(sizeof(mx::array) == sizeof(std::shared_ptr<void>), "mx::array is one shared_ptr");
+  return reinterpret_cast<const std::shared_ptr<void>&>(a).use_count();
+}
+// Held by every evaluation: the evaluation thread's tasks and the JS thread's evaluating
+// entry points (eval_thread.cc).
+std::mutex& evaluation_lock();
+// After a failed evaluation: drains every stream so the scheduler's task count is right again.
+void recover_after_failed_eval();
 // Bounds check / clip for index arrays (see ops.cc).
 mx::array safe_index(const mx::array& idx, int64_t n, const char* what);
 mx::Dtype to_dtype(uint8_t code);
@@ -207,6 +219,14 @@ size_t set_memory_limit(size_t limit);
 size_t set_cache_limit(size_t limit);
 size_t set_wired_limit(size_t limit);
 rust::String mlx_version();
+
+// ---- the evaluation thread (eval_thread.cc) -------------------------------------------
+void use_shared_streams();
+bool shared_streams();
+void eval_thread_schedule(const ArrayList& list);
+rust::Vec<double> eval_thread_read(const ArrayList& list);
+void eval_thread_drain();
+rust::Vec<double> eval_thread_stats();
 
 // ---- checkpoint files (io.cc) ---------------------------------------------------------------
 ListPtr load_safetensors_file(rust::Str path, rust::Vec<rust::String>& names, rust::Vec<rust::String>& metadata);
