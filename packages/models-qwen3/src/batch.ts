@@ -10,7 +10,7 @@ import * as mx from '@mlxn/core';
 import { BatchKVCache } from '@mlxn/cache';
 import { evalThreadReady, readNumbers, scheduleEval, settleEvalThread } from '@mlxn/core/internal';
 import type { StreamingDetokenizer } from '@mlxn/io';
-import { encodePrompt, type FinishReason, type GenerationModel } from './generate.js';
+import { encodePrompt, type FinishReason, type GenerationModel, firstLayersOf, splitSchedule } from './generate.js';
 import { type GenerateOptions, type Prompt, GenerationOptionsError, describe, resolveGenerateOptions } from './options.js';
 import { checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
 import { StopStrings, stopTokenSet } from './stop.js';
@@ -240,6 +240,7 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
       const [next, nextLogprobs] = step(inputs!, active, caches!);
       stats.steps++;
       if (!evalThreadReady) scheduleEval([next, nextLogprobs]);
+      else if (splitSchedule) scheduleEval(firstLayersOf(caches!));
       const values = readNumbers([inputs, inputLogprobs]);
       if (evalThreadReady) scheduleEval([next, nextLogprobs]);
       const current = values.subarray(0, active.length);

@@ -7,7 +7,7 @@
  */
 import * as mx from '@mlxn/core';
 import { evalThreadReady, readNumbers, scheduleEval, settleEvalThread } from '@mlxn/core/internal';
-import { type Cache, KVCache, type PromptCacheOptions, canTrimPromptCache, promptCacheTokens as cachePromptTokens, setPromptCacheTokens, trimPromptCache } from '@mlxn/cache';
+import { BatchKVCache, type Cache, KVCache, type PromptCacheOptions, canTrimPromptCache, promptCacheTokens as cachePromptTokens, setPromptCacheTokens, trimPromptCache } from '@mlxn/cache';
 import type { ChatMessage, Tokenizer } from '@mlxn/io';
 import { type ChatPromptOptions, type GenerateOptions, type GenerationPlan, GenerationOptionsError, type Prompt, describe, resolveGenerateOptions } from './options.js';
 import { checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
@@ -198,12 +198,20 @@ function maybeQuantize(cache: Cache[], plan: GenerationPlan): void {
  * With `MLXN_EVAL_SPLIT=1`, a step's first half of layers is queued on the evaluation thread
  * before the previous token is read, so the read's wait for the device overlaps encoding.
  */
-const splitSchedule = process.env.MLXN_EVAL_SPLIT === '1';
+export const splitSchedule = process.env.MLXN_EVAL_SPLIT === '1';
 
-/** The cache arrays of the middle layer: evaluating them computes the first half of the step. */
+/**
+ * The key and value buffers of the middle layer's cache: evaluating them computes the first
+ * half of the step. The buffers themselves, not views of them, so that the next step still
+ * updates them in place.
+ */
 export function firstLayersOf(cache: readonly Cache[]): mx.Array[] {
   const mid = cache[cache.length >> 1];
-  return mid === undefined ? [] : mid.state.filter((x): x is mx.Array => x instanceof mx.Array);
+  if (mid instanceof KVCache || mid instanceof BatchKVCache) {
+    const [keys, values] = mid.nativeState();
+    return keys === null || values === null ? [] : [keys, values];
+  }
+  return [];
 }
 
 /** Lets timers and I/O run between tokens (an async generator alone only runs microtasks). */
