@@ -2,8 +2,9 @@
  * Generation for one sequence, following mlx-lm's `generate_step` / `stream_generate`
  * (generate.py): the prompt is prefilled in steps of `prefillStepSize` tokens (all but its last
  * token), then each step feeds one token and samples the next. The step after the current one
- * is scheduled (`asyncEval`) before the current token is read back, so building the next graph
- * in JS overlaps with MLX computing the current one.
+ * is built from the current token before that token is read back, and evaluated on the
+ * evaluation thread (`scheduleEval`, `readNumbers` from @mlxn/core): while that thread encodes
+ * one step, JS builds the next.
  */
 import * as mx from '@mlxn/core';
 import { evalThreadReady, readNumbers, scheduleEval, settleEvalThread } from '@mlxn/core/internal';

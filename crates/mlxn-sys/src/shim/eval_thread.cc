@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -34,6 +35,12 @@ namespace {
 struct Task {
   std::vector<mx::array> arrays;
   bool read = false;
+  uint64_t ticket = 0;  // read tasks: the key of their result
+};
+
+struct ReadResult {
+  std::vector<double> values;
+  std::string error;  // "" when none
 };
 
 // Leaked on purpose: the thread waits on these until the process exits, and static
@@ -44,10 +51,9 @@ struct EvalThread {
   std::condition_variable finished;  // a task finished
   std::deque<Task> queue;
   bool busy = false;           // a task is running
-  uint64_t reads_done = 0;     // read tasks completed, in queue order
   uint64_t reads_queued = 0;
-  std::vector<double> read_values;  // the values of the last read task
-  std::string read_error;           // its error ("" when none)
+  // Results by ticket: each JS thread (Node workers share this thread) takes its own.
+  std::map<uint64_t, ReadResult> results;
   std::string schedule_error;       // the first failure of a schedule task since the last read
   // For benchmarks (eval_thread_stats): tasks run and milliseconds spent in each state.
   double schedules = 0, schedule_ms = 0, reads = 0, read_ms = 0, idle_ms = 0;
@@ -96,32 +102,33 @@ void run_task(EvalThread& t, Task& task) {
       std::lock_guard<std::mutex> g(t.m);
       if (t.schedule_error.empty()) t.schedule_error = e.what();
     }
+    // Released under the lock: a node freed here walks its inputs, which the JS thread's own
+    // evaluations could otherwise be detaching at the same time.
+    task.arrays.clear();
     return;
   }
-  std::vector<double> values;
-  std::string error;
+  ReadResult r;
   try {
     mx::eval(task.arrays);
     for (auto& a : task.arrays) {
       if (a.flags().row_contiguous) {
-        append_values(a, values);
+        append_values(a, r.values);
       } else {
         auto dense = mx::contiguous(a, false);
         mx::eval(dense);
-        append_values(dense, values);
+        append_values(dense, r.values);
       }
     }
   } catch (const std::exception& e) {
     recover_after_failed_eval();
-    error = e.what();
+    r.values.clear();
+    r.error = e.what();
   }
-  // The arrays are released here, on this thread, while the lock is still held.
   task.arrays.clear();
   std::lock_guard<std::mutex> g(t.m);
-  if (error.empty() && !t.schedule_error.empty()) error = t.schedule_error;
+  if (r.error.empty() && !t.schedule_error.empty()) r.error = t.schedule_error;
   t.schedule_error.clear();
-  t.read_values = std::move(values);
-  t.read_error = std::move(error);
+  t.results[task.ticket] = std::move(r);
 }
 
 double ms_since(std::chrono::steady_clock::time_point from) {
@@ -144,12 +151,9 @@ void thread_main(EvalThread* t) {
     run_task(*t, task);
     double ran = ms_since(run_from);
     {
-      // Schedule tasks drop their references outside the evaluation lock, as any thread may.
-      task.arrays.clear();
       std::lock_guard<std::mutex> lk(t->m);
       t->busy = false;
       if (task.read) {
-        t->reads_done += 1;
         t->reads += 1;
         t->read_ms += ran;
       } else {
@@ -207,18 +211,17 @@ rust::Vec<double> eval_thread_read(const ArrayList& list) {
   check_shared_streams();
   auto& t = eval_thread();
   std::unique_lock<std::mutex> lk(t.m);
-  t.queue.push_back(Task{list.items, true});
   uint64_t ticket = ++t.reads_queued;
+  t.queue.push_back(Task{list.items, true, ticket});
   t.wake.notify_one();
-  t.finished.wait(lk, [&] { return t.reads_done >= ticket; });
-  if (!t.read_error.empty()) {
-    std::string e = std::move(t.read_error);
-    t.read_error.clear();
-    throw std::runtime_error(e);
-  }
+  t.finished.wait(lk, [&] { return t.results.count(ticket) > 0; });
+  ReadResult r = std::move(t.results[ticket]);
+  t.results.erase(ticket);
+  lk.unlock();
+  if (!r.error.empty()) throw std::runtime_error(r.error);
   rust::Vec<double> out;
-  out.reserve(t.read_values.size());
-  for (double v : t.read_values) out.push_back(v);
+  out.reserve(r.values.size());
+  for (double v : r.values) out.push_back(v);
   return out;
 }
 
