@@ -1,5 +1,5 @@
-import { type SamplerOptions, checkTemperature, checkTokenIds, checkTopK, planSampler } from '../options.js';
-import type { RandomOptions } from './filters.js';
+import { type SamplerOptions, checkOptionKeys, checkTemperature, checkTokenIds, checkTopK, planSampler } from '../options.js';
+import { RANDOM_OPTIONS, type RandomOptions } from './filters.js';
 import { type Kept, checkedMax, drawKept, everyEntry, minPKept, topKKept, topPKept, xtcKept } from './kept.js';
 import { type Logits, rowsOf, sameForm } from './rows.js';
 import { topPTopKKept } from './top-p-top-k.js';
@@ -37,6 +37,7 @@ export function categoricalSampling(logits: Float32Array, temperature: number, o
 export function categoricalSampling(logits: readonly Float32Array[], temperature: number, options?: RandomOptions): number[];
 export function categoricalSampling(logits: Logits, temperature: number, options: RandomOptions = {}): number | number[] {
   const rows = rowsOf(logits, 'categoricalSampling');
+  checkOptionKeys(options, RANDOM_OPTIONS, 'categoricalSampling');
   const t = checkTemperature(temperature);
   if (t === 0) throw new RangeError('categoricalSampling: temperature must be > 0 (use greedySampling for 0)');
   const random = options.random ?? Math.random;
