@@ -4,6 +4,8 @@
  * when asked (`progress: true`) and examples do.
  */
 
+import { checkOptionKeys } from '@mlxn/core/internal';
+
 export interface ProgressOptions {
   /** Where to draw (default `process.stderr`). */
   stream?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -47,6 +49,7 @@ export class ProgressBar {
   #finished = false;
 
   constructor(total: number, options: ProgressOptions = {}) {
+    checkOptionKeys(options, ['stream', 'label', 'width', 'tty'], 'ProgressBar');
     if (!Number.isInteger(total) || total < 0) throw new RangeError(`ProgressBar: total must be a non-negative integer, got ${total}`);
     this.total = total;
     this.#stream = options.stream ?? process.stderr;

@@ -6,6 +6,7 @@
  * with the global gradient norm clipped. The loop is also exposed as parts (`generateRollouts`,
  * `scoreRollouts`, `computeAdvantages`, `lossAndGrad`, `step`) for custom loops.
  */
+import { checkOptionKeys } from '@mlxn/core/internal';
 import * as mx from '@mlxn/core';
 import { paddingAttentionMask } from '@mlxn/models-qwen3';
 import { LoRALinear, type Module, type ParamDict, adapterParameters, linearToLoRALayers } from '@mlxn/nn';
@@ -111,6 +112,7 @@ export class GRPOTrainer extends TrainerCore {
   #loraMode: boolean;
 
   constructor(options: GRPOTrainerOptions) {
+    checkOptionKeys(options, ['model', 'refModel', 'rewardFuncs', 'rewardFuncNames', 'rewardWeights', 'trainDataset', 'config', 'onLog', 'progress'], 'GRPOTrainer');
     const config = isParsed(options.config) ? options.config : parseGRPOConfig((options.config ?? {}) as GRPOConfigInput);
     const model = options.model;
     if (model === null || typeof model !== 'object' || typeof (model as Module).trainableParameters !== 'function') {
