@@ -359,6 +359,7 @@ export class SFTTrainer extends TrainerCore {
 
   /** Trains until `maxSteps` (or the epochs) are done, or `signal` aborts (between two steps, like GRPOTrainer's). */
   async train(options: { signal?: AbortSignal } = {}): Promise<{ globalStep: number; trainingLoss: number; skippedSteps: number }> {
+    checkOptionKeys(options, ['signal'], 'SFTTrainer.train');
     return this.runLoop(options.signal, async () => {
       const c = this.config;
       const batches: SFTBatch[] = [];
