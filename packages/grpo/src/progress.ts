@@ -1,10 +1,10 @@
+import { checkOptionKeys } from '@mlxn/core/internal';
+
 /**
  * A progress display for training runs: a bar redrawn in place on a terminal, plain lines when
  * the output is a file or a pipe (CI logs). Libraries stay silent; the trainers only draw one
  * when asked (`progress: true`) and examples do.
  */
-
-import { checkOptionKeys } from '@mlxn/core/internal';
 
 export interface ProgressOptions {
   /** Where to draw (default `process.stderr`). */

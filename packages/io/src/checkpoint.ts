@@ -39,9 +39,9 @@ export interface SaveOptions {
   maxShardSize?: number | string;
 }
 
-/** One tensor of a safetensors header. `begin`/`end` are byte offsets in the file. */
 const SAVE_OPTIONS: readonly string[] = ['metadata', 'maxShardSize'] satisfies (keyof SaveOptions)[];
 
+/** One tensor of a safetensors header. `begin`/`end` are byte offsets in the file. */
 export interface TensorInfo {
   name: string;
   dtype: mx.Dtype;
