@@ -1,6 +1,6 @@
 // Group-relative advantages (TRL 1.16's reward aggregation and scale_rewards), computed in Rust
 // (crates/mlxn-grpo/src/advantages.rs) on the reward table the reward runner produces.
-import { native } from '@mlxn/core/internal';
+import { checkOptionKeys, native } from '@mlxn/core/internal';
 import type { MultiObjectiveAggregation, ScaleRewards } from './config.js';
 
 export interface AdvantageOptions {
@@ -32,6 +32,7 @@ export interface AdvantageResult {
  * computeAdvantages({ rewardsPerFunc: [[1], [0], [1], [1]], rewardFuncNames: ['acc'], numGenerations: 2 }).advantages;
  */
 export function computeAdvantages(options: AdvantageOptions): AdvantageResult {
+  checkOptionKeys(options, ['rewardsPerFunc', 'rewardFuncNames', 'rewardWeights', 'numGenerations', 'scaleRewards', 'multiObjectiveAggregation'], 'computeAdvantages');
   const { rewardsPerFunc, rewardFuncNames, numGenerations } = options;
   const k = rewardFuncNames.length;
   if (k === 0) throw new RangeError('computeAdvantages: at least one reward function is needed');

@@ -1,6 +1,6 @@
 // Prompt datasets (arrays of records or JSONL files) and the order the GRPO trainer visits them
 // in: TRL's RepeatSampler layout over a seeded, resumable shuffle (crates/mlxn-grpo/src/dataset.rs).
-import { native } from '@mlxn/core/internal';
+import { checkOptionKeys, native } from '@mlxn/core/internal';
 import type { ChatMessage } from '@mlxn/io';
 import type { GRPOConfig } from './config.js';
 
@@ -63,6 +63,7 @@ export class PromptDataset {
    * @example const ds = PromptDataset.fromRecords([{ prompt: 'What is 2+3?', answer: '5' }]);
    */
   static fromRecords(records: readonly Record<string, unknown>[], options: DatasetOptions & { source?: string } = {}): PromptDataset {
+    checkOptionKeys(options, ['promptColumn', 'source'], 'PromptDataset.fromRecords');
     const source = options.source ?? 'records';
     if (!Array.isArray(records)) throw new DatasetError(`${source}: expected an array of records`);
     if (records.length === 0) throw new DatasetError(`${source}: the dataset is empty`);
@@ -96,6 +97,7 @@ export class PromptDataset {
    * @example const ds = PromptDataset.fromJsonl('train.jsonl');
    */
   static fromJsonl(path: string, options: DatasetOptions = {}): PromptDataset {
+    checkOptionKeys(options, ['promptColumn'], 'PromptDataset.fromJsonl');
     let lines: string[];
     try {
       lines = native.grpoReadJsonl(path);
@@ -189,6 +191,7 @@ export class GenerationBatchSampler {
   #order: number[] | null = null;
 
   constructor(datasetSize: number, options: SamplerOptions) {
+    checkOptionKeys(options, ['numGenerations', 'generationBatchSize', 'seed', 'shuffle', 'position'], 'GenerationBatchSampler');
     const { numGenerations, generationBatchSize, seed } = options;
     const shuffle = options.shuffle ?? true;
     if (!Number.isInteger(datasetSize) || datasetSize < 1) throw new RangeError(`the dataset size must be a positive integer, got ${datasetSize}`);

@@ -3,6 +3,7 @@
  * steps between two logs (NaN values left out, as TRL's `log` does), and written as one JSON line
  * per logged step to `<outputDir>/metrics.jsonl`, plus an `onLog` callback.
  */
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
 import { readTextFileSync } from '@mlxn/io';
 import { dirname, join } from 'node:path';
@@ -34,6 +35,7 @@ export class MetricsLog {
   #onLog: OnLog | undefined;
 
   constructor(options: { outputDir?: string | null; onLog?: OnLog } = {}) {
+    checkOptionKeys(options, ['outputDir', 'onLog'], 'MetricsLog');
     this.path = options.outputDir ? join(options.outputDir, METRICS_FILE) : null;
     this.#onLog = options.onLog;
   }

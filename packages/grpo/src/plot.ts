@@ -4,6 +4,7 @@
  * resources) or a PNG image. The PNG path has its own rasteriser, bitmap font and encoder
  * (deflate from node:zlib, CRC-32 computed here) so plotting needs no native image library.
  */
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { readTextFileSync } from '@mlxn/io';
 import { basename, dirname, extname, join } from 'node:path';
@@ -80,6 +81,7 @@ const HEADER = 34;
  * plot(records, { output: 'curves.html', metrics: ['reward', 'loss', 'kl'] });
  */
 export function plot(source: readonly PlotRecord[] | string, options: PlotOptions): PlotResult {
+  checkOptionKeys(options, ['output', 'metrics', 'format', 'title', 'width', 'panelHeight'], 'plot');
   if (options === null || typeof options !== 'object' || typeof options.output !== 'string' || options.output === '') {
     throw new PlotError('plot: options.output must name the file to write (.html or .png)');
   }

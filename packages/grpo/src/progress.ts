@@ -1,3 +1,5 @@
+import { checkOptionKeys } from '@mlxn/core/internal';
+
 /**
  * A progress display for training runs: a bar redrawn in place on a terminal, plain lines when
  * the output is a file or a pipe (CI logs). Libraries stay silent; the trainers only draw one
@@ -47,6 +49,7 @@ export class ProgressBar {
   #finished = false;
 
   constructor(total: number, options: ProgressOptions = {}) {
+    checkOptionKeys(options, ['stream', 'label', 'width', 'tty'], 'ProgressBar');
     if (!Number.isInteger(total) || total < 0) throw new RangeError(`ProgressBar: total must be a non-negative integer, got ${total}`);
     this.total = total;
     this.#stream = options.stream ?? process.stderr;

@@ -7,6 +7,7 @@
  */
 import * as mx from '@mlxn/core';
 import type { ChatMessage, Tokenizer } from '@mlxn/io';
+import { checkOptionKeys } from '@mlxn/core/internal';
 
 /** A prompt: plain text, or chat messages (rendered with the tokenizer's chat template). */
 export type Prompt = string | readonly ChatMessage[];
@@ -79,6 +80,7 @@ export function tokenizePrompts(
   prompts: readonly Prompt[],
   options: { maxPromptLength?: number | null; chatTemplateKwargs?: Record<string, unknown> } = {},
 ): number[][] {
+  checkOptionKeys(options, ['maxPromptLength', 'chatTemplateKwargs'], 'tokenizePrompts');
   const max = options.maxPromptLength ?? null;
   if (max !== null && (!Number.isInteger(max) || max < 1)) throw new RangeError(`maxPromptLength must be a positive integer or null, got ${max}`);
   const { enable_thinking: enableThinking, ...extra } = options.chatTemplateKwargs ?? {};
@@ -112,6 +114,7 @@ export function cutAtEos(tokens: readonly number[], eos: ReadonlySet<number>): {
  * times) with ONE batched call to the model's `batchGenerate`, and decodes them.
  */
 export async function generateRollouts(model: PolicyModel, prompts: readonly Prompt[], promptIds: number[][], options: RolloutGenerationOptions): Promise<Rollouts> {
+  checkOptionKeys(options, ['maxCompletionLength', 'temperature', 'topP', 'topK', 'minP', 'repetitionPenalty', 'seed', 'signal'], 'generateRollouts');
   if (prompts.length !== promptIds.length) throw new Error(`generateRollouts: ${prompts.length} prompts but ${promptIds.length} token lists`);
   if (typeof model.batchGenerate !== 'function') throw new TypeError('generateRollouts: the model has no batchGenerate method');
   if (!model.tokenizer) throw new TypeError('generateRollouts: the model has no tokenizer');

@@ -7,6 +7,7 @@
  * into rows of `maxLength` tokens with a block-diagonal attention mask, so packed examples never
  * see each other and the loss equals the unpacked one.
  */
+import { checkOptionKeys } from '@mlxn/core/internal';
 import * as mx from '@mlxn/core';
 import type { ChatMessage, Tokenizer } from '@mlxn/io';
 import { type ParamDict, linearToLoRALayers } from '@mlxn/nn';
@@ -290,6 +291,7 @@ export class SFTTrainer extends TrainerCore {
   #batch = 0;
 
   constructor(options: SFTTrainerOptions) {
+    checkOptionKeys(options, ['model', 'trainDataset', 'config', 'onLog', 'progress'], 'SFTTrainer');
     const config = parseSFTConfig(options.config ?? {});
     const model = options.model;
     const tokenizer = model?.tokenizer;
@@ -357,6 +359,7 @@ export class SFTTrainer extends TrainerCore {
 
   /** Trains until `maxSteps` (or the epochs) are done, or `signal` aborts (between two steps, like GRPOTrainer's). */
   async train(options: { signal?: AbortSignal } = {}): Promise<{ globalStep: number; trainingLoss: number; skippedSteps: number }> {
+    checkOptionKeys(options, ['signal'], 'SFTTrainer.train');
     return this.runLoop(options.signal, async () => {
       const c = this.config;
       const batches: SFTBatch[] = [];

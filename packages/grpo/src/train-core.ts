@@ -21,6 +21,7 @@ import type { GRPOConfig } from './config.js';
 import { type LogRecord, MetricsLog, type OnLog } from './metrics.js';
 import { ProgressBar, type ProgressOptions } from './progress.js';
 import { learningRateAt } from './schedule.js';
+import { checkOptionKeys } from '@mlxn/core/internal';
 
 /** Trainer-only files of a checkpoint live here, so the checkpoint folder itself loads as a model. */
 export const TRAINER_FOLDER = 'trainer';
@@ -358,6 +359,7 @@ export abstract class TrainerCore {
    * loss (`finite: false`) or gradient norm skips the update; the step still counts.
    */
   step(options: { finite?: boolean } = {}): StepResult {
+    checkOptionKeys(options, ['finite'], 'step');
     const grads = this.#acc;
     this.#acc = null;
     if (grads === null) throw new Error(`${this.#name}.step: no gradients were accumulated (call lossAndGrad and accumulate first)`);

@@ -6,6 +6,7 @@
  * with the global gradient norm clipped. The loop is also exposed as parts (`generateRollouts`,
  * `scoreRollouts`, `computeAdvantages`, `lossAndGrad`, `step`) for custom loops.
  */
+import { checkOptionKeys } from '@mlxn/core/internal';
 import * as mx from '@mlxn/core';
 import { paddingAttentionMask } from '@mlxn/models-qwen3';
 import { LoRALinear, type Module, type ParamDict, adapterParameters, linearToLoRALayers } from '@mlxn/nn';
@@ -111,6 +112,7 @@ export class GRPOTrainer extends TrainerCore {
   #loraMode: boolean;
 
   constructor(options: GRPOTrainerOptions) {
+    checkOptionKeys(options, ['model', 'refModel', 'rewardFuncs', 'rewardFuncNames', 'rewardWeights', 'trainDataset', 'config', 'onLog', 'progress'], 'GRPOTrainer');
     const config = isParsed(options.config) ? options.config : parseGRPOConfig((options.config ?? {}) as GRPOConfigInput);
     const model = options.model;
     if (model === null || typeof model !== 'object' || typeof (model as Module).trainableParameters !== 'function') {
@@ -173,6 +175,7 @@ export class GRPOTrainer extends TrainerCore {
    * with one batched call, as TRL's `_generate`.
    */
   async generateRollouts(records: readonly Record<string, unknown>[], options: { signal?: AbortSignal; seed?: number } = {}): Promise<Rollouts> {
+    checkOptionKeys(options, ['signal', 'seed'], 'GRPOTrainer.generateRollouts');
     const c = this.config;
     const prompts = records.map((r, i) => {
       const p = r.prompt;
@@ -200,6 +203,7 @@ export class GRPOTrainer extends TrainerCore {
    * malformed list stops training with an error naming it and the step.
    */
   async scoreRollouts(rollouts: Rollouts, records: readonly Record<string, unknown>[], options: { signal?: AbortSignal } = {}): Promise<RewardsPerFunc> {
+    checkOptionKeys(options, ['signal'], 'GRPOTrainer.scoreRollouts');
     const table = await runRewardFunctions<RewardTrainerState>({
       rewardFuncs: this.rewardFuncs,
       rewardFuncNames: this.rewardFuncNames,
@@ -276,6 +280,7 @@ export class GRPOTrainer extends TrainerCore {
    * trainer's state is then whole: `saveCheckpoint()` after the rejection resumes exactly.
    */
   async train(options: { signal?: AbortSignal } = {}): Promise<TrainResult> {
+    checkOptionKeys(options, ['signal'], 'GRPOTrainer.train');
     for (const w of grpoConfigWarnings(this.config)) this.note(`GRPOTrainer: ${w}`);
     return this.runLoop(options.signal, async () => {
       const c = this.config;

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type * as mx from '@mlxn/core';
-import { handleOf, native, wrap } from '@mlxn/core/internal';
+import { checkOptionKeys, handleOf, native, wrap } from '@mlxn/core/internal';
 import type { NativeArray } from '@mlxn/core/internal';
 import { recoverFolderSave, saveFolderStaged } from './folder-save.js';
 import { recoverFolder } from './folder-replace.js';
@@ -16,6 +16,8 @@ export interface LoadOptions {
   /** Load only the tensors whose names match (shards holding none are not opened). */
   filter?: TensorFilter;
 }
+
+const LOAD_OPTIONS: readonly string[] = ['filter'] satisfies (keyof LoadOptions)[];
 
 export interface Checkpoint {
   /**
@@ -36,6 +38,8 @@ export interface SaveOptions {
    */
   maxShardSize?: number | string;
 }
+
+const SAVE_OPTIONS: readonly string[] = ['metadata', 'maxShardSize'] satisfies (keyof SaveOptions)[];
 
 /** One tensor of a safetensors header. `begin`/`end` are byte offsets in the file. */
 export interface TensorInfo {
@@ -82,6 +86,7 @@ export function inspectSafetensors(file: string): { tensors: TensorInfo[]; metad
  * `*.safetensors` file in it).
  */
 export function loadSync(path: string, options: LoadOptions = {}): Checkpoint {
+  checkOptionKeys(options, LOAD_OPTIONS, 'load');
   const full = resolve(path);
   const out = loadInto(full, options.filter);
   // A list of names is a request for exactly those tensors.
@@ -178,6 +183,7 @@ function entries(arrays: Record<string, mx.Array> | Map<string, mx.Array>): [str
  * Returns the files written.
  */
 export function saveSync(path: string, arrays: Record<string, mx.Array> | Map<string, mx.Array>, options: SaveOptions = {}): string[] {
+  checkOptionKeys(options, SAVE_OPTIONS, 'save');
   const [names, handles] = entries(arrays);
   const metadata = options.metadata ?? {};
   for (const [k, v] of Object.entries(metadata)) {

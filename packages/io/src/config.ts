@@ -1,6 +1,7 @@
 // config.json (and generation_config.json) of a model folder, parsed but not interpreted:
 // model packages validate them with their own zod schemas.
 import { join, resolve } from 'node:path';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { jsonDepth, readTextFile } from './files.js';
 
 export interface ModelConfig {
@@ -44,11 +45,14 @@ async function readJson(file: string, required: boolean, options: ReadConfigOpti
   return value as Record<string, unknown>;
 }
 
+const READ_CONFIG_OPTIONS: readonly string[] = ['maxBytes', 'maxDepth'] satisfies (keyof ReadConfigOptions)[];
+
 /**
  * Reads `config.json` and, when present, `generation_config.json` from a model folder. Both must
  * be regular files within the size and depth limits of `options`.
  */
 export async function readConfig(folder: string, options: ReadConfigOptions = {}): Promise<ModelConfig> {
+  checkOptionKeys(options, READ_CONFIG_OPTIONS, 'readConfig');
   const dir = resolve(folder);
   const config = (await readJson(join(dir, 'config.json'), true, options))!;
   const generationConfig = await readJson(join(dir, 'generation_config.json'), false, options);

@@ -1,7 +1,7 @@
 // Hugging Face tokenizers (tokenizer.json + tokenizer_config.json) through the Rust
 // `tokenizers` crate, chat templates through minijinja, and a streaming detokenizer.
 import { resolve } from 'node:path';
-import { native } from '@mlxn/core/internal';
+import { checkOptionKeys, native } from '@mlxn/core/internal';
 import { StreamingDetokenizer } from './detokenizer.js';
 
 type NativeTokenizer = ReturnType<typeof native.IoTokenizer.fromFolder>;
@@ -15,6 +15,9 @@ export interface DecodeOptions {
   /** Drop special tokens (`<|im_end|>`, ...) from the text. Default false. */
   skipSpecialTokens?: boolean;
 }
+
+const ENCODE_OPTIONS: readonly string[] = ['addSpecialTokens'] satisfies (keyof EncodeOptions)[];
+const DECODE_OPTIONS: readonly string[] = ['skipSpecialTokens'] satisfies (keyof DecodeOptions)[];
 
 /** A chat message. Extra keys (`reasoning_content`, `tool_calls`, `name`, ...) reach the template. */
 export interface ChatMessage {
@@ -39,6 +42,10 @@ export interface ChatTemplateOptions {
   /** Bounds on the render (templates come with a model and are untrusted). */
   limits?: TemplateLimits;
 }
+
+const CHAT_TEMPLATE_OPTIONS: readonly string[] = [
+  'tools', 'addGenerationPrompt', 'enableThinking', 'tokenize', 'chatTemplate', 'extra', 'limits',
+] satisfies (keyof ChatTemplateOptions)[];
 
 /**
  * Bounds on rendering a chat template. Every render stops with an Error naming the limit it
@@ -120,19 +127,23 @@ export class Tokenizer {
 
   encode(text: string, options: EncodeOptions = {}): number[] {
     if (typeof text !== 'string') throw new TypeError(`encode expects a string, got ${typeof text}`);
+    checkOptionKeys(options, ENCODE_OPTIONS, 'encode');
     return this.#native.encode(text, options.addSpecialTokens ?? true);
   }
 
   encodeBatch(texts: readonly string[], options: EncodeOptions = {}): number[][] {
     if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) throw new TypeError('encodeBatch expects a list of strings');
+    checkOptionKeys(options, ENCODE_OPTIONS, 'encodeBatch');
     return this.#native.encodeBatch([...texts], options.addSpecialTokens ?? true);
   }
 
   decode(ids: readonly number[], options: DecodeOptions = {}): string {
+    checkOptionKeys(options, DECODE_OPTIONS, 'decode');
     return this.#native.decode(checkIds(ids), options.skipSpecialTokens ?? false);
   }
 
   decodeBatch(batch: readonly (readonly number[])[], options: DecodeOptions = {}): string[] {
+    checkOptionKeys(options, DECODE_OPTIONS, 'decodeBatch');
     return this.#native.decodeBatch(batch.map((ids) => checkIds(ids)), options.skipSpecialTokens ?? false);
   }
 
@@ -159,6 +170,7 @@ export class Tokenizer {
   applyChatTemplate(messages: readonly ChatMessage[], options?: ChatTemplateOptions & { tokenize?: false }): string;
   applyChatTemplate(messages: readonly ChatMessage[], options?: ChatTemplateOptions): string | number[];
   applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string | number[] {
+    checkOptionKeys(options, CHAT_TEMPLATE_OPTIONS, 'applyChatTemplate');
     let template = options.chatTemplate;
     if (template !== undefined && !template.includes('{')) template = this.chatTemplate(template);
     template ??= this.chatTemplate();
@@ -177,6 +189,7 @@ export class Tokenizer {
 
   /** A streaming detokenizer for token-by-token generation. */
   detokenizer(options: DecodeOptions = {}): StreamingDetokenizer {
+    checkOptionKeys(options, DECODE_OPTIONS, 'detokenizer');
     const skip = options.skipSpecialTokens ?? false;
     return new StreamingDetokenizer((ids) => this.#native.decode(ids, skip));
   }

@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { Tokenizer, loadSync, readConfig, readTextFileSync } from '@mlxn/io';
 import { recoverFolder, recoverFolderSave } from '@mlxn/io/internal';
 import { checkConfigAgainstWeights } from './config-check.js';
@@ -54,8 +55,13 @@ export interface LoadOptions {
 /** Chat template files (`chat_template.jinja` / `.json`); published ones are a few kilobytes. */
 const MAX_CHAT_TEMPLATE_FILE_BYTES = 16 * 2 ** 20;
 
+const LOAD_OPTIONS: readonly string[] = [
+  'dtype', 'quantize', 'onProgress', 'signal', 'lazy', 'truncatedVocab', 'configLimits',
+] satisfies (keyof LoadOptions)[];
+
 function checkOptions(options: LoadOptions): void {
   if (options === null || typeof options !== 'object') throw new TypeError('Qwen3.load: options must be an object');
+  checkOptionKeys(options, LOAD_OPTIONS, 'Qwen3.load');
   const { dtype, quantize } = options;
   if (dtype !== undefined && !['float32', 'float16', 'bfloat16'].includes(dtype)) {
     throw new TypeError(`Qwen3.load: dtype must be 'float32', 'float16' or 'bfloat16', got ${JSON.stringify(dtype)}`);
@@ -65,11 +71,7 @@ function checkOptions(options: LoadOptions): void {
     if (quantize === null || typeof quantize !== 'object' || !ok(quantize.bits) || !ok(quantize.groupSize)) {
       throw new TypeError('Qwen3.load: quantize must be { bits?, groupSize?, mode? } with positive integers');
     }
-    const unknown = Object.keys(quantize).find((k) => !['bits', 'groupSize', 'mode'].includes(k));
-    if (unknown !== undefined) {
-      const near = ['bits', 'groupSize', 'mode'].find((k) => k.toLowerCase() === unknown.toLowerCase().replace(/_/g, ''));
-      throw new TypeError(`Qwen3.load: quantize: unknown option ${JSON.stringify(unknown)}${near ? ` (did you mean ${JSON.stringify(near)}?)` : ''}`);
-    }
+    checkOptionKeys(quantize, ['bits', 'groupSize', 'mode'], 'Qwen3.load: quantize');
     if (quantize.mode !== undefined && !['affine', 'mxfp4', 'mxfp8', 'nvfp4'].includes(quantize.mode)) {
       throw new TypeError(`Qwen3.load: quantize.mode must be 'affine', 'mxfp4', 'mxfp8' or 'nvfp4', got ${JSON.stringify(quantize.mode)}`);
     }

@@ -5,6 +5,7 @@
  * quantized caches from token 5000, group size 64).
  */
 import type { Cache } from '@mlxn/cache';
+import { editDistance } from '@mlxn/core/internal';
 import type { ChatMessage } from '@mlxn/io';
 import { type LogitsProcessor, type LogitsProcessorOptions, type Sampler, type SamplerOptions, makeLogitsProcessors, makeSampler } from '@mlxn/sampling';
 
@@ -133,12 +134,23 @@ export function describe(v: unknown): string {
   return `an object (${v.constructor?.name ?? 'Object'})`;
 }
 
+/** The allowed key closest to `key` if it is within two edits (the did-you-mean of a typo). */
+function withinTwoEdits(key: string, allowed: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const k of allowed) {
+    const d = editDistance(key, k);
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best;
+}
+
 /** Rejects keys that no option has, naming the closest one (typos fail instead of being ignored). */
 export function checkKeys(options: object, allowed: readonly string[], what: string): void {
   for (const key of Object.keys(options)) {
     if ((options as Record<string, unknown>)[key] === undefined || allowed.includes(key)) continue;
     const lower = key.toLowerCase().replace(/_/g, '');
-    const near = allowed.find((k) => k.toLowerCase() === lower);
+    const near = allowed.find((k) => k.toLowerCase() === lower) ?? withinTwoEdits(key, allowed);
     fail(what, `unknown option ${JSON.stringify(key)}${near ? ` (did you mean ${JSON.stringify(near)}?)` : ''}`);
   }
 }

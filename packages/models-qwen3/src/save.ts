@@ -9,6 +9,7 @@
 import { copyFileSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { saveSync } from '@mlxn/io';
 import { type FolderReplace, beginFolderReplace } from '@mlxn/io/internal';
 import { quantizationToJson } from './config.js';
@@ -75,6 +76,7 @@ function tensorsToWrite(model: Qwen3): Map<string, mx.Array> {
  */
 export function saveQwen3(model: Qwen3, folder: string, options: SaveOptions = {}): string[] {
   if (typeof folder !== 'string' || folder.length === 0) throw new TypeError('Qwen3.save: folder must be a non-empty path');
+  checkOptionKeys(options, ['maxShardSize'] satisfies (keyof SaveOptions)[], 'Qwen3.save');
   const target = resolve(folder);
   if (existsSync(target) && !statSync(target).isDirectory()) throw new Error(`Qwen3.save: ${target} exists and is not a folder`);
   let replace: FolderReplace;

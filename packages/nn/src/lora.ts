@@ -4,6 +4,7 @@
  * and `loraB` zero, so a fresh adapter leaves the output unchanged.
  */
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { loadSync, saveSync } from '@mlxn/io';
 import { checkWeights } from './keys.js';
 import { Dropout } from './layers/dropout.js';
@@ -35,6 +36,7 @@ export class LoRALinear extends Module {
 
   constructor(inputDims: number, outputDims: number, options: LoRAOptions & { bias?: boolean } = {}) {
     super();
+    checkOptionKeys(options, ['rank', 'scale', 'dropout', 'key', 'bias'], 'LoRALinear');
     const rank = options.rank ?? 8;
     if (!Number.isInteger(rank) || rank <= 0) throw new RangeError(`LoRALinear: rank must be a positive integer, got ${rank}`);
     this.linear = new Linear(inputDims, outputDims, { bias: options.bias ?? false });
@@ -47,6 +49,7 @@ export class LoRALinear extends Module {
 
   /** An adapter around an existing (plain or quantized) linear, which it keeps as `linear`. */
   static fromBase(linear: Linear | QuantizedLinear, options: LoRAOptions = {}): LoRALinear {
+    checkOptionKeys(options, ['rank', 'scale', 'dropout', 'key'], 'LoRALinear.fromBase');
     const lora = new LoRALinear(linear.inputDims, linear.outputDims, options);
     lora.linear = linear;
     return lora;
@@ -60,6 +63,7 @@ export class LoRALinear extends Module {
 
   /** The base with the update merged into its weight (re-quantized unless `dequantize`). */
   fuse(options: { dequantize?: boolean } = {}): Linear | QuantizedLinear {
+    checkOptionKeys(options, ['dequantize'], 'LoRALinear.fuse');
     const base = this.linear;
     const quantized = base instanceof QuantizedLinear;
     const weight = quantized ? base.dequantizedWeight() : base.weight;
@@ -93,23 +97,24 @@ function matches(targets: LoRATargets, path: string, m: Module): boolean {
  * linearToLoRALayers(model, { targets: ['self_attn.q_proj', 'self_attn.v_proj'], rank: 8 });
  */
 export function linearToLoRALayers(model: Module, options: LoRAOptions & { targets?: LoRATargets } = {}): string[] {
+  checkOptionKeys(options, ['rank', 'scale', 'dropout', 'key', 'targets'], 'linearToLoRALayers');
   if (options.key !== undefined && !(options.key instanceof mx.Array)) throw new TypeError('linearToLoRALayers: key must be an mx.Array (mx.random.key(seed))');
   model.freeze();
-  const targets = options.targets ?? (() => true);
+  const { targets = () => true, ...loraOptions } = options;
   const paths: string[] = [];
   // One key per adapter, in tree order: each split gives the next running key and this layer's.
   let running = options.key;
   replaceModules(model, (path, m) => {
     if (!(m instanceof Linear || m instanceof QuantizedLinear) || !matches(targets, path, m)) return undefined;
     paths.push(path);
-    if (running === undefined) return LoRALinear.fromBase(m, options);
+    if (running === undefined) return LoRALinear.fromBase(m, loraOptions);
     const [next, own] = mx.tidy(() => {
       const pair = mx.random.split(running!, 2);
       return [mx.index(pair, 0), mx.index(pair, 1)];
     });
     if (running !== options.key) running.dispose();
     running = next;
-    const lora = LoRALinear.fromBase(m, { ...options, key: own });
+    const lora = LoRALinear.fromBase(m, { ...loraOptions, key: own });
     own.dispose(); // loraA's graph holds what it needs
     return lora;
   });
@@ -120,6 +125,7 @@ export function linearToLoRALayers(model: Module, options: LoRAOptions & { targe
 
 /** Replaces every `LoRALinear` with its fused base (see `LoRALinear.fuse`), in place. */
 export function fuseLoRA<M extends Module>(model: M, options: { dequantize?: boolean } = {}): M {
+  checkOptionKeys(options, ['dequantize'], 'fuseLoRA');
   replaceModules(model, (_p, m) => (m instanceof LoRALinear ? m.fuse(options) : undefined));
   return model;
 }
@@ -133,6 +139,7 @@ export function adapterParameters(model: Module): [string, mx.Array][] {
  * metadata records where the adapters sit (`lora_layers`: `[path, rank, scale, dropout]` JSON),
  * so `loadAdapters` can attach them to a model that has none yet. */
 export async function saveAdapters(model: Module, path: string, options: { metadata?: Record<string, string> } = {}): Promise<string[]> {
+  checkOptionKeys(options, ['metadata'], 'saveAdapters');
   const params = adapterParameters(model);
   if (params.length === 0) throw new Error('saveAdapters: the model has no LoRA adapters');
   const layers = model

@@ -8,6 +8,7 @@
  * (`layers.0.selfAttn.qProj.weight` ↔ `layers.0.self_attn.q_proj.weight`).
  */
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { type Checkpoint, loadSync, saveSync } from '@mlxn/io';
 import { checkWeights, checkpointSegment, propertyPath } from './keys.js';
 
@@ -178,6 +179,7 @@ export abstract class Module {
 
   /** Number of scalars in all parameters (or only the trainable ones). */
   numParameters(options: { trainable?: boolean } = {}): number {
+    checkOptionKeys(options, ['trainable'], 'numParameters');
     const list = options.trainable ? this.namedTrainableParameters() : this.namedParameters();
     return list.reduce((n, [, a]) => n + a.size, 0);
   }
@@ -265,12 +267,14 @@ export abstract class Module {
 
   /** Freezes parameters: they keep their values and get no gradients. */
   freeze(options: FreezeOptions = {}): this {
+    checkOptionKeys(options, ['recurse', 'keys', 'strict'], 'freeze');
     this.#setFrozen(options, true);
     return this;
   }
 
   /** Unfreezes parameters (all by default, or `keys`). */
   unfreeze(options: FreezeOptions = {}): this {
+    checkOptionKeys(options, ['recurse', 'keys', 'strict'], 'unfreeze');
     this.#setFrozen(options, false);
     return this;
   }
@@ -317,6 +321,7 @@ export abstract class Module {
    * unless the whole set passes. Arrays keep their dtype (cast with `apply` if needed).
    */
   loadWeights(source: WeightSource, options: { strict?: boolean } = {}): this {
+    checkOptionKeys(options, ['strict'], 'loadWeights');
     const strict = options.strict ?? true;
     const where = typeof source === 'string' ? source : 'loadWeights';
     const given = weightEntries(source);
@@ -340,11 +345,13 @@ export abstract class Module {
 
   /** Saves every parameter by checkpoint key (a `.safetensors` file, or a folder) through @mlxn/io. */
   async saveWeights(path: string, options: { metadata?: Record<string, string> } = {}): Promise<string[]> {
+    checkOptionKeys(options, ['metadata'], 'saveWeights');
     return this.saveWeightsSync(path, options);
   }
 
   /** `saveWeights`, blocking. */
   saveWeightsSync(path: string, options: { metadata?: Record<string, string> } = {}): string[] {
+    checkOptionKeys(options, ['metadata'], 'saveWeightsSync');
     return saveSync(path, Object.fromEntries(this.namedParameters()), options);
   }
 }

@@ -4,6 +4,7 @@
  * (`weight` packed into uint32, `scales`, and `biases` for affine mode).
  */
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { Embedding } from './layers/embedding.js';
 import { Linear, checkDims } from './layers/linear.js';
 import { checkpointSegment as segmentOf } from './keys.js';
@@ -91,6 +92,7 @@ export class QuantizedLinear extends Quantized {
 
   /** `weight` (`[outputDims, inputDims]`, float) is quantized instead of a random init when given. */
   constructor(inputDims: number, outputDims: number, options: QuantizationOptions & { bias?: boolean; weight?: mx.Array } = {}) {
+    checkOptionKeys(options, ['groupSize', 'bits', 'mode', 'bias', 'weight'], 'QuantizedLinear');
     const q = resolve(options);
     super(q);
     checkDims({ inputDims, outputDims }, 'QuantizedLinear');
@@ -106,6 +108,7 @@ export class QuantizedLinear extends Quantized {
 
   /** A quantized copy of `linear` (its bias kept as is). */
   static fromLinear(linear: Linear, options: QuantizationOptions = {}): QuantizedLinear {
+    checkOptionKeys(options, ['groupSize', 'bits', 'mode'], 'QuantizedLinear.fromLinear');
     const [out, inp] = linear.weight.shape;
     const q = new QuantizedLinear(inp, out, { ...options, bias: false, weight: linear.weight });
     if (linear.bias) q.bias = linear.bias;
@@ -137,6 +140,7 @@ export class QuantizedLinear extends Quantized {
 export class QuantizedEmbedding extends Quantized {
   /** `weight` (`[numEmbeddings, dims]`, float) is quantized instead of a random init when given. */
   constructor(numEmbeddings: number, dims: number, options: QuantizationOptions & { weight?: mx.Array } = {}) {
+    checkOptionKeys(options, ['groupSize', 'bits', 'mode', 'weight'], 'QuantizedEmbedding');
     const q = resolve(options);
     super(q);
     checkDims({ numEmbeddings, dims }, 'QuantizedEmbedding');
@@ -149,6 +153,7 @@ export class QuantizedEmbedding extends Quantized {
   }
 
   static fromEmbedding(e: Embedding, options: QuantizationOptions = {}): QuantizedEmbedding {
+    checkOptionKeys(options, ['groupSize', 'bits', 'mode'], 'QuantizedEmbedding.fromEmbedding');
     const [n, d] = e.weight.shape;
     return new QuantizedEmbedding(n, d, { ...options, weight: e.weight });
   }
@@ -214,6 +219,7 @@ export function replaceModules(model: Module, fn: (path: string, m: Module) => M
  * quantize(model, { groupSize: 64, bits: 4 });
  */
 export function quantize<M extends Module>(model: M, options: QuantizationOptions & { filter?: QuantizeFilter } = {}): M {
+  checkOptionKeys(options, ['groupSize', 'bits', 'mode', 'filter'], 'quantize');
   const base = resolve(options);
   replaceModules(model, (path, m) => {
     if (!(m instanceof Linear) && !(m instanceof Embedding)) return undefined;

@@ -24,6 +24,15 @@ describe('sampler options', () => {
     });
   }
 
+  it('unknown keys of the per-call options are errors too', () => {
+    const row = Float32Array.of(-1, -2);
+    expect(() => js.categoricalSampling(row, 1, { rng: Math.random } as object)).toThrow(/categoricalSampling: unknown option "rng"/);
+    expect(() => js.applyXtc(row, 1, 0.1, [], { Random: Math.random } as object)).toThrow(/applyXtc: unknown option "Random" \(did you mean "random"\?\)/);
+    expect(() => ml.categoricalSampling(lp(), 1, { keys: mx.random.key(0) } as object)).toThrow(/categoricalSampling: unknown option "keys" \(did you mean "key"\?\)/);
+    expect(() => ml.applyXtc(lp(), 1, 0.1, [], { seed: 1 } as object)).toThrow(/applyXtc: unknown option "seed"/);
+    expect(js.categoricalSampling(row, 1, { random: () => 0 })).toBe(0);
+  });
+
   it('unknown options are errors naming the nearest one', () => {
     for (const make of [ml.makeSampler, js.makeSampler] as ((o: object) => unknown)[]) {
       expect(() => make({ temperature: 0.7, topp: 0.9 })).toThrow(/makeSampler: unknown option "topp" \(did you mean "topP"\?\)/);

@@ -1,4 +1,5 @@
 // Pulling a final answer out of a completion and comparing it with a gold answer.
+import { checkOptionKeys } from '@mlxn/core/internal';
 
 /** Where the final answer sits in a completion. */
 export type AnswerExtraction = 'auto' | 'answer-tag' | 'boxed' | 'last-number' | 'whole' | ((completion: string) => string | null);
@@ -78,6 +79,7 @@ export function normaliseAnswer(text: string): string {
  * else as normalised strings.
  */
 export function answersMatch(answer: string, gold: string | number, options: { compare?: 'auto' | 'numeric' | 'string'; tolerance?: number } = {}): boolean {
+  checkOptionKeys(options, ['compare', 'tolerance'], 'answersMatch');
   const compare = options.compare ?? 'auto';
   const goldText = String(gold);
   if (compare !== 'string') {

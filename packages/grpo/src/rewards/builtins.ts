@@ -1,5 +1,6 @@
 // Built-in reward functions. Each factory returns a named RewardFunction (the name is the
 // metric key, `rewards/<name>/mean`).
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { answersMatch, extractAnswer, stripReasoning, type AnswerExtraction } from './answers.js';
 import { compileJsonSchema, type JsonSchema } from './jsonSchema.js';
 import type { RewardArgs, RewardFunction } from './runner.js';
@@ -28,6 +29,7 @@ export interface AccuracyRewardOptions {
  * @example const acc = accuracyReward({ answerField: 'answer' });
  */
 export function accuracyReward(options: AccuracyRewardOptions = {}): RewardFunction {
+  checkOptionKeys(options, ['answerField', 'extract', 'compare', 'tolerance', 'name'], 'accuracyReward');
   const field = options.answerField ?? 'answer';
   return named(options.name ?? 'accuracy', (args: RewardArgs) => {
     const gold = args[field];
@@ -37,7 +39,7 @@ export function accuracyReward(options: AccuracyRewardOptions = {}): RewardFunct
       if (g === null || g === undefined || (typeof g === 'string' && g.trim() === '')) return null;
       if (typeof g !== 'string' && typeof g !== 'number') throw new TypeError(`accuracy reward: "${field}" must be a string or number, got ${typeof g}`);
       const answer = extractAnswer(c, options.extract ?? 'auto');
-      return answer !== null && answersMatch(answer, g, options) ? 1 : 0;
+      return answer !== null && answersMatch(answer, g, { compare: options.compare, tolerance: options.tolerance }) ? 1 : 0;
     });
   });
 }
@@ -60,6 +62,7 @@ const count = (text: string, tag: string) => text.split(tag).length - 1;
  * @example const fmt = formatReward(); // '<think>2+2</think><answer>4</answer>' → 1
  */
 export function formatReward(options: FormatRewardOptions = {}): RewardFunction {
+  checkOptionKeys(options, ['think', 'answer', 'startInReasoning', 'name'], 'formatReward');
   const think = options.think ?? true;
   const answer = options.answer ?? true;
   if (!think && !answer) throw new RangeError('formatReward: at least one of think and answer must be required');
@@ -90,6 +93,7 @@ export interface LengthRewardOptions {
  * @example const len = lengthReward({ maxCompletionLength: 256, softPunishCache: 64 });
  */
 export function lengthReward(options: LengthRewardOptions): RewardFunction {
+  checkOptionKeys(options, ['maxCompletionLength', 'softPunishCache', 'name'], 'lengthReward');
   const { maxCompletionLength: max, softPunishCache: cache } = options;
   if (!Number.isInteger(max) || max < 1) throw new RangeError(`lengthReward: maxCompletionLength must be a positive integer, got ${max}`);
   if (!Number.isInteger(cache) || cache < 1 || cache > max) {
@@ -121,6 +125,7 @@ export interface ToolCallRewardOptions {
  * @example const tools = toolCallReward({ tools: [{ name: 'add', parameters: { type: 'object', required: ['a', 'b'] } }] });
  */
 export function toolCallReward(options: ToolCallRewardOptions = {}): RewardFunction {
+  checkOptionKeys(options, ['tools', 'requireCall', 'startInReasoning', 'name'], 'toolCallReward');
   const check = toolValidator(options.tools);
   const requireCall = options.requireCall ?? true;
   return named(options.name ?? 'tool_call', (args: RewardArgs) =>
@@ -177,6 +182,7 @@ function jsonText(completion: string, how: JsonSchemaRewardOptions['extract']): 
  * @example const valid = jsonSchemaReward({ schema: { type: 'object', required: ['city'] } });
  */
 export function jsonSchemaReward(options: JsonSchemaRewardOptions): RewardFunction {
+  checkOptionKeys(options, ['schema', 'extract', 'name'], 'jsonSchemaReward');
   const validate = compileJsonSchema(options.schema);
   return named(options.name ?? 'json_schema', (args: RewardArgs) =>
     args.completions.map((c) => {

@@ -2,6 +2,7 @@
 // every function sees the prompts, the completions, their token ids and every other dataset
 // column (one entry per completion), sync and async functions alike; `null` means "does not apply".
 import type { ChatMessage } from '@mlxn/io';
+import { checkOptionKeys } from '@mlxn/core/internal';
 
 /** What a reward function receives. Dataset columns other than `prompt` are passed under their own names. */
 export interface RewardArgs<State = unknown> {
@@ -101,6 +102,7 @@ const isMessages = (p: unknown): p is ChatMessage[] =>
  * const table = await runRewardFunctions({ rewardFuncs: [myReward], inputs, completions, completionIds, trainerState, step });
  */
 export async function runRewardFunctions<State>(options: RunRewardsOptions<State>): Promise<RewardTable> {
+  checkOptionKeys(options, ['rewardFuncs', 'rewardFuncNames', 'inputs', 'completions', 'completionIds', 'trainerState', 'step', 'promptColumn', 'warn', 'signal'], 'runRewardFunctions');
   const { rewardFuncs, inputs, completions, completionIds, step } = options;
   const n = completions.length;
   if (rewardFuncs.length === 0) throw new RangeError('at least one reward function is needed');

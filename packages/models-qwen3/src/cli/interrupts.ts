@@ -13,6 +13,7 @@
  * long synchronous step blocked the loop. A duplicate that arrived during such a step is
  * delivered, and ignored, before the next count is armed.
  */
+import { checkOptionKeys } from '@mlxn/core/internal';
 
 /** How long after a counted SIGINT further ones are the same request (ms). */
 export const SIGINT_COALESCE_MS = 1000;
@@ -31,6 +32,7 @@ export interface InterruptOptions {
  * try { await work(controller.signal); } finally { stop(); }
  */
 export function onInterrupt(handler: (count: number) => void, options: InterruptOptions = {}): () => void {
+  checkOptionKeys(options, ['coalesceMs'] satisfies (keyof InterruptOptions)[], 'onInterrupt');
   const coalesceMs = options.coalesceMs ?? SIGINT_COALESCE_MS;
   let count = 0;
   let armed = true;

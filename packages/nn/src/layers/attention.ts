@@ -3,6 +3,7 @@
  * projections and defaults follow mlx.nn.MultiHeadAttention (`numKvHeads` adds GQA).
  */
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { Module } from '../module.js';
 import { Linear, checkDims } from './linear.js';
 
@@ -29,6 +30,7 @@ export class MultiHeadAttention extends Module {
 
   constructor(dims: number, numHeads: number, options: MultiHeadAttentionOptions = {}) {
     super();
+    checkOptionKeys(options, ['numKvHeads', 'queryInputDims', 'keyInputDims', 'valueInputDims', 'valueDims', 'valueOutputDims', 'bias'], 'MultiHeadAttention');
     const numKvHeads = options.numKvHeads ?? numHeads;
     checkDims({ dims, numHeads, numKvHeads }, 'MultiHeadAttention');
     if (dims % numHeads !== 0) throw new RangeError(`MultiHeadAttention: dims (${dims}) must be divisible by numHeads (${numHeads})`);

@@ -1,5 +1,6 @@
 /** `Linear`, `Identity` and `Bilinear`-free basics, following mlx.nn.Linear. */
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { Module } from '../module.js';
 
 export interface LinearOptions {
@@ -17,6 +18,7 @@ export class Linear extends Module {
 
   constructor(inputDims: number, outputDims: number, options: LinearOptions = {}) {
     super();
+    checkOptionKeys(options, ['bias'], 'Linear');
     checkDims({ inputDims, outputDims }, 'Linear');
     const scale = Math.sqrt(1 / inputDims);
     this.weight = mx.random.uniform(-scale, scale, [outputDims, inputDims]);

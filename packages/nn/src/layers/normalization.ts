@@ -1,5 +1,6 @@
 /** `RMSNorm` and `LayerNorm` on MLX's fused kernels, following mlx.nn. */
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { Module } from '../module.js';
 import { checkDims } from './linear.js';
 
@@ -10,6 +11,7 @@ export class RMSNorm extends Module {
 
   constructor(dims: number, options: { eps?: number } = {}) {
     super();
+    checkOptionKeys(options, ['eps'], 'RMSNorm');
     checkDims({ dims }, 'RMSNorm');
     this.weight = mx.ones([dims]);
     this.eps = options.eps ?? 1e-5;
@@ -36,6 +38,7 @@ export class LayerNorm extends Module {
 
   constructor(dims: number, options: LayerNormOptions = {}) {
     super();
+    checkOptionKeys(options, ['eps', 'affine', 'bias'], 'LayerNorm');
     checkDims({ dims }, 'LayerNorm');
     this.eps = options.eps ?? 1e-5;
     if (options.affine ?? true) {

@@ -3,6 +3,7 @@
  * (`linear`, `yarn`), following mlx-lm's rope_utils semantics.
  */
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { Module } from '../module.js';
 import { checkDims } from './linear.js';
 
@@ -24,6 +25,7 @@ export class RoPE extends Module {
 
   constructor(dims: number, options: RoPEOptions = {}) {
     super();
+    checkOptionKeys(options, ['traditional', 'base', 'scale'], 'RoPE');
     checkDims({ dims }, 'RoPE');
     this.dims = dims;
     this.traditional = options.traditional ?? false;
@@ -63,6 +65,7 @@ export class YarnRoPE extends Module {
 
   constructor(dims: number, options: YarnRoPEOptions = {}) {
     super();
+    checkOptionKeys(options, ['traditional', 'base', 'scalingFactor', 'originalMaxPositionEmbeddings', 'betaFast', 'betaSlow', 'mscale', 'mscaleAllDim'], 'YarnRoPE');
     checkDims({ dims }, 'YarnRoPE');
     const base = options.base ?? 10000;
     const factor = options.scalingFactor ?? 1;
@@ -119,6 +122,7 @@ export function initializeRope(
   dims: number,
   options: { base?: number; traditional?: boolean; scalingConfig?: RopeScalingConfig | null; maxPositionEmbeddings?: number } = {},
 ): RoPE | YarnRoPE {
+  checkOptionKeys(options, ['base', 'traditional', 'scalingConfig', 'maxPositionEmbeddings'], 'initializeRope');
   const cfg = options.scalingConfig ?? null;
   const type = cfg ? (cfg.type ?? cfg.rope_type ?? 'default') : 'default';
   const base = options.base ?? 10000;

@@ -1,6 +1,7 @@
 // Classification losses; semantics follow mlx.nn.losses (cross_entropy, binary_cross_entropy,
 // nll_loss, kl_div_loss, hinge_loss).
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { type Reduction, applyWeights, checkSameShape, reduce } from './reduce.js';
 
 export interface CrossEntropyOptions {
@@ -34,6 +35,7 @@ const normAxis = (axis: number, ndim: number, what: string): number => {
  * loss.item(); // 0.0485873
  */
 export function crossEntropy(logits: mx.Array, targets: mx.Array, options: CrossEntropyOptions = {}): mx.Array {
+  checkOptionKeys(options, ['weights', 'axis', 'labelSmoothing', 'ignoreIndex', 'reduction'], 'crossEntropy');
   const what = 'crossEntropy';
   const { weights, axis = -1, labelSmoothing = 0, ignoreIndex, reduction = 'none' } = options;
   if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new RangeError(`${what}: labelSmoothing must be in [0, 1), got ${labelSmoothing}`);
@@ -81,6 +83,7 @@ export interface BinaryCrossEntropyOptions {
  * @example binaryCrossEntropy(mx.array([0.105361, 0.223144]), mx.array([0, 1])).item(); // 0.539245
  */
 export function binaryCrossEntropy(inputs: mx.Array, targets: mx.Array, options: BinaryCrossEntropyOptions = {}): mx.Array {
+  checkOptionKeys(options, ['weights', 'withLogits', 'reduction'], 'binaryCrossEntropy');
   const what = 'binaryCrossEntropy';
   const { weights, withLogits = true, reduction = 'mean' } = options;
   checkSameShape(inputs, targets, what, ['inputs', 'targets']);
@@ -107,6 +110,7 @@ export interface AxisReductionOptions {
  * @example nllLoss(mx.logSoftmax(logits, -1), labels, { reduction: 'mean' });
  */
 export function nllLoss(inputs: mx.Array, targets: mx.Array, options: AxisReductionOptions = {}): mx.Array {
+  checkOptionKeys(options, ['axis', 'reduction'], 'nllLoss');
   const { axis = -1, reduction = 'none' } = options;
   const loss = mx.negative(mx.squeeze(mx.takeAlongAxis(inputs, mx.expandDims(targets, axis), axis), axis));
   return reduce(loss, reduction, 'nllLoss');
@@ -118,6 +122,7 @@ export function nllLoss(inputs: mx.Array, targets: mx.Array, options: AxisReduct
  * @example klDivLoss(mx.logSoftmax(p, -1), mx.logSoftmax(q, -1), { reduction: 'mean' });
  */
 export function klDivLoss(inputs: mx.Array, targets: mx.Array, options: AxisReductionOptions = {}): mx.Array {
+  checkOptionKeys(options, ['axis', 'reduction'], 'klDivLoss');
   const { axis = -1, reduction = 'none' } = options;
   const loss = mx.sum(mx.multiply(mx.exp(targets), mx.subtract(targets, inputs)), axis);
   return reduce(loss, reduction, 'klDivLoss');
@@ -128,6 +133,7 @@ export function klDivLoss(inputs: mx.Array, targets: mx.Array, options: AxisRedu
  * @example hingeLoss(mx.array([0.5, -2]), mx.array([1, -1])).tolist(); // [0.5, 0]
  */
 export function hingeLoss(inputs: mx.Array, targets: mx.Array, options: { reduction?: Reduction } = {}): mx.Array {
+  checkOptionKeys(options, ['reduction'], 'hingeLoss');
   const loss = mx.maximum(mx.subtract(1, mx.multiply(inputs, targets)), 0);
   return reduce(loss, options.reduction ?? 'none', 'hingeLoss');
 }

@@ -2,6 +2,7 @@
 // smooth_l1_loss, huber_loss, log_cosh_loss, gaussian_nll_loss, cosine_similarity_loss,
 // margin_ranking_loss, triplet_loss).
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { type Reduction, checkSameShape, reduce, sameShape } from './reduce.js';
 
 export interface ReductionOptions {
@@ -13,6 +14,7 @@ export interface ReductionOptions {
  * @example mseLoss(mx.array([1, 2]), mx.array([0, 0])).item(); // 2.5
  */
 export function mseLoss(predictions: mx.Array, targets: mx.Array, options: ReductionOptions = {}): mx.Array {
+  checkOptionKeys(options, ['reduction'], 'mseLoss');
   checkSameShape(predictions, targets, 'mseLoss');
   return reduce(mx.square(mx.subtract(predictions, targets)), options.reduction ?? 'mean', 'mseLoss');
 }
@@ -22,6 +24,7 @@ export function mseLoss(predictions: mx.Array, targets: mx.Array, options: Reduc
  * @example l1Loss(mx.array([1, -2]), mx.array([0, 0])).item(); // 1.5
  */
 export function l1Loss(predictions: mx.Array, targets: mx.Array, options: ReductionOptions = {}): mx.Array {
+  checkOptionKeys(options, ['reduction'], 'l1Loss');
   checkSameShape(predictions, targets, 'l1Loss');
   return reduce(mx.abs(mx.subtract(predictions, targets)), options.reduction ?? 'mean', 'l1Loss');
 }
@@ -31,6 +34,7 @@ export function l1Loss(predictions: mx.Array, targets: mx.Array, options: Reduct
  * @example smoothL1Loss(mx.array([0.5, 3]), mx.array([0, 0])).item(); // 1.3125
  */
 export function smoothL1Loss(predictions: mx.Array, targets: mx.Array, options: { beta?: number; reduction?: Reduction } = {}): mx.Array {
+  checkOptionKeys(options, ['beta', 'reduction'], 'smoothL1Loss');
   checkSameShape(predictions, targets, 'smoothL1Loss');
   const beta = options.beta ?? 1.0;
   const diff = mx.abs(mx.subtract(predictions, targets));
@@ -47,6 +51,7 @@ export function smoothL1Loss(predictions: mx.Array, targets: mx.Array, options: 
  * @example huberLoss(mx.array([0.5, 3]), mx.array([0, 0])).tolist(); // [0.125, 2.5]
  */
 export function huberLoss(inputs: mx.Array, targets: mx.Array, options: { delta?: number; reduction?: Reduction } = {}): mx.Array {
+  checkOptionKeys(options, ['delta', 'reduction'], 'huberLoss');
   const delta = options.delta ?? 1.0;
   const abs = mx.abs(mx.subtract(inputs, targets));
   const quadratic = mx.minimum(abs, delta);
@@ -60,6 +65,7 @@ export function huberLoss(inputs: mx.Array, targets: mx.Array, options: { delta?
  * @example logCoshLoss(mx.array([0]), mx.array([0])).item(); // 0
  */
 export function logCoshLoss(inputs: mx.Array, targets: mx.Array, options: ReductionOptions = {}): mx.Array {
+  checkOptionKeys(options, ['reduction'], 'logCoshLoss');
   const e = mx.subtract(inputs, targets);
   const loss = mx.subtract(mx.logaddexp(e, mx.negative(e)), Math.log(2));
   return reduce(loss, options.reduction ?? 'none', 'logCoshLoss');
@@ -74,6 +80,7 @@ export function gaussianNllLoss(
   inputs: mx.Array, targets: mx.Array, vars: mx.Array,
   options: { full?: boolean; eps?: number; reduction?: Reduction } = {},
 ): mx.Array {
+  checkOptionKeys(options, ['full', 'eps', 'reduction'], 'gaussianNllLoss');
   checkSameShape(inputs, targets, 'gaussianNllLoss', ['inputs', 'targets']);
   checkSameShape(inputs, vars, 'gaussianNllLoss', ['inputs', 'vars']);
   const v = mx.maximum(vars, options.eps ?? 1e-6);
@@ -89,6 +96,7 @@ export function gaussianNllLoss(
 export function cosineSimilarityLoss(
   x1: mx.Array, x2: mx.Array, options: { axis?: number; eps?: number; reduction?: Reduction } = {},
 ): mx.Array {
+  checkOptionKeys(options, ['axis', 'eps', 'reduction'], 'cosineSimilarityLoss');
   const { axis = 1, eps = 1e-8, reduction = 'none' } = options;
   const n1 = mx.linalg.norm(x1, null, axis);
   const n2 = mx.linalg.norm(x2, null, axis);
@@ -103,6 +111,7 @@ export function cosineSimilarityLoss(
 export function marginRankingLoss(
   inputs1: mx.Array, inputs2: mx.Array, targets: mx.Array, options: { margin?: number; reduction?: Reduction } = {},
 ): mx.Array {
+  checkOptionKeys(options, ['margin', 'reduction'], 'marginRankingLoss');
   if (!sameShape(inputs1.shape, inputs2.shape) || !sameShape(inputs1.shape, targets.shape)) {
     throw new RangeError(`marginRankingLoss: shapes differ: inputs1 [${inputs1.shape}], inputs2 [${inputs2.shape}], targets [${targets.shape}]`);
   }
@@ -118,6 +127,7 @@ export function tripletLoss(
   anchors: mx.Array, positives: mx.Array, negatives: mx.Array,
   options: { axis?: number; p?: number; margin?: number; eps?: number; reduction?: Reduction } = {},
 ): mx.Array {
+  checkOptionKeys(options, ['axis', 'p', 'margin', 'eps', 'reduction'], 'tripletLoss');
   const { axis = -1, p = 2, margin = 1.0, eps = 1e-6, reduction = 'none' } = options;
   const dist = (b: mx.Array) => mx.power(mx.add(mx.sum(mx.power(mx.abs(mx.subtract(anchors, b)), p), axis), eps), 1.0 / p);
   const loss = mx.maximum(mx.add(mx.subtract(dist(positives), dist(negatives)), margin), 0);

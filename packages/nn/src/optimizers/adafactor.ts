@@ -1,5 +1,6 @@
 // Adafactor (Shazeer & Stern, 2018); semantics follow mlx.optimizers.Adafactor.
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { type LearningRate, Optimizer, type ParamState } from './optimizer.js';
 
 export interface AdafactorOptions {
@@ -40,6 +41,7 @@ export class Adafactor extends Optimizer {
 
   constructor(options: AdafactorOptions = {}) {
     super();
+    checkOptionKeys(options, ['learningRate', 'eps', 'clipThreshold', 'decayRate', 'beta1', 'weightDecay', 'scaleParameter', 'relativeStep', 'warmupInit'], 'Adafactor');
     const {
       learningRate, eps = [1e-30, 1e-3], clipThreshold = 1.0, decayRate = -0.8, beta1, weightDecay = 0,
       scaleParameter = true, relativeStep = true, warmupInit = false,

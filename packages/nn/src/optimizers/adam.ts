@@ -1,5 +1,6 @@
 // Adam, AdamW and Adamax; semantics follow mlx.optimizers (no bias correction unless asked).
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { type LearningRate, Optimizer, type ParamState } from './optimizer.js';
 
 export interface AdamOptions {
@@ -23,12 +24,15 @@ function checkBetas(name: string, betas: number[]): void {
  * @example const opt = new Adam({ learningRate: 1e-3 });
  */
 export class Adam extends Optimizer {
+  /** The options this class takes (a subclass that adds some lists them too). */
+  protected static readonly optionKeys: readonly string[] = ['learningRate', 'betas', 'eps', 'biasCorrection'] satisfies (keyof AdamOptions)[];
   readonly betas: [number, number];
   readonly eps: number;
   readonly biasCorrection: boolean;
 
   constructor(options: AdamOptions) {
     super();
+    checkOptionKeys(options, (new.target as unknown as typeof Adam).optionKeys, new.target.name);
     const { learningRate, betas = [0.9, 0.999], eps = 1e-8, biasCorrection = false } = options;
     checkBetas(this.constructor.name, betas);
     if (!(eps >= 0)) throw new RangeError(`${this.constructor.name}: eps must be >= 0, got ${eps}`);
@@ -74,6 +78,7 @@ export interface AdamWOptions extends AdamOptions {
  * @example const opt = new AdamW({ learningRate: 1e-3, weightDecay: 0.01 });
  */
 export class AdamW extends Adam {
+  protected static override readonly optionKeys: readonly string[] = [...Adam.optionKeys, 'weightDecay'];
   readonly weightDecay: number;
 
   constructor(options: AdamWOptions) {
@@ -96,6 +101,8 @@ export class AdamW extends Adam {
  * @example const opt = new Adamax({ learningRate: 2e-3 });
  */
 export class Adamax extends Adam {
+  protected static override readonly optionKeys: readonly string[] = ['learningRate', 'betas', 'eps'];
+
   constructor(options: Omit<AdamOptions, 'biasCorrection'>) {
     super(options);
   }

@@ -1,5 +1,6 @@
 // Lion; semantics follow mlx.optimizers.Lion.
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { type LearningRate, Optimizer, type ParamState } from './optimizer.js';
 
 /**
@@ -12,6 +13,7 @@ export class Lion extends Optimizer {
 
   constructor(options: { learningRate: LearningRate; betas?: [number, number]; weightDecay?: number }) {
     super();
+    checkOptionKeys(options, ['learningRate', 'betas', 'weightDecay'], 'Lion');
     const { learningRate, betas = [0.9, 0.99], weightDecay = 0 } = options;
     betas.forEach((b, i) => {
       if (!(b >= 0 && b < 1)) throw new RangeError(`Lion: beta${i + 1} must be in [0, 1), got ${b}`);

@@ -1,6 +1,7 @@
 // The optimizer base: per-parameter updates applied over a parameter tree, with a state tree laid
 // out as mlx.optimizers lays it out ({ step, learning_rate, <param path>: { m, v, ... } }).
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { load, loadSync, save, saveSync } from '@mlxn/io';
 import { disposeReplaced, untrack } from '../ownership.js';
 import type { Schedule } from '../schedules/schedules.js';
@@ -237,10 +238,12 @@ export abstract class Optimizer {
    * `learning_rate`, `<param path>.m`, ...) is the one `tree_flatten(opt.state)` gives in Python.
    */
   async saveState(path: string, options: { metadata?: Record<string, string> } = {}): Promise<void> {
+    checkOptionKeys(options, ['metadata'], 'saveState');
     await save(path, this.flatState(), { metadata: this.metadata(options.metadata) });
   }
 
   saveStateSync(path: string, options: { metadata?: Record<string, string> } = {}): void {
+    checkOptionKeys(options, ['metadata'], 'saveStateSync');
     saveSync(path, this.flatState(), { metadata: this.metadata(options.metadata) });
   }
 
@@ -250,11 +253,13 @@ export abstract class Optimizer {
    * the shape and dtype of every entry); a bad file throws and leaves the optimizer as it was.
    */
   async loadState(path: string, options: StateCheckOptions = {}): Promise<Record<string, string>> {
+    checkOptionKeys(options, ['parameters', 'step'], 'loadState');
     const { arrays, metadata } = await load(path);
     return this.prepare(path, arrays, metadata ?? {}, options).apply();
   }
 
   loadStateSync(path: string, options: StateCheckOptions = {}): Record<string, string> {
+    checkOptionKeys(options, ['parameters', 'step'], 'loadStateSync');
     return this.prepareStateSync(path, options).apply();
   }
 
@@ -263,6 +268,7 @@ export abstract class Optimizer {
    * anything): `apply()` installs it and returns its metadata, `dispose()` drops it.
    */
   prepareStateSync(path: string, options: StateCheckOptions = {}): PreparedState {
+    checkOptionKeys(options, ['parameters', 'step'], 'prepareStateSync');
     const { arrays, metadata } = loadSync(path);
     return this.prepare(path, arrays, metadata ?? {}, options);
   }

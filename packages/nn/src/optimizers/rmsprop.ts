@@ -1,5 +1,6 @@
 // RMSprop, Adagrad and AdaDelta; semantics follow mlx.optimizers.
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { type LearningRate, Optimizer, type ParamState } from './optimizer.js';
 
 function positive(name: string, what: string, v: number): void {
@@ -16,6 +17,7 @@ export class RMSprop extends Optimizer {
 
   constructor(options: { learningRate: LearningRate; alpha?: number; eps?: number }) {
     super();
+    checkOptionKeys(options, ['learningRate', 'alpha', 'eps'], 'RMSprop');
     const { learningRate, alpha = 0.99, eps = 1e-8 } = options;
     if (!(alpha >= 0)) throw new RangeError(`RMSprop: alpha must be >= 0, got ${alpha}`);
     positive('RMSprop', 'eps', eps);
@@ -49,6 +51,7 @@ export class Adagrad extends Optimizer {
 
   constructor(options: { learningRate: LearningRate; eps?: number }) {
     super();
+    checkOptionKeys(options, ['learningRate', 'eps'], 'Adagrad');
     const { learningRate, eps = 1e-8 } = options;
     positive('Adagrad', 'eps', eps);
     this.maybeSchedule('learning_rate', learningRate);
@@ -81,6 +84,7 @@ export class AdaDelta extends Optimizer {
 
   constructor(options: { learningRate: LearningRate; rho?: number; eps?: number }) {
     super();
+    checkOptionKeys(options, ['learningRate', 'rho', 'eps'], 'AdaDelta');
     const { learningRate, rho = 0.9, eps = 1e-6 } = options;
     if (!(rho >= 0)) throw new RangeError(`AdaDelta: rho must be >= 0, got ${rho}`);
     positive('AdaDelta', 'eps', eps);

@@ -1,5 +1,6 @@
 // Stochastic gradient descent; semantics follow mlx.optimizers.SGD.
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { type LearningRate, Optimizer, type ParamState } from './optimizer.js';
 
 export interface SGDOptions {
@@ -26,6 +27,7 @@ export class SGD extends Optimizer {
 
   constructor(options: SGDOptions) {
     super();
+    checkOptionKeys(options, ['learningRate', 'momentum', 'weightDecay', 'dampening', 'nesterov'], 'SGD');
     const { learningRate, momentum = 0, weightDecay = 0, dampening = 0, nesterov = false } = options;
     if (nesterov && (momentum <= 0 || dampening !== 0)) throw new RangeError('SGD: Nesterov momentum requires a momentum and zero dampening');
     this.maybeSchedule('learning_rate', learningRate);

@@ -2,7 +2,7 @@
  * The filters of mlx-lm's sample_utils.py over Float32Array rows (one row or a batch), each
  * returning new rows with the removed entries set to -inf. The kernels are in kept.ts.
  */
-import { checkMinP, checkTopK, checkTopP, checkTokenIds, checkXtc } from '../options.js';
+import { checkMinP, checkOptionKeys, checkTopK, checkTopP, checkTokenIds, checkXtc } from '../options.js';
 import { checkedMax, densify, everyEntry, minPKept, topKKept, xtcKept } from './kept.js';
 import { topPThreshold } from './top-p.js';
 import { type Logits, rowsOf, sameForm } from './rows.js';
@@ -47,6 +47,8 @@ export interface RandomOptions {
   random?: () => number;
 }
 
+export const RANDOM_OPTIONS: readonly string[] = ['random'] satisfies (keyof RandomOptions)[];
+
 /**
  * XTC ("exclude top choices"): with probability `xtcProbability` (one draw per call, shared by
  * the batch, as in mlx-lm) removes every token above `xtcThreshold` except the least likely of them.
@@ -57,6 +59,7 @@ export function applyXtc(
   logits: Logits, xtcProbability: number, xtcThreshold: number, xtcSpecialTokens: readonly number[] = [], options: RandomOptions = {},
 ): Float32Array | Float32Array[] {
   const rows = rowsOf(logits, 'applyXtc');
+  checkOptionKeys(options, RANDOM_OPTIONS, 'applyXtc');
   const [p, t, special] = checkXtc(xtcProbability, xtcThreshold, xtcSpecialTokens);
   checkTokenIds(special, rows[0].length, 'xtcSpecialTokens');
   for (const r of rows) checkedMax(r, 'applyXtc');

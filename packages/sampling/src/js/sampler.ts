@@ -1,7 +1,8 @@
-import { type SamplerOptions, checkTemperature, checkTokenIds, checkTopK, planSampler } from '../options.js';
-import type { RandomOptions } from './filters.js';
+import { type SamplerOptions, checkOptionKeys, checkTemperature, checkTokenIds, checkTopK, planSampler } from '../options.js';
+import { RANDOM_OPTIONS, type RandomOptions } from './filters.js';
 import { type Kept, checkedMax, drawKept, everyEntry, minPKept, topKKept, topPKept, xtcKept } from './kept.js';
 import { type Logits, rowsOf, sameForm } from './rows.js';
+import { topPTopKKept } from './top-p-top-k.js';
 
 const f = Math.fround;
 
@@ -36,6 +37,7 @@ export function categoricalSampling(logits: Float32Array, temperature: number, o
 export function categoricalSampling(logits: readonly Float32Array[], temperature: number, options?: RandomOptions): number[];
 export function categoricalSampling(logits: Logits, temperature: number, options: RandomOptions = {}): number | number[] {
   const rows = rowsOf(logits, 'categoricalSampling');
+  checkOptionKeys(options, RANDOM_OPTIONS, 'categoricalSampling');
   const t = checkTemperature(temperature);
   if (t === 0) throw new RangeError('categoricalSampling: temperature must be > 0 (use greedySampling for 0)');
   const random = options.random ?? Math.random;
@@ -78,7 +80,16 @@ export function makeSampler(options: JsSamplerOptions = {}): JsSampler {
     const v = rows[0].length;
     if (plan.topK !== null) checkTopK(plan.topK, v);
     if (plan.xtc !== null) checkTokenIds(plan.xtc.specialTokens, v, 'xtcSpecialTokens');
-    const kept = rows.map((r): Kept => {
+    // Top-p then top-k alone (the usual filters) usually needs only the k largest entries.
+    const topKDone = rows.map(() => false);
+    const kept = rows.map((r, i): Kept => {
+      if (plan.topP !== null && plan.topK !== null && plan.minP === null && plan.xtc === null) {
+        const both = topPTopKKept(r, plan.topP, plan.topK, 'sampler');
+        if (both !== undefined) {
+          topKDone[i] = true;
+          return both.kept;
+        }
+      }
       // Top-p finds the maximum (and checks the row) in its own first pass.
       const { kept: fromTopP, max } = plan.topP !== null ? topPKept(r, plan.topP, 'sampler') : { kept: everyEntry(r), max: checkedMax(r, 'sampler') };
       let k = fromTopP;
@@ -90,7 +101,7 @@ export function makeSampler(options: JsSamplerOptions = {}): JsSampler {
       const { threshold, specialTokens } = plan.xtc;
       for (let i = 0; i < rows.length; i++) kept[i] = xtcKept(rows[i], kept[i], threshold, specialTokens);
     }
-    if (plan.topK !== null) for (let i = 0; i < rows.length; i++) kept[i] = topKKept(rows[i], kept[i], plan.topK);
+    if (plan.topK !== null) for (let i = 0; i < rows.length; i++) if (!topKDone[i]) kept[i] = topKKept(rows[i], kept[i], plan.topK);
     return sameForm(logprobs, rows.map((r, i) => drawKept(r, kept[i], scale, random)));
   };
   return sampler as JsSampler;

@@ -58,9 +58,9 @@ const biasedExponent = (x: number): number => bitsOfFloat(x) >>> 23;
  * bits: buckets 1/128 of a value's magnitude wide), in ascending key order = descending value.
  */
 const BUCKETS = 65536;
-const countByBucket = new Uint32Array(BUCKETS);
+export const countByBucket = new Uint32Array(BUCKETS);
 /** Buckets from here up hold -inf (and NaN bit patterns): no mass. */
-const NEG_INF_BUCKET = descendingKey(0xff800000) >>> 16;
+export const NEG_INF_BUCKET = descendingKey(0xff800000) >>> 16;
 
 /** Buffers, grown to the largest vocabulary seen and reused (the kernels are synchronous). */
 let headIndices = new Int32Array(0);
@@ -110,8 +110,11 @@ export function topPSelect(row: Float32Array, topP: number, what: string): TopPR
   return headAndTail(row, topP, max) ?? { ...sortedThreshold(row, topP, max), indices: null, count: 0, max, resolvedTies: -1 };
 }
 
+/** The histogram bucket of a float32 given its bits as a signed int32 (see `maxAndHistogram`). */
+export const bucketOfSignedBits = (b: number): number => (b < 0 ? b >>> 16 : 0x7fff - (b >>> 16));
+
 /** One pass: the row's maximum (NaN and +Infinity are errors) and `countByBucket`. */
-function maxAndHistogram(row: Float32Array, what: string): number {
+export function maxAndHistogram(row: Float32Array, what: string): number {
   countByBucket.fill(0);
   // Signed bits keep the arithmetic in small integers: the bucket is the top 16 bits of
   // `descendingKey`, written out (negative values: the bits; others: reversed below them).
@@ -135,8 +138,8 @@ const valueOfBits = (bits: number) => {
   return F32[0];
 };
 /** The largest and smallest float32 values of a histogram bucket. */
-const bucketTop = (b: number) => valueOfBits(bitsOfKey(b * 65536));
-const bucketBottom = (b: number) => valueOfBits(bitsOfKey(b * 65536 + 0xffff));
+export const bucketTop = (b: number) => valueOfBits(bitsOfKey(b * 65536));
+export const bucketBottom = (b: number) => valueOfBits(bitsOfKey(b * 65536 + 0xffff));
 /** Estimated probability mass of a bucket (its count times exp of its middle value). */
 const bucketMass = (b: number) =>
   countByBucket[b] === 0 || b >= NEG_INF_BUCKET ? 0 : countByBucket[b] * Math.exp((bucketTop(b) + bucketBottom(b)) / 2);

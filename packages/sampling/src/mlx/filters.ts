@@ -4,7 +4,9 @@
  * them inside one `mx.compile`; the exported `apply*` functions validate first.
  */
 import * as mx from '@mlxn/core';
-import { checkMinP, checkTokenIds, checkTopK, checkTopP, checkXtc } from '../options.js';
+import { checkMinP, checkOptionKeys, checkTokenIds, checkTopK, checkTopP, checkXtc } from '../options.js';
+
+const KEY_OPTIONS: readonly string[] = ['key'];
 
 const NEG_INF = Number.NEGATIVE_INFINITY;
 
@@ -105,6 +107,7 @@ export function applyXtc(
   logits: mx.Array, xtcProbability: number, xtcThreshold: number, xtcSpecialTokens: readonly number[] = [], options: { key?: mx.Array } = {},
 ): mx.Array {
   const x = checkLogits(logits, 'applyXtc');
+  checkOptionKeys(options, KEY_OPTIONS, 'applyXtc');
   const [p, t, special] = checkXtc(xtcProbability, xtcThreshold, xtcSpecialTokens);
   checkTokenIds(special, vocabOf(x), 'xtcSpecialTokens');
   const key = checkKey(options.key, 'applyXtc');
@@ -119,6 +122,7 @@ export function applyXtc(
 /** Draws one token per row from `softmax(logits / temperature)` (temperature > 0). */
 export function categoricalSampling(logits: mx.Array, temperature: number, options: { key?: mx.Array } = {}): mx.Array {
   const x = checkLogits(logits, 'categoricalSampling');
+  checkOptionKeys(options, KEY_OPTIONS, 'categoricalSampling');
   if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature <= 0) {
     throw new RangeError(`categoricalSampling: temperature must be a finite number > 0, got ${String(temperature)}`);
   }
