@@ -39,3 +39,13 @@ export interface HostileOptions {
 export declare function runHostileBattery(moduleUrl: URL | string, options?: HostileOptions): Promise<HostileSummary>;
 /** Indices of the cases to run: all, or every regression plus `sample` others drawn by seed. */
 export declare function selectCases(meta: { regression?: boolean }[], options: { full: boolean; seed: number; sample: number }): number[];
+/** This process's scratch root for `label` (`<tmp>/mlxn-hostile-<label>-*`), removed when it exits. */
+export declare function scratchDir(label: string): string;
+/** A fresh empty folder for one case, under `scratchDir(label)`. */
+export declare function caseDir(label: string): string;
+/** The non-regular files `makeNonRegular` makes (a socket is `listenOnSocket`). */
+export type NonRegularKind = 'fifo' | 'folder' | 'device';
+/** Makes `path` a FIFO, a folder or a link to `/dev/zero`; returns `path`. */
+export declare function makeNonRegular(path: string, kind: NonRegularKind): string;
+/** Makes `path` a listening Unix socket; resolves to the function that closes it. */
+export declare function listenOnSocket(path: string): Promise<() => void>;

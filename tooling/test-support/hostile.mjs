@@ -21,7 +21,20 @@
 // Which cases run: every case with MLXN_HOSTILE_FULL=1; otherwise every regression plus a
 // seeded sample of the rest (`sample` cases) that rotates daily; MLXN_HOSTILE_SEED=N repeats
 // one sample. The summary names the seed.
-import { spawn } from 'node:child_process';
+//
+// Helpers for case modules (they run inside the children):
+// - `caseDir(label)`: a fresh empty folder per call, under one scratch root per child
+//   (`<tmp>/mlxn-hostile-<label>-*`) that is removed when the child exits; `scratchDir(label)` is
+//   that root itself, for cases that overwrite one file.
+// - `makeNonRegular(path, kind)`: makes `path` a FIFO, a folder or an endless device
+//   (`/dev/zero`); `listenOnSocket(path)` makes it a listening Unix socket.
+// The vitest wrapper that runs one battery as one test is `hostileBatteryTest`
+// (`@mlxn/test-support/hostile-test`); it is kept apart so the children never load vitest.
+import { spawnSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const CHILD = fileURLToPath(new URL('./hostile-child.mjs', import.meta.url));
@@ -206,4 +219,52 @@ export async function runHostileBattery(moduleUrl, options = {}) {
     byClass,
     ms: Date.now() - started,
   };
+}
+
+/** Scratch roots of this process by label, each removed when the process exits. */
+const scratchRoots = new Map();
+/** How many case folders each root has handed out (their names). */
+const caseCounters = new Map();
+
+/** This process's scratch root for `label` (`<tmp>/mlxn-hostile-<label>-*`), made on first use. */
+export function scratchDir(label) {
+  let root = scratchRoots.get(label);
+  if (root === undefined) {
+    const made = mkdtempSync(join(tmpdir(), `mlxn-hostile-${label}-`));
+    root = made;
+    scratchRoots.set(label, made);
+    process.on('exit', () => rmSync(made, { recursive: true, force: true }));
+  }
+  return root;
+}
+
+/** A fresh empty folder for one case (cases run one after another in a child). */
+export function caseDir(label) {
+  const root = scratchDir(label);
+  const n = caseCounters.get(label) ?? 0;
+  caseCounters.set(label, n + 1);
+  const dir = join(root, String(n));
+  mkdirSync(dir);
+  return dir;
+}
+
+/** Makes `path` a non-regular file: a FIFO, a folder, or a link to `/dev/zero` (never ends). */
+export function makeNonRegular(path, kind) {
+  if (kind === 'fifo') {
+    const r = spawnSync('mkfifo', [path]);
+    if (r.status !== 0) throw new Error(`test setup: mkfifo failed: ${r.stderr}`);
+  } else if (kind === 'folder') mkdirSync(path);
+  else if (kind === 'device') symlinkSync('/dev/zero', path);
+  else throw new Error(`test setup: unknown non-regular kind '${kind}'`);
+  return path;
+}
+
+/** Makes `path` a listening Unix socket; resolves to the function that closes it. */
+export async function listenOnSocket(path) {
+  const server = createServer();
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, resolve);
+  });
+  return () => server.close();
 }

@@ -1,7 +1,9 @@
 // The hostile-input battery harness tells passes from failures, survives crashes, hangs and
 // memory overruns (each fails its own case only), and samples by seed.
+import { lstatSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runHostileBattery, selectCases } from '../test-support/hostile.mjs';
+import { caseDir, listenOnSocket, makeNonRegular, runHostileBattery, scratchDir, selectCases } from '../test-support/hostile.mjs';
 
 const fixture = new URL('./fixtures/hostile-cases.mjs', import.meta.url);
 
@@ -31,5 +33,21 @@ describe('hostile battery harness', () => {
     for (const i of [0, 10, 20, 30, 40]) expect(a).toContain(i);
     expect(selectCases(meta, { full: false, seed: 8, sample: 5 })).not.toEqual(a);
     expect(selectCases(meta, { full: true, seed: 7, sample: 5 }).length).toBe(50);
+  });
+
+  it('gives each case a fresh folder under one scratch root and makes non-regular files', async () => {
+    const a = caseDir('harness');
+    const b = caseDir('harness');
+    expect(a).not.toBe(b);
+    expect(dirname(a)).toBe(scratchDir('harness'));
+    expect(dirname(b)).toBe(scratchDir('harness'));
+    expect(readdirSync(a)).toEqual([]);
+    expect(statSync(makeNonRegular(join(a, 'f'), 'fifo')).isFIFO()).toBe(true);
+    expect(statSync(makeNonRegular(join(a, 'd'), 'folder')).isDirectory()).toBe(true);
+    expect(statSync(makeNonRegular(join(a, 'z'), 'device')).isCharacterDevice()).toBe(true);
+    const close = await listenOnSocket(join(b, 's'));
+    expect(lstatSync(join(b, 's')).isSocket()).toBe(true);
+    close();
+    expect(() => makeNonRegular(join(b, 'x'), 'pipe')).toThrow(/unknown non-regular kind 'pipe'/);
   });
 });

@@ -1,12 +1,12 @@
 // Hostile dataset records: a column named `__proto__` (or `constructor`) must reach reward
 // functions as an ordinary argument, never be dropped or touch Object.prototype.
+import type { HostileCase } from '@mlxn/test-support/hostile';
 import { runRewardFunctions } from '../../src/rewards/runner.js';
 
-interface Case { name: string; class: string; regression?: boolean; run(): unknown; accept?(r: unknown): boolean | string }
 
 const record = (extra: string) => JSON.parse(`{"prompt": "p", ${extra}}`) as Record<string, unknown>;
 
-export const cases: Case[] = ['__proto__', 'constructor', 'toString'].map((col, i) => ({
+export const cases: HostileCase[] = ['__proto__', 'constructor', 'toString'].map((col, i) => ({
   name: `dataset column '${col}' reaches rewards as data`,
   class: 'keys',
   regression: i === 0,

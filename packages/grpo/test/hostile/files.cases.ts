@@ -1,37 +1,12 @@
 // Non-regular files where the trainers read one: a dataset, a metrics file, a trainer state, a
 // command-line config or JSONL file. A FIFO used to block the read forever and /dev/zero never
 // ended; each must be an error naming the file, at once.
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { HostileCase } from '@mlxn/test-support/hostile';
+import { type HostileCase, type NonRegularKind, caseDir, makeNonRegular } from '@mlxn/test-support/hostile';
 import { readJsonl, readRunConfig } from '../../src/cli/config-file.js';
 import { readTrainerState } from '../../src/checkpoint.js';
 import { PromptDataset, plot, readMetrics } from '../../src/index.js';
 
-let counter = 0;
-let root: string | undefined;
-function caseDir(): string {
-  if (root === undefined) {
-    const d = mkdtempSync(join(tmpdir(), 'mlxn-hostile-grpo-'));
-    root = d;
-    process.on('exit', () => rmSync(d, { recursive: true, force: true }));
-  }
-  const d = join(root, String(counter++));
-  mkdirSync(d);
-  return d;
-}
-
-type Kind = 'fifo' | 'folder' | 'device';
-
-function special(path: string, kind: Kind): string {
-  if (kind === 'fifo') {
-    if (spawnSync('mkfifo', [path]).status !== 0) throw new Error('test setup: mkfifo failed');
-  } else if (kind === 'folder') mkdirSync(path);
-  else symlinkSync('/dev/zero', path);
-  return path;
-}
 
 const TARGETS: { what: string; file: string; regression?: boolean; run(dir: string, path: string): unknown }[] = [
   { what: 'a JSONL dataset', file: 'train.jsonl', regression: true, run: (_, p) => PromptDataset.fromJsonl(p) },
@@ -44,14 +19,14 @@ const TARGETS: { what: string; file: string; regression?: boolean; run(dir: stri
 
 export const cases = (): HostileCase[] =>
   TARGETS.flatMap((t) =>
-    (['fifo', 'folder', 'device'] as Kind[]).map((kind) => ({
+    (['fifo', 'folder', 'device'] as NonRegularKind[]).map((kind) => ({
       name: `${kind} as ${t.what}`,
       class: 'files.nonregular',
       regression: kind === 'fifo' && t.regression === true,
       timeoutMs: 5_000,
       run() {
-        const dir = caseDir();
-        return t.run(dir, special(join(dir, t.file), kind));
+        const dir = caseDir('grpo');
+        return t.run(dir, makeNonRegular(join(dir, t.file), kind));
       },
       error: (e: Error) => e.message.includes(t.file) && /not a regular file|is a folder|cannot read|Is a directory/.test(e.message),
     })),

@@ -1,10 +1,9 @@
 // Hostile GGUF files: every header field × boundary values, and truncations. A case passes when
 // the load fails with an error that names the file (and the field), or when the file is still
 // valid and MLX returns exactly what an independent reading of the file finds.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { HostileCase } from '@mlxn/test-support/hostile';
+import { type HostileCase, scratchDir } from '@mlxn/test-support/hostile';
 import { loadSync } from '../../src/index.js';
 import { GGUF_TYPE, GgufWriter, f32 } from '../support/gguf-bytes.js';
 import { nest, referenceGguf } from '../support/gguf-reference.js';
@@ -57,15 +56,6 @@ export function buildGguf(f: GgufFields): Buffer {
 
 const VALID_LENGTH = buildGguf(VALID).length;
 
-let dir: string | undefined;
-function scratch(): string {
-  if (dir === undefined) {
-    const d = mkdtempSync(join(tmpdir(), 'mlxn-hostile-gguf-'));
-    dir = d;
-    process.on('exit', () => rmSync(d, { recursive: true, force: true }));
-  }
-  return dir;
-}
 
 interface Loaded {
   bytes: Buffer;
@@ -74,7 +64,7 @@ interface Loaded {
 }
 
 function load(bytes: Buffer): Loaded {
-  const file = join(scratch(), 'case.gguf');
+  const file = join(scratchDir('gguf'), 'case.gguf');
   writeFileSync(file, bytes);
   const { arrays, metadata } = loadSync(file);
   const out: Loaded['arrays'] = {};

@@ -1,44 +1,19 @@
 // Non-regular files where a checkpoint, a config or a tokenizer file is expected: a FIFO (which
 // blocks a synchronous open forever), a folder, a character device that never ends (/dev/zero)
 // and a Unix socket. Every read must refuse them at once with an error naming the file.
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
-import type { HostileCase } from '@mlxn/test-support/hostile';
+import { type HostileCase, type NonRegularKind, caseDir, listenOnSocket, makeNonRegular } from '@mlxn/test-support/hostile';
 import { Tokenizer, inspectSafetensors, loadSync, readConfig, saveSync } from '../../src/index.js';
 import { QWEN3 } from '../helpers.js';
 
-type Kind = 'fifo' | 'folder' | 'device' | 'socket';
-
-let counter = 0;
-let root: string | undefined;
-/** A fresh folder for each case (cases run one after another in a child). */
-function caseDir(): string {
-  if (root === undefined) {
-    const d = mkdtempSync(join(tmpdir(), 'mlxn-hostile-nonregular-'));
-    root = d;
-    process.on('exit', () => rmSync(d, { recursive: true, force: true }));
-  }
-  const d = join(root, String(counter++));
-  mkdirSync(d);
-  return d;
-}
+type Kind = NonRegularKind | 'socket';
 
 /** Makes `path` a non-regular file of `kind`; returns a clean-up function. */
 async function makeSpecial(path: string, kind: Kind): Promise<() => void> {
-  if (kind === 'fifo') {
-    const r = spawnSync('mkfifo', [path]);
-    if (r.status !== 0) throw new Error(`test setup: mkfifo failed: ${r.stderr}`);
-  } else if (kind === 'folder') mkdirSync(path);
-  else if (kind === 'device') symlinkSync('/dev/zero', path);
-  else {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(path, resolve));
-    return () => server.close();
-  }
+  if (kind === 'socket') return listenOnSocket(path);
+  makeNonRegular(path, kind);
   return () => {};
 }
 
@@ -111,7 +86,7 @@ export const cases = (): HostileCase[] =>
       regression: kind === 'fifo' && t.regression === true,
       timeoutMs: 5_000,
       async run() {
-        const dir = caseDir();
+        const dir = caseDir('nonregular');
         t.setup?.(dir);
         const cleanUp = await makeSpecial(join(dir, t.file), kind);
         try {

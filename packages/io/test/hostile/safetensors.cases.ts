@@ -2,21 +2,11 @@
 // (offsets, shapes, dtypes, repeated keys, metadata, nesting), and the 8-byte header length. A
 // case passes when the load fails with an error naming the file, or when the mutated file is
 // still valid and the load holds exactly what its header describes.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { HostileCase } from '@mlxn/test-support/hostile';
+import { type HostileCase, scratchDir } from '@mlxn/test-support/hostile';
 import { loadSync } from '../../src/index.js';
 
-let dir: string | undefined;
-function scratch(): string {
-  if (dir === undefined) {
-    const d = mkdtempSync(join(tmpdir(), 'mlxn-hostile-st-'));
-    dir = d;
-    process.on('exit', () => rmSync(d, { recursive: true, force: true }));
-  }
-  return dir;
-}
 
 /** The data section: a = float32 [2, 3] 0..5 (bytes 0..24), b = int32 [4] 1..4 (24..40). */
 function dataSection(): Buffer {
@@ -46,7 +36,7 @@ interface Loaded {
 }
 
 function load(bytes: Buffer): Loaded {
-  const path = join(scratch(), 'case.safetensors');
+  const path = join(scratchDir('st'), 'case.safetensors');
   writeFileSync(path, bytes);
   const { arrays, metadata } = loadSync(path);
   const out: Loaded['arrays'] = {};

@@ -1,14 +1,13 @@
 // Hostile cases for chat templates (depth, output size, loop count, recursion), shapes made by
 // core ops at boundary integers and saved, and tensor names or metadata keys that would reach
 // Object.prototype. Run by ../hostile-templates.test.ts in child processes.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
+import { type HostileCase, caseDir } from '@mlxn/test-support/hostile';
 import { loadSync, renderChatTemplate, saveSync } from '../../src/index.js';
 import { safetensorsBytes } from '../helpers.js';
 
-interface Case { name: string; class: string; regression?: boolean; run(): unknown; accept?(r: unknown): boolean | string; error?: RegExp | ((e: Error) => boolean) }
 
 const LIMIT = /limits\.(fuel|maxBytes|maxDepth|maxTemplateBytes)|recursion limit|does not parse|too many elements|too large|template not found/;
 const render = (t: string, ctx: Record<string, unknown> = {}) => renderChatTemplate(t, ctx);
@@ -56,7 +55,7 @@ const hostileTemplates: [string, string, boolean?][] = [
   ['1e6 binary operators', `{{ 1${'+1'.repeat(1_000_000)} }}`],
 ];
 
-const templateCases: Case[] = hostileTemplates.map(([name, t, regression]) => ({
+const templateCases: HostileCase[] = hostileTemplates.map(([name, t, regression]) => ({
   name: `template: ${name}`,
   class: 'templates',
   regression,
@@ -65,7 +64,7 @@ const templateCases: Case[] = hostileTemplates.map(([name, t, regression]) => ({
 }));
 
 // Renders that must keep working under the limits (a guard that refuses them is a failure).
-const validTemplates: Case[] = [
+const validTemplates: HostileCase[] = [
   // Parsing recurses once per filter: this overflowed the stack before renders got their own.
   { name: 'template: 50k chained filters', class: 'templates', regression: true, run: () => render(`{{ "A"${'|lower'.repeat(50_000)} }}`), accept: (s) => s === 'a' || String(s) },
   { name: 'template: 100k added ones', class: 'templates', run: () => render(`{{ 1${'+1'.repeat(100_000)} }}`), accept: (s) => s === '100001' || String(s) },
@@ -79,12 +78,12 @@ const validTemplates: Case[] = [
 ];
 
 // Shapes: boundary integers through the ops that make shapes, then saved.
-const dir = () => mkdtempSync(join(tmpdir(), 'mlxn-hostile-shapes-'));
+const dir = () => caseDir('shapes');
 const BOUNDARY = [-1, -2, 0, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 53, -(2 ** 31), -(2 ** 32), Number.NaN, Number.POSITIVE_INFINITY, 1.5];
 const shapeError = /must be|negative|cannot|Invalid|invalid|not allowed|Cannot|zero|reshape|broadcast|out of|expected|shape|size/;
 // Arrays too big to write in a test (valid shapes, e.g. 2**31 - 1 rows) are only checked.
 const saved = (a: mx.Array) => { if (a.size <= 2 ** 20) saveSync(join(dir(), 'x.safetensors'), { x: a }); return a.shape; };
-const shapeCases: Case[] = [
+const shapeCases: HostileCase[] = [
   { name: 'shapes: reshape [-2, -3] is refused', class: 'shapes', regression: true, run: () => saved(mx.reshape(mx.arange(6), [-2, -3])), error: /reshape: dimension -2/ },
   // These have a correct result, so no error is accepted.
   { name: 'shapes: slice step 2**32 keeps a valid shape', class: 'shapes', regression: true, run: () => saved(mx.reshape(mx.arange(6), [2, 3]).index(mx.sl(null, null, 2 ** 32))), accept: (s) => JSON.stringify(s) === '[1,3]' || JSON.stringify(s), error: () => false },
@@ -129,7 +128,7 @@ function fileWith(header: Record<string, unknown>, data: number): string {
   return f;
 }
 const t = (begin: number) => ({ dtype: 'F32', shape: [1], data_offsets: [begin, begin + 4] });
-const keyCases: Case[] = [
+const keyCases: HostileCase[] = [
   {
     name: 'keys: tensor named __proto__ kept, prototype untouched', class: 'keys', regression: true,
     run: () => {
@@ -145,11 +144,11 @@ const keyCases: Case[] = [
     run: () => loadSync(fileWith(JSON.parse('{"__metadata__": {"__proto__": "x"}, "w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}'), 4)),
     error: /metadata key '__proto__' is not allowed/,
   },
-  ...['constructor', 'toString', 'hasOwnProperty', 'prototype'].map((k): Case => ({
+  ...['constructor', 'toString', 'hasOwnProperty', 'prototype'].map((k): HostileCase => ({
     name: `keys: tensor named ${k}`, class: 'keys',
     run: () => { const c = loadSync(fileWith({ [k]: t(0) }, 4)); return [Object.keys(c.arrays), c.arrays[k] instanceof mx.Array, ({} as Record<string, unknown>)[k] === (Object.prototype as Record<string, unknown>)[k]]; },
     accept: (r) => { const [keys, ok, clean] = r as [string[], boolean, boolean]; return (keys.length === 1 && ok && clean) || JSON.stringify(r); },
   })),
 ];
 
-export const cases: Case[] = [...templateCases, ...validTemplates, ...shapeCases, ...keyCases];
+export const cases: HostileCase[] = [...templateCases, ...validTemplates, ...shapeCases, ...keyCases];

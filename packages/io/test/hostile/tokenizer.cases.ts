@@ -1,25 +1,12 @@
 // Hostile tokenizer.json and tokenizer_config.json files: malformed, truncated, of the wrong
 // shape, huge, deeply nested. A case passes when loading fails with an error naming the file, or
 // when the folder still holds a usable tokenizer and it encodes and decodes text correctly.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { HostileCase } from '@mlxn/test-support/hostile';
+import { type HostileCase, caseDir } from '@mlxn/test-support/hostile';
 import { Tokenizer } from '../../src/index.js';
 import { QWEN3 } from '../helpers.js';
 
-let counter = 0;
-let root: string | undefined;
-function caseDir(): string {
-  if (root === undefined) {
-    const d = mkdtempSync(join(tmpdir(), 'mlxn-hostile-tok-'));
-    root = d;
-    process.on('exit', () => rmSync(d, { recursive: true, force: true }));
-  }
-  const d = join(root, String(counter++));
-  mkdirSync(d);
-  return d;
-}
 
 let realTokenizer: string | undefined;
 const tokenizerText = () => (realTokenizer ??= readFileSync(join(QWEN3, 'tokenizer.json'), 'utf8'));
@@ -42,7 +29,7 @@ function tokenizerJson(name: string, contents: () => string | Buffer, accept?: t
     class: 'tokenizer.files',
     timeoutMs: 20_000,
     run() {
-      const dir = caseDir();
+      const dir = caseDir('tok');
       writeFileSync(join(dir, 'tokenizer.json'), contents());
       return useTokenizer(dir);
     },
@@ -57,7 +44,7 @@ function tokenizerConfig(name: string, contents: () => string | Buffer, accept?:
     class: 'tokenizer.files',
     timeoutMs: 20_000,
     run() {
-      const dir = caseDir();
+      const dir = caseDir('tok');
       symlinkSync(join(QWEN3, 'tokenizer.json'), join(dir, 'tokenizer.json'));
       writeFileSync(join(dir, 'tokenizer_config.json'), contents());
       return useTokenizer(dir);
@@ -100,7 +87,7 @@ export const cases = (): HostileCase[] => [
     class: 'tokenizer.files',
     timeoutMs: 20_000,
     run() {
-      const dir = caseDir();
+      const dir = caseDir('tok');
       writeFileSync(join(dir, 'tokenizer.json'), '{');
       truncateSync(join(dir, 'tokenizer.json'), 300 * 2 ** 20);
       return useTokenizer(dir);
@@ -125,7 +112,7 @@ export const cases = (): HostileCase[] => [
     class: 'tokenizer.files',
     timeoutMs: 20_000,
     run() {
-      const dir = caseDir();
+      const dir = caseDir('tok');
       symlinkSync(join(QWEN3, 'tokenizer.json'), join(dir, 'tokenizer.json'));
       writeFileSync(join(dir, 'tokenizer_config.json'), '{');
       truncateSync(join(dir, 'tokenizer_config.json'), 100 * 2 ** 20);

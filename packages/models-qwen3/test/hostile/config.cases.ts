@@ -2,32 +2,19 @@
 // when Qwen3.load fails with an error naming config.json (or the mismatch with the weights), or
 // when the value is a valid one and the model loads with it. `num_hidden_layers: 1e7` used to
 // build layers until memory ran out, before any weight was checked.
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { HostileCase } from '@mlxn/test-support/hostile';
+import { type HostileCase, caseDir } from '@mlxn/test-support/hostile';
 import { tinyQwen3Path } from '@mlxn/test-support/qwen3';
 import { Qwen3 } from '../../src/index.js';
 
-let counter = 0;
-let root: string | undefined;
-function caseDir(): string {
-  if (root === undefined) {
-    const d = mkdtempSync(join(tmpdir(), 'mlxn-hostile-config-'));
-    root = d;
-    process.on('exit', () => rmSync(d, { recursive: true, force: true }));
-  }
-  const d = join(root, String(counter++));
-  mkdirSync(d);
-  return d;
-}
 
 type Kind = 'dense' | 'moe' | 'dense-4bit';
 
 /** A copy of a tiny checkpoint (weights linked) whose config.json has `key` set to `value`. */
 function folderWith(kind: Kind, key: string, value: unknown): string {
   const src = tinyQwen3Path(kind);
-  const dir = caseDir();
+  const dir = caseDir('config');
   for (const f of readdirSync(src)) if (f !== 'config.json') symlinkSync(join(src, f), join(dir, f));
   const config = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8')) as Record<string, unknown>;
   config[key] = value;

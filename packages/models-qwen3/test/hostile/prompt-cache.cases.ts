@@ -1,16 +1,15 @@
 // Hostile prompt-cache files (corrupt mlx-lm layout metadata, wrong shapes, keys that would
 // reach Object.prototype) and config keys. Each must load correctly or fail naming the file.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { KVCache, loadPromptCache, savePromptCache } from '@mlxn/cache';
 import { saveSync } from '@mlxn/io';
+import { type HostileCase, caseDir } from '@mlxn/test-support/hostile';
 import { parseQwen3Config } from '../../src/index.js';
 
-interface Case { name: string; class: string; regression?: boolean; run(): unknown; accept?(r: unknown): boolean | string; error?: RegExp | ((e: Error) => boolean) }
 
-const file = () => join(mkdtempSync(join(tmpdir(), 'mlxn-hostile-pc-')), 'cache.safetensors');
+const file = () => join(caseDir('pc'), 'cache.safetensors');
 const clean = () => Object.getOwnPropertyNames(Object.prototype).every((k) => !k.startsWith('mlxnPwned'));
 const named = (e: Error) => /loadPromptCache: .*cache\.safetensors/.test(e.message) && clean();
 
@@ -60,7 +59,7 @@ const mutations: [string, (v: ReturnType<typeof valid>) => void, boolean?][] = [
   ['missing values', (v) => { delete v.tensors['0.1']; }],
 ];
 
-const cases: Case[] = mutations.map(([name, edit, regression]) => ({
+const cases: HostileCase[] = mutations.map(([name, edit, regression]) => ({
   name: `prompt cache: ${name}`,
   class: 'prompt-cache',
   regression,

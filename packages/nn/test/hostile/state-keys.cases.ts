@@ -1,14 +1,12 @@
 // Hostile cases for optimizer-state files and parameter trees whose tensor names would reach
 // Object.prototype (`__proto__.x`, `constructor.prototype.x`, ...). Each case checks that the
 // load gives a clear error and that no object in the process gained a property.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { saveSync } from '@mlxn/io';
+import { type HostileCase, caseDir } from '@mlxn/test-support/hostile';
 import * as nn from '../../src/index.js';
 
-interface Case { name: string; class: string; regression?: boolean; run(): unknown; accept?(r: unknown): boolean | string; error?: RegExp | ((e: Error) => boolean) }
 
 const polluted = () => Object.getOwnPropertyNames(Object.prototype).filter((k) => k.startsWith('mlxnPwned') || k === 'x');
 
@@ -16,7 +14,7 @@ const polluted = () => Object.getOwnPropertyNames(Object.prototype).filter((k) =
 const cleanError = (re: RegExp) => (e: Error) => re.test(e.message) && polluted().length === 0 && ({} as { toString: unknown }).toString === Object.prototype.toString;
 
 function stateFile(names: string[]): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'mlxn-hostile-state-')), 'optimizer.safetensors');
+  const file = join(caseDir('state'), 'optimizer.safetensors');
   const arrays: Record<string, mx.Array> = Object.create(null);
   arrays.step = mx.array(1, 'uint64');
   for (const n of names) arrays[n] = mx.zeros([2]);
@@ -29,7 +27,7 @@ const HOSTILE_NAMES = [
   '__proto__', 'constructor', '__proto__.toString', 'layers.0.__proto__.mlxnPwned', 'a.constructor.mlxnPwned',
 ];
 
-const stateCases: Case[] = HOSTILE_NAMES.map((name, i) => ({
+const stateCases: HostileCase[] = HOSTILE_NAMES.map((name, i) => ({
   name: `optimizer state: tensor '${name}'`,
   class: 'optimizer-state',
   regression: i === 0,
@@ -43,7 +41,7 @@ const stateCases: Case[] = HOSTILE_NAMES.map((name, i) => ({
 }));
 
 // update() with a tree from a file: own keys only, so `__proto__` cannot walk into Object.prototype.
-const treeCases: Case[] = ['__proto__', 'constructor', 'toString'].map((k) => ({
+const treeCases: HostileCase[] = ['__proto__', 'constructor', 'toString'].map((k) => ({
   name: `module update: tree key '${k}'`,
   class: 'optimizer-state',
   run: () => {
@@ -57,4 +55,4 @@ const treeCases: Case[] = ['__proto__', 'constructor', 'toString'].map((k) => ({
   error: cleanError(/update:/),
 }));
 
-export const cases: Case[] = [...stateCases, ...treeCases];
+export const cases: HostileCase[] = [...stateCases, ...treeCases];
