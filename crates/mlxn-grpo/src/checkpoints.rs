@@ -1,9 +1,10 @@
-//! Finding, ordering and rotating the `checkpoint-N` folders a trainer writes into its output
-//! folder (the layout of Hugging Face's `Trainer`, which TRL uses).
+//! Finding and ordering the `checkpoint-N` folders a trainer writes into its output folder (the
+//! layout of Hugging Face's `Trainer`, which TRL uses).
 //!
 //! A checkpoint is written into a hidden temporary folder and renamed to `checkpoint-N` only when
 //! complete, so a `checkpoint-N` folder holding the trainer state file is a finished checkpoint.
-//! Temporary folders left by a run that died mid-write are recognised and swept by [`rotate`].
+//! Writing, rotation and the recovery of interrupted writes live in @mlxn/grpo's
+//! `checkpoint.ts` (on @mlxn/io's crash-safe folder replace).
 
 use std::fs;
 use std::io;
@@ -13,8 +14,6 @@ use std::path::{Path, PathBuf};
 pub const STATE_FILE: &str = "trainer_state.json";
 
 const PREFIX: &str = "checkpoint-";
-const TEMP_PREFIX: &str = ".checkpoint-";
-const TEMP_MARK: &str = ".tmp-";
 
 /// One finished checkpoint: its global step and folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,16 +34,6 @@ pub fn parse_step(name: &str) -> Option<u64> {
 /// The folder name for step `step`.
 pub fn folder_name(step: u64) -> String {
     format!("{PREFIX}{step}")
-}
-
-/// The temporary folder a checkpoint of `step` is written into before its rename (hidden, and
-/// named by the writer's process id and a counter so two writers never share one).
-pub fn temp_folder_name(step: u64, pid: u32, n: u32) -> String {
-    format!("{TEMP_PREFIX}{step}{TEMP_MARK}{pid}-{n}")
-}
-
-fn is_temp_folder(name: &str) -> bool {
-    name.strip_prefix(TEMP_PREFIX).is_some_and(|rest| rest.contains(TEMP_MARK))
 }
 
 /// The finished checkpoints in `dir`, oldest step first. A missing `dir` has none; folders
@@ -74,46 +63,9 @@ pub fn latest(dir: &Path) -> io::Result<Option<Checkpoint>> {
     Ok(list(dir)?.pop())
 }
 
-/// Keeps the newest `keep` finished checkpoints (and any in `protect`) and deletes the others,
-/// along with temporary folders of interrupted writes. `keep == 0` keeps everything (as
-/// `save_total_limit=None`). Returns the removed folders.
-pub fn rotate(dir: &Path, keep: usize, protect: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
-    let mut removed = Vec::new();
-    if let Ok(entries) = fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            if name.to_str().is_some_and(is_temp_folder) && entry.path().is_dir() {
-                fs::remove_dir_all(entry.path())?;
-                removed.push(entry.path());
-            }
-        }
-    }
-    if keep == 0 {
-        return Ok(removed);
-    }
-    let all = list(dir)?;
-    let excess = all.len().saturating_sub(keep);
-    let protected = |p: &Path| protect.iter().any(|q| same_path(p, q));
-    for c in all.into_iter().take(excess) {
-        if protected(&c.path) {
-            continue;
-        }
-        fs::remove_dir_all(&c.path)?;
-        removed.push(c.path);
-    }
-    Ok(removed)
-}
-
-fn same_path(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
-    }
-}
-
 #[cfg(feature = "napi")]
 mod js {
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
     use napi_derive::napi;
 
@@ -126,21 +78,6 @@ mod js {
     pub fn grpo_list_checkpoints(dir: String) -> napi::Result<Vec<(f64, String)>> {
         let list = super::list(Path::new(&dir)).map_err(|e| err(e, "cannot list checkpoints in", &dir))?;
         Ok(list.into_iter().map(|c| (c.step as f64, c.path.to_string_lossy().into_owned())).collect())
-    }
-
-    /// Keeps the newest `keep` checkpoints of `dir` (0 = all) and those in `protect`; removes the
-    /// rest and leftover temporary folders. Returns the removed paths.
-    #[napi(js_name = "grpoRotateCheckpoints")]
-    pub fn grpo_rotate_checkpoints(dir: String, keep: u32, protect: Vec<String>) -> napi::Result<Vec<String>> {
-        let protect: Vec<PathBuf> = protect.into_iter().map(PathBuf::from).collect();
-        let removed = super::rotate(Path::new(&dir), keep as usize, &protect).map_err(|e| err(e, "cannot rotate checkpoints in", &dir))?;
-        Ok(removed.into_iter().map(|p| p.to_string_lossy().into_owned()).collect())
-    }
-
-    /// The name of the temporary folder a checkpoint of `step` is first written to.
-    #[napi(js_name = "grpoCheckpointTempName")]
-    pub fn grpo_checkpoint_temp_name(step: u32, pid: u32, n: u32) -> String {
-        super::temp_folder_name(step as u64, pid, n)
     }
 }
 
@@ -204,46 +141,5 @@ mod tests {
         let dir = std::env::temp_dir().join("mlxn-grpo-ckpt-does-not-exist-xyz");
         assert!(list(&dir).unwrap().is_empty());
         assert!(latest(&dir).unwrap().is_none());
-        assert!(rotate(&dir, 2, &[]).unwrap().is_empty());
-    }
-
-    #[test]
-    fn rotation_keeps_the_newest_and_sweeps_temporaries() {
-        let dir = scratch("rotate");
-        for s in [1, 2, 3, 4, 5] {
-            finished(&dir, s);
-        }
-        let tmp = dir.join(temp_folder_name(6, 42, 0));
-        fs::create_dir_all(&tmp).unwrap();
-        let removed = rotate(&dir, 2, &[]).unwrap();
-        assert_eq!(removed.len(), 4);
-        assert!(!tmp.exists());
-        let steps: Vec<u64> = list(&dir).unwrap().iter().map(|c| c.step).collect();
-        assert_eq!(steps, vec![4, 5]);
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn rotation_spares_protected_folders_and_keep_zero_keeps_all() {
-        let dir = scratch("protect");
-        let first = finished(&dir, 1);
-        for s in [2, 3, 4] {
-            finished(&dir, s);
-        }
-        rotate(&dir, 0, &[]).unwrap();
-        assert_eq!(list(&dir).unwrap().len(), 4);
-        rotate(&dir, 1, std::slice::from_ref(&first)).unwrap();
-        let steps: Vec<u64> = list(&dir).unwrap().iter().map(|c| c.step).collect();
-        assert_eq!(steps, vec![1, 4]);
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn temp_names_are_hidden_and_recognised() {
-        let n = temp_folder_name(12, 7, 3);
-        assert!(n.starts_with('.'));
-        assert!(is_temp_folder(&n));
-        assert!(!is_temp_folder("checkpoint-12"));
-        assert_eq!(parse_step(&n), None);
     }
 }

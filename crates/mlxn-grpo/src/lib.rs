@@ -4,7 +4,7 @@
 //!   that makes epochs reproducible and resumable.
 //! - [`advantages`]: group-relative advantages from per-completion rewards (TRL's
 //!   `scale_rewards` modes) and reward aggregation with `null` as "not applicable".
-//! - [`checkpoints`]: finding, ordering and rotating `checkpoint-N` folders.
+//! - [`checkpoints`]: finding and ordering `checkpoint-N` folders.
 pub mod advantages;
 pub mod checkpoints;
 pub mod dataset;
