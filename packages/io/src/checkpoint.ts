@@ -7,7 +7,7 @@ import type * as mx from '@mlxn/core';
 import { checkOptionKeys, handleOf, native, wrap } from '@mlxn/core/internal';
 import type { NativeArray } from '@mlxn/core/internal';
 import { recoverFolderSave, saveFolderStaged } from './folder-save.js';
-import { recoverFolder } from './folder-replace.js';
+import { recoverFolder, removeStaleTempFiles } from './folder-replace.js';
 
 /** Tensors selected by name: a list of names, a RegExp, or a predicate. */
 export type TensorFilter = readonly string[] | RegExp | ((name: string) => boolean);
@@ -192,6 +192,8 @@ export function saveSync(path: string, arrays: Record<string, mx.Array> | Map<st
   const full = resolve(path);
   if (full.endsWith('.safetensors')) {
     if (options.maxShardSize !== undefined) throw new TypeError('maxShardSize applies to folders, not to a .safetensors file');
+    // A save killed before its rename left its temporary file here; nothing else ever removes it.
+    removeStaleTempFiles(full);
     native.ioSaveSafetensors(full, names, handles, metadata);
     return [full];
   }

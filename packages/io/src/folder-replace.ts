@@ -14,8 +14,12 @@
  * `recoverFolder` (run before every load and every save of NAME) puts the newest complete copy
  * back at NAME and deletes the leftovers. Leftovers of a process that is still running are left
  * alone (it may be mid-save), except that a missing NAME is always restored.
+ *
+ * Single files are replaced by the native writer in one rename (`.NAME.tmp-PID-N`, then NAME),
+ * so only a kill before that rename leaves something: the temporary file, swept by
+ * `removeStaleTempFiles` on the next save of NAME.
  */
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 export type HiddenKind = 'tmp' | 'new' | 'old' | 'del';
@@ -46,6 +50,34 @@ function processAlive(pid: number): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Deletes the temporary files that killed processes left beside `file` while writing it
+ * (`.NAME.tmp-PID-N`, regular files only). A temporary of a running process — this one
+ * included, or another thread or process saving NAME right now — is left alone. Best effort:
+ * a file that cannot be removed stays for the next save.
+ */
+export function removeStaleTempFiles(file: string): void {
+  const full = resolve(file);
+  const parent = dirname(full);
+  const name = basename(full);
+  let entries: string[];
+  try {
+    entries = readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const h = parseHiddenName(entry);
+    if (!h || h.kind !== 'tmp' || h.name !== name || processAlive(h.pid)) continue;
+    const path = join(parent, entry);
+    try {
+      if (lstatSync(path).isFile()) unlinkSync(path);
+    } catch {
+      // Gone already, or not ours to remove: the save itself does not depend on it.
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 // Crash-safe folder saves: a failed or killed save of a checkpoint folder never breaks the set
 // that was there, never leaves orphan shards, and an interrupted replace of a whole folder is
 // put right (newest complete copy back in place) by the next load.
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,6 +89,26 @@ describe('saving a sharded folder over an existing set', () => {
     }
     expect(failures, `seed ${killSeed()}, kill points ${points.join(',')} of ${trace.length}`).toEqual([]);
   }, 300_000);
+});
+
+describe('saving a single .safetensors file', () => {
+  it('regression: sweeps the temporary files a killed save of the same file left, and only those', () => {
+    const dir = fresh();
+    // A process that has exited: its pid is dead (the next save may sweep its temporaries).
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const deadPid = Number(dead.stdout);
+    expect(deadPid).toBeGreaterThan(0);
+    // The native writer's temporary name: `.NAME.tmp-PID-N`, renamed over NAME when complete.
+    const stale = [`.w.safetensors.tmp-${deadPid}-0`, `.w.safetensors.tmp-${deadPid}-17`];
+    const live = `.w.safetensors.tmp-${process.ppid}-0`; // the test runner: alive, maybe mid-save
+    const otherTarget = `.v.safetensors.tmp-${deadPid}-0`; // another file's: not this save's business
+    const folderNamed = `.w.safetensors.tmp-${deadPid}-1`; // not a file the writer makes
+    for (const f of [...stale, live, otherTarget]) writeFileSync(join(dir, f), 'partial');
+    mkdirSync(join(dir, folderNamed));
+    saveSync(join(dir, 'w.safetensors'), { x: mx.array([1, 2, 3], 'float32') });
+    expect(readdirSync(dir).sort()).toEqual([folderNamed, otherTarget, live, 'w.safetensors'].sort());
+    expect(loadSync(join(dir, 'w.safetensors')).arrays.x!.tolist()).toEqual([1, 2, 3]);
+  });
 });
 
 describe('recovering an interrupted folder replace', () => {
