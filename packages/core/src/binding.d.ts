@@ -318,9 +318,6 @@ export interface GrpoAdvantages {
   unscorableRows: Array<number>
 }
 
-/** The name of the temporary folder a checkpoint of `step` is first written to. */
-export declare function grpoCheckpointTempName(step: number, pid: number, n: number): string
-
 /** The visiting order of one epoch. */
 export declare function grpoEpochOrder(n: number, seed: number, epoch: number, shuffle: boolean): Array<number>
 
@@ -329,12 +326,6 @@ export declare function grpoListCheckpoints(dir: string): Array<[number, string]
 
 /** The records of a JSONL file as compact JSON texts (validated objects). */
 export declare function grpoReadJsonl(path: string): Array<string>
-
-/**
- * Keeps the newest `keep` checkpoints of `dir` (0 = all) and those in `protect`; removes the
- * rest and leftover temporary folders. Returns the removed paths.
- */
-export declare function grpoRotateCheckpoints(dir: string, keep: number, protect: Array<string>): Array<string>
 
 /** The state of one streaming detokenizer. */
 export declare class IoStreamState {
