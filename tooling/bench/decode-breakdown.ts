@@ -174,7 +174,7 @@ function threadedLoopOurs(model: Qwen3, batch: number): ThreadedLoop | undefined
   });
   const step = (t: mx.Array) => mx.tidy(() => mx.reshape(mx.argmax(mx.index(model.forward(t, { cache }), mx.sl(), -1, mx.sl()), -1), [-1, 1]));
   let token = mx.keep(step(mx.array(prompts.map((p) => [p[p.length - 1]]), 'int32')));
-  scheduleEval([token]);
+  scheduleEval([token], true);
   const build: number[] = [];
   const wait: number[] = [];
   const total: number[] = [];
@@ -184,9 +184,9 @@ function threadedLoopOurs(model: Qwen3, batch: number): ThreadedLoop | undefined
     const t0 = performance.now();
     const next = mx.keep(step(token));
     const t1 = performance.now();
-    readNumbers([token]);
+    readNumbers([token], true);
     const t2 = performance.now();
-    scheduleEval([next]);
+    scheduleEval([next], true);
     token.dispose();
     token = next;
     if (n >= warm) {
@@ -196,7 +196,7 @@ function threadedLoopOurs(model: Qwen3, batch: number): ThreadedLoop | undefined
     }
   }
   const worker = workerPerStep(loopTokens - warm);
-  readNumbers([token]);
+  readNumbers([token], true);
   token.dispose();
   for (const c of cache) c.dispose();
   return { step_ms: median(total), build_ms: median(build), read_wait_ms: median(wait), ...worker };

@@ -38,34 +38,46 @@ export function asyncEval(...trees: unknown[]): Promise<void> {
 }
 
 /**
- * Whether decoding loops hand their steps to the evaluation thread (a native thread that
- * evaluates one graph while this thread builds the next; `MLXN_EVAL_THREAD=0` turns it off).
+ * Whether the evaluation thread can be used: its streams were set up at load (not with
+ * `MLXN_EVAL_THREAD=0`).
  */
 export const evalThreadReady: boolean = native.evalThreadReady();
 
 /**
- * Internal (`@mlxn/core/internal`): starts evaluating `arrays` without waiting — on the
- * evaluation thread when there is one, else with `asyncEval` on this thread. `null` entries are
- * skipped. An evaluation error surfaces at the next `readNumbers`.
+ * Internal (`@mlxn/core/internal`): whether a decoding loop starting now hands its steps to
+ * the evaluation thread (a native thread that evaluates one graph while this thread builds the
+ * next). By default only on a GPU, where MLX encodes kernels on the evaluating thread; on a CPU
+ * MLX already runs them on its own stream threads, and a third busy thread made a 2-core
+ * machine slower. `MLXN_EVAL_THREAD=1` uses it on any device, `0` never.
  */
-export function scheduleEval(arrays: readonly (Array | null)[]): void {
+export function useEvalThread(): boolean {
+  if (!evalThreadReady) return false;
+  return process.env.MLXN_EVAL_THREAD === '1' || native.defaultDeviceType() === 1;
+}
+
+/**
+ * Internal (`@mlxn/core/internal`): starts evaluating `arrays` without waiting — on the
+ * evaluation thread when `threaded` (see `useEvalThread`), else with `asyncEval` on this
+ * thread. `null` entries are skipped. An evaluation error surfaces at the next `readNumbers`.
+ */
+export function scheduleEval(arrays: readonly (Array | null)[], threaded: boolean): void {
   const hs: NativeArray[] = [];
   for (const a of arrays) if (a !== null) hs.push(a.handle);
   if (hs.length === 0) return;
-  if (evalThreadReady) native.evalThreadSchedule(hs);
+  if (threaded) native.evalThreadSchedule(hs);
   else native.asyncEval(hs);
 }
 
 /**
  * Internal (`@mlxn/core/internal`): the elements of `arrays`, in order and flattened, as
  * numbers, once everything scheduled before has been handed to MLX. Reading through the
- * evaluation thread keeps the reads in order with the steps it is evaluating, and lets this
+ * evaluation thread (`threaded`) keeps the reads in order with the steps it is evaluating, and lets this
  * thread build the next step while the evaluation thread encodes the one after the read.
  */
-export function readNumbers(arrays: readonly (Array | null)[]): Float64Array {
+export function readNumbers(arrays: readonly (Array | null)[], threaded: boolean): Float64Array {
   const hs: NativeArray[] = [];
   for (const a of arrays) if (a !== null) hs.push(a.handle);
-  if (evalThreadReady) return native.evalThreadRead(hs);
+  if (threaded) return native.evalThreadRead(hs);
   if (hs.length > 0) native.eval(hs);
   const out: number[] = [];
   for (const a of arrays) {

@@ -4,12 +4,22 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import * as mx from '../src/index.js';
-import { evalThreadReady, native, readNumbers, scheduleEval, settleEvalThread } from '../src/internal.js';
+import { evalThreadReady, native, readNumbers, scheduleEval, settleEvalThread, useEvalThread } from '../src/internal.js';
 
 describe('the evaluation thread', () => {
-  it('is on by default', () => {
+  it('is ready by default, used by decoding loops on a GPU, and on any device with MLXN_EVAL_THREAD=1', () => {
     expect(evalThreadReady).toBe(true);
     expect(native.evalThreadReady()).toBe(true);
+    const saved = process.env.MLXN_EVAL_THREAD;
+    try {
+      delete process.env.MLXN_EVAL_THREAD;
+      expect(useEvalThread()).toBe(mx.defaultDevice().type === 'gpu');
+      process.env.MLXN_EVAL_THREAD = '1';
+      expect(useEvalThread()).toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env.MLXN_EVAL_THREAD;
+      else process.env.MLXN_EVAL_THREAD = saved;
+    }
   });
 
   it('reads every dtype as numbers, in order, after what was queued before', () => {
@@ -17,24 +27,24 @@ describe('the evaluation thread', () => {
     const b = mx.multiply(mx.array([0.5, -1.5], 'bfloat16'), 2);
     const c = mx.array([true, false]);
     const d = mx.transpose(mx.reshape(mx.array([0, 1, 2, 3, 4, 5], 'float32'), [2, 3])); // not row-contiguous
-    scheduleEval([a, null, b]);
-    expect([...readNumbers([a, null, b, c, d])]).toEqual([2, 3, 4, 1, -3, 1, 0, 0, 3, 1, 4, 2, 5]);
-    expect([...readNumbers([mx.array([2n ** 40n], 'int64'), mx.array([7], 'uint8')])]).toEqual([2 ** 40, 7]);
+    scheduleEval([a, null, b], true);
+    expect([...readNumbers([a, null, b, c, d], true)]).toEqual([2, 3, 4, 1, -3, 1, 0, 0, 3, 1, 4, 2, 5]);
+    expect([...readNumbers([mx.array([2n ** 40n], 'int64'), mx.array([7], 'uint8')], true)]).toEqual([2 ** 40, 7]);
   });
 
   it('carries a decoding-style chain: each step built from the lazy result of the last', () => {
     // step n+1 is built before step n is read, and queued after the read (as generate does).
     let x = mx.keep(mx.array([1], 'float32'));
-    scheduleEval([x]);
+    scheduleEval([x], true);
     const seen: number[] = [];
     for (let n = 0; n < 200; n++) {
       const next = mx.keep(mx.add(mx.multiply(x, 1), 1));
-      seen.push(readNumbers([x])[0]);
-      scheduleEval([next]);
+      seen.push(readNumbers([x], true)[0]);
+      scheduleEval([next], true);
       x.dispose();
       x = next;
     }
-    seen.push(readNumbers([x])[0]);
+    seen.push(readNumbers([x], true)[0]);
     x.dispose();
     expect(seen).toEqual(Array.from({ length: 201 }, (_, i) => i + 1));
   });
@@ -43,36 +53,36 @@ describe('the evaluation thread', () => {
     let x = mx.keep(mx.zeros([256, 256]));
     for (let n = 0; n < 50; n++) {
       const next = mx.keep(mx.add(mx.matmul(x, mx.zeros([256, 256])), 1));
-      scheduleEval([next]);
+      scheduleEval([next], true);
       // Evaluations on this thread wait for the evaluation thread's current task.
       expect(mx.sum(mx.array([n, 1])).item()).toBe(n + 1);
       expect(next.shape).toEqual([256, 256]);
       x.dispose();
       x = next;
     }
-    expect(readNumbers([mx.sum(x)])[0]).toBe(256 * 256);
+    expect(readNumbers([mx.sum(x)], true)[0]).toBe(256 * 256);
     x.dispose();
   });
 
   it('reports an evaluation error at the read that needs it, and keeps working after it', () => {
     const singular = () => mx.linalg.inv(mx.array([[1, 2], [2, 4]], 'float32'));
     const bad = singular();
-    scheduleEval([bad]);
-    expect(() => readNumbers([mx.multiply(bad, 2)])).toThrow(/LU factorization failed/);
-    expect([...readNumbers([mx.add(mx.array([1, 2]), 1)])]).toEqual([2, 3]);
+    scheduleEval([bad], true);
+    expect(() => readNumbers([mx.multiply(bad, 2)], true)).toThrow(/LU factorization failed/);
+    expect([...readNumbers([mx.add(mx.array([1, 2]), 1)], true)]).toEqual([2, 3]);
     // A failed step nobody reads (a look-ahead past the end) is dropped when a loop settles.
-    scheduleEval([singular()]);
+    scheduleEval([singular()], true);
     expect(() => settleEvalThread()).not.toThrow();
-    expect(readNumbers([mx.array([5])])[0]).toBe(5);
+    expect(readNumbers([mx.array([5])], true)[0]).toBe(5);
   });
 
   it('is off with MLXN_EVAL_THREAD=0, and the same calls then run on the JS thread', () => {
     const script = `
       import * as mx from '@mlxn/core';
-      import { evalThreadReady, readNumbers, scheduleEval } from '@mlxn/core/internal';
+      import { evalThreadReady, readNumbers, scheduleEval, useEvalThread } from '@mlxn/core/internal';
       const a = mx.add(mx.array([1, 2], 'int32'), 1);
-      scheduleEval([a]);
-      console.log(JSON.stringify([evalThreadReady, [...readNumbers([a, mx.array([0.5])])]]));
+      scheduleEval([a], useEvalThread());
+      console.log(JSON.stringify([evalThreadReady, useEvalThread(), [...readNumbers([a, mx.array([0.5])], false)]]));
     `;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
       cwd: new URL('..', import.meta.url),
@@ -80,6 +90,6 @@ describe('the evaluation thread', () => {
       encoding: 'utf8',
     });
     expect(r.stderr).toBe('');
-    expect(JSON.parse(r.stdout)).toEqual([false, [2, 3, 0.5]]);
+    expect(JSON.parse(r.stdout)).toEqual([false, false, [2, 3, 0.5]]);
   });
 });

@@ -8,7 +8,7 @@
  */
 import * as mx from '@mlxn/core';
 import { BatchKVCache } from '@mlxn/cache';
-import { evalThreadReady, readNumbers, scheduleEval, settleEvalThread } from '@mlxn/core/internal';
+import { readNumbers, scheduleEval, settleEvalThread, useEvalThread } from '@mlxn/core/internal';
 import type { StreamingDetokenizer } from '@mlxn/io';
 import { encodePrompt, type FinishReason, type GenerationModel, firstLayersOf, splitSchedule } from './generate.js';
 import { type GenerateOptions, type Prompt, GenerationOptionsError, describe, resolveGenerateOptions } from './options.js';
@@ -198,6 +198,7 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
       return [y, mx.reshape(mx.takeAlongAxis(scaled, mx.expandDims(mx.astype(y, 'int32'), 1), -1), [-1])];
     });
 
+  const threaded = useEvalThread();
   const pending = [...rows];
   let active: Row[] = [];
   let caches: BatchKVCache[] | null = null;
@@ -239,10 +240,10 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
       // handles the rows and builds the step after.
       const [next, nextLogprobs] = step(inputs!, active, caches!);
       stats.steps++;
-      if (!evalThreadReady) scheduleEval([next, nextLogprobs]);
-      else if (splitSchedule) scheduleEval(firstLayersOf(caches!));
-      const values = readNumbers([inputs, inputLogprobs]);
-      if (evalThreadReady) scheduleEval([next, nextLogprobs]);
+      if (!threaded) scheduleEval([next, nextLogprobs], false);
+      else if (splitSchedule) scheduleEval(firstLayersOf(caches!), true);
+      const values = readNumbers([inputs, inputLogprobs], threaded);
+      if (threaded) scheduleEval([next, nextLogprobs], true);
       const current = values.subarray(0, active.length);
       const currentLp = inputLogprobs === null ? null : values.subarray(active.length);
       const keep: number[] = [];

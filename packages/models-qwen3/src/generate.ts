@@ -7,7 +7,7 @@
  * one step, JS builds the next.
  */
 import * as mx from '@mlxn/core';
-import { evalThreadReady, readNumbers, scheduleEval, settleEvalThread } from '@mlxn/core/internal';
+import { readNumbers, scheduleEval, settleEvalThread, useEvalThread } from '@mlxn/core/internal';
 import { BatchKVCache, type Cache, KVCache, type PromptCacheOptions, canTrimPromptCache, promptCacheTokens as cachePromptTokens, setPromptCacheTokens, trimPromptCache } from '@mlxn/cache';
 import type { ChatMessage, Tokenizer } from '@mlxn/io';
 import { type ChatPromptOptions, type GenerateOptions, type GenerationPlan, GenerationOptionsError, type Prompt, describe, resolveGenerateOptions } from './options.js';
@@ -313,7 +313,8 @@ export async function* generateStep(
     current = step(last, false);
     last.dispose();
     record.fed.push(prompt[total - 1]);
-    scheduleEval(current);
+    const threaded = useEvalThread();
+    scheduleEval(current, threaded);
     for (let n = 0; ; n++) {
       const cur: [mx.Array, mx.Array | null] = current!;
       const more = n + 1 < plan.maxTokens;
@@ -323,12 +324,12 @@ export async function* generateStep(
         // On this thread alone, step n+1 is queued before token n is read, so building it
         // overlaps step n on the device. With the evaluation thread it is queued after the
         // read: that thread then encodes n+1 while this one builds n+2.
-        if (!evalThreadReady) scheduleEval(next);
-        else if (splitSchedule) scheduleEval(firstLayersOf(cache));
+        if (!threaded) scheduleEval(next, false);
+        else if (splitSchedule) scheduleEval(firstLayersOf(cache), true);
       }
       if (n > 0) await breathe();
-      const values = readNumbers(cur);
-      if (more && evalThreadReady) scheduleEval(next!);
+      const values = readNumbers(cur, threaded);
+      if (more && threaded) scheduleEval(next!, true);
       if (n === 0) {
         record.promptProcessed = total;
         plan.onPromptProgress?.({ processed: total, total });

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
-import { evalThreadReady } from '@mlxn/core/internal';
+import { evalThreadReady, useEvalThread } from '@mlxn/core/internal';
 import { describe, expect, it } from 'vitest';
 import '../src/methods.js';
 import { tinyQwen3 } from './generate-helpers.js';
@@ -16,7 +16,7 @@ const run = (env: Record<string, string>) =>
 describe('decoding with the evaluation thread', () => {
   it('gives the same tokens and log-probabilities as decoding on the JS thread alone', () => {
     expect(evalThreadReady).toBe(true);
-    const threaded = run({});
+    const threaded = run({ MLXN_EVAL_THREAD: '1' });
     const alone = run({ MLXN_EVAL_THREAD: '0' });
     expect(threaded.single[0]).toHaveLength(24);
     expect(threaded.batch.map((r: number[][]) => r[0].length)).toEqual([12, 12, 12]);
@@ -28,14 +28,22 @@ describe('decoding with the evaluation thread', () => {
     const expected = (await model.generate('Once upon a time', { maxTokens: 16 })).tokens;
     const tokens: number[] = [];
     let acc = mx.keep(mx.zeros([32, 32]));
-    for await (const c of model.stream('Once upon a time', { maxTokens: 16 })) {
-      tokens.push(c.token!);
-      const next = mx.keep(mx.add(mx.matmul(acc, mx.ones([32, 32])), 1));
-      expect(Number(mx.sum(next).item())).toBeGreaterThan(0); // evaluates while the next step is queued
+    const saved = process.env.MLXN_EVAL_THREAD;
+    process.env.MLXN_EVAL_THREAD = '1'; // the thread on any device, for this stream
+    try {
+      expect(useEvalThread()).toBe(true);
+      for await (const c of model.stream('Once upon a time', { maxTokens: 16 })) {
+        tokens.push(c.token!);
+        const next = mx.keep(mx.add(mx.matmul(acc, mx.ones([32, 32])), 1));
+        expect(Number(mx.sum(next).item())).toBeGreaterThan(0); // evaluates while the next step is queued
+        acc.dispose();
+        acc = next;
+      }
+    } finally {
+      if (saved === undefined) delete process.env.MLXN_EVAL_THREAD;
+      else process.env.MLXN_EVAL_THREAD = saved;
       acc.dispose();
-      acc = next;
     }
-    acc.dispose();
     expect(tokens).toEqual(expected);
   });
 });
