@@ -71,8 +71,8 @@ export function scheduleEval(arrays: readonly (Array | null)[], threaded: boolea
 /**
  * Internal (`@mlxn/core/internal`): the elements of `arrays`, in order and flattened, as
  * numbers, once everything scheduled before has been handed to MLX. Reading through the
- * evaluation thread (`threaded`) keeps the reads in order with the steps it is evaluating, and lets this
- * thread build the next step while the evaluation thread encodes the one after the read.
+ * evaluation thread (`threaded`) keeps the reads in order with the steps it evaluates, and lets
+ * this thread build the next step while that thread encodes the one queued after the read.
  */
 export function readNumbers(arrays: readonly (Array | null)[], threaded: boolean): Float64Array {
   const hs: NativeArray[] = [];
