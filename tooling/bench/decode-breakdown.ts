@@ -100,10 +100,10 @@ function measureOurs(model: Qwen3, batch: number): Omit<Side, 'loop_step_ms' | '
 }
 
 /**
- * The plain pipelined greedy loop (step n+1 built and scheduled before token n is read), with
- * each phase timed: what the library's loop costs beyond it is the loop's own overhead.
+ * A greedy loop's start: `batch` prompts of `context` tokens prefilled into a fresh cache, the
+ * step function, and the first step's (unevaluated) token.
  */
-function plainLoopOurs(model: Qwen3, batch: number): PlainLoop {
+function primedLoop(model: Qwen3, batch: number): { cache: ReturnType<Qwen3['makeCache']>; step: (t: mx.Array) => mx.Array; first: mx.Array } {
   const vocab = model.config.vocabSize;
   const prompts = Array.from({ length: batch }, (_, i) => promptIds(10 + i, context + 1, vocab));
   const cache = model.makeCache();
@@ -112,7 +112,17 @@ function plainLoopOurs(model: Qwen3, batch: number): PlainLoop {
     mx.eval(cache.map((c) => c.state));
   });
   const step = (t: mx.Array) => mx.tidy(() => mx.reshape(mx.argmax(mx.index(model.forward(t, { cache }), mx.sl(), -1, mx.sl()), -1), [-1, 1]));
-  let token = mx.keep(step(mx.array(prompts.map((p) => [p[p.length - 1]]), 'int32')));
+  const first = mx.keep(step(mx.array(prompts.map((p) => [p[p.length - 1]]), 'int32')));
+  return { cache, step, first };
+}
+
+/**
+ * The plain pipelined greedy loop (step n+1 built and scheduled before token n is read), with
+ * each phase timed: what the library's loop costs beyond it is the loop's own overhead.
+ */
+function plainLoopOurs(model: Qwen3, batch: number): PlainLoop {
+  const { cache, step, first } = primedLoop(model, batch);
+  let token = first;
   mx.asyncEval(token);
   token.tolist();
   const build: number[] = [];
@@ -165,15 +175,8 @@ function workerPerStep(steps: number): Pick<ThreadedLoop, 'worker_encode_ms' | '
  */
 function threadedLoopOurs(model: Qwen3, batch: number): ThreadedLoop | undefined {
   if (!evalThreadReady) return undefined;
-  const vocab = model.config.vocabSize;
-  const prompts = Array.from({ length: batch }, (_, i) => promptIds(10 + i, context + 1, vocab));
-  const cache = model.makeCache();
-  mx.tidy(() => {
-    model.forward(mx.array(prompts.map((p) => p.slice(0, -1)), 'int32'), { cache }).dispose();
-    mx.eval(cache.map((c) => c.state));
-  });
-  const step = (t: mx.Array) => mx.tidy(() => mx.reshape(mx.argmax(mx.index(model.forward(t, { cache }), mx.sl(), -1, mx.sl()), -1), [-1, 1]));
-  let token = mx.keep(step(mx.array(prompts.map((p) => [p[p.length - 1]]), 'int32')));
+  const { cache, step, first } = primedLoop(model, batch);
+  let token = first;
   scheduleEval([token], true);
   const build: number[] = [];
   const wait: number[] = [];

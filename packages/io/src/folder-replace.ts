@@ -53,6 +53,17 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** `path` resolved, its folder, its name and the folder's entries (undefined if unreadable). */
+function siblingsOf(path: string): { full: string; parent: string; name: string; entries: string[] } | undefined {
+  const full = resolve(path);
+  const parent = dirname(full);
+  try {
+    return { full, parent, name: basename(full), entries: readdirSync(parent) };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Deletes the temporary files that killed processes left beside `file` while writing it
  * (`.NAME.tmp-PID-N`, regular files only). A temporary of a running process — this one
@@ -60,15 +71,9 @@ function processAlive(pid: number): boolean {
  * a file that cannot be removed stays for the next save.
  */
 export function removeStaleTempFiles(file: string): void {
-  const full = resolve(file);
-  const parent = dirname(full);
-  const name = basename(full);
-  let entries: string[];
-  try {
-    entries = readdirSync(parent);
-  } catch {
-    return;
-  }
+  const listing = siblingsOf(file);
+  if (listing === undefined) return;
+  const { parent, name, entries } = listing;
   for (const entry of entries) {
     const h = parseHiddenName(entry);
     if (!h || h.kind !== 'tmp' || h.name !== name || processAlive(h.pid)) continue;
@@ -149,15 +154,9 @@ export function removeFolder(path: string): void {
  * of the parent folder). A failure to clean up is an error only when `target` is missing.
  */
 export function recoverFolder(target: string, isComplete?: (folder: string) => boolean): void {
-  const full = resolve(target);
-  const parent = dirname(full);
-  const name = basename(full);
-  let entries: string[];
-  try {
-    entries = readdirSync(parent);
-  } catch {
-    return;
-  }
+  const listing = siblingsOf(target);
+  if (listing === undefined) return;
+  const { full, parent, name, entries } = listing;
   const mine = entries
     .map((e) => ({ e, h: parseHiddenName(e) }))
     .filter((x) => x.h !== null && x.h.name === name && isDir(join(parent, x.e)))
