@@ -206,29 +206,43 @@ fn block_inputs<'x>(projs: &[&ProjDesc<'x>], wts: &'x [Option<Ptr>], out: &mut V
 /// Qwen3-0.6B), which cost time both when the graph is built and when MLX evaluates it; the
 /// products are the same.
 fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b: i32, l: i32) -> Result<Vec<Ptr>, DescError> {
-    let projs = [&layer.q, &layer.k, &layer.v];
+    // One matmul for q, k and v when the model holds them fused (three fewer kernels to
+    // encode per layer and step, the largest per-node cost on a GPU), else one each.
+    let projs: Vec<&ProjDesc> = match &layer.qkv {
+        Some(f) => vec![f],
+        None => vec![&layer.q, &layer.k, &layer.v],
+    };
     let wts = transposed_weights(&projs)?;
     let mut inputs = vec![h, layer.input_norm.weight, layer.q_norm.weight, layer.k_norm.weight, offset];
     block_inputs(&projs, &wts, &mut inputs);
     let r = &d.rope;
+    let proj_sig: Vec<String> = projs.iter().map(|p| p.signature()).collect();
     // b and l are baked into the reshapes, and h's shape [B·L, hidden] does not tell them apart.
     let signature = format!(
-        "qwen3-pre {b}x{l} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+        "qwen3-pre {b}x{l} {} {} {} {} {} {} {} {} {} {} {} {}",
         layer.input_norm.signature(), layer.q_norm.signature(), layer.k_norm.signature(),
-        layer.q.signature(), layer.k.signature(), layer.v.signature(),
+        proj_sig.join(" "), layer.qkv.is_some(),
         d.n_heads, d.n_kv_heads, d.head_dim, r.dims, r.traditional, r.base, r.scale
     );
+    let (hq, hk, dh) = (d.n_heads, d.n_kv_heads, d.head_dim);
     compiled(signature, &inputs, |it| {
         let (h, input_norm, q_norm, k_norm, offset) = (it.next().unwrap(), layer.input_norm.rebind(it), layer.q_norm.rebind(it), layer.k_norm.rebind(it), it.next().unwrap());
-        let (qp, kp, vp) = (layer.q.rebind(it), layer.k.rebind(it), layer.v.rebind(it));
         let x = rms(h, &input_norm)?;
-        let heads = |t: &MlxArray, n: i32| ok(ffi::reshape(t, &[b, l, n, d.head_dim]));
+        let heads = |t: &MlxArray, n: i32| ok(ffi::reshape(t, &[b, l, n, dh]));
         let to_bhld = |t: &MlxArray| ok(ffi::transpose(t, &[0, 2, 1, 3], false));
-        let q = heads(&*linear(&x, &qp)?, d.n_heads)?;
+        let (q, k, v) = match &layer.qkv {
+            Some(f) => {
+                let all = heads(&*linear(&x, &f.rebind(it))?, hq + 2 * hk)?;
+                let part = |from: i32, to: i32| ok(ffi::slice(&all, &[0, 0, from, 0], &[b, l, to, dh], &[1, 1, 1, 1]));
+                (part(0, hq)?, part(hq, hq + hk)?, part(hq + hk, hq + 2 * hk)?)
+            }
+            None => {
+                let (qp, kp, vp) = (layer.q.rebind(it), layer.k.rebind(it), layer.v.rebind(it));
+                (heads(&*linear(&x, &qp)?, hq)?, heads(&*linear(&x, &kp)?, hk)?, heads(&*linear(&x, &vp)?, hk)?)
+            }
+        };
         let q = to_bhld(&*rms(&q, &q_norm)?)?;
-        let k = heads(&*linear(&x, &kp)?, d.n_kv_heads)?;
         let k = to_bhld(&*rms(&k, &k_norm)?)?;
-        let v = heads(&*linear(&x, &vp)?, d.n_kv_heads)?;
         let v = to_bhld(&v)?;
         Ok(vec![rope(&q, d, offset)?, rope(&k, d, offset)?, v])
     })
@@ -236,20 +250,35 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
 
 /// After the attention: the output projection, both residuals, the norm and the MLP.
 fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc) -> Result<Ptr, DescError> {
-    let projs = [&layer.o, &layer.gate, &layer.up, &layer.down];
+    let projs: Vec<&ProjDesc> = match &layer.gate_up {
+        Some(f) => vec![&layer.o, f, &layer.down],
+        None => vec![&layer.o, &layer.gate, &layer.up, &layer.down],
+    };
     let wts = transposed_weights(&projs)?;
     let mut inputs = vec![h, attn, layer.post_norm.weight];
     block_inputs(&projs, &wts, &mut inputs);
-    let signature = format!(
-        "qwen3-post {} {} {} {} {}",
-        layer.post_norm.signature(), layer.o.signature(), layer.gate.signature(), layer.up.signature(), layer.down.signature()
-    );
+    let proj_sig: Vec<String> = projs.iter().map(|p| p.signature()).collect();
+    let signature = format!("qwen3-post {} {} {}", layer.post_norm.signature(), proj_sig.join(" "), layer.gate_up.is_some());
     let mut out = compiled(signature, &inputs, |it| {
         let (h, attn, post_norm) = (it.next().unwrap(), it.next().unwrap(), layer.post_norm.rebind(it));
-        let (o, gate, up, down) = (layer.o.rebind(it), layer.gate.rebind(it), layer.up.rebind(it), layer.down.rebind(it));
+        let o = layer.o.rebind(it);
         let h1 = ok(ffi::binary(BinaryOp::Add, h, &*linear(attn, &o)?))?;
         let x = rms(&h1, &post_norm)?;
-        let (g, u) = (linear(&x, &gate)?, linear(&x, &up)?);
+        let (g, u) = match &layer.gate_up {
+            Some(f) => {
+                // [gate | up] along the last axis; the element-wise block reads both halves in place.
+                let gu = linear(&x, &f.rebind(it))?;
+                let s = ffi::shape(&gu);
+                let (rows, half) = (s[0], s[1] / 2);
+                let g = ok(ffi::slice(&gu, &[0, 0], &[rows, half], &[1, 1]))?;
+                (g, ok(ffi::slice(&gu, &[0, half], &[rows, 2 * half], &[1, 1]))?)
+            }
+            None => {
+                let (gate, up) = (layer.gate.rebind(it), layer.up.rebind(it));
+                (linear(&x, &gate)?, linear(&x, &up)?)
+            }
+        };
+        let down = layer.down.rebind(it);
         let mlp = linear(&*swiglu(&g, &u)?, &down)?;
         Ok(vec![ok(ffi::binary(BinaryOp::Add, &h1, &mlp))?])
     })?;

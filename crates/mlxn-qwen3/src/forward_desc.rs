@@ -9,21 +9,23 @@
 //!          ropeDims, ropeTraditional, ropeBase, ropeScale, maskKind, maskHandle
 //! embed    proj (kind 1: table, kind 2: quantized table)
 //! layer ×n inputNorm, postNorm, qNorm, kNorm (norm = weight handle, eps),
-//!          q, k, v, o, gate, up, down (proj), cache
+//!          q, k, v, o, gate, up, down (proj), qkv, gateUp (fused proj or absent), cache
 //! tail     norm
 //! proj     kind (1 linear, 2 quantized; +4 with LoRA), weight, scales, biases, bias,
 //!          groupSize, bits, mode (0 affine, 1 mxfp4, 2 nvfp4, 3 mxfp8), loraA, loraB, loraScale
 //! cache    kind (0 none, 1 KVCache, 2 BatchKVCache), keys, values, prev, rowOffset
 //! ```
-//! Absent handles are -1.
+//! Absent handles are -1; an absent fused projection has kind 0. A fused projection holds q, k
+//! and v (or gate and up) stacked along the output axis, whose weights the separate
+//! projections are views of (`fused-projections.ts`): the layer then runs one matmul for them.
 use mlxn_core::ffi::MlxArray;
 
-pub const VERSION: f64 = 1.0;
+pub const VERSION: f64 = 2.0;
 pub const PROJ_LEN: usize = 11;
 pub const HEADER_LEN: usize = 12;
 pub const NORM_LEN: usize = 2;
 pub const CACHE_LEN: usize = 5;
-pub const LAYER_LEN: usize = 4 * NORM_LEN + 7 * PROJ_LEN + CACHE_LEN;
+pub const LAYER_LEN: usize = 4 * NORM_LEN + 9 * PROJ_LEN + CACHE_LEN;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DescError(pub String);
@@ -180,6 +182,10 @@ pub struct LayerDesc<'a> {
     pub gate: ProjDesc<'a>,
     pub up: ProjDesc<'a>,
     pub down: ProjDesc<'a>,
+    /// q, k and v as one projection (output `[q | k | v]`), when the model fused them.
+    pub qkv: Option<ProjDesc<'a>>,
+    /// gate and up as one projection (output `[gate | up]`), when the model fused them.
+    pub gate_up: Option<ProjDesc<'a>>,
     pub cache: Option<CacheDesc<'a>>,
 }
 
@@ -277,6 +283,18 @@ impl<'a, 'r, R: Resolve<'a>> Reader<'a, 'r, R> {
         }
         Ok(ProjDesc { kind, weight, scales, biases, bias, group_size, bits, mode, lora })
     }
+    /// A projection that may be absent (kind 0: its other fields are skipped).
+    fn opt_proj(&mut self, what: &str) -> Result<Option<ProjDesc<'a>>, DescError> {
+        if self.data.get(self.at) == Some(&0.0) {
+            self.at += PROJ_LEN;
+            return Ok(None);
+        }
+        let p = self.proj(what)?;
+        if p.lora.is_some() {
+            return err(format!("{what} cannot carry LoRA (LoRA layers keep their projections apart)"));
+        }
+        Ok(Some(p))
+    }
     fn cache(&mut self) -> Result<Option<CacheDesc<'a>>, DescError> {
         let kind = match self.int("a cache kind", 0, 2)? {
             0 => None,
@@ -342,6 +360,8 @@ pub fn parse<'a, R: Resolve<'a>>(data: &[f64], resolver: &R) -> Result<Desc<'a>,
             gate: r.proj("gate_proj")?,
             up: r.proj("up_proj")?,
             down: r.proj("down_proj")?,
+            qkv: r.opt_proj("the fused q/k/v projection")?,
+            gate_up: r.opt_proj("the fused gate/up projection")?,
             cache: r.cache()?,
         });
     }
@@ -362,19 +382,19 @@ mod tests {
 
     #[test]
     fn rejects_other_versions_and_lengths() {
-        let e = parse(&[2.0, 0.0], &NoArrays).err().unwrap();
+        let e = parse(&[1.0, 0.0], &NoArrays).err().unwrap();
         assert!(e.0.contains("another version"), "{e}");
-        let e = parse(&[1.0, 3.0, 0.0], &NoArrays).err().unwrap();
+        let e = parse(&[VERSION, 3.0, 0.0], &NoArrays).err().unwrap();
         assert!(e.0.contains("3 layers need"), "{e}");
     }
 
     #[test]
     fn rejects_non_integers_and_unknown_handles() {
-        let mut d = vec![1.0, 0.0, 2.5];
+        let mut d = vec![VERSION, 0.0, 2.5];
         d.resize(HEADER_LEN + PROJ_LEN + NORM_LEN, 0.0);
         let e = parse(&d, &NoArrays).err().unwrap();
         assert!(e.0.contains("head count"), "{e}");
-        let mut d = vec![1.0, 0.0, 2.0, 1.0, 8.0, 0.3, 8.0, 0.0, 1e4, 1.0, 0.0, -1.0, 1.0, 42.0];
+        let mut d = vec![VERSION, 0.0, 2.0, 1.0, 8.0, 0.3, 8.0, 0.0, 1e4, 1.0, 0.0, -1.0, 1.0, 42.0];
         d.resize(HEADER_LEN + PROJ_LEN + NORM_LEN, 0.0);
         let e = parse(&d, &NoArrays).err().unwrap();
         assert!(e.0.contains("no array 42"), "{e}");

@@ -16,6 +16,9 @@ import type { GenerationMethods } from './methods.js';
 import { type SaveOptions, saveQwen3 } from './save.js';
 import { Qwen3SparseMoeBlock } from './moe.js';
 import { nativeForward } from './native-forward.js';
+import { fuseProjections } from './fused-projections.js';
+
+const fusionEnabled = process.env.MLXN_FUSED_PROJECTIONS !== '0';
 
 /** What a layer's cache offers the attention (every cache of @mlxn/cache has these). */
 interface LayerCache extends Cache {
@@ -318,9 +321,17 @@ export class Qwen3 extends Module {
   /**
    * One cache per layer: `KVCache` by default, `RotatingKVCache` with `maxKvSize`,
    * `QuantizedKVCache` with `kvBits` (@mlxn/cache's `makePromptCache`).
+   *
+   * It also prepares the model for decoding: each layer's q/k/v and gate/up weights are stacked
+   * into one array per group, and those parameters become views of it (same values, names and
+   * memory; one matmul per group and step instead of three and two). The arrays this replaces
+   * are disposed unless you claimed them with `mx.keep`; after an optimizer step, the next
+   * `makeCache` stacks the new weights. `MLXN_FUSED_PROJECTIONS=0` turns this off.
    */
   makeCache(options: PromptCacheOptions = {}): Cache[] {
-    return makePromptCache({ numLayers: this.model.layers.length }, options);
+    const cache = makePromptCache({ numLayers: this.model.layers.length }, options);
+    if (fusionEnabled) fuseProjections(this.model.layers, () => new Set(this.namedParameters().map(([, a]) => a)));
+    return cache;
   }
 
   /** Logits `[B, L, vocab]` for token ids `[B, L]`. */

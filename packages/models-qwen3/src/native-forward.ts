@@ -17,14 +17,15 @@ import { handleOf, native, wrap } from '@mlxn/core/internal';
 import { BatchKVCache, type Cache, KVCache } from '@mlxn/cache';
 import { Dropout, Embedding, Linear, LoRALinear, QuantizedEmbedding, QuantizedLinear, RMSNorm, RoPE } from '@mlxn/nn';
 import type { ForwardMask } from './model.js';
+import { type FusedGroup, fusedGroup } from './fused-projections.js';
 
 // Layout constants of crates/mlxn-qwen3/src/forward_desc.rs.
-const VERSION = 1;
+const VERSION = 2;
 const HEADER_LEN = 12;
 const PROJ_LEN = 11;
 const NORM_LEN = 2;
 const CACHE_LEN = 5;
-const LAYER_LEN = 4 * NORM_LEN + 7 * PROJ_LEN + CACHE_LEN;
+const LAYER_LEN = 4 * NORM_LEN + 9 * PROJ_LEN + CACHE_LEN;
 const MODES: Record<string, number> = { affine: 0, mxfp4: 1, nvfp4: 2, mxfp8: 3 };
 
 let enabled = process.env.MLXN_NATIVE_FORWARD !== '0';
@@ -137,6 +138,31 @@ class Writer {
     this.arr(lora?.loraB);
     this.num(lora?.scale ?? 0);
     return true;
+  }
+  /** A stacked q/k/v or gate/up group (fused-projections.ts), or kind 0 when there is none. */
+  fused(g: FusedGroup | undefined): void {
+    if (g === undefined) {
+      this.out.fill(0, this.at, this.at + PROJ_LEN);
+      this.at += PROJ_LEN;
+      return;
+    }
+    const s = g.stacked;
+    this.num(g.kind === 'linear' ? 1 : 2);
+    this.arr(s.weight);
+    this.arr(s.scales);
+    this.arr(s.biases);
+    this.arr(s.bias);
+    if (g.kind === 'quantized') {
+      const q = g.members[0] as QuantizedLinear;
+      this.num(q.groupSize);
+      this.num(q.bits);
+      this.num(MODES[q.mode]);
+    } else {
+      this.out.fill(0, this.at, this.at + 3);
+      this.at += 3;
+    }
+    this.out.set([-1, -1, 0], this.at);
+    this.at += 3;
   }
   embedding(e: unknown): boolean {
     if (exactly(e, Embedding)) {
@@ -256,9 +282,15 @@ export function nativeForward(model: NativeForwardModel, classes: LayerClasses, 
     if (!exactly(ar, RoPE) || ar.dims !== r.dims || ar.traditional !== r.traditional || ar.base !== r.base || ar.scale !== r.scale) return undefined;
     const ok = w.norm(layer.inputLayernorm) && w.norm(layer.postAttentionLayernorm) && w.norm(att.qNorm) && w.norm(att.kNorm)
       && w.proj(att.qProj) && w.proj(att.kProj) && w.proj(att.vProj) && w.proj(att.oProj)
-      && w.proj(mlp.gateProj) && w.proj(mlp.upProj) && w.proj(mlp.downProj)
-      && writeCache(w, cache?.[i], batch, att.nKvHeads, att.headDim, dtype, made);
+      && w.proj(mlp.gateProj) && w.proj(mlp.upProj) && w.proj(mlp.downProj);
     if (!ok) return undefined;
+    // Stacked groups serve decoding (calls with caches) only: a stacked matmul may round
+    // differently from separate ones (a BLAS picks kernels by shape), and training and scoring
+    // must not depend on whether a generation ran before them.
+    w.fused(cache === undefined ? undefined : fusedGroup(att, [att.qProj, att.kProj, att.vProj]));
+    w.fused(cache === undefined ? undefined : fusedGroup(mlp, [mlp.gateProj, mlp.upProj]));
+    const cached = writeCache(w, cache?.[i], batch, att.nKvHeads, att.headDim, dtype, made);
+    if (!cached) return undefined;
   }
   if (!w.norm(model.norm)) return undefined;
   const handles = native.qwen3Forward(w.out, handleOf(inputs));

@@ -6,6 +6,8 @@
 #                                              (generate | breakdown) with the environment given;
 #                                              its JSON goes to $OUT/NAME-<n>.json (n counts runs
 #                                              on this machine)
+#   tooling/bench/gpu/run.sh python FILE ...   run a staged Python script (bench/probe_decode.py)
+#                                              with mlx and mlx-lm on the CUDA libmlx.so
 #
 # Setup: mlx + mlx-lm installed with pip --no-index into /tmp/mlxn-gpu/site, the mlx-cuda-13
 # tarball unpacked over it (libmlx.so, include/ for MLX's JIT), the release .node placed beside
@@ -20,8 +22,8 @@ case "${1:-}" in
     ls -la "$S"
     exit 0
     ;;
-  bench) shift ;;
-  *) echo "usage: run.sh receive a|b|c | bench generate|breakdown ..." >&2; exit 2 ;;
+  bench|python) mode=$1; shift ;;
+  *) echo "usage: run.sh receive a|b|c | bench generate|breakdown ... | python FILE [ARGS]" >&2; exit 2 ;;
 esac
 
 cd "$S"
@@ -37,6 +39,12 @@ nv=$(python3 -c 'import site; print(site.getsitepackages()[0])')/nvidia
 export LD_LIBRARY_PATH="$(find "$nv" -name 'lib*.so*' -printf '%h\n' 2>/dev/null | sort -u | paste -sd:)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export PYTHONPATH="$S/site" MLXN_NATIVE_PATH="$S/site/mlx/lib/mlxn.linux-x64-gnu.node" MLXN_REFERENCE_PYTHON=python3 MLXN_TOKENIZER_DIR="$S/tokenizer"
 export PYTHONUNBUFFERED=1 TRANSFORMERS_VERBOSITY=error
+if [ "$mode" = python ]; then
+  # A staged Python script (e.g. bench/probe_decode.py) on the reference side's MLX.
+  file=$1; shift
+  python3 "$file" "$@"
+  exit
+fi
 for name in "$@"; do
   n=$(( $(cat .runs 2>/dev/null || echo 0) + 1 )); echo "$n" > .runs
   file="bench/$name.mjs"

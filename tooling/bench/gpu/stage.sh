@@ -48,7 +48,7 @@ cp "$cache/node.xz" "$out/c/node.xz"
 xz -9 -T0 -c "$node_file" > "$out/c/mlxn.node.xz"
 cp "$cache/wheels"/mlx-"$mlx_version"-cp312-*.whl "$cache/wheels"/mlx_lm-"$mlx_lm_version"-*.whl "$out/c/wheels/"
 node tooling/bench/gpu/bundle.mjs "$out/c/bench"
-cp tooling/bench/generate_ref.py tooling/bench/decode_breakdown.py "$out/c/bench/"
+cp tooling/bench/generate_ref.py tooling/bench/decode_breakdown.py tooling/bench/gpu/probe_decode.py "$out/c/bench/"
 tok=$(node -e "import('./tooling/test-support/qwen3.mjs').then((m) => console.log(m.qwen3TokenizerDir()))")
 tar -C "$tok" -cf - tokenizer.json tokenizer_config.json | xz -9 -T0 > "$out/c/tokenizer.tar.xz"
 cp tooling/bench/gpu/run.sh "$out/c/run.sh"
