@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as mx from '@mlxn/core';
-import { evalThreadReady, handleOf, native, readNumbers, scheduleEval } from '@mlxn/core/internal';
+import { evalThreadReady, handleOf, native, readScheduled, scheduleForRead } from '@mlxn/core/internal';
 import type { KVCache } from '@mlxn/cache';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { qwen3TokenizerDir } from '../test-support/qwen3.mjs';
@@ -171,13 +171,14 @@ function workerPerStep(steps: number): Pick<ThreadedLoop, 'worker_encode_ms' | '
 
 /**
  * The plain greedy loop with the evaluation thread, as `generate` runs it: build step n+1 from
- * the lazy token n, read token n (queued on the evaluation thread), then queue step n+1.
+ * the lazy token n and queue it with a read ticket, then read token n by its ticket (waiting for
+ * the device, not for the thread to encode n+1).
  */
 function threadedLoopOurs(model: Qwen3, batch: number): ThreadedLoop | undefined {
   if (!evalThreadReady) return undefined;
   const { cache, step, first } = primedLoop(model, batch);
   let token = first;
-  scheduleEval([token], true);
+  let pending = scheduleForRead([token], true);
   const build: number[] = [];
   const wait: number[] = [];
   const total: number[] = [];
@@ -186,12 +187,13 @@ function threadedLoopOurs(model: Qwen3, batch: number): ThreadedLoop | undefined
     if (n === warm) native.evalThreadStats();
     const t0 = performance.now();
     const next = mx.keep(step(token));
+    const nextPending = scheduleForRead([next], true);
     const t1 = performance.now();
-    readNumbers([token], true);
+    readScheduled(pending);
     const t2 = performance.now();
-    scheduleEval([next], true);
     token.dispose();
     token = next;
+    pending = nextPending;
     if (n >= warm) {
       build.push(t1 - t0);
       wait.push(t2 - t1);
@@ -199,7 +201,7 @@ function threadedLoopOurs(model: Qwen3, batch: number): ThreadedLoop | undefined
     }
   }
   const worker = workerPerStep(loopTokens - warm);
-  readNumbers([token], true);
+  readScheduled(pending);
   token.dispose();
   for (const c of cache) c.dispose();
   return { step_ms: median(total), build_ms: median(build), read_wait_ms: median(wait), ...worker };
@@ -285,7 +287,7 @@ try {
     build: native.bindingProfile(),
     mlx: mx.mlxVersion,
     device: mx.defaultDevice().type,
-    env: { MLX_CUDA_USE_CUDNN_SDPA: process.env.MLX_CUDA_USE_CUDNN_SDPA ?? null, MLXN_NATIVE_FORWARD: process.env.MLXN_NATIVE_FORWARD ?? null, MLXN_EVAL_THREAD: process.env.MLXN_EVAL_THREAD ?? null, MLXN_EVAL_SPLIT: process.env.MLXN_EVAL_SPLIT ?? null },
+    env: { MLX_CUDA_USE_CUDNN_SDPA: process.env.MLX_CUDA_USE_CUDNN_SDPA ?? null, MLXN_NATIVE_FORWARD: process.env.MLXN_NATIVE_FORWARD ?? null, MLXN_EVAL_THREAD: process.env.MLXN_EVAL_THREAD ?? null, MLXN_FUSED_PROJECTIONS: process.env.MLXN_FUSED_PROJECTIONS ?? null },
     setup: { preset: preset.name, context, steps, repeats, loopTokens },
     results,
     ratios_mlxn_over_mlx_lm: ratios,

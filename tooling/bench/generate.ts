@@ -126,7 +126,7 @@ try {
     build: native.bindingProfile(),
     mlx: mx.mlxVersion,
     device: mx.defaultDevice().type,
-    env: { MLX_CUDA_USE_CUDNN_SDPA: process.env.MLX_CUDA_USE_CUDNN_SDPA ?? null, MLXN_NATIVE_FORWARD: process.env.MLXN_NATIVE_FORWARD ?? null, MLXN_EVAL_THREAD: process.env.MLXN_EVAL_THREAD ?? null, MLXN_EVAL_SPLIT: process.env.MLXN_EVAL_SPLIT ?? null },
+    env: { MLX_CUDA_USE_CUDNN_SDPA: process.env.MLX_CUDA_USE_CUDNN_SDPA ?? null, MLXN_NATIVE_FORWARD: process.env.MLXN_NATIVE_FORWARD ?? null, MLXN_EVAL_THREAD: process.env.MLXN_EVAL_THREAD ?? null, MLXN_FUSED_PROJECTIONS: process.env.MLXN_FUSED_PROJECTIONS ?? null },
     setup: { preset: preset.name, repeats, cases },
     results,
   }, null, 2));

@@ -279,6 +279,13 @@ pub mod ffi {
         /// Queues a read after everything queued before it and waits for it: the arrays'
         /// elements in order, as numbers (or the first error since the last read).
         fn eval_thread_read(list: &ArrayList) -> Result<Vec<f64>>;
+        /// Queues an `async_eval` of the arrays with copies to read, and returns the ticket
+        /// `eval_thread_read_ticket` reads them by (without waiting for later schedules).
+        fn eval_thread_schedule_read(list: &ArrayList) -> Result<u64>;
+        /// The elements of a ticket's arrays in order, as numbers, once the device has them.
+        fn eval_thread_read_ticket(ticket: u64) -> Result<Vec<f64>>;
+        /// Drops a ticket that will not be read (after its schedule has run).
+        fn eval_thread_forget_ticket(ticket: u64) -> Result<()>;
         /// Waits until the evaluation thread has finished everything queued.
         fn eval_thread_drain() -> Result<()>;
         /// Since the last call: [schedule tasks, their ms, read tasks, their ms, idle ms].

@@ -69,17 +69,32 @@ export declare function eval(arrays: Array<JsArray>): void
 /** Waits until the evaluation thread has finished what was queued; raises a pending error. */
 export declare function evalThreadDrain(): void
 
+/** Drops a ticket that will not be read. */
+export declare function evalThreadForgetTicket(ticket: number): void
+
 /**
  * Reads `arrays` on the evaluation thread, after everything queued before: their elements in
  * order, as numbers. Raises the first evaluation error since the last read.
  */
 export declare function evalThreadRead(arrays: Array<JsArray>): Float64Array
 
+/**
+ * A ticket's arrays (see `evalThreadScheduleRead`), their elements in order, as numbers: it
+ * waits for the device to compute them, not for the steps queued after them to be encoded.
+ */
+export declare function evalThreadReadTicket(ticket: number): Float64Array
+
 /** Whether the evaluation thread can be used (the shared streams are set up). */
 export declare function evalThreadReady(): boolean
 
 /** Queues an asynchronous evaluation of `arrays` on the evaluation thread and returns at once. */
 export declare function evalThreadSchedule(arrays: Array<JsArray>): void
+
+/**
+ * Queues an asynchronous evaluation of `arrays` on the evaluation thread, with copies of them
+ * to read back, and returns the ticket `evalThreadReadTicket` reads them by.
+ */
+export declare function evalThreadScheduleRead(arrays: Array<JsArray>): number
 
 /**
  * For benchmarks: what the evaluation thread did since the last call, as

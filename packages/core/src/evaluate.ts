@@ -68,6 +68,36 @@ export function scheduleEval(arrays: readonly (Array | null)[], threaded: boolea
   else native.asyncEval(hs);
 }
 
+/** A step scheduled by `scheduleForRead`: read it once with `readScheduled`, or `forgetScheduled`. */
+export type ScheduledRead = { readonly ticket: number } | { readonly arrays: readonly (Array | null)[] };
+
+/**
+ * Internal (`@mlxn/core/internal`): starts evaluating `arrays` as `scheduleEval` does and
+ * returns what `readScheduled` reads them by. On the evaluation thread the read waits only for
+ * the device to compute these arrays, not for the thread to finish encoding steps scheduled
+ * after them (it reads copies that nothing else references): a loop can queue step n+1 and then
+ * read token n while the thread encodes n+1.
+ */
+export function scheduleForRead(arrays: readonly (Array | null)[], threaded: boolean): ScheduledRead {
+  if (!threaded) {
+    scheduleEval(arrays, false);
+    return { arrays };
+  }
+  const hs: NativeArray[] = [];
+  for (const a of arrays) if (a !== null) hs.push(a.handle);
+  return { ticket: native.evalThreadScheduleRead(hs) };
+}
+
+/** Internal (`@mlxn/core/internal`): the elements of a scheduled step's arrays, in order, as numbers. */
+export function readScheduled(r: ScheduledRead): Float64Array {
+  return 'ticket' in r ? native.evalThreadReadTicket(r.ticket) : readNumbers(r.arrays, false);
+}
+
+/** Internal (`@mlxn/core/internal`): lets go of a scheduled step that will not be read. */
+export function forgetScheduled(r: ScheduledRead): void {
+  if ('ticket' in r) native.evalThreadForgetTicket(r.ticket);
+}
+
 /**
  * Internal (`@mlxn/core/internal`): the elements of `arrays`, in order and flattened, as
  * numbers, once everything scheduled before has been handed to MLX. Reading through the

@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import * as mx from '../src/index.js';
-import { evalThreadReady, native, readNumbers, scheduleEval, settleEvalThread, useEvalThread } from '../src/internal.js';
+import { evalThreadReady, forgetScheduled, native, readNumbers, readScheduled, scheduleEval, scheduleForRead, settleEvalThread, useEvalThread } from '../src/internal.js';
 
 describe('the evaluation thread', () => {
   it('is ready by default, used by decoding loops on a GPU, and on any device with MLXN_EVAL_THREAD=1', () => {
@@ -47,6 +47,43 @@ describe('the evaluation thread', () => {
     seen.push(readNumbers([x], true)[0]);
     x.dispose();
     expect(seen).toEqual(Array.from({ length: 201 }, (_, i) => i + 1));
+  });
+
+  it('reads a scheduled step by ticket while later steps are queued behind it', () => {
+    // As generate does now: step n+1 is queued (with its read ticket) before token n is read.
+    let x = mx.keep(mx.array([1, 10], 'int32'));
+    let pending = scheduleForRead([x, null], true);
+    expect('ticket' in pending).toBe(true);
+    const seen: number[][] = [];
+    for (let n = 0; n < 200; n++) {
+      const next = mx.keep(mx.add(x, 1));
+      const nextPending = scheduleForRead([next], true);
+      seen.push([...readScheduled(pending)]);
+      x.dispose();
+      x = next;
+      pending = nextPending;
+    }
+    seen.push([...readScheduled(pending)]);
+    x.dispose();
+    expect(seen).toEqual(Array.from({ length: 201 }, (_, i) => [i + 1, i + 10]));
+    // A ticket is read once; a forgotten one is gone, and forgetting twice is harmless.
+    expect(() => readScheduled(pending)).toThrow(/unknown or already read ticket/);
+    const unread = scheduleForRead([mx.array([3])], true);
+    forgetScheduled(unread);
+    forgetScheduled(unread);
+    expect(() => readScheduled(unread)).toThrow(/unknown or already read ticket/);
+    // Without the thread the same calls evaluate on this thread.
+    const plain = scheduleForRead([mx.array([4, 5], 'float32')], false);
+    expect([...readScheduled(plain)]).toEqual([4, 5]);
+  });
+
+  it('reports a failed ticketed step at its read, and keeps working after it', () => {
+    const bad = mx.linalg.inv(mx.array([[1, 2], [2, 4]], 'float32'));
+    const t = scheduleForRead([bad], true);
+    const after = scheduleForRead([mx.add(mx.array([1, 2]), 1)], true);
+    expect(() => readScheduled(t)).toThrow(/LU factorization failed/);
+    expect([...readScheduled(after)]).toEqual([2, 3]);
+    expect(() => settleEvalThread()).not.toThrow();
   });
 
   it('lets the JS thread evaluate its own arrays while steps are queued', () => {

@@ -8,9 +8,9 @@
  */
 import * as mx from '@mlxn/core';
 import { BatchKVCache } from '@mlxn/cache';
-import { readNumbers, scheduleEval, settleEvalThread, useEvalThread } from '@mlxn/core/internal';
+import { type ScheduledRead, forgetScheduled, readNumbers, readScheduled, scheduleForRead, settleEvalThread, useEvalThread } from '@mlxn/core/internal';
 import type { StreamingDetokenizer } from '@mlxn/io';
-import { encodePrompt, type FinishReason, type GenerationModel, firstLayersOf, splitSchedule } from './generate.js';
+import { encodePrompt, type FinishReason, type GenerationModel } from './generate.js';
 import { type GenerateOptions, type Prompt, GenerationOptionsError, describe, resolveGenerateOptions } from './options.js';
 import { checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
 import { StopStrings, stopTokenSet } from './stop.js';
@@ -204,6 +204,9 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
   let caches: BatchKVCache[] | null = null;
   let inputs: mx.Array | null = null;
   let inputLogprobs: mx.Array | null = null;
+  // How `inputs` will be read: the scheduled step that made them, and which of that step's rows
+  // each active row is (rows leave between steps). null after rows joined: read directly.
+  let inputsRead: { scheduled: ScheduledRead; rows: number; index: number[] } | null = null;
   try {
     while (active.length > 0 || pending.length > 0) {
       if (signal?.aborted) break;
@@ -230,20 +233,32 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
           }
         }
         mx.keep([inputs, inputLogprobs]);
+        if (inputsRead !== null) forgetScheduled(inputsRead.scheduled);
+        inputsRead = null;
         active = [...active, ...joining];
         await new Promise((r) => setImmediate(r));
         if (signal?.aborted) break;
       }
-      // The next tokens are built from the current ones before those are read. On this thread
-      // alone they are queued first, so building overlaps the device; with the evaluation
-      // thread they are queued after the read, and that thread encodes them while this one
-      // handles the rows and builds the step after.
+      // The next tokens are built from the current ones and queued before those are read (one
+      // step of look-ahead): building them, or on the evaluation thread encoding them, overlaps
+      // the device finishing the current step and this thread reading it.
       const [next, nextLogprobs] = step(inputs!, active, caches!);
       stats.steps++;
-      if (!threaded) scheduleEval([next, nextLogprobs], false);
-      else if (splitSchedule) scheduleEval(firstLayersOf(caches!), true);
-      const values = readNumbers([inputs, inputLogprobs], threaded);
-      if (threaded) scheduleEval([next, nextLogprobs], true);
+      const nextRead = { scheduled: scheduleForRead([next, nextLogprobs], threaded), rows: active.length, index: active.map((_, i) => i) };
+      let values: Float64Array;
+      if (inputsRead === null) {
+        values = readNumbers([inputs, inputLogprobs], threaded);
+      } else {
+        const { scheduled, rows, index } = inputsRead;
+        inputsRead = null;
+        const all = readScheduled(scheduled);
+        values = new Float64Array(index.length * (inputLogprobs === null ? 1 : 2));
+        index.forEach((r, i) => {
+          values[i] = all[r];
+          if (inputLogprobs !== null) values[index.length + i] = all[rows + r];
+        });
+      }
+      inputsRead = nextRead;
       const current = values.subarray(0, active.length);
       const currentLp = inputLogprobs === null ? null : values.subarray(active.length);
       const keep: number[] = [];
@@ -280,7 +295,12 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
         mx.dispose([next, nextLogprobs]);
         inputs = null;
         inputLogprobs = null;
+        forgetScheduled(nextRead.scheduled);
+        inputsRead = null;
       } else if (keep.length < active.length) {
+        // A ticket reads its own copies; without the thread the rows are read from `inputs`.
+        if ('ticket' in nextRead.scheduled) nextRead.index = keep.map((i) => nextRead.index[i]);
+        else inputsRead = null;
         for (const c of caches!) c.filter(keep);
         const ix = mx.array(keep, 'int32');
         inputs = mx.keep(mx.take(next, ix, 0));
@@ -300,6 +320,7 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
       finishRow(row);
     }
   } finally {
+    if (inputsRead !== null) forgetScheduled(inputsRead.scheduled);
     settleEvalThread();
     if (caches !== null) for (const c of caches) c.dispose();
     mx.dispose([inputs, inputLogprobs]);

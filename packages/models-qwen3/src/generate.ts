@@ -2,13 +2,13 @@
  * Generation for one sequence, following mlx-lm's `generate_step` / `stream_generate`
  * (generate.py): the prompt is prefilled in steps of `prefillStepSize` tokens (all but its last
  * token), then each step feeds one token and samples the next. The step after the current one
- * is built from the current token before that token is read back, and evaluated on the
- * evaluation thread (`scheduleEval`, `readNumbers` from @mlxn/core): while that thread encodes
- * one step, JS builds the next.
+ * is built from the current token and queued before that token is read back; on a GPU it is
+ * evaluated on the evaluation thread (`scheduleForRead`, `readScheduled` from @mlxn/core):
+ * while that thread encodes step n+1, this one reads token n and builds step n+2.
  */
 import * as mx from '@mlxn/core';
-import { readNumbers, scheduleEval, settleEvalThread, useEvalThread } from '@mlxn/core/internal';
-import { BatchKVCache, type Cache, KVCache, type PromptCacheOptions, canTrimPromptCache, promptCacheTokens as cachePromptTokens, setPromptCacheTokens, trimPromptCache } from '@mlxn/cache';
+import { type ScheduledRead, forgetScheduled, readScheduled, scheduleForRead, settleEvalThread, useEvalThread } from '@mlxn/core/internal';
+import { type Cache, KVCache, type PromptCacheOptions, canTrimPromptCache, promptCacheTokens as cachePromptTokens, setPromptCacheTokens, trimPromptCache } from '@mlxn/cache';
 import type { ChatMessage, Tokenizer } from '@mlxn/io';
 import { type ChatPromptOptions, type GenerateOptions, type GenerationPlan, GenerationOptionsError, type Prompt, describe, resolveGenerateOptions } from './options.js';
 import { checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
@@ -195,26 +195,6 @@ function maybeQuantize(cache: Cache[], plan: GenerationPlan): void {
   }
 }
 
-/**
- * With `MLXN_EVAL_SPLIT=1`, a step's first half of layers is queued on the evaluation thread
- * before the previous token is read, so the read's wait for the device overlaps encoding.
- */
-export const splitSchedule = process.env.MLXN_EVAL_SPLIT === '1';
-
-/**
- * The key and value buffers of the middle layer's cache: evaluating them computes the first
- * half of the step. The buffers themselves, not views of them, so that the next step still
- * updates them in place.
- */
-export function firstLayersOf(cache: readonly Cache[]): mx.Array[] {
-  const mid = cache[cache.length >> 1];
-  if (mid instanceof KVCache || mid instanceof BatchKVCache) {
-    const [keys, values] = mid.nativeState();
-    return keys === null || values === null ? [] : [keys, values];
-  }
-  return [];
-}
-
 /** Lets timers and I/O run between tokens (an async generator alone only runs microtasks). */
 const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -308,28 +288,28 @@ export async function* generateStep(
   // The history already holds the prompt, so the last prompt token is not appended again.
   let current: [mx.Array, mx.Array | null] | null = null;
   let next: [mx.Array, mx.Array | null] | null = null;
+  let currentRead: ScheduledRead | null = null;
+  let nextRead: ScheduledRead | null = null;
   try {
     const last = mx.array([prompt[total - 1]], 'int32');
     current = step(last, false);
     last.dispose();
     record.fed.push(prompt[total - 1]);
     const threaded = useEvalThread();
-    scheduleEval(current, threaded);
+    currentRead = scheduleForRead(current, threaded);
     for (let n = 0; ; n++) {
       const cur: [mx.Array, mx.Array | null] = current!;
       const more = n + 1 < plan.maxTokens;
-      // Step n+1 is built from token n before token n is known (one step of look-ahead).
+      // Step n+1 is built from token n and queued before token n is read (one step of
+      // look-ahead): building it, or on the evaluation thread encoding it, overlaps the device
+      // finishing step n and this thread reading token n.
       if (more) {
         next = step(cur[0], true);
-        // On this thread alone, step n+1 is queued before token n is read, so building it
-        // overlaps step n on the device. With the evaluation thread it is queued after the
-        // read: that thread then encodes n+1 while this one builds n+2.
-        if (!threaded) scheduleEval(next, false);
-        else if (splitSchedule) scheduleEval(firstLayersOf(cache), true);
+        nextRead = scheduleForRead(next, threaded);
       }
       if (n > 0) await breathe();
-      const values = readNumbers(cur, threaded);
-      if (more && threaded) scheduleEval(next!, true);
+      const values = readScheduled(currentRead!);
+      currentRead = null;
       if (n === 0) {
         record.promptProcessed = total;
         plan.onPromptProgress?.({ processed: total, total });
@@ -342,10 +322,13 @@ export async function* generateStep(
       yield logprob === undefined ? { token } : { token, logprob };
       if (!more || signal?.aborted) return;
       current = next;
+      currentRead = nextRead;
       next = null;
+      nextRead = null;
       if (n % 256 === 255) mx.clearCache();
     }
   } finally {
+    for (const r of [currentRead, nextRead]) if (r !== null) forgetScheduled(r);
     settleEvalThread();
     if (current !== null) mx.dispose(current);
     if (next !== null) mx.dispose(next);

@@ -20,6 +20,7 @@ describe('decoding with the evaluation thread', () => {
     const alone = run({ MLXN_EVAL_THREAD: '0' });
     expect(threaded.single[0]).toHaveLength(24);
     expect(threaded.batch.map((r: number[][]) => r[0].length)).toEqual([12, 12, 12]);
+    expect(threaded.ragged.map((r: number[][]) => r[0].length)).toEqual([3, 9, 5, 14]);
     expect(threaded).toEqual(alone);
   });
 

@@ -8,7 +8,7 @@ use half::{bf16, f16};
 use napi::bindgen_prelude::{Buffer, Float64Array};
 use napi_derive::napi;
 
-use super::{JsArray, Result, list_arg, mlx_err};
+use super::{JsArray, Result, arg_err, list_arg, mlx_err};
 use crate::array::Array;
 use crate::dtype::Dtype;
 use mlxn_sys::ffi;
@@ -104,6 +104,35 @@ pub fn eval_thread_schedule(arrays: Vec<JsArray>) -> Result<()> {
 pub fn eval_thread_read(arrays: Vec<JsArray>) -> Result<Float64Array> {
     let values = ffi::eval_thread_read(&*list_arg(&arrays)?).map_err(|e| mlx_err(e.what()))?;
     Ok(Float64Array::new(values))
+}
+
+/// Queues an asynchronous evaluation of `arrays` on the evaluation thread, with copies of them
+/// to read back, and returns the ticket `evalThreadReadTicket` reads them by.
+#[napi(js_name = "evalThreadScheduleRead")]
+pub fn eval_thread_schedule_read(arrays: Vec<JsArray>) -> Result<f64> {
+    let t = ffi::eval_thread_schedule_read(&*list_arg(&arrays)?).map_err(|e| mlx_err(e.what()))?;
+    Ok(t as f64)
+}
+
+/// A ticket's arrays (see `evalThreadScheduleRead`), their elements in order, as numbers: it
+/// waits for the device to compute them, not for the steps queued after them to be encoded.
+#[napi(js_name = "evalThreadReadTicket")]
+pub fn eval_thread_read_ticket(ticket: f64) -> Result<Float64Array> {
+    let values = ffi::eval_thread_read_ticket(ticket_arg(ticket)?).map_err(|e| mlx_err(e.what()))?;
+    Ok(Float64Array::new(values))
+}
+
+/// Drops a ticket that will not be read.
+#[napi(js_name = "evalThreadForgetTicket")]
+pub fn eval_thread_forget_ticket(ticket: f64) -> Result<()> {
+    ffi::eval_thread_forget_ticket(ticket_arg(ticket)?).map_err(|e| mlx_err(e.what()))
+}
+
+fn ticket_arg(ticket: f64) -> Result<u64> {
+    if !(ticket >= 1.0 && ticket.fract() == 0.0 && ticket <= 9_007_199_254_740_991.0) {
+        return Err(arg_err(format!("evalThread: a ticket is a positive integer, got {ticket}")));
+    }
+    Ok(ticket as u64)
 }
 
 /// Waits until the evaluation thread has finished what was queued; raises a pending error.

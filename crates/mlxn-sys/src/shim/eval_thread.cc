@@ -16,6 +16,14 @@
 // evaluating; MLX's op constructors read only their inputs' shapes and dtypes, which never
 // change, and the shim's few inspections of an input's state (ops.cc, `owned_nbytes`) are
 // written to stay safe against it.
+//
+// Reads come in two kinds. `eval_thread_read` queues a read behind everything scheduled, so it
+// waits for this thread to finish encoding first. `eval_thread_schedule_read` schedules a step
+// together with copies of the arrays to be read and returns a ticket: `eval_thread_read_ticket`
+// then waits only for the device to finish those copies, on the calling thread and without the
+// evaluation lock, while this thread encodes the steps queued after it. The copies are safe to
+// wait on there because nothing else references them: evaluating later steps touches the
+// originals' events (MLX detaches a finished input's event), never the copies'.
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -35,7 +43,15 @@ namespace {
 struct Task {
   std::vector<mx::array> arrays;
   bool read = false;
-  uint64_t ticket = 0;  // read tasks: the key of their result
+  uint64_t ticket = 0;  // read tasks and ticketed schedules: the key of their result
+  std::vector<mx::array> copies;  // ticketed schedules: what the ticket's reader waits on
+};
+
+// A ticketed schedule's copies, once this thread has scheduled them (or failed to).
+struct Pending {
+  bool scheduled = false;
+  std::vector<mx::array> copies;
+  std::string error;
 };
 
 struct ReadResult {
@@ -54,6 +70,7 @@ struct EvalThread {
   uint64_t reads_queued = 0;
   // Results by ticket: each JS thread (Node workers share this thread) takes its own.
   std::map<uint64_t, ReadResult> results;
+  std::map<uint64_t, Pending> pending;  // by ticket, until read or forgotten
   std::string schedule_error;       // the first failure of a schedule task since the last read
   // For benchmarks (eval_thread_stats): tasks run and milliseconds spent in each state.
   double schedules = 0, schedule_ms = 0, reads = 0, read_ms = 0, idle_ms = 0;
@@ -95,13 +112,28 @@ void append_values(const mx::array& a, std::vector<double>& out) {
 void run_task(EvalThread& t, Task& task) {
   std::lock_guard<std::mutex> lock(eval_mutex());
   if (!task.read) {
+    std::string error;
     try {
       mx::async_eval(task.arrays);
     } catch (const std::exception& e) {
       recover_after_failed_eval();
-      std::lock_guard<std::mutex> g(t.m);
-      if (t.schedule_error.empty()) t.schedule_error = e.what();
+      error = e.what();
     }
+    {
+      std::lock_guard<std::mutex> g(t.m);
+      if (task.ticket != 0) {
+        // Its reader sees the failure; nothing else waits for it.
+        auto it = t.pending.find(task.ticket);
+        if (it != t.pending.end()) {
+          it->second.scheduled = true;
+          it->second.error = error;
+          if (error.empty()) it->second.copies = std::move(task.copies);
+        }
+      } else if (!error.empty() && t.schedule_error.empty()) {
+        t.schedule_error = error;
+      }
+    }
+    task.copies.clear();
     // Released under the lock: a node freed here walks its inputs, which the JS thread's own
     // evaluations could otherwise be detaching at the same time.
     task.arrays.clear();
@@ -223,6 +255,67 @@ rust::Vec<double> eval_thread_read(const ArrayList& list) {
   out.reserve(r.values.size());
   for (double v : r.values) out.push_back(v);
   return out;
+}
+
+uint64_t eval_thread_schedule_read(const ArrayList& list) {
+  check_shared_streams();
+  // Built here, on the JS thread's shared default stream, like every other node it builds.
+  std::vector<mx::array> copies;
+  copies.reserve(list.items.size());
+  for (auto& a : list.items) copies.push_back(mx::copy(a));
+  Task task{list.items, false, 0, copies};
+  task.arrays.insert(task.arrays.end(), copies.begin(), copies.end());
+  copies.clear();
+  auto& t = eval_thread();
+  uint64_t ticket;
+  {
+    std::lock_guard<std::mutex> lk(t.m);
+    ticket = ++t.reads_queued;
+    task.ticket = ticket;
+    t.pending[ticket] = Pending{};
+    t.queue.push_back(std::move(task));
+  }
+  t.wake.notify_one();
+  return ticket;
+}
+
+rust::Vec<double> eval_thread_read_ticket(uint64_t ticket) {
+  check_shared_streams();
+  auto& t = eval_thread();
+  Pending p;
+  {
+    std::unique_lock<std::mutex> lk(t.m);
+    if (t.pending.count(ticket) == 0) throw std::invalid_argument("[evalThreadReadTicket] unknown or already read ticket");
+    t.finished.wait(lk, [&] { return t.pending[ticket].scheduled; });
+    p = std::move(t.pending[ticket]);
+    t.pending.erase(ticket);
+  }
+  if (!p.error.empty()) throw std::runtime_error(p.error);
+  std::vector<double> values;
+  // No evaluation lock: only this thread holds the copies (see the top of this file).
+  for (auto& c : p.copies) {
+    c.wait();
+    append_values(c, values);
+  }
+  rust::Vec<double> out;
+  out.reserve(values.size());
+  for (double v : values) out.push_back(v);
+  return out;
+}
+
+void eval_thread_forget_ticket(uint64_t ticket) {
+  if (!g_shared_streams) return;
+  auto& t = eval_thread();
+  Pending p;
+  {
+    std::unique_lock<std::mutex> lk(t.m);
+    if (t.pending.count(ticket) == 0) return;
+    // Waits for the schedule so that the copies are not released while it runs.
+    t.finished.wait(lk, [&] { return t.pending[ticket].scheduled; });
+    p = std::move(t.pending[ticket]);
+    t.pending.erase(ticket);
+  }
+  for (auto& c : p.copies) c.wait();
 }
 
 void eval_thread_drain() {

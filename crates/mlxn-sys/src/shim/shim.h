@@ -225,6 +225,9 @@ void use_shared_streams();
 bool shared_streams();
 void eval_thread_schedule(const ArrayList& list);
 rust::Vec<double> eval_thread_read(const ArrayList& list);
+uint64_t eval_thread_schedule_read(const ArrayList& list);
+rust::Vec<double> eval_thread_read_ticket(uint64_t ticket);
+void eval_thread_forget_ticket(uint64_t ticket);
 void eval_thread_drain();
 rust::Vec<double> eval_thread_stats();
 
