@@ -8,9 +8,10 @@
  * step about 20% faster with these two groups fused. Stacking copies weights, so to keep memory
  * flat the stacked array becomes the storage: each projection's parameter is replaced by a view
  * of its rows (a slice that shares the stacked buffer), and the parameter tree keeps the
- * checkpoint's layout, names and values. `native-forward.ts` uses the stacked arrays for calls
- * with caches (decoding; training and scoring keep separate matmuls, whose rounding must not
- * depend on what ran before), and only while the projections still hold exactly those views:
+ * checkpoint's layout, names and values. `native-forward.ts` uses the stacked arrays for decode
+ * steps (one token per row, with caches; training and scoring keep separate matmuls, whose
+ * rounding must not depend on what ran before, and prompts amortise the kernels anyway), and
+ * only while the projections still hold exactly those views:
  * once anything replaces a parameter (an optimizer step, `update`, loading weights) the layer
  * falls back to separate matmuls until `fuseProjections` runs again (`Qwen3.makeCache` calls it,
  * so every generation does).
@@ -125,26 +126,26 @@ export interface FusableLayer {
 
 /**
  * Lays out each layer's q/k/v and (dense MLP) gate/up as stacked groups where they are not
- * already, then evaluates the new storage so the old arrays can go. Layers with LoRA, replaced
+ * already, evaluating each layer's new storage so that its old arrays can go. Layers with LoRA, replaced
  * projections or mixed settings are left as they are. Arrays it replaces are disposed unless
  * claimed with `mx.keep` or still used elsewhere in the model (`inUse`).
  */
 export function fuseProjections(layers: readonly FusableLayer[], inUse: () => ReadonlySet<mx.Array>): void {
-  const replaced: mx.Array[] = [];
-  const made: mx.Array[] = [];
   for (const layer of layers) {
     const a = layer.selfAttn;
-    replaced.push(...fuse(a, [a.qProj, a.kProj, a.vProj]));
+    const replaced = fuse(a, [a.qProj, a.kProj, a.vProj]);
     const mlp = layer.mlp as { gateProj?: unknown; upProj?: unknown } | null;
     if (mlp && mlp.gateProj !== undefined && mlp.upProj !== undefined) replaced.push(...fuse(mlp, [mlp.gateProj, mlp.upProj]));
+    if (replaced.length === 0) continue;
+    // One layer at a time: its stacked arrays are computed and its old arrays released before
+    // the next layer's are made, so memory peaks at the weights plus one layer's groups.
+    const made: mx.Array[] = [];
     for (const owner of [a, mlp]) {
       const g = owner ? groups.get(owner) : undefined;
       if (g) made.push(...Object.values(g.stacked));
     }
+    mx.eval(made);
+    const live = inUse();
+    for (const r of replaced) if (!r.kept && !live.has(r)) r.dispose();
   }
-  if (replaced.length === 0) return;
-  // Evaluated now, layer by layer in one pass, so each old array is released once copied.
-  mx.eval(made);
-  const live = inUse();
-  for (const a of replaced) if (!a.kept && !live.has(a)) a.dispose();
 }

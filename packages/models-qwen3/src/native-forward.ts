@@ -268,7 +268,7 @@ export function nativeForward(model: NativeForwardModel, classes: LayerClasses, 
     return undefined;
   }
   if (!w.embedding(model.embedTokens)) return undefined;
-  const batch = inputs.shape[0];
+  const [batch, steps] = inputs.shape;
   const dtype = activationDtype(model.embedTokens);
   const made = `${batch} ${dtype}`;
   for (let i = 0; i < n; i++) {
@@ -284,11 +284,14 @@ export function nativeForward(model: NativeForwardModel, classes: LayerClasses, 
       && w.proj(att.qProj) && w.proj(att.kProj) && w.proj(att.vProj) && w.proj(att.oProj)
       && w.proj(mlp.gateProj) && w.proj(mlp.upProj) && w.proj(mlp.downProj);
     if (!ok) return undefined;
-    // Stacked groups serve decoding (calls with caches) only: a stacked matmul may round
-    // differently from separate ones (a BLAS picks kernels by shape), and training and scoring
-    // must not depend on whether a generation ran before them.
-    w.fused(cache === undefined ? undefined : fusedGroup(att, [att.qProj, att.kProj, att.vProj]));
-    w.fused(cache === undefined ? undefined : fusedGroup(mlp, [mlp.gateProj, mlp.upProj]));
+    // Stacked groups serve decode steps (one token per row, with caches) only. Training and
+    // scoring must not depend on whether a generation ran before them (a stacked matmul may
+    // round differently from separate ones: a BLAS picks kernels by shape), and a prompt's
+    // many tokens amortise the per-kernel cost that stacking saves, while slicing its larger
+    // outputs costs copies and memory.
+    const decoding = cache !== undefined && steps === 1;
+    w.fused(decoding ? fusedGroup(att, [att.qProj, att.kProj, att.vProj]) : undefined);
+    w.fused(decoding ? fusedGroup(mlp, [mlp.gateProj, mlp.upProj]) : undefined);
     const cached = writeCache(w, cache?.[i], batch, att.nKvHeads, att.headDim, dtype, made);
     if (!cached) return undefined;
   }

@@ -133,11 +133,18 @@ describe('fused projections', () => {
     const oldK = mx.keep((a.kProj as Linear).weight);
     mx.eval(model.parameters());
     const active = mx.memory().active;
+    const m0 = model.layers[0].mlp as unknown as { gateProj: Linear; upProj: Linear };
+    const layerBytes = [a.qProj, a.kProj, a.vProj, m0.gateProj, m0.upProj].reduce((n, p) => n + (p as Linear).weight.nbytes, 0);
+    mx.resetPeakMemory();
     for (const c of model.makeCache()) c.dispose();
+    expect(mx.memory().peak - active).toBeLessThanOrEqual(layerBytes + oldK.nbytes + 65536);
     expect(oldQ.disposed).toBe(true);
     expect(oldK.disposed).toBe(false);
+    const last = model.layers[model.layers.length - 1];
+    expect(fused(model, model.layers.length - 1)).toEqual({ qkv: true, gateUp: true });
+    expect((last.selfAttn.qProj as Linear).weight.disposed).toBe(false);
     expect(mx.tidy(() => mx.arrayEqual(oldK, (a.kProj as Linear).weight).item())).toBe(true);
-    // Only the claimed k weight of one layer is held twice.
+    // Only the claimed k weight of one layer is held twice; at the peak, one layer's groups more.
     expect(mx.memory().active - active).toBeLessThanOrEqual(oldK.nbytes + 4096);
     oldK.dispose();
   });
