@@ -18,7 +18,16 @@ import { Qwen3SparseMoeBlock } from './moe.js';
 import { nativeForward } from './native-forward.js';
 import { fuseProjections } from './fused-projections.js';
 
-const fusionEnabled = process.env.MLXN_FUSED_PROJECTIONS !== '0';
+/**
+ * Whether `makeCache` stacks projections (fused-projections.ts): by default on a GPU, where a
+ * matmul's encode cost is what stacking saves; on a CPU it measured no better (2-core machine,
+ * small-float32 at batch 8). `MLXN_FUSED_PROJECTIONS=1` stacks on any device, `0` never.
+ */
+function fusionWanted(): boolean {
+  const v = process.env.MLXN_FUSED_PROJECTIONS;
+  if (v === '1' || v === '0') return v === '1';
+  return mx.defaultDevice().type === 'gpu';
+}
 
 /** What a layer's cache offers the attention (every cache of @mlxn/cache has these). */
 interface LayerCache extends Cache {
@@ -326,11 +335,12 @@ export class Qwen3 extends Module {
    * into one array per group, and those parameters become views of it (same values, names and
    * memory; one matmul per group and step instead of three and two). The arrays this replaces
    * are disposed unless you claimed them with `mx.keep`; after an optimizer step, the next
-   * `makeCache` stacks the new weights. `MLXN_FUSED_PROJECTIONS=0` turns this off.
+   * `makeCache` stacks the new weights. On by default on a GPU; `MLXN_FUSED_PROJECTIONS=1`
+   * stacks on any device, `0` never.
    */
   makeCache(options: PromptCacheOptions = {}): Cache[] {
     const cache = makePromptCache({ numLayers: this.model.layers.length }, options);
-    if (fusionEnabled) fuseProjections(this.model.layers, () => new Set(this.namedParameters().map(([, a]) => a)));
+    if (fusionWanted()) fuseProjections(this.model.layers, () => new Set(this.namedParameters().map(([, a]) => a)));
     return cache;
   }
 

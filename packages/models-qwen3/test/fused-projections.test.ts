@@ -13,6 +13,8 @@ import { Qwen3 } from '../src/index.js';
 import { fusedGroup } from '../src/fused-projections.js';
 import { tinyQwen3Path } from './helpers.js';
 
+// Stacking is on by default on a GPU only; these tests run it on the CPU.
+process.env.MLXN_FUSED_PROJECTIONS = '1';
 const scratch = mkdtempSync(join(tmpdir(), 'mlxn-fused-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -112,6 +114,21 @@ describe.each(['dense', 'dense-4bit', 'moe'] as const)('fused projections: %s', 
 });
 
 describe('fused projections', () => {
+  it('are made by default on a GPU only, and never with MLXN_FUSED_PROJECTIONS=0', async () => {
+    const model = await Qwen3.load(tinyQwen3Path('dense'));
+    try {
+      delete process.env.MLXN_FUSED_PROJECTIONS;
+      for (const c of model.makeCache()) c.dispose();
+      expect(fused(model, 0).qkv).toBe(mx.defaultDevice().type === 'gpu');
+      process.env.MLXN_FUSED_PROJECTIONS = '0';
+      replaceSome(model);
+      for (const c of model.makeCache()) c.dispose();
+      expect(fused(model, 0).qkv).toBe(false);
+    } finally {
+      process.env.MLXN_FUSED_PROJECTIONS = '1';
+    }
+  });
+
   it('a decode step runs one matmul for q/k/v and one for gate/up; replaced weights fall back until the next makeCache', async () => {
     const model = await Qwen3.load(tinyQwen3Path('dense'));
     const stacked = matmulsPerStep(model, model.makeCache());
