@@ -207,6 +207,8 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
   // How `inputs` will be read: the scheduled step that made them, and which of that step's rows
   // each active row is (rows leave between steps). null after rows joined: read directly.
   let inputsRead: { scheduled: ScheduledRead; rows: number; index: number[] } | null = null;
+  // The step just queued, until `inputsRead` takes it over (released if a read throws first).
+  let queued: ScheduledRead | null = null;
   try {
     while (active.length > 0 || pending.length > 0) {
       if (signal?.aborted) break;
@@ -244,7 +246,8 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
       // the device finishing the current step and this thread reading it.
       const [next, nextLogprobs] = step(inputs!, active, caches!);
       stats.steps++;
-      const nextRead = { scheduled: scheduleForRead([next, nextLogprobs], threaded), rows: active.length, index: active.map((_, i) => i) };
+      queued = scheduleForRead([next, nextLogprobs], threaded);
+      const nextRead = { scheduled: queued, rows: active.length, index: active.map((_, i) => i) };
       let values: Float64Array;
       if (inputsRead === null) {
         values = readNumbers([inputs, inputLogprobs], threaded);
@@ -259,6 +262,7 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
         });
       }
       inputsRead = nextRead;
+      queued = null;
       const current = values.subarray(0, active.length);
       const currentLp = inputLogprobs === null ? null : values.subarray(active.length);
       const keep: number[] = [];
@@ -320,7 +324,7 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
       finishRow(row);
     }
   } finally {
-    if (inputsRead !== null) forgetScheduled(inputsRead.scheduled);
+    for (const r of [inputsRead?.scheduled, queued]) if (r) forgetScheduled(r);
     settleEvalThread();
     if (caches !== null) for (const c of caches) c.dispose();
     mx.dispose([inputs, inputLogprobs]);
