@@ -257,6 +257,21 @@ rust::Vec<double> eval_thread_read(const ArrayList& list) {
   return out;
 }
 
+// Takes a ticket's copies once its schedule has run; false when the ticket is unknown (never
+// issued, already read or forgotten — also by another Node worker while this one waited).
+static bool take_pending(EvalThread& t, uint64_t ticket, Pending& out) {
+  std::unique_lock<std::mutex> lk(t.m);
+  t.finished.wait(lk, [&] {
+    auto it = t.pending.find(ticket);
+    return it == t.pending.end() || it->second.scheduled;
+  });
+  auto it = t.pending.find(ticket);
+  if (it == t.pending.end()) return false;
+  out = std::move(it->second);
+  t.pending.erase(it);
+  return true;
+}
+
 uint64_t eval_thread_schedule_read(const ArrayList& list) {
   check_shared_streams();
   // Built here, on the JS thread's shared default stream, like every other node it builds.
@@ -283,13 +298,7 @@ rust::Vec<double> eval_thread_read_ticket(uint64_t ticket) {
   check_shared_streams();
   auto& t = eval_thread();
   Pending p;
-  {
-    std::unique_lock<std::mutex> lk(t.m);
-    if (t.pending.count(ticket) == 0) throw std::invalid_argument("[evalThreadReadTicket] unknown or already read ticket");
-    t.finished.wait(lk, [&] { return t.pending[ticket].scheduled; });
-    p = std::move(t.pending[ticket]);
-    t.pending.erase(ticket);
-  }
+  if (!take_pending(t, ticket, p)) throw std::invalid_argument("[evalThreadReadTicket] unknown or already read ticket");
   if (!p.error.empty()) throw std::runtime_error(p.error);
   std::vector<double> values;
   // No evaluation lock: only this thread holds the copies (see the top of this file).
@@ -307,14 +316,8 @@ void eval_thread_forget_ticket(uint64_t ticket) {
   if (!g_shared_streams) return;
   auto& t = eval_thread();
   Pending p;
-  {
-    std::unique_lock<std::mutex> lk(t.m);
-    if (t.pending.count(ticket) == 0) return;
-    // Waits for the schedule so that the copies are not released while it runs.
-    t.finished.wait(lk, [&] { return t.pending[ticket].scheduled; });
-    p = std::move(t.pending[ticket]);
-    t.pending.erase(ticket);
-  }
+  // Waits for the schedule and the device, so the copies are not released while in use.
+  if (!take_pending(t, ticket, p)) return;
   for (auto& c : p.copies) c.wait();
 }
 
