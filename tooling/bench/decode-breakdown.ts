@@ -161,6 +161,9 @@ interface ThreadedLoop {
   worker_encode_ms: number;
   worker_read_ms: number;
   worker_idle_ms: number;
+  /** The same loop, but this thread waits for the worker to finish encoding each step before it builds the next: the worker's encode time with nothing else running. */
+  serial_step_ms?: number;
+  serial_worker_encode_ms?: number;
 }
 
 /** What the evaluation thread did per step since `before` (means over `steps`). */
@@ -176,6 +179,13 @@ function workerPerStep(steps: number): Pick<ThreadedLoop, 'worker_encode_ms' | '
  */
 function threadedLoopOurs(model: Qwen3, batch: number): ThreadedLoop | undefined {
   if (!evalThreadReady) return undefined;
+  const overlapped = threadedLoopRun(model, batch, false);
+  const serial = threadedLoopRun(model, batch, true);
+  return { ...overlapped, serial_step_ms: serial.step_ms, serial_worker_encode_ms: serial.worker_encode_ms };
+}
+
+/** One threaded loop; `serial` drains the thread after queueing each step (no overlap with building). */
+function threadedLoopRun(model: Qwen3, batch: number, serial: boolean): ThreadedLoop {
   const { cache, step, first } = primedLoop(model, batch);
   let token = first;
   let pending = scheduleForRead([token], true);
@@ -188,6 +198,7 @@ function threadedLoopOurs(model: Qwen3, batch: number): ThreadedLoop | undefined
     const t0 = performance.now();
     const next = mx.keep(step(token));
     const nextPending = scheduleForRead([next], true);
+    if (serial) native.evalThreadDrain();
     const t1 = performance.now();
     readScheduled(pending);
     const t2 = performance.now();

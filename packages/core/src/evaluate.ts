@@ -76,7 +76,9 @@ export type ScheduledRead = { readonly ticket: number } | { readonly arrays: rea
  * returns what `readScheduled` reads them by. On the evaluation thread the read waits only for
  * the device to compute these arrays, not for the thread to finish encoding steps scheduled
  * after them (it reads copies that nothing else references): a loop can queue step n+1 and then
- * read token n while the thread encodes n+1.
+ * read token n while the thread encodes n+1. A step that fails on the device throws at its read
+ * or, when MLX reports the failure with the next event it signals, at the read of the step
+ * queued after it.
  */
 export function scheduleForRead(arrays: readonly (Array | null)[], threaded: boolean): ScheduledRead {
   if (!threaded) {
