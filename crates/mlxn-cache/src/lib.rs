@@ -163,13 +163,13 @@ mod exports {
     use napi_derive::napi;
 
     /// Validates a prompt-cache file's metadata against its tensor names; returns the layout as JSON.
-    #[napi(js_name = "cachePromptCacheLayout")]
+    #[napi(js_name = "cachePromptCacheLayout", catch_unwind)]
     pub fn cache_prompt_cache_layout(metadata_json: String, tensor_names_json: String) -> napi::Result<String> {
         super::prompt_cache_layout_json(&metadata_json, &tensor_names_json).map(|l| l.to_json()).map_err(|e| napi::Error::from_reason(e.0))
     }
 
     /// The capacity to grow to, or -1 when the buffer already has room.
-    #[napi(js_name = "cacheGrownCapacity")]
+    #[napi(js_name = "cacheGrownCapacity", catch_unwind)]
     pub fn cache_grown_capacity(capacity: u32, offset: u32, incoming: u32, step: u32) -> napi::Result<i64> {
         if step == 0 {
             return Err(napi::Error::from_reason("step must be positive"));

@@ -271,7 +271,7 @@ mod js {
     }
 
     /// Advantages for a row-major `[completions, functions]` reward table (NaN = null).
-    #[napi(js_name = "grpoAdvantages")]
+    #[napi(js_name = "grpoAdvantages", catch_unwind)]
     pub fn grpo_advantages(
         rewards_per_func: Vec<f64>,
         num_functions: u32,

@@ -74,7 +74,7 @@ mod js {
     }
 
     /// The finished `checkpoint-N` folders of `dir`, oldest first, as `[step, path]` pairs.
-    #[napi(js_name = "grpoListCheckpoints")]
+    #[napi(js_name = "grpoListCheckpoints", catch_unwind)]
     pub fn grpo_list_checkpoints(dir: String) -> napi::Result<Vec<(f64, String)>> {
         let list = super::list(Path::new(&dir)).map_err(|e| err(e, "cannot list checkpoints in", &dir))?;
         Ok(list.into_iter().map(|c| (c.step as f64, c.path.to_string_lossy().into_owned())).collect())

@@ -173,13 +173,13 @@ mod js {
     use napi_derive::napi;
 
     /// The records of a JSONL file as compact JSON texts (validated objects).
-    #[napi(js_name = "grpoReadJsonl")]
+    #[napi(js_name = "grpoReadJsonl", catch_unwind)]
     pub fn grpo_read_jsonl(path: String) -> Result<Vec<String>> {
         super::read_jsonl(Path::new(&path)).map_err(|e| arg_err(e.0))
     }
 
     /// The visiting order of one epoch.
-    #[napi(js_name = "grpoEpochOrder")]
+    #[napi(js_name = "grpoEpochOrder", catch_unwind)]
     pub fn grpo_epoch_order(n: u32, seed: f64, epoch: u32, shuffle: bool) -> Result<Vec<u32>> {
         if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
             return Err(arg_err(format!(

@@ -196,19 +196,19 @@ mod exports {
     use napi_derive::napi;
 
     /// Dotted property path → checkpoint key (`selfAttn.qProj` → `self_attn.q_proj`).
-    #[napi(js_name = "nnCheckpointKey")]
+    #[napi(js_name = "nnCheckpointKey", catch_unwind)]
     pub fn nn_checkpoint_key(path: String) -> String {
         super::checkpoint_key(&path)
     }
 
     /// Checkpoint key → dotted property path (`self_attn.q_proj` → `selfAttn.qProj`).
-    #[napi(js_name = "nnPropertyPath")]
+    #[napi(js_name = "nnPropertyPath", catch_unwind)]
     pub fn nn_property_path(key: String) -> String {
         super::property_path(&key)
     }
 
     /// Compares expected and provided `[name, shape]` lists (JSON); returns the report as JSON.
-    #[napi(js_name = "nnCheckWeights")]
+    #[napi(js_name = "nnCheckWeights", catch_unwind)]
     pub fn nn_check_weights(expected_json: String, provided_json: String, strict: bool) -> napi::Result<String> {
         super::check_weights_json(&expected_json, &provided_json, strict).map_err(napi::Error::from_reason)
     }

@@ -17,19 +17,19 @@ pub use mlxn_sampling as sampling_exports;
 
 /// The version compiled into this binary; @mlxn/core refuses a binary whose version differs
 /// from its own package.json.
-#[napi(js_name = "bindingVersion")]
+#[napi(js_name = "bindingVersion", catch_unwind)]
 pub fn binding_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
 /// The MLX version this binary was built against.
-#[napi(js_name = "bindingMlxVersion")]
+#[napi(js_name = "bindingMlxVersion", catch_unwind)]
 pub fn binding_mlx_version() -> String {
     mlxn_core::mlx_version()
 }
 
 /// `"release"` or `"dev"`: benchmarks report which build they measured.
-#[napi(js_name = "bindingProfile")]
+#[napi(js_name = "bindingProfile", catch_unwind)]
 pub fn binding_profile() -> String {
     if cfg!(debug_assertions) { "dev" } else { "release" }.to_string()
 }

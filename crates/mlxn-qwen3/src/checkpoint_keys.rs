@@ -238,7 +238,7 @@ mod exports {
     use napi_derive::napi;
 
     /// The sanitize plan of a Qwen3 checkpoint (JSON in, JSON out; see [`super::plan`]).
-    #[napi(js_name = "qwen3PlanCheckpoint")]
+    #[napi(js_name = "qwen3PlanCheckpoint", catch_unwind)]
     pub fn qwen3_plan_checkpoint(expected_json: String, checkpoint_json: String, tied_embeddings: bool, num_experts: u32) -> napi::Result<String> {
         super::plan_json(&expected_json, &checkpoint_json, tied_embeddings, num_experts).map_err(napi::Error::from_reason)
     }

@@ -338,7 +338,9 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
         crate::forward_desc::MaskDesc::Array(a) => Mask::Array(a),
     };
     let ts = ffi::shape(tokens);
-    let (b, l) = (ts[0], ts[1]);
+    let &[b, l] = ts.as_slice() else {
+        return Err(DescError(format!("tokens must be [B, L], got shape {ts:?}")));
+    };
     let embedded = embed(tokens, &d.embed)?;
     let hidden_size = *ffi::shape(&embedded).last().expect("an embedding row");
     let mut h = ok(ffi::reshape(&embedded, &[b * l, hidden_size]))?;

@@ -35,7 +35,7 @@ mod forward_js {
     /// the flat description `desc` (see `forward_desc.rs`) in one call. Returns handles:
     /// the hidden states, then per cached layer its new keys, values and per-row offset (-1
     /// for a KVCache).
-    #[napi(js_name = "qwen3Forward", ts_args_type = "desc: Float64Array, tokens: JsArray", ts_return_type = "JsArray[]")]
+    #[napi(js_name = "qwen3Forward", ts_args_type = "desc: Float64Array, tokens: JsArray", ts_return_type = "JsArray[]", catch_unwind)]
     pub fn qwen3_forward(desc: Float64Array, tokens: JsArray) -> Result<Vec<f64>> {
         let d = parse(&desc, &HandleTable).map_err(|e| mlx_err(format!("qwen3Forward: {e}")))?;
         let out = crate::forward::forward(&d, tokens.raw()?).map_err(|e| mlx_err(e.0))?;

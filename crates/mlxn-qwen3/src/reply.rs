@@ -332,12 +332,12 @@ mod js {
 
     #[napi]
     impl Qwen3ReplyParser {
-        #[napi(constructor)]
+        #[napi(constructor, catch_unwind)]
         pub fn new(start_in_reasoning: bool) -> Self {
             Qwen3ReplyParser { inner: super::ReplyParser::new(start_in_reasoning) }
         }
 
-        #[napi]
+        #[napi(catch_unwind)]
         pub fn push(&mut self, text: String) -> napi::Result<String> {
             if self.inner.finished {
                 return Err(napi::Error::new(napi::Status::InvalidArg, "Qwen3ReplyParser: push after finish"));
@@ -345,19 +345,19 @@ mod js {
             Ok(events_json(&self.inner.push(&text)))
         }
 
-        #[napi]
+        #[napi(catch_unwind)]
         pub fn finish(&mut self) -> String {
             events_json(&self.inner.finish())
         }
 
-        #[napi(js_name = "sawReasoning")]
+        #[napi(js_name = "sawReasoning", catch_unwind)]
         pub fn saw_reasoning(&self) -> bool {
             self.inner.saw_reasoning()
         }
     }
 
     /// Parses a whole reply; returns `{ text, reasoning, toolCalls, invalidToolCalls }` as JSON.
-    #[napi(js_name = "qwen3ParseReply")]
+    #[napi(js_name = "qwen3ParseReply", catch_unwind)]
     pub fn qwen3_parse_reply(text: String, start_in_reasoning: bool) -> String {
         let r = super::parse_reply(&text, start_in_reasoning);
         serde_json::json!({

@@ -72,7 +72,7 @@ mod js {
     use napi_derive::napi;
 
     /// `int32 [2, B, C]`: `[0]` the window token ids, `[1]` the weights (see `Windows`).
-    #[napi(js_name = "samplingHistoryWindows")]
+    #[napi(js_name = "samplingHistoryWindows", catch_unwind)]
     pub fn sampling_history_windows(histories: Vec<Vec<f64>>, context_size: u32, vocab_size: u32) -> Result<JsArray> {
         let w = super::history_windows(&histories, context_size as usize, vocab_size as usize).map_err(|e| arg_err(e.0))?;
         let mut packed = w.index;

@@ -323,6 +323,20 @@ fn invoke_trace_callback(
     cb: &mut TraceCallback,
     inputs: &ffi::ArrayList,
 ) -> Result<UniquePtr<ffi::ArrayList>, String> {
+    // This runs under MLX's C++ frames, which a Rust panic must not unwind through (cxx would
+    // abort the process). A panic becomes the call's error instead: MLX unwinds it as an
+    // exception (releasing what it holds) and the export that started the transform throws it
+    // to JS. Free when nothing panics.
     // SAFETY: see TraceCallback::new; the trace body outlives the bridged call.
-    unsafe { (*cb.inner).call(inputs) }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { (*cb.inner).call(inputs) }))
+        .unwrap_or_else(|payload| Err(format!("a Rust panic in a traced function: {}", panic_message(payload.as_ref()))))
+}
+
+/// The message a panic was raised with (`panic!("...")` payloads are `&str` or `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }

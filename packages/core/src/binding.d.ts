@@ -460,6 +460,16 @@ export declare function bindingProfile(): string
  */
 export declare function bindingVersion(): string
 
+/**
+ * Panics on purpose. For tests only (reached through `@mlxn/core/internal`; see
+ * packages/core/test/panic-safety.test.ts): a Rust panic in an export must become a JS
+ * Error and leave the process usable. `site` says where it panics: `"export"` in the
+ * export's own body, `"table"` while the handle table is borrowed (as the 16M-handles
+ * assert does), `"trace"` inside a traced function that MLX's C++ code calls back. With
+ * `a`, a copy of it is registered first, as by an export that panics after making outputs.
+ */
+export declare function probePanic(message: string, site: string, a?: JsArray | undefined | null): void
+
 export declare function probeScaleAndShift(a: JsArray, factor: number): JsArray
 
 export declare function probeTotalBytes(a: JsArray, b: JsArray): number

@@ -139,6 +139,9 @@ function loadInto(full: string, filter: TensorFilter | undefined): Checkpoint {
     toCheckpoint(keep, out);
     return out;
   }
+  // A save of this file killed before its rename left a temporary beside it (best effort: a
+  // read-only folder keeps it).
+  if (full.endsWith('.safetensors')) removeStaleTempFiles(full);
   loadFileInto(full, match, filter, out);
   return out;
 }

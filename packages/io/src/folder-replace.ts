@@ -17,30 +17,93 @@
  *
  * Single files are replaced by the native writer in one rename (`.NAME.tmp-PID-N`, then NAME),
  * so only a kill before that rename leaves something: the temporary file, swept by
- * `removeStaleTempFiles` on the next save of NAME.
+ * `removeStaleTempFiles` on the next save or load of NAME.
+ *
+ * On Linux every ID ends with a mark of the writing process, `-START-BOOT-NS` (see
+ * `writerRunning`): PIDs alone are reused, and mean nothing in another PID namespace. The native
+ * writer (crates/mlxn-io/src/atomic.rs) marks its temporary files the same way.
  */
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 export type HiddenKind = 'tmp' | 'new' | 'old' | 'del';
 
 // The id may hold dashes: earlier versions named copies `.NAME.old-PID-TIME-RANDOM`.
 const HIDDEN = /^\.(.+)\.(tmp|new|old|del)-(\d+)-([0-9a-z][0-9a-z-]*)$/;
+// An id ending in a writer mark: UNIQUE-START-BOOT-NS (hex; earlier ids have at most one dash).
+const MARKED_ID = /^[0-9a-z]+-([0-9a-f]+)-([0-9a-f]{8})-([0-9a-f]+)$/;
+
+/** Who wrote a hidden name, beyond its PID (Linux; see `writerRunning`). */
+export interface WriterMark {
+  /** Start time of the process, in clock ticks after boot (field 22 of /proc/PID/stat). */
+  start: number;
+  /** The first 8 hex digits of the boot id (/proc/sys/kernel/random/boot_id). */
+  boot: string;
+  /** The inode of the process's PID namespace (/proc/PID/ns/pid). */
+  ns: number;
+}
+
+export interface HiddenEntry {
+  name: string;
+  kind: HiddenKind;
+  pid: number;
+  /** Absent in names written without /proc (other systems) or by earlier versions. */
+  mark?: WriterMark;
+}
 
 /** Hidden folders this process is writing right now (never treated as leftovers). */
 const inFlight = new Set<string>();
 let counter = 0;
 
+/** A process that cannot be seen (another PID namespace or machine) counts as running while
+ * what it left changes this recently. */
+export const UNSEEN_WRITER_GRACE_MS = 60 * 60 * 1000;
+
+/** Field 22 of /proc/PID/stat (the start time), or undefined where it cannot be read. */
+function startTimeOf(pid: number | 'self'): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) is in parentheses and may hold spaces: count after the last ')'.
+    const start = Number(stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/)[19]);
+    return Number.isSafeInteger(start) ? start : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+let ownMark: WriterMark | null | undefined;
+
+/** This process's mark, or null where /proc does not give one. Read once. */
+export function processMark(): WriterMark | null {
+  if (ownMark !== undefined) return ownMark;
+  ownMark = null;
+  try {
+    const start = startTimeOf('self');
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').replace(/[^0-9a-fA-F]/g, '').slice(0, 8).toLowerCase();
+    const ns = /^pid:\[(\d+)\]$/.exec(readlinkSync('/proc/self/ns/pid'));
+    if (start !== undefined && boot.length === 8 && ns) ownMark = { start, boot, ns: Number(ns[1]) };
+  } catch {
+    // No /proc: names carry the PID only.
+  }
+  return ownMark;
+}
+
 /** `.NAME.KIND-PID-ID`: a hidden sibling of NAME for one step of a replace. */
 export function hiddenName(name: string, kind: HiddenKind): string {
   const id = `${(counter++).toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-  return `.${name}.${kind}-${process.pid}-${id}`;
+  const m = processMark();
+  const mark = m ? `-${m.start.toString(16)}-${m.boot}-${m.ns.toString(16)}` : '';
+  return `.${name}.${kind}-${process.pid}-${id}${mark}`;
 }
 
 /** The parts of a hidden sibling's name, or null for any other name. */
-export function parseHiddenName(name: string): { name: string; kind: HiddenKind; pid: number } | null {
+export function parseHiddenName(name: string): HiddenEntry | null {
   const m = HIDDEN.exec(name);
-  return m ? { name: m[1]!, kind: m[2] as HiddenKind, pid: Number(m[3]) } : null;
+  if (!m) return null;
+  const h: HiddenEntry = { name: m[1]!, kind: m[2] as HiddenKind, pid: Number(m[3]) };
+  const mark = MARKED_ID.exec(m[4]!);
+  if (mark) h.mark = { start: Number.parseInt(mark[1]!, 16), boot: mark[2]!, ns: Number.parseInt(mark[3]!, 16) };
+  return h;
 }
 
 function processAlive(pid: number): boolean {
@@ -51,6 +114,56 @@ function processAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** Whether `h` was written by this very process (its PID, and its mark where both have one). */
+export function writtenByThisProcess(h: HiddenEntry): boolean {
+  if (h.pid !== process.pid) return false;
+  const me = processMark();
+  return h.mark === undefined || me === null || (h.mark.start === me.start && h.mark.boot === me.boot && h.mark.ns === me.ns);
+}
+
+/** The newest modification time of `path` and, for a folder, of its entries (0 if gone). */
+function lastChange(path: string): number {
+  try {
+    const st = lstatSync(path);
+    let t = st.mtimeMs;
+    if (st.isDirectory()) {
+      for (const e of readdirSync(path)) {
+        try {
+          t = Math.max(t, lstatSync(join(path, e)).mtimeMs);
+        } catch {
+          // Removed meanwhile.
+        }
+      }
+    }
+    return t;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Whether the process that wrote the hidden entry `h` (at `path`) may still be running: this
+ * process, or one that `writerRunning` cannot prove gone. Marked names are judged by the mark:
+ *
+ * - same boot and PID namespace: running only if a process with that PID exists *and* started
+ *   at the recorded time, so a PID reused by an unrelated process no longer keeps a leftover
+ *   forever (a restarted container's process often gets the same small PID);
+ * - another boot id or PID namespace (a reboot, another container or machine sharing the
+ *   folder): its PID cannot be looked up here, so it counts as running while `path` (or, for a
+ *   folder, one of its entries) changed within `UNSEEN_WRITER_GRACE_MS`, and as gone after.
+ *
+ * Unmarked names (other systems, earlier versions) are judged by the PID alone. Where
+ * /proc/PID/stat cannot be read (hidden by `hidepid`), a process that exists counts as running.
+ */
+export function writerRunning(h: HiddenEntry, path: string): boolean {
+  if (writtenByThisProcess(h)) return true;
+  const me = processMark();
+  if (h.mark === undefined || me === null) return processAlive(h.pid);
+  if (h.mark.boot !== me.boot || h.mark.ns !== me.ns) return Date.now() - lastChange(path) < UNSEEN_WRITER_GRACE_MS;
+  const start = startTimeOf(h.pid);
+  return start === undefined ? processAlive(h.pid) : start === h.mark.start;
 }
 
 /** `path` resolved, its folder, its name and the folder's entries (undefined if unreadable). */
@@ -76,8 +189,9 @@ export function removeStaleTempFiles(file: string): void {
   const { parent, name, entries } = listing;
   for (const entry of entries) {
     const h = parseHiddenName(entry);
-    if (!h || h.kind !== 'tmp' || h.name !== name || processAlive(h.pid)) continue;
+    if (!h || h.kind !== 'tmp' || h.name !== name) continue;
     const path = join(parent, entry);
+    if (writerRunning(h, path)) continue;
     try {
       if (lstatSync(path).isFile()) unlinkSync(path);
     } catch {
@@ -86,10 +200,10 @@ export function removeStaleTempFiles(file: string): void {
   }
 }
 
-/** Whether a hidden folder is a leftover: not being written by this process or a live one. */
-function isLeftover(path: string, pid: number): boolean {
+/** Whether a hidden folder is a leftover: not being written by this process or a running one. */
+function isLeftover(path: string, h: HiddenEntry): boolean {
   if (inFlight.has(path)) return false;
-  return pid === process.pid || !processAlive(pid);
+  return writtenByThisProcess(h) || !writerRunning(h, path);
 }
 
 function fsyncPath(path: string): void {
@@ -171,11 +285,11 @@ export function recoverFolder(target: string, isComplete?: (folder: string) => b
   }
 }
 
-function recoverEntries(full: string, mine: { path: string; kind: HiddenKind; pid: number }[], isComplete?: (folder: string) => boolean): void {
+function recoverEntries(full: string, mine: (HiddenEntry & { path: string })[], isComplete?: (folder: string) => boolean): void {
   const parent = dirname(full);
   const newestFirst = (kind: HiddenKind, leftoversOnly: boolean) =>
     mine
-      .filter((h) => h.kind === kind && !inFlight.has(h.path) && (!leftoversOnly || isLeftover(h.path, h.pid)))
+      .filter((h) => h.kind === kind && !inFlight.has(h.path) && (!leftoversOnly || isLeftover(h.path, h)))
       .sort((a, b) => mtime(b.path) - mtime(a.path));
   const used = new Set<string>();
   if (!existsSync(full)) {
@@ -202,7 +316,7 @@ function recoverEntries(full: string, mine: { path: string; kind: HiddenKind; pi
     }
   }
   for (const h of mine) {
-    if (used.has(h.path) || !isLeftover(h.path, h.pid) || !existsSync(h.path)) continue;
+    if (used.has(h.path) || !isLeftover(h.path, h) || !existsSync(h.path)) continue;
     rmSync(h.path, { recursive: true, force: true });
   }
 }
@@ -306,7 +420,7 @@ export function recoverFolders(dir: string, accept: (name: string) => boolean, i
     else if (parseHiddenName(h.name) !== null) {
       const p = join(dir, e);
       // A temporary of a temporary (a folder saved into a checkpoint being written).
-      if (isLeftover(p, h.pid) && isLeftover(join(dir, h.name), parseHiddenName(h.name)!.pid) && isDir(p)) {
+      if (isLeftover(p, h) && isLeftover(join(dir, h.name), parseHiddenName(h.name)!) && isDir(p)) {
         rmSync(p, { recursive: true, force: true });
       }
     }

@@ -8,7 +8,7 @@
  */
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { hiddenName, markInFlight, parseHiddenName, syncFolder, syncTree } from './folder-replace.js';
+import { hiddenName, markInFlight, parseHiddenName, syncFolder, syncTree, writerRunning, writtenByThisProcess } from './folder-replace.js';
 
 const STAGING = 'mlxn-save';
 const MANIFEST = 'mlxn-save-manifest.json';
@@ -54,16 +54,6 @@ function readManifest(ready: string): string[] {
   return files as string[];
 }
 
-function alive(pid: number): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Finishes a save of `folder` that was interrupted while moving its files into place, and
  * deletes staging folders of saves that never completed (their writer gone).
@@ -77,8 +67,10 @@ export function recoverFolderSave(folder: string): void {
   }
   for (const e of entries) {
     const h = parseHiddenName(e);
-    if (h === null || h.name !== STAGING || alive(h.pid)) continue;
+    if (h === null || h.name !== STAGING) continue;
     const path = join(folder, e);
+    // This process saves synchronously, so a staging folder of its own is a leftover.
+    if (!writtenByThisProcess(h) && writerRunning(h, path)) continue;
     if (h.kind === 'new') {
       let files: string[] | null = null;
       try {

@@ -1,15 +1,15 @@
 // Crash-safe folder saves: a failed or killed save of a checkpoint folder never breaks the set
 // that was there, never leaves orphan shards, and an interrupted replace of a whole folder is
 // put right (newest complete copy back in place) by the next load.
-import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { killPoints, killSeed, readTrace, runKillChild } from '@mlxn/test-support/kill-points';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadSync, saveSync } from '../src/index.js';
-import { hiddenName, recoverFolder } from '../src/folder-replace.js';
+import { hiddenName, parseHiddenName, recoverFolder } from '../src/folder-replace.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'mlxn-io-crash-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -108,6 +108,133 @@ describe('saving a single .safetensors file', () => {
     saveSync(join(dir, 'w.safetensors'), { x: mx.array([1, 2, 3], 'float32') });
     expect(readdirSync(dir).sort()).toEqual([folderNamed, otherTarget, live, 'w.safetensors'].sort());
     expect(loadSync(join(dir, 'w.safetensors')).arrays.x!.tolist()).toEqual([1, 2, 3]);
+  });
+});
+
+/**
+ * The writer mark of process `pid` as hidden names carry it (`-START-BOOT-NS` in hex), read from
+ * /proc here, apart from the code under test; `change` alters one part. Null off Linux.
+ */
+function markOf(pid: number, change: { start?: number; boot?: string; ns?: number } = {}): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const start = Number(stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/)[19]);
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').replace(/-/g, '').slice(0, 8);
+    const ns = Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/pid`))![1]);
+    return `-${(change.start ?? start).toString(16)}-${change.boot ?? boot}-${(change.ns ?? ns).toString(16)}`;
+  } catch {
+    return null;
+  }
+}
+const onLinux = markOf(process.pid) !== null;
+const longAgo = () => new Date(Date.now() - 2 * 3600_000);
+
+describe('temporaries of a killed single-file save', () => {
+  const child = join(import.meta.dirname, 'kill-file-save-child.ts');
+
+  /** Starts a child saving `file` and SIGKILLs it once its temporary file appears; returns that name. */
+  async function killMidSave(file: string): Promise<{ temp: string; pid: number }> {
+    const dir = join(file, '..');
+    const p = spawn(process.execPath, ['--import', 'tsx', child, file, '256', '9'], { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<void>((done) => p.on('exit', () => done()));
+    let temp: string | undefined;
+    let running = true;
+    p.on('exit', () => (running = false));
+    while (running && temp === undefined) {
+      temp = readdirSync(dir).find((e) => e.startsWith('.w.safetensors.tmp-'));
+      if (temp === undefined) await new Promise((r) => setTimeout(r, 1));
+    }
+    if (temp === undefined) throw new Error(`the child finished before its temporary file was seen: ${stderr.slice(-500)}`);
+    p.kill('SIGKILL');
+    await exited;
+    expect(p.signalCode).toBe('SIGKILL');
+    return { temp, pid: p.pid! };
+  }
+
+  it('regression: a real save killed mid-write leaves its temporary; the next load sweeps it, and so does the next save', async () => {
+    const dir = fresh();
+    const file = join(dir, 'w.safetensors');
+    saveSync(file, { x: mx.array([1, 2], 'float32') });
+
+    const first = await killMidSave(file);
+    // The native writer's name: `.NAME.tmp-PID-N`, plus the writer's mark on Linux.
+    expect(parseHiddenName(first.temp)).toMatchObject({ name: 'w.safetensors', kind: 'tmp', pid: first.pid });
+    if (onLinux) expect(first.temp).toMatch(/^\.w\.safetensors\.tmp-\d+-\d+-[0-9a-f]+-[0-9a-f]{8}-[0-9a-f]+$/);
+    expect(existsSync(join(dir, first.temp))).toBe(true);
+    expect(loadSync(file).arrays.x!.tolist()).toEqual([1, 2]); // the old file, whole
+    expect(readdirSync(dir)).toEqual(['w.safetensors']);
+
+    const second = await killMidSave(file);
+    expect(existsSync(join(dir, second.temp))).toBe(true);
+    saveSync(file, { x: mx.array([3], 'float32') });
+    expect(readdirSync(dir)).toEqual(['w.safetensors']);
+    expect(loadSync(file).arrays.x!.tolist()).toEqual([3]);
+  }, 120_000);
+
+  it.runIf(onLinux)('names carry the writer\'s start time, boot and PID namespace, as /proc gives them', async () => {
+    const dir = fresh();
+    const p = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const file = join(dir, 'w.safetensors');
+      // A running process's temporary with its true mark is kept; so is this process's own.
+      const running = `.w.safetensors.tmp-${p.pid}-0${markOf(p.pid!)}`;
+      const own = `.w.safetensors.tmp-${process.pid}-99${markOf(process.pid)}`;
+      writeFileSync(join(dir, running), 'partial');
+      writeFileSync(join(dir, own), 'partial');
+      saveSync(file, { x: mx.array([1], 'float32') });
+      expect(readdirSync(dir).sort()).toEqual([own, running, 'w.safetensors'].sort());
+      expect(hiddenName('m', 'tmp')).toMatch(new RegExp(`^\\.m\\.tmp-${process.pid}-[0-9a-z]+${markOf(process.pid)}$`));
+    } finally {
+      p.kill('SIGKILL');
+    }
+  });
+
+  it.runIf(onLinux)('regression: a temporary whose PID a different process now has (PID reuse) is swept', () => {
+    const dir = fresh();
+    const reused = markOf(process.ppid)!.replace(/^-([0-9a-f]+)/, (_, s: string) => `-${(Number.parseInt(s, 16) + 1).toString(16)}`);
+    // The runner's PID, but a process that started at another time: not the runner.
+    const byParentPid = `.w.safetensors.tmp-${process.ppid}-0${reused}`;
+    // This process's PID, with another start time: a dead process that had this PID before.
+    const byOwnPid = `.w.safetensors.tmp-${process.pid}-0${markOf(process.pid, { start: 1 })}`;
+    writeFileSync(join(dir, byParentPid), 'partial');
+    writeFileSync(join(dir, byOwnPid), 'partial');
+    saveSync(join(dir, 'w.safetensors'), { x: mx.array([1], 'float32') });
+    expect(readdirSync(dir)).toEqual(['w.safetensors']);
+  });
+
+  it.runIf(onLinux)('regression: a temporary from another PID namespace or boot is kept while it changes, swept after an hour idle', () => {
+    const dir = fresh();
+    const file = join(dir, 'w.safetensors');
+    // PID 2^22 + 1 does not exist here, but in another namespace it may be a live writer.
+    const foreign = `.w.safetensors.tmp-${2 ** 22 + 1}-0${markOf(process.pid, { ns: 12345 })}`;
+    const lastBoot = `.w.safetensors.tmp-${2 ** 22 + 1}-1${markOf(process.pid, { boot: 'deadbeef' })}`;
+    writeFileSync(join(dir, foreign), 'partial');
+    writeFileSync(join(dir, lastBoot), 'partial');
+    saveSync(file, { x: mx.array([1], 'float32') });
+    expect(readdirSync(dir).sort()).toEqual([foreign, lastBoot, 'w.safetensors'].sort());
+    utimesSync(join(dir, foreign), longAgo(), longAgo());
+    utimesSync(join(dir, lastBoot), longAgo(), longAgo());
+    saveSync(file, { x: mx.array([2], 'float32') });
+    expect(readdirSync(dir)).toEqual(['w.safetensors']);
+  });
+
+  it.runIf(onLinux)('recovery leaves a hidden folder of a writer in another PID namespace alone while it changes', () => {
+    const parent = fresh();
+    const foreign = `.m.tmp-${2 ** 22 + 1}-x${markOf(process.pid, { ns: 12345 })}`;
+    mkdirSync(join(parent, 'm'));
+    mkdirSync(join(parent, foreign));
+    writeFileSync(join(parent, foreign, 'shard'), 'being written');
+    recoverFolder(join(parent, 'm'));
+    expect(readdirSync(parent).sort()).toEqual([foreign, 'm'].sort());
+    utimesSync(join(parent, foreign), longAgo(), longAgo());
+    recoverFolder(join(parent, 'm'));
+    expect(readdirSync(parent).sort()).toEqual([foreign, 'm'].sort()); // its file still changed recently
+    utimesSync(join(parent, foreign, 'shard'), longAgo(), longAgo());
+    recoverFolder(join(parent, 'm'));
+    expect(readdirSync(parent)).toEqual(['m']);
   });
 });
 

@@ -2,7 +2,7 @@
 // TypeScript layers it mirrors: the same numbers on every configuration it covers, the
 // TypeScript path wherever it cannot be exact, and a pinned number of native calls per step.
 import * as mx from '@mlxn/core';
-import { native } from '@mlxn/core/internal';
+import { handleOf, native } from '@mlxn/core/internal';
 import { BatchKVCache, KVCache, RotatingKVCache } from '@mlxn/cache';
 import { Linear, LoRALinear, linearToLoRALayers, valueAndGrad } from '@mlxn/nn';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -79,6 +79,29 @@ describe.each(['dense', 'dense-4bit'] as const)('native forward: %s', (kind) => 
 });
 
 describe('native forward: coverage', () => {
+  it('regression: tokens that are not [B, L] are an error saying so (an index panic before)', async () => {
+    const model = await Qwen3.load(tinyQwen3Path('dense'));
+    const binding = native as unknown as Record<string, unknown>;
+    const real = native.qwen3Forward;
+    let error: unknown;
+    // The description of a real forward, given 1-D tokens (only internal callers reach this).
+    binding.qwen3Forward = (desc: Float64Array, tokens: Parameters<typeof real>[1]) => {
+      try {
+        real(desc, handleOf(mx.array([1, 2], 'int32')));
+      } catch (e) {
+        error = e;
+      }
+      return real(desc, tokens);
+    };
+    try {
+      mx.tidy(() => model.forward(mx.array([[1, 2]], 'int32')));
+    } finally {
+      binding.qwen3Forward = real;
+    }
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toBe('tokens must be [B, L], got shape [2]');
+  });
+
   it('is one native call per forward, and a decode step makes a pinned number of native calls', async () => {
     const model = await Qwen3.load(tinyQwen3Path('dense'));
     const cache = model.makeCache();

@@ -13,12 +13,12 @@ use crate::array::Array;
 use crate::dtype::Dtype;
 use mlxn_sys::ffi;
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn eval(arrays: Vec<JsArray>) -> Result<()> {
     ffi::eval(&*list_arg(&arrays)?).map_err(|e| mlx_err(e.what()))
 }
 
-#[napi(js_name = "asyncEval")]
+#[napi(js_name = "asyncEval", catch_unwind)]
 pub fn async_eval(arrays: Vec<JsArray>) -> Result<()> {
     ffi::async_eval(&*list_arg(&arrays)?).map_err(|e| mlx_err(e.what()))
 }
@@ -42,25 +42,25 @@ fn read_bytes(a: &Array, raw_half: bool) -> Result<Vec<u8>> {
     }))
 }
 
-#[napi(js_name = "dataSync")]
+#[napi(js_name = "dataSync", catch_unwind)]
 pub fn data_sync(a: JsArray, raw_half: bool) -> Result<Buffer> {
     Ok(read_bytes(&a.get()?, raw_half)?.into())
 }
 
-#[napi(js_name = "isAvailable")]
+#[napi(js_name = "isAvailable", catch_unwind)]
 pub fn is_available(a: JsArray) -> Result<bool> {
     ffi::is_available(a.raw()?).map_err(|e| mlx_err(e.what()))
 }
 
 /// MLX's own printout of the array (evaluates it).
-#[napi]
+#[napi(catch_unwind)]
 pub fn describe(a: JsArray) -> Result<String> {
     ffi::describe(a.raw()?).map_err(|e| mlx_err(e.what()))
 }
 
 /// The unevaluated graph behind `arrays`, as lines `<primitive>\t<count>` (each node once).
 /// Benchmarks use it to compare the work two graph builders make; it evaluates nothing.
-#[napi(js_name = "graphOps", ts_args_type = "arrays: JsArray[]")]
+#[napi(js_name = "graphOps", ts_args_type = "arrays: JsArray[]", catch_unwind)]
 pub fn graph_ops(arrays: Vec<JsArray>) -> Result<String> {
     let mut list = ffi::list_new();
     for a in &arrays {
@@ -71,7 +71,7 @@ pub fn graph_ops(arrays: Vec<JsArray>) -> Result<String> {
 
 /// Waits on the JS thread until `a` is available and raises any error its asynchronous
 /// evaluation hit (MLX keeps that error with the array until someone waits).
-#[napi]
+#[napi(catch_unwind)]
 pub fn wait(a: JsArray) -> Result<()> {
     ffi::wait(a.raw()?).map_err(|e| mlx_err(e.what()))
 }
@@ -81,26 +81,26 @@ pub fn wait(a: JsArray) -> Result<()> {
 // crates/mlxn-sys/src/shim/eval_thread.cc). Decoding loops hand it each step.
 
 /// Makes the JS thread's default streams ones the evaluation thread can evaluate (at load).
-#[napi(js_name = "useSharedStreams")]
+#[napi(js_name = "useSharedStreams", catch_unwind)]
 pub fn use_shared_streams() -> Result<()> {
     ffi::use_shared_streams().map_err(|e| mlx_err(e.what()))
 }
 
 /// Whether the evaluation thread can be used (the shared streams are set up).
-#[napi(js_name = "evalThreadReady")]
+#[napi(js_name = "evalThreadReady", catch_unwind)]
 pub fn eval_thread_ready() -> bool {
     ffi::shared_streams()
 }
 
 /// Queues an asynchronous evaluation of `arrays` on the evaluation thread and returns at once.
-#[napi(js_name = "evalThreadSchedule")]
+#[napi(js_name = "evalThreadSchedule", catch_unwind)]
 pub fn eval_thread_schedule(arrays: Vec<JsArray>) -> Result<()> {
     ffi::eval_thread_schedule(&*list_arg(&arrays)?).map_err(|e| mlx_err(e.what()))
 }
 
 /// Reads `arrays` on the evaluation thread, after everything queued before: their elements in
 /// order, as numbers. Raises the first evaluation error since the last read.
-#[napi(js_name = "evalThreadRead")]
+#[napi(js_name = "evalThreadRead", catch_unwind)]
 pub fn eval_thread_read(arrays: Vec<JsArray>) -> Result<Float64Array> {
     let values = ffi::eval_thread_read(&*list_arg(&arrays)?).map_err(|e| mlx_err(e.what()))?;
     Ok(Float64Array::new(values))
@@ -108,7 +108,7 @@ pub fn eval_thread_read(arrays: Vec<JsArray>) -> Result<Float64Array> {
 
 /// Queues an asynchronous evaluation of `arrays` on the evaluation thread, with copies of them
 /// to read back, and returns the ticket `evalThreadReadTicket` reads them by.
-#[napi(js_name = "evalThreadScheduleRead")]
+#[napi(js_name = "evalThreadScheduleRead", catch_unwind)]
 pub fn eval_thread_schedule_read(arrays: Vec<JsArray>) -> Result<f64> {
     let t = ffi::eval_thread_schedule_read(&*list_arg(&arrays)?).map_err(|e| mlx_err(e.what()))?;
     Ok(t as f64)
@@ -116,14 +116,14 @@ pub fn eval_thread_schedule_read(arrays: Vec<JsArray>) -> Result<f64> {
 
 /// A ticket's arrays (see `evalThreadScheduleRead`), their elements in order, as numbers: it
 /// waits for the device to compute them, not for the steps queued after them to be encoded.
-#[napi(js_name = "evalThreadReadTicket")]
+#[napi(js_name = "evalThreadReadTicket", catch_unwind)]
 pub fn eval_thread_read_ticket(ticket: f64) -> Result<Float64Array> {
     let values = ffi::eval_thread_read_ticket(ticket_arg(ticket)?).map_err(|e| mlx_err(e.what()))?;
     Ok(Float64Array::new(values))
 }
 
 /// Drops a ticket that will not be read.
-#[napi(js_name = "evalThreadForgetTicket")]
+#[napi(js_name = "evalThreadForgetTicket", catch_unwind)]
 pub fn eval_thread_forget_ticket(ticket: f64) -> Result<()> {
     ffi::eval_thread_forget_ticket(ticket_arg(ticket)?).map_err(|e| mlx_err(e.what()))
 }
@@ -136,14 +136,14 @@ fn ticket_arg(ticket: f64) -> Result<u64> {
 }
 
 /// Waits until the evaluation thread has finished what was queued; raises a pending error.
-#[napi(js_name = "evalThreadDrain")]
+#[napi(js_name = "evalThreadDrain", catch_unwind)]
 pub fn eval_thread_drain() -> Result<()> {
     ffi::eval_thread_drain().map_err(|e| mlx_err(e.what()))
 }
 
 /// For benchmarks: what the evaluation thread did since the last call, as
 /// [schedule tasks, ms in them, read tasks, ms in them, ms idle] (empty without the thread).
-#[napi(js_name = "evalThreadStats")]
+#[napi(js_name = "evalThreadStats", catch_unwind)]
 pub fn eval_thread_stats() -> Float64Array {
     Float64Array::new(ffi::eval_thread_stats())
 }

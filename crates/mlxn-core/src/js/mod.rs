@@ -70,7 +70,7 @@ thread_local! {
 const REPORT_STEP: i64 = 1 << 20;
 
 /// Called once by the loader so array creation can report native memory to V8's GC.
-#[napi(js_name = "registerEnv")]
+#[napi(js_name = "registerEnv", catch_unwind)]
 pub fn register_env(env: Env) {
     ENV.with(|e| e.set(env.raw()));
 }
@@ -161,6 +161,18 @@ impl JsArray {
             slot.array = Some(a);
             slot.bytes = bytes;
             JsArray { handle: ((slot.generation << INDEX_BITS) | index as u64) as f64 }
+        })
+    }
+
+    /// Panics while this thread's handle table is borrowed, as the assert in `register` does.
+    /// For the panic-safety test only (`probePanic`): it shows that the table is usable again
+    /// once the export's `catch_unwind` has caught the panic (the borrow is released while
+    /// unwinding; a `RefCell` is never poisoned).
+    #[doc(hidden)]
+    pub fn panic_with_table_borrowed(message: &str) -> ! {
+        TABLE.with(|t| {
+            let _table = t.borrow_mut();
+            panic!("{message}")
         })
     }
 
@@ -282,19 +294,19 @@ impl ToNapiValue for JsArray {
 }
 
 /// Releases a handle (from `Array.dispose()` or the wrapper's finalizer). Idempotent.
-#[napi]
+#[napi(catch_unwind)]
 pub fn release(a: JsArray) -> bool {
     a.release()
 }
 
 /// Releases many handles in one call (what `tidy` does at the end of a scope).
-#[napi(js_name = "releaseMany", ts_args_type = "handles: JsArray[]")]
+#[napi(js_name = "releaseMany", ts_args_type = "handles: JsArray[]", catch_unwind)]
 pub fn release_many(handles: Vec<f64>) -> u32 {
     handles.into_iter().filter(|&h| JsArray { handle: h }.release()).count() as u32
 }
 
 /// Number of live handles on this thread (for leak tests).
-#[napi(js_name = "liveHandles")]
+#[napi(js_name = "liveHandles", catch_unwind)]
 pub fn live_handles() -> u32 {
     TABLE.with(|t| {
         let t = t.borrow();
@@ -302,25 +314,25 @@ pub fn live_handles() -> u32 {
     })
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn shape(a: JsArray) -> Result<Vec<i32>> {
     Ok(mlxn_sys::ffi::shape(a.raw()?))
 }
 /// The dtype code (index into @mlxn/core's dtype table).
-#[napi]
+#[napi(catch_unwind)]
 pub fn dtype(a: JsArray) -> Result<u32> {
     Ok(mlxn_sys::ffi::dtype(a.raw()?) as u32)
 }
-#[napi]
+#[napi(catch_unwind)]
 pub fn nbytes(a: JsArray) -> Result<f64> {
     Ok(mlxn_sys::ffi::nbytes(a.raw()?) as f64)
 }
 /// Identity of the underlying graph node (equal for handles of the same array).
-#[napi(js_name = "arrayId")]
+#[napi(js_name = "arrayId", catch_unwind)]
 pub fn array_id(a: JsArray) -> Result<f64> {
     Ok(mlxn_sys::ffi::array_id(a.raw()?) as f64)
 }
-#[napi(js_name = "isLive")]
+#[napi(js_name = "isLive", catch_unwind)]
 pub fn is_live(a: JsArray) -> bool {
     a.raw().is_ok()
 }

@@ -9,37 +9,37 @@ fn check<T>(r: std::result::Result<T, cxx::Exception>) -> Result<T> {
 }
 
 /// 0 = cpu, 1 = gpu.
-#[napi(js_name = "defaultDeviceType")]
+#[napi(js_name = "defaultDeviceType", catch_unwind)]
 pub fn default_device_type() -> i32 {
     ffi::default_device_type()
 }
 
-#[napi(js_name = "setDefaultDevice")]
+#[napi(js_name = "setDefaultDevice", catch_unwind)]
 pub fn set_default_device(device_type: i32) -> Result<()> {
     check(ffi::set_default_device(device_type))
 }
 
-#[napi(js_name = "deviceAvailable")]
+#[napi(js_name = "deviceAvailable", catch_unwind)]
 pub fn device_available(device_type: i32) -> bool {
     (0..=1).contains(&device_type) && ffi::device_available(device_type)
 }
 
-#[napi(js_name = "newStream")]
+#[napi(js_name = "newStream", catch_unwind)]
 pub fn new_stream(device_type: i32) -> Result<i32> {
     check(ffi::new_stream(device_type))
 }
 
-#[napi(js_name = "defaultStreamIndex")]
+#[napi(js_name = "defaultStreamIndex", catch_unwind)]
 pub fn default_stream_index(device_type: i32) -> Result<i32> {
     check(ffi::default_stream_index(device_type))
 }
 
-#[napi(js_name = "setDefaultStream")]
+#[napi(js_name = "setDefaultStream", catch_unwind)]
 pub fn set_default_stream(device_type: i32, index: i32) -> Result<()> {
     check(ffi::set_default_stream(device_type, index))
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn synchronize(device_type: i32, index: i32) -> Result<()> {
     check(ffi::synchronize(device_type, index))
 }
@@ -51,7 +51,7 @@ pub struct MemoryStats {
     pub cache: f64,
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn memory() -> MemoryStats {
     MemoryStats {
         active: ffi::active_memory() as f64,
@@ -60,32 +60,32 @@ pub fn memory() -> MemoryStats {
     }
 }
 
-#[napi(js_name = "resetPeakMemory")]
+#[napi(js_name = "resetPeakMemory", catch_unwind)]
 pub fn reset_peak_memory() {
     ffi::reset_peak_memory();
 }
 
-#[napi(js_name = "clearCache")]
+#[napi(js_name = "clearCache", catch_unwind)]
 pub fn clear_cache() {
     ffi::clear_cache();
 }
 
-#[napi(js_name = "setMemoryLimit")]
+#[napi(js_name = "setMemoryLimit", catch_unwind)]
 pub fn set_memory_limit(bytes: f64) -> Result<f64> {
     Ok(check(ffi::set_memory_limit(bytes as usize))? as f64)
 }
 
-#[napi(js_name = "setCacheLimit")]
+#[napi(js_name = "setCacheLimit", catch_unwind)]
 pub fn set_cache_limit(bytes: f64) -> Result<f64> {
     Ok(check(ffi::set_cache_limit(bytes as usize))? as f64)
 }
 
-#[napi(js_name = "setWiredLimit")]
+#[napi(js_name = "setWiredLimit", catch_unwind)]
 pub fn set_wired_limit(bytes: f64) -> Result<f64> {
     Ok(check(ffi::set_wired_limit(bytes as usize))? as f64)
 }
 
-#[napi(js_name = "mlxVersion")]
+#[napi(js_name = "mlxVersion", catch_unwind)]
 pub fn mlx_version() -> String {
     ffi::mlx_version()
 }

@@ -32,7 +32,7 @@ fn with_callback<R>(f: &FlatFn, body: impl FnOnce(&mut TraceCallback) -> R) -> R
     body(&mut cb)
 }
 
-#[napi(js_name = "valueAndGrad", ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, inputs: JsArray[], argnums: number[]")]
+#[napi(js_name = "valueAndGrad", ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, inputs: JsArray[], argnums: number[]", catch_unwind)]
 pub fn value_and_grad(f: FlatFn, inputs: Vec<JsArray>, argnums: Vec<i32>) -> Result<Vec<Vec<JsArray>>> {
     let inputs = list_arg(&inputs)?;
     let mut grads = ffi::list_new();
@@ -41,7 +41,7 @@ pub fn value_and_grad(f: FlatFn, inputs: Vec<JsArray>, argnums: Vec<i32>) -> Res
     Ok(vec![wrap_list(&values), wrap_list(&grads)])
 }
 
-#[napi(ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, primals: JsArray[], cotangents: JsArray[]")]
+#[napi(ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, primals: JsArray[], cotangents: JsArray[]", catch_unwind)]
 pub fn vjp(f: FlatFn, primals: Vec<JsArray>, cotangents: Vec<JsArray>) -> Result<Vec<Vec<JsArray>>> {
     let (p, c) = (list_arg(&primals)?, list_arg(&cotangents)?);
     let mut out = ffi::list_new();
@@ -49,7 +49,7 @@ pub fn vjp(f: FlatFn, primals: Vec<JsArray>, cotangents: Vec<JsArray>) -> Result
     Ok(vec![wrap_list(&values), wrap_list(&out)])
 }
 
-#[napi(ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, primals: JsArray[], tangents: JsArray[]")]
+#[napi(ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, primals: JsArray[], tangents: JsArray[]", catch_unwind)]
 pub fn jvp(f: FlatFn, primals: Vec<JsArray>, tangents: Vec<JsArray>) -> Result<Vec<Vec<JsArray>>> {
     let (p, t) = (list_arg(&primals)?, list_arg(&tangents)?);
     let mut out = ffi::list_new();
@@ -58,7 +58,7 @@ pub fn jvp(f: FlatFn, primals: Vec<JsArray>, tangents: Vec<JsArray>) -> Result<V
 }
 
 /// `inAxes`/`outAxes` use -1 for "not mapped".
-#[napi(ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, inputs: JsArray[], inAxes: number[], outAxes: number[]")]
+#[napi(ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, inputs: JsArray[], inAxes: number[], outAxes: number[]", catch_unwind)]
 pub fn vmap(f: FlatFn, inputs: Vec<JsArray>, in_axes: Vec<i32>, out_axes: Vec<i32>) -> Result<Vec<JsArray>> {
     let inputs = list_arg(&inputs)?;
     let out = with_callback(&f, |cb| ffi::vmap(cb, &inputs, &in_axes, &out_axes)).map_err(|e| mlx_err(e.what()))?;
@@ -66,7 +66,7 @@ pub fn vmap(f: FlatFn, inputs: Vec<JsArray>, in_axes: Vec<i32>, out_axes: Vec<i3
 }
 
 /// Calls the compiled function `id`; `fn` is traced only on a cache miss.
-#[napi(js_name = "compileCall", ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, id: number, shapeless: boolean, inputs: JsArray[]")]
+#[napi(js_name = "compileCall", ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, id: number, shapeless: boolean, inputs: JsArray[]", catch_unwind)]
 pub fn compile_call(f: FlatFn, id: u32, shapeless: bool, inputs: Vec<JsArray>) -> Result<Vec<JsArray>> {
     let inputs = list_arg(&inputs)?;
     let out = with_callback(&f, |cb| ffi::compile_call(cb, id as usize, shapeless, &inputs))
@@ -75,12 +75,12 @@ pub fn compile_call(f: FlatFn, id: u32, shapeless: bool, inputs: Vec<JsArray>) -
 }
 
 /// Drops the cached graphs of compiled function `id` (called when it is garbage collected).
-#[napi(js_name = "compileErase")]
+#[napi(js_name = "compileErase", catch_unwind)]
 pub fn compile_erase(id: u32) {
     ffi::compile_erase(id as usize);
 }
 
-#[napi(js_name = "setCompileEnabled")]
+#[napi(js_name = "setCompileEnabled", catch_unwind)]
 pub fn set_compile_enabled(enabled: bool) {
     ffi::set_compile_enabled(enabled);
 }
