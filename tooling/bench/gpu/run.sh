@@ -49,7 +49,9 @@ for name in "$@"; do
   n=$(( $(cat .runs 2>/dev/null || echo 0) + 1 )); echo "$n" > .runs
   file="bench/$name.mjs"
   [ "$name" = breakdown ] && file=bench/decode-breakdown.mjs
-  echo "== $name ($(date -u +%H:%M:%S)) MLX_CUDA_USE_CUDNN_SDPA=${MLX_CUDA_USE_CUDNN_SDPA:-} MLXN_NATIVE_FORWARD=${MLXN_NATIVE_FORWARD:-} MLXN_EVAL_THREAD=${MLXN_EVAL_THREAD:-} MLXN_FUSED_PROJECTIONS=${MLXN_FUSED_PROJECTIONS:-} MLXN_BENCH_CASES=${MLXN_BENCH_CASES:-}"
-  ./node "$file" > "${OUT:-/tmp}/$name-$n.json" || { echo "$name failed"; continue; }
+  echo "== $name ($(date -u +%H:%M:%S)) MLX_CUDA_USE_CUDNN_SDPA=${MLX_CUDA_USE_CUDNN_SDPA:-} MLXN_NATIVE_FORWARD=${MLXN_NATIVE_FORWARD:-} MLXN_EVAL_THREAD=${MLXN_EVAL_THREAD:-} MLXN_FUSED_PROJECTIONS=${MLXN_FUSED_PROJECTIONS:-} MLXN_BENCH_PRELOAD=${MLXN_BENCH_PRELOAD:-} MLXN_BENCH_CASES=${MLXN_BENCH_CASES:-}"
+  # MLXN_BENCH_PRELOAD=jemalloc: both sides (the Python side inherits it) on jemalloc instead of glibc's malloc.
+  preload=${MLXN_BENCH_PRELOAD:+$S/preload/lib$MLXN_BENCH_PRELOAD.so.2}
+  LD_PRELOAD=${preload:-${LD_PRELOAD:-}} ./node "$file" > "${OUT:-/tmp}/$name-$n.json" || { echo "$name failed"; continue; }
   python3 -c "import json,sys; print(json.dumps({k: v for k, v in json.load(open(sys.argv[1])).items() if k in ('results','ratios_mlxn_over_mlx_lm')}))" "${OUT:-/tmp}/$name-$n.json" | cut -c1-6000
 done

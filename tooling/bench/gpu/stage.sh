@@ -52,4 +52,13 @@ cp tooling/bench/generate_ref.py tooling/bench/decode_breakdown.py tooling/bench
 tok=$(node -e "import('./tooling/test-support/qwen3.mjs').then((m) => console.log(m.qwen3TokenizerDir()))")
 tar -C "$tok" -cf - tokenizer.json tokenizer_config.json | xz -9 -T0 > "$out/c/tokenizer.tar.xz"
 cp tooling/bench/gpu/run.sh "$out/c/run.sh"
+# jemalloc, for the allocator comparison in docs/benchmarks.md (run.sh: MLXN_BENCH_PRELOAD=jemalloc).
+# Debian's package; its library needs glibc 2.34, the GPU machine has 2.35.
+if [ ! -f "$cache/libjemalloc.so.2" ] && command -v apt-get > /dev/null; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -q libjemalloc2 > /dev/null && dpkg-deb -x libjemalloc2_*.deb x) \
+    && cp "$tmp"/x/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 "$cache/" || echo "stage: no jemalloc (apt-get download failed); MLXN_BENCH_PRELOAD=jemalloc will not work" >&2
+  rm -rf "$tmp"
+fi
+if [ -f "$cache/libjemalloc.so.2" ]; then mkdir -p "$out/c/preload" && cp "$cache/libjemalloc.so.2" "$out/c/preload/"; fi
 du -sh "$out"/*
