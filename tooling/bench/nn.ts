@@ -1,9 +1,11 @@
 /**
  * @mlxn/nn against Python MLX (same MLX version, same machine, same run): one training step
  * (forward, backward, AdamW update, evaluation of loss, parameters and optimizer state) of an
- * MLP, small (dispatch-bound) and medium (compute-bound). Prints one JSON object with both
- * sides and the ratios (ours / Python; < 1 is faster). Also a pre-norm transformer block
- * (RMSNorm, causal multi-head attention, SiLU MLP, residuals) with an MSE loss.
+ * MLP, small (dispatch-bound) and medium (compute-bound). Also a pre-norm transformer block
+ * (RMSNorm, causal multi-head attention, SiLU MLP, residuals) with an MSE loss. The sides take
+ * turns `MLXN_BENCH_REPEATS` times (default 3; Python in a fresh child process each turn).
+ * Prints one JSON object: each side's best and median ms per step, and the time ratios
+ * (ours / Python, < 1 is faster) of the bests and the median of the per-turn ratios.
  *
  *   pnpm --filter @mlxn/core --filter @mlxn/io build
  *   pnpm --filter @mlxn/tooling bench:nn
@@ -17,7 +19,7 @@ import { referencePython } from '../reference/python-env.mjs';
 
 export const configs = [
   { name: 'mlp_small', batch: 64, dims: [32, 128, 128, 10], steps: 200 },
-  { name: 'mlp_medium', batch: 256, dims: [784, 1024, 1024, 10], steps: 40 },
+  { name: 'mlp_medium', batch: 256, dims: [784, 1024, 1024, 10], steps: 15 },
 ];
 export const blockConfig = { name: 'transformer_block', batch: 4, length: 64, dims: 256, heads: 4, mlpDims: 1024, steps: 10 };
 
@@ -90,13 +92,32 @@ function bench(cfg: (typeof configs)[number]): number {
   return timeSteps(model, (a, b) => nn.crossEntropy(model.forward(a), b, { reduction: 'mean' }), [x, y], cfg.steps);
 }
 
-const ours: Record<string, number> = {};
-for (const cfg of configs) ours[`${cfg.name}_ms_per_step`] = Number(bench(cfg).toFixed(4));
-ours[`${blockConfig.name}_ms_per_step`] = Number(benchBlock(blockConfig).toFixed(4));
-const python = JSON.parse(execFileSync(referencePython(), [join(import.meta.dirname, 'nn_ref.py'), JSON.stringify({ configs, block: blockConfig })], { encoding: 'utf8' }));
-const ratio: Record<string, number> = {};
-for (const cfg of [...configs, blockConfig]) {
-  const k = `${cfg.name}_ms_per_step`;
-  ratio[cfg.name] = Number((ours[k] / python[k]).toFixed(3));
+const repeats = Number(process.env.MLXN_BENCH_REPEATS ?? 3);
+const keys = [...configs, blockConfig].map((c) => c.name);
+const oursRuns: Record<string, number>[] = [];
+const pythonRuns: Record<string, number>[] = [];
+for (let r = 0; r < repeats; r++) {
+  const ours: Record<string, number> = {};
+  for (const cfg of configs) ours[cfg.name] = bench(cfg);
+  ours[blockConfig.name] = benchBlock(blockConfig);
+  oursRuns.push(ours);
+  const py = JSON.parse(execFileSync(referencePython(), [join(import.meta.dirname, 'nn_ref.py'), JSON.stringify({ configs, block: blockConfig })], { encoding: 'utf8' }));
+  pythonRuns.push(Object.fromEntries(keys.map((k) => [k, py[`${k}_ms_per_step`] as number])));
 }
-console.log(JSON.stringify({ benchmark: 'nn', build: native.bindingProfile(), mlx: mx.mlxVersion, device: mx.defaultDevice().type, configs, block: blockConfig, mlxn: ours, python, ratio }, null, 2));
+const median = (xs: number[]): number => {
+  const v = [...xs].sort((a, b) => a - b);
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+const round = (x: number, d = 4): number => Number(x.toFixed(d));
+const summary = (runs: Record<string, number>[]) =>
+  Object.fromEntries(keys.map((k) => [`${k}_ms_per_step`, { best: round(Math.min(...runs.map((x) => x[k]))), median: round(median(runs.map((x) => x[k]))) }]));
+const ratio = Object.fromEntries(
+  keys.map((k) => [
+    k,
+    {
+      best: round(Math.min(...oursRuns.map((x) => x[k])) / Math.min(...pythonRuns.map((x) => x[k])), 3),
+      median: round(median(oursRuns.map((x, i) => x[k] / pythonRuns[i][k])), 3),
+    },
+  ]),
+);
+console.log(JSON.stringify({ benchmark: 'nn', build: native.bindingProfile(), mlx: mx.mlxVersion, device: mx.defaultDevice().type, repeats, configs, block: blockConfig, mlxn: summary(oursRuns), python: summary(pythonRuns), time_ratio_mlxn_over_python: ratio }, null, 2));
