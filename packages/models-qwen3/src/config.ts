@@ -5,6 +5,7 @@
  */
 import type { QuantizationOptions, RopeScalingConfig } from '@mlxn/nn';
 import { z } from 'zod';
+import { type ReconciledKeys, reconcileGenerations } from './config-generations.js';
 
 /** Quantization of a checkpoint, as mlx-community writes it under `quantization`. */
 export interface Qwen3Quantization {
@@ -74,13 +75,16 @@ const schema = z
     rms_norm_eps: z.number().positive().default(1e-6),
     rope_theta: z.number().positive().optional(),
     rope_scaling: ropeScalingSchema.nullish(),
-    rope_parameters: z.object({ rope_theta: z.number().positive().optional() }).passthrough().nullish(),
+    rope_parameters: ropeScalingSchema.extend({ rope_theta: z.number().positive().optional() }).nullish(),
     tie_word_embeddings: z.boolean().default(false),
     attention_bias: z.boolean().default(false),
     hidden_act: z.string().default('silu'),
     bos_token_id: nonNegInt.nullish(),
     eos_token_id: z.union([nonNegInt, z.array(nonNegInt)]).nullish(),
-    num_experts: nonNegInt.default(0),
+    num_experts: nonNegInt.optional(),
+    num_local_experts: nonNegInt.optional(),
+    dtype: z.string().nullish(),
+    torch_dtype: z.string().nullish(),
     num_experts_per_tok: posInt.optional(),
     decoder_sparse_step: posInt.default(1),
     mlp_only_layers: z.array(nonNegInt).default([]),
@@ -138,6 +142,9 @@ const LIMIT_KEYS: Record<keyof Qwen3ConfigLimits, string> = {
   numExperts: 'num_experts',
 };
 
+/** transformers 5's names of limited keys (see config-generations.ts). */
+const LIMIT_ALIASES: Record<string, keyof Qwen3ConfigLimits> = { num_local_experts: 'numExperts' };
+
 /** Checks a `Partial<Qwen3ConfigLimits>` given by the caller and merges it over the defaults. */
 export function resolveConfigLimits(limits: unknown, where: string): Qwen3ConfigLimits {
   if (limits === undefined) return { ...QWEN3_CONFIG_LIMITS };
@@ -154,6 +161,12 @@ export function resolveConfigLimits(limits: unknown, where: string): Qwen3Config
 
 function checkLimits(c: Record<string, unknown>, limits: Qwen3ConfigLimits): void {
   for (const [name, key] of Object.entries(LIMIT_KEYS) as [keyof Qwen3ConfigLimits, string][]) {
+    const v = c[key];
+    if (typeof v === 'number' && v > limits[name]) {
+      throw new RangeError(`Qwen3 config: ${key} = ${v} exceeds the limit of ${limits[name]} (raise it with the configLimits option: { ${name}: ${v} })`);
+    }
+  }
+  for (const [key, name] of Object.entries(LIMIT_ALIASES)) {
     const v = c[key];
     if (typeof v === 'number' && v > limits[name]) {
       throw new RangeError(`Qwen3 config: ${key} = ${v} exceeds the limit of ${limits[name]} (raise it with the configLimits option: { ${name}: ${v} })`);
@@ -212,13 +225,13 @@ export function parseQwen3Config(raw: unknown, options: { limits?: Partial<Qwen3
   }
   const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw new Error(`Qwen3 config: head_dim ${headDim} must be an even integer`);
-  // transformers ≥ 5 nests rope_theta (and the scaling) under rope_parameters.
-  const ropeTheta = c.rope_theta ?? c.rope_parameters?.rope_theta ?? 1_000_000;
-  let ropeScaling: RopeScalingConfig | null = c.rope_scaling ?? null;
-  if (ropeScaling === null && c.rope_parameters) {
-    const t = (c.rope_parameters.rope_type ?? c.rope_parameters.type) as string | undefined;
-    if (t !== undefined && t !== 'default') ropeScaling = c.rope_parameters as RopeScalingConfig;
+  let reconciled: ReconciledKeys;
+  try {
+    reconciled = reconcileGenerations(c);
+  } catch (e) {
+    throw new Error(`Qwen3 config: ${(e as Error).message}`);
   }
+  const { ropeTheta, ropeScaling } = reconciled;
   if (ropeScaling) {
     const t = ropeScaling.type ?? ropeScaling.rope_type ?? 'default';
     if (!['default', 'linear', 'yarn', 'mrope'].includes(t)) throw new Error(`Qwen3 config: rope_scaling type '${t}' is not supported (default, linear, yarn)`);
@@ -227,9 +240,9 @@ export function parseQwen3Config(raw: unknown, options: { limits?: Partial<Qwen3
     }
   }
   const intermediateSize = c.intermediate_size;
-  const numExperts = moe ? c.num_experts : 0;
+  const numExperts = moe ? reconciled.numExperts : 0;
   if (moe) {
-    if (numExperts < 1) throw new Error('Qwen3 config: qwen3_moe needs num_experts ≥ 1');
+    if (numExperts < 1) throw new Error('Qwen3 config: qwen3_moe needs num_experts (or num_local_experts) ≥ 1');
     if (c.num_experts_per_tok === undefined || c.num_experts_per_tok > numExperts) {
       throw new Error(`Qwen3 config: num_experts_per_tok must be between 1 and num_experts (${numExperts}), got ${c.num_experts_per_tok}`);
     }

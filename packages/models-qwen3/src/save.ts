@@ -12,6 +12,7 @@ import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
 import { saveSync } from '@mlxn/io';
 import { type FolderReplace, beginFolderReplace } from '@mlxn/io/internal';
+import { toPortableKeys } from './config-generations.js';
 import { quantizationToJson } from './config.js';
 import type { Qwen3 } from './model.js';
 
@@ -33,7 +34,10 @@ const SIDE_FILES = [
   'generation_config.json',
 ];
 
-/** The config.json to write: the one read, with what the model now is. */
+/**
+ * The config.json to write: the one read, with what the model now is, in the keys every reader
+ * knows (a transformers 5 config is written back in the older keys; see config-generations.ts).
+ */
 function configJson(model: Qwen3): Record<string, unknown> {
   const c = model.config;
   const out: Record<string, unknown> = { ...c.raw };
@@ -45,6 +49,7 @@ function configJson(model: Qwen3): Record<string, unknown> {
     out.quantization = q;
     out.quantization_config = q;
   }
+  toPortableKeys(out, { ropeTheta: c.ropeTheta, ropeScaling: c.ropeScaling, numExperts: c.numExperts, moe: c.modelType === 'qwen3_moe' });
   out.model_type = c.modelType;
   out.tie_word_embeddings = c.tieWordEmbeddings;
   const floatDtype = model.model.norm.weight.dtype;
