@@ -14,6 +14,7 @@ import { encodePrompt, type FinishReason, type GenerationModel } from './generat
 import { type GenerateOptions, type Prompt, GenerationOptionsError, describe, resolveGenerateOptions } from './options.js';
 import { checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
 import { StopStrings, stopTokenSet } from './stop.js';
+import { withGenerationDefaults } from './generation-config.js';
 
 /** A prompt of a batch, optionally with its own token budget and stop strings. */
 export type BatchPrompt = Prompt | { prompt: Prompt; maxTokens?: number; stop?: string | readonly string[] };
@@ -86,7 +87,7 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
   for (const k of ['promptCache', 'maxKvSize', 'kvBits', 'kvGroupSize', 'quantizedKvStart', 'onPromptProgress']) {
     if ((options as Record<string, unknown>)[k] !== undefined) throw new GenerationOptionsError(`${what}: option ${JSON.stringify(k)} is not supported for batches (each batch builds its own BatchKVCache)`);
   }
-  const plan = resolveGenerateOptions(options as GenerateOptions, model.config.vocabSize, what, BATCH_KEYS);
+  const plan = resolveGenerateOptions(withGenerationDefaults(options as GenerateOptions, model.generationDefaults), model.config.vocabSize, what, BATCH_KEYS);
   const int = (v: unknown, name: string, dflt: number): number => {
     if (v === undefined) return dflt;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new GenerationOptionsError(`${what}: ${name} must be an integer >= 1, got ${describe(v)}`);

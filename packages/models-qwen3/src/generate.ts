@@ -13,6 +13,7 @@ import type { ChatMessage, Tokenizer } from '@mlxn/io';
 import { type ChatPromptOptions, type GenerateOptions, type GenerationPlan, GenerationOptionsError, type Prompt, describe, resolveGenerateOptions } from './options.js';
 import { checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
 import { StopStrings, stopTokenSet } from './stop.js';
+import { type GenerationDefaults, withGenerationDefaults } from './generation-config.js';
 
 /** What generation needs from a model (`Qwen3` has all of it). */
 export interface GenerationModel {
@@ -21,6 +22,8 @@ export interface GenerationModel {
   readonly tokenizer?: Tokenizer;
   readonly eosTokenIds: readonly number[];
   readonly chatTemplate?: string;
+  /** Options the model's generation_config.json sets where the caller passes none. */
+  readonly generationDefaults?: Readonly<GenerationDefaults>;
   readonly config: { readonly vocabSize: number; readonly maxPositionEmbeddings: number };
 }
 
@@ -346,7 +349,7 @@ export async function* generateStep(
  */
 export function stream(model: GenerationModel, prompt: Prompt, options: GenerateOptions = {}, what = 'Qwen3.stream'): AsyncGenerator<GenerationChunk, void, undefined> {
   // Validation and prompt encoding happen here, synchronously, before any work.
-  const plan = resolveGenerateOptions(options, model.config.vocabSize, what);
+  const plan = resolveGenerateOptions(withGenerationDefaults(options, model.generationDefaults), model.config.vocabSize, what);
   const encoded = encodePrompt(model, prompt, plan.chat, what);
   const prepared = prepareCache(model, plan, encoded.tokens, what);
   return streamTokens(model, encoded.tokens, plan, prepared);
@@ -427,7 +430,7 @@ async function* streamTokens(model: GenerationModel, promptTokens: number[], pla
  * const { text, finishReason } = await generate(model, 'Hello', { maxTokens: 32 });
  */
 export async function generate(model: GenerationModel, prompt: Prompt, options: GenerateOptions = {}, what = 'Qwen3.generate'): Promise<GenerationResult> {
-  const plan = resolveGenerateOptions(options, model.config.vocabSize, what);
+  const plan = resolveGenerateOptions(withGenerationDefaults(options, model.generationDefaults), model.config.vocabSize, what);
   const encoded = encodePrompt(model, prompt, plan.chat, what);
   const prepared = prepareCache(model, plan, encoded.tokens, what);
   return collectStream(streamTokens(model, encoded.tokens, plan, prepared), plan, prepared.reused);
@@ -462,7 +465,7 @@ async function collectStream(chunks: AsyncIterable<GenerationChunk>, plan: Gener
 
 /** @internal For `chat`: the same pipeline with the rendered prompt at hand. */
 export function prepareGeneration(model: GenerationModel, prompt: Prompt, options: GenerateOptions, what: string, extraKeys: readonly string[] = []) {
-  const plan = resolveGenerateOptions(options, model.config.vocabSize, what, extraKeys);
+  const plan = resolveGenerateOptions(withGenerationDefaults(options, model.generationDefaults), model.config.vocabSize, what, extraKeys);
   const encoded = encodePrompt(model, prompt, plan.chat, what);
   const prepared = prepareCache(model, plan, encoded.tokens, what);
   return { plan, encoded, cachedPromptTokens: prepared.reused, run: () => streamTokens(model, encoded.tokens, plan, prepared) };

@@ -8,6 +8,8 @@
  */
 export { QWEN3_CONFIG_LIMITS, parseQwen3Config } from './config.js';
 export type { Qwen3Config, Qwen3ConfigLimits, Qwen3Quantization } from './config.js';
+export { parseGenerationConfig } from './generation-config.js';
+export type { GenerationDefaults, ParsedGenerationConfig } from './generation-config.js';
 export { Qwen3, Qwen3Attention, Qwen3DecoderLayer, Qwen3MLP, Qwen3Model } from './model.js';
 export { nativeForwardEnabled, setNativeForward } from './native-forward.js';
 export type { ForwardMask, ForwardOptions } from './model.js';

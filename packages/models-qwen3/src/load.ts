@@ -11,6 +11,7 @@ import { Tokenizer, loadSync, readConfig, readTextFileSync } from '@mlxn/io';
 import { recoverFolder, recoverFolderSave } from '@mlxn/io/internal';
 import { checkConfigAgainstWeights } from './config-check.js';
 import { type Qwen3Config, type Qwen3ConfigLimits, parseQwen3Config, resolveConfigLimits } from './config.js';
+import { type ParsedGenerationConfig, parseGenerationConfig } from './generation-config.js';
 import { Qwen3 } from './model.js';
 import { quantizeLikeCheckpoint, quantizeModel } from './quantization.js';
 import { sanitize } from './sanitize.js';
@@ -128,13 +129,6 @@ function readChatTemplate(dir: string, tokenizer: Tokenizer | undefined): string
   return undefined;
 }
 
-function eosFrom(generationConfig: Record<string, unknown> | undefined): number[] {
-  const e = generationConfig?.eos_token_id;
-  if (typeof e === 'number') return [e];
-  if (Array.isArray(e)) return e.filter((x): x is number => typeof x === 'number');
-  return [];
-}
-
 /** Loads a model folder; see `Qwen3.load`. */
 export async function loadQwen3(folder: string, options: LoadOptions = {}): Promise<Qwen3> {
   if (typeof folder !== 'string' || folder.length === 0) throw new TypeError('Qwen3.load: folder must be a non-empty path');
@@ -154,6 +148,14 @@ export async function loadQwen3(folder: string, options: LoadOptions = {}): Prom
     config = parseQwen3Config(rawConfig, { limits: options.configLimits });
   } catch (e) {
     throw new Error(`Qwen3.load: ${join(dir, 'config.json')}: ${(e as Error).message}`);
+  }
+  let generation: ParsedGenerationConfig | undefined;
+  if (generationConfig !== undefined) {
+    try {
+      generation = parseGenerationConfig(generationConfig, config.vocabSize);
+    } catch (e) {
+      throw new Error(`Qwen3.load: ${join(dir, 'generation_config.json')}: ${(e as Error).message}`);
+    }
   }
   onProgress?.({ phase: 'config', done: 1, total: 1 });
   // The tokenizer is read before the weights so that one which does not fit fails fast.
@@ -226,7 +228,7 @@ export async function loadQwen3(folder: string, options: LoadOptions = {}): Prom
     }
     if (signal?.aborted) throw abortError(signal);
     onProgress?.({ phase: 'tokenizer', done: 1, total: 1 });
-    model.setExtras({ tokenizer, chatTemplate: readChatTemplate(dir, tokenizer), generationEos: eosFrom(generationConfig), folder: dir });
+    model.setExtras({ tokenizer, chatTemplate: readChatTemplate(dir, tokenizer), generation, folder: dir });
     model.eval();
     onProgress?.({ phase: 'done', done: 1, total: 1 });
     return model;

@@ -10,6 +10,7 @@ import type { Tokenizer } from '@mlxn/io';
 import { Embedding, Linear, Module, QuantizedEmbedding, QuantizedLinear, RMSNorm, RoPE, YarnRoPE, initializeRope } from '@mlxn/nn';
 import { swiglu } from './activations.js';
 import { type Qwen3Config, isSparseLayer } from './config.js';
+import type { GenerationDefaults, ParsedGenerationConfig } from './generation-config.js';
 import { type LoadOptions, loadQwen3 } from './load.js';
 import { type CompletionLogprobsOptions, type TokenLogprobs, completionLogprobs } from './logprobs.js';
 import type { GenerationMethods } from './methods.js';
@@ -233,12 +234,14 @@ function defaultMask(n: number, cache: LayerCache | undefined): AttentionMask {
   return attentionMask(n, typeof cache.offset === 'number' ? cache.offset : 0);
 }
 
+const NO_DEFAULTS: Readonly<GenerationDefaults> = Object.freeze({});
+
 /** Fields of a loaded model that are not parameters. */
 export interface Qwen3Extras {
   tokenizer?: Tokenizer;
   chatTemplate?: string;
-  /** `eos_token_id` of generation_config.json, when the folder has one. */
-  generationEos?: number[];
+  /** generation_config.json's end-of-sequence ids and sampling defaults, when the folder has one. */
+  generation?: ParsedGenerationConfig;
   /** The folder it was loaded from (its tokenizer files are copied by `save`). */
   folder?: string;
 }
@@ -293,6 +296,15 @@ export class Qwen3 extends Module {
     return this._extras.tokenizer;
   }
 
+  /**
+   * Generation options from the folder's generation_config.json (`temperature`, `topP`, `topK`,
+   * `minP`, `repetitionPenalty`), used where a call passes none; empty without the file or
+   * with `do_sample` false (greedy decoding).
+   */
+  get generationDefaults(): Readonly<GenerationDefaults> {
+    return this._extras.generation?.defaults ?? NO_DEFAULTS;
+  }
+
   /** The chat template (tokenizer_config.json or chat_template.jinja), when there is one. */
   get chatTemplate(): string | undefined {
     return this._extras.chatTemplate;
@@ -301,7 +313,7 @@ export class Qwen3 extends Module {
   /** Token ids that end generation: config.json, generation_config.json and the tokenizer's eos, deduplicated. */
   get eosTokenIds(): number[] {
     const ids = new Set<number>(this._config.eosTokenIds);
-    for (const id of this._extras.generationEos ?? []) ids.add(id);
+    for (const id of this._extras.generation?.eosTokenIds ?? []) ids.add(id);
     const tokEos = this._extras.tokenizer?.eos?.id;
     if (tokEos !== undefined) ids.add(tokEos);
     return [...ids];

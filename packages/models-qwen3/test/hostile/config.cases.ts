@@ -47,6 +47,8 @@ const FIELDS: [Kind, string, unknown, ((v: unknown) => boolean)?][] = [
   // {}: no type, so the default (no scaling).
   ['dense', 'rope_scaling', null, (v) => v === null || JSON.stringify(v) === '{}'],
   ['moe', 'num_experts', 4],
+  // transformers 5's name for num_experts: the same value or nothing (4 is what num_experts says).
+  ['moe', 'num_local_experts', 4],
   ['moe', 'num_experts_per_tok', 2, (v) => positiveInt(v) && (v as number) <= 4],
   ['moe', 'moe_intermediate_size', 32],
   ['moe', 'decoder_sparse_step', 1],
