@@ -8,6 +8,8 @@ export { CONFIG_FILE_LIMITS, readConfig } from './config.js';
 export type { ModelConfig, ReadConfigOptions } from './config.js';
 export { jsonDepth, readRegularFileSync, readTextFile, readTextFileSync } from './files.js';
 export type { ReadFileLimits } from './files.js';
+export { classifyModelSource, hubCacheDir, isValidRevision, parseHubId, resolveHubSnapshot } from './hub-cache.js';
+export type { HubId, ResolveHubOptions } from './hub-cache.js';
 export { StreamingDetokenizer } from './detokenizer.js';
 export { renderChatTemplate, Tokenizer } from './tokenizer.js';
 export type { ChatMessage, ChatTemplateOptions, DecodeOptions, EncodeOptions, SpecialToken, TemplateLimits } from './tokenizer.js';

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
-import { Tokenizer, loadSync, readConfig, readTextFileSync } from '@mlxn/io';
+import { Tokenizer, classifyModelSource, isValidRevision, loadSync, readConfig, readTextFileSync, resolveHubSnapshot } from '@mlxn/io';
 import { recoverFolder, recoverFolderSave } from '@mlxn/io/internal';
 import { checkConfigAgainstWeights } from './config-check.js';
 import { type Qwen3Config, type Qwen3ConfigLimits, parseQwen3Config, resolveConfigLimits } from './config.js';
@@ -51,13 +51,18 @@ export interface LoadOptions {
    * size 65536, ...), e.g. `{ numHiddenLayers: 4096 }`.
    */
   configLimits?: Partial<Qwen3ConfigLimits>;
+  /**
+   * For a Hugging Face model id: the branch, tag or commit hash to load from the local cache
+   * (default `main`, or the id's `@revision`).
+   */
+  revision?: string;
 }
 
 /** Chat template files (`chat_template.jinja` / `.json`); published ones are a few kilobytes. */
 const MAX_CHAT_TEMPLATE_FILE_BYTES = 16 * 2 ** 20;
 
 const LOAD_OPTIONS: readonly string[] = [
-  'dtype', 'quantize', 'onProgress', 'signal', 'lazy', 'truncatedVocab', 'configLimits',
+  'dtype', 'quantize', 'onProgress', 'signal', 'lazy', 'truncatedVocab', 'configLimits', 'revision',
 ] satisfies (keyof LoadOptions)[];
 
 function checkOptions(options: LoadOptions): void {
@@ -80,6 +85,9 @@ function checkOptions(options: LoadOptions): void {
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new TypeError('Qwen3.load: onProgress must be a function');
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError('Qwen3.load: signal must be an AbortSignal');
   resolveConfigLimits(options.configLimits, 'Qwen3.load');
+  if (options.revision !== undefined && (typeof options.revision !== 'string' || !isValidRevision(options.revision))) {
+    throw new TypeError(`Qwen3.load: revision must be a branch, tag or commit hash, got ${JSON.stringify(options.revision)}`);
+  }
   if (options.truncatedVocab !== undefined && typeof options.truncatedVocab !== 'boolean') {
     throw new TypeError(`Qwen3.load: truncatedVocab must be a boolean, got ${typeof options.truncatedVocab}`);
   }
@@ -129,12 +137,26 @@ function readChatTemplate(dir: string, tokenizer: Tokenizer | undefined): string
   return undefined;
 }
 
+/** The folder `source` names: itself when it exists, else a hub id's snapshot in the local cache. */
+export function modelFolder(source: string, revision: string | undefined): string {
+  const s = classifyModelSource(source);
+  if (s.kind === 'folder') {
+    if (revision !== undefined) throw new TypeError(`Qwen3.load: revision applies to Hugging Face model ids, but ${source} is a local folder`);
+    return s.path;
+  }
+  try {
+    return resolveHubSnapshot(source, { revision });
+  } catch (e) {
+    throw new Error(`Qwen3.load: ${(e as Error).message} (no local folder ${resolve(source)} either)`);
+  }
+}
+
 /** Loads a model folder; see `Qwen3.load`. */
 export async function loadQwen3(folder: string, options: LoadOptions = {}): Promise<Qwen3> {
-  if (typeof folder !== 'string' || folder.length === 0) throw new TypeError('Qwen3.load: folder must be a non-empty path');
+  if (typeof folder !== 'string' || folder.length === 0) throw new TypeError('Qwen3.load: folder must be a non-empty path or a Hugging Face model id');
   checkOptions(options);
   const { signal, onProgress } = options;
-  const dir = resolve(folder);
+  const dir = modelFolder(folder, options.revision);
   // A save killed midway may have left the newest complete copy hidden beside (or inside) it.
   recoverFolder(dir);
   if (existsSync(dir) && statSync(dir).isDirectory()) recoverFolderSave(dir);

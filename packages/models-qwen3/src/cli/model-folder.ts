@@ -3,8 +3,8 @@
  * (the user typed the path), anything that goes wrong while reading it is a runtime error.
  */
 import { existsSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import type { LoadOptions } from '../load.js';
+import { join } from 'node:path';
+import { type LoadOptions, modelFolder } from '../load.js';
 import { Qwen3 } from '../model.js';
 import { installGenerationMethods } from '../methods.js';
 import { UsageError } from './args.js';
@@ -13,10 +13,18 @@ import { UsageError } from './args.js';
 // module that adds `stream`/`chat` to Qwen3; installing them explicitly keeps them.
 installGenerationMethods();
 
-/** Checks that `folder` looks like a model folder (config.json present). */
+/**
+ * Checks that `folder` looks like a model folder (config.json present). A Hugging Face model id
+ * (`org/name[@revision]`) that is not a local path names its snapshot in the local cache.
+ */
 export function checkModelFolder(folder: string | undefined, what = 'model folder'): string {
   if (folder === undefined || folder === '') throw new UsageError(`missing the ${what}`);
-  const dir = resolve(folder);
+  let dir: string;
+  try {
+    dir = modelFolder(folder, undefined);
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/^Qwen3\.load: /, ''));
+  }
   if (!existsSync(dir)) throw new UsageError(`${what} ${folder} does not exist`);
   if (!statSync(dir).isDirectory()) throw new UsageError(`${what} ${folder} is not a folder`);
   if (!existsSync(join(dir, 'config.json'))) throw new UsageError(`${what} ${folder} has no config.json (not a model folder?)`);
