@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One entry point that works on a fresh machine with only Node, npm, Rust, Python (pip) and
-# apt: installs pnpm (pinned) and the workspace, fetches the pinned MLX runtime, builds the
-# native binary and the packages, then runs the demo or the full test suite.
+# apt: installs pnpm (pinned) and the workspace, fetches the pinned MLX runtime (and, on a
+# machine with an NVIDIA driver, its CUDA runtime), builds the native binary and the packages,
+# then runs the demo or the full test suite.
 #
 #   tooling/bootstrap.sh demo    set everything up and run the core demo (examples/core-demo.ts)
 #   tooling/bootstrap.sh main    set everything up and run the main job: GRPO on arithmetic
@@ -34,6 +35,8 @@ export PATH="$PNPM_HOME_DIR/node_modules/.bin:$PATH"
 
 pnpm install --frozen-lockfile
 node tooling/mlx-runtime/fetch.mjs
+# Where an NVIDIA driver is present (or MLXN_MLX_BACKEND=cuda), the CUDA runtime too (docs/gpu.md).
+node tooling/mlx-runtime/fetch-cuda.mjs
 pnpm build
 
 if [ "$mode" = demo ]; then

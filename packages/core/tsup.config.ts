@@ -2,10 +2,12 @@ import { defineConfig } from 'tsup';
 
 // Two entries share one chunk, so module state (the loaded binary, tidy scopes, the random
 // key) exists once even when a sibling package imports `@mlxn/core/internal`.
+// `mlxn-runtime` (dist/mlxn-runtime.js) is the command-line installer of the CUDA runtime: an
+// executable, not an API, so it has no types; the pins it carries are inlined from pin.json.
 export default defineConfig({
-  entry: { index: 'src/index.ts', internal: 'src/internal.ts' },
+  entry: { index: 'src/index.ts', internal: 'src/internal.ts', 'mlxn-runtime': 'src/runtime/cli.ts' },
+  dts: { entry: { index: 'src/index.ts', internal: 'src/internal.ts' } },
   format: ['esm'],
-  dts: true,
   sourcemap: true,
   clean: true,
   splitting: true,

@@ -53,6 +53,9 @@ const FOREIGN_ENV = /^(MLXN_NATIVE_PATH|NODE_PATH|NODE_OPTIONS|VITEST.*|TEST|npm
 function cleanEnv() {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) if (!FOREIGN_ENV.test(k)) env[k] = v;
+  // The scenarios check the platform package's own (CPU) runtime, also on a machine with an
+  // NVIDIA driver; core-cuda-runtime sets the backend itself for the processes it starts.
+  env.MLXN_MLX_BACKEND = 'cpu';
   return env;
 }
 

@@ -33,6 +33,12 @@ export const SCENARIOS = [
     programs: ['main.mjs', 'main.cjs'],
   },
   {
+    id: 'core-cuda-runtime',
+    install: ['@mlxn/core'],
+    absent: ['@mlxn/sampling'],
+    programs: ['main.mjs'],
+  },
+  {
     id: 'nn-cache-io',
     install: ['@mlxn/nn', '@mlxn/cache'],
     absent: ['@mlxn/sampling'],

@@ -11,6 +11,12 @@
  *    holding the `.node` with libmlx.so and its libraries beside it), resolved from this
  *    package, which is what an install from the registry or from tarballs provides.
  *
+ * The binary of 2. or 3. then runs on one of two MLX runtimes (src/runtime/backend.ts): the CPU
+ * one beside it, or the CUDA runtime that `mlxn-runtime install cuda` put into the per-user
+ * cache folder, chosen by `MLXN_MLX_BACKEND=cuda` or by default where an NVIDIA driver is
+ * present. For CUDA a copy of the binary is loaded from beside the CUDA libmlx.so
+ * (src/runtime/place-binary.ts). `MLXN_NATIVE_PATH` is always loaded as it is.
+ *
  * Loading is synchronous and this module has no top-level await, so CommonJS code can
  * `require('@mlxn/core')` on Node >= 20.19.
  */
@@ -19,6 +25,9 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as Binding from './binding.js';
+import { chooseBackend } from './runtime/backend.js';
+import { completeStamp, cudaLibDir, cudaRuntimeDir } from './runtime/cache.js';
+import { placeBinary } from './runtime/place-binary.js';
 
 export type NativeBinding = typeof Binding;
 /** A handle to an array in the native handle table (a branded number). */
@@ -53,22 +62,47 @@ function load(): NativeBinding {
     return require(override) as NativeBinding;
   }
   const devBinary = join(packageRoot, 'native', `mlxn.${triple}.node`);
-  if (existsSync(devBinary)) return require(devBinary) as NativeBinding;
+  if (existsSync(devBinary)) return require(withRuntime(devBinary)) as NativeBinding;
+  let binary: string;
   try {
-    return require(`@mlxn/core-${triple}`) as NativeBinding;
+    binary = require.resolve(`@mlxn/core-${triple}`);
   } catch (err) {
-    const cause = err as NodeJS.ErrnoException;
-    if (cause.code !== 'MODULE_NOT_FOUND') {
-      // Found but not loadable (for example a library beside it missing, or a too old glibc).
-      throw new Error(`@mlxn/core: the binary of @mlxn/core-${triple} failed to load: ${cause.message}`);
-    }
     throw new Error(
       `@mlxn/core: no native binary for ${triple}. Looked in ${devBinary} and the ` +
         `package @mlxn/core-${triple}. In a source checkout run \`pnpm build:native\`; otherwise ` +
         `install @mlxn/core on a supported platform (linux-x64-gnu; macOS arm64 and linux-arm64 ` +
-        `are best-effort). Cause: ${cause.message}`,
+        `are best-effort). Cause: ${(err as Error).message}`,
     );
   }
+  const chosen = withRuntime(binary);
+  try {
+    return require(chosen) as NativeBinding;
+  } catch (err) {
+    // Found but not loadable (for example a library beside it missing, or a too old glibc).
+    throw new Error(`@mlxn/core: the binary of @mlxn/core-${triple} (${chosen}) failed to load: ${(err as Error).message}`);
+  }
+}
+
+/** The path to load `binary` from: itself on the CPU runtime, its copy in the CUDA runtime. */
+function withRuntime(binary: string): string {
+  const choice = chooseBackend();
+  if (choice.backend === 'cpu') return binary;
+  // The MLX version the binary was built against, staged beside it by the build.
+  const mlxVersion = readFileSync(join(dirname(binary), 'MLX_VERSION'), 'utf8').trim();
+  const runtime = cudaRuntimeDir(mlxVersion);
+  if (!existsSync(completeStamp(runtime))) {
+    const install = 'Install it with `npx mlxn-runtime install cuda` (about 2 GB, see docs/gpu.md)';
+    if (choice.explicit) {
+      throw new Error(`@mlxn/core: MLXN_MLX_BACKEND=cuda, but the CUDA runtime of MLX ${mlxVersion} is not in ${runtime}. ${install}.`);
+    }
+    process.emitWarning(
+      `An NVIDIA driver is present, but the CUDA runtime of MLX ${mlxVersion} is not installed (${runtime}); ` +
+        `running on the CPU. ${install}, or set MLXN_MLX_BACKEND=cpu to keep the CPU without this warning.`,
+      { code: 'MLXN_NO_CUDA_RUNTIME' },
+    );
+    return binary;
+  }
+  return placeBinary(binary, cudaLibDir(runtime));
 }
 
 // A second copy of @mlxn/core (another path) would bring its own module state (tidy scopes,
