@@ -41,7 +41,9 @@ export function installWheels(opts: InstallOptions): 'installed' | 'present' {
   // resumes instead of fetching gigabytes again; pip reuses files already in --dest.
   const downloads = `${runtimeDir}.wheels`;
   mkdirSync(downloads, { recursive: true });
-  const missing = wheels.filter((w) => !existsSync(join(downloads, w.file)) || sha256File(join(downloads, w.file)) !== w.sha256);
+  // Each wheel is hashed once: those already verified here are not hashed again below.
+  const verified = new Set(wheels.filter((w) => existsSync(join(downloads, w.file)) && sha256File(join(downloads, w.file)) === w.sha256));
+  const missing = wheels.filter((w) => !verified.has(w));
   if (missing.length > 0) {
     for (const w of missing) rmSync(join(downloads, w.file), { force: true });
     log(`downloading ${missing.length} wheel(s) with pip: ${missing.map((w) => `${w.package}==${w.version}`).join(' ')}`);
@@ -50,7 +52,7 @@ export function installWheels(opts: InstallOptions): 'installed' | 'present' {
     execFileSync(pip[0], [...pip.slice(1), 'download', '--no-deps', '--only-binary=:all:', '--dest', downloads,
       ...missing.map((w) => `${w.package}==${w.version}`)], { stdio: ['ignore', 'inherit', 'inherit'] });
   }
-  for (const w of wheels) {
+  for (const w of missing) {
     const file = join(downloads, w.file);
     if (!existsSync(file)) {
       throw new Error(`pip did not produce ${w.file} for ${w.package}==${w.version} (it may have chosen a wheel for another platform); files in ${downloads} are kept for inspection`);
