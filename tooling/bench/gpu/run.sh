@@ -9,10 +9,7 @@
 #   tooling/bench/gpu/run.sh python FILE ...   run a staged Python script (bench/probe_decode.py)
 #                                              with mlx and mlx-lm on the CUDA libmlx.so
 #
-# Setup: mlx + mlx-lm installed with pip --no-index into /tmp/mlxn-gpu/site, the mlx-cuda-13
-# tarball unpacked over it (libmlx.so, include/ for MLX's JIT), the release .node placed beside
-# libmlx.so, Node unpacked, and the NVIDIA libraries of the machine's own Python packages on
-# LD_LIBRARY_PATH.
+# The one-time setup is setup.sh (shared with tooling/gpu-suite/run.sh).
 set -euo pipefail
 S=/tmp/mlxn-gpu
 case "${1:-}" in
@@ -26,19 +23,9 @@ case "${1:-}" in
   *) echo "usage: run.sh receive a|b|c | bench generate|breakdown ... | python FILE [ARGS]" >&2; exit 2 ;;
 esac
 
+. "$(dirname "$0")/setup.sh"
+export MLXN_NATIVE_PATH="$S/site/mlx/lib/mlxn.linux-x64-gnu.node"
 cd "$S"
-if [ ! -f .ready ]; then
-  xz -dc node.xz > node && chmod +x node
-  python3 -m pip install -q --no-index --no-deps --no-compile --target site wheels/*.whl
-  cat mlx-cuda.tar.xz.part-* | xz -dc | tar -x -C site
-  xz -dc mlxn.node.xz > site/mlx/lib/mlxn.linux-x64-gnu.node
-  mkdir -p tokenizer && xz -dc tokenizer.tar.xz | tar -x -C tokenizer
-  touch .ready
-fi
-nv=$(python3 -c 'import site; print(site.getsitepackages()[0])')/nvidia
-export LD_LIBRARY_PATH="$(find "$nv" -name 'lib*.so*' -printf '%h\n' 2>/dev/null | sort -u | paste -sd:)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export PYTHONPATH="$S/site" MLXN_NATIVE_PATH="$S/site/mlx/lib/mlxn.linux-x64-gnu.node" MLXN_REFERENCE_PYTHON=python3 MLXN_TOKENIZER_DIR="$S/tokenizer"
-export PYTHONUNBUFFERED=1 TRANSFORMERS_VERBOSITY=error
 if [ "$mode" = python ]; then
   # A staged Python script (e.g. bench/probe_decode.py) on the reference side's MLX.
   file=$1; shift

@@ -51,7 +51,7 @@ node tooling/bench/gpu/bundle.mjs "$out/c/bench"
 cp tooling/bench/generate_ref.py tooling/bench/decode_breakdown.py tooling/bench/gpu/probe_decode.py "$out/c/bench/"
 tok=$(node -e "import('./tooling/test-support/qwen3.mjs').then((m) => console.log(m.qwen3TokenizerDir()))")
 tar -C "$tok" -cf - tokenizer.json tokenizer_config.json | xz -9 -T0 > "$out/c/tokenizer.tar.xz"
-cp tooling/bench/gpu/run.sh "$out/c/run.sh"
+cp tooling/bench/gpu/run.sh tooling/bench/gpu/setup.sh "$out/c/"
 # jemalloc, for the allocator comparison in docs/benchmarks.md (run.sh: MLXN_BENCH_PRELOAD=jemalloc).
 # Debian's package; its library needs glibc 2.34, the GPU machine has 2.35.
 if [ ! -f "$cache/libjemalloc.so.2" ] && command -v apt-get > /dev/null; then

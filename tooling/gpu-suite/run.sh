@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs the test suites on the GPU machine, in the repository root of a device call (see
+# README.md here). After the benchmark parts a, b, c have been received (tooling/bench/gpu):
+#
+#   tooling/gpu-suite/run.sh receive t          copy part t into /tmp/mlxn-gpu/t
+#   tooling/gpu-suite/run.sh vitest [DIR ...]   the vitest suites of DIR (default: packages/*
+#                                               and examples), reports in $OUT/vitest-*.json
+#   tooling/gpu-suite/run.sh cargo              the crates' test binaries, output in $OUT/cargo.log
+#
+# Each run ends with tooling/gpu-suite/summarize.mjs over everything in $OUT: counts per suite,
+# every failed test with the start of its error, then `N passed, N failed`.
+#
+# The CUDA runtime is laid out as `npx mlxn-runtime install cuda` lays it out (MLXN_CACHE_DIR),
+# from the staged mlx-cuda-13 wheel and the machine's own NVIDIA packages, and @mlxn/core's loader
+# finds it by itself (MLXN_MLX_BACKEND unset: automatic where a driver is present). Before any
+# suite runs, a check fails the call unless the default device is the GPU.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+S=/tmp/mlxn-gpu
+case "${1:-}" in
+  receive) mkdir -p "$S/$2" && cp -r ".gpu-stage/$2/." "$S/$2/" && ls -la "$S/$2"; exit 0 ;;
+  vitest|cargo) mode=$1; shift ;;
+  *) echo "usage: run.sh receive t | vitest [DIR ...] | cargo" >&2; exit 2 ;;
+esac
+
+. "$root/tooling/bench/gpu/setup.sh"
+unset MLXN_NATIVE_PATH MLXN_MLX_BACKEND
+export PATH="$S:$PATH" MLXN_SKIP_NETWORK_TESTS=1 CI=1
+mlx_version=$(cat "$root/tooling/mlx-runtime/pin.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
+
+# The test runtime, unpacked into this working tree once (build outputs stay between calls).
+if [ ! -f "$root/node_modules/.gpu-suite-ready" ]; then
+  xz -dc "$S/t/test-runtime.tar.xz" | tar -x -C "$root"
+  touch "$root/node_modules/.gpu-suite-ready"
+fi
+
+# The CUDA runtime in the installer's layout: the wheel's mlx/ and mlx_cuda_13.libs/, and the
+# NVIDIA libraries (this machine's Python packages instead of the pinned wheels).
+export MLXN_CACHE_DIR="$S/cache"
+rt="$MLXN_CACHE_DIR/mlx-$mlx_version-linux-x64-cuda13"
+if [ ! -f "$rt/.complete" ]; then
+  rm -rf "$rt" && mkdir -p "$rt"
+  cat "$S"/mlx-cuda.tar.xz.part-* | xz -dc | tar -x -C "$rt"
+  ln -s "$NVIDIA_DIR" "$rt/nvidia"
+  echo "staged by tooling/gpu-suite/run.sh" > "$rt/.complete"
+fi
+
+(cd "$root" && node --input-type=module -e "
+  const mx = await import('$root/packages/core/dist/index.js');
+  const d = mx.defaultDevice();
+  console.log('default device:', JSON.stringify(d), '| gpu available:', mx.isAvailable('gpu'));
+  if (String(d.type ?? d) !== 'gpu') { console.error('gpu-suite: the default device is not the GPU'); process.exit(1); }
+")
+
+mkdir -p "${OUT:=/tmp/mlxn-gpu/out}"
+if [ "$mode" = vitest ]; then
+  dirs=("$@")
+  [ ${#dirs[@]} -gt 0 ] || dirs=(packages/cache packages/core packages/io packages/nn packages/sampling packages/models-qwen3 packages/grpo examples)
+  for dir in "${dirs[@]}"; do
+    name=$(echo "$dir" | tr / -)
+    echo "== vitest $dir ($(date -u +%H:%M:%S))"
+    # A suite that outlives its share of the call is stopped, so the call still reports.
+    (cd "$root/$dir" && timeout --kill-after=10 "${MLXN_SUITE_TIMEOUT:-540}" node "$root/node_modules/vitest/vitest.mjs" run \
+      --reporter=dot --reporter=json --outputFile="$OUT/vitest-$name.json" > "$OUT/vitest-$name.log" 2>&1) \
+      || echo "   exit status $? (log: vitest-$name.log)"
+  done
+else
+  manifest_root=$(cat "$S/t/cargo-root.txt")
+  # The binaries find fixtures through the checkout path compiled into them.
+  if [ ! -e "$manifest_root" ]; then mkdir -p "$(dirname "$manifest_root")" && ln -s "$root" "$manifest_root"; fi
+  mkdir -p "$S/cargo-tests" && xz -dc "$S/t/cargo-tests.tar.xz" | tar -x -C "$S/cargo-tests"
+  export LD_LIBRARY_PATH="$rt/mlx/lib:$rt/mlx_cuda_13.libs:$LD_LIBRARY_PATH"
+  : > "$OUT/cargo.log"
+  while read -r bin crate; do
+    echo "== $crate: $bin" | tee -a "$OUT/cargo.log"
+    (cd "$root/$crate" && timeout --kill-after=10 300 "$S/cargo-tests/$bin" >> "$OUT/cargo.log" 2>&1) || echo "   exit status $?" | tee -a "$OUT/cargo.log"
+  done < "$S/t/cargo-tests.txt"
+fi
+node "$root/tooling/gpu-suite/summarize.mjs" "$OUT"
