@@ -58,6 +58,12 @@ export interface HubDownloadOptions {
 }
 
 const COMMIT = /^[0-9a-f]{40}$/;
+/** What huggingface_hub writes at the top of its cache, so backup tools skip the folder. */
+const CACHEDIR_TAG =
+  'Signature: 8a477f597d28d172789f06886806bc55\n' +
+  '# This file is a cache directory tag created by huggingface_hub.\n' +
+  '# For information about cache directory tags, see:\n' +
+  '#\thttps://bford.info/cachedir/\n';
 const DEFAULT_MAX_FILE_BYTES = 2 ** 40;
 const DEFAULT_MAX_REPO_FILES = 100_000;
 /** A dropped connection is retried this many times per file, each time from where it stopped. */
@@ -264,6 +270,7 @@ export async function downloadHubSnapshot(id: string, options: HubDownloadOption
   const snapshots = join(repoDir, 'snapshots');
   mkdirSync(blobs, { recursive: true });
   mkdirSync(snapshots, { recursive: true });
+  if (!existsSync(join(cache, 'CACHEDIR.TAG'))) replaceFile(join(cache, 'CACHEDIR.TAG'), CACHEDIR_TAG);
   removeStalePartialSnapshots(snapshots);
 
   const jobs: BlobJob[] = [];
