@@ -131,12 +131,18 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Snapshot folders being built (`.mlxn-partial-<commit>-<pid>`) whose builder is gone. */
-function removeStalePartialSnapshots(snapshots: string): void {
-  if (!existsSync(snapshots)) return;
-  for (const name of readdirSync(snapshots)) {
-    const m = /^\.mlxn-partial-[0-9a-f]{40}-(\d+)$/.exec(name);
-    if (m && !isAlive(Number(m[1]))) rmSync(join(snapshots, name), { recursive: true, force: true });
+/**
+ * What a killed download left half made, whose process is gone: snapshot folders being built
+ * (`.mlxn-partial-<commit>-<pid>`) and files or links about to be renamed into place
+ * (`<name>.tmp-<pid>`), which `hf cache scan` would otherwise list as refs or files.
+ */
+function removeStaleTemporaries(dir: string, depth = 0, prefix = ''): void {
+  if (!existsSync(dir)) return;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.name.startsWith(prefix)) continue;
+    const m = /^\.mlxn-partial-[0-9a-f]{40}-(\d+)$/.exec(entry.name) ?? /\.tmp-(\d+)$/.exec(entry.name);
+    if (m && Number(m[1]) !== process.pid && !isAlive(Number(m[1]))) rmSync(join(dir, entry.name), { recursive: true, force: true });
+    else if (entry.isDirectory() && depth > 0) removeStaleTemporaries(join(dir, entry.name), depth - 1);
   }
 }
 
@@ -271,7 +277,9 @@ export async function downloadHubSnapshot(id: string, options: HubDownloadOption
   mkdirSync(blobs, { recursive: true });
   mkdirSync(snapshots, { recursive: true });
   if (!existsSync(join(cache, 'CACHEDIR.TAG'))) replaceFile(join(cache, 'CACHEDIR.TAG'), CACHEDIR_TAG);
-  removeStalePartialSnapshots(snapshots);
+  removeStaleTemporaries(cache, 0, 'CACHEDIR.TAG.'); // the cache folder is shared: only our own
+  removeStaleTemporaries(snapshots, 1);
+  removeStaleTemporaries(join(repoDir, 'refs'), 4);
 
   const jobs: BlobJob[] = [];
   for (const file of names) {
