@@ -8,6 +8,7 @@
 //                                                    (localhost, another origin) with
 //                                                    X-Linked-Etag = sha256, X-Linked-Size
 //   GET  /storage/<sha256>                           the bytes, with Range support (206)
+// `renamed` maps old ids to new ones (a 307 with a relative Location, as the hub answers).
 // A gated repository answers 401 (X-Error-Code: GatedRepo) without its token. `dropAfter` makes
 // the next downloads of a blob stop after some bytes by destroying the connection; `stallAfter`
 // makes one send some bytes and then nothing (for aborts).
@@ -27,7 +28,7 @@ export function filesOfFolder(folder) {
   return files;
 }
 
-export async function startHubMock({ repos, pageSize = 3 }) {
+export async function startHubMock({ repos, pageSize = 3, renamed = {} }) {
   /** Every request, for tests to assert on: { method, path, range, auth }. */
   const requests = [];
   /** sha256 → { bytes, times }: the next `times` downloads of that blob stop after `bytes`. */
@@ -73,6 +74,11 @@ export async function startHubMock({ repos, pageSize = 3 }) {
     const m = api ?? resolve;
     if (!m) return error(404, 'NotFound');
     const repoId = `${m[1]}/${m[2]}`;
+    // A renamed repository: the hub redirects (relative, same host) from the old name.
+    if (renamed[repoId]) {
+      res.writeHead(307, { location: `${url.pathname.replace(`/${repoId}/`, `/${renamed[repoId]}/`)}${url.search}`, 'content-length': 0 });
+      return res.end();
+    }
     const repo = repos[repoId];
     if (!repo) return error(401, 'RepoNotFound'); // the hub answers 401 for a repository it will not show
     if (repo.token !== undefined && auth !== `Bearer ${repo.token}`) return error(401, 'GatedRepo');

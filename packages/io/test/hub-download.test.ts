@@ -36,6 +36,7 @@ beforeAll(async () => {
       'org/model': { refs: { main: MAIN, v1: V1 }, commits: { [MAIN]: { files }, [V1]: { files: { 'config.json': '{"v":1}', 'model.safetensors': 'x' } } } },
       'org/gated': { token: 'hf_secret', refs: { main: MAIN }, commits: { [MAIN]: { files } } },
     },
+    renamed: { 'old-org/model': 'org/model' },
   });
   weightsOid = hub.sha256(weights);
 });
@@ -184,6 +185,20 @@ describe('downloadHubSnapshot', () => {
     expect(readFileSync(join(snapshot, 'model.safetensors')).equals(weights)).toBe(true);
   });
 
+  it('follows a renamed repository; fills in a snapshot another tool left without the weights', async () => {
+    const { cache, env } = freshCache();
+    const snapshot = await downloadHubSnapshot('old-org/model', { env });
+    // Cached under the name asked for, as huggingface_hub does.
+    expect(snapshot).toBe(join(cache, 'models--old-org--model', 'snapshots', MAIN));
+    expect(readFileSync(join(snapshot, 'model.safetensors')).equals(weights)).toBe(true);
+    rmSync(join(snapshot, 'model.safetensors'));
+    const from = hub.requests.length;
+    expect(await ensureHubSnapshot('old-org/model', { env })).toBe(snapshot);
+    // The blob was still there: only the link was missing, nothing was downloaded again.
+    expect(storageRequests(from)).toEqual([]);
+    expect(readlinkSync(join(snapshot, 'model.safetensors'))).toBe(`../../blobs/${weightsOid}`);
+  });
+
   it('picks the files a model needs', () => {
     expect(selectModelFiles(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json', 'consolidated.safetensors', 'merges.txt', 'vocab.json', 'x/config.json', '.config.json', 'pytorch_model.bin', 'chat_template.json'])).toEqual([
       'chat_template.json', 'merges.txt', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json', 'vocab.json',
@@ -201,7 +216,11 @@ describe('answers that are not trusted', () => {
     server = createServer((req, res) => {
       const url = req.url ?? '';
       if (url.includes('/revision/')) return res.end(JSON.stringify({ sha: url.includes('bad-sha') ? '../../etc' : MAIN }));
-      if (url.includes('/tree/')) return res.end(JSON.stringify([{ type: 'file', path: 'config.json', size: 2 }]));
+      if (url.includes('/tree/')) {
+        // A cursor on another host would carry the token there.
+        if (url.includes('/elsewhere/')) res.setHeader('link', `<http://localhost:${(server.address() as { port: number }).port}/page2>; rel="next"`);
+        return res.end(JSON.stringify([{ type: 'file', path: 'config.json', size: 2 }]));
+      }
       res.writeHead(200, { 'x-repo-commit': MAIN, 'content-length': '2', ...headHeaders });
       res.end(req.method === 'HEAD' ? undefined : '{}');
     });
@@ -225,5 +244,6 @@ describe('answers that are not trusted', () => {
     await expect(attempt()).rejects.toThrow(/do not match their id/);
     expect(readdirSync(join(work, 'hostile', 'models--org--model', 'blobs'))).toEqual([]);
     await expect(attempt('org/model', { endpoint: 'file:///etc' })).rejects.toThrow(/must be an http\(s\) URL/);
+    await expect(attempt('org/elsewhere', { token: 'hf_x' })).rejects.toThrow(/the next page is on another host \(http:\/\/localhost:\d+\)/);
   });
 });
