@@ -13,8 +13,8 @@
  * the ref, which is what a name such as `main` resolves through, is written last. A partial
  * blob stays for the next try (ours or huggingface_hub's, which use the same name) to resume.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, statfsSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { createHash, type Hash, randomBytes } from 'node:crypto';
+import { createReadStream, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, statfsSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { readTextFileSync } from './files.js';
@@ -102,9 +102,17 @@ async function hashFileInto(hash: Hash, file: string, signal: AbortSignal | unde
   for await (const chunk of createReadStream(file, { signal })) hash.update(chunk as Buffer);
 }
 
+/**
+ * The name of a file about to be renamed into place: the process id (so a later run can tell
+ * whether its maker is gone) and a random part (two downloads in one process do not collide).
+ */
+function temporarySuffix(): string {
+  return `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
 /** Writes `text` to `file` so that a reader sees the old or the new contents, never a mix. */
 function replaceFile(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
+  const tmp = `${file}${temporarySuffix()}`;
   writeFileSync(tmp, text, { flush: true });
   renameSync(tmp, file);
 }
@@ -116,7 +124,7 @@ function replaceLink(link: string, target: string): void {
   } catch {
     // absent: made below
   }
-  const tmp = `${link}.tmp-${process.pid}`;
+  const tmp = `${link}${temporarySuffix()}`;
   rmSync(tmp, { force: true });
   symlinkSync(target, tmp);
   renameSync(tmp, link);
@@ -133,16 +141,80 @@ function isAlive(pid: number): boolean {
 
 /**
  * What a killed download left half made, whose process is gone: snapshot folders being built
- * (`.mlxn-partial-<commit>-<pid>`) and files or links about to be renamed into place
- * (`<name>.tmp-<pid>`), which `hf cache scan` would otherwise list as refs or files.
+ * (`.mlxn-partial-<commit>-<pid>-<random>`) and files or links about to be renamed into place
+ * (`<name>.tmp-<pid>-<random>`), which `hf cache scan` would otherwise list as refs or files.
  */
 function removeStaleTemporaries(dir: string, depth = 0, prefix = ''): void {
   if (!existsSync(dir)) return;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     if (!entry.name.startsWith(prefix)) continue;
-    const m = /^\.mlxn-partial-[0-9a-f]{40}-(\d+)$/.exec(entry.name) ?? /\.tmp-(\d+)$/.exec(entry.name);
+    const m = /^\.mlxn-partial-[0-9a-f]{40}-(\d+)-[0-9a-f]+$/.exec(entry.name) ?? /\.tmp-(\d+)-[0-9a-f]+$/.exec(entry.name);
     if (m && Number(m[1]) !== process.pid && !isAlive(Number(m[1]))) rmSync(join(dir, entry.name), { recursive: true, force: true });
     else if (entry.isDirectory() && depth > 0) removeStaleTemporaries(join(dir, entry.name), depth - 1);
+  }
+}
+
+/**
+ * Runs `fn` holding the download lock of one blob, so two downloads of the same file (two
+ * processes, or two calls in one) never write the same partial file: the second waits, then
+ * finds the blob made. The lock is a file hard-linked into place (so it exists only whole) in
+ * huggingface_hub's lock folder (`.locks/models--org--name/<etag>.mlxn-lock`), holding the
+ * holder's process id; one whose process is gone is taken over. (huggingface_hub's own locks are flock()s, which Node cannot
+ * take: a Python download of the same blob at the same moment is not excluded.)
+ */
+async function withBlobLock<T>(lockDir: string, etag: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  mkdirSync(lockDir, { recursive: true });
+  const lock = join(lockDir, `${etag}.mlxn-lock`);
+  const token = `${process.pid} ${randomBytes(8).toString('hex')}`;
+  for (;;) {
+    if (signal?.aborted) throw abortReason(signal);
+    // Written beside it, then linked into place: the lock never exists without its holder's id.
+    const tmp = `${lock}${temporarySuffix()}`;
+    writeFileSync(tmp, token);
+    try {
+      linkSync(tmp, lock);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+    let holder: string;
+    try {
+      holder = readTextFileSync(lock, { maxBytes: 256, what: 'download lock files' });
+    } catch {
+      continue; // released meanwhile
+    }
+    const pid = Number(holder.split(' ')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  try {
+    return await fn();
+  } finally {
+    // Only our own lock: a holder taken for dead and replaced must not lose its lock to us.
+    try {
+      if (readTextFileSync(lock, { maxBytes: 256, what: 'download lock files' }) === token) rmSync(lock, { force: true });
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Lock files of downloads whose process is gone (killed while holding them). */
+function removeStaleLocks(lockDir: string): void {
+  if (!existsSync(lockDir)) return;
+  for (const name of readdirSync(lockDir)) {
+    if (!name.endsWith('.mlxn-lock')) continue;
+    try {
+      const pid = Number(readTextFileSync(join(lockDir, name), { maxBytes: 256, what: 'download lock files' }).split(' ')[0]);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isAlive(pid)) rmSync(join(lockDir, name), { force: true });
+    } catch {
+      // gone meanwhile
+    }
   }
 }
 
@@ -280,6 +352,9 @@ export async function downloadHubSnapshot(id: string, options: HubDownloadOption
   removeStaleTemporaries(cache, 0, 'CACHEDIR.TAG.'); // the cache folder is shared: only our own
   removeStaleTemporaries(snapshots, 1);
   removeStaleTemporaries(join(repoDir, 'refs'), 4);
+  const lockDir = join(cache, '.locks', `models--${parsed.repo.replace('/', '--')}`);
+  removeStaleTemporaries(lockDir);
+  removeStaleLocks(lockDir);
 
   const jobs: BlobJob[] = [];
   for (const file of names) {
@@ -298,8 +373,10 @@ export async function downloadHubSnapshot(id: string, options: HubDownloadOption
     const before = doneBytes;
     const report = (fileBytes: number, finished = 0) =>
       onProgress?.({ file: job.file, fileBytes, fileTotal: job.size, bytes: before + fileBytes, total, filesDone: filesDone + finished, files: jobs.length });
-    // Two files of a repository can have the same contents: the first download made the blob.
-    if (!blobIsComplete(join(blobs, job.etag), job.size)) await downloadBlob(req, blobs, job, report);
+    // Made meanwhile by another download, or by an earlier file with the same contents.
+    await withBlobLock(lockDir, job.etag, signal, async () => {
+      if (!blobIsComplete(join(blobs, job.etag), job.size)) await downloadBlob(req, blobs, job, report);
+    });
     report(job.size, 1);
     doneBytes += job.size;
     filesDone++;
@@ -322,7 +399,7 @@ export async function downloadHubSnapshot(id: string, options: HubDownloadOption
 function linkSnapshot(snapshots: string, commit: string, jobs: BlobJob[]): void {
   const final = join(snapshots, commit);
   if (!existsSync(final)) {
-    const partial = join(snapshots, `.mlxn-partial-${commit}-${process.pid}`);
+    const partial = join(snapshots, `.mlxn-partial-${commit}-${process.pid}-${randomBytes(4).toString('hex')}`);
     rmSync(partial, { recursive: true, force: true });
     mkdirSync(partial);
     for (const j of jobs) symlinkSync(join('..', '..', 'blobs', j.etag), join(partial, j.file));

@@ -90,8 +90,8 @@ describe('a download killed at any step', () => {
       checkBlobs(cache);
       // Nothing half made is left behind.
       const repoDir = join(cache, 'models--org--model');
-      const leftovers = [cache, join(repoDir, 'refs'), join(repoDir, 'snapshots'), snapshot, join(repoDir, 'blobs')].flatMap((d) =>
-        readdirSync(d).filter((n) => /\.tmp-\d+$|^\.mlxn-partial-|\.incomplete$/.test(n)),
+      const leftovers = [cache, join(repoDir, 'refs'), join(repoDir, 'snapshots'), snapshot, join(repoDir, 'blobs'), join(cache, '.locks', 'models--org--model')].flatMap((d) =>
+        readdirSync(d).filter((n) => /\.tmp-\d+-[0-9a-f]+$|^\.mlxn-partial-|\.incomplete$|\.mlxn-lock$/.test(n)),
       );
       expect(leftovers, where).toEqual([]);
     }

@@ -199,6 +199,16 @@ describe('downloadHubSnapshot', () => {
     expect(readlinkSync(join(snapshot, 'model.safetensors'))).toBe(`../../blobs/${weightsOid}`);
   });
 
+  it('two downloads of the same model at once fetch each file once', async () => {
+    const { cache, env } = freshCache();
+    const from = hub.requests.length;
+    const [a, b] = await Promise.all([downloadHubSnapshot('org/model', { env }), downloadHubSnapshot('org/model', { env })]);
+    expect(a).toBe(b);
+    expect(readFileSync(join(a, 'model.safetensors')).equals(weights)).toBe(true);
+    expect(storageRequests(from)).toHaveLength(1);
+    expect(readdirSync(join(cache, '.locks', 'models--org--model'))).toEqual([]);
+  });
+
   it('picks the files a model needs', () => {
     expect(selectModelFiles(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json', 'consolidated.safetensors', 'merges.txt', 'vocab.json', 'x/config.json', '.config.json', 'pytorch_model.bin', 'chat_template.json'])).toEqual([
       'chat_template.json', 'merges.txt', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json', 'vocab.json',
