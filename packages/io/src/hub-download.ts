@@ -233,6 +233,8 @@ async function downloadBlob(req: HubRequest, blobs: string, job: BlobJob, report
   const blob = join(blobs, job.etag);
   const partial = `${blob}.incomplete`;
   const what = `${job.file} (${job.etag.slice(0, 12)})`;
+  // An empty file has no body to receive; its partial file still has to exist to be renamed.
+  if (job.size === 0) writeFileSync(partial, '');
   for (let attempt = 0; ; attempt++) {
     let have = existsSync(partial) ? statSync(partial).size : 0;
     if (have > job.size) {
@@ -387,7 +389,6 @@ export async function downloadHubSnapshot(id: string, options: HubDownloadOption
     mkdirSync(join(repoDir, 'refs', ...revision.split('/').slice(0, -1)), { recursive: true });
     replaceFile(join(repoDir, 'refs', revision), commit); // as huggingface_hub: no newline
   }
-  if (onProgress && jobs.length === 0) onProgress({ file: '', fileBytes: 0, fileTotal: 0, bytes: 0, total: 0, filesDone: 0, files: 0 });
   return join(snapshots, commit);
 }
 

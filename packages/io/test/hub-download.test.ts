@@ -20,13 +20,14 @@ const files = {
   'tokenizer.json': '{"model":{}}',
   'tokenizer_config.json': '{}',
   'chat_template.jinja': '{{ messages }}',
+  'added_tokens.json': '',
   'model.safetensors': weights,
   'README.md': '# not needed',
   'adapters.safetensors': 'not the model',
   'onnx/model.onnx': 'not needed',
   '../../escape.json': 'never written',
 };
-const NEEDED = ['chat_template.jinja', 'config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
+const NEEDED = ['added_tokens.json', 'chat_template.jinja', 'config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
 let hub: MockHub;
 let weightsOid: string;
 
