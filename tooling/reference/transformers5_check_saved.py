@@ -3,9 +3,9 @@ fixtures (tooling/fixtures/transformers5/<kind>) and computes the fixture's logi
 keys @mlxn writes (`rope_theta`, `num_experts`, `torch_dtype`) are read by transformers 5 as well
 as by mlx-lm. Dev machine only (torch==2.11.0, transformers==5.17.0).
 
-    npx tsx -e "import { Qwen3 } from '@mlxn/models-qwen3'; \
-      await (await Qwen3.load('tooling/fixtures/transformers5/moe')).save('/tmp/moe-saved')"
-    <venv>/bin/python tooling/reference/transformers5_check_saved.py /tmp/moe-saved moe
+    cd examples && node --input-type=module -e "import { Qwen3 } from '@mlxn/models-qwen3'; \
+      await (await Qwen3.load('../tooling/fixtures/transformers5/moe')).save('/tmp/moe-saved')"
+    <venv>/bin/python ../tooling/reference/transformers5_check_saved.py /tmp/moe-saved moe
 """
 import os
 import sys
