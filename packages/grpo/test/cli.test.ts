@@ -168,7 +168,7 @@ describe('errors', () => {
     const commit = 'a'.repeat(40);
     const hub = await startHubMock({ repos: { 'hub-org/tiny': { refs: { main: commit }, commits: { [commit]: { files: filesOfFolder(model) } } } } });
     try {
-      const env = { ...process.env, HF_HUB_CACHE: join(work, 'hf-cache'), HF_ENDPOINT: hub.endpoint };
+      const env: NodeJS.ProcessEnv = { ...process.env, HF_HUB_CACHE: join(work, 'hf-cache'), HF_ENDPOINT: hub.endpoint };
       delete env.HF_HUB_OFFLINE;
       // The mock hub answers from this process: the command runs without blocking it.
       const r = await new Promise<{ code: number | null; stderr: string }>((ok) => {

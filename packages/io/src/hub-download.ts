@@ -19,7 +19,7 @@ import { open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { readTextFileSync } from './files.js';
 import { hubCacheDir, isValidRevision, parseHubId, resolveHubSnapshot } from './hub-cache.js';
-import { DEFAULT_HUB_ENDPOINT, type HubRequest, HubHttpError, fetchRevisionCommit, getFileBody, headFile, listRepoTree } from './hub-http.js';
+import { DEFAULT_HUB_ENDPOINT, type HubRequest, HubHttpError, HubNetworkError, fetchRevisionCommit, getFileBody, headFile, listRepoTree } from './hub-http.js';
 import { selectModelFiles } from './hub-model-files.js';
 import { hubToken } from './hub-token.js';
 
@@ -281,7 +281,7 @@ class DigestMismatch extends Error {}
 
 /** A network failure (worth resuming) rather than an answer or a check that would fail again. */
 function isTransient(e: unknown): boolean {
-  if (e instanceof TruncatedBody) return true;
+  if (e instanceof TruncatedBody || e instanceof HubNetworkError) return true;
   const err = e as { name?: string; code?: string; cause?: { code?: string } };
   return err?.name === 'TypeError' || /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|UND_ERR_)/.test(err?.code ?? err?.cause?.code ?? '') || String((e as Error)?.message).includes('terminated');
 }

@@ -31,6 +31,32 @@ export class HubHttpError extends Error {
   }
 }
 
+/** The hub could not be reached, or the connection broke (worth retrying, unlike an answer). */
+export class HubNetworkError extends Error {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = 'HubNetworkError';
+  }
+}
+
+/**
+ * `fetch`, with a failure to connect or a broken connection named for what it is (fetch says
+ * only "fetch failed"). An abort stays the signal's reason.
+ */
+async function hubFetch(req: HubRequest, url: string, init: RequestInit, what: string): Promise<Response> {
+  try {
+    return await fetch(url, { ...init, signal: req.signal });
+  } catch (e) {
+    if (req.signal?.aborted) throw e;
+    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+    const detail = cause?.code ?? cause?.message ?? (e as Error).message;
+    throw new HubNetworkError(
+      `${what}: cannot reach ${new URL(url).origin} (${detail}). Check the network (or HF_ENDPOINT), or set HF_HUB_OFFLINE=1 to use only the local cache.`,
+      e,
+    );
+  }
+}
+
 const COMMIT = /^[0-9a-f]{40}$/;
 // Git blob ids (sha1, regular files) and LFS/xet object ids (sha256).
 const ETAG = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
@@ -97,7 +123,7 @@ function apiUrl(req: HubRequest, repo: string): string {
 /** The commit a branch or tag points at (`GET /api/models/<repo>/revision/<revision>`). */
 export async function fetchRevisionCommit(req: HubRequest, repo: string, revision: string): Promise<string> {
   const what = `${repo}@${revision}`;
-  const res = await fetch(`${apiUrl(req, repo)}/revision/${encodeURIComponent(revision)}`, { headers: headers(req), signal: req.signal });
+  const res = await hubFetch(req, `${apiUrl(req, repo)}/revision/${encodeURIComponent(revision)}`, { headers: headers(req) }, what);
   if (!res.ok) throw await failure(res, what, repo);
   const info = (await boundedJson(res, what)) as { sha?: unknown } | null;
   const sha = info !== null && typeof info === 'object' ? info.sha : undefined;
@@ -131,7 +157,7 @@ export async function listRepoTree(req: HubRequest, repo: string, commit: string
   let url: string | undefined = `${apiUrl(req, repo)}/tree/${commit}?recursive=true&expand=false`;
   for (let page = 0; url !== undefined; page++) {
     if (page >= MAX_TREE_PAGES) throw new Error(`${what}: more than ${MAX_TREE_PAGES} pages`);
-    const res: Response = await fetch(url, { headers: headers(req), signal: req.signal });
+    const res: Response = await hubFetch(req, url, { headers: headers(req) }, what);
     if (!res.ok) throw await failure(res, what, repo);
     const entries = await boundedJson(res, what);
     if (!Array.isArray(entries)) throw new Error(`${what}: expected a JSON array`);
@@ -180,7 +206,7 @@ export async function headFile(req: HubRequest, repo: string, commit: string, pa
   const origin = new URL(req.endpoint).origin;
   let url = `${repoUrl(req, repo)}/resolve/${commit}/${path.split('/').map(encodeURIComponent).join('/')}`;
   for (let hop = 0; ; hop++) {
-    const res = await fetch(url, { method: 'HEAD', redirect: 'manual', headers: headers(req, { 'accept-encoding': 'identity' }), signal: req.signal });
+    const res = await hubFetch(req, url, { method: 'HEAD', redirect: 'manual', headers: headers(req, { 'accept-encoding': 'identity' }) }, what);
     const location = res.headers.get('location');
     const redirect = res.status >= 300 && res.status < 400 && location !== null;
     if (!res.ok && !redirect) throw await failure(res, what, repo);
@@ -218,7 +244,7 @@ export async function getFileBody(req: HubRequest, url: string, start: number, w
   const sameHost = new URL(url).origin === new URL(req.endpoint).origin;
   const extra: Record<string, string> = { 'accept-encoding': 'identity' };
   if (start > 0) extra.range = `bytes=${start}-`;
-  const res = await fetch(url, { headers: sameHost ? headers(req, extra) : extra, signal: req.signal });
+  const res = await hubFetch(req, url, { headers: sameHost ? headers(req, extra) : extra }, what);
   if (!res.ok) throw await failure(res, what, what);
   if (res.body === null) throw new Error(`${what}: the answer has no body`);
   if (start > 0 && res.status === 206) {

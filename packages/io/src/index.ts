@@ -12,7 +12,7 @@ export { classifyModelSource, hubCacheDir, isValidRevision, parseHubId, resolveH
 export type { HubId, ResolveHubOptions } from './hub-cache.js';
 export { downloadHubSnapshot, ensureHubSnapshot, isHubOffline, snapshotHasModel } from './hub-download.js';
 export type { HubDownloadOptions, HubDownloadProgress } from './hub-download.js';
-export { DEFAULT_HUB_ENDPOINT, HubHttpError } from './hub-http.js';
+export { DEFAULT_HUB_ENDPOINT, HubHttpError, HubNetworkError } from './hub-http.js';
 export { isModelFile, selectModelFiles } from './hub-model-files.js';
 export { listHubCache } from './hub-cache-list.js';
 export type { CachedHubRepo, CachedHubRevision } from './hub-cache-list.js';

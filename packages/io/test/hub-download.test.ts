@@ -255,6 +255,14 @@ describe('answers that are not trusted', () => {
     await expect(attempt()).rejects.toThrow(/do not match their id/);
     expect(readdirSync(join(work, 'hostile', 'models--org--model', 'blobs'))).toEqual([]);
     await expect(attempt('org/model', { endpoint: 'file:///etc' })).rejects.toThrow(/must be an http\(s\) URL/);
+    // A port nothing listens on (one just closed): the message says so, not just "fetch failed".
+    const closed = createServer();
+    await new Promise<void>((ok) => closed.listen(0, '127.0.0.1', ok));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((ok) => closed.close(() => ok()));
+    await expect(attempt('org/model', { endpoint: `http://127.0.0.1:${port}` })).rejects.toThrow(
+      new RegExp(`^org/model@main: cannot reach http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)\\. Check the network \\(or HF_ENDPOINT\\), or set HF_HUB_OFFLINE=1`),
+    );
     await expect(attempt('org/elsewhere', { token: 'hf_x' })).rejects.toThrow(/the next page is on another host \(http:\/\/localhost:\d+\)/);
   });
 });
