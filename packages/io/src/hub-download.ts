@@ -368,6 +368,12 @@ export async function downloadHubSnapshot(id: string, options: HubDownloadOption
   const missing = jobs.filter((j) => !blobIsComplete(join(blobs, j.etag), j.size));
   checkFreeSpace(blobs, missing.reduce((s, j) => s + j.size - (existsSync(join(blobs, `${j.etag}.incomplete`)) ? statSync(join(blobs, `${j.etag}.incomplete`)).size : 0), 0));
 
+  // A partial file beside a complete blob (another tool finished the file) is of no more use.
+  for (const job of jobs) {
+    if (!missing.includes(job) && existsSync(join(blobs, `${job.etag}.incomplete`))) {
+      await withBlobLock(lockDir, job.etag, signal, async () => rmSync(join(blobs, `${job.etag}.incomplete`), { force: true }));
+    }
+  }
   let doneBytes = total - missing.reduce((s, j) => s + j.size, 0);
   let filesDone = jobs.length - missing.length;
   for (const job of missing) {

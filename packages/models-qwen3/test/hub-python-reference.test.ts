@@ -4,7 +4,7 @@
 // offline: Qwen3.load reads Python's, Python's snapshot_download / hf_hub_download read ours.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import * as mx from '@mlxn/core';
@@ -51,6 +51,11 @@ function runPython(args: string[], env: NodeJS.ProcessEnv): Promise<{ snapshot: 
     child.stderr.on('data', (d) => (stderr += d));
     child.on('close', (code) => (code === 0 ? ok(JSON.parse(stdout)) : fail(new Error(`hub_reference.py ${args.join(' ')} exited ${code}:\n${stderr}`))));
   });
+}
+
+/** Starts the reference script and returns the child, to be killed mid-download. */
+function startPython(args: string[], env: NodeJS.ProcessEnv) {
+  return spawn(python, [script, ...args], { env: { ...process.env, ...env, HF_HUB_DISABLE_PROGRESS_BARS: '1', HF_HUB_DISABLE_TELEMETRY: '1' }, stdio: 'ignore' });
 }
 
 /** blobs (name → sha256 of contents), snapshot entries (→ link target), refs (→ contents). */
@@ -119,5 +124,52 @@ describe('the cache huggingface_hub writes', () => {
         else process.env[k] = v;
       }
     }
+  }, 120_000);
+
+  // huggingface_hub 2.x resumes only within one call: it downloads to a file of its own
+  // (`<etag>.<random>.incomplete`) and deletes it on failure. So neither side resumes the other's
+  // partial file; what is checked is that a partial file of one never disturbs the other.
+  it("a partial file of one side does not disturb the other's download", async () => {
+    const oid = sha256(files['model.safetensors']);
+    const wanted = selectModelFiles(Object.keys(files));
+    const storage = (from: number) => hub.requests.slice(from).filter((r) => r.path === `/storage/${oid}`).map((r) => r.range);
+    const blobsOf = (cache: string) => join(cache, `models--${REPO.replace('/', '--')}`, 'blobs');
+
+    // Ours is cut off (every try drops after 10000 bytes); Python downloads the whole file beside
+    // it; our next run finds the blob and removes the partial file it no longer needs.
+    const first = join(work, 'partial-ours');
+    const env = { HF_ENDPOINT: hub.endpoint, HF_HUB_CACHE: first, HOME: work };
+    hub.dropAfter(oid, 10_000, 6);
+    await expect(downloadHubSnapshot(REPO, { env })).rejects.toThrow();
+    expect(statSync(join(blobsOf(first), `${oid}.incomplete`)).size).toBe(60_000);
+    let from = hub.requests.length;
+    const py = await runPython(['download', REPO, 'main', ...wanted], env);
+    expect(storage(from)).toEqual([undefined]);
+    expect(py.files['model.safetensors']).toBe(oid);
+    from = hub.requests.length;
+    await downloadHubSnapshot(REPO, { env });
+    expect(storage(from)).toEqual([]);
+    expect(readdirSync(blobsOf(first)).filter((f) => f.includes('incomplete'))).toEqual([]);
+
+    // Python is killed mid-file and leaves its own partial file: ours downloads the file whole
+    // and leaves Python's file alone (it is not ours to judge).
+    const second = join(work, 'partial-python');
+    hub.stallAfter(oid, 25_000);
+    const pythonFrom = hub.requests.length;
+    const child = startPython(['download', REPO, 'main', ...wanted], { ...env, HF_HUB_CACHE: second });
+    const theirs = () => (existsSync(blobsOf(second)) ? readdirSync(blobsOf(second)).filter((f) => /^[0-9a-f]{64}\.[0-9a-f]{8}\.incomplete$/.test(f)) : []);
+    // Killed while it waits for the rest of the file (what it received may still be in its buffers).
+    for (let i = 0; i < 300 && (theirs().length === 0 || storage(pythonFrom).length === 0); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(storage(pythonFrom)).toEqual([undefined]); // the stalled request was Python's
+    expect(theirs()).toHaveLength(1);
+    await new Promise((r) => {
+      child.on('close', r);
+      child.kill('SIGKILL');
+    });
+    from = hub.requests.length;
+    const snapshot = await downloadHubSnapshot(REPO, { env: { ...env, HF_HUB_CACHE: second } });
+    expect(storage(from)).toEqual([undefined]);
+    expect(readFileSync(join(snapshot, 'model.safetensors')).equals(files['model.safetensors'])).toBe(true);
+    expect(theirs()).toHaveLength(1);
   }, 120_000);
 });
