@@ -11,7 +11,9 @@
  * sha256 or git blob id is verified, then it is renamed from `.incomplete`), links are replaced
  * by rename, a new snapshot folder is built beside its final name and renamed into place, and
  * the ref, which is what a name such as `main` resolves through, is written last. A partial
- * blob stays for the next try (ours or huggingface_hub's, which use the same name) to resume.
+ * blob stays for the next try to resume. (huggingface_hub 1.x named and resumed partial files
+ * the same way; 2.x writes `<etag>.<random>.incomplete` and resumes only within one call, so
+ * neither resumes the other's partial file, and neither is disturbed by it.)
  */
 import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, statfsSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
