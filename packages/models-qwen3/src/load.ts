@@ -7,7 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
-import { type HubDownloadProgress, Tokenizer, classifyModelSource, ensureHubSnapshot, isValidRevision, loadSync, readConfig, readTextFileSync, resolveHubSnapshot } from '@mlxn/io';
+import { type HubDownloadProgress, Tokenizer, classifyModelSource, ensureHubSnapshot, isValidRevision, loadSync, readConfig, readTextFileSync } from '@mlxn/io';
 import { recoverFolder, recoverFolderSave } from '@mlxn/io/internal';
 import { checkConfigAgainstWeights } from './config-check.js';
 import { type Qwen3Config, type Qwen3ConfigLimits, parseQwen3Config, resolveConfigLimits } from './config.js';
@@ -150,20 +150,6 @@ function readChatTemplate(dir: string, tokenizer: Tokenizer | undefined): string
     if (typeof v.chat_template === 'string') return v.chat_template;
   }
   return undefined;
-}
-
-/** The folder `source` names: itself when it exists, else a hub id's snapshot in the local cache. */
-export function modelFolder(source: string, revision: string | undefined): string {
-  const s = classifyModelSource(source);
-  if (s.kind === 'folder') {
-    if (revision !== undefined) throw new TypeError(`Qwen3.load: revision applies to Hugging Face model ids, but ${source} is a local folder`);
-    return s.path;
-  }
-  try {
-    return resolveHubSnapshot(source, { revision });
-  } catch (e) {
-    throw new Error(`Qwen3.load: ${(e as Error).message} (no local folder ${resolve(source)} either)`);
-  }
 }
 
 export interface ResolveModelOptions {
