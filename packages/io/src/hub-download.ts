@@ -57,6 +57,12 @@ export interface HubDownloadOptions {
   maxFileBytes?: number;
   /** The most files a repository listing may have (default 100000). */
   maxRepoFiles?: number;
+  /**
+   * Milliseconds an answer may keep us waiting (for its headers, or between two pieces of a
+   * file) before the request is given up or, mid-file, resumed (default: `HF_HUB_DOWNLOAD_TIMEOUT`
+   * seconds, else 10 s, as huggingface_hub).
+   */
+  timeoutMs?: number;
 }
 
 const COMMIT = /^[0-9a-f]{40}$/;
@@ -86,6 +92,13 @@ function endpointOf(options: HubDownloadOptions, env: NodeJS.ProcessEnv): string
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`the hub endpoint ${text} must be an http(s) URL`);
   return url.href.replace(/\/+$/, '');
+}
+
+function timeoutOf(options: HubDownloadOptions, env: NodeJS.ProcessEnv): number {
+  const fromEnv = env.HF_HUB_DOWNLOAD_TIMEOUT === undefined || env.HF_HUB_DOWNLOAD_TIMEOUT === '' ? undefined : Number(env.HF_HUB_DOWNLOAD_TIMEOUT) * 1000;
+  const ms = options.timeoutMs ?? fromEnv ?? 10_000;
+  if (!Number.isFinite(ms) || ms <= 0) throw new Error(`the download timeout must be a positive number, got ${options.timeoutMs ?? env.HF_HUB_DOWNLOAD_TIMEOUT} (timeoutMs or HF_HUB_DOWNLOAD_TIMEOUT in seconds)`);
+  return ms;
 }
 
 function abortReason(signal: AbortSignal): unknown {
@@ -339,7 +352,7 @@ export async function downloadHubSnapshot(id: string, options: HubDownloadOption
   }
   const { signal, onProgress } = options;
   if (signal?.aborted) throw abortReason(signal);
-  const req: HubRequest = { endpoint: endpointOf(options, env), token: hubToken(options.token, env), signal };
+  const req: HubRequest = { endpoint: endpointOf(options, env), token: hubToken(options.token, env), signal, timeoutMs: timeoutOf(options, env) };
   const maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
 
   const commit = COMMIT.test(revision) ? revision : await fetchRevisionCommit(req, parsed.repo, revision);

@@ -19,6 +19,12 @@ export interface HubRequest {
   endpoint: string;
   token?: string;
   signal?: AbortSignal;
+  /**
+   * How long an answer may keep us waiting, in milliseconds: for the headers of any request,
+   * and between two pieces of a file's body (huggingface_hub's HF_HUB_ETAG_TIMEOUT and
+   * HF_HUB_DOWNLOAD_TIMEOUT, 10 s by default). A stalled connection is then retried.
+   */
+  timeoutMs: number;
 }
 
 /** An answer of the hub that is not a success (`status` is the HTTP status). */
@@ -43,17 +49,24 @@ export class HubNetworkError extends Error {
  * `fetch`, with a failure to connect or a broken connection named for what it is (fetch says
  * only "fetch failed"). An abort stays the signal's reason.
  */
-async function hubFetch(req: HubRequest, url: string, init: RequestInit, what: string): Promise<Response> {
+async function hubFetch(req: HubRequest, url: string, init: RequestInit, what: string, signal?: AbortSignal): Promise<Response> {
+  // Limits the wait for the headers only: the signal stays attached to the body, which a
+  // download may take far longer to receive (idleLimited watches that).
+  const headersLate = new AbortController();
+  const timer = setTimeout(() => headersLate.abort(), req.timeoutMs);
+  const signals = [signal ?? req.signal, headersLate.signal].filter((s): s is AbortSignal => s !== undefined);
   try {
-    return await fetch(url, { ...init, signal: req.signal });
+    return await fetch(url, { ...init, signal: AbortSignal.any(signals) });
   } catch (e) {
-    if (req.signal?.aborted) throw e;
+    if (req.signal?.aborted) throw req.signal.reason ?? e;
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    const detail = cause?.code ?? cause?.message ?? (e as Error).message;
+    const detail = headersLate.signal.aborted ? `no answer within ${req.timeoutMs / 1000} s` : (cause?.code ?? cause?.message ?? (e as Error).message);
     throw new HubNetworkError(
       `${what}: cannot reach ${new URL(url).origin} (${detail}). Check the network (or HF_ENDPOINT), or set HF_HUB_OFFLINE=1 to use only the local cache.`,
       e,
     );
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -244,15 +257,59 @@ export async function getFileBody(req: HubRequest, url: string, start: number, w
   const sameHost = new URL(url).origin === new URL(req.endpoint).origin;
   const extra: Record<string, string> = { 'accept-encoding': 'identity' };
   if (start > 0) extra.range = `bytes=${start}-`;
-  const res = await hubFetch(req, url, { headers: sameHost ? headers(req, extra) : extra }, what);
-  if (!res.ok) throw await failure(res, what, what);
-  if (res.body === null) throw new Error(`${what}: the answer has no body`);
+  // Aborted by the caller's signal, or by us when the body stalls.
+  const stop = new AbortController();
+  const onAbort = () => stop.abort(req.signal?.reason);
+  req.signal?.addEventListener('abort', onAbort, { once: true });
+  const release = () => req.signal?.removeEventListener('abort', onAbort);
+  let res: Response;
+  try {
+    res = await hubFetch(req, url, { headers: sameHost ? headers(req, extra) : extra }, what, stop.signal);
+  } catch (e) {
+    release();
+    throw e;
+  }
+  if (!res.ok) {
+    release();
+    throw await failure(res, what, what);
+  }
+  if (res.body === null) {
+    release();
+    throw new Error(`${what}: the answer has no body`);
+  }
   if (start > 0 && res.status === 206) {
     const range = /^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '');
     if (range === null || Number(range[1]) !== start) {
+      release();
       await res.body.cancel().catch(() => {});
       throw new Error(`${what}: asked for bytes from ${start}, got Content-Range ${JSON.stringify(res.headers.get('content-range'))}`);
     }
   }
-  return { body: res.body as unknown as AsyncIterable<Uint8Array>, ranged: res.status === 206 };
+  return { body: idleLimited(res.body as unknown as AsyncIterable<Uint8Array>, req, stop, release, what), ranged: res.status === 206 };
+}
+
+/** The body's pieces; when none arrives for `timeoutMs`, the request is aborted and a HubNetworkError thrown. */
+async function* idleLimited(body: AsyncIterable<Uint8Array>, req: HubRequest, stop: AbortController, release: () => void, what: string): AsyncGenerator<Uint8Array> {
+  let stalled = false;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      stalled = true;
+      stop.abort();
+    }, req.timeoutMs);
+  };
+  try {
+    arm();
+    for await (const chunk of body) {
+      arm();
+      yield chunk;
+    }
+  } catch (e) {
+    if (stalled && !req.signal?.aborted) throw new HubNetworkError(`${what}: no data for ${req.timeoutMs / 1000} s`, e);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    release();
+  }
 }

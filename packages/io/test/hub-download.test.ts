@@ -200,6 +200,16 @@ describe('downloadHubSnapshot', () => {
     expect(readlinkSync(join(snapshot, 'model.safetensors'))).toBe(`../../blobs/${weightsOid}`);
   });
 
+  it('a connection that stalls mid-file is given up after the timeout and resumed', async () => {
+    const { env } = freshCache();
+    hub.stallAfter(weightsOid, 20_000);
+    const from = hub.requests.length;
+    const snapshot = await downloadHubSnapshot('org/model', { env, timeoutMs: 300 });
+    expect(storageRequests(from).map((r) => r.range)).toEqual([undefined, 'bytes=20000-']);
+    expect(readFileSync(join(snapshot, 'model.safetensors')).equals(weights)).toBe(true);
+    await expect(downloadHubSnapshot('org/model', { env: { ...env, HF_HUB_DOWNLOAD_TIMEOUT: 'soon' } })).rejects.toThrow(/the download timeout must be a positive number, got soon/);
+  });
+
   it('two downloads of the same model at once fetch each file once', async () => {
     const { cache, env } = freshCache();
     const from = hub.requests.length;
@@ -226,6 +236,7 @@ describe('answers that are not trusted', () => {
   beforeAll(async () => {
     server = createServer((req, res) => {
       const url = req.url ?? '';
+      if (url.includes('/silent/')) return; // never answers
       if (url.includes('/revision/')) return res.end(JSON.stringify({ sha: url.includes('bad-sha') ? '../../etc' : MAIN }));
       if (url.includes('/tree/')) {
         // A cursor on another host would carry the token there.
@@ -263,6 +274,7 @@ describe('answers that are not trusted', () => {
     await expect(attempt('org/model', { endpoint: `http://127.0.0.1:${port}` })).rejects.toThrow(
       new RegExp(`^org/model@main: cannot reach http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)\\. Check the network \\(or HF_ENDPOINT\\), or set HF_HUB_OFFLINE=1`),
     );
+    await expect(attempt('org/silent', { timeoutMs: 200 })).rejects.toThrow(/^org\/silent@main: cannot reach http:\/\/127\.0\.0\.1:\d+ \(no answer within 0\.2 s\)/);
     await expect(attempt('org/elsewhere', { token: 'hf_x' })).rejects.toThrow(/the next page is on another host \(http:\/\/localhost:\d+\)/);
   });
 });
