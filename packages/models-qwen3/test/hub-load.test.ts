@@ -1,7 +1,7 @@
 // Qwen3.load and the command line with a Hugging Face model id, from a fake cache in the layout
 // huggingface_hub writes (refs/, snapshots/ linking into blobs/).
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
@@ -156,5 +156,28 @@ describe('a model id not in the cache is downloaded into it', () => {
     const bad = await run([cli, 'generate', tinyQwen3Path('dense'), 'hi', '--revision', 'main'], env);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--revision applies to Hugging Face model ids/);
+  });
+
+  it('mlxn-qwen3 download stops on Ctrl-C (exit 130), keeping what arrived for the next run', async () => {
+    const cli = join(import.meta.dirname, '..', 'dist', 'cli.js');
+    const dlCache = join(work, 'cli-interrupt-cache');
+    const env: NodeJS.ProcessEnv = { ...process.env, HF_HUB_CACHE: dlCache, HF_ENDPOINT: hub.endpoint };
+    delete env.HF_HUB_OFFLINE;
+    const weights = filesOfFolder(tinyQwen3Path('dense'))['model.safetensors'];
+    hub.stallAfter(hub.sha256(weights), 4096);
+    const child = spawn(process.execPath, [cli, 'download', 'remote-org/tiny-dense'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const partial = join(dlCache, 'models--remote-org--tiny-dense', 'blobs', `${hub.sha256(weights)}.incomplete`);
+    const closed = new Promise<number | null>((ok) => child.on('close', ok));
+    child.stderr.on('data', (d) => (stderr += d));
+    // config.json comes first (one line), then the weights stall after 4096 bytes.
+    for (let i = 0; i < 200 && !(stderr.includes('downloaded config.json') && existsSync(partial) && statSync(partial).size === 4096); i++) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGINT');
+    expect(await closed).toBe(130);
+    expect(stderr).toMatch(/mlxn-qwen3 download: interrupted; run it again to resume\n$/);
+    expect(statSync(partial).size).toBe(4096);
+    const again = await run([cli, 'download', 'remote-org/tiny-dense'], env);
+    expect(again.status).toBe(0);
+    expect(hub.requests.filter((r) => r.path === `/storage/${hub.sha256(weights)}`).at(-1)?.range).toBe('bytes=4096-');
   });
 });
