@@ -2,16 +2,18 @@
 // for the whole batch, each row with its own token budget and stop strings. With more prompts
 // than `maxBatchSize`, waiting prompts join as rows finish (continuous batching). Greedy batch
 // output is checked against generating each prompt on its own.
-// Run: pnpm exec tsx batch-generation.ts [model-folder]
+// Run: pnpm exec tsx batch-generation.ts [--model <folder or hub id, e.g. Qwen/Qwen3-0.6B>] [--revision R]
 // Without a folder it uses a tiny random Qwen3 with the real tokenizer: its text is noise, and it
 // never ends a reply by itself, so the rows stop on their budgets and on a stop string.
 import { parseArgs } from 'node:util';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { tinyQwen3WithTokenizer } from '../tooling/test-support/qwen3.mjs';
 
-const { positionals } = parseArgs({ allowPositionals: true });
-const folder = positionals[0] ?? tinyQwen3WithTokenizer();
-const model = await Qwen3.load(folder);
+const { values } = parseArgs({ options: { model: { type: 'string' }, revision: { type: 'string' } } });
+const folder = values.model ?? tinyQwen3WithTokenizer();
+// A hub id not in the local Hugging Face cache is downloaded into it first.
+const loadOptions = values.revision === undefined ? {} : { revision: values.revision };
+const model = await Qwen3.load(folder, loadOptions);
 if (model.tokenizer === undefined) throw new Error(`${folder} has no tokenizer.json: this example needs text prompts`);
 
 // Plain-text prompts (a chat prompt, [{ role, content }], works the same way).

@@ -1,7 +1,7 @@
 // Chat with tool calls: tools described by JSON schema, `model.chat(messages, { tools })`, the
 // reply's `toolCalls` run as JavaScript functions, their results sent back as `tool` messages,
 // and the chat continued until the model answers in text.
-// Run: pnpm exec tsx chat-tools.ts [model-folder] [--prompt "..."] [--scripted]
+// Run: pnpm exec tsx chat-tools.ts [--model <folder or hub id, e.g. Qwen/Qwen3-0.6B>] [--revision R] [--prompt "..."] [--scripted]
 //
 // With a real Qwen3 folder the model decides by itself whether and how to call the tools. The
 // tiny random model used without a folder never emits a tool call (its replies are noise), so
@@ -16,12 +16,13 @@ import type { ChatMessage } from '@mlxn/io';
 import { type ToolCall, Qwen3, encodePrompt, parseReply } from '@mlxn/models-qwen3';
 import { tinyQwen3WithTokenizer } from '../tooling/test-support/qwen3.mjs';
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { prompt: { type: 'string', default: 'What is the weather in Paris and in Tokyo right now?' }, scripted: { type: 'boolean', default: false } },
+const { values } = parseArgs({
+  options: { model: { type: 'string' }, revision: { type: 'string' }, prompt: { type: 'string', default: 'What is the weather in Paris and in Tokyo right now?' }, scripted: { type: 'boolean', default: false } },
 });
-const folder = positionals[0] ?? tinyQwen3WithTokenizer();
-const scripted = values.scripted || positionals[0] === undefined;
+const folder = values.model ?? tinyQwen3WithTokenizer();
+// A hub id not in the local Hugging Face cache is downloaded into it first.
+const loadOptions = values.revision === undefined ? {} : { revision: values.revision };
+const scripted = values.scripted || values.model === undefined;
 
 // The tools as the model sees them (OpenAI-style function definitions with a JSON schema) ...
 const tools = [
@@ -61,7 +62,7 @@ async function runTool(call: ToolCall): Promise<unknown> {
   }
 }
 
-const model = await Qwen3.load(folder);
+const model = await Qwen3.load(folder, loadOptions);
 if (model.tokenizer === undefined) throw new Error(`${folder} has no tokenizer.json: chat needs one`);
 const tokenizer = model.tokenizer;
 const chatOptions = { tools, enableThinking: false } as const;

@@ -1,15 +1,16 @@
 // Streams a chat with a Qwen3 model: reasoning, answer and tool calls as they arrive.
-// Run: pnpm exec tsx chat.ts [model-folder] [--prompt "your question"] [--max-tokens N]
+// Run: pnpm exec tsx chat.ts [--model <folder or hub id, e.g. Qwen/Qwen3-0.6B>] [--revision R] [--prompt "your question"] [--max-tokens N]
 // Without a folder it uses a tiny random Qwen3 with the real tokenizer (its replies are noise).
 import { parseArgs } from 'node:util';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { tinyQwen3WithTokenizer } from '../tooling/test-support/qwen3.mjs';
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { prompt: { type: 'string', default: 'What is the weather like in Paris today?' }, 'max-tokens': { type: 'string', default: '256' } },
+const { values } = parseArgs({
+  options: { model: { type: 'string' }, revision: { type: 'string' }, prompt: { type: 'string', default: 'What is the weather like in Paris today?' }, 'max-tokens': { type: 'string', default: '256' } },
 });
-const folder = positionals[0] ?? tinyQwen3WithTokenizer();
+const folder = values.model ?? tinyQwen3WithTokenizer();
+// A hub id not in the local Hugging Face cache is downloaded into it first.
+const loadOptions = values.revision === undefined ? {} : { revision: values.revision };
 const question = values.prompt;
 const maxTokens = Number(values['max-tokens']);
 
@@ -22,7 +23,7 @@ const weatherTool = {
   },
 };
 
-const model = await Qwen3.load(folder);
+const model = await Qwen3.load(folder, loadOptions);
 console.log(`model: ${folder} (${model.config.numHiddenLayers} layers, vocabulary ${model.config.vocabSize})`);
 console.log(`user: ${question}`);
 

@@ -1,6 +1,6 @@
 // GRPO with your own reward: any JavaScript function (sync or async) that scores completions,
 // combined with a built-in reward of @mlxn/grpo, trained with GRPOTrainer for a few steps.
-// Run: pnpm exec tsx grpo-custom-reward.ts [model-folder] [--steps N]
+// Run: pnpm exec tsx grpo-custom-reward.ts [--model <folder or hub id, e.g. Qwen/Qwen3-0.6B>] [--revision R] [--steps N]
 // Without a folder it uses a tiny random Qwen3 with the real tokenizer: its completions are
 // random tokens from the whole 151,936-token vocabulary, and the custom reward asks for plain
 // ASCII text: a signal this model can follow, though a few steps only nudge it.
@@ -12,8 +12,11 @@ import { GRPOTrainer, type RewardArgs, lengthReward } from '@mlxn/grpo';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { tinyQwen3WithTokenizer } from '../tooling/test-support/qwen3.mjs';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { steps: { type: 'string', default: '6' } } });
-const folder = positionals[0] ?? tinyQwen3WithTokenizer();
+const { values } = parseArgs({
+  options: { model: { type: 'string' }, revision: { type: 'string' }, steps: { type: 'string', default: '6' } } });
+const folder = values.model ?? tinyQwen3WithTokenizer();
+// A hub id not in the local Hugging Face cache is downloaded into it first.
+const loadOptions = values.revision === undefined ? {} : { revision: values.revision };
 const steps = Number(values.steps);
 const maxCompletionLength = 12;
 
@@ -33,7 +36,7 @@ async function asciiShare({ completions, logMetric }: RewardArgs): Promise<numbe
 // cancels out of group-relative advantages, so here it only shifts the total reward.
 const length = lengthReward({ maxCompletionLength, softPunishCache: 4 });
 
-const model = await Qwen3.load(folder);
+const model = await Qwen3.load(folder, loadOptions);
 const outputDir = mkdtempSync(join(tmpdir(), 'mlxn-grpo-reward-'));
 const trainer = new GRPOTrainer({
   model,

@@ -1,7 +1,7 @@
 // LoRA fine-tuning of a Qwen3 in a custom loop with @mlxn/nn: adapters on every linear of the
 // attention and MLP, the base frozen, a few dozen Adam steps on one paragraph, then the
 // adapters saved (a small file), attached to a freshly loaded model, and fused into its weights.
-// Run: pnpm exec tsx lora-training.ts [model-folder] [--steps N]
+// Run: pnpm exec tsx lora-training.ts [--model <folder or hub id, e.g. Qwen/Qwen3-0.6B>] [--revision R] [--steps N]
 // Without a folder it uses a tiny random Qwen3 with the real tokenizer (hidden size 16, one
 // layer, frozen random embeddings): its loss falls, but it is far too small to learn to recite the
 // text, so its completions stay noise. Given a real Qwen3 folder the same code fine-tunes it.
@@ -14,11 +14,14 @@ import { Adam, adapterParameters, crossEntropy, fuseLoRA, linearToLoRALayers, lo
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { tinyQwen3WithTokenizer } from '../tooling/test-support/qwen3.mjs';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { steps: { type: 'string', default: '40' } } });
-const folder = positionals[0] ?? tinyQwen3WithTokenizer();
+const { values } = parseArgs({
+  options: { model: { type: 'string' }, revision: { type: 'string' }, steps: { type: 'string', default: '40' } } });
+const folder = values.model ?? tinyQwen3WithTokenizer();
+// A hub id not in the local Hugging Face cache is downloaded into it first.
+const loadOptions = values.revision === undefined ? {} : { revision: values.revision };
 const steps = Number(values.steps);
 
-const model = await Qwen3.load(folder);
+const model = await Qwen3.load(folder, loadOptions);
 const tokenizer = model.tokenizer;
 if (tokenizer === undefined) throw new Error(`${folder} has no tokenizer.json: this example trains on text`);
 
@@ -73,7 +76,7 @@ const dir = mkdtempSync(join(tmpdir(), 'mlxn-lora-'));
 const file = join(dir, 'adapters.safetensors');
 await saveAdapters(model, file);
 console.log(`saved ${adapterParameters(model).length} adapter tensors: ${(statSync(file).size / 1024).toFixed(1)} KiB`);
-const fresh = await Qwen3.load(folder);
+const fresh = await Qwen3.load(folder, loadOptions);
 const freshLoss = evalLoss(fresh);
 loadAdapters(fresh, file);
 const reloadedLoss = evalLoss(fresh);

@@ -2,7 +2,7 @@
 // once, its key/value cache is saved to a file, and every later question (in this process or
 // another one) loads it and prefills only its own few tokens. Greedy answers are identical to
 // running each full prompt from scratch.
-// Run: pnpm exec tsx prompt-cache-reuse.ts [model-folder] [--max-tokens N]
+// Run: pnpm exec tsx prompt-cache-reuse.ts [--model <folder or hub id, e.g. Qwen/Qwen3-0.6B>] [--revision R] [--max-tokens N]
 // Without a folder it uses a tiny random Qwen3 with the real tokenizer (its answers are noise,
 // but the token counts and the equality checks mean the same as with a real model).
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -14,8 +14,11 @@ import { type Cache, loadPromptCache, makePromptCache, savePromptCache, trimProm
 import { Qwen3, encodePrompt } from '@mlxn/models-qwen3';
 import { tinyQwen3WithTokenizer } from '../tooling/test-support/qwen3.mjs';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { 'max-tokens': { type: 'string', default: '24' } } });
-const folder = positionals[0] ?? tinyQwen3WithTokenizer();
+const { values } = parseArgs({
+  options: { model: { type: 'string' }, revision: { type: 'string' }, 'max-tokens': { type: 'string', default: '24' } } });
+const folder = values.model ?? tinyQwen3WithTokenizer();
+// A hub id not in the local Hugging Face cache is downloaded into it first.
+const loadOptions = values.revision === undefined ? {} : { revision: values.revision };
 const maxTokens = Number(values['max-tokens']);
 
 // A support-desk policy long enough that prefilling it dominates a short question.
@@ -34,7 +37,7 @@ const system = `You are the support assistant of Acme Cloud. Follow these rules.
 ).join('\n')}`;
 const questions = ['How do I reset my password?', 'Which plans include priority support?'];
 
-const model = await Qwen3.load(folder);
+const model = await Qwen3.load(folder, loadOptions);
 if (model.tokenizer === undefined) throw new Error(`${folder} has no tokenizer.json: this example needs text prompts`);
 console.log(`model: ${folder} (${model.config.numHiddenLayers} layers)`);
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { loadAdapters } from '@mlxn/nn';
+import { filesOfFolder, startHubMock } from '@mlxn/test-support/hub-mock';
 import { tinyQwen3WithTokenizer } from '@mlxn/test-support/qwen3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -156,8 +157,33 @@ describe('errors', () => {
     expectConfigError(run(['grpo', grpoConfig('noexport', { rewards: [{ module: './rewards.mjs', export: 'long' }] })]), /has no exported function 'long'/);
     expectConfigError(run(['grpo', grpoConfig('nolength', { rewards: ['length'] })]), /length reward needs options\.softPunishCache/);
     expectConfigError(run(['sft', sftConfig('nomodel', { model: './missing-model' })]), /model folder .*missing-model does not exist/);
+    expectConfigError(run(['sft', sftConfig('badrev', { model: 'org/name', revision: '../x' })]), /"revision" must be a branch, tag or commit hash, got "\.\.\/x"/);
+    expectConfigError(run(['sft', sftConfig('revlocal', { revision: 'main' })]), /is a local folder; a revision applies to Hugging Face model ids/);
+    expectConfigError(run(['sft', sftConfig('twice'), '--model', 'org/name@v1', '--revision', 'v2']), /--model: revision v2 given as well as @v1/);
     // A checkpoint named explicitly must exist (found before the model is loaded).
     expectConfigError(run(['grpo', ok, `--resume=${join(work, 'runs', 'none', 'checkpoint-3')}`]), /none[\\/]checkpoint-3 is not a folder/, true);
+  });
+
+  it('a Hugging Face model id (config or --model) is downloaded into the cache, with progress', async () => {
+    const commit = 'a'.repeat(40);
+    const hub = await startHubMock({ repos: { 'hub-org/tiny': { refs: { main: commit }, commits: { [commit]: { files: filesOfFolder(model) } } } } });
+    try {
+      const env: NodeJS.ProcessEnv = { ...process.env, HF_HUB_CACHE: join(work, 'hf-cache'), HF_ENDPOINT: hub.endpoint };
+      delete env.HF_HUB_OFFLINE;
+      // The mock hub answers from this process: the command runs without blocking it.
+      const r = await new Promise<{ code: number | null; stderr: string }>((ok) => {
+        const child = spawn(process.execPath, [CLI, 'sft', sftConfig('hub'), '--model', 'hub-org/tiny', '--revision', 'main', '--max-steps', '1', '--no-progress'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr!.on('data', (d) => (stderr += d));
+        child.on('close', (code) => ok({ code, stderr }));
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/^downloaded model\.safetensors \(.*\), \d\/\d files/m);
+      expect(existsSync(join(work, 'hf-cache', 'models--hub-org--tiny', 'snapshots', commit, 'model.safetensors'))).toBe(true);
+      expect(checkpoints(join(work, 'runs', 'hub'))).toEqual(['checkpoint-1']);
+    } finally {
+      await hub.close();
+    }
   });
 
   it('--resume with nothing to resume starts a new run, with a note', () => {

@@ -2,7 +2,7 @@
  * Hugging Face hub ids (`Qwen/Qwen3-0.6B`, `Qwen/Qwen3-0.6B@<revision>`) resolved to a snapshot
  * folder of the local Hugging Face cache, in the layout `huggingface_hub` writes and mlx-lm and
  * transformers read: `<cache>/models--<org>--<name>/refs/<revision>` holds a commit hash, and
- * `snapshots/<commit>/` holds the files (links into `blobs/`). Only reading: a model not in the
+ * `snapshots/<commit>/` holds the files (links into `blobs/`). Only reading (hub-download.ts downloads): a model not in the
  * cache is an error naming where it was looked for.
  *
  * A string is a hub id only when it is not an existing path and has the id's exact shape
@@ -93,12 +93,10 @@ export function resolveHubSnapshot(id: string, options: ResolveHubOptions = {}):
   const cache = options.cacheDir === undefined ? hubCacheDir(env) : resolve(options.cacheDir);
   const repoDir = join(cache, `models--${parsed.repo.replace('/', '--')}`);
   const missing = (why: string): Error => {
-    const offline = /^(1|true|yes|on)$/i.test(env.HF_HUB_OFFLINE ?? '') ? ' (HF_HUB_OFFLINE is set)' : '';
-    return new Error(
-      `${parsed.repo} (revision ${revision}) is not in the Hugging Face cache${offline}: ${why}. ` +
-        'Downloading is not supported yet: fetch it with huggingface_hub, mlx-lm or transformers (same cache), ' +
-        'or set HF_HUB_CACHE / HF_HOME to the cache that holds it.',
-    );
+    const offline = /^(1|true|yes|on)$/i.test((env.HF_HUB_OFFLINE ?? '').trim())
+      ? ' HF_HUB_OFFLINE is set, so it is not downloaded: unset it, or set HF_HUB_CACHE / HF_HOME to the cache that holds it.'
+      : '';
+    return new Error(`${parsed.repo} (revision ${revision}) is not in the Hugging Face cache: ${why}.${offline}`);
   };
   if (!isDirectory(repoDir)) return throwError(missing(`no folder ${repoDir}`));
   let commit = revision;

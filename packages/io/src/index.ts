@@ -10,6 +10,12 @@ export { jsonDepth, readRegularFileSync, readTextFile, readTextFileSync } from '
 export type { ReadFileLimits } from './files.js';
 export { classifyModelSource, hubCacheDir, isValidRevision, parseHubId, resolveHubSnapshot } from './hub-cache.js';
 export type { HubId, ResolveHubOptions } from './hub-cache.js';
+export { downloadHubSnapshot, ensureHubSnapshot, isHubOffline, snapshotHasModel } from './hub-download.js';
+export type { HubDownloadOptions, HubDownloadProgress } from './hub-download.js';
+export { DEFAULT_HUB_ENDPOINT, HubHttpError, HubNetworkError } from './hub-http.js';
+export { isModelFile, selectModelFiles } from './hub-model-files.js';
+export { listHubCache } from './hub-cache-list.js';
+export type { CachedHubRepo, CachedHubRevision } from './hub-cache-list.js';
 export { StreamingDetokenizer } from './detokenizer.js';
 export { renderChatTemplate, Tokenizer } from './tokenizer.js';
 export type { ChatMessage, ChatTemplateOptions, DecodeOptions, EncodeOptions, SpecialToken, TemplateLimits } from './tokenizer.js';

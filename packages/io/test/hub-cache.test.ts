@@ -72,7 +72,7 @@ describe('hub ids', () => {
   it('a missing model, ref or snapshot is an error naming where it looked; a bad ref file is refused', () => {
     const cache = fakeCache('hub2');
     expect(() => resolveHubSnapshot('Qwen/Qwen3-8B', { cacheDir: cache, env: { HF_HUB_OFFLINE: '1' } })).toThrow(
-      new RegExp(`Qwen/Qwen3-8B \\(revision main\\) is not in the Hugging Face cache \\(HF_HUB_OFFLINE is set\\): no folder ${cache}/models--Qwen--Qwen3-8B\\. Downloading is not supported yet`),
+      new RegExp(`Qwen/Qwen3-8B \\(revision main\\) is not in the Hugging Face cache: no folder ${cache}/models--Qwen--Qwen3-8B\\. HF_HUB_OFFLINE is set, so it is not downloaded`),
     );
     expect(() => resolveHubSnapshot('Qwen/Qwen3-0.6B@v2', { cacheDir: cache })).toThrow(/no ref file .*refs\/v2/);
     expect(() => resolveHubSnapshot('Qwen/Qwen3-0.6B', { cacheDir: cache, revision: 'c'.repeat(40) })).toThrow(/no snapshot folder .*snapshots\/c{40}/);

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
-import { Tokenizer, classifyModelSource, isValidRevision, loadSync, readConfig, readTextFileSync, resolveHubSnapshot } from '@mlxn/io';
+import { type HubDownloadProgress, Tokenizer, classifyModelSource, ensureHubSnapshot, isValidRevision, loadSync, readConfig, readTextFileSync } from '@mlxn/io';
 import { recoverFolder, recoverFolderSave } from '@mlxn/io/internal';
 import { checkConfigAgainstWeights } from './config-check.js';
 import { type Qwen3Config, type Qwen3ConfigLimits, parseQwen3Config, resolveConfigLimits } from './config.js';
@@ -18,9 +18,12 @@ import { sanitize } from './sanitize.js';
 
 /** A progress event of `Qwen3.load`. */
 export interface LoadProgress {
-  phase: 'config' | 'weights' | 'tokenizer' | 'done';
+  /** `download` (a hub id not in the cache yet) counts bytes; `weights` counts decoder layers. */
+  phase: 'download' | 'config' | 'weights' | 'tokenizer' | 'done';
   done: number;
   total: number;
+  /** While downloading: the file being received. */
+  file?: string;
 }
 
 export interface LoadOptions {
@@ -33,9 +36,15 @@ export interface LoadOptions {
    * (`config.quantization.layers` lists them as `false`); if no layer can be quantized, loading fails.
    */
   quantize?: { bits?: number; groupSize?: number; mode?: 'affine' | 'mxfp4' | 'mxfp8' | 'nvfp4' };
-  /** Called as loading goes (`weights` counts decoder layers read). */
+  /**
+   * Called as loading goes: `download` counts bytes while a hub id is downloaded, `weights`
+   * counts decoder layers read.
+   */
   onProgress?: (event: LoadProgress) => void;
-  /** Abort loading; the promise rejects with the signal's reason and nothing is left allocated. */
+  /**
+   * Abort loading; the promise rejects with the signal's reason and nothing is left allocated
+   * (a download stops too, and what it received is resumed next time).
+   */
   signal?: AbortSignal;
   /** Leave weights unread until first use (default false: read them all before resolving). */
   lazy?: boolean;
@@ -52,17 +61,22 @@ export interface LoadOptions {
    */
   configLimits?: Partial<Qwen3ConfigLimits>;
   /**
-   * For a Hugging Face model id: the branch, tag or commit hash to load from the local cache
-   * (default `main`, or the id's `@revision`).
+   * For a Hugging Face model id: the branch, tag or commit hash (default `main`, or the id's
+   * `@revision`). Taken from the local Hugging Face cache, else downloaded into it.
    */
   revision?: string;
+  /**
+   * For a Hugging Face model id of a gated or private repository: the access token (default:
+   * `HF_TOKEN`, then the token `huggingface-cli login` saved).
+   */
+  token?: string;
 }
 
 /** Chat template files (`chat_template.jinja` / `.json`); published ones are a few kilobytes. */
 const MAX_CHAT_TEMPLATE_FILE_BYTES = 16 * 2 ** 20;
 
 const LOAD_OPTIONS: readonly string[] = [
-  'dtype', 'quantize', 'onProgress', 'signal', 'lazy', 'truncatedVocab', 'configLimits', 'revision',
+  'dtype', 'quantize', 'onProgress', 'signal', 'lazy', 'truncatedVocab', 'configLimits', 'revision', 'token',
 ] satisfies (keyof LoadOptions)[];
 
 function checkOptions(options: LoadOptions): void {
@@ -88,6 +102,7 @@ function checkOptions(options: LoadOptions): void {
   if (options.revision !== undefined && (typeof options.revision !== 'string' || !isValidRevision(options.revision))) {
     throw new TypeError(`Qwen3.load: revision must be a branch, tag or commit hash, got ${JSON.stringify(options.revision)}`);
   }
+  if (options.token !== undefined && typeof options.token !== 'string') throw new TypeError(`Qwen3.load: token must be a string, got ${typeof options.token}`);
   if (options.truncatedVocab !== undefined && typeof options.truncatedVocab !== 'boolean') {
     throw new TypeError(`Qwen3.load: truncatedVocab must be a boolean, got ${typeof options.truncatedVocab}`);
   }
@@ -137,16 +152,27 @@ function readChatTemplate(dir: string, tokenizer: Tokenizer | undefined): string
   return undefined;
 }
 
-/** The folder `source` names: itself when it exists, else a hub id's snapshot in the local cache. */
-export function modelFolder(source: string, revision: string | undefined): string {
+export interface ResolveModelOptions {
+  revision?: string;
+  token?: string;
+  signal?: AbortSignal;
+  onDownload?: (event: HubDownloadProgress) => void;
+}
+
+/**
+ * The folder `source` names: itself when it exists, else a hub id's snapshot in the local
+ * Hugging Face cache, downloaded into it first when it is not there (unless `HF_HUB_OFFLINE`).
+ */
+export async function resolveModelFolder(source: string, options: ResolveModelOptions = {}): Promise<string> {
   const s = classifyModelSource(source);
   if (s.kind === 'folder') {
-    if (revision !== undefined) throw new TypeError(`Qwen3.load: revision applies to Hugging Face model ids, but ${source} is a local folder`);
+    if (options.revision !== undefined) throw new TypeError(`Qwen3.load: revision applies to Hugging Face model ids, but ${source} is a local folder`);
     return s.path;
   }
   try {
-    return resolveHubSnapshot(source, { revision });
+    return await ensureHubSnapshot(source, { revision: options.revision, token: options.token, signal: options.signal, onProgress: options.onDownload });
   } catch (e) {
+    if (options.signal?.aborted) throw abortError(options.signal);
     throw new Error(`Qwen3.load: ${(e as Error).message} (no local folder ${resolve(source)} either)`);
   }
 }
@@ -156,7 +182,12 @@ export async function loadQwen3(folder: string, options: LoadOptions = {}): Prom
   if (typeof folder !== 'string' || folder.length === 0) throw new TypeError('Qwen3.load: folder must be a non-empty path or a Hugging Face model id');
   checkOptions(options);
   const { signal, onProgress } = options;
-  const dir = modelFolder(folder, options.revision);
+  const dir = await resolveModelFolder(folder, {
+    revision: options.revision,
+    token: options.token,
+    signal,
+    onDownload: onProgress && ((e) => onProgress({ phase: 'download', done: e.bytes, total: e.total, file: e.file })),
+  });
   // A save killed midway may have left the newest complete copy hidden beside (or inside) it.
   recoverFolder(dir);
   if (existsSync(dir) && statSync(dir).isDirectory()) recoverFolderSave(dir);

@@ -42,14 +42,16 @@ describe('help', () => {
   it('lists the commands and each command’s options', () => {
     const top = run(['--help']);
     expect(top.code).toBe(0);
-    for (const c of ['generate', 'chat', 'convert']) expect(top.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
+    for (const c of ['generate', 'chat', 'convert', 'download', 'cache']) expect(top.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
     const none = run([]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/Usage: mlxn-qwen3 <command>/);
     const flags: Record<string, string[]> = {
-      generate: ['--max-tokens', '--temperature', '--top-p', '--top-k', '--min-p', '--repetition-penalty', '--seed', '--max-kv-size', '--kv-bits', '--stop', '--raw'],
+      generate: ['--revision', '--max-tokens', '--temperature', '--top-p', '--top-k', '--min-p', '--repetition-penalty', '--seed', '--max-kv-size', '--kv-bits', '--stop', '--raw'],
       chat: ['--message', '--system', '--tools', '--reasoning', '--no-thinking', '--temperature', '--stop'],
-      convert: ['--out', '--quantize', '--bits', '--group-size', '--mode', '--dtype', '--adapters', '--overwrite'],
+      convert: ['--revision', '--out', '--quantize', '--bits', '--group-size', '--mode', '--dtype', '--adapters', '--overwrite'],
+      download: ['--revision'],
+      cache: ['--json'],
     };
     for (const [c, names] of Object.entries(flags)) {
       const r = run([c, '--help']);
@@ -87,6 +89,10 @@ describe('usage errors', () => {
     expectUsageError(run(['convert', tinyQwen3Path('dense'), '--bits', '4', '--out', join(work, 'x')]), /--bits, --group-size and --mode need --quantize/);
     expectUsageError(run(['convert', tinyQwen3Path('dense'), '--out', join(work, 'x')]), /nothing to do/);
     expectUsageError(run(['train']), /unknown command 'train'/);
+    expectUsageError(run(['download']), /missing the model id/);
+    expectUsageError(run(['download', '../etc/passwd']), /is not a Hugging Face model id/);
+    expectUsageError(run(['download', 'org/name@v1', '--revision', 'v2']), /--revision v2 given as well as @v1/);
+    expectUsageError(run(['generate', 'org/name', 'hi', '--revision', '../x']), /--revision "\.\.\/x" is not a branch, tag or commit hash/);
     writeFileSync(join(work, 'tools.json'), '{"name": "add"}');
     expectUsageError(run(['chat', chatModel, '-m', 'hi', '--tools', join(work, 'tools.json')]), /--tools .*tools\.json: expected a JSON list of tool definitions/);
   });

@@ -2,12 +2,14 @@
  * The JSON config file of `mlxn-train`: what to train (`model`, `dataset`, and for GRPO
  * `rewards`) next to the trainer's own config fields (GRPOConfig or SFTConfig, camelCase, as
  * the library takes them). Relative paths in the file are relative to the file's folder, so a
- * run directory can be moved as a whole. Mistakes in the file are `ConfigError`s, reported like
+ * run directory can be moved as a whole. `model` is a folder or a Hugging Face model id
+ * (`Qwen/Qwen3-0.6B`, with an optional `revision` key), taken from the Hugging Face cache or
+ * downloaded into it when the run starts. Mistakes in the file are `ConfigError`s, reported like
  * usage errors (exit code 2) before any model is loaded.
  */
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { readTextFileSync } from '@mlxn/io';
+import { isValidRevision, parseHubId, readTextFileSync } from '@mlxn/io';
 import { closest } from '@mlxn/models-qwen3/cli-args';
 import { GRPO_CONFIG_KEYS, type GRPOConfig, LORA_CONFIG_KEYS, parseGRPOConfig } from '../config.js';
 import { SFT_CONFIG_KEYS, type SFTConfig, parseSFTConfig } from '../sft.js';
@@ -24,7 +26,10 @@ export interface RunConfig<K extends TrainerKind = TrainerKind> {
   kind: K;
   /** The config file, resolved. */
   file: string;
+  /** A folder (resolved), or a Hugging Face model id as written. */
   model: string;
+  /** For a model id: the branch, tag or commit (`revision` in the file, or `--revision`). */
+  revision?: string;
   dataset: string;
   /** GRPO: the `rewards` entries, resolved later (they may import modules). */
   rewards: unknown;
@@ -35,8 +40,8 @@ export interface RunConfig<K extends TrainerKind = TrainerKind> {
 
 /** Keys of the file that are not trainer config fields. */
 const RUN_KEYS: Record<TrainerKind, string[]> = {
-  grpo: ['model', 'dataset', 'rewards', 'promptColumn', '$schema'],
-  sft: ['model', 'dataset', '$schema'],
+  grpo: ['model', 'revision', 'dataset', 'rewards', 'promptColumn', '$schema'],
+  sft: ['model', 'revision', 'dataset', '$schema'],
 };
 
 const TRAINER_KEYS: Record<TrainerKind, readonly string[]> = { grpo: GRPO_CONFIG_KEYS, sft: SFT_CONFIG_KEYS };
@@ -54,6 +59,9 @@ function checkKeys(object: Record<string, unknown>, known: readonly string[], fi
 
 /** Command-line overrides of config fields (paths relative to the current folder). */
 export interface Overrides {
+  /** `--model`: a folder (relative to the working directory) or a Hugging Face model id. */
+  model?: string;
+  revision?: string;
   outputDir?: string;
   maxSteps?: number;
   /** `true`: the newest checkpoint in outputDir; a string: that checkpoint. */
@@ -79,6 +87,33 @@ function requiredPath(raw: Record<string, unknown>, key: string, file: string, b
   return resolve(base, v);
 }
 
+/**
+ * The model to train: `--model` (relative to the working directory) or the file's `model`
+ * (relative to the file's folder). An existing folder wins; otherwise a string shaped like a
+ * Hugging Face model id is one.
+ */
+function modelOf(raw: Record<string, unknown>, overrides: Overrides, file: string, base: string): { model: string; revision?: string } {
+  const text = overrides.model ?? raw.model;
+  const where = overrides.model !== undefined ? '--model' : `config file ${file}: "model"`;
+  if (typeof text !== 'string' || text === '') throw new ConfigError(`config file ${file}: "model" must be a folder or a Hugging Face model id`);
+  const revisionText = overrides.revision ?? raw.revision;
+  if (revisionText !== undefined && (typeof revisionText !== 'string' || !isValidRevision(revisionText))) {
+    throw new ConfigError(`${overrides.revision !== undefined ? '--revision' : `config file ${file}: "revision"`} must be a branch, tag or commit hash, got ${JSON.stringify(revisionText)}`);
+  }
+  const local = resolve(overrides.model !== undefined ? process.cwd() : base, text);
+  if (existsSync(local)) {
+    if (!statSync(local).isDirectory()) throw new ConfigError(`${where}: ${local} is not a folder`);
+    if (revisionText !== undefined) throw new ConfigError(`${where}: ${local} is a local folder; a revision applies to Hugging Face model ids`);
+    return { model: local };
+  }
+  const id = parseHubId(text);
+  if (id === undefined) throw new ConfigError(`${where}: model folder ${local} does not exist (nor is ${JSON.stringify(text)} a Hugging Face model id)`);
+  if (id.revision !== undefined && revisionText !== undefined && id.revision !== revisionText) {
+    throw new ConfigError(`${where}: revision ${revisionText} given as well as @${id.revision}`);
+  }
+  return revisionText === undefined ? { model: text } : { model: text, revision: revisionText };
+}
+
 /** Reads and validates a config file for `kind`, applying the command-line overrides. */
 export function readRunConfig<K extends TrainerKind>(kind: K, path: string, overrides: Overrides = {}): RunConfig<K> {
   const file = resolve(path);
@@ -86,9 +121,8 @@ export function readRunConfig<K extends TrainerKind>(kind: K, path: string, over
   checkKeys(raw, [...RUN_KEYS[kind], ...TRAINER_KEYS[kind]], file, '');
   if (raw.lora !== null && typeof raw.lora === 'object' && !Array.isArray(raw.lora)) checkKeys(raw.lora as Record<string, unknown>, LORA_CONFIG_KEYS, file, 'lora.');
   const base = dirname(file);
-  const model = requiredPath(raw, 'model', file, base);
+  const { model, revision } = modelOf(raw, overrides, file, base);
   const dataset = requiredPath(raw, 'dataset', file, base);
-  if (!existsSync(model) || !statSync(model).isDirectory()) throw new ConfigError(`config file ${file}: model folder ${model} does not exist`);
   if (!existsSync(dataset)) throw new ConfigError(`config file ${file}: dataset ${dataset} does not exist`);
   if (kind === 'grpo' && raw.rewards === undefined) throw new ConfigError(`config file ${file}: "rewards" is missing (built-in names or module paths)`);
   const promptColumn = raw.promptColumn;
@@ -113,7 +147,7 @@ export function readRunConfig<K extends TrainerKind>(kind: K, path: string, over
     const msg = (e as Error).message.replace(/\n\s*/g, '; ').replace(/:;/, ':');
     throw new ConfigError(`config file ${file}: ${msg}`);
   }
-  return { kind, file, model, dataset, rewards: raw.rewards, promptColumn: promptColumn as string | undefined, trainer: trainer as RunConfig<K>['trainer'] };
+  return { kind, file, model, ...(revision === undefined ? {} : { revision }), dataset, rewards: raw.rewards, promptColumn: promptColumn as string | undefined, trainer: trainer as RunConfig<K>['trainer'] };
 }
 
 /** The records of a JSONL file (blank lines skipped); a bad line is named by its number. */

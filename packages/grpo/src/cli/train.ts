@@ -8,7 +8,8 @@
  * once without saving; SIGINTs that arrive together (a wrapper relaying the signal to the process
  * group it is in) are one Ctrl-C (see `onInterrupt`).
  */
-import { basename, dirname } from 'node:path';
+import { basename, dirname, isAbsolute } from 'node:path';
+import { ensureHubSnapshot, parseHubId } from '@mlxn/io';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { latestCheckpoint, resolveCheckpoint } from '../checkpoint.js';
 import type { LogRecord } from '../metrics.js';
@@ -17,12 +18,14 @@ import type { GRPOConfig } from '../config.js';
 import { type SFTConfig, type SFTRecord, SFTTrainer } from '../sft.js';
 import { RewardFunctionError } from '../rewards/index.js';
 import { GRPOTrainer } from '../trainer.js';
-import { type CommandSpec, type ParsedArgs, UsageError, flag, onInterrupt } from '@mlxn/models-qwen3/cli-args';
+import { type CommandSpec, type ParsedArgs, UsageError, downloadProgressBar, flag, onInterrupt } from '@mlxn/models-qwen3/cli-args';
 import { ConfigError, type Overrides, type TrainerKind, readJsonl, readRunConfig } from './config-file.js';
 import { resumeCommand } from './resume-command.js';
 import { BUILTIN_REWARD_NAMES, resolveRewards } from './rewards.js';
 
 const RUN_FLAGS: CommandSpec['flags'] = {
+  model: { kind: 'string', value: 'MODEL', help: "A folder or a Hugging Face model id such as Qwen/Qwen3-0.6B (overrides the config's model)." },
+  revision: { kind: 'string', value: 'REV', help: 'For a Hugging Face model id: the branch, tag or commit (default main).' },
   resume: {
     kind: 'string',
     value: '[=CHECKPOINT]',
@@ -49,7 +52,7 @@ export const GRPO: CommandSpec = {
   epilog: [
     'Config file:',
     '  {',
-    '    "model": "./Qwen3-0.6B",              model folder',
+    '    "model": "Qwen/Qwen3-0.6B",           a folder, or a Hugging Face model id (downloaded if needed)',
     '    "dataset": "./train.jsonl",           one JSON record per line with a "prompt"',
     '    "rewards": ["accuracy", "./rewards.mjs", { "builtin": "format", "options": {} }],',
     '    "numGenerations": 8, "maxCompletionLength": 256, "learningRate": 1e-6,',
@@ -122,6 +125,10 @@ class CliSFTTrainer extends SFTTrainer {
 
 function overridesOf(args: ParsedArgs): Overrides {
   const o: Overrides = {};
+  const model = flag<string>(args, 'model');
+  if (model !== undefined) o.model = model;
+  const revision = flag<string>(args, 'revision');
+  if (revision !== undefined) o.revision = revision;
   const out = flag<string>(args, 'output-dir');
   if (out !== undefined) o.outputDir = out;
   const maxSteps = flag<number>(args, 'max-steps');
@@ -136,6 +143,18 @@ function overridesOf(args: ParsedArgs): Overrides {
 }
 
 const say = (s: string) => process.stderr.write(`${s}\n`);
+
+/** The model's folder; a Hugging Face model id not in the cache is downloaded, with progress. */
+async function modelFolder(model: string, revision: string | undefined): Promise<string> {
+  const id = isAbsolute(model) ? undefined : parseHubId(model);
+  if (id === undefined) return model; // a folder (config-file.ts resolved it)
+  const bar = downloadProgressBar(id.repo);
+  try {
+    return await ensureHubSnapshot(model, { revision, onProgress: (e) => bar.update(e) });
+  } finally {
+    bar.end();
+  }
+}
 
 /** `argv`: the words after the command, as typed, for the command that continues the run. */
 export async function runTraining(kind: TrainerKind, args: ParsedArgs, argv: readonly string[]): Promise<number> {
@@ -160,7 +179,7 @@ export async function runTraining(kind: TrainerKind, args: ParsedArgs, argv: rea
   const rewards = kind === 'grpo' ? await resolveRewards(run.rewards, dirname(run.file), { maxCompletionLength: (c as GRPOConfig).maxCompletionLength }) : [];
   const dataset = kind === 'grpo' ? loadPrompts(run.dataset, run.promptColumn) : readJsonl(run.dataset);
 
-  const model = await Qwen3.load(run.model);
+  const model = await Qwen3.load(await modelFolder(run.model, run.revision));
   const progress = flag(args, 'no-progress') ? false : { stream: process.stderr };
   const trainer =
     kind === 'grpo'

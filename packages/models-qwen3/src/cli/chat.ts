@@ -11,19 +11,20 @@ import type { Qwen3 } from '../model.js';
 import { type CommandSpec, type ParsedArgs, UsageError, flag } from './args.js';
 import { onInterrupt } from './interrupts.js';
 import { statsLine } from './generate.js';
-import { checkModelFolder, loadModel } from './model-folder.js';
+import { REVISION_FLAG, loadModel, resolveModelArg } from './model-folder.js';
 import { style, useColor, writeOut } from './output.js';
 import { SAMPLING_FLAGS, asUsageError, checkSamplingOptions, samplingOptions } from './sampling.js';
 
 export const CHAT: CommandSpec = {
   name: 'mlxn-qwen3 chat',
-  usage: '<model-folder> [options]',
+  usage: '<model> [options]',
   summary:
     'Chat with the model. With --message it replies once and exits; on a terminal it is an\n' +
     'interactive session (/reset clears the conversation, /exit or Ctrl-D leaves, Ctrl-C stops a\n' +
     'reply); with piped input each line is one user message.',
   maxPositionals: 1,
   flags: {
+    ...REVISION_FLAG,
     message: { kind: 'string', short: 'm', value: 'TEXT', help: 'Reply to this one message and exit.' },
     system: { kind: 'string', value: 'TEXT', help: 'The system message.' },
     tools: { kind: 'string', value: 'FILE', help: 'A JSON file with a list of tool definitions the model may call.' },
@@ -224,7 +225,7 @@ async function repl(s: Session, initial: ChatMessage[]): Promise<number> {
 }
 
 export async function runChat(args: ParsedArgs): Promise<number> {
-  const dir = checkModelFolder(args.positionals[0]);
+  const dir = await resolveModelArg(args.positionals[0], flag<string>(args, 'revision'));
   const options: ChatOptions = { ...samplingOptions(args) };
   if (flag(args, 'no-thinking')) options.enableThinking = false;
   const toolsFile = flag<string>(args, 'tools');

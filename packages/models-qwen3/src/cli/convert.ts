@@ -12,7 +12,7 @@ import type { Qwen3 } from '../model.js';
 import { type QuantizationReport, quantizationReport, quantizeModel } from '../quantization.js';
 import { type CommandSpec, type ParsedArgs, UsageError, flag } from './args.js';
 import { onInterrupt } from './interrupts.js';
-import { checkModelFolder, loadModel } from './model-folder.js';
+import { REVISION_FLAG, loadModel, resolveModelArg } from './model-folder.js';
 
 const DTYPES = ['float32', 'float16', 'bfloat16'] as const;
 const MODES = ['affine', 'mxfp4', 'mxfp8', 'nvfp4'] as const;
@@ -21,12 +21,13 @@ const ADAPTERS_FILE = 'adapters.safetensors';
 
 export const CONVERT: CommandSpec = {
   name: 'mlxn-qwen3 convert',
-  usage: '<model-folder> --out <folder> [options]',
+  usage: '<model> --out <folder> [options]',
   summary:
     'Write a converted copy of a model folder: quantized (--quantize), cast (--dtype) and/or with\n' +
     'LoRA adapters fused into its weights (--adapters). Adapters are fused before quantizing.',
   maxPositionals: 1,
   flags: {
+    ...REVISION_FLAG,
     out: { kind: 'string', short: 'o', value: 'FOLDER', help: 'Where to write the converted model (must not exist, unless --overwrite).' },
     quantize: { kind: 'boolean', short: 'q', help: 'Quantize the weights.' },
     bits: { kind: 'int', value: 'N', help: "Bits per quantized weight (default: the mode's, 4; 8 for mxfp8; with --quantize)." },
@@ -91,7 +92,7 @@ function adaptersFile(path: string): string {
 
 export async function runConvert(args: ParsedArgs): Promise<number> {
   const folder = args.positionals[0];
-  const dir = checkModelFolder(folder);
+  const dir = await resolveModelArg(folder, flag<string>(args, 'revision'));
   const outArg = flag<string>(args, 'out');
   if (outArg === undefined) throw new UsageError('missing --out <folder>');
   const out = resolve(outArg);

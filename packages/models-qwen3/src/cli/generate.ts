@@ -7,18 +7,19 @@ import type { GenerationChunk } from '../generate.js';
 import type { GenerateOptions, Prompt } from '../options.js';
 import { type CommandSpec, type ParsedArgs, UsageError, flag } from './args.js';
 import { onInterrupt } from './interrupts.js';
-import { checkModelFolder, loadModel } from './model-folder.js';
+import { REVISION_FLAG, loadModel, resolveModelArg } from './model-folder.js';
 import { readStdin, writeOut } from './output.js';
 import { SAMPLING_FLAGS, asUsageError, checkSamplingOptions, samplingOptions } from './sampling.js';
 
 export const GENERATE: CommandSpec = {
   name: 'mlxn-qwen3 generate',
-  usage: '<model-folder> [prompt] [options]',
+  usage: '<model> [prompt] [options]',
   summary:
     'Generate a continuation of a prompt and stream it to stdout. The prompt is rendered with the\n' +
     "model's chat template as one user message unless --raw is given; '-' or no prompt reads stdin.",
   maxPositionals: 2,
   flags: {
+    ...REVISION_FLAG,
     prompt: { kind: 'string', short: 'p', value: 'TEXT', help: 'The prompt (instead of the positional argument).' },
     system: { kind: 'string', value: 'TEXT', help: 'A system message before the prompt (chat template only).' },
     raw: { kind: 'boolean', help: 'Use the prompt as plain text, without the chat template.' },
@@ -28,7 +29,7 @@ export const GENERATE: CommandSpec = {
   },
   epilog: [
     'Examples:',
-    "  mlxn-qwen3 generate ./Qwen3-0.6B 'Write a haiku about autumn' --max-tokens 64",
+    "  mlxn-qwen3 generate Qwen/Qwen3-0.6B 'Write a haiku about autumn' --max-tokens 64",
     "  echo 'Once upon a time' | mlxn-qwen3 generate ./Qwen3-0.6B --raw --temperature 0.7 --seed 1",
   ].join('\n'),
 };
@@ -44,7 +45,7 @@ export function statsLine(c: Pick<GenerationChunk, 'promptTokens' | 'completionT
 
 export async function runGenerate(args: ParsedArgs): Promise<number> {
   const [folder, positionalPrompt] = args.positionals;
-  const dir = checkModelFolder(folder);
+  const dir = await resolveModelArg(folder, flag<string>(args, 'revision'));
   const given = flag<string>(args, 'prompt');
   if (given !== undefined && positionalPrompt !== undefined) throw new UsageError('give the prompt either as an argument or with --prompt, not both');
   let text = given ?? positionalPrompt;

@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 /**
- * `mlxn-qwen3`: generate, chat and convert from a model folder. Exit codes: 0 done, 1 the work
+ * `mlxn-qwen3`: generate, chat and convert from a model folder or hub id; download and list the
+ * Hugging Face cache. Exit codes: 0 done, 1 the work
  * failed, 2 the command was called wrongly, 130 interrupted with Ctrl-C. Errors are one line
  * (`mlxn-qwen3: …`); `--verbose` adds the stack trace.
  */
 import { type CommandSpec, type ParsedArgs, UsageError, helpText, parseCommand } from './args.js';
+import { CACHE, runCache } from './cache.js';
 import { CHAT, runChat } from './chat.js';
 import { CONVERT, runConvert } from './convert.js';
+import { DOWNLOAD, runDownload } from './download.js';
 import { GENERATE, runGenerate } from './generate.js';
 import { OutputClosed } from './output.js';
 import { versionLine } from './version.js';
@@ -15,6 +18,8 @@ const COMMANDS: Record<string, { spec: CommandSpec; run: (args: ParsedArgs) => P
   generate: { spec: GENERATE, run: runGenerate },
   chat: { spec: CHAT, run: runChat },
   convert: { spec: CONVERT, run: runConvert },
+  download: { spec: DOWNLOAD, run: runDownload },
+  cache: { spec: CACHE, run: runCache },
 };
 
 const MAIN_HELP = `Usage: mlxn-qwen3 <command> [options]
@@ -25,6 +30,11 @@ Commands:
   generate   Stream a continuation of a prompt
   chat       Chat with the model (interactive, or one message with --message)
   convert    Quantize, change the dtype or fuse LoRA adapters into a new model folder
+  download   Download a model from the Hugging Face hub into the local cache
+  cache      List the models in the local Hugging Face cache, with sizes
+
+A model is a folder or a Hugging Face model id (Qwen/Qwen3-0.6B, optionally @revision or
+--revision), taken from the local Hugging Face cache or downloaded into it.
 
 Run 'mlxn-qwen3 <command> --help' for a command's options, 'mlxn-qwen3 --version' for the version.
 `;
@@ -44,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
     }
     const command = COMMANDS[name];
     if (command === undefined) {
-      throw new UsageError(name.startsWith('-') ? `expected a command before ${name} (generate, chat or convert)` : `unknown command '${name}' (generate, chat or convert)`);
+      throw new UsageError(name.startsWith('-') ? `expected a command before ${name} (generate, chat, convert, download or cache)` : `unknown command '${name}' (generate, chat, convert, download or cache)`);
     }
     const args = parseCommand(command.spec, rest);
     if (args.flags.help) {
