@@ -27,8 +27,14 @@ installed trl source (between the `unscorable_mask = ...` line and the `frac_rew
 metric) and executed on fixed reward tables, for scale_rewards x aggregation x weights x None
 rewards.
 
-Writes packages/grpo/test/fixtures/grpo_trl_golden.json (floats to 10 significant digits,
-NaN as null).
+Through the model: for 9 configurations, TRL's real `_get_per_token_logps_and_entropies` runs the
+tiny dense Qwen3 (tooling/fixtures/qwen3/dense, loaded by transformers in float64, TRL's
+`add_fused_lm_head` at temperature 0.9) on left-padded prompts and right-padded completions;
+recorded: the loss, the metrics, the per-token log-probabilities and entropies, and per weight
+tensor Σg, Σ±g (fixed sign pattern) and Σg².
+
+Writes packages/grpo/test/fixtures/grpo_trl_golden.json and grpo_trl_model_golden.json (floats to
+10 significant digits, NaN as null).
 """
 import inspect
 import itertools
@@ -420,8 +426,118 @@ def advantage_cases():
     return out
 
 
+# ----------------------------------------------------------------------------------------------
+# Through the model: TRL's real _get_per_token_logps_and_entropies on the tiny dense Qwen3
+
+MODEL_DIR = os.path.join(os.path.dirname(__file__), "..", "fixtures", "qwen3", "dense")
+MODEL_OUT = os.path.join(os.path.dirname(OUT), "grpo_trl_model_golden.json")
+PROMPT_LENGTHS = [3, 7, 5, 2]  # left-padded to 7
+COMPLETION_LENGTHS = [6, 4, 1, 5]  # right-padded to 6
+MODEL_TEMPERATURE = 0.9
+MODEL_CASES = [
+    ("dapo", {}, False),
+    ("grpo/sequence/kl=bc", {"loss_type": "grpo", "importance_sampling_level": "sequence", "beta": 0.04}, True),
+    ("bnpo/delta/epsilonHigh/kl=plain", {"loss_type": "bnpo", "delta": 1.4, "epsilon_high": 0.28, "beta": 0.04, "use_bias_correction_kl": False}, True),
+    ("luspo/sequence", {"loss_type": "luspo", "importance_sampling_level": "sequence"}, True),
+    ("vespo/offPolicyMask", {"loss_type": "vespo", "off_policy_mask_threshold": 0.02}, True),
+    ("cispo/epsilonHigh=5", {"loss_type": "cispo", "epsilon_high": 5.0}, True),
+    ("sapo", {"loss_type": "sapo"}, True),
+    ("dr_grpo/topEntropyQuantile=0.5/entropyCoef", {"loss_type": "dr_grpo", "top_entropy_quantile": 0.5, "entropy_coef": 0.3}, False),
+    ("grpo/ga=2/entropyCoef/gradientCheckpointing", {"loss_type": "grpo", "gradient_accumulation_steps": 2, "entropy_coef": 0.3}, True),
+]
+
+
+def sign_pattern(n):
+    """±1 by index, reproducible in JS: the top bit of (i · 2654435761) mod 2^32."""
+    i = np.arange(n, dtype=np.uint64)
+    return np.where(((i * np.uint64(2654435761)) & np.uint64(0xFFFFFFFF)) >> np.uint64(31), -1.0, 1.0)
+
+
+def grad_stats(g):
+    v = g.detach().reshape(-1).double().numpy()
+    return {"n": int(v.size), "sum": r10(v.sum()), "dot": r10((v * sign_pattern(v.size)).sum()), "sq": r10((v * v).sum())}
+
+
+def model_inputs(rng):
+    P, C = max(PROMPT_LENGTHS), max(COMPLETION_LENGTHS)
+    prompt_ids = np.zeros((len(PROMPT_LENGTHS), P), dtype=np.int64)
+    prompt_mask = np.zeros_like(prompt_ids)
+    completion_ids = np.zeros((len(PROMPT_LENGTHS), C), dtype=np.int64)
+    completion_mask = np.zeros((len(PROMPT_LENGTHS), C))
+    for i, (p, c) in enumerate(zip(PROMPT_LENGTHS, COMPLETION_LENGTHS)):
+        prompt_ids[i, P - p:] = rng.integers(3, 512, size=p)
+        prompt_mask[i, P - p:] = 1
+        completion_ids[i, :c] = rng.integers(3, 512, size=c)
+        completion_mask[i, :c] = 1
+    return prompt_ids, prompt_mask, completion_ids, completion_mask
+
+
+def run_model_cases():
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
+
+    rng = np.random.default_rng(11)
+    prompt_ids, prompt_mask, completion_ids, completion_mask = model_inputs(rng)
+    advantages = f32([0.9, -1.3, 0.4, -0.2])
+    model = AutoModelForCausalLM.from_pretrained(MODEL_DIR, dtype=torch.float64)
+    model.train()
+    add_fused_lm_head(model, temperature=MODEL_TEMPERATURE, outputs=("log_probs", "entropy"))
+    ids = torch.tensor(np.concatenate([prompt_ids, completion_ids], 1))
+    att = torch.tensor(np.concatenate([prompt_mask, completion_mask.astype(np.int64)], 1))
+    # The current policy's log-probabilities, to perturb into fixed "old" and reference ones.
+    with torch.no_grad():
+        labels = ids.masked_fill(att == 0, -100)
+        labels[:, : -completion_ids.shape[1]] = -100
+        cur = model(input_ids=ids, attention_mask=att, labels=labels, fused_lm_head=True).log_probs[:, -completion_ids.shape[1]:].numpy()
+    old = f32(cur + rng.normal(0, 0.15, size=cur.shape))
+    ref = f32(cur + rng.normal(0, 0.3, size=cur.shape))
+    cases = []
+    for name, kw, use_old in MODEL_CASES:
+        kw = {"gradient_accumulation_steps": 1, **kw}
+        kw["steps_per_generation"] = kw["gradient_accumulation_steps"]
+        t = make_trainer({**kw, "temperature": MODEL_TEMPERATURE})
+        t.model = model
+        t.max_completion_length = completion_ids.shape[1]
+        # t._get_per_token_logps_and_entropies is TRL's own method here (not replaced): through the model
+        model.zero_grad(set_to_none=True)
+        inputs = {
+            "prompt_ids": torch.tensor(prompt_ids), "prompt_mask": torch.tensor(prompt_mask),
+            "completion_ids": torch.tensor(completion_ids), "completion_mask": torch.tensor(completion_mask),
+            "advantages": torch.tensor(advantages), "num_items_in_batch": torch.tensor(float(completion_mask.sum())),
+        }
+        if use_old:
+            inputs["old_per_token_logps"] = torch.tensor(old)
+        if t.beta != 0.0:
+            inputs["ref_per_token_logps"] = torch.tensor(ref)
+        ACCELERATOR.gradient_state._set_sync_gradients(True)
+        loss = t._compute_loss(model, inputs)
+        loss.backward()
+        grads = {n: grad_stats(p.grad) for n, p in model.named_parameters() if p.grad is not None}
+        metrics = {k: r10(v[-1]) for k, v in t._metrics["train"].items()}
+        cases.append({"name": name, "trl": kw, "useOld": use_old, "loss": r10(loss.item()), "metrics": metrics, "grads": grads})
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=att, labels=labels, fused_lm_head=True)
+    C = completion_ids.shape[1]
+    return {
+        "about": "TRL 1.16's own _compute_loss through the tiny dense Qwen3 (tooling/fixtures/qwen3/dense, float64); written by tooling/reference/grpo_trl_golden.py",
+        "versions": {"trl": trl.__version__, "transformers": transformers.__version__, "torch": torch.__version__},
+        "temperature": MODEL_TEMPERATURE,
+        "promptIds": prompt_ids.tolist(), "promptMask": prompt_mask.tolist(),
+        "completionIds": completion_ids.tolist(), "completionMask": completion_mask.tolist(),
+        "advantages": advantages.tolist(), "oldLogprobs": old.tolist(), "refLogprobs": ref.tolist(),
+        "logprobs": mat(out.log_probs[:, -C:] * torch.tensor(completion_mask)),
+        "entropy": mat(out.entropy[:, -C:] * torch.tensor(completion_mask)),
+        "cases": cases,
+    }
+
+
 def main():
     check_init_assignments()
+    model_doc = run_model_cases()
+    text = json.dumps(model_doc, separators=(",", ":"), allow_nan=False)
+    with open(MODEL_OUT, "w") as f:
+        f.write(text)
+    print(f"{len(model_doc['cases'])} model cases; {os.path.relpath(MODEL_OUT)}: {len(text) / 1024:.0f} KiB")
     pool = make_pool()
     check_margins(pool)
     cases = [run_case(a, pool) for a in all_cases()]
