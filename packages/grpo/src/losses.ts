@@ -119,7 +119,7 @@ export interface EntropyWindowStats {
 export interface GRPOLossResult {
   /** The scalar to differentiate (already divided for gradient accumulation as TRL does). */
   loss: mx.Array;
-  /** TRL's policy_loss: the loss before the accumulation division (equal to loss for dapo and cispo). */
+  /** TRL's policy_loss: the loss before the accumulation division and the entropy bonus (equal to loss for dapo, cispo and vespo without a bonus). */
   policyLoss: mx.Array;
   metrics: GRPOLossMetrics;
   /** With an entropy bonus: this micro-batch's entropy sum and token count (detached). */
