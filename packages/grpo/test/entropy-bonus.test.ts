@@ -111,10 +111,15 @@ describe('entropy bonus in GRPOTrainer', () => {
     const statePath = join(outputDir, 'checkpoint-2', 'trainer_state.json');
     const saved = JSON.parse(readFileSync(statePath, 'utf8'));
     expect(saved.extra.trainer.entropyControl.entropyCoef).toBeCloseTo(0.05, 12);
-    const { trainer: resumed } = await makeTrainer({ ...config, maxSteps: 3 });
+    const { trainer: resumed } = await makeTrainer({ ...config, resumeFromCheckpoint: join(outputDir, 'checkpoint-2') });
     resumed.loadCheckpoint(join(outputDir, 'checkpoint-2'));
     expect(resumed.entropyControl.coef).toBeCloseTo(0.05, 12);
     expect(resumed.entropyControl.lastWorldEntropy).toBeCloseTo(saved.extra.trainer.entropyControl.lastWorldEntropy, 12);
+    // The resumed step 3 is the uninterrupted run's step 3.
+    await resumed.train();
+    const [again] = resumed.logHistory;
+    expect(again.step).toBe(3);
+    for (const k of ['loss', 'entropy', 'policy_loss', 'entropy_coef', 'grad_norm']) expect(again[k], k).toBe(logs[2][k]);
 
     saved.extra.trainer.entropyControl.entropyCoef = 'high';
     writeFileSync(statePath, JSON.stringify(saved));
