@@ -3,7 +3,7 @@
 // generationBatchSize / stepsPerGeneration exactly as TRL's __post_init__ does (single process).
 import { z } from 'zod';
 
-const LOSS_TYPES = ['grpo', 'bnpo', 'dr_grpo', 'dapo', 'cispo', 'sapo'] as const;
+const LOSS_TYPES = ['grpo', 'bnpo', 'dr_grpo', 'dapo', 'cispo', 'sapo', 'luspo', 'vespo'] as const;
 const SCALE_REWARDS = ['group', 'batch', 'none'] as const;
 const SCHEDULERS = ['constant', 'constant_with_warmup', 'linear', 'cosine'] as const;
 
@@ -86,6 +86,24 @@ const schema = z
     rewardWeights: z.array(finite).nullable().default(null),
     maskTruncatedCompletions: z.boolean().default(false),
     topEntropyQuantile: z.number().min(0).max(1).default(1.0),
+    // -- loss options of TRL 1.16 (issue 18): VESPO, off-policy masking, entropy bonus --------
+    /** VESPO's Gamma weighting φ(w) = e^λ·w^k·e^(−λw): k for non-negative advantages. */
+    vespoKPos: finite.default(2.0),
+    /** λ for non-negative advantages (TRL clamps λ to ≥ 1e-4). */
+    vespoLambdaPos: nonNegative.finite().default(3.0),
+    vespoKNeg: finite.default(3.0),
+    vespoLambdaNeg: nonNegative.finite().default(2.0),
+    /** DeepSeek-V3.2's off-policy sequence mask: drop a negative-advantage completion whose mean KL to the sampling policy exceeds this; null = off. */
+    offPolicyMaskThreshold: nonNegative.finite().nullable().default(null),
+    /** Entropy bonus: loss − entropyCoef · mean token entropy; the initial coefficient when adaptive. */
+    entropyCoef: finite.default(0.0),
+    /** Skywork-OR1's controller: after each optimizer step, entropyCoef ± entropyCoefDelta toward entropyTarget. */
+    useAdaptiveEntropy: z.boolean().default(false),
+    entropyCoefMin: finite.default(0.0),
+    entropyCoefMax: finite.default(1.0),
+    entropyCoefDelta: nonNegative.finite().default(0.005),
+    /** Nats; the adaptive bonus applies only while the last window's mean entropy is at or below it. */
+    entropyTarget: finite.default(0.2),
     // -- run length, logging, checkpoints -----------------------------------------------------
     numTrainEpochs: z.number().positive().finite().default(3),
     /** > 0 overrides numTrainEpochs; -1 means "derive from epochs" (HF). */
@@ -169,6 +187,9 @@ export function parseGRPOConfig(partial: GRPOConfigInput = {}): GRPOConfig {
       `GRPO needs at least 2 generations per prompt to compute advantages; numGenerations is ${c.numGenerations}.`,
     );
   }
+  if (c.useAdaptiveEntropy && c.entropyCoefMin > c.entropyCoefMax) {
+    throw new GRPOConfigError(`entropyCoefMin (${c.entropyCoefMin}) must not exceed entropyCoefMax (${c.entropyCoefMax}).`);
+  }
   if (c.rewardWeights !== null && c.rewardWeights.length === 0) {
     throw new GRPOConfigError('rewardWeights must not be empty (leave it null for equal weights).');
   }
@@ -191,6 +212,15 @@ export function grpoConfigWarnings(config: GRPOConfig): string[] {
       `importanceSamplingLevel 'sequence' with lossType '${config.lossType}' sums per-token terms, so each sequence ` +
         "is weighted by its length rather than optimising the per-sequence objective; GSPO's setup uses lossType 'grpo'.",
     );
+  }
+  if (config.lossType === 'luspo' && config.importanceSamplingLevel !== 'sequence') {
+    out.push("lossType 'luspo' is meant for importanceSamplingLevel 'sequence' (the LUSPO paper's setup).");
+  }
+  if (config.lossType === 'vespo' && config.importanceSamplingLevel !== 'token') {
+    out.push("lossType 'vespo' computes sequence-level weights itself: importanceSamplingLevel should be 'token' (the default).");
+  }
+  if (config.useAdaptiveEntropy && (config.entropyCoef < config.entropyCoefMin || config.entropyCoef > config.entropyCoefMax)) {
+    out.push(`entropyCoef (${config.entropyCoef}) is outside [entropyCoefMin, entropyCoefMax]; the controller clamps it after the first step.`);
   }
   if (config.delta !== null && config.delta <= 1 + config.epsilonHigh) {
     out.push(`delta (${config.delta}) should be greater than 1 + epsilonHigh (${1 + config.epsilonHigh}) to act as an upper clip.`);

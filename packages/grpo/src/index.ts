@@ -11,8 +11,10 @@ export type {
   ScaleRewards,
 } from './config.js';
 export { learningRateAt, learningRateSchedule, warmupStepsFor } from './schedule.js';
-export { DEFAULT_LOSS_CONFIG, grpoLoss, highEntropyMask, lossMetricsToNumbers } from './losses.js';
-export type { ClipRatioMetrics, GRPOLossInputs, GRPOLossMetrics, GRPOLossResult, LossConfig } from './losses.js';
+export { DEFAULT_LOSS_CONFIG, grpoLoss, highEntropyMask, lossMetricsToNumbers, offPolicyMask, vespoGammaWeights } from './losses.js';
+export type { ClipRatioMetrics, EntropyWindowStats, GRPOLossInputs, GRPOLossMetrics, GRPOLossResult, LossConfig } from './losses.js';
+export { EntropyController } from './entropy-control.js';
+export type { EntropyControlConfig, EntropyControlState } from './entropy-control.js';
 export { computeAdvantages } from './advantages.js';
 export type { AdvantageOptions, AdvantageResult } from './advantages.js';
 export * from './rewards/index.js';

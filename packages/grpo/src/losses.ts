@@ -16,6 +16,11 @@ export type LossConfig = Pick<
   | 'sapoTemperaturePos'
   | 'topEntropyQuantile'
   | 'maxCompletionLength'
+  | 'offPolicyMaskThreshold'
+  | 'vespoKPos'
+  | 'vespoLambdaPos'
+  | 'vespoKNeg'
+  | 'vespoLambdaNeg'
 > & {
   /** null → epsilon (TRL's rule). */
   epsilonHigh: number | null;
@@ -33,6 +38,11 @@ export const DEFAULT_LOSS_CONFIG: Readonly<LossConfig> = Object.freeze({
   sapoTemperaturePos: 1.0,
   topEntropyQuantile: 1.0,
   maxCompletionLength: 512,
+  offPolicyMaskThreshold: null,
+  vespoKPos: 2.0,
+  vespoLambdaPos: 3.0,
+  vespoKNeg: 3.0,
+  vespoLambdaNeg: 2.0,
 });
 
 export interface GRPOLossInputs {
@@ -46,8 +56,18 @@ export interface GRPOLossInputs {
   advantages: mx.Array;
   /** 1 for completion tokens that count (truncated completions already zeroed when maskTruncatedCompletions), [B, C]. */
   completionMask: mx.Array;
-  /** Per-token entropy of the policy, [B, C]: needed when topEntropyQuantile < 1; logged when given. */
+  /**
+   * Per-token entropy of the policy, [B, C]: needed when topEntropyQuantile < 1 or with an entropy
+   * bonus (then differentiated, as TRL does); logged when given.
+   */
   entropy?: mx.Array | null;
+  /**
+   * The entropy bonus's coefficient for this micro-batch (`EntropyController.applyCoef()`):
+   * loss − coef · (mean entropy over the counted, entropy-masked tokens) / gradientAccumulationSteps.
+   * null/omitted: no bonus (TRL's entropy_coef 0 without the adaptive controller). 0 is a bonus
+   * that is on but gated off: `policy_loss` and the window statistics are still reported.
+   */
+  entropyBonusCoef?: number | null;
   config?: Partial<LossConfig>;
   /**
    * Micro-batches in the current accumulation window (TRL's current_gradient_accumulation_steps).
@@ -82,14 +102,28 @@ export interface GRPOLossMetrics {
   kl?: mx.Array;
   /** Mean per-token entropy over active tokens, when entropy was given. */
   entropy?: mx.Array;
+  /** vespo: mean of the per-sequence Gamma weights φ (TRL's vespo/phi_seq_mean). */
+  vespoPhiSeqMean?: mx.Array;
+  /** With an entropy bonus: the policy loss before the bonus (TRL's policy_loss). */
+  policyLoss?: mx.Array;
+}
+
+/** A micro-batch's share of the accumulation window's entropy (for the adaptive controller). */
+export interface EntropyWindowStats {
+  /** Σ entropy over the tokens the bonus acts on. */
+  sum: mx.Array;
+  /** How many tokens the bonus acts on. */
+  count: mx.Array;
 }
 
 export interface GRPOLossResult {
   /** The scalar to differentiate (already divided for gradient accumulation as TRL does). */
   loss: mx.Array;
-  /** TRL's policy_loss: the loss before the accumulation division (equal to loss for dapo and cispo). */
+  /** TRL's policy_loss: the loss before the accumulation division and the entropy bonus (equal to loss for dapo, cispo and vespo without a bonus). */
   policyLoss: mx.Array;
   metrics: GRPOLossMetrics;
+  /** With an entropy bonus: this micro-batch's entropy sum and token count (detached). */
+  entropyStats?: EntropyWindowStats;
 }
 
 function checkShape(name: string, a: mx.Array | null | undefined, shape: number[]): void {
@@ -99,7 +133,9 @@ function checkShape(name: string, a: mx.Array | null | undefined, shape: number[
   }
 }
 
-const f32 = (a: mx.Array): mx.Array => (a.dtype === 'float32' ? a : mx.astype(a, 'float32'));
+// Half-precision inputs are computed in float32; float64 inputs (CPU only, used by the parity
+// tests against TRL's float64 goldens) stay float64.
+const f32 = (a: mx.Array): mx.Array => (a.dtype === 'float32' || a.dtype === 'float64' ? a : mx.astype(a, 'float32'));
 
 /**
  * TRL's get_high_entropy_mask: true where a counted token's entropy is at or above the
@@ -114,11 +150,11 @@ export function highEntropyMask(entropy: mx.Array, mask: mx.Array, topEntropyQua
   const flatCounted = mx.reshape(counted, [-1]);
   // Uncounted positions sort to the end, so the first n sorted values are the counted ones.
   const sorted = mx.sort(mx.where(flatCounted, flatE, Infinity));
-  const n = mx.sum(mx.astype(flatCounted, 'float32'));
+  const n = mx.sum(mx.astype(flatCounted, e.dtype));
   const pos = mx.multiply(q, mx.subtract(n, 1));
   const lo = mx.floor(pos);
   const hi = mx.ceil(pos);
-  const idx = mx.arange(0, flatE.size, 1, { dtype: 'float32' });
+  const idx = mx.arange(0, flatE.size, 1, { dtype: e.dtype });
   const pick = (at: mx.Array) => mx.sum(mx.where(mx.equal(idx, at), sorted, 0));
   const below = pick(lo);
   const above = pick(hi);
@@ -168,6 +204,9 @@ export function grpoLoss(inputs: GRPOLossInputs): GRPOLossResult {
   if (cfg.topEntropyQuantile < 1 && !inputs.entropy) {
     throw new TypeError('grpoLoss: entropy is required when topEntropyQuantile < 1');
   }
+  const bonusCoef = inputs.entropyBonusCoef ?? null;
+  if (bonusCoef !== null && !Number.isFinite(bonusCoef)) throw new RangeError(`grpoLoss: entropyBonusCoef must be a finite number, got ${bonusCoef}`);
+  if (bonusCoef !== null && !inputs.entropy) throw new TypeError('grpoLoss: entropy is required with an entropy bonus');
   if (cfg.lossType === 'dr_grpo' && !(cfg.maxCompletionLength > 0)) {
     throw new RangeError('grpoLoss: dr_grpo needs maxCompletionLength > 0');
   }
@@ -184,6 +223,7 @@ export function grpoLoss(inputs: GRPOLossInputs): GRPOLossResult {
   } else {
     checkShape('advantages', adv, shape);
   }
+  const entropyMask = cfg.topEntropyQuantile < 1 ? highEntropyMask(inputs.entropy!, completionMask, cfg.topEntropyQuantile) : null;
 
   const logRatio = mx.subtract(logp, oldLogp);
   const logWeights =
@@ -200,6 +240,7 @@ export function grpoLoss(inputs: GRPOLossInputs): GRPOLossResult {
   }
 
   let perTokenLoss: mx.Array;
+  let phiSeq: mx.Array | undefined;
   switch (cfg.lossType) {
     case 'cispo': {
       const clamped = mx.stopGradient(mx.minimum(coef1, epsHigh));
@@ -212,10 +253,17 @@ export function grpoLoss(inputs: GRPOLossInputs): GRPOLossResult {
       perTokenLoss = mx.negative(mx.multiply(gate, adv));
       break;
     }
+    case 'vespo': {
+      // The Gamma weight only scales the gradient of −A·log π (TRL computes it without gradient).
+      phiSeq = vespoGammaWeights(mx.stopGradient(logRatio), adv, mask, cfg);
+      perTokenLoss = mx.negative(mx.multiply(mx.multiply(phiSeq, adv), logp));
+      break;
+    }
     case 'grpo':
     case 'bnpo':
     case 'dr_grpo':
-    case 'dapo': {
+    case 'dapo':
+    case 'luspo': {
       const coef2 = mx.clip(coef1, 1 - epsLow, 1 + epsHigh);
       if (cfg.delta !== null) coef1 = mx.minimum(coef1, cfg.delta); // two-sided clipping
       perTokenLoss = mx.negative(mx.minimum(mx.multiply(coef1, adv), mx.multiply(coef2, adv)));
@@ -225,9 +273,11 @@ export function grpoLoss(inputs: GRPOLossInputs): GRPOLossResult {
       throw new RangeError(`grpoLoss: unknown lossType ${JSON.stringify(cfg.lossType)}`);
   }
 
-  if (cfg.topEntropyQuantile < 1) {
-    perTokenLoss = mx.multiply(perTokenLoss, highEntropyMask(inputs.entropy!, completionMask, cfg.topEntropyQuantile));
+  // TRL's order: off-policy mask, entropy mask, then the KL term (which neither mask touches).
+  if (cfg.offPolicyMaskThreshold !== null) {
+    perTokenLoss = mx.multiply(perTokenLoss, offPolicyMask(adv, logp, oldLogp, mask, cfg.offPolicyMaskThreshold));
   }
+  if (entropyMask) perTokenLoss = mx.multiply(perTokenLoss, entropyMask);
   if (perTokenKl) perTokenLoss = mx.add(perTokenLoss, mx.multiply(cfg.beta, perTokenKl));
 
   const maskedLoss = mx.multiply(perTokenLoss, mask); // broadcasts a per-sequence loss onto its tokens
@@ -247,7 +297,13 @@ export function grpoLoss(inputs: GRPOLossInputs): GRPOLossResult {
       policyLoss = mx.divide(mx.sum(maskedLoss), shape[0] * cfg.maxCompletionLength);
       loss = mx.divide(policyLoss, ga);
       break;
+    case 'luspo':
+      // Each sequence's loss is summed over its tokens (scaled by its length), then averaged.
+      policyLoss = mx.mean(mx.sum(maskedLoss, -1));
+      loss = mx.divide(policyLoss, ga);
+      break;
     default: {
+      // dapo, cispo, vespo: tokens of the whole generation batch, rescaled to one accumulation window.
       const items = inputs.numItemsInBatch ?? mx.sum(mask);
       const normalizer = mx.multiply(mx.maximum(items, 1), ga / spg);
       policyLoss = mx.divide(mx.sum(maskedLoss), normalizer);
@@ -256,11 +312,26 @@ export function grpoLoss(inputs: GRPOLossInputs): GRPOLossResult {
   }
 
   const metrics: GRPOLossMetrics = {};
+  let entropyStats: EntropyWindowStats | undefined;
+  if (bonusCoef !== null) {
+    // The bonus is the mean entropy over the tokens the policy loss acts on, whatever the loss
+    // type's normaliser; only the accumulation division applies. Entropy is differentiated.
+    const ent = f32(inputs.entropy!);
+    const effective = entropyMask ? mx.multiply(mask, entropyMask) : mask;
+    const entSum = mx.sum(mx.multiply(ent, effective));
+    const count = mx.sum(effective);
+    const entropyLoss = mx.divide(mx.divide(entSum, mx.maximum(count, 1)), ga);
+    loss = mx.subtract(loss, mx.multiply(bonusCoef, entropyLoss));
+    metrics.policyLoss = mx.stopGradient(policyLoss);
+    entropyStats = { sum: mx.stopGradient(entSum), count };
+  }
   if (perTokenKl) metrics.kl = maskedMean(mx.stopGradient(perTokenKl), mask);
   if (inputs.entropy) metrics.entropy = maskedMean(mx.stopGradient(f32(inputs.entropy)), mask);
   const c1 = mx.stopGradient(coef1);
   if (cfg.lossType === 'cispo') {
     metrics.cispoClipRatio = maskedMean(asFloat(mx.logicalAnd(mx.greater(c1, epsHigh), mx.greater(adv, 0))), mask);
+  } else if (cfg.lossType === 'vespo') {
+    metrics.vespoPhiSeqMean = maskedMean(phiSeq!, mask);
   } else if (cfg.lossType !== 'sapo') {
     const low = asFloat(mx.logicalAnd(mx.less(c1, 1 - epsLow), mx.less(adv, 0)));
     const high = asFloat(mx.logicalAnd(mx.greater(c1, 1 + epsHigh), mx.greater(adv, 0)));
@@ -273,7 +344,43 @@ export function grpoLoss(inputs: GRPOLossInputs): GRPOLossResult {
       highMax: nanReduce(perSequenceMean(high, mask), 'max'),
     };
   }
-  return { loss, policyLoss, metrics };
+  return { loss, policyLoss, metrics, ...(entropyStats ? { entropyStats } : {}) };
+}
+
+/**
+ * DeepSeek-V3.2's off-policy sequence mask (TRL's get_off_policy_mask): 1 keeps a sequence, 0
+ * drops it; a sequence is dropped when its advantage is negative and its mean KL to the sampling
+ * policy (mean over counted tokens of log π_old − log π, NaN counted as 0) exceeds `threshold`.
+ */
+export function offPolicyMask(advantages: mx.Array, logprobs: mx.Array, samplingLogprobs: mx.Array, mask: mx.Array, threshold: number): mx.Array {
+  const kl = mx.subtract(samplingLogprobs, mx.stopGradient(logprobs));
+  const klNoNan = mx.where(mx.isnan(kl), 0, kl);
+  const seqKl = mx.divide(mx.sum(mx.multiply(klNoNan, mask), -1, true), mx.maximum(mx.sum(mask, -1, true), 1));
+  return asFloat(mx.logicalOr(mx.greaterEqual(advantages, 0), mx.lessEqual(seqKl, threshold)));
+}
+
+const LOG_1E_8 = Math.log(1e-8);
+
+/**
+ * VESPO's per-sequence Gamma weights (TRL's get_gamma_weights), [B, 1]: w = exp(Σ clamp(log
+ * ratio, −20, 20)) over counted tokens (log w clamped to [log 1e-8, 20]), and
+ * φ(w) = exp(λ + k·log w − λ·w) with (k, λ) chosen by the advantage's sign (λ ≥ 1e-4); a
+ * non-finite φ becomes 0.
+ */
+export function vespoGammaWeights(
+  logRatio: mx.Array,
+  advantages: mx.Array,
+  mask: mx.Array,
+  cfg: Pick<LossConfig, 'vespoKPos' | 'vespoLambdaPos' | 'vespoKNeg' | 'vespoLambdaNeg'>,
+): mx.Array {
+  const seq = mx.sum(mx.multiply(mx.clip(logRatio, -20, 20), mask), -1, true);
+  const logW = mx.clip(seq, LOG_1E_8, 20);
+  const w = mx.exp(logW);
+  const nonNeg = mx.greaterEqual(advantages, 0);
+  const k = mx.where(nonNeg, cfg.vespoKPos, cfg.vespoKNeg);
+  const lambda = mx.maximum(mx.where(nonNeg, cfg.vespoLambdaPos, cfg.vespoLambdaNeg), 1e-4);
+  const phi = mx.exp(mx.subtract(mx.add(lambda, mx.multiply(k, logW)), mx.multiply(lambda, w)));
+  return mx.stopGradient(mx.where(mx.isfinite(phi), phi, 0));
 }
 
 const asFloat = (b: mx.Array): mx.Array => mx.astype(b, 'float32');
@@ -294,7 +401,9 @@ export function lossMetricsToNumbers(metrics: GRPOLossMetrics): Record<string, n
     out['clip_ratio/high_max'] = read(metrics.clipRatio.highMax);
   }
   if (metrics.cispoClipRatio) out['cispo_clip_ratio'] = read(metrics.cispoClipRatio);
+  if (metrics.vespoPhiSeqMean) out['vespo/phi_seq_mean'] = read(metrics.vespoPhiSeqMean);
   if (metrics.kl) out['kl'] = read(metrics.kl);
   if (metrics.entropy) out['entropy'] = read(metrics.entropy);
+  if (metrics.policyLoss) out['policy_loss'] = read(metrics.policyLoss);
   return out;
 }

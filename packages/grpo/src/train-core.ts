@@ -259,6 +259,13 @@ export abstract class TrainerCore {
   protected refSnapshot(): ParamDict | null {
     return null;
   }
+  /** Trainer-specific scalar state saved in trainer_state.json's `extra.trainer` (null: none). */
+  protected trainerExtraState(): Record<string, unknown> | null {
+    return null;
+  }
+  /** Throws when a checkpoint's `extra.trainer` cannot be restored (checked before anything is applied). */
+  protected checkTrainerExtraState(_state: unknown): void {}
+  protected restoreTrainerExtraState(_state: unknown): void {}
   protected restoreRefSnapshot(_p: ParamDict): void {}
   protected progressInfo(record: LogRecord | null): Record<string, number | string> {
     return record?.loss != null ? { loss: record.loss } : {};
@@ -493,7 +500,7 @@ export abstract class TrainerCore {
       microStep: this.state.microStep,
       trainer: this.#name,
       config: JSON.parse(JSON.stringify(c)) as Record<string, unknown>,
-      extra: { skippedSteps: this.#skipped, lossSum: this.#lossSum, lora: this.#isLora() },
+      extra: { skippedSteps: this.#skipped, lossSum: this.#lossSum, lora: this.#isLora(), ...nonNull('trainer', this.trainerExtraState()) },
     };
     const buffer = this.bufferState();
     const ref = this.refSnapshot();
@@ -523,11 +530,16 @@ export abstract class TrainerCore {
   loadCheckpoint(dir: string): TrainerState {
     const st = readTrainerState(dir);
     checkTrainerState(st, join(dir, TRAINER_STATE_FILE), { trainer: this.#name, totalSteps: this.totalSteps });
-    const extra = (st.extra ?? {}) as { skippedSteps?: number; lossSum?: number };
+    const extra = (st.extra ?? {}) as { skippedSteps?: number; lossSum?: number; trainer?: unknown };
     try {
       this.checkSamplerState(st.dataset);
     } catch (e) {
       throw new Error(`${join(dir, TRAINER_STATE_FILE)}: invalid trainer state: dataset: ${(e as Error).message}`);
+    }
+    try {
+      this.checkTrainerExtraState(extra.trainer);
+    } catch (e) {
+      throw new Error(`${join(dir, TRAINER_STATE_FILE)}: invalid trainer state: extra.trainer: ${(e as Error).message}`);
     }
     const loaded: mx.Array[] = [];
     const take = <T extends Record<string, mx.Array>>(arrays: T): T => {
@@ -592,12 +604,15 @@ export abstract class TrainerCore {
     this.#skipped = extra.skippedSteps ?? 0;
     this.#lossSum = extra.lossSum ?? 0;
     this.restoreSampler(st.dataset);
+    this.restoreTrainerExtraState(extra.trainer);
     this.restoreBuffer(buffer);
     if (ref !== null) this.restoreRefSnapshot(ref);
     this.metrics.discard();
     return st;
   }
 }
+
+const nonNull = (key: string, v: unknown): Record<string, unknown> => (v === null || v === undefined ? {} : { [key]: v });
 
 /** The per-batch scalars of a rollouts file, after checking that every array belongs to a batch. */
 function checkBufferLayout(path: string, arrays: Record<string, mx.Array>, batches: string | undefined): Record<string, number>[] {

@@ -13,13 +13,14 @@ import { LoRALinear, type Module, type ParamDict, adapterParameters, linearToLoR
 import { type AdvantageResult, computeAdvantages } from './advantages.js';
 import { type GRPOConfig, type GRPOConfigInput, grpoConfigWarnings, parseGRPOConfig } from './config.js';
 import { GenerationBatchSampler, PromptDataset, seededPermutation } from './dataset.js';
+import { EntropyController } from './entropy-control.js';
 import { grpoLoss } from './losses.js';
 import type { LogRecord, OnLog } from './metrics.js';
 import type { ProgressOptions } from './progress.js';
 import { type RewardFunction, rewardFunctionNames, runRewardFunctions } from './rewards/index.js';
 import { type PolicyModel, type Prompt, type Rollouts, generateRollouts, rolloutTensors, tokenizePrompts } from './rollouts.js';
 import { learningRateAt } from './schedule.js';
-import { type TrainableModel, TrainerCore, completionLogprobs, completionLogprobsFromHidden, deriveSeed, loraInitKey, paddingTokenId } from './train-core.js';
+import { type StepResult, type TrainableModel, TrainerCore, completionLogprobs, completionLogprobsFromHidden, deriveSeed, loraInitKey, paddingTokenId } from './train-core.js';
 
 /** Prompt records (a `prompt` column plus any others), a JSONL file, or a `PromptDataset`. */
 export type DatasetInput = PromptDataset | readonly Record<string, unknown>[] | string;
@@ -105,6 +106,8 @@ export class GRPOTrainer extends TrainerCore {
   readonly rewardWeights: readonly number[];
   readonly dataset: PromptDataset;
   readonly sampler: GenerationBatchSampler;
+  /** The entropy bonus's coefficient (static or TRL's adaptive controller); saved with checkpoints. */
+  readonly entropyControl: EntropyController;
   #buffer: TrainBatch[] | null = null;
   // The starting weights, kept (not copied: MLX arrays are immutable) as the KL reference when
   // beta > 0 without a refModel or LoRA.
@@ -154,6 +157,7 @@ export class GRPOTrainer extends TrainerCore {
     this.dataset = dataset;
     this.sampler = sampler;
     this.#loraMode = adapterParameters(model).length > 0;
+    this.entropyControl = new EntropyController(config);
     this.refModel = options.refModel ?? null;
     // Claimed (mx.keep): the optimizer disposes the parameters it replaces unless they are kept.
     if (config.beta !== 0 && this.refModel === null && !this.#loraMode) this.#refSnapshot = mx.keep(model.parameters());
@@ -236,11 +240,15 @@ export class GRPOTrainer extends TrainerCore {
 
   /**
    * Loss and gradients of one micro-batch (TRL's `_compute_loss`): per-token log-probabilities of
-   * the completions at the sampling temperature, the configured GRPO loss, and its metrics.
+   * the completions at the sampling temperature, the configured GRPO loss, and its metrics. With
+   * an entropy bonus, the micro-batch's entropy joins the current accumulation window, which
+   * `step()` closes.
    */
   lossAndGrad(batch: TrainBatch): { loss: number; grads: ParamDict; metrics: Record<string, number> } {
     const c = this.config;
     const metricNames: string[] = [];
+    const entropyBonusCoef = this.entropyControl.applyCoef();
+    let hasStats = false;
     const headLoss = (hidden: mx.Array) => {
       const { logprobs, entropy } = completionLogprobsFromHidden(this.model, hidden, batch, { temperature: c.temperature, withEntropy: true });
       const result = grpoLoss({
@@ -254,11 +262,14 @@ export class GRPOTrainer extends TrainerCore {
         gradientAccumulationSteps: c.gradientAccumulationSteps,
         stepsPerGeneration: c.stepsPerGeneration,
         numItemsInBatch: batch.numItemsInBatch,
+        entropyBonusCoef,
       });
       const flat = flattenLossMetrics(result.metrics);
       metricNames.length = 0;
       metricNames.push(...flat.map(([k]) => k));
-      return [result.loss, ...flat.map(([, v]) => v)];
+      const stats = result.entropyStats;
+      hasStats = stats !== undefined;
+      return [result.loss, ...flat.map(([, v]) => v), ...(stats ? [stats.sum, stats.count] : [])];
     };
     // Everything but the gradients is freed when the step's graph has been evaluated.
     return mx.tidy(() => {
@@ -270,8 +281,22 @@ export class GRPOTrainer extends TrainerCore {
       metricNames.forEach((k, i) => {
         metrics[k] = Number(values[i].item());
       });
+      if (hasStats) this.entropyControl.addMicroBatch(Number(values[metricNames.length].item()), Number(values[metricNames.length + 1].item()));
       return { loss: Number(loss.item()), grads, metrics };
     });
+  }
+
+  /**
+   * Applies the accumulated gradients (see `TrainerCore.step`) and closes the accumulation
+   * window of the entropy bonus: the adaptive controller updates the coefficient from the
+   * window's mean entropy, and `entropy_coef` is logged (as TRL, whether or not the update was
+   * skipped).
+   */
+  override step(options: { finite?: boolean } = {}): StepResult {
+    const result = super.step(options);
+    const coef = this.entropyControl.endWindow();
+    if (coef !== null) this.metrics.add('entropy_coef', coef);
+    return result;
   }
 
   /**
@@ -287,6 +312,8 @@ export class GRPOTrainer extends TrainerCore {
       let stepLoss = 0;
       let stepTokens = 0;
       let finite = true;
+      // A new step starts a new entropy window (what a step that failed midway left is dropped).
+      this.entropyControl.discardWindow();
       for (let a = 0; a < c.gradientAccumulationSteps; a++) {
         const micro = this.state.microStep;
         // The random state is a function of the micro-step, so a resumed run draws what the
@@ -469,6 +496,21 @@ export class GRPOTrainer extends TrainerCore {
     return this.#refSnapshot;
   }
 
+  /** The adaptive entropy controller's state (TRL's entropy_ctrl_state.json), when adaptive. */
+  protected override trainerExtraState(): Record<string, unknown> | null {
+    return this.config.useAdaptiveEntropy ? { entropyControl: this.entropyControl.state() } : null;
+  }
+
+  protected override checkTrainerExtraState(state: unknown): void {
+    if (!this.config.useAdaptiveEntropy || state === undefined) return;
+    const s = state as { entropyControl?: unknown } | null;
+    new EntropyController(this.config).restore(s === null || typeof s !== 'object' ? s : s.entropyControl);
+  }
+
+  protected override restoreTrainerExtraState(state: unknown): void {
+    if (this.config.useAdaptiveEntropy && state !== undefined) this.entropyControl.restore((state as { entropyControl: unknown }).entropyControl);
+  }
+
   protected override restoreRefSnapshot(p: ParamDict): void {
     this.#refSnapshot = mx.keep(p);
   }
@@ -508,8 +550,10 @@ function flattenLossMetrics(m: ReturnType<typeof grpoLoss>['metrics']): [string,
     out.push(['clip_ratio/low_min', m.clipRatio.lowMin], ['clip_ratio/high_max', m.clipRatio.highMax]);
   }
   if (m.cispoClipRatio) out.push(['cispo_clip_ratio', m.cispoClipRatio]);
+  if (m.vespoPhiSeqMean) out.push(['vespo/phi_seq_mean', m.vespoPhiSeqMean]);
   if (m.kl) out.push(['kl', m.kl]);
   if (m.entropy) out.push(['entropy', m.entropy]);
+  if (m.policyLoss) out.push(['policy_loss', m.policyLoss]);
   return out;
 }
 
