@@ -8,10 +8,10 @@
  */
 import { checkOptionKeys } from '@mlxn/core/internal';
 import * as mx from '@mlxn/core';
-import { paddingAttentionMask } from '@mlxn/models-qwen3';
-import { LoRALinear, type Module, type ParamDict, adapterParameters, linearToLoRALayers } from '@mlxn/nn';
+import { type RouterLossSettings, loadBalancingLoss, paddingAttentionMask, routerLossSettings, withRouterLogits } from '@mlxn/models-qwen3';
+import { LoRALinear, type Module, type ParamDict, adapterParameters, linearToLoRALayers, valueAndGrad } from '@mlxn/nn';
 import { type AdvantageResult, computeAdvantages } from './advantages.js';
-import { type GRPOConfig, type GRPOConfigInput, grpoConfigWarnings, parseGRPOConfig } from './config.js';
+import { type GRPOConfig, type GRPOConfigInput, GRPOConfigError, grpoConfigWarnings, parseGRPOConfig } from './config.js';
 import { GenerationBatchSampler, PromptDataset, seededPermutation } from './dataset.js';
 import { grpoLoss } from './losses.js';
 import type { LogRecord, OnLog } from './metrics.js';
@@ -19,6 +19,7 @@ import type { ProgressOptions } from './progress.js';
 import { type RewardFunction, rewardFunctionNames, runRewardFunctions } from './rewards/index.js';
 import { type PolicyModel, type Prompt, type Rollouts, generateRollouts, rolloutTensors, tokenizePrompts } from './rollouts.js';
 import { learningRateAt } from './schedule.js';
+import { type GRPOTool, toolSchemas, toolTable } from './tools.js';
 import { type TrainableModel, TrainerCore, completionLogprobs, completionLogprobsFromHidden, deriveSeed, loraInitKey, paddingTokenId } from './train-core.js';
 
 /** Prompt records (a `prompt` column plus any others), a JSONL file, or a `PromptDataset`. */
@@ -50,6 +51,12 @@ export interface GRPOTrainerOptions {
   onLog?: OnLog;
   /** Draw a progress bar (stderr) while training; default off (libraries are silent). */
   progress?: boolean | ProgressOptions;
+  /**
+   * Tools the model may call in its completions (TRL's `tools`; chat prompts only). Their schemas
+   * go into the prompt; calls are run between turns and their results appended as tool turns,
+   * which are not trained on.
+   */
+  tools?: readonly GRPOTool[];
 }
 
 /** One micro-batch of a buffered generation batch. */
@@ -110,15 +117,29 @@ export class GRPOTrainer extends TrainerCore {
   // beta > 0 without a refModel or LoRA.
   #refSnapshot: ParamDict | null = null;
   #loraMode: boolean;
+  /** The tools by name (empty without tools). */
+  readonly tools: ReadonlyMap<string, GRPOTool>;
+  /** The router loss's settings and weight when it is on (a Qwen3-MoE with a non-zero coefficient), else null. */
+  readonly routerLoss: (RouterLossSettings & { coef: number }) | null;
+  #warnedRouterCheckpointing = false;
 
   constructor(options: GRPOTrainerOptions) {
-    checkOptionKeys(options, ['model', 'refModel', 'rewardFuncs', 'rewardFuncNames', 'rewardWeights', 'trainDataset', 'config', 'onLog', 'progress'], 'GRPOTrainer');
+    checkOptionKeys(options, ['model', 'refModel', 'rewardFuncs', 'rewardFuncNames', 'rewardWeights', 'trainDataset', 'config', 'onLog', 'progress', 'tools'], 'GRPOTrainer');
     const config = isParsed(options.config) ? options.config : parseGRPOConfig((options.config ?? {}) as GRPOConfigInput);
     const model = options.model;
     if (model === null || typeof model !== 'object' || typeof (model as Module).trainableParameters !== 'function') {
       throw new TypeError('GRPOTrainer: model must be an @mlxn/nn Module (e.g. a Qwen3)');
     }
     if (!model.tokenizer) throw new TypeError('GRPOTrainer: the model has no tokenizer (load it from a folder with tokenizer files)');
+    const tools = toolTable(options.tools ?? []);
+    // TRL: the coefficient defaults to the model config's; a non-zero one needs a model with a router.
+    const router = routerLossSettings(model as Parameters<typeof routerLossSettings>[0]);
+    if (config.routerAuxLossCoef !== null && config.routerAuxLossCoef !== 0 && router === null) {
+      throw new GRPOConfigError(
+        `routerAuxLossCoef is set to ${config.routerAuxLossCoef} but the model is not a Mixture-of-Experts model that returns its router logits, so there is no auxiliary loss to weight.`,
+      );
+    }
+    const routerCoef = config.routerAuxLossCoef ?? router?.routerAuxLossCoef ?? 0;
     // Everything is checked before the model is touched (LoRA layers are attached in place).
     const funcs = (Array.isArray(options.rewardFuncs) ? options.rewardFuncs : [options.rewardFuncs]) as RewardFunction<RewardTrainerState>[];
     if (funcs.length === 0) throw new TypeError('GRPOTrainer: at least one reward function is needed');
@@ -154,6 +175,8 @@ export class GRPOTrainer extends TrainerCore {
     this.dataset = dataset;
     this.sampler = sampler;
     this.#loraMode = adapterParameters(model).length > 0;
+    this.tools = tools;
+    this.routerLoss = router !== null && routerCoef !== 0 ? { ...router, coef: routerCoef } : null;
     this.refModel = options.refModel ?? null;
     // Claimed (mx.keep): the optimizer disposes the parameters it replaces unless they are kept.
     if (config.beta !== 0 && this.refModel === null && !this.#loraMode) this.#refSnapshot = mx.keep(model.parameters());
@@ -182,7 +205,13 @@ export class GRPOTrainer extends TrainerCore {
       if (typeof p !== 'string' && !Array.isArray(p)) throw new TypeError(`dataset record ${i} has no 'prompt' (text or chat messages)`);
       return p as Prompt;
     });
-    const promptIds = tokenizePrompts(this.model.tokenizer!, prompts, { maxPromptLength: c.maxPromptLength });
+    const tools = [...this.tools.values()];
+    const promptIds = tokenizePrompts(this.model.tokenizer!, prompts, {
+      maxPromptLength: c.maxPromptLength,
+      chatTemplateKwargs: c.chatTemplateKwargs,
+      tools: tools.length > 0 ? toolSchemas(tools) : null,
+    });
+    const maxModelLength = (this.model as { config?: { maxPositionEmbeddings?: number } }).config?.maxPositionEmbeddings;
     return this.withEval(() =>
       generateRollouts(this.model, prompts, promptIds, {
         maxCompletionLength: c.maxCompletionLength,
@@ -193,6 +222,18 @@ export class GRPOTrainer extends TrainerCore {
         repetitionPenalty: c.repetitionPenalty,
         seed: options.seed,
         signal: options.signal,
+        ...(tools.length === 0
+          ? {}
+          : {
+              toolLoop: {
+                tools: this.tools,
+                maxToolCallingIterations: c.maxToolCallingIterations,
+                toolTimeoutMs: c.toolTimeoutMs,
+                maxToolResultChars: c.maxToolResultChars,
+                chatTemplateKwargs: c.chatTemplateKwargs,
+                ...(maxModelLength === undefined ? {} : { maxModelLength }),
+              },
+            }),
       }),
     );
   }
@@ -260,16 +301,40 @@ export class GRPOTrainer extends TrainerCore {
       metricNames.push(...flat.map(([k]) => k));
       return [result.loss, ...flat.map(([, v]) => v)];
     };
+    const router = this.routerLoss;
     // Everything but the gradients is freed when the step's graph has been evaluated.
     return mx.tidy(() => {
       const mask = paddingAttentionMask(batch.attentionMask);
-      const [out, grads] = this.autocast(() => this.differentiate(batch.inputIds, mask, headLoss));
+      let out: mx.Array[];
+      let grads: ParamDict;
+      if (router === null) {
+        [out, grads] = this.autocast(() => this.differentiate(batch.inputIds, mask, headLoss));
+      } else {
+        // TRL: loss + router_aux_loss_coef · aux_loss / current_gradient_accumulation_steps, the
+        // aux loss over every real token (attention mask) of the micro-batch. Layer-wise
+        // checkpointing keeps only the trunk's output, not the router logits of every layer, so
+        // this path differentiates the whole network at once.
+        if (c.gradientCheckpointing && !this.#warnedRouterCheckpointing) {
+          this.#warnedRouterCheckpointing = true;
+          this.note('GRPOTrainer: the router load-balancing loss is on, so gradientCheckpointing is not applied (set routerAuxLossCoef: 0 to train with it)');
+        }
+        [out, grads] = this.autocast(() =>
+          valueAndGrad(this.model, () => {
+            const { value: hidden, routerLogits } = withRouterLogits(this.model, () => this.model.hidden(batch.inputIds, { mask }));
+            const aux = loadBalancingLoss(routerLogits, { numExperts: router.numExperts, topK: router.topK, attentionMask: batch.attentionMask });
+            mx.dispose(routerLogits);
+            const [policy, ...rest] = headLoss(hidden);
+            return [mx.add(policy, mx.multiply(aux, router.coef / c.gradientAccumulationSteps)), ...rest, aux];
+          })(),
+        ) as [mx.Array[], ParamDict];
+      }
       mx.eval(out, grads);
-      const [loss, ...values] = out as mx.Array[];
+      const [loss, ...values] = out;
       const metrics: Record<string, number> = {};
       metricNames.forEach((k, i) => {
         metrics[k] = Number(values[i].item());
       });
+      if (router !== null) metrics.aux_loss = Number(values[values.length - 1].item());
       return { loss: Number(loss.item()), grads, metrics };
     });
   }
@@ -335,7 +400,7 @@ export class GRPOTrainer extends TrainerCore {
     this.#logGeneration(rollouts, adv);
     // TRL's num_items_in_batch: loss tokens of the whole generation batch.
     const numItemsInBatch = rollouts.completionIds.reduce(
-      (sum, ids, i) => sum + (c.maskTruncatedCompletions && rollouts.truncated[i] ? 0 : ids.length),
+      (sum, ids, i) => sum + (c.maskTruncatedCompletions && rollouts.truncated[i] ? 0 : modelTokens(rollouts, i)),
       0,
     );
 
@@ -344,6 +409,7 @@ export class GRPOTrainer extends TrainerCore {
       const t = rolloutTensors(rollouts.promptIds, rollouts.completionIds, rollouts.truncated, {
         padTokenId: paddingTokenId(this.model),
         maskTruncatedCompletions: c.maskTruncatedCompletions,
+        toolMask: rollouts.toolMask,
       });
       // TRL keeps the generating policy's log-probabilities only when updates happen between
       // generation and use (gradientAccumulationSteps not a multiple of generate_every); otherwise
@@ -427,7 +493,8 @@ export class GRPOTrainer extends TrainerCore {
 
   #logGeneration(rollouts: Rollouts, adv: AdvantageResult): void {
     const m = this.metrics;
-    const lengths = rollouts.completionIds.map((x) => x.length);
+    // With tools, lengths count the model's own tokens only (TRL: the tool mask's ones).
+    const lengths = rollouts.completionIds.map((_, i) => modelTokens(rollouts, i));
     m.add('num_tokens', this.state.numInputTokensSeen);
     m.add('completions/mean_length', mean(lengths));
     m.add('completions/min_length', Math.min(...lengths));
@@ -438,6 +505,10 @@ export class GRPOTrainer extends TrainerCore {
     m.add('completions/mean_terminated_length', term.length ? mean(term) : 0);
     m.add('completions/min_terminated_length', term.length ? Math.min(...term) : 0);
     m.add('completions/max_terminated_length', term.length ? Math.max(...term) : 0);
+    if (this.tools.size > 0) {
+      m.add('tools/call_frequency', rollouts.toolCallCount / Math.max(1, rollouts.completionIds.length));
+      m.add('tools/failure_frequency', rollouts.toolCallCount > 0 ? rollouts.toolFailureCount / rollouts.toolCallCount : 0);
+    }
     m.addAll(adv.metrics);
     this.lastRollouts = { rollouts, rewards: adv.rewards, advantages: adv.advantages };
   }
@@ -489,6 +560,12 @@ export class GRPOTrainer extends TrainerCore {
   learningRate(step: number): number {
     return learningRateAt(step, this.config, this.totalSteps);
   }
+}
+
+/** Tokens of completion `i` the model generated (all of them without tools). */
+function modelTokens(rollouts: Rollouts, i: number): number {
+  const mask = rollouts.toolMask?.[i];
+  return mask ? mask.reduce((a, b) => a + b, 0) : rollouts.completionIds[i].length;
 }
 
 /** The arrays a micro-batch owns. */
