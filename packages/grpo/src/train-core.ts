@@ -9,7 +9,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { loadSync, saveSync } from '@mlxn/io';
-import { type LogprobsModel, checkpointedValueAndGrad, isCheckpointable, paddingAttentionMask, tokenLogprobsFromHidden } from '@mlxn/models-qwen3';
+import {
+  type LogprobsModel, type RouterLossSettings, checkpointedValueAndGrad, isCheckpointable, loadBalancingLoss, paddingAttentionMask, routerLossSettings,
+  tokenLogprobsFromHidden, withRouterLogits,
+} from '@mlxn/models-qwen3';
 import {
   Adam, type Module, type ParamDict, type ParamState, type PreparedState, adapterParameters, clipGradNorm, saveAdapters, unflattenPaths, valueAndGrad,
 } from '@mlxn/nn';
@@ -219,6 +222,7 @@ export abstract class TrainerCore {
   #skipped = 0;
   #lossSum = 0;
   #warnedCheckpointing = false;
+  #warnedRouterCheckpointing = false;
   /** Set when a step failed after using some of its micro-batches (see `runLoop`). */
   #interrupted: string | null = null;
   #progress: ProgressOptions | null = null;
@@ -332,6 +336,33 @@ export abstract class TrainerCore {
       }
     }
     return valueAndGrad(this.model, () => headLoss(this.model.hidden(inputIds, { mask })))();
+  }
+
+  /**
+   * `differentiate` with the MoE router load-balancing loss: the value's first entry becomes
+   * `headLoss`'s first + `weight` · aux loss, and the aux loss is appended. The aux loss counts the
+   * tokens where `tokenMask` (`[B, L]`) is 1, every token when it is null. Layer-wise checkpointing
+   * keeps only the trunk's output, not every layer's router logits, so this differentiates the
+   * whole network at once (noted once when `gradientCheckpointing` is on).
+   */
+  protected differentiateWithRouterLoss(
+    inputIds: mx.Array,
+    mask: mx.Array | 'causal',
+    tokenMask: mx.Array | null,
+    router: { numExperts: number; topK: number; weight: number },
+    headLoss: (hidden: mx.Array) => mx.Array[],
+  ): [mx.Array[], ParamDict] {
+    if (this.#core.gradientCheckpointing && !this.#warnedRouterCheckpointing) {
+      this.#warnedRouterCheckpointing = true;
+      this.note(`${this.#name}: the router load-balancing loss is on, so gradientCheckpointing is not applied (routerAuxLossCoef: 0 turns the loss off)`);
+    }
+    return valueAndGrad(this.model, () => {
+      const { value: hidden, routerLogits } = withRouterLogits(this.model, () => this.model.hidden(inputIds, { mask }));
+      const aux = loadBalancingLoss(routerLogits, { numExperts: router.numExperts, topK: router.topK, attentionMask: tokenMask });
+      mx.dispose(routerLogits);
+      const [first, ...rest] = headLoss(hidden);
+      return [mx.add(first, mx.multiply(aux, router.weight)), ...rest, aux];
+    })() as [mx.Array[], ParamDict];
   }
 
   /** Adds one micro-batch's gradients to the accumulated ones (in float32). */
@@ -662,4 +693,21 @@ function loadBuffer(path: string): Record<string, unknown>[] {
     }
     return b;
   });
+}
+
+/**
+ * The router load-balancing loss a trainer applies (TRL's rule): the coefficient is the config's
+ * `routerAuxLossCoef`, or the model config's when null (transformers' Qwen3-MoE default 0.001);
+ * null when it is 0 or the model has no router. A non-zero coefficient with a model that has no
+ * router is an error.
+ */
+export function resolveRouterLoss(model: unknown, routerAuxLossCoef: number | null, trainer: string): (RouterLossSettings & { coef: number }) | null {
+  const router = routerLossSettings(model as Parameters<typeof routerLossSettings>[0]);
+  if (routerAuxLossCoef !== null && routerAuxLossCoef !== 0 && router === null) {
+    throw new TypeError(
+      `${trainer}: routerAuxLossCoef is set to ${routerAuxLossCoef} but the model is not a Mixture-of-Experts model that returns its router logits, so there is no auxiliary loss to weight.`,
+    );
+  }
+  const coef = routerAuxLossCoef ?? router?.routerAuxLossCoef ?? 0;
+  return router !== null && coef !== 0 ? { ...router, coef } : null;
 }

@@ -8,8 +8,8 @@
  */
 import { checkOptionKeys } from '@mlxn/core/internal';
 import * as mx from '@mlxn/core';
-import { type RouterLossSettings, loadBalancingLoss, paddingAttentionMask, routerLossSettings, withRouterLogits } from '@mlxn/models-qwen3';
-import { LoRALinear, type Module, type ParamDict, adapterParameters, linearToLoRALayers, valueAndGrad } from '@mlxn/nn';
+import { type RouterLossSettings, paddingAttentionMask } from '@mlxn/models-qwen3';
+import { LoRALinear, type Module, type ParamDict, adapterParameters, linearToLoRALayers } from '@mlxn/nn';
 import { type AdvantageResult, computeAdvantages } from './advantages.js';
 import { type GRPOConfig, type GRPOConfigInput, GRPOConfigError, grpoConfigWarnings, parseGRPOConfig } from './config.js';
 import { GenerationBatchSampler, PromptDataset, seededPermutation } from './dataset.js';
@@ -20,7 +20,9 @@ import { type RewardFunction, rewardFunctionNames, runRewardFunctions } from './
 import { type PolicyModel, type Prompt, type Rollouts, generateRollouts, rolloutTensors, tokenizePrompts } from './rollouts.js';
 import { learningRateAt } from './schedule.js';
 import { type GRPOTool, toolSchemas, toolTable } from './tools.js';
-import { type TrainableModel, TrainerCore, completionLogprobs, completionLogprobsFromHidden, deriveSeed, loraInitKey, paddingTokenId } from './train-core.js';
+import {
+  type TrainableModel, TrainerCore, completionLogprobs, completionLogprobsFromHidden, deriveSeed, loraInitKey, paddingTokenId, resolveRouterLoss,
+} from './train-core.js';
 
 /** Prompt records (a `prompt` column plus any others), a JSONL file, or a `PromptDataset`. */
 export type DatasetInput = PromptDataset | readonly Record<string, unknown>[] | string;
@@ -121,7 +123,6 @@ export class GRPOTrainer extends TrainerCore {
   readonly tools: ReadonlyMap<string, GRPOTool>;
   /** The router loss's settings and weight when it is on (a Qwen3-MoE with a non-zero coefficient), else null. */
   readonly routerLoss: (RouterLossSettings & { coef: number }) | null;
-  #warnedRouterCheckpointing = false;
 
   constructor(options: GRPOTrainerOptions) {
     checkOptionKeys(options, ['model', 'refModel', 'rewardFuncs', 'rewardFuncNames', 'rewardWeights', 'trainDataset', 'config', 'onLog', 'progress', 'tools'], 'GRPOTrainer');
@@ -132,14 +133,12 @@ export class GRPOTrainer extends TrainerCore {
     }
     if (!model.tokenizer) throw new TypeError('GRPOTrainer: the model has no tokenizer (load it from a folder with tokenizer files)');
     const tools = toolTable(options.tools ?? []);
-    // TRL: the coefficient defaults to the model config's; a non-zero one needs a model with a router.
-    const router = routerLossSettings(model as Parameters<typeof routerLossSettings>[0]);
-    if (config.routerAuxLossCoef !== null && config.routerAuxLossCoef !== 0 && router === null) {
-      throw new GRPOConfigError(
-        `routerAuxLossCoef is set to ${config.routerAuxLossCoef} but the model is not a Mixture-of-Experts model that returns its router logits, so there is no auxiliary loss to weight.`,
-      );
+    let routerLoss: GRPOTrainer['routerLoss'];
+    try {
+      routerLoss = resolveRouterLoss(model, config.routerAuxLossCoef, 'GRPOTrainer');
+    } catch (e) {
+      throw new GRPOConfigError((e as Error).message);
     }
-    const routerCoef = config.routerAuxLossCoef ?? router?.routerAuxLossCoef ?? 0;
     // Everything is checked before the model is touched (LoRA layers are attached in place).
     const funcs = (Array.isArray(options.rewardFuncs) ? options.rewardFuncs : [options.rewardFuncs]) as RewardFunction<RewardTrainerState>[];
     if (funcs.length === 0) throw new TypeError('GRPOTrainer: at least one reward function is needed');
@@ -176,7 +175,7 @@ export class GRPOTrainer extends TrainerCore {
     this.sampler = sampler;
     this.#loraMode = adapterParameters(model).length > 0;
     this.tools = tools;
-    this.routerLoss = router !== null && routerCoef !== 0 ? { ...router, coef: routerCoef } : null;
+    this.routerLoss = routerLoss;
     this.refModel = options.refModel ?? null;
     // Claimed (mx.keep): the optimizer disposes the parameters it replaces unless they are kept.
     if (config.beta !== 0 && this.refModel === null && !this.#loraMode) this.#refSnapshot = mx.keep(model.parameters());
@@ -311,22 +310,9 @@ export class GRPOTrainer extends TrainerCore {
         [out, grads] = this.autocast(() => this.differentiate(batch.inputIds, mask, headLoss));
       } else {
         // TRL: loss + router_aux_loss_coef · aux_loss / current_gradient_accumulation_steps, the
-        // aux loss over every real token (attention mask) of the micro-batch. Layer-wise
-        // checkpointing keeps only the trunk's output, not the router logits of every layer, so
-        // this path differentiates the whole network at once.
-        if (c.gradientCheckpointing && !this.#warnedRouterCheckpointing) {
-          this.#warnedRouterCheckpointing = true;
-          this.note('GRPOTrainer: the router load-balancing loss is on, so gradientCheckpointing is not applied (set routerAuxLossCoef: 0 to train with it)');
-        }
-        [out, grads] = this.autocast(() =>
-          valueAndGrad(this.model, () => {
-            const { value: hidden, routerLogits } = withRouterLogits(this.model, () => this.model.hidden(batch.inputIds, { mask }));
-            const aux = loadBalancingLoss(routerLogits, { numExperts: router.numExperts, topK: router.topK, attentionMask: batch.attentionMask });
-            mx.dispose(routerLogits);
-            const [policy, ...rest] = headLoss(hidden);
-            return [mx.add(policy, mx.multiply(aux, router.coef / c.gradientAccumulationSteps)), ...rest, aux];
-          })(),
-        ) as [mx.Array[], ParamDict];
+        // aux loss over every real token (attention mask) of the micro-batch.
+        const weight = router.coef / c.gradientAccumulationSteps;
+        [out, grads] = this.autocast(() => this.differentiateWithRouterLoss(batch.inputIds, mask, batch.attentionMask, { ...router, weight }, headLoss));
       }
       mx.eval(out, grads);
       const [loss, ...values] = out;

@@ -182,9 +182,9 @@ describe('tool-turn positions get exactly zero gradient', () => {
     const completionIds = [[11, 12, 13, 14, 15, 16, 17], [21, 22, 23]];
     const toolMask = [[1, 1, 0, 0, 0, 1, 1], [1, 1, 1]];
     const t = rolloutTensors([[1, 2], [3]], completionIds, [false, false], { padTokenId: 0, toolMask });
-    expect(Array.from(t.completionMask.dataSync())).toEqual([1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0]);
+    expect(Array.from(t.completionMask.dataSync() as Float32Array)).toEqual([1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0]);
     // Tool tokens are still attended to.
-    expect(Array.from(t.attentionMask.dataSync())).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 0, 0, 0]);
+    expect(Array.from(t.attentionMask.dataSync() as Float32Array)).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 0, 0, 0]);
     const logprobs = mx.array([[-1.2, -0.3, -2.0, -0.7, -1.1, -0.4, -0.9], [-0.5, -1.5, -0.2, 0, 0, 0, 0]], 'float32');
     const old = mx.array([[-1.0, -0.5, -1.0, -1.0, -1.0, -0.2, -1.3], [-0.6, -1.1, -0.4, 0, 0, 0, 0]], 'float32');
     const ref = mx.array([[-1.1, -0.2, -1.5, -0.9, -1.0, -0.5, -1.0], [-0.4, -1.2, -0.3, 0, 0, 0, 0]], 'float32');
