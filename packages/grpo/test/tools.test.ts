@@ -200,3 +200,34 @@ describe('tool-turn positions get exactly zero gradient', () => {
     }
   });
 });
+
+describe('GRPOTrainer with tools', () => {
+  it('renders the tool schemas into chat prompts and runs the tool loop in generateRollouts', async () => {
+    const { GRPOTrainer } = await import('../src/index.js');
+    const { tinyModel, tempDir, cleanup } = await import('./trainer-fixture.js');
+    try {
+      const model = await tinyModel();
+      const scripted = scriptedPolicy((p) => (tok.decode(p).includes('<tool_response>') ? 'Done.' : CALL_ADD));
+      // Only generation is exercised here (the fixture's 512-token vocabulary cannot embed chat-template tokens).
+      Object.defineProperty(model, 'batchGenerate', { value: scripted.batchGenerate, configurable: true });
+      Object.defineProperty(model, 'eosTokenIds', { value: [golden.eos_token_id], configurable: true });
+      const records = [{ prompt: [{ role: 'user', content: 'What is 2+3?' }] }];
+      const trainer = new GRPOTrainer({
+        model,
+        tools: [ADD],
+        rewardFuncs: () => [0, 0],
+        trainDataset: [...records, ...records],
+        config: { numGenerations: 2, perDeviceTrainBatchSize: 2, outputDir: tempDir(), maxToolCallingIterations: 1, chatTemplateKwargs: { enable_thinking: false } },
+      });
+      const r = await trainer.generateRollouts([records[0], records[0]]);
+      const expectedPrompt = tok.applyChatTemplate(records[0].prompt, { addGenerationPrompt: true, tokenize: true, tools: toolSchemas([ADD]), enableThinking: false });
+      expect(r.promptIds[0]).toEqual(expectedPrompt);
+      expect(r.toolCallCount).toBe(2);
+      expect(r.toolMask![0].filter((m) => m === 0).length).toBe(toolSuffixIds(tok, [{ role: 'tool', name: 'add', content: '5' }], { chatTemplateKwargs: { enable_thinking: false } }).length);
+      expect(r.completions[0].endsWith('Done.')).toBe(true);
+      expect(() => new GRPOTrainer({ model, tools: [{ name: 'x' } as GRPOTool], rewardFuncs: () => [0, 0], trainDataset: records, config: { numGenerations: 2, perDeviceTrainBatchSize: 2 } })).toThrow(/handler/);
+    } finally {
+      cleanup();
+    }
+  });
+});
