@@ -382,11 +382,12 @@ export class GRPOTrainer extends TrainerCore {
 
     const n = rollouts.completionIds.length;
     const rowTokens = rollouts.promptIds.map((p, i) => p.length + rollouts.completionIds[i].length);
-    this.state.numInputTokensSeen += rowTokens.reduce((a, b) => a + b, 0);
+    // TRL counts the prompt and the model's own completion tokens (not tool-turn tokens).
+    this.state.numInputTokensSeen += rollouts.promptIds.reduce((sum, p, i) => sum + p.length + modelTokens(rollouts, i), 0);
     this.#logGeneration(rollouts, adv);
     // TRL's num_items_in_batch: loss tokens of the whole generation batch.
     const numItemsInBatch = rollouts.completionIds.reduce(
-      (sum, ids, i) => sum + (c.maskTruncatedCompletions && rollouts.truncated[i] ? 0 : modelTokens(rollouts, i)),
+      (sum, _ids, i) => sum + (c.maskTruncatedCompletions && rollouts.truncated[i] ? 0 : modelTokens(rollouts, i)),
       0,
     );
 
