@@ -83,6 +83,12 @@ export interface Rollouts {
   toolCallCount: number;
   /** Of those, the calls that failed (unknown tool, error, timeout). */
   toolFailureCount: number;
+  /**
+   * With tools: each completion as messages (TRL's conversational completions): assistant turns
+   * (`content`, `reasoning_content` when there was a `<think>` block, `tool_calls`) and the
+   * `tool` results between them; null without tools.
+   */
+  completionMessages: ChatMessage[][] | null;
 }
 
 /** Padded tensors of a set of rollouts, as the loss consumes them. */
@@ -158,17 +164,19 @@ export async function generateRollouts(model: PolicyModel, prompts: readonly Pro
   let toolMask: number[][] | null = null;
   let toolCallCount = 0;
   let toolFailureCount = 0;
+  let completionMessages: ChatMessage[][] | null = null;
   if (options.toolLoop) {
     const loop = await runToolLoop(model, promptIds, completionIds, options, options.toolLoop, eos);
     toolMask = loop.toolMask;
     toolCallCount = loop.calls;
     toolFailureCount = loop.failures;
+    completionMessages = loop.messages;
     // TRL's rule for multi-turn completions: truncated unless the last token ends a turn.
     const ends = new Set([...eos, ...(model.tokenizer.pad?.id === undefined ? [] : [model.tokenizer.pad.id])]);
     truncated = completionIds.map((ids) => ids.length === 0 || !ends.has(ids[ids.length - 1]));
   }
   const completions = model.tokenizer.decodeBatch(completionIds, { skipSpecialTokens: true });
-  return { prompts: [...prompts], promptIds: promptIds.map((p) => [...p]), completionIds, completions, truncated, toolMask, toolCallCount, toolFailureCount };
+  return { prompts: [...prompts], promptIds: promptIds.map((p) => [...p]), completionIds, completions, truncated, toolMask, toolCallCount, toolFailureCount, completionMessages };
 }
 
 /** One batched generation for every row, each cut after its first end-of-sequence token. */
@@ -203,10 +211,17 @@ async function generateTurn(model: PolicyModel, promptIds: readonly number[][], 
   return out;
 }
 
-/** The tool calls of a generated turn (Qwen3's `<tool_call>` JSON blocks; malformed blocks are not calls). */
-function toolCallsOf(tokenizer: Tokenizer, ids: readonly number[]): ToolCallRequest[] {
-  if (ids.length === 0) return [];
-  return parseReply(tokenizer.decode(ids, { skipSpecialTokens: true })).toolCalls.map((c) => ({ name: c.name, arguments: c.arguments }));
+/**
+ * A generated turn as an assistant message and its tool calls (Qwen3's `<tool_call>` JSON
+ * blocks; a malformed block is not a call).
+ */
+function parseTurn(tokenizer: Tokenizer, ids: readonly number[]): { message: ChatMessage; calls: ToolCallRequest[] } {
+  const reply = parseReply(tokenizer.decode(ids, { skipSpecialTokens: true }));
+  const calls = reply.toolCalls.map((c) => ({ name: c.name, arguments: c.arguments }));
+  const message: ChatMessage = { role: 'assistant', content: reply.text };
+  if (reply.reasoning !== null) message.reasoning_content = reply.reasoning;
+  if (calls.length > 0) message.tool_calls = calls.map((c) => ({ type: 'function', function: { name: c.name, arguments: c.arguments } }));
+  return { message, calls };
 }
 
 /**
@@ -224,12 +239,14 @@ async function runToolLoop(
   options: RolloutGenerationOptions,
   loop: ToolLoopOptions,
   eos: ReadonlySet<number>,
-): Promise<{ toolMask: number[][]; calls: number; failures: number }> {
+): Promise<{ toolMask: number[][]; calls: number; failures: number; messages: ChatMessage[][] }> {
   const tokenizer = model.tokenizer!;
   const toolMask = completionIds.map((ids) => ids.map(() => 1));
   let calls = 0;
   let failures = 0;
-  let pending = completionIds.map((ids, i) => ({ row: i, calls: toolCallsOf(tokenizer, ids) })).filter((p) => p.calls.length > 0);
+  const firstTurns = completionIds.map((ids) => parseTurn(tokenizer, ids));
+  const messages = firstTurns.map((t) => [t.message]);
+  let pending = firstTurns.map((t, i) => ({ row: i, calls: t.calls })).filter((p) => p.calls.length > 0);
   const maxRounds = loop.maxToolCallingIterations ?? Number.POSITIVE_INFINITY;
   for (let round = 0; pending.length > 0 && round < maxRounds; round++) {
     const results = await Promise.all(pending.map((p) => runToolCalls(p.calls, loop.tools, { timeoutMs: loop.toolTimeoutMs, maxResultChars: loop.maxToolResultChars })));
@@ -237,11 +254,13 @@ async function runToolLoop(
     pending.forEach((p, k) => {
       calls += results[k].length;
       failures += results[k].filter((r) => r.failed).length;
-      const messages = results[k].map((r) => ({ role: 'tool', name: r.name, content: r.content }));
-      const suffix = toolSuffixIds(tokenizer, messages, { chatTemplateKwargs: loop.chatTemplateKwargs });
+      const toolMessages = results[k].map((r) => ({ role: 'tool', name: r.name, content: r.content }));
+      const suffix = toolSuffixIds(tokenizer, toolMessages, { chatTemplateKwargs: loop.chatTemplateKwargs });
       const ids = [...promptIds[p.row], ...completionIds[p.row], ...suffix];
       const overlong = ids.length - promptIds[p.row].length > options.maxCompletionLength || (loop.maxModelLength !== undefined && ids.length >= loop.maxModelLength);
-      if (!overlong) next.push({ row: p.row, ids, suffix: suffix.length });
+      if (overlong) return;
+      next.push({ row: p.row, ids, suffix: suffix.length });
+      messages[p.row].push(...toolMessages);
     });
     if (next.length === 0) break;
     const budgets = next.map((n) => options.maxCompletionLength - (n.ids.length - promptIds[n.row].length));
@@ -253,11 +272,13 @@ async function runToolLoop(
       const post = turns[k].ids;
       toolMask[n.row].push(...new Array<number>(n.suffix).fill(0), ...post.map(() => 1));
       completionIds[n.row] = [...n.ids.slice(promptIds[n.row].length), ...post];
-      const more = toolCallsOf(tokenizer, post);
-      if (more.length > 0) pending.push({ row: n.row, calls: more });
+      if (post.length === 0) return;
+      const turn = parseTurn(tokenizer, post);
+      messages[n.row].push(turn.message);
+      if (turn.calls.length > 0) pending.push({ row: n.row, calls: turn.calls });
     });
   }
-  return { toolMask, calls, failures };
+  return { toolMask, calls, failures, messages };
 }
 
 /**

@@ -250,6 +250,7 @@ export class GRPOTrainer extends TrainerCore {
       inputs: records,
       completions: rollouts.completions,
       completionIds: rollouts.completionIds,
+      completionMessages: rollouts.completionMessages,
       trainerState: { globalStep: this.state.globalStep, epoch: this.state.epoch },
       step: this.state.globalStep,
       warn: (m) => this.note(m),

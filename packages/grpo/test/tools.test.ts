@@ -151,6 +151,21 @@ describe('the tool loop (TRL _tool_call_loop)', () => {
     expect(r.toolFailureCount).toBe(0);
     expect(r.truncated).toEqual([false, false]);
     expect(r.completions[0]).toContain('<tool_response>\n5\n</tool_response>');
+    // The completion as TRL's conversational completions: assistant turn with its calls, results, next turn.
+    expect(r.completionMessages![0]).toEqual([
+      { role: 'assistant', content: '', tool_calls: [{ type: 'function', function: { name: 'add', arguments: { a: 2, b: 3 } } }] },
+      { role: 'tool', name: 'add', content: '5' },
+      { role: 'assistant', content: 'The answer is 5.' },
+    ]);
+    // Reward functions of a chat dataset see the prompt followed by those turns.
+    const { runRewardFunctions } = await import('../src/index.js');
+    let seen: unknown;
+    await runRewardFunctions({
+      rewardFuncs: [(args) => { seen = args.messages; return [1, 1]; }],
+      inputs: [{ prompt }, { prompt }], completions: r.completions, completionIds: r.completionIds, completionMessages: r.completionMessages,
+      trainerState: {}, step: 0,
+    });
+    expect((seen as unknown[][])[0]).toEqual([...prompt, ...r.completionMessages![0]]);
   });
 
   it('stops after maxToolCallingIterations rounds and counts failed calls', async () => {
