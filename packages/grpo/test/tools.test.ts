@@ -246,3 +246,61 @@ describe('GRPOTrainer with tools', () => {
     }
   });
 });
+
+describe('training with tools (tiny Qwen3 with the full Qwen3 vocabulary)', () => {
+  it('trains a step on tool rollouts; tool-turn positions contribute nothing to the loss or the gradients', async () => {
+    const { GRPOTrainer } = await import('../src/index.js');
+    const { Qwen3 } = await import('@mlxn/models-qwen3');
+    const { tinyQwen3WithTokenizer } = await import('@mlxn/test-support/qwen3');
+    const { tempDir, cleanup } = await import('./trainer-fixture.js');
+    try {
+      const model = await Qwen3.load(tinyQwen3WithTokenizer(1));
+      // Completion 0 of each prompt calls the tool, completion 1 answers at once.
+      let call = 0;
+      const scripted = scriptedPolicy((p) => (tok.decode(p).includes('<tool_response>') ? 'Done.' : call++ % 2 === 0 ? CALL_ADD : 'No tool.'));
+      Object.defineProperty(model, 'batchGenerate', { value: scripted.batchGenerate, configurable: true });
+      const logs: Record<string, unknown>[] = [];
+      const trainer = new GRPOTrainer({
+        model,
+        tools: [ADD],
+        rewardFuncs: ({ messages }) => (messages as ChatMessage[][]).map((m) => (m.some((x) => x.role === 'tool') ? 1 : 0)),
+        trainDataset: [{ prompt: [{ role: 'user', content: 'What is 2+3?' }] }],
+        config: { numGenerations: 2, perDeviceTrainBatchSize: 2, maxSteps: 1, loggingSteps: 1, bf16: false, outputDir: tempDir(), maxCompletionLength: 120, beta: 0.1 },
+        onLog: (r) => logs.push(r as Record<string, unknown>),
+      });
+      await trainer.train();
+      expect(logs[0]['tools/call_frequency']).toBe(0.5);
+      expect(logs[0]['tools/failure_frequency']).toBe(0);
+      expect(logs[0].reward).toBe(0.5);
+      expect(Number.isFinite(logs[0].loss as number)).toBe(true);
+
+      const r = trainer.lastRollouts!.rollouts;
+      const row = r.toolMask!.findIndex((m) => m.includes(0));
+      expect(row).toBeGreaterThanOrEqual(0);
+      const t = rolloutTensors(r.promptIds, r.completionIds, r.truncated, { padTokenId: 0, toolMask: r.toolMask });
+      const c = t.completionMask.shape[1];
+      const tool = new Float32Array(r.completionIds.length * c);
+      r.toolMask!.forEach((m, i) => m.forEach((v, j) => { tool[i * c + j] = v === 0 ? 1 : 0; }));
+      const toolPositions = mx.reshape(mx.array(tool, 'float32'), [-1, c]);
+      // Old and reference log-probabilities that differ only where the tools wrote: garbage there
+      // must change nothing at all.
+      const base = mx.multiply(mx.ones([r.completionIds.length, c]), -2.5);
+      const junk = mx.add(base, mx.multiply(toolPositions, 40));
+      const batch = (lp: mx.Array) => ({
+        inputIds: t.inputIds, attentionMask: t.attentionMask, completionMask: t.completionMask, promptLength: t.promptLength,
+        advantages: mx.array([1, -1], 'float32'), oldLogprobs: lp, refLogprobs: lp, numItemsInBatch: Number(mx.sum(t.completionMask).item()), tokens: 0,
+      });
+      const a = trainer.lossAndGrad(batch(base));
+      const b = trainer.lossAndGrad(batch(junk));
+      expect(b.loss).toBe(a.loss);
+      const gb = new Map(mx.treeFlattenWithPaths(b.grads));
+      for (const [k, g] of mx.treeFlattenWithPaths(a.grads)) expect(mx.arrayEqual(g, gb.get(k)!).item(), k).toBe(true);
+      // ...while the same garbage on the model's own tokens does change the loss.
+      const modelPositions = mx.subtract(t.completionMask, 0);
+      const c2 = trainer.lossAndGrad(batch(mx.add(base, mx.multiply(modelPositions, 40))));
+      expect(c2.loss).not.toBe(a.loss);
+    } finally {
+      cleanup();
+    }
+  });
+});
