@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { loadSync, saveSync } from '@mlxn/io';
 import {
-  type LogprobsModel, type RouterLossSettings, checkpointedValueAndGrad, isCheckpointable, loadBalancingLoss, paddingAttentionMask, routerLossSettings,
-  tokenLogprobsFromHidden, withRouterLogits,
+  type LogprobsModel, type RouterLossSettings, checkpointedValueAndGrad, checkpointedValueAndGradWithRouterLoss, isCheckpointable, loadBalancingLoss,
+  paddingAttentionMask, routerLossSettings, tokenLogprobsFromHidden, withRouterLogits,
 } from '@mlxn/models-qwen3';
 import {
   Adam, type Module, type ParamDict, type ParamState, type PreparedState, adapterParameters, clipGradNorm, saveAdapters, unflattenPaths, valueAndGrad,
@@ -222,7 +222,6 @@ export abstract class TrainerCore {
   #skipped = 0;
   #lossSum = 0;
   #warnedCheckpointing = false;
-  #warnedRouterCheckpointing = false;
   /** Set when a step failed after using some of its micro-batches (see `runLoop`). */
   #interrupted: string | null = null;
   #progress: ProgressOptions | null = null;
@@ -341,9 +340,9 @@ export abstract class TrainerCore {
   /**
    * `differentiate` with the MoE router load-balancing loss: the value's first entry becomes
    * `headLoss`'s first + `weight` · aux loss, and the aux loss is appended. The aux loss counts the
-   * tokens where `tokenMask` (`[B, L]`) is 1, every token when it is null. Layer-wise checkpointing
-   * keeps only the trunk's output, not every layer's router logits, so this differentiates the
-   * whole network at once (noted once when `gradientCheckpointing` is on).
+   * tokens where `tokenMask` (`[B, L]`) is 1, every token when it is null. With
+   * `gradientCheckpointing`, each layer's share of the router loss is differentiated when the layer
+   * is recomputed (@mlxn/models-qwen3's `checkpointedValueAndGradWithRouterLoss`).
    */
   protected differentiateWithRouterLoss(
     inputIds: mx.Array,
@@ -352,9 +351,8 @@ export abstract class TrainerCore {
     router: { numExperts: number; topK: number; weight: number },
     headLoss: (hidden: mx.Array) => mx.Array[],
   ): [mx.Array[], ParamDict] {
-    if (this.#core.gradientCheckpointing && !this.#warnedRouterCheckpointing) {
-      this.#warnedRouterCheckpointing = true;
-      this.note(`${this.#name}: the router load-balancing loss is on, so gradientCheckpointing is not applied (routerAuxLossCoef: 0 turns the loss off)`);
+    if (this.#core.gradientCheckpointing && isCheckpointable(this.model)) {
+      return checkpointedValueAndGradWithRouterLoss(this.model, headLoss, inputIds, { mask, tokenMask, numExperts: router.numExperts, topK: router.topK, weight: router.weight });
     }
     return valueAndGrad(this.model, () => {
       const { value: hidden, routerLogits } = withRouterLogits(this.model, () => this.model.hidden(inputIds, { mask }));

@@ -59,12 +59,13 @@ const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e
 const f32 = (rows: number[][]) => mx.array(rows, 'float32');
 
 describe("gradients through TRL's _compute_loss (golden)", () => {
-  for (const [name, c] of Object.entries(golden.cases)) {
-    // Checkpointing is on where it applies (the router loss differentiates the whole network).
-    it(name, async () => {
+  // With gradient checkpointing (TRL's default) and, for the MoE model, also without it.
+  const runs = Object.entries(golden.cases).flatMap(([name, c]) => (c.kind === 'moe' ? [true, false] : [true]).map((ck) => [name, c, ck] as const));
+  for (const [name, c, checkpointing] of runs) {
+    it(`${name}${checkpointing ? '' : ' (no checkpointing)'}`, async () => {
       const model = await Qwen3.load(folder(c.kind), { truncatedVocab: true });
       const config: GRPOConfigInput = {
-        numGenerations: 2, perDeviceTrainBatchSize: 4, maxCompletionLength: 6, bf16: false, gradientCheckpointing: true,
+        numGenerations: 2, perDeviceTrainBatchSize: 4, maxCompletionLength: 6, bf16: false, gradientCheckpointing: checkpointing,
         outputDir: tempDir(), maxSteps: 1,
         ...Object.fromEntries(Object.entries(c.config).map(([k, v]) => [camel(k), v])),
       };

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { valueAndGrad } from '@mlxn/nn';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Qwen3, loadBalancingLoss, paddingAttentionMask, routerLossSettings, withRouterLogits } from '../src/index.js';
+import { Qwen3, checkpointedValueAndGradWithRouterLoss, loadBalancingLoss, paddingAttentionMask, parseQwen3Config, routerLossSettings, tokenLogprobsFromHidden, withRouterLogits } from '../src/index.js';
 import { tinyQwen3Path } from './helpers.js';
 
 interface GradEntry { shape: number[]; sq_norm: number; dot: number; data?: number[] }
@@ -80,6 +80,58 @@ describe('router load-balancing loss (transformers 5.17 golden)', () => {
       }
     });
   }
+
+  it('checkpointed: the same value and gradients as the plain backward pass, head loss and router loss together', () => {
+    const ids = mx.array(golden.input_ids, 'int32');
+    const attn = mx.array(golden.attention_mask, 'float32');
+    const mask = paddingAttentionMask(attn);
+    const { numExperts, topK } = routerLossSettings(model)!;
+    const head = (h: mx.Array) => {
+      const lp = tokenLogprobsFromHidden(model, h, ids, { start: 4 }).logprobs;
+      return [mx.negative(mx.mean(lp)), mx.max(lp)];
+    };
+    const [plainOut, plainGrads] = valueAndGrad(model, () => {
+      const { value: h, routerLogits } = withRouterLogits(model, () => model.hidden(ids, { mask }));
+      const aux = loadBalancingLoss(routerLogits, { numExperts, topK, attentionMask: attn });
+      const [first, ...rest] = head(h);
+      return [mx.add(first, mx.multiply(aux, 0.3)), ...rest, aux];
+    })() as unknown as [mx.Array[], Parameters<typeof mx.treeFlattenWithPaths>[0]];
+    const [ckOut, ckGrads] = checkpointedValueAndGradWithRouterLoss(model, head, ids, { mask, tokenMask: attn, numExperts, topK, weight: 0.3 });
+    expect(ckOut).toHaveLength(3);
+    ckOut.forEach((v, i) => expect(Math.abs(Number(v.item()) - Number(plainOut[i].item()))).toBeLessThan(1e-6));
+    expect(rel(Number(ckOut[2].item()), golden.cases.masked.aux_loss)).toBeLessThan(1e-5);
+    const ck = new Map(mx.treeFlattenWithPaths(ckGrads));
+    const plain = mx.treeFlattenWithPaths(plainGrads);
+    expect(plain.length).toBe(ck.size);
+    for (const [k, g] of plain) expect(mx.allclose(ck.get(k)!, g, { atol: 1e-6, rtol: 1e-5 }).item(), k).toBe(true);
+    // The router's share reaches the gate weights (a zero weight would leave them the head's alone).
+    const [, noAux] = checkpointedValueAndGradWithRouterLoss(model, head, ids, { mask, tokenMask: attn, numExperts, topK, weight: 0 });
+    const gate = 'model.layers.0.mlp.gate.weight';
+    expect(mx.allclose(new Map(mx.treeFlattenWithPaths(noAux)).get(gate)!, ck.get(gate)!, { atol: 1e-7 }).item()).toBe(false);
+  });
+
+  it('checkpointed: layers without experts (mlp_only_layers) and a frozen head', () => {
+    mx.random.seed(3);
+    const mixed = new Qwen3(parseQwen3Config({
+      model_type: 'qwen3_moe', vocab_size: 64, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 3, num_attention_heads: 2,
+      num_key_value_heads: 1, head_dim: 16, moe_intermediate_size: 16, num_experts: 4, num_experts_per_tok: 2, norm_topk_prob: false,
+      mlp_only_layers: [1], eos_token_id: 1,
+    }));
+    mixed.lmHead!.freeze();
+    const ids = mx.array([[3, 9, 27, 5, 11], [8, 2, 40, 33, 7]], 'int32');
+    const head = (h: mx.Array) => [mx.mean(mx.square(mixed.logitsFromHidden(h)))];
+    const [plainOut, plainGrads] = valueAndGrad(mixed, () => {
+      const { value: h, routerLogits } = withRouterLogits(mixed, () => mixed.hidden(ids));
+      expect(routerLogits).toHaveLength(2);
+      const aux = loadBalancingLoss(routerLogits, { numExperts: 4, topK: 2 });
+      return [mx.add(head(h)[0], mx.multiply(aux, 0.7)), aux];
+    })() as unknown as [mx.Array[], Parameters<typeof mx.treeFlattenWithPaths>[0]];
+    const [ckOut, ckGrads] = checkpointedValueAndGradWithRouterLoss(mixed, head, ids, { numExperts: 4, topK: 2, weight: 0.7 });
+    ckOut.forEach((v, i) => expect(Math.abs(Number(v.item()) - Number(plainOut[i].item()))).toBeLessThan(1e-6));
+    const ck = new Map(mx.treeFlattenWithPaths(ckGrads));
+    expect(ck.has('lmHead.weight')).toBe(false);
+    for (const [k, g] of mx.treeFlattenWithPaths(plainGrads)) expect(mx.allclose(ck.get(k)!, g, { atol: 1e-6, rtol: 1e-5 }).item(), k).toBe(true);
+  });
 
   it('gives 0 without router logits and rejects bad settings', () => {
     expect(Number(loadBalancingLoss([], { numExperts: 4, topK: 2 }).item())).toBe(0);
