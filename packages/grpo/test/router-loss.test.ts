@@ -79,3 +79,33 @@ describe('SFT with the router loss', () => {
     expect(Number(mx.max(mx.abs(gaux.get('model.layers.0.mlp.gate.weight')!)).item())).toBeGreaterThan(0);
   });
 });
+
+describe('GRPO training step on Qwen3-MoE with the router loss', () => {
+  it('logs aux_loss and trains LoRA adapters with gradient checkpointing', async () => {
+    const logs: Record<string, unknown>[] = [];
+    const model = await tinyMoe();
+    const trainer = new GRPOTrainer({
+      model,
+      rewardFuncs: ({ completions }) => completions.map((c) => (/\d/.test(c) ? 1 : 0)),
+      trainDataset: prompts,
+      config: {
+        numGenerations: 2, perDeviceTrainBatchSize: 4, maxCompletionLength: 4, maxSteps: 1, loggingSteps: 1, bf16: false, learningRate: 1e-2,
+        outputDir: tempDir(), lora: { rank: 2, alpha: 4, targetModules: ['self_attn.q_proj', 'mlp.gate'] },
+      },
+      onLog: (r) => logs.push(r as Record<string, unknown>),
+    });
+    // LoRA is attached by the constructor: the router gate is an adapter around the frozen base now.
+    const gate = model.model.layers[0].mlp.gate as unknown as { linear: { weight: mx.Array }; loraB: mx.Array };
+    // Copies: the trainer frees the adapter arrays it replaces.
+    const baseBefore = mx.add(gate.linear.weight, 0);
+    const loraBBefore = mx.add(gate.loraB, 0);
+    mx.eval(baseBefore, loraBBefore);
+    await trainer.train();
+    expect(typeof logs[0].aux_loss).toBe('number');
+    expect(logs[0].aux_loss as number).toBeGreaterThan(0);
+    expect(Number.isFinite(logs[0].loss as number)).toBe(true);
+    // The frozen base router weight is unchanged; its adapter trained.
+    expect(mx.arrayEqual(baseBefore, gate.linear.weight).item()).toBe(true);
+    expect(mx.arrayEqual(loraBBefore, gate.loraB).item()).toBe(false);
+  });
+});
