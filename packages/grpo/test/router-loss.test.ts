@@ -95,7 +95,7 @@ describe('GRPO training step on Qwen3-MoE with the router loss', () => {
       onLog: (r) => logs.push(r as Record<string, unknown>),
     });
     // LoRA is attached by the constructor: the router gate is an adapter around the frozen base now.
-    const gate = model.model.layers[0].mlp.gate as unknown as { linear: { weight: mx.Array }; loraB: mx.Array };
+    const gate = (model.model.layers[0].mlp as unknown as { gate: unknown }).gate as { linear: { weight: mx.Array }; loraB: mx.Array };
     // Copies: the trainer frees the adapter arrays it replaces.
     const baseBefore = mx.add(gate.linear.weight, 0);
     const loraBBefore = mx.add(gate.loraB, 0);
