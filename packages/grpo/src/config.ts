@@ -121,6 +121,21 @@ const schema = z
     gradientCheckpointing: z.boolean().default(true),
     /** TRL's default is on (bfloat16 weights/activations, float32 optimizer state). */
     bf16: z.boolean().default(true),
+    // -- MoE router loss and tool turns (TRL 1.16) ----------------------------------------------
+    /**
+     * Weight of the MoE router load-balancing loss added to the loss. null: the model config's
+     * `router_aux_loss_coef` (transformers' Qwen3-MoE default 0.001; none for a dense model);
+     * 0 turns it off. A non-zero value with a model that has no router is an error (TRL).
+     */
+    routerAuxLossCoef: finite.nullable().default(null),
+    /** Rounds of tool calls per completion; null: no limit (TRL's default). */
+    maxToolCallingIterations: z.number().int().nonnegative().nullable().default(null),
+    /** The chat template's extra variables (e.g. `{ enable_thinking: false }`), for prompts and tool turns. */
+    chatTemplateKwargs: z.record(z.string(), z.unknown()).nullable().default(null),
+    /** Not a TRL option: a tool call still running after this many milliseconds fails with a timeout result. */
+    toolTimeoutMs: z.number().int().positive().default(30_000),
+    /** Not a TRL option: tool results longer than this many characters are cut (with a note). */
+    maxToolResultChars: z.number().int().positive().default(10_000),
   })
   .strict();
 

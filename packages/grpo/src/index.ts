@@ -29,7 +29,9 @@ export type { SFTBatch, SFTConfig, SFTConfigInput, SFTExample, SFTRecord, SFTTra
 export { Float32StateAdam, TRAINER_FOLDER, completionLogprobs, deriveSeed } from './train-core.js';
 export type { CoreConfig, LoopState, StepResult, TrainableModel } from './train-core.js';
 export { cutAtEos, generateRollouts, rolloutTensors, tokenizePrompts } from './rollouts.js';
-export type { PolicyModel, Prompt, RolloutGenerationOptions, RolloutTensors, Rollouts } from './rollouts.js';
+export type { PolicyModel, Prompt, RolloutGenerationOptions, RolloutTensors, Rollouts, ToolLoopOptions } from './rollouts.js';
+export { runToolCalls, toolSchemas, toolSuffixIds, toolTable } from './tools.js';
+export type { GRPOTool, ToolCallContext, ToolCallRequest, ToolCallResult, ToolExecutionOptions } from './tools.js';
 export {
   ADAPTERS_FILE, OPTIMIZER_FILE, ROLLOUTS_FILE, TRAINER_STATE_FILE, latestCheckpoint, listCheckpoints, readTrainerState, recoverCheckpoints,
   resolveCheckpoint, rotateCheckpoints, writeCheckpoint,

@@ -16,7 +16,7 @@ import { loraSchema } from './config.js';
 import { seededPermutation } from './dataset.js';
 import type { OnLog } from './metrics.js';
 import type { ProgressOptions } from './progress.js';
-import { type TrainableModel, TrainerCore, deriveSeed, loraInitKey, paddingTokenId } from './train-core.js';
+import { type TrainableModel, TrainerCore, deriveSeed, loraInitKey, paddingTokenId, resolveRouterLoss } from './train-core.js';
 
 const positiveInt = z.number().int().positive();
 
@@ -55,6 +55,11 @@ const sftSchema = z
     bf16: z.boolean().default(true),
     /** Recompute each decoder layer in the backward pass instead of keeping its activations (TRL's default). */
     gradientCheckpointing: z.boolean().default(true),
+    /**
+     * Weight of the MoE router load-balancing loss (TRL's `router_aux_loss_coef`). null: the model
+     * config's (transformers' Qwen3-MoE default 0.001; none for a dense model); 0 turns it off.
+     */
+    routerAuxLossCoef: z.number().finite().nullable().default(null),
   })
   .strict();
 
@@ -106,6 +111,8 @@ export interface SFTBatch {
   targetRows: Int32Array;
   /** Real tokens (for tokens/s). */
   tokens: number;
+  /** `[b, L]` float32, 1 on real tokens and 0 on padding; null when no row is padded. */
+  tokenMask?: mx.Array | null;
 }
 
 const isMessages = (v: unknown): v is ChatMessage[] => Array.isArray(v) && v.every((m) => m !== null && typeof m === 'object' && 'role' in m);
@@ -216,6 +223,7 @@ export function sftBatch(rows: readonly (readonly SFTExample[])[], padTokenId: n
   });
   const padded = lengths.some((n) => n < l);
   let attention: mx.Array | null = null;
+  const tokenMask = padded ? mx.tidy(() => mx.reshape(mx.array(Float32Array.from(segment, (v) => (v >= 0 ? 1 : 0)), { dtype: 'float32' }), [b, l])) : null;
   if (packed || padded) {
     attention = mx.tidy(() => {
       const seg = mx.array(segment, { dtype: 'int32' }).reshape([b, l]);
@@ -231,6 +239,7 @@ export function sftBatch(rows: readonly (readonly SFTExample[])[], padTokenId: n
   return {
     inputIds: mx.tidy(() => mx.array(ids, { dtype: 'int32' }).reshape([b, l])),
     attention,
+    tokenMask,
     numTargets,
     targetRows,
     tokens: lengths.reduce((a, n) => a + n, 0),
@@ -287,6 +296,8 @@ export class SFTTrainer extends TrainerCore {
   readonly examples: readonly SFTExample[];
   /** Rows: one example each, or packed groups. */
   readonly rows: readonly (readonly SFTExample[])[];
+  /** The router load-balancing loss's settings and weight when it is on (a Qwen3-MoE), else null. */
+  readonly routerLoss: ReturnType<typeof resolveRouterLoss>;
   #epoch = 0;
   #batch = 0;
 
@@ -307,6 +318,7 @@ export class SFTTrainer extends TrainerCore {
       tokenizeSFTRecord(tokenizer, r, { eosTokenId: eos, completionOnlyLoss, assistantOnlyLoss: config.assistantOnlyLoss, maxLength: config.maxLength }, `trainDataset[${i}]`),
     );
     if (config.packing && config.maxLength === null) throw new Error('SFTTrainer: packing needs maxLength');
+    const routerLoss = resolveRouterLoss(model, config.routerAuxLossCoef, 'SFTTrainer');
     if (config.lora) {
       const key = loraInitKey(config.seed);
       linearToLoRALayers(model, { rank: config.lora.rank, scale: config.lora.scale, dropout: config.lora.dropout, targets: config.lora.targetModules, key });
@@ -315,6 +327,7 @@ export class SFTTrainer extends TrainerCore {
     super(model, config, 'SFTTrainer', options.onLog);
     this.model = model;
     this.config = config;
+    this.routerLoss = routerLoss;
     this.examples = examples;
     this.rows = config.packing ? packExamples(examples, config.maxLength!) : examples.map((e) => [e]);
     this.configureProgress(options.progress);
@@ -350,10 +363,17 @@ export class SFTTrainer extends TrainerCore {
     };
     // Everything but the gradients is freed when the step's graph has been evaluated.
     return mx.tidy(() => {
-      const [out, grads] = this.autocast(() => this.differentiate(batch.inputIds, batch.attention ?? 'causal', headLoss));
+      const router = this.routerLoss;
+      const mask = batch.attention ?? 'causal';
+      // TRL: loss + router_aux_loss_coef · aux_loss / gradient_accumulation_steps, over the real tokens.
+      const [out, grads] = this.autocast(() =>
+        router === null
+          ? this.differentiate(batch.inputIds, mask, headLoss)
+          : this.differentiateWithRouterLoss(batch.inputIds, mask, batch.tokenMask ?? null, { ...router, weight: router.coef / this.config.gradientAccumulationSteps }, headLoss),
+      );
       mx.eval(out, grads);
-      const [loss, acc, ent] = (out as mx.Array[]).map((a) => Number(a.item()));
-      return { loss, grads, metrics: { mean_token_accuracy: acc, entropy: ent } };
+      const [loss, acc, ent, aux] = (out as mx.Array[]).map((a) => Number(a.item()));
+      return { loss, grads, metrics: { mean_token_accuracy: acc, entropy: ent, ...(router === null ? {} : { aux_loss: aux }) } };
     });
   }
 
@@ -377,7 +397,7 @@ export class SFTTrainer extends TrainerCore {
         this.metrics.addAll(r.metrics);
         this.accumulate(r.grads);
         this.state.microStep += 1;
-        mx.dispose([batch.inputIds, batch.attention].filter((x): x is mx.Array => x !== null));
+        mx.dispose([batch.inputIds, batch.attention, batch.tokenMask ?? null].filter((x): x is mx.Array => x !== null));
       }
       this.state.numInputTokensSeen += tokens;
       this.metrics.add('num_tokens', this.state.numInputTokensSeen);

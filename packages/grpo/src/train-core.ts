@@ -9,7 +9,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { loadSync, saveSync } from '@mlxn/io';
-import { type LogprobsModel, checkpointedValueAndGrad, isCheckpointable, paddingAttentionMask, tokenLogprobsFromHidden } from '@mlxn/models-qwen3';
+import {
+  type LogprobsModel, type RouterLossSettings, checkpointedValueAndGrad, checkpointedValueAndGradWithRouterLoss, isCheckpointable, loadBalancingLoss,
+  paddingAttentionMask, routerLossSettings, tokenLogprobsFromHidden, withRouterLogits,
+} from '@mlxn/models-qwen3';
 import {
   Adam, type Module, type ParamDict, type ParamState, type PreparedState, adapterParameters, clipGradNorm, saveAdapters, unflattenPaths, valueAndGrad,
 } from '@mlxn/nn';
@@ -339,6 +342,32 @@ export abstract class TrainerCore {
       }
     }
     return valueAndGrad(this.model, () => headLoss(this.model.hidden(inputIds, { mask })))();
+  }
+
+  /**
+   * `differentiate` with the MoE router load-balancing loss: the value's first entry becomes
+   * `headLoss`'s first + `weight` · aux loss, and the aux loss is appended. The aux loss counts the
+   * tokens where `tokenMask` (`[B, L]`) is 1, every token when it is null. With
+   * `gradientCheckpointing`, each layer's share of the router loss is differentiated when the layer
+   * is recomputed (@mlxn/models-qwen3's `checkpointedValueAndGradWithRouterLoss`).
+   */
+  protected differentiateWithRouterLoss(
+    inputIds: mx.Array,
+    mask: mx.Array | 'causal',
+    tokenMask: mx.Array | null,
+    router: { numExperts: number; topK: number; weight: number },
+    headLoss: (hidden: mx.Array) => mx.Array[],
+  ): [mx.Array[], ParamDict] {
+    if (this.#core.gradientCheckpointing && isCheckpointable(this.model)) {
+      return checkpointedValueAndGradWithRouterLoss(this.model, headLoss, inputIds, { mask, tokenMask, numExperts: router.numExperts, topK: router.topK, weight: router.weight });
+    }
+    return valueAndGrad(this.model, () => {
+      const { value: hidden, routerLogits } = withRouterLogits(this.model, () => this.model.hidden(inputIds, { mask }));
+      const aux = loadBalancingLoss(routerLogits, { numExperts: router.numExperts, topK: router.topK, attentionMask: tokenMask });
+      mx.dispose(routerLogits);
+      const [first, ...rest] = headLoss(hidden);
+      return [mx.add(first, mx.multiply(aux, router.weight)), ...rest, aux];
+    })() as [mx.Array[], ParamDict];
   }
 
   /** Adds one micro-batch's gradients to the accumulated ones (in float32). */
@@ -677,4 +706,21 @@ function loadBuffer(path: string): Record<string, unknown>[] {
     }
     return b;
   });
+}
+
+/**
+ * The router load-balancing loss a trainer applies (TRL's rule): the coefficient is the config's
+ * `routerAuxLossCoef`, or the model config's when null (transformers' Qwen3-MoE default 0.001);
+ * null when it is 0 or the model has no router. A non-zero coefficient with a model that has no
+ * router is an error.
+ */
+export function resolveRouterLoss(model: unknown, routerAuxLossCoef: number | null, trainer: string): (RouterLossSettings & { coef: number }) | null {
+  const router = routerLossSettings(model as Parameters<typeof routerLossSettings>[0]);
+  if (routerAuxLossCoef !== null && routerAuxLossCoef !== 0 && router === null) {
+    throw new TypeError(
+      `${trainer}: routerAuxLossCoef is set to ${routerAuxLossCoef} but the model is not a Mixture-of-Experts model that returns its router logits, so there is no auxiliary loss to weight.`,
+    );
+  }
+  const coef = routerAuxLossCoef ?? router?.routerAuxLossCoef ?? 0;
+  return router !== null && coef !== 0 ? { ...router, coef } : null;
 }

@@ -8,10 +8,10 @@
  */
 import { checkOptionKeys } from '@mlxn/core/internal';
 import * as mx from '@mlxn/core';
-import { paddingAttentionMask } from '@mlxn/models-qwen3';
+import { type RouterLossSettings, paddingAttentionMask } from '@mlxn/models-qwen3';
 import { LoRALinear, type Module, type ParamDict, adapterParameters, linearToLoRALayers } from '@mlxn/nn';
 import { type AdvantageResult, computeAdvantages } from './advantages.js';
-import { type GRPOConfig, type GRPOConfigInput, grpoConfigWarnings, parseGRPOConfig } from './config.js';
+import { type GRPOConfig, type GRPOConfigInput, GRPOConfigError, grpoConfigWarnings, parseGRPOConfig } from './config.js';
 import { GenerationBatchSampler, PromptDataset, seededPermutation } from './dataset.js';
 import { EntropyController } from './entropy-control.js';
 import { grpoLoss } from './losses.js';
@@ -20,7 +20,10 @@ import type { ProgressOptions } from './progress.js';
 import { type RewardFunction, rewardFunctionNames, runRewardFunctions } from './rewards/index.js';
 import { type PolicyModel, type Prompt, type Rollouts, generateRollouts, rolloutTensors, tokenizePrompts } from './rollouts.js';
 import { learningRateAt } from './schedule.js';
-import { type StepResult, type TrainableModel, TrainerCore, completionLogprobs, completionLogprobsFromHidden, deriveSeed, loraInitKey, paddingTokenId } from './train-core.js';
+import { type GRPOTool, toolSchemas, toolTable } from './tools.js';
+import {
+  type StepResult, type TrainableModel, TrainerCore, completionLogprobs, completionLogprobsFromHidden, deriveSeed, loraInitKey, paddingTokenId, resolveRouterLoss,
+} from './train-core.js';
 
 /** Prompt records (a `prompt` column plus any others), a JSONL file, or a `PromptDataset`. */
 export type DatasetInput = PromptDataset | readonly Record<string, unknown>[] | string;
@@ -51,6 +54,12 @@ export interface GRPOTrainerOptions {
   onLog?: OnLog;
   /** Draw a progress bar (stderr) while training; default off (libraries are silent). */
   progress?: boolean | ProgressOptions;
+  /**
+   * Tools the model may call in its completions (TRL's `tools`; chat prompts only). Their schemas
+   * go into the prompt; calls are run between turns and their results appended as tool turns,
+   * which are not trained on.
+   */
+  tools?: readonly GRPOTool[];
 }
 
 /** One micro-batch of a buffered generation batch. */
@@ -113,15 +122,26 @@ export class GRPOTrainer extends TrainerCore {
   // beta > 0 without a refModel or LoRA.
   #refSnapshot: ParamDict | null = null;
   #loraMode: boolean;
+  /** The tools by name (empty without tools). */
+  readonly tools: ReadonlyMap<string, GRPOTool>;
+  /** The router loss's settings and weight when it is on (a Qwen3-MoE with a non-zero coefficient), else null. */
+  readonly routerLoss: (RouterLossSettings & { coef: number }) | null;
 
   constructor(options: GRPOTrainerOptions) {
-    checkOptionKeys(options, ['model', 'refModel', 'rewardFuncs', 'rewardFuncNames', 'rewardWeights', 'trainDataset', 'config', 'onLog', 'progress'], 'GRPOTrainer');
+    checkOptionKeys(options, ['model', 'refModel', 'rewardFuncs', 'rewardFuncNames', 'rewardWeights', 'trainDataset', 'config', 'onLog', 'progress', 'tools'], 'GRPOTrainer');
     const config = isParsed(options.config) ? options.config : parseGRPOConfig((options.config ?? {}) as GRPOConfigInput);
     const model = options.model;
     if (model === null || typeof model !== 'object' || typeof (model as Module).trainableParameters !== 'function') {
       throw new TypeError('GRPOTrainer: model must be an @mlxn/nn Module (e.g. a Qwen3)');
     }
     if (!model.tokenizer) throw new TypeError('GRPOTrainer: the model has no tokenizer (load it from a folder with tokenizer files)');
+    const tools = toolTable(options.tools ?? []);
+    let routerLoss: GRPOTrainer['routerLoss'];
+    try {
+      routerLoss = resolveRouterLoss(model, config.routerAuxLossCoef, 'GRPOTrainer');
+    } catch (e) {
+      throw new GRPOConfigError((e as Error).message);
+    }
     // Everything is checked before the model is touched (LoRA layers are attached in place).
     const funcs = (Array.isArray(options.rewardFuncs) ? options.rewardFuncs : [options.rewardFuncs]) as RewardFunction<RewardTrainerState>[];
     if (funcs.length === 0) throw new TypeError('GRPOTrainer: at least one reward function is needed');
@@ -158,6 +178,8 @@ export class GRPOTrainer extends TrainerCore {
     this.sampler = sampler;
     this.#loraMode = adapterParameters(model).length > 0;
     this.entropyControl = new EntropyController(config);
+    this.tools = tools;
+    this.routerLoss = routerLoss;
     this.refModel = options.refModel ?? null;
     // Claimed (mx.keep): the optimizer disposes the parameters it replaces unless they are kept.
     if (config.beta !== 0 && this.refModel === null && !this.#loraMode) this.#refSnapshot = mx.keep(model.parameters());
@@ -186,7 +208,13 @@ export class GRPOTrainer extends TrainerCore {
       if (typeof p !== 'string' && !Array.isArray(p)) throw new TypeError(`dataset record ${i} has no 'prompt' (text or chat messages)`);
       return p as Prompt;
     });
-    const promptIds = tokenizePrompts(this.model.tokenizer!, prompts, { maxPromptLength: c.maxPromptLength });
+    const tools = [...this.tools.values()];
+    const promptIds = tokenizePrompts(this.model.tokenizer!, prompts, {
+      maxPromptLength: c.maxPromptLength,
+      chatTemplateKwargs: c.chatTemplateKwargs,
+      tools: tools.length > 0 ? toolSchemas(tools) : null,
+    });
+    const maxModelLength = (this.model as { config?: { maxPositionEmbeddings?: number } }).config?.maxPositionEmbeddings;
     return this.withEval(() =>
       generateRollouts(this.model, prompts, promptIds, {
         maxCompletionLength: c.maxCompletionLength,
@@ -197,6 +225,18 @@ export class GRPOTrainer extends TrainerCore {
         repetitionPenalty: c.repetitionPenalty,
         seed: options.seed,
         signal: options.signal,
+        ...(tools.length === 0
+          ? {}
+          : {
+              toolLoop: {
+                tools: this.tools,
+                maxToolCallingIterations: c.maxToolCallingIterations,
+                toolTimeoutMs: c.toolTimeoutMs,
+                maxToolResultChars: c.maxToolResultChars,
+                chatTemplateKwargs: c.chatTemplateKwargs,
+                ...(maxModelLength === undefined ? {} : { maxModelLength }),
+              },
+            }),
       }),
     );
   }
@@ -214,6 +254,7 @@ export class GRPOTrainer extends TrainerCore {
       inputs: records,
       completions: rollouts.completions,
       completionIds: rollouts.completionIds,
+      completionMessages: rollouts.completionMessages,
       trainerState: { globalStep: this.state.globalStep, epoch: this.state.epoch },
       step: this.state.globalStep,
       warn: (m) => this.note(m),
@@ -271,17 +312,28 @@ export class GRPOTrainer extends TrainerCore {
       hasStats = stats !== undefined;
       return [result.loss, ...flat.map(([, v]) => v), ...(stats ? [stats.sum, stats.count] : [])];
     };
+    const router = this.routerLoss;
     // Everything but the gradients is freed when the step's graph has been evaluated.
     return mx.tidy(() => {
       const mask = paddingAttentionMask(batch.attentionMask);
-      const [out, grads] = this.autocast(() => this.differentiate(batch.inputIds, mask, headLoss));
+      let out: mx.Array[];
+      let grads: ParamDict;
+      if (router === null) {
+        [out, grads] = this.autocast(() => this.differentiate(batch.inputIds, mask, headLoss));
+      } else {
+        // TRL: loss + router_aux_loss_coef · aux_loss / current_gradient_accumulation_steps, the
+        // aux loss over every real token (attention mask) of the micro-batch.
+        const weight = router.coef / c.gradientAccumulationSteps;
+        [out, grads] = this.autocast(() => this.differentiateWithRouterLoss(batch.inputIds, mask, batch.attentionMask, { ...router, weight }, headLoss));
+      }
       mx.eval(out, grads);
-      const [loss, ...values] = out as mx.Array[];
+      const [loss, ...values] = out;
       const metrics: Record<string, number> = {};
       metricNames.forEach((k, i) => {
         metrics[k] = Number(values[i].item());
       });
       if (hasStats) this.entropyControl.addMicroBatch(Number(values[metricNames.length].item()), Number(values[metricNames.length + 1].item()));
+      if (router !== null) metrics.aux_loss = Number(values[values.length - 1].item());
       return { loss: Number(loss.item()), grads, metrics };
     });
   }
@@ -358,11 +410,12 @@ export class GRPOTrainer extends TrainerCore {
 
     const n = rollouts.completionIds.length;
     const rowTokens = rollouts.promptIds.map((p, i) => p.length + rollouts.completionIds[i].length);
-    this.state.numInputTokensSeen += rowTokens.reduce((a, b) => a + b, 0);
+    // TRL counts the prompt and the model's own completion tokens (not tool-turn tokens).
+    this.state.numInputTokensSeen += rollouts.promptIds.reduce((sum, p, i) => sum + p.length + modelTokens(rollouts, i), 0);
     this.#logGeneration(rollouts, adv);
     // TRL's num_items_in_batch: loss tokens of the whole generation batch.
     const numItemsInBatch = rollouts.completionIds.reduce(
-      (sum, ids, i) => sum + (c.maskTruncatedCompletions && rollouts.truncated[i] ? 0 : ids.length),
+      (sum, _ids, i) => sum + (c.maskTruncatedCompletions && rollouts.truncated[i] ? 0 : modelTokens(rollouts, i)),
       0,
     );
 
@@ -371,6 +424,7 @@ export class GRPOTrainer extends TrainerCore {
       const t = rolloutTensors(rollouts.promptIds, rollouts.completionIds, rollouts.truncated, {
         padTokenId: paddingTokenId(this.model),
         maskTruncatedCompletions: c.maskTruncatedCompletions,
+        toolMask: rollouts.toolMask,
       });
       // TRL keeps the generating policy's log-probabilities only when updates happen between
       // generation and use (gradientAccumulationSteps not a multiple of generate_every); otherwise
@@ -454,7 +508,8 @@ export class GRPOTrainer extends TrainerCore {
 
   #logGeneration(rollouts: Rollouts, adv: AdvantageResult): void {
     const m = this.metrics;
-    const lengths = rollouts.completionIds.map((x) => x.length);
+    // With tools, lengths count the model's own tokens only (TRL: the tool mask's ones).
+    const lengths = rollouts.completionIds.map((_, i) => modelTokens(rollouts, i));
     m.add('num_tokens', this.state.numInputTokensSeen);
     m.add('completions/mean_length', mean(lengths));
     m.add('completions/min_length', Math.min(...lengths));
@@ -465,6 +520,10 @@ export class GRPOTrainer extends TrainerCore {
     m.add('completions/mean_terminated_length', term.length ? mean(term) : 0);
     m.add('completions/min_terminated_length', term.length ? Math.min(...term) : 0);
     m.add('completions/max_terminated_length', term.length ? Math.max(...term) : 0);
+    if (this.tools.size > 0) {
+      m.add('tools/call_frequency', rollouts.toolCallCount / Math.max(1, rollouts.completionIds.length));
+      m.add('tools/failure_frequency', rollouts.toolCallCount > 0 ? rollouts.toolFailureCount / rollouts.toolCallCount : 0);
+    }
     m.addAll(adv.metrics);
     this.lastRollouts = { rollouts, rewards: adv.rewards, advantages: adv.advantages };
   }
@@ -531,6 +590,12 @@ export class GRPOTrainer extends TrainerCore {
   learningRate(step: number): number {
     return learningRateAt(step, this.config, this.totalSteps);
   }
+}
+
+/** Tokens of completion `i` the model generated (all of them without tools). */
+function modelTokens(rollouts: Rollouts, i: number): number {
+  const mask = rollouts.toolMask?.[i];
+  return mask ? mask.reduce((a, b) => a + b, 0) : rollouts.completionIds[i].length;
 }
 
 /** The arrays a micro-batch owns. */

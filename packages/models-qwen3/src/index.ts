@@ -18,6 +18,8 @@ export { sanitize } from './sanitize.js';
 export { completionLogprobs, paddingAttentionMask, tokenLogprobs, tokenLogprobsFromHidden } from './logprobs.js';
 export type { CompletionLogprobsOptions, HiddenLogprobsOptions, LogprobsModel, TokenLogprobs, TokenLogprobsOptions } from './logprobs.js';
 export { checkpointedValueAndGrad, isCheckpointable } from './checkpointing.js';
+export { checkpointedValueAndGradWithRouterLoss, loadBalancingLoss, routerLossSettings, withRouterLogits } from './router-loss.js';
+export type { LoadBalancingLossOptions, RouterLossCheckpointOptions, RouterLossSettings } from './router-loss.js';
 export type { CheckpointableModel, CheckpointOptions, HeadLoss } from './checkpointing.js';
 export type { LoadOptions, LoadProgress } from './load.js';
 export type { SaveOptions } from './save.js';

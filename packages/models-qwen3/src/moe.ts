@@ -121,6 +121,11 @@ export class Qwen3SparseMoeBlock extends Module {
   switchMlp: SwitchGLU;
   readonly topK: number;
   readonly normTopkProb: boolean;
+  /**
+   * @internal Where `forward` appends its router logits `[..., numExperts]` while a
+   * `withRouterLogits` call collects them (router-loss.ts); null otherwise (nothing is kept).
+   */
+  _routerLogits: mx.Array[] | null = null;
 
   constructor(options: { hiddenSize: number; moeIntermediateSize: number; numExperts: number; numExpertsPerTok: number; normTopkProb: boolean }) {
     super();
@@ -132,7 +137,10 @@ export class Qwen3SparseMoeBlock extends Module {
 
   forward(x: mx.Array): mx.Array {
     const k = this.topK;
-    const gates = mx.softmax(this.gate.forward(x), -1, { precise: true });
+    const logits = this.gate.forward(x);
+    // Claimed: the layer runs inside the forward's tidy, which would free it on return.
+    if (this._routerLogits !== null) this._routerLogits.push(mx.keep(logits));
+    const gates = mx.softmax(logits, -1, { precise: true });
     const last = gates.shape[gates.ndim - 1];
     const inds = mx.stopGradient(mx.argpartition(gates, last - k, -1).index('...', mx.sl(last - k, null)));
     let scores = mx.takeAlongAxis(gates, inds, -1);

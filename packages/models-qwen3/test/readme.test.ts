@@ -15,6 +15,7 @@ describe('README examples', () => {
     expect(blocks.some((b) => b.includes('Qwen3.load') && b.includes('makeCache'))).toBe(true);
     expect(blocks.some((b) => b.includes('tokenLogprobs') && b.includes('valueAndGrad'))).toBe(true);
     expect(blocks.some((b) => b.includes('.save('))).toBe(true);
+    expect(blocks.some((b) => b.includes('withRouterLogits') && b.includes('loadBalancingLoss'))).toBe(true);
   });
 
   it("runs the examples where only the packages' public exports resolve", () => {
@@ -38,6 +39,7 @@ describe('README examples', () => {
     expect(outputs[2]).toMatch(/reused prompt tokens: [1-9]\d*/);
     expect(outputs[2]).toMatch(/\nabort\n$/);
     expect(outputs[5]).toMatch(/loss \S+ gradient tensors \d+/);
-    expect(outputs[6]).toMatch(/quantized: \{/);
+    expect(outputs[6]).toMatch(/^aux loss \d\.\d{3} loss \S+ gradient tensors \d+\n$/);
+    expect(outputs[7]).toMatch(/quantized: \{/);
   }, 300_000);
 });

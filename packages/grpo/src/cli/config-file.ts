@@ -33,6 +33,8 @@ export interface RunConfig<K extends TrainerKind = TrainerKind> {
   dataset: string;
   /** GRPO: the `rewards` entries, resolved later (they may import modules). */
   rewards: unknown;
+  /** GRPO: the `tools` entries (module paths), resolved later; undefined without tools. */
+  tools: unknown;
   /** GRPO: the dataset column holding the prompt. */
   promptColumn: string | undefined;
   trainer: K extends 'grpo' ? GRPOConfig : SFTConfig;
@@ -40,7 +42,7 @@ export interface RunConfig<K extends TrainerKind = TrainerKind> {
 
 /** Keys of the file that are not trainer config fields. */
 const RUN_KEYS: Record<TrainerKind, string[]> = {
-  grpo: ['model', 'revision', 'dataset', 'rewards', 'promptColumn', '$schema'],
+  grpo: ['model', 'revision', 'dataset', 'rewards', 'tools', 'promptColumn', '$schema'],
   sft: ['model', 'revision', 'dataset', '$schema'],
 };
 
@@ -147,7 +149,7 @@ export function readRunConfig<K extends TrainerKind>(kind: K, path: string, over
     const msg = (e as Error).message.replace(/\n\s*/g, '; ').replace(/:;/, ':');
     throw new ConfigError(`config file ${file}: ${msg}`);
   }
-  return { kind, file, model, ...(revision === undefined ? {} : { revision }), dataset, rewards: raw.rewards, promptColumn: promptColumn as string | undefined, trainer: trainer as RunConfig<K>['trainer'] };
+  return { kind, file, model, ...(revision === undefined ? {} : { revision }), dataset, rewards: raw.rewards, tools: raw.tools, promptColumn: promptColumn as string | undefined, trainer: trainer as RunConfig<K>['trainer'] };
 }
 
 /** The records of a JSONL file (blank lines skipped); a bad line is named by its number. */

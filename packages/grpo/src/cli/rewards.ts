@@ -52,7 +52,7 @@ function tsxEsmApi(from: string): string | null {
   return entry ? join(dirname(pkgJson), entry) : null;
 }
 
-async function importModule(file: string): Promise<Record<string, unknown>> {
+export async function importModule(file: string): Promise<Record<string, unknown>> {
   const url = pathToFileURL(file).href;
   try {
     return (await import(url)) as Record<string, unknown>;

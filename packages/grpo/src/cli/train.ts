@@ -22,6 +22,7 @@ import { type CommandSpec, type ParsedArgs, UsageError, downloadProgressBar, fla
 import { ConfigError, type Overrides, type TrainerKind, readJsonl, readRunConfig } from './config-file.js';
 import { resumeCommand } from './resume-command.js';
 import { BUILTIN_REWARD_NAMES, resolveRewards } from './rewards.js';
+import { resolveTools } from './tools.js';
 
 const RUN_FLAGS: CommandSpec['flags'] = {
   model: { kind: 'string', value: 'MODEL', help: "A folder or a Hugging Face model id such as Qwen/Qwen3-0.6B (overrides the config's model)." },
@@ -60,6 +61,8 @@ export const GRPO: CommandSpec = {
     '  }',
     `Built-in rewards: ${BUILTIN_REWARD_NAMES.join(', ')}. A module path (.js, .mjs or .ts) adds every`,
     'function it exports; { "module": path, "export": name } picks some.',
+    '"tools": ["./tools.mjs"] (chat datasets): every exported { name, handler, description?, parameters? }',
+    'object (or a default-exported list of them) is a tool the model may call; { "module", "export" } picks some.',
     CONFIG_NOTES,
     '',
     'Examples:',
@@ -177,13 +180,14 @@ export async function runTraining(kind: TrainerKind, args: ParsedArgs, argv: rea
     throw new UsageError((e as Error).message);
   }
   const rewards = kind === 'grpo' ? await resolveRewards(run.rewards, dirname(run.file), { maxCompletionLength: (c as GRPOConfig).maxCompletionLength }) : [];
+  const tools = kind === 'grpo' && run.tools !== undefined ? await resolveTools(run.tools, dirname(run.file)) : [];
   const dataset = kind === 'grpo' ? loadPrompts(run.dataset, run.promptColumn) : readJsonl(run.dataset);
 
   const model = await Qwen3.load(await modelFolder(run.model, run.revision));
   const progress = flag(args, 'no-progress') ? false : { stream: process.stderr };
   const trainer =
     kind === 'grpo'
-      ? new CliGRPOTrainer({ model, rewardFuncs: rewards, trainDataset: dataset as PromptDataset, config: c as GRPOConfig, progress })
+      ? new CliGRPOTrainer({ model, rewardFuncs: rewards, trainDataset: dataset as PromptDataset, config: c as GRPOConfig, progress, tools })
       : new CliSFTTrainer({ model, trainDataset: dataset as SFTRecord[], config: c as SFTConfig, progress });
   const stop = new AbortController();
 

@@ -12,7 +12,10 @@ export interface RewardArgs<State = unknown> {
   completions: string[];
   /** One per completion: the generated token ids. */
   completionIds: number[][];
-  /** Conversational datasets only: the prompt messages followed by the assistant reply. */
+  /**
+   * Conversational datasets only: the prompt messages followed by the assistant reply (with
+   * tools: every turn, assistant turns with their `tool_calls` and the tool results).
+   */
   messages?: ChatMessage[][];
   /** The trainer's state (step, epoch, ...), for rewards that change over training. */
   trainerState: State;
@@ -57,6 +60,11 @@ export interface RunRewardsOptions<State = unknown> {
   inputs: readonly Record<string, unknown>[];
   completions: readonly string[];
   completionIds: readonly (readonly number[])[];
+  /**
+   * With tools: each completion's turns as messages (assistant turns with their `tool_calls`,
+   * tool results), which `messages` then holds after the prompt instead of one assistant reply.
+   */
+  completionMessages?: readonly (readonly ChatMessage[])[] | null;
   trainerState: State;
   /** The global step, for error messages. */
   step: number;
@@ -102,7 +110,7 @@ const isMessages = (p: unknown): p is ChatMessage[] =>
  * const table = await runRewardFunctions({ rewardFuncs: [myReward], inputs, completions, completionIds, trainerState, step });
  */
 export async function runRewardFunctions<State>(options: RunRewardsOptions<State>): Promise<RewardTable> {
-  checkOptionKeys(options, ['rewardFuncs', 'rewardFuncNames', 'inputs', 'completions', 'completionIds', 'trainerState', 'step', 'promptColumn', 'warn', 'signal'], 'runRewardFunctions');
+  checkOptionKeys(options, ['rewardFuncs', 'rewardFuncNames', 'inputs', 'completions', 'completionIds', 'completionMessages', 'trainerState', 'step', 'promptColumn', 'warn', 'signal'], 'runRewardFunctions');
   const { rewardFuncs, inputs, completions, completionIds, step } = options;
   const n = completions.length;
   if (rewardFuncs.length === 0) throw new RangeError('at least one reward function is needed');
@@ -145,7 +153,8 @@ export async function runRewardFunctions<State>(options: RunRewardsOptions<State
     },
   };
   if (conversational) {
-    args.messages = prompts.map((p, i) => [...(p as ChatMessage[]), { role: 'assistant', content: completions[i] }]);
+    const turns = options.completionMessages ?? null;
+    args.messages = prompts.map((p, i) => [...(p as ChatMessage[]), ...(turns ? turns[i].map((m) => ({ ...m })) : [{ role: 'assistant', content: completions[i] }])]);
   }
 
   const fail = (name: string, why: string, cause?: unknown) =>
