@@ -4,8 +4,10 @@
 #
 #   tooling/gpu-suite/run.sh receive t          copy part t into /tmp/mlxn-gpu/t
 #   tooling/gpu-suite/run.sh vitest [DIR ...]   the vitest suites of DIR (default: packages/*
-#                                               and examples), reports in $OUT/vitest-*.json
-#   tooling/gpu-suite/run.sh cargo              the crates' test binaries, output in $OUT/cargo.log
+#                                               and examples)
+#   tooling/gpu-suite/run.sh cargo              the crates' test binaries
+#
+# Logs, vitest's JSON reports and the summary come back as one file, $OUT/gpu-suite-MODE.tar.xz.
 #
 # Each run ends with tooling/gpu-suite/summarize.mjs over everything in $OUT: counts per suite,
 # every failed test with the start of its error, then `N passed, N failed`.
@@ -41,7 +43,10 @@ rt="$MLXN_CACHE_DIR/mlx-$mlx_version-linux-x64-cuda13"
 if [ ! -f "$rt/.complete" ]; then
   rm -rf "$rt" && mkdir -p "$rt"
   cat "$S"/mlx-cuda.tar.xz.part-* | xz -dc | tar -x -C "$rt"
-  ln -s "$NVIDIA_DIR" "$rt/nvidia"
+  # A tree of links to the machine's NVIDIA packages, completed with the pinned nvidia-cuda-crt
+  # wheel that those packages lack (MLX's kernel compiler needs its include/crt/mma.h).
+  cp -rs "$NVIDIA_DIR" "$rt/nvidia"
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$S"/t/nvidia_cuda_crt-*.whl "$rt"
   echo "staged by tooling/gpu-suite/run.sh" > "$rt/.complete"
 fi
 
@@ -52,7 +57,11 @@ fi
   if (String(d.type ?? d) !== 'gpu') { console.error('gpu-suite: the default device is not the GPU'); process.exit(1); }
 ")
 
-mkdir -p "${OUT:=/tmp/mlxn-gpu/out}"
+# Logs and reports go to a folder of their own, bundled into one file under $OUT at the end (a
+# device call brings back at most 8 files).
+OUT_DIR="${OUT:-/tmp/mlxn-gpu/out}"
+OUT="$S/results/$mode"
+rm -rf "$OUT" && mkdir -p "$OUT" "$OUT_DIR"
 if [ "$mode" = vitest ]; then
   dirs=("$@")
   [ ${#dirs[@]} -gt 0 ] || dirs=(packages/cache packages/core packages/io packages/nn packages/sampling packages/models-qwen3 packages/grpo examples)
@@ -76,4 +85,5 @@ else
     (cd "$root/$crate" && timeout --kill-after=10 300 "$S/cargo-tests/$bin" >> "$OUT/cargo.log" 2>&1) || echo "   exit status $?" | tee -a "$OUT/cargo.log"
   done < "$S/t/cargo-tests.txt"
 fi
-node "$root/tooling/gpu-suite/summarize.mjs" "$OUT"
+node "$root/tooling/gpu-suite/summarize.mjs" "$OUT" | tee "$OUT/summary.txt"
+tar -C "$S/results" -cf - "$mode" | xz -6 -T0 > "$OUT_DIR/gpu-suite-$mode.tar.xz"

@@ -10,6 +10,7 @@
 #   cargo-tests.tar.xz    the crates' test binaries (`cargo test --no-run`, debug info stripped)
 #   cargo-tests.txt       one line per binary: its file name and the crate folder it runs in
 #   cargo-root.txt        this checkout's path, compiled into the binaries (CARGO_MANIFEST_DIR)
+#   nvidia_cuda_crt-*.whl the pinned CUDA headers the machine's NVIDIA packages lack
 #
 # Usage (from the repository root, after `tooling/bootstrap.sh test` or `pnpm build`):
 #   node tooling/build-native.mjs --release --out-dir /tmp/mlxn-release
@@ -51,4 +52,13 @@ while read -r exe crate; do
 done < "$work/bins.txt"
 tar -C "$work/bin" -cf - . | xz -6 -T0 > "$out/cargo-tests.tar.xz"
 pwd > "$out/cargo-root.txt"
+
+# The pinned nvidia-cuda-crt wheel (headers MLX's kernel compiler includes), which the GPU
+# machine's own NVIDIA packages lack; run.sh adds it to the runtime's layout. Checked by hash.
+crt=$(node -e '
+  const w = require("./tooling/mlx-runtime/pin.json").distributions["linux-x64-cuda13"].wheels.find((x) => x.package === "nvidia-cuda-crt");
+  console.log(w.package + "==" + w.version + " " + w.file + " " + w.sha256)')
+read -r spec file sha <<< "$crt"
+python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux2014_x86_64 --python-version 3.12 -d "$out" "$spec"
+echo "$sha  $out/$file" | sha256sum -c --quiet
 du -sh .gpu-stage/*
