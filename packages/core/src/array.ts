@@ -156,6 +156,28 @@ export class Array {
     this.dispose();
   }
 
+  /**
+   * @internal Moves `from`'s storage into this array, which keeps its identity: holders of this
+   * object (a user's reference to a model parameter) see the same values, now in `from`'s buffer
+   * (a view of a stacked weight, say). `from` is left disposed. Shapes and dtypes must agree.
+   */
+  adoptStorage(from: Array): void {
+    if (from === this) return;
+    const old = this.handle;
+    if (from.dtypeCode !== this.dtypeCode || from.shape.join() !== this.#dims().join()) {
+      throw new TypeError(`adoptStorage: ${from.dtype}[${from.shape}] cannot replace ${this.dtype}[${this.#dims()}]`);
+    }
+    const h = from.detachHandle()!;
+    const wasFinalizable = this.#finalizable;
+    if (wasFinalizable) {
+      finalizer.unregister(this);
+      this.#finalizable = false;
+    }
+    native.release(old);
+    this.#h = h;
+    if (wasFinalizable) this.finalizeWhenCollected();
+  }
+
   /** @internal Marks the array disposed and hands back its handle for a batched release. */
   detachHandle(): NativeArray | null {
     const h = this.#h;

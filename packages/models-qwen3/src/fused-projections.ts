@@ -6,9 +6,10 @@
  * kernel (cuBLAS setup, a graph node), and a Qwen3 layer has seven of them: measured with
  * tooling/bench/gpu/probe_decode.py on an H200, mlx-lm's own model encodes a batch-64 decode
  * step about 20% faster with these two groups fused. Stacking copies weights, so to keep memory
- * flat the stacked array becomes the storage: each projection's parameter is replaced by a view
- * of its rows (a slice that shares the stacked buffer), and the parameter tree keeps the
- * checkpoint's layout, names and values. `native-forward.ts` uses the stacked arrays for decode
+ * flat the stacked array becomes the storage: each projection's parameter moves into a view of
+ * its rows (a slice that shares the stacked buffer). The parameter objects themselves stay, so
+ * the parameter tree keeps the checkpoint's layout, names and values, and a reference a user
+ * holds to a weight stays valid (generating on a GPU must not dispose arrays a CPU run keeps). `native-forward.ts` uses the stacked arrays for decode
  * steps (one token per row, with caches; training and scoring keep separate matmuls, whose
  * rounding must not depend on what ran before, and prompts amortise the kernels anyway), and
  * only while the projections still hold exactly those views:
@@ -79,11 +80,11 @@ function stackable(projections: readonly unknown[]): 'linear' | 'quantized' | un
 }
 
 /**
- * Stacks `projections` (owned by `owner`) into one group unless they already are one, replacing
- * each parameter by a view of the stacked array. Returns the arrays it replaced.
+ * Stacks `projections` (owned by `owner`) into one group unless they already are one, moving
+ * each parameter's storage into a view of the stacked array. Returns whether it stacked.
  */
-function fuse(owner: object, projections: readonly unknown[]): mx.Array[] {
-  if (fusedGroup(owner, projections) !== undefined) return [];
+function fuse(owner: object, projections: readonly unknown[]): boolean {
+  if (fusedGroup(owner, projections) !== undefined) return false;
   // A stale group's stacked arrays are ours: their handles go now (views still in use keep the
   // buffer alive); waiting for the garbage collector could hold a copy of the weights.
   const stale = groups.get(owner);
@@ -92,9 +93,8 @@ function fuse(owner: object, projections: readonly unknown[]): mx.Array[] {
     for (const a of Object.values(stale.stacked)) a.dispose();
   }
   const kind = stackable(projections);
-  if (kind === undefined) return [];
+  if (kind === undefined) return false;
   const members = projections as Linear[];
-  const replaced: mx.Array[] = [];
   const stacked: Partial<Record<Field, mx.Array>> = {};
   const views: Partial<Record<Field, mx.Array>>[] = members.map(() => ({}));
   for (const f of FIELDS) {
@@ -106,16 +106,14 @@ function fuse(owner: object, projections: readonly unknown[]): mx.Array[] {
     let at = 0;
     const cuts = parts.slice(0, -1).map((a) => (at += a!.shape[0]));
     const pieces = mx.split(all, cuts, 0);
-    members.forEach((p, i) => {
-      replaced.push(parts[i]!);
-      const piece = pieces[i];
-      piece.untrack();
-      (p as unknown as Record<string, mx.Array>)[f] = piece;
-      views[i][f] = piece;
+    members.forEach((_p, i) => {
+      // The old buffer stays alive in the stacked array's graph until that is evaluated.
+      parts[i]!.adoptStorage(pieces[i]);
+      views[i][f] = parts[i]!;
     });
   }
   groups.set(owner, { kind, stacked, members, views });
-  return replaced;
+  return true;
 }
 
 /** What `fuseProjections` needs of a decoder layer (structural, so model.ts need not be imported). */
@@ -126,26 +124,23 @@ export interface FusableLayer {
 
 /**
  * Lays out each layer's q/k/v and (dense MLP) gate/up as stacked groups where they are not
- * already, evaluating each layer's new storage so that its old arrays can go. Layers with LoRA, replaced
- * projections or mixed settings are left as they are. Arrays it replaces are disposed unless
- * claimed with `mx.keep` or still used elsewhere in the model (`inUse`).
+ * already, evaluating each layer's new storage before the next so that memory peaks at the
+ * weights plus one layer's groups. Layers with LoRA, replaced projections or mixed settings are
+ * left as they are.
  */
-export function fuseProjections(layers: readonly FusableLayer[], inUse: () => ReadonlySet<mx.Array>): void {
+export function fuseProjections(layers: readonly FusableLayer[]): void {
   for (const layer of layers) {
     const a = layer.selfAttn;
-    const replaced = fuse(a, [a.qProj, a.kProj, a.vProj]);
+    let changed = fuse(a, [a.qProj, a.kProj, a.vProj]);
     const mlp = layer.mlp as { gateProj?: unknown; upProj?: unknown } | null;
-    if (mlp && mlp.gateProj !== undefined && mlp.upProj !== undefined) replaced.push(...fuse(mlp, [mlp.gateProj, mlp.upProj]));
-    if (replaced.length === 0) continue;
-    // One layer at a time: its stacked arrays are computed and its old arrays released before
-    // the next layer's are made, so memory peaks at the weights plus one layer's groups.
+    if (mlp && mlp.gateProj !== undefined && mlp.upProj !== undefined) changed = fuse(mlp, [mlp.gateProj, mlp.upProj]) || changed;
+    if (!changed) continue;
     const made: mx.Array[] = [];
     for (const owner of [a, mlp]) {
       const g = owner ? groups.get(owner) : undefined;
       if (g) made.push(...Object.values(g.stacked));
     }
+    // Evaluating the stacked arrays detaches their graphs, which release the old buffers.
     mx.eval(made);
-    const live = inUse();
-    for (const r of replaced) if (!r.kept && !live.has(r)) r.dispose();
   }
 }

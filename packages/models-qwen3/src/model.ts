@@ -352,7 +352,7 @@ export class Qwen3 extends Module {
    */
   makeCache(options: PromptCacheOptions = {}): Cache[] {
     const cache = makePromptCache({ numLayers: this.model.layers.length }, options);
-    if (fusionWanted()) fuseProjections(this.model.layers, () => new Set(this.namedParameters().map(([, a]) => a)));
+    if (fusionWanted()) fuseProjections(this.model.layers);
     return cache;
   }
 
