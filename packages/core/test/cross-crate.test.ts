@@ -5,7 +5,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as mx from '../src/index.js';
+import { useCpuDevice } from '../../../tooling/test-support/devices.mjs';
 import { VERSION, handleOf, native, wrap } from '../src/internal.js';
+
+// Probes float64 arrays, which MLX computes on the CPU only: the file runs there.
+useCpuDevice(mx);
 
 const pkg = JSON.parse(readFileSync(join(__dirname, '../package.json'), 'utf8')) as { version: string };
 const probe = (a: mx.Array, factor: number) => wrap(native.probeScaleAndShift(handleOf(a), factor));

@@ -4,6 +4,10 @@
 // JS-specific paths, checked against hand-computed values.)
 import { describe, expect, it } from 'vitest';
 import * as mx from '../src/index.js';
+import { useCpuDevice } from '../../../tooling/test-support/devices.mjs';
+
+// float64 round trips: MLX computes float64 on the CPU only, so the file runs there.
+useCpuDevice(mx);
 
 /** A read-back TypedArray as a plain list. */
 const list = (t: unknown): (number | bigint)[] => Array.from(t as ArrayLike<number | bigint>);

@@ -3,6 +3,10 @@
 // stopGradient, and compile (values, retracing, cache keys, shapeless, random numbers).
 import { describe, expect, it } from 'vitest';
 import * as mx from '../src/index.js';
+import { useCpuDevice } from '../../../tooling/test-support/devices.mjs';
+
+// Finite differences need float64, which MLX computes on the CPU only: the file runs there.
+useCpuDevice(mx);
 
 const f64 = (v: number[] | number[][]) => mx.array(v, 'float64');
 const list = (a: mx.Array) => Array.from(a.dataSync() as Float64Array | Float32Array, Number);

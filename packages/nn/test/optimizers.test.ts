@@ -1,7 +1,12 @@
 import * as mx from '@mlxn/core';
+import { useCpuDevice } from '@mlxn/test-support/devices';
 import { describe, expect, it } from 'vitest';
 import * as nn from '../src/index.js';
 import { type Enc, type Spec, decode, expectClose, fixture, makeSchedule } from './train-fixtures.js';
+
+// The goldens are Python MLX's float64 runs (and float32 steps checked against them), and MLX
+// computes float64 on the CPU only: the file runs there.
+useCpuDevice(mx);
 
 interface OptCase { optimizer: string; options: Record<string, unknown>; params: Record<string, Enc>[]; state: Record<string, Enc> }
 const golden = fixture<{

@@ -1,7 +1,12 @@
 import * as mx from '@mlxn/core';
+import { useCpuDevice } from '@mlxn/test-support/devices';
 import { describe, expect, it } from 'vitest';
 import * as nn from '../src/index.js';
 import { type Spec, fixture, makeSchedule } from './train-fixtures.js';
+
+// The goldens are Python MLX's CPU float32 values, bit for bit (a GPU's float32 cos differs in the
+// last bits): the file runs on the CPU.
+useCpuDevice(mx);
 
 const golden = fixture<{ steps: number[]; schedules: Record<string, { spec: Spec; values: number[]; dtypes: string[] }>; sgdCosineLearningRates: number[] }>('train_schedules.json');
 
