@@ -9,13 +9,13 @@
  * flat the stacked array becomes the storage: each projection's parameter moves into a view of
  * its rows (a slice that shares the stacked buffer). The parameter objects themselves stay, so
  * the parameter tree keeps the checkpoint's layout, names and values, and a reference a user
- * holds to a weight stays valid (generating on a GPU must not dispose arrays a CPU run keeps). `native-forward.ts` uses the stacked arrays for decode
- * steps (one token per row, with caches; training and scoring keep separate matmuls, whose
- * rounding must not depend on what ran before, and prompts amortise the kernels anyway), and
- * only while the projections still hold exactly those views:
- * once anything replaces a parameter (an optimizer step, `update`, loading weights) the layer
- * falls back to separate matmuls until `fuseProjections` runs again (`Qwen3.makeCache` calls it,
- * so every generation does).
+ * holds to a weight stays valid (generating on a GPU must not dispose arrays a CPU run keeps).
+ * `native-forward.ts` uses the stacked arrays for decode steps (one token per row, with caches;
+ * training and scoring keep separate matmuls, whose rounding must not depend on what ran before,
+ * and prompts amortise the kernels anyway), and only while the projections still hold exactly
+ * those arrays: once anything replaces a parameter (an optimizer step, `update`, loading
+ * weights) the layer falls back to separate matmuls until `fuseProjections` runs again
+ * (`Qwen3.makeCache` calls it, so every generation does).
  */
 import * as mx from '@mlxn/core';
 import { Linear, QuantizedLinear } from '@mlxn/nn';
