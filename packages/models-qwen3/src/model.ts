@@ -252,7 +252,7 @@ export interface Qwen3 extends GenerationMethods {}
 
 /**
  * A Qwen3 or Qwen3-MoE causal language model: `model` (embeddings, layers, norm) and, when the
- * embeddings are not tied, `lmHead`. Build one with `Qwen3.load(folder)`, or `new Qwen3(config)`
+ * embeddings are not tied, `lmHead`. Build one with `Qwen3.load(folderOrHubId)`, or `new Qwen3(config)`
  * for random weights.
  */
 export class Qwen3 extends Module {
@@ -270,12 +270,15 @@ export class Qwen3 extends Module {
   }
 
   /**
-   * Loads a Hugging Face or mlx-community folder: config.json, safetensors weights (single or
-   * sharded; float32/float16/bfloat16 or quantized), tokenizer and chat template when present.
-   * Dense Qwen3 or Qwen3-MoE follows `model_type`.
+   * Loads a model from a folder or a Hugging Face hub id (`'Qwen/Qwen3-0.6B'`, optionally
+   * `'org/name@revision'` or `options.revision`): config.json, safetensors weights (single or
+   * sharded; float32/float16/bfloat16 or quantized), tokenizer, chat template and generation
+   * config when present. A hub id is taken from the Hugging Face cache (`HF_HUB_CACHE`,
+   * `HF_HOME`) that mlx-lm and transformers share, else downloaded into it (`HF_TOKEN`,
+   * `HF_HUB_OFFLINE`, `onProgress`, `signal`). Dense Qwen3 or Qwen3-MoE follows `model_type`.
    */
-  static async load(folder: string, options: LoadOptions = {}): Promise<Qwen3> {
-    return loadQwen3(folder, options);
+  static async load(source: string, options: LoadOptions = {}): Promise<Qwen3> {
+    return loadQwen3(source, options);
   }
 
   /**
