@@ -74,6 +74,8 @@ pub mod ffi {
         type MlxArray;
         /// A `std::vector<mlx::core::array>`, used for multi-input and multi-output calls.
         type ArrayList;
+        /// An `mlx::core::distributed::Group`: the processes of one distributed job (or a split).
+        type MlxGroup;
 
         // ---- lists -------------------------------------------------------------------
         fn list_new() -> UniquePtr<ArrayList>;
@@ -251,6 +253,18 @@ pub mod ffi {
         /// Opens a GGUF file lazily (string metadata only); an error where MLX lacks GGUF.
         fn load_gguf_file(path: &str, names: &mut Vec<String>, metadata: &mut Vec<String>)
             -> Result<UniquePtr<ArrayList>>;
+
+        // ---- distributed (distributed.cc) -------------------------------------------
+        fn dist_is_available(backend: &str) -> Result<bool>;
+        fn dist_init(strict: bool, backend: &str) -> Result<UniquePtr<MlxGroup>>;
+        fn dist_rank(g: &MlxGroup) -> i32;
+        fn dist_size(g: &MlxGroup) -> i32;
+        fn dist_split(g: &MlxGroup, color: i32, key: i32) -> Result<UniquePtr<MlxGroup>>;
+        /// `op`: 0 all_sum, 1 all_gather, 2 all_max, 3 all_min, 4 sum_scatter.
+        fn dist_collective(op: u8, x: &MlxArray, g: &MlxGroup) -> Result<UniquePtr<MlxArray>>;
+        fn dist_send(x: &MlxArray, dst: i32, g: &MlxGroup) -> Result<UniquePtr<MlxArray>>;
+        fn dist_recv(shape: &[i32], dtype: u8, src: i32, g: &MlxGroup) -> Result<UniquePtr<MlxArray>>;
+        fn dist_recv_like(x: &MlxArray, src: i32, g: &MlxGroup) -> Result<UniquePtr<MlxArray>>;
 
         // ---- devices, streams, memory ------------------------------------------------
         fn default_device_type() -> i32;

@@ -57,6 +57,25 @@ export declare function diag(a: JsArray, k: number): JsArray
 
 export declare function diagonal(a: JsArray, offset: number, axis1: number, axis2: number): JsArray
 
+/** `op`: 0 allSum, 1 allGather, 2 allMax, 3 allMin, 4 sumScatter. */
+export declare function distCollective(op: number, a: JsArray, id: number): JsArray
+
+/** `[rank, size]` of a group. */
+export declare function distGroupInfo(id: number): Array<number>
+
+/** Initialises (or returns) the world group; its id. */
+export declare function distInit(strict: boolean, backend: string): number
+
+export declare function distIsAvailable(backend: string): boolean
+
+export declare function distRecv(shape: Array<number>, dtype: number, src: number, id: number): JsArray
+
+export declare function distRecvLike(a: JsArray, src: number, id: number): JsArray
+
+export declare function distSend(a: JsArray, dst: number, id: number): JsArray
+
+export declare function distSplit(id: number, color: number, key: number): number
+
 export declare function divmod(a: JsArray, b: JsArray): Array<JsArray>
 
 /** The dtype code (index into @mlxn/core's dtype table). */

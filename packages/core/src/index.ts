@@ -34,6 +34,7 @@ export { addmm, einsum, inner, kron, matmul, outer, tensordot } from './ops/matm
 export { dequantize, gatherMm, gatherQmm, quantize, quantizedMatmul } from './ops/quantized.js';
 export type { GatherOptions, QuantizationMode, QuantizeOptions } from './ops/quantized.js';
 export * as linalg from './ops/linalg.js';
+export * as distributed from './distributed.js';
 export * as fft from './ops/fft.js';
 export * as random from './ops/random.js';
 export * as fast from './ops/fast.js';

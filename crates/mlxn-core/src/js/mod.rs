@@ -17,6 +17,7 @@ use mlxn_sys::ffi::{ArrayList, MlxArray};
 
 pub mod create;
 pub mod data;
+pub mod distributed;
 pub mod ops;
 pub mod runtime;
 pub mod transforms;

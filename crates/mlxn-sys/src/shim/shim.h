@@ -21,6 +21,10 @@ struct MlxArray {
 struct ArrayList {
   std::vector<mx::array> items;
 };
+// A group of processes of MLX's distributed layer (a cheap handle to the backend's state).
+struct MlxGroup {
+  mx::distributed::Group inner;
+};
 
 // Defined by the cxx-generated header; forward declarations let this header name them.
 enum class UnaryOp : std::uint8_t;
@@ -234,5 +238,16 @@ rust::Vec<double> eval_thread_stats();
 // ---- checkpoint files (io.cc) ---------------------------------------------------------------
 ListPtr load_safetensors_file(rust::Str path, rust::Vec<rust::String>& names, rust::Vec<rust::String>& metadata);
 ListPtr load_gguf_file(rust::Str path, rust::Vec<rust::String>& names, rust::Vec<rust::String>& metadata);
+
+// ---- distributed (distributed.cc) ---------------------------------------------------------
+bool dist_is_available(rust::Str backend);
+std::unique_ptr<MlxGroup> dist_init(bool strict, rust::Str backend);
+int32_t dist_rank(const MlxGroup& g);
+int32_t dist_size(const MlxGroup& g);
+std::unique_ptr<MlxGroup> dist_split(const MlxGroup& g, int32_t color, int32_t key);
+ArrayPtr dist_collective(uint8_t op, const MlxArray& x, const MlxGroup& g);
+ArrayPtr dist_send(const MlxArray& x, int32_t dst, const MlxGroup& g);
+ArrayPtr dist_recv(I32s shape, uint8_t dtype, int32_t src, const MlxGroup& g);
+ArrayPtr dist_recv_like(const MlxArray& x, int32_t src, const MlxGroup& g);
 
 }  // namespace mlxn

@@ -1,0 +1,98 @@
+// mx.distributed on the CPU: two processes on 127.0.0.1 over MLX's ring backend (MLX_RANK and
+// MLX_HOSTFILE, as mlx.launch sets them), and a process alone.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import * as mx from '../src/index.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'mlxn-dist-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** A port the OS says is free now. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface RankResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `scenario` as a job of `n` ranks; each rank is killed after `timeoutMs`. */
+async function runJob(scenario: string, n: number, timeoutMs: number): Promise<RankResult[]> {
+  const hosts = await Promise.all(Array.from({ length: n }, async () => [`127.0.0.1:${await freePort()}`]));
+  const hostfile = join(scratch, `${scenario}-hosts.json`);
+  writeFileSync(hostfile, JSON.stringify(hosts));
+  const worker = join(import.meta.dirname, 'fixtures-distributed/worker.ts');
+  return Promise.all(
+    Array.from({ length: n }, (_, rank) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', worker, scenario], {
+        env: { ...process.env, MLX_RANK: String(rank), MLX_HOSTFILE: hostfile, MLXN_MLX_BACKEND: 'cpu' },
+        timeout: timeoutMs,
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      return new Promise<RankResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+    }),
+  );
+}
+
+const parse = (r: RankResult) => {
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+};
+
+describe('mx.distributed', () => {
+  it('a process without a job is a group of size 1, on which collectives are the identity', () => {
+    const g = mx.distributed.init();
+    expect([g.rank, g.size]).toEqual([0, 1]);
+    expect(mx.distributed.init()).toBe(g);
+    expect(mx.distributed.allSum(mx.array([1, 2])).tolist()).toEqual([1, 2]);
+    expect(mx.distributed.allGather(mx.array([[3, 4]])).tolist()).toEqual([[3, 4]]);
+    expect(mx.distributed.isAvailable('ring')).toBe(true);
+    expect(() => mx.distributed.init({ backend: 'tcp' as 'ring' })).toThrow(/backend must be/);
+    expect(() => mx.distributed.send(mx.array([1]), 0.5)).toThrow(/32-bit integer/);
+  });
+
+  it('two ranks over the ring backend: allSum, allMax, allMin, allGather, send/recv; clear errors where ring lacks an op', async () => {
+    const [a, b] = (await runJob('collectives', 2, 60_000)).map(parse);
+    expect([a.rank, a.size, b.rank, b.size]).toEqual([0, 2, 1, 2]);
+    for (const r of [a, b]) {
+      expect(r.allSum).toEqual([3, 30]);
+      expect(r.allMax).toEqual([2, 20]);
+      expect(r.allMin).toEqual([1, 10]);
+      expect(r.allGather).toEqual([[1, 10], [2, 20]]);
+      expect(r.int32Sum).toEqual([1, 14]);
+    }
+    for (const r of [a, b]) expect(r.sumScatter).toBe('MlxError: [ring] sum_scatter not supported.');
+    expect(b.recv).toEqual([[1.5, -2], [3, 4]]);
+    expect(b.recvLike).toEqual([0, 1, 2, 3, 4]);
+    for (const r of [a, b]) {
+      expect(r.split).toBe('MlxError: [ring] Group split not supported.');
+      expect(r.afterSplit).toEqual([3]);
+    }
+  }, 90_000);
+
+  it('a rank that leaves makes the other fail with a clear error, well within the bound', async () => {
+    const started = Date.now();
+    const [a] = await runJob('peer-dies', 2, 20_000);
+    expect(Date.now() - started).toBeLessThan(40_000);
+    // MLX's ring backend notices the closed socket and fails the pending collective.
+    expect(a.code, a.stderr).toBe(0);
+    expect(JSON.parse(a.stdout.trim().split('\n').at(-1)!).error).toMatch(/\[ring\] connection to a peer was lost/);
+  }, 60_000);
+});
