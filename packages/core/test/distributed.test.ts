@@ -1,12 +1,13 @@
 // mx.distributed on the CPU: two processes on 127.0.0.1 over MLX's ring backend (MLX_RANK and
 // MLX_HOSTFILE, as mlx.launch sets them), and a process alone.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as mx from '../src/index.js';
+import { rankEnvironment, ringHostfile } from '../src/launch/environments.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'mlxn-dist-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -95,4 +96,44 @@ describe('mx.distributed', () => {
     expect(a.code, a.stderr).toBe(0);
     expect(JSON.parse(a.stdout.trim().split('\n').at(-1)!).error).toMatch(/\[ring\] connection to a peer was lost/);
   }, 60_000);
+
+  describe('mlxn-launch', () => {
+    const launcher = join(import.meta.dirname, '../src/launch/cli.ts');
+    const worker = join(import.meta.dirname, 'fixtures-distributed/worker.ts');
+    const launch = (args: string[], timeout: number) =>
+      spawnSync(process.execPath, ['--import', 'tsx', launcher, ...args], { encoding: 'utf8', timeout, env: { ...process.env, MLXN_MLX_BACKEND: 'cpu' } });
+
+    it('starts N ranks with the ring environment; each sees the job', () => {
+      const r = launch(['-n', '3', '--', process.execPath, '--import', 'tsx', worker, 'sum'], 60_000);
+      expect(r.status, r.stderr).toBe(0);
+      const ranks = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).sort((a, b) => Number(a.rank) - Number(b.rank));
+      expect(ranks.map((x) => [x.rank, x.size])).toEqual([[0, 3], [1, 3], [2, 3]]);
+      for (const x of ranks) expect(x.allSum).toEqual([6, 60]);
+    }, 90_000);
+
+    it('fails fast: one rank failing stops the others and gives its status', () => {
+      const started = Date.now();
+      const r = launch(['-n', '2', '--grace-ms', '1000', '--', process.execPath, '--import', 'tsx', worker, 'one-fails'], 50_000);
+      expect(r.status, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/rank 1 failed \(3\); stopping the others/);
+      expect(r.stdout).not.toMatch(/was not stopped/);
+      expect(Date.now() - started).toBeLessThan(30_000);
+    }, 60_000);
+
+    it('gives each backend the variables MLX reads (NCCL: world size, rendezvous, one GPU per rank)', () => {
+      expect(ringHostfile([5001, 5002])).toBe('[["127.0.0.1:5001"],["127.0.0.1:5002"]]');
+      expect(rankEnvironment({ n: 2, backend: 'ring', hostfile: '/tmp/h.json' }, 1)).toEqual({ MLX_RANK: '1', MLX_HOSTFILE: '/tmp/h.json' });
+      expect(rankEnvironment({ n: 4, backend: 'nccl', ncclPort: 6000 }, 3)).toEqual({
+        MLX_RANK: '3', MLX_WORLD_SIZE: '4', NCCL_HOST_IP: '127.0.0.1', NCCL_PORT: '6000', CUDA_VISIBLE_DEVICES: '3',
+      });
+    });
+
+    it('refuses bad arguments with usage', () => {
+      for (const args of [[], ['-n', '0', 'x.js'], ['-n', '2', '--backend', 'tcp', 'x.js'], ['-n', '2']]) {
+        const r = launch(args, 20_000);
+        expect(r.status, args.join(' ')).toBe(2);
+        expect(r.stderr).toMatch(/^mlxn-launch: .*\nusage: mlxn-launch/);
+      }
+    });
+  });
 });

@@ -3,6 +3,11 @@
 import * as mx from '../../src/index.js';
 
 const scenario = process.argv[2];
+if (scenario === 'one-fails') {
+  // For the launcher: rank 1 fails at once while rank 0 would run for a minute.
+  if (process.env.MLX_RANK === '1') process.exit(3);
+  setTimeout(() => console.log('rank 0 was not stopped'), 60_000);
+}
 const g = mx.distributed.init({ strict: true, backend: 'ring' });
 const r = g.rank;
 const out: Record<string, unknown> = { rank: r, size: g.size };
@@ -36,6 +41,8 @@ if (scenario === 'collectives') {
     out.split = `${e instanceof mx.MlxError ? 'MlxError' : 'other'}: ${(e as Error).message}`;
   }
   out.afterSplit = mx.distributed.allSum(mx.array([r + 1]), g).tolist();
+} else if (scenario === 'sum') {
+  out.allSum = mx.distributed.allSum(mx.array([r + 1, 10 * (r + 1)]), g).tolist();
 } else if (scenario === 'peer-dies') {
   // Rank 1 leaves without taking part; rank 0's sum must fail (or the test's bound kills it).
   if (r === 1) process.exit(0);
@@ -46,4 +53,4 @@ if (scenario === 'collectives') {
     out.error = (e as Error).message;
   }
 }
-console.log(JSON.stringify(out));
+if (scenario !== 'one-fails') console.log(JSON.stringify(out));
