@@ -7,6 +7,7 @@
  * size 1 (unless `strict`), on which every collective is the identity, so the same program runs
  * alone. docs/distributed.md has the environment, the backends and an example.
  */
+import { Worker } from 'node:worker_threads';
 import { type Array, wrap } from './array.js';
 import { asArray } from './create.js';
 import { type Dtype, dtypeCode } from './dtype.js';
@@ -21,6 +22,14 @@ export interface InitOptions {
   strict?: boolean;
   /** Which backend (default `'any'`). */
   backend?: Backend;
+  /**
+   * The longest `init` may wait for its peers, in milliseconds. MLX's ring backend waits for
+   * a neighbour that never connects without a bound, and a native call that waits cannot be
+   * interrupted from JavaScript (the thread is inside it), so past this bound a watchdog thread
+   * writes an error to stderr and ends the process (SIGKILL): a launcher or test sees a dead
+   * rank instead of a hung one. Default: no bound, as in MLX.
+   */
+  timeoutMs?: number;
 }
 
 /** A group of processes: the world from `init()`, or part of it from `split`. */
@@ -80,11 +89,51 @@ const joined = new Map<Backend, Group>();
  */
 export function init(options: InitOptions = {}): Group {
   const backend = checkBackend(options.backend ?? 'any');
+  const { timeoutMs } = options;
+  if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+    throw new TypeError(`distributed: timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
+  }
   const known = joined.get(backend);
   if (known !== undefined && (known.size > 1 || !options.strict)) return known;
-  const g = new Group(native.distInit(options.strict ?? false, backend));
-  joined.set(backend, g);
-  return g;
+  const watchdog = timeoutMs === undefined ? undefined : startWatchdog(timeoutMs, backend);
+  try {
+    const g = new Group(native.distInit(options.strict ?? false, backend));
+    joined.set(backend, g);
+    return g;
+  } finally {
+    watchdog?.disarm();
+  }
+}
+
+// The watchdog runs on its own thread, so it keeps time while the JS thread is blocked in
+// MLX's init. `done` is shared memory: the JS thread sets it when init returns; the watchdog
+// kills the process only if it is still unset at the deadline.
+const WATCHDOG_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { writeSync } = require('node:fs');
+const done = new Int32Array(workerData.done);
+setTimeout(() => {
+  if (Atomics.load(done, 0) === 0) {
+    writeSync(2, workerData.message + '\\n');
+    process.kill(process.pid, 'SIGKILL');
+  }
+}, workerData.timeoutMs);
+`;
+
+function startWatchdog(timeoutMs: number, backend: Backend): { disarm(): void } {
+  const done = new SharedArrayBuffer(4);
+  const rank = process.env.MLX_RANK ?? '?';
+  const message =
+    `MlxError: mx.distributed.init (backend '${backend}', MLX_RANK ${rank}) did not finish within ${timeoutMs} ms: ` +
+    'a peer did not join (not started, died, or unreachable at its MLX_HOSTFILE address); ending this process';
+  const worker = new Worker(WATCHDOG_SOURCE, { eval: true, workerData: { done, timeoutMs, message } });
+  worker.unref();
+  return {
+    disarm() {
+      Atomics.store(new Int32Array(done), 0, 1);
+      void worker.terminate();
+    },
+  };
 }
 
 const groupId = (group: Group | undefined) => (group ?? init()).id;

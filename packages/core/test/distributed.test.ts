@@ -97,6 +97,15 @@ describe('mx.distributed', () => {
     expect(JSON.parse(a.stdout.trim().split('\n').at(-1)!).error).toMatch(/\[ring\] connection to a peer was lost/);
   }, 60_000);
 
+  it('init({ timeoutMs }) ends a rank whose peer never joins, with a message, instead of waiting forever', async () => {
+    // Without the bound, rank 0 would wait in MLX's ring init forever (it has no timeout there).
+    const [a] = await runJob('peer-never-joins', 2, 20_000);
+    expect(a.signal).toBe('SIGKILL');
+    expect(a.stdout).not.toContain('joined');
+    expect(a.stderr).toContain("MlxError: mx.distributed.init (backend 'ring', MLX_RANK 0) did not finish within 2000 ms");
+    expect(() => mx.distributed.init({ timeoutMs: -1 })).toThrow(TypeError);
+  }, 60_000);
+
   describe('mlxn-launch', () => {
     const launcher = join(import.meta.dirname, '../src/launch/cli.ts');
     const worker = join(import.meta.dirname, 'fixtures-distributed/worker.ts');

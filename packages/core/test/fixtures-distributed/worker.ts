@@ -8,7 +8,10 @@ if (scenario === 'one-fails') {
   if (process.env.MLX_RANK === '1') process.exit(3);
   setTimeout(() => console.log('rank 0 was not stopped'), 60_000);
 }
-const g = mx.distributed.init({ strict: true, backend: 'ring' });
+if (scenario === 'peer-never-joins' && process.env.MLX_RANK === '1') process.exit(0);
+// peer-never-joins: rank 0 waits for a rank 1 that never starts; init({ timeoutMs }) must end it.
+const g = mx.distributed.init({ strict: true, backend: 'ring', ...(scenario === 'peer-never-joins' ? { timeoutMs: 2000 } : {}) });
+if (scenario === 'peer-never-joins') console.log('joined');
 const r = g.rank;
 const out: Record<string, unknown> = { rank: r, size: g.size };
 
