@@ -59,12 +59,17 @@ function cleanEnv() {
   return env;
 }
 
+/** The Node running this process, as a runtime for `runScenario`'s `nodes`. */
+export const thisNode = { label: `node ${process.version}`, path: process.execPath };
+
 /**
  * Creates `workDir/<scenario.id>`, installs the scenario's packages from the tarballs, checks
- * which @mlxn packages arrived, and runs its programs. Never throws for a failing scenario:
- * the result says what failed.
+ * which @mlxn packages arrived, and runs its programs with each of `nodes` ({ label, path }:
+ * one install serves every Node, since nothing we publish has install scripts or depends on
+ * the Node version at install time). Never throws for a failing scenario: the result says
+ * what failed.
  */
-export function runScenario(scenario, packed, workDir, { programTimeoutMs = 120_000 } = {}) {
+export function runScenario(scenario, packed, workDir, { programTimeoutMs = 120_000, nodes = [thisNode] } = {}) {
   const dir = join(workDir, scenario.id);
   mkdirSync(dir, { recursive: true });
   const tarballOf = new Map(packed.map((p) => [p.name, p.tarball]));
@@ -114,18 +119,20 @@ export function runScenario(scenario, packed, workDir, { programTimeoutMs = 120_
     if (existsSync(join(dir, 'node_modules', name))) result.problems.push(`${name} must not be installed`);
   }
 
-  for (const program of scenario.programs) {
-    const t = performance.now();
-    const r = spawnSync(process.execPath, [program], {
-      cwd: realpathSync(dir),
-      env,
-      encoding: 'utf8',
-      timeout: programTimeoutMs,
-    });
-    const output = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
-    const ok = r.status === 0;
-    result.programs.push({ program, ok, seconds: (performance.now() - t) / 1000, output });
-    if (!ok) result.problems.push(`${program} exited with ${r.status ?? r.signal}:\n${output}`);
+  for (const node of nodes) {
+    for (const program of scenario.programs) {
+      const t = performance.now();
+      const r = spawnSync(node.path, [program], {
+        cwd: realpathSync(dir),
+        env,
+        encoding: 'utf8',
+        timeout: programTimeoutMs,
+      });
+      const output = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
+      const ok = r.status === 0;
+      result.programs.push({ program, node: node.label, ok, seconds: (performance.now() - t) / 1000, output });
+      if (!ok) result.problems.push(`${program} on ${node.label} exited with ${r.status ?? r.signal}:\n${output}`);
+    }
   }
   return result;
 }
