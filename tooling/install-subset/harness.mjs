@@ -50,7 +50,7 @@ export function installedInternal(projectDir) {
 // configuration (npm_config_*, .npmrc) is kept: it is how a user's npm reaches its registry.
 const FOREIGN_ENV = /^(MLXN_NATIVE_PATH|NODE_PATH|NODE_OPTIONS|VITEST.*|TEST|npm_lifecycle_.*|npm_package_.*|npm_execpath|npm_node_execpath|npm_command|npm_config_user_agent|PNPM_.*)$/;
 
-function cleanEnv() {
+export function cleanEnv() {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) if (!FOREIGN_ENV.test(k)) env[k] = v;
   // The scenarios check the platform package's own (CPU) runtime, also on a machine with an
@@ -63,23 +63,30 @@ function cleanEnv() {
 export const thisNode = { label: `node ${process.version}`, path: process.execPath };
 
 /**
- * Creates `workDir/<scenario.id>`, installs the scenario's packages from the tarballs, checks
+ * Creates `workDir/<scenario.id>`, installs the scenario's packages from the tarballs (or, with
+ * `registry`, by name and version from that registry, which must hold them all), checks
  * which @mlxn packages arrived, and runs its programs with each of `nodes` ({ label, path }:
  * one install serves every Node, since nothing we publish has install scripts or depends on
  * the Node version at install time). Never throws for a failing scenario: the result says
  * what failed.
  */
-export function runScenario(scenario, packed, workDir, { programTimeoutMs = 120_000, nodes = [thisNode] } = {}) {
+export function runScenario(scenario, packed, workDir, { programTimeoutMs = 120_000, nodes = [thisNode], registry } = {}) {
   const dir = join(workDir, scenario.id);
   mkdirSync(dir, { recursive: true });
-  const tarballOf = new Map(packed.map((p) => [p.name, p.tarball]));
+  const byName = new Map(packed.map((p) => [p.name, p]));
   const dependencies = {};
-  for (const name of scenario.install) {
-    if (!tarballOf.has(name)) throw new Error(`${scenario.id}: ${name} is not among the packed packages`);
-    dependencies[name] = `file:${tarballOf.get(name)}`;
-  }
   const overrides = {};
-  for (const [name, tarball] of tarballOf) if (!(name in dependencies)) overrides[name] = `file:${tarball}`;
+  for (const name of scenario.install) {
+    if (!byName.has(name)) throw new Error(`${scenario.id}: ${name} is not among the packed packages`);
+    // From a registry: by name and exact version, as a user would; otherwise the tarball.
+    dependencies[name] = registry ? byName.get(name).version : `file:${byName.get(name).tarball}`;
+  }
+  if (registry) {
+    // Only @mlxn comes from the given registry; everything else through npm's own configuration.
+    writeFileSync(join(dir, '.npmrc'), `@mlxn:registry=${registry}\n`);
+  } else {
+    for (const [name, p] of byName) if (!(name in dependencies)) overrides[name] = `file:${p.tarball}`;
+  }
   writeFileSync(
     join(dir, 'package.json'),
     `${JSON.stringify({ name: `mlxn-install-subset-${scenario.id}`, version: '0.0.0', private: true, dependencies, overrides }, null, 2)}\n`,
