@@ -45,5 +45,7 @@ elif [ "$mode" = main ]; then
   shift
   pnpm main-job "$@"
 else
+  # Node 22 and 24 from the npm registry, for the suites that run on every major (docs/building.md).
+  node tooling/node-runtimes/node-runtimes.mjs
   node tooling/test-all.mjs
 fi

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Packs every published @mlxn package (tooling/packaging/published-packages.mjs) and runs
-// publint and arethetypeswrong on each tarball. Expects `pnpm build:native` and `pnpm build`.
+// publint and arethetypeswrong on each tarball, and checks the platform package against the
+// size budget of its build profile (tooling/packaging/size-budget.mjs). Expects
+// `pnpm build:native` and `pnpm build`.
 //
 //   node tooling/check-packages.mjs [--native-dir <folder with the .node>] [--keep <folder>]
 //
@@ -11,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatBytes, packAll } from './packaging/pack.mjs';
 import { attwTarball, publintTarball } from './packaging/lint.mjs';
+import { budgetProblems, describeEntries, measurePlatformPackage } from './packaging/size-budget.mjs';
 
 const flag = (name) => {
   const i = process.argv.indexOf(name);
@@ -28,6 +31,14 @@ try {
     const attw = attwTarball(p.tarball);
     const verdict = (r) => (r.ok ? 'ok' : 'FAILED');
     console.log(`${p.name}@${p.version}  ${formatBytes(p.bytes)}  publint ${verdict(publint)}  attw ${verdict(attw)}`);
+    if (p.manifest.os !== undefined) {
+      const measured = measurePlatformPackage(p);
+      const problems = budgetProblems(measured);
+      console.log(`  ${measured.profile} build, unpacked ${formatBytes(measured.unpacked)}; size budget ${problems.length ? 'EXCEEDED' : 'ok'}`);
+      console.log(describeEntries(measured.entries, 6).join('\n'));
+      for (const problem of problems) console.log(`  ${problem}`);
+      failures += problems.length;
+    }
     for (const [tool, r] of [['publint', publint], ['attw', attw]]) {
       if (!r.ok) {
         failures += 1;

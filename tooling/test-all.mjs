@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// Runs every test the project has — `cargo test` for the crates and vitest for each package —
-// and ends with one line `N passed, N failed` counting all of them. Expects the native binary
+// Runs every test the project has — `cargo test` for the crates and vitest for each package,
+// then the core and models-qwen3 suites again on Node 22 and 24 (tooling/node-runtimes/) — and
+// ends with one line `N passed, N failed` counting all of them. Expects the native binary
 // and packages to be built (tooling/bootstrap.sh test does that first).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureNodeRuntime, NODE_RUNTIMES } from './node-runtimes/node-runtimes.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 let passed = 0;
@@ -32,16 +34,13 @@ let failed = 0;
 
 // ---- vitest, per package ---------------------------------------------------------------
 const out = mkdtempSync(join(tmpdir(), 'mlxn-vitest-'));
-const vitest = join(root, 'node_modules/.bin/vitest');
-// Every package, plus the examples workspace (its test runs each example script) and the
-// tooling's own tests (packing, publint/attw, install-subset, changesets).
-const testRoots = [...readdirSync(join(root, 'packages')).map((p) => join('packages', p)), 'examples', 'tooling'];
-for (const rel of testRoots) {
-  const dir = join(root, rel);
-  if (!existsSync(join(dir, 'test'))) continue;
-  const report = join(out, `${rel.replaceAll('/', '-')}.json`);
-  const r = spawnSync(vitest, ['run', '--reporter=default', '--reporter=json', `--outputFile=${report}`], {
-    cwd: dir,
+const vitest = join(root, 'node_modules/vitest/vitest.mjs');
+
+/** Runs one folder's vitest suite with the given `node` binary and counts its results. */
+function runVitest(rel, node, reportName) {
+  const report = join(out, `${reportName}.json`);
+  const r = spawnSync(node, [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile=${report}`], {
+    cwd: join(root, rel),
     stdio: 'inherit',
   });
   if (existsSync(report)) {
@@ -54,6 +53,33 @@ for (const rel of testRoots) {
     }
   } else if (r.status !== 0) {
     failed += 1;
+  }
+}
+
+// Every package, plus the examples workspace (its test runs each example script) and the
+// tooling's own tests (packing, publint/attw, install-subset, changesets).
+const testRoots = [...readdirSync(join(root, 'packages')).map((p) => join('packages', p)), 'examples', 'tooling'];
+for (const rel of testRoots) {
+  if (!existsSync(join(root, rel, 'test'))) continue;
+  runVitest(rel, process.execPath, rel.replaceAll('/', '-'));
+}
+
+// ---- the other Node majors -------------------------------------------------------------
+// The binary is N-API, so one build must load and behave the same on every supported Node:
+// the core and models-qwen3 suites run again on each pinned major (the install-subset
+// scenarios do so inside the tooling suite). Vitest's workers inherit the Node that started it.
+for (const major of Object.keys(NODE_RUNTIMES)) {
+  let node;
+  try {
+    node = ensureNodeRuntime(major);
+  } catch (error) {
+    console.error(error.message);
+    failed += 1;
+    continue;
+  }
+  for (const rel of ['packages/core', 'packages/models-qwen3']) {
+    console.log(`---- ${rel} on Node ${NODE_RUNTIMES[major]}`);
+    runVitest(rel, node, `${rel.replaceAll('/', '-')}-node${major}`);
   }
 }
 

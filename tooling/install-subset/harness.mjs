@@ -50,7 +50,7 @@ export function installedInternal(projectDir) {
 // configuration (npm_config_*, .npmrc) is kept: it is how a user's npm reaches its registry.
 const FOREIGN_ENV = /^(MLXN_NATIVE_PATH|NODE_PATH|NODE_OPTIONS|VITEST.*|TEST|npm_lifecycle_.*|npm_package_.*|npm_execpath|npm_node_execpath|npm_command|npm_config_user_agent|PNPM_.*)$/;
 
-function cleanEnv() {
+export function cleanEnv() {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) if (!FOREIGN_ENV.test(k)) env[k] = v;
   // The scenarios check the platform package's own (CPU) runtime, also on a machine with an
@@ -59,22 +59,34 @@ function cleanEnv() {
   return env;
 }
 
+/** The Node running this process, as a runtime for `runScenario`'s `nodes`. */
+export const thisNode = { label: `node ${process.version}`, path: process.execPath };
+
 /**
- * Creates `workDir/<scenario.id>`, installs the scenario's packages from the tarballs, checks
- * which @mlxn packages arrived, and runs its programs. Never throws for a failing scenario:
- * the result says what failed.
+ * Creates `workDir/<scenario.id>`, installs the scenario's packages from the tarballs (or, with
+ * `registry`, by name and version from that registry, which must hold them all), checks
+ * which @mlxn packages arrived, and runs its programs with each of `nodes` ({ label, path }:
+ * one install serves every Node, since nothing we publish has install scripts or depends on
+ * the Node version at install time). Never throws for a failing scenario: the result says
+ * what failed.
  */
-export function runScenario(scenario, packed, workDir, { programTimeoutMs = 120_000 } = {}) {
+export function runScenario(scenario, packed, workDir, { programTimeoutMs = 120_000, nodes = [thisNode], registry } = {}) {
   const dir = join(workDir, scenario.id);
   mkdirSync(dir, { recursive: true });
-  const tarballOf = new Map(packed.map((p) => [p.name, p.tarball]));
+  const byName = new Map(packed.map((p) => [p.name, p]));
   const dependencies = {};
-  for (const name of scenario.install) {
-    if (!tarballOf.has(name)) throw new Error(`${scenario.id}: ${name} is not among the packed packages`);
-    dependencies[name] = `file:${tarballOf.get(name)}`;
-  }
   const overrides = {};
-  for (const [name, tarball] of tarballOf) if (!(name in dependencies)) overrides[name] = `file:${tarball}`;
+  for (const name of scenario.install) {
+    if (!byName.has(name)) throw new Error(`${scenario.id}: ${name} is not among the packed packages`);
+    // From a registry: by name and exact version, as a user would; otherwise the tarball.
+    dependencies[name] = registry ? byName.get(name).version : `file:${byName.get(name).tarball}`;
+  }
+  if (registry) {
+    // Only @mlxn comes from the given registry; everything else through npm's own configuration.
+    writeFileSync(join(dir, '.npmrc'), `@mlxn:registry=${registry}\n`);
+  } else {
+    for (const [name, p] of byName) if (!(name in dependencies)) overrides[name] = `file:${p.tarball}`;
+  }
   writeFileSync(
     join(dir, 'package.json'),
     `${JSON.stringify({ name: `mlxn-install-subset-${scenario.id}`, version: '0.0.0', private: true, dependencies, overrides }, null, 2)}\n`,
@@ -114,18 +126,20 @@ export function runScenario(scenario, packed, workDir, { programTimeoutMs = 120_
     if (existsSync(join(dir, 'node_modules', name))) result.problems.push(`${name} must not be installed`);
   }
 
-  for (const program of scenario.programs) {
-    const t = performance.now();
-    const r = spawnSync(process.execPath, [program], {
-      cwd: realpathSync(dir),
-      env,
-      encoding: 'utf8',
-      timeout: programTimeoutMs,
-    });
-    const output = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
-    const ok = r.status === 0;
-    result.programs.push({ program, ok, seconds: (performance.now() - t) / 1000, output });
-    if (!ok) result.problems.push(`${program} exited with ${r.status ?? r.signal}:\n${output}`);
+  for (const node of nodes) {
+    for (const program of scenario.programs) {
+      const t = performance.now();
+      const r = spawnSync(node.path, [program], {
+        cwd: realpathSync(dir),
+        env,
+        encoding: 'utf8',
+        timeout: programTimeoutMs,
+      });
+      const output = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
+      const ok = r.status === 0;
+      result.programs.push({ program, node: node.label, ok, seconds: (performance.now() - t) / 1000, output });
+      if (!ok) result.problems.push(`${program} on ${node.label} exited with ${r.status ?? r.signal}:\n${output}`);
+    }
   }
   return result;
 }

@@ -32,7 +32,7 @@ try {
   for (const p of packed) console.log(`  ${p.name}@${p.version}  ${formatBytes(p.bytes)}`);
   for (const scenario of chosen) {
     const r = runScenario(scenario, packed, join(work, 'projects'));
-    const runs = r.programs.map((p) => `${p.program} ${p.ok ? 'ok' : 'FAILED'} ${p.seconds.toFixed(1)} s`).join(', ');
+    const runs = r.programs.map((p) => `${p.program} (${p.node}) ${p.ok ? 'ok' : 'FAILED'} ${p.seconds.toFixed(1)} s`).join(', ');
     console.log(`${r.problems.length ? 'FAIL' : 'pass'}  ${r.id}: install ${r.installSeconds.toFixed(1)} s (${r.installed.join(', ')}); ${runs}`);
     for (const problem of r.problems) console.log(`  ${problem.replace(/\n/g, '\n  ')}`);
     if (r.problems.length) failed += 1;

@@ -1,14 +1,18 @@
 // Installs subsets of the packed packages into empty npm projects and runs each scenario's
-// programs there (tooling/install-subset/scenarios.mjs). Prints tarball sizes and install times.
+// programs there (tooling/install-subset/scenarios.mjs) on every tested Node major. Prints
+// tarball sizes and install times.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { formatBytes } from '../packaging/pack.mjs';
-import { runScenario } from '../install-subset/harness.mjs';
+import { runScenario, thisNode } from '../install-subset/harness.mjs';
 import { SCENARIOS } from '../install-subset/scenarios.mjs';
+import { ensureNodeRuntime, NODE_RUNTIMES } from '../node-runtimes/node-runtimes.mjs';
 
 const packed = inject('packed');
+// Every program runs on the Node running the tests and on each pinned major (22, 24).
+const nodes = [thisNode, ...Object.entries(NODE_RUNTIMES).map(([major, version]) => ({ label: `node v${version}`, path: ensureNodeRuntime(major) }))];
 const work = mkdtempSync(join(tmpdir(), 'mlxn-install-subset-'));
 const summary = [];
 
@@ -22,8 +26,8 @@ afterAll(() => {
 describe.each(SCENARIOS.map((s) => [s.id, s]))('%s', (_id, scenario) => {
   let result;
   beforeAll(() => {
-    result = runScenario(scenario, packed, work);
-    const runs = result.programs.map((p) => `${p.program} ${p.ok ? 'ok' : 'FAILED'}`).join(', ');
+    result = runScenario(scenario, packed, work, { nodes });
+    const runs = result.programs.map((p) => `${p.program} (${p.node}) ${p.ok ? 'ok' : 'FAILED'} ${p.seconds.toFixed(1)} s`).join(', ');
     summary.push(`  ${scenario.id}: install ${result.installSeconds.toFixed(1)} s [${result.installed.join(', ')}] ${runs}`);
   });
 
@@ -33,8 +37,9 @@ describe.each(SCENARIOS.map((s) => [s.id, s]))('%s', (_id, scenario) => {
     for (const name of scenario.absent) expect(result.installed).not.toContain(name);
   });
 
-  it.each(scenario.programs)('runs %s', (program) => {
-    const run = result.programs.find((p) => p.program === program);
+  const runs = nodes.flatMap((node) => scenario.programs.map((program) => [program, node.label]));
+  it.each(runs)('runs %s on %s', (program, node) => {
+    const run = result.programs.find((p) => p.program === program && p.node === node);
     expect(run, 'the install failed before the program could run').toBeDefined();
     expect(run.ok, run.output).toBe(true);
     expect(run.output).toMatch(/^ok$/m);
