@@ -2,27 +2,15 @@
 // MLX_HOSTFILE, as mlx.launch sets them), and a process alone.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as mx from '../src/index.js';
 import { rankEnvironment, ringHostfile } from '../src/launch/environments.js';
+import { freePort } from '../src/launch/free-port.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'mlxn-dist-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-/** A port the OS says is free now. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface RankResult {
   code: number | null;

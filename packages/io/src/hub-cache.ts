@@ -77,18 +77,27 @@ export interface ResolveHubOptions {
 }
 
 /**
+ * `id` parsed, with the revision to use: `revision` (an option) or the id's `@revision`, which
+ * must not disagree, else `main`. Throws on a malformed id or revision.
+ */
+export function hubTarget(id: string, revision: string | undefined): { parsed: HubId; revision: string } {
+  const parsed = parseHubId(id);
+  if (parsed === undefined) throw new Error(`${JSON.stringify(id)} is not a Hugging Face model id (org/name, optionally @revision)`);
+  if (revision !== undefined && parsed.revision !== undefined && revision !== parsed.revision) {
+    throw new Error(`${id}: revision ${JSON.stringify(revision)} given as well as @${parsed.revision}`);
+  }
+  const chosen = revision ?? parsed.revision ?? 'main';
+  if (!isValidRevision(chosen)) throw new Error(`${JSON.stringify(chosen)} is not a valid revision (a branch, tag or commit hash)`);
+  return { parsed, revision: chosen };
+}
+
+/**
  * The snapshot folder of `id` (`org/name` or `org/name@revision`) in the local Hugging Face
  * cache. Throws when the id or revision is malformed, or when the cache has no complete
  * snapshot for it (the message names the folder it looked in).
  */
 export function resolveHubSnapshot(id: string, options: ResolveHubOptions = {}): string {
-  const parsed = parseHubId(id);
-  if (parsed === undefined) throw new Error(`${JSON.stringify(id)} is not a Hugging Face model id (org/name, optionally @revision)`);
-  if (options.revision !== undefined && parsed.revision !== undefined && options.revision !== parsed.revision) {
-    throw new Error(`${id}: revision ${JSON.stringify(options.revision)} given as well as @${parsed.revision}`);
-  }
-  const revision = options.revision ?? parsed.revision ?? 'main';
-  if (!isValidRevision(revision)) throw new Error(`${JSON.stringify(revision)} is not a valid revision (a branch, tag or commit hash)`);
+  const { parsed, revision } = hubTarget(id, options.revision);
   const env = options.env ?? process.env;
   const cache = options.cacheDir === undefined ? hubCacheDir(env) : resolve(options.cacheDir);
   const repoDir = join(cache, `models--${parsed.repo.replace('/', '--')}`);

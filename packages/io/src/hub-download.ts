@@ -20,7 +20,7 @@ import { createReadStream, existsSync, linkSync, lstatSync, mkdirSync, readdirSy
 import { open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { readTextFileSync } from './files.js';
-import { hubCacheDir, isValidRevision, parseHubId, resolveHubSnapshot } from './hub-cache.js';
+import { hubCacheDir, hubTarget, resolveHubSnapshot } from './hub-cache.js';
 import { DEFAULT_HUB_ENDPOINT, type HubRequest, HubHttpError, HubNetworkError, fetchRevisionCommit, getFileBody, headFile, listRepoTree } from './hub-http.js';
 import { selectModelFiles } from './hub-model-files.js';
 import { hubToken } from './hub-token.js';
@@ -338,13 +338,7 @@ function checkFreeSpace(dir: string, needed: number): void {
  * snapshot folder. Files already there are not downloaded again. Throws with `HF_HUB_OFFLINE` set.
  */
 export async function downloadHubSnapshot(id: string, options: HubDownloadOptions = {}): Promise<string> {
-  const parsed = parseHubId(id);
-  if (parsed === undefined) throw new Error(`${JSON.stringify(id)} is not a Hugging Face model id (org/name, optionally @revision)`);
-  if (options.revision !== undefined && parsed.revision !== undefined && options.revision !== parsed.revision) {
-    throw new Error(`${id}: revision ${JSON.stringify(options.revision)} given as well as @${parsed.revision}`);
-  }
-  const revision = options.revision ?? parsed.revision ?? 'main';
-  if (!isValidRevision(revision)) throw new Error(`${JSON.stringify(revision)} is not a valid revision (a branch, tag or commit hash)`);
+  const { parsed, revision } = hubTarget(id, options.revision);
   const env = options.env ?? process.env;
   const cache = options.cacheDir === undefined ? hubCacheDir(env) : resolve(options.cacheDir);
   if (isHubOffline(env)) {

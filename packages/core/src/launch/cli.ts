@@ -7,10 +7,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { freePort } from './free-port.js';
 import { type LaunchBackend, type LaunchPlan, rankEnvironment, ringHostfile } from './environments.js';
 
 const USAGE = `usage: mlxn-launch -n N [--backend ring|nccl] <script.js | command [args…]>
@@ -20,18 +20,6 @@ Starts N processes of a distributed job on this machine (docs/distributed.md).
   --backend B         ring (default: TCP on 127.0.0.1, CPU) or nccl (one GPU per rank)
   --grace-ms MS       after a failure, how long the others get to exit before SIGKILL (5000)
 A first argument ending in .js, .mjs or .cjs runs with this Node; anything else is a command.`;
-
-/** A port the OS reports free on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function fail(message: string): never {
   process.stderr.write(`mlxn-launch: ${message}\n${USAGE}\n`);

@@ -39,6 +39,19 @@ export const BUILTIN_REWARD_NAMES = Object.keys(BUILTINS);
 
 const MODULE_PATH = /[\\/]|\.(m|c)?[jt]s$/;
 
+/**
+ * A `{ "module": path, "export": name | names }` entry of a config (rewards or tools), checked:
+ * the path, and the export names (undefined: every export the loader accepts).
+ */
+export function moduleSpec(spec: object, where: string): { module: string; names: string[] | undefined } {
+  const { module, export: names, ...rest } = spec as { module: unknown; export?: unknown };
+  if (typeof module !== 'string') throw new ConfigError(`${where}: "module" must be a path`);
+  if (Object.keys(rest).length > 0) throw new ConfigError(`${where}: unknown key "${Object.keys(rest)[0]}" (module, export)`);
+  const list = names === undefined ? undefined : typeof names === 'string' ? [names] : names;
+  if (list !== undefined && (!Array.isArray(list) || !list.every((n) => typeof n === 'string'))) throw new ConfigError(`${where}: "export" must be a name or a list of names`);
+  return { module, names: list as string[] | undefined };
+}
+
 /** The ESM entry of tsx's API as installed for `from`, or null (require.resolve would give the CommonJS one). */
 function tsxEsmApi(from: string): string | null {
   let pkgJson: string;
@@ -126,12 +139,8 @@ export async function resolveRewards(specs: unknown, baseDir: string, context: {
       if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) throw new ConfigError(`${where}: "options" must be an object`);
       out.push(builtin(name, (options ?? {}) as Record<string, unknown>));
     } else if (spec !== null && typeof spec === 'object' && 'module' in spec) {
-      const { module, export: names, ...rest } = spec as { module: unknown; export?: unknown };
-      if (typeof module !== 'string') throw new ConfigError(`${where}: "module" must be a path`);
-      if (Object.keys(rest).length > 0) throw new ConfigError(`${where}: unknown key "${Object.keys(rest)[0]}" (module, export)`);
-      const list = names === undefined ? undefined : typeof names === 'string' ? [names] : names;
-      if (list !== undefined && (!Array.isArray(list) || !list.every((n) => typeof n === 'string'))) throw new ConfigError(`${where}: "export" must be a name or a list of names`);
-      out.push(...(await moduleRewards(resolve(baseDir, module), list as string[] | undefined)));
+      const { module, names } = moduleSpec(spec, where);
+      out.push(...(await moduleRewards(resolve(baseDir, module), names)));
     } else {
       throw new ConfigError(`${where}: expected a built-in name, a module path, { "builtin": name, "options": {...} } or { "module": path, "export": name }`);
     }

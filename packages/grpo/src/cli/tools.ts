@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import type { GRPOTool } from '../tools.js';
 import { toolTable } from '../tools.js';
 import { ConfigError } from './config-file.js';
-import { importModule } from './rewards.js';
+import { importModule, moduleSpec } from './rewards.js';
 
 const isTool = (v: unknown): v is GRPOTool => v !== null && typeof v === 'object' && typeof (v as GRPOTool).name === 'string' && typeof (v as GRPOTool).handler === 'function';
 
@@ -45,12 +45,8 @@ export async function resolveTools(specs: unknown, baseDir: string): Promise<GRP
     if (typeof spec === 'string') {
       out.push(...(await moduleTools(resolve(baseDir, spec), undefined, where)));
     } else if (spec !== null && typeof spec === 'object' && 'module' in spec) {
-      const { module, export: names, ...rest } = spec as { module: unknown; export?: unknown };
-      if (typeof module !== 'string') throw new ConfigError(`${where}: "module" must be a path`);
-      if (Object.keys(rest).length > 0) throw new ConfigError(`${where}: unknown key "${Object.keys(rest)[0]}" (module, export)`);
-      const list = names === undefined ? undefined : typeof names === 'string' ? [names] : names;
-      if (list !== undefined && (!Array.isArray(list) || !list.every((n) => typeof n === 'string'))) throw new ConfigError(`${where}: "export" must be a name or a list of names`);
-      out.push(...(await moduleTools(resolve(baseDir, module), list as string[] | undefined, where)));
+      const { module, names } = moduleSpec(spec, where);
+      out.push(...(await moduleTools(resolve(baseDir, module), names, where)));
     } else {
       throw new ConfigError(`${where}: expected a module path or { "module": path, "export": name }`);
     }
