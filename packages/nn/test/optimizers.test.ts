@@ -1,4 +1,5 @@
 import * as mx from '@mlxn/core';
+import { handleOf, native } from '@mlxn/core/internal';
 import { useCpuDevice } from '@mlxn/test-support/devices';
 import { describe, expect, it } from 'vitest';
 import * as nn from '../src/index.js';
@@ -51,6 +52,42 @@ describe('optimizers match mlx.optimizers over several steps (golden values from
       expect(Object.keys(state).sort()).toEqual(Object.keys(c.state).sort());
       for (const [k, e] of Object.entries(c.state)) expectClose(state[k], e, `state ${k}`, 2e-5, 1e-6);
     });
+  }
+});
+
+describe('the Adam family runs its update compiled (one fused kernel per parameter)', () => {
+  const cases: [string, () => nn.Optimizer][] = [
+    ['Adam', () => new nn.Adam({ learningRate: 0.01 })],
+    ['Adam with bias correction', () => new nn.Adam({ learningRate: 0.01, betas: [0.8, 0.99], biasCorrection: true })],
+    ['AdamW', () => new nn.AdamW({ learningRate: nn.cosineDecay(0.02, 10), weightDecay: 0.1 })],
+    ['Adamax', () => new nn.Adamax({ learningRate: 0.01 })],
+  ];
+  for (const [name, make] of cases) {
+    for (const dtype of ['float32', 'bfloat16'] as const) {
+      it(`${name} (${dtype}): the same bits as the op-by-op update, with fewer graph nodes`, () => {
+        const run = (compiled: boolean) => {
+          mx.setCompileEnabled(compiled);
+          try {
+            const opt = make();
+            let params: Record<string, mx.Array> = { w: mx.astype(mx.array([[0.5, -1.25, 2], [0.1, 0.2, -0.3]]), dtype), b: mx.astype(mx.array([1, -2]), dtype) };
+            let nodes = 0;
+            for (let step = 1; step <= 4; step++) {
+              const grads = { w: mx.astype(mx.multiply(mx.array([[0.3, -0.7, 0.1], [2, -0.5, 0.25]]), step), dtype), b: mx.astype(mx.array([-0.2 * step, 0.9]), dtype) };
+              params = opt.update(params, grads);
+              nodes = Object.values(native.graphOps([params.w, params.b].map((a) => handleOf(a))).split('\n').filter(Boolean).map((l) => Number(l.split('\t')[1]))).reduce((a, b) => a + b, 0);
+              mx.eval(params, opt.state);
+            }
+            return { values: [params.w, params.b].map((a) => Array.from(mx.astype(a, 'float32').dataSync() as Float32Array)), nodes };
+          } finally {
+            mx.setCompileEnabled(true);
+          }
+        };
+        const plain = run(false);
+        const fused = run(true);
+        expect(fused.values).toEqual(plain.values);
+        expect(fused.nodes).toBeLessThan(plain.nodes / 2);
+      });
+    }
   }
 });
 

@@ -1,6 +1,7 @@
 // Adam, AdamW and Adamax; semantics follow mlx.optimizers (no bias correction unless asked).
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
+import { type UpdateRule, adamRule, adamaxRule, compiledRule } from './fused-rules.js';
 import { type LearningRate, Optimizer, type ParamState } from './optimizer.js';
 
 export interface AdamOptions {
@@ -51,20 +52,25 @@ export class Adam extends Optimizer {
     state.v = mx.zerosLike(parameter);
   }
 
+  /** The compiled update rule of this optimizer's hyperparameters (`fused-rules.ts`). */
+  protected rule(): UpdateRule {
+    const h = { betas: this.betas, eps: this.eps, biasCorrection: this.biasCorrection, weightDecay: this.decoupledWeightDecay() };
+    return compiledRule(`adam ${JSON.stringify(h)}`, () => adamRule(h));
+  }
+
+  /** The decoupled weight decay applied before the update: AdamW's `weightDecay`, 0 for Adam. */
+  protected decoupledWeightDecay(): number {
+    return 0;
+  }
+
+  #rule?: UpdateRule;
+
   protected applySingle(gradient: mx.Array, parameter: mx.Array, state: ParamState): mx.Array {
-    const lr = mx.astype(this.learningRate, gradient.dtype);
-    const [b1, b2] = this.betas;
-    const m = mx.add(mx.multiply(b1, state.m), mx.multiply(1 - b1, gradient));
-    const v = mx.add(mx.multiply(b2, state.v), mx.multiply(1 - b2, mx.square(gradient)));
+    this.#rule ??= this.rule();
+    const [p, m, v] = this.#rule(gradient, parameter, state.m, state.v, this.learningRate, this.step);
     state.m = m;
     state.v = v;
-    if (this.biasCorrection) {
-      const step = this.step;
-      const c1 = mx.astype(mx.divide(lr, mx.subtract(1, mx.power(b1, step))), gradient.dtype);
-      const c2 = mx.astype(mx.rsqrt(mx.subtract(1, mx.power(b2, step))), gradient.dtype);
-      return mx.subtract(parameter, mx.divide(mx.multiply(c1, m), mx.add(mx.multiply(mx.sqrt(v), c2), this.eps)));
-    }
-    return mx.subtract(parameter, mx.divide(mx.multiply(lr, m), mx.add(mx.sqrt(v), this.eps)));
+    return p;
   }
 }
 
@@ -90,9 +96,8 @@ export class AdamW extends Adam {
     return { ...super.hyperparameters(), weightDecay: this.weightDecay };
   }
 
-  protected applySingle(gradient: mx.Array, parameter: mx.Array, state: ParamState): mx.Array {
-    const lr = mx.astype(this.learningRate, gradient.dtype);
-    return super.applySingle(gradient, mx.multiply(parameter, mx.subtract(1, mx.multiply(lr, this.weightDecay))), state);
+  protected override decoupledWeightDecay(): number {
+    return this.weightDecay;
   }
 }
 
@@ -107,13 +112,8 @@ export class Adamax extends Adam {
     super(options);
   }
 
-  protected applySingle(gradient: mx.Array, parameter: mx.Array, state: ParamState): mx.Array {
-    const lr = mx.astype(this.learningRate, gradient.dtype);
-    const [b1, b2] = this.betas;
-    const m = mx.add(mx.multiply(b1, state.m), mx.multiply(1 - b1, gradient));
-    const v = mx.maximum(mx.multiply(b2, state.v), mx.abs(gradient));
-    state.m = m;
-    state.v = v;
-    return mx.subtract(parameter, mx.divide(mx.multiply(lr, m), mx.add(v, this.eps)));
+  protected override rule(): UpdateRule {
+    const h = { betas: this.betas, eps: this.eps };
+    return compiledRule(`adamax ${JSON.stringify(h)}`, () => adamaxRule(h));
   }
 }
