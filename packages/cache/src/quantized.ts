@@ -182,7 +182,8 @@ export interface QuantizedAttentionOptions {
 
 /**
  * Attention over quantized keys and values (`[B, kvHeads, L, *]` triples from a
- * {@link QuantizedKVCache}) with `mx.quantizedMatmul`, grouped-query heads included; the same
+ * {@link QuantizedKVCache}) with `mx.quantizedMatmul` (which dequantizes on a GPU, where MLX
+ * 0.32.4's batched quantized kernels are wrong), grouped-query heads included; the same
  * computation as mlx-lm's `quantized_scaled_dot_product_attention`.
  */
 export function quantizedScaledDotProductAttention(

@@ -14,3 +14,4 @@ export { evalThreadReady, forgetScheduled, readNumbers, readScheduled, type Sche
 export { dtypeCode, dtypeFromCode, weakScalarDtype } from './dtype.js';
 export { fillSkeleton, treeSkeleton } from './tree.js';
 export { checkOptionKeys, editDistance } from './options.js';
+export { quantizedProductNeedsDequantize } from './ops/quantized.js';

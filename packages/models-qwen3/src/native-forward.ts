@@ -13,7 +13,7 @@
  * call, so updates, LoRA, freezing and tracing under `valueAndGrad` see the current arrays.
  */
 import * as mx from '@mlxn/core';
-import { handleOf, native, wrap } from '@mlxn/core/internal';
+import { handleOf, native, quantizedProductNeedsDequantize, wrap } from '@mlxn/core/internal';
 import { BatchKVCache, type Cache, KVCache } from '@mlxn/cache';
 import { Dropout, Embedding, Linear, LoRALinear, QuantizedEmbedding, QuantizedLinear, RMSNorm, RoPE } from '@mlxn/nn';
 import type { ForwardMask } from './model.js';
@@ -122,7 +122,7 @@ class Writer {
     } else if (exactly(base, QuantizedLinear)) {
       const q = base as QuantizedLinear;
       const mode = MODES[q.mode];
-      if (mode === undefined) return false;
+      if (mode === undefined || quantizedProductNeedsDequantize(q.weight, q)) return false;
       this.num(2 + flag);
       this.arr(q.weight);
       this.arr(q.scales);
@@ -176,7 +176,7 @@ class Writer {
     if (exactly(e, QuantizedEmbedding)) {
       const q = e as QuantizedEmbedding;
       const mode = MODES[q.mode];
-      if (mode === undefined) return false;
+      if (mode === undefined || quantizedProductNeedsDequantize(q.weight, q)) return false;
       this.num(2);
       this.arr(q.weight);
       this.arr(q.scales);

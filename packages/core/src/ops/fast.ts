@@ -5,14 +5,35 @@ import { checkOptionKeys } from '../options.js';
 const ATTENTION_KEYS = ['scale', 'mask', 'sinks'];
 import { asArray } from '../create.js';
 import { native } from '../native.js';
+import { tidy } from '../scope.js';
+import { add, astype, multiply, rsqrt, square, subtract } from './elementwise.js';
+import { mean } from './reduce.js';
 
 /** RMS normalisation over the last axis, scaled by `weight` (or unscaled when `null`). */
 export function rmsNorm(x: Array, weight: Array | null, eps: number): Array {
   return wrap(native.fastRmsNorm(x.handle, weight?.handle, eps));
 }
 
+/**
+ * Layer normalisation over the last axis, scaled by `weight` and shifted by `bias` (each may be
+ * `null`).
+ *
+ * On a GPU, MLX 0.32.4's fused kernel gives wrong gradients with respect to `x` when the last
+ * axis is not a multiple of 4 (measured with Python MLX on an H200: axis sizes 5, 6, 7, 31 and 33
+ * against the CPU, `tooling/gpu-suite/mlx-gpu-probes.py`; the forward values were right). There
+ * the same normalisation runs as separate ops, in float32, so that its gradient is right.
+ */
 export function layerNorm(x: Array, weight: Array | null, bias: Array | null, eps: number): Array {
-  return wrap(native.fastLayerNorm(x.handle, weight?.handle, bias?.handle, eps));
+  const d = x.shape[x.ndim - 1];
+  if (d % 4 === 0 || native.defaultDeviceType() !== 1) return wrap(native.fastLayerNorm(x.handle, weight?.handle, bias?.handle, eps));
+  return tidy(() => {
+    const x32 = astype(x, 'float32');
+    const centred = subtract(x32, mean(x32, -1, true));
+    let y = multiply(centred, rsqrt(add(mean(square(centred), -1, true), eps)));
+    if (weight) y = multiply(y, astype(weight, 'float32'));
+    if (bias) y = add(y, astype(bias, 'float32'));
+    return astype(y, x.dtype);
+  });
 }
 
 export interface RopeOptions {

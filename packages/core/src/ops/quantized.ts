@@ -2,7 +2,10 @@
 import { type Array, wrap, wrapAll } from '../array.js';
 import { type Dtype, dtypeCode, int32 } from '../dtype.js';
 import { native } from '../native.js';
+import { tidy } from '../scope.js';
+import { swapaxes } from './shape.js';
 import { batchSize, checkIndexBounds } from './indexing.js';
+import { matmul } from './matmul.js';
 
 export type QuantizationMode = 'affine' | 'mxfp4' | 'mxfp8' | 'nvfp4';
 
@@ -37,10 +40,35 @@ export function dequantize(wq: Array, scales: Array, biases: Array | null, optio
   return wrap(native.dequantize(wq.handle, scales.handle, biases?.handle, options.groupSize ?? 0, options.bits ?? 0, options.mode ?? 'affine', options.dtype === undefined ? undefined : dtypeCode(options.dtype)));
 }
 
+/**
+ * Whether MLX's quantized product would give a wrong result (or none) on the device that runs
+ * it, so that `quantizedMatmul` and `gatherQmm` dequantize the weights and multiply instead.
+ * MLX 0.32.4's CUDA kernels, measured with Python MLX on an H200 against the CPU
+ * (`tooling/gpu-suite/mlx-gpu-probes.py`, docs/gpu.md): weights with batch dimensions (a
+ * quantized KV cache's attention) fail with "No implementation for problem shape" or give wrong
+ * values at every head size tried (32, 64, 128; float32, float16 and bfloat16 activations), and
+ * affine weights whose rows hold a single group (4-bit, 64 inputs, group size 64) give wrong
+ * values; 2-D weights of 128 inputs or more were right, and `dequantize` is exact everywhere.
+ * Only affine quantization was measured; other modes keep MLX's kernels.
+ */
+export function quantizedProductNeedsDequantize(w: Array, options: QuantizeOptions & { gather?: boolean } = {}): boolean {
+  if ((options.mode ?? 'affine') !== 'affine' || native.defaultDeviceType() !== 1) return false;
+  // An affine weight packs 32 / bits values per uint32 along its rows.
+  const rowLength = (w.shape[w.ndim - 1] * 32) / (options.bits || 4);
+  return (!options.gather && w.ndim > 2) || rowLength <= (options.groupSize || 64);
+}
+
 /** `x @ dequantize(w).T` (or without the transpose) without materialising the weights. */
 export function quantizedMatmul(x: Array, w: Array, scales: Array, biases: Array | null, options: QuantizeOptions & { transpose?: boolean } = {}): Array {
   checkQuant(options);
-  return wrap(native.quantizedMatmul(x.handle, w.handle, scales.handle, biases?.handle, options.transpose ?? true, options.groupSize ?? 0, options.bits ?? 0, options.mode ?? 'affine'));
+  const transpose = options.transpose ?? true;
+  if (quantizedProductNeedsDequantize(w, options)) {
+    return tidy(() => {
+      const dense = dequantize(w, scales, biases, options);
+      return matmul(x, transpose ? swapaxes(dense, -1, -2) : dense);
+    });
+  }
+  return wrap(native.quantizedMatmul(x.handle, w.handle, scales.handle, biases?.handle, transpose, options.groupSize ?? 0, options.bits ?? 0, options.mode ?? 'affine'));
 }
 
 export interface GatherOptions {
@@ -61,5 +89,12 @@ export function gatherQmm(x: Array, w: Array, scales: Array, biases: Array | nul
   checkQuant(options);
   if (options.lhsIndices) checkIndexBounds(options.lhsIndices, batchSize(x.shape), 'gatherQmm: lhsIndices');
   if (options.rhsIndices) checkIndexBounds(options.rhsIndices, batchSize(w.shape), 'gatherQmm: rhsIndices');
+  if (quantizedProductNeedsDequantize(w, { ...options, gather: true })) {
+    return tidy(() => {
+      const dense = dequantize(w, scales, biases, options);
+      const { lhsIndices, rhsIndices, sortedIndices } = options;
+      return gatherMm(x, (options.transpose ?? true) ? swapaxes(dense, -1, -2) : dense, { lhsIndices, rhsIndices, sortedIndices });
+    });
+  }
   return wrap(native.gatherQmm(x.handle, w.handle, scales.handle, biases?.handle, options.lhsIndices?.handle, options.rhsIndices?.handle, options.transpose ?? true, options.groupSize ?? 0, options.bits ?? 0, options.mode ?? 'affine', options.sortedIndices ?? false));
 }
