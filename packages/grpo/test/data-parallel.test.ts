@@ -1,0 +1,90 @@
+// Data-parallel GRPOTrainer and SFTTrainer on the CPU: two processes on 127.0.0.1 over MLX's
+// ring backend (MLX_RANK and MLX_HOSTFILE, as mlxn-launch sets them), against one process on
+// the combined batch. The scenarios are in fixtures-dp/worker.ts.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const scratch = mkdtempSync(join(tmpdir(), 'mlxn-grpo-dp-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** A port the OS reports free on 127.0.0.1 (for a rank to listen on). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface RankResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `scenario` as a job of two ranks; each is killed after `timeoutMs` (a hang fails the test). */
+async function runJob(scenario: string, timeoutMs: number): Promise<RankResult[]> {
+  const hosts = await Promise.all([0, 1].map(async () => [`127.0.0.1:${await freePort()}`]));
+  const hostfile = join(scratch, `${scenario}-hosts.json`);
+  writeFileSync(hostfile, JSON.stringify(hosts));
+  const worker = join(import.meta.dirname, 'fixtures-dp/worker.ts');
+  return Promise.all(
+    [0, 1].map((rank) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', worker, scenario], {
+        env: { ...process.env, MLX_RANK: String(rank), MLX_HOSTFILE: hostfile, MLXN_MLX_BACKEND: 'cpu' },
+        timeout: timeoutMs,
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      return new Promise<RankResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+    }),
+  );
+}
+
+const lines = (r: RankResult) => {
+  expect(r.signal, r.stderr).toBe(null);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+};
+
+describe('data-parallel training over two processes', () => {
+  it('one GRPO step (every loss type × gradient accumulation 1, 2) and one SFT step equal one process on the combined batch; weights equal on both ranks', async () => {
+    const [r0, r1] = await runJob('equivalence', 240_000);
+    const a = lines(r0);
+    const b = lines(r1);
+    const names = ['grpo', 'bnpo', 'dr_grpo', 'dapo', 'cispo', 'sapo', 'luspo', 'vespo'].flatMap((t) => [`grpo ${t} ga1`, `grpo ${t} ga2`]).concat(['sft ga1', 'sft ga2']);
+    expect(a.map((r) => r.name)).toEqual(names);
+    expect(b.map((r) => r.name)).toEqual(names);
+    a.forEach((x, i) => {
+      const y = b[i];
+      const what = String(x.name);
+      // The same averaged gradient and the same update on both ranks: bit-identical weights.
+      expect(y.hash, what).toBe(x.hash);
+      expect(y.gradNorm, what).toBe(x.gradNorm);
+      expect(y.loss, what).toBe(x.loss);
+      // Against one process on the combined batch: the same numbers up to float32 summation order.
+      expect(x.gradNorm as number, what).toBeGreaterThan(0);
+      expect(Math.abs((x.gradNorm as number) - (x.aloneGradNorm as number)) / (x.aloneGradNorm as number), what).toBeLessThan(1e-5);
+      expect(Math.abs((x.loss as number) - (x.aloneLoss as number)), what).toBeLessThan(1e-5 * Math.max(1, Math.abs(x.aloneLoss as number)));
+      expect(x.updateDistance as number, what).toBeLessThan(1e-4);
+      if (what.startsWith('grpo')) expect(x.reward, what).toBe(x.aloneReward);
+    });
+  }, 300_000);
+
+  it('a rank that dies makes the other fail with a clear error instead of waiting', async () => {
+    const [r0, r1] = await runJob('die', 120_000);
+    expect(r1.code).toBe(3);
+    const [a] = lines(r0);
+    expect(a.error).toMatch(/^DataParallelError: GRPOTrainer \(rank 0 of 2\): combining the rewards of step 1 across ranks failed: .*connection to a peer was lost/);
+  }, 150_000);
+});

@@ -1,0 +1,143 @@
+// One rank of the data-parallel trainer tests (test/data-parallel.test.ts), started with
+// MLX_RANK and MLX_HOSTFILE. Prints one JSON line of results per scenario on stdout.
+//
+// `equivalence`: for every loss type × gradient accumulation 1 and 2, one GRPO step of the
+// 2-rank job (perDeviceTrainBatchSize 2 on each rank) and, on rank 0, the same step alone with
+// twice the accumulation (the same global batch of 4·GA completions: TRL's equivalence of N
+// processes and N× the accumulation); then the same for SFT. Generation is replaced by
+// completions that are a function of the prompt and its place in its group, so both runs train
+// on the same rollouts (sampling differs per rank by design). Completions of one length for
+// bnpo, whose per-micro-batch normaliser depends on how rows fall into micro-batches.
+// `die`: rank 1 exits inside its reward function; rank 0 reports the error it gets.
+import { createHash } from 'node:crypto';
+import * as mx from '@mlxn/core';
+import type { Qwen3 } from '@mlxn/models-qwen3';
+import { GRPOTrainer, type LossType, type Rollouts, SFTTrainer } from '../../src/index.js';
+import { arithmeticRecords, cleanup, tinyModel } from '../trainer-fixture.js';
+
+const LOSS_TYPES: LossType[] = ['grpo', 'bnpo', 'dr_grpo', 'dapo', 'cispo', 'sapo', 'luspo', 'vespo'];
+const scenario = process.argv[2];
+const world = mx.distributed.init({ strict: true, timeoutMs: 60_000 });
+
+/** GRPOTrainer with canned completions (a function of the prompt and its index in its group). */
+class CannedTrainer extends GRPOTrainer {
+  override async generateRollouts(records: readonly Record<string, unknown>[]): Promise<Rollouts> {
+    const tok = this.model.tokenizer!;
+    const seen = new Map<string, number>();
+    const prompts = records.map((r) => String(r.prompt));
+    const promptIds = prompts.map((p) => tok.encode(p, { addSpecialTokens: false }));
+    const equalLengths = this.config.lossType === 'bnpo';
+    const completionIds = prompts.map((p, i) => {
+      const k = seen.get(p) ?? 0;
+      seen.set(p, k + 1);
+      const length = equalLengths ? 3 : 2 + ((k + i) % 3);
+      return Array.from({ length }, (_, j) => 15 + ((promptIds[i][0] * 7 + k * 13 + j * 5) % 60));
+    });
+    return {
+      prompts,
+      promptIds,
+      completionIds,
+      completions: completionIds.map((ids) => tok.decode(ids)),
+      truncated: completionIds.map(() => false),
+      toolMask: null,
+      toolCallCount: 0,
+      toolFailureCount: 0,
+      completionMessages: null,
+    };
+  }
+}
+
+const reward = (i: { completionIds: number[][] }) => i.completionIds.map((ids) => (ids.reduce((a, b) => a + b, 0) % 7) / 4);
+
+function flat(model: Qwen3): Float32Array {
+  const parts = model.namedTrainableParameters().map(([, p]) => p.astype('float32').toFloat32Array());
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+const hash = (a: Float32Array) => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
+
+/** max |Δa − Δb| / max |Δb|: how far one run's update is from the other's. */
+function updateDistance(before: Float32Array, a: Float32Array, b: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < before.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - before[i] - (b[i] - before[i])));
+    den = Math.max(den, Math.abs(b[i] - before[i]));
+  }
+  return num / den;
+}
+
+// The update is kept proportional to the gradient (adamEpsilon 1 ≫ |g|, no clipping): Adam's
+// first step is otherwise about ±lr whatever the gradient's scale, which would hide a wrong average.
+const COMMON = { maxSteps: 1, loggingSteps: 1, bf16: false, learningRate: 1e-2, adamEpsilon: 1, maxGradNorm: 0, seed: 3 };
+
+async function grpoStep(lossType: LossType, ga: number, alone: boolean) {
+  const model = await tinyModel();
+  const before = flat(model);
+  const trainer = new CannedTrainer({
+    model,
+    rewardFuncs: reward as never,
+    trainDataset: arithmeticRecords(4),
+    config: { ...COMMON, lossType, numGenerations: 2, perDeviceTrainBatchSize: 2, gradientAccumulationSteps: alone ? 2 * ga : ga, maxCompletionLength: 8 },
+    ...(alone ? { distributed: false as const } : {}),
+  });
+  await trainer.train();
+  const rec = trainer.logHistory.at(-1)!;
+  return { before, after: flat(model), gradNorm: rec.grad_norm as number, loss: rec.loss as number, reward: rec.reward as number };
+}
+
+async function sftStep(ga: number, alone: boolean) {
+  const model = await tinyModel();
+  const before = flat(model);
+  const data = arithmeticRecords(8 * ga).map((r, i) => ({ prompt: r.prompt, completion: `${r.answer}${'0'.repeat(i % 3)}` }));
+  const trainer = new SFTTrainer({
+    model,
+    trainDataset: data,
+    config: { ...COMMON, perDeviceTrainBatchSize: 2, gradientAccumulationSteps: alone ? 2 * ga : ga },
+    ...(alone ? { distributed: false as const } : {}),
+  });
+  await trainer.train();
+  const rec = trainer.logHistory.at(-1)!;
+  return { before, after: flat(model), gradNorm: rec.grad_norm as number, loss: rec.loss as number, reward: null };
+}
+
+async function compare(name: string, run: (alone: boolean) => Promise<Awaited<ReturnType<typeof grpoStep>>>) {
+  const job = await run(false);
+  const out: Record<string, unknown> = { name, rank: world.rank, hash: hash(job.after), gradNorm: job.gradNorm, loss: job.loss, reward: job.reward };
+  if (world.rank === 0) {
+    const alone = await run(true);
+    Object.assign(out, { aloneGradNorm: alone.gradNorm, aloneLoss: alone.loss, aloneReward: alone.reward, updateDistance: updateDistance(job.before, job.after, alone.after) });
+  }
+  console.log(JSON.stringify(out));
+}
+
+if (scenario === 'equivalence') {
+  for (const lossType of LOSS_TYPES) for (const ga of [1, 2]) await compare(`grpo ${lossType} ga${ga}`, (alone) => grpoStep(lossType, ga, alone));
+  for (const ga of [1, 2]) await compare(`sft ga${ga}`, (alone) => sftStep(ga, alone));
+} else if (scenario === 'die') {
+  const model = await tinyModel();
+  const trainer = new CannedTrainer({
+    model,
+    rewardFuncs: ((i: { completionIds: number[][] }) => {
+      if (world.rank === 1) process.exit(3);
+      return reward(i);
+    }) as never,
+    trainDataset: arithmeticRecords(4),
+    config: { ...COMMON, numGenerations: 2, perDeviceTrainBatchSize: 2 },
+  });
+  try {
+    await trainer.train();
+    console.log(JSON.stringify({ rank: world.rank, error: null }));
+  } catch (e) {
+    console.log(JSON.stringify({ rank: world.rank, error: `${(e as Error).name}: ${(e as Error).message}` }));
+  }
+} else {
+  throw new Error(`unknown scenario ${scenario}`);
+}
+cleanup();
