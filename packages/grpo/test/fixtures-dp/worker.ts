@@ -30,7 +30,7 @@ class CannedTrainer extends GRPOTrainer {
     const completionIds = prompts.map((p, i) => {
       const k = seen.get(p) ?? 0;
       seen.set(p, k + 1);
-      const length = equalLengths ? 3 : 2 + ((k + i) % 3);
+      const length = equalLengths ? 3 : 2 + ((promptIds[i][0] + k) % 3);
       return Array.from({ length }, (_, j) => 15 + ((promptIds[i][0] * 7 + k * 13 + j * 5) % 60));
     });
     return {
@@ -50,7 +50,7 @@ class CannedTrainer extends GRPOTrainer {
 const reward = (i: { completionIds: number[][] }) => i.completionIds.map((ids) => (ids.reduce((a, b) => a + b, 0) % 7) / 4);
 
 function flat(model: Qwen3): Float32Array {
-  const parts = model.namedTrainableParameters().map(([, p]) => p.astype('float32').toFloat32Array());
+  const parts = model.namedTrainableParameters().map(([, p]) => p.astype('float32').dataSync() as Float32Array);
   const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
   for (const p of parts) {
@@ -99,7 +99,7 @@ async function sftStep(ga: number, alone: boolean) {
   const trainer = new SFTTrainer({
     model,
     trainDataset: data,
-    config: { ...COMMON, perDeviceTrainBatchSize: 2, gradientAccumulationSteps: alone ? 2 * ga : ga },
+    config: { ...COMMON, eosToken: '.', perDeviceTrainBatchSize: 2, gradientAccumulationSteps: alone ? 2 * ga : ga },
     ...(alone ? { distributed: false as const } : {}),
   });
   await trainer.train();
