@@ -231,6 +231,9 @@ export abstract class TrainerCore {
   readonly dataParallel: DataParallel | null;
   /** Set when the last step's reduction carried a stop request from some rank. */
   #peerStop = false;
+  /** Scalars runLoop hands to the next `step` to be summed over the ranks, and their sums. */
+  #stepShared: number[] = [];
+  #stepSums: number[] = [];
 
   protected constructor(model: TrainableModel, config: CoreConfig, name: string, onLog?: OnLog, dataParallel: DataParallel | null = null) {
     this.model = model;
@@ -416,7 +419,12 @@ export abstract class TrainerCore {
    */
   step(options: { finite?: boolean } = {}): StepResult {
     checkOptionKeys(options, ['finite'], 'step');
-    return this.#syncedStep(options.finite !== false, []).result;
+    // The training loop's scalars for the job (see runLoop), set just before it calls step.
+    const shared = this.#stepShared;
+    this.#stepShared = [];
+    const { result, sums } = this.#syncedStep(options.finite !== false, shared);
+    this.#stepSums = sums;
+    return result;
   }
 
   /**
@@ -536,7 +544,9 @@ export abstract class TrainerCore {
         let { loss, tokens } = micro;
         // A stop request travels with the step's gradients, so every rank sees the same requests.
         const stopRequested = signal?.aborted ? 1 : 0;
-        const { result: res, sums } = this.#syncedStep(micro.finite, [loss, tokens, stopRequested]);
+        this.#stepShared = [loss, tokens, stopRequested];
+        const res = this.step({ finite: micro.finite });
+        const sums = this.#stepSums;
         if (this.dataParallel !== null) {
           // The job's loss is the ranks' mean (each rank's loss is already normalised as its
           // share of the average gradient), its tokens their sum.

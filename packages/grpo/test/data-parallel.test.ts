@@ -2,7 +2,7 @@
 // ring backend (MLX_RANK and MLX_HOSTFILE, as mlxn-launch sets them), against one process on
 // the combined batch. The scenarios are in fixtures-dp/worker.ts.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -31,14 +31,14 @@ interface RankResult {
 }
 
 /** Runs `scenario` as a job of two ranks; each is killed after `timeoutMs` (a hang fails the test). */
-async function runJob(scenario: string, timeoutMs: number): Promise<RankResult[]> {
+async function runJob(scenario: string, timeoutMs: number, ...args: string[]): Promise<RankResult[]> {
   const hosts = await Promise.all([0, 1].map(async () => [`127.0.0.1:${await freePort()}`]));
   const hostfile = join(scratch, `${scenario}-hosts.json`);
   writeFileSync(hostfile, JSON.stringify(hosts));
   const worker = join(import.meta.dirname, 'fixtures-dp/worker.ts');
   return Promise.all(
     [0, 1].map((rank) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', worker, scenario], {
+      const child = spawn(process.execPath, ['--import', 'tsx', worker, scenario, ...args], {
         env: { ...process.env, MLX_RANK: String(rank), MLX_HOSTFILE: hostfile, MLXN_MLX_BACKEND: 'cpu' },
         timeout: timeoutMs,
       });
@@ -80,6 +80,33 @@ describe('data-parallel training over two processes', () => {
       expect(x.updateDistance as number, what).toBeLessThan(1e-4);
       if (what.startsWith('grpo')) expect(x.reward, what).toBe(x.aloneReward);
     });
+  }, 300_000);
+
+  it('checkpoints: rank 0 writes them, each rank\'s rollout buffer goes in; resuming with the same ranks ends where the uninterrupted run ended', async () => {
+    const dir = join(scratch, 'resume');
+    const [a, b] = (await runJob('resume', 240_000, dir)).map((r) => lines(r)[0]);
+    expect(b.full).toBe(a.full);
+    expect(a.resumed).toBe(a.full);
+    expect(b.resumed).toBe(b.full);
+    expect((a.losses as number[]).length).toBe(2);
+    const trainerFiles = readdirSync(join(dir, 'full/checkpoint-1/trainer')).sort();
+    expect(trainerFiles).toEqual(['optimizer.safetensors', 'rollouts-rank-1.safetensors', 'rollouts.safetensors']);
+    // Nothing staged is left behind, and one metrics line per step (rank 0's file).
+    expect(readdirSync(join(dir, 'full')).sort()).toEqual(['checkpoint-1', 'checkpoint-2', 'metrics.jsonl']);
+    expect(readFileSync(join(dir, 'full/metrics.jsonl'), 'utf8').trim().split('\n')).toHaveLength(2);
+    expect(a.aloneError).toMatch(/written by a job of 2 process\(es\); resume it with the same number \(this run has 1\)/);
+  }, 300_000);
+
+  it('a stop requested on one rank stops every rank after the same step, and they save one checkpoint together', async () => {
+    const dir = join(scratch, 'stop');
+    const [a, b] = (await runJob('stop', 240_000, dir)).map((r) => lines(r)[0]);
+    // Rank 0 asked after step 1; the request travelled with step 2's gradients.
+    expect([a.step, b.step]).toEqual([2, 2]);
+    expect(a.error).toBe('Error: stop requested on rank 0');
+    expect(b.error).toBe('AbortError: another rank of the job stopped the run between two steps');
+    expect(b.weights).toBe(a.weights);
+    expect(b.saved).toBe(a.saved);
+    expect(readdirSync(join(dir, 'checkpoint-2'))).toContain('trainer_state.json');
   }, 300_000);
 
   it('a rank that dies makes the other fail with a clear error instead of waiting', async () => {

@@ -17,6 +17,7 @@ import { arithmeticRecords, cleanup, tinyModel } from '../trainer-fixture.js';
 
 const LOSS_TYPES: LossType[] = ['grpo', 'bnpo', 'dr_grpo', 'dapo', 'cispo', 'sapo', 'luspo', 'vespo'];
 const scenario = process.argv[2];
+// `resume` and `stop` write into the folder named by argv[3].
 const world = mx.distributed.init({ strict: true, timeoutMs: 60_000 });
 
 /** GRPOTrainer with canned completions (a function of the prompt and its index in its group). */
@@ -77,7 +78,15 @@ function updateDistance(before: Float32Array, a: Float32Array, b: Float32Array):
 // first step is otherwise about ±lr whatever the gradient's scale, which would hide a wrong average.
 const COMMON = { maxSteps: 1, loggingSteps: 1, bf16: false, learningRate: 1e-2, adamEpsilon: 1, maxGradNorm: 0, seed: 3 };
 
-async function grpoStep(lossType: LossType, ga: number, alone: boolean) {
+interface StepOutcome {
+  before: Float32Array;
+  after: Float32Array;
+  gradNorm: number;
+  loss: number;
+  reward: number | null;
+}
+
+async function grpoStep(lossType: LossType, ga: number, alone: boolean): Promise<StepOutcome> {
   const model = await tinyModel();
   const before = flat(model);
   const trainer = new CannedTrainer({
@@ -92,7 +101,7 @@ async function grpoStep(lossType: LossType, ga: number, alone: boolean) {
   return { before, after: flat(model), gradNorm: rec.grad_norm as number, loss: rec.loss as number, reward: rec.reward as number };
 }
 
-async function sftStep(ga: number, alone: boolean) {
+async function sftStep(ga: number, alone: boolean): Promise<StepOutcome> {
   const model = await tinyModel();
   const before = flat(model);
   const data = arithmeticRecords(8 * ga).map((r, i) => ({ prompt: r.prompt, completion: `${r.answer}${'0'.repeat(i % 3)}` }));
@@ -107,7 +116,7 @@ async function sftStep(ga: number, alone: boolean) {
   return { before, after: flat(model), gradNorm: rec.grad_norm as number, loss: rec.loss as number, reward: null };
 }
 
-async function compare(name: string, run: (alone: boolean) => Promise<Awaited<ReturnType<typeof grpoStep>>>) {
+async function compare(name: string, run: (alone: boolean) => Promise<StepOutcome>) {
   const job = await run(false);
   const out: Record<string, unknown> = { name, rank: world.rank, hash: hash(job.after), gradNorm: job.gradNorm, loss: job.loss, reward: job.reward };
   if (world.rank === 0) {
@@ -137,6 +146,51 @@ if (scenario === 'equivalence') {
   } catch (e) {
     console.log(JSON.stringify({ rank: world.rank, error: `${(e as Error).name}: ${(e as Error).message}` }));
   }
+} else if (scenario === 'resume') {
+  // Two steps from one generation (stepsPerGeneration 2), so checkpoint-1 holds each rank's
+  // half-used rollout buffer; resuming from it must end where the uninterrupted run ended.
+  const dir = process.argv[3];
+  const make = async (outputDir: string, resume: string | null, distributed?: false) => {
+    const model = await tinyModel();
+    const trainer = new CannedTrainer({
+      model,
+      rewardFuncs: reward as never,
+      trainDataset: arithmeticRecords(4),
+      config: { ...COMMON, maxSteps: 2, saveSteps: 1, numGenerations: 2, perDeviceTrainBatchSize: 2, stepsPerGeneration: 2, outputDir, resumeFromCheckpoint: resume },
+      ...(distributed === false ? { distributed } : {}),
+    });
+    return { model, trainer };
+  };
+  const full = await make(`${dir}/full`, null);
+  await full.trainer.train();
+  const resumed = await make(`${dir}/resumed`, `${dir}/full/checkpoint-1`);
+  await resumed.trainer.train();
+  let aloneError: string | null = null;
+  if (world.rank === 0) {
+    const alone = await make(`${dir}/alone`, `${dir}/full/checkpoint-1`, false);
+    await alone.trainer.train().catch((e: Error) => (aloneError = e.message));
+  }
+  console.log(JSON.stringify({ rank: world.rank, full: hash(flat(full.model)), resumed: hash(flat(resumed.model)), aloneError, losses: full.trainer.logHistory.map((r) => r.loss) }));
+} else if (scenario === 'stop') {
+  // Rank 0 alone asks to stop after its first step (as a Ctrl-C that reached it first): both
+  // ranks finish the step whose reduction carried the request, stop at the same boundary and
+  // save one checkpoint together.
+  const dir = process.argv[3];
+  const model = await tinyModel();
+  const stop = new AbortController();
+  const trainer = new CannedTrainer({
+    model,
+    rewardFuncs: reward as never,
+    trainDataset: arithmeticRecords(4),
+    config: { ...COMMON, maxSteps: 5, saveSteps: 100, numGenerations: 2, perDeviceTrainBatchSize: 2, outputDir: dir },
+    onLog: (r) => {
+      if (world.rank === 0 && r.step === 1) stop.abort(new Error('stop requested on rank 0'));
+    },
+  });
+  let error = '';
+  await trainer.train({ signal: stop.signal }).catch((e: Error) => (error = `${e.name}: ${e.message}`));
+  const saved = await trainer.saveCheckpoint();
+  console.log(JSON.stringify({ rank: world.rank, step: trainer.state.globalStep, error, saved, weights: hash(flat(model)) }));
 } else {
   throw new Error(`unknown scenario ${scenario}`);
 }
