@@ -2,7 +2,7 @@
 // MLX_RANK and MLX_HOSTFILE. Prints one JSON line of results per scenario on stdout.
 //
 // `equivalence`: for every loss type × gradient accumulation 1 and 2, one GRPO step of the
-// 2-rank job (perDeviceTrainBatchSize 2 on each rank) and, on rank 0, the same step alone with
+// 2-rank job (perDeviceTrainBatchSize 2 on each rank) and, on one of the ranks, the same step alone with
 // twice the accumulation (the same global batch of 4·GA completions: TRL's equivalence of N
 // processes and N× the accumulation); then the same for SFT. Generation is replaced by
 // completions that are a function of the prompt and its place in its group, so both runs train
@@ -116,10 +116,13 @@ async function sftStep(ga: number, alone: boolean): Promise<StepOutcome> {
   return { before, after: flat(model), gradNorm: rec.grad_norm as number, loss: rec.loss as number, reward: null };
 }
 
+let compared = 0;
+
+/** The job's step on both ranks; the lone run on one of them (they take turns, sharing the work). */
 async function compare(name: string, run: (alone: boolean) => Promise<StepOutcome>) {
   const job = await run(false);
   const out: Record<string, unknown> = { name, rank: world.rank, hash: hash(job.after), gradNorm: job.gradNorm, loss: job.loss, reward: job.reward };
-  if (world.rank === 0) {
+  if (compared++ % world.size === world.rank) {
     const alone = await run(true);
     Object.assign(out, { aloneGradNorm: alone.gradNorm, aloneLoss: alone.loss, aloneReward: alone.reward, updateDistance: updateDistance(job.before, job.after, alone.after) });
   }
