@@ -23,7 +23,7 @@ import { type PolicyModel, type Prompt, type Rollouts, generateRollouts, rollout
 import { learningRateAt } from './schedule.js';
 import { type GRPOTool, toolSchemas, toolTable } from './tools.js';
 import {
-  type StepResult, type TrainableModel, TrainerCore, completionLogprobs, completionLogprobsFromHidden, deriveSeed, loraInitKey, paddingTokenId, resolveRouterLoss,
+  type TrainableModel, TrainerCore, completionLogprobs, completionLogprobsFromHidden, deriveSeed, loraInitKey, paddingTokenId, resolveRouterLoss,
 } from './train-core.js';
 
 /** Prompt records (a `prompt` column plus any others), a JSONL file, or a `PromptDataset`. */
