@@ -2,7 +2,7 @@
 // ring backend (MLX_RANK and MLX_HOSTFILE, as mlxn-launch sets them), against one process on
 // the combined batch. The scenarios are in fixtures-dp/worker.ts.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -144,5 +144,37 @@ describe('data-parallel training over two processes', () => {
     expect(state.extra.numProcesses).toBe(2);
     // TRL's generation batch spans the ranks: 2 per device × 2 processes.
     expect(state.config.generationBatchSize).toBe(4);
+  }, 300_000);
+
+  it('Ctrl-C to mlxn-launch reaches every rank of mlxn-train: they stop after the same step, save one checkpoint, and --resume continues', async () => {
+    const work = join(scratch, 'cli-int');
+    mkdirSync(work, { recursive: true });
+    const records = ['1+1=', '2+3=', '4+4=', '3+3='].map((prompt, i) => JSON.stringify({ prompt, completion: ` ${i}` }));
+    writeFileSync(join(work, 'sft.jsonl'), `${records.join('\n')}\n`);
+    const config = join(work, 'sft.json');
+    writeFileSync(config, JSON.stringify({ model: tinyQwen3WithTokenizer(), dataset: 'sft.jsonl', perDeviceTrainBatchSize: 1, maxSteps: 1000, saveSteps: 1000, lrSchedulerType: 'constant', bf16: false, outputDir: 'runs/int' }));
+    const out = join(work, 'runs/int');
+    const launcher = [join(dirname(createRequire(import.meta.url).resolve('@mlxn/core/package.json')), 'dist', 'mlxn-launch.js'), '-n', '2', '--', process.execPath, join(import.meta.dirname, '..', 'dist', 'cli.js'), 'sft', config, '--no-progress'];
+    const child = spawn(process.execPath, launcher, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MLXN_MLX_BACKEND: 'cpu' }, timeout: 240_000 });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setInterval(() => {
+      const metrics = join(out, 'metrics.jsonl');
+      if (existsSync(metrics) && readFileSync(metrics, 'utf8').trim() !== '') {
+        clearInterval(timer);
+        child.kill('SIGINT');
+      }
+    }, 20);
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    clearInterval(timer);
+    expect(code, stderr).toBe(130);
+    expect(stderr.match(/Interrupted after step \d+: saved /g), stderr).toHaveLength(1);
+    const saved = readdirSync(out).filter((f) => f.startsWith('checkpoint-'));
+    expect(saved, stderr).toHaveLength(1);
+    const n = Number(saved[0].slice('checkpoint-'.length));
+    expect(JSON.parse(readFileSync(join(out, saved[0], 'trainer_state.json'), 'utf8')).globalStep).toBe(n);
+    const resumed = spawnSync(process.execPath, [...launcher, '--resume', '--max-steps', String(n + 1)], { encoding: 'utf8', timeout: 240_000, env: { ...process.env, MLXN_MLX_BACKEND: 'cpu' } });
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toContain(`Trained ${n + 1} steps`);
   }, 300_000);
 });
