@@ -61,7 +61,7 @@ const lines = (r: RankResult) => {
 
 describe('data-parallel training over two processes', () => {
   it('one GRPO step (every loss type × gradient accumulation 1, 2) and one SFT step equal one process on the combined batch; weights equal on both ranks', async () => {
-    const [r0, r1] = await runJob('equivalence', 240_000);
+    const [r0, r1] = await runJob('equivalence', 240_000, join(scratch, 'equivalence'));
     const a = lines(r0);
     const b = lines(r1);
     const names = ['grpo', 'bnpo', 'dr_grpo', 'dapo', 'cispo', 'sapo', 'luspo', 'vespo'].flatMap((t) => [`grpo ${t} ga1`, `grpo ${t} ga2`]).concat(['sft ga1', 'sft ga2']);
@@ -113,7 +113,7 @@ describe('data-parallel training over two processes', () => {
   }, 300_000);
 
   it('a rank that dies makes the other fail with a clear error instead of waiting', async () => {
-    const [r0, r1] = await runJob('die', 120_000);
+    const [r0, r1] = await runJob('die', 120_000, join(scratch, 'die'));
     expect(r1.code).toBe(3);
     const [a] = lines(r0);
     expect(a.error).toMatch(/^DataParallelError: GRPOTrainer \(rank 0 of 2\): combining the rewards of step 1 across ranks failed: .*connection to a peer was lost/);

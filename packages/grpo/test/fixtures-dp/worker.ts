@@ -17,7 +17,8 @@ import { arithmeticRecords, cleanup, tinyModel } from '../trainer-fixture.js';
 
 const LOSS_TYPES: LossType[] = ['grpo', 'bnpo', 'dr_grpo', 'dapo', 'cispo', 'sapo', 'luspo', 'vespo'];
 const scenario = process.argv[2];
-// `resume` and `stop` write into the folder named by argv[3].
+// Every scenario writes into the folder named by argv[3] (the same on both ranks).
+const dir = process.argv[3];
 const world = mx.distributed.init({ strict: true, timeoutMs: 60_000 });
 
 /** GRPOTrainer with canned completions (a function of the prompt and its index in its group). */
@@ -93,7 +94,7 @@ async function grpoStep(lossType: LossType, ga: number, alone: boolean): Promise
     model,
     rewardFuncs: reward as never,
     trainDataset: arithmeticRecords(4),
-    config: { ...COMMON, lossType, numGenerations: 2, perDeviceTrainBatchSize: 2, gradientAccumulationSteps: alone ? 2 * ga : ga, maxCompletionLength: 8 },
+    config: { ...COMMON, lossType, numGenerations: 2, perDeviceTrainBatchSize: 2, gradientAccumulationSteps: alone ? 2 * ga : ga, maxCompletionLength: 8, outputDir: `${dir}/grpo-${lossType}-${ga}${alone ? `-alone-${world.rank}` : ''}` },
     ...(alone ? { distributed: false as const } : {}),
   });
   await trainer.train();
@@ -108,7 +109,7 @@ async function sftStep(ga: number, alone: boolean): Promise<StepOutcome> {
   const trainer = new SFTTrainer({
     model,
     trainDataset: data,
-    config: { ...COMMON, eosToken: '.', perDeviceTrainBatchSize: 2, gradientAccumulationSteps: alone ? 2 * ga : ga },
+    config: { ...COMMON, eosToken: '.', perDeviceTrainBatchSize: 2, gradientAccumulationSteps: alone ? 2 * ga : ga, outputDir: `${dir}/sft-${ga}${alone ? `-alone-${world.rank}` : ''}` },
     ...(alone ? { distributed: false as const } : {}),
   });
   await trainer.train();
@@ -141,7 +142,7 @@ if (scenario === 'equivalence') {
       return reward(i);
     }) as never,
     trainDataset: arithmeticRecords(4),
-    config: { ...COMMON, numGenerations: 2, perDeviceTrainBatchSize: 2 },
+    config: { ...COMMON, numGenerations: 2, perDeviceTrainBatchSize: 2, outputDir: dir },
   });
   try {
     await trainer.train();
@@ -152,7 +153,6 @@ if (scenario === 'equivalence') {
 } else if (scenario === 'resume') {
   // Two steps from one generation (stepsPerGeneration 2), so checkpoint-1 holds each rank's
   // half-used rollout buffer; resuming from it must end where the uninterrupted run ended.
-  const dir = process.argv[3];
   const make = async (outputDir: string, resume: string | null, distributed?: false) => {
     const model = await tinyModel();
     const trainer = new CannedTrainer({
@@ -178,7 +178,6 @@ if (scenario === 'equivalence') {
   // Rank 0 alone asks to stop after its first step (as a Ctrl-C that reached it first): both
   // ranks finish the step whose reduction carried the request, stop at the same boundary and
   // save one checkpoint together.
-  const dir = process.argv[3];
   const model = await tinyModel();
   const stop = new AbortController();
   const trainer = new CannedTrainer({
