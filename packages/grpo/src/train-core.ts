@@ -415,7 +415,9 @@ export abstract class TrainerCore {
   /**
    * Applies the accumulated gradients: clips them to `maxGradNorm` (reporting the norm before
    * clipping), decays the weights (not norms and biases) and updates with AdamW. A non-finite
-   * loss (`finite: false`) or gradient norm skips the update; the step still counts.
+   * loss (`finite: false`) or gradient norm skips the update; the step still counts. In a
+   * data-parallel job every rank calls it: the gradients are first averaged over the ranks (and
+   * a non-finite loss on any rank skips the step on all), so the update is the same everywhere.
    */
   step(options: { finite?: boolean } = {}): StepResult {
     checkOptionKeys(options, ['finite'], 'step');
