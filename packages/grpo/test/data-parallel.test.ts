@@ -60,11 +60,11 @@ const lines = (r: RankResult) => {
 };
 
 describe('data-parallel training over two processes', () => {
-  it('one GRPO step (every loss type × gradient accumulation 1, 2) and one SFT step equal one process on the combined batch; weights equal on both ranks', async () => {
+  it('one GRPO step (every loss type × gradient accumulation 1, 2; prompt groups straddling the ranks) and one SFT step equal one process on the combined batch; weights equal on both ranks', async () => {
     const [r0, r1] = await runJob('equivalence', 240_000, join(scratch, 'equivalence'));
     const a = lines(r0);
     const b = lines(r1);
-    const names = ['grpo', 'bnpo', 'dr_grpo', 'dapo', 'cispo', 'sapo', 'luspo', 'vespo'].flatMap((t) => [`grpo ${t} ga1`, `grpo ${t} ga2`]).concat(['sft ga1', 'sft ga2']);
+    const names = ['grpo', 'bnpo', 'dr_grpo', 'dapo', 'cispo', 'sapo', 'luspo', 'vespo'].flatMap((t) => [`grpo ${t} ga1`, `grpo ${t} ga2`]).concat(['grpo straddling group', 'grpo straddling batch', 'sft ga1', 'sft ga2']);
     expect(a.map((r) => r.name)).toEqual(names);
     expect(b.map((r) => r.name)).toEqual(names);
     a.forEach((x, i) => {

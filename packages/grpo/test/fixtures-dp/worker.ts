@@ -26,11 +26,15 @@ class CannedTrainer extends GRPOTrainer {
   override async generateRollouts(records: readonly Record<string, unknown>[]): Promise<Rollouts> {
     const tok = this.model.tokenizer!;
     const seen = new Map<string, number>();
+    // A group that straddles ranks starts on rank r > 0 part-way: count its completions from
+    // where the previous rank's share ended, as one process would.
+    const dp = this.dataParallel;
+    const before = dp === null ? 0 : (dp.rank * records.length) % this.config.numGenerations;
     const prompts = records.map((r) => String(r.prompt));
     const promptIds = prompts.map((p) => tok.encode(p, { addSpecialTokens: false }));
     const equalLengths = this.config.lossType === 'bnpo';
     const completionIds = prompts.map((p, i) => {
-      const k = seen.get(p) ?? 0;
+      const k = seen.get(p) ?? before;
       seen.set(p, k + 1);
       const length = equalLengths ? 3 : 2 + ((promptIds[i][0] + k) % 3);
       return Array.from({ length }, (_, j) => 15 + ((promptIds[i][0] * 7 + k * 13 + j * 5) % 60));
@@ -87,14 +91,14 @@ interface StepOutcome {
   reward: number | null;
 }
 
-async function grpoStep(lossType: LossType, ga: number, alone: boolean): Promise<StepOutcome> {
+async function grpoStep(lossType: LossType, ga: number, alone: boolean, extra: Record<string, unknown> = {}): Promise<StepOutcome> {
   const model = await tinyModel();
   const before = flat(model);
   const trainer = new CannedTrainer({
     model,
     rewardFuncs: reward as never,
     trainDataset: arithmeticRecords(4),
-    config: { ...COMMON, lossType, numGenerations: 2, perDeviceTrainBatchSize: 2, gradientAccumulationSteps: alone ? 2 * ga : ga, maxCompletionLength: 8, outputDir: `${dir}/grpo-${lossType}-${ga}${alone ? `-alone-${world.rank}` : ''}` },
+    config: { ...COMMON, lossType, numGenerations: 2, perDeviceTrainBatchSize: 2, gradientAccumulationSteps: alone ? 2 * ga : ga, maxCompletionLength: 8, outputDir: `${dir}/grpo-${lossType}-${ga}-${compared}${alone ? `-alone-${world.rank}` : ''}`, ...extra },
     ...(alone ? { distributed: false as const } : {}),
   });
   await trainer.train();
@@ -132,6 +136,11 @@ async function compare(name: string, run: (alone: boolean) => Promise<StepOutcom
 
 if (scenario === 'equivalence') {
   for (const lossType of LOSS_TYPES) for (const ga of [1, 2]) await compare(`grpo ${lossType} ga${ga}`, (alone) => grpoStep(lossType, ga, alone));
+  // Groups of 4 over 2 + 2 completions: each group straddles the two ranks (advantages come from
+  // every rank's rewards), with group and with batch scaling.
+  for (const scaleRewards of ['group', 'batch'] as const) {
+    await compare(`grpo straddling ${scaleRewards}`, (alone) => grpoStep('dapo', 1, alone, { numGenerations: 4, scaleRewards }));
+  }
   for (const ga of [1, 2]) await compare(`sft ga${ga}`, (alone) => sftStep(ga, alone));
 } else if (scenario === 'die') {
   const model = await tinyModel();
