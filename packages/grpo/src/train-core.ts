@@ -506,6 +506,7 @@ export abstract class TrainerCore {
   ): Promise<{ globalStep: number; trainingLoss: number; skippedSteps: number; logHistory: LogRecord[] }> {
     const c = this.#core;
     if (this.#interrupted !== null) throw new Error(`${this.#name}.train: ${this.#interrupted}, so the trainer's state is not whole; make a new trainer (resuming from the last checkpoint)`);
+    this.#peerStop = false; // a request that came with a run's last step ended that run
     const resume = this.#resolveResume();
     if (resume !== null) this.loadCheckpoint(resume);
     else this.metrics.truncateAfter(-1);
