@@ -1,6 +1,6 @@
 // GRPO configuration: TRL 1.16's GRPOConfig (and the TrainingArguments fields it uses) with the
 // same meanings and defaults, in camelCase. `parseGRPOConfig` fills defaults, validates, and derives
-// generationBatchSize / stepsPerGeneration exactly as TRL's __post_init__ does (single process).
+// generationBatchSize / stepsPerGeneration exactly as TRL's __post_init__ does (for `numProcesses`).
 import { z } from 'zod';
 
 const LOSS_TYPES = ['grpo', 'bnpo', 'dr_grpo', 'dapo', 'cispo', 'sapo', 'luspo', 'vespo'] as const;
@@ -163,14 +163,17 @@ export class GRPOConfigError extends Error {
  * Fills TRL 1.16's defaults, validates, and derives the generation batch.
  * @example const config = parseGRPOConfig({ numGenerations: 4, perDeviceTrainBatchSize: 4 });
  */
-export function parseGRPOConfig(partial: GRPOConfigInput = {}): GRPOConfig {
+export function parseGRPOConfig(partial: GRPOConfigInput = {}, options: { numProcesses?: number } = {}): GRPOConfig {
+  const numProcesses = options.numProcesses ?? 1;
+  if (!Number.isInteger(numProcesses) || numProcesses < 1) throw new GRPOConfigError(`numProcesses must be a positive integer, got ${numProcesses}`);
   const result = schema.safeParse(partial ?? {});
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(config)'}: ${i.message}`);
     throw new GRPOConfigError(`invalid GRPO config:\n  ${problems.join('\n  ')}`);
   }
   const c = result.data;
-  const perStep = c.perDeviceTrainBatchSize; // one process: the global batch is the per-device batch
+  // TRL: the global batch of one micro-step is the per-device batch times the processes.
+  const perStep = c.perDeviceTrainBatchSize * numProcesses;
   let generationBatchSize: number;
   let stepsPerGeneration: number;
   if (c.generationBatchSize === null && c.stepsPerGeneration === null) {
@@ -180,7 +183,7 @@ export function parseGRPOConfig(partial: GRPOConfigInput = {}): GRPOConfig {
     if (c.generationBatchSize % perStep !== 0) {
       throw new GRPOConfigError(
         `generationBatchSize (${c.generationBatchSize}) must be divisible by the global batch size ` +
-          `perDeviceTrainBatchSize (${perStep}).`,
+          (numProcesses === 1 ? `perDeviceTrainBatchSize (${perStep}).` : `perDeviceTrainBatchSize × processes (${c.perDeviceTrainBatchSize} × ${numProcesses} = ${perStep}).`),
       );
     }
     generationBatchSize = c.generationBatchSize;

@@ -78,6 +78,18 @@ export class EntropyController {
     this.#windowSeen = true;
   }
 
+  /** The open window's entropy sum and token count (data-parallel training sums them over the ranks). */
+  windowTotals(): [number, number] {
+    return [this.#windowSum, this.#windowCount];
+  }
+
+  /** Replaces the open window's totals by the job's (TRL reduces them across ranks before the update). */
+  setWindowTotals(sum: number, count: number): void {
+    if (!this.#windowSeen) return;
+    this.#windowSum = sum;
+    this.#windowCount = count;
+  }
+
   /**
    * Closes the accumulation window (call after its last micro-batch): the adaptive controller
    * updates the coefficient from the window's mean entropy. Returns the coefficient to log as

@@ -23,6 +23,8 @@ export type { DatasetOptions, GenerationBatch, PromptRecord, SamplerOptions, Sam
 export { crc32, encodePng, plot, PlotError } from './plot.js';
 export type { PlotOptions, PlotPanel, PlotRecord, PlotResult } from './plot.js';
 export { GRPOTrainer, withAdaptersDisabled } from './trainer.js';
+export { DataParallelError, PeerStopError } from './data-parallel.js';
+export type { DistributedOption } from './data-parallel.js';
 export type { DatasetInput, GRPOPolicy, GRPOTrainerOptions, RewardsPerFunc, RewardTrainerState, TrainBatch, TrainResult } from './trainer.js';
 export { SFTTrainer, packExamples, parseSFTConfig, sftBatch, tokenizeSFTRecord } from './sft.js';
 export type { SFTBatch, SFTConfig, SFTConfigInput, SFTExample, SFTRecord, SFTTrainerOptions } from './sft.js';

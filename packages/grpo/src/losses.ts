@@ -81,6 +81,11 @@ export interface GRPOLossInputs {
   numItemsInBatch?: number | mx.Array;
   /** dapo and cispo: TRL's steps_per_generation; the normaliser is numItemsInBatch · GA / stepsPerGeneration. Default = gradientAccumulationSteps. */
   stepsPerGeneration?: number;
+  /**
+   * dapo, cispo and vespo in data-parallel training: the number of processes, by which TRL
+   * divides the job-wide `numItemsInBatch` (each process's share of the averaged gradient). Default 1.
+   */
+  numProcesses?: number;
 }
 
 export interface ClipRatioMetrics {
@@ -197,7 +202,8 @@ export function grpoLoss(inputs: GRPOLossInputs): GRPOLossResult {
   checkShape('entropy', inputs.entropy, shape);
   const ga = inputs.gradientAccumulationSteps ?? 1;
   const spg = inputs.stepsPerGeneration ?? ga;
-  for (const [name, v] of [['gradientAccumulationSteps', ga], ['stepsPerGeneration', spg]] as const) {
+  const processes = inputs.numProcesses ?? 1;
+  for (const [name, v] of [['gradientAccumulationSteps', ga], ['stepsPerGeneration', spg], ['numProcesses', processes]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`grpoLoss: ${name} must be a positive integer, got ${v}`);
   }
   if (cfg.beta !== 0 && !inputs.refLogprobs) throw new TypeError('grpoLoss: refLogprobs are required when beta ≠ 0');
@@ -303,9 +309,10 @@ export function grpoLoss(inputs: GRPOLossInputs): GRPOLossResult {
       loss = mx.divide(policyLoss, ga);
       break;
     default: {
-      // dapo, cispo, vespo: tokens of the whole generation batch, rescaled to one accumulation window.
+      // dapo, cispo, vespo: tokens of the whole generation batch (of every process), rescaled to
+      // one accumulation window and to this process's share of the averaged gradient.
       const items = inputs.numItemsInBatch ?? mx.sum(mask);
-      const normalizer = mx.multiply(mx.maximum(items, 1), ga / spg);
+      const normalizer = mx.multiply(mx.maximum(items, 1), ga / spg / processes);
       policyLoss = mx.divide(mx.sum(maskedLoss), normalizer);
       loss = policyLoss;
     }

@@ -60,13 +60,20 @@ export class MetricsLog {
     return this.#pending.size > 0;
   }
 
-  /** Averages the window, writes it (with `extra` fields first) and starts a new window. */
-  flush(extra: { step: number; epoch: number } & Record<string, number>): LogRecord {
-    const record: LogRecord = { ...extra };
+  /**
+   * Averages the window, writes it (with `extra` fields first) and starts a new window.
+   * `combine` (data-parallel training) turns this process's `{ name: [sum, count] }` of valid
+   * values into the job's, so every rank logs the same averages over all ranks' values.
+   */
+  flush(extra: { step: number; epoch: number } & Record<string, number>, combine?: (totals: Record<string, [number, number]>) => Record<string, [number, number]>): LogRecord {
+    let totals: Record<string, [number, number]> = {};
     for (const [k, values] of this.#pending) {
       const valid = values.filter((v) => !Number.isNaN(v));
-      record[k] = valid.length === 0 ? null : valid.reduce((a, b) => a + b, 0) / valid.length;
+      totals[k] = [valid.reduce((a, b) => a + b, 0), valid.length];
     }
+    if (combine) totals = combine(totals);
+    const record: LogRecord = { ...extra };
+    for (const [k, [sum, count]] of Object.entries(totals)) record[k] = count === 0 ? null : sum / count;
     this.#pending.clear();
     if (this.path !== null) appendLine(this.path, JSON.stringify(record, finiteOrNull));
     this.#onLog?.(record);

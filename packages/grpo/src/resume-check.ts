@@ -36,7 +36,8 @@ export function checkTrainerState(st: TrainerState, path: string, expect: Traine
   if (!isCount(counter)) throw bad('rng.counter', `must be a non-negative integer, got ${String(counter)}`);
   const extra = st.extra as unknown;
   if (extra !== undefined && (extra === null || typeof extra !== 'object' || Array.isArray(extra))) throw bad('extra', 'must be an object');
-  const { skippedSteps, lossSum } = (extra ?? {}) as { skippedSteps?: unknown; lossSum?: unknown };
+  const { skippedSteps, lossSum, numProcesses } = (extra ?? {}) as { skippedSteps?: unknown; lossSum?: unknown; numProcesses?: unknown };
+  if (numProcesses !== undefined && (!isCount(numProcesses) || numProcesses < 1)) throw bad('extra.numProcesses', `must be a positive integer, got ${String(numProcesses)}`);
   if (skippedSteps !== undefined && (!isCount(skippedSteps) || skippedSteps > st.globalStep)) {
     throw bad('extra.skippedSteps', `must be an integer from 0 to globalStep (${st.globalStep}), got ${String(skippedSteps)}`);
   }

@@ -16,6 +16,7 @@ import { loraSchema } from './config.js';
 import { seededPermutation } from './dataset.js';
 import type { OnLog } from './metrics.js';
 import type { ProgressOptions } from './progress.js';
+import { DataParallel, type DistributedOption, resolveGroup } from './data-parallel.js';
 import { type TrainableModel, TrainerCore, deriveSeed, loraInitKey, paddingTokenId, resolveRouterLoss } from './train-core.js';
 
 const positiveInt = z.number().int().positive();
@@ -98,6 +99,12 @@ export interface SFTTrainerOptions {
   config?: SFTConfigInput;
   onLog?: OnLog;
   progress?: boolean | ProgressOptions;
+  /**
+   * Data-parallel training: the `mx.distributed` group whose processes train together, each on
+   * its share of the micro-batches (as GRPOTrainer's option). Default: `mx.distributed.init()`'s
+   * group (size 1 outside a job); `false`: alone even inside a job.
+   */
+  distributed?: DistributedOption;
 }
 
 /** One micro-batch: `[b, L]` ids, the counted target positions (position t scores token t + 1), optional packed mask. */
@@ -302,7 +309,8 @@ export class SFTTrainer extends TrainerCore {
   #batch = 0;
 
   constructor(options: SFTTrainerOptions) {
-    checkOptionKeys(options, ['model', 'trainDataset', 'config', 'onLog', 'progress'], 'SFTTrainer');
+    checkOptionKeys(options, ['model', 'trainDataset', 'config', 'onLog', 'progress', 'distributed'], 'SFTTrainer');
+    const group = resolveGroup(options.distributed, 'SFTTrainer');
     const config = parseSFTConfig(options.config ?? {});
     const model = options.model;
     const tokenizer = model?.tokenizer;
@@ -324,7 +332,7 @@ export class SFTTrainer extends TrainerCore {
       linearToLoRALayers(model, { rank: config.lora.rank, scale: config.lora.scale, dropout: config.lora.dropout, targets: config.lora.targetModules, key });
       key.dispose();
     }
-    super(model, config, 'SFTTrainer', options.onLog);
+    super(model, config, 'SFTTrainer', options.onLog, group === null ? null : new DataParallel(group, 'SFTTrainer'));
     this.model = model;
     this.config = config;
     this.routerLoss = routerLoss;
@@ -333,20 +341,33 @@ export class SFTTrainer extends TrainerCore {
     this.configureProgress(options.progress);
   }
 
-  /** Micro-batches per epoch (the last one may be smaller, as a DataLoader without drop_last). */
-  protected microStepsPerEpoch(): number {
+  /** Micro-batches of the whole job per epoch (the last one may be smaller, as a DataLoader without drop_last). */
+  #globalBatchesPerEpoch(): number {
     return Math.ceil(this.rows.length / this.config.perDeviceTrainBatchSize);
   }
 
-  /** The next micro-batch of rows in the seeded epoch order. */
+  /** This process's micro-batches per epoch: in a job of N ranks, a 1/N share, rounded up. */
+  protected microStepsPerEpoch(): number {
+    return Math.ceil(this.#globalBatchesPerEpoch() / (this.dataParallel?.size ?? 1));
+  }
+
+  /**
+   * The next micro-batch of rows in the seeded epoch order. In a job, rank r takes the epoch's
+   * micro-batches r, r + N, r + 2N, … (accelerate's sharding of the data loader); when their
+   * number is not a multiple of N, the ranks left without one take the epoch's first ones
+   * again, so every rank does the same number of steps (accelerate's `even_batches`).
+   */
   nextBatch(): SFTBatch {
     const per = this.config.perDeviceTrainBatchSize;
     if (this.#batch >= this.microStepsPerEpoch()) {
       this.#epoch++;
       this.#batch = 0;
     }
+    const dp = this.dataParallel;
+    const total = this.#globalBatchesPerEpoch();
+    const index = dp === null ? this.#batch : (this.#batch * dp.size + dp.rank) % total;
     const order = seededPermutation(this.rows.length, this.config.seed, this.#epoch, this.config.shuffleDataset);
-    const pick = order.slice(this.#batch * per, (this.#batch + 1) * per).map((i) => this.rows[i]);
+    const pick = order.slice(index * per, (index + 1) * per).map((i) => this.rows[i]);
     this.#batch++;
     return sftBatch(pick, paddingTokenId(this.model));
   }
@@ -358,7 +379,8 @@ export class SFTTrainer extends TrainerCore {
   lossAndGrad(batch: SFTBatch, numItems: number = batch.numTargets): { loss: number; grads: ParamDict; metrics: Record<string, number> } {
     const headLoss = (hidden: mx.Array) => {
       const { logprobs, correct, entropy } = targetStats(this.model, hidden, batch);
-      const loss = mx.divide(mx.negative(mx.sum(logprobs)), Math.max(1, numItems));
+      // (numItems is fractional in a job: the job's count over the processes, see `train`.)
+      const loss = mx.divide(mx.negative(mx.sum(logprobs)), numItems > 0 ? numItems : 1);
       return [loss, mx.mean(correct), mx.mean(entropy)];
     };
     // Everything but the gradients is freed when the step's graph has been evaluated.
@@ -384,7 +406,17 @@ export class SFTTrainer extends TrainerCore {
       const c = this.config;
       const batches: SFTBatch[] = [];
       for (let a = 0; a < c.gradientAccumulationSteps; a++) batches.push(this.nextBatch());
-      const numItems = batches.reduce((n, b) => n + b.numTargets, 0);
+      let numItems = batches.reduce((n, b) => n + b.numTargets, 0);
+      let windowTokens = batches.reduce((n, b) => n + b.tokens, 0);
+      const dp = this.dataParallel;
+      if (dp !== null) {
+        // Hugging Face's trainer (average_tokens_across_devices): the loss is normalised by the
+        // targets of every rank's window, times the number of ranks (which the gradient average
+        // divides out again), so the update is the job-wide mean.
+        const [items, tokens] = dp.sum([numItems, windowTokens], `the target counts of step ${this.state.globalStep + 1}`);
+        numItems = Math.max(1, items) / dp.size;
+        windowTokens = tokens;
+      }
       let loss = 0;
       let tokens = 0;
       let finite = true;
@@ -399,7 +431,7 @@ export class SFTTrainer extends TrainerCore {
         this.state.microStep += 1;
         mx.dispose([batch.inputIds, batch.attention, batch.tokenMask ?? null].filter((x): x is mx.Array => x !== null));
       }
-      this.state.numInputTokensSeen += tokens;
+      this.state.numInputTokensSeen += windowTokens;
       this.metrics.add('num_tokens', this.state.numInputTokensSeen);
       return { loss, tokens, finite };
     });

@@ -5,8 +5,8 @@
  * schedule, NaN/inf steps skipped and reported, logging every `loggingSteps`, checkpoints every
  * `saveSteps` (and at the end), and exact resumption.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
 import { loadSync, saveSync } from '@mlxn/io';
 import {
@@ -20,6 +20,7 @@ import {
   ADAPTERS_FILE, OPTIMIZER_FILE, ROLLOUTS_FILE, TRAINER_STATE_FILE, type TrainerState, readTrainerState, resolveCheckpoint, writeCheckpoint,
 } from './checkpoint.js';
 import { checkArrays, checkTrainerState } from './resume-check.js';
+import { type DataParallel, DataParallelError, PeerStopError } from './data-parallel.js';
 import type { GRPOConfig } from './config.js';
 import { type LogRecord, MetricsLog, type OnLog } from './metrics.js';
 import { ProgressBar, type ProgressOptions } from './progress.js';
@@ -226,19 +227,28 @@ export abstract class TrainerCore {
   #interrupted: string | null = null;
   #progress: ProgressOptions | null = null;
   #bar: ProgressBar | null = null;
+  /** The data-parallel job this trainer is a rank of; null when it trains alone. */
+  readonly dataParallel: DataParallel | null;
+  /** Set when the last step's reduction carried a stop request from some rank. */
+  #peerStop = false;
+  /** Scalars runLoop hands to the next `step` to be summed over the ranks, and their sums. */
+  #stepShared: number[] = [];
+  #stepSums: number[] = [];
 
-  protected constructor(model: TrainableModel, config: CoreConfig, name: string, onLog?: OnLog) {
+  protected constructor(model: TrainableModel, config: CoreConfig, name: string, onLog?: OnLog, dataParallel: DataParallel | null = null) {
     this.model = model;
     this.#core = config;
     this.#name = name;
+    this.dataParallel = dataParallel;
     this.optimizer = new Float32StateAdam({
       learningRate: config.learningRate,
       betas: [config.adamBeta1, config.adamBeta2],
       eps: config.adamEpsilon,
       biasCorrection: true,
     });
+    // Rank 0 writes the job's metrics file; every rank logs the same (job-wide) records.
     this.metrics = new MetricsLog({
-      outputDir: config.outputDir,
+      outputDir: dataParallel === null || dataParallel.isMain ? config.outputDir : null,
       onLog: (r) => {
         this.logHistory.push(r);
         onLog?.(r);
@@ -275,8 +285,21 @@ export abstract class TrainerCore {
   }
 
   protected configureProgress(progress: boolean | ProgressOptions | undefined): void {
+    // One progress bar per job: rank 0's.
+    if (this.dataParallel !== null && !this.dataParallel.isMain) progress = false;
     this.#progress = progress === true ? {} : progress ? progress : null;
   }
+
+  /**
+   * Scalars a trainer combines across ranks with each step's gradients (summed over the ranks),
+   * e.g. the adaptive entropy controller's window; `applyStepScalars` gets the sums back.
+   */
+  protected stepScalars(): number[] {
+    return [];
+  }
+  protected applyStepScalars(_sums: number[]): void {}
+  /** Runs after every optimizer step (applied or skipped). */
+  protected afterStep(): void {}
 
   /** Optimizer steps per epoch (HF: micro-batches per epoch // gradientAccumulationSteps, at least 1). */
   get updateStepsPerEpoch(): number {
@@ -392,13 +415,51 @@ export abstract class TrainerCore {
   /**
    * Applies the accumulated gradients: clips them to `maxGradNorm` (reporting the norm before
    * clipping), decays the weights (not norms and biases) and updates with AdamW. A non-finite
-   * loss (`finite: false`) or gradient norm skips the update; the step still counts.
+   * loss (`finite: false`) or gradient norm skips the update; the step still counts. In a
+   * data-parallel job every rank calls it: the gradients are first averaged over the ranks (and
+   * a non-finite loss on any rank skips the step on all), so the update is the same everywhere.
    */
   step(options: { finite?: boolean } = {}): StepResult {
     checkOptionKeys(options, ['finite'], 'step');
-    const grads = this.#acc;
+    // The training loop's scalars for the job (see runLoop), set just before it calls step.
+    const shared = this.#stepShared;
+    this.#stepShared = [];
+    const { result, sums } = this.#syncedStep(options.finite !== false, shared);
+    this.#stepSums = sums;
+    return result;
+  }
+
+  /**
+   * `step`, combining the gradients across the ranks of a data-parallel job first: the
+   * accumulated gradients are averaged (one all-reduce for models up to 1 GiB, see
+   * `DataParallel.averageGradients`) together with `shared` scalars, whether each rank's loss
+   * was finite and the trainer's `stepScalars`, which are summed. Alone, nothing is combined.
+   */
+  #syncedStep(finite: boolean, shared: readonly number[]): { result: StepResult; sums: number[] } {
+    let grads = this.#acc;
     this.#acc = null;
     if (grads === null) throw new Error(`${this.#name}.step: no gradients were accumulated (call lossAndGrad and accumulate first)`);
+    let sums = [...shared];
+    const dp = this.dataParallel;
+    if (dp !== null) {
+      const extra = this.stepScalars();
+      let reduced: { grads: ParamDict; scalars: number[] };
+      try {
+        reduced = dp.averageGradients(grads, [finite ? 0 : 1, ...shared, ...extra], `the gradients of step ${this.state.globalStep + 1}`);
+      } finally {
+        mx.dispose(grads);
+      }
+      grads = reduced.grads;
+      finite = reduced.scalars[0] === 0;
+      sums = reduced.scalars.slice(1, 1 + shared.length);
+      this.applyStepScalars(reduced.scalars.slice(1 + shared.length));
+    }
+    const result = this.#applyUpdate(grads, finite);
+    this.afterStep();
+    return { result, sums };
+  }
+
+  #applyUpdate(grads: ParamDict, finite: boolean): StepResult {
     const c = this.#core;
     const lr = this.learningRate(this.state.globalStep);
     let result: StepResult;
@@ -409,7 +470,7 @@ export abstract class TrainerCore {
       return [cl, n] as const;
     });
     const gradNorm = Number(norm.item());
-    if (options.finite === false || !Number.isFinite(gradNorm)) {
+    if (!finite || !Number.isFinite(gradNorm)) {
       this.#skipped += 1;
       result = { gradNorm, learningRate: lr, skipped: true };
     } else {
@@ -445,7 +506,8 @@ export abstract class TrainerCore {
   ): Promise<{ globalStep: number; trainingLoss: number; skippedSteps: number; logHistory: LogRecord[] }> {
     const c = this.#core;
     if (this.#interrupted !== null) throw new Error(`${this.#name}.train: ${this.#interrupted}, so the trainer's state is not whole; make a new trainer (resuming from the last checkpoint)`);
-    const resume = resolveCheckpoint(c.resumeFromCheckpoint, c.outputDir);
+    this.#peerStop = false; // a request that came with a run's last step ended that run
+    const resume = this.#resolveResume();
     if (resume !== null) this.loadCheckpoint(resume);
     else this.metrics.truncateAfter(-1);
     const total = this.totalSteps;
@@ -460,7 +522,12 @@ export abstract class TrainerCore {
         // handler or timer gets to abort the signal, and the loop stops here, between two steps,
         // where its state is whole and checkpointable.
         await yieldToEventLoop();
-        signal?.throwIfAborted();
+        if (this.dataParallel === null) signal?.throwIfAborted();
+        else if (this.#peerStop) {
+          // Every rank learnt of the stop from the same reduction, so all stop here, together.
+          this.#peerStop = false;
+          throw signal?.aborted ? signal.reason : new PeerStopError();
+        }
         const t0 = performance.now();
         const microBefore = this.state.microStep;
         let micro: MicroLoopResult;
@@ -477,8 +544,19 @@ export abstract class TrainerCore {
           }
           throw e;
         }
-        const { loss, tokens, finite } = micro;
-        const res = this.step({ finite });
+        let { loss, tokens } = micro;
+        // A stop request travels with the step's gradients, so every rank sees the same requests.
+        const stopRequested = signal?.aborted ? 1 : 0;
+        this.#stepShared = [loss, tokens, stopRequested];
+        const res = this.step({ finite: micro.finite });
+        const sums = this.#stepSums;
+        if (this.dataParallel !== null) {
+          // The job's loss is the ranks' mean (each rank's loss is already normalised as its
+          // share of the average gradient), its tokens their sum.
+          loss = sums[0] / this.dataParallel.size;
+          tokens = sums[1];
+          this.#peerStop = sums[2] > 0;
+        }
         const dt = (performance.now() - t0) / 1000;
         if (res.skipped) {
           this.metrics.add('skipped_steps', 1);
@@ -492,7 +570,7 @@ export abstract class TrainerCore {
         this.metrics.add('step_time', dt);
         this.metrics.add('tokens_per_sec', tokens / dt);
         const step = this.state.globalStep;
-        if (step % c.loggingSteps === 0 || step === total) last = this.metrics.flush({ step, epoch: this.state.epoch });
+        if (step % c.loggingSteps === 0 || step === total) last = this.metrics.flush({ step, epoch: this.state.epoch }, this.#combineMetrics());
         bar?.update(step, this.progressInfo(last));
         if (c.outputDir && (step % c.saveSteps === 0 || step === total)) await this.saveCheckpoint();
       }
@@ -504,6 +582,41 @@ export abstract class TrainerCore {
     // non-skipped step of the run, resumed or not.
     const done = this.state.globalStep - this.#skipped;
     return { globalStep: this.state.globalStep, trainingLoss: done > 0 ? this.#lossSum / done : Number.NaN, skippedSteps: this.#skipped, logHistory: this.logHistory };
+  }
+
+  /** The checkpoint to resume from; in a job, rank 0 recovers interrupted writes first, alone. */
+  #resolveResume(): string | null {
+    const c = this.#core;
+    const dp = this.dataParallel;
+    if (dp === null) return resolveCheckpoint(c.resumeFromCheckpoint, c.outputDir);
+    let found: string | null = null;
+    let error: unknown = null;
+    if (dp.isMain) {
+      try {
+        found = resolveCheckpoint(c.resumeFromCheckpoint, c.outputDir);
+      } catch (e) {
+        error = e;
+      }
+    }
+    const failed = dp.barrier('the resume checkpoint (rank 0 looks first)', error !== null);
+    if (error !== null) throw error;
+    if (failed > 0) throw new DataParallelError(`${this.#name} (rank ${dp.rank}): rank 0 could not find the checkpoint to resume from`);
+    return dp.isMain ? found : resolveCheckpoint(c.resumeFromCheckpoint, c.outputDir);
+  }
+
+  /** In a job: sums and counts of every metric over all ranks (names agreed first). */
+  #combineMetrics(): ((totals: Record<string, [number, number]>) => Record<string, [number, number]>) | undefined {
+    const dp = this.dataParallel;
+    if (dp === null) return undefined;
+    return (totals) => {
+      const names = [...new Set(dp.gatherStrings(Object.keys(totals), 'the metric names').flat())];
+      const sums = dp.sum(names.flatMap((k) => totals[k] ?? [0, 0]), 'the metrics');
+      const out: Record<string, [number, number]> = {};
+      names.forEach((k, i) => {
+        out[k] = [sums[2 * i], sums[2 * i + 1]];
+      });
+      return out;
+    };
   }
 
   /** Prints a line above the progress bar (or to stderr when progress is on without a bar yet). */
@@ -529,10 +642,18 @@ export abstract class TrainerCore {
       microStep: this.state.microStep,
       trainer: this.#name,
       config: JSON.parse(JSON.stringify(c)) as Record<string, unknown>,
-      extra: { skippedSteps: this.#skipped, lossSum: this.#lossSum, lora: this.#isLora(), ...nonNull('trainer', this.trainerExtraState()) },
+      extra: {
+        skippedSteps: this.#skipped,
+        lossSum: this.#lossSum,
+        lora: this.#isLora(),
+        ...nonNull('trainer', this.trainerExtraState()),
+        ...(this.dataParallel === null ? {} : { numProcesses: this.dataParallel.size }),
+      },
     };
     const buffer = this.bufferState();
     const ref = this.refSnapshot();
+    const dp = this.dataParallel;
+    if (dp !== null) return this.#saveCheckpointInJob(dp, state, buffer);
     return writeCheckpoint(
       c.outputDir,
       state,
@@ -551,6 +672,61 @@ export abstract class TrainerCore {
   }
 
   /**
+   * A checkpoint of a data-parallel job. The weights, optimizer state and reference are the same
+   * on every rank, so rank 0 writes them; the rollout buffers are each rank's own, so the other
+   * ranks first write theirs to a hidden file in `outputDir`, which rank 0 moves into the
+   * checkpoint before it is swapped into place. Every rank returns only when the checkpoint is
+   * whole (or throws when rank 0 could not write it).
+   */
+  async #saveCheckpointInJob(dp: DataParallel, state: TrainerState, buffer: { batches: object[] } | null): Promise<string> {
+    const c = this.#core;
+    const root = resolve(c.outputDir);
+    const staged = (rank: number) => join(root, `.rollouts-rank-${rank}.staged.safetensors`);
+    let error: unknown = null;
+    if (!dp.isMain && buffer !== null) {
+      try {
+        mkdirSync(root, { recursive: true });
+        saveBuffer(staged(dp.rank), buffer.batches);
+      } catch (e) {
+        error = e;
+      }
+    }
+    let failed = dp.barrier(`the rollout buffers for checkpoint-${state.globalStep}`, error !== null);
+    if (error !== null) throw error;
+    if (failed > 0) throw new DataParallelError(`${this.#name} (rank ${dp.rank}): another rank could not write its rollout buffer for checkpoint-${state.globalStep}`);
+    let path = join(root, `checkpoint-${state.globalStep}`);
+    if (dp.isMain) {
+      const ref = this.refSnapshot();
+      try {
+        path = await writeCheckpoint(
+          c.outputDir,
+          state,
+          async (tmp) => {
+            if (this.#isLora()) await saveAdapters(this.model, join(tmp, ADAPTERS_FILE));
+            else if (typeof this.model.save === 'function') await this.model.save(tmp);
+            else this.model.saveWeightsSync(join(tmp, MODEL_FILE));
+            const trainerDir = join(tmp, TRAINER_FOLDER);
+            mkdirSync(trainerDir, { recursive: true });
+            this.optimizer.saveStateSync(join(trainerDir, OPTIMIZER_FILE));
+            if (buffer !== null) {
+              saveBuffer(join(trainerDir, ROLLOUTS_FILE), buffer.batches);
+              for (let r = 1; r < dp.size; r++) renameSync(staged(r), join(trainerDir, rankRolloutsFile(r)));
+            }
+            if (ref !== null) saveSync(join(trainerDir, REF_FILE), Object.fromEntries(flatten(ref)));
+          },
+          { saveTotalLimit: c.saveTotalLimit },
+        );
+      } catch (e) {
+        error = e;
+      }
+    }
+    failed = dp.barrier(`checkpoint-${state.globalStep} (written by rank 0)`, error !== null);
+    if (error !== null) throw error;
+    if (failed > 0) throw new DataParallelError(`${this.#name} (rank ${dp.rank}): rank 0 could not write checkpoint-${state.globalStep}`);
+    return path;
+  }
+
+  /**
    * Restores weights (or adapters), optimizer, loop position, sampler, buffer and reference.
    * Every file is read and checked against the model and the config first (shapes, dtypes,
    * finite values, step counts); only then is anything applied, so a bad checkpoint throws one
@@ -559,7 +735,13 @@ export abstract class TrainerCore {
   loadCheckpoint(dir: string): TrainerState {
     const st = readTrainerState(dir);
     checkTrainerState(st, join(dir, TRAINER_STATE_FILE), { trainer: this.#name, totalSteps: this.totalSteps });
-    const extra = (st.extra ?? {}) as { skippedSteps?: number; lossSum?: number; trainer?: unknown };
+    const extra = (st.extra ?? {}) as { skippedSteps?: number; lossSum?: number; trainer?: unknown; numProcesses?: unknown };
+    // Each rank's share of the data (and its rollout buffer) depends on the number of ranks.
+    const wrote = extra.numProcesses ?? 1;
+    const now = this.dataParallel?.size ?? 1;
+    if (wrote !== now) {
+      throw new Error(`${join(dir, TRAINER_STATE_FILE)}: written by a job of ${String(wrote)} process(es); resume it with the same number (this run has ${now})`);
+    }
     try {
       this.checkSamplerState(st.dataset);
     } catch (e) {
@@ -604,7 +786,8 @@ export abstract class TrainerCore {
         parameters: this.model.trainableParameters(),
         step: st.globalStep - (extra.skippedSteps ?? 0),
       });
-      const rolloutsPath = join(trainerDir, ROLLOUTS_FILE);
+      const rank = this.dataParallel?.rank ?? 0;
+      const rolloutsPath = join(trainerDir, rank === 0 ? ROLLOUTS_FILE : rankRolloutsFile(rank));
       if (existsSync(rolloutsPath)) {
         buffer = loadBuffer(rolloutsPath);
         for (const b of buffer) for (const v of Object.values(b)) if (v instanceof mx.Array) loaded.push(v);
@@ -640,6 +823,9 @@ export abstract class TrainerCore {
     return st;
   }
 }
+
+/** The rollout buffer of rank `rank` > 0 in a checkpoint's trainer folder (rank 0's is ROLLOUTS_FILE). */
+const rankRolloutsFile = (rank: number) => ROLLOUTS_FILE.replace(/\.safetensors$/, `-rank-${rank}.safetensors`);
 
 const nonNull = (key: string, v: unknown): Record<string, unknown> => (v === null || v === undefined ? {} : { [key]: v });
 

@@ -11,6 +11,7 @@ import * as mx from '@mlxn/core';
 import { type RouterLossSettings, paddingAttentionMask } from '@mlxn/models-qwen3';
 import { LoRALinear, type Module, type ParamDict, adapterParameters, linearToLoRALayers } from '@mlxn/nn';
 import { type AdvantageResult, computeAdvantages } from './advantages.js';
+import { DataParallel, DataParallelError, type DistributedOption, resolveGroup } from './data-parallel.js';
 import { type GRPOConfig, type GRPOConfigInput, GRPOConfigError, grpoConfigWarnings, parseGRPOConfig } from './config.js';
 import { GenerationBatchSampler, PromptDataset, seededPermutation } from './dataset.js';
 import { EntropyController } from './entropy-control.js';
@@ -22,7 +23,7 @@ import { type PolicyModel, type Prompt, type Rollouts, generateRollouts, rollout
 import { learningRateAt } from './schedule.js';
 import { type GRPOTool, toolSchemas, toolTable } from './tools.js';
 import {
-  type StepResult, type TrainableModel, TrainerCore, completionLogprobs, completionLogprobsFromHidden, deriveSeed, loraInitKey, paddingTokenId, resolveRouterLoss,
+  type TrainableModel, TrainerCore, completionLogprobs, completionLogprobsFromHidden, deriveSeed, loraInitKey, paddingTokenId, resolveRouterLoss,
 } from './train-core.js';
 
 /** Prompt records (a `prompt` column plus any others), a JSONL file, or a `PromptDataset`. */
@@ -60,6 +61,14 @@ export interface GRPOTrainerOptions {
    * which are not trained on.
    */
   tools?: readonly GRPOTool[];
+  /**
+   * Data-parallel training: the `mx.distributed` group whose processes train together, each on
+   * its share of every generation batch, with gradients averaged so the weights stay the same
+   * on every rank. Default: `mx.distributed.init()`'s group, so a program started by
+   * `mlxn-launch -n N` trains data-parallel and one started alone trains alone. `false`: alone
+   * even inside a job. docs/distributed.md has the details.
+   */
+  distributed?: DistributedOption;
 }
 
 /** One micro-batch of a buffered generation batch. */
@@ -128,8 +137,10 @@ export class GRPOTrainer extends TrainerCore {
   readonly routerLoss: (RouterLossSettings & { coef: number }) | null;
 
   constructor(options: GRPOTrainerOptions) {
-    checkOptionKeys(options, ['model', 'refModel', 'rewardFuncs', 'rewardFuncNames', 'rewardWeights', 'trainDataset', 'config', 'onLog', 'progress', 'tools'], 'GRPOTrainer');
-    const config = isParsed(options.config) ? options.config : parseGRPOConfig((options.config ?? {}) as GRPOConfigInput);
+    checkOptionKeys(options, ['model', 'refModel', 'rewardFuncs', 'rewardFuncNames', 'rewardWeights', 'trainDataset', 'config', 'onLog', 'progress', 'tools', 'distributed'], 'GRPOTrainer');
+    const group = resolveGroup(options.distributed, 'GRPOTrainer');
+    const numProcesses = group?.size ?? 1;
+    const config = isParsed(options.config) ? checkParsedFor(options.config, numProcesses) : parseGRPOConfig((options.config ?? {}) as GRPOConfigInput, { numProcesses });
     const model = options.model;
     if (model === null || typeof model !== 'object' || typeof (model as Module).trainableParameters !== 'function') {
       throw new TypeError('GRPOTrainer: model must be an @mlxn/nn Module (e.g. a Qwen3)');
@@ -168,7 +179,7 @@ export class GRPOTrainer extends TrainerCore {
       linearToLoRALayers(model, { rank: config.lora.rank, scale: config.lora.scale, dropout: config.lora.dropout, targets: config.lora.targetModules, key });
       key.dispose();
     }
-    super(model, config, 'GRPOTrainer', options.onLog);
+    super(model, config, 'GRPOTrainer', options.onLog, group === null ? null : new DataParallel(group, 'GRPOTrainer'));
     this.model = model;
     this.config = config;
     this.rewardFuncs = funcs;
@@ -303,6 +314,7 @@ export class GRPOTrainer extends TrainerCore {
         gradientAccumulationSteps: c.gradientAccumulationSteps,
         stepsPerGeneration: c.stepsPerGeneration,
         numItemsInBatch: batch.numItemsInBatch,
+        numProcesses: this.dataParallel?.size ?? 1,
         entropyBonusCoef,
       });
       const flat = flattenLossMetrics(result.metrics);
@@ -339,16 +351,23 @@ export class GRPOTrainer extends TrainerCore {
   }
 
   /**
-   * Applies the accumulated gradients (see `TrainerCore.step`) and closes the accumulation
-   * window of the entropy bonus: the adaptive controller updates the coefficient from the
+   * After each optimizer step (see `TrainerCore.step`): closes the accumulation window of the
+   * entropy bonus: the adaptive controller updates the coefficient from the
    * window's mean entropy, and `entropy_coef` is logged (as TRL, whether or not the update was
    * skipped).
    */
-  override step(options: { finite?: boolean } = {}): StepResult {
-    const result = super.step(options);
+  protected override afterStep(): void {
     const coef = this.entropyControl.endWindow();
     if (coef !== null) this.metrics.add('entropy_coef', coef);
-    return result;
+  }
+
+  // TRL sums the adaptive controller's window over the ranks before updating the coefficient.
+  protected override stepScalars(): number[] {
+    return this.config.useAdaptiveEntropy ? this.entropyControl.windowTotals() : [];
+  }
+
+  protected override applyStepScalars(sums: number[]): void {
+    if (sums.length === 2) this.entropyControl.setWindowTotals(sums[0], sums[1]);
   }
 
   /**
@@ -390,34 +409,56 @@ export class GRPOTrainer extends TrainerCore {
   /** One generation batch → buffered micro-batches (TRL's `_generate_and_score_completions` + split). */
   async #prepareGeneration(seed: number, signal: AbortSignal | undefined): Promise<TrainBatch[]> {
     const c = this.config;
+    const dp = this.dataParallel;
     const position = this.sampler.position();
-    const records = this.sampler.next().indices.map((i) => this.dataset.get(i) as Record<string, unknown>);
-    let rollouts: Rollouts;
-    let rewardsPerFunc: RewardsPerFunc;
+    // In a job, rank r takes the r-th contiguous share of the generation batch (TRL's sharding of
+    // its RepeatSampler's batches); groups may straddle ranks, since advantages are computed
+    // from every rank's rewards.
+    const all = this.sampler.next().indices;
+    const share = dp === null ? all.length : all.length / dp.size;
+    const first = dp === null ? 0 : dp.rank * share;
+    const records = all.slice(first, first + share).map((i) => this.dataset.get(i) as Record<string, unknown>);
+    let rollouts: Rollouts | undefined;
+    let rewardsPerFunc: RewardsPerFunc | undefined;
+    let failure: unknown = null;
     try {
       // No signal for generation: a step that has drawn its prompts generates to its end (see
       // `train`). Reward functions are the user's code and may never settle: an abort stops
-      // waiting for them.
-      rollouts = await this.generateRollouts(records, { seed });
-      rewardsPerFunc = await this.scoreRollouts(rollouts, records, { signal });
+      // waiting for them — alone only; in a job every rank must reach the step's collectives, so
+      // a stop takes effect at the next step boundary (see TrainerCore.runLoop).
+      // Rank r > 0 samples from a seed of its own (rank 0's is the one a lone process uses).
+      const rankSeed = dp === null || dp.rank === 0 ? seed : deriveSeed(seed, dp.rank);
+      rollouts = await this.generateRollouts(records, { seed: rankSeed });
+      rewardsPerFunc = await this.scoreRollouts(rollouts, records, { signal: dp === null ? signal : undefined });
     } catch (e) {
+      failure = e;
+    }
+    let rows: GenerationRow[];
+    try {
+      rows = this.#generationRows(rollouts, rewardsPerFunc, share, failure !== null);
+    } catch (e) {
+      failure ??= e;
+      rows = [];
+    }
+    if (failure !== null || rows.some((r) => r.failed)) {
       // The step did not happen: the sampler gives the same prompts again (and a checkpoint
       // saved now resumes exactly).
       this.sampler.restore(position);
-      throw e;
+      if (failure !== null) throw failure;
+      const rank = Math.floor(rows.findIndex((r) => r.failed) / share);
+      throw new DataParallelError(`GRPOTrainer (rank ${dp!.rank} of ${dp!.size}): rank ${rank} failed to generate or score its completions of step ${this.state.globalStep + 1} (its own error says why)`);
     }
-    const adv = this.computeAdvantages(rewardsPerFunc);
+    rollouts = rollouts!;
+    const adv = this.computeAdvantages(rows.map((r) => r.rewards));
+    const local = { advantages: adv.advantages.slice(first, first + share), rewards: adv.rewards.slice(first, first + share) };
 
     const n = rollouts.completionIds.length;
-    const rowTokens = rollouts.promptIds.map((p, i) => p.length + rollouts.completionIds[i].length);
-    // TRL counts the prompt and the model's own completion tokens (not tool-turn tokens).
-    this.state.numInputTokensSeen += rollouts.promptIds.reduce((sum, p, i) => sum + p.length + modelTokens(rollouts, i), 0);
-    this.#logGeneration(rollouts, adv);
-    // TRL's num_items_in_batch: loss tokens of the whole generation batch.
-    const numItemsInBatch = rollouts.completionIds.reduce(
-      (sum, _ids, i) => sum + (c.maskTruncatedCompletions && rollouts.truncated[i] ? 0 : modelTokens(rollouts, i)),
-      0,
-    );
+    const rowTokens = rollouts.promptIds.map((p, i) => p.length + rollouts!.completionIds[i].length);
+    // TRL counts the prompt and the model's own completion tokens (not tool-turn tokens), of every rank.
+    this.state.numInputTokensSeen += rows.reduce((sum, r) => sum + r.promptTokens + r.modelTokens, 0);
+    this.#logGeneration(rows, adv, rollouts, local);
+    // TRL's num_items_in_batch: loss tokens of the whole generation batch (every rank's).
+    const numItemsInBatch = rows.reduce((sum, r) => sum + r.lossTokens, 0);
 
     // Everything made here but the micro-batches is freed at the end of the scope.
     return mx.tidy(() => {
@@ -436,7 +477,7 @@ export class GRPOTrainer extends TrainerCore {
         attentionMask: t.attentionMask,
         completionMask: t.completionMask,
         promptLength: t.promptLength,
-        advantages: mx.array(Float32Array.from(adv.advantages), { dtype: 'float32' }),
+        advantages: mx.array(Float32Array.from(local.advantages), { dtype: 'float32' }),
         oldLogprobs: null,
         refLogprobs: null,
         numItemsInBatch,
@@ -506,26 +547,71 @@ export class GRPOTrainer extends TrainerCore {
     this.#buffer = next;
   }
 
-  #logGeneration(rollouts: Rollouts, adv: AdvantageResult): void {
+  /**
+   * What the generation batch's statistics need from each completion, with the rewards: this
+   * process's rows alone, or in a job every rank's (one all-gather, in rank order). A rank whose
+   * generation or scoring failed sends rows marked `failed`, so every rank stops, not only it.
+   */
+  #generationRows(rollouts: Rollouts | undefined, rewardsPerFunc: RewardsPerFunc | undefined, share: number, failed: boolean): GenerationRow[] {
+    const c = this.config;
+    const funcs = this.rewardFuncs.length;
+    const local: number[][] = [];
+    for (let i = 0; i < share; i++) {
+      if (failed || rollouts === undefined || rewardsPerFunc === undefined) {
+        local.push([1, ...new Array<number>(6 + funcs).fill(0)]);
+        continue;
+      }
+      const own = modelTokens(rollouts, i);
+      const truncated = rollouts.truncated[i];
+      local.push([
+        0,
+        rollouts.promptIds[i].length,
+        own,
+        truncated ? 1 : 0,
+        c.maskTruncatedCompletions && truncated ? 0 : own,
+        // The rank's tool counts ride on its first row.
+        i === 0 ? rollouts.toolCallCount : 0,
+        i === 0 ? rollouts.toolFailureCount : 0,
+        ...rewardsPerFunc[i].map((r) => (r === null ? Number.NaN : r)),
+      ]);
+    }
+    const dp = this.dataParallel;
+    const table = dp === null ? local : dp.gatherRows(local, 7 + funcs, `the rewards of step ${this.state.globalStep + 1}`);
+    return table.map((r) => ({
+      failed: r[0] !== 0,
+      promptTokens: r[1],
+      modelTokens: r[2],
+      truncated: r[3] !== 0,
+      lossTokens: r[4],
+      toolCalls: r[5],
+      toolFailures: r[6],
+      rewards: r.slice(7).map((v) => (Number.isNaN(v) ? null : v)),
+    }));
+  }
+
+  #logGeneration(rows: readonly GenerationRow[], adv: AdvantageResult, rollouts: Rollouts, local: { advantages: number[]; rewards: (number | null)[] }): void {
     const m = this.metrics;
     // With tools, lengths count the model's own tokens only (TRL: the tool mask's ones).
-    const lengths = rollouts.completionIds.map((_, i) => modelTokens(rollouts, i));
+    const lengths = rows.map((r) => r.modelTokens);
+    const truncated = rows.map((r) => r.truncated);
     m.add('num_tokens', this.state.numInputTokensSeen);
     m.add('completions/mean_length', mean(lengths));
     m.add('completions/min_length', Math.min(...lengths));
     m.add('completions/max_length', Math.max(...lengths));
-    m.add('completions/clipped_ratio', mean(rollouts.truncated.map((t) => (t ? 1 : 0))));
-    const term = lengths.filter((_, i) => !rollouts.truncated[i]);
+    m.add('completions/clipped_ratio', mean(truncated.map((t) => (t ? 1 : 0))));
+    const term = lengths.filter((_, i) => !truncated[i]);
     // TRL reports 0 for the terminated lengths when no completion terminated.
     m.add('completions/mean_terminated_length', term.length ? mean(term) : 0);
     m.add('completions/min_terminated_length', term.length ? Math.min(...term) : 0);
     m.add('completions/max_terminated_length', term.length ? Math.max(...term) : 0);
     if (this.tools.size > 0) {
-      m.add('tools/call_frequency', rollouts.toolCallCount / Math.max(1, rollouts.completionIds.length));
-      m.add('tools/failure_frequency', rollouts.toolCallCount > 0 ? rollouts.toolFailureCount / rollouts.toolCallCount : 0);
+      const calls = rows.reduce((a, r) => a + r.toolCalls, 0);
+      const failures = rows.reduce((a, r) => a + r.toolFailures, 0);
+      m.add('tools/call_frequency', calls / Math.max(1, rows.length));
+      m.add('tools/failure_frequency', calls > 0 ? failures / calls : 0);
     }
     m.addAll(adv.metrics);
-    this.lastRollouts = { rollouts, rewards: adv.rewards, advantages: adv.advantages };
+    this.lastRollouts = { rollouts, rewards: local.rewards, advantages: local.advantages };
   }
 
   /** The buffered micro-batches still to be trained on (saved with a checkpoint taken mid-buffer). */
@@ -590,6 +676,36 @@ export class GRPOTrainer extends TrainerCore {
   learningRate(step: number): number {
     return learningRateAt(step, this.config, this.totalSteps);
   }
+}
+
+/** One completion of a generation batch, as `#generationRows` shares it between ranks. */
+interface GenerationRow {
+  failed: boolean;
+  promptTokens: number;
+  modelTokens: number;
+  truncated: boolean;
+  /** Tokens the loss counts (0 for a truncated completion with maskTruncatedCompletions). */
+  lossTokens: number;
+  toolCalls: number;
+  toolFailures: number;
+  rewards: (number | null)[];
+}
+
+/**
+ * A config parsed beforehand (`parseGRPOConfig`) is used as is when its generation batch fits
+ * the number of processes (TRL derives it from the world size).
+ */
+function checkParsedFor(config: GRPOConfig, numProcesses: number): GRPOConfig {
+  if (numProcesses === 1) return config;
+  const perStep = config.perDeviceTrainBatchSize * numProcesses;
+  if (config.generationBatchSize !== perStep * config.stepsPerGeneration) {
+    throw new GRPOConfigError(
+      `GRPOTrainer: the config's generationBatchSize (${config.generationBatchSize}) was derived for another number of processes than this job's ${numProcesses} ` +
+        `(perDeviceTrainBatchSize ${config.perDeviceTrainBatchSize} × ${numProcesses} × stepsPerGeneration ${config.stepsPerGeneration} = ${perStep * config.stepsPerGeneration}); ` +
+        `pass the config unparsed, or parse it with parseGRPOConfig(input, { numProcesses: ${numProcesses} })`,
+    );
+  }
+  return config;
 }
 
 /** Tokens of completion `i` the model generated (all of them without tools). */

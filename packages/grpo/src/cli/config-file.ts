@@ -68,6 +68,8 @@ export interface Overrides {
   maxSteps?: number;
   /** `true`: the newest checkpoint in outputDir; a string: that checkpoint. */
   resume?: true | string;
+  /** Processes of the data-parallel job (under `mlxn-launch`); GRPO's generation batch spans them all. */
+  numProcesses?: number;
 }
 
 function readJson(file: string): Record<string, unknown> {
@@ -143,7 +145,7 @@ export function readRunConfig<K extends TrainerKind>(kind: K, path: string, over
 
   let trainer: GRPOConfig | SFTConfig;
   try {
-    trainer = kind === 'grpo' ? parseGRPOConfig(fields as never) : parseSFTConfig(fields as never);
+    trainer = kind === 'grpo' ? parseGRPOConfig(fields as never, { numProcesses: overrides.numProcesses ?? 1 }) : parseSFTConfig(fields as never);
   } catch (e) {
     // The library lists every problem; keep them on one line.
     const msg = (e as Error).message.replace(/\n\s*/g, '; ').replace(/:;/, ':');

@@ -7,8 +7,15 @@
  * where the run stopped; the command to continue is printed in full. A second Ctrl-C exits at
  * once without saving; SIGINTs that arrive together (a wrapper relaying the signal to the process
  * group it is in) are one Ctrl-C (see `onInterrupt`).
+ *
+ * Under `mlxn-launch -n N` every rank runs this command and they train data-parallel: rank 0
+ * recovers the output folder and writes checkpoints and metrics, and only rank 0 talks on
+ * stderr (errors excepted). Ctrl-C reaches every rank; the ranks agree on the step to stop
+ * after and save one checkpoint together.
  */
 import { basename, dirname, isAbsolute } from 'node:path';
+import * as mx from '@mlxn/core';
+import { PeerStopError } from '../data-parallel.js';
 import { ensureHubSnapshot, parseHubId } from '@mlxn/io';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { latestCheckpoint, resolveCheckpoint } from '../checkpoint.js';
@@ -145,7 +152,7 @@ function overridesOf(args: ParsedArgs): Overrides {
   return o;
 }
 
-const say = (s: string) => process.stderr.write(`${s}\n`);
+const sayOnStderr = (s: string) => process.stderr.write(`${s}\n`);
 
 /** The model's folder; a Hugging Face model id not in the cache is downloaded, with progress. */
 async function modelFolder(model: string, revision: string | undefined): Promise<string> {
@@ -163,7 +170,10 @@ async function modelFolder(model: string, revision: string | undefined): Promise
 export async function runTraining(kind: TrainerKind, args: ParsedArgs, argv: readonly string[]): Promise<number> {
   const path = args.positionals[0];
   if (path === undefined) throw new UsageError('missing the config file');
-  const run = readRunConfig(kind, path, overridesOf(args));
+  // A job started by mlxn-launch (size 1 when started alone).
+  const world = mx.distributed.init();
+  const say = world.rank === 0 ? sayOnStderr : () => {};
+  const run = readRunConfig(kind, path, { ...overridesOf(args), numProcesses: world.size });
   const c = run.trainer;
   // `--resume` means "continue if there is anything to continue": the first run of a script that
   // always passes it starts fresh instead of failing (the library's `true` stays strict, as TRL's).
@@ -173,12 +183,23 @@ export async function runTraining(kind: TrainerKind, args: ParsedArgs, argv: rea
   }
   const continueWith = resumeCommand('mlxn-train', kind, argv);
   // A checkpoint that cannot be resumed from is the caller's mistake; find out before loading.
-  let resumeFrom: string | null;
-  try {
-    resumeFrom = resolveCheckpoint(c.resumeFromCheckpoint, c.outputDir);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
+  // In a job, rank 0 looks first (it may put back what an interrupted save left), then the others.
+  let resumeFrom: string | null = null;
+  let resumeError: unknown = null;
+  const findResume = () => {
+    try {
+      resumeFrom = resolveCheckpoint(c.resumeFromCheckpoint, c.outputDir);
+    } catch (e) {
+      resumeError = new UsageError((e as Error).message);
+    }
+  };
+  if (world.rank === 0) findResume();
+  if (world.size > 1) {
+    const failed = (mx.distributed.allSum(mx.array([resumeError === null ? 0 : 1]), world).tolist() as number[])[0];
+    if (resumeError === null && failed > 0) throw new UsageError('rank 0 could not find the checkpoint to resume from (its error says why)');
+    if (world.rank > 0) findResume();
   }
+  if (resumeError !== null) throw resumeError;
   const rewards = kind === 'grpo' ? await resolveRewards(run.rewards, dirname(run.file), { maxCompletionLength: (c as GRPOConfig).maxCompletionLength }) : [];
   const tools = kind === 'grpo' && run.tools !== undefined ? await resolveTools(run.tools, dirname(run.file)) : [];
   const dataset = kind === 'grpo' ? loadPrompts(run.dataset, run.promptColumn) : readJsonl(run.dataset);
@@ -214,8 +235,9 @@ export async function runTraining(kind: TrainerKind, args: ParsedArgs, argv: rea
   } catch (e) {
     // A stop while a reward function was still pending rejects with an error that has the stop
     // as its cause; that step was not counted, so the state is whole as after any stop.
-    const stopped = stop.signal.aborted && stop.signal.reason instanceof StopRequest
-      && (e === stop.signal.reason || (e instanceof RewardFunctionError && e.cause === stop.signal.reason));
+    // In a job, a rank whose own Ctrl-C had not arrived yet stops with the others (PeerStopError).
+    const stopped = (stop.signal.aborted && stop.signal.reason instanceof StopRequest
+      && (e === stop.signal.reason || (e instanceof RewardFunctionError && e.cause === stop.signal.reason))) || e instanceof PeerStopError;
     if (!stopped) throw e;
     if (trainer.state.globalStep === 0) {
       say('Interrupted before the first step: nothing to save');
