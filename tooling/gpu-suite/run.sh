@@ -73,7 +73,9 @@ if [ "$mode" = vitest ]; then
     name=$(echo "$dir" | tr / -)
     echo "== vitest $dir ($(date -u +%H:%M:%S))"
     # A suite that outlives its share of the call is stopped, so the call still reports.
-    (cd "$root/$dir" && timeout --kill-after=10 "${MLXN_SUITE_TIMEOUT:-540}" node "$root/node_modules/vitest/vitest.mjs" run \
+    # MLXN_VITEST_FILES (space-separated test files or name filters) narrows every suite.
+    # shellcheck disable=SC2086
+    (cd "$root/$dir" && timeout --kill-after=10 "${MLXN_SUITE_TIMEOUT:-540}" node "$root/node_modules/vitest/vitest.mjs" run ${MLXN_VITEST_FILES:-} \
       --reporter=verbose --reporter=json --outputFile="$OUT/vitest-$name.json" > "$OUT/vitest-$name.log" 2>&1) \
       || echo "   exit status $? (log: vitest-$name.log)"
   done
