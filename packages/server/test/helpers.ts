@@ -1,0 +1,71 @@
+// Test helpers: a tiny random Qwen3 with the real Qwen3 tokenizer and chat template (what is
+// tested here is the server, not the network's numbers), a server on 127.0.0.1 with a free
+// port, and raw HTTP/SSE readers.
+import { request } from 'node:http';
+import * as mx from '@mlxn/core';
+import { Tokenizer } from '@mlxn/io';
+import { Qwen3, parseQwen3Config } from '@mlxn/models-qwen3';
+import { qwen3TokenizerDir } from '@mlxn/test-support/qwen3';
+import { type MlxnServer, type ServerOptions, createServer } from '../src/index.js';
+
+let tokenizer: Tokenizer | undefined;
+
+/** A 2-layer Qwen3 (hidden 64) with random weights from `seed` and peaked logits. */
+export function tinyModel(seed = 0): Qwen3 {
+  tokenizer ??= Tokenizer.loadSync(qwen3TokenizerDir());
+  const config = parseQwen3Config({
+    model_type: 'qwen3',
+    vocab_size: 151936,
+    hidden_size: 64,
+    intermediate_size: 128,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 32,
+    max_position_embeddings: 4096,
+    tie_word_embeddings: false,
+    eos_token_id: 151645,
+  });
+  mx.random.seed(seed);
+  const model = new Qwen3(config, { tokenizer, chatTemplate: tokenizer.chatTemplate() });
+  // Larger embeddings than the default init give peaked, well-separated logits.
+  model.update({ model: { embedTokens: { weight: mx.random.normal([config.vocabSize, config.hiddenSize]) } } });
+  mx.eval(model.parameters());
+  return model;
+}
+
+/** A listening server on 127.0.0.1 (a free port); `close` it in `afterAll`. */
+export async function startServer(options: Partial<ServerOptions> & Pick<ServerOptions, 'model'>): Promise<MlxnServer & { url: string }> {
+  const server = await createServer({ modelId: 'tiny', port: 0, ...options });
+  const { url } = await server.listen();
+  return Object.assign(server, { url });
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One raw HTTP request (no client library): for bodies no client would send. */
+export function rawRequest(url: string, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}${path}`, { method, headers: { ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The `data:` payloads of a server-sent event stream. */
+export function sseData(body: string): string[] {
+  return body
+    .split('\n\n')
+    .map((e) => e.trim())
+    .filter((e) => e.startsWith('data: '))
+    .map((e) => e.slice('data: '.length));
+}
