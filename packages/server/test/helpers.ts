@@ -69,3 +69,32 @@ export function sseData(body: string): string[] {
     .filter((e) => e.startsWith('data: '))
     .map((e) => e.slice('data: '.length));
 }
+
+/**
+ * A model that says `script` (token ids) and then ends (end-of-sequence), for one request at a
+ * time: its first decode step is the one fed `startToken` (the last token of the chat
+ * template's generation prompt, `\n`), and each later one-token step moves along the script. The
+ * real network still runs, so caches and batching are exercised.
+ */
+export function scriptedModel(base: Qwen3, script: readonly number[], startToken = 198): Qwen3 {
+  const eos = base.eosTokenIds[0];
+  const vocab = base.config.vocabSize;
+  let position = -1;
+  const forward = (inputs: mx.Array, options?: Parameters<Qwen3['forward']>[1]): mx.Array => {
+    const logits = base.forward(inputs, options);
+    if (inputs.shape[1] !== 1) return logits;
+    const fed = (inputs.tolist() as number[][])[0][0];
+    position = fed === startToken ? 0 : position + 1;
+    const target = position < script.length ? script[position] : eos;
+    const [b, l] = logits.shape;
+    logits.dispose();
+    return mx.broadcastTo(mx.where(mx.equal(mx.arange(vocab), target), 30, -30), [b, l, vocab]);
+  };
+  return new Proxy(base, {
+    get(target, key) {
+      if (key === 'forward') return forward;
+      const v = Reflect.get(target, key, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
