@@ -244,10 +244,12 @@ export class Scheduler {
       this.#reset();
       return;
     }
-    for (const c of this.#caches!) c.filter(keep);
-    const ix = mx.array(keep, 'int32');
-    const inputs = mx.keep(mx.take(this.#inputs!, ix, 0));
-    mx.dispose([ix, this.#inputs]);
+    const caches = this.#caches!;
+    const inputs = mx.tidy(() => {
+      for (const c of caches) c.filter(keep);
+      return mx.keep(mx.take(this.#inputs!, mx.array(keep, 'int32'), 0));
+    });
+    this.#inputs?.dispose();
     this.#inputs = inputs;
   }
 
@@ -278,11 +280,16 @@ export class Scheduler {
         this.#caches = caches;
         this.#inputs = mx.keep(last);
       } else {
-        for (let l = 0; l < this.#numLayers; l++) {
-          this.#caches[l].extend(caches[l]);
-          caches[l].dispose();
-        }
-        const grown = mx.keep(mx.concatenate([this.#inputs, last]));
+        const running = this.#caches;
+        // In a tidy: extend's padded copies of the keys and values are released at once, not
+        // when the garbage collector gets to them (the caches keep what they hold).
+        const grown = mx.tidy(() => {
+          for (let l = 0; l < this.#numLayers; l++) {
+            running[l].extend(caches[l]);
+            caches[l].dispose();
+          }
+          return mx.keep(mx.concatenate([this.#inputs!, last!]));
+        });
         mx.dispose([this.#inputs, last]);
         this.#inputs = grown;
       }

@@ -68,6 +68,8 @@ export interface MlxnServer {
   /** The scheduler's load: rows running and waiting, steps so far. */
   readonly stats: SchedulerStats;
   listen(): Promise<ListeningAddress>;
+  /** Resolves once no generation is running or waiting (the batch's memory is released). */
+  idle(): Promise<void>;
   /** The address once listening. */
   readonly address: ListeningAddress | null;
   close(): Promise<void>;
@@ -304,6 +306,7 @@ export async function createServer(options: ServerOptions): Promise<MlxnServer> 
     get address() {
       return address;
     },
+    idle: () => scheduler.idle(),
     listen: () =>
       new Promise<ListeningAddress>((resolve, reject) => {
         server.once('error', reject);

@@ -98,3 +98,17 @@ export function scriptedModel(base: Qwen3, script: readonly number[], startToken
     },
   });
 }
+
+/**
+ * MLX's active memory once nothing reachable holds arrays: garbage is collected first (a few
+ * small arrays, such as a disposed BatchKVCache's offsets, are released only by finalizers).
+ */
+export async function settledActiveMemory(): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('run with --expose-gc (vitest.config.ts sets it)');
+  gc();
+  await new Promise((r) => setTimeout(r, 20));
+  gc();
+  await new Promise((r) => setTimeout(r, 20));
+  return mx.memory().active;
+}
