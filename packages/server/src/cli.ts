@@ -24,6 +24,8 @@ const SERVE: CommandSpec = {
     'max-batch-size': { kind: 'int', value: 'N', help: 'Most sequences decoded together (default 32).' },
     'max-queue': { kind: 'int', value: 'N', help: 'Most sequences waiting to join the batch; more get 429 (default 64).' },
     'max-body-bytes': { kind: 'int', value: 'N', help: 'Largest request body (default 4194304).' },
+    'prefix-cache-entries': { kind: 'int', value: 'N', help: 'Most sequences the prompt-prefix cache keeps; 0 turns it off (default 16).' },
+    'prefix-cache-bytes': { kind: 'int', value: 'N', help: 'Most bytes of keys and values the prompt-prefix cache keeps (default 536870912).' },
     'request-timeout': { kind: 'int', value: 'SECONDS', help: 'Stop a request running longer (default 600).' },
     revision: { kind: 'string', value: 'REV', help: 'Hub revision (branch, tag or commit) of --model.' },
   },
@@ -43,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
   const model = flag<string>(args, 'model');
   if (model === undefined) throw new UsageError('--model is required (a model folder or a Hugging Face model id)');
   const timeout = flag<number>(args, 'request-timeout');
+  const prefixEntries = flag<number>(args, 'prefix-cache-entries');
   process.stderr.write(`mlxn-serve: loading ${model}\n`);
   let downloadReported = false;
   const server = await createServer({
@@ -66,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
     maxBatchSize: flag<number>(args, 'max-batch-size'),
     maxQueue: flag<number>(args, 'max-queue'),
     maxBodyBytes: flag<number>(args, 'max-body-bytes'),
+    prefixCache: prefixEntries === 0 ? false : { maxEntries: prefixEntries, maxBytes: flag<number>(args, 'prefix-cache-bytes') },
     requestTimeoutMs: timeout === undefined ? undefined : timeout * 1000,
     onLog: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
   });

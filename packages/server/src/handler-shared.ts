@@ -37,8 +37,13 @@ export function checkModel(ctx: HandlerContext, model: string): void {
 
 export const newId = (prefix: string): string => `${prefix}-${randomBytes(12).toString('hex')}`;
 
-export function usageOf(stats: RunStats): { prompt_tokens: number; completion_tokens: number; total_tokens: number } {
-  return { prompt_tokens: stats.promptTokens, completion_tokens: stats.completionTokens, total_tokens: stats.promptTokens + stats.completionTokens };
+export function usageOf(stats: RunStats) {
+  return {
+    prompt_tokens: stats.promptTokens,
+    completion_tokens: stats.completionTokens,
+    total_tokens: stats.promptTokens + stats.completionTokens,
+    prompt_tokens_details: { cached_tokens: stats.cachedTokens },
+  };
 }
 
 /** A chat `logprobs.content` entry for one token event. */

@@ -12,5 +12,7 @@ export { createServer } from './server.js';
 export type { ListeningAddress, MlxnServer, ServerOptions } from './server.js';
 export { ApiError } from './errors.js';
 export type { ErrorType } from './errors.js';
+export { PrefixCache } from './prefix-cache.js';
+export type { PrefixCacheOptions, PrefixHit } from './prefix-cache.js';
 export { QueueFullError, Scheduler } from './scheduler.js';
 export type { RowEvent, RowRequest, SchedulerOptions, SchedulerStats } from './scheduler.js';

@@ -12,6 +12,8 @@ export type StopCause = 'disconnected' | 'timeout' | 'closing';
 /** Statistics of one request, for its log line. */
 export interface RunStats {
   promptTokens: number;
+  /** Prompt tokens reused from the prefix cache (the most any choice reused). */
+  cachedTokens: number;
   completionTokens: number;
   /** Milliseconds from the request's arrival to its first generated token (null: none). */
   ttftMs: number | null;
@@ -54,7 +56,10 @@ export function runChoices(scheduler: Scheduler, r: RunRequest, stats: RunStats)
           topLogprobs: r.topLogprobs,
           signal: r.signal,
           onEvent: (event: RowEvent) => {
-            if (event.type === 'done') stats.completionTokens += event.completionTokens;
+            if (event.type === 'done') {
+              stats.completionTokens += event.completionTokens;
+              stats.cachedTokens = Math.max(stats.cachedTokens, event.cachedTokens);
+            }
             if (event.type === 'token') {
               if (firstAt === null) {
                 firstAt = performance.now();

@@ -10,10 +10,11 @@
  * disposed, so memory returns to what it was before the first request.
  */
 import * as mx from '@mlxn/core';
-import { BatchKVCache } from '@mlxn/cache';
+import { BatchKVCache, type KVCache } from '@mlxn/cache';
 import type { StreamingDetokenizer } from '@mlxn/io';
 import { type FinishReason, type GenerationModel, type GenerationPlan, StopStrings } from '@mlxn/models-qwen3';
 import { checkTokenId } from '@mlxn/sampling';
+import { PrefixCache, type PrefixCacheOptions } from './prefix-cache.js';
 
 /** What a row reports while it runs. */
 export type RowEvent =
@@ -33,6 +34,8 @@ export type RowEvent =
       text: string;
       finishReason: FinishReason;
       promptTokens: number;
+      /** Prompt tokens whose keys and values came from the prefix cache. */
+      cachedTokens: number;
       completionTokens: number;
     }
   | { type: 'error'; error: Error };
@@ -60,6 +63,8 @@ export interface SchedulerOptions {
   maxQueue?: number;
   /** Prompt tokens per forward pass while prefilling. Default 2048. */
   prefillStepSize?: number;
+  /** The prompt-prefix cache's bounds, or `false` for none. Default `{ maxEntries: 16, maxBytes: 512 MiB }`. */
+  prefixCache?: PrefixCacheOptions | false;
 }
 
 /** The queue is full: the caller should answer 429. */
@@ -74,15 +79,19 @@ export interface SchedulerStats {
   waiting: number;
   /** Forward passes of the decoding batch so far. */
   steps: number;
+  /** Sequences and bytes the prompt-prefix cache holds. */
+  prefixCache: { entries: number; bytes: number };
 }
 
 interface Row {
   request: RowRequest;
   prompt: number[];
   maxTokens: number;
-  /** Tokens before the one this row feeds next (what its logits processors see). */
+  /** Tokens before the one this row feeds next (what its logits processors see, and its cache holds). */
   history: number[];
   completion: number;
+  /** Prompt tokens taken from the prefix cache. */
+  cached: number;
   detok: StreamingDetokenizer | undefined;
   stops: StopStrings;
   stopIds: Set<number>;
@@ -118,6 +127,7 @@ export class Scheduler {
   #running: Promise<void> | null = null;
   #steps = 0;
   #closed = false;
+  readonly #prefixCache: PrefixCache | null;
 
   constructor(model: GenerationModel, options: SchedulerOptions = {}) {
     const int = (v: number | undefined, name: string, dflt: number): number => {
@@ -130,13 +140,15 @@ export class Scheduler {
     this.#prefillBatch = Math.min(int(options.prefillBatchSize, 'prefillBatchSize', 8), this.#maxBatch);
     this.#maxQueue = options.maxQueue === 0 ? 0 : int(options.maxQueue, 'maxQueue', 64);
     this.#prefillStep = int(options.prefillStepSize, 'prefillStepSize', 2048);
+    this.#prefixCache = options.prefixCache === false ? null : new PrefixCache(options.prefixCache);
     const probe = model.makeCache();
     this.#numLayers = probe.length;
     for (const c of probe) (c as { dispose?: () => void }).dispose?.();
   }
 
   get stats(): SchedulerStats {
-    return { running: this.#active.length, waiting: this.#pending.length, steps: this.#steps };
+    const prefixCache = { entries: this.#prefixCache?.size ?? 0, bytes: this.#prefixCache?.bytes ?? 0 };
+    return { running: this.#active.length, waiting: this.#pending.length, steps: this.#steps, prefixCache };
   }
 
   /**
@@ -156,6 +168,7 @@ export class Scheduler {
         maxTokens: plan.maxTokens,
         history: request.prompt.slice(0, -1),
         completion: 0,
+        cached: 0,
         detok: this.#model.tokenizer?.detokenizer({ skipSpecialTokens: plan.skipSpecialTokens }),
         stops: new StopStrings(plan.stopStrings),
         stopIds: new Set([...eos, ...plan.stopTokenIds]),
@@ -175,6 +188,7 @@ export class Scheduler {
     this.#closed = true;
     for (const row of [...this.#active, ...this.#pending]) this.#finish(row, 'abort');
     await this.#running;
+    this.#prefixCache?.clear();
   }
 
   /** Resolves when no row is running or waiting. */
@@ -188,7 +202,7 @@ export class Scheduler {
     const tail = row.stops.push(row.detok?.finalize() ?? '');
     const text = tail.text + (tail.stopped ? '' : row.stops.flush());
     const finishReason = tail.stopped && reason === 'length' ? 'stop' : reason;
-    row.request.onEvent({ type: 'done', text, finishReason, promptTokens: row.prompt.length, completionTokens: row.completion });
+    row.request.onEvent({ type: 'done', text, finishReason, promptTokens: row.prompt.length, cachedTokens: row.cached, completionTokens: row.completion });
   }
 
   #fail(rows: readonly Row[], error: Error): void {
@@ -253,29 +267,29 @@ export class Scheduler {
     this.#inputs = inputs;
   }
 
-  /** Prefills waiting prompts (all but their last token) and adds them to the batch. */
+  /**
+   * Adds waiting rows to the batch: prompts with a cached prefix continue from a copy of it (one
+   * at a time, each prefilling only what follows), the others are prefilled together
+   * (left-padded, all but their last token, which feeds their first step).
+   */
   async #join(): Promise<void> {
     const joining = this.#pending.splice(0, Math.min(this.#prefillBatch, this.#maxBatch - this.#active.length));
-    const lens = joining.map((r) => r.prompt.length - 1);
-    const width = Math.max(...lens);
-    const caches = Array.from({ length: this.#numLayers }, () => new BatchKVCache({ leftPadding: lens.map((l) => width - l) }));
-    let last: mx.Array | null = null;
+    const groups: Array<{ rows: Row[]; caches: BatchKVCache[] }> = [];
     try {
-      for (let start = 0; start < width; start += this.#prefillStep) {
-        const stop = Math.min(width, start + this.#prefillStep);
-        const block = joining.map((r, i) => new Array<number>(width - lens[i]).fill(0).concat(r.prompt.slice(0, -1)).slice(start, stop));
-        const states = mx.tidy(() => {
-          // Only the caches are computed; the unused logits are dropped before evaluation.
-          this.#model.forward(mx.array(block, 'int32'), { cache: caches }).dispose();
-          return caches.flatMap((c) => c.state.filter((s): s is mx.Array => s instanceof mx.Array));
-        });
-        await mx.asyncEval(states);
-        mx.dispose(states); // fresh handles (views of the caches' buffers), not the buffers
-        mx.clearCache();
-        // A client that left during a long prefill stops it.
-        if (joining.every((r) => r.request.signal?.aborted)) break;
+      const misses: Row[] = [];
+      for (const row of joining) {
+        const hit = row.prompt.length > 1 ? this.#prefixCache?.lookup(row.prompt) ?? null : null;
+        if (hit === null) misses.push(row);
+        else groups.push({ rows: [row], caches: await this.#continuePrefix(row, hit.length, hit.caches) });
       }
-      last = mx.array(joining.map((r) => r.prompt[r.prompt.length - 1]), 'int32');
+      if (misses.length > 0) groups.unshift({ rows: misses, caches: await this.#prefill(misses) });
+    } catch (e) {
+      for (const g of groups) for (const c of g.caches) c.dispose();
+      this.#fail(joining, e instanceof Error ? e : new Error(String(e)));
+      return;
+    }
+    for (const { rows, caches } of groups) {
+      const last = mx.array(rows.map((r) => r.prompt[r.prompt.length - 1]), 'int32');
       if (this.#caches === null || this.#inputs === null) {
         this.#caches = caches;
         this.#inputs = mx.keep(last);
@@ -288,17 +302,85 @@ export class Scheduler {
             running[l].extend(caches[l]);
             caches[l].dispose();
           }
-          return mx.keep(mx.concatenate([this.#inputs!, last!]));
+          return mx.keep(mx.concatenate([this.#inputs!, last]));
         });
         mx.dispose([this.#inputs, last]);
         this.#inputs = grown;
       }
-      this.#active = [...this.#active, ...joining];
+      this.#active = [...this.#active, ...rows];
+    }
+  }
+
+  /** Prefills `rows` together (left-padded, all but each prompt's last token). */
+  async #prefill(rows: readonly Row[]): Promise<BatchKVCache[]> {
+    const lens = rows.map((r) => r.prompt.length - 1);
+    const width = Math.max(...lens);
+    const caches = Array.from({ length: this.#numLayers }, () => new BatchKVCache({ leftPadding: lens.map((l) => width - l) }));
+    try {
+      for (let start = 0; start < width; start += this.#prefillStep) {
+        const stop = Math.min(width, start + this.#prefillStep);
+        const block = rows.map((r, i) => new Array<number>(width - lens[i]).fill(0).concat(r.prompt.slice(0, -1)).slice(start, stop));
+        const states = mx.tidy(() => {
+          // Only the caches are computed; the unused logits are dropped before evaluation.
+          this.#model.forward(mx.array(block, 'int32'), { cache: caches }).dispose();
+          return caches.flatMap((c) => c.state.filter((s): s is mx.Array => s instanceof mx.Array));
+        });
+        await mx.asyncEval(states);
+        mx.dispose(states); // fresh handles (views of the caches' buffers), not the buffers
+        mx.clearCache();
+        // Clients that left during a long prefill stop it.
+        if (rows.every((r) => r.request.signal?.aborted)) break;
+      }
+      return caches;
     } catch (e) {
       for (const c of caches) c.dispose();
-      last?.dispose();
-      this.#fail(joining, e instanceof Error ? e : new Error(String(e)));
+      throw e;
     }
+  }
+
+  /** Continues a cached prefix of `length` tokens: prefills the rest of the prompt but its last token. */
+  async #continuePrefix(row: Row, length: number, kv: KVCache[]): Promise<BatchKVCache[]> {
+    try {
+      const rest = row.prompt.slice(length, -1);
+      for (let start = 0; start < rest.length; start += this.#prefillStep) {
+        const chunk = rest.slice(start, start + this.#prefillStep);
+        const states = mx.tidy(() => {
+          this.#model.forward(mx.array([chunk], 'int32'), { cache: kv }).dispose();
+          return kv.flatMap((c) => c.state.filter((s): s is mx.Array => s instanceof mx.Array));
+        });
+        await mx.asyncEval(states);
+        mx.dispose(states);
+        if (row.request.signal?.aborted) break;
+      }
+      row.cached = length;
+      return mx.tidy(() => kv.map((c) => BatchKVCache.merge([c])));
+    } finally {
+      for (const c of kv) c.dispose();
+    }
+  }
+
+  /** Keeps a copy of a finished row's keys and values in the prefix cache. */
+  #remember(row: Row, index: number): void {
+    if (this.#prefixCache === null || this.#caches === null) return;
+    const caches = this.#caches;
+    const layers = mx.tidy(() =>
+      caches.map((c): [mx.Array, mx.Array] => {
+        const single = c.extract(index);
+        const [k, v] = single.keysAndValues();
+        single.dispose();
+        // Copies: views would keep the whole batch's buffers alive.
+        return [mx.multiply(k, 1), mx.multiply(v, 1)];
+      }),
+    );
+    try {
+      if (layers[0][0].shape[2] !== row.history.length) throw new Error('the cache does not hold what the row fed');
+      mx.eval(layers.flat());
+    } catch {
+      // The cache only saves work: a copy that fails is not kept, and the request is unaffected.
+      mx.dispose(layers.flat());
+      return;
+    }
+    this.#prefixCache.store(row.history, layers);
   }
 
   /** Builds one decoding step for the whole batch: each row sampled with its own settings. */
@@ -368,6 +450,7 @@ export class Scheduler {
         row.history.push(row.lastToken ?? row.prompt[row.prompt.length - 1]);
         if (row.stopIds.has(token)) {
           row.completion++;
+          this.#remember(row, i);
           this.#finish(row, 'stop');
           return;
         }
@@ -383,8 +466,10 @@ export class Scheduler {
         }
         row.request.onEvent(event);
         row.lastToken = token;
-        if (check.stopped) this.#finish(row, 'stop');
-        else if (row.completion >= row.maxTokens) this.#finish(row, 'length');
+        if (check.stopped || row.completion >= row.maxTokens) {
+          this.#remember(row, i);
+          this.#finish(row, check.stopped ? 'stop' : 'length');
+        }
       });
       mx.dispose([this.#inputs, out.logprobs, out.topIndices, out.topValues]);
       this.#inputs = mx.keep(out.tokens);

@@ -14,6 +14,7 @@ import { handleCompletion } from './completions.js';
 import { ApiError, badRequest } from './errors.js';
 import { type HandlerContext, type RequestRun, setOverflowGuard } from './handler-shared.js';
 import type { StopCause } from './run.js';
+import type { PrefixCacheOptions } from './prefix-cache.js';
 import { Scheduler, type SchedulerStats } from './scheduler.js';
 import { TokenTexts } from './token-text.js';
 
@@ -44,6 +45,12 @@ export interface ServerOptions {
   prefillBatchSize?: number;
   /** Most rows waiting for a place in the batch (429 above). Default 64. */
   maxQueue?: number;
+  /**
+   * The prompt-prefix cache: finished sequences' keys and values, reused by requests that start
+   * with the same tokens; least recently used evicted. `false` for none. Default
+   * `{ maxEntries: 16, maxBytes: 512 MiB }`.
+   */
+  prefixCache?: PrefixCacheOptions | false;
   /** A request still running after this many milliseconds is stopped (504). Default 600000. */
   requestTimeoutMs?: number;
   /** A streaming client that leaves this many bytes unread is disconnected. Default 8 MiB. */
@@ -123,7 +130,7 @@ export async function createServer(options: ServerOptions): Promise<MlxnServer> 
   }
   if (model.tokenizer === undefined) throw new Error('createServer: the model has no tokenizer (a server needs tokenizer.json in the model folder)');
 
-  const scheduler = new Scheduler(model, { maxBatchSize: options.maxBatchSize, prefillBatchSize: options.prefillBatchSize, maxQueue: options.maxQueue });
+  const scheduler = new Scheduler(model, { maxBatchSize: options.maxBatchSize, prefillBatchSize: options.prefillBatchSize, maxQueue: options.maxQueue, prefixCache: options.prefixCache });
   const apiKeyDigest = options.apiKey === undefined ? null : digest(options.apiKey);
   const created = Math.floor(Date.now() / 1000);
   const inFlight = new Set<AbortController>();
@@ -193,7 +200,7 @@ export async function createServer(options: ServerOptions): Promise<MlxnServer> 
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const headers = corsHeaders(typeof req.headers.origin === 'string' ? req.headers.origin : undefined);
     const ctx = ctxFor(headers);
-    const run: RequestRun = { signal: new AbortController().signal, startedAt, stats: { promptTokens: 0, completionTokens: 0, ttftMs: null, decodeMs: 0 }, finishReasons: [] };
+    const run: RequestRun = { signal: new AbortController().signal, startedAt, stats: { promptTokens: 0, cachedTokens: 0, completionTokens: 0, ttftMs: null, decodeMs: 0 }, finishReasons: [] };
     let generation = false;
     let status = 200;
 
@@ -216,7 +223,7 @@ export async function createServer(options: ServerOptions): Promise<MlxnServer> 
       if (generation) {
         const tps = s.decodeMs > 0 ? (s.completionTokens / (s.decodeMs / 1000)).toFixed(1) : '-';
         const cause = run.signal.aborted ? ` stopped=${String(run.signal.reason)}` : '';
-        line += ` prompt=${s.promptTokens} completion=${s.completionTokens} ttft=${s.ttftMs === null ? '-' : `${Math.round(s.ttftMs)}ms`} gen=${tps}tok/s finish=${run.finishReasons.join(',') || '-'}${cause}`;
+        line += ` prompt=${s.promptTokens} cached=${s.cachedTokens} completion=${s.completionTokens} ttft=${s.ttftMs === null ? '-' : `${Math.round(s.ttftMs)}ms`} gen=${tps}tok/s finish=${run.finishReasons.join(',') || '-'}${cause}`;
       }
       log(line);
     });

@@ -86,7 +86,7 @@ describe('health, CORS and logs', () => {
     await rawRequest(server.url, 'POST', '/v1/chat/completions', chat());
     await new Promise((r) => setTimeout(r, 20));
     expect(logs).toHaveLength(1);
-    expect(logs[0]).toMatch(/^POST \/v1\/chat\/completions 200 \d+ms prompt=\d+ completion=4 ttft=\d+ms gen=[\d.]+tok\/s finish=length$/);
+    expect(logs[0]).toMatch(/^POST \/v1\/chat\/completions 200 \d+ms prompt=\d+ cached=\d+ completion=4 ttft=\d+ms gen=[\d.]+tok\/s finish=length$/);
   });
 });
 

@@ -2,7 +2,8 @@
 // and max_tokens, some disconnecting mid-stream. Every completed request equals a solo greedy
 // run of the same prompt (up to the first position where the solo run's top-two logit gap is
 // below 1e-4, where batched arithmetic may legitimately pick the other token), none is lost,
-// the requests really shared batches, and MLX's active memory returns to its baseline.
+// the requests really shared batches, and MLX's active memory returns to its baseline plus at
+// most the prompt-prefix cache's byte cap (the prompts share prefixes, so the cache is used).
 import OpenAI from 'openai';
 import * as mx from '@mlxn/core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -12,6 +13,7 @@ import { TokenTexts } from '../src/token-text.js';
 import { settledActiveMemory, startServer, tinyModel } from './helpers.js';
 
 const CLIENTS = 32;
+const PREFIX_CACHE_BYTES = 8 << 20;
 const WORDS = 'the sea is wide and deep and the ships sail over it in the morning light while gulls cry'.split(' ');
 
 let model: Qwen3;
@@ -19,7 +21,7 @@ let server: MlxnServer & { url: string };
 
 beforeAll(async () => {
   model = tinyModel(3);
-  server = await startServer({ model, maxBatchSize: 32, prefillBatchSize: 8 });
+  server = await startServer({ model, maxBatchSize: 32, prefillBatchSize: 8, prefixCache: { maxEntries: 16, maxBytes: PREFIX_CACHE_BYTES } });
 });
 
 afterAll(async () => {
@@ -94,6 +96,7 @@ it('serves 32 concurrent streams correctly, drops the disconnected ones and retu
   );
 
   let compared = 0;
+  let reused = 0;
   let completionTokens = 0;
   const nearTies: string[] = [];
   for (let i = 0; i < CLIENTS; i++) {
@@ -104,6 +107,7 @@ it('serves 32 concurrent streams correctly, drops the disconnected ones and retu
     expect(r.finish, `client ${i}`).not.toBeNull();
     expect(r.usage, `client ${i}`).toBeDefined();
     completionTokens += r.usage!.completion_tokens;
+    reused += r.usage!.prompt_tokens_details?.cached_tokens ?? 0;
     const { solo, gaps } = expected[i]!;
     expect(r.usage!.prompt_tokens).toBe(solo.usage.promptTokens);
     const soloBytes = solo.tokens.map((t) => texts.get(t).bytes);
@@ -124,7 +128,9 @@ it('serves 32 concurrent streams correctly, drops the disconnected ones and retu
 
   await server.idle();
   expect(server.stats).toMatchObject({ running: 0, waiting: 0 });
+  expect(reused).toBeGreaterThan(0);
+  expect(server.stats.prefixCache.bytes).toBeLessThanOrEqual(PREFIX_CACHE_BYTES);
   // The native forward's compile cache keeps a few constant scalars per batch size it has seen
   // (28 bytes each, measured; none with MLXN_NATIVE_FORWARD=0): bounded by 32 sizes here.
-  expect(await settledActiveMemory()).toBeLessThanOrEqual(baseline + 32 * 64);
+  expect(await settledActiveMemory()).toBeLessThanOrEqual(baseline + PREFIX_CACHE_BYTES + 32 * 64);
 });
