@@ -112,6 +112,29 @@ interface StepArrays {
 
 const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/**
+ * Rows split into groups whose padded prefill (rows × longest prompt) costs at most a quarter
+ * more than their real tokens, longest first.
+ */
+export function similarLengths<T extends { prompt: readonly number[] }>(rows: readonly T[]): T[][] {
+  const sorted = [...rows].sort((a, b) => b.prompt.length - a.prompt.length);
+  const groups: T[][] = [];
+  let group: T[] = [];
+  let real = 0;
+  for (const row of sorted) {
+    const n = row.prompt.length;
+    if (group.length > 0 && (group.length + 1) * group[0].prompt.length > 1.25 * (real + n)) {
+      groups.push(group);
+      group = [];
+      real = 0;
+    }
+    group.push(row);
+    real += n;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
+
 export class Scheduler {
   readonly #model: GenerationModel;
   readonly #maxBatch: number;
@@ -282,7 +305,11 @@ export class Scheduler {
         if (hit === null) misses.push(row);
         else groups.push({ rows: [row], caches: await this.#continuePrefix(row, hit.length, hit.caches) });
       }
-      if (misses.length > 0) groups.unshift({ rows: misses, caches: await this.#prefill(misses) });
+      // Prompts of similar lengths are prefilled together: left padding is computed like real
+      // tokens, so one 2,048-token prompt would make seven short ones cost 2,048 each.
+      const prefilled: typeof groups = [];
+      for (const rows of similarLengths(misses)) prefilled.push({ rows, caches: await this.#prefill(rows) });
+      groups.unshift(...prefilled);
     } catch (e) {
       for (const g of groups) for (const c of g.caches) c.dispose();
       this.#fail(joining, e instanceof Error ? e : new Error(String(e)));
@@ -390,6 +417,11 @@ export class Scheduler {
     return mx.tidy(() => {
       let logits = this.#model.forward(mx.reshape(inputs, [-1, 1]), { cache: this.#caches! });
       logits = mx.index(logits, mx.sl(), -1, mx.sl());
+      // All rows greedy, with nothing to report: one argmax for the batch (what each row's
+      // temperature-0 sampler computes) instead of a graph per row.
+      if (rows.every((r) => r.request.plan.temperature === 0 && !r.request.plan.customSampler && r.request.plan.processors.length === 0 && !r.wantLogprobs)) {
+        return { tokens: mx.astype(mx.argmax(logits, -1), 'int32'), logprobs: null, topIndices: null, topValues: null };
+      }
       const shared = mx.subtract(logits, mx.logsumexp(logits, -1, true));
       const tokens: mx.Array[] = [];
       const lps: mx.Array[] = [];
