@@ -65,17 +65,27 @@ export class PrefixCache {
    * logits start the reply). `null` when no entry shares a token with it.
    */
   lookup(prompt: readonly number[]): PrefixHit | null {
+    const [best, length] = this.#longest(prompt);
+    if (best === null) return null;
+    this.#entries = [...this.#entries.filter((e) => e !== best), best];
+    // The caches read the entry's arrays up to `length`; writing after it makes new arrays, so
+    // the entry itself never changes.
+    return { length, caches: best.layers.map(([k, v]) => KVCache.fromState([k, v, length])) };
+  }
+
+  /** How many tokens of `prompt` a `lookup` would serve (0: none), without touching the order. */
+  cachedLength(prompt: readonly number[]): number {
+    return this.#longest(prompt)[1];
+  }
+
+  #longest(prompt: readonly number[]): [Entry | null, number] {
     let best: Entry | null = null;
     let length = 0;
     for (const e of this.#entries) {
       const n = Math.min(commonPrefix(e.tokens, prompt), prompt.length - 1);
       if (n > length) [best, length] = [e, n];
     }
-    if (best === null) return null;
-    this.#entries = [...this.#entries.filter((e) => e !== best), best];
-    // The caches read the entry's arrays up to `length`; writing after it makes new arrays, so
-    // the entry itself never changes.
-    return { length, caches: best.layers.map(([k, v]) => KVCache.fromState([k, v, length])) };
+    return [best, length];
   }
 
   /**

@@ -114,7 +114,7 @@ const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resol
 
 /**
  * Rows split into groups whose padded prefill (rows × longest prompt) costs at most a quarter
- * more than their real tokens, longest first.
+ * more than their real tokens, longest first (the scheduler takes the last: the shortest).
  */
 export function similarLengths<T extends { prompt: readonly number[] }>(rows: readonly T[]): T[][] {
   const sorted = [...rows].sort((a, b) => b.prompt.length - a.prompt.length);
@@ -291,51 +291,49 @@ export class Scheduler {
   }
 
   /**
-   * Adds waiting rows to the batch: prompts with a cached prefix continue from a copy of it (one
-   * at a time, each prefilling only what follows), the others are prefilled together
-   * (left-padded, all but their last token, which feeds their first step).
+   * Adds waiting rows to the batch, one prefill at a time so that decoding steps (and the first
+   * tokens of the rows just added) come between prefills: a prompt with a cached prefix
+   * continues from a copy of it (prefilling only what follows); otherwise the shortest waiting
+   * prompts of similar lengths are prefilled together (left-padded, all but their last token,
+   * which feeds their first step). The other candidates go back to the front of the queue.
    */
   async #join(): Promise<void> {
-    const joining = this.#pending.splice(0, Math.min(this.#prefillBatch, this.#maxBatch - this.#active.length));
-    const groups: Array<{ rows: Row[]; caches: BatchKVCache[] }> = [];
+    const candidates = this.#pending.splice(0, Math.min(this.#prefillBatch, this.#maxBatch - this.#active.length));
+    const cache = this.#prefixCache;
+    const hitRow = cache === null ? undefined : candidates.find((r) => r.prompt.length > 1 && cache.cachedLength(r.prompt) > 0);
+    const rows = hitRow !== undefined ? [hitRow] : similarLengths(candidates).at(-1)!;
+    this.#pending.unshift(...candidates.filter((r) => !rows.includes(r)));
+    let caches: BatchKVCache[];
     try {
-      const misses: Row[] = [];
-      for (const row of joining) {
-        const hit = row.prompt.length > 1 ? this.#prefixCache?.lookup(row.prompt) ?? null : null;
-        if (hit === null) misses.push(row);
-        else groups.push({ rows: [row], caches: await this.#continuePrefix(row, hit.length, hit.caches) });
+      if (hitRow !== undefined) {
+        const hit = cache!.lookup(hitRow.prompt)!;
+        caches = await this.#continuePrefix(hitRow, hit.length, hit.caches);
+      } else {
+        caches = await this.#prefill(rows);
       }
-      // Prompts of similar lengths are prefilled together: left padding is computed like real
-      // tokens, so one 2,048-token prompt would make seven short ones cost 2,048 each.
-      const prefilled: typeof groups = [];
-      for (const rows of similarLengths(misses)) prefilled.push({ rows, caches: await this.#prefill(rows) });
-      groups.unshift(...prefilled);
     } catch (e) {
-      for (const g of groups) for (const c of g.caches) c.dispose();
-      this.#fail(joining, e instanceof Error ? e : new Error(String(e)));
+      this.#fail(rows, e instanceof Error ? e : new Error(String(e)));
       return;
     }
-    for (const { rows, caches } of groups) {
-      const last = mx.array(rows.map((r) => r.prompt[r.prompt.length - 1]), 'int32');
-      if (this.#caches === null || this.#inputs === null) {
-        this.#caches = caches;
-        this.#inputs = mx.keep(last);
-      } else {
-        const running = this.#caches;
-        // In a tidy: extend's padded copies of the keys and values are released at once, not
-        // when the garbage collector gets to them (the caches keep what they hold).
-        const grown = mx.tidy(() => {
-          for (let l = 0; l < this.#numLayers; l++) {
-            running[l].extend(caches[l]);
-            caches[l].dispose();
-          }
-          return mx.keep(mx.concatenate([this.#inputs!, last]));
-        });
-        mx.dispose([this.#inputs, last]);
-        this.#inputs = grown;
-      }
-      this.#active = [...this.#active, ...rows];
+    const last = mx.array(rows.map((r) => r.prompt[r.prompt.length - 1]), 'int32');
+    if (this.#caches === null || this.#inputs === null) {
+      this.#caches = caches;
+      this.#inputs = mx.keep(last);
+    } else {
+      const running = this.#caches;
+      // In a tidy: extend's padded copies of the keys and values are released at once, not
+      // when the garbage collector gets to them (the caches keep what they hold).
+      const grown = mx.tidy(() => {
+        for (let l = 0; l < this.#numLayers; l++) {
+          running[l].extend(caches[l]);
+          caches[l].dispose();
+        }
+        return mx.keep(mx.concatenate([this.#inputs!, last]));
+      });
+      mx.dispose([this.#inputs, last]);
+      this.#inputs = grown;
     }
+    this.#active = [...this.#active, ...rows];
   }
 
   /** Prefills `rows` together (left-padded, all but each prompt's last token). */

@@ -54,6 +54,6 @@ describe('mlxn-serve', () => {
     }
     expect(await exited).toBe(0);
     expect(stderr).toMatch(/POST \/v1\/chat\/completions 401/);
-    expect(stderr).toMatch(/POST \/v1\/chat\/completions 200 \d+ms prompt=\d+ completion=3 /);
+    expect(stderr).toMatch(/POST \/v1\/chat\/completions 200 \d+ms prompt=\d+ cached=0 completion=3 /);
   });
 });

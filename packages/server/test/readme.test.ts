@@ -15,7 +15,7 @@ describe('README examples', () => {
     expect(project.run(blocks[0])).toContain('model folder ready');
     const out = project.run(blocks[1]);
     expect(out).toMatch(/POST \/v1\/chat\/completions 200 .* completion=8 /);
-    expect(out).toMatch(/\{ prompt_tokens: \d+, completion_tokens: 8, total_tokens: \d+ \}/);
+    expect(out).toMatch(/prompt_tokens: \d+,\s+completion_tokens: 8,\s+total_tokens: \d+,\s+prompt_tokens_details: \{ cached_tokens: 0 \}/);
     expect(out).toMatch(/events, last: \[DONE\]/);
   });
 });
