@@ -4,10 +4,9 @@
  * `reasoning_content` (the `<think>` text, as mlx-lm's server names it) and `tool_calls` (ids,
  * JSON-string arguments, `finish_reason: "tool_calls"`), whole or as server-sent events.
  */
-import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { ChatMessage } from '@mlxn/io';
-import { type FinishReason, ReplyParser, type ReplyPart, encodePrompt, promptOpensThinking } from '@mlxn/models-qwen3';
+import { type FinishReason, ReplyParser, type ReplyPart, encodePrompt, promptOpensThinking, toOpenAIToolCall } from '@mlxn/models-qwen3';
 import { badRequest } from './errors.js';
 import { completionBudget, planChoices } from './options.js';
 import { type ChatRequest, type ChatRequestMessage, chatRequestSchema, parseBody } from './requests.js';
@@ -47,8 +46,6 @@ function templateMessages(messages: ChatRequest['messages']): ChatMessage[] {
   });
 }
 
-const toolCallId = (): string => `call_${randomBytes(12).toString('hex')}`;
-
 /** One choice's reply, assembled from the parser's parts. */
 class ChoiceReply {
   content = '';
@@ -70,7 +67,8 @@ class ChoiceReply {
         this.reasoning += p.text;
         delta.reasoning_content = ((delta.reasoning_content as string | undefined) ?? '') + p.text;
       } else if (p.type === 'toolCall') {
-        const call: OpenAIToolCall = { id: toolCallId(), type: 'function', function: { name: p.toolCall.name, arguments: JSON.stringify(p.toolCall.arguments) } };
+        const { id, type, function: fn } = toOpenAIToolCall(p.toolCall);
+        const call: OpenAIToolCall = { id, type, function: fn };
         const index = this.toolCalls.length;
         this.toolCalls.push(call);
         delta.tool_calls = [...((delta.tool_calls as unknown[] | undefined) ?? []), { index, ...call }];
