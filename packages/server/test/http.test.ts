@@ -1,10 +1,11 @@
 // Raw HTTP against the server on 127.0.0.1, for what no client library sends: malformed JSON,
 // oversized bodies, unknown fields, wrong routes and methods, CORS, a client that stops
 // reading, timeouts and shutting down with requests in flight.
+import { createServer as createHttpServer } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Qwen3 } from '@mlxn/models-qwen3';
-import type { MlxnServer } from '../src/index.js';
+import { type MlxnServer, createServer } from '../src/index.js';
 import { rawRequest, settledActiveMemory, sseData, startServer, tinyModel } from './helpers.js';
 
 let model: Qwen3;
@@ -131,6 +132,47 @@ describe('clients that leave, stall or time out', () => {
     expect(server.stats.running).toBeGreaterThanOrEqual(1);
     socket.destroy();
     await server.idle();
+  });
+
+  it('drops a stream whose unsent events pass the limit (a socket that cannot flush)', async () => {
+    // `handler` mounted in a server of our own whose sockets are corked: every event stays in
+    // Node's buffer, as it does for a client that stopped reading once the kernel's are full.
+    const guarded = await createServer({ model, modelId: 'tiny', maxUnreadBytes: 4096 });
+    const own = createHttpServer((req, res) => {
+      res.socket!.cork();
+      guarded.handler(req, res);
+    });
+    await new Promise<void>((r) => own.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(own.address() as { port: number }).port}`;
+      const outcome = await rawRequest(url, 'POST', '/v1/chat/completions', chat({ max_tokens: 3000, stream: true, logprobs: true, top_logprobs: 5 })).then(
+        () => 'answered',
+        (e: Error) => e.message,
+      );
+      expect(outcome).toMatch(/socket hang up|ECONNRESET/);
+      await guarded.idle();
+      // Stopped after a few kilobytes of events, far from its 3000 tokens.
+      expect(guarded.stats.steps).toBeLessThan(100);
+    } finally {
+      own.close();
+      await guarded.close();
+    }
+  });
+
+  it('serves others while a client sends its body slowly', async () => {
+    const { hostname, port } = new URL(server.url);
+    const body = chat({ max_tokens: 3 });
+    const slow = connect(Number(port), hostname);
+    slow.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`);
+    let answer = '';
+    slow.on('data', (d: Buffer) => (answer += d.toString()));
+    const other = await rawRequest(server.url, 'POST', '/v1/chat/completions', chat({ max_tokens: 3 }));
+    expect(other.status).toBe(200);
+    expect(answer).toBe(''); // still waiting for the rest of its body
+    slow.write(body.slice(10));
+    while (!answer.includes('"usage"')) await new Promise((r) => setTimeout(r, 10));
+    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    slow.destroy();
   });
 
   it('answers 504 for a request past its timeout; a stream ends with an error event', async () => {
