@@ -209,6 +209,8 @@ export async function createServer(options: ServerOptions): Promise<MlxnServer> 
       status = err.status;
       if (!res.headersSent) {
         if (err.status === 413) res.setHeader('Connection', 'close');
+        // Clients (the openai packages among them) wait this long before retrying a 429.
+        if (err.status === 429) res.setHeader('Retry-After', '1');
         ctx.sendJson(res, err.status, err.toJSON());
       } else if (!res.writableEnded) {
         // Mid-stream: the error is the last event.

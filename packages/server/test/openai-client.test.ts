@@ -250,7 +250,10 @@ describe('errors', () => {
       const running = c.chat.completions.create({ model: 'tiny', messages, max_tokens: 30, temperature: 0 });
       const waiting = c.chat.completions.create({ model: 'tiny', messages, max_tokens: 30, temperature: 0 });
       await new Promise((r) => setTimeout(r, 100));
-      await expect(c.chat.completions.create({ model: 'tiny', messages, max_tokens: 3 })).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+      const busy = await c.chat.completions.create({ model: 'tiny', messages, max_tokens: 3 }).catch((e) => e);
+      expect(busy).toBeInstanceOf(OpenAI.RateLimitError);
+      expect(busy.headers.get('retry-after')).toBe('1');
+      expect(busy.error).toMatchObject({ type: 'rate_limit_error', code: 'rate_limit_exceeded' });
       const [a, b] = await Promise.all([running, waiting]);
       expect(a.choices[0].message.content).toBe(b.choices[0].message.content);
       expect(a.usage!.completion_tokens).toBe(30);
