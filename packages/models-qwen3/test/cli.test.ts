@@ -10,7 +10,7 @@ import { linearToLoRALayers, saveAdapters } from '@mlxn/nn';
 import { tinyQwen3WithTokenizer } from '@mlxn/test-support/qwen3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReplyPrinter } from '../src/cli/chat.js';
-import { Qwen3 } from '../src/index.js';
+import { Qwen3, toOpenAIToolCall } from '../src/index.js';
 import { maxAbsDiff, tinyQwen3Path } from './helpers.js';
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js');
@@ -179,7 +179,7 @@ describe('chat', () => {
       const p = new ReplyPrinter({ showReasoning, color, stats: false, write: async (s) => void (out += s) });
       await p.push({ type: 'reasoning', text: '\nadd them' });
       await p.push({ type: 'text', text: '\n\nCalling.' });
-      await p.push({ type: 'toolCall', toolCall: { name: 'add', arguments: { a: 1, b: 2 }, raw: '{}' } });
+      await p.push({ type: 'toolCall', toolCall: toOpenAIToolCall({ name: 'add', arguments: { a: 1, b: 2 }, raw: '{}' }) });
       await p.push({ type: 'invalidToolCall', invalidToolCall: { raw: '{oops', error: 'bad JSON' } });
       await p.push({ type: 'done', finishReason: 'stop', usage: { promptTokens: 1, completionTokens: 2 }, promptTokensPerSec: 1, tokensPerSec: 1, peakMemory: 0 });
       return { out, message: p.message() };

@@ -1,0 +1,79 @@
+/**
+ * `POST /v1/completions`: a text (or token-id) prompt continued as it is, no chat template,
+ * with OpenAI's legacy `logprobs` shape (`tokens`, `token_logprobs`, `top_logprobs`,
+ * `text_offset`), whole or as server-sent events.
+ */
+import type { ServerResponse } from 'node:http';
+import { encodePrompt } from '@mlxn/models-qwen3';
+import { badRequest } from './errors.js';
+import { completionBudget, planChoices } from './options.js';
+import { completionRequestSchema, parseBody } from './requests.js';
+import { runChoices } from './run.js';
+import type { RowEvent } from './scheduler.js';
+import { type HandlerContext, type RequestRun, checkModel, newId, openEventStream, sendEvent, usageOf } from './handler-shared.js';
+
+interface LegacyLogprobs {
+  tokens: string[];
+  token_logprobs: number[];
+  top_logprobs: Array<Record<string, number>> | null;
+  text_offset: number[];
+}
+
+export async function handleCompletion(ctx: HandlerContext, body: unknown, res: ServerResponse, run: RequestRun): Promise<void> {
+  const r = parseBody(completionRequestSchema, body);
+  checkModel(ctx, r.model);
+  if (r.echo === true) throw badRequest('echo is not supported', 'echo', 'unsupported_value');
+  if (r.suffix != null && r.suffix !== '') throw badRequest('suffix is not supported (Qwen3 has no fill-in-the-middle prompt)', 'suffix', 'unsupported_value');
+  if (r.best_of != null && r.best_of !== (r.n ?? 1)) throw badRequest('best_of other than n is not supported', 'best_of', 'unsupported_value');
+  const prompt = Array.isArray(r.prompt) && (typeof r.prompt[0] === 'string' || Array.isArray(r.prompt[0])) ? (r.prompt[0] as string | number[]) : (r.prompt as string | number[]);
+  let tokens: number[];
+  try {
+    tokens = encodePrompt(ctx.model, prompt, {}, 'prompt').tokens;
+  } catch (e) {
+    throw badRequest((e as Error).message, 'prompt', 'invalid_value');
+  }
+  const maxTokens = completionBudget(r.max_tokens, tokens.length, ctx.model, ctx.limits, 'max_tokens');
+  const topLogprobs = r.logprobs ?? 0;
+  const wantLogprobs = r.logprobs != null;
+  const plans = planChoices(ctx.model, r, maxTokens, wantLogprobs);
+  const texts = plans.map(() => '');
+  const logprobs: LegacyLogprobs[] = plans.map(() => ({ tokens: [], token_logprobs: [], top_logprobs: topLogprobs > 0 ? [] : null, text_offset: [] }));
+  const finish: Array<string | null> = plans.map(() => null);
+  const id = newId('cmpl');
+  const created = Math.floor(Date.now() / 1000);
+  const stream = r.stream === true;
+  const includeUsage = r.stream_options?.include_usage === true;
+  const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({ id, object: 'text_completion', created, model: ctx.modelId, system_fingerprint: ctx.fingerprint, choices, ...extra });
+  // Offsets count characters of the whole completion, as OpenAI's do.
+  const offsets = plans.map(() => 0);
+
+  if (stream) openEventStream(res, ctx);
+  const onEvent = (i: number, e: RowEvent) => {
+    if (e.type === 'error') return;
+    let lp: LegacyLogprobs | null = null;
+    if (e.type === 'token' && wantLogprobs) {
+      const t = ctx.tokenTexts.get(e.token);
+      lp = { tokens: [t.token], token_logprobs: [e.logprob ?? 0], top_logprobs: null, text_offset: [offsets[i]] };
+      if (topLogprobs > 0) lp.top_logprobs = [Object.fromEntries((e.top ?? []).map(([tid, v]) => [ctx.tokenTexts.get(tid).token, v]))];
+      offsets[i] += t.token.length;
+      const all = logprobs[i];
+      all.tokens.push(...lp.tokens);
+      all.token_logprobs.push(...lp.token_logprobs);
+      all.top_logprobs?.push(...(lp.top_logprobs ?? []));
+      all.text_offset.push(...lp.text_offset);
+    }
+    if (e.type === 'done') finish[i] = e.finishReason === 'abort' ? 'stop' : e.finishReason;
+    texts[i] += e.text;
+    if (stream && (e.text !== '' || lp !== null || finish[i] !== null)) sendEvent(res, chunk([{ index: i, text: e.text, logprobs: lp, finish_reason: finish[i] }]));
+  };
+  await runChoices(ctx.scheduler, { prompt: tokens, plans, topLogprobs, signal: run.signal, startedAt: run.startedAt, onEvent }, run.stats);
+  run.finishReasons = finish.map((f) => f ?? 'stop');
+  if (run.signal.aborted) return;
+  const usage = usageOf(run.stats);
+  if (stream) {
+    if (includeUsage) sendEvent(res, chunk([], { usage }));
+    return;
+  }
+  const choices = texts.map((text, i) => ({ index: i, text, logprobs: wantLogprobs ? logprobs[i] : null, finish_reason: finish[i] }));
+  ctx.sendJson(res, 200, { id, object: 'text_completion', created, model: ctx.modelId, system_fingerprint: ctx.fingerprint, choices, usage });
+}

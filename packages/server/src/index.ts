@@ -1,0 +1,18 @@
+/**
+ * `@mlxn/server`: an OpenAI-compatible HTTP server for Qwen3 models on MLX, with one
+ * continuous-batching scheduler shared by every request.
+ *
+ * @example
+ * import { createServer } from '@mlxn/server';
+ * const server = await createServer({ model: 'Qwen/Qwen3-0.6B' });
+ * const { url } = await server.listen(); // http://127.0.0.1:8080
+ * await server.close();
+ */
+export { createServer } from './server.js';
+export type { ListeningAddress, MlxnServer, ServerOptions } from './server.js';
+export { ApiError } from './errors.js';
+export type { ErrorType } from './errors.js';
+export { PrefixCache } from './prefix-cache.js';
+export type { PrefixCacheOptions, PrefixHit } from './prefix-cache.js';
+export { QueueFullError, Scheduler } from './scheduler.js';
+export type { RowEvent, RowRequest, SchedulerOptions, SchedulerStats } from './scheduler.js';
