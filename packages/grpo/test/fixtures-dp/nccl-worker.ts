@@ -13,7 +13,8 @@ const model = await tinyModel();
 const before = model.namedTrainableParameters().map(([, p]) => Array.from(p.astype('float32').dataSync() as Float32Array));
 const trainer = new GRPOTrainer({
   model,
-  rewardFuncs: ((i: { completionIds: number[][] }) => i.completionIds.map((ids) => ids.length / 8)) as never,
+  // Rewards that differ within a group (a random model writes completions of one length).
+  rewardFuncs: ((i: { completionIds: number[][] }) => i.completionIds.map((ids) => (ids.reduce((a, b) => a + b, 0) % 7) / 4)) as never,
   trainDataset: arithmeticRecords(4),
   distributed: group,
   config: { maxSteps: 1, loggingSteps: 1, bf16: false, numGenerations: 2, perDeviceTrainBatchSize: 2, maxCompletionLength: 8, learningRate: 1e-2, seed: 1, outputDir: tempDir() },
