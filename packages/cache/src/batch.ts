@@ -333,10 +333,12 @@ export class BatchKVCache implements Cache {
     return cache;
   }
 
+  /** Releases the stored arrays and the per-row offsets and padding now; the cache is unusable afterwards. */
   dispose(): void {
     this.#keys = own(this.#keys, null);
     this.#values = own(this.#values, null);
     this.#rightPadding = own(this.#rightPadding, null);
+    for (const a of [this.#offset, this.#lp]) if (!a.disposed) a.dispose();
   }
 
   static fromState(state: StateEntry[]): BatchKVCache {

@@ -137,6 +137,16 @@ describe('BatchKVCache', () => {
     });
   });
 
+  it('dispose releases everything it holds, the per-row offsets and padding included', () => {
+    const before = mx.memory().active;
+    const cache = new BatchKVCache({ leftPadding: [2, 0, 1] });
+    const kv = () => mx.ones([3, 2, 4, 8]);
+    mx.tidy(() => mx.eval(cache.updateAndFetch(kv(), kv())));
+    expect(mx.memory().active).toBeGreaterThan(before);
+    cache.dispose();
+    expect(mx.memory().active).toBe(before);
+  });
+
   it('extends empty caches and rejects bad rows', () => {
     mx.tidy(() => {
       const a = new BatchKVCache({ leftPadding: [1] });

@@ -222,18 +222,20 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
           inputs = lastTokens;
           inputLogprobs = plan.logprobs ? mx.zeros([joining.length]) : null;
         } else {
-          for (let l = 0; l < numLayers; l++) {
-            caches[l].extend(newCaches[l]);
-            newCaches[l].dispose();
-          }
-          const grown = mx.concatenate([mx.astype(inputs, 'int32'), lastTokens]);
-          mx.dispose([inputs, lastTokens]);
+          // In a tidy: extending pads both caches' keys and values into new arrays, and the
+          // intermediates would otherwise live until the garbage collector ran.
+          const [old, oldLogprobs, joined] = [inputs, inputLogprobs, caches];
+          const [grown, lp] = mx.tidy(() => {
+            for (let l = 0; l < numLayers; l++) {
+              joined[l].extend(newCaches[l]);
+              newCaches[l].dispose();
+            }
+            return [mx.concatenate([mx.astype(old, 'int32'), lastTokens]), oldLogprobs === null ? null : mx.concatenate([oldLogprobs, mx.zeros([joining.length])])] as const;
+          });
+          mx.dispose([old, lastTokens]);
+          oldLogprobs?.dispose();
           inputs = grown;
-          if (inputLogprobs !== null) {
-            const lp = mx.concatenate([inputLogprobs, mx.zeros([joining.length])]);
-            inputLogprobs.dispose();
-            inputLogprobs = lp;
-          }
+          inputLogprobs = lp;
         }
         mx.keep([inputs, inputLogprobs]);
         if (inputsRead !== null) forgetScheduled(inputsRead.scheduled);
