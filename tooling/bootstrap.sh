@@ -37,7 +37,12 @@ pnpm install --frozen-lockfile
 node tooling/mlx-runtime/fetch.mjs
 # Where an NVIDIA driver is present (or MLXN_MLX_BACKEND=cuda), the CUDA runtime too (docs/gpu.md).
 node tooling/mlx-runtime/fetch-cuda.mjs
-pnpm build
+if [ "$mode" = main ]; then
+  # The main job runs what users run: the optimised (LTO) binary, as published.
+  MLXN_NATIVE_PROFILE=release pnpm build
+else
+  pnpm build
+fi
 
 if [ "$mode" = demo ]; then
   pnpm demo

@@ -4,7 +4,11 @@
 // every crate's exports land in packages/core/src/binding.d.ts.
 //
 //   node tooling/build-native.mjs            fast dev profile (tests)
-//   node tooling/build-native.mjs --release  LTO release profile (packaging, benchmarks)
+//   node tooling/build-native.mjs --release  LTO release profile (packaging, benchmarks, the main job)
+//
+// MLXN_NATIVE_PROFILE=release selects the release profile too, so that `pnpm build` (turbo runs
+// this script as the build:native step) can build what gets published or benchmarked:
+// `MLXN_NATIVE_PROFILE=release pnpm build`.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -12,7 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { runtimePrefix } from './mlx-runtime/paths.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const release = process.argv.includes('--release');
+const release = process.argv.includes('--release') || process.env.MLXN_NATIVE_PROFILE === 'release';
+if (!['', undefined, 'dev', 'release'].includes(process.env.MLXN_NATIVE_PROFILE)) {
+  throw new Error(`MLXN_NATIVE_PROFILE must be dev or release, got ${process.env.MLXN_NATIVE_PROFILE}`);
+}
 const outFlag = process.argv.indexOf('--out-dir');
 // --out-dir stages elsewhere (for example a release build for benchmarks beside a dev build).
 const out = outFlag > 0 ? process.argv[outFlag + 1] : join(root, 'packages/core/native');
