@@ -70,24 +70,34 @@ export async function startLocalRegistry() {
 }
 
 /**
- * Publishes packed tarballs into the registry with `npm publish`, platform packages first (the
- * order docs/building.md prescribes: @mlxn/core must never be visible without its binary).
- * Uses a temporary npm user config holding only the registry's token. Throws on the first
- * failure.
+ * Publishes the workspace into the registry as a maintainer does (docs/building.md, "Publishing
+ * a release"): each platform package first with `npm publish` (its packed tarball holds the
+ * binary; @mlxn/core must never be visible without it), then `changeset publish` from the
+ * workspace at `repoRoot`, which publishes every other public package with `pnpm publish`
+ * (`workspace:` ranges replaced by versions) and skips what the registry already has, the
+ * platform packages included. No git tags. Uses a temporary npm user config holding only the
+ * registry's token. Throws when a publish fails or a packed package is missing from the registry
+ * afterwards; returns changesets' output.
  */
-export function publishAll(packed, { url, token }) {
+export async function publishAll(packed, { url, token }, { repoRoot }) {
   const npmrc = join(mkdtempSync(join(tmpdir(), 'mlxn-npmrc-')), '.npmrc');
   writeFileSync(npmrc, `registry=${url}\n//${new URL(url).host}/:_authToken=${token}\n`);
-  const ordered = [...packed].sort((a, b) => Number(b.manifest.os !== undefined) - Number(a.manifest.os !== undefined));
+  const env = { ...process.env, npm_config_userconfig: npmrc, npm_config_registry: url };
   try {
-    for (const p of ordered) {
-      const r = spawnSync('npm', ['publish', p.tarball, '--userconfig', npmrc, '--registry', url, '--access', 'public', '--loglevel=error'], {
-        encoding: 'utf8',
-      });
+    for (const p of packed.filter((p) => p.manifest.os !== undefined)) {
+      const r = spawnSync('npm', ['publish', p.tarball, '--access', 'public', '--loglevel=error'], { encoding: 'utf8', env });
       if (r.status !== 0) throw new Error(`npm publish ${p.name}@${p.version} failed:\n${r.stdout}${r.stderr}`);
     }
+    const changeset = join(repoRoot, 'node_modules/@changesets/cli/bin.js');
+    const r = spawnSync(process.execPath, [changeset, 'publish', '--no-git-tag'], { cwd: repoRoot, encoding: 'utf8', env });
+    const output = `${r.stdout}${r.stderr}`;
+    if (r.status !== 0) throw new Error(`changeset publish failed:\n${output}`);
+    for (const p of packed) {
+      const res = await fetch(`${url}${p.name.replace('/', '%2f')}/${p.version}`);
+      if (!res.ok) throw new Error(`${p.name}@${p.version} is not on the registry after publishing (${res.status}):\n${output}`);
+    }
+    return output;
   } finally {
     rmSync(join(npmrc, '..'), { recursive: true, force: true });
   }
-  return ordered.map((p) => p.name);
 }
