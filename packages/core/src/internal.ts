@@ -15,3 +15,4 @@ export { dtypeCode, dtypeFromCode, weakScalarDtype } from './dtype.js';
 export { fillSkeleton, treeSkeleton } from './tree.js';
 export { checkOptionKeys, editDistance } from './options.js';
 export { quantizedProductNeedsDequantize } from './ops/quantized.js';
+export { freePort } from './launch/free-port.js';

@@ -658,17 +658,26 @@ export abstract class TrainerCore {
       c.outputDir,
       state,
       async (tmp) => {
-        if (this.#isLora()) await saveAdapters(this.model, join(tmp, ADAPTERS_FILE));
-        else if (typeof this.model.save === 'function') await this.model.save(tmp);
-        else this.model.saveWeightsSync(join(tmp, MODEL_FILE));
-        const trainerDir = join(tmp, TRAINER_FOLDER);
-        mkdirSync(trainerDir, { recursive: true });
-        this.optimizer.saveStateSync(join(trainerDir, OPTIMIZER_FILE));
-        if (buffer !== null) saveBuffer(join(trainerDir, ROLLOUTS_FILE), buffer.batches);
-        if (ref !== null) saveSync(join(trainerDir, REF_FILE), Object.fromEntries(flatten(ref)));
+        await this.#writeCheckpointFiles(tmp, buffer, ref);
       },
       { saveTotalLimit: c.saveTotalLimit },
     );
+  }
+
+  /**
+   * Fills a checkpoint's temporary folder: weights (or adapters), the optimizer state, this
+   * process's rollout buffer and the reference snapshot. Returns the trainer folder inside it.
+   */
+  async #writeCheckpointFiles(tmp: string, buffer: { batches: object[] } | null, ref: ParamDict | null): Promise<string> {
+    if (this.#isLora()) await saveAdapters(this.model, join(tmp, ADAPTERS_FILE));
+    else if (typeof this.model.save === 'function') await this.model.save(tmp);
+    else this.model.saveWeightsSync(join(tmp, MODEL_FILE));
+    const trainerDir = join(tmp, TRAINER_FOLDER);
+    mkdirSync(trainerDir, { recursive: true });
+    this.optimizer.saveStateSync(join(trainerDir, OPTIMIZER_FILE));
+    if (buffer !== null) saveBuffer(join(trainerDir, ROLLOUTS_FILE), buffer.batches);
+    if (ref !== null) saveSync(join(trainerDir, REF_FILE), Object.fromEntries(flatten(ref)));
+    return trainerDir;
   }
 
   /**
@@ -702,17 +711,8 @@ export abstract class TrainerCore {
           c.outputDir,
           state,
           async (tmp) => {
-            if (this.#isLora()) await saveAdapters(this.model, join(tmp, ADAPTERS_FILE));
-            else if (typeof this.model.save === 'function') await this.model.save(tmp);
-            else this.model.saveWeightsSync(join(tmp, MODEL_FILE));
-            const trainerDir = join(tmp, TRAINER_FOLDER);
-            mkdirSync(trainerDir, { recursive: true });
-            this.optimizer.saveStateSync(join(trainerDir, OPTIMIZER_FILE));
-            if (buffer !== null) {
-              saveBuffer(join(trainerDir, ROLLOUTS_FILE), buffer.batches);
-              for (let r = 1; r < dp.size; r++) renameSync(staged(r), join(trainerDir, rankRolloutsFile(r)));
-            }
-            if (ref !== null) saveSync(join(trainerDir, REF_FILE), Object.fromEntries(flatten(ref)));
+            const trainerDir = await this.#writeCheckpointFiles(tmp, buffer, ref);
+            if (buffer !== null) for (let r = 1; r < dp.size; r++) renameSync(staged(r), join(trainerDir, rankRolloutsFile(r)));
           },
           { saveTotalLimit: c.saveTotalLimit },
         );

@@ -6,24 +6,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
+import { freePort } from '@mlxn/core/internal';
 import { tinyQwen3WithTokenizer } from '@mlxn/test-support/qwen3';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const scratch = mkdtempSync(join(tmpdir(), 'mlxn-grpo-dp-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-/** A port the OS reports free on 127.0.0.1 (for a rank to listen on). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface RankResult {
   code: number | null;
