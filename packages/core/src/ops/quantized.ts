@@ -52,10 +52,12 @@ export function dequantize(wq: Array, scales: Array, biases: Array | null, optio
  * Only affine quantization was measured; other modes keep MLX's kernels.
  */
 export function quantizedProductNeedsDequantize(w: Array, options: QuantizeOptions & { gather?: boolean } = {}): boolean {
-  if ((options.mode ?? 'affine') !== 'affine' || native.defaultDeviceType() !== 1) return false;
+  if ((options.mode ?? 'affine') !== 'affine') return false;
   // An affine weight packs 32 / bits values per uint32 along its rows.
   const rowLength = (w.shape[w.ndim - 1] * 32) / (options.bits || 4);
-  return (!options.gather && w.ndim > 2) || rowLength <= (options.groupSize || 64);
+  const affected = (!options.gather && w.ndim > 2) || rowLength <= (options.groupSize || 64);
+  // The device is asked last: a quantized layer's usual shapes need no native call here.
+  return affected && native.defaultDeviceType() === 1;
 }
 
 /** `x @ dequantize(w).T` (or without the transpose) without materialising the weights. */
