@@ -68,14 +68,17 @@ OUT="$S/results/$mode"
 rm -rf "$OUT" && mkdir -p "$OUT" "$OUT_DIR"
 if [ "$mode" = vitest ]; then
   dirs=("$@")
-  [ ${#dirs[@]} -gt 0 ] || dirs=(packages/cache packages/core packages/io packages/nn packages/sampling packages/models-qwen3 packages/grpo examples)
+  [ ${#dirs[@]} -gt 0 ] || dirs=(packages/cache packages/core packages/io packages/nn packages/sampling packages/models-qwen3 packages/grpo packages/server examples)
   for dir in "${dirs[@]}"; do
     name=$(echo "$dir" | tr / -)
     echo "== vitest $dir ($(date -u +%H:%M:%S))"
     # A suite that outlives its share of the call is stopped, so the call still reports.
     # MLXN_VITEST_FILES (space-separated test files or name filters) narrows every suite.
+    # --testTimeout: on a fresh machine MLX compiles each CUDA kernel the first time it runs, and
+    # a gradient test of the tiny Qwen3 took 69-93 s of that (with 60 s, the suites' own limit).
     # shellcheck disable=SC2086
     (cd "$root/$dir" && timeout --kill-after=10 "${MLXN_SUITE_TIMEOUT:-540}" node "$root/node_modules/vitest/vitest.mjs" run ${MLXN_VITEST_FILES:-} \
+      --testTimeout="${MLXN_TEST_TIMEOUT:-300000}" \
       --reporter=verbose --reporter=json --outputFile="$OUT/vitest-$name.json" > "$OUT/vitest-$name.log" 2>&1) \
       || echo "   exit status $? (log: vitest-$name.log)"
   done

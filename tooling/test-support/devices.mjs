@@ -16,3 +16,21 @@ export function useCpuDevice(mx) {
   beforeAll(() => mx.setDefaultDevice('cpu'));
   afterAll(() => mx.setDefaultDevice('gpu'));
 }
+
+/**
+ * Wraps a test body so it runs with the CPU as the default device on a GPU machine (as it runs
+ * everywhere else). For tests that compare two training runs bit for bit: MLX's CUDA scatter-add
+ * (the embedding's gradient, every gather's backward) sums in a nondeterministic order, so two
+ * identical GPU runs differ in the last bits (docs/gpu.md); the CPU's is deterministic.
+ */
+export function onCpuDevice(mx, body) {
+  return async () => {
+    if (!onGpu(mx)) return body();
+    mx.setDefaultDevice('cpu');
+    try {
+      return await body();
+    } finally {
+      mx.setDefaultDevice('gpu');
+    }
+  };
+}

@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import type * as Binding from './binding.js';
 import { chooseBackend } from './runtime/backend.js';
 import { completeStamp, cudaLibDir, cudaRuntimeDir } from './runtime/cache.js';
+import { prepareCpuJit } from './runtime/cpu-jit.js';
 import { placeBinary } from './runtime/place-binary.js';
 
 export type NativeBinding = typeof Binding;
@@ -53,6 +54,8 @@ function packageVersion(): string {
 }
 
 function load(): NativeBinding {
+  // MLX's CPU kernels and GCC 13+ (runtime/cpu-jit.ts): PATH is set before MLX first compiles.
+  prepareCpuJit();
   const triple = platformTriple();
   const override = process.env.MLXN_NATIVE_PATH;
   if (override) {

@@ -119,7 +119,9 @@ describe('the evaluation thread', () => {
     const singular = () => mx.withStream(mx.cpu, () => mx.linalg.inv(mx.array([[1, 2], [2, 4]], 'float32')));
     const bad = singular();
     scheduleEval([bad], true);
-    expect(() => readNumbers([mx.multiply(bad, 2)], true)).toThrow(/LU factorization failed/);
+    // The read's own op stays on the CPU stream too: on a GPU machine MLX does not carry a CPU
+    // task's failure into a GPU op that consumes its output (the GPU op reads garbage instead).
+    expect(() => readNumbers([mx.withStream(mx.cpu, () => mx.multiply(bad, 2))], true)).toThrow(/LU factorization failed/);
     expect([...readNumbers([mx.add(mx.array([1, 2]), 1)], true)]).toEqual([2, 3]);
     // A failed step nobody reads (a look-ahead past the end) is dropped when a loop settles.
     scheduleEval([singular()], true);

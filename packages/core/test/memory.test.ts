@@ -4,6 +4,11 @@ import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import * as mx from '../src/index.js';
 import { handleOf, native } from '../src/internal.js';
+import { onGpu } from '../../../tooling/test-support/devices.mjs';
+
+// MLX's CUDA allocator rounds buffer sizes up (4 MiB takes 4 MiB + 8 to 16 bytes) and holds a
+// buffer until the kernels that use it have run, so on a GPU the bounds below allow for that.
+const gpu = onGpu(mx);
 
 const codeOf = (fn: () => unknown): unknown => {
   try {
@@ -42,7 +47,9 @@ describe('tidy over a long loop', () => {
     // The only new live array is `acc` (evaluated, 256 bytes); everything else was released
     // as it went: the peak never held more than a handful of 256-byte buffers.
     expect(end - start).toBeLessThanOrEqual(bytes);
-    expect(mx.memory().peak - start).toBeLessThan(16 * bytes);
+    // On a GPU, buffers of kernels still in flight count too (62,728 bytes measured on an H200):
+    // 1 MiB there is still 25 times less than one leaked buffer per iteration would hold.
+    expect(mx.memory().peak - start).toBeLessThan(gpu ? 1 << 20 : 16 * bytes);
     // Intermediates captured along the way were disposed by their tidy; the result survives.
     expect(seen).toHaveLength(8);
     for (const a of seen) expect(a.disposed).toBe(true);
@@ -206,7 +213,9 @@ describe('dispose', () => {
     const before = mx.memory().active;
     const a = mx.zeros([1024, 1024]);
     mx.eval(a);
-    expect(mx.memory().active - before).toBe(4 * 1024 * 1024);
+    const held = mx.memory().active - before;
+    if (gpu) expect(held >= 4 * 1024 * 1024 && held <= 4 * 1024 * 1024 + 64, `held ${held}`).toBe(true);
+    else expect(held).toBe(4 * 1024 * 1024);
     a.dispose();
     expect(mx.memory().active).toBe(before);
   });

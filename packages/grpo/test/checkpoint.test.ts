@@ -8,6 +8,8 @@ import {
   GRPOTrainer, type LogRecord, TRAINER_STATE_FILE, latestCheckpoint, listCheckpoints, readMetrics, readTrainerState, resolveCheckpoint, writeCheckpoint,
 } from '../src/index.js';
 import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
+import * as mx from '@mlxn/core';
+import { onCpuDevice } from '../../../tooling/test-support/devices.mjs';
 
 afterAll(cleanup);
 
@@ -90,7 +92,7 @@ describe('resuming', () => {
     ['in the middle of a buffered generation (stepsPerGeneration 2)', { stepsPerGeneration: 2 }, 1],
     ['with LoRA adapters and a KL term', { lora: { rank: 4, alpha: 8 }, beta: 0.05, stepsPerGeneration: 2 }, 1],
   ] as const) {
-    it(`continues exactly ${name}`, async () => {
+    it(`continues exactly ${name}`, onCpuDevice(mx, async () => {
       const total = 4;
       const full: LogRecord[] = [];
       const a = await run({ ...extra, maxSteps: total, saveSteps: saveAt, outputDir: tempDir() }, full);
@@ -108,7 +110,7 @@ describe('resuming', () => {
       });
       expect(weightsOf(b.model)).toEqual(weightsOf(a.model));
       expect(readMetrics(join(bDir, 'metrics.jsonl')).map((r) => r.step)).toEqual(resumed.map((r) => r.step));
-    }, 120_000);
+    }), 120_000);
   }
 
   it('resumes from the newest checkpoint with resumeFromCheckpoint: true, dropping log lines past it', async () => {

@@ -7,6 +7,7 @@ import { LoRALinear, type ParamDict } from '@mlxn/nn';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { GRPOTrainer, type LogRecord, SFTTrainer, type TrainBatch, rolloutTensors, sftBatch } from '../src/index.js';
 import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
+import { onCpuDevice } from '../../../tooling/test-support/devices.mjs';
 
 afterAll(cleanup);
 
@@ -163,7 +164,7 @@ async function makeSft(config: Record<string, unknown>, logs: LogRecord[], onLog
 }
 
 describe('stopping and resuming', () => {
-  it('an abort from a timer stops after the current step; a checkpoint saved then resumes exactly, trainingLoss over the whole run', async () => {
+  it('an abort from a timer stops after the current step; a checkpoint saved then resumes exactly, trainingLoss over the whole run', onCpuDevice(mx, async () => {
     const fullLogs: LogRecord[] = [];
     const full = await (await makeSft({ outputDir: tempDir() }, fullLogs)).train();
 
@@ -195,5 +196,5 @@ describe('stopping and resuming', () => {
     expect(resumed.trainingLoss).toBeCloseTo(full.trainingLoss, 6);
     const mean = fullLogs.reduce((s, r) => s + (r.loss as number), 0) / fullLogs.length;
     expect(full.trainingLoss).toBeCloseTo(mean, 6);
-  }, 90_000);
+  }), 90_000);
 });

@@ -12,6 +12,10 @@ import * as mx from '@mlxn/core';
 import { SFTTrainer, resolveCheckpoint } from '../src/index.js';
 import { arithmeticRecords, tinyModel } from './trainer-fixture.js';
 
+// It compares runs bit for bit, so it trains on the CPU on every machine: on a GPU, MLX's CUDA
+// scatter-add (the embedding's gradient) sums in a nondeterministic order (docs/gpu.md).
+mx.setDefaultDevice('cpu');
+
 const [mode, out, from] = process.argv.slice(2);
 
 function digest(trainer: SFTTrainer): string {

@@ -2,9 +2,13 @@
 // on the command line (grpo-lora, grpo-full, sft-lora, sft-full), in this fresh process, and
 // prints a digest of the weights before and after training as JSON.
 import { createHash } from 'node:crypto';
-import type * as mx from '@mlxn/core';
+import * as mx from '@mlxn/core';
 import { GRPOTrainer, SFTTrainer } from '../src/index.js';
 import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
+
+// It compares runs bit for bit, so it trains on the CPU on every machine: on a GPU, MLX's CUDA
+// scatter-add (the embedding's gradient) sums in a nondeterministic order (docs/gpu.md).
+mx.setDefaultDevice('cpu');
 
 const digest = (params: [string, mx.Array][]) => {
   const h = createHash('sha256');

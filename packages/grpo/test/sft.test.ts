@@ -5,6 +5,7 @@ import * as mx from '@mlxn/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type LogRecord, SFTTrainer, packExamples, parseSFTConfig, sftBatch, tokenizeSFTRecord } from '../src/index.js';
 import { cleanup, tempDir, tinyModel } from './trainer-fixture.js';
+import { onCpuDevice } from '../../../tooling/test-support/devices.mjs';
 
 afterAll(cleanup);
 
@@ -115,7 +116,7 @@ describe('SFTTrainer', () => {
     expect(r.globalStep).toBe(2);
   });
 
-  it('resumes exactly from a checkpoint', async () => {
+  it('resumes exactly from a checkpoint', onCpuDevice(mx, async () => {
     const full: LogRecord[] = [];
     const out = tempDir();
     const a = await makeSft({ maxSteps: 5, saveSteps: 2, outputDir: out, gradientAccumulationSteps: 2, perDeviceTrainBatchSize: 4 }, full);
@@ -127,7 +128,7 @@ describe('SFTTrainer', () => {
     resumed.forEach((r, i) => {
       for (const key of ['loss', 'grad_norm', 'learning_rate', 'mean_token_accuracy']) expect(r[key], `${key} at ${r.step}`).toBe(full[2 + i][key]);
     });
-  }, 90_000);
+  }), 90_000);
 
   it('rejects invalid options with a message naming them', () => {
     expect(() => parseSFTConfig({ maxLength: -1 })).toThrow(/maxLength/);

@@ -9,6 +9,7 @@ import { type ChatMessage, Tokenizer } from '@mlxn/io';
 import { qwen3TokenizerDir } from '@mlxn/test-support/qwen3';
 import { describe, expect, it } from 'vitest';
 import { type GRPOTool, type PolicyModel, generateRollouts, grpoLoss, rolloutTensors, runToolCalls, toolSchemas, toolSuffixIds, toolTable } from '../src/index.js';
+import { onCpuDevice } from '../../../tooling/test-support/devices.mjs';
 
 interface GoldenCase {
   prompt: ChatMessage[];
@@ -248,7 +249,7 @@ describe('GRPOTrainer with tools', () => {
 });
 
 describe('training with tools (tiny Qwen3 with the full Qwen3 vocabulary)', () => {
-  it('trains a step on tool rollouts; tool-turn positions contribute nothing to the loss or the gradients', async () => {
+  it('trains a step on tool rollouts; tool-turn positions contribute nothing to the loss or the gradients', onCpuDevice(mx, async () => {
     const { GRPOTrainer } = await import('../src/index.js');
     const { Qwen3 } = await import('@mlxn/models-qwen3');
     const { tinyQwen3WithTokenizer } = await import('@mlxn/test-support/qwen3');
@@ -302,5 +303,5 @@ describe('training with tools (tiny Qwen3 with the full Qwen3 vocabulary)', () =
     } finally {
       cleanup();
     }
-  });
+  }));
 });

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 interface LoopReport {
   loop: string;
   steps: number;
-  /** The step compared with the last (10; 50 on a GPU, where MLX grows over the first steps). */
+  /** The step compared with the last (10; 200 on a GPU, where MLX grows over the first steps). */
   baseline: number;
   paramBytes: number;
   active: Record<string, number>;

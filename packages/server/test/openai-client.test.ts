@@ -247,16 +247,22 @@ describe('errors', () => {
     const small = await startServer({ model, maxBatchSize: 1, maxQueue: 1 });
     try {
       const c = new OpenAI({ baseURL: `${small.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-      const running = c.chat.completions.create({ model: 'tiny', messages, max_tokens: 30, temperature: 0 });
-      const waiting = c.chat.completions.create({ model: 'tiny', messages, max_tokens: 30, temperature: 0 });
-      await new Promise((r) => setTimeout(r, 100));
+      const running = c.chat.completions.create({ model: 'tiny', messages, max_tokens: 100, temperature: 0 });
+      const waiting = c.chat.completions.create({ model: 'tiny', messages, max_tokens: 100, temperature: 0 });
+      // Until the server reports one request running and one waiting (a fixed sleep was too long
+      // on a GPU, where both had finished before it ended).
+      for (;;) {
+        const h = (await (await fetch(`${small.url}/health`)).json()) as { running: number; waiting: number };
+        if (h.running === 1 && h.waiting === 1) break;
+        await new Promise((r) => setTimeout(r, 1));
+      }
       const busy = await c.chat.completions.create({ model: 'tiny', messages, max_tokens: 3 }).catch((e) => e);
       expect(busy).toBeInstanceOf(OpenAI.RateLimitError);
       expect(busy.headers.get('retry-after')).toBe('1');
       expect(busy.error).toMatchObject({ type: 'rate_limit_error', code: 'rate_limit_exceeded' });
       const [a, b] = await Promise.all([running, waiting]);
       expect(a.choices[0].message.content).toBe(b.choices[0].message.content);
-      expect(a.usage!.completion_tokens).toBe(30);
+      expect(a.usage!.completion_tokens).toBe(100);
     } finally {
       await small.close();
     }
