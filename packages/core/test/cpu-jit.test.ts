@@ -47,7 +47,8 @@ function child(env: Record<string, string>) {
   const tmp = mkdtempSync(join(work, 'tmp-')); // MLX keeps compiled kernels under TMPDIR/mlx
   return spawnSync(process.execPath, ['--input-type=module', '-e', CHILD], {
     cwd: new URL('..', import.meta.url),
-    env: { ...process.env, TMPDIR: tmp, ...env },
+    // The CPU runtime: these children are about the CPU, and their fresh cache holds no CUDA runtime.
+    env: { ...process.env, TMPDIR: tmp, MLXN_MLX_BACKEND: 'cpu', ...env },
     encoding: 'utf8',
     timeout: 120_000,
   });

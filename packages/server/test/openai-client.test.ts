@@ -15,7 +15,9 @@ const messages = [{ role: 'user' as const, content: 'Write a haiku about the sea
 beforeAll(async () => {
   model = tinyModel();
   server = await startServer({ model });
-  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 30_000 });
+  // 120 s: on a fresh GPU machine a request's first sampled step compiles MLX's CUDA kernels
+  // (the n-choices request below took over 30 s there).
+  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 120_000 });
 });
 
 afterAll(async () => {
