@@ -1,28 +1,34 @@
 /**
  * `POST /v1/completions`: a text (or token-id) prompt continued as it is, no chat template,
  * with OpenAI's legacy `logprobs` shape (`tokens`, `token_logprobs`, `top_logprobs`,
- * `text_offset`), whole or as server-sent events.
+ * `text_offset`), whole or as server-sent events. `echo` puts the prompt before each choice's
+ * text, and with `logprobs` also the prompt tokens' own log-probabilities (the first token's
+ * are null); `max_tokens: 0` with `echo` scores the prompt without generating, as evaluation
+ * harnesses ask.
  */
 import type { ServerResponse } from 'node:http';
 import { encodePrompt } from '@mlxn/models-qwen3';
 import { badRequest } from './errors.js';
 import { completionBudget, planChoices } from './options.js';
 import { completionRequestSchema, parseBody } from './requests.js';
+import { promptLogprobs } from './prompt-logprobs.js';
 import { runChoices } from './run.js';
 import type { RowEvent } from './scheduler.js';
 import { type HandlerContext, type RequestRun, checkModel, newId, openEventStream, sendEvent, usageOf } from './handler-shared.js';
 
 interface LegacyLogprobs {
   tokens: string[];
-  token_logprobs: number[];
-  top_logprobs: Array<Record<string, number>> | null;
+  /** null for an echoed prompt's first token, which nothing precedes. */
+  token_logprobs: Array<number | null>;
+  top_logprobs: Array<Record<string, number> | null> | null;
   text_offset: number[];
 }
 
 export async function handleCompletion(ctx: HandlerContext, body: unknown, res: ServerResponse, run: RequestRun): Promise<void> {
   const r = parseBody(completionRequestSchema, body);
   checkModel(ctx, r.model);
-  if (r.echo === true) throw badRequest('echo is not supported', 'echo', 'unsupported_value');
+  const echo = r.echo === true;
+  if (r.max_tokens === 0 && !echo) throw badRequest('max_tokens 0 needs echo: true (it scores the prompt without generating)', 'max_tokens', 'invalid_value');
   if (r.suffix != null && r.suffix !== '') throw badRequest('suffix is not supported (Qwen3 has no fill-in-the-middle prompt)', 'suffix', 'unsupported_value');
   if (r.best_of != null && r.best_of !== (r.n ?? 1)) throw badRequest('best_of other than n is not supported', 'best_of', 'unsupported_value');
   const prompt = Array.isArray(r.prompt) && (typeof r.prompt[0] === 'string' || Array.isArray(r.prompt[0])) ? (r.prompt[0] as string | number[]) : (r.prompt as string | number[]);
@@ -35,19 +41,55 @@ export async function handleCompletion(ctx: HandlerContext, body: unknown, res: 
   const maxTokens = completionBudget(r.max_tokens, tokens.length, ctx.model, ctx.limits, 'max_tokens');
   const topLogprobs = r.logprobs ?? 0;
   const wantLogprobs = r.logprobs != null;
-  const plans = planChoices(ctx.model, r, maxTokens, wantLogprobs);
-  const texts = plans.map(() => '');
-  const logprobs: LegacyLogprobs[] = plans.map(() => ({ tokens: [], token_logprobs: [], top_logprobs: topLogprobs > 0 ? [] : null, text_offset: [] }));
-  const finish: Array<string | null> = plans.map(() => null);
+  // max_tokens 0 (with echo): the choices only echo, nothing is generated.
+  const plans = maxTokens === 0 ? [] : planChoices(ctx.model, r, maxTokens, wantLogprobs);
+  const choiceCount = maxTokens === 0 ? (r.n ?? 1) : plans.length;
+  const texts = Array.from({ length: choiceCount }, () => '');
+  const logprobs: LegacyLogprobs[] = texts.map(() => ({ tokens: [], token_logprobs: [], top_logprobs: topLogprobs > 0 ? [] : null, text_offset: [] }));
+  const finish: Array<string | null> = texts.map(() => null);
   const id = newId('cmpl');
   const created = Math.floor(Date.now() / 1000);
   const stream = r.stream === true;
   const includeUsage = r.stream_options?.include_usage === true;
   const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({ id, object: 'text_completion', created, model: ctx.modelId, system_fingerprint: ctx.fingerprint, choices, ...extra });
   // Offsets count characters of the whole completion, as OpenAI's do.
-  const offsets = plans.map(() => 0);
+  const offsets = texts.map(() => 0);
+
+  // The echoed prompt: its text (the request's own string, or the ids decoded) and, with
+  // `logprobs`, its entries, offsets counted from the start of the echo.
+  let echoText = '';
+  let echoLogprobs: LegacyLogprobs | null = null;
+  if (echo) {
+    echoText = typeof prompt === 'string' ? prompt : tokens.map((t) => ctx.tokenTexts.get(t).token).join('');
+    if (wantLogprobs) {
+      const scored = await promptLogprobs(ctx.model, tokens, topLogprobs, run.signal);
+      if (run.signal.aborted) return;
+      const pieces = tokens.map((t) => ctx.tokenTexts.get(t).token);
+      const starts: number[] = [];
+      pieces.reduce((at, piece) => (starts.push(at), at + piece.length), 0);
+      const topOf = (pairs: Array<[number, number]>) => Object.fromEntries(pairs.map(([tid, v]) => [ctx.tokenTexts.get(tid).token, v]));
+      echoLogprobs = {
+        tokens: pieces,
+        token_logprobs: [null, ...scored.logprobs],
+        top_logprobs: scored.top === null ? null : [null, ...scored.top.map(topOf)],
+        text_offset: starts,
+      };
+      offsets.fill(echoText.length);
+    }
+    texts.fill(echoText);
+    logprobs.forEach((lp) => {
+      if (echoLogprobs === null) return;
+      lp.tokens.push(...echoLogprobs.tokens);
+      lp.token_logprobs.push(...echoLogprobs.token_logprobs);
+      lp.top_logprobs?.push(...(echoLogprobs.top_logprobs ?? []));
+      lp.text_offset.push(...echoLogprobs.text_offset);
+    });
+  }
 
   if (stream) openEventStream(res, ctx);
+  if (stream && echo) {
+    texts.forEach((_, i) => sendEvent(res, chunk([{ index: i, text: echoText, logprobs: echoLogprobs, finish_reason: maxTokens === 0 ? 'length' : null }])));
+  }
   const onEvent = (i: number, e: RowEvent) => {
     if (e.type === 'error') return;
     let lp: LegacyLogprobs | null = null;
@@ -66,7 +108,12 @@ export async function handleCompletion(ctx: HandlerContext, body: unknown, res: 
     texts[i] += e.text;
     if (stream && (e.text !== '' || lp !== null || finish[i] !== null)) sendEvent(res, chunk([{ index: i, text: e.text, logprobs: lp, finish_reason: finish[i] }]));
   };
-  await runChoices(ctx.scheduler, { prompt: tokens, plans, topLogprobs, signal: run.signal, startedAt: run.startedAt, onEvent }, run.stats);
+  if (maxTokens === 0) {
+    run.stats.promptTokens = tokens.length;
+    finish.fill('length');
+  } else {
+    await runChoices(ctx.scheduler, { prompt: tokens, plans, topLogprobs, signal: run.signal, startedAt: run.startedAt, onEvent }, run.stats);
+  }
   run.finishReasons = finish.map((f) => f ?? 'stop');
   if (run.signal.aborted) return;
   const usage = usageOf(run.stats);

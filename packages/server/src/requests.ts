@@ -104,6 +104,8 @@ export const chatRequestSchema = z
 export const completionRequestSchema = z
   .object({
     ...sampling,
+    // 0 with `echo`: score the prompt, generate nothing (checked in completions.ts).
+    max_tokens: z.number().int().min(0).nullish(),
     prompt: z.union([z.string(), z.array(z.number().int().min(0)).min(1), z.array(z.string()).length(1), z.array(z.array(z.number().int().min(0)).min(1)).length(1)]),
     logprobs: z.number().int().min(0).max(5).nullish(),
     echo: z.boolean().nullish(),

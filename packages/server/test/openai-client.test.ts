@@ -3,7 +3,8 @@
 // and every error class the client raises.
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Qwen3 } from '@mlxn/models-qwen3';
+import * as mx from '@mlxn/core';
+import { type Qwen3, tokenLogprobs } from '@mlxn/models-qwen3';
 import { type MlxnServer } from '../src/index.js';
 import { scriptedModel, startServer, tinyModel } from './helpers.js';
 
@@ -135,6 +136,53 @@ describe('text completions', () => {
     let text = '';
     for await (const c of stream) text += c.choices[0]?.text ?? '';
     expect(text).toBe((await model.generate(ids, { maxTokens: 5 })).text);
+  });
+
+  it('echo with max_tokens 0 scores the prompt: each token given what precedes it, as tokenLogprobs does', async () => {
+    const prompt = 'The sea is wide and deep';
+    const r = await client.completions.create({ model: 'tiny', prompt, max_tokens: 0, echo: true, logprobs: 3 });
+    const ids = model.tokenizer!.encode(prompt, { addSpecialTokens: false });
+    expect(r.choices[0].text).toBe(prompt);
+    expect(r.choices[0].finish_reason).toBe('length');
+    expect(r.usage).toMatchObject({ prompt_tokens: ids.length, completion_tokens: 0 });
+    const lp = r.choices[0].logprobs!;
+    expect(lp.tokens).toHaveLength(ids.length);
+    expect(lp.tokens!.join('')).toBe(prompt);
+    expect(lp.text_offset![0]).toBe(0);
+    expect(lp.token_logprobs![0]).toBeNull();
+    expect(lp.top_logprobs![0]).toBeNull();
+    // The reference: the library's own scoring, one pass without a cache.
+    const direct = mx.tidy(() => Array.from(tokenLogprobs(model, mx.array([ids], 'int32'), { start: 1 }).logprobs.dataSync() as Float32Array));
+    direct.forEach((v, i) => expect(lp.token_logprobs![i + 1]).toBeCloseTo(v, 4));
+    // Alternatives: three, best first, the best at least as likely as the prompt's own token.
+    for (let i = 1; i < ids.length; i++) {
+      const top = Object.values(lp.top_logprobs![i]!);
+      expect(top.length).toBeGreaterThanOrEqual(1);
+      expect(top.length).toBeLessThanOrEqual(3);
+      expect([...top].sort((a, b) => b - a)).toEqual(top);
+      expect(top[0]).toBeGreaterThanOrEqual(lp.token_logprobs![i]! - 1e-5);
+    }
+  });
+
+  it('echo puts the prompt before each choice, whole and streamed; logprobs go on after the prompt\'s', async () => {
+    const plain = await client.completions.create({ model: 'tiny', prompt: 'The sea is', max_tokens: 4, temperature: 0, logprobs: 1 });
+    const echoed = await client.completions.create({ model: 'tiny', prompt: 'The sea is', max_tokens: 4, temperature: 0, logprobs: 1, echo: true });
+    expect(echoed.choices[0].text).toBe(`The sea is${plain.choices[0].text}`);
+    const prompt = model.tokenizer!.encode('The sea is', { addSpecialTokens: false }).length;
+    const lp = echoed.choices[0].logprobs!;
+    expect(lp.tokens!.slice(prompt)).toEqual(plain.choices[0].logprobs!.tokens);
+    lp.token_logprobs!.slice(prompt).forEach((v, i) => expect(v).toBeCloseTo(plain.choices[0].logprobs!.token_logprobs![i], 5));
+    expect(lp.text_offset![prompt]).toBe('The sea is'.length);
+    const stream = await client.completions.create({ model: 'tiny', prompt: 'The sea is', max_tokens: 4, temperature: 0, echo: true, stream: true });
+    let text = '';
+    for await (const c of stream) text += c.choices[0]?.text ?? '';
+    expect(text).toBe(echoed.choices[0].text);
+  });
+
+  it('refuses max_tokens 0 without echo', async () => {
+    const e = await client.completions.create({ model: 'tiny', prompt: 'The sea is', max_tokens: 0 }).catch((x) => x);
+    expect(e).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(e.error).toMatchObject({ param: 'max_tokens' });
   });
 });
 
