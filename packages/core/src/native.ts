@@ -28,6 +28,7 @@ import type * as Binding from './binding.js';
 import { chooseBackend } from './runtime/backend.js';
 import { completeStamp, cudaLibDir, cudaRuntimeDir } from './runtime/cache.js';
 import { prepareCpuJit } from './runtime/cpu-jit.js';
+import { protectCpuJitFolder } from './runtime/cpu-jit-dir.js';
 import { placeBinary } from './runtime/place-binary.js';
 
 export type NativeBinding = typeof Binding;
@@ -54,8 +55,10 @@ function packageVersion(): string {
 }
 
 function load(): NativeBinding {
-  // MLX's CPU kernels and GCC 13+ (runtime/cpu-jit.ts): PATH is set before MLX first compiles.
+  // MLX's CPU kernels: GCC 13+ (runtime/cpu-jit.ts) and a kernel folder of this user's own
+  // (runtime/cpu-jit-dir.ts), both settled in the environment before MLX first compiles.
   prepareCpuJit();
+  protectCpuJitFolder();
   const triple = platformTriple();
   const override = process.env.MLXN_NATIVE_PATH;
   if (override) {

@@ -1,0 +1,95 @@
+/**
+ * Keeps MLX's compiled CPU kernels in a folder only this user can write.
+ *
+ * MLX writes the kernels it compiles for the CPU to `<temp>/mlx/<version>/cpu/` and loads
+ * (`dlopen`s) a `lib<kernel>.so` it finds there without compiling it again, where `<temp>` is
+ * the process's temporary folder (`TMPDIR`, else `/tmp`). That folder is shared by every user of
+ * the machine: whoever created `/tmp/mlx` first owns it, so another user's processes could not
+ * write their kernels there (every compiled function on the CPU failed: "cc1plus: fatal error:
+ * …cpp: No such file or directory"), and worse, they would load the kernels the owner put there,
+ * which runs the owner's code in their process.
+ *
+ * So, before the binary loads: when `<temp>/mlx` or a folder under it down to a version's `cpu/`
+ * is a link, another user's, or writable by others, this process's `TMPDIR` becomes
+ * `<temp>/mlxn-<uid>` (created for this user alone, mode 0700, and checked to be so), where MLX
+ * then keeps this user's kernels. Node's `os.tmpdir()` follows `TMPDIR`, so the process's other
+ * temporary files go there too. `MLXN_CPU_JIT_TMPDIR=keep` leaves `TMPDIR` as it is.
+ */
+import { chmodSync, lstatSync, mkdirSync, readdirSync, type Stats } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Why `dir` (a folder MLX would use) is not safe for this user; undefined when it is, or does not exist. */
+export function unsafeBecause(dir: string, uid: number): string | undefined {
+  let st: Stats;
+  try {
+    st = lstatSync(dir);
+  } catch {
+    return undefined; // MLX creates it, owned by this user
+  }
+  if (st.isSymbolicLink()) return `${dir} is a symbolic link`;
+  if (!st.isDirectory()) return `${dir} is not a folder`;
+  if (st.uid !== uid) return `${dir} belongs to user ${st.uid}`;
+  // Writable by others, or by a group other than this user's own (a umask of 002 gives the
+  // user's private group write access, which is no one else's).
+  const gid = typeof process.getgid === 'function' ? process.getgid() : -1;
+  if ((st.mode & 0o002) !== 0 || ((st.mode & 0o020) !== 0 && st.gid !== gid)) {
+    return `${dir} is writable by other users (mode ${(st.mode & 0o777).toString(8)})`;
+  }
+  return undefined;
+}
+
+/** The first reason MLX's kernel folders under `temp` are unsafe for `uid`, if any. */
+export function kernelFolderProblem(temp: string, uid: number): string | undefined {
+  const root = join(temp, 'mlx');
+  const top = unsafeBecause(root, uid);
+  if (top !== undefined) return top;
+  let versions: string[];
+  try {
+    versions = readdirSync(root);
+  } catch {
+    return undefined;
+  }
+  for (const v of versions) {
+    const problem = unsafeBecause(join(root, v), uid) ?? unsafeBecause(join(root, v, 'cpu'), uid);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
+/**
+ * Points `env.TMPDIR` at a private folder when MLX's kernel folders under the current one are
+ * unsafe; returns that folder, or undefined when nothing changed.
+ */
+export function protectCpuJitFolder(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (process.platform === 'win32' || env.MLXN_CPU_JIT_TMPDIR === 'keep' || typeof process.getuid !== 'function') return undefined;
+  const uid = process.getuid();
+  const temp = tmpdir();
+  const problem = kernelFolderProblem(temp, uid);
+  if (problem === undefined) return undefined;
+  const own = join(temp, `mlxn-${uid}`);
+  try {
+    mkdirSync(own, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return warn(problem, err as Error);
+  }
+  // An existing folder of that name must be this user's alone too (not someone's trap).
+  const mine = unsafeBecause(own, uid);
+  if (mine !== undefined) return warn(problem, new Error(mine));
+  try {
+    chmodSync(own, 0o700);
+  } catch (err) {
+    return warn(problem, err as Error);
+  }
+  env.TMPDIR = own;
+  return own;
+}
+
+function warn(problem: string, err: Error): undefined {
+  process.emitWarning(
+    `@mlxn/core: MLX's CPU kernel folder is not safe (${problem}), and a private one could not be made (${err.message}); ` +
+      'set TMPDIR to a folder of your own (docs/security.md, "Compiled CPU kernels").',
+    { code: 'MLXN_CPU_JIT_TMPDIR' },
+  );
+  return undefined;
+}
