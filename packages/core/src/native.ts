@@ -26,7 +26,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as Binding from './binding.js';
 import { chooseBackend } from './runtime/backend.js';
-import { completeStamp, cudaLibDir, cudaRuntimeDir } from './runtime/cache.js';
+import { completeStamp, cudaLibDir, cudaPtxCacheDir, cudaRuntimeDir } from './runtime/cache.js';
 import { prepareCpuJit } from './runtime/cpu-jit.js';
 import { protectCpuJitFolder } from './runtime/cpu-jit-dir.js';
 import { placeBinary } from './runtime/place-binary.js';
@@ -108,6 +108,10 @@ function withRuntime(binary: string): string {
     );
     return binary;
   }
+  // MLX keeps the PTX it compiles in <temp>/mlx/<version>/ptx unless told otherwise: a folder
+  // in this user's cache instead survives reboots (a first compile of a kernel can take seconds)
+  // and is no one else's (runtime/cpu-jit-dir.ts says why that matters).
+  process.env.MLX_PTX_CACHE_DIR ??= cudaPtxCacheDir(mlxVersion);
   return placeBinary(binary, cudaLibDir(runtime));
 }
 

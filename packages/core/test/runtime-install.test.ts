@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chooseBackend, nvidiaDriverPresent } from '../src/runtime/backend.js';
-import { cudaRuntimeDir } from '../src/runtime/cache.js';
+import { cudaPtxCacheDir, cudaRuntimeDir } from '../src/runtime/cache.js';
 import { installWheels, isInstalled } from '../src/runtime/install.js';
 import { placeBinary } from '../src/runtime/place-binary.js';
 import { CUDA_WHEELS, MLX_VERSION } from '../src/runtime/pins.js';
@@ -54,6 +54,8 @@ describe('cache paths', () => {
       else process.env.MLXN_CACHE_DIR = saved;
     }
     expect(cudaRuntimeDir('0.32.4', { XDG_CACHE_HOME: '/x' })).toBe('/x/mlxn/mlx-0.32.4-linux-x64-cuda13');
+    // MLX's compiled PTX, per user and MLX version (MLX_PTX_CACHE_DIR, set when CUDA loads).
+    expect(cudaPtxCacheDir('0.32.4', { XDG_CACHE_HOME: '/x' })).toBe('/x/mlxn/ptx/0.32.4');
   });
   it('pins the mlx-cuda-13 wheel of the pinned MLX', () => {
     expect(CUDA_WHEELS.find((w) => w.package === 'mlx-cuda-13')?.version).toBe(MLX_VERSION);

@@ -28,3 +28,8 @@ export function cudaLibDir(runtimeDir: string): string {
 export function completeStamp(runtimeDir: string): string {
   return join(runtimeDir, '.complete');
 }
+
+/** Where MLX's CUDA backend keeps the PTX it compiles (`MLX_PTX_CACHE_DIR`), per MLX version. */
+export function cudaPtxCacheDir(mlxVersion: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(cacheRoot(env), 'ptx', mlxVersion);
+}

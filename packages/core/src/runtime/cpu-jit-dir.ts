@@ -1,16 +1,18 @@
 /**
- * Keeps MLX's compiled CPU kernels in a folder only this user can write.
+ * Keeps MLX's compiled kernels in folders only this user can write.
  *
  * MLX writes the kernels it compiles for the CPU to `<temp>/mlx/<version>/cpu/` and loads
  * (`dlopen`s) a `lib<kernel>.so` it finds there without compiling it again, where `<temp>` is
- * the process's temporary folder (`TMPDIR`, else `/tmp`). That folder is shared by every user of
+ * the process's temporary folder (`TMPDIR`, else `/tmp`); its CUDA backend does the same with
+ * the PTX it compiles, in `<temp>/mlx/<version>/ptx/` (the CUDA runtime gets a folder in the
+ * user's cache instead: `MLX_PTX_CACHE_DIR`, set in native.ts). That folder is shared by every user of
  * the machine: whoever created `/tmp/mlx` first owns it, so another user's processes could not
  * write their kernels there (every compiled function on the CPU failed: "cc1plus: fatal error:
  * …cpp: No such file or directory"), and worse, they would load the kernels the owner put there,
  * which runs the owner's code in their process.
  *
  * So, before the binary loads: when `<temp>/mlx` or a folder under it down to a version's `cpu/`
- * is a link, another user's, or writable by others, this process's `TMPDIR` becomes
+ * or `ptx/` is a link, another user's, or writable by others, this process's `TMPDIR` becomes
  * `<temp>/mlxn-<uid>` (created for this user alone, mode 0700, and checked to be so), where MLX
  * then keeps this user's kernels. Node's `os.tmpdir()` follows `TMPDIR`, so the process's other
  * temporary files go there too. `MLXN_CPU_JIT_TMPDIR=keep` leaves `TMPDIR` as it is.
@@ -51,7 +53,7 @@ export function kernelFolderProblem(temp: string, uid: number): string | undefin
     return undefined;
   }
   for (const v of versions) {
-    const problem = unsafeBecause(join(root, v), uid) ?? unsafeBecause(join(root, v, 'cpu'), uid);
+    const problem = unsafeBecause(join(root, v), uid) ?? unsafeBecause(join(root, v, 'cpu'), uid) ?? unsafeBecause(join(root, v, 'ptx'), uid);
     if (problem !== undefined) return problem;
   }
   return undefined;
