@@ -268,7 +268,7 @@ impl IoTokenizer {
     /// The tokenizer as `tokenizer.json` text (what constrained decoding reads token bytes from).
     #[napi(catch_unwind)]
     pub fn serialize(&self) -> Result<String> {
-        self.inner.inner.to_string(false).map_err(|e| io_err(format!("the tokenizer could not be serialized: {e}")))
+        self.inner.inner.to_string(false).map_err(|e| mlx_err(format!("the tokenizer could not be serialized: {e}")))
     }
     /// The raw `tokenizer_config.json` as JSON text.
     #[napi(js_name = "configJson", catch_unwind)]
