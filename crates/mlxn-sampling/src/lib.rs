@@ -137,10 +137,18 @@ mod js {
             self.inner.as_mut().ok_or_else(|| arg_err("this constraint was disposed"))
         }
 
-        /// `bool [1, width]`: true where a token may be sampled next.
+        /// `bool [1, width]`: true where a token may be sampled next; `also` are allowed besides
+        /// the grammar's tokens (even when also in `never`) and `never` are not, whatever the grammar says.
         #[napi(catch_unwind)]
-        pub fn mask(&mut self, width: u32) -> Result<JsArray> {
-            let flags = self.live()?.allowed_flags(width as usize).map_err(constraint_err)?;
+        pub fn mask(&mut self, width: u32, also: Vec<u32>, never: Vec<u32>) -> Result<JsArray> {
+            let mut flags = self.live()?.allowed_flags(width as usize).map_err(constraint_err)?;
+            for (ids, value) in [(&never, false), (&also, true)] {
+                for &t in ids {
+                    if let Some(f) = flags.get_mut(t as usize) {
+                        *f = value;
+                    }
+                }
+            }
             Ok(JsArray::new(Array::from_slice(&flags, &[1, width as i32])?))
         }
 
