@@ -106,7 +106,13 @@ impl TokenConstraint {
     pub fn new(vocab: &Vocabulary, grammar: Grammar<'_>) -> Result<TokenConstraint, ConstraintError> {
         let top = match grammar {
             Grammar::JsonSchema(text) => {
-                let mut schema: Value = serde_json::from_str(text).map_err(|e| err(format!("the JSON schema is not valid JSON: {e}")))?;
+                let mut schema: Value = serde_json::from_str(text).map_err(|e| {
+                    if e.to_string().starts_with("recursion limit exceeded") {
+                        err("the JSON schema nests too deeply (more than 128 levels of JSON)")
+                    } else {
+                        err(format!("the JSON schema is not valid JSON: {e}"))
+                    }
+                })?;
                 schema = match schema {
                     Value::Bool(true) => serde_json::json!({}),
                     Value::Object(o) => Value::Object(o),
@@ -290,7 +296,8 @@ mod tests {
     fn deep_nesting_is_refused() {
         let v = vocab();
         let deep = format!("{}{}", r#"{"type":"array","items":"#.repeat(200), format!("{{}}{}", "}".repeat(200)));
-        assert!(TokenConstraint::new(&v, Grammar::JsonSchema(&deep)).is_err());
+        let e = TokenConstraint::new(&v, Grammar::JsonSchema(&deep)).err().expect("refused");
+        assert!(e.0.contains("nests too deeply"), "{}", e.0);
     }
 
     #[test]
