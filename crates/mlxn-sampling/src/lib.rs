@@ -113,6 +113,33 @@ mod js {
         }
     }
 
+    /// Builds a `SamplingVocabulary` on a libuv worker thread (the trie and the slicer of a
+    /// 150k-token vocabulary take most of a second; the JS thread keeps serving meanwhile).
+    pub struct BuildVocabulary {
+        tokenizer_json: String,
+        eos_token_ids: Vec<u32>,
+    }
+
+    impl napi::Task for BuildVocabulary {
+        type Output = constraint::Vocabulary;
+        type JsValue = SamplingVocabulary;
+
+        fn compute(&mut self) -> napi::Result<Self::Output> {
+            let json = std::mem::take(&mut self.tokenizer_json);
+            constraint::Vocabulary::from_tokenizer_json(&json, &self.eos_token_ids).map_err(|e| napi::Error::new(napi::Status::InvalidArg, e.0))
+        }
+
+        fn resolve(&mut self, _env: napi::Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+            Ok(SamplingVocabulary { inner: Arc::new(output) })
+        }
+    }
+
+    /// `SamplingVocabulary.fromTokenizerJson` off the JS thread.
+    #[napi(js_name = "samplingBuildVocabulary", ts_return_type = "Promise<SamplingVocabulary>", catch_unwind)]
+    pub fn sampling_build_vocabulary(tokenizer_json: String, eos_token_ids: Vec<u32>) -> napi::bindgen_prelude::AsyncTask<BuildVocabulary> {
+        napi::bindgen_prelude::AsyncTask::new(BuildVocabulary { tokenizer_json, eos_token_ids })
+    }
+
     /// One generation's position in a grammar; `dispose` frees its parser state at once.
     #[napi(js_name = "SamplingConstraint")]
     pub struct SamplingConstraint {

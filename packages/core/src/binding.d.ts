@@ -541,6 +541,9 @@ export declare class SamplingVocabulary {
   get size(): number
 }
 
+/** `SamplingVocabulary.fromTokenizerJson` off the JS thread. */
+export declare function samplingBuildVocabulary(tokenizerJson: string, eosTokenIds: Array<number>): Promise<SamplingVocabulary>
+
 /** `int32 [2, B, C]`: `[0]` the window token ids, `[1]` the weights (see `Windows`). */
 export declare function samplingHistoryWindows(histories: Array<Array<number>>, contextSize: number, vocabSize: number): JsArray
 

@@ -55,21 +55,46 @@ export interface ConstrainableModel {
   readonly chatTemplate?: string;
 }
 
-const vocabularies = new WeakMap<Tokenizer, Map<string, ConstraintVocabulary>>();
+/** Per tokenizer and end-of-sequence set: the vocabulary, or the promise of one being built. */
+const vocabularies = new WeakMap<Tokenizer, Map<string, ConstraintVocabulary | Promise<ConstraintVocabulary>>>();
 
-/** The tokenizer's vocabulary for constraints, built once per tokenizer and end-of-sequence set. */
-export function constraintVocabulary(model: ConstrainableModel): ConstraintVocabulary {
+function vocabularySlot(model: ConstrainableModel): { tokenizer: Tokenizer; byEos: Map<string, ConstraintVocabulary | Promise<ConstraintVocabulary>>; key: string } {
   const tokenizer = model.tokenizer;
   if (tokenizer === undefined) throw new ConstraintError('structured output needs the model\'s tokenizer (load the model from a folder with tokenizer.json)');
   let byEos = vocabularies.get(tokenizer);
   if (byEos === undefined) vocabularies.set(tokenizer, (byEos = new Map()));
-  const key = model.eosTokenIds.join(',');
-  let vocab = byEos.get(key);
-  if (vocab === undefined) {
-    vocab = ConstraintVocabulary.fromTokenizerJson(tokenizer.serialize(), model.eosTokenIds);
-    byEos.set(key, vocab);
-  }
+  return { tokenizer, byEos, key: model.eosTokenIds.join(',') };
+}
+
+/**
+ * The tokenizer's vocabulary for constraints, built once per tokenizer and end-of-sequence set
+ * (most of a second for Qwen3's; `prepareConstraintVocabulary` builds it off the JS thread).
+ */
+export function constraintVocabulary(model: ConstrainableModel): ConstraintVocabulary {
+  const { tokenizer, byEos, key } = vocabularySlot(model);
+  const known = byEos.get(key);
+  if (known instanceof ConstraintVocabulary) return known;
+  // Still being built on a worker thread: built here as well rather than waited for.
+  const vocab = ConstraintVocabulary.fromTokenizerJson(tokenizer.serialize(), model.eosTokenIds);
+  byEos.set(key, vocab);
   return vocab;
+}
+
+/** Builds the vocabulary `constraintVocabulary` returns on a worker thread (once; later calls share it). */
+export async function prepareConstraintVocabulary(model: ConstrainableModel): Promise<ConstraintVocabulary> {
+  const { tokenizer, byEos, key } = vocabularySlot(model);
+  const known = byEos.get(key);
+  if (known !== undefined) return known;
+  const building = ConstraintVocabulary.fromTokenizerJsonAsync(tokenizer.serialize(), model.eosTokenIds);
+  byEos.set(key, building);
+  try {
+    const vocab = await building;
+    if (byEos.get(key) === building) byEos.set(key, vocab);
+    return vocab;
+  } catch (e) {
+    if (byEos.get(key) === building) byEos.delete(key);
+    throw e;
+  }
 }
 
 /** A function tool's name and parameter schema, from OpenAI's shape or the bare one. */

@@ -39,14 +39,31 @@ export class ConstraintVocabulary {
    * the ids that end a generation (allowed only where the output is complete).
    */
   static fromTokenizerJson(tokenizerJson: string, eosTokenIds: readonly number[]): ConstraintVocabulary {
-    if (typeof tokenizerJson !== 'string') throw new TypeError('ConstraintVocabulary.fromTokenizerJson: expected tokenizer.json as text');
-    if (!Array.isArray(eosTokenIds) || eosTokenIds.length === 0 || !eosTokenIds.every((t) => Number.isInteger(t) && t >= 0)) {
-      throw new TypeError('ConstraintVocabulary.fromTokenizerJson: eosTokenIds must be a non-empty list of token ids');
-    }
+    ConstraintVocabulary.#check(tokenizerJson, eosTokenIds, 'fromTokenizerJson');
     try {
       return new ConstraintVocabulary(native.SamplingVocabulary.fromTokenizerJson(tokenizerJson, [...eosTokenIds]));
     } catch (e) {
       return rethrow(e, 'ConstraintVocabulary');
+    }
+  }
+
+  /**
+   * `fromTokenizerJson` on a worker thread: building the trie of a 150k-token vocabulary takes
+   * most of a second, during which the event loop keeps running.
+   */
+  static async fromTokenizerJsonAsync(tokenizerJson: string, eosTokenIds: readonly number[]): Promise<ConstraintVocabulary> {
+    ConstraintVocabulary.#check(tokenizerJson, eosTokenIds, 'fromTokenizerJsonAsync');
+    try {
+      return new ConstraintVocabulary(await native.samplingBuildVocabulary(tokenizerJson, [...eosTokenIds]));
+    } catch (e) {
+      return rethrow(e, 'ConstraintVocabulary');
+    }
+  }
+
+  static #check(tokenizerJson: unknown, eosTokenIds: readonly number[], what: string): void {
+    if (typeof tokenizerJson !== 'string') throw new TypeError(`ConstraintVocabulary.${what}: expected tokenizer.json as text`);
+    if (!Array.isArray(eosTokenIds) || eosTokenIds.length === 0 || !eosTokenIds.every((t) => Number.isInteger(t) && t >= 0)) {
+      throw new TypeError(`ConstraintVocabulary.${what}: eosTokenIds must be a non-empty list of token ids`);
     }
   }
 

@@ -9,7 +9,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { ChatMessage } from '@mlxn/io';
-import { type FinishReason, ReplyParser, type ReplyPart, type ResponseFormat, compileReplyConstraint, encodePrompt, promptOpensThinking, toOpenAIToolCall } from '@mlxn/models-qwen3';
+import { type FinishReason, ReplyParser, type ReplyPart, type ResponseFormat, compileReplyConstraint, encodePrompt, prepareConstraintVocabulary, promptOpensThinking, toOpenAIToolCall } from '@mlxn/models-qwen3';
 import { ConstraintError } from '@mlxn/sampling';
 import { badRequest } from './errors.js';
 import { completionBudget, planChoices } from './options.js';
@@ -128,6 +128,8 @@ export async function handleChat(ctx: HandlerContext, body: unknown, res: Server
       enableThinking,
     };
     try {
+      // The first structured request builds the tokenizer's trie on a worker thread.
+      await prepareConstraintVocabulary(ctx.model);
       for (const plan of plans) plan.tokenMask = compileReplyConstraint(ctx.model, settings);
     } catch (e) {
       for (const plan of plans) plan.tokenMask?.dispose();
