@@ -6,8 +6,8 @@
 import { Ajv } from 'ajv';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Qwen3 } from '@mlxn/models-qwen3';
-import { type MlxnServer } from '../src/index.js';
+import { type Qwen3, type TokenMaskHook, resolveGenerateOptions } from '@mlxn/models-qwen3';
+import { type MlxnServer, type RowEvent, Scheduler } from '../src/index.js';
 import { scriptedModel, startServer, tinyModel } from './helpers.js';
 
 let model: Qwen3;
@@ -149,6 +149,41 @@ describe('response_format', () => {
     } finally {
       await thinker.close();
     }
+  });
+});
+
+describe('constraint lifetime', () => {
+  it('a row\'s constraint advances with its tokens and is freed when it finishes or its client leaves', async () => {
+    const scheduler = new Scheduler(model, { prefixCache: false });
+    const prompt = model.tokenizer!.encode('Hello there', { addSpecialTokens: false });
+    const hooks = [0, 1].map(() => {
+      const seen = { accepted: [] as number[], masks: 0, disposed: 0 };
+      const hook: TokenMaskHook = { mask: () => (seen.masks++, null), accept: (t) => void seen.accepted.push(t), dispose: () => void seen.disposed++ };
+      return { hook, seen };
+    });
+    const leaving = new AbortController();
+    const tokens: number[][] = [[], []];
+    const done = [0, 1].map(
+      (i) =>
+        new Promise<void>((resolve) => {
+          const plan = resolveGenerateOptions({ maxTokens: i === 0 ? 5 : 50 }, model.config.vocabSize, 'test');
+          plan.tokenMask = hooks[i].hook;
+          const onEvent = (e: RowEvent) => {
+            if (e.type === 'token') tokens[i].push(e.token);
+            if (i === 1 && tokens[1].length === 3) leaving.abort();
+            if (e.type !== 'token') resolve();
+          };
+          scheduler.submit([{ prompt, plan, topLogprobs: 0, signal: i === 1 ? leaving.signal : undefined, onEvent }]);
+        }),
+    );
+    await Promise.all(done);
+    await scheduler.close();
+    // The finished row: every token accepted, one mask per step, freed once.
+    expect(hooks[0].seen).toEqual({ accepted: tokens[0], masks: 5, disposed: 1 });
+    // The row whose client left: freed once, nothing accepted after it left.
+    expect(hooks[1].seen.disposed).toBe(1);
+    expect(hooks[1].seen.accepted).toEqual(tokens[1]);
+    expect(tokens[1].length).toBeLessThan(50);
   });
 });
 
