@@ -13,7 +13,7 @@
  */
 import type * as mx from '@mlxn/core';
 import type { Tokenizer } from '@mlxn/io';
-import { ConstraintError, ConstraintVocabulary, TokenConstraint } from '@mlxn/sampling';
+import { ConstraintError, ConstraintVocabulary, TokenConstraint, checkJsonDepth } from '@mlxn/sampling';
 
 /** OpenAI's `response_format`. */
 export type ResponseFormat =
@@ -105,6 +105,25 @@ function toolFunction(tool: unknown, i: number): { name: string; parameters: unk
   return { name: fn.name, parameters: fn.parameters ?? { type: 'object' } };
 }
 
+/**
+ * A schema as OpenAI's structured outputs read it, in standard JSON Schema: `nullable: true`
+ * (the OpenAPI keyword the `openai` client's zod helper writes for `.nullable()`, which
+ * llguidance would ignore) becomes `null` among the `type`s (or the `enum`). The schema must
+ * already be known to nest at most 128 levels (`checkJsonDepth`).
+ */
+export function standardSchema(schema: unknown): unknown {
+  if (schema === null || typeof schema !== 'object') return schema;
+  if (Array.isArray(schema)) return schema.map(standardSchema);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema)) if (k !== 'nullable') out[k] = standardSchema(v);
+  if ((schema as Record<string, unknown>).nullable === true) {
+    if (typeof out.type === 'string') out.type = out.type === 'null' ? 'null' : [out.type, 'null'];
+    else if (Array.isArray(out.type) && !out.type.includes('null')) out.type = [...out.type, 'null'];
+    if (Array.isArray(out.enum) && !out.enum.includes(null)) out.enum = [...out.enum, null];
+  }
+  return out;
+}
+
 /** How generated JSON is spaced (llguidance's option key; the same as the native default for schemas). */
 const JSON_LAYOUT = { item_separator: ', ', key_separator: ': ', whitespace_flexible: false };
 
@@ -123,11 +142,12 @@ export function toolCallGrammar(tools: readonly unknown[], choice: ToolChoice, p
     if (f.parameters === null || typeof f.parameters !== 'object' || Array.isArray(f.parameters)) {
       throw new ConstraintError(`the parameters of tool ${JSON.stringify(f.name)} must be a JSON schema object`);
     }
+    checkJsonDepth(f.parameters, `the parameters of tool ${JSON.stringify(f.name)}`);
     // Each tool's schema sits inside ours: a `$ref` in it would resolve against ours.
     if (JSON.stringify(f.parameters).includes('"$ref"')) {
       throw new ConstraintError(`the parameters of tool ${JSON.stringify(f.name)} use $ref, which a forced tool call does not support (inline the definitions)`);
     }
-    return { type: 'object', properties: { name: { const: f.name }, arguments: f.parameters }, required: ['name', 'arguments'], additionalProperties: false };
+    return { type: 'object', properties: { name: { const: f.name }, arguments: standardSchema(f.parameters) }, required: ['name', 'arguments'], additionalProperties: false };
   });
   const schema = { ...(calls.length === 1 ? calls[0] : { anyOf: calls }), 'x-guidance': JSON_LAYOUT };
   return [`start: call${parallel ? ' ("\\n" call)*' : ''}`, `call: "<tool_call>\\n" %json ${JSON.stringify(schema)} "\\n</tool_call>"`].join('\n');
@@ -143,7 +163,9 @@ function schemaOf(format: ResponseFormat): unknown {
     if (typeof js.name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(js.name)) {
       throw new ConstraintError('response_format.json_schema.name must be 1-64 letters, digits, underscores or dashes');
     }
-    return js.schema ?? { type: 'object' };
+    const schema = js.schema ?? { type: 'object' };
+    checkJsonDepth(schema, 'the JSON schema');
+    return standardSchema(schema);
   }
   throw new ConstraintError(`unknown response_format type ${JSON.stringify((format as { type: unknown }).type)}`);
 }

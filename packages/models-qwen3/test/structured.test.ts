@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import '../src/methods.js';
 import type { Qwen3 } from '../src/model.js';
-import { toolCallGrammar } from '../src/structured.js';
+import { standardSchema, toolCallGrammar } from '../src/structured.js';
 import { scripted, tinyQwen3 } from './generate-helpers.js';
 
 let model: Qwen3;
@@ -90,6 +90,13 @@ describe('chat with a forced tool call', () => {
     expect(r.toolCalls[0]).toMatchObject({ name: 'dial', type: 'function', function: { name: 'dial' } });
     expect(r.toolCalls[0].id).toMatch(/^call_[0-9a-f]{24}$/);
     expect([1, 2, 3]).toContain((JSON.parse(r.toolCalls[0].function.arguments) as { level: number }).level);
+  });
+
+  it('reads OpenAPI\'s nullable as JSON Schema does not (the openai client\'s zod helper writes it)', () => {
+    expect(standardSchema({ type: 'object', properties: { a: { type: 'string', nullable: true }, b: { enum: ['x'], nullable: true }, c: { type: ['integer'], nullable: true }, d: { type: 'number', nullable: false } } })).toEqual({
+      type: 'object',
+      properties: { a: { type: ['string', 'null'] }, b: { enum: ['x', null] }, c: { type: ['integer', 'null'] }, d: { type: 'number' } },
+    });
   });
 
   it('builds Qwen3\'s tool-call format as a grammar', () => {

@@ -21,6 +21,24 @@ export class ConstraintError extends Error {
   override name = 'ConstraintError';
 }
 
+/** JSON nesting the native side accepts (serde_json's recursion limit). */
+const MAX_JSON_DEPTH = 128;
+
+/**
+ * Throws `ConstraintError` when `value` (a parsed JSON document) nests more than `limit` arrays
+ * and objects deep. Iterative, so a hostile document cannot overflow the stack here (as
+ * `JSON.stringify` of it would).
+ */
+export function checkJsonDepth(value: unknown, what: string, limit = MAX_JSON_DEPTH): void {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > limit) throw new ConstraintError(`${what} nests too deeply (more than ${limit} levels of JSON)`);
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+}
+
 function rethrow(e: unknown, what: string): never {
   throw new ConstraintError(`${what}: ${e instanceof Error ? e.message : String(e)}`);
 }
@@ -91,6 +109,7 @@ export class TokenConstraint {
     if (schema !== true && (schema === null || typeof schema !== 'object' || Array.isArray(schema))) {
       throw new ConstraintError('the JSON schema must be an object');
     }
+    checkJsonDepth(schema, 'the JSON schema');
     return TokenConstraint.#compile(vocabulary, 'json_schema', JSON.stringify(schema));
   }
 

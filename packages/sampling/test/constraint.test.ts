@@ -3,7 +3,7 @@
 // end-of-sequence rule, errors, and the worker-thread build of the vocabulary.
 import * as mx from '@mlxn/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConstraintError, ConstraintVocabulary, TokenConstraint, applyTokenMask } from '../src/index.js';
+import { ConstraintError, ConstraintVocabulary, TokenConstraint, applyTokenMask, checkJsonDepth } from '../src/index.js';
 
 /** GPT-2's byte → character table (what byte-level BPE vocabularies are spelled in). */
 function byteChars(): string[] {
@@ -90,6 +90,14 @@ describe('TokenConstraint', () => {
     expect(() => ConstraintVocabulary.fromTokenizerJson('{}', [0])).toThrow(ConstraintError);
     expect(() => ConstraintVocabulary.fromTokenizerJson(tokenizerJson(), [])).toThrow(/eosTokenIds/);
     expect(() => ConstraintVocabulary.fromTokenizerJson(tokenizerJson(), [EOS + 1])).toThrow(/not in the vocabulary/);
+  });
+
+  it('refuses schemas nested past 128 levels before serializing them (no stack overflow)', () => {
+    let deep: unknown = {};
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(() => TokenConstraint.jsonSchema(vocab, { type: 'object', properties: { a: deep } })).toThrow(/nests too deeply \(more than 128 levels/);
+    expect(() => checkJsonDepth({ a: [[[]]] }, 'x', 3)).toThrow(/x nests too deeply/);
+    expect(() => checkJsonDepth({ a: [[]] }, 'x', 3)).not.toThrow();
   });
 
   it('builds the vocabulary on a worker thread too', async () => {

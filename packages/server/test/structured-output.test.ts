@@ -5,10 +5,12 @@
 // constraint's doing, and these tests fail when the mask is not applied.
 import { Ajv } from 'ajv';
 import OpenAI from 'openai';
+import { zodResponseFormat } from 'openai/helpers/zod';
+import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Qwen3, type TokenMaskHook, resolveGenerateOptions } from '@mlxn/models-qwen3';
 import { type MlxnServer, type RowEvent, Scheduler } from '../src/index.js';
-import { scriptedModel, startServer, tinyModel } from './helpers.js';
+import { rawRequest, scriptedModel, startServer, tinyModel } from './helpers.js';
 
 let model: Qwen3;
 let server: MlxnServer & { url: string };
@@ -105,6 +107,14 @@ describe('response_format', () => {
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
     expectValid(text, { type: 'object' });
+  });
+
+  it('serves the openai client\'s zod helper (`parse`), nullable fields included', async () => {
+    const Forecast = z.object({ city: z.string().max(12), days: z.number().int().min(1).max(7), note: z.string().max(8).nullable() });
+    const r = await client.chat.completions.parse({ model: 'tiny', messages, max_tokens: 60, temperature: 0, response_format: zodResponseFormat(Forecast, 'forecast'), ...noThinking });
+    expect(r.choices[0].finish_reason).toBe('stop');
+    const parsed = r.choices[0].message.parsed;
+    expect(Forecast.parse(parsed)).toEqual(parsed);
   });
 
   it('a document cut by max_tokens ends with finish_reason "length", never "stop"', async () => {
@@ -251,6 +261,11 @@ describe('bad and hostile schemas', () => {
     const nested = await bad({ response_format: { type: 'json_schema', json_schema: { name: 'deep', schema: deep } } });
     expect(nested).toBeInstanceOf(OpenAI.BadRequestError);
     expect((nested as Error).message).toMatch(/nests too deeply/);
+    // 100,000 levels: refused before anything recurses over it.
+    const abyss = `{"model":"tiny","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"d","schema":{"type":"object","properties":{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}}}}}`;
+    const deepRaw = await rawRequest(server.url, 'POST', '/v1/chat/completions', abyss);
+    expect(deepRaw.status).toBe(400);
+    expect(JSON.parse(deepRaw.body).error).toMatchObject({ param: 'response_format', message: expect.stringMatching(/nests too deeply/) });
     const huge = { enum: Array.from({ length: 100_000 }, (_, i) => `value-${i}`) };
     const tooBig = await bad({ response_format: { type: 'json_schema', json_schema: { name: 'huge', schema: huge } } });
     expect(tooBig).toBeInstanceOf(OpenAI.BadRequestError);
