@@ -190,16 +190,6 @@ export class ConstrainedReply implements TokenMaskHook {
     this.#stopIds = options.stopIds;
   }
 
-  /** Whether the reply is in its answer (past any thinking). */
-  get inAnswer(): boolean {
-    return this.#phase === 'answer';
-  }
-
-  /** Whether the answer so far is complete. */
-  get isAccepting(): boolean {
-    return this.#phase === 'answer' && this.#constraint.isAccepting;
-  }
-
   mask(width: number): mx.Array | null {
     if (this.#phase === 'thinking') return null;
     const also = this.#phase === 'maybeThinking' && this.#open !== undefined ? [this.#open] : [];
