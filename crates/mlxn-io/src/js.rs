@@ -265,6 +265,11 @@ impl IoTokenizer {
     pub fn chat_template(&self, name: Option<String>) -> Option<String> {
         self.inner.chat_template(name.as_deref())
     }
+    /// The tokenizer as `tokenizer.json` text (what constrained decoding reads token bytes from).
+    #[napi(catch_unwind)]
+    pub fn serialize(&self) -> Result<String> {
+        self.inner.inner.to_string(false).map_err(|e| mlx_err(format!("the tokenizer could not be serialized: {e}")))
+    }
     /// The raw `tokenizer_config.json` as JSON text.
     #[napi(js_name = "configJson", catch_unwind)]
     pub fn config_json(&self) -> String {

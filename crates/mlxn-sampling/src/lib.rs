@@ -9,7 +9,13 @@
 //! does that packing in one pass and hands MLX a single `int32` array, instead of the JS side
 //! building nested arrays element by element. `history_windows` is plain Rust (tested with
 //! `cargo test`, no Node); the `napi` feature exports it to the addon as `samplingHistoryWindows`.
+//!
+//! The other piece is constrained decoding (`constraint`): compiling a JSON Schema or grammar
+//! into the set of tokens allowed at each step is host work over the whole vocabulary, done by
+//! llguidance; the addon exports it as the `SamplingVocabulary` and `SamplingConstraint` classes.
 use std::fmt;
+
+pub mod constraint;
 
 /// Per-row context windows, packed for a scatter along the vocabulary axis.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +84,126 @@ mod js {
         let mut packed = w.index;
         packed.extend_from_slice(&w.weight);
         Ok(JsArray::new(Array::from_slice(&packed, &[2, w.rows as i32, w.width as i32])?))
+    }
+
+    use crate::constraint::{self, ConstraintError};
+    use std::sync::Arc;
+
+    fn constraint_err(e: ConstraintError) -> mlxn_core::js::JsError {
+        arg_err(e.0)
+    }
+
+    /// A tokenizer's vocabulary prepared for constrained decoding (built once per tokenizer).
+    #[napi(js_name = "SamplingVocabulary")]
+    pub struct SamplingVocabulary {
+        inner: Arc<constraint::Vocabulary>,
+    }
+
+    #[napi]
+    impl SamplingVocabulary {
+        /// From `tokenizer.json`'s text and the ids that end a generation.
+        #[napi(factory, js_name = "fromTokenizerJson", catch_unwind)]
+        pub fn from_tokenizer_json(tokenizer_json: String, eos_token_ids: Vec<u32>) -> Result<SamplingVocabulary> {
+            let inner = constraint::Vocabulary::from_tokenizer_json(&tokenizer_json, &eos_token_ids).map_err(constraint_err)?;
+            Ok(SamplingVocabulary { inner: Arc::new(inner) })
+        }
+        #[napi(getter, catch_unwind)]
+        pub fn size(&self) -> u32 {
+            self.inner.size() as u32
+        }
+    }
+
+    /// Builds a `SamplingVocabulary` on a libuv worker thread (the trie and the slicer of a
+    /// 150k-token vocabulary take most of a second; the JS thread keeps serving meanwhile).
+    pub struct BuildVocabulary {
+        tokenizer_json: String,
+        eos_token_ids: Vec<u32>,
+    }
+
+    impl napi::Task for BuildVocabulary {
+        type Output = constraint::Vocabulary;
+        type JsValue = SamplingVocabulary;
+
+        fn compute(&mut self) -> napi::Result<Self::Output> {
+            let json = std::mem::take(&mut self.tokenizer_json);
+            constraint::Vocabulary::from_tokenizer_json(&json, &self.eos_token_ids).map_err(|e| napi::Error::new(napi::Status::InvalidArg, e.0))
+        }
+
+        fn resolve(&mut self, _env: napi::Env, output: Self::Output) -> napi::Result<Self::JsValue> {
+            Ok(SamplingVocabulary { inner: Arc::new(output) })
+        }
+    }
+
+    /// `SamplingVocabulary.fromTokenizerJson` off the JS thread.
+    #[napi(js_name = "samplingBuildVocabulary", ts_return_type = "Promise<SamplingVocabulary>", catch_unwind)]
+    pub fn sampling_build_vocabulary(tokenizer_json: String, eos_token_ids: Vec<u32>) -> napi::bindgen_prelude::AsyncTask<BuildVocabulary> {
+        napi::bindgen_prelude::AsyncTask::new(BuildVocabulary { tokenizer_json, eos_token_ids })
+    }
+
+    /// One generation's position in a grammar; `dispose` frees its parser state at once.
+    #[napi(js_name = "SamplingConstraint")]
+    pub struct SamplingConstraint {
+        inner: Option<constraint::TokenConstraint>,
+    }
+
+    #[napi]
+    impl SamplingConstraint {
+        /// `kind` is `"json_schema"` (source: the schema's JSON text) or `"lark"`.
+        #[napi(factory, catch_unwind)]
+        pub fn compile(vocabulary: &SamplingVocabulary, kind: String, source: String) -> Result<SamplingConstraint> {
+            let grammar = match kind.as_str() {
+                "json_schema" => constraint::Grammar::JsonSchema(&source),
+                "lark" => constraint::Grammar::Lark(&source),
+                other => return Err(arg_err(format!("unknown grammar kind {other:?} (json_schema or lark)"))),
+            };
+            let inner = constraint::TokenConstraint::new(&vocabulary.inner, grammar).map_err(constraint_err)?;
+            Ok(SamplingConstraint { inner: Some(inner) })
+        }
+
+        fn live(&mut self) -> Result<&mut constraint::TokenConstraint> {
+            self.inner.as_mut().ok_or_else(|| arg_err("this constraint was disposed"))
+        }
+
+        /// `bool [1, width]`: true where a token may be sampled next; `also` are allowed besides
+        /// the grammar's tokens (even when also in `never`) and `never` are not, whatever the grammar says.
+        #[napi(catch_unwind)]
+        pub fn mask(&mut self, width: u32, also: Vec<u32>, never: Vec<u32>) -> Result<JsArray> {
+            let mut flags = self.live()?.allowed_flags(width as usize).map_err(constraint_err)?;
+            for (ids, value) in [(&never, false), (&also, true)] {
+                for &t in ids {
+                    if let Some(f) = flags.get_mut(t as usize) {
+                        *f = value;
+                    }
+                }
+            }
+            Ok(JsArray::new(Array::from_slice(&flags, &[1, width as i32])?))
+        }
+
+        /// The ids allowed next (for tests and diagnostics).
+        #[napi(js_name = "allowedTokens", catch_unwind)]
+        pub fn allowed_tokens(&mut self) -> Result<Vec<u32>> {
+            Ok(self.live()?.allowed().map_err(constraint_err)?.to_list())
+        }
+
+        #[napi(catch_unwind)]
+        pub fn accept(&mut self, token: u32) -> Result<()> {
+            self.live()?.accept(token).map_err(constraint_err)
+        }
+
+        #[napi(js_name = "isAccepting", catch_unwind)]
+        pub fn is_accepting(&mut self) -> Result<bool> {
+            Ok(self.live()?.is_accepting())
+        }
+
+        #[napi(js_name = "isFinished", catch_unwind)]
+        pub fn is_finished(&mut self) -> Result<bool> {
+            Ok(self.live()?.is_finished())
+        }
+
+        #[napi(catch_unwind)]
+        pub fn dispose(&mut self) {
+            self.inner = None;
+        }
     }
 }
 

@@ -378,6 +378,8 @@ export declare class IoTokenizer {
   idToToken(id: number): string | null
   specialTokens(): IoSpecialTokens
   chatTemplate(name?: string | undefined | null): string | null
+  /** The tokenizer as `tokenizer.json` text (what constrained decoding reads token bytes from). */
+  serialize(): string
   /** The raw `tokenizer_config.json` as JSON text. */
   configJson(): string
   /**
@@ -514,6 +516,33 @@ export declare function qwen3ParseReply(text: string, startInReasoning: boolean)
 
 /** The sanitize plan of a Qwen3 checkpoint (JSON in, JSON out; see [`super::plan`]). */
 export declare function qwen3PlanCheckpoint(expectedJson: string, checkpointJson: string, tiedEmbeddings: boolean, numExperts: number): string
+
+/** One generation's position in a grammar; `dispose` frees its parser state at once. */
+export declare class SamplingConstraint {
+  /** `kind` is `"json_schema"` (source: the schema's JSON text) or `"lark"`. */
+  static compile(vocabulary: SamplingVocabulary, kind: string, source: string): SamplingConstraint
+  /**
+   * `bool [1, width]`: true where a token may be sampled next; `also` are allowed besides
+   * the grammar's tokens (even when also in `never`) and `never` are not, whatever the grammar says.
+   */
+  mask(width: number, also: Array<number>, never: Array<number>): JsArray
+  /** The ids allowed next (for tests and diagnostics). */
+  allowedTokens(): Array<number>
+  accept(token: number): void
+  isAccepting(): boolean
+  isFinished(): boolean
+  dispose(): void
+}
+
+/** A tokenizer's vocabulary prepared for constrained decoding (built once per tokenizer). */
+export declare class SamplingVocabulary {
+  /** From `tokenizer.json`'s text and the ids that end a generation. */
+  static fromTokenizerJson(tokenizerJson: string, eosTokenIds: Array<number>): SamplingVocabulary
+  get size(): number
+}
+
+/** `SamplingVocabulary.fromTokenizerJson` off the JS thread. */
+export declare function samplingBuildVocabulary(tokenizerJson: string, eosTokenIds: Array<number>): Promise<SamplingVocabulary>
 
 /** `int32 [2, B, C]`: `[0]` the window token ids, `[1]` the weights (see `Windows`). */
 export declare function samplingHistoryWindows(histories: Array<Array<number>>, contextSize: number, vocabSize: number): JsArray

@@ -115,6 +115,14 @@ export class Tokenizer {
     return Tokenizer.loadSync(folder);
   }
 
+  /**
+   * The tokenizer as `tokenizer.json` text (as Hugging Face `tokenizers` writes it): for tools
+   * that read the vocabulary themselves, such as constrained decoding in @mlxn/sampling.
+   */
+  serialize(): string {
+    return this.#native.serialize();
+  }
+
   /** The raw `tokenizer_config.json`. */
   get config(): Readonly<Record<string, unknown>> {
     return this.#config;

@@ -32,6 +32,13 @@ describe('Tokenizer (Qwen3) against Python tokenizers', () => {
       expect(tok.decode(c.ids, { skipSpecialTokens: true })).toBe(c.decodedSkip);
     });
   }
+  it('serializes to tokenizer.json text that loads back as the same tokenizer', () => {
+    const dir = tmp('tok-serialize');
+    writeFileSync(join(dir, 'tokenizer.json'), tok.serialize());
+    const again = Tokenizer.loadSync(dir);
+    expect(again.vocabSize).toBe(tok.vocabSize);
+    for (const c of tokGolden.cases) expect(again.encode(c.text, { addSpecialTokens: false })).toEqual(c.idsNoSpecial);
+  });
   it('batches', () => {
     const texts = tokGolden.cases.map((c) => c.text);
     expect(tok.encodeBatch(texts)).toEqual(tokGolden.cases.map((c) => c.ids));

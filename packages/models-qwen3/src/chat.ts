@@ -8,6 +8,8 @@ import type { ChatMessage } from '@mlxn/io';
 import { type FinishReason, type GenerationChunk, type GenerationModel, prepareGeneration } from './generate.js';
 import { type GenerateOptions, GenerationOptionsError } from './options.js';
 import { type InvalidToolCall, ReplyParser, type ReplyPart, type ToolCall, promptOpensThinking } from './reply.js';
+import { ConstraintError } from '@mlxn/sampling';
+import { type ResponseFormat, type ToolChoice, compileReplyConstraint } from './structured.js';
 
 /**
  * A tool call of a chat reply, with OpenAI's fields besides the parsed ones: an `id` and
@@ -31,8 +33,22 @@ export function toOpenAIToolCall(call: ToolCall): ChatToolCall {
   return { ...call, id: `call_${randomBytes(12).toString('hex')}`, type: 'function', function: { name: call.name, arguments: JSON.stringify(call.arguments) } };
 }
 
-/** Options of `chat` and `chatStream`: generation options plus `tools` and `enableThinking`. */
-export type ChatOptions = GenerateOptions;
+/** Options of `chat` and `chatStream`: generation options plus structured output. */
+export interface ChatOptions extends GenerateOptions {
+  /**
+   * OpenAI's `response_format`: `{ type: 'json_schema', json_schema: { name, schema } }` or
+   * `{ type: 'json_object' }` constrain the answer (after any thinking) to JSON valid against
+   * the schema; it ends with finish reason `'stop'` only when complete (else `'length'`). Cannot
+   * be combined with `stop` strings, which could cut the document.
+   */
+  responseFormat?: ResponseFormat;
+  /** OpenAI's `tool_choice`: `'required'` or `{ type: 'function', function: { name } }` force a call of `tools` (arguments valid against its schema). */
+  toolChoice?: ToolChoice;
+  /** With a forced tool call: allow several calls. Default true. */
+  parallelToolCalls?: boolean;
+}
+
+const CHAT_KEYS = ['responseFormat', 'toolChoice', 'parallelToolCalls'];
 
 /** What `chat` returns. */
 export interface ChatResult {
@@ -72,7 +88,15 @@ function checkMessages(messages: unknown, what: string): readonly ChatMessage[] 
   return messages as ChatMessage[];
 }
 
-async function* partsOf(chunks: AsyncIterable<GenerationChunk>, parser: ReplyParser): AsyncGenerator<ChatPart, void, undefined> {
+async function* partsOf(chunks: AsyncIterable<GenerationChunk>, parser: ReplyParser, release: () => void): AsyncGenerator<ChatPart, void, undefined> {
+  try {
+    yield* parts(chunks, parser);
+  } finally {
+    release();
+  }
+}
+
+async function* parts(chunks: AsyncIterable<GenerationChunk>, parser: ReplyParser): AsyncGenerator<ChatPart, void, undefined> {
   for await (const c of chunks) {
     if (c.text !== '') yield* withIds(parser.push(c.text));
     if (c.finishReason !== null) {
@@ -92,9 +116,25 @@ async function* partsOf(chunks: AsyncIterable<GenerationChunk>, parser: ReplyPar
 function start(model: GenerationModel, messages: readonly ChatMessage[], options: ChatOptions, what: string) {
   checkMessages(messages, what);
   if (model.tokenizer === undefined) throw new GenerationOptionsError(`${what}: the model has no tokenizer (load it from a folder with tokenizer.json)`);
-  const g = prepareGeneration(model, messages, options, what);
-  const parser = new ReplyParser({ startInReasoning: promptOpensThinking(g.encoded.text ?? '') });
-  return { g, parser };
+  const g = prepareGeneration(model, messages, options, what, CHAT_KEYS);
+  const startInReasoning = promptOpensThinking(g.encoded.text ?? '');
+  const { responseFormat, toolChoice, parallelToolCalls } = options;
+  if (responseFormat !== undefined && (responseFormat === null || typeof responseFormat !== 'object')) throw new GenerationOptionsError(`${what}: responseFormat must be an object like { type: 'json_object' }`);
+  if (toolChoice !== undefined && typeof toolChoice !== 'string' && (toolChoice === null || typeof toolChoice !== 'object')) throw new GenerationOptionsError(`${what}: toolChoice must be 'none', 'auto', 'required' or { type: 'function', function: { name } }`);
+  if (parallelToolCalls !== undefined && typeof parallelToolCalls !== 'boolean') throw new GenerationOptionsError(`${what}: parallelToolCalls must be a boolean`);
+  try {
+    g.plan.tokenMask = compileReplyConstraint(model, { responseFormat, tools: options.tools, toolChoice, parallelToolCalls, startInReasoning, enableThinking: options.enableThinking });
+  } catch (e) {
+    if (e instanceof ConstraintError) throw new GenerationOptionsError(`${what}: ${e.message}`);
+    throw e;
+  }
+  if (g.plan.tokenMask !== undefined && g.plan.stopStrings.length > 0) {
+    g.plan.tokenMask.dispose();
+    throw new GenerationOptionsError(`${what}: stop strings cannot be combined with responseFormat or a required toolChoice (a stop string could cut the JSON)`);
+  }
+  const parser = new ReplyParser({ startInReasoning });
+  const release = () => g.plan.tokenMask?.dispose();
+  return { g, parser, release };
 }
 
 /**
@@ -108,8 +148,8 @@ function start(model: GenerationModel, messages: readonly ChatMessage[], options
  * }
  */
 export function chatStream(model: GenerationModel, messages: readonly ChatMessage[], options: ChatOptions = {}): AsyncGenerator<ChatPart, void, undefined> {
-  const { g, parser } = start(model, messages, options, 'Qwen3.chatStream');
-  return partsOf(g.run(), parser);
+  const { g, parser, release } = start(model, messages, options, 'Qwen3.chatStream');
+  return partsOf(g.run(), parser, release);
 }
 
 /**
@@ -120,7 +160,7 @@ export function chatStream(model: GenerationModel, messages: readonly ChatMessag
  * r.toolCalls; // [{ name: 'get_weather', arguments: { city: 'Paris' }, raw: '...' }]
  */
 export async function chat(model: GenerationModel, messages: readonly ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
-  const { g, parser } = start(model, messages, options, 'Qwen3.chat');
+  const { g, parser, release } = start(model, messages, options, 'Qwen3.chat');
   let text = '';
   let reasoning = '';
   const toolCalls: ChatToolCall[] = [];
@@ -128,7 +168,7 @@ export async function chat(model: GenerationModel, messages: readonly ChatMessag
   let done: ChatDone | undefined;
   let cached = 0;
   const chunks = g.run();
-  for await (const part of partsOf(chunks, parser)) {
+  for await (const part of partsOf(chunks, parser, release)) {
     if (part.type === 'text') text += part.text;
     else if (part.type === 'reasoning') reasoning += part.text;
     else if (part.type === 'toolCall') toolCalls.push(part.toolCall);

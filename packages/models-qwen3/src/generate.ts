@@ -11,7 +11,7 @@ import { type ScheduledRead, forgetScheduled, readScheduled, scheduleForRead, se
 import { type Cache, KVCache, type PromptCacheOptions, canTrimPromptCache, promptCacheTokens as cachePromptTokens, setPromptCacheTokens, trimPromptCache } from '@mlxn/cache';
 import type { ChatMessage, Tokenizer } from '@mlxn/io';
 import { type ChatPromptOptions, type GenerateOptions, type GenerationPlan, GenerationOptionsError, type Prompt, describe, resolveGenerateOptions } from './options.js';
-import { checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
+import { applyTokenMask, checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
 import { StopStrings, stopTokenSet } from './stop.js';
 import { type GenerationDefaults, withGenerationDefaults } from './generation-config.js';
 
@@ -251,6 +251,8 @@ export async function* generateStep(
       }
       for (const p of processors) logits = plan.customProcessors ? checkProcessedLogits(logits, p(history, logits), `${what}: logits processor`) : p(history, logits);
     }
+    const allowed = plan.tokenMask?.mask(logits.shape[logits.shape.length - 1]);
+    if (allowed != null) logits = applyTokenMask(logits, allowed);
     maybeQuantize(cache, plan);
     const logprobs = mx.subtract(logits, mx.logsumexp(logits, -1, true));
     const y = plan.customSampler ? checkSampledTokens(logprobs, sampler(logprobs), `${what}: sampler`) : sampler(logprobs);
@@ -300,13 +302,15 @@ export async function* generateStep(
     record.fed.push(prompt[total - 1]);
     const threaded = useEvalThread();
     currentRead = scheduleForRead(current, threaded);
+    // A token mask (structured output) depends on token n, so step n+1 waits for it.
+    const lookAhead = plan.tokenMask === undefined;
     for (let n = 0; ; n++) {
       const cur: [mx.Array, mx.Array | null] = current!;
       const more = n + 1 < plan.maxTokens;
       // Step n+1 is built from token n and queued before token n is read (one step of
       // look-ahead): building it, or on the evaluation thread encoding it, overlaps the device
       // finishing step n and this thread reading token n.
-      if (more) {
+      if (more && lookAhead) {
         next = step(cur[0], true);
         nextRead = scheduleForRead(next, threaded);
       }
@@ -320,6 +324,13 @@ export async function* generateStep(
       const token = checkTokenId(values[0], vocabSize, `${what}: sampler`);
       const logprob = cur[1] === null ? undefined : values[1];
       if (more) record.fed.push(token);
+      if (!lookAhead) {
+        plan.tokenMask!.accept(token);
+        if (more) {
+          next = step(cur[0], true);
+          nextRead = scheduleForRead(next, threaded);
+        }
+      }
       mx.dispose(cur);
       current = null;
       yield logprob === undefined ? { token } : { token, logprob };

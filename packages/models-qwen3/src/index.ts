@@ -36,3 +36,5 @@ export { ReplyParser, parseReply, promptOpensThinking } from './reply.js';
 export type { InvalidToolCall, ParsedReply, ReplyPart, ToolCall } from './reply.js';
 export { batchGenerate } from './batch.js';
 export type { BatchGenerateOptions, BatchPrompt, BatchResult, BatchResults, BatchStats } from './batch.js';
+export { ConstrainedReply, compileReplyConstraint, constraintVocabulary, prepareConstraintVocabulary, toolCallGrammar } from './structured.js';
+export type { ConstrainableModel, ReplyConstraintOptions, ResponseFormat, TokenMaskHook, ToolChoice } from './structured.js';

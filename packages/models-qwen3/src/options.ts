@@ -8,6 +8,7 @@ import type { Cache } from '@mlxn/cache';
 import { editDistance } from '@mlxn/core/internal';
 import type { ChatMessage } from '@mlxn/io';
 import { type LogitsProcessor, type LogitsProcessorOptions, type Sampler, type SamplerOptions, makeLogitsProcessors, makeSampler } from '@mlxn/sampling';
+import type { TokenMaskHook } from './structured.js';
 
 /** A prompt: text, token ids, or chat messages (rendered with the model's chat template). */
 export type Prompt = string | readonly number[] | readonly ChatMessage[];
@@ -98,6 +99,8 @@ export interface GenerationPlan {
   includeStopToken: boolean;
   skipSpecialTokens: boolean;
   chat: ChatPromptOptions;
+  /** Set by `chat` for structured output: the tokens each step may sample (see structured.ts). */
+  tokenMask: TokenMaskHook | undefined;
 }
 
 const SAMPLER_KEYS = ['temperature', 'topP', 'topK', 'minP', 'minTokensToKeep', 'xtcProbability', 'xtcThreshold', 'xtcSpecialTokens'] as const;
@@ -258,5 +261,6 @@ export function resolveGenerateOptions(options: GenerateOptions | undefined, voc
     includeStopToken: o.includeStopToken ?? false,
     skipSpecialTokens: o.skipSpecialTokens ?? false,
     chat: { tools: o.tools, enableThinking: o.enableThinking, templateVariables: o.templateVariables },
+    tokenMask: undefined,
   };
 }

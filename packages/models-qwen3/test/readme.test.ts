@@ -41,5 +41,6 @@ describe('README examples', () => {
     expect(outputs[5]).toMatch(/loss \S+ gradient tensors \d+/);
     expect(outputs[6]).toMatch(/^aux loss \d\.\d{3} loss \S+ gradient tensors \d+\n$/);
     expect(outputs[7]).toMatch(/quantized: \{/);
+    expect(outputs.some((o) => /\nstop \{ city: '[^\n]*' \}\n/.test(o))).toBe(true);
   }, 300_000);
 });

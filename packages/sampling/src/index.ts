@@ -18,3 +18,4 @@ export type { LogitsProcessor, Tokens } from './mlx/processors.js';
 export type { LogitsProcessorOptions, SamplerOptions } from './options.js';
 export { checkProcessedLogits, checkSampledTokens } from './mlx/validate.js';
 export { checkTokenId } from './token-ids.js';
+export { ConstraintError, ConstraintVocabulary, TokenConstraint, applyTokenMask, checkJsonDepth } from './constraint.js';

@@ -3,10 +3,14 @@
  * generated on the shared scheduler and split by Qwen3's reply parser into `content`,
  * `reasoning_content` (the `<think>` text, as mlx-lm's server names it) and `tool_calls` (ids,
  * JSON-string arguments, `finish_reason: "tool_calls"`), whole or as server-sent events.
+ * `response_format` json_schema / json_object and `tool_choice` required / a named function are
+ * answered by constrained decoding (@mlxn/models-qwen3's `compileReplyConstraint`): each choice
+ * gets its own token constraint, which the scheduler applies to that row's steps.
  */
 import type { ServerResponse } from 'node:http';
 import type { ChatMessage } from '@mlxn/io';
-import { type FinishReason, ReplyParser, type ReplyPart, encodePrompt, promptOpensThinking, toOpenAIToolCall } from '@mlxn/models-qwen3';
+import { type FinishReason, ReplyParser, type ReplyPart, type ResponseFormat, compileReplyConstraint, encodePrompt, prepareConstraintVocabulary, promptOpensThinking, toOpenAIToolCall } from '@mlxn/models-qwen3';
+import { ConstraintError } from '@mlxn/sampling';
 import { badRequest } from './errors.js';
 import { completionBudget, planChoices } from './options.js';
 import { type ChatRequest, type ChatRequestMessage, chatRequestSchema, parseBody } from './requests.js';
@@ -91,12 +95,10 @@ class ChoiceReply {
 export async function handleChat(ctx: HandlerContext, body: unknown, res: ServerResponse, run: RequestRun): Promise<void> {
   const r = parseBody(chatRequestSchema, body);
   checkModel(ctx, r.model);
-  if (r.response_format != null && r.response_format.type !== 'text') {
-    throw badRequest(`response_format ${r.response_format.type} is not supported yet (constrained decoding is not implemented in @mlxn/server)`, 'response_format', 'unsupported_value');
-  }
   const toolChoice = r.tool_choice ?? 'auto';
-  if (toolChoice !== 'auto' && toolChoice !== 'none') {
-    throw badRequest('tool_choice "required" or a named function is not supported yet (it needs constrained decoding); use "auto" or "none"', 'tool_choice', 'unsupported_value');
+  const structured = (r.response_format != null && r.response_format.type !== 'text') || toolChoice === 'required' || typeof toolChoice === 'object';
+  if (structured && r.stop != null) {
+    throw badRequest('stop cannot be combined with response_format json_schema/json_object or a required tool_choice: a stop string could cut the document', 'stop', 'invalid_value');
   }
   if (r.top_logprobs != null && r.top_logprobs > 0 && r.logprobs !== true) throw badRequest('top_logprobs requires logprobs: true', 'top_logprobs', 'invalid_value');
   const tools = toolChoice === 'none' || r.tools == null || r.tools.length === 0 ? undefined : r.tools;
@@ -115,6 +117,27 @@ export async function handleChat(ctx: HandlerContext, body: unknown, res: Server
   const wantLogprobs = r.logprobs === true;
   const plans = planChoices(ctx.model, r, maxTokens, wantLogprobs);
   const startInReasoning = promptOpensThinking(encoded.text ?? '');
+  if (structured) {
+    // One constraint per choice (each advances with its own tokens); the scheduler frees them.
+    const settings = {
+      responseFormat: (r.response_format ?? undefined) as ResponseFormat | undefined,
+      tools: r.tools ?? undefined,
+      toolChoice,
+      parallelToolCalls: r.parallel_tool_calls ?? undefined,
+      startInReasoning,
+      enableThinking,
+    };
+    try {
+      // The first structured request builds the tokenizer's trie on a worker thread.
+      await prepareConstraintVocabulary(ctx.model);
+      for (const plan of plans) plan.tokenMask = compileReplyConstraint(ctx.model, settings);
+    } catch (e) {
+      for (const plan of plans) plan.tokenMask?.dispose();
+      if (!(e instanceof ConstraintError)) throw e;
+      const param = r.response_format != null && r.response_format.type !== 'text' ? 'response_format' : 'tool_choice';
+      throw badRequest(`${param}: ${e.message}`, param, 'invalid_value');
+    }
+  }
   const replies = plans.map(() => new ChoiceReply(startInReasoning));
   const logprobs: Array<Array<Record<string, unknown>>> = plans.map(() => []);
   const finish: Array<string | null> = plans.map(() => null);

@@ -80,7 +80,14 @@ const toolChoice = z.union([
 const responseFormat = z.discriminatedUnion('type', [
   z.object({ type: z.literal('text') }).strict(),
   z.object({ type: z.literal('json_object') }).strict(),
-  z.object({ type: z.literal('json_schema'), json_schema: z.record(z.unknown()) }).strict(),
+  z
+    .object({
+      type: z.literal('json_schema'),
+      json_schema: z
+        .object({ name: z.string(), description: z.string().nullish(), schema: z.record(z.unknown()).nullish(), strict: z.boolean().nullish() })
+        .strict(),
+    })
+    .strict(),
 ]);
 
 export const chatRequestSchema = z

@@ -77,6 +77,8 @@ export function runChoices(scheduler: Scheduler, r: RunRequest, stats: RunStats)
         })),
       );
     } catch (e) {
+      // Not queued: the constraints the scheduler would have owned are freed here.
+      for (const plan of r.plans) plan.tokenMask?.dispose();
       if (e instanceof QueueFullError) reject(new ApiError(429, e.message, 'rate_limit_error', null, 'rate_limit_exceeded'));
       else reject(e);
     }

@@ -8,12 +8,17 @@
  * A row leaves the batch at the first step after its request stops it (finished, or its client
  * disconnected): its cache rows are dropped there, and when no row is left the caches are
  * disposed, so memory returns to what it was before the first request.
+ *
+ * A row may carry a token constraint (structured output): its mask is computed for each step
+ * before the step is built, applied to that row's logits only, advanced with each token the row
+ * samples, and disposed when the row finishes, fails or its client leaves. Constrained and free
+ * rows share the batch.
  */
 import * as mx from '@mlxn/core';
 import { BatchKVCache, type KVCache } from '@mlxn/cache';
 import type { StreamingDetokenizer } from '@mlxn/io';
 import { type FinishReason, type GenerationModel, type GenerationPlan, StopStrings } from '@mlxn/models-qwen3';
-import { checkTokenId } from '@mlxn/sampling';
+import { applyTokenMask, checkTokenId } from '@mlxn/sampling';
 import { PrefixCache, type PrefixCacheOptions } from './prefix-cache.js';
 
 /** What a row reports while it runs. */
@@ -44,7 +49,11 @@ export type RowEvent =
 export interface RowRequest {
   /** Prompt token ids (already checked against the vocabulary and the context). */
   prompt: readonly number[];
-  /** Validated generation options (`resolveGenerateOptions`): sampler, processors, stops, budget. */
+  /**
+   * Validated generation options (`resolveGenerateOptions`): sampler, processors, stops, budget,
+   * and `tokenMask` for structured output, which the scheduler owns once `submit` accepted the
+   * row: it is disposed when the row ends, however it ends.
+   */
   plan: GenerationPlan;
   /** How many alternatives to report per token (0: none). */
   topLogprobs: number;
@@ -222,6 +231,7 @@ export class Scheduler {
   #finish(row: Row, reason: FinishReason): void {
     if (row.finished) return;
     row.finished = true;
+    row.request.plan.tokenMask?.dispose();
     const tail = row.stops.push(row.detok?.finalize() ?? '');
     const text = tail.text + (tail.stopped ? '' : row.stops.flush());
     const finishReason = tail.stopped && reason === 'length' ? 'stop' : reason;
@@ -232,6 +242,7 @@ export class Scheduler {
     for (const row of rows) {
       if (row.finished) continue;
       row.finished = true;
+      row.request.plan.tokenMask?.dispose();
       row.request.onEvent({ type: 'error', error });
     }
   }
@@ -408,16 +419,45 @@ export class Scheduler {
     this.#prefixCache.store(row.history, layers);
   }
 
+  /**
+   * The token masks of the constrained rows for the next step (host work: llguidance walks the
+   * vocabulary trie). A row whose mask cannot be computed fails alone; the batch goes on.
+   */
+  #masks(): Map<Row, mx.Array> {
+    const masks = new Map<Row, mx.Array>();
+    const width = this.#model.config.vocabSize;
+    for (const row of this.#active) {
+      const constraint = row.request.plan.tokenMask;
+      if (constraint === undefined || row.finished) continue;
+      try {
+        const mask = constraint.mask(width);
+        if (mask !== null) masks.set(row, mask);
+      } catch (e) {
+        this.#fail([row], e instanceof Error ? e : new Error(String(e)));
+      }
+    }
+    return masks;
+  }
+
   /** Builds one decoding step for the whole batch: each row sampled with its own settings. */
   #buildStep(): StepArrays {
     const rows = this.#active;
     const inputs = this.#inputs!;
+    const masks = this.#masks();
+    try {
+      return this.#buildStepWith(rows, inputs, masks);
+    } finally {
+      mx.dispose([...masks.values()]);
+    }
+  }
+
+  #buildStepWith(rows: readonly Row[], inputs: mx.Array, masks: Map<Row, mx.Array>): StepArrays {
     return mx.tidy(() => {
       let logits = this.#model.forward(mx.reshape(inputs, [-1, 1]), { cache: this.#caches! });
       logits = mx.index(logits, mx.sl(), -1, mx.sl());
       // All rows greedy, with nothing to report: one argmax for the batch (what each row's
       // temperature-0 sampler computes) instead of a graph per row.
-      if (rows.every((r) => r.request.plan.temperature === 0 && !r.request.plan.customSampler && r.request.plan.processors.length === 0 && !r.wantLogprobs)) {
+      if (masks.size === 0 && rows.every((r) => r.request.plan.temperature === 0 && !r.request.plan.customSampler && r.request.plan.processors.length === 0 && !r.wantLogprobs)) {
         return { tokens: mx.astype(mx.argmax(logits, -1), 'int32'), logprobs: null, topIndices: null, topValues: null };
       }
       const shared = mx.subtract(logits, mx.logsumexp(logits, -1, true));
@@ -430,10 +470,15 @@ export class Scheduler {
         const { plan } = row.request;
         let l = mx.index(logits, mx.sl(i, i + 1));
         let logprobs: mx.Array;
-        if (plan.processors.length > 0) {
-          // The row's processors see its own history: known tokens plus the (lazy) input token.
-          const history = mx.concatenate([mx.array(row.history, 'int32'), mx.index(inputs, mx.sl(i, i + 1))]);
-          for (const p of plan.processors) l = p(history, l);
+        const allowed = masks.get(row);
+        if (plan.processors.length > 0 || allowed !== undefined) {
+          if (plan.processors.length > 0) {
+            // The row's processors see its own history: known tokens plus the (lazy) input token.
+            const history = mx.concatenate([mx.array(row.history, 'int32'), mx.index(inputs, mx.sl(i, i + 1))]);
+            for (const p of plan.processors) l = p(history, l);
+          }
+          // After the processors, so no bias can bring back a token the constraint refuses.
+          if (allowed !== undefined) l = applyTokenMask(l, allowed);
           logprobs = mx.subtract(l, mx.logsumexp(l, -1, true));
         } else {
           logprobs = mx.index(shared, mx.sl(i, i + 1));
@@ -478,6 +523,14 @@ export class Scheduler {
         const token = checkTokenId(tokens[i], vocab, 'server: sampler');
         // The token fed into this step joins the history the row's processors see next.
         row.history.push(row.lastToken ?? row.prompt[row.prompt.length - 1]);
+        if (row.request.plan.tokenMask !== undefined) {
+          try {
+            row.request.plan.tokenMask.accept(token);
+          } catch (e) {
+            this.#fail([row], e instanceof Error ? e : new Error(String(e)));
+            return;
+          }
+        }
         if (row.stopIds.has(token)) {
           row.completion++;
           this.#remember(row, i);

@@ -275,7 +275,7 @@ describe('errors', () => {
     await expect(client.chat.completions.create({ model: 'tiny', messages, max_tokens: 100_000 })).rejects.toThrow(/at most 4096/);
     const long = 'word '.repeat(5000);
     await expect(client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: long }], max_tokens: 5 })).rejects.toBeInstanceOf(OpenAI.UnprocessableEntityError);
-    await expect(client.chat.completions.create({ model: 'tiny', messages, response_format: { type: 'json_object' } })).rejects.toThrow(/not supported yet/);
+    await expect(client.chat.completions.create({ model: 'tiny', messages, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'nope' } } } })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
     const e = await client.chat.completions.create({ model: 'tiny', messages, top_p: 0 }).catch((x) => x);
     expect(e).toBeInstanceOf(OpenAI.BadRequestError);
     expect(e.error).toMatchObject({ type: 'invalid_request_error', param: 'top_p' });

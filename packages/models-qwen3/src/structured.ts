@@ -1,0 +1,245 @@
+/**
+ * Structured output for chat replies: OpenAI's `response_format` (`json_schema`, `json_object`)
+ * and `tool_choice` (`"required"`, a named function) turned into a token constraint
+ * (@mlxn/sampling's `TokenConstraint`, compiled by llguidance) that generation applies to every
+ * step, so the answer is always valid (or ends by running out of tokens: finish reason
+ * `'length'`).
+ *
+ * Thinking: the constraint applies to the answer, after the `<think>` block, as vLLM and SGLang
+ * do with a reasoning parser. A reply whose prompt opened `<think>` thinks freely until
+ * `</think>`; otherwise, when the template lets the model think (`enableThinking` not false and
+ * `<think>` in the vocabulary), its first token may also be `<think>`, which starts a free block
+ * the same way. After `</think>` the answer must start at once (no whitespace).
+ */
+import type * as mx from '@mlxn/core';
+import type { Tokenizer } from '@mlxn/io';
+import { ConstraintError, ConstraintVocabulary, TokenConstraint, checkJsonDepth } from '@mlxn/sampling';
+
+/** OpenAI's `response_format`. */
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; json_schema: { name: string; schema?: Record<string, unknown>; strict?: boolean | null; description?: string } };
+
+/** OpenAI's `tool_choice`. */
+export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } };
+
+/**
+ * The hook generation calls around each step when a reply is constrained: `mask` before the step
+ * is built (`bool [1, width]`, or null for a free step), `accept` with each token sampled.
+ */
+export interface TokenMaskHook {
+  mask(width: number): mx.Array | null;
+  accept(token: number): void;
+  dispose(): void;
+}
+
+/** What a reply is constrained to; undefined members mean "free". */
+export interface ReplyConstraintOptions {
+  responseFormat?: ResponseFormat;
+  /** Tool definitions (OpenAI's `{ type: 'function', function: { name, parameters } }` or `{ name, parameters }`). */
+  tools?: readonly unknown[];
+  toolChoice?: ToolChoice;
+  /** With `toolChoice` required/named: allow more than one call. Default true (OpenAI's default). */
+  parallelToolCalls?: boolean;
+  /** The prompt opened `<think>` (the reply starts inside the reasoning). */
+  startInReasoning: boolean;
+  /** The chat template's `enable_thinking`. */
+  enableThinking?: boolean;
+}
+
+/** A model's tokenizer with the ids generation ends on. */
+export interface ConstrainableModel {
+  readonly tokenizer?: Tokenizer;
+  readonly eosTokenIds: readonly number[];
+  readonly chatTemplate?: string;
+}
+
+/** Per tokenizer and end-of-sequence set: the vocabulary, or the promise of one being built. */
+const vocabularies = new WeakMap<Tokenizer, Map<string, ConstraintVocabulary | Promise<ConstraintVocabulary>>>();
+
+function vocabularySlot(model: ConstrainableModel): { tokenizer: Tokenizer; byEos: Map<string, ConstraintVocabulary | Promise<ConstraintVocabulary>>; key: string } {
+  const tokenizer = model.tokenizer;
+  if (tokenizer === undefined) throw new ConstraintError('structured output needs the model\'s tokenizer (load the model from a folder with tokenizer.json)');
+  let byEos = vocabularies.get(tokenizer);
+  if (byEos === undefined) vocabularies.set(tokenizer, (byEos = new Map()));
+  return { tokenizer, byEos, key: model.eosTokenIds.join(',') };
+}
+
+/**
+ * The tokenizer's vocabulary for constraints, built once per tokenizer and end-of-sequence set
+ * (most of a second for Qwen3's; `prepareConstraintVocabulary` builds it off the JS thread).
+ */
+export function constraintVocabulary(model: ConstrainableModel): ConstraintVocabulary {
+  const { tokenizer, byEos, key } = vocabularySlot(model);
+  const known = byEos.get(key);
+  if (known instanceof ConstraintVocabulary) return known;
+  // Still being built on a worker thread: built here as well rather than waited for.
+  const vocab = ConstraintVocabulary.fromTokenizerJson(tokenizer.serialize(), model.eosTokenIds);
+  byEos.set(key, vocab);
+  return vocab;
+}
+
+/** Builds the vocabulary `constraintVocabulary` returns on a worker thread (once; later calls share it). */
+export async function prepareConstraintVocabulary(model: ConstrainableModel): Promise<ConstraintVocabulary> {
+  const { tokenizer, byEos, key } = vocabularySlot(model);
+  const known = byEos.get(key);
+  if (known !== undefined) return known;
+  const building = ConstraintVocabulary.fromTokenizerJsonAsync(tokenizer.serialize(), model.eosTokenIds);
+  byEos.set(key, building);
+  try {
+    const vocab = await building;
+    if (byEos.get(key) === building) byEos.set(key, vocab);
+    return vocab;
+  } catch (e) {
+    if (byEos.get(key) === building) byEos.delete(key);
+    throw e;
+  }
+}
+
+/** A function tool's name and parameter schema, from OpenAI's shape or the bare one. */
+function toolFunction(tool: unknown, i: number): { name: string; parameters: unknown } {
+  const t = (tool ?? {}) as Record<string, unknown>;
+  const fn = (t.type === 'function' && typeof t.function === 'object' && t.function !== null ? t.function : t) as Record<string, unknown>;
+  if (typeof fn.name !== 'string' || fn.name === '') throw new ConstraintError(`tools[${i}] has no function name`);
+  return { name: fn.name, parameters: fn.parameters ?? { type: 'object' } };
+}
+
+/**
+ * A schema as OpenAI's structured outputs read it, in standard JSON Schema: `nullable: true`
+ * (the OpenAPI keyword the `openai` client's zod helper writes for `.nullable()`, which
+ * llguidance would ignore) becomes `null` among the `type`s (or the `enum`). The schema must
+ * already be known to nest at most 128 levels (`checkJsonDepth`).
+ */
+export function standardSchema(schema: unknown): unknown {
+  if (schema === null || typeof schema !== 'object') return schema;
+  if (Array.isArray(schema)) return schema.map(standardSchema);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema)) if (k !== 'nullable') out[k] = standardSchema(v);
+  if ((schema as Record<string, unknown>).nullable === true) {
+    if (typeof out.type === 'string') out.type = out.type === 'null' ? 'null' : [out.type, 'null'];
+    else if (Array.isArray(out.type) && !out.type.includes('null')) out.type = [...out.type, 'null'];
+    if (Array.isArray(out.enum) && !out.enum.includes(null)) out.enum = [...out.enum, null];
+  }
+  return out;
+}
+
+/** How generated JSON is spaced (llguidance's option key; the same as the native default for schemas). */
+const JSON_LAYOUT = { item_separator: ', ', key_separator: ': ', whitespace_flexible: false };
+
+/**
+ * Qwen3's tool-call format as a Lark grammar: `<tool_call>\n{"name": …, "arguments": …}\n</tool_call>`
+ * blocks (one, or several separated by a newline), the arguments valid against the tool's schema.
+ */
+export function toolCallGrammar(tools: readonly unknown[], choice: ToolChoice, parallel: boolean): string {
+  let fns = tools.map(toolFunction);
+  if (typeof choice === 'object') {
+    fns = fns.filter((f) => f.name === choice.function.name);
+    if (fns.length === 0) throw new ConstraintError(`tool_choice names the function ${JSON.stringify(choice.function.name)}, which is not among the tools`);
+  }
+  if (fns.length === 0) throw new ConstraintError('tool_choice "required" needs at least one tool');
+  const calls = fns.map((f) => {
+    if (f.parameters === null || typeof f.parameters !== 'object' || Array.isArray(f.parameters)) {
+      throw new ConstraintError(`the parameters of tool ${JSON.stringify(f.name)} must be a JSON schema object`);
+    }
+    checkJsonDepth(f.parameters, `the parameters of tool ${JSON.stringify(f.name)}`);
+    // Each tool's schema sits inside ours: a `$ref` in it would resolve against ours.
+    if (JSON.stringify(f.parameters).includes('"$ref"')) {
+      throw new ConstraintError(`the parameters of tool ${JSON.stringify(f.name)} use $ref, which a forced tool call does not support (inline the definitions)`);
+    }
+    return { type: 'object', properties: { name: { const: f.name }, arguments: standardSchema(f.parameters) }, required: ['name', 'arguments'], additionalProperties: false };
+  });
+  const schema = { ...(calls.length === 1 ? calls[0] : { anyOf: calls }), 'x-guidance': JSON_LAYOUT };
+  return [`start: call${parallel ? ' ("\\n" call)*' : ''}`, `call: "<tool_call>\\n" %json ${JSON.stringify(schema)} "\\n</tool_call>"`].join('\n');
+}
+
+/** The JSON schema a `response_format` asks for (undefined for text). */
+function schemaOf(format: ResponseFormat): unknown {
+  if (format.type === 'text') return undefined;
+  if (format.type === 'json_object') return { type: 'object' };
+  if (format.type === 'json_schema') {
+    const js = format.json_schema as Record<string, unknown> | undefined;
+    if (js === undefined || typeof js !== 'object' || js === null) throw new ConstraintError('response_format json_schema needs json_schema: { name, schema }');
+    if (typeof js.name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(js.name)) {
+      throw new ConstraintError('response_format.json_schema.name must be 1-64 letters, digits, underscores or dashes');
+    }
+    const schema = js.schema ?? { type: 'object' };
+    checkJsonDepth(schema, 'the JSON schema');
+    return standardSchema(schema);
+  }
+  throw new ConstraintError(`unknown response_format type ${JSON.stringify((format as { type: unknown }).type)}`);
+}
+
+type Phase = 'answer' | 'thinking' | 'maybeThinking';
+
+/** A reply's constraint with Qwen3's thinking block in front of it (see the module comment). */
+export class ConstrainedReply implements TokenMaskHook {
+  readonly #constraint: TokenConstraint;
+  #phase: Phase;
+  readonly #open: number | undefined;
+  readonly #close: number | undefined;
+  readonly #never: number[];
+  readonly #stopIds: ReadonlySet<number>;
+
+  constructor(constraint: TokenConstraint, options: { phase: Phase; open?: number; close?: number; never: number[]; stopIds: ReadonlySet<number> }) {
+    this.#constraint = constraint;
+    this.#phase = options.phase;
+    this.#open = options.open;
+    this.#close = options.close;
+    this.#never = options.never;
+    this.#stopIds = options.stopIds;
+  }
+
+  mask(width: number): mx.Array | null {
+    if (this.#phase === 'thinking') return null;
+    const also = this.#phase === 'maybeThinking' && this.#open !== undefined ? [this.#open] : [];
+    return this.#constraint.mask(width, { also, never: this.#never });
+  }
+
+  accept(token: number): void {
+    if (this.#stopIds.has(token)) return; // generation ends on it
+    if (this.#phase === 'thinking') {
+      if (token === this.#close) this.#phase = 'answer';
+      return;
+    }
+    if (this.#phase === 'maybeThinking') {
+      if (token === this.#open) {
+        this.#phase = 'thinking';
+        return;
+      }
+      this.#phase = 'answer';
+    }
+    this.#constraint.accept(token);
+  }
+
+  dispose(): void {
+    this.#constraint.dispose();
+  }
+}
+
+/**
+ * The constraint a chat reply is under, or undefined when it is free (`response_format` text or
+ * none, `tool_choice` auto or none). Throws `ConstraintError` for a schema or tool choice that
+ * cannot be compiled.
+ */
+export function compileReplyConstraint(model: ConstrainableModel, options: ReplyConstraintOptions): ConstrainedReply | undefined {
+  const format = options.responseFormat;
+  const choice = options.toolChoice ?? 'auto';
+  const forcedTool = choice === 'required' || typeof choice === 'object';
+  const schema = format === undefined ? undefined : schemaOf(format);
+  if (schema !== undefined && forcedTool) throw new ConstraintError('response_format and a required tool_choice cannot be combined (the reply cannot be both)');
+  if (schema === undefined && !forcedTool) return undefined;
+  if (forcedTool && (options.tools === undefined || options.tools.length === 0)) throw new ConstraintError('tool_choice "required" or a named function needs tools');
+  const vocab = constraintVocabulary(model);
+  const constraint = forcedTool ? TokenConstraint.lark(vocab, toolCallGrammar(options.tools!, choice, options.parallelToolCalls ?? true)) : TokenConstraint.jsonSchema(vocab, schema);
+  const id = (text: string): number | undefined => model.tokenizer?.tokenToId(text);
+  const open = id('<think>');
+  const close = id('</think>');
+  const thinks = open !== undefined && close !== undefined && (model.chatTemplate ?? model.tokenizer?.chatTemplate() ?? '').includes('<think>');
+  const phase: Phase = options.startInReasoning && close !== undefined ? 'thinking' : thinks && options.enableThinking !== false ? 'maybeThinking' : 'answer';
+  // Tags the reply parser reads are kept out of the answer (inside a JSON string they would
+  // split it); a forced tool call needs its own tags.
+  const tags = forcedTool ? ['<think>', '</think>'] : ['<think>', '</think>', '<tool_call>', '</tool_call>'];
+  const never = tags.map(id).filter((t): t is number => t !== undefined);
+  return new ConstrainedReply(constraint, { phase, open, close, never, stopIds: new Set(model.eosTokenIds) });
+}
