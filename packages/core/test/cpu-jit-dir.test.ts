@@ -10,10 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gxxOnPath } from '../src/runtime/cpu-jit.js';
-import { kernelFolderProblem, unsafeBecause } from '../src/runtime/cpu-jit-dir.js';
+import { kernelFolderProblem, mountedNoexec, unsafeBecause } from '../src/runtime/cpu-jit-dir.js';
 
 const work = mkdtempSync(join(tmpdir(), 'mlxn-cpu-jit-dir-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
 const uid = process.getuid?.() ?? -1;
 const OTHER = 65534; // nobody
 
@@ -51,6 +50,50 @@ describe('which kernel folders are unsafe', () => {
     expect(kernelFolderProblem(temp, uid)).toBeUndefined();
     chmodSync(join(temp, 'mlx', '0.0.1', 'cpu'), 0o777);
     expect(kernelFolderProblem(temp, uid)).toMatch(/cpu is writable by other users/);
+  });
+});
+
+describe('noexec mounts, where MLX could write kernels but not load them', () => {
+  const mountinfo = [
+    '22 27 0:21 / /proc rw,relatime - proc proc rw',
+    '27 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw',
+    '30 27 0:30 / /tmp rw,nosuid,nodev,noexec,relatime - tmpfs tmpfs rw',
+    '31 30 0:31 / /tmp/exec\\040ok rw,relatime - tmpfs tmpfs rw',
+    '32 27 0:32 / /tmpdata rw,noexec - tmpfs tmpfs rw',
+  ].join('\n');
+  it('takes the options of the longest mount point that holds the path', () => {
+    expect(mountedNoexec('/tmp', mountinfo)).toBe(true);
+    expect(mountedNoexec('/tmp/mlx/0.32.4/cpu', mountinfo)).toBe(true);
+    expect(mountedNoexec('/tmp/exec ok/mlx', mountinfo)).toBe(false);
+    expect(mountedNoexec('/home/me/.cache', mountinfo)).toBe(false);
+    expect(mountedNoexec('/tmpx', mountinfo)).toBe(false); // not inside /tmp
+    expect(mountedNoexec('/tmpdata/x', mountinfo)).toBe(true);
+    expect(mountedNoexec('/', '')).toBe(false);
+  });
+});
+
+// A real noexec mount where this machine lets root make one (a tmpfs under a temporary folder).
+const noexecMount = (() => {
+  if (process.platform !== 'linux' || uid !== 0 || gxxOnPath(process.env.PATH) === undefined) return undefined;
+  const dir = mkdtempSync(join(work, 'noexec-'));
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'noexec,size=64m', 'tmpfs', dir], { encoding: 'utf8' });
+  return r.status === 0 ? dir : undefined;
+})();
+afterAll(() => {
+  if (noexecMount !== undefined) spawnSync('umount', [noexecMount]);
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe.skipIf(noexecMount === undefined)('a temporary folder mounted noexec', () => {
+  it('MLX cannot load its kernels there (MLXN_CPU_JIT_TMPDIR=keep); by default they go to the cache folder', () => {
+    const cache = mkdtempSync(join(work, 'cache-'));
+    const kept = child(noexecMount!, { MLXN_CPU_JIT_TMPDIR: 'keep', MLXN_CACHE_DIR: cache });
+    expect(kept.stderr).toMatch(/failed to map segment from shared object/);
+    const safe = child(noexecMount!, { MLXN_CACHE_DIR: cache });
+    expect(safe.stderr).toBe('');
+    const out = JSON.parse(safe.stdout) as { y: number[]; tmp: string };
+    [0, 0.5, 1].forEach((x, i) => expect(out.y[i]).toBeCloseTo(Math.exp(-(2 * x + 1)), 6));
+    expect(out.tmp).toBe(join(cache, 'tmp'));
   });
 });
 

@@ -14,12 +14,16 @@
  * So, before the binary loads: when `<temp>/mlx` or a folder under it down to a version's `cpu/`
  * or `ptx/` is a link, another user's, or writable by others, this process's `TMPDIR` becomes
  * `<temp>/mlxn-<uid>` (created for this user alone, mode 0700, and checked to be so), where MLX
- * then keeps this user's kernels. Node's `os.tmpdir()` follows `TMPDIR`, so the process's other
- * temporary files go there too. `MLXN_CPU_JIT_TMPDIR=keep` leaves `TMPDIR` as it is.
+ * then keeps this user's kernels. And when `<temp>` is on a file system mounted `noexec` (a
+ * common hardening of `/tmp`), where MLX could write its kernels but not load them, `TMPDIR`
+ * becomes `tmp/` in the user's cache folder (mode 0700) instead. Node's `os.tmpdir()` follows
+ * `TMPDIR`, so the process's other temporary files go there too. `MLXN_CPU_JIT_TMPDIR=keep`
+ * leaves `TMPDIR` as it is.
  */
-import { chmodSync, lstatSync, mkdirSync, readdirSync, type Stats } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cacheRoot } from './cache.js';
 
 /** Why `dir` (a folder MLX would use) is not safe for this user; undefined when it is, or does not exist. */
 export function unsafeBecause(dir: string, uid: number): string | undefined {
@@ -60,6 +64,35 @@ export function kernelFolderProblem(temp: string, uid: number): string | undefin
 }
 
 /**
+ * Whether `path` (absolute, links resolved) lies on a file system mounted `noexec`, from the
+ * text of `/proc/self/mountinfo`: the options of the longest mount point containing it.
+ */
+export function mountedNoexec(path: string, mountinfo: string): boolean {
+  let best = '';
+  let noexec = false;
+  for (const line of mountinfo.split('\n')) {
+    const fields = line.split(' ');
+    if (fields.length < 6) continue;
+    // Mount points escape spaces and the like as octal (\040).
+    const point = fields[4].replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+    const inside = path === point || path.startsWith(point === '/' ? '/' : `${point}/`);
+    if (inside && point.length >= best.length) {
+      best = point;
+      noexec = fields[5].split(',').includes('noexec');
+    }
+  }
+  return noexec;
+}
+
+function noexecHere(path: string): boolean {
+  try {
+    return mountedNoexec(realpathSync(path), readFileSync('/proc/self/mountinfo', 'utf8'));
+  } catch {
+    return false; // not Linux, or no /proc: nothing to tell
+  }
+}
+
+/**
  * Points `env.TMPDIR` at a private folder when MLX's kernel folders under the current one are
  * unsafe; returns that folder, or undefined when nothing changed.
  */
@@ -67,14 +100,16 @@ export function protectCpuJitFolder(env: NodeJS.ProcessEnv = process.env): strin
   if (process.platform === 'win32' || env.MLXN_CPU_JIT_TMPDIR === 'keep' || typeof process.getuid !== 'function') return undefined;
   const uid = process.getuid();
   const temp = tmpdir();
-  const problem = kernelFolderProblem(temp, uid);
+  const noexec = noexecHere(temp);
+  const problem = noexec ? `${temp} is on a file system mounted noexec, where MLX cannot load the kernels it compiles` : kernelFolderProblem(temp, uid);
   if (problem === undefined) return undefined;
-  const own = join(temp, `mlxn-${uid}`);
+  const own = noexec ? join(cacheRoot(env), 'tmp') : join(temp, `mlxn-${uid}`);
   try {
-    mkdirSync(own, { mode: 0o700 });
+    mkdirSync(own, { mode: 0o700, recursive: noexec });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return warn(problem, err as Error);
   }
+  if (noexec && noexecHere(own)) return warn(problem, new Error(`${own} is on a noexec file system too`));
   // An existing folder of that name must be this user's alone too (not someone's trap).
   const mine = unsafeBecause(own, uid);
   if (mine !== undefined) return warn(problem, new Error(mine));
