@@ -147,7 +147,9 @@ try {
   const prompts = Array.from({ length: requests }, (_, i) => promptText(tokenizer, promptLengths[i % promptLengths.length], 7 + i, vocab));
   const maxConcurrency = Math.max(...levels);
 
-  const ours = await start(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'serve-model.ts'), folder, String(Math.max(8, maxConcurrency))], /serving (http:\/\/\S+)/);
+  // Bundled for the GPU machine (tooling/bench/gpu/bundle.mjs), serve-model is a .mjs beside this file.
+  const serveModel = import.meta.url.endsWith('.mjs') ? [join(import.meta.dirname, 'serve-model.mjs')] : ['--import', 'tsx', join(import.meta.dirname, 'serve-model.ts')];
+  const ours = await start(process.execPath, [...serveModel, folder, String(Math.max(8, maxConcurrency))], /serving (http:\/\/\S+)/);
   children.push(ours.child);
   // mlx_lm.server prints nothing to wait for: its address is the port chosen here.
   const mlxPort = 18000 + (process.pid % 1000);

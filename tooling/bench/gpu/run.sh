@@ -3,7 +3,7 @@
 #
 #   tooling/bench/gpu/run.sh receive a|b|c     copy one staged part into /tmp/mlxn-gpu
 #   tooling/bench/gpu/run.sh bench NAME ...    set up (once per machine) and run benchmark NAME
-#                                              (generate | breakdown) with the environment given;
+#                                              (generate | breakdown | server) with the environment given;
 #                                              its JSON goes to $OUT/NAME-<n>.json (n counts runs
 #                                              on this machine)
 #   tooling/bench/gpu/run.sh python FILE ...   run a staged Python script (bench/probe_decode.py)
@@ -20,7 +20,7 @@ case "${1:-}" in
     exit 0
     ;;
   bench|python) mode=$1; shift ;;
-  *) echo "usage: run.sh receive a|b|c | bench generate|breakdown ... | python FILE [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: run.sh receive a|b|c | bench generate|breakdown|server ... | python FILE [ARGS]" >&2; exit 2 ;;
 esac
 
 . "$(dirname "$0")/setup.sh"
@@ -40,5 +40,5 @@ for name in "$@"; do
   # MLXN_BENCH_PRELOAD=jemalloc: both sides (the Python side inherits it) on jemalloc instead of glibc's malloc.
   preload=${MLXN_BENCH_PRELOAD:+$S/preload/lib$MLXN_BENCH_PRELOAD.so.2}
   LD_PRELOAD=${preload:-${LD_PRELOAD:-}} ./node "$file" > "${OUT:-/tmp}/$name-$n.json" || { echo "$name failed"; continue; }
-  python3 -c "import json,sys; print(json.dumps({k: v for k, v in json.load(open(sys.argv[1])).items() if k in ('results','ratios_mlxn_over_mlx_lm')}))" "${OUT:-/tmp}/$name-$n.json" | cut -c1-6000
+  python3 -c "import json,sys; print(json.dumps({k: v for k, v in json.load(open(sys.argv[1])).items() if k in ('results','ratios_mlxn_over_mlx_lm','levels','ratios','ours_batching_gain')}))" "${OUT:-/tmp}/$name-$n.json" | cut -c1-6000
 done
