@@ -11,25 +11,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gxxOnPath } from '../src/runtime/cpu-jit.js';
 import { kernelFolderProblem, mountedNoexec, unsafeBecause } from '../src/runtime/cpu-jit-dir.js';
+import { runCompiledChild } from './cpu-jit-child.js';
 
 const work = mkdtempSync(join(tmpdir(), 'mlxn-cpu-jit-dir-'));
 const uid = process.getuid?.() ?? -1;
 const OTHER = 65534; // nobody
 
-const CHILD = `
-  import { tmpdir } from 'node:os';
-  import * as mx from '@mlxn/core';
-  const f = mx.compile((a) => mx.exp(mx.negative(mx.add(mx.multiply(a, 2), 1))));
-  const y = mx.withStream(mx.cpu, () => f(mx.array([0, 0.5, 1], 'float32')));
-  console.log(JSON.stringify({ y: Array.from(y.dataSync()), tmp: tmpdir() }));
-`;
-const child = (temp: string, env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, ['--input-type=module', '-e', CHILD], {
-    cwd: new URL('..', import.meta.url),
-    env: { ...process.env, TMPDIR: temp, MLXN_MLX_BACKEND: 'cpu', ...env },
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
+const child = runCompiledChild;
 
 describe('which kernel folders are unsafe', () => {
   it('accepts a missing folder or one of this user\'s own; refuses links and folders others can write', () => {

@@ -3,12 +3,13 @@
 // This machine's g++ may be older: a stand-in `g++` behaves as GCC 13 does with that preamble
 // (it refuses to compile unless given -fpermissive, then runs the real compiler), and fresh
 // child processes (fresh kernel cache in their own TMPDIR) compile a function on the CPU with it.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gccMajor, gxxOnPath, wrapperScript } from '../src/runtime/cpu-jit.js';
+import { runCompiledChild } from './cpu-jit-child.js';
 
 const work = mkdtempSync(join(tmpdir(), 'mlxn-cpu-jit-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -36,22 +37,8 @@ function fakeGcc13(): { bin: string; log: string } {
   return { bin, log };
 }
 
-const CHILD = `
-  import * as mx from '@mlxn/core';
-  const f = mx.compile((a) => mx.exp(mx.negative(mx.add(mx.multiply(a, 2), 1))));
-  const y = mx.withStream(mx.cpu, () => f(mx.array([0, 0.5, 1], 'float32')));
-  console.log(JSON.stringify({ y: Array.from(y.dataSync()), path0: process.env.PATH.split(${JSON.stringify(delimiter)})[0] }));
-`;
-
 function child(env: Record<string, string>) {
-  const tmp = mkdtempSync(join(work, 'tmp-')); // MLX keeps compiled kernels under TMPDIR/mlx
-  return spawnSync(process.execPath, ['--input-type=module', '-e', CHILD], {
-    cwd: new URL('..', import.meta.url),
-    // The CPU runtime: these children are about the CPU, and their fresh cache holds no CUDA runtime.
-    env: { ...process.env, TMPDIR: tmp, MLXN_MLX_BACKEND: 'cpu', ...env },
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
+  return runCompiledChild(mkdtempSync(join(work, 'tmp-')), env); // a fresh kernel folder each time
 }
 
 describe('parsing and the wrapper', () => {
