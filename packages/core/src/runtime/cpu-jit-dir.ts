@@ -36,12 +36,9 @@ export function unsafeBecause(dir: string, uid: number): string | undefined {
   if (st.isSymbolicLink()) return `${dir} is a symbolic link`;
   if (!st.isDirectory()) return `${dir} is not a folder`;
   if (st.uid !== uid) return `${dir} belongs to user ${st.uid}`;
-  // Writable by others, or by a group other than this user's own (a umask of 002 gives the
-  // user's private group write access, which is no one else's).
-  const gid = typeof process.getgid === 'function' ? process.getgid() : -1;
-  if ((st.mode & 0o002) !== 0 || ((st.mode & 0o020) !== 0 && st.gid !== gid)) {
-    return `${dir} is writable by other users (mode ${(st.mode & 0o777).toString(8)})`;
-  }
+  // Group-writable counts too: a user's primary group may be shared (`users`). With a umask of
+  // 002, MLX's own folders are group-writable, and this process moves to a private folder.
+  if ((st.mode & 0o022) !== 0) return `${dir} is writable by other users (mode ${(st.mode & 0o777).toString(8)})`;
   return undefined;
 }
 
