@@ -68,11 +68,13 @@ fn rms(x: &MlxArray, n: &NormDesc) -> Result<Ptr, DescError> {
 
 fn linear_base(x: &MlxArray, p: &ProjDesc) -> Result<Ptr, DescError> {
     match p.kind {
-        // Inside the compiled blocks a Linear's weight arrives transposed (`transposed_weights`).
-        ProjKind::Linear => match p.bias() {
-            Some(b) => ok(ffi::addmm(b, x, p.weight(), 1.0, 1.0)),
-            None => ok(ffi::binary(BinaryOp::Matmul, x, p.weight())),
-        },
+        // Inside the compiled blocks a Linear's weight arrives transposed (`transposed_weights`);
+        // a large product on the CPU is split over CPU streams (mlxn-sys shim/linear.cc).
+        ProjKind::Linear => {
+            let bias = p.bias().map_or(std::ptr::null(), |b| b as *const MlxArray);
+            // SAFETY: bias is null or a live array for this call.
+            ok(unsafe { ffi::linear_product(x, p.weight(), bias, true) })
+        }
         ProjKind::Quantized => {
             // SAFETY: biases is null or a live array for this call.
             let y = ok(unsafe {
@@ -169,6 +171,8 @@ fn compiled<F>(signature: String, inputs: &[&MlxArray], mut f: F) -> Result<Vec<
 where
     F: FnMut(&mut dyn Iterator<Item = &MlxArray>) -> Result<Vec<Ptr>, DescError>,
 {
+    // The split of CPU products (`linear_product`) is decided when a block is traced.
+    let signature = format!("{signature} cpu-matmul-threads {}", ffi::cpu_matmul_threads());
     let outs = mlxn_core::array::compile_call(
         block_id(signature),
         |args: &[Array]| {

@@ -180,6 +180,12 @@ pub mod ffi {
 
         // ---- linear algebra, contractions, fft ---------------------------------------
         fn addmm(c: &MlxArray, a: &MlxArray, b: &MlxArray, alpha: f32, beta: f32) -> Result<UniquePtr<MlxArray>>;
+        /// `x · Wᵀ (+ bias)` with `w` as `[N, K]` (or `[K, N]` when `w_transposed`); large CPU
+        /// products are split over CPU streams (shim/linear.cc).
+        unsafe fn linear_product(x: &MlxArray, w: &MlxArray, bias: *const MlxArray, w_transposed: bool)
+            -> Result<UniquePtr<MlxArray>>;
+        fn set_cpu_matmul_threads(threads: i32) -> Result<()>;
+        fn cpu_matmul_threads() -> i32;
         fn tensordot(a: &MlxArray, b: &MlxArray, axes_a: &[i32], axes_b: &[i32]) -> Result<UniquePtr<MlxArray>>;
         fn tensordot_n(a: &MlxArray, b: &MlxArray, n: i32) -> Result<UniquePtr<MlxArray>>;
         fn einsum(subscripts: &str, operands: &ArrayList) -> Result<UniquePtr<MlxArray>>;

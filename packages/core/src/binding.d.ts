@@ -39,6 +39,8 @@ export declare function compileErase(id: number): void
 
 export declare function concatenate(arrays: Array<JsArray>, axis?: number | undefined | null): JsArray
 
+export declare function cpuMatmulThreads(): number
+
 export declare function dataSync(a: JsArray, rawHalf: boolean): Buffer
 
 /** 0 = cpu, 1 = gpu. */
@@ -177,6 +179,9 @@ export declare function linalgSvd(a: JsArray, computeUv: boolean): Array<JsArray
 
 export declare function linalgUnary(op: number, a: JsArray): JsArray
 
+/** `x · Wᵀ (+ bias)`: `w` is `[N, K]`, or `[K, N]` when `w_transposed` (see shim/linear.cc). */
+export declare function linearProduct(x: JsArray, w: JsArray, bias: JsArray | undefined | null, wTransposed: boolean): JsArray
+
 export declare function linspace(start: number, stop: number, num: number, dtype: number): JsArray
 
 /** Number of live handles on this thread (for leak tests). */
@@ -265,6 +270,8 @@ export declare function scatter(mode: number, a: JsArray, indices: Array<JsArray
 export declare function setCacheLimit(bytes: number): number
 
 export declare function setCompileEnabled(enabled: boolean): void
+
+export declare function setCpuMatmulThreads(threads: number): void
 
 export declare function setDefaultDevice(deviceType: number): void
 

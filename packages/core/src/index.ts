@@ -30,7 +30,7 @@ export {
   IndexError, gather, index, put, putAlongAxis, scatter, scatterAdd, sl, sliceUpdate, take, takeAlongAxis,
 } from './ops/indexing.js';
 export type { ScatterMode } from './ops/indexing.js';
-export { addmm, einsum, inner, kron, matmul, outer, tensordot } from './ops/matmul.js';
+export { addmm, einsum, inner, kron, linear, matmul, outer, tensordot } from './ops/matmul.js';
 export { dequantize, gatherMm, gatherQmm, quantize, quantizedMatmul } from './ops/quantized.js';
 export type { GatherOptions, QuantizationMode, QuantizeOptions } from './ops/quantized.js';
 export * as linalg from './ops/linalg.js';
@@ -50,6 +50,7 @@ export {
   cpu, defaultDevice, defaultStream, gpu, isAvailable, newStream, setDefaultDevice, synchronize, withStream,
 } from './device.js';
 export type { Device, DeviceType, Stream } from './device.js';
+export { cpuMatmulThreads, setCpuMatmulThreads } from './cpu-matmul.js';
 
 import { VERSION, native } from './native.js';
 /** This package's version (equal to the native binary's). */

@@ -29,6 +29,7 @@ import { chooseBackend } from './runtime/backend.js';
 import { completeStamp, cudaLibDir, cudaPtxCacheDir, cudaRuntimeDir } from './runtime/cache.js';
 import { prepareCpuJit } from './runtime/cpu-jit.js';
 import { protectCpuJitFolder } from './runtime/cpu-jit-dir.js';
+import { defaultCpuMatmulThreads } from './runtime/cpu-matmul-threads.js';
 import { placeBinary } from './runtime/place-binary.js';
 
 export type NativeBinding = typeof Binding;
@@ -143,3 +144,5 @@ native.registerEnv();
 // Before anything is built: the decoding loops of @mlxn packages evaluate each step on a
 // native thread while the next one is built (MLXN_EVAL_THREAD=0 keeps everything on this one).
 if (process.env.MLXN_EVAL_THREAD !== '0') native.useSharedStreams();
+// Large CPU products of linear layers use this many threads (`setCpuMatmulThreads`).
+native.setCpuMatmulThreads(defaultCpuMatmulThreads());

@@ -270,6 +270,22 @@ pub fn addmm(c: JsArray, a: JsArray, b: JsArray, alpha: f64, beta: f64) -> Resul
     ret(ffi::addmm(c.raw()?, a.raw()?, b.raw()?, alpha as f32, beta as f32))
 }
 
+/// `x · Wᵀ (+ bias)`: `w` is `[N, K]`, or `[K, N]` when `w_transposed` (see shim/linear.cc).
+#[napi(js_name = "linearProduct", catch_unwind)]
+pub fn linear_product(x: JsArray, w: JsArray, bias: Option<JsArray>, w_transposed: bool) -> Result<JsArray> {
+    ret(unsafe { ffi::linear_product(x.raw()?, w.raw()?, opt_ptr(bias)?, w_transposed) })
+}
+
+#[napi(js_name = "setCpuMatmulThreads", catch_unwind)]
+pub fn set_cpu_matmul_threads(threads: i32) -> Result<()> {
+    ffi::set_cpu_matmul_threads(threads).map_err(|e| arg_err(e.what()))
+}
+
+#[napi(js_name = "cpuMatmulThreads", catch_unwind)]
+pub fn cpu_matmul_threads() -> i32 {
+    ffi::cpu_matmul_threads()
+}
+
 #[napi(catch_unwind)]
 pub fn tensordot(a: JsArray, b: JsArray, axes_a: Vec<i32>, axes_b: Vec<i32>) -> Result<JsArray> {
     ret(ffi::tensordot(a.raw()?, b.raw()?, &axes_a, &axes_b))

@@ -158,6 +158,11 @@ static void check_scales(const mx::array& w, const mx::array& scales, const char
 ArrayPtr quantized_matmul(const MlxArray& x, const MlxArray& w, const MlxArray& scales, const MlxArray* biases,
                           bool transpose, int32_t group_size, int32_t bits, rust::Str mode) {
   check_scales(w.inner, scales.inner, "quantized_matmul");
+  if (transpose && w.inner.ndim() == 2) {
+    // x · Wᵀ of a quantized linear layer: large CPU products use several threads (linear.cc).
+    return wrap(quantized_linear(x.inner, w.inner, scales.inner, opt(biases), opt_int(group_size), opt_int(bits),
+                                 std::string(mode)));
+  }
   return wrap(mx::quantized_matmul(x.inner, w.inner, scales.inner, opt(biases), transpose, opt_int(group_size),
                                    opt_int(bits), std::string(mode)));
 }

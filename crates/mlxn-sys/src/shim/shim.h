@@ -163,6 +163,13 @@ ArrayPtr gather(const MlxArray& a, const ArrayList& indices, I32s axes, I32s sli
 ArrayPtr scatter(ScatterMode mode, const MlxArray& a, const ArrayList& indices, const MlxArray& updates, I32s axes);
 
 ArrayPtr addmm(const MlxArray& c, const MlxArray& a, const MlxArray& b, float alpha, float beta);
+// x · Wᵀ (+ bias); large CPU products are split over CPU streams (linear.cc).
+ArrayPtr linear_product(const MlxArray& x, const MlxArray& w, const MlxArray* bias, bool w_transposed);
+mx::array quantized_linear(const mx::array& x, const mx::array& w, const mx::array& scales,
+                           const std::optional<mx::array>& biases, std::optional<int> group_size,
+                           std::optional<int> bits, const std::string& mode);
+void set_cpu_matmul_threads(int32_t threads);
+int32_t cpu_matmul_threads();
 ArrayPtr tensordot(const MlxArray& a, const MlxArray& b, I32s axes_a, I32s axes_b);
 ArrayPtr tensordot_n(const MlxArray& a, const MlxArray& b, int32_t n);
 ArrayPtr einsum(rust::Str subscripts, const ArrayList& operands);

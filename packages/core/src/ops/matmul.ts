@@ -24,6 +24,19 @@ export function kron(a: ArrayLike, b: ArrayLike): Array {
 export function addmm(c: ArrayLike, a: ArrayLike, b: ArrayLike, options: { alpha?: number; beta?: number } = {}): Array {
   return wrap(native.addmm(asArray(c).handle, asArray(a).handle, asArray(b).handle, options.alpha ?? 1, options.beta ?? 1));
 }
+/**
+ * `x · weightᵀ + bias`, the product of a linear layer, with `weight` `[outputs, inputs]` and
+ * an optional `bias` `[outputs]`. On the CPU a large product is split by output columns over
+ * `cpuMatmulThreads()` threads (MLX's CPU matmul uses one); the result is bit-identical to
+ * `matmul(x, weight.T)`, and the gradient with respect to `x` may differ from it in the last
+ * bits (it sums the blocks' partial products). On a GPU it is `matmul` (or `addmm`).
+ *
+ * @example
+ * const y = mx.linear(x, w, b); // [batch, outputs]
+ */
+export function linear(x: ArrayLike, weight: ArrayLike, bias?: ArrayLike): Array {
+  return wrap(native.linearProduct(asArray(x).handle, asArray(weight).handle, bias === undefined ? undefined : asArray(bias).handle, false));
+}
 /** Contracts the last `axes` dims of `a` with the first of `b`, or the given axis lists. */
 export function tensordot(a: ArrayLike, b: ArrayLike, axes: number | [number[], number[]] = 2): Array {
   if (typeof axes === 'number') return wrap(native.tensordotN(asArray(a).handle, asArray(b).handle, axes));

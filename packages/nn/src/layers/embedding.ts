@@ -20,6 +20,6 @@ export class Embedding extends Module {
 
   /** The table as an output head: `x · weightᵀ` (tied embeddings). */
   asLinear(x: mx.Array): mx.Array {
-    return mx.matmul(x, this.weight.T);
+    return mx.linear(x, this.weight);
   }
 }
