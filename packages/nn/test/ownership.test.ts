@@ -24,10 +24,14 @@ const flat = (t: unknown) => mx.treeFlatten(t);
 // (measured: up to 240 bytes either way on this 232-byte model, bounded over 40 steps; whether
 // MLX reuses an input's buffer for an output varies), so flat means: less than three parameter
 // copies more than after the warm-up.
+// On a GPU, MLX frees a step's buffers only once the stream has finished it (a completion
+// handler on another thread): synchronize before each reading, or it counts buffers about to go.
 function expectFlat(model: Net, step: () => void): void {
   for (let i = 0; i < 3; i++) step();
+  mx.synchronize();
   const active = mx.memory().active;
   for (let i = 0; i < 20; i++) step();
+  mx.synchronize();
   const paramBytes = flat(model.parameters()).reduce((n, a) => n + (a as mx.Array).nbytes, 0);
   expect(mx.memory().active - active).toBeLessThan(3 * paramBytes);
 }
