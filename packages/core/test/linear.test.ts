@@ -3,23 +3,15 @@
 // (bit-identical to one matmul), close in the input's gradient, and must really happen for
 // large products (else the threads setting would be a no-op nobody notices).
 import * as mx from '@mlxn/core';
-import { handleOf, native } from '@mlxn/core/internal';
+import * as internal from '@mlxn/core/internal';
+import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultCpuMatmulThreads } from '../src/runtime/cpu-matmul-threads.js';
 
 const initial = mx.cpuMatmulThreads();
 afterEach(() => mx.setCpuMatmulThreads(initial));
 
-/** Primitive counts of an unevaluated graph. */
-function ops(a: mx.Array): Record<string, number> {
-  const out: Record<string, number> = Object.create(null);
-  for (const line of native.graphOps([handleOf(a)]).split('\n')) {
-    if (!line) continue;
-    const [name, n] = line.split('\t');
-    out[name] = Number(n);
-  }
-  return out;
-}
+const ops = (a: mx.Array): Record<string, number> => graphOpCounts(internal, a);
 
 const onCpu = <T>(fn: () => T): T => mx.withStream('cpu', fn);
 

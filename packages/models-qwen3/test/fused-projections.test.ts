@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
-import { handleOf, native } from '@mlxn/core/internal';
+import * as internal from '@mlxn/core/internal';
+import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
 import { Linear, LoRALinear, QuantizedLinear, linearToLoRALayers } from '@mlxn/nn';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makePromptCache } from '@mlxn/cache';
@@ -24,16 +25,7 @@ function fused(model: Qwen3, i: number): { qkv: boolean; gateUp: boolean } {
   return { qkv: fusedGroup(a, [a.qProj, a.kProj, a.vProj]) !== undefined, gateUp: fusedGroup(m, [m.gateProj, m.upProj]) !== undefined };
 }
 
-/** Primitive counts of a graph (nothing evaluated). */
-function ops(a: mx.Array): Record<string, number> {
-  const out: Record<string, number> = Object.create(null);
-  for (const line of native.graphOps([handleOf(a)]).split('\n')) {
-    if (!line) continue;
-    const [name, n] = line.split('\t');
-    out[name] = Number(n);
-  }
-  return out;
-}
+const ops = (a: mx.Array): Record<string, number> => graphOpCounts(internal, a);
 
 /** Float32 copies of every parameter, by name. */
 function snapshot(model: Qwen3): Map<string, Float32Array> {
