@@ -126,7 +126,8 @@ async function load(url: string, model: string, prompts: string[], concurrency: 
 /** Text of about `n` tokens, every token inside the preset's (possibly truncated) vocabulary. */
 function promptText(tokenizer: Tokenizer, n: number, seed: number, vocab: number): string {
   const words = ['the', 'sea', 'and', 'a', 'ship', 'is', 'on', 'in', 'of', 'to', 'light', 'wind', 'day', 'night', 'over', 'water', 'sky', 'blue', 'long', 'old'];
-  const out: string[] = [];
+  // A fixed first word: without a leading space some words ('sea') are ids past the small presets' 32,000.
+  const out: string[] = ['the'];
   let s = seed;
   while (out.length < n) {
     s = (s * 1103515245 + 12345) % 2147483648;
