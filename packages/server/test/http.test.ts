@@ -124,12 +124,17 @@ describe('clients that leave, stall or time out', () => {
   it('never waits for a client that stops reading', async () => {
     const socket = openSocket(server.url, chat({ max_tokens: 4000, stream: true, logprobs: true, top_logprobs: 5 }));
     socket.pause(); // never reads
+    // On a fast device (a GPU that first compiles the kernels the other request needs) the
+    // stalled stream can pass the unread-bytes limit first: the server then drops it (a reset
+    // here), which does not wait for the client either.
+    let dropped = false;
+    socket.on('error', () => (dropped = true));
     while (server.stats.running === 0) await new Promise((r) => setTimeout(r, 10));
     const other = await rawRequest(server.url, 'POST', '/v1/chat/completions', chat({ max_tokens: 5 }));
     expect(other.status).toBe(200);
     expect(JSON.parse(other.body).usage.completion_tokens).toBe(5);
-    // The stalled stream is still being generated (4000 tokens take far longer).
-    expect(server.stats.running).toBeGreaterThanOrEqual(1);
+    // The stalled stream is still being generated (4000 tokens take far longer), or was dropped.
+    expect(dropped || server.stats.running >= 1).toBe(true);
     socket.destroy();
     await server.idle();
   });
