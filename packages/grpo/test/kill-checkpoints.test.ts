@@ -15,6 +15,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 const child = join(import.meta.dirname, 'kill-child.ts');
 const scratch = mkdtempSync(join(tmpdir(), 'mlxn-kill-ckpt-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+// The children's own temporary folders (the fixture model), inside scratch: a killed child cannot remove them.
+const childTmp = join(scratch, 'child-tmp');
+mkdirSync(childTmp);
+const run = (args: string[], options: Parameters<typeof runKillChild>[2] = {}) =>
+  runKillChild(child, args, { ...options, env: { ...options.env, MLXN_TEST_TMP: childTmp } });
 
 function json(r: ReturnType<typeof runKillChild>, what: string): Record<string, any> {
   if (r.status !== 0) throw new Error(`${what} failed (status ${r.status}, signal ${r.signal}):\n${r.stderr.slice(-3000)}`);
@@ -31,11 +36,11 @@ function prepared(name: string, ref: string): string {
 describe('trainer checkpoints survive a kill at every step of save, replace and rotate', () => {
   it('resumes exactly from the newest complete checkpoint', () => {
     const ref = join(scratch, 'ref');
-    const reference = json(runKillChild(child, ['reference', ref]), 'reference run');
+    const reference = json(run(['reference', ref]), 'reference run');
 
     const traced = prepared('traced', ref);
     const traceFile = join(scratch, 'trace');
-    json(runKillChild(child, ['train', traced, join(traced, 'checkpoint-1')], { root: traced, trace: traceFile }), 'traced run');
+    json(run(['train', traced, join(traced, 'checkpoint-1')], { root: traced, trace: traceFile }), 'traced run');
     const trace = readTrace(traceFile);
     const at = (pattern: RegExp) => trace.find((t) => t.op === 'renameSync' && pattern.test(t.path.replace(`${traced}/`, '').replace(` ${traced}/`, ' ')))?.index;
     // The old checkpoint-2 moved aside, the new one not yet in place.
@@ -51,12 +56,12 @@ describe('trainer checkpoints survive a kill at every step of save, replace and 
     const failures: string[] = [];
     for (const k of points) {
       const out = prepared(`k${k}`, ref);
-      const killed = runKillChild(child, ['train', out, join(out, 'checkpoint-1')], { root: out, killAfter: k });
+      const killed = run(['train', out, join(out, 'checkpoint-1')], { root: out, killAfter: k });
       if (killed.signal !== 'SIGKILL') {
         failures.push(`k=${k}: the run was not killed (status ${killed.status})`);
         continue;
       }
-      const r = runKillChild(child, ['verify', out]);
+      const r = run(['verify', out]);
       if (r.status !== 0) {
         failures.push(`k=${k} (after ${trace[k - 1]!.op} ${trace[k - 1]!.path}): resume failed: ${r.stderr.split('\n').find((l) => l.includes('Error')) ?? r.stderr.slice(-500)}`);
         continue;

@@ -2,6 +2,8 @@
 // the function, and a process left with nothing but such a promise must fail loudly instead of
 // exiting with code 0 and no message.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GRPOTrainer, RewardFunctionError } from '../src/index.js';
@@ -33,7 +35,14 @@ describe('a reward function that never settles', () => {
   }, 60_000);
 
   it('regression: a process with nothing left but the pending reward exits non-zero with a message naming it', () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'reward-settle-child.ts')], { encoding: 'utf8', timeout: 120_000 });
+    // The child never reaches the fixture's cleanup: its temporary folders go into one removed here.
+    const childTmp = mkdtempSync(join(tmpdir(), 'mlxn-reward-settle-'));
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'reward-settle-child.ts')], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, MLXN_TEST_TMP: childTmp },
+    });
+    rmSync(childTmp, { recursive: true, force: true });
     expect(r.stdout).not.toContain('training finished');
     expect(r.status).not.toBe(0);
     expect(r.signal).toBeNull();

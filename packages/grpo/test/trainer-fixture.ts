@@ -9,9 +9,12 @@ import { qwen3TokenizerDir, tinyQwen3Path } from '@mlxn/test-support/qwen3';
 
 const folders: string[] = [];
 
-/** A fresh temporary folder, removed by `cleanup()`. */
+/**
+ * A fresh temporary folder, removed by `cleanup()`. A child process that its test kills never
+ * gets to `cleanup()`: its parent names a folder of its own in `MLXN_TEST_TMP` and removes that.
+ */
 export function tempDir(prefix = 'mlxn-grpo-test-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(process.env.MLXN_TEST_TMP || tmpdir(), prefix));
   folders.push(dir);
   return dir;
 }
