@@ -91,7 +91,7 @@ static int32_t cpu_matmul_parts(int64_t rows, int64_t inner, int64_t columns) {
 // The product of `rows × inner` by `columns` output columns, as `block(c0, c1, stream)` over
 // column ranges on several CPU streams when that pays, else as one block on `stream`.
 template <class Block>
-mx::array by_column_blocks(int64_t rows, int64_t inner, int64_t columns, bool splittable, Block&& block) {
+static mx::array by_column_blocks(int64_t rows, int64_t inner, int64_t columns, bool splittable, Block&& block) {
   const auto stream = mx::default_stream(mx::default_device());
   int32_t parts = (splittable && stream.device == mx::Device::cpu) ? cpu_matmul_parts(rows, inner, columns) : 1;
   if (parts < 2) return block(0, static_cast<int32_t>(columns), stream);
@@ -107,7 +107,7 @@ mx::array by_column_blocks(int64_t rows, int64_t inner, int64_t columns, bool sp
   return mx::concatenate(blocks, -1, stream);
 }
 
-int64_t rows_of(const mx::array& x) {
+static int64_t rows_of(const mx::array& x) {
   return x.ndim() == 0 ? 0 : static_cast<int64_t>(x.size()) / std::max<int64_t>(x.shape(-1), 1);
 }
 
