@@ -5,8 +5,9 @@
  * level. Each server runs in its own process; the load comes from this one. Prints one JSON
  * object: per side and concurrency, requests/s, generated tokens/s and p50/p99 time to first
  * token, and the ratios ours / mlx_lm (> 1 is faster for throughput, < 1 is faster for TTFT),
- * plus ours at the highest concurrency over ours at concurrency 1 (the batching gain).
- * Not part of CI.
+ * plus ours at the highest concurrency over ours at concurrency 1 (the batching gain), and
+ * where ours spent each level's time (`ours_phase_ms`: the scheduler's `PhaseTimes`, with
+ * `other` the running time no phase took). Not part of CI.
  *
  *   pnpm --filter @mlxn/server build
  *   MLXN_REFERENCE_PYTHON=/path/to/python-with-mlx-lm pnpm --filter @mlxn/tooling bench:server
@@ -123,6 +124,21 @@ async function load(url: string, model: string, prompts: string[], concurrency: 
   return { requests_per_s: results.length / seconds, generated_tokens_per_s: generated / seconds, ttft_p50_ms: quantile(ttfts, 0.5), ttft_p99_ms: quantile(ttfts, 0.99), generated_tokens: generated };
 }
 
+/** The scheduler's phase times (ms, summed since it started), from serve-model's `/bench-stats`. */
+async function phaseTimes(url: string): Promise<Record<string, number>> {
+  const r = await fetch(`${url}/bench-stats`);
+  return ((await r.json()) as { phaseMs: Record<string, number> }).phaseMs;
+}
+
+/** What a load cost in each phase, rounded to 0.1 ms; `other` is the running time no phase took. */
+function phaseDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(after)) out[k] = Math.round((after[k] - (before[k] ?? 0)) * 10) / 10;
+  const phases = Object.entries(out).filter(([k]) => k !== 'running').reduce((n, [, v]) => n + v, 0);
+  out.other = Math.round((out.running - phases) * 10) / 10;
+  return out;
+}
+
 /** Text of about `n` tokens, every token inside the preset's (possibly truncated) vocabulary. */
 function promptText(tokenizer: Tokenizer, n: number, seed: number, vocab: number): string {
   const words = ['the', 'sea', 'and', 'a', 'ship', 'is', 'on', 'in', 'of', 'to', 'light', 'wind', 'day', 'night', 'over', 'water', 'sky', 'blue', 'long', 'old'];
@@ -168,15 +184,19 @@ try {
   }
   const report: Record<string, unknown> = { preset: preset.name, requests, prompt_tokens: promptLengths, new_tokens: newTokens };
   const byLevel: Record<string, { ours: Awaited<ReturnType<typeof load>>; mlx_lm: Awaited<ReturnType<typeof load>> }> = {};
+  const phases: Record<string, Record<string, number>> = {};
   for (const c of levels) {
     // Alternating sides, so a change in the machine's load hits both alike.
+    const before = await phaseTimes(ours.url);
     const a = await load(ours.url, 'bench', prompts, c);
-    process.stderr.write(`c${c} ours ${JSON.stringify(a)}\n`);
+    phases[`c${c}`] = phaseDelta(before, await phaseTimes(ours.url));
+    process.stderr.write(`c${c} ours ${JSON.stringify(a)}\nc${c} ours phases (ms) ${JSON.stringify(phases[`c${c}`])}\n`);
     const b = await load(mlxUrl, mlxModel, prompts, c);
     process.stderr.write(`c${c} mlx_lm ${JSON.stringify(b)}\n`);
     byLevel[`c${c}`] = { ours: a, mlx_lm: b };
   }
   report.levels = byLevel;
+  report.ours_phase_ms = phases;
   report.ratios = Object.fromEntries(
     Object.entries(byLevel).map(([k, v]) => [
       k,

@@ -15,4 +15,4 @@ export type { ErrorType } from './errors.js';
 export { PrefixCache } from './prefix-cache.js';
 export type { PrefixCacheOptions, PrefixHit } from './prefix-cache.js';
 export { QueueFullError, Scheduler } from './scheduler.js';
-export type { RowEvent, RowRequest, SchedulerOptions, SchedulerStats } from './scheduler.js';
+export type { PhaseTimes, RowEvent, RowRequest, SchedulerOptions, SchedulerStats } from './scheduler.js';

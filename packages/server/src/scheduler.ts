@@ -90,6 +90,32 @@ export interface SchedulerStats {
   steps: number;
   /** Sequences and bytes the prompt-prefix cache holds. */
   prefixCache: { entries: number; bytes: number };
+  /** Milliseconds the scheduler has spent in each phase since it was made (see `PhaseTimes`). */
+  phaseMs: Readonly<PhaseTimes>;
+}
+
+/**
+ * Where the scheduler's time goes, summed over its life, in milliseconds: compare two readings
+ * to see what a load cost. `running` is the time its loop ran at all; what the phases leave of
+ * it went to the event loop's other work (HTTP, streaming) between steps.
+ */
+export interface PhaseTimes {
+  /** The loop running (rows active or waiting). */
+  running: number;
+  /** Prefilling joining prompts (or continuing a cached prefix), evaluation included. */
+  prefill: number;
+  /** Adding prefilled rows to the running batch (the caches' padded copies). */
+  join: number;
+  /** Building a decoding step's graph. */
+  build: number;
+  /** Waiting for a step's evaluation. */
+  evaluate: number;
+  /** Reading a step's tokens and sending each row's event. */
+  deliver: number;
+  /** Copying finished rows into the prefix cache. */
+  remember: number;
+  /** Taking finished rows out of the batch. */
+  drop: number;
 }
 
 interface Row {
@@ -158,6 +184,7 @@ export class Scheduler {
   #inputs: mx.Array | null = null;
   #running: Promise<void> | null = null;
   #steps = 0;
+  readonly #time: PhaseTimes = { running: 0, prefill: 0, join: 0, build: 0, evaluate: 0, deliver: 0, remember: 0, drop: 0 };
   #closed = false;
   readonly #prefixCache: PrefixCache | null;
 
@@ -180,7 +207,7 @@ export class Scheduler {
 
   get stats(): SchedulerStats {
     const prefixCache = { entries: this.#prefixCache?.size ?? 0, bytes: this.#prefixCache?.bytes ?? 0 };
-    return { running: this.#active.length, waiting: this.#pending.length, steps: this.#steps, prefixCache };
+    return { running: this.#active.length, waiting: this.#pending.length, steps: this.#steps, prefixCache, phaseMs: { ...this.#time } };
   }
 
   /**
@@ -248,12 +275,13 @@ export class Scheduler {
   }
 
   async #loop(): Promise<void> {
+    const started = performance.now();
     try {
       while (this.#active.length > 0 || this.#pending.length > 0) {
         // Rows whose requests ended (a client went away) leave before any more work is done.
         for (const row of [...this.#active, ...this.#pending]) if (row.request.signal?.aborted) this.#finish(row, 'abort');
         this.#pending = this.#pending.filter((r) => !r.finished);
-        this.#dropFinished();
+        this.#timed('drop', () => this.#dropFinished());
         try {
           if (this.#pending.length > 0 && this.#active.length < this.#maxBatch) await this.#join();
           if (this.#active.length > 0) await this.#step();
@@ -270,6 +298,26 @@ export class Scheduler {
     } finally {
       this.#reset();
       mx.clearCache();
+      this.#time.running += performance.now() - started;
+    }
+  }
+
+  /** Runs `fn`, adding its time to `phase`. */
+  #timed<T>(phase: keyof PhaseTimes, fn: () => T): T {
+    const t0 = performance.now();
+    try {
+      return fn();
+    } finally {
+      this.#time[phase] += performance.now() - t0;
+    }
+  }
+
+  async #timedAsync<T>(phase: keyof PhaseTimes, fn: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      this.#time[phase] += performance.now() - t0;
     }
   }
 
@@ -318,9 +366,9 @@ export class Scheduler {
     try {
       if (hitRow !== undefined) {
         const hit = cache!.lookup(hitRow.prompt)!;
-        caches = await this.#continuePrefix(hitRow, hit.length, hit.caches);
+        caches = await this.#timedAsync('prefill', () => this.#continuePrefix(hitRow, hit.length, hit.caches));
       } else {
-        caches = await this.#prefill(rows);
+        caches = await this.#timedAsync('prefill', () => this.#prefill(rows));
       }
     } catch (e) {
       this.#fail(rows, e instanceof Error ? e : new Error(String(e)));
@@ -334,13 +382,15 @@ export class Scheduler {
       const running = this.#caches;
       // In a tidy: extend's padded copies of the keys and values are released at once, not
       // when the garbage collector gets to them (the caches keep what they hold).
-      const grown = mx.tidy(() => {
-        for (let l = 0; l < this.#numLayers; l++) {
-          running[l].extend(caches[l]);
-          caches[l].dispose();
-        }
-        return mx.keep(mx.concatenate([this.#inputs!, last]));
-      });
+      const grown = this.#timed('join', () =>
+        mx.tidy(() => {
+          for (let l = 0; l < this.#numLayers; l++) {
+            running[l].extend(caches[l]);
+            caches[l].dispose();
+          }
+          return mx.keep(mx.concatenate([this.#inputs!, last]));
+        }),
+      );
       mx.dispose([this.#inputs, last]);
       this.#inputs = grown;
     }
@@ -397,6 +447,11 @@ export class Scheduler {
 
   /** Keeps a copy of a finished row's keys and values in the prefix cache. */
   #remember(row: Row, index: number): void {
+    if (this.#prefixCache === null || this.#caches === null) return;
+    this.#timed('remember', () => this.#rememberCopy(row, index));
+  }
+
+  #rememberCopy(row: Row, index: number): void {
     if (this.#prefixCache === null || this.#caches === null) return;
     const caches = this.#caches;
     const layers = mx.tidy(() =>
@@ -506,11 +561,13 @@ export class Scheduler {
   }
 
   async #step(): Promise<void> {
-    const out = this.#buildStep();
+    const out = this.#timed('build', () => this.#buildStep());
     const arrays = [out.tokens, out.logprobs, out.topIndices, out.topValues].filter((a): a is mx.Array => a !== null);
     let next: mx.Array | null = out.tokens;
     try {
-      await mx.asyncEval(arrays);
+      await this.#timedAsync('evaluate', () => mx.asyncEval(arrays));
+      const delivering = performance.now();
+      const remembering = this.#time.remember;
       this.#steps++;
       const tokens = out.tokens.dataSync() as Int32Array;
       const logprobs = out.logprobs?.dataSync() as Float32Array | undefined;
@@ -557,6 +614,8 @@ export class Scheduler {
       mx.dispose([this.#inputs, out.logprobs, out.topIndices, out.topValues]);
       this.#inputs = mx.keep(out.tokens);
       next = null;
+      // Delivering, less the prefix-cache copies made on the way (counted as `remember`).
+      this.#time.deliver += performance.now() - delivering - (this.#time.remember - remembering);
       if (this.#steps % 256 === 0) mx.clearCache();
     } finally {
       if (next !== null) mx.dispose(arrays);

@@ -91,6 +91,23 @@ describe('health, CORS and logs', () => {
   });
 });
 
+describe('scheduler phase times', () => {
+  it('accounts a request to its phases, within the time the loop ran', async () => {
+    await server.idle();
+    const before = server.stats.phaseMs;
+    const r = await rawRequest(server.url, 'POST', '/v1/chat/completions', chat({ max_tokens: 6 }));
+    expect(r.status).toBe(200);
+    await server.idle();
+    const after = server.stats.phaseMs;
+    const spent = Object.fromEntries(Object.keys(after).map((k) => [k, after[k as keyof typeof after] - before[k as keyof typeof before]]));
+    for (const phase of ['running', 'prefill', 'build', 'evaluate', 'deliver']) expect(spent[phase], phase).toBeGreaterThan(0);
+    const phases = Object.entries(spent).filter(([k]) => k !== 'running').reduce((n, [, v]) => n + v, 0);
+    expect(phases).toBeLessThanOrEqual(spent.running + 1e-6);
+    // A reading is a copy: the scheduler's later work does not change it.
+    expect(server.stats.phaseMs).not.toBe(after);
+  });
+});
+
 /** Sends a request by hand and reads raw bytes, so the test decides when to stop reading. */
 function openSocket(url: string, body: string) {
   const { hostname, port } = new URL(url);
