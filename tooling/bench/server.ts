@@ -161,7 +161,9 @@ try {
   await writeBenchModel(preset, folder, tokenizerDir);
   const tokenizer = Tokenizer.loadSync(tokenizerDir);
   const vocab = Number(preset.config.vocab_size);
-  const prompts = Array.from({ length: requests }, (_, i) => promptText(tokenizer, promptLengths[i % promptLengths.length], 7 + i, vocab));
+  // Fresh prompts for the warm-up and for each level: a prompt one server has already seen is
+  // answered from its prefix cache, and a later level would look faster than it is.
+  const promptSet = (set: number) => Array.from({ length: requests }, (_, i) => promptText(tokenizer, promptLengths[i % promptLengths.length], 7 + i + 1000 * set, vocab));
   const maxConcurrency = Math.max(...levels);
 
   // Bundled for the GPU machine (tooling/bench/gpu/bundle.mjs), serve-model is a .mjs beside this file.
@@ -178,14 +180,15 @@ try {
   const mlxModel = folder;
 
   // Warm-up: one request per prompt length on each side.
-  for (const p of prompts.slice(0, promptLengths.length)) {
+  for (const p of promptSet(0).slice(0, promptLengths.length)) {
     await complete(ours.url, 'bench', p);
     await complete(mlxUrl, mlxModel, p);
   }
   const report: Record<string, unknown> = { preset: preset.name, requests, prompt_tokens: promptLengths, new_tokens: newTokens };
   const byLevel: Record<string, { ours: Awaited<ReturnType<typeof load>>; mlx_lm: Awaited<ReturnType<typeof load>> }> = {};
   const phases: Record<string, Record<string, number>> = {};
-  for (const c of levels) {
+  for (const [level, c] of levels.entries()) {
+    const prompts = promptSet(level + 1);
     // Alternating sides, so a change in the machine's load hits both alike.
     const before = await phaseTimes(ours.url);
     const a = await load(ours.url, 'bench', prompts, c);

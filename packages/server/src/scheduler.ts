@@ -185,6 +185,8 @@ export class Scheduler {
   #running: Promise<void> | null = null;
   #steps = 0;
   readonly #time: PhaseTimes = { running: 0, prefill: 0, join: 0, build: 0, evaluate: 0, deliver: 0, remember: 0, drop: 0 };
+  /** When the running loop started (null while idle): a reading includes the loop so far. */
+  #loopStart: number | null = null;
   #closed = false;
   readonly #prefixCache: PrefixCache | null;
 
@@ -207,7 +209,7 @@ export class Scheduler {
 
   get stats(): SchedulerStats {
     const prefixCache = { entries: this.#prefixCache?.size ?? 0, bytes: this.#prefixCache?.bytes ?? 0 };
-    return { running: this.#active.length, waiting: this.#pending.length, steps: this.#steps, prefixCache, phaseMs: { ...this.#time } };
+    return { running: this.#active.length, waiting: this.#pending.length, steps: this.#steps, prefixCache, phaseMs: { ...this.#time, running: this.#time.running + (this.#loopStart === null ? 0 : performance.now() - this.#loopStart) } };
   }
 
   /**
@@ -275,7 +277,7 @@ export class Scheduler {
   }
 
   async #loop(): Promise<void> {
-    const started = performance.now();
+    this.#loopStart = performance.now();
     try {
       while (this.#active.length > 0 || this.#pending.length > 0) {
         // Rows whose requests ended (a client went away) leave before any more work is done.
@@ -298,7 +300,8 @@ export class Scheduler {
     } finally {
       this.#reset();
       mx.clearCache();
-      this.#time.running += performance.now() - started;
+      this.#time.running += performance.now() - this.#loopStart;
+      this.#loopStart = null;
     }
   }
 
