@@ -126,6 +126,23 @@ describe('mx.linear', () => {
     });
   });
 
+  it('keeps active memory flat over a plain synchronous loop of split products', () => {
+    const { x, w, b } = operands([8], 512, 3000);
+    mx.setCpuMatmulThreads(2);
+    onCpu(() => {
+      const step = () => {
+        const y = mx.linear(x, w, b);
+        mx.eval(y);
+        y.dispose();
+      };
+      for (let i = 0; i < 10; i++) step();
+      const before = mx.memory().active;
+      for (let i = 0; i < 200; i++) step();
+      // One leaked output per step would be 200 × 96 kB.
+      expect(mx.memory().active - before).toBeLessThanOrEqual(8 * 3000 * 4);
+    });
+  });
+
   it('reports shape errors as errors', () => {
     const { x, w } = operands([2], 512, 3000);
     mx.setCpuMatmulThreads(2);

@@ -50,9 +50,7 @@ bool splittable_dtype(mx::Dtype t) {
 
 // `w` (`[N, K]`, or `[K, N]` when `w_transposed`) as the `[K, N]` right operand.
 mx::array right_operand(const mx::array& w, bool w_transposed) {
-  if (w_transposed) return w;
-  MlxArray in{w};
-  return transposed_leaf(in)->inner;
+  return w_transposed ? w : transposed_leaf_array(w);
 }
 
 mx::array product(const mx::array& x, const mx::array& wt, const mx::array* bias, mx::StreamOrDevice s) {

@@ -304,12 +304,12 @@ ArrayPtr slice(const MlxArray& a, I32s start, I32s stop, I32s strides) {
 // Transpose::eval makes, without a graph node, so a projection's weight costs no node to build
 // and none to evaluate at every step. Arrays that are not available yet (lazy, being computed,
 // traced) get the ordinary transpose op.
-ArrayPtr transposed_leaf(const MlxArray& w) {
-  const auto& a = w.inner;
+ArrayPtr transposed_leaf(const MlxArray& w) { return wrap(transposed_leaf_array(w.inner)); }
+mx::array transposed_leaf_array(const mx::array& a) {
   // `status() == available` rather than `is_available()`, which may write to the array: the
   // evaluation thread (eval_thread.cc) can be evaluating an array that is not a leaf.
   if (a.ndim() != 2 || a.is_tracer() || a.has_primitive() || a.status() != mx::array::Status::available) {
-    return wrap(mx::transpose(a));
+    return mx::transpose(a);
   }
   mx::array out(mx::Shape{a.shape(1), a.shape(0)}, a.dtype(), nullptr, {});
   mx::Strides strides{a.strides()[1], a.strides()[0]};
@@ -321,7 +321,7 @@ ArrayPtr transposed_leaf(const MlxArray& w) {
   }
   out.copy_shared_buffer(a, strides, flags, a.data_size());
   out.set_status(mx::array::Status::available);
-  return wrap(std::move(out));
+  return out;
 }
 
 ArrayPtr slice_update(const MlxArray& src, const MlxArray& upd, I32s start, I32s stop, I32s strides) {

@@ -156,6 +156,8 @@ ArrayPtr flip(const MlxArray& a, I32s axes, bool all_axes);
 ArrayPtr slice(const MlxArray& a, I32s start, I32s stop, I32s strides);
 ArrayPtr slice_update(const MlxArray& src, const MlxArray& update, I32s start, I32s stop, I32s strides);
 ArrayPtr transposed_leaf(const MlxArray& w);
+// The same, for the shim's own use (linear.cc), without a handle.
+mx::array transposed_leaf_array(const mx::array& a);
 ArrayPtr take(const MlxArray& a, const MlxArray& indices, int32_t axis, bool all_axes);
 ArrayPtr take_along_axis(const MlxArray& a, const MlxArray& indices, int32_t axis, bool all_axes);
 ArrayPtr put_along_axis(const MlxArray& a, const MlxArray& indices, const MlxArray& values, int32_t axis, bool all_axes);
