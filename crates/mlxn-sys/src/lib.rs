@@ -10,6 +10,8 @@
 
 pub use cxx::{Exception, UniquePtr};
 
+pub mod cpu_gemm;
+
 /// The MLX version this crate was compiled against (read from MLX's `version.h`).
 pub const MLX_VERSION: &str = env!("MLXN_MLX_VERSION");
 
@@ -65,6 +67,11 @@ pub mod ffi {
             cb: &mut TraceCallback,
             inputs: &ArrayList,
         ) -> Result<UniquePtr<ArrayList>>;
+
+        /// How many threads MLX's float32/float64 CPU products may use (cpu_gemm.rs).
+        fn cpu_gemm_set_threads(threads: i32);
+        /// Whether those products run in cpu_gemm.rs rather than the platform's BLAS.
+        fn cpu_gemm_replaces_blas() -> bool;
     }
 
     unsafe extern "C++" {
@@ -337,6 +344,14 @@ impl TraceCallback {
         let ptr: *mut (dyn Trace + '_) = inner;
         Self { inner: unsafe { std::mem::transmute::<*mut (dyn Trace + '_), *mut (dyn Trace + 'static)>(ptr) } }
     }
+}
+
+fn cpu_gemm_set_threads(threads: i32) {
+    cpu_gemm::set_threads(threads.max(1) as usize);
+}
+
+fn cpu_gemm_replaces_blas() -> bool {
+    cpu_gemm::REPLACES_PLATFORM_BLAS
 }
 
 fn invoke_trace_callback(

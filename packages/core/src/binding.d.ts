@@ -39,6 +39,17 @@ export declare function compileErase(id: number): void
 
 export declare function concatenate(arrays: Array<JsArray>, axis?: number | undefined | null): JsArray
 
+/**
+ * How many float32/float64 CPU products MLX has handed to @mlxn's own GEMM (mlxn-sys's
+ * cpu_gemm.rs), and whether this platform uses it: tests prove with it that MLX reaches it.
+ */
+export declare function cpuGemmStatus(): CpuGemmStatus
+
+export interface CpuGemmStatus {
+  replacesBlas: boolean
+  calls: number
+}
+
 export declare function cpuMatmulThreads(): number
 
 export declare function dataSync(a: JsArray, rawHalf: boolean): Buffer

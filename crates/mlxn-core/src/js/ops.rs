@@ -286,6 +286,19 @@ pub fn cpu_matmul_threads() -> i32 {
     ffi::cpu_matmul_threads()
 }
 
+/// How many float32/float64 CPU products MLX has handed to @mlxn's own GEMM (mlxn-sys's
+/// cpu_gemm.rs), and whether this platform uses it: tests prove with it that MLX reaches it.
+#[napi(js_name = "cpuGemmStatus", catch_unwind)]
+pub fn cpu_gemm_status() -> CpuGemmStatus {
+    CpuGemmStatus { replaces_blas: mlxn_sys::cpu_gemm::REPLACES_PLATFORM_BLAS, calls: mlxn_sys::cpu_gemm::calls() as f64 }
+}
+
+#[napi(object)]
+pub struct CpuGemmStatus {
+    pub replaces_blas: bool,
+    pub calls: f64,
+}
+
 #[napi(catch_unwind)]
 pub fn tensordot(a: JsArray, b: JsArray, axes_a: Vec<i32>, axes_b: Vec<i32>) -> Result<JsArray> {
     ret(ffi::tensordot(a.raw()?, b.raw()?, &axes_a, &axes_b))

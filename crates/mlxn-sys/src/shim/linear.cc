@@ -1,17 +1,19 @@
 // `x · Wᵀ (+ b)`, the product of every Linear layer and output head, with large products on
-// the CPU spread over several CPU streams.
+// the CPU spread over several threads.
 //
-// Why: on Linux, MLX's CPU matmul calls the BLAS bundled with the `mlx-cpu` wheel, the
-// reference BLAS, which runs on one thread (1.4-2.7 GFLOP/s in float32 on our 2-core x86-64),
-// so a CPU-bound model uses one core however many the machine has. Each CPU stream has a
+// Why: a CPU-bound model should use every core. MLX's float32 and float64 CPU products go to
+// `cblas_sgemm`/`cblas_dgemm`, which on Linux @mlxn computes itself on several threads
+// (cpu_gemm.rs), so those are left whole here. Other products do not: bfloat16 and float16 run in
+// MLX's own single-threaded SIMD kernels, quantized products in MLX's quantized kernels, and on a
+// platform whose BLAS we do not replace the float products too. For those, each CPU stream has a
 // thread of its own in MLX's scheduler, so the columns of the product (rows of W) are cut into
-// `parts` blocks, each block's matmul runs on its own stream, and the blocks are concatenated
-// on the caller's stream. A column of `x · Wᵀ` is the same dot products in the same order
-// whichever block computes it, so the forward result is bit-identical to the single matmul;
-// the gradient with respect to `x` sums the blocks' partial products (rounding differs by a
-// few ulps), the weight's gradient is again bit-identical. Measured with Python MLX 0.32.4 on
-// 2 cores: 1.6-2.0x per product from about 0.5 M multiply-adds up; below about 0.1 M the
-// cross-stream handoff (tens of microseconds) costs more than it saves, hence the thresholds.
+// `parts` blocks, each block's matmul runs on its own stream, and the blocks are concatenated on
+// the caller's stream. A column of `x · Wᵀ` is the same dot products in the same order whichever
+// block computes it, so the forward result is bit-identical to the single matmul; the gradient
+// with respect to `x` sums the blocks' partial products (rounding differs by a few ulps), the
+// weight's gradient is again bit-identical. Measured with Python MLX 0.32.4 on 2 cores (reference
+// BLAS, one thread): 1.6-2.0x per product from about 0.5 M multiply-adds up; below about 0.1 M
+// the cross-stream handoff (tens of microseconds) costs more than it saves, hence the thresholds.
 //
 // GPU streams, integer or complex products and small products take the single matmul. The
 // worker streams are made once (under the evaluation lock, since MLX's table of shared CPU
@@ -48,6 +50,12 @@ bool splittable_dtype(mx::Dtype t) {
   return mx::issubdtype(t, mx::floating);
 }
 
+// Whether a product in `t` (the promoted dtype of both operands) already uses several threads
+// inside MLX's matmul, so that splitting it over streams would only add handoffs.
+bool threaded_inside_matmul(mx::Dtype t) {
+  return cpu_gemm_replaces_blas() && (t == mx::float32 || t == mx::float64);
+}
+
 // `w` (`[N, K]`, or `[K, N]` when `w_transposed`) as the `[K, N]` right operand.
 mx::array right_operand(const mx::array& w, bool w_transposed) {
   return w_transposed ? w : transposed_leaf_array(w);
@@ -71,6 +79,7 @@ void set_cpu_matmul_threads(int32_t threads) {
     g_workers.push_back(mx::new_thread_unsafe_stream(mx::Device(mx::Device::cpu)));
   }
   g_parts.store(threads);
+  cpu_gemm_set_threads(threads);
 }
 
 int32_t cpu_matmul_threads() { return g_parts.load(); }
@@ -120,6 +129,7 @@ ArrayPtr linear_product(const MlxArray& x_in, const MlxArray& w_in, const MlxArr
   const int64_t columns = w.shape(w_transposed ? 1 : 0);
   const mx::array* b = bias ? &bias->inner : nullptr;
   const bool splittable = splittable_dtype(x.dtype()) && splittable_dtype(w.dtype()) && x.shape(-1) == inner &&
+                          !threaded_inside_matmul(mx::promote_types(x.dtype(), w.dtype())) &&
                           (!b || (b->ndim() == 1 && b->shape(0) == columns));
   return wrap(by_column_blocks(rows_of(x), inner, columns, splittable, [&](int32_t c0, int32_t c1, mx::Stream s) {
     if (c0 == 0 && c1 == columns) return product(x, right_operand(w, w_transposed), b, s);

@@ -1,0 +1,257 @@
+//! MLX's CPU matrix products in float32 and float64, computed by the `gemm` crate on several
+//! threads instead of the reference BLAS that the `mlx-cpu` wheel bundles on Linux.
+//!
+//! Why: MLX's CPU `Matmul` calls `cblas_sgemm` / `cblas_dgemm` (and nothing else from BLAS; LAPACK
+//! routines come from the bundled LAPACK). On Linux the wheel resolves them to netlib's reference
+//! BLAS: plain loops on one thread, 1.4-2.7 GFLOP/s in float32 on our 2-core x86-64. The `gemm`
+//! crate (the kernels behind faer and candle: packed, SIMD for the running CPU, rayon threads) ran
+//! the same products 6x (a 1x128 by 128x32000 head) to 40x (32x512 by 512x32000) faster there.
+//!
+//! How: this crate defines `cblas_sgemm` and `cblas_dgemm` with the CBLAS signatures and exports
+//! them from the one native binary. Node loads that binary with `dlopen`, so the binary heads the
+//! lookup scope of everything it brings in, libmlx.so included: the dynamic linker binds
+//! libmlx.so's undefined `cblas_sgemm` to ours before it reaches the bundled libblas (ELF symbol
+//! interposition, the mechanism allocators such as jemalloc use for `malloc`). The Rust test
+//! binaries link this crate statically and interpose the same way. Complex products
+//! (`cblas_cgemm`) and LAPACK keep the bundled libraries. macOS resolves symbols per library
+//! (two-level namespace), so there MLX keeps Accelerate, which is already multithreaded: the
+//! functions are only defined on Linux. `calls()` counts the products that reached us, so a test
+//! can prove that MLX uses them.
+//!
+//! Results agree with a single-threaded BLAS to rounding: the sum over the inner dimension is
+//! blocked and vectorised, so its order differs (float32 products differ by a few ulps).
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// Products smaller than this many multiply-adds per thread run on the calling thread: handing
+/// work to the thread pool costs tens of microseconds, which small products (attention scores of
+/// one token, the layers of a tiny model) do not recover.
+const MIN_MACS_PER_THREAD: usize = 1 << 16;
+
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+static CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// The products' own threads, one per core: separate from rayon's global pool, so that work other
+/// code puts there can never hold up (or be held up by) an evaluation waiting for a product.
+fn pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        rayon::ThreadPoolBuilder::new().num_threads(cores).thread_name(|i| format!("mlxn-gemm-{i}")).build().ok()
+    })
+    .as_ref()
+}
+
+/// Sets how many threads one product may use (at least 1). Products already queued keep theirs.
+pub fn set_threads(threads: usize) {
+    THREADS.store(threads.max(1), Ordering::Relaxed);
+}
+
+/// How many threads one product may use.
+pub fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
+}
+
+/// Whether MLX's float32 and float64 CPU products run here (Linux) rather than in the platform's
+/// BLAS, which is threaded on its own terms (Accelerate on macOS).
+pub const REPLACES_PLATFORM_BLAS: bool = cfg!(target_os = "linux");
+
+/// How many products MLX has computed here since the process started.
+pub fn calls() -> u64 {
+    CALLS.load(Ordering::Relaxed)
+}
+
+// CBLAS's enumerations (cblas.h).
+const CBLAS_ROW_MAJOR: i32 = 101;
+const CBLAS_NO_TRANS: i32 = 111;
+
+/// Row and column strides of `op(X)` for a matrix stored with leading dimension `ld`.
+fn operand_strides(layout: i32, transposed: bool, ld: i32) -> (isize, isize) {
+    let ld = ld as isize;
+    let (rows, cols) = if layout == CBLAS_ROW_MAJOR { (ld, 1) } else { (1, ld) };
+    if transposed { (cols, rows) } else { (rows, cols) }
+}
+
+/// `C = alpha · op(A) · op(B) + beta · C` as CBLAS defines it (`C` is not read when `beta` is 0).
+///
+/// # Safety
+/// The pointers and leading dimensions must describe valid matrices, as for any CBLAS call.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_cblas<T: Copy + PartialEq + Default + Send + Sync + 'static>(
+    layout: i32,
+    trans_a: i32,
+    trans_b: i32,
+    m: i32,
+    n: i32,
+    k: i32,
+    alpha: T,
+    a: *const T,
+    lda: i32,
+    b: *const T,
+    ldb: i32,
+    beta: T,
+    c: *mut T,
+    ldc: i32,
+) {
+    CALLS.fetch_add(1, Ordering::Relaxed);
+    if m <= 0 || n <= 0 {
+        return;
+    }
+    let (m, n, k_len) = (m as usize, n as usize, k.max(0) as usize);
+    let (a_rs, a_cs) = operand_strides(layout, trans_a != CBLAS_NO_TRANS, lda);
+    let (b_rs, b_cs) = operand_strides(layout, trans_b != CBLAS_NO_TRANS, ldb);
+    let (c_rs, c_cs) = operand_strides(layout, false, ldc);
+    let work = m.saturating_mul(n).saturating_mul(k_len);
+    let threads = threads().min(work / MIN_MACS_PER_THREAD);
+    let read_c = beta != T::default();
+    // Raw pointers are not `Send`; the closure below runs while this call waits for it.
+    let (a, b, c) = (a as usize, b as usize, c as usize);
+    let product = |parallelism| {
+        // SAFETY: the caller's matrices, described by the strides above. `gemm` computes
+        // `dst = alpha · dst + beta · lhs · rhs`: BLAS's alpha and beta trade places.
+        unsafe {
+            gemm::gemm(
+                m, n, k_len, c as *mut T, c_cs, c_rs, read_c, a as *const T, a_cs, a_rs, b as *const T, b_cs, b_rs,
+                beta, alpha, false, false, false, parallelism,
+            );
+        }
+    };
+    match pool() {
+        Some(pool) if threads >= 2 => pool.install(|| product(gemm::Parallelism::Rayon(threads))),
+        _ => product(gemm::Parallelism::None),
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+/// # Safety
+/// As CBLAS's `cblas_sgemm`.
+pub unsafe extern "C" fn cblas_sgemm(
+    layout: i32,
+    trans_a: i32,
+    trans_b: i32,
+    m: i32,
+    n: i32,
+    k: i32,
+    alpha: f32,
+    a: *const f32,
+    lda: i32,
+    b: *const f32,
+    ldb: i32,
+    beta: f32,
+    c: *mut f32,
+    ldc: i32,
+) {
+    unsafe { gemm_cblas(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) }
+}
+
+#[cfg(target_os = "linux")]
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+/// # Safety
+/// As CBLAS's `cblas_dgemm`.
+pub unsafe extern "C" fn cblas_dgemm(
+    layout: i32,
+    trans_a: i32,
+    trans_b: i32,
+    m: i32,
+    n: i32,
+    k: i32,
+    alpha: f64,
+    a: *const f64,
+    lda: i32,
+    b: *const f64,
+    ldb: i32,
+    beta: f64,
+    c: *mut f64,
+    ldc: i32,
+) {
+    unsafe { gemm_cblas(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The textbook triple loop over the same CBLAS arguments.
+    #[allow(clippy::too_many_arguments)]
+    fn naive(layout: i32, ta: bool, tb: bool, m: usize, n: usize, k: usize, alpha: f64, a: &[f64], lda: usize,
+        b: &[f64], ldb: usize, beta: f64, c: &mut [f64], ldc: usize) {
+        let at = |x: &[f64], ld: usize, t: bool, i: usize, j: usize| {
+            let (i, j) = if t { (j, i) } else { (i, j) };
+            if layout == CBLAS_ROW_MAJOR { x[i * ld + j] } else { x[i + j * ld] }
+        };
+        for i in 0..m {
+            for j in 0..n {
+                let dot: f64 = (0..k).map(|p| at(a, lda, ta, i, p) * at(b, ldb, tb, p, j)).sum();
+                let slot = if layout == CBLAS_ROW_MAJOR { i * ldc + j } else { i + j * ldc };
+                c[slot] = alpha * dot + if beta == 0.0 { 0.0 } else { beta * c[slot] };
+            }
+        }
+    }
+
+    #[test]
+    fn every_layout_and_transpose_matches_the_definition() {
+        let (m, n, k) = (5usize, 7usize, 300usize);
+        let values = |len: usize, seed: u64| -> Vec<f64> {
+            (0..len).map(|i| (((i as u64 + 1) * 2654435761 + seed) % 1000) as f64 / 500.0 - 1.0).collect()
+        };
+        for layout in [CBLAS_ROW_MAJOR, 102] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                for (alpha, beta) in [(1.0, 0.0), (0.5, 2.0)] {
+                    // Leading dimensions with padding, as for views into larger matrices.
+                    let rows_cols = |rows: usize, cols: usize| if layout == CBLAS_ROW_MAJOR { (rows, cols + 3) } else { (rows + 3, cols) };
+                    let (ar, ac) = if ta { (k, m) } else { (m, k) };
+                    let (br, bc) = if tb { (n, k) } else { (k, n) };
+                    let (a_rows, a_ld) = if layout == CBLAS_ROW_MAJOR { (ar, rows_cols(ar, ac).1) } else { (ac, rows_cols(ar, ac).0) };
+                    let (b_rows, b_ld) = if layout == CBLAS_ROW_MAJOR { (br, rows_cols(br, bc).1) } else { (bc, rows_cols(br, bc).0) };
+                    let (c_rows, c_ld) = if layout == CBLAS_ROW_MAJOR { (m, n + 2) } else { (n, m + 2) };
+                    let a = values(a_rows * a_ld, 1);
+                    let b = values(b_rows * b_ld, 2);
+                    // NaN where beta is 0: CBLAS does not read C then.
+                    let start = values(c_rows * c_ld, 3).into_iter().map(|v| if beta == 0.0 { f64::NAN } else { v }).collect::<Vec<_>>();
+                    let mut want = start.clone();
+                    naive(layout, ta, tb, m, n, k, alpha, &a, a_ld, &b, b_ld, beta, &mut want, c_ld);
+                    let mut got = start.clone();
+                    let (tr, nt) = (112, CBLAS_NO_TRANS);
+                    unsafe {
+                        gemm_cblas(layout, if ta { tr } else { nt }, if tb { tr } else { nt }, m as i32, n as i32, k as i32,
+                            alpha, a.as_ptr(), a_ld as i32, b.as_ptr(), b_ld as i32, beta, got.as_mut_ptr(), c_ld as i32);
+                    }
+                    for (slot, (g, w)) in got.iter().zip(&want).enumerate() {
+                        let padding = if layout == CBLAS_ROW_MAJOR { slot % c_ld >= n } else { slot % c_ld >= m };
+                        if padding {
+                            assert!(g.is_nan() == start[slot].is_nan(), "padding written at {slot}");
+                        } else {
+                            assert!((g - w).abs() <= 1e-12 * w.abs().max(1.0), "layout {layout} ta {ta} tb {tb} at {slot}: {g} vs {w}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn threads_do_not_change_the_products_beyond_rounding() {
+        let (m, n, k) = (64usize, 96usize, 256usize);
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 53) % 97) as f32 / 48.0 - 1.0).collect();
+        let run = |threads: usize| {
+            set_threads(threads);
+            let mut c = vec![0f32; m * n];
+            unsafe {
+                gemm_cblas(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_NO_TRANS, m as i32, n as i32, k as i32, 1.0,
+                    a.as_ptr(), k as i32, b.as_ptr(), n as i32, 0.0, c.as_mut_ptr(), n as i32);
+            }
+            c
+        };
+        let one = run(1);
+        let four = run(4);
+        set_threads(1);
+        for (x, y) in one.iter().zip(&four) {
+            assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{x} vs {y}");
+        }
+    }
+}
