@@ -47,11 +47,11 @@ function reference(a: Float64Array, b: Float64Array, m: number, k: number, n: nu
   return out;
 }
 
-function maxRelativeError(got: ArrayLike<number>, want: Float64Array): number {
+function maxRelativeError(got: ArrayLike<number | bigint>, want: Float64Array): number {
   let scale = 1;
   for (const w of want) scale = Math.max(scale, Math.abs(w));
   let worst = 0;
-  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / scale);
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(Number(got[i]) - want[i]) / scale);
   return worst;
 }
 

@@ -26,10 +26,12 @@ export function addmm(c: ArrayLike, a: ArrayLike, b: ArrayLike, options: { alpha
 }
 /**
  * `x · weightᵀ + bias`, the product of a linear layer, with `weight` `[outputs, inputs]` and
- * an optional `bias` `[outputs]`. On the CPU a large product is split by output columns over
- * `cpuMatmulThreads()` threads (MLX's CPU matmul uses one); the result is bit-identical to
+ * an optional `bias` `[outputs]`. On the CPU, a large product that MLX computes on one thread
+ * (bfloat16 and float16; float32 too where this library does not replace the platform's BLAS) is split
+ * by output columns over `cpuMatmulThreads()` threads; the result is bit-identical to
  * `matmul(x, weight.T)`, and the gradient with respect to `x` may differ from it in the last
- * bits (it sums the blocks' partial products). On a GPU it is `matmul` (or `addmm`).
+ * bits (it sums the blocks' partial products). Otherwise, and on a GPU, it is `matmul` (or
+ * `addmm`).
  *
  * @example
  * const y = mx.linear(x, w, b); // [batch, outputs]

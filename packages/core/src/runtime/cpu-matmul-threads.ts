@@ -2,9 +2,10 @@
  * How many threads a large matrix product on the CPU may use by default (see
  * `setCpuMatmulThreads`), settled before the first array is built.
  *
- * MLX's CPU matmul on Linux runs in the reference BLAS that the `mlx-cpu` wheel bundles, on one
- * thread; @mlxn splits a large linear-layer product over CPU streams, one thread each. macOS's
- * Accelerate already uses every core, so there the default is 1 (no split).
+ * On Linux @mlxn computes MLX's float CPU products on several threads (crates/mlxn-sys's
+ * cpu_gemm.rs replaces the `mlx-cpu` wheel's single-threaded reference BLAS) and splits the
+ * linear products MLX runs on one thread over CPU streams. macOS's Accelerate already uses every
+ * core, so there the default is 1.
  */
 import { availableParallelism } from 'node:os';
 
