@@ -29,6 +29,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 /// one token, the layers of a tiny model) do not recover.
 const MIN_MACS_PER_THREAD: usize = 1 << 16;
 
+/// Up to this many rows, a product with more columns than rows is computed transposed.
+const SWAP_MAX_ROWS: usize = 64;
+
 static THREADS: AtomicUsize = AtomicUsize::new(1);
 static CALLS: AtomicU64 = AtomicU64::new(0);
 
@@ -38,7 +41,11 @@ fn pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
     POOL.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        rayon::ThreadPoolBuilder::new().num_threads(cores).thread_name(|i| format!("mlxn-gemm-{i}")).build().ok()
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(cores)
+            .thread_name(|i| format!("mlxn-gemm-{i}"))
+            .build()
+            .ok()
     })
     .as_ref()
 }
@@ -69,8 +76,16 @@ const CBLAS_NO_TRANS: i32 = 111;
 /// Row and column strides of `op(X)` for a matrix stored with leading dimension `ld`.
 fn operand_strides(layout: i32, transposed: bool, ld: i32) -> (isize, isize) {
     let ld = ld as isize;
-    let (rows, cols) = if layout == CBLAS_ROW_MAJOR { (ld, 1) } else { (1, ld) };
-    if transposed { (cols, rows) } else { (rows, cols) }
+    let (rows, cols) = if layout == CBLAS_ROW_MAJOR {
+        (ld, 1)
+    } else {
+        (1, ld)
+    };
+    if transposed {
+        (cols, rows)
+    } else {
+        (rows, cols)
+    }
 }
 
 /// `C = alpha · op(A) · op(B) + beta · C` as CBLAS defines it (`C` is not read when `beta` is 0).
@@ -105,15 +120,44 @@ unsafe fn gemm_cblas<T: Copy + PartialEq + Default + Send + Sync + 'static>(
     let work = m.saturating_mul(n).saturating_mul(k_len);
     let threads = threads().min(work / MIN_MACS_PER_THREAD);
     let read_c = beta != T::default();
+    // A few rows against many columns (a decoding batch times a layer's weights) ran 1.2-2.4x
+    // faster as the transposed problem `Cᵀ = op(B)ᵀ · op(A)ᵀ`, the long side first (measured on
+    // 2 cores for 2 to 64 rows); transposing only swaps strides. One row is a matrix-vector
+    // product either way.
+    let swap = (2..=SWAP_MAX_ROWS).contains(&m) && n > m;
+    let (m, n) = if swap { (n, m) } else { (m, n) };
+    let (c_rs, c_cs) = if swap { (c_cs, c_rs) } else { (c_rs, c_cs) };
+    let ((lhs, l_rs, l_cs), (rhs, r_rs, r_cs)) = if swap {
+        ((b, b_cs, b_rs), (a, a_cs, a_rs))
+    } else {
+        ((a, a_rs, a_cs), (b, b_rs, b_cs))
+    };
     // Raw pointers are not `Send`; the closure below runs while this call waits for it.
-    let (a, b, c) = (a as usize, b as usize, c as usize);
+    let (lhs, rhs, c) = (lhs as usize, rhs as usize, c as usize);
     let product = |parallelism| {
         // SAFETY: the caller's matrices, described by the strides above. `gemm` computes
         // `dst = alpha · dst + beta · lhs · rhs`: BLAS's alpha and beta trade places.
         unsafe {
             gemm::gemm(
-                m, n, k_len, c as *mut T, c_cs, c_rs, read_c, a as *const T, a_cs, a_rs, b as *const T, b_cs, b_rs,
-                beta, alpha, false, false, false, parallelism,
+                m,
+                n,
+                k_len,
+                c as *mut T,
+                c_cs,
+                c_rs,
+                read_c,
+                lhs as *const T,
+                l_cs,
+                l_rs,
+                rhs as *const T,
+                r_cs,
+                r_rs,
+                beta,
+                alpha,
+                false,
+                false,
+                false,
+                parallelism,
             );
         }
     };
@@ -144,7 +188,11 @@ pub unsafe extern "C" fn cblas_sgemm(
     c: *mut f32,
     ldc: i32,
 ) {
-    unsafe { gemm_cblas(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) }
+    unsafe {
+        gemm_cblas(
+            layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+        )
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -168,7 +216,11 @@ pub unsafe extern "C" fn cblas_dgemm(
     c: *mut f64,
     ldc: i32,
 ) {
-    unsafe { gemm_cblas(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) }
+    unsafe {
+        gemm_cblas(
+            layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+        )
+    }
 }
 
 #[cfg(test)]
@@ -177,16 +229,40 @@ mod tests {
 
     /// The textbook triple loop over the same CBLAS arguments.
     #[allow(clippy::too_many_arguments)]
-    fn naive(layout: i32, ta: bool, tb: bool, m: usize, n: usize, k: usize, alpha: f64, a: &[f64], lda: usize,
-        b: &[f64], ldb: usize, beta: f64, c: &mut [f64], ldc: usize) {
+    fn naive(
+        layout: i32,
+        ta: bool,
+        tb: bool,
+        m: usize,
+        n: usize,
+        k: usize,
+        alpha: f64,
+        a: &[f64],
+        lda: usize,
+        b: &[f64],
+        ldb: usize,
+        beta: f64,
+        c: &mut [f64],
+        ldc: usize,
+    ) {
         let at = |x: &[f64], ld: usize, t: bool, i: usize, j: usize| {
             let (i, j) = if t { (j, i) } else { (i, j) };
-            if layout == CBLAS_ROW_MAJOR { x[i * ld + j] } else { x[i + j * ld] }
+            if layout == CBLAS_ROW_MAJOR {
+                x[i * ld + j]
+            } else {
+                x[i + j * ld]
+            }
         };
         for i in 0..m {
             for j in 0..n {
-                let dot: f64 = (0..k).map(|p| at(a, lda, ta, i, p) * at(b, ldb, tb, p, j)).sum();
-                let slot = if layout == CBLAS_ROW_MAJOR { i * ldc + j } else { i + j * ldc };
+                let dot: f64 = (0..k)
+                    .map(|p| at(a, lda, ta, i, p) * at(b, ldb, tb, p, j))
+                    .sum();
+                let slot = if layout == CBLAS_ROW_MAJOR {
+                    i * ldc + j
+                } else {
+                    i + j * ldc
+                };
                 c[slot] = alpha * dot + if beta == 0.0 { 0.0 } else { beta * c[slot] };
             }
         }
@@ -194,38 +270,95 @@ mod tests {
 
     #[test]
     fn every_layout_and_transpose_matches_the_definition() {
-        let (m, n, k) = (5usize, 7usize, 300usize);
         let values = |len: usize, seed: u64| -> Vec<f64> {
-            (0..len).map(|i| (((i as u64 + 1) * 2654435761 + seed) % 1000) as f64 / 500.0 - 1.0).collect()
+            (0..len)
+                .map(|i| (((i as u64 + 1) * 2654435761 + seed) % 1000) as f64 / 500.0 - 1.0)
+                .collect()
         };
-        for layout in [CBLAS_ROW_MAJOR, 102] {
-            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                for (alpha, beta) in [(1.0, 0.0), (0.5, 2.0)] {
-                    // Leading dimensions with padding, as for views into larger matrices.
-                    let rows_cols = |rows: usize, cols: usize| if layout == CBLAS_ROW_MAJOR { (rows, cols + 3) } else { (rows + 3, cols) };
-                    let (ar, ac) = if ta { (k, m) } else { (m, k) };
-                    let (br, bc) = if tb { (n, k) } else { (k, n) };
-                    let (a_rows, a_ld) = if layout == CBLAS_ROW_MAJOR { (ar, rows_cols(ar, ac).1) } else { (ac, rows_cols(ar, ac).0) };
-                    let (b_rows, b_ld) = if layout == CBLAS_ROW_MAJOR { (br, rows_cols(br, bc).1) } else { (bc, rows_cols(br, bc).0) };
-                    let (c_rows, c_ld) = if layout == CBLAS_ROW_MAJOR { (m, n + 2) } else { (n, m + 2) };
-                    let a = values(a_rows * a_ld, 1);
-                    let b = values(b_rows * b_ld, 2);
-                    // NaN where beta is 0: CBLAS does not read C then.
-                    let start = values(c_rows * c_ld, 3).into_iter().map(|v| if beta == 0.0 { f64::NAN } else { v }).collect::<Vec<_>>();
-                    let mut want = start.clone();
-                    naive(layout, ta, tb, m, n, k, alpha, &a, a_ld, &b, b_ld, beta, &mut want, c_ld);
-                    let mut got = start.clone();
-                    let (tr, nt) = (112, CBLAS_NO_TRANS);
-                    unsafe {
-                        gemm_cblas(layout, if ta { tr } else { nt }, if tb { tr } else { nt }, m as i32, n as i32, k as i32,
-                            alpha, a.as_ptr(), a_ld as i32, b.as_ptr(), b_ld as i32, beta, got.as_mut_ptr(), c_ld as i32);
-                    }
-                    for (slot, (g, w)) in got.iter().zip(&want).enumerate() {
-                        let padding = if layout == CBLAS_ROW_MAJOR { slot % c_ld >= n } else { slot % c_ld >= m };
-                        if padding {
-                            assert!(g.is_nan() == start[slot].is_nan(), "padding written at {slot}");
+        // Few rows and more columns (computed transposed), the other way round, one row, many rows.
+        for (m, n, k) in [
+            (5usize, 7usize, 300usize),
+            (7, 5, 300),
+            (1, 9, 40),
+            (70, 90, 33),
+        ] {
+            for layout in [CBLAS_ROW_MAJOR, 102] {
+                for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                    for (alpha, beta) in [(1.0, 0.0), (0.5, 2.0)] {
+                        // Leading dimensions with padding, as for views into larger matrices.
+                        let rows_cols = |rows: usize, cols: usize| {
+                            if layout == CBLAS_ROW_MAJOR {
+                                (rows, cols + 3)
+                            } else {
+                                (rows + 3, cols)
+                            }
+                        };
+                        let (ar, ac) = if ta { (k, m) } else { (m, k) };
+                        let (br, bc) = if tb { (n, k) } else { (k, n) };
+                        let (a_rows, a_ld) = if layout == CBLAS_ROW_MAJOR {
+                            (ar, rows_cols(ar, ac).1)
                         } else {
-                            assert!((g - w).abs() <= 1e-12 * w.abs().max(1.0), "layout {layout} ta {ta} tb {tb} at {slot}: {g} vs {w}");
+                            (ac, rows_cols(ar, ac).0)
+                        };
+                        let (b_rows, b_ld) = if layout == CBLAS_ROW_MAJOR {
+                            (br, rows_cols(br, bc).1)
+                        } else {
+                            (bc, rows_cols(br, bc).0)
+                        };
+                        let (c_rows, c_ld) = if layout == CBLAS_ROW_MAJOR {
+                            (m, n + 2)
+                        } else {
+                            (n, m + 2)
+                        };
+                        let a = values(a_rows * a_ld, 1);
+                        let b = values(b_rows * b_ld, 2);
+                        // NaN where beta is 0: CBLAS does not read C then.
+                        let start = values(c_rows * c_ld, 3)
+                            .into_iter()
+                            .map(|v| if beta == 0.0 { f64::NAN } else { v })
+                            .collect::<Vec<_>>();
+                        let mut want = start.clone();
+                        naive(
+                            layout, ta, tb, m, n, k, alpha, &a, a_ld, &b, b_ld, beta, &mut want,
+                            c_ld,
+                        );
+                        let mut got = start.clone();
+                        let (tr, nt) = (112, CBLAS_NO_TRANS);
+                        unsafe {
+                            gemm_cblas(
+                                layout,
+                                if ta { tr } else { nt },
+                                if tb { tr } else { nt },
+                                m as i32,
+                                n as i32,
+                                k as i32,
+                                alpha,
+                                a.as_ptr(),
+                                a_ld as i32,
+                                b.as_ptr(),
+                                b_ld as i32,
+                                beta,
+                                got.as_mut_ptr(),
+                                c_ld as i32,
+                            );
+                        }
+                        for (slot, (g, w)) in got.iter().zip(&want).enumerate() {
+                            let padding = if layout == CBLAS_ROW_MAJOR {
+                                slot % c_ld >= n
+                            } else {
+                                slot % c_ld >= m
+                            };
+                            if padding {
+                                assert!(
+                                    g.is_nan() == start[slot].is_nan(),
+                                    "padding written at {slot}"
+                                );
+                            } else {
+                                assert!(
+                                    (g - w).abs() <= 1e-12 * w.abs().max(1.0),
+                                    "{m}x{n}x{k} layout {layout} ta {ta} tb {tb} at {slot}: {g} vs {w}"
+                                );
+                            }
                         }
                     }
                 }
@@ -236,14 +369,32 @@ mod tests {
     #[test]
     fn threads_do_not_change_the_products_beyond_rounding() {
         let (m, n, k) = (64usize, 96usize, 256usize);
-        let a: Vec<f32> = (0..m * k).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| ((i * 53) % 97) as f32 / 48.0 - 1.0).collect();
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 53) % 97) as f32 / 48.0 - 1.0)
+            .collect();
         let run = |threads: usize| {
             set_threads(threads);
             let mut c = vec![0f32; m * n];
             unsafe {
-                gemm_cblas(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_NO_TRANS, m as i32, n as i32, k as i32, 1.0,
-                    a.as_ptr(), k as i32, b.as_ptr(), n as i32, 0.0, c.as_mut_ptr(), n as i32);
+                gemm_cblas(
+                    CBLAS_ROW_MAJOR,
+                    CBLAS_NO_TRANS,
+                    CBLAS_NO_TRANS,
+                    m as i32,
+                    n as i32,
+                    k as i32,
+                    1.0,
+                    a.as_ptr(),
+                    k as i32,
+                    b.as_ptr(),
+                    n as i32,
+                    0.0,
+                    c.as_mut_ptr(),
+                    n as i32,
+                );
             }
             c
         };

@@ -13,110 +13,25 @@
  * before the step is built, applied to that row's logits only, advanced with each token the row
  * samples, and disposed when the row finishes, fails or its client leaves. Constrained and free
  * rows share the batch.
+ *
+ * Decoding runs one step ahead, as `batchGenerate` does: step n+1 is built from step n's
+ * still-lazy tokens and queued before step n is read, so building it (and the HTTP work between
+ * steps) overlaps the device computing step n. A row that finishes at step n has had step n+1
+ * computed for nothing (at most one step past its end). Rows with a constraint need step n's
+ * token before their next mask exists, so while one is in the batch, step n is read first.
  */
 import * as mx from '@mlxn/core';
+import { forgetScheduled, readScheduled, type ScheduledRead, scheduleForRead, useEvalThread } from '@mlxn/core/internal';
 import { BatchKVCache, type KVCache } from '@mlxn/cache';
 import type { StreamingDetokenizer } from '@mlxn/io';
 import { type FinishReason, type GenerationModel, type GenerationPlan, StopStrings } from '@mlxn/models-qwen3';
-import { applyTokenMask, checkTokenId } from '@mlxn/sampling';
-import { PrefixCache, type PrefixCacheOptions } from './prefix-cache.js';
+import { checkTokenId } from '@mlxn/sampling';
+import { PrefixCache } from './prefix-cache.js';
+import { type PhaseTimes, QueueFullError, type RowEvent, type RowRequest, type SchedulerOptions, type SchedulerStats } from './scheduler-types.js';
+import { buildDecodeStep, type StepArrays, type StepRow } from './step-graph.js';
 
-/** What a row reports while it runs. */
-export type RowEvent =
-  | {
-      type: 'token';
-      token: number;
-      /** Text that is final now ('' while a character or a possible stop string is incomplete). */
-      text: string;
-      /** Log-probability of `token` (when the request asked for log-probabilities). */
-      logprob?: number;
-      /** The most likely tokens at this step with their log-probabilities, best first. */
-      top?: Array<[number, number]>;
-    }
-  | {
-      type: 'done';
-      /** The rest of the text (held-back characters released at the end). */
-      text: string;
-      finishReason: FinishReason;
-      promptTokens: number;
-      /** Prompt tokens whose keys and values came from the prefix cache. */
-      cachedTokens: number;
-      completionTokens: number;
-    }
-  | { type: 'error'; error: Error };
-
-/** One sequence to generate. */
-export interface RowRequest {
-  /** Prompt token ids (already checked against the vocabulary and the context). */
-  prompt: readonly number[];
-  /**
-   * Validated generation options (`resolveGenerateOptions`): sampler, processors, stops, budget,
-   * and `tokenMask` for structured output, which the scheduler owns once `submit` accepted the
-   * row: it is disposed when the row ends, however it ends.
-   */
-  plan: GenerationPlan;
-  /** How many alternatives to report per token (0: none). */
-  topLogprobs: number;
-  /** Aborting stops the row before the next step; it ends with finish reason `'abort'`. */
-  signal?: AbortSignal;
-  /** Called synchronously from the scheduler's loop; must not throw. */
-  onEvent: (event: RowEvent) => void;
-}
-
-export interface SchedulerOptions {
-  /** Most rows decoded together. Default 32. */
-  maxBatchSize?: number;
-  /** Most prompts prefilled together when rows join. Default 8. */
-  prefillBatchSize?: number;
-  /** Most rows waiting for a place in the batch; more are refused (`QueueFullError`). Default 64. */
-  maxQueue?: number;
-  /** Prompt tokens per forward pass while prefilling. Default 2048. */
-  prefillStepSize?: number;
-  /** The prompt-prefix cache's bounds, or `false` for none. Default `{ maxEntries: 16, maxBytes: 512 MiB }`. */
-  prefixCache?: PrefixCacheOptions | false;
-}
-
-/** The queue is full: the caller should answer 429. */
-export class QueueFullError extends Error {
-  override name = 'QueueFullError';
-}
-
-export interface SchedulerStats {
-  /** Rows being decoded now. */
-  running: number;
-  /** Rows waiting to join. */
-  waiting: number;
-  /** Forward passes of the decoding batch so far. */
-  steps: number;
-  /** Sequences and bytes the prompt-prefix cache holds. */
-  prefixCache: { entries: number; bytes: number };
-  /** Milliseconds the scheduler has spent in each phase since it was made (see `PhaseTimes`). */
-  phaseMs: Readonly<PhaseTimes>;
-}
-
-/**
- * Where the scheduler's time goes, summed over its life, in milliseconds: compare two readings
- * to see what a load cost. `running` is the time its loop ran at all; what the phases leave of
- * it went to the event loop's other work (HTTP, streaming) between steps.
- */
-export interface PhaseTimes {
-  /** The loop running (rows active or waiting). */
-  running: number;
-  /** Prefilling joining prompts (or continuing a cached prefix), evaluation included. */
-  prefill: number;
-  /** Adding prefilled rows to the running batch (the caches' padded copies). */
-  join: number;
-  /** Building a decoding step's graph. */
-  build: number;
-  /** Waiting for a step's evaluation. */
-  evaluate: number;
-  /** Reading a step's tokens and sending each row's event. */
-  deliver: number;
-  /** Copying finished rows into the prefix cache. */
-  remember: number;
-  /** Taking finished rows out of the batch. */
-  drop: number;
-}
+export { QueueFullError } from './scheduler-types.js';
+export type { PhaseTimes, RowEvent, RowRequest, SchedulerOptions, SchedulerStats } from './scheduler-types.js';
 
 interface Row {
   request: RowRequest;
@@ -137,12 +52,11 @@ interface Row {
   finished: boolean;
 }
 
-/** What one decoding step computed, per row in batch order. */
-interface StepArrays {
-  tokens: mx.Array;
-  logprobs: mx.Array | null;
-  topIndices: mx.Array | null;
-  topValues: mx.Array | null;
+/** A decoding step built and queued but not yet read: its arrays, how to read them, its rows in order. */
+interface QueuedStep {
+  out: StepArrays;
+  read: ScheduledRead;
+  rows: Row[];
 }
 
 const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -180,8 +94,12 @@ export class Scheduler {
   #pending: Row[] = [];
   #active: Row[] = [];
   #caches: BatchKVCache[] | null = null;
-  /** The token each active row feeds next, `[B]` int32. */
+  /** The token each active row feeds next, `[B]` int32 (often the queued step's lazy tokens). */
   #inputs: mx.Array | null = null;
+  /** The newest step queued and not yet read. */
+  #queued: QueuedStep | null = null;
+  /** The step being read while a newer one is queued (one step of look-ahead). */
+  #reading: QueuedStep | null = null;
   #running: Promise<void> | null = null;
   #steps = 0;
   readonly #time: PhaseTimes = { running: 0, prefill: 0, join: 0, build: 0, evaluate: 0, deliver: 0, remember: 0, drop: 0 };
@@ -285,8 +203,13 @@ export class Scheduler {
         this.#pending = this.#pending.filter((r) => !r.finished);
         this.#timed('drop', () => this.#dropFinished());
         try {
-          if (this.#pending.length > 0 && this.#active.length < this.#maxBatch) await this.#join();
-          if (this.#active.length > 0) await this.#step();
+          if (this.#pending.length > 0 && this.#active.length < this.#maxBatch) {
+            // Rows join a batch with no step queued (the joined inputs are read directly).
+            this.#settle();
+            this.#timed('drop', () => this.#dropFinished());
+            await this.#join();
+          }
+          if (this.#active.length > 0) this.#step();
         } catch (e) {
           // A failed step fails the rows in the batch (their caches are gone); waiting rows and
           // later requests start a fresh batch.
@@ -325,10 +248,24 @@ export class Scheduler {
   }
 
   #reset(): void {
+    for (const step of [this.#reading, this.#queued]) {
+      if (step === null) continue;
+      forgetScheduled(step.read);
+      mx.dispose([step.out.tokens, step.out.logprobs, step.out.topIndices, step.out.topValues]);
+    }
+    this.#reading = null;
+    this.#queued = null;
     if (this.#caches !== null) for (const c of this.#caches) c.dispose();
     this.#caches = null;
     this.#inputs?.dispose();
     this.#inputs = null;
+  }
+
+  /** Replaces the next step's inputs, releasing the old ones unless a queued step still reads them. */
+  #setInputs(next: mx.Array): void {
+    const old = this.#inputs;
+    this.#inputs = next;
+    if (old !== null && old !== next && old !== this.#queued?.out.tokens && old !== this.#reading?.out.tokens) old.dispose();
   }
 
   /** Drops finished rows from the batch (their cache rows and inputs). */
@@ -348,8 +285,7 @@ export class Scheduler {
       for (const c of caches) c.filter(keep);
       return mx.keep(mx.take(this.#inputs!, mx.array(keep, 'int32'), 0));
     });
-    this.#inputs?.dispose();
-    this.#inputs = inputs;
+    this.#setInputs(inputs);
   }
 
   /**
@@ -380,7 +316,7 @@ export class Scheduler {
     const last = mx.array(rows.map((r) => r.prompt[r.prompt.length - 1]), 'int32');
     if (this.#caches === null || this.#inputs === null) {
       this.#caches = caches;
-      this.#inputs = mx.keep(last);
+      this.#setInputs(mx.keep(last));
     } else {
       const running = this.#caches;
       // In a tidy: extend's padded copies of the keys and values are released at once, not
@@ -394,8 +330,8 @@ export class Scheduler {
           return mx.keep(mx.concatenate([this.#inputs!, last]));
         }),
       );
-      mx.dispose([this.#inputs, last]);
-      this.#inputs = grown;
+      last.dispose();
+      this.#setInputs(grown);
     }
     this.#active = [...this.#active, ...rows];
   }
@@ -449,25 +385,32 @@ export class Scheduler {
   }
 
   /** Keeps a copy of a finished row's keys and values in the prefix cache. */
-  #remember(row: Row, index: number): void {
-    if (this.#prefixCache === null || this.#caches === null) return;
+  #remember(row: Row): void {
+    // The caches' rows follow `#active` (rows that left a queued step are already dropped).
+    const index = this.#active.indexOf(row);
+    if (this.#prefixCache === null || this.#caches === null || index < 0) return;
     this.#timed('remember', () => this.#rememberCopy(row, index));
   }
 
   #rememberCopy(row: Row, index: number): void {
     if (this.#prefixCache === null || this.#caches === null) return;
     const caches = this.#caches;
+    // The cache may hold one position more than the row's history: the step queued ahead.
+    const length = row.history.length;
+    let complete = true;
     const layers = mx.tidy(() =>
       caches.map((c): [mx.Array, mx.Array] => {
         const single = c.extract(index);
         const [k, v] = single.keysAndValues();
         single.dispose();
+        complete &&= k.shape[2] >= length && k.shape[2] <= length + 1;
         // Copies: views would keep the whole batch's buffers alive.
-        return [mx.multiply(k, 1), mx.multiply(v, 1)];
+        const fed = (a: mx.Array) => mx.multiply(mx.index(a, mx.sl(), mx.sl(), mx.sl(0, length)), 1);
+        return [fed(k), fed(v)];
       }),
     );
     try {
-      if (layers[0][0].shape[2] !== row.history.length) throw new Error('the cache does not hold what the row fed');
+      if (!complete) throw new Error('the cache does not hold what the row fed');
       mx.eval(layers.flat());
     } catch {
       // The cache only saves work: a copy that fails is not kept, and the request is unaffected.
@@ -497,131 +440,115 @@ export class Scheduler {
     return masks;
   }
 
-  /** Builds one decoding step for the whole batch: each row sampled with its own settings. */
-  #buildStep(): StepArrays {
+  /**
+   * One decoding step: builds and queues step n+1, reading step n after it when every row may run
+   * ahead, before it when a constrained row needs step n's token for its next mask.
+   */
+  #step(): void {
+    const previous = this.#queued;
+    const ahead = previous !== null && this.#active.every((r) => r.finished || r.request.plan.tokenMask === undefined);
+    if (previous !== null && !ahead) {
+      this.#settle();
+      this.#timed('drop', () => this.#dropFinished());
+      if (this.#active.length === 0) return;
+    }
     const rows = this.#active;
-    const inputs = this.#inputs!;
-    const masks = this.#masks();
+    const masks = this.#timed('build', () => this.#masks());
+    let out: StepArrays;
     try {
-      return this.#buildStepWith(rows, inputs, masks);
+      out = this.#timed('build', () =>
+        buildDecodeStep(this.#model, this.#caches!, this.#inputs!, rows.map((row): StepRow => ({
+          plan: row.request.plan,
+          topLogprobs: row.request.topLogprobs,
+          wantLogprobs: row.wantLogprobs,
+          keys: row.keys,
+          // Ahead of step n's read, the token fed into step n is not in `history` yet.
+          known: ahead ? [...row.history, row.lastToken ?? row.prompt[row.prompt.length - 1]] : row.history,
+          mask: masks.get(row),
+        }))),
+      );
     } finally {
       mx.dispose([...masks.values()]);
     }
+    const arrays = [out.tokens, out.logprobs, out.topIndices, out.topValues];
+    this.#reading = previous;
+    this.#queued = { out, read: this.#timed('evaluate', () => scheduleForRead(arrays, useEvalThread())), rows };
+    this.#setInputs(out.tokens);
+    this.#steps++;
+    if (ahead) {
+      this.#reading = null;
+      this.#deliver(previous);
+      this.#timed('drop', () => this.#dropFinished());
+    }
+    if (this.#steps % 256 === 0) mx.clearCache();
   }
 
-  #buildStepWith(rows: readonly Row[], inputs: mx.Array, masks: Map<Row, mx.Array>): StepArrays {
-    return mx.tidy(() => {
-      let logits = this.#model.forward(mx.reshape(inputs, [-1, 1]), { cache: this.#caches! });
-      logits = mx.index(logits, mx.sl(), -1, mx.sl());
-      // All rows greedy, with nothing to report: one argmax for the batch (what each row's
-      // temperature-0 sampler computes) instead of a graph per row.
-      if (masks.size === 0 && rows.every((r) => r.request.plan.temperature === 0 && !r.request.plan.customSampler && r.request.plan.processors.length === 0 && !r.wantLogprobs)) {
-        return { tokens: mx.astype(mx.argmax(logits, -1), 'int32'), logprobs: null, topIndices: null, topValues: null };
-      }
-      const shared = mx.subtract(logits, mx.logsumexp(logits, -1, true));
-      const tokens: mx.Array[] = [];
-      const lps: mx.Array[] = [];
-      const topIdx: mx.Array[] = [];
-      const topVal: mx.Array[] = [];
-      const topWidth = Math.max(0, ...rows.map((r) => r.request.topLogprobs));
-      rows.forEach((row, i) => {
-        const { plan } = row.request;
-        let l = mx.index(logits, mx.sl(i, i + 1));
-        let logprobs: mx.Array;
-        const allowed = masks.get(row);
-        if (plan.processors.length > 0 || allowed !== undefined) {
-          if (plan.processors.length > 0) {
-            // The row's processors see its own history: known tokens plus the (lazy) input token.
-            const history = mx.concatenate([mx.array(row.history, 'int32'), mx.index(inputs, mx.sl(i, i + 1))]);
-            for (const p of plan.processors) l = p(history, l);
-          }
-          // After the processors, so no bias can bring back a token the constraint refuses.
-          if (allowed !== undefined) l = applyTokenMask(l, allowed);
-          logprobs = mx.subtract(l, mx.logsumexp(l, -1, true));
-        } else {
-          logprobs = mx.index(shared, mx.sl(i, i + 1));
-        }
-        const draw = () => plan.sampler(logprobs);
-        const y = mx.astype(row.keys === undefined ? draw() : row.keys.run(draw), 'int32');
-        tokens.push(y);
-        if (topWidth === 0 && !rows.some((r) => r.wantLogprobs)) return;
-        // Reported at the sampling temperature, after the processors (as `generate` reports them).
-        const scaled = plan.temperature > 0 ? mx.logSoftmax(mx.divide(l, plan.temperature), -1) : logprobs;
-        lps.push(mx.reshape(mx.takeAlongAxis(scaled, mx.reshape(y, [1, 1]), -1), [1]));
-        if (topWidth > 0) {
-          const idx = mx.index(mx.argpartition(mx.negative(scaled), topWidth - 1, -1), mx.sl(), mx.sl(0, topWidth));
-          topIdx.push(idx);
-          topVal.push(mx.takeAlongAxis(scaled, idx, -1));
-        }
-      });
-      return {
-        tokens: mx.concatenate(tokens),
-        logprobs: lps.length > 0 ? mx.concatenate(lps) : null,
-        topIndices: topIdx.length > 0 ? mx.concatenate(topIdx, 0) : null,
-        topValues: topVal.length > 0 ? mx.concatenate(topVal, 0) : null,
-      };
-    });
+  /** Reads and delivers the queued step, if any. */
+  #settle(): void {
+    const step = this.#queued;
+    if (step === null) return;
+    this.#queued = null;
+    this.#deliver(step);
   }
 
-  async #step(): Promise<void> {
-    const out = this.#timed('build', () => this.#buildStep());
-    const arrays = [out.tokens, out.logprobs, out.topIndices, out.topValues].filter((a): a is mx.Array => a !== null);
-    let next: mx.Array | null = out.tokens;
+  /** Reads a queued step's tokens and sends each of its rows (still running) its event. */
+  #deliver(step: QueuedStep): void {
+    const { out } = step;
     try {
-      await this.#timedAsync('evaluate', () => mx.asyncEval(arrays));
-      const delivering = performance.now();
+      const values = this.#timed('evaluate', () => readScheduled(step.read));
       const remembering = this.#time.remember;
-      this.#steps++;
-      const tokens = out.tokens.dataSync() as Int32Array;
-      const logprobs = out.logprobs?.dataSync() as Float32Array | undefined;
-      const topIndices = out.topIndices?.dataSync() as Int32Array | Uint32Array | undefined;
-      const topValues = out.topValues?.dataSync() as Float32Array | undefined;
-      const topWidth = out.topIndices?.shape[1] ?? 0;
-      const vocab = this.#model.config.vocabSize;
-      this.#active.forEach((row, i) => {
-        if (row.finished) return; // aborted while the step ran: its token is dropped
-        const token = checkTokenId(tokens[i], vocab, 'server: sampler');
-        // The token fed into this step joins the history the row's processors see next.
-        row.history.push(row.lastToken ?? row.prompt[row.prompt.length - 1]);
-        if (row.request.plan.tokenMask !== undefined) {
-          try {
-            row.request.plan.tokenMask.accept(token);
-          } catch (e) {
-            this.#fail([row], e instanceof Error ? e : new Error(String(e)));
-            return;
-          }
-        }
-        if (row.stopIds.has(token)) {
-          row.completion++;
-          this.#remember(row, i);
-          this.#finish(row, 'stop');
+      this.#timed('deliver', () => this.#deliverValues(step, values));
+      // Delivering, less the prefix-cache copies made on the way (counted as `remember`).
+      this.#time.deliver -= this.#time.remember - remembering;
+    } finally {
+      mx.dispose([out.logprobs, out.topIndices, out.topValues]);
+      if (out.tokens !== this.#inputs) out.tokens.dispose();
+    }
+  }
+
+  /** `values`: the step's arrays read in order and flattened (tokens, log-probabilities, top indices, top values). */
+  #deliverValues(step: QueuedStep, values: Float64Array): void {
+    const { out, rows } = step;
+    const topWidth = out.topIndices?.shape[1] ?? 0;
+    const logprobsAt = rows.length;
+    const topIndicesAt = logprobsAt + (out.logprobs === null ? 0 : rows.length);
+    const topValuesAt = topIndicesAt + rows.length * topWidth;
+    const vocab = this.#model.config.vocabSize;
+    rows.forEach((row, i) => {
+      if (row.finished) return; // aborted while the step ran: its token is dropped
+      const token = checkTokenId(values[i], vocab, 'server: sampler');
+      // The token fed into this step joins the history the row's processors see next.
+      row.history.push(row.lastToken ?? row.prompt[row.prompt.length - 1]);
+      if (row.request.plan.tokenMask !== undefined) {
+        try {
+          row.request.plan.tokenMask.accept(token);
+        } catch (e) {
+          this.#fail([row], e instanceof Error ? e : new Error(String(e)));
           return;
         }
+      }
+      if (row.stopIds.has(token)) {
         row.completion++;
-        const check = row.stops.push(row.detok?.add(token) ?? '');
-        const event: RowEvent = { type: 'token', token, text: check.text };
-        if (row.wantLogprobs && logprobs !== undefined) event.logprob = logprobs[i];
-        if (row.request.topLogprobs > 0 && topIndices !== undefined && topValues !== undefined) {
-          const pairs: Array<[number, number]> = [];
-          for (let k = 0; k < topWidth; k++) pairs.push([topIndices[i * topWidth + k], topValues[i * topWidth + k]]);
-          pairs.sort((a, b) => b[1] - a[1] || a[0] - b[0]);
-          event.top = pairs.slice(0, row.request.topLogprobs);
-        }
-        row.request.onEvent(event);
-        row.lastToken = token;
-        if (check.stopped || row.completion >= row.maxTokens) {
-          this.#remember(row, i);
-          this.#finish(row, check.stopped ? 'stop' : 'length');
-        }
-      });
-      mx.dispose([this.#inputs, out.logprobs, out.topIndices, out.topValues]);
-      this.#inputs = mx.keep(out.tokens);
-      next = null;
-      // Delivering, less the prefix-cache copies made on the way (counted as `remember`).
-      this.#time.deliver += performance.now() - delivering - (this.#time.remember - remembering);
-      if (this.#steps % 256 === 0) mx.clearCache();
-    } finally {
-      if (next !== null) mx.dispose(arrays);
-    }
+        this.#remember(row);
+        this.#finish(row, 'stop');
+        return;
+      }
+      row.completion++;
+      const check = row.stops.push(row.detok?.add(token) ?? '');
+      const event: RowEvent = { type: 'token', token, text: check.text };
+      if (row.wantLogprobs && out.logprobs !== null) event.logprob = values[logprobsAt + i];
+      if (row.request.topLogprobs > 0 && topWidth > 0) {
+        const pairs: Array<[number, number]> = [];
+        for (let k = 0; k < topWidth; k++) pairs.push([values[topIndicesAt + i * topWidth + k], values[topValuesAt + i * topWidth + k]]);
+        pairs.sort((a, c) => c[1] - a[1] || a[0] - c[0]);
+        event.top = pairs.slice(0, row.request.topLogprobs);
+      }
+      row.request.onEvent(event);
+      row.lastToken = token;
+      if (check.stopped || row.completion >= row.maxTokens) {
+        this.#remember(row);
+        this.#finish(row, check.stopped ? 'stop' : 'length');
+      }
+    });
   }
 }

@@ -1,0 +1,79 @@
+// The scheduler decodes one step ahead: step n+1 is built from step n's lazy tokens before step n
+// is read, unless a constrained row needs step n's token for its next mask. These tests pin both
+// halves: that the look-ahead really happens (and stops for constraints), and that what a row's
+// processors see is still its exact history.
+import * as mx from '@mlxn/core';
+import { type LogitsProcessor } from '@mlxn/sampling';
+import { type TokenMaskHook, resolveGenerateOptions } from '@mlxn/models-qwen3';
+import { describe, expect, it } from 'vitest';
+import { type RowEvent, Scheduler } from '../src/index.js';
+import { tinyModel } from './helpers.js';
+
+const model = tinyModel();
+const vocab = model.config.vocabSize;
+const encode = (text: string) => model.tokenizer!.encode(text, { addSpecialTokens: false });
+
+/** Forces the next token to a function of the whole history: any token missing from it changes the output. */
+const historyHash: LogitsProcessor = (tokens, logits) => {
+  const history = tokens instanceof mx.Array ? tokens : mx.array([...tokens], 'int32');
+  const pick = mx.remainder(mx.add(mx.multiply(mx.sum(history), 31), history.shape[0]), vocab);
+  return mx.add(logits, mx.multiply(mx.equal(mx.arange(vocab), pick), 1e4));
+};
+
+/** Runs rows on one scheduler at once; each row's tokens in order. */
+async function runRows(rows: Array<{ prompt: number[]; options: Record<string, unknown>; hook?: TokenMaskHook; onToken?: () => void }>): Promise<number[][]> {
+  const scheduler = new Scheduler(model, { prefixCache: false });
+  const tokens = rows.map(() => [] as number[]);
+  try {
+    await Promise.all(
+      rows.map(
+        (row, i) =>
+          new Promise<void>((resolve, reject) => {
+            const plan = resolveGenerateOptions(row.options, vocab, 'test');
+            if (row.hook) plan.tokenMask = row.hook;
+            const onEvent = (e: RowEvent) => {
+              if (e.type === 'token') {
+                tokens[i].push(e.token);
+                row.onToken?.();
+              } else if (e.type === 'error') reject(e.error);
+              else resolve();
+            };
+            scheduler.submit([{ prompt: row.prompt, plan, topLogprobs: 0, onEvent }]);
+          }),
+      ),
+    );
+  } finally {
+    await scheduler.close();
+  }
+  return tokens;
+}
+
+describe('decoding one step ahead', () => {
+  it('gives each row\'s processors its exact history, as generate does', async () => {
+    const prompts = ['The sea is', 'Once upon a time', 'Numbers: 1 2 3'].map(encode);
+    const options = { maxTokens: 12, logitsProcessors: [historyHash] };
+    const together = await runRows(prompts.map((prompt) => ({ prompt, options })));
+    for (const [i, prompt] of prompts.entries()) {
+      const solo = await model.generate(prompt, options);
+      expect(together[i]).toEqual(solo.tokens);
+    }
+  });
+
+  it('builds step n+1 before reading step n, and not while a row is constrained', async () => {
+    const prompt = encode('Hello there');
+    // For each step built: how many tokens the row had received by then.
+    const seenAtBuild = { free: [] as number[], constrained: [] as number[] };
+    const received = { free: 0, constrained: 0 };
+    const recorder = (kind: 'free' | 'constrained'): LogitsProcessor => (_history, logits) => {
+      seenAtBuild[kind].push(received[kind]);
+      return logits;
+    };
+    await runRows([{ prompt, options: { maxTokens: 6, logitsProcessors: [recorder('free')] }, onToken: () => received.free++ }]);
+    // Step 1 (the prompt's last token) and step 2 are both built before token 1 arrives.
+    expect(seenAtBuild.free).toEqual([0, 0, 1, 2, 3, 4, 5]);
+
+    const hook: TokenMaskHook = { mask: () => null, accept: () => {}, dispose: () => {} };
+    await runRows([{ prompt, options: { maxTokens: 6, logitsProcessors: [recorder('constrained')] }, hook, onToken: () => received.constrained++ }]);
+    expect(seenAtBuild.constrained).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+});
