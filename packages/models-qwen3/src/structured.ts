@@ -114,14 +114,57 @@ function toolFunction(tool: unknown, i: number): { name: string; parameters: unk
 export function standardSchema(schema: unknown): unknown {
   if (schema === null || typeof schema !== 'object') return schema;
   if (Array.isArray(schema)) return schema.map(standardSchema);
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(schema)) if (k !== 'nullable') out[k] = standardSchema(v);
+  // fromEntries defines own properties: a property named `__proto__` stays a property.
+  const out: Record<string, unknown> = Object.fromEntries(Object.entries(schema).filter(([k]) => k !== 'nullable').map(([k, v]) => [k, standardSchema(v)]));
   if ((schema as Record<string, unknown>).nullable === true) {
     if (typeof out.type === 'string') out.type = out.type === 'null' ? 'null' : [out.type, 'null'];
     else if (Array.isArray(out.type) && !out.type.includes('null')) out.type = [...out.type, 'null'];
     if (Array.isArray(out.enum) && !out.enum.includes(null)) out.enum = [...out.enum, null];
   }
   return out;
+}
+
+/** A reference into a schema's own `$defs` or `definitions`: the group, the name's pointer segment, the rest. */
+const LOCAL_DEFINITION_REF = /^#\/(\$defs|definitions)\/([^/]+)(.*)$/;
+
+/**
+ * A tool's parameter schema made to sit inside the tool-call grammar's schema, where its own
+ * references would resolve against the combined schema: the definitions in its root `$defs` and
+ * `definitions` move into `defs` (the combined schema's `$defs`) as `<prefix>0`, `<prefix>1`, …,
+ * and its references to them are rewritten to match (as pydantic and zod write them:
+ * `#/$defs/Name/...`). Numbered keys need no escaping (llguidance reads a pointer's segments
+ * as written). References to anything else in the tool's schema are refused.
+ */
+function hoistDefinitions(schema: Record<string, unknown>, prefix: string, defs: Record<string, unknown>, tool: string): Record<string, unknown> {
+  const keys = new Map<string, string>(); // `<group>/<name>` → key in `defs`
+  const found: Array<[string, unknown]> = [];
+  for (const group of ['$defs', 'definitions']) {
+    const members = schema[group];
+    if (members === undefined) continue;
+    if (members === null || typeof members !== 'object' || Array.isArray(members)) throw new ConstraintError(`the parameters of tool ${tool} have ${group} that is not an object`);
+    for (const [name, definition] of Object.entries(members)) {
+      const key = `${prefix}${found.length}`;
+      keys.set(`${group}/${name}`, key);
+      found.push([key, definition]);
+    }
+  }
+  const rewrite = (node: unknown): unknown => {
+    if (node === null || typeof node !== 'object') return node;
+    if (Array.isArray(node)) return node.map(rewrite);
+    return Object.fromEntries(
+      Object.entries(node).map(([k, v]) => {
+        if (k !== '$ref') return [k, rewrite(v)];
+        const m = typeof v === 'string' ? LOCAL_DEFINITION_REF.exec(v) : null;
+        if (m === null) throw new ConstraintError(`the parameters of tool ${tool} use $ref ${JSON.stringify(v)}; a forced tool call resolves only references into the parameters' own $defs or definitions`);
+        // A JSON pointer segment escapes `~` as `~0` and `/` as `~1`.
+        const key = keys.get(`${m[1]}/${m[2].replaceAll('~1', '/').replaceAll('~0', '~')}`);
+        if (key === undefined) throw new ConstraintError(`the parameters of tool ${tool} use $ref ${JSON.stringify(v)}, which names no definition`);
+        return [k, `#/$defs/${key}${m[3]}`];
+      }),
+    );
+  };
+  for (const [key, definition] of found) defs[key] = rewrite(definition);
+  return rewrite(Object.fromEntries(Object.entries(schema).filter(([k]) => k !== '$defs' && k !== 'definitions'))) as Record<string, unknown>;
 }
 
 /** How generated JSON is spaced (llguidance's option key; the same as the native default for schemas). */
@@ -138,18 +181,17 @@ export function toolCallGrammar(tools: readonly unknown[], choice: ToolChoice, p
     if (fns.length === 0) throw new ConstraintError(`tool_choice names the function ${JSON.stringify(choice.function.name)}, which is not among the tools`);
   }
   if (fns.length === 0) throw new ConstraintError('tool_choice "required" needs at least one tool');
-  const calls = fns.map((f) => {
+  const defs: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  const calls = fns.map((f, i) => {
     if (f.parameters === null || typeof f.parameters !== 'object' || Array.isArray(f.parameters)) {
       throw new ConstraintError(`the parameters of tool ${JSON.stringify(f.name)} must be a JSON schema object`);
     }
     checkJsonDepth(f.parameters, `the parameters of tool ${JSON.stringify(f.name)}`);
-    // Each tool's schema sits inside ours: a `$ref` in it would resolve against ours.
-    if (JSON.stringify(f.parameters).includes('"$ref"')) {
-      throw new ConstraintError(`the parameters of tool ${JSON.stringify(f.name)} use $ref, which a forced tool call does not support (inline the definitions)`);
-    }
-    return { type: 'object', properties: { name: { const: f.name }, arguments: standardSchema(f.parameters) }, required: ['name', 'arguments'], additionalProperties: false };
+    // Each tool's schema sits inside ours, so its definitions move to our root.
+    const parameters = hoistDefinitions(standardSchema(f.parameters) as Record<string, unknown>, `tool${i}.def`, defs, JSON.stringify(f.name));
+    return { type: 'object', properties: { name: { const: f.name }, arguments: parameters }, required: ['name', 'arguments'], additionalProperties: false };
   });
-  const schema = { ...(calls.length === 1 ? calls[0] : { anyOf: calls }), 'x-guidance': JSON_LAYOUT };
+  const schema = { ...(calls.length === 1 ? calls[0] : { anyOf: calls }), ...(Object.keys(defs).length > 0 ? { $defs: defs } : {}), 'x-guidance': JSON_LAYOUT };
   return [`start: call${parallel ? ' ("\\n" call)*' : ''}`, `call: "<tool_call>\\n" %json ${JSON.stringify(schema)} "\\n</tool_call>"`].join('\n');
 }
 

@@ -99,6 +99,40 @@ describe('chat with a forced tool call', () => {
     });
   });
 
+  it('resolves each tool\'s own $defs (as pydantic and zod write them), with no clash between tools', async () => {
+    // Both tools name a definition `Level`; each must keep its own.
+    const withDefs = (name: string, levels: number[]) => ({
+      type: 'function',
+      function: { name, parameters: { $defs: { Level: { enum: levels }, 'a/b': { type: 'boolean' } }, type: 'object', properties: { level: { $ref: '#/$defs/Level' }, flag: { $ref: '#/$defs/a~1b' } }, required: ['level', 'flag'], additionalProperties: false } },
+    });
+    const defTools = [withDefs('low', [1, 2]), withDefs('high', [8, 9])];
+    const grammar = toolCallGrammar(defTools, 'required', false);
+    expect(grammar).toContain('"$ref":"#/$defs/tool0.def0"');
+    expect(grammar).toContain('"$ref":"#/$defs/tool1.def1"');
+    for (const toolChoice of [{ type: 'function', function: { name: 'low' } }, { type: 'function', function: { name: 'high' } }, 'required'] as const) {
+      const r = await model.chat(messages, { maxTokens: 60, enableThinking: false, tools: defTools, toolChoice, parallelToolCalls: false });
+      expect(r.toolCalls).toHaveLength(1);
+      const call = r.toolCalls[0].function;
+      if (typeof toolChoice === 'object') expect(call.name).toBe(toolChoice.function.name);
+      const args = JSON.parse(call.arguments) as { level: number; flag: boolean };
+      expect(call.name === 'low' ? [1, 2] : [8, 9]).toContain(args.level);
+      expect(typeof args.flag).toBe('boolean');
+    }
+    // References outside the parameters' definitions would resolve against the combined schema.
+    const refTo = (ref: string) => [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string' }, b: { $ref: ref } } } } }];
+    expect(() => toolCallGrammar(refTo('#/properties/a'), 'required', true)).toThrow(/\$ref "#\/properties\/a"/);
+    expect(() => toolCallGrammar(refTo('#'), 'required', true)).toThrow(/own \$defs or definitions/);
+    expect(() => toolCallGrammar(refTo('other.json#/$defs/x'), 'required', true)).toThrow(/own \$defs or definitions/);
+    expect(() => toolCallGrammar(refTo('#/$defs/missing'), 'required', true)).toThrow(/names no definition/);
+  });
+
+  it('keeps a property named __proto__ a property', () => {
+    const schema = JSON.parse('{"type":"object","properties":{"__proto__":{"type":"integer","nullable":true}}}') as unknown;
+    const out = standardSchema(schema) as { properties: Record<string, unknown> };
+    expect(Object.getPrototypeOf(out.properties)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(out.properties, '__proto__')?.value).toEqual({ type: ['integer', 'null'] });
+  });
+
   it('builds Qwen3\'s tool-call format as a grammar', () => {
     const g = toolCallGrammar(tools, 'required', true);
     expect(g).toContain('start: call ("\\n" call)*');
