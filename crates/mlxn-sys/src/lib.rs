@@ -11,6 +11,7 @@
 pub use cxx::{Exception, UniquePtr};
 
 pub mod cpu_gemm;
+pub mod cpu_half_gemm;
 
 /// The MLX version this crate was compiled against (read from MLX's `version.h`).
 pub const MLX_VERSION: &str = env!("MLXN_MLX_VERSION");
@@ -72,6 +73,25 @@ pub mod ffi {
         fn cpu_gemm_set_threads(threads: i32);
         /// Whether those products run in cpu_gemm.rs rather than the platform's BLAS.
         fn cpu_gemm_replaces_blas() -> bool;
+        /// `out = x · b (+ bias)` in bfloat16 (`bfloat16` true) or float16 (cpu_half_gemm.rs):
+        /// `x` has `x_rows.len()` rows of `k`, row `i` at `x + x_rows[i]`, elements `x_cs` apart;
+        /// `b` is `k × n` with strides `b_rs`, `b_cs`; `bias` is null or `n` elements
+        /// `bias_stride` apart; `out` is a contiguous `rows × n`.
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn cpu_half_gemm(
+            bfloat16: bool,
+            x: *const u16,
+            x_rows: &[i64],
+            x_cs: i64,
+            b: *const u16,
+            b_rs: i64,
+            b_cs: i64,
+            bias: *const u16,
+            bias_stride: i64,
+            out: *mut u16,
+            k: usize,
+            n: usize,
+        );
     }
 
     unsafe extern "C++" {
@@ -352,6 +372,42 @@ fn cpu_gemm_set_threads(threads: i32) {
 
 fn cpu_gemm_replaces_blas() -> bool {
     cpu_gemm::REPLACES_PLATFORM_BLAS
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn cpu_half_gemm(
+    bfloat16: bool,
+    x: *const u16,
+    x_rows: &[i64],
+    x_cs: i64,
+    b: *const u16,
+    b_rs: i64,
+    b_cs: i64,
+    bias: *const u16,
+    bias_stride: i64,
+    out: *mut u16,
+    k: usize,
+    n: usize,
+) {
+    use cpu_half_gemm::{Half, HalfProduct};
+    let rows: Vec<isize> = x_rows.iter().map(|&r| r as isize).collect();
+    let product = HalfProduct {
+        format: if bfloat16 { Half::BFloat16 } else { Half::Float16 },
+        x,
+        x_rows: &rows,
+        x_cs: x_cs as isize,
+        b,
+        b_rs: b_rs as isize,
+        b_cs: b_cs as isize,
+        bias,
+        bias_stride: bias_stride as isize,
+        out,
+        k,
+        n,
+    };
+    // SAFETY: the primitive (shim/cpu_half_matmul.cc) passes its evaluated inputs' data, shapes
+    // and strides, and a freshly allocated output; MLX keeps the inputs alive until this returns.
+    unsafe { product.run(cpu_gemm::threads()) };
 }
 
 fn invoke_trace_callback(

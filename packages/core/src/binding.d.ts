@@ -41,13 +41,15 @@ export declare function concatenate(arrays: Array<JsArray>, axis?: number | unde
 
 /**
  * How many float32/float64 CPU products MLX has handed to @mlxn's own GEMM (mlxn-sys's
- * cpu_gemm.rs), and whether this platform uses it: tests prove with it that MLX reaches it.
+ * cpu_gemm.rs), how many bfloat16/float16 linear products ran in cpu_half_gemm.rs, and whether
+ * this platform uses them: tests prove with it that the products reach them.
  */
 export declare function cpuGemmStatus(): CpuGemmStatus
 
 export interface CpuGemmStatus {
   replacesBlas: boolean
   calls: number
+  halfCalls: number
 }
 
 export declare function cpuMatmulThreads(): number

@@ -1,9 +1,11 @@
 // mx.linear: x · Wᵀ + b, with large CPU products split by output columns over CPU streams
 // (crates/mlxn-sys/src/shim/linear.cc). The split must be invisible in the forward result
 // (bit-identical to one matmul), close in the input's gradient, and must really happen for
-// large products (else the threads setting would be a no-op nobody notices). Half-precision
-// products split on every platform (float32 ones only where MLX's BLAS is not replaced by
-// cpu_gemm.rs, which threads them itself: cpu-gemm.test.ts), so the split is tested on them.
+// large products (else the threads setting would be a no-op nobody notices). Quantized products
+// split on every platform. Dense ones split only where @mlxn does not compute them itself: on
+// Linux float32/float64 products run in cpu_gemm.rs (cpu-gemm.test.ts) and half-precision ones in
+// our own primitive (cpu-half-matmul.test.ts), both threaded inside, so the dense split is tested
+// on other platforms.
 import * as mx from '@mlxn/core';
 import * as internal from '@mlxn/core/internal';
 import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
@@ -17,8 +19,9 @@ const ops = (a: mx.Array): Record<string, number> => graphOpCounts(internal, a);
 
 const onCpu = <T>(fn: () => T): T => mx.withStream('cpu', fn);
 
-/** A dtype whose CPU products linear.cc splits on every platform. */
+/** A dtype whose CPU products linear.cc splits where @mlxn does not compute them itself. */
 const SPLIT: mx.Dtype = 'bfloat16';
+const denseSplits = !internal.native.cpuGemmStatus().replacesBlas;
 
 function operands(rows: number[], inputs: number, outputs: number, dtype: mx.Dtype = SPLIT) {
   return onCpu(() => {
@@ -35,7 +38,7 @@ function equalBits(a: mx.Array, b: mx.Array): boolean {
   return onCpu(() => mx.arrayEqual(a, b).item() as boolean);
 }
 
-describe('mx.linear', () => {
+describe.skipIf(!denseSplits)('mx.linear: the split of dense products (platforms whose BLAS is kept)', () => {
   it.each([
     ['2-D input', [8], 512, 3000],
     ['3-D input', [2, 5], 256, 1000],
@@ -75,9 +78,8 @@ describe('mx.linear', () => {
     });
   });
 
-  it('splits float16 products too, and float32 ones where the platform BLAS does the product', () => {
-    const dtypes: mx.Dtype[] = internal.native.cpuGemmStatus().replacesBlas ? ['float16'] : ['float16', 'float32'];
-    for (const dtype of dtypes) {
+  it('splits float16 and float32 products too', () => {
+    for (const dtype of ['float16', 'float32'] as const) {
       const { x, w } = operands([4], 512, 2048, dtype);
       mx.setCpuMatmulThreads(2);
       onCpu(() => {
@@ -85,24 +87,6 @@ describe('mx.linear', () => {
         expect(ops(y).Concatenate).toBe(1);
         expect(y.dtype).toBe(dtype);
         expect(equalBits(y, mx.matmul(x, w.T))).toBe(true);
-      });
-    }
-  });
-
-  it('splits quantized linear products (transpose) bit-identically', () => {
-    const { x, w } = operands([8], 512, 3072, 'float32');
-    for (const [mode, bits] of [['affine', 4], ['affine', 8], ['mxfp4', 4]] as const) {
-      const options: mx.QuantizeOptions = mode === 'affine' ? { groupSize: 64, bits, mode } : { mode };
-      const [qw, scales, biases] = onCpu(() => mx.quantize(w, options));
-      mx.setCpuMatmulThreads(1);
-      const whole = onCpu(() => mx.quantizedMatmul(x, qw, scales, biases ?? null, { ...options, transpose: true }));
-      expect(ops(whole).Concatenate).toBeUndefined();
-      mx.eval(whole);
-      mx.setCpuMatmulThreads(3);
-      onCpu(() => {
-        const split = mx.quantizedMatmul(x, qw, scales, biases ?? null, { ...options, transpose: true });
-        expect(ops(split).Concatenate).toBe(1);
-        expect(equalBits(split, whole)).toBe(true);
       });
     }
   });
@@ -124,8 +108,28 @@ describe('mx.linear', () => {
       expect(diff / scale).toBeLessThan(2e-2);
     });
   });
+});
 
-  it('compiles: a compiled function with a split product matches the eager one', () => {
+describe('mx.linear', () => {
+  it('splits quantized linear products (transpose) bit-identically', () => {
+    const { x, w } = operands([8], 512, 3072, 'float32');
+    for (const [mode, bits] of [['affine', 4], ['affine', 8], ['mxfp4', 4]] as const) {
+      const options: mx.QuantizeOptions = mode === 'affine' ? { groupSize: 64, bits, mode } : { mode };
+      const [qw, scales, biases] = onCpu(() => mx.quantize(w, options));
+      mx.setCpuMatmulThreads(1);
+      const whole = onCpu(() => mx.quantizedMatmul(x, qw, scales, biases ?? null, { ...options, transpose: true }));
+      expect(ops(whole).Concatenate).toBeUndefined();
+      mx.eval(whole);
+      mx.setCpuMatmulThreads(3);
+      onCpu(() => {
+        const split = mx.quantizedMatmul(x, qw, scales, biases ?? null, { ...options, transpose: true });
+        expect(ops(split).Concatenate).toBe(1);
+        expect(equalBits(split, whole)).toBe(true);
+      });
+    }
+  });
+
+  it('compiles: a compiled function with a large product matches the eager one', () => {
     const { x, w, b } = operands([8], 512, 3000);
     mx.setCpuMatmulThreads(2);
     onCpu(() => {
@@ -135,7 +139,7 @@ describe('mx.linear', () => {
     });
   });
 
-  it('keeps active memory flat over a plain synchronous loop of split products', () => {
+  it('keeps active memory flat over a plain synchronous loop of large products', () => {
     const { x, w, b } = operands([8], 512, 3000);
     mx.setCpuMatmulThreads(2);
     onCpu(() => {

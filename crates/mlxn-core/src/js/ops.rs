@@ -287,16 +287,22 @@ pub fn cpu_matmul_threads() -> i32 {
 }
 
 /// How many float32/float64 CPU products MLX has handed to @mlxn's own GEMM (mlxn-sys's
-/// cpu_gemm.rs), and whether this platform uses it: tests prove with it that MLX reaches it.
+/// cpu_gemm.rs), how many bfloat16/float16 linear products ran in cpu_half_gemm.rs, and whether
+/// this platform uses them: tests prove with it that the products reach them.
 #[napi(js_name = "cpuGemmStatus", catch_unwind)]
 pub fn cpu_gemm_status() -> CpuGemmStatus {
-    CpuGemmStatus { replaces_blas: mlxn_sys::cpu_gemm::REPLACES_PLATFORM_BLAS, calls: mlxn_sys::cpu_gemm::calls() as f64 }
+    CpuGemmStatus {
+        replaces_blas: mlxn_sys::cpu_gemm::REPLACES_PLATFORM_BLAS,
+        calls: mlxn_sys::cpu_gemm::calls() as f64,
+        half_calls: mlxn_sys::cpu_half_gemm::calls() as f64,
+    }
 }
 
 #[napi(object)]
 pub struct CpuGemmStatus {
     pub replaces_blas: bool,
     pub calls: f64,
+    pub half_calls: f64,
 }
 
 #[napi(catch_unwind)]

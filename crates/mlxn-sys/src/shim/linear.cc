@@ -3,9 +3,10 @@
 //
 // Why: a CPU-bound model should use every core. MLX's float32 and float64 CPU products go to
 // `cblas_sgemm`/`cblas_dgemm`, which on Linux @mlxn computes itself on several threads
-// (cpu_gemm.rs), so those are left whole here. Other products do not: bfloat16 and float16 run in
-// MLX's own single-threaded SIMD kernels, quantized products in MLX's quantized kernels, and on a
-// platform whose BLAS we do not replace the float products too. For those, each CPU stream has a
+// (cpu_gemm.rs), so those are left whole here; on Linux bfloat16 and float16 products are a
+// primitive of our own, threaded inside (cpu_half_matmul.cc). Other products are not threaded:
+// quantized products run in MLX's quantized kernels, and on a platform whose BLAS we do not
+// replace (macOS) the float and half products run in MLX's own kernels. For those, each CPU stream has a
 // thread of its own in MLX's scheduler, so the columns of the product (rows of W) are cut into
 // `parts` blocks, each block's matmul runs on its own stream, and the blocks are concatenated on
 // the caller's stream. A column of `x · Wᵀ` is the same dot products in the same order whichever
@@ -128,6 +129,12 @@ ArrayPtr linear_product(const MlxArray& x_in, const MlxArray& w_in, const MlxArr
   const int32_t inner = w.shape(w_transposed ? 0 : 1);
   const int64_t columns = w.shape(w_transposed ? 1 : 0);
   const mx::array* b = bias ? &bias->inner : nullptr;
+  const auto stream = mx::default_stream(mx::default_device());
+  if (x.ndim() >= 1 && x.shape(-1) == inner) {
+    mx::array wt = right_operand(w, w_transposed);
+    // bfloat16 and float16 on the CPU: our own primitive, threaded inside (cpu_half_matmul.cc).
+    if (cpu_half_matmul_applies(x, wt, b, stream)) return wrap(cpu_half_matmul(x, wt, b, stream));
+  }
   const bool splittable = splittable_dtype(x.dtype()) && splittable_dtype(w.dtype()) && x.shape(-1) == inner &&
                           !threaded_inside_matmul(mx::promote_types(x.dtype(), w.dtype())) &&
                           (!b || (b->ndim() == 1 && b->shape(0) == columns));

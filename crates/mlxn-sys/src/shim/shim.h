@@ -170,6 +170,10 @@ ArrayPtr linear_product(const MlxArray& x, const MlxArray& w, const MlxArray* bi
 mx::array quantized_linear(const mx::array& x, const mx::array& w, const mx::array& scales,
                            const std::optional<mx::array>& biases, std::optional<int> group_size,
                            std::optional<int> bits, const std::string& mode);
+// `x [..., k] · b [k, n] (+ bias [n])` in bfloat16 or float16 on a CPU stream, computed by
+// cpu_half_gemm.rs (cpu_half_matmul.cc); `applies` says whether it takes these operands there.
+bool cpu_half_matmul_applies(const mx::array& x, const mx::array& b, const mx::array* bias, const mx::Stream& s);
+mx::array cpu_half_matmul(const mx::array& x, const mx::array& b, const mx::array* bias, mx::Stream s);
 void set_cpu_matmul_threads(int32_t threads);
 int32_t cpu_matmul_threads();
 ArrayPtr tensordot(const MlxArray& a, const MlxArray& b, I32s axes_a, I32s axes_b);

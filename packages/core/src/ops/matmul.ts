@@ -26,12 +26,15 @@ export function addmm(c: ArrayLike, a: ArrayLike, b: ArrayLike, options: { alpha
 }
 /**
  * `x · weightᵀ + bias`, the product of a linear layer, with `weight` `[outputs, inputs]` and
- * an optional `bias` `[outputs]`. On the CPU, a large product that MLX computes on one thread
- * (bfloat16 and float16; float32 too where this library does not replace the platform's BLAS) is split
- * by output columns over `cpuMatmulThreads()` threads; the result is bit-identical to
- * `matmul(x, weight.T)`, and the gradient with respect to `x` may differ from it in the last
- * bits (it sums the blocks' partial products). Otherwise, and on a GPU, it is `matmul` (or
- * `addmm`).
+ * an optional `bias` `[outputs]`. On a CPU under Linux, bfloat16 and float16 products (both
+ * operands of the same dtype) run in @mlxn's own multithreaded kernel rather than MLX's
+ * single-threaded one: float32 sums rounded once, as MLX's are, so results agree with
+ * `matmul(x, weight.T)` to one unit in the last place and do not depend on the thread count;
+ * gradients go through the same kernel. Elsewhere on the CPU, a large product that MLX computes
+ * on one thread (quantized; float and half products where this library does not replace the
+ * platform's BLAS) is split by output columns over `cpuMatmulThreads()` threads, bit-identical
+ * to `matmul(x, weight.T)` (the gradient with respect to `x` may differ from it in the last bits:
+ * it sums the blocks' partial products). Otherwise, and on a GPU, it is `matmul` (or `addmm`).
  *
  * @example
  * const y = mx.linear(x, w, b); // [batch, outputs]
