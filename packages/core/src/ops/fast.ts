@@ -64,7 +64,13 @@ export interface AttentionOptions {
   sinks?: Array;
 }
 
-/** `softmax(q @ k^T * scale + mask) @ v`, with grouped-query heads, in one fused op. */
+/**
+ * `softmax(q @ k^T * scale + mask) @ v`, with grouped-query heads, in one fused op. On a CPU
+ * under Linux, bfloat16 and float16 attention over 16 or more queries is computed in float32
+ * (on several threads, with float32 scores as in MLX's GPU kernels) and rounded once to the
+ * inputs' dtype; MLX's CPU fallback would round the scores to the half format and multiply on one
+ * thread. Fewer queries (a decoding step) keep MLX's own path.
+ */
 export function scaledDotProductAttention(q: Array, k: Array, v: Array, options: AttentionOptions): Array {
   checkOptionKeys(options, ATTENTION_KEYS, 'scaledDotProductAttention');
   const mask = options.mask ?? null;
