@@ -10,6 +10,7 @@
 
 pub use cxx::{Exception, UniquePtr};
 
+pub mod cpu_attention;
 pub mod cpu_gemm;
 pub mod cpu_half_gemm;
 
@@ -91,6 +92,26 @@ pub mod ffi {
             out: *mut u16,
             k: usize,
             n: usize,
+        );
+        /// Attention for a few queries (cpu_attention.rs): `dtype` 0 float32, 1 bfloat16,
+        /// 2 float16; `mask_kind` 0 none, 1 causal, 2 boolean array, 3 additive array; each
+        /// operand a pointer and its four element strides; `dims` = batch, heads, kv_heads,
+        /// queries, keys, d, dv; `out` contiguous.
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn cpu_attention(
+            dtype: u8,
+            q: *const u8,
+            q_strides: &[i64],
+            k: *const u8,
+            k_strides: &[i64],
+            v: *const u8,
+            v_strides: &[i64],
+            mask_kind: u8,
+            mask: *const u8,
+            mask_strides: &[i64],
+            out: *mut u8,
+            dims: &[usize],
+            scale: f32,
         );
     }
 
@@ -408,6 +429,79 @@ unsafe fn cpu_half_gemm(
     // SAFETY: the primitive (shim/cpu_half_matmul.cc) passes its evaluated inputs' data, shapes
     // and strides, and a freshly allocated output; MLX keeps the inputs alive until this returns.
     unsafe { product.run(cpu_gemm::threads()) };
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn cpu_attention(
+    dtype: u8,
+    q: *const u8,
+    q_strides: &[i64],
+    k: *const u8,
+    k_strides: &[i64],
+    v: *const u8,
+    v_strides: &[i64],
+    mask_kind: u8,
+    mask: *const u8,
+    mask_strides: &[i64],
+    out: *mut u8,
+    dims: &[usize],
+    scale: f32,
+) {
+    use cpu_attention::{Attention, Element, Mask, View};
+    fn strides(s: &[i64]) -> [isize; 4] {
+        [s[0] as isize, s[1] as isize, s[2] as isize, s[3] as isize]
+    }
+    /// # Safety
+    /// The primitive (shim/cpu_attention.cc) passes its evaluated inputs' data and strides, dims
+    /// that describe them, and a freshly allocated contiguous output of `T`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn go<T: Element>(
+        q: *const u8,
+        qs: &[i64],
+        k: *const u8,
+        ks: &[i64],
+        v: *const u8,
+        vs: &[i64],
+        mask_kind: u8,
+        mask: *const u8,
+        ms: &[i64],
+        out: *mut u8,
+        dims: &[usize],
+        scale: f32,
+    ) {
+        let view = |p: *const u8, s: &[i64]| View { ptr: p as *const T, strides: strides(s) };
+        let mask = match mask_kind {
+            1 => Mask::Causal,
+            2 => Mask::Bool(View { ptr: mask, strides: strides(ms) }),
+            3 => Mask::Additive(view(mask, ms)),
+            _ => Mask::None,
+        };
+        let attention = Attention::<T> {
+            q: view(q, qs),
+            k: view(k, ks),
+            v: view(v, vs),
+            mask,
+            out: out as *mut T,
+            batch: dims[0],
+            heads: dims[1],
+            kv_heads: dims[2],
+            queries: dims[3],
+            keys: dims[4],
+            d: dims[5],
+            dv: dims[6],
+            scale,
+        };
+        // SAFETY: as this function requires.
+        unsafe { attention.run(cpu_gemm::threads()) };
+    }
+    // SAFETY: `dtype` names the element type of the primitive's inputs and output.
+    unsafe {
+        match dtype {
+            1 => go::<half::bf16>(q, q_strides, k, k_strides, v, v_strides, mask_kind, mask, mask_strides, out, dims, scale),
+            2 => go::<half::f16>(q, q_strides, k, k_strides, v, v_strides, mask_kind, mask, mask_strides, out, dims, scale),
+            _ => go::<f32>(q, q_strides, k, k_strides, v, v_strides, mask_kind, mask, mask_strides, out, dims, scale),
+        }
+    }
 }
 
 fn invoke_trace_callback(

@@ -66,10 +66,11 @@ export interface AttentionOptions {
 
 /**
  * `softmax(q @ k^T * scale + mask) @ v`, with grouped-query heads, in one fused op. On a CPU
- * under Linux, bfloat16 and float16 attention over 16 or more queries is computed in float32
- * (on several threads, with float32 scores as in MLX's GPU kernels) and rounded once to the
- * inputs' dtype; MLX's CPU fallback would round the scores to the half format and multiply on one
- * thread. Fewer queries (a decoding step) keep MLX's own path.
+ * under Linux, fewer than 16 queries (a decoding step) run in @mlxn's own kernel: one pass over
+ * the keys and values on several threads, float32 scores, the output rounded once. bfloat16 and
+ * float16 attention over more queries is computed in float32 and rounded once. In both, scores
+ * keep float32 precision as in MLX's GPU kernels, where MLX's CPU fallback rounds them to the
+ * half format. Attention with `sinks` keeps MLX's own path.
  */
 export function scaledDotProductAttention(q: Array, k: Array, v: Array, options: AttentionOptions): Array {
   checkOptionKeys(options, ATTENTION_KEYS, 'scaledDotProductAttention');

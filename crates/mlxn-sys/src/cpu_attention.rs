@@ -1,0 +1,434 @@
+//! Attention for a few queries (a decoding step) on the CPU, `softmax(q·kᵀ·scale + mask)·v` with
+//! grouped-query heads, for the `CpuAttention` primitive (shim/cpu_attention.cc).
+//!
+//! Why: on the CPU MLX attends with a composed fallback: a batched `q·kᵀ`, the mask, a softmax and
+//! a batched `p·v`, each a pass over memory, the products in bfloat16/float16 in MLX's
+//! single-threaded loop. A decoding step's attention reads the whole cache and does little
+//! arithmetic with it: at 1,024 cached tokens, Qwen3-0.6B's shapes in bfloat16 took 2.9 ms per
+//! layer on our 2-core x86-64, as much as the layer's weights, where reading the keys and values
+//! once takes about 0.4 ms.
+//!
+//! How: one task per (batch row, key/value head), spread over rayon's global pool. A task reads
+//! each key row once, widened to float32, and scores it against every query that shares the head
+//! (the grouped heads times the queries); then a float32 softmax per query; then it reads each
+//! value row once and accumulates it into every query's output, which is rounded once to the
+//! output format. Scores and probabilities stay in float32 (MLX's fallback rounds both to a half
+//! format); a masked position gets float32's lowest value, as MLX's gets its format's lowest,
+//! so a query that sees nothing averages all values as MLX's does.
+
+use half::{bf16, f16};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Attention smaller than this many multiply-adds runs on the calling thread.
+const MIN_MACS_FOR_THREADS: usize = 1 << 17;
+
+static CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// How many attentions have been computed here since the process started.
+pub fn calls() -> u64 {
+    CALLS.load(Ordering::Relaxed)
+}
+
+/// A floating-point element of the inputs and output.
+pub trait Element: Copy + Send + Sync + 'static {
+    fn widen(self) -> f32;
+    fn narrow(value: f32) -> Self;
+}
+
+impl Element for f32 {
+    #[inline]
+    fn widen(self) -> f32 {
+        self
+    }
+    #[inline]
+    fn narrow(value: f32) -> Self {
+        value
+    }
+}
+
+impl Element for bf16 {
+    #[inline]
+    fn widen(self) -> f32 {
+        f32::from_bits((self.to_bits() as u32) << 16)
+    }
+    #[inline]
+    fn narrow(value: f32) -> Self {
+        bf16::from_f32(value)
+    }
+}
+
+impl Element for f16 {
+    #[inline]
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+    #[inline]
+    fn narrow(value: f32) -> Self {
+        f16::from_f32(value)
+    }
+}
+
+/// A 4-D operand `[batch, heads, rows, columns]` read in place: element `(b, h, r, c)` is at
+/// `ptr + b*strides[0] + h*strides[1] + r*strides[2] + c*strides[3]` (in elements).
+#[derive(Clone, Copy)]
+pub struct View<T> {
+    pub ptr: *const T,
+    pub strides: [isize; 4],
+}
+
+impl<T> View<T> {
+    #[inline]
+    fn at(&self, b: usize, h: usize, r: usize) -> *const T {
+        // SAFETY (of the callers' reads): the caller of `Attention::run` promises the view is live.
+        unsafe {
+            self.ptr
+                .offset(b as isize * self.strides[0] + h as isize * self.strides[1] + r as isize * self.strides[2])
+        }
+    }
+}
+
+impl<T: Element> View<T> {
+    /// Widens row `(b, h, r)` (`dst.len()` columns) into `dst`.
+    ///
+    /// # Safety
+    /// The row must lie in the live view.
+    #[inline]
+    unsafe fn widen_row(&self, b: usize, h: usize, r: usize, dst: &mut [f32]) {
+        let start = self.at(b, h, r);
+        if self.strides[3] == 1 {
+            // SAFETY: as the caller promises.
+            let row = unsafe { std::slice::from_raw_parts(start, dst.len()) };
+            for (d, &x) in dst.iter_mut().zip(row) {
+                *d = x.widen();
+            }
+        } else {
+            for (c, d) in dst.iter_mut().enumerate() {
+                // SAFETY: as the caller promises.
+                *d = unsafe { *start.offset(c as isize * self.strides[3]) }.widen();
+            }
+        }
+    }
+}
+
+/// Which key positions each query sees.
+#[derive(Clone, Copy)]
+pub enum Mask<T> {
+    /// Every position.
+    None,
+    /// Query `t` of `T` sees positions up to `S - T + t` (the queries are the last `T` positions).
+    Causal,
+    /// A boolean per (batch, head, query, position), as bytes (0: hidden).
+    Bool(View<u8>),
+    /// A value added to each score.
+    Additive(View<T>),
+}
+
+/// One attention: `q` `[batch, heads, queries, d]`, `k` `[batch, kv_heads, keys, d]`, `v`
+/// `[batch, kv_heads, keys, dv]`; `out` contiguous `[batch, heads, queries, dv]`.
+pub struct Attention<T: Element> {
+    pub q: View<T>,
+    pub k: View<T>,
+    pub v: View<T>,
+    pub mask: Mask<T>,
+    pub out: *mut T,
+    pub batch: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub queries: usize,
+    pub keys: usize,
+    pub d: usize,
+    pub dv: usize,
+    pub scale: f32,
+}
+
+// SAFETY: the inputs are only read, and each task writes the output rows of its own heads.
+unsafe impl<T: Element> Sync for Attention<T> {}
+
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight partial sums: the compiler keeps them in vector registers.
+    let mut acc = [0f32; 8];
+    let (ac, ar) = a.split_at(a.len() / 8 * 8);
+    let (bc, br) = b.split_at(ac.len());
+    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s = acc.iter().sum::<f32>();
+    for (x, y) in ar.iter().zip(br) {
+        s += x * y;
+    }
+    s
+}
+
+impl<T: Element> Attention<T> {
+    /// Computes the attention on up to `threads` threads.
+    ///
+    /// # Safety
+    /// Every view must describe live memory of the stated shape, `out` a live contiguous output
+    /// that overlaps no input, and `heads` a multiple of `kv_heads`.
+    pub unsafe fn run(&self, threads: usize) {
+        CALLS.fetch_add(1, Ordering::Relaxed);
+        let tasks = self.batch * self.kv_heads;
+        if tasks == 0 || self.queries == 0 {
+            return;
+        }
+        let work = self.batch * self.heads * self.queries * self.keys * (self.d + self.dv);
+        let threads = if work < MIN_MACS_FOR_THREADS { 1 } else { threads.clamp(1, tasks) };
+        let task = |i: usize| {
+            // SAFETY: as the caller promises; task i writes only its own heads' rows.
+            unsafe { self.head_group(i / self.kv_heads, i % self.kv_heads) }
+        };
+        if threads < 2 {
+            (0..tasks).for_each(task);
+        } else {
+            (0..threads).into_par_iter().for_each(|t| (tasks * t / threads..tasks * (t + 1) / threads).for_each(task));
+        }
+    }
+
+    /// The queries of batch row `b` whose heads share key/value head `g`.
+    unsafe fn head_group(&self, b: usize, g: usize) {
+        let (d, dv, s_len, t_len) = (self.d, self.dv, self.keys, self.queries);
+        let rep = self.heads / self.kv_heads;
+        let rows = rep * t_len; // row r: head g*rep + r / t_len, query r % t_len
+        let mut qs = vec![0f32; rows * d];
+        for r in 0..rows {
+            let dst = &mut qs[r * d..(r + 1) * d];
+            // SAFETY: a row of q.
+            unsafe { self.q.widen_row(b, g * rep + r / t_len, r % t_len, dst) };
+            for x in dst.iter_mut() {
+                *x *= self.scale;
+            }
+        }
+        let mut scores = vec![0f32; rows * s_len];
+        let mut row = vec![0f32; d.max(dv)];
+        for s in 0..s_len {
+            // SAFETY: a row of k.
+            unsafe { self.k.widen_row(b, g, s, &mut row[..d]) };
+            for r in 0..rows {
+                scores[r * s_len + s] = dot(&qs[r * d..(r + 1) * d], &row[..d]);
+            }
+        }
+        for r in 0..rows {
+            let (h, t) = (g * rep + r / t_len, r % t_len);
+            let sc = &mut scores[r * s_len..(r + 1) * s_len];
+            match self.mask {
+                Mask::None => {}
+                Mask::Causal => {
+                    // Positions up to `S - T + t` are seen (none where that is negative).
+                    let seen = (s_len + t + 1).saturating_sub(t_len);
+                    for x in sc.iter_mut().skip(seen) {
+                        *x = f32::MIN;
+                    }
+                }
+                Mask::Bool(m) => {
+                    let base = m.at(b, h, t);
+                    for (s, x) in sc.iter_mut().enumerate() {
+                        // SAFETY: an element of the mask.
+                        if unsafe { *base.offset(s as isize * m.strides[3]) } == 0 {
+                            *x = f32::MIN;
+                        }
+                    }
+                }
+                Mask::Additive(m) => {
+                    let base = m.at(b, h, t);
+                    for (s, x) in sc.iter_mut().enumerate() {
+                        // SAFETY: an element of the mask.
+                        *x += unsafe { *base.offset(s as isize * m.strides[3]) }.widen();
+                    }
+                }
+            }
+            let max = sc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for x in sc.iter_mut() {
+                *x = (*x - max).exp();
+                sum += *x;
+            }
+            let inv = 1.0 / sum;
+            for x in sc.iter_mut() {
+                *x *= inv;
+            }
+        }
+        let mut acc = vec![0f32; rows * dv];
+        for s in 0..s_len {
+            // SAFETY: a row of v.
+            unsafe { self.v.widen_row(b, g, s, &mut row[..dv]) };
+            for r in 0..rows {
+                let p = scores[r * s_len + s];
+                for (a, &x) in acc[r * dv..(r + 1) * dv].iter_mut().zip(&row[..dv]) {
+                    *a += p * x;
+                }
+            }
+        }
+        for r in 0..rows {
+            let (h, t) = (g * rep + r / t_len, r % t_len);
+            let at = ((b * self.heads + h) * t_len + t) * dv;
+            for (c, &x) in acc[r * dv..(r + 1) * dv].iter().enumerate() {
+                // SAFETY: an element of this head's output rows.
+                unsafe { *self.out.add(at + c) = T::narrow(x) };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        (0..len).map(|i| ((((i as u64 + 1) * 2654435761 + seed * 97) % 1000) as f32 - 500.0) / 250.0).collect()
+    }
+
+    /// The textbook attention in float64, contiguous inputs.
+    #[allow(clippy::too_many_arguments)]
+    fn reference(q: &[f32], k: &[f32], v: &[f32], shape: (usize, usize, usize, usize, usize, usize, usize), scale: f64, causal: bool, hide: Option<&dyn Fn(usize, usize, usize, usize) -> bool>) -> Vec<f64> {
+        let (bn, hn, kvn, tn, sn, d, dv) = shape;
+        let rep = hn / kvn;
+        let mut out = vec![0f64; bn * hn * tn * dv];
+        for b in 0..bn {
+            for h in 0..hn {
+                let g = h / rep;
+                for t in 0..tn {
+                    let mut sc: Vec<f64> = (0..sn)
+                        .map(|s| {
+                            let qrow = &q[((b * hn + h) * tn + t) * d..][..d];
+                            let krow = &k[((b * kvn + g) * sn + s) * d..][..d];
+                            qrow.iter().zip(krow).map(|(&x, &y)| x as f64 * y as f64).sum::<f64>() * scale
+                        })
+                        .collect();
+                    for (s, x) in sc.iter_mut().enumerate() {
+                        if (causal && s > sn - tn + t) || hide.is_some_and(|f| f(b, h, t, s)) {
+                            *x = f64::NEG_INFINITY;
+                        }
+                    }
+                    let max = sc.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let e: Vec<f64> = sc.iter().map(|x| (x - max).exp()).collect();
+                    let sum: f64 = e.iter().sum();
+                    for c in 0..dv {
+                        out[((b * hn + h) * tn + t) * dv + c] =
+                            (0..sn).map(|s| e[s] / sum * v[((b * kvn + g) * sn + s) * dv + c] as f64).sum();
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn contiguous(shape: [usize; 4]) -> [isize; 4] {
+        [(shape[1] * shape[2] * shape[3]) as isize, (shape[2] * shape[3]) as isize, shape[3] as isize, 1]
+    }
+
+    #[test]
+    fn matches_the_definition_with_grouped_heads_masks_and_threads() {
+        let (bn, hn, kvn, tn, sn, d, dv) = (2usize, 4usize, 2usize, 3usize, 37usize, 20usize, 12usize);
+        let q = values(bn * hn * tn * d, 1);
+        let k = values(bn * kvn * sn * d, 2);
+        let v = values(bn * kvn * sn * dv, 3);
+        let hidden = |b: usize, h: usize, t: usize, s: usize| (b + h + t + s) % 5 == 0;
+        let bools: Vec<u8> = (0..bn * hn * tn * sn)
+            .map(|i| {
+                let (s, t, h, b) = (i % sn, i / sn % tn, i / (sn * tn) % hn, i / (sn * tn * hn));
+                u8::from(!hidden(b, h, t, s))
+            })
+            .collect();
+        let additive: Vec<f32> = bools.iter().map(|&x| if x == 1 { 0.0 } else { -1e30 }).collect();
+        for threads in [1, 3] {
+            for case in 0..4 {
+                let mut out = vec![0f32; bn * hn * tn * dv];
+                let mask = match case {
+                    0 => Mask::None,
+                    1 => Mask::Causal,
+                    2 => Mask::Bool(View { ptr: bools.as_ptr(), strides: contiguous([bn, hn, tn, sn]) }),
+                    _ => Mask::Additive(View { ptr: additive.as_ptr(), strides: contiguous([bn, hn, tn, sn]) }),
+                };
+                let attention = Attention::<f32> {
+                    q: View { ptr: q.as_ptr(), strides: contiguous([bn, hn, tn, d]) },
+                    k: View { ptr: k.as_ptr(), strides: contiguous([bn, kvn, sn, d]) },
+                    v: View { ptr: v.as_ptr(), strides: contiguous([bn, kvn, sn, dv]) },
+                    mask,
+                    out: out.as_mut_ptr(),
+                    batch: bn,
+                    heads: hn,
+                    kv_heads: kvn,
+                    queries: tn,
+                    keys: sn,
+                    d,
+                    dv,
+                    scale: 0.3,
+                };
+                unsafe { attention.run(threads) };
+                let want = reference(&q, &k, &v, (bn, hn, kvn, tn, sn, d, dv), 0.3, case == 1, (case >= 2).then_some(&hidden as &dyn Fn(usize, usize, usize, usize) -> bool));
+                for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
+                    assert!((g as f64 - w).abs() < 1e-5, "case {case} threads {threads} at {i}: {g} vs {w}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reads_strided_caches_and_half_formats() {
+        // Keys and values as the first 9 of 16 rows of a preallocated cache.
+        let (bn, hn, kvn, tn, sn, cap, d) = (1usize, 2usize, 1usize, 1usize, 9usize, 16usize, 8usize);
+        let q = values(hn * d, 4);
+        let kc = values(kvn * cap * d, 5);
+        let vc = values(kvn * cap * d, 6);
+        let want = reference(&q, &kc[..sn * d], &vc[..sn * d], (bn, hn, kvn, tn, sn, d, d), 0.5, false, None);
+        let qh: Vec<bf16> = q.iter().map(|&x| bf16::from_f32(x)).collect();
+        let kh: Vec<bf16> = kc.iter().map(|&x| bf16::from_f32(x)).collect();
+        let vh: Vec<bf16> = vc.iter().map(|&x| bf16::from_f32(x)).collect();
+        let mut out = vec![bf16::ZERO; hn * d];
+        let cache = [(cap * d) as isize, (cap * d) as isize, d as isize, 1];
+        let attention = Attention::<bf16> {
+            q: View { ptr: qh.as_ptr(), strides: contiguous([bn, hn, tn, d]) },
+            k: View { ptr: kh.as_ptr(), strides: cache },
+            v: View { ptr: vh.as_ptr(), strides: cache },
+            mask: Mask::None,
+            out: out.as_mut_ptr(),
+            batch: bn,
+            heads: hn,
+            kv_heads: kvn,
+            queries: tn,
+            keys: sn,
+            d,
+            dv: d,
+            scale: 0.5,
+        };
+        unsafe { attention.run(1) };
+        for (&g, &w) in out.iter().zip(&want) {
+            // Inputs rounded to bfloat16, the result once more.
+            assert!((g.to_f64() - w).abs() < 3e-2 * w.abs().max(1.0), "{g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn a_query_that_sees_nothing_averages_the_values() {
+        let (d, sn) = (4usize, 3usize);
+        let q = values(d, 7);
+        let k = values(sn * d, 8);
+        let v = values(sn * d, 9);
+        let none = [0u8; 3];
+        let mut out = vec![0f32; d];
+        let attention = Attention::<f32> {
+            q: View { ptr: q.as_ptr(), strides: contiguous([1, 1, 1, d]) },
+            k: View { ptr: k.as_ptr(), strides: contiguous([1, 1, sn, d]) },
+            v: View { ptr: v.as_ptr(), strides: contiguous([1, 1, sn, d]) },
+            mask: Mask::Bool(View { ptr: none.as_ptr(), strides: [0, 0, 0, 1] }),
+            out: out.as_mut_ptr(),
+            batch: 1,
+            heads: 1,
+            kv_heads: 1,
+            queries: 1,
+            keys: sn,
+            d,
+            dv: d,
+            scale: 1.0,
+        };
+        unsafe { attention.run(1) };
+        for c in 0..d {
+            let mean = (0..sn).map(|s| v[s * d + c]).sum::<f32>() / sn as f32;
+            assert!((out[c] - mean).abs() < 1e-6);
+        }
+    }
+}

@@ -1,0 +1,149 @@
+// Attention for a few queries (a decoding step) on a CPU stream, as a primitive of our own whose
+// work is done by cpu_attention.rs: each key and value row read once, scores and probabilities in
+// float32, on several threads.
+//
+// Why: MLX attends on the CPU with a composed fallback (a batched q·kᵀ, the mask, a softmax, a
+// batched p·v), several passes over the cache and, in bfloat16/float16, products in MLX's
+// single-threaded loop. A decoding step reads the whole cache for little arithmetic, so at long
+// contexts that fallback cost as much as the layer's weights.
+//
+// Derivatives and vmap are MLX's: `vjp`, `jvp` and `vmap` apply MLX's own transforms to MLX's
+// attention of the same inputs (its CPU fallback, made of differentiable ops).
+#include <stdexcept>
+
+#include "mlx/backend/cpu/encoder.h"
+#include "mlx/primitives.h"
+#include "mlx/transforms.h"
+#include "mlxn-sys/src/lib.rs.h"
+#include "shim.h"
+
+namespace mlxn {
+
+namespace {
+
+enum class MaskKind : uint8_t { None = 0, Causal = 1, Bool = 2, Additive = 3 };
+
+class CpuAttention : public mx::UnaryPrimitive {
+ public:
+  CpuAttention(mx::Stream stream, float scale, MaskKind mask) : mx::UnaryPrimitive(stream), scale_(scale), mask_(mask) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override;
+  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
+    throw std::runtime_error("[CpuAttention] runs on CPU streams only");
+  }
+  std::vector<mx::array> vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cotangents,
+                             const std::vector<int>& argnums, const std::vector<mx::array>&) override {
+    auto [outs, grads] = mx::vjp(reference(), primals, cotangents);
+    std::vector<mx::array> picked;
+    for (int a : argnums) picked.push_back(grads[a]);
+    return picked;
+  }
+  std::vector<mx::array> jvp(const std::vector<mx::array>& primals, const std::vector<mx::array>& tangents,
+                             const std::vector<int>& argnums) override {
+    std::vector<mx::array> all;
+    for (const auto& p : primals) all.push_back(mx::zeros_like(p, stream()));
+    for (size_t i = 0; i < argnums.size(); ++i) all[argnums[i]] = tangents[i];
+    return mx::jvp(reference(), primals, all).second;
+  }
+  std::pair<std::vector<mx::array>, std::vector<int>> vmap(const std::vector<mx::array>& inputs,
+                                                           const std::vector<int>& axes) override {
+    return {mx::vmap(reference(), axes, {0})(inputs), {0}};
+  }
+  const char* name() const override { return "CpuAttention"; }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    const auto& o = static_cast<const CpuAttention&>(other);
+    return scale_ == o.scale_ && mask_ == o.mask_;
+  }
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& inputs) override {
+    auto shape = inputs[0].shape();
+    shape.back() = inputs[2].shape(-1);
+    return {shape};
+  }
+
+ private:
+  // MLX's attention of the same inputs (q, k, v and the broadcast mask, if any).
+  std::function<std::vector<mx::array>(const std::vector<mx::array>&)> reference() {
+    return [scale = scale_, mask = mask_, s = stream()](const std::vector<mx::array>& in) {
+      const bool array_mask = mask == MaskKind::Bool || mask == MaskKind::Additive;
+      return std::vector<mx::array>{mx::fast::scaled_dot_product_attention(
+          in[0], in[1], in[2], scale, mask == MaskKind::Causal ? "causal" : array_mask ? "array" : "",
+          array_mask ? std::optional<mx::array>(in[3]) : std::nullopt, std::nullopt, false, s)};
+    };
+  }
+
+  float scale_;
+  MaskKind mask_;
+};
+
+std::vector<int64_t> strides_of(const mx::array& a) { return {a.strides().begin(), a.strides().end()}; }
+
+void CpuAttention::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
+  const auto& q = inputs[0];
+  const auto& k = inputs[1];
+  const auto& v = inputs[2];
+  out.set_data(mx::allocator::malloc(out.nbytes()));
+  auto& encoder = mx::cpu::get_command_encoder(stream());
+  for (const auto& in : inputs) encoder.set_input_array(in);
+  encoder.set_output_array(out);
+  const uint8_t dtype = q.dtype() == mx::bfloat16 ? 1 : q.dtype() == mx::float16 ? 2 : 0;
+  const bool has_mask = inputs.size() > 3;
+  std::vector<size_t> dims{static_cast<size_t>(q.shape(0)), static_cast<size_t>(q.shape(1)),
+                           static_cast<size_t>(k.shape(1)), static_cast<size_t>(q.shape(2)),
+                           static_cast<size_t>(k.shape(2)), static_cast<size_t>(q.shape(3)),
+                           static_cast<size_t>(v.shape(3))};
+  // Only data pointers, strides and sizes go to the task: MLX keeps the inputs' buffers alive
+  // until the stream has run it.
+  encoder.dispatch([dtype, q_ptr = q.data<uint8_t>(), qs = strides_of(q), k_ptr = k.data<uint8_t>(),
+                    ks = strides_of(k), v_ptr = v.data<uint8_t>(), vs = strides_of(v),
+                    mask = static_cast<uint8_t>(mask_), m_ptr = has_mask ? inputs[3].data<uint8_t>() : nullptr,
+                    ms = has_mask ? strides_of(inputs[3]) : std::vector<int64_t>(4, 0),
+                    out_ptr = out.data<uint8_t>(), dims = std::move(dims), scale = scale_]() {
+    auto slice = [](const std::vector<int64_t>& v) { return rust::Slice<const int64_t>(v.data(), v.size()); };
+    cpu_attention(dtype, q_ptr, slice(qs), k_ptr, slice(ks), v_ptr, slice(vs), mask, m_ptr, slice(ms), out_ptr,
+                  rust::Slice<const size_t>(dims.data(), dims.size()), scale);
+  });
+}
+
+}  // namespace
+
+std::optional<mx::array> cpu_attention_for_few_queries(const mx::array& q, const mx::array& k, const mx::array& v,
+                                                       float scale, const std::string& mask_mode,
+                                                       const std::optional<mx::array>& mask, bool has_sinks,
+                                                       const mx::Stream& s) {
+  const auto t = q.dtype();
+  if (!cpu_gemm_replaces_blas() || s.device != mx::Device::cpu || has_sinks || q.ndim() != 4 || k.ndim() != 4 ||
+      v.ndim() != 4 || q.shape(2) >= kFewQueries || q.shape(2) == 0 ||
+      !(t == mx::float32 || t == mx::bfloat16 || t == mx::float16) || k.dtype() != t || v.dtype() != t ||
+      q.shape(0) != k.shape(0) || k.shape(0) != v.shape(0) || q.shape(3) != k.shape(3) ||
+      k.shape(1) != v.shape(1) || k.shape(2) != v.shape(2) || k.shape(1) == 0 || q.shape(1) % k.shape(1) != 0) {
+    return std::nullopt;  // MLX's own attention (and its errors)
+  }
+  MaskKind kind = MaskKind::None;
+  std::vector<mx::array> inputs{q, k, v};
+  if (mask_mode == "causal") {
+    kind = MaskKind::Causal;
+  } else if (mask_mode == "array") {
+    if (!mask) return std::nullopt;
+    if (mask->dtype() == mx::bool_) {
+      kind = MaskKind::Bool;
+    } else if (mask->dtype() == t) {
+      kind = MaskKind::Additive;
+    } else {
+      return std::nullopt;  // other mask types are converted or refused by MLX
+    }
+    mx::Shape shape = q.shape();
+    shape.back() = k.shape(2);
+    try {
+      inputs.push_back(mx::broadcast_to(*mask, shape, s));
+    } catch (const std::exception&) {
+      return std::nullopt;  // MLX reports the shape mismatch
+    }
+  } else if (!mask_mode.empty()) {
+    return std::nullopt;
+  }
+  auto shape = q.shape();
+  shape.back() = v.shape(3);
+  return mx::array(std::move(shape), t, std::make_shared<CpuAttention>(s, scale, kind), std::move(inputs));
+}
+
+}  // namespace mlxn
