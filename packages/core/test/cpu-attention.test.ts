@@ -1,6 +1,6 @@
 // Attention on the CPU (Linux) leaves MLX's composed fallback in two cases (crates/mlxn-sys/src/
-// shim/extra.cc, fast_sdpa). Fewer than 16 queries (a decoding step) run in a primitive of our own
-// (cpu_attention.cc / cpu_attention.rs: one pass over the cache, float32 scores, several threads).
+// shim/cpu_attention.cc). Fewer than 16 queries (a decoding step) run in a primitive of our own
+// (CpuAttention, computed in cpu_attention.rs: one pass over the cache, float32 scores, threads).
 // bfloat16 and float16 attention over more queries (a prompt) is computed in float32: MLX's
 // fallback would multiply in its single-threaded half-precision loop and round the scores before
 // the softmax. These tests pin both results (float32 attention of the same inputs, rounded once),
@@ -124,6 +124,11 @@ describe.skipIf(!replaces)('attention on the CPU (Linux)', () => {
       const [, [t1]] = mx.jvp((q) => mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.125, mask: null }), [q], [mx.onesLike(q)]);
       const [, [t2]] = mx.jvp((q) => mx.fast.scaledDotProductAttention(wide(mx.concatenate([q, q], 2)), k, v, { scale: 0.125, mask: null }), [q], [mx.onesLike(q)]);
       expect(relative(t1, mx.index(t2, mx.sl(), mx.sl(), mx.sl(0, 2)))).toBeLessThan(1e-5);
+      // With an array mask among the inputs, only the requested arguments are differentiated.
+      const open = mx.ones([1, 1, 2, 24], 'bool');
+      const withMask = mx.grad((q: mx.Array) => mx.sum(mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.125, mask: open })))(q) as mx.Array;
+      const without = mx.grad((q: mx.Array) => mx.sum(mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.125, mask: null })))(q) as mx.Array;
+      expect(relative(withMask, without)).toBeLessThan(1e-6);
       const qs = mx.stack([q, mx.negative(q)]);
       const mapped = mx.vmap((q: mx.Array) => mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.125, mask: null }))(qs) as mx.Array;
       for (let i = 0; i < 2; i++) {

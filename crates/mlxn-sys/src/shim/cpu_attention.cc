@@ -1,14 +1,17 @@
-// Attention for a few queries (a decoding step) on a CPU stream, as a primitive of our own whose
-// work is done by cpu_attention.rs: each key and value row read once, scores and probabilities in
-// float32, on several threads.
+// Attention on a Linux CPU, where MLX attends with a composed fallback (a batched q·kᵀ, the mask,
+// a softmax, a batched p·v): several passes over the cache and, in bfloat16/float16, products in
+// MLX's single-threaded loop with the scores rounded to the half format before the softmax.
 //
-// Why: MLX attends on the CPU with a composed fallback (a batched q·kᵀ, the mask, a softmax, a
-// batched p·v), several passes over the cache and, in bfloat16/float16, products in MLX's
-// single-threaded loop. A decoding step reads the whole cache for little arithmetic, so at long
-// contexts that fallback cost as much as the layer's weights.
-//
-// Derivatives and vmap are MLX's: `vjp`, `jvp` and `vmap` apply MLX's own transforms to MLX's
-// attention of the same inputs (its CPU fallback, made of differentiable ops).
+// - A decoding step's few queries (under kFewQueries) run in `CpuAttention`, a primitive of our
+//   own whose work is done by cpu_attention.rs: each key and value row read once, scores and
+//   probabilities in float32, on several threads. A decoding step reads the whole cache for little
+//   arithmetic, so at long contexts the fallback cost as much as the layer's weights. Its
+//   derivatives and vmap are MLX's: `vjp`, `jvp` and `vmap` apply MLX's own transforms to MLX's
+//   attention of the same inputs (its CPU fallback, made of differentiable ops).
+// - bfloat16/float16 attention over more queries (a prompt) is MLX's attention of the inputs
+//   widened to float32, rounded once: its products then run in cpu_gemm.rs on every core, and
+//   the scores keep float32 precision (as MLX's fused GPU kernels keep them). Widening the whole
+//   cache for a decoding step would cost more than it saves.
 #include <stdexcept>
 
 #include "mlx/backend/cpu/encoder.h"
@@ -20,6 +23,9 @@
 namespace mlxn {
 
 namespace {
+
+// Queries from which attention is a prompt's rather than a decoding step's.
+constexpr int kFewQueries = 16;
 
 enum class MaskKind : uint8_t { None = 0, Causal = 1, Bool = 2, Additive = 3 };
 
@@ -33,17 +39,11 @@ class CpuAttention : public mx::UnaryPrimitive {
   }
   std::vector<mx::array> vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cotangents,
                              const std::vector<int>& argnums, const std::vector<mx::array>&) override {
-    auto [outs, grads] = mx::vjp(reference(), primals, cotangents);
-    std::vector<mx::array> picked;
-    for (int a : argnums) picked.push_back(grads[a]);
-    return picked;
+    return mx::vjp(of_arguments(primals, argnums), picked(primals, argnums), cotangents).second;
   }
   std::vector<mx::array> jvp(const std::vector<mx::array>& primals, const std::vector<mx::array>& tangents,
                              const std::vector<int>& argnums) override {
-    std::vector<mx::array> all;
-    for (const auto& p : primals) all.push_back(mx::zeros_like(p, stream()));
-    for (size_t i = 0; i < argnums.size(); ++i) all[argnums[i]] = tangents[i];
-    return mx::jvp(reference(), primals, all).second;
+    return mx::jvp(of_arguments(primals, argnums), picked(primals, argnums), tangents).second;
   }
   std::pair<std::vector<mx::array>, std::vector<int>> vmap(const std::vector<mx::array>& inputs,
                                                            const std::vector<int>& axes) override {
@@ -69,6 +69,21 @@ class CpuAttention : public mx::UnaryPrimitive {
           in[0], in[1], in[2], scale, mask == MaskKind::Causal ? "causal" : array_mask ? "array" : "",
           array_mask ? std::optional<mx::array>(in[3]) : std::nullopt, std::nullopt, false, s)};
     };
+  }
+
+  // MLX's attention as a function of the inputs `argnums` names, the others fixed at `primals`.
+  std::function<std::vector<mx::array>(const std::vector<mx::array>&)> of_arguments(
+      const std::vector<mx::array>& primals, const std::vector<int>& argnums) {
+    return [whole = reference(), primals, argnums](const std::vector<mx::array>& args) {
+      auto inputs = primals;
+      for (size_t i = 0; i < argnums.size(); ++i) inputs[argnums[i]] = args[i];
+      return whole(inputs);
+    };
+  }
+  static std::vector<mx::array> picked(const std::vector<mx::array>& all, const std::vector<int>& argnums) {
+    std::vector<mx::array> out;
+    for (int a : argnums) out.push_back(all[a]);
+    return out;
   }
 
   float scale_;
@@ -104,15 +119,12 @@ void CpuAttention::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out
   });
 }
 
-}  // namespace
-
-std::optional<mx::array> cpu_attention_for_few_queries(const mx::array& q, const mx::array& k, const mx::array& v,
-                                                       float scale, const std::string& mask_mode,
-                                                       const std::optional<mx::array>& mask, bool has_sinks,
-                                                       const mx::Stream& s) {
+// `CpuAttention` for a decoding step's few queries, where it takes these inputs.
+std::optional<mx::array> few_queries(const mx::array& q, const mx::array& k, const mx::array& v, float scale,
+                                     const std::string& mask_mode, const std::optional<mx::array>& mask,
+                                     bool has_sinks, const mx::Stream& s) {
   const auto t = q.dtype();
-  if (!cpu_gemm_replaces_blas() || s.device != mx::Device::cpu || has_sinks || q.ndim() != 4 || k.ndim() != 4 ||
-      v.ndim() != 4 || q.shape(2) >= kFewQueries || q.shape(2) == 0 ||
+  if (has_sinks || q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4 || q.shape(2) >= kFewQueries || q.shape(2) == 0 ||
       !(t == mx::float32 || t == mx::bfloat16 || t == mx::float16) || k.dtype() != t || v.dtype() != t ||
       q.shape(0) != k.shape(0) || k.shape(0) != v.shape(0) || q.shape(3) != k.shape(3) ||
       k.shape(1) != v.shape(1) || k.shape(2) != v.shape(2) || k.shape(1) == 0 || q.shape(1) % k.shape(1) != 0) {
@@ -144,6 +156,37 @@ std::optional<mx::array> cpu_attention_for_few_queries(const mx::array& q, const
   auto shape = q.shape();
   shape.back() = v.shape(3);
   return mx::array(std::move(shape), t, std::make_shared<CpuAttention>(s, scale, kind), std::move(inputs));
+}
+
+// MLX's attention of half-precision inputs widened to float32, rounded once (a prompt).
+std::optional<mx::array> half_in_float32(const mx::array& q, const mx::array& k, const mx::array& v, float scale,
+                                         const std::string& mask_mode, const std::optional<mx::array>& mask,
+                                         const std::optional<mx::array>& sinks, const mx::Stream& s) {
+  const auto t = q.dtype();
+  if (!(t == mx::bfloat16 || t == mx::float16) || k.dtype() != t || v.dtype() != t || q.ndim() != 4 ||
+      q.shape(-2) < kFewQueries ||
+      // Masks and sinks MLX would refuse (they must promote to the half format) stay refused.
+      (mask && mask->dtype() != mx::bool_ && mx::promote_types(mask->dtype(), t) != t) ||
+      (sinks && mx::promote_types(sinks->dtype(), t) != t)) {
+    return std::nullopt;
+  }
+  auto wide = [&](const mx::array& a) { return mx::astype(a, mx::float32, s); };
+  std::optional<mx::array> m;
+  if (mask) m = mask->dtype() == mx::bool_ ? *mask : wide(*mask);
+  std::optional<mx::array> sk;
+  if (sinks) sk = wide(*sinks);
+  auto out = mx::fast::scaled_dot_product_attention(wide(q), wide(k), wide(v), scale, mask_mode, m, sk, false, s);
+  return mx::astype(out, t, s);
+}
+
+}  // namespace
+
+std::optional<mx::array> attention_on_cpu(const mx::array& q, const mx::array& k, const mx::array& v, float scale,
+                                          const std::string& mask_mode, const std::optional<mx::array>& mask,
+                                          const std::optional<mx::array>& sinks, const mx::Stream& s) {
+  if (!cpu_gemm_replaces_blas() || s.device != mx::Device::cpu) return std::nullopt;
+  if (auto few = few_queries(q, k, v, scale, mask_mode, mask, sinks.has_value(), s)) return few;
+  return half_in_float32(q, k, v, scale, mask_mode, mask, sinks, s);
 }
 
 }  // namespace mlxn

@@ -125,38 +125,13 @@ ArrayPtr fast_rope(const MlxArray& x, int32_t dims, bool traditional, float base
 }
 ArrayPtr fast_sdpa(const MlxArray& q, const MlxArray& k, const MlxArray& v, float scale, rust::Str mask_mode,
                    const MlxArray* mask, const MlxArray* sinks) {
-  const auto s = mx::default_stream(mx::default_device());
-  const auto t = q.inner.dtype();
   const std::string mode(mask_mode);
-  // A decoding step's few queries on the CPU: one pass over the cache (cpu_attention.cc).
-  if (auto few = cpu_attention_for_few_queries(q.inner, k.inner, v.inner, scale, mode,
-                                               mask ? std::optional<mx::array>(mask->inner) : std::nullopt,
-                                               sinks != nullptr, s)) {
-    return wrap(std::move(*few));
+  // On a Linux CPU, attention leaves MLX's composed fallback where that pays (cpu_attention.cc).
+  if (auto ours = attention_on_cpu(q.inner, k.inner, v.inner, scale, mode, opt(mask), opt(sinks),
+                                   mx::default_stream(mx::default_device()))) {
+    return wrap(std::move(*ours));
   }
-  // On the CPU MLX attends with its composed fallback: two batched matmuls, which in bfloat16 and
-  // float16 run in MLX's single-threaded loop and round the scores to the half format before the
-  // softmax. For a prompt's many queries those products are most of the attention's time; in
-  // float32 they run in cpu_gemm.rs on every core, and the scores keep float32 precision (as the
-  // GPU's fused kernels keep them). A decoding step's few queries went to cpu_attention.cc above
-  // (with sinks they stay in MLX's half-precision fallback: widening the cache costs more).
-  if (cpu_gemm_replaces_blas() && s.device == mx::Device::cpu && (t == mx::bfloat16 || t == mx::float16) &&
-      k.inner.dtype() == t && v.inner.dtype() == t && q.inner.ndim() == 4 &&
-      q.inner.shape(-2) >= kFewQueries &&
-      // Masks and sinks MLX would refuse (they must promote to the half format) stay refused.
-      (!mask || mask->inner.dtype() == mx::bool_ || mx::promote_types(mask->inner.dtype(), t) == t) &&
-      (!sinks || mx::promote_types(sinks->inner.dtype(), t) == t)) {
-    auto wide = [&](const mx::array& a) { return mx::astype(a, mx::float32, s); };
-    std::optional<mx::array> m;
-    if (mask) m = mask->inner.dtype() == mx::bool_ ? mask->inner : wide(mask->inner);
-    std::optional<mx::array> sk;
-    if (sinks) sk = wide(sinks->inner);
-    auto out = mx::fast::scaled_dot_product_attention(wide(q.inner), wide(k.inner), wide(v.inner), scale,
-                                                      std::string(mask_mode), m, sk, false, s);
-    return wrap(mx::astype(out, t, s));
-  }
-  return wrap(mx::fast::scaled_dot_product_attention(q.inner, k.inner, v.inner, scale, std::string(mask_mode),
-                                                     opt(mask), opt(sinks)));
+  return wrap(mx::fast::scaled_dot_product_attention(q.inner, k.inner, v.inner, scale, mode, opt(mask), opt(sinks)));
 }
 
 // ---- quantization ----------------------------------------------------------------------

@@ -174,14 +174,12 @@ mx::array quantized_linear(const mx::array& x, const mx::array& w, const mx::arr
 // cpu_half_gemm.rs (cpu_half_matmul.cc); `applies` says whether it takes these operands there.
 bool cpu_half_matmul_applies(const mx::array& x, const mx::array& b, const mx::array* bias, const mx::Stream& s);
 mx::array cpu_half_matmul(const mx::array& x, const mx::array& b, const mx::array* bias, mx::Stream s);
-// Attention on the CPU (Linux) for fewer than `kFewQueries` queries, in cpu_attention.rs
+// Attention on a Linux CPU where @mlxn computes it better than MLX's composed fallback
 // (cpu_attention.cc); nothing where MLX's own attention should run (other devices, shapes, masks
-// or sinks). Half-precision attention for more queries is computed in float32 (extra.cc).
-inline constexpr int kFewQueries = 16;
-std::optional<mx::array> cpu_attention_for_few_queries(const mx::array& q, const mx::array& k, const mx::array& v,
-                                                       float scale, const std::string& mask_mode,
-                                                       const std::optional<mx::array>& mask, bool has_sinks,
-                                                       const mx::Stream& s);
+// or sinks, and MLX's errors).
+std::optional<mx::array> attention_on_cpu(const mx::array& q, const mx::array& k, const mx::array& v, float scale,
+                                          const std::string& mask_mode, const std::optional<mx::array>& mask,
+                                          const std::optional<mx::array>& sinks, const mx::Stream& s);
 void set_cpu_matmul_threads(int32_t threads);
 int32_t cpu_matmul_threads();
 ArrayPtr tensordot(const MlxArray& a, const MlxArray& b, I32s axes_a, I32s axes_b);
