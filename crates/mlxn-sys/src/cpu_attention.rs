@@ -16,7 +16,7 @@
 //! format); a masked position gets float32's lowest value, as MLX's gets its format's lowest,
 //! so a query that sees nothing averages all values as MLX's does.
 
-use half::{bf16, f16};
+pub use crate::float_formats::Element;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -28,45 +28,6 @@ static CALLS: AtomicU64 = AtomicU64::new(0);
 /// How many attentions have been computed here since the process started.
 pub fn calls() -> u64 {
     CALLS.load(Ordering::Relaxed)
-}
-
-/// A floating-point element of the inputs and output.
-pub trait Element: Copy + Send + Sync + 'static {
-    fn widen(self) -> f32;
-    fn narrow(value: f32) -> Self;
-}
-
-impl Element for f32 {
-    #[inline]
-    fn widen(self) -> f32 {
-        self
-    }
-    #[inline]
-    fn narrow(value: f32) -> Self {
-        value
-    }
-}
-
-impl Element for bf16 {
-    #[inline]
-    fn widen(self) -> f32 {
-        f32::from_bits((self.to_bits() as u32) << 16)
-    }
-    #[inline]
-    fn narrow(value: f32) -> Self {
-        bf16::from_f32(value)
-    }
-}
-
-impl Element for f16 {
-    #[inline]
-    fn widen(self) -> f32 {
-        self.to_f32()
-    }
-    #[inline]
-    fn narrow(value: f32) -> Self {
-        f16::from_f32(value)
-    }
 }
 
 /// A 4-D operand `[batch, heads, rows, columns]` read in place: element `(b, h, r, c)` is at
@@ -276,6 +237,7 @@ impl<T: Element> Attention<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use half::bf16;
 
     fn values(len: usize, seed: u64) -> Vec<f32> {
         (0..len).map(|i| ((((i as u64 + 1) * 2654435761 + seed * 97) % 1000) as f32 - 500.0) / 250.0).collect()

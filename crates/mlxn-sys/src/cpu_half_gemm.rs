@@ -2,9 +2,9 @@
 //! `CpuHalfMatmul` primitive that linear layers use there (shim/cpu_half_matmul.cc).
 //!
 //! Why: MLX computes half-precision CPU products in its own portable SIMD loop (`simd_gemm`): one
-//! thread, no packing. On our 2-core x86-64 that ran a 256-row prompt through a 1024→3072 layer 13x
-//! slower than the float32 product of cpu_gemm.rs, and a 1-row decoding step through the 151,936-row
-//! output head of a bfloat16 Qwen3 at 134 ms. Every checkpoint on the Hugging Face hub is bfloat16,
+//! thread, no packing. On our 2-core x86-64 that ran a 256-row prompt through a 1024→3072 layer in
+//! 204 ms where the float32 product of cpu_gemm.rs took 11, and a 1-row decoding step through the
+//! 151,936-row output head of a bfloat16 Qwen3 in 131 ms. Every checkpoint on the Hugging Face hub is bfloat16,
 //! so that was the speed CPU users saw.
 //!
 //! How: the columns of `b` are cut into panels small enough to stay in a core's cache; each panel
@@ -15,6 +15,7 @@
 //! format (the order of the float32 sums differs). A panel is read from memory once, in its half
 //! format: half the bytes of a float32 weight, which is what a decoding step's products wait for.
 
+use crate::float_formats::Element;
 use half::{bf16, f16};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,16 +59,16 @@ impl Half {
     #[inline]
     fn widen(self, bits: u16) -> f32 {
         match self {
-            Half::BFloat16 => bf16::from_bits(bits).to_f32(),
-            Half::Float16 => f16::from_bits(bits).to_f32(),
+            Half::BFloat16 => bf16::from_bits(bits).widen(),
+            Half::Float16 => f16::from_bits(bits).widen(),
         }
     }
 
     #[inline]
     fn narrow(self, value: f32) -> u16 {
         match self {
-            Half::BFloat16 => bf16::from_f32(value).to_bits(),
-            Half::Float16 => f16::from_f32(value).to_bits(),
+            Half::BFloat16 => bf16::narrow(value).to_bits(),
+            Half::Float16 => f16::narrow(value).to_bits(),
         }
     }
 
@@ -80,17 +81,16 @@ impl Half {
         if stride == 1 {
             // SAFETY: `dst.len()` consecutive elements from `src`, as the caller promises.
             let bits = unsafe { std::slice::from_raw_parts(src, dst.len()) };
-            // Plain loops over the bits: the compiler vectorises the shift of bfloat16 and
-            // float16's conversion alike.
+            // One loop per format, so that each is vectorised on its own.
             match self {
                 Half::BFloat16 => {
                     for (d, &b) in dst.iter_mut().zip(bits) {
-                        *d = f32::from_bits((b as u32) << 16);
+                        *d = bf16::from_bits(b).widen();
                     }
                 }
                 Half::Float16 => {
                     for (d, &b) in dst.iter_mut().zip(bits) {
-                        *d = f16::from_bits(b).to_f32();
+                        *d = f16::from_bits(b).widen();
                     }
                 }
             }

@@ -13,6 +13,7 @@ pub use cxx::{Exception, UniquePtr};
 pub mod cpu_attention;
 pub mod cpu_gemm;
 pub mod cpu_half_gemm;
+pub mod float_formats;
 
 /// The MLX version this crate was compiled against (read from MLX's `version.h`).
 pub const MLX_VERSION: &str = env!("MLXN_MLX_VERSION");
