@@ -64,7 +64,8 @@ describe.skipIf(!replaces)('attention on the CPU (Linux)', () => {
     onCpu(() => {
       const hide = mx.greater(mx.random.uniform(0, 1, [1, 1, queries, 300]), 0.3);
       const additive = mx.astype(mx.where(hide, 0, -2), dtype);
-      for (const mask of ['causal', null, hide, additive]) {
+      const masks: ('causal' | mx.Array | null)[] = ['causal', null, hide, additive];
+      for (const mask of masks) {
         const got = mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.125, mask });
         expect(graphOpCounts(internal, got).CpuAttention).toBe(1);
         const want = mx.fast.scaledDotProductAttention(wide(q), wide(k), wide(v), {
