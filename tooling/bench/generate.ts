@@ -13,7 +13,8 @@
  *   MLXN_NATIVE_PATH=/tmp/mlxn-release/mlxn.linux-x64-gnu.node pnpm --filter @mlxn/tooling bench:generate
  *
  * Environment: `MLXN_BENCH_CASES` (comma-separated; default `b1-p512-n128,b8-p512-n128`),
- * `MLXN_BENCH_PRESET` (see qwen3-presets.ts), `MLXN_BENCH_REPEATS` (default 3),
+ * `MLXN_BENCH_PRESET` (see qwen3-presets.ts), `MLXN_BENCH_QUANTIZE` (bits: both sides load the
+ * preset quantized as mlx-lm's `convert -q` does, group size 64), `MLXN_BENCH_REPEATS` (default 3),
  * `MLXN_REFERENCE_PYTHON` (a Python with mlx and mlx-lm; default /tmp/pyref/bin/python),
  * `MLXN_TOKENIZER_DIR`. Generation tokens per second have one definition on both sides: tokens
  * after the first over the time since the first (each library's own statistic).
@@ -28,7 +29,7 @@ import { native } from '@mlxn/core/internal';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { qwen3TokenizerDir } from '../test-support/qwen3.mjs';
 import { median } from './decode-step.js';
-import { benchPreset, promptIds, writeBenchModel } from './qwen3-presets.js';
+import { benchPreset, promptIds, quantizeBenchModel, writeBenchModel } from './qwen3-presets.js';
 
 const python = process.env.MLXN_REFERENCE_PYTHON ?? '/tmp/pyref/bin/python';
 const preset = benchPreset();
@@ -47,9 +48,12 @@ const plan = cases.map(parseCase);
 
 type Side = { prompt_tps: number; generation_tps: number; peak_memory: number; generation_tokens: number; [k: string]: number };
 
-const folder = mkdtempSync(join(tmpdir(), 'mlxn-bench-generate-'));
+const written = mkdtempSync(join(tmpdir(), 'mlxn-bench-generate-'));
+const quantizeBits = process.env.MLXN_BENCH_QUANTIZE ? Number(process.env.MLXN_BENCH_QUANTIZE) : undefined;
+let folder = written;
 try {
-  await writeBenchModel(preset, folder, process.env.MLXN_TOKENIZER_DIR ?? qwen3TokenizerDir());
+  await writeBenchModel(preset, written, process.env.MLXN_TOKENIZER_DIR ?? qwen3TokenizerDir());
+  if (quantizeBits !== undefined) folder = await quantizeBenchModel(written, quantizeBits);
   // The small presets keep only the first vocab_size ids of the real tokenizer.
   const model = await Qwen3.load(folder, { truncatedVocab: true });
   mx.eval(model.parameters());
@@ -127,9 +131,10 @@ try {
     mlx: mx.mlxVersion,
     device: mx.defaultDevice().type,
     env: { MLX_CUDA_USE_CUDNN_SDPA: process.env.MLX_CUDA_USE_CUDNN_SDPA ?? null, MLXN_NATIVE_FORWARD: process.env.MLXN_NATIVE_FORWARD ?? null, MLXN_EVAL_THREAD: process.env.MLXN_EVAL_THREAD ?? null, MLXN_FUSED_PROJECTIONS: process.env.MLXN_FUSED_PROJECTIONS ?? null },
-    setup: { preset: preset.name, repeats, cases },
+    setup: { preset: preset.name, quantize_bits: quantizeBits ?? null, repeats, cases },
     results,
   }, null, 2));
 } finally {
-  rmSync(folder, { recursive: true, force: true });
+  rmSync(written, { recursive: true, force: true });
+  if (folder !== written) rmSync(folder, { recursive: true, force: true });
 }

@@ -65,3 +65,21 @@ export async function writeBenchModel(preset: Qwen3Preset, folder: string, token
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(tokenizerDir, f), join(folder, f));
   mxm.dispose(random.parameters());
 }
+
+/**
+ * The model in `folder` quantized as mlx-lm's `convert -q` does (affine, `bits`, group size 64),
+ * saved with its tokenizer into a new folder beside it, whose path is returned: both sides of a
+ * benchmark then load the same quantized checkpoint.
+ */
+export async function quantizeBenchModel(folder: string, bits: number): Promise<string> {
+  const { Qwen3 } = await import('@mlxn/models-qwen3');
+  const { copyFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const mxm = await import('@mlxn/core');
+  const model = await Qwen3.load(folder, { truncatedVocab: true, quantize: { bits, groupSize: 64 } });
+  const out = `${folder}-q${bits}`;
+  await model.save(out);
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(folder, f), join(out, f));
+  mxm.dispose(model.parameters());
+  return out;
+}

@@ -197,32 +197,8 @@ impl HalfProduct<'_> {
                     unsafe { self.format.widen_strided(row, 1, dst) };
                 }
             }
-            // `b`'s panel as a `k × width` operand: strides along k and along the columns.
-            let (w_rs, w_cs) = if along_k { (1isize, k as isize) } else { (width as isize, 1) };
-            // sums (m × width, row-major) = xs (m × k) · panel (k × width).
-            let (x_rs, x_cs) = (k as isize, 1isize);
-            let (s_rs, s_cs) = (width as isize, 1isize);
-            let swap = m <= SWAP_MAX_ROWS && width > m;
-            // `gemm::gemm(m, n, k, dst, dst_cs, dst_rs, read_dst, lhs, lhs_cs, lhs_rs, rhs, rhs_cs,
-            // rhs_rs, alpha, beta, …)` computes `dst = alpha · dst + beta · lhs · rhs`; a
-            // transposed operand is the same pointer with its two strides exchanged.
-            // SAFETY: the buffers above, with the shapes and strides given.
-            unsafe {
-                if k == 0 {
-                    sums[..m * width].fill(0.0);
-                } else if swap {
-                    // sumsᵀ (width × m) = panelᵀ (width × k) · xsᵀ (k × m).
-                    gemm::gemm(
-                        width, m, k, sums.as_mut_ptr(), s_rs, s_cs, false, wide.as_ptr(), w_rs, w_cs,
-                        xs.as_ptr(), x_rs, x_cs, 0.0, 1.0, false, false, false, gemm::Parallelism::None,
-                    );
-                } else {
-                    gemm::gemm(
-                        m, width, k, sums.as_mut_ptr(), s_cs, s_rs, false, xs.as_ptr(), x_cs, x_rs,
-                        wide.as_ptr(), w_cs, w_rs, 0.0, 1.0, false, false, false, gemm::Parallelism::None,
-                    );
-                }
-            }
+            // SAFETY: the buffers above, the panel in the layout it was widened in.
+            unsafe { panel_product(xs, m, k, &wide, width, panel_layout(along_k, k, width), &mut sums) };
             for i in 0..m {
                 for jj in 0..width {
                     let j = j0 + jj;
@@ -235,6 +211,53 @@ impl HalfProduct<'_> {
                     unsafe { *out.add(i * n + j) = self.format.narrow(v) };
                 }
             }
+        }
+    }
+}
+
+/// The strides (along `k`, along the columns) of a widened panel of `width` columns, laid out as
+/// `width` rows of `k` (`along_k`) or as `k` rows of `width`.
+pub(crate) fn panel_layout(along_k: bool, k: usize, width: usize) -> (isize, isize) {
+    if along_k { (1, k as isize) } else { (width as isize, 1) }
+}
+
+/// `sums` (`m × width`, row-major) = `xs` (`m × k`, row-major) · the widened panel (`k × width`
+/// with the strides `layout`), on the calling thread.
+///
+/// # Safety
+/// `xs`, `wide` and `sums` must hold the elements those shapes and strides address.
+pub(crate) unsafe fn panel_product(
+    xs: &[f32],
+    m: usize,
+    k: usize,
+    wide: &[f32],
+    width: usize,
+    layout: (isize, isize),
+    sums: &mut [f32],
+) {
+    let (w_rs, w_cs) = layout;
+    let (x_rs, x_cs) = (k as isize, 1isize);
+    let (s_rs, s_cs) = (width as isize, 1isize);
+    if k == 0 {
+        sums[..m * width].fill(0.0);
+        return;
+    }
+    // `gemm::gemm(m, n, k, dst, dst_cs, dst_rs, read_dst, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs,
+    // alpha, beta, …)` computes `dst = alpha · dst + beta · lhs · rhs`; a transposed operand is the
+    // same pointer with its two strides exchanged.
+    // SAFETY: as the caller promises.
+    unsafe {
+        if m <= SWAP_MAX_ROWS && width > m {
+            // sumsᵀ (width × m) = panelᵀ (width × k) · xsᵀ (k × m).
+            gemm::gemm(
+                width, m, k, sums.as_mut_ptr(), s_rs, s_cs, false, wide.as_ptr(), w_rs, w_cs, xs.as_ptr(), x_rs,
+                x_cs, 0.0, 1.0, false, false, false, gemm::Parallelism::None,
+            );
+        } else {
+            gemm::gemm(
+                m, width, k, sums.as_mut_ptr(), s_cs, s_rs, false, xs.as_ptr(), x_cs, x_rs, wide.as_ptr(), w_cs,
+                w_rs, 0.0, 1.0, false, false, false, gemm::Parallelism::None,
+            );
         }
     }
 }

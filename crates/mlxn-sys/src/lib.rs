@@ -13,6 +13,7 @@ pub use cxx::{Exception, UniquePtr};
 pub mod cpu_attention;
 pub mod cpu_gemm;
 pub mod cpu_half_gemm;
+pub mod cpu_quantized_gemm;
 pub mod float_formats;
 
 /// The MLX version this crate was compiled against (read from MLX's `version.h`).
@@ -93,6 +94,27 @@ pub mod ffi {
             out: *mut u16,
             k: usize,
             n: usize,
+        );
+        /// `out = x · dequantize(w)ᵀ` for affine `bits`-bit weights (cpu_quantized_gemm.rs):
+        /// `dtype` 0 float32, 1 bfloat16, 2 float16 (of x, scales, biases and out); `x` as for
+        /// `cpu_half_gemm`; `w`, `scales`, `biases` 2-D with their two element strides.
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn cpu_quantized_gemm(
+            dtype: u8,
+            x: *const u8,
+            x_rows: &[i64],
+            x_cs: i64,
+            w: *const u32,
+            w_strides: &[i64],
+            scales: *const u8,
+            scales_strides: &[i64],
+            biases: *const u8,
+            biases_strides: &[i64],
+            out: *mut u8,
+            k: usize,
+            n: usize,
+            bits: u32,
+            group_size: usize,
         );
         /// Attention for a few queries (cpu_attention.rs): `dtype` 0 float32, 1 bfloat16,
         /// 2 float16; `mask_kind` 0 none, 1 causal, 2 boolean array, 3 additive array; each
@@ -430,6 +452,78 @@ unsafe fn cpu_half_gemm(
     // SAFETY: the primitive (shim/cpu_half_matmul.cc) passes its evaluated inputs' data, shapes
     // and strides, and a freshly allocated output; MLX keeps the inputs alive until this returns.
     unsafe { product.run(cpu_gemm::threads()) };
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn cpu_quantized_gemm(
+    dtype: u8,
+    x: *const u8,
+    x_rows: &[i64],
+    x_cs: i64,
+    w: *const u32,
+    w_strides: &[i64],
+    scales: *const u8,
+    scales_strides: &[i64],
+    biases: *const u8,
+    biases_strides: &[i64],
+    out: *mut u8,
+    k: usize,
+    n: usize,
+    bits: u32,
+    group_size: usize,
+) {
+    use cpu_quantized_gemm::QuantizedProduct;
+    use float_formats::Element;
+    let rows: Vec<isize> = x_rows.iter().map(|&r| r as isize).collect();
+    let pair = |s: &[i64]| [s[0] as isize, s[1] as isize];
+    /// # Safety
+    /// The primitive (shim/cpu_quantized_matmul.cc) passes its evaluated inputs' data, shapes and
+    /// strides, checked widths and group size, and a freshly allocated output of `T`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn go<T: Element>(
+        x: *const u8,
+        rows: &[isize],
+        x_cs: i64,
+        w: *const u32,
+        ws: [isize; 2],
+        scales: *const u8,
+        ss: [isize; 2],
+        biases: *const u8,
+        bs: [isize; 2],
+        out: *mut u8,
+        k: usize,
+        n: usize,
+        bits: u32,
+        group_size: usize,
+    ) {
+        let product = QuantizedProduct::<T> {
+            x: x as *const T,
+            x_rows: rows,
+            x_cs: x_cs as isize,
+            w,
+            w_strides: ws,
+            scales: scales as *const T,
+            scales_strides: ss,
+            biases: biases as *const T,
+            biases_strides: bs,
+            out: out as *mut T,
+            k,
+            n,
+            bits,
+            group_size,
+        };
+        // SAFETY: as this function requires.
+        unsafe { product.run(cpu_gemm::threads()) };
+    }
+    let (ws, ss, bs) = (pair(w_strides), pair(scales_strides), pair(biases_strides));
+    // SAFETY: `dtype` names the element type of x, scales, biases and the output.
+    unsafe {
+        match dtype {
+            1 => go::<half::bf16>(x, &rows, x_cs, w, ws, scales, ss, biases, bs, out, k, n, bits, group_size),
+            2 => go::<half::f16>(x, &rows, x_cs, w, ws, scales, ss, biases, bs, out, k, n, bits, group_size),
+            _ => go::<f32>(x, &rows, x_cs, w, ws, scales, ss, biases, bs, out, k, n, bits, group_size),
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

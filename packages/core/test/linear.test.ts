@@ -113,7 +113,9 @@ describe.skipIf(!denseSplits)('mx.linear: the split of dense products (platforms
 describe('mx.linear', () => {
   it('splits quantized linear products (transpose) bit-identically', () => {
     const { x, w } = operands([8], 512, 3072, 'float32');
-    for (const [mode, bits] of [['affine', 4], ['affine', 8], ['mxfp4', 4]] as const) {
+    // Widths and modes our own quantized primitive does not take on Linux
+    // (cpu-quantized-matmul.test.ts), so they are split everywhere.
+    for (const [mode, bits] of [['affine', 3], ['affine', 6], ['mxfp4', 4]] as const) {
       const options: mx.QuantizeOptions = mode === 'affine' ? { groupSize: 64, bits, mode } : { mode };
       const [qw, scales, biases] = onCpu(() => mx.quantize(w, options));
       mx.setCpuMatmulThreads(1);

@@ -16,8 +16,8 @@
 
 #include "mlx/backend/cpu/encoder.h"
 #include "mlx/primitives.h"
-#include "mlx/transforms.h"
 #include "mlxn-sys/src/lib.rs.h"
+#include "reference_transforms.h"
 #include "shim.h"
 
 namespace mlxn {
@@ -39,15 +39,15 @@ class CpuAttention : public mx::UnaryPrimitive {
   }
   std::vector<mx::array> vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cotangents,
                              const std::vector<int>& argnums, const std::vector<mx::array>&) override {
-    return mx::vjp(of_arguments(primals, argnums), picked(primals, argnums), cotangents).second;
+    return reference_vjp(reference(), primals, cotangents, argnums);
   }
   std::vector<mx::array> jvp(const std::vector<mx::array>& primals, const std::vector<mx::array>& tangents,
                              const std::vector<int>& argnums) override {
-    return mx::jvp(of_arguments(primals, argnums), picked(primals, argnums), tangents).second;
+    return reference_jvp(reference(), primals, tangents, argnums);
   }
   std::pair<std::vector<mx::array>, std::vector<int>> vmap(const std::vector<mx::array>& inputs,
                                                            const std::vector<int>& axes) override {
-    return {mx::vmap(reference(), axes, {0})(inputs), {0}};
+    return reference_vmap(reference(), inputs, axes);
   }
   const char* name() const override { return "CpuAttention"; }
   bool is_equivalent(const mx::Primitive& other) const override {
@@ -62,28 +62,13 @@ class CpuAttention : public mx::UnaryPrimitive {
 
  private:
   // MLX's attention of the same inputs (q, k, v and the broadcast mask, if any).
-  std::function<std::vector<mx::array>(const std::vector<mx::array>&)> reference() {
+  ArrayFunction reference() {
     return [scale = scale_, mask = mask_, s = stream()](const std::vector<mx::array>& in) {
       const bool array_mask = mask == MaskKind::Bool || mask == MaskKind::Additive;
       return std::vector<mx::array>{mx::fast::scaled_dot_product_attention(
           in[0], in[1], in[2], scale, mask == MaskKind::Causal ? "causal" : array_mask ? "array" : "",
           array_mask ? std::optional<mx::array>(in[3]) : std::nullopt, std::nullopt, false, s)};
     };
-  }
-
-  // MLX's attention as a function of the inputs `argnums` names, the others fixed at `primals`.
-  std::function<std::vector<mx::array>(const std::vector<mx::array>&)> of_arguments(
-      const std::vector<mx::array>& primals, const std::vector<int>& argnums) {
-    return [whole = reference(), primals, argnums](const std::vector<mx::array>& args) {
-      auto inputs = primals;
-      for (size_t i = 0; i < argnums.size(); ++i) inputs[argnums[i]] = args[i];
-      return whole(inputs);
-    };
-  }
-  static std::vector<mx::array> picked(const std::vector<mx::array>& all, const std::vector<int>& argnums) {
-    std::vector<mx::array> out;
-    for (int a : argnums) out.push_back(all[a]);
-    return out;
   }
 
   float scale_;

@@ -3,10 +3,11 @@
 //
 // Why: a CPU-bound model should use every core. MLX's float32 and float64 CPU products go to
 // `cblas_sgemm`/`cblas_dgemm`, which on Linux @mlxn computes itself on several threads
-// (cpu_gemm.rs), so those are left whole here; on Linux bfloat16 and float16 products are a
-// primitive of our own, threaded inside (cpu_half_matmul.cc). Other products are not threaded:
-// quantized products run in MLX's quantized kernels, and on a platform whose BLAS we do not
-// replace (macOS) the float and half products run in MLX's own kernels. For those, each CPU stream has a
+// (cpu_gemm.rs), so those are left whole here; on Linux bfloat16 and float16 products and affine
+// 2/4/8-bit quantized products are primitives of our own, threaded inside (cpu_half_matmul.cc,
+// cpu_quantized_matmul.cc). Other products are not threaded: other quantization modes and widths
+// run in MLX's quantized kernels, and on a platform whose BLAS we do not replace (macOS) the
+// float, half and quantized products run in MLX's own kernels. For those, each CPU stream has a
 // thread of its own in MLX's scheduler, so the columns of the product (rows of W) are cut into
 // `parts` blocks, each block's matmul runs on its own stream, and the blocks are concatenated on
 // the caller's stream. A column of `x · Wᵀ` is the same dot products in the same order whichever
@@ -153,6 +154,12 @@ ArrayPtr linear_product(const MlxArray& x_in, const MlxArray& w_in, const MlxArr
 mx::array quantized_linear(const mx::array& x, const mx::array& w, const mx::array& scales,
                            const std::optional<mx::array>& biases, std::optional<int> group_size,
                            std::optional<int> bits, const std::string& mode) {
+  // Affine 2/4/8-bit weights on a Linux CPU: our own primitive, threaded inside
+  // (cpu_quantized_matmul.cc).
+  if (auto ours = cpu_quantized_linear(x, w, scales, biases, group_size, bits, mode,
+                                       mx::default_stream(mx::default_device()))) {
+    return *ours;
+  }
   // Each output column reads its own rows of w, scales and biases: blocks of rows are independent.
   const int64_t columns = w.shape(0);
   const bool splittable = w.ndim() == 2 && scales.ndim() == 2 && scales.shape(0) == columns &&

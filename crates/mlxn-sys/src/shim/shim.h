@@ -180,6 +180,11 @@ mx::array cpu_half_matmul(const mx::array& x, const mx::array& b, const mx::arra
 std::optional<mx::array> attention_on_cpu(const mx::array& q, const mx::array& k, const mx::array& v, float scale,
                                           const std::string& mask_mode, const std::optional<mx::array>& mask,
                                           const std::optional<mx::array>& sinks, const mx::Stream& s);
+// `x · dequantize(w)ᵀ` for affine 2/4/8-bit weights on a Linux CPU stream, computed by
+// cpu_quantized_gemm.rs (cpu_quantized_matmul.cc); nothing where MLX's own product should run.
+std::optional<mx::array> cpu_quantized_linear(const mx::array& x, const mx::array& w, const mx::array& scales,
+                                              const std::optional<mx::array>& biases, std::optional<int> group_size,
+                                              std::optional<int> bits, const std::string& mode, const mx::Stream& s);
 void set_cpu_matmul_threads(int32_t threads);
 int32_t cpu_matmul_threads();
 ArrayPtr tensordot(const MlxArray& a, const MlxArray& b, I32s axes_a, I32s axes_b);

@@ -60,7 +60,12 @@ export function quantizedProductNeedsDequantize(w: Array, options: QuantizeOptio
   return affected && native.defaultDeviceType() === 1;
 }
 
-/** `x @ dequantize(w).T` (or without the transpose) without materialising the weights. */
+/**
+ * `x @ dequantize(w).T` (or without the transpose) without materialising the weights. On a CPU
+ * under Linux, the transposed product with affine 2-, 4- or 8-bit weights runs in @mlxn's own
+ * multithreaded kernel: the weights dequantized to float32 panel by panel, float32 sums rounded
+ * once to `x`'s dtype (MLX's CPU loop sums in `x`'s dtype on one thread); its gradients are MLX's.
+ */
 export function quantizedMatmul(x: Array, w: Array, scales: Array, biases: Array | null, options: QuantizeOptions & { transpose?: boolean } = {}): Array {
   checkQuant(options);
   const transpose = options.transpose ?? true;
