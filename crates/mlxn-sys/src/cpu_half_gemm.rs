@@ -153,22 +153,11 @@ impl HalfProduct<'_> {
                 unsafe { self.format.widen_strided(self.x.offset(start), self.x_cs, row) };
             }
         }
-        let work = m.saturating_mul(n).saturating_mul(k.max(1));
-        let threads = threads.min(work / MIN_MACS_PER_THREAD).max(1);
-        let bytes = if m <= FEW_ROWS { PANEL_BYTES } else { WIDE_PANEL_BYTES };
-        let panel = (bytes / (4 * k.max(1))).clamp(8, 4096).min(n.div_ceil(threads * PANELS_PER_THREAD)).max(8);
-        let panels = n.div_ceil(panel);
-        let threads = threads.min(panels);
         let xs = &xs[..];
-        let do_range = |first: usize, last: usize| {
+        over_panels(m, k, n, threads, |first, last, panel| {
             // SAFETY: columns `first * panel .. last * panel` of `out`, written by this task only.
             unsafe { self.panels(xs, first, last, panel) };
-        };
-        if threads < 2 {
-            do_range(0, panels);
-        } else {
-            (0..threads).into_par_iter().for_each(|t| do_range(panels * t / threads, panels * (t + 1) / threads));
-        }
+        });
     }
 
     /// Panels `first..last` (of `panel` columns each) of the product.
@@ -212,6 +201,23 @@ impl HalfProduct<'_> {
                 }
             }
         }
+    }
+}
+
+/// Cuts the `n` output columns of an `m × k` by `k × n` product into panels and runs
+/// `f(first, last, panel)` over contiguous ranges of them, one range per thread on rayon's global
+/// pool (at most `threads`; one, on the calling thread, for small products).
+pub(crate) fn over_panels(m: usize, k: usize, n: usize, threads: usize, f: impl Fn(usize, usize, usize) + Sync) {
+    let work = m.saturating_mul(n).saturating_mul(k.max(1));
+    let threads = threads.min(work / MIN_MACS_PER_THREAD).max(1);
+    let bytes = if m <= FEW_ROWS { PANEL_BYTES } else { WIDE_PANEL_BYTES };
+    let panel = (bytes / (4 * k.max(1))).clamp(8, 4096).min(n.div_ceil(threads * PANELS_PER_THREAD)).max(8);
+    let panels = n.div_ceil(panel);
+    let threads = threads.min(panels);
+    if threads < 2 {
+        f(0, panels, panel);
+    } else {
+        (0..threads).into_par_iter().for_each(|t| f(panels * t / threads, panels * (t + 1) / threads, panel));
     }
 }
 

@@ -14,16 +14,9 @@
 //! output format; the packed weights are read from memory once, about a quarter of a bfloat16
 //! weight's bytes at 4 bits.
 
-use crate::cpu_half_gemm::{panel_layout, panel_product};
+use crate::cpu_half_gemm::{over_panels, panel_layout, panel_product};
 use crate::float_formats::Element;
-use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-const MIN_MACS_PER_THREAD: usize = 1 << 16;
-const PANEL_BYTES: usize = 128 << 10;
-const WIDE_PANEL_BYTES: usize = 2 << 20;
-const FEW_ROWS: usize = 16;
-const PANELS_PER_THREAD: usize = 4;
 
 static CALLS: AtomicU64 = AtomicU64::new(0);
 
@@ -78,22 +71,11 @@ impl<T: Element> QuantizedProduct<'_, T> {
                 }
             }
         }
-        let work = m.saturating_mul(n).saturating_mul(k.max(1));
-        let threads = threads.min(work / MIN_MACS_PER_THREAD).max(1);
-        let bytes = if m <= FEW_ROWS { PANEL_BYTES } else { WIDE_PANEL_BYTES };
-        let panel = (bytes / (4 * k.max(1))).clamp(8, 4096).min(n.div_ceil(threads * PANELS_PER_THREAD)).max(8);
-        let panels = n.div_ceil(panel);
-        let threads = threads.min(panels);
         let xs = &xs[..];
-        let do_range = |first: usize, last: usize| {
+        over_panels(m, k, n, threads, |first, last, panel| {
             // SAFETY: columns `first * panel .. last * panel` of `out`, written by this task only.
             unsafe { self.panels(xs, first, last, panel) };
-        };
-        if threads < 2 {
-            do_range(0, panels);
-        } else {
-            (0..threads).into_par_iter().for_each(|t| do_range(panels * t / threads, panels * (t + 1) / threads));
-        }
+        });
     }
 
     /// Dequantizes row `j` of `w` (`k` values) into `dst`.
