@@ -20,7 +20,7 @@ const MB = 1_000_000;
 /** Bytes, per profile: packed = the .tgz, unpacked = the sum of the files it holds. */
 export const PLATFORM_SIZE_BUDGET = {
   release: { packed: 15 * MB, unpacked: 45 * MB },
-  dev: { packed: 27 * MB, unpacked: 100 * MB },
+  dev: { packed: 31 * MB, unpacked: 115 * MB },
 };
 
 /** Every file of a tarball with its size in bytes, largest first. */
