@@ -25,10 +25,16 @@ export class BatchKVCache implements Cache {
   #keys: mx.Array | null = null;
   #values: mx.Array | null = null;
   #offset: mx.Array;
-  #lp!: mx.Array;
-  /** Whether no row has left padding (read back once per change of the padding). */
-  #unpadded: boolean | undefined;
+  /**
+   * Each row's left padding, kept on the host: dropping, adding and copying out rows needs the
+   * numbers, and reading them back from the device would wait for every queued step.
+   */
+  #padding: number[];
+  /** `#padding` as an int32 array, made when first asked for after a change. */
+  #paddingArray: mx.Array | null = null;
+  /** Right padding declared by `prepare` (host copy of `#rightPadding`). */
   #rightPadding: mx.Array | null = null;
+  #rightPaddingList: number[] | null = null;
   /** Positions written (the shared sequence length, padding included). */
   idx = 0;
 
@@ -37,22 +43,18 @@ export class BatchKVCache implements Cache {
     if (!globalThis.Array.isArray(lp) || lp.length === 0 || !lp.every((p) => Number.isInteger(p) && p >= 0)) {
       throw new TypeError(`BatchKVCache: leftPadding must be a non-empty list of non-negative integers, got ${describe(lp)}`);
     }
-    this.#leftPadding = own(null, mx.array([...lp], 'int32'));
+    this.#padding = [...lp];
     this.#offset = own(null, mx.array(lp.map((p) => -p), 'int32'));
   }
 
   get #leftPadding(): mx.Array {
-    return this.#lp;
+    this.#paddingArray ??= own(null, mx.array(this.#padding, 'int32'));
+    return this.#paddingArray;
   }
 
-  set #leftPadding(p: mx.Array) {
-    this.#lp = p;
-    this.#unpadded = undefined;
-  }
-
-  #noPadding(): boolean {
-    this.#unpadded ??= (this.#lp.tolist() as number[]).every((p) => p === 0);
-    return this.#unpadded;
+  #setPadding(padding: number[]): void {
+    this.#padding = padding;
+    this.#paddingArray = own(this.#paddingArray, null);
   }
 
   /** Per-row token counts `[B]` (int32). */
@@ -140,7 +142,10 @@ export class BatchKVCache implements Cache {
     this.#keys = own(this.#keys, keys === null ? null : share(keys));
     this.#values = own(this.#values, values === null ? null : share(values));
     this.#offset = own(this.#offset, mx.astype(offset, 'int32'));
-    this.#leftPadding = own(this.#leftPadding, mx.astype(leftPadding, 'int32'));
+    // One read of the device (a state is set when a cache is loaded or copied, not per step).
+    const padding = (leftPadding.tolist() as number[]).map(Number);
+    if (!padding.every((p) => Number.isInteger(p) && p >= 0)) throw new Error('BatchKVCache.state: leftPadding must hold non-negative integers');
+    this.#setPadding(padding);
     this.idx = idx;
   }
 
@@ -163,7 +168,7 @@ export class BatchKVCache implements Cache {
    * `returnArray` always gives the array.
    */
   makeMask(n: number, options: { windowSize?: number; returnArray?: boolean } = {}): AttentionMask {
-    if (!options.returnArray && options.windowSize === undefined && this.#rightPadding === null && this.#noPadding()) return n === 1 ? null : 'causal';
+    if (!options.returnArray && options.windowSize === undefined && this.#rightPadding === null && this.#padding.every((p) => p === 0)) return n === 1 ? null : 'causal';
     return createCausalMask(n, this.idx, { leftPadding: this.#leftPadding, windowSize: options.windowSize });
   }
 
@@ -180,17 +185,17 @@ export class BatchKVCache implements Cache {
       this.#values = own(this.#values, mx.take(this.#values, ix, 0));
     }
     this.#offset = own(this.#offset, mx.take(this.#offset, ix, 0));
-    this.#leftPadding = own(this.#leftPadding, mx.take(this.#leftPadding, ix, 0));
     ix.dispose();
-    const minPad = Math.min(...(this.#leftPadding.tolist() as number[]));
+    const padding = list.map((r) => this.#padding[r]);
+    const minPad = Math.min(...padding);
     if (minPad > 0) {
       if (this.#keys !== null && this.#values !== null) {
         this.#keys = own(this.#keys, seqSlice(this.#keys, minPad));
         this.#values = own(this.#values, seqSlice(this.#values, minPad));
       }
       this.idx -= minPad;
-      this.#leftPadding = own(this.#leftPadding, mx.subtract(this.#leftPadding, minPad));
     }
+    this.#setPadding(padding.map((p) => p - minPad));
   }
 
   /** Appends the rows of `other`, right-aligning both caches so they share one sequence axis. */
@@ -198,7 +203,7 @@ export class BatchKVCache implements Cache {
     if (!(other instanceof BatchKVCache)) throw new TypeError('BatchKVCache.extend: expected a BatchKVCache');
     if (other === this) throw new Error('BatchKVCache.extend: cannot extend a cache with itself');
     if (this.#keys === null && other.#keys === null) {
-      this.#leftPadding = own(this.#leftPadding, mx.concatenate([this.#leftPadding, other.#leftPadding]));
+      this.#setPadding([...this.#padding, ...other.#padding]);
       this.#offset = own(this.#offset, mx.concatenate([this.#offset, other.#offset]));
       return;
     }
@@ -214,7 +219,7 @@ export class BatchKVCache implements Cache {
     }
     const maxIdx = Math.max(this.idx, other.idx);
     const maxSize = Math.max(this.#keys?.shape[2] ?? 0, other.#keys?.shape[2] ?? 0);
-    const pad = (c: BatchKVCache): [mx.Array, mx.Array, mx.Array, mx.Array] => {
+    const pad = (c: BatchKVCache): [mx.Array, mx.Array, mx.Array, number[]] => {
       let k = c.#keys;
       let v = c.#values;
       if (k === null || v === null) {
@@ -234,14 +239,14 @@ export class BatchKVCache implements Cache {
         k = mx.pad(k, w);
         v = mx.pad(v, w);
       }
-      return [k, v, c.#offset, mx.add(c.#leftPadding, left)];
+      return [k, v, c.#offset, c.#padding.map((p) => p + left)];
     };
     const a = pad(this);
     const b = pad(other);
     this.#keys = own(this.#keys, mx.concatenate([a[0], b[0]]));
     this.#values = own(this.#values, mx.concatenate([a[1], b[1]]));
     this.#offset = own(this.#offset, mx.concatenate([a[2], b[2]]));
-    this.#leftPadding = own(this.#leftPadding, mx.concatenate([a[3], b[3]]));
+    this.#setPadding([...a[3], ...b[3]]);
     this.idx = maxIdx;
   }
 
@@ -261,13 +266,15 @@ export class BatchKVCache implements Cache {
     check(options.rightPadding, 'rightPadding');
     if (options.leftPadding !== undefined) {
       if (this.#keys !== null) throw new Error('BatchKVCache.prepare: left padding can only be added to an empty cache');
-      const lp = mx.array([...options.leftPadding], 'int32');
-      this.#leftPadding = own(this.#leftPadding, mx.add(this.#leftPadding, lp));
+      const added = options.leftPadding;
+      const lp = mx.array([...added], 'int32');
+      this.#setPadding(this.#padding.map((p, i) => p + added[i]));
       this.#offset = own(this.#offset, mx.subtract(this.#offset, lp));
       lp.dispose();
     }
     if (options.rightPadding !== undefined && Math.max(...options.rightPadding) > 0) {
       this.#rightPadding = own(this.#rightPadding, mx.array([...options.rightPadding], 'int32'));
+      this.#rightPaddingList = [...options.rightPadding];
     }
   }
 
@@ -283,8 +290,10 @@ export class BatchKVCache implements Cache {
       this.#values = own(this.#values, mx.takeAlongAxis(this.#values, idx, 2));
     }
     this.#offset = own(this.#offset, mx.subtract(this.#offset, p));
-    this.#leftPadding = own(this.#leftPadding, mx.add(this.#leftPadding, p));
+    const right = this.#rightPaddingList!;
+    this.#setPadding(this.#padding.map((l, i) => l + right[i]));
     this.#rightPadding = own(this.#rightPadding, null);
+    this.#rightPaddingList = null;
   }
 
   /**
@@ -327,7 +336,7 @@ export class BatchKVCache implements Cache {
     if (!Number.isInteger(row) || row < 0 || row >= this.batchSize) throw new RangeError(`BatchKVCache.extract: row must be in [0, ${this.batchSize}), got ${row}`);
     const cache = new KVCache();
     if (this.#keys === null || this.#values === null) return cache;
-    const pad = (this.#leftPadding.tolist() as number[])[row];
+    const pad = this.#padding[row];
     const cut = (a: mx.Array) => a.index(mx.sl(row, row + 1), mx.sl(), mx.sl(pad, this.idx));
     cache.state = [cut(this.#keys), cut(this.#values), Math.max(0, this.idx - pad)];
     return cache;
@@ -338,7 +347,8 @@ export class BatchKVCache implements Cache {
     this.#keys = own(this.#keys, null);
     this.#values = own(this.#values, null);
     this.#rightPadding = own(this.#rightPadding, null);
-    for (const a of [this.#offset, this.#lp]) if (!a.disposed) a.dispose();
+    this.#paddingArray = own(this.#paddingArray, null);
+    if (!this.#offset.disposed) this.#offset.dispose();
   }
 
   static fromState(state: StateEntry[]): BatchKVCache {

@@ -1,5 +1,6 @@
 import * as mx from '@mlxn/core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { native } from '@mlxn/core/internal';
 import { BatchKVCache, KVCache } from '../src/index.js';
 import { type Enc, expectEnc, golden, inputs, maxAbsDiff } from './helpers.js';
 
@@ -182,6 +183,39 @@ describe('BatchKVCache', () => {
       const withArray = mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.5, mask: array });
       const without = mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.5, mask: none });
       expect(maxAbsDiff(withArray, without)).toBeLessThan(1e-6);
+    });
+  });
+
+  it('manages rows without reading the device: filter, extend, extract, prepare, finalize and masks', () => {
+    // A read waits for every step queued before it, so a server dropping or copying out a row
+    // between queued decoding steps would stall; the padding is kept on the host instead.
+    mx.tidy(() => {
+      const a = new BatchKVCache({ leftPadding: [2, 0, 1] });
+      a.updateAndFetch(inputs([3, 2, 4, 4], 1), inputs([3, 2, 4, 4], 2));
+      const b = new BatchKVCache({ leftPadding: [0] });
+      b.prepare({ rightPadding: [1] });
+      b.updateAndFetch(inputs([1, 2, 2, 4], 3), inputs([1, 2, 2, 4], 4));
+      // Reads of arrays already computed (such as index checks of JS-made indices) wait for nothing.
+      const read = mx.Array.prototype.dataSync;
+      let waits = 0;
+      const reads = vi.spyOn(mx.Array.prototype, 'dataSync').mockImplementation(function (this: mx.Array, ...args) {
+        if (!native.isAvailable(this.handle)) waits++;
+        return read.apply(this, args);
+      });
+      try {
+        b.finalize();
+        a.filter([2, 0]);
+        a.extend(b);
+        a.makeMask(1);
+        a.extract(1).dispose();
+        expect(waits).toBe(0);
+      } finally {
+        reads.mockRestore();
+      }
+      // The same padding as the device-side arithmetic it replaces: rows [1, 2] left after one
+      // column no row needs is dropped (idx 4 → 3), then b right-aligned (+1) with its right
+      // padding moved to the left.
+      expect([a.leftPadding.tolist(), a.offset.tolist(), a.idx]).toEqual([[0, 1, 2], [3, 2, 1], 3]);
     });
   });
 });

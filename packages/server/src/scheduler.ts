@@ -21,7 +21,7 @@
  * token before their next mask exists, so while one is in the batch, step n is read first.
  */
 import * as mx from '@mlxn/core';
-import { forgetScheduled, readScheduled, type ScheduledRead, scheduleForRead, useEvalThread } from '@mlxn/core/internal';
+import { forgetScheduled, readScheduled, type ScheduledRead, scheduleEval, scheduleForRead, useEvalThread } from '@mlxn/core/internal';
 import { BatchKVCache, type KVCache } from '@mlxn/cache';
 import type { StreamingDetokenizer } from '@mlxn/io';
 import { type FinishReason, type GenerationModel, type GenerationPlan, StopStrings } from '@mlxn/models-qwen3';
@@ -411,7 +411,10 @@ export class Scheduler {
     );
     try {
       if (!complete) throw new Error('the cache does not hold what the row fed');
-      mx.eval(layers.flat());
+      // Queued behind the step in flight, not waited for: waiting would stall the batch's
+      // look-ahead at every finished row. (A copy that fails on the device, which only running
+      // out of memory would do, fails the next step's read like any other evaluation.)
+      scheduleEval(layers.flat(), useEvalThread());
     } catch {
       // The cache only saves work: a copy that fails is not kept, and the request is unaffected.
       mx.dispose(layers.flat());
