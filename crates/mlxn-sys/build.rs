@@ -75,9 +75,8 @@ fn main() {
         .flag_if_supported("-Wno-unused-parameter")
         .flag_if_supported("-Wno-deprecated-declarations");
     build.compile("mlxn_shim");
-    for f in shim_files.iter().chain(["src/shim/shim.h"].iter()) {
-        println!("cargo:rerun-if-changed={f}");
-    }
+    // The whole directory: its headers (shim.h, cpu_primitive.h, ...) are inputs too.
+    println!("cargo:rerun-if-changed=src/shim");
     println!("cargo:rerun-if-changed=src/lib.rs");
 
     println!("cargo:rustc-link-search=native={}", staged.display());

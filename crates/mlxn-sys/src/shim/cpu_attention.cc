@@ -17,7 +17,7 @@
 #include "mlx/backend/cpu/encoder.h"
 #include "mlx/primitives.h"
 #include "mlxn-sys/src/lib.rs.h"
-#include "reference_transforms.h"
+#include "cpu_primitive.h"
 #include "shim.h"
 
 namespace mlxn {
@@ -29,26 +29,11 @@ constexpr int kFewQueries = 16;
 
 enum class MaskKind : uint8_t { None = 0, Causal = 1, Bool = 2, Additive = 3 };
 
-class CpuAttention : public mx::UnaryPrimitive {
+class CpuAttention : public ReferenceTransformed {
  public:
-  CpuAttention(mx::Stream stream, float scale, MaskKind mask) : mx::UnaryPrimitive(stream), scale_(scale), mask_(mask) {}
+  CpuAttention(mx::Stream stream, float scale, MaskKind mask) : ReferenceTransformed(stream), scale_(scale), mask_(mask) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override;
-  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
-    throw std::runtime_error("[CpuAttention] runs on CPU streams only");
-  }
-  std::vector<mx::array> vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cotangents,
-                             const std::vector<int>& argnums, const std::vector<mx::array>&) override {
-    return reference_vjp(reference(), primals, cotangents, argnums);
-  }
-  std::vector<mx::array> jvp(const std::vector<mx::array>& primals, const std::vector<mx::array>& tangents,
-                             const std::vector<int>& argnums) override {
-    return reference_jvp(reference(), primals, tangents, argnums);
-  }
-  std::pair<std::vector<mx::array>, std::vector<int>> vmap(const std::vector<mx::array>& inputs,
-                                                           const std::vector<int>& axes) override {
-    return reference_vmap(reference(), inputs, axes);
-  }
   const char* name() const override { return "CpuAttention"; }
   bool is_equivalent(const mx::Primitive& other) const override {
     const auto& o = static_cast<const CpuAttention&>(other);
@@ -62,7 +47,7 @@ class CpuAttention : public mx::UnaryPrimitive {
 
  private:
   // MLX's attention of the same inputs (q, k, v and the broadcast mask, if any).
-  ArrayFunction reference() {
+  ArrayFunction reference() override {
     return [scale = scale_, mask = mask_, s = stream()](const std::vector<mx::array>& in) {
       const bool array_mask = mask == MaskKind::Bool || mask == MaskKind::Additive;
       return std::vector<mx::array>{mx::fast::scaled_dot_product_attention(
@@ -74,8 +59,6 @@ class CpuAttention : public mx::UnaryPrimitive {
   float scale_;
   MaskKind mask_;
 };
-
-std::vector<int64_t> strides_of(const mx::array& a) { return {a.strides().begin(), a.strides().end()}; }
 
 void CpuAttention::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
   const auto& q = inputs[0];

@@ -17,6 +17,7 @@
 #include "mlx/backend/cpu/encoder.h"
 #include "mlx/primitives.h"
 #include "mlxn-sys/src/lib.rs.h"
+#include "cpu_primitive.h"
 #include "shim.h"
 
 namespace mlxn {
@@ -46,29 +47,6 @@ class CpuHalfMatmul : public mx::UnaryPrimitive {
     return {shape};
   }
 };
-
-// The offset of each row (all axes but the last) of `x` from its first element, in elements.
-std::vector<int64_t> row_starts(const mx::array& x) {
-  const int64_t k = x.shape(-1);
-  int64_t rows = 1;
-  for (int d = 0; d + 1 < static_cast<int>(x.ndim()); ++d) rows *= x.shape(d);
-  std::vector<int64_t> starts(rows);
-  if (x.flags().row_contiguous) {
-    for (int64_t r = 0; r < rows; ++r) starts[r] = r * k;
-    return starts;
-  }
-  const int lead = static_cast<int>(x.ndim()) - 1;
-  for (int64_t r = 0; r < rows; ++r) {
-    int64_t index = r;
-    int64_t at = 0;
-    for (int d = lead - 1; d >= 0; --d) {
-      at += (index % x.shape(d)) * x.strides()[d];
-      index /= x.shape(d);
-    }
-    starts[r] = at;
-  }
-  return starts;
-}
 
 void CpuHalfMatmul::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
   const auto& x = inputs[0];

@@ -6,36 +6,25 @@
 // the input's format; a 1-row product with a 4-bit Qwen3-0.6B output head took 823 ms. Quantized
 // linear layers (linear.cc's `quantized_linear`: @mlxn/nn's QuantizedLinear, the Qwen3 forward)
 // build this primitive on Linux CPU streams; its derivatives and vmap are MLX's transforms of
-// MLX's quantized product of the same inputs (reference_transforms.h).
+// MLX's quantized product of the same inputs (cpu_primitive.h).
 #include <stdexcept>
 
 #include "mlx/backend/cpu/encoder.h"
 #include "mlx/primitives.h"
 #include "mlxn-sys/src/lib.rs.h"
-#include "reference_transforms.h"
+#include "cpu_primitive.h"
 #include "shim.h"
 
 namespace mlxn {
 
 namespace {
 
-class CpuQuantizedMatmul : public mx::UnaryPrimitive {
+class CpuQuantizedMatmul : public ReferenceTransformed {
  public:
   CpuQuantizedMatmul(mx::Stream stream, int group_size, int bits)
-      : mx::UnaryPrimitive(stream), group_size_(group_size), bits_(bits) {}
+      : ReferenceTransformed(stream), group_size_(group_size), bits_(bits) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override;
-  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
-    throw std::runtime_error("[CpuQuantizedMatmul] runs on CPU streams only");
-  }
-  std::vector<mx::array> vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cotangents,
-                             const std::vector<int>& argnums, const std::vector<mx::array>&) override {
-    return reference_vjp(reference(), primals, cotangents, argnums);
-  }
-  std::vector<mx::array> jvp(const std::vector<mx::array>& primals, const std::vector<mx::array>& tangents,
-                             const std::vector<int>& argnums) override {
-    return reference_jvp(reference(), primals, tangents, argnums);
-  }
   std::pair<std::vector<mx::array>, std::vector<int>> vmap(const std::vector<mx::array>& inputs,
                                                            const std::vector<int>& axes) override {
     // Mapped over x alone, the mapped axis is one more axis of rows (MLX's own quantized product
@@ -48,7 +37,7 @@ class CpuQuantizedMatmul : public mx::UnaryPrimitive {
                          std::vector<mx::array>{x, inputs[1], inputs[2], inputs[3]})},
               {0}};
     }
-    return reference_vmap(reference(), inputs, axes);
+    return ReferenceTransformed::vmap(inputs, axes);
   }
   const char* name() const override { return "CpuQuantizedMatmul"; }
   bool is_equivalent(const mx::Primitive& other) const override {
@@ -63,7 +52,7 @@ class CpuQuantizedMatmul : public mx::UnaryPrimitive {
 
  private:
   // MLX's quantized product of the same inputs.
-  ArrayFunction reference() {
+  ArrayFunction reference() override {
     return [group_size = group_size_, bits = bits_, s = stream()](const std::vector<mx::array>& in) {
       return std::vector<mx::array>{
           mx::quantized_matmul(in[0], in[1], in[2], in[3], true, group_size, bits, "affine", s)};
@@ -73,25 +62,6 @@ class CpuQuantizedMatmul : public mx::UnaryPrimitive {
   int group_size_;
   int bits_;
 };
-
-// The offset of each row (all axes but the last) of `x` from its first element, in elements.
-std::vector<int64_t> row_starts(const mx::array& x) {
-  int64_t rows = 1;
-  for (int d = 0; d + 1 < static_cast<int>(x.ndim()); ++d) rows *= x.shape(d);
-  std::vector<int64_t> starts(rows);
-  for (int64_t r = 0; r < rows; ++r) {
-    int64_t index = r;
-    int64_t at = 0;
-    for (int d = static_cast<int>(x.ndim()) - 2; d >= 0; --d) {
-      at += (index % x.shape(d)) * x.strides()[d];
-      index /= x.shape(d);
-    }
-    starts[r] = at;
-  }
-  return starts;
-}
-
-std::vector<int64_t> strides_of(const mx::array& a) { return {a.strides().begin(), a.strides().end()}; }
 
 void CpuQuantizedMatmul::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) {
   const auto& x = inputs[0];
