@@ -17,6 +17,7 @@
 //! so a query that sees nothing averages all values as MLX's does.
 
 pub use crate::float_formats::Element;
+use crate::float_formats::for_element;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -122,6 +123,59 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         s += x * y;
     }
     s
+}
+
+/// The native bridge's entry (lib.rs): `dtype` names the element type (see `for_element`);
+/// `mask_kind` 0 none, 1 causal, 2 boolean array, 3 additive array; each operand a pointer and
+/// its four element strides; `dims` = batch, heads, kv_heads, queries, keys, d, dv.
+///
+/// # Safety
+/// The primitive (shim/cpu_attention.cc) passes its evaluated inputs' data and strides, dims
+/// that describe them, and a freshly allocated contiguous output; MLX keeps the inputs alive
+/// until this returns.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn bridge(
+    dtype: u8,
+    q: *const u8,
+    q_strides: &[i64],
+    k: *const u8,
+    k_strides: &[i64],
+    v: *const u8,
+    v_strides: &[i64],
+    mask_kind: u8,
+    mask: *const u8,
+    mask_strides: &[i64],
+    out: *mut u8,
+    dims: &[usize],
+    scale: f32,
+) {
+    fn view<T>(ptr: *const u8, s: &[i64]) -> View<T> {
+        View { ptr: ptr.cast(), strides: [s[0] as isize, s[1] as isize, s[2] as isize, s[3] as isize] }
+    }
+    for_element!(dtype, T => {
+        let attention = Attention::<T> {
+            q: view(q, q_strides),
+            k: view(k, k_strides),
+            v: view(v, v_strides),
+            mask: match mask_kind {
+                1 => Mask::Causal,
+                2 => Mask::Bool(view(mask, mask_strides)),
+                3 => Mask::Additive(view(mask, mask_strides)),
+                _ => Mask::None,
+            },
+            out: out.cast(),
+            batch: dims[0],
+            heads: dims[1],
+            kv_heads: dims[2],
+            queries: dims[3],
+            keys: dims[4],
+            d: dims[5],
+            dv: dims[6],
+            scale,
+        };
+        // SAFETY: as this function requires; `dtype` names the buffers' element type.
+        unsafe { attention.run(crate::cpu_gemm::threads()) }
+    })
 }
 
 impl<T: Element> Attention<T> {
@@ -282,6 +336,12 @@ mod tests {
         [(shape[1] * shape[2] * shape[3]) as isize, (shape[2] * shape[3]) as isize, shape[3] as isize, 1]
     }
 
+    /// `dims` = batch, heads, kv_heads, queries, keys, d, dv.
+    fn attention<T: Element>([q, k, v]: [View<T>; 3], mask: Mask<T>, out: &mut [T], dims: [usize; 7], scale: f32) -> Attention<T> {
+        let [batch, heads, kv_heads, queries, keys, d, dv] = dims;
+        Attention { q, k, v, mask, out: out.as_mut_ptr(), batch, heads, kv_heads, queries, keys, d, dv, scale }
+    }
+
     #[test]
     fn matches_the_definition_with_grouped_heads_masks_and_threads() {
         let (bn, hn, kvn, tn, sn, d, dv) = (2usize, 4usize, 2usize, 3usize, 37usize, 20usize, 12usize);
@@ -305,21 +365,12 @@ mod tests {
                     2 => Mask::Bool(View { ptr: bools.as_ptr(), strides: contiguous([bn, hn, tn, sn]) }),
                     _ => Mask::Additive(View { ptr: additive.as_ptr(), strides: contiguous([bn, hn, tn, sn]) }),
                 };
-                let attention = Attention::<f32> {
-                    q: View { ptr: q.as_ptr(), strides: contiguous([bn, hn, tn, d]) },
-                    k: View { ptr: k.as_ptr(), strides: contiguous([bn, kvn, sn, d]) },
-                    v: View { ptr: v.as_ptr(), strides: contiguous([bn, kvn, sn, dv]) },
-                    mask,
-                    out: out.as_mut_ptr(),
-                    batch: bn,
-                    heads: hn,
-                    kv_heads: kvn,
-                    queries: tn,
-                    keys: sn,
-                    d,
-                    dv,
-                    scale: 0.3,
-                };
+                let views = [
+                    View { ptr: q.as_ptr(), strides: contiguous([bn, hn, tn, d]) },
+                    View { ptr: k.as_ptr(), strides: contiguous([bn, kvn, sn, d]) },
+                    View { ptr: v.as_ptr(), strides: contiguous([bn, kvn, sn, dv]) },
+                ];
+                let attention = attention(views, mask, &mut out, [bn, hn, kvn, tn, sn, d, dv], 0.3);
                 unsafe { attention.run(threads) };
                 let want = reference(&q, &k, &v, (bn, hn, kvn, tn, sn, d, dv), 0.3, case == 1, (case >= 2).then_some(&hidden as &dyn Fn(usize, usize, usize, usize) -> bool));
                 for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
@@ -342,21 +393,12 @@ mod tests {
         let vh: Vec<bf16> = vc.iter().map(|&x| bf16::from_f32(x)).collect();
         let mut out = vec![bf16::ZERO; hn * d];
         let cache = [(cap * d) as isize, (cap * d) as isize, d as isize, 1];
-        let attention = Attention::<bf16> {
-            q: View { ptr: qh.as_ptr(), strides: contiguous([bn, hn, tn, d]) },
-            k: View { ptr: kh.as_ptr(), strides: cache },
-            v: View { ptr: vh.as_ptr(), strides: cache },
-            mask: Mask::None,
-            out: out.as_mut_ptr(),
-            batch: bn,
-            heads: hn,
-            kv_heads: kvn,
-            queries: tn,
-            keys: sn,
-            d,
-            dv: d,
-            scale: 0.5,
-        };
+        let views = [
+            View { ptr: qh.as_ptr(), strides: contiguous([bn, hn, tn, d]) },
+            View { ptr: kh.as_ptr(), strides: cache },
+            View { ptr: vh.as_ptr(), strides: cache },
+        ];
+        let attention = attention(views, Mask::None, &mut out, [bn, hn, kvn, tn, sn, d, d], 0.5);
         unsafe { attention.run(1) };
         for (&g, &w) in out.iter().zip(&want) {
             // Inputs rounded to bfloat16, the result once more.
@@ -372,21 +414,13 @@ mod tests {
         let v = values(sn * d, 9);
         let none = [0u8; 3];
         let mut out = vec![0f32; d];
-        let attention = Attention::<f32> {
-            q: View { ptr: q.as_ptr(), strides: contiguous([1, 1, 1, d]) },
-            k: View { ptr: k.as_ptr(), strides: contiguous([1, 1, sn, d]) },
-            v: View { ptr: v.as_ptr(), strides: contiguous([1, 1, sn, d]) },
-            mask: Mask::Bool(View { ptr: none.as_ptr(), strides: [0, 0, 0, 1] }),
-            out: out.as_mut_ptr(),
-            batch: 1,
-            heads: 1,
-            kv_heads: 1,
-            queries: 1,
-            keys: sn,
-            d,
-            dv: d,
-            scale: 1.0,
-        };
+        let views = [
+            View { ptr: q.as_ptr(), strides: contiguous([1, 1, 1, d]) },
+            View { ptr: k.as_ptr(), strides: contiguous([1, 1, sn, d]) },
+            View { ptr: v.as_ptr(), strides: contiguous([1, 1, sn, d]) },
+        ];
+        let mask = Mask::Bool(View { ptr: none.as_ptr(), strides: [0, 0, 0, 1] });
+        let attention = attention(views, mask, &mut out, [1, 1, 1, 1, sn, d, d], 1.0);
         unsafe { attention.run(1) };
         for c in 0..d {
             let mean = (0..sn).map(|s| v[s * d + c]).sum::<f32>() / sn as f32;

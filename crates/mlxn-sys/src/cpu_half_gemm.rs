@@ -110,7 +110,7 @@ pub struct HalfProduct<'a> {
     pub format: Half,
     /// `x`: `m` rows of `k` elements, row `i` starting at `x + x_rows[i]`, elements `x_cs` apart.
     pub x: *const u16,
-    pub x_rows: &'a [isize],
+    pub x_rows: &'a [i64],
     pub x_cs: isize,
     /// `b`: `k × n`, element `(p, j)` at `b + p * b_rs + j * b_cs`.
     pub b: *const u16,
@@ -128,6 +128,45 @@ pub struct HalfProduct<'a> {
 // SAFETY: the inputs are only read, and the threads of one product write disjoint columns of
 // `out` (`run` hands each a range of panels).
 unsafe impl Sync for HalfProduct<'_> {}
+
+/// The native bridge's entry (lib.rs): `bfloat16` picks the format; strides come as the shim's
+/// `int64` values.
+///
+/// # Safety
+/// The primitive (shim/cpu_half_matmul.cc) passes its evaluated inputs' data, shapes and
+/// strides, and a freshly allocated output; MLX keeps the inputs alive until this returns.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn bridge(
+    bfloat16: bool,
+    x: *const u16,
+    x_rows: &[i64],
+    x_cs: i64,
+    b: *const u16,
+    b_rs: i64,
+    b_cs: i64,
+    bias: *const u16,
+    bias_stride: i64,
+    out: *mut u16,
+    k: usize,
+    n: usize,
+) {
+    let product = HalfProduct {
+        format: if bfloat16 { Half::BFloat16 } else { Half::Float16 },
+        x,
+        x_rows,
+        x_cs: x_cs as isize,
+        b,
+        b_rs: b_rs as isize,
+        b_cs: b_cs as isize,
+        bias,
+        bias_stride: bias_stride as isize,
+        out,
+        k,
+        n,
+    };
+    // SAFETY: as this function requires.
+    unsafe { product.run(crate::cpu_gemm::threads()) };
+}
 
 impl HalfProduct<'_> {
     fn m(&self) -> usize {
@@ -150,7 +189,7 @@ impl HalfProduct<'_> {
         if k > 0 {
             for (row, &start) in xs.chunks_exact_mut(k).zip(self.x_rows) {
                 // SAFETY: row `i` of `x`, as the caller promises.
-                unsafe { self.format.widen_strided(self.x.offset(start), self.x_cs, row) };
+                unsafe { self.format.widen_strided(self.x.offset(start as isize), self.x_cs, row) };
             }
         }
         let xs = &xs[..];
@@ -314,7 +353,7 @@ mod tests {
             (encode(format, &t), 1, k as isize)
         };
         let biash = encode(format, &bias);
-        let rows: Vec<isize> = (0..m).map(|i| (i * k) as isize).collect();
+        let rows: Vec<i64> = (0..m).map(|i| (i * k) as i64).collect();
         let mut out = vec![0u16; m * n];
         let product = HalfProduct {
             format,
@@ -375,7 +414,7 @@ mod tests {
         }
         let b = values(k * n, 5);
         let (xh, bh) = (encode(format, &xt), encode(format, &b));
-        let rows: Vec<isize> = (0..m as isize).collect();
+        let rows: Vec<i64> = (0..m as i64).collect();
         let mut out = vec![0u16; m * n];
         let product = HalfProduct {
             format,

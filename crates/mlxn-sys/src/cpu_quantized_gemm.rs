@@ -15,7 +15,7 @@
 //! weight's bytes at 4 bits.
 
 use crate::cpu_half_gemm::{over_panels, panel_layout, panel_product};
-use crate::float_formats::Element;
+use crate::float_formats::{for_element, Element};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static CALLS: AtomicU64 = AtomicU64::new(0);
@@ -30,7 +30,7 @@ pub fn calls() -> u64 {
 /// rows of `k / group_size`, each with its row and column strides; `out` is contiguous `m × n`.
 pub struct QuantizedProduct<'a, T: Element> {
     pub x: *const T,
-    pub x_rows: &'a [isize],
+    pub x_rows: &'a [i64],
     pub x_cs: isize,
     pub w: *const u32,
     pub w_strides: [isize; 2],
@@ -48,6 +48,54 @@ pub struct QuantizedProduct<'a, T: Element> {
 // SAFETY: the inputs are only read, and the threads of one product write disjoint columns of
 // `out` (`run` hands each a range of panels).
 unsafe impl<T: Element> Sync for QuantizedProduct<'_, T> {}
+
+/// The native bridge's entry (lib.rs): `dtype` names the element type of x, scales, biases and
+/// the output (see `for_element`); strides come as the shim's `int64` lists.
+///
+/// # Safety
+/// The primitive (shim/cpu_quantized_matmul.cc) passes its evaluated inputs' data, shapes and
+/// strides, checked widths and group size, and a freshly allocated output; MLX keeps the inputs
+/// alive until this returns.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn bridge(
+    dtype: u8,
+    x: *const u8,
+    x_rows: &[i64],
+    x_cs: i64,
+    w: *const u32,
+    w_strides: &[i64],
+    scales: *const u8,
+    scales_strides: &[i64],
+    biases: *const u8,
+    biases_strides: &[i64],
+    out: *mut u8,
+    k: usize,
+    n: usize,
+    bits: u32,
+    group_size: usize,
+) {
+    let pair = |s: &[i64]| [s[0] as isize, s[1] as isize];
+    for_element!(dtype, T => {
+        let product = QuantizedProduct::<T> {
+            x: x.cast(),
+            x_rows,
+            x_cs: x_cs as isize,
+            w,
+            w_strides: pair(w_strides),
+            scales: scales.cast(),
+            scales_strides: pair(scales_strides),
+            biases: biases.cast(),
+            biases_strides: pair(biases_strides),
+            out: out.cast(),
+            k,
+            n,
+            bits,
+            group_size,
+        };
+        // SAFETY: as this function requires; `dtype` names the buffers' element type.
+        unsafe { product.run(crate::cpu_gemm::threads()) }
+    })
+}
 
 impl<T: Element> QuantizedProduct<'_, T> {
     /// Computes the product on up to `threads` threads.
@@ -67,7 +115,7 @@ impl<T: Element> QuantizedProduct<'_, T> {
             for (row, &start) in xs.chunks_exact_mut(k).zip(self.x_rows) {
                 for (p, d) in row.iter_mut().enumerate() {
                     // SAFETY: row `i` of `x`, as the caller promises.
-                    *d = unsafe { *self.x.offset(start + p as isize * self.x_cs) }.widen();
+                    *d = unsafe { *self.x.offset(start as isize + p as isize * self.x_cs) }.widen();
                 }
             }
         }
@@ -193,7 +241,7 @@ mod tests {
             biases.iter().map(|&v| T::narrow(v)).collect(),
         );
         let words = pack(&q, bits);
-        let rows: Vec<isize> = (0..m).map(|i| (i * k) as isize).collect();
+        let rows: Vec<i64> = (0..m).map(|i| (i * k) as i64).collect();
         let mut out = vec![T::narrow(0.0); m * n];
         let product = QuantizedProduct {
             x: xt.as_ptr(),

@@ -43,3 +43,25 @@ impl Element for f16 {
         f16::from_f32(value)
     }
 }
+
+/// Runs `$body` with `$t` the element type a native bridge's dtype code names (1 bfloat16,
+/// 2 float16, otherwise float32), as the shim's primitives pass it.
+macro_rules! for_element {
+    ($code:expr, $t:ident => $body:expr) => {
+        match $code {
+            1 => {
+                type $t = half::bf16;
+                $body
+            }
+            2 => {
+                type $t = half::f16;
+                $body
+            }
+            _ => {
+                type $t = f32;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use for_element;
