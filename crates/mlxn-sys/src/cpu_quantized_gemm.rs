@@ -120,6 +120,10 @@ impl<T: Element> QuantizedProduct<'_, T> {
             }
         }
         let xs = &xs[..];
+        if self.direct_path_applies() {
+            // SAFETY: as the caller promises; the path applies (cpu_quantized_gemv.rs).
+            return unsafe { self.run_direct(xs, threads) };
+        }
         over_panels(m, k, n, threads, |first, last, panel| {
             // SAFETY: columns `first * panel .. last * panel` of `out`, written by this task only.
             unsafe { self.panels(xs, first, last, panel) };

@@ -14,6 +14,7 @@ pub mod cpu_attention;
 pub mod cpu_gemm;
 pub mod cpu_half_gemm;
 pub mod cpu_quantized_gemm;
+pub mod cpu_quantized_gemv;
 pub mod float_formats;
 
 /// The MLX version this crate was compiled against (read from MLX's `version.h`).
