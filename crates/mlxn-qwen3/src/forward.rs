@@ -48,17 +48,11 @@ pub struct ForwardOutput {
 pub struct CacheUpdate {
     pub keys: Ptr,
     pub values: Ptr,
-    /// BatchKVCache's per-row offsets after this step.
-    pub offset: Option<Ptr>,
 }
 
 /// Weak-typed scalar arithmetic, as `@mlxn/core` does for a JS number next to an array.
 fn times_scalar(a: &MlxArray, s: f64) -> Result<Ptr, DescError> {
     ok(ffi::binary_scalar(BinaryOp::Multiply, a, s, ffi::dtype(a), false))
-}
-
-fn add_scalar(a: &MlxArray, s: f64) -> Result<Ptr, DescError> {
-    ok(ffi::binary_scalar(BinaryOp::Add, a, s, ffi::dtype(a), false))
 }
 
 fn rms(x: &MlxArray, n: &NormDesc) -> Result<Ptr, DescError> {
@@ -311,11 +305,7 @@ fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>) -> Result
             let end = c.prev + l;
             let (k_all, v_all) = (seq_prefix(&keys, end)?, seq_prefix(&values, end)?);
             let out = sdpa(&k_all, &v_all)?;
-            let offset = match c.kind {
-                CacheKind::Batch => Some(add_scalar(c.row_offset()?, l as f64)?),
-                CacheKind::Plain => None,
-            };
-            (out, Some(CacheUpdate { keys, values, offset }))
+            (out, Some(CacheUpdate { keys, values }))
         }
     };
     let back = ok(ffi::transpose(&out, &[0, 2, 1, 3], false))?;

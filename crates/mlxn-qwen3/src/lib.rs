@@ -33,19 +33,18 @@ mod forward_js {
 
     /// Builds Qwen3's trunk (embeddings, decoder layers, final norm) for `tokens` `[B, L]` from
     /// the flat description `desc` (see `forward_desc.rs`) in one call. Returns handles:
-    /// the hidden states, then per cached layer its new keys, values and per-row offset (-1
-    /// for a KVCache).
+    /// the hidden states, then per cached layer its new keys and values (the caches keep their
+    /// offsets on the host).
     #[napi(js_name = "qwen3Forward", ts_args_type = "desc: Float64Array, tokens: JsArray", ts_return_type = "JsArray[]", catch_unwind)]
     pub fn qwen3_forward(desc: Float64Array, tokens: JsArray) -> Result<Vec<f64>> {
         let d = parse(&desc, &HandleTable).map_err(|e| mlx_err(format!("qwen3Forward: {e}")))?;
         let out = crate::forward::forward(&d, tokens.raw()?).map_err(|e| mlx_err(e.0))?;
-        let mut handles = Vec::with_capacity(1 + 3 * out.caches.len());
+        let mut handles = Vec::with_capacity(1 + 2 * out.caches.len());
         handles.push(JsArray::new(Array::from_ptr(out.hidden)).handle());
         // The caches own their buffers and dispose the ones these replace (see new_unreported).
         for c in out.caches {
             handles.push(JsArray::new_unreported(Array::from_ptr(c.keys)).handle());
             handles.push(JsArray::new_unreported(Array::from_ptr(c.values)).handle());
-            handles.push(c.offset.map_or(-1.0, |o| JsArray::new(Array::from_ptr(o)).handle()));
         }
         Ok(handles)
     }

@@ -4,6 +4,25 @@ import { KVCache } from './kv-cache.js';
 import { type Cache, STEP, type StateEntry, arrayEntry, checkAgainst, checkCount, checkKV, checkStateLength, describe, intEntry, own, seqSlice, share, writeGrowing } from './base.js';
 import { type AttentionMask, createCausalMask } from './mask.js';
 
+/** The last per-row offsets made, shared by every layer's cache at one step (see `rowOffsets`). */
+let lastOffsets: { key: string; array: mx.Array } | null = null;
+
+/**
+ * `idx - padding` as an int32 array. The layers of a model's batch stand at the same position,
+ * so one array serves all of them at a step: a leaf made from host numbers, which costs the
+ * device nothing to evaluate (the offsets used to be one add per layer and step).
+ */
+function rowOffsets(idx: number, padding: readonly number[]): mx.Array {
+  const key = `${idx}:${padding.join(',')}`;
+  if (lastOffsets === null || lastOffsets.key !== key || lastOffsets.array.disposed) {
+    // Graphs built on the previous array hold it themselves; this handle alone is released.
+    const array = mx.keep(mx.array(padding.map((p) => idx - p), 'int32'));
+    if (lastOffsets !== null && !lastOffsets.array.disposed) lastOffsets.array.dispose();
+    lastOffsets = { key, array };
+  }
+  return lastOffsets.array;
+}
+
 export interface BatchKVCacheOptions {
   /** Padding tokens at the start of each row (prompts are left-padded to one length). */
   leftPadding: readonly number[];
@@ -24,10 +43,11 @@ export class BatchKVCache implements Cache {
   static readonly step = STEP;
   #keys: mx.Array | null = null;
   #values: mx.Array | null = null;
-  #offset: mx.Array;
   /**
    * Each row's left padding, kept on the host: dropping, adding and copying out rows needs the
-   * numbers, and reading them back from the device would wait for every queued step.
+   * numbers, and reading them back from the device would wait for every queued step. Each row's
+   * offset (its true length) is `idx - padding`, as in mlx-lm, so it needs no array of its own
+   * between steps either (`rowOffsets`).
    */
   #padding: number[];
   /** `#padding` as an int32 array, made when first asked for after a change. */
@@ -44,7 +64,6 @@ export class BatchKVCache implements Cache {
       throw new TypeError(`BatchKVCache: leftPadding must be a non-empty list of non-negative integers, got ${describe(lp)}`);
     }
     this.#padding = [...lp];
-    this.#offset = own(null, mx.array(lp.map((p) => -p), 'int32'));
   }
 
   get #leftPadding(): mx.Array {
@@ -59,7 +78,7 @@ export class BatchKVCache implements Cache {
 
   /** Per-row token counts `[B]` (int32). */
   get offset(): mx.Array {
-    return share(this.#offset);
+    return share(rowOffsets(this.idx, this.#padding));
   }
 
   /** Per-row padding `[B]` (int32). */
@@ -69,7 +88,7 @@ export class BatchKVCache implements Cache {
 
   /** Rows in the batch. */
   get batchSize(): number {
-    return this.#offset.shape[0];
+    return this.#padding.length;
   }
 
   updateAndFetch(keys: mx.Array, values: mx.Array): [mx.Array, mx.Array] {
@@ -79,7 +98,6 @@ export class BatchKVCache implements Cache {
     checkAgainst(this.#values, values, 'BatchKVCache.updateAndFetch');
     const prev = this.idx;
     const l = keys.shape[2];
-    this.#offset = own(this.#offset, mx.add(this.#offset, l));
     this.idx += l;
     this.#keys = own(this.#keys, writeGrowing(this.#keys, keys, prev));
     this.#values = own(this.#values, writeGrowing(this.#values, values, prev));
@@ -87,18 +105,18 @@ export class BatchKVCache implements Cache {
   }
 
   /**
-   * @internal For a model that builds its forward natively: the buffers and per-row offsets
-   * (owned by the cache; do not dispose) and the position the next keys are written at.
+   * @internal For a model that builds its forward natively: the buffers (owned by the cache; do
+   * not dispose), the position the next keys are written at and the per-row offsets (shared by
+   * the layers of one step; do not dispose).
    */
   nativeState(): [mx.Array | null, mx.Array | null, number, mx.Array] {
-    return [this.#keys, this.#values, this.idx, this.#offset];
+    return [this.#keys, this.#values, this.idx, rowOffsets(this.idx, this.#padding)];
   }
 
   /** @internal Takes over what a native forward wrote for `n` new tokens (see `updateAndFetch`). */
-  adoptNative(keys: mx.Array, values: mx.Array, n: number, offset: mx.Array): void {
+  adoptNative(keys: mx.Array, values: mx.Array, n: number): void {
     this.#keys = own(this.#keys, keys);
     this.#values = own(this.#values, values);
-    this.#offset = own(this.#offset, offset);
     this.idx += n;
   }
 
@@ -122,7 +140,7 @@ export class BatchKVCache implements Cache {
   /** `[keys, values, offset, leftPadding, idx]`, keys and values cut to `idx`. */
   get state(): StateEntry[] {
     const [k, v] = this.#keys === null ? [null, null] : this.keysAndValues();
-    return [k, v, share(this.#offset), share(this.#leftPadding), this.idx];
+    return [k, v, this.offset, share(this.#leftPadding), this.idx];
   }
 
   set state(s: StateEntry[]) {
@@ -141,10 +159,13 @@ export class BatchKVCache implements Cache {
     }
     this.#keys = own(this.#keys, keys === null ? null : share(keys));
     this.#values = own(this.#values, values === null ? null : share(values));
-    this.#offset = own(this.#offset, mx.astype(offset, 'int32'));
     // One read of the device (a state is set when a cache is loaded or copied, not per step).
     const padding = (leftPadding.tolist() as number[]).map(Number);
     if (!padding.every((p) => Number.isInteger(p) && p >= 0)) throw new Error('BatchKVCache.state: leftPadding must hold non-negative integers');
+    const offsets = (offset.tolist() as number[]).map(Number);
+    if (!offsets.every((o, i) => o === idx - padding[i])) {
+      throw new Error(`BatchKVCache.state: each row's offset must be idx - leftPadding (${idx} - [${padding}]), got [${offsets}]`);
+    }
     this.#setPadding(padding);
     this.idx = idx;
   }
@@ -157,7 +178,6 @@ export class BatchKVCache implements Cache {
     checkCount(n, 'BatchKVCache.trim');
     const t = Math.min(this.idx, n);
     this.idx -= t;
-    this.#offset = own(this.#offset, mx.subtract(this.#offset, t));
     return t;
   }
 
@@ -184,7 +204,6 @@ export class BatchKVCache implements Cache {
       this.#keys = own(this.#keys, mx.take(this.#keys, ix, 0));
       this.#values = own(this.#values, mx.take(this.#values, ix, 0));
     }
-    this.#offset = own(this.#offset, mx.take(this.#offset, ix, 0));
     ix.dispose();
     const padding = list.map((r) => this.#padding[r]);
     const minPad = Math.min(...padding);
@@ -203,8 +222,11 @@ export class BatchKVCache implements Cache {
     if (!(other instanceof BatchKVCache)) throw new TypeError('BatchKVCache.extend: expected a BatchKVCache');
     if (other === this) throw new Error('BatchKVCache.extend: cannot extend a cache with itself');
     if (this.#keys === null && other.#keys === null) {
-      this.#setPadding([...this.#padding, ...other.#padding]);
-      this.#offset = own(this.#offset, mx.concatenate([this.#offset, other.#offset]));
+      // Empty caches: rows keep their offsets (idx - padding) at the larger idx.
+      const at = Math.max(this.idx, other.idx);
+      const shifted = (c: BatchKVCache) => c.#padding.map((p) => p + at - c.idx);
+      this.#setPadding([...shifted(this), ...shifted(other)]);
+      this.idx = at;
       return;
     }
     const ref = (this.#keys ?? other.#keys)!;
@@ -219,7 +241,7 @@ export class BatchKVCache implements Cache {
     }
     const maxIdx = Math.max(this.idx, other.idx);
     const maxSize = Math.max(this.#keys?.shape[2] ?? 0, other.#keys?.shape[2] ?? 0);
-    const pad = (c: BatchKVCache): [mx.Array, mx.Array, mx.Array, number[]] => {
+    const pad = (c: BatchKVCache): [mx.Array, mx.Array, number[]] => {
       let k = c.#keys;
       let v = c.#values;
       if (k === null || v === null) {
@@ -239,14 +261,13 @@ export class BatchKVCache implements Cache {
         k = mx.pad(k, w);
         v = mx.pad(v, w);
       }
-      return [k, v, c.#offset, c.#padding.map((p) => p + left)];
+      return [k, v, c.#padding.map((p) => p + left)];
     };
     const a = pad(this);
     const b = pad(other);
     this.#keys = own(this.#keys, mx.concatenate([a[0], b[0]]));
     this.#values = own(this.#values, mx.concatenate([a[1], b[1]]));
-    this.#offset = own(this.#offset, mx.concatenate([a[2], b[2]]));
-    this.#setPadding([...a[3], ...b[3]]);
+    this.#setPadding([...a[2], ...b[2]]);
     this.idx = maxIdx;
   }
 
@@ -267,10 +288,7 @@ export class BatchKVCache implements Cache {
     if (options.leftPadding !== undefined) {
       if (this.#keys !== null) throw new Error('BatchKVCache.prepare: left padding can only be added to an empty cache');
       const added = options.leftPadding;
-      const lp = mx.array([...added], 'int32');
       this.#setPadding(this.#padding.map((p, i) => p + added[i]));
-      this.#offset = own(this.#offset, mx.subtract(this.#offset, lp));
-      lp.dispose();
     }
     if (options.rightPadding !== undefined && Math.max(...options.rightPadding) > 0) {
       this.#rightPadding = own(this.#rightPadding, mx.array([...options.rightPadding], 'int32'));
@@ -289,7 +307,6 @@ export class BatchKVCache implements Cache {
       this.#keys = own(this.#keys, mx.takeAlongAxis(this.#keys, idx, 2));
       this.#values = own(this.#values, mx.takeAlongAxis(this.#values, idx, 2));
     }
-    this.#offset = own(this.#offset, mx.subtract(this.#offset, p));
     const right = this.#rightPaddingList!;
     this.#setPadding(this.#padding.map((l, i) => l + right[i]));
     this.#rightPadding = own(this.#rightPadding, null);
@@ -326,7 +343,6 @@ export class BatchKVCache implements Cache {
     });
     out.#keys = own(null, mx.concatenate(rows.map((r) => r[0])));
     out.#values = own(null, mx.concatenate(rows.map((r) => r[1])));
-    out.#offset = own(out.#offset, mx.add(out.#offset, longest));
     out.idx = longest;
     return out;
   }
@@ -348,7 +364,6 @@ export class BatchKVCache implements Cache {
     this.#values = own(this.#values, null);
     this.#rightPadding = own(this.#rightPadding, null);
     this.#paddingArray = own(this.#paddingArray, null);
-    if (!this.#offset.disposed) this.#offset.dispose();
   }
 
   static fromState(state: StateEntry[]): BatchKVCache {

@@ -526,8 +526,8 @@ export declare class Qwen3ReplyParser {
 /**
  * Builds Qwen3's trunk (embeddings, decoder layers, final norm) for `tokens` `[B, L]` from
  * the flat description `desc` (see `forward_desc.rs`) in one call. Returns handles:
- * the hidden states, then per cached layer its new keys, values and per-row offset (-1
- * for a KVCache).
+ * the hidden states, then per cached layer its new keys and values (the caches keep their
+ * offsets on the host).
  */
 export declare function qwen3Forward(desc: Float64Array, tokens: JsArray): JsArray[]
 

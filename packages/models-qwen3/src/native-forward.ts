@@ -213,7 +213,7 @@ function writeCache(w: Writer, c: Cache | undefined, batch: number, kvHeads: num
   }
   if (c.constructor === BatchKVCache) {
     const [k, v, idx, rowOffset] = (c as BatchKVCache).nativeState();
-    if (!fits(k) || (madeHere.get(rowOffset) !== made && rowOffset.shape[0] !== batch)) return false;
+    if (!fits(k) || rowOffset.shape[0] !== batch) return false;
     w.num(2);
     w.arr(k);
     w.arr(v);
@@ -301,18 +301,13 @@ export function nativeForward(model: NativeForwardModel, classes: LayerClasses, 
   if (cache !== undefined) {
     const l = inputs.shape[1];
     for (let i = 0; i < n; i++) {
-      const keys = wrap(handles[1 + 3 * i]);
-      const values = wrap(handles[2 + 3 * i]);
+      const keys = wrap(handles[1 + 2 * i]);
+      const values = wrap(handles[2 + 2 * i]);
       // Same batch and dtype as this call's inputs: the next call may skip the fit check.
       madeHere.set(keys, made);
       const c = cache[i];
-      if (c instanceof BatchKVCache) {
-        const rowOffset = wrap(handles[3 + 3 * i]);
-        madeHere.set(rowOffset, made);
-        c.adoptNative(keys, values, l, rowOffset);
-      } else {
-        (c as KVCache).adoptNative(keys, values, l);
-      }
+      // Both kinds keep their offsets on the host (a BatchKVCache's per-row ones are idx - padding).
+      (c as KVCache | BatchKVCache).adoptNative(keys, values, l);
     }
   }
   return hidden;

@@ -8,6 +8,7 @@ import { Linear, LoRALinear, linearToLoRALayers, valueAndGrad } from '@mlxn/nn';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Qwen3, setNativeForward } from '../src/index.js';
 import { tinyQwen3Path } from './helpers.js';
+import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
 
 afterEach(() => setNativeForward(true));
 
@@ -114,6 +115,24 @@ describe('native forward: coverage', () => {
     const total = [...counts.values()].reduce((a, b) => a + b, 0);
     expect(total).toBeLessThanOrEqual(8 + 2 * model.layers.length);
     for (const c of cache) c.dispose();
+  });
+
+  it('a batch\'s decode step costs what a single sequence\'s does: no per-layer offset arithmetic', async () => {
+    const model = await Qwen3.load(tinyQwen3Path('dense'));
+    const step = (caches: (KVCache | BatchKVCache)[], rows: number) => {
+      mx.tidy(() => mx.eval(model.forward(mx.array(Array.from({ length: rows }, () => [1, 2, 3]), 'int32'), { cache: caches })));
+      const [, counts] = countCalls(() => mx.tidy(() => model.forward(mx.array(Array.from({ length: rows }, () => [4]), 'int32'), { cache: caches })));
+      const graph = mx.tidy(() => graphOpCounts({ native, handleOf }, model.forward(mx.array(Array.from({ length: rows }, () => [5]), 'int32'), { cache: caches })));
+      for (const c of caches) c.dispose();
+      return { calls: [...counts.values()].reduce((a, b) => a + b, 0), adds: graph.Add ?? 0 };
+    };
+    const single = step(model.layers.map(() => new KVCache()), 1);
+    const batch = step(model.layers.map(() => new BatchKVCache({ leftPadding: [0, 0] })), 2);
+    // Each row's offset is idx - padding, one array per step for every layer (one add per layer before).
+    expect(batch.adds).toBe(single.adds);
+    // And three native calls more per step, not per layer: the offsets made, their shape read, the
+    // previous step's released.
+    expect(batch.calls).toBeLessThanOrEqual(single.calls + 3);
   });
 
   it('trains through the native forward: gradients equal the TypeScript path\'s, with LoRA', async () => {
