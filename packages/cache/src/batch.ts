@@ -52,7 +52,7 @@ export class BatchKVCache implements Cache {
   #padding: number[];
   /** `#padding` as an int32 array, made when first asked for after a change. */
   #paddingArray: mx.Array | null = null;
-  /** Right padding declared by `prepare` (host copy of `#rightPadding`). */
+  /** Right padding declared by `prepare`, as an array (for `finalize`'s roll) and on the host. */
   #rightPadding: mx.Array | null = null;
   #rightPaddingList: number[] | null = null;
   /** Positions written (the shared sequence length, padding included). */
@@ -157,15 +157,16 @@ export class BatchKVCache implements Cache {
     if (keys !== null && (keys.ndim !== 4 || keys.shape[0] !== offset.shape[0] || idx > keys.shape[2] || idx < 0)) {
       throw new Error(`BatchKVCache.state: keys [${keys?.shape}] do not fit ${offset.shape[0]} rows and idx ${idx}`);
     }
-    this.#keys = own(this.#keys, keys === null ? null : share(keys));
-    this.#values = own(this.#values, values === null ? null : share(values));
-    // One read of the device (a state is set when a cache is loaded or copied, not per step).
+    // One read of the device (a state is set when a cache is loaded or copied, not per step),
+    // checked before anything is replaced.
     const padding = (leftPadding.tolist() as number[]).map(Number);
     if (!padding.every((p) => Number.isInteger(p) && p >= 0)) throw new Error('BatchKVCache.state: leftPadding must hold non-negative integers');
     const offsets = (offset.tolist() as number[]).map(Number);
     if (!offsets.every((o, i) => o === idx - padding[i])) {
       throw new Error(`BatchKVCache.state: each row's offset must be idx - leftPadding (${idx} - [${padding}]), got [${offsets}]`);
     }
+    this.#keys = own(this.#keys, keys === null ? null : share(keys));
+    this.#values = own(this.#values, values === null ? null : share(values));
     this.#setPadding(padding);
     this.idx = idx;
   }

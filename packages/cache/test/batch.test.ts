@@ -160,6 +160,8 @@ describe('BatchKVCache', () => {
       expect(() => a.extend(a)).toThrow(/itself/);
       const c = BatchKVCache.fromState(a.state);
       expect(c.leftPadding.tolist()).toEqual([1, 2, 0]);
+      // A row's offset is idx - its padding; a state saying otherwise is refused.
+      expect(() => BatchKVCache.fromState([null, null, mx.array([5], 'int32'), mx.array([0], 'int32'), 0])).toThrow(/idx - leftPadding/);
     });
   });
 
