@@ -13,6 +13,7 @@ import * as sh from './ops/shape.js';
 import * as ix from './ops/indexing.js';
 import * as mm from './ops/matmul.js';
 import type { ArrayLike, AxisOptions, IndexSpec, Scalar } from './types.js';
+import { forgetHostRange } from './host-indices.js';
 
 /** The TypedArray that holds values of each dtype when read back. */
 export type TypedArrayFor<D extends Dtype> = D extends 'bool' | 'uint8'
@@ -175,6 +176,7 @@ export class Array {
     }
     native.release(old);
     this.#h = h;
+    forgetHostRange(this);
     if (wasFinalizable) this.finalizeWhenCollected();
   }
 

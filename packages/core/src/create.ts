@@ -1,6 +1,7 @@
 /** Creating arrays from JS values and from shapes. Semantics follow `mlx.core`. */
 import { Array, describeValue, wrap } from './array.js';
 import { type Dtype, checkIntFits, dtypeCode, int32, isInt32, isInteger } from './dtype.js';
+import { type HostValues, rememberHostRange } from './host-indices.js';
 import { native } from './native.js';
 import type { ArrayLike, ArrayLikeNested, DtypeOptions, Scalar } from './types.js';
 
@@ -82,7 +83,10 @@ function fromTypedArray(view: ArrayBufferView, dtype: Dtype | undefined, shape?:
   // Float64 data defaults to float32 (MLX's choice for float64 host data), unless asked.
   const made = wrap(native.fromBytes(bytes, s, dtypeCode(natural)));
   const target = dtype ?? (natural === 'float64' ? 'float32' : natural);
-  if (target === natural) return made;
+  if (target === natural) {
+    if (isInteger(natural)) rememberHostRange(made, view as unknown as HostValues);
+    return made;
+  }
   const cast = wrap(native.astype(made.handle, dtypeCode(target)));
   made.dispose();
   natural = target;

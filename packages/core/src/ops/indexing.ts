@@ -7,6 +7,7 @@
 import { Array, Scratch, describeValue, wrap } from '../array.js';
 import { asArray } from '../create.js';
 import { dtypeCode, isInteger } from '../dtype.js';
+import { hostRange } from '../host-indices.js';
 import { type NativeArray, native } from '../native.js';
 import type { ArrayLike, IndexSpec, Slice } from '../types.js';
 import { SCATTER, code } from './codes.js';
@@ -45,15 +46,22 @@ export class IndexError extends RangeError {
 export function checkIndexBounds(idx: Array, size: number, what: string): void {
   if (!isInteger(idx.dtype)) throw new TypeError(`${what}: indices must have an integer dtype, got ${idx.dtype}`);
   const h = idx.handle;
-  if (idx.size === 0 || !native.isAvailable(h)) return;
-  const data = idx.dataSync() as unknown as { readonly length: number; readonly [i: number]: number | bigint };
-  let lo: number | bigint = data[0];
-  let hi: number | bigint = data[0];
-  for (let i = 1; i < data.length; i++) {
-    const v = data[i];
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
+  if (idx.size === 0) return;
+  // Indices made from host data carry their range: no read (which waits for the evaluation lock).
+  let range = hostRange(idx);
+  if (range === undefined) {
+    if (!native.isAvailable(h)) return;
+    const data = idx.dataSync() as unknown as { readonly length: number; readonly [i: number]: number | bigint };
+    let lo: number | bigint = data[0];
+    let hi: number | bigint = data[0];
+    for (let i = 1; i < data.length; i++) {
+      const v = data[i];
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    range = [lo, hi];
   }
+  const [lo, hi] = range;
   const n = typeof lo === 'bigint' ? BigInt(size) : size;
   if (lo < -n || hi >= n) {
     const bad = lo < -n ? lo : hi;
