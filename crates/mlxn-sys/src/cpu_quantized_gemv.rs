@@ -32,10 +32,9 @@ impl<T: Element> QuantizedProduct<'_, T> {
         {
             let per_word = 32 / self.bits as usize;
             let m = self.x_rows.len();
-            m >= 1
-                && m <= MAX_ROWS
+            (1..=MAX_ROWS).contains(&m)
                 && self.w_strides[1] == 1
-                && self.group_size % (per_word * LANES) == 0
+                && self.group_size.is_multiple_of(per_word * LANES)
                 && std::is_x86_feature_detected!("avx2")
                 && std::is_x86_feature_detected!("fma")
         }
@@ -46,10 +45,7 @@ impl<T: Element> QuantizedProduct<'_, T> {
     /// `x` widened, each row laid out in blocks of `8 · per_word` values (the values eight words
     /// hold), position `p` of the eight words together: `[block][p][word]`. Also each row's sum
     /// over each group, for the bias term.
-    ///
-    /// # Safety
-    /// As `run`.
-    unsafe fn interleaved(&self, xs: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    fn interleaved(&self, xs: &[f32]) -> (Vec<f32>, Vec<f32>) {
         let (m, k, gs) = (self.x_rows.len(), self.k, self.group_size);
         let per_word = 32 / self.bits as usize;
         let block = per_word * LANES;
@@ -77,8 +73,7 @@ impl<T: Element> QuantizedProduct<'_, T> {
     /// # Safety
     /// As `run`, and `direct_path_applies()` must hold.
     pub(crate) unsafe fn run_direct(&self, xs: &[f32], threads: usize) {
-        // SAFETY: as the caller promises.
-        let (laid, sums) = unsafe { self.interleaved(xs) };
+        let (laid, sums) = self.interleaved(xs);
         let (m, k, n) = (self.x_rows.len(), self.k, self.n);
         over_panels(m, k, n, threads, |first, last, panel| {
             let columns = first * panel..(last * panel).min(n);
