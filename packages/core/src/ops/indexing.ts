@@ -35,7 +35,8 @@ export class IndexError extends RangeError {
  * indexing, gatherMm) do no bounds checking: an out-of-range index reads or writes outside the
  * array's buffer, which returns garbage, corrupts memory or crashes the process. We check here,
  * in TS, whenever the index array is already evaluated (arrays made from JS data, results that
- * were evaluated): that costs one read of the indices and never forces evaluation. Indices that
+ * were evaluated): that costs one read of the indices and never forces evaluation (none for
+ * small arrays made from JS data, whose range was remembered when they were made). Indices that
  * are still lazy (computed in the same graph, or tracers inside grad/vmap/compile) are not
  * checked: reading them would force evaluation, which is not allowed while tracing. We do not
  * clamp either, because clamping would silently change results (and cost an op per gather).
