@@ -7,7 +7,8 @@
  * token, and the ratios ours / mlx_lm (> 1 is faster for throughput, < 1 is faster for TTFT),
  * plus ours at the highest concurrency over ours at concurrency 1 (the batching gain), and
  * where ours spent each level's time (`ours_phase_ms`: the scheduler's `PhaseTimes`, with
- * `other` the running time no phase took). Not part of CI.
+ * `other` the running time no phase took) and how full its batch ran (`ours_steps`: decoding
+ * steps and generated tokens per step). Not part of CI.
  *
  *   pnpm --filter @mlxn/server build
  *   MLXN_REFERENCE_PYTHON=/path/to/python-with-mlx-lm pnpm --filter @mlxn/tooling bench:server
@@ -124,10 +125,10 @@ async function load(url: string, model: string, prompts: string[], concurrency: 
   return { requests_per_s: results.length / seconds, generated_tokens_per_s: generated / seconds, ttft_p50_ms: quantile(ttfts, 0.5), ttft_p99_ms: quantile(ttfts, 0.99), generated_tokens: generated };
 }
 
-/** The scheduler's phase times (ms, summed since it started), from serve-model's `/bench-stats`. */
-async function phaseTimes(url: string): Promise<Record<string, number>> {
+/** The scheduler's phase times (ms, summed since it started) and decoding steps, from serve-model's `/bench-stats`. */
+async function schedulerStats(url: string): Promise<{ phaseMs: Record<string, number>; steps: number }> {
   const r = await fetch(`${url}/bench-stats`);
-  return ((await r.json()) as { phaseMs: Record<string, number> }).phaseMs;
+  return (await r.json()) as { phaseMs: Record<string, number>; steps: number };
 }
 
 /** What a load cost in each phase, rounded to 0.1 ms; `other` is the running time no phase took. */
@@ -187,19 +188,25 @@ try {
   const report: Record<string, unknown> = { preset: preset.name, requests, prompt_tokens: promptLengths, new_tokens: newTokens };
   const byLevel: Record<string, { ours: Awaited<ReturnType<typeof load>>; mlx_lm: Awaited<ReturnType<typeof load>> }> = {};
   const phases: Record<string, Record<string, number>> = {};
+  const steps: Record<string, { steps: number; rows_per_step: number }> = {};
   for (const [level, c] of levels.entries()) {
     const prompts = promptSet(level + 1);
     // Alternating sides, so a change in the machine's load hits both alike.
-    const before = await phaseTimes(ours.url);
+    const before = await schedulerStats(ours.url);
     const a = await load(ours.url, 'bench', prompts, c);
-    phases[`c${c}`] = phaseDelta(before, await phaseTimes(ours.url));
-    process.stderr.write(`c${c} ours ${JSON.stringify(a)}\nc${c} ours phases (ms) ${JSON.stringify(phases[`c${c}`])}\n`);
+    const after = await schedulerStats(ours.url);
+    phases[`c${c}`] = phaseDelta(before.phaseMs, after.phaseMs);
+    // How full the batch ran: generated tokens per decoding step (a row's first token comes from its step too).
+    const n = after.steps - before.steps;
+    steps[`c${c}`] = { steps: n, rows_per_step: Math.round((a.generated_tokens / n) * 100) / 100 };
+    process.stderr.write(`c${c} ours ${JSON.stringify(a)}\nc${c} ours phases (ms) ${JSON.stringify(phases[`c${c}`])} ${JSON.stringify(steps[`c${c}`])}\n`);
     const b = await load(mlxUrl, mlxModel, prompts, c);
     process.stderr.write(`c${c} mlx_lm ${JSON.stringify(b)}\n`);
     byLevel[`c${c}`] = { ours: a, mlx_lm: b };
   }
   report.levels = byLevel;
   report.ours_phase_ms = phases;
+  report.ours_steps = steps;
   report.ratios = Object.fromEntries(
     Object.entries(byLevel).map(([k, v]) => [
       k,

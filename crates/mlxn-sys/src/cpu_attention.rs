@@ -1,5 +1,6 @@
-//! Attention for a few queries (a decoding step) on the CPU, `softmax(q·kᵀ·scale + mask)·v` with
-//! grouped-query heads, for the `CpuAttention` primitive (shim/cpu_attention.cc).
+//! Attention on the CPU, `softmax(q·kᵀ·scale + mask)·v` with grouped-query heads, for the
+//! `CpuAttention` primitive (shim/cpu_attention.cc): here the pass for a few queries (a decoding
+//! step); from `FEW_QUERIES` on, the blocked pass of cpu_attention_prompt.rs.
 //!
 //! Why: on the CPU MLX attends with a composed fallback: a batched `q·kᵀ`, the mask, a softmax and
 //! a batched `p·v`, each a pass over memory, the products in bfloat16/float16 in MLX's
@@ -22,7 +23,9 @@ use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Attention smaller than this many multiply-adds runs on the calling thread.
-const MIN_MACS_FOR_THREADS: usize = 1 << 17;
+pub(crate) const MIN_MACS_FOR_THREADS: usize = 1 << 17;
+/// From this many queries, attention runs in blocks (cpu_attention_prompt.rs).
+const FEW_QUERIES: usize = 16;
 
 static CALLS: AtomicU64 = AtomicU64::new(0);
 
@@ -41,7 +44,7 @@ pub struct View<T> {
 
 impl<T> View<T> {
     #[inline]
-    fn at(&self, b: usize, h: usize, r: usize) -> *const T {
+    pub(crate) fn at(&self, b: usize, h: usize, r: usize) -> *const T {
         // SAFETY (of the callers' reads): the caller of `Attention::run` promises the view is live.
         unsafe {
             self.ptr
@@ -56,7 +59,7 @@ impl<T: Element> View<T> {
     /// # Safety
     /// The row must lie in the live view.
     #[inline]
-    unsafe fn widen_row(&self, b: usize, h: usize, r: usize, dst: &mut [f32]) {
+    pub(crate) unsafe fn widen_row(&self, b: usize, h: usize, r: usize, dst: &mut [f32]) {
         let start = self.at(b, h, r);
         if self.strides[3] == 1 {
             // SAFETY: as the caller promises.
@@ -190,6 +193,10 @@ impl<T: Element> Attention<T> {
         if tasks == 0 || self.queries == 0 {
             return;
         }
+        if self.queries >= FEW_QUERIES {
+            // SAFETY: as the caller promises.
+            return unsafe { self.run_prompt(threads) };
+        }
         let work = self.batch * self.heads * self.queries * self.keys * (self.d + self.dv);
         let threads = if work < MIN_MACS_FOR_THREADS { 1 } else { threads.clamp(1, tasks) };
         let task = |i: usize| {
@@ -289,17 +296,17 @@ impl<T: Element> Attention<T> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use half::bf16;
 
-    fn values(len: usize, seed: u64) -> Vec<f32> {
+    pub(crate) fn values(len: usize, seed: u64) -> Vec<f32> {
         (0..len).map(|i| ((((i as u64 + 1) * 2654435761 + seed * 97) % 1000) as f32 - 500.0) / 250.0).collect()
     }
 
     /// The textbook attention in float64, contiguous inputs.
     #[allow(clippy::too_many_arguments)]
-    fn reference(q: &[f32], k: &[f32], v: &[f32], shape: (usize, usize, usize, usize, usize, usize, usize), scale: f64, causal: bool, hide: Option<&dyn Fn(usize, usize, usize, usize) -> bool>) -> Vec<f64> {
+    pub(crate) fn reference(q: &[f32], k: &[f32], v: &[f32], shape: (usize, usize, usize, usize, usize, usize, usize), scale: f64, causal: bool, hide: Option<&dyn Fn(usize, usize, usize, usize) -> bool>) -> Vec<f64> {
         let (bn, hn, kvn, tn, sn, d, dv) = shape;
         let rep = hn / kvn;
         let mut out = vec![0f64; bn * hn * tn * dv];
@@ -315,9 +322,13 @@ mod tests {
                         })
                         .collect();
                     for (s, x) in sc.iter_mut().enumerate() {
-                        if (causal && s > sn - tn + t) || hide.is_some_and(|f| f(b, h, t, s)) {
+                        if (causal && s as isize > sn as isize - tn as isize + t as isize) || hide.is_some_and(|f| f(b, h, t, s)) {
                             *x = f64::NEG_INFINITY;
                         }
+                    }
+                    // A query that sees nothing averages the values, as MLX's attention does.
+                    if sc.iter().all(|x| *x == f64::NEG_INFINITY) {
+                        sc.fill(0.0);
                     }
                     let max = sc.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                     let e: Vec<f64> = sc.iter().map(|x| (x - max).exp()).collect();
@@ -332,12 +343,12 @@ mod tests {
         out
     }
 
-    fn contiguous(shape: [usize; 4]) -> [isize; 4] {
+    pub(crate) fn contiguous(shape: [usize; 4]) -> [isize; 4] {
         [(shape[1] * shape[2] * shape[3]) as isize, (shape[2] * shape[3]) as isize, shape[3] as isize, 1]
     }
 
     /// `dims` = batch, heads, kv_heads, queries, keys, d, dv.
-    fn attention<T: Element>([q, k, v]: [View<T>; 3], mask: Mask<T>, out: &mut [T], dims: [usize; 7], scale: f32) -> Attention<T> {
+    pub(crate) fn attention<T: Element>([q, k, v]: [View<T>; 3], mask: Mask<T>, out: &mut [T], dims: [usize; 7], scale: f32) -> Attention<T> {
         let [batch, heads, kv_heads, queries, keys, d, dv] = dims;
         Attention { q, k, v, mask, out: out.as_mut_ptr(), batch, heads, kv_heads, queries, keys, d, dv, scale }
     }

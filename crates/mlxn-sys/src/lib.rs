@@ -11,10 +11,12 @@
 pub use cxx::{Exception, UniquePtr};
 
 pub mod cpu_attention;
+pub mod cpu_attention_prompt;
 pub mod cpu_gemm;
 pub mod cpu_half_gemm;
 pub mod cpu_quantized_gemm;
 pub mod cpu_quantized_gemv;
+pub mod fast_exp;
 pub mod float_formats;
 
 /// The MLX version this crate was compiled against (read from MLX's `version.h`).

@@ -143,9 +143,10 @@ describe('checkpointedValueAndGrad', () => {
     const [full, g1] = peakOf(() => valueAndGrad(model, () => loss(model.hidden(ids)))());
     const [ckpt, g2] = peakOf(() => checkpointedValueAndGrad(model, loss, ids));
     expectSameGrads(g1, g2, 1e-5);
-    // Without checkpointing every layer's attention scores and MLP activations are alive at once;
-    // with it, about one layer's recomputation (measured: 87 MiB against 23 MiB here).
-    expect(ckpt).toBeLessThan(full * 0.4);
+    // Without checkpointing every layer's activations are alive at once; with it, about one
+    // layer's recomputation (measured: 51 MiB against 22 MiB here, since the CPU's attention
+    // over a prompt keeps no score matrix; 87 against 23 MiB when it did).
+    expect(ckpt).toBeLessThan(full * 0.5);
     console.log(`peak above baseline: full ${(full / 2 ** 20).toFixed(1)} MiB, checkpointed ${(ckpt / 2 ** 20).toFixed(1)} MiB`);
   });
 });

@@ -2,16 +2,19 @@
 // a softmax, a batched p·v): several passes over the cache and, in bfloat16/float16, products in
 // MLX's single-threaded loop with the scores rounded to the half format before the softmax.
 //
-// - A decoding step's few queries (under kFewQueries) run in `CpuAttention`, a primitive of our
-//   own whose work is done by cpu_attention.rs: each key and value row read once, scores and
-//   probabilities in float32, on several threads. A decoding step reads the whole cache for little
-//   arithmetic, so at long contexts the fallback cost as much as the layer's weights. Its
-//   derivatives and vmap are MLX's: `vjp`, `jvp` and `vmap` apply MLX's own transforms to MLX's
-//   attention of the same inputs (its CPU fallback, made of differentiable ops).
-// - bfloat16/float16 attention over more queries (a prompt) is MLX's attention of the inputs
-//   widened to float32, rounded once: its products then run in cpu_gemm.rs on every core, and
-//   the scores keep float32 precision (as MLX's fused GPU kernels keep them). Widening the whole
-//   cache for a decoding step would cost more than it saves.
+// - Attention without sinks runs in `CpuAttention`, a primitive of our own whose work is done in
+//   Rust, scores and probabilities in float32, on several threads: a decoding step's few queries
+//   by cpu_attention.rs (each key and value row read once: a decoding step reads the whole cache
+//   for little arithmetic, so at long contexts the fallback cost as much as the layer's weights),
+//   a prompt's by cpu_attention_prompt.rs (blocks of queries against blocks of keys with a running
+//   softmax: the fallback's full score matrix, its mask and its scalar `exp` took most of a long
+//   prompt's prefill). Its derivatives and vmap are MLX's: `vjp`, `jvp` and `vmap` apply MLX's
+//   own transforms to MLX's attention of the same inputs (its CPU fallback, made of
+//   differentiable ops).
+// - bfloat16/float16 attention with sinks over more queries (a prompt) is MLX's attention of the
+//   inputs widened to float32, rounded once: its products then run in cpu_gemm.rs on every core,
+//   and the scores keep float32 precision (as MLX's fused GPU kernels keep them). Widening the
+//   whole cache for a decoding step would cost more than it saves.
 #include <stdexcept>
 
 #include "mlx/backend/cpu/encoder.h"
@@ -87,12 +90,12 @@ void CpuAttention::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out
   });
 }
 
-// `CpuAttention` for a decoding step's few queries, where it takes these inputs.
-std::optional<mx::array> few_queries(const mx::array& q, const mx::array& k, const mx::array& v, float scale,
+// `CpuAttention`, where it takes these inputs.
+std::optional<mx::array> ours(const mx::array& q, const mx::array& k, const mx::array& v, float scale,
                                      const std::string& mask_mode, const std::optional<mx::array>& mask,
                                      bool has_sinks, const mx::Stream& s) {
   const auto t = q.dtype();
-  if (has_sinks || q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4 || q.shape(2) >= kFewQueries || q.shape(2) == 0 ||
+  if (has_sinks || q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4 || q.shape(2) == 0 ||
       !(t == mx::float32 || t == mx::bfloat16 || t == mx::float16) || k.dtype() != t || v.dtype() != t ||
       q.shape(0) != k.shape(0) || k.shape(0) != v.shape(0) || q.shape(3) != k.shape(3) ||
       k.shape(1) != v.shape(1) || k.shape(2) != v.shape(2) || k.shape(1) == 0 || q.shape(1) % k.shape(1) != 0) {
@@ -126,7 +129,7 @@ std::optional<mx::array> few_queries(const mx::array& q, const mx::array& k, con
   return mx::array(std::move(shape), t, std::make_shared<CpuAttention>(s, scale, kind), std::move(inputs));
 }
 
-// MLX's attention of half-precision inputs widened to float32, rounded once (a prompt).
+// MLX's attention of half-precision inputs widened to float32, rounded once (a prompt with sinks).
 std::optional<mx::array> half_in_float32(const mx::array& q, const mx::array& k, const mx::array& v, float scale,
                                          const std::string& mask_mode, const std::optional<mx::array>& mask,
                                          const std::optional<mx::array>& sinks, const mx::Stream& s) {
@@ -153,7 +156,7 @@ std::optional<mx::array> attention_on_cpu(const mx::array& q, const mx::array& k
                                           const std::string& mask_mode, const std::optional<mx::array>& mask,
                                           const std::optional<mx::array>& sinks, const mx::Stream& s) {
   if (!cpu_gemm_replaces_blas() || s.device != mx::Device::cpu) return std::nullopt;
-  if (auto few = few_queries(q, k, v, scale, mask_mode, mask, sinks.has_value(), s)) return few;
+  if (auto attention = ours(q, k, v, scale, mask_mode, mask, sinks.has_value(), s)) return attention;
   return half_in_float32(q, k, v, scale, mask_mode, mask, sinks, s);
 }
 

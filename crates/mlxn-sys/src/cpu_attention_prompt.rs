@@ -1,0 +1,395 @@
+//! Attention over many queries (a prompt, or a training step's sequence) for the `CpuAttention`
+//! primitive: the same result as cpu_attention.rs's pass for a decoding step, computed in blocks.
+//!
+//! Why: MLX's CPU fallback materializes the scores of every query against every key (a
+//! 2,048-token prompt: 16.7M floats per four heads), masks them with a second array of that size,
+//! and takes a scalar `exp` of each; on our 2-core machine that was 300 ms per layer of the `tiny`
+//! preset, 600 ms for `small-float32`'s, most of a long prompt's prefill. The decoding pass of
+//! cpu_attention.rs scores one key at a time against a few queries, which does not scale to
+//! thousands of them.
+//!
+//! How (the online softmax of flash attention): one task per (batch row, key/value head, block
+//! of queries), with the block's queries of every head that shares the key/value head as the rows
+//! of one matrix. A task walks the keys in blocks: scores of the block by a small product
+//! (the `gemm` crate), the mask, the running maximum and sum of each row updated and the
+//! exponentials taken in vector registers (fast_exp.rs), then the block's values accumulated by a
+//! second product. With a causal mask the key blocks past a query block's last visible position
+//! are skipped, which halves the work of a prompt. Scores, probabilities and sums stay float32;
+//! the output is rounded once.
+
+use crate::cpu_attention::{Attention, Element, Mask};
+use crate::fast_exp::exp_shifted;
+use rayon::prelude::*;
+
+/// Rows (queries × grouped heads) per task.
+const ROWS_PER_TASK: usize = 128;
+/// Keys per block.
+const KEY_BLOCK: usize = 128;
+
+/// `dst (m × n) = keep · dst + a (m × k) · b (k × n)`, each operand given as (pointer, column
+/// stride, row stride), on the calling thread.
+///
+/// # Safety
+/// The operands must cover the stated shapes, and `dst` overlap neither input.
+#[allow(clippy::too_many_arguments)]
+unsafe fn product(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    keep: bool,
+    a: (*const f32, isize, isize),
+    b: (*const f32, isize, isize),
+) {
+    // `gemm::gemm(m, n, k, dst, dst_cs, dst_rs, read_dst, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs,
+    // alpha, beta, …)` computes `dst = alpha · dst + beta · lhs · rhs`.
+    // SAFETY: as the caller promises.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            n as isize,
+            keep,
+            a.0,
+            a.1,
+            a.2,
+            b.0,
+            b.1,
+            b.2,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+impl<T: Element> Attention<T> {
+    /// Computes the attention in blocks of queries, spread over rayon's pool unless it is small.
+    ///
+    /// # Safety
+    /// As `Attention::run`.
+    pub(crate) unsafe fn run_prompt(&self, threads: usize) {
+        // Query positions per task: `ROWS_PER_TASK` rows over the grouped heads.
+        let block = (ROWS_PER_TASK / (self.heads / self.kv_heads)).max(8);
+        let blocks = self.queries.div_ceil(block);
+        let tasks = self.batch * self.kv_heads * blocks;
+        let task = |i: usize| {
+            let (bg, qb) = (i / blocks, i % blocks);
+            let first = qb * block;
+            // SAFETY: as the caller promises; task i writes only its own rows of the output.
+            unsafe {
+                self.prompt_task(
+                    bg / self.kv_heads,
+                    bg % self.kv_heads,
+                    first,
+                    block.min(self.queries - first),
+                )
+            }
+        };
+        let work = self.batch * self.heads * self.queries * self.keys * (self.d + self.dv);
+        if threads < 2 || tasks < 2 || work < crate::cpu_attention::MIN_MACS_FOR_THREADS {
+            (0..tasks).for_each(task);
+        } else {
+            // Tasks of different sizes (later query blocks see more keys under a causal mask):
+            // rayon hands them out as threads free up.
+            (0..tasks).into_par_iter().for_each(task);
+        }
+    }
+
+    /// Queries `first..first + count` of batch row `b`, for the heads that share key/value head `g`.
+    ///
+    /// # Safety
+    /// As `Attention::run`; no other task writes these output rows.
+    unsafe fn prompt_task(&self, b: usize, g: usize, first: usize, count: usize) {
+        let (d, dv, s_len, t_len) = (self.d, self.dv, self.keys, self.queries);
+        let rep = self.heads / self.kv_heads;
+        let rows = rep * count; // row r: head g*rep + r / count, query first + r % count
+        let head_query = |r: usize| (g * rep + r / count, first + r % count);
+        let mut qs = vec![0f32; rows * d];
+        for r in 0..rows {
+            let (h, t) = head_query(r);
+            let dst = &mut qs[r * d..(r + 1) * d];
+            // SAFETY: a row of q.
+            unsafe { self.q.widen_row(b, h, t, dst) };
+            for x in dst.iter_mut() {
+                *x *= self.scale;
+            }
+        }
+        // Query t sees keys up to `S - T + t` under a causal mask. When every query sees at least
+        // one key (S ≥ T), key blocks past the block's last visible key are skipped; otherwise a
+        // query that sees nothing averages every value, as MLX's does, so all keys are walked.
+        let causal = matches!(self.mask, Mask::Causal);
+        let keys_walked = if causal && s_len >= t_len {
+            s_len - t_len + first + count
+        } else {
+            s_len
+        };
+        let mut max = vec![f32::NEG_INFINITY; rows];
+        let mut sum = vec![0f32; rows];
+        let mut acc = vec![0f32; rows * dv];
+        let mut ks = vec![0f32; KEY_BLOCK * d];
+        let mut vs = vec![0f32; KEY_BLOCK * dv];
+        let mut scores = vec![0f32; rows * KEY_BLOCK];
+        for start in (0..keys_walked).step_by(KEY_BLOCK) {
+            let n = KEY_BLOCK.min(keys_walked - start);
+            for j in 0..n {
+                // SAFETY: rows of k and v.
+                unsafe {
+                    self.k
+                        .widen_row(b, g, start + j, &mut ks[j * d..(j + 1) * d]);
+                    self.v
+                        .widen_row(b, g, start + j, &mut vs[j * dv..(j + 1) * dv]);
+                }
+            }
+            let block = &mut scores[..rows * n];
+            // scores (rows × n) = qs (rows × d) · ksᵀ (d × n).
+            // SAFETY: the buffers have these shapes.
+            unsafe {
+                product(
+                    rows,
+                    n,
+                    d,
+                    block.as_mut_ptr(),
+                    false,
+                    (qs.as_ptr(), 1, d as isize),
+                    (ks.as_ptr(), d as isize, 1),
+                )
+            };
+            for r in 0..rows {
+                let (h, t) = head_query(r);
+                let row = &mut block[r * n..(r + 1) * n];
+                // SAFETY: the mask covers (b, h, t, start..start + n).
+                unsafe { self.apply_mask(row, b, h, t, start) };
+                let block_max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let new_max = max[r].max(block_max);
+                // Rows that have seen only -inf (an additive mask) so far keep zero weight and sum.
+                let shift = if new_max == f32::NEG_INFINITY {
+                    0.0
+                } else {
+                    new_max
+                };
+                let correction = (max[r] - shift).exp();
+                max[r] = new_max;
+                sum[r] = sum[r] * correction + exp_shifted(row, shift);
+                if correction != 1.0 {
+                    for a in &mut acc[r * dv..(r + 1) * dv] {
+                        *a *= correction;
+                    }
+                }
+            }
+            // acc (rows × dv) += probabilities (rows × n) · vs (n × dv).
+            // SAFETY: the buffers have these shapes.
+            unsafe {
+                product(
+                    rows,
+                    dv,
+                    n,
+                    acc.as_mut_ptr(),
+                    true,
+                    (block.as_ptr(), 1, n as isize),
+                    (vs.as_ptr(), 1, dv as isize),
+                )
+            };
+        }
+        for r in 0..rows {
+            let (h, t) = head_query(r);
+            let at = ((b * self.heads + h) * t_len + t) * dv;
+            let inv = 1.0 / sum[r];
+            for (c, &x) in acc[r * dv..(r + 1) * dv].iter().enumerate() {
+                // SAFETY: an element of this task's output rows.
+                unsafe { *self.out.add(at + c) = T::narrow(x * inv) };
+            }
+        }
+    }
+
+    /// Masks the scores of query `t` of head `h` (batch row `b`) against keys `start..`: a hidden
+    /// position gets float32's lowest value, as in the decoding pass.
+    ///
+    /// # Safety
+    /// An array mask must cover those positions.
+    #[inline]
+    unsafe fn apply_mask(&self, row: &mut [f32], b: usize, h: usize, t: usize, start: usize) {
+        match self.mask {
+            Mask::None => {}
+            Mask::Causal => {
+                let seen = (self.keys + t + 1).saturating_sub(self.queries);
+                for x in row.iter_mut().skip(seen.saturating_sub(start)) {
+                    *x = f32::MIN;
+                }
+            }
+            Mask::Bool(m) => {
+                // SAFETY: as the caller promises.
+                let base = unsafe { m.at(b, h, t).offset(start as isize * m.strides[3]) };
+                for (s, x) in row.iter_mut().enumerate() {
+                    // SAFETY: as the caller promises.
+                    if unsafe { *base.offset(s as isize * m.strides[3]) } == 0 {
+                        *x = f32::MIN;
+                    }
+                }
+            }
+            Mask::Additive(m) => {
+                // SAFETY: as the caller promises.
+                let base = unsafe { m.at(b, h, t).offset(start as isize * m.strides[3]) };
+                for (s, x) in row.iter_mut().enumerate() {
+                    // SAFETY: as the caller promises.
+                    *x += unsafe { *base.offset(s as isize * m.strides[3]) }.widen();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cpu_attention::tests::{attention, contiguous, reference, values};
+    use crate::cpu_attention::{Mask, View};
+    use half::bf16;
+
+    type Hide<'a> = Option<&'a dyn Fn(usize, usize, usize, usize) -> bool>;
+
+    /// `dims` = batch, heads, kv_heads, queries, keys, d, dv; cases as cpu_attention.rs's: none, causal, boolean, additive.
+    fn check(dims: [usize; 7], threads: usize) {
+        let [bn, hn, kvn, tn, sn, d, dv] = dims;
+        let q = values(bn * hn * tn * d, 11);
+        let k = values(bn * kvn * sn * d, 12);
+        let v = values(bn * kvn * sn * dv, 13);
+        // Hides a pattern, and every position of query 3 of head 0 (it then averages the values).
+        let hidden = |b: usize, h: usize, t: usize, s: usize| {
+            (b * 3 + h + t * 7 + s).is_multiple_of(5) || (h == 0 && t == 3)
+        };
+        let bools: Vec<u8> = (0..bn * hn * tn * sn)
+            .map(|i| {
+                let (s, t, h, b) = (i % sn, i / sn % tn, i / (sn * tn) % hn, i / (sn * tn * hn));
+                u8::from(!hidden(b, h, t, s))
+            })
+            .collect();
+        let additive: Vec<f32> = bools
+            .iter()
+            .map(|&x| if x == 1 { 0.0 } else { -1e30 })
+            .collect();
+        for case in 0..4 {
+            let mut out = vec![0f32; bn * hn * tn * dv];
+            let mask = match case {
+                0 => Mask::None,
+                1 => Mask::Causal,
+                2 => Mask::Bool(View {
+                    ptr: bools.as_ptr(),
+                    strides: contiguous([bn, hn, tn, sn]),
+                }),
+                _ => Mask::Additive(View {
+                    ptr: additive.as_ptr(),
+                    strides: contiguous([bn, hn, tn, sn]),
+                }),
+            };
+            let views = [
+                View {
+                    ptr: q.as_ptr(),
+                    strides: contiguous([bn, hn, tn, d]),
+                },
+                View {
+                    ptr: k.as_ptr(),
+                    strides: contiguous([bn, kvn, sn, d]),
+                },
+                View {
+                    ptr: v.as_ptr(),
+                    strides: contiguous([bn, kvn, sn, dv]),
+                },
+            ];
+            unsafe { attention(views, mask, &mut out, dims, 0.3).run(threads) };
+            // The additive mask's -1e30 is a very low score, not a hidden one: a query that sees
+            // nothing then averages the values too.
+            let hide: Hide = (case >= 2).then_some(&hidden);
+            let want = reference(
+                &q,
+                &k,
+                &v,
+                (bn, hn, kvn, tn, sn, d, dv),
+                0.3,
+                case == 1,
+                hide,
+            );
+            for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
+                assert!(
+                    (g as f64 - w).abs() < 2e-5,
+                    "dims {dims:?} case {case} threads {threads} at {i}: {g} vs {w}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn matches_the_definition_over_many_key_and_query_blocks() {
+        // Several query blocks (64 per task with 2 grouped heads) and key blocks, with remainders.
+        check([2, 4, 2, 150, 300, 20, 12], 1);
+        check([2, 4, 2, 150, 300, 20, 12], 3);
+        // More queries than keys (the first queries see nothing under the causal mask), one head.
+        check([1, 1, 1, 40, 17, 8, 8], 2);
+        // Exactly one block of each, no grouped heads, head size of a real model.
+        check([1, 2, 2, 16, 128, 64, 64], 2);
+    }
+
+    #[test]
+    fn reads_strided_half_operands() {
+        // Keys and values as the first 200 of 256 rows of a preallocated bfloat16 cache.
+        let (hn, kvn, tn, sn, cap, d) = (4usize, 2usize, 24usize, 200usize, 256usize, 16usize);
+        let q = values(hn * tn * d, 14);
+        let kc = values(kvn * cap * d, 15);
+        let vc = values(kvn * cap * d, 16);
+        let used = |c: &[f32]| {
+            (0..kvn)
+                .flat_map(|g| c[g * cap * d..(g * cap + sn) * d].to_vec())
+                .collect::<Vec<f32>>()
+        };
+        let round = |x: &[f32]| x.iter().map(|&x| bf16::from_f32(x)).collect::<Vec<bf16>>();
+        let (qh, kh, vh) = (round(&q), round(&kc), round(&vc));
+        let wide = |x: &[bf16]| x.iter().map(|x| x.to_f32()).collect::<Vec<f32>>();
+        let want = reference(
+            &wide(&qh),
+            &used(&wide(&kh)),
+            &used(&wide(&vh)),
+            (1, hn, kvn, tn, sn, d, d),
+            0.25,
+            true,
+            None,
+        );
+        let mut out = vec![bf16::ZERO; hn * tn * d];
+        let cache = [(kvn * cap * d) as isize, (cap * d) as isize, d as isize, 1];
+        let views = [
+            View {
+                ptr: qh.as_ptr(),
+                strides: contiguous([1, hn, tn, d]),
+            },
+            View {
+                ptr: kh.as_ptr(),
+                strides: cache,
+            },
+            View {
+                ptr: vh.as_ptr(),
+                strides: cache,
+            },
+        ];
+        unsafe {
+            attention(
+                views,
+                Mask::Causal,
+                &mut out,
+                [1, hn, kvn, tn, sn, d, d],
+                0.25,
+            )
+            .run(2)
+        };
+        for (&g, &w) in out.iter().zip(&want) {
+            // float32 attention of the rounded inputs, rounded once: half a bfloat16 unit.
+            assert!(
+                (g.to_f64() - w).abs() <= 2f64.powi(-8) * w.abs().max(2f64.powi(-8)) + 1e-6,
+                "{g} vs {w}"
+            );
+        }
+    }
+}
