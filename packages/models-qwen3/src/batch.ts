@@ -125,6 +125,7 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
   const vocabSize = model.config.vocabSize;
   const numLayers = model.makeCache().length;
   const { sampler, processors, temperature, signal } = plan;
+  const greedy = temperature === 0 && !plan.customSampler;
   // A seeded batch draws from its own key sequence: interleaved requests stay reproducible.
   const keys = plan.seed !== undefined ? new mx.random.KeySequence(plan.seed) : undefined;
 
@@ -191,6 +192,8 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
         });
         logits = mx.concatenate(rowsOut, 0);
       }
+      // The built-in greedy sampler is an argmax, which normalizing the logits does not change.
+      if (greedy && !plan.logprobs) return [mx.argmax(logits, -1), null];
       const logprobs = mx.subtract(logits, mx.logsumexp(logits, -1, true));
       const draw = () => (plan.customSampler ? checkSampledTokens(logprobs, sampler(logprobs), `${what}: sampler`) : sampler(logprobs));
       const y = keys === undefined ? draw() : keys.run(draw);

@@ -240,6 +240,10 @@ export async function* generateStep(
   let history: mx.Array | null = processors.length > 0 ? mx.keep(mx.array([...context, ...prompt], 'int32')) : null;
   const withLogprob = plan.logprobs;
   const temperature = plan.temperature;
+  // The built-in greedy sampler is an argmax, which normalizing the logits does not change: without
+  // reported log-probabilities the log-sum-exp (an exp per vocabulary entry, scalar in MLX's CPU
+  // backend) is skipped.
+  const greedy = temperature === 0 && !plan.customSampler;
 
   // The logits processors and the sampler for one step's logits `[1, V]` (`input` is the token fed).
   const sample = (logits: mx.Array, input: mx.Array, feedsHistory: boolean): [mx.Array, mx.Array | null] => {
@@ -254,6 +258,7 @@ export async function* generateStep(
     const allowed = plan.tokenMask?.mask(logits.shape[logits.shape.length - 1]);
     if (allowed != null) logits = applyTokenMask(logits, allowed);
     maybeQuantize(cache, plan);
+    if (greedy && !withLogprob) return [mx.argmax(logits, -1), null];
     const logprobs = mx.subtract(logits, mx.logsumexp(logits, -1, true));
     const y = plan.customSampler ? checkSampledTokens(logprobs, sampler(logprobs), `${what}: sampler`) : sampler(logprobs);
     if (!withLogprob) return [y, null];
