@@ -19,6 +19,7 @@
  * steps) overlaps the device computing step n. A row that finishes at step n has had step n+1
  * computed for nothing (at most one step past its end). Rows with a constraint need step n's
  * token before their next mask exists, so while one is in the batch, step n is read first.
+ * Joining prompts are prefilled behind the step in flight too (not after reading it).
  */
 import * as mx from '@mlxn/core';
 import { forgetScheduled, readScheduled, type ScheduledRead, scheduleEval, scheduleForRead, useEvalThread } from '@mlxn/core/internal';
@@ -204,9 +205,10 @@ export class Scheduler {
         this.#timed('drop', () => this.#dropFinished());
         try {
           if (this.#pending.length > 0 && this.#active.length < this.#maxBatch) {
-            // Rows join a batch with no step queued (the joined inputs are read directly).
-            this.#settle();
-            this.#timed('drop', () => this.#dropFinished());
+            // Rows join behind the step in flight, which is read after the next one is queued,
+            // as every other step is: reading it first would leave the device idle while the
+            // host reads and prefills. (Its rows are the batch's first rows: joined rows and
+            // their cache rows are appended.)
             await this.#join();
           }
           if (this.#active.length > 0) this.#step();
@@ -456,6 +458,9 @@ export class Scheduler {
       if (this.#active.length === 0) return;
     }
     const rows = this.#active;
+    // Rows of the step in flight, whose fed token is not in `history` yet (rows that joined since
+    // feed their prompt's last token, which is not in it either way).
+    const inFlight = new Set(ahead ? previous.rows : []);
     const masks = this.#timed('build', () => this.#masks());
     let out: StepArrays;
     try {
@@ -466,7 +471,7 @@ export class Scheduler {
           wantLogprobs: row.wantLogprobs,
           keys: row.keys,
           // Ahead of step n's read, the token fed into step n is not in `history` yet.
-          known: ahead ? [...row.history, row.lastToken ?? row.prompt[row.prompt.length - 1]] : row.history,
+          known: inFlight.has(row) ? [...row.history, row.lastToken ?? row.prompt[row.prompt.length - 1]] : row.history,
           mask: masks.get(row),
         }))),
       );

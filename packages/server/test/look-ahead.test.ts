@@ -76,4 +76,46 @@ describe('decoding one step ahead', () => {
     await runRows([{ prompt, options: { maxTokens: 6, logitsProcessors: [recorder('constrained')] }, hook, onToken: () => received.constrained++ }]);
     expect(seenAtBuild.constrained).toEqual([0, 1, 2, 3, 4, 5]);
   });
+
+  it('lets a row join behind the step in flight: the running row stays one step ahead, and both get their exact histories', async () => {
+    const scheduler = new Scheduler(model, { prefixCache: false });
+    const seenAtBuild: number[] = [];
+    let received = 0;
+    const recorder: LogitsProcessor = (history, logits) => {
+      seenAtBuild.push(received);
+      return historyHash(history, logits);
+    };
+    const [first, second] = [encode('The sea is'), encode('Once upon a time there was')];
+    const options = { maxTokens: 10, logitsProcessors: [historyHash] };
+    const tokens: number[][] = [[], []];
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let done = 0;
+        const submit = (i: number, prompt: number[], opts: Record<string, unknown>) => {
+          const plan = resolveGenerateOptions(opts, vocab, 'test');
+          scheduler.submit([
+            {
+              prompt,
+              plan,
+              topLogprobs: 0,
+              onEvent: (e: RowEvent) => {
+                if (e.type === 'error') return reject(e.error);
+                if (e.type === 'done') return ++done === 2 ? resolve() : undefined;
+                tokens[i].push(e.token);
+                if (i === 0 && ++received === 3) submit(1, second, options);
+              },
+            },
+          ]);
+        };
+        submit(0, first, { maxTokens: 10, logitsProcessors: [recorder] });
+      });
+    } finally {
+      await scheduler.close();
+    }
+    // Every step of the first row was built before its previous token was read, the steps
+    // around the second row's join included.
+    expect(seenAtBuild).toEqual([0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(tokens[0]).toEqual((await model.generate(first, options)).tokens);
+    expect(tokens[1]).toEqual((await model.generate(second, options)).tokens);
+  });
 });
