@@ -3,7 +3,7 @@
 #
 #   tooling/bench/gpu/run.sh receive a|b|c     copy one staged part into /tmp/mlxn-gpu
 #   tooling/bench/gpu/run.sh bench NAME ...    set up (once per machine) and run benchmark NAME
-#                                              (generate | breakdown | server) with the environment given;
+#                                              (generate | breakdown | attention | server) with the environment given;
 #                                              its JSON goes to $OUT/NAME-<n>.json (n counts runs
 #                                              on this machine)
 #   tooling/bench/gpu/run.sh python FILE ...   run a staged Python script (bench/probe_decode.py)
@@ -20,7 +20,7 @@ case "${1:-}" in
     exit 0
     ;;
   bench|python) mode=$1; shift ;;
-  *) echo "usage: run.sh receive a|b|c | bench generate|breakdown|server ... | python FILE [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: run.sh receive a|b|c | bench generate|breakdown|attention|server ... | python FILE [ARGS]" >&2; exit 2 ;;
 esac
 
 . "$(dirname "$0")/setup.sh"
