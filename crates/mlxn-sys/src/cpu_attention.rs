@@ -1,6 +1,7 @@
 //! Attention on the CPU, `softmax(q·kᵀ·scale + mask)·v` with grouped-query heads, for the
-//! `CpuAttention` primitive (shim/cpu_attention.cc): here the pass for a few queries (a decoding
-//! step); from `FEW_QUERIES` on, the blocked pass of cpu_attention_prompt.rs.
+//! `CpuAttention` primitive (shim/cpu_attention.cc): the operands, the bridge's entry and the
+//! spreading over threads; the computation, in blocks of queries and keys, is
+//! cpu_attention_blocks.rs.
 //!
 //! Why: on the CPU MLX attends with a composed fallback: a batched `q·kᵀ`, the mask, a softmax and
 //! a batched `p·v`, each a pass over memory, the products in bfloat16/float16 in MLX's
@@ -9,11 +10,10 @@
 //! layer on our 2-core x86-64, as much as the layer's weights, where reading the keys and values
 //! once takes about 0.4 ms.
 //!
-//! How: one task per (batch row, key/value head), spread over rayon's global pool. A task reads
-//! each key row once, widened to float32, and scores it against every query that shares the head
-//! (the grouped heads times the queries); then a float32 softmax per query; then it reads each
-//! value row once and accumulates it into every query's output, which is rounded once to the
-//! output format. Scores and probabilities stay in float32 (MLX's fallback rounds both to a half
+//! How: one task per (batch row, key/value head, block of queries), spread over rayon's global
+//! pool; a task walks the keys in blocks with a running softmax (cpu_attention_blocks.rs), so it
+//! reads each key and value row once per block of queries and never holds more than a block's
+//! scores. Scores and probabilities stay in float32 (MLX's fallback rounds both to a half
 //! format); a masked position gets float32's lowest value, as MLX's gets its format's lowest,
 //! so a query that sees nothing averages all values as MLX's does.
 
@@ -23,9 +23,9 @@ use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Attention smaller than this many multiply-adds runs on the calling thread.
-pub(crate) const MIN_MACS_FOR_THREADS: usize = 1 << 17;
-/// From this many queries, attention runs in blocks (cpu_attention_prompt.rs).
-const FEW_QUERIES: usize = 16;
+const MIN_MACS_FOR_THREADS: usize = 1 << 17;
+/// Rows (queries × grouped heads) per task.
+const ROWS_PER_TASK: usize = 128;
 
 static CALLS: AtomicU64 = AtomicU64::new(0);
 
@@ -110,24 +110,6 @@ pub struct Attention<T: Element> {
 // SAFETY: the inputs are only read, and each task writes the output rows of its own heads.
 unsafe impl<T: Element> Sync for Attention<T> {}
 
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight partial sums: the compiler keeps them in vector registers.
-    let mut acc = [0f32; 8];
-    let (ac, ar) = a.split_at(a.len() / 8 * 8);
-    let (bc, br) = b.split_at(ac.len());
-    for (x, y) in ac.chunks_exact(8).zip(bc.chunks_exact(8)) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut s = acc.iter().sum::<f32>();
-    for (x, y) in ar.iter().zip(br) {
-        s += x * y;
-    }
-    s
-}
-
 /// The native bridge's entry (lib.rs): `dtype` names the element type (see `for_element`);
 /// `mask_kind` 0 none, 1 causal, 2 boolean array, 3 additive array; each operand a pointer and
 /// its four element strides; `dims` = batch, heads, kv_heads, queries, keys, d, dv.
@@ -189,108 +171,27 @@ impl<T: Element> Attention<T> {
     /// that overlaps no input, and `heads` a multiple of `kv_heads`.
     pub unsafe fn run(&self, threads: usize) {
         CALLS.fetch_add(1, Ordering::Relaxed);
-        let tasks = self.batch * self.kv_heads;
-        if tasks == 0 || self.queries == 0 {
+        if self.batch * self.kv_heads == 0 || self.queries == 0 {
             return;
         }
-        if self.queries >= FEW_QUERIES {
-            // SAFETY: as the caller promises.
-            return unsafe { self.run_prompt(threads) };
-        }
-        let work = self.batch * self.heads * self.queries * self.keys * (self.d + self.dv);
-        let threads = if work < MIN_MACS_FOR_THREADS { 1 } else { threads.clamp(1, tasks) };
+        // Query positions per task: about `ROWS_PER_TASK` rows over the grouped heads (a decoding
+        // step's one query: one block per batch row and key/value head).
+        let block = (ROWS_PER_TASK / (self.heads / self.kv_heads)).max(8);
+        let blocks = self.queries.div_ceil(block);
+        let tasks = self.batch * self.kv_heads * blocks;
         let task = |i: usize| {
-            // SAFETY: as the caller promises; task i writes only its own heads' rows.
-            unsafe { self.head_group(i / self.kv_heads, i % self.kv_heads) }
+            let (bg, qb) = (i / blocks, i % blocks);
+            let first = qb * block;
+            // SAFETY: as the caller promises; task i writes only its own rows of the output.
+            unsafe { self.block_task(bg / self.kv_heads, bg % self.kv_heads, first, block.min(self.queries - first)) }
         };
-        if threads < 2 {
+        let work = self.batch * self.heads * self.queries * self.keys * (self.d + self.dv);
+        if threads < 2 || tasks < 2 || work < MIN_MACS_FOR_THREADS {
             (0..tasks).for_each(task);
         } else {
-            (0..threads).into_par_iter().for_each(|t| (tasks * t / threads..tasks * (t + 1) / threads).for_each(task));
-        }
-    }
-
-    /// The queries of batch row `b` whose heads share key/value head `g`.
-    unsafe fn head_group(&self, b: usize, g: usize) {
-        let (d, dv, s_len, t_len) = (self.d, self.dv, self.keys, self.queries);
-        let rep = self.heads / self.kv_heads;
-        let rows = rep * t_len; // row r: head g*rep + r / t_len, query r % t_len
-        let mut qs = vec![0f32; rows * d];
-        for r in 0..rows {
-            let dst = &mut qs[r * d..(r + 1) * d];
-            // SAFETY: a row of q.
-            unsafe { self.q.widen_row(b, g * rep + r / t_len, r % t_len, dst) };
-            for x in dst.iter_mut() {
-                *x *= self.scale;
-            }
-        }
-        let mut scores = vec![0f32; rows * s_len];
-        let mut row = vec![0f32; d.max(dv)];
-        for s in 0..s_len {
-            // SAFETY: a row of k.
-            unsafe { self.k.widen_row(b, g, s, &mut row[..d]) };
-            for r in 0..rows {
-                scores[r * s_len + s] = dot(&qs[r * d..(r + 1) * d], &row[..d]);
-            }
-        }
-        for r in 0..rows {
-            let (h, t) = (g * rep + r / t_len, r % t_len);
-            let sc = &mut scores[r * s_len..(r + 1) * s_len];
-            match self.mask {
-                Mask::None => {}
-                Mask::Causal => {
-                    // Positions up to `S - T + t` are seen (none where that is negative).
-                    let seen = (s_len + t + 1).saturating_sub(t_len);
-                    for x in sc.iter_mut().skip(seen) {
-                        *x = f32::MIN;
-                    }
-                }
-                Mask::Bool(m) => {
-                    let base = m.at(b, h, t);
-                    for (s, x) in sc.iter_mut().enumerate() {
-                        // SAFETY: an element of the mask.
-                        if unsafe { *base.offset(s as isize * m.strides[3]) } == 0 {
-                            *x = f32::MIN;
-                        }
-                    }
-                }
-                Mask::Additive(m) => {
-                    let base = m.at(b, h, t);
-                    for (s, x) in sc.iter_mut().enumerate() {
-                        // SAFETY: an element of the mask.
-                        *x += unsafe { *base.offset(s as isize * m.strides[3]) }.widen();
-                    }
-                }
-            }
-            let max = sc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for x in sc.iter_mut() {
-                *x = (*x - max).exp();
-                sum += *x;
-            }
-            let inv = 1.0 / sum;
-            for x in sc.iter_mut() {
-                *x *= inv;
-            }
-        }
-        let mut acc = vec![0f32; rows * dv];
-        for s in 0..s_len {
-            // SAFETY: a row of v.
-            unsafe { self.v.widen_row(b, g, s, &mut row[..dv]) };
-            for r in 0..rows {
-                let p = scores[r * s_len + s];
-                for (a, &x) in acc[r * dv..(r + 1) * dv].iter_mut().zip(&row[..dv]) {
-                    *a += p * x;
-                }
-            }
-        }
-        for r in 0..rows {
-            let (h, t) = (g * rep + r / t_len, r % t_len);
-            let at = ((b * self.heads + h) * t_len + t) * dv;
-            for (c, &x) in acc[r * dv..(r + 1) * dv].iter().enumerate() {
-                // SAFETY: an element of this head's output rows.
-                unsafe { *self.out.add(at + c) = T::narrow(x) };
-            }
+            // Tasks of different sizes (later query blocks see more keys under a causal mask):
+            // rayon hands them out as threads free up.
+            (0..tasks).into_par_iter().for_each(task);
         }
     }
 }
@@ -359,7 +260,7 @@ pub(crate) mod tests {
         let q = values(bn * hn * tn * d, 1);
         let k = values(bn * kvn * sn * d, 2);
         let v = values(bn * kvn * sn * dv, 3);
-        let hidden = |b: usize, h: usize, t: usize, s: usize| (b + h + t + s) % 5 == 0;
+        let hidden = |b: usize, h: usize, t: usize, s: usize| (b + h + t + s).is_multiple_of(5);
         let bools: Vec<u8> = (0..bn * hn * tn * sn)
             .map(|i| {
                 let (s, t, h, b) = (i % sn, i / sn % tn, i / (sn * tn) % hn, i / (sn * tn * hn));

@@ -1,8 +1,6 @@
-//! `exp` over a slice of float32 in vector registers, for the softmax of attention over a prompt
-//! (cpu_attention_prompt.rs), where one exponential per score is most of the work after the
-//! products: a 2,048-token prompt's attention takes millions per head. (A decoding step's few
-//! scores per key row keep `f32::exp`: with 8 rows at 2,048 cached tokens this made no
-//! measurable difference there, where reading the cache is the cost.)
+//! `exp` over a slice of float32 in vector registers, for the softmax of attention on the CPU
+//! (cpu_attention_blocks.rs), where one exponential per score is most of the work after the
+//! products: a 2,048-token prompt's attention takes millions per head.
 //!
 //! Why not `f32::exp`: it is a call into the C library per element, which keeps the loop scalar.
 //! MLX's own CPU `exp` is scalar too on x86-64 (its 16.7M exponentials of a 2,048-token, 4-head

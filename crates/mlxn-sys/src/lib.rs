@@ -11,7 +11,7 @@
 pub use cxx::{Exception, UniquePtr};
 
 pub mod cpu_attention;
-pub mod cpu_attention_prompt;
+pub mod cpu_attention_blocks;
 pub mod cpu_gemm;
 pub mod cpu_half_gemm;
 pub mod cpu_quantized_gemm;

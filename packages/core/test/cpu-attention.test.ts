@@ -1,7 +1,6 @@
 // Attention on the CPU (Linux) leaves MLX's composed fallback (crates/mlxn-sys/src/shim/
-// cpu_attention.cc): without sinks it runs in a primitive of our own (CpuAttention: fewer than 16
-// queries, a decoding step, in cpu_attention.rs, one pass over the cache; more, a prompt, in
-// cpu_attention_prompt.rs, blocks of queries and keys with a running softmax), float32 scores, on
+// cpu_attention.cc): without sinks it runs in a primitive of our own (CpuAttention, computed in
+// cpu_attention_blocks.rs: blocks of queries and keys with a running softmax), float32 scores, on
 // several threads. bfloat16 and float16 attention with sinks over a prompt is computed in float32:
 // MLX's fallback would multiply in its single-threaded half-precision loop and round the scores
 // before the softmax. These tests pin the results against attention composed of plain ops in

@@ -3,12 +3,11 @@
 // MLX's single-threaded loop with the scores rounded to the half format before the softmax.
 //
 // - Attention without sinks runs in `CpuAttention`, a primitive of our own whose work is done in
-//   Rust, scores and probabilities in float32, on several threads: a decoding step's few queries
-//   by cpu_attention.rs (each key and value row read once: a decoding step reads the whole cache
-//   for little arithmetic, so at long contexts the fallback cost as much as the layer's weights),
-//   a prompt's by cpu_attention_prompt.rs (blocks of queries against blocks of keys with a running
-//   softmax: the fallback's full score matrix, its mask and its scalar `exp` took most of a long
-//   prompt's prefill). Its derivatives and vmap are MLX's: `vjp`, `jvp` and `vmap` apply MLX's
+//   Rust (cpu_attention.rs, cpu_attention_blocks.rs), scores and probabilities in float32, on
+//   several threads: blocks of queries against blocks of keys with a running softmax. The
+//   fallback's full score matrix, its mask and its scalar `exp` took most of a long prompt's
+//   prefill, and a decoding step, which reads the whole cache for little arithmetic, cost as
+//   much at long contexts as the layer's weights. Its derivatives and vmap are MLX's: `vjp`, `jvp` and `vmap` apply MLX's
 //   own transforms to MLX's attention of the same inputs (its CPU fallback, made of
 //   differentiable ops).
 // - bfloat16/float16 attention with sinks over more queries (a prompt) is MLX's attention of the

@@ -66,10 +66,9 @@ export interface AttentionOptions {
 
 /**
  * `softmax(q @ k^T * scale + mask) @ v`, with grouped-query heads, in one fused op. On a CPU
- * under Linux it runs in @mlxn's own kernels on several threads, float32 scores, the output
- * rounded once: fewer than 16 queries (a decoding step) in one pass over the keys and values;
- * more (a prompt) in blocks of queries and keys with a running softmax, never holding every
- * score at once, and skipping the keys a causal mask hides. Scores keep float32 precision as in
+ * under Linux it runs in @mlxn's own kernel on several threads, float32 scores, the output
+ * rounded once: blocks of queries and keys with a running softmax, never holding every score at
+ * once, skipping the keys a causal mask hides. Scores keep float32 precision as in
  * MLX's GPU kernels, where MLX's CPU fallback rounds them to the half format. Attention with
  * `sinks` keeps MLX's own path (in float32 for a half-precision prompt).
  */
