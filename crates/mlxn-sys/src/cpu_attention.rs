@@ -186,12 +186,14 @@ impl<T: Element> Attention<T> {
             unsafe { self.block_task(bg / self.kv_heads, bg % self.kv_heads, first, block.min(self.queries - first)) }
         };
         let work = self.batch * self.heads * self.queries * self.keys * (self.d + self.dv);
-        if threads < 2 || tasks < 2 || work < MIN_MACS_FOR_THREADS {
+        let threads = if work < MIN_MACS_FOR_THREADS { 1 } else { threads.clamp(1, tasks) };
+        if threads < 2 {
             (0..tasks).for_each(task);
         } else {
-            // Tasks of different sizes (later query blocks see more keys under a causal mask):
-            // rayon hands them out as threads free up.
-            (0..tasks).into_par_iter().for_each(task);
+            // At most `threads` at once (the configured CPU threads), each taking every
+            // `threads`-th task: under a causal mask later query blocks see more keys, and
+            // interleaving gives each thread a share of the large ones.
+            (0..threads).into_par_iter().for_each(|t| (t..tasks).step_by(threads).for_each(task));
         }
     }
 }

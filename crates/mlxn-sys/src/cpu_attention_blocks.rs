@@ -9,10 +9,10 @@
 //! 8 rows at up to 2,048 cached tokens through `tiny`'s 8 layers, 8.2 → 5.3 ms per step.
 //!
 //! How (the online softmax of flash attention): the block's queries of every head that shares the
-//! key/value head are the rows of one matrix. A task walks the keys in blocks: scores of the block by a small product
-//! (the `gemm` crate), the mask, the running maximum and sum of each row updated and the
-//! exponentials taken in vector registers (fast_exp.rs), then the block's values accumulated by a
-//! second product. With a causal mask the key blocks past a query block's last visible position
+//! key/value head are the rows of one matrix. A task walks the keys in blocks: scores of the
+//! block by a small product (the `gemm` crate), the mask, the running maximum and sum of each row
+//! updated and the exponentials taken in vector registers (fast_exp.rs), then the block's values
+//! accumulated by a second product. With a causal mask the key blocks past a query block's last visible position
 //! are skipped, which halves the work of a prompt. Scores, probabilities and sums stay float32;
 //! the output is rounded once.
 
@@ -27,7 +27,6 @@ const KEY_BLOCK: usize = 128;
 ///
 /// # Safety
 /// The operands must cover the stated shapes, and `dst` overlap neither input.
-#[allow(clippy::too_many_arguments)]
 unsafe fn product(
     m: usize,
     n: usize,
@@ -173,7 +172,7 @@ impl<T: Element> Attention<T> {
     }
 
     /// Masks the scores of query `t` of head `h` (batch row `b`) against keys `start..`: a hidden
-    /// position gets float32's lowest value, as in the decoding pass.
+    /// position gets float32's lowest value (MLX's fallback gives its format's lowest).
     ///
     /// # Safety
     /// An array mask must cover those positions.
