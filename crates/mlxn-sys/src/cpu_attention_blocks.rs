@@ -181,6 +181,7 @@ impl<T: Element> Attention<T> {
         match self.mask {
             Mask::None => {}
             Mask::Causal => {
+                // Query t sees keys `..seen`; this block starts at key `start`.
                 let seen = (self.keys + t + 1).saturating_sub(self.queries);
                 for x in row.iter_mut().skip(seen.saturating_sub(start)) {
                     *x = f32::MIN;

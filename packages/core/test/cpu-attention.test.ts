@@ -203,4 +203,11 @@ describe.skipIf(!replaces)('attention on the CPU (Linux)', () => {
     // One leaked output per step would be 200 × 1 kB.
     expect(growth).toBeLessThanOrEqual(8 * 64 * 2);
   });
+
+  it('keeps active memory flat over a plain synchronous loop of prompt attention (the blocked path)', () => {
+    const { q, k, v } = inputs(64, 256, 'float32');
+    const growth = onCpu(() => growthOverLoop(() => mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.125, mask: 'causal' })));
+    // One leaked output per step would be 200 × 128 kB.
+    expect(growth).toBeLessThanOrEqual(8 * 64 * 64 * 4);
+  });
 });
