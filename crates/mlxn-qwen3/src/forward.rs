@@ -31,10 +31,11 @@ use mlxn_core::Array;
 use mlxn_core::ffi::{self, BinaryOp, MlxArray, UnaryOp};
 
 use crate::forward_desc::{CacheKind, Desc, DescError, LayerDesc, NormDesc, ProjDesc, ProjKind};
+use crate::fused_kernels::{self, QkSources};
 
 pub type Ptr = UniquePtr<MlxArray>;
 
-fn ok(r: Result<Ptr, cxx::Exception>) -> Result<Ptr, DescError> {
+pub(crate) fn ok(r: Result<Ptr, cxx::Exception>) -> Result<Ptr, DescError> {
     r.map_err(|e| DescError(e.what().to_string()))
 }
 
@@ -202,8 +203,10 @@ fn block_inputs<'x>(projs: &[&ProjDesc<'x>], wts: &'x [Option<Ptr>], out: &mut V
 /// The residual stream `h` is kept 2-D (`[B·L, hidden]`) between blocks: a matmul of a 3-D
 /// input adds a flatten and an unflatten node around every projection (about 300 per step for
 /// Qwen3-0.6B), which cost time both when the graph is built and when MLX evaluates it; the
-/// products are the same.
-fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b: i32, l: i32) -> Result<Vec<Ptr>, DescError> {
+/// products are the same. With `fused` (fused_kernels.rs) the block receives the layer's input
+/// already normed (the previous block's last kernel normed it) and norms and rotates q and k in
+/// one kernel.
+fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b: i32, l: i32, fused: bool) -> Result<Vec<Ptr>, DescError> {
     // One matmul for q, k and v when the model holds them fused (three fewer kernels to
     // encode per layer and step, the largest per-node cost on a GPU), else one each.
     let projs: Vec<&ProjDesc> = match &layer.qkv {
@@ -211,57 +214,91 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
         None => vec![&layer.q, &layer.k, &layer.v],
     };
     let wts = transposed_weights(&projs)?;
-    let mut inputs = vec![h, layer.input_norm.weight, layer.q_norm.weight, layer.k_norm.weight, offset];
+    let mut inputs = vec![h];
+    if !fused {
+        inputs.push(layer.input_norm.weight);
+    }
+    inputs.extend([layer.q_norm.weight, layer.k_norm.weight, offset]);
     block_inputs(&projs, &wts, &mut inputs);
     let r = &d.rope;
     let proj_sig: Vec<String> = projs.iter().map(|p| p.signature()).collect();
     // b and l are baked into the reshapes, and h's shape [B·L, hidden] does not tell them apart.
     let signature = format!(
-        "qwen3-pre {b}x{l} {} {} {} {} {} {} {} {} {} {} {} {}",
+        "qwen3-pre {b}x{l} {} {} {} {} {} {} {} {} {} {} {} {} fused-kernels {fused}",
         layer.input_norm.signature(), layer.q_norm.signature(), layer.k_norm.signature(),
         proj_sig.join(" "), layer.qkv.is_some(),
         d.n_heads, d.n_kv_heads, d.head_dim, r.dims, r.traditional, r.base, r.scale
     );
     let (hq, hk, dh) = (d.n_heads, d.n_kv_heads, d.head_dim);
     compiled(signature, &inputs, |it| {
-        let (h, input_norm, q_norm, k_norm, offset) = (it.next().unwrap(), layer.input_norm.rebind(it), layer.q_norm.rebind(it), layer.k_norm.rebind(it), it.next().unwrap());
-        let x = rms(h, &input_norm)?;
+        let h = it.next().unwrap();
+        let input_norm = (!fused).then(|| layer.input_norm.rebind(it));
+        let (q_norm, k_norm, offset) = (layer.q_norm.rebind(it), layer.k_norm.rebind(it), it.next().unwrap());
+        let normed;
+        let x: &MlxArray = match &input_norm {
+            Some(n) => {
+                normed = rms(h, n)?;
+                &normed
+            }
+            None => h,
+        };
         let heads = |t: &MlxArray, n: i32| ok(ffi::reshape(t, &[b, l, n, dh]));
         let to_bhld = |t: &MlxArray| ok(ffi::transpose(t, &[0, 2, 1, 3], false));
-        let (q, k, v) = match &layer.qkv {
-            Some(f) => {
-                let all = heads(&*linear(&x, &f.rebind(it))?, hq + 2 * hk)?;
+        // The products as 2-D rows ([B·L, width]): stacked q|k|v, or one each.
+        let products: Vec<Ptr> = match &layer.qkv {
+            Some(f) => vec![linear(x, &f.rebind(it))?],
+            None => {
+                let (qp, kp, vp) = (layer.q.rebind(it), layer.k.rebind(it), layer.v.rebind(it));
+                vec![linear(x, &qp)?, linear(x, &kp)?, linear(x, &vp)?]
+            }
+        };
+        let (q, k, v) = match products.as_slice() {
+            [all] => {
+                let all = heads(all, hq + 2 * hk)?;
                 let part = |from: i32, to: i32| ok(ffi::slice(&all, &[0, 0, from, 0], &[b, l, to, dh], &[1, 1, 1, 1]));
                 (part(0, hq)?, part(hq, hq + hk)?, part(hq + hk, hq + 2 * hk)?)
             }
-            None => {
-                let (qp, kp, vp) = (layer.q.rebind(it), layer.k.rebind(it), layer.v.rebind(it));
-                (heads(&*linear(&x, &qp)?, hq)?, heads(&*linear(&x, &kp)?, hk)?, heads(&*linear(&x, &vp)?, hk)?)
-            }
+            [q, k, v] => (heads(q, hq)?, heads(k, hk)?, heads(v, hk)?),
+            _ => unreachable!("one stacked product or three"),
         };
+        let v = to_bhld(&v)?;
+        if fused {
+            let src = match products.as_slice() {
+                [all] => QkSources { q: all, q_col: 0, k: all, k_col: i64::from(hq * dh) },
+                [q, k, _] => QkSources { q, q_col: 0, k, k_col: 0 },
+                _ => unreachable!("one stacked product or three"),
+            };
+            if let Some([q, k]) = fused_kernels::qk_norm_rope(&src, &q_norm, &k_norm, offset, d, b, l)? {
+                return Ok(vec![q, k, v]);
+            }
+        }
         let q = to_bhld(&*rms(&q, &q_norm)?)?;
         let k = to_bhld(&*rms(&k, &k_norm)?)?;
-        let v = to_bhld(&v)?;
         Ok(vec![rope(&q, d, offset)?, rope(&k, d, offset)?, v])
     })
 }
 
-/// After the attention: the output projection, both residuals, the norm and the MLP.
-fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc) -> Result<Ptr, DescError> {
+/// After the attention: the output projection, both residuals, the norm and the MLP. With
+/// `next_norm` (the fused kernels) it also norms its output for what follows (the next layer's
+/// input norm or the final norm), each residual add and its norm one kernel: `[h, normed]`.
+fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: Option<&NormDesc>) -> Result<Vec<Ptr>, DescError> {
     let projs: Vec<&ProjDesc> = match &layer.gate_up {
         Some(f) => vec![&layer.o, f, &layer.down],
         None => vec![&layer.o, &layer.gate, &layer.up, &layer.down],
     };
     let wts = transposed_weights(&projs)?;
     let mut inputs = vec![h, attn, layer.post_norm.weight];
+    inputs.extend(next_norm.map(|n| n.weight));
     block_inputs(&projs, &wts, &mut inputs);
     let proj_sig: Vec<String> = projs.iter().map(|p| p.signature()).collect();
-    let signature = format!("qwen3-post {} {} {}", layer.post_norm.signature(), proj_sig.join(" "), layer.gate_up.is_some());
-    let mut out = compiled(signature, &inputs, |it| {
+    let next_sig = next_norm.map_or_else(|| "none".to_string(), |n| n.signature());
+    let signature = format!("qwen3-post {} {} {} next {next_sig}", layer.post_norm.signature(), proj_sig.join(" "), layer.gate_up.is_some());
+    let fused = next_norm.is_some();
+    compiled(signature, &inputs, |it| {
         let (h, attn, post_norm) = (it.next().unwrap(), it.next().unwrap(), layer.post_norm.rebind(it));
+        let next_norm = next_norm.map(|n| n.rebind(it));
         let o = layer.o.rebind(it);
-        let h1 = ok(ffi::binary(BinaryOp::Add, h, &*linear(attn, &o)?))?;
-        let x = rms(&h1, &post_norm)?;
+        let (h1, x) = fused_kernels::add_norm(h, &*linear(attn, &o)?, &post_norm, fused)?;
         let (g, u) = match &layer.gate_up {
             Some(f) => {
                 // [gate | up] along the last axis; the element-wise block reads both halves in place.
@@ -278,9 +315,14 @@ fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc) -> Result<Pt
         };
         let down = layer.down.rebind(it);
         let mlp = linear(&*swiglu(&g, &u)?, &down)?;
-        Ok(vec![ok(ffi::binary(BinaryOp::Add, &h1, &mlp))?])
-    })?;
-    Ok(out.pop().expect("one output"))
+        match &next_norm {
+            Some(n) => {
+                let (h2, normed) = fused_kernels::add_norm(&h1, &mlp, n, true)?;
+                Ok(vec![h2, normed])
+            }
+            None => Ok(vec![ok(ffi::binary(BinaryOp::Add, &h1, &mlp))?]),
+        }
+    })
 }
 
 /// The attention between the blocks: the cache update and the fused attention kernel.
@@ -341,7 +383,14 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
     let mut updates = Vec::with_capacity(d.layers.len());
     // Layers whose caches stand at the same offset share one offset array, as in model.ts.
     let mut shared: Option<(i32, Ptr)> = None;
-    for layer in &d.layers {
+    // With the fused kernels each block after the attention also norms the next layer's input
+    // (or applies the final norm): `normed` carries it from block to block.
+    let fused = fused_kernels::usable(d);
+    let mut normed: Option<Ptr> = match (fused, d.layers.first()) {
+        (true, Some(first)) => Some(rms(&h, &first.input_norm)?),
+        _ => None,
+    };
+    for (i, layer) in d.layers.iter().enumerate() {
         let prev = layer.cache.as_ref().map_or(0, |c| c.prev);
         let offset: &MlxArray = match &layer.cache {
             Some(c) if c.kind == CacheKind::Batch => c.row_offset()?,
@@ -352,13 +401,19 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
                 &shared.as_ref().expect("just set").1
             }
         };
-        let qkv = pre_attention(&h, d, layer, offset, b, l)?;
+        let qkv = pre_attention(normed.as_deref().unwrap_or(&h), d, layer, offset, b, l, fused)?;
         let (attn, update) = attention(&qkv, d, layer, mask)?;
-        h = post_attention(&h, &attn, layer)?;
+        let next_norm = fused.then(|| d.layers.get(i + 1).map_or(&d.norm, |next| &next.input_norm));
+        let mut out = post_attention(&h, &attn, layer, next_norm)?.into_iter();
+        h = out.next().expect("the residual stream");
+        normed = out.next();
         updates.extend(update);
     }
-    let normed = rms(&h, &d.norm)?;
-    let hidden = ok(ffi::reshape(&normed, &[b, l, hidden_size]))?;
+    let last = match normed {
+        Some(n) => n,
+        None => rms(&h, &d.norm)?,
+    };
+    let hidden = ok(ffi::reshape(&last, &[b, l, hidden_size]))?;
     Ok(ForwardOutput { hidden, caches: updates })
 }
 

@@ -11,6 +11,7 @@ pub mod checkpoint_keys;
 pub mod reply;
 pub mod forward;
 pub mod forward_desc;
+mod fused_kernels;
 
 #[cfg(feature = "napi")]
 mod forward_js {

@@ -1,4 +1,4 @@
-// Bundles the generation, breakdown, attention and server benchmarks into single ESM files for the GPU machine, where there is
+// Bundles the generation, breakdown, attention, fused-kernel parity and server benchmarks into single ESM files for the GPU machine, where there is
 // no node_modules: `node tooling/bench/gpu/bundle.mjs <out dir>`. The native binary is loaded
 // at run time from MLXN_NATIVE_PATH; @mlxn/core reads its version from <out dir>/../package.json.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,6 +16,7 @@ await esbuild.build({
     generate: join(root, 'tooling/bench/generate.ts'),
     'decode-breakdown': join(root, 'tooling/bench/decode-breakdown.ts'),
     attention: join(root, 'tooling/bench/attention.ts'),
+    'fused-parity': join(root, 'tooling/bench/fused-parity.ts'),
     server: join(root, 'tooling/bench/server.ts'),
     'serve-model': join(root, 'tooling/bench/serve-model.ts'),
   },

@@ -1,0 +1,90 @@
+//! The decoder layer's two fused CUDA kernels (mlxn-sys `shim/gpu_fused.cc`), each with the
+//! separate MLX ops it replaces as the fallback.
+//!
+//! On a GPU a decoding step of a small model costs what the host spends encoding its kernels,
+//! a few microseconds each, more than the device spends running them. Per layer the fused
+//! kernels replace six kernels (q norm, k norm, two rotary embeddings, two residual adds and two
+//! RMS norms, less the two fused ones), and the copies MLX's RMSNorm makes of strided head
+//! slices at batch sizes above one. They serve forwards with caches (generation, where no
+//! gradient flows: MLX's custom kernels have none), on a CUDA device, and can be turned off with
+//! `MLXN_FUSED_KERNELS=0`.
+use std::sync::OnceLock;
+
+use mlxn_core::ffi::{self, BinaryOp, MlxArray};
+
+use crate::forward::{Ptr, ok};
+use crate::forward_desc::{Desc, DescError, NormDesc};
+
+/// Whether this process may use the fused kernels at all (`MLXN_FUSED_KERNELS=0` turns them off).
+fn allowed() -> bool {
+    static ALLOWED: OnceLock<bool> = OnceLock::new();
+    *ALLOWED.get_or_init(|| std::env::var("MLXN_FUSED_KERNELS").map_or(true, |v| v != "0"))
+}
+
+/// Whether a forward of this model with caches on every layer uses the fused kernels.
+pub fn usable(d: &Desc) -> bool {
+    allowed()
+        && d.rope.dims == d.head_dim
+        && d.layers.iter().all(|l| l.cache.is_some())
+        && ffi::gpu_fused_kernels_usable()
+}
+
+fn same_float_dtype(arrays: &[&MlxArray]) -> bool {
+    use mlxn_core::Dtype;
+    let t = ffi::dtype(arrays[0]);
+    let float = [Dtype::Float32.code(), Dtype::Float16.code(), Dtype::Bfloat16.code()];
+    float.contains(&t) && arrays.iter().all(|a| ffi::dtype(a) == t)
+}
+
+/// `(residual + delta, rms_norm(residual + delta))`, as one kernel when `fused` and the dtypes
+/// allow it.
+pub fn add_norm(residual: &MlxArray, delta: &MlxArray, norm: &NormDesc, fused: bool) -> Result<(Ptr, Ptr), DescError> {
+    if fused && same_float_dtype(&[residual, delta, norm.weight]) {
+        let outs = ok_list(ffi::gpu_add_rms_norm(residual, delta, norm.weight, norm.eps as f32))?;
+        let mut it = outs.into_iter();
+        return Ok((it.next().expect("the sum"), it.next().expect("the normed sum")));
+    }
+    let sum = ok(ffi::binary(BinaryOp::Add, residual, delta))?;
+    // SAFETY: the weight is a live array for this call.
+    let normed = ok(unsafe { ffi::fast_rms_norm(&sum, norm.weight as *const MlxArray, norm.eps as f32) })?;
+    Ok((sum, normed))
+}
+
+/// Where q and k start in the rows of the projections' outputs.
+pub struct QkSources<'a> {
+    pub q: &'a MlxArray,
+    pub q_col: i64,
+    pub k: &'a MlxArray,
+    pub k_col: i64,
+}
+
+/// q and k normed and rotated, as `[B, heads, L, headDim]`, in one kernel; `None` when the
+/// dtypes do not allow it (the caller then runs the separate ops).
+pub fn qk_norm_rope(
+    src: &QkSources<'_>,
+    q_norm: &NormDesc,
+    k_norm: &NormDesc,
+    offset: &MlxArray,
+    d: &Desc,
+    b: i32,
+    l: i32,
+) -> Result<Option<[Ptr; 2]>, DescError> {
+    let int32 = crate::forward_desc::dtype_code_int32();
+    if !same_float_dtype(&[src.q, src.k, q_norm.weight, k_norm.weight]) || ffi::dtype(offset) != int32 {
+        return Ok(None);
+    }
+    let row_len = |a: &MlxArray| i64::from(*ffi::shape(a).last().expect("a 2-D product"));
+    let r = &d.rope;
+    let outs = ok_list(ffi::gpu_qk_norm_rope(
+        src.q, src.k, q_norm.weight, k_norm.weight, offset, b, l, d.n_heads, d.n_kv_heads, d.head_dim,
+        row_len(src.q), src.q_col, row_len(src.k), src.k_col, q_norm.eps as f32, k_norm.eps as f32,
+        r.traditional, r.base as f32, r.scale as f32,
+    ))?;
+    let mut it = outs.into_iter();
+    Ok(Some([it.next().expect("q"), it.next().expect("k")]))
+}
+
+fn ok_list(r: Result<cxx::UniquePtr<ffi::ArrayList>, cxx::Exception>) -> Result<Vec<Ptr>, DescError> {
+    let list = r.map_err(|e| DescError(e.what().to_string()))?;
+    Ok((0..ffi::list_len(&list)).map(|i| ffi::list_get(&list, i)).collect())
+}

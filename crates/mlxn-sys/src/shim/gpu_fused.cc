@@ -1,0 +1,183 @@
+// Fused kernels for a decoder layer on CUDA GPUs (MLX's `fast::cuda_kernel`, compiled by NVRTC
+// the first time each variant runs).
+//
+// On a GPU a decoding step of a small model is bound by the host encoding its kernels (a few
+// microseconds each, docs/benchmarks.md), not by the device running them. Two chains of a
+// Qwen3 layer are one kernel here instead of several:
+// - `qk_norm_rope`: the q and k RMS norms and both rotary embeddings (four kernels, plus the
+//   copies MLX's RMSNorm makes of the strided head slices of a stacked q/k/v product), reading
+//   the projections in place and writing q and k in [B, heads, L, headDim];
+// - `add_rms_norm`: a residual add and the RMS norm that follows it (two kernels).
+// Each reproduces MLX's own rounding: the sum and the normalized value are rounded to the
+// activation dtype before the weight multiplies them, the rotation is computed in float32 from
+// the rounded normed values with MLX's frequencies. Only the sum of squares is added in another
+// order, so results may differ from the separate kernels in the last bit of a few elements.
+// Parity is checked on the GPU (tooling/bench/gpu-parity.ts); the CPU never takes this path.
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "shim.h"
+
+namespace mlxn {
+
+namespace {
+
+// A float as a CUDA literal that reads back to the same float32.
+std::string float_literal(float v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.9ef", static_cast<double>(v));
+  return buf;
+}
+
+// Threads per block for one head: a pair of elements each, rounded up to whole warps.
+int head_threads(int head_dim) { return ((head_dim / 2 + 31) / 32) * 32; }
+
+// Sums `v` over the block (blockDim.x a multiple of 32, at most 1024) and hands every thread
+// the total.
+constexpr const char* kBlockSum = R"(
+__device__ __forceinline__ float mlxn_block_sum(float v, float* part) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  if (lane == 0) part[warp] = v;
+  __syncthreads();
+  float total = 0.f;
+  for (int i = 0; i < warps; ++i) total += part[i];
+  return total;
+}
+)";
+
+constexpr const char* kQkNormRope = R"(
+  __shared__ float part[32];
+  constexpr int HALF = HEAD_DIM / 2;
+  const long block = blockIdx.x;
+  const int head = static_cast<int>(block % (N_Q + N_K));
+  const long row = block / (N_Q + N_K);
+  const int b = static_cast<int>(row / SEQ), t = static_cast<int>(row % SEQ);
+  const bool is_q = head < N_Q;
+  const int h = is_q ? head : head - N_Q;
+  const T* src = is_q ? q_src + row * Q_STRIDE + Q_COL + h * HEAD_DIM
+                      : k_src + row * K_STRIDE + K_COL + h * HEAD_DIM;
+  const T* w = is_q ? q_weight : k_weight;
+  const int i = threadIdx.x;
+  const bool active = i < HALF;
+  const int i1 = TRADITIONAL ? 2 * i : i;
+  const int i2 = TRADITIONAL ? 2 * i + 1 : i + HALF;
+  float a = 0.f, c = 0.f;
+  if (active) {
+    a = static_cast<float>(src[i1]);
+    c = static_cast<float>(src[i2]);
+  }
+  const float total = mlxn_block_sum(a * a + c * c, part);
+  if (!active) return;
+  const float inv = rsqrtf(total / HEAD_DIM + (is_q ? Q_EPS : K_EPS));
+  const float n1 = static_cast<float>(static_cast<T>(static_cast<float>(w[i1]) * static_cast<float>(static_cast<T>(a * inv))));
+  const float n2 = static_cast<float>(static_cast<T>(static_cast<float>(w[i2]) * static_cast<float>(static_cast<T>(c * inv))));
+  const int start = PER_ROW_OFFSET ? offset[b] : offset[0];
+  const float position = ROPE_SCALE * static_cast<float>(t + start);
+  const float inv_freq = exp2f(-(static_cast<float>(i) / static_cast<float>(HALF)) * LOG2_BASE);
+  const float theta = position * inv_freq;
+  const float cs = cosf(theta), sn = sinf(theta);
+  T* out = is_q ? q_out + ((static_cast<long>(b) * N_Q + h) * SEQ + t) * HEAD_DIM
+                : k_out + ((static_cast<long>(b) * N_K + h) * SEQ + t) * HEAD_DIM;
+  out[i1] = static_cast<T>(n1 * cs - n2 * sn);
+  out[i2] = static_cast<T>(n1 * sn + n2 * cs);
+)";
+
+constexpr int kNormThreads = 256;
+
+constexpr const char* kAddRmsNorm = R"(
+  __shared__ float part[32];
+  constexpr int PER_THREAD = (WIDTH + THREADS - 1) / THREADS;
+  const long row = blockIdx.x;
+  const T* x = residual + row * WIDTH;
+  const T* d = delta + row * WIDTH;
+  T* s = sum + row * WIDTH;
+  T* y = normed + row * WIDTH;
+  float v[PER_THREAD];
+  float squares = 0.f;
+#pragma unroll
+  for (int k = 0; k < PER_THREAD; ++k) {
+    const int j = k * THREADS + threadIdx.x;
+    v[k] = 0.f;
+    if (j < WIDTH) {
+      const T r = static_cast<T>(static_cast<float>(x[j]) + static_cast<float>(d[j]));
+      s[j] = r;
+      v[k] = static_cast<float>(r);
+      squares += v[k] * v[k];
+    }
+  }
+  const float total = mlxn_block_sum(squares, part);
+  const float inv = rsqrtf(total / WIDTH + EPS);
+#pragma unroll
+  for (int k = 0; k < PER_THREAD; ++k) {
+    const int j = k * THREADS + threadIdx.x;
+    if (j < WIDTH) y[j] = static_cast<T>(static_cast<float>(weight[j]) * static_cast<float>(static_cast<T>(v[k] * inv)));
+  }
+)";
+
+bool is_float_type(mx::Dtype t) { return t == mx::float32 || t == mx::float16 || t == mx::bfloat16; }
+
+}  // namespace
+
+bool gpu_fused_kernels_usable() {
+  return mx::default_device().type == mx::Device::gpu && mx::cu::is_available();
+}
+
+ListPtr gpu_qk_norm_rope(const MlxArray& q_src, const MlxArray& k_src, const MlxArray& q_weight,
+                         const MlxArray& k_weight, const MlxArray& offset, int32_t batch, int32_t seq,
+                         int32_t n_q, int32_t n_k, int32_t head_dim, int64_t q_stride, int64_t q_col,
+                         int64_t k_stride, int64_t k_col, float q_eps, float k_eps, bool traditional, float base,
+                         float scale) {
+  const auto dtype = q_src.inner.dtype();
+  if (!is_float_type(dtype) || k_src.inner.dtype() != dtype || q_weight.inner.dtype() != dtype ||
+      k_weight.inner.dtype() != dtype || offset.inner.dtype() != mx::int32 || head_dim % 2 != 0 ||
+      head_dim > 2048 || offset.inner.ndim() > 1) {
+    throw std::invalid_argument("[qk_norm_rope] unsupported shapes or dtypes");
+  }
+  const bool per_row = offset.inner.ndim() == 1;
+  if (per_row && offset.inner.shape(0) != batch) throw std::invalid_argument("[qk_norm_rope] one offset per row");
+  // Baked into the source: one compiled module per model configuration.
+  std::string header = kBlockSum;
+  header += "constexpr float Q_EPS = " + float_literal(q_eps) + ";\n";
+  header += "constexpr float K_EPS = " + float_literal(k_eps) + ";\n";
+  // MLX passes log2(base) computed in float32 to its rope kernels; so does this.
+  header += "constexpr float LOG2_BASE = " + float_literal(std::log2(base)) + ";\n";
+  header += "constexpr float ROPE_SCALE = " + float_literal(scale) + ";\n";
+  auto kernel = mx::fast::cuda_kernel("mlxn_qk_norm_rope", {"q_src", "k_src", "q_weight", "k_weight", "offset"},
+                                      {"q_out", "k_out"}, kQkNormRope, header, /*ensure_row_contiguous=*/true);
+  const int threads = head_threads(head_dim);
+  const long blocks = static_cast<long>(batch) * seq * (n_q + n_k);
+  if (blocks * threads > INT32_MAX) throw std::invalid_argument("[qk_norm_rope] too many rows");
+  auto outs = kernel({q_src.inner, k_src.inner, q_weight.inner, k_weight.inner, offset.inner},
+                     {{batch, n_q, seq, head_dim}, {batch, n_k, seq, head_dim}}, {dtype, dtype},
+                     {static_cast<int>(blocks * threads), 1, 1}, {threads, 1, 1},
+                     {{"T", dtype}, {"HEAD_DIM", head_dim}, {"N_Q", n_q}, {"N_K", n_k}, {"SEQ", seq},
+                      {"Q_STRIDE", static_cast<int>(q_stride)}, {"Q_COL", static_cast<int>(q_col)},
+                      {"K_STRIDE", static_cast<int>(k_stride)}, {"K_COL", static_cast<int>(k_col)},
+                      {"TRADITIONAL", traditional}, {"PER_ROW_OFFSET", per_row}},
+                     std::nullopt, false, {});
+  return wrap_list(std::move(outs));
+}
+
+ListPtr gpu_add_rms_norm(const MlxArray& residual, const MlxArray& delta, const MlxArray& weight, float eps) {
+  const auto& x = residual.inner;
+  const auto dtype = x.dtype();
+  if (!is_float_type(dtype) || delta.inner.dtype() != dtype || weight.inner.dtype() != dtype || x.ndim() != 2 ||
+      delta.inner.shape() != x.shape() || weight.inner.ndim() != 1 || weight.inner.shape(0) != x.shape(1) ||
+      x.shape(1) > 64 * kNormThreads) {
+    throw std::invalid_argument("[add_rms_norm] unsupported shapes or dtypes");
+  }
+  const int rows = x.shape(0), width = x.shape(1);
+  if (static_cast<long>(rows) * kNormThreads > INT32_MAX) throw std::invalid_argument("[add_rms_norm] too many rows");
+  std::string header = kBlockSum;
+  header += "constexpr float EPS = " + float_literal(eps) + ";\n";
+  auto kernel = mx::fast::cuda_kernel("mlxn_add_rms_norm", {"residual", "delta", "weight"}, {"sum", "normed"},
+                                      kAddRmsNorm, header, /*ensure_row_contiguous=*/true);
+  auto outs = kernel({x, delta.inner, weight.inner}, {x.shape(), x.shape()}, {dtype, dtype},
+                     {rows * kNormThreads, 1, 1}, {kNormThreads, 1, 1},
+                     {{"T", dtype}, {"WIDTH", width}, {"THREADS", kNormThreads}}, std::nullopt, false, {});
+  return wrap_list(std::move(outs));
+}
+
+}  // namespace mlxn

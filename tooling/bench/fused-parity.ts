@@ -1,0 +1,112 @@
+/**
+ * Checks the fused decoder-layer kernels of the native forward (crates/mlxn-sys/src/shim/gpu_fused.cc,
+ * CUDA only) against the separate MLX ops they replace: the same token sequences run through the
+ * model with caches twice, in two processes, `MLXN_FUSED_KERNELS` on and off, and every step's
+ * last-position logits are compared. Teacher forcing (fixed tokens, no sampling) keeps the two
+ * runs on the same inputs however their logits differ. Two cases: one sequence with a `KVCache`
+ * (a 40-token prompt, then 24 single-token steps), and a left-padded batch of 4 rows of different
+ * lengths with `BatchKVCache`s (per-row offsets). On the CPU both runs take the separate ops, so
+ * this says nothing there (`fused_used` tells).
+ *
+ *   tooling/bench/gpu/run.sh bench fused-parity        (on the GPU machine)
+ *
+ * Environment: `MLXN_BENCH_PRESET` (qwen3-presets.ts; default small-float32). Prints one JSON
+ * object: per case the largest absolute difference of the logits, the largest logit, how many
+ * steps' argmax agree, and `pass` (relative difference within 1e-4 in float32, 3e-2 in the
+ * half-precision types, whose one-bit rounding differences propagate through the layers).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as mx from '@mlxn/core';
+import { BatchKVCache } from '@mlxn/cache';
+import { Qwen3 } from '@mlxn/models-qwen3';
+import { qwen3TokenizerDir } from '../test-support/qwen3.mjs';
+import { graphOps } from './decode-step.js';
+import { benchPreset, promptIds, writeBenchModel } from './qwen3-presets.js';
+
+const preset = benchPreset();
+const vocab = Number(preset.config.vocab_size);
+const childOut = process.env.MLXN_PARITY_OUT;
+
+/** The last position's logits of every step, as float32 rows, and a decoding step's graph ops. */
+function runCases(model: Qwen3): { logits: Record<string, number[][]>; stepOps: Record<string, number> } {
+  const last = (logits: mx.Array): number[][] =>
+    mx.tidy(() => {
+      const [b, l] = logits.shape;
+      const rows = mx.astype(mx.reshape(mx.index(logits, mx.sl(), mx.sl(l - 1, l), mx.sl()), [b, -1]), 'float32');
+      const flat = Array.from(rows.dataSync() as Float32Array);
+      return Array.from({ length: b }, (_, i) => flat.slice(i * vocab, (i + 1) * vocab));
+    });
+  const out: Record<string, number[][]> = {};
+  // One sequence: prompt, then single-token steps.
+  const tokens = promptIds(11, 64, vocab);
+  const cache = model.makeCache();
+  const single: number[][] = [];
+  single.push(...last(model.forward(mx.array([tokens.slice(0, 40)], 'int32'), { cache })));
+  let stepOps: Record<string, number> = {};
+  for (let t = 40; t < 64; t++) {
+    const logits = model.forward(mx.array([[tokens[t]]], 'int32'), { cache });
+    if (t === 63) stepOps = graphOps([logits]);
+    single.push(...last(logits));
+  }
+  out.single = single;
+  // A left-padded batch: rows of 36, 31, 25 and 16 prompt tokens, then 16 steps.
+  const lens = [36, 31, 25, 16];
+  const width = Math.max(...lens);
+  const rows = lens.map((n, i) => promptIds(100 + i, n + 16, vocab));
+  const caches = model.layers.map(() => new BatchKVCache({ leftPadding: lens.map((n) => width - n) }));
+  const batch: number[][] = [];
+  const padded = rows.map((r, i) => new Array<number>(width - lens[i]).fill(0).concat(r.slice(0, lens[i])));
+  batch.push(...last(model.forward(mx.array(padded, 'int32'), { cache: caches })));
+  for (let s = 0; s < 16; s++) {
+    batch.push(...last(model.forward(mx.array(rows.map((r, i) => [r[lens[i] + s]]), 'int32'), { cache: caches })));
+  }
+  out.batch = batch;
+  return { logits: out, stepOps };
+}
+
+if (childOut) {
+  const model = await Qwen3.load(process.env.MLXN_PARITY_MODEL!, { truncatedVocab: true });
+  mx.eval(model.parameters());
+  writeFileSync(childOut, JSON.stringify(runCases(model)));
+} else {
+  const folder = mkdtempSync(join(tmpdir(), 'mlxn-fused-parity-'));
+  try {
+    await writeBenchModel(preset, folder, process.env.MLXN_TOKENIZER_DIR ?? qwen3TokenizerDir());
+    const run = (fused: '0' | '1'): ReturnType<typeof runCases> => {
+      const file = join(folder, `logits-${fused}.json`);
+      const env = { ...process.env, MLXN_FUSED_KERNELS: fused, MLXN_PARITY_OUT: file, MLXN_PARITY_MODEL: folder };
+      const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1]], { env, stdio: 'inherit' });
+      if (r.status !== 0) throw new Error(`the run with MLXN_FUSED_KERNELS=${fused} failed (${r.status ?? r.signal})`);
+      return JSON.parse(readFileSync(file, 'utf8')) as ReturnType<typeof runCases>;
+    };
+    const fusedRun = run('1');
+    const plainRun = run('0');
+    const [on, off] = [fusedRun.logits, plainRun.logits];
+    const tolerance = preset.dtype === 'float32' ? 1e-4 : 3e-2;
+    const argmax = (xs: number[]) => xs.reduce((best, x, i) => (x > xs[best] ? i : best), 0);
+    const cases: Record<string, unknown> = {};
+    for (const name of Object.keys(off)) {
+      let diff = 0;
+      let scale = 0;
+      let agree = 0;
+      off[name].forEach((row, i) => {
+        const other = on[name][i];
+        for (let j = 0; j < row.length; j++) {
+          diff = Math.max(diff, Math.abs(row[j] - other[j]));
+          scale = Math.max(scale, Math.abs(row[j]));
+        }
+        if (argmax(row) === argmax(other)) agree++;
+      });
+      cases[name] = { rows: off[name].length, max_abs_diff: diff, max_abs_logit: scale, argmax_agree: agree, pass: diff <= tolerance * scale };
+    }
+    // The fused kernels are MLX custom kernels: a decoding step's graph shows whether they ran.
+    const fusedUsed = (fusedRun.stepOps.CustomKernel ?? 0) > 0;
+    const ops = { fused: fusedRun.stepOps, separate: plainRun.stepOps };
+    console.log(JSON.stringify({ benchmark: 'fused-parity', device: mx.defaultDevice().type, setup: { preset: preset.name, dtype: preset.dtype, tolerance }, fused_used: fusedUsed, results: cases, step_graph_ops: ops }, null, 2));
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
