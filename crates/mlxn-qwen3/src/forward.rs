@@ -325,12 +325,19 @@ fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: O
     })
 }
 
-/// The attention between the blocks: the cache update and the fused attention kernel.
-fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>) -> Result<(Ptr, Option<CacheUpdate>), DescError> {
+/// The attention between the blocks: the cache update and the fused attention kernel (with
+/// `fused`, a decoding step under an explicit mask runs fused_kernels.rs's kernel: MLX's fused
+/// vector attention on CUDA takes no array mask).
+fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>, fused: bool) -> Result<(Ptr, Option<CacheUpdate>), DescError> {
     let (q, k, v) = (&qkv[0], &qkv[1], &qkv[2]);
     let s = ffi::shape(q);
     let (b, l) = (s[0], s[2]);
     let sdpa = |k: &MlxArray, v: &MlxArray| -> Result<Ptr, DescError> {
+        if let (true, 1, Mask::Array(m)) = (fused, l, mask) {
+            if let Some(out) = fused_kernels::masked_decode_attention(q, k, v, m, d.attn_scale)? {
+                return Ok(out);
+            }
+        }
         let (mode, m) = match mask {
             Mask::None => ("", std::ptr::null()),
             Mask::Causal => ("causal", std::ptr::null()),
@@ -402,7 +409,7 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
             }
         };
         let qkv = pre_attention(normed.as_deref().unwrap_or(&h), d, layer, offset, b, l, fused)?;
-        let (attn, update) = attention(&qkv, d, layer, mask)?;
+        let (attn, update) = attention(&qkv, d, layer, mask, fused)?;
         let next_norm = fused.then(|| d.layers.get(i + 1).map_or(&d.norm, |next| &next.input_norm));
         let mut out = post_attention(&h, &attn, layer, next_norm)?.into_iter();
         h = out.next().expect("the residual stream");

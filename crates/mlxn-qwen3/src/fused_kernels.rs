@@ -84,6 +84,13 @@ pub fn qk_norm_rope(
     Ok(Some([it.next().expect("q"), it.next().expect("k")]))
 }
 
+/// A decoding step's attention under an explicit mask (a left-padded batch) as one kernel;
+/// `None` when the shapes or dtypes are not ones it takes.
+pub fn masked_decode_attention(q: &MlxArray, k: &MlxArray, v: &MlxArray, mask: &MlxArray, scale: f64) -> Result<Option<Ptr>, DescError> {
+    let out = ok(ffi::gpu_masked_decode_attention(q, k, v, mask, scale as f32))?;
+    Ok((!out.is_null()).then_some(out))
+}
+
 fn ok_list(r: Result<cxx::UniquePtr<ffi::ArrayList>, cxx::Exception>) -> Result<Vec<Ptr>, DescError> {
     let list = r.map_err(|e| DescError(e.what().to_string()))?;
     Ok((0..ffi::list_len(&list)).map(|i| ffi::list_get(&list, i)).collect())

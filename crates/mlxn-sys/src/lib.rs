@@ -309,6 +309,11 @@ pub mod ffi {
         /// `[residual + delta, rms_norm(residual + delta)]` as one CUDA kernel (shim/gpu_fused.cc).
         fn gpu_add_rms_norm(residual: &MlxArray, delta: &MlxArray, weight: &MlxArray, eps: f32)
             -> Result<UniquePtr<ArrayList>>;
+        /// One query per row against `[B, kvHeads, N, headDim]` keys and values (strided views
+        /// allowed) under a 4-D bool or additive mask, as one CUDA kernel (shim/gpu_fused.cc);
+        /// null when the shapes or dtypes are not ones it takes.
+        fn gpu_masked_decode_attention(queries: &MlxArray, keys: &MlxArray, values: &MlxArray, mask: &MlxArray,
+            scale: f32) -> Result<UniquePtr<MlxArray>>;
         unsafe fn fast_sdpa(q: &MlxArray, k: &MlxArray, v: &MlxArray, scale: f32, mask_mode: &str,
             mask: *const MlxArray, sinks: *const MlxArray) -> Result<UniquePtr<MlxArray>>;
         fn quantize(w: &MlxArray, group_size: i32, bits: i32, mode: &str) -> Result<UniquePtr<ArrayList>>;

@@ -53,7 +53,10 @@ constexpr const char* kQkNormRope = R"(
   const long block = blockIdx.x;
   const int head = static_cast<int>(block % (N_Q + N_K));
   const long row = block / (N_Q + N_K);
-  const int b = static_cast<int>(row / SEQ), t = static_cast<int>(row % SEQ);
+  // The sequence length is read at run time (q_src is [B, L, width]): one compiled module
+  // serves every prompt length and batch size.
+  const int seq = q_src_shape[1];
+  const int b = static_cast<int>(row / seq), t = static_cast<int>(row % seq);
   const bool is_q = head < N_Q;
   const int h = is_q ? head : head - N_Q;
   const T* src = is_q ? q_src + row * Q_STRIDE + Q_COL + h * HEAD_DIM
@@ -78,8 +81,8 @@ constexpr const char* kQkNormRope = R"(
   const float inv_freq = exp2f(-(static_cast<float>(i) / static_cast<float>(HALF)) * LOG2_BASE);
   const float theta = position * inv_freq;
   const float cs = cosf(theta), sn = sinf(theta);
-  T* out = is_q ? q_out + ((static_cast<long>(b) * N_Q + h) * SEQ + t) * HEAD_DIM
-                : k_out + ((static_cast<long>(b) * N_K + h) * SEQ + t) * HEAD_DIM;
+  T* out = is_q ? q_out + ((static_cast<long>(b) * N_Q + h) * seq + t) * HEAD_DIM
+                : k_out + ((static_cast<long>(b) * N_K + h) * seq + t) * HEAD_DIM;
   out[i1] = static_cast<T>(n1 * cs - n2 * sn);
   out[i2] = static_cast<T>(n1 * sn + n2 * cs);
 )";
@@ -116,6 +119,78 @@ constexpr const char* kAddRmsNorm = R"(
   }
 )";
 
+// One query per row (a decoding step) against keys and values read in place from the caches'
+// strided views, with an explicit mask (bool: attend where true; else added to the scores).
+// One block per (row, query head); each warp walks every WARPS-th key with an online softmax,
+// each lane holding PER_LANE of the head's dimensions; the warps' partial results are merged at
+// the end. MLX's fused vector attention on CUDA takes no array mask, and its fallback runs
+// about five kernels per layer (two products, the mask, a softmax, copies of the strided caches).
+constexpr int kAttentionWarps = 8;
+
+constexpr const char* kMaskedDecodeAttention = R"(
+  constexpr int PER_LANE = HEAD_DIM / 32;
+  const float NEG_INF = __int_as_float(0xff800000);
+  __shared__ float warp_max[WARPS], warp_sum[WARPS];
+  __shared__ float warp_acc[WARPS][HEAD_DIM];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int n_q = q_shape[1], n_kv = k_shape[1], keys = k_shape[2];
+  const int b = blockIdx.x / n_q, h = blockIdx.x % n_q, hk = h / (n_q / n_kv);
+  float qv[PER_LANE], acc[PER_LANE];
+#pragma unroll
+  for (int i = 0; i < PER_LANE; ++i) {
+    const long d = lane * PER_LANE + i;
+    qv[i] = static_cast<float>(q[b * q_strides[0] + h * q_strides[1] + d * q_strides[3]]) * SCALE;
+    acc[i] = 0.f;
+  }
+  const long mask_base = (mask_shape[0] == 1 ? 0 : b * mask_strides[0]) + (mask_shape[1] == 1 ? 0 : h * mask_strides[1]);
+  const long k_base = b * k_strides[0] + hk * k_strides[1];
+  const long v_base = b * v_strides[0] + hk * v_strides[1];
+  float m = NEG_INF, l = 0.f;
+  for (int j = warp; j < keys; j += WARPS) {
+    float bias = 0.f;
+    const auto mv = mask[mask_base + j * mask_strides[3]];
+    if constexpr (BOOL_MASK) {
+      if (!mv) continue;
+    } else {
+      bias = static_cast<float>(mv);
+    }
+    float s = 0.f;
+#pragma unroll
+    for (int i = 0; i < PER_LANE; ++i) {
+      s += qv[i] * static_cast<float>(k[k_base + j * k_strides[2] + (lane * PER_LANE + i) * k_strides[3]]);
+    }
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    s += bias;
+    if (s == NEG_INF) continue;
+    const float m_new = fmaxf(m, s);
+    const float correction = expf(m - m_new), p = expf(s - m_new);
+    l = l * correction + p;
+#pragma unroll
+    for (int i = 0; i < PER_LANE; ++i) {
+      acc[i] = acc[i] * correction + p * static_cast<float>(v[v_base + j * v_strides[2] + (lane * PER_LANE + i) * v_strides[3]]);
+    }
+    m = m_new;
+  }
+  if (lane == 0) {
+    warp_max[warp] = m;
+    warp_sum[warp] = l;
+  }
+#pragma unroll
+  for (int i = 0; i < PER_LANE; ++i) warp_acc[warp][lane * PER_LANE + i] = acc[i];
+  __syncthreads();
+  float top = NEG_INF;
+  for (int w = 0; w < WARPS; ++w) top = fmaxf(top, warp_max[w]);
+  for (int d = threadIdx.x; d < HEAD_DIM; d += blockDim.x) {
+    float total = 0.f, value = 0.f;
+    for (int w = 0; w < WARPS; ++w) {
+      const float weight = warp_max[w] == NEG_INF ? 0.f : expf(warp_max[w] - top);
+      total += warp_sum[w] * weight;
+      value += warp_acc[w][d] * weight;
+    }
+    out[static_cast<long>(blockIdx.x) * HEAD_DIM + d] = static_cast<T>(value / total);
+  }
+)";
+
 bool is_float_type(mx::Dtype t) { return t == mx::float32 || t == mx::float16 || t == mx::bfloat16; }
 
 }  // namespace
@@ -149,15 +224,43 @@ ListPtr gpu_qk_norm_rope(const MlxArray& q_src, const MlxArray& k_src, const Mlx
   const int threads = head_threads(head_dim);
   const long blocks = static_cast<long>(batch) * seq * (n_q + n_k);
   if (blocks * threads > INT32_MAX) throw std::invalid_argument("[qk_norm_rope] too many rows");
-  auto outs = kernel({q_src.inner, k_src.inner, q_weight.inner, k_weight.inner, offset.inner},
+  if (q_src.inner.ndim() != 2 || k_src.inner.ndim() != 2 || q_src.inner.shape(0) != batch * seq ||
+      k_src.inner.shape(0) != batch * seq || q_src.inner.shape(1) != q_stride || k_src.inner.shape(1) != k_stride) {
+    throw std::invalid_argument("[qk_norm_rope] the projections must be [B·L, width]");
+  }
+  const auto q3 = mx::reshape(q_src.inner, {batch, seq, static_cast<int>(q_stride)});
+  const auto k3 = mx::reshape(k_src.inner, {batch, seq, static_cast<int>(k_stride)});
+  auto outs = kernel({q3, k3, q_weight.inner, k_weight.inner, offset.inner},
                      {{batch, n_q, seq, head_dim}, {batch, n_k, seq, head_dim}}, {dtype, dtype},
                      {static_cast<int>(blocks * threads), 1, 1}, {threads, 1, 1},
-                     {{"T", dtype}, {"HEAD_DIM", head_dim}, {"N_Q", n_q}, {"N_K", n_k}, {"SEQ", seq},
+                     {{"T", dtype}, {"HEAD_DIM", head_dim}, {"N_Q", n_q}, {"N_K", n_k},
                       {"Q_STRIDE", static_cast<int>(q_stride)}, {"Q_COL", static_cast<int>(q_col)},
                       {"K_STRIDE", static_cast<int>(k_stride)}, {"K_COL", static_cast<int>(k_col)},
                       {"TRADITIONAL", traditional}, {"PER_ROW_OFFSET", per_row}},
                      std::nullopt, false, {});
   return wrap_list(std::move(outs));
+}
+
+ArrayPtr gpu_masked_decode_attention(const MlxArray& queries, const MlxArray& keys, const MlxArray& values,
+                                     const MlxArray& mask, float scale) {
+  const auto &q = queries.inner, &k = keys.inner, &v = values.inner, &m = mask.inner;
+  const auto dtype = q.dtype();
+  const bool bool_mask = m.dtype() == mx::bool_;
+  if (!is_float_type(dtype) || k.dtype() != dtype || v.dtype() != dtype || (!bool_mask && !is_float_type(m.dtype())) ||
+      q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4 || m.ndim() != 4 || q.shape(2) != 1 || k.shape() != v.shape() ||
+      q.shape(0) != k.shape(0) || q.shape(3) != k.shape(3) || k.shape(1) == 0 || q.shape(1) % k.shape(1) != 0 ||
+      q.shape(3) % 32 != 0 || q.shape(3) > 256 || m.shape(2) != 1 || m.shape(3) != k.shape(2) ||
+      (m.shape(0) != 1 && m.shape(0) != q.shape(0)) || (m.shape(1) != 1 && m.shape(1) != q.shape(1))) {
+    return nullptr;  // the caller runs MLX's attention instead
+  }
+  std::string header = "constexpr float SCALE = " + float_literal(scale) + ";\n";
+  auto kernel = mx::fast::cuda_kernel("mlxn_masked_decode_attention", {"q", "k", "v", "mask"}, {"out"},
+                                      kMaskedDecodeAttention, header, /*ensure_row_contiguous=*/false);
+  const int blocks = q.shape(0) * q.shape(1), threads = 32 * kAttentionWarps;
+  auto outs = kernel({q, k, v, m}, {q.shape()}, {dtype}, {blocks * threads, 1, 1}, {threads, 1, 1},
+                     {{"T", dtype}, {"HEAD_DIM", q.shape(3)}, {"WARPS", kAttentionWarps}, {"BOOL_MASK", bool_mask}},
+                     std::nullopt, false, {});
+  return wrap(std::move(outs[0]));
 }
 
 ListPtr gpu_add_rms_norm(const MlxArray& residual, const MlxArray& delta, const MlxArray& weight, float eps) {
