@@ -1,18 +1,22 @@
 // Fused kernels for a decoder layer on CUDA GPUs (MLX's `fast::cuda_kernel`, compiled by NVRTC
-// the first time each variant runs).
+// the first time each variant runs; shapes that change from step to step are read at run time,
+// so one module serves every batch size and length).
 //
 // On a GPU a decoding step of a small model is bound by the host encoding its kernels (a few
-// microseconds each, docs/benchmarks.md), not by the device running them. Two chains of a
+// microseconds each, docs/benchmarks.md), not by the device running them. Three chains of a
 // Qwen3 layer are one kernel here instead of several:
 // - `qk_norm_rope`: the q and k RMS norms and both rotary embeddings (four kernels, plus the
 //   copies MLX's RMSNorm makes of the strided head slices of a stacked q/k/v product), reading
 //   the projections in place and writing q and k in [B, heads, L, headDim];
-// - `add_rms_norm`: a residual add and the RMS norm that follows it (two kernels).
-// Each reproduces MLX's own rounding: the sum and the normalized value are rounded to the
-// activation dtype before the weight multiplies them, the rotation is computed in float32 from
-// the rounded normed values with MLX's frequencies. Only the sum of squares is added in another
-// order, so results may differ from the separate kernels in the last bit of a few elements.
-// Parity is checked on the GPU (tooling/bench/gpu-parity.ts); the CPU never takes this path.
+// - `add_rms_norm`: a residual add and the RMS norm that follows it (two kernels);
+// - `masked_decode_attention`: a decoding step's attention under an explicit mask (a
+//   left-padded batch), which MLX's fused vector attention does not take on CUDA.
+// The first two reproduce MLX's own rounding: the sum and the normalized value are rounded to
+// the activation dtype before the weight multiplies them, the rotation is computed in float32
+// from the rounded normed values with MLX's frequencies. Only the sum of squares is added in
+// another order, so results may differ from the separate kernels in the last bit of a few
+// elements. The attention computes in float32 throughout. Parity is checked on the GPU
+// (tooling/bench/fused-parity.ts); the CPU never takes this path.
 #include <cmath>
 #include <cstdio>
 #include <string>
