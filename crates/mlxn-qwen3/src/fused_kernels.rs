@@ -1,13 +1,14 @@
-//! The decoder layer's two fused CUDA kernels (mlxn-sys `shim/gpu_fused.cc`), each with the
+//! The decoder layer's fused CUDA kernels (mlxn-sys `shim/gpu_fused.cc`), each with the
 //! separate MLX ops it replaces as the fallback.
 //!
 //! On a GPU a decoding step of a small model costs what the host spends encoding its kernels,
-//! a few microseconds each, more than the device spends running them. Per layer the fused
-//! kernels replace six kernels (q norm, k norm, two rotary embeddings, two residual adds and two
-//! RMS norms, less the two fused ones), and the copies MLX's RMSNorm makes of strided head
-//! slices at batch sizes above one. They serve forwards with caches (generation, where no
-//! gradient flows: MLX's custom kernels have none), on a CUDA device, and can be turned off with
-//! `MLXN_FUSED_KERNELS=0`.
+//! a few microseconds each, more than the device spends running them. Per layer the q/k norms
+//! and rotary embeddings become one kernel and each residual add with its RMS norm another
+//! (eleven kernels instead of sixteen, and no copies of the strided head slices MLX's RMSNorm
+//! makes at batch sizes above one); a decoding step of a left-padded batch runs its masked
+//! attention as one kernel instead of MLX's unfused fallback. They serve forwards with caches
+//! (generation, where no gradient flows: MLX's custom kernels have none), on a CUDA device,
+//! when `MLXN_FUSED_KERNELS=1` (see `ON_BY_DEFAULT`).
 use std::sync::OnceLock;
 
 use mlxn_core::ffi::{self, BinaryOp, MlxArray};
@@ -15,10 +16,20 @@ use mlxn_core::ffi::{self, BinaryOp, MlxArray};
 use crate::forward::{Ptr, ok};
 use crate::forward_desc::{Desc, DescError, NormDesc};
 
-/// Whether this process may use the fused kernels at all (`MLXN_FUSED_KERNELS=0` turns them off).
+/// Whether the kernels run when `MLXN_FUSED_KERNELS` is not set. Off until they have been
+/// checked on a GPU (tooling/bench/fused-parity.ts): CI has none, and a wrong kernel here would
+/// break every CUDA user's generation.
+const ON_BY_DEFAULT: bool = false;
+
+/// Whether this process may use the fused kernels at all (`MLXN_FUSED_KERNELS=1` or `0`
+/// overrides the default).
 fn allowed() -> bool {
     static ALLOWED: OnceLock<bool> = OnceLock::new();
-    *ALLOWED.get_or_init(|| std::env::var("MLXN_FUSED_KERNELS").map_or(true, |v| v != "0"))
+    *ALLOWED.get_or_init(|| match std::env::var("MLXN_FUSED_KERNELS").as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => ON_BY_DEFAULT,
+    })
 }
 
 /// Whether a forward of this model with caches on every layer uses the fused kernels.
