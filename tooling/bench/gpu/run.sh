@@ -3,7 +3,7 @@
 #
 #   tooling/bench/gpu/run.sh receive a|b|c     copy one staged part into /tmp/mlxn-gpu
 #   tooling/bench/gpu/run.sh bench NAME ...    set up (once per machine) and run benchmark NAME
-#                                              (generate | breakdown | attention | server) with the environment given;
+#                                              (generate | breakdown | attention | fused-parity | server) with the environment given;
 #                                              its JSON goes to $OUT/NAME-<n>.json (n counts runs
 #                                              on this machine)
 #   tooling/bench/gpu/run.sh python FILE ...   run a staged Python script (bench/probe_decode.py)
