@@ -31,7 +31,7 @@ use mlxn_core::Array;
 use mlxn_core::ffi::{self, BinaryOp, MlxArray, UnaryOp};
 
 use crate::forward_desc::{CacheKind, Desc, DescError, LayerDesc, NormDesc, ProjDesc, ProjKind};
-use crate::fused_kernels::{self, QkSources};
+use crate::fused_kernels::{self, Plan, QkSources};
 
 pub type Ptr = UniquePtr<MlxArray>;
 
@@ -203,10 +203,10 @@ fn block_inputs<'x>(projs: &[&ProjDesc<'x>], wts: &'x [Option<Ptr>], out: &mut V
 /// The residual stream `h` is kept 2-D (`[B·L, hidden]`) between blocks: a matmul of a 3-D
 /// input adds a flatten and an unflatten node around every projection (about 300 per step for
 /// Qwen3-0.6B), which cost time both when the graph is built and when MLX evaluates it; the
-/// products are the same. With `fused` (fused_kernels.rs) the block receives the layer's input
-/// already normed (the previous block's last kernel normed it) and norms and rotates q and k in
-/// one kernel.
-fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b: i32, l: i32, fused: bool) -> Result<Vec<Ptr>, DescError> {
+/// products are the same. With the fused layout (fused_kernels.rs) the block receives the
+/// layer's input already normed by the block before, and with the kernels norms and rotates q
+/// and k in one.
+fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b: i32, l: i32, plan: Plan) -> Result<Vec<Ptr>, DescError> {
     // One matmul for q, k and v when the model holds them fused (three fewer kernels to
     // encode per layer and step, the largest per-node cost on a GPU), else one each.
     let projs: Vec<&ProjDesc> = match &layer.qkv {
@@ -215,7 +215,7 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
     };
     let wts = transposed_weights(&projs)?;
     let mut inputs = vec![h];
-    if !fused {
+    if !plan.layout {
         inputs.push(layer.input_norm.weight);
     }
     inputs.extend([layer.q_norm.weight, layer.k_norm.weight, offset]);
@@ -224,15 +224,15 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
     let proj_sig: Vec<String> = projs.iter().map(|p| p.signature()).collect();
     // b and l are baked into the reshapes, and h's shape [B·L, hidden] does not tell them apart.
     let signature = format!(
-        "qwen3-pre {b}x{l} {} {} {} {} {} {} {} {} {} {} {} {} fused-kernels {fused}",
+        "qwen3-pre {b}x{l} {} {} {} {} {} {} {} {} {} {} {} {} fused {} {}",
         layer.input_norm.signature(), layer.q_norm.signature(), layer.k_norm.signature(),
         proj_sig.join(" "), layer.qkv.is_some(),
-        d.n_heads, d.n_kv_heads, d.head_dim, r.dims, r.traditional, r.base, r.scale
+        d.n_heads, d.n_kv_heads, d.head_dim, r.dims, r.traditional, r.base, r.scale, plan.layout, plan.kernels
     );
     let (hq, hk, dh) = (d.n_heads, d.n_kv_heads, d.head_dim);
     compiled(signature, &inputs, |it| {
         let h = it.next().unwrap();
-        let input_norm = (!fused).then(|| layer.input_norm.rebind(it));
+        let input_norm = (!plan.layout).then(|| layer.input_norm.rebind(it));
         let (q_norm, k_norm, offset) = (layer.q_norm.rebind(it), layer.k_norm.rebind(it), it.next().unwrap());
         let normed;
         let x: &MlxArray = match &input_norm {
@@ -262,7 +262,7 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
             _ => unreachable!("one stacked product or three"),
         };
         let v = to_bhld(&v)?;
-        if fused {
+        if plan.kernels {
             let src = match products.as_slice() {
                 [all] => QkSources { q: all, q_col: 0, k: all, k_col: i64::from(hq * dh) },
                 [q, k, _] => QkSources { q, q_col: 0, k, k_col: 0 },
@@ -279,9 +279,10 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
 }
 
 /// After the attention: the output projection, both residuals, the norm and the MLP. With
-/// `next_norm` (the fused kernels) it also norms its output for what follows (the next layer's
-/// input norm or the final norm), each residual add and its norm one kernel: `[h, normed]`.
-fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: Option<&NormDesc>) -> Result<Vec<Ptr>, DescError> {
+/// `next_norm` (the fused layout) it also norms its output for what follows (the next layer's
+/// input norm or the final norm): `[h, normed]`; with `kernels` each residual add and the norm
+/// after it run as one kernel.
+fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: Option<&NormDesc>, kernels: bool) -> Result<Vec<Ptr>, DescError> {
     let projs: Vec<&ProjDesc> = match &layer.gate_up {
         Some(f) => vec![&layer.o, f, &layer.down],
         None => vec![&layer.o, &layer.gate, &layer.up, &layer.down],
@@ -292,13 +293,12 @@ fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: O
     block_inputs(&projs, &wts, &mut inputs);
     let proj_sig: Vec<String> = projs.iter().map(|p| p.signature()).collect();
     let next_sig = next_norm.map_or_else(|| "none".to_string(), |n| n.signature());
-    let signature = format!("qwen3-post {} {} {} next {next_sig}", layer.post_norm.signature(), proj_sig.join(" "), layer.gate_up.is_some());
-    let fused = next_norm.is_some();
+    let signature = format!("qwen3-post {} {} {} next {next_sig} kernels {kernels}", layer.post_norm.signature(), proj_sig.join(" "), layer.gate_up.is_some());
     compiled(signature, &inputs, |it| {
         let (h, attn, post_norm) = (it.next().unwrap(), it.next().unwrap(), layer.post_norm.rebind(it));
         let next_norm = next_norm.map(|n| n.rebind(it));
         let o = layer.o.rebind(it);
-        let (h1, x) = fused_kernels::add_norm(h, &*linear(attn, &o)?, &post_norm, fused)?;
+        let (h1, x) = fused_kernels::add_norm(h, &*linear(attn, &o)?, &post_norm, kernels)?;
         let (g, u) = match &layer.gate_up {
             Some(f) => {
                 // [gate | up] along the last axis; the element-wise block reads both halves in place.
@@ -317,7 +317,7 @@ fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: O
         let mlp = linear(&*swiglu(&g, &u)?, &down)?;
         match &next_norm {
             Some(n) => {
-                let (h2, normed) = fused_kernels::add_norm(&h1, &mlp, n, true)?;
+                let (h2, normed) = fused_kernels::add_norm(&h1, &mlp, n, kernels)?;
                 Ok(vec![h2, normed])
             }
             None => Ok(vec![ok(ffi::binary(BinaryOp::Add, &h1, &mlp))?]),
@@ -328,12 +328,12 @@ fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: O
 /// The attention between the blocks: the cache update and the fused attention kernel (with
 /// `fused`, a decoding step under an explicit mask runs fused_kernels.rs's kernel: MLX's fused
 /// vector attention on CUDA takes no array mask).
-fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>, fused: bool) -> Result<(Ptr, Option<CacheUpdate>), DescError> {
+fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>, kernels: bool) -> Result<(Ptr, Option<CacheUpdate>), DescError> {
     let (q, k, v) = (&qkv[0], &qkv[1], &qkv[2]);
     let s = ffi::shape(q);
     let (b, l) = (s[0], s[2]);
     let sdpa = |k: &MlxArray, v: &MlxArray| -> Result<Ptr, DescError> {
-        if let (true, 1, Mask::Array(m)) = (fused, l, mask) {
+        if let (true, 1, Mask::Array(m)) = (kernels, l, mask) {
             if let Some(out) = fused_kernels::masked_decode_attention(q, k, v, m, d.attn_scale)? {
                 return Ok(out);
             }
@@ -390,10 +390,10 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
     let mut updates = Vec::with_capacity(d.layers.len());
     // Layers whose caches stand at the same offset share one offset array, as in model.ts.
     let mut shared: Option<(i32, Ptr)> = None;
-    // With the fused kernels each block after the attention also norms the next layer's input
-    // (or applies the final norm): `normed` carries it from block to block.
-    let fused = fused_kernels::usable(d);
-    let mut normed: Option<Ptr> = match (fused, d.layers.first()) {
+    // In the fused layout each block after the attention also norms the next layer's input (or
+    // applies the final norm): `normed` carries it from block to block.
+    let plan = fused_kernels::plan(d);
+    let mut normed: Option<Ptr> = match (plan.layout, d.layers.first()) {
         (true, Some(first)) => Some(rms(&h, &first.input_norm)?),
         _ => None,
     };
@@ -408,10 +408,10 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
                 &shared.as_ref().expect("just set").1
             }
         };
-        let qkv = pre_attention(normed.as_deref().unwrap_or(&h), d, layer, offset, b, l, fused)?;
-        let (attn, update) = attention(&qkv, d, layer, mask, fused)?;
-        let next_norm = fused.then(|| d.layers.get(i + 1).map_or(&d.norm, |next| &next.input_norm));
-        let mut out = post_attention(&h, &attn, layer, next_norm)?.into_iter();
+        let qkv = pre_attention(normed.as_deref().unwrap_or(&h), d, layer, offset, b, l, plan)?;
+        let (attn, update) = attention(&qkv, d, layer, mask, plan.kernels)?;
+        let next_norm = plan.layout.then(|| d.layers.get(i + 1).map_or(&d.norm, |next| &next.input_norm));
+        let mut out = post_attention(&h, &attn, layer, next_norm, plan.kernels)?.into_iter();
         h = out.next().expect("the residual stream");
         normed = out.next();
         updates.extend(update);

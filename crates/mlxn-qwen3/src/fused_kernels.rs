@@ -9,7 +9,7 @@
 //! attention as one kernel instead of MLX's unfused fallback. They serve forwards with caches
 //! (generation, where no gradient flows: MLX's custom kernels have none), on a CUDA device,
 //! when `MLXN_FUSED_KERNELS=1` (see `ON_BY_DEFAULT`).
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use mlxn_core::ffi::{self, BinaryOp, MlxArray};
 
@@ -21,23 +21,58 @@ use crate::forward_desc::{Desc, DescError, NormDesc};
 /// break every CUDA user's generation.
 const ON_BY_DEFAULT: bool = false;
 
-/// Whether this process may use the fused kernels at all (`MLXN_FUSED_KERNELS=1` or `0`
-/// overrides the default).
-fn allowed() -> bool {
-    static ALLOWED: OnceLock<bool> = OnceLock::new();
-    *ALLOWED.get_or_init(|| match std::env::var("MLXN_FUSED_KERNELS").as_deref() {
-        Ok("1") => true,
-        Ok("0") => false,
-        _ => ON_BY_DEFAULT,
-    })
+/// The setting: off, on (CUDA only), or the fused layout with the separate ops in place of the
+/// kernels on any device, which lets CPU tests hold the restructured blocks to the plain ones.
+pub const OFF: u8 = 0;
+pub const ON: u8 = 1;
+pub const LAYOUT_ONLY: u8 = 2;
+const UNSET: u8 = u8::MAX;
+static SETTING: AtomicU8 = AtomicU8::new(UNSET);
+
+/// Sets the setting for this process (`qwen3SetFusedKernels`); the environment gives the first.
+pub fn set(setting: u8) {
+    SETTING.store(setting, Ordering::Relaxed);
 }
 
-/// Whether a forward of this model with caches on every layer uses the fused kernels.
-pub fn usable(d: &Desc) -> bool {
-    allowed()
-        && d.rope.dims == d.head_dim
-        && d.layers.iter().all(|l| l.cache.is_some())
-        && ffi::gpu_fused_kernels_usable()
+fn setting() -> u8 {
+    match SETTING.load(Ordering::Relaxed) {
+        UNSET => {
+            let s = match std::env::var("MLXN_FUSED_KERNELS").as_deref() {
+                Ok("1") => ON,
+                Ok("0") => OFF,
+                _ if ON_BY_DEFAULT => ON,
+                _ => OFF,
+            };
+            // A concurrent `set` wins over the environment.
+            let _ = SETTING.compare_exchange(UNSET, s, Ordering::Relaxed, Ordering::Relaxed);
+            SETTING.load(Ordering::Relaxed)
+        }
+        s => s,
+    }
+}
+
+/// How a forward runs its layers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// The blocks after the attention norm what follows them (the next layer's input, or the
+    /// final norm), so the blocks before it receive their input normed.
+    pub layout: bool,
+    /// The CUDA kernels run (else the separate ops, in the same layout).
+    pub kernels: bool,
+}
+
+/// The plan for a forward of this model: the fused layout and kernels need caches on every
+/// layer (no gradient flows through generation) and full-width rotary embeddings.
+pub fn plan(d: &Desc) -> Plan {
+    let off = Plan { layout: false, kernels: false };
+    if d.rope.dims != d.head_dim || !d.layers.iter().all(|l| l.cache.is_some()) {
+        return off;
+    }
+    match setting() {
+        ON if ffi::gpu_fused_kernels_usable() => Plan { layout: true, kernels: true },
+        LAYOUT_ONLY => Plan { layout: true, kernels: false },
+        _ => off,
+    }
 }
 
 fn same_float_dtype(arrays: &[&MlxArray]) -> bool {

@@ -11,7 +11,7 @@ pub mod checkpoint_keys;
 pub mod reply;
 pub mod forward;
 pub mod forward_desc;
-mod fused_kernels;
+pub mod fused_kernels;
 
 #[cfg(feature = "napi")]
 mod forward_js {
@@ -48,5 +48,17 @@ mod forward_js {
             handles.push(JsArray::new_unreported(Array::from_ptr(c.values)).handle());
         }
         Ok(handles)
+    }
+
+    /// Sets whether `qwen3Forward` uses the fused CUDA kernels (mlxn-qwen3 `fused_kernels.rs`):
+    /// 0 off, 1 on (on a CUDA device), 2 their layout with the separate ops (for tests on any
+    /// device). `MLXN_FUSED_KERNELS` gives the first setting.
+    #[napi(js_name = "qwen3SetFusedKernels")]
+    pub fn qwen3_set_fused_kernels(setting: u32) -> Result<()> {
+        use crate::fused_kernels::{LAYOUT_ONLY, OFF, ON};
+        let s = u8::try_from(setting).ok().filter(|s| [OFF, ON, LAYOUT_ONLY].contains(s));
+        let s = s.ok_or_else(|| mlx_err(format!("qwen3SetFusedKernels: expected 0, 1 or 2, got {setting}")))?;
+        crate::fused_kernels::set(s);
+        Ok(())
     }
 }

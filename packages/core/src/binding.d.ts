@@ -537,6 +537,13 @@ export declare function qwen3ParseReply(text: string, startInReasoning: boolean)
 /** The sanitize plan of a Qwen3 checkpoint (JSON in, JSON out; see [`super::plan`]). */
 export declare function qwen3PlanCheckpoint(expectedJson: string, checkpointJson: string, tiedEmbeddings: boolean, numExperts: number): string
 
+/**
+ * Sets whether `qwen3Forward` uses the fused CUDA kernels (mlxn-qwen3 `fused_kernels.rs`):
+ * 0 off, 1 on (on a CUDA device), 2 their layout with the separate ops (for tests on any
+ * device). `MLXN_FUSED_KERNELS` gives the first setting.
+ */
+export declare function qwen3SetFusedKernels(setting: number): void
+
 /** One generation's position in a grammar; `dispose` frees its parser state at once. */
 export declare class SamplingConstraint {
   /** `kind` is `"json_schema"` (source: the schema's JSON text) or `"lark"`. */
