@@ -82,10 +82,10 @@ fn same_float_dtype(arrays: &[&MlxArray]) -> bool {
     float.contains(&t) && arrays.iter().all(|a| ffi::dtype(a) == t)
 }
 
-/// `(residual + delta, rms_norm(residual + delta))`, as one kernel when `fused` and the dtypes
+/// `(residual + delta, rms_norm(residual + delta))`, as one kernel when `kernel` and the dtypes
 /// allow it.
-pub fn add_norm(residual: &MlxArray, delta: &MlxArray, norm: &NormDesc, fused: bool) -> Result<(Ptr, Ptr), DescError> {
-    if fused && same_float_dtype(&[residual, delta, norm.weight]) {
+pub fn add_norm(residual: &MlxArray, delta: &MlxArray, norm: &NormDesc, kernel: bool) -> Result<(Ptr, Ptr), DescError> {
+    if kernel && same_float_dtype(&[residual, delta, norm.weight]) {
         let outs = ok_list(ffi::gpu_add_rms_norm(residual, delta, norm.weight, norm.eps as f32))?;
         let mut it = outs.into_iter();
         return Ok((it.next().expect("the sum"), it.next().expect("the normed sum")));
