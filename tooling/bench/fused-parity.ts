@@ -13,7 +13,8 @@
  * Environment: `MLXN_BENCH_PRESET` (qwen3-presets.ts; default small-float32). Prints one JSON
  * object: per case the largest absolute difference of the logits, the largest logit, how many
  * steps' argmax agree, and `pass` (relative difference within 1e-4 in float32, 3e-2 in the
- * half-precision types, whose one-bit rounding differences propagate through the layers).
+ * half-precision types, whose one-bit rounding differences propagate through the layers); at the
+ * top, `fused_used` and `pass` (the kernels ran and every case passed).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,20 +31,23 @@ const preset = benchPreset();
 const vocab = Number(preset.config.vocab_size);
 const childOut = process.env.MLXN_PARITY_OUT;
 
+type Rows = Float32Array[];
+
 /** The last position's logits of every step, as float32 rows, and a decoding step's graph ops. */
-function runCases(model: Qwen3): { logits: Record<string, number[][]>; stepOps: Record<string, number> } {
-  const last = (logits: mx.Array): number[][] =>
+function runCases(model: Qwen3): { logits: Record<string, Rows>; stepOps: Record<string, number> } {
+  const last = (logits: mx.Array): Rows =>
     mx.tidy(() => {
       const [b, l] = logits.shape;
       const rows = mx.astype(mx.reshape(mx.index(logits, mx.sl(), mx.sl(l - 1, l), mx.sl()), [b, -1]), 'float32');
-      const flat = Array.from(rows.dataSync() as Float32Array);
-      return Array.from({ length: b }, (_, i) => flat.slice(i * vocab, (i + 1) * vocab));
+      const flat = Float32Array.from(rows.dataSync() as Float32Array);
+      logits.dispose();
+      return Array.from({ length: b }, (_, i) => flat.subarray(i * vocab, (i + 1) * vocab));
     });
-  const out: Record<string, number[][]> = {};
+  const out: Record<string, Rows> = {};
   // One sequence: prompt, then single-token steps.
   const tokens = promptIds(11, 64, vocab);
   const cache = model.makeCache();
-  const single: number[][] = [];
+  const single: Rows = [];
   single.push(...last(model.forward(mx.array([tokens.slice(0, 40)], 'int32'), { cache })));
   let stepOps: Record<string, number> = {};
   for (let t = 40; t < 64; t++) {
@@ -57,7 +61,7 @@ function runCases(model: Qwen3): { logits: Record<string, number[][]>; stepOps: 
   const width = Math.max(...lens);
   const rows = lens.map((n, i) => promptIds(100 + i, n + 16, vocab));
   const caches = model.layers.map(() => new BatchKVCache({ leftPadding: lens.map((n) => width - n) }));
-  const batch: number[][] = [];
+  const batch: Rows = [];
   const padded = rows.map((r, i) => new Array<number>(width - lens[i]).fill(0).concat(r.slice(0, lens[i])));
   batch.push(...last(model.forward(mx.array(padded, 'int32'), { cache: caches })));
   for (let s = 0; s < 16; s++) {
@@ -70,23 +74,36 @@ function runCases(model: Qwen3): { logits: Record<string, number[][]>; stepOps: 
 if (childOut) {
   const model = await Qwen3.load(process.env.MLXN_PARITY_MODEL!, { truncatedVocab: true });
   mx.eval(model.parameters());
-  writeFileSync(childOut, JSON.stringify(runCases(model)));
+  // Rows of the vocabulary's width as raw float32 (JSON would be hundreds of MB for Qwen3's).
+  const { logits, stepOps } = runCases(model);
+  const names = Object.keys(logits);
+  writeFileSync(`${childOut}.json`, JSON.stringify({ rows: names.map((n) => [n, logits[n].length]), stepOps }));
+  writeFileSync(`${childOut}.f32`, Buffer.concat(names.flatMap((n) => logits[n].map((r) => Buffer.from(r.buffer, r.byteOffset, r.byteLength)))));
 } else {
   const folder = mkdtempSync(join(tmpdir(), 'mlxn-fused-parity-'));
   try {
     await writeBenchModel(preset, folder, process.env.MLXN_TOKENIZER_DIR ?? qwen3TokenizerDir());
     const run = (fused: '0' | '1'): ReturnType<typeof runCases> => {
-      const file = join(folder, `logits-${fused}.json`);
+      const file = join(folder, `logits-${fused}`);
       const env = { ...process.env, MLXN_FUSED_KERNELS: fused, MLXN_PARITY_OUT: file, MLXN_PARITY_MODEL: folder };
       const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1]], { env, stdio: 'inherit' });
       if (r.status !== 0) throw new Error(`the run with MLXN_FUSED_KERNELS=${fused} failed (${r.status ?? r.signal})`);
-      return JSON.parse(readFileSync(file, 'utf8')) as ReturnType<typeof runCases>;
+      const meta = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as { rows: [string, number][]; stepOps: Record<string, number> };
+      const bytes = readFileSync(`${file}.f32`);
+      const all = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+      const logits: Record<string, Rows> = {};
+      let at = 0;
+      for (const [name, n] of meta.rows) {
+        logits[name] = Array.from({ length: n }, (_, i) => all.subarray((at + i) * vocab, (at + i + 1) * vocab));
+        at += n;
+      }
+      return { logits, stepOps: meta.stepOps };
     };
     const fusedRun = run('1');
     const plainRun = run('0');
     const [on, off] = [fusedRun.logits, plainRun.logits];
     const tolerance = preset.dtype === 'float32' ? 1e-4 : 3e-2;
-    const argmax = (xs: number[]) => xs.reduce((best, x, i) => (x > xs[best] ? i : best), 0);
+    const argmax = (xs: Float32Array) => xs.reduce((best, x, i) => (x > xs[best] ? i : best), 0);
     const cases: Record<string, unknown> = {};
     for (const name of Object.keys(off)) {
       let diff = 0;
@@ -105,7 +122,7 @@ if (childOut) {
     // The fused kernels are MLX custom kernels: a decoding step's graph shows whether they ran.
     const fusedUsed = (fusedRun.stepOps.CustomKernel ?? 0) > 0;
     const ops = { fused: fusedRun.stepOps, separate: plainRun.stepOps };
-    console.log(JSON.stringify({ benchmark: 'fused-parity', device: mx.defaultDevice().type, setup: { preset: preset.name, dtype: preset.dtype, tolerance }, fused_used: fusedUsed, results: cases, step_graph_ops: ops }, null, 2));
+    console.log(JSON.stringify({ benchmark: 'fused-parity', device: mx.defaultDevice().type, setup: { preset: preset.name, dtype: preset.dtype, tolerance }, fused_used: fusedUsed, pass: fusedUsed && Object.values(cases).every((c) => (c as { pass: boolean }).pass), results: cases, step_graph_ops: ops }, null, 2));
   } finally {
     rmSync(folder, { recursive: true, force: true });
   }
