@@ -55,7 +55,7 @@ mod forward_js {
     /// Sets whether `qwen3Forward` uses the fused CUDA kernels (mlxn-qwen3 `fused_kernels.rs`):
     /// 0 off, 1 on (on a CUDA device), 2 their layout with the separate ops (for tests on any
     /// device). `MLXN_FUSED_KERNELS` gives the first setting.
-    #[napi(js_name = "qwen3SetFusedKernels")]
+    #[napi(js_name = "qwen3SetFusedKernels", catch_unwind)]
     pub fn qwen3_set_fused_kernels(setting: u32) -> Result<()> {
         use crate::fused_kernels::{LAYOUT_ONLY, OFF, ON};
         let s = u8::try_from(setting).ok().filter(|s| [OFF, ON, LAYOUT_ONLY].contains(s));
