@@ -85,7 +85,10 @@ if (childOut) {
     await writeBenchModel(preset, folder, process.env.MLXN_TOKENIZER_DIR ?? qwen3TokenizerDir());
     const run = (fused: '0' | '1'): ReturnType<typeof runCases> => {
       const file = join(folder, `logits-${fused}`);
-      const env = { ...process.env, MLXN_FUSED_KERNELS: fused, MLXN_PARITY_OUT: file, MLXN_PARITY_MODEL: folder };
+      // In float32 MLX's CUDA matmuls take TF32 by default, which the kernels' float32 attention
+      // does not: both sides without it, unless the caller chose.
+      const tf32 = preset.dtype === 'float32' ? { MLX_ENABLE_TF32: process.env.MLX_ENABLE_TF32 ?? '0' } : {};
+      const env = { ...process.env, ...tf32, MLXN_FUSED_KERNELS: fused, MLXN_PARITY_OUT: file, MLXN_PARITY_MODEL: folder };
       const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1]], { env, stdio: 'inherit' });
       if (r.status !== 0) throw new Error(`the run with MLXN_FUSED_KERNELS=${fused} failed (${r.status ?? r.signal})`);
       const meta = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as { rows: [string, number][]; stepOps: Record<string, number> };

@@ -326,14 +326,14 @@ fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: O
 }
 
 /// The attention between the blocks: the cache update and the fused attention kernel (with
-/// `kernels`, a decoding step under an explicit mask runs fused_kernels.rs's kernel: MLX's fused
+/// `attention_kernel`, a decoding step under an explicit mask runs fused_kernels.rs's kernel: MLX's fused
 /// vector attention on CUDA takes no array mask).
-fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>, kernels: bool) -> Result<(Ptr, Option<CacheUpdate>), DescError> {
+fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>, attention_kernel: bool) -> Result<(Ptr, Option<CacheUpdate>), DescError> {
     let (q, k, v) = (&qkv[0], &qkv[1], &qkv[2]);
     let s = ffi::shape(q);
     let (b, l) = (s[0], s[2]);
     let sdpa = |k: &MlxArray, v: &MlxArray| -> Result<Ptr, DescError> {
-        if let (true, 1, Mask::Array(m)) = (kernels, l, mask) {
+        if let (true, 1, Mask::Array(m)) = (attention_kernel, l, mask) {
             if let Some(out) = fused_kernels::masked_decode_attention(q, k, v, m, d.attn_scale)? {
                 return Ok(out);
             }
@@ -409,7 +409,7 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
             }
         };
         let qkv = pre_attention(normed.as_deref().unwrap_or(&h), d, layer, offset, b, l, plan)?;
-        let (attn, update) = attention(&qkv, d, layer, mask, plan.kernels)?;
+        let (attn, update) = attention(&qkv, d, layer, mask, plan.attention_kernel)?;
         let next_norm = plan.layout.then(|| d.layers.get(i + 1).map_or(&d.norm, |next| &next.input_norm));
         let mut out = post_attention(&h, &attn, layer, next_norm, plan.kernels)?.into_iter();
         h = out.next().expect("the residual stream");

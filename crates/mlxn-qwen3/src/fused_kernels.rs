@@ -21,11 +21,13 @@ use crate::forward_desc::{Desc, DescError, NormDesc};
 /// break every CUDA user's generation.
 const ON_BY_DEFAULT: bool = false;
 
-/// The setting: off, on (CUDA only), or the fused layout with the separate ops in place of the
-/// kernels on any device, which lets CPU tests hold the restructured blocks to the plain ones.
+/// The setting: off, on (CUDA only), the fused layout with the separate ops in place of the
+/// kernels on any device (which lets CPU tests hold the restructured blocks to the plain ones),
+/// or the norm and rotary kernels without the masked attention kernel (CUDA only).
 pub const OFF: u8 = 0;
 pub const ON: u8 = 1;
 pub const LAYOUT_ONLY: u8 = 2;
+pub const WITHOUT_ATTENTION: u8 = 3;
 const UNSET: u8 = u8::MAX;
 static SETTING: AtomicU8 = AtomicU8::new(UNSET);
 
@@ -40,6 +42,7 @@ fn setting() -> u8 {
             let s = match std::env::var("MLXN_FUSED_KERNELS").as_deref() {
                 Ok("1") => ON,
                 Ok("0") => OFF,
+                Ok("norms") => WITHOUT_ATTENTION,
                 _ if ON_BY_DEFAULT => ON,
                 _ => OFF,
             };
@@ -59,18 +62,22 @@ pub struct Plan {
     pub layout: bool,
     /// The CUDA kernels run (else the separate ops, in the same layout).
     pub kernels: bool,
+    /// A decoding step under an array mask runs the masked attention kernel (else MLX's).
+    pub attention_kernel: bool,
 }
 
 /// The plan for a forward of this model: the fused layout and kernels need caches on every
 /// layer (no gradient flows through generation) and full-width rotary embeddings.
 pub fn plan(d: &Desc) -> Plan {
-    let off = Plan { layout: false, kernels: false };
+    let off = Plan { layout: false, kernels: false, attention_kernel: false };
     if d.rope.dims != d.head_dim || !d.layers.iter().all(|l| l.cache.is_some()) {
         return off;
     }
     match setting() {
-        ON if ffi::gpu_fused_kernels_usable() => Plan { layout: true, kernels: true },
-        LAYOUT_ONLY => Plan { layout: true, kernels: false },
+        s @ (ON | WITHOUT_ATTENTION) if ffi::gpu_fused_kernels_usable() => {
+            Plan { layout: true, kernels: true, attention_kernel: s == ON }
+        }
+        LAYOUT_ONLY => Plan { layout: true, kernels: false, attention_kernel: false },
         _ => off,
     }
 }
@@ -82,13 +89,14 @@ fn same_float_dtype(arrays: &[&MlxArray]) -> bool {
     float.contains(&t) && arrays.iter().all(|a| ffi::dtype(a) == t)
 }
 
-/// `(residual + delta, rms_norm(residual + delta))`, as one kernel when `kernel` and the dtypes
-/// allow it.
+/// `(residual + delta, rms_norm(residual + delta))`, as one kernel when `kernel` and the shapes
+/// and dtypes allow it.
 pub fn add_norm(residual: &MlxArray, delta: &MlxArray, norm: &NormDesc, kernel: bool) -> Result<(Ptr, Ptr), DescError> {
     if kernel && same_float_dtype(&[residual, delta, norm.weight]) {
-        let outs = ok_list(ffi::gpu_add_rms_norm(residual, delta, norm.weight, norm.eps as f32))?;
-        let mut it = outs.into_iter();
-        return Ok((it.next().expect("the sum"), it.next().expect("the normed sum")));
+        if let Some(outs) = ok_list(ffi::gpu_add_rms_norm(residual, delta, norm.weight, norm.eps as f32))? {
+            let mut it = outs.into_iter();
+            return Ok((it.next().expect("the sum"), it.next().expect("the normed sum")));
+        }
     }
     let sum = ok(ffi::binary(BinaryOp::Add, residual, delta))?;
     // SAFETY: the weight is a live array for this call.
@@ -105,7 +113,7 @@ pub struct QkSources<'a> {
 }
 
 /// q and k normed and rotated, as `[B, heads, L, headDim]`, in one kernel; `None` when the
-/// dtypes do not allow it (the caller then runs the separate ops).
+/// shapes or dtypes do not allow it (the caller then runs the separate ops).
 pub fn qk_norm_rope(
     src: &QkSources<'_>,
     q_norm: &NormDesc,
@@ -121,11 +129,14 @@ pub fn qk_norm_rope(
     }
     let row_len = |a: &MlxArray| i64::from(*ffi::shape(a).last().expect("a 2-D product"));
     let r = &d.rope;
-    let outs = ok_list(ffi::gpu_qk_norm_rope(
+    let Some(outs) = ok_list(ffi::gpu_qk_norm_rope(
         src.q, src.k, q_norm.weight, k_norm.weight, offset, b, l, d.n_heads, d.n_kv_heads, d.head_dim,
         row_len(src.q), src.q_col, row_len(src.k), src.k_col, q_norm.eps as f32, k_norm.eps as f32,
         r.traditional, r.base as f32, r.scale as f32,
-    ))?;
+    ))?
+    else {
+        return Ok(None);
+    };
     let mut it = outs.into_iter();
     Ok(Some([it.next().expect("q"), it.next().expect("k")]))
 }
@@ -137,7 +148,11 @@ pub fn masked_decode_attention(q: &MlxArray, k: &MlxArray, v: &MlxArray, mask: &
     Ok((!out.is_null()).then_some(out))
 }
 
-fn ok_list(r: Result<cxx::UniquePtr<ffi::ArrayList>, cxx::Exception>) -> Result<Vec<Ptr>, DescError> {
+/// The kernel's outputs; `None` for a null list (shapes the kernel does not take).
+fn ok_list(r: Result<cxx::UniquePtr<ffi::ArrayList>, cxx::Exception>) -> Result<Option<Vec<Ptr>>, DescError> {
     let list = r.map_err(|e| DescError(e.what().to_string()))?;
-    Ok((0..ffi::list_len(&list)).map(|i| ffi::list_get(&list, i)).collect())
+    if list.is_null() {
+        return Ok(None);
+    }
+    Ok(Some((0..ffi::list_len(&list)).map(|i| ffi::list_get(&list, i)).collect()))
 }

@@ -13,7 +13,8 @@
 //! block by a small product (the `gemm` crate), the mask, the running maximum and sum of each row
 //! updated and the exponentials taken in vector registers (fast_exp.rs), then the block's values
 //! accumulated by a second product. With a causal mask the key blocks past a query block's last visible position
-//! are skipped, which halves the work of a prompt. Scores, probabilities and sums stay float32;
+//! are skipped, which halves the work of a prompt; so are key blocks an array mask hides from
+//! every row of the task (a left-padded batch's padding). Scores, probabilities and sums stay float32;
 //! the output is rounded once.
 
 use crate::cpu_attention::{Attention, Element, Mask};
@@ -93,13 +94,18 @@ impl<T: Element> Attention<T> {
         } else {
             s_len
         };
+        // SAFETY: an array mask covers (b, every head, every query, every key).
+        let hidden = unsafe { self.hidden_key_blocks(b, rows, &head_query, keys_walked) };
         let mut max = vec![f32::NEG_INFINITY; rows];
         let mut sum = vec![0f32; rows];
         let mut acc = vec![0f32; rows * dv];
         let mut ks = vec![0f32; KEY_BLOCK * d];
         let mut vs = vec![0f32; KEY_BLOCK * dv];
         let mut scores = vec![0f32; rows * KEY_BLOCK];
-        for start in (0..keys_walked).step_by(KEY_BLOCK) {
+        for (block_index, start) in (0..keys_walked).step_by(KEY_BLOCK).enumerate() {
+            if hidden.get(block_index) == Some(&true) {
+                continue;
+            }
             let n = KEY_BLOCK.min(keys_walked - start);
             for j in 0..n {
                 // SAFETY: rows of k and v.
@@ -169,6 +175,59 @@ impl<T: Element> Attention<T> {
                 unsafe { *self.out.add(at + c) = T::narrow(x * inv) };
             }
         }
+    }
+
+    /// Which key blocks an array mask hides from every row of the task (empty: walk them all).
+    ///
+    /// Why: a server's batch is left-padded to its longest row, so a decoding step of a short row
+    /// beside a 2,048-token one would otherwise read and score two thousand padding positions per
+    /// layer. Skipping them is exact when each row sees some key: a hidden score (float32's lowest
+    /// or an added -inf) then has weight zero. A row that sees nothing averages every value (as
+    /// MLX's fallback does), so then nothing is skipped. An additive mask hides only where it
+    /// adds -inf; any finite value, however low, is a score.
+    ///
+    /// # Safety
+    /// An array mask must cover the task's rows and keys `..keys_walked`.
+    unsafe fn hidden_key_blocks(
+        &self,
+        b: usize,
+        rows: usize,
+        head_query: &dyn Fn(usize) -> (usize, usize),
+        keys_walked: usize,
+    ) -> Vec<bool> {
+        if !matches!(self.mask, Mask::Bool(_) | Mask::Additive(_)) {
+            return Vec::new();
+        }
+        let blocks = keys_walked.div_ceil(KEY_BLOCK);
+        let mut hidden = vec![true; blocks];
+        for r in 0..rows {
+            let (h, t) = head_query(r);
+            let mut sees_any = false;
+            for (block_index, start) in (0..keys_walked).step_by(KEY_BLOCK).enumerate() {
+                let n = KEY_BLOCK.min(keys_walked - start);
+                let sees = (0..n).any(|s| {
+                    let key = (start + s) as isize;
+                    match self.mask {
+                        // SAFETY: as the caller promises.
+                        Mask::Bool(m) => unsafe { *m.at(b, h, t).offset(key * m.strides[3]) != 0 },
+                        // SAFETY: as the caller promises.
+                        Mask::Additive(m) => {
+                            let added = unsafe { *m.at(b, h, t).offset(key * m.strides[3]) };
+                            added.widen() != f32::NEG_INFINITY
+                        }
+                        Mask::None | Mask::Causal => true,
+                    }
+                });
+                if sees {
+                    hidden[block_index] = false;
+                    sees_any = true;
+                }
+            }
+            if !sees_any {
+                return Vec::new();
+            }
+        }
+        hidden
     }
 
     /// Masks the scores of query `t` of head `h` (batch row `b`) against keys `start..`: a hidden
@@ -296,6 +355,50 @@ mod tests {
         check([1, 1, 1, 40, 17, 8, 8], 2);
         // Exactly one block of each, no grouped heads, head size of a real model.
         check([1, 2, 2, 16, 128, 64, 64], 2);
+    }
+
+    /// A decoding step of a left-padded batch: row b hides its first `pad[b]` positions (a mask
+    /// broadcast over heads). Whole hidden key blocks are skipped, with the same result.
+    #[test]
+    fn skips_key_blocks_hidden_by_left_padding() {
+        let (bn, hn, kvn, sn, d) = (3usize, 4usize, 2usize, 600usize, 16usize);
+        let pad = [0usize, 300, 590];
+        let q = values(bn * hn * d, 21);
+        let k = values(bn * kvn * sn * d, 22);
+        let v = values(bn * kvn * sn * d, 23);
+        let hidden = |b: usize, _h: usize, _t: usize, s: usize| s < pad[b];
+        let bools: Vec<u8> = (0..bn * sn).map(|i| u8::from(!hidden(i / sn, 0, 0, i % sn))).collect();
+        let additive: Vec<f32> = bools
+            .iter()
+            .map(|&x| if x == 1 { 0.0 } else { f32::NEG_INFINITY })
+            .collect();
+        let mask_strides = [sn as isize, 0, sn as isize, 1];
+        let dims = [bn, hn, kvn, 1, sn, d, d];
+        let want = reference(&q, &k, &v, (bn, hn, kvn, 1, sn, d, d), 0.3, false, Some(&hidden));
+        let views = [
+            View { ptr: q.as_ptr(), strides: contiguous([bn, hn, 1, d]) },
+            View { ptr: k.as_ptr(), strides: contiguous([bn, kvn, sn, d]) },
+            View { ptr: v.as_ptr(), strides: contiguous([bn, kvn, sn, d]) },
+        ];
+        for additive_mask in [false, true] {
+            let mask = if additive_mask {
+                Mask::Additive(View { ptr: additive.as_ptr(), strides: mask_strides })
+            } else {
+                Mask::Bool(View { ptr: bools.as_ptr(), strides: mask_strides })
+            };
+            let mut out = vec![0f32; bn * hn * d];
+            let run = attention(views, mask, &mut out, dims, 0.3);
+            // Row 1 (300 hidden) skips blocks 0 and 1 of 5; row 2 (590 hidden) all but the last.
+            let head_query = |r: usize| (r, 0);
+            let skipped = |b| unsafe { run.hidden_key_blocks(b, 2, &head_query, sn) };
+            assert_eq!(skipped(0), vec![false; 5]);
+            assert_eq!(skipped(1), vec![true, true, false, false, false]);
+            assert_eq!(skipped(2), vec![true, true, true, true, false]);
+            unsafe { run.run(2) };
+            for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
+                assert!((g as f64 - w).abs() < 2e-5, "additive {additive_mask} at {i}: {g} vs {w}");
+            }
+        }
     }
 
     #[test]

@@ -301,12 +301,14 @@ pub mod ffi {
         /// Whether the default device is a CUDA GPU, where the fused layer kernels below run.
         fn gpu_fused_kernels_usable() -> bool;
         /// q and k RMS norms and rotary embeddings as one CUDA kernel (shim/gpu_fused.cc):
-        /// [q, k] in [B, heads, L, headDim], read in place from rows of `q_src`/`k_src`.
+        /// [q, k] in [B, heads, L, headDim], read in place from rows of `q_src`/`k_src`; null
+        /// when the shapes or dtypes are not ones it takes.
         fn gpu_qk_norm_rope(q_src: &MlxArray, k_src: &MlxArray, q_weight: &MlxArray, k_weight: &MlxArray,
             offset: &MlxArray, batch: i32, seq: i32, n_q: i32, n_k: i32, head_dim: i32, q_stride: i64, q_col: i64,
             k_stride: i64, k_col: i64, q_eps: f32, k_eps: f32, traditional: bool, base: f32, scale: f32)
             -> Result<UniquePtr<ArrayList>>;
-        /// `[residual + delta, rms_norm(residual + delta)]` as one CUDA kernel (shim/gpu_fused.cc).
+        /// `[residual + delta, rms_norm(residual + delta)]` as one CUDA kernel (shim/gpu_fused.cc);
+        /// null when the shapes or dtypes are not ones it takes.
         fn gpu_add_rms_norm(residual: &MlxArray, delta: &MlxArray, weight: &MlxArray, eps: f32)
             -> Result<UniquePtr<ArrayList>>;
         /// One query per row against `[B, kvHeads, N, headDim]` keys and values (strided views
