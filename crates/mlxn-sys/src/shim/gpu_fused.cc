@@ -162,19 +162,19 @@ constexpr const char* kMaskedDecodeAttention = R"(
   float m = NEG_INF, l = 0.f;
   // Turn `first`: keys first + u * WARPS, u < KEYS_AT_ONCE (the warps interleave key by key).
   for (int first = warp; first < keys; first += WARPS * KEYS_AT_ONCE) {
-    float s[KEYS_AT_ONCE];
+    float s[KEYS_AT_ONCE], bias[KEYS_AT_ONCE];
     bool seen[KEYS_AT_ONCE];
 #pragma unroll
     for (int u = 0; u < KEYS_AT_ONCE; ++u) {
       const int j = first + u * WARPS;
       seen[u] = j < keys;
-      float bias = 0.f;
+      bias[u] = 0.f;
       if (seen[u]) {
         const auto mv = mask[mask_base + j * mask_strides[3]];
         if constexpr (BOOL_MASK) {
           seen[u] = static_cast<bool>(mv);
         } else {
-          bias = static_cast<float>(mv);
+          bias[u] = static_cast<float>(mv);
         }
       }
       // The same key for the whole warp: the branch is uniform.
@@ -183,13 +183,16 @@ constexpr const char* kMaskedDecodeAttention = R"(
 #pragma unroll
         for (int i = 0; i < PER_LANE; ++i) dot += qv[i] * static_cast<float>(k[k_base + j * k_strides[2] + i * k_strides[3]]);
       }
-      s[u] = dot + bias;
+      s[u] = dot;
     }
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {
 #pragma unroll
       for (int u = 0; u < KEYS_AT_ONCE; ++u) s[u] += __shfl_xor_sync(0xffffffffu, s[u], o);
     }
+    // The mask after the warp sum: each lane holds a part of the dot product, not of the bias.
+#pragma unroll
+    for (int u = 0; u < KEYS_AT_ONCE; ++u) s[u] += bias[u];
     float m_new = m;
 #pragma unroll
     for (int u = 0; u < KEYS_AT_ONCE; ++u) {
