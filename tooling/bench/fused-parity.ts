@@ -3,9 +3,10 @@
  * CUDA only) against the separate MLX ops they replace: the same token sequences run through the
  * model with caches twice, in two processes, `MLXN_FUSED_KERNELS` on and off, and every step's
  * last-position logits are compared. Teacher forcing (fixed tokens, no sampling) keeps the two
- * runs on the same inputs however their logits differ. Two cases: one sequence with a `KVCache`
- * (a 40-token prompt, then 24 single-token steps), and a left-padded batch of 4 rows of different
- * lengths with `BatchKVCache`s (per-row offsets). On the CPU both runs take the separate ops, so
+ * runs on the same inputs however their logits differ. Three cases: one sequence with a `KVCache`
+ * (a 40-token prompt, then 24 single-token steps), a left-padded batch of 4 rows of different
+ * lengths with `BatchKVCache`s (per-row offsets, boolean masks), and that batch with its decoding
+ * steps' masks given as additive arrays with finite biases. On the CPU both runs take the separate ops, so
  * this says nothing there (`fused_used` tells).
  *
  *   tooling/bench/gpu/run.sh bench fused-parity        (on the GPU machine)
@@ -68,6 +69,20 @@ function runCases(model: Qwen3): { logits: Record<string, Rows>; stepOps: Record
     batch.push(...last(model.forward(mx.array(rows.map((r, i) => [r[lens[i] + s]]), 'int32'), { cache: caches })));
   }
   out.batch = batch;
+  // The same batch with the decoding steps' masks given as additive arrays: -inf on the padding
+  // and finite biases on the positions seen (the masked attention kernel adds them after its
+  // dot products; a bias of 0 everywhere would hide a bias counted more than once).
+  const additiveCaches = model.layers.map(() => new BatchKVCache({ leftPadding: lens.map((n) => width - n) }));
+  const additive: Rows = [];
+  additive.push(...last(model.forward(mx.array(padded, 'int32'), { cache: additiveCaches })));
+  for (let s = 0; s < 16; s++) {
+    const keys = width + s + 1;
+    const bias = lens.map((n, b) => [[Array.from({ length: keys }, (_, j) => (j < width - n ? -Infinity : -0.25 * ((j * 7 + b) % 5)))]]);
+    const mask = mx.astype(mx.array(bias, 'float32'), preset.dtype);
+    additive.push(...last(model.forward(mx.array(rows.map((r, i) => [r[lens[i] + s]]), 'int32'), { cache: additiveCaches, mask })));
+    mask.dispose();
+  }
+  out.batch_additive = additive;
   return { logits: out, stepOps };
 }
 
