@@ -333,10 +333,10 @@ fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>, attention
     let s = ffi::shape(q);
     let (b, l) = (s[0], s[2]);
     let sdpa = |k: &MlxArray, v: &MlxArray| -> Result<Ptr, DescError> {
-        if let (true, 1, Mask::Array(m)) = (attention_kernel, l, mask) {
-            if let Some(out) = fused_kernels::masked_decode_attention(q, k, v, m, d.attn_scale)? {
-                return Ok(out);
-            }
+        if let (true, 1, Mask::Array(m)) = (attention_kernel, l, mask)
+            && let Some(out) = fused_kernels::masked_decode_attention(q, k, v, m, d.attn_scale)?
+        {
+            return Ok(out);
         }
         let (mode, m) = match mask {
             Mask::None => ("", std::ptr::null()),
@@ -392,7 +392,7 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
     let mut shared: Option<(i32, Ptr)> = None;
     // In the fused layout each block after the attention also norms the next layer's input (or
     // applies the final norm): `normed` carries it from block to block.
-    let plan = fused_kernels::plan(d);
+    let plan = fused_kernels::plan(d, &h);
     let mut normed: Option<Ptr> = match (plan.layout, d.layers.first()) {
         (true, Some(first)) => Some(rms(&h, &first.input_norm)?),
         _ => None,

@@ -69,14 +69,16 @@ pub struct Plan {
 }
 
 /// The plan for a forward of this model: the fused layout and kernels need caches on every
-/// layer (no gradient flows through generation) and full-width rotary embeddings.
-pub fn plan(d: &Desc) -> Plan {
+/// layer and full-width rotary embeddings, and the kernels an input no transformation traces
+/// (`hidden`, the embedded tokens): generation takes no gradient, but a user's own loss may run a
+/// cached forward under `valueAndGrad`, and MLX's custom kernels have no derivative.
+pub fn plan(d: &Desc, hidden: &MlxArray) -> Plan {
     let off = Plan { layout: false, kernels: false, attention_kernel: false };
     if d.rope.dims != d.head_dim || !d.layers.iter().all(|l| l.cache.is_some()) {
         return off;
     }
     match setting() {
-        s @ (ON | WITHOUT_ATTENTION) if ffi::gpu_fused_kernels_usable() => {
+        s @ (ON | WITHOUT_ATTENTION) if ffi::gpu_fused_kernels_usable() && !ffi::is_tracer(hidden) => {
             Plan { layout: true, kernels: true, attention_kernel: s == ON }
         }
         LAYOUT_ONLY => Plan { layout: true, kernels: false, attention_kernel: false },
@@ -94,11 +96,12 @@ fn same_float_dtype(arrays: &[&MlxArray]) -> bool {
 /// `(residual + delta, rms_norm(residual + delta))`, as one kernel when `kernel` and the shapes
 /// and dtypes allow it.
 pub fn add_norm(residual: &MlxArray, delta: &MlxArray, norm: &NormDesc, kernel: bool) -> Result<(Ptr, Ptr), DescError> {
-    if kernel && same_float_dtype(&[residual, delta, norm.weight]) {
-        if let Some(outs) = ok_list(ffi::gpu_add_rms_norm(residual, delta, norm.weight, norm.eps as f32))? {
-            let mut it = outs.into_iter();
-            return Ok((it.next().expect("the sum"), it.next().expect("the normed sum")));
-        }
+    if kernel
+        && same_float_dtype(&[residual, delta, norm.weight])
+        && let Some(outs) = ok_list(ffi::gpu_add_rms_norm(residual, delta, norm.weight, norm.eps as f32))?
+    {
+        let mut it = outs.into_iter();
+        return Ok((it.next().expect("the sum"), it.next().expect("the normed sum")));
     }
     let sum = ok(ffi::binary(BinaryOp::Add, residual, delta))?;
     // SAFETY: the weight is a live array for this call.

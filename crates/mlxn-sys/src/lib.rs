@@ -300,6 +300,9 @@ pub mod ffi {
             offset: &MlxArray, freqs: *const MlxArray) -> Result<UniquePtr<MlxArray>>;
         /// Whether the default device is a CUDA GPU, where the fused layer kernels below run.
         fn gpu_fused_kernels_usable() -> bool;
+        /// Whether the array is traced by a transformation (grad, vmap, compile): custom
+        /// kernels have no derivative, so the fused kernels stay out of such graphs.
+        fn is_tracer(a: &MlxArray) -> bool;
         /// q and k RMS norms and rotary embeddings as one CUDA kernel (shim/gpu_fused.cc):
         /// [q, k] in [B, heads, L, headDim], read in place from rows of `q_src`/`k_src`; null
         /// when the shapes or dtypes are not ones it takes.

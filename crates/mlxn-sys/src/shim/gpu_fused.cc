@@ -270,6 +270,8 @@ bool is_float_type(mx::Dtype t) { return t == mx::float32 || t == mx::float16 ||
 
 }  // namespace
 
+bool is_tracer(const MlxArray& a) { return a.inner.is_tracer(); }
+
 bool gpu_fused_kernels_usable() {
   return mx::default_device().type == mx::Device::gpu && mx::cu::is_available();
 }

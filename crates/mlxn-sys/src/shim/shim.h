@@ -216,6 +216,7 @@ ArrayPtr fast_layer_norm(const MlxArray& x, const MlxArray* weight, const MlxArr
 ArrayPtr fast_rope(const MlxArray& x, int32_t dims, bool traditional, float base, bool has_base, float scale, const MlxArray& offset, const MlxArray* freqs);
 // Fused decoder-layer kernels for CUDA GPUs (gpu_fused.cc).
 bool gpu_fused_kernels_usable();
+bool is_tracer(const MlxArray& a);
 ListPtr gpu_qk_norm_rope(const MlxArray& q_src, const MlxArray& k_src, const MlxArray& q_weight,
                          const MlxArray& k_weight, const MlxArray& offset, int32_t batch, int32_t seq,
                          int32_t n_q, int32_t n_k, int32_t head_dim, int64_t q_stride, int64_t q_col,
