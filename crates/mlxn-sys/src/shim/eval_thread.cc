@@ -234,7 +234,7 @@ void eval_thread_schedule(const ArrayList& list) {
   auto& t = eval_thread();
   {
     std::lock_guard<std::mutex> lk(t.m);
-    t.queue.push_back(Task{list.items, false});
+    t.queue.push_back(Task{list.items, false, 0, {}});
   }
   t.wake.notify_one();
 }
@@ -244,7 +244,7 @@ rust::Vec<double> eval_thread_read(const ArrayList& list) {
   auto& t = eval_thread();
   std::unique_lock<std::mutex> lk(t.m);
   uint64_t ticket = ++t.reads_queued;
-  t.queue.push_back(Task{list.items, true, ticket});
+  t.queue.push_back(Task{list.items, true, ticket, {}});
   t.wake.notify_one();
   t.finished.wait(lk, [&] { return t.results.count(ticket) > 0; });
   ReadResult r = std::move(t.results[ticket]);
