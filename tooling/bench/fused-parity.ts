@@ -61,28 +61,26 @@ function runCases(model: Qwen3): { logits: Record<string, Rows>; stepOps: Record
   const lens = [36, 31, 25, 16];
   const width = Math.max(...lens);
   const rows = lens.map((n, i) => promptIds(100 + i, n + 16, vocab));
-  const caches = model.layers.map(() => new BatchKVCache({ leftPadding: lens.map((n) => width - n) }));
-  const batch: Rows = [];
   const padded = rows.map((r, i) => new Array<number>(width - lens[i]).fill(0).concat(r.slice(0, lens[i])));
-  batch.push(...last(model.forward(mx.array(padded, 'int32'), { cache: caches })));
-  for (let s = 0; s < 16; s++) {
-    batch.push(...last(model.forward(mx.array(rows.map((r, i) => [r[lens[i] + s]]), 'int32'), { cache: caches })));
-  }
-  out.batch = batch;
+  /** The batch's prompt, then 16 steps; `stepMask` gives a step's mask (else the caches' own). */
+  const paddedBatch = (stepMask?: (keys: number) => mx.Array): Rows => {
+    const caches = model.layers.map(() => new BatchKVCache({ leftPadding: lens.map((n) => width - n) }));
+    const got: Rows = [...last(model.forward(mx.array(padded, 'int32'), { cache: caches }))];
+    for (let s = 0; s < 16; s++) {
+      const mask = stepMask?.(width + s + 1);
+      got.push(...last(model.forward(mx.array(rows.map((r, i) => [r[lens[i] + s]]), 'int32'), { cache: caches, mask })));
+      mask?.dispose();
+    }
+    return got;
+  };
+  out.batch = paddedBatch();
   // The same batch with the decoding steps' masks given as additive arrays: -inf on the padding
   // and finite biases on the positions seen (the masked attention kernel adds them after its
   // dot products; a bias of 0 everywhere would hide a bias counted more than once).
-  const additiveCaches = model.layers.map(() => new BatchKVCache({ leftPadding: lens.map((n) => width - n) }));
-  const additive: Rows = [];
-  additive.push(...last(model.forward(mx.array(padded, 'int32'), { cache: additiveCaches })));
-  for (let s = 0; s < 16; s++) {
-    const keys = width + s + 1;
+  out.batch_additive = paddedBatch((keys) => {
     const bias = lens.map((n, b) => [[Array.from({ length: keys }, (_, j) => (j < width - n ? -Infinity : -0.25 * ((j * 7 + b) % 5)))]]);
-    const mask = mx.astype(mx.array(bias, 'float32'), preset.dtype);
-    additive.push(...last(model.forward(mx.array(rows.map((r, i) => [r[lens[i] + s]]), 'int32'), { cache: additiveCaches, mask })));
-    mask.dispose();
-  }
-  out.batch_additive = additive;
+    return mx.astype(mx.array(bias, 'float32'), preset.dtype);
+  });
   return { logits: out, stepOps };
 }
 

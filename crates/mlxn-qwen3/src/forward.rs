@@ -326,8 +326,8 @@ fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: O
 }
 
 /// The attention between the blocks: the cache update and the fused attention kernel (with
-/// `attention_kernel`, a decoding step under an explicit mask runs fused_kernels.rs's kernel: MLX's fused
-/// vector attention on CUDA takes no array mask).
+/// `attention_kernel`, a decoding step under an explicit mask runs fused_kernels.rs's kernel:
+/// MLX's fused vector attention on CUDA takes no array mask).
 fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>, attention_kernel: bool) -> Result<(Ptr, Option<CacheUpdate>), DescError> {
     let (q, k, v) = (&qkv[0], &qkv[1], &qkv[2]);
     let s = ffi::shape(q);

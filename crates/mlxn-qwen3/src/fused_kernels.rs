@@ -19,9 +19,9 @@ use crate::forward_desc::{Desc, DescError, NormDesc};
 
 /// The setting when `MLXN_FUSED_KERNELS` is not set: the norm and rotary kernels, checked on an
 /// H200 (tooling/bench/fused-parity.ts: float32 logits within 2.3e-6 of the separate ops) and
-/// faster there (batch 1: 1.35 → 1.60× mlx-lm). The masked attention kernel waits for a
-/// measurement: its first version (8 warps, one key at a time) made a server's padded batches
-/// slower than MLX's fallback.
+/// faster there (batch 1: 1.35 → 1.60× mlx-lm). The masked attention kernel stays opt-in: its
+/// steps beat MLX's fallback on an H100, but its per-process NVRTC compile (MLX keeps custom
+/// kernels out of its disk cache) cost a server level more than they saved.
 const DEFAULT: u8 = WITHOUT_ATTENTION;
 
 /// The setting: off, on (CUDA only), the fused layout with the separate ops in place of the

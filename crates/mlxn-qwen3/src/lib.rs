@@ -7,8 +7,8 @@
 //! - [`forward`] (with [`forward_desc`]): the network's forward pass built in one native call
 //!   from a flat description written by `native-forward.ts`, so a decode step costs one call
 //!   from JS instead of one per op.
-//! - [`fused_kernels`]: the forward's fused CUDA kernels for generation (opt-in), and the layout
-//!   of blocks they need.
+//! - [`fused_kernels`]: the forward's fused CUDA kernels for generation (on by default on
+//!   CUDA, `MLXN_FUSED_KERNELS`), and the layout of blocks they need.
 pub mod checkpoint_keys;
 pub mod reply;
 pub mod forward;
