@@ -15,7 +15,8 @@
  * object: per case the largest absolute difference of the logits, the largest logit, how many
  * steps' argmax agree, and `pass` (relative difference within 1e-4 in float32, 3e-2 in the
  * half-precision types, whose one-bit rounding differences propagate through the layers); at the
- * top, `fused_used` and `pass` (the kernels ran and every case passed).
+ * top, `fused_used` and `pass` (the kernels ran and every case passed), and `cases_ms`: each
+ * process's time for the three cases, the kernels' first-use compiles included.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -88,15 +89,18 @@ if (childOut) {
   const model = await Qwen3.load(process.env.MLXN_PARITY_MODEL!, { truncatedVocab: true });
   mx.eval(model.parameters());
   // Rows of the vocabulary's width as raw float32 (JSON would be hundreds of MB for Qwen3's).
+  const start = performance.now();
   const { logits, stepOps } = runCases(model);
+  // Includes compiling the kernels' variants, which the process does on first use.
+  const ms = performance.now() - start;
   const names = Object.keys(logits);
-  writeFileSync(`${childOut}.json`, JSON.stringify({ rows: names.map((n) => [n, logits[n].length]), stepOps }));
+  writeFileSync(`${childOut}.json`, JSON.stringify({ rows: names.map((n) => [n, logits[n].length]), stepOps, ms }));
   writeFileSync(`${childOut}.f32`, Buffer.concat(names.flatMap((n) => logits[n].map((r) => Buffer.from(r.buffer, r.byteOffset, r.byteLength)))));
 } else {
   const folder = mkdtempSync(join(tmpdir(), 'mlxn-fused-parity-'));
   try {
     await writeBenchModel(preset, folder, process.env.MLXN_TOKENIZER_DIR ?? qwen3TokenizerDir());
-    const run = (fused: '0' | '1'): ReturnType<typeof runCases> => {
+    const run = (fused: '0' | '1'): ReturnType<typeof runCases> & { ms: number } => {
       const file = join(folder, `logits-${fused}`);
       // In float32 MLX's CUDA matmuls take TF32 by default, which the kernels' float32 attention
       // does not: both sides without it, unless the caller chose.
@@ -104,7 +108,7 @@ if (childOut) {
       const env = { ...process.env, ...tf32, MLXN_FUSED_KERNELS: fused, MLXN_PARITY_OUT: file, MLXN_PARITY_MODEL: folder };
       const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1]], { env, stdio: 'inherit' });
       if (r.status !== 0) throw new Error(`the run with MLXN_FUSED_KERNELS=${fused} failed (${r.status ?? r.signal})`);
-      const meta = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as { rows: [string, number][]; stepOps: Record<string, number> };
+      const meta = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as { rows: [string, number][]; stepOps: Record<string, number>; ms: number };
       const bytes = readFileSync(`${file}.f32`);
       const all = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
       const logits: Record<string, Rows> = {};
@@ -113,7 +117,7 @@ if (childOut) {
         logits[name] = Array.from({ length: n }, (_, i) => all.subarray((at + i) * vocab, (at + i + 1) * vocab));
         at += n;
       }
-      return { logits, stepOps: meta.stepOps };
+      return { logits, stepOps: meta.stepOps, ms: meta.ms };
     };
     const fusedRun = run('1');
     const plainRun = run('0');
@@ -138,7 +142,7 @@ if (childOut) {
     // The fused kernels are MLX custom kernels: a decoding step's graph shows whether they ran.
     const fusedUsed = (fusedRun.stepOps.CustomKernel ?? 0) > 0;
     const ops = { fused: fusedRun.stepOps, separate: plainRun.stepOps };
-    console.log(JSON.stringify({ benchmark: 'fused-parity', device: mx.defaultDevice().type, setup: { preset: preset.name, dtype: preset.dtype, tolerance }, fused_used: fusedUsed, pass: fusedUsed && Object.values(cases).every((c) => (c as { pass: boolean }).pass), results: cases, step_graph_ops: ops }, null, 2));
+    console.log(JSON.stringify({ benchmark: 'fused-parity', device: mx.defaultDevice().type, setup: { preset: preset.name, dtype: preset.dtype, tolerance }, fused_used: fusedUsed, pass: fusedUsed && Object.values(cases).every((c) => (c as { pass: boolean }).pass), results: cases, step_graph_ops: ops, cases_ms: { fused: Math.round(fusedRun.ms), separate: Math.round(plainRun.ms) } }, null, 2));
   } finally {
     rmSync(folder, { recursive: true, force: true });
   }

@@ -166,6 +166,10 @@ fn compiled<F>(signature: String, inputs: &[&MlxArray], mut f: F) -> Result<Vec<
 where
     F: FnMut(&mut dyn Iterator<Item = &MlxArray>) -> Result<Vec<Ptr>, DescError>,
 {
+    if std::env::var("MLXN_PROBE_NOCOMPILE").map_or(false, |v| signature.starts_with(v.as_str())) {
+        let mut it = inputs.iter().copied();
+        return f(&mut it);
+    }
     // The split of CPU products (`linear_product`) is decided when a block is traced.
     let signature = format!("{signature} cpu-matmul-threads {}", ffi::cpu_matmul_threads());
     let outs = mlxn_core::array::compile_call(
@@ -274,6 +278,7 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
         }
         let q = to_bhld(&*rms(&q, &q_norm)?)?;
         let k = to_bhld(&*rms(&k, &k_norm)?)?;
+        if std::env::var("MLXN_PROBE_ROPE_OUT").is_ok() { return Ok(vec![q, k, v]); }
         Ok(vec![rope(&q, d, offset)?, rope(&k, d, offset)?, v])
     })
 }
@@ -332,12 +337,22 @@ fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>, attention
     let (q, k, v) = (&qkv[0], &qkv[1], &qkv[2]);
     let s = ffi::shape(q);
     let (b, l) = (s[0], s[2]);
-    let sdpa = |k: &MlxArray, v: &MlxArray| -> Result<Ptr, DescError> {
+    // `k`/`v` hold the keys in their first `length` positions (the kernel reads the buffers in
+    // place; `prefix` makes the views MLX's attention takes).
+    let sdpa = |k: &MlxArray, v: &MlxArray, length: i32, prefix: bool| -> Result<Ptr, DescError> {
         if let (true, 1, Mask::Array(m)) = (attention_kernel, l, mask)
-            && let Some(out) = fused_kernels::masked_decode_attention(q, k, v, m, d.attn_scale)?
+            && let Some(out) = fused_kernels::masked_decode_attention(q, k, v, length, m, d.attn_scale)?
         {
             return Ok(out);
         }
+        let views;
+        let (k, v) = match prefix {
+            true => {
+                views = (seq_prefix(k, length)?, seq_prefix(v, length)?);
+                (&*views.0, &*views.1)
+            }
+            false => (k, v),
+        };
         let (mode, m) = match mask {
             Mask::None => ("", std::ptr::null()),
             Mask::Causal => ("causal", std::ptr::null()),
@@ -347,13 +362,11 @@ fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>, attention
         ok(unsafe { ffi::fast_sdpa(q, k, v, d.attn_scale as f32, mode, m, std::ptr::null()) })
     };
     let (out, cache) = match &layer.cache {
-        None => (sdpa(k, v)?, None),
+        None => (sdpa(k, v, ffi::shape(k)[2], false)?, None),
         Some(c) => {
             let keys = write_growing(c.keys, k, c.prev)?;
             let values = write_growing(c.values, v, c.prev)?;
-            let end = c.prev + l;
-            let (k_all, v_all) = (seq_prefix(&keys, end)?, seq_prefix(&values, end)?);
-            let out = sdpa(&k_all, &v_all)?;
+            let out = sdpa(&keys, &values, c.prev + l, true)?;
             (out, Some(CacheUpdate { keys, values }))
         }
     };
@@ -408,7 +421,8 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
                 &shared.as_ref().expect("just set").1
             }
         };
-        let qkv = pre_attention(normed.as_deref().unwrap_or(&h), d, layer, offset, b, l, plan)?;
+        let mut qkv = pre_attention(normed.as_deref().unwrap_or(&h), d, layer, offset, b, l, plan)?;
+        if std::env::var("MLXN_PROBE_ROPE_OUT").is_ok() { qkv[0] = rope(&qkv[0], d, offset)?; qkv[1] = rope(&qkv[1], d, offset)?; }
         let (attn, update) = attention(&qkv, d, layer, mask, plan.attention_kernel)?;
         let next_norm = plan.layout.then(|| d.layers.get(i + 1).map_or(&d.norm, |next| &next.input_norm));
         let mut out = post_attention(&h, &attn, layer, next_norm, plan.kernels)?.into_iter();

@@ -146,10 +146,11 @@ pub fn qk_norm_rope(
     Ok(Some([it.next().expect("q"), it.next().expect("k")]))
 }
 
-/// A decoding step's attention under an explicit mask (a left-padded batch) as one kernel;
-/// `None` when the shapes or dtypes are not ones it takes.
-pub fn masked_decode_attention(q: &MlxArray, k: &MlxArray, v: &MlxArray, mask: &MlxArray, scale: f64) -> Result<Option<Ptr>, DescError> {
-    let out = ok(ffi::gpu_masked_decode_attention(q, k, v, mask, scale as f32))?;
+/// A decoding step's attention under an explicit mask (a left-padded batch) as one kernel, over
+/// the first `length` positions of the key and value buffers `k` and `v`; `None` when the
+/// shapes or dtypes are not ones it takes.
+pub fn masked_decode_attention(q: &MlxArray, k: &MlxArray, v: &MlxArray, length: i32, mask: &MlxArray, scale: f64) -> Result<Option<Ptr>, DescError> {
+    let out = ok(ffi::gpu_masked_decode_attention(q, k, v, mask, length, scale as f32))?;
     Ok((!out.is_null()).then_some(out))
 }
 

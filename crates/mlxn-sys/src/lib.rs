@@ -314,11 +314,13 @@ pub mod ffi {
         /// null when the shapes or dtypes are not ones it takes.
         fn gpu_add_rms_norm(residual: &MlxArray, delta: &MlxArray, weight: &MlxArray, eps: f32)
             -> Result<UniquePtr<ArrayList>>;
-        /// One query per row against `[B, kvHeads, N, headDim]` keys and values (strided views
-        /// allowed) under a 4-D bool or additive mask, as one CUDA kernel (shim/gpu_fused.cc);
-        /// null when the shapes or dtypes are not ones it takes.
+        /// One query per row against the first `length` positions of `[B, kvHeads, capacity,
+        /// headDim]` key and value buffers (whole buffers, not views of their first positions:
+        /// the kernel copies what is not row-contiguous) under a `[1|B, 1|heads, 1, length]`
+        /// bool or additive mask, as one CUDA kernel (shim/gpu_fused.cc); null when the shapes
+        /// or dtypes are not ones it takes.
         fn gpu_masked_decode_attention(queries: &MlxArray, keys: &MlxArray, values: &MlxArray, mask: &MlxArray,
-            scale: f32) -> Result<UniquePtr<MlxArray>>;
+            length: i32, scale: f32) -> Result<UniquePtr<MlxArray>>;
         unsafe fn fast_sdpa(q: &MlxArray, k: &MlxArray, v: &MlxArray, scale: f32, mask_mode: &str,
             mask: *const MlxArray, sinks: *const MlxArray) -> Result<UniquePtr<MlxArray>>;
         fn quantize(w: &MlxArray, group_size: i32, bits: i32, mode: &str) -> Result<UniquePtr<ArrayList>>;

@@ -1,6 +1,6 @@
-// Fused kernels for a decoder layer on CUDA GPUs (MLX's `fast::cuda_kernel`, compiled by NVRTC
-// the first time each variant runs; shapes that change from step to step are read at run time,
-// so one module serves every batch size and length).
+// Fused kernels for a decoder layer on CUDA GPUs (MLX's `fast::precompiled_cuda_kernel`, with
+// PTX compiled by NVRTC the first time each variant runs: gpu_kernel_compile.cc; sizes that
+// change from step to step are arguments, so one module serves every batch size and length).
 //
 // On a GPU a decoding step of a small model is bound by the host encoding its kernels (a few
 // microseconds each, docs/benchmarks.md), not by the device running them. Three chains of a
@@ -19,11 +19,10 @@
 // (tooling/bench/fused-parity.ts); the CPU never takes this path.
 #include <cmath>
 #include <cstdio>
-#include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "gpu_kernel_compile.h"
 #include "shim.h"
 
 namespace mlxn {
@@ -36,6 +35,47 @@ std::string float_literal(float v) {
   std::snprintf(buf, sizeof buf, "%.9ef", static_cast<double>(v));
   return buf;
 }
+
+std::string int_constant(const char* name, long v) { return "constexpr int " + std::string(name) + " = " + std::to_string(v) + ";\n"; }
+std::string float_constant(const char* name, float v) { return "constexpr float " + std::string(name) + " = " + float_literal(v) + ";\n"; }
+
+// The kernels' element types by name (the prelude defines the two 16-bit ones).
+const char* element_type(mx::Dtype t) {
+  if (t == mx::float32) return "float";
+  if (t == mx::bfloat16) return "mlxn_bf16";
+  if (t == mx::float16) return "mlxn_f16";
+  return "unsigned char";  // bool
+}
+
+// What every kernel starts with: the 16-bit float types and their conversions, written out so
+// that no CUDA header is needed (NVRTC parses CUDA's fp16/bf16 headers for seconds). They round
+// as CUDA's `__float2bfloat16_rn` and `__float2half_rn` do: to nearest, ties to even.
+constexpr const char* kPrelude = R"(
+struct mlxn_bf16 { unsigned short bits; };
+struct mlxn_f16 { unsigned short bits; };
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(unsigned char x) { return static_cast<float>(x); }
+__device__ __forceinline__ float to_float(mlxn_bf16 x) { return __uint_as_float(static_cast<unsigned>(x.bits) << 16); }
+__device__ __forceinline__ float to_float(mlxn_f16 x) {
+  float f;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(x.bits));
+  return f;
+}
+template <typename T> __device__ __forceinline__ T from_float(float f);
+template <> __device__ __forceinline__ float from_float<float>(float f) { return f; }
+template <> __device__ __forceinline__ mlxn_bf16 from_float<mlxn_bf16>(float f) {
+  const unsigned u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return mlxn_bf16{0x7fff};  // NaN
+  return mlxn_bf16{static_cast<unsigned short>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16)};
+}
+template <> __device__ __forceinline__ mlxn_f16 from_float<mlxn_f16>(float f) {
+  unsigned short h;
+  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+  return mlxn_f16{h};
+}
+// `f` rounded to T and back: where MLX's separate ops hold a T.
+template <typename T> __device__ __forceinline__ float round_to(float f) { return to_float(from_float<T>(f)); }
+)";
 
 // Threads per block for one head: a pair of elements each, rounded up to whole warps.
 int head_threads(int head_dim) { return ((head_dim / 2 + 31) / 32) * 32; }
@@ -54,15 +94,16 @@ __device__ __forceinline__ float mlxn_block_sum(float v, float* part) {
 }
 )";
 
+// Inputs row-contiguous: q_src and k_src [B * seq, stride] (the heads are columns Q_COL.. and
+// K_COL.. of each row), the weights [HEAD_DIM], offset [1] or [B] (PER_ROW_OFFSET).
 constexpr const char* kQkNormRope = R"(
+extern "C" __global__ void mlxn_qk_norm_rope(const T* q_src, const T* k_src, const T* q_weight, const T* k_weight,
+                                             const int* offset, T* q_out, T* k_out, int seq) {
   __shared__ float part[32];
   constexpr int HALF = HEAD_DIM / 2;
   const long block = blockIdx.x;
   const int head = static_cast<int>(block % (N_Q + N_K));
   const long row = block / (N_Q + N_K);
-  // The sequence length is read at run time (q_src is [B, L, width]): one compiled module
-  // serves every prompt length and batch size.
-  const int seq = q_src_shape[1];
   const int b = static_cast<int>(row / seq), t = static_cast<int>(row % seq);
   const bool is_q = head < N_Q;
   const int h = is_q ? head : head - N_Q;
@@ -75,14 +116,14 @@ constexpr const char* kQkNormRope = R"(
   const int i2 = TRADITIONAL ? 2 * i + 1 : i + HALF;
   float a = 0.f, c = 0.f;
   if (active) {
-    a = static_cast<float>(src[i1]);
-    c = static_cast<float>(src[i2]);
+    a = to_float(src[i1]);
+    c = to_float(src[i2]);
   }
   const float total = mlxn_block_sum(a * a + c * c, part);
   if (!active) return;
   const float inv = rsqrtf(total / HEAD_DIM + (is_q ? Q_EPS : K_EPS));
-  const float n1 = static_cast<float>(static_cast<T>(static_cast<float>(w[i1]) * static_cast<float>(static_cast<T>(a * inv))));
-  const float n2 = static_cast<float>(static_cast<T>(static_cast<float>(w[i2]) * static_cast<float>(static_cast<T>(c * inv))));
+  const float n1 = round_to<T>(to_float(w[i1]) * round_to<T>(a * inv));
+  const float n2 = round_to<T>(to_float(w[i2]) * round_to<T>(c * inv));
   const int start = PER_ROW_OFFSET ? offset[b] : offset[0];
   const float position = ROPE_SCALE * static_cast<float>(t + start);
   const float inv_freq = exp2f(-(static_cast<float>(i) / static_cast<float>(HALF)) * LOG2_BASE);
@@ -90,13 +131,16 @@ constexpr const char* kQkNormRope = R"(
   const float cs = cosf(theta), sn = sinf(theta);
   T* out = is_q ? q_out + ((static_cast<long>(b) * N_Q + h) * seq + t) * HEAD_DIM
                 : k_out + ((static_cast<long>(b) * N_K + h) * seq + t) * HEAD_DIM;
-  out[i1] = static_cast<T>(n1 * cs - n2 * sn);
-  out[i2] = static_cast<T>(n1 * sn + n2 * cs);
+  out[i1] = from_float<T>(n1 * cs - n2 * sn);
+  out[i2] = from_float<T>(n1 * sn + n2 * cs);
+}
 )";
 
 constexpr int kNormThreads = 256;
 
+// Inputs row-contiguous: residual and delta [rows, WIDTH], weight [WIDTH].
 constexpr const char* kAddRmsNorm = R"(
+extern "C" __global__ void mlxn_add_rms_norm(const T* residual, const T* delta, const T* weight, T* sum, T* normed) {
   __shared__ float part[32];
   constexpr int PER_THREAD = (WIDTH + THREADS - 1) / THREADS;
   const long row = blockIdx.x;
@@ -111,9 +155,9 @@ constexpr const char* kAddRmsNorm = R"(
     const int j = k * THREADS + threadIdx.x;
     v[k] = 0.f;
     if (j < WIDTH) {
-      const T r = static_cast<T>(static_cast<float>(x[j]) + static_cast<float>(d[j]));
+      const T r = from_float<T>(to_float(x[j]) + to_float(d[j]));
       s[j] = r;
-      v[k] = static_cast<float>(r);
+      v[k] = to_float(r);
       squares += v[k] * v[k];
     }
   }
@@ -122,12 +166,16 @@ constexpr const char* kAddRmsNorm = R"(
 #pragma unroll
   for (int k = 0; k < PER_THREAD; ++k) {
     const int j = k * THREADS + threadIdx.x;
-    if (j < WIDTH) y[j] = static_cast<T>(static_cast<float>(weight[j]) * static_cast<float>(static_cast<T>(v[k] * inv)));
+    if (j < WIDTH) y[j] = from_float<T>(to_float(weight[j]) * round_to<T>(v[k] * inv));
   }
+}
 )";
 
-// One query per row (a decoding step) against keys and values read in place from the caches'
-// strided views, with an explicit mask (bool: attend where true; else added to the scores).
+// One query per row (a decoding step) against the first `keys` positions of the caches' buffers,
+// with an explicit mask (bool: attend where true; else added to the scores). Inputs
+// row-contiguous: q [B, N_Q, 1, HEAD_DIM], k and v [B, N_KV, capacity, HEAD_DIM] (the whole
+// buffers: passing the views of their first `keys` positions would make MLX copy them), mask
+// [1 or B, 1 or N_Q, 1, keys] (its strides for a row and a head are 0 where it broadcasts).
 // One block per (row, query head) of WARPS warps; each lane holds PER_LANE of the head's
 // dimensions, so a key's score is one coalesced row read and a warp sum. Each warp takes
 // KEYS_AT_ONCE keys per turn with independent loads and sums in flight (one key at a time, a
@@ -136,29 +184,30 @@ constexpr const char* kAddRmsNorm = R"(
 // results are merged at the end. MLX's fused vector attention on CUDA takes no array mask, and
 // its fallback runs about five kernels per layer (two products, the mask, a softmax, copies of
 // the strided caches).
-// 16 warps: 512 threads leave each up to 128 registers (MLX's generated kernel declares no
-// launch bounds).
+// 16 warps: 512 threads leave each up to 128 registers.
 constexpr int kAttentionWarps = 16;
 
 constexpr const char* kMaskedDecodeAttention = R"(
+extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_masked_decode_attention(
+    const T* q, const T* k, const T* v, const MT* mask, T* out, int keys, int capacity, int mask_row_stride,
+    int mask_head_stride) {
   constexpr int PER_LANE = HEAD_DIM / 32;
   constexpr int KEYS_AT_ONCE = 4;
   const float NEG_INF = __int_as_float(0xff800000);
   __shared__ float warp_max[WARPS], warp_sum[WARPS];
   __shared__ float warp_acc[WARPS][HEAD_DIM];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int n_q = q_shape[1], n_kv = k_shape[1], keys = k_shape[2];
-  const int b = blockIdx.x / n_q, h = blockIdx.x % n_q, hk = h / (n_q / n_kv);
+  const int b = blockIdx.x / N_Q, h = blockIdx.x % N_Q, hk = h / (N_Q / N_KV);
   float qv[PER_LANE], acc[PER_LANE];
+  const long q_base = static_cast<long>(blockIdx.x) * HEAD_DIM + lane * PER_LANE;
 #pragma unroll
   for (int i = 0; i < PER_LANE; ++i) {
-    const long d = lane * PER_LANE + i;
-    qv[i] = static_cast<float>(q[b * q_strides[0] + h * q_strides[1] + d * q_strides[3]]) * SCALE;
+    qv[i] = to_float(q[q_base + i]) * SCALE;
     acc[i] = 0.f;
   }
-  const long mask_base = (mask_shape[0] == 1 ? 0 : b * mask_strides[0]) + (mask_shape[1] == 1 ? 0 : h * mask_strides[1]);
-  const long k_base = b * k_strides[0] + hk * k_strides[1] + lane * PER_LANE * k_strides[3];
-  const long v_base = b * v_strides[0] + hk * v_strides[1] + lane * PER_LANE * v_strides[3];
+  const long mask_base = static_cast<long>(b) * mask_row_stride + static_cast<long>(h) * mask_head_stride;
+  // Row (b, hk) of the buffers; this lane's dimensions of each key.
+  const long kv_base = (static_cast<long>(b) * N_KV + hk) * capacity * HEAD_DIM + lane * PER_LANE;
   float m = NEG_INF, l = 0.f;
   // Turn `first`: keys first + u * WARPS, u < KEYS_AT_ONCE (the warps interleave key by key).
   for (int first = warp; first < keys; first += WARPS * KEYS_AT_ONCE) {
@@ -170,18 +219,18 @@ constexpr const char* kMaskedDecodeAttention = R"(
       seen[u] = j < keys;
       bias[u] = 0.f;
       if (seen[u]) {
-        const auto mv = mask[mask_base + j * mask_strides[3]];
+        const MT mv = mask[mask_base + j];
         if constexpr (BOOL_MASK) {
-          seen[u] = static_cast<bool>(mv);
+          seen[u] = to_float(mv) != 0.f;
         } else {
-          bias[u] = static_cast<float>(mv);
+          bias[u] = to_float(mv);
         }
       }
       // The same key for the whole warp: the branch is uniform.
       float dot = 0.f;
       if (seen[u]) {
 #pragma unroll
-        for (int i = 0; i < PER_LANE; ++i) dot += qv[i] * static_cast<float>(k[k_base + j * k_strides[2] + i * k_strides[3]]);
+        for (int i = 0; i < PER_LANE; ++i) dot += qv[i] * to_float(k[kv_base + static_cast<long>(j) * HEAD_DIM + i]);
       }
       s[u] = dot;
     }
@@ -211,7 +260,7 @@ constexpr const char* kMaskedDecodeAttention = R"(
       const int j = first + u * WARPS;
       l += p;
 #pragma unroll
-      for (int i = 0; i < PER_LANE; ++i) acc[i] += p * static_cast<float>(v[v_base + j * v_strides[2] + i * v_strides[3]]);
+      for (int i = 0; i < PER_LANE; ++i) acc[i] += p * to_float(v[kv_base + static_cast<long>(j) * HEAD_DIM + i]);
     }
     m = m_new;
   }
@@ -229,11 +278,11 @@ constexpr const char* kMaskedDecodeAttention = R"(
     // uniform and the row is the mean of the values. (An additive mask of -inf everywhere gives
     // NaN on both sides.) The same for every thread of the block: no barrier follows.
     if (top == NEG_INF) {
-      const long row_base = b * v_strides[0] + hk * v_strides[1];
+      const long row_base = (static_cast<long>(b) * N_KV + hk) * capacity * HEAD_DIM;
       for (int d = threadIdx.x; d < HEAD_DIM; d += blockDim.x) {
         float total = 0.f;
-        for (int j = 0; j < keys; ++j) total += static_cast<float>(v[row_base + j * v_strides[2] + d * v_strides[3]]);
-        out[static_cast<long>(blockIdx.x) * HEAD_DIM + d] = static_cast<T>(total / keys);
+        for (int j = 0; j < keys; ++j) total += to_float(v[row_base + static_cast<long>(j) * HEAD_DIM + d]);
+        out[static_cast<long>(blockIdx.x) * HEAD_DIM + d] = from_float<T>(total / keys);
       }
       return;
     }
@@ -245,28 +294,32 @@ constexpr const char* kMaskedDecodeAttention = R"(
       total += warp_sum[w] * weight;
       value += warp_acc[w][d] * weight;
     }
-    out[static_cast<long>(blockIdx.x) * HEAD_DIM + d] = static_cast<T>(value / total);
+    out[static_cast<long>(blockIdx.x) * HEAD_DIM + d] = from_float<T>(value / total);
   }
+}
 )";
 
-// MLX's kernel function for this source and header, made once per process: making one scans
-// the source for each input's name, and the attention kernel is called per layer per step
-// outside compiled blocks.
-const mx::fast::CustomKernelFunction& kernel_for(const char* name, const std::vector<std::string>& inputs,
-                                                 const std::vector<std::string>& outputs, const char* source,
-                                                 const std::string& header, bool ensure_row_contiguous) {
-  static std::mutex lock;
-  static std::map<std::string, mx::fast::CustomKernelFunction> kernels;
-  std::lock_guard<std::mutex> guard(lock);
-  auto key = std::string(name) + '\n' + header;
-  auto it = kernels.find(key);
-  if (it == kernels.end()) {
-    it = kernels.emplace(key, mx::fast::cuda_kernel(name, inputs, outputs, source, header, ensure_row_contiguous)).first;
-  }
-  return it->second;  // std::map keeps its elements in place
+// One kernel's whole source: the prelude, its element type, its constants, then `parts`.
+std::string kernel_source(mx::Dtype dtype, const std::string& constants, std::initializer_list<const char*> parts) {
+  std::string s = kPrelude;
+  s += "typedef " + std::string(element_type(dtype)) + " T;\n" + constants;
+  for (const char* p : parts) s += p;
+  return s;
 }
 
 bool is_float_type(mx::Dtype t) { return t == mx::float32 || t == mx::float16 || t == mx::bfloat16; }
+
+// Runs `name` from `source` on `inputs` (copied first where not row-contiguous); empty when its
+// PTX is not available (the caller runs the separate ops).
+std::vector<mx::array> run_kernel(const char* name, const std::string& source, const std::vector<mx::array>& inputs,
+                                  const std::vector<mx::Shape>& shapes, const std::vector<mx::Dtype>& dtypes,
+                                  const std::vector<mx::fast::ScalarArg>& scalars, long blocks, int threads) {
+  const std::string* ptx = gpu_kernel_ptx(name, source);
+  if (ptx == nullptr) return {};
+  return mx::fast::precompiled_cuda_kernel(name, *ptx, inputs, shapes, dtypes, scalars,
+                                           {static_cast<int>(blocks * threads), 1, 1}, {threads, 1, 1},
+                                           /*shared_memory=*/0, std::nullopt, /*ensure_row_contiguous=*/true);
+}
 
 }  // namespace
 
@@ -286,60 +339,59 @@ ListPtr gpu_qk_norm_rope(const MlxArray& q_src, const MlxArray& k_src, const Mlx
     return w.dtype() == dtype && w.ndim() == 1 && w.shape(0) == head_dim;
   };
   const bool per_row = offset.inner.ndim() == 1;
+  const int threads = head_threads(head_dim);
+  const long blocks = static_cast<long>(batch) * seq * (n_q + n_k);
   // Anything else runs the separate ops (the caller's fallback for a null result).
   if (!is_float_type(dtype) || k_src.inner.dtype() != dtype || !is_head_weight(q_weight.inner) ||
       !is_head_weight(k_weight.inner) || offset.inner.dtype() != mx::int32 || head_dim <= 0 || head_dim % 2 != 0 ||
       head_dim > 2048 || offset.inner.ndim() > 1 || (per_row && offset.inner.shape(0) != batch) || batch <= 0 ||
       seq <= 0 || n_q <= 0 || n_k <= 0 || q_col < 0 || k_col < 0 ||
       q_col + static_cast<int64_t>(n_q) * head_dim > q_stride || k_col + static_cast<int64_t>(n_k) * head_dim > k_stride ||
-      q_src.inner.ndim() != 2 || k_src.inner.ndim() != 2 || q_src.inner.shape(0) != batch * seq ||
-      k_src.inner.shape(0) != batch * seq || q_src.inner.shape(1) != q_stride || k_src.inner.shape(1) != k_stride) {
+      q_stride > INT32_MAX || k_stride > INT32_MAX || q_src.inner.ndim() != 2 || k_src.inner.ndim() != 2 ||
+      q_src.inner.shape(0) != batch * seq || k_src.inner.shape(0) != batch * seq || q_src.inner.shape(1) != q_stride ||
+      k_src.inner.shape(1) != k_stride || blocks * threads > INT32_MAX) {
     return nullptr;
   }
-  // Baked into the source: one compiled module per model configuration.
-  std::string header = kBlockSum;
-  header += "constexpr float Q_EPS = " + float_literal(q_eps) + ";\n";
-  header += "constexpr float K_EPS = " + float_literal(k_eps) + ";\n";
-  // MLX passes log2(base) computed in float32 to its rope kernels; so does this.
-  header += "constexpr float LOG2_BASE = " + float_literal(std::log2(base)) + ";\n";
-  header += "constexpr float ROPE_SCALE = " + float_literal(scale) + ";\n";
-  const auto& kernel = kernel_for("mlxn_qk_norm_rope", {"q_src", "k_src", "q_weight", "k_weight", "offset"},
-                                      {"q_out", "k_out"}, kQkNormRope, header, /*ensure_row_contiguous=*/true);
-  const int threads = head_threads(head_dim);
-  const long blocks = static_cast<long>(batch) * seq * (n_q + n_k);
-  if (blocks * threads > INT32_MAX) return nullptr;
-  const auto q3 = mx::reshape(q_src.inner, {batch, seq, static_cast<int>(q_stride)});
-  const auto k3 = mx::reshape(k_src.inner, {batch, seq, static_cast<int>(k_stride)});
-  auto outs = kernel({q3, k3, q_weight.inner, k_weight.inner, offset.inner},
-                     {{batch, n_q, seq, head_dim}, {batch, n_k, seq, head_dim}}, {dtype, dtype},
-                     {static_cast<int>(blocks * threads), 1, 1}, {threads, 1, 1},
-                     {{"T", dtype}, {"HEAD_DIM", head_dim}, {"N_Q", n_q}, {"N_K", n_k},
-                      {"Q_STRIDE", static_cast<int>(q_stride)}, {"Q_COL", static_cast<int>(q_col)},
-                      {"K_STRIDE", static_cast<int>(k_stride)}, {"K_COL", static_cast<int>(k_col)},
-                      {"TRADITIONAL", traditional}, {"PER_ROW_OFFSET", per_row}},
-                     std::nullopt, false, {});
+  // Baked into the source: one compiled module per model configuration (and dtype).
+  std::string constants = int_constant("HEAD_DIM", head_dim) + int_constant("N_Q", n_q) + int_constant("N_K", n_k) +
+                          int_constant("Q_STRIDE", q_stride) + int_constant("Q_COL", q_col) +
+                          int_constant("K_STRIDE", k_stride) + int_constant("K_COL", k_col) +
+                          int_constant("TRADITIONAL", traditional) + int_constant("PER_ROW_OFFSET", per_row) +
+                          float_constant("Q_EPS", q_eps) + float_constant("K_EPS", k_eps) +
+                          // MLX passes log2(base) computed in float32 to its rope kernels; so does this.
+                          float_constant("LOG2_BASE", std::log2(base)) + float_constant("ROPE_SCALE", scale);
+  auto outs = run_kernel("mlxn_qk_norm_rope", kernel_source(dtype, constants, {kBlockSum, kQkNormRope}),
+                         {q_src.inner, k_src.inner, q_weight.inner, k_weight.inner, offset.inner},
+                         {{batch, n_q, seq, head_dim}, {batch, n_k, seq, head_dim}}, {dtype, dtype}, {seq}, blocks,
+                         threads);
+  if (outs.empty()) return nullptr;
   return wrap_list(std::move(outs));
 }
 
 ArrayPtr gpu_masked_decode_attention(const MlxArray& queries, const MlxArray& keys, const MlxArray& values,
-                                     const MlxArray& mask, float scale) {
+                                     const MlxArray& mask, int32_t length, float scale) {
   const auto &q = queries.inner, &k = keys.inner, &v = values.inner, &m = mask.inner;
   const auto dtype = q.dtype();
   const bool bool_mask = m.dtype() == mx::bool_;
   if (!is_float_type(dtype) || k.dtype() != dtype || v.dtype() != dtype || (!bool_mask && !is_float_type(m.dtype())) ||
       q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4 || m.ndim() != 4 || q.shape(2) != 1 || k.shape() != v.shape() ||
       q.shape(0) != k.shape(0) || q.shape(3) != k.shape(3) || k.shape(1) == 0 || q.shape(1) % k.shape(1) != 0 ||
-      q.shape(3) % 32 != 0 || q.shape(3) > 256 || m.shape(2) != 1 || m.shape(3) != k.shape(2) ||
-      (m.shape(0) != 1 && m.shape(0) != q.shape(0)) || (m.shape(1) != 1 && m.shape(1) != q.shape(1))) {
+      q.shape(3) % 32 != 0 || q.shape(3) > 256 || length <= 0 || length > k.shape(2) || m.shape(2) != 1 ||
+      m.shape(3) != length || (m.shape(0) != 1 && m.shape(0) != q.shape(0)) ||
+      (m.shape(1) != 1 && m.shape(1) != q.shape(1)) || k.size() > INT32_MAX) {
     return nullptr;  // the caller runs MLX's attention instead
   }
-  std::string header = "constexpr float SCALE = " + float_literal(scale) + ";\n";
-  const auto& kernel = kernel_for("mlxn_masked_decode_attention", {"q", "k", "v", "mask"}, {"out"},
-                                      kMaskedDecodeAttention, header, /*ensure_row_contiguous=*/false);
-  const int blocks = q.shape(0) * q.shape(1), threads = 32 * kAttentionWarps;
-  auto outs = kernel({q, k, v, m}, {q.shape()}, {dtype}, {blocks * threads, 1, 1}, {threads, 1, 1},
-                     {{"T", dtype}, {"HEAD_DIM", q.shape(3)}, {"WARPS", kAttentionWarps}, {"BOOL_MASK", bool_mask}},
-                     std::nullopt, false, {});
+  const int n_q = q.shape(1), n_kv = k.shape(1), capacity = k.shape(2);
+  std::string constants = int_constant("HEAD_DIM", q.shape(3)) + int_constant("N_Q", n_q) +
+                          int_constant("N_KV", n_kv) + int_constant("WARPS", kAttentionWarps) +
+                          int_constant("BOOL_MASK", bool_mask) + float_constant("SCALE", scale) + "typedef " +
+                          element_type(m.dtype()) + " MT;\n";
+  const int mask_row_stride = m.shape(0) == 1 ? 0 : m.shape(1) * length;
+  const int mask_head_stride = m.shape(1) == 1 ? 0 : length;
+  auto outs = run_kernel("mlxn_masked_decode_attention", kernel_source(dtype, constants, {kMaskedDecodeAttention}),
+                         {q, k, v, m}, {q.shape()}, {dtype}, {length, capacity, mask_row_stride, mask_head_stride},
+                         q.shape(0) * n_q, 32 * kAttentionWarps);
+  if (outs.empty()) return nullptr;
   return wrap(std::move(outs[0]));
 }
 
@@ -353,13 +405,10 @@ ListPtr gpu_add_rms_norm(const MlxArray& residual, const MlxArray& delta, const 
     return nullptr;
   }
   const int rows = x.shape(0), width = x.shape(1);
-  std::string header = kBlockSum;
-  header += "constexpr float EPS = " + float_literal(eps) + ";\n";
-  const auto& kernel = kernel_for("mlxn_add_rms_norm", {"residual", "delta", "weight"}, {"sum", "normed"},
-                                      kAddRmsNorm, header, /*ensure_row_contiguous=*/true);
-  auto outs = kernel({x, delta.inner, weight.inner}, {x.shape(), x.shape()}, {dtype, dtype},
-                     {rows * kNormThreads, 1, 1}, {kNormThreads, 1, 1},
-                     {{"T", dtype}, {"WIDTH", width}, {"THREADS", kNormThreads}}, std::nullopt, false, {});
+  std::string constants = int_constant("WIDTH", width) + int_constant("THREADS", kNormThreads) + float_constant("EPS", eps);
+  auto outs = run_kernel("mlxn_add_rms_norm", kernel_source(dtype, constants, {kBlockSum, kAddRmsNorm}),
+                         {x, delta.inner, weight.inner}, {x.shape(), x.shape()}, {dtype, dtype}, {}, rows, kNormThreads);
+  if (outs.empty()) return nullptr;
   return wrap_list(std::move(outs));
 }
 

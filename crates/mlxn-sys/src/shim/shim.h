@@ -224,7 +224,7 @@ ListPtr gpu_qk_norm_rope(const MlxArray& q_src, const MlxArray& k_src, const Mlx
                          float scale);
 ListPtr gpu_add_rms_norm(const MlxArray& residual, const MlxArray& delta, const MlxArray& weight, float eps);
 ArrayPtr gpu_masked_decode_attention(const MlxArray& queries, const MlxArray& keys, const MlxArray& values,
-                                     const MlxArray& mask, float scale);
+                                     const MlxArray& mask, int32_t length, float scale);
 ArrayPtr fast_sdpa(const MlxArray& q, const MlxArray& k, const MlxArray& v, float scale, rust::Str mask_mode, const MlxArray* mask, const MlxArray* sinks);
 ListPtr quantize(const MlxArray& w, int32_t group_size, int32_t bits, rust::Str mode);
 ArrayPtr dequantize(const MlxArray& w, const MlxArray& scales, const MlxArray* biases, int32_t group_size, int32_t bits, rust::Str mode, uint8_t dtype, bool has_dtype);

@@ -1,0 +1,143 @@
+// Compiles the fused kernels' CUDA C++ to PTX with NVRTC, for MLX's
+// `fast::precompiled_cuda_kernel`.
+//
+// Why not MLX's `fast::cuda_kernel`, which compiles for us: it wraps each kernel in MLX's device
+// headers (CUDA's bf16/fp16 headers, cooperative groups, MLX's utilities), which NVRTC takes
+// seconds to parse, and it keeps custom kernels out of its PTX disk cache, so every process paid
+// that on its first generation (2.5 s measured inside a server's first padded batch,
+// docs/benchmarks.md). The kernels here need no header (gpu_fused.cc converts bf16 and fp16 by
+// hand), so NVRTC compiles each in tens of milliseconds; the driver turns the PTX into machine
+// code (and keeps that in its own cache).
+//
+// NVRTC is not linked: the addon is built on machines without CUDA. MLX's CUDA build links it,
+// so by the time a kernel is wanted it is loaded and `dlopen` finds it by name.
+#include "gpu_kernel_compile.h"
+
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "shim.h"
+
+namespace mlxn {
+
+namespace {
+
+// The few NVRTC entry points used, with their C signatures (nvrtc.h; the result is an enum
+// whose success value is 0, a program an opaque pointer).
+struct Nvrtc {
+  using Program = void*;
+  int (*create)(Program*, const char*, const char*, int, const char* const*, const char* const*) = nullptr;
+  int (*compile)(Program, int, const char* const*) = nullptr;
+  int (*log_size)(Program, size_t*) = nullptr;
+  int (*log)(Program, char*) = nullptr;
+  int (*ptx_size)(Program, size_t*) = nullptr;
+  int (*ptx)(Program, char*) = nullptr;
+  int (*destroy)(Program*) = nullptr;
+  int (*num_archs)(int*) = nullptr;
+  int (*archs)(int*) = nullptr;
+};
+
+template <typename F>
+bool bind(void* lib, const char* symbol, F& fn) {
+  fn = reinterpret_cast<F>(dlsym(lib, symbol));
+  return fn != nullptr;
+}
+
+// NVRTC as MLX's CUDA build loaded it (CUDA 13 or 12), or a fresh load of it; null without it.
+const Nvrtc* nvrtc() {
+  static const Nvrtc* loaded = []() -> const Nvrtc* {
+    void* lib = nullptr;
+    for (const char* name : {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"}) {
+      lib = dlopen(name, RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
+      if (lib == nullptr) lib = dlopen(name, RTLD_LAZY | RTLD_LOCAL);
+      if (lib != nullptr) break;
+    }
+    if (lib == nullptr) return nullptr;
+    static Nvrtc n;
+    const bool ok = bind(lib, "nvrtcCreateProgram", n.create) && bind(lib, "nvrtcCompileProgram", n.compile) &&
+                    bind(lib, "nvrtcGetProgramLogSize", n.log_size) && bind(lib, "nvrtcGetProgramLog", n.log) &&
+                    bind(lib, "nvrtcGetPTXSize", n.ptx_size) && bind(lib, "nvrtcGetPTX", n.ptx) &&
+                    bind(lib, "nvrtcDestroyProgram", n.destroy) && bind(lib, "nvrtcGetNumSupportedArchs", n.num_archs) &&
+                    bind(lib, "nvrtcGetSupportedArchs", n.archs);
+    return ok ? &n : nullptr;
+  }();
+  return loaded;
+}
+
+// The newest virtual architecture NVRTC supports that the default GPU runs (its own, unless
+// this NVRTC predates it: the driver runs older PTX on newer GPUs); 0 when none.
+int target_arch(const Nvrtc& n) {
+  const auto& info = mx::cu::device_info(mx::default_device().index);
+  auto number = [&](const char* key) -> int {
+    auto it = info.find(key);
+    if (it == info.end() || !std::holds_alternative<size_t>(it->second)) return 0;
+    return static_cast<int>(std::get<size_t>(it->second));
+  };
+  const int device = number("compute_capability_major") * 10 + number("compute_capability_minor");
+  int count = 0;
+  if (n.num_archs(&count) != 0 || count <= 0) return 0;
+  std::vector<int> archs(count);
+  if (n.archs(archs.data()) != 0) return 0;
+  int best = 0;
+  for (int a : archs) {
+    if (a <= device && a > best) best = a;
+  }
+  return best;
+}
+
+// PTX, or the reason there is none.
+std::string compile(const Nvrtc& n, const char* name, const std::string& source, bool& ok) {
+  ok = false;
+  const int arch = target_arch(n);
+  if (arch == 0) return "no architecture NVRTC supports runs on this GPU";
+  Nvrtc::Program program = nullptr;
+  const std::string file = std::string(name) + ".cu";
+  if (n.create(&program, source.c_str(), file.c_str(), 0, nullptr, nullptr) != 0) return "NVRTC could not create the program";
+  const std::string arch_flag = "--gpu-architecture=compute_" + std::to_string(arch);
+  const char* flags[] = {arch_flag.c_str(), "--std=c++17"};
+  std::string result;
+  if (n.compile(program, 2, flags) != 0) {
+    size_t size = 0;
+    n.log_size(program, &size);
+    result.assign(size, '\0');
+    if (size > 0) n.log(program, result.data());
+  } else {
+    size_t size = 0;
+    n.ptx_size(program, &size);
+    result.assign(size, '\0');
+    if (size > 0) n.ptx(program, result.data());
+    ok = size > 0;
+  }
+  n.destroy(&program);
+  return result;
+}
+
+}  // namespace
+
+const std::string* gpu_kernel_ptx(const char* name, const std::string& source) {
+  static std::mutex lock;
+  // By source: each kernel variant (dtype, model constants) once per process. A failure is
+  // kept as an empty string, so it is reported once and not retried.
+  static std::map<std::string, std::string> compiled;
+  std::lock_guard<std::mutex> guard(lock);
+  auto it = compiled.find(source);
+  if (it == compiled.end()) {
+    const Nvrtc* n = nvrtc();
+    bool ok = false;
+    std::string ptx = n == nullptr ? "NVRTC is not loadable" : compile(*n, name, source, ok);
+    if (!ok) {
+      std::fprintf(stderr, "mlxn: the fused kernel %s is not available (%s); using MLX's separate ops\n", name, ptx.c_str());
+      ptx.clear();
+    }
+    it = compiled.emplace(source, std::move(ptx)).first;
+  }
+  return it->second.empty() ? nullptr : &it->second;  // std::map keeps its elements in place
+}
+
+}  // namespace mlxn
