@@ -1,4 +1,4 @@
-// Bundles the generation, breakdown, attention, fused-kernel parity and server benchmarks into single ESM files for the GPU machine, where there is
+// Bundles the generation, breakdown, attention, fused-kernel parity, server and scheduler benchmarks into single ESM files for the GPU machine, where there is
 // no node_modules: `node tooling/bench/gpu/bundle.mjs <out dir>`. The native binary is loaded
 // at run time from MLXN_NATIVE_PATH; @mlxn/core reads its version from <out dir>/../package.json.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,6 +19,7 @@ await esbuild.build({
     'fused-parity': join(root, 'tooling/bench/fused-parity.ts'),
     server: join(root, 'tooling/bench/server.ts'),
     'serve-model': join(root, 'tooling/bench/serve-model.ts'),
+    scheduler: join(root, 'tooling/bench/scheduler.ts'),
   },
   absWorkingDir: join(root, 'tooling'),
   outdir: out,

@@ -20,7 +20,7 @@ case "${1:-}" in
     exit 0
     ;;
   bench|python) mode=$1; shift ;;
-  *) echo "usage: run.sh receive a|b|c | bench generate|breakdown|attention|server ... | python FILE [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: run.sh receive a|b|c | bench generate|breakdown|attention|server|scheduler|fused-parity ... | python FILE [ARGS]" >&2; exit 2 ;;
 esac
 
 . "$(dirname "$0")/setup.sh"
