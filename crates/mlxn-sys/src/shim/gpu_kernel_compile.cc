@@ -19,7 +19,6 @@
 #include <map>
 #include <mutex>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "shim.h"
@@ -70,18 +69,31 @@ const Nvrtc* nvrtc() {
   return loaded;
 }
 
+// The default GPU's compute capability as major * 10 + minor, from the CUDA driver that MLX's
+// CUDA build has loaded and initialised (MLX's own `cu::device_info` exists only in that build,
+// and this addon also loads MLX's CPU build); 0 when unknown.
+int device_arch() {
+  void* lib = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
+  if (lib == nullptr) return 0;
+  int (*get_device)(int*, int) = nullptr;
+  int (*attribute)(int*, int, int) = nullptr;
+  if (!bind(lib, "cuDeviceGet", get_device) || !bind(lib, "cuDeviceGetAttribute", attribute)) return 0;
+  // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR and _MINOR (cuda.h).
+  constexpr int kMajor = 75, kMinor = 76;
+  int device = 0, major = 0, minor = 0;
+  if (get_device(&device, mx::default_device().index) != 0 || attribute(&major, kMajor, device) != 0 ||
+      attribute(&minor, kMinor, device) != 0) {
+    return 0;
+  }
+  return major * 10 + minor;
+}
+
 // The newest virtual architecture NVRTC supports that the default GPU runs (its own, unless
 // this NVRTC predates it: the driver runs older PTX on newer GPUs); 0 when none.
 int target_arch(const Nvrtc& n) {
-  const auto& info = mx::cu::device_info(mx::default_device().index);
-  auto number = [&](const char* key) -> int {
-    auto it = info.find(key);
-    if (it == info.end() || !std::holds_alternative<size_t>(it->second)) return 0;
-    return static_cast<int>(std::get<size_t>(it->second));
-  };
-  const int device = number("compute_capability_major") * 10 + number("compute_capability_minor");
+  const int device = device_arch();
   int count = 0;
-  if (n.num_archs(&count) != 0 || count <= 0) return 0;
+  if (device == 0 || n.num_archs(&count) != 0 || count <= 0) return 0;
   std::vector<int> archs(count);
   if (n.archs(archs.data()) != 0) return 0;
   int best = 0;
@@ -95,7 +107,7 @@ int target_arch(const Nvrtc& n) {
 std::string compile(const Nvrtc& n, const char* name, const std::string& source, bool& ok) {
   ok = false;
   const int arch = target_arch(n);
-  if (arch == 0) return "no architecture NVRTC supports runs on this GPU";
+  if (arch == 0) return "no architecture NVRTC supports runs on this GPU (or the CUDA driver did not say which it is)";
   Nvrtc::Program program = nullptr;
   const std::string file = std::string(name) + ".cu";
   if (n.create(&program, source.c_str(), file.c_str(), 0, nullptr, nullptr) != 0) return "NVRTC could not create the program";
