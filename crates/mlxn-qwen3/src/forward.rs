@@ -417,7 +417,7 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
     let mut shared: Option<(i32, Ptr)> = None;
     // In the fused layout each block after the attention also norms the next layer's input (or
     // applies the final norm): `normed` carries it from block to block.
-    let plan = fused_kernels::plan(d, &h);
+    let plan = fused_kernels::plan(d, &h, l);
     let mut normed: Option<Ptr> = match (plan.layout, d.layers.first()) {
         (true, Some(first)) => Some(rms(&h, &first.input_norm)?),
         _ => None,

@@ -8,8 +8,8 @@
 //! makes at batch sizes above one); a decoding step of a left-padded batch runs its masked
 //! attention as one kernel instead of MLX's unfused fallback. They serve forwards with caches
 //! (generation, where no gradient flows: MLX's custom kernels have none), on a CUDA device,
-//! by default without the attention kernel (see `DEFAULT`; `MLXN_FUSED_KERNELS` = `0`, `1`,
-//! `norms`).
+//! all three by default (see `DEFAULT`; `MLXN_FUSED_KERNELS` = `0`, `1`, `norms` for the two
+//! without the attention kernel).
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use mlxn_core::ffi::{self, BinaryOp, MlxArray};
@@ -17,12 +17,13 @@ use mlxn_core::ffi::{self, BinaryOp, MlxArray};
 use crate::forward::{Ptr, ok};
 use crate::forward_desc::{Desc, DescError, NormDesc};
 
-/// The setting when `MLXN_FUSED_KERNELS` is not set: the norm and rotary kernels, checked on an
-/// H200 (tooling/bench/fused-parity.ts: float32 logits within 2.3e-6 of the separate ops) and
-/// faster there (batch 1: 1.35 → 1.60× mlx-lm). The masked attention kernel stays opt-in: its
-/// steps beat MLX's fallback on an H100, but its per-process NVRTC compile (MLX keeps custom
-/// kernels out of its disk cache) cost a server level more than they saved.
-const DEFAULT: u8 = WITHOUT_ATTENTION;
+/// The setting when `MLXN_FUSED_KERNELS` is not set: every kernel, checked on H200 and H100
+/// machines (tooling/bench/fused-parity.ts: float32 logits within 2.3e-6 of the separate ops)
+/// and faster there (batch 1: 1.35 → 1.60× mlx-lm on an H200; a server's batches of 8 padded
+/// rows served 3.2× the requests of one at a time on an H100, 2.4× without the attention
+/// kernel). The attention kernel waited for this until its compile no longer stalled a
+/// process's first padded batch (gpu_kernel_compile.cc).
+const DEFAULT: u8 = ON;
 
 /// The setting: off, on (CUDA only), the fused layout with the separate ops in place of the
 /// kernels on any device (which lets CPU tests hold the restructured blocks to the plain ones),
@@ -68,16 +69,24 @@ pub struct Plan {
     pub attention_kernel: bool,
 }
 
-/// The plan for a forward of this model: the fused layout and kernels need caches on every
-/// layer and full-width rotary embeddings, and the kernels an input no transformation traces
-/// (`hidden`, the embedded tokens): generation takes no gradient, but a user's own loss may run a
-/// cached forward under `valueAndGrad`, and MLX's custom kernels have no derivative.
-pub fn plan(d: &Desc, hidden: &MlxArray) -> Plan {
+/// The plan for a forward of `length` tokens per row: the fused layout and kernels need caches
+/// on every layer and full-width rotary embeddings, and the kernels an input no transformation
+/// traces (`hidden`, the embedded tokens): generation takes no gradient, but a user's own loss may
+/// run a cached forward under `valueAndGrad`, and MLX's custom kernels have no derivative.
+/// Prompts (more than one token) keep the separate ops on a GPU: the kernels cut what the host
+/// spends encoding a decoding step, which a prompt's forward does not wait on, and with them a
+/// prefill of 2,048 tokens peaked 1.6 GB higher on an H100 (4.56 against 2.96 GB, Qwen3-0.6B
+/// shapes; docs/benchmarks.md) at the same speed.
+pub fn plan(d: &Desc, hidden: &MlxArray, length: i32) -> Plan {
     let off = Plan { layout: false, kernels: false, attention_kernel: false };
     if d.rope.dims != d.head_dim || !d.layers.iter().all(|l| l.cache.is_some()) {
         return off;
     }
-    match setting() {
+    let setting = setting();
+    if length > 1 && setting != LAYOUT_ONLY {
+        return off;
+    }
+    match setting {
         s @ (ON | WITHOUT_ATTENTION) if ffi::gpu_fused_kernels_usable() && !ffi::is_tracer(hidden) => {
             Plan { layout: true, kernels: true, attention_kernel: s == ON }
         }
