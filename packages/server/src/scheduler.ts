@@ -19,7 +19,8 @@
  * steps) overlaps the device computing step n. A row that finishes at step n has had step n+1
  * computed for nothing (at most one step past its end). Rows with a constraint need step n's
  * token before their next mask exists, so while one is in the batch, step n is read first.
- * Joining prompts are prefilled behind the step in flight too (not after reading it).
+ * Joining prompts are prefilled behind the step in flight too (not after reading it), and with
+ * the evaluation thread (a GPU) not waited for: the next step is queued behind the prefill.
  */
 import * as mx from '@mlxn/core';
 import { forgetScheduled, readScheduled, type ScheduledRead, scheduleEval, scheduleForRead, useEvalThread } from '@mlxn/core/internal';
@@ -352,9 +353,7 @@ export class Scheduler {
           this.#model.forward(mx.array(block, 'int32'), { cache: caches }).dispose();
           return caches.flatMap((c) => c.state.filter((s): s is mx.Array => s instanceof mx.Array));
         });
-        await mx.asyncEval(states);
-        mx.dispose(states); // fresh handles (views of the caches' buffers), not the buffers
-        mx.clearCache();
+        await this.#evaluatePrefill(states);
         // Clients that left during a long prefill stop it.
         if (rows.every((r) => r.request.signal?.aborted)) break;
       }
@@ -362,6 +361,29 @@ export class Scheduler {
     } catch (e) {
       for (const c of caches) c.dispose();
       throw e;
+    }
+  }
+
+  /**
+   * Evaluates a prefill chunk's cache states (fresh handles, views of the caches' buffers, which
+   * are released here). With the evaluation thread (a GPU) the chunk is queued behind the step
+   * in flight and not waited for: the rows join and the next step, built on the caches' lazy
+   * states, is queued behind the prefill, so the device goes from the step to the prefill to
+   * the next step without waiting for this thread (waiting left it idle while this thread built
+   * the next step, at every join). A prefill that fails on the device then fails that step's
+   * read, and with it the batch, as any failed step does. Without it (a CPU, where a prefill
+   * takes seconds) the loop awaits the chunk, so the event loop serves requests meanwhile.
+   */
+  async #evaluatePrefill(states: mx.Array[]): Promise<void> {
+    try {
+      if (useEvalThread()) {
+        scheduleEval(states, true);
+      } else {
+        await mx.asyncEval(states);
+        mx.clearCache();
+      }
+    } finally {
+      mx.dispose(states);
     }
   }
 
@@ -375,8 +397,7 @@ export class Scheduler {
           this.#model.forward(mx.array([chunk], 'int32'), { cache: kv }).dispose();
           return kv.flatMap((c) => c.state.filter((s): s is mx.Array => s instanceof mx.Array));
         });
-        await mx.asyncEval(states);
-        mx.dispose(states);
+        await this.#evaluatePrefill(states);
         if (row.request.signal?.aborted) break;
       }
       row.cached = length;
