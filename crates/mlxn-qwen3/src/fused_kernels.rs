@@ -6,8 +6,8 @@
 //! and rotary embeddings become one kernel and each residual add with its RMS norm another
 //! (eleven kernels instead of sixteen, and no copies of the strided head slices MLX's RMSNorm
 //! makes at batch sizes above one); a decoding step of a left-padded batch runs its masked
-//! attention as one kernel instead of MLX's unfused fallback. They serve forwards with caches
-//! (generation, where no gradient flows: MLX's custom kernels have none), on a CUDA device,
+//! attention as one kernel instead of MLX's unfused fallback. They serve decoding steps with
+//! caches (where no gradient flows: MLX's custom kernels have none), on a CUDA device,
 //! all three by default (see `DEFAULT`; `MLXN_FUSED_KERNELS` = `0`, `1`, `norms` for the two
 //! without the attention kernel).
 use std::sync::atomic::{AtomicU8, Ordering};
