@@ -6,6 +6,7 @@ import * as mx from '@mlxn/core';
 import { type LogitsProcessor } from '@mlxn/sampling';
 import { type TokenMaskHook, resolveGenerateOptions } from '@mlxn/models-qwen3';
 import { describe, expect, it } from 'vitest';
+import { useEvalThread } from '@mlxn/core/internal';
 import { type RowEvent, Scheduler } from '../src/index.js';
 import { tinyModel } from './helpers.js';
 
@@ -117,5 +118,49 @@ describe('decoding one step ahead', () => {
     expect(seenAtBuild).toEqual([0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(tokens[0]).toEqual((await model.generate(first, options)).tokens);
     expect(tokens[1]).toEqual((await model.generate(second, options)).tokens);
+  });
+
+  it('queues joining prompts behind the step in flight on the evaluation thread (not awaited), with the same tokens', async () => {
+    // On a GPU the evaluation thread is the default; here it is asked for, so that the scheduler
+    // takes the path where a prefill is queued and the next step is built on its lazy caches.
+    const saved = process.env.MLXN_EVAL_THREAD;
+    process.env.MLXN_EVAL_THREAD = '1';
+    try {
+      expect(useEvalThread()).toBe(true);
+      const scheduler = new Scheduler(model, { prefixCache: false });
+      const prompts = [encode('The sea is'), encode('Once upon a time there was a small village by the river'), encode('Numbers: 1 2 3')];
+      const options = { maxTokens: 8, logitsProcessors: [historyHash] };
+      const tokens: number[][] = prompts.map(() => []);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          let done = 0;
+          const submit = (i: number) => {
+            scheduler.submit([
+              {
+                prompt: prompts[i],
+                plan: resolveGenerateOptions(options, vocab, 'test'),
+                topLogprobs: 0,
+                onEvent: (e: RowEvent) => {
+                  if (e.type === 'error') return reject(e.error);
+                  if (e.type === 'done') return ++done === prompts.length ? resolve() : undefined;
+                  tokens[i].push(e.token);
+                  // Rows join while others decode: their prefills (of different lengths, so
+                  // left-padded against the running rows) queue behind the steps in flight.
+                  if (i === 0 && tokens[0].length === 2) submit(1);
+                  if (i === 1 && tokens[1].length === 1) submit(2);
+                },
+              },
+            ]);
+          };
+          submit(0);
+        });
+      } finally {
+        await scheduler.close();
+      }
+      for (const [i, prompt] of prompts.entries()) expect(tokens[i]).toEqual((await model.generate(prompt, options)).tokens);
+    } finally {
+      if (saved === undefined) delete process.env.MLXN_EVAL_THREAD;
+      else process.env.MLXN_EVAL_THREAD = saved;
+    }
   });
 });
