@@ -299,22 +299,31 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_masked_decode_atte
 }
 )";
 
-// One kernel's whole source: the prelude, its element type, its constants, then `parts`.
-std::string kernel_source(mx::Dtype dtype, const std::string& constants, std::initializer_list<const char*> parts) {
-  std::string s = kPrelude;
-  s += "typedef " + std::string(element_type(dtype)) + " T;\n" + constants;
-  for (const char* p : parts) s += p;
-  return s;
+// A kernel's variant (its element type and constants) and its whole source: the prelude, the
+// element type, the constants, then `parts` (the same for every variant of a kernel).
+struct KernelVariant {
+  std::string variant;
+  std::vector<const char*> parts;
+  std::string source() const {
+    std::string s = kPrelude;
+    s += variant;
+    for (const char* p : parts) s += p;
+    return s;
+  }
+};
+
+KernelVariant kernel_variant(mx::Dtype dtype, const std::string& constants, std::initializer_list<const char*> parts) {
+  return {"typedef " + std::string(element_type(dtype)) + " T;\n" + constants, parts};
 }
 
 bool is_float_type(mx::Dtype t) { return t == mx::float32 || t == mx::float16 || t == mx::bfloat16; }
 
-// Runs `name` from `source` on `inputs` (copied first where not row-contiguous); empty when its
-// PTX is not available (the caller runs the separate ops).
-std::vector<mx::array> run_kernel(const char* name, const std::string& source, const std::vector<mx::array>& inputs,
+// Runs `name` in `kernel`'s variant on `inputs` (copied first where not row-contiguous); empty
+// when its PTX is not available (the caller runs the separate ops).
+std::vector<mx::array> run_kernel(const char* name, const KernelVariant& kernel, const std::vector<mx::array>& inputs,
                                   const std::vector<mx::Shape>& shapes, const std::vector<mx::Dtype>& dtypes,
                                   const std::vector<mx::fast::ScalarArg>& scalars, long blocks, int threads) {
-  const std::string* ptx = gpu_kernel_ptx(name, source);
+  const std::string* ptx = gpu_kernel_ptx(name, kernel.variant, [&] { return kernel.source(); });
   if (ptx == nullptr) return {};
   return mx::fast::precompiled_cuda_kernel(name, *ptx, inputs, shapes, dtypes, scalars,
                                            {static_cast<int>(blocks * threads), 1, 1}, {threads, 1, 1},
@@ -360,7 +369,7 @@ ListPtr gpu_qk_norm_rope(const MlxArray& q_src, const MlxArray& k_src, const Mlx
                           float_constant("Q_EPS", q_eps) + float_constant("K_EPS", k_eps) +
                           // MLX passes log2(base) computed in float32 to its rope kernels; so does this.
                           float_constant("LOG2_BASE", std::log2(base)) + float_constant("ROPE_SCALE", scale);
-  auto outs = run_kernel("mlxn_qk_norm_rope", kernel_source(dtype, constants, {kBlockSum, kQkNormRope}),
+  auto outs = run_kernel("mlxn_qk_norm_rope", kernel_variant(dtype, constants, {kBlockSum, kQkNormRope}),
                          {q_src.inner, k_src.inner, q_weight.inner, k_weight.inner, offset.inner},
                          {{batch, n_q, seq, head_dim}, {batch, n_k, seq, head_dim}}, {dtype, dtype}, {seq}, blocks,
                          threads);
@@ -388,7 +397,7 @@ ArrayPtr gpu_masked_decode_attention(const MlxArray& queries, const MlxArray& ke
                           element_type(m.dtype()) + " MT;\n";
   const int mask_row_stride = m.shape(0) == 1 ? 0 : m.shape(1) * length;
   const int mask_head_stride = m.shape(1) == 1 ? 0 : length;
-  auto outs = run_kernel("mlxn_masked_decode_attention", kernel_source(dtype, constants, {kMaskedDecodeAttention}),
+  auto outs = run_kernel("mlxn_masked_decode_attention", kernel_variant(dtype, constants, {kMaskedDecodeAttention}),
                          {q, k, v, m}, {q.shape()}, {dtype}, {length, capacity, mask_row_stride, mask_head_stride},
                          q.shape(0) * n_q, 32 * kAttentionWarps);
   if (outs.empty()) return nullptr;
@@ -406,7 +415,7 @@ ListPtr gpu_add_rms_norm(const MlxArray& residual, const MlxArray& delta, const 
   }
   const int rows = x.shape(0), width = x.shape(1);
   std::string constants = int_constant("WIDTH", width) + int_constant("THREADS", kNormThreads) + float_constant("EPS", eps);
-  auto outs = run_kernel("mlxn_add_rms_norm", kernel_source(dtype, constants, {kBlockSum, kAddRmsNorm}),
+  auto outs = run_kernel("mlxn_add_rms_norm", kernel_variant(dtype, constants, {kBlockSum, kAddRmsNorm}),
                          {x, delta.inner, weight.inner}, {x.shape(), x.shape()}, {dtype, dtype}, {}, rows, kNormThreads);
   if (outs.empty()) return nullptr;
   return wrap_list(std::move(outs));

@@ -132,22 +132,24 @@ std::string compile(const Nvrtc& n, const char* name, const std::string& source,
 
 }  // namespace
 
-const std::string* gpu_kernel_ptx(const char* name, const std::string& source) {
+const std::string* gpu_kernel_ptx(const char* name, const std::string& variant,
+                                  const std::function<std::string()>& source) {
   static std::mutex lock;
-  // By source: each kernel variant (dtype, model constants) once per process. A failure is
-  // kept as an empty string, so it is reported once and not retried.
+  // Each kernel variant (dtype, model constants) once per process. A failure is kept as an
+  // empty string, so it is reported once and not retried.
   static std::map<std::string, std::string> compiled;
   std::lock_guard<std::mutex> guard(lock);
-  auto it = compiled.find(source);
+  const std::string key = std::string(name) + '\n' + variant;
+  auto it = compiled.find(key);
   if (it == compiled.end()) {
     const Nvrtc* n = nvrtc();
     bool ok = false;
-    std::string ptx = n == nullptr ? "NVRTC is not loadable" : compile(*n, name, source, ok);
+    std::string ptx = n == nullptr ? "NVRTC is not loadable" : compile(*n, name, source(), ok);
     if (!ok) {
       std::fprintf(stderr, "mlxn: the fused kernel %s is not available (%s); using MLX's separate ops\n", name, ptx.c_str());
       ptx.clear();
     }
-    it = compiled.emplace(source, std::move(ptx)).first;
+    it = compiled.emplace(key, std::move(ptx)).first;
   }
   return it->second.empty() ? nullptr : &it->second;  // std::map keeps its elements in place
 }

@@ -2,13 +2,17 @@
 // CUDA build already loads.
 #pragma once
 
+#include <functional>
 #include <string>
 
 namespace mlxn {
 
-// The PTX of `source` (self-contained CUDA C++: no includes) for the default GPU, compiled once
-// per process and source; null when NVRTC is not loadable or the source does not compile (a
-// warning names the kernel once), so the caller runs the separate ops instead.
-const std::string* gpu_kernel_ptx(const char* name, const std::string& source);
+// The PTX of kernel `name` in `variant` for the default GPU, compiled once per process and
+// variant from `source()` (self-contained CUDA C++: no includes), which runs only then: the
+// variant (a few constants) is the key, so a decoding step's calls do not assemble kilobytes of
+// source. Null when NVRTC is not loadable or the source does not compile (a warning names the
+// kernel once), so the caller runs the separate ops instead.
+const std::string* gpu_kernel_ptx(const char* name, const std::string& variant,
+                                  const std::function<std::string()>& source);
 
 }  // namespace mlxn
