@@ -37,10 +37,20 @@ fn err<T>(msg: impl Into<String>) -> Result<T, CacheFileError> {
 /// The capacity a growing buffer needs to append `incoming` tokens at `offset`, or `None` when
 /// the current `capacity` suffices. Growth is by whole `step`s beyond the used part, as mlx-lm's
 /// `KVCache` does: the new capacity is `offset + ceil(incoming / step) * step`.
-pub fn grown_capacity(capacity: u64, offset: u64, incoming: u64, step: u64) -> Option<u64> {
+///
+/// `reserved` (0 for none) is where the cache is known to end, e.g. a prompt plus the most tokens
+/// a generation may add. When that end lies between what is needed now and one step past it, the
+/// buffer grows to exactly that end: the tail a whole step would leave unused is never allocated,
+/// and the last growth (a copy of the whole buffer) is skipped. A farther end changes nothing, so
+/// a large token budget that is never used allocates no more than plain growth does.
+pub fn grown_capacity(capacity: u64, offset: u64, incoming: u64, step: u64, reserved: u64) -> Option<u64> {
     assert!(step > 0, "step must be positive");
-    if capacity > 0 && offset + incoming <= capacity {
+    let needed = offset + incoming;
+    if capacity > 0 && needed <= capacity {
         return None;
+    }
+    if reserved >= needed && reserved - needed <= step {
+        return Some(reserved);
     }
     Some(offset + incoming.div_ceil(step) * step)
 }
@@ -168,13 +178,13 @@ mod exports {
         super::prompt_cache_layout_json(&metadata_json, &tensor_names_json).map(|l| l.to_json()).map_err(|e| napi::Error::from_reason(e.0))
     }
 
-    /// The capacity to grow to, or -1 when the buffer already has room.
+    /// The capacity to grow to, or -1 when the buffer already has room (`reserved`: 0 for none).
     #[napi(js_name = "cacheGrownCapacity", catch_unwind)]
-    pub fn cache_grown_capacity(capacity: u32, offset: u32, incoming: u32, step: u32) -> napi::Result<i64> {
+    pub fn cache_grown_capacity(capacity: u32, offset: u32, incoming: u32, step: u32, reserved: u32) -> napi::Result<i64> {
         if step == 0 {
             return Err(napi::Error::from_reason("step must be positive"));
         }
-        Ok(super::grown_capacity(capacity.into(), offset.into(), incoming.into(), step.into()).map_or(-1, |c| c as i64))
+        Ok(super::grown_capacity(capacity.into(), offset.into(), incoming.into(), step.into(), reserved.into()).map_or(-1, |c| c as i64))
     }
 }
 
@@ -184,20 +194,36 @@ mod tests {
 
     #[test]
     fn growth_is_by_whole_steps() {
-        assert_eq!(grown_capacity(0, 0, 1, 256), Some(256));
-        assert_eq!(grown_capacity(0, 0, 300, 256), Some(512));
-        assert_eq!(grown_capacity(256, 255, 1, 256), None);
-        assert_eq!(grown_capacity(256, 256, 1, 256), Some(512));
-        assert_eq!(grown_capacity(256, 200, 100, 256), Some(456));
+        assert_eq!(grown_capacity(0, 0, 1, 256, 0), Some(256));
+        assert_eq!(grown_capacity(0, 0, 300, 256, 0), Some(512));
+        assert_eq!(grown_capacity(256, 255, 1, 256, 0), None);
+        assert_eq!(grown_capacity(256, 256, 1, 256, 0), Some(512));
+        assert_eq!(grown_capacity(256, 200, 100, 256, 0), Some(456));
         // 10 000 single-token appends grow the buffer only 40 times.
         let (mut cap, mut grows) = (0, 0);
         for off in 0..10_000 {
-            if let Some(c) = grown_capacity(cap, off, 1, 256) {
+            if let Some(c) = grown_capacity(cap, off, 1, 256, 0) {
                 cap = c;
                 grows += 1;
             }
         }
         assert_eq!(grows, 40);
+    }
+
+    #[test]
+    fn a_near_reserved_end_is_grown_to_exactly() {
+        // A 32-token prompt that may grow to 288: one buffer of 288, no second growth.
+        assert_eq!(grown_capacity(0, 0, 32, 256, 288), Some(288));
+        assert_eq!(grown_capacity(288, 287, 1, 256, 288), None);
+        // Past the reservation (a cache reused beyond it), plain growth resumes.
+        assert_eq!(grown_capacity(288, 288, 1, 256, 288), Some(544));
+        // An end more than a step away changes nothing until it comes within a step.
+        assert_eq!(grown_capacity(0, 0, 32, 256, 10_000), Some(256));
+        assert_eq!(grown_capacity(256, 256, 1, 256, 400), Some(400));
+        assert_eq!(grown_capacity(9_728, 9_728, 1, 256, 10_000), Some(9_984));
+        assert_eq!(grown_capacity(9_984, 9_984, 1, 256, 10_000), Some(10_000));
+        // Never smaller than what is needed now.
+        assert_eq!(grown_capacity(0, 0, 300, 256, 100), Some(512));
     }
 
     fn meta(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

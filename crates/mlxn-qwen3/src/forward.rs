@@ -108,12 +108,13 @@ fn rope(x: &MlxArray, d: &Desc, offset: &MlxArray) -> Result<Ptr, DescError> {
     ok(unsafe { ffi::fast_rope(x, r.dims, r.traditional, r.base as f32, true, r.scale as f32, offset, std::ptr::null()) })
 }
 
-/// Appends `update` at position `prev` of a buffer that grows in whole steps (KVCache semantics).
-fn write_growing(buffer: Option<&MlxArray>, update: &MlxArray, prev: i32) -> Result<Ptr, DescError> {
+/// Appends `update` at position `prev` of a buffer that grows in whole steps (KVCache semantics),
+/// or to exactly its `reserved` end when that is near.
+fn write_growing(buffer: Option<&MlxArray>, update: &MlxArray, prev: i32, reserved: i32) -> Result<Ptr, DescError> {
     let shape = ffi::shape(update);
     let (b, h, l, dh) = (shape[0], shape[1], shape[2], shape[3]);
     let capacity = buffer.map(|a| ffi::shape(a)[2]).unwrap_or(0);
-    let grown = mlxn_cache::grown_capacity(capacity as u64, prev as u64, l as u64, STEP);
+    let grown = mlxn_cache::grown_capacity(capacity as u64, prev as u64, l as u64, STEP, reserved as u64);
     let mut owned: Option<Ptr> = None;
     if let Some(g) = grown {
         let zero = ok(ffi::scalar(0.0, ffi::dtype(update)))?;
@@ -376,8 +377,8 @@ fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>, attention
     let (out, cache) = match &layer.cache {
         None => (sdpa(k, v, ffi::shape(k)[2], false)?, None),
         Some(c) => {
-            let keys = write_growing(c.keys, k, c.prev)?;
-            let values = write_growing(c.values, v, c.prev)?;
+            let keys = write_growing(c.keys, k, c.prev, c.reserved)?;
+            let values = write_growing(c.values, v, c.prev, c.reserved)?;
             let out = sdpa(&keys, &values, c.prev + l, true)?;
             (out, Some(CacheUpdate { keys, values }))
         }

@@ -13,18 +13,18 @@
 //! tail     norm
 //! proj     kind (1 linear, 2 quantized; +4 with LoRA), weight, scales, biases, bias,
 //!          groupSize, bits, mode (0 affine, 1 mxfp4, 2 nvfp4, 3 mxfp8), loraA, loraB, loraScale
-//! cache    kind (0 none, 1 KVCache, 2 BatchKVCache), keys, values, prev, rowOffset
+//! cache    kind (0 none, 1 KVCache, 2 BatchKVCache), keys, values, prev, rowOffset, reserved
 //! ```
 //! Absent handles are -1; an absent fused projection has kind 0. A fused projection holds q, k
 //! and v (or gate and up) stacked along the output axis, whose weights the separate
 //! projections are views of (`fused-projections.ts`): the layer then runs one matmul for them.
 use mlxn_core::ffi::MlxArray;
 
-pub const VERSION: f64 = 2.0;
+pub const VERSION: f64 = 3.0;
 pub const PROJ_LEN: usize = 11;
 pub const HEADER_LEN: usize = 12;
 pub const NORM_LEN: usize = 2;
-pub const CACHE_LEN: usize = 5;
+pub const CACHE_LEN: usize = 6;
 pub const LAYER_LEN: usize = 4 * NORM_LEN + 9 * PROJ_LEN + CACHE_LEN;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +162,8 @@ pub struct CacheDesc<'a> {
     /// Positions already written (KVCache's `offset`, BatchKVCache's `idx`).
     pub prev: i32,
     row_offset: Option<&'a MlxArray>,
+    /// Where the cache is known to end (0: unknown); see `mlxn_cache::grown_capacity`.
+    pub reserved: i32,
 }
 
 impl<'a> CacheDesc<'a> {
@@ -305,6 +307,7 @@ impl<'a, 'r, R: Resolve<'a>> Reader<'a, 'r, R> {
         let values = self.opt_array("cached values")?;
         let prev = self.int("a cache position", 0, i32::MAX as i64 / 2)?;
         let row_offset = self.opt_array("a per-row offset")?;
+        let reserved = self.int("a cache reservation", 0, i32::MAX as i64 / 2)?;
         let Some(kind) = kind else { return Ok(None) };
         if keys.is_some() != values.is_some() {
             return err("a cache has keys without values or values without keys");
@@ -312,7 +315,7 @@ impl<'a, 'r, R: Resolve<'a>> Reader<'a, 'r, R> {
         if kind == CacheKind::Batch && row_offset.is_none() {
             return err("a BatchKVCache entry needs its per-row offsets");
         }
-        Ok(Some(CacheDesc { kind, keys, values, prev, row_offset }))
+        Ok(Some(CacheDesc { kind, keys, values, prev, row_offset, reserved }))
     }
 }
 

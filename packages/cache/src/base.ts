@@ -106,15 +106,22 @@ export function checkStateLength(v: StateEntry[], n: number, cls: string): void 
 
 export const STEP = 256;
 
+/** Checks the argument of a cache's `reserve`. */
+export function checkReserve(tokens: number, cls: string): number {
+  if (!Number.isInteger(tokens) || tokens < 0 || tokens > 2 ** 30) throw new RangeError(`${cls}.reserve: tokens must be an integer in [0, 2^30], got ${describe(tokens)}`);
+  return tokens;
+}
+
 /**
  * Writes `update` (`[B, heads, L, D]`) into a step-grown buffer at position `prev`, growing the
- * buffer by whole steps first when it has no room (the used part is kept, free space is zeros).
+ * buffer by whole steps first when it has no room (the used part is kept, free space is zeros),
+ * or to exactly `reserved` tokens when that end is less than a step away.
  * Shared by `KVCache` and `BatchKVCache`, whose key and value buffers grow the same way.
  */
-export function writeGrowing(buffer: mx.Array | null, update: mx.Array, prev: number): mx.Array {
+export function writeGrowing(buffer: mx.Array | null, update: mx.Array, prev: number, reserved = 0): mx.Array {
   const [b, h, l, d] = update.shape;
   const capacity = buffer?.shape[2] ?? 0;
-  const grown = grownCapacity(capacity, prev, l, STEP);
+  const grown = grownCapacity(capacity, prev, l, STEP, reserved);
   let buf = buffer;
   if (grown !== null) {
     const fresh = mx.zeros([b, h, grown - prev, d], update.dtype);

@@ -1,7 +1,7 @@
 /** A cache for a batch of left-padded prompts. Follows mlx-lm's `BatchKVCache` (models/cache.py). */
 import * as mx from '@mlxn/core';
 import { KVCache } from './kv-cache.js';
-import { type Cache, STEP, type StateEntry, arrayEntry, checkAgainst, checkCount, checkKV, checkStateLength, describe, intEntry, own, seqSlice, share, writeGrowing } from './base.js';
+import { type Cache, STEP, type StateEntry, arrayEntry, checkAgainst, checkCount, checkKV, checkReserve, checkStateLength, describe, intEntry, own, seqSlice, share, writeGrowing } from './base.js';
 import { type AttentionMask, createCausalMask } from './mask.js';
 
 /** The last per-row offsets made, shared by every layer's cache at one step (see `rowOffsets`). */
@@ -43,6 +43,7 @@ export class BatchKVCache implements Cache {
   static readonly step = STEP;
   #keys: mx.Array | null = null;
   #values: mx.Array | null = null;
+  #reserved = 0;
   /**
    * Each row's left padding, kept on the host: dropping, adding and copying out rows needs the
    * numbers, and reading them back from the device would wait for every queued step. Each row's
@@ -76,6 +77,16 @@ export class BatchKVCache implements Cache {
     this.#paddingArray = own(this.#paddingArray, null);
   }
 
+  /**
+   * Says how many positions this cache is expected to hold in the end (the padded prompt width
+   * plus the most tokens a generation may add; 0: unknown, the default). When growth comes within
+   * one step (256 tokens) of that end, the buffers grow to exactly it. A hint only: storing more
+   * still works, growing in steps again.
+   */
+  reserve(positions: number): void {
+    this.#reserved = checkReserve(positions, 'BatchKVCache');
+  }
+
   /** Per-row token counts `[B]` (int32). */
   get offset(): mx.Array {
     return share(rowOffsets(this.idx, this.#padding));
@@ -99,8 +110,8 @@ export class BatchKVCache implements Cache {
     const prev = this.idx;
     const l = keys.shape[2];
     this.idx += l;
-    this.#keys = own(this.#keys, writeGrowing(this.#keys, keys, prev));
-    this.#values = own(this.#values, writeGrowing(this.#values, values, prev));
+    this.#keys = own(this.#keys, writeGrowing(this.#keys, keys, prev, this.#reserved));
+    this.#values = own(this.#values, writeGrowing(this.#values, values, prev, this.#reserved));
     return this.keysAndValues();
   }
 
@@ -109,8 +120,8 @@ export class BatchKVCache implements Cache {
    * not dispose), the position the next keys are written at and the per-row offsets (shared by
    * the layers of one step; do not dispose).
    */
-  nativeState(): [mx.Array | null, mx.Array | null, number, mx.Array] {
-    return [this.#keys, this.#values, this.idx, rowOffsets(this.idx, this.#padding)];
+  nativeState(): [mx.Array | null, mx.Array | null, number, mx.Array, number] {
+    return [this.#keys, this.#values, this.idx, rowOffsets(this.idx, this.#padding), this.#reserved];
   }
 
   /** @internal Takes over what a native forward wrote for `n` new tokens (see `updateAndFetch`). */

@@ -1,6 +1,6 @@
 /** The plain growing key/value cache. Follows mlx-lm's `KVCache` (models/cache.py). */
 import * as mx from '@mlxn/core';
-import { type Cache, STEP, type StateEntry, arrayEntry, checkAgainst, checkCount, checkKV, checkStateLength, intEntry, own, seqSlice, share, writeGrowing } from './base.js';
+import { type Cache, STEP, type StateEntry, arrayEntry, checkAgainst, checkCount, checkKV, checkReserve, checkStateLength, intEntry, own, seqSlice, share, writeGrowing } from './base.js';
 import { type AttentionMask, attentionMask } from './mask.js';
 import { QuantizedKVCache, type QuantizedKVCacheOptions, type QuantizedTriple } from './quantized.js';
 
@@ -19,8 +19,20 @@ export class KVCache implements Cache {
   static readonly step = STEP;
   #keys: mx.Array | null = null;
   #values: mx.Array | null = null;
+  #reserved = 0;
   /** Tokens stored. */
   offset = 0;
+
+  /**
+   * Says how many tokens this cache is expected to hold in the end (a prompt plus the most
+   * tokens a generation may add; 0: unknown, the default). When growth comes within one step
+   * (256 tokens) of that end, the buffer grows to exactly it: no unused tail of a whole step, and
+   * no later growth that copies the buffer. A hint only: storing more still works, growing in
+   * steps again.
+   */
+  reserve(tokens: number): void {
+    this.#reserved = checkReserve(tokens, 'KVCache');
+  }
 
   /** Appends `keys`/`values` and returns all stored keys and values (`[B, heads, offset, D]`). */
   updateAndFetch(keys: mx.Array, values: mx.Array): [mx.Array, mx.Array] {
@@ -29,17 +41,17 @@ export class KVCache implements Cache {
     checkAgainst(this.#values, values, 'KVCache.updateAndFetch');
     const prev = this.offset;
     this.offset += keys.shape[2];
-    this.#keys = own(this.#keys, writeGrowing(this.#keys, keys, prev));
-    this.#values = own(this.#values, writeGrowing(this.#values, values, prev));
+    this.#keys = own(this.#keys, writeGrowing(this.#keys, keys, prev, this.#reserved));
+    this.#values = own(this.#values, writeGrowing(this.#values, values, prev, this.#reserved));
     return this.keysAndValues();
   }
 
   /**
    * @internal For a model that builds its forward natively: the buffers (owned by the cache;
-   * do not dispose) and the position the next keys are written at.
+   * do not dispose), the position the next keys are written at and the reserved end.
    */
-  nativeState(): [mx.Array | null, mx.Array | null, number] {
-    return [this.#keys, this.#values, this.offset];
+  nativeState(): [mx.Array | null, mx.Array | null, number, number] {
+    return [this.#keys, this.#values, this.offset, this.#reserved];
   }
 
   /**
@@ -63,7 +75,7 @@ export class KVCache implements Cache {
     return this.offset;
   }
 
-  /** Buffer capacity in tokens (a multiple of 256 past the last growth). */
+  /** Buffer capacity in tokens (a multiple of 256 past the last growth, or the reserved end). */
   get capacity(): number {
     return this.#keys?.shape[2] ?? 0;
   }

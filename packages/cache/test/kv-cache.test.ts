@@ -56,6 +56,36 @@ describe('KVCache', () => {
     });
   });
 
+  it('grows to exactly a reserved end that is near, and in steps again past it', () => {
+    mx.tidy(() => {
+      const k = inputs([1, 2, 32, 4], 3);
+      const cache = new KVCache();
+      cache.reserve(40);
+      cache.updateAndFetch(k, k);
+      expect(cache.capacity).toBe(40);
+      const one = mx.full([1, 2, 1, 4], 7, 'float32');
+      const seen = new Set<number>();
+      for (let t = 32; t < 41; t++) {
+        cache.updateAndFetch(one, one);
+        seen.add(cache.capacity);
+      }
+      // 40 reached with no growth; the 41st token (past the hint) grows by a step.
+      expect([...seen]).toEqual([40, 296]);
+      const [keys] = cache.keysAndValues();
+      expect(maxAbsDiff(keys.index(mx.sl(), mx.sl(), mx.sl(0, 32)), k)).toBe(0);
+      expect(maxAbsDiff(keys.index(mx.sl(), mx.sl(), mx.sl(32, 41)), mx.full([1, 2, 9, 4], 7, 'float32'))).toBe(0);
+      // An end more than a step away allocates as plain growth does.
+      const far = new KVCache();
+      far.reserve(10_000);
+      far.updateAndFetch(k, k);
+      expect(far.capacity).toBe(256);
+      expect(() => far.reserve(-1)).toThrow(/reserve: tokens must be an integer/);
+      expect(() => far.reserve(1.5)).toThrow(RangeError);
+      cache.dispose();
+      far.dispose();
+    });
+  });
+
   it('owns its buffers: a decode loop with one tidy per step holds only the cache', () => {
     const cache = new KVCache();
     const base = mx.memory().active;

@@ -177,6 +177,15 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
     return [caches, mx.array(newRows.map((r) => r.prompt[r.prompt.length - 1]), 'int32')];
   };
 
+  /**
+   * Tells the caches where the batch ends at most: every row's remaining tokens (the last prompt
+   * token included) and one step of look-ahead, so their buffers grow to exactly that end.
+   */
+  const reserveFor = (cs: readonly BatchKVCache[], batchRows: readonly Row[]): void => {
+    const end = cs[0].idx + Math.max(...batchRows.map((r) => r.maxTokens - r.tokens.length)) + 1;
+    if (end <= 2 ** 30) for (const c of cs) c.reserve(end);
+  };
+
   /** One decoding step: the next token (and its log-probability) of every row. */
   const step = (inputs: mx.Array, active: readonly Row[], caches: BatchKVCache[]): [mx.Array, mx.Array | null] =>
     mx.tidy(() => {
@@ -221,6 +230,7 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
         const joining = pending.splice(0, Math.min(prefillBatch, maxBatch - active.length));
         const [newCaches, lastTokens] = prefill(joining);
         if (caches === null || inputs === null) {
+          reserveFor(newCaches, joining);
           caches = newCaches;
           inputs = lastTokens;
           inputLogprobs = plan.logprobs ? mx.zeros([joining.length]) : null;
@@ -235,6 +245,7 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
             }
             return [mx.concatenate([mx.astype(old, 'int32'), lastTokens]), oldLogprobs === null ? null : mx.concatenate([oldLogprobs, mx.zeros([joining.length])])] as const;
           });
+          reserveFor(joined, [...active, ...joining]);
           mx.dispose([old, lastTokens]);
           oldLogprobs?.dispose();
           inputs = grown;

@@ -155,6 +155,15 @@ interface PreparedCache {
 }
 
 function prepareCache(model: GenerationModel, plan: GenerationPlan, prompt: readonly number[], what: string): PreparedCache {
+  const prepared = cacheForPrompt(model, plan, prompt, what);
+  // The cache ends at most at the prompt plus every token this generation may add (the last one
+  // is never fed back, which leaves room for a step of look-ahead): growth stops there exactly.
+  const end = prepared.unknownPrefix + prompt.length + plan.maxTokens;
+  for (const c of prepared.cache) if (c instanceof KVCache && end <= 2 ** 30) c.reserve(end);
+  return prepared;
+}
+
+function cacheForPrompt(model: GenerationModel, plan: GenerationPlan, prompt: readonly number[], what: string): PreparedCache {
   const ctx = model.config.maxPositionEmbeddings;
   if (plan.promptCache === undefined) {
     if (prompt.length > ctx) throw new RangeError(`${what}: the prompt has ${prompt.length} tokens, more than the model's context of ${ctx} (maxPositionEmbeddings)`);

@@ -20,11 +20,11 @@ import type { ForwardMask } from './model.js';
 import { type FusedGroup, fusedGroup } from './fused-projections.js';
 
 // Layout constants of crates/mlxn-qwen3/src/forward_desc.rs.
-const VERSION = 2;
+const VERSION = 3;
 const HEADER_LEN = 12;
 const PROJ_LEN = 11;
 const NORM_LEN = 2;
-const CACHE_LEN = 5;
+const CACHE_LEN = 6;
 const LAYER_LEN = 4 * NORM_LEN + 9 * PROJ_LEN + CACHE_LEN;
 const MODES: Record<string, number> = { affine: 0, mxfp4: 1, nvfp4: 2, mxfp8: 3 };
 
@@ -196,29 +196,31 @@ class Writer {
  */
 function writeCache(w: Writer, c: Cache | undefined, batch: number, kvHeads: number, headDim: number, dtype: mx.Dtype, made: string): boolean {
   if (c === undefined) {
-    w.out.set([0, -1, -1, 0, -1], w.at);
+    w.out.set([0, -1, -1, 0, -1, 0], w.at);
     w.at += CACHE_LEN;
     return true;
   }
   const fits = (k: mx.Array | null) => k === null || madeHere.get(k) === made || (k.shape[0] === batch && k.shape[1] === kvHeads && k.shape[3] === headDim && k.dtype === dtype);
   if (c.constructor === KVCache) {
-    const [k, v, offset] = (c as KVCache).nativeState();
+    const [k, v, offset, reserved] = (c as KVCache).nativeState();
     if (!fits(k)) return false;
     w.num(1);
     w.arr(k);
     w.arr(v);
     w.num(offset);
     w.num(-1);
+    w.num(reserved);
     return true;
   }
   if (c.constructor === BatchKVCache) {
-    const [k, v, idx, rowOffset] = (c as BatchKVCache).nativeState();
+    const [k, v, idx, rowOffset, reserved] = (c as BatchKVCache).nativeState();
     if (!fits(k) || rowOffset.shape[0] !== batch) return false;
     w.num(2);
     w.arr(k);
     w.arr(v);
     w.num(idx);
     w.arr(rowOffset);
+    w.num(reserved);
     return true;
   }
   return false;

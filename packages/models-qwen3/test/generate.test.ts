@@ -5,7 +5,7 @@ import * as mx from '@mlxn/core';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QuantizedKVCache, RotatingKVCache, loadPromptCache, savePromptCache } from '@mlxn/cache';
+import { KVCache, QuantizedKVCache, RotatingKVCache, loadPromptCache, savePromptCache } from '@mlxn/cache';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type GenerationChunk, promptCacheTokens } from '../src/generate.js';
 import '../src/methods.js';
@@ -148,6 +148,8 @@ describe('stream and generate', () => {
     const first = await model.generate(promptIds, { maxTokens: 6, promptCache: cache, logprobs: true });
     // The cache holds the prompt and the generated tokens that were fed back (all but the last).
     expect(promptCacheTokens(cache)).toEqual([...promptIds, ...first.tokens.slice(0, 5)]);
+    // The buffers end where this generation could have ended, not at a whole step of 256.
+    expect((cache[0] as KVCache).capacity).toBe(promptIds.length + 6);
     const followUp = [...promptIds, ...first.tokens, ...model.tokenizer!.encode(' and then')];
     const reused = await model.generate(followUp, { maxTokens: 6, promptCache: cache, logprobs: true });
     expect(reused.usage.cachedPromptTokens).toBe(promptIds.length + 5);

@@ -33,7 +33,7 @@ function countCalls<T>(fn: () => T): [T, Map<string, number>] {
 }
 
 /** Logits of a prompt, then of single tokens through the cache, past one growth step (256). */
-function decodeLogits(model: Qwen3, nativePath: boolean, cache = model.makeCache()): Float32Array[] {
+function decodeLogits(model: Qwen3, nativePath: boolean, cache = model.makeCache(), capacities: number[] = []): Float32Array[] {
   setNativeForward(nativePath);
   const out: Float32Array[] = [];
   const read = (a: mx.Array) => out.push(mx.astype(a, 'float32').dataSync() as Float32Array);
@@ -43,6 +43,7 @@ function decodeLogits(model: Qwen3, nativePath: boolean, cache = model.makeCache
       const l = model.forward(mx.array([[(i * 7) % 50]], 'int32'), { cache });
       if (i % 64 === 0 || i >= 255) read(l);
     });
+    capacities.push((cache[0] as KVCache).capacity);
   }
   for (const c of cache) c.dispose();
   return out;
@@ -61,17 +62,30 @@ describe.each(['dense', 'dense-4bit'] as const)('native forward: %s', (kind) => 
     expect(maxDiff(decodeLogits(model, false), decodeLogits(model, true))).toBeLessThanOrEqual(1e-5);
   });
 
+  it('grows a cache to exactly its reserved end, as the TypeScript layers do', async () => {
+    const model = await Qwen3.load(tinyQwen3Path(kind));
+    // 8 prompt tokens + 260 steps, reserved up to 300: one step of 256, then exactly 300.
+    const reserved = () => model.makeCache().map((c) => ((c as KVCache).reserve(300), c));
+    const [ts, nat] = [[], []] as number[][];
+    expect(maxDiff(decodeLogits(model, false, reserved(), ts), decodeLogits(model, true, reserved(), nat))).toBeLessThanOrEqual(1e-5);
+    expect(new Set(nat)).toEqual(new Set([256, 300]));
+    expect(nat).toEqual(ts);
+  });
+
   it('gives the TypeScript layers\' logits for a left-padded batch and without a cache', async () => {
     const model = await Qwen3.load(tinyQwen3Path(kind));
     const run = (nativePath: boolean) => {
       setNativeForward(nativePath);
       const caches = model.layers.map(() => new BatchKVCache({ leftPadding: [2, 0] }));
+      for (const c of caches) c.reserve(6);
       const outs = mx.tidy(() => [
         model.forward(mx.array([[0, 0, 5, 6], [7, 8, 9, 10]], 'int32'), { cache: caches }),
         model.forward(mx.array([[3], [4]], 'int32'), { cache: caches }),
         model.forward(mx.array([[3, 4, 5]], 'int32')),
         model.forward(mx.array([[3, 4, 5]], 'int32'), { mask: null }),
       ].map((l) => mx.astype(l, 'float32').dataSync() as Float32Array));
+      expect(caches[0].keysAndValues()[0].shape[2]).toBe(5);
+      expect(caches[0].nativeState()[0]!.shape[2]).toBe(6);
       for (const c of caches) c.dispose();
       return outs;
     };

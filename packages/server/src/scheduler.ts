@@ -337,6 +337,18 @@ export class Scheduler {
       this.#setInputs(grown);
     }
     this.#active = [...this.#active, ...rows];
+    this.#reserve();
+  }
+
+  /**
+   * Tells the running caches where the batch ends at most (each row's remaining tokens and a
+   * step of look-ahead), so that their buffers grow to exactly that end rather than by a whole
+   * step of 256 positions.
+   */
+  #reserve(): void {
+    const caches = this.#caches!;
+    const end = caches[0].idx + Math.max(...this.#active.map((r) => r.maxTokens - r.completion)) + 1;
+    if (end <= 2 ** 30) for (const c of caches) c.reserve(end);
   }
 
   /** Prefills `rows` together (left-padded, all but each prompt's last token). */
