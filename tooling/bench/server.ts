@@ -18,7 +18,8 @@
  * default 16), `MLXN_BENCH_PROMPTS` (prompt lengths cycled over the requests, default
  * `32,256,1024,2048`), `MLXN_BENCH_TOKENS` (new tokens per request, default 64),
  * `MLXN_REFERENCE_PYTHON` (a Python with mlx and mlx-lm; default /tmp/pyref-lm/bin/python),
- * `MLXN_TOKENIZER_DIR`.
+ * `MLXN_TOKENIZER_DIR`, `MLXN_BENCH_SERVER_NODE_ARGS` (space-separated Node options for our
+ * server's process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where its time goes).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -169,7 +170,8 @@ try {
 
   // Bundled for the GPU machine (tooling/bench/gpu/bundle.mjs), serve-model is a .mjs beside this file.
   const serveModel = import.meta.url.endsWith('.mjs') ? [join(import.meta.dirname, 'serve-model.mjs')] : ['--import', 'tsx', join(import.meta.dirname, 'serve-model.ts')];
-  const ours = await start(process.execPath, [...serveModel, folder, String(Math.max(8, maxConcurrency))], /serving (http:\/\/\S+)/);
+  const nodeArgs = (process.env.MLXN_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const ours = await start(process.execPath, [...nodeArgs, ...serveModel, folder, String(Math.max(8, maxConcurrency))], /serving (http:\/\/\S+)/);
   children.push(ours.child);
   // mlx_lm.server prints nothing to wait for: its address is the port chosen here.
   const mlxPort = 18000 + (process.pid % 1000);
