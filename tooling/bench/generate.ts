@@ -16,8 +16,13 @@
  * `MLXN_BENCH_PRESET` (see qwen3-presets.ts), `MLXN_BENCH_QUANTIZE` (bits: both sides load the
  * preset quantized as mlx-lm's `convert -q` does, group size 64), `MLXN_BENCH_REPEATS` (default 3),
  * `MLXN_REFERENCE_PYTHON` (a Python with mlx and mlx-lm; default /tmp/pyref/bin/python),
- * `MLXN_TOKENIZER_DIR`. Generation tokens per second have one definition on both sides: tokens
- * after the first over the time since the first (each library's own statistic).
+ * `MLXN_TOKENIZER_DIR`, `MLXN_BENCH_DRAFT` (speculative decoding for batch-1 cases on both sides,
+ * `numDraftTokens` / `num_draft_tokens` from `MLXN_BENCH_DRAFT_TOKENS`, default 3: `self` drafts
+ * with the same weights, so every proposal is kept and the draft costs what the model does, which
+ * measures the mechanism rather than a speed-up; a preset name with the same vocabulary drafts with
+ * that preset's random weights, whose proposals are mostly rejected). Generation tokens per second
+ * have one definition on both sides: tokens after the first over the time since the first (each
+ * library's own statistic).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -50,6 +55,10 @@ type Side = { prompt_tps: number; generation_tps: number; peak_memory: number; g
 
 const written = mkdtempSync(join(tmpdir(), 'mlxn-bench-generate-'));
 const quantizeBits = process.env.MLXN_BENCH_QUANTIZE ? Number(process.env.MLXN_BENCH_QUANTIZE) : undefined;
+const draftName = process.env.MLXN_BENCH_DRAFT;
+const numDraftTokens = Number(process.env.MLXN_BENCH_DRAFT_TOKENS ?? 3);
+if (draftName !== undefined && plan.some((c) => c.batch !== 1)) throw new Error('MLXN_BENCH_DRAFT applies to batch-1 cases only (neither library drafts for batches)');
+const draftWritten = draftName !== undefined && draftName !== 'self' ? mkdtempSync(join(tmpdir(), 'mlxn-bench-draft-')) : undefined;
 let folder = written;
 try {
   await writeBenchModel(preset, written, process.env.MLXN_TOKENIZER_DIR ?? qwen3TokenizerDir());
@@ -57,13 +66,17 @@ try {
   // The small presets keep only the first vocab_size ids of the real tokenizer.
   const model = await Qwen3.load(folder, { truncatedVocab: true });
   mx.eval(model.parameters());
+  if (draftWritten !== undefined) await writeBenchModel(benchPreset(draftName), draftWritten, process.env.MLXN_TOKENIZER_DIR ?? qwen3TokenizerDir());
+  const draftFolder = draftName === undefined ? undefined : (draftWritten ?? folder);
+  const draftModel = draftFolder === undefined ? undefined : await Qwen3.load(draftFolder, { truncatedVocab: true });
+  const speculative = draftModel === undefined ? {} : { draftModel, numDraftTokens };
   const vocab = Number(preset.config.vocab_size);
   const prompts = (c: Case) => Array.from({ length: c.batch }, (_, i) => promptIds(100 + i, c.prompt, vocab));
 
   const measure = async (c: Case): Promise<Side> => {
     const ps = prompts(c);
     if (c.batch === 1) {
-      const r = await model.generate(ps[0], { maxTokens: c.tokens });
+      const r = await model.generate(ps[0], { maxTokens: c.tokens, ...speculative });
       return { prompt_tps: r.promptTokensPerSec, generation_tps: r.tokensPerSec, peak_memory: mx.memory().peak, generation_tokens: r.usage.completionTokens };
     }
     const r = await model.batchGenerate(ps, { maxTokens: c.tokens, maxBatchSize: c.batch, prefillBatchSize: c.batch });
@@ -73,7 +86,7 @@ try {
   // Warm-up: every case once, small.
   for (const c of plan) await measure({ ...c, prompt: Math.min(c.prompt, 64), tokens: Math.min(c.tokens, 8) });
 
-  const py = spawn(python, [join(import.meta.dirname, 'generate_ref.py'), JSON.stringify({ folder, cases: plan.map((c) => ({ ...c, prompts: prompts(c) })) })], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const py = spawn(python, [join(import.meta.dirname, 'generate_ref.py'), JSON.stringify({ folder, draft: draftFolder ?? null, num_draft_tokens: numDraftTokens, cases: plan.map((c) => ({ ...c, prompts: prompts(c) })) })], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: py.stdout! })[Symbol.asyncIterator]();
   const readLine = async (): Promise<string> => {
     const next = await lines.next();
@@ -131,10 +144,11 @@ try {
     mlx: mx.mlxVersion,
     device: mx.defaultDevice().type,
     env: { MLX_CUDA_USE_CUDNN_SDPA: process.env.MLX_CUDA_USE_CUDNN_SDPA ?? null, MLXN_NATIVE_FORWARD: process.env.MLXN_NATIVE_FORWARD ?? null, MLXN_EVAL_THREAD: process.env.MLXN_EVAL_THREAD ?? null, MLXN_FUSED_PROJECTIONS: process.env.MLXN_FUSED_PROJECTIONS ?? null },
-    setup: { preset: preset.name, quantize_bits: quantizeBits ?? null, repeats, cases },
+    setup: { preset: preset.name, quantize_bits: quantizeBits ?? null, repeats, cases, draft: draftName ?? null, num_draft_tokens: draftName === undefined ? null : numDraftTokens },
     results,
   }, null, 2));
 } finally {
   rmSync(written, { recursive: true, force: true });
+  if (draftWritten !== undefined) rmSync(draftWritten, { recursive: true, force: true });
   if (folder !== written) rmSync(folder, { recursive: true, force: true });
 }

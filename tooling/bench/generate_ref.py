@@ -5,7 +5,8 @@ case name read from stdin with a JSON line (prompt and generation tokens per sec
 memory in bytes), so the benchmark can interleave both sides on a machine whose load changes.
 Batch 1 is stream_generate; larger batches report the faster of batch_generate and a plain
 batched greedy loop over mlx-lm's model that queues step n+1 before reading token n (as
-generate_step does), with both in the line; `prefill` cases time one prompt's prefill."""
+generate_step does), with both in the line; `prefill` cases time one prompt's prefill. With a
+draft folder, batch 1 decodes speculatively (stream_generate's draft_model)."""
 import json
 import sys
 import time
@@ -16,12 +17,13 @@ from mlx_lm.models.cache import make_prompt_cache
 
 args = json.loads(sys.argv[1])
 model, tokenizer = load(args["folder"])
+draft = {} if args.get("draft") is None else {"draft_model": load(args["draft"])[0], "num_draft_tokens": args["num_draft_tokens"]}
 cases = {c["name"]: c for c in args["cases"]}
 
 
 def single(prompt, n):
     last = None
-    for r in stream_generate(model, tokenizer, prompt, max_tokens=n):
+    for r in stream_generate(model, tokenizer, prompt, max_tokens=n, **draft):
         last = r
     return {"prompt_tps": last.prompt_tps, "generation_tps": last.generation_tps, "generation_tokens": last.generation_tokens}
 

@@ -20,7 +20,7 @@ import { withGenerationDefaults } from './generation-config.js';
 export type BatchPrompt = Prompt | { prompt: Prompt; maxTokens?: number; stop?: string | readonly string[] };
 
 /** Options of `batchGenerate`: those of `generate` for a fresh cache, plus batch sizes. */
-export interface BatchGenerateOptions extends Omit<GenerateOptions, 'promptCache' | 'maxKvSize' | 'kvBits' | 'kvGroupSize' | 'quantizedKvStart' | 'onPromptProgress'> {
+export interface BatchGenerateOptions extends Omit<GenerateOptions, 'promptCache' | 'maxKvSize' | 'kvBits' | 'kvGroupSize' | 'quantizedKvStart' | 'onPromptProgress' | 'draftModel' | 'numDraftTokens'> {
   /** Most sequences decoded together; waiting prompts join as rows finish. Default 32. */
   maxBatchSize?: number;
   /** Most prompts prefilled together when rows join. Default 8 (at most `maxBatchSize`). */
@@ -84,7 +84,7 @@ interface Row {
  */
 export async function batchGenerate(model: GenerationModel, prompts: readonly BatchPrompt[], options: BatchGenerateOptions = {}): Promise<BatchResults> {
   const what = 'Qwen3.batchGenerate';
-  for (const k of ['promptCache', 'maxKvSize', 'kvBits', 'kvGroupSize', 'quantizedKvStart', 'onPromptProgress']) {
+  for (const k of ['promptCache', 'maxKvSize', 'kvBits', 'kvGroupSize', 'quantizedKvStart', 'onPromptProgress', 'draftModel', 'numDraftTokens']) {
     if ((options as Record<string, unknown>)[k] !== undefined) throw new GenerationOptionsError(`${what}: option ${JSON.stringify(k)} is not supported for batches (each batch builds its own BatchKVCache)`);
   }
   const plan = resolveGenerateOptions(withGenerationDefaults(options as GenerateOptions, model.generationDefaults), model.config.vocabSize, what, BATCH_KEYS);

@@ -132,6 +132,10 @@ function start(model: GenerationModel, messages: readonly ChatMessage[], options
     g.plan.tokenMask.dispose();
     throw new GenerationOptionsError(`${what}: stop strings cannot be combined with responseFormat or a required toolChoice (a stop string could cut the JSON)`);
   }
+  if (g.plan.tokenMask !== undefined && g.plan.draftModel !== undefined) {
+    g.plan.tokenMask.dispose();
+    throw new GenerationOptionsError(`${what}: draftModel cannot be combined with responseFormat or a required toolChoice (the constraint advances one token at a time)`);
+  }
   const parser = new ReplyParser({ startInReasoning });
   const release = () => g.plan.tokenMask?.dispose();
   return { g, parser, release };

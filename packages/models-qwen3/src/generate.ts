@@ -13,6 +13,7 @@ import type { ChatMessage, Tokenizer } from '@mlxn/io';
 import { type ChatPromptOptions, type GenerateOptions, type GenerationPlan, GenerationOptionsError, type Prompt, describe, resolveGenerateOptions } from './options.js';
 import { applyTokenMask, checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
 import { StopStrings, stopTokenSet } from './stop.js';
+import { speculativeGenerateStep } from './speculative.js';
 import { type GenerationDefaults, withGenerationDefaults } from './generation-config.js';
 
 /** What generation needs from a model (`Qwen3` has all of it). */
@@ -50,6 +51,8 @@ export interface GenerationChunk {
   tokensPerSec: number;
   /** MLX's peak memory in bytes. */
   peakMemory: number;
+  /** With a `draftModel`: whether the draft proposed this token (and the model agreed). */
+  fromDraft?: boolean;
 }
 
 /** The collected result of `generate`. */
@@ -60,7 +63,8 @@ export interface GenerationResult {
   /** With `logprobs: true`: one per entry of `tokens`. */
   logprobs?: number[];
   finishReason: FinishReason;
-  usage: { promptTokens: number; completionTokens: number; cachedPromptTokens: number };
+  /** `draftTokens`: with a `draftModel`, how many of the generated tokens the draft proposed. */
+  usage: { promptTokens: number; completionTokens: number; cachedPromptTokens: number; draftTokens?: number };
   promptTokensPerSec: number;
   tokensPerSec: number;
   peakMemory: number;
@@ -156,6 +160,12 @@ interface PreparedCache {
 
 function prepareCache(model: GenerationModel, plan: GenerationPlan, prompt: readonly number[], what: string): PreparedCache {
   const prepared = cacheForPrompt(model, plan, prompt, what);
+  // Rejected proposals are trimmed from the cache at every round: a rotating cache may not allow it.
+  const trimmable = prepared.cache.every((c) => c.className === 'KVCache' || c.className === 'QuantizedKVCache');
+  if (plan.draftModel !== undefined && (prepared.unknownPrefix > 0 || !trimmable)) {
+    if (prepared.owned) for (const c of prepared.cache) c.dispose();
+    throw new GenerationOptionsError(`${what}: draftModel needs a promptCache that can be trimmed and whose tokens are known (filled by generation), not a rotating cache or one filled elsewhere`);
+  }
   // The cache ends at most at the prompt plus every token this generation may add (the last one
   // is never fed back, which leaves room for a step of look-ahead): growth stops there exactly.
   const end = prepared.unknownPrefix + prompt.length + plan.maxTokens;
@@ -207,6 +217,30 @@ function maybeQuantize(cache: Cache[], plan: GenerationPlan): void {
   }
 }
 
+/**
+ * One position's token from its logits `[1, V]`: the logits processors (given `history`, the
+ * tokens before it; none without processors), the token mask, then the sampler, and with
+ * `withLogprob` the token's log-probability at the sampling temperature (after the processors,
+ * before top-p/top-k/min-p/XTC: what a trainer scores a completion with).
+ */
+export function sampleLogits(logits: mx.Array, history: mx.Array | null, plan: GenerationPlan, withLogprob: boolean): [mx.Array, mx.Array | null] {
+  const what = 'Qwen3.generate';
+  if (history !== null) {
+    for (const p of plan.processors) logits = plan.customProcessors ? checkProcessedLogits(logits, p(history, logits), `${what}: logits processor`) : p(history, logits);
+  }
+  const allowed = plan.tokenMask?.mask(logits.shape[logits.shape.length - 1]);
+  if (allowed != null) logits = applyTokenMask(logits, allowed);
+  // The built-in greedy sampler is an argmax, which normalizing the logits does not change: without
+  // reported log-probabilities the log-sum-exp (an exp per vocabulary entry, scalar in MLX's CPU
+  // backend) is skipped.
+  if (plan.temperature === 0 && !plan.customSampler && !withLogprob) return [mx.argmax(logits, -1), null];
+  const logprobs = mx.subtract(logits, mx.logsumexp(logits, -1, true));
+  const y = plan.customSampler ? checkSampledTokens(logprobs, plan.sampler(logprobs), `${what}: sampler`) : plan.sampler(logprobs);
+  if (!withLogprob) return [y, null];
+  const scaled = plan.temperature > 0 ? mx.logSoftmax(mx.divide(logits, plan.temperature), -1) : logprobs;
+  return [y, mx.reshape(mx.takeAlongAxis(scaled, mx.reshape(mx.astype(y, 'int32'), [1, 1]), -1), [1])];
+}
+
 /** Lets timers and I/O run between tokens (an async generator alone only runs microtasks). */
 const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -215,6 +249,38 @@ export interface StepOutput {
   token: number;
   /** With `plan.logprobs`: log-probability of the token at the sampling temperature. */
   logprob?: number;
+  /** From `speculativeGenerateStep`: whether the draft proposed the token. */
+  fromDraft?: boolean;
+}
+
+/**
+ * Feeds all of `tokens` but the last into `cache`, `plan.prefillStepSize` tokens per forward
+ * pass, computing only the caches; `onChunk` follows each pass. False when `plan.signal` aborted.
+ */
+export async function prefillAllButLast(
+  model: Pick<GenerationModel, 'forward'>,
+  tokens: readonly number[],
+  cache: Cache[],
+  plan: GenerationPlan,
+  onChunk?: (chunk: readonly number[]) => void,
+): Promise<boolean> {
+  let processed = 0;
+  while (tokens.length - processed > 1) {
+    if (plan.signal?.aborted) return false;
+    const chunk = tokens.slice(processed, processed + Math.min(plan.prefillStepSize, tokens.length - processed - 1));
+    mx.tidy(() => {
+      // Only the caches are computed: dropping the unused logits first lets MLX free each
+      // layer's activations as soon as its keys and values are written.
+      model.forward(mx.array([chunk], 'int32'), { cache }).dispose();
+      maybeQuantize(cache, plan);
+      mx.eval(cache.map((c) => c.state));
+    });
+    processed += chunk.length;
+    onChunk?.(chunk);
+    mx.clearCache();
+    await breathe();
+  }
+  return !plan.signal?.aborted;
 }
 
 /** Where `generateStep` records what it did (for cache reuse and statistics). */
@@ -241,38 +307,22 @@ export async function* generateStep(
   record: StepRecord = { fed: [], promptProcessed: 0 },
 ): AsyncGenerator<StepOutput, void, undefined> {
   if (prompt.length === 0) throw new Error('generateStep: the prompt is empty');
-  const { processors, sampler, signal } = plan;
+  const { processors, signal } = plan;
   const vocabSize = model.config.vocabSize;
   const what = 'Qwen3.generate';
   // A seeded request draws from its own key sequence: interleaved requests stay reproducible.
   const keys = plan.seed !== undefined ? new mx.random.KeySequence(plan.seed) : undefined;
   let history: mx.Array | null = processors.length > 0 ? mx.keep(mx.array([...context, ...prompt], 'int32')) : null;
-  const withLogprob = plan.logprobs;
-  const temperature = plan.temperature;
-  // The built-in greedy sampler is an argmax, which normalizing the logits does not change: without
-  // reported log-probabilities the log-sum-exp (an exp per vocabulary entry, scalar in MLX's CPU
-  // backend) is skipped.
-  const greedy = temperature === 0 && !plan.customSampler;
 
   // The logits processors and the sampler for one step's logits `[1, V]` (`input` is the token fed).
   const sample = (logits: mx.Array, input: mx.Array, feedsHistory: boolean): [mx.Array, mx.Array | null] => {
-    if (history !== null) {
-      if (feedsHistory) {
-        const grown = mx.keep(mx.concatenate([history, mx.astype(mx.reshape(input, [-1]), 'int32')]));
-        history.dispose();
-        history = grown;
-      }
-      for (const p of processors) logits = plan.customProcessors ? checkProcessedLogits(logits, p(history, logits), `${what}: logits processor`) : p(history, logits);
+    if (history !== null && feedsHistory) {
+      const grown = mx.keep(mx.concatenate([history, mx.astype(mx.reshape(input, [-1]), 'int32')]));
+      history.dispose();
+      history = grown;
     }
-    const allowed = plan.tokenMask?.mask(logits.shape[logits.shape.length - 1]);
-    if (allowed != null) logits = applyTokenMask(logits, allowed);
     maybeQuantize(cache, plan);
-    if (greedy && !withLogprob) return [mx.argmax(logits, -1), null];
-    const logprobs = mx.subtract(logits, mx.logsumexp(logits, -1, true));
-    const y = plan.customSampler ? checkSampledTokens(logprobs, sampler(logprobs), `${what}: sampler`) : sampler(logprobs);
-    if (!withLogprob) return [y, null];
-    const scaled = temperature > 0 ? mx.logSoftmax(mx.divide(logits, temperature), -1) : logprobs;
-    return [y, mx.reshape(mx.takeAlongAxis(scaled, mx.reshape(mx.astype(y, 'int32'), [1, 1]), -1), [1])];
+    return sampleLogits(logits, history, plan, plan.logprobs);
   };
 
   const step = (input: mx.Array, feedsHistory: boolean): [mx.Array, mx.Array | null] =>
@@ -282,27 +332,13 @@ export async function* generateStep(
     });
 
   const total = prompt.length;
-  let processed = 0;
   plan.onPromptProgress?.({ processed: 0, total });
-  while (total - processed > 1) {
-    if (signal?.aborted) return;
-    const n = Math.min(plan.prefillStepSize, total - processed - 1);
-    const chunk = prompt.slice(processed, processed + n);
-    mx.tidy(() => {
-      // Only the caches are computed: dropping the unused logits first lets MLX free each
-      // layer's activations as soon as its keys and values are written.
-      model.forward(mx.array([chunk], 'int32'), { cache }).dispose();
-      maybeQuantize(cache, plan);
-      mx.eval(cache.map((c) => c.state));
-    });
+  const prefilled = await prefillAllButLast(model, prompt, cache, plan, (chunk) => {
     record.fed.push(...chunk);
-    processed += n;
-    record.promptProcessed = processed;
-    plan.onPromptProgress?.({ processed, total });
-    mx.clearCache();
-    await breathe();
-  }
-  if (signal?.aborted) return;
+    record.promptProcessed += chunk.length;
+    plan.onPromptProgress?.({ processed: record.promptProcessed, total });
+  });
+  if (!prefilled) return;
 
   // The history already holds the prompt, so the last prompt token is not appended again.
   let current: [mx.Array, mx.Array | null] | null = null;
@@ -408,14 +444,15 @@ async function* streamTokens(model: GenerationModel, promptTokens: number[], pla
     cachesInUse.add(cache);
   }
   try {
-    const steps = generateStep(model, suffix, cache, plan, promptTokens.slice(0, reused), record);
+    const context = promptTokens.slice(0, reused);
+    const steps = plan.draftModel === undefined ? generateStep(model, suffix, cache, plan, context, record) : speculativeGenerateStep(model, suffix, cache, plan, context, record);
     for await (const out of steps) {
       n++;
       if (n === 1) {
         tFirst = performance.now();
         promptTps = suffix.length / Math.max((tFirst - t0) / 1000, 1e-9);
       }
-      const lp = out.logprob === undefined ? {} : { logprob: out.logprob };
+      const lp = { ...(out.logprob === undefined ? {} : { logprob: out.logprob }), ...(out.fromDraft === undefined ? {} : { fromDraft: out.fromDraft }) };
       if (stopIds.has(out.token)) {
         const tail = stops.push(flush());
         const chunk: GenerationChunk = { text: tail.text + stops.flush(), token: out.token, ...lp, ...stats('stop') };
@@ -466,10 +503,12 @@ async function collectStream(chunks: AsyncIterable<GenerationChunk>, plan: Gener
   const tokens: number[] = [];
   const logprobs: number[] = [];
   let last: GenerationChunk | undefined;
+  let draftTokens = 0;
   for await (const c of chunks) {
     text += c.text;
     last = c;
     if (c.token === null) continue;
+    if (c.fromDraft === true) draftTokens++;
     if (!plan.includeStopToken && stopTokenChunks.has(c)) continue;
     tokens.push(c.token);
     if (c.logprob !== undefined) logprobs.push(c.logprob);
@@ -480,7 +519,7 @@ async function collectStream(chunks: AsyncIterable<GenerationChunk>, plan: Gener
     tokens,
     ...(plan.logprobs ? { logprobs } : {}),
     finishReason: last.finishReason,
-    usage: { promptTokens: last.promptTokens, completionTokens: last.completionTokens, cachedPromptTokens: cached },
+    usage: { promptTokens: last.promptTokens, completionTokens: last.completionTokens, cachedPromptTokens: cached, ...(plan.draftModel === undefined ? {} : { draftTokens }) },
     promptTokensPerSec: last.promptTokensPerSec,
     tokensPerSec: last.tokensPerSec,
     peakMemory: last.peakMemory,

@@ -4,7 +4,8 @@
  * Defaults follow mlx-lm's `generate_step` (256 new tokens, prefill steps of 2048 tokens,
  * quantized caches from token 5000, group size 64).
  */
-import type { Cache } from '@mlxn/cache';
+import type { Cache, PromptCacheOptions } from '@mlxn/cache';
+import type * as mx from '@mlxn/core';
 import { editDistance } from '@mlxn/core/internal';
 import type { ChatMessage } from '@mlxn/io';
 import { type LogitsProcessor, type LogitsProcessorOptions, type Sampler, type SamplerOptions, makeLogitsProcessors, makeSampler } from '@mlxn/sampling';
@@ -27,6 +28,13 @@ export interface ChatPromptOptions {
   enableThinking?: boolean;
   /** More template variables, snake_case as templates expect them. */
   templateVariables?: Record<string, unknown>;
+}
+
+/** What a draft model needs for speculative decoding (a `Qwen3` has it). */
+export interface DraftModel {
+  forward(inputs: mx.Array, options?: { cache?: readonly Cache[] }): mx.Array;
+  makeCache(options?: PromptCacheOptions): Cache[];
+  readonly config: { readonly vocabSize: number };
 }
 
 /** Options of `stream` and `generate`. */
@@ -72,6 +80,18 @@ export interface GenerateOptions extends SamplerOptions, LogitsProcessorOptions,
   includeStopToken?: boolean;
   /** Drop special tokens from the returned text. Default false. */
   skipSpecialTokens?: boolean;
+  /**
+   * A smaller model with the same vocabulary that proposes tokens for this one (speculative
+   * decoding, as mlx-lm's `draft_model`): each round the draft proposes `numDraftTokens` tokens,
+   * this model scores them all in one forward pass, and the proposals it samples itself are
+   * kept, followed by its own token where they part. The text follows this model alone (greedy:
+   * the same tokens as without a draft); only the speed depends on how often the draft agrees.
+   * Chunks say which tokens came from the draft (`fromDraft`). Not with `maxKvSize`, `kvBits`,
+   * structured output or a `promptCache` filled outside generation.
+   */
+  draftModel?: DraftModel;
+  /** Tokens the draft proposes per round. Default 3. */
+  numDraftTokens?: number;
 }
 
 /** The validated options, with samplers and processors built. */
@@ -101,6 +121,9 @@ export interface GenerationPlan {
   chat: ChatPromptOptions;
   /** Set by `chat` for structured output: the tokens each step may sample (see structured.ts). */
   tokenMask: TokenMaskHook | undefined;
+  /** Speculative decoding's draft model, and the tokens it proposes per round. */
+  draftModel: DraftModel | undefined;
+  numDraftTokens: number;
 }
 
 const SAMPLER_KEYS = ['temperature', 'topP', 'topK', 'minP', 'minTokensToKeep', 'xtcProbability', 'xtcThreshold', 'xtcSpecialTokens'] as const;
@@ -110,7 +133,7 @@ const PROCESSOR_KEYS = [
 const GENERATE_KEYS = [
   ...SAMPLER_KEYS, ...PROCESSOR_KEYS, 'maxTokens', 'sampler', 'logitsProcessors', 'stop', 'stopTokenIds', 'signal', 'promptCache', 'maxKvSize',
   'kvBits', 'kvGroupSize', 'quantizedKvStart', 'prefillStepSize', 'onPromptProgress', 'seed', 'logprobs', 'includeStopToken',
-  'skipSpecialTokens', 'tools', 'enableThinking', 'templateVariables',
+  'skipSpecialTokens', 'tools', 'enableThinking', 'templateVariables', 'draftModel', 'numDraftTokens',
 ] as const;
 
 /** The option names `stream`/`generate` accept (callers with more options add theirs). */
@@ -239,6 +262,18 @@ export function resolveGenerateOptions(options: GenerateOptions | undefined, voc
   if (o.templateVariables !== undefined && (typeof o.templateVariables !== 'object' || o.templateVariables === null)) {
     fail(what, `templateVariables must be an object, got ${describe(o.templateVariables)}`);
   }
+  const draftModel = o.draftModel;
+  if (draftModel !== undefined) {
+    const d = draftModel as Partial<DraftModel> | null;
+    if (d === null || typeof d !== 'object' || typeof d.forward !== 'function' || typeof d.makeCache !== 'function' || typeof d.config?.vocabSize !== 'number') {
+      fail(what, `draftModel must be a loaded model (forward, makeCache, config), got ${describe(draftModel)}`);
+    }
+    if (d!.config!.vocabSize !== vocabSize) fail(what, `draftModel has a vocabulary of ${d!.config!.vocabSize} tokens, the model ${vocabSize}: they must share one`);
+    if (maxKvSize !== undefined || kvBits !== undefined) fail(what, 'draftModel cannot be combined with maxKvSize or kvBits (rejected proposals are trimmed from the caches)');
+  }
+  if (o.numDraftTokens !== undefined && draftModel === undefined) fail(what, 'numDraftTokens needs a draftModel');
+  const numDraftTokens = o.numDraftTokens === undefined ? 3 : int(o.numDraftTokens, `${what}: numDraftTokens`, 1);
+  if (numDraftTokens > 64) fail(what, `numDraftTokens must be at most 64, got ${numDraftTokens}`);
   return {
     maxTokens,
     sampler,
@@ -262,5 +297,7 @@ export function resolveGenerateOptions(options: GenerateOptions | undefined, voc
     skipSpecialTokens: o.skipSpecialTokens ?? false,
     chat: { tools: o.tools, enableThinking: o.enableThinking, templateVariables: o.templateVariables },
     tokenMask: undefined,
+    draftModel,
+    numDraftTokens,
   };
 }

@@ -47,7 +47,7 @@ describe('help', () => {
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/Usage: mlxn-qwen3 <command>/);
     const flags: Record<string, string[]> = {
-      generate: ['--revision', '--max-tokens', '--temperature', '--top-p', '--top-k', '--min-p', '--repetition-penalty', '--seed', '--max-kv-size', '--kv-bits', '--stop', '--raw'],
+      generate: ['--revision', '--max-tokens', '--temperature', '--top-p', '--top-k', '--min-p', '--repetition-penalty', '--seed', '--max-kv-size', '--kv-bits', '--stop', '--raw', '--draft-model', '--num-draft-tokens'],
       chat: ['--message', '--system', '--tools', '--reasoning', '--no-thinking', '--temperature', '--stop'],
       convert: ['--revision', '--out', '--quantize', '--bits', '--group-size', '--mode', '--dtype', '--adapters', '--overwrite'],
       download: ['--revision'],
@@ -135,6 +135,12 @@ describe('generate', () => {
     expect(d.stdout).toBe(`${stopped.text}\n`);
     const e = run(['generate', chatModel, 'Hello there', '--raw', '--max-tokens', '8', '--max-kv-size', '16', '--repetition-penalty', '1.3', '--min-p', '0.05', '--top-p', '0.9']);
     expect(e.code, e.stderr).toBe(0);
+    // Speculative decoding with the model as its own draft: the same greedy text.
+    const f = run(['generate', chatModel, 'Hello there', '--raw', '--max-tokens', '8', '--draft-model', chatModel, '--num-draft-tokens', '2', '--stats']);
+    expect(f.code, f.stderr).toBe(0);
+    expect(f.stdout).toBe(`${raw.text}\n`);
+    expect(f.stderr).toMatch(/\| from the draft: \d+ tokens\n$/);
+    expectUsageError(run(['generate', chatModel, 'hi', '--num-draft-tokens', '2']), /--num-draft-tokens needs --draft-model/);
   });
 
   it('stops on Ctrl-C with exit code 130', async () => {

@@ -38,9 +38,10 @@ describe('README examples', () => {
     expect(outputs[2]).toMatch(/\[length\] 16 tokens/);
     expect(outputs[2]).toMatch(/reused prompt tokens: [1-9]\d*/);
     expect(outputs[2]).toMatch(/\nabort\n$/);
-    expect(outputs[5]).toMatch(/loss \S+ gradient tensors \d+/);
-    expect(outputs[6]).toMatch(/^aux loss \d\.\d{3} loss \S+ gradient tensors \d+\n$/);
-    expect(outputs[7]).toMatch(/quantized: \{/);
+    expect(outputs[3]).toMatch(/^true \d+ of 12 tokens from the draft\n$/);
+    expect(outputs[6]).toMatch(/loss \S+ gradient tensors \d+/);
+    expect(outputs[7]).toMatch(/^aux loss \d\.\d{3} loss \S+ gradient tensors \d+\n$/);
+    expect(outputs[8]).toMatch(/quantized: \{/);
     expect(outputs.some((o) => /\nstop \{ city: '[^\n]*' \}\n/.test(o))).toBe(true);
   }, 300_000);
 });

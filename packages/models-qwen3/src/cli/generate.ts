@@ -25,12 +25,15 @@ export const GENERATE: CommandSpec = {
     raw: { kind: 'boolean', help: 'Use the prompt as plain text, without the chat template.' },
     'no-thinking': { kind: 'boolean', help: "Ask the model to answer without reasoning (Qwen3's enable_thinking=false)." },
     stats: { kind: 'boolean', help: 'Print token counts, speeds and peak memory to stderr.' },
+    'draft-model': { kind: 'string', value: 'MODEL', help: 'A smaller model with the same vocabulary that proposes tokens (speculative decoding).' },
+    'num-draft-tokens': { kind: 'int', value: 'N', help: 'Tokens the draft model proposes per round (default 3).' },
     ...SAMPLING_FLAGS,
   },
   epilog: [
     'Examples:',
     "  mlxn-qwen3 generate Qwen/Qwen3-0.6B 'Write a haiku about autumn' --max-tokens 64",
     "  echo 'Once upon a time' | mlxn-qwen3 generate ./Qwen3-0.6B --raw --temperature 0.7 --seed 1",
+    "  mlxn-qwen3 generate Qwen/Qwen3-8B 'Explain tides' --draft-model Qwen/Qwen3-0.6B --stats",
   ].join('\n'),
 };
 
@@ -62,9 +65,16 @@ export async function runGenerate(args: ParsedArgs): Promise<number> {
     if (raw) throw new UsageError('--no-thinking needs the chat template; it cannot be combined with --raw');
     options.enableThinking = false;
   }
+  const draftArg = flag<string>(args, 'draft-model');
+  const numDraftTokens = flag<number>(args, 'num-draft-tokens');
+  if (numDraftTokens !== undefined && draftArg === undefined) throw new UsageError('--num-draft-tokens needs --draft-model');
   checkSamplingOptions(options);
 
   const model = await loadModel(dir);
+  if (draftArg !== undefined) {
+    options.draftModel = await loadModel(await resolveModelArg(draftArg, undefined));
+    if (numDraftTokens !== undefined) options.numDraftTokens = numDraftTokens;
+  }
   if (model.tokenizer === undefined) throw new Error(`${folder} has no tokenizer (tokenizer.json), so a text prompt cannot be encoded`);
   let prompt: Prompt = text;
   if (!raw && model.chatTemplate !== undefined) {
@@ -78,6 +88,7 @@ export async function runGenerate(args: ParsedArgs): Promise<number> {
   // Repeated SIGINTs (a wrapper relaying to its group) stop the same stream, never kill it mid-line.
   const stopListening = onInterrupt(() => controller.abort());
   let last: GenerationChunk | undefined;
+  let drafted = 0;
   try {
     let chunks: AsyncGenerator<GenerationChunk>;
     try {
@@ -87,12 +98,13 @@ export async function runGenerate(args: ParsedArgs): Promise<number> {
     }
     for await (const c of chunks) {
       if (c.text) await writeOut(c.text);
+      if (c.fromDraft === true) drafted++;
       last = c;
     }
   } finally {
     stopListening();
   }
   await writeOut('\n');
-  if (flag(args, 'stats') && last) process.stderr.write(`${statsLine(last)}\n`);
+  if (flag(args, 'stats') && last) process.stderr.write(`${statsLine(last)}${draftArg === undefined ? '' : ` | from the draft: ${drafted} tokens`}\n`);
   return last?.finishReason === 'abort' ? 130 : 0;
 }
