@@ -159,13 +159,17 @@ interface PreparedCache {
 }
 
 function prepareCache(model: GenerationModel, plan: GenerationPlan, prompt: readonly number[], what: string): PreparedCache {
-  const prepared = cacheForPrompt(model, plan, prompt, what);
-  // Rejected proposals are trimmed from the cache at every round: a rotating cache may not allow it.
-  const trimmable = prepared.cache.every((c) => c.className === 'KVCache' || c.className === 'QuantizedKVCache');
-  if (plan.draftModel !== undefined && (prepared.unknownPrefix > 0 || !trimmable)) {
-    if (prepared.owned) for (const c of prepared.cache) c.dispose();
-    throw new GenerationOptionsError(`${what}: draftModel needs a promptCache that can be trimmed and whose tokens are known (filled by generation), not a rotating cache or one filled elsewhere`);
+  const given = plan.promptCache;
+  if (plan.draftModel !== undefined && given !== undefined) {
+    // Rejected proposals are trimmed at every round (a rotating cache may not allow it), and the
+    // draft must read every token the cache holds. Checked before the cache is touched.
+    const trimmable = given.every((c) => c.className === 'KVCache' || c.className === 'QuantizedKVCache');
+    const known = cachePromptTokens(given);
+    if (!trimmable || (cacheOffset(given[0]) > 0 && known?.length !== cacheOffset(given[0]))) {
+      throw new GenerationOptionsError(`${what}: draftModel needs a promptCache that can be trimmed and whose tokens are known (filled by generation), not a rotating cache or one filled elsewhere`);
+    }
   }
+  const prepared = cacheForPrompt(model, plan, prompt, what);
   // The cache ends at most at the prompt plus every token this generation may add (the last one
   // is never fed back, which leaves room for a step of look-ahead): growth stops there exactly.
   const end = prepared.unknownPrefix + prompt.length + plan.maxTokens;

@@ -88,6 +88,12 @@ describe('speculative decoding', () => {
     await expect(model.generate(promptIds, { draftModel: {} as never })).rejects.toThrow(/draftModel must be a loaded model/);
     const rotating = model.makeCache({ maxKvSize: 64 });
     await expect(model.generate(promptIds, { draftModel: twin, promptCache: rotating })).rejects.toThrow(/can be trimmed/);
+    // A cache filled outside generation (its tokens unknown to the draft) is refused untouched.
+    const elsewhere = model.makeCache();
+    mx.tidy(() => mx.eval(model.forward(mx.array([promptIds], 'int32'), { cache: elsewhere })));
+    await expect(model.generate(promptIds, { draftModel: twin, promptCache: elsewhere })).rejects.toThrow(/whose tokens are known/);
+    expect((elsewhere[0] as KVCache).offset).toBe(promptIds.length);
+    for (const c of [...rotating, ...elsewhere]) c.dispose();
     await expect(model.chat([{ role: 'user', content: 'hi' }], { draftModel: twin, responseFormat: { type: 'json_object' } })).rejects.toThrow(/draftModel cannot be combined with responseFormat/);
     await expect(model.batchGenerate([promptIds], { draftModel: twin } as never)).rejects.toThrow(/"draftModel" is not supported for batches/);
     expect(mx.memory().active).toBeGreaterThan(0);
