@@ -57,6 +57,51 @@ pub fn calls() -> u64 {
 const CBLAS_ROW_MAJOR: i32 = 101;
 const CBLAS_NO_TRANS: i32 = 111;
 
+/// `x · Wᵀ` with at most `cpu_few_rows::MAX_ROWS` rows, each operand contiguous along the inner
+/// dimension, as cpu_few_rows.rs computes it; `None` when the product does not have that shape.
+#[allow(clippy::too_many_arguments)]
+fn few_rows_product(
+    layout: i32,
+    trans_a: i32,
+    trans_b: i32,
+    m: i32,
+    n: i32,
+    k: i32,
+    alpha: f32,
+    a: *const f32,
+    lda: i32,
+    b: *const f32,
+    ldb: i32,
+    beta: f32,
+    c: *mut f32,
+    ldc: i32,
+) -> Option<crate::cpu_few_rows::FewRows> {
+    if m <= 0 || n <= 0 || k <= 0 {
+        return None;
+    }
+    let (a_rs, a_cs) = operand_strides(layout, trans_a != CBLAS_NO_TRANS, lda);
+    let (b_rs, b_cs) = operand_strides(layout, trans_b != CBLAS_NO_TRANS, ldb);
+    let (c_rs, c_cs) = operand_strides(layout, false, ldc);
+    if a_cs != 1 || b_rs != 1 || a_rs < 0 || b_cs < 0 {
+        return None;
+    }
+    let p = crate::cpu_few_rows::FewRows {
+        m: m as usize,
+        n: n as usize,
+        k: k as usize,
+        x: a,
+        x_rs: a_rs as usize,
+        w: b,
+        w_cs: b_cs as usize,
+        c,
+        c_rs,
+        c_cs,
+        alpha,
+        beta,
+    };
+    p.applies().then_some(p)
+}
+
 /// Row and column strides of `op(X)` for a matrix stored with leading dimension `ld`.
 fn operand_strides(layout: i32, transposed: bool, ld: i32) -> (isize, isize) {
     let ld = ld as isize;
@@ -172,6 +217,12 @@ pub unsafe extern "C" fn cblas_sgemm(
     c: *mut f32,
     ldc: i32,
 ) {
+    if let Some(p) = few_rows_product(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
+        CALLS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's matrices, as for any CBLAS call; `few_rows_product` checked the shape.
+        unsafe { p.run(threads()) };
+        return;
+    }
     unsafe {
         gemm_cblas(
             layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
@@ -348,6 +399,54 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Few rows against a weight stored output by output (cpu_few_rows.rs where AVX2 and FMA
+    /// exist, `gemm` for the other layouts) match the definition in float32, for every layout
+    /// and transpose, inner sizes with and without a partial vector, beta 0 (C not read) or not.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn few_rows_in_float32_match_the_definition() {
+        let values = |len: usize, seed: u64| -> Vec<f32> {
+            (0..len).map(|i| (((i as u64 + 1) * 2654435761 + seed) % 1000) as f32 / 500.0 - 1.0).collect()
+        };
+        for threads in [1, 2] {
+            set_threads(threads);
+            for m in 1..=9usize {
+                for (n, k) in [(37usize, 8usize), (300, 131), (4099, 64)] {
+                    for layout in [CBLAS_ROW_MAJOR, 102] {
+                        for (ta, tb) in [(false, true), (false, false), (true, true)] {
+                            for (alpha, beta) in [(1.0f32, 0.0f32), (0.5, 2.0)] {
+                                let dims = |rows: usize, cols: usize| if layout == CBLAS_ROW_MAJOR { (rows, cols + 1) } else { (cols, rows + 1) };
+                                let (ar, ac) = if ta { (k, m) } else { (m, k) };
+                                let (br, bc) = if tb { (n, k) } else { (k, n) };
+                                let ((a_outer, a_ld), (b_outer, b_ld), (c_outer, c_ld)) = (dims(ar, ac), dims(br, bc), dims(m, n));
+                                let a = values(a_outer * a_ld, 1);
+                                let b = values(b_outer * b_ld, 2);
+                                let start: Vec<f32> = values(c_outer * c_ld, 3).into_iter().map(|v| if beta == 0.0 { f32::NAN } else { v }).collect();
+                                let wide = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+                                let mut want = wide(&start);
+                                naive(layout, ta, tb, m, n, k, alpha as f64, &wide(&a), a_ld, &wide(&b), b_ld, beta as f64, &mut want, c_ld);
+                                let mut got = start.clone();
+                                let t = |x: bool| if x { 112 } else { CBLAS_NO_TRANS };
+                                unsafe {
+                                    cblas_sgemm(layout, t(ta), t(tb), m as i32, n as i32, k as i32, alpha, a.as_ptr(), a_ld as i32, b.as_ptr(), b_ld as i32, beta, got.as_mut_ptr(), c_ld as i32);
+                                }
+                                for (slot, (g, w)) in got.iter().zip(&want).enumerate() {
+                                    let inner = slot % c_ld;
+                                    if inner >= if layout == CBLAS_ROW_MAJOR { n } else { m } {
+                                        assert!(g.is_nan() == start[slot].is_nan(), "padding written at {slot}");
+                                    } else {
+                                        assert!(((*g as f64) - w).abs() <= 1e-5 * (k as f64).sqrt() * w.abs().max(1.0), "{m}x{n}x{k} layout {layout} ta {ta} tb {tb} at {slot}: {g} vs {w}");
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        set_threads(1);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub use cxx::{Exception, UniquePtr};
 
 pub mod cpu_attention;
 pub mod cpu_attention_blocks;
+pub mod cpu_few_rows;
 pub mod cpu_gemm;
 pub mod cpu_half_gemm;
 pub mod cpu_quantized_gemm;

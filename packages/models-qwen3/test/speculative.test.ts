@@ -78,6 +78,19 @@ describe('speculative decoding', () => {
     expect((await model.generate(promptIds, { maxTokens: 20, repetitionPenalty: 1.5, draftModel: stranger })).tokens).toEqual(plain.tokens);
   });
 
+  it('stops on an abort between rounds and reports prompt progress as without a draft', async () => {
+    const controller = new AbortController();
+    const progress: number[] = [];
+    const chunks: GenerationChunk[] = [];
+    for await (const c of model.stream(promptIds, { maxTokens: 200, draftModel: stranger, signal: controller.signal, onPromptProgress: (p) => progress.push(p.processed) })) {
+      chunks.push(c);
+      if (chunks.length === 5) controller.abort();
+    }
+    expect(chunks.at(-1)!.finishReason).toBe('abort');
+    expect(chunks.length).toBeLessThan(12);
+    expect(progress).toEqual([0, promptIds.length - 1, promptIds.length]);
+  });
+
   it('rejects what it cannot do, before any work', async () => {
     const other = tinyQwen3(1, { vocab_size: 1000 });
     await expect(model.generate(promptIds, { draftModel: other })).rejects.toThrow(/vocabulary of 1000 tokens/);
