@@ -57,49 +57,35 @@ pub fn calls() -> u64 {
 const CBLAS_ROW_MAJOR: i32 = 101;
 const CBLAS_NO_TRANS: i32 = 111;
 
-/// `x · Wᵀ` with at most `cpu_few_rows::MAX_ROWS` rows, each operand contiguous along the inner
-/// dimension, as cpu_few_rows.rs computes it; `None` when the product does not have that shape.
-#[allow(clippy::too_many_arguments)]
-fn few_rows_product(
-    layout: i32,
-    trans_a: i32,
-    trans_b: i32,
-    m: i32,
-    n: i32,
-    k: i32,
-    alpha: f32,
-    a: *const f32,
-    lda: i32,
-    b: *const f32,
-    ldb: i32,
-    beta: f32,
-    c: *mut f32,
-    ldc: i32,
-) -> Option<crate::cpu_few_rows::FewRows> {
-    if m <= 0 || n <= 0 || k <= 0 {
-        return None;
+/// An element type whose few-row products may skip `gemm` (cpu_few_rows.rs, float32 only).
+trait FewRowsElement: Sized {
+    /// Computes `C = alpha · op(A) · op(B) + beta · C` (strides as `gemm_cblas` derives them)
+    /// when it has the few-row shape and this CPU can; false leaves it to `gemm`.
+    ///
+    /// # Safety
+    /// The pointers and strides must describe valid matrices.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn few_rows(_m: usize, _n: usize, _k: usize, _alpha: Self, _a: *const Self, _a_strides: (isize, isize), _b: *const Self, _b_strides: (isize, isize), _beta: Self, _c: *mut Self, _c_strides: (isize, isize)) -> bool {
+        false
     }
-    let (a_rs, a_cs) = operand_strides(layout, trans_a != CBLAS_NO_TRANS, lda);
-    let (b_rs, b_cs) = operand_strides(layout, trans_b != CBLAS_NO_TRANS, ldb);
-    let (c_rs, c_cs) = operand_strides(layout, false, ldc);
-    if a_cs != 1 || b_rs != 1 || a_rs < 0 || b_cs < 0 {
-        return None;
+}
+
+impl FewRowsElement for f64 {}
+
+impl FewRowsElement for f32 {
+    unsafe fn few_rows(m: usize, n: usize, k: usize, alpha: f32, a: *const f32, (a_rs, a_cs): (isize, isize), b: *const f32, (b_rs, b_cs): (isize, isize), beta: f32, c: *mut f32, (c_rs, c_cs): (isize, isize)) -> bool {
+        // `x · Wᵀ`: each row of x and each column of op(B) (a weight row) contiguous along k.
+        if a_cs != 1 || b_rs != 1 || a_rs < 0 || b_cs < 0 {
+            return false;
+        }
+        let p = crate::cpu_few_rows::FewRows { m, n, k, x: a, x_rs: a_rs as usize, w: b, w_cs: b_cs as usize, c, c_rs, c_cs, alpha, beta };
+        if !p.applies() {
+            return false;
+        }
+        // SAFETY: the caller's matrices; `applies` checked the shape and the CPU.
+        unsafe { p.run(threads()) };
+        true
     }
-    let p = crate::cpu_few_rows::FewRows {
-        m: m as usize,
-        n: n as usize,
-        k: k as usize,
-        x: a,
-        x_rs: a_rs as usize,
-        w: b,
-        w_cs: b_cs as usize,
-        c,
-        c_rs,
-        c_cs,
-        alpha,
-        beta,
-    };
-    p.applies().then_some(p)
 }
 
 /// Row and column strides of `op(X)` for a matrix stored with leading dimension `ld`.
@@ -122,7 +108,7 @@ fn operand_strides(layout: i32, transposed: bool, ld: i32) -> (isize, isize) {
 /// # Safety
 /// The pointers and leading dimensions must describe valid matrices, as for any CBLAS call.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm_cblas<T: Copy + PartialEq + Default + 'static>(
+unsafe fn gemm_cblas<T: Copy + PartialEq + Default + FewRowsElement + 'static>(
     layout: i32,
     trans_a: i32,
     trans_b: i32,
@@ -146,6 +132,10 @@ unsafe fn gemm_cblas<T: Copy + PartialEq + Default + 'static>(
     let (a_rs, a_cs) = operand_strides(layout, trans_a != CBLAS_NO_TRANS, lda);
     let (b_rs, b_cs) = operand_strides(layout, trans_b != CBLAS_NO_TRANS, ldb);
     let (c_rs, c_cs) = operand_strides(layout, false, ldc);
+    // SAFETY: the caller's matrices, described by the strides above.
+    if k_len > 0 && unsafe { T::few_rows(m, n, k_len, alpha, a, (a_rs, a_cs), b, (b_rs, b_cs), beta, c, (c_rs, c_cs)) } {
+        return;
+    }
     let work = m.saturating_mul(n).saturating_mul(k_len);
     let threads = threads().min(work / MIN_MACS_PER_THREAD);
     let read_c = beta != T::default();
@@ -217,12 +207,6 @@ pub unsafe extern "C" fn cblas_sgemm(
     c: *mut f32,
     ldc: i32,
 ) {
-    if let Some(p) = few_rows_product(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's matrices, as for any CBLAS call; `few_rows_product` checked the shape.
-        unsafe { p.run(threads()) };
-        return;
-    }
     unsafe {
         gemm_cblas(
             layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,

@@ -287,6 +287,26 @@ export async function prefillAllButLast(
   return !plan.signal?.aborted;
 }
 
+/**
+ * `prefillAllButLast` for a generation's prompt: the fed tokens go into `record` and
+ * `plan.onPromptProgress` hears of each pass (from 0; the last token is reported by
+ * `promptDone` once its step is read).
+ */
+export async function prefillPrompt(model: Pick<GenerationModel, 'forward'>, prompt: readonly number[], cache: Cache[], plan: GenerationPlan, record: StepRecord): Promise<boolean> {
+  plan.onPromptProgress?.({ processed: 0, total: prompt.length });
+  return prefillAllButLast(model, prompt, cache, plan, (chunk) => {
+    record.fed.push(...chunk);
+    record.promptProcessed += chunk.length;
+    plan.onPromptProgress?.({ processed: record.promptProcessed, total: prompt.length });
+  });
+}
+
+/** Records and reports the whole prompt as processed (the first generated token was read). */
+export function promptDone(plan: GenerationPlan, record: StepRecord, total: number): void {
+  record.promptProcessed = total;
+  plan.onPromptProgress?.({ processed: total, total });
+}
+
 /** Where `generateStep` records what it did (for cache reuse and statistics). */
 export interface StepRecord {
   /** Tokens that went into the cache (prompt and generated), in order. */
@@ -336,13 +356,7 @@ export async function* generateStep(
     });
 
   const total = prompt.length;
-  plan.onPromptProgress?.({ processed: 0, total });
-  const prefilled = await prefillAllButLast(model, prompt, cache, plan, (chunk) => {
-    record.fed.push(...chunk);
-    record.promptProcessed += chunk.length;
-    plan.onPromptProgress?.({ processed: record.promptProcessed, total });
-  });
-  if (!prefilled) return;
+  if (!(await prefillPrompt(model, prompt, cache, plan, record))) return;
 
   // The history already holds the prompt, so the last prompt token is not appended again.
   let current: [mx.Array, mx.Array | null] | null = null;
@@ -371,10 +385,7 @@ export async function* generateStep(
       if (n > 0) await breathe();
       const values = readScheduled(currentRead!);
       currentRead = null;
-      if (n === 0) {
-        record.promptProcessed = total;
-        plan.onPromptProgress?.({ processed: total, total });
-      }
+      if (n === 0) promptDone(plan, record, total);
       const token = checkTokenId(values[0], vocabSize, `${what}: sampler`);
       const logprob = cur[1] === null ? undefined : values[1];
       if (more) record.fed.push(token);

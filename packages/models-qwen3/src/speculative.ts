@@ -15,7 +15,7 @@ import * as mx from '@mlxn/core';
 import { readNumbers, scheduleEval, settleEvalThread, useEvalThread } from '@mlxn/core/internal';
 import { type Cache, KVCache, trimPromptCache } from '@mlxn/cache';
 import { checkTokenId } from '@mlxn/sampling';
-import { type GenerationModel, type StepOutput, type StepRecord, prefillAllButLast, sampleLogits } from './generate.js';
+import { type GenerationModel, type StepOutput, type StepRecord, prefillAllButLast, prefillPrompt, promptDone, sampleLogits } from './generate.js';
 import type { GenerationPlan } from './options.js';
 
 /** `generateStep` with `plan.draftModel` proposing tokens (same contract, `fromDraft` on each token). */
@@ -44,15 +44,8 @@ export async function* speculativeGenerateStep(
   // if the caller stops there, so the cache ends as `generateStep`'s does.
   let undelivered = 0;
   try {
-    const total = prompt.length;
-    plan.onPromptProgress?.({ processed: 0, total });
-    const prefilled = await prefillAllButLast(model, prompt, cache, plan, (chunk) => {
-      record.fed.push(...chunk);
-      record.promptProcessed += chunk.length;
-      plan.onPromptProgress?.({ processed: record.promptProcessed, total });
-    });
     // The draft has no cache to reuse: it reads the whole sequence.
-    if (!prefilled || !(await prefillAllButLast(draft, seq, draftCache, plan))) return;
+    if (!(await prefillPrompt(model, prompt, cache, plan, record)) || !(await prefillAllButLast(draft, seq, draftCache, plan))) return;
     // What each model is fed next: the main model one token, the draft one or two (the last
     // proposal of a round it was right about has not gone through it yet).
     let mainNext = seq[seq.length - 1];
@@ -93,10 +86,7 @@ export async function* speculativeGenerateStep(
         tokens.dispose();
         logprobs?.dispose();
       }
-      if (round === 0) {
-        record.promptProcessed = total;
-        plan.onPromptProgress?.({ processed: total, total });
-      }
+      if (round === 0) promptDone(plan, record, prompt.length);
       const own = Array.from(values.subarray(0, k + 1), (v) => checkTokenId(v, vocabSize, `${what}: sampler`));
       const proposed = values.subarray(k + 1, 2 * k + 1);
       const lps = logprobs === null ? null : values.subarray(2 * k + 1);
