@@ -260,8 +260,21 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
             }
             None => h,
         };
-        let heads = |t: &MlxArray, n: i32| ok(ffi::reshape(t, &[b, l, n, dh]));
-        let to_bhld = |t: &MlxArray| ok(ffi::transpose(t, &[0, 2, 1, 3], false));
+        // Heads as [B, L, heads, headDim], made [B, heads, L, headDim] by a transpose (`to_bhld`).
+        // With one position (a decoding step) the rows' memory already is the second layout, so
+        // a reshape gives it and `to_bhld` has nothing to do: a step's graph keeps three
+        // transposes per layer fewer (q, k, v), nodes that the evaluation encodes one by one
+        // (what bounds a GPU's batch-1 step).
+        let one = l == 1;
+        let (head_axis, seq_axis) = if one { (1, 2) } else { (2, 1) };
+        let heads = |t: &MlxArray, n: i32| match one {
+            true => ok(ffi::reshape(t, &[b, n, 1, dh])),
+            false => ok(ffi::reshape(t, &[b, l, n, dh])),
+        };
+        let to_bhld = |t: Ptr| match one {
+            true => Ok(t),
+            false => ok(ffi::transpose(&t, &[0, 2, 1, 3], false)),
+        };
         // The products as 2-D rows ([B·L, width]): stacked q|k|v, or one each.
         let products: Vec<Ptr> = match &layer.qkv {
             Some(f) => vec![linear(x, &f.rebind(it))?],
@@ -273,13 +286,17 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
         let (q, k, v) = match products.as_slice() {
             [all] => {
                 let all = heads(all, hq + 2 * hk)?;
-                let part = |from: i32, to: i32| ok(ffi::slice(&all, &[0, 0, from, 0], &[b, l, to, dh], &[1, 1, 1, 1]));
+                let part = |from: i32, to: i32| {
+                    let (mut start, mut stop) = ([0; 4], [b, 0, 0, dh]);
+                    (start[head_axis], stop[head_axis], stop[seq_axis]) = (from, to, l);
+                    ok(ffi::slice(&all, &start, &stop, &[1, 1, 1, 1]))
+                };
                 (part(0, hq)?, part(hq, hq + hk)?, part(hq + hk, hq + 2 * hk)?)
             }
             [q, k, v] => (heads(q, hq)?, heads(k, hk)?, heads(v, hk)?),
             _ => unreachable!("one stacked product or three"),
         };
-        let v = to_bhld(&v)?;
+        let v = to_bhld(v)?;
         if plan.kernels {
             let src = match products.as_slice() {
                 [all] => QkSources { q: all, q_col: 0, k: all, k_col: i64::from(hq * dh) },
@@ -290,8 +307,8 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
                 return Ok(vec![q, k, v]);
             }
         }
-        let q = to_bhld(&*rms(&q, &q_norm)?)?;
-        let k = to_bhld(&*rms(&k, &k_norm)?)?;
+        let q = to_bhld(rms(&q, &q_norm)?)?;
+        let k = to_bhld(rms(&k, &k_norm)?)?;
         Ok(vec![rope(&q, d, offset)?, rope(&k, d, offset)?, v])
     })
 }
@@ -383,8 +400,12 @@ fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>, attention
             (out, Some(CacheUpdate { keys, values }))
         }
     };
-    let back = ok(ffi::transpose(&out, &[0, 2, 1, 3], false))?;
-    let merged = ok(ffi::reshape(&back, &[b * l, d.n_heads * d.head_dim]))?;
+    // Back to rows [B·L, heads·headDim]; with one position a reshape alone (see pre_attention).
+    let back = match l {
+        1 => None,
+        _ => Some(ok(ffi::transpose(&out, &[0, 2, 1, 3], false))?),
+    };
+    let merged = ok(ffi::reshape(back.as_deref().unwrap_or(&out), &[b * l, d.n_heads * d.head_dim]))?;
     Ok((merged, cache))
 }
 

@@ -131,6 +131,24 @@ describe('native forward: coverage', () => {
     for (const c of cache) c.dispose();
   });
 
+  it('a decoding step\'s graph holds no transposes: one position\'s heads are reshaped in place', async () => {
+    const model = await Qwen3.load(tinyQwen3Path('dense'));
+    for (const [name, caches] of [
+      ['KVCache', model.layers.map(() => new KVCache())],
+      ['BatchKVCache', model.layers.map(() => new BatchKVCache({ leftPadding: [1, 0] }))],
+    ] as const) {
+      const rows = name === 'KVCache' ? 1 : 2;
+      mx.tidy(() => mx.eval(model.forward(mx.array(Array.from({ length: rows }, () => [1, 2, 3]), 'int32'), { cache: [...caches] })));
+      const graph = mx.tidy(() => graphOpCounts({ native, handleOf }, model.forward(mx.array(Array.from({ length: rows }, () => [4]), 'int32'), { cache: [...caches] })));
+      // q, k and v into [B, heads, 1, headDim] and the attention's output back to rows were four
+      // Transpose nodes per layer (nodes the evaluation encodes one by one); a prompt keeps them.
+      expect(graph.Transpose ?? 0, name).toBe(0);
+      const prompt = mx.tidy(() => graphOpCounts({ native, handleOf }, model.forward(mx.array(Array.from({ length: rows }, () => [5, 6]), 'int32'), { cache: [...caches] })));
+      expect(prompt.Transpose ?? 0, name).toBeGreaterThanOrEqual(4 * model.layers.length);
+      for (const c of caches) c.dispose();
+    }
+  });
+
   it('a batch\'s decode step costs what a single sequence\'s does: no per-layer offset arithmetic', async () => {
     const model = await Qwen3.load(tinyQwen3Path('dense'));
     const step = (caches: (KVCache | BatchKVCache)[], rows: number) => {

@@ -218,7 +218,15 @@ rust::String graph_ops(const ArrayList& list) {
 }
 
 void eval(const ArrayList& list) {
-  guarded_eval([&] { mx::eval(list.items); });
+  guarded_eval([&] {
+    mx::eval(list.items);
+    // mx::eval waits for the whole graph but leaves freshly computed outputs `evaluated`;
+    // asking each whether it is available (its event has fired) records `available`, which is
+    // what transposed_leaf_array (ops.cc) requires before it makes a weight's transpose a leaf
+    // view. Without it every weight that an evaluation loaded or updated (Qwen3.load, an
+    // optimizer step) became a Transpose node in every later decoding step.
+    for (const auto& x : list.items) x.is_available();
+  });
 }
 void async_eval(const ArrayList& list) {
   guarded_eval([&] { mx::async_eval(list.items); });
