@@ -267,10 +267,7 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
         // (what bounds a GPU's batch-1 step).
         let one = l == 1;
         let (head_axis, seq_axis) = if one { (1, 2) } else { (2, 1) };
-        let heads = |t: &MlxArray, n: i32| match one {
-            true => ok(ffi::reshape(t, &[b, n, 1, dh])),
-            false => ok(ffi::reshape(t, &[b, l, n, dh])),
-        };
+        let heads = |t: &MlxArray, n: i32| ok(ffi::reshape(t, &if one { [b, n, 1, dh] } else { [b, l, n, dh] }));
         let to_bhld = |t: Ptr| match one {
             true => Ok(t),
             false => ok(ffi::transpose(&t, &[0, 2, 1, 3], false)),

@@ -164,8 +164,7 @@ function prepareCache(model: GenerationModel, plan: GenerationPlan, prompt: read
     // Rejected proposals are trimmed at every round (a rotating cache may not allow it), and the
     // draft must read every token the cache holds. Checked before the cache is touched.
     const trimmable = given.every((c) => c.className === 'KVCache' || c.className === 'QuantizedKVCache');
-    const known = cachePromptTokens(given);
-    if (!trimmable || (cacheOffset(given[0]) > 0 && known?.length !== cacheOffset(given[0]))) {
+    if (!trimmable || (cacheOffset(given[0]) > 0 && knownCacheTokens(given) === undefined)) {
       throw new GenerationOptionsError(`${what}: draftModel needs a promptCache that can be trimmed and whose tokens are known (filled by generation), not a rotating cache or one filled elsewhere`);
     }
   }
@@ -177,6 +176,12 @@ function prepareCache(model: GenerationModel, plan: GenerationPlan, prompt: read
   return prepared;
 }
 
+/** The tokens a prompt cache holds, when generation recorded every one of them; else undefined. */
+function knownCacheTokens(cache: Cache[]): readonly number[] | undefined {
+  const known = cachePromptTokens(cache);
+  return known !== undefined && known.length === cacheOffset(cache[0]) ? known : undefined;
+}
+
 function cacheForPrompt(model: GenerationModel, plan: GenerationPlan, prompt: readonly number[], what: string): PreparedCache {
   const ctx = model.config.maxPositionEmbeddings;
   if (plan.promptCache === undefined) {
@@ -186,9 +191,8 @@ function cacheForPrompt(model: GenerationModel, plan: GenerationPlan, prompt: re
   }
   const cache = plan.promptCache;
   checkCacheFree(cache, what);
-  const known = cachePromptTokens(cache);
-  const offset = cacheOffset(cache[0]);
-  if (known !== undefined && known.length === offset) {
+  const known = knownCacheTokens(cache);
+  if (known !== undefined) {
     let common = 0;
     while (common < known.length && common < prompt.length && known[common] === prompt[common]) common++;
     if (common === prompt.length) common--; // the last prompt token must go through the model for logits
@@ -202,6 +206,7 @@ function cacheForPrompt(model: GenerationModel, plan: GenerationPlan, prompt: re
     setPromptCacheTokens(cache, prompt.slice(0, common));
     return { cache, owned: false, reused: common, unknownPrefix: 0 };
   }
+  const offset = cacheOffset(cache[0]);
   if (offset + prompt.length > ctx) {
     throw new RangeError(`${what}: the cache holds ${offset} tokens and the prompt ${prompt.length}, more than the model's context of ${ctx} (maxPositionEmbeddings)`);
   }
