@@ -31,7 +31,7 @@ use mlxn_core::Array;
 use mlxn_core::ffi::{self, BinaryOp, MlxArray, UnaryOp};
 
 use crate::forward_desc::{CacheKind, Desc, DescError, LayerDesc, NormDesc, ProjDesc, ProjKind};
-use crate::fused_kernels::{self, Plan, QkSources};
+use crate::fused_kernels::{self, Plan, QkvSources};
 
 pub type Ptr = UniquePtr<MlxArray>;
 
@@ -61,14 +61,21 @@ fn rms(x: &MlxArray, n: &NormDesc) -> Result<Ptr, DescError> {
     ok(unsafe { ffi::fast_rms_norm(x, n.weight as *const MlxArray, n.eps as f32) })
 }
 
-fn linear_base(x: &MlxArray, p: &ProjDesc) -> Result<Ptr, DescError> {
+fn linear_base(x: &MlxArray, p: &ProjDesc, rows_product: bool) -> Result<Ptr, DescError> {
     match p.kind {
-        // Inside the compiled blocks a Linear's weight arrives transposed (`transposed_weights`);
-        // a large product on the CPU is split over CPU streams (mlxn-sys shim/linear.cc).
+        // Inside the compiled blocks a Linear's weight arrives transposed (`transposed_weights`),
+        // or as it is for the few rows' kernel (`rows_product`: a decoding step on a GPU); a large
+        // product on the CPU is split over CPU streams (mlxn-sys shim/linear.cc).
         ProjKind::Linear => {
+            if rows_product
+                && p.bias().is_none()
+                && let Some(y) = fused_kernels::rows_product(x, p.weight())?
+            {
+                return Ok(y);
+            }
             let bias = p.bias().map_or(std::ptr::null(), |b| b as *const MlxArray);
             // SAFETY: bias is null or a live array for this call.
-            ok(unsafe { ffi::linear_product(x, p.weight(), bias, true) })
+            ok(unsafe { ffi::linear_product(x, p.weight(), bias, !rows_product) })
         }
         ProjKind::Quantized => {
             // SAFETY: biases is null or a live array for this call.
@@ -84,8 +91,8 @@ fn linear_base(x: &MlxArray, p: &ProjDesc) -> Result<Ptr, DescError> {
 }
 
 /// `Linear`, `QuantizedLinear`, or either wrapped by `LoRALinear` (dropout off).
-fn linear(x: &MlxArray, p: &ProjDesc) -> Result<Ptr, DescError> {
-    let y = linear_base(x, p)?;
+fn linear(x: &MlxArray, p: &ProjDesc, rows_product: bool) -> Result<Ptr, DescError> {
+    let y = linear_base(x, p, rows_product)?;
     let Some(lora) = &p.lora else { return Ok(y) };
     let xa = ok(ffi::binary(BinaryOp::Matmul, x, lora.a))?;
     let z = ok(ffi::binary(BinaryOp::Matmul, &xa, lora.b))?;
@@ -193,14 +200,15 @@ where
     f(&mut inputs.iter().copied())
 }
 
-/// `Wᵀ` of each `Linear` projection (None for quantized ones, whose matmul transposes itself),
-/// as leaves sharing the weights' buffers when the weights are evaluated.
-fn transposed_weights(projs: &[&ProjDesc]) -> Result<Vec<Option<Ptr>>, DescError> {
+/// `Wᵀ` of each `Linear` projection (None for quantized ones, whose matmul transposes itself,
+/// and with `rows_product`, whose kernel reads W), as leaves sharing the weights' buffers when
+/// the weights are evaluated.
+fn transposed_weights(projs: &[&ProjDesc], rows_product: bool) -> Result<Vec<Option<Ptr>>, DescError> {
     projs
         .iter()
         .map(|p| match p.kind {
-            ProjKind::Linear => ok(ffi::transposed_leaf(p.weight())).map(Some),
-            ProjKind::Quantized => Ok(None),
+            ProjKind::Linear if !rows_product => ok(ffi::transposed_leaf(p.weight())).map(Some),
+            _ => Ok(None),
         })
         .collect()
 }
@@ -225,7 +233,8 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
         Some(f) => vec![f],
         None => vec![&layer.q, &layer.k, &layer.v],
     };
-    let wts = transposed_weights(&projs)?;
+    let rp = plan.rows_product;
+    let wts = transposed_weights(&projs, rp)?;
     let mut inputs = vec![h];
     if !plan.layout {
         inputs.push(layer.input_norm.weight);
@@ -236,17 +245,21 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
     let proj_sig: Vec<String> = projs.iter().map(|p| p.signature()).collect();
     // b and l are baked into the reshapes, and h's shape [B·L, hidden] does not tell them apart.
     let signature = format!(
-        "qwen3-pre {b}x{l} {} {} {} {} {} {} {} {} {} {} {} {} fused {} {}",
+        "qwen3-pre {b}x{l} {} {} {} {} {} {} {} {} {} {} {} {} fused {} {} {}",
         layer.input_norm.signature(), layer.q_norm.signature(), layer.k_norm.signature(),
         proj_sig.join(" "), layer.qkv.is_some(),
-        d.n_heads, d.n_kv_heads, d.head_dim, r.dims, r.traditional, r.base, r.scale, plan.layout, plan.kernels
+        d.n_heads, d.n_kv_heads, d.head_dim, r.dims, r.traditional, r.base, r.scale, plan.layout, plan.kernels, rp
     );
     let (hq, hk, dh) = (d.n_heads, d.n_kv_heads, d.head_dim);
     // A prompt's block (L > 1) on the CPU runs as the separate ops: compiled, it raised the peak
     // memory of a prefill by about a fifth (small-float32, 8 x 31 tokens: 28.5 → 24.2 MB over the
     // weights; 1 x 512: 34 → 27.6 MB; mlx-lm's uncompiled layers: 22.8) for no measurable speed.
     // Each compiled piece of it (the projections, the q/k norms, the rotary embedding) added about
-    // 1 MB with MLX 0.32.4 (the same in Python MLX). Decoding steps (L = 1) and GPUs stay compiled.
+    // 1 MB with MLX 0.32.4 (the same in Python MLX). Decoding steps (L = 1) and GPUs stay compiled:
+    // with the fused kernels too, although MLX has no element-wise chain left to fuse then, since
+    // each call of a custom kernel outside a compiled block copies its PTX into a new primitive
+    // (a compiled block's replay shares the traced ones; on an H100 batch-1 decoding measured
+    // 328 against 371 tok/s uncompiled, docs/benchmarks.md).
     let compile = l == 1 || ffi::default_device_type() != 0;
     maybe_compiled(compile, signature, &inputs, |it| {
         let h = it.next().unwrap();
@@ -274,12 +287,22 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
         };
         // The products as 2-D rows ([B·L, width]): stacked q|k|v, or one each.
         let products: Vec<Ptr> = match &layer.qkv {
-            Some(f) => vec![linear(x, &f.rebind(it))?],
+            Some(f) => vec![linear(x, &f.rebind(it), rp)?],
             None => {
                 let (qp, kp, vp) = (layer.q.rebind(it), layer.k.rebind(it), layer.v.rebind(it));
-                vec![linear(x, &qp)?, linear(x, &kp)?, linear(x, &vp)?]
+                vec![linear(x, &qp, rp)?, linear(x, &kp, rp)?, linear(x, &vp, rp)?]
             }
         };
+        if plan.kernels {
+            let src = match products.as_slice() {
+                [all] => QkvSources { q: all, q_col: 0, k: all, k_col: i64::from(hq * dh), v: all, v_col: i64::from((hq + hk) * dh) },
+                [q, k, v] => QkvSources { q, q_col: 0, k, k_col: 0, v, v_col: 0 },
+                _ => unreachable!("one stacked product or three"),
+            };
+            if let Some(qkv) = fused_kernels::qkv_heads(&src, &q_norm, &k_norm, offset, d, b, l)? {
+                return Ok(Vec::from(qkv));
+            }
+        }
         let (q, k, v) = match products.as_slice() {
             [all] => {
                 let all = heads(all, hq + 2 * hk)?;
@@ -294,16 +317,6 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
             _ => unreachable!("one stacked product or three"),
         };
         let v = to_bhld(v)?;
-        if plan.kernels {
-            let src = match products.as_slice() {
-                [all] => QkSources { q: all, q_col: 0, k: all, k_col: i64::from(hq * dh) },
-                [q, k, _] => QkSources { q, q_col: 0, k, k_col: 0 },
-                _ => unreachable!("one stacked product or three"),
-            };
-            if let Some([q, k]) = fused_kernels::qk_norm_rope(&src, &q_norm, &k_norm, offset, d, b, l)? {
-                return Ok(vec![q, k, v]);
-            }
-        }
         let q = to_bhld(rms(&q, &q_norm)?)?;
         let k = to_bhld(rms(&k, &k_norm)?)?;
         Ok(vec![rope(&q, d, offset)?, rope(&k, d, offset)?, v])
@@ -312,41 +325,48 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
 
 /// After the attention: the output projection, both residuals, the norm and the MLP. With
 /// `next_norm` (the fused layout) it also norms its output for what follows (the next layer's
-/// input norm or the final norm): `[h, normed]`; with `kernels` each residual add and the norm
-/// after it run as one kernel.
-fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: Option<&NormDesc>, kernels: bool) -> Result<Vec<Ptr>, DescError> {
+/// input norm or the final norm): `[h, normed]`; with the kernels each residual add and the
+/// norm after it run as one kernel.
+fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: Option<&NormDesc>, plan: Plan) -> Result<Vec<Ptr>, DescError> {
+    let (kernels, rp) = (plan.kernels, plan.rows_product);
     let projs: Vec<&ProjDesc> = match &layer.gate_up {
         Some(f) => vec![&layer.o, f, &layer.down],
         None => vec![&layer.o, &layer.gate, &layer.up, &layer.down],
     };
-    let wts = transposed_weights(&projs)?;
+    let wts = transposed_weights(&projs, rp)?;
     let mut inputs = vec![h, attn, layer.post_norm.weight];
     inputs.extend(next_norm.map(|n| n.weight));
     block_inputs(&projs, &wts, &mut inputs);
     let proj_sig: Vec<String> = projs.iter().map(|p| p.signature()).collect();
     let next_sig = next_norm.map_or_else(|| "none".to_string(), |n| n.signature());
-    let signature = format!("qwen3-post {} {} {} next {next_sig} kernels {kernels}", layer.post_norm.signature(), proj_sig.join(" "), layer.gate_up.is_some());
+    let signature = format!("qwen3-post {} {} {} next {next_sig} kernels {kernels} {rp}", layer.post_norm.signature(), proj_sig.join(" "), layer.gate_up.is_some());
     compiled(signature, &inputs, |it| {
         let (h, attn, post_norm) = (it.next().unwrap(), it.next().unwrap(), layer.post_norm.rebind(it));
         let next_norm = next_norm.map(|n| n.rebind(it));
         let o = layer.o.rebind(it);
-        let (h1, x) = fused_kernels::add_norm(h, &*linear(attn, &o)?, &post_norm, kernels)?;
-        let (g, u) = match &layer.gate_up {
+        let (h1, x) = fused_kernels::add_norm(h, &*linear(attn, &o, rp)?, &post_norm, kernels)?;
+        let act = match &layer.gate_up {
             Some(f) => {
-                // [gate | up] along the last axis; the element-wise block reads both halves in place.
-                let gu = linear(&x, &f.rebind(it))?;
-                let s = ffi::shape(&gu);
-                let (rows, half) = (s[0], s[1] / 2);
-                let g = ok(ffi::slice(&gu, &[0, 0], &[rows, half], &[1, 1]))?;
-                (g, ok(ffi::slice(&gu, &[0, half], &[rows, 2 * half], &[1, 1]))?)
+                // [gate | up] along the last axis, read in place by the kernel, else by the
+                // element-wise block through two slices.
+                let gu = linear(&x, &f.rebind(it), rp)?;
+                match kernels.then(|| fused_kernels::swiglu_halves(&gu)).transpose()?.flatten() {
+                    Some(act) => act,
+                    None => {
+                        let s = ffi::shape(&gu);
+                        let (rows, half) = (s[0], s[1] / 2);
+                        let g = ok(ffi::slice(&gu, &[0, 0], &[rows, half], &[1, 1]))?;
+                        swiglu(&g, &*ok(ffi::slice(&gu, &[0, half], &[rows, 2 * half], &[1, 1]))?)?
+                    }
+                }
             }
             None => {
                 let (gate, up) = (layer.gate.rebind(it), layer.up.rebind(it));
-                (linear(&x, &gate)?, linear(&x, &up)?)
+                swiglu(&*linear(&x, &gate, rp)?, &*linear(&x, &up, rp)?)?
             }
         };
         let down = layer.down.rebind(it);
-        let mlp = linear(&*swiglu(&g, &u)?, &down)?;
+        let mlp = linear(&act, &down, rp)?;
         match &next_norm {
             Some(n) => {
                 let (h2, normed) = fused_kernels::add_norm(&h1, &mlp, n, kernels)?;
@@ -357,20 +377,29 @@ fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: O
     })
 }
 
-/// The attention between the blocks: the cache update and the fused attention kernel (with
-/// `attention_kernel`, a decoding step under an explicit mask runs fused_kernels.rs's kernel:
-/// MLX's fused vector attention on CUDA takes no array mask).
+/// The attention between the blocks, as rows `[B·L, heads·headDim]`: the cache update and the
+/// fused attention (with `attention_kernel`, a decoding step runs fused_kernels.rs's kernel:
+/// MLX's fused vector attention on CUDA takes no array mask, and without one it would take
+/// views of the buffers and give heads to reshape).
 fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>, attention_kernel: bool) -> Result<(Ptr, Option<CacheUpdate>), DescError> {
     let (q, k, v) = (&qkv[0], &qkv[1], &qkv[2]);
     let s = ffi::shape(q);
     let (b, l) = (s[0], s[2]);
     // `k`/`v` hold the keys in their first `length` positions (the kernel reads the buffers in
-    // place; `prefix` makes the views MLX's attention takes).
-    let sdpa = |k: &MlxArray, v: &MlxArray, length: i32, prefix: bool| -> Result<Ptr, DescError> {
-        if let (true, 1, Mask::Array(m)) = (attention_kernel, l, mask)
-            && let Some(out) = fused_kernels::masked_decode_attention(q, k, v, length, m, d.attn_scale)?
-        {
-            return Ok(out);
+    // place; `prefix` makes the views MLX's attention takes). The result is rows from the kernel,
+    // else heads `[B, heads, L, headDim]`.
+    let sdpa = |k: &MlxArray, v: &MlxArray, length: i32, prefix: bool| -> Result<Attended, DescError> {
+        if attention_kernel && l == 1 {
+            // One query at the last position: a causal mask hides nothing.
+            let kernel_mask = match mask {
+                Mask::Array(m) => Some(Some(m)),
+                Mask::None | Mask::Causal => (length <= fused_kernels::UNMASKED_ATTENTION_MAX_KEYS).then_some(None),
+            };
+            if let Some(m) = kernel_mask
+                && let Some(rows) = fused_kernels::decode_attention(q, k, v, length, m, d.attn_scale)?
+            {
+                return Ok(Attended::Rows(rows));
+            }
         }
         let views;
         let (k, v) = match prefix {
@@ -386,7 +415,7 @@ fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>, attention
             Mask::Array(a) => ("array", a as *const MlxArray),
         };
         // SAFETY: the mask pointer is null or a live array for this call.
-        ok(unsafe { ffi::fast_sdpa(q, k, v, d.attn_scale as f32, mode, m, std::ptr::null()) })
+        ok(unsafe { ffi::fast_sdpa(q, k, v, d.attn_scale as f32, mode, m, std::ptr::null()) }).map(Attended::Heads)
     };
     let (out, cache) = match &layer.cache {
         None => (sdpa(k, v, ffi::shape(k)[2], false)?, None),
@@ -397,13 +426,24 @@ fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>, attention
             (out, Some(CacheUpdate { keys, values }))
         }
     };
-    // Back to rows [B·L, heads·headDim]; with one position a reshape alone (see pre_attention).
-    let back = match l {
-        1 => None,
-        _ => Some(ok(ffi::transpose(&out, &[0, 2, 1, 3], false))?),
+    let out = match out {
+        Attended::Rows(rows) => rows,
+        Attended::Heads(heads) => {
+            // Back to rows; with one position a reshape alone (see pre_attention).
+            let back = match l {
+                1 => None,
+                _ => Some(ok(ffi::transpose(&heads, &[0, 2, 1, 3], false))?),
+            };
+            ok(ffi::reshape(back.as_deref().unwrap_or(&heads), &[b * l, d.n_heads * d.head_dim]))?
+        }
     };
-    let merged = ok(ffi::reshape(back.as_deref().unwrap_or(&out), &[b * l, d.n_heads * d.head_dim]))?;
-    Ok((merged, cache))
+    Ok((out, cache))
+}
+
+/// What an attention gives: rows `[B·L, heads·headDim]`, or heads `[B, heads, L, headDim]`.
+enum Attended {
+    Rows(Ptr),
+    Heads(Ptr),
 }
 
 fn int32() -> u8 {
@@ -455,7 +495,7 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
         let qkv = pre_attention(normed.as_deref().unwrap_or(&h), d, layer, offset, b, l, plan)?;
         let (attn, update) = attention(&qkv, d, layer, mask, plan.attention_kernel)?;
         let next_norm = plan.layout.then(|| d.layers.get(i + 1).map_or(&d.norm, |next| &next.input_norm));
-        let mut out = post_attention(&h, &attn, layer, next_norm, plan.kernels)?.into_iter();
+        let mut out = post_attention(&h, &attn, layer, next_norm, plan)?.into_iter();
         h = out.next().expect("the residual stream");
         normed = out.next();
         updates.extend(update);

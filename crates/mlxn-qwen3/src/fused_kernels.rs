@@ -1,15 +1,17 @@
 //! The decoder layer's fused CUDA kernels (mlxn-sys `shim/gpu_fused.cc`), each with the
 //! separate MLX ops it replaces as the fallback.
 //!
-//! On a GPU a decoding step of a small model costs what the host spends encoding its kernels,
-//! a few microseconds each, more than the device spends running them. Per layer the q/k norms
-//! and rotary embeddings become one kernel and each residual add with its RMS norm another
-//! (eleven kernels instead of sixteen, and no copies of the strided head slices MLX's RMSNorm
-//! makes at batch sizes above one); a decoding step of a left-padded batch runs its masked
-//! attention as one kernel instead of MLX's unfused fallback. They serve decoding steps with
-//! caches (where no gradient flows: MLX's custom kernels have none), on a CUDA device,
-//! all three by default (see `DEFAULT`; `MLXN_FUSED_KERNELS` = `0`, `1`, `norms` for the two
-//! without the attention kernel).
+//! On a GPU a decoding step of a small model costs what the host spends encoding its graph's
+//! nodes, a few microseconds per kernel and about one per view, more than the device spends
+//! running them. Per layer the q/k norms and rotary embeddings become one kernel that also lays
+//! out v's heads, each residual add with its RMS norm another, and the SwiGLU one that reads the
+//! stacked gate/up product in place (no copies of the strided head slices MLX's RMSNorm makes at
+//! batch sizes above one, and no views); a decoding step's attention runs as one kernel that
+//! reads the caches' buffers in place, under a left-padded batch's mask (where MLX's fused
+//! vector attention would fall back to about five kernels) or without one. They serve decoding
+//! steps with caches (where no gradient flows: MLX's custom kernels have none), on a CUDA device,
+//! all of them by default (see `DEFAULT`; `MLXN_FUSED_KERNELS` = `0`, `1`, `norms` for all but
+//! the attention kernel).
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use mlxn_core::ffi::{self, BinaryOp, MlxArray};
@@ -65,8 +67,11 @@ pub struct Plan {
     pub layout: bool,
     /// The CUDA kernels run (else the separate ops, in the same layout).
     pub kernels: bool,
-    /// A decoding step under an array mask runs the masked attention kernel (else MLX's).
+    /// A decoding step runs the attention kernel (else MLX's).
     pub attention_kernel: bool,
+    /// The Linear projections of a decoding step's few rows run the rows-product kernel (else
+    /// MLX's matmul).
+    pub rows_product: bool,
 }
 
 /// The plan for a forward of `length` tokens per row: the fused layout and kernels need caches
@@ -78,7 +83,7 @@ pub struct Plan {
 /// prefill of 2,048 tokens peaked 1.6 GB higher on an H100 (4.56 against 2.96 GB, Qwen3-0.6B
 /// shapes; docs/benchmarks.md) at the same speed.
 pub fn plan(d: &Desc, hidden: &MlxArray, length: i32) -> Plan {
-    let off = Plan { layout: false, kernels: false, attention_kernel: false };
+    let off = Plan { layout: false, kernels: false, attention_kernel: false, rows_product: false };
     if d.rope.dims != d.head_dim || !d.layers.iter().all(|l| l.cache.is_some()) {
         return off;
     }
@@ -88,11 +93,34 @@ pub fn plan(d: &Desc, hidden: &MlxArray, length: i32) -> Plan {
     }
     match setting {
         s @ (ON | WITHOUT_ATTENTION) if ffi::gpu_fused_kernels_usable() && !ffi::is_tracer(hidden) => {
-            Plan { layout: true, kernels: true, attention_kernel: s == ON }
+            let rows = i64::from(*ffi::shape(hidden).first().expect("rows of the residual stream"));
+            Plan { layout: true, kernels: true, attention_kernel: s == ON, rows_product: rows <= ROWS_PRODUCT_MAX_ROWS && rows_product_enabled() }
         }
-        LAYOUT_ONLY => Plan { layout: true, kernels: false, attention_kernel: false },
+        LAYOUT_ONLY => Plan { layout: true, kernels: false, attention_kernel: false, rows_product: false },
         _ => off,
     }
+}
+
+
+/// Rows a decoding step may have for the rows-product kernel (its limit in shim/gpu_fused.cc):
+/// with more, MLX's matmul on the tensor cores wins on the device's time.
+const ROWS_PRODUCT_MAX_ROWS: i64 = 8;
+
+/// `MLXN_ROWS_PRODUCT=1` runs the kernel, else MLX's matmul runs every product: on an H100 the
+/// kernel decoded batch 1 no faster (365 against 380 tok/s, docs/benchmarks.md), since MLX
+/// encodes each call of a custom kernel at about the cost of a cuBLAS product (it hashes the
+/// kernel's whole PTX per call), so replacing one by the other gains nothing; it is kept for the
+/// fusions that would replace two kernels by one (a projection with the SwiGLU before it).
+fn rows_product_enabled() -> bool {
+    static SET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SET.get_or_init(|| std::env::var("MLXN_ROWS_PRODUCT").as_deref() == Ok("1"))
+}
+
+/// `x · wᵀ` for a decoding step's few rows of `x` and a Linear's `[out, in]` weight, in one
+/// kernel; `None` when the shapes or dtypes are not ones it takes.
+pub fn rows_product(x: &MlxArray, w: &MlxArray) -> Result<Option<Ptr>, DescError> {
+    let out = ok(ffi::gpu_rows_product(x, w))?;
+    Ok((!out.is_null()).then_some(out))
 }
 
 fn same_float_dtype(arrays: &[&MlxArray]) -> bool {
@@ -118,48 +146,63 @@ pub fn add_norm(residual: &MlxArray, delta: &MlxArray, norm: &NormDesc, kernel: 
     Ok((sum, normed))
 }
 
-/// Where q and k start in the rows of the projections' outputs.
-pub struct QkSources<'a> {
+/// Where q, k and v start in the rows of the projections' outputs.
+pub struct QkvSources<'a> {
     pub q: &'a MlxArray,
     pub q_col: i64,
     pub k: &'a MlxArray,
     pub k_col: i64,
+    pub v: &'a MlxArray,
+    pub v_col: i64,
 }
 
-/// q and k normed and rotated, as `[B, heads, L, headDim]`, in one kernel; `None` when the
-/// shapes or dtypes do not allow it (the caller then runs the separate ops).
-pub fn qk_norm_rope(
-    src: &QkSources<'_>,
+/// q and k normed and rotated, and v, as `[B, heads, L, headDim]`, in one kernel; `None` when
+/// the shapes or dtypes do not allow it (the caller then runs the separate ops).
+pub fn qkv_heads(
+    src: &QkvSources<'_>,
     q_norm: &NormDesc,
     k_norm: &NormDesc,
     offset: &MlxArray,
     d: &Desc,
     b: i32,
     l: i32,
-) -> Result<Option<[Ptr; 2]>, DescError> {
+) -> Result<Option<[Ptr; 3]>, DescError> {
     let int32 = crate::forward_desc::dtype_code_int32();
-    if !same_float_dtype(&[src.q, src.k, q_norm.weight, k_norm.weight]) || ffi::dtype(offset) != int32 {
+    if !same_float_dtype(&[src.q, src.k, src.v, q_norm.weight, k_norm.weight]) || ffi::dtype(offset) != int32 {
         return Ok(None);
     }
-    let row_len = |a: &MlxArray| i64::from(*ffi::shape(a).last().expect("a 2-D product"));
     let r = &d.rope;
-    let Some(outs) = ok_list(ffi::gpu_qk_norm_rope(
-        src.q, src.k, q_norm.weight, k_norm.weight, offset, b, l, d.n_heads, d.n_kv_heads, d.head_dim,
-        row_len(src.q), src.q_col, row_len(src.k), src.k_col, q_norm.eps as f32, k_norm.eps as f32,
-        r.traditional, r.base as f32, r.scale as f32,
+    let Some(outs) = ok_list(ffi::gpu_qkv_heads(
+        src.q, src.k, src.v, q_norm.weight, k_norm.weight, offset, b, l, d.n_heads, d.n_kv_heads, d.head_dim,
+        src.q_col, src.k_col, src.v_col, q_norm.eps as f32, k_norm.eps as f32, r.traditional, r.base as f32,
+        r.scale as f32,
     ))?
     else {
         return Ok(None);
     };
     let mut it = outs.into_iter();
-    Ok(Some([it.next().expect("q"), it.next().expect("k")]))
+    Ok(Some([it.next().expect("q"), it.next().expect("k"), it.next().expect("v")]))
 }
 
-/// A decoding step's attention under an explicit mask (a left-padded batch) as one kernel, over
-/// the first `length` positions of the key and value buffers `k` and `v`; `None` when the
-/// shapes or dtypes are not ones it takes.
-pub fn masked_decode_attention(q: &MlxArray, k: &MlxArray, v: &MlxArray, length: i32, mask: &MlxArray, scale: f64) -> Result<Option<Ptr>, DescError> {
-    let out = ok(ffi::gpu_masked_decode_attention(q, k, v, mask, length, scale as f32))?;
+/// `silu(gate) · up` of the stacked `[rows, gate | up]` product in one kernel; `None` when the
+/// shape or dtype is not one it takes.
+pub fn swiglu_halves(gate_up: &MlxArray) -> Result<Option<Ptr>, DescError> {
+    let out = ok(ffi::gpu_swiglu_halves(gate_up))?;
+    Ok((!out.is_null()).then_some(out))
+}
+
+/// Keys past which a decoding step without a mask keeps MLX's fused vector attention: this
+/// kernel runs one block per row and query head, and MLX's splits long key ranges over more
+/// blocks (with few rows, most of the GPU would idle while one block reads a long cache).
+pub const UNMASKED_ATTENTION_MAX_KEYS: i32 = 1024;
+
+/// A decoding step's attention as one kernel, over the first `length` positions of the key and
+/// value buffers `k` and `v`, under `mask` (a left-padded batch) or none: the output as rows
+/// `[B, heads · headDim]`; `None` when the shapes or dtypes are not ones it takes.
+pub fn decode_attention(q: &MlxArray, k: &MlxArray, v: &MlxArray, length: i32, mask: Option<&MlxArray>, scale: f64) -> Result<Option<Ptr>, DescError> {
+    let m = mask.map_or(std::ptr::null(), |m| m as *const MlxArray);
+    // SAFETY: the mask pointer is null or a live array for this call.
+    let out = ok(unsafe { ffi::gpu_decode_attention(q, k, v, m, length, scale as f32) })?;
     Ok((!out.is_null()).then_some(out))
 }
 

@@ -304,23 +304,32 @@ pub mod ffi {
         /// Whether the array is traced by a transformation (grad, vmap, compile): custom
         /// kernels have no derivative, so the fused kernels stay out of such graphs.
         fn is_tracer(a: &MlxArray) -> bool;
-        /// q and k RMS norms and rotary embeddings as one CUDA kernel (shim/gpu_fused.cc):
-        /// [q, k] in [B, heads, L, headDim], read in place from rows of `q_src`/`k_src`; null
-        /// when the shapes or dtypes are not ones it takes.
-        fn gpu_qk_norm_rope(q_src: &MlxArray, k_src: &MlxArray, q_weight: &MlxArray, k_weight: &MlxArray,
-            offset: &MlxArray, batch: i32, seq: i32, n_q: i32, n_k: i32, head_dim: i32, q_stride: i64, q_col: i64,
-            k_stride: i64, k_col: i64, q_eps: f32, k_eps: f32, traditional: bool, base: f32, scale: f32)
+        /// q and k RMS norms and rotary embeddings, and v's heads, as one CUDA kernel
+        /// (shim/gpu_fused.cc): [q, k, v] in [B, heads, L, headDim], read in place from columns
+        /// `q_col`/`k_col`/`v_col` on of the rows of `q_src`/`k_src`/`v_src`; null when the shapes
+        /// or dtypes are not ones it takes.
+        fn gpu_qkv_heads(q_src: &MlxArray, k_src: &MlxArray, v_src: &MlxArray, q_weight: &MlxArray,
+            k_weight: &MlxArray, offset: &MlxArray, batch: i32, seq: i32, n_q: i32, n_k: i32, head_dim: i32,
+            q_col: i64, k_col: i64, v_col: i64, q_eps: f32, k_eps: f32, traditional: bool, base: f32, scale: f32)
             -> Result<UniquePtr<ArrayList>>;
         /// `[residual + delta, rms_norm(residual + delta)]` as one CUDA kernel (shim/gpu_fused.cc);
         /// null when the shapes or dtypes are not ones it takes.
         fn gpu_add_rms_norm(residual: &MlxArray, delta: &MlxArray, weight: &MlxArray, eps: f32)
             -> Result<UniquePtr<ArrayList>>;
+        /// `silu(gate) * up` of a `[rows, 2 * half]` product holding gate and up side by side, as
+        /// one CUDA kernel (shim/gpu_fused.cc); null when the shape or dtype is not one it takes.
+        fn gpu_swiglu_halves(gate_up: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        /// `x · weightᵀ` for a `[rows, in]` x of at most 8 rows and a Linear's `[out, in]` weight, as
+        /// one CUDA kernel (shim/gpu_fused.cc; MLX's matmul runs cuBLAS, several times the host's
+        /// cost to encode); null when the shapes or dtypes are not ones it takes.
+        fn gpu_rows_product(x: &MlxArray, weight: &MlxArray) -> Result<UniquePtr<MlxArray>>;
         /// One query per row against the first `length` positions of `[B, kvHeads, capacity,
         /// headDim]` key and value buffers (whole buffers, not views of their first positions:
-        /// the kernel copies what is not row-contiguous) under a `[1|B, 1|heads, 1, length]`
-        /// bool or additive mask, as one CUDA kernel (shim/gpu_fused.cc); null when the shapes
-        /// or dtypes are not ones it takes.
-        fn gpu_masked_decode_attention(queries: &MlxArray, keys: &MlxArray, values: &MlxArray, mask: &MlxArray,
+        /// the kernel copies what is not row-contiguous), under a `[1|B, 1|heads, 1, length]`
+        /// bool or additive mask or none (null), as one CUDA kernel (shim/gpu_fused.cc): the
+        /// output as rows `[B, heads * headDim]`; null when the shapes or dtypes are not ones it
+        /// takes.
+        unsafe fn gpu_decode_attention(queries: &MlxArray, keys: &MlxArray, values: &MlxArray, mask: *const MlxArray,
             length: i32, scale: f32) -> Result<UniquePtr<MlxArray>>;
         unsafe fn fast_sdpa(q: &MlxArray, k: &MlxArray, v: &MlxArray, scale: f32, mask_mode: &str,
             mask: *const MlxArray, sinks: *const MlxArray) -> Result<UniquePtr<MlxArray>>;

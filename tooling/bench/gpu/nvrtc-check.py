@@ -65,8 +65,9 @@ def main():
     args = ap.parse_args()
     nvrtc = ctypes.CDLL(nvrtc_library(args.cache))
     src = open(SHIM).read()
-    prelude, block_sum, qk, add_norm, attention = (
-        raw_string(src, n) for n in ('kPrelude', 'kBlockSum', 'kQkNormRope', 'kAddRmsNorm', 'kMaskedDecodeAttention'))
+    prelude, block_sum, qkv, add_norm, swiglu, rows_product, attention = (
+        raw_string(src, n) for n in ('kPrelude', 'kBlockSum', 'kQkvHeads', 'kAddRmsNorm', 'kSwigluHalves',
+                                     'kRowsProduct', 'kDecodeAttention'))
     failed = 0
 
     def compile_one(label, t, consts, *parts):
@@ -92,16 +93,21 @@ def main():
     for t in ('mlxn_bf16', 'mlxn_f16', 'float'):
         for traditional in (False, True):
             for per_row in (False, True):
-                compile_one(f'qk_norm_rope[{t},traditional={traditional},per_row={per_row}]', t,
+                compile_one(f'qkv_heads[{t},traditional={traditional},per_row={per_row}]', t,
                             [('HEAD_DIM', 128), ('N_Q', 16), ('N_K', 8), ('Q_STRIDE', 4096), ('Q_COL', 0),
-                             ('K_STRIDE', 4096), ('K_COL', 2048), ('TRADITIONAL', traditional),
-                             ('PER_ROW_OFFSET', per_row), ('Q_EPS', 1e-6), ('K_EPS', 1e-6),
-                             ('LOG2_BASE', 19.93156815), ('ROPE_SCALE', 1.0)], block_sum, qk)
+                             ('K_STRIDE', 4096), ('K_COL', 2048), ('V_STRIDE', 4096), ('V_COL', 3072),
+                             ('TRADITIONAL', traditional), ('PER_ROW_OFFSET', per_row), ('Q_EPS', 1e-6),
+                             ('K_EPS', 1e-6), ('LOG2_BASE', 19.93156815), ('ROPE_SCALE', 1.0)], block_sum, qkv)
         compile_one(f'add_rms_norm[{t}]', t, [('WIDTH', 1024), ('THREADS', 256), ('EPS', 1e-6)], block_sum, add_norm)
-        for mask in ('unsigned char', t, 'float'):
-            compile_one(f'masked_decode_attention[{t},mask={mask}]', t,
-                        [('HEAD_DIM', 128), ('N_Q', 16), ('N_KV', 8), ('WARPS', 16),
-                         ('BOOL_MASK', mask == 'unsigned char'), ('SCALE', 0.08838834465), ('MT', mask)], attention)
+        compile_one(f'swiglu_halves[{t}]', t, [('HALF', 3072)], swiglu)
+        for rows in (1, 8):
+            for k in (1024, 3072, 1000):
+                compile_one(f'rows_product[{t},rows={rows},K={k}]', t, [('ROWS', rows), ('K', k), ('WARPS', 8)], rows_product)
+        for mask in (None, 'unsigned char', t, 'float'):
+            compile_one(f'decode_attention[{t},mask={mask}]', t,
+                        [('HEAD_DIM', 128), ('N_Q', 16), ('N_KV', 8), ('WARPS', 16), ('HAS_MASK', mask is not None),
+                         ('BOOL_MASK', mask == 'unsigned char'), ('SCALE', 0.08838834465), ('MT', mask or t)],
+                        attention)
     sys.exit(1 if failed else 0)
 
 

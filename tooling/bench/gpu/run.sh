@@ -2,6 +2,9 @@
 # Runs on the GPU machine, in the repository root of the device call (see README.md here).
 #
 #   tooling/bench/gpu/run.sh receive a|b|c     copy one staged part into /tmp/mlxn-gpu
+#   tooling/bench/gpu/run.sh use DIR           put the release .node of .gpu-stage/DIR/mlxn.node.xz in
+#                                              place (after the first bench: an A/B comparison of two
+#                                              builds on one machine carries the second as DIR)
 #   tooling/bench/gpu/run.sh bench NAME ...    set up (once per machine) and run benchmark NAME
 #                                              (generate | breakdown | attention | fused-parity | server) with the environment given;
 #                                              its JSON goes to $OUT/NAME-<n>.json (n counts runs
@@ -19,8 +22,14 @@ case "${1:-}" in
     ls -la "$S"
     exit 0
     ;;
+  use)
+    [ -f "$S/.ready" ] || { echo "run.sh use: run a bench first (the setup places the staged .node)" >&2; exit 2; }
+    xz -dc ".gpu-stage/$2/mlxn.node.xz" > "$S/site/mlx/lib/mlxn.linux-x64-gnu.node"
+    echo "using the .node of .gpu-stage/$2"
+    exit 0
+    ;;
   bench|python) mode=$1; shift ;;
-  *) echo "usage: run.sh receive a|b|c | bench generate|breakdown|attention|server|scheduler|fused-parity ... | python FILE [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: run.sh receive a|b|c | use DIR | bench generate|breakdown|attention|server|scheduler|fused-parity ... | python FILE [ARGS]" >&2; exit 2 ;;
 esac
 
 . "$(dirname "$0")/setup.sh"

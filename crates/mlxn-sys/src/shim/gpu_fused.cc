@@ -5,17 +5,29 @@
 // On a GPU a decoding step of a small model is bound by the host encoding its kernels (a few
 // microseconds each, docs/benchmarks.md), not by the device running them. Three chains of a
 // Qwen3 layer are one kernel here instead of several:
-// - `qk_norm_rope`: the q and k RMS norms and both rotary embeddings (four kernels, plus the
+// - `qkv_heads`: the q and k RMS norms and both rotary embeddings (four kernels, plus the
 //   copies MLX's RMSNorm makes of the strided head slices of a stacked q/k/v product), reading
-//   the projections in place and writing q and k in [B, heads, L, headDim];
+//   the projections in place and writing q, k and v in [B, heads, L, headDim] (v copied: its
+//   heads as views would be three more nodes, a reshape and a slice, and a copy when written
+//   into the cache anyway);
 // - `add_rms_norm`: a residual add and the RMS norm that follows it (two kernels);
-// - `masked_decode_attention`: a decoding step's attention under an explicit mask (a
-//   left-padded batch), which MLX's fused vector attention does not take on CUDA.
-// The first two reproduce MLX's own rounding: the sum and the normalized value are rounded to
-// the activation dtype before the weight multiplies them, the rotation is computed in float32
-// from the rounded normed values with MLX's frequencies. Only the sum of squares is added in
-// another order, so results may differ from the separate kernels in the last bit of a few
-// elements. The attention computes in float32 throughout. Parity is checked on the GPU
+// - `swiglu_halves`: `silu(gate) * up` read from the two halves of the stacked gate/up product
+//   (two slices and MLX's compiled element-wise kernel);
+// - `rows_product`: the projections of a decoding step's few rows, `x · Wᵀ` read from the
+//   Linear's own `[out, in]` weight (MLX's matmul runs cuBLAS, which costs the host 13-20 µs
+//   to encode per product against 3-4 µs for a kernel of ours: the projections were more than
+//   half of what a batch-1 step spent encoding);
+// - `decode_attention`: a decoding step's attention over the first positions of the caches'
+//   buffers read in place (no views of them to encode), with or without an explicit mask (a
+//   left-padded batch: MLX's fused vector attention takes no array mask on CUDA), writing its
+//   output as the rows the output projection takes.
+// The norms, rotations and the SwiGLU reproduce MLX's own rounding: the sum and the normalized
+// value are rounded to the activation dtype before the weight multiplies them, the rotation is
+// computed in float32 from the rounded normed values with MLX's frequencies, and each of the
+// SwiGLU's three element-wise ops is rounded as MLX's compiled kernel holds it. Only the sum of
+// squares is added in another order (and MLX's exp may differ from CUDA's expf in the last
+// bit), so results may differ from the separate kernels in the last bit of a few elements. The
+// attention computes in float32 throughout. Parity is checked on the GPU
 // (tooling/bench/fused-parity.ts); the CPU never takes this path.
 #include <cmath>
 #include <cstdio>
@@ -94,17 +106,26 @@ __device__ __forceinline__ float mlxn_block_sum(float v, float* part) {
 }
 )";
 
-// Inputs row-contiguous: q_src and k_src [B * seq, stride] (the heads are columns Q_COL.. and
-// K_COL.. of each row), the weights [HEAD_DIM], offset [1] or [B] (PER_ROW_OFFSET).
-constexpr const char* kQkNormRope = R"(
-extern "C" __global__ void mlxn_qk_norm_rope(const T* q_src, const T* k_src, const T* q_weight, const T* k_weight,
-                                             const int* offset, T* q_out, T* k_out, int seq) {
+// Inputs row-contiguous: q_src, k_src and v_src [B * seq, stride] (the heads are columns Q_COL..,
+// K_COL.. and V_COL.. of each row), the weights [HEAD_DIM], offset [1] or [B] (PER_ROW_OFFSET).
+// One block per row and head: q heads, then k heads, then v heads (N_K of them).
+constexpr const char* kQkvHeads = R"(
+extern "C" __global__ void mlxn_qkv_heads(const T* q_src, const T* k_src, const T* v_src, const T* q_weight,
+                                          const T* k_weight, const int* offset, T* q_out, T* k_out, T* v_out,
+                                          int seq) {
   __shared__ float part[32];
   constexpr int HALF = HEAD_DIM / 2;
   const long block = blockIdx.x;
-  const int head = static_cast<int>(block % (N_Q + N_K));
-  const long row = block / (N_Q + N_K);
+  const int head = static_cast<int>(block % (N_Q + 2 * N_K));
+  const long row = block / (N_Q + 2 * N_K);
   const int b = static_cast<int>(row / seq), t = static_cast<int>(row % seq);
+  if (head >= N_Q + N_K) {  // a value head: a copy (the same for the whole block)
+    const int h = head - N_Q - N_K;
+    const T* src = v_src + row * V_STRIDE + V_COL + h * HEAD_DIM;
+    T* out = v_out + ((static_cast<long>(b) * N_K + h) * seq + t) * HEAD_DIM;
+    for (int j = threadIdx.x; j < HEAD_DIM; j += blockDim.x) out[j] = src[j];
+    return;
+  }
   const bool is_q = head < N_Q;
   const int h = is_q ? head : head - N_Q;
   const T* src = is_q ? q_src + row * Q_STRIDE + Q_COL + h * HEAD_DIM
@@ -171,11 +192,89 @@ extern "C" __global__ void mlxn_add_rms_norm(const T* residual, const T* delta, 
 }
 )";
 
+constexpr int kElementwiseThreads = 256;
+
+// Rows of x per product at most (the products of more rows keep MLX's matmul: this kernel does
+// each row's multiply-adds on CUDA cores, where cuBLAS uses the tensor cores).
+constexpr int kRowsProductMaxRows = 8;
+constexpr int kRowsProductWarps = 8;
+
+// y [ROWS, n_out] = x [ROWS, K] · wᵀ, w [n_out, K], all row-contiguous; float32 sums of T
+// products, rounded once (as cuBLAS does for T = bf16/f16 with float32 accumulation). One warp
+// per output column: it reads the weight's row once, 16 bytes per lane at a time (the row is
+// the memory a decoding step's product is bound by), and each of the ROWS rows of x beside it.
+// The addresses are checked for 16-byte alignment once per warp; a view at an odd offset takes
+// the loop of single elements.
+constexpr const char* kRowsProduct = R"(
+extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_rows_product(const T* x, const T* w, T* y, int n_out) {
+  constexpr int VEC = 16 / sizeof(T);
+  const int lane = threadIdx.x & 31;
+  const long n = static_cast<long>(blockIdx.x) * WARPS + (threadIdx.x >> 5);
+  if (n >= n_out) return;
+  const T* wr = w + n * K;
+  float acc[ROWS];
+#pragma unroll
+  for (int m = 0; m < ROWS; ++m) acc[m] = 0.f;
+  const bool aligned = K % VEC == 0 && (reinterpret_cast<unsigned long>(wr) & 15) == 0 &&
+                       (reinterpret_cast<unsigned long>(x) & 15) == 0;
+  if (aligned) {
+#pragma unroll 4
+    for (int k0 = lane * VEC; k0 < K; k0 += 32 * VEC) {
+      const uint4 wv = *reinterpret_cast<const uint4*>(wr + k0);
+      const T* wp = reinterpret_cast<const T*>(&wv);
+      float wf[VEC];
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) wf[j] = to_float(wp[j]);
+#pragma unroll
+      for (int m = 0; m < ROWS; ++m) {
+        const uint4 xv = *reinterpret_cast<const uint4*>(x + static_cast<long>(m) * K + k0);
+        const T* xp = reinterpret_cast<const T*>(&xv);
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) acc[m] += wf[j] * to_float(xp[j]);
+      }
+    }
+  } else {
+    for (int k = lane; k < K; k += 32) {
+      const float wf = to_float(wr[k]);
+#pragma unroll
+      for (int m = 0; m < ROWS; ++m) acc[m] += wf * to_float(x[static_cast<long>(m) * K + k]);
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < ROWS; ++m) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
+  }
+  if (lane == 0) {
+#pragma unroll
+    for (int m = 0; m < ROWS; ++m) y[static_cast<long>(m) * n_out + n] = from_float<T>(acc[m]);
+  }
+}
+)";
+
+// Input row-contiguous: gate_up [rows, 2 * HALF], the gate in the first half of each row. Output
+// [rows, HALF]. MLX's compiled `sigmoid(g) * g * u` holds each op's result in T.
+constexpr const char* kSwigluHalves = R"(
+extern "C" __global__ void mlxn_swiglu_halves(const T* gate_up, T* out, int rows) {
+  const long i = static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= static_cast<long>(rows) * HALF) return;
+  const long row = i / HALF;
+  const int j = static_cast<int>(i % HALF);
+  const float g = to_float(gate_up[row * 2 * HALF + j]);
+  const float u = to_float(gate_up[row * 2 * HALF + HALF + j]);
+  const float s = round_to<T>(1.f / (1.f + expf(-g)));
+  const float silu = round_to<T>(g * s);
+  out[i] = from_float<T>(silu * u);
+}
+)";
+
 // One query per row (a decoding step) against the first `keys` positions of the caches' buffers,
-// with an explicit mask (bool: attend where true; else added to the scores). Inputs
+// with an explicit mask (HAS_MASK; bool: attend where true; else added to the scores). Inputs
 // row-contiguous: q [B, N_Q, 1, HEAD_DIM], k and v [B, N_KV, capacity, HEAD_DIM] (the whole
 // buffers: passing the views of their first `keys` positions would make MLX copy them), mask
-// [1 or B, 1 or N_Q, 1, keys] (its strides for a row and a head are 0 where it broadcasts).
+// [1 or B, 1 or N_Q, 1, keys] (its strides for a row and a head are 0 where it broadcasts; without
+// HAS_MASK an unread placeholder). The output's memory is [B, N_Q, 1, HEAD_DIM], the same as rows
+// [B, N_Q * HEAD_DIM].
 // One block per (row, query head) of WARPS warps; each lane holds PER_LANE of the head's
 // dimensions, so a key's score is one coalesced row read and a warp sum. Each warp takes
 // KEYS_AT_ONCE keys per turn with independent loads and sums in flight (one key at a time, a
@@ -183,12 +282,13 @@ extern "C" __global__ void mlxn_add_rms_norm(const T* residual, const T* delta, 
 // MLX's unfused fallback on an H200), with an online softmax over the turn; the warps' partial
 // results are merged at the end. MLX's fused vector attention on CUDA takes no array mask, and
 // its fallback runs about five kernels per layer (two products, the mask, a softmax, copies of
-// the strided caches).
+// the strided caches); without a mask it takes views of the buffers' first positions, two more
+// nodes per layer, and its output is reshaped into rows, one more.
 // 16 warps: 512 threads leave each up to 128 registers.
 constexpr int kAttentionWarps = 16;
 
-constexpr const char* kMaskedDecodeAttention = R"(
-extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_masked_decode_attention(
+constexpr const char* kDecodeAttention = R"(
+extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_decode_attention(
     const T* q, const T* k, const T* v, const MT* mask, T* out, int keys, int capacity, int mask_row_stride,
     int mask_head_stride) {
   constexpr int PER_LANE = HEAD_DIM / 32;
@@ -218,7 +318,7 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_masked_decode_atte
       const int j = first + u * WARPS;
       seen[u] = j < keys;
       bias[u] = 0.f;
-      if (seen[u]) {
+      if (HAS_MASK && seen[u]) {
         const MT mv = mask[mask_base + j];
         if constexpr (BOOL_MASK) {
           seen[u] = to_float(mv) != 0.f;
@@ -273,7 +373,7 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_masked_decode_atte
   __syncthreads();
   float top = NEG_INF;
   for (int w = 0; w < WARPS; ++w) top = fmaxf(top, warp_max[w]);
-  if constexpr (BOOL_MASK) {
+  if constexpr (HAS_MASK && BOOL_MASK) {
     // Every key hidden: MLX scores hidden keys with the format's lowest value, so its softmax is
     // uniform and the row is the mean of the values. (An additive mask of -inf everywhere gives
     // NaN on both sides.) The same for every thread of the block: no barrier follows.
@@ -338,68 +438,108 @@ bool gpu_fused_kernels_usable() {
   return mx::default_device().type == mx::Device::gpu && mx::cu::is_available();
 }
 
-ListPtr gpu_qk_norm_rope(const MlxArray& q_src, const MlxArray& k_src, const MlxArray& q_weight,
-                         const MlxArray& k_weight, const MlxArray& offset, int32_t batch, int32_t seq,
-                         int32_t n_q, int32_t n_k, int32_t head_dim, int64_t q_stride, int64_t q_col,
-                         int64_t k_stride, int64_t k_col, float q_eps, float k_eps, bool traditional, float base,
-                         float scale) {
+ListPtr gpu_qkv_heads(const MlxArray& q_src, const MlxArray& k_src, const MlxArray& v_src, const MlxArray& q_weight,
+                      const MlxArray& k_weight, const MlxArray& offset, int32_t batch, int32_t seq, int32_t n_q,
+                      int32_t n_k, int32_t head_dim, int64_t q_col, int64_t k_col, int64_t v_col, float q_eps,
+                      float k_eps, bool traditional, float base, float scale) {
   const auto dtype = q_src.inner.dtype();
   const auto is_head_weight = [&](const mx::array& w) {
     return w.dtype() == dtype && w.ndim() == 1 && w.shape(0) == head_dim;
   };
+  // A source holds `heads` heads from column `col` of rows [batch * seq, stride].
+  const auto holds = [&](const mx::array& src, int64_t col, int32_t heads) {
+    return src.dtype() == dtype && src.ndim() == 2 && src.shape(0) == static_cast<int64_t>(batch) * seq && col >= 0 &&
+           col + static_cast<int64_t>(heads) * head_dim <= src.shape(1) && src.shape(1) <= INT32_MAX;
+  };
   const bool per_row = offset.inner.ndim() == 1;
   const int threads = head_threads(head_dim);
-  const long blocks = static_cast<long>(batch) * seq * (n_q + n_k);
+  const long blocks = static_cast<long>(batch) * seq * (n_q + 2 * static_cast<long>(n_k));
   // Anything else runs the separate ops (the caller's fallback for a null result).
-  if (!is_float_type(dtype) || k_src.inner.dtype() != dtype || !is_head_weight(q_weight.inner) ||
-      !is_head_weight(k_weight.inner) || offset.inner.dtype() != mx::int32 || head_dim <= 0 || head_dim % 2 != 0 ||
-      head_dim > 2048 || offset.inner.ndim() > 1 || (per_row && offset.inner.shape(0) != batch) || batch <= 0 ||
-      seq <= 0 || n_q <= 0 || n_k <= 0 || q_col < 0 || k_col < 0 ||
-      q_col + static_cast<int64_t>(n_q) * head_dim > q_stride || k_col + static_cast<int64_t>(n_k) * head_dim > k_stride ||
-      q_stride > INT32_MAX || k_stride > INT32_MAX || q_src.inner.ndim() != 2 || k_src.inner.ndim() != 2 ||
-      q_src.inner.shape(0) != batch * seq || k_src.inner.shape(0) != batch * seq || q_src.inner.shape(1) != q_stride ||
-      k_src.inner.shape(1) != k_stride || blocks * threads > INT32_MAX) {
+  if (!is_float_type(dtype) || !is_head_weight(q_weight.inner) || !is_head_weight(k_weight.inner) ||
+      offset.inner.dtype() != mx::int32 || head_dim <= 0 || head_dim % 2 != 0 || head_dim > 2048 ||
+      offset.inner.ndim() > 1 || (per_row && offset.inner.shape(0) != batch) || batch <= 0 || seq <= 0 || n_q <= 0 ||
+      n_k <= 0 || !holds(q_src.inner, q_col, n_q) || !holds(k_src.inner, k_col, n_k) ||
+      !holds(v_src.inner, v_col, n_k) || blocks * threads > INT32_MAX) {
     return nullptr;
   }
   // Baked into the source: one compiled module per model configuration (and dtype).
   std::string constants = int_constant("HEAD_DIM", head_dim) + int_constant("N_Q", n_q) + int_constant("N_K", n_k) +
-                          int_constant("Q_STRIDE", q_stride) + int_constant("Q_COL", q_col) +
-                          int_constant("K_STRIDE", k_stride) + int_constant("K_COL", k_col) +
+                          int_constant("Q_STRIDE", q_src.inner.shape(1)) + int_constant("Q_COL", q_col) +
+                          int_constant("K_STRIDE", k_src.inner.shape(1)) + int_constant("K_COL", k_col) +
+                          int_constant("V_STRIDE", v_src.inner.shape(1)) + int_constant("V_COL", v_col) +
                           int_constant("TRADITIONAL", traditional) + int_constant("PER_ROW_OFFSET", per_row) +
                           float_constant("Q_EPS", q_eps) + float_constant("K_EPS", k_eps) +
                           // MLX passes log2(base) computed in float32 to its rope kernels; so does this.
                           float_constant("LOG2_BASE", std::log2(base)) + float_constant("ROPE_SCALE", scale);
-  auto outs = run_kernel("mlxn_qk_norm_rope", kernel_variant(dtype, constants, {kBlockSum, kQkNormRope}),
-                         {q_src.inner, k_src.inner, q_weight.inner, k_weight.inner, offset.inner},
-                         {{batch, n_q, seq, head_dim}, {batch, n_k, seq, head_dim}}, {dtype, dtype}, {seq}, blocks,
+  const mx::Shape kv_shape{batch, n_k, seq, head_dim};
+  auto outs = run_kernel("mlxn_qkv_heads", kernel_variant(dtype, constants, {kBlockSum, kQkvHeads}),
+                         {q_src.inner, k_src.inner, v_src.inner, q_weight.inner, k_weight.inner, offset.inner},
+                         {{batch, n_q, seq, head_dim}, kv_shape, kv_shape}, {dtype, dtype, dtype}, {seq}, blocks,
                          threads);
   if (outs.empty()) return nullptr;
   return wrap_list(std::move(outs));
 }
 
-ArrayPtr gpu_masked_decode_attention(const MlxArray& queries, const MlxArray& keys, const MlxArray& values,
-                                     const MlxArray& mask, int32_t length, float scale) {
-  const auto &q = queries.inner, &k = keys.inner, &v = values.inner, &m = mask.inner;
+ArrayPtr gpu_decode_attention(const MlxArray& queries, const MlxArray& keys, const MlxArray& values,
+                              const MlxArray* mask, int32_t length, float scale) {
+  const auto &q = queries.inner, &k = keys.inner, &v = values.inner;
   const auto dtype = q.dtype();
-  const bool bool_mask = m.dtype() == mx::bool_;
-  if (!is_float_type(dtype) || k.dtype() != dtype || v.dtype() != dtype || (!bool_mask && !is_float_type(m.dtype())) ||
-      q.ndim() != 4 || k.ndim() != 4 || v.ndim() != 4 || m.ndim() != 4 || q.shape(2) != 1 || k.shape() != v.shape() ||
-      q.shape(0) != k.shape(0) || q.shape(3) != k.shape(3) || k.shape(1) == 0 || q.shape(1) % k.shape(1) != 0 ||
-      q.shape(3) % 32 != 0 || q.shape(3) > 256 || length <= 0 || length > k.shape(2) || m.shape(2) != 1 ||
-      m.shape(3) != length || (m.shape(0) != 1 && m.shape(0) != q.shape(0)) ||
-      (m.shape(1) != 1 && m.shape(1) != q.shape(1)) || k.size() > INT32_MAX) {
+  if (!is_float_type(dtype) || k.dtype() != dtype || v.dtype() != dtype || q.ndim() != 4 || k.ndim() != 4 ||
+      v.ndim() != 4 || q.shape(2) != 1 || k.shape() != v.shape() || q.shape(0) != k.shape(0) ||
+      q.shape(3) != k.shape(3) || k.shape(1) == 0 || q.shape(1) % k.shape(1) != 0 || q.shape(3) % 32 != 0 ||
+      q.shape(3) > 256 || length <= 0 || length > k.shape(2) || k.size() > INT32_MAX) {
     return nullptr;  // the caller runs MLX's attention instead
+  }
+  // Without a mask the placeholder is q itself (never read).
+  const mx::array& m = mask != nullptr ? mask->inner : q;
+  const bool bool_mask = m.dtype() == mx::bool_;
+  if (mask != nullptr &&
+      ((!bool_mask && !is_float_type(m.dtype())) || m.ndim() != 4 || m.shape(2) != 1 || m.shape(3) != length ||
+       (m.shape(0) != 1 && m.shape(0) != q.shape(0)) || (m.shape(1) != 1 && m.shape(1) != q.shape(1)))) {
+    return nullptr;
   }
   const int n_q = q.shape(1), n_kv = k.shape(1), capacity = k.shape(2);
   std::string constants = int_constant("HEAD_DIM", q.shape(3)) + int_constant("N_Q", n_q) +
                           int_constant("N_KV", n_kv) + int_constant("WARPS", kAttentionWarps) +
-                          int_constant("BOOL_MASK", bool_mask) + float_constant("SCALE", scale) + "typedef " +
-                          element_type(m.dtype()) + " MT;\n";
-  const int mask_row_stride = m.shape(0) == 1 ? 0 : m.shape(1) * length;
-  const int mask_head_stride = m.shape(1) == 1 ? 0 : length;
-  auto outs = run_kernel("mlxn_masked_decode_attention", kernel_variant(dtype, constants, {kMaskedDecodeAttention}),
-                         {q, k, v, m}, {q.shape()}, {dtype}, {length, capacity, mask_row_stride, mask_head_stride},
-                         q.shape(0) * n_q, 32 * kAttentionWarps);
+                          int_constant("HAS_MASK", mask != nullptr) + int_constant("BOOL_MASK", bool_mask) +
+                          float_constant("SCALE", scale) + "typedef " + element_type(m.dtype()) + " MT;\n";
+  const int mask_row_stride = mask == nullptr || m.shape(0) == 1 ? 0 : m.shape(1) * length;
+  const int mask_head_stride = mask == nullptr || m.shape(1) == 1 ? 0 : length;
+  auto outs = run_kernel("mlxn_decode_attention", kernel_variant(dtype, constants, {kDecodeAttention}),
+                         {q, k, v, m}, {{q.shape(0), n_q * q.shape(3)}}, {dtype},
+                         {length, capacity, mask_row_stride, mask_head_stride}, q.shape(0) * n_q, 32 * kAttentionWarps);
+  if (outs.empty()) return nullptr;
+  return wrap(std::move(outs[0]));
+}
+
+ArrayPtr gpu_rows_product(const MlxArray& x_in, const MlxArray& weight) {
+  const auto &x = x_in.inner, &w = weight.inner;
+  const auto dtype = x.dtype();
+  if (!is_float_type(dtype) || w.dtype() != dtype || x.ndim() != 2 || w.ndim() != 2 || x.shape(1) != w.shape(1) ||
+      x.shape(0) < 1 || x.shape(0) > kRowsProductMaxRows || w.shape(0) < 1 || w.shape(1) < 1 ||
+      w.size() > INT32_MAX) {
+    return nullptr;  // the caller runs MLX's matmul
+  }
+  const int rows = x.shape(0), k = w.shape(1), n_out = w.shape(0);
+  std::string constants = int_constant("ROWS", rows) + int_constant("K", k) + int_constant("WARPS", kRowsProductWarps);
+  const long blocks = (static_cast<long>(n_out) + kRowsProductWarps - 1) / kRowsProductWarps;
+  auto outs = run_kernel("mlxn_rows_product", kernel_variant(dtype, constants, {kRowsProduct}), {x, w},
+                         {{rows, n_out}}, {dtype}, {n_out}, blocks, 32 * kRowsProductWarps);
+  if (outs.empty()) return nullptr;
+  return wrap(std::move(outs[0]));
+}
+
+ArrayPtr gpu_swiglu_halves(const MlxArray& gate_up) {
+  const auto& x = gate_up.inner;
+  const auto dtype = x.dtype();
+  if (!is_float_type(dtype) || x.ndim() != 2 || x.shape(1) % 2 != 0 || x.shape(1) == 0 ||
+      static_cast<long>(x.shape(0)) * x.shape(1) / 2 + kElementwiseThreads > INT32_MAX) {
+    return nullptr;
+  }
+  const int rows = x.shape(0), half = x.shape(1) / 2;
+  const long blocks = (static_cast<long>(rows) * half + kElementwiseThreads - 1) / kElementwiseThreads;
+  auto outs = run_kernel("mlxn_swiglu_halves", kernel_variant(dtype, int_constant("HALF", half), {kSwigluHalves}),
+                         {x}, {{rows, half}}, {dtype}, {rows}, blocks, kElementwiseThreads);
   if (outs.empty()) return nullptr;
   return wrap(std::move(outs[0]));
 }

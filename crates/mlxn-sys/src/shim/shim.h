@@ -217,14 +217,15 @@ ArrayPtr fast_rope(const MlxArray& x, int32_t dims, bool traditional, float base
 // Fused decoder-layer kernels for CUDA GPUs (gpu_fused.cc).
 bool gpu_fused_kernels_usable();
 bool is_tracer(const MlxArray& a);
-ListPtr gpu_qk_norm_rope(const MlxArray& q_src, const MlxArray& k_src, const MlxArray& q_weight,
-                         const MlxArray& k_weight, const MlxArray& offset, int32_t batch, int32_t seq,
-                         int32_t n_q, int32_t n_k, int32_t head_dim, int64_t q_stride, int64_t q_col,
-                         int64_t k_stride, int64_t k_col, float q_eps, float k_eps, bool traditional, float base,
-                         float scale);
+ListPtr gpu_qkv_heads(const MlxArray& q_src, const MlxArray& k_src, const MlxArray& v_src, const MlxArray& q_weight,
+                      const MlxArray& k_weight, const MlxArray& offset, int32_t batch, int32_t seq, int32_t n_q,
+                      int32_t n_k, int32_t head_dim, int64_t q_col, int64_t k_col, int64_t v_col, float q_eps,
+                      float k_eps, bool traditional, float base, float scale);
 ListPtr gpu_add_rms_norm(const MlxArray& residual, const MlxArray& delta, const MlxArray& weight, float eps);
-ArrayPtr gpu_masked_decode_attention(const MlxArray& queries, const MlxArray& keys, const MlxArray& values,
-                                     const MlxArray& mask, int32_t length, float scale);
+ArrayPtr gpu_swiglu_halves(const MlxArray& gate_up);
+ArrayPtr gpu_rows_product(const MlxArray& x, const MlxArray& weight);
+ArrayPtr gpu_decode_attention(const MlxArray& queries, const MlxArray& keys, const MlxArray& values,
+                              const MlxArray* mask, int32_t length, float scale);
 ArrayPtr fast_sdpa(const MlxArray& q, const MlxArray& k, const MlxArray& v, float scale, rust::Str mask_mode, const MlxArray* mask, const MlxArray* sinks);
 ListPtr quantize(const MlxArray& w, int32_t group_size, int32_t bits, rust::Str mode);
 ArrayPtr dequantize(const MlxArray& w, const MlxArray& scales, const MlxArray* biases, int32_t group_size, int32_t bits, rust::Str mode, uint8_t dtype, bool has_dtype);
