@@ -2,7 +2,9 @@
 
 It answers questions the design of @mlxn's decode step depends on, on the machine at hand:
   * what one graph node costs to encode (async_eval) by kind: an element-wise kernel, a matmul,
-    a view that launches nothing;
+    a view that launches nothing, a custom kernel of precompiled PTX (MLX's `CustomKernel` hashes
+    the whole PTX on every call: the same kernel padded with PTX comments to ~21 KB, about the
+    size of @mlxn's fused kernels, tells what that costs);
   * how mlx-lm's Qwen3-0.6B decode step (random bf16 weights) changes when q/k/v and gate/up are
     fused into one matmul each, and when the residual additions ride on the matmuls (addmm);
   * how both respond to MLX's CUDA-graph settings (MLX_USE_CUDA_GRAPHS, MLX_MAX_OPS_PER_BUFFER),
@@ -10,6 +12,7 @@ It answers questions the design of @mlxn's decode step depends on, on the machin
 
     python3 probe_decode.py            # every setting; one JSON line per setting
     python3 probe_decode.py --child    # the current environment only
+    python3 probe_decode.py --micro    # the per-node costs only (seconds)
 Timings are medians in milliseconds.
 """
 import json
@@ -27,7 +30,34 @@ SETTINGS = [
 ]
 
 
-def child():
+def probe_ptx():
+    """PTX of a one-line kernel (y = x + 1), compiled with the NVRTC of MLX's CUDA build; None without it."""
+    import ctypes
+
+    lib = None
+    for name in ("libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"):
+        try:
+            lib = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
+    if lib is None:
+        return None
+    src = b'extern "C" __global__ void probe_add_one(const float* x, float* y, int n) { const int i = blockIdx.x * blockDim.x + threadIdx.x; if (i < n) y[i] = x[i] + 1.f; }'
+    prog = ctypes.c_void_p()
+    lib.nvrtcCreateProgram(ctypes.byref(prog), src, b"probe.cu", 0, None, None)
+    opts = [b"--gpu-architecture=compute_80"]
+    if lib.nvrtcCompileProgram(prog, len(opts), (ctypes.c_char_p * len(opts))(*opts)) != 0:
+        return None
+    size = ctypes.c_size_t()
+    lib.nvrtcGetPTXSize(prog, ctypes.byref(size))
+    buf = ctypes.create_string_buffer(size.value)
+    lib.nvrtcGetPTX(prog, buf)
+    lib.nvrtcDestroyProgram(ctypes.byref(prog))
+    return buf.value
+
+
+def child(micro_only=False):
     import mlx.core as mx
     import mlx.nn as nn
     from mlx_lm.models import qwen3
@@ -60,6 +90,24 @@ def child():
         "matmul_1x1024x1024": per_node(lambda y: mx.ones((1, 1024), mx.bfloat16) if y is None else y @ w),
         "reshape_view": per_node(lambda y: mx.zeros((2, 512), mx.bfloat16) if y is None else y.reshape(512, 2) if y.shape[0] == 2 else y.reshape(2, 512)),
     }
+    ptx = probe_ptx()
+    if ptx is not None:
+        padded = ptx + b"\n" + (b"// " + b"p" * 96 + b"\n") * 200
+
+        def kernel(source):
+            def make(y):
+                if y is None:
+                    return mx.zeros((1, 1024), mx.float32)
+                return mx.fast.precompiled_cuda_kernel(
+                    name="probe_add_one", compiled_source=source, inputs=[y], output_shapes=[y.shape],
+                    output_dtypes=[y.dtype], scalars=[y.size], grid=(y.size, 1, 1), threadgroup=(256, 1, 1))[0]
+            return make
+
+        micro[f"custom_kernel_ptx_{len(ptx)}b"] = per_node(kernel(ptx))
+        micro[f"custom_kernel_ptx_{len(padded)}b"] = per_node(kernel(padded))
+    if micro_only:
+        print(json.dumps({"env": {k: v for k, v in os.environ.items() if k.startswith("MLX_")}, "micro_per_node": micro}), flush=True)
+        return
 
     args = qwen3.ModelArgs(
         model_type="qwen3", hidden_size=1024, num_hidden_layers=int(os.environ.get("MLXN_PROBE_LAYERS", "28")), intermediate_size=3072,
@@ -161,8 +209,8 @@ def child():
 
 
 if __name__ == "__main__":
-    if "--child" in sys.argv:
-        child()
+    if "--child" in sys.argv or "--micro" in sys.argv:
+        child(micro_only="--micro" in sys.argv)
     else:
         for s in SETTINGS:
             env = dict(os.environ, **s)
