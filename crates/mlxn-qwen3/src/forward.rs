@@ -69,7 +69,7 @@ fn linear_base(x: &MlxArray, p: &ProjDesc, rows_product: bool) -> Result<Ptr, De
         ProjKind::Linear => {
             if rows_product
                 && p.bias().is_none()
-                && let Some(y) = fused_kernels::rows_product(x, p.weight())?
+                && let Some(y) = fused_kernels::rows_product(x, p.weight(), false)?
             {
                 return Ok(y);
             }
@@ -345,35 +345,50 @@ fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: O
         let next_norm = next_norm.map(|n| n.rebind(it));
         let o = layer.o.rebind(it);
         let (h1, x) = fused_kernels::add_norm(h, &*linear(attn, &o, rp)?, &post_norm, kernels)?;
-        let act = match &layer.gate_up {
-            Some(f) => {
-                // [gate | up] along the last axis, read in place by the kernel, else by the
-                // element-wise block through two slices.
-                let gu = linear(&x, &f.rebind(it), rp)?;
-                match kernels.then(|| fused_kernels::swiglu_halves(&gu)).transpose()?.flatten() {
-                    Some(act) => act,
-                    None => {
-                        let s = ffi::shape(&gu);
-                        let (rows, half) = (s[0], s[1] / 2);
-                        let g = ok(ffi::slice(&gu, &[0, 0], &[rows, half], &[1, 1]))?;
-                        swiglu(&g, &*ok(ffi::slice(&gu, &[0, half], &[rows, 2 * half], &[1, 1]))?)?
-                    }
+        // The second residual, and the norm of what follows in the fused layout.
+        let finish = |mlp: Ptr| -> Result<Vec<Ptr>, DescError> {
+            match &next_norm {
+                Some(n) => {
+                    let (h2, normed) = fused_kernels::add_norm(&h1, &mlp, n, kernels)?;
+                    Ok(vec![h2, normed])
                 }
+                None => Ok(vec![ok(ffi::binary(BinaryOp::Add, &h1, &mlp))?]),
             }
+        };
+        // The stacked [gate | up] product, or the SwiGLU of two separate ones.
+        let (gate_up, separate_act) = match &layer.gate_up {
+            Some(f) => (Some(linear(&x, &f.rebind(it), rp)?), None),
             None => {
                 let (gate, up) = (layer.gate.rebind(it), layer.up.rebind(it));
-                swiglu(&*linear(&x, &gate, rp)?, &*linear(&x, &up, rp)?)?
+                (None, Some(swiglu(&*linear(&x, &gate, rp)?, &*linear(&x, &up, rp)?)?))
             }
         };
         let down = layer.down.rebind(it);
-        let mlp = linear(&act, &down, rp)?;
-        match &next_norm {
-            Some(n) => {
-                let (h2, normed) = fused_kernels::add_norm(&h1, &mlp, n, kernels)?;
-                Ok(vec![h2, normed])
-            }
-            None => Ok(vec![ok(ffi::binary(BinaryOp::Add, &h1, &mlp))?]),
+        // The rows product reads [gate | up] and applies the SwiGLU itself (a plain Linear down).
+        let plain_down = down.kind == ProjKind::Linear && down.bias().is_none() && down.lora.is_none();
+        if rp
+            && plain_down
+            && let Some(gu) = &gate_up
+            && let Some(y) = fused_kernels::rows_product(gu, down.weight(), true)?
+        {
+            return finish(y);
         }
+        let act = match (gate_up, separate_act) {
+            (_, Some(act)) => act,
+            // Both halves read in place by the kernel, else by the element-wise block through
+            // two slices.
+            (Some(gu), None) => match kernels.then(|| fused_kernels::swiglu_halves(&gu)).transpose()?.flatten() {
+                Some(act) => act,
+                None => {
+                    let s = ffi::shape(&gu);
+                    let (rows, half) = (s[0], s[1] / 2);
+                    let g = ok(ffi::slice(&gu, &[0, 0], &[rows, half], &[1, 1]))?;
+                    swiglu(&g, &*ok(ffi::slice(&gu, &[0, half], &[rows, 2 * half], &[1, 1]))?)?
+                }
+            },
+            (None, None) => unreachable!("a stacked gate/up product or two"),
+        };
+        finish(linear(&act, &down, rp)?)
     })
 }
 

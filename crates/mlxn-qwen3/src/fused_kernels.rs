@@ -109,17 +109,19 @@ const ROWS_PRODUCT_MAX_ROWS: i64 = 8;
 /// `MLXN_ROWS_PRODUCT=1` runs the kernel, else MLX's matmul runs every product: on an H100 the
 /// kernel decoded batch 1 no faster (365 against 380 tok/s, docs/benchmarks.md), since MLX
 /// encodes each call of a custom kernel at about the cost of a cuBLAS product (it hashes the
-/// kernel's whole PTX per call), so replacing one by the other gains nothing; it is kept for the
-/// fusions that would replace two kernels by one (a projection with the SwiGLU before it).
+/// kernel's whole PTX per call), so replacing one by the other gains nothing. With it the down
+/// projection also takes in the SwiGLU before it (one kernel fewer per layer; not yet measured).
 fn rows_product_enabled() -> bool {
     static SET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *SET.get_or_init(|| std::env::var("MLXN_ROWS_PRODUCT").as_deref() == Ok("1"))
 }
 
 /// `x · wᵀ` for a decoding step's few rows of `x` and a Linear's `[out, in]` weight, in one
-/// kernel; `None` when the shapes or dtypes are not ones it takes.
-pub fn rows_product(x: &MlxArray, w: &MlxArray) -> Result<Option<Ptr>, DescError> {
-    let out = ok(ffi::gpu_rows_product(x, w))?;
+/// kernel; with `swiglu`, `silu(gate) · up` of x's two halves `[rows, gate | up]` in place of x
+/// (the SwiGLU and the down projection in one). `None` when the shapes or dtypes are not ones
+/// it takes.
+pub fn rows_product(x: &MlxArray, w: &MlxArray, swiglu: bool) -> Result<Option<Ptr>, DescError> {
+    let out = ok(ffi::gpu_rows_product(x, w, swiglu))?;
     Ok((!out.is_null()).then_some(out))
 }
 

@@ -319,10 +319,10 @@ pub mod ffi {
         /// `silu(gate) * up` of a `[rows, 2 * half]` product holding gate and up side by side, as
         /// one CUDA kernel (shim/gpu_fused.cc); null when the shape or dtype is not one it takes.
         fn gpu_swiglu_halves(gate_up: &MlxArray) -> Result<UniquePtr<MlxArray>>;
-        /// `x · weightᵀ` for a `[rows, in]` x of at most 8 rows and a Linear's `[out, in]` weight, as
-        /// one CUDA kernel (shim/gpu_fused.cc; MLX's matmul runs cuBLAS, several times the host's
-        /// cost to encode); null when the shapes or dtypes are not ones it takes.
-        fn gpu_rows_product(x: &MlxArray, weight: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        /// `x · weightᵀ` for a `[rows, in]` x of at most 8 rows and a Linear's `[out, in]` weight
+        /// (with `swiglu`, `silu(gate) · up` of a `[rows, gate | up]` x in its place), as one CUDA
+        /// kernel (shim/gpu_fused.cc); null when the shapes or dtypes are not ones it takes.
+        fn gpu_rows_product(x: &MlxArray, weight: &MlxArray, swiglu: bool) -> Result<UniquePtr<MlxArray>>;
         /// One query per row against the first `length` positions of `[B, kvHeads, capacity,
         /// headDim]` key and value buffers (whole buffers, not views of their first positions:
         /// the kernel copies what is not row-contiguous), under a `[1|B, 1|heads, 1, length]`

@@ -65,9 +65,9 @@ def main():
     args = ap.parse_args()
     nvrtc = ctypes.CDLL(nvrtc_library(args.cache))
     src = open(SHIM).read()
-    prelude, block_sum, qkv, add_norm, swiglu, rows_product, attention = (
-        raw_string(src, n) for n in ('kPrelude', 'kBlockSum', 'kQkvHeads', 'kAddRmsNorm', 'kSwigluHalves',
-                                     'kRowsProduct', 'kDecodeAttention'))
+    prelude, block_sum, qkv, add_norm, swiglu_value, swiglu, rows_product, attention = (
+        raw_string(src, n) for n in ('kPrelude', 'kBlockSum', 'kQkvHeads', 'kAddRmsNorm', 'kSwigluValue',
+                                     'kSwigluHalves', 'kRowsProduct', 'kDecodeAttention'))
     failed = 0
 
     def compile_one(label, t, consts, *parts):
@@ -99,10 +99,12 @@ def main():
                              ('TRADITIONAL', traditional), ('PER_ROW_OFFSET', per_row), ('Q_EPS', 1e-6),
                              ('K_EPS', 1e-6), ('LOG2_BASE', 19.93156815), ('ROPE_SCALE', 1.0)], block_sum, qkv)
         compile_one(f'add_rms_norm[{t}]', t, [('WIDTH', 1024), ('THREADS', 256), ('EPS', 1e-6)], block_sum, add_norm)
-        compile_one(f'swiglu_halves[{t}]', t, [('HALF', 3072)], swiglu)
+        compile_one(f'swiglu_halves[{t}]', t, [('HALF', 3072)], swiglu_value, swiglu)
         for rows in (1, 8):
             for k in (1024, 3072, 1000):
-                compile_one(f'rows_product[{t},rows={rows},K={k}]', t, [('ROWS', rows), ('K', k), ('WARPS', 8)], rows_product)
+                for act in (False, True):
+                    compile_one(f'rows_product[{t},rows={rows},K={k},swiglu={act}]', t,
+                                [('ROWS', rows), ('K', k), ('WARPS', 8), ('SWIGLU', act)], swiglu_value, rows_product)
         for mask in (None, 'unsigned char', t, 'float'):
             compile_one(f'decode_attention[{t},mask={mask}]', t,
                         [('HEAD_DIM', 128), ('N_Q', 16), ('N_KV', 8), ('WARPS', 16), ('HAS_MASK', mask is not None),

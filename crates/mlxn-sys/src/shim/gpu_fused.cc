@@ -13,10 +13,8 @@
 // - `add_rms_norm`: a residual add and the RMS norm that follows it (two kernels);
 // - `swiglu_halves`: `silu(gate) * up` read from the two halves of the stacked gate/up product
 //   (two slices and MLX's compiled element-wise kernel);
-// - `rows_product`: the projections of a decoding step's few rows, `x · Wᵀ` read from the
-//   Linear's own `[out, in]` weight (MLX's matmul runs cuBLAS, which costs the host 13-20 µs
-//   to encode per product against 3-4 µs for a kernel of ours: the projections were more than
-//   half of what a batch-1 step spent encoding);
+// - `rows_product` (opt-in): the projections of a decoding step's few rows, `x · Wᵀ` read from
+//   the Linear's own `[out, in]` weight, the down projection with the SwiGLU before it in one;
 // - `decode_attention`: a decoding step's attention over the first positions of the caches'
 //   buffers read in place (no views of them to encode), with or without an explicit mask (a
 //   left-padded batch: MLX's fused vector attention takes no array mask on CUDA), writing its
@@ -199,13 +197,43 @@ constexpr int kElementwiseThreads = 256;
 constexpr int kRowsProductMaxRows = 8;
 constexpr int kRowsProductWarps = 8;
 
-// y [ROWS, n_out] = x [ROWS, K] · wᵀ, w [n_out, K], all row-contiguous; float32 sums of T
-// products, rounded once (as cuBLAS does for T = bf16/f16 with float32 accumulation). One warp
-// per output column: it reads the weight's row once, 16 bytes per lane at a time (the row is
-// the memory a decoding step's product is bound by), and each of the ROWS rows of x beside it.
-// The addresses are checked for 16-byte alignment once per warp; a view at an odd offset takes
-// the loop of single elements.
+// `silu(g) * u` as MLX's compiled `sigmoid(g) * g * u` rounds it: each op's result held in T.
+constexpr const char* kSwigluValue = R"(
+__device__ __forceinline__ float mlxn_swiglu(float g, float u) {
+  const float s = round_to<T>(1.f / (1.f + expf(-g)));
+  return round_to<T>(round_to<T>(g * s) * u);
+}
+)";
+
+// y [ROWS, n_out] = a [ROWS, K] · wᵀ, w [n_out, K], all row-contiguous; float32 sums of T
+// products, rounded once (as cuBLAS does for T = bf16/f16 with float32 accumulation). `a` is x
+// itself, or with SWIGLU the SwiGLU of x [ROWS, 2K]'s two halves (gate | up), computed as it is
+// read (the down projection with the activation before it: one kernel instead of two). One
+// warp per output column: it reads the weight's row once, 16 bytes per lane at a time (the row
+// is the memory a decoding step's product is bound by), and each of the ROWS rows of x beside
+// it. The addresses are checked for 16-byte alignment once per warp; a view at an odd offset
+// takes the loop of single elements.
 constexpr const char* kRowsProduct = R"(
+constexpr int X_STRIDE = SWIGLU ? 2 * K : K;
+// Elements k0.. k0 + VEC of row m of `a` (16-byte aligned loads).
+__device__ __forceinline__ void mlxn_input_vec(const T* x, long m, int k0, float* out) {
+  constexpr int VEC = 16 / sizeof(T);
+  const uint4 xv = *reinterpret_cast<const uint4*>(x + m * X_STRIDE + k0);
+  const T* xp = reinterpret_cast<const T*>(&xv);
+  if constexpr (SWIGLU) {
+    const uint4 uv = *reinterpret_cast<const uint4*>(x + m * X_STRIDE + K + k0);
+    const T* up = reinterpret_cast<const T*>(&uv);
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) out[j] = mlxn_swiglu(to_float(xp[j]), to_float(up[j]));
+  } else {
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) out[j] = to_float(xp[j]);
+  }
+}
+__device__ __forceinline__ float mlxn_input(const T* x, long m, int k) {
+  if constexpr (SWIGLU) return mlxn_swiglu(to_float(x[m * X_STRIDE + k]), to_float(x[m * X_STRIDE + K + k]));
+  return to_float(x[m * X_STRIDE + k]);
+}
 extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_rows_product(const T* x, const T* w, T* y, int n_out) {
   constexpr int VEC = 16 / sizeof(T);
   const int lane = threadIdx.x & 31;
@@ -227,17 +255,17 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_rows_product(const
       for (int j = 0; j < VEC; ++j) wf[j] = to_float(wp[j]);
 #pragma unroll
       for (int m = 0; m < ROWS; ++m) {
-        const uint4 xv = *reinterpret_cast<const uint4*>(x + static_cast<long>(m) * K + k0);
-        const T* xp = reinterpret_cast<const T*>(&xv);
+        float a[VEC];
+        mlxn_input_vec(x, m, k0, a);
 #pragma unroll
-        for (int j = 0; j < VEC; ++j) acc[m] += wf[j] * to_float(xp[j]);
+        for (int j = 0; j < VEC; ++j) acc[m] += wf[j] * a[j];
       }
     }
   } else {
     for (int k = lane; k < K; k += 32) {
       const float wf = to_float(wr[k]);
 #pragma unroll
-      for (int m = 0; m < ROWS; ++m) acc[m] += wf * to_float(x[static_cast<long>(m) * K + k]);
+      for (int m = 0; m < ROWS; ++m) acc[m] += wf * mlxn_input(x, m, k);
     }
   }
 #pragma unroll
@@ -253,18 +281,14 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_rows_product(const
 )";
 
 // Input row-contiguous: gate_up [rows, 2 * HALF], the gate in the first half of each row. Output
-// [rows, HALF]. MLX's compiled `sigmoid(g) * g * u` holds each op's result in T.
+// [rows, HALF].
 constexpr const char* kSwigluHalves = R"(
 extern "C" __global__ void mlxn_swiglu_halves(const T* gate_up, T* out, int rows) {
   const long i = static_cast<long>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= static_cast<long>(rows) * HALF) return;
   const long row = i / HALF;
   const int j = static_cast<int>(i % HALF);
-  const float g = to_float(gate_up[row * 2 * HALF + j]);
-  const float u = to_float(gate_up[row * 2 * HALF + HALF + j]);
-  const float s = round_to<T>(1.f / (1.f + expf(-g)));
-  const float silu = round_to<T>(g * s);
-  out[i] = from_float<T>(silu * u);
+  out[i] = from_float<T>(mlxn_swiglu(to_float(gate_up[row * 2 * HALF + j]), to_float(gate_up[row * 2 * HALF + HALF + j])));
 }
 )";
 
@@ -512,18 +536,20 @@ ArrayPtr gpu_decode_attention(const MlxArray& queries, const MlxArray& keys, con
   return wrap(std::move(outs[0]));
 }
 
-ArrayPtr gpu_rows_product(const MlxArray& x_in, const MlxArray& weight) {
+ArrayPtr gpu_rows_product(const MlxArray& x_in, const MlxArray& weight, bool swiglu) {
   const auto &x = x_in.inner, &w = weight.inner;
   const auto dtype = x.dtype();
-  if (!is_float_type(dtype) || w.dtype() != dtype || x.ndim() != 2 || w.ndim() != 2 || x.shape(1) != w.shape(1) ||
+  if (!is_float_type(dtype) || w.dtype() != dtype || x.ndim() != 2 || w.ndim() != 2 ||
+      x.shape(1) != (swiglu ? 2 : 1) * static_cast<int64_t>(w.shape(1)) ||
       x.shape(0) < 1 || x.shape(0) > kRowsProductMaxRows || w.shape(0) < 1 || w.shape(1) < 1 ||
       w.size() > INT32_MAX) {
     return nullptr;  // the caller runs MLX's matmul
   }
   const int rows = x.shape(0), k = w.shape(1), n_out = w.shape(0);
-  std::string constants = int_constant("ROWS", rows) + int_constant("K", k) + int_constant("WARPS", kRowsProductWarps);
+  std::string constants = int_constant("ROWS", rows) + int_constant("K", k) + int_constant("WARPS", kRowsProductWarps) +
+                          int_constant("SWIGLU", swiglu);
   const long blocks = (static_cast<long>(n_out) + kRowsProductWarps - 1) / kRowsProductWarps;
-  auto outs = run_kernel("mlxn_rows_product", kernel_variant(dtype, constants, {kRowsProduct}), {x, w},
+  auto outs = run_kernel("mlxn_rows_product", kernel_variant(dtype, constants, {kSwigluValue, kRowsProduct}), {x, w},
                          {{rows, n_out}}, {dtype}, {n_out}, blocks, 32 * kRowsProductWarps);
   if (outs.empty()) return nullptr;
   return wrap(std::move(outs[0]));
@@ -538,7 +564,7 @@ ArrayPtr gpu_swiglu_halves(const MlxArray& gate_up) {
   }
   const int rows = x.shape(0), half = x.shape(1) / 2;
   const long blocks = (static_cast<long>(rows) * half + kElementwiseThreads - 1) / kElementwiseThreads;
-  auto outs = run_kernel("mlxn_swiglu_halves", kernel_variant(dtype, int_constant("HALF", half), {kSwigluHalves}),
+  auto outs = run_kernel("mlxn_swiglu_halves", kernel_variant(dtype, int_constant("HALF", half), {kSwigluValue, kSwigluHalves}),
                          {x}, {{rows, half}}, {dtype}, {rows}, blocks, kElementwiseThreads);
   if (outs.empty()) return nullptr;
   return wrap(std::move(outs[0]));

@@ -223,7 +223,7 @@ ListPtr gpu_qkv_heads(const MlxArray& q_src, const MlxArray& k_src, const MlxArr
                       float k_eps, bool traditional, float base, float scale);
 ListPtr gpu_add_rms_norm(const MlxArray& residual, const MlxArray& delta, const MlxArray& weight, float eps);
 ArrayPtr gpu_swiglu_halves(const MlxArray& gate_up);
-ArrayPtr gpu_rows_product(const MlxArray& x, const MlxArray& weight);
+ArrayPtr gpu_rows_product(const MlxArray& x, const MlxArray& weight, bool swiglu);
 ArrayPtr gpu_decode_attention(const MlxArray& queries, const MlxArray& keys, const MlxArray& values,
                               const MlxArray* mask, int32_t length, float scale);
 ArrayPtr fast_sdpa(const MlxArray& q, const MlxArray& k, const MlxArray& v, float scale, rust::Str mask_mode, const MlxArray* mask, const MlxArray* sinks);
