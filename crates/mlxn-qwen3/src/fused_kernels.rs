@@ -2,8 +2,10 @@
 //! separate MLX ops it replaces as the fallback.
 //!
 //! On a GPU a decoding step of a small model costs what the host spends encoding its graph's
-//! nodes, a few microseconds per kernel and about one per view, more than the device spends
-//! running them. Per layer the q/k norms and rotary embeddings become one kernel that also lays
+//! nodes, more than the device spends running them: about 4 µs per MLX kernel, 9 per custom
+//! kernel of ours (MLX hashes its PTX on every call) or cuBLAS product, under one per view
+//! (docs/benchmarks.md, thirteenth session). So a kernel of ours pays where it replaces two or
+//! more. Per layer the q/k norms and rotary embeddings become one kernel that also lays
 //! out v's heads, each residual add with its RMS norm another, and the SwiGLU one that reads the
 //! stacked gate/up product in place (no copies of the strided head slices MLX's RMSNorm makes at
 //! batch sizes above one, and no views); a decoding step's attention runs as one kernel that
@@ -11,7 +13,7 @@
 //! vector attention would fall back to about five kernels) or without one. They serve decoding
 //! steps with caches (where no gradient flows: MLX's custom kernels have none), on a CUDA device,
 //! all of them by default (see `DEFAULT`; `MLXN_FUSED_KERNELS` = `0`, `1`, `norms` for all but
-//! the attention kernel).
+//! the attention kernel), except the rows product (`MLXN_ROWS_PRODUCT=1`, below).
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use mlxn_core::ffi::{self, BinaryOp, MlxArray};
