@@ -103,7 +103,6 @@ pub fn plan(d: &Desc, hidden: &MlxArray, length: i32) -> Plan {
     }
 }
 
-
 /// Rows a decoding step may have for the rows-product kernel (its limit in shim/gpu_fused.cc):
 /// with more, MLX's matmul on the tensor cores wins on the device's time.
 const ROWS_PRODUCT_MAX_ROWS: i64 = 8;
@@ -123,8 +122,7 @@ fn rows_product_enabled() -> bool {
 /// (the SwiGLU and the down projection in one). `None` when the shapes or dtypes are not ones
 /// it takes.
 pub fn rows_product(x: &MlxArray, w: &MlxArray, swiglu: bool) -> Result<Option<Ptr>, DescError> {
-    let out = ok(ffi::gpu_rows_product(x, w, swiglu))?;
-    Ok((!out.is_null()).then_some(out))
+    ok_optional(ffi::gpu_rows_product(x, w, swiglu))
 }
 
 fn same_float_dtype(arrays: &[&MlxArray]) -> bool {
@@ -191,8 +189,7 @@ pub fn qkv_heads(
 /// `silu(gate) · up` of the stacked `[rows, gate | up]` product in one kernel; `None` when the
 /// shape or dtype is not one it takes.
 pub fn swiglu_halves(gate_up: &MlxArray) -> Result<Option<Ptr>, DescError> {
-    let out = ok(ffi::gpu_swiglu_halves(gate_up))?;
-    Ok((!out.is_null()).then_some(out))
+    ok_optional(ffi::gpu_swiglu_halves(gate_up))
 }
 
 /// Keys past which a decoding step without a mask keeps MLX's fused vector attention: this
@@ -206,7 +203,12 @@ pub const UNMASKED_ATTENTION_MAX_KEYS: i32 = 1024;
 pub fn decode_attention(q: &MlxArray, k: &MlxArray, v: &MlxArray, length: i32, mask: Option<&MlxArray>, scale: f64) -> Result<Option<Ptr>, DescError> {
     let m = mask.map_or(std::ptr::null(), |m| m as *const MlxArray);
     // SAFETY: the mask pointer is null or a live array for this call.
-    let out = ok(unsafe { ffi::gpu_decode_attention(q, k, v, m, length, scale as f32) })?;
+    ok_optional(unsafe { ffi::gpu_decode_attention(q, k, v, m, length, scale as f32) })
+}
+
+/// The kernel's output; `None` for a null array (shapes the kernel does not take).
+fn ok_optional(r: Result<Ptr, cxx::Exception>) -> Result<Option<Ptr>, DescError> {
+    let out = ok(r)?;
     Ok((!out.is_null()).then_some(out))
 }
 

@@ -306,7 +306,7 @@ pub mod ffi {
         fn is_tracer(a: &MlxArray) -> bool;
         /// q and k RMS norms and rotary embeddings, and v's heads, as one CUDA kernel
         /// (shim/gpu_fused.cc): [q, k, v] in [B, heads, L, headDim], read in place from columns
-        /// `q_col`/`k_col`/`v_col` on of the rows of `q_src`/`k_src`/`v_src`; null when the shapes
+        /// `q_col`/`k_col`/`v_col` on in the rows of `q_src`/`k_src`/`v_src`; null when the shapes
         /// or dtypes are not ones it takes.
         fn gpu_qkv_heads(q_src: &MlxArray, k_src: &MlxArray, v_src: &MlxArray, q_weight: &MlxArray,
             k_weight: &MlxArray, offset: &MlxArray, batch: i32, seq: i32, n_q: i32, n_k: i32, head_dim: i32,
