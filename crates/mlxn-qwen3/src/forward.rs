@@ -220,23 +220,45 @@ fn block_inputs<'x>(projs: &[&ProjDesc<'x>], wts: &'x [Option<Ptr>], out: &mut V
 }
 
 /// Before the attention: `[q, k, v]` as `[B, heads, L, headDim]`, q and k normed and rotated.
+/// A plain `Linear` (no bias, no LoRA): what the fused products' kernels take.
+fn plain_linear(p: &ProjDesc) -> bool {
+    p.kind == ProjKind::Linear && p.bias().is_none() && p.lora.is_none()
+}
+
 /// The residual stream `h` is kept 2-D (`[B·L, hidden]`) between blocks: a matmul of a 3-D
 /// input adds a flatten and an unflatten node around every projection (about 300 per step for
 /// Qwen3-0.6B), which cost time both when the graph is built and when MLX evaluates it; the
 /// products are the same. With the fused layout (fused_kernels.rs) the block receives the
 /// layer's input already normed by the block before, and with the kernels norms and rotates q
-/// and k in one.
-fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b: i32, l: i32, plan: Plan) -> Result<Vec<Ptr>, DescError> {
+/// and k in one. Folded (`plan.folded`), it receives the residual stream and the MLP output of
+/// the layer before (`delta`; none before the first layer), adds and norms them itself (one
+/// kernel with the q/k/v product and the q/k norms and rotations), and gives the sum first:
+/// `[h + delta, q, k, v]`.
+#[allow(clippy::too_many_arguments)]
+fn pre_attention(
+    h: &MlxArray,
+    delta: Option<&MlxArray>,
+    d: &Desc,
+    layer: &LayerDesc,
+    offset: &MlxArray,
+    b: i32,
+    l: i32,
+    plan: Plan,
+) -> Result<Vec<Ptr>, DescError> {
     // One matmul for q, k and v when the model holds them fused (three fewer kernels to
     // encode per layer and step, the largest per-node cost on a GPU), else one each.
     let projs: Vec<&ProjDesc> = match &layer.qkv {
         Some(f) => vec![f],
         None => vec![&layer.q, &layer.k, &layer.v],
     };
-    let rp = plan.rows_product;
+    // The weights as stored where a kernel of ours takes them (the fallbacks' products too).
+    let rp = plan.rows_product || (plan.folded && plan.kernels);
     let wts = transposed_weights(&projs, rp)?;
     let mut inputs = vec![h];
-    if !plan.layout {
+    inputs.extend(delta);
+    // The input norm runs here unless the block before ran it (the fused layout, not folded).
+    let own_norm = !plan.layout || plan.folded;
+    if own_norm {
         inputs.push(layer.input_norm.weight);
     }
     inputs.extend([layer.q_norm.weight, layer.k_norm.weight, offset]);
@@ -245,12 +267,12 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
     let proj_sig: Vec<String> = projs.iter().map(|p| p.signature()).collect();
     // b and l are baked into the reshapes, and h's shape [B·L, hidden] does not tell them apart.
     let signature = format!(
-        "qwen3-pre {b}x{l} {} {} {} {} {} {} {} {} {} {} {} {} fused {} {} {}",
+        "qwen3-pre {b}x{l} {} {} {} {} {} {} {} {} {} {} {} {} fused {} {} {} folded {} {}",
         layer.input_norm.signature(), layer.q_norm.signature(), layer.k_norm.signature(),
         proj_sig.join(" "), layer.qkv.is_some(),
-        d.n_heads, d.n_kv_heads, d.head_dim, r.dims, r.traditional, r.base, r.scale, plan.layout, plan.kernels, rp
+        d.n_heads, d.n_kv_heads, d.head_dim, r.dims, r.traditional, r.base, r.scale, plan.layout, plan.kernels, rp,
+        plan.folded, delta.is_some()
     );
-    let (hq, hk, dh) = (d.n_heads, d.n_kv_heads, d.head_dim);
     // A prompt's block (L > 1) on the CPU runs as the separate ops: compiled, it raised the peak
     // memory of a prefill by about a fifth (small-float32, 8 x 31 tokens: 28.5 → 24.2 MB over the
     // weights; 1 x 512: 34 → 27.6 MB; mlx-lm's uncompiled layers: 22.8) for no measurable speed.
@@ -263,117 +285,169 @@ fn pre_attention(h: &MlxArray, d: &Desc, layer: &LayerDesc, offset: &MlxArray, b
     let compile = l == 1 || ffi::default_device_type() != 0;
     maybe_compiled(compile, signature, &inputs, |it| {
         let h = it.next().unwrap();
-        let input_norm = (!plan.layout).then(|| layer.input_norm.rebind(it));
+        let delta = delta.map(|_| it.next().unwrap());
+        let input_norm = own_norm.then(|| layer.input_norm.rebind(it));
         let (q_norm, k_norm, offset) = (layer.q_norm.rebind(it), layer.k_norm.rebind(it), it.next().unwrap());
-        let normed;
-        let x: &MlxArray = match &input_norm {
-            Some(n) => {
-                normed = rms(h, n)?;
-                &normed
-            }
-            None => h,
+        let projs: Vec<ProjDesc> = match &layer.qkv {
+            Some(f) => vec![f.rebind(it)],
+            None => vec![layer.q.rebind(it), layer.k.rebind(it), layer.v.rebind(it)],
         };
-        // Heads as [B, L, heads, headDim], made [B, heads, L, headDim] by a transpose (`to_bhld`).
-        // With one position (a decoding step) the rows' memory already is the second layout, so
-        // a reshape gives it and `to_bhld` has nothing to do: a step's graph keeps three
-        // transposes per layer fewer (q, k, v), nodes that the evaluation encodes one by one
-        // (what bounds a GPU's batch-1 step).
-        let one = l == 1;
-        let (head_axis, seq_axis) = if one { (1, 2) } else { (2, 1) };
-        let heads = |t: &MlxArray, n: i32| ok(ffi::reshape(t, &if one { [b, n, 1, dh] } else { [b, l, n, dh] }));
-        let to_bhld = |t: Ptr| match one {
-            true => Ok(t),
-            false => ok(ffi::transpose(&t, &[0, 2, 1, 3], false)),
-        };
-        // The products as 2-D rows ([B·L, width]): stacked q|k|v, or one each.
-        let products: Vec<Ptr> = match &layer.qkv {
-            Some(f) => vec![linear(x, &f.rebind(it), rp)?],
-            None => {
-                let (qp, kp, vp) = (layer.q.rebind(it), layer.k.rebind(it), layer.v.rebind(it));
-                vec![linear(x, &qp, rp)?, linear(x, &kp, rp)?, linear(x, &vp, rp)?]
-            }
-        };
-        if plan.kernels {
-            let src = match products.as_slice() {
-                [all] => QkvSources { q: all, q_col: 0, k: all, k_col: i64::from(hq * dh), v: all, v_col: i64::from((hq + hk) * dh) },
-                [q, k, v] => QkvSources { q, q_col: 0, k, k_col: 0, v, v_col: 0 },
-                _ => unreachable!("one stacked product or three"),
-            };
-            if let Some(qkv) = fused_kernels::qkv_heads(&src, &q_norm, &k_norm, offset, d, b, l)? {
-                return Ok(Vec::from(qkv));
-            }
+        // Folded: the sum and q, k, v from one kernel.
+        if plan.folded
+            && plan.kernels
+            && let ([f], Some(n)) = (projs.as_slice(), &input_norm)
+            && plain_linear(f)
+            && let Some((sum, qkv)) = fused_kernels::norm_qkv_heads(h, delta, n, f.weight(), &q_norm, &k_norm, offset, d)?
+        {
+            return Ok(delta.map(|_| sum).into_iter().chain(qkv).collect());
         }
-        let (q, k, v) = match products.as_slice() {
-            [all] => {
-                let all = heads(all, hq + 2 * hk)?;
-                let part = |from: i32, to: i32| {
-                    let (mut start, mut stop) = ([0; 4], [b, 0, 0, dh]);
-                    (start[head_axis], stop[head_axis], stop[seq_axis]) = (from, to, l);
-                    ok(ffi::slice(&all, &start, &stop, &[1, 1, 1, 1]))
-                };
-                (part(0, hq)?, part(hq, hq + hk)?, part(hq + hk, hq + 2 * hk)?)
+        // Else the sum (folded, after the first layer) and the normed input, then q, k and v.
+        let (sum, normed) = match (&input_norm, delta) {
+            (Some(n), Some(dl)) => {
+                let (sum, normed) = fused_kernels::add_norm(h, dl, n, plan.kernels)?;
+                (Some(sum), Some(normed))
             }
-            [q, k, v] => (heads(q, hq)?, heads(k, hk)?, heads(v, hk)?),
+            (Some(n), None) => (None, Some(rms(h, n)?)),
+            (None, _) => (None, None),
+        };
+        let qkv = heads_after_input_norm(normed.as_deref().unwrap_or(h), &projs, &q_norm, &k_norm, offset, d, b, l, plan, rp)?;
+        Ok(sum.into_iter().chain(qkv).collect())
+    })
+}
+
+/// q, k and v of the normed input `x` (pre_attention): the products, then q and k normed and
+/// rotated, as `[B, heads, L, headDim]`.
+#[allow(clippy::too_many_arguments)]
+fn heads_after_input_norm(
+    x: &MlxArray,
+    projs: &[ProjDesc],
+    q_norm: &NormDesc,
+    k_norm: &NormDesc,
+    offset: &MlxArray,
+    d: &Desc,
+    b: i32,
+    l: i32,
+    plan: Plan,
+    rp: bool,
+) -> Result<Vec<Ptr>, DescError> {
+    let (hq, hk, dh) = (d.n_heads, d.n_kv_heads, d.head_dim);
+    // Heads as [B, L, heads, headDim], made [B, heads, L, headDim] by a transpose (`to_bhld`).
+    // With one position (a decoding step) the rows' memory already is the second layout, so
+    // a reshape gives it and `to_bhld` has nothing to do: a step's graph keeps three
+    // transposes per layer fewer (q, k, v), nodes that the evaluation encodes one by one
+    // (what bounds a GPU's batch-1 step).
+    let one = l == 1;
+    let (head_axis, seq_axis) = if one { (1, 2) } else { (2, 1) };
+    let heads = |t: &MlxArray, n: i32| ok(ffi::reshape(t, &if one { [b, n, 1, dh] } else { [b, l, n, dh] }));
+    let to_bhld = |t: Ptr| match one {
+        true => Ok(t),
+        false => ok(ffi::transpose(&t, &[0, 2, 1, 3], false)),
+    };
+    // The products as 2-D rows ([B·L, width]): stacked q|k|v, or one each.
+    let products: Vec<Ptr> = projs.iter().map(|p| linear(x, p, rp)).collect::<Result<_, _>>()?;
+    if plan.kernels {
+        let src = match products.as_slice() {
+            [all] => QkvSources { q: all, q_col: 0, k: all, k_col: i64::from(hq * dh), v: all, v_col: i64::from((hq + hk) * dh) },
+            [q, k, v] => QkvSources { q, q_col: 0, k, k_col: 0, v, v_col: 0 },
             _ => unreachable!("one stacked product or three"),
         };
-        let v = to_bhld(v)?;
-        let q = to_bhld(rms(&q, &q_norm)?)?;
-        let k = to_bhld(rms(&k, &k_norm)?)?;
-        Ok(vec![rope(&q, d, offset)?, rope(&k, d, offset)?, v])
-    })
+        if let Some(qkv) = fused_kernels::qkv_heads(&src, q_norm, k_norm, offset, d, b, l)? {
+            return Ok(Vec::from(qkv));
+        }
+    }
+    let (q, k, v) = match products.as_slice() {
+        [all] => {
+            let all = heads(all, hq + 2 * hk)?;
+            let part = |from: i32, to: i32| {
+                let (mut start, mut stop) = ([0; 4], [b, 0, 0, dh]);
+                (start[head_axis], stop[head_axis], stop[seq_axis]) = (from, to, l);
+                ok(ffi::slice(&all, &start, &stop, &[1, 1, 1, 1]))
+            };
+            (part(0, hq)?, part(hq, hq + hk)?, part(hq + hk, hq + 2 * hk)?)
+        }
+        [q, k, v] => (heads(q, hq)?, heads(k, hk)?, heads(v, hk)?),
+        _ => unreachable!("one stacked product or three"),
+    };
+    let v = to_bhld(v)?;
+    let q = to_bhld(rms(&q, q_norm)?)?;
+    let k = to_bhld(rms(&k, k_norm)?)?;
+    Ok(vec![rope(&q, d, offset)?, rope(&k, d, offset)?, v])
 }
 
 /// After the attention: the output projection, both residuals, the norm and the MLP. With
 /// `next_norm` (the fused layout) it also norms its output for what follows (the next layer's
 /// input norm or the final norm): `[h, normed]`; with the kernels each residual add and the
-/// norm after it run as one kernel.
+/// norm after it run as one kernel. Folded (`plan.folded`) the post-attention norm runs inside
+/// the gate/up product's kernel and the SwiGLU inside the down product's, and without
+/// `next_norm` the MLP output is left for the next layer's block to add: `[h, mlp]`.
 fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: Option<&NormDesc>, plan: Plan) -> Result<Vec<Ptr>, DescError> {
     let (kernels, rp) = (plan.kernels, plan.rows_product);
-    let projs: Vec<&ProjDesc> = match &layer.gate_up {
-        Some(f) => vec![&layer.o, f, &layer.down],
-        None => vec![&layer.o, &layer.gate, &layer.up, &layer.down],
+    // The MLP's weights as stored where a kernel of ours takes them (the fallbacks' products too).
+    let rp_mlp = rp || (plan.folded && kernels);
+    let mlp_projs: Vec<&ProjDesc> = match &layer.gate_up {
+        Some(f) => vec![f, &layer.down],
+        None => vec![&layer.gate, &layer.up, &layer.down],
     };
-    let wts = transposed_weights(&projs, rp)?;
+    let projs: Vec<&ProjDesc> = std::iter::once(&layer.o).chain(mlp_projs.iter().copied()).collect();
+    let mut wts = transposed_weights(&projs[..1], rp)?;
+    wts.extend(transposed_weights(&mlp_projs, rp_mlp)?);
     let mut inputs = vec![h, attn, layer.post_norm.weight];
     inputs.extend(next_norm.map(|n| n.weight));
     block_inputs(&projs, &wts, &mut inputs);
     let proj_sig: Vec<String> = projs.iter().map(|p| p.signature()).collect();
     let next_sig = next_norm.map_or_else(|| "none".to_string(), |n| n.signature());
-    let signature = format!("qwen3-post {} {} {} next {next_sig} kernels {kernels} {rp}", layer.post_norm.signature(), proj_sig.join(" "), layer.gate_up.is_some());
+    let signature = format!(
+        "qwen3-post {} {} {} next {next_sig} kernels {kernels} {rp} folded {}",
+        layer.post_norm.signature(), proj_sig.join(" "), layer.gate_up.is_some(), plan.folded
+    );
     compiled(signature, &inputs, |it| {
         let (h, attn, post_norm) = (it.next().unwrap(), it.next().unwrap(), layer.post_norm.rebind(it));
         let next_norm = next_norm.map(|n| n.rebind(it));
         let o = layer.o.rebind(it);
-        let (h1, x) = fused_kernels::add_norm(h, &*linear(attn, &o, rp)?, &post_norm, kernels)?;
-        // The second residual, and the norm of what follows in the fused layout.
-        let finish = |mlp: Ptr| -> Result<Vec<Ptr>, DescError> {
+        let (gate_up, gate_and_up) = match &layer.gate_up {
+            Some(f) => (Some(f.rebind(it)), None),
+            None => (None, Some((layer.gate.rebind(it), layer.up.rebind(it)))),
+        };
+        let down = layer.down.rebind(it);
+        let o_out = linear(attn, &o, rp)?;
+        // The residual, and the stacked [gate | up] product (folded: both from one kernel) or
+        // the SwiGLU of two separate ones.
+        let folded = match &gate_up {
+            Some(gu) if plan.folded && kernels && plain_linear(gu) => fused_kernels::norm_product(h, Some(&o_out), &post_norm, gu.weight())?,
+            _ => None,
+        };
+        let (h1, stacked, separate_act) = match folded {
+            Some((h1, gu)) => (h1, Some(gu), None),
+            None => {
+                let (h1, x) = fused_kernels::add_norm(h, &o_out, &post_norm, kernels)?;
+                match (&gate_up, &gate_and_up) {
+                    (Some(f), _) => (h1, Some(linear(&x, f, rp_mlp)?), None),
+                    (None, Some((g, u))) => (h1, None, Some(swiglu(&*linear(&x, g, rp_mlp)?, &*linear(&x, u, rp_mlp)?)?)),
+                    (None, None) => unreachable!("a stacked gate/up projection or two"),
+                }
+            }
+        };
+        // The second residual: added and normed for what follows, added, or (folded) left to
+        // the next layer's block.
+        let finish = |h1: Ptr, mlp: Ptr| -> Result<Vec<Ptr>, DescError> {
             match &next_norm {
                 Some(n) => {
                     let (h2, normed) = fused_kernels::add_norm(&h1, &mlp, n, kernels)?;
                     Ok(vec![h2, normed])
                 }
+                None if plan.folded => Ok(vec![h1, mlp]),
                 None => Ok(vec![ok(ffi::binary(BinaryOp::Add, &h1, &mlp))?]),
             }
         };
-        // The stacked [gate | up] product, or the SwiGLU of two separate ones.
-        let (gate_up, separate_act) = match &layer.gate_up {
-            Some(f) => (Some(linear(&x, &f.rebind(it), rp)?), None),
-            None => {
-                let (gate, up) = (layer.gate.rebind(it), layer.up.rebind(it));
-                (None, Some(swiglu(&*linear(&x, &gate, rp)?, &*linear(&x, &up, rp)?)?))
-            }
-        };
-        let down = layer.down.rebind(it);
         // The rows product reads [gate | up] and applies the SwiGLU itself (a plain Linear down).
-        let plain_down = down.kind == ProjKind::Linear && down.bias().is_none() && down.lora.is_none();
-        if rp
-            && plain_down
-            && let Some(gu) = &gate_up
+        if rp_mlp
+            && plain_linear(&down)
+            && let Some(gu) = &stacked
             && let Some(y) = fused_kernels::rows_product(gu, down.weight(), true)?
         {
-            return finish(y);
+            return finish(h1, y);
         }
-        let act = match (gate_up, separate_act) {
+        let act = match (stacked, separate_act) {
             (_, Some(act)) => act,
             // Both halves read in place by the kernel, else by the element-wise block through
             // two slices.
@@ -388,7 +462,7 @@ fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: O
             },
             (None, None) => unreachable!("a stacked gate/up product or two"),
         };
-        finish(linear(&act, &down, rp)?)
+        finish(h1, linear(&act, &down, rp_mlp)?)
     })
 }
 
@@ -490,12 +564,15 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
     // Layers whose caches stand at the same offset share one offset array, as in model.ts.
     let mut shared: Option<(i32, Ptr)> = None;
     // In the fused layout each block after the attention also norms the next layer's input (or
-    // applies the final norm): `normed` carries it from block to block.
+    // applies the final norm): `normed` carries it from block to block. Folded, each block
+    // before the attention adds and norms its input itself: `delta` carries the MLP output the
+    // next one adds.
     let plan = fused_kernels::plan(d, &h, l);
-    let mut normed: Option<Ptr> = match (plan.layout, d.layers.first()) {
+    let mut normed: Option<Ptr> = match (plan.layout && !plan.folded, d.layers.first()) {
         (true, Some(first)) => Some(rms(&h, &first.input_norm)?),
         _ => None,
     };
+    let mut delta: Option<Ptr> = None;
     for (i, layer) in d.layers.iter().enumerate() {
         let prev = layer.cache.as_ref().map_or(0, |c| c.prev);
         let offset: &MlxArray = match &layer.cache {
@@ -507,12 +584,23 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
                 &shared.as_ref().expect("just set").1
             }
         };
-        let qkv = pre_attention(normed.as_deref().unwrap_or(&h), d, layer, offset, b, l, plan)?;
+        let mut qkv = pre_attention(normed.as_deref().unwrap_or(&h), delta.as_deref(), d, layer, offset, b, l, plan)?;
+        if delta.is_some() {
+            h = qkv.remove(0);
+        }
         let (attn, update) = attention(&qkv, d, layer, mask, plan.attention_kernel)?;
-        let next_norm = plan.layout.then(|| d.layers.get(i + 1).map_or(&d.norm, |next| &next.input_norm));
+        let last = i + 1 == d.layers.len();
+        let next_norm = match plan.folded {
+            // Folded, only the final norm follows a block after the attention.
+            true => last.then_some(&d.norm),
+            false => plan.layout.then(|| d.layers.get(i + 1).map_or(&d.norm, |next| &next.input_norm)),
+        };
         let mut out = post_attention(&h, &attn, layer, next_norm, plan)?.into_iter();
         h = out.next().expect("the residual stream");
-        normed = out.next();
+        match plan.folded && !last {
+            true => delta = out.next(),
+            false => normed = out.next(),
+        }
         updates.extend(update);
     }
     let last = match normed {

@@ -36,6 +36,9 @@ pub const OFF: u8 = 0;
 pub const ON: u8 = 1;
 pub const LAYOUT_ONLY: u8 = 2;
 pub const WITHOUT_ATTENTION: u8 = 3;
+/// The folded layout (`Plan::folded`) with the separate ops in place of the kernels, on any
+/// device (CPU tests hold it to the plain blocks, as LAYOUT_ONLY does the fused layout).
+pub const FOLDED_LAYOUT_ONLY: u8 = 4;
 const UNSET: u8 = u8::MAX;
 static SETTING: AtomicU8 = AtomicU8::new(UNSET);
 
@@ -74,6 +77,13 @@ pub struct Plan {
     /// The Linear projections of a decoding step's few rows run the rows-product kernel (else
     /// MLX's matmul).
     pub rows_product: bool,
+    /// Each residual add and RMS norm runs inside the product after it (a decoding step's few
+    /// rows; with the kernels, one kernel each): the block before the attention adds the layer
+    /// before's MLP output and norms the sum itself, in one kernel with the q/k/v product and
+    /// the q/k norms and rotations; the block after it adds and norms in the gate/up product's
+    /// kernel and applies the SwiGLU in the down product's. Seven kernels a layer instead of
+    /// eleven.
+    pub folded: bool,
 }
 
 /// The plan for a forward of `length` tokens per row: the fused layout and kernels need caches
@@ -85,20 +95,28 @@ pub struct Plan {
 /// prefill of 2,048 tokens peaked 1.6 GB higher on an H100 (4.56 against 2.96 GB, Qwen3-0.6B
 /// shapes; docs/benchmarks.md) at the same speed.
 pub fn plan(d: &Desc, hidden: &MlxArray, length: i32) -> Plan {
-    let off = Plan { layout: false, kernels: false, attention_kernel: false, rows_product: false };
+    let off = Plan { layout: false, kernels: false, attention_kernel: false, rows_product: false, folded: false };
     if d.rope.dims != d.head_dim || !d.layers.iter().all(|l| l.cache.is_some()) {
         return off;
     }
     let setting = setting();
-    if length > 1 && setting != LAYOUT_ONLY {
+    if length > 1 && setting != LAYOUT_ONLY && setting != FOLDED_LAYOUT_ONLY {
         return off;
     }
     match setting {
         s @ (ON | WITHOUT_ATTENTION) if ffi::gpu_fused_kernels_usable() && !ffi::is_tracer(hidden) => {
             let rows = i64::from(*ffi::shape(hidden).first().expect("rows of the residual stream"));
-            Plan { layout: true, kernels: true, attention_kernel: s == ON, rows_product: rows <= ROWS_PRODUCT_MAX_ROWS && rows_product_enabled() }
+            let few_rows = rows <= ROWS_PRODUCT_MAX_ROWS;
+            Plan {
+                layout: true,
+                kernels: true,
+                attention_kernel: s == ON,
+                rows_product: few_rows && rows_product_enabled(),
+                folded: few_rows && folded_enabled(),
+            }
         }
-        LAYOUT_ONLY => Plan { layout: true, kernels: false, attention_kernel: false, rows_product: false },
+        LAYOUT_ONLY => Plan { layout: true, kernels: false, attention_kernel: false, rows_product: false, folded: false },
+        FOLDED_LAYOUT_ONLY => Plan { layout: true, kernels: false, attention_kernel: false, rows_product: false, folded: true },
         _ => off,
     }
 }
@@ -117,12 +135,64 @@ fn rows_product_enabled() -> bool {
     *SET.get_or_init(|| std::env::var("MLXN_ROWS_PRODUCT").as_deref() == Ok("1"))
 }
 
+/// `MLXN_FOLD_NORMS=1` folds the norms into the products (`Plan::folded`); `0` or unset keeps
+/// them separate until the folded kernels are measured on a GPU.
+fn folded_enabled() -> bool {
+    static SET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SET.get_or_init(|| std::env::var("MLXN_FOLD_NORMS").as_deref() == Ok("1"))
+}
+
 /// `x · wᵀ` for a decoding step's few rows of `x` and a Linear's `[out, in]` weight, in one
 /// kernel; with `swiglu`, `silu(gate) · up` of x's two halves `[rows, gate | up]` in place of x
 /// (the SwiGLU and the down projection in one). `None` when the shapes or dtypes are not ones
 /// it takes.
 pub fn rows_product(x: &MlxArray, w: &MlxArray, swiglu: bool) -> Result<Option<Ptr>, DescError> {
     ok_optional(ffi::gpu_rows_product(x, w, swiglu))
+}
+
+/// `(s, rms_norm(s) · wᵀ)` for `s = residual + delta` (the residual alone without a delta), a
+/// decoding step's few rows and a Linear's `[out, in]` weight, in one kernel (the add and the
+/// norm fold into the product that follows them). `None` when the shapes or dtypes are not ones
+/// it takes.
+pub fn norm_product(residual: &MlxArray, delta: Option<&MlxArray>, norm: &NormDesc, w: &MlxArray) -> Result<Option<(Ptr, Ptr)>, DescError> {
+    let d = delta.map_or(std::ptr::null(), |d| d as *const MlxArray);
+    // SAFETY: the delta pointer is null or a live array for this call.
+    let Some(outs) = ok_list(unsafe { ffi::gpu_norm_product(residual, d, norm.weight, norm.eps as f32, w) })? else {
+        return Ok(None);
+    };
+    let mut it = outs.into_iter();
+    Ok(Some((it.next().expect("the sum"), it.next().expect("the product"))))
+}
+
+/// A decoding step's `(s, [q, k, v])` in one kernel: `s` as `norm_product` makes it, its input
+/// norm, the stacked q|k|v product `w` and what `qkv_heads` does after it. `None` when the
+/// shapes or dtypes are not ones it takes.
+#[allow(clippy::too_many_arguments)]
+pub fn norm_qkv_heads(
+    residual: &MlxArray,
+    delta: Option<&MlxArray>,
+    input_norm: &NormDesc,
+    w: &MlxArray,
+    q_norm: &NormDesc,
+    k_norm: &NormDesc,
+    offset: &MlxArray,
+    d: &Desc,
+) -> Result<Option<(Ptr, [Ptr; 3])>, DescError> {
+    let r = &d.rope;
+    let dp = delta.map_or(std::ptr::null(), |d| d as *const MlxArray);
+    // SAFETY: the delta pointer is null or a live array for this call.
+    let Some(outs) = ok_list(unsafe {
+        ffi::gpu_norm_qkv_heads(
+            residual, dp, input_norm.weight, input_norm.eps as f32, w, q_norm.weight, k_norm.weight, offset, d.n_heads,
+            d.n_kv_heads, d.head_dim, q_norm.eps as f32, k_norm.eps as f32, r.traditional, r.base as f32, r.scale as f32,
+        )
+    })?
+    else {
+        return Ok(None);
+    };
+    let mut it = outs.into_iter();
+    let sum = it.next().expect("the sum");
+    Ok(Some((sum, [it.next().expect("q"), it.next().expect("k"), it.next().expect("v")])))
 }
 
 fn same_float_dtype(arrays: &[&MlxArray]) -> bool {

@@ -54,13 +54,15 @@ mod forward_js {
 
     /// Sets whether `qwen3Forward` uses the fused CUDA kernels (mlxn-qwen3 `fused_kernels.rs`):
     /// 0 off, 1 on (on a CUDA device), 2 their layout with the separate ops (for tests on any
-    /// device), 3 on without the masked attention kernel. `MLXN_FUSED_KERNELS` (`0`, `1`,
-    /// `norms`) gives the first setting.
+    /// device), 3 on without the masked attention kernel, 4 the folded layout (norms inside the
+    /// products) with the separate ops (for tests on any device). `MLXN_FUSED_KERNELS` (`0`,
+    /// `1`, `norms`) gives the first setting.
     #[napi(js_name = "qwen3SetFusedKernels", catch_unwind)]
     pub fn qwen3_set_fused_kernels(setting: u32) -> Result<()> {
-        use crate::fused_kernels::{LAYOUT_ONLY, OFF, ON, WITHOUT_ATTENTION};
-        let s = u8::try_from(setting).ok().filter(|s| [OFF, ON, LAYOUT_ONLY, WITHOUT_ATTENTION].contains(s));
-        let s = s.ok_or_else(|| mlx_err(format!("qwen3SetFusedKernels: expected 0, 1, 2 or 3, got {setting}")))?;
+        use crate::fused_kernels::{FOLDED_LAYOUT_ONLY, LAYOUT_ONLY, OFF, ON, WITHOUT_ATTENTION};
+        let valid = [OFF, ON, LAYOUT_ONLY, WITHOUT_ATTENTION, FOLDED_LAYOUT_ONLY];
+        let s = u8::try_from(setting).ok().filter(|s| valid.contains(s));
+        let s = s.ok_or_else(|| mlx_err(format!("qwen3SetFusedKernels: expected 0 to 4, got {setting}")))?;
         crate::fused_kernels::set(s);
         Ok(())
     }

@@ -323,6 +323,19 @@ pub mod ffi {
         /// (with `swiglu`, `silu(gate) · up` of a `[rows, gate | up]` x in its place), as one CUDA
         /// kernel (shim/gpu_fused.cc); null when the shapes or dtypes are not ones it takes.
         fn gpu_rows_product(x: &MlxArray, weight: &MlxArray, swiglu: bool) -> Result<UniquePtr<MlxArray>>;
+        /// `[s, rms_norm(s) · weightᵀ]` for `s = residual + delta` (or the residual alone where
+        /// `delta` is null) of at most 8 rows and a Linear's `[out, in]` weight, as one CUDA kernel
+        /// (shim/gpu_fused.cc); null when the shapes or dtypes are not ones it takes.
+        unsafe fn gpu_norm_product(residual: &MlxArray, delta: *const MlxArray, norm_weight: &MlxArray, eps: f32,
+            weight: &MlxArray) -> Result<UniquePtr<ArrayList>>;
+        /// A decoding step's `[s, q, k, v]` as one CUDA kernel (shim/gpu_fused.cc): `s` as
+        /// `gpu_norm_product` makes it, its normed rows times the stacked q|k|v weight, q and k
+        /// RMS-normed and rotated at `offset` and v, in `[B, heads, 1, headDim]`; null when the
+        /// shapes or dtypes are not ones it takes.
+        unsafe fn gpu_norm_qkv_heads(residual: &MlxArray, delta: *const MlxArray, norm_weight: &MlxArray, eps: f32,
+            weight: &MlxArray, q_weight: &MlxArray, k_weight: &MlxArray, offset: &MlxArray, n_q: i32, n_k: i32,
+            head_dim: i32, q_eps: f32, k_eps: f32, traditional: bool, base: f32, scale: f32)
+            -> Result<UniquePtr<ArrayList>>;
         /// One query per row against the first `length` positions of `[B, kvHeads, capacity,
         /// headDim]` key and value buffers (whole buffers, not views of their first positions:
         /// the kernel copies what is not row-contiguous), under a `[1|B, 1|heads, 1, length]`

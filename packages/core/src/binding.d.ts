@@ -540,8 +540,9 @@ export declare function qwen3PlanCheckpoint(expectedJson: string, checkpointJson
 /**
  * Sets whether `qwen3Forward` uses the fused CUDA kernels (mlxn-qwen3 `fused_kernels.rs`):
  * 0 off, 1 on (on a CUDA device), 2 their layout with the separate ops (for tests on any
- * device), 3 on without the masked attention kernel. `MLXN_FUSED_KERNELS` (`0`, `1`,
- * `norms`) gives the first setting.
+ * device), 3 on without the masked attention kernel, 4 the folded layout (norms inside the
+ * products) with the separate ops (for tests on any device). `MLXN_FUSED_KERNELS` (`0`,
+ * `1`, `norms`) gives the first setting.
  */
 export declare function qwen3SetFusedKernels(setting: number): void
 

@@ -5,7 +5,7 @@ The shim assembles each kernel's whole source (its prelude, element type, consta
 header) and compiles it with NVRTC on first use (gpu_kernel_compile.cc), on the GPU machine.
 This assembles the same sources here for every dtype and variant the shim can ask for and
 compiles them as the shim does, so a syntax or type error shows up before a device call is spent
-on it, and prints how long each compile took. It does not run the kernels
+on it, and prints how long each compile took and the PTX's size. It does not run the kernels
 (tooling/bench/fused-parity.ts checks their numbers on a GPU).
 
     python3 tooling/bench/gpu/nvrtc-check.py [--arch 90]
@@ -65,9 +65,10 @@ def main():
     args = ap.parse_args()
     nvrtc = ctypes.CDLL(nvrtc_library(args.cache))
     src = open(SHIM).read()
-    prelude, block_sum, qkv, add_norm, swiglu_value, swiglu, rows_product, attention = (
-        raw_string(src, n) for n in ('kPrelude', 'kBlockSum', 'kQkvHeads', 'kAddRmsNorm', 'kSwigluValue',
-                                     'kSwigluHalves', 'kRowsProduct', 'kDecodeAttention'))
+    prelude, block_sum, qkv, add_norm, swiglu_value, swiglu, rows_product, attention, norm_rows, norm_product, \
+        norm_qkv = (raw_string(src, n) for n in (
+            'kPrelude', 'kBlockSum', 'kQkvHeads', 'kAddRmsNorm', 'kSwigluValue', 'kSwigluHalves', 'kRowsProduct',
+            'kDecodeAttention', 'kNormRows', 'kNormProduct', 'kNormQkvHeads'))
     failed = 0
 
     def compile_one(label, t, consts, *parts):
@@ -84,8 +85,12 @@ def main():
         nvrtc.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
         log = ctypes.create_string_buffer(size.value)
         nvrtc.nvrtcGetProgramLog(prog, log)
+        ptx_size = ctypes.c_size_t()
+        if result == 0:
+            nvrtc.nvrtcGetPTXSize(prog, ctypes.byref(ptx_size))
         nvrtc.nvrtcDestroyProgram(ctypes.byref(prog))
-        print(f'{label}: {"ok" if result == 0 else "FAILED"} ({ms:.0f} ms)')
+        # The PTX's size matters on the GPU too: MLX hashes the whole PTX on every call of a kernel.
+        print(f'{label}: {"ok" if result == 0 else "FAILED"} ({ms:.0f} ms, PTX {ptx_size.value} bytes)')
         if result != 0 or log.value.strip():
             failed += result != 0
             print(log.value.decode())
@@ -105,6 +110,18 @@ def main():
                 for act in (False, True):
                     compile_one(f'rows_product[{t},rows={rows},K={k},swiglu={act}]', t,
                                 [('ROWS', rows), ('K', k), ('WARPS', 8), ('SWIGLU', act)], swiglu_value, rows_product)
+        for rows in (1, 8):
+            for k in (1024, 1000):
+                for add in (False, True):
+                    folded = [('ROWS', rows), ('K', k), ('ADD', add), ('EPS', 1e-6)]
+                    compile_one(f'norm_product[{t},rows={rows},K={k},add={add}]', t, folded + [('WARPS', 8)],
+                                norm_rows, norm_product)
+                    for traditional in (False, True):
+                        compile_one(f'norm_qkv_heads[{t},rows={rows},K={k},add={add},traditional={traditional}]', t,
+                                    folded + [('WARPS', 16), ('HEAD_DIM', 128), ('N_Q', 16), ('N_K', 8),
+                                              ('TRADITIONAL', traditional), ('PER_ROW_OFFSET', rows > 1),
+                                              ('Q_EPS', 1e-6), ('K_EPS', 1e-6), ('LOG2_BASE', 19.93156815),
+                                              ('ROPE_SCALE', 1.0)], norm_rows, norm_qkv)
         for mask in (None, 'unsigned char', t, 'float'):
             compile_one(f'decode_attention[{t},mask={mask}]', t,
                         [('HEAD_DIM', 128), ('N_Q', 16), ('N_KV', 8), ('WARPS', 16), ('HAS_MASK', mask is not None),

@@ -224,6 +224,12 @@ ListPtr gpu_qkv_heads(const MlxArray& q_src, const MlxArray& k_src, const MlxArr
 ListPtr gpu_add_rms_norm(const MlxArray& residual, const MlxArray& delta, const MlxArray& weight, float eps);
 ArrayPtr gpu_swiglu_halves(const MlxArray& gate_up);
 ArrayPtr gpu_rows_product(const MlxArray& x, const MlxArray& weight, bool swiglu);
+ListPtr gpu_norm_product(const MlxArray& residual, const MlxArray* delta, const MlxArray& norm_weight, float eps,
+                         const MlxArray& weight);
+ListPtr gpu_norm_qkv_heads(const MlxArray& residual, const MlxArray* delta, const MlxArray& norm_weight, float eps,
+                           const MlxArray& weight, const MlxArray& q_weight, const MlxArray& k_weight,
+                           const MlxArray& offset, int32_t n_q, int32_t n_k, int32_t head_dim, float q_eps,
+                           float k_eps, bool traditional, float base, float scale);
 ArrayPtr gpu_decode_attention(const MlxArray& queries, const MlxArray& keys, const MlxArray& values,
                               const MlxArray* mask, int32_t length, float scale);
 ArrayPtr fast_sdpa(const MlxArray& q, const MlxArray& k, const MlxArray& v, float scale, rust::Str mask_mode, const MlxArray* mask, const MlxArray* sinks);
