@@ -2,18 +2,22 @@
 //! separate MLX ops it replaces as the fallback.
 //!
 //! On a GPU a decoding step of a small model costs what the host spends encoding its graph's
-//! nodes, more than the device spends running them: about 4 µs per MLX kernel, 9 per custom
-//! kernel of ours (MLX hashes its PTX on every call) or cuBLAS product, under one per view
-//! (docs/benchmarks.md, thirteenth session). So a kernel of ours pays where it replaces two or
-//! more. Per layer the q/k norms and rotary embeddings become one kernel that also lays
-//! out v's heads, each residual add with its RMS norm another, and the SwiGLU one that reads the
-//! stacked gate/up product in place (no copies of the strided head slices MLX's RMSNorm makes at
-//! batch sizes above one, and no views); a decoding step's attention runs as one kernel that
-//! reads the caches' buffers in place, under a left-padded batch's mask (where MLX's fused
-//! vector attention would fall back to about five kernels) or without one. They serve decoding
+//! nodes, more than the device spends running them: on an H100's host about 2 µs per MLX
+//! element-wise kernel, 10 per cuBLAS product, under one per view, and for a kernel of ours 2.4 µs
+//! plus 0.2 µs per KB of its PTX, which MLX hashes on every call (docs/benchmarks.md, fourteenth
+//! session; shim/gpu_kernel_by_name.cc hands MLX a short name for the PTX instead). So a
+//! kernel of ours pays where it replaces two or more. Per layer the q/k norms and rotary
+//! embeddings become one kernel that also lays out v's heads, each residual add with its RMS norm
+//! another, and the SwiGLU one that reads the stacked gate/up product in place (no copies of the
+//! strided head slices MLX's RMSNorm makes at batch sizes above one, and no views); a decoding
+//! step's attention runs as one kernel that reads the caches' buffers in place, under a
+//! left-padded batch's mask (where MLX's fused vector attention would fall back to about five
+//! kernels) or without one. With a decoding step's few rows (at most 8) the norms also fold into
+//! the products that follow them (`Plan::folded`): seven kernels a layer. They serve decoding
 //! steps with caches (where no gradient flows: MLX's custom kernels have none), on a CUDA device,
 //! all of them by default (see `DEFAULT`; `MLXN_FUSED_KERNELS` = `0`, `1`, `norms` for all but
-//! the attention kernel), except the rows product (`MLXN_ROWS_PRODUCT=1`, below).
+//! the attention kernel; `MLXN_FOLD_NORMS=0` keeps the norms out of the products), except the
+//! rows product of plain projections (`MLXN_ROWS_PRODUCT=1`, below).
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use mlxn_core::ffi::{self, BinaryOp, MlxArray};
@@ -125,21 +129,22 @@ pub fn plan(d: &Desc, hidden: &MlxArray, length: i32) -> Plan {
 /// with more, MLX's matmul on the tensor cores wins on the device's time.
 const ROWS_PRODUCT_MAX_ROWS: i64 = 8;
 
-/// `MLXN_ROWS_PRODUCT=1` runs the kernel, else MLX's matmul runs every product: on an H100 the
-/// kernel decoded batch 1 no faster (365 against 380 tok/s, docs/benchmarks.md), since MLX
-/// encodes each call of a custom kernel at about the cost of a cuBLAS product (it hashes the
-/// kernel's whole PTX per call), so replacing one by the other gains nothing. With it the down
-/// projection also takes in the SwiGLU before it (one kernel fewer per layer; not yet measured).
+/// `MLXN_ROWS_PRODUCT=1` runs the kernel for the projections the folded kernels leave to MLX
+/// (the output projection; every projection unfolded), else MLX's matmul runs them: on an H100
+/// the kernel decoded batch 1 no faster (365 against 380 tok/s, thirteenth session in
+/// docs/benchmarks.md, before the PTX was handed over by name). The folded layout always runs the
+/// down projection through it, with the SwiGLU before it.
 fn rows_product_enabled() -> bool {
     static SET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *SET.get_or_init(|| std::env::var("MLXN_ROWS_PRODUCT").as_deref() == Ok("1"))
 }
 
-/// `MLXN_FOLD_NORMS=1` folds the norms into the products (`Plan::folded`); `0` or unset keeps
-/// them separate until the folded kernels are measured on a GPU.
+/// Whether the norms fold into the products (`Plan::folded`): by default (on an H100 batch 1
+/// decoded at 637–652 against 577–582 tok/s unfolded, docs/benchmarks.md); `MLXN_FOLD_NORMS=0`
+/// keeps them separate.
 fn folded_enabled() -> bool {
     static SET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *SET.get_or_init(|| std::env::var("MLXN_FOLD_NORMS").as_deref() == Ok("1"))
+    *SET.get_or_init(|| std::env::var("MLXN_FOLD_NORMS").as_deref() != Ok("0"))
 }
 
 /// `x · wᵀ` for a decoding step's few rows of `x` and a Linear's `[out, in]` weight, in one

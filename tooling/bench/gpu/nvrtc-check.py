@@ -65,10 +65,10 @@ def main():
     args = ap.parse_args()
     nvrtc = ctypes.CDLL(nvrtc_library(args.cache))
     src = open(SHIM).read()
-    prelude, block_sum, qkv, add_norm, swiglu_value, swiglu, rows_product, attention, norm_rows, norm_product, \
-        norm_qkv = (raw_string(src, n) for n in (
+    prelude, block_sum, qkv, add_norm, swiglu_value, swiglu, rows_product, attention, norm_rows, dot_rows, \
+        norm_product, norm_qkv = (raw_string(src, n) for n in (
             'kPrelude', 'kBlockSum', 'kQkvHeads', 'kAddRmsNorm', 'kSwigluValue', 'kSwigluHalves', 'kRowsProduct',
-            'kDecodeAttention', 'kNormRows', 'kNormProduct', 'kNormQkvHeads'))
+            'kDecodeAttention', 'kNormRows', 'kDotRows', 'kNormProduct', 'kNormQkvHeads'))
     failed = 0
 
     def compile_one(label, t, consts, *parts):
@@ -109,19 +109,20 @@ def main():
             for k in (1024, 3072, 1000):
                 for act in (False, True):
                     compile_one(f'rows_product[{t},rows={rows},K={k},swiglu={act}]', t,
-                                [('ROWS', rows), ('K', k), ('WARPS', 8), ('SWIGLU', act)], swiglu_value, rows_product)
+                                [('ROWS', rows), ('K', k), ('WARPS', 8), ('SWIGLU', act)], swiglu_value, dot_rows,
+                                rows_product)
         for rows in (1, 8):
             for k in (1024, 1000):
                 for add in (False, True):
                     folded = [('ROWS', rows), ('K', k), ('ADD', add), ('EPS', 1e-6)]
                     compile_one(f'norm_product[{t},rows={rows},K={k},add={add}]', t, folded + [('WARPS', 8)],
-                                norm_rows, norm_product)
+                                norm_rows, dot_rows, norm_product)
                     for traditional in (False, True):
                         compile_one(f'norm_qkv_heads[{t},rows={rows},K={k},add={add},traditional={traditional}]', t,
                                     folded + [('WARPS', 16), ('HEAD_DIM', 128), ('N_Q', 16), ('N_K', 8),
                                               ('TRADITIONAL', traditional), ('PER_ROW_OFFSET', rows > 1),
                                               ('Q_EPS', 1e-6), ('K_EPS', 1e-6), ('LOG2_BASE', 19.93156815),
-                                              ('ROPE_SCALE', 1.0)], norm_rows, norm_qkv)
+                                              ('ROPE_SCALE', 1.0)], norm_rows, dot_rows, norm_qkv)
         for mask in (None, 'unsigned char', t, 'float'):
             compile_one(f'decode_attention[{t},mask={mask}]', t,
                         [('HEAD_DIM', 128), ('N_Q', 16), ('N_KV', 8), ('WARPS', 16), ('HAS_MASK', mask is not None),

@@ -13,8 +13,13 @@
 // - `add_rms_norm`: a residual add and the RMS norm that follows it (two kernels);
 // - `swiglu_halves`: `silu(gate) * up` read from the two halves of the stacked gate/up product
 //   (two slices and MLX's compiled element-wise kernel);
-// - `rows_product` (opt-in): the projections of a decoding step's few rows, `x · Wᵀ` read from
-//   the Linear's own `[out, in]` weight, the down projection with the SwiGLU before it in one;
+// - `rows_product`: the projections of a decoding step's few rows, `x · Wᵀ` read from the
+//   Linear's own `[out, in]` weight, the down projection with the SwiGLU before it in one;
+// - the folded kernels, for a decoding step's few rows: `norm_qkv_heads` (the residual add, the
+//   input norm, the stacked q/k/v product and what `qkv_heads` does after it) and `norm_product`
+//   (the residual add and post-attention norm with the gate/up product), so that with the rows
+//   product's SwiGLU a layer is seven kernels (with the output projection, two cache writes and
+//   the attention);
 // - `decode_attention`: a decoding step's attention over the first positions of the caches'
 //   buffers read in place (no views of them to encode), with or without an explicit mask (a
 //   left-padded batch: MLX's fused vector attention takes no array mask on CUDA), writing its
@@ -206,77 +211,34 @@ __device__ __forceinline__ float mlxn_swiglu(float g, float u) {
 }
 )";
 
-// y [ROWS, n_out] = a [ROWS, K] · wᵀ, w [n_out, K], all row-contiguous; float32 sums of T
-// products, rounded once (as cuBLAS does for T = bf16/f16 with float32 accumulation). `a` is x
-// itself, or with SWIGLU the SwiGLU of x [ROWS, 2K]'s two halves (gate | up), computed as it is
-// read (the down projection with the activation before it: one kernel instead of two). One
-// warp per output column: it reads the weight's row once, 16 bytes per lane at a time (the row
-// is the memory a decoding step's product is bound by), and each of the ROWS rows of x beside
-// it. The addresses are checked for 16-byte alignment once per warp; a view at an odd offset
-// takes the loop of single elements.
+// y [ROWS, n_out] = a · wᵀ for w [n_out, K], all row-contiguous, where `a` is x [ROWS, K] itself or
+// with SWIGLU the SwiGLU of x [ROWS, 2K]'s two halves (gate | up): the down projection with the
+// activation before it, one kernel instead of two. float32 sums of T products, rounded once (as
+// cuBLAS does for T = bf16/f16 with float32 accumulation). Every block first puts a's rows in
+// shared memory (computing the SwiGLU once per element, not once per output column), then one
+// warp per output column at a time reads the weight's row (the memory a decoding step's product
+// is bound by) against them (kDotRows).
 constexpr const char* kRowsProduct = R"(
-constexpr int X_STRIDE = SWIGLU ? 2 * K : K;
-// Elements k0.. k0 + VEC of row m of `a` (16-byte aligned loads).
-__device__ __forceinline__ void mlxn_input_vec(const T* x, long m, int k0, float* out) {
-  constexpr int VEC = 16 / sizeof(T);
-  const uint4 xv = *reinterpret_cast<const uint4*>(x + m * X_STRIDE + k0);
-  const T* xp = reinterpret_cast<const T*>(&xv);
-  if constexpr (SWIGLU) {
-    const uint4 uv = *reinterpret_cast<const uint4*>(x + m * X_STRIDE + K + k0);
-    const T* up = reinterpret_cast<const T*>(&uv);
-#pragma unroll
-    for (int j = 0; j < VEC; ++j) out[j] = mlxn_swiglu(to_float(xp[j]), to_float(up[j]));
-  } else {
-#pragma unroll
-    for (int j = 0; j < VEC; ++j) out[j] = to_float(xp[j]);
-  }
-}
-__device__ __forceinline__ float mlxn_input(const T* x, long m, int k) {
-  if constexpr (SWIGLU) return mlxn_swiglu(to_float(x[m * X_STRIDE + k]), to_float(x[m * X_STRIDE + K + k]));
-  return to_float(x[m * X_STRIDE + k]);
-}
 extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_rows_product(const T* x, const T* w, T* y, int n_out) {
-  constexpr int VEC = 16 / sizeof(T);
-  const int lane = threadIdx.x & 31;
-  const long n = static_cast<long>(blockIdx.x) * WARPS + (threadIdx.x >> 5);
-  if (n >= n_out) return;
-  const T* wr = w + n * K;
+  __shared__ __align__(16) T xs[ROWS * K];
+#pragma unroll 1
+  for (int i = threadIdx.x; i < ROWS * K; i += WARPS * 32) {
+    if constexpr (SWIGLU) {
+      const long gate = static_cast<long>(i / K) * 2 * K + i % K;
+      xs[i] = from_float<T>(mlxn_swiglu(to_float(x[gate]), to_float(x[gate + K])));
+    } else {
+      xs[i] = x[i];
+    }
+  }
+  __syncthreads();
   float acc[ROWS];
+  for (long n = static_cast<long>(blockIdx.x) * WARPS + (threadIdx.x >> 5); n < n_out;
+       n += static_cast<long>(gridDim.x) * WARPS) {
+    mlxn_dot_rows(xs, w + n * K, acc);
+    if ((threadIdx.x & 31) == 0) {
 #pragma unroll
-  for (int m = 0; m < ROWS; ++m) acc[m] = 0.f;
-  const bool aligned = K % VEC == 0 && (reinterpret_cast<unsigned long>(wr) & 15) == 0 &&
-                       (reinterpret_cast<unsigned long>(x) & 15) == 0;
-  if (aligned) {
-#pragma unroll 4
-    for (int k0 = lane * VEC; k0 < K; k0 += 32 * VEC) {
-      const uint4 wv = *reinterpret_cast<const uint4*>(wr + k0);
-      const T* wp = reinterpret_cast<const T*>(&wv);
-      float wf[VEC];
-#pragma unroll
-      for (int j = 0; j < VEC; ++j) wf[j] = to_float(wp[j]);
-#pragma unroll
-      for (int m = 0; m < ROWS; ++m) {
-        float a[VEC];
-        mlxn_input_vec(x, m, k0, a);
-#pragma unroll
-        for (int j = 0; j < VEC; ++j) acc[m] += wf[j] * a[j];
-      }
+      for (int m = 0; m < ROWS; ++m) y[static_cast<long>(m) * n_out + n] = from_float<T>(acc[m]);
     }
-  } else {
-    for (int k = lane; k < K; k += 32) {
-      const float wf = to_float(wr[k]);
-#pragma unroll
-      for (int m = 0; m < ROWS; ++m) acc[m] += wf * mlxn_input(x, m, k);
-    }
-  }
-#pragma unroll
-  for (int m = 0; m < ROWS; ++m) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
-  }
-  if (lane == 0) {
-#pragma unroll
-    for (int m = 0; m < ROWS; ++m) y[static_cast<long>(m) * n_out + n] = from_float<T>(acc[m]);
   }
 }
 )";
@@ -341,9 +303,27 @@ __device__ __forceinline__ void mlxn_norm_rows(const T* residual, const T* delta
   }
   __syncthreads();
 }
-// Row `wr` [K] of a weight times each of the ROWS rows of `xs` on one warp: float32 sums of the
-// T products, in every lane (as rows_product: 16 bytes of the weight per lane at a time where the
-// row is 16-byte aligned, else single elements).
+)";
+
+// Row `wr` [K] of a weight times each of the ROWS rows of `xs` (shared memory) on one warp: float32
+// sums of the T products, in every lane. 16 bytes of the weight per lane at a time where the row
+// is 16-byte aligned (checked once per row; a view at an odd offset takes single elements).
+constexpr const char* kDotRows = R"(
+// The 16 / sizeof(U) elements of `v` as floats; bfloat16 pairs by a shift and a mask of each word
+// (less code than one conversion per element: MLX hashes a kernel's whole PTX on every call).
+template <typename U> __device__ __forceinline__ void mlxn_unpack(const uint4& v, float* out, U) {
+  const U* p = reinterpret_cast<const U*>(&v);
+#pragma unroll
+  for (int j = 0; j < static_cast<int>(16 / sizeof(U)); ++j) out[j] = to_float(p[j]);
+}
+__device__ __forceinline__ void mlxn_unpack(const uint4& v, float* out, mlxn_bf16) {
+  const unsigned words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    out[2 * j] = __uint_as_float(words[j] << 16);
+    out[2 * j + 1] = __uint_as_float(words[j] & 0xffff0000u);
+  }
+}
 __device__ __forceinline__ void mlxn_dot_rows(const T* xs, const T* wr, float* acc) {
   constexpr int VEC = 16 / sizeof(T);
   const int lane = threadIdx.x & 31;
@@ -352,17 +332,13 @@ __device__ __forceinline__ void mlxn_dot_rows(const T* xs, const T* wr, float* a
   if (K % VEC == 0 && (reinterpret_cast<unsigned long>(wr) & 15) == 0) {
 #pragma unroll (ROWS <= 2 ? 4 : 2)
     for (int k0 = lane * VEC; k0 < K; k0 += 32 * VEC) {
-      const uint4 wv = *reinterpret_cast<const uint4*>(wr + k0);
-      const T* wp = reinterpret_cast<const T*>(&wv);
-      float wf[VEC];
-#pragma unroll
-      for (int j = 0; j < VEC; ++j) wf[j] = to_float(wp[j]);
+      float wf[VEC], xf[VEC];
+      mlxn_unpack(*reinterpret_cast<const uint4*>(wr + k0), wf, T{});
 #pragma unroll
       for (int m = 0; m < ROWS; ++m) {
-        const uint4 xv = *reinterpret_cast<const uint4*>(xs + m * K + k0);
-        const T* xp = reinterpret_cast<const T*>(&xv);
+        mlxn_unpack(*reinterpret_cast<const uint4*>(xs + m * K + k0), xf, T{});
 #pragma unroll
-        for (int j = 0; j < VEC; ++j) acc[m] += wf[j] * to_float(xp[j]);
+        for (int j = 0; j < VEC; ++j) acc[m] += wf[j] * xf[j];
       }
     }
   } else {
@@ -724,14 +700,14 @@ ArrayPtr gpu_rows_product(const MlxArray& x_in, const MlxArray& weight, bool swi
   if (!is_float_type(dtype) || w.dtype() != dtype || x.ndim() != 2 || w.ndim() != 2 ||
       x.shape(1) != (swiglu ? 2 : 1) * static_cast<int64_t>(w.shape(1)) ||
       x.shape(0) < 1 || x.shape(0) > kRowsProductMaxRows || w.shape(0) < 1 || w.shape(1) < 1 ||
-      w.size() > INT32_MAX) {
+      w.size() > INT32_MAX || x.shape(0) * w.shape(1) * static_cast<long>(dtype.size()) > kFoldedSharedBytes) {
     return nullptr;  // the caller runs MLX's matmul
   }
   const int rows = x.shape(0), k = w.shape(1), n_out = w.shape(0);
   std::string constants = int_constant("ROWS", rows) + int_constant("K", k) + int_constant("WARPS", kRowsProductWarps) +
                           int_constant("SWIGLU", swiglu);
   const long blocks = (static_cast<long>(n_out) + kRowsProductWarps - 1) / kRowsProductWarps;
-  auto outs = run_kernel("mlxn_rows_product", kernel_variant(dtype, constants, {kSwigluValue, kRowsProduct}), {x, w},
+  auto outs = run_kernel("mlxn_rows_product", kernel_variant(dtype, constants, {kSwigluValue, kDotRows, kRowsProduct}), {x, w},
                          {{rows, n_out}}, {dtype}, {n_out}, blocks, 32 * kRowsProductWarps);
   if (outs.empty()) return nullptr;
   return wrap(std::move(outs[0]));
@@ -785,7 +761,7 @@ ListPtr gpu_norm_product(const MlxArray& residual, const MlxArray* delta, const 
   // With more, four: fewer blocks repeat the norm of the rows.
   const int columns_per_warp = f.rows <= 2 ? 1 : 4;
   const long blocks = (static_cast<long>(n_out) + kFoldedWarps * columns_per_warp - 1) / (kFoldedWarps * columns_per_warp);
-  auto outs = run_kernel("mlxn_norm_product", kernel_variant(dtype, f.constants, {kNormRows, kNormProduct}),
+  auto outs = run_kernel("mlxn_norm_product", kernel_variant(dtype, f.constants, {kNormRows, kDotRows, kNormProduct}),
                          {residual.inner, *f.delta, norm_weight.inner, w}, {residual.inner.shape(), {f.rows, n_out}},
                          {dtype, dtype}, {n_out}, blocks, 32 * kFoldedWarps);
   if (outs.empty()) return nullptr;
@@ -818,7 +794,7 @@ ListPtr gpu_norm_qkv_heads(const MlxArray& residual, const MlxArray* delta, cons
                           float_constant("K_EPS", k_eps) + float_constant("LOG2_BASE", std::log2(base)) +
                           float_constant("ROPE_SCALE", scale);
   const mx::Shape kv_shape{f.rows, n_k, 1, head_dim};
-  auto outs = run_kernel("mlxn_norm_qkv_heads", kernel_variant(dtype, constants, {kNormRows, kNormQkvHeads}),
+  auto outs = run_kernel("mlxn_norm_qkv_heads", kernel_variant(dtype, constants, {kNormRows, kDotRows, kNormQkvHeads}),
                          {residual.inner, *f.delta, norm_weight.inner, w, q_weight.inner, k_weight.inner, offset.inner},
                          {residual.inner.shape(), {f.rows, n_q, 1, head_dim}, kv_shape, kv_shape},
                          {dtype, dtype, dtype, dtype}, {}, n_q + 2 * n_k, 32 * kFoldedHeadWarps);

@@ -13,6 +13,8 @@
 // so by the time a kernel is wanted it is loaded and `dlopen` finds it by name.
 #include "gpu_kernel_compile.h"
 
+#include "gpu_kernel_by_name.h"
+
 #include <dlfcn.h>
 
 #include <cstdio>
@@ -148,6 +150,8 @@ const std::string* gpu_kernel_ptx(const char* name, const std::string& variant,
     if (!ok) {
       std::fprintf(stderr, "mlxn: the fused kernel %s is not available (%s); using MLX's separate ops\n", name, ptx.c_str());
       ptx.clear();
+    } else if (std::string by_name = gpu_kernel_source_by_name(name, ptx); !by_name.empty()) {
+      ptx = std::move(by_name);
     }
     it = compiled.emplace(key, std::move(ptx)).first;
   }

@@ -11,7 +11,8 @@ namespace mlxn {
 // variant from `source()` (self-contained CUDA C++: no includes), which runs only then: the
 // variant (a few constants) is the key, so a decoding step's calls do not assemble kilobytes of
 // source. Null when NVRTC is not loadable or the source does not compile (a warning names the
-// kernel once), so the caller runs the separate ops instead.
+// kernel once), so the caller runs the separate ops instead. What MLX is handed may be a short
+// name standing for the PTX (gpu_kernel_by_name.cc) rather than the PTX itself.
 const std::string* gpu_kernel_ptx(const char* name, const std::string& variant,
                                   const std::function<std::string()>& source);
 
