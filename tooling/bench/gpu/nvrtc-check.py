@@ -109,12 +109,12 @@ def main():
             for k in (1024, 3072, 1000):
                 for act in (False, True):
                     compile_one(f'rows_product[{t},rows={rows},K={k},swiglu={act}]', t,
-                                [('ROWS', rows), ('K', k), ('WARPS', 8), ('SWIGLU', act)], swiglu_value, dot_rows,
+                                [('ROWS', rows), ('K', k), ('WARPS', 8), ('SWIGLU', act), ('LOAD_UNROLL', 1)], swiglu_value, dot_rows,
                                 rows_product)
         for rows in (1, 8):
             for k in (1024, 1000):
                 for add in (False, True):
-                    folded = [('ROWS', rows), ('K', k), ('ADD', add), ('EPS', 1e-6)]
+                    folded = [('ROWS', rows), ('K', k), ('ADD', add), ('EPS', 1e-6), ('LOAD_UNROLL', 4 if add else 1)]
                     compile_one(f'norm_product[{t},rows={rows},K={k},add={add}]', t, folded + [('WARPS', 8)],
                                 norm_rows, dot_rows, norm_product)
                     for traditional in (False, True):

@@ -33,6 +33,7 @@
 // attention computes in float32 throughout. Parity is checked on the GPU
 // (tooling/bench/fused-parity.ts); the CPU never takes this path.
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -221,7 +222,7 @@ __device__ __forceinline__ float mlxn_swiglu(float g, float u) {
 constexpr const char* kRowsProduct = R"(
 extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_rows_product(const T* x, const T* w, T* y, int n_out) {
   __shared__ __align__(16) T xs[ROWS * K];
-#pragma unroll 1
+#pragma unroll (LOAD_UNROLL)
   for (int i = threadIdx.x; i < ROWS * K; i += WARPS * 32) {
     if constexpr (SWIGLU) {
       const long gate = static_cast<long>(i / K) * 2 * K + i % K;
@@ -253,6 +254,20 @@ constexpr int kFoldedHeadWarps = 16;
 // within the 48 KB a kernel may declare statically.
 constexpr long kFoldedSharedBytes = 46 * 1024;
 
+// How many iterations of the few-row kernels' loops that wait on memory (the passes over the rows
+// before a product, the q/k/v head's columns) are unrolled: `MLXN_KERNEL_UNROLL` (1 to 8), 1 by
+// default, as measured. One iteration at a time kept the PTX small while MLX hashed it on every
+// call; with the PTX handed over by name (gpu_kernel_by_name.cc) more loads in flight may pay on
+// the device (not measured yet).
+int load_unroll() {
+  static const int n = [] {
+    const char* v = std::getenv("MLXN_KERNEL_UNROLL");
+    const int u = v == nullptr ? 1 : std::atoi(v);
+    return u >= 1 && u <= 8 ? u : 1;
+  }();
+  return n;
+}
+
 // `residual` [ROWS, K] plus (with ADD) `delta`, rounded to T as MLX's add holds it, written by
 // block 0 to `sum` (without ADD a copy of the residual), then RMS-normed with `weight` as
 // add_rms_norm does, into `xs` [ROWS, K] in shared memory. The whole block reads each row,
@@ -266,7 +281,7 @@ __device__ __forceinline__ void mlxn_norm_rows(const T* residual, const T* delta
   float squares[ROWS];
 #pragma unroll
   for (int m = 0; m < ROWS; ++m) squares[m] = 0.f;
-#pragma unroll 1
+#pragma unroll (LOAD_UNROLL)
   for (int k = threadIdx.x; k < K; k += WARPS * 32) {
 #pragma unroll
     for (int m = 0; m < ROWS; ++m) {
@@ -292,7 +307,7 @@ __device__ __forceinline__ void mlxn_norm_rows(const T* residual, const T* delta
     for (int w = 0; w < WARPS; ++w) total += part[m][w];
     inv[m] = rsqrtf(total / K + EPS);
   }
-#pragma unroll 1
+#pragma unroll (LOAD_UNROLL)
   for (int k = threadIdx.x; k < K; k += WARPS * 32) {
     const float wk = to_float(weight[k]);
 #pragma unroll
@@ -310,7 +325,7 @@ __device__ __forceinline__ void mlxn_norm_rows(const T* residual, const T* delta
 // is 16-byte aligned (checked once per row; a view at an odd offset takes single elements).
 constexpr const char* kDotRows = R"(
 // The 16 / sizeof(U) elements of `v` as floats; bfloat16 pairs by a shift and a mask of each word
-// (less code than one conversion per element: MLX hashes a kernel's whole PTX on every call).
+// (fewer instructions than a conversion per element).
 template <typename U> __device__ __forceinline__ void mlxn_unpack(const uint4& v, float* out, U) {
   const U* p = reinterpret_cast<const U*>(&v);
 #pragma unroll
@@ -392,6 +407,7 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_norm_qkv_heads(
   mlxn_norm_rows(residual, delta, weight, sum, xs);
   const int head = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   float acc[ROWS];
+#pragma unroll (LOAD_UNROLL)
   for (int c = warp; c < HEAD_DIM; c += WARPS) {
     mlxn_dot_rows(xs, w + (static_cast<long>(head) * HEAD_DIM + c) * K, acc);
     if (lane == 0) {
@@ -705,7 +721,7 @@ ArrayPtr gpu_rows_product(const MlxArray& x_in, const MlxArray& weight, bool swi
   }
   const int rows = x.shape(0), k = w.shape(1), n_out = w.shape(0);
   std::string constants = int_constant("ROWS", rows) + int_constant("K", k) + int_constant("WARPS", kRowsProductWarps) +
-                          int_constant("SWIGLU", swiglu);
+                          int_constant("SWIGLU", swiglu) + int_constant("LOAD_UNROLL", load_unroll());
   const long blocks = (static_cast<long>(n_out) + kRowsProductWarps - 1) / kRowsProductWarps;
   auto outs = run_kernel("mlxn_rows_product", kernel_variant(dtype, constants, {kSwigluValue, kDotRows, kRowsProduct}), {x, w},
                          {{rows, n_out}}, {dtype}, {n_out}, blocks, 32 * kRowsProductWarps);
@@ -742,7 +758,8 @@ FoldedRows folded_rows(const MlxArray& residual, const MlxArray* delta, const Ml
   // Without a delta the residual stands in for it (never read).
   f.delta = delta != nullptr ? &delta->inner : &x;
   f.constants = int_constant("ROWS", f.rows) + int_constant("K", f.k) + int_constant("WARPS", warps) +
-                int_constant("ADD", delta != nullptr) + float_constant("EPS", eps);
+                int_constant("ADD", delta != nullptr) + float_constant("EPS", eps) +
+                int_constant("LOAD_UNROLL", load_unroll());
   return f;
 }
 
