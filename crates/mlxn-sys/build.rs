@@ -65,7 +65,7 @@ fn main() {
         }
     }
 
-    let shim_files = ["src/shim/array.cc", "src/shim/ops.cc", "src/shim/transforms.cc", "src/shim/extra.cc", "src/shim/linear.cc", "src/shim/cpu_half_matmul.cc", "src/shim/cpu_attention.cc", "src/shim/cpu_quantized_matmul.cc", "src/shim/io.cc", "src/shim/eval_thread.cc", "src/shim/distributed.cc", "src/shim/gpu_fused.cc", "src/shim/gpu_kernel_compile.cc", "src/shim/gpu_kernel_by_name.cc"];
+    let shim_files = ["src/shim/array.cc", "src/shim/ops.cc", "src/shim/transforms.cc", "src/shim/extra.cc", "src/shim/linear.cc", "src/shim/cpu_half_matmul.cc", "src/shim/cpu_attention.cc", "src/shim/cpu_quantized_matmul.cc", "src/shim/io.cc", "src/shim/eval_thread.cc", "src/shim/distributed.cc", "src/shim/gpu_fused.cc", "src/shim/gpu_fused_rows.cc", "src/shim/gpu_kernel_compile.cc", "src/shim/gpu_kernel_by_name.cc"];
     let mut build = cxx_build::bridge("src/lib.rs");
     build
         .files(shim_files)

@@ -1,5 +1,5 @@
 /**
- * Checks the fused decoder-layer kernels of the native forward (crates/mlxn-sys/src/shim/gpu_fused.cc,
+ * Checks the fused decoder-layer kernels of the native forward (crates/mlxn-sys/src/shim/gpu_fused*.cc,
  * CUDA only) against the separate MLX ops they replace: the same token sequences run through the
  * model with caches twice, in two processes, `MLXN_FUSED_KERNELS` on and off, and every step's
  * last-position logits are compared. Teacher forcing (fixed tokens, no sampling) keeps the two

@@ -1,5 +1,6 @@
-//! The decoder layer's fused CUDA kernels (mlxn-sys `shim/gpu_fused.cc`), each with the
-//! separate MLX ops it replaces as the fallback.
+//! The decoder layer's fused CUDA kernels (mlxn-sys `shim/gpu_fused.cc` and, for a decoding
+//! step's few rows, `shim/gpu_fused_rows.cc`), each with the separate MLX ops it replaces as the
+//! fallback.
 //!
 //! On a GPU a decoding step of a small model costs what the host spends encoding its graph's
 //! nodes, more than the device spends running them: on an H100's host about 2 µs per MLX
@@ -125,7 +126,7 @@ pub fn plan(d: &Desc, hidden: &MlxArray, length: i32) -> Plan {
     }
 }
 
-/// Rows a decoding step may have for the rows-product kernel (its limit in shim/gpu_fused.cc):
+/// Rows a decoding step may have for the rows-product kernel (its limit in shim/gpu_fused_common.h):
 /// with more, MLX's matmul on the tensor cores wins on the device's time.
 const ROWS_PRODUCT_MAX_ROWS: i64 = 8;
 

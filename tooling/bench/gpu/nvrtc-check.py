@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Compiles the fused CUDA kernels of crates/mlxn-sys/src/shim/gpu_fused.cc with NVRTC, without a GPU.
+"""Compiles the fused CUDA kernels of crates/mlxn-sys/src/shim/gpu_fused*.cc with NVRTC, without a GPU.
 
 The shim assembles each kernel's whole source (its prelude, element type, constants, body: no
 header) and compiles it with NVRTC on first use (gpu_kernel_compile.cc), on the GPU machine.
@@ -23,7 +23,8 @@ import time
 import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-SHIM = os.path.join(ROOT, 'crates/mlxn-sys/src/shim/gpu_fused.cc')
+SHIM_FILES = [os.path.join(ROOT, 'crates/mlxn-sys/src/shim', f)
+              for f in ('gpu_fused_common.h', 'gpu_fused.cc', 'gpu_fused_rows.cc')]
 
 
 def nvrtc_library(cache):
@@ -41,12 +42,12 @@ def nvrtc_library(cache):
 def raw_string(src, name):
     m = re.search(r'constexpr const char\* ' + name + r' = R"\((.*?)\)";', src, re.S)
     if not m:
-        raise SystemExit(f'{name} not found in {SHIM}')
+        raise SystemExit(f'{name} not found in {", ".join(SHIM_FILES)}')
     return m.group(1)
 
 
 def constants(pairs):
-    """As gpu_fused.cc's int_constant / float_constant / typedef lines."""
+    """As gpu_fused_common.h's int_constant / float_constant / typedef lines."""
     s = ''
     for k, v in pairs:
         if isinstance(v, str):
@@ -64,7 +65,7 @@ def main():
     ap.add_argument('--arch', default='90', help='virtual architecture, as compute_<arch>')
     args = ap.parse_args()
     nvrtc = ctypes.CDLL(nvrtc_library(args.cache))
-    src = open(SHIM).read()
+    src = ''.join(open(f).read() for f in SHIM_FILES)
     prelude, block_sum, qkv, add_norm, swiglu_value, swiglu, rows_product, attention, norm_rows, dot_rows, \
         norm_product, norm_qkv = (raw_string(src, n) for n in (
             'kPrelude', 'kBlockSum', 'kQkvHeads', 'kAddRmsNorm', 'kSwigluValue', 'kSwigluHalves', 'kRowsProduct',

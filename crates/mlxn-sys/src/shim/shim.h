@@ -214,7 +214,7 @@ ArrayPtr random_permutation_n(int32_t n, const MlxArray& key);
 ArrayPtr fast_rms_norm(const MlxArray& x, const MlxArray* weight, float eps);
 ArrayPtr fast_layer_norm(const MlxArray& x, const MlxArray* weight, const MlxArray* bias, float eps);
 ArrayPtr fast_rope(const MlxArray& x, int32_t dims, bool traditional, float base, bool has_base, float scale, const MlxArray& offset, const MlxArray* freqs);
-// Fused decoder-layer kernels for CUDA GPUs (gpu_fused.cc).
+// Fused decoder-layer kernels for CUDA GPUs (gpu_fused.cc, gpu_fused_rows.cc).
 bool gpu_fused_kernels_usable();
 bool is_tracer(const MlxArray& a);
 ListPtr gpu_qkv_heads(const MlxArray& q_src, const MlxArray& k_src, const MlxArray& v_src, const MlxArray& q_weight,

@@ -1,0 +1,376 @@
+// The fused CUDA kernels for a decoding step's few rows (at most `kRowsProductMaxRows`): the
+// products of x · Wᵀ read from a Linear's own `[out, in]` weight, and the folded kernels, where the
+// residual add and RMS norm before a product run inside the product's kernel
+// (`norm_product`, `norm_qkv_heads`) and the SwiGLU inside the down projection's
+// (`rows_product` with SWIGLU). With them a Qwen3 layer's decoding step is seven kernels
+// (mlxn-qwen3 fused_kernels.rs, `Plan::folded`). Compiled and run as gpu_fused.cc's kernels are
+// (gpu_fused_common.h); checked on a GPU by tooling/bench/fused-parity.ts.
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "gpu_fused_common.h"
+
+namespace mlxn {
+
+using namespace fused;
+
+namespace {
+
+constexpr int kRowsProductWarps = 8;
+
+// y [ROWS, n_out] = a · wᵀ for w [n_out, K], all row-contiguous, where `a` is x [ROWS, K] itself or
+// with SWIGLU the SwiGLU of x [ROWS, 2K]'s two halves (gate | up): the down projection with the
+// activation before it, one kernel instead of two. float32 sums of T products, rounded once (as
+// cuBLAS does for T = bf16/f16 with float32 accumulation). Every block first puts a's rows in
+// shared memory (computing the SwiGLU once per element, not once per output column), then one
+// warp per output column at a time reads the weight's row (the memory a decoding step's product
+// is bound by) against them (kDotRows).
+constexpr const char* kRowsProduct = R"(
+extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_rows_product(const T* x, const T* w, T* y, int n_out) {
+  __shared__ __align__(16) T xs[ROWS * K];
+#pragma unroll (LOAD_UNROLL)
+  for (int i = threadIdx.x; i < ROWS * K; i += WARPS * 32) {
+    if constexpr (SWIGLU) {
+      const long gate = static_cast<long>(i / K) * 2 * K + i % K;
+      xs[i] = from_float<T>(mlxn_swiglu(to_float(x[gate]), to_float(x[gate + K])));
+    } else {
+      xs[i] = x[i];
+    }
+  }
+  __syncthreads();
+  float acc[ROWS];
+  for (long n = static_cast<long>(blockIdx.x) * WARPS + (threadIdx.x >> 5); n < n_out;
+       n += static_cast<long>(gridDim.x) * WARPS) {
+    mlxn_dot_rows(xs, w + n * K, acc);
+    if ((threadIdx.x & 31) == 0) {
+#pragma unroll
+      for (int m = 0; m < ROWS; ++m) y[static_cast<long>(m) * n_out + n] = from_float<T>(acc[m]);
+    }
+  }
+}
+)";
+
+// The folded products (a decoding step of at most kRowsProductMaxRows rows): the residual add and
+// RMS norm before a projection run inside the projection's kernel, so a layer's norms cost no
+// kernels of their own. Every block computes the normed rows itself into shared memory (a few
+// kilobytes read from L2) instead of waiting on another kernel for them.
+constexpr int kFoldedWarps = 8;
+constexpr int kFoldedHeadWarps = 16;
+// The normed rows are held in shared memory as T, the q/k/v head's products as float32: both
+// within the 48 KB a kernel may declare statically.
+constexpr long kFoldedSharedBytes = 46 * 1024;
+
+// How many iterations of the few-row kernels' loops that wait on memory (the passes over the rows
+// before a product, the q/k/v head's columns) are unrolled: `MLXN_KERNEL_UNROLL` (1 to 8), 1 by
+// default, as measured. One iteration at a time kept the PTX small while MLX hashed it on every
+// call; with the PTX handed over by name (gpu_kernel_by_name.cc) more loads in flight may pay on
+// the device (not measured yet).
+int load_unroll() {
+  static const int n = [] {
+    const char* v = std::getenv("MLXN_KERNEL_UNROLL");
+    const int u = v == nullptr ? 1 : std::atoi(v);
+    return u >= 1 && u <= 8 ? u : 1;
+  }();
+  return n;
+}
+
+// `residual` [ROWS, K] plus (with ADD) `delta`, rounded to T as MLX's add holds it, written by
+// block 0 to `sum` (without ADD a copy of the residual), then RMS-normed with `weight` as
+// add_rms_norm does, into `xs` [ROWS, K] in shared memory. The whole block reads each row,
+// coalesced, every row at once (the loads of one pass are independent: their latency, not their
+// bytes, is what a decoding step's few rows cost); every thread reads back only what it wrote
+// until the final barrier.
+constexpr const char* kNormRows = R"(
+__device__ __forceinline__ void mlxn_norm_rows(const T* residual, const T* delta, const T* weight, T* sum, T* xs) {
+  __shared__ float part[ROWS][32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  float squares[ROWS];
+#pragma unroll
+  for (int m = 0; m < ROWS; ++m) squares[m] = 0.f;
+#pragma unroll (LOAD_UNROLL)
+  for (int k = threadIdx.x; k < K; k += WARPS * 32) {
+#pragma unroll
+    for (int m = 0; m < ROWS; ++m) {
+      const long i = static_cast<long>(m) * K + k;
+      const T r = ADD ? from_float<T>(to_float(residual[i]) + to_float(delta[i])) : residual[i];
+      if (blockIdx.x == 0) sum[i] = r;
+      xs[i] = r;
+      const float v = to_float(r);
+      squares[m] += v * v;
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < ROWS; ++m) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) squares[m] += __shfl_xor_sync(0xffffffffu, squares[m], o);
+    if (lane == 0) part[m][warp] = squares[m];
+  }
+  __syncthreads();
+  float inv[ROWS];
+#pragma unroll
+  for (int m = 0; m < ROWS; ++m) {
+    float total = 0.f;
+    for (int w = 0; w < WARPS; ++w) total += part[m][w];
+    inv[m] = rsqrtf(total / K + EPS);
+  }
+#pragma unroll (LOAD_UNROLL)
+  for (int k = threadIdx.x; k < K; k += WARPS * 32) {
+    const float wk = to_float(weight[k]);
+#pragma unroll
+    for (int m = 0; m < ROWS; ++m) {
+      const long i = static_cast<long>(m) * K + k;
+      xs[i] = from_float<T>(wk * round_to<T>(to_float(xs[i]) * inv[m]));
+    }
+  }
+  __syncthreads();
+}
+)";
+
+// Row `wr` [K] of a weight times each of the ROWS rows of `xs` (shared memory) on one warp: float32
+// sums of the T products, in every lane. 16 bytes of the weight per lane at a time where the row
+// is 16-byte aligned (checked once per row; a view at an odd offset takes single elements).
+constexpr const char* kDotRows = R"(
+// The 16 / sizeof(U) elements of `v` as floats; bfloat16 pairs by a shift and a mask of each word
+// (fewer instructions than a conversion per element).
+template <typename U> __device__ __forceinline__ void mlxn_unpack(const uint4& v, float* out, U) {
+  const U* p = reinterpret_cast<const U*>(&v);
+#pragma unroll
+  for (int j = 0; j < static_cast<int>(16 / sizeof(U)); ++j) out[j] = to_float(p[j]);
+}
+__device__ __forceinline__ void mlxn_unpack(const uint4& v, float* out, mlxn_bf16) {
+  const unsigned words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    out[2 * j] = __uint_as_float(words[j] << 16);
+    out[2 * j + 1] = __uint_as_float(words[j] & 0xffff0000u);
+  }
+}
+__device__ __forceinline__ void mlxn_dot_rows(const T* xs, const T* wr, float* acc) {
+  constexpr int VEC = 16 / sizeof(T);
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int m = 0; m < ROWS; ++m) acc[m] = 0.f;
+  if (K % VEC == 0 && (reinterpret_cast<unsigned long>(wr) & 15) == 0) {
+#pragma unroll (ROWS <= 2 ? 4 : 2)
+    for (int k0 = lane * VEC; k0 < K; k0 += 32 * VEC) {
+      float wf[VEC], xf[VEC];
+      mlxn_unpack(*reinterpret_cast<const uint4*>(wr + k0), wf, T{});
+#pragma unroll
+      for (int m = 0; m < ROWS; ++m) {
+        mlxn_unpack(*reinterpret_cast<const uint4*>(xs + m * K + k0), xf, T{});
+#pragma unroll
+        for (int j = 0; j < VEC; ++j) acc[m] += wf[j] * xf[j];
+      }
+    }
+  } else {
+    for (int k = lane; k < K; k += 32) {
+      const float wf = to_float(wr[k]);
+#pragma unroll
+      for (int m = 0; m < ROWS; ++m) acc[m] += wf * to_float(xs[m * K + k]);
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < ROWS; ++m) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
+  }
+}
+)";
+
+// y [ROWS, n_out] = norm(residual (+ delta)) · wᵀ, w [n_out, K]; sum [ROWS, K] as kNormRows
+// writes it. One warp per output column at a time, the columns strided over the grid.
+constexpr const char* kNormProduct = R"(
+extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_norm_product(const T* residual, const T* delta,
+                                                                          const T* weight, const T* w, T* sum, T* y,
+                                                                          int n_out) {
+  __shared__ __align__(16) T xs[ROWS * K];
+  mlxn_norm_rows(residual, delta, weight, sum, xs);
+  float acc[ROWS];
+  for (long n = static_cast<long>(blockIdx.x) * WARPS + (threadIdx.x >> 5); n < n_out;
+       n += static_cast<long>(gridDim.x) * WARPS) {
+    mlxn_dot_rows(xs, w + n * K, acc);
+    if ((threadIdx.x & 31) == 0) {
+#pragma unroll
+      for (int m = 0; m < ROWS; ++m) y[static_cast<long>(m) * n_out + n] = from_float<T>(acc[m]);
+    }
+  }
+}
+)";
+
+// A decoding step's whole attention input in one kernel: the residual add and input norm
+// (kNormRows), the stacked q|k|v product (w [(N_Q + 2 * N_K) * HEAD_DIM, K]), and what qkv_heads
+// does after it (q and k RMS-normed and rotated, v copied), for ROWS rows of one position each
+// (row m is batch row m, at position offset[m] or offset[0]). One block per head: q heads, then k
+// heads, then v heads; it computes its head's HEAD_DIM columns for every row, rounded to T as the
+// product's output is, then (one warp per row) norms and rotates them as kQkvHeads does. Outputs:
+// sum [ROWS, K], q [ROWS, N_Q, 1, HEAD_DIM], k and v [ROWS, N_K, 1, HEAD_DIM].
+constexpr const char* kNormQkvHeads = R"(
+extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_norm_qkv_heads(
+    const T* residual, const T* delta, const T* weight, const T* w, const T* q_weight, const T* k_weight,
+    const int* offset, T* sum, T* q_out, T* k_out, T* v_out) {
+  __shared__ __align__(16) T xs[ROWS * K];
+  __shared__ float ys[ROWS * HEAD_DIM];
+  mlxn_norm_rows(residual, delta, weight, sum, xs);
+  const int head = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  float acc[ROWS];
+#pragma unroll (LOAD_UNROLL)
+  for (int c = warp; c < HEAD_DIM; c += WARPS) {
+    mlxn_dot_rows(xs, w + (static_cast<long>(head) * HEAD_DIM + c) * K, acc);
+    if (lane == 0) {
+#pragma unroll
+      for (int m = 0; m < ROWS; ++m) ys[m * HEAD_DIM + c] = round_to<T>(acc[m]);
+    }
+  }
+  __syncthreads();
+  if (head >= N_Q + N_K) {  // a value head: a copy (the same for the whole block)
+    const int h = head - N_Q - N_K;
+    for (int i = threadIdx.x; i < ROWS * HEAD_DIM; i += blockDim.x) {
+      const int m = i / HEAD_DIM, d = i % HEAD_DIM;
+      v_out[(static_cast<long>(m) * N_K + h) * HEAD_DIM + d] = from_float<T>(ys[i]);
+    }
+    return;
+  }
+  constexpr int HALF = HEAD_DIM / 2;
+  const bool is_q = head < N_Q;
+  const int h = is_q ? head : head - N_Q;
+  const T* nw = is_q ? q_weight : k_weight;
+  for (int m = warp; m < ROWS; m += WARPS) {
+    const float* y = ys + m * HEAD_DIM;
+    float squares = 0.f;
+    for (int d = lane; d < HEAD_DIM; d += 32) squares += y[d] * y[d];
+    for (int o = 16; o > 0; o >>= 1) squares += __shfl_xor_sync(0xffffffffu, squares, o);
+    const float inv = rsqrtf(squares / HEAD_DIM + (is_q ? Q_EPS : K_EPS));
+    const float position = ROPE_SCALE * static_cast<float>(PER_ROW_OFFSET ? offset[m] : offset[0]);
+    T* out = is_q ? q_out + (static_cast<long>(m) * N_Q + h) * HEAD_DIM
+                  : k_out + (static_cast<long>(m) * N_K + h) * HEAD_DIM;
+#pragma unroll 1
+    for (int i = lane; i < HALF; i += 32) {
+      const int i1 = TRADITIONAL ? 2 * i : i;
+      const int i2 = TRADITIONAL ? 2 * i + 1 : i + HALF;
+      const float n1 = round_to<T>(to_float(nw[i1]) * round_to<T>(y[i1] * inv));
+      const float n2 = round_to<T>(to_float(nw[i2]) * round_to<T>(y[i2] * inv));
+      const float inv_freq = exp2f(-(static_cast<float>(i) / static_cast<float>(HALF)) * LOG2_BASE);
+      const float theta = position * inv_freq;
+      float sn, cs;
+      sincosf(theta, &sn, &cs);
+      out[i1] = from_float<T>(n1 * cs - n2 * sn);
+      out[i2] = from_float<T>(n1 * sn + n2 * cs);
+    }
+  }
+}
+)";
+
+}  // namespace
+
+ArrayPtr gpu_rows_product(const MlxArray& x_in, const MlxArray& weight, bool swiglu) {
+  const auto &x = x_in.inner, &w = weight.inner;
+  const auto dtype = x.dtype();
+  if (!is_float_type(dtype) || w.dtype() != dtype || x.ndim() != 2 || w.ndim() != 2 ||
+      x.shape(1) != (swiglu ? 2 : 1) * static_cast<int64_t>(w.shape(1)) ||
+      x.shape(0) < 1 || x.shape(0) > kRowsProductMaxRows || w.shape(0) < 1 || w.shape(1) < 1 ||
+      w.size() > INT32_MAX || x.shape(0) * w.shape(1) * static_cast<long>(dtype.size()) > kFoldedSharedBytes) {
+    return nullptr;  // the caller runs MLX's matmul
+  }
+  const int rows = x.shape(0), k = w.shape(1), n_out = w.shape(0);
+  std::string constants = int_constant("ROWS", rows) + int_constant("K", k) + int_constant("WARPS", kRowsProductWarps) +
+                          int_constant("SWIGLU", swiglu) + int_constant("LOAD_UNROLL", load_unroll());
+  const long blocks = (static_cast<long>(n_out) + kRowsProductWarps - 1) / kRowsProductWarps;
+  auto outs = run_kernel("mlxn_rows_product", kernel_variant(dtype, constants, {kSwigluValue, kDotRows, kRowsProduct}), {x, w},
+                         {{rows, n_out}}, {dtype}, {n_out}, blocks, 32 * kRowsProductWarps);
+  if (outs.empty()) return nullptr;
+  return wrap(std::move(outs[0]));
+}
+
+namespace {
+
+// What the folded kernels share: the rows to norm and where the sum goes. Valid when the dtypes
+// agree, `residual` is [rows ≤ kRowsProductMaxRows, K], `delta` (if any) matches it and
+// `norm_weight` is [K]; `extra_shared` bytes are what the kernel declares besides the normed rows.
+struct FoldedRows {
+  bool valid = false;
+  int rows = 0, k = 0;
+  std::string constants;
+  const mx::array* delta = nullptr;
+};
+
+FoldedRows folded_rows(const MlxArray& residual, const MlxArray* delta, const MlxArray& norm_weight, float eps,
+                       long extra_shared, int warps) {
+  const auto& x = residual.inner;
+  const auto dtype = x.dtype();
+  FoldedRows f;
+  if (!is_float_type(dtype) || x.ndim() != 2 || x.shape(0) < 1 || x.shape(0) > kRowsProductMaxRows ||
+      x.shape(1) < 1 || (delta != nullptr && (delta->inner.dtype() != dtype || delta->inner.shape() != x.shape())) ||
+      norm_weight.inner.dtype() != dtype || norm_weight.inner.ndim() != 1 || norm_weight.inner.shape(0) != x.shape(1) ||
+      static_cast<long>(x.size()) * dtype.size() + extra_shared > kFoldedSharedBytes) {
+    return f;
+  }
+  f.valid = true;
+  f.rows = x.shape(0);
+  f.k = x.shape(1);
+  // Without a delta the residual stands in for it (never read).
+  f.delta = delta != nullptr ? &delta->inner : &x;
+  f.constants = int_constant("ROWS", f.rows) + int_constant("K", f.k) + int_constant("WARPS", warps) +
+                int_constant("ADD", delta != nullptr) + float_constant("EPS", eps) +
+                int_constant("LOAD_UNROLL", load_unroll());
+  return f;
+}
+
+}  // namespace
+
+ListPtr gpu_norm_product(const MlxArray& residual, const MlxArray* delta, const MlxArray& norm_weight, float eps,
+                         const MlxArray& weight) {
+  const auto& w = weight.inner;
+  const auto dtype = residual.inner.dtype();
+  const FoldedRows f = folded_rows(residual, delta, norm_weight, eps, 0, kFoldedWarps);
+  if (!f.valid || w.dtype() != dtype || w.ndim() != 2 || w.shape(1) != f.k || w.shape(0) < 1 || w.size() > INT32_MAX) {
+    return nullptr;  // the caller runs the separate ops
+  }
+  const int n_out = w.shape(0);
+  // With one or two rows each block recomputes a few hundred elements: one column per warp.
+  // With more, four: fewer blocks repeat the norm of the rows.
+  const int columns_per_warp = f.rows <= 2 ? 1 : 4;
+  const long blocks = (static_cast<long>(n_out) + kFoldedWarps * columns_per_warp - 1) / (kFoldedWarps * columns_per_warp);
+  auto outs = run_kernel("mlxn_norm_product", kernel_variant(dtype, f.constants, {kNormRows, kDotRows, kNormProduct}),
+                         {residual.inner, *f.delta, norm_weight.inner, w}, {residual.inner.shape(), {f.rows, n_out}},
+                         {dtype, dtype}, {n_out}, blocks, 32 * kFoldedWarps);
+  if (outs.empty()) return nullptr;
+  return wrap_list(std::move(outs));
+}
+
+ListPtr gpu_norm_qkv_heads(const MlxArray& residual, const MlxArray* delta, const MlxArray& norm_weight, float eps,
+                           const MlxArray& weight, const MlxArray& q_weight, const MlxArray& k_weight,
+                           const MlxArray& offset, int32_t n_q, int32_t n_k, int32_t head_dim, float q_eps,
+                           float k_eps, bool traditional, float base, float scale) {
+  const auto& w = weight.inner;
+  const auto dtype = residual.inner.dtype();
+  if (head_dim <= 0 || head_dim % 2 != 0 || head_dim > 256 || n_q <= 0 || n_k <= 0) return nullptr;
+  // The head's products, float32 per row, beside the normed rows in shared memory.
+  const long head_bytes = residual.inner.ndim() == 2 ? residual.inner.shape(0) * 4L * head_dim : 0;
+  const FoldedRows f = folded_rows(residual, delta, norm_weight, eps, head_bytes, kFoldedHeadWarps);
+  const auto is_head_weight = [&](const mx::array& a) {
+    return a.dtype() == dtype && a.ndim() == 1 && a.shape(0) == head_dim;
+  };
+  const bool per_row = offset.inner.ndim() == 1;
+  if (!f.valid || w.dtype() != dtype || w.ndim() != 2 || w.shape(1) != f.k ||
+      w.shape(0) != static_cast<int64_t>(n_q + 2 * n_k) * head_dim || w.size() > INT32_MAX ||
+      !is_head_weight(q_weight.inner) || !is_head_weight(k_weight.inner) || offset.inner.dtype() != mx::int32 ||
+      offset.inner.ndim() > 1 || (per_row && offset.inner.shape(0) != f.rows)) {
+    return nullptr;  // the caller runs the separate ops
+  }
+  std::string constants = f.constants + int_constant("HEAD_DIM", head_dim) + int_constant("N_Q", n_q) +
+                          int_constant("N_K", n_k) + int_constant("TRADITIONAL", traditional) +
+                          int_constant("PER_ROW_OFFSET", per_row) + float_constant("Q_EPS", q_eps) +
+                          float_constant("K_EPS", k_eps) + float_constant("LOG2_BASE", std::log2(base)) +
+                          float_constant("ROPE_SCALE", scale);
+  const mx::Shape kv_shape{f.rows, n_k, 1, head_dim};
+  auto outs = run_kernel("mlxn_norm_qkv_heads", kernel_variant(dtype, constants, {kNormRows, kDotRows, kNormQkvHeads}),
+                         {residual.inner, *f.delta, norm_weight.inner, w, q_weight.inner, k_weight.inner, offset.inner},
+                         {residual.inner.shape(), {f.rows, n_q, 1, head_dim}, kv_shape, kv_shape},
+                         {dtype, dtype, dtype, dtype}, {}, n_q + 2 * n_k, 32 * kFoldedHeadWarps);
+  if (outs.empty()) return nullptr;
+  return wrap_list(std::move(outs));
+}
+
+}  // namespace mlxn
