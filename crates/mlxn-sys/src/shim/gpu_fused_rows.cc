@@ -40,15 +40,7 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_rows_product(const
     }
   }
   __syncthreads();
-  float acc[ROWS];
-  for (long n = static_cast<long>(blockIdx.x) * WARPS + (threadIdx.x >> 5); n < n_out;
-       n += static_cast<long>(gridDim.x) * WARPS) {
-    mlxn_dot_rows(xs, w + n * K, acc);
-    if ((threadIdx.x & 31) == 0) {
-#pragma unroll
-      for (int m = 0; m < ROWS; ++m) y[static_cast<long>(m) * n_out + n] = from_float<T>(acc[m]);
-    }
-  }
+  mlxn_product_columns(xs, w, y, n_out);
 }
 )";
 
@@ -177,16 +169,9 @@ __device__ __forceinline__ void mlxn_dot_rows(const T* xs, const T* wr, float* a
     for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
   }
 }
-)";
-
-// y [ROWS, n_out] = norm(residual (+ delta)) · wᵀ, w [n_out, K]; sum [ROWS, K] as kNormRows
-// writes it. One warp per output column at a time, the columns strided over the grid.
-constexpr const char* kNormProduct = R"(
-extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_norm_product(const T* residual, const T* delta,
-                                                                          const T* weight, const T* w, T* sum, T* y,
-                                                                          int n_out) {
-  __shared__ __align__(16) T xs[ROWS * K];
-  mlxn_norm_rows(residual, delta, weight, sum, xs);
+// y [ROWS, n_out] = xs · wᵀ for w [n_out, K]: one warp per output column at a time, the columns
+// strided over the grid.
+__device__ __forceinline__ void mlxn_product_columns(const T* xs, const T* w, T* y, int n_out) {
   float acc[ROWS];
   for (long n = static_cast<long>(blockIdx.x) * WARPS + (threadIdx.x >> 5); n < n_out;
        n += static_cast<long>(gridDim.x) * WARPS) {
@@ -196,6 +181,18 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_norm_product(const
       for (int m = 0; m < ROWS; ++m) y[static_cast<long>(m) * n_out + n] = from_float<T>(acc[m]);
     }
   }
+}
+)";
+
+// y [ROWS, n_out] = norm(residual (+ delta)) · wᵀ, w [n_out, K]; sum [ROWS, K] as kNormRows
+// writes it.
+constexpr const char* kNormProduct = R"(
+extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_norm_product(const T* residual, const T* delta,
+                                                                          const T* weight, const T* w, T* sum, T* y,
+                                                                          int n_out) {
+  __shared__ __align__(16) T xs[ROWS * K];
+  mlxn_norm_rows(residual, delta, weight, sum, xs);
+  mlxn_product_columns(xs, w, y, n_out);
 }
 )";
 
