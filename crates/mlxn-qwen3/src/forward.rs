@@ -377,8 +377,8 @@ fn heads_after_input_norm(
 /// After the attention: the output projection, both residuals, the norm and the MLP. With
 /// `next_norm` (the fused layout) it also norms its output for what follows (the next layer's
 /// input norm or the final norm): `[h, normed]`; with the kernels each residual add and the
-/// norm after it run as one kernel. Folded (`plan.folded`) the post-attention norm runs inside
-/// the gate/up product's kernel and the SwiGLU inside the down product's, and without
+/// norm after it run as one kernel. Folded (`plan.folded`) the post-attention norm and the
+/// SwiGLU run inside the gate/up product's kernel, and without
 /// `next_norm` the MLP output is left for the next layer's block to add: `[h, mlp]`.
 fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: Option<&NormDesc>, plan: Plan) -> Result<Vec<Ptr>, DescError> {
     let (kernels, rp) = (plan.kernels, plan.rows_product);
@@ -410,14 +410,16 @@ fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: O
         };
         let down = layer.down.rebind(it);
         let o_out = linear(attn, &o, rp)?;
-        // The residual, and the stacked [gate | up] product (folded: both from one kernel) or
-        // the SwiGLU of two separate ones.
+        // The residual, and the stacked [gate | up] product or the SwiGLU of two separate ones;
+        // folded, the residual and the SwiGLU of the stacked product from one kernel.
         let folded = match &gate_up {
-            Some(gu) if plan.folded && kernels && plain_linear(gu) => fused_kernels::norm_product(h, Some(&o_out), &post_norm, gu.weight())?,
+            Some(gu) if plan.folded && kernels && plain_linear(gu) => {
+                fused_kernels::norm_product(h, Some(&o_out), &post_norm, gu.weight(), true)?
+            }
             _ => None,
         };
         let (h1, stacked, separate_act) = match folded {
-            Some((h1, gu)) => (h1, Some(gu), None),
+            Some((h1, act)) => (h1, None, Some(act)),
             None => {
                 let (h1, x) = fused_kernels::add_norm(h, &o_out, &post_norm, kernels)?;
                 match (&gate_up, &gate_and_up) {

@@ -158,12 +158,13 @@ pub fn rows_product(x: &MlxArray, w: &MlxArray, swiglu: bool) -> Result<Option<P
 
 /// `(s, rms_norm(s) · wᵀ)` for `s = residual + delta` (the residual alone without a delta), a
 /// decoding step's few rows and a Linear's `[out, in]` weight, in one kernel (the add and the
-/// norm fold into the product that follows them). `None` when the shapes or dtypes are not ones
-/// it takes.
-pub fn norm_product(residual: &MlxArray, delta: Option<&MlxArray>, norm: &NormDesc, w: &MlxArray) -> Result<Option<(Ptr, Ptr)>, DescError> {
+/// norm fold into the product that follows them); with `swiglu`, `w` stacks `[gate | up]` and
+/// the product's place holds `silu(gate) · up` (the activation folds in too). `None` when the
+/// shapes or dtypes are not ones it takes.
+pub fn norm_product(residual: &MlxArray, delta: Option<&MlxArray>, norm: &NormDesc, w: &MlxArray, swiglu: bool) -> Result<Option<(Ptr, Ptr)>, DescError> {
     let d = delta.map_or(std::ptr::null(), |d| d as *const MlxArray);
     // SAFETY: the delta pointer is null or a live array for this call.
-    let Some(outs) = ok_list(unsafe { ffi::gpu_norm_product(residual, d, norm.weight, norm.eps as f32, w) })? else {
+    let Some(outs) = ok_list(unsafe { ffi::gpu_norm_product(residual, d, norm.weight, norm.eps as f32, w, swiglu) })? else {
         return Ok(None);
     };
     let mut it = outs.into_iter();

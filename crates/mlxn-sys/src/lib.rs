@@ -325,9 +325,11 @@ pub mod ffi {
         fn gpu_rows_product(x: &MlxArray, weight: &MlxArray, swiglu: bool) -> Result<UniquePtr<MlxArray>>;
         /// `[s, rms_norm(s) · weightᵀ]` for `s = residual + delta` (or the residual alone where
         /// `delta` is null) of at most 8 rows and a Linear's `[out, in]` weight, as one CUDA kernel
-        /// (shim/gpu_fused_rows.cc); null when the shapes or dtypes are not ones it takes.
+        /// (shim/gpu_fused_rows.cc); with `swiglu` the product's second element is the SwiGLU of
+        /// its gate and up halves (`weight` stacks them). Null when the shapes or dtypes are not
+        /// ones it takes.
         unsafe fn gpu_norm_product(residual: &MlxArray, delta: *const MlxArray, norm_weight: &MlxArray, eps: f32,
-            weight: &MlxArray) -> Result<UniquePtr<ArrayList>>;
+            weight: &MlxArray, swiglu: bool) -> Result<UniquePtr<ArrayList>>;
         /// A decoding step's `[s, q, k, v]` as one CUDA kernel (shim/gpu_fused_rows.cc): `s` as
         /// `gpu_norm_product` makes it, its normed rows times the stacked q|k|v weight, q and k
         /// RMS-normed and rotated at `offset` and v, in `[B, heads, 1, headDim]`; null when the

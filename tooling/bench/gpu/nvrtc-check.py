@@ -8,9 +8,12 @@ compiles them as the shim does, so a syntax or type error shows up before a devi
 on it, and prints how long each compile took and the PTX's size. It does not run the kernels
 (tooling/bench/fused-parity.ts checks their numbers on a GPU).
 
-    python3 tooling/bench/gpu/nvrtc-check.py [--arch 90]
+    python3 tooling/bench/gpu/nvrtc-check.py [--arch 90] [--ptxas]
 
 NVRTC comes from PyPI's `nvidia-cuda-nvrtc` wheel (downloaded once into ~/.cache/mlxn/nvrtc-check).
+With --ptxas each PTX is also assembled for sm_<arch> by the `ptxas` of PyPI's `nvidia-cuda-nvcc`
+wheel (as the driver does on the GPU: inline PTX the assembler rejects shows up here), and the
+registers and spills of each kernel are printed.
 """
 import argparse
 import ctypes
@@ -19,6 +22,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 
@@ -39,6 +43,38 @@ def nvrtc_library(cache):
     return lib
 
 
+def ptxas_binary(cache):
+    """ptxas from PyPI's nvcc wheel, unpacked into `cache`."""
+    exe = os.path.join(cache, 'nvidia/cu13/bin/ptxas')
+    if not os.path.exists(exe):
+        wheels = os.path.join(cache, 'wheels-nvcc')
+        subprocess.run([sys.executable, '-m', 'pip', 'download', '--quiet', '--no-deps', '-d', wheels,
+                        'nvidia-cuda-nvcc==13.*'], check=True)
+        for w in glob.glob(os.path.join(wheels, '*.whl')):
+            zipfile.ZipFile(w).extractall(cache)
+        os.chmod(exe, 0o755)
+    return exe
+
+
+def assemble(ptxas, arch, ptx):
+    """ptxas's verdict on `ptx`: registers and spill bytes, or its errors."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, 'kernel.ptx')
+        with open(path, 'wb') as f:
+            f.write(ptx)
+        cubin = os.path.join(tmp, 'kernel.cubin')
+        r = subprocess.run([ptxas, f'-arch=sm_{arch}', '-v', path, '-o', cubin], capture_output=True, text=True)
+        if r.returncode != 0:
+            return False, r.stderr.strip()
+        # The machine code's size (the .text sections of the ELF cubin): what each multiprocessor
+        # fetches into its instruction cache when the kernel runs.
+        sections = subprocess.run(['readelf', '-S', '-W', cubin], capture_output=True, text=True).stdout
+        code = sum(int(m.group(1), 16) for m in re.finditer(r'\.text\.\S+\s+PROGBITS\s+\S+\s+\S+\s+(\S+)', sections))
+    regs = re.findall(r'Used (\d+) registers', r.stderr)
+    spills = re.findall(r'(\d+) bytes spill stores', r.stderr)
+    return True, f'{",".join(regs)} registers, {max(map(int, spills or [0]))} bytes spilled, SASS {code} bytes'
+
+
 def raw_string(src, name):
     m = re.search(r'constexpr const char\* ' + name + r' = R"\((.*?)\)";', src, re.S)
     if not m:
@@ -50,7 +86,9 @@ def constants(pairs):
     """As gpu_fused_common.h's int_constant / float_constant / typedef lines."""
     s = ''
     for k, v in pairs:
-        if isinstance(v, str):
+        if k == 'CLUSTER':  # as cluster_constants()
+            s += f'constexpr int CLUSTER = {v};\n#define CLUSTER_DIMS' + (f' __cluster_dims__({v}, 1, 1)\n' if v > 1 else '\n')
+        elif isinstance(v, str):
             s += f'typedef {v} {k};\n'
         elif isinstance(v, float):
             s += f'constexpr float {k} = {v:.9e}f;\n'
@@ -63,13 +101,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--cache', default=os.path.expanduser('~/.cache/mlxn/nvrtc-check'))
     ap.add_argument('--arch', default='90', help='virtual architecture, as compute_<arch>')
+    ap.add_argument('--ptxas', action='store_true', help='also assemble each PTX (registers, spills)')
     args = ap.parse_args()
+    ptxas = ptxas_binary(args.cache) if args.ptxas else None
     nvrtc = ctypes.CDLL(nvrtc_library(args.cache))
     src = ''.join(open(f).read() for f in SHIM_FILES)
     prelude, block_sum, qkv, add_norm, swiglu_value, swiglu, rows_product, attention, norm_rows, dot_rows, \
-        norm_product, norm_qkv = (raw_string(src, n) for n in (
+        norm_product, norm_qkv, cluster = (raw_string(src, n) for n in (
             'kPrelude', 'kBlockSum', 'kQkvHeads', 'kAddRmsNorm', 'kSwigluValue', 'kSwigluHalves', 'kRowsProduct',
-            'kDecodeAttention', 'kNormRows', 'kDotRows', 'kNormProduct', 'kNormQkvHeads'))
+            'kDecodeAttention', 'kNormRows', 'kDotRows', 'kNormProduct', 'kNormQkvHeads', 'kCluster'))
     failed = 0
 
     def compile_one(label, t, consts, *parts):
@@ -87,11 +127,19 @@ def main():
         log = ctypes.create_string_buffer(size.value)
         nvrtc.nvrtcGetProgramLog(prog, log)
         ptx_size = ctypes.c_size_t()
+        assembled = ''
         if result == 0:
             nvrtc.nvrtcGetPTXSize(prog, ctypes.byref(ptx_size))
+            if ptxas:
+                ptx = ctypes.create_string_buffer(ptx_size.value)
+                nvrtc.nvrtcGetPTX(prog, ptx)
+                ok, assembled = assemble(ptxas, args.arch, ptx.value)
+                if not ok:
+                    result = -1
+                    log = ctypes.create_string_buffer(assembled.encode())
+                assembled = ', ' + assembled if ok else ', ptxas FAILED'
         nvrtc.nvrtcDestroyProgram(ctypes.byref(prog))
-        # The PTX's size matters on the GPU too: MLX hashes the whole PTX on every call of a kernel.
-        print(f'{label}: {"ok" if result == 0 else "FAILED"} ({ms:.0f} ms, PTX {ptx_size.value} bytes)')
+        print(f'{label}: {"ok" if result == 0 else "FAILED"} ({ms:.0f} ms, PTX {ptx_size.value} bytes{assembled})')
         if result != 0 or log.value.strip():
             failed += result != 0
             print(log.value.decode())
@@ -106,29 +154,38 @@ def main():
                              ('K_EPS', 1e-6), ('LOG2_BASE', 19.93156815), ('ROPE_SCALE', 1.0)], block_sum, qkv)
         compile_one(f'add_rms_norm[{t}]', t, [('WIDTH', 1024), ('THREADS', 256), ('EPS', 1e-6)], block_sum, add_norm)
         compile_one(f'swiglu_halves[{t}]', t, [('HALF', 3072)], swiglu_value, swiglu)
+        size = 4 if t == 'float' else 2
         for rows in (1, 8):
             for k in (1024, 3072, 1000):
                 for act in (False, True):
+                    if rows * k * size > 46 * 1024:
+                        continue  # gpu_rows_product runs MLX's matmul: the rows would not fit in shared memory
                     compile_one(f'rows_product[{t},rows={rows},K={k},swiglu={act}]', t,
-                                [('ROWS', rows), ('K', k), ('WARPS', 8), ('SWIGLU', act), ('LOAD_UNROLL', 1)], swiglu_value, dot_rows,
+                                [('ROWS', rows), ('K', k), ('WARPS', 8), ('COLS', 1), ('PAIRED', 0), ('HELD_ROWS', rows <= 2),
+                                 ('SWIGLU', act), ('LOAD_UNROLL', 1)], swiglu_value, dot_rows,
                                 rows_product)
         for rows in (1, 8):
             for k in (1024, 1000):
                 for add in (False, True):
                     folded = [('ROWS', rows), ('K', k), ('ADD', add), ('EPS', 1e-6), ('LOAD_UNROLL', 4 if add else 1)]
-                    compile_one(f'norm_product[{t},rows={rows},K={k},add={add}]', t, folded + [('WARPS', 8)],
-                                norm_rows, dot_rows, norm_product)
+                    for paired in (False, True):
+                        compile_one(f'norm_product[{t},rows={rows},K={k},add={add},swiglu={paired}]', t,
+                                    folded + [('WARPS', 8), ('COLS', 1 if rows <= 2 else 2), ('PAIRED', paired),
+                                              ('HELD_ROWS', 0)], swiglu_value, norm_rows, dot_rows, norm_product)
                     for traditional in (False, True):
                         compile_one(f'norm_qkv_heads[{t},rows={rows},K={k},add={add},traditional={traditional}]', t,
-                                    folded + [('WARPS', 16), ('HEAD_DIM', 128), ('N_Q', 16), ('N_K', 8),
-                                              ('TRADITIONAL', traditional), ('PER_ROW_OFFSET', rows > 1),
-                                              ('Q_EPS', 1e-6), ('K_EPS', 1e-6), ('LOG2_BASE', 19.93156815),
-                                              ('ROPE_SCALE', 1.0)], norm_rows, dot_rows, norm_qkv)
+                                    folded + [('COLS', 1), ('PAIRED', 0), ('HELD_ROWS', 0), ('WARPS', 16), ('HEAD_DIM', 128),
+                                              ('N_Q', 16), ('N_K', 8), ('TRADITIONAL', traditional),
+                                              ('PER_ROW_OFFSET', rows > 1), ('Q_EPS', 1e-6), ('K_EPS', 1e-6),
+                                              ('LOG2_BASE', 19.93156815), ('ROPE_SCALE', 1.0)],
+                                    swiglu_value, norm_rows, dot_rows, norm_qkv)
         for mask in (None, 'unsigned char', t, 'float'):
-            compile_one(f'decode_attention[{t},mask={mask}]', t,
-                        [('HEAD_DIM', 128), ('N_Q', 16), ('N_KV', 8), ('WARPS', 16), ('HAS_MASK', mask is not None),
-                         ('BOOL_MASK', mask == 'unsigned char'), ('SCALE', 0.08838834465), ('MT', mask or t)],
-                        attention)
+            for clusters, head_dim in ((1, 128), (8, 128), (4, 64)):
+                compile_one(f'decode_attention[{t},mask={mask},cluster={clusters},head_dim={head_dim}]', t,
+                            [('CLUSTER', clusters), ('KEYS_AT_ONCE', 4), ('HEAD_DIM', head_dim), ('N_Q', 16),
+                             ('N_KV', 8), ('WARPS', 16), ('HAS_MASK', mask is not None),
+                             ('BOOL_MASK', mask == 'unsigned char'), ('SCALE', 0.08838834465), ('MT', mask or t)],
+                            cluster, attention)
     sys.exit(1 if failed else 0)
 
 

@@ -13,6 +13,7 @@ if [ ! -f .ready ]; then
   cat mlx-cuda.tar.xz.part-* | xz -dc | tar -x -C site
   xz -dc mlxn.node.xz > site/mlx/lib/mlxn.linux-x64-gnu.node
   mkdir -p tokenizer && xz -dc tokenizer.tar.xz | tar -x -C tokenizer
+  [ -f profile/libcupti.so.13.xz ] && xz -dc profile/libcupti.so.13.xz > profile/libcupti.so.13
   touch .ready
 fi
 NVIDIA_DIR=$(python3 -c 'import site; print(site.getsitepackages()[0])')/nvidia

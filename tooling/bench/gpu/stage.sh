@@ -7,6 +7,7 @@
 #   .gpu-stage/c                 Node's own binary (xz), the release .node (xz), the benchmarks
 #                                bundled into single files, their Python sides, the Qwen3
 #                                tokenizer, and the mlx + mlx-lm wheels for the reference side
+#                                (and the kernel profiler with its libcupti)
 #
 # Usage (from the repository root, after `pnpm build`):
 #   node tooling/build-native.mjs --release --out-dir /tmp/mlxn-release
@@ -61,4 +62,24 @@ if [ ! -f "$cache/libjemalloc.so.2" ] && command -v apt-get > /dev/null; then
   rm -rf "$tmp"
 fi
 if [ -f "$cache/libjemalloc.so.2" ]; then mkdir -p "$out/c/preload" && cp "$cache/libjemalloc.so.2" "$out/c/preload/"; fi
+# The kernel profiler (kernel-profile.cc, run.sh: MLXN_KERNEL_PROFILE=1), built here against the
+# CUPTI of CUDA 13.0 (the GPU machine's driver is 13.0; a newer CUPTI may refuse it), with that
+# libcupti beside it.
+if [ ! -f "$cache/kernel-profile/libkernel-profile.so" ] || [ tooling/bench/gpu/kernel-profile.cc -nt "$cache/kernel-profile/libkernel-profile.so" ]; then
+  tmp=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps -d "$tmp" 'nvidia-cuda-cupti>=13.0,<13.1' 'nvidia-cuda-runtime>=13.0,<13.1' 'nvidia-cuda-crt>=13.0,<13.1'
+  for w in "$tmp"/*.whl; do unzip -q -o "$w" -d "$tmp/x"; done
+  inc="$tmp/x/nvidia/cu13/include"
+  # The newest kernel record the headers define; the fields the profiler reads exist in all of them.
+  record=$(grep -ho '} CUpti_ActivityKernel[0-9]\+;' "$inc/cupti_activity.h" | tr -d '}; ' | sort -V | tail -1)
+  mkdir -p "$cache/kernel-profile"
+  g++ -std=c++17 -O2 -shared -fPIC -DKERNEL_RECORD="$record" -I"$inc" tooling/bench/gpu/kernel-profile.cc \
+    -o "$cache/kernel-profile/libkernel-profile.so" -L"$tmp/x/nvidia/cu13/lib" -l:libcupti.so.13 -Wl,--disable-new-dtags,-rpath,'$ORIGIN'
+  cp "$tmp/x/nvidia/cu13/lib/libcupti.so.13" "$cache/kernel-profile/"
+  rm -rf "$tmp"
+fi
+mkdir -p "$out/c/profile"
+cp "$cache/kernel-profile/libkernel-profile.so" "$out/c/profile/"
+xz -9 -T0 -c "$cache/kernel-profile/libcupti.so.13" > "$out/c/profile/libcupti.so.13.xz"
+cp tooling/bench/gpu/kernel-profile.py "$out/c/profile/"
 du -sh "$out"/*

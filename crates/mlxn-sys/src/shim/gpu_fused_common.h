@@ -48,9 +48,16 @@ __device__ __forceinline__ float to_float(mlxn_f16 x) {
 template <typename T> __device__ __forceinline__ T from_float(float f);
 template <> __device__ __forceinline__ float from_float<float>(float f) { return f; }
 template <> __device__ __forceinline__ mlxn_bf16 from_float<mlxn_bf16>(float f) {
+#if __CUDA_ARCH__ >= 800
+  // One instruction where the GPU has it (compute capability 8.0 on), the same rounding.
+  unsigned short h;
+  asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(f));
+  return mlxn_bf16{h};
+#else
   const unsigned u = __float_as_uint(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return mlxn_bf16{0x7fff};  // NaN
   return mlxn_bf16{static_cast<unsigned short>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16)};
+#endif
 }
 template <> __device__ __forceinline__ mlxn_f16 from_float<mlxn_f16>(float f) {
   unsigned short h;
@@ -68,6 +75,42 @@ __device__ __forceinline__ float mlxn_swiglu(float g, float u) {
   return round_to<T>(round_to<T>(g * s) * u);
 }
 )";
+
+// Thread block clusters (compute capability 9.0 and later), for a kernel whose blocks share a
+// reduction: CLUSTER blocks (a variant's constant, cluster_constants()) launched together, whose
+// shared memory each can read. mlxn_cluster_sync is a barrier of the whole cluster (what a block
+// wrote to shared memory before it, the others read after it); mlxn_cluster_read reads the float
+// at `local`'s place in block `rank`'s shared memory. With CLUSTER 1 they are __syncthreads and a
+// plain read, and nothing here needs a GPU that has clusters.
+inline constexpr const char* kCluster = R"(
+__device__ __forceinline__ void mlxn_cluster_sync() {
+  if constexpr (CLUSTER > 1) {
+    asm volatile("barrier.cluster.arrive.aligned;\n\tbarrier.cluster.wait.aligned;" ::: "memory");
+  } else {
+    __syncthreads();
+  }
+}
+__device__ __forceinline__ float mlxn_cluster_read(const float* local, int rank) {
+  if constexpr (CLUSTER > 1) {
+    unsigned address, remote;
+    float v;
+    asm volatile("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }" : "=r"(address) : "l"(local));
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(address), "r"(rank));
+    asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(remote) : "memory");
+    return v;
+  } else {
+    return *local;
+  }
+}
+)";
+
+// The constants of kCluster for clusters of `cluster` blocks, and CLUSTER_DIMS, the attribute a
+// kernel that uses them carries (a cluster's size is part of the kernel: MLX launches custom
+// kernels without one).
+inline std::string cluster_constants(int cluster) {
+  return int_constant("CLUSTER", cluster) + "#define CLUSTER_DIMS" +
+         (cluster > 1 ? " __cluster_dims__(" + std::to_string(cluster) + ", 1, 1)\n" : "\n");
+}
 
 // Rows of x per product at most (the products of more rows keep MLX's matmul: this kernel does
 // each row's multiply-adds on CUDA cores, where cuBLAS uses the tensor cores).

@@ -5,6 +5,7 @@
 // (`rows_product` with SWIGLU). With them a Qwen3 layer's decoding step is seven kernels
 // (mlxn-qwen3 fused_kernels.rs, `Plan::folded`). Compiled and run as gpu_fused.cc's kernels are
 // (gpu_fused_common.h); checked on a GPU by tooling/bench/fused-parity.ts.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -23,13 +24,24 @@ constexpr int kRowsProductWarps = 8;
 // y [ROWS, n_out] = a · wᵀ for w [n_out, K], all row-contiguous, where `a` is x [ROWS, K] itself or
 // with SWIGLU the SwiGLU of x [ROWS, 2K]'s two halves (gate | up): the down projection with the
 // activation before it, one kernel instead of two. float32 sums of T products, rounded once (as
-// cuBLAS does for T = bf16/f16 with float32 accumulation). Every block first puts a's rows in
-// shared memory (computing the SwiGLU once per element, not once per output column), then one
-// warp per output column at a time reads the weight's row (the memory a decoding step's product
-// is bound by) against them (kDotRows).
+// cuBLAS does for T = bf16/f16 with float32 accumulation). Each warp first issues the loads of its
+// COLS weight rows (the memory a decoding step's product is bound by), then the block puts a's
+// rows in shared memory (computing the SwiGLU once per element, not once per output column) while
+// those loads are in flight, then each warp multiplies its rows against them (kDotRows).
 constexpr const char* kRowsProduct = R"(
 extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_rows_product(const T* x, const T* w, T* y, int n_out) {
   __shared__ __align__(16) T xs[ROWS * K];
+  uint4 pieces[COLS][SOURCES][PIECES];
+  if constexpr (!SWIGLU) {
+    if (mlxn_held(x, w)) {
+      mlxn_columns_load(w, n_out, pieces);
+      uint4 held[ROWS][PIECES];
+      mlxn_load_rows(x, held);
+      mlxn_columns_finish_held(held, pieces, y, n_out);
+      return;
+    }
+  }
+  const bool whole = mlxn_columns_load(w, n_out, pieces);
 #pragma unroll (LOAD_UNROLL)
   for (int i = threadIdx.x; i < ROWS * K; i += WARPS * 32) {
     if constexpr (SWIGLU) {
@@ -40,9 +52,21 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_rows_product(const
     }
   }
   __syncthreads();
-  mlxn_product_columns(xs, w, y, n_out);
+  mlxn_columns_finish(xs, w, pieces, whole, y, n_out);
 }
 )";
+
+// Rows a product's kernel holds in each warp's registers (HELD_ROWS) at most: more would take
+// more registers than the weight rows leave.
+constexpr int kHeldRowsMax = 2;
+
+// kDotRows's ROW_PIECES: the 16-byte pieces per lane of a whole weight row of K elements, 0 when
+// rows are read in a loop. A warp holds at most kMaxHeldPieces pieces (4 registers each) at once.
+constexpr int kMaxHeldPieces = 16;
+int whole_row_pieces(mx::Dtype dtype, int k) {
+  const int per_piece = 32 * (16 / static_cast<int>(dtype.size()));
+  return k % per_piece == 0 && k / per_piece <= 16 ? k / per_piece : 0;
+}
 
 // The folded products (a decoding step of at most kRowsProductMaxRows rows): the residual add and
 // RMS norm before a projection run inside the projection's kernel, so a layer's norms cost no
@@ -120,10 +144,17 @@ __device__ __forceinline__ void mlxn_norm_rows(const T* residual, const T* delta
 }
 )";
 
-// Row `wr` [K] of a weight times each of the ROWS rows of `xs` (shared memory) on one warp: float32
-// sums of the T products, in every lane. 16 bytes of the weight per lane at a time where the row
-// is 16-byte aligned (checked once per row; a view at an odd offset takes single elements).
+// Rows of a weight [n_out, K] times the ROWS rows of `xs` (shared memory), one weight row per warp
+// at a time: float32 sums of the T products, in every lane. A decoding step's products wait on
+// memory, not arithmetic, so a warp loads a whole weight row at once (PIECES 16-byte pieces per
+// lane, held in registers) where K allows, before the rows in `xs` are ready: the kernel's
+// prologue (a norm, the SwiGLU) runs while the loads are in flight. Otherwise (K not a multiple
+// of 32 lanes × 16 bytes, too long to hold, or a weight at an odd offset) a loop reads 16 bytes
+// per lane at a time.
 constexpr const char* kDotRows = R"(
+constexpr int VEC = 16 / sizeof(T);
+constexpr int ROW_PIECES = K % (32 * VEC) == 0 && K / (32 * VEC) <= 16 ? K / (32 * VEC) : 0;
+constexpr int PIECES = ROW_PIECES > 0 ? ROW_PIECES : 1;
 // The 16 / sizeof(U) elements of `v` as floats; bfloat16 pairs by a shift and a mask of each word
 // (fewer instructions than a conversion per element).
 template <typename U> __device__ __forceinline__ void mlxn_unpack(const uint4& v, float* out, U) {
@@ -139,8 +170,52 @@ __device__ __forceinline__ void mlxn_unpack(const uint4& v, float* out, mlxn_bf1
     out[2 * j + 1] = __uint_as_float(words[j] & 0xffff0000u);
   }
 }
+__device__ __forceinline__ void mlxn_warp_sums(float* acc) {
+#pragma unroll
+  for (int m = 0; m < ROWS; ++m) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
+  }
+}
+// Whether the rows of `w` can be loaded whole (the row length allows it and `w` is 16-byte
+// aligned, hence every row: K is then a multiple of 32 pieces). The same for every thread.
+__device__ __forceinline__ bool mlxn_rows_loadable(const T* w) {
+  return ROW_PIECES > 0 && (reinterpret_cast<unsigned long>(w) & 15) == 0;
+}
+// Issues the loads of row `wr` [K]: piece i of this lane is wr's 16 bytes number 32 i + lane. The
+// asm is volatile so the loads are issued here, not moved to where the pieces are used; the
+// weights are read once per step, so they are not kept in L1.
+__device__ __forceinline__ void mlxn_load_row(const T* wr, uint4* v) {
+  const uint4* p = reinterpret_cast<const uint4*>(wr) + (threadIdx.x & 31);
+#pragma unroll
+  for (int i = 0; i < PIECES; ++i) {
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v[i].x), "=r"(v[i].y), "=r"(v[i].z), "=r"(v[i].w)
+                 : "l"(p + i * 32));
+  }
+}
+// A row loaded by mlxn_load_row times each row of `xs`.
+__device__ __forceinline__ void mlxn_dot_loaded(const T* xs, const uint4* v, float* acc) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int m = 0; m < ROWS; ++m) acc[m] = 0.f;
+#pragma unroll
+  for (int i = 0; i < PIECES; ++i) {
+    const int k0 = (i * 32 + lane) * VEC;
+    float wf[VEC], xf[VEC];
+    mlxn_unpack(v[i], wf, T{});
+#pragma unroll
+    for (int m = 0; m < ROWS; ++m) {
+      mlxn_unpack(*reinterpret_cast<const uint4*>(xs + m * K + k0), xf, T{});
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) acc[m] += wf[j] * xf[j];
+    }
+  }
+  mlxn_warp_sums(acc);
+}
+// Row `wr` times each row of `xs`, read in a loop (any K, any alignment), in the same order of
+// sums as mlxn_dot_loaded where both apply.
 __device__ __forceinline__ void mlxn_dot_rows(const T* xs, const T* wr, float* acc) {
-  constexpr int VEC = 16 / sizeof(T);
   const int lane = threadIdx.x & 31;
 #pragma unroll
   for (int m = 0; m < ROWS; ++m) acc[m] = 0.f;
@@ -163,24 +238,110 @@ __device__ __forceinline__ void mlxn_dot_rows(const T* xs, const T* wr, float* a
       for (int m = 0; m < ROWS; ++m) acc[m] += wf * to_float(xs[m * K + k]);
     }
   }
-#pragma unroll
-  for (int m = 0; m < ROWS; ++m) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
-  }
+  mlxn_warp_sums(acc);
 }
-// y [ROWS, n_out] = xs · wᵀ for w [n_out, K]: one warp per output column at a time, the columns
-// strided over the grid.
-__device__ __forceinline__ void mlxn_product_columns(const T* xs, const T* w, T* y, int n_out) {
-  float acc[ROWS];
-  for (long n = static_cast<long>(blockIdx.x) * WARPS + (threadIdx.x >> 5); n < n_out;
-       n += static_cast<long>(gridDim.x) * WARPS) {
-    mlxn_dot_rows(xs, w + n * K, acc);
-    if ((threadIdx.x & 31) == 0) {
+// y [ROWS, n_out] = x · wᵀ for w [n_out (or 2 n_out with PAIRED)], K], COLS consecutive columns per
+// warp: warp g of the grid takes columns g·COLS .. g·COLS + COLS - 1 (the grid covers n_out). With
+// PAIRED, output column n is the SwiGLU of product columns n (gate) and n_out + n (up), each
+// rounded to T as the product's output is: a stacked gate/up product whose activation costs no
+// kernel of its own. In two halves, so a kernel's prologue runs between them: mlxn_columns_load
+// issues the warp's loads (where rows load whole), mlxn_columns_finish multiplies once x is ready
+// (in shared memory, `xs`, or with HELD_ROWS in every warp's registers) and writes the columns.
+constexpr int SOURCES = PAIRED ? 2 : 1;
+__device__ __forceinline__ long mlxn_first_column() {
+  return (static_cast<long>(blockIdx.x) * WARPS + (threadIdx.x >> 5)) * COLS;
+}
+__device__ __forceinline__ bool mlxn_columns_load(const T* w, int n_out, uint4 (&pieces)[COLS][SOURCES][PIECES]) {
+  if (!mlxn_rows_loadable(w)) return false;
+  const long n0 = mlxn_first_column();
 #pragma unroll
-      for (int m = 0; m < ROWS; ++m) y[static_cast<long>(m) * n_out + n] = from_float<T>(acc[m]);
+  for (int c = 0; c < COLS; ++c) {
+#pragma unroll
+    for (int s = 0; s < SOURCES; ++s) {
+      if (n0 + c < n_out) mlxn_load_row(w + (n0 + c + s * static_cast<long>(n_out)) * K, pieces[c][s]);
     }
   }
+  return true;
+}
+__device__ __forceinline__ void mlxn_write_column(const float (&acc)[SOURCES][ROWS], T* y, long n, int n_out) {
+  if ((threadIdx.x & 31) != 0) return;
+#pragma unroll
+  for (int m = 0; m < ROWS; ++m) {
+    const float v = PAIRED ? mlxn_swiglu(round_to<T>(acc[0][m]), round_to<T>(acc[SOURCES - 1][m])) : acc[0][m];
+    y[static_cast<long>(m) * n_out + n] = from_float<T>(v);
+  }
+}
+__device__ __forceinline__ void mlxn_columns_finish(const T* xs, const T* w, const uint4 (&pieces)[COLS][SOURCES][PIECES],
+                                                    bool whole, T* y, int n_out) {
+  const long n0 = mlxn_first_column();
+  float acc[SOURCES][ROWS];
+#pragma unroll
+  for (int c = 0; c < COLS; ++c) {
+    const long n = n0 + c;
+    if (n >= n_out) break;  // the same for the whole warp
+#pragma unroll
+    for (int s = 0; s < SOURCES; ++s) {
+      if (whole) {
+        mlxn_dot_loaded(xs, pieces[c][s], acc[s]);
+      } else {
+        mlxn_dot_rows(xs, w + (n + s * static_cast<long>(n_out)) * K, acc[s]);
+      }
+    }
+    mlxn_write_column(acc, y, n, n_out);
+  }
+}
+// HELD_ROWS: x's ROWS rows whole in every warp's registers (this lane's pieces of each, as
+// mlxn_load_row places a weight row's), for a step of one or two rows: each warp loads them from
+// L2 itself, at the same time as its weight rows, instead of the block staging them in shared
+// memory behind a barrier (a chain of memory round trips that cost a decoding step's products
+// 3 to 4 µs each on an H100, kernel-bench.py).
+// Loads a row of K that every warp of the grid reads (so kept in L1), as mlxn_load_row places it.
+__device__ __forceinline__ void mlxn_load_cached_row(const T* r, uint4* v) {
+  const uint4* p = reinterpret_cast<const uint4*>(r) + (threadIdx.x & 31);
+#pragma unroll
+  for (int i = 0; i < PIECES; ++i) {
+    asm volatile("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v[i].x), "=r"(v[i].y), "=r"(v[i].z), "=r"(v[i].w)
+                 : "l"(p + i * 32));
+  }
+}
+__device__ __forceinline__ void mlxn_load_rows(const T* x, uint4 (&v)[ROWS][PIECES]) {
+#pragma unroll
+  for (int m = 0; m < ROWS; ++m) mlxn_load_cached_row(x + m * K, v[m]);
+}
+__device__ __forceinline__ void mlxn_dot_held(const uint4 (&x)[ROWS][PIECES], const uint4* v, float* acc) {
+#pragma unroll
+  for (int m = 0; m < ROWS; ++m) acc[m] = 0.f;
+#pragma unroll
+  for (int i = 0; i < PIECES; ++i) {
+    float wf[VEC], xf[VEC];
+    mlxn_unpack(v[i], wf, T{});
+#pragma unroll
+    for (int m = 0; m < ROWS; ++m) {
+      mlxn_unpack(x[m][i], xf, T{});
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) acc[m] += wf[j] * xf[j];
+    }
+  }
+  mlxn_warp_sums(acc);
+}
+__device__ __forceinline__ void mlxn_columns_finish_held(const uint4 (&x)[ROWS][PIECES], const uint4 (&pieces)[COLS][SOURCES][PIECES],
+                                                         T* y, int n_out) {
+  const long n0 = mlxn_first_column();
+  float acc[SOURCES][ROWS];
+#pragma unroll
+  for (int c = 0; c < COLS; ++c) {
+    const long n = n0 + c;
+    if (n >= n_out) break;  // the same for the whole warp
+#pragma unroll
+    for (int s = 0; s < SOURCES; ++s) mlxn_dot_held(x, pieces[c][s], acc[s]);
+    mlxn_write_column(acc, y, n, n_out);
+  }
+}
+// Whether the held-rows path applies: rows load whole, x and w 16-byte aligned (the same for
+// every thread).
+__device__ __forceinline__ bool mlxn_held(const T* x, const T* w) {
+  return HELD_ROWS && ROW_PIECES > 0 && ((reinterpret_cast<unsigned long>(x) | reinterpret_cast<unsigned long>(w)) & 15) == 0;
 }
 )";
 
@@ -191,8 +352,10 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_norm_product(const
                                                                           const T* weight, const T* w, T* sum, T* y,
                                                                           int n_out) {
   __shared__ __align__(16) T xs[ROWS * K];
+  uint4 pieces[COLS][SOURCES][PIECES];
+  const bool whole = mlxn_columns_load(w, n_out, pieces);
   mlxn_norm_rows(residual, delta, weight, sum, xs);
-  mlxn_product_columns(xs, w, y, n_out);
+  mlxn_columns_finish(xs, w, pieces, whole, y, n_out);
 }
 )";
 
@@ -202,19 +365,28 @@ extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_norm_product(const
 // (row m is batch row m, at position offset[m] or offset[0]). One block per head: q heads, then k
 // heads, then v heads; it computes its head's HEAD_DIM columns for every row, rounded to T as the
 // product's output is, then (one warp per row) norms and rotates them as kQkvHeads does. Outputs:
-// sum [ROWS, K], q [ROWS, N_Q, 1, HEAD_DIM], k and v [ROWS, N_K, 1, HEAD_DIM].
+// sum [ROWS, K], q [ROWS, N_Q, 1, HEAD_DIM], k and v [ROWS, N_K, 1, HEAD_DIM]. Used for 3 to 8
+// rows; for one or two, gpu_norm_qkv_heads runs norm_product's kernel and qkv_heads instead.
 constexpr const char* kNormQkvHeads = R"(
 extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_norm_qkv_heads(
     const T* residual, const T* delta, const T* weight, const T* w, const T* q_weight, const T* k_weight,
     const int* offset, T* sum, T* q_out, T* k_out, T* v_out) {
   __shared__ __align__(16) T xs[ROWS * K];
   __shared__ float ys[ROWS * HEAD_DIM];
-  mlxn_norm_rows(residual, delta, weight, sum, xs);
   const int head = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const T* head_w = w + static_cast<long>(head) * HEAD_DIM * K;
+  // This warp's first column loads while the rows are normed.
+  uint4 pieces[PIECES];
+  const bool whole = mlxn_rows_loadable(w);
+  if (whole && warp < HEAD_DIM) mlxn_load_row(head_w + static_cast<long>(warp) * K, pieces);
+  mlxn_norm_rows(residual, delta, weight, sum, xs);
   float acc[ROWS];
-#pragma unroll (LOAD_UNROLL)
   for (int c = warp; c < HEAD_DIM; c += WARPS) {
-    mlxn_dot_rows(xs, w + (static_cast<long>(head) * HEAD_DIM + c) * K, acc);
+    if (whole && c == warp) {
+      mlxn_dot_loaded(xs, pieces, acc);
+    } else {
+      mlxn_dot_rows(xs, head_w + static_cast<long>(c) * K, acc);
+    }
     if (lane == 0) {
 #pragma unroll
       for (int m = 0; m < ROWS; ++m) ys[m * HEAD_DIM + c] = round_to<T>(acc[m]);
@@ -271,7 +443,9 @@ ArrayPtr gpu_rows_product(const MlxArray& x_in, const MlxArray& weight, bool swi
     return nullptr;  // the caller runs MLX's matmul
   }
   const int rows = x.shape(0), k = w.shape(1), n_out = w.shape(0);
+  // One column per warp: as many weight rows in flight at once as the GPU takes.
   std::string constants = int_constant("ROWS", rows) + int_constant("K", k) + int_constant("WARPS", kRowsProductWarps) +
+                          int_constant("COLS", 1) + int_constant("PAIRED", 0) + int_constant("HELD_ROWS", rows <= kHeldRowsMax) +
                           int_constant("SWIGLU", swiglu) + int_constant("LOAD_UNROLL", load_unroll());
   const long blocks = (static_cast<long>(n_out) + kRowsProductWarps - 1) / kRowsProductWarps;
   auto outs = run_kernel("mlxn_rows_product", kernel_variant(dtype, constants, {kSwigluValue, kDotRows, kRowsProduct}), {x, w},
@@ -317,19 +491,29 @@ FoldedRows folded_rows(const MlxArray& residual, const MlxArray* delta, const Ml
 }  // namespace
 
 ListPtr gpu_norm_product(const MlxArray& residual, const MlxArray* delta, const MlxArray& norm_weight, float eps,
-                         const MlxArray& weight) {
+                         const MlxArray& weight, bool swiglu) {
   const auto& w = weight.inner;
   const auto dtype = residual.inner.dtype();
   const FoldedRows f = folded_rows(residual, delta, norm_weight, eps, 0, kFoldedWarps);
-  if (!f.valid || w.dtype() != dtype || w.ndim() != 2 || w.shape(1) != f.k || w.shape(0) < 1 || w.size() > INT32_MAX) {
+  if (!f.valid || w.dtype() != dtype || w.ndim() != 2 || w.shape(1) != f.k || w.shape(0) < 1 || w.size() > INT32_MAX ||
+      (swiglu && w.shape(0) % 2 != 0)) {
     return nullptr;  // the caller runs the separate ops
   }
-  const int n_out = w.shape(0);
+  // Output columns: with the SwiGLU, one per gate/up pair.
+  const int n_out = swiglu ? w.shape(0) / 2 : w.shape(0);
   // With one or two rows each block recomputes a few hundred elements: one column per warp.
-  // With more, four: fewer blocks repeat the norm of the rows.
-  const int columns_per_warp = f.rows <= 2 ? 1 : 4;
+  // With more, two (as registers allow: a warp holds its columns' weight rows at once), so fewer
+  // blocks repeat the norm of the rows (more would unroll into hundreds of kilobytes of PTX).
+  const int pieces_per_row = whole_row_pieces(dtype, f.k);
+  const int columns_per_warp = f.rows <= 2 || pieces_per_row == 0 ? 1 : std::max(1, std::min(2, kMaxHeldPieces / pieces_per_row));
   const long blocks = (static_cast<long>(n_out) + kFoldedWarps * columns_per_warp - 1) / (kFoldedWarps * columns_per_warp);
-  auto outs = run_kernel("mlxn_norm_product", kernel_variant(dtype, f.constants, {kNormRows, kDotRows, kNormProduct}),
+  // The normed rows are staged in shared memory once per block. Held in every warp's registers
+  // instead (as rows_product holds its rows), each warp repeated the norm's arithmetic for itself:
+  // on an H100 that made this kernel slower (Qwen3-0.6B's q/k/v 6.1 against 4.5 µs, gate/up with
+  // the SwiGLU 8.1 against 6.6; kernel-bench.py).
+  const std::string constants = f.constants + int_constant("COLS", columns_per_warp) + int_constant("PAIRED", swiglu) +
+                                int_constant("HELD_ROWS", 0);
+  auto outs = run_kernel("mlxn_norm_product", kernel_variant(dtype, constants, {kSwigluValue, kNormRows, kDotRows, kNormProduct}),
                          {residual.inner, *f.delta, norm_weight.inner, w}, {residual.inner.shape(), {f.rows, n_out}},
                          {dtype, dtype}, {n_out}, blocks, 32 * kFoldedWarps);
   if (outs.empty()) return nullptr;
@@ -356,13 +540,31 @@ ListPtr gpu_norm_qkv_heads(const MlxArray& residual, const MlxArray* delta, cons
       offset.inner.ndim() > 1 || (per_row && offset.inner.shape(0) != f.rows)) {
     return nullptr;  // the caller runs the separate ops
   }
-  std::string constants = f.constants + int_constant("HEAD_DIM", head_dim) + int_constant("N_Q", n_q) +
+  // One or two rows: the norm and product as norm_product's kernel runs them (one column per
+  // warp over the whole GPU), then qkv_heads: two kernels, 6.5 + 3.5 µs a layer against 14.3 for
+  // this one in a decoding step on an H100 (kernel-profile.cc), whose block for a head walks the
+  // head's columns in turn. Splitting a head over a thread block cluster instead made it slower
+  // still (22 µs, kernel-bench.py).
+  if (f.rows <= kHeldRowsMax) {
+    if (ListPtr normed = gpu_norm_product(residual, delta, norm_weight, eps, weight, false)) {
+      const mx::array& qkv = normed->items[1];
+      if (ListPtr heads = gpu_qkv_heads(MlxArray{qkv}, MlxArray{qkv}, MlxArray{qkv}, q_weight, k_weight, offset, f.rows, 1,
+                                        n_q, n_k, head_dim, 0, static_cast<int64_t>(n_q) * head_dim,
+                                        static_cast<int64_t>(n_q + n_k) * head_dim, q_eps, k_eps, traditional, base, scale)) {
+        heads->items.insert(heads->items.begin(), normed->items[0]);
+        return heads;
+      }
+    }
+  }
+  std::string constants = f.constants + int_constant("COLS", 1) + int_constant("PAIRED", 0) + int_constant("HELD_ROWS", 0) +
+                          int_constant("HEAD_DIM", head_dim) + int_constant("N_Q", n_q) +
                           int_constant("N_K", n_k) + int_constant("TRADITIONAL", traditional) +
                           int_constant("PER_ROW_OFFSET", per_row) + float_constant("Q_EPS", q_eps) +
                           float_constant("K_EPS", k_eps) + float_constant("LOG2_BASE", std::log2(base)) +
                           float_constant("ROPE_SCALE", scale);
   const mx::Shape kv_shape{f.rows, n_k, 1, head_dim};
-  auto outs = run_kernel("mlxn_norm_qkv_heads", kernel_variant(dtype, constants, {kNormRows, kDotRows, kNormQkvHeads}),
+  auto outs = run_kernel("mlxn_norm_qkv_heads",
+                         kernel_variant(dtype, constants, {kSwigluValue, kNormRows, kDotRows, kNormQkvHeads}),
                          {residual.inner, *f.delta, norm_weight.inner, w, q_weight.inner, k_weight.inner, offset.inner},
                          {residual.inner.shape(), {f.rows, n_q, 1, head_dim}, kv_shape, kv_shape},
                          {dtype, dtype, dtype, dtype}, {}, n_q + 2 * n_k, 32 * kFoldedHeadWarps);

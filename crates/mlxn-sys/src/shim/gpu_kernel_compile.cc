@@ -17,7 +17,9 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <string>
@@ -71,23 +73,26 @@ const Nvrtc* nvrtc() {
   return loaded;
 }
 
-// The default GPU's compute capability as major * 10 + minor, from the CUDA driver that MLX's
+// An attribute of the default GPU (CUdevice_attribute, cuda.h) from the CUDA driver that MLX's
 // CUDA build has loaded and initialised (MLX's own `cu::device_info` exists only in that build,
 // and this addon also loads MLX's CPU build); 0 when unknown.
-int device_arch() {
+int device_attribute(int which) {
   void* lib = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL | RTLD_NOLOAD);
   if (lib == nullptr) return 0;
   int (*get_device)(int*, int) = nullptr;
   int (*attribute)(int*, int, int) = nullptr;
   if (!bind(lib, "cuDeviceGet", get_device) || !bind(lib, "cuDeviceGetAttribute", attribute)) return 0;
-  // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR and _MINOR (cuda.h).
-  constexpr int kMajor = 75, kMinor = 76;
-  int device = 0, major = 0, minor = 0;
-  if (get_device(&device, mx::default_device().index) != 0 || attribute(&major, kMajor, device) != 0 ||
-      attribute(&minor, kMinor, device) != 0) {
-    return 0;
-  }
-  return major * 10 + minor;
+  int device = 0, value = 0;
+  if (get_device(&device, mx::default_device().index) != 0 || attribute(&value, which, device) != 0) return 0;
+  return value;
+}
+
+// CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR and _MINOR, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT.
+constexpr int kCapabilityMajor = 75, kCapabilityMinor = 76, kMultiprocessorCount = 16;
+
+// The default GPU's compute capability as major * 10 + minor; 0 when unknown.
+int device_arch() {
+  return device_attribute(kCapabilityMajor) * 10 + device_attribute(kCapabilityMinor);
 }
 
 // The newest virtual architecture NVRTC supports that the default GPU runs (its own, unless
@@ -133,6 +138,24 @@ std::string compile(const Nvrtc& n, const char* name, const std::string& source,
 }
 
 }  // namespace
+
+int gpu_multiprocessors() {
+  // Asked once it is known (the driver is loaded by the time a kernel is wanted).
+  static std::atomic<int> count{0};
+  if (count.load(std::memory_order_relaxed) == 0) count.store(device_attribute(kMultiprocessorCount), std::memory_order_relaxed);
+  return count.load(std::memory_order_relaxed);
+}
+
+int gpu_cluster_limit() {
+  static const int limit = [] {
+    const char* v = std::getenv("MLXN_KERNEL_CLUSTERS");
+    if (v != nullptr && std::string(v) == "0") return 1;
+    // Thread block clusters and their distributed shared memory came with compute capability 9.0
+    // (Hopper); 8 blocks is the cluster size every such GPU runs.
+    return device_arch() >= 90 ? 8 : 1;
+  }();
+  return limit;
+}
 
 const std::string* gpu_kernel_ptx(const char* name, const std::string& variant,
                                   const std::function<std::string()>& source) {

@@ -16,4 +16,13 @@ namespace mlxn {
 const std::string* gpu_kernel_ptx(const char* name, const std::string& variant,
                                   const std::function<std::string()>& source);
 
+// The default GPU's streaming multiprocessors (0 when unknown): how many blocks a kernel needs
+// for the whole GPU to take part.
+int gpu_multiprocessors();
+
+// The most blocks a fused kernel may group into one thread block cluster on the default GPU: 8 on
+// GPUs of compute capability 9.0 and later, 1 (no clusters) before them or when
+// `MLXN_KERNEL_CLUSTERS=0`.
+int gpu_cluster_limit();
+
 }  // namespace mlxn

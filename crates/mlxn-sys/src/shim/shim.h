@@ -225,7 +225,7 @@ ListPtr gpu_add_rms_norm(const MlxArray& residual, const MlxArray& delta, const 
 ArrayPtr gpu_swiglu_halves(const MlxArray& gate_up);
 ArrayPtr gpu_rows_product(const MlxArray& x, const MlxArray& weight, bool swiglu);
 ListPtr gpu_norm_product(const MlxArray& residual, const MlxArray* delta, const MlxArray& norm_weight, float eps,
-                         const MlxArray& weight);
+                         const MlxArray& weight, bool swiglu);
 ListPtr gpu_norm_qkv_heads(const MlxArray& residual, const MlxArray* delta, const MlxArray& norm_weight, float eps,
                            const MlxArray& weight, const MlxArray& q_weight, const MlxArray& k_weight,
                            const MlxArray& offset, int32_t n_q, int32_t n_k, int32_t head_dim, float q_eps,
