@@ -14,7 +14,8 @@
 //! step's attention runs as one kernel that reads the caches' buffers in place, under a
 //! left-padded batch's mask (where MLX's fused vector attention would fall back to about five
 //! kernels) or without one. With a decoding step's few rows (at most 8) the norms also fold into
-//! the products that follow them (`Plan::folded`): seven kernels a layer. They serve decoding
+//! the products that follow them and the SwiGLU into the gate/up product (`Plan::folded`):
+//! eight kernels a layer at batch 1 or 2, seven above. They serve decoding
 //! steps with caches (where no gradient flows: MLX's custom kernels have none), on a CUDA device,
 //! all of them by default (see `DEFAULT`; `MLXN_FUSED_KERNELS` = `0`, `1`, `norms` for all but
 //! the attention kernel; `MLXN_FOLD_NORMS=0` keeps the norms out of the products), except the

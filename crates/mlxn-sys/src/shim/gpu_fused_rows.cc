@@ -1,10 +1,11 @@
 // The fused CUDA kernels for a decoding step's few rows (at most `kRowsProductMaxRows`): the
 // products of x · Wᵀ read from a Linear's own `[out, in]` weight, and the folded kernels, where the
 // residual add and RMS norm before a product run inside the product's kernel
-// (`norm_product`, `norm_qkv_heads`) and the SwiGLU inside the down projection's
-// (`rows_product` with SWIGLU). With them a Qwen3 layer's decoding step is seven kernels
-// (mlxn-qwen3 fused_kernels.rs, `Plan::folded`). Compiled and run as gpu_fused.cc's kernels are
-// (gpu_fused_common.h); checked on a GPU by tooling/bench/fused-parity.ts.
+// (`norm_product`, `norm_qkv_heads`) and the SwiGLU in the gate/up product's (`norm_product`
+// with PAIRED). With them a Qwen3 layer's decoding step is seven or eight kernels (mlxn-qwen3
+// fused_kernels.rs, `Plan::folded`). What their device time goes to was measured with
+// tooling/bench/gpu/kernel-profile.cc and kernel-bench.py. Compiled and run as gpu_fused.cc's
+// kernels are (gpu_fused_common.h); checked on a GPU by tooling/bench/fused-parity.ts.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -25,9 +26,10 @@ constexpr int kRowsProductWarps = 8;
 // with SWIGLU the SwiGLU of x [ROWS, 2K]'s two halves (gate | up): the down projection with the
 // activation before it, one kernel instead of two. float32 sums of T products, rounded once (as
 // cuBLAS does for T = bf16/f16 with float32 accumulation). Each warp first issues the loads of its
-// COLS weight rows (the memory a decoding step's product is bound by), then the block puts a's
-// rows in shared memory (computing the SwiGLU once per element, not once per output column) while
-// those loads are in flight, then each warp multiplies its rows against them (kDotRows).
+// COLS weight rows (the memory a decoding step's product is bound by). Without SWIGLU and with
+// one or two rows (HELD_ROWS) each warp then loads a's rows into its registers too; else the
+// block puts a's rows in shared memory (computing the SwiGLU once per element, not once per
+// output column) while those loads are in flight. Then each warp multiplies (kDotRows).
 constexpr const char* kRowsProduct = R"(
 extern "C" __global__ void __launch_bounds__(WARPS * 32) mlxn_rows_product(const T* x, const T* w, T* y, int n_out) {
   __shared__ __align__(16) T xs[ROWS * K];
