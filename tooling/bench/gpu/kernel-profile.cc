@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -86,6 +87,9 @@ std::string command_line() {
 }
 
 void write_report() {
+  static bool written = false;
+  if (written) return;
+  written = true;
   cuptiActivityFlushAll(1);
   const char* folder = std::getenv("MLXN_KERNEL_PROFILE_DIR");
   std::string path = std::string(folder ? folder : "/tmp") + "/kernels-" + std::to_string(getpid()) + ".tsv";
@@ -116,6 +120,15 @@ void write_report() {
   std::fclose(out);
 }
 
+// A process ended by SIGTERM (the benchmark ends its Python side so) runs no atexit handlers: write
+// the table first, then end as the signal would have. Not async-signal-safe, which a profiling
+// run that is ending anyway can afford.
+void report_and_end(int signal) {
+  write_report();
+  std::signal(signal, SIG_DFL);
+  std::raise(signal);
+}
+
 }  // namespace
 
 extern "C" int InitializeInjection(void) {
@@ -125,5 +138,6 @@ extern "C" int InitializeInjection(void) {
   if (cuptiActivityRegisterCallbacks(give_buffer, take_buffer) != CUPTI_SUCCESS) return 0;
   if (cuptiActivityEnable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL) != CUPTI_SUCCESS) return 0;
   std::atexit(write_report);
+  std::signal(SIGTERM, report_and_end);
   return 1;
 }
