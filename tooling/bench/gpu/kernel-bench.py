@@ -39,20 +39,10 @@ def ptx(consts, *parts, rename=None):
     source = PART['kPrelude'] + 'typedef mlxn_bf16 T;\n' + check.constants(consts) + ''.join(PART[p] for p in parts)
     if rename:
         source = source.replace(f'void __launch_bounds__(WARPS * 32) {rename[0]}(', f'void __launch_bounds__(WARPS * 32) {rename[1]}(')
-    prog = ctypes.c_void_p()
-    assert NVRTC.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), b'kernel.cu', 0, None, None) == 0
-    opts = [b'--gpu-architecture=compute_90', b'--std=c++17']
-    if NVRTC.nvrtcCompileProgram(prog, len(opts), (ctypes.c_char_p * len(opts))(*opts)) != 0:
-        size = ctypes.c_size_t()
-        NVRTC.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
-        log = ctypes.create_string_buffer(size.value)
-        NVRTC.nvrtcGetProgramLog(prog, log)
-        raise SystemExit(log.value.decode())
-    size = ctypes.c_size_t()
-    NVRTC.nvrtcGetPTXSize(prog, ctypes.byref(size))
-    out = ctypes.create_string_buffer(size.value)
-    NVRTC.nvrtcGetPTX(prog, out)
-    return out.raw
+    code, log = check.compile_ptx(NVRTC, source, '90')
+    if code is None:
+        raise SystemExit(log)
+    return code
 
 
 # A product with no prologue (its rows are ones): the weight rows' loads and sums alone, to set

@@ -185,35 +185,46 @@ __device__ __forceinline__ bool mlxn_rows_loadable(const T* w) {
   return ROW_PIECES > 0 && (reinterpret_cast<unsigned long>(w) & 15) == 0;
 }
 // Issues the loads of row `wr` [K]: piece i of this lane is wr's 16 bytes number 32 i + lane. The
-// asm is volatile so the loads are issued here, not moved to where the pieces are used; the
-// weights are read once per step, so they are not kept in L1.
-__device__ __forceinline__ void mlxn_load_row(const T* wr, uint4* v) {
+// asm is volatile so the loads are issued here, not moved to where the pieces are used. A weight
+// is read once per step, so it is not kept in L1; CACHED (a row every warp of the grid reads, as
+// HELD_ROWS's x) is.
+template <bool CACHED = false> __device__ __forceinline__ void mlxn_load_row(const T* wr, uint4* v) {
   const uint4* p = reinterpret_cast<const uint4*>(wr) + (threadIdx.x & 31);
 #pragma unroll
   for (int i = 0; i < PIECES; ++i) {
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(v[i].x), "=r"(v[i].y), "=r"(v[i].z), "=r"(v[i].w)
-                 : "l"(p + i * 32));
+    if constexpr (CACHED) {
+      asm volatile("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];"
+                   : "=r"(v[i].x), "=r"(v[i].y), "=r"(v[i].z), "=r"(v[i].w)
+                   : "l"(p + i * 32));
+    } else {
+      asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                   : "=r"(v[i].x), "=r"(v[i].y), "=r"(v[i].z), "=r"(v[i].w)
+                   : "l"(p + i * 32));
+    }
   }
 }
-// A row loaded by mlxn_load_row times each row of `xs`.
-__device__ __forceinline__ void mlxn_dot_loaded(const T* xs, const uint4* v, float* acc) {
-  const int lane = threadIdx.x & 31;
+// A row loaded by mlxn_load_row times each of ROWS rows of x, whose pieces (placed as
+// mlxn_load_row places them) `x_piece(m, i)` gives.
+template <typename XPiece> __device__ __forceinline__ void mlxn_dot_pieces(XPiece x_piece, const uint4* v, float* acc) {
 #pragma unroll
   for (int m = 0; m < ROWS; ++m) acc[m] = 0.f;
 #pragma unroll
   for (int i = 0; i < PIECES; ++i) {
-    const int k0 = (i * 32 + lane) * VEC;
     float wf[VEC], xf[VEC];
     mlxn_unpack(v[i], wf, T{});
 #pragma unroll
     for (int m = 0; m < ROWS; ++m) {
-      mlxn_unpack(*reinterpret_cast<const uint4*>(xs + m * K + k0), xf, T{});
+      mlxn_unpack(x_piece(m, i), xf, T{});
 #pragma unroll
       for (int j = 0; j < VEC; ++j) acc[m] += wf[j] * xf[j];
     }
   }
   mlxn_warp_sums(acc);
+}
+// A row loaded by mlxn_load_row times each row of `xs` (shared memory).
+__device__ __forceinline__ void mlxn_dot_loaded(const T* xs, const uint4* v, float* acc) {
+  const int lane = threadIdx.x & 31;
+  mlxn_dot_pieces([&](int m, int i) { return *reinterpret_cast<const uint4*>(xs + m * K + (i * 32 + lane) * VEC); }, v, acc);
 }
 // Row `wr` times each row of `xs`, read in a loop (any K, any alignment), in the same order of
 // sums as mlxn_dot_loaded where both apply.
@@ -273,8 +284,9 @@ __device__ __forceinline__ void mlxn_write_column(const float (&acc)[SOURCES][RO
     y[static_cast<long>(m) * n_out + n] = from_float<T>(v);
   }
 }
-__device__ __forceinline__ void mlxn_columns_finish(const T* xs, const T* w, const uint4 (&pieces)[COLS][SOURCES][PIECES],
-                                                    bool whole, T* y, int n_out) {
+// The warp's columns: `dot(c, s, n, acc)` computes source s (gate or up) of its column c (n in
+// the output) into acc, then the column is written.
+template <typename Dot> __device__ __forceinline__ void mlxn_columns_each(Dot dot, T* y, int n_out) {
   const long n0 = mlxn_first_column();
   float acc[SOURCES][ROWS];
 #pragma unroll
@@ -282,63 +294,34 @@ __device__ __forceinline__ void mlxn_columns_finish(const T* xs, const T* w, con
     const long n = n0 + c;
     if (n >= n_out) break;  // the same for the whole warp
 #pragma unroll
-    for (int s = 0; s < SOURCES; ++s) {
-      if (whole) {
-        mlxn_dot_loaded(xs, pieces[c][s], acc[s]);
-      } else {
-        mlxn_dot_rows(xs, w + (n + s * static_cast<long>(n_out)) * K, acc[s]);
-      }
-    }
+    for (int s = 0; s < SOURCES; ++s) dot(c, s, n, acc[s]);
     mlxn_write_column(acc, y, n, n_out);
   }
+}
+__device__ __forceinline__ void mlxn_columns_finish(const T* xs, const T* w, const uint4 (&pieces)[COLS][SOURCES][PIECES],
+                                                    bool whole, T* y, int n_out) {
+  mlxn_columns_each([&](int c, int s, long n, float* acc) {
+    if (whole) {
+      mlxn_dot_loaded(xs, pieces[c][s], acc);
+    } else {
+      mlxn_dot_rows(xs, w + (n + s * static_cast<long>(n_out)) * K, acc);
+    }
+  }, y, n_out);
 }
 // HELD_ROWS: x's ROWS rows whole in every warp's registers (this lane's pieces of each, as
 // mlxn_load_row places a weight row's), for a step of one or two rows: each warp loads them from
 // L2 itself, at the same time as its weight rows, instead of the block staging them in shared
 // memory behind a barrier (a chain of memory round trips that cost a decoding step's products
 // 3 to 4 µs each on an H100, kernel-bench.py).
-// Loads a row of K that every warp of the grid reads (so kept in L1), as mlxn_load_row places it.
-__device__ __forceinline__ void mlxn_load_cached_row(const T* r, uint4* v) {
-  const uint4* p = reinterpret_cast<const uint4*>(r) + (threadIdx.x & 31);
-#pragma unroll
-  for (int i = 0; i < PIECES; ++i) {
-    asm volatile("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(v[i].x), "=r"(v[i].y), "=r"(v[i].z), "=r"(v[i].w)
-                 : "l"(p + i * 32));
-  }
-}
 __device__ __forceinline__ void mlxn_load_rows(const T* x, uint4 (&v)[ROWS][PIECES]) {
 #pragma unroll
-  for (int m = 0; m < ROWS; ++m) mlxn_load_cached_row(x + m * K, v[m]);
-}
-__device__ __forceinline__ void mlxn_dot_held(const uint4 (&x)[ROWS][PIECES], const uint4* v, float* acc) {
-#pragma unroll
-  for (int m = 0; m < ROWS; ++m) acc[m] = 0.f;
-#pragma unroll
-  for (int i = 0; i < PIECES; ++i) {
-    float wf[VEC], xf[VEC];
-    mlxn_unpack(v[i], wf, T{});
-#pragma unroll
-    for (int m = 0; m < ROWS; ++m) {
-      mlxn_unpack(x[m][i], xf, T{});
-#pragma unroll
-      for (int j = 0; j < VEC; ++j) acc[m] += wf[j] * xf[j];
-    }
-  }
-  mlxn_warp_sums(acc);
+  for (int m = 0; m < ROWS; ++m) mlxn_load_row<true>(x + m * K, v[m]);
 }
 __device__ __forceinline__ void mlxn_columns_finish_held(const uint4 (&x)[ROWS][PIECES], const uint4 (&pieces)[COLS][SOURCES][PIECES],
                                                          T* y, int n_out) {
-  const long n0 = mlxn_first_column();
-  float acc[SOURCES][ROWS];
-#pragma unroll
-  for (int c = 0; c < COLS; ++c) {
-    const long n = n0 + c;
-    if (n >= n_out) break;  // the same for the whole warp
-#pragma unroll
-    for (int s = 0; s < SOURCES; ++s) mlxn_dot_held(x, pieces[c][s], acc[s]);
-    mlxn_write_column(acc, y, n, n_out);
-  }
+  mlxn_columns_each([&](int c, int s, long, float* acc) {
+    mlxn_dot_pieces([&](int m, int i) { return x[m][i]; }, pieces[c][s], acc);
+  }, y, n_out);
 }
 // Whether the held-rows path applies: rows load whole, x and w 16-byte aligned (the same for
 // every thread).
