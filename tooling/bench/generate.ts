@@ -136,6 +136,9 @@ try {
         ...(c.prefillOnly ? {} : { prompt_tps: r3(a.prompt_tps.median / b.prompt_tps.median) }),
         peak_memory: { best: r3(Math.min(...mem)), median: r3(median(mem)) },
       },
+      // Every repeat in order (peak memory varies from turn to turn with how far the host
+      // encodes ahead of the device).
+      runs: { mlxn: ours[c.name], mlx_lm: theirs[c.name] },
     };
   }
   console.log(JSON.stringify({

@@ -24,7 +24,7 @@
 //! The caches' buffer growth follows `mlxn_cache::grown_capacity`, as the TypeScript caches do;
 //! the new buffers are returned so the caches can take them over.
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use cxx::UniquePtr;
 use mlxn_core::Array;
@@ -575,6 +575,7 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
         _ => None,
     };
     let mut delta: Option<Ptr> = None;
+    let mut pacer = Pacer::new(d, &h);
     for (i, layer) in d.layers.iter().enumerate() {
         let prev = layer.cache.as_ref().map_or(0, |c| c.prev);
         let offset: &MlxArray = match &layer.cache {
@@ -603,6 +604,10 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
             true => delta = out.next(),
             false => normed = out.next(),
         }
+        if let Some(p) = pacer.as_mut() {
+            let state: Vec<&MlxArray> = [Some(&*h), normed.as_deref(), delta.as_deref()].into_iter().flatten().collect();
+            p.layer_built(&state, update.as_ref())?;
+        }
         updates.extend(update);
     }
     let last = match normed {
@@ -611,6 +616,54 @@ pub fn forward(d: &Desc, tokens: &MlxArray) -> Result<ForwardOutput, DescError> 
     };
     let hidden = ok(ffi::reshape(&last, &[b, l, hidden_size]))?;
     Ok(ForwardOutput { hidden, caches: updates })
+}
+
+/// Evaluates a cache-only forward (a prompt's prefill, `Desc::paced`) layer by layer as it is
+/// built. Built whole and evaluated afterwards, a forward's graph is encoded far faster than the
+/// device runs it, and MLX keeps each kernel's inputs alive until the batch of kernels it was
+/// committed with completes: nearly every layer's activations (with MLX's unfused attention, a
+/// 2,048-token prompt's score matrices) then coexist. Here each layer is scheduled as soon as it
+/// is built, and building waits for the layer `IN_FLIGHT` before it to finish, so at most a few
+/// layers' activations are alive while the device stays busy (the next layer is encoded while
+/// the two before it run).
+struct Pacer {
+    in_flight: VecDeque<Ptr>,
+}
+
+/// Layers scheduled ahead of the one the builder waits for.
+const IN_FLIGHT: usize = 2;
+
+/// Rows (batch × tokens) from which a forward is paced: with fewer, a layer's activations are
+/// small and the device runs a layer about as fast as the host builds one, so waiting would
+/// idle it.
+const PACED_MIN_ROWS: i32 = 1024;
+
+impl Pacer {
+    fn new(d: &Desc, hidden: &MlxArray) -> Option<Pacer> {
+        // Never under autograd or compile, whose tracers cannot be evaluated.
+        let rows = ffi::shape(hidden).first().copied().unwrap_or(0);
+        (d.paced && rows >= PACED_MIN_ROWS && !ffi::is_tracer(hidden)).then(|| Pacer { in_flight: VecDeque::with_capacity(IN_FLIGHT + 1) })
+    }
+
+    /// Schedules a built layer's outputs (its residual stream and cache buffers) and waits
+    /// for the layer `IN_FLIGHT` before it.
+    fn layer_built(&mut self, state: &[&MlxArray], cache: Option<&CacheUpdate>) -> Result<(), DescError> {
+        let mut list = ffi::list_new();
+        for a in state.iter().copied().chain(cache.into_iter().flat_map(|c| [&*c.keys, &*c.values])) {
+            ffi::list_push(list.pin_mut(), a);
+        }
+        ok_unit(ffi::async_eval(&list))?;
+        self.in_flight.push_back(ffi::clone_array(state[0]));
+        if self.in_flight.len() > IN_FLIGHT {
+            let done = self.in_flight.pop_front().expect("a layer in flight");
+            ok_unit(ffi::wait(&done))?;
+        }
+        Ok(())
+    }
+}
+
+fn ok_unit(r: Result<(), cxx::Exception>) -> Result<(), DescError> {
+    r.map_err(|e| DescError(e.what().to_string()))
 }
 
 fn embed(tokens: &MlxArray, e: &ProjDesc) -> Result<Ptr, DescError> {

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! header   VERSION, layers, heads, kvHeads, headDim, attnScale,
-//!          ropeDims, ropeTraditional, ropeBase, ropeScale, maskKind, maskHandle
+//!          ropeDims, ropeTraditional, ropeBase, ropeScale, maskKind, maskHandle, paced
 //! embed    proj (kind 1: table, kind 2: quantized table)
 //! layer ×n inputNorm, postNorm, qNorm, kNorm (norm = weight handle, eps),
 //!          q, k, v, o, gate, up, down (proj), qkv, gateUp (fused proj or absent), cache
@@ -20,9 +20,9 @@
 //! projections are views of (`fused-projections.ts`): the layer then runs one matmul for them.
 use mlxn_core::ffi::MlxArray;
 
-pub const VERSION: f64 = 3.0;
+pub const VERSION: f64 = 4.0;
 pub const PROJ_LEN: usize = 11;
-pub const HEADER_LEN: usize = 12;
+pub const HEADER_LEN: usize = 13;
 pub const NORM_LEN: usize = 2;
 pub const CACHE_LEN: usize = 6;
 pub const LAYER_LEN: usize = 4 * NORM_LEN + 9 * PROJ_LEN + CACHE_LEN;
@@ -211,6 +211,9 @@ pub struct Desc<'a> {
     pub attn_scale: f64,
     pub rope: RopeDesc,
     pub mask: MaskDesc<'a>,
+    /// Only the caches of this forward are used (a prompt's prefill): a long input is evaluated
+    /// layer by layer as it is built (`forward::Pacer`).
+    pub paced: bool,
     pub embed: ProjDesc<'a>,
     pub layers: Vec<LayerDesc<'a>>,
     pub norm: NormDesc<'a>,
@@ -348,6 +351,7 @@ pub fn parse<'a, R: Resolve<'a>>(data: &[f64], resolver: &R) -> Result<Desc<'a>,
         (_, Some(a)) => MaskDesc::Array(a),
         (_, None) => return err("an array mask needs its array"),
     };
+    let paced = r.int("the pacing flag", 0, 1)? == 1;
     let embed = r.proj("the embedding")?;
     let mut out = Vec::with_capacity(layers);
     for _ in 0..layers {
@@ -369,7 +373,7 @@ pub fn parse<'a, R: Resolve<'a>>(data: &[f64], resolver: &R) -> Result<Desc<'a>,
         });
     }
     let norm = r.norm()?;
-    Ok(Desc { n_heads, n_kv_heads, head_dim, attn_scale, rope, mask, embed, layers: out, norm })
+    Ok(Desc { n_heads, n_kv_heads, head_dim, attn_scale, rope, mask, paced, embed, layers: out, norm })
 }
 
 #[cfg(test)]
@@ -397,7 +401,7 @@ mod tests {
         d.resize(HEADER_LEN + PROJ_LEN + NORM_LEN, 0.0);
         let e = parse(&d, &NoArrays).err().unwrap();
         assert!(e.0.contains("head count"), "{e}");
-        let mut d = vec![VERSION, 0.0, 2.0, 1.0, 8.0, 0.3, 8.0, 0.0, 1e4, 1.0, 0.0, -1.0, 1.0, 42.0];
+        let mut d = vec![VERSION, 0.0, 2.0, 1.0, 8.0, 0.3, 8.0, 0.0, 1e4, 1.0, 0.0, -1.0, 0.0, 1.0, 42.0];
         d.resize(HEADER_LEN + PROJ_LEN + NORM_LEN, 0.0);
         let e = parse(&d, &NoArrays).err().unwrap();
         assert!(e.0.contains("no array 42"), "{e}");

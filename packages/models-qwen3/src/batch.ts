@@ -166,7 +166,7 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
       });
       mx.tidy(() => {
         // Only the caches are computed; the unused logits are dropped before evaluation.
-        model.forward(mx.array(block, 'int32'), { cache: caches }).dispose();
+        model.forward(mx.array(block, 'int32'), { cache: caches, prefill: true }).dispose();
         mx.eval(caches.map((c) => c.state));
       });
       mx.clearCache();

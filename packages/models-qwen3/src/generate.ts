@@ -18,7 +18,7 @@ import { type GenerationDefaults, withGenerationDefaults } from './generation-co
 
 /** What generation needs from a model (`Qwen3` has all of it). */
 export interface GenerationModel {
-  forward(inputs: mx.Array, options?: { cache?: readonly Cache[] }): mx.Array;
+  forward(inputs: mx.Array, options?: { cache?: readonly Cache[]; prefill?: boolean }): mx.Array;
   makeCache(options?: PromptCacheOptions): Cache[];
   readonly tokenizer?: Tokenizer;
   readonly eosTokenIds: readonly number[];
@@ -280,7 +280,7 @@ export async function prefillAllButLast(
     mx.tidy(() => {
       // Only the caches are computed: dropping the unused logits first lets MLX free each
       // layer's activations as soon as its keys and values are written.
-      model.forward(mx.array([chunk], 'int32'), { cache }).dispose();
+      model.forward(mx.array([chunk], 'int32'), { cache, prefill: true }).dispose();
       maybeQuantize(cache, plan);
       mx.eval(cache.map((c) => c.state));
     });

@@ -50,6 +50,13 @@ export interface ForwardOptions {
    * `BatchKVCache`), or causal without a cache.
    */
   mask?: ForwardMask;
+  /**
+   * Only the caches of this call will be used (a prompt's prefill). Where the network runs
+   * natively, a long input (1,024 rows or more) is then evaluated layer by layer as it is
+   * built, so only a few layers' activations are alive at once instead of nearly all of them;
+   * the result is the same. Ignored under autograd and `compile`.
+   */
+  prefill?: boolean;
 }
 
 type Proj = Linear | QuantizedLinear;
@@ -192,7 +199,7 @@ export class Qwen3Model extends Module {
     const mask = options.mask !== undefined ? options.mask : defaultMask(l, cache?.[0]);
     // The same layers built in one native call when every module is one of ours (see
     // native-forward.ts); otherwise, or when disabled, the TypeScript layers below.
-    const built = nativeForward(this, LAYER_CLASSES, inputs, mask, cache);
+    const built = nativeForward(this, LAYER_CLASSES, inputs, mask, cache, options.prefill === true);
     if (built !== undefined) {
       if (options.mask === undefined && mask instanceof mx.Array) mask.dispose();
       return built;

@@ -20,8 +20,8 @@ import type { ForwardMask } from './model.js';
 import { type FusedGroup, fusedGroup } from './fused-projections.js';
 
 // Layout constants of crates/mlxn-qwen3/src/forward_desc.rs.
-const VERSION = 3;
-const HEADER_LEN = 12;
+const VERSION = 4;
+const HEADER_LEN = 13;
 const PROJ_LEN = 11;
 const NORM_LEN = 2;
 const CACHE_LEN = 6;
@@ -234,7 +234,7 @@ function activationDtype(e: unknown): mx.Dtype {
  * The final-normed hidden states `[B, L, hidden]`, with every cache advanced, or `undefined`
  * when this model, its caches or the mask need the TypeScript layers.
  */
-export function nativeForward(model: NativeForwardModel, classes: LayerClasses, inputs: mx.Array, mask: ForwardMask, cache: readonly Cache[] | undefined): mx.Array | undefined {
+export function nativeForward(model: NativeForwardModel, classes: LayerClasses, inputs: mx.Array, mask: ForwardMask, cache: readonly Cache[] | undefined, prefill = false): mx.Array | undefined {
   if (!enabled) return undefined;
   const layers = model.layers;
   const n = layers.length;
@@ -269,6 +269,8 @@ export function nativeForward(model: NativeForwardModel, classes: LayerClasses, 
   } else {
     return undefined;
   }
+  // A prefill is evaluated layer by layer as it is built (`Pacer` in forward.rs).
+  w.num(prefill ? 1 : 0);
   if (!w.embedding(model.embedTokens)) return undefined;
   const [batch, steps] = inputs.shape;
   const dtype = activationDtype(model.embedTokens);

@@ -32,7 +32,7 @@ export interface ChatPromptOptions {
 
 /** What a draft model needs for speculative decoding (a `Qwen3` has it). */
 export interface DraftModel {
-  forward(inputs: mx.Array, options?: { cache?: readonly Cache[] }): mx.Array;
+  forward(inputs: mx.Array, options?: { cache?: readonly Cache[]; prefill?: boolean }): mx.Array;
   makeCache(options?: PromptCacheOptions): Cache[];
   readonly config: { readonly vocabSize: number };
 }

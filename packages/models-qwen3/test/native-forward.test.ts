@@ -117,6 +117,33 @@ describe('native forward: coverage', () => {
     expect((error as Error).message).toBe('tokens must be [B, L], got shape [2]');
   });
 
+  it('evaluates a long prefill layer by layer while building it, into the same caches', async () => {
+    const model = await Qwen3.load(tinyQwen3Path('dense'));
+    // 1,100 rows: past the 1,024 from which forward.rs paces a prefill.
+    const tokens = mx.array([Array.from({ length: 1100 }, (_, i) => (i * 13) % 50)], 'int32');
+    const fill = async (prefill: boolean, patienceMs: number) => {
+      const cache = model.makeCache();
+      model.forward(tokens, { cache, prefill }).dispose();
+      // Paced, the layers were handed to MLX as they were built: the last one's cache buffers
+      // become available without an `eval`. Built lazily, nothing is scheduled until one.
+      const keys = (cache.at(-1) as KVCache).nativeState()[0] as mx.Array;
+      let scheduled = false;
+      for (let waited = 0; waited < patienceMs && !scheduled; waited += 10) {
+        scheduled = native.isAvailable(handleOf(keys));
+        if (!scheduled) await new Promise((r) => setTimeout(r, 10));
+      }
+      const read = cache.flatMap((c) => (c as KVCache).keysAndValues().map((a) => mx.astype(a, 'float32').dataSync() as Float32Array));
+      for (const c of cache) c.dispose();
+      return { scheduled, read };
+    };
+    const paced = await fill(true, 5000);
+    expect(paced.scheduled).toBe(true);
+    const lazy = await fill(false, 300);
+    expect(lazy.scheduled).toBe(false);
+    expect(maxDiff(paced.read, lazy.read)).toBe(0);
+    tokens.dispose();
+  });
+
   it('is one native call per forward, and a decode step makes a pinned number of native calls', async () => {
     const model = await Qwen3.load(tinyQwen3Path('dense'));
     const cache = model.makeCache();

@@ -362,7 +362,7 @@ export class Scheduler {
         const block = rows.map((r, i) => new Array<number>(width - lens[i]).fill(0).concat(r.prompt.slice(0, -1)).slice(start, stop));
         const states = mx.tidy(() => {
           // Only the caches are computed; the unused logits are dropped before evaluation.
-          this.#model.forward(mx.array(block, 'int32'), { cache: caches }).dispose();
+          this.#model.forward(mx.array(block, 'int32'), { cache: caches, prefill: true }).dispose();
           return caches.flatMap((c) => c.state.filter((s): s is mx.Array => s instanceof mx.Array));
         });
         await this.#evaluatePrefill(states);
@@ -406,7 +406,7 @@ export class Scheduler {
       for (let start = 0; start < rest.length; start += this.#prefillStep) {
         const chunk = rest.slice(start, start + this.#prefillStep);
         const states = mx.tidy(() => {
-          this.#model.forward(mx.array([chunk], 'int32'), { cache: kv }).dispose();
+          this.#model.forward(mx.array([chunk], 'int32'), { cache: kv, prefill: true }).dispose();
           return kv.flatMap((c) => c.state.filter((s): s is mx.Array => s instanceof mx.Array));
         });
         await this.#evaluatePrefill(states);

@@ -30,6 +30,9 @@ for f in sorted(folder.glob("*.json")):
             f" ({ours['prompt_tps']['best']:.0f}/{theirs['prompt_tps']['best']:.0f})"
             f" peak {ours['peak_memory']['best'] / 1e6:.0f}/{theirs['peak_memory']['best'] / 1e6:.0f} MB ratio {mem.get('best')}/{mem.get('median')}"
         )
+        if "runs" in r:
+            peaks = {side: [round(x["peak_memory"] / 1e6) for x in runs] for side, runs in r["runs"].items()}
+            print(f"    peak MB per repeat: ours {peaks['mlxn']} mlx-lm {peaks['mlx_lm']}")
     for k in ("pass", "fused_used", "levels", "ratios", "ours_batching_gain", "ours_phase_ms", "cases_ms"):
         if k in d:
             print(f"  {k}: {json.dumps(d[k])[:900]}")
