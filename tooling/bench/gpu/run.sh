@@ -6,7 +6,7 @@
 #                                              place (after the first bench: an A/B comparison of two
 #                                              builds on one machine carries the second as DIR)
 #   tooling/bench/gpu/run.sh bench NAME ...    set up (once per machine) and run benchmark NAME
-#                                              (generate | breakdown | attention | fused-parity | server) with the environment given;
+#                                              (generate | breakdown | attention | fused-parity | server | scheduler | grpo-trl) with the environment given;
 #                                              its JSON goes to $OUT/NAME-<n>.json (n counts runs
 #                                              on this machine)
 #                                              (MLXN_KERNEL_PROFILE=1: each kernel's device time,
@@ -77,5 +77,5 @@ for name in "$@"; do
     unset CUDA_INJECTION64_PATH
     python3 profile/kernel-profile.py "$profile_dir" --top "${MLXN_KERNEL_PROFILE_TOP:-20}" --per-step "${MLXN_KERNEL_PROFILE_STEPS:-0}"
   fi
-  python3 -c "import json,sys; print(json.dumps({k: v for k, v in json.load(open(sys.argv[1])).items() if k in ('results','ratios_mlxn_over_mlx_lm','levels','ratios','ours_batching_gain')}))" "${OUT:-/tmp}/$name-$n.json" | cut -c1-6000
+  python3 -c "import json,sys; print(json.dumps({k: v for k, v in json.load(open(sys.argv[1])).items() if k in ('results','ratios_mlxn_over_mlx_lm','levels','ratios','ours_batching_gain','summary','ratios_trl_over_mlxn')}))" "${OUT:-/tmp}/$name-$n.json" | cut -c1-6000
 done

@@ -6,7 +6,8 @@
 #                                pinned MLX, as one xz tarball split in two
 #   .gpu-stage/c                 Node's own binary (xz), the release .node (xz), the benchmarks
 #                                bundled into single files, their Python sides, the Qwen3
-#                                tokenizer, and the mlx + mlx-lm wheels for the reference side
+#                                tokenizer, the mlx + mlx-lm wheels for the reference side and
+#                                TRL's with what it needs beyond the machine's torch
 #                                (and the kernel profiler with its libcupti)
 #
 # Usage (from the repository root, after `pnpm build`):
@@ -30,6 +31,10 @@ pip_download() {
     --platform manylinux2014_x86_64 -d "$cache/wheels" "$@"
 }
 pip_download "mlx-cuda-13==$mlx_version" "mlx==$mlx_version" "mlx-lm==$mlx_lm_version"
+# TRL for grpo-trl.ts's reference side, with the packages the GPU machine's Python lacks (it has
+# torch 2.11, transformers 5.17, accelerate, pandas and pyarrow).
+trl_wheels=(trl-1.16.0 datasets-5.2.0 dill-0.4.1 multiprocess-0.70.19)
+pip_download trl==1.16.0 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19
 
 rm -rf "$out" && mkdir -p "$out/a" "$out/b" "$out/c/wheels" "$out/c/bench"
 if [ ! -f "$cache/mlx-cuda.tar.xz" ]; then
@@ -48,8 +53,9 @@ mv "$cache/mlx-cuda.tar.xz.part-01" "$out/b/"
 cp "$cache/node.xz" "$out/c/node.xz"
 xz -9 -T0 -c "$node_file" > "$out/c/mlxn.node.xz"
 cp "$cache/wheels"/mlx-"$mlx_version"-cp312-*.whl "$cache/wheels"/mlx_lm-"$mlx_lm_version"-*.whl "$out/c/wheels/"
+for w in "${trl_wheels[@]}"; do cp "$cache/wheels/$w"-*.whl "$out/c/wheels/"; done
 node tooling/bench/gpu/bundle.mjs "$out/c/bench"
-cp tooling/bench/generate_ref.py tooling/bench/decode_breakdown.py tooling/bench/gpu/probe_decode.py "$out/c/bench/"
+cp tooling/bench/generate_ref.py tooling/bench/decode_breakdown.py tooling/bench/grpo_trl.py tooling/bench/gpu/probe_decode.py "$out/c/bench/"
 tok=$(node -e "import('./tooling/test-support/qwen3.mjs').then((m) => console.log(m.qwen3TokenizerDir()))")
 tar -C "$tok" -cf - tokenizer.json tokenizer_config.json | xz -9 -T0 > "$out/c/tokenizer.tar.xz"
 cp tooling/bench/gpu/run.sh tooling/bench/gpu/setup.sh "$out/c/"
