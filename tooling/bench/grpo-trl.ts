@@ -212,6 +212,8 @@ if (process.argv[2] === '--side') {
           ? child([...process.execArgv, process.argv[1], '--side', modelDir])
           : child([join(import.meta.dirname, 'grpo_trl.py'), modelDir, JSON.stringify(settings)], python);
         (runs[side] ??= []).push(result);
+        // Each run as it ends, on stderr: a run cut short by a time limit still reports.
+        console.error(JSON.stringify({ round: r + 1, side, ...summary([result]) }));
       }
     }
     const sums = Object.fromEntries(Object.entries(runs).map(([side, rs]) => [side, summary(rs)]));
