@@ -10,6 +10,8 @@
  * On the GPU machine (tooling/bench/gpu/README.md): `run.sh bench grpo-trl`. Environment:
  * `GRPO_BENCH_PRESET` (qwen3-presets.ts, default `qwen3-0.6b`), `GRPO_BENCH_ROUNDS` (3),
  * `GRPO_BENCH_STEPS` / `GRPO_BENCH_WARMUP` (3, 1), `GRPO_BENCH_COMPLETION` (256),
+ * `GRPO_BENCH_MICRO` (completions per micro-batch, 8; 64 is one micro-batch per update),
+ * `GRPO_BENCH_DTYPE` (`float32`: float32 weights and optimizer state, bf16 autocast),
  * `GRPO_BENCH_SIDES` (`mlxn,trl`; `mlxn` alone runs without torch), `MLXN_REFERENCE_PYTHON` (a
  * Python with torch, transformers and trl), `MLXN_TOKENIZER_DIR`.
  */
@@ -26,7 +28,12 @@ import { median } from './decode-step.js';
 import { arithmeticPrompts, arithmeticReward } from './grpo-task.js';
 import { benchPreset, writeBenchModel } from './qwen3-presets.js';
 
-const preset = benchPreset(process.env.GRPO_BENCH_PRESET ?? 'qwen3-0.6b');
+const named = benchPreset(process.env.GRPO_BENCH_PRESET ?? 'qwen3-0.6b');
+// GRPO_BENCH_DTYPE=float32: float32 weights (and so float32 optimizer state on both sides),
+// computed in bfloat16 under bf16 autocast, TRL's mixed-precision setup.
+const preset = process.env.GRPO_BENCH_DTYPE === 'float32' ? { ...named, dtype: 'float32' as const } : named;
+// Completions per micro-batch (the update accumulates 64 / this many micro-batches).
+const micro = Number(process.env.GRPO_BENCH_MICRO ?? 8);
 
 /** Read by both sides (grpo_trl.py gets it as JSON); names as in @mlxn/grpo's config. */
 export const settings = {
@@ -37,8 +44,8 @@ export const settings = {
   numGenerations: 8,
   // One generation of 64 completions per optimizer step, in 8 micro-batches of 8 (TRL:
   // generation_batch_size = per_device_train_batch_size × gradient_accumulation_steps).
-  perDeviceTrainBatchSize: 8,
-  gradientAccumulationSteps: 8,
+  perDeviceTrainBatchSize: micro,
+  gradientAccumulationSteps: 64 / micro,
   maxCompletionLength: Number(process.env.GRPO_BENCH_COMPLETION ?? 256),
   temperature: 1.0,
   topP: 1.0,
@@ -59,9 +66,9 @@ export const settings = {
 
 /** What both sides do the same way, stated with the results. */
 export const sameWork = [
-  'full fine-tuning of every weight; parameters and AdamW state in the checkpoint dtype (bfloat16 for qwen3-0.6b: both trainers keep optimizer state in the parameter dtype); bf16 on (a no-op for bfloat16 weights)',
+  'full fine-tuning of every weight in the checkpoint dtype (bfloat16 for qwen3-0.6b, float32 with GRPO_BENCH_DTYPE=float32), bf16 on (a no-op for bfloat16 weights). NOT the same: @mlxn/grpo keeps AdamW moments and the accumulated gradients in float32 whatever the parameter dtype (Float32StateAdam), torch keeps them in the parameter dtype, so with bfloat16 weights ours holds 2.4 GB more moments and 1.2 GB more gradient sums for Qwen3-0.6B; with float32 weights both are float32',
   'gradient checkpointing on (TRL\'s default) on both sides',
-  'per step: 8 prompts × 8 generations = 64 completions generated in one batch, then 8 micro-batches of 8 accumulated into one AdamW update (lr 1e-6 constant, betas 0.9/0.999, eps 1e-8, no weight decay, gradient norm clipped at 1.0)',
+  'per step: 8 prompts × 8 generations = 64 completions generated in one batch, then micro-batches of perDeviceTrainBatchSize accumulated into one AdamW update (lr 1e-6 constant, betas 0.9/0.999, eps 1e-8, no weight decay, gradient norm clipped at 1.0)',
   "loss 'dapo' (TRL 1.16's default), token-level importance sampling, epsilon 0.2, beta 0 (no reference model), one update per generation (no old log-probabilities needed)",
   'sampling at temperature 1 with top-p, top-k and min-p off; completions up to maxCompletionLength tokens (random weights practically never sample end-of-sequence: mean_completion_length shows it)',
   'the same arithmetic prompts and reward (grpo-task.ts), the same weights and tokenizer files',
