@@ -80,6 +80,9 @@ type Step = {
   rewards_and_logprobs_ms: number;
   loss_and_backward_ms: number;
   optimizer_and_loop_ms: number;
+  /** Ours only: the parts of optimizer_and_loop_ms that are the gradient accumulation and the update. */
+  accumulate_ms?: number;
+  optimizer_ms?: number;
   completion_tokens: number;
   rollout_tokens_per_s: number;
   training_tokens_per_s: number;
@@ -92,7 +95,7 @@ async function runOurs(modelDir: string): Promise<SideResult> {
   mx.random.seed(s.seed);
   const model = await Qwen3.load(modelDir, { truncatedVocab: true });
   const outputDir = mkdtempSync(join(tmpdir(), 'mlxn-grpo-trl-out-'));
-  const phases = { rollout: 0, rewards: 0, lossAndBackward: 0, optimizer: 0 };
+  const phases = { rollout: 0, rewards: 0, lossAndBackward: 0, accumulate: 0, optimizer: 0 };
   const clear = () => {
     for (const k of Object.keys(phases) as (keyof typeof phases)[]) phases[k] = 0;
   };
@@ -116,6 +119,8 @@ async function runOurs(modelDir: string): Promise<SideResult> {
             rewards_and_logprobs_ms: phases.rewards,
             loss_and_backward_ms: phases.lossAndBackward,
             optimizer_and_loop_ms: stepMs - phases.rollout - phases.rewards - phases.lossAndBackward,
+            accumulate_ms: phases.accumulate,
+            optimizer_ms: phases.optimizer,
             completion_tokens: completionTokens,
             rollout_tokens_per_s: completionTokens / (phases.rollout / 1000),
             training_tokens_per_s: tokens / (phases.lossAndBackward / 1000),
@@ -163,10 +168,12 @@ async function runOurs(modelDir: string): Promise<SideResult> {
       phases[key] += performance.now() - t0;
       return out;
     };
-    const t = trainer as unknown as Record<'generateRollouts' | 'scoreRollouts' | 'lossAndGrad', (...a: unknown[]) => unknown>;
+    const t = trainer as unknown as Record<'generateRollouts' | 'scoreRollouts' | 'lossAndGrad' | 'accumulate' | 'step', (...a: unknown[]) => unknown>;
     t.generateRollouts = time('rollout', t.generateRollouts.bind(trainer));
     t.scoreRollouts = time('rewards', t.scoreRollouts.bind(trainer));
     t.lossAndGrad = time('lossAndBackward', t.lossAndGrad.bind(trainer));
+    t.accumulate = time('accumulate', t.accumulate.bind(trainer));
+    t.step = time('optimizer', t.step.bind(trainer));
     last = performance.now();
     await trainer.train();
     return {
@@ -194,7 +201,13 @@ function summary(runs: SideResult[]) {
   return {
     median_step_ms: med('step_ms'),
     best_step_ms: Number(Math.min(...steps.map((x) => x.step_ms)).toFixed(1)),
-    median_phase_ms: { rollout: med('rollout_ms'), rewards_and_logprobs: med('rewards_and_logprobs_ms'), loss_and_backward: med('loss_and_backward_ms'), optimizer_and_loop: med('optimizer_and_loop_ms') },
+    median_phase_ms: {
+      rollout: med('rollout_ms'),
+      rewards_and_logprobs: med('rewards_and_logprobs_ms'),
+      loss_and_backward: med('loss_and_backward_ms'),
+      optimizer_and_loop: med('optimizer_and_loop_ms'),
+      ...(steps.every((x) => x.accumulate_ms !== undefined) ? { of_which_accumulate: med('accumulate_ms'), of_which_optimizer: med('optimizer_ms') } : {}),
+    },
     rollout_tokens_per_s: med('rollout_tokens_per_s'),
     training_tokens_per_s: med('training_tokens_per_s'),
     peak_memory: peaks.length ? Math.max(...peaks) : null,
