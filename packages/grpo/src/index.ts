@@ -20,7 +20,7 @@ export type { AdvantageOptions, AdvantageResult } from './advantages.js';
 export * from './rewards/index.js';
 export { DatasetError, GenerationBatchSampler, PromptDataset, isConversational, seededPermutation, trainingPlan } from './dataset.js';
 export type { DatasetOptions, GenerationBatch, PromptRecord, SamplerOptions, SamplerPosition, TrainingPlan } from './dataset.js';
-export { crc32, encodePng, plot, PlotError } from './plot.js';
+export { plot, PlotError } from './plot.js';
 export type { PlotOptions, PlotPanel, PlotRecord, PlotResult } from './plot.js';
 export { GRPOTrainer, withAdaptersDisabled } from './trainer.js';
 export { DataParallelError, PeerStopError } from './data-parallel.js';

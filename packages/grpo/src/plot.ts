@@ -8,7 +8,7 @@ import { checkOptionKeys } from '@mlxn/core/internal';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { readTextFileSync } from '@mlxn/io';
 import { basename, dirname, extname, join } from 'node:path';
-import { deflateSync } from 'node:zlib';
+import { crc32, deflateSync } from 'node:zlib';
 
 /** A metric record as the trainer logs it: `step` plus named values (`null`: no valid value). */
 export interface PlotRecord {
@@ -396,7 +396,7 @@ function renderPng(title: string, width: number, height: number, panels: PanelDa
 }
 
 /** PNG bytes of an 8-bit RGB image (`pixels`: rows top to bottom, 3 bytes a pixel). */
-export function encodePng(width: number, height: number, pixels: Uint8Array): Buffer {
+function encodePng(width: number, height: number, pixels: Uint8Array): Buffer {
   if (pixels.length !== width * height * 3) throw new PlotError(`encodePng: expected ${width * height * 3} bytes of RGB, got ${pixels.length}`);
   const stride = width * 3;
   // Each scanline starts with its filter type; 0 (none) keeps the encoder trivial and deflate
@@ -421,23 +421,6 @@ function chunk(type: string, data: Buffer): Buffer {
   data.copy(out, 8);
   out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
   return out;
-}
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** CRC-32 (the reflected 0xEDB88320 polynomial PNG and zlib use). */
-export function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 // ---------------------------------------------------------------- files

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { crc32 as zlibCrc32, inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { MetricsLog } from '../src/metrics.js';
-import { crc32, plot, PlotError, type PlotPanel, type PlotRecord } from '../src/plot.js';
+import { plot, PlotError, type PlotPanel, type PlotRecord } from '../src/plot.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'mlxn-plot-'));
 
@@ -45,6 +45,8 @@ function decodePng(bytes: Buffer): Decoded {
     off += 12 + len;
   }
   expect(off).toBe(bytes.length);
+  // The empty IEND chunk's CRC is a constant of the format: a known answer for the CRC-32 used.
+  expect(bytes.readUInt32BE(bytes.length - 4)).toBe(0xae426082);
   expect(ihdr).toBeDefined();
   const width = ihdr!.readUInt32BE(0);
   const height = ihdr!.readUInt32BE(4);
@@ -141,13 +143,6 @@ describe('plot to PNG', () => {
       const [x, y] = toPixel(res.panels[0], r.step, r.kl as number);
       expect(colorNear(img, x, y, res.panels[0].color)).toBe(true);
     }
-  });
-
-  it('computes the CRC-32 PNG needs', () => {
-    const bytes = Buffer.from('IEND', 'latin1');
-    expect(crc32(bytes)).toBe(0xae426082);
-    const random = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 7919) & 0xff));
-    expect(crc32(random)).toBe(zlibCrc32(random));
   });
 });
 
