@@ -169,10 +169,11 @@ pub fn io_read_index(path: String) -> Result<IoIndex> {
     Ok(IoIndex { names, files })
 }
 
-/// Writes `contents` to `path` atomically.
+/// Writes `contents` to `path` atomically (`atomic::atomic_write`: the one file writer of the
+/// packages, used by @mlxn/io's `writeFileAtomic`).
 #[napi(js_name = "ioWriteFileAtomic", catch_unwind)]
-pub fn io_write_file_atomic(path: String, contents: String) -> Result<()> {
-    crate::atomic::atomic_write_bytes(Path::new(&path), contents.as_bytes()).map_err(io_err)
+pub fn io_write_file_atomic(path: String, contents: napi::bindgen_prelude::Buffer) -> Result<()> {
+    crate::atomic::atomic_write_bytes(Path::new(&path), &contents).map_err(io_err)
 }
 
 /// Limits on one template render; a field left out keeps its default.

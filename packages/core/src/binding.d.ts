@@ -477,8 +477,11 @@ export interface IoTensorInfo {
   end: number
 }
 
-/** Writes `contents` to `path` atomically. */
-export declare function ioWriteFileAtomic(path: string, contents: string): void
+/**
+ * Writes `contents` to `path` atomically (`atomic::atomic_write`: the one file writer of the
+ * packages, used by @mlxn/io's `writeFileAtomic`).
+ */
+export declare function ioWriteFileAtomic(path: string, contents: Buffer): void
 
 /** Dotted property path → checkpoint key (`selfAttn.qProj` → `self_attn.q_proj`). */
 export declare function nnCheckpointKey(path: string): string

@@ -9,8 +9,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { readTextFileSync } from '@mlxn/io';
 import { join, resolve } from 'node:path';
 import { native } from '@mlxn/core/internal';
-import { beginFolderReplace, recoverFolder, recoverFolders, removeFolder } from '@mlxn/io/internal';
-import { writeAtomic } from './metrics.js';
+import { beginFolderReplace, recoverFolder, recoverFolders, removeFolder, writeFileAtomic } from '@mlxn/io/internal';
 
 /** The file every finished checkpoint holds; written last. */
 export const TRAINER_STATE_FILE = 'trainer_state.json';
@@ -156,7 +155,7 @@ export async function writeCheckpoint(
   const replace = beginFolderReplace(final);
   try {
     await write(replace.temp);
-    writeAtomic(join(replace.temp, TRAINER_STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
+    writeFileAtomic(join(replace.temp, TRAINER_STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
     replace.commit();
   } catch (e) {
     replace.abort();

@@ -4,8 +4,9 @@
  * per logged step to `<outputDir>/metrics.jsonl`, plus an `onLog` callback.
  */
 import { checkOptionKeys } from '@mlxn/core/internal';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { readTextFileSync } from '@mlxn/io';
+import { writeFileAtomic } from '@mlxn/io/internal';
 import { dirname, join } from 'node:path';
 
 /** One logged step: `step`, `epoch` and the averaged metrics (`null` when no value was valid). */
@@ -101,7 +102,7 @@ export class MetricsLog {
           return false; // a torn last line from a crash
         }
       });
-    writeAtomic(this.path, kept.length ? `${kept.join('\n')}\n` : '');
+    writeFileAtomic(this.path, kept.length ? `${kept.join('\n')}\n` : '');
   }
 }
 
@@ -139,18 +140,3 @@ function appendLine(path: string, line: string): void {
   }
 }
 
-let tempCounter = 0;
-
-/** Writes `text` to `path` through a temporary file in the same folder, fsync and rename. */
-export function writeAtomic(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${path.split(/[\\/]/).pop()}.tmp-${process.pid}-${tempCounter++}`);
-  const fd = openSync(tmp, 'w');
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}

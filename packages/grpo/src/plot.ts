@@ -5,9 +5,9 @@
  * (deflate from node:zlib, CRC-32 computed here) so plotting needs no native image library.
  */
 import { checkOptionKeys } from '@mlxn/core/internal';
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { readTextFileSync } from '@mlxn/io';
-import { basename, dirname, extname, join } from 'node:path';
+import { writeFileAtomic } from '@mlxn/io/internal';
+import { extname } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 
 /** A metric record as the trainer logs it: `step` plus named values (`null`: no valid value). */
@@ -424,30 +424,6 @@ function chunk(type: string, data: Buffer): Buffer {
 }
 
 // ---------------------------------------------------------------- files
-
-let tempCounter = 0;
-
-function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${tempCounter++}`);
-  try {
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, bytes);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // the temporary file was never made
-    }
-    throw e;
-  }
-}
 
 // ---------------------------------------------------------------- 5×7 bitmap font
 

@@ -1,6 +1,6 @@
 /**
  * `@mlxn/io/internal`: for the sibling packages only (not a public API). Crash-safe folder
- * replacement shared by `Qwen3.save` and the trainers' checkpoints.
+ * replacement shared by `Qwen3.save` and the trainers' checkpoints, and the atomic file writer.
  */
 export { isCheckpointFileName, recoverFolderSave } from './folder-save.js';
 export {
@@ -8,3 +8,4 @@ export {
   syncFolder, syncTree,
 } from './folder-replace.js';
 export type { FolderReplace, HiddenKind } from './folder-replace.js';
+export { writeFileAtomic } from './write-atomic.js';
