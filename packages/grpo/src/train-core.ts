@@ -465,10 +465,13 @@ export abstract class TrainerCore {
     const c = this.#core;
     const lr = this.learningRate(this.state.globalStep);
     let result: StepResult;
+    // Only the norm is evaluated here (whether to skip depends on it). The clipped gradients
+    // stay lazy inside the update's graph, so no clipped copy of every gradient is held beside
+    // the sums (for Qwen3-0.6B, 2.4 GB of float32).
     const [clipped, norm] = mx.tidy(() => {
       const [cl, n] =
         c.maxGradNorm > 0 ? clipGradNorm(grads, c.maxGradNorm) : [grads, mx.sqrt(flatten(grads).reduce<mx.Array | number>((s, [, g]) => mx.add(s, mx.sum(mx.square(g))), 0) as mx.Array)];
-      mx.eval(cl, n);
+      mx.eval(n);
       return [cl, n] as const;
     });
     const gradNorm = Number(norm.item());
@@ -484,6 +487,9 @@ export abstract class TrainerCore {
           this.model.update(mapTree(old, (p, path) => (NO_DECAY.test(path) ? p : mx.astype(mx.multiply(p, decay), p.dtype))));
         }
         this.optimizer.update(this.model, clipped);
+        // The sums are referenced by the update's graph alone from here, so each is freed as
+        // soon as its parameter's update has used it.
+        if (clipped !== grads) mx.dispose(grads);
         mx.eval(this.model.trainableParameters(), this.optimizer.state);
       });
       // The replaced weights are garbage now, unless they are the KL reference's.
