@@ -35,7 +35,7 @@ use crate::fused_kernels::{self, Plan, QkvSources};
 
 pub type Ptr = UniquePtr<MlxArray>;
 
-pub(crate) fn ok(r: Result<Ptr, cxx::Exception>) -> Result<Ptr, DescError> {
+pub(crate) fn ok<T>(r: Result<T, cxx::Exception>) -> Result<T, DescError> {
     r.map_err(|e| DescError(e.what().to_string()))
 }
 
@@ -652,18 +652,14 @@ impl Pacer {
         for a in state.iter().copied().chain(cache.into_iter().flat_map(|c| [&*c.keys, &*c.values])) {
             ffi::list_push(list.pin_mut(), a);
         }
-        ok_unit(ffi::async_eval(&list))?;
+        ok(ffi::async_eval(&list))?;
         self.in_flight.push_back(ffi::clone_array(state[0]));
         if self.in_flight.len() > IN_FLIGHT {
             let done = self.in_flight.pop_front().expect("a layer in flight");
-            ok_unit(ffi::wait(&done))?;
+            ok(ffi::wait(&done))?;
         }
         Ok(())
     }
-}
-
-fn ok_unit(r: Result<(), cxx::Exception>) -> Result<(), DescError> {
-    r.map_err(|e| DescError(e.what().to_string()))
 }
 
 fn embed(tokens: &MlxArray, e: &ProjDesc) -> Result<Ptr, DescError> {

@@ -292,7 +292,7 @@ fn ok_optional(r: Result<Ptr, cxx::Exception>) -> Result<Option<Ptr>, DescError>
 
 /// The kernel's outputs; `None` for a null list (shapes the kernel does not take).
 fn ok_list(r: Result<cxx::UniquePtr<ffi::ArrayList>, cxx::Exception>) -> Result<Option<Vec<Ptr>>, DescError> {
-    let list = r.map_err(|e| DescError(e.what().to_string()))?;
+    let list = ok(r)?;
     if list.is_null() {
         return Ok(None);
     }
