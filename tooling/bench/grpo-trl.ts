@@ -12,6 +12,8 @@
  * `GRPO_BENCH_STEPS` / `GRPO_BENCH_WARMUP` (3, 1), `GRPO_BENCH_COMPLETION` (256),
  * `GRPO_BENCH_MICRO` (completions per micro-batch, 8; 64 is one micro-batch per update),
  * `GRPO_BENCH_DTYPE` (`float32`: float32 weights and optimizer state, bf16 autocast),
+ * `GRPO_BENCH_STATE` (ours: `parameter`, AdamW moments and gradient sums in the weights' dtype as
+ * torch keeps them, the default; `float32`, @mlxn/grpo's own default, whatever the weights),
  * `GRPO_BENCH_SIDES` (`mlxn,trl`; `mlxn` alone runs without torch), `MLXN_REFERENCE_PYTHON` (a
  * Python with torch, transformers and trl), `MLXN_TOKENIZER_DIR`.
  */
@@ -54,6 +56,7 @@ export const settings = {
   learningRate: 1e-6,
   optimizer: { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 },
   maxGradNorm: 1.0,
+  optimizerStateDtype: (process.env.GRPO_BENCH_STATE === 'float32' ? 'float32' : 'parameter') as 'float32' | 'parameter',
   beta: 0,
   epsilon: 0.2,
   lossType: 'dapo',
@@ -66,7 +69,8 @@ export const settings = {
 
 /** What both sides do the same way, stated with the results. */
 export const sameWork = [
-  'full fine-tuning of every weight in the checkpoint dtype (bfloat16 for qwen3-0.6b, float32 with GRPO_BENCH_DTYPE=float32), bf16 on (a no-op for bfloat16 weights). NOT the same: @mlxn/grpo keeps AdamW moments and the accumulated gradients in float32 whatever the parameter dtype (Float32StateAdam), torch keeps them in the parameter dtype, so with bfloat16 weights ours holds 2.4 GB more moments and 1.2 GB more gradient sums for Qwen3-0.6B; with float32 weights both are float32',
+  'full fine-tuning of every weight in the checkpoint dtype (bfloat16 for qwen3-0.6b, float32 with GRPO_BENCH_DTYPE=float32), bf16 on (a no-op for bfloat16 weights)',
+  "AdamW moments and accumulated gradients in the weights' dtype on both sides (ours: optimizerStateDtype 'parameter'); with GRPO_BENCH_STATE=float32 ours keeps them in float32 (its default), which with bfloat16 weights is 2.4 GB more moments and 1.2 GB more gradient sums than torch for Qwen3-0.6B",
   'gradient checkpointing on (TRL\'s default) on both sides',
   'per step: 8 prompts × 8 generations = 64 completions generated in one batch, then micro-batches of perDeviceTrainBatchSize accumulated into one AdamW update (lr 1e-6 constant, betas 0.9/0.999, eps 1e-8, no weight decay, gradient norm clipped at 1.0)',
   "loss 'dapo' (TRL 1.16's default), token-level importance sampling, epsilon 0.2, beta 0 (no reference model), one update per generation (no old log-probabilities needed)",
@@ -142,6 +146,7 @@ async function runOurs(modelDir: string): Promise<SideResult> {
         minP: s.minP,
         ...adamWConfig(s.learningRate, s.optimizer),
         maxGradNorm: s.maxGradNorm,
+        optimizerStateDtype: s.optimizerStateDtype,
         numIterations: 1,
         epsilon: s.epsilon,
         beta: s.beta,

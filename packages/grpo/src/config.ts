@@ -121,6 +121,13 @@ const schema = z
     gradientCheckpointing: z.boolean().default(true),
     /** TRL's default is on (bfloat16 weights/activations, float32 optimizer state). */
     bf16: z.boolean().default(true),
+    /**
+     * The dtype of AdamW's moments and of the gradient sums over micro-batches: 'float32' (the
+     * default) whatever the weights' dtype, or 'parameter', the weights' own dtype, as torch keeps
+     * them. With bfloat16 weights 'parameter' holds half the memory, and updates smaller than a
+     * bfloat16 step of a weight round away.
+     */
+    optimizerStateDtype: z.enum(['float32', 'parameter']).default('float32'),
     // -- MoE router loss and tool turns (TRL 1.16) ----------------------------------------------
     /**
      * Weight of the MoE router load-balancing loss added to the loss. null: the model config's

@@ -54,6 +54,13 @@ const sftSchema = z
     resumeFromCheckpoint: z.union([z.string().min(1), z.boolean()]).nullable().default(null),
     lora: loraSchema.nullable().default(null),
     bf16: z.boolean().default(true),
+    /**
+     * The dtype of AdamW's moments and of the gradient sums over micro-batches: 'float32' (the
+     * default) whatever the weights' dtype, or 'parameter', the weights' own dtype, as torch keeps
+     * them. With bfloat16 weights 'parameter' holds half the memory, and updates smaller than a
+     * bfloat16 step of a weight round away.
+     */
+    optimizerStateDtype: z.enum(['float32', 'parameter']).default('float32'),
     /** Recompute each decoder layer in the backward pass instead of keeping its activations (TRL's default). */
     gradientCheckpointing: z.boolean().default(true),
     /**

@@ -10,8 +10,8 @@ import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
 import { loadSync, saveSync } from '@mlxn/io';
 import {
-  type LogprobsModel, type RouterLossSettings, checkpointedValueAndGrad, checkpointedValueAndGradWithRouterLoss, isCheckpointable, loadBalancingLoss,
-  paddingAttentionMask, routerLossSettings, tokenLogprobsFromHidden, withRouterLogits,
+  type HeadLoss, type LogprobsModel, type RouterLossSettings, type RowwiseHeadLoss, checkpointedValueAndGrad, checkpointedValueAndGradWithRouterLoss,
+  isCheckpointable, loadBalancingLoss, paddingAttentionMask, routerLossSettings, tokenLogprobsFromHidden, wholeHeadLoss, withRouterLogits,
 } from '@mlxn/models-qwen3';
 import {
   Adam, type Module, type ParamDict, type ParamState, type PreparedState, adapterParameters, clipGradNorm, saveAdapters, unflattenPaths, valueAndGrad,
@@ -46,7 +46,7 @@ export type CoreConfig = Pick<
   | 'seed' | 'maxSteps' | 'numTrainEpochs' | 'loggingSteps' | 'saveSteps' | 'saveTotalLimit' | 'outputDir'
   | 'resumeFromCheckpoint' | 'learningRate' | 'lrSchedulerType' | 'warmupRatio' | 'warmupSteps' | 'adamBeta1'
   | 'adamBeta2' | 'adamEpsilon' | 'weightDecay' | 'maxGradNorm' | 'gradientAccumulationSteps' | 'bf16'
-  | 'gradientCheckpointing'
+  | 'gradientCheckpointing' | 'optimizerStateDtype'
 >;
 
 /** The result of one optimizer step. */
@@ -76,6 +76,18 @@ export class Float32StateAdam extends Adam {
     const out = super.applySingle(mx.astype(gradient, 'float32'), mx.astype(parameter, 'float32'), state);
     return mx.astype(out, parameter.dtype);
   }
+}
+
+/**
+ * Float32 logits per chunk of the output head in training (see RowwiseHeadLoss): 512 MiB, a few
+ * rows of a long completion over a large vocabulary, whose backward pass holds a few copies.
+ */
+const HEAD_CHUNK_BYTES = 512 * 2 ** 20;
+
+/** Batch rows per chunk of the training head: `positions` scored per row over the model's vocabulary. */
+export function headRowsPerChunk(model: TrainableModel, positions: number): number {
+  const vocab = (model as unknown as LogprobsModel).config.vocabSize;
+  return Math.max(1, Math.floor(HEAD_CHUNK_BYTES / (Math.max(1, positions) * vocab * 4)));
 }
 
 /** A 32-bit seed from a base seed and a counter (splitmix-style mixing; deterministic). */
@@ -215,7 +227,8 @@ export interface MicroLoopResult {
 
 export abstract class TrainerCore {
   readonly model: TrainableModel;
-  readonly optimizer: Float32StateAdam;
+  /** `Float32StateAdam`, or MLX's `Adam` (state in the parameters' dtype) with `optimizerStateDtype: 'parameter'`. */
+  readonly optimizer: Adam;
   readonly metrics: MetricsLog;
   readonly state: LoopState = { globalStep: 0, microStep: 0, epoch: 0, numInputTokensSeen: 0 };
   readonly logHistory: LogRecord[] = [];
@@ -242,7 +255,8 @@ export abstract class TrainerCore {
     this.#core = config;
     this.#name = name;
     this.dataParallel = dataParallel;
-    this.optimizer = new Float32StateAdam({
+    const Optimizer = config.optimizerStateDtype === 'parameter' ? Adam : Float32StateAdam;
+    this.optimizer = new Optimizer({
       learningRate: config.learningRate,
       betas: [config.adamBeta1, config.adamBeta2],
       eps: config.adamEpsilon,
@@ -358,9 +372,10 @@ export abstract class TrainerCore {
    * structure) only the decoder layers' inputs are kept and each layer is recomputed in the
    * backward pass; the gradients are the same, the memory peak lower.
    */
-  protected differentiate<R extends mx.Array | mx.Array[]>(inputIds: mx.Array, mask: mx.Array | 'causal', headLoss: (hidden: mx.Array) => R): [R, ParamDict] {
+  protected differentiate<R extends mx.Array | mx.Array[]>(inputIds: mx.Array, mask: mx.Array | 'causal', head: HeadLoss<R> | RowwiseHeadLoss<R>): [R, ParamDict] {
+    const headLoss = wholeHeadLoss(head);
     if (this.#core.gradientCheckpointing) {
-      if (isCheckpointable(this.model)) return checkpointedValueAndGrad(this.model, headLoss, inputIds, { mask });
+      if (isCheckpointable(this.model)) return checkpointedValueAndGrad(this.model, head, inputIds, { mask });
       if (!this.#warnedCheckpointing) {
         this.#warnedCheckpointing = true;
         this.note(`${this.#name}: gradientCheckpointing needs a model with model.embedTokens / model.layers / model.norm (a Qwen3); training without it`);
@@ -381,8 +396,9 @@ export abstract class TrainerCore {
     mask: mx.Array | 'causal',
     tokenMask: mx.Array | null,
     router: { numExperts: number; topK: number; weight: number },
-    headLoss: (hidden: mx.Array) => mx.Array[],
+    head: HeadLoss<mx.Array[]> | RowwiseHeadLoss<mx.Array[]>,
   ): [mx.Array[], ParamDict] {
+    const headLoss = wholeHeadLoss(head);
     if (this.#core.gradientCheckpointing && isCheckpointable(this.model)) {
       return checkpointedValueAndGradWithRouterLoss(this.model, headLoss, inputIds, { mask, tokenMask, numExperts: router.numExperts, topK: router.topK, weight: router.weight });
     }
@@ -395,14 +411,23 @@ export abstract class TrainerCore {
     })() as [mx.Array[], ParamDict];
   }
 
-  /** Adds one micro-batch's gradients to the accumulated ones (in float32). */
+  /**
+   * Adds one micro-batch's gradients to the accumulated ones: in float32, or with
+   * `optimizerStateDtype: 'parameter'` in each parameter's dtype (torch's `.grad` sums; under
+   * bf16 autocast the gradients come in bfloat16 and float32 weights sum them in float32).
+   */
   accumulate(grads: ParamDict): void {
+    const dtypes = this.#core.optimizerStateDtype === 'parameter' ? new Map(flatten(this.model.trainableParameters()).map(([k, p]) => [k, p.dtype])) : null;
+    const widen = (g: mx.Array, path: string) => {
+      const dtype = dtypes?.get(path) ?? 'float32';
+      return g.dtype === dtype ? g : mx.astype(g, dtype);
+    };
     if (this.#acc === null) {
-      const g32 = mapTree(grads, (g) => (g.dtype === 'float32' ? g : mx.astype(g, 'float32')));
+      const g32 = mapTree(grads, widen);
       this.#acc = mx.keep(g32);
       if (g32 !== grads) disposeExcept(grads, g32);
     } else {
-      const next = mx.keep(mx.tidy(() => zipTrees(this.#acc, grads, (a, b) => mx.add(a, b.dtype === 'float32' ? b : mx.astype(b, 'float32')))));
+      const next = mx.keep(mx.tidy(() => zipTrees(this.#acc, mapTree(grads, widen), mx.add)));
       mx.eval(next);
       mx.dispose([this.#acc, grads]);
       this.#acc = next;

@@ -8,7 +8,7 @@
  */
 import { checkOptionKeys } from '@mlxn/core/internal';
 import * as mx from '@mlxn/core';
-import { type RouterLossSettings, paddingAttentionMask } from '@mlxn/models-qwen3';
+import { type RouterLossSettings, type RowwiseHeadLoss, paddingAttentionMask } from '@mlxn/models-qwen3';
 import { LoRALinear, type Module, type ParamDict, adapterParameters, linearToLoRALayers } from '@mlxn/nn';
 import { type AdvantageResult, computeAdvantages } from './advantages.js';
 import { DataParallel, DataParallelError, type DistributedOption, resolveGroup } from './data-parallel.js';
@@ -23,7 +23,7 @@ import { type PolicyModel, type Prompt, type Rollouts, generateRollouts, rollout
 import { learningRateAt } from './schedule.js';
 import { type GRPOTool, toolSchemas, toolTable } from './tools.js';
 import {
-  type TrainableModel, TrainerCore, completionLogprobs, completionLogprobsFromHidden, deriveSeed, loraInitKey, paddingTokenId, resolveRouterLoss,
+  type TrainableModel, TrainerCore, completionLogprobs, completionLogprobsFromHidden, deriveSeed, headRowsPerChunk, loraInitKey, paddingTokenId, resolveRouterLoss,
 } from './train-core.js';
 
 /** Prompt records (a `prompt` column plus any others), a JSONL file, or a `PromptDataset`. */
@@ -301,28 +301,42 @@ export class GRPOTrainer extends TrainerCore {
     const metricNames: string[] = [];
     const entropyBonusCoef = this.entropyControl.applyCoef();
     let hasStats = false;
-    const headLoss = (hidden: mx.Array) => {
-      const { logprobs, entropy } = completionLogprobsFromHidden(this.model, hidden, batch, { temperature: c.temperature, withEntropy: true });
-      const result = grpoLoss({
-        logprobs,
-        oldLogprobs: batch.oldLogprobs,
-        refLogprobs: batch.refLogprobs,
-        advantages: batch.advantages,
-        completionMask: batch.completionMask,
-        entropy,
-        config: c,
-        gradientAccumulationSteps: c.gradientAccumulationSteps,
-        stepsPerGeneration: c.stepsPerGeneration,
-        numItemsInBatch: batch.numItemsInBatch,
-        numProcesses: this.dataParallel?.size ?? 1,
-        entropyBonusCoef,
-      });
-      const flat = flattenLossMetrics(result.metrics);
-      metricNames.length = 0;
-      metricNames.push(...flat.map(([k]) => k));
-      const stats = result.entropyStats;
-      hasStats = stats !== undefined;
-      return [result.loss, ...flat.map(([, v]) => v), ...(stats ? [stats.sum, stats.count] : [])];
+    // The head in two halves (see RowwiseHeadLoss): per-token log-probabilities and entropies of
+    // a few rows at a time, then the loss of them all. The entropy is differentiated only with a
+    // bonus; otherwise it is a metric or a mask, and its backward pass would be wasted work.
+    const headLoss: RowwiseHeadLoss<mx.Array[]> = {
+      rowsPerChunk: headRowsPerChunk(this.model, batch.inputIds.shape[1] - batch.promptLength),
+      tokens: (hidden, rows) => {
+        const ids = rows.start === 0 && rows.end === batch.inputIds.shape[0] ? batch.inputIds : batch.inputIds.index(mx.sl(rows.start, rows.end));
+        const { logprobs, entropy } = completionLogprobsFromHidden(this.model, hidden, { inputIds: ids, promptLength: batch.promptLength }, {
+          temperature: c.temperature,
+          withEntropy: true,
+          chunkSize: ids.shape[1] - batch.promptLength,
+        });
+        return [logprobs, entropyBonusCoef === null ? mx.stopGradient(entropy!) : entropy!];
+      },
+      loss: ([logprobs, entropy]) => {
+        const result = grpoLoss({
+          logprobs,
+          oldLogprobs: batch.oldLogprobs,
+          refLogprobs: batch.refLogprobs,
+          advantages: batch.advantages,
+          completionMask: batch.completionMask,
+          entropy,
+          config: c,
+          gradientAccumulationSteps: c.gradientAccumulationSteps,
+          stepsPerGeneration: c.stepsPerGeneration,
+          numItemsInBatch: batch.numItemsInBatch,
+          numProcesses: this.dataParallel?.size ?? 1,
+          entropyBonusCoef,
+        });
+        const flat = flattenLossMetrics(result.metrics);
+        metricNames.length = 0;
+        metricNames.push(...flat.map(([k]) => k));
+        const stats = result.entropyStats;
+        hasStats = stats !== undefined;
+        return [result.loss, ...flat.map(([, v]) => v), ...(stats ? [stats.sum, stats.count] : [])];
+      },
     };
     const router = this.routerLoss;
     // Everything but the gradients is freed when the step's graph has been evaluated.

@@ -257,6 +257,30 @@ describe('precision', () => {
     for (const [, a] of model.namedParameters()) expect(a.dtype).toBe('bfloat16');
     for (const [k, a] of mx.treeFlattenWithPaths(trainer.optimizer.state)) if (/\.(m|v)$/.test(k)) expect(a.dtype).toBe('float32');
   });
+
+  it("keeps the optimizer state in the weights' dtype with optimizerStateDtype 'parameter'", async () => {
+    const { model, trainer } = await makeTrainer({ bf16: false, maxSteps: 2, gradientAccumulationSteps: 2, optimizerStateDtype: 'parameter' });
+    model.setDtype('bfloat16');
+    const before = mx.treeFlatten(model.trainableParameters()).map((a) => a.tolist());
+    const result = await trainer.train();
+    expect(result.skippedSteps).toBe(0);
+    const state = mx.treeFlattenWithPaths(trainer.optimizer.state).filter(([k]) => /\.(m|v)$/.test(k));
+    expect(state.length).toBeGreaterThan(0);
+    for (const [, a] of state) expect(a.dtype).toBe('bfloat16');
+    for (const [, a] of model.namedParameters()) expect(a.dtype).toBe('bfloat16');
+    const after = mx.treeFlatten(model.trainableParameters()).map((a) => a.tolist());
+    expect(after).not.toEqual(before);
+  });
+
+  it("gives float32 weights the same updates with either optimizerStateDtype", async () => {
+    const weights = async (optimizerStateDtype: string, bf16: boolean) => {
+      const { model, trainer } = await makeTrainer({ bf16, maxSteps: 2, gradientAccumulationSteps: 2, optimizerStateDtype });
+      await trainer.train();
+      for (const [k, a] of mx.treeFlattenWithPaths(trainer.optimizer.state)) if (/\.(m|v)$/.test(k)) expect(a.dtype, k).toBe('float32');
+      return mx.treeFlatten(model.trainableParameters()).map((a) => a.tolist());
+    };
+    for (const bf16 of [false, true]) expect(await weights('parameter', bf16)).toEqual(await weights('float32', bf16));
+  });
 });
 
 describe('metrics and progress', () => {

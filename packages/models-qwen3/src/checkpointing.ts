@@ -10,6 +10,7 @@
 import * as mx from '@mlxn/core';
 import { type AttentionMask, attentionMask } from '@mlxn/cache';
 import type { Module, ParamDict } from '@mlxn/nn';
+import { scheduleEval } from '@mlxn/core/internal';
 
 /** A module with trainable parameters and a forward pass (what a part of the network is). */
 interface Part {
@@ -48,6 +49,34 @@ export interface CheckpointOptions {
 export type HeadLoss<R> = (hidden: mx.Array) => R;
 
 /**
+ * A head loss in two halves, so the output head runs over a few batch rows at a time in the
+ * backward pass as well as the forward: the full-vocabulary intermediates of one chunk of rows
+ * exist at a time, where a `HeadLoss` keeps every row's until its gradient is taken (for a
+ * 151,936-word vocabulary, 155 MB of float32 logits per 256 positions, several times over).
+ * The head is run twice (the loss needs every row's values before any chunk's gradient is
+ * known); the gradients are those of `(h) => loss(tokens(h, { start: 0, end: B }))`.
+ */
+export interface RowwiseHeadLoss<R> {
+  /** Per-token values (each `[end − start, …]`) from the final-normed hidden states of rows `start … end − 1`. */
+  tokens(hidden: mx.Array, rows: { start: number; end: number }): mx.Array[];
+  /** The loss, or `[loss, ...aux]`, of every row's per-token values (`tokens`' outputs, the chunks joined on axis 0). */
+  loss(tokens: mx.Array[]): R;
+  /** Batch rows per chunk of the head (≥ 1). */
+  rowsPerChunk: number;
+}
+
+/** Whether `head` is the two-half form (`RowwiseHeadLoss`) rather than a function. */
+export function isRowwiseHeadLoss<R>(head: HeadLoss<R> | RowwiseHeadLoss<R>): head is RowwiseHeadLoss<R> {
+  return typeof head === 'object' && head !== null && typeof head.tokens === 'function' && typeof head.loss === 'function';
+}
+
+/** A `RowwiseHeadLoss` as one function of the whole batch (for paths that differentiate at once). */
+export function wholeHeadLoss<R>(head: HeadLoss<R> | RowwiseHeadLoss<R>): HeadLoss<R> {
+  if (!isRowwiseHeadLoss(head)) return head;
+  return (hidden) => head.loss(head.tokens(hidden, { start: 0, end: hidden.shape[0] }));
+}
+
+/**
  * `[value, grads]` as `valueAndGrad(model, () => headLoss(model.hidden(inputs, { mask })))()`
  * gives them, with only the decoder layers' inputs kept between the forward and backward passes.
  * `grads` has the structure of `model.trainableParameters()`; frozen parameters (LoRA's base
@@ -59,12 +88,17 @@ export type HeadLoss<R> = (hidden: mx.Array) => R;
  */
 export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
   model: CheckpointableModel,
-  headLoss: HeadLoss<R>,
+  headLoss: HeadLoss<R> | RowwiseHeadLoss<R>,
   inputs: mx.Array,
   options: CheckpointOptions = {},
 ): [R, ParamDict] {
   if (!isCheckpointable(model)) throw new TypeError('checkpointedValueAndGrad: model must have model.embedTokens, model.layers and model.norm (a Qwen3)');
-  if (typeof headLoss !== 'function') throw new TypeError('checkpointedValueAndGrad: headLoss must be a function of the hidden states');
+  if (isRowwiseHeadLoss(headLoss)) {
+    const n = headLoss.rowsPerChunk;
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`checkpointedValueAndGrad: headLoss.rowsPerChunk must be a positive integer, got ${n}`);
+  } else if (typeof headLoss !== 'function') {
+    throw new TypeError('checkpointedValueAndGrad: headLoss must be a function of the hidden states, or { tokens, loss, rowsPerChunk }');
+  }
   if (!(inputs instanceof mx.Array) || inputs.ndim !== 2 || !mx.isInteger(inputs.dtype)) {
     throw new TypeError(`checkpointedValueAndGrad: inputs must be integer token ids [B, L], got ${inputs instanceof mx.Array ? `${inputs.dtype} [${inputs.shape}]` : typeof inputs}`);
   }
@@ -93,13 +127,15 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
   const hidden: mx.Array[] = [mx.stopGradient(inner.embedTokens.forward(inputs))];
   mx.eval(hidden[0]);
   const keys: (mx.Array | null)[] = [];
+  const forwardPace = new Pacer();
   for (const layer of layers) {
     keys.push(random.saveRandomState());
     const x = hidden[hidden.length - 1];
     const y = mx.tidy(() => mx.stopGradient(layer.forward(x, mask)));
-    mx.eval(y);
+    forwardPace.schedule([y]);
     hidden.push(y);
   }
+  forwardPace.finish();
   const keyAfter = random.saveRandomState();
 
   // Head: final norm, output head and the loss, differentiated w.r.t. its parameters and its input.
@@ -108,30 +144,20 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
   else headParts.push(['lmHead', model.lmHead!]);
   const headTrees = headParts.map(([, p]) => p.trainableParameters());
   const headLeaves = headTrees.flatMap((t) => mx.treeFlatten(t));
-  const headFn = (h: mx.Array, leaves: mx.Array[]) => {
+  // The head's parameters replaced by `leaves` (what differentiating w.r.t. them needs), and put back.
+  const useLeaves = (leaves: mx.Array[]) => {
     let off = 0;
     headParts.forEach(([, p], k) => {
       const n = mx.treeFlatten(headTrees[k]).length;
       p.update(mx.treeUnflatten(headTrees[k], leaves.slice(off, off + n)));
       off += n;
     });
-    return headLoss(inner.norm.forward(h));
   };
+  const restoreHead = () => headParts.forEach(([, p], k) => p.update(headTrees[k]));
   const last = hidden[hidden.length - 1];
-  const [value, cotangent, gLeaves] = mx.tidy((): [R, mx.Array, mx.Array[]] => {
-    try {
-      if (headLeaves.length > 0) {
-        const [v, [gh, gl]] = mx.valueAndGrad(headFn, [0, 1])(last, headLeaves);
-        mx.eval(v, gh, gl);
-        return [v, gh, gl];
-      }
-      const [v, gh] = mx.valueAndGrad((h: mx.Array) => headLoss(inner.norm.forward(h)))(last);
-      mx.eval(v, gh);
-      return [v, gh, []];
-    } finally {
-      headParts.forEach(([, p], k) => p.update(headTrees[k]));
-    }
-  });
+  const [value, cotangent, gLeaves] = isRowwiseHeadLoss(headLoss)
+    ? rowwiseHead(headLoss, last, headLeaves, (h) => inner.norm.forward(h), useLeaves, restoreHead)
+    : wholeHead(headLoss, last, headLeaves, (h) => inner.norm.forward(h), useLeaves, restoreHead);
   let off = 0;
   headParts.forEach(([prefix], k) => {
     const n = mx.treeFlatten(headTrees[k]).length;
@@ -141,6 +167,7 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
   let grad = cotangent;
 
   // Backward: each layer recomputed inside vjp from its kept input, with the random key it drew from.
+  const backwardPace = new Pacer();
   try {
     for (let i = layers.length - 1; i >= 0; i--) {
       const layer = layers[i];
@@ -159,7 +186,6 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
             [...leaves, hidden[i]],
             [grad],
           );
-          mx.eval(v);
           return v;
         } finally {
           layer.update(tree);
@@ -168,8 +194,13 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
       grad.dispose();
       hidden[i + 1].dispose();
       grad = vjps[leaves.length];
+      // The layer's parameter gradients live until the end (the input gradient does not: the
+      // next layer disposes it), so they are what the pacer waits on; with none, wait at once.
+      if (leaves.length > 0) backwardPace.schedule(vjps.slice(0, leaves.length), [grad]);
+      else mx.eval(grad);
       addGrads(`model.layers.${i}`, tree, vjps.slice(0, leaves.length));
     }
+    backwardPace.finish();
   } finally {
     random.restoreRandomState(keyAfter);
   }
@@ -208,4 +239,126 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
     throw new Error(`checkpointedValueAndGrad: trainable parameters outside the embeddings, layers, norm and head: ${missing.slice(0, 5).join(', ')}`);
   }
   return [value, mx.treeUnflatten(params, paths.map(([p]) => grads.get(p)!)) as ParamDict];
+}
+
+/** `[value, gradient w.r.t. the last hidden states, gradients w.r.t. the head's leaves]` of a `HeadLoss`, at once. */
+function wholeHead<R extends mx.Array | mx.Array[]>(
+  headLoss: HeadLoss<R>,
+  last: mx.Array,
+  leaves: mx.Array[],
+  norm: (h: mx.Array) => mx.Array,
+  useLeaves: (leaves: mx.Array[]) => void,
+  restoreHead: () => void,
+): [R, mx.Array, mx.Array[]] {
+  return mx.tidy((): [R, mx.Array, mx.Array[]] => {
+    try {
+      if (leaves.length > 0) {
+        const [v, [gh, gl]] = mx.valueAndGrad((h: mx.Array, ls: mx.Array[]) => {
+          useLeaves(ls);
+          return headLoss(norm(h));
+        }, [0, 1])(last, leaves);
+        mx.eval(v, gh, gl);
+        return [v, gh, gl];
+      }
+      const [v, gh] = mx.valueAndGrad((h: mx.Array) => headLoss(norm(h)))(last);
+      mx.eval(v, gh);
+      return [v, gh, []];
+    } finally {
+      restoreHead();
+    }
+  });
+}
+
+/**
+ * The same for a `RowwiseHeadLoss`: the per-token values chunk by chunk (no graph kept), the
+ * loss and its gradient w.r.t. them, then each chunk's head again inside `vjp` with its rows of
+ * that gradient. The head leaves' gradients are summed over the chunks in float32 and cast back
+ * once, so the chunking does not round them more than one matmul would.
+ */
+function rowwiseHead<R extends mx.Array | mx.Array[]>(
+  head: RowwiseHeadLoss<R>,
+  last: mx.Array,
+  leaves: mx.Array[],
+  norm: (h: mx.Array) => mx.Array,
+  useLeaves: (leaves: mx.Array[]) => void,
+  restoreHead: () => void,
+): [R, mx.Array, mx.Array[]] {
+  const b = last.shape[0];
+  const chunks: { start: number; end: number }[] = [];
+  for (let start = 0; start < b; start += head.rowsPerChunk) chunks.push({ start, end: Math.min(b, start + head.rowsPerChunk) });
+  const rowsOf = (a: mx.Array, r: { start: number; end: number }) => (chunks.length === 1 ? a : a.index(mx.sl(r.start, r.end)));
+  const join = (xs: mx.Array[]) => (xs.length === 1 ? xs[0] : mx.concatenate(xs, 0));
+
+  // Each chunk is evaluated before the next is built: MLX would otherwise schedule every chunk's
+  // head before the reductions that consume them, and all their logits would coexist.
+  const perChunk = chunks.map((r) => {
+    const t = mx.tidy(() => head.tokens(mx.stopGradient(norm(rowsOf(last, r))), r).map((x) => mx.stopGradient(x)));
+    mx.eval(t);
+    return t;
+  });
+  const [value, gTokens] = mx.tidy((): [R, mx.Array[]] => {
+    const tokens = perChunk[0].map((_, i) => join(perChunk.map((p) => p[i])));
+    const [v, g] = mx.valueAndGrad((ts: mx.Array[]) => head.loss(ts))(tokens);
+    mx.eval(v, g);
+    return [v, g as mx.Array[]];
+  });
+  mx.dispose(perChunk);
+
+  const gHidden: mx.Array[] = [];
+  let gSums: mx.Array[] | null = null;
+  try {
+    for (const r of chunks) {
+      const [gh, sums] = mx.tidy((): [mx.Array, mx.Array[]] => {
+        try {
+          const [, v] = mx.vjp(
+            (h: mx.Array, ...ls: mx.Array[]) => {
+              useLeaves(ls);
+              return head.tokens(norm(h), r);
+            },
+            [rowsOf(last, r), ...leaves],
+            gTokens.map((g) => rowsOf(g, r)),
+          );
+          const next = v.slice(1).map((g, i) => (gSums === null ? mx.astype(g, 'float32') : mx.add(gSums[i], mx.astype(g, 'float32'))));
+          mx.eval(v[0], next);
+          return [v[0], next];
+        } finally {
+          restoreHead();
+        }
+      });
+      if (gSums !== null) mx.dispose(gSums);
+      gSums = sums;
+      gHidden.push(gh);
+    }
+  } finally {
+    mx.dispose(gTokens);
+  }
+  const cotangent = join(gHidden);
+  if (gHidden.length > 1) mx.dispose(gHidden);
+  const gLeaves = (gSums ?? []).map((g, i) => (g.dtype === leaves[i].dtype ? g : mx.astype(g, leaves[i].dtype)));
+  mx.eval(cotangent, gLeaves);
+  if (gSums !== null) for (const [i, g] of gSums.entries()) if (g !== gLeaves[i]) g.dispose();
+  return [value, cotangent, gLeaves];
+}
+
+/**
+ * Evaluation paced a few layers deep, where a loop over layers used to evaluate each at once:
+ * each layer's arrays are scheduled as soon as they are built, and the layer scheduled two before
+ * is waited for. The device computes one layer while this thread builds the next, and only a few
+ * layers' kernels are in flight (MLX's GPU back ends keep every kernel's inputs alive until its
+ * batch of kernels completes, so an unpaced loop would keep every layer's intermediates).
+ */
+class Pacer {
+  readonly #waiting: mx.Array[][] = [];
+
+  /** Schedules `wait` and `alsoSchedule` (the latter may be disposed before this waits); waits for the step two back. */
+  schedule(wait: mx.Array[], alsoSchedule: mx.Array[] = []): void {
+    scheduleEval([...wait, ...alsoSchedule], false);
+    this.#waiting.push(wait);
+    if (this.#waiting.length > 2) mx.eval(this.#waiting.shift()!);
+  }
+
+  /** Waits for everything scheduled. */
+  finish(): void {
+    for (const w of this.#waiting.splice(0)) mx.eval(w);
+  }
 }

@@ -17,10 +17,10 @@ export { QuantizedSwitchLinear, Qwen3SparseMoeBlock, SwitchGLU, SwitchLinear } f
 export { sanitize } from './sanitize.js';
 export { completionLogprobs, paddingAttentionMask, tokenLogprobs, tokenLogprobsFromHidden } from './logprobs.js';
 export type { CompletionLogprobsOptions, HiddenLogprobsOptions, LogprobsModel, TokenLogprobs, TokenLogprobsOptions } from './logprobs.js';
-export { checkpointedValueAndGrad, isCheckpointable } from './checkpointing.js';
+export { checkpointedValueAndGrad, isCheckpointable, isRowwiseHeadLoss, wholeHeadLoss } from './checkpointing.js';
 export { checkpointedValueAndGradWithRouterLoss, loadBalancingLoss, routerLossSettings, withRouterLogits } from './router-loss.js';
 export type { LoadBalancingLossOptions, RouterLossCheckpointOptions, RouterLossSettings } from './router-loss.js';
-export type { CheckpointableModel, CheckpointOptions, HeadLoss } from './checkpointing.js';
+export type { CheckpointableModel, CheckpointOptions, HeadLoss, RowwiseHeadLoss } from './checkpointing.js';
 export type { LoadOptions, LoadProgress } from './load.js';
 export type { SaveOptions } from './save.js';
 export { installGenerationMethods } from './methods.js';

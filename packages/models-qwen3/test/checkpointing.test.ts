@@ -3,7 +3,7 @@
 import * as mx from '@mlxn/core';
 import { type ParamDict, linearToLoRALayers, valueAndGrad } from '@mlxn/nn';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Qwen3, checkpointedValueAndGrad, paddingAttentionMask, parseQwen3Config, tokenLogprobsFromHidden } from '../src/index.js';
+import { Qwen3, type RowwiseHeadLoss, checkpointedValueAndGrad, paddingAttentionMask, parseQwen3Config, tokenLogprobsFromHidden, wholeHeadLoss } from '../src/index.js';
 import { maxAbsDiff, tinyQwen3Path } from './helpers.js';
 
 const IDS = [
@@ -17,6 +17,21 @@ function headLoss(model: Qwen3, ids: mx.Array) {
     const { logprobs, entropy } = tokenLogprobsFromHidden(model, h, ids, { start: 3, temperature: 0.8, chunkSize: 4, withEntropy: true });
     const w = mx.linspace(0.5, 1.5, logprobs.shape[1]);
     return [mx.negative(mx.mean(mx.multiply(logprobs, w))), mx.mean(entropy!)];
+  };
+}
+
+/** The same loss as `headLoss`, in two halves: per-token values of a few rows, then the loss. */
+function rowwiseHeadLoss(model: Qwen3, ids: mx.Array, rowsPerChunk: number): RowwiseHeadLoss<mx.Array[]> {
+  return {
+    rowsPerChunk,
+    tokens: (h, rows) => {
+      const { logprobs, entropy } = tokenLogprobsFromHidden(model, h, ids.index(mx.sl(rows.start, rows.end)), { start: 3, temperature: 0.8, withEntropy: true });
+      return [logprobs, entropy!];
+    },
+    loss: ([logprobs, entropy]) => {
+      const w = mx.linspace(0.5, 1.5, logprobs.shape[1]);
+      return [mx.negative(mx.mean(mx.multiply(logprobs, w))), mx.mean(entropy)];
+    },
   };
 }
 
@@ -114,6 +129,63 @@ describe('checkpointedValueAndGrad', () => {
       expect(paths.length).toBe(3 * 3 * 2);
       expect(paths.every((p) => /\.lora[AB]$/.test(p))).toBe(true);
     }
+  });
+
+  it('with the head in chunks of rows: the same value and gradients, tied or untied, frozen head or not', () => {
+    const ids = mx.array([...IDS, [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7]], 'int32');
+    const mask = paddingAttentionMask(mx.array([[0, 0, ...Array(12).fill(1)], Array(14).fill(1), [0, ...Array(13).fill(1)]], 'int32'));
+    const untied = untiedModel(2, { vocab_size: 512 });
+    const lora = untiedModel(2, { vocab_size: 512 });
+    linearToLoRALayers(lora, { rank: 4, scale: 2, dropout: 0, targets: ['self_attn.v_proj'] });
+    for (const l of lora.namedModules().map(([, m]) => m as unknown as { loraB?: mx.Array })) {
+      if (l.loraB instanceof mx.Array) l.loraB = mx.random.normal(l.loraB.shape, { dtype: 'float32' });
+    }
+    for (const model of [dense, untied, lora]) {
+      const [v1, g1] = plain(model, ids, mask, headLoss(model, ids));
+      for (const rows of [1, 2, 3, 5]) {
+        const head = rowwiseHeadLoss(model, ids, rows);
+        const [v2, g2] = checkpointedValueAndGrad(model, head, ids, { mask });
+        expect(maxAbsDiff(v1[0], v2[0])).toBeLessThanOrEqual(1e-6);
+        expect(maxAbsDiff(v1[1], v2[1])).toBeLessThanOrEqual(1e-5);
+        expectSameGrads(g1, g2);
+        // The whole-batch form of the same halves is the plain loss.
+        const [v3] = plain(model, ids, mask, wholeHeadLoss(head));
+        expect(maxAbsDiff(v1[0], v3[0])).toBeLessThanOrEqual(1e-6);
+      }
+    }
+    expect(() => checkpointedValueAndGrad(dense, { ...rowwiseHeadLoss(dense, ids, 1), rowsPerChunk: 0 }, ids)).toThrow(/rowsPerChunk must be a positive integer/);
+  });
+
+  it('with the head in chunks of rows, holds one chunk of logits at a time', () => {
+    // A wide vocabulary makes the head's logits the largest intermediates of a step.
+    const model = untiedModel(2, { vocab_size: 8192 });
+    const ids = mx.tidy(() => mx.astype(mx.random.randint(0, 8192, [8, 64]), 'int32'));
+    mx.eval(ids);
+    const tokens = (h: mx.Array, rows: { start: number; end: number }) => {
+      const r = tokenLogprobsFromHidden(model, h, ids.index(mx.sl(rows.start, rows.end)), { start: 1, chunkSize: 63, withEntropy: true });
+      return [r.logprobs, r.entropy!];
+    };
+    const loss = ([lp, ent]: mx.Array[]) => mx.add(mx.negative(mx.mean(lp)), mx.multiply(mx.mean(ent), 0.01));
+    const peakOf = (head: Parameters<typeof checkpointedValueAndGrad>[1]): [number, ParamDict] => {
+      mx.clearCache();
+      const base = mx.memory().active;
+      mx.resetPeakMemory();
+      const [v, g] = mx.tidy(() => {
+        const out = checkpointedValueAndGrad(model, head, ids);
+        mx.eval(out);
+        return out;
+      });
+      const peak = mx.memory().peak - base;
+      mx.dispose(v);
+      return [peak, g];
+    };
+    const [whole, g1] = peakOf((h: mx.Array) => loss(tokens(h, { start: 0, end: 8 })));
+    const [rowwise, g2] = peakOf({ rowsPerChunk: 1, tokens, loss });
+    expectSameGrads(g1, g2, 1e-5);
+    // One row's float32 logits are 63 × 8192 × 4 bytes = 2 MiB; all eight rows' 16 MiB, held
+    // several times over by the whole head's backward pass.
+    expect(rowwise).toBeLessThan(whole * 0.5);
+    console.log(`peak above baseline: whole head ${(whole / 2 ** 20).toFixed(1)} MiB, by rows ${(rowwise / 2 ** 20).toFixed(1)} MiB`);
   });
 
   it('rejects what it cannot walk, with a clear error', () => {
