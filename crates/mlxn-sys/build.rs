@@ -65,7 +65,23 @@ fn main() {
         }
     }
 
-    let shim_files = ["src/shim/array.cc", "src/shim/ops.cc", "src/shim/transforms.cc", "src/shim/extra.cc", "src/shim/linear.cc", "src/shim/cpu_half_matmul.cc", "src/shim/cpu_attention.cc", "src/shim/cpu_quantized_matmul.cc", "src/shim/io.cc", "src/shim/eval_thread.cc", "src/shim/distributed.cc", "src/shim/gpu_fused.cc", "src/shim/gpu_fused_rows.cc", "src/shim/gpu_kernel_compile.cc", "src/shim/gpu_kernel_by_name.cc"];
+    let shim_files = [
+        "src/shim/array.cc",
+        "src/shim/ops.cc",
+        "src/shim/transforms.cc",
+        "src/shim/extra.cc",
+        "src/shim/linear.cc",
+        "src/shim/cpu_half_matmul.cc",
+        "src/shim/cpu_attention.cc",
+        "src/shim/cpu_quantized_matmul.cc",
+        "src/shim/io.cc",
+        "src/shim/eval_thread.cc",
+        "src/shim/distributed.cc",
+        "src/shim/gpu_fused.cc",
+        "src/shim/gpu_fused_rows.cc",
+        "src/shim/gpu_kernel_compile.cc",
+        "src/shim/gpu_kernel_by_name.cc",
+    ];
     let mut build = cxx_build::bridge("src/lib.rs");
     build
         .files(shim_files)
@@ -100,9 +116,7 @@ fn read_pinned_version(pin: &Path) -> String {
 fn read_header_version(include: &Path) -> String {
     let text = fs::read_to_string(include.join("mlx/version.h")).unwrap_or_default();
     let get = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("#define {name} ")).map(|v| v.trim().to_string()))
-            .unwrap_or_else(|| "?".into())
+        text.lines().find_map(|l| l.strip_prefix(&format!("#define {name} ")).map(|v| v.trim().to_string())).unwrap_or_else(|| "?".into())
     };
     format!("{}.{}.{}", get("MLX_VERSION_MAJOR"), get("MLX_VERSION_MINOR"), get("MLX_VERSION_PATCH"))
 }

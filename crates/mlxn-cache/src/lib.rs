@@ -103,7 +103,9 @@ pub fn prompt_cache_layout(metadata: &BTreeMap<String, String>, tensor_names: &[
                 _ => return err(format!("metadata {key:?}: malformed scalar entry")),
             }
         } else {
-            return err(format!("metadata {key:?} is not part of a prompt-cache file (expected 0.*, 1.* or 2.* keys as mlx-lm writes them)"));
+            return err(format!(
+                "metadata {key:?} is not part of a prompt-cache file (expected 0.*, 1.* or 2.* keys as mlx-lm writes them)"
+            ));
         }
     }
     if class_by_index.is_empty() {
@@ -115,7 +117,9 @@ pub fn prompt_cache_layout(metadata: &BTreeMap<String, String>, tensor_names: &[
             return err(format!("metadata: cache class of layer {n} is missing"));
         }
         if class_state_paths(&c).is_none() {
-            return err(format!("layer {n}: unsupported cache class {c:?} (supported: KVCache, RotatingKVCache, QuantizedKVCache, BatchKVCache)"));
+            return err(format!(
+                "layer {n}: unsupported cache class {c:?} (supported: KVCache, RotatingKVCache, QuantizedKVCache, BatchKVCache)"
+            ));
         }
         classes.push(c);
     }

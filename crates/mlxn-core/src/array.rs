@@ -301,12 +301,7 @@ mod tests {
     fn value_and_grad_of_a_rust_closure() {
         // f(x) = sum(x^2) → grad 2x
         let x = Array::from_slice(&[1.0f32, -2.0, 3.0], &[3]).unwrap();
-        let (vals, grads) = value_and_grad(
-            |xs| Ok(vec![xs[0].multiply(&xs[0])?.sum(None, false)?]),
-            &[x],
-            &[0],
-        )
-        .unwrap();
+        let (vals, grads) = value_and_grad(|xs| Ok(vec![xs[0].multiply(&xs[0])?.sum(None, false)?]), &[x], &[0]).unwrap();
         assert_eq!(vals[0].to_f32_vec().unwrap(), vec![14.0]);
         assert_eq!(grads[0].to_f32_vec().unwrap(), vec![2.0, -4.0, 6.0]);
     }

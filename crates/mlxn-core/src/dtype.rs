@@ -22,9 +22,20 @@ pub enum Dtype {
 }
 
 pub const ALL: [Dtype; 14] = [
-    Dtype::Bool, Dtype::Uint8, Dtype::Uint16, Dtype::Uint32, Dtype::Uint64, Dtype::Int8,
-    Dtype::Int16, Dtype::Int32, Dtype::Int64, Dtype::Float16, Dtype::Bfloat16, Dtype::Float32,
-    Dtype::Float64, Dtype::Complex64,
+    Dtype::Bool,
+    Dtype::Uint8,
+    Dtype::Uint16,
+    Dtype::Uint32,
+    Dtype::Uint64,
+    Dtype::Int8,
+    Dtype::Int16,
+    Dtype::Int32,
+    Dtype::Int64,
+    Dtype::Float16,
+    Dtype::Bfloat16,
+    Dtype::Float32,
+    Dtype::Float64,
+    Dtype::Complex64,
 ];
 
 impl Dtype {

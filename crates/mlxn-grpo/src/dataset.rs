@@ -28,8 +28,7 @@ pub const MAX_DATASET_BYTES: u64 = 1 << 30;
 /// (1-based) and column.
 pub fn read_jsonl(path: &Path) -> Result<Vec<String>, DatasetError> {
     // Only a regular file (a FIFO would block the read forever), and one JavaScript can hold.
-    let text = mlxn_io::files::read_regular_text(path, MAX_DATASET_BYTES, "dataset files")
-        .map_err(|e| DatasetError(e.0))?;
+    let text = mlxn_io::files::read_regular_text(path, MAX_DATASET_BYTES, "dataset files").map_err(|e| DatasetError(e.0))?;
     parse_jsonl(&text, &path.display().to_string())
 }
 
@@ -41,13 +40,8 @@ pub fn parse_jsonl(text: &str, source: &str) -> Result<Vec<String>, DatasetError
         if line.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
-            DatasetError(format!(
-                "{source}:{}: invalid JSON at column {}: {e}",
-                i + 1,
-                e.column()
-            ))
-        })?;
+        let value: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| DatasetError(format!("{source}:{}: invalid JSON at column {}: {e}", i + 1, e.column())))?;
         if !value.is_object() {
             let kind = match value {
                 serde_json::Value::Array(_) => "an array",
@@ -56,10 +50,7 @@ pub fn parse_jsonl(text: &str, source: &str) -> Result<Vec<String>, DatasetError
                 serde_json::Value::Bool(_) => "a boolean",
                 _ => "null",
             };
-            return Err(DatasetError(format!(
-                "{source}:{}: expected a JSON object (one record per line), got {kind}",
-                i + 1
-            )));
+            return Err(DatasetError(format!("{source}:{}: expected a JSON object (one record per line), got {kind}", i + 1)));
         }
         records.push(value.to_string());
     }
@@ -89,9 +80,7 @@ impl Xoshiro256 {
     /// unrelated sequences.
     pub fn new(seed: u64, stream: u64) -> Self {
         let mut sm = SplitMix64(seed ^ stream.wrapping_mul(0xd1b5_4a32_d192_ed03));
-        Self {
-            s: [sm.next(), sm.next(), sm.next(), sm.next()],
-        }
+        Self { s: [sm.next(), sm.next(), sm.next(), sm.next()] }
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -146,9 +135,7 @@ pub fn generation_batch(
     num_generations: usize,
 ) -> Result<Vec<u32>, DatasetError> {
     if prompts_per_batch == 0 || num_generations == 0 {
-        return Err(DatasetError(
-            "promptsPerBatch and numGenerations must be positive".into(),
-        ));
+        return Err(DatasetError("promptsPerBatch and numGenerations must be positive".into()));
     }
     let batches = n / prompts_per_batch;
     if batch >= batches {
@@ -157,12 +144,10 @@ pub fn generation_batch(
         )));
     }
     let order = epoch_order(n, seed, epoch, shuffle);
-    Ok(
-        order[batch * prompts_per_batch..(batch + 1) * prompts_per_batch]
-            .iter()
-            .flat_map(|&i| std::iter::repeat_n(i, num_generations))
-            .collect(),
-    )
+    Ok(order[batch * prompts_per_batch..(batch + 1) * prompts_per_batch]
+        .iter()
+        .flat_map(|&i| std::iter::repeat_n(i, num_generations))
+        .collect())
 }
 
 #[cfg(feature = "napi")]
@@ -182,16 +167,9 @@ mod js {
     #[napi(js_name = "grpoEpochOrder", catch_unwind)]
     pub fn grpo_epoch_order(n: u32, seed: f64, epoch: u32, shuffle: bool) -> Result<Vec<u32>> {
         if !(seed >= 0.0 && seed.fract() == 0.0 && seed <= 9_007_199_254_740_991.0) {
-            return Err(arg_err(format!(
-                "seed must be a non-negative safe integer, got {seed}"
-            )));
+            return Err(arg_err(format!("seed must be a non-negative safe integer, got {seed}")));
         }
-        Ok(super::epoch_order(
-            n as usize,
-            seed as u64,
-            epoch as u64,
-            shuffle,
-        ))
+        Ok(super::epoch_order(n as usize, seed as u64, epoch as u64, shuffle))
     }
 }
 
@@ -201,31 +179,18 @@ mod tests {
 
     #[test]
     fn jsonl_skips_blank_lines_and_names_bad_lines() {
-        let recs = parse_jsonl(
-            "{\"prompt\":\"a\"}\n\n  \n{\"prompt\": \"b\", \"x\": 1}\n",
-            "d.jsonl",
-        )
-        .unwrap();
+        let recs = parse_jsonl("{\"prompt\":\"a\"}\n\n  \n{\"prompt\": \"b\", \"x\": 1}\n", "d.jsonl").unwrap();
         assert_eq!(recs, vec![r#"{"prompt":"a"}"#, r#"{"prompt":"b","x":1}"#]);
-        let e = parse_jsonl("{\"a\":1}\n{\"a\":\n", "d.jsonl")
-            .unwrap_err()
-            .0;
+        let e = parse_jsonl("{\"a\":1}\n{\"a\":\n", "d.jsonl").unwrap_err().0;
         assert!(e.starts_with("d.jsonl:2: invalid JSON"), "{e}");
-        let e = parse_jsonl("{\"a\":1}\n\n[1,2]\n", "d.jsonl")
-            .unwrap_err()
-            .0;
-        assert_eq!(
-            e,
-            "d.jsonl:3: expected a JSON object (one record per line), got an array"
-        );
+        let e = parse_jsonl("{\"a\":1}\n\n[1,2]\n", "d.jsonl").unwrap_err().0;
+        assert_eq!(e, "d.jsonl:3: expected a JSON object (one record per line), got an array");
         assert!(parse_jsonl("\u{feff}{\"a\":1}\r\n", "bom").is_ok());
     }
 
     #[test]
     fn jsonl_file_errors_name_the_path() {
-        let e = read_jsonl(Path::new("/nonexistent/file.jsonl"))
-            .unwrap_err()
-            .0;
+        let e = read_jsonl(Path::new("/nonexistent/file.jsonl")).unwrap_err().0;
         assert!(e.starts_with("/nonexistent/file.jsonl: "), "{e}");
     }
 
@@ -286,12 +251,7 @@ mod tests {
         let expect: Vec<u32> = order[3..6].iter().flat_map(|&i| [i, i]).collect();
         assert_eq!(b, expect);
         // 7 records, 3 per batch: batch 2 would be incomplete and is dropped.
-        assert!(
-            generation_batch(7, 5, true, 2, 2, 3, 2)
-                .unwrap_err()
-                .0
-                .contains("past the end")
-        );
+        assert!(generation_batch(7, 5, true, 2, 2, 3, 2).unwrap_err().0.contains("past the end"));
         assert!(generation_batch(7, 5, true, 0, 0, 0, 2).is_err());
     }
 }

@@ -100,7 +100,8 @@ pub fn save_file(path: &Path, names: &[String], arrays: &[Array], metadata: &BTr
         }
     }
     let shapes = checked_shapes(names, arrays).map_err(|e| IoError::file(path, &e.0))?;
-    let bytes: Vec<Vec<u8>> = arrays.iter().map(|a| a.to_bytes()).collect::<std::result::Result<_, _>>().map_err(|e| IoError::file(path, &e.0))?;
+    let bytes: Vec<Vec<u8>> =
+        arrays.iter().map(|a| a.to_bytes()).collect::<std::result::Result<_, _>>().map_err(|e| IoError::file(path, &e.0))?;
     let tensors: Vec<TensorData> = (0..names.len())
         .map(|i| TensorData { name: &names[i], dtype: arrays[i].dtype().name(), shape: &shapes[i], bytes: &bytes[i] })
         .collect();

@@ -81,7 +81,8 @@ pub fn read_regular(path: &Path, max_bytes: u64, what: &str) -> Result<Vec<u8>> 
 
 /// [`read_regular`] as UTF-8 text.
 pub fn read_regular_text(path: &Path, max_bytes: u64, what: &str) -> Result<String> {
-    String::from_utf8(read_regular(path, max_bytes, what)?).map_err(|e| IoError::file(path, &format!("not valid UTF-8 (at byte {})", e.utf8_error().valid_up_to())))
+    String::from_utf8(read_regular(path, max_bytes, what)?)
+        .map_err(|e| IoError::file(path, &format!("not valid UTF-8 (at byte {})", e.utf8_error().valid_up_to())))
 }
 
 /// Reads a regular file, or `None` when it does not exist (other errors, a FIFO included, are

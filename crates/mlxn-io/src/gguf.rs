@@ -143,7 +143,12 @@ impl<R: Read> Cursor<R> {
     /// Takes `n` bytes of the header into account, before anything is read or allocated.
     fn claim(&mut self, n: u64, what: &dyn Fn() -> String) -> std::result::Result<(), Problem> {
         if n > self.remaining() {
-            return Err(format!("{} at byte {} needs {n} bytes but the file ends after {} more (truncated or corrupt)", what(), self.pos, self.remaining()));
+            return Err(format!(
+                "{} at byte {} needs {n} bytes but the file ends after {} more (truncated or corrupt)",
+                what(),
+                self.pos,
+                self.remaining()
+            ));
         }
         let end = self.pos + n;
         if end > MAX_HEADER_BYTES.saturating_add(24) {
@@ -162,7 +167,8 @@ impl<R: Read> Cursor<R> {
 
     fn skip(&mut self, n: u64, what: &dyn Fn() -> String) -> std::result::Result<(), Problem> {
         self.claim(n, what)?;
-        let copied = std::io::copy(&mut (&mut self.r).take(n), &mut std::io::sink()).map_err(|e| format!("{}: cannot read: {e}", what()))?;
+        let copied =
+            std::io::copy(&mut (&mut self.r).take(n), &mut std::io::sink()).map_err(|e| format!("{}: cannot read: {e}", what()))?;
         if copied != n {
             return Err(format!("{}: the file ended early (it changed while being read?)", what()));
         }
@@ -220,7 +226,12 @@ impl<R: Read> Cursor<R> {
                 if size > 0 {
                     let total = len.checked_mul(size).ok_or_else(|| format!("{}: array of {len} elements overflows", what()))?;
                     if total > self.remaining() {
-                        return Err(format!("{}: array of {len} {} elements ({total} bytes) goes past the end of the file ({} bytes left)", what(), VALUE_TYPE_NAMES[et as usize], self.remaining()));
+                        return Err(format!(
+                            "{}: array of {len} {} elements ({total} bytes) goes past the end of the file ({} bytes left)",
+                            what(),
+                            VALUE_TYPE_NAMES[et as usize],
+                            self.remaining()
+                        ));
                     }
                     if et == T_BOOL {
                         let bytes = self.bytes(total, what)?;
@@ -233,7 +244,11 @@ impl<R: Read> Cursor<R> {
                 } else {
                     // Strings: every one needs at least its 8-byte length.
                     if len.checked_mul(8).is_none_or(|n| n > self.remaining()) {
-                        return Err(format!("{}: array of {len} strings goes past the end of the file ({} bytes left)", what(), self.remaining()));
+                        return Err(format!(
+                            "{}: array of {len} strings goes past the end of the file ({} bytes left)",
+                            what(),
+                            self.remaining()
+                        ));
                     }
                     for i in 0..len {
                         self.string(u64::MAX, &|| format!("{} (element {i})", what()))?;
@@ -261,7 +276,8 @@ pub fn read_header(path: &Path) -> Result<GgufHeader> {
 /// Validates the header read from `r`, a file of `file_len` bytes. Errors are the problem alone.
 pub fn parse<R: Read>(r: R, file_len: u64) -> std::result::Result<GgufHeader, Problem> {
     let mut c = Cursor { r, pos: 0, file_len };
-    let magic = c.bytes(4, &|| "magic".into()).map_err(|_| format!("not a GGUF file: {file_len} bytes, shorter than the 24-byte header"))?;
+    let magic =
+        c.bytes(4, &|| "magic".into()).map_err(|_| format!("not a GGUF file: {file_len} bytes, shorter than the 24-byte header"))?;
     if magic != b"GGUF" {
         return Err(format!("not a GGUF file (magic {:?}, expected \"GGUF\")", String::from_utf8_lossy(&magic)));
     }
@@ -339,10 +355,21 @@ pub fn parse<R: Read>(r: R, file_len: u64) -> std::result::Result<GgufHeader, Pr
             return Err(format!("{}: unknown tensor type {type_id}", what("type")));
         };
         if !tt.mlx {
-            return Err(format!("{}: {} ({type_id}) is not supported by MLX's GGUF reader (it reads {})", what("type"), tt.name, supported_types()));
+            return Err(format!(
+                "{}: {} ({type_id}) is not supported by MLX's GGUF reader (it reads {})",
+                what("type"),
+                tt.name,
+                supported_types()
+            ));
         }
         if dims[0] % tt.block != 0 {
-            return Err(format!("{}: the first dimension {} is not a multiple of {}'s block of {} weights", what("dims"), dims[0], tt.name, tt.block));
+            return Err(format!(
+                "{}: the first dimension {} is not a multiple of {}'s block of {} weights",
+                what("dims"),
+                dims[0],
+                tt.name,
+                tt.block
+            ));
         }
         // MLX unpacks q4_0 / q4_1 / q8_0 into uint32 words and float16 scales whose sizes it
         // computes in 32-bit `int`.
@@ -352,7 +379,12 @@ pub fn parse<R: Read>(r: R, file_len: u64) -> std::result::Result<GgufHeader, Pr
             _ => None,
         };
         if words.is_some_and(|w| w > i32::MAX as u64) {
-            return Err(format!("{}: {count} weights of {} exceed what MLX's reader can unpack ({} words of 32 bits at most)", what("dims"), tt.name, i32::MAX));
+            return Err(format!(
+                "{}: {count} weights of {} exceed what MLX's reader can unpack ({} words of 32 bits at most)",
+                what("dims"),
+                tt.name,
+                i32::MAX
+            ));
         }
         let bytes = (count / tt.block).checked_mul(tt.block_bytes).ok_or_else(|| format!("{}: byte size overflows", what("dims")))?;
         let offset = c.u64(&|| what("offset"))?;

@@ -184,7 +184,17 @@ fn arrays() {
 
 #[test]
 fn alignment() {
-    for (a, ok) in [(0u32, false), (1, true), (3, false), (48, false), (64, true), (1 << 20, true), (1 << 21, false), (1 << 31, false), (u32::MAX, false)] {
+    for (a, ok) in [
+        (0u32, false),
+        (1, true),
+        (3, false),
+        (48, false),
+        (64, true),
+        (1 << 20, true),
+        (1 << 21, false),
+        (1 << 31, false),
+        (u32::MAX, false),
+    ] {
         let mut g = Gguf::header(3, 1, 1);
         g.str("general.alignment").u32(4).u32(a).tensor("a", &[2], 0, 0).data(if ok { a as usize } else { 64 }, 8);
         assert_eq!(g.check().is_ok(), ok, "alignment {a}: {:?}", g.check());
@@ -225,7 +235,11 @@ fn tensor_types() {
     }
     let mut g = Gguf::header(3, 1, 0);
     g.tensor("blk.0.w", &[32], 6, 0).data(32, 256);
-    assert!(err(&g).starts_with("tensor 'blk.0.w' (type): q5_0 (6) is not supported by MLX's GGUF reader (it reads f32, f16, q4_0"), "{}", err(&g));
+    assert!(
+        err(&g).starts_with("tensor 'blk.0.w' (type): q5_0 (6) is not supported by MLX's GGUF reader (it reads f32, f16, q4_0"),
+        "{}",
+        err(&g)
+    );
     // q4_0: blocks of 32 weights in 18 bytes.
     let mut g = Gguf::header(3, 1, 0);
     g.tensor("w", &[64, 2], 2, 0).data(32, 72);

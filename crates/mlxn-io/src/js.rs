@@ -84,7 +84,8 @@ pub fn io_load_gguf(path: String) -> Result<IoLoaded> {
     let mut meta = Vec::new();
     let list = mlxn_sys::ffi::load_gguf_file(&path, &mut names, &mut meta).map_err(|e| {
         // gguflib opens the file read-write (and maps it shared), so a read-only file fails here.
-        let hint = if e.what().contains("gguf_init failed") { " (MLX's GGUF reader opens files read-write: is the file writable?)" } else { "" };
+        let hint =
+            if e.what().contains("gguf_init failed") { " (MLX's GGUF reader opens files read-write: is the file writable?)" } else { "" };
         mlx_err(format!("{path}: {}{hint}", e.what()))
     })?;
     let arrays = mlxn_core::array::from_list(&list).into_iter().map(JsArray::new).collect();
@@ -118,7 +119,13 @@ pub fn io_save_safetensors(path: String, names: Vec<String>, arrays: Vec<JsArray
 /// `model-0000i-of-0000n.safetensors` shards plus `model.safetensors.index.json`. Returns the
 /// file names written.
 #[napi(js_name = "ioSaveSharded", catch_unwind)]
-pub fn io_save_sharded(folder: String, names: Vec<String>, arrays: Vec<JsArray>, metadata: HashMap<String, String>, max_shard_bytes: f64) -> Result<Vec<String>> {
+pub fn io_save_sharded(
+    folder: String,
+    names: Vec<String>,
+    arrays: Vec<JsArray>,
+    metadata: HashMap<String, String>,
+    max_shard_bytes: f64,
+) -> Result<Vec<String>> {
     if max_shard_bytes.is_nan() || max_shard_bytes < 1.0 {
         return Err(arg_err("maxShardSize must be a positive number of bytes"));
     }
@@ -130,11 +137,8 @@ pub fn io_save_sharded(folder: String, names: Vec<String>, arrays: Vec<JsArray>,
     std::fs::create_dir_all(folder).map_err(|e| mlx_err(format!("{}: cannot create folder: {e}", folder.display())))?;
     let metadata: BTreeMap<_, _> = metadata.into_iter().collect();
     let shapes = checkpoint::checked_shapes(&names, &arrays).map_err(|e| mlx_err(format!("{}: {}", folder.display(), e.0)))?;
-    let sizes: Vec<u64> = shapes
-        .iter()
-        .zip(&arrays)
-        .map(|(s, a)| safetensors::tensor_bytes("", s, a.dtype().size()).unwrap_or(u64::MAX))
-        .collect();
+    let sizes: Vec<u64> =
+        shapes.iter().zip(&arrays).map(|(s, a)| safetensors::tensor_bytes("", s, a.dtype().size()).unwrap_or(u64::MAX)).collect();
     let plan = shards::plan_shards(&sizes, max_shard_bytes as u64);
     if plan.len() <= 1 {
         checkpoint::save_file(&folder.join(shards::SINGLE_FILE), &names, &arrays, &metadata).map_err(io_err)?;
@@ -154,8 +158,12 @@ pub fn io_save_sharded(folder: String, names: Vec<String>, arrays: Vec<JsArray>,
         }
         files.push(file);
     }
-    let total = sizes.iter().try_fold(0u64, |t, &n| t.checked_add(n)).ok_or_else(|| mlx_err(format!("{}: the tensors' total size overflows", folder.display())))?;
-    crate::atomic::atomic_write_bytes(&folder.join(shards::INDEX_FILE), shards::index_json(total, &weight_map).as_bytes()).map_err(io_err)?;
+    let total = sizes
+        .iter()
+        .try_fold(0u64, |t, &n| t.checked_add(n))
+        .ok_or_else(|| mlx_err(format!("{}: the tensors' total size overflows", folder.display())))?;
+    crate::atomic::atomic_write_bytes(&folder.join(shards::INDEX_FILE), shards::index_json(total, &weight_map).as_bytes())
+        .map_err(io_err)?;
     files.push(shards::INDEX_FILE.to_string());
     shards::remove_stale(folder, &files).map_err(io_err)?;
     Ok(files)

@@ -15,10 +15,20 @@ pub const MAX_HEADER_BYTES: u64 = 100 * 1024 * 1024;
 
 /// Safetensors dtype names and their element sizes, as MLX writes them.
 pub const DTYPES: [(&str, &str, usize); 14] = [
-    ("BOOL", "bool", 1), ("U8", "uint8", 1), ("U16", "uint16", 2), ("U32", "uint32", 4),
-    ("U64", "uint64", 8), ("I8", "int8", 1), ("I16", "int16", 2), ("I32", "int32", 4),
-    ("I64", "int64", 8), ("F16", "float16", 2), ("BF16", "bfloat16", 2), ("F32", "float32", 4),
-    ("F64", "float64", 8), ("C64", "complex64", 8),
+    ("BOOL", "bool", 1),
+    ("U8", "uint8", 1),
+    ("U16", "uint16", 2),
+    ("U32", "uint32", 4),
+    ("U64", "uint64", 8),
+    ("I8", "int8", 1),
+    ("I16", "int16", 2),
+    ("I32", "int32", 4),
+    ("I64", "int64", 8),
+    ("F16", "float16", 2),
+    ("BF16", "bfloat16", 2),
+    ("F32", "float32", 4),
+    ("F64", "float64", 8),
+    ("C64", "complex64", 8),
 ];
 
 pub fn dtype_by_file_name(s: &str) -> Option<(&'static str, usize)> {
@@ -194,10 +204,7 @@ fn parse_entry(name: &str, v: &Value, data_len: u64) -> std::result::Result<Tens
     }
     let want = count.checked_mul(itemsize as u64).ok_or_else(|| bad("byte count overflows"))?;
     if end - begin != want {
-        return Err(bad(&format!(
-            "shape {shape:?} of {dtype} needs {want} bytes but data_offsets span {}",
-            end - begin
-        )));
+        return Err(bad(&format!("shape {shape:?} of {dtype} needs {want} bytes but data_offsets span {}", end - begin)));
     }
     if let Some(k) = m.keys().find(|k| !matches!(k.as_str(), "dtype" | "shape" | "data_offsets")) {
         return Err(bad(&format!("unexpected key '{k}'")));
@@ -236,7 +243,8 @@ pub fn build_header(tensors: &[TensorData], metadata: &BTreeMap<String, String>)
         if t.name == "__metadata__" {
             return Err(IoError::msg("'__metadata__' cannot be used as a tensor name"));
         }
-        let (file_dtype, itemsize) = dtype_by_mlx_name(t.dtype).ok_or_else(|| IoError::msg(format!("tensor '{}': unknown dtype '{}'", t.name, t.dtype)))?;
+        let (file_dtype, itemsize) =
+            dtype_by_mlx_name(t.dtype).ok_or_else(|| IoError::msg(format!("tensor '{}': unknown dtype '{}'", t.name, t.dtype)))?;
         let want = tensor_bytes(t.name, t.shape, itemsize)?;
         if want != t.bytes.len() as u64 {
             return Err(IoError::msg(format!("tensor '{}': {} bytes do not match shape {:?}", t.name, t.bytes.len(), t.shape)));

@@ -28,7 +28,10 @@ fn check_json_len(out: &str) -> std::result::Result<(), Error> {
 fn py_json(v: &Value, indent: Option<usize>, sort_keys: bool, level: usize, out: &mut String) -> std::result::Result<(), Error> {
     let max_depth = limits::max_depth();
     if level >= max_depth {
-        return Err(Error::new(ErrorKind::InvalidOperation, format!("tojson: value nests deeper than the limit of {max_depth} levels (limits.maxDepth)")));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("tojson: value nests deeper than the limit of {max_depth} levels (limits.maxDepth)"),
+        ));
     }
     check_json_len(out)?;
     let nl = |out: &mut String, level: usize| -> std::result::Result<(), Error> {
@@ -36,7 +39,10 @@ fn py_json(v: &Value, indent: Option<usize>, sort_keys: bool, level: usize, out:
             // Checked before allocating: `indent` comes from the template.
             let pad = n.checked_mul(level).filter(|&p| (out.len() as u64).saturating_add(p as u64) <= limits::remaining());
             let Some(pad) = pad else {
-                return Err(Error::new(ErrorKind::InvalidOperation, "the result of tojson would exceed the template size limit (limits.maxBytes)"));
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    "the result of tojson would exceed the template size limit (limits.maxBytes)",
+                ));
             };
             out.push('\n');
             out.push_str(&" ".repeat(pad));
@@ -152,7 +158,8 @@ fn strftime_now(format: String) -> std::result::Result<Value, Error> {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let days = (secs / 86_400) as i64;
     let (y, m, d) = civil_from_days(days);
-    const MONTHS: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+    const MONTHS: [&str; 12] =
+        ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
     let name = MONTHS[(m - 1) as usize];
     let out = format
         .replace("%d", &format!("{d:02}"))

@@ -31,7 +31,8 @@ pub struct RenderLimits {
     pub max_depth: usize,
 }
 
-pub const DEFAULT_LIMITS: RenderLimits = RenderLimits { max_template_bytes: 1 << 20, fuel: 10_000_000, max_bytes: 64 << 20, max_depth: 256 };
+pub const DEFAULT_LIMITS: RenderLimits =
+    RenderLimits { max_template_bytes: 1 << 20, fuel: 10_000_000, max_bytes: 64 << 20, max_depth: 256 };
 
 impl Default for RenderLimits {
     fn default() -> Self {
@@ -274,7 +275,9 @@ pub(crate) fn patch(instrs: &mut Instructions<'_>) {
             Instruction::Mul => before_binop(GUARD_MUL),
             Instruction::StringConcat => before_binop(GUARD_CONCAT),
             Instruction::In => before_binop(GUARD_IN),
-            Instruction::Eq | Instruction::Ne | Instruction::Lt | Instruction::Lte | Instruction::Gt | Instruction::Gte => before_binop(GUARD_CMP),
+            Instruction::Eq | Instruction::Ne | Instruction::Lt | Instruction::Lte | Instruction::Gt | Instruction::Gte => {
+                before_binop(GUARD_CMP)
+            }
             Instruction::Slice => vec![ins.clone(), Instruction::CallFunction(GUARD_RESULT, Some(1))],
             Instruction::BuildList(_) | Instruction::BuildMap(_) => vec![ins.clone(), Instruction::CallFunction(GUARD_VALUE, Some(1))],
             // Constant folding already ran `[1] * 2**40` at compile time into a lazy list.
@@ -336,7 +339,8 @@ fn pre_check(pre: Pre, name: &str, args: &[Value]) -> Result<(), Error> {
         Pre::Prints => display_len(&first, &what).map(|_| ()),
         Pre::Indent => {
             let len = display_len(&first, &what)?;
-            let width = args.get(1).and_then(|w| w.as_i64().map(|n| n.max(0) as u64).or_else(|| w.as_str().map(|s| s.len() as u64))).unwrap_or(4);
+            let width =
+                args.get(1).and_then(|w| w.as_i64().map(|n| n.max(0) as u64).or_else(|| w.as_str().map(|s| s.len() as u64))).unwrap_or(4);
             let lines = first.as_str().map_or(1, |s| s.matches('\n').count() as u64 + 1);
             fits(len.saturating_add(lines.saturating_mul(width)), &what)
         }
@@ -441,7 +445,9 @@ fn guard_filters(env: &mut Environment<'static>) {
         guarded(env, name, inner, pre);
     }
     // Functions that build values from their arguments: the result is measured like a literal.
-    for (name, inner) in [("dict", Value::from_function(minijinja::functions::dict)), ("namespace", Value::from_function(minijinja::functions::namespace))] {
+    for (name, inner) in
+        [("dict", Value::from_function(minijinja::functions::dict)), ("namespace", Value::from_function(minijinja::functions::namespace))]
+    {
         env.add_function(name, move |state: &State, args: Rest<Value>| -> Result<Value, Error> {
             for a in args.iter() {
                 guard_value(a.clone())?;

@@ -88,13 +88,8 @@ impl Tokenizer {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(token_text).collect())
             .unwrap_or_default();
-        let mut added: Vec<(u32, String)> = self
-            .inner
-            .get_added_tokens_decoder()
-            .into_iter()
-            .filter(|(_, t)| t.special)
-            .map(|(id, t)| (id, t.content))
-            .collect();
+        let mut added: Vec<(u32, String)> =
+            self.inner.get_added_tokens_decoder().into_iter().filter(|(_, t)| t.special).map(|(id, t)| (id, t.content)).collect();
         added.sort();
         for (_, t) in added {
             if !extra.contains(&t) {

@@ -165,6 +165,10 @@ fn atomic_write_keeps_the_old_file_on_failure() {
     std::fs::create_dir_all(&dir).unwrap();
     assert!(save_file(&dir, &["a".into()], &[a], &BTreeMap::new()).is_err());
     assert_eq!(std::fs::read(&p).unwrap(), before);
-    let leftovers: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(p.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }

@@ -7,12 +7,12 @@ use napi_derive::napi;
 // Referencing each crate keeps its #[napi] registrations in the final link.
 pub use mlxn_cache as cache_exports;
 pub use mlxn_core::js as core_exports;
+pub use mlxn_grpo as grpo_exports;
 pub use mlxn_io as io_exports;
 pub use mlxn_nn as nn_exports;
-pub use mlxn_qwen3 as qwen3_exports;
-pub use mlxn_grpo as grpo_exports;
 #[cfg(feature = "probe")]
 pub use mlxn_probe as probe_exports;
+pub use mlxn_qwen3 as qwen3_exports;
 pub use mlxn_sampling as sampling_exports;
 
 /// The version compiled into this binary; @mlxn/core refuses a binary whose version differs

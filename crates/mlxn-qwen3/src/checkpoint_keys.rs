@@ -81,7 +81,11 @@ impl Plan {
                 .take(LIST_LIMIT)
                 .map(|(n, e, g)| format!("'{n}' has shape {} but the model expects {}", dims(g), dims(e)))
                 .collect();
-            let more = if self.mismatched.len() > LIST_LIMIT { format!(" and {} more", self.mismatched.len() - LIST_LIMIT) } else { String::new() };
+            let more = if self.mismatched.len() > LIST_LIMIT {
+                format!(" and {} more", self.mismatched.len() - LIST_LIMIT)
+            } else {
+                String::new()
+            };
             parts.push(format!("{} mis-shaped weight(s): {}{more}", self.mismatched.len(), shown.join("; ")));
         }
         parts.extend(self.problems.iter().cloned());
@@ -114,7 +118,11 @@ fn expert_key(name: &str) -> Option<(u64, u64, &str, &str)> {
         return None;
     }
     let is_index = |s: &str| !s.is_empty() && s.len() <= 9 && s.bytes().all(|b| b.is_ascii_digit());
-    if !is_index(parts[2]) || !is_index(parts[5]) || !EXPERT_PROJS.contains(&parts[6]) || !matches!(parts[7], "weight" | "scales" | "biases") {
+    if !is_index(parts[2])
+        || !is_index(parts[5])
+        || !EXPERT_PROJS.contains(&parts[6])
+        || !matches!(parts[7], "weight" | "scales" | "biases")
+    {
         return None;
     }
     Some((parts[2].parse().ok()?, parts[5].parse().ok()?, parts[6], parts[7]))
@@ -154,7 +162,10 @@ pub fn plan(expected: &[Entry], checkpoint: &[Entry], shape: ModelShape) -> Plan
         let n = u64::from(shape.num_experts);
         let mut broken = false;
         if n == 0 {
-            p.problems.push(format!("layer {layer} has per-expert weights ('{}') but the config has no experts", experts.values().next().map(|(n, _)| n.as_str()).unwrap_or("")));
+            p.problems.push(format!(
+                "layer {layer} has per-expert weights ('{}') but the config has no experts",
+                experts.values().next().map(|(n, _)| n.as_str()).unwrap_or("")
+            ));
             for (name, _) in experts.values() {
                 p.unexpected.push(name.clone());
             }
@@ -175,7 +186,12 @@ pub fn plan(expected: &[Entry], checkpoint: &[Entry], shape: ModelShape) -> Plan
         let first = experts.values().next().map(|(_, s)| s.clone()).unwrap_or_default();
         let odd: Vec<&str> = experts.values().filter(|(_, s)| *s != first).map(|(n, _)| n.as_str()).collect();
         if !odd.is_empty() {
-            p.problems.push(format!("'{target}': experts have different shapes ({} is {} but '{}' differs)", experts.values().next().unwrap().0, dims(&first), odd[0]));
+            p.problems.push(format!(
+                "'{target}': experts have different shapes ({} is {} but '{}' differs)",
+                experts.values().next().unwrap().0,
+                dims(&first),
+                odd[0]
+            ));
             broken = true;
         }
         if have.contains_key(&target) {
@@ -191,7 +207,8 @@ pub fn plan(expected: &[Entry], checkpoint: &[Entry], shape: ModelShape) -> Plan
         have.insert(target, stacked);
     }
     let want: BTreeMap<&str, &Vec<i64>> = expected.iter().map(|(n, s)| (n.as_str(), s)).collect();
-    let broken_targets: BTreeSet<String> = p.problems.iter().filter_map(|m| m.strip_prefix('\'').and_then(|r| r.split('\'').next()).map(str::to_string)).collect();
+    let broken_targets: BTreeSet<String> =
+        p.problems.iter().filter_map(|m| m.strip_prefix('\'').and_then(|r| r.split('\'').next()).map(str::to_string)).collect();
     for (name, dims) in &want {
         match have.get(*name) {
             // A stacked target already reported as broken is not reported again as missing.
@@ -239,7 +256,12 @@ mod exports {
 
     /// The sanitize plan of a Qwen3 checkpoint (JSON in, JSON out; see [`super::plan`]).
     #[napi(js_name = "qwen3PlanCheckpoint", catch_unwind)]
-    pub fn qwen3_plan_checkpoint(expected_json: String, checkpoint_json: String, tied_embeddings: bool, num_experts: u32) -> napi::Result<String> {
+    pub fn qwen3_plan_checkpoint(
+        expected_json: String,
+        checkpoint_json: String,
+        tied_embeddings: bool,
+        num_experts: u32,
+    ) -> napi::Result<String> {
         super::plan_json(&expected_json, &checkpoint_json, tied_embeddings, num_experts).map_err(napi::Error::from_reason)
     }
 }

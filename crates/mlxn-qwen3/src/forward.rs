@@ -79,9 +79,7 @@ fn linear_base(x: &MlxArray, p: &ProjDesc, rows_product: bool) -> Result<Ptr, De
         }
         ProjKind::Quantized => {
             // SAFETY: biases is null or a live array for this call.
-            let y = ok(unsafe {
-                ffi::quantized_matmul(x, p.weight(), p.scales()?, p.biases_ptr(), true, p.group_size, p.bits, p.mode)
-            })?;
+            let y = ok(unsafe { ffi::quantized_matmul(x, p.weight(), p.scales()?, p.biases_ptr(), true, p.group_size, p.bits, p.mode) })?;
             match p.bias() {
                 Some(b) => ok(ffi::binary(BinaryOp::Add, &y, b)),
                 None => Ok(y),
@@ -268,10 +266,23 @@ fn pre_attention(
     // b and l are baked into the reshapes, and h's shape [B·L, hidden] does not tell them apart.
     let signature = format!(
         "qwen3-pre {b}x{l} {} {} {} {} {} {} {} {} {} {} {} {} fused {} {} {} folded {} {}",
-        layer.input_norm.signature(), layer.q_norm.signature(), layer.k_norm.signature(),
-        proj_sig.join(" "), layer.qkv.is_some(),
-        d.n_heads, d.n_kv_heads, d.head_dim, r.dims, r.traditional, r.base, r.scale, plan.layout, plan.kernels, rp,
-        plan.folded, delta.is_some()
+        layer.input_norm.signature(),
+        layer.q_norm.signature(),
+        layer.k_norm.signature(),
+        proj_sig.join(" "),
+        layer.qkv.is_some(),
+        d.n_heads,
+        d.n_kv_heads,
+        d.head_dim,
+        r.dims,
+        r.traditional,
+        r.base,
+        r.scale,
+        plan.layout,
+        plan.kernels,
+        rp,
+        plan.folded,
+        delta.is_some()
     );
     // A prompt's block (L > 1) on the CPU runs as the separate ops: compiled, it raised the peak
     // memory of a prefill by about a fifth (small-float32, 8 x 31 tokens: 28.5 → 24.2 MB over the
@@ -380,7 +391,13 @@ fn heads_after_input_norm(
 /// norm after it run as one kernel. Folded (`plan.folded`) the post-attention norm and the
 /// SwiGLU run inside the gate/up product's kernel, and without
 /// `next_norm` the MLP output is left for the next layer's block to add: `[h, mlp]`.
-fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: Option<&NormDesc>, plan: Plan) -> Result<Vec<Ptr>, DescError> {
+fn post_attention(
+    h: &MlxArray,
+    attn: &MlxArray,
+    layer: &LayerDesc,
+    next_norm: Option<&NormDesc>,
+    plan: Plan,
+) -> Result<Vec<Ptr>, DescError> {
     let (kernels, rp) = (plan.kernels, plan.rows_product);
     // The MLP's weights as stored where a kernel of ours takes them (the fallbacks' products too).
     let rp_mlp = rp || (plan.folded && kernels);
@@ -398,7 +415,10 @@ fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: O
     let next_sig = next_norm.map_or_else(|| "none".to_string(), |n| n.signature());
     let signature = format!(
         "qwen3-post {} {} {} next {next_sig} kernels {kernels} {rp} folded {}",
-        layer.post_norm.signature(), proj_sig.join(" "), layer.gate_up.is_some(), plan.folded
+        layer.post_norm.signature(),
+        proj_sig.join(" "),
+        layer.gate_up.is_some(),
+        plan.folded
     );
     compiled(signature, &inputs, |it| {
         let (h, attn, post_norm) = (it.next().unwrap(), it.next().unwrap(), layer.post_norm.rebind(it));
@@ -472,7 +492,13 @@ fn post_attention(h: &MlxArray, attn: &MlxArray, layer: &LayerDesc, next_norm: O
 /// fused attention (with `attention_kernel`, a decoding step runs fused_kernels.rs's kernel:
 /// MLX's fused vector attention on CUDA takes no array mask, and without one it would take
 /// views of the buffers and give heads to reshape).
-fn attention(qkv: &[Ptr], d: &Desc, layer: &LayerDesc, mask: Mask<'_>, attention_kernel: bool) -> Result<(Ptr, Option<CacheUpdate>), DescError> {
+fn attention(
+    qkv: &[Ptr],
+    d: &Desc,
+    layer: &LayerDesc,
+    mask: Mask<'_>,
+    attention_kernel: bool,
+) -> Result<(Ptr, Option<CacheUpdate>), DescError> {
     let (q, k, v) = (&qkv[0], &qkv[1], &qkv[2]);
     let s = ffi::shape(q);
     let (b, l) = (s[0], s[2]);

@@ -162,7 +162,13 @@ pub fn rows_product(x: &MlxArray, w: &MlxArray, swiglu: bool) -> Result<Option<P
 /// norm fold into the product that follows them); with `swiglu`, `w` stacks `[gate | up]` and
 /// the product's place holds `silu(gate) · up` (the activation folds in too). `None` when the
 /// shapes or dtypes are not ones it takes.
-pub fn norm_product(residual: &MlxArray, delta: Option<&MlxArray>, norm: &NormDesc, w: &MlxArray, swiglu: bool) -> Result<Option<(Ptr, Ptr)>, DescError> {
+pub fn norm_product(
+    residual: &MlxArray,
+    delta: Option<&MlxArray>,
+    norm: &NormDesc,
+    w: &MlxArray,
+    swiglu: bool,
+) -> Result<Option<(Ptr, Ptr)>, DescError> {
     let d = delta.map_or(std::ptr::null(), |d| d as *const MlxArray);
     // SAFETY: the delta pointer is null or a live array for this call.
     let Some(outs) = ok_list(unsafe { ffi::gpu_norm_product(residual, d, norm.weight, norm.eps as f32, w, swiglu) })? else {
@@ -191,8 +197,22 @@ pub fn norm_qkv_heads(
     // SAFETY: the delta pointer is null or a live array for this call.
     let Some(outs) = ok_list(unsafe {
         ffi::gpu_norm_qkv_heads(
-            residual, dp, input_norm.weight, input_norm.eps as f32, w, q_norm.weight, k_norm.weight, offset, d.n_heads,
-            d.n_kv_heads, d.head_dim, q_norm.eps as f32, k_norm.eps as f32, r.traditional, r.base as f32, r.scale as f32,
+            residual,
+            dp,
+            input_norm.weight,
+            input_norm.eps as f32,
+            w,
+            q_norm.weight,
+            k_norm.weight,
+            offset,
+            d.n_heads,
+            d.n_kv_heads,
+            d.head_dim,
+            q_norm.eps as f32,
+            k_norm.eps as f32,
+            r.traditional,
+            r.base as f32,
+            r.scale as f32,
         )
     })?
     else {
@@ -253,8 +273,24 @@ pub fn qkv_heads(
     }
     let r = &d.rope;
     let Some(outs) = ok_list(ffi::gpu_qkv_heads(
-        src.q, src.k, src.v, q_norm.weight, k_norm.weight, offset, b, l, d.n_heads, d.n_kv_heads, d.head_dim,
-        src.q_col, src.k_col, src.v_col, q_norm.eps as f32, k_norm.eps as f32, r.traditional, r.base as f32,
+        src.q,
+        src.k,
+        src.v,
+        q_norm.weight,
+        k_norm.weight,
+        offset,
+        b,
+        l,
+        d.n_heads,
+        d.n_kv_heads,
+        d.head_dim,
+        src.q_col,
+        src.k_col,
+        src.v_col,
+        q_norm.eps as f32,
+        k_norm.eps as f32,
+        r.traditional,
+        r.base as f32,
         r.scale as f32,
     ))?
     else {
@@ -278,7 +314,14 @@ pub const UNMASKED_ATTENTION_MAX_KEYS: i32 = 1024;
 /// A decoding step's attention as one kernel, over the first `length` positions of the key and
 /// value buffers `k` and `v`, under `mask` (a left-padded batch) or none: the output as rows
 /// `[B, heads · headDim]`; `None` when the shapes or dtypes are not ones it takes.
-pub fn decode_attention(q: &MlxArray, k: &MlxArray, v: &MlxArray, length: i32, mask: Option<&MlxArray>, scale: f64) -> Result<Option<Ptr>, DescError> {
+pub fn decode_attention(
+    q: &MlxArray,
+    k: &MlxArray,
+    v: &MlxArray,
+    length: i32,
+    mask: Option<&MlxArray>,
+    scale: f64,
+) -> Result<Option<Ptr>, DescError> {
     let m = mask.map_or(std::ptr::null(), |m| m as *const MlxArray);
     // SAFETY: the mask pointer is null or a live array for this call.
     ok_optional(unsafe { ffi::gpu_decode_attention(q, k, v, m, length, scale as f32) })

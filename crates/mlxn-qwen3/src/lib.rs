@@ -10,10 +10,10 @@
 //! - [`fused_kernels`]: the forward's fused CUDA kernels for generation (on by default on
 //!   CUDA, `MLXN_FUSED_KERNELS`), and the layout of blocks they need.
 pub mod checkpoint_keys;
-pub mod reply;
 pub mod forward;
 pub mod forward_desc;
 pub mod fused_kernels;
+pub mod reply;
 
 #[cfg(feature = "napi")]
 mod forward_js {

@@ -450,7 +450,11 @@ mod tests {
         assert!(r.tool_calls.is_empty());
         assert_eq!(r.invalid_tool_calls.len(), 4);
         assert_eq!(r.invalid_tool_calls[0].raw, "\n{\"name\": \"f\", \"arguments\": {\"x\": 1,}}\n");
-        assert!(r.invalid_tool_calls[0].error.starts_with("the tool call is not valid JSON: trailing comma"), "{}", r.invalid_tool_calls[0].error);
+        assert!(
+            r.invalid_tool_calls[0].error.starts_with("the tool call is not valid JSON: trailing comma"),
+            "{}",
+            r.invalid_tool_calls[0].error
+        );
         assert_eq!(r.invalid_tool_calls[1].error, "the tool call must be a JSON object, got an array");
         assert_eq!(r.invalid_tool_calls[2].error, "the tool call has no \"name\"");
         assert_eq!(r.invalid_tool_calls[3].error, "the tool call's \"arguments\" must be an object, got a number");
@@ -503,7 +507,10 @@ mod tests {
 
     #[test]
     fn any_split_gives_the_whole_text_result() {
-        assert_split_invariant("<think>\nI should call.\n</think>\n\nSure <tool_call>\n{\"name\": \"f\", \"arguments\": {\"q\": \"é <x>\"}}\n</tool_call>\nbye ", false);
+        assert_split_invariant(
+            "<think>\nI should call.\n</think>\n\nSure <tool_call>\n{\"name\": \"f\", \"arguments\": {\"q\": \"é <x>\"}}\n</tool_call>\nbye ",
+            false,
+        );
         assert_split_invariant("thinking é\n</think>\n<tool_call>{bad</tool_call> end <tool_call>{\"name\"", true);
         assert_split_invariant("no tags < here <thinks> </tool> either", false);
     }

@@ -75,8 +75,9 @@ impl Vocabulary {
         let info = TokRxInfo::new(size as u32, eos);
         let trie = TokTrie::from(&info, &words).with_eos_tokens(eos_token_ids);
         let env: TokEnv = Arc::new(ApproximateTokEnv::new(trie));
-        let mut factory = ParserFactory::new(&env, InferenceCapabilities::default(), &llguidance::earley::SlicedBiasComputer::json_slices())
-            .map_err(|e| err(format!("llguidance: {e}")))?;
+        let mut factory =
+            ParserFactory::new(&env, InferenceCapabilities::default(), &llguidance::earley::SlicedBiasComputer::json_slices())
+                .map_err(|e| err(format!("llguidance: {e}")))?;
         factory.quiet();
         *factory.limits_mut() = limits();
         Ok(Vocabulary { factory: Arc::new(factory), size })
@@ -243,8 +244,16 @@ mod tests {
     #[test]
     fn multi_byte_tokens_are_allowed_only_where_all_their_bytes_fit() {
         let v = vocab();
-        let mut c = TokenConstraint::new(&v, Grammar::JsonSchema(r#"{"type":"object","properties":{"ab":{"type":"boolean"}},"required":["ab"],"additionalProperties":false}"#)).unwrap();
-        let id = |w: &str| (256 + ["{\"", "\":", "\": ", "\", ", "true", "false", "null", "ab", "\\n", "{}"].iter().position(|x| *x == w).unwrap()) as u32;
+        let mut c = TokenConstraint::new(
+            &v,
+            Grammar::JsonSchema(
+                r#"{"type":"object","properties":{"ab":{"type":"boolean"}},"required":["ab"],"additionalProperties":false}"#,
+            ),
+        )
+        .unwrap();
+        let id = |w: &str| {
+            (256 + ["{\"", "\":", "\": ", "\", ", "true", "false", "null", "ab", "\\n", "{}"].iter().position(|x| *x == w).unwrap()) as u32
+        };
         let m = c.allowed().unwrap();
         assert!(m.is_allowed(id("{\"")));
         assert!(!m.is_allowed(id("{}")), "the required key is missing");
@@ -283,7 +292,10 @@ mod tests {
         for (schema, why) in [
             ("{", "not valid JSON"),
             ("[1]", "must be an object"),
-            (r#"{"type":"object","properties":{"a":{"type":"string"}},"required":["a"],"additionalProperties":false,"maxProperties":0}"#, ""),
+            (
+                r#"{"type":"object","properties":{"a":{"type":"string"}},"required":["a"],"additionalProperties":false,"maxProperties":0}"#,
+                "",
+            ),
             (r#"{"type":"nope"}"#, ""),
             (r##"{"$ref":"#/$defs/missing"}"##, ""),
         ] {

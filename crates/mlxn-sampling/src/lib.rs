@@ -56,9 +56,7 @@ pub fn history_windows(histories: &[Vec<f64>], context_size: usize, vocab_size: 
         let window = &h[h.len() - h.len().min(context_size)..];
         for (c, &t) in window.iter().enumerate() {
             if !(t.fract() == 0.0 && t >= 0.0 && t < vocab_size as f64) {
-                return Err(WindowError(format!(
-                    "token history row {r}: token {t} is not an integer id in [0, {vocab_size})"
-                )));
+                return Err(WindowError(format!("token history row {r}: token {t} is not an integer id in [0, {vocab_size})")));
             }
             index[r * width + c] = t as i32;
             weight[r * width + c] = 1;
@@ -126,7 +124,8 @@ mod js {
 
         fn compute(&mut self) -> napi::Result<Self::Output> {
             let json = std::mem::take(&mut self.tokenizer_json);
-            constraint::Vocabulary::from_tokenizer_json(&json, &self.eos_token_ids).map_err(|e| napi::Error::new(napi::Status::InvalidArg, e.0))
+            constraint::Vocabulary::from_tokenizer_json(&json, &self.eos_token_ids)
+                .map_err(|e| napi::Error::new(napi::Status::InvalidArg, e.0))
         }
 
         fn resolve(&mut self, _env: napi::Env, output: Self::Output) -> napi::Result<Self::JsValue> {

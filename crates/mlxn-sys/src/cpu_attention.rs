@@ -46,10 +46,7 @@ impl<T> View<T> {
     #[inline]
     pub(crate) fn at(&self, b: usize, h: usize, r: usize) -> *const T {
         // SAFETY (of the callers' reads): the caller of `Attention::run` promises the view is live.
-        unsafe {
-            self.ptr
-                .offset(b as isize * self.strides[0] + h as isize * self.strides[1] + r as isize * self.strides[2])
-        }
+        unsafe { self.ptr.offset(b as isize * self.strides[0] + h as isize * self.strides[1] + r as isize * self.strides[2]) }
     }
 }
 
@@ -209,7 +206,15 @@ pub(crate) mod tests {
 
     /// The textbook attention in float64, contiguous inputs.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn reference(q: &[f32], k: &[f32], v: &[f32], shape: (usize, usize, usize, usize, usize, usize, usize), scale: f64, causal: bool, hide: Option<&dyn Fn(usize, usize, usize, usize) -> bool>) -> Vec<f64> {
+    pub(crate) fn reference(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        shape: (usize, usize, usize, usize, usize, usize, usize),
+        scale: f64,
+        causal: bool,
+        hide: Option<&dyn Fn(usize, usize, usize, usize) -> bool>,
+    ) -> Vec<f64> {
         let (bn, hn, kvn, tn, sn, d, dv) = shape;
         let rep = hn / kvn;
         let mut out = vec![0f64; bn * hn * tn * dv];
@@ -251,7 +256,13 @@ pub(crate) mod tests {
     }
 
     /// `dims` = batch, heads, kv_heads, queries, keys, d, dv.
-    pub(crate) fn attention<T: Element>([q, k, v]: [View<T>; 3], mask: Mask<T>, out: &mut [T], dims: [usize; 7], scale: f32) -> Attention<T> {
+    pub(crate) fn attention<T: Element>(
+        [q, k, v]: [View<T>; 3],
+        mask: Mask<T>,
+        out: &mut [T],
+        dims: [usize; 7],
+        scale: f32,
+    ) -> Attention<T> {
         let [batch, heads, kv_heads, queries, keys, d, dv] = dims;
         Attention { q, k, v, mask, out: out.as_mut_ptr(), batch, heads, kv_heads, queries, keys, d, dv, scale }
     }
@@ -286,7 +297,15 @@ pub(crate) mod tests {
                 ];
                 let attention = attention(views, mask, &mut out, [bn, hn, kvn, tn, sn, d, dv], 0.3);
                 unsafe { attention.run(threads) };
-                let want = reference(&q, &k, &v, (bn, hn, kvn, tn, sn, d, dv), 0.3, case == 1, (case >= 2).then_some(&hidden as &dyn Fn(usize, usize, usize, usize) -> bool));
+                let want = reference(
+                    &q,
+                    &k,
+                    &v,
+                    (bn, hn, kvn, tn, sn, d, dv),
+                    0.3,
+                    case == 1,
+                    (case >= 2).then_some(&hidden as &dyn Fn(usize, usize, usize, usize) -> bool),
+                );
                 for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
                     assert!((g as f64 - w).abs() < 1e-5, "case {case} threads {threads} at {i}: {g} vs {w}");
                 }

@@ -30,40 +30,12 @@ const KEY_BLOCK: usize = 128;
 ///
 /// # Safety
 /// The operands must cover the stated shapes, and `dst` overlap neither input.
-unsafe fn product(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut f32,
-    keep: bool,
-    a: (*const f32, isize, isize),
-    b: (*const f32, isize, isize),
-) {
+unsafe fn product(m: usize, n: usize, k: usize, dst: *mut f32, keep: bool, a: (*const f32, isize, isize), b: (*const f32, isize, isize)) {
     // `gemm::gemm(m, n, k, dst, dst_cs, dst_rs, read_dst, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs,
     // alpha, beta, …)` computes `dst = alpha · dst + beta · lhs · rhs`.
     // SAFETY: as the caller promises.
     unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            1,
-            n as isize,
-            keep,
-            a.0,
-            a.1,
-            a.2,
-            b.0,
-            b.1,
-            b.2,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
+        gemm::gemm(m, n, k, dst, 1, n as isize, keep, a.0, a.1, a.2, b.0, b.1, b.2, 1.0, 1.0, false, false, false, gemm::Parallelism::None)
     }
 }
 
@@ -72,10 +44,7 @@ unsafe fn product(
 /// most of a padded prompt's extra attention time).
 #[inline]
 fn visible_bytes(bytes: &[u8]) -> usize {
-    bytes
-        .chunks(255)
-        .map(|chunk| chunk.iter().fold(0u8, |c, &x| c.wrapping_add(u8::from(x != 0))) as usize)
-        .sum()
+    bytes.chunks(255).map(|chunk| chunk.iter().fold(0u8, |c, &x| c.wrapping_add(u8::from(x != 0))) as usize).sum()
 }
 
 /// How an array mask treats one key block of a task (`Attention::key_blocks`).
@@ -122,11 +91,7 @@ impl<T: Element> Attention<T> {
         // one key (S ≥ T), key blocks past the block's last visible key are skipped; otherwise a
         // query that sees nothing averages every value, as MLX's does, so all keys are walked.
         let causal = matches!(self.mask, Mask::Causal);
-        let keys_walked = if causal && s_len >= t_len {
-            s_len - t_len + first + count
-        } else {
-            s_len
-        };
+        let keys_walked = if causal && s_len >= t_len { s_len - t_len + first + count } else { s_len };
         // SAFETY: an array mask covers (b, every head, every query, every key).
         let plan = unsafe { self.key_blocks(b, rows, &head_query, keys_walked) };
         let keys_walked = keys_walked.min(plan.end);
@@ -145,26 +110,14 @@ impl<T: Element> Attention<T> {
             for j in 0..n {
                 // SAFETY: rows of k and v.
                 unsafe {
-                    self.k
-                        .widen_row(b, g, start + j, &mut ks[j * d..(j + 1) * d]);
-                    self.v
-                        .widen_row(b, g, start + j, &mut vs[j * dv..(j + 1) * dv]);
+                    self.k.widen_row(b, g, start + j, &mut ks[j * d..(j + 1) * d]);
+                    self.v.widen_row(b, g, start + j, &mut vs[j * dv..(j + 1) * dv]);
                 }
             }
             let block = &mut scores[..rows * n];
             // scores (rows × n) = qs (rows × d) · ksᵀ (d × n).
             // SAFETY: the buffers have these shapes.
-            unsafe {
-                product(
-                    rows,
-                    n,
-                    d,
-                    block.as_mut_ptr(),
-                    false,
-                    (qs.as_ptr(), 1, d as isize),
-                    (ks.as_ptr(), d as isize, 1),
-                )
-            };
+            unsafe { product(rows, n, d, block.as_mut_ptr(), false, (qs.as_ptr(), 1, d as isize), (ks.as_ptr(), d as isize, 1)) };
             for r in 0..rows {
                 let (h, t) = head_query(r);
                 let row = &mut block[r * n..(r + 1) * n];
@@ -175,11 +128,7 @@ impl<T: Element> Attention<T> {
                 let block_max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let new_max = max[r].max(block_max);
                 // Rows that have seen only -inf (an additive mask) so far keep zero weight and sum.
-                let shift = if new_max == f32::NEG_INFINITY {
-                    0.0
-                } else {
-                    new_max
-                };
+                let shift = if new_max == f32::NEG_INFINITY { 0.0 } else { new_max };
                 let correction = (max[r] - shift).exp();
                 max[r] = new_max;
                 sum[r] = sum[r] * correction + exp_shifted(row, shift);
@@ -191,17 +140,7 @@ impl<T: Element> Attention<T> {
             }
             // acc (rows × dv) += probabilities (rows × n) · vs (n × dv).
             // SAFETY: the buffers have these shapes.
-            unsafe {
-                product(
-                    rows,
-                    dv,
-                    n,
-                    acc.as_mut_ptr(),
-                    true,
-                    (block.as_ptr(), 1, n as isize),
-                    (vs.as_ptr(), 1, dv as isize),
-                )
-            };
+            unsafe { product(rows, dv, n, acc.as_mut_ptr(), true, (block.as_ptr(), 1, n as isize), (vs.as_ptr(), 1, dv as isize)) };
         }
         // Rows that see nothing average every value (what walking all keys, each at the same
         // lowest score, gives), whatever the walk above left in their accumulators.
@@ -252,13 +191,7 @@ impl<T: Element> Attention<T> {
     ///
     /// # Safety
     /// An array mask must cover the task's rows and keys `..keys_walked`.
-    unsafe fn key_blocks(
-        &self,
-        b: usize,
-        rows: usize,
-        head_query: &dyn Fn(usize) -> (usize, usize),
-        keys_walked: usize,
-    ) -> KeyBlocks {
+    unsafe fn key_blocks(&self, b: usize, rows: usize, head_query: &dyn Fn(usize) -> (usize, usize), keys_walked: usize) -> KeyBlocks {
         let walk_all = KeyBlocks { class: Vec::new(), blind: Vec::new(), end: keys_walked };
         let bool_mask = match self.mask {
             Mask::Bool(_) => true,
@@ -403,65 +336,34 @@ mod tests {
         let k = values(bn * kvn * sn * d, 12);
         let v = values(bn * kvn * sn * dv, 13);
         // Hides a pattern, and every position of query 3 of head 0 (it then averages the values).
-        let hidden = |b: usize, h: usize, t: usize, s: usize| {
-            (b * 3 + h + t * 7 + s).is_multiple_of(5) || (h == 0 && t == 3)
-        };
+        let hidden = |b: usize, h: usize, t: usize, s: usize| (b * 3 + h + t * 7 + s).is_multiple_of(5) || (h == 0 && t == 3);
         let bools: Vec<u8> = (0..bn * hn * tn * sn)
             .map(|i| {
                 let (s, t, h, b) = (i % sn, i / sn % tn, i / (sn * tn) % hn, i / (sn * tn * hn));
                 u8::from(!hidden(b, h, t, s))
             })
             .collect();
-        let additive: Vec<f32> = bools
-            .iter()
-            .map(|&x| if x == 1 { 0.0 } else { -1e30 })
-            .collect();
+        let additive: Vec<f32> = bools.iter().map(|&x| if x == 1 { 0.0 } else { -1e30 }).collect();
         for case in 0..4 {
             let mut out = vec![0f32; bn * hn * tn * dv];
             let mask = match case {
                 0 => Mask::None,
                 1 => Mask::Causal,
-                2 => Mask::Bool(View {
-                    ptr: bools.as_ptr(),
-                    strides: contiguous([bn, hn, tn, sn]),
-                }),
-                _ => Mask::Additive(View {
-                    ptr: additive.as_ptr(),
-                    strides: contiguous([bn, hn, tn, sn]),
-                }),
+                2 => Mask::Bool(View { ptr: bools.as_ptr(), strides: contiguous([bn, hn, tn, sn]) }),
+                _ => Mask::Additive(View { ptr: additive.as_ptr(), strides: contiguous([bn, hn, tn, sn]) }),
             };
             let views = [
-                View {
-                    ptr: q.as_ptr(),
-                    strides: contiguous([bn, hn, tn, d]),
-                },
-                View {
-                    ptr: k.as_ptr(),
-                    strides: contiguous([bn, kvn, sn, d]),
-                },
-                View {
-                    ptr: v.as_ptr(),
-                    strides: contiguous([bn, kvn, sn, dv]),
-                },
+                View { ptr: q.as_ptr(), strides: contiguous([bn, hn, tn, d]) },
+                View { ptr: k.as_ptr(), strides: contiguous([bn, kvn, sn, d]) },
+                View { ptr: v.as_ptr(), strides: contiguous([bn, kvn, sn, dv]) },
             ];
             unsafe { attention(views, mask, &mut out, dims, 0.3).run(threads) };
             // The additive mask's -1e30 is a very low score, not a hidden one: a query that sees
             // nothing then averages the values too.
             let hide: Hide = (case >= 2).then_some(&hidden);
-            let want = reference(
-                &q,
-                &k,
-                &v,
-                (bn, hn, kvn, tn, sn, d, dv),
-                0.3,
-                case == 1,
-                hide,
-            );
+            let want = reference(&q, &k, &v, (bn, hn, kvn, tn, sn, d, dv), 0.3, case == 1, hide);
             for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
-                assert!(
-                    (g as f64 - w).abs() < 2e-5,
-                    "dims {dims:?} case {case} threads {threads} at {i}: {g} vs {w}"
-                );
+                assert!((g as f64 - w).abs() < 2e-5, "dims {dims:?} case {case} threads {threads} at {i}: {g} vs {w}");
             }
         }
     }
@@ -488,10 +390,7 @@ mod tests {
         let v = values(bn * kvn * sn * d, 23);
         let hidden = |b: usize, _h: usize, _t: usize, s: usize| s < pad[b];
         let bools: Vec<u8> = (0..bn * sn).map(|i| u8::from(!hidden(i / sn, 0, 0, i % sn))).collect();
-        let additive: Vec<f32> = bools
-            .iter()
-            .map(|&x| if x == 1 { 0.0 } else { f32::NEG_INFINITY })
-            .collect();
+        let additive: Vec<f32> = bools.iter().map(|&x| if x == 1 { 0.0 } else { f32::NEG_INFINITY }).collect();
         let mask_strides = [sn as isize, 0, sn as isize, 1];
         let dims = [bn, hn, kvn, 1, sn, d, d];
         let want = reference(&q, &k, &v, (bn, hn, kvn, 1, sn, d, d), 0.3, false, Some(&hidden));
@@ -560,55 +459,22 @@ mod tests {
         let q = values(hn * tn * d, 14);
         let kc = values(kvn * cap * d, 15);
         let vc = values(kvn * cap * d, 16);
-        let used = |c: &[f32]| {
-            (0..kvn)
-                .flat_map(|g| c[g * cap * d..(g * cap + sn) * d].to_vec())
-                .collect::<Vec<f32>>()
-        };
+        let used = |c: &[f32]| (0..kvn).flat_map(|g| c[g * cap * d..(g * cap + sn) * d].to_vec()).collect::<Vec<f32>>();
         let round = |x: &[f32]| x.iter().map(|&x| bf16::from_f32(x)).collect::<Vec<bf16>>();
         let (qh, kh, vh) = (round(&q), round(&kc), round(&vc));
         let wide = |x: &[bf16]| x.iter().map(|x| x.to_f32()).collect::<Vec<f32>>();
-        let want = reference(
-            &wide(&qh),
-            &used(&wide(&kh)),
-            &used(&wide(&vh)),
-            (1, hn, kvn, tn, sn, d, d),
-            0.25,
-            true,
-            None,
-        );
+        let want = reference(&wide(&qh), &used(&wide(&kh)), &used(&wide(&vh)), (1, hn, kvn, tn, sn, d, d), 0.25, true, None);
         let mut out = vec![bf16::ZERO; hn * tn * d];
         let cache = [(kvn * cap * d) as isize, (cap * d) as isize, d as isize, 1];
         let views = [
-            View {
-                ptr: qh.as_ptr(),
-                strides: contiguous([1, hn, tn, d]),
-            },
-            View {
-                ptr: kh.as_ptr(),
-                strides: cache,
-            },
-            View {
-                ptr: vh.as_ptr(),
-                strides: cache,
-            },
+            View { ptr: qh.as_ptr(), strides: contiguous([1, hn, tn, d]) },
+            View { ptr: kh.as_ptr(), strides: cache },
+            View { ptr: vh.as_ptr(), strides: cache },
         ];
-        unsafe {
-            attention(
-                views,
-                Mask::Causal,
-                &mut out,
-                [1, hn, kvn, tn, sn, d, d],
-                0.25,
-            )
-            .run(2)
-        };
+        unsafe { attention(views, Mask::Causal, &mut out, [1, hn, kvn, tn, sn, d, d], 0.25).run(2) };
         for (&g, &w) in out.iter().zip(&want) {
             // float32 attention of the rounded inputs, rounded once: half a bfloat16 unit.
-            assert!(
-                (g.to_f64() - w).abs() <= 2f64.powi(-8) * w.abs().max(2f64.powi(-8)) + 1e-6,
-                "{g} vs {w}"
-            );
+            assert!((g.to_f64() - w).abs() <= 2f64.powi(-8) * w.abs().max(2f64.powi(-8)) + 1e-6, "{g} vs {w}");
         }
     }
 }

@@ -48,7 +48,10 @@ impl FewRows {
     pub(crate) fn applies(&self) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
-            (1..=MAX_ROWS).contains(&self.m) && self.k >= LANES && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+            (1..=MAX_ROWS).contains(&self.m)
+                && self.k >= LANES
+                && std::is_x86_feature_detected!("avx2")
+                && std::is_x86_feature_detected!("fma")
         }
         #[cfg(not(target_arch = "x86_64"))]
         false

@@ -65,7 +65,19 @@ trait FewRowsElement: Sized {
     /// # Safety
     /// The pointers and strides must describe valid matrices.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn few_rows(_m: usize, _n: usize, _k: usize, _alpha: Self, _a: *const Self, _a_strides: (isize, isize), _b: *const Self, _b_strides: (isize, isize), _beta: Self, _c: *mut Self, _c_strides: (isize, isize)) -> bool {
+    unsafe fn few_rows(
+        _m: usize,
+        _n: usize,
+        _k: usize,
+        _alpha: Self,
+        _a: *const Self,
+        _a_strides: (isize, isize),
+        _b: *const Self,
+        _b_strides: (isize, isize),
+        _beta: Self,
+        _c: *mut Self,
+        _c_strides: (isize, isize),
+    ) -> bool {
         false
     }
 }
@@ -73,7 +85,19 @@ trait FewRowsElement: Sized {
 impl FewRowsElement for f64 {}
 
 impl FewRowsElement for f32 {
-    unsafe fn few_rows(m: usize, n: usize, k: usize, alpha: f32, a: *const f32, (a_rs, a_cs): (isize, isize), b: *const f32, (b_rs, b_cs): (isize, isize), beta: f32, c: *mut f32, (c_rs, c_cs): (isize, isize)) -> bool {
+    unsafe fn few_rows(
+        m: usize,
+        n: usize,
+        k: usize,
+        alpha: f32,
+        a: *const f32,
+        (a_rs, a_cs): (isize, isize),
+        b: *const f32,
+        (b_rs, b_cs): (isize, isize),
+        beta: f32,
+        c: *mut f32,
+        (c_rs, c_cs): (isize, isize),
+    ) -> bool {
         // `x · Wᵀ`: each row of x and each column of op(B) (a weight row) contiguous along k.
         if a_cs != 1 || b_rs != 1 || a_rs < 0 || b_cs < 0 {
             return false;
@@ -91,16 +115,8 @@ impl FewRowsElement for f32 {
 /// Row and column strides of `op(X)` for a matrix stored with leading dimension `ld`.
 fn operand_strides(layout: i32, transposed: bool, ld: i32) -> (isize, isize) {
     let ld = ld as isize;
-    let (rows, cols) = if layout == CBLAS_ROW_MAJOR {
-        (ld, 1)
-    } else {
-        (1, ld)
-    };
-    if transposed {
-        (cols, rows)
-    } else {
-        (rows, cols)
-    }
+    let (rows, cols) = if layout == CBLAS_ROW_MAJOR { (ld, 1) } else { (1, ld) };
+    if transposed { (cols, rows) } else { (rows, cols) }
 }
 
 /// `C = alpha · op(A) · op(B) + beta · C` as CBLAS defines it (`C` is not read when `beta` is 0).
@@ -146,43 +162,15 @@ unsafe fn gemm_cblas<T: Copy + PartialEq + Default + FewRowsElement + 'static>(
     let swap = (2..=SWAP_MAX_ROWS).contains(&m) && n > m;
     let (m, n) = if swap { (n, m) } else { (m, n) };
     let (c_rs, c_cs) = if swap { (c_cs, c_rs) } else { (c_rs, c_cs) };
-    let ((lhs, l_rs, l_cs), (rhs, r_rs, r_cs)) = if swap {
-        ((b, b_cs, b_rs), (a, a_cs, a_rs))
-    } else {
-        ((a, a_rs, a_cs), (b, b_rs, b_cs))
-    };
+    let ((lhs, l_rs, l_cs), (rhs, r_rs, r_cs)) = if swap { ((b, b_cs, b_rs), (a, a_cs, a_rs)) } else { ((a, a_rs, a_cs), (b, b_rs, b_cs)) };
     // On rayon's global pool: a pool of our own (so that other crates' rayon work could not delay
     // an evaluation) made batch-1 decoding of the 45M-parameter preset 25% slower on 2 cores
     // (135 vs 182 tokens/s). Nothing that runs on the global pool waits for an evaluation.
-    let parallelism = if threads >= 2 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
+    let parallelism = if threads >= 2 { gemm::Parallelism::Rayon(threads) } else { gemm::Parallelism::None };
     // SAFETY: the caller's matrices, described by the strides above. `gemm` computes
     // `dst = alpha · dst + beta · lhs · rhs`: BLAS's alpha and beta trade places.
     unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k_len,
-            c,
-            c_cs,
-            c_rs,
-            read_c,
-            lhs,
-            l_cs,
-            l_rs,
-            rhs,
-            r_cs,
-            r_rs,
-            beta,
-            alpha,
-            false,
-            false,
-            false,
-            parallelism,
-        );
+        gemm::gemm(m, n, k_len, c, c_cs, c_rs, read_c, lhs, l_cs, l_rs, rhs, r_cs, r_rs, beta, alpha, false, false, false, parallelism);
     }
 }
 
@@ -207,11 +195,7 @@ pub unsafe extern "C" fn cblas_sgemm(
     c: *mut f32,
     ldc: i32,
 ) {
-    unsafe {
-        gemm_cblas(
-            layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-        )
-    }
+    unsafe { gemm_cblas(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) }
 }
 
 #[cfg(target_os = "linux")]
@@ -235,11 +219,7 @@ pub unsafe extern "C" fn cblas_dgemm(
     c: *mut f64,
     ldc: i32,
 ) {
-    unsafe {
-        gemm_cblas(
-            layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-        )
-    }
+    unsafe { gemm_cblas(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) }
 }
 
 #[cfg(test)]
@@ -266,22 +246,12 @@ mod tests {
     ) {
         let at = |x: &[f64], ld: usize, t: bool, i: usize, j: usize| {
             let (i, j) = if t { (j, i) } else { (i, j) };
-            if layout == CBLAS_ROW_MAJOR {
-                x[i * ld + j]
-            } else {
-                x[i + j * ld]
-            }
+            if layout == CBLAS_ROW_MAJOR { x[i * ld + j] } else { x[i + j * ld] }
         };
         for i in 0..m {
             for j in 0..n {
-                let dot: f64 = (0..k)
-                    .map(|p| at(a, lda, ta, i, p) * at(b, ldb, tb, p, j))
-                    .sum();
-                let slot = if layout == CBLAS_ROW_MAJOR {
-                    i * ldc + j
-                } else {
-                    i + j * ldc
-                };
+                let dot: f64 = (0..k).map(|p| at(a, lda, ta, i, p) * at(b, ldb, tb, p, j)).sum();
+                let slot = if layout == CBLAS_ROW_MAJOR { i * ldc + j } else { i + j * ldc };
                 c[slot] = alpha * dot + if beta == 0.0 { 0.0 } else { beta * c[slot] };
             }
         }
@@ -290,57 +260,29 @@ mod tests {
     #[test]
     fn every_layout_and_transpose_matches_the_definition() {
         let values = |len: usize, seed: u64| -> Vec<f64> {
-            (0..len)
-                .map(|i| (((i as u64 + 1) * 2654435761 + seed) % 1000) as f64 / 500.0 - 1.0)
-                .collect()
+            (0..len).map(|i| (((i as u64 + 1) * 2654435761 + seed) % 1000) as f64 / 500.0 - 1.0).collect()
         };
         // Few rows and more columns (computed transposed), the other way round, one row, many rows.
-        for (m, n, k) in [
-            (5usize, 7usize, 300usize),
-            (7, 5, 300),
-            (1, 9, 40),
-            (70, 90, 33),
-        ] {
+        for (m, n, k) in [(5usize, 7usize, 300usize), (7, 5, 300), (1, 9, 40), (70, 90, 33)] {
             for layout in [CBLAS_ROW_MAJOR, 102] {
                 for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                     for (alpha, beta) in [(1.0, 0.0), (0.5, 2.0)] {
                         // Leading dimensions with padding, as for views into larger matrices.
                         let rows_cols = |rows: usize, cols: usize| {
-                            if layout == CBLAS_ROW_MAJOR {
-                                (rows, cols + 3)
-                            } else {
-                                (rows + 3, cols)
-                            }
+                            if layout == CBLAS_ROW_MAJOR { (rows, cols + 3) } else { (rows + 3, cols) }
                         };
                         let (ar, ac) = if ta { (k, m) } else { (m, k) };
                         let (br, bc) = if tb { (n, k) } else { (k, n) };
-                        let (a_rows, a_ld) = if layout == CBLAS_ROW_MAJOR {
-                            (ar, rows_cols(ar, ac).1)
-                        } else {
-                            (ac, rows_cols(ar, ac).0)
-                        };
-                        let (b_rows, b_ld) = if layout == CBLAS_ROW_MAJOR {
-                            (br, rows_cols(br, bc).1)
-                        } else {
-                            (bc, rows_cols(br, bc).0)
-                        };
-                        let (c_rows, c_ld) = if layout == CBLAS_ROW_MAJOR {
-                            (m, n + 2)
-                        } else {
-                            (n, m + 2)
-                        };
+                        let (a_rows, a_ld) = if layout == CBLAS_ROW_MAJOR { (ar, rows_cols(ar, ac).1) } else { (ac, rows_cols(ar, ac).0) };
+                        let (b_rows, b_ld) = if layout == CBLAS_ROW_MAJOR { (br, rows_cols(br, bc).1) } else { (bc, rows_cols(br, bc).0) };
+                        let (c_rows, c_ld) = if layout == CBLAS_ROW_MAJOR { (m, n + 2) } else { (n, m + 2) };
                         let a = values(a_rows * a_ld, 1);
                         let b = values(b_rows * b_ld, 2);
                         // NaN where beta is 0: CBLAS does not read C then.
-                        let start = values(c_rows * c_ld, 3)
-                            .into_iter()
-                            .map(|v| if beta == 0.0 { f64::NAN } else { v })
-                            .collect::<Vec<_>>();
+                        let start =
+                            values(c_rows * c_ld, 3).into_iter().map(|v| if beta == 0.0 { f64::NAN } else { v }).collect::<Vec<_>>();
                         let mut want = start.clone();
-                        naive(
-                            layout, ta, tb, m, n, k, alpha, &a, a_ld, &b, b_ld, beta, &mut want,
-                            c_ld,
-                        );
+                        naive(layout, ta, tb, m, n, k, alpha, &a, a_ld, &b, b_ld, beta, &mut want, c_ld);
                         let mut got = start.clone();
                         let (tr, nt) = (112, CBLAS_NO_TRANS);
                         unsafe {
@@ -362,16 +304,9 @@ mod tests {
                             );
                         }
                         for (slot, (g, w)) in got.iter().zip(&want).enumerate() {
-                            let padding = if layout == CBLAS_ROW_MAJOR {
-                                slot % c_ld >= n
-                            } else {
-                                slot % c_ld >= m
-                            };
+                            let padding = if layout == CBLAS_ROW_MAJOR { slot % c_ld >= n } else { slot % c_ld >= m };
                             if padding {
-                                assert!(
-                                    g.is_nan() == start[slot].is_nan(),
-                                    "padding written at {slot}"
-                                );
+                                assert!(g.is_nan() == start[slot].is_nan(), "padding written at {slot}");
                             } else {
                                 assert!(
                                     (g - w).abs() <= 1e-12 * w.abs().max(1.0),
@@ -401,27 +336,62 @@ mod tests {
                     for layout in [CBLAS_ROW_MAJOR, 102] {
                         for (ta, tb) in [(false, true), (false, false), (true, true)] {
                             for (alpha, beta) in [(1.0f32, 0.0f32), (0.5, 2.0)] {
-                                let dims = |rows: usize, cols: usize| if layout == CBLAS_ROW_MAJOR { (rows, cols + 1) } else { (cols, rows + 1) };
+                                let dims =
+                                    |rows: usize, cols: usize| if layout == CBLAS_ROW_MAJOR { (rows, cols + 1) } else { (cols, rows + 1) };
                                 let (ar, ac) = if ta { (k, m) } else { (m, k) };
                                 let (br, bc) = if tb { (n, k) } else { (k, n) };
                                 let ((a_outer, a_ld), (b_outer, b_ld), (c_outer, c_ld)) = (dims(ar, ac), dims(br, bc), dims(m, n));
                                 let a = values(a_outer * a_ld, 1);
                                 let b = values(b_outer * b_ld, 2);
-                                let start: Vec<f32> = values(c_outer * c_ld, 3).into_iter().map(|v| if beta == 0.0 { f32::NAN } else { v }).collect();
+                                let start: Vec<f32> =
+                                    values(c_outer * c_ld, 3).into_iter().map(|v| if beta == 0.0 { f32::NAN } else { v }).collect();
                                 let wide = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<f64>>();
                                 let mut want = wide(&start);
-                                naive(layout, ta, tb, m, n, k, alpha as f64, &wide(&a), a_ld, &wide(&b), b_ld, beta as f64, &mut want, c_ld);
+                                naive(
+                                    layout,
+                                    ta,
+                                    tb,
+                                    m,
+                                    n,
+                                    k,
+                                    alpha as f64,
+                                    &wide(&a),
+                                    a_ld,
+                                    &wide(&b),
+                                    b_ld,
+                                    beta as f64,
+                                    &mut want,
+                                    c_ld,
+                                );
                                 let mut got = start.clone();
                                 let t = |x: bool| if x { 112 } else { CBLAS_NO_TRANS };
                                 unsafe {
-                                    cblas_sgemm(layout, t(ta), t(tb), m as i32, n as i32, k as i32, alpha, a.as_ptr(), a_ld as i32, b.as_ptr(), b_ld as i32, beta, got.as_mut_ptr(), c_ld as i32);
+                                    cblas_sgemm(
+                                        layout,
+                                        t(ta),
+                                        t(tb),
+                                        m as i32,
+                                        n as i32,
+                                        k as i32,
+                                        alpha,
+                                        a.as_ptr(),
+                                        a_ld as i32,
+                                        b.as_ptr(),
+                                        b_ld as i32,
+                                        beta,
+                                        got.as_mut_ptr(),
+                                        c_ld as i32,
+                                    );
                                 }
                                 for (slot, (g, w)) in got.iter().zip(&want).enumerate() {
                                     let inner = slot % c_ld;
                                     if inner >= if layout == CBLAS_ROW_MAJOR { n } else { m } {
                                         assert!(g.is_nan() == start[slot].is_nan(), "padding written at {slot}");
                                     } else {
-                                        assert!(((*g as f64) - w).abs() <= 1e-5 * (k as f64).sqrt() * w.abs().max(1.0), "{m}x{n}x{k} layout {layout} ta {ta} tb {tb} at {slot}: {g} vs {w}");
+                                        assert!(
+                                            ((*g as f64) - w).abs() <= 1e-5 * (k as f64).sqrt() * w.abs().max(1.0),
+                                            "{m}x{n}x{k} layout {layout} ta {ta} tb {tb} at {slot}: {g} vs {w}"
+                                        );
                                     }
                                 }
                             }
@@ -436,12 +406,8 @@ mod tests {
     #[test]
     fn threads_do_not_change_the_products_beyond_rounding() {
         let (m, n, k) = (64usize, 96usize, 256usize);
-        let a: Vec<f32> = (0..m * k)
-            .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
-            .collect();
-        let b: Vec<f32> = (0..k * n)
-            .map(|i| ((i * 53) % 97) as f32 / 48.0 - 1.0)
-            .collect();
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 53) % 97) as f32 / 48.0 - 1.0).collect();
         let run = |threads: usize| {
             set_threads(threads);
             let mut c = vec![0f32; m * n];

@@ -271,15 +271,7 @@ pub(crate) fn panel_layout(along_k: bool, k: usize, width: usize) -> (isize, isi
 ///
 /// # Safety
 /// `xs`, `wide` and `sums` must hold the elements those shapes and strides address.
-pub(crate) unsafe fn panel_product(
-    xs: &[f32],
-    m: usize,
-    k: usize,
-    wide: &[f32],
-    width: usize,
-    layout: (isize, isize),
-    sums: &mut [f32],
-) {
+pub(crate) unsafe fn panel_product(xs: &[f32], m: usize, k: usize, wide: &[f32], width: usize, layout: (isize, isize), sums: &mut [f32]) {
     let (w_rs, w_cs) = layout;
     let (x_rs, x_cs) = (k as isize, 1isize);
     let (s_rs, s_cs) = (width as isize, 1isize);
@@ -295,13 +287,47 @@ pub(crate) unsafe fn panel_product(
         if m <= SWAP_MAX_ROWS && width > m {
             // sumsᵀ (width × m) = panelᵀ (width × k) · xsᵀ (k × m).
             gemm::gemm(
-                width, m, k, sums.as_mut_ptr(), s_rs, s_cs, false, wide.as_ptr(), w_rs, w_cs, xs.as_ptr(), x_rs,
-                x_cs, 0.0, 1.0, false, false, false, gemm::Parallelism::None,
+                width,
+                m,
+                k,
+                sums.as_mut_ptr(),
+                s_rs,
+                s_cs,
+                false,
+                wide.as_ptr(),
+                w_rs,
+                w_cs,
+                xs.as_ptr(),
+                x_rs,
+                x_cs,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
             );
         } else {
             gemm::gemm(
-                m, width, k, sums.as_mut_ptr(), s_cs, s_rs, false, xs.as_ptr(), x_cs, x_rs, wide.as_ptr(), w_cs,
-                w_rs, 0.0, 1.0, false, false, false, gemm::Parallelism::None,
+                m,
+                width,
+                k,
+                sums.as_mut_ptr(),
+                s_cs,
+                s_rs,
+                false,
+                xs.as_ptr(),
+                x_cs,
+                x_rs,
+                wide.as_ptr(),
+                w_cs,
+                w_rs,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
             );
         }
     }

@@ -15,7 +15,7 @@
 //! weight's bytes at 4 bits.
 
 use crate::cpu_half_gemm::{over_panels, panel_layout, panel_product};
-use crate::float_formats::{for_element, Element};
+use crate::float_formats::{Element, for_element};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static CALLS: AtomicU64 = AtomicU64::new(0);

@@ -121,7 +121,12 @@ impl<T: Element> QuantizedProduct<'_, T> {
     /// As `run_direct`; no other thread writes these columns.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn columns_avx2<const BITS: usize, const M: usize, const C: usize>(&self, laid: &[f32], sums: &[f32], columns: std::ops::Range<usize>) {
+    unsafe fn columns_avx2<const BITS: usize, const M: usize, const C: usize>(
+        &self,
+        laid: &[f32],
+        sums: &[f32],
+        columns: std::ops::Range<usize>,
+    ) {
         let mut j = columns.start;
         while j + C <= columns.end {
             // SAFETY: as the caller promises.
@@ -154,13 +159,17 @@ impl<T: Element> QuantizedProduct<'_, T> {
         let mut total = [[_mm256_setzero_ps(); C]; M];
         let mut bias_part = [[0f32; C]; M];
         for g in 0..groups {
-            let at = |s: *const T, strides: [isize; 2], c: usize| unsafe { *s.offset((j0 + c) as isize * strides[0] + g as isize * strides[1]) }.widen();
+            let at = |s: *const T, strides: [isize; 2], c: usize| {
+                unsafe { *s.offset((j0 + c) as isize * strides[0] + g as isize * strides[1]) }.widen()
+            };
             let mut dots = [[_mm256_setzero_ps(); C]; M];
             for b in (g * gs / block)..((g + 1) * gs / block) {
-                let packed: [__m256i; C] = std::array::from_fn(|c| unsafe { _mm256_loadu_si256(words[c].add(b * LANES) as *const __m256i) });
+                let packed: [__m256i; C] =
+                    std::array::from_fn(|c| unsafe { _mm256_loadu_si256(words[c].add(b * LANES) as *const __m256i) });
                 for p in 0..per_word {
                     let shift = _mm_cvtsi32_si128((p * BITS) as i32);
-                    let codes: [__m256; C] = std::array::from_fn(|c| _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srl_epi32(packed[c], shift), mask)));
+                    let codes: [__m256; C] =
+                        std::array::from_fn(|c| _mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srl_epi32(packed[c], shift), mask)));
                     for (i, row) in dots.iter_mut().enumerate() {
                         // SAFETY: block b of row i of `laid` holds `block` values.
                         let xv = unsafe { _mm256_loadu_ps(laid.as_ptr().add(i * k + b * block + p * LANES)) };

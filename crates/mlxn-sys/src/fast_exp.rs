@@ -59,33 +59,17 @@ fn exp_shifted_generic(xs: &mut [f32], shift: f32) -> f32 {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn exp8(x: std::arch::x86_64::__m256) -> std::arch::x86_64::__m256 {
     use std::arch::x86_64::*;
-    let clamped = _mm256_min_ps(
-        _mm256_set1_ps(HIGHEST),
-        _mm256_max_ps(_mm256_set1_ps(LOWEST), x),
-    );
-    let n = _mm256_floor_ps(_mm256_fmadd_ps(
-        clamped,
-        _mm256_set1_ps(std::f32::consts::LOG2_E),
-        _mm256_set1_ps(0.5),
-    ));
+    let clamped = _mm256_min_ps(_mm256_set1_ps(HIGHEST), _mm256_max_ps(_mm256_set1_ps(LOWEST), x));
+    let n = _mm256_floor_ps(_mm256_fmadd_ps(clamped, _mm256_set1_ps(std::f32::consts::LOG2_E), _mm256_set1_ps(0.5)));
     let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_359_4), clamped);
     let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.121_944_4e-4), r);
     let z = _mm256_mul_ps(r, r);
     let mut p = _mm256_set1_ps(1.987_569_1e-4);
-    for c in [
-        1.398_199_9e-3,
-        8.333_452e-3,
-        4.166_579_6e-2,
-        1.666_666_5e-1,
-        0.5,
-    ] {
+    for c in [1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5] {
         p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
     }
     let e = _mm256_add_ps(_mm256_fmadd_ps(p, z, r), _mm256_set1_ps(1.0));
-    let scale = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
-        _mm256_cvttps_epi32(n),
-        _mm256_set1_epi32(127),
-    )));
+    let scale = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127))));
     let tiny = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(LOWEST));
     _mm256_blendv_ps(_mm256_mul_ps(e, scale), _mm256_setzero_ps(), tiny)
 }
@@ -138,18 +122,14 @@ mod tests {
     #[test]
     fn is_within_two_units_in_the_last_place_of_exp() {
         for path in PATHS {
-            let mut xs: Vec<f32> = (0..200_001)
-                .map(|i| -87.0 + 175.0 * i as f32 / 200_000.0)
-                .collect();
+            let mut xs: Vec<f32> = (0..200_001).map(|i| -87.0 + 175.0 * i as f32 / 200_000.0).collect();
             let want: Vec<f64> = xs.iter().map(|&x| (x as f64).exp()).collect();
             path(&mut xs, 0.0);
             for (&g, &w) in xs.iter().zip(&want) {
                 assert!(((g as f64 - w) / w).abs() < 2.5e-7, "{g} vs {w}");
             }
             // The sum, over scores shifted by their maximum as a softmax takes them.
-            let mut ys: Vec<f32> = (0..1001)
-                .map(|i| -20.0 + 20.0 * i as f32 / 1000.0)
-                .collect();
+            let mut ys: Vec<f32> = (0..1001).map(|i| -20.0 + 20.0 * i as f32 / 1000.0).collect();
             let total: f64 = ys.iter().map(|&y| (y as f64 - 1.0).exp()).sum();
             assert!(((path(&mut ys, 1.0) as f64 - total) / total).abs() < 1e-6);
         }
@@ -159,16 +139,7 @@ mod tests {
     fn flushes_tiny_results_and_keeps_nan() {
         for path in PATHS {
             // Sixteen values, so that the eight-lane path takes them all and the tail none.
-            let mut xs = vec![
-                -100.0f32,
-                f32::MIN,
-                f32::NEG_INFINITY,
-                0.0,
-                f32::NAN,
-                -87.0,
-                1.0,
-                -1.0,
-            ];
+            let mut xs = vec![-100.0f32, f32::MIN, f32::NEG_INFINITY, 0.0, f32::NAN, -87.0, 1.0, -1.0];
             xs.extend_from_within(..);
             path(&mut xs, 0.0);
             for half in xs.chunks(8) {

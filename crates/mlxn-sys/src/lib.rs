@@ -28,53 +28,158 @@ pub mod ffi {
     #[repr(u8)]
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     enum UnaryOp {
-        Abs, Negative, Sign, Sqrt, Rsqrt, Square, Reciprocal, Exp, Expm1, Log, Log2, Log10,
-        Log1p, Sin, Cos, Tan, Arcsin, Arccos, Arctan, Sinh, Cosh, Tanh, Arcsinh, Arccosh,
-        Arctanh, Erf, Erfinv, Sigmoid, Floor, Ceil, LogicalNot, BitwiseInvert, StopGradient,
-        Isnan, Isinf, Isfinite, Isposinf, Isneginf, Real, Imag, Conjugate, Degrees, Radians,
+        Abs,
+        Negative,
+        Sign,
+        Sqrt,
+        Rsqrt,
+        Square,
+        Reciprocal,
+        Exp,
+        Expm1,
+        Log,
+        Log2,
+        Log10,
+        Log1p,
+        Sin,
+        Cos,
+        Tan,
+        Arcsin,
+        Arccos,
+        Arctan,
+        Sinh,
+        Cosh,
+        Tanh,
+        Arcsinh,
+        Arccosh,
+        Arctanh,
+        Erf,
+        Erfinv,
+        Sigmoid,
+        Floor,
+        Ceil,
+        LogicalNot,
+        BitwiseInvert,
+        StopGradient,
+        Isnan,
+        Isinf,
+        Isfinite,
+        Isposinf,
+        Isneginf,
+        Real,
+        Imag,
+        Conjugate,
+        Degrees,
+        Radians,
         Copy,
     }
 
     #[repr(u8)]
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     enum BinaryOp {
-        Add, Subtract, Multiply, Divide, FloorDivide, Remainder, Power, Maximum, Minimum,
-        Equal, NotEqual, Less, LessEqual, Greater, GreaterEqual, LogicalAnd, LogicalOr,
-        BitwiseAnd, BitwiseOr, BitwiseXor, LeftShift, RightShift, Arctan2, Logaddexp, Matmul,
-        Inner, Outer, Kron,
+        Add,
+        Subtract,
+        Multiply,
+        Divide,
+        FloorDivide,
+        Remainder,
+        Power,
+        Maximum,
+        Minimum,
+        Equal,
+        NotEqual,
+        Less,
+        LessEqual,
+        Greater,
+        GreaterEqual,
+        LogicalAnd,
+        LogicalOr,
+        BitwiseAnd,
+        BitwiseOr,
+        BitwiseXor,
+        LeftShift,
+        RightShift,
+        Arctan2,
+        Logaddexp,
+        Matmul,
+        Inner,
+        Outer,
+        Kron,
     }
 
     #[repr(u8)]
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    enum ReduceOp { Sum, Mean, Prod, Max, Min, All, Any, Logsumexp, Var, Std, Median }
+    enum ReduceOp {
+        Sum,
+        Mean,
+        Prod,
+        Max,
+        Min,
+        All,
+        Any,
+        Logsumexp,
+        Var,
+        Std,
+        Median,
+    }
 
     #[repr(u8)]
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    enum ScanOp { Cumsum, Cumprod, Cummax, Cummin, Logcumsumexp }
+    enum ScanOp {
+        Cumsum,
+        Cumprod,
+        Cummax,
+        Cummin,
+        Logcumsumexp,
+    }
 
     #[repr(u8)]
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    enum SortOp { Sort, Argsort, Partition, Argpartition, Topk, Argmax, Argmin }
+    enum SortOp {
+        Sort,
+        Argsort,
+        Partition,
+        Argpartition,
+        Topk,
+        Argmax,
+        Argmin,
+    }
 
     #[repr(u8)]
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    enum ScatterMode { Set, Add, Prod, Max, Min }
+    enum ScatterMode {
+        Set,
+        Add,
+        Prod,
+        Max,
+        Min,
+    }
 
     #[repr(u8)]
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    enum LinalgOp { Inv, Pinv, Cholesky, CholeskyUpper, Det, TriInvLower, TriInvUpper }
+    enum LinalgOp {
+        Inv,
+        Pinv,
+        Cholesky,
+        CholeskyUpper,
+        Det,
+        TriInvLower,
+        TriInvUpper,
+    }
 
     #[repr(u8)]
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    enum FftOp { Fftn, Ifftn, Rfftn, Irfftn }
+    enum FftOp {
+        Fftn,
+        Ifftn,
+        Rfftn,
+        Irfftn,
+    }
 
     extern "Rust" {
         /// A JS (or Rust) function traced by an MLX transform; implemented by `mlxn-core`.
         type TraceCallback;
-        fn invoke_trace_callback(
-            cb: &mut TraceCallback,
-            inputs: &ArrayList,
-        ) -> Result<UniquePtr<ArrayList>>;
+        fn invoke_trace_callback(cb: &mut TraceCallback, inputs: &ArrayList) -> Result<UniquePtr<ArrayList>>;
 
         /// How many threads MLX's float32/float64 CPU products may use (cpu_gemm.rs).
         fn cpu_gemm_set_threads(threads: i32);
@@ -189,23 +294,18 @@ pub mod ffi {
         // ---- elementwise, reductions, scans, sorting ---------------------------------
         fn unary(op: UnaryOp, a: &MlxArray) -> Result<UniquePtr<MlxArray>>;
         fn binary(op: BinaryOp, a: &MlxArray, b: &MlxArray) -> Result<UniquePtr<MlxArray>>;
-        fn binary_scalar(op: BinaryOp, a: &MlxArray, value: f64, scalar_dtype: u8, scalar_first: bool)
-            -> Result<UniquePtr<MlxArray>>;
+        fn binary_scalar(op: BinaryOp, a: &MlxArray, value: f64, scalar_dtype: u8, scalar_first: bool) -> Result<UniquePtr<MlxArray>>;
         fn divmod(a: &MlxArray, b: &MlxArray) -> Result<UniquePtr<ArrayList>>;
         fn round(a: &MlxArray, decimals: i32) -> Result<UniquePtr<MlxArray>>;
-        fn reduce(op: ReduceOp, a: &MlxArray, axes: &[i32], all_axes: bool, keepdims: bool, ddof: i32)
-            -> Result<UniquePtr<MlxArray>>;
-        fn scan(op: ScanOp, a: &MlxArray, axis: i32, all_axes: bool, reverse: bool, inclusive: bool)
-            -> Result<UniquePtr<MlxArray>>;
-        fn sort_op(op: SortOp, a: &MlxArray, axis: i32, all_axes: bool, kth: i32, keepdims: bool)
-            -> Result<UniquePtr<MlxArray>>;
+        fn reduce(op: ReduceOp, a: &MlxArray, axes: &[i32], all_axes: bool, keepdims: bool, ddof: i32) -> Result<UniquePtr<MlxArray>>;
+        fn scan(op: ScanOp, a: &MlxArray, axis: i32, all_axes: bool, reverse: bool, inclusive: bool) -> Result<UniquePtr<MlxArray>>;
+        fn sort_op(op: SortOp, a: &MlxArray, axis: i32, all_axes: bool, kth: i32, keepdims: bool) -> Result<UniquePtr<MlxArray>>;
         fn softmax(a: &MlxArray, axes: &[i32], all_axes: bool, precise: bool) -> Result<UniquePtr<MlxArray>>;
         unsafe fn clip(a: &MlxArray, lo: *const MlxArray, hi: *const MlxArray) -> Result<UniquePtr<MlxArray>>;
         fn where_(cond: &MlxArray, x: &MlxArray, y: &MlxArray) -> Result<UniquePtr<MlxArray>>;
         fn astype(a: &MlxArray, dtype: u8) -> Result<UniquePtr<MlxArray>>;
         fn view_as(a: &MlxArray, dtype: u8) -> Result<UniquePtr<MlxArray>>;
-        fn nan_to_num(a: &MlxArray, nan: f64, posinf: f64, has_posinf: bool, neginf: f64, has_neginf: bool)
-            -> Result<UniquePtr<MlxArray>>;
+        fn nan_to_num(a: &MlxArray, nan: f64, posinf: f64, has_posinf: bool, neginf: f64, has_neginf: bool) -> Result<UniquePtr<MlxArray>>;
         fn isclose(a: &MlxArray, b: &MlxArray, rtol: f64, atol: f64, equal_nan: bool) -> Result<UniquePtr<MlxArray>>;
         fn array_equal(a: &MlxArray, b: &MlxArray, equal_nan: bool) -> Result<UniquePtr<MlxArray>>;
 
@@ -231,8 +331,7 @@ pub mod ffi {
         fn split_at(a: &MlxArray, indices: &[i32], axis: i32) -> Result<UniquePtr<ArrayList>>;
         fn tile(a: &MlxArray, reps: &[i32]) -> Result<UniquePtr<MlxArray>>;
         fn repeat(a: &MlxArray, repeats: i32, axis: i32, all_axes: bool) -> Result<UniquePtr<MlxArray>>;
-        fn pad(a: &MlxArray, axes: &[i32], low: &[i32], high: &[i32], value: &MlxArray, mode: &str)
-            -> Result<UniquePtr<MlxArray>>;
+        fn pad(a: &MlxArray, axes: &[i32], low: &[i32], high: &[i32], value: &MlxArray, mode: &str) -> Result<UniquePtr<MlxArray>>;
         fn roll(a: &MlxArray, shift: &[i32], axes: &[i32], all_axes: bool) -> Result<UniquePtr<MlxArray>>;
         fn tril(a: &MlxArray, k: i32) -> Result<UniquePtr<MlxArray>>;
         fn triu(a: &MlxArray, k: i32) -> Result<UniquePtr<MlxArray>>;
@@ -242,63 +341,81 @@ pub mod ffi {
 
         // ---- indexing ----------------------------------------------------------------
         fn slice(a: &MlxArray, start: &[i32], stop: &[i32], strides: &[i32]) -> Result<UniquePtr<MlxArray>>;
-        fn slice_update(src: &MlxArray, update: &MlxArray, start: &[i32], stop: &[i32], strides: &[i32])
-            -> Result<UniquePtr<MlxArray>>;
+        fn slice_update(src: &MlxArray, update: &MlxArray, start: &[i32], stop: &[i32], strides: &[i32]) -> Result<UniquePtr<MlxArray>>;
         fn transposed_leaf(w: &MlxArray) -> Result<UniquePtr<MlxArray>>;
         fn take(a: &MlxArray, indices: &MlxArray, axis: i32, all_axes: bool) -> Result<UniquePtr<MlxArray>>;
         fn take_along_axis(a: &MlxArray, indices: &MlxArray, axis: i32, all_axes: bool) -> Result<UniquePtr<MlxArray>>;
-        fn put_along_axis(a: &MlxArray, indices: &MlxArray, values: &MlxArray, axis: i32, all_axes: bool)
-            -> Result<UniquePtr<MlxArray>>;
+        fn put_along_axis(a: &MlxArray, indices: &MlxArray, values: &MlxArray, axis: i32, all_axes: bool) -> Result<UniquePtr<MlxArray>>;
         fn gather(a: &MlxArray, indices: &ArrayList, axes: &[i32], slice_sizes: &[i32]) -> Result<UniquePtr<MlxArray>>;
-        fn scatter(mode: ScatterMode, a: &MlxArray, indices: &ArrayList, updates: &MlxArray, axes: &[i32])
-            -> Result<UniquePtr<MlxArray>>;
+        fn scatter(mode: ScatterMode, a: &MlxArray, indices: &ArrayList, updates: &MlxArray, axes: &[i32]) -> Result<UniquePtr<MlxArray>>;
 
         // ---- linear algebra, contractions, fft ---------------------------------------
         fn addmm(c: &MlxArray, a: &MlxArray, b: &MlxArray, alpha: f32, beta: f32) -> Result<UniquePtr<MlxArray>>;
         /// `x · Wᵀ (+ bias)` with `w` as `[N, K]` (or `[K, N]` when `w_transposed`); large CPU
         /// products are split over CPU streams (shim/linear.cc).
-        unsafe fn linear_product(x: &MlxArray, w: &MlxArray, bias: *const MlxArray, w_transposed: bool)
-            -> Result<UniquePtr<MlxArray>>;
+        unsafe fn linear_product(x: &MlxArray, w: &MlxArray, bias: *const MlxArray, w_transposed: bool) -> Result<UniquePtr<MlxArray>>;
         fn set_cpu_matmul_threads(threads: i32) -> Result<()>;
         fn cpu_matmul_threads() -> i32;
         fn tensordot(a: &MlxArray, b: &MlxArray, axes_a: &[i32], axes_b: &[i32]) -> Result<UniquePtr<MlxArray>>;
         fn tensordot_n(a: &MlxArray, b: &MlxArray, n: i32) -> Result<UniquePtr<MlxArray>>;
         fn einsum(subscripts: &str, operands: &ArrayList) -> Result<UniquePtr<MlxArray>>;
-        fn linalg_norm(a: &MlxArray, ord_kind: u8, ord: f64, ord_name: &str, axes: &[i32], has_axes: bool,
-            keepdims: bool) -> Result<UniquePtr<MlxArray>>;
+        fn linalg_norm(
+            a: &MlxArray,
+            ord_kind: u8,
+            ord: f64,
+            ord_name: &str,
+            axes: &[i32],
+            has_axes: bool,
+            keepdims: bool,
+        ) -> Result<UniquePtr<MlxArray>>;
         fn linalg_unary(op: LinalgOp, a: &MlxArray) -> Result<UniquePtr<MlxArray>>;
         fn linalg_qr(a: &MlxArray) -> Result<UniquePtr<ArrayList>>;
         fn linalg_svd(a: &MlxArray, compute_uv: bool) -> Result<UniquePtr<ArrayList>>;
         fn linalg_eigh(a: &MlxArray, uplo: &str) -> Result<UniquePtr<ArrayList>>;
         fn linalg_solve(a: &MlxArray, b: &MlxArray) -> Result<UniquePtr<MlxArray>>;
-        fn fft(op: FftOp, a: &MlxArray, n: &[i32], has_n: bool, axes: &[i32], has_axes: bool)
-            -> Result<UniquePtr<MlxArray>>;
+        fn fft(op: FftOp, a: &MlxArray, n: &[i32], has_n: bool, axes: &[i32], has_axes: bool) -> Result<UniquePtr<MlxArray>>;
 
         // ---- random (explicit keys; the global key sequence lives in @mlxn/core) -----
         fn random_key(seed: u64) -> Result<UniquePtr<MlxArray>>;
         fn random_split(key: &MlxArray, num: i32) -> Result<UniquePtr<MlxArray>>;
         fn random_bits(shape: &[i32], width: i32, key: &MlxArray) -> Result<UniquePtr<MlxArray>>;
-        fn random_uniform(low: &MlxArray, high: &MlxArray, shape: &[i32], dtype: u8, key: &MlxArray)
-            -> Result<UniquePtr<MlxArray>>;
-        fn random_normal(shape: &[i32], dtype: u8, loc: &MlxArray, scale: &MlxArray, key: &MlxArray)
-            -> Result<UniquePtr<MlxArray>>;
-        fn random_randint(low: &MlxArray, high: &MlxArray, shape: &[i32], dtype: u8, key: &MlxArray)
-            -> Result<UniquePtr<MlxArray>>;
+        fn random_uniform(low: &MlxArray, high: &MlxArray, shape: &[i32], dtype: u8, key: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        fn random_normal(shape: &[i32], dtype: u8, loc: &MlxArray, scale: &MlxArray, key: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        fn random_randint(low: &MlxArray, high: &MlxArray, shape: &[i32], dtype: u8, key: &MlxArray) -> Result<UniquePtr<MlxArray>>;
         fn random_bernoulli(p: &MlxArray, shape: &[i32], has_shape: bool, key: &MlxArray) -> Result<UniquePtr<MlxArray>>;
-        fn random_truncated_normal(lower: &MlxArray, upper: &MlxArray, shape: &[i32], has_shape: bool, dtype: u8,
-            key: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        fn random_truncated_normal(
+            lower: &MlxArray,
+            upper: &MlxArray,
+            shape: &[i32],
+            has_shape: bool,
+            dtype: u8,
+            key: &MlxArray,
+        ) -> Result<UniquePtr<MlxArray>>;
         fn random_gumbel(shape: &[i32], dtype: u8, key: &MlxArray) -> Result<UniquePtr<MlxArray>>;
-        fn random_categorical(logits: &MlxArray, axis: i32, shape: &[i32], has_shape: bool, num_samples: i32,
-            key: &MlxArray) -> Result<UniquePtr<MlxArray>>;
+        fn random_categorical(
+            logits: &MlxArray,
+            axis: i32,
+            shape: &[i32],
+            has_shape: bool,
+            num_samples: i32,
+            key: &MlxArray,
+        ) -> Result<UniquePtr<MlxArray>>;
         fn random_permutation(x: &MlxArray, axis: i32, key: &MlxArray) -> Result<UniquePtr<MlxArray>>;
         fn random_permutation_n(n: i32, key: &MlxArray) -> Result<UniquePtr<MlxArray>>;
 
         // ---- fast kernels and quantization -------------------------------------------
         unsafe fn fast_rms_norm(x: &MlxArray, weight: *const MlxArray, eps: f32) -> Result<UniquePtr<MlxArray>>;
-        unsafe fn fast_layer_norm(x: &MlxArray, weight: *const MlxArray, bias: *const MlxArray, eps: f32)
-            -> Result<UniquePtr<MlxArray>>;
-        unsafe fn fast_rope(x: &MlxArray, dims: i32, traditional: bool, base: f32, has_base: bool, scale: f32,
-            offset: &MlxArray, freqs: *const MlxArray) -> Result<UniquePtr<MlxArray>>;
+        unsafe fn fast_layer_norm(x: &MlxArray, weight: *const MlxArray, bias: *const MlxArray, eps: f32) -> Result<UniquePtr<MlxArray>>;
+        unsafe fn fast_rope(
+            x: &MlxArray,
+            dims: i32,
+            traditional: bool,
+            base: f32,
+            has_base: bool,
+            scale: f32,
+            offset: &MlxArray,
+            freqs: *const MlxArray,
+        ) -> Result<UniquePtr<MlxArray>>;
         /// Whether the default device is a CUDA GPU, where the fused layer kernels below run.
         fn gpu_fused_kernels_usable() -> bool;
         /// Whether the array is traced by a transformation (grad, vmap, compile): custom
@@ -308,14 +425,30 @@ pub mod ffi {
         /// (shim/gpu_fused.cc): [q, k, v] in [B, heads, L, headDim], read in place from columns
         /// `q_col`/`k_col`/`v_col` on in the rows of `q_src`/`k_src`/`v_src`; null when the shapes
         /// or dtypes are not ones it takes.
-        fn gpu_qkv_heads(q_src: &MlxArray, k_src: &MlxArray, v_src: &MlxArray, q_weight: &MlxArray,
-            k_weight: &MlxArray, offset: &MlxArray, batch: i32, seq: i32, n_q: i32, n_k: i32, head_dim: i32,
-            q_col: i64, k_col: i64, v_col: i64, q_eps: f32, k_eps: f32, traditional: bool, base: f32, scale: f32)
-            -> Result<UniquePtr<ArrayList>>;
+        fn gpu_qkv_heads(
+            q_src: &MlxArray,
+            k_src: &MlxArray,
+            v_src: &MlxArray,
+            q_weight: &MlxArray,
+            k_weight: &MlxArray,
+            offset: &MlxArray,
+            batch: i32,
+            seq: i32,
+            n_q: i32,
+            n_k: i32,
+            head_dim: i32,
+            q_col: i64,
+            k_col: i64,
+            v_col: i64,
+            q_eps: f32,
+            k_eps: f32,
+            traditional: bool,
+            base: f32,
+            scale: f32,
+        ) -> Result<UniquePtr<ArrayList>>;
         /// `[residual + delta, rms_norm(residual + delta)]` as one CUDA kernel (shim/gpu_fused.cc);
         /// null when the shapes or dtypes are not ones it takes.
-        fn gpu_add_rms_norm(residual: &MlxArray, delta: &MlxArray, weight: &MlxArray, eps: f32)
-            -> Result<UniquePtr<ArrayList>>;
+        fn gpu_add_rms_norm(residual: &MlxArray, delta: &MlxArray, weight: &MlxArray, eps: f32) -> Result<UniquePtr<ArrayList>>;
         /// `silu(gate) * up` of a `[rows, 2 * half]` product holding gate and up side by side, as
         /// one CUDA kernel (shim/gpu_fused.cc); null when the shape or dtype is not one it takes.
         fn gpu_swiglu_halves(gate_up: &MlxArray) -> Result<UniquePtr<MlxArray>>;
@@ -328,59 +461,131 @@ pub mod ffi {
         /// (shim/gpu_fused_rows.cc); with `swiglu` the product's second element is the SwiGLU of
         /// its gate and up halves (`weight` stacks them). Null when the shapes or dtypes are not
         /// ones it takes.
-        unsafe fn gpu_norm_product(residual: &MlxArray, delta: *const MlxArray, norm_weight: &MlxArray, eps: f32,
-            weight: &MlxArray, swiglu: bool) -> Result<UniquePtr<ArrayList>>;
+        unsafe fn gpu_norm_product(
+            residual: &MlxArray,
+            delta: *const MlxArray,
+            norm_weight: &MlxArray,
+            eps: f32,
+            weight: &MlxArray,
+            swiglu: bool,
+        ) -> Result<UniquePtr<ArrayList>>;
         /// A decoding step's `[s, q, k, v]` as one CUDA kernel (shim/gpu_fused_rows.cc): `s` as
         /// `gpu_norm_product` makes it, its normed rows times the stacked q|k|v weight, q and k
         /// RMS-normed and rotated at `offset` and v, in `[B, heads, 1, headDim]`; null when the
         /// shapes or dtypes are not ones it takes.
-        unsafe fn gpu_norm_qkv_heads(residual: &MlxArray, delta: *const MlxArray, norm_weight: &MlxArray, eps: f32,
-            weight: &MlxArray, q_weight: &MlxArray, k_weight: &MlxArray, offset: &MlxArray, n_q: i32, n_k: i32,
-            head_dim: i32, q_eps: f32, k_eps: f32, traditional: bool, base: f32, scale: f32)
-            -> Result<UniquePtr<ArrayList>>;
+        unsafe fn gpu_norm_qkv_heads(
+            residual: &MlxArray,
+            delta: *const MlxArray,
+            norm_weight: &MlxArray,
+            eps: f32,
+            weight: &MlxArray,
+            q_weight: &MlxArray,
+            k_weight: &MlxArray,
+            offset: &MlxArray,
+            n_q: i32,
+            n_k: i32,
+            head_dim: i32,
+            q_eps: f32,
+            k_eps: f32,
+            traditional: bool,
+            base: f32,
+            scale: f32,
+        ) -> Result<UniquePtr<ArrayList>>;
         /// One query per row against the first `length` positions of `[B, kvHeads, capacity,
         /// headDim]` key and value buffers (whole buffers, not views of their first positions:
         /// the kernel copies what is not row-contiguous), under a `[1|B, 1|heads, 1, length]`
         /// bool or additive mask or none (null), as one CUDA kernel (shim/gpu_fused.cc): the
         /// output as rows `[B, heads * headDim]`; null when the shapes or dtypes are not ones it
         /// takes.
-        unsafe fn gpu_decode_attention(queries: &MlxArray, keys: &MlxArray, values: &MlxArray, mask: *const MlxArray,
-            length: i32, scale: f32) -> Result<UniquePtr<MlxArray>>;
-        unsafe fn fast_sdpa(q: &MlxArray, k: &MlxArray, v: &MlxArray, scale: f32, mask_mode: &str,
-            mask: *const MlxArray, sinks: *const MlxArray) -> Result<UniquePtr<MlxArray>>;
+        unsafe fn gpu_decode_attention(
+            queries: &MlxArray,
+            keys: &MlxArray,
+            values: &MlxArray,
+            mask: *const MlxArray,
+            length: i32,
+            scale: f32,
+        ) -> Result<UniquePtr<MlxArray>>;
+        unsafe fn fast_sdpa(
+            q: &MlxArray,
+            k: &MlxArray,
+            v: &MlxArray,
+            scale: f32,
+            mask_mode: &str,
+            mask: *const MlxArray,
+            sinks: *const MlxArray,
+        ) -> Result<UniquePtr<MlxArray>>;
         fn quantize(w: &MlxArray, group_size: i32, bits: i32, mode: &str) -> Result<UniquePtr<ArrayList>>;
-        unsafe fn dequantize(w: &MlxArray, scales: &MlxArray, biases: *const MlxArray, group_size: i32, bits: i32,
-            mode: &str, dtype: u8, has_dtype: bool) -> Result<UniquePtr<MlxArray>>;
-        unsafe fn quantized_matmul(x: &MlxArray, w: &MlxArray, scales: &MlxArray, biases: *const MlxArray,
-            transpose: bool, group_size: i32, bits: i32, mode: &str) -> Result<UniquePtr<MlxArray>>;
-        unsafe fn gather_mm(a: &MlxArray, b: &MlxArray, lhs: *const MlxArray, rhs: *const MlxArray, sorted: bool)
-            -> Result<UniquePtr<MlxArray>>;
-        unsafe fn gather_qmm(x: &MlxArray, w: &MlxArray, scales: &MlxArray, biases: *const MlxArray,
-            lhs: *const MlxArray, rhs: *const MlxArray, transpose: bool, group_size: i32, bits: i32, mode: &str,
-            sorted: bool) -> Result<UniquePtr<MlxArray>>;
+        unsafe fn dequantize(
+            w: &MlxArray,
+            scales: &MlxArray,
+            biases: *const MlxArray,
+            group_size: i32,
+            bits: i32,
+            mode: &str,
+            dtype: u8,
+            has_dtype: bool,
+        ) -> Result<UniquePtr<MlxArray>>;
+        unsafe fn quantized_matmul(
+            x: &MlxArray,
+            w: &MlxArray,
+            scales: &MlxArray,
+            biases: *const MlxArray,
+            transpose: bool,
+            group_size: i32,
+            bits: i32,
+            mode: &str,
+        ) -> Result<UniquePtr<MlxArray>>;
+        unsafe fn gather_mm(
+            a: &MlxArray,
+            b: &MlxArray,
+            lhs: *const MlxArray,
+            rhs: *const MlxArray,
+            sorted: bool,
+        ) -> Result<UniquePtr<MlxArray>>;
+        unsafe fn gather_qmm(
+            x: &MlxArray,
+            w: &MlxArray,
+            scales: &MlxArray,
+            biases: *const MlxArray,
+            lhs: *const MlxArray,
+            rhs: *const MlxArray,
+            transpose: bool,
+            group_size: i32,
+            bits: i32,
+            mode: &str,
+            sorted: bool,
+        ) -> Result<UniquePtr<MlxArray>>;
 
         // ---- transforms --------------------------------------------------------------
-        fn value_and_grad(cb: &mut TraceCallback, inputs: &ArrayList, argnums: &[i32], grads: Pin<&mut ArrayList>)
-            -> Result<UniquePtr<ArrayList>>;
-        fn vjp(cb: &mut TraceCallback, primals: &ArrayList, cotangents: &ArrayList, vjps: Pin<&mut ArrayList>)
-            -> Result<UniquePtr<ArrayList>>;
-        fn jvp(cb: &mut TraceCallback, primals: &ArrayList, tangents: &ArrayList, jvps: Pin<&mut ArrayList>)
-            -> Result<UniquePtr<ArrayList>>;
-        fn vmap(cb: &mut TraceCallback, inputs: &ArrayList, in_axes: &[i32], out_axes: &[i32])
-            -> Result<UniquePtr<ArrayList>>;
-        fn compile_call(cb: &mut TraceCallback, id: usize, shapeless: bool, inputs: &ArrayList)
-            -> Result<UniquePtr<ArrayList>>;
+        fn value_and_grad(
+            cb: &mut TraceCallback,
+            inputs: &ArrayList,
+            argnums: &[i32],
+            grads: Pin<&mut ArrayList>,
+        ) -> Result<UniquePtr<ArrayList>>;
+        fn vjp(
+            cb: &mut TraceCallback,
+            primals: &ArrayList,
+            cotangents: &ArrayList,
+            vjps: Pin<&mut ArrayList>,
+        ) -> Result<UniquePtr<ArrayList>>;
+        fn jvp(
+            cb: &mut TraceCallback,
+            primals: &ArrayList,
+            tangents: &ArrayList,
+            jvps: Pin<&mut ArrayList>,
+        ) -> Result<UniquePtr<ArrayList>>;
+        fn vmap(cb: &mut TraceCallback, inputs: &ArrayList, in_axes: &[i32], out_axes: &[i32]) -> Result<UniquePtr<ArrayList>>;
+        fn compile_call(cb: &mut TraceCallback, id: usize, shapeless: bool, inputs: &ArrayList) -> Result<UniquePtr<ArrayList>>;
         fn compile_erase(id: usize);
         fn set_compile_enabled(enabled: bool);
 
         // ---- checkpoint files (lazy readers) -------------------------------------------
         /// Opens a safetensors file lazily; fills `names` (one per returned array) and
         /// `metadata` (flat key, value pairs).
-        fn load_safetensors_file(path: &str, names: &mut Vec<String>, metadata: &mut Vec<String>)
-            -> Result<UniquePtr<ArrayList>>;
+        fn load_safetensors_file(path: &str, names: &mut Vec<String>, metadata: &mut Vec<String>) -> Result<UniquePtr<ArrayList>>;
         /// Opens a GGUF file lazily (string metadata only); an error where MLX lacks GGUF.
-        fn load_gguf_file(path: &str, names: &mut Vec<String>, metadata: &mut Vec<String>)
-            -> Result<UniquePtr<ArrayList>>;
+        fn load_gguf_file(path: &str, names: &mut Vec<String>, metadata: &mut Vec<String>) -> Result<UniquePtr<ArrayList>>;
 
         // ---- distributed (distributed.cc) -------------------------------------------
         fn dist_is_available(backend: &str) -> Result<bool>;
@@ -474,10 +679,7 @@ use cpu_attention::bridge as cpu_attention;
 use cpu_half_gemm::bridge as cpu_half_gemm;
 use cpu_quantized_gemm::bridge as cpu_quantized_gemm;
 
-fn invoke_trace_callback(
-    cb: &mut TraceCallback,
-    inputs: &ffi::ArrayList,
-) -> Result<UniquePtr<ffi::ArrayList>, String> {
+fn invoke_trace_callback(cb: &mut TraceCallback, inputs: &ffi::ArrayList) -> Result<UniquePtr<ffi::ArrayList>, String> {
     // This runs under MLX's C++ frames, which a Rust panic must not unwind through (cxx would
     // abort the process). A panic becomes the call's error instead: MLX unwinds it as an
     // exception (releasing what it holds) and the export that started the transform throws it
@@ -489,9 +691,5 @@ fn invoke_trace_callback(
 
 /// The message a panic was raised with (`panic!("...")` payloads are `&str` or `String`).
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(no message)")
+    payload.downcast_ref::<&str>().copied().or_else(|| payload.downcast_ref::<String>().map(String::as_str)).unwrap_or("(no message)")
 }

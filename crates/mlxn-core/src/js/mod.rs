@@ -6,8 +6,8 @@
 use std::cell::{Cell, RefCell};
 
 use cxx::UniquePtr;
-use napi::bindgen_prelude::{FromNapiValue, ToNapiValue, TypeName, ValidateNapiValue};
 use napi::ValueType;
+use napi::bindgen_prelude::{FromNapiValue, ToNapiValue, TypeName, ValidateNapiValue};
 use napi::{Env, sys};
 use napi_derive::napi;
 

@@ -439,14 +439,39 @@ pub fn fast_layer_norm(x: JsArray, weight: Option<JsArray>, bias: Option<JsArray
 }
 
 #[napi(js_name = "fastRope", catch_unwind)]
-pub fn fast_rope(x: JsArray, dims: i32, traditional: bool, base: Option<f64>, scale: f64, offset: JsArray, freqs: Option<JsArray>) -> Result<JsArray> {
+pub fn fast_rope(
+    x: JsArray,
+    dims: i32,
+    traditional: bool,
+    base: Option<f64>,
+    scale: f64,
+    offset: JsArray,
+    freqs: Option<JsArray>,
+) -> Result<JsArray> {
     ret(unsafe {
-        ffi::fast_rope(x.raw()?, dims, traditional, base.unwrap_or(0.0) as f32, base.is_some(), scale as f32, offset.raw()?, opt_ptr(freqs)?)
+        ffi::fast_rope(
+            x.raw()?,
+            dims,
+            traditional,
+            base.unwrap_or(0.0) as f32,
+            base.is_some(),
+            scale as f32,
+            offset.raw()?,
+            opt_ptr(freqs)?,
+        )
     })
 }
 
 #[napi(js_name = "fastSdpa", catch_unwind)]
-pub fn fast_sdpa(q: JsArray, k: JsArray, v: JsArray, scale: f64, mask_mode: String, mask: Option<JsArray>, sinks: Option<JsArray>) -> Result<JsArray> {
+pub fn fast_sdpa(
+    q: JsArray,
+    k: JsArray,
+    v: JsArray,
+    scale: f64,
+    mask_mode: String,
+    mask: Option<JsArray>,
+    sinks: Option<JsArray>,
+) -> Result<JsArray> {
     ret(unsafe { ffi::fast_sdpa(q.raw()?, k.raw()?, v.raw()?, scale as f32, &mask_mode, opt_ptr(mask)?, opt_ptr(sinks)?) })
 }
 
@@ -456,14 +481,29 @@ pub fn quantize(w: JsArray, group_size: i32, bits: i32, mode: String) -> Result<
 }
 
 #[napi(catch_unwind)]
-pub fn dequantize(w: JsArray, scales: JsArray, biases: Option<JsArray>, group_size: i32, bits: i32, mode: String, dtype: Option<u8>) -> Result<JsArray> {
-    ret(unsafe {
-        ffi::dequantize(w.raw()?, scales.raw()?, opt_ptr(biases)?, group_size, bits, &mode, dtype.unwrap_or(0), dtype.is_some())
-    })
+pub fn dequantize(
+    w: JsArray,
+    scales: JsArray,
+    biases: Option<JsArray>,
+    group_size: i32,
+    bits: i32,
+    mode: String,
+    dtype: Option<u8>,
+) -> Result<JsArray> {
+    ret(unsafe { ffi::dequantize(w.raw()?, scales.raw()?, opt_ptr(biases)?, group_size, bits, &mode, dtype.unwrap_or(0), dtype.is_some()) })
 }
 
 #[napi(js_name = "quantizedMatmul", catch_unwind)]
-pub fn quantized_matmul(x: JsArray, w: JsArray, scales: JsArray, biases: Option<JsArray>, transpose: bool, group_size: i32, bits: i32, mode: String) -> Result<JsArray> {
+pub fn quantized_matmul(
+    x: JsArray,
+    w: JsArray,
+    scales: JsArray,
+    biases: Option<JsArray>,
+    transpose: bool,
+    group_size: i32,
+    bits: i32,
+    mode: String,
+) -> Result<JsArray> {
     ret(unsafe { ffi::quantized_matmul(x.raw()?, w.raw()?, scales.raw()?, opt_ptr(biases)?, transpose, group_size, bits, &mode) })
 }
 
@@ -473,8 +513,32 @@ pub fn gather_mm(a: JsArray, b: JsArray, lhs: Option<JsArray>, rhs: Option<JsArr
 }
 
 #[napi(js_name = "gatherQmm", catch_unwind)]
-pub fn gather_qmm(x: JsArray, w: JsArray, scales: JsArray, biases: Option<JsArray>, lhs: Option<JsArray>, rhs: Option<JsArray>, transpose: bool, group_size: i32, bits: i32, mode: String, sorted: bool) -> Result<JsArray> {
+pub fn gather_qmm(
+    x: JsArray,
+    w: JsArray,
+    scales: JsArray,
+    biases: Option<JsArray>,
+    lhs: Option<JsArray>,
+    rhs: Option<JsArray>,
+    transpose: bool,
+    group_size: i32,
+    bits: i32,
+    mode: String,
+    sorted: bool,
+) -> Result<JsArray> {
     ret(unsafe {
-        ffi::gather_qmm(x.raw()?, w.raw()?, scales.raw()?, opt_ptr(biases)?, opt_ptr(lhs)?, opt_ptr(rhs)?, transpose, group_size, bits, &mode, sorted)
+        ffi::gather_qmm(
+            x.raw()?,
+            w.raw()?,
+            scales.raw()?,
+            opt_ptr(biases)?,
+            opt_ptr(lhs)?,
+            opt_ptr(rhs)?,
+            transpose,
+            group_size,
+            bits,
+            &mode,
+            sorted,
+        )
     })
 }

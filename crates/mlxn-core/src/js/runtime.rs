@@ -53,11 +53,7 @@ pub struct MemoryStats {
 
 #[napi(catch_unwind)]
 pub fn memory() -> MemoryStats {
-    MemoryStats {
-        active: ffi::active_memory() as f64,
-        peak: ffi::peak_memory() as f64,
-        cache: ffi::cache_memory() as f64,
-    }
+    MemoryStats { active: ffi::active_memory() as f64, peak: ffi::peak_memory() as f64, cache: ffi::cache_memory() as f64 }
 }
 
 #[napi(js_name = "resetPeakMemory", catch_unwind)]

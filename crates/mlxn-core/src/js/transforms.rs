@@ -32,12 +32,15 @@ fn with_callback<R>(f: &FlatFn, body: impl FnOnce(&mut TraceCallback) -> R) -> R
     body(&mut cb)
 }
 
-#[napi(js_name = "valueAndGrad", ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, inputs: JsArray[], argnums: number[]", catch_unwind)]
+#[napi(
+    js_name = "valueAndGrad",
+    ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, inputs: JsArray[], argnums: number[]",
+    catch_unwind
+)]
 pub fn value_and_grad(f: FlatFn, inputs: Vec<JsArray>, argnums: Vec<i32>) -> Result<Vec<Vec<JsArray>>> {
     let inputs = list_arg(&inputs)?;
     let mut grads = ffi::list_new();
-    let values = with_callback(&f, |cb| ffi::value_and_grad(cb, &inputs, &argnums, grads.pin_mut()))
-        .map_err(|e| mlx_err(e.what()))?;
+    let values = with_callback(&f, |cb| ffi::value_and_grad(cb, &inputs, &argnums, grads.pin_mut())).map_err(|e| mlx_err(e.what()))?;
     Ok(vec![wrap_list(&values), wrap_list(&grads)])
 }
 
@@ -66,11 +69,14 @@ pub fn vmap(f: FlatFn, inputs: Vec<JsArray>, in_axes: Vec<i32>, out_axes: Vec<i3
 }
 
 /// Calls the compiled function `id`; `fn` is traced only on a cache miss.
-#[napi(js_name = "compileCall", ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, id: number, shapeless: boolean, inputs: JsArray[]", catch_unwind)]
+#[napi(
+    js_name = "compileCall",
+    ts_args_type = "fn: (inputs: JsArray[]) => JsArray[] | null, id: number, shapeless: boolean, inputs: JsArray[]",
+    catch_unwind
+)]
 pub fn compile_call(f: FlatFn, id: u32, shapeless: bool, inputs: Vec<JsArray>) -> Result<Vec<JsArray>> {
     let inputs = list_arg(&inputs)?;
-    let out = with_callback(&f, |cb| ffi::compile_call(cb, id as usize, shapeless, &inputs))
-        .map_err(|e| mlx_err(e.what()))?;
+    let out = with_callback(&f, |cb| ffi::compile_call(cb, id as usize, shapeless, &inputs)).map_err(|e| mlx_err(e.what()))?;
     Ok(wrap_list(&out))
 }
 
