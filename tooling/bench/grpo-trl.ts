@@ -105,6 +105,18 @@ async function runOurs(modelDir: string): Promise<SideResult> {
   };
   const steps: Step[] = [];
   let last = 0;
+  // Peak memory per phase (and between phases), after the warm-up: the peak counter is reset as
+  // each phase starts, and what it had counted goes to the overall peak first.
+  const phasePeaks: Record<string, number> = {};
+  let peak = 0;
+  const takePeak = (key: string) => {
+    // MLX's reset sets the peak counter to zero: a phase that allocates nothing still holds what is active.
+    const m = mx.memory();
+    const p = Math.max(m.peak, m.active);
+    phasePeaks[key] = Math.max(phasePeaks[key] ?? 0, p);
+    peak = Math.max(peak, p);
+    mx.resetPeakMemory();
+  };
   try {
     const trainer = new GRPOTrainer({
       model,
@@ -131,6 +143,8 @@ async function runOurs(modelDir: string): Promise<SideResult> {
           });
         } else if (step === s.warmupSteps) {
           mx.resetPeakMemory();
+          peak = 0;
+          for (const k of Object.keys(phasePeaks)) delete phasePeaks[k];
         }
         clear();
         last = performance.now();
@@ -162,10 +176,15 @@ async function runOurs(modelDir: string): Promise<SideResult> {
     });
     // Each phase timed where the trainer calls it (each returns with its results read back).
     const time = <A extends unknown[], R>(key: keyof typeof phases, fn: (...a: A) => R) => (...a: A): R => {
+      takePeak('between');
       const t0 = performance.now();
+      const end = () => {
+        phases[key] += performance.now() - t0;
+        takePeak(key);
+      };
       const out = fn(...a);
-      if (out instanceof Promise) return out.finally(() => (phases[key] += performance.now() - t0)) as R;
-      phases[key] += performance.now() - t0;
+      if (out instanceof Promise) return out.finally(end) as R;
+      end();
       return out;
     };
     const t = trainer as unknown as Record<'generateRollouts' | 'scoreRollouts' | 'lossAndGrad' | 'accumulate' | 'step', (...a: unknown[]) => unknown>;
@@ -178,7 +197,8 @@ async function runOurs(modelDir: string): Promise<SideResult> {
     await trainer.train();
     return {
       steps,
-      peak_memory: mx.memory().peak,
+      peak_memory: (takePeak('between'), peak),
+      phase_peak_memory: phasePeaks,
       mean_completion_length: steps.length ? steps.reduce((a, x) => a + x.completion_tokens, 0) / steps.length / (s.promptsPerStep * s.numGenerations) : null,
       build: native.bindingProfile(),
       mlx: mx.mlxVersion,
@@ -192,6 +212,13 @@ async function runOurs(modelDir: string): Promise<SideResult> {
 function child(args: string[], command = process.execPath): SideResult {
   const out = execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
   return JSON.parse(out.trim().split('\n').pop()!) as SideResult;
+}
+
+/** The largest value of each key over the records. */
+function maxPerKey(records: Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of records) for (const [k, v] of Object.entries(r)) out[k] = Math.max(out[k] ?? 0, v);
+  return out;
 }
 
 function summary(runs: SideResult[]) {
@@ -211,6 +238,7 @@ function summary(runs: SideResult[]) {
     rollout_tokens_per_s: med('rollout_tokens_per_s'),
     training_tokens_per_s: med('training_tokens_per_s'),
     peak_memory: peaks.length ? Math.max(...peaks) : null,
+    ...(runs.some((r) => r.phase_peak_memory) ? { phase_peak_memory: maxPerKey(runs.map((r) => (r.phase_peak_memory ?? {}) as Record<string, number>)) } : {}),
     mean_completion_length: median(runs.map((r) => r.mean_completion_length ?? 0)),
   };
 }

@@ -303,18 +303,20 @@ export class GRPOTrainer extends TrainerCore {
     let hasStats = false;
     // The head in two halves (see RowwiseHeadLoss): per-token log-probabilities and entropies of
     // a few rows at a time, then the loss of them all. The entropy is differentiated only with a
-    // bonus; otherwise it is a metric or a mask, and its backward pass would be wasted work.
+    // bonus; otherwise it is a metric or a mask, and the backward pass recomputes the
+    // log-probabilities alone.
+    const score = (hidden: mx.Array, rows: { start: number; end: number }, withEntropy: boolean) => {
+      const ids = rows.start === 0 && rows.end === batch.inputIds.shape[0] ? batch.inputIds : batch.inputIds.index(mx.sl(rows.start, rows.end));
+      const positions = ids.shape[1] - batch.promptLength;
+      return completionLogprobsFromHidden(this.model, hidden, { inputIds: ids, promptLength: batch.promptLength }, { temperature: c.temperature, withEntropy, chunkSize: positions });
+    };
     const headLoss: RowwiseHeadLoss<mx.Array[]> = {
       rowsPerChunk: headRowsPerChunk(this.model, batch.inputIds.shape[1] - batch.promptLength),
       tokens: (hidden, rows) => {
-        const ids = rows.start === 0 && rows.end === batch.inputIds.shape[0] ? batch.inputIds : batch.inputIds.index(mx.sl(rows.start, rows.end));
-        const { logprobs, entropy } = completionLogprobsFromHidden(this.model, hidden, { inputIds: ids, promptLength: batch.promptLength }, {
-          temperature: c.temperature,
-          withEntropy: true,
-          chunkSize: ids.shape[1] - batch.promptLength,
-        });
+        const { logprobs, entropy } = score(hidden, rows, true);
         return [logprobs, entropyBonusCoef === null ? mx.stopGradient(entropy!) : entropy!];
       },
+      ...(entropyBonusCoef === null ? { differentiated: { outputs: [0], tokens: (hidden: mx.Array, rows: { start: number; end: number }) => [score(hidden, rows, false).logprobs] } } : {}),
       loss: ([logprobs, entropy]) => {
         const result = grpoLoss({
           logprobs,

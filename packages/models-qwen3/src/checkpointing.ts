@@ -63,6 +63,13 @@ export interface RowwiseHeadLoss<R> {
   loss(tokens: mx.Array[]): R;
   /** Batch rows per chunk of the head (≥ 1). */
   rowsPerChunk: number;
+  /**
+   * When the loss depends differentiably on only some of `tokens`' outputs (the others are
+   * constants to it: a metric, a mask): their positions among `tokens`' outputs, and a function
+   * giving only those, in that order. The backward pass then recomputes only what they need.
+   * Default: every output is differentiated.
+   */
+  differentiated?: { outputs: readonly number[]; tokens(hidden: mx.Array, rows: { start: number; end: number }): mx.Array[] };
 }
 
 /** Whether `head` is the two-half form (`RowwiseHeadLoss`) rather than a function. */
@@ -296,9 +303,18 @@ function rowwiseHead<R extends mx.Array | mx.Array[]>(
     mx.eval(t);
     return t;
   });
+  const count = perChunk[0].length;
+  const outputs = head.differentiated?.outputs ?? perChunk[0].map((_, i) => i);
+  if (new Set(outputs).size !== outputs.length || !outputs.every((i) => Number.isInteger(i) && i >= 0 && i < count)) {
+    mx.dispose(perChunk);
+    throw new RangeError(`checkpointedValueAndGrad: headLoss.differentiated.outputs must be distinct positions among the ${count} outputs of tokens, got [${outputs}]`);
+  }
+  const gradTokens = head.differentiated?.tokens ?? head.tokens;
   const [value, gTokens] = mx.tidy((): [R, mx.Array[]] => {
     const tokens = perChunk[0].map((_, i) => join(perChunk.map((p) => p[i])));
-    const [v, g] = mx.valueAndGrad((ts: mx.Array[]) => head.loss(ts))(tokens);
+    // The loss as a function of the differentiated outputs alone (the others held fixed).
+    const lossOf = (ds: mx.Array[]) => head.loss(tokens.map((t, i) => (outputs.includes(i) ? ds[outputs.indexOf(i)] : t)));
+    const [v, g] = mx.valueAndGrad(lossOf)(outputs.map((i) => tokens[i]));
     mx.eval(v, g);
     return [v, g as mx.Array[]];
   });
@@ -313,7 +329,9 @@ function rowwiseHead<R extends mx.Array | mx.Array[]>(
           const [, v] = mx.vjp(
             (h: mx.Array, ...ls: mx.Array[]) => {
               useLeaves(ls);
-              return head.tokens(norm(h), r);
+              const out = gradTokens(norm(h), r);
+              if (out.length !== outputs.length) throw new Error(`checkpointedValueAndGrad: headLoss.differentiated.tokens gave ${out.length} arrays for ${outputs.length} outputs`);
+              return out;
             },
             [rowsOf(last, r), ...leaves],
             gTokens.map((g) => rowsOf(g, r)),
@@ -341,6 +359,20 @@ function rowwiseHead<R extends mx.Array | mx.Array[]>(
 }
 
 /**
+ * Layers in flight beyond the one just scheduled (`MLXN_CHECKPOINT_PACE`, default 2; 0 waits for
+ * each layer as it is scheduled): for measuring the time a deeper pace saves against the memory
+ * its in-flight layers hold.
+ */
+const PACE_DEPTH = paceDepth(process.env.MLXN_CHECKPOINT_PACE);
+
+function paceDepth(value: string | undefined): number {
+  if (value === undefined || value === '') return 2;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`MLXN_CHECKPOINT_PACE must be a non-negative integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/**
  * Evaluation paced a few layers deep, where a loop over layers used to evaluate each at once:
  * each layer's arrays are scheduled as soon as they are built, and the layer scheduled two before
  * is waited for. The device computes one layer while this thread builds the next, and only a few
@@ -354,7 +386,7 @@ class Pacer {
   schedule(wait: mx.Array[], alsoSchedule: mx.Array[] = []): void {
     scheduleEval([...wait, ...alsoSchedule], false);
     this.#waiting.push(wait);
-    if (this.#waiting.length > 2) mx.eval(this.#waiting.shift()!);
+    if (this.#waiting.length > PACE_DEPTH) mx.eval(this.#waiting.shift()!);
   }
 
   /** Waits for everything scheduled. */

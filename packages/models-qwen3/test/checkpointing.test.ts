@@ -21,9 +21,13 @@ function headLoss(model: Qwen3, ids: mx.Array) {
 }
 
 /** The same loss as `headLoss`, in two halves: per-token values of a few rows, then the loss. */
-function rowwiseHeadLoss(model: Qwen3, ids: mx.Array, rowsPerChunk: number): RowwiseHeadLoss<mx.Array[]> {
+function rowwiseHeadLoss(model: Qwen3, ids: mx.Array, rowsPerChunk: number, logprobsOnly = false): RowwiseHeadLoss<mx.Array[]> {
+  const logprobs = (h: mx.Array, rows: { start: number; end: number }) =>
+    tokenLogprobsFromHidden(model, h, ids.index(mx.sl(rows.start, rows.end)), { start: 3, temperature: 0.8 }).logprobs;
   return {
     rowsPerChunk,
+    // The entropy is an auxiliary output only, so the loss is differentiated through the log-probabilities alone.
+    ...(logprobsOnly ? { differentiated: { outputs: [0], tokens: (h: mx.Array, rows: { start: number; end: number }) => [logprobs(h, rows)] } } : {}),
     tokens: (h, rows) => {
       const { logprobs, entropy } = tokenLogprobsFromHidden(model, h, ids.index(mx.sl(rows.start, rows.end)), { start: 3, temperature: 0.8, withEntropy: true });
       return [logprobs, entropy!];
@@ -142,8 +146,8 @@ describe('checkpointedValueAndGrad', () => {
     }
     for (const model of [dense, untied, lora]) {
       const [v1, g1] = plain(model, ids, mask, headLoss(model, ids));
-      for (const rows of [1, 2, 3, 5]) {
-        const head = rowwiseHeadLoss(model, ids, rows);
+      for (const [rows, logprobsOnly] of [[1, false], [2, false], [3, false], [5, false], [1, true], [2, true]] as const) {
+        const head = rowwiseHeadLoss(model, ids, rows, logprobsOnly);
         const [v2, g2] = checkpointedValueAndGrad(model, head, ids, { mask });
         expect(maxAbsDiff(v1[0], v2[0])).toBeLessThanOrEqual(1e-6);
         expect(maxAbsDiff(v1[1], v2[1])).toBeLessThanOrEqual(1e-5);
@@ -154,6 +158,9 @@ describe('checkpointedValueAndGrad', () => {
       }
     }
     expect(() => checkpointedValueAndGrad(dense, { ...rowwiseHeadLoss(dense, ids, 1), rowsPerChunk: 0 }, ids)).toThrow(/rowsPerChunk must be a positive integer/);
+    const wrong = rowwiseHeadLoss(dense, ids, 2, true);
+    expect(() => checkpointedValueAndGrad(dense, { ...wrong, differentiated: { ...wrong.differentiated!, outputs: [2] } }, ids)).toThrow(/distinct positions among the 2 outputs/);
+    expect(() => checkpointedValueAndGrad(dense, { ...wrong, differentiated: { ...wrong.differentiated!, outputs: [0, 1] } }, ids)).toThrow(/gave 1 arrays for 2 outputs/);
   });
 
   it('with the head in chunks of rows, holds one chunk of logits at a time', () => {

@@ -61,7 +61,7 @@ for name in "$@"; do
   n=$(( $(cat .runs 2>/dev/null || echo 0) + 1 )); echo "$n" > .runs
   file="bench/$name.mjs"
   [ "$name" = breakdown ] && file=bench/decode-breakdown.mjs
-  echo "== $name ($(date -u +%H:%M:%S)) MLX_CUDA_USE_CUDNN_SDPA=${MLX_CUDA_USE_CUDNN_SDPA:-} MLXN_NATIVE_FORWARD=${MLXN_NATIVE_FORWARD:-} MLXN_EVAL_THREAD=${MLXN_EVAL_THREAD:-} MLXN_FUSED_PROJECTIONS=${MLXN_FUSED_PROJECTIONS:-} MLXN_BENCH_PRELOAD=${MLXN_BENCH_PRELOAD:-} MLXN_BENCH_CASES=${MLXN_BENCH_CASES:-}"
+  echo "== $name ($(date -u +%H:%M:%S)) MLX_CUDA_USE_CUDNN_SDPA=${MLX_CUDA_USE_CUDNN_SDPA:-} MLXN_NATIVE_FORWARD=${MLXN_NATIVE_FORWARD:-} MLXN_EVAL_THREAD=${MLXN_EVAL_THREAD:-} MLXN_FUSED_PROJECTIONS=${MLXN_FUSED_PROJECTIONS:-} MLXN_BENCH_PRELOAD=${MLXN_BENCH_PRELOAD:-} MLXN_BENCH_CASES=${MLXN_BENCH_CASES:-} MLXN_CHECKPOINT_PACE=${MLXN_CHECKPOINT_PACE:-}"
   # MLXN_BENCH_PRELOAD=jemalloc: both sides (the Python side inherits it) on jemalloc instead of glibc's malloc.
   preload=${MLXN_BENCH_PRELOAD:+$S/preload/lib$MLXN_BENCH_PRELOAD.so.2}
   # MLXN_KERNEL_PROFILE=1: every process of the run (ours and the Python side) records its kernels'
