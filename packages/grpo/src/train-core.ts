@@ -62,8 +62,9 @@ export interface StepResult {
  * Adam whose moments are float32 whatever the parameter's dtype: the update is computed in
  * float32 and cast back. With float32 weights under bf16 autocast (mixed precision) this is
  * torch's AdamW; with bfloat16 weights torch keeps its moments in bfloat16, and this keeps
- * twice their memory for updates that do not lose small steps to rounding. Weight decay is
- * applied by the trainer (it knows which parameters decay).
+ * twice their memory for updates that do not lose small steps to rounding (the trainers'
+ * `optimizerStateDtype: 'parameter'` uses MLX's `Adam` instead, torch's behaviour). Weight decay
+ * is applied by the trainer (it knows which parameters decay).
  */
 export class Float32StateAdam extends Adam {
   protected override initSingle(parameter: mx.Array, state: ParamState): void {
