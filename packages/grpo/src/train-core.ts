@@ -374,7 +374,6 @@ export abstract class TrainerCore {
    * backward pass; the gradients are the same, the memory peak lower.
    */
   protected differentiate<R extends mx.Array | mx.Array[]>(inputIds: mx.Array, mask: mx.Array | 'causal', head: HeadLoss<R> | RowwiseHeadLoss<R>): [R, ParamDict] {
-    const headLoss = wholeHeadLoss(head);
     if (this.#core.gradientCheckpointing) {
       if (isCheckpointable(this.model)) return checkpointedValueAndGrad(this.model, head, inputIds, { mask });
       if (!this.#warnedCheckpointing) {
@@ -382,6 +381,7 @@ export abstract class TrainerCore {
         this.note(`${this.#name}: gradientCheckpointing needs a model with model.embedTokens / model.layers / model.norm (a Qwen3); training without it`);
       }
     }
+    const headLoss = wholeHeadLoss(head);
     return valueAndGrad(this.model, () => headLoss(this.model.hidden(inputIds, { mask })))();
   }
 

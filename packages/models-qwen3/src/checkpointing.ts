@@ -162,9 +162,8 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
   };
   const restoreHead = () => headParts.forEach(([, p], k) => p.update(headTrees[k]));
   const last = hidden[hidden.length - 1];
-  const [value, cotangent, gLeaves] = isRowwiseHeadLoss(headLoss)
-    ? rowwiseHead(headLoss, last, headLeaves, (h) => inner.norm.forward(h), useLeaves, restoreHead)
-    : wholeHead(headLoss, last, headLeaves, (h) => inner.norm.forward(h), useLeaves, restoreHead);
+  const head: HeadStep = { last, leaves: headLeaves, norm: (h) => inner.norm.forward(h), useLeaves, restoreHead };
+  const [value, cotangent, gLeaves] = isRowwiseHeadLoss(headLoss) ? rowwiseHead(headLoss, head) : wholeHead(headLoss, head);
   let off = 0;
   headParts.forEach(([prefix], k) => {
     const n = mx.treeFlatten(headTrees[k]).length;
@@ -248,15 +247,18 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
   return [value, mx.treeUnflatten(params, paths.map(([p]) => grads.get(p)!)) as ParamDict];
 }
 
+/** What differentiating the head needs: its input, its leaves, the final norm, and swapping the leaves in and back. */
+interface HeadStep {
+  /** The last decoder layer's output `[B, L, hidden]`. */
+  last: mx.Array;
+  leaves: mx.Array[];
+  norm: (h: mx.Array) => mx.Array;
+  useLeaves: (leaves: mx.Array[]) => void;
+  restoreHead: () => void;
+}
+
 /** `[value, gradient w.r.t. the last hidden states, gradients w.r.t. the head's leaves]` of a `HeadLoss`, at once. */
-function wholeHead<R extends mx.Array | mx.Array[]>(
-  headLoss: HeadLoss<R>,
-  last: mx.Array,
-  leaves: mx.Array[],
-  norm: (h: mx.Array) => mx.Array,
-  useLeaves: (leaves: mx.Array[]) => void,
-  restoreHead: () => void,
-): [R, mx.Array, mx.Array[]] {
+function wholeHead<R extends mx.Array | mx.Array[]>(headLoss: HeadLoss<R>, { last, leaves, norm, useLeaves, restoreHead }: HeadStep): [R, mx.Array, mx.Array[]] {
   return mx.tidy((): [R, mx.Array, mx.Array[]] => {
     try {
       if (leaves.length > 0) {
@@ -282,14 +284,7 @@ function wholeHead<R extends mx.Array | mx.Array[]>(
  * that gradient. The head leaves' gradients are summed over the chunks in float32 and cast back
  * once, so the chunking does not round them more than one matmul would.
  */
-function rowwiseHead<R extends mx.Array | mx.Array[]>(
-  head: RowwiseHeadLoss<R>,
-  last: mx.Array,
-  leaves: mx.Array[],
-  norm: (h: mx.Array) => mx.Array,
-  useLeaves: (leaves: mx.Array[]) => void,
-  restoreHead: () => void,
-): [R, mx.Array, mx.Array[]] {
+function rowwiseHead<R extends mx.Array | mx.Array[]>(head: RowwiseHeadLoss<R>, { last, leaves, norm, useLeaves, restoreHead }: HeadStep): [R, mx.Array, mx.Array[]] {
   const b = last.shape[0];
   const chunks: { start: number; end: number }[] = [];
   for (let start = 0; start < b; start += head.rowsPerChunk) chunks.push({ start, end: Math.min(b, start + head.rowsPerChunk) });
