@@ -35,12 +35,17 @@ for (const [i, { prompt, maxTokens, stop }] of prompts.entries()) {
   // The same prompt alone, with the same budget and stop string.
   const single = await model.generate(prompt, { maxTokens, logprobs: true, ...(stop === undefined ? {} : { stop }) });
   const same =
-    r.finishReason === single.finishReason && r.text === single.text && r.tokens.length === single.tokens.length && r.tokens.every((t, j) => t === single.tokens[j]);
+    r.finishReason === single.finishReason &&
+    r.text === single.text &&
+    r.tokens.length === single.tokens.length &&
+    r.tokens.every((t, j) => t === single.tokens[j]);
   // Left padding changes how the batch is laid out, not what each row computes.
   const gap = Math.max(0, ...r.logprobs!.map((l, j) => Math.abs(l - single.logprobs![j])));
   allEqual &&= same;
   maxGap = Math.max(maxGap, gap);
-  console.log(`row ${i}: ${r.usage.promptTokens} prompt tokens, maxTokens ${maxTokens}${stop === undefined ? '' : `, stop ${JSON.stringify(stop)}`}`);
+  console.log(
+    `row ${i}: ${r.usage.promptTokens} prompt tokens, maxTokens ${maxTokens}${stop === undefined ? '' : `, stop ${JSON.stringify(stop)}`}`,
+  );
   console.log(`  finish: ${r.finishReason}, ${r.tokens.length} tokens, same as alone: ${same}`);
   console.log(`  text: ${JSON.stringify(r.text)}`);
 }

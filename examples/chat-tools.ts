@@ -17,7 +17,12 @@ import { type ToolCall, Qwen3, encodePrompt, parseReply } from '@mlxn/models-qwe
 import { tinyQwen3WithTokenizer } from '../tooling/test-support/qwen3.mjs';
 
 const { values } = parseArgs({
-  options: { model: { type: 'string' }, revision: { type: 'string' }, prompt: { type: 'string', default: 'What is the weather in Paris and in Tokyo right now?' }, scripted: { type: 'boolean', default: false } },
+  options: {
+    model: { type: 'string' },
+    revision: { type: 'string' },
+    prompt: { type: 'string', default: 'What is the weather in Paris and in Tokyo right now?' },
+    scripted: { type: 'boolean', default: false },
+  },
 });
 const folder = values.model ?? tinyQwen3WithTokenizer();
 // A hub id not in the local Hugging Face cache is downloaded into it first.
@@ -33,14 +38,20 @@ const tools = [
       description: 'The current weather of a city',
       parameters: {
         type: 'object',
-        properties: { city: { type: 'string', description: 'City name, e.g. Paris' }, unit: { type: 'string', enum: ['celsius', 'fahrenheit'] } },
+        properties: {
+          city: { type: 'string', description: 'City name, e.g. Paris' },
+          unit: { type: 'string', enum: ['celsius', 'fahrenheit'] },
+        },
         required: ['city'],
       },
     },
   },
 ];
 // ... and what runs when it calls them. Demo data stands in for a weather service.
-const weatherByCity: Record<string, { celsius: number; sky: string }> = { paris: { celsius: 18, sky: 'sunny' }, tokyo: { celsius: 24, sky: 'light rain' } };
+const weatherByCity: Record<string, { celsius: number; sky: string }> = {
+  paris: { celsius: 18, sky: 'sunny' },
+  tokyo: { celsius: 24, sky: 'light rain' },
+};
 const implementations: Record<string, (args: Record<string, unknown>) => Promise<unknown>> = {
   async get_weather({ city, unit = 'celsius' }) {
     if (typeof city !== 'string') throw new Error('city must be a string');
@@ -75,9 +86,13 @@ console.log(`the prompt lists the tools:\n${toolsBlock}`);
 
 /** What a tool-using Qwen3 says next: tool calls first, then an answer built from their results. */
 function scriptedReply(messages: readonly ChatMessage[]): string {
-  const results = messages.filter((m) => m.role === 'tool').map((m) => JSON.parse(m.content) as { city: string; temperature: number; sky: string });
+  const results = messages
+    .filter((m) => m.role === 'tool')
+    .map((m) => JSON.parse(m.content) as { city: string; temperature: number; sky: string });
   if (results.length === 0) {
-    return ['Paris', 'Tokyo'].map((city) => `<tool_call>\n${JSON.stringify({ name: 'get_weather', arguments: { city } })}\n</tool_call>`).join('\n');
+    return ['Paris', 'Tokyo']
+      .map((city) => `<tool_call>\n${JSON.stringify({ name: 'get_weather', arguments: { city } })}\n</tool_call>`)
+      .join('\n');
   }
   return results.map((r) => `In ${r.city} it is ${r.temperature} °C with ${r.sky}.`).join(' ');
 }
@@ -122,7 +137,8 @@ for (let round = 1; round <= 4 && !answered; round++) {
     console.log(`tool result: ${JSON.stringify(result)}`);
     messages.push({ role: 'tool', content: JSON.stringify(result) });
   }
-  for (const bad of reply.invalidToolCalls) messages.push({ role: 'tool', content: JSON.stringify({ error: `invalid tool call: ${bad.error}` }) });
+  for (const bad of reply.invalidToolCalls)
+    messages.push({ role: 'tool', content: JSON.stringify({ error: `invalid tool call: ${bad.error}` }) });
 }
 if (!answered) console.log('[no final answer after 4 rounds]');
 

@@ -6,7 +6,12 @@ import { Qwen3 } from '@mlxn/models-qwen3';
 import { tinyQwen3WithTokenizer } from '../tooling/test-support/qwen3.mjs';
 
 const { values } = parseArgs({
-  options: { model: { type: 'string' }, revision: { type: 'string' }, prompt: { type: 'string', default: 'What is the weather like in Paris today?' }, 'max-tokens': { type: 'string', default: '256' } },
+  options: {
+    model: { type: 'string' },
+    revision: { type: 'string' },
+    prompt: { type: 'string', default: 'What is the weather like in Paris today?' },
+    'max-tokens': { type: 'string', default: '256' },
+  },
 });
 const folder = values.model ?? tinyQwen3WithTokenizer();
 // A hub id not in the local Hugging Face cache is downloaded into it first.
@@ -37,7 +42,11 @@ const show = (name: string, text: string) => {
   section = name;
   process.stdout.write(text);
 };
-for await (const part of model.chatStream([{ role: 'user', content: question }], { tools: [weatherTool], maxTokens, signal: abort.signal })) {
+for await (const part of model.chatStream([{ role: 'user', content: question }], {
+  tools: [weatherTool],
+  maxTokens,
+  signal: abort.signal,
+})) {
   if (part.type === 'reasoning') show('thinking', part.text);
   else if (part.type === 'text') show('assistant', part.text);
   else if (part.type === 'toolCall') show('tool call', `${part.toolCall.name}(${JSON.stringify(part.toolCall.arguments)})`);

@@ -2,7 +2,13 @@
 // Run: pnpm demo
 import * as mx from '@mlxn/core';
 
-const x = mx.array([[1, 2], [3, 4]], { dtype: 'float32' });
+const x = mx.array(
+  [
+    [1, 2],
+    [3, 4],
+  ],
+  { dtype: 'float32' },
+);
 console.log('x =', x.toString());
 console.log('x * 2 + 1 =', mx.add(mx.multiply(x, 2), 1).tolist());
 

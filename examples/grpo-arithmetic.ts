@@ -41,7 +41,10 @@ const elapsed = () => `${((performance.now() - started) / 1000).toFixed(1)}s`;
 // Every pair a + b with a, b in 0..9; a fixed fifth of them is held out from training.
 const pairs: [number, number][] = [];
 for (let a = 0; a < 10; a++) for (let b = 0; b < 10; b++) pairs.push([a, b]);
-const shuffled = pairs.map((p, i) => [p, Math.sin(i * 12.9898 + seed) * 43758.5453] as const).sort((x, y) => (x[1] % 1) - (y[1] % 1)).map(([p]) => p);
+const shuffled = pairs
+  .map((p, i) => [p, Math.sin(i * 12.9898 + seed) * 43758.5453] as const)
+  .sort((x, y) => (x[1] % 1) - (y[1] % 1))
+  .map(([p]) => p);
 const heldOut = shuffled.slice(0, 20);
 const train = shuffled.slice(20);
 const prompt = ([a, b]: [number, number]) => `${a}+${b}=`;
@@ -89,7 +92,9 @@ await new Qwen3(config).save(initDir);
 for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(tokenizerDir, f), join(initDir, f));
 // The truncated table is deliberate: say so, or loading rejects the larger tokenizer.
 const model = await Qwen3.load(initDir, { truncatedVocab: !fullVocab });
-console.log(`model: ${(model.numParameters() / 1e6).toFixed(2)}M parameters (vocabulary ${config.vocabSize}, hidden ${config.hiddenSize}, ${config.numHiddenLayers} layers)`);
+console.log(
+  `model: ${(model.numParameters() / 1e6).toFixed(2)}M parameters (vocabulary ${config.vocabSize}, hidden ${config.hiddenSize}, ${config.numHiddenLayers} layers)`,
+);
 
 async function accuracy(m: Qwen3, set: [number, number][]): Promise<{ acc: number; formatOk: number; sample: string }> {
   const results = await m.batchGenerate(set.map(prompt), { maxTokens: 10, temperature: 0, maxBatchSize: set.length });
@@ -105,7 +110,9 @@ async function accuracy(m: Qwen3, set: [number, number][]): Promise<{ acc: numbe
 const show = async (label: string, m: Qwen3) => {
   const r = await accuracy(m, heldOut);
   const t = await accuracy(m, train);
-  console.log(`${label}: held-out accuracy ${(r.acc * 100).toFixed(0)}% (train prompts ${(t.acc * 100).toFixed(0)}%)  format ${(r.formatOk * 100).toFixed(0)}%  e.g. ${JSON.stringify(r.sample)}  [${elapsed()}]`);
+  console.log(
+    `${label}: held-out accuracy ${(r.acc * 100).toFixed(0)}% (train prompts ${(t.acc * 100).toFixed(0)}%)  format ${(r.formatOk * 100).toFixed(0)}%  e.g. ${JSON.stringify(r.sample)}  [${elapsed()}]`,
+  );
   return r;
 };
 
@@ -168,9 +175,16 @@ const afterGrpo = await show('after GRPO', model);
 
 // The per-step rewards are noisy (4 prompts × 8 completions a step): compare quarters of the run.
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const quarters = (xs: number[]) => [0, 1, 2, 3].map((q) => mean(xs.slice(Math.floor((q * xs.length) / 4), Math.max(Math.floor(((q + 1) * xs.length) / 4), Math.floor((q * xs.length) / 4) + 1))));
+const quarters = (xs: number[]) =>
+  [0, 1, 2, 3].map((q) =>
+    mean(xs.slice(Math.floor((q * xs.length) / 4), Math.max(Math.floor(((q + 1) * xs.length) / 4), Math.floor((q * xs.length) / 4) + 1))),
+  );
 const rq = quarters(rewards);
-console.log(`mean reward by quarter of GRPO: ${rq.map((x) => x.toFixed(3)).join(' → ')} (correctness ${quarters(correct).map((x) => x.toFixed(2)).join(' → ')})`);
+console.log(
+  `mean reward by quarter of GRPO: ${rq.map((x) => x.toFixed(3)).join(' → ')} (correctness ${quarters(correct)
+    .map((x) => x.toFixed(2))
+    .join(' → ')})`,
+);
 console.log(`mean reward: first quarter ${rq[0].toFixed(3)} → last quarter ${rq[3].toFixed(3)}`);
 
 // --- the checkpoint reads back ----------------------------------------------------------------
@@ -178,6 +192,8 @@ const ckpt = latestCheckpoint(join(out, 'grpo'));
 if (ckpt === null) throw new Error('no checkpoint was written');
 const reloaded = await Qwen3.load(ckpt, { truncatedVocab: !fullVocab });
 const again = await accuracy(reloaded, heldOut);
-console.log(`checkpoint ${ckpt} loads with Qwen3.load: held-out accuracy ${(again.acc * 100).toFixed(0)}% (${again.acc === afterGrpo.acc ? 'same as in memory' : 'DIFFERS'})`);
+console.log(
+  `checkpoint ${ckpt} loads with Qwen3.load: held-out accuracy ${(again.acc * 100).toFixed(0)}% (${again.acc === afterGrpo.acc ? 'same as in memory' : 'DIFFERS'})`,
+);
 console.log(`total time ${elapsed()}`);
 if (!flags.keep && flags.out === undefined && existsSync(out)) rmSync(out, { recursive: true, force: true });

@@ -13,7 +13,8 @@ import { Qwen3 } from '@mlxn/models-qwen3';
 import { tinyQwen3WithTokenizer } from '../tooling/test-support/qwen3.mjs';
 
 const { values } = parseArgs({
-  options: { model: { type: 'string' }, revision: { type: 'string' }, steps: { type: 'string', default: '6' } } });
+  options: { model: { type: 'string' }, revision: { type: 'string' }, steps: { type: 'string', default: '6' } },
+});
 const folder = values.model ?? tinyQwen3WithTokenizer();
 // A hub id not in the local Hugging Face cache is downloaded into it first.
 const loadOptions = values.revision === undefined ? {} : { revision: values.revision };
@@ -64,7 +65,9 @@ const trainer = new GRPOTrainer({
     if (typeof r.reward !== 'number') return;
     const custom = r['rewards/asciiShare/mean'];
     const builtin = r['rewards/length/mean'];
-    console.log(`step ${r.step}: reward ${r.reward.toFixed(4)} (asciiShare ${custom?.toFixed(4)}, length ${builtin?.toFixed(4)}), loss ${r.loss?.toFixed(4)}`);
+    console.log(
+      `step ${r.step}: reward ${r.reward.toFixed(4)} (asciiShare ${custom?.toFixed(4)}, length ${builtin?.toFixed(4)}), loss ${r.loss?.toFixed(4)}`,
+    );
   },
 });
 const result = await trainer.train();
@@ -72,9 +75,12 @@ const result = await trainer.train();
 // What the trainer logged is what the function returned: check the means against its own calls.
 const history = result.logHistory.filter((r) => typeof r['rewards/asciiShare/mean'] === 'number');
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const logsMatch = history.length === calls.length && history.every((r, i) => Math.abs(r['rewards/asciiShare/mean']! - mean(calls[i])) < 1e-6);
+const logsMatch =
+  history.length === calls.length && history.every((r, i) => Math.abs(r['rewards/asciiShare/mean']! - mean(calls[i])) < 1e-6);
 const weighted = history.every((r) => Math.abs(r.reward! - (r['rewards/asciiShare/mean']! + 0.5 * r['rewards/length/mean']!)) < 1e-6);
 console.log(`custom reward called ${calls.length} times with ${calls.map((c) => c.length).join(', ')} completions`);
 console.log(`logged means equal the returned scores: ${logsMatch}; reward = asciiShare + 0.5 × length: ${weighted}`);
-console.log(`asciiShare first step ${mean(calls[0]).toFixed(4)}, last step ${mean(calls.at(-1)!).toFixed(4)}; ${result.globalStep} steps, ${result.skippedSteps} skipped`);
+console.log(
+  `asciiShare first step ${mean(calls[0]).toFixed(4)}, last step ${mean(calls.at(-1)!).toFixed(4)}; ${result.globalStep} steps, ${result.skippedSteps} skipped`,
+);
 rmSync(outputDir, { recursive: true, force: true });

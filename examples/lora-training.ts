@@ -15,7 +15,8 @@ import { Qwen3 } from '@mlxn/models-qwen3';
 import { tinyQwen3WithTokenizer } from '../tooling/test-support/qwen3.mjs';
 
 const { values } = parseArgs({
-  options: { model: { type: 'string' }, revision: { type: 'string' }, steps: { type: 'string', default: '40' } } });
+  options: { model: { type: 'string' }, revision: { type: 'string' }, steps: { type: 'string', default: '40' } },
+});
 const folder = values.model ?? tinyQwen3WithTokenizer();
 // A hub id not in the local Hugging Face cache is downloaded into it first.
 const loadOptions = values.revision === undefined ? {} : { revision: values.revision };
@@ -39,10 +40,20 @@ const complete = async (m: Qwen3) => (await m.generate('The capital of Italy is'
 const baseWeights = new Map(model.namedParameters());
 console.log(`before: loss ${evalLoss(model).toFixed(4)}, "The capital of Italy is" -> ${JSON.stringify(await complete(model))}`);
 
-const targetsLinears = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
+const targetsLinears = [
+  'self_attn.q_proj',
+  'self_attn.k_proj',
+  'self_attn.v_proj',
+  'self_attn.o_proj',
+  'mlp.gate_proj',
+  'mlp.up_proj',
+  'mlp.down_proj',
+];
 mx.random.seed(0); // the adapters' A matrices start random
 const adapted = linearToLoRALayers(model, { rank: 8, scale: 2, targets: targetsLinears });
-console.log(`adapters on ${adapted.length} linears; trainable ${model.numParameters({ trainable: true })} of ${model.numParameters()} parameters`);
+console.log(
+  `adapters on ${adapted.length} linears; trainable ${model.numParameters({ trainable: true })} of ${model.numParameters()} parameters`,
+);
 
 const optimizer = new Adam({ learningRate: 1e-2 });
 const lossAndGrad = valueAndGrad(model, () => lossOf(model));
@@ -80,13 +91,17 @@ const fresh = await Qwen3.load(folder, loadOptions);
 const freshLoss = evalLoss(fresh);
 loadAdapters(fresh, file);
 const reloadedLoss = evalLoss(fresh);
-console.log(`fresh model: loss ${freshLoss.toFixed(4)}; with the loaded adapters: ${reloadedLoss.toFixed(4)} (same as trained: ${reloadedLoss === trainedLoss})`);
+console.log(
+  `fresh model: loss ${freshLoss.toFixed(4)}; with the loaded adapters: ${reloadedLoss.toFixed(4)} (same as trained: ${reloadedLoss === trainedLoss})`,
+);
 
 // Fusing merges W + scale·Bᵀ·Aᵀ into each linear: plain linears again, no adapter cost at inference.
 fuseLoRA(fresh);
 const fusedLoss = evalLoss(fresh);
 const fusedGap = Math.abs(fusedLoss - trainedLoss);
-console.log(`fused: ${adapterParameters(fresh).length} adapter tensors left, loss ${fusedLoss.toFixed(4)} (differs from trained by ${fusedGap.toExponential(1)}), "The capital of Italy is" -> ${JSON.stringify(await complete(fresh))}`);
+console.log(
+  `fused: ${adapterParameters(fresh).length} adapter tensors left, loss ${fusedLoss.toFixed(4)} (differs from trained by ${fusedGap.toExponential(1)}), "The capital of Italy is" -> ${JSON.stringify(await complete(fresh))}`,
+);
 console.log(`loss dropped: ${firstLoss.toFixed(4)} -> ${trainedLoss.toFixed(4)}`);
 mx.dispose([inputs, targets]);
 rmSync(dir, { recursive: true, force: true });

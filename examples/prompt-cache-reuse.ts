@@ -15,7 +15,8 @@ import { Qwen3, encodePrompt } from '@mlxn/models-qwen3';
 import { tinyQwen3WithTokenizer } from '../tooling/test-support/qwen3.mjs';
 
 const { values } = parseArgs({
-  options: { model: { type: 'string' }, revision: { type: 'string' }, 'max-tokens': { type: 'string', default: '24' } } });
+  options: { model: { type: 'string' }, revision: { type: 'string' }, 'max-tokens': { type: 'string', default: '24' } },
+});
 const folder = values.model ?? tinyQwen3WithTokenizer();
 // A hub id not in the local Hugging Face cache is downloaded into it first.
 const loadOptions = values.revision === undefined ? {} : { revision: values.revision };
@@ -42,8 +43,17 @@ if (model.tokenizer === undefined) throw new Error(`${folder} has no tokenizer.j
 console.log(`model: ${folder} (${model.config.numHiddenLayers} layers)`);
 
 // Each question as the model sees it: the chat template rendered to token ids.
-const prompts = questions.map((q) =>
-  encodePrompt(model, [{ role: 'system', content: system }, { role: 'user', content: q }], { enableThinking: false }, 'prompt-cache-reuse').tokens,
+const prompts = questions.map(
+  (q) =>
+    encodePrompt(
+      model,
+      [
+        { role: 'system', content: system },
+        { role: 'user', content: q },
+      ],
+      { enableThinking: false },
+      'prompt-cache-reuse',
+    ).tokens,
 );
 // The shared prefix is what the rendered prompts have in common token for token (the system
 // turn and the start of the user turn); cutting by tokens, not text, keeps tokenization exact.
@@ -106,7 +116,9 @@ for (const [i, tokens] of prompts.entries()) {
 }
 console.log(`cache after the last trim: ${offsetOf(loaded[0])} tokens (the prefix)`);
 for (const c of loaded) c.dispose();
-console.log(`prefill total: ${withCache} tokens with the cache vs ${without} without (${((1 - withCache / without) * 100).toFixed(1)}% saved)`);
+console.log(
+  `prefill total: ${withCache} tokens with the cache vs ${without} without (${((1 - withCache / without) * 100).toFixed(1)}% saved)`,
+);
 console.log(`all outputs equal: ${allEqual}; largest log-probability difference: ${maxGap.toExponential(2)}`);
 
 // 3. Within one process the split is automatic: give generation the whole prompt and a cache it
@@ -114,6 +126,8 @@ console.log(`all outputs equal: ${allEqual}; largest log-probability difference:
 const live = model.makeCache();
 const first = await model.generate(prompts[0], { promptCache: live, maxTokens });
 const second = await model.generate(prompts[1], { promptCache: live, maxTokens });
-console.log(`automatic reuse: first call reused ${first.usage.cachedPromptTokens} tokens, second reused ${second.usage.cachedPromptTokens} of ${second.usage.promptTokens}`);
+console.log(
+  `automatic reuse: first call reused ${first.usage.cachedPromptTokens} tokens, second reused ${second.usage.cachedPromptTokens} of ${second.usage.promptTokens}`,
+);
 for (const c of live) c.dispose();
 rmSync(dir, { recursive: true, force: true });

@@ -36,7 +36,10 @@ function generate(options: Parameters<typeof makeSampler>[0], steps = 12): strin
     tokens.push(token);
     if (vocab[token] === '.') break;
   }
-  return tokens.slice(1).map((t) => vocab[t]).join(' ');
+  return tokens
+    .slice(1)
+    .map((t) => vocab[t])
+    .join(' ');
 }
 
 console.log('greedy        :', generate({ temperature: 0 }));

@@ -37,15 +37,21 @@ mkdirSync(staging, { recursive: true });
 
 const napiBin = join(root, 'node_modules/@napi-rs/cli/dist/cli.js');
 const args = [
-  napiBin, 'build',
+  napiBin,
+  'build',
   '--platform',
-  '--manifest-path', join(root, 'crates/mlxn-node/Cargo.toml'),
-  '--package-json-path', join(root, 'packages/core/package.json'),
-  '--output-dir', staging,
+  '--manifest-path',
+  join(root, 'crates/mlxn-node/Cargo.toml'),
+  '--package-json-path',
+  join(root, 'packages/core/package.json'),
+  '--output-dir',
+  staging,
   // napi-rs resolves --dts relative to the output folder.
-  '--dts', relative(staging, join(root, 'packages/core/src/binding.d.ts')),
+  '--dts',
+  relative(staging, join(root, 'packages/core/src/binding.d.ts')),
   '--no-js',
-  '--features', 'probe',
+  '--features',
+  'probe',
 ];
 if (release) args.push('--release');
 execFileSync(process.execPath, args, { stdio: 'inherit', cwd: root });
@@ -73,7 +79,10 @@ if (!readFileSync(dtsFile, 'utf8').includes('export declare function releaseMany
 const dtsPath = join(root, 'packages/core/src/binding.d.ts');
 const dts = readFileSync(dtsPath, 'utf8');
 if (!dts.includes('export type JsArray =')) {
-  writeFileSync(dtsPath, `${dts.trimEnd()}\n\n/** A handle to an MLX array in the native handle table. */\nexport type JsArray = number & { readonly __mlxnArray: true }\n`);
+  writeFileSync(
+    dtsPath,
+    `${dts.trimEnd()}\n\n/** A handle to an MLX array in the native handle table. */\nexport type JsArray = number & { readonly __mlxnArray: true }\n`,
+  );
 }
 
 // The MLX runtime travels beside the .node (found through its $ORIGIN rpath).

@@ -34,12 +34,17 @@ try {
     if (p.manifest.os !== undefined) {
       const measured = measurePlatformPackage(p);
       const problems = budgetProblems(measured);
-      console.log(`  ${measured.profile} build, unpacked ${formatBytes(measured.unpacked)}; size budget ${problems.length ? 'EXCEEDED' : 'ok'}`);
+      console.log(
+        `  ${measured.profile} build, unpacked ${formatBytes(measured.unpacked)}; size budget ${problems.length ? 'EXCEEDED' : 'ok'}`,
+      );
       console.log(describeEntries(measured.entries, 6).join('\n'));
       for (const problem of problems) console.log(`  ${problem}`);
       failures += problems.length;
     }
-    for (const [tool, r] of [['publint', publint], ['attw', attw]]) {
+    for (const [tool, r] of [
+      ['publint', publint],
+      ['attw', attw],
+    ]) {
       if (!r.ok) {
         failures += 1;
         console.log(`--- ${tool} on ${p.name}\n${r.output}\n`);

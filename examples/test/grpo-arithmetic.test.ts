@@ -9,7 +9,11 @@ const tsx = join(examples, '../node_modules/.bin/tsx');
 
 describe('grpo-arithmetic', () => {
   it('runs SFT then GRPO end to end and saves a checkpoint Qwen3.load reads back', () => {
-    const out = execFileSync(tsx, [join(examples, 'grpo-arithmetic.ts'), '--quick'], { cwd: examples, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync(tsx, [join(examples, 'grpo-arithmetic.ts'), '--quick'], {
+      cwd: examples,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     expect(out).toMatch(/^model: [\d.]+M parameters \(vocabulary 9728/m);
     for (const stage of ['before training', 'after SFT', 'after GRPO']) {
       expect(out).toMatch(new RegExp(`^${stage}: held-out accuracy \\d+% \\(train prompts \\d+%\\)`, 'm'));

@@ -76,16 +76,30 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
 const reference = mx.tidy(() => step(ways.row_by_row));
 const differs = (name: string) =>
-  mx.tidy(() => Math.max(...step(ways[name]).map((o, l) => mx.max(mx.abs(mx.subtract(mx.astype(o, 'float32'), mx.astype(reference[l], 'float32')))).item() as number)));
+  mx.tidy(() =>
+    Math.max(
+      ...step(ways[name]).map(
+        (o, l) => mx.max(mx.abs(mx.subtract(mx.astype(o, 'float32'), mx.astype(reference[l], 'float32')))).item() as number,
+      ),
+    ),
+  );
 const results = Object.fromEntries(
   Object.keys(ways).map((name) => [
     name,
-    { step_ms: { median: r3(median(times[name])), best: r3(Math.min(...times[name])) }, ...(name.endsWith('mask') ? { max_abs_diff_from_row_by_row: differs(name) } : {}) },
+    {
+      step_ms: { median: r3(median(times[name])), best: r3(Math.min(...times[name])) },
+      ...(name.endsWith('mask') ? { max_abs_diff_from_row_by_row: differs(name) } : {}),
+    },
   ]),
 );
 console.log(
   JSON.stringify(
-    { benchmark: 'attention', device: mx.defaultDevice(), setup: { preset: preset.name, dtype: preset.dtype, layers, heads, kv_heads: kvHeads, head_dim: headDim, lengths, repeats }, results },
+    {
+      benchmark: 'attention',
+      device: mx.defaultDevice(),
+      setup: { preset: preset.name, dtype: preset.dtype, layers, heads, kv_heads: kvHeads, head_dim: headDim, lengths, repeats },
+      results,
+    },
     null,
     2,
   ),

@@ -38,18 +38,28 @@ const schema = {
     height: { type: 'number' },
     role: { enum: ['admin', 'user', 'guest'] },
     tags: { type: 'array', items: { type: 'string' } },
-    address: { type: 'object', properties: { city: { type: 'string' }, zip: { type: 'string', pattern: '^[0-9]{5}$' } }, required: ['city', 'zip'] },
+    address: {
+      type: 'object',
+      properties: { city: { type: 'string' }, zip: { type: 'string', pattern: '^[0-9]{5}$' } },
+      required: ['city', 'zip'],
+    },
   },
   required: ['name', 'age', 'height', 'role', 'tags', 'address'],
 };
-const doc = JSON.stringify({
-  name: 'Ada "the first" Lovelace — 数学者\n',
-  age: 36,
-  height: 1.65,
-  role: 'admin',
-  tags: ['math', 'engines', 'poetry of science'],
-  address: { city: 'London', zip: '12345' },
-}, null, 0).replace(/,"/g, ', "').replace(/":/g, '": ');
+const doc = JSON.stringify(
+  {
+    name: 'Ada "the first" Lovelace — 数学者\n',
+    age: 36,
+    height: 1.65,
+    role: 'admin',
+    tags: ['math', 'engines', 'poetry of science'],
+    address: { city: 'London', zip: '12345' },
+  },
+  null,
+  0,
+)
+  .replace(/,"/g, ', "')
+  .replace(/":/g, '": ');
 const ids = tok.encode(doc, { addSpecialTokens: false });
 
 const compile: number[] = [];
@@ -67,14 +77,16 @@ for (let r = 0; r < 5; r++) {
   if (!c.isAccepting) throw new Error('the document did not complete the schema');
   c.dispose();
 }
-console.log(JSON.stringify({
-  vocabulary_tokens: vocab.size,
-  serialize_ms: +serializeMs.toFixed(1),
-  vocabulary_ms: +vocabularyMs.toFixed(1),
-  vocabulary_async_ms: +vocabularyAsyncMs.toFixed(1),
-  compile_ms_median: +pct(compile, 0.5).toFixed(2),
-  document_tokens: ids.length,
-  mask_ms_median: +pct(steps, 0.5).toFixed(3),
-  mask_ms_p99: +pct(steps, 0.99).toFixed(3),
-  mask_ms_max: +Math.max(...steps).toFixed(3),
-}));
+console.log(
+  JSON.stringify({
+    vocabulary_tokens: vocab.size,
+    serialize_ms: +serializeMs.toFixed(1),
+    vocabulary_ms: +vocabularyMs.toFixed(1),
+    vocabulary_async_ms: +vocabularyAsyncMs.toFixed(1),
+    compile_ms_median: +pct(compile, 0.5).toFixed(2),
+    document_tokens: ids.length,
+    mask_ms_median: +pct(steps, 0.5).toFixed(3),
+    mask_ms_p99: +pct(steps, 0.99).toFixed(3),
+    mask_ms_max: +Math.max(...steps).toFixed(3),
+  }),
+);

@@ -67,9 +67,15 @@ function measureOurs(model: Qwen3, batch: number): Omit<Side, 'loop_step_ms' | '
     model.forward(mx.array(prompt, 'int32'), { cache }).dispose();
     mx.eval(cache.map((c) => c.state));
   });
-  let token = mx.keep(mx.array(prompt.map((p) => [p[p.length - 1]]), 'int32'));
+  let token = mx.keep(
+    mx.array(
+      prompt.map((p) => [p[p.length - 1]]),
+      'int32',
+    ),
+  );
   // The greedy step the generation loops make: forward, last position, argmax.
-  const step = (t: mx.Array) => mx.tidy(() => mx.reshape(mx.argmax(mx.index(model.forward(t, { cache }), mx.sl(), -1, mx.sl()), -1), [-1, 1]));
+  const step = (t: mx.Array) =>
+    mx.tidy(() => mx.reshape(mx.argmax(mx.index(model.forward(t, { cache }), mx.sl(), -1, mx.sl()), -1), [-1, 1]));
   const builds: number[] = [];
   const evals: number[] = [];
   let calls = 0;
@@ -96,23 +102,48 @@ function measureOurs(model: Qwen3, batch: number): Omit<Side, 'loop_step_ms' | '
   }
   token.dispose();
   for (const c of cache) c.dispose();
-  return { native_calls: calls, graph_ops_total: Object.values(ops).reduce((a, b) => a + b, 0), graph_ops: ops, build_ms: median(builds), eval_ms: median(evals) };
+  return {
+    native_calls: calls,
+    graph_ops_total: Object.values(ops).reduce((a, b) => a + b, 0),
+    graph_ops: ops,
+    build_ms: median(builds),
+    eval_ms: median(evals),
+  };
 }
 
 /**
  * A greedy loop's start: `batch` prompts of `context` tokens prefilled into a fresh cache, the
  * step function, and the first step's (unevaluated) token.
  */
-function primedLoop(model: Qwen3, batch: number): { cache: ReturnType<Qwen3['makeCache']>; step: (t: mx.Array) => mx.Array; first: mx.Array } {
+function primedLoop(
+  model: Qwen3,
+  batch: number,
+): { cache: ReturnType<Qwen3['makeCache']>; step: (t: mx.Array) => mx.Array; first: mx.Array } {
   const vocab = model.config.vocabSize;
   const prompts = Array.from({ length: batch }, (_, i) => promptIds(10 + i, context + 1, vocab));
   const cache = model.makeCache();
   mx.tidy(() => {
-    model.forward(mx.array(prompts.map((p) => p.slice(0, -1)), 'int32'), { cache }).dispose();
+    model
+      .forward(
+        mx.array(
+          prompts.map((p) => p.slice(0, -1)),
+          'int32',
+        ),
+        { cache },
+      )
+      .dispose();
     mx.eval(cache.map((c) => c.state));
   });
-  const step = (t: mx.Array) => mx.tidy(() => mx.reshape(mx.argmax(mx.index(model.forward(t, { cache }), mx.sl(), -1, mx.sl()), -1), [-1, 1]));
-  const first = mx.keep(step(mx.array(prompts.map((p) => [p[p.length - 1]]), 'int32')));
+  const step = (t: mx.Array) =>
+    mx.tidy(() => mx.reshape(mx.argmax(mx.index(model.forward(t, { cache }), mx.sl(), -1, mx.sl()), -1), [-1, 1]));
+  const first = mx.keep(
+    step(
+      mx.array(
+        prompts.map((p) => [p[p.length - 1]]),
+        'int32',
+      ),
+    ),
+  );
   return { cache, step, first };
 }
 
@@ -236,7 +267,9 @@ try {
   // The small presets keep only the first vocab_size ids of the real tokenizer.
   const model = await Qwen3.load(folder, { truncatedVocab: true });
   mx.eval(model.parameters());
-  const py = spawn(python, [join(import.meta.dirname, 'decode_breakdown.py'), JSON.stringify({ folder, context, steps, loopTokens })], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const py = spawn(python, [join(import.meta.dirname, 'decode_breakdown.py'), JSON.stringify({ folder, context, steps, loopTokens })], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: py.stdout! })[Symbol.asyncIterator]();
   const readLine = async (): Promise<string> => {
     const next = await lines.next();
@@ -255,7 +288,13 @@ try {
         const loop = await loopOurs(model, batch);
         const plain = plainLoopOurs(model, batch);
         const threaded = threadedLoopOurs(model, batch);
-        ours.push({ ...m, loop_step_ms: loop, outside_ms: loop - Math.max(m.build_ms, m.eval_ms), plain_loop: plain, threaded_loop: threaded });
+        ours.push({
+          ...m,
+          loop_step_ms: loop,
+          outside_ms: loop - Math.max(m.build_ms, m.eval_ms),
+          plain_loop: plain,
+          threaded_loop: threaded,
+        });
         py.stdin!.write(`${batch}\n`);
         const t = JSON.parse(await readLine()) as Omit<Side, 'outside_ms'>;
         theirs.push({ ...t, outside_ms: t.loop_step_ms - Math.max(t.build_ms, t.eval_ms) });
@@ -273,9 +312,11 @@ try {
           schedule_ms: median(xs.map((x) => x.plain_loop!.schedule_ms)),
           read_ms: median(xs.map((x) => x.plain_loop!.read_ms)),
         },
-        threaded_loop: xs[0].threaded_loop && (Object.fromEntries(
-          Object.keys(xs[0].threaded_loop).map((k) => [k, median(xs.map((x) => x.threaded_loop![k as keyof ThreadedLoop]))]),
-        ) as unknown as ThreadedLoop),
+        threaded_loop:
+          xs[0].threaded_loop &&
+          (Object.fromEntries(
+            Object.keys(xs[0].threaded_loop).map((k) => [k, median(xs.map((x) => x.threaded_loop![k as keyof ThreadedLoop]))]),
+          ) as unknown as ThreadedLoop),
       });
       results[`batch${batch}`] = { mlxn: pick(ours), mlx_lm: pick(theirs) };
     }
@@ -293,16 +334,27 @@ try {
       loop_step: r3(v.mlxn.loop_step_ms / v.mlx_lm.loop_step_ms),
     };
   }
-  console.log(JSON.stringify({
-    benchmark: 'decode-breakdown',
-    build: native.bindingProfile(),
-    mlx: mx.mlxVersion,
-    device: mx.defaultDevice().type,
-    env: { MLX_CUDA_USE_CUDNN_SDPA: process.env.MLX_CUDA_USE_CUDNN_SDPA ?? null, MLXN_NATIVE_FORWARD: process.env.MLXN_NATIVE_FORWARD ?? null, MLXN_EVAL_THREAD: process.env.MLXN_EVAL_THREAD ?? null, MLXN_FUSED_PROJECTIONS: process.env.MLXN_FUSED_PROJECTIONS ?? null },
-    setup: { preset: preset.name, context, steps, repeats, loopTokens },
-    results,
-    ratios_mlxn_over_mlx_lm: ratios,
-  }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        benchmark: 'decode-breakdown',
+        build: native.bindingProfile(),
+        mlx: mx.mlxVersion,
+        device: mx.defaultDevice().type,
+        env: {
+          MLX_CUDA_USE_CUDNN_SDPA: process.env.MLX_CUDA_USE_CUDNN_SDPA ?? null,
+          MLXN_NATIVE_FORWARD: process.env.MLXN_NATIVE_FORWARD ?? null,
+          MLXN_EVAL_THREAD: process.env.MLXN_EVAL_THREAD ?? null,
+          MLXN_FUSED_PROJECTIONS: process.env.MLXN_FUSED_PROJECTIONS ?? null,
+        },
+        setup: { preset: preset.name, context, steps, repeats, loopTokens },
+        results,
+        ratios_mlxn_over_mlx_lm: ratios,
+      },
+      null,
+      2,
+    ),
+  );
 } finally {
   rmSync(folder, { recursive: true, force: true });
 }

@@ -69,7 +69,17 @@ function runCases(model: Qwen3): { logits: Record<string, Rows>; stepOps: Record
     const got: Rows = [...last(model.forward(mx.array(padded, 'int32'), { cache: caches }))];
     for (let s = 0; s < 16; s++) {
       const mask = stepMask?.(width + s + 1);
-      got.push(...last(model.forward(mx.array(rows.map((r, i) => [r[lens[i] + s]]), 'int32'), { cache: caches, mask })));
+      got.push(
+        ...last(
+          model.forward(
+            mx.array(
+              rows.map((r, i) => [r[lens[i] + s]]),
+              'int32',
+            ),
+            { cache: caches, mask },
+          ),
+        ),
+      );
       mask?.dispose();
     }
     return got;
@@ -95,7 +105,10 @@ if (childOut) {
   const ms = performance.now() - start;
   const names = Object.keys(logits);
   writeFileSync(`${childOut}.json`, JSON.stringify({ rows: names.map((n) => [n, logits[n].length]), stepOps, ms }));
-  writeFileSync(`${childOut}.f32`, Buffer.concat(names.flatMap((n) => logits[n].map((r) => Buffer.from(r.buffer, r.byteOffset, r.byteLength)))));
+  writeFileSync(
+    `${childOut}.f32`,
+    Buffer.concat(names.flatMap((n) => logits[n].map((r) => Buffer.from(r.buffer, r.byteOffset, r.byteLength)))),
+  );
 } else {
   const folder = mkdtempSync(join(tmpdir(), 'mlxn-fused-parity-'));
   try {
@@ -108,7 +121,11 @@ if (childOut) {
       const env = { ...process.env, ...tf32, MLXN_FUSED_KERNELS: fused, MLXN_PARITY_OUT: file, MLXN_PARITY_MODEL: folder };
       const r = spawnSync(process.execPath, [...process.execArgv, process.argv[1]], { env, stdio: 'inherit' });
       if (r.status !== 0) throw new Error(`the run with MLXN_FUSED_KERNELS=${fused} failed (${r.status ?? r.signal})`);
-      const meta = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as { rows: [string, number][]; stepOps: Record<string, number>; ms: number };
+      const meta = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as {
+        rows: [string, number][];
+        stepOps: Record<string, number>;
+        ms: number;
+      };
       const bytes = readFileSync(`${file}.f32`);
       const all = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
       const logits: Record<string, Rows> = {};
@@ -139,12 +156,33 @@ if (childOut) {
         }
         if (argmax(row) === argmax(other)) agree++;
       });
-      cases[name] = { rows: off[name].length, max_abs_diff: diff, max_abs_logit: scale, argmax_agree: agree, pass: diff <= tolerance * scale };
+      cases[name] = {
+        rows: off[name].length,
+        max_abs_diff: diff,
+        max_abs_logit: scale,
+        argmax_agree: agree,
+        pass: diff <= tolerance * scale,
+      };
     }
     // The fused kernels are MLX custom kernels: a decoding step's graph shows whether they ran.
     const fusedUsed = (fusedRun.stepOps.CustomKernel ?? 0) > 0;
     const ops = { fused: fusedRun.stepOps, separate: plainRun.stepOps };
-    console.log(JSON.stringify({ benchmark: 'fused-parity', device: mx.defaultDevice().type, setup: { preset: preset.name, dtype: preset.dtype, tolerance }, fused_used: fusedUsed, pass: fusedUsed && Object.values(cases).every((c) => (c as { pass: boolean }).pass), results: cases, step_graph_ops: ops, cases_ms: { fused: Math.round(fusedRun.ms), separate: Math.round(plainRun.ms) } }, null, 2));
+    console.log(
+      JSON.stringify(
+        {
+          benchmark: 'fused-parity',
+          device: mx.defaultDevice().type,
+          setup: { preset: preset.name, dtype: preset.dtype, tolerance },
+          fused_used: fusedUsed,
+          pass: fusedUsed && Object.values(cases).every((c) => (c as { pass: boolean }).pass),
+          results: cases,
+          step_graph_ops: ops,
+          cases_ms: { fused: Math.round(fusedRun.ms), separate: Math.round(plainRun.ms) },
+        },
+        null,
+        2,
+      ),
+    );
   } finally {
     rmSync(folder, { recursive: true, force: true });
   }

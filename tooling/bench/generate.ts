@@ -41,7 +41,13 @@ const preset = benchPreset();
 const repeats = Number(process.env.MLXN_BENCH_REPEATS ?? 3);
 const cases = (process.env.MLXN_BENCH_CASES ?? 'b1-p512-n128,b8-p512-n128').split(',');
 
-interface Case { name: string; batch: number; prompt: number; tokens: number; prefillOnly: boolean }
+interface Case {
+  name: string;
+  batch: number;
+  prompt: number;
+  tokens: number;
+  prefillOnly: boolean;
+}
 function parseCase(name: string): Case {
   const pre = /^prefill-(\d+)$/.exec(name);
   if (pre) return { name, batch: 1, prompt: Number(pre[1]), tokens: 1, prefillOnly: true };
@@ -57,7 +63,8 @@ const written = mkdtempSync(join(tmpdir(), 'mlxn-bench-generate-'));
 const quantizeBits = process.env.MLXN_BENCH_QUANTIZE ? Number(process.env.MLXN_BENCH_QUANTIZE) : undefined;
 const draftName = process.env.MLXN_BENCH_DRAFT;
 const numDraftTokens = Number(process.env.MLXN_BENCH_DRAFT_TOKENS ?? 3);
-if (draftName !== undefined && plan.some((c) => c.batch !== 1)) throw new Error('MLXN_BENCH_DRAFT applies to batch-1 cases only (neither library drafts for batches)');
+if (draftName !== undefined && plan.some((c) => c.batch !== 1))
+  throw new Error('MLXN_BENCH_DRAFT applies to batch-1 cases only (neither library drafts for batches)');
 const draftWritten = draftName !== undefined && draftName !== 'self' ? mkdtempSync(join(tmpdir(), 'mlxn-bench-draft-')) : undefined;
 let folder = written;
 try {
@@ -66,7 +73,8 @@ try {
   // The small presets keep only the first vocab_size ids of the real tokenizer.
   const model = await Qwen3.load(folder, { truncatedVocab: true });
   mx.eval(model.parameters());
-  if (draftWritten !== undefined) await writeBenchModel(benchPreset(draftName), draftWritten, process.env.MLXN_TOKENIZER_DIR ?? qwen3TokenizerDir());
+  if (draftWritten !== undefined)
+    await writeBenchModel(benchPreset(draftName), draftWritten, process.env.MLXN_TOKENIZER_DIR ?? qwen3TokenizerDir());
   const draftFolder = draftName === undefined ? undefined : (draftWritten ?? folder);
   const draftModel = draftFolder === undefined ? undefined : await Qwen3.load(draftFolder, { truncatedVocab: true });
   const speculative = draftModel === undefined ? {} : { draftModel, numDraftTokens };
@@ -77,16 +85,38 @@ try {
     const ps = prompts(c);
     if (c.batch === 1) {
       const r = await model.generate(ps[0], { maxTokens: c.tokens, ...speculative });
-      return { prompt_tps: r.promptTokensPerSec, generation_tps: r.tokensPerSec, peak_memory: mx.memory().peak, generation_tokens: r.usage.completionTokens };
+      return {
+        prompt_tps: r.promptTokensPerSec,
+        generation_tps: r.tokensPerSec,
+        peak_memory: mx.memory().peak,
+        generation_tokens: r.usage.completionTokens,
+      };
     }
     const r = await model.batchGenerate(ps, { maxTokens: c.tokens, maxBatchSize: c.batch, prefillBatchSize: c.batch });
-    return { prompt_tps: r.stats.promptTokensPerSec, generation_tps: r.stats.tokensPerSec, peak_memory: mx.memory().peak, generation_tokens: r.stats.generationTokens };
+    return {
+      prompt_tps: r.stats.promptTokensPerSec,
+      generation_tps: r.stats.tokensPerSec,
+      peak_memory: mx.memory().peak,
+      generation_tokens: r.stats.generationTokens,
+    };
   };
 
   // Warm-up: every case once, small.
   for (const c of plan) await measure({ ...c, prompt: Math.min(c.prompt, 64), tokens: Math.min(c.tokens, 8) });
 
-  const py = spawn(python, [join(import.meta.dirname, 'generate_ref.py'), JSON.stringify({ folder, draft: draftFolder ?? null, num_draft_tokens: numDraftTokens, cases: plan.map((c) => ({ ...c, prompts: prompts(c) })) })], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const py = spawn(
+    python,
+    [
+      join(import.meta.dirname, 'generate_ref.py'),
+      JSON.stringify({
+        folder,
+        draft: draftFolder ?? null,
+        num_draft_tokens: numDraftTokens,
+        cases: plan.map((c) => ({ ...c, prompts: prompts(c) })),
+      }),
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   const lines = createInterface({ input: py.stdout! })[Symbol.asyncIterator]();
   const readLine = async (): Promise<string> => {
     const next = await lines.next();
@@ -141,15 +171,33 @@ try {
       runs: { mlxn: ours[c.name], mlx_lm: theirs[c.name] },
     };
   }
-  console.log(JSON.stringify({
-    benchmark: 'generate',
-    build: native.bindingProfile(),
-    mlx: mx.mlxVersion,
-    device: mx.defaultDevice().type,
-    env: { MLX_CUDA_USE_CUDNN_SDPA: process.env.MLX_CUDA_USE_CUDNN_SDPA ?? null, MLXN_NATIVE_FORWARD: process.env.MLXN_NATIVE_FORWARD ?? null, MLXN_EVAL_THREAD: process.env.MLXN_EVAL_THREAD ?? null, MLXN_FUSED_PROJECTIONS: process.env.MLXN_FUSED_PROJECTIONS ?? null },
-    setup: { preset: preset.name, quantize_bits: quantizeBits ?? null, repeats, cases, draft: draftName ?? null, num_draft_tokens: draftName === undefined ? null : numDraftTokens },
-    results,
-  }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        benchmark: 'generate',
+        build: native.bindingProfile(),
+        mlx: mx.mlxVersion,
+        device: mx.defaultDevice().type,
+        env: {
+          MLX_CUDA_USE_CUDNN_SDPA: process.env.MLX_CUDA_USE_CUDNN_SDPA ?? null,
+          MLXN_NATIVE_FORWARD: process.env.MLXN_NATIVE_FORWARD ?? null,
+          MLXN_EVAL_THREAD: process.env.MLXN_EVAL_THREAD ?? null,
+          MLXN_FUSED_PROJECTIONS: process.env.MLXN_FUSED_PROJECTIONS ?? null,
+        },
+        setup: {
+          preset: preset.name,
+          quantize_bits: quantizeBits ?? null,
+          repeats,
+          cases,
+          draft: draftName ?? null,
+          num_draft_tokens: draftName === undefined ? null : numDraftTokens,
+        },
+        results,
+      },
+      null,
+      2,
+    ),
+  );
 } finally {
   rmSync(written, { recursive: true, force: true });
   if (draftWritten !== undefined) rmSync(draftWritten, { recursive: true, force: true });

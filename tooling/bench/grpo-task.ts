@@ -39,5 +39,12 @@ export function arithmeticReward(inputs: { completions: unknown[]; answer?: unkn
  * the given moments' coefficients (weight decay applied by the trainer, as torch's AdamW).
  */
 export function adamWConfig(learningRate: number, o: { beta1: number; beta2: number; epsilon: number; weightDecay: number }) {
-  return { learningRate, lrSchedulerType: 'constant' as const, adamBeta1: o.beta1, adamBeta2: o.beta2, adamEpsilon: o.epsilon, weightDecay: o.weightDecay };
+  return {
+    learningRate,
+    lrSchedulerType: 'constant' as const,
+    adamBeta1: o.beta1,
+    adamBeta2: o.beta2,
+    adamEpsilon: o.epsilon,
+    weightDecay: o.weightDecay,
+  };
 }

@@ -71,7 +71,7 @@ export const settings = {
 export const sameWork = [
   'full fine-tuning of every weight in the checkpoint dtype (bfloat16 for qwen3-0.6b, float32 with GRPO_BENCH_DTYPE=float32), bf16 on (a no-op for bfloat16 weights)',
   "AdamW moments and accumulated gradients in the weights' dtype on both sides (ours: optimizerStateDtype 'parameter'); with GRPO_BENCH_STATE=float32 ours keeps them in float32 (its default), which with bfloat16 weights is 2.4 GB more moments and 1.2 GB more gradient sums than torch for Qwen3-0.6B",
-  'gradient checkpointing on (TRL\'s default) on both sides',
+  "gradient checkpointing on (TRL's default) on both sides",
   'per step: 8 prompts × 8 generations = 64 completions generated in one batch, then micro-batches of perDeviceTrainBatchSize accumulated into one AdamW update (lr 1e-6 constant, betas 0.9/0.999, eps 1e-8, no weight decay, gradient norm clipped at 1.0)',
   "loss 'dapo' (TRL 1.16's default), token-level importance sampling, epsilon 0.2, beta 0 (no reference model), one update per generation (no old log-probabilities needed)",
   'sampling at temperature 1 with top-p, top-k and min-p off; completions up to maxCompletionLength tokens (random weights practically never sample end-of-sequence: mean_completion_length shows it)',
@@ -175,19 +175,24 @@ async function runOurs(modelDir: string): Promise<SideResult> {
       },
     });
     // Each phase timed where the trainer calls it (each returns with its results read back).
-    const time = <A extends unknown[], R>(key: keyof typeof phases, fn: (...a: A) => R) => (...a: A): R => {
-      takePeak('between');
-      const t0 = performance.now();
-      const end = () => {
-        phases[key] += performance.now() - t0;
-        takePeak(key);
+    const time =
+      <A extends unknown[], R>(key: keyof typeof phases, fn: (...a: A) => R) =>
+      (...a: A): R => {
+        takePeak('between');
+        const t0 = performance.now();
+        const end = () => {
+          phases[key] += performance.now() - t0;
+          takePeak(key);
+        };
+        const out = fn(...a);
+        if (out instanceof Promise) return out.finally(end) as R;
+        end();
+        return out;
       };
-      const out = fn(...a);
-      if (out instanceof Promise) return out.finally(end) as R;
-      end();
-      return out;
-    };
-    const t = trainer as unknown as Record<'generateRollouts' | 'scoreRollouts' | 'lossAndGrad' | 'accumulate' | 'step', (...a: unknown[]) => unknown>;
+    const t = trainer as unknown as Record<
+      'generateRollouts' | 'scoreRollouts' | 'lossAndGrad' | 'accumulate' | 'step',
+      (...a: unknown[]) => unknown
+    >;
     t.generateRollouts = time('rollout', t.generateRollouts.bind(trainer));
     t.scoreRollouts = time('rewards', t.scoreRollouts.bind(trainer));
     t.lossAndGrad = time('lossAndBackward', t.lossAndGrad.bind(trainer));
@@ -199,7 +204,9 @@ async function runOurs(modelDir: string): Promise<SideResult> {
       steps,
       peak_memory: (takePeak('between'), peak),
       phase_peak_memory: phasePeaks,
-      mean_completion_length: steps.length ? steps.reduce((a, x) => a + x.completion_tokens, 0) / steps.length / (s.promptsPerStep * s.numGenerations) : null,
+      mean_completion_length: steps.length
+        ? steps.reduce((a, x) => a + x.completion_tokens, 0) / steps.length / (s.promptsPerStep * s.numGenerations)
+        : null,
       build: native.bindingProfile(),
       mlx: mx.mlxVersion,
       device: mx.defaultDevice().type,
@@ -233,12 +240,16 @@ function summary(runs: SideResult[]) {
       rewards_and_logprobs: med('rewards_and_logprobs_ms'),
       loss_and_backward: med('loss_and_backward_ms'),
       optimizer_and_loop: med('optimizer_and_loop_ms'),
-      ...(steps.every((x) => x.accumulate_ms !== undefined) ? { of_which_accumulate: med('accumulate_ms'), of_which_optimizer: med('optimizer_ms') } : {}),
+      ...(steps.every((x) => x.accumulate_ms !== undefined)
+        ? { of_which_accumulate: med('accumulate_ms'), of_which_optimizer: med('optimizer_ms') }
+        : {}),
     },
     rollout_tokens_per_s: med('rollout_tokens_per_s'),
     training_tokens_per_s: med('training_tokens_per_s'),
     peak_memory: peaks.length ? Math.max(...peaks) : null,
-    ...(runs.some((r) => r.phase_peak_memory) ? { phase_peak_memory: maxPerKey(runs.map((r) => (r.phase_peak_memory ?? {}) as Record<string, number>)) } : {}),
+    ...(runs.some((r) => r.phase_peak_memory)
+      ? { phase_peak_memory: maxPerKey(runs.map((r) => (r.phase_peak_memory ?? {}) as Record<string, number>)) }
+      : {}),
     mean_completion_length: median(runs.map((r) => r.mean_completion_length ?? 0)),
   };
 }
@@ -256,9 +267,10 @@ if (process.argv[2] === '--side') {
     const runs: Record<string, SideResult[]> = {};
     for (let r = 0; r < rounds; r++) {
       for (const side of sides) {
-        const result = side === 'mlxn'
-          ? child([...process.execArgv, process.argv[1], '--side', modelDir])
-          : child([join(import.meta.dirname, 'grpo_trl.py'), modelDir, JSON.stringify(settings)], python);
+        const result =
+          side === 'mlxn'
+            ? child([...process.execArgv, process.argv[1], '--side', modelDir])
+            : child([join(import.meta.dirname, 'grpo_trl.py'), modelDir, JSON.stringify(settings)], python);
         (runs[side] ??= []).push(result);
         // Each run as it ends, on stderr: a run cut short by a time limit still reports.
         console.error(JSON.stringify({ round: r + 1, side, ...summary([result]) }));
@@ -268,19 +280,28 @@ if (process.argv[2] === '--side') {
     const ours = sums.mlxn;
     const trlSide = sums.trl;
     const { prompts, ...shown } = settings;
-    console.log(JSON.stringify({
-      benchmark: 'grpo-trl',
-      settings: { ...shown, prompts: `${prompts.length} arithmetic prompts, e.g. ${JSON.stringify(prompts[0].prompt)}` },
-      same_work: sameWork,
-      summary: sums,
-      // > 1: ours is faster (time) or lighter (memory)
-      ratios_trl_over_mlxn: ours && trlSide ? {
-        median_step_time: Number((trlSide.median_step_ms / ours.median_step_ms).toFixed(3)),
-        best_step_time: Number((trlSide.best_step_ms / ours.best_step_ms).toFixed(3)),
-        peak_memory: ours.peak_memory && trlSide.peak_memory ? Number((trlSide.peak_memory / ours.peak_memory).toFixed(3)) : null,
-      } : null,
-      runs,
-    }, null, 2));
+    console.log(
+      JSON.stringify(
+        {
+          benchmark: 'grpo-trl',
+          settings: { ...shown, prompts: `${prompts.length} arithmetic prompts, e.g. ${JSON.stringify(prompts[0].prompt)}` },
+          same_work: sameWork,
+          summary: sums,
+          // > 1: ours is faster (time) or lighter (memory)
+          ratios_trl_over_mlxn:
+            ours && trlSide
+              ? {
+                  median_step_time: Number((trlSide.median_step_ms / ours.median_step_ms).toFixed(3)),
+                  best_step_time: Number((trlSide.best_step_ms / ours.best_step_ms).toFixed(3)),
+                  peak_memory: ours.peak_memory && trlSide.peak_memory ? Number((trlSide.peak_memory / ours.peak_memory).toFixed(3)) : null,
+                }
+              : null,
+          runs,
+        },
+        null,
+        2,
+      ),
+    );
   } finally {
     rmSync(modelDir, { recursive: true, force: true });
   }

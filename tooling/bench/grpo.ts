@@ -63,25 +63,37 @@ export const settings = {
 /** How each shared setting is spelled on the two sides (printed with the results). */
 export const mapping = {
   'prompts per step': 'perDeviceTrainBatchSize = batch_size = promptsPerStep (one micro-batch = that many completions on both sides)',
-  'group size': 'numGenerations = group_size (micro-batches accumulated per update: gradientAccumulationSteps = numGenerations; mlx-lm-lora loops over the same chunks)',
+  'group size':
+    'numGenerations = group_size (micro-batches accumulated per update: gradientAccumulationSteps = numGenerations; mlx-lm-lora loops over the same chunks)',
   'max completion length': 'maxCompletionLength = max_completion_length',
   sampling: 'temperature, topP (1 = off), topK (0 = off), minP (0 / null = off): same values',
-  optimizer: 'AdamW with bias correction, weight decay 0, constant learning rate, no gradient clipping (maxGradNorm 0; mlx-lm-lora never clips)',
-  objective: "lossType 'grpo' = grpo_loss_type 'grpo', token-level importance sampling, epsilon, beta (k3 KL to the frozen base; useBiasCorrectionKl off, as mlx-lm-lora), one update per generation (numIterations 1)",
-  model: 'float32 weights, no gradient checkpointing (bf16 and gradientCheckpointing off), LoRA rank 8 scale 10 dropout 0 on q/k/v/o/gate/up/down of every block (or every weight with GRPO_BENCH_FINETUNE=full)',
+  optimizer:
+    'AdamW with bias correction, weight decay 0, constant learning rate, no gradient clipping (maxGradNorm 0; mlx-lm-lora never clips)',
+  objective:
+    "lossType 'grpo' = grpo_loss_type 'grpo', token-level importance sampling, epsilon, beta (k3 KL to the frozen base; useBiasCorrectionKl off, as mlx-lm-lora), one update per generation (numIterations 1)",
+  model:
+    'float32 weights, no gradient checkpointing (bf16 and gradientCheckpointing off), LoRA rank 8 scale 10 dropout 0 on q/k/v/o/gate/up/down of every block (or every weight with GRPO_BENCH_FINETUNE=full)',
 };
 
 /** Settings that differ between the two trainers, and why (also in the JSON output). */
 export const unmatched = [
   'generation: mlx-lm-lora prefills each prompt once and forks its KV cache for the group; @mlxn/grpo generates all prompts x generations as one batch (TRL: one generate call), so the prompt prefill is done numGenerations times. Prompts are ~12 tokens, completions 16.',
-  'reference model (beta > 0): mlx-lm-lora loads a second copy of the base model; @mlxn/grpo uses the policy with its LoRA adapters switched off (PEFT\'s disable_adapter, so the small adapter matmuls still run) or, without LoRA, a snapshot of the starting weights. Same number of reference forwards per step.',
+  "reference model (beta > 0): mlx-lm-lora loads a second copy of the base model; @mlxn/grpo uses the policy with its LoRA adapters switched off (PEFT's disable_adapter, so the small adapter matmuls still run) or, without LoRA, a snapshot of the starting weights. Same number of reference forwards per step.",
   'entropy: @mlxn/grpo computes the per-token entropy in every loss micro-batch (TRL logs it); mlx-lm-lora does not compute it.',
   'log-probabilities: TRL (and @mlxn/grpo) divide the logits by the sampling temperature, mlx-lm-lora does not; the benchmark uses temperature 1, where both compute the same numbers.',
   'advantages: mlx-lm-lora divides by the population std + 1e-4, TRL by the sample std + 1e-4 (same cost, slightly different values).',
   'sampled tokens differ (different random streams), but the random model practically never samples end-of-sequence, so both sides generate maxCompletionLength tokens for every completion (checked: mean_completion_length in the output).',
 ];
 
-const trainTargets = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
+const trainTargets = [
+  'self_attn.q_proj',
+  'self_attn.k_proj',
+  'self_attn.v_proj',
+  'self_attn.o_proj',
+  'mlp.gate_proj',
+  'mlp.up_proj',
+  'mlp.down_proj',
+];
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -129,7 +141,10 @@ async function benchOurs(modelDir: string) {
         loggingSteps: 1,
         saveSteps: 1_000_000,
         outputDir,
-        lora: s.finetune === 'lora' ? { rank: s.lora.rank, scale: s.lora.scale, dropout: s.lora.dropout, targetModules: trainTargets as [string, ...string[]] } : null,
+        lora:
+          s.finetune === 'lora'
+            ? { rank: s.lora.rank, scale: s.lora.scale, dropout: s.lora.dropout, targetModules: trainTargets as [string, ...string[]] }
+            : null,
         gradientCheckpointing: false, // mlx-lm-lora's grad_checkpoint default
         bf16: false, // float32 on both sides
       },
@@ -189,7 +204,9 @@ const python = grpoBenchPython();
 const modelDir = mkdtempSync(join(tmpdir(), 'mlxn-grpo-bench-model-'));
 try {
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(TOKENIZER_DIR, f), join(modelDir, f));
-  execFileSync(python, [join(import.meta.dirname, 'grpo_ref.py'), 'write-model', modelDir, JSON.stringify(settings)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(python, [join(import.meta.dirname, 'grpo_ref.py'), 'write-model', modelDir, JSON.stringify(settings)], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 
   const rounds = Number(process.env.GRPO_BENCH_ROUNDS ?? 1);
   const runs: { mlxn: Awaited<ReturnType<typeof benchOurs>>; python: Record<string, number>; loadavg: number[] }[] = [];

@@ -67,19 +67,25 @@ try {
 
   const cfg = { files, tokenizer: join(tokenizerDir, 'tokenizer.json'), text: textFile, repeats };
   const python = JSON.parse(execFileSync(ioPython(), [join(import.meta.dirname, 'io_ref.py'), JSON.stringify(cfg)], { encoding: 'utf8' }));
-  console.log(JSON.stringify({
-    benchmark: 'io',
-    build: native.bindingProfile(),
-    mlx: mx.mlxVersion,
-    checkpoint_mib: mib,
-    mlxn: ours,
-    python,
-    ratio: {
-      load_bfloat16: Number((ours.load_bfloat16_s! / python.load_bfloat16_s).toFixed(3)),
-      load_float32: Number((ours.load_float32_s! / python.load_float32_s).toFixed(3)),
-      encode_throughput: Number((ours.encode_tokens_per_s / python.encode_tokens_per_s).toFixed(3)),
-    },
-  }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        benchmark: 'io',
+        build: native.bindingProfile(),
+        mlx: mx.mlxVersion,
+        checkpoint_mib: mib,
+        mlxn: ours,
+        python,
+        ratio: {
+          load_bfloat16: Number((ours.load_bfloat16_s! / python.load_bfloat16_s).toFixed(3)),
+          load_float32: Number((ours.load_float32_s! / python.load_float32_s).toFixed(3)),
+          encode_throughput: Number((ours.encode_tokens_per_s / python.encode_tokens_per_s).toFixed(3)),
+        },
+      },
+      null,
+      2,
+    ),
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

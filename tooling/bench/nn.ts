@@ -101,7 +101,11 @@ for (let r = 0; r < repeats; r++) {
   for (const cfg of configs) ours[cfg.name] = bench(cfg);
   ours[blockConfig.name] = benchBlock(blockConfig);
   oursRuns.push(ours);
-  const py = JSON.parse(execFileSync(referencePython(), [join(import.meta.dirname, 'nn_ref.py'), JSON.stringify({ configs, block: blockConfig })], { encoding: 'utf8' }));
+  const py = JSON.parse(
+    execFileSync(referencePython(), [join(import.meta.dirname, 'nn_ref.py'), JSON.stringify({ configs, block: blockConfig })], {
+      encoding: 'utf8',
+    }),
+  );
   pythonRuns.push(Object.fromEntries(keys.map((k) => [k, py[`${k}_ms_per_step`] as number])));
 }
 const median = (xs: number[]): number => {
@@ -110,7 +114,12 @@ const median = (xs: number[]): number => {
 };
 const round = (x: number, d = 4): number => Number(x.toFixed(d));
 const summary = (runs: Record<string, number>[]) =>
-  Object.fromEntries(keys.map((k) => [`${k}_ms_per_step`, { best: round(Math.min(...runs.map((x) => x[k]))), median: round(median(runs.map((x) => x[k]))) }]));
+  Object.fromEntries(
+    keys.map((k) => [
+      `${k}_ms_per_step`,
+      { best: round(Math.min(...runs.map((x) => x[k]))), median: round(median(runs.map((x) => x[k]))) },
+    ]),
+  );
 const ratio = Object.fromEntries(
   keys.map((k) => [
     k,
@@ -120,4 +129,21 @@ const ratio = Object.fromEntries(
     },
   ]),
 );
-console.log(JSON.stringify({ benchmark: 'nn', build: native.bindingProfile(), mlx: mx.mlxVersion, device: mx.defaultDevice().type, repeats, configs, block: blockConfig, mlxn: summary(oursRuns), python: summary(pythonRuns), time_ratio_mlxn_over_python: ratio }, null, 2));
+console.log(
+  JSON.stringify(
+    {
+      benchmark: 'nn',
+      build: native.bindingProfile(),
+      mlx: mx.mlxVersion,
+      device: mx.defaultDevice().type,
+      repeats,
+      configs,
+      block: blockConfig,
+      mlxn: summary(oursRuns),
+      python: summary(pythonRuns),
+      time_ratio_mlxn_over_python: ratio,
+    },
+    null,
+    2,
+  ),
+);

@@ -91,7 +91,10 @@ for (const [name, row] of Object.entries(rows)) {
     ours_filtered: summary(times.ours_filtered),
     ours_unfiltered: summary(times.ours_unfiltered),
     full_sort_filtered: summary(fullSortTimes),
-    ratio_filtered_to_plain: { best: round(summary(times.ours_filtered).best_ms / summary(times.plain_loop).best_ms), median_of_pairs: round(summary(ratios).median_ms) },
+    ratio_filtered_to_plain: {
+      best: round(summary(times.ours_filtered).best_ms / summary(times.plain_loop).best_ms),
+      median_of_pairs: round(summary(ratios).median_ms),
+    },
   };
 }
 console.log(JSON.stringify({ benchmark: 'sampling-js', node: process.version, config: cfg, results }, null, 2));

@@ -24,8 +24,14 @@ const cfg = {
   repeats: 3,
   js_steps: 5,
   sampler: {
-    temperature: 0.8, topP: 0.95, minP: 0.05, minTokensToKeep: 1, topK: 50,
-    xtcProbability: 0.5, xtcThreshold: 0.1, xtcSpecialTokens: [151643, 151645],
+    temperature: 0.8,
+    topP: 0.95,
+    minP: 0.05,
+    minTokensToKeep: 1,
+    topK: 50,
+    xtcProbability: 0.5,
+    xtcThreshold: 0.1,
+    xtcSpecialTokens: [151643, 151645],
   },
 };
 

@@ -60,7 +60,9 @@ async function schedule(model: Qwen3, prompts: number[][], concurrency: number) 
   const { steps, phaseMs } = scheduler.stats;
   await scheduler.close();
   const phases = Object.fromEntries(Object.entries(phaseMs).map(([k, v]) => [k, round(v)]));
-  const named = Object.entries(phaseMs).filter(([k]) => k !== 'running').reduce((n, [, v]) => n + v, 0);
+  const named = Object.entries(phaseMs)
+    .filter(([k]) => k !== 'running')
+    .reduce((n, [, v]) => n + v, 0);
   phases.other = round(phaseMs.running - named);
   return { ms: round(ms), steps, ms_per_step: round(ms / Math.max(steps, 1), 2), phases };
 }
@@ -94,7 +96,20 @@ try {
   const best = (runs: Array<{ ms: number }>) => runs.reduce((a, b) => (b.ms < a.ms ? b : a));
   const base = best(levelRuns[`c${levels[0]}`]).ms;
   const gain = Object.fromEntries(levels.map((c) => [`c${c}`, round(base / best(levelRuns[`c${c}`]).ms, 2)]));
-  console.log(JSON.stringify({ benchmark: 'scheduler', device: mx.defaultDevice().type, setup: { preset: preset.name, batch, levels, requests, prompt_lengths: promptLengths, new_tokens: newTokens, repeats }, together, levels: levelRuns, gain_over_first_level: gain }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        benchmark: 'scheduler',
+        device: mx.defaultDevice().type,
+        setup: { preset: preset.name, batch, levels, requests, prompt_lengths: promptLengths, new_tokens: newTokens, repeats },
+        together,
+        levels: levelRuns,
+        gain_over_first_level: gain,
+      },
+      null,
+      2,
+    ),
+  );
 } finally {
   rmSync(folder, { recursive: true, force: true });
 }

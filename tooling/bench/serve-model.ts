@@ -13,7 +13,13 @@ import { createServer } from '@mlxn/server';
 const [folder, batch] = process.argv.slice(2);
 if (folder === undefined) throw new Error('usage: serve-model.ts <folder> [maxBatchSize]');
 // The small presets keep only the first vocab_size ids of the real tokenizer.
-const server = await createServer({ model: folder, modelId: 'bench', loadOptions: { truncatedVocab: true }, maxBatchSize: batch === undefined ? undefined : Number(batch), maxTokens: 8192 });
+const server = await createServer({
+  model: folder,
+  modelId: 'bench',
+  loadOptions: { truncatedVocab: true },
+  maxBatchSize: batch === undefined ? undefined : Number(batch),
+  maxTokens: 8192,
+});
 const http = createHttpServer((req, res) => {
   if (req.url === '/bench-stats') {
     res.writeHead(200, { 'Content-Type': 'application/json' });

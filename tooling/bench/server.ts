@@ -123,7 +123,13 @@ async function load(url: string, model: string, prompts: string[], concurrency: 
   const seconds = (performance.now() - t0) / 1000;
   const generated = results.reduce((n, r) => n + r.tokens, 0);
   const ttfts = results.map((r) => r.ttftMs);
-  return { requests_per_s: results.length / seconds, generated_tokens_per_s: generated / seconds, ttft_p50_ms: quantile(ttfts, 0.5), ttft_p99_ms: quantile(ttfts, 0.99), generated_tokens: generated };
+  return {
+    requests_per_s: results.length / seconds,
+    generated_tokens_per_s: generated / seconds,
+    ttft_p50_ms: quantile(ttfts, 0.5),
+    ttft_p99_ms: quantile(ttfts, 0.99),
+    generated_tokens: generated,
+  };
 }
 
 /** The scheduler's phase times (ms, summed since it started) and decoding steps, from serve-model's `/bench-stats`. */
@@ -136,14 +142,37 @@ async function schedulerStats(url: string): Promise<{ phaseMs: Record<string, nu
 function phaseDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const k of Object.keys(after)) out[k] = Math.round((after[k] - (before[k] ?? 0)) * 10) / 10;
-  const phases = Object.entries(out).filter(([k]) => k !== 'running').reduce((n, [, v]) => n + v, 0);
+  const phases = Object.entries(out)
+    .filter(([k]) => k !== 'running')
+    .reduce((n, [, v]) => n + v, 0);
   out.other = Math.round((out.running - phases) * 10) / 10;
   return out;
 }
 
 /** Text of about `n` tokens, every token inside the preset's (possibly truncated) vocabulary. */
 function promptText(tokenizer: Tokenizer, n: number, seed: number, vocab: number): string {
-  const words = ['the', 'sea', 'and', 'a', 'ship', 'is', 'on', 'in', 'of', 'to', 'light', 'wind', 'day', 'night', 'over', 'water', 'sky', 'blue', 'long', 'old'];
+  const words = [
+    'the',
+    'sea',
+    'and',
+    'a',
+    'ship',
+    'is',
+    'on',
+    'in',
+    'of',
+    'to',
+    'light',
+    'wind',
+    'day',
+    'night',
+    'over',
+    'water',
+    'sky',
+    'blue',
+    'long',
+    'old',
+  ];
   // A fixed first word: without a leading space some words ('sea') are ids past the small presets' 32,000.
   const out: string[] = ['the'];
   let s = seed;
@@ -165,18 +194,27 @@ try {
   const vocab = Number(preset.config.vocab_size);
   // Fresh prompts for the warm-up and for each level: a prompt one server has already seen is
   // answered from its prefix cache, and a later level would look faster than it is.
-  const promptSet = (set: number) => Array.from({ length: requests }, (_, i) => promptText(tokenizer, promptLengths[i % promptLengths.length], 7 + i + 1000 * set, vocab));
+  const promptSet = (set: number) =>
+    Array.from({ length: requests }, (_, i) => promptText(tokenizer, promptLengths[i % promptLengths.length], 7 + i + 1000 * set, vocab));
   const maxConcurrency = Math.max(...levels);
 
   // Bundled for the GPU machine (tooling/bench/gpu/bundle.mjs), serve-model is a .mjs beside this file.
-  const serveModel = import.meta.url.endsWith('.mjs') ? [join(import.meta.dirname, 'serve-model.mjs')] : ['--import', 'tsx', join(import.meta.dirname, 'serve-model.ts')];
+  const serveModel = import.meta.url.endsWith('.mjs')
+    ? [join(import.meta.dirname, 'serve-model.mjs')]
+    : ['--import', 'tsx', join(import.meta.dirname, 'serve-model.ts')];
   const nodeArgs = (process.env.MLXN_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const ours = await start(process.execPath, [...nodeArgs, ...serveModel, folder, String(Math.max(8, maxConcurrency))], /serving (http:\/\/\S+)/);
+  const ours = await start(
+    process.execPath,
+    [...nodeArgs, ...serveModel, folder, String(Math.max(8, maxConcurrency))],
+    /serving (http:\/\/\S+)/,
+  );
   children.push(ours.child);
   // mlx_lm.server prints nothing to wait for: its address is the port chosen here.
   const mlxPort = 18000 + (process.pid % 1000);
   const mlxUrl = `http://127.0.0.1:${mlxPort}`;
-  const theirs = spawn(python, ['-m', 'mlx_lm.server', '--model', folder, '--host', '127.0.0.1', '--port', String(mlxPort)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const theirs = spawn(python, ['-m', 'mlx_lm.server', '--model', folder, '--host', '127.0.0.1', '--port', String(mlxPort)], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   children.push(theirs);
   await ready(ours.url, '/health');
   await ready(mlxUrl, '/v1/models');
@@ -201,7 +239,9 @@ try {
     // How full the batch ran: generated tokens per decoding step (a row's first token comes from its step too).
     const n = after.steps - before.steps;
     steps[`c${c}`] = { steps: n, rows_per_step: Math.round((a.generated_tokens / n) * 100) / 100 };
-    process.stderr.write(`c${c} ours ${JSON.stringify(a)}\nc${c} ours phases (ms) ${JSON.stringify(phases[`c${c}`])} ${JSON.stringify(steps[`c${c}`])}\n`);
+    process.stderr.write(
+      `c${c} ours ${JSON.stringify(a)}\nc${c} ours phases (ms) ${JSON.stringify(phases[`c${c}`])} ${JSON.stringify(steps[`c${c}`])}\n`,
+    );
     const b = await load(mlxUrl, mlxModel, prompts, c);
     process.stderr.write(`c${c} mlx_lm ${JSON.stringify(b)}\n`);
     byLevel[`c${c}`] = { ours: a, mlx_lm: b };

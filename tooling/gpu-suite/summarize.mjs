@@ -12,7 +12,9 @@ let failed = 0;
 const failures = [];
 const rows = [];
 
-for (const file of readdirSync(out).filter((f) => /^vitest-.*\.log$/.test(f)).sort()) {
+for (const file of readdirSync(out)
+  .filter((f) => /^vitest-.*\.log$/.test(f))
+  .sort()) {
   const name = file.slice('vitest-'.length, -'.log'.length);
   const report = join(out, `vitest-${name}.json`);
   if (!existsSync(report)) {
@@ -28,17 +30,27 @@ for (const file of readdirSync(out).filter((f) => /^vitest-.*\.log$/.test(f)).so
     const rel = suite.name.replace(/^.*?\/(packages|examples)\//, '$1/');
     if (suite.status === 'failed' && (suite.assertionResults ?? []).length === 0) {
       loadFailures += 1;
-      failures.push(`${rel}: failed to load: ${String(suite.message ?? '').split('\n')[0].slice(0, 300)}`);
+      failures.push(
+        `${rel}: failed to load: ${String(suite.message ?? '')
+          .split('\n')[0]
+          .slice(0, 300)}`,
+      );
     }
     for (const t of suite.assertionResults ?? []) {
       if (t.status !== 'failed') continue;
-      const why = String(t.failureMessages?.[0] ?? '').split('\n').slice(0, 2).join(' ').slice(0, 300);
+      const why = String(t.failureMessages?.[0] ?? '')
+        .split('\n')
+        .slice(0, 2)
+        .join(' ')
+        .slice(0, 300);
       failures.push(`${rel} > ${t.fullName}: ${why}`);
     }
   }
   passed += json.numPassedTests;
   failed += json.numFailedTests + loadFailures;
-  rows.push(`${name}: ${json.numPassedTests} passed, ${json.numFailedTests + loadFailures} failed, ${json.numPendingTests + (json.numTodoTests ?? 0)} skipped`);
+  rows.push(
+    `${name}: ${json.numPassedTests} passed, ${json.numFailedTests + loadFailures} failed, ${json.numPendingTests + (json.numTodoTests ?? 0)} skipped`,
+  );
 }
 
 const cargoLog = join(out, 'cargo.log');

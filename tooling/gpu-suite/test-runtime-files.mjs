@@ -17,11 +17,7 @@ const store = join(root, 'node_modules', '.pnpm');
 const ROOT_TOOLS = ['vitest', 'tsx', 'typescript', '@types/node'];
 const LEFT_OUT = /^(@napi-rs|@changesets|@arethetypeswrong|publint|typedoc|typedoc-plugin-markdown|turbo|tsup)$/;
 
-const workspaces = [
-  ...readdirSync(join(root, 'packages')).map((p) => join('packages', p)),
-  'examples',
-  join('tooling', 'test-support'),
-];
+const workspaces = [...readdirSync(join(root, 'packages')).map((p) => join('packages', p)), 'examples', join('tooling', 'test-support')];
 
 const storeDirs = new Set();
 const linkDirs = new Set(['node_modules/.bin']);

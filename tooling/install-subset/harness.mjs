@@ -42,13 +42,18 @@ export function internalClosure(names, packed) {
 /** The @mlxn packages present in a project's node_modules (npm installs flat). */
 export function installedInternal(projectDir) {
   const scope = join(projectDir, 'node_modules/@mlxn');
-  return existsSync(scope) ? readdirSync(scope).map((n) => `@mlxn/${n}`).sort() : [];
+  return existsSync(scope)
+    ? readdirSync(scope)
+        .map((n) => `@mlxn/${n}`)
+        .sort()
+    : [];
 }
 
 // The scenario programs must see only the project: no native override, no module paths, and
 // none of the variables a surrounding `pnpm run` or vitest sets for its own scripts. npm's
 // configuration (npm_config_*, .npmrc) is kept: it is how a user's npm reaches its registry.
-const FOREIGN_ENV = /^(MLXN_NATIVE_PATH|NODE_PATH|NODE_OPTIONS|VITEST.*|TEST|npm_lifecycle_.*|npm_package_.*|npm_execpath|npm_node_execpath|npm_command|npm_config_user_agent|PNPM_.*)$/;
+const FOREIGN_ENV =
+  /^(MLXN_NATIVE_PATH|NODE_PATH|NODE_OPTIONS|VITEST.*|TEST|npm_lifecycle_.*|npm_package_.*|npm_execpath|npm_node_execpath|npm_command|npm_config_user_agent|PNPM_.*)$/;
 
 export function cleanEnv() {
   const env = {};

@@ -33,7 +33,9 @@ try {
   for (const scenario of chosen) {
     const r = runScenario(scenario, packed, join(work, 'projects'));
     const runs = r.programs.map((p) => `${p.program} (${p.node}) ${p.ok ? 'ok' : 'FAILED'} ${p.seconds.toFixed(1)} s`).join(', ');
-    console.log(`${r.problems.length ? 'FAIL' : 'pass'}  ${r.id}: install ${r.installSeconds.toFixed(1)} s (${r.installed.join(', ')}); ${runs}`);
+    console.log(
+      `${r.problems.length ? 'FAIL' : 'pass'}  ${r.id}: install ${r.installSeconds.toFixed(1)} s (${r.installed.join(', ')}); ${runs}`,
+    );
     for (const problem of r.problems) console.log(`  ${problem.replace(/\n/g, '\n  ')}`);
     if (r.problems.length) failed += 1;
   }

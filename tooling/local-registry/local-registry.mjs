@@ -21,9 +21,13 @@ function ensureVerdaccio() {
     const partial = `${dir}.partial`;
     rmSync(partial, { recursive: true, force: true });
     mkdirSync(partial, { recursive: true });
-    const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--no-save', '--loglevel=error', '--prefix', partial, `verdaccio@${VERDACCIO_VERSION}`], {
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--no-save', '--loglevel=error', '--prefix', partial, `verdaccio@${VERDACCIO_VERSION}`],
+      {
+        encoding: 'utf8',
+      },
+    );
     if (r.status !== 0) throw new Error(`npm install verdaccio@${VERDACCIO_VERSION} failed:\n${r.stdout}${r.stderr}`);
     rmSync(dir, { recursive: true, force: true });
     renameSync(partial, dir);

@@ -47,8 +47,12 @@ console.log(`ldd: ${checked} shared libraries under ${runtime}; unresolved apart
 console.log(`  need libcuda.so.1 (from the driver): ${[...driverOnly].sort().join(', ')}`);
 
 const symbols = (file, flag) =>
-  new Set(execFileSync('nm', ['-D', flag, file], { encoding: 'utf8', maxBuffer: 1 << 28 })
-    .split('\n').map((l) => l.trim().split(/\s+/).pop()).filter(Boolean));
+  new Set(
+    execFileSync('nm', ['-D', flag, file], { encoding: 'utf8', maxBuffer: 1 << 28 })
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/).pop())
+      .filter(Boolean),
+  );
 const cpuLib = join(runtimePrefix(), 'lib/libmlx.so');
 const cpu = symbols(cpuLib, '--defined-only');
 const wanted = [...symbols(node, '--undefined-only')].filter((s) => cpu.has(s));

@@ -10,8 +10,16 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync,
-  writeFileSync, cpSync, statSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  cpSync,
+  statSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,8 +61,7 @@ try {
     const pip = findPip();
     execFileSync(
       pip[0],
-      [...pip.slice(1), 'download', '--no-deps', '--only-binary=:all:', '--dest', work,
-        `${dist.package}==${pin.version}`],
+      [...pip.slice(1), 'download', '--no-deps', '--only-binary=:all:', '--dest', work, `${dist.package}==${pin.version}`],
       { stdio: ['ignore', 'inherit', 'inherit'] },
     );
     const got = readdirSync(work).find((f) => f.endsWith('.whl'));
@@ -113,7 +120,12 @@ function unzip(zip, dest) {
   mkdirSync(dest, { recursive: true });
   // Python's zipfile is always present where pip is; avoids depending on `unzip`.
   const py = ['python3', 'python'].find((p) => {
-    try { execFileSync(p, ['--version'], { stdio: 'ignore' }); return true; } catch { return false; }
+    try {
+      execFileSync(p, ['--version'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
   });
   if (!py) fail('python3 is needed to unpack the wheel');
   execFileSync(py, ['-m', 'zipfile', '-e', zip, dest], { stdio: 'inherit' });

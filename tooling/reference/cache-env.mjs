@@ -18,7 +18,10 @@ if (process.argv[2] === 'golden') {
   const dir = mkdtempSync(join(tmpdir(), 'mlxn-cache-check-'));
   try {
     const file = join(dir, 'mlxn.safetensors');
-    execFileSync(join(root, 'packages/cache/node_modules/.bin/tsx'), [join(import.meta.dirname, 'cache_write_mlxn.ts'), file], { stdio: 'inherit', cwd: join(root, 'packages/cache') });
+    execFileSync(join(root, 'packages/cache/node_modules/.bin/tsx'), [join(import.meta.dirname, 'cache_write_mlxn.ts'), file], {
+      stdio: 'inherit',
+      cwd: join(root, 'packages/cache'),
+    });
     execFileSync(python, [script, 'check', file], { stdio: 'inherit' });
   } finally {
     rmSync(dir, { recursive: true, force: true });

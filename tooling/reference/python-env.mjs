@@ -12,7 +12,9 @@ export function referencePython() {
   if (!existsSync(join(venv, '.complete'))) {
     process.stderr.write(`[reference] creating ${venv}\n`);
     execFileSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' });
-    execFileSync(python, ['-m', 'pip', 'install', '--quiet', `mlx==${pin.version}`, `mlx-cpu==${pin.version}`, 'numpy'], { stdio: 'inherit' });
+    execFileSync(python, ['-m', 'pip', 'install', '--quiet', `mlx==${pin.version}`, `mlx-cpu==${pin.version}`, 'numpy'], {
+      stdio: 'inherit',
+    });
     execFileSync('touch', [join(venv, '.complete')]);
   }
   return python;

@@ -36,7 +36,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       const pkg = join(root, 'packages/models-qwen3');
       for (const kind of ['dense', 'moe', 'dense-4bit', 'moe-4bit']) {
         const out = join(dir, kind);
-        execFileSync(join(pkg, 'node_modules/.bin/tsx'), [join(import.meta.dirname, 'qwen3_save_mlxn.ts'), join(fixtures, kind), out], { stdio: 'inherit', cwd: pkg });
+        execFileSync(join(pkg, 'node_modules/.bin/tsx'), [join(import.meta.dirname, 'qwen3_save_mlxn.ts'), join(fixtures, kind), out], {
+          stdio: 'inherit',
+          cwd: pkg,
+        });
         execFileSync(python, [script, 'check-saved', out, kind, fixtures], { stdio: 'inherit' });
       }
     } finally {

@@ -22,5 +22,7 @@ export function samplingPython() {
 // `node tooling/reference/sampling-env.mjs golden` regenerates the committed fixtures.
 if (import.meta.url === `file://${process.argv[1]}` && process.argv[2] === 'golden') {
   const root = join(import.meta.dirname, '..', '..');
-  execFileSync(samplingPython(), [join(import.meta.dirname, 'sampling_golden.py'), join(root, 'packages/sampling/test/fixtures')], { stdio: 'inherit' });
+  execFileSync(samplingPython(), [join(import.meta.dirname, 'sampling_golden.py'), join(root, 'packages/sampling/test/fixtures')], {
+    stdio: 'inherit',
+  });
 }

@@ -6,7 +6,8 @@ import { writeSync } from 'node:fs';
 const [moduleUrl, mode] = process.argv.slice(2);
 
 /** Failures that are accidents of the runtime, never a documented error. */
-const ACCIDENTS = /Maximum call stack size exceeded|out of memory|Invalid (array|string|typed array) length|Array buffer allocation failed|panicked at|RUST_BACKTRACE/i;
+const ACCIDENTS =
+  /Maximum call stack size exceeded|out of memory|Invalid (array|string|typed array) length|Array buffer allocation failed|panicked at|RUST_BACKTRACE/i;
 
 /** Writes one protocol line synchronously, so it is out before anything the next case does. */
 function say(message) {
@@ -32,7 +33,8 @@ function judgeError(c, e) {
   const text = `${e.name}: ${e.message}`;
   if (e.message.trim().length < 8) return { pass: false, reason: `error message too short: ${text}` };
   if (ACCIDENTS.test(text)) return { pass: false, reason: `an accident of the runtime, not a documented error: ${text.slice(0, 300)}` };
-  if (c.error instanceof RegExp && !c.error.test(text)) return { pass: false, reason: `wrong error (wanted ${c.error}): ${text.slice(0, 300)}` };
+  if (c.error instanceof RegExp && !c.error.test(text))
+    return { pass: false, reason: `wrong error (wanted ${c.error}): ${text.slice(0, 300)}` };
   if (typeof c.error === 'function' && c.error(e) !== true) return { pass: false, reason: `wrong error: ${text.slice(0, 300)}` };
   return { pass: true, reason: text.slice(0, 300) };
 }

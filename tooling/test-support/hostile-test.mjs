@@ -23,12 +23,23 @@ function packageRoot(file) {
  */
 export function hostileBatteryTest(title, moduleUrl, options = {}) {
   const { testTimeoutMs = 600_000, ...batteryOptions } = options;
-  it(title, async () => {
-    const file = fileURLToPath(moduleUrl);
-    const summary = await runHostileBattery(moduleUrl, { cwd: packageRoot(file), ...batteryOptions });
-    const report = { module: basename(file), seed: summary.seed, run: summary.run, total: summary.total, byClass: summary.byClass, ms: summary.ms };
-    console.log(JSON.stringify(report));
-    expect(summary.failed, `seed ${summary.seed}`).toEqual([]);
-    expect(summary.run).toBeGreaterThan(0);
-  }, testTimeoutMs);
+  it(
+    title,
+    async () => {
+      const file = fileURLToPath(moduleUrl);
+      const summary = await runHostileBattery(moduleUrl, { cwd: packageRoot(file), ...batteryOptions });
+      const report = {
+        module: basename(file),
+        seed: summary.seed,
+        run: summary.run,
+        total: summary.total,
+        byClass: summary.byClass,
+        ms: summary.ms,
+      };
+      console.log(JSON.stringify(report));
+      expect(summary.failed, `seed ${summary.seed}`).toEqual([]);
+      expect(summary.run).toBeGreaterThan(0);
+    },
+    testTimeoutMs,
+  );
 }

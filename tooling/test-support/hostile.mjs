@@ -47,11 +47,13 @@ function dailySeed() {
 
 /** A small seeded generator (xorshift32) so a sample can be repeated from its seed alone. */
 function seeded(seed) {
-  let s = (seed >>> 0) || 0x9e3779b9;
+  let s = seed >>> 0 || 0x9e3779b9;
   return () => {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     return s / 0x1_0000_0000;
   };
 }
@@ -79,8 +81,12 @@ function runToEnd(args, options) {
     const child = spawn(process.execPath, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { err += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
     child.on('error', reject);
     child.on('close', (code, signal) => {
       if (code === 0) resolve(out);
@@ -150,7 +156,9 @@ function runChild(moduleUrl, indices, options) {
         }
       }
     });
-    child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-8000); });
+    child.stderr.on('data', (d) => {
+      stderr = (stderr + d).slice(-8000);
+    });
     child.on('close', (code, signal) => finish(signal ? `crash: killed by ${signal}` : `crash: exit ${code}`));
     child.on('error', (e) => finish(`crash: ${e.message}`));
     child.stdin.end(JSON.stringify(indices));

@@ -25,4 +25,8 @@ export interface MockHub {
 /** Files of a folder as { name: Buffer } (top level, regular files). */
 export declare function filesOfFolder(folder: string): Record<string, Buffer>;
 /** A mock of the hub's HTTP API on 127.0.0.1 (see hub-mock.mjs for the endpoints). */
-export declare function startHubMock(options: { repos: Record<string, MockHubRepo>; pageSize?: number; renamed?: Record<string, string> }): Promise<MockHub>;
+export declare function startHubMock(options: {
+  repos: Record<string, MockHubRepo>;
+  pageSize?: number;
+  renamed?: Record<string, string>;
+}): Promise<MockHub>;

@@ -24,7 +24,8 @@ const isLfs = (name) => name.endsWith('.safetensors');
 /** Files of a folder as { name: Buffer } (top level, regular files). */
 export function filesOfFolder(folder) {
   const files = {};
-  for (const name of readdirSync(folder, { withFileTypes: true })) if (name.isFile()) files[name.name] = readFileSync(join(folder, name.name));
+  for (const name of readdirSync(folder, { withFileTypes: true }))
+    if (name.isFile()) files[name.name] = readFileSync(join(folder, name.name));
   return files;
 }
 
@@ -64,7 +65,8 @@ export async function startHubMock({ repos, pageSize = 3, renamed = {} }) {
       res.end(req.method === 'HEAD' ? undefined : body);
     };
     const json = (value, headers) => send(200, JSON.stringify(value), { 'content-type': 'application/json', ...headers });
-    const error = (status, code) => send(status, JSON.stringify({ error: code }), { 'x-error-code': code, 'content-type': 'application/json' });
+    const error = (status, code) =>
+      send(status, JSON.stringify({ error: code }), { 'x-error-code': code, 'content-type': 'application/json' });
 
     const storage = /^\/storage\/([0-9a-f]{64})$/.exec(url.pathname);
     if (storage) return serveBytes(req, res, blobs.get(storage[1]), storage[1], drops);
@@ -89,15 +91,34 @@ export async function startHubMock({ repos, pageSize = 3, renamed = {} }) {
     const names = Object.keys(commit.files).sort();
 
     if (api && m[3] === 'revision') {
-      return json({ _id: repoId, id: repoId, modelId: repoId, sha: commitHash, private: false, disabled: false, gated: repo.token ? 'manual' : false, tags: [], siblings: names.map((rfilename) => ({ rfilename })) });
+      return json({
+        _id: repoId,
+        id: repoId,
+        modelId: repoId,
+        sha: commitHash,
+        private: false,
+        disabled: false,
+        gated: repo.token ? 'manual' : false,
+        tags: [],
+        siblings: names.map((rfilename) => ({ rfilename })),
+      });
     }
     if (api) {
       const start = Number(url.searchParams.get('cursor') ?? '0');
       const page = names.slice(start, start + pageSize).map((path) => {
         const buf = commit.files[path];
-        return { type: 'file', oid: gitBlobId(buf), size: buf.length, path, ...(isLfs(path) ? { lfs: { oid: sha256(buf), size: buf.length, pointerSize: 134 } } : {}) };
+        return {
+          type: 'file',
+          oid: gitBlobId(buf),
+          size: buf.length,
+          path,
+          ...(isLfs(path) ? { lfs: { oid: sha256(buf), size: buf.length, pointerSize: 134 } } : {}),
+        };
       });
-      const next = start + pageSize < names.length ? `<http://${req.headers.host}${url.pathname}?recursive=true&expand=false&cursor=${start + pageSize}>; rel="next"` : undefined;
+      const next =
+        start + pageSize < names.length
+          ? `<http://${req.headers.host}${url.pathname}?recursive=true&expand=false&cursor=${start + pageSize}>; rel="next"`
+          : undefined;
       return json(page, next ? { link: next } : {});
     }
     const file = decodeURIComponent(m[4]);
@@ -116,7 +137,12 @@ export async function startHubMock({ repos, pageSize = 3, renamed = {} }) {
       });
       return res.end();
     }
-    res.writeHead(200, { 'x-repo-commit': commitHash, etag: `"${gitBlobId(buf)}"`, 'content-length': buf.length, 'content-type': 'application/octet-stream' });
+    res.writeHead(200, {
+      'x-repo-commit': commitHash,
+      etag: `"${gitBlobId(buf)}"`,
+      'content-length': buf.length,
+      'content-type': 'application/octet-stream',
+    });
     res.end(req.method === 'HEAD' ? undefined : buf);
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
@@ -134,7 +160,11 @@ export async function startHubMock({ repos, pageSize = 3, renamed = {} }) {
     },
     sha256,
     gitBlobId,
-    close: () => new Promise((ok) => { server.closeAllConnections(); server.close(ok); }),
+    close: () =>
+      new Promise((ok) => {
+        server.closeAllConnections();
+        server.close(ok);
+      }),
   };
 }
 

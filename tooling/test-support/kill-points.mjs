@@ -32,10 +32,13 @@ export function runKillChild(script, args, { root, killAfter, trace, env = {}, t
 /** The changes a traced run made: `{ index, op, path }` in order. */
 export function readTrace(file) {
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => {
-    const [index, op, ...rest] = line.split(' ');
-    return { index: Number(index), op, path: rest.join(' ') };
-  });
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [index, op, ...rest] = line.split(' ');
+      return { index: Number(index), op, path: rest.join(' ') };
+    });
 }
 
 /** The seed of this run's subset. */

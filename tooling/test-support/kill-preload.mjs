@@ -30,7 +30,18 @@ function changed(op, path) {
 
 const isWriteFlag = (flags) => flags !== undefined && flags !== 'r' && flags !== 'rs' && flags !== 'sr' && flags !== 0;
 
-for (const name of ['mkdirSync', 'rmSync', 'rmdirSync', 'unlinkSync', 'writeFileSync', 'appendFileSync', 'truncateSync', 'cpSync', 'symlinkSync', 'linkSync']) {
+for (const name of [
+  'mkdirSync',
+  'rmSync',
+  'rmdirSync',
+  'unlinkSync',
+  'writeFileSync',
+  'appendFileSync',
+  'truncateSync',
+  'cpSync',
+  'symlinkSync',
+  'linkSync',
+]) {
   const original = fs[name];
   fs[name] = function patched(path, ...rest) {
     const out = original.call(this, path, ...rest);

@@ -33,9 +33,11 @@ function randomFloats(n, seed, scale) {
   const out = new Float32Array(n);
   let s = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {
-    s ^= s << 13; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
     s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
+    s ^= s << 5;
+    s >>>= 0;
     out[i] = ((s / 4294967296) * 2 - 1) * scale;
   }
   return out;
@@ -53,7 +55,10 @@ function writeSafetensors(file, tensors) {
   json += ' '.repeat((8 - (json.length % 8)) % 8);
   const head = Buffer.alloc(8);
   head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  writeFileSync(file, Buffer.concat([head, Buffer.from(json), ...tensors.map(([, t]) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))]));
+  writeFileSync(
+    file,
+    Buffer.concat([head, Buffer.from(json), ...tensors.map(([, t]) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))]),
+  );
 }
 
 /**
@@ -65,15 +70,40 @@ function writeSafetensors(file, tensors) {
 export function tinyQwen3WithTokenizer(seed = 1) {
   const folder = join(tmpdir(), `mlxn-tiny-qwen3-tok-v1-${seed}`);
   if (existsSync(join(folder, '.complete'))) return folder;
-  const hidden = 16, heads = 2, kv = 1, headDim = 8, inter = 32, vocab = 151936;
+  const hidden = 16,
+    heads = 2,
+    kv = 1,
+    headDim = 8,
+    inter = 32,
+    vocab = 151936;
   const config = {
-    architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', vocab_size: vocab, hidden_size: hidden,
-    intermediate_size: inter, num_hidden_layers: 1, num_attention_heads: heads, num_key_value_heads: kv,
-    head_dim: headDim, max_position_embeddings: 40960, rms_norm_eps: 1e-6, rope_theta: 1000000,
-    hidden_act: 'silu', tie_word_embeddings: true, bos_token_id: 151643, eos_token_id: 151645, torch_dtype: 'float32',
+    architectures: ['Qwen3ForCausalLM'],
+    model_type: 'qwen3',
+    vocab_size: vocab,
+    hidden_size: hidden,
+    intermediate_size: inter,
+    num_hidden_layers: 1,
+    num_attention_heads: heads,
+    num_key_value_heads: kv,
+    head_dim: headDim,
+    max_position_embeddings: 40960,
+    rms_norm_eps: 1e-6,
+    rope_theta: 1000000,
+    hidden_act: 'silu',
+    tie_word_embeddings: true,
+    bos_token_id: 151643,
+    eos_token_id: 151645,
+    torch_dtype: 'float32',
   };
   let n = seed * 1000;
-  const t = (shape, scale) => ({ shape, data: randomFloats(shape.reduce((a, b) => a * b, 1), ++n, scale) });
+  const t = (shape, scale) => ({
+    shape,
+    data: randomFloats(
+      shape.reduce((a, b) => a * b, 1),
+      ++n,
+      scale,
+    ),
+  });
   const ones = (d) => ({ shape: [d], data: new Float32Array(d).fill(1) });
   const tensors = [
     ['model.embed_tokens.weight', t([vocab, hidden], 0.5)],

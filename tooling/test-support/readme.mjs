@@ -66,7 +66,10 @@ export function readmeProject(pkgDir) {
     link(project, name, realpathSync(target));
     dependencies[name] = JSON.parse(readFileSync(join(target, 'package.json'), 'utf8')).version;
   }
-  writeFileSync(join(project, 'package.json'), `${JSON.stringify({ name: 'readme-examples', private: true, type: 'module', dependencies }, null, 2)}\n`);
+  writeFileSync(
+    join(project, 'package.json'),
+    `${JSON.stringify({ name: 'readme-examples', private: true, type: 'module', dependencies }, null, 2)}\n`,
+  );
   const env = cleanEnv();
   let n = 0;
   return {

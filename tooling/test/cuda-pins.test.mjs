@@ -26,13 +26,21 @@ describe('CUDA runtime pins', () => {
 
   // Reads only the index pages (pip's own configuration applies); opt out where there is no
   // network with MLXN_SKIP_NETWORK_TESTS=1.
-  it.skipIf(process.env.MLXN_SKIP_NETWORK_TESTS === '1')('every pinned version is still on the package index', async () => {
-    const run = promisify(execFile);
-    const results = await Promise.all(cuda.map(async (w) => {
-      const { stdout } = await run('python3', ['-m', 'pip', 'index', 'versions', '--only-binary=:all:', w.package], { env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1' } });
-      const listed = /Available versions: (.*)/.exec(stdout)?.[1].split(', ') ?? [];
-      return [w.package, listed.includes(w.version) ? w.version : `missing (index lists ${listed.slice(0, 3).join(', ')}…)`];
-    }));
-    expect(Object.fromEntries(results)).toEqual(Object.fromEntries(cuda.map((w) => [w.package, w.version])));
-  }, 120_000);
+  it.skipIf(process.env.MLXN_SKIP_NETWORK_TESTS === '1')(
+    'every pinned version is still on the package index',
+    async () => {
+      const run = promisify(execFile);
+      const results = await Promise.all(
+        cuda.map(async (w) => {
+          const { stdout } = await run('python3', ['-m', 'pip', 'index', 'versions', '--only-binary=:all:', w.package], {
+            env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1' },
+          });
+          const listed = /Available versions: (.*)/.exec(stdout)?.[1].split(', ') ?? [];
+          return [w.package, listed.includes(w.version) ? w.version : `missing (index lists ${listed.slice(0, 3).join(', ')}…)`];
+        }),
+      );
+      expect(Object.fromEntries(results)).toEqual(Object.fromEntries(cuda.map((w) => [w.package, w.version])));
+    },
+    120_000,
+  );
 });

@@ -14,8 +14,15 @@ describe('hostile battery harness', () => {
     expect(summary.run).toBe(13);
     const failedNames = summary.failed.map((f) => f.name).sort();
     expect(failedNames).toEqual([
-      'fail: crash', 'fail: hang', 'fail: memory', 'fail: non-Error', 'fail: returned without accept',
-      'fail: short message', 'fail: stack overflow', 'fail: wrong error', 'fail: wrong result',
+      'fail: crash',
+      'fail: hang',
+      'fail: memory',
+      'fail: non-Error',
+      'fail: returned without accept',
+      'fail: short message',
+      'fail: stack overflow',
+      'fail: wrong error',
+      'fail: wrong result',
     ]);
     const reason = (name) => summary.failed.find((f) => f.name === name).reason;
     expect(reason('fail: crash')).toMatch(/crash: killed by SIGSEGV/);

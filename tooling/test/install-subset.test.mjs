@@ -12,7 +12,10 @@ import { ensureNodeRuntime, NODE_RUNTIMES } from '../node-runtimes/node-runtimes
 
 const packed = inject('packed');
 // Every program runs on the Node running the tests and on each pinned major (22, 24).
-const nodes = [thisNode, ...Object.entries(NODE_RUNTIMES).map(([major, version]) => ({ label: `node v${version}`, path: ensureNodeRuntime(major) }))];
+const nodes = [
+  thisNode,
+  ...Object.entries(NODE_RUNTIMES).map(([major, version]) => ({ label: `node v${version}`, path: ensureNodeRuntime(major) })),
+];
 const work = mkdtempSync(join(tmpdir(), 'mlxn-install-subset-'));
 const summary = [];
 

@@ -75,13 +75,24 @@ describe('@mlxn/core without its platform package', () => {
     const dir = join(work, 'no-platform-package');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, '.npmrc'), `@mlxn:registry=${registry.url}\n`);
-    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'no-platform', version: '0.0.0', private: true, dependencies: { [core.name]: core.version } }));
+    writeFileSync(
+      join(dir, 'package.json'),
+      JSON.stringify({ name: 'no-platform', version: '0.0.0', private: true, dependencies: { [core.name]: core.version } }),
+    );
     const env = cleanEnv();
     // --omit=optional: what a user gets on an unsupported platform, or with optional
     // dependencies turned off.
-    const install = spawnSync('npm', ['install', '--omit=optional', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, env, encoding: 'utf8' });
+    const install = spawnSync('npm', ['install', '--omit=optional', '--no-audit', '--no-fund', '--loglevel=error'], {
+      cwd: dir,
+      env,
+      encoding: 'utf8',
+    });
     expect(install.status, `${install.stdout}${install.stderr}`).toBe(0);
-    const run = spawnSync(process.execPath, ['--input-type=module', '-e', "await import('@mlxn/core')"], { cwd: dir, env, encoding: 'utf8' });
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', "await import('@mlxn/core')"], {
+      cwd: dir,
+      env,
+      encoding: 'utf8',
+    });
     expect(run.status).not.toBe(0);
     const errors = run.stderr.split('\n').filter((l) => /Error:/.test(l));
     expect(errors, run.stderr).toHaveLength(1);

@@ -10,7 +10,10 @@ describe.each(platforms.map((p) => [p.name, p]))('%s', (_name, p) => {
   const measured = measurePlatformPackage(p);
 
   it('is within the size budget of its build profile', () => {
-    const report = [`${measured.profile} build: packed ${measured.packed} B, unpacked ${measured.unpacked} B`, ...describeEntries(measured.entries)];
+    const report = [
+      `${measured.profile} build: packed ${measured.packed} B, unpacked ${measured.unpacked} B`,
+      ...describeEntries(measured.entries),
+    ];
     expect(budgetProblems(measured), report.join('\n')).toEqual([]);
   });
 

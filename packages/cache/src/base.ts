@@ -108,7 +108,8 @@ export const STEP = 256;
 
 /** Checks the argument of a cache's `reserve`. */
 export function checkReserve(tokens: number, cls: string): number {
-  if (!Number.isInteger(tokens) || tokens < 0 || tokens > 2 ** 30) throw new RangeError(`${cls}.reserve: tokens must be an integer in [0, 2^30], got ${describe(tokens)}`);
+  if (!Number.isInteger(tokens) || tokens < 0 || tokens > 2 ** 30)
+    throw new RangeError(`${cls}.reserve: tokens must be an integer in [0, 2^30], got ${describe(tokens)}`);
   return tokens;
 }
 

@@ -1,7 +1,23 @@
 /** A cache for a batch of left-padded prompts. Follows mlx-lm's `BatchKVCache` (models/cache.py). */
 import * as mx from '@mlxn/core';
 import { KVCache } from './kv-cache.js';
-import { type Cache, STEP, type StateEntry, arrayEntry, checkAgainst, checkCount, checkKV, checkReserve, checkStateLength, describe, intEntry, own, seqSlice, share, writeGrowing } from './base.js';
+import {
+  type Cache,
+  STEP,
+  type StateEntry,
+  arrayEntry,
+  checkAgainst,
+  checkCount,
+  checkKV,
+  checkReserve,
+  checkStateLength,
+  describe,
+  intEntry,
+  own,
+  seqSlice,
+  share,
+  writeGrowing,
+} from './base.js';
 import { type AttentionMask, createCausalMask } from './mask.js';
 
 /** The last per-row offsets made, shared by every layer's cache at one step (see `rowOffsets`). */
@@ -16,7 +32,12 @@ function rowOffsets(idx: number, padding: readonly number[]): mx.Array {
   const key = `${idx}:${padding.join(',')}`;
   if (lastOffsets === null || lastOffsets.key !== key || lastOffsets.array.disposed) {
     // Graphs built on the previous array hold it themselves; this handle alone is released.
-    const array = mx.keep(mx.array(padding.map((p) => idx - p), 'int32'));
+    const array = mx.keep(
+      mx.array(
+        padding.map((p) => idx - p),
+        'int32',
+      ),
+    );
     if (lastOffsets !== null && !lastOffsets.array.disposed) lastOffsets.array.dispose();
     lastOffsets = { key, array };
   }
@@ -104,7 +125,8 @@ export class BatchKVCache implements Cache {
 
   updateAndFetch(keys: mx.Array, values: mx.Array): [mx.Array, mx.Array] {
     checkKV(keys, values, 'BatchKVCache.updateAndFetch');
-    if (keys.shape[0] !== this.batchSize) throw new Error(`BatchKVCache.updateAndFetch: the batch has ${this.batchSize} rows, got keys [${keys.shape}]`);
+    if (keys.shape[0] !== this.batchSize)
+      throw new Error(`BatchKVCache.updateAndFetch: the batch has ${this.batchSize} rows, got keys [${keys.shape}]`);
     checkAgainst(this.#keys, keys, 'BatchKVCache.updateAndFetch');
     checkAgainst(this.#values, values, 'BatchKVCache.updateAndFetch');
     const prev = this.idx;
@@ -161,7 +183,13 @@ export class BatchKVCache implements Cache {
     const offset = arrayEntry(s[2], 'BatchKVCache.state offset');
     const leftPadding = arrayEntry(s[3], 'BatchKVCache.state leftPadding');
     const idx = intEntry(s[4], 'BatchKVCache.state idx');
-    if (offset === null || leftPadding === null || offset.ndim !== 1 || leftPadding.ndim !== 1 || offset.shape[0] !== leftPadding.shape[0]) {
+    if (
+      offset === null ||
+      leftPadding === null ||
+      offset.ndim !== 1 ||
+      leftPadding.ndim !== 1 ||
+      offset.shape[0] !== leftPadding.shape[0]
+    ) {
       throw new Error('BatchKVCache.state: offset and leftPadding must be [B] arrays of the same length');
     }
     if ((keys === null) !== (values === null)) throw new Error('BatchKVCache.state: keys and values must both be arrays or both null');
@@ -171,7 +199,8 @@ export class BatchKVCache implements Cache {
     // One read of the device (a state is set when a cache is loaded or copied, not per step),
     // checked before anything is replaced.
     const padding = (leftPadding.tolist() as number[]).map(Number);
-    if (!padding.every((p) => Number.isInteger(p) && p >= 0)) throw new Error('BatchKVCache.state: leftPadding must hold non-negative integers');
+    if (!padding.every((p) => Number.isInteger(p) && p >= 0))
+      throw new Error('BatchKVCache.state: leftPadding must hold non-negative integers');
     const offsets = (offset.tolist() as number[]).map(Number);
     if (!offsets.every((o, i) => o === idx - padding[i])) {
       throw new Error(`BatchKVCache.state: each row's offset must be idx - leftPadding (${idx} - [${padding}]), got [${offsets}]`);
@@ -200,7 +229,8 @@ export class BatchKVCache implements Cache {
    * `returnArray` always gives the array.
    */
   makeMask(n: number, options: { windowSize?: number; returnArray?: boolean } = {}): AttentionMask {
-    if (!options.returnArray && options.windowSize === undefined && this.#rightPadding === null && this.#padding.every((p) => p === 0)) return n === 1 ? null : 'causal';
+    if (!options.returnArray && options.windowSize === undefined && this.#rightPadding === null && this.#padding.every((p) => p === 0))
+      return n === 1 ? null : 'causal';
     return createCausalMask(n, this.idx, { leftPadding: this.#leftPadding, windowSize: options.windowSize });
   }
 
@@ -248,7 +278,9 @@ export class BatchKVCache implements Cache {
     if (this.#keys !== null && other.#keys !== null) {
       const [, h2, , d2] = other.#keys.shape;
       if (h2 !== h || d2 !== d || other.#keys.dtype !== this.#keys.dtype || other.#values!.shape[3] !== m) {
-        throw new Error(`BatchKVCache.extend: caches disagree (keys [${this.#keys.shape}] ${this.#keys.dtype} vs [${other.#keys.shape}] ${other.#keys.dtype})`);
+        throw new Error(
+          `BatchKVCache.extend: caches disagree (keys [${this.#keys.shape}] ${this.#keys.dtype} vs [${other.#keys.shape}] ${other.#keys.dtype})`,
+        );
       }
     }
     const maxIdx = Math.max(this.idx, other.idx);
@@ -269,7 +301,12 @@ export class BatchKVCache implements Cache {
         right = 0;
       }
       if (left !== 0 || right !== 0) {
-        const w: [number, number][] = [[0, 0], [0, 0], [left, right], [0, 0]];
+        const w: [number, number][] = [
+          [0, 0],
+          [0, 0],
+          [left, right],
+          [0, 0],
+        ];
         k = mx.pad(k, w);
         v = mx.pad(v, w);
       }
@@ -315,7 +352,10 @@ export class BatchKVCache implements Cache {
     if (this.#keys !== null && this.#values !== null) {
       const n = this.#keys.shape[2];
       // Row r, position i reads position (i - p[r]) mod n.
-      const idx = mx.remainder(mx.add(mx.subtract(mx.arange(n, undefined, undefined, 'int32').index(mx.sl(), null), mx.expandDims(p, [1, 2, 3])), n), n);
+      const idx = mx.remainder(
+        mx.add(mx.subtract(mx.arange(n, undefined, undefined, 'int32').index(mx.sl(), null), mx.expandDims(p, [1, 2, 3])), n),
+        n,
+      );
       this.#keys = own(this.#keys, mx.takeAlongAxis(this.#keys, idx, 2));
       this.#values = own(this.#values, mx.takeAlongAxis(this.#values, idx, 2));
     }
@@ -350,7 +390,12 @@ export class BatchKVCache implements Cache {
     const rows = caches.map((c, i) => {
       if (lengths[i] === 0) return [mx.zeros([1, h, longest, dk], dtype), mx.zeros([1, h, longest, dv], dtype)];
       const [k, v] = c.keysAndValues();
-      const w: [number, number][] = [[0, 0], [0, 0], [padding[i], 0], [0, 0]];
+      const w: [number, number][] = [
+        [0, 0],
+        [0, 0],
+        [padding[i], 0],
+        [0, 0],
+      ];
       return padding[i] === 0 ? [k, v] : [mx.pad(k, w), mx.pad(v, w)];
     });
     out.#keys = own(null, mx.concatenate(rows.map((r) => r[0])));
@@ -361,7 +406,8 @@ export class BatchKVCache implements Cache {
 
   /** Row `row` as a single-sequence `KVCache` (its padding removed). */
   extract(row: number): KVCache {
-    if (!Number.isInteger(row) || row < 0 || row >= this.batchSize) throw new RangeError(`BatchKVCache.extract: row must be in [0, ${this.batchSize}), got ${row}`);
+    if (!Number.isInteger(row) || row < 0 || row >= this.batchSize)
+      throw new RangeError(`BatchKVCache.extract: row must be in [0, ${this.batchSize}), got ${row}`);
     const cache = new KVCache();
     if (this.#keys === null || this.#values === null) return cache;
     const pad = this.#padding[row];

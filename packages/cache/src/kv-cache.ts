@@ -1,6 +1,21 @@
 /** The plain growing key/value cache. Follows mlx-lm's `KVCache` (models/cache.py). */
 import * as mx from '@mlxn/core';
-import { type Cache, STEP, type StateEntry, arrayEntry, checkAgainst, checkCount, checkKV, checkReserve, checkStateLength, intEntry, own, seqSlice, share, writeGrowing } from './base.js';
+import {
+  type Cache,
+  STEP,
+  type StateEntry,
+  arrayEntry,
+  checkAgainst,
+  checkCount,
+  checkKV,
+  checkReserve,
+  checkStateLength,
+  intEntry,
+  own,
+  seqSlice,
+  share,
+  writeGrowing,
+} from './base.js';
 import { type AttentionMask, attentionMask } from './mask.js';
 import { QuantizedKVCache, type QuantizedKVCacheOptions, type QuantizedTriple } from './quantized.js';
 
@@ -101,7 +116,8 @@ export class KVCache implements Cache {
     const offset = intEntry(v[2], 'KVCache.state offset');
     if ((keys === null) !== (values === null)) throw new Error('KVCache.state: keys and values must both be arrays or both null');
     if (keys !== null && values !== null) {
-      if (keys.ndim !== 4 || values.ndim !== 4) throw new Error(`KVCache.state: keys and values must be 4-D, got [${keys.shape}] and [${values.shape}]`);
+      if (keys.ndim !== 4 || values.ndim !== 4)
+        throw new Error(`KVCache.state: keys and values must be 4-D, got [${keys.shape}] and [${values.shape}]`);
       if (offset < 0 || offset > keys.shape[2] || offset > values.shape[2]) {
         throw new Error(`KVCache.state: offset ${offset} is outside the stored ${keys.shape[2]} tokens`);
       }

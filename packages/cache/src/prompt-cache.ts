@@ -68,7 +68,8 @@ export function canTrimPromptCache(cache: readonly Cache[]): boolean {
  * many were dropped (0 when the cache cannot be trimmed).
  */
 export function trimPromptCache(cache: readonly Cache[], numTokens: number): number {
-  if (!Number.isInteger(numTokens) || numTokens < 0) throw new RangeError(`trimPromptCache: numTokens must be a non-negative integer, got ${numTokens}`);
+  if (!Number.isInteger(numTokens) || numTokens < 0)
+    throw new RangeError(`trimPromptCache: numTokens must be a non-negative integer, got ${numTokens}`);
   if (cache.length === 0 || !canTrimPromptCache(cache)) return 0;
   return cache.map((c) => c.trim(numTokens))[0];
 }
@@ -84,13 +85,16 @@ export function trimPromptCache(cache: readonly Cache[], numTokens: number): num
  * await savePromptCache('chat.safetensors', cache, { model: 'Qwen3-0.6B' });
  */
 export async function savePromptCache(path: string, cache: readonly Cache[], metadata: Record<string, string> = {}): Promise<void> {
-  if (typeof path !== 'string' || !path.endsWith('.safetensors')) throw new TypeError(`savePromptCache: path must end in .safetensors, got ${describe(path)}`);
+  if (typeof path !== 'string' || !path.endsWith('.safetensors'))
+    throw new TypeError(`savePromptCache: path must end in .safetensors, got ${describe(path)}`);
   if (!globalThis.Array.isArray(cache) || cache.length === 0) throw new TypeError('savePromptCache: expected a non-empty list of caches');
   for (const [k, v] of Object.entries(metadata)) {
     if (typeof v !== 'string') throw new TypeError(`savePromptCache: metadata ${JSON.stringify(k)} must be a string, got ${describe(v)}`);
     // mlx-lm unflattens keys on '.', so a dotted key would not come back as written.
-    if (k.includes('.') || k.length === 0) throw new Error(`savePromptCache: metadata key ${JSON.stringify(k)} must be non-empty and contain no '.'`);
-    if (k === TOKENS_METADATA_KEY) throw new Error(`savePromptCache: metadata key ${JSON.stringify(k)} is reserved for the cache's token ids`);
+    if (k.includes('.') || k.length === 0)
+      throw new Error(`savePromptCache: metadata key ${JSON.stringify(k)} must be non-empty and contain no '.'`);
+    if (k === TOKENS_METADATA_KEY)
+      throw new Error(`savePromptCache: metadata key ${JSON.stringify(k)} is reserved for the cache's token ids`);
   }
   await mx.tidy(() => {
     const tensors: Record<string, mx.Array> = {};
@@ -103,7 +107,8 @@ export async function savePromptCache(path: string, cache: readonly Cache[], met
     let scalarIndex = 1;
     cache.forEach((c, layer) => {
       const names = ['KVCache', 'RotatingKVCache', 'QuantizedKVCache', 'BatchKVCache'];
-      if (!names.includes(c?.className)) throw new TypeError(`savePromptCache: layer ${layer} is not a cache of @mlxn/cache (${describe(c)})`);
+      if (!names.includes(c?.className))
+        throw new TypeError(`savePromptCache: layer ${layer} is not a cache of @mlxn/cache (${describe(c)})`);
       meta[`1.${layer}`] = c.className;
       const addScalar = (path: string, kind: string): void => {
         meta[`2.${scalarIndex}.0`] = path;
@@ -150,7 +155,10 @@ export async function loadPromptCache(path: string): Promise<LoadedPromptCache> 
   try {
     // Safetensors level first (@mlxn/io), then mlx-lm's cache layout (mlxn-cache), then data.
     const header = inspectSafetensors(path);
-    layout = promptCacheLayout(header.metadata, header.tensors.map((t) => t.name));
+    layout = promptCacheLayout(
+      header.metadata,
+      header.tensors.map((t) => t.name),
+    );
     tensors = new Map(Object.entries(loadSync(path).arrays));
     // @mlxn/io reads lazily; read everything now, so the cache never depends on the file
     // again (saving the continued cache over the same path is the usual next step).

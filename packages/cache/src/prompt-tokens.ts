@@ -27,7 +27,8 @@ export function setPromptCacheTokens(cache: readonly Cache[], tokens: readonly n
   }
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i];
-    if (!Number.isInteger(t) || t < 0 || t > 0x7fffffff) throw new RangeError(`setPromptCacheTokens: token ${i} must be a non-negative 32-bit integer, got ${String(t)}`);
+    if (!Number.isInteger(t) || t < 0 || t > 0x7fffffff)
+      throw new RangeError(`setPromptCacheTokens: token ${i} must be a non-negative 32-bit integer, got ${String(t)}`);
   }
   tokensByCache.set(cache, Object.freeze([...tokens]));
 }
@@ -51,7 +52,8 @@ export function decodeTokens(text: string, expected: number): number[] {
   const parts = text.split(',');
   if (parts.length !== expected) throw new Error(`${TOKENS_METADATA_KEY} lists ${parts.length} tokens, but the cache holds ${expected}`);
   return parts.map((p, i) => {
-    if (!/^\d{1,10}$/.test(p) || Number(p) > 0x7fffffff) throw new Error(`${TOKENS_METADATA_KEY}: token ${i} is not a token id: ${JSON.stringify(p.slice(0, 20))}`);
+    if (!/^\d{1,10}$/.test(p) || Number(p) > 0x7fffffff)
+      throw new Error(`${TOKENS_METADATA_KEY}: token ${i} is not a token id: ${JSON.stringify(p.slice(0, 20))}`);
     return Number(p);
   });
 }

@@ -37,7 +37,8 @@ export class QuantizedKVCache implements Cache {
   constructor(options: QuantizedKVCacheOptions = {}) {
     const groupSize = options.groupSize ?? 64;
     const bits = options.bits ?? 8;
-    if (!GROUP_SIZES.includes(groupSize)) throw new RangeError(`QuantizedKVCache: groupSize must be one of ${GROUP_SIZES.join(', ')}, got ${groupSize}`);
+    if (!GROUP_SIZES.includes(groupSize))
+      throw new RangeError(`QuantizedKVCache: groupSize must be one of ${GROUP_SIZES.join(', ')}, got ${groupSize}`);
     if (!BITS.includes(bits)) throw new RangeError(`QuantizedKVCache: bits must be one of ${BITS.join(', ')}, got ${bits}`);
     this.groupSize = groupSize;
     this.bits = bits;
@@ -46,9 +47,14 @@ export class QuantizedKVCache implements Cache {
   /** Quantizes and appends; returns the stored `[keys, values]` triples cut to `offset`. */
   updateAndFetch(keys: mx.Array, values: mx.Array): [QuantizedTriple, QuantizedTriple] {
     checkKV(keys, values, 'QuantizedKVCache.updateAndFetch');
-    for (const [a, name] of [[keys, 'keys'], [values, 'values']] as const) {
+    for (const [a, name] of [
+      [keys, 'keys'],
+      [values, 'values'],
+    ] as const) {
       if (a.shape[3] % this.groupSize !== 0) {
-        throw new Error(`QuantizedKVCache.updateAndFetch: ${name} head dimension ${a.shape[3]} is not a multiple of groupSize ${this.groupSize}`);
+        throw new Error(
+          `QuantizedKVCache.updateAndFetch: ${name} head dimension ${a.shape[3]} is not a multiple of groupSize ${this.groupSize}`,
+        );
       }
       if (!mx.isFloating(a.dtype)) throw new Error(`QuantizedKVCache.updateAndFetch: ${name} must be floating point, got ${a.dtype}`);
     }
@@ -59,11 +65,15 @@ export class QuantizedKVCache implements Cache {
     if (this.#keys !== null && this.#values !== null) {
       const stored = [...this.#keys, ...this.#values];
       const incoming = [...qk, ...qv];
-      const fits = stored.every((x, i) => x.shape[0] === b && x.shape[1] === h && x.shape[3] === incoming[i].shape[3] && x.dtype === incoming[i].dtype);
+      const fits = stored.every(
+        (x, i) => x.shape[0] === b && x.shape[1] === h && x.shape[3] === incoming[i].shape[3] && x.dtype === incoming[i].dtype,
+      );
       if (!fits) {
         for (const a of incoming) a.dispose();
         const [sb, sh] = this.#keys[0].shape;
-        throw new Error(`QuantizedKVCache.updateAndFetch: keys [${keys.shape}] ${keys.dtype} do not match the cache (B ${sb}, heads ${sh}, ${this.#keys[1].dtype})`);
+        throw new Error(
+          `QuantizedKVCache.updateAndFetch: keys [${keys.shape}] ${keys.dtype} do not match the cache (B ${sb}, heads ${sh}, ${this.#keys[1].dtype})`,
+        );
       }
     }
     const prev = this.offset;
@@ -124,7 +134,8 @@ export class QuantizedKVCache implements Cache {
     checkStateLength(v, 5, 'QuantizedKVCache');
     const triple = (x: StateEntry, what: string): QuantizedTriple | null => {
       if (x === null) return null;
-      if (globalThis.Array.isArray(x) && x.length === 3 && x.every((a) => a instanceof mx.Array && a.ndim === 4)) return x as QuantizedTriple;
+      if (globalThis.Array.isArray(x) && x.length === 3 && x.every((a) => a instanceof mx.Array && a.ndim === 4))
+        return x as QuantizedTriple;
       throw new Error(`QuantizedKVCache.state ${what}: expected [packed, scales, biases] 4-D arrays or null, got ${describe(x)}`);
     };
     const keys = triple(v[0], 'keys');
@@ -132,9 +143,11 @@ export class QuantizedKVCache implements Cache {
     const offset = intEntry(v[2], 'QuantizedKVCache.state offset');
     const groupSize = intEntry(v[3], 'QuantizedKVCache.state groupSize');
     const bits = intEntry(v[4], 'QuantizedKVCache.state bits');
-    if (!GROUP_SIZES.includes(groupSize) || !BITS.includes(bits)) throw new Error(`QuantizedKVCache.state: unsupported groupSize ${groupSize} / bits ${bits}`);
+    if (!GROUP_SIZES.includes(groupSize) || !BITS.includes(bits))
+      throw new Error(`QuantizedKVCache.state: unsupported groupSize ${groupSize} / bits ${bits}`);
     if ((keys === null) !== (values === null)) throw new Error('QuantizedKVCache.state: keys and values must both be triples or both null');
-    if (keys !== null && (offset < 0 || offset > keys[0].shape[2])) throw new Error(`QuantizedKVCache.state: offset ${offset} is outside the stored ${keys[0].shape[2]} tokens`);
+    if (keys !== null && (offset < 0 || offset > keys[0].shape[2]))
+      throw new Error(`QuantizedKVCache.state: offset ${offset} is outside the stored ${keys[0].shape[2]} tokens`);
     if (keys === null && offset !== 0) throw new Error(`QuantizedKVCache.state: offset ${offset} with no keys`);
     const adopt = (t: QuantizedTriple | null, old: QuantizedTriple | null): QuantizedTriple | null => {
       old?.forEach((x) => own(x, null));

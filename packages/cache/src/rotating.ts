@@ -1,6 +1,20 @@
 /** A sliding-window cache. Follows mlx-lm's `RotatingKVCache` (models/cache.py). */
 import * as mx from '@mlxn/core';
-import { type Cache, STEP, type StateEntry, arrayEntry, checkAgainst, checkCount, checkKV, checkPositive, checkStateLength, intEntry, own, seqSlice, share } from './base.js';
+import {
+  type Cache,
+  STEP,
+  type StateEntry,
+  arrayEntry,
+  checkAgainst,
+  checkCount,
+  checkKV,
+  checkPositive,
+  checkStateLength,
+  intEntry,
+  own,
+  seqSlice,
+  share,
+} from './base.js';
 import { type AttentionMask, createCausalMask } from './mask.js';
 
 export interface RotatingKVCacheOptions {
@@ -133,7 +147,14 @@ export class RotatingKVCache implements Cache {
 
   /** `[keys, values, offset, keep, maxSize, idx]` (the ring buffer as stored). */
   get state(): StateEntry[] {
-    return [this.#keys === null ? null : share(this.#keys), this.#values === null ? null : share(this.#values), this.offset, this.keep, this.maxSize, this.idx];
+    return [
+      this.#keys === null ? null : share(this.#keys),
+      this.#values === null ? null : share(this.#values),
+      this.offset,
+      this.keep,
+      this.maxSize,
+      this.idx,
+    ];
   }
 
   set state(v: StateEntry[]) {

@@ -62,7 +62,10 @@ describe('BatchKVCache', () => {
       lengths.forEach((l, r) => {
         // Row r alone: its real tokens only, no padding, ordinary causal attention.
         const p = T - l;
-        const ref = mx.fast.scaledDotProductAttention(seq(row(q, r), p), seq(row(k, r), p), seq(row(v, r), p), { scale: 0.4, mask: 'causal' });
+        const ref = mx.fast.scaledDotProductAttention(seq(row(q, r), p), seq(row(k, r), p), seq(row(v, r), p), {
+          scale: 0.4,
+          mask: 'causal',
+        });
         expect(maxAbsDiff(seq(row(batched, r), p), ref)).toBeLessThan(1e-6);
       });
     });
@@ -85,7 +88,10 @@ describe('BatchKVCache', () => {
       const want0 = mx.concatenate([seq(row(kA, 1), 2, 4), mx.ones([1, 1, 1, 4])], 2);
       expect(mx.arrayEqual(seq(row(k, 0), 3), want0).item()).toBe(true);
       // The next query (position 6) sees 7 keys; row 0's three padding columns stay hidden.
-      expect((cache.makeMask(1) as mx.Array).tolist()).toEqual([[[[false, false, false, true, true, true, true]]], [[[true, true, true, true, true, true, true]]]]);
+      expect((cache.makeMask(1) as mx.Array).tolist()).toEqual([
+        [[[false, false, false, true, true, true, true]]],
+        [[[true, true, true, true, true, true, true]]],
+      ]);
     });
   });
 
@@ -109,7 +115,10 @@ describe('BatchKVCache', () => {
       expect(() => c.prepare({ rightPadding: [1] })).toThrow(/must be 3 non-negative integers/);
       const fresh = new BatchKVCache({ leftPadding: [0, 1] });
       fresh.prepare({ leftPadding: [2, 0] });
-      expect([fresh.leftPadding.tolist(), fresh.offset.tolist()]).toEqual([[2, 1], [-2, -1]]);
+      expect([fresh.leftPadding.tolist(), fresh.offset.tolist()]).toEqual([
+        [2, 1],
+        [-2, -1],
+      ]);
     });
   });
 

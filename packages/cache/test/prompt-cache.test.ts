@@ -4,8 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  BatchKVCache, type Cache, KVCache, QuantizedKVCache, RotatingKVCache,
-  canTrimPromptCache, loadPromptCache, makePromptCache, promptCacheTokens, savePromptCache, setPromptCacheTokens, trimPromptCache,
+  BatchKVCache,
+  type Cache,
+  KVCache,
+  QuantizedKVCache,
+  RotatingKVCache,
+  canTrimPromptCache,
+  loadPromptCache,
+  makePromptCache,
+  promptCacheTokens,
+  savePromptCache,
+  setPromptCacheTokens,
+  trimPromptCache,
 } from '../src/index.js';
 import { inputs } from './helpers.js';
 
@@ -19,7 +29,10 @@ describe('makePromptCache', () => {
     expect(makePromptCache({ numLayers: 3 }).map((c) => c.className)).toEqual(['KVCache', 'KVCache', 'KVCache']);
     expect(makePromptCache({ layers: [1, 2] }).length).toBe(2);
     const rot = makePromptCache({ numLayers: 2 }, { maxKvSize: 128 }) as RotatingKVCache[];
-    expect(rot.map((c) => [c.className, c.maxSize, c.keep])).toEqual([['RotatingKVCache', 128, 4], ['RotatingKVCache', 128, 4]]);
+    expect(rot.map((c) => [c.className, c.maxSize, c.keep])).toEqual([
+      ['RotatingKVCache', 128, 4],
+      ['RotatingKVCache', 128, 4],
+    ]);
     const q = makePromptCache({ numLayers: 1 }, { kvBits: 4 }) as QuantizedKVCache[];
     expect([q[0].className, q[0].bits, q[0].groupSize]).toEqual(['QuantizedKVCache', 4, 64]);
     const own = [new RotatingKVCache({ maxSize: 8 }), new KVCache()];
@@ -76,9 +89,13 @@ describe('prompt-cache files', () => {
     mx.tidy(() => {
       const [k1, k2] = [caches[0], cache[0]].map((c) => (c as KVCache).updateAndFetch(inputs([1, 2, 1, 4], 3), inputs([1, 2, 1, 4], 4))[0]);
       expect(eq(k1, k2)).toBe(true);
-      const [r1, r2] = [caches[1], cache[1]].map((c) => (c as RotatingKVCache).updateAndFetch(inputs([1, 2, 2, 4], 5), inputs([1, 2, 2, 4], 6))[0]);
+      const [r1, r2] = [caches[1], cache[1]].map(
+        (c) => (c as RotatingKVCache).updateAndFetch(inputs([1, 2, 2, 4], 5), inputs([1, 2, 2, 4], 6))[0],
+      );
       expect(eq(r1, r2)).toBe(true);
-      const [q1, q2] = [caches[2], cache[2]].map((c) => (c as QuantizedKVCache).updateAndFetch(inputs([1, 1, 1, 32], 7), inputs([1, 1, 1, 32], 8))[0]);
+      const [q1, q2] = [caches[2], cache[2]].map(
+        (c) => (c as QuantizedKVCache).updateAndFetch(inputs([1, 1, 1, 32], 7), inputs([1, 1, 1, 32], 8))[0],
+      );
       q1.forEach((a, i) => expect(eq(a, q2[i])).toBe(true));
       const [b1, b2] = [caches[3], cache[3]] as BatchKVCache[];
       expect(b2.offset.tolist()).toEqual(b1.offset.tolist());
@@ -134,7 +151,10 @@ describe('prompt-cache files', () => {
   it('loads empty caches written by mlx-lm, and saves empty caches mlx-lm style', async () => {
     const { cache, metadata } = await loadPromptCache(join(import.meta.dirname, 'fixtures/mlx_lm_empty_cache.safetensors'));
     expect(metadata).toEqual({});
-    expect(cache.map((c) => [c.className, c.empty()])).toEqual([['KVCache', true], ['QuantizedKVCache', true]]);
+    expect(cache.map((c) => [c.className, c.empty()])).toEqual([
+      ['KVCache', true],
+      ['QuantizedKVCache', true],
+    ]);
     expect([(cache[1] as QuantizedKVCache).bits, (cache[1] as QuantizedKVCache).groupSize]).toEqual([4, 64]);
     const path = join(dir, 'empty.safetensors');
     await savePromptCache(path, [new KVCache(), new QuantizedKVCache({ bits: 4 }), new BatchKVCache({ leftPadding: [2, 1] })]);
@@ -153,7 +173,9 @@ describe('prompt-cache files', () => {
     expect(readFileSync(path).equals(before)).toBe(true);
     await savePromptCache(path, sampleCaches().slice(0, 2), { v: '2' });
     expect((await loadPromptCache(path)).metadata).toEqual({ v: '2' });
-    await expect(savePromptCache(join(dir, 'missing-dir', 'x.safetensors'), sampleCaches())).rejects.toThrow(/^savePromptCache: .*x\.safetensors: write failed: No such file or directory/);
+    await expect(savePromptCache(join(dir, 'missing-dir', 'x.safetensors'), sampleCaches())).rejects.toThrow(
+      /^savePromptCache: .*x\.safetensors: write failed: No such file or directory/,
+    );
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
@@ -182,15 +204,22 @@ describe('prompt-cache files', () => {
     const corrupt = (from: string, to: string) => {
       const p = join(dir, `corrupt-${to.length}.safetensors`);
       const headerLength = Number(bytes.readBigUInt64LE(0));
-      const json = bytes.subarray(8, 8 + headerLength).toString().replace(from, to);
+      const json = bytes
+        .subarray(8, 8 + headerLength)
+        .toString()
+        .replace(from, to);
       const n = Buffer.alloc(8);
       n.writeBigUInt64LE(BigInt(json.length));
       writeFileSync(p, Buffer.concat([n, Buffer.from(json), bytes.subarray(8 + headerLength)]));
       return p;
     };
-    await expect(loadPromptCache(corrupt('"5,6,70000"', '"5,6"'))).rejects.toThrow(/corrupt-5\.safetensors: mlxn_tokens lists 2 tokens, but the cache holds 3/);
+    await expect(loadPromptCache(corrupt('"5,6,70000"', '"5,6"'))).rejects.toThrow(
+      /corrupt-5\.safetensors: mlxn_tokens lists 2 tokens, but the cache holds 3/,
+    );
     await expect(loadPromptCache(corrupt('"5,6,70000"', '"5,x,1"'))).rejects.toThrow(/mlxn_tokens: token 1 is not a token id/);
-    await expect(loadPromptCache(corrupt('"5,6,70000"', `"${'9'.repeat(40)}"`))).rejects.toThrow(/mlxn_tokens is longer than 3 token ids can be/);
+    await expect(loadPromptCache(corrupt('"5,6,70000"', `"${'9'.repeat(40)}"`))).rejects.toThrow(
+      /mlxn_tokens is longer than 3 token ids can be/,
+    );
     for (const c of cache) c.dispose();
   });
 
@@ -201,12 +230,18 @@ describe('prompt-cache files', () => {
       return p;
     };
     const good = readFileSync(fixture);
-    await expect(loadPromptCache(join(dir, 'nope.safetensors'))).rejects.toThrow(/^loadPromptCache: .*nope\.safetensors is not a valid prompt-cache file: cannot open: No such file/);
-    await expect(loadPromptCache(bad('short', Buffer.from([1, 2, 3])))).rejects.toThrow(/short is not a valid prompt-cache file: truncated: 3 bytes, shorter than the 8-byte header length/);
+    await expect(loadPromptCache(join(dir, 'nope.safetensors'))).rejects.toThrow(
+      /^loadPromptCache: .*nope\.safetensors is not a valid prompt-cache file: cannot open: No such file/,
+    );
+    await expect(loadPromptCache(bad('short', Buffer.from([1, 2, 3])))).rejects.toThrow(
+      /short is not a valid prompt-cache file: truncated: 3 bytes, shorter than the 8-byte header length/,
+    );
     const huge = Buffer.alloc(16);
     huge.writeBigUInt64LE(1n << 40n);
     await expect(loadPromptCache(bad('huge', huge))).rejects.toThrow(/header length 1099511627776 exceeds the limit/);
-    await expect(loadPromptCache(bad('trunc', good.subarray(0, good.length - 100)))).rejects.toThrow(/tensor '2\.1\.0': data_offsets .* go past the end of the data/);
+    await expect(loadPromptCache(bad('trunc', good.subarray(0, good.length - 100)))).rejects.toThrow(
+      /tensor '2\.1\.0': data_offsets .* go past the end of the data/,
+    );
     const junk = Buffer.concat([Buffer.from([4, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{{{{')]);
     await expect(loadPromptCache(bad('junk', junk))).rejects.toThrow(/not valid JSON/);
     const header = (h: object) => {

@@ -15,7 +15,10 @@ describe('QuantizedKVCache', () => {
           const L = step.L as number;
           const seed = step.seed as number;
           const [k, v] = cache.updateAndFetch(inputs([1, 2, L, 64], seed), inputs([1, 2, L, 64], seed + 500));
-          for (const [got, want] of [[k, step.keys], [v, step.values]] as [mx.Array[], Enc[]][]) {
+          for (const [got, want] of [
+            [k, step.keys],
+            [v, step.values],
+          ] as [mx.Array[], Enc[]][]) {
             expect(got.map((x) => x.shape)).toEqual(want.map((x) => x.shape));
             expect(Array.from(got[0].dataSync(), Number)).toEqual(want[0].data); // packed codes: exact
             for (const i of [1, 2]) {
@@ -102,8 +105,12 @@ describe('QuantizedKVCache', () => {
       expect(() => c.updateAndFetch(mx.zeros([1, 1, 1, 48]), mx.zeros([1, 1, 1, 48]))).toThrow(/not a multiple of groupSize 64/);
       expect(() => c.updateAndFetch(mx.zeros([1, 1, 1, 64], 'int32'), mx.zeros([1, 1, 1, 64], 'int32'))).toThrow(/floating point/);
       c.updateAndFetch(mx.zeros([1, 1, 2, 64]), mx.zeros([1, 1, 2, 64]));
-      expect(() => c.updateAndFetch(mx.zeros([2, 1, 1, 64]), mx.zeros([2, 1, 1, 64]))).toThrow(/do not match the cache \(B 1, heads 1, float32\)/);
-      expect(() => c.updateAndFetch(mx.zeros([1, 1, 1, 64], 'float16'), mx.zeros([1, 1, 1, 64], 'float16'))).toThrow(/do not match the cache/);
+      expect(() => c.updateAndFetch(mx.zeros([2, 1, 1, 64]), mx.zeros([2, 1, 1, 64]))).toThrow(
+        /do not match the cache \(B 1, heads 1, float32\)/,
+      );
+      expect(() => c.updateAndFetch(mx.zeros([1, 1, 1, 64], 'float16'), mx.zeros([1, 1, 1, 64], 'float16'))).toThrow(
+        /do not match the cache/,
+      );
       // Every supported bit width, including the ones that do not divide 32.
       for (const bits of [2, 3, 4, 5, 6, 8]) {
         const qc = new QuantizedKVCache({ groupSize: 32, bits });

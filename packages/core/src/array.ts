@@ -37,8 +37,16 @@ export type TypedArrayFor<D extends Dtype> = D extends 'bool' | 'uint8'
                   : Float32Array;
 
 export type AnyTypedArray =
-  | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | Int8Array | Int16Array | Int32Array
-  | BigInt64Array | Float32Array | Float64Array;
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array
+  | BigUint64Array
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | BigInt64Array
+  | Float32Array
+  | Float64Array;
 
 export interface ReadOptions {
   /** For float16/bfloat16: return the stored 16-bit patterns (Uint16Array) instead of float32. */
@@ -245,71 +253,189 @@ export class Array {
   }
 
   // ---- methods that mirror mlx.core.array ------------------------------------------------
-  astype(dtype: Dtype): Array { return el.astype(this, dtype); }
-  reshape(...shape: number[] | [number[]]): Array { return sh.reshape(this, flatShape(shape)); }
-  flatten(startAxis = 0, endAxis = -1): Array { return sh.flatten(this, startAxis, endAxis); }
-  squeeze(axis?: number | number[]): Array { return sh.squeeze(this, axis); }
-  expandDims(axis: number | number[]): Array { return sh.expandDims(this, axis); }
-  transpose(...axes: number[] | [number[]]): Array { return sh.transpose(this, axes.length ? flatShape(axes) : undefined); }
-  get T(): Array { return sh.transpose(this); }
-  swapaxes(a: number, b: number): Array { return sh.swapaxes(this, a, b); }
-  moveaxis(source: number, destination: number): Array { return sh.moveaxis(this, source, destination); }
-  broadcastTo(shape: number[]): Array { return sh.broadcastTo(this, shape); }
-  split(indicesOrSections: number | number[], axis = 0): Array[] { return sh.split(this, indicesOrSections, axis); }
-  diagonal(offset = 0, axis1 = 0, axis2 = 1): Array { return sh.diagonal(this, offset, axis1, axis2); }
+  astype(dtype: Dtype): Array {
+    return el.astype(this, dtype);
+  }
+  reshape(...shape: number[] | [number[]]): Array {
+    return sh.reshape(this, flatShape(shape));
+  }
+  flatten(startAxis = 0, endAxis = -1): Array {
+    return sh.flatten(this, startAxis, endAxis);
+  }
+  squeeze(axis?: number | number[]): Array {
+    return sh.squeeze(this, axis);
+  }
+  expandDims(axis: number | number[]): Array {
+    return sh.expandDims(this, axis);
+  }
+  transpose(...axes: number[] | [number[]]): Array {
+    return sh.transpose(this, axes.length ? flatShape(axes) : undefined);
+  }
+  get T(): Array {
+    return sh.transpose(this);
+  }
+  swapaxes(a: number, b: number): Array {
+    return sh.swapaxes(this, a, b);
+  }
+  moveaxis(source: number, destination: number): Array {
+    return sh.moveaxis(this, source, destination);
+  }
+  broadcastTo(shape: number[]): Array {
+    return sh.broadcastTo(this, shape);
+  }
+  split(indicesOrSections: number | number[], axis = 0): Array[] {
+    return sh.split(this, indicesOrSections, axis);
+  }
+  diagonal(offset = 0, axis1 = 0, axis2 = 1): Array {
+    return sh.diagonal(this, offset, axis1, axis2);
+  }
 
   /** Basic and advanced indexing: numbers, `sl(start, stop, step)` or `'1:3'`, `null` (new axis), `'...'`, int arrays. */
-  index(...specs: IndexSpec[]): Array { return ix.index(this, ...specs); }
+  index(...specs: IndexSpec[]): Array {
+    return ix.index(this, ...specs);
+  }
   /** Returns a new array with `value` written at `specs` (the array itself is unchanged). */
-  put(specs: IndexSpec | IndexSpec[], value: ArrayLike): Array { return ix.put(this, specs, value); }
+  put(specs: IndexSpec | IndexSpec[], value: ArrayLike): Array {
+    return ix.put(this, specs, value);
+  }
 
-  add(b: ArrayLike): Array { return el.add(this, b); }
-  subtract(b: ArrayLike): Array { return el.subtract(this, b); }
-  multiply(b: ArrayLike): Array { return el.multiply(this, b); }
-  divide(b: ArrayLike): Array { return el.divide(this, b); }
-  floorDivide(b: ArrayLike): Array { return el.floorDivide(this, b); }
-  remainder(b: ArrayLike): Array { return el.remainder(this, b); }
-  power(b: ArrayLike): Array { return el.power(this, b); }
-  matmul(b: Array): Array { return mm.matmul(this, b); }
-  maximum(b: ArrayLike): Array { return el.maximum(this, b); }
-  minimum(b: ArrayLike): Array { return el.minimum(this, b); }
-  equal(b: ArrayLike): Array { return el.equal(this, b); }
-  notEqual(b: ArrayLike): Array { return el.notEqual(this, b); }
-  less(b: ArrayLike): Array { return el.less(this, b); }
-  lessEqual(b: ArrayLike): Array { return el.lessEqual(this, b); }
-  greater(b: ArrayLike): Array { return el.greater(this, b); }
-  greaterEqual(b: ArrayLike): Array { return el.greaterEqual(this, b); }
-  logicalAnd(b: ArrayLike): Array { return el.logicalAnd(this, b); }
-  logicalOr(b: ArrayLike): Array { return el.logicalOr(this, b); }
-  logicalNot(): Array { return el.logicalNot(this); }
+  add(b: ArrayLike): Array {
+    return el.add(this, b);
+  }
+  subtract(b: ArrayLike): Array {
+    return el.subtract(this, b);
+  }
+  multiply(b: ArrayLike): Array {
+    return el.multiply(this, b);
+  }
+  divide(b: ArrayLike): Array {
+    return el.divide(this, b);
+  }
+  floorDivide(b: ArrayLike): Array {
+    return el.floorDivide(this, b);
+  }
+  remainder(b: ArrayLike): Array {
+    return el.remainder(this, b);
+  }
+  power(b: ArrayLike): Array {
+    return el.power(this, b);
+  }
+  matmul(b: Array): Array {
+    return mm.matmul(this, b);
+  }
+  maximum(b: ArrayLike): Array {
+    return el.maximum(this, b);
+  }
+  minimum(b: ArrayLike): Array {
+    return el.minimum(this, b);
+  }
+  equal(b: ArrayLike): Array {
+    return el.equal(this, b);
+  }
+  notEqual(b: ArrayLike): Array {
+    return el.notEqual(this, b);
+  }
+  less(b: ArrayLike): Array {
+    return el.less(this, b);
+  }
+  lessEqual(b: ArrayLike): Array {
+    return el.lessEqual(this, b);
+  }
+  greater(b: ArrayLike): Array {
+    return el.greater(this, b);
+  }
+  greaterEqual(b: ArrayLike): Array {
+    return el.greaterEqual(this, b);
+  }
+  logicalAnd(b: ArrayLike): Array {
+    return el.logicalAnd(this, b);
+  }
+  logicalOr(b: ArrayLike): Array {
+    return el.logicalOr(this, b);
+  }
+  logicalNot(): Array {
+    return el.logicalNot(this);
+  }
 
-  negative(): Array { return el.negative(this); }
-  abs(): Array { return el.abs(this); }
-  square(): Array { return el.square(this); }
-  sqrt(): Array { return el.sqrt(this); }
-  rsqrt(): Array { return el.rsqrt(this); }
-  reciprocal(): Array { return el.reciprocal(this); }
-  exp(): Array { return el.exp(this); }
-  log(): Array { return el.log(this); }
-  log1p(): Array { return el.log1p(this); }
-  sin(): Array { return el.sin(this); }
-  cos(): Array { return el.cos(this); }
-  round(decimals = 0): Array { return el.round(this, decimals); }
+  negative(): Array {
+    return el.negative(this);
+  }
+  abs(): Array {
+    return el.abs(this);
+  }
+  square(): Array {
+    return el.square(this);
+  }
+  sqrt(): Array {
+    return el.sqrt(this);
+  }
+  rsqrt(): Array {
+    return el.rsqrt(this);
+  }
+  reciprocal(): Array {
+    return el.reciprocal(this);
+  }
+  exp(): Array {
+    return el.exp(this);
+  }
+  log(): Array {
+    return el.log(this);
+  }
+  log1p(): Array {
+    return el.log1p(this);
+  }
+  sin(): Array {
+    return el.sin(this);
+  }
+  cos(): Array {
+    return el.cos(this);
+  }
+  round(decimals = 0): Array {
+    return el.round(this, decimals);
+  }
 
-  sum(axis?: number | number[] | AxisOptions, keepdims?: boolean): Array { return red.sum(this, axis, keepdims); }
-  mean(axis?: number | number[] | AxisOptions, keepdims?: boolean): Array { return red.mean(this, axis, keepdims); }
-  prod(axis?: number | number[] | AxisOptions, keepdims?: boolean): Array { return red.prod(this, axis, keepdims); }
-  max(axis?: number | number[] | AxisOptions, keepdims?: boolean): Array { return red.max(this, axis, keepdims); }
-  min(axis?: number | number[] | AxisOptions, keepdims?: boolean): Array { return red.min(this, axis, keepdims); }
-  all(axis?: number | number[] | AxisOptions, keepdims?: boolean): Array { return red.all(this, axis, keepdims); }
-  any(axis?: number | number[] | AxisOptions, keepdims?: boolean): Array { return red.any(this, axis, keepdims); }
-  logsumexp(axis?: number | number[] | AxisOptions, keepdims?: boolean): Array { return red.logsumexp(this, axis, keepdims); }
-  var(axis?: number | number[] | AxisOptions, keepdims?: boolean, ddof?: number): Array { return red.variance(this, axis, keepdims, ddof); }
-  std(axis?: number | number[] | AxisOptions, keepdims?: boolean, ddof?: number): Array { return red.std(this, axis, keepdims, ddof); }
-  argmax(axis?: number, keepdims?: boolean): Array { return red.argmax(this, axis, keepdims); }
-  argmin(axis?: number, keepdims?: boolean): Array { return red.argmin(this, axis, keepdims); }
-  cumsum(axis?: number, options?: { reverse?: boolean; inclusive?: boolean }): Array { return red.cumsum(this, axis, options); }
-  cumprod(axis?: number, options?: { reverse?: boolean; inclusive?: boolean }): Array { return red.cumprod(this, axis, options); }
+  sum(axis?: number | number[] | AxisOptions, keepdims?: boolean): Array {
+    return red.sum(this, axis, keepdims);
+  }
+  mean(axis?: number | number[] | AxisOptions, keepdims?: boolean): Array {
+    return red.mean(this, axis, keepdims);
+  }
+  prod(axis?: number | number[] | AxisOptions, keepdims?: boolean): Array {
+    return red.prod(this, axis, keepdims);
+  }
+  max(axis?: number | number[] | AxisOptions, keepdims?: boolean): Array {
+    return red.max(this, axis, keepdims);
+  }
+  min(axis?: number | number[] | AxisOptions, keepdims?: boolean): Array {
+    return red.min(this, axis, keepdims);
+  }
+  all(axis?: number | number[] | AxisOptions, keepdims?: boolean): Array {
+    return red.all(this, axis, keepdims);
+  }
+  any(axis?: number | number[] | AxisOptions, keepdims?: boolean): Array {
+    return red.any(this, axis, keepdims);
+  }
+  logsumexp(axis?: number | number[] | AxisOptions, keepdims?: boolean): Array {
+    return red.logsumexp(this, axis, keepdims);
+  }
+  var(axis?: number | number[] | AxisOptions, keepdims?: boolean, ddof?: number): Array {
+    return red.variance(this, axis, keepdims, ddof);
+  }
+  std(axis?: number | number[] | AxisOptions, keepdims?: boolean, ddof?: number): Array {
+    return red.std(this, axis, keepdims, ddof);
+  }
+  argmax(axis?: number, keepdims?: boolean): Array {
+    return red.argmax(this, axis, keepdims);
+  }
+  argmin(axis?: number, keepdims?: boolean): Array {
+    return red.argmin(this, axis, keepdims);
+  }
+  cumsum(axis?: number, options?: { reverse?: boolean; inclusive?: boolean }): Array {
+    return red.cumsum(this, axis, options);
+  }
+  cumprod(axis?: number, options?: { reverse?: boolean; inclusive?: boolean }): Array {
+    return red.cumprod(this, axis, options);
+  }
 }
 
 registerArrayClass(Array);
@@ -356,19 +482,31 @@ function typedView(buf: Buffer, dtype: Dtype, rawHalf: boolean): AnyTypedArray {
   const n = buf.byteLength / size;
   switch (dtype) {
     case 'bool':
-    case 'uint8': return new Uint8Array(ab, off, n);
-    case 'uint16': return new Uint16Array(ab, off, n);
-    case 'uint32': return new Uint32Array(ab, off, n);
-    case 'uint64': return new BigUint64Array(ab, off, n);
-    case 'int8': return new Int8Array(ab, off, n);
-    case 'int16': return new Int16Array(ab, off, n);
-    case 'int32': return new Int32Array(ab, off, n);
-    case 'int64': return new BigInt64Array(ab, off, n);
+    case 'uint8':
+      return new Uint8Array(ab, off, n);
+    case 'uint16':
+      return new Uint16Array(ab, off, n);
+    case 'uint32':
+      return new Uint32Array(ab, off, n);
+    case 'uint64':
+      return new BigUint64Array(ab, off, n);
+    case 'int8':
+      return new Int8Array(ab, off, n);
+    case 'int16':
+      return new Int16Array(ab, off, n);
+    case 'int32':
+      return new Int32Array(ab, off, n);
+    case 'int64':
+      return new BigInt64Array(ab, off, n);
     case 'float16':
-    case 'bfloat16': return rawHalf ? new Uint16Array(ab, off, n) : new Float32Array(ab, off, n);
-    case 'float64': return new Float64Array(ab, off, n);
-    case 'float32': return new Float32Array(ab, off, n);
-    case 'complex64': return new Float32Array(ab, off, n * 2);
+    case 'bfloat16':
+      return rawHalf ? new Uint16Array(ab, off, n) : new Float32Array(ab, off, n);
+    case 'float64':
+      return new Float64Array(ab, off, n);
+    case 'float32':
+      return new Float32Array(ab, off, n);
+    case 'complex64':
+      return new Float32Array(ab, off, n * 2);
   }
 }
 

@@ -32,7 +32,9 @@ export function array(data: ArrayLike, options?: DtypeArg): Array {
   const dtype = dtypeOf(options);
   if (dtype !== undefined) dtypeCode(dtype);
   if (data instanceof Array) {
-    return dtype === undefined || dtype === data.dtype ? wrap(native.astype(data.handle, dtypeCode(data.dtype))) : wrap(native.astype(data.handle, dtypeCode(dtype)));
+    return dtype === undefined || dtype === data.dtype
+      ? wrap(native.astype(data.handle, dtypeCode(data.dtype)))
+      : wrap(native.astype(data.handle, dtypeCode(dtype)));
   }
   if (ArrayBuffer.isView(data)) return fromTypedArray(data, dtype);
   if (typeof data === 'number' || typeof data === 'boolean' || typeof data === 'bigint') {
@@ -63,9 +65,17 @@ function inferScalar(v: Scalar): Dtype {
 }
 
 const TYPED_DTYPE: [new (...a: never[]) => ArrayBufferView, Dtype][] = [
-  [Float32Array, 'float32'], [Int32Array, 'int32'], [Uint8Array, 'uint8'], [Uint8ClampedArray, 'uint8'],
-  [Int8Array, 'int8'], [Int16Array, 'int16'], [Uint16Array, 'uint16'], [Uint32Array, 'uint32'],
-  [BigInt64Array, 'int64'], [BigUint64Array, 'uint64'], [Float64Array, 'float64'],
+  [Float32Array, 'float32'],
+  [Int32Array, 'int32'],
+  [Uint8Array, 'uint8'],
+  [Uint8ClampedArray, 'uint8'],
+  [Int8Array, 'int8'],
+  [Int16Array, 'int16'],
+  [Uint16Array, 'uint16'],
+  [Uint32Array, 'uint32'],
+  [BigInt64Array, 'int64'],
+  [BigUint64Array, 'uint64'],
+  [Float64Array, 'float64'],
 ];
 
 function fromTypedArray(view: ArrayBufferView, dtype: Dtype | undefined, shape?: number[]): Array {
@@ -96,7 +106,12 @@ function fromTypedArray(view: ArrayBufferView, dtype: Dtype | undefined, shape?:
 function fromNested(data: readonly ArrayLikeNested[], dtype: Dtype | undefined): Array {
   // Lists of mlx Arrays are stacked, as in MLX's Python API.
   if (data.length > 0 && data.every((d) => d instanceof Array)) {
-    const stacked = wrap(native.stack((data as Array[]).map((a) => a.handle), 0));
+    const stacked = wrap(
+      native.stack(
+        (data as Array[]).map((a) => a.handle),
+        0,
+      ),
+    );
     return dtype && dtype !== stacked.dtype ? wrap(native.astype(stacked.handle, dtypeCode(dtype))) : stacked;
   }
   const shape: number[] = [];
@@ -152,20 +167,32 @@ function toTyped(leaves: Scalar[], d: Dtype): { view: ArrayBufferView; hostDtype
   const num = (v: Scalar) => (typeof v === 'boolean' ? (v ? 1 : 0) : Number(v));
   const big = (v: Scalar) => (typeof v === 'bigint' ? v : BigInt(Math.trunc(num(v))));
   switch (d) {
-    case 'bool': return { view: Uint8Array.from(leaves, (v) => (num(v) !== 0 ? 1 : 0)), hostDtype: 'uint8' };
-    case 'uint8': return { view: Uint8Array.from(leaves, num), hostDtype: 'uint8' };
-    case 'uint16': return { view: Uint16Array.from(leaves, num), hostDtype: 'uint16' };
-    case 'uint32': return { view: Uint32Array.from(leaves, num), hostDtype: 'uint32' };
-    case 'uint64': return { view: BigUint64Array.from(leaves, big), hostDtype: 'uint64' };
-    case 'int8': return { view: Int8Array.from(leaves, num), hostDtype: 'int8' };
-    case 'int16': return { view: Int16Array.from(leaves, num), hostDtype: 'int16' };
-    case 'int32': return { view: Int32Array.from(leaves, num), hostDtype: 'int32' };
-    case 'int64': return { view: BigInt64Array.from(leaves, big), hostDtype: 'int64' };
-    case 'float64': return { view: Float64Array.from(leaves, num), hostDtype: 'float64' };
+    case 'bool':
+      return { view: Uint8Array.from(leaves, (v) => (num(v) !== 0 ? 1 : 0)), hostDtype: 'uint8' };
+    case 'uint8':
+      return { view: Uint8Array.from(leaves, num), hostDtype: 'uint8' };
+    case 'uint16':
+      return { view: Uint16Array.from(leaves, num), hostDtype: 'uint16' };
+    case 'uint32':
+      return { view: Uint32Array.from(leaves, num), hostDtype: 'uint32' };
+    case 'uint64':
+      return { view: BigUint64Array.from(leaves, big), hostDtype: 'uint64' };
+    case 'int8':
+      return { view: Int8Array.from(leaves, num), hostDtype: 'int8' };
+    case 'int16':
+      return { view: Int16Array.from(leaves, num), hostDtype: 'int16' };
+    case 'int32':
+      return { view: Int32Array.from(leaves, num), hostDtype: 'int32' };
+    case 'int64':
+      return { view: BigInt64Array.from(leaves, big), hostDtype: 'int64' };
+    case 'float64':
+      return { view: Float64Array.from(leaves, num), hostDtype: 'float64' };
     // Real parts as float32; the cast to complex64 adds the zero imaginary parts (interleaved
     // pairs here would not match the element count of `shape`).
-    case 'complex64': return { view: Float32Array.from(leaves, num), hostDtype: 'float32' };
-    default: return { view: Float32Array.from(leaves, num), hostDtype: 'float32' };
+    case 'complex64':
+      return { view: Float32Array.from(leaves, num), hostDtype: 'float32' };
+    default:
+      return { view: Float32Array.from(leaves, num), hostDtype: 'float32' };
   }
 }
 
@@ -222,7 +249,11 @@ export function arange(start: number, stop?: number, step?: number, options?: Dt
     start = 0;
   }
   step ??= 1;
-  for (const [n, v] of [['start', start], ['stop', stop], ['step', step]] as const) {
+  for (const [n, v] of [
+    ['start', start],
+    ['stop', stop],
+    ['step', step],
+  ] as const) {
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new TypeError(`arange: ${n} must be a finite number`);
   }
   const d = dtypeOf(options) ?? ([start, stop, step].every(Number.isInteger) ? 'int32' : 'float32');

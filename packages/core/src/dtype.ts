@@ -3,8 +3,20 @@
  * (`crates/mlxn-core/src/dtype.rs` and the C++ shim's `kDtypes`).
  */
 export const DTYPES = [
-  'bool', 'uint8', 'uint16', 'uint32', 'uint64', 'int8', 'int16', 'int32', 'int64',
-  'float16', 'bfloat16', 'float32', 'float64', 'complex64',
+  'bool',
+  'uint8',
+  'uint16',
+  'uint32',
+  'uint64',
+  'int8',
+  'int16',
+  'int32',
+  'int64',
+  'float16',
+  'bfloat16',
+  'float32',
+  'float64',
+  'complex64',
 ] as const;
 
 /** An MLX dtype as a string literal. */
@@ -13,8 +25,20 @@ export type Dtype = (typeof DTYPES)[number];
 const CODES = new Map<string, number>(DTYPES.map((d, i) => [d, i]));
 
 const ITEMSIZE: Record<Dtype, number> = {
-  bool: 1, uint8: 1, uint16: 2, uint32: 4, uint64: 8, int8: 1, int16: 2, int32: 4, int64: 8,
-  float16: 2, bfloat16: 2, float32: 4, float64: 8, complex64: 8,
+  bool: 1,
+  uint8: 1,
+  uint16: 2,
+  uint32: 4,
+  uint64: 8,
+  int8: 1,
+  int16: 2,
+  int32: 4,
+  int64: 8,
+  float16: 2,
+  bfloat16: 2,
+  float32: 4,
+  float64: 8,
+  complex64: 8,
 };
 
 /** The numeric code of a dtype; a clear error for anything that is not one. */
@@ -43,8 +67,13 @@ export const isUnsigned = (d: Dtype) => d === 'uint8' || d === 'uint16' || d ===
 export const isInteger = (d: Dtype) => isUnsigned(d) || d === 'int8' || d === 'int16' || d === 'int32' || d === 'int64';
 
 const INT_RANGE: Partial<Record<Dtype, [bigint, bigint]>> = {
-  uint8: [0n, 255n], uint16: [0n, 65535n], uint32: [0n, 4294967295n], uint64: [0n, 18446744073709551615n],
-  int8: [-128n, 127n], int16: [-32768n, 32767n], int32: [-2147483648n, 2147483647n],
+  uint8: [0n, 255n],
+  uint16: [0n, 65535n],
+  uint32: [0n, 4294967295n],
+  uint64: [0n, 18446744073709551615n],
+  int8: [-128n, 127n],
+  int16: [-32768n, 32767n],
+  int32: [-2147483648n, 2147483647n],
   int64: [-9223372036854775808n, 9223372036854775807n],
 };
 
@@ -69,7 +98,8 @@ export function isInt32(v: unknown): v is number {
 
 /** `v` as an int32 argument, or a TypeError naming `what`. */
 export function int32(v: unknown, what: string): number {
-  if (!isInt32(v)) throw new TypeError(`${what} must be an integer (int32), got ${typeof v === 'number' ? v : JSON.stringify(v) ?? String(v)}`);
+  if (!isInt32(v))
+    throw new TypeError(`${what} must be an integer (int32), got ${typeof v === 'number' ? v : (JSON.stringify(v) ?? String(v))}`);
   return v;
 }
 

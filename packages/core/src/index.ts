@@ -16,18 +16,62 @@ export { MlxError } from './errors.js';
 export type { ArrayLike, AxisOptions, DtypeOptions, IndexSpec, Scalar, Slice } from './types.js';
 
 export {
-  array, arange, eye, full, fullLike, identity, linspace, ones, onesLike, tri, zeros, zerosLike,
+  array,
+  arange,
+  eye,
+  full,
+  fullLike,
+  identity,
+  linspace,
+  ones,
+  onesLike,
+  tri,
+  zeros,
+  zerosLike,
 } from './create.js';
 export * from './ops/elementwise.js';
 export {
-  all, any, argmax, argmin, argpartition, argsort, cummax, cummin, cumprod, cumsum, logcumsumexp,
-  logSoftmax, logsumexp, max, mean, median, min, partition, prod, softmax, sort, std, sum, topk,
-  variance, variance as var,
+  all,
+  any,
+  argmax,
+  argmin,
+  argpartition,
+  argsort,
+  cummax,
+  cummin,
+  cumprod,
+  cumsum,
+  logcumsumexp,
+  logSoftmax,
+  logsumexp,
+  max,
+  mean,
+  median,
+  min,
+  partition,
+  prod,
+  softmax,
+  sort,
+  std,
+  sum,
+  topk,
+  variance,
+  variance as var,
 } from './ops/reduce.js';
 export type { ScanOptions } from './ops/reduce.js';
 export * from './ops/shape.js';
 export {
-  IndexError, gather, index, put, putAlongAxis, scatter, scatterAdd, sl, sliceUpdate, take, takeAlongAxis,
+  IndexError,
+  gather,
+  index,
+  put,
+  putAlongAxis,
+  scatter,
+  scatterAdd,
+  sl,
+  sliceUpdate,
+  take,
+  takeAlongAxis,
 } from './ops/indexing.js';
 export type { ScatterMode } from './ops/indexing.js';
 export { addmm, einsum, inner, kron, linear, matmul, outer, tensordot } from './ops/matmul.js';
@@ -47,7 +91,15 @@ export { dispose, keep, tidy } from './scope.js';
 export { clearCache, memory, resetPeakMemory, setCacheLimit, setMemoryLimit, setWiredLimit } from './memory.js';
 export type { MemoryInfo } from './memory.js';
 export {
-  cpu, defaultDevice, defaultStream, gpu, isAvailable, newStream, setDefaultDevice, synchronize, withStream,
+  cpu,
+  defaultDevice,
+  defaultStream,
+  gpu,
+  isAvailable,
+  newStream,
+  setDefaultDevice,
+  synchronize,
+  withStream,
 } from './device.js';
 export type { Device, DeviceType, Stream } from './device.js';
 export { cpuMatmulThreads, setCpuMatmulThreads } from './cpu-matmul.js';

@@ -10,7 +10,17 @@ export { native, VERSION } from './native.js';
 export type { NativeArray, NativeBinding } from './native.js';
 export { Array, handleOf, wrap, wrapAll, waitAvailable } from './array.js';
 export { track } from './scope.js';
-export { evalThreadReady, forgetScheduled, readNumbers, readScheduled, type ScheduledRead, scheduleEval, scheduleForRead, settleEvalThread, useEvalThread } from './evaluate.js';
+export {
+  evalThreadReady,
+  forgetScheduled,
+  readNumbers,
+  readScheduled,
+  type ScheduledRead,
+  scheduleEval,
+  scheduleForRead,
+  settleEvalThread,
+  useEvalThread,
+} from './evaluate.js';
 export { dtypeCode, dtypeFromCode, weakScalarDtype } from './dtype.js';
 export { fillSkeleton, treeSkeleton } from './tree.js';
 export { checkOptionKeys, editDistance } from './options.js';

@@ -42,6 +42,8 @@ export function checkOptionKeys(options: object, allowed: readonly string[], wha
   for (const key in options) {
     if (!Object.hasOwn(options, key) || allowed.includes(key)) continue;
     const near = nearestKey(key, allowed);
-    throw new TypeError(`${what}: unknown option ${JSON.stringify(key)}${near === undefined ? '' : ` (did you mean ${JSON.stringify(near)}?)`}`);
+    throw new TypeError(
+      `${what}: unknown option ${JSON.stringify(key)}${near === undefined ? '' : ` (did you mean ${JSON.stringify(near)}?)`}`,
+    );
   }
 }

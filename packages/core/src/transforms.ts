@@ -69,7 +69,12 @@ export function valueAndGrad<F extends Fn>(fn: F, argnums: number | number[] = 0
     const inputs = segs.flat().map((a) => a.handle);
     let outSkeleton: unknown;
     const [vals, grads] = runTraced(
-      (flat) => native.valueAndGrad(flat, inputs, inputs.map((_, i) => i)),
+      (flat) =>
+        native.valueAndGrad(
+          flat,
+          inputs,
+          inputs.map((_, i) => i),
+        ),
       (xs) => {
         const newArgs = [...args];
         let off = 0;

@@ -5,11 +5,7 @@ import type { Dtype } from './dtype.js';
 export type Scalar = number | boolean | bigint;
 
 /** Anything `mx.array` accepts. */
-export type ArrayLike =
-  | Array
-  | Scalar
-  | ArrayBufferView
-  | readonly ArrayLikeNested[];
+export type ArrayLike = Array | Scalar | ArrayBufferView | readonly ArrayLikeNested[];
 export type ArrayLikeNested = Scalar | Array | readonly ArrayLikeNested[];
 
 export interface DtypeOptions {

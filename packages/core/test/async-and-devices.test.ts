@@ -7,7 +7,14 @@ import { handleOf, native } from '../src/internal.js';
 import { onGpu, useCpuDevice } from '../../../tooling/test-support/devices.mjs';
 
 const nums = (t: unknown): number[] => Array.from(t as ArrayLike<number>, Number);
-const singular = () => mx.array([[1, 2], [2, 4]], 'float32');
+const singular = () =>
+  mx.array(
+    [
+      [1, 2],
+      [2, 4],
+    ],
+    'float32',
+  );
 
 describe('await a.data() for every dtype', () => {
   useCpuDevice(mx); // float64 is computed on the CPU only
@@ -66,7 +73,10 @@ describe('asyncEval', () => {
     expect(native.isAvailable(handleOf(y))).toBe(true);
     expect(native.isAvailable(handleOf(z))).toBe(true);
     const data = await z.data();
-    expect(data[0]).toBeCloseTo(nums(y.dataSync()).reduce((s, v) => s + v, 0), 0);
+    expect(data[0]).toBeCloseTo(
+      nums(y.dataSync()).reduce((s, v) => s + v, 0),
+      0,
+    );
   });
 
   it('does not block the event loop while MLX computes', async () => {
@@ -102,7 +112,7 @@ describe('errors from asynchronous evaluation', () => {
     expect(unhandled).toEqual([]);
   });
 
-  it('mx.asyncEval rejects with MLX\'s error (an MlxError), and the runtime carries on', async () => {
+  it("mx.asyncEval rejects with MLX's error (an MlxError), and the runtime carries on", async () => {
     const bad = mx.linalg.inv(singular());
     const err = await mx.asyncEval(bad).then(
       () => null,
@@ -119,7 +129,21 @@ describe('errors from asynchronous evaluation', () => {
     await expect(mx.sum(mx.exp(mx.linalg.inv(singular()))).data()).rejects.toThrow(/LU factorization failed/);
     await expect(mx.linalg.triInv(mx.zeros([3, 3])).data()).rejects.toThrow(/triangular inversion failed/);
     await expect(mx.linalg.svd(mx.full([3, 3], NaN))[0].data()).rejects.toThrow(/SVD failed/);
-    expect(nums(await mx.linalg.inv(mx.array([[2, 0], [0, 4]], 'float32')).data()).map((v) => v + 0)).toEqual([0.5, 0, 0, 0.25]);
+    expect(
+      nums(
+        await mx.linalg
+          .inv(
+            mx.array(
+              [
+                [2, 0],
+                [0, 4],
+              ],
+              'float32',
+            ),
+          )
+          .data(),
+      ).map((v) => v + 0),
+    ).toEqual([0.5, 0, 0, 0.25]);
   });
 
   it('several evaluations in flight on one stream, some failing: all settle, the error is reported', async () => {
@@ -233,7 +257,15 @@ describe('printing', () => {
   // Expected strings: Python MLX 0.32.4's repr() of the same arrays.
   const cases: [string, () => mx.Array, string][] = [
     ['int32 vector', () => mx.array([1, 2, 3]), 'array([1, 2, 3], dtype=int32)'],
-    ['float32 matrix', () => mx.array([[1.5, 2], [3, -4.25]]), 'array([[1.5, 2],\n       [3, -4.25]], dtype=float32)'],
+    [
+      'float32 matrix',
+      () =>
+        mx.array([
+          [1.5, 2],
+          [3, -4.25],
+        ]),
+      'array([[1.5, 2],\n       [3, -4.25]], dtype=float32)',
+    ],
     ['bool', () => mx.array([true, false]), 'array([True, False], dtype=bool)'],
     ['scalar float', () => mx.array(3.5), 'array(3.5, dtype=float32)'],
     ['scalar int', () => mx.array(7), 'array(7, dtype=int32)'],
@@ -243,9 +275,17 @@ describe('printing', () => {
     ['int64', () => mx.array([-(2n ** 40n), 5n]), 'array([-1099511627776, 5], dtype=int64)'],
     ['float64', () => mx.array([1 / 3, 2], 'float64'), 'array([0.333333, 2], dtype=float64)'],
     ['complex64', () => mx.view(mx.array([1, 2, 3, -1], 'float32'), 'complex64'), 'array([1+2j, 3-1j], dtype=complex64)'],
-    ['large (summarized)', () => mx.arange(2000, undefined, undefined, 'float32'), 'array([0, 1, 2, ..., 1997, 1998, 1999], dtype=float32)'],
+    [
+      'large (summarized)',
+      () => mx.arange(2000, undefined, undefined, 'float32'),
+      'array([0, 1, 2, ..., 1997, 1998, 1999], dtype=float32)',
+    ],
     ['empty', () => mx.zeros([0, 3]), 'array([], dtype=float32)'],
-    ['3-D', () => mx.reshape(mx.arange(12), [2, 2, 3]), 'array([[[0, 1, 2],\n        [3, 4, 5]],\n       [[6, 7, 8],\n        [9, 10, 11]]], dtype=int32)'],
+    [
+      '3-D',
+      () => mx.reshape(mx.arange(12), [2, 2, 3]),
+      'array([[[0, 1, 2],\n        [3, 4, 5]],\n       [[6, 7, 8],\n        [9, 10, 11]]], dtype=int32)',
+    ],
     ['nan and inf', () => mx.array([NaN, Infinity, -Infinity, 1e-8, 1e10]), 'array([nan, inf, -inf, 1e-08, 1e+10], dtype=float32)'],
   ];
   for (const [name, make, want] of cases) {
@@ -271,7 +311,7 @@ describe('printing', () => {
     expect(inspect(a)).toBe('array(<disposed>)');
   });
 
-  it('printing a failing lazy array throws MLX\'s error', () => {
+  it("printing a failing lazy array throws MLX's error", () => {
     expect(() => String(mx.linalg.inv(singular()))).toThrow(/LU factorization failed/);
   });
 });

@@ -36,7 +36,10 @@ function composed(q: mx.Array, k: mx.Array, v: mx.Array, scale: number, mask: 'c
     let scores = mx.multiply(mx.matmul(wide(q), mx.swapaxes(mx.repeat(wide(k), rep, 1), -1, -2)), scale);
     if (mask === 'causal') {
       // Query t (of the last `queries` positions) sees keys up to keys - queries + t.
-      const seen = mx.lessEqual(mx.reshape(mx.arange(keys), [1, keys]), mx.add(mx.reshape(mx.arange(queries), [queries, 1]), keys - queries));
+      const seen = mx.lessEqual(
+        mx.reshape(mx.arange(keys), [1, keys]),
+        mx.add(mx.reshape(mx.arange(queries), [queries, 1]), keys - queries),
+      );
       scores = mx.where(seen, scores, -Infinity);
     } else if (mask instanceof mx.Array) {
       scores = mask.dtype === 'bool' ? mx.where(mask, scores, -Infinity) : mx.add(scores, wide(mask));
@@ -63,24 +66,27 @@ describe.skipIf(!replaces)('attention on the CPU (Linux)', () => {
     ['bfloat16', 32, 48],
     ['float16', 200, 200],
     ['float32', 300, 300],
-  ] as const)('computes %s attention for a prompt of %i queries over %i keys in blocks: float32 attention, rounded once', (dtype, queries, keys) => {
-    const { q, k, v } = inputs(queries, keys, dtype);
-    const scale = 1 / 8;
-    onCpu(() => {
-      const hide = mx.greater(mx.random.uniform(0, 1, [1, 1, queries, keys]), 0.3);
-      const additive = mx.astype(mx.where(hide, 0, -2), dtype);
-      const masks: ('causal' | mx.Array | null)[] = ['causal', null, hide, additive];
-      for (const mask of masks) {
-        const got = mx.fast.scaledDotProductAttention(q, k, v, { scale, mask });
-        expect(got.dtype).toBe(dtype);
-        expect(got.shape).toEqual([1, 8, queries, 64]);
-        expect(graphOpCounts(internal, got).CpuAttention).toBe(1);
-        // One rounding of the same float32 result (the sums' order differs): a unit in the last place.
-        const ulp = dtype === 'float32' ? 1e-5 : dtype === 'float16' ? 2 ** -10 : 2 ** -7;
-        expect(relative(got, mx.astype(composed(q, k, v, scale, mask), dtype))).toBeLessThanOrEqual(ulp);
-      }
-    });
-  });
+  ] as const)(
+    'computes %s attention for a prompt of %i queries over %i keys in blocks: float32 attention, rounded once',
+    (dtype, queries, keys) => {
+      const { q, k, v } = inputs(queries, keys, dtype);
+      const scale = 1 / 8;
+      onCpu(() => {
+        const hide = mx.greater(mx.random.uniform(0, 1, [1, 1, queries, keys]), 0.3);
+        const additive = mx.astype(mx.where(hide, 0, -2), dtype);
+        const masks: ('causal' | mx.Array | null)[] = ['causal', null, hide, additive];
+        for (const mask of masks) {
+          const got = mx.fast.scaledDotProductAttention(q, k, v, { scale, mask });
+          expect(got.dtype).toBe(dtype);
+          expect(got.shape).toEqual([1, 8, queries, 64]);
+          expect(graphOpCounts(internal, got).CpuAttention).toBe(1);
+          // One rounding of the same float32 result (the sums' order differs): a unit in the last place.
+          const ulp = dtype === 'float32' ? 1e-5 : dtype === 'float16' ? 2 ** -10 : 2 ** -7;
+          expect(relative(got, mx.astype(composed(q, k, v, scale, mask), dtype))).toBeLessThanOrEqual(ulp);
+        }
+      });
+    },
+  );
 
   it.each([
     ['float32', 1],
@@ -122,7 +128,9 @@ describe.skipIf(!replaces)('attention on the CPU (Linux)', () => {
     const { q, k, v } = inputs(1, 40, 'bfloat16');
     onCpu(() => {
       const sinks = mx.astype(mx.linspace(-1, 1, 8), 'bfloat16');
-      expect(graphOpCounts(internal, mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.125, mask: null, sinks })).CpuAttention).toBeUndefined();
+      expect(
+        graphOpCounts(internal, mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.125, mask: null, sinks })).CpuAttention,
+      ).toBeUndefined();
       const f16mask = mx.zeros([1, 1, 1, 40], 'float16');
       expect(() => mx.eval(mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.125, mask: f16mask }))).toThrow();
     });
@@ -147,12 +155,20 @@ describe.skipIf(!replaces)('attention on the CPU (Linux)', () => {
       const g2 = mx.grad(composed, [0, 1, 2])(q, k, v) as mx.Array[];
       for (let i = 0; i < 3; i++) expect(relative(g1[i], g2[i])).toBeLessThan(1e-5);
       const [, [t1]] = mx.jvp((q) => mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.125, mask: null }), [q], [mx.onesLike(q)]);
-      const [, [t2]] = mx.jvp((q) => mx.fast.scaledDotProductAttention(wide(mx.concatenate([q, q], 2)), k, v, { scale: 0.125, mask: null }), [q], [mx.onesLike(q)]);
+      const [, [t2]] = mx.jvp(
+        (q) => mx.fast.scaledDotProductAttention(wide(mx.concatenate([q, q], 2)), k, v, { scale: 0.125, mask: null }),
+        [q],
+        [mx.onesLike(q)],
+      );
       expect(relative(t1, mx.index(t2, mx.sl(), mx.sl(), mx.sl(0, 2)))).toBeLessThan(1e-5);
       // With an array mask among the inputs, only the requested arguments are differentiated.
       const open = mx.ones([1, 1, 2, 24], 'bool');
-      const withMask = mx.grad((q: mx.Array) => mx.sum(mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.125, mask: open })))(q) as mx.Array;
-      const without = mx.grad((q: mx.Array) => mx.sum(mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.125, mask: null })))(q) as mx.Array;
+      const withMask = mx.grad((q: mx.Array) => mx.sum(mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.125, mask: open })))(
+        q,
+      ) as mx.Array;
+      const without = mx.grad((q: mx.Array) => mx.sum(mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.125, mask: null })))(
+        q,
+      ) as mx.Array;
       expect(relative(withMask, without)).toBeLessThan(1e-6);
       const qs = mx.stack([q, mx.negative(q)]);
       const mapped = mx.vmap((q: mx.Array) => mx.fast.scaledDotProductAttention(q, k, v, { scale: 0.125, mask: null }))(qs) as mx.Array;

@@ -119,14 +119,25 @@ describe.skipIf(!linux)('the CPU GEMM that replaces the reference BLAS (Linux)',
       const batched = mx.matmul(batch, b).dataSync();
       for (const [i, factor] of [1, 2, -1].entries()) {
         const slice = batched.subarray(i * m * n, (i + 1) * m * n);
-        expect(maxRelativeError(slice, product.map((p) => factor * p))).toBeLessThan(1e-12);
+        expect(
+          maxRelativeError(
+            slice,
+            product.map((p) => factor * p),
+          ),
+        ).toBeLessThan(1e-12);
       }
       const wide = mx.concatenate([b, b], 1);
       const sliced = mx.matmul(a, wide.index(mx.sl(), mx.sl(3, 3 + n)));
-      const rotated = reference(aValues, Float64Array.from({ length: k * n }, (_, i) => {
-        const [row, col] = [Math.floor(i / n), i % n];
-        return bValues[row * n + ((col + 3) % n)];
-      }), m, k, n);
+      const rotated = reference(
+        aValues,
+        Float64Array.from({ length: k * n }, (_, i) => {
+          const [row, col] = [Math.floor(i / n), i % n];
+          return bValues[row * n + ((col + 3) % n)];
+        }),
+        m,
+        k,
+        n,
+      );
       expect(maxRelativeError(sliced.dataSync(), rotated)).toBeLessThan(1e-12);
     });
   });
@@ -134,7 +145,10 @@ describe.skipIf(!linux)('the CPU GEMM that replaces the reference BLAS (Linux)',
   it('handles empty dimensions', () => {
     onCpu(() => {
       expect(mx.matmul(mx.ones([0, 5]), mx.ones([5, 3])).shape).toEqual([0, 3]);
-      expect(mx.matmul(mx.ones([2, 0]), mx.ones([0, 3])).tolist()).toEqual([[0, 0, 0], [0, 0, 0]]);
+      expect(mx.matmul(mx.ones([2, 0]), mx.ones([0, 3])).tolist()).toEqual([
+        [0, 0, 0],
+        [0, 0, 0],
+      ]);
     });
   });
 

@@ -133,8 +133,14 @@ describe.skipIf(!replaces)('half-precision linear products on the CPU (Linux)', 
     const loss = (f: (x: mx.Array, w: mx.Array, b: mx.Array) => mx.Array) => (x: mx.Array, w: mx.Array, b: mx.Array) =>
       mx.sum(mx.tanh(mx.astype(f(x, w, b), 'float32')));
     onCpu(() => {
-      const ours = mx.grad(loss((x, w, b) => mx.linear(x, w, b)), [0, 1, 2])(x, w, b) as mx.Array[];
-      const mlx = mx.grad(loss((x, w, b) => mx.addmm(b, x, w.T)), [0, 1, 2])(x, w, b) as mx.Array[];
+      const ours = mx.grad(
+        loss((x, w, b) => mx.linear(x, w, b)),
+        [0, 1, 2],
+      )(x, w, b) as mx.Array[];
+      const mlx = mx.grad(
+        loss((x, w, b) => mx.addmm(b, x, w.T)),
+        [0, 1, 2],
+      )(x, w, b) as mx.Array[];
       mx.eval(...ours, ...mlx);
       for (const [i, g] of ours.entries()) {
         expect(g.dtype).toBe('bfloat16');
@@ -143,7 +149,12 @@ describe.skipIf(!replaces)('half-precision linear products on the CPU (Linux)', 
         expect(worstRelative(g, mlx[i], 1e-2)).toBeLessThanOrEqual(2 ** -5);
       }
       const before = halfCalls();
-      mx.eval(...(mx.grad(loss((x, w, b) => mx.linear(x, w, b)), [0, 1])(x, w, b) as mx.Array[]));
+      mx.eval(
+        ...(mx.grad(
+          loss((x, w, b) => mx.linear(x, w, b)),
+          [0, 1],
+        )(x, w, b) as mx.Array[]),
+      );
       // The forward product and the two gradient products.
       expect(halfCalls() - before).toBe(3);
     });

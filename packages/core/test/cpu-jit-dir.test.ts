@@ -20,7 +20,7 @@ const OTHER = 65534; // nobody
 const child = runCompiledChild;
 
 describe('which kernel folders are unsafe', () => {
-  it('accepts a missing folder or one of this user\'s own; refuses links and folders others can write', () => {
+  it("accepts a missing folder or one of this user's own; refuses links and folders others can write", () => {
     const base = mkdtempSync(join(work, 'kinds-'));
     expect(unsafeBecause(join(base, 'missing'), uid)).toBeUndefined();
     const mine = join(base, 'mine');
@@ -86,40 +86,48 @@ describe.skipIf(noexecMount === undefined)('a temporary folder mounted noexec', 
 });
 
 // Root can hand a folder to another user; the kernels need a C++ compiler.
-describe.skipIf(process.platform !== 'linux' || uid !== 0 || gxxOnPath(process.env.PATH) === undefined)('a kernel folder of another user', () => {
-  it('is not used: a planted kernel runs only with MLXN_CPU_JIT_TMPDIR=keep', () => {
-    // The names of the kernels the child compiles, from a run in a folder of its own.
-    const clean = mkdtempSync(join(work, 'clean-'));
-    const first = child(clean);
-    expect(first.stderr).toBe('');
-    const [version] = readdirSync(join(clean, 'mlx'));
-    const names = readdirSync(join(clean, 'mlx', version, 'cpu')).filter((f) => f.startsWith('lib') && f.endsWith('.so')).map((f) => f.slice(3, -3));
-    expect(names.length).toBeGreaterThan(0);
+describe.skipIf(process.platform !== 'linux' || uid !== 0 || gxxOnPath(process.env.PATH) === undefined)(
+  'a kernel folder of another user',
+  () => {
+    it('is not used: a planted kernel runs only with MLXN_CPU_JIT_TMPDIR=keep', () => {
+      // The names of the kernels the child compiles, from a run in a folder of its own.
+      const clean = mkdtempSync(join(work, 'clean-'));
+      const first = child(clean);
+      expect(first.stderr).toBe('');
+      const [version] = readdirSync(join(clean, 'mlx'));
+      const names = readdirSync(join(clean, 'mlx', version, 'cpu'))
+        .filter((f) => f.startsWith('lib') && f.endsWith('.so'))
+        .map((f) => f.slice(3, -3));
+      expect(names.length).toBeGreaterThan(0);
 
-    // Another user's folder with a library of each of those names that only leaves a mark.
-    const shared = mkdtempSync(join(work, 'shared-'));
-    chmodSync(shared, 0o755);
-    const cpu = join(shared, 'mlx', version, 'cpu');
-    mkdirSync(cpu, { recursive: true });
-    const marker = join(work, 'planted-code-ran');
-    for (const name of names) {
-      const src = join(work, `${name}.cpp`);
-      writeFileSync(src, `#include <cstdio>\n#include <cstdint>\nextern "C" void ${name}(int*, int64_t**, void**) { std::FILE* f = std::fopen("${marker}", "w"); if (f) std::fclose(f); }\n`);
-      execFileSync('g++', ['-shared', '-fPIC', '-o', join(cpu, `lib${name}.so`), src]);
-    }
-    for (const d of [join(shared, 'mlx'), join(shared, 'mlx', version), cpu]) chownSync(d, OTHER, OTHER);
+      // Another user's folder with a library of each of those names that only leaves a mark.
+      const shared = mkdtempSync(join(work, 'shared-'));
+      chmodSync(shared, 0o755);
+      const cpu = join(shared, 'mlx', version, 'cpu');
+      mkdirSync(cpu, { recursive: true });
+      const marker = join(work, 'planted-code-ran');
+      for (const name of names) {
+        const src = join(work, `${name}.cpp`);
+        writeFileSync(
+          src,
+          `#include <cstdio>\n#include <cstdint>\nextern "C" void ${name}(int*, int64_t**, void**) { std::FILE* f = std::fopen("${marker}", "w"); if (f) std::fclose(f); }\n`,
+        );
+        execFileSync('g++', ['-shared', '-fPIC', '-o', join(cpu, `lib${name}.so`), src]);
+      }
+      for (const d of [join(shared, 'mlx'), join(shared, 'mlx', version), cpu]) chownSync(d, OTHER, OTHER);
 
-    const kept = child(shared, { MLXN_CPU_JIT_TMPDIR: 'keep' });
-    expect(kept.stderr).toBe('');
-    expect(existsSync(marker), 'the planted kernel ran').toBe(true);
-    rmSync(marker);
+      const kept = child(shared, { MLXN_CPU_JIT_TMPDIR: 'keep' });
+      expect(kept.stderr).toBe('');
+      expect(existsSync(marker), 'the planted kernel ran').toBe(true);
+      rmSync(marker);
 
-    const safe = child(shared);
-    expect(safe.stderr).toBe('');
-    const out = JSON.parse(safe.stdout) as { y: number[]; tmp: string };
-    [0, 0.5, 1].forEach((x, i) => expect(out.y[i]).toBeCloseTo(Math.exp(-(2 * x + 1)), 6));
-    expect(existsSync(marker)).toBe(false);
-    expect(out.tmp).toBe(join(shared, `mlxn-${uid}`));
-    expect(readdirSync(join(out.tmp, 'mlx', version, 'cpu')).some((f) => f.endsWith('.so'))).toBe(true);
-  });
-});
+      const safe = child(shared);
+      expect(safe.stderr).toBe('');
+      const out = JSON.parse(safe.stdout) as { y: number[]; tmp: string };
+      [0, 0.5, 1].forEach((x, i) => expect(out.y[i]).toBeCloseTo(Math.exp(-(2 * x + 1)), 6));
+      expect(existsSync(marker)).toBe(false);
+      expect(out.tmp).toBe(join(shared, `mlxn-${uid}`));
+      expect(readdirSync(join(out.tmp, 'mlx', version, 'cpu')).some((f) => f.endsWith('.so'))).toBe(true);
+    });
+  },
+);

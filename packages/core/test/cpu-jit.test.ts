@@ -57,9 +57,13 @@ describe('parsing and the wrapper', () => {
 });
 
 describe.skipIf(process.platform !== 'linux' || realGxx === undefined)('MLX compiling CPU kernels with GCC 13', () => {
-  it('fails with MLX\'s own error when PATH is left alone (MLXN_CPU_JIT_GXX=system): what users of GCC 13 saw', () => {
+  it("fails with MLX's own error when PATH is left alone (MLXN_CPU_JIT_GXX=system): what users of GCC 13 saw", () => {
     const { bin } = fakeGcc13();
-    const r = child({ PATH: `${bin}${delimiter}${process.env.PATH}`, MLXN_CACHE_DIR: mkdtempSync(join(work, 'cache-')), MLXN_CPU_JIT_GXX: 'system' });
+    const r = child({
+      PATH: `${bin}${delimiter}${process.env.PATH}`,
+      MLXN_CACHE_DIR: mkdtempSync(join(work, 'cache-')),
+      MLXN_CPU_JIT_GXX: 'system',
+    });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/Failed to compile function[\s\S]*redeclaration of C\+\+ built-in type/);
   });

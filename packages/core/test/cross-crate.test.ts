@@ -42,7 +42,10 @@ describe('cross-crate arrays', () => {
     const y = probe(x, 2);
     expect(native.isAvailable(handleOf(y))).toBe(false);
     mx.eval(y);
-    expect(y.tolist()).toEqual([[3, 3], [3, 3]]);
+    expect(y.tolist()).toEqual([
+      [3, 3],
+      [3, 3],
+    ]);
   });
 
   it('probe ops inside core transforms are differentiated and vectorized (one graph)', () => {
@@ -50,7 +53,15 @@ describe('cross-crate arrays', () => {
     const g = mx.grad((v: mx.Array) => mx.sum(mx.square(probe(v, 3))))(x);
     // d/dv sum((3v + 1)^2) = 6 (3v + 1)
     expect(g.tolist()).toEqual([15, -12, 42]);
-    const vm = mx.vmap((row: mx.Array) => mx.sum(probe(row, 2)))(mx.array([[1, 2], [3, 4]], 'float32'));
+    const vm = mx.vmap((row: mx.Array) => mx.sum(probe(row, 2)))(
+      mx.array(
+        [
+          [1, 2],
+          [3, 4],
+        ],
+        'float32',
+      ),
+    );
     expect(vm.tolist()).toEqual([8, 16]);
     const cf = mx.compile((v: mx.Array) => probe(mx.multiply(v, 2), 10));
     expect(cf(x).tolist()).toEqual([11, -19, 41]);

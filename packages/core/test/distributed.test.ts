@@ -64,11 +64,17 @@ describe('mx.distributed', () => {
       expect(r.allSum).toEqual([3, 30]);
       expect(r.allMax).toEqual([2, 20]);
       expect(r.allMin).toEqual([1, 10]);
-      expect(r.allGather).toEqual([[1, 10], [2, 20]]);
+      expect(r.allGather).toEqual([
+        [1, 10],
+        [2, 20],
+      ]);
       expect(r.int32Sum).toEqual([1, 14]);
     }
     for (const r of [a, b]) expect(r.sumScatter).toBe('MlxError: [ring] sum_scatter not supported.');
-    expect(b.recv).toEqual([[1.5, -2], [3, 4]]);
+    expect(b.recv).toEqual([
+      [1.5, -2],
+      [3, 4],
+    ]);
     expect(b.recvLike).toEqual([0, 1, 2, 3, 4]);
     for (const r of [a, b]) {
       expect(r.split).toBe('MlxError: [ring] Group split not supported.');
@@ -98,13 +104,25 @@ describe('mx.distributed', () => {
     const launcher = join(import.meta.dirname, '../src/launch/cli.ts');
     const worker = join(import.meta.dirname, 'fixtures-distributed/worker.ts');
     const launch = (args: string[], timeout: number) =>
-      spawnSync(process.execPath, ['--import', 'tsx', launcher, ...args], { encoding: 'utf8', timeout, env: { ...process.env, MLXN_MLX_BACKEND: 'cpu' } });
+      spawnSync(process.execPath, ['--import', 'tsx', launcher, ...args], {
+        encoding: 'utf8',
+        timeout,
+        env: { ...process.env, MLXN_MLX_BACKEND: 'cpu' },
+      });
 
     it('starts N ranks with the ring environment; each sees the job', () => {
       const r = launch(['-n', '3', '--', process.execPath, '--import', 'tsx', worker, 'sum'], 60_000);
       expect(r.status, r.stderr).toBe(0);
-      const ranks = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).sort((a, b) => Number(a.rank) - Number(b.rank));
-      expect(ranks.map((x) => [x.rank, x.size])).toEqual([[0, 3], [1, 3], [2, 3]]);
+      const ranks = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .sort((a, b) => Number(a.rank) - Number(b.rank));
+      expect(ranks.map((x) => [x.rank, x.size])).toEqual([
+        [0, 3],
+        [1, 3],
+        [2, 3],
+      ]);
       for (const x of ranks) expect(x.allSum).toEqual([6, 60]);
     }, 90_000);
 
@@ -119,9 +137,16 @@ describe('mx.distributed', () => {
 
     it('gives each backend the variables MLX reads (NCCL: world size, rendezvous, one GPU per rank)', () => {
       expect(ringHostfile([5001, 5002])).toBe('[["127.0.0.1:5001"],["127.0.0.1:5002"]]');
-      expect(rankEnvironment({ n: 2, backend: 'ring', hostfile: '/tmp/h.json' }, 1)).toEqual({ MLX_RANK: '1', MLX_HOSTFILE: '/tmp/h.json' });
+      expect(rankEnvironment({ n: 2, backend: 'ring', hostfile: '/tmp/h.json' }, 1)).toEqual({
+        MLX_RANK: '1',
+        MLX_HOSTFILE: '/tmp/h.json',
+      });
       expect(rankEnvironment({ n: 4, backend: 'nccl', ncclPort: 6000 }, 3)).toEqual({
-        MLX_RANK: '3', MLX_WORLD_SIZE: '4', NCCL_HOST_IP: '127.0.0.1', NCCL_PORT: '6000', CUDA_VISIBLE_DEVICES: '3',
+        MLX_RANK: '3',
+        MLX_WORLD_SIZE: '4',
+        NCCL_HOST_IP: '127.0.0.1',
+        NCCL_PORT: '6000',
+        CUDA_VISIBLE_DEVICES: '3',
       });
     });
 

@@ -4,7 +4,17 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import * as mx from '../src/index.js';
-import { evalThreadReady, forgetScheduled, native, readNumbers, readScheduled, scheduleEval, scheduleForRead, settleEvalThread, useEvalThread } from '../src/internal.js';
+import {
+  evalThreadReady,
+  forgetScheduled,
+  native,
+  readNumbers,
+  readScheduled,
+  scheduleEval,
+  scheduleForRead,
+  settleEvalThread,
+  useEvalThread,
+} from '../src/internal.js';
 
 describe('the evaluation thread', () => {
   it('is ready by default, used by decoding loops on a GPU, and on any device with MLXN_EVAL_THREAD=1', () => {
@@ -80,7 +90,17 @@ describe('the evaluation thread', () => {
   it('reports a failed ticketed step at its read or the next one, and keeps working after it', () => {
     for (let i = 0; i < 20; i++) {
       // linalg.inv runs on the CPU only (MLX), whatever the default device.
-      const bad = mx.withStream(mx.cpu, () => mx.linalg.inv(mx.array([[1, 2], [2, 4]], 'float32')));
+      const bad = mx.withStream(mx.cpu, () =>
+        mx.linalg.inv(
+          mx.array(
+            [
+              [1, 2],
+              [2, 4],
+            ],
+            'float32',
+          ),
+        ),
+      );
       const t = scheduleForRead([bad], true);
       const after = scheduleForRead([mx.add(mx.array([1, 2]), 1)], true);
       // MLX hands a failure in an asynchronously running kernel to the next event it signals,
@@ -116,7 +136,18 @@ describe('the evaluation thread', () => {
   });
 
   it('reports an evaluation error at the read that needs it, and keeps working after it', () => {
-    const singular = () => mx.withStream(mx.cpu, () => mx.linalg.inv(mx.array([[1, 2], [2, 4]], 'float32')));
+    const singular = () =>
+      mx.withStream(mx.cpu, () =>
+        mx.linalg.inv(
+          mx.array(
+            [
+              [1, 2],
+              [2, 4],
+            ],
+            'float32',
+          ),
+        ),
+      );
     const bad = singular();
     scheduleEval([bad], true);
     // The read's own op stays on the CPU stream too: on a GPU machine MLX does not carry a CPU

@@ -16,7 +16,10 @@ describe('examples', () => {
     const compiled = out.match(/^compiled =(.*)$/m)?.[1].trim();
     expect(gelu).toBe('-0.0040 -0.0455 -0.1587 0.0000 0.8413 1.9545 2.9960');
     expect(compiled).toBe(gelu);
-    const [before, after] = out.match(/1000 tidy steps: (\d+) (\d+)/)!.slice(1).map(Number);
+    const [before, after] = out
+      .match(/1000 tidy steps: (\d+) (\d+)/)!
+      .slice(1)
+      .map(Number);
     expect(after - before).toBeLessThan(64 * 1024); // flat: not 1000 leaked 16 KB arrays
   }, 120_000);
 });

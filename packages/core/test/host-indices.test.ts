@@ -24,7 +24,10 @@ describe('bounds checks of host-made indices', () => {
     const computed = mx.add(mx.array([1], 'int32'), 8);
     mx.eval(computed);
     expect(() => mx.take(x, computed)).toThrow(/index 9 is out of bounds/);
-    const many = mx.array(Array.from({ length: 5000 }, (_, i) => (i === 4999 ? 4 : 0)), 'int32');
+    const many = mx.array(
+      Array.from({ length: 5000 }, (_, i) => (i === 4999 ? 4 : 0)),
+      'int32',
+    );
     expect(() => mx.take(x, many)).toThrow(/index 4 is out of bounds/);
   });
 

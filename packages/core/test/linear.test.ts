@@ -97,8 +97,14 @@ describe.skipIf(!denseSplits)('mx.linear: the split of dense products (platforms
       mx.sum(mx.tanh(f(x, w, b)));
     mx.setCpuMatmulThreads(3);
     onCpu(() => {
-      const split = mx.grad(loss((x, w, b) => mx.linear(x, w, b)), [0, 1, 2])(x, w, b) as mx.Array[];
-      const whole = mx.grad(loss((x, w, b) => mx.addmm(b, x, w.T)), [0, 1, 2])(x, w, b) as mx.Array[];
+      const split = mx.grad(
+        loss((x, w, b) => mx.linear(x, w, b)),
+        [0, 1, 2],
+      )(x, w, b) as mx.Array[];
+      const whole = mx.grad(
+        loss((x, w, b) => mx.addmm(b, x, w.T)),
+        [0, 1, 2],
+      )(x, w, b) as mx.Array[];
       mx.eval(...split, ...whole);
       expect(equalBits(split[1], whole[1])).toBe(true);
       expect(equalBits(split[2], whole[2])).toBe(true);
@@ -115,7 +121,11 @@ describe('mx.linear', () => {
     const { x, w } = operands([8], 512, 3072, 'float32');
     // Widths and modes our own quantized primitive does not take on Linux
     // (cpu-quantized-matmul.test.ts), so they are split everywhere.
-    for (const [mode, bits] of [['affine', 3], ['affine', 6], ['mxfp4', 4]] as const) {
+    for (const [mode, bits] of [
+      ['affine', 3],
+      ['affine', 6],
+      ['mxfp4', 4],
+    ] as const) {
       const options: mx.QuantizeOptions = mode === 'affine' ? { groupSize: 64, bits, mode } : { mode };
       const [qw, scales, biases] = onCpu(() => mx.quantize(w, options));
       mx.setCpuMatmulThreads(1);

@@ -125,7 +125,9 @@ outcome = { same: a === b, value: b.sum(a.array([1, 2, 3])).item() };
     const binary = join(packageRoot, 'native/mlxn.linux-x64-gnu.node');
     const r = runChild(
       copy,
-      report(`const m = await import(${JSON.stringify(join(copy, 'src/index.ts'))}); outcome = { version: m.version, v: m.add(m.array([1]), 41).item() };`),
+      report(
+        `const m = await import(${JSON.stringify(join(copy, 'src/index.ts'))}); outcome = { version: m.version, v: m.add(m.array([1]), 41).item() };`,
+      ),
       { MLXN_NATIVE_PATH: binary },
     );
     expect(r.status, r.stderr).toBe(0);

@@ -234,10 +234,18 @@ describe('dispose', () => {
     const h = handleOf(d);
     d.dispose();
     const uses: [string, () => unknown][] = [
-      ['shape', () => d.shape], ['dataSync', () => d.dataSync()], ['tolist', () => d.tolist()], ['item', () => d.item()],
-      ['add', () => mx.add(d, 1)], ['add (second)', () => mx.add(1, d)], ['matmul', () => mx.matmul(d, d)],
-      ['index', () => d.index(0)], ['eval', () => mx.eval(d)], ['reshape', () => d.reshape(4)],
-      ['grad', () => mx.grad((z: mx.Array) => mx.sum(z))(d)], ['native.binary (stale handle)', () => native.binary(0, h, h)],
+      ['shape', () => d.shape],
+      ['dataSync', () => d.dataSync()],
+      ['tolist', () => d.tolist()],
+      ['item', () => d.item()],
+      ['add', () => mx.add(d, 1)],
+      ['add (second)', () => mx.add(1, d)],
+      ['matmul', () => mx.matmul(d, d)],
+      ['index', () => d.index(0)],
+      ['eval', () => mx.eval(d)],
+      ['reshape', () => d.reshape(4)],
+      ['grad', () => mx.grad((z: mx.Array) => mx.sum(z))(d)],
+      ['native.binary (stale handle)', () => native.binary(0, h, h)],
       ['native.dataSync (stale handle)', () => native.dataSync(h, false)],
     ];
     for (const [name, use] of uses) expect(codeOf(use), name).toBe('ERR_MLXN_DISPOSED');
@@ -261,7 +269,8 @@ describe('native memory reported to V8', () => {
   const majorCollections = async (base: mx.Array, make: (base: mx.Array) => mx.Array): Promise<number> => {
     let count = 0;
     const observer = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) count++;
+      for (const e of list.getEntries())
+        if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) count++;
     });
     observer.observe({ entryTypes: ['gc'] });
     for (let i = 0; i < 16; i++) {

@@ -78,7 +78,7 @@ describe('never abort', () => {
     expect(count(/Limit\(/)).toBeGreaterThanOrEqual(18); // memory limits
   });
 
-  it('surfaces evaluation-time failures with MLX\'s message, from eval, asyncEval and data()', () => {
+  it("surfaces evaluation-time failures with MLX's message, from eval, asyncEval and data()", () => {
     const msg = (name: string) => summary!.records.find(([n]) => n === name)?.[1];
     for (const via of ['mx.eval', 'await mx.asyncEval', 'await a.data()', 'a.dataSync()']) {
       expect(msg(`linalg.inv of a singular matrix via ${via}`)).toMatch(/LU factorization failed/);
@@ -86,13 +86,13 @@ describe('never abort', () => {
     }
   });
 
-  it('returns the user\'s own exception from every transform, unchanged', () => {
+  it("returns the user's own exception from every transform, unchanged", () => {
     const transformed = summary!.records.filter(([n]) => /user exception comes back unchanged/.test(n));
     expect(transformed.length).toBeGreaterThanOrEqual(16);
     for (const [name, message] of transformed) expect(message, name).toMatch(/^user failure: /);
   });
 
-  it('gives defined values where MLX\'s kernels would crash (integer division, lazy indices)', () => {
+  it("gives defined values where MLX's kernels would crash (integer division, lazy indices)", () => {
     expect(summary!.values).toBeGreaterThanOrEqual(10);
     expect(summary!.valueMismatches).toEqual([]);
   });

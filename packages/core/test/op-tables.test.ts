@@ -12,13 +12,22 @@ const shim = readFileSync(join(__dirname, '../../../crates/mlxn-sys/src/shim/arr
 function rustEnum(name: string): string[] {
   const m = bridge.match(new RegExp(`enum ${name} \\{([^}]*)\\}`));
   if (!m) throw new Error(`enum ${name} not found`);
-  return m[1].split(',').map((s) => s.trim()).filter(Boolean);
+  return m[1]
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 describe('op tables', () => {
   it.each([
-    ['UnaryOp', codes.UNARY], ['BinaryOp', codes.BINARY], ['ReduceOp', codes.REDUCE], ['ScanOp', codes.SCAN],
-    ['SortOp', codes.SORT], ['ScatterMode', codes.SCATTER], ['LinalgOp', codes.LINALG], ['FftOp', codes.FFT],
+    ['UnaryOp', codes.UNARY],
+    ['BinaryOp', codes.BINARY],
+    ['ReduceOp', codes.REDUCE],
+    ['ScanOp', codes.SCAN],
+    ['SortOp', codes.SORT],
+    ['ScatterMode', codes.SCATTER],
+    ['LinalgOp', codes.LINALG],
+    ['FftOp', codes.FFT],
   ] as const)('%s matches the bridge', (name, table) => {
     expect([...table]).toEqual(rustEnum(name));
   });

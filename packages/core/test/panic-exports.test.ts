@@ -53,9 +53,18 @@ describe('native exports are panic-safe', () => {
     const exports = files.flatMap((f) => f.text.split('\n').filter((l) => NAPI_ATTR.test(l)));
     expect(exports.length).toBeGreaterThan(150);
     // The scan recognises what it must: a bare attribute, one with arguments, a method.
-    expect(unprotectedExports([{ name: 'a.rs', text: '#[napi]\npub fn a() {}\n#[napi(js_name = "b")]\n/// doc\nfn b() {}\n' }])).toEqual(['a.rs:1 a', 'a.rs:3 b']);
-    expect(unprotectedExports([{ name: 'm.rs', text: '    #[napi]\n    pub fn push(&mut self) {}\n    #[napi(object)]\n    pub struct S {}\n' }])).toEqual(['m.rs:1 push']);
-    expect(unprotectedExports([{ name: 'ok.rs', text: '#[napi(js_name = "c", catch_unwind)]\npub fn c() {}\n#[napi]\nimpl X {}\n' }])).toEqual([]);
+    expect(unprotectedExports([{ name: 'a.rs', text: '#[napi]\npub fn a() {}\n#[napi(js_name = "b")]\n/// doc\nfn b() {}\n' }])).toEqual([
+      'a.rs:1 a',
+      'a.rs:3 b',
+    ]);
+    expect(
+      unprotectedExports([
+        { name: 'm.rs', text: '    #[napi]\n    pub fn push(&mut self) {}\n    #[napi(object)]\n    pub struct S {}\n' },
+      ]),
+    ).toEqual(['m.rs:1 push']);
+    expect(
+      unprotectedExports([{ name: 'ok.rs', text: '#[napi(js_name = "c", catch_unwind)]\npub fn c() {}\n#[napi]\nimpl X {}\n' }]),
+    ).toEqual([]);
   });
 
   it('every #[napi] function and method is declared catch_unwind', () => {
@@ -63,7 +72,11 @@ describe('native exports are panic-safe', () => {
   });
 
   it('no Cargo profile aborts on panic (catch_unwind would then catch nothing)', () => {
-    const manifests = [join(root, 'Cargo.toml'), join(root, '.cargo/config.toml'), ...readdirSync(crates).map((c) => join(crates, c, 'Cargo.toml'))];
+    const manifests = [
+      join(root, 'Cargo.toml'),
+      join(root, '.cargo/config.toml'),
+      ...readdirSync(crates).map((c) => join(crates, c, 'Cargo.toml')),
+    ];
     for (const m of manifests) {
       let text: string;
       try {

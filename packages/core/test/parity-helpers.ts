@@ -26,8 +26,7 @@ export function loadFixture<T = Fixture>(name: string): T {
   return JSON.parse(readFileSync(join(__dirname, 'fixtures', `${name}.json`), 'utf8')) as T;
 }
 
-export const num = (v: unknown): number =>
-  v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : (v as number);
+export const num = (v: unknown): number => (v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : (v as number));
 const big = (v: unknown): bigint => BigInt(v as number | string);
 
 /** Rebuilds an encoded array with its exact dtype, shape and values. */
@@ -35,23 +34,47 @@ export function decode(e: Enc): mx.Array {
   const d = e.data;
   let flat: mx.Array;
   switch (e.dtype) {
-    case 'bool': flat = mx.array(Uint8Array.from(d, (b) => (b ? 1 : 0)), 'bool'); break;
-    case 'uint8': flat = mx.array(Uint8Array.from(d as number[])); break;
-    case 'uint16': flat = mx.array(Uint16Array.from(d as number[])); break;
-    case 'uint32': flat = mx.array(Uint32Array.from(d as number[])); break;
-    case 'uint64': flat = mx.array(BigUint64Array.from(d, big)); break;
-    case 'int8': flat = mx.array(Int8Array.from(d as number[])); break;
-    case 'int16': flat = mx.array(Int16Array.from(d as number[])); break;
-    case 'int32': flat = mx.array(Int32Array.from(d as number[])); break;
-    case 'int64': flat = mx.array(BigInt64Array.from(d, big)); break;
-    case 'float64': flat = mx.array(Float64Array.from(d, num), 'float64'); break;
+    case 'bool':
+      flat = mx.array(
+        Uint8Array.from(d, (b) => (b ? 1 : 0)),
+        'bool',
+      );
+      break;
+    case 'uint8':
+      flat = mx.array(Uint8Array.from(d as number[]));
+      break;
+    case 'uint16':
+      flat = mx.array(Uint16Array.from(d as number[]));
+      break;
+    case 'uint32':
+      flat = mx.array(Uint32Array.from(d as number[]));
+      break;
+    case 'uint64':
+      flat = mx.array(BigUint64Array.from(d, big));
+      break;
+    case 'int8':
+      flat = mx.array(Int8Array.from(d as number[]));
+      break;
+    case 'int16':
+      flat = mx.array(Int16Array.from(d as number[]));
+      break;
+    case 'int32':
+      flat = mx.array(Int32Array.from(d as number[]));
+      break;
+    case 'int64':
+      flat = mx.array(BigInt64Array.from(d, big));
+      break;
+    case 'float64':
+      flat = mx.array(Float64Array.from(d, num), 'float64');
+      break;
     case 'complex64': {
       // Interleaved (re, im) float32 pairs reinterpreted as complex64.
       const pairs = Float32Array.from((d as unknown[][]).flatMap((p) => p.map(num)));
       flat = mx.view(mx.array(pairs), 'complex64');
       break;
     }
-    default: flat = mx.array(Float32Array.from(d, num), e.dtype); // float32, float16, bfloat16
+    default:
+      flat = mx.array(Float32Array.from(d, num), e.dtype); // float32, float16, bfloat16
   }
   return flat.reshape(e.shape);
 }
@@ -68,10 +91,14 @@ export interface Tol {
 /** Default tolerances per dtype; integers and bools are always compared exactly. */
 export function defaultTol(dtype: mx.Dtype): Required<Tol> {
   switch (dtype) {
-    case 'float16': return { rtol: 1e-3, atol: 1e-3 };
-    case 'bfloat16': return { rtol: 8e-3, atol: 8e-3 };
-    case 'float64': return { rtol: 1e-12, atol: 1e-14 };
-    default: return { rtol: 1e-5, atol: 1e-6 }; // float32, complex64
+    case 'float16':
+      return { rtol: 1e-3, atol: 1e-3 };
+    case 'bfloat16':
+      return { rtol: 8e-3, atol: 8e-3 };
+    case 'float64':
+      return { rtol: 1e-12, atol: 1e-14 };
+    default:
+      return { rtol: 1e-5, atol: 1e-6 }; // float32, complex64
   }
 }
 

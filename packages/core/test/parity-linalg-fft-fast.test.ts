@@ -31,12 +31,26 @@ const T: Record<string, CaseSpec> = {
   matmul_mat_vec: (I: I) => mx.matmul(I.Am, I.v4),
   matmul_vec_vec: (I: I) => mx.matmul(I.v4, I.w4),
   matmul_batched_vec: (I: I) => mx.matmul(I.A3, I.v4),
-  matmul_int: () => mx.matmul(mx.array([[1, 2], [3, 4]]), mx.array([[5, -1], [0, 2]])),
+  matmul_int: () =>
+    mx.matmul(
+      mx.array([
+        [1, 2],
+        [3, 4],
+      ]),
+      mx.array([
+        [5, -1],
+        [0, 2],
+      ]),
+    ),
   addmm: (I: I) => mx.addmm(I.Cm, I.Am, I.Dm),
   addmm_alpha_beta: (I: I) => mx.addmm(I.Cm, I.Am, I.Dm, { alpha: 0.5, beta: -2 }),
   tensordot_1: (I: I) => mx.tensordot(I.A3, I.B3.index(0), 1),
   tensordot_2: (I: I) => mx.tensordot(I.T1, I.T2.transpose(1, 0, 2).reshape(3, 4, 2), 2),
-  tensordot_lists: (I: I) => mx.tensordot(I.T1, I.T2, [[1, 2], [1, 0]]),
+  tensordot_lists: (I: I) =>
+    mx.tensordot(I.T1, I.T2, [
+      [1, 2],
+      [1, 0],
+    ]),
   einsum_mm: (I: I) => mx.einsum('ij,jk->ik', I.Am, I.Dm),
   einsum_bmm: (I: I) => mx.einsum('bij,bjk->bik', I.A3, I.B3),
   einsum_diag: (I: I) => mx.einsum('ii->i', I.Gm),
@@ -48,7 +62,17 @@ const T: Record<string, CaseSpec> = {
   inner_vec: (I: I) => mx.inner(I.v4, I.w4),
   inner_mat: (I: I) => mx.inner(I.Am, I.Nm),
   outer: (I: I) => mx.outer(I.v4, I.Nv),
-  kron: (I: I) => mx.kron(I.Cm, mx.array([[1, -1], [0.5, 2]], 'float32')),
+  kron: (I: I) =>
+    mx.kron(
+      I.Cm,
+      mx.array(
+        [
+          [1, -1],
+          [0.5, 2],
+        ],
+        'float32',
+      ),
+    ),
 };
 
 // ---- linalg ----
@@ -68,8 +92,23 @@ function eighCheck(a: A, uplo: 'L' | 'U' = 'L'): A[] {
   const [w, v] = mx.linalg.eigh(a, uplo);
   return [w, mx.matmul(mx.multiply(v, w.index(null, sl())), v.T), mx.abs(v)];
 }
-const vecOrds: [string, number][] = [['1', 1], ['2', 2], ['3', 3], ['inf', Infinity], ['-inf', -Infinity], ['0', 0], ['0.5', 0.5]];
-const matOrds: [string, number][] = [['1', 1], ['-1', -1], ['2', 2], ['-2', -2], ['inf', Infinity], ['-inf', -Infinity]];
+const vecOrds: [string, number][] = [
+  ['1', 1],
+  ['2', 2],
+  ['3', 3],
+  ['inf', Infinity],
+  ['-inf', -Infinity],
+  ['0', 0],
+  ['0.5', 0.5],
+];
+const matOrds: [string, number][] = [
+  ['1', 1],
+  ['-1', -1],
+  ['2', 2],
+  ['-2', -2],
+  ['inf', Infinity],
+  ['-inf', -Infinity],
+];
 const linalg: Record<string, (I: I) => unknown> = {
   norm_vec_default: (I) => mx.linalg.norm(I.Nv),
   norm_mat_default: (I) => mx.linalg.norm(I.Nm),
@@ -102,28 +141,31 @@ for (const [n, o] of matOrds) linalg[`norm_mat_ord_${n}`] = (I) => mx.linalg.nor
 for (const [k, fn] of Object.entries(linalg)) T[k] = { fn: (I: I) => cpu(() => fn(I)), tol: LINALG };
 
 // ---- fft ----
-Object.assign(T, withTol(FFT, {
-  fft: (I) => mx.fft.fft(I.fr),
-  fft_n_crop: (I) => mx.fft.fft(I.fr, 6),
-  fft_n_pad: (I) => mx.fft.fft(I.fr, 10),
-  fft_axis0: (I) => mx.fft.fft(I.fr2, undefined, 0),
-  fft_complex: (I) => mx.fft.fft(I.fc),
-  ifft_complex: (I) => mx.fft.ifft(I.fc),
-  ifft_roundtrip: (I) => mx.fft.ifft(mx.fft.fft(I.fr2)),
-  rfft: (I) => mx.fft.rfft(I.fr),
-  rfft_odd: (I) => mx.fft.rfft(I.fr7),
-  rfft_2d: (I) => mx.fft.rfft(I.fr2),
-  irfft: (I) => mx.fft.irfft(mx.fft.rfft(I.fr)),
-  irfft_n_odd: (I) => mx.fft.irfft(mx.fft.rfft(I.fr7), 7),
-  irfft_complex_in: (I) => mx.fft.irfft(I.fc),
-  fftn: (I) => mx.fft.fftn(I.fm),
-  fftn_axes: (I) => mx.fft.fftn(I.f3, undefined, [0, 2]),
-  fftn_s: (I) => mx.fft.fftn(I.fm, [3, 8], [0, 1]),
-  ifftn: (I) => mx.fft.ifftn(mx.fft.fftn(I.f3)),
-  rfftn: (I) => mx.fft.rfftn(I.fm),
-  irfftn: (I) => mx.fft.irfftn(mx.fft.rfftn(I.fm), [4, 6], [0, 1]),
-  fft2: (I) => mx.fft.fft2(I.f3),
-}));
+Object.assign(
+  T,
+  withTol(FFT, {
+    fft: (I) => mx.fft.fft(I.fr),
+    fft_n_crop: (I) => mx.fft.fft(I.fr, 6),
+    fft_n_pad: (I) => mx.fft.fft(I.fr, 10),
+    fft_axis0: (I) => mx.fft.fft(I.fr2, undefined, 0),
+    fft_complex: (I) => mx.fft.fft(I.fc),
+    ifft_complex: (I) => mx.fft.ifft(I.fc),
+    ifft_roundtrip: (I) => mx.fft.ifft(mx.fft.fft(I.fr2)),
+    rfft: (I) => mx.fft.rfft(I.fr),
+    rfft_odd: (I) => mx.fft.rfft(I.fr7),
+    rfft_2d: (I) => mx.fft.rfft(I.fr2),
+    irfft: (I) => mx.fft.irfft(mx.fft.rfft(I.fr)),
+    irfft_n_odd: (I) => mx.fft.irfft(mx.fft.rfft(I.fr7), 7),
+    irfft_complex_in: (I) => mx.fft.irfft(I.fc),
+    fftn: (I) => mx.fft.fftn(I.fm),
+    fftn_axes: (I) => mx.fft.fftn(I.f3, undefined, [0, 2]),
+    fftn_s: (I) => mx.fft.fftn(I.fm, [3, 8], [0, 1]),
+    ifftn: (I) => mx.fft.ifftn(mx.fft.fftn(I.f3)),
+    rfftn: (I) => mx.fft.rfftn(I.fm),
+    irfftn: (I) => mx.fft.irfftn(mx.fft.rfftn(I.fm), [4, 6], [0, 1]),
+    fft2: (I) => mx.fft.fft2(I.f3),
+  }),
+);
 
 // ---- fast ----
 const fast: Record<string, (I: I) => unknown> = {

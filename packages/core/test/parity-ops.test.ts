@@ -16,18 +16,45 @@ const T: Record<string, CaseSpec> = {};
 
 // ---- unary math ----
 const unaryX: Record<string, (a: A) => A> = {
-  exp: mx.exp, expm1: mx.expm1, sin: mx.sin, cos: mx.cos, tan: mx.tan, arctan: mx.arctan, sinh: mx.sinh,
-  cosh: mx.cosh, tanh: mx.tanh, arcsinh: mx.arcsinh, erf: mx.erf, sigmoid: mx.sigmoid, floor: mx.floor,
-  ceil: mx.ceil, abs: mx.abs, sign: mx.sign, square: mx.square, negative: mx.negative,
-  reciprocal: mx.reciprocal, degrees: mx.degrees, radians: mx.radians, isnan: mx.isnan, isinf: mx.isinf,
-  isfinite: mx.isfinite, isposinf: mx.isposinf, isneginf: mx.isneginf, logical_not: mx.logicalNot,
+  exp: mx.exp,
+  expm1: mx.expm1,
+  sin: mx.sin,
+  cos: mx.cos,
+  tan: mx.tan,
+  arctan: mx.arctan,
+  sinh: mx.sinh,
+  cosh: mx.cosh,
+  tanh: mx.tanh,
+  arcsinh: mx.arcsinh,
+  erf: mx.erf,
+  sigmoid: mx.sigmoid,
+  floor: mx.floor,
+  ceil: mx.ceil,
+  abs: mx.abs,
+  sign: mx.sign,
+  square: mx.square,
+  negative: mx.negative,
+  reciprocal: mx.reciprocal,
+  degrees: mx.degrees,
+  radians: mx.radians,
+  isnan: mx.isnan,
+  isinf: mx.isinf,
+  isfinite: mx.isfinite,
+  isposinf: mx.isposinf,
+  isneginf: mx.isneginf,
+  logical_not: mx.logicalNot,
 };
 for (const [name, f] of Object.entries(unaryX)) {
   T[`${name}_X`] = (I: I) => f(I.X);
   T[`${name}_SP`] = (I: I) => f(I.SP);
 }
 const unaryP: Record<string, (a: A) => A> = {
-  log: mx.log, log2: mx.log2, log10: mx.log10, log1p: mx.log1p, sqrt: mx.sqrt, rsqrt: mx.rsqrt,
+  log: mx.log,
+  log2: mx.log2,
+  log10: mx.log10,
+  log1p: mx.log1p,
+  sqrt: mx.sqrt,
+  rsqrt: mx.rsqrt,
 };
 for (const [name, f] of Object.entries(unaryP)) {
   T[`${name}_P`] = (I: I) => f(I.P);
@@ -68,7 +95,15 @@ Object.assign(T, {
   f64_ops: (I: I) => cpu(() => [mx.exp(I.D.index(sl(null, 2))), mx.sqrt(mx.abs(I.D)), mx.sum(I.D), mx.divide(I.D, 3)]),
   i64_add_big: (I: I) => mx.add(I.L, 2 ** 60),
   i64_sub_scalar_first: (I: I) => mx.subtract(2 ** 50, I.L),
-  i64_ops: (I: I) => [mx.multiply(I.L, 3), mx.floorDivide(I.L, 7), mx.remainder(I.L, 7), mx.sum(I.L), mx.max(I.L), mx.cumsum(I.L), mx.rightShift(I.L, 3)],
+  i64_ops: (I: I) => [
+    mx.multiply(I.L, 3),
+    mx.floorDivide(I.L, 7),
+    mx.remainder(I.L, 7),
+    mx.sum(I.L),
+    mx.max(I.L),
+    mx.cumsum(I.L),
+    mx.rightShift(I.L, 3),
+  ],
   // complex
   complex_mul: (I: I) => mx.multiply(I.Cx, I.Cy),
   complex_div: (I: I) => mx.divide(I.Cx, I.Cy),
@@ -83,15 +118,44 @@ Object.assign(T, {
 
 // ---- binary, with broadcasting ----
 const binary: Record<string, (a: mx.ArrayLike, b: mx.ArrayLike) => A> = {
-  add: mx.add, subtract: mx.subtract, multiply: mx.multiply, divide: mx.divide, maximum: mx.maximum,
-  minimum: mx.minimum, arctan2: mx.arctan2, logaddexp: mx.logaddexp, equal: mx.equal, not_equal: mx.notEqual,
-  less: mx.less, less_equal: mx.lessEqual, greater: mx.greater, greater_equal: mx.greaterEqual,
-  floor_divide: mx.floorDivide, remainder: mx.remainder,
-  logical_and: mx.logicalAnd, logical_or: mx.logicalOr, bitwise_and: mx.bitwiseAnd, bitwise_or: mx.bitwiseOr,
+  add: mx.add,
+  subtract: mx.subtract,
+  multiply: mx.multiply,
+  divide: mx.divide,
+  maximum: mx.maximum,
+  minimum: mx.minimum,
+  arctan2: mx.arctan2,
+  logaddexp: mx.logaddexp,
+  equal: mx.equal,
+  not_equal: mx.notEqual,
+  less: mx.less,
+  less_equal: mx.lessEqual,
+  greater: mx.greater,
+  greater_equal: mx.greaterEqual,
+  floor_divide: mx.floorDivide,
+  remainder: mx.remainder,
+  logical_and: mx.logicalAnd,
+  logical_or: mx.logicalOr,
+  bitwise_and: mx.bitwiseAnd,
+  bitwise_or: mx.bitwiseOr,
   bitwise_xor: mx.bitwiseXor,
 };
-for (const name of ['add', 'subtract', 'multiply', 'divide', 'maximum', 'minimum', 'arctan2', 'logaddexp', 'equal',
-  'not_equal', 'less', 'less_equal', 'greater', 'greater_equal']) {
+for (const name of [
+  'add',
+  'subtract',
+  'multiply',
+  'divide',
+  'maximum',
+  'minimum',
+  'arctan2',
+  'logaddexp',
+  'equal',
+  'not_equal',
+  'less',
+  'less_equal',
+  'greater',
+  'greater_equal',
+]) {
   const f = binary[name];
   T[`${name}_XY`] = (I: I) => f(I.X, I.Y);
   T[`${name}_Xrow`] = (I: I) => f(I.X, I.row);
@@ -157,7 +221,16 @@ Object.assign(T, {
   softmax_all: (I: I) => mx.softmax(I.X),
   softmax_axes: (I: I) => mx.softmax(I.X, [0, 2]),
   softmax_precise_f16: (I: I) => mx.softmax(I.X.astype('float16'), -1, { precise: true }),
-  softmax_inf: () => mx.softmax(mx.array([[-Infinity, 0, 1], [2, -Infinity, 2]], 'float32')),
+  softmax_inf: () =>
+    mx.softmax(
+      mx.array(
+        [
+          [-Infinity, 0, 1],
+          [2, -Infinity, 2],
+        ],
+        'float32',
+      ),
+    ),
   // mx.logSoftmax is @mlxn's own (mlx.core has none): it must equal x - logsumexp(x, -1, keepdims).
   log_softmax_ref: (I: I) => mx.logSoftmax(I.X, -1),
 });
@@ -165,13 +238,21 @@ Object.assign(T, {
 // ---- reductions ----
 const axesVariants: Record<string, number | number[] | undefined> = { all: undefined, a1: 1, a02: [0, 2], aneg1: -1 };
 const reductions: Record<string, (a: mx.ArrayLike, axis?: number | number[], keepdims?: boolean) => A> = {
-  sum: mx.sum, mean: mx.mean, prod: mx.prod, max: mx.max, min: mx.min, logsumexp: mx.logsumexp,
+  sum: mx.sum,
+  mean: mx.mean,
+  prod: mx.prod,
+  max: mx.max,
+  min: mx.min,
+  logsumexp: mx.logsumexp,
 };
 for (const [name, f] of Object.entries(reductions)) {
   for (const [an, ax] of Object.entries(axesVariants)) T[`${name}_${an}`] = (I: I) => f(I.X, ax);
   T[`${name}_a1_keep`] = (I: I) => f(I.X, 1, true);
 }
-for (const [name, f] of [['var', mx.variance], ['std', mx.std]] as const) {
+for (const [name, f] of [
+  ['var', mx.variance],
+  ['std', mx.std],
+] as const) {
   T[`${name}_all`] = (I: I) => f(I.X);
   T[`${name}_a2`] = (I: I) => f(I.X, 2);
   T[`${name}_a2_ddof1`] = (I: I) => f(I.X, 2, false, 1);
@@ -188,18 +269,41 @@ Object.assign(T, {
   min_nan: (I: I) => mx.min(I.Na),
   sum_nan: (I: I) => mx.sum(I.Na),
 });
-for (const [name, f] of [['argmax', mx.argmax], ['argmin', mx.argmin]] as const) {
+for (const [name, f] of [
+  ['argmax', mx.argmax],
+  ['argmin', mx.argmin],
+] as const) {
   T[`${name}_all`] = (I: I) => f(I.X);
   T[`${name}_a1`] = (I: I) => f(I.X, 1);
   T[`${name}_a2_keep`] = (I: I) => f(I.X, 2, true);
-  T[`${name}_ties`] = () => f(mx.array([[1, 3, 3, 0], [2, 2, 0, 0]]), 1);
+  T[`${name}_ties`] = () =>
+    f(
+      mx.array([
+        [1, 3, 3, 0],
+        [2, 2, 0, 0],
+      ]),
+      1,
+    );
   T[`${name}_int`] = (I: I) => f(I.Ia, 0);
 }
-for (const [name, f] of [['all', mx.all], ['any', mx.any]] as const) {
+for (const [name, f] of [
+  ['all', mx.all],
+  ['any', mx.any],
+] as const) {
   T[`${name}_all`] = (I: I) => f(I.Bi);
   T[`${name}_a2`] = (I: I) => f(I.Bi, 2);
   T[`${name}_a01_keep`] = (I: I) => f(I.Bi, [0, 1], true);
-  T[`${name}_float`] = () => f(mx.array([[0, 1.5], [0, 0]], 'float32'), 1);
+  T[`${name}_float`] = () =>
+    f(
+      mx.array(
+        [
+          [0, 1.5],
+          [0, 0],
+        ],
+        'float32',
+      ),
+      1,
+    );
 }
 Object.assign(T, {
   median_all: (I: I) => mx.median(I.X),
@@ -210,7 +314,11 @@ Object.assign(T, {
 
 // ---- scans ----
 const scans: Record<string, (a: mx.ArrayLike, axis?: number | null, o?: mx.ScanOptions) => A> = {
-  cumsum: mx.cumsum, cumprod: mx.cumprod, cummax: mx.cummax, cummin: mx.cummin, logcumsumexp: mx.logcumsumexp,
+  cumsum: mx.cumsum,
+  cumprod: mx.cumprod,
+  cummax: mx.cummax,
+  cummin: mx.cummin,
+  logcumsumexp: mx.logcumsumexp,
 };
 for (const [name, f] of Object.entries(scans)) {
   T[`${name}_flat`] = (I: I) => f(I.X);
@@ -258,7 +366,13 @@ describe('ops parity with Python MLX', () => {
 
 describe('ops: properties the golden values do not pin down', () => {
   it('partition puts smaller values before kth and larger ones after', () => {
-    const t = mx.array([[3, 1, 2, 5, 4, 0.5], [-1, -3, 7, 2, 0, 6.5]], 'float32');
+    const t = mx.array(
+      [
+        [3, 1, 2, 5, 4, 0.5],
+        [-1, -3, 7, 2, 0, 6.5],
+      ],
+      'float32',
+    );
     for (const k of [0, 2, 5]) {
       const p = mx.partition(t, k).tolist() as number[][];
       for (const row of p) {

@@ -96,12 +96,14 @@ describe('random: explicit keys match Python MLX', () => {
     uniform_large: () => mx.random.uniform(0, 1, [3, 7], { key: mx.random.key(99) }),
     categorical_shape: () => mx.random.categorical(logits, { shape: [3, 2], key: halves()[1] }),
     randint_int16: () => mx.random.randint(-100, 100, [5], { dtype: 'int16', key: halves()[0] }),
-    uniform_arrays: () => mx.random.uniform(mx.array([[0], [10]], 'float32'), mx.multiply(mx.array([1, 2, 3], 'float32'), 20), [2, 3], { key: halves()[1] }),
+    uniform_arrays: () =>
+      mx.random.uniform(mx.array([[0], [10]], 'float32'), mx.multiply(mx.array([1, 2, 3], 'float32'), 20), [2, 3], { key: halves()[1] }),
     normal_bf16: () => mx.random.normal([4], { dtype: 'bfloat16', key: halves()[0] }),
     normal_f16_loc_arr: () => mx.random.normal([2, 2], { dtype: 'float16', loc: mx.array([0, 100], 'float32'), key: halves()[1] }),
     bernoulli_array_p: () => mx.random.bernoulli(mx.array([0, 0.25, 0.5, 0.75, 1], 'float32'), undefined, { key: halves()[0] }),
     permutation_axis1: () => mx.random.permutation(mx.arange(12).reshape(3, 4), { axis: 1, key: halves()[1] }),
-    truncated_normal_arrays: () => mx.random.truncatedNormal(mx.array([-1, 0], 'float32'), mx.array([0, 3], 'float32'), undefined, { key: halves()[0] }),
+    truncated_normal_arrays: () =>
+      mx.random.truncatedNormal(mx.array([-1, 0], 'float32'), mx.array([0, 3], 'float32'), undefined, { key: halves()[0] }),
   };
   it('covers exactly the fixture cases', () => {
     expect(Object.keys(KEYS).sort()).toEqual(fx.keys.map(([n]) => n).sort());

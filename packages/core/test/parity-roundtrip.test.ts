@@ -71,12 +71,32 @@ describe('TypedArray round trips', () => {
 
 describe('raw half-precision bits', () => {
   // Hand-computed IEEE half and bfloat16 patterns.
-  const F16: [number, number][] = [[0x3c00, 1], [0xc000, -2], [0x3800, 0.5], [0x7bff, 65504], [0x7c00, Infinity],
-    [0xfc00, -Infinity], [0x0001, 2 ** -24], [0x3555, 0.333251953125], [0x8000, -0]];
-  const BF16: [number, number][] = [[0x3f80, 1], [0xc000, -2], [0x3f00, 0.5], [0x4049, 3.140625], [0x7f80, Infinity],
-    [0x0080, 2 ** -126], [0xc2f7, -123.5], [0x8000, -0]];
+  const F16: [number, number][] = [
+    [0x3c00, 1],
+    [0xc000, -2],
+    [0x3800, 0.5],
+    [0x7bff, 65504],
+    [0x7c00, Infinity],
+    [0xfc00, -Infinity],
+    [0x0001, 2 ** -24],
+    [0x3555, 0.333251953125],
+    [0x8000, -0],
+  ];
+  const BF16: [number, number][] = [
+    [0x3f80, 1],
+    [0xc000, -2],
+    [0x3f00, 0.5],
+    [0x4049, 3.140625],
+    [0x7f80, Infinity],
+    [0x0080, 2 ** -126],
+    [0xc2f7, -123.5],
+    [0x8000, -0],
+  ];
 
-  it.each([['float16', F16], ['bfloat16', BF16]] as const)('%s: Uint16Array bits in, bits and values out', (dtype, table) => {
+  it.each([
+    ['float16', F16],
+    ['bfloat16', BF16],
+  ] as const)('%s: Uint16Array bits in, bits and values out', (dtype, table) => {
     const bits = Uint16Array.from(table.map(([b]) => b));
     const a = mx.array(bits, { dtype });
     expect(a.dtype).toBe(dtype);
@@ -106,9 +126,20 @@ describe('raw half-precision bits', () => {
 
 describe('every dtype through astype', () => {
   const READ: Record<mx.Dtype, unknown> = {
-    bool: Uint8Array, uint8: Uint8Array, uint16: Uint16Array, uint32: Uint32Array, uint64: BigUint64Array,
-    int8: Int8Array, int16: Int16Array, int32: Int32Array, int64: BigInt64Array, float16: Float32Array,
-    bfloat16: Float32Array, float32: Float32Array, float64: Float64Array, complex64: Float32Array,
+    bool: Uint8Array,
+    uint8: Uint8Array,
+    uint16: Uint16Array,
+    uint32: Uint32Array,
+    uint64: BigUint64Array,
+    int8: Int8Array,
+    int16: Int16Array,
+    int32: Int32Array,
+    int64: BigInt64Array,
+    float16: Float32Array,
+    bfloat16: Float32Array,
+    float32: Float32Array,
+    float64: Float64Array,
+    complex64: Float32Array,
   };
   it.each([...mx.DTYPES])('int32 -> %s -> int32 keeps small values', (d) => {
     const src = mx.array([0, 1, 2, 7, 100]);
@@ -133,13 +164,38 @@ describe('every dtype through astype', () => {
     expect(mx.array([3], 'uint64').item()).toBe(3n);
     expect(mx.array([true, false]).tolist()).toEqual([true, false]);
     expect(mx.array([1.5], 'complex64').item()).toEqual({ re: 1.5, im: 0 });
-    expect(mx.array([[1, 2], [3, 4]], 'uint8').tolist()).toEqual([[1, 2], [3, 4]]);
+    expect(
+      mx
+        .array(
+          [
+            [1, 2],
+            [3, 4],
+          ],
+          'uint8',
+        )
+        .tolist(),
+    ).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
   });
 });
 
 describe('nested JS list inference', () => {
   const cases: [string, mx.ArrayLike, mx.Dtype, number[], unknown][] = [
-    ['ints', [[1, 2], [3, -4]], 'int32', [2, 2], [[1, 2], [3, -4]]],
+    [
+      'ints',
+      [
+        [1, 2],
+        [3, -4],
+      ],
+      'int32',
+      [2, 2],
+      [
+        [1, 2],
+        [3, -4],
+      ],
+    ],
     ['floats', [1.5, -2, 3], 'float32', [3], [1.5, -2, 3]],
     ['booleans', [[true], [false]], 'bool', [2, 1], [[true], [false]]],
     ['bigints', [1n, -2n], 'int64', [2], [1n, -2n]],
@@ -167,7 +223,12 @@ describe('nested JS list inference', () => {
     expect(mx.array([1, 2], 'float64').dtype).toBe('float64');
     expect(list(mx.array([1.5, 2.25], 'float64').dataSync())).toEqual([1.5, 2.25]);
     expect(mx.array([1, 0], { dtype: 'bool' }).tolist()).toEqual([true, false]);
-    expect(mx.array([[1, 2]], 'complex64').tolist()).toEqual([[{ re: 1, im: 0 }, { re: 2, im: 0 }]]);
+    expect(mx.array([[1, 2]], 'complex64').tolist()).toEqual([
+      [
+        { re: 1, im: 0 },
+        { re: 2, im: 0 },
+      ],
+    ]);
     expect(mx.array([2n ** 62n], 'int64').tolist()).toEqual([2n ** 62n]);
   });
 

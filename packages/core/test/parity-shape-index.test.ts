@@ -32,10 +32,11 @@ const T: Record<string, CaseSpec> = {
   concatenate_a0: (I: I) => mx.concatenate([I.B, mx.multiply(I.B, 2)], 0),
   concatenate_a1: (I: I) => mx.concatenate([I.B, I.B.index(sl(), sl(null, 1))], 1),
   concatenate_none: (I: I) => mx.concatenate([I.B, I.A.index(0)], null),
-  concatenate_mixed_dtype: (I: I) => mx.concatenate([
-    I.M.index(sl(null, 1)),
-    mx.multiply(I.B.index(sl(null, 1), sl(null, 1)).astype('float16'), mx.ones([1, 5], 'float16')),
-  ], 0),
+  concatenate_mixed_dtype: (I: I) =>
+    mx.concatenate(
+      [I.M.index(sl(null, 1)), mx.multiply(I.B.index(sl(null, 1), sl(null, 1)).astype('float16'), mx.ones([1, 5], 'float16'))],
+      0,
+    ),
   stack_a0: (I: I) => mx.stack([I.B, mx.negative(I.B)]),
   stack_a1: (I: I) => mx.stack([I.B, mx.negative(I.B), I.B], 1),
   stack_neg: (I: I) => mx.stack([I.B, mx.negative(I.B)], -1),
@@ -47,11 +48,35 @@ const T: Record<string, CaseSpec> = {
   tile_more: () => mx.tile(i32([1, 2]), [2, 3]),
   repeat_axis: (I: I) => mx.repeat(I.B, 2, 1),
   repeat_flat: (I: I) => mx.repeat(I.B, 3),
-  pad_constant: (I: I) => mx.pad(I.B, [[1, 0], [2, 1]], { constantValues: -1.5 }),
+  pad_constant: (I: I) =>
+    mx.pad(
+      I.B,
+      [
+        [1, 0],
+        [2, 1],
+      ],
+      { constantValues: -1.5 },
+    ),
   pad_scalar_width: (I: I) => mx.pad(I.M, 1),
   pad_pair: (I: I) => mx.pad(I.B, [1, 2]),
-  pad_edge: (I: I) => mx.pad(I.B, [[1, 2], [0, 3]], { mode: 'edge' }),
-  pad_int_float_value: (I: I) => mx.pad(I.M, [[0, 1], [1, 0]], { constantValues: 2 }),
+  pad_edge: (I: I) =>
+    mx.pad(
+      I.B,
+      [
+        [1, 2],
+        [0, 3],
+      ],
+      { mode: 'edge' },
+    ),
+  pad_int_float_value: (I: I) =>
+    mx.pad(
+      I.M,
+      [
+        [0, 1],
+        [1, 0],
+      ],
+      { constantValues: 2 },
+    ),
   roll_flat: (I: I) => mx.roll(I.V, 2),
   roll_neg: (I: I) => mx.roll(I.V, -1),
   roll_axis: (I: I) => mx.roll(I.M, 1, 1),
@@ -129,10 +154,32 @@ const T: Record<string, CaseSpec> = {
   // broadcast(indices).shape + a.shape with 1 at each indexed axis.
   scatter_add_dup: (I: I) => mx.scatterAdd(mx.zeros([5, 5]), I.dup, I.upd.reshape([4, 1, 5]), 0),
   scatter_add_2idx: (I: I) => mx.scatterAdd(I.M.astype('float32'), [I.idxr, I.idxc], mx.array([1.5, 2.5, 3.5]).reshape([3, 1, 1]), [0, 1]),
-  scatter_max: (I: I) => mx.scatter(I.M, i32([0, 0, 3]), i32([[5, 0, 9, 1, 2], [1, 7, 2, 3, 30], [0, 0, 0, 100, 0]]).reshape(3, 1, 5), 0, 'max'),
-  scatter_min: (I: I) => mx.scatter(I.M, i32([1, 1]), i32([[5, 0, 9, 1, 2], [1, 7, 2, 3, 30]]).reshape(2, 1, 5), 0, 'min'),
+  scatter_max: (I: I) =>
+    mx.scatter(
+      I.M,
+      i32([0, 0, 3]),
+      i32([
+        [5, 0, 9, 1, 2],
+        [1, 7, 2, 3, 30],
+        [0, 0, 0, 100, 0],
+      ]).reshape(3, 1, 5),
+      0,
+      'max',
+    ),
+  scatter_min: (I: I) =>
+    mx.scatter(
+      I.M,
+      i32([1, 1]),
+      i32([
+        [5, 0, 9, 1, 2],
+        [1, 7, 2, 3, 30],
+      ]).reshape(2, 1, 5),
+      0,
+      'min',
+    ),
   scatter_prod: (I: I) => mx.scatter(I.M.astype('float32'), i32([2, 2]), mx.full([2, 1, 5], 0.5), 0, 'prod'),
-  scatter_add_pairs: () => mx.scatterAdd(mx.zeros([3, 4]), [i32([2, 0]), i32([1, 3])], mx.array([7, -1], 'float32').reshape(2, 1, 1), [0, 1]),
+  scatter_add_pairs: () =>
+    mx.scatterAdd(mx.zeros([3, 4]), [i32([2, 0]), i32([1, 3])], mx.array([7, -1], 'float32').reshape(2, 1, 1), [0, 1]),
   slice_update: (I: I) => mx.sliceUpdate(I.M, I.su, [1, 2]),
   slice_update_axis: (I: I) => mx.sliceUpdate(I.M, I.su.index(sl(null, 1)), [3, 0]),
   // index assignment
@@ -143,7 +190,14 @@ const T: Record<string, CaseSpec> = {
   set_float_into_int: (I: I) => I.M.put(0, 2.7),
   set_arr: (I: I) => I.M.put(I.idxr, i32([[1, 2, 3, 4, 5]])),
   set_arr_scalar: (I: I) => I.V.put(I.idx1, 0),
-  set_slice_update_strided: (I: I) => I.M.put('1:4:2, ::2'.split(',').map((s) => s.trim()), i32([[-1, -2, -3], [-4, -5, -6]])),
+  set_slice_update_strided: (I: I) =>
+    I.M.put(
+      '1:4:2, ::2'.split(',').map((s) => s.trim()),
+      i32([
+        [-1, -2, -3],
+        [-4, -5, -6],
+      ]),
+    ),
 };
 for (const k of [0, 1, -1, 2]) {
   T[`tril_${k}`] = (I: I) => mx.tril(I.M, k);

@@ -33,10 +33,34 @@ function expectClose(got: mx.Array, want: mx.Array): void {
 describe('quantized products where MLX CUDA kernels were wrong', () => {
   mx.random.seed(11);
   const cases: { name: string; x: number[]; w: number[]; transpose: boolean; options: mx.QuantizeOptions }[] = [
-    { name: 'grouped-query attention scores (batched weights, 8 bits, group 32)', x: [1, 2, 2, 3, 32], w: [1, 2, 9, 32], transpose: true, options: { groupSize: 32, bits: 8 } },
-    { name: 'grouped-query attention values (batched weights, not transposed)', x: [1, 2, 2, 3, 9], w: [1, 2, 9, 64], transpose: false, options: { groupSize: 64, bits: 8 } },
-    { name: 'a linear layer whose rows hold one group (4 bits, 64 inputs)', x: [9, 64], w: [40, 64], transpose: true, options: { groupSize: 64, bits: 4 } },
-    { name: 'a linear layer of 128 inputs (MLX kernels on every device)', x: [5, 128], w: [24, 128], transpose: true, options: { groupSize: 64, bits: 4 } },
+    {
+      name: 'grouped-query attention scores (batched weights, 8 bits, group 32)',
+      x: [1, 2, 2, 3, 32],
+      w: [1, 2, 9, 32],
+      transpose: true,
+      options: { groupSize: 32, bits: 8 },
+    },
+    {
+      name: 'grouped-query attention values (batched weights, not transposed)',
+      x: [1, 2, 2, 3, 9],
+      w: [1, 2, 9, 64],
+      transpose: false,
+      options: { groupSize: 64, bits: 8 },
+    },
+    {
+      name: 'a linear layer whose rows hold one group (4 bits, 64 inputs)',
+      x: [9, 64],
+      w: [40, 64],
+      transpose: true,
+      options: { groupSize: 64, bits: 4 },
+    },
+    {
+      name: 'a linear layer of 128 inputs (MLX kernels on every device)',
+      x: [5, 128],
+      w: [24, 128],
+      transpose: true,
+      options: { groupSize: 64, bits: 4 },
+    },
   ];
   for (const c of cases) {
     for (const dtype of ['float32', 'bfloat16'] as const) {

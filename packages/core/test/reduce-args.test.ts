@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import * as mx from '../src/index.js';
 
 describe('reduction arguments', () => {
-  const a = mx.array([[1, 2, 3], [4, 5, 6]]);
+  const a = mx.array([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
   it('accepts keepdims positionally, as an options object, or inside the axis options', () => {
     expect(mx.sum(a, -1, true).shape).toEqual([2, 1]);
     expect(mx.sum(a, -1, { keepdims: true }).shape).toEqual([2, 1]);
@@ -28,9 +31,13 @@ describe('reduction arguments', () => {
 describe('attention options', () => {
   const q = mx.ones([1, 2, 3, 4]);
   it('rejects a mask that is neither causal, an array nor null, and unknown keys', () => {
-    expect(() => mx.fast.scaledDotProductAttention(q, q, q, { scale: 0.5, mask: 'casual' as never })).toThrow(/mask must be 'causal', an mx.Array or null, got "casual"/);
+    expect(() => mx.fast.scaledDotProductAttention(q, q, q, { scale: 0.5, mask: 'casual' as never })).toThrow(
+      /mask must be 'causal', an mx.Array or null, got "casual"/,
+    );
     expect(() => mx.fast.scaledDotProductAttention(q, q, q, { scale: 0.5, mask: [[true]] as never })).toThrow(/mask must be/);
-    expect(() => mx.fast.scaledDotProductAttention(q, q, q, { scale: 0.5, masks: 'causal' } as never)).toThrow(/unknown option "masks" \(did you mean "mask"\?\)/);
+    expect(() => mx.fast.scaledDotProductAttention(q, q, q, { scale: 0.5, masks: 'causal' } as never)).toThrow(
+      /unknown option "masks" \(did you mean "mask"\?\)/,
+    );
     expect(mx.fast.scaledDotProductAttention(q, q, q, { scale: 0.5, mask: 'causal' }).shape).toEqual([1, 2, 3, 4]);
   });
 });

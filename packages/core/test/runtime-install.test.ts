@@ -90,7 +90,13 @@ describe('installWheels', () => {
   writeFileSync(join(index, 'src/b/nvidia/cu13/lib/libcublas.so.13'), 'cublas');
   const zip = (name: string, dir: string) => {
     const file = join(index, name);
-    execFileSync('python3', ['-m', 'zipfile', '-c', file, ...['mlx', 'nvidia'].filter((d) => existsSync(join(dir, d))).map((d) => join(dir, d))]);
+    execFileSync('python3', [
+      '-m',
+      'zipfile',
+      '-c',
+      file,
+      ...['mlx', 'nvidia'].filter((d) => existsSync(join(dir, d))).map((d) => join(dir, d)),
+    ]);
     return { file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') };
   };
   const a = zip('fake_mlx-1.0-py3-none-any.whl', join(index, 'src/a'));
@@ -101,11 +107,14 @@ describe('installWheels', () => {
   ];
   const calls = join(work, 'pip-calls');
   const pip = join(work, 'pip');
-  writeFileSync(pip, `#!/bin/sh
+  writeFileSync(
+    pip,
+    `#!/bin/sh
 echo "$@" >> ${calls}
 while [ "$1" != "--dest" ]; do shift; done; dest=$2
 cp ${index}/*.whl "$dest"/
-`);
+`,
+  );
   chmodSync(pip, 0o755);
   const expect_ = ['mlx/lib/libmlx.so', 'nvidia/cu13/lib/libcublas.so.13'];
 
@@ -135,9 +144,13 @@ cp ${index}/*.whl "$dest"/
 
   it('refuses when pip picks another file, or the layout lacks what the loader needs', () => {
     const renamed = [wheels[0], { ...wheels[1], file: 'fake_nv-2.0-py3-none-manylinux_2_35_x86_64.whl' }];
-    expect(() => installWheels({ wheels: renamed, runtimeDir: join(work, 'rt3'), expect: expect_, pip: [pip] })).toThrow(/pip did not produce fake_nv-2\.0-py3-none-manylinux/);
+    expect(() => installWheels({ wheels: renamed, runtimeDir: join(work, 'rt3'), expect: expect_, pip: [pip] })).toThrow(
+      /pip did not produce fake_nv-2\.0-py3-none-manylinux/,
+    );
     const dir = join(work, 'rt4');
-    expect(() => installWheels({ wheels, runtimeDir: dir, expect: [...expect_, 'mlx/include/mlx/mlx.h'], pip: [pip] })).toThrow(/lack mlx\/include\/mlx\/mlx\.h/);
+    expect(() => installWheels({ wheels, runtimeDir: dir, expect: [...expect_, 'mlx/include/mlx/mlx.h'], pip: [pip] })).toThrow(
+      /lack mlx\/include\/mlx\/mlx\.h/,
+    );
     expect(existsSync(dir)).toBe(false);
   });
 });

@@ -41,7 +41,11 @@ const x0 = f64([-1.3, -0.2, 0.4, 0.9, 2.1]);
 
 describe('grad and valueAndGrad against finite differences', () => {
   const cases: [string, (x: mx.Array) => mx.Array, ((x: number) => number) | null][] = [
-    ['polynomial 3x^3 - 2x^2 + x - 5', (x) => mx.sum(mx.add(mx.subtract(mx.multiply(3, mx.power(x, 3)), mx.multiply(2, mx.square(x))), mx.subtract(x, 5))), (x) => 9 * x * x - 4 * x + 1],
+    [
+      'polynomial 3x^3 - 2x^2 + x - 5',
+      (x) => mx.sum(mx.add(mx.subtract(mx.multiply(3, mx.power(x, 3)), mx.multiply(2, mx.square(x))), mx.subtract(x, 5))),
+      (x) => 9 * x * x - 4 * x + 1,
+    ],
     ['exp/log/tanh chain', (x) => mx.sum(mx.tanh(mx.log(mx.add(1, mx.exp(x))))), null],
     ['sigmoid times sin', (x) => mx.sum(mx.multiply(mx.sigmoid(x), mx.sin(mx.multiply(x, 2)))), null],
     ['mean of sqrt(x^2 + 1) / cosh(x)', (x) => mx.mean(mx.divide(mx.sqrt(mx.add(mx.square(x), 1)), mx.cosh(x))), null],
@@ -61,9 +65,23 @@ describe('grad and valueAndGrad against finite differences', () => {
   }
 
   it('a matmul least-squares loss: grad = 2 X^T (XW - Y) / n', () => {
-    const X = f64([[1, 2, 0.5], [0, -1, 3], [2, 1, 1], [-1, 0.5, 2]]);
-    const Y = f64([[1, 0], [0, 1], [1, 1], [0.5, -0.5]]);
-    const W0 = f64([[0.1, -0.2], [0.3, 0.05], [-0.4, 0.2]]);
+    const X = f64([
+      [1, 2, 0.5],
+      [0, -1, 3],
+      [2, 1, 1],
+      [-1, 0.5, 2],
+    ]);
+    const Y = f64([
+      [1, 0],
+      [0, 1],
+      [1, 1],
+      [0.5, -0.5],
+    ]);
+    const W0 = f64([
+      [0.1, -0.2],
+      [0.3, 0.05],
+      [-0.4, 0.2],
+    ]);
     const loss = (W: mx.Array) => mx.divide(mx.sum(mx.square(mx.subtract(mx.matmul(X, W), Y))), 4);
     const g = mx.grad(loss)(W0);
     expect(g.shape).toEqual([3, 2]);
@@ -73,8 +91,16 @@ describe('grad and valueAndGrad against finite differences', () => {
   });
 
   it('softmax cross-entropy: grad = (softmax(z) - onehot) / B', () => {
-    const z0 = f64([[2, 1, 0.1], [0.5, 2.5, -1], [-0.3, 0.2, 0.9]]);
-    const onehot = f64([[1, 0, 0], [0, 0, 1], [0, 1, 0]]);
+    const z0 = f64([
+      [2, 1, 0.1],
+      [0.5, 2.5, -1],
+      [-0.3, 0.2, 0.9],
+    ]);
+    const onehot = f64([
+      [1, 0, 0],
+      [0, 0, 1],
+      [0, 1, 0],
+    ]);
     const ce = (z: mx.Array) => mx.negative(mx.mean(mx.sum(mx.multiply(onehot, mx.logSoftmax(z, -1)), -1)));
     const [loss, g] = mx.valueAndGrad(ce)(z0);
     const p = mx.softmax(z0, -1);
@@ -91,7 +117,11 @@ describe('grad and valueAndGrad against finite differences', () => {
     const x = mx.array([0.5, -1, 2], 'float32');
     const g = mx.grad((v: mx.Array) => mx.sum(mx.exp(mx.multiply(v, 0.5))))(x);
     expect(g.dtype).toBe('float32');
-    expectClose(list(g), [0.5, -1, 2].map((v) => 0.5 * Math.exp(0.5 * v)), 1e-6);
+    expectClose(
+      list(g),
+      [0.5, -1, 2].map((v) => 0.5 * Math.exp(0.5 * v)),
+      1e-6,
+    );
   });
 });
 
@@ -112,11 +142,21 @@ describe('argnums, trees and aux outputs', () => {
     expect(list(gs[1])).toEqual([0.25, 1, 4]);
     const [v, gs2] = mx.valueAndGrad(f, [0, 1])(a, b);
     expect(v.item()).toBe(0.25 + 2 + 12);
-    expect((gs2 as mx.Array[]).map(list)).toEqual([[0.25, 1, 4], [1, -4, 12]]);
+    expect((gs2 as mx.Array[]).map(list)).toEqual([
+      [0.25, 1, 4],
+      [1, -4, 12],
+    ]);
   });
 
   it('trees of arrays in arguments give gradients with the same structure', () => {
-    const params = { w: f64([[1, 2], [3, 4]]), layers: [{ b: f64([1, -1]) }, { b: f64([0.5, 2]) }], name: 'mlp' };
+    const params = {
+      w: f64([
+        [1, 2],
+        [3, 4],
+      ]),
+      layers: [{ b: f64([1, -1]) }, { b: f64([0.5, 2]) }],
+      name: 'mlp',
+    };
     const x = f64([1, 1]);
     const loss = (p: typeof params, input: mx.Array) => {
       let h = mx.matmul(p.w, input);
@@ -132,8 +172,14 @@ describe('argnums, trees and aux outputs', () => {
     expect(list(g.w)).toEqual([0.5, 0.5, -2, -2]);
     expect(list(g.layers[0].b)).toEqual([(3 + 2) * 0.5, (7 - 2) * 2]);
     expect(list(g.layers[1].b)).toEqual([4 + 1, -6 + 4]);
-    for (const [k, fd] of [['w', list(g.w)], ['b0', list(g.layers[0].b)]] as const) {
-      const only = k === 'w' ? (w: mx.Array) => loss({ ...params, w }, x) : (b0: mx.Array) => loss({ ...params, layers: [{ b: b0 }, params.layers[1]] }, x);
+    for (const [k, fd] of [
+      ['w', list(g.w)],
+      ['b0', list(g.layers[0].b)],
+    ] as const) {
+      const only =
+        k === 'w'
+          ? (w: mx.Array) => loss({ ...params, w }, x)
+          : (b0: mx.Array) => loss({ ...params, layers: [{ b: b0 }, params.layers[1]] }, x);
       expectClose(fd, finiteDiff(only, k === 'w' ? params.w : params.layers[0].b), 1e-9);
     }
   });
@@ -161,7 +207,10 @@ describe('argnums, trees and aux outputs', () => {
 
 describe('vjp and jvp', () => {
   it('on a linear map: vjp = A^T c, jvp = A t', () => {
-    const A = f64([[1, 2, 3], [4, 5, 6]]);
+    const A = f64([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     const x = f64([1, 0, -1]);
     const [outs, vjps] = mx.vjp((v) => mx.matmul(A, v), [x], [f64([1, -1])]);
     expect(list(outs[0])).toEqual([-2, -2]);
@@ -186,12 +235,32 @@ describe('vjp and jvp', () => {
   });
 
   it('vjp agrees with the transposed jvp Jacobian of a nonlinear map', () => {
-    const M = f64([[0.3, -1], [2, 0.7], [1, 1]]);
+    const M = f64([
+      [0.3, -1],
+      [2, 0.7],
+      [1, 1],
+    ]);
     const fn = (v: mx.Array) => mx.tanh(mx.matmul(M, v));
     const x = f64([0.2, -0.4]);
-    const J = [0, 1].map((i) => list(mx.jvp(fn, [x], [mx.array(Float64Array.from([0, 1], (_, k) => (k === i ? 1 : 0)), 'float64')])[1][0]));
+    const J = [0, 1].map((i) =>
+      list(
+        mx.jvp(
+          fn,
+          [x],
+          [
+            mx.array(
+              Float64Array.from([0, 1], (_, k) => (k === i ? 1 : 0)),
+              'float64',
+            ),
+          ],
+        )[1][0],
+      ),
+    );
     for (let r = 0; r < 3; r++) {
-      const c = mx.array(Float64Array.from([0, 1, 2], (k) => (k === r ? 1 : 0)), 'float64');
+      const c = mx.array(
+        Float64Array.from([0, 1, 2], (k) => (k === r ? 1 : 0)),
+        'float64',
+      );
       const row = list(mx.vjp(fn, [x], [c])[1][0]);
       expectClose(row, [J[0][r], J[1][r]], 1e-12);
     }
@@ -199,34 +268,77 @@ describe('vjp and jvp', () => {
 });
 
 describe('vmap', () => {
-  const A = f64([[1, 2, 3], [4, 5, 6]]);
+  const A = f64([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
 
   it('maps axis 0 by default', () => {
-    expect(mx.vmap((r: mx.Array) => mx.sum(r))(A).tolist()).toEqual([6, 15]);
+    expect(
+      mx
+        .vmap((r: mx.Array) => mx.sum(r))(A)
+        .tolist(),
+    ).toEqual([6, 15]);
   });
 
   it('in_axes per argument, with null for an unmapped argument', () => {
     const b = f64([10, 20, 30]);
     const out = mx.vmap((r: mx.Array, v: mx.Array) => mx.add(r, v), [0, null])(A, b);
-    expect(out.tolist()).toEqual([[11, 22, 33], [14, 25, 36]]);
+    expect(out.tolist()).toEqual([
+      [11, 22, 33],
+      [14, 25, 36],
+    ]);
     const cols = mx.vmap((c: mx.Array, v: mx.Array) => mx.multiply(c, v), [1, 0])(A, b);
-    expect(cols.tolist()).toEqual([[10, 40], [40, 100], [90, 180]]);
+    expect(cols.tolist()).toEqual([
+      [10, 40],
+      [40, 100],
+      [90, 180],
+    ]);
   });
 
   it('out_axes moves the mapped axis in the output', () => {
     const f = (r: mx.Array) => mx.multiply(r, 2);
-    expect(mx.vmap(f, 0, 1)(A).tolist()).toEqual([[2, 8], [4, 10], [6, 12]]);
-    expect(mx.vmap(f, 1, 0)(A).tolist()).toEqual([[2, 8], [4, 10], [6, 12]]);
+    expect(mx.vmap(f, 0, 1)(A).tolist()).toEqual([
+      [2, 8],
+      [4, 10],
+      [6, 12],
+    ]);
+    expect(mx.vmap(f, 1, 0)(A).tolist()).toEqual([
+      [2, 8],
+      [4, 10],
+      [6, 12],
+    ]);
   });
 
   it('negative in_axes and out_axes count from the end, as in Python MLX', () => {
     const f = (r: mx.Array) => mx.multiply(r, 2);
-    expect(mx.vmap(f, -1)(A).tolist()).toEqual([[2, 8], [4, 10], [6, 12]]); // over columns
-    expect(mx.vmap(f, 0, -1)(A).tolist()).toEqual([[2, 8], [4, 10], [6, 12]]);
-    expect(mx.vmap(f, -2, -2)(A).tolist()).toEqual([[2, 4, 6], [8, 10, 12]]);
+    expect(mx.vmap(f, -1)(A).tolist()).toEqual([
+      [2, 8],
+      [4, 10],
+      [6, 12],
+    ]); // over columns
+    expect(mx.vmap(f, 0, -1)(A).tolist()).toEqual([
+      [2, 8],
+      [4, 10],
+      [6, 12],
+    ]);
+    expect(mx.vmap(f, -2, -2)(A).tolist()).toEqual([
+      [2, 4, 6],
+      [8, 10, 12],
+    ]);
     // -1 is an axis, not "unmapped": the second argument here is mapped over its last axis.
-    const out = mx.vmap((u: mx.Array, v: mx.Array) => mx.add(u, v), [0, -1])(f64([1, 2, 3]), f64([[10, 20, 30], [40, 50, 60]]));
-    expect(out.tolist()).toEqual([[11, 41], [22, 52], [33, 63]]);
+    const out = mx.vmap((u: mx.Array, v: mx.Array) => mx.add(u, v), [0, -1])(
+      f64([1, 2, 3]),
+      f64([
+        [10, 20, 30],
+        [40, 50, 60],
+      ]),
+    );
+    expect(out.tolist()).toEqual([
+      [11, 41],
+      [22, 52],
+      [33, 63],
+    ]);
     expect(() => mx.vmap(f, 2)(A)).toThrow(/in_axes 2 is out of range/);
     expect(() => mx.vmap(f, -3)(A)).toThrow(/in_axes -3 is out of range/);
   });
@@ -234,18 +346,32 @@ describe('vmap', () => {
   it('several outputs, one out axis each', () => {
     const [s, t] = mx.vmap((r: mx.Array) => [mx.sum(r), mx.multiply(r, -1)], 0, [0, 1])(A) as mx.Array[];
     expect(s.tolist()).toEqual([6, 15]);
-    expect(t.tolist()).toEqual([[-1, -4], [-2, -5], [-3, -6]]);
+    expect(t.tolist()).toEqual([
+      [-1, -4],
+      [-2, -5],
+      [-3, -6],
+    ]);
   });
 
   it('trees in arguments and results', () => {
     const out = mx.vmap((p: { a: mx.Array; b: mx.Array[] }) => ({ s: mx.add(p.a, p.b[0]) }))({ a: A, b: [mx.multiply(A, 10)] });
-    expect(out.s.tolist()).toEqual([[11, 22, 33], [44, 55, 66]]);
+    expect(out.s.tolist()).toEqual([
+      [11, 22, 33],
+      [44, 55, 66],
+    ]);
   });
 
   it('matches a loop over rows, and composes with grad (per-example gradients)', () => {
-    const X = f64([[1, 2], [3, -1], [0.5, 0.5]]);
+    const X = f64([
+      [1, 2],
+      [3, -1],
+      [0.5, 0.5],
+    ]);
     const w = f64([0.3, -0.7]);
-    const perExample = mx.vmap(mx.grad((wv: mx.Array, xr: mx.Array) => mx.square(mx.sum(mx.multiply(wv, xr)))), [null, 0])(w, X);
+    const perExample = mx.vmap(
+      mx.grad((wv: mx.Array, xr: mx.Array) => mx.square(mx.sum(mx.multiply(wv, xr)))),
+      [null, 0],
+    )(w, X);
     const rows = X.tolist() as number[][];
     const want = rows.flatMap((r) => {
       const d = 0.3 * r[0] - 0.7 * r[1];
@@ -289,8 +415,14 @@ describe('compile', () => {
   const fn = (x: mx.Array, y: mx.Array) => mx.add(mx.multiply(mx.exp(x), y), mx.sin(mx.multiply(x, y)));
 
   it('gives the same values as the uncompiled function', () => {
-    const x = mx.array([[0.1, 0.2], [-1, 3]]);
-    const y = mx.array([[2, 1], [0.5, -0.25]]);
+    const x = mx.array([
+      [0.1, 0.2],
+      [-1, 3],
+    ]);
+    const y = mx.array([
+      [2, 1],
+      [0.5, -0.25],
+    ]);
     const cf = mx.compile(fn);
     expectClose(list(cf(x, y)), list(fn(x, y)), 1e-6);
     expectClose(list(cf(y, x)), list(fn(y, x)), 1e-6);
@@ -344,7 +476,21 @@ describe('compile', () => {
     expect(cf(mx.zeros([7])).shape).toEqual([7]);
     expect(calls).toBe(1);
     // As in MLX, a different number of dimensions (or dtype) is a new trace...
-    expectClose(list(cf(mx.array([[0, 3], [-1, 0.5]], 'float32'))), [1, Math.exp(-3), Math.exp(-1), Math.exp(-0.5)], 1e-6);
+    expectClose(
+      list(
+        cf(
+          mx.array(
+            [
+              [0, 3],
+              [-1, 0.5],
+            ],
+            'float32',
+          ),
+        ),
+      ),
+      [1, Math.exp(-3), Math.exp(-1), Math.exp(-0.5)],
+      1e-6,
+    );
     expect(calls).toBe(2);
     // ...and then both are cached.
     expect(cf(mx.zeros([3, 9])).shape).toEqual([3, 9]);

@@ -32,7 +32,11 @@ export interface AdvantageResult {
  * computeAdvantages({ rewardsPerFunc: [[1], [0], [1], [1]], rewardFuncNames: ['acc'], numGenerations: 2 }).advantages;
  */
 export function computeAdvantages(options: AdvantageOptions): AdvantageResult {
-  checkOptionKeys(options, ['rewardsPerFunc', 'rewardFuncNames', 'rewardWeights', 'numGenerations', 'scaleRewards', 'multiObjectiveAggregation'], 'computeAdvantages');
+  checkOptionKeys(
+    options,
+    ['rewardsPerFunc', 'rewardFuncNames', 'rewardWeights', 'numGenerations', 'scaleRewards', 'multiObjectiveAggregation'],
+    'computeAdvantages',
+  );
   const { rewardsPerFunc, rewardFuncNames, numGenerations } = options;
   const k = rewardFuncNames.length;
   if (k === 0) throw new RangeError('computeAdvantages: at least one reward function is needed');

@@ -75,11 +75,13 @@ export function resolveCheckpoint(resumeFromCheckpoint: string | boolean | null 
     if (latest === null) throw new Error(`resumeFromCheckpoint: no valid checkpoint found in ${outputDir}`);
     return latest;
   }
-  if (typeof resumeFromCheckpoint !== 'string') throw new TypeError(`resumeFromCheckpoint must be a path or a boolean, got ${typeof resumeFromCheckpoint}`);
+  if (typeof resumeFromCheckpoint !== 'string')
+    throw new TypeError(`resumeFromCheckpoint must be a path or a boolean, got ${typeof resumeFromCheckpoint}`);
   const dir = resolve(resumeFromCheckpoint);
   recoverFolder(dir, holdsTrainerState);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`resumeFromCheckpoint: ${dir} is not a folder`);
-  if (!existsSync(join(dir, TRAINER_STATE_FILE))) throw new Error(`resumeFromCheckpoint: ${dir} is not a finished checkpoint (no ${TRAINER_STATE_FILE})`);
+  if (!existsSync(join(dir, TRAINER_STATE_FILE)))
+    throw new Error(`resumeFromCheckpoint: ${dir} is not a finished checkpoint (no ${TRAINER_STATE_FILE})`);
   return dir;
 }
 

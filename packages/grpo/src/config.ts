@@ -114,7 +114,10 @@ const schema = z
     saveTotalLimit: positiveInt.nullable().default(null),
     outputDir: z.string().min(1).default('trainer_output'),
     /** A checkpoint folder, or `true` for the newest checkpoint in outputDir. */
-    resumeFromCheckpoint: z.union([z.string().min(1), z.boolean()]).nullable().default(null),
+    resumeFromCheckpoint: z
+      .union([z.string().min(1), z.boolean()])
+      .nullable()
+      .default(null),
     // -- model --------------------------------------------------------------------------------
     lora: loraSchema.nullable().default(null),
     /** TRL's default is on. */
@@ -172,7 +175,8 @@ export class GRPOConfigError extends Error {
  */
 export function parseGRPOConfig(partial: GRPOConfigInput = {}, options: { numProcesses?: number } = {}): GRPOConfig {
   const numProcesses = options.numProcesses ?? 1;
-  if (!Number.isInteger(numProcesses) || numProcesses < 1) throw new GRPOConfigError(`numProcesses must be a positive integer, got ${numProcesses}`);
+  if (!Number.isInteger(numProcesses) || numProcesses < 1)
+    throw new GRPOConfigError(`numProcesses must be a positive integer, got ${numProcesses}`);
   const result = schema.safeParse(partial ?? {});
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(config)'}: ${i.message}`);
@@ -190,7 +194,9 @@ export function parseGRPOConfig(partial: GRPOConfigInput = {}, options: { numPro
     if (c.generationBatchSize % perStep !== 0) {
       throw new GRPOConfigError(
         `generationBatchSize (${c.generationBatchSize}) must be divisible by the global batch size ` +
-          (numProcesses === 1 ? `perDeviceTrainBatchSize (${perStep}).` : `perDeviceTrainBatchSize × processes (${c.perDeviceTrainBatchSize} × ${numProcesses} = ${perStep}).`),
+          (numProcesses === 1
+            ? `perDeviceTrainBatchSize (${perStep}).`
+            : `perDeviceTrainBatchSize × processes (${c.perDeviceTrainBatchSize} × ${numProcesses} = ${perStep}).`),
       );
     }
     generationBatchSize = c.generationBatchSize;
@@ -208,9 +214,7 @@ export function parseGRPOConfig(partial: GRPOConfigInput = {}, options: { numPro
     );
   }
   if (c.numGenerations < 2) {
-    throw new GRPOConfigError(
-      `GRPO needs at least 2 generations per prompt to compute advantages; numGenerations is ${c.numGenerations}.`,
-    );
+    throw new GRPOConfigError(`GRPO needs at least 2 generations per prompt to compute advantages; numGenerations is ${c.numGenerations}.`);
   }
   if (c.useAdaptiveEntropy && c.entropyCoefMin > c.entropyCoefMax) {
     throw new GRPOConfigError(`entropyCoefMin (${c.entropyCoefMin}) must not exceed entropyCoefMax (${c.entropyCoefMax}).`);
@@ -245,7 +249,9 @@ export function grpoConfigWarnings(config: GRPOConfig): string[] {
     out.push("lossType 'vespo' computes sequence-level weights itself: importanceSamplingLevel should be 'token' (the default).");
   }
   if (config.useAdaptiveEntropy && (config.entropyCoef < config.entropyCoefMin || config.entropyCoef > config.entropyCoefMax)) {
-    out.push(`entropyCoef (${config.entropyCoef}) is outside [entropyCoefMin, entropyCoefMax]; the controller clamps it after the first step.`);
+    out.push(
+      `entropyCoef (${config.entropyCoef}) is outside [entropyCoefMin, entropyCoefMax]; the controller clamps it after the first step.`,
+    );
   }
   if (config.delta !== null && config.delta <= 1 + config.epsilonHigh) {
     out.push(`delta (${config.delta}) should be greater than 1 + epsilonHigh (${1 + config.epsilonHigh}) to act as an upper clip.`);

@@ -54,7 +54,8 @@ export function resolveGroup(option: DistributedOption, trainer: string): mx.dis
 function flattenTree(tree: unknown, prefix = '', out: [string, mx.Array][] = []): [string, mx.Array][] {
   if (tree instanceof mx.Array) out.push([prefix, tree]);
   else if (Array.isArray(tree)) tree.forEach((v, i) => flattenTree(v, prefix ? `${prefix}.${i}` : `${i}`, out));
-  else if (tree !== null && typeof tree === 'object') for (const [k, v] of Object.entries(tree)) flattenTree(v, prefix ? `${prefix}.${k}` : k, out);
+  else if (tree !== null && typeof tree === 'object')
+    for (const [k, v] of Object.entries(tree)) flattenTree(v, prefix ? `${prefix}.${k}` : k, out);
   return out;
 }
 
@@ -109,7 +110,8 @@ export class DataParallel {
    */
   averageGradients(grads: ParamDict, scalars: readonly number[], what = 'gradients'): { grads: ParamDict; scalars: number[] } {
     const leaves = flattenTree(grads).map(([, g]) => g);
-    for (const g of leaves) if (g.dtype !== 'float32') throw new TypeError(`${this.#who}: averageGradients takes float32 gradients, got ${g.dtype}`);
+    for (const g of leaves)
+      if (g.dtype !== 'float32') throw new TypeError(`${this.#who}: averageGradients takes float32 gradients, got ${g.dtype}`);
     // Buckets of consecutive leaves; the scalars ride in the last one.
     const buckets: mx.Array[][] = [[]];
     let bytes = 0;
@@ -168,7 +170,9 @@ export class DataParallel {
       flat.set(r, i * columns);
     });
     return mx.tidy(() => {
-      const out = this.#run(what, () => mx.distributed.allGather(mx.array(flat, { dtype: 'float64' }).reshape([rows.length, columns]), this.group));
+      const out = this.#run(what, () =>
+        mx.distributed.allGather(mx.array(flat, { dtype: 'float64' }).reshape([rows.length, columns]), this.group),
+      );
       return out.tolist() as number[][];
     });
   }
@@ -196,7 +200,9 @@ export class DataParallel {
     padded[0] = bytes.length;
     padded.set(bytes, 1);
     const all = mx.tidy(() => {
-      const out = this.#run(what, () => mx.distributed.allGather(mx.array(padded, { dtype: 'int32' }).reshape([1, longest + 1]), this.group));
+      const out = this.#run(what, () =>
+        mx.distributed.allGather(mx.array(padded, { dtype: 'int32' }).reshape([1, longest + 1]), this.group),
+      );
       return out.tolist() as number[][];
     });
     return all.map((row) => JSON.parse(new TextDecoder().decode(Uint8Array.from(row.slice(1, 1 + row[0])))) as string[]);

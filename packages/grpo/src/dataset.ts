@@ -134,7 +134,11 @@ export class PromptDataset {
  * @example seededPermutation(5, 42, 0); // a fixed order of 0..4
  */
 export function seededPermutation(n: number, seed: number, stream: number, shuffle = true): number[] {
-  for (const [name, v] of [['n', n], ['seed', seed], ['stream', stream]] as const) {
+  for (const [name, v] of [
+    ['n', n],
+    ['seed', seed],
+    ['stream', stream],
+  ] as const) {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`seededPermutation: ${name} must be a non-negative integer, got ${v}`);
   }
   if (n > 0xffffffff || stream > 0xffffffff) throw new RangeError('seededPermutation: n and stream must fit in 32 bits');
@@ -194,10 +198,14 @@ export class GenerationBatchSampler {
     checkOptionKeys(options, ['numGenerations', 'generationBatchSize', 'seed', 'shuffle', 'position'], 'GenerationBatchSampler');
     const { numGenerations, generationBatchSize, seed } = options;
     const shuffle = options.shuffle ?? true;
-    if (!Number.isInteger(datasetSize) || datasetSize < 1) throw new RangeError(`the dataset size must be a positive integer, got ${datasetSize}`);
-    if (!Number.isInteger(numGenerations) || numGenerations < 1) throw new RangeError(`numGenerations must be a positive integer, got ${numGenerations}`);
+    if (!Number.isInteger(datasetSize) || datasetSize < 1)
+      throw new RangeError(`the dataset size must be a positive integer, got ${datasetSize}`);
+    if (!Number.isInteger(numGenerations) || numGenerations < 1)
+      throw new RangeError(`numGenerations must be a positive integer, got ${numGenerations}`);
     if (!Number.isInteger(generationBatchSize) || generationBatchSize % numGenerations !== 0 || generationBatchSize < 1) {
-      throw new RangeError(`generationBatchSize (${generationBatchSize}) must be a positive multiple of numGenerations (${numGenerations})`);
+      throw new RangeError(
+        `generationBatchSize (${generationBatchSize}) must be a positive multiple of numGenerations (${numGenerations})`,
+      );
     }
     if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
     this.promptsPerBatch = generationBatchSize / numGenerations;
@@ -279,7 +287,16 @@ export interface TrainingPlan {
  * @example trainingPlan(parseGRPOConfig({ numGenerations: 4, perDeviceTrainBatchSize: 8 }), 100).totalSteps;
  */
 export function trainingPlan(
-  config: Pick<GRPOConfig, 'numGenerations' | 'generationBatchSize' | 'stepsPerGeneration' | 'numIterations' | 'gradientAccumulationSteps' | 'maxSteps' | 'numTrainEpochs'>,
+  config: Pick<
+    GRPOConfig,
+    | 'numGenerations'
+    | 'generationBatchSize'
+    | 'stepsPerGeneration'
+    | 'numIterations'
+    | 'gradientAccumulationSteps'
+    | 'maxSteps'
+    | 'numTrainEpochs'
+  >,
   datasetSize: number,
 ): TrainingPlan {
   const prompts = config.generationBatchSize / config.numGenerations;

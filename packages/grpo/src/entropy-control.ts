@@ -42,7 +42,9 @@ export class EntropyController {
       if (!Number.isFinite(config[k])) throw new RangeError(`EntropyController: ${k} must be a finite number, got ${config[k]}`);
     }
     if (config.useAdaptiveEntropy && config.entropyCoefMin > config.entropyCoefMax) {
-      throw new RangeError(`EntropyController: entropyCoefMin (${config.entropyCoefMin}) exceeds entropyCoefMax (${config.entropyCoefMax})`);
+      throw new RangeError(
+        `EntropyController: entropyCoefMin (${config.entropyCoefMin}) exceeds entropyCoefMax (${config.entropyCoefMax})`,
+      );
     }
     this.config = Object.freeze({ ...config });
     this.#coef = config.entropyCoef;
@@ -100,7 +102,10 @@ export class EntropyController {
     if (this.config.useAdaptiveEntropy && this.#windowSeen) {
       const c = this.config;
       const world = this.#windowSum / Math.max(this.#windowCount, 1);
-      this.#coef = world <= c.entropyTarget ? Math.min(this.#coef + c.entropyCoefDelta, c.entropyCoefMax) : Math.max(this.#coef - c.entropyCoefDelta, c.entropyCoefMin);
+      this.#coef =
+        world <= c.entropyTarget
+          ? Math.min(this.#coef + c.entropyCoefDelta, c.entropyCoefMax)
+          : Math.max(this.#coef - c.entropyCoefDelta, c.entropyCoefMin);
       this.#lastWorldEntropy = world;
     }
     this.#windowSum = 0;

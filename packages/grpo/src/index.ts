@@ -25,7 +25,15 @@ export type { PlotOptions, PlotPanel, PlotRecord, PlotResult } from './plot.js';
 export { GRPOTrainer, withAdaptersDisabled } from './trainer.js';
 export { DataParallelError, PeerStopError } from './data-parallel.js';
 export type { DistributedOption } from './data-parallel.js';
-export type { DatasetInput, GRPOPolicy, GRPOTrainerOptions, RewardsPerFunc, RewardTrainerState, TrainBatch, TrainResult } from './trainer.js';
+export type {
+  DatasetInput,
+  GRPOPolicy,
+  GRPOTrainerOptions,
+  RewardsPerFunc,
+  RewardTrainerState,
+  TrainBatch,
+  TrainResult,
+} from './trainer.js';
 export { SFTTrainer, packExamples, parseSFTConfig, sftBatch, tokenizeSFTRecord } from './sft.js';
 export type { SFTBatch, SFTConfig, SFTConfigInput, SFTExample, SFTRecord, SFTTrainerOptions } from './sft.js';
 export { Float32StateAdam, TRAINER_FOLDER, completionLogprobs, deriveSeed } from './train-core.js';
@@ -35,8 +43,17 @@ export type { PolicyModel, Prompt, RolloutGenerationOptions, RolloutTensors, Rol
 export { runToolCalls, toolSchemas, toolSuffixIds, toolTable } from './tools.js';
 export type { GRPOTool, ToolCallContext, ToolCallRequest, ToolCallResult, ToolExecutionOptions } from './tools.js';
 export {
-  ADAPTERS_FILE, OPTIMIZER_FILE, ROLLOUTS_FILE, TRAINER_STATE_FILE, latestCheckpoint, listCheckpoints, readTrainerState, recoverCheckpoints,
-  resolveCheckpoint, rotateCheckpoints, writeCheckpoint,
+  ADAPTERS_FILE,
+  OPTIMIZER_FILE,
+  ROLLOUTS_FILE,
+  TRAINER_STATE_FILE,
+  latestCheckpoint,
+  listCheckpoints,
+  readTrainerState,
+  recoverCheckpoints,
+  resolveCheckpoint,
+  rotateCheckpoints,
+  writeCheckpoint,
 } from './checkpoint.js';
 export type { CheckpointEntry, TrainerState } from './checkpoint.js';
 export { METRICS_FILE, MetricsLog, readMetrics } from './metrics.js';

@@ -203,7 +203,11 @@ export function grpoLoss(inputs: GRPOLossInputs): GRPOLossResult {
   const ga = inputs.gradientAccumulationSteps ?? 1;
   const spg = inputs.stepsPerGeneration ?? ga;
   const processes = inputs.numProcesses ?? 1;
-  for (const [name, v] of [['gradientAccumulationSteps', ga], ['stepsPerGeneration', spg], ['numProcesses', processes]] as const) {
+  for (const [name, v] of [
+    ['gradientAccumulationSteps', ga],
+    ['stepsPerGeneration', spg],
+    ['numProcesses', processes],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`grpoLoss: ${name} must be a positive integer, got ${v}`);
   }
   if (cfg.beta !== 0 && !inputs.refLogprobs) throw new TypeError('grpoLoss: refLogprobs are required when beta ≠ 0');
@@ -211,7 +215,8 @@ export function grpoLoss(inputs: GRPOLossInputs): GRPOLossResult {
     throw new TypeError('grpoLoss: entropy is required when topEntropyQuantile < 1');
   }
   const bonusCoef = inputs.entropyBonusCoef ?? null;
-  if (bonusCoef !== null && !Number.isFinite(bonusCoef)) throw new RangeError(`grpoLoss: entropyBonusCoef must be a finite number, got ${bonusCoef}`);
+  if (bonusCoef !== null && !Number.isFinite(bonusCoef))
+    throw new RangeError(`grpoLoss: entropyBonusCoef must be a finite number, got ${bonusCoef}`);
   if (bonusCoef !== null && !inputs.entropy) throw new TypeError('grpoLoss: entropy is required with an entropy bonus');
   if (cfg.lossType === 'dr_grpo' && !(cfg.maxCompletionLength > 0)) {
     throw new RangeError('grpoLoss: dr_grpo needs maxCompletionLength > 0');
@@ -359,7 +364,13 @@ export function grpoLoss(inputs: GRPOLossInputs): GRPOLossResult {
  * drops it; a sequence is dropped when its advantage is negative and its mean KL to the sampling
  * policy (mean over counted tokens of log π_old − log π, NaN counted as 0) exceeds `threshold`.
  */
-export function offPolicyMask(advantages: mx.Array, logprobs: mx.Array, samplingLogprobs: mx.Array, mask: mx.Array, threshold: number): mx.Array {
+export function offPolicyMask(
+  advantages: mx.Array,
+  logprobs: mx.Array,
+  samplingLogprobs: mx.Array,
+  mask: mx.Array,
+  threshold: number,
+): mx.Array {
   const kl = mx.subtract(samplingLogprobs, mx.stopGradient(logprobs));
   const klNoNan = mx.where(mx.isnan(kl), 0, kl);
   const seqKl = mx.divide(mx.sum(mx.multiply(klNoNan, mask), -1, true), mx.maximum(mx.sum(mask, -1, true), 1));

@@ -66,7 +66,10 @@ export class MetricsLog {
    * `combine` (data-parallel training) turns this process's `{ name: [sum, count] }` of valid
    * values into the job's, so every rank logs the same averages over all ranks' values.
    */
-  flush(extra: { step: number; epoch: number } & Record<string, number>, combine?: (totals: Record<string, [number, number]>) => Record<string, [number, number]>): LogRecord {
+  flush(
+    extra: { step: number; epoch: number } & Record<string, number>,
+    combine?: (totals: Record<string, [number, number]>) => Record<string, [number, number]>,
+  ): LogRecord {
     let totals: Record<string, [number, number]> = {};
     for (const [k, values] of this.#pending) {
       const valid = values.filter((v) => !Number.isNaN(v));
@@ -139,4 +142,3 @@ function appendLine(path: string, line: string): void {
     closeSync(fd);
   }
 }
-

@@ -169,7 +169,8 @@ function validateRecords(records: readonly unknown[], where: string): PlotRecord
   records.forEach((r, i) => {
     if (r === null || typeof r !== 'object' || Array.isArray(r)) throw new PlotError(`plot: ${where} record ${i} is not an object`);
     const step = (r as { step?: unknown }).step;
-    if (typeof step !== 'number' || !Number.isFinite(step)) throw new PlotError(`plot: ${where} record ${i} has no finite numeric "step" (got ${JSON.stringify(step)})`);
+    if (typeof step !== 'number' || !Number.isFinite(step))
+      throw new PlotError(`plot: ${where} record ${i} has no finite numeric "step" (got ${JSON.stringify(step)})`);
   });
   return records as PlotRecord[];
 }
@@ -183,7 +184,8 @@ function chooseMetrics(records: readonly PlotRecord[], requested: readonly strin
   };
   if (requested === undefined) {
     const found = DEFAULT_METRICS.filter(has);
-    if (found.length === 0) throw new PlotError(`plot: the records have neither "reward" nor "loss" values (available: ${available()}); pass metrics`);
+    if (found.length === 0)
+      throw new PlotError(`plot: the records have neither "reward" nor "loss" values (available: ${available()}); pass metrics`);
     return found;
   }
   if (!Array.isArray(requested) || requested.length === 0) throw new PlotError('plot: metrics must be a non-empty array of metric names');
@@ -191,7 +193,8 @@ function chooseMetrics(records: readonly PlotRecord[], requested: readonly strin
     if (typeof m !== 'string' || m === 'step') throw new PlotError(`plot: ${JSON.stringify(m)} is not a metric name`);
     records.forEach((r, i) => {
       const v = r[m];
-      if (v !== undefined && v !== null && typeof v !== 'number') throw new PlotError(`plot: record ${i} has a non-numeric "${m}" (${JSON.stringify(v)})`);
+      if (v !== undefined && v !== null && typeof v !== 'number')
+        throw new PlotError(`plot: record ${i} has a non-numeric "${m}" (${JSON.stringify(v)})`);
     });
     if (!has(m)) throw new PlotError(`plot: no record has a finite "${m}" value (available: ${available()})`);
   }
@@ -266,8 +269,16 @@ function renderHtml(title: string, width: number, height: number, panels: PanelD
     g.push(`<path d="M${box.left} ${box.top}V${box.bottom}H${box.right}" class="axis"/>`);
     g.push(`<text x="${box.left}" y="${box.top - 8}" class="label" fill="${rgb(layout.color)}">${escapeXml(layout.metric)}</text>`);
     g.push(`<text x="${box.right}" y="${box.bottom + 30}" class="xlabel">step</text>`);
-    const coords = pts.map(([s, v]) => project(layout, s, v).map((c) => c.toFixed(2)).join(',')).join(' ');
-    g.push(`<polyline points="${coords}" fill="none" stroke="${rgb(layout.color)}" stroke-width="2" data-metric="${escapeXml(layout.metric)}"/>`);
+    const coords = pts
+      .map(([s, v]) =>
+        project(layout, s, v)
+          .map((c) => c.toFixed(2))
+          .join(','),
+      )
+      .join(' ');
+    g.push(
+      `<polyline points="${coords}" fill="none" stroke="${rgb(layout.color)}" stroke-width="2" data-metric="${escapeXml(layout.metric)}"/>`,
+    );
     if (pts.length === 1) {
       const [x, y] = project(layout, pts[0][0], pts[0][1]);
       g.push(`<circle cx="${x.toFixed(2)}" cy="${y.toFixed(2)}" r="3" fill="${rgb(layout.color)}"/>`);
@@ -397,7 +408,8 @@ function renderPng(title: string, width: number, height: number, panels: PanelDa
 
 /** PNG bytes of an 8-bit RGB image (`pixels`: rows top to bottom, 3 bytes a pixel). */
 function encodePng(width: number, height: number, pixels: Uint8Array): Buffer {
-  if (pixels.length !== width * height * 3) throw new PlotError(`encodePng: expected ${width * height * 3} bytes of RGB, got ${pixels.length}`);
+  if (pixels.length !== width * height * 3)
+    throw new PlotError(`encodePng: expected ${width * height * 3} bytes of RGB, got ${pixels.length}`);
   const stride = width * 3;
   // Each scanline starts with its filter type; 0 (none) keeps the encoder trivial and deflate
   // still compresses the large flat areas of a plot well.

@@ -22,12 +22,18 @@ export function checkTrainerState(st: TrainerState, path: string, expect: Traine
   const bad = (field: string, why: string) => new Error(`${path}: invalid trainer state: ${field} ${why}`);
   if (!isCount(st.globalStep)) throw bad('globalStep', `must be a non-negative integer, got ${String(st.globalStep)}`);
   if (st.globalStep > expect.totalSteps) {
-    throw bad('globalStep', `is ${st.globalStep}, past this run's ${expect.totalSteps} total steps (maxSteps / numTrainEpochs): the file is damaged or from another run`);
+    throw bad(
+      'globalStep',
+      `is ${st.globalStep}, past this run's ${expect.totalSteps} total steps (maxSteps / numTrainEpochs): the file is damaged or from another run`,
+    );
   }
   if (!isCount(st.microStep)) throw bad('microStep', `must be a non-negative integer, got ${String(st.microStep)}`);
-  if (st.microStep < st.globalStep) throw bad('microStep', `is ${st.microStep}, fewer than the ${st.globalStep} optimizer steps (each takes at least one micro-step)`);
-  if (typeof st.epoch !== 'number' || !Number.isFinite(st.epoch) || st.epoch < 0) throw bad('epoch', `must be a finite non-negative number, got ${String(st.epoch)}`);
-  if (!isCount(st.numInputTokensSeen)) throw bad('numInputTokensSeen', `must be a non-negative integer, got ${String(st.numInputTokensSeen)}`);
+  if (st.microStep < st.globalStep)
+    throw bad('microStep', `is ${st.microStep}, fewer than the ${st.globalStep} optimizer steps (each takes at least one micro-step)`);
+  if (typeof st.epoch !== 'number' || !Number.isFinite(st.epoch) || st.epoch < 0)
+    throw bad('epoch', `must be a finite non-negative number, got ${String(st.epoch)}`);
+  if (!isCount(st.numInputTokensSeen))
+    throw bad('numInputTokensSeen', `must be a non-negative integer, got ${String(st.numInputTokensSeen)}`);
   if (st.trainer !== expect.trainer) throw bad('trainer', `is ${JSON.stringify(st.trainer)}, but ${expect.trainer} is resuming`);
   const rng = st.rng as unknown;
   if (rng === null || typeof rng !== 'object') throw bad('rng', 'must be an object with seed and counter');
@@ -37,11 +43,13 @@ export function checkTrainerState(st: TrainerState, path: string, expect: Traine
   const extra = st.extra as unknown;
   if (extra !== undefined && (extra === null || typeof extra !== 'object' || Array.isArray(extra))) throw bad('extra', 'must be an object');
   const { skippedSteps, lossSum, numProcesses } = (extra ?? {}) as { skippedSteps?: unknown; lossSum?: unknown; numProcesses?: unknown };
-  if (numProcesses !== undefined && (!isCount(numProcesses) || numProcesses < 1)) throw bad('extra.numProcesses', `must be a positive integer, got ${String(numProcesses)}`);
+  if (numProcesses !== undefined && (!isCount(numProcesses) || numProcesses < 1))
+    throw bad('extra.numProcesses', `must be a positive integer, got ${String(numProcesses)}`);
   if (skippedSteps !== undefined && (!isCount(skippedSteps) || skippedSteps > st.globalStep)) {
     throw bad('extra.skippedSteps', `must be an integer from 0 to globalStep (${st.globalStep}), got ${String(skippedSteps)}`);
   }
-  if (lossSum !== undefined && (typeof lossSum !== 'number' || !Number.isFinite(lossSum))) throw bad('extra.lossSum', `must be a finite number, got ${String(lossSum)}`);
+  if (lossSum !== undefined && (typeof lossSum !== 'number' || !Number.isFinite(lossSum)))
+    throw bad('extra.lossSum', `must be a finite number, got ${String(lossSum)}`);
 }
 
 /** One tensor a checkpoint must provide: its name and the array it replaces. */
@@ -51,7 +59,13 @@ export type Slot = readonly [string, mx.Array];
  * Checks `given` (lazy arrays read from `path`) against the arrays they will replace: the same
  * shape and dtype, finite values, and (with `complete`) every slot present and nothing else.
  */
-export function checkArrays(path: string, what: string, slots: readonly Slot[], given: Record<string, mx.Array>, options: { complete: boolean; optional?: (name: string) => boolean }): void {
+export function checkArrays(
+  path: string,
+  what: string,
+  slots: readonly Slot[],
+  given: Record<string, mx.Array>,
+  options: { complete: boolean; optional?: (name: string) => boolean },
+): void {
   const bad = (name: string, why: string) => new Error(`${path}: ${what} '${name}' ${why}`);
   const byName = new Map(slots);
   for (const [name, want] of slots) {

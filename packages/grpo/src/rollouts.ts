@@ -117,7 +117,8 @@ export function tokenizePrompts(
 ): number[][] {
   checkOptionKeys(options, ['maxPromptLength', 'chatTemplateKwargs', 'tools'], 'tokenizePrompts');
   const max = options.maxPromptLength ?? null;
-  if (max !== null && (!Number.isInteger(max) || max < 1)) throw new RangeError(`maxPromptLength must be a positive integer or null, got ${max}`);
+  if (max !== null && (!Number.isInteger(max) || max < 1))
+    throw new RangeError(`maxPromptLength must be a positive integer or null, got ${max}`);
   const { enable_thinking: enableThinking, ...extra } = options.chatTemplateKwargs ?? {};
   return prompts.map((p, i) => {
     let ids: number[];
@@ -150,14 +151,25 @@ export function cutAtEos(tokens: readonly number[], eos: ReadonlySet<number>): {
  * Generates one completion for every prompt in `prompts` (already repeated `numGenerations`
  * times) with ONE batched call to the model's `batchGenerate`, and decodes them.
  */
-export async function generateRollouts(model: PolicyModel, prompts: readonly Prompt[], promptIds: number[][], options: RolloutGenerationOptions): Promise<Rollouts> {
-  checkOptionKeys(options, ['maxCompletionLength', 'temperature', 'topP', 'topK', 'minP', 'repetitionPenalty', 'seed', 'signal', 'toolLoop'], 'generateRollouts');
-  if (prompts.length !== promptIds.length) throw new Error(`generateRollouts: ${prompts.length} prompts but ${promptIds.length} token lists`);
+export async function generateRollouts(
+  model: PolicyModel,
+  prompts: readonly Prompt[],
+  promptIds: number[][],
+  options: RolloutGenerationOptions,
+): Promise<Rollouts> {
+  checkOptionKeys(
+    options,
+    ['maxCompletionLength', 'temperature', 'topP', 'topK', 'minP', 'repetitionPenalty', 'seed', 'signal', 'toolLoop'],
+    'generateRollouts',
+  );
+  if (prompts.length !== promptIds.length)
+    throw new Error(`generateRollouts: ${prompts.length} prompts but ${promptIds.length} token lists`);
   if (typeof model.batchGenerate !== 'function') throw new TypeError('generateRollouts: the model has no batchGenerate method');
   if (!model.tokenizer) throw new TypeError('generateRollouts: the model has no tokenizer');
   const eos = new Set(model.eosTokenIds);
   if (eos.size === 0) throw new Error('generateRollouts: the model declares no end-of-sequence token ids');
-  if (options.toolLoop && !prompts.every(isChat)) throw new TypeError('generateRollouts: tools need chat prompts (lists of messages), as in TRL');
+  if (options.toolLoop && !prompts.every(isChat))
+    throw new TypeError('generateRollouts: tools need chat prompts (lists of messages), as in TRL');
   const first = await generateTurn(model, promptIds, options, eos, options.maxCompletionLength);
   const completionIds = first.map((r) => r.ids);
   let truncated = first.map((r) => !r.ended);
@@ -176,11 +188,27 @@ export async function generateRollouts(model: PolicyModel, prompts: readonly Pro
     truncated = completionIds.map((ids) => ids.length === 0 || !ends.has(ids[ids.length - 1]));
   }
   const completions = model.tokenizer.decodeBatch(completionIds, { skipSpecialTokens: true });
-  return { prompts: [...prompts], promptIds: promptIds.map((p) => [...p]), completionIds, completions, truncated, toolMask, toolCallCount, toolFailureCount, completionMessages };
+  return {
+    prompts: [...prompts],
+    promptIds: promptIds.map((p) => [...p]),
+    completionIds,
+    completions,
+    truncated,
+    toolMask,
+    toolCallCount,
+    toolFailureCount,
+    completionMessages,
+  };
 }
 
 /** One batched generation for every row, each cut after its first end-of-sequence token. */
-async function generateTurn(model: PolicyModel, promptIds: readonly number[][], options: RolloutGenerationOptions, eos: ReadonlySet<number>, maxTokens: number | readonly number[]): Promise<{ ids: number[]; ended: boolean }[]> {
+async function generateTurn(
+  model: PolicyModel,
+  promptIds: readonly number[][],
+  options: RolloutGenerationOptions,
+  eos: ReadonlySet<number>,
+  maxTokens: number | readonly number[],
+): Promise<{ ids: number[]; ended: boolean }[]> {
   const budgets = typeof maxTokens === 'number' ? promptIds.map(() => maxTokens) : maxTokens;
   const out: { ids: number[]; ended: boolean }[] = promptIds.map(() => ({ ids: [], ended: false }));
   const rows = promptIds.map((_, i) => i).filter((i) => budgets[i] > 0);
@@ -201,9 +229,14 @@ async function generateTurn(model: PolicyModel, promptIds: readonly number[][], 
   if (options.repetitionPenalty !== undefined && options.repetitionPenalty !== 1) genOptions.repetitionPenalty = options.repetitionPenalty;
   if (options.seed !== undefined) genOptions.seed = options.seed;
   if (options.signal !== undefined) genOptions.signal = options.signal;
-  const generated = await model.batchGenerate!(rows.map((i) => promptIds[i]), genOptions);
+  const generated = await model.batchGenerate!(
+    rows.map((i) => promptIds[i]),
+    genOptions,
+  );
   if (!Array.isArray(generated) || generated.length !== rows.length) {
-    throw new Error(`generateRollouts: batchGenerate returned ${Array.isArray(generated) ? generated.length : 'no'} rows for ${rows.length} prompts`);
+    throw new Error(
+      `generateRollouts: batchGenerate returned ${Array.isArray(generated) ? generated.length : 'no'} rows for ${rows.length} prompts`,
+    );
   }
   rows.forEach((i, k) => {
     out[i] = cutAtEos(generated[k].tokens.slice(0, budgets[i]), eos);
@@ -249,7 +282,9 @@ async function runToolLoop(
   let pending = firstTurns.map((t, i) => ({ row: i, calls: t.calls })).filter((p) => p.calls.length > 0);
   const maxRounds = loop.maxToolCallingIterations ?? Number.POSITIVE_INFINITY;
   for (let round = 0; pending.length > 0 && round < maxRounds; round++) {
-    const results = await Promise.all(pending.map((p) => runToolCalls(p.calls, loop.tools, { timeoutMs: loop.toolTimeoutMs, maxResultChars: loop.maxToolResultChars })));
+    const results = await Promise.all(
+      pending.map((p) => runToolCalls(p.calls, loop.tools, { timeoutMs: loop.toolTimeoutMs, maxResultChars: loop.maxToolResultChars })),
+    );
     const next: { row: number; ids: number[]; suffix: number }[] = [];
     pending.forEach((p, k) => {
       calls += results[k].length;
@@ -257,7 +292,9 @@ async function runToolLoop(
       const toolMessages = results[k].map((r) => ({ role: 'tool', name: r.name, content: r.content }));
       const suffix = toolSuffixIds(tokenizer, toolMessages, { chatTemplateKwargs: loop.chatTemplateKwargs });
       const ids = [...promptIds[p.row], ...completionIds[p.row], ...suffix];
-      const overlong = ids.length - promptIds[p.row].length > options.maxCompletionLength || (loop.maxModelLength !== undefined && ids.length >= loop.maxModelLength);
+      const overlong =
+        ids.length - promptIds[p.row].length > options.maxCompletionLength ||
+        (loop.maxModelLength !== undefined && ids.length >= loop.maxModelLength);
       if (overlong) return;
       next.push({ row: p.row, ids, suffix: suffix.length });
       messages[p.row].push(...toolMessages);
@@ -266,7 +303,13 @@ async function runToolLoop(
     const budgets = next.map((n) => options.maxCompletionLength - (n.ids.length - promptIds[n.row].length));
     // Each round draws from its own seed (the same seed again would repeat the first turn's draws).
     const seed = options.seed === undefined ? undefined : (options.seed + round + 1) >>> 0;
-    const turns = await generateTurn(model, next.map((n) => n.ids), { ...options, seed }, eos, budgets);
+    const turns = await generateTurn(
+      model,
+      next.map((n) => n.ids),
+      { ...options, seed },
+      eos,
+      budgets,
+    );
     pending = [];
     next.forEach((n, k) => {
       const post = turns[k].ids;
@@ -311,7 +354,8 @@ export function rolloutTensors(
     }
     const keep = !(options.maskTruncatedCompletions && truncated[i]);
     const tools = options.toolMask?.[i];
-    if (tools && tools.length !== co.length) throw new Error(`rolloutTensors: completion ${i} has ${co.length} tokens but its tool mask ${tools.length}`);
+    if (tools && tools.length !== co.length)
+      throw new Error(`rolloutTensors: completion ${i} has ${co.length} tokens but its tool mask ${tools.length}`);
     for (let j = 0; j < co.length; j++) {
       ids[base + p + j] = co[j];
       if (keep) {

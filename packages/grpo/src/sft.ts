@@ -51,7 +51,10 @@ const sftSchema = z
     saveSteps: positiveInt.default(500),
     saveTotalLimit: positiveInt.nullable().default(null),
     outputDir: z.string().min(1).default('trainer_output'),
-    resumeFromCheckpoint: z.union([z.string().min(1), z.boolean()]).nullable().default(null),
+    resumeFromCheckpoint: z
+      .union([z.string().min(1), z.boolean()])
+      .nullable()
+      .default(null),
     lora: loraSchema.nullable().default(null),
     bf16: z.boolean().default(true),
     /**
@@ -129,7 +132,8 @@ export interface SFTBatch {
   tokenMask?: mx.Array | null;
 }
 
-const isMessages = (v: unknown): v is ChatMessage[] => Array.isArray(v) && v.every((m) => m !== null && typeof m === 'object' && 'role' in m);
+const isMessages = (v: unknown): v is ChatMessage[] =>
+  Array.isArray(v) && v.every((m) => m !== null && typeof m === 'object' && 'role' in m);
 
 /**
  * Tokenizes one record as TRL does: prompt + completion with an end-of-sequence token appended
@@ -237,7 +241,17 @@ export function sftBatch(rows: readonly (readonly SFTExample[])[], padTokenId: n
   });
   const padded = lengths.some((n) => n < l);
   let attention: mx.Array | null = null;
-  const tokenMask = padded ? mx.tidy(() => mx.reshape(mx.array(Float32Array.from(segment, (v) => (v >= 0 ? 1 : 0)), { dtype: 'float32' }), [b, l])) : null;
+  const tokenMask = padded
+    ? mx.tidy(() =>
+        mx.reshape(
+          mx.array(
+            Float32Array.from(segment, (v) => (v >= 0 ? 1 : 0)),
+            { dtype: 'float32' },
+          ),
+          [b, l],
+        ),
+      )
+    : null;
   if (packed || padded) {
     attention = mx.tidy(() => {
       const seg = mx.array(segment, { dtype: 'int32' }).reshape([b, l]);
@@ -265,7 +279,12 @@ export function sftBatch(rows: readonly (readonly SFTExample[])[], padTokenId: n
  * hidden states of the positions whose next token is a target are gathered first, so the output
  * head (the costly full-vocabulary part) runs on those alone, in chunks.
  */
-function targetStats(model: TrainableModel, h: mx.Array, batch: SFTBatch, chunk = 64): { logprobs: mx.Array; correct: mx.Array; entropy: mx.Array } {
+function targetStats(
+  model: TrainableModel,
+  h: mx.Array,
+  batch: SFTBatch,
+  chunk = 64,
+): { logprobs: mx.Array; correct: mx.Array; entropy: mx.Array } {
   const [b, l] = batch.inputIds.shape;
   const dims = h.shape[2];
   const flatH = mx.reshape(mx.index(h, mx.sl(), mx.sl(0, l - 1)), [b * (l - 1), dims]);
@@ -295,7 +314,8 @@ function resolveEos(tokenizer: Tokenizer, eosToken: string | null): number | und
   const direct = tokenizer.tokenToId(eosToken);
   if (direct !== undefined) return direct;
   const ids = tokenizer.encode(eosToken, { addSpecialTokens: false });
-  if (ids.length !== 1) throw new Error(`SFTTrainer: eosToken ${JSON.stringify(eosToken)} is not a single token (it encodes to ${ids.length})`);
+  if (ids.length !== 1)
+    throw new Error(`SFTTrainer: eosToken ${JSON.stringify(eosToken)} is not a single token (it encodes to ${ids.length})`);
   return ids[0];
 }
 
@@ -330,13 +350,24 @@ export class SFTTrainer extends TrainerCore {
     const completionOnlyLoss = config.completionOnlyLoss ?? hasCompletions;
     // Tokenized (and so checked) before the model is touched: LoRA layers are attached in place.
     const examples = data.map((r, i) =>
-      tokenizeSFTRecord(tokenizer, r, { eosTokenId: eos, completionOnlyLoss, assistantOnlyLoss: config.assistantOnlyLoss, maxLength: config.maxLength }, `trainDataset[${i}]`),
+      tokenizeSFTRecord(
+        tokenizer,
+        r,
+        { eosTokenId: eos, completionOnlyLoss, assistantOnlyLoss: config.assistantOnlyLoss, maxLength: config.maxLength },
+        `trainDataset[${i}]`,
+      ),
     );
     if (config.packing && config.maxLength === null) throw new Error('SFTTrainer: packing needs maxLength');
     const routerLoss = resolveRouterLoss(model, config.routerAuxLossCoef, 'SFTTrainer');
     if (config.lora) {
       const key = loraInitKey(config.seed);
-      linearToLoRALayers(model, { rank: config.lora.rank, scale: config.lora.scale, dropout: config.lora.dropout, targets: config.lora.targetModules, key });
+      linearToLoRALayers(model, {
+        rank: config.lora.rank,
+        scale: config.lora.scale,
+        dropout: config.lora.dropout,
+        targets: config.lora.targetModules,
+        key,
+      });
       key.dispose();
     }
     super(model, config, 'SFTTrainer', options.onLog, group === null ? null : new DataParallel(group, 'SFTTrainer'));
@@ -398,7 +429,13 @@ export class SFTTrainer extends TrainerCore {
       const [out, grads] = this.autocast(() =>
         router === null
           ? this.differentiate(batch.inputIds, mask, headLoss)
-          : this.differentiateWithRouterLoss(batch.inputIds, mask, batch.tokenMask ?? null, { ...router, weight: router.coef / this.config.gradientAccumulationSteps }, headLoss),
+          : this.differentiateWithRouterLoss(
+              batch.inputIds,
+              mask,
+              batch.tokenMask ?? null,
+              { ...router, weight: router.coef / this.config.gradientAccumulationSteps },
+              headLoss,
+            ),
       );
       mx.eval(out, grads);
       const [loss, acc, ent, aux] = (out as mx.Array[]).map((a) => Number(a.item()));
@@ -453,7 +490,8 @@ export class SFTTrainer extends TrainerCore {
     if (!s || typeof s !== 'object' || !Number.isSafeInteger(s.epoch) || !Number.isSafeInteger(s.batch) || s.epoch! < 0 || s.batch! < 0) {
       throw new Error('SFTTrainer: the checkpoint has no dataset position (epoch and batch, non-negative integers)');
     }
-    if (s.rows !== this.rows.length) throw new Error(`SFTTrainer: the checkpoint was taken on ${s.rows} rows, the dataset now has ${this.rows.length}`);
+    if (s.rows !== this.rows.length)
+      throw new Error(`SFTTrainer: the checkpoint was taken on ${s.rows} rows, the dataset now has ${this.rows.length}`);
   }
 
   protected override restoreSampler(state: unknown): void {

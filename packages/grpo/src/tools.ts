@@ -54,11 +54,14 @@ export function toolTable(tools: readonly GRPOTool[]): Map<string, GRPOTool> {
   if (!Array.isArray(tools)) throw new TypeError('tools must be a list of { name, handler, description?, parameters? }');
   const table = new Map<string, GRPOTool>();
   tools.forEach((t, i) => {
-    if (t === null || typeof t !== 'object') throw new TypeError(`tools[${i}] must be an object { name, handler, description?, parameters? }`);
+    if (t === null || typeof t !== 'object')
+      throw new TypeError(`tools[${i}] must be an object { name, handler, description?, parameters? }`);
     checkOptionKeys(t, ['name', 'description', 'parameters', 'handler'], `tools[${i}]`);
-    if (typeof t.name !== 'string' || !/^[A-Za-z_][\w.-]*$/.test(t.name)) throw new TypeError(`tools[${i}].name must be an identifier-like string, got ${JSON.stringify(t.name)}`);
+    if (typeof t.name !== 'string' || !/^[A-Za-z_][\w.-]*$/.test(t.name))
+      throw new TypeError(`tools[${i}].name must be an identifier-like string, got ${JSON.stringify(t.name)}`);
     if (typeof t.handler !== 'function') throw new TypeError(`tools[${i}] (${t.name}): handler must be a function`);
-    if (t.description !== undefined && typeof t.description !== 'string') throw new TypeError(`tools[${i}] (${t.name}): description must be a string`);
+    if (t.description !== undefined && typeof t.description !== 'string')
+      throw new TypeError(`tools[${i}] (${t.name}): description must be a string`);
     if (t.parameters !== undefined && (t.parameters === null || typeof t.parameters !== 'object' || Array.isArray(t.parameters))) {
       throw new TypeError(`tools[${i}] (${t.name}): parameters must be a JSON schema object`);
     }
@@ -100,10 +103,18 @@ function bound(text: string, max: number): string {
  * call order. Never throws: an unknown tool, a throw, a rejection or a timeout becomes a failed
  * result `{"error": "..."}` the model reads (TRL's rule), so a tool cannot stop training.
  */
-export async function runToolCalls(calls: readonly ToolCallRequest[], tools: ReadonlyMap<string, GRPOTool>, options: ToolExecutionOptions): Promise<ToolCallResult[]> {
+export async function runToolCalls(
+  calls: readonly ToolCallRequest[],
+  tools: ReadonlyMap<string, GRPOTool>,
+  options: ToolExecutionOptions,
+): Promise<ToolCallResult[]> {
   return Promise.all(
     calls.map(async (call): Promise<ToolCallResult> => {
-      const fail = (message: string): ToolCallResult => ({ name: call.name, content: bound(JSON.stringify({ error: message }), options.maxResultChars), failed: true });
+      const fail = (message: string): ToolCallResult => ({
+        name: call.name,
+        content: bound(JSON.stringify({ error: message }), options.maxResultChars),
+        failed: true,
+      });
       const tool = tools.get(call.name);
       if (tool === undefined) return fail(`Tool ${call.name} not found.`);
       const controller = new AbortController();
@@ -116,7 +127,10 @@ export async function runToolCalls(calls: readonly ToolCallRequest[], tools: Rea
         }, options.timeoutMs);
       });
       try {
-        const result = await Promise.race([Promise.resolve().then(() => tool.handler(call.arguments, { signal: controller.signal })), timeout]);
+        const result = await Promise.race([
+          Promise.resolve().then(() => tool.handler(call.arguments, { signal: controller.signal })),
+          timeout,
+        ]);
         return { name: call.name, content: bound(render(result), options.maxResultChars), failed: false };
       } catch (e) {
         return fail(e instanceof Error ? e.message : String(e));
@@ -136,7 +150,11 @@ export async function runToolCalls(calls: readonly ToolCallRequest[], tools: Rea
  * Qwen3's, which is not); here it is the same-numbered end-of-sequence token of the longer
  * render, which gives TRL's ids for prefix-preserving templates and the right ones for Qwen3's own.
  */
-export function toolSuffixIds(tokenizer: Tokenizer, toolMessages: readonly ChatMessage[], options: { chatTemplateKwargs?: Record<string, unknown> | null } = {}): number[] {
+export function toolSuffixIds(
+  tokenizer: Tokenizer,
+  toolMessages: readonly ChatMessage[],
+  options: { chatTemplateKwargs?: Record<string, unknown> | null } = {},
+): number[] {
   if (toolMessages.length === 0) throw new Error('toolSuffixIds: no tool messages');
   const { enable_thinking: thinking, ...extra } = options.chatTemplateKwargs ?? {};
   const common = { extra, ...(thinking === undefined ? {} : { enableThinking: Boolean(thinking) }) };
@@ -150,7 +168,8 @@ export function toolSuffixIds(tokenizer: Tokenizer, toolMessages: readonly ChatM
   const turns = eos === undefined ? 0 : prefix.filter((id) => id === eos).length;
   if (turns === 0) {
     // No end-of-turn token to align on: the shorter render must be a prefix of the longer one (TRL).
-    if (prefix.some((id, i) => full[i] !== id)) throw new Error('toolSuffixIds: the chat template renders the turns before the tool results differently once they follow');
+    if (prefix.some((id, i) => full[i] !== id))
+      throw new Error('toolSuffixIds: the chat template renders the turns before the tool results differently once they follow');
     return full.slice(prefix.length);
   }
   let seen = 0;

@@ -10,14 +10,41 @@ import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
 import { loadSync, saveSync } from '@mlxn/io';
 import {
-  type HeadLoss, type LogprobsModel, type RouterLossSettings, type RowwiseHeadLoss, checkpointedValueAndGrad, checkpointedValueAndGradWithRouterLoss,
-  isCheckpointable, loadBalancingLoss, paddingAttentionMask, routerLossSettings, tokenLogprobsFromHidden, wholeHeadLoss, withRouterLogits,
+  type HeadLoss,
+  type LogprobsModel,
+  type RouterLossSettings,
+  type RowwiseHeadLoss,
+  checkpointedValueAndGrad,
+  checkpointedValueAndGradWithRouterLoss,
+  isCheckpointable,
+  loadBalancingLoss,
+  paddingAttentionMask,
+  routerLossSettings,
+  tokenLogprobsFromHidden,
+  wholeHeadLoss,
+  withRouterLogits,
 } from '@mlxn/models-qwen3';
 import {
-  Adam, type Module, type ParamDict, type ParamState, type PreparedState, adapterParameters, clipGradNorm, saveAdapters, unflattenPaths, valueAndGrad,
+  Adam,
+  type Module,
+  type ParamDict,
+  type ParamState,
+  type PreparedState,
+  adapterParameters,
+  clipGradNorm,
+  saveAdapters,
+  unflattenPaths,
+  valueAndGrad,
 } from '@mlxn/nn';
 import {
-  ADAPTERS_FILE, OPTIMIZER_FILE, ROLLOUTS_FILE, TRAINER_STATE_FILE, type TrainerState, readTrainerState, resolveCheckpoint, writeCheckpoint,
+  ADAPTERS_FILE,
+  OPTIMIZER_FILE,
+  ROLLOUTS_FILE,
+  TRAINER_STATE_FILE,
+  type TrainerState,
+  readTrainerState,
+  resolveCheckpoint,
+  writeCheckpoint,
 } from './checkpoint.js';
 import { checkArrays, checkTrainerState } from './resume-check.js';
 import { type DataParallel, DataParallelError, PeerStopError } from './data-parallel.js';
@@ -43,10 +70,27 @@ export interface TrainableModel extends Module {
 /** The config fields the shared machinery reads (GRPOConfig has them all). */
 export type CoreConfig = Pick<
   GRPOConfig,
-  | 'seed' | 'maxSteps' | 'numTrainEpochs' | 'loggingSteps' | 'saveSteps' | 'saveTotalLimit' | 'outputDir'
-  | 'resumeFromCheckpoint' | 'learningRate' | 'lrSchedulerType' | 'warmupRatio' | 'warmupSteps' | 'adamBeta1'
-  | 'adamBeta2' | 'adamEpsilon' | 'weightDecay' | 'maxGradNorm' | 'gradientAccumulationSteps' | 'bf16'
-  | 'gradientCheckpointing' | 'optimizerStateDtype'
+  | 'seed'
+  | 'maxSteps'
+  | 'numTrainEpochs'
+  | 'loggingSteps'
+  | 'saveSteps'
+  | 'saveTotalLimit'
+  | 'outputDir'
+  | 'resumeFromCheckpoint'
+  | 'learningRate'
+  | 'lrSchedulerType'
+  | 'warmupRatio'
+  | 'warmupSteps'
+  | 'adamBeta1'
+  | 'adamBeta2'
+  | 'adamEpsilon'
+  | 'weightDecay'
+  | 'maxGradNorm'
+  | 'gradientAccumulationSteps'
+  | 'bf16'
+  | 'gradientCheckpointing'
+  | 'optimizerStateDtype'
 >;
 
 /** The result of one optimizer step. */
@@ -165,7 +209,11 @@ export function completionLogprobs(
  * The id padding positions get: the tokenizer's pad token (as TRL), unless the model's
  * vocabulary does not reach it; then the first end-of-sequence id. Padding is masked either way.
  */
-export function paddingTokenId(model: { tokenizer?: { pad?: { id?: number } }; eosTokenIds: readonly number[]; config?: { vocabSize?: number } }): number {
+export function paddingTokenId(model: {
+  tokenizer?: { pad?: { id?: number } };
+  eosTokenIds: readonly number[];
+  config?: { vocabSize?: number };
+}): number {
   const pad = model.tokenizer?.pad?.id;
   const vocab = model.config?.vocabSize ?? Number.POSITIVE_INFINITY;
   if (pad !== undefined && pad < vocab) return pad;
@@ -179,7 +227,8 @@ const NO_DECAY = /(^|\.)(bias|[a-z_]*norm[a-z_]*\.weight)$|layernorm|rmsnorm/i;
 function flatten(tree: unknown, prefix = '', out: [string, mx.Array][] = []): [string, mx.Array][] {
   if (tree instanceof mx.Array) out.push([prefix, tree]);
   else if (Array.isArray(tree)) tree.forEach((v, i) => flatten(v, prefix ? `${prefix}.${i}` : `${i}`, out));
-  else if (tree !== null && typeof tree === 'object') for (const [k, v] of Object.entries(tree)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  else if (tree !== null && typeof tree === 'object')
+    for (const [k, v] of Object.entries(tree)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
   return out;
 }
 
@@ -373,12 +422,18 @@ export abstract class TrainerCore {
    * structure) only the decoder layers' inputs are kept and each layer is recomputed in the
    * backward pass; the gradients are the same, the memory peak lower.
    */
-  protected differentiate<R extends mx.Array | mx.Array[]>(inputIds: mx.Array, mask: mx.Array | 'causal', head: HeadLoss<R> | RowwiseHeadLoss<R>): [R, ParamDict] {
+  protected differentiate<R extends mx.Array | mx.Array[]>(
+    inputIds: mx.Array,
+    mask: mx.Array | 'causal',
+    head: HeadLoss<R> | RowwiseHeadLoss<R>,
+  ): [R, ParamDict] {
     if (this.#core.gradientCheckpointing) {
       if (isCheckpointable(this.model)) return checkpointedValueAndGrad(this.model, head, inputIds, { mask });
       if (!this.#warnedCheckpointing) {
         this.#warnedCheckpointing = true;
-        this.note(`${this.#name}: gradientCheckpointing needs a model with model.embedTokens / model.layers / model.norm (a Qwen3); training without it`);
+        this.note(
+          `${this.#name}: gradientCheckpointing needs a model with model.embedTokens / model.layers / model.norm (a Qwen3); training without it`,
+        );
       }
     }
     const headLoss = wholeHeadLoss(head);
@@ -401,7 +456,13 @@ export abstract class TrainerCore {
   ): [mx.Array[], ParamDict] {
     const headLoss = wholeHeadLoss(head);
     if (this.#core.gradientCheckpointing && isCheckpointable(this.model)) {
-      return checkpointedValueAndGradWithRouterLoss(this.model, headLoss, inputIds, { mask, tokenMask, numExperts: router.numExperts, topK: router.topK, weight: router.weight });
+      return checkpointedValueAndGradWithRouterLoss(this.model, headLoss, inputIds, {
+        mask,
+        tokenMask,
+        numExperts: router.numExperts,
+        topK: router.topK,
+        weight: router.weight,
+      });
     }
     return valueAndGrad(this.model, () => {
       const { value: hidden, routerLogits } = withRouterLogits(this.model, () => this.model.hidden(inputIds, { mask }));
@@ -418,7 +479,10 @@ export abstract class TrainerCore {
    * bf16 autocast the gradients come in bfloat16 and float32 weights sum them in float32).
    */
   accumulate(grads: ParamDict): void {
-    const dtypes = this.#core.optimizerStateDtype === 'parameter' ? new Map(flatten(this.model.trainableParameters()).map(([k, p]) => [k, p.dtype])) : null;
+    const dtypes =
+      this.#core.optimizerStateDtype === 'parameter'
+        ? new Map(flatten(this.model.trainableParameters()).map(([k, p]) => [k, p.dtype]))
+        : null;
     const widen = (g: mx.Array, path: string) => {
       const dtype = dtypes?.get(path) ?? 'float32';
       return g.dtype === dtype ? g : mx.astype(g, dtype);
@@ -496,7 +560,9 @@ export abstract class TrainerCore {
     // the sums (for Qwen3-0.6B, 2.4 GB of float32).
     const [clipped, norm] = mx.tidy(() => {
       const [cl, n] =
-        c.maxGradNorm > 0 ? clipGradNorm(grads, c.maxGradNorm) : [grads, mx.sqrt(flatten(grads).reduce<mx.Array | number>((s, [, g]) => mx.add(s, mx.sum(mx.square(g))), 0) as mx.Array)];
+        c.maxGradNorm > 0
+          ? clipGradNorm(grads, c.maxGradNorm)
+          : [grads, mx.sqrt(flatten(grads).reduce<mx.Array | number>((s, [, g]) => mx.add(s, mx.sum(mx.square(g))), 0) as mx.Array)];
       mx.eval(n);
       return [cl, n] as const;
     });
@@ -539,7 +605,10 @@ export abstract class TrainerCore {
     microLoop: () => Promise<MicroLoopResult>,
   ): Promise<{ globalStep: number; trainingLoss: number; skippedSteps: number; logHistory: LogRecord[] }> {
     const c = this.#core;
-    if (this.#interrupted !== null) throw new Error(`${this.#name}.train: ${this.#interrupted}, so the trainer's state is not whole; make a new trainer (resuming from the last checkpoint)`);
+    if (this.#interrupted !== null)
+      throw new Error(
+        `${this.#name}.train: ${this.#interrupted}, so the trainer's state is not whole; make a new trainer (resuming from the last checkpoint)`,
+      );
     this.#peerStop = false; // a request that came with a run's last step ended that run
     const resume = this.#resolveResume();
     if (resume !== null) this.loadCheckpoint(resume);
@@ -604,7 +673,8 @@ export abstract class TrainerCore {
         this.metrics.add('step_time', dt);
         this.metrics.add('tokens_per_sec', tokens / dt);
         const step = this.state.globalStep;
-        if (step % c.loggingSteps === 0 || step === total) last = this.metrics.flush({ step, epoch: this.state.epoch }, this.#combineMetrics());
+        if (step % c.loggingSteps === 0 || step === total)
+          last = this.metrics.flush({ step, epoch: this.state.epoch }, this.#combineMetrics());
         bar?.update(step, this.progressInfo(last));
         if (c.outputDir && (step % c.saveSteps === 0 || step === total)) await this.saveCheckpoint();
       }
@@ -615,7 +685,12 @@ export abstract class TrainerCore {
     // The loss sum and the skipped count are restored from a checkpoint, so the mean is over every
     // non-skipped step of the run, resumed or not.
     const done = this.state.globalStep - this.#skipped;
-    return { globalStep: this.state.globalStep, trainingLoss: done > 0 ? this.#lossSum / done : Number.NaN, skippedSteps: this.#skipped, logHistory: this.logHistory };
+    return {
+      globalStep: this.state.globalStep,
+      trainingLoss: done > 0 ? this.#lossSum / done : Number.NaN,
+      skippedSteps: this.#skipped,
+      logHistory: this.logHistory,
+    };
   }
 
   /** The checkpoint to resume from; in a job, rank 0 recovers interrupted writes first, alone. */
@@ -644,7 +719,10 @@ export abstract class TrainerCore {
     if (dp === null) return undefined;
     return (totals) => {
       const names = [...new Set(dp.gatherStrings(Object.keys(totals), 'the metric names').flat())];
-      const sums = dp.sum(names.flatMap((k) => totals[k] ?? [0, 0]), 'the metrics');
+      const sums = dp.sum(
+        names.flatMap((k) => totals[k] ?? [0, 0]),
+        'the metrics',
+      );
       const out: Record<string, [number, number]> = {};
       names.forEach((k, i) => {
         out[k] = [sums[2 * i], sums[2 * i + 1]];
@@ -665,7 +743,10 @@ export abstract class TrainerCore {
 
   /** Writes `checkpoint-<globalStep>` into `outputDir` (atomically) and rotates old ones. */
   async saveCheckpoint(): Promise<string> {
-    if (this.#interrupted !== null) throw new Error(`${this.#name}.saveCheckpoint: ${this.#interrupted}, so the trainer's state is not whole; resume from the last checkpoint instead`);
+    if (this.#interrupted !== null)
+      throw new Error(
+        `${this.#name}.saveCheckpoint: ${this.#interrupted}, so the trainer's state is not whole; resume from the last checkpoint instead`,
+      );
     const c = this.#core;
     const state: TrainerState = {
       globalStep: this.state.globalStep,
@@ -736,7 +817,10 @@ export abstract class TrainerCore {
     }
     let failed = dp.barrier(`the rollout buffers for checkpoint-${state.globalStep}`, error !== null);
     if (error !== null) throw error;
-    if (failed > 0) throw new DataParallelError(`${this.#name} (rank ${dp.rank}): another rank could not write its rollout buffer for checkpoint-${state.globalStep}`);
+    if (failed > 0)
+      throw new DataParallelError(
+        `${this.#name} (rank ${dp.rank}): another rank could not write its rollout buffer for checkpoint-${state.globalStep}`,
+      );
     let path = join(root, `checkpoint-${state.globalStep}`);
     if (dp.isMain) {
       const ref = this.refSnapshot();
@@ -774,7 +858,9 @@ export abstract class TrainerCore {
     const wrote = extra.numProcesses ?? 1;
     const now = this.dataParallel?.size ?? 1;
     if (wrote !== now) {
-      throw new Error(`${join(dir, TRAINER_STATE_FILE)}: written by a job of ${String(wrote)} process(es); resume it with the same number (this run has ${now})`);
+      throw new Error(
+        `${join(dir, TRAINER_STATE_FILE)}: written by a job of ${String(wrote)} process(es); resume it with the same number (this run has ${now})`,
+      );
     }
     try {
       this.checkSamplerState(st.dataset);
@@ -813,7 +899,9 @@ export abstract class TrainerCore {
         checkArrays(dir, 'weight', slots, arrays, { complete: false, optional: (k) => !trainable.has(k) || k === 'lm_head.weight' });
         const known = new Set(slots.map(([k]) => k));
         weights = Object.entries(arrays).filter(([k]) => known.has(k));
-        unused = Object.entries(arrays).filter(([k]) => !known.has(k)).map(([, a]) => a);
+        unused = Object.entries(arrays)
+          .filter(([k]) => !known.has(k))
+          .map(([, a]) => a);
       }
       const trainerDir = join(dir, TRAINER_FOLDER);
       optimizer = this.optimizer.prepareStateSync(join(trainerDir, OPTIMIZER_FILE), {
@@ -875,12 +963,14 @@ function checkBufferLayout(path: string, arrays: Record<string, mx.Array>, batch
   if (!Array.isArray(scalars)) throw bad("metadata 'batches' must be a list");
   scalars.forEach((s, i) => {
     if (s === null || typeof s !== 'object' || Array.isArray(s)) throw bad(`batch ${i} must be an object of numbers`);
-    for (const [k, v] of Object.entries(s)) if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`batch ${i}: '${k}' must be a finite number`);
+    for (const [k, v] of Object.entries(s))
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`batch ${i}: '${k}' must be a finite number`);
   });
   for (const k of Object.keys(arrays)) {
     const dot = k.indexOf('.');
     const i = Number(k.slice(0, dot));
-    if (dot <= 0 || !Number.isInteger(i) || i < 0 || i >= scalars.length) throw bad(`tensor '${k}' belongs to no batch of ${scalars.length}`);
+    if (dot <= 0 || !Number.isInteger(i) || i < 0 || i >= scalars.length)
+      throw bad(`tensor '${k}' belongs to no batch of ${scalars.length}`);
   }
   return scalars as Record<string, number>[];
 }
@@ -921,7 +1011,8 @@ function loadBuffer(path: string): Record<string, unknown>[] {
       if (Number(k.slice(0, dot)) !== i) continue;
       const field = k.slice(dot + 1);
       // Names come from the file: one that would set `b`'s prototype is an error, not a silent drop.
-      if (field === '__proto__' || field === 'constructor' || field === 'prototype') throw new Error(`${path}: rollout buffer entry '${k}' uses a reserved name`);
+      if (field === '__proto__' || field === 'constructor' || field === 'prototype')
+        throw new Error(`${path}: rollout buffer entry '${k}' uses a reserved name`);
       b[field] = mx.keep(v);
     }
     return b;
@@ -934,7 +1025,11 @@ function loadBuffer(path: string): Record<string, unknown>[] {
  * null when it is 0 or the model has no router. A non-zero coefficient with a model that has no
  * router is an error.
  */
-export function resolveRouterLoss(model: unknown, routerAuxLossCoef: number | null, trainer: string): (RouterLossSettings & { coef: number }) | null {
+export function resolveRouterLoss(
+  model: unknown,
+  routerAuxLossCoef: number | null,
+  trainer: string,
+): (RouterLossSettings & { coef: number }) | null {
   const router = routerLossSettings(model as Parameters<typeof routerLossSettings>[0]);
   if (routerAuxLossCoef !== null && routerAuxLossCoef !== 0 && router === null) {
     throw new TypeError(

@@ -23,7 +23,15 @@ import { type PolicyModel, type Prompt, type Rollouts, generateRollouts, rollout
 import { learningRateAt } from './schedule.js';
 import { type GRPOTool, toolSchemas, toolTable } from './tools.js';
 import {
-  type TrainableModel, TrainerCore, completionLogprobs, completionLogprobsFromHidden, deriveSeed, headRowsPerChunk, loraInitKey, paddingTokenId, resolveRouterLoss,
+  type TrainableModel,
+  TrainerCore,
+  completionLogprobs,
+  completionLogprobsFromHidden,
+  deriveSeed,
+  headRowsPerChunk,
+  loraInitKey,
+  paddingTokenId,
+  resolveRouterLoss,
 } from './train-core.js';
 
 /** Prompt records (a `prompt` column plus any others), a JSONL file, or a `PromptDataset`. */
@@ -137,10 +145,28 @@ export class GRPOTrainer extends TrainerCore {
   readonly routerLoss: (RouterLossSettings & { coef: number }) | null;
 
   constructor(options: GRPOTrainerOptions) {
-    checkOptionKeys(options, ['model', 'refModel', 'rewardFuncs', 'rewardFuncNames', 'rewardWeights', 'trainDataset', 'config', 'onLog', 'progress', 'tools', 'distributed'], 'GRPOTrainer');
+    checkOptionKeys(
+      options,
+      [
+        'model',
+        'refModel',
+        'rewardFuncs',
+        'rewardFuncNames',
+        'rewardWeights',
+        'trainDataset',
+        'config',
+        'onLog',
+        'progress',
+        'tools',
+        'distributed',
+      ],
+      'GRPOTrainer',
+    );
     const group = resolveGroup(options.distributed, 'GRPOTrainer');
     const numProcesses = group?.size ?? 1;
-    const config = isParsed(options.config) ? checkParsedFor(options.config, numProcesses) : parseGRPOConfig((options.config ?? {}) as GRPOConfigInput, { numProcesses });
+    const config = isParsed(options.config)
+      ? checkParsedFor(options.config, numProcesses)
+      : parseGRPOConfig((options.config ?? {}) as GRPOConfigInput, { numProcesses });
     const model = options.model;
     if (model === null || typeof model !== 'object' || typeof (model as Module).trainableParameters !== 'function') {
       throw new TypeError('GRPOTrainer: model must be an @mlxn/nn Module (e.g. a Qwen3)');
@@ -154,7 +180,9 @@ export class GRPOTrainer extends TrainerCore {
       throw new GRPOConfigError((e as Error).message);
     }
     // Everything is checked before the model is touched (LoRA layers are attached in place).
-    const funcs = (Array.isArray(options.rewardFuncs) ? options.rewardFuncs : [options.rewardFuncs]) as RewardFunction<RewardTrainerState>[];
+    const funcs = (
+      Array.isArray(options.rewardFuncs) ? options.rewardFuncs : [options.rewardFuncs]
+    ) as RewardFunction<RewardTrainerState>[];
     if (funcs.length === 0) throw new TypeError('GRPOTrainer: at least one reward function is needed');
     funcs.forEach((f, i) => {
       if (typeof f !== 'function') throw new TypeError(`GRPOTrainer: rewardFuncs[${i}] is not a function`);
@@ -167,7 +195,11 @@ export class GRPOTrainer extends TrainerCore {
     if (!weights.every((w) => Number.isFinite(w))) throw new RangeError('GRPOTrainer: reward weights must be finite numbers');
     const data = options.trainDataset;
     const dataset =
-      data instanceof PromptDataset ? data : typeof data === 'string' ? PromptDataset.fromJsonl(data) : PromptDataset.fromRecords(data as Record<string, unknown>[]);
+      data instanceof PromptDataset
+        ? data
+        : typeof data === 'string'
+          ? PromptDataset.fromJsonl(data)
+          : PromptDataset.fromRecords(data as Record<string, unknown>[]);
     const sampler = new GenerationBatchSampler(dataset.length, {
       numGenerations: config.numGenerations,
       generationBatchSize: config.generationBatchSize,
@@ -176,7 +208,13 @@ export class GRPOTrainer extends TrainerCore {
     });
     if (config.lora) {
       const key = loraInitKey(config.seed);
-      linearToLoRALayers(model, { rank: config.lora.rank, scale: config.lora.scale, dropout: config.lora.dropout, targets: config.lora.targetModules, key });
+      linearToLoRALayers(model, {
+        rank: config.lora.rank,
+        scale: config.lora.scale,
+        dropout: config.lora.dropout,
+        targets: config.lora.targetModules,
+        key,
+      });
       key.dispose();
     }
     super(model, config, 'GRPOTrainer', options.onLog, group === null ? null : new DataParallel(group, 'GRPOTrainer'));
@@ -211,7 +249,10 @@ export class GRPOTrainer extends TrainerCore {
    * Generates one completion for each record (records are already repeated per generation)
    * with one batched call, as TRL's `_generate`.
    */
-  async generateRollouts(records: readonly Record<string, unknown>[], options: { signal?: AbortSignal; seed?: number } = {}): Promise<Rollouts> {
+  async generateRollouts(
+    records: readonly Record<string, unknown>[],
+    options: { signal?: AbortSignal; seed?: number } = {},
+  ): Promise<Rollouts> {
     checkOptionKeys(options, ['signal', 'seed'], 'GRPOTrainer.generateRollouts');
     const c = this.config;
     const prompts = records.map((r, i) => {
@@ -257,7 +298,11 @@ export class GRPOTrainer extends TrainerCore {
    * `[completion][function]` rewards, NaN for `null`. A function that throws or returns a
    * malformed list stops training with an error naming it and the step.
    */
-  async scoreRollouts(rollouts: Rollouts, records: readonly Record<string, unknown>[], options: { signal?: AbortSignal } = {}): Promise<RewardsPerFunc> {
+  async scoreRollouts(
+    rollouts: Rollouts,
+    records: readonly Record<string, unknown>[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<RewardsPerFunc> {
     checkOptionKeys(options, ['signal'], 'GRPOTrainer.scoreRollouts');
     const table = await runRewardFunctions<RewardTrainerState>({
       rewardFuncs: this.rewardFuncs,
@@ -306,9 +351,15 @@ export class GRPOTrainer extends TrainerCore {
     // bonus; otherwise it is a metric or a mask, and the backward pass recomputes the
     // log-probabilities alone.
     const score = (hidden: mx.Array, rows: { start: number; end: number }, withEntropy: boolean) => {
-      const ids = rows.start === 0 && rows.end === batch.inputIds.shape[0] ? batch.inputIds : batch.inputIds.index(mx.sl(rows.start, rows.end));
+      const ids =
+        rows.start === 0 && rows.end === batch.inputIds.shape[0] ? batch.inputIds : batch.inputIds.index(mx.sl(rows.start, rows.end));
       const positions = ids.shape[1] - batch.promptLength;
-      return completionLogprobsFromHidden(this.model, hidden, { inputIds: ids, promptLength: batch.promptLength }, { temperature: c.temperature, withEntropy, chunkSize: positions });
+      return completionLogprobsFromHidden(
+        this.model,
+        hidden,
+        { inputIds: ids, promptLength: batch.promptLength },
+        { temperature: c.temperature, withEntropy, chunkSize: positions },
+      );
     };
     const headLoss: RowwiseHeadLoss<mx.Array[]> = {
       rowsPerChunk: headRowsPerChunk(this.model, batch.inputIds.shape[1] - batch.promptLength),
@@ -316,7 +367,14 @@ export class GRPOTrainer extends TrainerCore {
         const { logprobs, entropy } = score(hidden, rows, true);
         return [logprobs, entropyBonusCoef === null ? mx.stopGradient(entropy!) : entropy!];
       },
-      ...(entropyBonusCoef === null ? { differentiated: { outputs: [0], tokens: (hidden: mx.Array, rows: { start: number; end: number }) => [score(hidden, rows, false).logprobs] } } : {}),
+      ...(entropyBonusCoef === null
+        ? {
+            differentiated: {
+              outputs: [0],
+              tokens: (hidden: mx.Array, rows: { start: number; end: number }) => [score(hidden, rows, false).logprobs],
+            },
+          }
+        : {}),
       loss: ([logprobs, entropy]) => {
         const result = grpoLoss({
           logprobs,
@@ -352,7 +410,9 @@ export class GRPOTrainer extends TrainerCore {
         // TRL: loss + router_aux_loss_coef · aux_loss / current_gradient_accumulation_steps, the
         // aux loss over every real token (attention mask) of the micro-batch.
         const weight = router.coef / c.gradientAccumulationSteps;
-        [out, grads] = this.autocast(() => this.differentiateWithRouterLoss(batch.inputIds, mask, batch.attentionMask, { ...router, weight }, headLoss));
+        [out, grads] = this.autocast(() =>
+          this.differentiateWithRouterLoss(batch.inputIds, mask, batch.attentionMask, { ...router, weight }, headLoss),
+        );
       }
       mx.eval(out, grads);
       const [loss, ...values] = out;
@@ -360,7 +420,8 @@ export class GRPOTrainer extends TrainerCore {
       metricNames.forEach((k, i) => {
         metrics[k] = Number(values[i].item());
       });
-      if (hasStats) this.entropyControl.addMicroBatch(Number(values[metricNames.length].item()), Number(values[metricNames.length + 1].item()));
+      if (hasStats)
+        this.entropyControl.addMicroBatch(Number(values[metricNames.length].item()), Number(values[metricNames.length + 1].item()));
       if (router !== null) metrics.aux_loss = Number(values[values.length - 1].item());
       return { loss: Number(loss.item()), grads, metrics };
     });
@@ -462,7 +523,9 @@ export class GRPOTrainer extends TrainerCore {
       this.sampler.restore(position);
       if (failure !== null) throw failure;
       const rank = Math.floor(rows.findIndex((r) => r.failed) / share);
-      throw new DataParallelError(`GRPOTrainer (rank ${dp!.rank} of ${dp!.size}): rank ${rank} failed to generate or score its completions of step ${this.state.globalStep + 1} (its own error says why)`);
+      throw new DataParallelError(
+        `GRPOTrainer (rank ${dp!.rank} of ${dp!.size}): rank ${rank} failed to generate or score its completions of step ${this.state.globalStep + 1} (its own error says why)`,
+      );
     }
     rollouts = rollouts!;
     const adv = this.computeAdvantages(rows.map((r) => r.rewards));
@@ -568,7 +631,12 @@ export class GRPOTrainer extends TrainerCore {
    * process's rows alone, or in a job every rank's (one all-gather, in rank order). A rank whose
    * generation or scoring failed sends rows marked `failed`, so every rank stops, not only it.
    */
-  #generationRows(rollouts: Rollouts | undefined, rewardsPerFunc: RewardsPerFunc | undefined, share: number, failed: boolean): GenerationRow[] {
+  #generationRows(
+    rollouts: Rollouts | undefined,
+    rewardsPerFunc: RewardsPerFunc | undefined,
+    share: number,
+    failed: boolean,
+  ): GenerationRow[] {
     const c = this.config;
     const funcs = this.rewardFuncs.length;
     const local: number[][] = [];
@@ -605,7 +673,12 @@ export class GRPOTrainer extends TrainerCore {
     }));
   }
 
-  #logGeneration(rows: readonly GenerationRow[], adv: AdvantageResult, rollouts: Rollouts, local: { advantages: number[]; rewards: (number | null)[] }): void {
+  #logGeneration(
+    rows: readonly GenerationRow[],
+    adv: AdvantageResult,
+    rollouts: Rollouts,
+    local: { advantages: number[]; rewards: (number | null)[] },
+  ): void {
     const m = this.metrics;
     // With tools, lengths count the model's own tokens only (TRL: the tool mask's ones).
     const lengths = rows.map((r) => r.modelTokens);
@@ -669,7 +742,8 @@ export class GRPOTrainer extends TrainerCore {
   }
 
   protected override restoreTrainerExtraState(state: unknown): void {
-    if (this.config.useAdaptiveEntropy && state !== undefined) this.entropyControl.restore((state as { entropyControl: unknown }).entropyControl);
+    if (this.config.useAdaptiveEntropy && state !== undefined)
+      this.entropyControl.restore((state as { entropyControl: unknown }).entropyControl);
   }
 
   protected override restoreRefSnapshot(p: ParamDict): void {
@@ -732,18 +806,30 @@ function modelTokens(rollouts: Rollouts, i: number): number {
 
 /** The arrays a micro-batch owns. */
 function batchArrays(b: TrainBatch): mx.Array[] {
-  return [b.inputIds, b.attentionMask, b.completionMask, b.advantages, b.oldLogprobs, b.refLogprobs].filter((x): x is mx.Array => x !== null);
+  return [b.inputIds, b.attentionMask, b.completionMask, b.advantages, b.oldLogprobs, b.refLogprobs].filter(
+    (x): x is mx.Array => x !== null,
+  );
 }
 
 function isParsed(c: unknown): c is GRPOConfig {
-  return c !== null && typeof c === 'object' && typeof (c as GRPOConfig).generationBatchSize === 'number' && typeof (c as GRPOConfig).stepsPerGeneration === 'number' && (c as GRPOConfig).outputDir !== undefined;
+  return (
+    c !== null &&
+    typeof c === 'object' &&
+    typeof (c as GRPOConfig).generationBatchSize === 'number' &&
+    typeof (c as GRPOConfig).stepsPerGeneration === 'number' &&
+    (c as GRPOConfig).outputDir !== undefined
+  );
 }
 
 /** `[name, lazy scalar]` pairs of the loss metrics, with TRL's names. */
 function flattenLossMetrics(m: ReturnType<typeof grpoLoss>['metrics']): [string, mx.Array][] {
   const out: [string, mx.Array][] = [];
   if (m.clipRatio) {
-    out.push(['clip_ratio/low_mean', m.clipRatio.lowMean], ['clip_ratio/high_mean', m.clipRatio.highMean], ['clip_ratio/region_mean', m.clipRatio.regionMean]);
+    out.push(
+      ['clip_ratio/low_mean', m.clipRatio.lowMean],
+      ['clip_ratio/high_mean', m.clipRatio.highMean],
+      ['clip_ratio/region_mean', m.clipRatio.regionMean],
+    );
     out.push(['clip_ratio/low_min', m.clipRatio.lowMin], ['clip_ratio/high_max', m.clipRatio.highMax]);
   }
   if (m.cispoClipRatio) out.push(['cispo_clip_ratio', m.cispoClipRatio]);
@@ -771,4 +857,3 @@ export function withAdaptersDisabled<T>(model: Module, fn: () => T): T {
     });
   }
 }
-

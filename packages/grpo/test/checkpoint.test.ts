@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  GRPOTrainer, type LogRecord, TRAINER_STATE_FILE, latestCheckpoint, listCheckpoints, readMetrics, readTrainerState, resolveCheckpoint, writeCheckpoint,
+  GRPOTrainer,
+  type LogRecord,
+  TRAINER_STATE_FILE,
+  latestCheckpoint,
+  listCheckpoints,
+  readMetrics,
+  readTrainerState,
+  resolveCheckpoint,
+  writeCheckpoint,
 } from '../src/index.js';
 import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
 import * as mx from '@mlxn/core';
@@ -14,7 +22,13 @@ import { onCpuDevice } from '../../../tooling/test-support/devices.mjs';
 afterAll(cleanup);
 
 const state = (globalStep: number) => ({
-  globalStep, epoch: 0, numInputTokensSeen: 0, dataset: null, rng: { seed: 1, counter: globalStep }, microStep: globalStep, trainer: 'test',
+  globalStep,
+  epoch: 0,
+  numInputTokensSeen: 0,
+  dataset: null,
+  rng: { seed: 1, counter: globalStep },
+  microStep: globalStep,
+  trainer: 'test',
 });
 
 describe('checkpoint folders', () => {
@@ -32,9 +46,11 @@ describe('checkpoint folders', () => {
   it('leaves nothing behind when the writer fails, and keeps the previous checkpoint', async () => {
     const out = tempDir();
     await writeCheckpoint(out, state(5), () => {});
-    await expect(writeCheckpoint(out, state(6), () => {
-      throw new Error('disk full');
-    })).rejects.toThrow('disk full');
+    await expect(
+      writeCheckpoint(out, state(6), () => {
+        throw new Error('disk full');
+      }),
+    ).rejects.toThrow('disk full');
     expect(readdirSync(out)).toEqual(['checkpoint-5']);
   });
 
@@ -92,25 +108,30 @@ describe('resuming', () => {
     ['in the middle of a buffered generation (stepsPerGeneration 2)', { stepsPerGeneration: 2 }, 1],
     ['with LoRA adapters and a KL term', { lora: { rank: 4, alpha: 8 }, beta: 0.05, stepsPerGeneration: 2 }, 1],
   ] as const) {
-    it(`continues exactly ${name}`, onCpuDevice(mx, async () => {
-      const total = 4;
-      const full: LogRecord[] = [];
-      const a = await run({ ...extra, maxSteps: total, saveSteps: saveAt, outputDir: tempDir() }, full);
-      const aDir = (a.trainer.config as { outputDir: string }).outputDir;
-      const ckpt = join(aDir, `checkpoint-${saveAt}`);
-      expect(existsSync(ckpt)).toBe(true);
+    it(
+      `continues exactly ${name}`,
+      onCpuDevice(mx, async () => {
+        const total = 4;
+        const full: LogRecord[] = [];
+        const a = await run({ ...extra, maxSteps: total, saveSteps: saveAt, outputDir: tempDir() }, full);
+        const aDir = (a.trainer.config as { outputDir: string }).outputDir;
+        const ckpt = join(aDir, `checkpoint-${saveAt}`);
+        expect(existsSync(ckpt)).toBe(true);
 
-      const resumed: LogRecord[] = [];
-      const bDir = tempDir();
-      const b = await run({ ...extra, maxSteps: total, saveSteps: 100, outputDir: bDir, resumeFromCheckpoint: ckpt }, resumed);
-      expect(resumed.map((r) => r.step)).toEqual(full.slice(saveAt).map((r) => r.step));
-      resumed.forEach((r, i) => {
-        const f = full[saveAt + i];
-        for (const key of ['loss', 'reward', 'grad_norm', 'learning_rate', 'entropy', 'completions/mean_length']) expect(r[key], `${key} at step ${r.step}`).toBe(f[key]);
-      });
-      expect(weightsOf(b.model)).toEqual(weightsOf(a.model));
-      expect(readMetrics(join(bDir, 'metrics.jsonl')).map((r) => r.step)).toEqual(resumed.map((r) => r.step));
-    }), 120_000);
+        const resumed: LogRecord[] = [];
+        const bDir = tempDir();
+        const b = await run({ ...extra, maxSteps: total, saveSteps: 100, outputDir: bDir, resumeFromCheckpoint: ckpt }, resumed);
+        expect(resumed.map((r) => r.step)).toEqual(full.slice(saveAt).map((r) => r.step));
+        resumed.forEach((r, i) => {
+          const f = full[saveAt + i];
+          for (const key of ['loss', 'reward', 'grad_norm', 'learning_rate', 'entropy', 'completions/mean_length'])
+            expect(r[key], `${key} at step ${r.step}`).toBe(f[key]);
+        });
+        expect(weightsOf(b.model)).toEqual(weightsOf(a.model));
+        expect(readMetrics(join(bDir, 'metrics.jsonl')).map((r) => r.step)).toEqual(resumed.map((r) => r.step));
+      }),
+      120_000,
+    );
   }
 
   it('resumes from the newest checkpoint with resumeFromCheckpoint: true, dropping log lines past it', async () => {

@@ -24,7 +24,11 @@ function maxGradDiff(a: ParamDict, b: ParamDict): number {
   const fb = new Map(mx.treeFlattenWithPaths(b));
   expect(fa.map(([p]) => p).sort()).toEqual([...fb.keys()].sort());
   let worst = 0;
-  for (const [p, g] of fa) worst = Math.max(worst, mx.tidy(() => mx.max(mx.abs(mx.subtract(g, fb.get(p)!))).item() as number));
+  for (const [p, g] of fa)
+    worst = Math.max(
+      worst,
+      mx.tidy(() => mx.max(mx.abs(mx.subtract(g, fb.get(p)!))).item() as number),
+    );
   return worst;
 }
 
@@ -32,7 +36,11 @@ function maxGradDiff(a: ParamDict, b: ParamDict): number {
  * Runs `lossAndGrad` with checkpointing off and on (the same trainer, the same batch), checking
  * which path ran: the plain one calls `model.hidden`, the checkpointed one walks the layers itself.
  */
-function bothWays<T extends { loss: number; grads: ParamDict }>(model: { hidden: unknown }, config: { gradientCheckpointing: boolean }, run: () => T): [T, T] {
+function bothWays<T extends { loss: number; grads: ParamDict }>(
+  model: { hidden: unknown },
+  config: { gradientCheckpointing: boolean },
+  run: () => T,
+): [T, T] {
   const hidden = vi.spyOn(model as { hidden: () => mx.Array }, 'hidden');
   config.gradientCheckpointing = false;
   const plain = run();
@@ -57,7 +65,18 @@ describe('gradientCheckpointing', () => {
           config: { numGenerations: 2, perDeviceTrainBatchSize: 4, bf16: false, beta: 0.04, lossType, lora, outputDir: tempDir() },
         });
         if (lora) wakeAdapters(model);
-        const t = rolloutTensors([[10, 11, 12, 13], [14, 15]], [[20, 21, 22, 2], [23, 24]], [false, true], { padTokenId: 0 });
+        const t = rolloutTensors(
+          [
+            [10, 11, 12, 13],
+            [14, 15],
+          ],
+          [
+            [20, 21, 22, 2],
+            [23, 24],
+          ],
+          [false, true],
+          { padTokenId: 0 },
+        );
         mx.random.seed(3);
         const batch: TrainBatch = {
           inputIds: t.inputIds,
@@ -90,7 +109,10 @@ describe('gradientCheckpointing', () => {
         config: { bf16: false, eosToken: '#', lora, outputDir: tempDir() },
       });
       if (lora) wakeAdapters(model);
-      const batch = sftBatch(trainer.examples.slice(0, 4).map((e, i) => [i === 1 ? { ids: e.ids.slice(0, 4), lossMask: e.lossMask.slice(0, 4) } : e]), 0);
+      const batch = sftBatch(
+        trainer.examples.slice(0, 4).map((e, i) => [i === 1 ? { ids: e.ids.slice(0, 4), lossMask: e.lossMask.slice(0, 4) } : e]),
+        0,
+      );
       expect(batch.attention).not.toBeNull();
       const [plain, ckpt] = bothWays(model, trainer.config, () => trainer.lossAndGrad(batch));
       expect(Math.abs(plain.loss - ckpt.loss)).toBeLessThanOrEqual(1e-6);
@@ -107,7 +129,10 @@ describe('gradientCheckpointing with bf16', () => {
       trainDataset: arithmeticRecords(4).map((r) => ({ prompt: r.prompt, completion: ` ${r.answer}` })),
       config: { bf16: true, eosToken: '#', outputDir: tempDir() },
     });
-    const batch = sftBatch(trainer.examples.map((e) => [e]), 0);
+    const batch = sftBatch(
+      trainer.examples.map((e) => [e]),
+      0,
+    );
     const [plain, ckpt] = bothWays(model, trainer.config, () => trainer.lossAndGrad(batch));
     expect(Math.abs(plain.loss - ckpt.loss)).toBeLessThanOrEqual(1e-6);
     for (const [, g] of mx.treeFlattenWithPaths(ckpt.grads)) expect(g.dtype).toBe('bfloat16');
@@ -122,8 +147,17 @@ describe('gradientCheckpointing memory', () => {
     mx.random.seed(5);
     const model = new Qwen3(
       parseQwen3Config({
-        model_type: 'qwen3', vocab_size: 512, hidden_size: 64, intermediate_size: 512, num_hidden_layers: 6,
-        num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, rms_norm_eps: 1e-6, tie_word_embeddings: true, eos_token_id: 2,
+        model_type: 'qwen3',
+        vocab_size: 512,
+        hidden_size: 64,
+        intermediate_size: 512,
+        num_hidden_layers: 6,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        head_dim: 16,
+        rms_norm_eps: 1e-6,
+        tie_word_embeddings: true,
+        eos_token_id: 2,
       }),
       { tokenizer },
     );
@@ -144,18 +178,34 @@ describe('gradientCheckpointing memory', () => {
     const [ckpt, g2] = peakOf();
     expect(maxGradDiff(g1, g2)).toBeLessThanOrEqual(1e-5);
     expect(ckpt).toBeLessThan(full * 0.5);
-    console.log(`SFT step peak above baseline: without checkpointing ${(full / 2 ** 20).toFixed(1)} MiB, with ${(ckpt / 2 ** 20).toFixed(1)} MiB`);
+    console.log(
+      `SFT step peak above baseline: without checkpointing ${(full / 2 ** 20).toFixed(1)} MiB, with ${(ckpt / 2 ** 20).toFixed(1)} MiB`,
+    );
   });
 });
 
-const sftRecords = Array.from({ length: 24 }, (_, i) => ({ prompt: `${i % 10}+${(i * 7 + 3) % 10}=`, completion: ` ${(i % 10) + ((i * 7 + 3) % 10)}` }));
+const sftRecords = Array.from({ length: 24 }, (_, i) => ({
+  prompt: `${i % 10}+${(i * 7 + 3) % 10}=`,
+  completion: ` ${(i % 10) + ((i * 7 + 3) % 10)}`,
+}));
 
 async function makeSft(config: Record<string, unknown>, logs: LogRecord[], onLog: (r: LogRecord) => void = () => {}) {
   const model = await tinyModel();
   return new SFTTrainer({
     model,
     trainDataset: sftRecords,
-    config: { perDeviceTrainBatchSize: 4, learningRate: 1e-2, lrSchedulerType: 'linear', maxSteps: 6, loggingSteps: 1, saveSteps: 1000, eosToken: '#', bf16: false, seed: 5, ...config },
+    config: {
+      perDeviceTrainBatchSize: 4,
+      learningRate: 1e-2,
+      lrSchedulerType: 'linear',
+      maxSteps: 6,
+      loggingSteps: 1,
+      saveSteps: 1000,
+      eosToken: '#',
+      bf16: false,
+      seed: 5,
+      ...config,
+    },
     onLog: (r) => {
       logs.push(r);
       onLog(r);
@@ -164,37 +214,41 @@ async function makeSft(config: Record<string, unknown>, logs: LogRecord[], onLog
 }
 
 describe('stopping and resuming', () => {
-  it('an abort from a timer stops after the current step; a checkpoint saved then resumes exactly, trainingLoss over the whole run', onCpuDevice(mx, async () => {
-    const fullLogs: LogRecord[] = [];
-    const full = await (await makeSft({ outputDir: tempDir() }, fullLogs)).train();
+  it(
+    'an abort from a timer stops after the current step; a checkpoint saved then resumes exactly, trainingLoss over the whole run',
+    onCpuDevice(mx, async () => {
+      const fullLogs: LogRecord[] = [];
+      const full = await (await makeSft({ outputDir: tempDir() }, fullLogs)).train();
 
-    // A timer armed during step 2 fires at the next event-loop turn the loop gives, between steps.
-    const out = tempDir();
-    const ac = new AbortController();
-    let stepAtAbort = -1;
-    const logs: LogRecord[] = [];
-    const first = await makeSft({ outputDir: out }, logs, (r) => {
-      if (r.step !== 2) return;
-      setTimeout(() => {
-        stepAtAbort = first.state.globalStep;
-        ac.abort(new Error('stop requested'));
-      }, 0);
-    });
-    await expect(first.train({ signal: ac.signal })).rejects.toThrow('stop requested');
-    expect(stepAtAbort).toBeGreaterThanOrEqual(2);
-    expect(first.state.globalStep).toBe(stepAtAbort); // the step in progress finished, no further one began
-    expect(first.state.globalStep).toBeLessThan(6);
-    const saved = await first.saveCheckpoint();
+      // A timer armed during step 2 fires at the next event-loop turn the loop gives, between steps.
+      const out = tempDir();
+      const ac = new AbortController();
+      let stepAtAbort = -1;
+      const logs: LogRecord[] = [];
+      const first = await makeSft({ outputDir: out }, logs, (r) => {
+        if (r.step !== 2) return;
+        setTimeout(() => {
+          stepAtAbort = first.state.globalStep;
+          ac.abort(new Error('stop requested'));
+        }, 0);
+      });
+      await expect(first.train({ signal: ac.signal })).rejects.toThrow('stop requested');
+      expect(stepAtAbort).toBeGreaterThanOrEqual(2);
+      expect(first.state.globalStep).toBe(stepAtAbort); // the step in progress finished, no further one began
+      expect(first.state.globalStep).toBeLessThan(6);
+      const saved = await first.saveCheckpoint();
 
-    const resumedLogs: LogRecord[] = [];
-    const second = await makeSft({ outputDir: tempDir(), resumeFromCheckpoint: saved }, resumedLogs);
-    const resumed = await second.train();
-    expect(resumed.globalStep).toBe(6);
-    expect(resumedLogs.map((r) => r.step)).toEqual(fullLogs.slice(stepAtAbort).map((r) => r.step));
-    resumedLogs.forEach((r, i) => expect(r.loss, `loss at ${r.step}`).toBe(fullLogs[stepAtAbort + i].loss));
-    // The mean over all six steps, not the resumed part's sum over the whole run.
-    expect(resumed.trainingLoss).toBeCloseTo(full.trainingLoss, 6);
-    const mean = fullLogs.reduce((s, r) => s + (r.loss as number), 0) / fullLogs.length;
-    expect(full.trainingLoss).toBeCloseTo(mean, 6);
-  }), 90_000);
+      const resumedLogs: LogRecord[] = [];
+      const second = await makeSft({ outputDir: tempDir(), resumeFromCheckpoint: saved }, resumedLogs);
+      const resumed = await second.train();
+      expect(resumed.globalStep).toBe(6);
+      expect(resumedLogs.map((r) => r.step)).toEqual(fullLogs.slice(stepAtAbort).map((r) => r.step));
+      resumedLogs.forEach((r, i) => expect(r.loss, `loss at ${r.step}`).toBe(fullLogs[stepAtAbort + i].loss));
+      // The mean over all six steps, not the resumed part's sum over the whole run.
+      expect(resumed.trainingLoss).toBeCloseTo(full.trainingLoss, 6);
+      const mean = fullLogs.reduce((s, r) => s + (r.loss as number), 0) / fullLogs.length;
+      expect(full.trainingLoss).toBeCloseTo(mean, 6);
+    }),
+    90_000,
+  );
 });

@@ -9,11 +9,14 @@ afterAll(cleanup);
 
 describe('config file tools', () => {
   const dir = tempDir('mlxn-grpo-cli-tools-');
-  writeFileSync(join(dir, 'math.mjs'), [
-    "export const add = { name: 'add', description: 'Adds.', parameters: { type: 'object' }, handler: ({ a, b }) => a + b };",
-    "export const mul = { name: 'mul', handler: ({ a, b }) => a * b };",
-    'export const notATool = 3;',
-  ].join('\n'));
+  writeFileSync(
+    join(dir, 'math.mjs'),
+    [
+      "export const add = { name: 'add', description: 'Adds.', parameters: { type: 'object' }, handler: ({ a, b }) => a + b };",
+      "export const mul = { name: 'mul', handler: ({ a, b }) => a * b };",
+      'export const notATool = 3;',
+    ].join('\n'),
+  );
   writeFileSync(join(dir, 'list.mjs'), "export default [{ name: 'echo', handler: (x) => x }];");
   writeFileSync(join(dir, 'none.mjs'), 'export const x = 1;');
   writeFileSync(join(dir, 'again.mjs'), "export const add2 = { name: 'add', handler: () => 0 };");

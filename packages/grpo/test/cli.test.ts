@@ -36,10 +36,13 @@ beforeAll(() => {
   writeFileSync(join(work, 'prompts.jsonl'), `${prompts.map((p) => JSON.stringify(p)).join('\n')}\n`);
   const sft = prompts.map((p) => ({ prompt: p.prompt, completion: ` ${p.answer}` }));
   writeFileSync(join(work, 'sft.jsonl'), `${sft.map((p) => JSON.stringify(p)).join('\n')}\n`);
-  writeFileSync(join(work, 'rewards.mjs'), 'export function short({ completions }) {\n  return completions.map((c) => -c.length / 100);\n}\n');
+  writeFileSync(
+    join(work, 'rewards.mjs'),
+    'export function short({ completions }) {\n  return completions.map((c) => -c.length / 100);\n}\n',
+  );
   writeFileSync(
     join(work, 'typed-rewards.ts'),
-    "export function lengthPenalty({ completionIds }: { completionIds: number[][] }): number[] {\n  return completionIds.map((ids) => -ids.length / 10);\n}\nexport const notAReward: number = 1;\n",
+    'export function lengthPenalty({ completionIds }: { completionIds: number[][] }): number[] {\n  return completionIds.map((ids) => -ids.length / 10);\n}\nexport const notAReward: number = 1;\n',
   );
   writeFileSync(join(work, 'broken-rewards.mjs'), "export function exploding() {\n  throw new Error('kaboom');\n}\n");
   // What `timeout`, `npm exec` and process managers do: run the command as a child in their own
@@ -66,7 +69,12 @@ function grpoConfig(name: string, extra: Record<string, unknown> = {}): string {
   return writeJson(`${name}.json`, {
     model,
     dataset: 'prompts.jsonl',
-    rewards: ['accuracy', './rewards.mjs', { module: './typed-rewards.ts', export: 'lengthPenalty' }, { builtin: 'length', options: { softPunishCache: 2 } }],
+    rewards: [
+      'accuracy',
+      './rewards.mjs',
+      { module: './typed-rewards.ts', export: 'lengthPenalty' },
+      { builtin: 'length', options: { softPunishCache: 2 } },
+    ],
     numGenerations: 2,
     perDeviceTrainBatchSize: 4,
     maxCompletionLength: 4,
@@ -97,7 +105,10 @@ const metrics = (dir: string) =>
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, number>);
 
-const checkpoints = (dir: string) => readdirSync(dir).filter((f) => /^checkpoint-\d+$/.test(f)).sort();
+const checkpoints = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => /^checkpoint-\d+$/.test(f))
+    .sort();
 
 function expectConfigError(r: ReturnType<typeof run>, message: RegExp, usageHint = false): void {
   expect(r.code, r.stderr).toBe(2);
@@ -118,7 +129,8 @@ describe('help', () => {
       const r = run([c, '--help']);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`^Usage: mlxn-train ${c} <config.json>`));
-      for (const f of ['--resume[=CHECKPOINT]', '--output-dir', '--max-steps', '--no-progress', '--help', '--verbose']) expect(r.stdout).toContain(f);
+      for (const f of ['--resume[=CHECKPOINT]', '--output-dir', '--max-steps', '--no-progress', '--help', '--verbose'])
+        expect(r.stdout).toContain(f);
       expect(r.stdout).toContain('"model"');
       expect(r.stdout).toContain('Ctrl-C');
     }
@@ -138,7 +150,11 @@ describe('help', () => {
 describe('errors', () => {
   it('bad flags and config files exit with 2 and one line', () => {
     const ok = grpoConfig('errors');
-    expectConfigError(run(['grpo', ok, '--max-step', '3']), /^mlxn-train grpo: unknown option --max-step \(did you mean --max-steps\?\)$/, true);
+    expectConfigError(
+      run(['grpo', ok, '--max-step', '3']),
+      /^mlxn-train grpo: unknown option --max-step \(did you mean --max-steps\?\)$/,
+      true,
+    );
     expectConfigError(run(['grpo', ok, '--max-steps']), /--max-steps needs a value/, true);
     expectConfigError(run(['grpo', ok, '--max-steps', '0']), /--max-steps must be at least 1/, true);
     expectConfigError(run(['grpo', ok, '--resume', 'runs/x/checkpoint-1']), /unexpected argument 'runs\/x\/checkpoint-1'/, true);
@@ -148,31 +164,59 @@ describe('errors', () => {
     writeFileSync(join(work, 'bad.json'), '{ "model": ');
     expectConfigError(run(['grpo', join(work, 'bad.json')]), /bad\.json: .*JSON/);
     // Config-file keys get a did-you-mean as flags do, the file's own keys (model, dataset) included.
-    expectConfigError(run(['grpo', grpoConfig('typo', { numGeneration: 2 })]), /typo\.json: unknown key "numGeneration" \(did you mean "numGenerations"\?\)$/);
+    expectConfigError(
+      run(['grpo', grpoConfig('typo', { numGeneration: 2 })]),
+      /typo\.json: unknown key "numGeneration" \(did you mean "numGenerations"\?\)$/,
+    );
     const typos = writeJson('typos.json', { modle: model, dataset: 'sft.jsonl', learning_rate: 1e-3, lora: { rnak: 4 } });
-    expectConfigError(run(['sft', typos]), /typos\.json: unknown keys "modle" \(did you mean "model"\?\), "learning_rate" \(did you mean "learningRate"\?\)$/);
+    expectConfigError(
+      run(['sft', typos]),
+      /typos\.json: unknown keys "modle" \(did you mean "model"\?\), "learning_rate" \(did you mean "learningRate"\?\)$/,
+    );
     const nested = writeJson('nested.json', { model, dataset: 'sft.jsonl', lora: { rnak: 4 } });
     expectConfigError(run(['sft', nested]), /nested\.json: unknown key "lora\.rnak" \(did you mean "lora\.rank"\?\)$/);
     expectConfigError(run(['grpo', grpoConfig('noreward', { rewards: ['accurcy'] })]), /rewards\[0\]: unknown built-in reward 'accurcy'/);
-    expectConfigError(run(['grpo', grpoConfig('noexport', { rewards: [{ module: './rewards.mjs', export: 'long' }] })]), /has no exported function 'long'/);
+    expectConfigError(
+      run(['grpo', grpoConfig('noexport', { rewards: [{ module: './rewards.mjs', export: 'long' }] })]),
+      /has no exported function 'long'/,
+    );
     expectConfigError(run(['grpo', grpoConfig('nolength', { rewards: ['length'] })]), /length reward needs options\.softPunishCache/);
     expectConfigError(run(['sft', sftConfig('nomodel', { model: './missing-model' })]), /model folder .*missing-model does not exist/);
-    expectConfigError(run(['sft', sftConfig('badrev', { model: 'org/name', revision: '../x' })]), /"revision" must be a branch, tag or commit hash, got "\.\.\/x"/);
-    expectConfigError(run(['sft', sftConfig('revlocal', { revision: 'main' })]), /is a local folder; a revision applies to Hugging Face model ids/);
-    expectConfigError(run(['sft', sftConfig('twice'), '--model', 'org/name@v1', '--revision', 'v2']), /--model: revision v2 given as well as @v1/);
+    expectConfigError(
+      run(['sft', sftConfig('badrev', { model: 'org/name', revision: '../x' })]),
+      /"revision" must be a branch, tag or commit hash, got "\.\.\/x"/,
+    );
+    expectConfigError(
+      run(['sft', sftConfig('revlocal', { revision: 'main' })]),
+      /is a local folder; a revision applies to Hugging Face model ids/,
+    );
+    expectConfigError(
+      run(['sft', sftConfig('twice'), '--model', 'org/name@v1', '--revision', 'v2']),
+      /--model: revision v2 given as well as @v1/,
+    );
     // A checkpoint named explicitly must exist (found before the model is loaded).
-    expectConfigError(run(['grpo', ok, `--resume=${join(work, 'runs', 'none', 'checkpoint-3')}`]), /none[\\/]checkpoint-3 is not a folder/, true);
+    expectConfigError(
+      run(['grpo', ok, `--resume=${join(work, 'runs', 'none', 'checkpoint-3')}`]),
+      /none[\\/]checkpoint-3 is not a folder/,
+      true,
+    );
   });
 
   it('a Hugging Face model id (config or --model) is downloaded into the cache, with progress', async () => {
     const commit = 'a'.repeat(40);
-    const hub = await startHubMock({ repos: { 'hub-org/tiny': { refs: { main: commit }, commits: { [commit]: { files: filesOfFolder(model) } } } } });
+    const hub = await startHubMock({
+      repos: { 'hub-org/tiny': { refs: { main: commit }, commits: { [commit]: { files: filesOfFolder(model) } } } },
+    });
     try {
       const env: NodeJS.ProcessEnv = { ...process.env, HF_HUB_CACHE: join(work, 'hf-cache'), HF_ENDPOINT: hub.endpoint };
       delete env.HF_HUB_OFFLINE;
       // The mock hub answers from this process: the command runs without blocking it.
       const r = await new Promise<{ code: number | null; stderr: string }>((ok) => {
-        const child = spawn(process.execPath, [CLI, 'sft', sftConfig('hub'), '--model', 'hub-org/tiny', '--revision', 'main', '--max-steps', '1', '--no-progress'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+        const child = spawn(
+          process.execPath,
+          [CLI, 'sft', sftConfig('hub'), '--model', 'hub-org/tiny', '--revision', 'main', '--max-steps', '1', '--no-progress'],
+          { env, stdio: ['ignore', 'ignore', 'pipe'] },
+        );
         let stderr = '';
         child.stderr!.on('data', (d) => (stderr += d));
         child.on('close', (code) => ok({ code, stderr }));
@@ -243,7 +287,9 @@ describe('training', () => {
     const qwen3Dir = join(import.meta.dirname, '..', 'node_modules', '@mlxn', 'models-qwen3');
     const bin = join(qwen3Dir, JSON.parse(readFileSync(join(qwen3Dir, 'package.json'), 'utf8')).bin['mlxn-qwen3']);
     const fusedDir = join(work, 'fused');
-    const fuse = spawnSync(process.execPath, [bin, 'convert', model, '--adapters', join(out, 'checkpoint-2'), '--out', fusedDir], { encoding: 'utf8' });
+    const fuse = spawnSync(process.execPath, [bin, 'convert', model, '--adapters', join(out, 'checkpoint-2'), '--out', fusedDir], {
+      encoding: 'utf8',
+    });
     expect(fuse.status, fuse.stderr).toBe(0);
     const tokens = mx.array([[9707, 11, 1879, 0, 220]], 'int32');
     const withAdapters = loadAdapters(await Qwen3.load(model), join(out, 'checkpoint-2', 'adapters.safetensors'));
@@ -314,7 +360,7 @@ describe('Ctrl-C and --resume', () => {
   it('one SIGINT to the process group is one Ctrl-C, and the printed command continues the same run', async () => {
     const config = sftConfig('sft-group', { saveSteps: 1000 });
     // Not the config's outputDir, and a path the shell must quote.
-    const out = join(work, "runs", "it's elsewhere");
+    const out = join(work, 'runs', "it's elsewhere");
     const args = ['sft', config, '--output-dir', out, '--max-steps', '1000', '--no-progress'];
     const stopped = await interruptAfterFirstStep(args, out, true);
     expect(stopped.code, stopped.stderr).toBe(130);
@@ -326,7 +372,10 @@ describe('Ctrl-C and --resume', () => {
     expect(printed).toBe(`mlxn-train sft ${config} --output-dir ${quoted} --max-steps 1000 --no-progress --resume`);
     // Pasted into a shell (with a smaller --max-steps added), it resumes that run.
     const n = Number(saved[0].slice('checkpoint-'.length));
-    const shell = spawnSync('sh', ['-c', `${printed!.replace(/^mlxn-train /, `'${process.execPath}' '${CLI}' `)} --max-steps ${n + 1}`], { encoding: 'utf8', timeout: 240_000 });
+    const shell = spawnSync('sh', ['-c', `${printed!.replace(/^mlxn-train /, `'${process.execPath}' '${CLI}' `)} --max-steps ${n + 1}`], {
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
     expect(shell.status, shell.stderr).toBe(0);
     expect(shell.stderr).toContain(`Resuming from ${join(out, saved[0])}`);
     expect(checkpoints(out)).toContain(`checkpoint-${n + 1}`);

@@ -101,7 +101,9 @@ describe('parseGRPOConfig', () => {
 
 describe('grpoConfigWarnings', () => {
   it("repeats TRL's advice for sequence-level sampling with token-summing losses", () => {
-    expect(grpoConfigWarnings(parseGRPOConfig({ importanceSamplingLevel: 'sequence', lossType: 'dapo' }))[0]).toMatch(/weighted by its length/);
+    expect(grpoConfigWarnings(parseGRPOConfig({ importanceSamplingLevel: 'sequence', lossType: 'dapo' }))[0]).toMatch(
+      /weighted by its length/,
+    );
     expect(grpoConfigWarnings(parseGRPOConfig({ importanceSamplingLevel: 'sequence', lossType: 'grpo' }))).toEqual([]);
     expect(grpoConfigWarnings(parseGRPOConfig({ delta: 1.1 }))[0]).toMatch(/delta \(1.1\)/);
     expect(grpoConfigWarnings(parseGRPOConfig())).toEqual([]);
@@ -111,7 +113,12 @@ describe('grpoConfigWarnings', () => {
 describe('learning-rate schedules (HF get_scheduler)', () => {
   for (const s of golden.schedules) {
     it(`${s.lrSchedulerType}, warmupSteps ${s.warmupSteps}, warmupRatio ${s.warmupRatio}`, () => {
-      const config = { learningRate: s.learningRate, lrSchedulerType: s.lrSchedulerType, warmupSteps: s.warmupSteps, warmupRatio: s.warmupRatio };
+      const config = {
+        learningRate: s.learningRate,
+        lrSchedulerType: s.lrSchedulerType,
+        warmupSteps: s.warmupSteps,
+        warmupRatio: s.warmupRatio,
+      };
       const exact = s.values.map((_, step) => learningRateAt(step, config, s.totalSteps));
       expectClose(exact, s.values, 1e-12, 0, 'learningRateAt');
       const schedule = learningRateSchedule(config, s.totalSteps);

@@ -15,7 +15,9 @@ describe('data-parallel options, alone', () => {
   it('derives the generation batch for N processes as TRL does, with its divisibility errors', () => {
     const c = parseGRPOConfig({ numGenerations: 4, perDeviceTrainBatchSize: 2, gradientAccumulationSteps: 3 }, { numProcesses: 2 });
     expect([c.generationBatchSize, c.stepsPerGeneration]).toEqual([12, 3]);
-    expect(parseGRPOConfig({ numGenerations: 4, perDeviceTrainBatchSize: 2, generationBatchSize: 8 }, { numProcesses: 2 }).stepsPerGeneration).toBe(2);
+    expect(
+      parseGRPOConfig({ numGenerations: 4, perDeviceTrainBatchSize: 2, generationBatchSize: 8 }, { numProcesses: 2 }).stepsPerGeneration,
+    ).toBe(2);
     expect(() => parseGRPOConfig({ numGenerations: 2, perDeviceTrainBatchSize: 2, generationBatchSize: 6 }, { numProcesses: 2 })).toThrow(
       /generationBatchSize \(6\) must be divisible by the global batch size perDeviceTrainBatchSize × processes \(2 × 2 = 4\)/,
     );
@@ -27,10 +29,20 @@ describe('data-parallel options, alone', () => {
   it('trains alone outside a job, with distributed: false, or with a group of one; rejects anything else', async () => {
     const model = await tinyModel();
     const make = (distributed: unknown) =>
-      new GRPOTrainer({ model, rewardFuncs: [reward as never], trainDataset: arithmeticRecords(2), config: { numGenerations: 2, perDeviceTrainBatchSize: 2 }, distributed: distributed as never });
+      new GRPOTrainer({
+        model,
+        rewardFuncs: [reward as never],
+        trainDataset: arithmeticRecords(2),
+        config: { numGenerations: 2, perDeviceTrainBatchSize: 2 },
+        distributed: distributed as never,
+      });
     for (const d of [undefined, false, mx.distributed.init()]) expect(make(d).dataParallel).toBe(null);
-    expect(() => make({ rank: 0, size: 2 })).toThrow(/GRPOTrainer: distributed must be an mx.distributed group \(mx.distributed.init\(\)\) or false/);
-    expect(() => new SFTTrainer({ model, trainDataset: [{ text: '1+1=2' }], distributed: 'ring' as never })).toThrow(/SFTTrainer: distributed must be/);
+    expect(() => make({ rank: 0, size: 2 })).toThrow(
+      /GRPOTrainer: distributed must be an mx.distributed group \(mx.distributed.init\(\)\) or false/,
+    );
+    expect(() => new SFTTrainer({ model, trainDataset: [{ text: '1+1=2' }], distributed: 'ring' as never })).toThrow(
+      /SFTTrainer: distributed must be/,
+    );
   });
 
   it('a checkpoint records the number of processes that wrote it; resuming with another number is an error', async () => {
@@ -42,7 +54,12 @@ describe('data-parallel options, alone', () => {
     const state = JSON.parse(readFileSync(statePath, 'utf8'));
     expect(state.extra.numProcesses).toBeUndefined(); // alone: as before
     const resume = async () =>
-      new GRPOTrainer({ model: await tinyModel(), rewardFuncs: [reward as never], trainDataset: arithmeticRecords(2), config: { ...config, maxSteps: 2 } }).loadCheckpoint(join(out, 'checkpoint-1'));
+      new GRPOTrainer({
+        model: await tinyModel(),
+        rewardFuncs: [reward as never],
+        trainDataset: arithmeticRecords(2),
+        config: { ...config, maxSteps: 2 },
+      }).loadCheckpoint(join(out, 'checkpoint-1'));
     state.extra.numProcesses = 2;
     writeFileSync(statePath, JSON.stringify(state));
     await expect(resume()).rejects.toThrow(/written by a job of 2 process\(es\); resume it with the same number \(this run has 1\)/);

@@ -13,7 +13,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 const scratch = mkdtempSync(join(tmpdir(), 'mlxn-grpo-dp-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-
 interface RankResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -45,7 +44,11 @@ async function runJob(scenario: string, timeoutMs: number, ...args: string[]): P
 const lines = (r: RankResult) => {
   expect(r.signal, r.stderr).toBe(null);
   expect(r.code, r.stderr).toBe(0);
-  return r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return r.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 };
 
 describe('data-parallel training over two processes', () => {
@@ -53,7 +56,9 @@ describe('data-parallel training over two processes', () => {
     const [r0, r1] = await runJob('equivalence', 240_000, join(scratch, 'equivalence'));
     const a = lines(r0);
     const b = lines(r1);
-    const names = ['grpo', 'bnpo', 'dr_grpo', 'dapo', 'cispo', 'sapo', 'luspo', 'vespo'].flatMap((t) => [`grpo ${t} ga1`, `grpo ${t} ga2`]).concat(['grpo straddling group', 'grpo straddling batch', 'sft ga1', 'sft ga2']);
+    const names = ['grpo', 'bnpo', 'dr_grpo', 'dapo', 'cispo', 'sapo', 'luspo', 'vespo']
+      .flatMap((t) => [`grpo ${t} ga1`, `grpo ${t} ga2`])
+      .concat(['grpo straddling group', 'grpo straddling batch', 'sft ga1', 'sft ga2']);
     expect(a.map((r) => r.name)).toEqual(names);
     expect(b.map((r) => r.name)).toEqual(names);
     a.forEach((x, i) => {
@@ -68,13 +73,15 @@ describe('data-parallel training over two processes', () => {
       // Against one process on the combined batch: the same numbers up to float32 summation order.
       expect(x.gradNorm as number, what).toBeGreaterThan(0);
       expect(Math.abs((x.gradNorm as number) - (alone.aloneGradNorm as number)) / (alone.aloneGradNorm as number), what).toBeLessThan(1e-5);
-      expect(Math.abs((x.loss as number) - (alone.aloneLoss as number)), what).toBeLessThan(1e-5 * Math.max(1, Math.abs(alone.aloneLoss as number)));
+      expect(Math.abs((x.loss as number) - (alone.aloneLoss as number)), what).toBeLessThan(
+        1e-5 * Math.max(1, Math.abs(alone.aloneLoss as number)),
+      );
       expect(alone.updateDistance as number, what).toBeLessThan(1e-4);
       if (what.startsWith('grpo')) expect(x.reward, what).toBe(alone.aloneReward);
     });
   }, 300_000);
 
-  it('checkpoints: rank 0 writes them, each rank\'s rollout buffer goes in; resuming with the same ranks ends where the uninterrupted run ended', async () => {
+  it("checkpoints: rank 0 writes them, each rank's rollout buffer goes in; resuming with the same ranks ends where the uninterrupted run ended", async () => {
     const dir = join(scratch, 'resume');
     const [a, b] = (await runJob('resume', 240_000, dir)).map((r) => lines(r)[0]);
     expect(b.full).toBe(a.full);
@@ -105,7 +112,9 @@ describe('data-parallel training over two processes', () => {
     const [r0, r1] = await runJob('die', 120_000, join(scratch, 'die'));
     expect(r1.code).toBe(3);
     const [a] = lines(r0);
-    expect(a.error).toMatch(/^DataParallelError: GRPOTrainer \(rank 0 of 2\): combining the rewards of step 1 across ranks failed: .*connection to a peer was lost/);
+    expect(a.error).toMatch(
+      /^DataParallelError: GRPOTrainer \(rank 0 of 2\): combining the rewards of step 1 across ranks failed: .*connection to a peer was lost/,
+    );
   }, 150_000);
 
   it('mlxn-train under mlxn-launch -n 2: one job, one metrics file, checkpoints by rank 0, one report', () => {
@@ -113,10 +122,26 @@ describe('data-parallel training over two processes', () => {
     const prompts = ['What is 1+1?', 'What is 2+3?', 'What is 4+4?', 'What is 3+3?'].map((prompt) => JSON.stringify({ prompt }));
     mkdirSync(work, { recursive: true });
     writeFileSync(join(work, 'prompts.jsonl'), `${prompts.join('\n')}\n`);
-    writeFileSync(join(work, 'rewards.mjs'), 'export function short({ completions }) {\n  return completions.map((c) => -c.length / 100);\n}\n');
+    writeFileSync(
+      join(work, 'rewards.mjs'),
+      'export function short({ completions }) {\n  return completions.map((c) => -c.length / 100);\n}\n',
+    );
     const config = join(work, 'grpo.json');
     const model = tinyQwen3WithTokenizer();
-    writeFileSync(config, JSON.stringify({ model, dataset: 'prompts.jsonl', rewards: ['./rewards.mjs'], numGenerations: 2, perDeviceTrainBatchSize: 2, maxCompletionLength: 4, maxSteps: 2, bf16: false, outputDir: 'runs/dp' }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        model,
+        dataset: 'prompts.jsonl',
+        rewards: ['./rewards.mjs'],
+        numGenerations: 2,
+        perDeviceTrainBatchSize: 2,
+        maxCompletionLength: 4,
+        maxSteps: 2,
+        bf16: false,
+        outputDir: 'runs/dp',
+      }),
+    );
     const core = dirname(createRequire(import.meta.url).resolve('@mlxn/core/package.json'));
     const launch = join(core, 'dist', 'mlxn-launch.js');
     const cli = join(import.meta.dirname, '..', 'dist', 'cli.js');
@@ -141,10 +166,36 @@ describe('data-parallel training over two processes', () => {
     const records = ['1+1=', '2+3=', '4+4=', '3+3='].map((prompt, i) => JSON.stringify({ prompt, completion: ` ${i}` }));
     writeFileSync(join(work, 'sft.jsonl'), `${records.join('\n')}\n`);
     const config = join(work, 'sft.json');
-    writeFileSync(config, JSON.stringify({ model: tinyQwen3WithTokenizer(), dataset: 'sft.jsonl', perDeviceTrainBatchSize: 1, maxSteps: 1000, saveSteps: 1000, lrSchedulerType: 'constant', bf16: false, outputDir: 'runs/int' }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        model: tinyQwen3WithTokenizer(),
+        dataset: 'sft.jsonl',
+        perDeviceTrainBatchSize: 1,
+        maxSteps: 1000,
+        saveSteps: 1000,
+        lrSchedulerType: 'constant',
+        bf16: false,
+        outputDir: 'runs/int',
+      }),
+    );
     const out = join(work, 'runs/int');
-    const launcher = [join(dirname(createRequire(import.meta.url).resolve('@mlxn/core/package.json')), 'dist', 'mlxn-launch.js'), '-n', '2', '--', process.execPath, join(import.meta.dirname, '..', 'dist', 'cli.js'), 'sft', config, '--no-progress'];
-    const child = spawn(process.execPath, launcher, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, MLXN_MLX_BACKEND: 'cpu' }, timeout: 240_000 });
+    const launcher = [
+      join(dirname(createRequire(import.meta.url).resolve('@mlxn/core/package.json')), 'dist', 'mlxn-launch.js'),
+      '-n',
+      '2',
+      '--',
+      process.execPath,
+      join(import.meta.dirname, '..', 'dist', 'cli.js'),
+      'sft',
+      config,
+      '--no-progress',
+    ];
+    const child = spawn(process.execPath, launcher, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, MLXN_MLX_BACKEND: 'cpu' },
+      timeout: 240_000,
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setInterval(() => {
@@ -162,7 +213,11 @@ describe('data-parallel training over two processes', () => {
     expect(saved, stderr).toHaveLength(1);
     const n = Number(saved[0].slice('checkpoint-'.length));
     expect(JSON.parse(readFileSync(join(out, saved[0], 'trainer_state.json'), 'utf8')).globalStep).toBe(n);
-    const resumed = spawnSync(process.execPath, [...launcher, '--resume', '--max-steps', String(n + 1)], { encoding: 'utf8', timeout: 240_000, env: { ...process.env, MLXN_MLX_BACKEND: 'cpu' } });
+    const resumed = spawnSync(process.execPath, [...launcher, '--resume', '--max-steps', String(n + 1)], {
+      encoding: 'utf8',
+      timeout: 240_000,
+      env: { ...process.env, MLXN_MLX_BACKEND: 'cpu' },
+    });
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(resumed.stderr).toContain(`Trained ${n + 1} steps`);
   }, 300_000);

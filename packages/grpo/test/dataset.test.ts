@@ -17,7 +17,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('PromptDataset', () => {
   it('keeps records and detects conversational prompts as TRL does', () => {
-    const text = PromptDataset.fromRecords([{ prompt: '2+2?', answer: '4' }, { prompt: '3+3?', answer: '6' }]);
+    const text = PromptDataset.fromRecords([
+      { prompt: '2+2?', answer: '4' },
+      { prompt: '3+3?', answer: '6' },
+    ]);
     expect(text.conversational).toBe(false);
     expect(text.length).toBe(2);
     expect(text.get(1)).toEqual({ prompt: '3+3?', answer: '6' });
@@ -109,12 +112,22 @@ describe('seeded order and the generation-batch sampler', () => {
   });
 
   it('checks its options', () => {
-    expect(() => new GenerationBatchSampler(2, { numGenerations: 2, generationBatchSize: 6, seed: 0 })).toThrow(/fewer than one generation batch/);
-    expect(() => new GenerationBatchSampler(8, { numGenerations: 4, generationBatchSize: 6, seed: 0 })).toThrow(/multiple of numGenerations/);
+    expect(() => new GenerationBatchSampler(2, { numGenerations: 2, generationBatchSize: 6, seed: 0 })).toThrow(
+      /fewer than one generation batch/,
+    );
+    expect(() => new GenerationBatchSampler(8, { numGenerations: 4, generationBatchSize: 6, seed: 0 })).toThrow(
+      /multiple of numGenerations/,
+    );
   });
 
   it("counts steps as HF's Trainer does over TRL's dataloader", () => {
-    const config = parseGRPOConfig({ numGenerations: 4, perDeviceTrainBatchSize: 4, gradientAccumulationSteps: 2, numIterations: 2, numTrainEpochs: 1.5 });
+    const config = parseGRPOConfig({
+      numGenerations: 4,
+      perDeviceTrainBatchSize: 4,
+      gradientAccumulationSteps: 2,
+      numIterations: 2,
+      numTrainEpochs: 1.5,
+    });
     // 2 prompts per generation batch of 8; 21 records → 10 batches; 10 × 2 iterations × 2 steps = 40 micro-steps.
     expect(trainingPlan(config, 21)).toEqual({
       promptsPerGenerationBatch: 2,

@@ -44,7 +44,21 @@ describe('GRPO end to end', () => {
     // The metrics file has one record per step with TRL's names.
     const records = readMetrics(join(out, 'metrics.jsonl'));
     expect(records.map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    for (const key of ['loss', 'reward', 'reward_std', 'rewards/lowTokenShare/mean', 'rewards/lowTokenShare/std', 'entropy', 'completions/mean_length', 'completions/clipped_ratio', 'learning_rate', 'grad_norm', 'step_time', 'tokens_per_sec', 'clip_ratio/region_mean']) {
+    for (const key of [
+      'loss',
+      'reward',
+      'reward_std',
+      'rewards/lowTokenShare/mean',
+      'rewards/lowTokenShare/std',
+      'entropy',
+      'completions/mean_length',
+      'completions/clipped_ratio',
+      'learning_rate',
+      'grad_norm',
+      'step_time',
+      'tokens_per_sec',
+      'clip_ratio/region_mean',
+    ]) {
       expect(records[0], key).toHaveProperty(key);
     }
   }, 120_000);

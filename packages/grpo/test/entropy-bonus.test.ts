@@ -23,8 +23,18 @@ async function makeTrainer(config: Record<string, unknown>) {
     rewardFuncs: [lowTokenShare],
     trainDataset: arithmeticRecords(16),
     config: {
-      numGenerations: 4, perDeviceTrainBatchSize: 8, maxCompletionLength: 6, learningRate: 1e-2, lrSchedulerType: 'constant',
-      maxSteps: 1, loggingSteps: 1, saveSteps: 1000, outputDir: tempDir(), bf16: false, gradientCheckpointing: false, seed: 1,
+      numGenerations: 4,
+      perDeviceTrainBatchSize: 8,
+      maxCompletionLength: 6,
+      learningRate: 1e-2,
+      lrSchedulerType: 'constant',
+      maxSteps: 1,
+      loggingSteps: 1,
+      saveSteps: 1000,
+      outputDir: tempDir(),
+      bf16: false,
+      gradientCheckpointing: false,
+      seed: 1,
       ...config,
     },
   });
@@ -48,7 +58,12 @@ describe('entropy bonus in GRPOTrainer', () => {
     const { advantages } = plain.computeAdvantages(await plain.scoreRollouts(rollouts, records));
     const t = rolloutTensors(rollouts.promptIds, rollouts.completionIds, rollouts.truncated, { padTokenId: 0 });
     const batch: TrainBatch = {
-      ...t, advantages: mx.array(advantages), oldLogprobs: null, refLogprobs: null, numItemsInBatch: Number(mx.sum(t.completionMask).item()), tokens: 0,
+      ...t,
+      advantages: mx.array(advantages),
+      oldLogprobs: null,
+      refLogprobs: null,
+      numItemsInBatch: Number(mx.sum(t.completionMask).item()),
+      tokens: 0,
     };
     const a = plain.lossAndGrad(batch);
     const b = bonus.lossAndGrad(batch);
@@ -59,7 +74,12 @@ describe('entropy bonus in GRPOTrainer', () => {
     // d(mean entropy over completion tokens)/dθ, independently of the trainer.
     const model = await tinyModel();
     const [, entGrads] = valueAndGrad(model, () => {
-      const { entropy } = tokenLogprobs(model, t.inputIds, { start: t.promptLength, temperature: 1, withEntropy: true, mask: t.attentionMask });
+      const { entropy } = tokenLogprobs(model, t.inputIds, {
+        start: t.promptLength,
+        temperature: 1,
+        withEntropy: true,
+        mask: t.attentionMask,
+      });
       return mx.divide(mx.sum(mx.multiply(entropy!, t.completionMask)), mx.sum(t.completionMask));
     })();
     const ga = leaves(a.grads);
@@ -81,15 +101,28 @@ describe('entropy bonus in GRPOTrainer', () => {
   it('adapts the coefficient once per step from the window-global entropy, logs it and checkpoints it', async () => {
     const outputDir = tempDir();
     const config = {
-      useAdaptiveEntropy: true, entropyCoef: 0.01, entropyTarget: 100, entropyCoefDelta: 0.02, entropyCoefMax: 0.05,
-      gradientAccumulationSteps: 2, perDeviceTrainBatchSize: 4, maxSteps: 3, saveSteps: 2, outputDir,
+      useAdaptiveEntropy: true,
+      entropyCoef: 0.01,
+      entropyTarget: 100,
+      entropyCoefDelta: 0.02,
+      entropyCoefMax: 0.05,
+      gradientAccumulationSteps: 2,
+      perDeviceTrainBatchSize: 4,
+      maxSteps: 3,
+      saveSteps: 2,
+      outputDir,
     };
     const { trainer } = await makeTrainer(config);
     const calls: { loss: number; policy: number; entropy: number; tokens: number }[] = [];
     const original = trainer.lossAndGrad.bind(trainer);
     vi.spyOn(trainer, 'lossAndGrad').mockImplementation((batch: TrainBatch) => {
       const r = original(batch);
-      calls.push({ loss: r.loss, policy: r.metrics.policy_loss, entropy: r.metrics.entropy, tokens: Number(mx.sum(batch.completionMask).item()) });
+      calls.push({
+        loss: r.loss,
+        policy: r.metrics.policy_loss,
+        entropy: r.metrics.entropy,
+        tokens: Number(mx.sum(batch.completionMask).item()),
+      });
       return r;
     });
     await trainer.train();
@@ -134,7 +167,14 @@ describe('loss options of TRL 1.16', () => {
     const c = parseGRPOConfig({});
     expect([c.vespoKPos, c.vespoLambdaPos, c.vespoKNeg, c.vespoLambdaNeg]).toEqual([2, 3, 3, 2]);
     expect(c.offPolicyMaskThreshold).toBeNull();
-    expect([c.entropyCoef, c.useAdaptiveEntropy, c.entropyCoefMin, c.entropyCoefMax, c.entropyCoefDelta, c.entropyTarget]).toEqual([0, false, 0, 1, 0.005, 0.2]);
+    expect([c.entropyCoef, c.useAdaptiveEntropy, c.entropyCoefMin, c.entropyCoefMax, c.entropyCoefDelta, c.entropyTarget]).toEqual([
+      0,
+      false,
+      0,
+      1,
+      0.005,
+      0.2,
+    ]);
   });
 
   it('rejects bad values with the option named', () => {
@@ -143,12 +183,16 @@ describe('loss options of TRL 1.16', () => {
     expect(() => parseGRPOConfig({ entropyCoefDelta: -0.1 })).toThrow(/entropyCoefDelta/);
     expect(() => parseGRPOConfig({ vespoLambdaPos: Number.NaN })).toThrow(/vespoLambdaPos/);
     expect(() => parseGRPOConfig({ useAdaptiveEntropy: true, entropyCoefMin: 0.5, entropyCoefMax: 0.1 })).toThrow(GRPOConfigError);
-    expect(() => parseGRPOConfig({ useAdaptiveEntropy: true, entropyCoefMin: 0.5, entropyCoefMax: 0.1 })).toThrow(/entropyCoefMin \(0.5\) must not exceed entropyCoefMax \(0.1\)/);
+    expect(() => parseGRPOConfig({ useAdaptiveEntropy: true, entropyCoefMin: 0.5, entropyCoefMax: 0.1 })).toThrow(
+      /entropyCoefMin \(0.5\) must not exceed entropyCoefMax \(0.1\)/,
+    );
   });
 
   it("gives TRL's advice for luspo and vespo", () => {
     expect(grpoConfigWarnings(parseGRPOConfig({ lossType: 'luspo' })).join('\n')).toMatch(/luspo.*'sequence'/);
     expect(grpoConfigWarnings(parseGRPOConfig({ lossType: 'luspo', importanceSamplingLevel: 'sequence' }))).toEqual([]);
-    expect(grpoConfigWarnings(parseGRPOConfig({ lossType: 'vespo', importanceSamplingLevel: 'sequence' })).join('\n')).toMatch(/vespo.*'token'/);
+    expect(grpoConfigWarnings(parseGRPOConfig({ lossType: 'vespo', importanceSamplingLevel: 'sequence' })).join('\n')).toMatch(
+      /vespo.*'token'/,
+    );
   });
 });

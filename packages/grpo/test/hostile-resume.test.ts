@@ -3,4 +3,8 @@
 // The first case in each child trains the checkpoint the others damage, hence the long bound.
 import { hostileBatteryTest } from '@mlxn/test-support/hostile-test';
 
-hostileBatteryTest('every damaged checkpoint gives a clear error and leaves the trainer as it was', new URL('./hostile/resume-cases.ts', import.meta.url), { timeoutMs: 90_000, sample: 2 });
+hostileBatteryTest(
+  'every damaged checkpoint gives a clear error and leaves the trainer as it was',
+  new URL('./hostile/resume-cases.ts', import.meta.url),
+  { timeoutMs: 90_000, sample: 2 },
+);

@@ -42,7 +42,8 @@ describe('trainer checkpoints survive a kill at every step of save, replace and 
     const traceFile = join(scratch, 'trace');
     json(run(['train', traced, join(traced, 'checkpoint-1')], { root: traced, trace: traceFile }), 'traced run');
     const trace = readTrace(traceFile);
-    const at = (pattern: RegExp) => trace.find((t) => t.op === 'renameSync' && pattern.test(t.path.replace(`${traced}/`, '').replace(` ${traced}/`, ' ')))?.index;
+    const at = (pattern: RegExp) =>
+      trace.find((t) => t.op === 'renameSync' && pattern.test(t.path.replace(`${traced}/`, '').replace(` ${traced}/`, ' ')))?.index;
     // The old checkpoint-2 moved aside, the new one not yet in place.
     const betweenRenames = at(/^checkpoint-2 -> /);
     const published3 = at(/ -> checkpoint-3$/);
@@ -63,14 +64,21 @@ describe('trainer checkpoints survive a kill at every step of save, replace and 
       }
       const r = run(['verify', out]);
       if (r.status !== 0) {
-        failures.push(`k=${k} (after ${trace[k - 1]!.op} ${trace[k - 1]!.path}): resume failed: ${r.stderr.split('\n').find((l) => l.includes('Error')) ?? r.stderr.slice(-500)}`);
+        failures.push(
+          `k=${k} (after ${trace[k - 1]!.op} ${trace[k - 1]!.path}): resume failed: ${r.stderr.split('\n').find((l) => l.includes('Error')) ?? r.stderr.slice(-500)}`,
+        );
         continue;
       }
       const v = JSON.parse(r.stdout.trim().split('\n').pop()!);
       const allowed = k >= published3! ? [3] : k >= (complete3 ?? published3!) ? [2, 3] : [2];
-      if (!allowed.includes(v.step)) failures.push(`k=${k} (after ${trace[k - 1]!.op} ${trace[k - 1]!.path}): resumed at step ${v.step}, the newest complete checkpoint is ${allowed.join(' or ')}`);
-      else if (v.digest !== reference.steps[v.step]) failures.push(`k=${k}: the state loaded at step ${v.step} differs from the uninterrupted run's`);
-      else if (v.final !== reference.final) failures.push(`k=${k}: training on from step ${v.step} did not reach the uninterrupted run's final state`);
+      if (!allowed.includes(v.step))
+        failures.push(
+          `k=${k} (after ${trace[k - 1]!.op} ${trace[k - 1]!.path}): resumed at step ${v.step}, the newest complete checkpoint is ${allowed.join(' or ')}`,
+        );
+      else if (v.digest !== reference.steps[v.step])
+        failures.push(`k=${k}: the state loaded at step ${v.step} differs from the uninterrupted run's`);
+      else if (v.final !== reference.final)
+        failures.push(`k=${k}: training on from step ${v.step} did not reach the uninterrupted run's final state`);
       const hidden = readdirSync(out).filter((f) => f.startsWith('.'));
       if (hidden.length > 0) failures.push(`k=${k}: leftovers after resuming: ${hidden.join(', ')}`);
       rmSync(out, { recursive: true, force: true });

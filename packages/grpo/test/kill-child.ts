@@ -20,8 +20,10 @@ const [mode, out, from] = process.argv.slice(2);
 
 function digest(trainer: SFTTrainer): string {
   const h = createHash('sha256');
-  const entries = [...mx.treeFlattenWithPaths(trainer.model.trainableParameters()).map(([k, a]) => [`w.${k}`, a] as const),
-    ...mx.treeFlattenWithPaths(trainer.optimizer.state).map(([k, a]) => [`o.${k}`, a] as const)];
+  const entries = [
+    ...mx.treeFlattenWithPaths(trainer.model.trainableParameters()).map(([k, a]) => [`w.${k}`, a] as const),
+    ...mx.treeFlattenWithPaths(trainer.optimizer.state).map(([k, a]) => [`o.${k}`, a] as const),
+  ];
   for (const [k, a] of entries.sort(([x], [y]) => (x < y ? -1 : 1))) {
     h.update(k);
     h.update(a.dtype === 'uint64' ? String(a.item()) : Buffer.from(a.dataSync().buffer));
@@ -34,7 +36,18 @@ async function make(config: Record<string, unknown>): Promise<SFTTrainer> {
   return new SFTTrainer({
     model: await tinyModel(),
     trainDataset: arithmeticRecords(8).map(({ prompt, answer }) => ({ prompt, completion: ` ${answer}` })),
-    config: { maxSteps: 3, saveSteps: 1, loggingSteps: 1, outputDir: out, bf16: false, learningRate: 1e-2, seed: 7, perDeviceTrainBatchSize: 4, eosToken: '#', ...config },
+    config: {
+      maxSteps: 3,
+      saveSteps: 1,
+      loggingSteps: 1,
+      outputDir: out,
+      bf16: false,
+      learningRate: 1e-2,
+      seed: 7,
+      perDeviceTrainBatchSize: 4,
+      eosToken: '#',
+      ...config,
+    },
   });
 }
 

@@ -89,7 +89,10 @@ describe('gradient accumulation over two half batches', () => {
           numItemsInBatch: a.numItemsInBatch,
         }).loss;
       };
-      const halves = [[0, 2], [2, 4]] as [number, number][];
+      const halves = [
+        [0, 2],
+        [2, 4],
+      ] as [number, number][];
       const losses = halves.map((rows) => Number(half(lp.index(mx.sl(rows[0], rows[1])), rows).item()));
       expectClose(losses, a.halves, RTOL, ATOL, `${a.lossType} halves`);
       const grads = halves.map((rows) => mx.grad((x: mx.Array) => half(x, rows))(lp.index(mx.sl(rows[0], rows[1]))));

@@ -9,13 +9,20 @@ import { describe, expect, it } from 'vitest';
 import { onGpu } from '../../../tooling/test-support/devices.mjs';
 
 describe('NCCL at world size 1', () => {
-  it.skipIf(!onGpu(mx))('initialises, all-reduces and trains one GRPO step', () => {
-    const launch = join(dirname(createRequire(import.meta.url).resolve('@mlxn/core/package.json')), 'dist', 'mlxn-launch.js');
-    const worker = join(import.meta.dirname, 'fixtures-dp/nccl-worker.ts');
-    const r = spawnSync(process.execPath, [launch, '-n', '1', '--backend', 'nccl', '--', process.execPath, '--import', 'tsx', worker], { encoding: 'utf8', timeout: 240_000 });
-    expect(r.status, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    expect(out).toMatchObject({ rank: 0, size: 1, device: 'gpu', allSum: [1, 2, 3, 4], changed: true, finite: true });
-    expect(Number.isFinite(out.loss)).toBe(true);
-  }, 300_000);
+  it.skipIf(!onGpu(mx))(
+    'initialises, all-reduces and trains one GRPO step',
+    () => {
+      const launch = join(dirname(createRequire(import.meta.url).resolve('@mlxn/core/package.json')), 'dist', 'mlxn-launch.js');
+      const worker = join(import.meta.dirname, 'fixtures-dp/nccl-worker.ts');
+      const r = spawnSync(process.execPath, [launch, '-n', '1', '--backend', 'nccl', '--', process.execPath, '--import', 'tsx', worker], {
+        encoding: 'utf8',
+        timeout: 240_000,
+      });
+      expect(r.status, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      expect(out).toMatchObject({ rank: 0, size: 1, device: 'gpu', allSum: [1, 2, 3, 4], changed: true, finite: true });
+      expect(Number.isFinite(out.loss)).toBe(true);
+    },
+    300_000,
+  );
 });

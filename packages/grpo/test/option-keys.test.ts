@@ -5,8 +5,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  GenerationBatchSampler, GRPOTrainer, MetricsLog, ProgressBar, PromptDataset, SFTTrainer, accuracyReward, answersMatch, computeAdvantages,
-  formatReward, generateRollouts, jsonSchemaReward, lengthReward, plot, runRewardFunctions, tokenizePrompts, toolCallReward,
+  GenerationBatchSampler,
+  GRPOTrainer,
+  MetricsLog,
+  ProgressBar,
+  PromptDataset,
+  SFTTrainer,
+  accuracyReward,
+  answersMatch,
+  computeAdvantages,
+  formatReward,
+  generateRollouts,
+  jsonSchemaReward,
+  lengthReward,
+  plot,
+  runRewardFunctions,
+  tokenizePrompts,
+  toolCallReward,
 } from '../src/index.js';
 
 const T = { zzTypo: 1 };
@@ -29,7 +44,8 @@ const calls: Record<string, () => unknown> = {
   GRPOTrainer: () => new GRPOTrainer({ ...T } as never),
   tokenizePrompts: () => tokenizePrompts({} as never, [], T as object),
   generateRollouts: () => generateRollouts({} as never, [], [], { maxCompletionLength: 4, temperature: 1, ...T }),
-  runRewardFunctions: () => runRewardFunctions({ rewardFuncs: [], inputs: [], completions: [], completionIds: [], trainerState: null, step: 0, ...T }),
+  runRewardFunctions: () =>
+    runRewardFunctions({ rewardFuncs: [], inputs: [], completions: [], completionIds: [], trainerState: null, step: 0, ...T }),
   SFTTrainer: () => new SFTTrainer({ ...T } as never),
 };
 
@@ -39,18 +55,29 @@ describe('unknown option keys', () => {
       const error = (() => {
         try {
           const out = call();
-          return out instanceof Promise ? out.then(() => undefined, (e: unknown) => e) : undefined;
+          return out instanceof Promise
+            ? out.then(
+                () => undefined,
+                (e: unknown) => e,
+              )
+            : undefined;
         } catch (e) {
           return e;
         }
       })();
-      return Promise.resolve(error).then((e) => expect(String(e)).toMatch(new RegExp(`^TypeError: ${name.replace('.', '\\.')}: unknown option "zzTypo"$`)));
+      return Promise.resolve(error).then((e) =>
+        expect(String(e)).toMatch(new RegExp(`^TypeError: ${name.replace('.', '\\.')}: unknown option "zzTypo"$`)),
+      );
     });
   }
 
   it('name the nearest option', () => {
-    expect(() => accuracyReward({ answer_field: 'gold' } as object)).toThrow(/accuracyReward: unknown option "answer_field" \(did you mean "answerField"\?\)/);
-    expect(() => answersMatch('1.0', '1', { tolerence: 0.1 } as object)).toThrow(/answersMatch: unknown option "tolerence" \(did you mean "tolerance"\?\)/);
+    expect(() => accuracyReward({ answer_field: 'gold' } as object)).toThrow(
+      /accuracyReward: unknown option "answer_field" \(did you mean "answerField"\?\)/,
+    );
+    expect(() => answersMatch('1.0', '1', { tolerence: 0.1 } as object)).toThrow(
+      /answersMatch: unknown option "tolerence" \(did you mean "tolerance"\?\)/,
+    );
     expect(() => new ProgressBar(3, { lable: 'x' } as object)).toThrow(/ProgressBar: unknown option "lable" \(did you mean "label"\?\)/);
     // Valid options still work.
     expect(answersMatch('1.05', '1', { compare: 'numeric', tolerance: 0.1 })).toBe(true);

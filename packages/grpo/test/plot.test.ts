@@ -199,11 +199,15 @@ describe('plot input errors', () => {
   it('rejects records without a step and non-numeric values', () => {
     expect(() => plot([{ loss: 1 } as unknown as PlotRecord], { output: out() })).toThrow(/record 0 has no finite numeric "step"/);
     expect(() => plot([null as unknown as PlotRecord], { output: out() })).toThrow(/record 0 is not an object/);
-    expect(() => plot([{ step: 1, loss: 'x' } as unknown as PlotRecord], { output: out(), metrics: ['loss'] })).toThrow(/non-numeric "loss"/);
+    expect(() => plot([{ step: 1, loss: 'x' } as unknown as PlotRecord], { output: out(), metrics: ['loss'] })).toThrow(
+      /non-numeric "loss"/,
+    );
   });
 
   it('names missing metrics and bad options', () => {
-    expect(() => plot(records, { output: out(), metrics: ['entropy'] })).toThrow(/no record has a finite "entropy" value \(available: epoch, reward, loss, kl\)/);
+    expect(() => plot(records, { output: out(), metrics: ['entropy'] })).toThrow(
+      /no record has a finite "entropy" value \(available: epoch, reward, loss, kl\)/,
+    );
     expect(() => plot([{ step: 1, kl: 0.1 }], { output: out() })).toThrow(/neither "reward" nor "loss"/);
     expect(() => plot(records, { output: join(dir(), 'x.svg') })).toThrow(PlotError);
     expect(() => plot(records, { output: out(), width: 10 })).toThrow(/width/);

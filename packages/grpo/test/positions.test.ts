@@ -24,7 +24,13 @@ describe('left-padded prompts: generation and scoring agree', () => {
     expect(Math.max(...lengths) - Math.min(...lengths)).toBeGreaterThanOrEqual(8);
     const temperature = 0.8;
     const rows = await model.batchGenerate(promptIds, {
-      maxTokens: 6, temperature, seed: 5, logprobs: true, includeStopToken: true, maxBatchSize: 4, prefillBatchSize: 4,
+      maxTokens: 6,
+      temperature,
+      seed: 5,
+      logprobs: true,
+      includeStopToken: true,
+      maxBatchSize: 4,
+      prefillBatchSize: 4,
     });
     const eos = new Set(model.eosTokenIds);
     const completionIds = rows.map((r) => cutAtEos(r.tokens, eos).ids);

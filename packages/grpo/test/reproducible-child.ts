@@ -23,11 +23,23 @@ const lora = { rank: 4, alpha: 8, targetModules: ['self_attn.q_proj', 'self_attn
 const out: Record<string, { before: string; after: string }> = {};
 for (const name of process.argv.slice(2)) {
   const model = await tinyModel();
-  const common = { maxSteps: 2, loggingSteps: 1, saveSteps: 1000, outputDir: tempDir(), bf16: false, learningRate: 1e-2, seed: 7, lora: name.endsWith('-lora') ? lora : null };
+  const common = {
+    maxSteps: 2,
+    loggingSteps: 1,
+    saveSteps: 1000,
+    outputDir: tempDir(),
+    bf16: false,
+    learningRate: 1e-2,
+    seed: 7,
+    lora: name.endsWith('-lora') ? lora : null,
+  };
   const trainer = name.startsWith('grpo')
     ? new GRPOTrainer({
         model,
-        rewardFuncs: [({ completionIds }: { completionIds: number[][] }) => completionIds.map((ids) => ids.filter((t) => t < 128).length / Math.max(1, ids.length))],
+        rewardFuncs: [
+          ({ completionIds }: { completionIds: number[][] }) =>
+            completionIds.map((ids) => ids.filter((t) => t < 128).length / Math.max(1, ids.length)),
+        ],
         trainDataset: arithmeticRecords(8),
         config: { ...common, numGenerations: 4, perDeviceTrainBatchSize: 8, maxCompletionLength: 4, gradientCheckpointing: false },
       })

@@ -12,7 +12,10 @@ const train = (configs: string[]): Digests =>
     execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'reproducible-child.ts'), ...configs], {
       cwd: join(import.meta.dirname, '..'),
       encoding: 'utf8',
-    }).trim().split('\n').pop()!,
+    })
+      .trim()
+      .split('\n')
+      .pop()!,
   ) as Digests;
 
 describe('reproducible training', () => {

@@ -18,8 +18,12 @@ describe('shellQuote', () => {
 
 describe('resumeCommand', () => {
   it('keeps every flag, replaces earlier --resume words and keeps what follows --', () => {
-    expect(resumeCommand('mlxn-train', 'sft', ['cfg.json', '-o', 'my runs', '--max-steps', '9'])).toBe("mlxn-train sft cfg.json -o 'my runs' --max-steps 9 --resume");
-    expect(resumeCommand('mlxn-train', 'grpo', ['cfg.json', '--resume=runs/checkpoint-4', '--no-progress', '--resume'])).toBe('mlxn-train grpo cfg.json --no-progress --resume');
+    expect(resumeCommand('mlxn-train', 'sft', ['cfg.json', '-o', 'my runs', '--max-steps', '9'])).toBe(
+      "mlxn-train sft cfg.json -o 'my runs' --max-steps 9 --resume",
+    );
+    expect(resumeCommand('mlxn-train', 'grpo', ['cfg.json', '--resume=runs/checkpoint-4', '--no-progress', '--resume'])).toBe(
+      'mlxn-train grpo cfg.json --no-progress --resume',
+    );
     expect(resumeCommand('mlxn-train', 'grpo', ['--', '--resume'])).toBe('mlxn-train grpo --resume -- --resume');
   });
 });

@@ -8,6 +8,14 @@ const trainer = new GRPOTrainer({
   model: await tinyModel(),
   rewardFuncs: [stuck],
   trainDataset: arithmeticRecords(4),
-  config: { numGenerations: 2, perDeviceTrainBatchSize: 2, maxCompletionLength: 2, maxSteps: 1, bf16: false, gradientCheckpointing: false, outputDir: tempDir() },
+  config: {
+    numGenerations: 2,
+    perDeviceTrainBatchSize: 2,
+    maxCompletionLength: 2,
+    maxSteps: 1,
+    bf16: false,
+    gradientCheckpointing: false,
+    outputDir: tempDir(),
+  },
 });
 void trainer.train().then(() => console.log('training finished'));

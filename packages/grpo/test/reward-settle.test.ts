@@ -11,7 +11,15 @@ import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixtur
 
 afterAll(cleanup);
 
-const config = { numGenerations: 2, perDeviceTrainBatchSize: 2, maxCompletionLength: 2, maxSteps: 2, bf16: false, gradientCheckpointing: false, seed: 3 };
+const config = {
+  numGenerations: 2,
+  perDeviceTrainBatchSize: 2,
+  maxCompletionLength: 2,
+  maxSteps: 2,
+  bf16: false,
+  gradientCheckpointing: false,
+  seed: 3,
+};
 
 describe('a reward function that never settles', () => {
   it('regression: aborting train({ signal }) rejects with a RewardFunctionError naming it, and the step is not counted', async () => {
@@ -22,8 +30,16 @@ describe('a reward function that never settles', () => {
       controller.abort(new Error('stop now'));
       return new Promise<number[]>(() => {});
     };
-    const trainer = new GRPOTrainer({ model: await tinyModel(), rewardFuncs: [() => [1, 0], neverSettles], trainDataset: arithmeticRecords(4), config: { ...config, outputDir: tempDir() } });
-    const err = await trainer.train({ signal: controller.signal }).then(() => null, (e: unknown) => e);
+    const trainer = new GRPOTrainer({
+      model: await tinyModel(),
+      rewardFuncs: [() => [1, 0], neverSettles],
+      trainDataset: arithmeticRecords(4),
+      config: { ...config, outputDir: tempDir() },
+    });
+    const err = await trainer.train({ signal: controller.signal }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(RewardFunctionError);
     expect((err as RewardFunctionError).rewardFunction).toBe('neverSettles');
     expect((err as Error).message).toBe('reward function "neverSettles" had not settled when training was aborted at step 0');

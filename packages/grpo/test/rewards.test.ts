@@ -79,7 +79,12 @@ describe('runRewardFunctions', () => {
     };
     const t = await runRewardFunctions({ ...base, rewardFuncs: [exact, onlyFirst], warn: () => {} });
     expect(t.names).toEqual(['exact', 'onlyFirst']);
-    expect(t.rewardsPerFunc).toEqual([[1, 0.5], [0, null], [1, null], [0, null]]);
+    expect(t.rewardsPerFunc).toEqual([
+      [1, 0.5],
+      [0, null],
+      [1, null],
+      [0, null],
+    ]);
   });
 
   it('warns, as TRL does, when every function returns null for a completion', async () => {
@@ -103,23 +108,44 @@ describe('runRewardFunctions', () => {
   });
 
   it('rejects wrong lengths and non-finite rewards', async () => {
-    await expect(runRewardFunctions({ ...base, rewardFuncs: [function short() { return [1]; }] })).rejects.toThrow(
-      /"short" returned 1 rewards for 4 completions/,
-    );
-    await expect(runRewardFunctions({ ...base, rewardFuncs: [function nan() { return [1, NaN, 1, 1]; }] })).rejects.toThrow(
-      /"nan" returned NaN for completion 1/,
-    );
-    await expect(runRewardFunctions({ ...base, rewardFuncs: [function str() { return ['1', 1, 1, 1] as never; }] })).rejects.toThrow(
-      /a finite number or null/,
-    );
+    await expect(
+      runRewardFunctions({
+        ...base,
+        rewardFuncs: [
+          function short() {
+            return [1];
+          },
+        ],
+      }),
+    ).rejects.toThrow(/"short" returned 1 rewards for 4 completions/);
+    await expect(
+      runRewardFunctions({
+        ...base,
+        rewardFuncs: [
+          function nan() {
+            return [1, NaN, 1, 1];
+          },
+        ],
+      }),
+    ).rejects.toThrow(/"nan" returned NaN for completion 1/);
+    await expect(
+      runRewardFunctions({
+        ...base,
+        rewardFuncs: [
+          function str() {
+            return ['1', 1, 1, 1] as never;
+          },
+        ],
+      }),
+    ).rejects.toThrow(/a finite number or null/);
   });
 
   it('refuses duplicate names and reserved column names', async () => {
     const f = () => [1, 1, 1, 1];
     await expect(runRewardFunctions({ ...base, rewardFuncs: [f, f] })).rejects.toThrow(/two reward functions are named "f"/);
-    await expect(
-      runRewardFunctions({ ...base, inputs: inputs.map((r) => ({ ...r, completions: 1 })), rewardFuncs: [f] }),
-    ).rejects.toThrow(/column "completions" clashes/);
+    await expect(runRewardFunctions({ ...base, inputs: inputs.map((r) => ({ ...r, completions: 1 })), rewardFuncs: [f] })).rejects.toThrow(
+      /column "completions" clashes/,
+    );
   });
 
   it('collects metrics the functions log', async () => {
@@ -189,14 +215,28 @@ describe('built-in rewards', () => {
   it("length: TRL's soft overlong punishment", () => {
     const len = lengthReward({ maxCompletionLength: 10, softPunishCache: 4 });
     const ids = [6, 7, 8, 10, 11].map((n) => new Array<number>(n).fill(0));
-    expect(len(argsFor(ids.map(() => ''), {}, ids))).toEqual([0, -0.25, -0.5, -1, -1]);
+    expect(
+      len(
+        argsFor(
+          ids.map(() => ''),
+          {},
+          ids,
+        ),
+      ),
+    ).toEqual([0, -0.25, -0.5, -1, -1]);
     expect(() => lengthReward({ maxCompletionLength: 10, softPunishCache: 0 })).toThrow(/softPunishCache/);
   });
 
   it('tool calls: well-formed Qwen3 calls of known tools with valid arguments', () => {
     const tools = toolCallReward({
       tools: [
-        { type: 'function', function: { name: 'add', parameters: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } }, required: ['a', 'b'] } } },
+        {
+          type: 'function',
+          function: {
+            name: 'add',
+            parameters: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } }, required: ['a', 'b'] },
+          },
+        },
         'now',
       ],
     });

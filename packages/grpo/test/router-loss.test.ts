@@ -26,7 +26,12 @@ async function tinyMoe(): Promise<Qwen3> {
 
 const prompts = ['1+2=', '3+4=', '5+6=', '7+8='].map((prompt) => ({ prompt }));
 const grpo = (model: Qwen3, config: Record<string, unknown>) =>
-  new GRPOTrainer({ model, rewardFuncs: () => [0, 0, 0, 0], trainDataset: prompts, config: { numGenerations: 2, perDeviceTrainBatchSize: 4, outputDir: tempDir(), ...config } });
+  new GRPOTrainer({
+    model,
+    rewardFuncs: () => [0, 0, 0, 0],
+    trainDataset: prompts,
+    config: { numGenerations: 2, perDeviceTrainBatchSize: 4, outputDir: tempDir(), ...config },
+  });
 
 describe('router loss settings', () => {
   it("takes the model config's coefficient by default, the config's when given, and 0 turns it off", async () => {
@@ -39,7 +44,9 @@ describe('router loss settings', () => {
     expect(grpo(dense, { routerAuxLossCoef: 0 }).routerLoss).toBeNull();
     expect(() => grpo(dense, { routerAuxLossCoef: 0.01 })).toThrow(GRPOConfigError);
     expect(() => grpo(dense, { routerAuxLossCoef: 0.01 })).toThrow(/not a Mixture-of-Experts model/);
-    expect(() => new SFTTrainer({ model: dense, trainDataset: [{ prompt: '1+1=', completion: ' 2' }], config: { routerAuxLossCoef: 0.01 } })).toThrow(/not a Mixture-of-Experts/);
+    expect(
+      () => new SFTTrainer({ model: dense, trainDataset: [{ prompt: '1+1=', completion: ' 2' }], config: { routerAuxLossCoef: 0.01 } }),
+    ).toThrow(/not a Mixture-of-Experts/);
   });
 });
 
@@ -54,7 +61,10 @@ describe('SFT with the router loss', () => {
     const config = { perDeviceTrainBatchSize: 3, gradientAccumulationSteps: 2, bf16: false, eosToken: '#', outputDir: tempDir() };
     const withRouter = new SFTTrainer({ model: await tinyMoe(), trainDataset: records, config: { ...config, routerAuxLossCoef: 0.5 } });
     const plain = new SFTTrainer({ model: await tinyMoe(), trainDataset: records, config: { ...config, routerAuxLossCoef: 0 } });
-    const batch = sftBatch(withRouter.examples.map((e) => [e]), 0);
+    const batch = sftBatch(
+      withRouter.examples.map((e) => [e]),
+      0,
+    );
     expect(batch.tokenMask).not.toBeNull(); // rows of different lengths: padding is left out
     const a = withRouter.lossAndGrad(batch);
     const b = plain.lossAndGrad(batch);
@@ -89,8 +99,15 @@ describe('GRPO training step on Qwen3-MoE with the router loss', () => {
       rewardFuncs: ({ completions }) => completions.map((c) => (/\d/.test(c) ? 1 : 0)),
       trainDataset: prompts,
       config: {
-        numGenerations: 2, perDeviceTrainBatchSize: 4, maxCompletionLength: 4, maxSteps: 1, loggingSteps: 1, bf16: false, learningRate: 1e-2,
-        outputDir: tempDir(), lora: { rank: 2, alpha: 4, targetModules: ['self_attn.q_proj', 'mlp.gate'] },
+        numGenerations: 2,
+        perDeviceTrainBatchSize: 4,
+        maxCompletionLength: 4,
+        maxSteps: 1,
+        loggingSteps: 1,
+        bf16: false,
+        learningRate: 1e-2,
+        outputDir: tempDir(),
+        lora: { rank: 2, alpha: 4, targetModules: ['self_attn.q_proj', 'mlp.gate'] },
       },
       onLog: (r) => logs.push(r as Record<string, unknown>),
     });

@@ -46,15 +46,25 @@ describe('SFT data', () => {
   it('counts only completion tokens and appends the end-of-sequence token', async () => {
     const model = await tinyModel();
     const tok = model.tokenizer!;
-    const ex = tokenizeSFTRecord(tok, { prompt: '3+4=', completion: ' 7' }, { eosTokenId: 2, completionOnlyLoss: true, assistantOnlyLoss: false, maxLength: null });
+    const ex = tokenizeSFTRecord(
+      tok,
+      { prompt: '3+4=', completion: ' 7' },
+      { eosTokenId: 2, completionOnlyLoss: true, assistantOnlyLoss: false, maxLength: null },
+    );
     const promptIds = tok.encode('3+4=', { addSpecialTokens: false });
     const completionIds = tok.encode(' 7', { addSpecialTokens: false });
     expect(ex.ids).toEqual([...promptIds, ...completionIds, 2]);
     expect(ex.lossMask).toEqual([...promptIds.map(() => 0), ...completionIds.map(() => 1), 1]);
-    const all = tokenizeSFTRecord(tok, { prompt: '3+4=', completion: ' 7' }, { eosTokenId: 2, completionOnlyLoss: false, assistantOnlyLoss: false, maxLength: 3 });
+    const all = tokenizeSFTRecord(
+      tok,
+      { prompt: '3+4=', completion: ' 7' },
+      { eosTokenId: 2, completionOnlyLoss: false, assistantOnlyLoss: false, maxLength: 3 },
+    );
     expect(all.ids).toEqual(ex.ids.slice(0, 3));
     expect(all.lossMask).toEqual([1, 1, 1]);
-    expect(() => tokenizeSFTRecord(tok, { nope: 1 } as never, { eosTokenId: 2, completionOnlyLoss: true, assistantOnlyLoss: false, maxLength: null })).toThrow(/prompt, completion/);
+    expect(() =>
+      tokenizeSFTRecord(tok, { nope: 1 } as never, { eosTokenId: 2, completionOnlyLoss: true, assistantOnlyLoss: false, maxLength: null }),
+    ).toThrow(/prompt, completion/);
   });
 
   it('masks everything but the assistant turns with assistantOnlyLoss', async () => {
@@ -64,7 +74,11 @@ describe('SFT data', () => {
       { role: 'user', content: 'Hi' },
       { role: 'assistant', content: 'Hello' },
     ];
-    const ex = tokenizeSFTRecord(tok, { messages }, { eosTokenId: 151645, completionOnlyLoss: false, assistantOnlyLoss: true, maxLength: null });
+    const ex = tokenizeSFTRecord(
+      tok,
+      { messages },
+      { eosTokenId: 151645, completionOnlyLoss: false, assistantOnlyLoss: true, maxLength: null },
+    );
     const counted = ex.ids.filter((_, i) => ex.lossMask[i] === 1);
     expect(tok.decode(counted)).toContain('Hello');
     expect(tok.decode(counted)).not.toContain('Hi');
@@ -83,7 +97,13 @@ describe('SFT data', () => {
     const { model, trainer } = await makeSft({ maxLength: 32 });
     const examples = trainer.examples.slice(0, 6);
     const numItems = examples.reduce((n, e) => n + e.lossMask.slice(1).filter((m) => m === 1).length, 0);
-    const plain = trainer.lossAndGrad(sftBatch(examples.map((e) => [e]), 0), numItems);
+    const plain = trainer.lossAndGrad(
+      sftBatch(
+        examples.map((e) => [e]),
+        0,
+      ),
+      numItems,
+    );
     const packedRows = packExamples(examples, 32);
     expect(packedRows.length).toBeLessThan(examples.length);
     const packed = trainer.lossAndGrad(sftBatch(packedRows, 0), numItems);
@@ -102,7 +122,16 @@ describe('SFTTrainer', () => {
     await trainer.train();
     expect(logs).toHaveLength(8);
     expect(logs[7].loss as number).toBeLessThan((logs[0].loss as number) * 0.7);
-    for (const key of ['loss', 'grad_norm', 'learning_rate', 'mean_token_accuracy', 'entropy', 'num_tokens', 'step_time', 'tokens_per_sec']) {
+    for (const key of [
+      'loss',
+      'grad_norm',
+      'learning_rate',
+      'mean_token_accuracy',
+      'entropy',
+      'num_tokens',
+      'step_time',
+      'tokens_per_sec',
+    ]) {
       expect(logs[0], key).toHaveProperty(key);
     }
     // Warmup: the first update uses learning rate 0 (HF's schedule).
@@ -116,19 +145,36 @@ describe('SFTTrainer', () => {
     expect(r.globalStep).toBe(2);
   });
 
-  it('resumes exactly from a checkpoint', onCpuDevice(mx, async () => {
-    const full: LogRecord[] = [];
-    const out = tempDir();
-    const a = await makeSft({ maxSteps: 5, saveSteps: 2, outputDir: out, gradientAccumulationSteps: 2, perDeviceTrainBatchSize: 4 }, full);
-    await a.trainer.train();
-    const resumed: LogRecord[] = [];
-    const b = await makeSft({ maxSteps: 5, outputDir: tempDir(), gradientAccumulationSteps: 2, perDeviceTrainBatchSize: 4, resumeFromCheckpoint: join(out, 'checkpoint-2') }, resumed);
-    await b.trainer.train();
-    expect(resumed.map((r) => r.step)).toEqual([3, 4, 5]);
-    resumed.forEach((r, i) => {
-      for (const key of ['loss', 'grad_norm', 'learning_rate', 'mean_token_accuracy']) expect(r[key], `${key} at ${r.step}`).toBe(full[2 + i][key]);
-    });
-  }), 90_000);
+  it(
+    'resumes exactly from a checkpoint',
+    onCpuDevice(mx, async () => {
+      const full: LogRecord[] = [];
+      const out = tempDir();
+      const a = await makeSft(
+        { maxSteps: 5, saveSteps: 2, outputDir: out, gradientAccumulationSteps: 2, perDeviceTrainBatchSize: 4 },
+        full,
+      );
+      await a.trainer.train();
+      const resumed: LogRecord[] = [];
+      const b = await makeSft(
+        {
+          maxSteps: 5,
+          outputDir: tempDir(),
+          gradientAccumulationSteps: 2,
+          perDeviceTrainBatchSize: 4,
+          resumeFromCheckpoint: join(out, 'checkpoint-2'),
+        },
+        resumed,
+      );
+      await b.trainer.train();
+      expect(resumed.map((r) => r.step)).toEqual([3, 4, 5]);
+      resumed.forEach((r, i) => {
+        for (const key of ['loss', 'grad_norm', 'learning_rate', 'mean_token_accuracy'])
+          expect(r[key], `${key} at ${r.step}`).toBe(full[2 + i][key]);
+      });
+    }),
+    90_000,
+  );
 
   it('rejects invalid options with a message naming them', () => {
     expect(() => parseSFTConfig({ maxLength: -1 })).toThrow(/maxLength/);

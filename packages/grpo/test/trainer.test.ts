@@ -4,7 +4,15 @@ import { adapterParameters } from '@mlxn/nn';
 import { tokenLogprobs } from '@mlxn/models-qwen3';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
-  GRPOTrainer, type GRPOTrainerOptions, MetricsLog, ProgressBar, cutAtEos, readMetrics, rolloutTensors, tokenizePrompts, withAdaptersDisabled,
+  GRPOTrainer,
+  type GRPOTrainerOptions,
+  MetricsLog,
+  ProgressBar,
+  cutAtEos,
+  readMetrics,
+  rolloutTensors,
+  tokenizePrompts,
+  withAdaptersDisabled,
 } from '../src/index.js';
 import { join } from 'node:path';
 import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
@@ -41,7 +49,8 @@ async function makeTrainer(config: Record<string, unknown> = {}, extra: Partial<
 }
 
 // batchGenerate is installed on Qwen3's prototype by @mlxn/models-qwen3.
-const spyGenerate = (model: object) => vi.spyOn(model as { batchGenerate: (p: number[][], o: Record<string, unknown>) => Promise<unknown> }, 'batchGenerate');
+const spyGenerate = (model: object) =>
+  vi.spyOn(model as { batchGenerate: (p: number[][], o: Record<string, unknown>) => Promise<unknown> }, 'batchGenerate');
 
 const flat = (a: mx.Array) => Array.from(a.dataSync() as Float32Array);
 
@@ -55,16 +64,34 @@ describe('rollouts', () => {
 
   it('left-pads prompts, right-pads completions and masks truncated rows when asked', () => {
     const prompts = [[1, 2, 3], [4]];
-    const completions = [[5, 2], [6, 7, 8]];
+    const completions = [
+      [5, 2],
+      [6, 7, 8],
+    ];
     const truncated = [false, true];
     const t = rolloutTensors(prompts, completions, truncated, { padTokenId: 0 });
     expect(t.promptLength).toBe(3);
-    expect(t.inputIds.tolist()).toEqual([[1, 2, 3, 5, 2, 0], [0, 0, 4, 6, 7, 8]]);
-    expect(t.attentionMask.tolist()).toEqual([[1, 1, 1, 1, 1, 0], [0, 0, 1, 1, 1, 1]]);
-    expect(t.completionMask.tolist()).toEqual([[1, 1, 0], [1, 1, 1]]);
+    expect(t.inputIds.tolist()).toEqual([
+      [1, 2, 3, 5, 2, 0],
+      [0, 0, 4, 6, 7, 8],
+    ]);
+    expect(t.attentionMask.tolist()).toEqual([
+      [1, 1, 1, 1, 1, 0],
+      [0, 0, 1, 1, 1, 1],
+    ]);
+    expect(t.completionMask.tolist()).toEqual([
+      [1, 1, 0],
+      [1, 1, 1],
+    ]);
     const masked = rolloutTensors(prompts, completions, truncated, { padTokenId: 0, maskTruncatedCompletions: true });
-    expect(masked.completionMask.tolist()).toEqual([[1, 1, 0], [0, 0, 0]]);
-    expect(masked.attentionMask.tolist()).toEqual([[1, 1, 1, 1, 1, 0], [0, 0, 1, 0, 0, 0]]);
+    expect(masked.completionMask.tolist()).toEqual([
+      [1, 1, 0],
+      [0, 0, 0],
+    ]);
+    expect(masked.attentionMask.tolist()).toEqual([
+      [1, 1, 1, 1, 1, 0],
+      [0, 0, 1, 0, 0, 0],
+    ]);
   });
 
   it('truncates prompts on the left to maxPromptLength', async () => {
@@ -91,11 +118,19 @@ describe('GRPOTrainer parts', () => {
   it('scores log-probabilities from the logits divided by the sampling temperature', async () => {
     const { model, trainer } = await makeTrainer({ temperature: 0.7, maxSteps: 1, numIterations: 2 });
     await trainer.train();
-    const batch = (trainer as unknown as { bufferState(): { batches: { inputIds: mx.Array; attentionMask: mx.Array; promptLength: number; oldLogprobs: mx.Array }[] } }).bufferState().batches[0];
+    const batch = (
+      trainer as unknown as {
+        bufferState(): { batches: { inputIds: mx.Array; attentionMask: mx.Array; promptLength: number; oldLogprobs: mx.Array }[] };
+      }
+    ).bufferState().batches[0];
     // numIterations 2: the buffer keeps the generating policy's log-probabilities (before the update).
     expect(batch.oldLogprobs).not.toBeNull();
     const model2 = await tinyModel();
-    const expected = tokenLogprobs(model2, batch.inputIds, { start: batch.promptLength, temperature: 0.7, mask: batch.attentionMask }).logprobs;
+    const expected = tokenLogprobs(model2, batch.inputIds, {
+      start: batch.promptLength,
+      temperature: 0.7,
+      mask: batch.attentionMask,
+    }).logprobs;
     const plain = tokenLogprobs(model2, batch.inputIds, { start: batch.promptLength, temperature: 1, mask: batch.attentionMask }).logprobs;
     const got = flat(batch.oldLogprobs);
     flat(expected).forEach((v, i) => expect(got[i]).toBeCloseTo(v, 5));
@@ -136,7 +171,13 @@ describe('GRPOTrainer parts', () => {
     let after: Float32Array | null = null;
     const step = trainer.step.bind(trainer);
     vi.spyOn(trainer, 'step').mockImplementation((o) => {
-      const w = () => Float32Array.from(model.namedParameters().find(([k]) => k.endsWith('mlp.down_proj.weight'))![1].dataSync() as Float32Array);
+      const w = () =>
+        Float32Array.from(
+          model
+            .namedParameters()
+            .find(([k]) => k.endsWith('mlp.down_proj.weight'))![1]
+            .dataSync() as Float32Array,
+        );
       if (calls === 2) before = w();
       const r = step(o);
       if (calls === 2) after = w();
@@ -180,8 +221,17 @@ describe('GRPOTrainer parts', () => {
 
 describe('LoRA and the reference model', () => {
   it('trains only the adapters: base weights keep their values, only adapters get gradients', async () => {
-    const { model, trainer } = await makeTrainer({ lora: { rank: 4, alpha: 8, targetModules: ['self_attn.q_proj', 'self_attn.v_proj', 'mlp.down_proj'] }, maxSteps: 2, beta: 0.04 });
-    const base = new Map(model.namedParameters().filter(([k]) => !/lora_[ab]$/.test(k)).map(([k, a]) => [k, Array.from(a.dataSync() as Float32Array)]));
+    const { model, trainer } = await makeTrainer({
+      lora: { rank: 4, alpha: 8, targetModules: ['self_attn.q_proj', 'self_attn.v_proj', 'mlp.down_proj'] },
+      maxSteps: 2,
+      beta: 0.04,
+    });
+    const base = new Map(
+      model
+        .namedParameters()
+        .filter(([k]) => !/lora_[ab]$/.test(k))
+        .map(([k, a]) => [k, Array.from(a.dataSync() as Float32Array)]),
+    );
     const adaptersBefore = new Map(adapterParameters(model).map(([k, a]) => [k, Array.from(a.dataSync() as Float32Array)]));
     const trainable = model.namedTrainableParameters().map(([k]) => k);
     expect(trainable.length).toBeGreaterThan(0);
@@ -199,7 +249,9 @@ describe('LoRA and the reference model', () => {
       if (/lora_[ab]$/.test(k)) continue;
       expect(Array.from(a.dataSync() as Float32Array), k).toEqual(base.get(k));
     }
-    const changed = adapterParameters(model).some(([k, a]) => Array.from(a.dataSync() as Float32Array).some((v, i) => v !== adaptersBefore.get(k)![i]));
+    const changed = adapterParameters(model).some(([k, a]) =>
+      Array.from(a.dataSync() as Float32Array).some((v, i) => v !== adaptersBefore.get(k)![i]),
+    );
     expect(changed).toBe(true);
   });
 
@@ -259,7 +311,12 @@ describe('precision', () => {
   });
 
   it("keeps the optimizer state in the weights' dtype with optimizerStateDtype 'parameter'", async () => {
-    const { model, trainer } = await makeTrainer({ bf16: false, maxSteps: 2, gradientAccumulationSteps: 2, optimizerStateDtype: 'parameter' });
+    const { model, trainer } = await makeTrainer({
+      bf16: false,
+      maxSteps: 2,
+      gradientAccumulationSteps: 2,
+      optimizerStateDtype: 'parameter',
+    });
     model.setDtype('bfloat16');
     const before = mx.treeFlatten(model.trainableParameters()).map((a) => a.tolist());
     const result = await trainer.train();
@@ -272,7 +329,7 @@ describe('precision', () => {
     expect(after).not.toEqual(before);
   });
 
-  it("gives float32 weights the same updates with either optimizerStateDtype", async () => {
+  it('gives float32 weights the same updates with either optimizerStateDtype', async () => {
     const weights = async (optimizerStateDtype: string, bf16: boolean) => {
       const { model, trainer } = await makeTrainer({ bf16, maxSteps: 2, gradientAccumulationSteps: 2, optimizerStateDtype });
       await trainer.train();

@@ -12,7 +12,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { GRPOTrainer, type GRPOConfigInput, type TrainBatch } from '../src/index.js';
 import { cleanup, tempDir } from './trainer-fixture.js';
 
-interface GradEntry { shape: number[]; sq_norm: number; dot: number; data?: number[] }
+interface GradEntry {
+  shape: number[];
+  sq_norm: number;
+  dot: number;
+  data?: number[];
+}
 interface Case {
   kind: 'dense' | 'moe';
   config: Record<string, unknown>;
@@ -60,20 +65,35 @@ const f32 = (rows: number[][]) => mx.array(rows, 'float32');
 
 describe("gradients through TRL's _compute_loss (golden)", () => {
   // With gradient checkpointing (TRL's default) and, for the MoE model, also without it.
-  const runs = Object.entries(golden.cases).flatMap(([name, c]) => (c.kind === 'moe' ? [true, false] : [true]).map((ck) => [name, c, ck] as const));
+  const runs = Object.entries(golden.cases).flatMap(([name, c]) =>
+    (c.kind === 'moe' ? [true, false] : [true]).map((ck) => [name, c, ck] as const),
+  );
   for (const [name, c, checkpointing] of runs) {
     it(`${name}${checkpointing ? '' : ' (no checkpointing)'}`, async () => {
       const model = await Qwen3.load(folder(c.kind), { truncatedVocab: true });
       const config: GRPOConfigInput = {
-        numGenerations: 2, perDeviceTrainBatchSize: 4, maxCompletionLength: 6, bf16: false, gradientCheckpointing: checkpointing,
-        outputDir: tempDir(), maxSteps: 1,
+        numGenerations: 2,
+        perDeviceTrainBatchSize: 4,
+        maxCompletionLength: 6,
+        bf16: false,
+        gradientCheckpointing: checkpointing,
+        outputDir: tempDir(),
+        maxSteps: 1,
         ...Object.fromEntries(Object.entries(c.config).map(([k, v]) => [camel(k), v])),
       };
-      const trainer = new GRPOTrainer({ model, rewardFuncs: () => [0, 0, 0, 0], trainDataset: ['a', 'b', 'c', 'd'].map((prompt) => ({ prompt })), config });
+      const trainer = new GRPOTrainer({
+        model,
+        rewardFuncs: () => [0, 0, 0, 0],
+        trainDataset: ['a', 'b', 'c', 'd'].map((prompt) => ({ prompt })),
+        config,
+      });
       expect(trainer.routerLoss?.coef ?? 0).toBeCloseTo(c.aux_loss_enabled ? c.router_aux_loss_coef : 0, 12);
       const cmask = golden.completion_mask.map((r, i) => r.map((m, j) => m * (c.batch.tools ? golden.tool_mask[i][j] : 1)));
       const batch: TrainBatch = {
-        inputIds: mx.array(golden.prompt_ids.map((p, i) => [...p, ...golden.completion_ids[i]]), 'int32'),
+        inputIds: mx.array(
+          golden.prompt_ids.map((p, i) => [...p, ...golden.completion_ids[i]]),
+          'int32',
+        ),
         attentionMask: f32(golden.prompt_mask.map((p, i) => [...p, ...golden.completion_mask[i]])),
         completionMask: f32(cmask),
         promptLength: golden.prompt_ids[0].length,

@@ -95,7 +95,8 @@ function stats(g: mx.Array): Stats {
 function namedLeaves(tree: unknown, prefix = '', out: [string, mx.Array][] = []): [string, mx.Array][] {
   if (tree instanceof mx.Array) out.push([prefix, tree]);
   else if (Array.isArray(tree)) tree.forEach((v, i) => namedLeaves(v, prefix ? `${prefix}.${i}` : `${i}`, out));
-  else if (tree !== null && typeof tree === 'object') for (const [k, v] of Object.entries(tree)) namedLeaves(v, prefix ? `${prefix}.${k}` : k, out);
+  else if (tree !== null && typeof tree === 'object')
+    for (const [k, v] of Object.entries(tree)) namedLeaves(v, prefix ? `${prefix}.${k}` : k, out);
   return out;
 }
 
@@ -123,7 +124,10 @@ describe.each(PASSES)('GRPOTrainer through the tiny Qwen3 against TRL 1.16 throu
 
   it('scores the completions as TRL does (log-probabilities and entropies at the temperature)', async () => {
     const model = await modelIn(dtype);
-    const ids = mx.array(fx.promptIds.map((p, i) => [...p, ...fx.completionIds[i]]), { dtype: 'int32' });
+    const ids = mx.array(
+      fx.promptIds.map((p, i) => [...p, ...fx.completionIds[i]]),
+      { dtype: 'int32' },
+    );
     const attentionMask = f32(fx.promptMask.map((p, i) => [...p, ...fx.completionMask[i]]));
     const r = completionLogprobs(model, { inputIds: ids, attentionMask, promptLength }, { temperature: fx.temperature, withEntropy: true });
     const mask = fx.completionMask.flat();
@@ -142,8 +146,14 @@ describe.each(PASSES)('GRPOTrainer through the tiny Qwen3 against TRL 1.16 throu
         rewardFuncs: [() => [0, 0, 0, 0]],
         trainDataset: arithmeticRecords(4),
         config: {
-          ...options, temperature: fx.temperature, numGenerations: 2, perDeviceTrainBatchSize: 4, maxCompletionLength: fx.completionIds[0].length,
-          bf16: false, gradientCheckpointing: c.name.includes('gradientCheckpointing'), outputDir: tempDir(),
+          ...options,
+          temperature: fx.temperature,
+          numGenerations: 2,
+          perDeviceTrainBatchSize: 4,
+          maxCompletionLength: fx.completionIds[0].length,
+          bf16: false,
+          gradientCheckpointing: c.name.includes('gradientCheckpointing'),
+          outputDir: tempDir(),
         },
       });
       const { loss, grads, metrics } = trainer.lossAndGrad(batchFor(c, trainer.config.beta));

@@ -97,7 +97,10 @@ describe.each(PASSES)('grpoLoss against TRL 1.16 GRPOTrainer._compute_loss ($dty
     expect(fx.versions.torch.startsWith('2.11.0')).toBe(true);
     for (const [axis, values] of Object.entries(fx.design.axes)) {
       for (const v of values) {
-        expect(fx.cases.some((c) => JSON.stringify(c.axes[axis]) === JSON.stringify(v)), `${axis}=${JSON.stringify(v)}`).toBe(true);
+        expect(
+          fx.cases.some((c) => JSON.stringify(c.axes[axis]) === JSON.stringify(v)),
+          `${axis}=${JSON.stringify(v)}`,
+        ).toBe(true);
       }
     }
     const axes = Object.keys(fx.design.axes);
@@ -105,7 +108,9 @@ describe.each(PASSES)('grpoLoss against TRL 1.16 GRPOTrainer._compute_loss ($dty
       for (let j = i + 1; j < axes.length; j++) {
         for (const a of fx.design.axes[axes[i]]) {
           for (const b of fx.design.axes[axes[j]]) {
-            const hit = fx.cases.some((c) => JSON.stringify(c.axes[axes[i]]) === JSON.stringify(a) && JSON.stringify(c.axes[axes[j]]) === JSON.stringify(b));
+            const hit = fx.cases.some(
+              (c) => JSON.stringify(c.axes[axes[i]]) === JSON.stringify(a) && JSON.stringify(c.axes[axes[j]]) === JSON.stringify(b),
+            );
             expect(hit, `${axes[i]}=${JSON.stringify(a)} with ${axes[j]}=${JSON.stringify(b)}`).toBe(true);
           }
         }
@@ -136,12 +141,19 @@ describe.each(PASSES)('grpoLoss against TRL 1.16 GRPOTrainer._compute_loss ($dty
           });
         const lp = arr(p.logprobs);
         const ent = arr(p.entropy);
-        const [loss, [gLogprobs, gEntropy]] = mx.valueAndGrad((a: mx.Array, b: mx.Array) => run(a, b).loss, [0, 1])(lp, ent) as [mx.Array, mx.Array[]];
+        const [loss, [gLogprobs, gEntropy]] = mx.valueAndGrad((a: mx.Array, b: mx.Array) => run(a, b).loss, [0, 1])(lp, ent) as [
+          mx.Array,
+          mx.Array[],
+        ];
         const what = `micro-batch ${n}`;
         close(Number(loss.item()), step.loss, `${what} loss`);
         closeMatrix(flat(gLogprobs), step.grad, `${what} d loss / d logprobs`);
         if (step.entropyGrad) closeMatrix(flat(gEntropy), step.entropyGrad, `${what} d loss / d entropy`);
-        else expect(flat(gEntropy).every((v) => v === 0), `${what}: TRL's loss does not depend on the entropies`).toBe(true);
+        else
+          expect(
+            flat(gEntropy).every((v) => v === 0),
+            `${what}: TRL's loss does not depend on the entropies`,
+          ).toBe(true);
 
         const r = run(lp, ent);
         const metrics = lossMetricsToNumbers(r.metrics);

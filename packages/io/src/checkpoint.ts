@@ -54,16 +54,25 @@ const INDEX = 'model.safetensors.index.json';
 
 function matcher(filter: TensorFilter | undefined): (name: string) => boolean {
   if (filter === undefined) return () => true;
-  if (filter instanceof RegExp) return (n) => { filter.lastIndex = 0; return filter.test(n); };
+  if (filter instanceof RegExp)
+    return (n) => {
+      filter.lastIndex = 0;
+      return filter.test(n);
+    };
   if (typeof filter === 'function') return filter;
-  if (Array.isArray(filter)) { const set = new Set(filter); return (n) => set.has(n); }
+  if (Array.isArray(filter)) {
+    const set = new Set(filter);
+    return (n) => set.has(n);
+  }
   throw new TypeError('filter must be a list of names, a RegExp or a function');
 }
 
 // Names and metadata keys come from the file: both records have no prototype, so a tensor named
 // `__proto__` (or `constructor`) is an ordinary entry and can never reach Object.prototype.
 function toCheckpoint(loaded: { names: string[]; arrays: NativeArray[]; metadata: Record<string, string> }, into: Checkpoint) {
-  loaded.names.forEach((n, i) => { into.arrays[n] = wrap(loaded.arrays[i]!); });
+  loaded.names.forEach((n, i) => {
+    into.arrays[n] = wrap(loaded.arrays[i]!);
+  });
   if (Object.keys(into.metadata).length === 0) for (const [k, v] of Object.entries(loaded.metadata)) into.metadata[k] = v;
 }
 
@@ -124,7 +133,9 @@ function loadInto(full: string, filter: TensorFilter | undefined): Checkpoint {
       }
       return out;
     }
-    const files = readdirSync(full).filter((f) => f.endsWith('.safetensors')).sort();
+    const files = readdirSync(full)
+      .filter((f) => f.endsWith('.safetensors'))
+      .sort();
     if (files.length === 0) throw new Error(`${full}: no ${INDEX} and no .safetensors files`);
     for (const f of files) loadFileInto(join(full, f), match, filter, out);
     return out;
@@ -133,8 +144,10 @@ function loadInto(full: string, filter: TensorFilter | undefined): Checkpoint {
     const loaded = native.ioLoadGguf(full);
     const keep = { names: [] as string[], arrays: [] as NativeArray[], metadata: loaded.metadata };
     loaded.names.forEach((n, i) => {
-      if (match(n)) { keep.names.push(n); keep.arrays.push(loaded.arrays[i]!); }
-      else native.release(loaded.arrays[i]!);
+      if (match(n)) {
+        keep.names.push(n);
+        keep.arrays.push(loaded.arrays[i]!);
+      } else native.release(loaded.arrays[i]!);
     });
     toCheckpoint(keep, out);
     return out;
@@ -149,7 +162,10 @@ function loadInto(full: string, filter: TensorFilter | undefined): Checkpoint {
 function loadFileInto(file: string, match: (n: string) => boolean, filter: TensorFilter | undefined, out: Checkpoint) {
   let names: string[] | undefined;
   if (filter !== undefined) {
-    names = native.ioSafetensorsHeader(file).tensors.map((t) => t.name).filter(match);
+    names = native
+      .ioSafetensorsHeader(file)
+      .tensors.map((t) => t.name)
+      .filter(match);
     if (names.length === 0) return;
   }
   toCheckpoint(native.ioLoadSafetensors(file, names), out);
@@ -170,7 +186,8 @@ export function parseSize(size: number | string): number {
   }
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(size);
   const unit = m ? UNITS[(m[2] || 'B').toUpperCase()] : undefined;
-  if (!m || unit === undefined || Number(m[1]) <= 0) throw new RangeError(`maxShardSize: cannot parse '${size}' (use bytes or e.g. '5GB', '500MB')`);
+  if (!m || unit === undefined || Number(m[1]) <= 0)
+    throw new RangeError(`maxShardSize: cannot parse '${size}' (use bytes or e.g. '5GB', '500MB')`);
   return Math.floor(Number(m[1]) * unit);
 }
 
@@ -206,6 +223,10 @@ export function saveSync(path: string, arrays: Record<string, mx.Array> | Map<st
 }
 
 /** `saveSync` as a promise. */
-export async function save(path: string, arrays: Record<string, mx.Array> | Map<string, mx.Array>, options: SaveOptions = {}): Promise<string[]> {
+export async function save(
+  path: string,
+  arrays: Record<string, mx.Array> | Map<string, mx.Array>,
+  options: SaveOptions = {},
+): Promise<string[]> {
   return saveSync(path, arrays, options);
 }

@@ -27,7 +27,8 @@ function kind(st: Stats): string {
 
 function checkStats(file: string, st: Stats, limits: ReadFileLimits): void {
   if (!st.isFile()) throw new Error(`${file}: is ${kind(st)}, not a regular file`);
-  if (st.size > limits.maxBytes) throw new Error(`${file}: ${st.size} bytes exceeds the limit of ${limits.maxBytes} bytes for ${limits.what}`);
+  if (st.size > limits.maxBytes)
+    throw new Error(`${file}: ${st.size} bytes exceeds the limit of ${limits.maxBytes} bytes for ${limits.what}`);
 }
 
 function tooLong(file: string, limits: ReadFileLimits): Error {
@@ -123,7 +124,8 @@ export function jsonDepth(text: string): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {

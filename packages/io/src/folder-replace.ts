@@ -23,7 +23,21 @@
  * `writerRunning`): PIDs alone are reused, and mean nothing in another PID namespace. The native
  * writer (crates/mlxn-io/src/atomic.rs) marks its temporary files the same way.
  */
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 export type HiddenKind = 'tmp' | 'new' | 'old' | 'del';
@@ -64,7 +78,12 @@ function startTimeOf(pid: number | 'self'): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
     // The command name (field 2) is in parentheses and may hold spaces: count after the last ')'.
-    const start = Number(stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/)[19]);
+    const start = Number(
+      stat
+        .slice(stat.lastIndexOf(')') + 1)
+        .trim()
+        .split(/\s+/)[19],
+    );
     return Number.isSafeInteger(start) ? start : undefined;
   } catch {
     return undefined;
@@ -79,7 +98,10 @@ export function processMark(): WriterMark | null {
   ownMark = null;
   try {
     const start = startTimeOf('self');
-    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').replace(/[^0-9a-fA-F]/g, '').slice(0, 8).toLowerCase();
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1')
+      .replace(/[^0-9a-fA-F]/g, '')
+      .slice(0, 8)
+      .toLowerCase();
     const ns = /^pid:\[(\d+)\]$/.exec(readlinkSync('/proc/self/ns/pid'));
     if (start !== undefined && boot.length === 8 && ns) ownMark = { start, boot, ns: Number(ns[1]) };
   } catch {
@@ -296,8 +318,10 @@ function recoverEntries(full: string, mine: (HiddenEntry & { path: string })[], 
     // Killed between the two renames (or the old copy was being put back): the complete new
     // copy wins, else the old one. Done even when its writer lives: NAME must not stay empty.
     // Earlier versions moved the old copy aside under a `tmp` name: a complete one is used last.
-    const pick = newestFirst('new', false)[0] ?? newestFirst('old', false)[0]
-      ?? (isComplete ? newestFirst('tmp', true).find((h) => isComplete(h.path)) : undefined);
+    const pick =
+      newestFirst('new', false)[0] ??
+      newestFirst('old', false)[0] ??
+      (isComplete ? newestFirst('tmp', true).find((h) => isComplete(h.path)) : undefined);
     if (pick) {
       renameSync(pick.path, full);
       syncFolder(parent);

@@ -85,7 +85,15 @@ export function listHubCache(cacheDir?: string, env: NodeJS.ProcessEnv = process
         seen.add(target);
         bytes += st.isSymbolicLink() ? (blobSizes.get(target) ?? 0) : st.size;
       }
-      revisions.push({ commit, refs: [...refs].filter(([, c]) => c === commit).map(([r]) => r).sort(), files: files.length, bytes });
+      revisions.push({
+        commit,
+        refs: [...refs]
+          .filter(([, c]) => c === commit)
+          .map(([r]) => r)
+          .sort(),
+        files: files.length,
+        bytes,
+      });
     }
     const bytes = [...blobSizes.values()].reduce((a, b) => a + b, 0);
     repos.push({ repo: `${m[1]}/${m[2]}`, bytes, revisions });

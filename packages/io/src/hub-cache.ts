@@ -113,7 +113,8 @@ export function resolveHubSnapshot(id: string, options: ResolveHubOptions = {}):
     const refFile = join(repoDir, 'refs', revision);
     if (!existsSync(refFile)) return throwError(missing(`no ref file ${refFile}`));
     commit = readTextFileSync(refFile, REF_FILE_LIMITS).trim();
-    if (!COMMIT.test(commit)) throw new Error(`${refFile}: expected a 40-character commit hash, got ${JSON.stringify(commit.slice(0, 60))}`);
+    if (!COMMIT.test(commit))
+      throw new Error(`${refFile}: expected a 40-character commit hash, got ${JSON.stringify(commit.slice(0, 60))}`);
   }
   const snapshot = join(repoDir, 'snapshots', commit);
   if (!isDirectory(snapshot)) return throwError(missing(`no snapshot folder ${snapshot}`));

@@ -16,12 +16,36 @@
  * neither resumes the other's partial file, and neither is disturbed by it.)
  */
 import { createHash, type Hash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, statfsSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  statfsSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { readTextFileSync } from './files.js';
 import { hubCacheDir, hubTarget, resolveHubSnapshot } from './hub-cache.js';
-import { DEFAULT_HUB_ENDPOINT, type HubRequest, HubHttpError, HubNetworkError, fetchRevisionCommit, getFileBody, headFile, listRepoTree } from './hub-http.js';
+import {
+  DEFAULT_HUB_ENDPOINT,
+  type HubRequest,
+  HubHttpError,
+  HubNetworkError,
+  fetchRevisionCommit,
+  getFileBody,
+  headFile,
+  listRepoTree,
+} from './hub-http.js';
 import { selectModelFiles } from './hub-model-files.js';
 import { hubToken } from './hub-token.js';
 
@@ -95,9 +119,15 @@ function endpointOf(options: HubDownloadOptions, env: NodeJS.ProcessEnv): string
 }
 
 function timeoutOf(options: HubDownloadOptions, env: NodeJS.ProcessEnv): number {
-  const fromEnv = env.HF_HUB_DOWNLOAD_TIMEOUT === undefined || env.HF_HUB_DOWNLOAD_TIMEOUT === '' ? undefined : Number(env.HF_HUB_DOWNLOAD_TIMEOUT) * 1000;
+  const fromEnv =
+    env.HF_HUB_DOWNLOAD_TIMEOUT === undefined || env.HF_HUB_DOWNLOAD_TIMEOUT === ''
+      ? undefined
+      : Number(env.HF_HUB_DOWNLOAD_TIMEOUT) * 1000;
   const ms = options.timeoutMs ?? fromEnv ?? 10_000;
-  if (!Number.isFinite(ms) || ms <= 0) throw new Error(`the download timeout must be a positive number, got ${options.timeoutMs ?? env.HF_HUB_DOWNLOAD_TIMEOUT} (timeoutMs or HF_HUB_DOWNLOAD_TIMEOUT in seconds)`);
+  if (!Number.isFinite(ms) || ms <= 0)
+    throw new Error(
+      `the download timeout must be a positive number, got ${options.timeoutMs ?? env.HF_HUB_DOWNLOAD_TIMEOUT} (timeoutMs or HF_HUB_DOWNLOAD_TIMEOUT in seconds)`,
+    );
   return ms;
 }
 
@@ -298,7 +328,11 @@ class DigestMismatch extends Error {}
 function isTransient(e: unknown): boolean {
   if (e instanceof TruncatedBody || e instanceof HubNetworkError) return true;
   const err = e as { name?: string; code?: string; cause?: { code?: string } };
-  return err?.name === 'TypeError' || /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|UND_ERR_)/.test(err?.code ?? err?.cause?.code ?? '') || String((e as Error)?.message).includes('terminated');
+  return (
+    err?.name === 'TypeError' ||
+    /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|UND_ERR_)/.test(err?.code ?? err?.cause?.code ?? '') ||
+    String((e as Error)?.message).includes('terminated')
+  );
 }
 
 function finishBlob(digest: Hash, job: BlobJob, partial: string, blob: string, what: string): void {
@@ -342,17 +376,25 @@ export async function downloadHubSnapshot(id: string, options: HubDownloadOption
   const env = options.env ?? process.env;
   const cache = options.cacheDir === undefined ? hubCacheDir(env) : resolve(options.cacheDir);
   if (isHubOffline(env)) {
-    throw new Error(`${parsed.repo} (revision ${revision}) cannot be downloaded: HF_HUB_OFFLINE is set. Unset it to download into ${cache}.`);
+    throw new Error(
+      `${parsed.repo} (revision ${revision}) cannot be downloaded: HF_HUB_OFFLINE is set. Unset it to download into ${cache}.`,
+    );
   }
   const { signal, onProgress } = options;
   if (signal?.aborted) throw abortReason(signal);
-  const req: HubRequest = { endpoint: endpointOf(options, env), token: hubToken(options.token, env), signal, timeoutMs: timeoutOf(options, env) };
+  const req: HubRequest = {
+    endpoint: endpointOf(options, env),
+    token: hubToken(options.token, env),
+    signal,
+    timeoutMs: timeoutOf(options, env),
+  };
   const maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
 
   const commit = COMMIT.test(revision) ? revision : await fetchRevisionCommit(req, parsed.repo, revision);
   const tree = await listRepoTree(req, parsed.repo, commit, options.maxRepoFiles ?? DEFAULT_MAX_REPO_FILES);
   const names = selectModelFiles(tree.map((f) => f.path));
-  if (!names.includes('config.json')) throw new Error(`${parsed.repo}@${revision}: the repository has no config.json at its top level (not a model?)`);
+  if (!names.includes('config.json'))
+    throw new Error(`${parsed.repo}@${revision}: the repository has no config.json at its top level (not a model?)`);
 
   const repoDir = join(cache, `models--${parsed.repo.replace('/', '--')}`);
   const blobs = join(repoDir, 'blobs');
@@ -375,7 +417,13 @@ export async function downloadHubSnapshot(id: string, options: HubDownloadOption
   }
   const total = jobs.reduce((s, j) => s + j.size, 0);
   const missing = jobs.filter((j) => !blobIsComplete(join(blobs, j.etag), j.size));
-  checkFreeSpace(blobs, missing.reduce((s, j) => s + j.size - (existsSync(join(blobs, `${j.etag}.incomplete`)) ? statSync(join(blobs, `${j.etag}.incomplete`)).size : 0), 0));
+  checkFreeSpace(
+    blobs,
+    missing.reduce(
+      (s, j) => s + j.size - (existsSync(join(blobs, `${j.etag}.incomplete`)) ? statSync(join(blobs, `${j.etag}.incomplete`)).size : 0),
+      0,
+    ),
+  );
 
   // A partial file beside a complete blob (another tool finished the file) is of no more use.
   for (const job of jobs) {
@@ -389,7 +437,15 @@ export async function downloadHubSnapshot(id: string, options: HubDownloadOption
     if (signal?.aborted) throw abortReason(signal);
     const before = doneBytes;
     const report = (fileBytes: number, finished = 0) =>
-      onProgress?.({ file: job.file, fileBytes, fileTotal: job.size, bytes: before + fileBytes, total, filesDone: filesDone + finished, files: jobs.length });
+      onProgress?.({
+        file: job.file,
+        fileBytes,
+        fileTotal: job.size,
+        bytes: before + fileBytes,
+        total,
+        filesDone: filesDone + finished,
+        files: jobs.length,
+      });
     // Made meanwhile by another download, or by an earlier file with the same contents.
     await withBlobLock(lockDir, job.etag, signal, async () => {
       if (!blobIsComplete(join(blobs, job.etag), job.size)) await downloadBlob(req, blobs, job, report);

@@ -60,7 +60,9 @@ async function hubFetch(req: HubRequest, url: string, init: RequestInit, what: s
   } catch (e) {
     if (req.signal?.aborted) throw req.signal.reason ?? e;
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    const detail = headersLate.signal.aborted ? `no answer within ${req.timeoutMs / 1000} s` : (cause?.code ?? cause?.message ?? (e as Error).message);
+    const detail = headersLate.signal.aborted
+      ? `no answer within ${req.timeoutMs / 1000} s`
+      : (cause?.code ?? cause?.message ?? (e as Error).message);
     throw new HubNetworkError(
       `${what}: cannot reach ${new URL(url).origin} (${detail}). Check the network (or HF_ENDPOINT), or set HF_HUB_OFFLINE=1 to use only the local cache.`,
       e,
@@ -186,7 +188,8 @@ export async function listRepoTree(req: HubRequest, repo: string, commit: string
     }
     const next = nextLink(res.headers.get('link'));
     // The cursor link must stay on the hub: the token goes with it.
-    if (next !== undefined && new URL(next, url).origin !== origin) throw new Error(`${what}: the next page is on another host (${new URL(next, url).origin})`);
+    if (next !== undefined && new URL(next, url).origin !== origin)
+      throw new Error(`${what}: the next page is on another host (${new URL(next, url).origin})`);
     url = next === undefined ? undefined : new URL(next, url).href;
   }
   return files;
@@ -206,7 +209,10 @@ export interface HubFileMetadata {
 /** huggingface_hub's `_normalize_etag`: `W/"x"` and `"x"` → `x`. */
 function normalizeEtag(etag: string | null): string | undefined {
   if (etag === null) return undefined;
-  return etag.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+  return etag
+    .trim()
+    .replace(/^W\//, '')
+    .replace(/^"(.*)"$/, '$1');
 }
 
 /**
@@ -219,7 +225,12 @@ export async function headFile(req: HubRequest, repo: string, commit: string, pa
   const origin = new URL(req.endpoint).origin;
   let url = `${repoUrl(req, repo)}/resolve/${commit}/${path.split('/').map(encodeURIComponent).join('/')}`;
   for (let hop = 0; ; hop++) {
-    const res = await hubFetch(req, url, { method: 'HEAD', redirect: 'manual', headers: headers(req, { 'accept-encoding': 'identity' }) }, what);
+    const res = await hubFetch(
+      req,
+      url,
+      { method: 'HEAD', redirect: 'manual', headers: headers(req, { 'accept-encoding': 'identity' }) },
+      what,
+    );
     const location = res.headers.get('location');
     const redirect = res.status >= 300 && res.status < 400 && location !== null;
     if (!res.ok && !redirect) throw await failure(res, what, repo);
@@ -230,10 +241,12 @@ export async function headFile(req: HubRequest, repo: string, commit: string, pa
       continue;
     }
     const sentCommit = res.headers.get('x-repo-commit');
-    if (sentCommit === null || !COMMIT.test(sentCommit)) throw new Error(`${what}: the hub sent no valid X-Repo-Commit (${JSON.stringify(sentCommit)})`);
+    if (sentCommit === null || !COMMIT.test(sentCommit))
+      throw new Error(`${what}: the hub sent no valid X-Repo-Commit (${JSON.stringify(sentCommit)})`);
     if (sentCommit !== commit) throw new Error(`${what}: the hub resolved commit ${sentCommit}, not the ${commit} asked for`);
     const etag = normalizeEtag(res.headers.get('x-linked-etag') ?? res.headers.get('etag'));
-    if (etag === undefined || !ETAG.test(etag)) throw new Error(`${what}: the hub sent no usable ETag (${JSON.stringify(etag)}); expected a sha1 or sha256 in hex`);
+    if (etag === undefined || !ETAG.test(etag))
+      throw new Error(`${what}: the hub sent no usable ETag (${JSON.stringify(etag)}); expected a sha1 or sha256 in hex`);
     const sizeText = res.headers.get('x-linked-size') ?? (redirect ? null : res.headers.get('content-length'));
     const size = sizeText !== null && /^\d{1,16}$/.test(sizeText) ? Number(sizeText) : Number.NaN;
     if (!Number.isSafeInteger(size)) throw new Error(`${what}: the hub sent no valid size (${JSON.stringify(sizeText)})`);
@@ -289,7 +302,13 @@ export async function getFileBody(req: HubRequest, url: string, start: number, w
 }
 
 /** The body's pieces; when none arrives for `timeoutMs`, the request is aborted and a HubNetworkError thrown. */
-async function* idleLimited(body: AsyncIterable<Uint8Array>, req: HubRequest, stop: AbortController, release: () => void, what: string): AsyncGenerator<Uint8Array> {
+async function* idleLimited(
+  body: AsyncIterable<Uint8Array>,
+  req: HubRequest,
+  stop: AbortController,
+  release: () => void,
+  what: string,
+): AsyncGenerator<Uint8Array> {
   let stalled = false;
   let timer: NodeJS.Timeout | undefined;
   const arm = () => {

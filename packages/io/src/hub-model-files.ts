@@ -9,7 +9,15 @@
 // Letters, digits, '_', '-', '.'; not starting with '.'; at most 255 bytes (one path component).
 const PLAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
 
-const TOKENIZER_FILES = new Set(['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'added_tokens.json', 'vocab.json', 'merges.txt', 'tokenizer.model']);
+const TOKENIZER_FILES = new Set([
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'added_tokens.json',
+  'vocab.json',
+  'merges.txt',
+  'tokenizer.model',
+]);
 
 /** Whether `name` (a path in the repository) is a file a model folder needs. */
 export function isModelFile(name: string): boolean {

@@ -33,6 +33,7 @@ export function hubToken(token: string | undefined, env: NodeJS.ProcessEnv): str
   if (value === undefined) return undefined;
   value = value.trim();
   if (value.length === 0) return undefined;
-  if (!/^[\x21-\x7e]+$/.test(value)) throw new Error(`the Hugging Face token from ${from} has characters a token cannot have (spaces, line breaks or non-ASCII)`);
+  if (!/^[\x21-\x7e]+$/.test(value))
+    throw new Error(`the Hugging Face token from ${from} has characters a token cannot have (spaces, line breaks or non-ASCII)`);
   return value;
 }

@@ -4,8 +4,16 @@
  */
 export { isCheckpointFileName, recoverFolderSave } from './folder-save.js';
 export {
-  beginFolderReplace, hiddenName, isInFlight, markInFlight, parseHiddenName, recoverFolder, recoverFolders, removeFolder,
-  syncFolder, syncTree,
+  beginFolderReplace,
+  hiddenName,
+  isInFlight,
+  markInFlight,
+  parseHiddenName,
+  recoverFolder,
+  recoverFolders,
+  removeFolder,
+  syncFolder,
+  syncTree,
 } from './folder-replace.js';
 export type { FolderReplace, HiddenKind } from './folder-replace.js';
 export { writeFileAtomic } from './write-atomic.js';

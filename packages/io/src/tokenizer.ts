@@ -44,7 +44,13 @@ export interface ChatTemplateOptions {
 }
 
 const CHAT_TEMPLATE_OPTIONS: readonly string[] = [
-  'tools', 'addGenerationPrompt', 'enableThinking', 'tokenize', 'chatTemplate', 'extra', 'limits',
+  'tools',
+  'addGenerationPrompt',
+  'enableThinking',
+  'tokenize',
+  'chatTemplate',
+  'extra',
+  'limits',
 ] satisfies (keyof ChatTemplateOptions)[];
 
 /**
@@ -152,7 +158,10 @@ export class Tokenizer {
 
   decodeBatch(batch: readonly (readonly number[])[], options: DecodeOptions = {}): string[] {
     checkOptionKeys(options, DECODE_OPTIONS, 'decodeBatch');
-    return this.#native.decodeBatch(batch.map((ids) => checkIds(ids)), options.skipSpecialTokens ?? false);
+    return this.#native.decodeBatch(
+      batch.map((ids) => checkIds(ids)),
+      options.skipSpecialTokens ?? false,
+    );
   }
 
   /** The id of a token (special or not), or undefined. */
@@ -217,7 +226,8 @@ function specialTokenVars(config: Record<string, unknown>): Record<string, strin
   for (const key of ['bos_token', 'eos_token', 'pad_token', 'unk_token', 'sep_token', 'cls_token', 'mask_token']) {
     const v = config[key];
     if (typeof v === 'string') out[key] = v;
-    else if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') out[key] = (v as { content: string }).content;
+    else if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string')
+      out[key] = (v as { content: string }).content;
   }
   return out;
 }

@@ -5,14 +5,53 @@ import { describe, expect, it } from 'vitest';
 import { inspectSafetensors, load, loadSync, parseSize, save, saveSync } from '../src/index.js';
 import { fixture, safetensorsBytes, tmp } from './helpers.js';
 
-const DTYPES: mx.Dtype[] = ['bool', 'uint8', 'uint16', 'uint32', 'uint64', 'int8', 'int16', 'int32', 'int64',
-  'float16', 'bfloat16', 'float32', 'float64', 'complex64'];
+const DTYPES: mx.Dtype[] = [
+  'bool',
+  'uint8',
+  'uint16',
+  'uint32',
+  'uint64',
+  'int8',
+  'int16',
+  'int32',
+  'int64',
+  'float16',
+  'bfloat16',
+  'float32',
+  'float64',
+  'complex64',
+];
 
 function sample(dtype: mx.Dtype): mx.Array {
-  if (dtype === 'bool') return mx.array([[true, false, true], [false, false, true]]);
-  if (dtype === 'complex64') return mx.add(mx.array([[1, 2, 3], [4, 5, 6]], { dtype: 'complex64' }), 0);
+  if (dtype === 'bool')
+    return mx.array([
+      [true, false, true],
+      [false, false, true],
+    ]);
+  if (dtype === 'complex64')
+    return mx.add(
+      mx.array(
+        [
+          [1, 2, 3],
+          [4, 5, 6],
+        ],
+        { dtype: 'complex64' },
+      ),
+      0,
+    );
   const signed = dtype.startsWith('int') || dtype.startsWith('float') || dtype === 'bfloat16';
-  return mx.array(signed ? [[-1.5, 2, 3.25], [4, -5, 6]] : [[1, 2, 3], [4, 5, 6]], { dtype });
+  return mx.array(
+    signed
+      ? [
+          [-1.5, 2, 3.25],
+          [4, -5, 6],
+        ]
+      : [
+          [1, 2, 3],
+          [4, 5, 6],
+        ],
+    { dtype },
+  );
 }
 
 const bytesOf = (a: mx.Array) => Buffer.from(a.dataSync({ rawHalf: true }).buffer.slice(0));
@@ -77,10 +116,33 @@ describe('bad safetensors files', () => {
   const data = new Uint8Array(16);
   const cases: [string, Buffer, RegExp][] = [
     ['truncated length', Buffer.from([1, 2, 3]), /truncated/],
-    ['header longer than file', (() => { const b = safetensorsBytes({}, 0); b.writeBigUInt64LE(1000n); return b; })(), /larger than the file/],
-    ['huge header length', (() => { const b = safetensorsBytes({}, 0); b.writeBigUInt64LE(1n << 40n); return b; })(), /exceeds the limit/],
+    [
+      'header longer than file',
+      (() => {
+        const b = safetensorsBytes({}, 0);
+        b.writeBigUInt64LE(1000n);
+        return b;
+      })(),
+      /larger than the file/,
+    ],
+    [
+      'huge header length',
+      (() => {
+        const b = safetensorsBytes({}, 0);
+        b.writeBigUInt64LE(1n << 40n);
+        return b;
+      })(),
+      /exceeds the limit/,
+    ],
     ['offsets past the end', safetensorsBytes({ x: { dtype: 'F32', shape: [8], data_offsets: [0, 32] } }, data), /past the end/],
-    ['overlap', safetensorsBytes({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } }, data), /overlap/],
+    [
+      'overlap',
+      safetensorsBytes(
+        { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } },
+        data,
+      ),
+      /overlap/,
+    ],
     ['unknown dtype', safetensorsBytes({ x: { dtype: 'F8_E9', shape: [2], data_offsets: [0, 2] } }, data), /unknown dtype 'F8_E9'/],
     ['shape vs bytes', safetensorsBytes({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, data), /needs 12 bytes/],
     ['not JSON', Buffer.concat([Buffer.from([4, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{{{{')]), /not valid JSON/],
@@ -101,7 +163,10 @@ describe('bad safetensors files', () => {
   });
   it('GGUF: loads a file written by Python MLX', () => {
     const { arrays, metadata } = loadSync(fixture('tiny.gguf'));
-    expect(arrays.w!.tolist()).toEqual([[0, 1, 2], [3, 4, 5]]);
+    expect(arrays.w!.tolist()).toEqual([
+      [0, 1, 2],
+      [3, 4, 5],
+    ]);
     expect(arrays.h!.dtype).toBe('float16');
     expect(arrays.h!.tolist()).toEqual([1.5, -2]);
     expect(metadata['general.name']).toBe('tiny');
@@ -116,17 +181,19 @@ describe('bad safetensors files', () => {
 
 describe('sharded folders', () => {
   const weights = () => ({
-    'layers.0.w': mx.ones([64], { dtype: 'float32' }),    // 256 bytes
-    'layers.0.b': mx.zeros([32], { dtype: 'bfloat16' }),  // 64 bytes
+    'layers.0.w': mx.ones([64], { dtype: 'float32' }), // 256 bytes
+    'layers.0.b': mx.zeros([32], { dtype: 'bfloat16' }), // 64 bytes
     'layers.1.w': mx.full([64], 2, { dtype: 'float32' }), // 256 bytes
-    'embed': mx.arange(0, 100, 1, { dtype: 'int32' }),    // 400 bytes
+    embed: mx.arange(0, 100, 1, { dtype: 'int32' }), // 400 bytes
   });
 
   it('writes shards and the index in the Hugging Face layout and loads them back', () => {
     const dir = join(tmp(), 'model');
     const files = saveSync(dir, weights(), { maxShardSize: 400, metadata: { format: 'pt' } });
     expect(files.map((f) => f.slice(dir.length + 1))).toEqual([
-      'model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors',
+      'model-00001-of-00003.safetensors',
+      'model-00002-of-00003.safetensors',
+      'model-00003-of-00003.safetensors',
       'model.safetensors.index.json',
     ]);
     const index = JSON.parse(readFileSync(join(dir, 'model.safetensors.index.json'), 'utf8'));
@@ -163,7 +230,12 @@ describe('sharded folders', () => {
     expect(readdirSync(dir).sort()).toEqual(['config.json', 'model.safetensors']);
     expect(Object.keys(loadSync(dir).arrays)).toEqual(['only']);
     saveSync(dir, weights(), { maxShardSize: 600 });
-    expect(readdirSync(dir).sort()).toEqual(['config.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json']);
+    expect(readdirSync(dir).sort()).toEqual([
+      'config.json',
+      'model-00001-of-00002.safetensors',
+      'model-00002-of-00002.safetensors',
+      'model.safetensors.index.json',
+    ]);
   });
 
   it('lazy arrays survive their file being replaced (atomic rename keeps the old bytes)', () => {

@@ -2,7 +2,19 @@
 // that was there, never leaves orphan shards, and an interrupted replace of a whole folder is
 // put right (newest complete copy back in place) by the next load.
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
@@ -33,14 +45,20 @@ describe('saving a sharded folder over an existing set', () => {
     saveSync(src, { big: mx.full([256], 9, 'float32') });
     const lazy = loadSync(src).arrays.big!;
     truncateSync(src, 100);
-    expect(() => saveSync(folder, { 'c.w': mx.full([64], 3, 'float32'), big: lazy }, { maxShardSize: 300 })).toThrow(new RegExp(`${folder}/model-00002-of-00002`));
+    expect(() => saveSync(folder, { 'c.w': mx.full([64], 3, 'float32'), big: lazy }, { maxShardSize: 300 })).toThrow(
+      new RegExp(`${folder}/model-00002-of-00002`),
+    );
     expect(readdirSync(folder).sort()).toEqual(before);
     expect(values(folder)).toEqual({ 'a.w': new Array(64).fill(1), 'b.w': new Array(64).fill(2) });
   });
 
   it('replaces a three-shard set by a single file, removing the stale shards', () => {
     const folder = join(fresh(), 'ck');
-    saveSync(folder, { x: mx.full([64], 1, 'float32'), y: mx.full([64], 2, 'float32'), z: mx.full([64], 3, 'float32') }, { maxShardSize: 300 });
+    saveSync(
+      folder,
+      { x: mx.full([64], 1, 'float32'), y: mx.full([64], 2, 'float32'), z: mx.full([64], 3, 'float32') },
+      { maxShardSize: 300 },
+    );
     saveSync(folder, { only: mx.full([4], 7, 'float32') });
     expect(readdirSync(folder)).toEqual(['model.safetensors']);
     expect(values(folder)).toEqual({ only: [7, 7, 7, 7] });
@@ -63,13 +81,22 @@ describe('saving a sharded folder over an existing set', () => {
     // A complete new set exists from the rename of the staging folder on; the first shard moved
     // into place is the step where old and new files first stand side by side.
     const complete = trace.find((t) => t.op === 'renameSync' && /\.mlxn-save\.new-/.test(t.path.split(' -> ')[1] ?? ''))?.index;
-    const firstMove = trace.find((t) => t.op === 'renameSync' && /ck\/model-\d{5}-of-\d{5}\.safetensors$/.test(t.path.split(' -> ')[1] ?? ''))?.index;
+    const firstMove = trace.find(
+      (t) => t.op === 'renameSync' && /ck\/model-\d{5}-of-\d{5}\.safetensors$/.test(t.path.split(' -> ')[1] ?? ''),
+    )?.index;
     expect(complete).toBeDefined();
     expect(firstMove).toBeDefined();
     const points = killPoints(trace.length, { subset: 1, always: [firstMove!] });
     const failures: string[] = [];
-    const files = { a: ['model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors', 'model.safetensors.index.json'],
-      b: ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json'] };
+    const files = {
+      a: [
+        'model-00001-of-00003.safetensors',
+        'model-00002-of-00003.safetensors',
+        'model-00003-of-00003.safetensors',
+        'model.safetensors.index.json',
+      ],
+      b: ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json'],
+    };
     for (const k of points) {
       const dir = prepare();
       const killed = runKillChild(child, ['save', join(dir, 'ck'), 'b'], { root: dir, killAfter: k });
@@ -84,7 +111,10 @@ describe('saving a sharded folder over an existing set', () => {
       }
       const v = JSON.parse(r.stdout.trim().split('\n').pop()!);
       const want = k >= complete! ? 'b' : 'a';
-      if (v.set !== want) failures.push(`k=${k} (after ${trace[k - 1]!.op} ${trace[k - 1]!.path}): loaded ${v.set ?? JSON.stringify(v.got)}, expected set ${want}`);
+      if (v.set !== want)
+        failures.push(
+          `k=${k} (after ${trace[k - 1]!.op} ${trace[k - 1]!.path}): loaded ${v.set ?? JSON.stringify(v.got)}, expected set ${want}`,
+        );
       else if (JSON.stringify(v.files) !== JSON.stringify(files[want])) failures.push(`k=${k}: files after loading: ${v.files.join(', ')}`);
     }
     expect(failures, `seed ${killSeed()}, kill points ${points.join(',')} of ${trace.length}`).toEqual([]);
@@ -118,7 +148,12 @@ describe('saving a single .safetensors file', () => {
 function markOf(pid: number, change: { start?: number; boot?: string; ns?: number } = {}): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const start = Number(stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/)[19]);
+    const start = Number(
+      stat
+        .slice(stat.lastIndexOf(')') + 1)
+        .trim()
+        .split(/\s+/)[19],
+    );
     const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').replace(/-/g, '').slice(0, 8);
     const ns = Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/pid`))![1]);
     return `-${(change.start ?? start).toString(16)}-${change.boot ?? boot}-${(change.ns ?? ns).toString(16)}`;
@@ -135,7 +170,10 @@ describe('temporaries of a killed single-file save', () => {
   /** Starts a child saving `file` and SIGKILLs it once its temporary file appears; returns that name. */
   async function killMidSave(file: string): Promise<{ temp: string; pid: number }> {
     const dir = join(file, '..');
-    const p = spawn(process.execPath, ['--import', 'tsx', child, file, '256', '9'], { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, ['--import', 'tsx', child, file, '256', '9'], {
+      cwd: join(import.meta.dirname, '..'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     p.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<void>((done) => p.on('exit', () => done()));
@@ -173,7 +211,7 @@ describe('temporaries of a killed single-file save', () => {
     expect(loadSync(file).arrays.x!.tolist()).toEqual([3]);
   }, 120_000);
 
-  it.runIf(onLinux)('names carry the writer\'s start time, boot and PID namespace, as /proc gives them', async () => {
+  it.runIf(onLinux)("names carry the writer's start time, boot and PID namespace, as /proc gives them", async () => {
     const dir = fresh();
     const p = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
     try {

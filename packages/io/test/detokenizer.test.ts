@@ -71,7 +71,8 @@ describe('same pieces as decoding the whole segment', () => {
         if (r < 0.45) return 151643 + Math.floor(random() * 26); // special and added tokens
         return Math.floor(random() * 151643);
       });
-      for (const skip of [false, true]) expect({ c, skip, pieces: windowedPieces(ids, skip) }).toEqual({ c, skip, pieces: wholeSegmentPieces(ids, skip) });
+      for (const skip of [false, true])
+        expect({ c, skip, pieces: windowedPieces(ids, skip) }).toEqual({ c, skip, pieces: wholeSegmentPieces(ids, skip) });
     }
   });
 });
@@ -79,7 +80,9 @@ describe('same pieces as decoding the whole segment', () => {
 describe('bounded work', () => {
   it('decodes a bounded number of tokens per token over 20,000 tokens without a newline', () => {
     const base = 'The quick brown fox 跳过了懒狗 😀 — naïve café, 𠜎 and 🇯🇵; ';
-    const ids = tok.encode(base.repeat(Math.ceil(20000 / tok.encode(base, { addSpecialTokens: false }).length)), { addSpecialTokens: false }).slice(0, 20000);
+    const ids = tok
+      .encode(base.repeat(Math.ceil(20000 / tok.encode(base, { addSpecialTokens: false }).length)), { addSpecialTokens: false })
+      .slice(0, 20000);
     expect(tok.decode(ids)).not.toContain('\n');
     let decoded = 0;
     let most = 0;

@@ -42,7 +42,9 @@ describe('readConfig limits', () => {
   it('size and nesting are bounded, and the options raise the bounds', async () => {
     const dir = tmp();
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ a: [[[[1]]]] }));
-    await expect(readConfig(dir, { maxDepth: 4 })).rejects.toThrow(`${join(dir, 'config.json')}: nested 5 levels deep, past the limit of 4 (readConfig option maxDepth)`);
+    await expect(readConfig(dir, { maxDepth: 4 })).rejects.toThrow(
+      `${join(dir, 'config.json')}: nested 5 levels deep, past the limit of 4 (readConfig option maxDepth)`,
+    );
     expect((await readConfig(dir, { maxDepth: 5 })).config).toEqual({ a: [[[[1]]]] });
     await expect(readConfig(dir, { maxBytes: 10 })).rejects.toThrow(/config\.json: cannot read \(\d+ bytes exceeds the limit of 10 bytes/);
     writeFileSync(join(dir, 'config.json'), `{"a":${'['.repeat(100)}${']'.repeat(100)}}`);

@@ -31,8 +31,29 @@ describe('hub ids', () => {
   it('parses org/name with an optional revision, and nothing else', () => {
     expect(parseHubId('Qwen/Qwen3-0.6B')).toEqual({ repo: 'Qwen/Qwen3-0.6B' });
     expect(parseHubId('mlx-community/Qwen3-0.6B-4bit@refs/pr/3')).toEqual({ repo: 'mlx-community/Qwen3-0.6B-4bit', revision: 'refs/pr/3' });
-    for (const bad of ['Qwen3-0.6B', '../x', 'a/../b', 'a/b/c', '/abs/path', './Qwen/x', 'a--b/c', 'a/b..c', '.a/b', 'a/b-', 'a/b@', 'a/b@../main',
-      'a/b@/main', 'a/b@-x', 'a/b@a//b', 'a/b@x.lock', 'a/b@.hidden', `a/${'x'.repeat(100)}`, 'a/b c', 'a\\b/c', 'a/b@main\n']) {
+    for (const bad of [
+      'Qwen3-0.6B',
+      '../x',
+      'a/../b',
+      'a/b/c',
+      '/abs/path',
+      './Qwen/x',
+      'a--b/c',
+      'a/b..c',
+      '.a/b',
+      'a/b-',
+      'a/b@',
+      'a/b@../main',
+      'a/b@/main',
+      'a/b@-x',
+      'a/b@a//b',
+      'a/b@x.lock',
+      'a/b@.hidden',
+      `a/${'x'.repeat(100)}`,
+      'a/b c',
+      'a\\b/c',
+      'a/b@main\n',
+    ]) {
       expect(parseHubId(bad), bad).toBeUndefined();
     }
   });
@@ -72,10 +93,14 @@ describe('hub ids', () => {
   it('a missing model, ref or snapshot is an error naming where it looked; a bad ref file is refused', () => {
     const cache = fakeCache('hub2');
     expect(() => resolveHubSnapshot('Qwen/Qwen3-8B', { cacheDir: cache, env: { HF_HUB_OFFLINE: '1' } })).toThrow(
-      new RegExp(`Qwen/Qwen3-8B \\(revision main\\) is not in the Hugging Face cache: no folder ${cache}/models--Qwen--Qwen3-8B\\. HF_HUB_OFFLINE is set, so it is not downloaded`),
+      new RegExp(
+        `Qwen/Qwen3-8B \\(revision main\\) is not in the Hugging Face cache: no folder ${cache}/models--Qwen--Qwen3-8B\\. HF_HUB_OFFLINE is set, so it is not downloaded`,
+      ),
     );
     expect(() => resolveHubSnapshot('Qwen/Qwen3-0.6B@v2', { cacheDir: cache })).toThrow(/no ref file .*refs\/v2/);
-    expect(() => resolveHubSnapshot('Qwen/Qwen3-0.6B', { cacheDir: cache, revision: 'c'.repeat(40) })).toThrow(/no snapshot folder .*snapshots\/c{40}/);
+    expect(() => resolveHubSnapshot('Qwen/Qwen3-0.6B', { cacheDir: cache, revision: 'c'.repeat(40) })).toThrow(
+      /no snapshot folder .*snapshots\/c{40}/,
+    );
     writeFileSync(join(cache, 'models--Qwen--Qwen3-0.6B', 'refs', 'evil'), '../../../../etc');
     expect(() => resolveHubSnapshot('Qwen/Qwen3-0.6B@evil', { cacheDir: cache })).toThrow(/expected a 40-character commit hash/);
     writeFileSync(join(cache, 'models--Qwen--Qwen3-0.6B', 'refs', 'big'), 'a'.repeat(10_000));

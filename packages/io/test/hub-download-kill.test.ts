@@ -48,7 +48,10 @@ function checkBlobs(cache: string): void {
   for (const name of readdirSync(blobs)) {
     if (name.endsWith('.incomplete')) continue;
     const bytes = readFileSync(join(blobs, name));
-    const id = name.length === 64 ? createHash('sha256').update(bytes).digest('hex') : createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
+    const id =
+      name.length === 64
+        ? createHash('sha256').update(bytes).digest('hex')
+        : createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
     expect(id, name).toBe(name);
   }
 }
@@ -90,9 +93,14 @@ describe('a download killed at any step', () => {
       checkBlobs(cache);
       // Nothing half made is left behind.
       const repoDir = join(cache, 'models--org--model');
-      const leftovers = [cache, join(repoDir, 'refs'), join(repoDir, 'snapshots'), snapshot, join(repoDir, 'blobs'), join(cache, '.locks', 'models--org--model')].flatMap((d) =>
-        readdirSync(d).filter((n) => /\.tmp-\d+-[0-9a-f]+$|^\.mlxn-partial-|\.incomplete$|\.mlxn-lock$/.test(n)),
-      );
+      const leftovers = [
+        cache,
+        join(repoDir, 'refs'),
+        join(repoDir, 'snapshots'),
+        snapshot,
+        join(repoDir, 'blobs'),
+        join(cache, '.locks', 'models--org--model'),
+      ].flatMap((d) => readdirSync(d).filter((n) => /\.tmp-\d+-[0-9a-f]+$|^\.mlxn-partial-|\.incomplete$|\.mlxn-lock$/.test(n)));
       expect(leftovers, where).toEqual([]);
     }
   }, 120_000);

@@ -27,14 +27,25 @@ const files = {
   'onnx/model.onnx': 'not needed',
   '../../escape.json': 'never written',
 };
-const NEEDED = ['added_tokens.json', 'chat_template.jinja', 'config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'];
+const NEEDED = [
+  'added_tokens.json',
+  'chat_template.jinja',
+  'config.json',
+  'generation_config.json',
+  'model.safetensors',
+  'tokenizer.json',
+  'tokenizer_config.json',
+];
 let hub: MockHub;
 let weightsOid: string;
 
 beforeAll(async () => {
   hub = await startHubMock({
     repos: {
-      'org/model': { refs: { main: MAIN, v1: V1 }, commits: { [MAIN]: { files }, [V1]: { files: { 'config.json': '{"v":1}', 'model.safetensors': 'x' } } } },
+      'org/model': {
+        refs: { main: MAIN, v1: V1 },
+        commits: { [MAIN]: { files }, [V1]: { files: { 'config.json': '{"v":1}', 'model.safetensors': 'x' } } },
+      },
       'org/gated': { token: 'hf_secret', refs: { main: MAIN }, commits: { [MAIN]: { files } } },
     },
     renamed: { 'old-org/model': 'org/model' },
@@ -121,7 +132,9 @@ describe('downloadHubSnapshot', () => {
     const other = freshCache();
     // (10000 bytes per try: the first and five retries.)
     hub.dropAfter(weightsOid, 10_000, 100);
-    await expect(downloadHubSnapshot('org/model', { env: other.env })).rejects.toThrow(/connection closed after 60000 of 300000 bytes|terminated|other side closed/);
+    await expect(downloadHubSnapshot('org/model', { env: other.env })).rejects.toThrow(
+      /connection closed after 60000 of 300000 bytes|terminated|other side closed/,
+    );
     const repoDir = join(other.cache, 'models--org--model');
     expect(statSync(join(repoDir, 'blobs', `${weightsOid}.incomplete`)).size).toBe(60_000);
     expect(existsSync(join(repoDir, 'blobs', weightsOid))).toBe(false);
@@ -207,7 +220,9 @@ describe('downloadHubSnapshot', () => {
     const snapshot = await downloadHubSnapshot('org/model', { env, timeoutMs: 300 });
     expect(storageRequests(from).map((r) => r.range)).toEqual([undefined, 'bytes=20000-']);
     expect(readFileSync(join(snapshot, 'model.safetensors')).equals(weights)).toBe(true);
-    await expect(downloadHubSnapshot('org/model', { env: { ...env, HF_HUB_DOWNLOAD_TIMEOUT: 'soon' } })).rejects.toThrow(/the download timeout must be a positive number, got soon/);
+    await expect(downloadHubSnapshot('org/model', { env: { ...env, HF_HUB_DOWNLOAD_TIMEOUT: 'soon' } })).rejects.toThrow(
+      /the download timeout must be a positive number, got soon/,
+    );
   });
 
   it('two downloads of the same model at once fetch each file once', async () => {
@@ -221,8 +236,26 @@ describe('downloadHubSnapshot', () => {
   });
 
   it('picks the files a model needs', () => {
-    expect(selectModelFiles(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json', 'consolidated.safetensors', 'merges.txt', 'vocab.json', 'x/config.json', '.config.json', 'pytorch_model.bin', 'chat_template.json'])).toEqual([
-      'chat_template.json', 'merges.txt', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json', 'vocab.json',
+    expect(
+      selectModelFiles([
+        'model-00001-of-00002.safetensors',
+        'model-00002-of-00002.safetensors',
+        'model.safetensors.index.json',
+        'consolidated.safetensors',
+        'merges.txt',
+        'vocab.json',
+        'x/config.json',
+        '.config.json',
+        'pytorch_model.bin',
+        'chat_template.json',
+      ]),
+    ).toEqual([
+      'chat_template.json',
+      'merges.txt',
+      'model-00001-of-00002.safetensors',
+      'model-00002-of-00002.safetensors',
+      'model.safetensors.index.json',
+      'vocab.json',
     ]);
     expect(selectModelFiles(['config.json', 'weights.safetensors'])).toEqual(['config.json', 'weights.safetensors']);
   });
@@ -240,7 +273,8 @@ describe('answers that are not trusted', () => {
       if (url.includes('/revision/')) return res.end(JSON.stringify({ sha: url.includes('bad-sha') ? '../../etc' : MAIN }));
       if (url.includes('/tree/')) {
         // A cursor on another host would carry the token there.
-        if (url.includes('/elsewhere/')) res.setHeader('link', `<http://localhost:${(server.address() as { port: number }).port}/page2>; rel="next"`);
+        if (url.includes('/elsewhere/'))
+          res.setHeader('link', `<http://localhost:${(server.address() as { port: number }).port}/page2>; rel="next"`);
         return res.end(JSON.stringify([{ type: 'file', path: 'config.json', size: 2 }]));
       }
       res.writeHead(200, { 'x-repo-commit': MAIN, 'content-length': '2', ...headHeaders });
@@ -251,7 +285,8 @@ describe('answers that are not trusted', () => {
   });
   afterAll(() => new Promise<void>((ok) => server.close(() => ok())));
 
-  const attempt = (id = 'org/model', options = {}) => downloadHubSnapshot(id, { env: { HF_HUB_CACHE: join(work, 'hostile'), HF_ENDPOINT: endpoint, HOME: work }, ...options });
+  const attempt = (id = 'org/model', options = {}) =>
+    downloadHubSnapshot(id, { env: { HF_HUB_CACHE: join(work, 'hostile'), HF_ENDPOINT: endpoint, HOME: work }, ...options });
 
   it('refuses bad commit hashes, ETags that are not ids, wrong or oversized files', async () => {
     await expect(attempt('org/model@bad-sha')).rejects.toThrow(/no valid commit hash \(sha: "\.\.\/\.\.\/etc"\)/);
@@ -272,9 +307,15 @@ describe('answers that are not trusted', () => {
     const port = (closed.address() as { port: number }).port;
     await new Promise<void>((ok) => closed.close(() => ok()));
     await expect(attempt('org/model', { endpoint: `http://127.0.0.1:${port}` })).rejects.toThrow(
-      new RegExp(`^org/model@main: cannot reach http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)\\. Check the network \\(or HF_ENDPOINT\\), or set HF_HUB_OFFLINE=1`),
+      new RegExp(
+        `^org/model@main: cannot reach http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)\\. Check the network \\(or HF_ENDPOINT\\), or set HF_HUB_OFFLINE=1`,
+      ),
     );
-    await expect(attempt('org/silent', { timeoutMs: 200 })).rejects.toThrow(/^org\/silent@main: cannot reach http:\/\/127\.0\.0\.1:\d+ \(no answer within 0\.2 s\)/);
-    await expect(attempt('org/elsewhere', { token: 'hf_x' })).rejects.toThrow(/the next page is on another host \(http:\/\/localhost:\d+\)/);
+    await expect(attempt('org/silent', { timeoutMs: 200 })).rejects.toThrow(
+      /^org\/silent@main: cannot reach http:\/\/127\.0\.0\.1:\d+ \(no answer within 0\.2 s\)/,
+    );
+    await expect(attempt('org/elsewhere', { token: 'hf_x' })).rejects.toThrow(
+      /the next page is on another host \(http:\/\/localhost:\d+\)/,
+    );
   });
 });

@@ -20,8 +20,11 @@ if (mode === 'save') {
 } else if (mode === 'verify') {
   const { arrays } = loadSync(folder!);
   const got = Object.fromEntries(Object.entries(arrays).map(([k, a]) => [k, [...new Set(a.tolist() as number[])]]));
-  const match = Object.entries(sets).find(([, s]) => JSON.stringify(Object.keys(got).sort()) === JSON.stringify(Object.keys(s).sort())
-    && Object.entries(s).every(([k, v]) => got[k]!.length === 1 && got[k]![0] === v));
+  const match = Object.entries(sets).find(
+    ([, s]) =>
+      JSON.stringify(Object.keys(got).sort()) === JSON.stringify(Object.keys(s).sort()) &&
+      Object.entries(s).every(([k, v]) => got[k]!.length === 1 && got[k]![0] === v),
+  );
   console.log(JSON.stringify({ set: match?.[0] ?? null, got, files: readdirSync(folder!).sort() }));
 } else {
   throw new Error(`unknown mode ${mode}`);

@@ -9,7 +9,8 @@ const blocks = readmeBlocks(pkg);
 describe('README examples', () => {
   it('has examples for checkpoints, configs, tokenizers and chat templates', () => {
     const all = blocks.join('\n');
-    for (const name of ['save(', 'load(', 'readConfig(', 'Tokenizer.load(', 'applyChatTemplate(', 'detokenizer(']) expect(all).toContain(name);
+    for (const name of ['save(', 'load(', 'readConfig(', 'Tokenizer.load(', 'applyChatTemplate(', 'detokenizer('])
+      expect(all).toContain(name);
   });
   blocks.forEach((code, i) => {
     it(`block ${i + 1} runs`, () => {

@@ -6,8 +6,20 @@ import { describe, expect, it } from 'vitest';
 import { renderChatTemplate, Tokenizer, type ChatMessage } from '../src/index.js';
 import { fixture, QWEN3, tmp } from './helpers.js';
 
-interface TokCase { text: string; ids: number[]; idsNoSpecial: number[]; decoded: string; decodedSkip: string }
-interface ChatCase { name: string; messages: ChatMessage[]; options: Record<string, unknown>; text: string; ids: number[] }
+interface TokCase {
+  text: string;
+  ids: number[];
+  idsNoSpecial: number[];
+  decoded: string;
+  decodedSkip: string;
+}
+interface ChatCase {
+  name: string;
+  messages: ChatMessage[];
+  options: Record<string, unknown>;
+  text: string;
+  ids: number[];
+}
 const tokGolden = JSON.parse(readFileSync(fixture('tokenizer_golden.json'), 'utf8')) as { vocabSize: number; cases: TokCase[] };
 const chatGolden = JSON.parse(readFileSync(fixture('chat_template_golden.json'), 'utf8')) as { cases: ChatCase[] };
 const tok = Tokenizer.loadSync(QWEN3);
@@ -42,7 +54,12 @@ describe('Tokenizer (Qwen3) against Python tokenizers', () => {
   it('batches', () => {
     const texts = tokGolden.cases.map((c) => c.text);
     expect(tok.encodeBatch(texts)).toEqual(tokGolden.cases.map((c) => c.ids));
-    expect(tok.decodeBatch(tokGolden.cases.map((c) => c.ids), { skipSpecialTokens: true })).toEqual(tokGolden.cases.map((c) => c.decodedSkip));
+    expect(
+      tok.decodeBatch(
+        tokGolden.cases.map((c) => c.ids),
+        { skipSpecialTokens: true },
+      ),
+    ).toEqual(tokGolden.cases.map((c) => c.decodedSkip));
   });
   it('knows its vocabulary and special tokens', () => {
     expect(tok.vocabSize).toBe(tokGolden.vocabSize);
@@ -62,7 +79,13 @@ describe('Tokenizer (Qwen3) against Python tokenizers', () => {
 });
 
 describe('streaming detokenizer', () => {
-  for (const text of ['Emoji: 😀🎉👩‍👩‍👧‍👦 🇯🇵 ok', '你好，世界！\n第二行\n', 'def f():\n    return 1\n', 'é' + '🚀'.repeat(5), '𠜎𠜱𠝹 𝔘𝔫𝔦']) {
+  for (const text of [
+    'Emoji: 😀🎉👩‍👩‍👧‍👦 🇯🇵 ok',
+    '你好，世界！\n第二行\n',
+    'def f():\n    return 1\n',
+    'é' + '🚀'.repeat(5),
+    '𠜎𠜱𠝹 𝔘𝔫𝔦',
+  ]) {
     it(`emits only complete characters: ${JSON.stringify(text.slice(0, 12))}`, () => {
       const ids = tok.encode(text, { addSpecialTokens: false });
       const d = tok.detokenizer();
@@ -86,7 +109,11 @@ describe('streaming detokenizer', () => {
 describe('applyChatTemplate against transformers', () => {
   for (const c of chatGolden.cases) {
     it(`renders ${c.name}`, () => {
-      const { add_generation_prompt, enable_thinking, tools } = c.options as { add_generation_prompt: boolean; enable_thinking?: boolean; tools?: unknown[] };
+      const { add_generation_prompt, enable_thinking, tools } = c.options as {
+        add_generation_prompt: boolean;
+        enable_thinking?: boolean;
+        tools?: unknown[];
+      };
       const opts = { addGenerationPrompt: add_generation_prompt, enableThinking: enable_thinking, tools };
       expect(tok.applyChatTemplate(c.messages, opts)).toBe(c.text);
       expect(tok.applyChatTemplate(c.messages, { ...opts, tokenize: true })).toEqual(c.ids);

@@ -8,7 +8,15 @@
  */
 import * as mx from '@mlxn/core';
 import { BatchKVCache } from '@mlxn/cache';
-import { type ScheduledRead, forgetScheduled, readNumbers, readScheduled, scheduleForRead, settleEvalThread, useEvalThread } from '@mlxn/core/internal';
+import {
+  type ScheduledRead,
+  forgetScheduled,
+  readNumbers,
+  readScheduled,
+  scheduleForRead,
+  settleEvalThread,
+  useEvalThread,
+} from '@mlxn/core/internal';
 import type { StreamingDetokenizer } from '@mlxn/io';
 import { encodePrompt, type FinishReason, type GenerationModel } from './generate.js';
 import { type GenerateOptions, type Prompt, GenerationOptionsError, describe, resolveGenerateOptions } from './options.js';
@@ -20,7 +28,11 @@ import { withGenerationDefaults } from './generation-config.js';
 export type BatchPrompt = Prompt | { prompt: Prompt; maxTokens?: number; stop?: string | readonly string[] };
 
 /** Options of `batchGenerate`: those of `generate` for a fresh cache, plus batch sizes. */
-export interface BatchGenerateOptions extends Omit<GenerateOptions, 'promptCache' | 'maxKvSize' | 'kvBits' | 'kvGroupSize' | 'quantizedKvStart' | 'onPromptProgress' | 'draftModel' | 'numDraftTokens'> {
+export interface BatchGenerateOptions
+  extends Omit<
+    GenerateOptions,
+    'promptCache' | 'maxKvSize' | 'kvBits' | 'kvGroupSize' | 'quantizedKvStart' | 'onPromptProgress' | 'draftModel' | 'numDraftTokens'
+  > {
   /** Most sequences decoded together; waiting prompts join as rows finish. Default 32. */
   maxBatchSize?: number;
   /** Most prompts prefilled together when rows join. Default 8 (at most `maxBatchSize`). */
@@ -82,27 +94,52 @@ interface Row {
  * const results = await batchGenerate(model, ['Hi', 'Tell me a joke'], { maxTokens: 64, maxBatchSize: 8 });
  * results.map((r) => r.text);
  */
-export async function batchGenerate(model: GenerationModel, prompts: readonly BatchPrompt[], options: BatchGenerateOptions = {}): Promise<BatchResults> {
+export async function batchGenerate(
+  model: GenerationModel,
+  prompts: readonly BatchPrompt[],
+  options: BatchGenerateOptions = {},
+): Promise<BatchResults> {
   const what = 'Qwen3.batchGenerate';
-  for (const k of ['promptCache', 'maxKvSize', 'kvBits', 'kvGroupSize', 'quantizedKvStart', 'onPromptProgress', 'draftModel', 'numDraftTokens']) {
-    if ((options as Record<string, unknown>)[k] !== undefined) throw new GenerationOptionsError(`${what}: option ${JSON.stringify(k)} is not supported for batches (each batch builds its own BatchKVCache)`);
+  for (const k of [
+    'promptCache',
+    'maxKvSize',
+    'kvBits',
+    'kvGroupSize',
+    'quantizedKvStart',
+    'onPromptProgress',
+    'draftModel',
+    'numDraftTokens',
+  ]) {
+    if ((options as Record<string, unknown>)[k] !== undefined)
+      throw new GenerationOptionsError(
+        `${what}: option ${JSON.stringify(k)} is not supported for batches (each batch builds its own BatchKVCache)`,
+      );
   }
-  const plan = resolveGenerateOptions(withGenerationDefaults(options as GenerateOptions, model.generationDefaults), model.config.vocabSize, what, BATCH_KEYS);
+  const plan = resolveGenerateOptions(
+    withGenerationDefaults(options as GenerateOptions, model.generationDefaults),
+    model.config.vocabSize,
+    what,
+    BATCH_KEYS,
+  );
   const int = (v: unknown, name: string, dflt: number): number => {
     if (v === undefined) return dflt;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new GenerationOptionsError(`${what}: ${name} must be an integer >= 1, got ${describe(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+      throw new GenerationOptionsError(`${what}: ${name} must be an integer >= 1, got ${describe(v)}`);
     return v;
   };
   const maxBatch = int(options.maxBatchSize, 'maxBatchSize', 32);
   const prefillBatch = Math.min(int(options.prefillBatchSize, 'prefillBatchSize', 8), maxBatch);
-  if (options.onResult !== undefined && typeof options.onResult !== 'function') throw new GenerationOptionsError(`${what}: onResult must be a function`);
-  if (!Array.isArray(prompts) || prompts.length === 0) throw new TypeError(`${what}: expected a non-empty list of prompts, got ${describe(prompts)}`);
+  if (options.onResult !== undefined && typeof options.onResult !== 'function')
+    throw new GenerationOptionsError(`${what}: onResult must be a function`);
+  if (!Array.isArray(prompts) || prompts.length === 0)
+    throw new TypeError(`${what}: expected a non-empty list of prompts, got ${describe(prompts)}`);
   const ctx = model.config.maxPositionEmbeddings;
   const rows: Row[] = prompts.map((p, index) => {
     const entry = typeof p === 'object' && p !== null && !Array.isArray(p) ? p : { prompt: p as Prompt };
     const where = `${what}: prompt ${index}`;
     const { tokens } = encodePrompt(model, entry.prompt, plan.chat, where);
-    if (tokens.length > ctx) throw new RangeError(`${where} has ${tokens.length} tokens, more than the model's context of ${ctx} (maxPositionEmbeddings)`);
+    if (tokens.length > ctx)
+      throw new RangeError(`${where} has ${tokens.length} tokens, more than the model's context of ${ctx} (maxPositionEmbeddings)`);
     const maxTokens = entry.maxTokens === undefined ? plan.maxTokens : int(entry.maxTokens, `prompt ${index} maxTokens`, 1);
     const stop = entry.stop === undefined ? plan.stopStrings : typeof entry.stop === 'string' ? [entry.stop] : [...entry.stop];
     return {
@@ -174,7 +211,13 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
     // As mlx-lm counts: the tokens prefilled (each row's last prompt token goes with the first step).
     stats.promptTokens += lens.reduce((a, b) => a + b, 0);
     promptMs += performance.now() - t0;
-    return [caches, mx.array(newRows.map((r) => r.prompt[r.prompt.length - 1]), 'int32')];
+    return [
+      caches,
+      mx.array(
+        newRows.map((r) => r.prompt[r.prompt.length - 1]),
+        'int32',
+      ),
+    ];
   };
 
   /**
@@ -196,7 +239,8 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
         const rowsOut = active.map((row, i) => {
           const history = mx.concatenate([mx.array(row.history, 'int32'), mx.astype(mx.index(inputs, mx.sl(i, i + 1)), 'int32')]);
           let l = mx.index(logits, mx.sl(i, i + 1));
-          for (const p of processors) l = plan.customProcessors ? checkProcessedLogits(l, p(history, l), `${what}: logits processor`) : p(history, l);
+          for (const p of processors)
+            l = plan.customProcessors ? checkProcessedLogits(l, p(history, l), `${what}: logits processor`) : p(history, l);
           return l;
         });
         logits = mx.concatenate(rowsOut, 0);
@@ -243,7 +287,10 @@ export async function batchGenerate(model: GenerationModel, prompts: readonly Ba
               joined[l].extend(newCaches[l]);
               newCaches[l].dispose();
             }
-            return [mx.concatenate([mx.astype(old, 'int32'), lastTokens]), oldLogprobs === null ? null : mx.concatenate([oldLogprobs, mx.zeros([joining.length])])] as const;
+            return [
+              mx.concatenate([mx.astype(old, 'int32'), lastTokens]),
+              oldLogprobs === null ? null : mx.concatenate([oldLogprobs, mx.zeros([joining.length])]),
+            ] as const;
           });
           reserveFor(joined, [...active, ...joining]);
           mx.dispose([old, lastTokens]);

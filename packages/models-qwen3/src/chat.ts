@@ -30,7 +30,12 @@ export interface ChatToolCall extends ToolCall {
  * toOpenAIToolCall({ name: 'f', arguments: { x: 1 }, raw: '' }).function; // { name: 'f', arguments: '{"x":1}' }
  */
 export function toOpenAIToolCall(call: ToolCall): ChatToolCall {
-  return { ...call, id: `call_${randomBytes(12).toString('hex')}`, type: 'function', function: { name: call.name, arguments: JSON.stringify(call.arguments) } };
+  return {
+    ...call,
+    id: `call_${randomBytes(12).toString('hex')}`,
+    type: 'function',
+    function: { name: call.name, arguments: JSON.stringify(call.arguments) },
+  };
 }
 
 /** Options of `chat` and `chatStream`: generation options plus structured output. */
@@ -84,11 +89,16 @@ function withIds(parts: readonly ReplyPart[]): ChatPart[] {
 }
 
 function checkMessages(messages: unknown, what: string): readonly ChatMessage[] {
-  if (!Array.isArray(messages) || messages.length === 0) throw new TypeError(`${what}: expected a non-empty list of messages { role, content }`);
+  if (!Array.isArray(messages) || messages.length === 0)
+    throw new TypeError(`${what}: expected a non-empty list of messages { role, content }`);
   return messages as ChatMessage[];
 }
 
-async function* partsOf(chunks: AsyncIterable<GenerationChunk>, parser: ReplyParser, release: () => void): AsyncGenerator<ChatPart, void, undefined> {
+async function* partsOf(
+  chunks: AsyncIterable<GenerationChunk>,
+  parser: ReplyParser,
+  release: () => void,
+): AsyncGenerator<ChatPart, void, undefined> {
   try {
     yield* parts(chunks, parser);
   } finally {
@@ -115,26 +125,41 @@ async function* parts(chunks: AsyncIterable<GenerationChunk>, parser: ReplyParse
 
 function start(model: GenerationModel, messages: readonly ChatMessage[], options: ChatOptions, what: string) {
   checkMessages(messages, what);
-  if (model.tokenizer === undefined) throw new GenerationOptionsError(`${what}: the model has no tokenizer (load it from a folder with tokenizer.json)`);
+  if (model.tokenizer === undefined)
+    throw new GenerationOptionsError(`${what}: the model has no tokenizer (load it from a folder with tokenizer.json)`);
   const g = prepareGeneration(model, messages, options, what, CHAT_KEYS);
   const startInReasoning = promptOpensThinking(g.encoded.text ?? '');
   const { responseFormat, toolChoice, parallelToolCalls } = options;
-  if (responseFormat !== undefined && (responseFormat === null || typeof responseFormat !== 'object')) throw new GenerationOptionsError(`${what}: responseFormat must be an object like { type: 'json_object' }`);
-  if (toolChoice !== undefined && typeof toolChoice !== 'string' && (toolChoice === null || typeof toolChoice !== 'object')) throw new GenerationOptionsError(`${what}: toolChoice must be 'none', 'auto', 'required' or { type: 'function', function: { name } }`);
-  if (parallelToolCalls !== undefined && typeof parallelToolCalls !== 'boolean') throw new GenerationOptionsError(`${what}: parallelToolCalls must be a boolean`);
+  if (responseFormat !== undefined && (responseFormat === null || typeof responseFormat !== 'object'))
+    throw new GenerationOptionsError(`${what}: responseFormat must be an object like { type: 'json_object' }`);
+  if (toolChoice !== undefined && typeof toolChoice !== 'string' && (toolChoice === null || typeof toolChoice !== 'object'))
+    throw new GenerationOptionsError(`${what}: toolChoice must be 'none', 'auto', 'required' or { type: 'function', function: { name } }`);
+  if (parallelToolCalls !== undefined && typeof parallelToolCalls !== 'boolean')
+    throw new GenerationOptionsError(`${what}: parallelToolCalls must be a boolean`);
   try {
-    g.plan.tokenMask = compileReplyConstraint(model, { responseFormat, tools: options.tools, toolChoice, parallelToolCalls, startInReasoning, enableThinking: options.enableThinking });
+    g.plan.tokenMask = compileReplyConstraint(model, {
+      responseFormat,
+      tools: options.tools,
+      toolChoice,
+      parallelToolCalls,
+      startInReasoning,
+      enableThinking: options.enableThinking,
+    });
   } catch (e) {
     if (e instanceof ConstraintError) throw new GenerationOptionsError(`${what}: ${e.message}`);
     throw e;
   }
   if (g.plan.tokenMask !== undefined && g.plan.stopStrings.length > 0) {
     g.plan.tokenMask.dispose();
-    throw new GenerationOptionsError(`${what}: stop strings cannot be combined with responseFormat or a required toolChoice (a stop string could cut the JSON)`);
+    throw new GenerationOptionsError(
+      `${what}: stop strings cannot be combined with responseFormat or a required toolChoice (a stop string could cut the JSON)`,
+    );
   }
   if (g.plan.tokenMask !== undefined && g.plan.draftModel !== undefined) {
     g.plan.tokenMask.dispose();
-    throw new GenerationOptionsError(`${what}: draftModel cannot be combined with responseFormat or a required toolChoice (the constraint advances one token at a time)`);
+    throw new GenerationOptionsError(
+      `${what}: draftModel cannot be combined with responseFormat or a required toolChoice (the constraint advances one token at a time)`,
+    );
   }
   const parser = new ReplyParser({ startInReasoning });
   const release = () => g.plan.tokenMask?.dispose();
@@ -151,7 +176,11 @@ function start(model: GenerationModel, messages: readonly ChatMessage[], options
  *   if (part.type === 'text') process.stdout.write(part.text);
  * }
  */
-export function chatStream(model: GenerationModel, messages: readonly ChatMessage[], options: ChatOptions = {}): AsyncGenerator<ChatPart, void, undefined> {
+export function chatStream(
+  model: GenerationModel,
+  messages: readonly ChatMessage[],
+  options: ChatOptions = {},
+): AsyncGenerator<ChatPart, void, undefined> {
   const { g, parser, release } = start(model, messages, options, 'Qwen3.chatStream');
   return partsOf(g.run(), parser, release);
 }

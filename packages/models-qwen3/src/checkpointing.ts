@@ -33,7 +33,10 @@ export interface CheckpointableModel extends Module {
 export function isCheckpointable(model: unknown): model is CheckpointableModel {
   const inner = (model as { model?: { layers?: unknown; embedTokens?: unknown; norm?: unknown } } | null)?.model;
   return (
-    inner !== undefined && inner !== null && Array.isArray(inner.layers) && inner.layers.length > 0 &&
+    inner !== undefined &&
+    inner !== null &&
+    Array.isArray(inner.layers) &&
+    inner.layers.length > 0 &&
     typeof (inner.embedTokens as Part | undefined)?.trainableParameters === 'function' &&
     typeof (inner.norm as Part | undefined)?.trainableParameters === 'function' &&
     typeof (model as CheckpointableModel).logitsFromHidden === 'function'
@@ -99,15 +102,19 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
   inputs: mx.Array,
   options: CheckpointOptions = {},
 ): [R, ParamDict] {
-  if (!isCheckpointable(model)) throw new TypeError('checkpointedValueAndGrad: model must have model.embedTokens, model.layers and model.norm (a Qwen3)');
+  if (!isCheckpointable(model))
+    throw new TypeError('checkpointedValueAndGrad: model must have model.embedTokens, model.layers and model.norm (a Qwen3)');
   if (isRowwiseHeadLoss(headLoss)) {
     const n = headLoss.rowsPerChunk;
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`checkpointedValueAndGrad: headLoss.rowsPerChunk must be a positive integer, got ${n}`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new RangeError(`checkpointedValueAndGrad: headLoss.rowsPerChunk must be a positive integer, got ${n}`);
   } else if (typeof headLoss !== 'function') {
     throw new TypeError('checkpointedValueAndGrad: headLoss must be a function of the hidden states, or { tokens, loss, rowsPerChunk }');
   }
   if (!(inputs instanceof mx.Array) || inputs.ndim !== 2 || !mx.isInteger(inputs.dtype)) {
-    throw new TypeError(`checkpointedValueAndGrad: inputs must be integer token ids [B, L], got ${inputs instanceof mx.Array ? `${inputs.dtype} [${inputs.shape}]` : typeof inputs}`);
+    throw new TypeError(
+      `checkpointedValueAndGrad: inputs must be integer token ids [B, L], got ${inputs instanceof mx.Array ? `${inputs.dtype} [${inputs.shape}]` : typeof inputs}`,
+    );
   }
   const inner = model.model;
   const layers = inner.layers;
@@ -242,9 +249,17 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
   const paths = mx.treeFlattenWithPaths(params);
   const missing = paths.filter(([p]) => !grads.has(p)).map(([p]) => p);
   if (missing.length > 0) {
-    throw new Error(`checkpointedValueAndGrad: trainable parameters outside the embeddings, layers, norm and head: ${missing.slice(0, 5).join(', ')}`);
+    throw new Error(
+      `checkpointedValueAndGrad: trainable parameters outside the embeddings, layers, norm and head: ${missing.slice(0, 5).join(', ')}`,
+    );
   }
-  return [value, mx.treeUnflatten(params, paths.map(([p]) => grads.get(p)!)) as ParamDict];
+  return [
+    value,
+    mx.treeUnflatten(
+      params,
+      paths.map(([p]) => grads.get(p)!),
+    ) as ParamDict,
+  ];
 }
 
 /** What differentiating the head needs: its input, its leaves, the final norm, and swapping the leaves in and back. */
@@ -258,14 +273,20 @@ interface HeadStep {
 }
 
 /** `[value, gradient w.r.t. the last hidden states, gradients w.r.t. the head's leaves]` of a `HeadLoss`, at once. */
-function wholeHead<R extends mx.Array | mx.Array[]>(headLoss: HeadLoss<R>, { last, leaves, norm, useLeaves, restoreHead }: HeadStep): [R, mx.Array, mx.Array[]] {
+function wholeHead<R extends mx.Array | mx.Array[]>(
+  headLoss: HeadLoss<R>,
+  { last, leaves, norm, useLeaves, restoreHead }: HeadStep,
+): [R, mx.Array, mx.Array[]] {
   return mx.tidy((): [R, mx.Array, mx.Array[]] => {
     try {
       if (leaves.length > 0) {
-        const [v, [gh, gl]] = mx.valueAndGrad((h: mx.Array, ls: mx.Array[]) => {
-          useLeaves(ls);
-          return headLoss(norm(h));
-        }, [0, 1])(last, leaves);
+        const [v, [gh, gl]] = mx.valueAndGrad(
+          (h: mx.Array, ls: mx.Array[]) => {
+            useLeaves(ls);
+            return headLoss(norm(h));
+          },
+          [0, 1],
+        )(last, leaves);
         mx.eval(v, gh, gl);
         return [v, gh, gl];
       }
@@ -284,7 +305,10 @@ function wholeHead<R extends mx.Array | mx.Array[]>(headLoss: HeadLoss<R>, { las
  * that gradient. The head leaves' gradients are summed over the chunks in float32 and cast back
  * once, so the chunking does not round them more than one matmul would.
  */
-function rowwiseHead<R extends mx.Array | mx.Array[]>(head: RowwiseHeadLoss<R>, { last, leaves, norm, useLeaves, restoreHead }: HeadStep): [R, mx.Array, mx.Array[]] {
+function rowwiseHead<R extends mx.Array | mx.Array[]>(
+  head: RowwiseHeadLoss<R>,
+  { last, leaves, norm, useLeaves, restoreHead }: HeadStep,
+): [R, mx.Array, mx.Array[]] {
   const b = last.shape[0];
   const chunks: { start: number; end: number }[] = [];
   for (let start = 0; start < b; start += head.rowsPerChunk) chunks.push({ start, end: Math.min(b, start + head.rowsPerChunk) });
@@ -302,7 +326,9 @@ function rowwiseHead<R extends mx.Array | mx.Array[]>(head: RowwiseHeadLoss<R>, 
   const outputs = head.differentiated?.outputs ?? perChunk[0].map((_, i) => i);
   if (new Set(outputs).size !== outputs.length || !outputs.every((i) => Number.isInteger(i) && i >= 0 && i < count)) {
     mx.dispose(perChunk);
-    throw new RangeError(`checkpointedValueAndGrad: headLoss.differentiated.outputs must be distinct positions among the ${count} outputs of tokens, got [${outputs}]`);
+    throw new RangeError(
+      `checkpointedValueAndGrad: headLoss.differentiated.outputs must be distinct positions among the ${count} outputs of tokens, got [${outputs}]`,
+    );
   }
   const gradTokens = head.differentiated?.tokens ?? head.tokens;
   const [value, gTokens] = mx.tidy((): [R, mx.Array[]] => {
@@ -325,7 +351,10 @@ function rowwiseHead<R extends mx.Array | mx.Array[]>(head: RowwiseHeadLoss<R>, 
             (h: mx.Array, ...ls: mx.Array[]) => {
               useLeaves(ls);
               const out = gradTokens(norm(h), r);
-              if (out.length !== outputs.length) throw new Error(`checkpointedValueAndGrad: headLoss.differentiated.tokens gave ${out.length} arrays for ${outputs.length} outputs`);
+              if (out.length !== outputs.length)
+                throw new Error(
+                  `checkpointedValueAndGrad: headLoss.differentiated.tokens gave ${out.length} arrays for ${outputs.length} outputs`,
+                );
               return out;
             },
             [rowsOf(last, r), ...leaves],
@@ -363,7 +392,8 @@ const PACE_DEPTH = paceDepth(process.env.MLXN_CHECKPOINT_PACE);
 function paceDepth(value: string | undefined): number {
   if (value === undefined || value === '') return 2;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new RangeError(`MLXN_CHECKPOINT_PACE must be a non-negative integer, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new RangeError(`MLXN_CHECKPOINT_PACE must be a non-negative integer, got ${JSON.stringify(value)}`);
   return n;
 }
 

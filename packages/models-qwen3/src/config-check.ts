@@ -18,7 +18,9 @@ export function checkConfigAgainstWeights(configFile: string, config: Qwen3Confi
     if (m) lastLayer = Math.max(lastLayer, Number(m[1]));
   }
   if (lastLayer < 0) {
-    throw new Error(`${configFile}: the checkpoint has no decoder layer weights (model.layers.*) for num_hidden_layers = ${config.numHiddenLayers}`);
+    throw new Error(
+      `${configFile}: the checkpoint has no decoder layer weights (model.layers.*) for num_hidden_layers = ${config.numHiddenLayers}`,
+    );
   }
   if (lastLayer + 1 !== config.numHiddenLayers) {
     throw new Error(

@@ -53,9 +53,7 @@ const layerQuant = z.union([
   z.object({ group_size: posInt.optional(), bits: posInt.optional(), mode: quantMode.optional() }).passthrough(),
 ]);
 // mlx-community writes `{ group_size, bits, mode?, "<path>": {group_size, bits} | false, ... }`.
-const quantSchema = z
-  .object({ group_size: posInt.optional(), bits: posInt.optional(), mode: quantMode.optional() })
-  .catchall(z.unknown());
+const quantSchema = z.object({ group_size: posInt.optional(), bits: posInt.optional(), mode: quantMode.optional() }).catchall(z.unknown());
 
 const ropeScalingSchema = z
   .object({ type: z.string().optional(), rope_type: z.string().optional(), factor: z.number().positive().optional() })
@@ -148,12 +146,15 @@ const LIMIT_ALIASES: Record<string, keyof Qwen3ConfigLimits> = { num_local_exper
 /** Checks a `Partial<Qwen3ConfigLimits>` given by the caller and merges it over the defaults. */
 export function resolveConfigLimits(limits: unknown, where: string): Qwen3ConfigLimits {
   if (limits === undefined) return { ...QWEN3_CONFIG_LIMITS };
-  if (limits === null || typeof limits !== 'object' || Array.isArray(limits)) throw new TypeError(`${where}: configLimits must be an object`);
+  if (limits === null || typeof limits !== 'object' || Array.isArray(limits))
+    throw new TypeError(`${where}: configLimits must be an object`);
   const out: Qwen3ConfigLimits = { ...QWEN3_CONFIG_LIMITS };
   for (const [k, v] of Object.entries(limits)) {
-    if (!Object.hasOwn(LIMIT_KEYS, k)) throw new TypeError(`${where}: configLimits: unknown limit ${JSON.stringify(k)} (known: ${Object.keys(LIMIT_KEYS).join(', ')})`);
+    if (!Object.hasOwn(LIMIT_KEYS, k))
+      throw new TypeError(`${where}: configLimits: unknown limit ${JSON.stringify(k)} (known: ${Object.keys(LIMIT_KEYS).join(', ')})`);
     if (v === undefined) continue;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new TypeError(`${where}: configLimits.${k} must be a positive integer, got ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
+      throw new TypeError(`${where}: configLimits.${k} must be a positive integer, got ${String(v)}`);
     out[k as keyof Qwen3ConfigLimits] = v;
   }
   return out;
@@ -163,13 +164,17 @@ function checkLimits(c: Record<string, unknown>, limits: Qwen3ConfigLimits): voi
   for (const [name, key] of Object.entries(LIMIT_KEYS) as [keyof Qwen3ConfigLimits, string][]) {
     const v = c[key];
     if (typeof v === 'number' && v > limits[name]) {
-      throw new RangeError(`Qwen3 config: ${key} = ${v} exceeds the limit of ${limits[name]} (raise it with the configLimits option: { ${name}: ${v} })`);
+      throw new RangeError(
+        `Qwen3 config: ${key} = ${v} exceeds the limit of ${limits[name]} (raise it with the configLimits option: { ${name}: ${v} })`,
+      );
     }
   }
   for (const [key, name] of Object.entries(LIMIT_ALIASES)) {
     const v = c[key];
     if (typeof v === 'number' && v > limits[name]) {
-      throw new RangeError(`Qwen3 config: ${key} = ${v} exceeds the limit of ${limits[name]} (raise it with the configLimits option: { ${name}: ${v} })`);
+      throw new RangeError(
+        `Qwen3 config: ${key} = ${v} exceeds the limit of ${limits[name]} (raise it with the configLimits option: { ${name}: ${v} })`,
+      );
     }
   }
 }
@@ -189,7 +194,10 @@ function parseQuantization(q: z.infer<typeof quantSchema>): Qwen3Quantization {
     const r = layerQuant.safeParse(v);
     // Non-layer entries (strings and numbers such as transformers' quant_method) are skipped.
     if (!r.success || v === true) continue;
-    layers[k] = r.data === false ? false : { groupSize: r.data.group_size ?? q.group_size ?? g, bits: r.data.bits ?? q.bits ?? b, mode: r.data.mode ?? mode };
+    layers[k] =
+      r.data === false
+        ? false
+        : { groupSize: r.data.group_size ?? q.group_size ?? g, bits: r.data.bits ?? q.bits ?? b, mode: r.data.mode ?? mode };
   }
   return { groupSize: q.group_size ?? g, bits: q.bits ?? b, mode, layers };
 }
@@ -208,7 +216,9 @@ export function parseQwen3Config(raw: unknown, options: { limits?: Partial<Qwen3
   const rec = raw as Record<string, unknown>;
   if (rec.model_type !== 'qwen3' && rec.model_type !== 'qwen3_moe') {
     const arch = Array.isArray(rec.architectures) ? ` (architectures: ${rec.architectures.join(', ')})` : '';
-    throw new Error(`Qwen3 config: model_type is ${JSON.stringify(rec.model_type)}${arch}; this package loads 'qwen3' and 'qwen3_moe' models only`);
+    throw new Error(
+      `Qwen3 config: model_type is ${JSON.stringify(rec.model_type)}${arch}; this package loads 'qwen3' and 'qwen3_moe' models only`,
+    );
   }
   const reserved = reservedKeyPath(rec);
   if (reserved !== undefined) throw new Error(`Qwen3 config: key '__proto__' is not allowed (at ${reserved})`);
@@ -221,7 +231,9 @@ export function parseQwen3Config(raw: unknown, options: { limits?: Partial<Qwen3
   if (c.hidden_act !== 'silu') throw new Error(`Qwen3 config: hidden_act '${c.hidden_act}' is not supported (only 'silu')`);
   const numKeyValueHeads = c.num_key_value_heads ?? c.num_attention_heads;
   if (c.num_attention_heads % numKeyValueHeads !== 0) {
-    throw new Error(`Qwen3 config: num_attention_heads (${c.num_attention_heads}) must be a multiple of num_key_value_heads (${numKeyValueHeads})`);
+    throw new Error(
+      `Qwen3 config: num_attention_heads (${c.num_attention_heads}) must be a multiple of num_key_value_heads (${numKeyValueHeads})`,
+    );
   }
   const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw new Error(`Qwen3 config: head_dim ${headDim} must be an even integer`);
@@ -234,7 +246,8 @@ export function parseQwen3Config(raw: unknown, options: { limits?: Partial<Qwen3
   const { ropeTheta, ropeScaling } = reconciled;
   if (ropeScaling) {
     const t = ropeScaling.type ?? ropeScaling.rope_type ?? 'default';
-    if (!['default', 'linear', 'yarn', 'mrope'].includes(t)) throw new Error(`Qwen3 config: rope_scaling type '${t}' is not supported (default, linear, yarn)`);
+    if (!['default', 'linear', 'yarn', 'mrope'].includes(t))
+      throw new Error(`Qwen3 config: rope_scaling type '${t}' is not supported (default, linear, yarn)`);
     if (t === 'linear' || t === 'yarn') {
       if (typeof ropeScaling.factor !== 'number') throw new Error(`Qwen3 config: rope_scaling '${t}' needs a numeric 'factor'`);
     }
@@ -250,14 +263,19 @@ export function parseQwen3Config(raw: unknown, options: { limits?: Partial<Qwen3
   }
   const numLayers = c.num_hidden_layers;
   const outside = c.mlp_only_layers.find((i) => i >= numLayers);
-  if (outside !== undefined) throw new RangeError(`Qwen3 config: mlp_only_layers names layer ${outside}, but the model has ${numLayers} layers (num_hidden_layers)`);
-  const needsDense = !moe || Array.from({ length: numLayers }, (_, i) => !isSparseLayer(i, c.mlp_only_layers, numExperts, c.decoder_sparse_step)).some(Boolean);
+  if (outside !== undefined)
+    throw new RangeError(`Qwen3 config: mlp_only_layers names layer ${outside}, but the model has ${numLayers} layers (num_hidden_layers)`);
+  const needsDense =
+    !moe ||
+    Array.from({ length: numLayers }, (_, i) => !isSparseLayer(i, c.mlp_only_layers, numExperts, c.decoder_sparse_step)).some(Boolean);
   if (needsDense && intermediateSize === undefined) throw new Error('Qwen3 config: intermediate_size is required');
   const q = c.quantization ?? c.quantization_config ?? null;
   const method = q?.quant_method;
   // transformers' own quantization formats (fp8, gptq, awq, bitsandbytes, ...) are not MLX's.
   if (method !== undefined && method !== 'mlx') {
-    throw new Error(`Qwen3 config: quantization method ${JSON.stringify(method)} is not supported (MLX-quantized checkpoints only, as mlx-community writes them)`);
+    throw new Error(
+      `Qwen3 config: quantization method ${JSON.stringify(method)} is not supported (MLX-quantized checkpoints only, as mlx-community writes them)`,
+    );
   }
   const eos = c.eos_token_id;
   return {

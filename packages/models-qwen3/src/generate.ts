@@ -8,9 +8,25 @@
  */
 import * as mx from '@mlxn/core';
 import { type ScheduledRead, forgetScheduled, readScheduled, scheduleForRead, settleEvalThread, useEvalThread } from '@mlxn/core/internal';
-import { type Cache, KVCache, type PromptCacheOptions, canTrimPromptCache, promptCacheTokens as cachePromptTokens, setPromptCacheTokens, trimPromptCache } from '@mlxn/cache';
+import {
+  type Cache,
+  KVCache,
+  type PromptCacheOptions,
+  canTrimPromptCache,
+  promptCacheTokens as cachePromptTokens,
+  setPromptCacheTokens,
+  trimPromptCache,
+} from '@mlxn/cache';
 import type { ChatMessage, Tokenizer } from '@mlxn/io';
-import { type ChatPromptOptions, type GenerateOptions, type GenerationPlan, GenerationOptionsError, type Prompt, describe, resolveGenerateOptions } from './options.js';
+import {
+  type ChatPromptOptions,
+  type GenerateOptions,
+  type GenerationPlan,
+  GenerationOptionsError,
+  type Prompt,
+  describe,
+  resolveGenerateOptions,
+} from './options.js';
 import { applyTokenMask, checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
 import { StopStrings, stopTokenSet } from './stop.js';
 import { speculativeGenerateStep } from './speculative.js';
@@ -84,7 +100,8 @@ function isMessages(p: Prompt): p is readonly ChatMessage[] {
 export function encodePrompt(model: GenerationModel, prompt: Prompt, chat: ChatPromptOptions, what: string): EncodedPrompt {
   const vocab = model.config.vocabSize;
   const tokenizer = (): Tokenizer => {
-    if (model.tokenizer === undefined) throw new Error(`${what}: the model has no tokenizer (load it from a folder with tokenizer.json), so the prompt must be token ids`);
+    if (model.tokenizer === undefined)
+      throw new Error(`${what}: the model has no tokenizer (load it from a folder with tokenizer.json), so the prompt must be token ids`);
     return model.tokenizer;
   };
   let tokens: number[];
@@ -96,7 +113,12 @@ export function encodePrompt(model: GenerationModel, prompt: Prompt, chat: ChatP
     tokens = tok.encode(prompt, { addSpecialTokens: bos === undefined || !prompt.startsWith(bos) });
   } else if (isMessages(prompt)) {
     prompt.forEach((m, i) => {
-      if (typeof m !== 'object' || m === null || typeof m.role !== 'string' || (typeof m.content !== 'string' && m.content !== undefined && m.content !== null)) {
+      if (
+        typeof m !== 'object' ||
+        m === null ||
+        typeof m.role !== 'string' ||
+        (typeof m.content !== 'string' && m.content !== undefined && m.content !== null)
+      ) {
         throw new TypeError(`${what}: message ${i} must be { role: string, content: string }, got ${describe(m)}`);
       }
     });
@@ -134,7 +156,9 @@ const cachesInUse = new WeakSet<readonly Cache[]>();
 
 function checkCacheFree(cache: readonly Cache[], what: string): void {
   if (cachesInUse.has(cache)) {
-    throw new Error(`${what}: promptCache is in use by another generation that has not finished; give each concurrent generation its own cache (model.makeCache()) or wait for the other to end`);
+    throw new Error(
+      `${what}: promptCache is in use by another generation that has not finished; give each concurrent generation its own cache (model.makeCache()) or wait for the other to end`,
+    );
   }
 }
 
@@ -165,7 +189,9 @@ function prepareCache(model: GenerationModel, plan: GenerationPlan, prompt: read
     // draft must read every token the cache holds. Checked before the cache is touched.
     const trimmable = given.every((c) => c.className === 'KVCache' || c.className === 'QuantizedKVCache');
     if (!trimmable || (cacheOffset(given[0]) > 0 && knownCacheTokens(given) === undefined)) {
-      throw new GenerationOptionsError(`${what}: draftModel needs a promptCache that can be trimmed and whose tokens are known (filled by generation), not a rotating cache or one filled elsewhere`);
+      throw new GenerationOptionsError(
+        `${what}: draftModel needs a promptCache that can be trimmed and whose tokens are known (filled by generation), not a rotating cache or one filled elsewhere`,
+      );
     }
   }
   const prepared = cacheForPrompt(model, plan, prompt, what);
@@ -185,7 +211,10 @@ function knownCacheTokens(cache: Cache[]): readonly number[] | undefined {
 function cacheForPrompt(model: GenerationModel, plan: GenerationPlan, prompt: readonly number[], what: string): PreparedCache {
   const ctx = model.config.maxPositionEmbeddings;
   if (plan.promptCache === undefined) {
-    if (prompt.length > ctx) throw new RangeError(`${what}: the prompt has ${prompt.length} tokens, more than the model's context of ${ctx} (maxPositionEmbeddings)`);
+    if (prompt.length > ctx)
+      throw new RangeError(
+        `${what}: the prompt has ${prompt.length} tokens, more than the model's context of ${ctx} (maxPositionEmbeddings)`,
+      );
     const cache = plan.maxKvSize !== undefined ? model.makeCache({ maxKvSize: plan.maxKvSize }) : model.makeCache();
     return { cache, owned: true, reused: 0, unknownPrefix: 0 };
   }
@@ -199,16 +228,23 @@ function cacheForPrompt(model: GenerationModel, plan: GenerationPlan, prompt: re
     const drop = known.length - common;
     if (drop > 0) {
       if (!canTrimPromptCache(cache) || trimPromptCache(cache, drop) !== drop) {
-        throw new Error(`${what}: promptCache holds ${drop} tokens that the prompt does not continue, and it cannot be trimmed (a rotating cache past its size?)`);
+        throw new Error(
+          `${what}: promptCache holds ${drop} tokens that the prompt does not continue, and it cannot be trimmed (a rotating cache past its size?)`,
+        );
       }
     }
-    if (prompt.length > ctx) throw new RangeError(`${what}: the prompt has ${prompt.length} tokens, more than the model's context of ${ctx} (maxPositionEmbeddings)`);
+    if (prompt.length > ctx)
+      throw new RangeError(
+        `${what}: the prompt has ${prompt.length} tokens, more than the model's context of ${ctx} (maxPositionEmbeddings)`,
+      );
     setPromptCacheTokens(cache, prompt.slice(0, common));
     return { cache, owned: false, reused: common, unknownPrefix: 0 };
   }
   const offset = cacheOffset(cache[0]);
   if (offset + prompt.length > ctx) {
-    throw new RangeError(`${what}: the cache holds ${offset} tokens and the prompt ${prompt.length}, more than the model's context of ${ctx} (maxPositionEmbeddings)`);
+    throw new RangeError(
+      `${what}: the cache holds ${offset} tokens and the prompt ${prompt.length}, more than the model's context of ${ctx} (maxPositionEmbeddings)`,
+    );
   }
   setPromptCacheTokens(cache, undefined);
   return { cache, owned: false, reused: 0, unknownPrefix: offset };
@@ -232,10 +268,16 @@ function maybeQuantize(cache: Cache[], plan: GenerationPlan): void {
  * `withLogprob` the token's log-probability at the sampling temperature (after the processors,
  * before top-p/top-k/min-p/XTC: what a trainer scores a completion with).
  */
-export function sampleLogits(logits: mx.Array, history: mx.Array | null, plan: GenerationPlan, withLogprob: boolean): [mx.Array, mx.Array | null] {
+export function sampleLogits(
+  logits: mx.Array,
+  history: mx.Array | null,
+  plan: GenerationPlan,
+  withLogprob: boolean,
+): [mx.Array, mx.Array | null] {
   const what = 'Qwen3.generate';
   if (history !== null) {
-    for (const p of plan.processors) logits = plan.customProcessors ? checkProcessedLogits(logits, p(history, logits), `${what}: logits processor`) : p(history, logits);
+    for (const p of plan.processors)
+      logits = plan.customProcessors ? checkProcessedLogits(logits, p(history, logits), `${what}: logits processor`) : p(history, logits);
   }
   const allowed = plan.tokenMask?.mask(logits.shape[logits.shape.length - 1]);
   if (allowed != null) logits = applyTokenMask(logits, allowed);
@@ -297,7 +339,13 @@ export async function prefillAllButLast(
  * `plan.onPromptProgress` hears of each pass (from 0; the last token is reported by
  * `promptDone` once its step is read).
  */
-export async function prefillPrompt(model: Pick<GenerationModel, 'forward'>, prompt: readonly number[], cache: Cache[], plan: GenerationPlan, record: StepRecord): Promise<boolean> {
+export async function prefillPrompt(
+  model: Pick<GenerationModel, 'forward'>,
+  prompt: readonly number[],
+  cache: Cache[],
+  plan: GenerationPlan,
+  record: StepRecord,
+): Promise<boolean> {
   plan.onPromptProgress?.({ processed: 0, total: prompt.length });
   return prefillAllButLast(model, prompt, cache, plan, (chunk) => {
     record.fed.push(...chunk);
@@ -428,7 +476,12 @@ export async function* generateStep(
  * @example
  * for await (const c of stream(model, 'Hello', { maxTokens: 32 })) process.stdout.write(c.text);
  */
-export function stream(model: GenerationModel, prompt: Prompt, options: GenerateOptions = {}, what = 'Qwen3.stream'): AsyncGenerator<GenerationChunk, void, undefined> {
+export function stream(
+  model: GenerationModel,
+  prompt: Prompt,
+  options: GenerateOptions = {},
+  what = 'Qwen3.stream',
+): AsyncGenerator<GenerationChunk, void, undefined> {
   // Validation and prompt encoding happen here, synchronously, before any work.
   const plan = resolveGenerateOptions(withGenerationDefaults(options, model.generationDefaults), model.config.vocabSize, what);
   const encoded = encodePrompt(model, prompt, plan.chat, what);
@@ -437,7 +490,12 @@ export function stream(model: GenerationModel, prompt: Prompt, options: Generate
 }
 
 /** Shared by `stream` and `chat`: the prompt is already encoded and the cache prepared. */
-async function* streamTokens(model: GenerationModel, promptTokens: number[], plan: GenerationPlan, prepared: PreparedCache): AsyncGenerator<GenerationChunk, void, undefined> {
+async function* streamTokens(
+  model: GenerationModel,
+  promptTokens: number[],
+  plan: GenerationPlan,
+  prepared: PreparedCache,
+): AsyncGenerator<GenerationChunk, void, undefined> {
   const { cache, owned, reused } = prepared;
   const stopIds = stopTokenSet(model.eosTokenIds, plan.stopTokenIds);
   const stops = new StopStrings(plan.stopStrings);
@@ -465,14 +523,20 @@ async function* streamTokens(model: GenerationModel, promptTokens: number[], pla
   }
   try {
     const context = promptTokens.slice(0, reused);
-    const steps = plan.draftModel === undefined ? generateStep(model, suffix, cache, plan, context, record) : speculativeGenerateStep(model, suffix, cache, plan, context, record);
+    const steps =
+      plan.draftModel === undefined
+        ? generateStep(model, suffix, cache, plan, context, record)
+        : speculativeGenerateStep(model, suffix, cache, plan, context, record);
     for await (const out of steps) {
       n++;
       if (n === 1) {
         tFirst = performance.now();
         promptTps = suffix.length / Math.max((tFirst - t0) / 1000, 1e-9);
       }
-      const lp = { ...(out.logprob === undefined ? {} : { logprob: out.logprob }), ...(out.fromDraft === undefined ? {} : { fromDraft: out.fromDraft }) };
+      const lp = {
+        ...(out.logprob === undefined ? {} : { logprob: out.logprob }),
+        ...(out.fromDraft === undefined ? {} : { fromDraft: out.fromDraft }),
+      };
       if (stopIds.has(out.token)) {
         const tail = stops.push(flush());
         const chunk: GenerationChunk = { text: tail.text + stops.flush(), token: out.token, ...lp, ...stats('stop') };
@@ -487,7 +551,12 @@ async function* streamTokens(model: GenerationModel, promptTokens: number[], pla
       }
       if (n === plan.maxTokens) {
         const tail = stops.push(flush());
-        yield { text: check.text + tail.text + (tail.stopped ? '' : stops.flush()), token: out.token, ...lp, ...stats(tail.stopped ? 'stop' : 'length') };
+        yield {
+          text: check.text + tail.text + (tail.stopped ? '' : stops.flush()),
+          token: out.token,
+          ...lp,
+          ...stats(tail.stopped ? 'stop' : 'length'),
+        };
         return;
       }
       yield { text: check.text, token: out.token, ...lp, ...stats(null) };
@@ -511,7 +580,12 @@ async function* streamTokens(model: GenerationModel, promptTokens: number[], pla
  * @example
  * const { text, finishReason } = await generate(model, 'Hello', { maxTokens: 32 });
  */
-export async function generate(model: GenerationModel, prompt: Prompt, options: GenerateOptions = {}, what = 'Qwen3.generate'): Promise<GenerationResult> {
+export async function generate(
+  model: GenerationModel,
+  prompt: Prompt,
+  options: GenerateOptions = {},
+  what = 'Qwen3.generate',
+): Promise<GenerationResult> {
   const plan = resolveGenerateOptions(withGenerationDefaults(options, model.generationDefaults), model.config.vocabSize, what);
   const encoded = encodePrompt(model, prompt, plan.chat, what);
   const prepared = prepareCache(model, plan, encoded.tokens, what);
@@ -539,16 +613,26 @@ async function collectStream(chunks: AsyncIterable<GenerationChunk>, plan: Gener
     tokens,
     ...(plan.logprobs ? { logprobs } : {}),
     finishReason: last.finishReason,
-    usage: { promptTokens: last.promptTokens, completionTokens: last.completionTokens, cachedPromptTokens: cached, ...(plan.draftModel === undefined ? {} : { draftTokens }) },
+    usage: {
+      promptTokens: last.promptTokens,
+      completionTokens: last.completionTokens,
+      cachedPromptTokens: cached,
+      ...(plan.draftModel === undefined ? {} : { draftTokens }),
+    },
     promptTokensPerSec: last.promptTokensPerSec,
     tokensPerSec: last.tokensPerSec,
     peakMemory: last.peakMemory,
   };
 }
 
-
 /** @internal For `chat`: the same pipeline with the rendered prompt at hand. */
-export function prepareGeneration(model: GenerationModel, prompt: Prompt, options: GenerateOptions, what: string, extraKeys: readonly string[] = []) {
+export function prepareGeneration(
+  model: GenerationModel,
+  prompt: Prompt,
+  options: GenerateOptions,
+  what: string,
+  extraKeys: readonly string[] = [],
+) {
   const plan = resolveGenerateOptions(withGenerationDefaults(options, model.generationDefaults), model.config.vocabSize, what, extraKeys);
   const encoded = encodePrompt(model, prompt, plan.chat, what);
   const prepared = prepareCache(model, plan, encoded.tokens, what);

@@ -83,7 +83,8 @@ export function withGenerationDefaults<T>(options: T, defaults: Readonly<Generat
   if (defaults === undefined || options === null || typeof options !== 'object' || Array.isArray(options)) return options;
   const o = options as Record<string, unknown>;
   const out: Record<string, unknown> = { ...o };
-  const keys: readonly (keyof GenerationDefaults)[] = o.sampler === undefined ? [...SAMPLER_DEFAULT_KEYS, 'repetitionPenalty'] : ['repetitionPenalty'];
+  const keys: readonly (keyof GenerationDefaults)[] =
+    o.sampler === undefined ? [...SAMPLER_DEFAULT_KEYS, 'repetitionPenalty'] : ['repetitionPenalty'];
   for (const k of keys) if (o[k] === undefined && defaults[k] !== undefined) out[k] = defaults[k];
   return out as T;
 }

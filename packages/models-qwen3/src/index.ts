@@ -26,7 +26,15 @@ export type { SaveOptions } from './save.js';
 export { installGenerationMethods } from './methods.js';
 export { encodePrompt, generate, generateStep, promptCacheTokens, stream } from './generate.js';
 export { speculativeGenerateStep } from './speculative.js';
-export type { EncodedPrompt, FinishReason, GenerationChunk, GenerationModel, GenerationResult, StepOutput, StepRecord } from './generate.js';
+export type {
+  EncodedPrompt,
+  FinishReason,
+  GenerationChunk,
+  GenerationModel,
+  GenerationResult,
+  StepOutput,
+  StepRecord,
+} from './generate.js';
 export { GenerationOptionsError, resolveGenerateOptions } from './options.js';
 export type { ChatPromptOptions, DraftModel, GenerateOptions, GenerationPlan, Prompt, PromptProgress } from './options.js';
 export { StopStrings } from './stop.js';
@@ -37,5 +45,11 @@ export { ReplyParser, parseReply, promptOpensThinking } from './reply.js';
 export type { InvalidToolCall, ParsedReply, ReplyPart, ToolCall } from './reply.js';
 export { batchGenerate } from './batch.js';
 export type { BatchGenerateOptions, BatchPrompt, BatchResult, BatchResults, BatchStats } from './batch.js';
-export { ConstrainedReply, compileReplyConstraint, constraintVocabulary, prepareConstraintVocabulary, toolCallGrammar } from './structured.js';
+export {
+  ConstrainedReply,
+  compileReplyConstraint,
+  constraintVocabulary,
+  prepareConstraintVocabulary,
+  toolCallGrammar,
+} from './structured.js';
 export type { ConstrainableModel, ReplyConstraintOptions, ResponseFormat, TokenMaskHook, ToolChoice } from './structured.js';

@@ -7,7 +7,16 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
-import { type HubDownloadProgress, Tokenizer, classifyModelSource, ensureHubSnapshot, isValidRevision, loadSync, readConfig, readTextFileSync } from '@mlxn/io';
+import {
+  type HubDownloadProgress,
+  Tokenizer,
+  classifyModelSource,
+  ensureHubSnapshot,
+  isValidRevision,
+  loadSync,
+  readConfig,
+  readTextFileSync,
+} from '@mlxn/io';
 import { recoverFolder, recoverFolderSave } from '@mlxn/io/internal';
 import { checkConfigAgainstWeights } from './config-check.js';
 import { type Qwen3Config, type Qwen3ConfigLimits, parseQwen3Config, resolveConfigLimits } from './config.js';
@@ -76,7 +85,15 @@ export interface LoadOptions {
 const MAX_CHAT_TEMPLATE_FILE_BYTES = 16 * 2 ** 20;
 
 const LOAD_OPTIONS: readonly string[] = [
-  'dtype', 'quantize', 'onProgress', 'signal', 'lazy', 'truncatedVocab', 'configLimits', 'revision', 'token',
+  'dtype',
+  'quantize',
+  'onProgress',
+  'signal',
+  'lazy',
+  'truncatedVocab',
+  'configLimits',
+  'revision',
+  'token',
 ] satisfies (keyof LoadOptions)[];
 
 function checkOptions(options: LoadOptions): void {
@@ -96,13 +113,16 @@ function checkOptions(options: LoadOptions): void {
       throw new TypeError(`Qwen3.load: quantize.mode must be 'affine', 'mxfp4', 'mxfp8' or 'nvfp4', got ${JSON.stringify(quantize.mode)}`);
     }
   }
-  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new TypeError('Qwen3.load: onProgress must be a function');
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new TypeError('Qwen3.load: signal must be an AbortSignal');
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function')
+    throw new TypeError('Qwen3.load: onProgress must be a function');
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal))
+    throw new TypeError('Qwen3.load: signal must be an AbortSignal');
   resolveConfigLimits(options.configLimits, 'Qwen3.load');
   if (options.revision !== undefined && (typeof options.revision !== 'string' || !isValidRevision(options.revision))) {
     throw new TypeError(`Qwen3.load: revision must be a branch, tag or commit hash, got ${JSON.stringify(options.revision)}`);
   }
-  if (options.token !== undefined && typeof options.token !== 'string') throw new TypeError(`Qwen3.load: token must be a string, got ${typeof options.token}`);
+  if (options.token !== undefined && typeof options.token !== 'string')
+    throw new TypeError(`Qwen3.load: token must be a string, got ${typeof options.token}`);
   if (options.truncatedVocab !== undefined && typeof options.truncatedVocab !== 'boolean') {
     throw new TypeError(`Qwen3.load: truncatedVocab must be a boolean, got ${typeof options.truncatedVocab}`);
   }
@@ -166,11 +186,17 @@ export interface ResolveModelOptions {
 export async function resolveModelFolder(source: string, options: ResolveModelOptions = {}): Promise<string> {
   const s = classifyModelSource(source);
   if (s.kind === 'folder') {
-    if (options.revision !== undefined) throw new TypeError(`Qwen3.load: revision applies to Hugging Face model ids, but ${source} is a local folder`);
+    if (options.revision !== undefined)
+      throw new TypeError(`Qwen3.load: revision applies to Hugging Face model ids, but ${source} is a local folder`);
     return s.path;
   }
   try {
-    return await ensureHubSnapshot(source, { revision: options.revision, token: options.token, signal: options.signal, onProgress: options.onDownload });
+    return await ensureHubSnapshot(source, {
+      revision: options.revision,
+      token: options.token,
+      signal: options.signal,
+      onProgress: options.onDownload,
+    });
   } catch (e) {
     if (options.signal?.aborted) throw abortError(options.signal);
     throw new Error(`Qwen3.load: ${(e as Error).message} (no local folder ${resolve(source)} either)`);
@@ -179,7 +205,8 @@ export async function resolveModelFolder(source: string, options: ResolveModelOp
 
 /** Loads a model folder; see `Qwen3.load`. */
 export async function loadQwen3(folder: string, options: LoadOptions = {}): Promise<Qwen3> {
-  if (typeof folder !== 'string' || folder.length === 0) throw new TypeError('Qwen3.load: folder must be a non-empty path or a Hugging Face model id');
+  if (typeof folder !== 'string' || folder.length === 0)
+    throw new TypeError('Qwen3.load: folder must be a non-empty path or a Hugging Face model id');
   checkOptions(options);
   const { signal, onProgress } = options;
   const dir = await resolveModelFolder(folder, {
@@ -299,7 +326,9 @@ export async function loadQwen3(folder: string, options: LoadOptions = {}): Prom
  */
 function readWeights(dir: string): Record<string, mx.Array> {
   if (existsSync(join(dir, 'model.safetensors.index.json'))) return loadSync(dir).arrays;
-  const files = readdirSync(dir).filter((f) => /^model.*\.safetensors$/.test(f)).sort();
+  const files = readdirSync(dir)
+    .filter((f) => /^model.*\.safetensors$/.test(f))
+    .sort();
   if (files.length === 0) return loadSync(dir).arrays;
   // Tensor names come from the files: no prototype, so `__proto__` is an ordinary key.
   const out = Object.create(null) as Record<string, mx.Array>;

@@ -56,7 +56,9 @@ export function paddingAttentionMask(mask: mx.Array): mx.Array {
  */
 export function tokenLogprobs(model: LogprobsModel, inputIds: mx.Array, options: TokenLogprobsOptions): TokenLogprobs {
   if (!(inputIds instanceof mx.Array) || inputIds.ndim !== 2) {
-    throw new TypeError(`tokenLogprobs: inputIds must be an mx.Array [B, T], got ${inputIds instanceof mx.Array ? `[${inputIds.shape}]` : typeof inputIds}`);
+    throw new TypeError(
+      `tokenLogprobs: inputIds must be an mx.Array [B, T], got ${inputIds instanceof mx.Array ? `[${inputIds.shape}]` : typeof inputIds}`,
+    );
   }
   if (!mx.isInteger(inputIds.dtype)) throw new TypeError(`tokenLogprobs: inputIds must be integer token ids, got ${inputIds.dtype}`);
   const [b, t] = inputIds.shape;
@@ -76,7 +78,9 @@ export function tokenLogprobs(model: LogprobsModel, inputIds: mx.Array, options:
   if (options.mask !== undefined) {
     const m = options.mask;
     if (!(m instanceof mx.Array) || m.ndim !== 2 || m.shape[0] !== b || m.shape[1] !== t) {
-      throw new Error(`tokenLogprobs: mask must be an mx.Array [${b}, ${t}] like inputIds, got ${m instanceof mx.Array ? `[${m.shape}]` : typeof m}`);
+      throw new Error(
+        `tokenLogprobs: mask must be an mx.Array [${b}, ${t}] like inputIds, got ${m instanceof mx.Array ? `[${m.shape}]` : typeof m}`,
+      );
     }
     attn = paddingAttentionMask(m);
   }
@@ -96,10 +100,20 @@ export type HiddenLogprobsOptions = Omit<TokenLogprobsOptions, 'mask'>;
  * Split out so a caller that produces the hidden states another way (gradient checkpointing
  * differentiates the head separately from the decoder layers) scores exactly as `tokenLogprobs`.
  */
-export function tokenLogprobsFromHidden(model: Pick<LogprobsModel, 'logitsFromHidden' | 'config'>, h: mx.Array, inputIds: mx.Array, options: HiddenLogprobsOptions): TokenLogprobs {
-  if (!(h instanceof mx.Array) || h.ndim !== 3) throw new TypeError(`tokenLogprobsFromHidden: h must be an mx.Array [B, T, hidden], got ${h instanceof mx.Array ? `[${h.shape}]` : typeof h}`);
+export function tokenLogprobsFromHidden(
+  model: Pick<LogprobsModel, 'logitsFromHidden' | 'config'>,
+  h: mx.Array,
+  inputIds: mx.Array,
+  options: HiddenLogprobsOptions,
+): TokenLogprobs {
+  if (!(h instanceof mx.Array) || h.ndim !== 3)
+    throw new TypeError(
+      `tokenLogprobsFromHidden: h must be an mx.Array [B, T, hidden], got ${h instanceof mx.Array ? `[${h.shape}]` : typeof h}`,
+    );
   if (!(inputIds instanceof mx.Array) || inputIds.ndim !== 2 || inputIds.shape[0] !== h.shape[0] || inputIds.shape[1] !== h.shape[1]) {
-    throw new TypeError(`tokenLogprobsFromHidden: inputIds must be an mx.Array [${h.shape.slice(0, 2)}] matching h, got ${inputIds instanceof mx.Array ? `[${inputIds.shape}]` : typeof inputIds}`);
+    throw new TypeError(
+      `tokenLogprobsFromHidden: inputIds must be an mx.Array [${h.shape.slice(0, 2)}] matching h, got ${inputIds instanceof mx.Array ? `[${inputIds.shape}]` : typeof inputIds}`,
+    );
   }
   const [b, t] = inputIds.shape;
   const { start } = options ?? ({} as HiddenLogprobsOptions);
@@ -166,8 +180,16 @@ export interface CompletionLogprobsOptions {
  * (0 where the completion is padding). Rotary positions are relative, so a left-padded row
  * scores as it would unpadded.
  */
-export function completionLogprobs(model: LogprobsModel, promptTokens: mx.Array, completionTokens: mx.Array, options: CompletionLogprobsOptions = {}): TokenLogprobs {
-  for (const [a, name] of [[promptTokens, 'promptTokens'], [completionTokens, 'completionTokens']] as const) {
+export function completionLogprobs(
+  model: LogprobsModel,
+  promptTokens: mx.Array,
+  completionTokens: mx.Array,
+  options: CompletionLogprobsOptions = {},
+): TokenLogprobs {
+  for (const [a, name] of [
+    [promptTokens, 'promptTokens'],
+    [completionTokens, 'completionTokens'],
+  ] as const) {
     if (!(a instanceof mx.Array) || a.ndim !== 2) throw new TypeError(`logprobs: ${name} must be an mx.Array [B, L]`);
   }
   const [b, p] = promptTokens.shape;
@@ -186,7 +208,13 @@ export function completionLogprobs(model: LogprobsModel, promptTokens: mx.Array,
     const hasMask = options.promptMask !== undefined || options.completionMask !== undefined;
     const asBool = (m: mx.Array | undefined, len: number) => (m === undefined ? mx.ones([b, len], 'bool') : mx.notEqual(m, 0));
     const mask = hasMask ? mx.concatenate([asBool(options.promptMask, p), asBool(options.completionMask, c)], 1) : undefined;
-    const r = tokenLogprobs(model, ids, { start: p, temperature: options.temperature, chunkSize: options.chunkSize, withEntropy: options.withEntropy, mask });
+    const r = tokenLogprobs(model, ids, {
+      start: p,
+      temperature: options.temperature,
+      chunkSize: options.chunkSize,
+      withEntropy: options.withEntropy,
+      mask,
+    });
     if (options.completionMask === undefined) return r;
     const keep = mx.notEqual(options.completionMask, 0);
     const zero = (x: mx.Array) => mx.where(keep, x, mx.zeros([], 'float32'));

@@ -4,7 +4,14 @@
  * load by tree path; everything that is not a parameter lives in `_`-prefixed fields.
  */
 import * as mx from '@mlxn/core';
-import { type AttentionMask, type Cache, type PromptCacheOptions, attentionMask, makePromptCache, quantizedScaledDotProductAttention } from '@mlxn/cache';
+import {
+  type AttentionMask,
+  type Cache,
+  type PromptCacheOptions,
+  attentionMask,
+  makePromptCache,
+  quantizedScaledDotProductAttention,
+} from '@mlxn/cache';
 import type { QuantizedTriple } from '@mlxn/cache';
 import type { Tokenizer } from '@mlxn/io';
 import { Embedding, Linear, Module, QuantizedEmbedding, QuantizedLinear, RMSNorm, RoPE, YarnRoPE, initializeRope } from '@mlxn/nn';
@@ -159,9 +166,10 @@ export class Qwen3DecoderLayer extends Module {
   constructor(c: Qwen3Config, index: number) {
     super();
     this.selfAttn = new Qwen3Attention(c);
-    this.mlp = c.modelType === 'qwen3_moe' && isSparseLayer(index, c.mlpOnlyLayers, c.numExperts, c.decoderSparseStep)
-      ? new Qwen3SparseMoeBlock(c)
-      : new Qwen3MLP(c.hiddenSize, c.intermediateSize);
+    this.mlp =
+      c.modelType === 'qwen3_moe' && isSparseLayer(index, c.mlpOnlyLayers, c.numExperts, c.decoderSparseStep)
+        ? new Qwen3SparseMoeBlock(c)
+        : new Qwen3MLP(c.hiddenSize, c.intermediateSize);
     this.inputLayernorm = new RMSNorm(c.hiddenSize, { eps: c.rmsNormEps });
     this.postAttentionLayernorm = new RMSNorm(c.hiddenSize, { eps: c.rmsNormEps });
   }

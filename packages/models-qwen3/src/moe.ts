@@ -52,7 +52,9 @@ export class QuantizedSwitchLinear extends Module {
     this.groupSize = options.groupSize ?? defaults[this.mode][0];
     this.bits = options.bits ?? defaults[this.mode][1];
     if (weight.shape[weight.ndim - 1] % this.groupSize !== 0) {
-      throw new RangeError(`QuantizedSwitchLinear: input size ${weight.shape[weight.ndim - 1]} is not a multiple of groupSize ${this.groupSize}`);
+      throw new RangeError(
+        `QuantizedSwitchLinear: input size ${weight.shape[weight.ndim - 1]} is not a multiple of groupSize ${this.groupSize}`,
+      );
     }
     const [w, s, b] = mx.quantize(weight, { groupSize: this.groupSize, bits: this.bits, mode: this.mode });
     this.weight = w;
@@ -127,7 +129,13 @@ export class Qwen3SparseMoeBlock extends Module {
    */
   _routerLogits: mx.Array[] | null = null;
 
-  constructor(options: { hiddenSize: number; moeIntermediateSize: number; numExperts: number; numExpertsPerTok: number; normTopkProb: boolean }) {
+  constructor(options: {
+    hiddenSize: number;
+    moeIntermediateSize: number;
+    numExperts: number;
+    numExpertsPerTok: number;
+    normTopkProb: boolean;
+  }) {
     super();
     this.gate = new Linear(options.hiddenSize, options.numExperts, { bias: false });
     this.switchMlp = new SwitchGLU(options.hiddenSize, options.moeIntermediateSize, options.numExperts);

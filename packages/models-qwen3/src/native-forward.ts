@@ -48,9 +48,17 @@ export function nativeForwardEnabled(): boolean {
 
 /** The shapes of the modules the description covers (structural, so model.ts need not be imported). */
 interface AttentionLike {
-  qProj: unknown; kProj: unknown; vProj: unknown; oProj: unknown;
-  qNorm: unknown; kNorm: unknown; rope: unknown;
-  readonly nHeads: number; readonly nKvHeads: number; readonly headDim: number; readonly scale: number;
+  qProj: unknown;
+  kProj: unknown;
+  vProj: unknown;
+  oProj: unknown;
+  qNorm: unknown;
+  kNorm: unknown;
+  rope: unknown;
+  readonly nHeads: number;
+  readonly nKvHeads: number;
+  readonly headDim: number;
+  readonly scale: number;
 }
 interface LayerLike {
   selfAttn: AttentionLike;
@@ -194,13 +202,24 @@ class Writer {
  * TypeScript path (another cache class, or buffers that do not match these keys, so that
  * `updateAndFetch` reports the mismatch).
  */
-function writeCache(w: Writer, c: Cache | undefined, batch: number, kvHeads: number, headDim: number, dtype: mx.Dtype, made: string): boolean {
+function writeCache(
+  w: Writer,
+  c: Cache | undefined,
+  batch: number,
+  kvHeads: number,
+  headDim: number,
+  dtype: mx.Dtype,
+  made: string,
+): boolean {
   if (c === undefined) {
     w.out.set([0, -1, -1, 0, -1, 0], w.at);
     w.at += CACHE_LEN;
     return true;
   }
-  const fits = (k: mx.Array | null) => k === null || madeHere.get(k) === made || (k.shape[0] === batch && k.shape[1] === kvHeads && k.shape[3] === headDim && k.dtype === dtype);
+  const fits = (k: mx.Array | null) =>
+    k === null ||
+    madeHere.get(k) === made ||
+    (k.shape[0] === batch && k.shape[1] === kvHeads && k.shape[3] === headDim && k.dtype === dtype);
   if (c.constructor === KVCache) {
     const [k, v, offset, reserved] = (c as KVCache).nativeState();
     if (!fits(k)) return false;
@@ -234,7 +253,14 @@ function activationDtype(e: unknown): mx.Dtype {
  * The final-normed hidden states `[B, L, hidden]`, with every cache advanced, or `undefined`
  * when this model, its caches or the mask need the TypeScript layers.
  */
-export function nativeForward(model: NativeForwardModel, classes: LayerClasses, inputs: mx.Array, mask: ForwardMask, cache: readonly Cache[] | undefined, prefill = false): mx.Array | undefined {
+export function nativeForward(
+  model: NativeForwardModel,
+  classes: LayerClasses,
+  inputs: mx.Array,
+  mask: ForwardMask,
+  cache: readonly Cache[] | undefined,
+  prefill = false,
+): mx.Array | undefined {
   if (!enabled) return undefined;
   const layers = model.layers;
   const n = layers.length;
@@ -281,12 +307,29 @@ export function nativeForward(model: NativeForwardModel, classes: LayerClasses, 
     const att = layer.selfAttn;
     const mlp = layer.mlp as { gateProj: unknown; upProj: unknown; downProj: unknown };
     // Every layer must match the first one's settings, which the header carries once.
-    if (!exactly(att, classes.attention) || att.nHeads !== first.nHeads || att.nKvHeads !== first.nKvHeads || att.headDim !== first.headDim || att.scale !== first.scale) return undefined;
+    if (
+      !exactly(att, classes.attention) ||
+      att.nHeads !== first.nHeads ||
+      att.nKvHeads !== first.nKvHeads ||
+      att.headDim !== first.headDim ||
+      att.scale !== first.scale
+    )
+      return undefined;
     const ar = att.rope as RoPE;
-    if (!exactly(ar, RoPE) || ar.dims !== r.dims || ar.traditional !== r.traditional || ar.base !== r.base || ar.scale !== r.scale) return undefined;
-    const ok = w.norm(layer.inputLayernorm) && w.norm(layer.postAttentionLayernorm) && w.norm(att.qNorm) && w.norm(att.kNorm)
-      && w.proj(att.qProj) && w.proj(att.kProj) && w.proj(att.vProj) && w.proj(att.oProj)
-      && w.proj(mlp.gateProj) && w.proj(mlp.upProj) && w.proj(mlp.downProj);
+    if (!exactly(ar, RoPE) || ar.dims !== r.dims || ar.traditional !== r.traditional || ar.base !== r.base || ar.scale !== r.scale)
+      return undefined;
+    const ok =
+      w.norm(layer.inputLayernorm) &&
+      w.norm(layer.postAttentionLayernorm) &&
+      w.norm(att.qNorm) &&
+      w.norm(att.kNorm) &&
+      w.proj(att.qProj) &&
+      w.proj(att.kProj) &&
+      w.proj(att.vProj) &&
+      w.proj(att.oProj) &&
+      w.proj(mlp.gateProj) &&
+      w.proj(mlp.upProj) &&
+      w.proj(mlp.downProj);
     if (!ok) return undefined;
     // Stacked groups serve decode steps (one token per row, with caches) only. Training and
     // scoring must not depend on whether a generation ran before them (a stacked matmul may

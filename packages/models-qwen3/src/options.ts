@@ -8,7 +8,14 @@ import type { Cache, PromptCacheOptions } from '@mlxn/cache';
 import type * as mx from '@mlxn/core';
 import { editDistance } from '@mlxn/core/internal';
 import type { ChatMessage } from '@mlxn/io';
-import { type LogitsProcessor, type LogitsProcessorOptions, type Sampler, type SamplerOptions, makeLogitsProcessors, makeSampler } from '@mlxn/sampling';
+import {
+  type LogitsProcessor,
+  type LogitsProcessorOptions,
+  type Sampler,
+  type SamplerOptions,
+  makeLogitsProcessors,
+  makeSampler,
+} from '@mlxn/sampling';
 import type { TokenMaskHook } from './structured.js';
 
 /** A prompt: text, token ids, or chat messages (rendered with the model's chat template). */
@@ -126,14 +133,50 @@ export interface GenerationPlan {
   numDraftTokens: number;
 }
 
-const SAMPLER_KEYS = ['temperature', 'topP', 'topK', 'minP', 'minTokensToKeep', 'xtcProbability', 'xtcThreshold', 'xtcSpecialTokens'] as const;
+const SAMPLER_KEYS = [
+  'temperature',
+  'topP',
+  'topK',
+  'minP',
+  'minTokensToKeep',
+  'xtcProbability',
+  'xtcThreshold',
+  'xtcSpecialTokens',
+] as const;
 const PROCESSOR_KEYS = [
-  'logitBias', 'repetitionPenalty', 'repetitionContextSize', 'presencePenalty', 'presenceContextSize', 'frequencyPenalty', 'frequencyContextSize',
+  'logitBias',
+  'repetitionPenalty',
+  'repetitionContextSize',
+  'presencePenalty',
+  'presenceContextSize',
+  'frequencyPenalty',
+  'frequencyContextSize',
 ] as const;
 const GENERATE_KEYS = [
-  ...SAMPLER_KEYS, ...PROCESSOR_KEYS, 'maxTokens', 'sampler', 'logitsProcessors', 'stop', 'stopTokenIds', 'signal', 'promptCache', 'maxKvSize',
-  'kvBits', 'kvGroupSize', 'quantizedKvStart', 'prefillStepSize', 'onPromptProgress', 'seed', 'logprobs', 'includeStopToken',
-  'skipSpecialTokens', 'tools', 'enableThinking', 'templateVariables', 'draftModel', 'numDraftTokens',
+  ...SAMPLER_KEYS,
+  ...PROCESSOR_KEYS,
+  'maxTokens',
+  'sampler',
+  'logitsProcessors',
+  'stop',
+  'stopTokenIds',
+  'signal',
+  'promptCache',
+  'maxKvSize',
+  'kvBits',
+  'kvGroupSize',
+  'quantizedKvStart',
+  'prefillStepSize',
+  'onPromptProgress',
+  'seed',
+  'logprobs',
+  'includeStopToken',
+  'skipSpecialTokens',
+  'tools',
+  'enableThinking',
+  'templateVariables',
+  'draftModel',
+  'numDraftTokens',
 ] as const;
 
 /** The option names `stream`/`generate` accept (callers with more options add theirs). */
@@ -195,7 +238,12 @@ function tokenIds(v: unknown, what: string, vocabSize: number): number[] {
  * Validates `options` for a model with `vocabSize` tokens and builds the sampler and logits
  * processors. `what` names the caller in messages (`'Qwen3.stream'`).
  */
-export function resolveGenerateOptions(options: GenerateOptions | undefined, vocabSize: number, what: string, extraKeys: readonly string[] = []): GenerationPlan {
+export function resolveGenerateOptions(
+  options: GenerateOptions | undefined,
+  vocabSize: number,
+  what: string,
+  extraKeys: readonly string[] = [],
+): GenerationPlan {
   const o = options ?? {};
   if (typeof o !== 'object' || o === null || Array.isArray(o)) fail(what, `options must be an object, got ${describe(o)}`);
   checkKeys(o, [...GENERATE_KEYS, ...extraKeys], what);
@@ -205,7 +253,8 @@ export function resolveGenerateOptions(options: GenerateOptions | undefined, voc
   const samplerOpts = Object.fromEntries(SAMPLER_KEYS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]])) as SamplerOptions;
   if (o.sampler !== undefined) {
     if (typeof o.sampler !== 'function') fail(what, `sampler must be a function (logprobs) => tokens, got ${describe(o.sampler)}`);
-    if (Object.keys(samplerOpts).length > 0) fail(what, `give either a custom sampler or sampler options (${Object.keys(samplerOpts).join(', ')}), not both`);
+    if (Object.keys(samplerOpts).length > 0)
+      fail(what, `give either a custom sampler or sampler options (${Object.keys(samplerOpts).join(', ')}), not both`);
     sampler = o.sampler;
   } else {
     try {
@@ -214,7 +263,8 @@ export function resolveGenerateOptions(options: GenerateOptions | undefined, voc
       return fail(what, (e as Error).message);
     }
     temperature = samplerOpts.temperature ?? 0;
-    if (samplerOpts.topK !== undefined && samplerOpts.topK >= vocabSize) fail(what, `topK must be below the vocabulary size ${vocabSize}, got ${samplerOpts.topK}`);
+    if (samplerOpts.topK !== undefined && samplerOpts.topK >= vocabSize)
+      fail(what, `topK must be below the vocabulary size ${vocabSize}, got ${samplerOpts.topK}`);
   }
   const procOpts = Object.fromEntries(PROCESSOR_KEYS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]])) as LogitsProcessorOptions;
   let processors: LogitsProcessor[];
@@ -240,20 +290,30 @@ export function resolveGenerateOptions(options: GenerateOptions | undefined, voc
   const stopTokenIds = new Set(o.stopTokenIds === undefined ? [] : tokenIds(o.stopTokenIds, `${what}: stopTokenIds`, vocabSize));
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) fail(what, `signal must be an AbortSignal, got ${describe(o.signal)}`);
   if (o.promptCache !== undefined) {
-    if (!Array.isArray(o.promptCache) || o.promptCache.length === 0 || !o.promptCache.every((c) => c && typeof c === 'object' && 'className' in c)) {
+    if (
+      !Array.isArray(o.promptCache) ||
+      o.promptCache.length === 0 ||
+      !o.promptCache.every((c) => c && typeof c === 'object' && 'className' in c)
+    ) {
       fail(what, `promptCache must be the list of caches model.makeCache() returns, got ${describe(o.promptCache)}`);
     }
-    if (o.maxKvSize !== undefined) fail(what, 'maxKvSize applies to caches generation creates; it cannot be combined with promptCache (make the cache with model.makeCache({ maxKvSize }))');
+    if (o.maxKvSize !== undefined)
+      fail(
+        what,
+        'maxKvSize applies to caches generation creates; it cannot be combined with promptCache (make the cache with model.makeCache({ maxKvSize }))',
+      );
   }
   const maxKvSize = o.maxKvSize === undefined ? undefined : int(o.maxKvSize, `${what}: maxKvSize`, 5);
   const kvBits = o.kvBits === undefined ? undefined : int(o.kvBits, `${what}: kvBits`, 1);
   if (kvBits !== undefined && ![2, 3, 4, 5, 6, 8].includes(kvBits)) fail(what, `kvBits must be one of 2, 3, 4, 5, 6 or 8, got ${kvBits}`);
-  if (kvBits !== undefined && maxKvSize !== undefined) fail(what, 'kvBits and maxKvSize cannot be combined (a rotating cache is not quantized, as in mlx-lm)');
+  if (kvBits !== undefined && maxKvSize !== undefined)
+    fail(what, 'kvBits and maxKvSize cannot be combined (a rotating cache is not quantized, as in mlx-lm)');
   const kvGroupSize = o.kvGroupSize === undefined ? 64 : int(o.kvGroupSize, `${what}: kvGroupSize`, 1);
   if (![32, 64, 128].includes(kvGroupSize)) fail(what, `kvGroupSize must be 32, 64 or 128, got ${kvGroupSize}`);
   const quantizedKvStart = o.quantizedKvStart === undefined ? 5000 : int(o.quantizedKvStart, `${what}: quantizedKvStart`, 0);
   const prefillStepSize = o.prefillStepSize === undefined ? 2048 : int(o.prefillStepSize, `${what}: prefillStepSize`, 1);
-  if (o.onPromptProgress !== undefined && typeof o.onPromptProgress !== 'function') fail(what, `onPromptProgress must be a function, got ${describe(o.onPromptProgress)}`);
+  if (o.onPromptProgress !== undefined && typeof o.onPromptProgress !== 'function')
+    fail(what, `onPromptProgress must be a function, got ${describe(o.onPromptProgress)}`);
   const seed = o.seed === undefined ? undefined : int(o.seed, `${what}: seed`, 0);
   for (const k of ['logprobs', 'includeStopToken', 'skipSpecialTokens', 'enableThinking'] as const) {
     if (o[k] !== undefined && typeof o[k] !== 'boolean') fail(what, `${k} must be a boolean, got ${describe(o[k])}`);
@@ -265,11 +325,19 @@ export function resolveGenerateOptions(options: GenerateOptions | undefined, voc
   const draftModel = o.draftModel;
   if (draftModel !== undefined) {
     const d = draftModel as Partial<DraftModel> | null;
-    if (d === null || typeof d !== 'object' || typeof d.forward !== 'function' || typeof d.makeCache !== 'function' || typeof d.config?.vocabSize !== 'number') {
+    if (
+      d === null ||
+      typeof d !== 'object' ||
+      typeof d.forward !== 'function' ||
+      typeof d.makeCache !== 'function' ||
+      typeof d.config?.vocabSize !== 'number'
+    ) {
       fail(what, `draftModel must be a loaded model (forward, makeCache, config), got ${describe(draftModel)}`);
     }
-    if (d!.config!.vocabSize !== vocabSize) fail(what, `draftModel has a vocabulary of ${d!.config!.vocabSize} tokens, the model ${vocabSize}: they must share one`);
-    if (maxKvSize !== undefined || kvBits !== undefined) fail(what, 'draftModel cannot be combined with maxKvSize or kvBits (rejected proposals are trimmed from the caches)');
+    if (d!.config!.vocabSize !== vocabSize)
+      fail(what, `draftModel has a vocabulary of ${d!.config!.vocabSize} tokens, the model ${vocabSize}: they must share one`);
+    if (maxKvSize !== undefined || kvBits !== undefined)
+      fail(what, 'draftModel cannot be combined with maxKvSize or kvBits (rejected proposals are trimmed from the caches)');
   }
   if (o.numDraftTokens !== undefined && draftModel === undefined) fail(what, 'numDraftTokens needs a draftModel');
   const numDraftTokens = o.numDraftTokens === undefined ? 3 : int(o.numDraftTokens, `${what}: numDraftTokens`, 1);

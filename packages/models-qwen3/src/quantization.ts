@@ -7,7 +7,18 @@
  * router's override, and `false` for each layer left in floating point (mlx-lm reads a layer's
  * entry before looking for `<path>.scales`, so both loaders agree on every layer).
  */
-import { Embedding, Linear, type Module, type QuantizationOptions, QuantizedEmbedding, QuantizedLinear, quantize, quantizeFromCheckpoint, replaceModules, resolveQuantization } from '@mlxn/nn';
+import {
+  Embedding,
+  Linear,
+  type Module,
+  type QuantizationOptions,
+  QuantizedEmbedding,
+  QuantizedLinear,
+  quantize,
+  quantizeFromCheckpoint,
+  replaceModules,
+  resolveQuantization,
+} from '@mlxn/nn';
 import { type Qwen3Quantization, quantizationToJson } from './config.js';
 import { QuantizedSwitchLinear, SwitchLinear } from './moe.js';
 

@@ -37,8 +37,10 @@ export interface LoadBalancingLossOptions {
 export function loadBalancingLoss(gateLogits: readonly mx.Array[], options: LoadBalancingLossOptions): mx.Array {
   checkOptionKeys(options, ['numExperts', 'topK', 'attentionMask'], 'loadBalancingLoss');
   const { numExperts, topK } = options;
-  if (!Number.isInteger(numExperts) || numExperts < 1) throw new RangeError(`loadBalancingLoss: numExperts must be a positive integer, got ${numExperts}`);
-  if (!Number.isInteger(topK) || topK < 1 || topK > numExperts) throw new RangeError(`loadBalancingLoss: topK must be an integer in [1, ${numExperts}], got ${topK}`);
+  if (!Number.isInteger(numExperts) || numExperts < 1)
+    throw new RangeError(`loadBalancingLoss: numExperts must be a positive integer, got ${numExperts}`);
+  if (!Number.isInteger(topK) || topK < 1 || topK > numExperts)
+    throw new RangeError(`loadBalancingLoss: topK must be an integer in [1, ${numExperts}], got ${topK}`);
   if (!Array.isArray(gateLogits)) throw new TypeError('loadBalancingLoss: gateLogits must be a list of arrays (one per sparse layer)');
   if (gateLogits.length === 0) return mx.array(0, 'float32');
   const mask = options.attentionMask ?? null;
@@ -49,7 +51,9 @@ export function loadBalancingLoss(gateLogits: readonly mx.Array[], options: Load
   let totalRows: mx.Array | number = 0;
   gateLogits.forEach((layer, i) => {
     if (!(layer instanceof mx.Array) || layer.shape[layer.ndim - 1] !== numExperts) {
-      throw new RangeError(`loadBalancingLoss: router logits ${i} must end in numExperts (${numExperts}), got ${layer instanceof mx.Array ? `[${layer.shape}]` : typeof layer}`);
+      throw new RangeError(
+        `loadBalancingLoss: router logits ${i} must end in numExperts (${numExperts}), got ${layer instanceof mx.Array ? `[${layer.shape}]` : typeof layer}`,
+      );
     }
     const logits = mx.reshape(layer, [-1, numExperts]);
     const rows = logits.shape[0];
@@ -112,12 +116,19 @@ export interface RouterLossSettings {
  * @example
  * const s = routerLossSettings(model); // { numExperts: 4, topK: 2, routerAuxLossCoef: 0.001 }
  */
-export function routerLossSettings(model: { config?: { modelType?: string; numExperts?: number; numExpertsPerTok?: number; raw?: Record<string, unknown> }; modules?(): unknown[] }): RouterLossSettings | null {
+export function routerLossSettings(model: {
+  config?: { modelType?: string; numExperts?: number; numExpertsPerTok?: number; raw?: Record<string, unknown> };
+  modules?(): unknown[];
+}): RouterLossSettings | null {
   const c = model.config;
   if (c === undefined || c.modelType !== 'qwen3_moe' || !(c.numExperts! > 0)) return null;
   if (typeof model.modules === 'function' && !model.modules().some((m) => m instanceof Qwen3SparseMoeBlock)) return null;
   const raw = c.raw?.router_aux_loss_coef;
-  return { numExperts: c.numExperts!, topK: c.numExpertsPerTok!, routerAuxLossCoef: typeof raw === 'number' && Number.isFinite(raw) ? raw : 0.001 };
+  return {
+    numExperts: c.numExperts!,
+    topK: c.numExpertsPerTok!,
+    routerAuxLossCoef: typeof raw === 'number' && Number.isFinite(raw) ? raw : 0.001,
+  };
 }
 
 /** A decoder layer as the checkpointed walk sees it. */
@@ -161,10 +172,13 @@ export function checkpointedValueAndGradWithRouterLoss(
   options: RouterLossCheckpointOptions,
 ): [mx.Array[], ParamDict] {
   checkOptionKeys(options, ['mask', 'tokenMask', 'numExperts', 'topK', 'weight'], 'checkpointedValueAndGradWithRouterLoss');
-  if (!isCheckpointable(model)) throw new TypeError('checkpointedValueAndGradWithRouterLoss: model must have model.embedTokens, model.layers and model.norm (a Qwen3)');
-  if (!(inputs instanceof mx.Array) || inputs.ndim !== 2 || !mx.isInteger(inputs.dtype)) throw new TypeError('checkpointedValueAndGradWithRouterLoss: inputs must be integer token ids [B, L]');
+  if (!isCheckpointable(model))
+    throw new TypeError('checkpointedValueAndGradWithRouterLoss: model must have model.embedTokens, model.layers and model.norm (a Qwen3)');
+  if (!(inputs instanceof mx.Array) || inputs.ndim !== 2 || !mx.isInteger(inputs.dtype))
+    throw new TypeError('checkpointedValueAndGradWithRouterLoss: inputs must be integer token ids [B, L]');
   const { numExperts, topK, weight } = options;
-  if (!Number.isFinite(weight)) throw new RangeError(`checkpointedValueAndGradWithRouterLoss: weight must be a finite number, got ${weight}`);
+  if (!Number.isFinite(weight))
+    throw new RangeError(`checkpointedValueAndGradWithRouterLoss: weight must be a finite number, got ${weight}`);
   const inner = model.model;
   const layers = inner.layers as unknown as readonly LayerPart[];
   const mask: AttentionMask = options.mask !== undefined ? options.mask : attentionMask(inputs.shape[1], 0);
@@ -236,7 +250,9 @@ export function checkpointedValueAndGradWithRouterLoss(
 
   // Head: final norm, output head and the loss, differentiated w.r.t. its parameters and its input.
   const tied = model.lmHead === undefined;
-  const headParts: [string, { trainableParameters(): ParamDict; update(t: Record<string, unknown>): unknown }][] = [['model.norm', inner.norm]];
+  const headParts: [string, { trainableParameters(): ParamDict; update(t: Record<string, unknown>): unknown }][] = [
+    ['model.norm', inner.norm],
+  ];
   headParts.push(tied ? ['model.embedTokens', inner.embedTokens] : ['lmHead', model.lmHead!]);
   const headTrees = headParts.map(([, p]) => p.trainableParameters());
   const headLeaves = headTrees.flatMap((t) => mx.treeFlatten(t));
@@ -251,7 +267,8 @@ export function checkpointedValueAndGradWithRouterLoss(
           off += n;
         });
         const out = headLoss(inner.norm.forward(h));
-        if (!Array.isArray(out) || out.length === 0) throw new TypeError('checkpointedValueAndGradWithRouterLoss: headLoss must return a non-empty list of arrays');
+        if (!Array.isArray(out) || out.length === 0)
+          throw new TypeError('checkpointedValueAndGradWithRouterLoss: headLoss must return a non-empty list of arrays');
         return out;
       };
       if (headLeaves.length === 0) {
@@ -345,8 +362,17 @@ export function checkpointedValueAndGradWithRouterLoss(
   const params = model.trainableParameters();
   const paths = mx.treeFlattenWithPaths(params);
   const missing = paths.filter(([p]) => !grads.has(p)).map(([p]) => p);
-  if (missing.length > 0) throw new Error(`checkpointedValueAndGradWithRouterLoss: trainable parameters outside the embeddings, layers, norm and head: ${missing.slice(0, 5).join(', ')}`);
+  if (missing.length > 0)
+    throw new Error(
+      `checkpointedValueAndGradWithRouterLoss: trainable parameters outside the embeddings, layers, norm and head: ${missing.slice(0, 5).join(', ')}`,
+    );
   const [first, ...rest] = value;
   const total0 = mx.add(first, mx.multiply(aux, weight));
-  return [[total0, ...rest, aux], mx.treeUnflatten(params, paths.map(([p]) => grads.get(p)!)) as ParamDict];
+  return [
+    [total0, ...rest, aux],
+    mx.treeUnflatten(
+      params,
+      paths.map(([p]) => grads.get(p)!),
+    ) as ParamDict,
+  ];
 }

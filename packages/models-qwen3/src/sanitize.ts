@@ -28,7 +28,9 @@ export interface SanitizeTarget {
 export function sanitize(model: Module, weights: Record<string, mx.Array>, target: SanitizeTarget): Record<string, mx.Array> {
   const expected = model.namedParameters().map(([k, a]) => [k, a.shape]);
   const given = Object.entries(weights).map(([k, a]) => [k, a.shape]);
-  const plan = JSON.parse(native.qwen3PlanCheckpoint(JSON.stringify(expected), JSON.stringify(given), target.tieWordEmbeddings, target.numExperts)) as PlanJson;
+  const plan = JSON.parse(
+    native.qwen3PlanCheckpoint(JSON.stringify(expected), JSON.stringify(given), target.tieWordEmbeddings, target.numExperts),
+  ) as PlanJson;
   if (!plan.ok) throw new Error(plan.message);
   const out: Record<string, mx.Array> = { ...weights };
   for (const name of plan.drop) {

@@ -107,7 +107,9 @@ export function saveQwen3(model: Qwen3, folder: string, options: SaveOptions = {
       for (const f of SIDE_FILES) if (existsSync(join(src, f))) copyRegularFile(join(src, f), join(temp, f));
     }
     replace.commit();
-    return readdirSync(target).sort().map((f) => join(target, f));
+    return readdirSync(target)
+      .sort()
+      .map((f) => join(target, f));
   } catch (e) {
     replace.abort();
     throw new Error(`Qwen3.save: ${target}: ${(e as Error).message}`);

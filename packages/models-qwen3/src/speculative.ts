@@ -15,7 +15,15 @@ import * as mx from '@mlxn/core';
 import { readNumbers, scheduleEval, settleEvalThread, useEvalThread } from '@mlxn/core/internal';
 import { type Cache, KVCache, trimPromptCache } from '@mlxn/cache';
 import { checkTokenId } from '@mlxn/sampling';
-import { type GenerationModel, type StepOutput, type StepRecord, prefillAllButLast, prefillPrompt, promptDone, sampleLogits } from './generate.js';
+import {
+  type GenerationModel,
+  type StepOutput,
+  type StepRecord,
+  prefillAllButLast,
+  prefillPrompt,
+  promptDone,
+  sampleLogits,
+} from './generate.js';
 import type { GenerationPlan } from './options.js';
 
 /** `generateStep` with `plan.draftModel` proposing tokens (same contract, `fromDraft` on each token). */

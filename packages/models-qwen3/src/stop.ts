@@ -20,7 +20,8 @@ export class StopStrings {
   #stopped = false;
 
   constructor(stops: readonly string[]) {
-    for (const s of stops) if (typeof s !== 'string' || s.length === 0) throw new TypeError(`stop strings must be non-empty strings, got ${JSON.stringify(s)}`);
+    for (const s of stops)
+      if (typeof s !== 'string' || s.length === 0) throw new TypeError(`stop strings must be non-empty strings, got ${JSON.stringify(s)}`);
     this.#stops = [...stops];
   }
 

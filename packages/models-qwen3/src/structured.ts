@@ -58,9 +58,14 @@ export interface ConstrainableModel {
 /** Per tokenizer and end-of-sequence set: the vocabulary, or the promise of one being built. */
 const vocabularies = new WeakMap<Tokenizer, Map<string, ConstraintVocabulary | Promise<ConstraintVocabulary>>>();
 
-function vocabularySlot(model: ConstrainableModel): { tokenizer: Tokenizer; byEos: Map<string, ConstraintVocabulary | Promise<ConstraintVocabulary>>; key: string } {
+function vocabularySlot(model: ConstrainableModel): {
+  tokenizer: Tokenizer;
+  byEos: Map<string, ConstraintVocabulary | Promise<ConstraintVocabulary>>;
+  key: string;
+} {
   const tokenizer = model.tokenizer;
-  if (tokenizer === undefined) throw new ConstraintError('structured output needs the model\'s tokenizer (load the model from a folder with tokenizer.json)');
+  if (tokenizer === undefined)
+    throw new ConstraintError("structured output needs the model's tokenizer (load the model from a folder with tokenizer.json)");
   let byEos = vocabularies.get(tokenizer);
   if (byEos === undefined) vocabularies.set(tokenizer, (byEos = new Map()));
   return { tokenizer, byEos, key: model.eosTokenIds.join(',') };
@@ -115,7 +120,11 @@ export function standardSchema(schema: unknown): unknown {
   if (schema === null || typeof schema !== 'object') return schema;
   if (Array.isArray(schema)) return schema.map(standardSchema);
   // fromEntries defines own properties: a property named `__proto__` stays a property.
-  const out: Record<string, unknown> = Object.fromEntries(Object.entries(schema).filter(([k]) => k !== 'nullable').map(([k, v]) => [k, standardSchema(v)]));
+  const out: Record<string, unknown> = Object.fromEntries(
+    Object.entries(schema)
+      .filter(([k]) => k !== 'nullable')
+      .map(([k, v]) => [k, standardSchema(v)]),
+  );
   if ((schema as Record<string, unknown>).nullable === true) {
     if (typeof out.type === 'string') out.type = out.type === 'null' ? 'null' : [out.type, 'null'];
     else if (Array.isArray(out.type) && !out.type.includes('null')) out.type = [...out.type, 'null'];
@@ -135,13 +144,19 @@ const LOCAL_DEFINITION_REF = /^#\/(\$defs|definitions)\/([^/]+)(.*)$/;
  * `#/$defs/Name/...`). Numbered keys need no escaping (llguidance reads a pointer's segments
  * as written). References to anything else in the tool's schema are refused.
  */
-function hoistDefinitions(schema: Record<string, unknown>, prefix: string, defs: Record<string, unknown>, tool: string): Record<string, unknown> {
+function hoistDefinitions(
+  schema: Record<string, unknown>,
+  prefix: string,
+  defs: Record<string, unknown>,
+  tool: string,
+): Record<string, unknown> {
   const keys = new Map<string, string>(); // `<group>/<name>` → key in `defs`
   const found: Array<[string, unknown]> = [];
   for (const group of ['$defs', 'definitions']) {
     const members = schema[group];
     if (members === undefined) continue;
-    if (members === null || typeof members !== 'object' || Array.isArray(members)) throw new ConstraintError(`the parameters of tool ${tool} have ${group} that is not an object`);
+    if (members === null || typeof members !== 'object' || Array.isArray(members))
+      throw new ConstraintError(`the parameters of tool ${tool} have ${group} that is not an object`);
     for (const [name, definition] of Object.entries(members)) {
       const key = `${prefix}${found.length}`;
       keys.set(`${group}/${name}`, key);
@@ -155,16 +170,23 @@ function hoistDefinitions(schema: Record<string, unknown>, prefix: string, defs:
       Object.entries(node).map(([k, v]) => {
         if (k !== '$ref') return [k, rewrite(v)];
         const m = typeof v === 'string' ? LOCAL_DEFINITION_REF.exec(v) : null;
-        if (m === null) throw new ConstraintError(`the parameters of tool ${tool} use $ref ${JSON.stringify(v)}; a forced tool call resolves only references into the parameters' own $defs or definitions`);
+        if (m === null)
+          throw new ConstraintError(
+            `the parameters of tool ${tool} use $ref ${JSON.stringify(v)}; a forced tool call resolves only references into the parameters' own $defs or definitions`,
+          );
         // A JSON pointer segment escapes `~` as `~0` and `/` as `~1`.
         const key = keys.get(`${m[1]}/${m[2].replaceAll('~1', '/').replaceAll('~0', '~')}`);
-        if (key === undefined) throw new ConstraintError(`the parameters of tool ${tool} use $ref ${JSON.stringify(v)}, which names no definition`);
+        if (key === undefined)
+          throw new ConstraintError(`the parameters of tool ${tool} use $ref ${JSON.stringify(v)}, which names no definition`);
         return [k, `#/$defs/${key}${m[3]}`];
       }),
     );
   };
   for (const [key, definition] of found) defs[key] = rewrite(definition);
-  return rewrite(Object.fromEntries(Object.entries(schema).filter(([k]) => k !== '$defs' && k !== 'definitions'))) as Record<string, unknown>;
+  return rewrite(Object.fromEntries(Object.entries(schema).filter(([k]) => k !== '$defs' && k !== 'definitions'))) as Record<
+    string,
+    unknown
+  >;
 }
 
 /** How generated JSON is spaced (llguidance's option key; the same as the native default for schemas). */
@@ -178,7 +200,8 @@ export function toolCallGrammar(tools: readonly unknown[], choice: ToolChoice, p
   let fns = tools.map(toolFunction);
   if (typeof choice === 'object') {
     fns = fns.filter((f) => f.name === choice.function.name);
-    if (fns.length === 0) throw new ConstraintError(`tool_choice names the function ${JSON.stringify(choice.function.name)}, which is not among the tools`);
+    if (fns.length === 0)
+      throw new ConstraintError(`tool_choice names the function ${JSON.stringify(choice.function.name)}, which is not among the tools`);
   }
   if (fns.length === 0) throw new ConstraintError('tool_choice "required" needs at least one tool');
   const defs: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
@@ -188,11 +211,28 @@ export function toolCallGrammar(tools: readonly unknown[], choice: ToolChoice, p
     }
     checkJsonDepth(f.parameters, `the parameters of tool ${JSON.stringify(f.name)}`);
     // Each tool's schema sits inside ours, so its definitions move to our root.
-    const parameters = hoistDefinitions(standardSchema(f.parameters) as Record<string, unknown>, `tool${i}.def`, defs, JSON.stringify(f.name));
-    return { type: 'object', properties: { name: { const: f.name }, arguments: parameters }, required: ['name', 'arguments'], additionalProperties: false };
+    const parameters = hoistDefinitions(
+      standardSchema(f.parameters) as Record<string, unknown>,
+      `tool${i}.def`,
+      defs,
+      JSON.stringify(f.name),
+    );
+    return {
+      type: 'object',
+      properties: { name: { const: f.name }, arguments: parameters },
+      required: ['name', 'arguments'],
+      additionalProperties: false,
+    };
   });
-  const schema = { ...(calls.length === 1 ? calls[0] : { anyOf: calls }), ...(Object.keys(defs).length > 0 ? { $defs: defs } : {}), 'x-guidance': JSON_LAYOUT };
-  return [`start: call${parallel ? ' ("\\n" call)*' : ''}`, `call: "<tool_call>\\n" %json ${JSON.stringify(schema)} "\\n</tool_call>"`].join('\n');
+  const schema = {
+    ...(calls.length === 1 ? calls[0] : { anyOf: calls }),
+    ...(Object.keys(defs).length > 0 ? { $defs: defs } : {}),
+    'x-guidance': JSON_LAYOUT,
+  };
+  return [
+    `start: call${parallel ? ' ("\\n" call)*' : ''}`,
+    `call: "<tool_call>\\n" %json ${JSON.stringify(schema)} "\\n</tool_call>"`,
+  ].join('\n');
 }
 
 /** The JSON schema a `response_format` asks for (undefined for text). */
@@ -201,7 +241,8 @@ function schemaOf(format: ResponseFormat): unknown {
   if (format.type === 'json_object') return { type: 'object' };
   if (format.type === 'json_schema') {
     const js = format.json_schema as Record<string, unknown> | undefined;
-    if (js === undefined || typeof js !== 'object' || js === null) throw new ConstraintError('response_format json_schema needs json_schema: { name, schema }');
+    if (js === undefined || typeof js !== 'object' || js === null)
+      throw new ConstraintError('response_format json_schema needs json_schema: { name, schema }');
     if (typeof js.name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(js.name)) {
       throw new ConstraintError('response_format.json_schema.name must be 1-64 letters, digits, underscores or dashes');
     }
@@ -223,7 +264,10 @@ export class ConstrainedReply implements TokenMaskHook {
   readonly #never: number[];
   readonly #stopIds: ReadonlySet<number>;
 
-  constructor(constraint: TokenConstraint, options: { phase: Phase; open?: number; close?: number; never: number[]; stopIds: ReadonlySet<number> }) {
+  constructor(
+    constraint: TokenConstraint,
+    options: { phase: Phase; open?: number; close?: number; never: number[]; stopIds: ReadonlySet<number> },
+  ) {
     this.#constraint = constraint;
     this.#phase = options.phase;
     this.#open = options.open;
@@ -269,16 +313,22 @@ export function compileReplyConstraint(model: ConstrainableModel, options: Reply
   const choice = options.toolChoice ?? 'auto';
   const forcedTool = choice === 'required' || typeof choice === 'object';
   const schema = format === undefined ? undefined : schemaOf(format);
-  if (schema !== undefined && forcedTool) throw new ConstraintError('response_format and a required tool_choice cannot be combined (the reply cannot be both)');
+  if (schema !== undefined && forcedTool)
+    throw new ConstraintError('response_format and a required tool_choice cannot be combined (the reply cannot be both)');
   if (schema === undefined && !forcedTool) return undefined;
-  if (forcedTool && (options.tools === undefined || options.tools.length === 0)) throw new ConstraintError('tool_choice "required" or a named function needs tools');
+  if (forcedTool && (options.tools === undefined || options.tools.length === 0))
+    throw new ConstraintError('tool_choice "required" or a named function needs tools');
   const vocab = constraintVocabulary(model);
-  const constraint = forcedTool ? TokenConstraint.lark(vocab, toolCallGrammar(options.tools!, choice, options.parallelToolCalls ?? true)) : TokenConstraint.jsonSchema(vocab, schema);
+  const constraint = forcedTool
+    ? TokenConstraint.lark(vocab, toolCallGrammar(options.tools!, choice, options.parallelToolCalls ?? true))
+    : TokenConstraint.jsonSchema(vocab, schema);
   const id = (text: string): number | undefined => model.tokenizer?.tokenToId(text);
   const open = id('<think>');
   const close = id('</think>');
-  const thinks = open !== undefined && close !== undefined && (model.chatTemplate ?? model.tokenizer?.chatTemplate() ?? '').includes('<think>');
-  const phase: Phase = options.startInReasoning && close !== undefined ? 'thinking' : thinks && options.enableThinking !== false ? 'maybeThinking' : 'answer';
+  const thinks =
+    open !== undefined && close !== undefined && (model.chatTemplate ?? model.tokenizer?.chatTemplate() ?? '').includes('<think>');
+  const phase: Phase =
+    options.startInReasoning && close !== undefined ? 'thinking' : thinks && options.enableThinking !== false ? 'maybeThinking' : 'answer';
   // Tags the reply parser reads are kept out of the answer (inside a JSON string they would
   // split it); a forced tool call needs its own tags.
   const tags = forcedTool ? ['<think>', '</think>'] : ['<think>', '</think>', '<tool_call>', '</tool_call>'];

@@ -46,7 +46,12 @@ describe('batchGenerate', () => {
     const maxTokens = [12, 3, 20, 7, 1, 15, 9];
     const prompts = TEXTS.map((p, i) => ({ prompt: p, maxTokens: maxTokens[i] }));
     const joined: number[] = [];
-    const results = await model.batchGenerate(prompts, { maxBatchSize: 3, prefillBatchSize: 2, logprobs: true, onResult: (i) => joined.push(i) });
+    const results = await model.batchGenerate(prompts, {
+      maxBatchSize: 3,
+      prefillBatchSize: 2,
+      logprobs: true,
+      onResult: (i) => joined.push(i),
+    });
     expect(results).toHaveLength(TEXTS.length);
     // Rows finished at different steps and in a different order than they were given.
     expect(joined).not.toEqual([...joined].sort((a, b) => a - b));
@@ -71,9 +76,14 @@ describe('batchGenerate', () => {
     it(`the ${kind} fixture checkpoint: batched greedy decoding equals single-prompt decoding`, async () => {
       const fixture = await Qwen3.load(tinyQwen3Path(kind));
       const vocab = fixture.config.vocabSize;
-      const prompts = [[1, 2, 3, 4, 5, 6, 7, 8, 9], [11], [300, 17, 5], [42, 43, 44, 45, 46, 47], [7, 7, 7, 7]].map((p) => p.map((t) => t % vocab));
+      const prompts = [[1, 2, 3, 4, 5, 6, 7, 8, 9], [11], [300, 17, 5], [42, 43, 44, 45, 46, 47], [7, 7, 7, 7]].map((p) =>
+        p.map((t) => t % vocab),
+      );
       const maxTokens = [16, 5, 24, 9, 12];
-      const results = await fixture.batchGenerate(prompts.map((prompt, i) => ({ prompt, maxTokens: maxTokens[i] })), { maxBatchSize: 3 });
+      const results = await fixture.batchGenerate(
+        prompts.map((prompt, i) => ({ prompt, maxTokens: maxTokens[i] })),
+        { maxBatchSize: 3 },
+      );
       expect(results.reduce((n, r) => n + r.tokens.length, 0)).toBeGreaterThan(20);
       const nearTies: string[] = [];
       for (let i = 0; i < prompts.length; i++) {
@@ -102,11 +112,14 @@ describe('batchGenerate', () => {
     const perRow = prompts.map((p) => scripted(script, p.length));
     const results: BatchResult[] = [];
     for (let i = 0; i < prompts.length; i++) {
-      const res = await model.batchGenerate([{ prompt: prompts[i], maxTokens: 10, stop: i === 1 ? ' gam' : undefined }, prompts[(i + 1) % 3]], {
-        logitsProcessors: [(t, l) => perRow[i](t, l)],
-        stopTokenIds: i === 2 ? [script[2]] : [],
-        maxTokens: 4,
-      });
+      const res = await model.batchGenerate(
+        [{ prompt: prompts[i], maxTokens: 10, stop: i === 1 ? ' gam' : undefined }, prompts[(i + 1) % 3]],
+        {
+          logitsProcessors: [(t, l) => perRow[i](t, l)],
+          stopTokenIds: i === 2 ? [script[2]] : [],
+          maxTokens: 4,
+        },
+      );
       results.push(res[0]);
     }
     // The script repeats its last token once it is said.
@@ -116,7 +129,7 @@ describe('batchGenerate', () => {
     expect(results[2]).toMatchObject({ text: ' alpha beta', finishReason: 'stop', tokens: script.slice(0, 2) });
   });
 
-  it('per-row logits processors see each row\'s own history (repetition penalty equals single runs)', async () => {
+  it("per-row logits processors see each row's own history (repetition penalty equals single runs)", async () => {
     const prompts = TEXTS.slice(0, 4);
     const opts = { maxTokens: 10, repetitionPenalty: 1.5, repetitionContextSize: 8 };
     const batch = await model.batchGenerate(prompts, { ...opts, maxBatchSize: 2 });
@@ -130,7 +143,12 @@ describe('batchGenerate', () => {
     const tok = model.tokenizer!;
     const p = tok.encode('stop here');
     const script = tok.encode(' x y z');
-    const r = await model.batchGenerate([p], { logitsProcessors: [scripted(script, p.length)], stopTokenIds: [script[1]], includeStopToken: true, logprobs: true });
+    const r = await model.batchGenerate([p], {
+      logitsProcessors: [scripted(script, p.length)],
+      stopTokenIds: [script[1]],
+      includeStopToken: true,
+      logprobs: true,
+    });
     expect(r[0].tokens).toEqual(script.slice(0, 2));
     expect(r[0].logprobs).toHaveLength(2);
     const ac = new AbortController();

@@ -9,7 +9,10 @@ const tsx = join(root, 'node_modules/.bin/tsx');
 
 describe('examples/chat.ts', () => {
   it('streams a chat reply from a model folder and reports how it finished', () => {
-    const out = execFileSync(tsx, [join(root, 'examples/chat.ts'), '--prompt', 'Hello!', '--max-tokens', '12'], { cwd: join(root, 'examples'), encoding: 'utf8' });
+    const out = execFileSync(tsx, [join(root, 'examples/chat.ts'), '--prompt', 'Hello!', '--max-tokens', '12'], {
+      cwd: join(root, 'examples'),
+      encoding: 'utf8',
+    });
     expect(out).toMatch(/^model: .*mlxn-tiny-qwen3-tok.* \(1 layers, vocabulary 151936\)$/m);
     expect(out).toContain('user: Hello!');
     // A random model says noise, but every token of it arrives as a part and is counted.

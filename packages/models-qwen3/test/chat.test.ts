@@ -16,7 +16,8 @@ const WEATHER_TOOL = {
   },
 };
 
-const REPLY = '<think>\nThe user wants the weather.\n</think>\n\nLet me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>';
+const REPLY =
+  '<think>\nThe user wants the weather.\n</think>\n\nLet me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>';
 
 let model: Qwen3;
 beforeAll(() => {
@@ -26,7 +27,12 @@ beforeAll(() => {
 /** Chat options that make the model say `reply` (then end with <|im_end|>) after `messages`. */
 function saying(reply: string, messages: { role: string; content: string }[], extra: Record<string, unknown> = {}) {
   const tok = model.tokenizer!;
-  const prompt = tok.applyChatTemplate(messages, { addGenerationPrompt: true, tokenize: true, tools: extra.tools as unknown[] | undefined, enableThinking: extra.enableThinking as boolean | undefined });
+  const prompt = tok.applyChatTemplate(messages, {
+    addGenerationPrompt: true,
+    tokenize: true,
+    tools: extra.tools as unknown[] | undefined,
+    enableThinking: extra.enableThinking as boolean | undefined,
+  });
   const script = [...tok.encode(reply, { addSpecialTokens: false }), model.eosTokenIds[0]];
   return { ...extra, maxTokens: 200, logitsProcessors: [scripted(script, prompt.length)] };
 }
@@ -36,11 +42,16 @@ describe('reply parser', () => {
     expect(parseReply(REPLY)).toEqual({
       text: 'Let me check.',
       reasoning: 'The user wants the weather.',
-      toolCalls: [{ name: 'get_weather', arguments: { city: 'Paris' }, raw: '\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n' }],
+      toolCalls: [
+        { name: 'get_weather', arguments: { city: 'Paris' }, raw: '\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n' },
+      ],
       invalidToolCalls: [],
     });
     expect(parseReply('plain')).toEqual({ text: 'plain', reasoning: null, toolCalls: [], invalidToolCalls: [] });
-    expect(parseReply('still thinking</think>answer', { startInReasoning: true })).toMatchObject({ reasoning: 'still thinking', text: 'answer' });
+    expect(parseReply('still thinking</think>answer', { startInReasoning: true })).toMatchObject({
+      reasoning: 'still thinking',
+      text: 'answer',
+    });
   });
 
   it('reports malformed calls with the raw text and the JSON error', () => {
@@ -49,7 +60,10 @@ describe('reply parser', () => {
     expect(r.invalidToolCalls).toHaveLength(2);
     expect(r.invalidToolCalls[0].raw).toBe('{"name": "f", "arguments": {"a": }}');
     expect(r.invalidToolCalls[0].error).toMatch(/^the tool call is not valid JSON: expected value at line 1 column 34/);
-    expect(r.invalidToolCalls[1]).toEqual({ raw: '{"name": "g"', error: 'the tool call was not closed with </tool_call> before the reply ended' });
+    expect(r.invalidToolCalls[1]).toEqual({
+      raw: '{"name": "g"',
+      error: 'the tool call was not closed with </tool_call> before the reply ended',
+    });
   });
 
   it('streams the same parts whatever the cut', () => {
@@ -59,8 +73,14 @@ describe('reply parser', () => {
       const parts: ReplyPart[] = [];
       for (let i = 0; i < REPLY.length; i += step) parts.push(...p.push(REPLY.slice(i, i + step)));
       parts.push(...p.finish());
-      const text = parts.filter((x) => x.type === 'text').map((x) => (x as { text: string }).text).join('');
-      const reasoning = parts.filter((x) => x.type === 'reasoning').map((x) => (x as { text: string }).text).join('');
+      const text = parts
+        .filter((x) => x.type === 'text')
+        .map((x) => (x as { text: string }).text)
+        .join('');
+      const reasoning = parts
+        .filter((x) => x.type === 'reasoning')
+        .map((x) => (x as { text: string }).text)
+        .join('');
       expect({ text, reasoning }).toEqual({ text: whole.text, reasoning: whole.reasoning });
       expect(parts.filter((x) => x.type === 'toolCall')).toEqual([{ type: 'toolCall', toolCall: whole.toolCalls[0] }]);
       // Parts come in reply order: reasoning first, the tool call last.

@@ -3,7 +3,15 @@
 import * as mx from '@mlxn/core';
 import { type ParamDict, linearToLoRALayers, valueAndGrad } from '@mlxn/nn';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Qwen3, type RowwiseHeadLoss, checkpointedValueAndGrad, paddingAttentionMask, parseQwen3Config, tokenLogprobsFromHidden, wholeHeadLoss } from '../src/index.js';
+import {
+  Qwen3,
+  type RowwiseHeadLoss,
+  checkpointedValueAndGrad,
+  paddingAttentionMask,
+  parseQwen3Config,
+  tokenLogprobsFromHidden,
+  wholeHeadLoss,
+} from '../src/index.js';
 import { maxAbsDiff, tinyQwen3Path } from './helpers.js';
 
 const IDS = [
@@ -27,9 +35,15 @@ function rowwiseHeadLoss(model: Qwen3, ids: mx.Array, rowsPerChunk: number, logp
   return {
     rowsPerChunk,
     // The entropy is an auxiliary output only, so the loss is differentiated through the log-probabilities alone.
-    ...(logprobsOnly ? { differentiated: { outputs: [0], tokens: (h: mx.Array, rows: { start: number; end: number }) => [logprobs(h, rows)] } } : {}),
+    ...(logprobsOnly
+      ? { differentiated: { outputs: [0], tokens: (h: mx.Array, rows: { start: number; end: number }) => [logprobs(h, rows)] } }
+      : {}),
     tokens: (h, rows) => {
-      const { logprobs, entropy } = tokenLogprobsFromHidden(model, h, ids.index(mx.sl(rows.start, rows.end)), { start: 3, temperature: 0.8, withEntropy: true });
+      const { logprobs, entropy } = tokenLogprobsFromHidden(model, h, ids.index(mx.sl(rows.start, rows.end)), {
+        start: 3,
+        temperature: 0.8,
+        withEntropy: true,
+      });
       return [logprobs, entropy!];
     },
     loss: ([logprobs, entropy]) => {
@@ -61,8 +75,17 @@ function untiedModel(layers: number, extra: Record<string, unknown> = {}): Qwen3
   mx.random.seed(7);
   const model = new Qwen3(
     parseQwen3Config({
-      model_type: 'qwen3', vocab_size: 256, hidden_size: 64, intermediate_size: 256, num_hidden_layers: layers,
-      num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, rms_norm_eps: 1e-6, tie_word_embeddings: false, ...extra,
+      model_type: 'qwen3',
+      vocab_size: 256,
+      hidden_size: 64,
+      intermediate_size: 256,
+      num_hidden_layers: layers,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      head_dim: 16,
+      rms_norm_eps: 1e-6,
+      tie_word_embeddings: false,
+      ...extra,
     }),
   );
   mx.eval(model.parameters());
@@ -101,7 +124,13 @@ describe('checkpointedValueAndGrad', () => {
   it('equals full differentiation with an untied head, and leaves the model as it was', () => {
     const model = untiedModel(3);
     const before = mx.treeFlatten(model.parameters());
-    const ids = mx.array([[1, 2, 3, 4, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14, 15, 16]], 'int32');
+    const ids = mx.array(
+      [
+        [1, 2, 3, 4, 5, 6, 7, 8],
+        [9, 10, 11, 12, 13, 14, 15, 16],
+      ],
+      'int32',
+    );
     const loss = headLoss(model, ids);
     const [v1, g1] = plain(model, ids, 'causal', loss);
     const [v2, g2] = checkpointedValueAndGrad(model, loss, ids);
@@ -146,7 +175,14 @@ describe('checkpointedValueAndGrad', () => {
     }
     for (const model of [dense, untied, lora]) {
       const [v1, g1] = plain(model, ids, mask, headLoss(model, ids));
-      for (const [rows, logprobsOnly] of [[1, false], [2, false], [3, false], [5, false], [1, true], [2, true]] as const) {
+      for (const [rows, logprobsOnly] of [
+        [1, false],
+        [2, false],
+        [3, false],
+        [5, false],
+        [1, true],
+        [2, true],
+      ] as const) {
         const head = rowwiseHeadLoss(model, ids, rows, logprobsOnly);
         const [v2, g2] = checkpointedValueAndGrad(model, head, ids, { mask });
         expect(maxAbsDiff(v1[0], v2[0])).toBeLessThanOrEqual(1e-6);
@@ -157,10 +193,16 @@ describe('checkpointedValueAndGrad', () => {
         expect(maxAbsDiff(v1[0], v3[0])).toBeLessThanOrEqual(1e-6);
       }
     }
-    expect(() => checkpointedValueAndGrad(dense, { ...rowwiseHeadLoss(dense, ids, 1), rowsPerChunk: 0 }, ids)).toThrow(/rowsPerChunk must be a positive integer/);
+    expect(() => checkpointedValueAndGrad(dense, { ...rowwiseHeadLoss(dense, ids, 1), rowsPerChunk: 0 }, ids)).toThrow(
+      /rowsPerChunk must be a positive integer/,
+    );
     const wrong = rowwiseHeadLoss(dense, ids, 2, true);
-    expect(() => checkpointedValueAndGrad(dense, { ...wrong, differentiated: { ...wrong.differentiated!, outputs: [2] } }, ids)).toThrow(/distinct positions among the 2 outputs/);
-    expect(() => checkpointedValueAndGrad(dense, { ...wrong, differentiated: { ...wrong.differentiated!, outputs: [0, 1] } }, ids)).toThrow(/gave 1 arrays for 2 outputs/);
+    expect(() => checkpointedValueAndGrad(dense, { ...wrong, differentiated: { ...wrong.differentiated!, outputs: [2] } }, ids)).toThrow(
+      /distinct positions among the 2 outputs/,
+    );
+    expect(() => checkpointedValueAndGrad(dense, { ...wrong, differentiated: { ...wrong.differentiated!, outputs: [0, 1] } }, ids)).toThrow(
+      /gave 1 arrays for 2 outputs/,
+    );
   });
 
   it('with the head in chunks of rows, holds one chunk of logits at a time', () => {

@@ -72,7 +72,11 @@ describe('onInterrupt', () => {
   it('leaves no listener behind, so a later SIGINT ends the process as usual', () => {
     const r = spawnSync(
       process.execPath,
-      ['--input-type=module', '-e', `const { onInterrupt } = await import(${JSON.stringify(pathToFileURL(SHARED).href)}); onInterrupt(() => {})(); process.kill(process.pid, 'SIGINT'); setTimeout(() => {}, 5000);`],
+      [
+        '--input-type=module',
+        '-e',
+        `const { onInterrupt } = await import(${JSON.stringify(pathToFileURL(SHARED).href)}); onInterrupt(() => {})(); process.kill(process.pid, 'SIGINT'); setTimeout(() => {}, 5000);`,
+      ],
       { encoding: 'utf8', timeout: 60_000 },
     );
     expect(r.signal).toBe('SIGINT');

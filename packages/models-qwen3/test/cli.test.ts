@@ -24,7 +24,12 @@ beforeAll(() => {
 });
 
 function run(args: string[], input?: string): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input: input ?? '', env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    input: input ?? '',
+    env: { ...process.env, NO_COLOR: '1' },
+    timeout: 120_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -47,7 +52,22 @@ describe('help', () => {
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/Usage: mlxn-qwen3 <command>/);
     const flags: Record<string, string[]> = {
-      generate: ['--revision', '--max-tokens', '--temperature', '--top-p', '--top-k', '--min-p', '--repetition-penalty', '--seed', '--max-kv-size', '--kv-bits', '--stop', '--raw', '--draft-model', '--num-draft-tokens'],
+      generate: [
+        '--revision',
+        '--max-tokens',
+        '--temperature',
+        '--top-p',
+        '--top-k',
+        '--min-p',
+        '--repetition-penalty',
+        '--seed',
+        '--max-kv-size',
+        '--kv-bits',
+        '--stop',
+        '--raw',
+        '--draft-model',
+        '--num-draft-tokens',
+      ],
       chat: ['--message', '--system', '--tools', '--reasoning', '--no-thinking', '--temperature', '--stop'],
       convert: ['--revision', '--out', '--quantize', '--bits', '--group-size', '--mode', '--dtype', '--adapters', '--overwrite'],
       download: ['--revision'],
@@ -75,7 +95,10 @@ describe('help', () => {
 
 describe('usage errors', () => {
   it('name the flag, exit with 2 and print no stack trace', () => {
-    expectUsageError(run(['generate', chatModel, 'hi', '--max-tokns', '3']), /^mlxn-qwen3 generate: unknown option --max-tokns \(did you mean --max-tokens\?\)$/);
+    expectUsageError(
+      run(['generate', chatModel, 'hi', '--max-tokns', '3']),
+      /^mlxn-qwen3 generate: unknown option --max-tokns \(did you mean --max-tokens\?\)$/,
+    );
     expectUsageError(run(['generate', chatModel, 'hi', '--max-tokens']), /--max-tokens needs a value/);
     expectUsageError(run(['generate', chatModel, 'hi', '--max-tokens', '--seed', '1']), /--max-tokens needs a value/);
     expectUsageError(run(['generate', chatModel, 'hi', '--temperature', 'warm']), /--temperature expects a number, got 'warm'/);
@@ -86,7 +109,10 @@ describe('usage errors', () => {
     expectUsageError(run(['generate', join(work, 'nope'), 'hi']), /model folder .*nope does not exist/);
     expectUsageError(run(['chat', chatModel, '--reasoning', 'loud']), /--reasoning must be one of show, hide, got 'loud'/);
     expectUsageError(run(['convert', tinyQwen3Path('dense'), '--quantize']), /missing --out/);
-    expectUsageError(run(['convert', tinyQwen3Path('dense'), '--bits', '4', '--out', join(work, 'x')]), /--bits, --group-size and --mode need --quantize/);
+    expectUsageError(
+      run(['convert', tinyQwen3Path('dense'), '--bits', '4', '--out', join(work, 'x')]),
+      /--bits, --group-size and --mode need --quantize/,
+    );
     expectUsageError(run(['convert', tinyQwen3Path('dense'), '--out', join(work, 'x')]), /nothing to do/);
     expectUsageError(run(['train']), /unknown command 'train'/);
     expectUsageError(run(['download']), /missing the model id/);
@@ -94,7 +120,10 @@ describe('usage errors', () => {
     expectUsageError(run(['download', 'org/name@v1', '--revision', 'v2']), /--revision v2 given as well as @v1/);
     expectUsageError(run(['generate', 'org/name', 'hi', '--revision', '../x']), /--revision "\.\.\/x" is not a branch, tag or commit hash/);
     writeFileSync(join(work, 'tools.json'), '{"name": "add"}');
-    expectUsageError(run(['chat', chatModel, '-m', 'hi', '--tools', join(work, 'tools.json')]), /--tools .*tools\.json: expected a JSON list of tool definitions/);
+    expectUsageError(
+      run(['chat', chatModel, '-m', 'hi', '--tools', join(work, 'tools.json')]),
+      /--tools .*tools\.json: expected a JSON list of tool definitions/,
+    );
   });
 
   it('report runtime failures with exit code 1, with the stack only under --verbose', () => {
@@ -108,7 +137,9 @@ describe('usage errors', () => {
     expect(existsSync(join(work, 'requant'))).toBe(false);
     const noTokenizer = run(['generate', tinyQwen3Path('dense'), 'hi']);
     expect(noTokenizer.code).toBe(1);
-    expect(noTokenizer.stderr).toMatch(/^mlxn-qwen3 generate: .*dense has no tokenizer \(tokenizer\.json\), so a text prompt cannot be encoded\n$/);
+    expect(noTokenizer.stderr).toMatch(
+      /^mlxn-qwen3 generate: .*dense has no tokenizer \(tokenizer\.json\), so a text prompt cannot be encoded\n$/,
+    );
   });
 });
 
@@ -127,16 +158,45 @@ describe('generate', () => {
     const b = run(['generate', chatModel, '--prompt', 'Hello there', '--raw', '--max-tokens', '8', '--stats']);
     expect(b.code, b.stderr).toBe(0);
     expect(b.stdout).toBe(`${raw.text}\n`);
-    expect(b.stderr).toMatch(/^prompt: \d+ tokens, [\d.]+ tokens\/s \| generation: 8 tokens, [\d.]+ tokens\/s \| peak memory: [\d.]+ MB \| finish: length\n$/);
+    expect(b.stderr).toMatch(
+      /^prompt: \d+ tokens, [\d.]+ tokens\/s \| generation: 8 tokens, [\d.]+ tokens\/s \| peak memory: [\d.]+ MB \| finish: length\n$/,
+    );
     const c = run(['generate', chatModel, 'Hello there', '--raw', '--max-tokens', '8', '-t', '0.9', '--top-k', '50', '--seed', '7']);
     expect(c.stdout).toBe(`${sampled.text}\n`);
     const d = run(['generate', chatModel, '-', '--raw', '--max-tokens', '8', '--stop', raw.text.slice(3, 6)], 'Hello there\n');
     expect(d.code, d.stderr).toBe(0);
     expect(d.stdout).toBe(`${stopped.text}\n`);
-    const e = run(['generate', chatModel, 'Hello there', '--raw', '--max-tokens', '8', '--max-kv-size', '16', '--repetition-penalty', '1.3', '--min-p', '0.05', '--top-p', '0.9']);
+    const e = run([
+      'generate',
+      chatModel,
+      'Hello there',
+      '--raw',
+      '--max-tokens',
+      '8',
+      '--max-kv-size',
+      '16',
+      '--repetition-penalty',
+      '1.3',
+      '--min-p',
+      '0.05',
+      '--top-p',
+      '0.9',
+    ]);
     expect(e.code, e.stderr).toBe(0);
     // Speculative decoding with the model as its own draft: the same greedy text.
-    const f = run(['generate', chatModel, 'Hello there', '--raw', '--max-tokens', '8', '--draft-model', chatModel, '--num-draft-tokens', '2', '--stats']);
+    const f = run([
+      'generate',
+      chatModel,
+      'Hello there',
+      '--raw',
+      '--max-tokens',
+      '8',
+      '--draft-model',
+      chatModel,
+      '--num-draft-tokens',
+      '2',
+      '--stats',
+    ]);
     expect(f.code, f.stderr).toBe(0);
     expect(f.stdout).toBe(`${raw.text}\n`);
     expect(f.stderr).toMatch(/\| from the draft: \d+ tokens\n$/);
@@ -144,7 +204,9 @@ describe('generate', () => {
   });
 
   it('stops on Ctrl-C with exit code 130', async () => {
-    const child = spawn(process.execPath, [CLI, 'generate', chatModel, 'Hello', '--raw', '--max-tokens', '30000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'generate', chatModel, 'Hello', '--raw', '--max-tokens', '30000'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stderr.on('data', (d) => (err += d));
@@ -162,7 +224,13 @@ describe('generate', () => {
 describe('chat', () => {
   it('answers one --message as model.chat does', async () => {
     const model = await Qwen3.load(chatModel);
-    const r = await model.chat([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }], { maxTokens: 12 });
+    const r = await model.chat(
+      [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Hi' },
+      ],
+      { maxTokens: 12 },
+    );
     const out = run(['chat', chatModel, '--system', 'Be brief.', '-m', 'Hi', '--max-tokens', '12', '--reasoning', 'hide']);
     expect(out.code, out.stderr).toBe(0);
     expect(out.stdout.trim()).toBe(r.text.trim());
@@ -172,7 +240,11 @@ describe('chat', () => {
   it('keeps the conversation across piped lines', async () => {
     const model = await Qwen3.load(chatModel);
     const first = await model.chat([{ role: 'user', content: 'Hi' }], { maxTokens: 6 });
-    const history = [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: first.text.trim() }, { role: 'user', content: 'And then?' }];
+    const history = [
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: first.text.trim() },
+      { role: 'user', content: 'And then?' },
+    ];
     const second = await model.chat(history, { maxTokens: 6 });
     const out = run(['chat', chatModel, '--max-tokens', '6'], 'Hi\nAnd then?\n');
     expect(out.code, out.stderr).toBe(0);
@@ -187,7 +259,14 @@ describe('chat', () => {
       await p.push({ type: 'text', text: '\n\nCalling.' });
       await p.push({ type: 'toolCall', toolCall: toOpenAIToolCall({ name: 'add', arguments: { a: 1, b: 2 }, raw: '{}' }) });
       await p.push({ type: 'invalidToolCall', invalidToolCall: { raw: '{oops', error: 'bad JSON' } });
-      await p.push({ type: 'done', finishReason: 'stop', usage: { promptTokens: 1, completionTokens: 2 }, promptTokensPerSec: 1, tokensPerSec: 1, peakMemory: 0 });
+      await p.push({
+        type: 'done',
+        finishReason: 'stop',
+        usage: { promptTokens: 1, completionTokens: 2 },
+        promptTokensPerSec: 1,
+        tokensPerSec: 1,
+        peakMemory: 0,
+      });
       return { out, message: p.message() };
     };
     const plain = await render(true, false);
@@ -196,7 +275,11 @@ describe('chat', () => {
     expect(dim.out.startsWith('\x1b[2madd them\x1b[22m\nCalling.\n')).toBe(true);
     const hidden = await render(false, false);
     expect(hidden.out).toBe('Calling.\n[tool call] add {"a":1,"b":2}\n[invalid tool call] bad JSON: {oops\n');
-    expect(hidden.message).toEqual({ role: 'assistant', content: 'Calling.', tool_calls: [{ type: 'function', function: { name: 'add', arguments: { a: 1, b: 2 } } }] });
+    expect(hidden.message).toEqual({
+      role: 'assistant',
+      content: 'Calling.',
+      tool_calls: [{ type: 'function', function: { name: 'add', arguments: { a: 1, b: 2 } } }],
+    });
   });
 });
 
@@ -216,7 +299,10 @@ describe('convert', () => {
     const scale = mx.max(mx.abs(logitsOf(float))).item() as number;
     // Tolerances relative to the largest logit: this random tiny model is a hard case for
     // 4 bits (no outlier structure), so the bound is loose there and tight at 8 bits.
-    for (const [bits, tolerance] of [[4, 0.3], [8, 0.02]]) {
+    for (const [bits, tolerance] of [
+      [4, 0.3],
+      [8, 0.02],
+    ]) {
       const out = join(parent, `q${bits}`);
       const r = run(['convert', dense, '--quantize', '--bits', String(bits), '--group-size', '32', '--out', out]);
       expect(r.code, r.stderr).toBe(0);
@@ -281,7 +367,9 @@ describe('convert', () => {
     const moeOut = join(work, 'q-moe');
     const moe = run(['convert', tinyQwen3Path('moe'), '--quantize', '--out', moeOut]);
     expect(moe.code, moe.stderr).toBe(0);
-    expect(moe.stdout).toContain('quantized 16 of 18 layers to 4 bits (group size 64, affine); left in floating point: model.layers.*.mlp.switch_mlp.down_proj (x2, width 32);');
+    expect(moe.stdout).toContain(
+      'quantized 16 of 18 layers to 4 bits (group size 64, affine); left in floating point: model.layers.*.mlp.switch_mlp.down_proj (x2, width 32);',
+    );
     expectConfigMatchesDisk(moeOut);
     const moeConfig = JSON.parse(readFileSync(join(moeOut, 'config.json'), 'utf8')).quantization;
     expect(moeConfig['model.layers.1.mlp.gate']).toEqual({ group_size: 64, bits: 8 });
@@ -289,7 +377,11 @@ describe('convert', () => {
   });
 
   it("--mode without --group-size uses the mode's own group size", async () => {
-    for (const [mode, groupSize, bits] of [['mxfp4', 32, 4], ['nvfp4', 16, 4], ['mxfp8', 32, 8]] as const) {
+    for (const [mode, groupSize, bits] of [
+      ['mxfp4', 32, 4],
+      ['nvfp4', 16, 4],
+      ['mxfp8', 32, 8],
+    ] as const) {
       const out = join(work, `q-${mode}`);
       const r = run(['convert', dense, '--quantize', '--mode', mode, '--out', out]);
       expect(r.code, r.stderr).toBe(0);
@@ -338,7 +430,10 @@ describe('convert', () => {
     const base = await Qwen3.load(dense);
     expect(maxAbsDiff(expected, logitsOf(base))).toBeGreaterThan(1e-2);
 
-    for (const [name, adapters] of [['fused-file', join(folder, 'adapters.safetensors')], ['fused-folder', folder]]) {
+    for (const [name, adapters] of [
+      ['fused-file', join(folder, 'adapters.safetensors')],
+      ['fused-folder', folder],
+    ]) {
       const out = join(work, name);
       const r = run(['convert', dense, '--adapters', adapters, '--out', out]);
       expect(r.code, r.stderr).toBe(0);
@@ -353,6 +448,9 @@ describe('convert', () => {
     expect(fq.config.quantization).not.toBeNull();
     const scale = mx.max(mx.abs(expected)).item() as number;
     expect(maxAbsDiff(logitsOf(fq), expected)).toBeLessThan(0.05 * scale);
-    expectUsageError(run(['convert', dense, '--adapters', tinyQwen3Path('moe'), '--out', join(work, 'y')]), /is a folder without adapters\.safetensors/);
+    expectUsageError(
+      run(['convert', dense, '--adapters', tinyQwen3Path('moe'), '--out', join(work, 'y')]),
+      /is a folder without adapters\.safetensors/,
+    );
   });
 });

@@ -12,20 +12,41 @@ const work = mkdtempSync(join(tmpdir(), 'mlxn-qwen3-gen-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const OLD = {
-  model_type: 'qwen3', hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4,
-  rope_theta: 5e5, rope_scaling: { type: 'yarn', factor: 4, original_max_position_embeddings: 32768 }, torch_dtype: 'bfloat16',
+  model_type: 'qwen3',
+  hidden_size: 64,
+  intermediate_size: 128,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  rope_theta: 5e5,
+  rope_scaling: { type: 'yarn', factor: 4, original_max_position_embeddings: 32768 },
+  torch_dtype: 'bfloat16',
 };
 // What transformers 5.23's save_pretrained writes for OLD (checked against its Qwen3Config).
 const NEW = {
-  model_type: 'qwen3', hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4,
-  rope_parameters: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 32768, rope_theta: 5e5 }, dtype: 'bfloat16',
+  model_type: 'qwen3',
+  hidden_size: 64,
+  intermediate_size: 128,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  rope_parameters: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 32768, rope_theta: 5e5 },
+  dtype: 'bfloat16',
 };
-const MOE = { model_type: 'qwen3_moe', hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_experts_per_tok: 2, moe_intermediate_size: 32 };
+const MOE = {
+  model_type: 'qwen3_moe',
+  hidden_size: 64,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_experts_per_tok: 2,
+  moe_intermediate_size: 32,
+};
 
 /** The parsed fields a model is built from (everything but the raw object). */
 function fields(raw: object) {
   const { raw: _raw, ...rest } = parseQwen3Config(raw);
-  return { ...rest, ropeScaling: { ...rest.ropeScaling, type: undefined, rope_type: rest.ropeScaling?.type ?? rest.ropeScaling?.rope_type } };
+  return {
+    ...rest,
+    ropeScaling: { ...rest.ropeScaling, type: undefined, rope_type: rest.ropeScaling?.type ?? rest.ropeScaling?.rope_type },
+  };
 }
 
 /** A copy of a fixture folder (weights linked) with its config.json edited. */
@@ -62,34 +83,47 @@ describe('config.json of transformers 4 and 5', () => {
   });
 
   it('old and new keys that disagree are an error naming both', () => {
-    expect(() => parseQwen3Config({ ...NEW, rope_theta: 1e6 })).toThrow(/rope_theta \(1000000\) and rope_parameters\.rope_theta \(500000\) disagree/);
+    expect(() => parseQwen3Config({ ...NEW, rope_theta: 1e6 })).toThrow(
+      /rope_theta \(1000000\) and rope_parameters\.rope_theta \(500000\) disagree/,
+    );
     expect(() => parseQwen3Config({ ...NEW, rope_scaling: { type: 'yarn', factor: 8, original_max_position_embeddings: 32768 } })).toThrow(
       /rope_scaling\.factor \(8\) and rope_parameters\.factor \(4\) disagree/,
     );
-    expect(() => parseQwen3Config({ ...NEW, rope_scaling: { type: 'linear', factor: 4, original_max_position_embeddings: 32768 } })).toThrow(
-      /rope_scaling\.rope_type \("linear"\) and rope_parameters\.rope_type \("yarn"\) disagree/,
+    expect(() =>
+      parseQwen3Config({ ...NEW, rope_scaling: { type: 'linear', factor: 4, original_max_position_embeddings: 32768 } }),
+    ).toThrow(/rope_scaling\.rope_type \("linear"\) and rope_parameters\.rope_type \("yarn"\) disagree/);
+    expect(() => parseQwen3Config({ ...MOE, num_experts: 8, num_local_experts: 4 })).toThrow(
+      /num_experts \(8\) and num_local_experts \(4\) disagree/,
     );
-    expect(() => parseQwen3Config({ ...MOE, num_experts: 8, num_local_experts: 4 })).toThrow(/num_experts \(8\) and num_local_experts \(4\) disagree/);
-    expect(() => parseQwen3Config({ ...NEW, torch_dtype: 'float16' })).toThrow(/dtype \("bfloat16"\) and torch_dtype \("float16"\) disagree/);
+    expect(() => parseQwen3Config({ ...NEW, torch_dtype: 'float16' })).toThrow(
+      /dtype \("bfloat16"\) and torch_dtype \("float16"\) disagree/,
+    );
     expect(() => parseQwen3Config({ ...MOE, num_local_experts: 5000 })).toThrow(/num_local_experts = 5000 exceeds the limit of 4096/);
     expect(() => parseQwen3Config({ ...NEW, rope_parameters: { rope_type: 'yarn', rope_theta: 5e5 } })).toThrow(/needs a numeric 'factor'/);
   });
 
-  it.each(['dense', 'moe'] as const)('%s: a transformers 5 config.json loads to the same logits, and saves in the older keys', async (kind) => {
-    const prompt = mx.array([tinyQwen3Expected(kind).prompt], 'int32');
-    const old = await Qwen3.load(tinyQwen3Path(kind));
-    const v5 = await Qwen3.load(withConfig(kind, `${kind}-v5`, toV5));
-    expect(maxAbsDiff(v5.forward(prompt), old.forward(prompt))).toBe(0);
-    const out = join(work, `${kind}-v5-saved`);
-    await v5.save(out);
-    const saved = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-    expect(saved).not.toHaveProperty('rope_parameters');
-    expect(saved).not.toHaveProperty('num_local_experts');
-    expect(saved).not.toHaveProperty('dtype');
-    expect(saved).toMatchObject({ rope_theta: old.config.ropeTheta, torch_dtype: 'float32', ...(kind === 'moe' ? { num_experts: 4 } : {}) });
-    const back = await Qwen3.load(out);
-    expect(maxAbsDiff(back.forward(prompt), old.forward(prompt))).toBe(0);
-  });
+  it.each(['dense', 'moe'] as const)(
+    '%s: a transformers 5 config.json loads to the same logits, and saves in the older keys',
+    async (kind) => {
+      const prompt = mx.array([tinyQwen3Expected(kind).prompt], 'int32');
+      const old = await Qwen3.load(tinyQwen3Path(kind));
+      const v5 = await Qwen3.load(withConfig(kind, `${kind}-v5`, toV5));
+      expect(maxAbsDiff(v5.forward(prompt), old.forward(prompt))).toBe(0);
+      const out = join(work, `${kind}-v5-saved`);
+      await v5.save(out);
+      const saved = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+      expect(saved).not.toHaveProperty('rope_parameters');
+      expect(saved).not.toHaveProperty('num_local_experts');
+      expect(saved).not.toHaveProperty('dtype');
+      expect(saved).toMatchObject({
+        rope_theta: old.config.ropeTheta,
+        torch_dtype: 'float32',
+        ...(kind === 'moe' ? { num_experts: 4 } : {}),
+      });
+      const back = await Qwen3.load(out);
+      expect(maxAbsDiff(back.forward(prompt), old.forward(prompt))).toBe(0);
+    },
+  );
 
   it('rope scaling under rope_parameters is applied as rope_scaling is', async () => {
     const yarn = { type: 'yarn', factor: 4, original_max_position_embeddings: 8 };

@@ -8,11 +8,18 @@ const single = await model.generate('Once upon a time', { maxTokens: 24, logprob
 const batch = await model.batchGenerate(['Hello', 'The quick brown fox', 'A'], { maxTokens: 12, logprobs: true, maxBatchSize: 2 });
 // Rows of different lengths leave the batch at different steps while the others go on.
 const ragged = await model.batchGenerate(
-  [{ prompt: 'Hello', maxTokens: 3 }, { prompt: 'The quick brown fox', maxTokens: 9 }, { prompt: 'A', maxTokens: 5 }, { prompt: 'Once', maxTokens: 14 }],
+  [
+    { prompt: 'Hello', maxTokens: 3 },
+    { prompt: 'The quick brown fox', maxTokens: 9 },
+    { prompt: 'A', maxTokens: 5 },
+    { prompt: 'Once', maxTokens: 14 },
+  ],
   { logprobs: true, maxBatchSize: 3 },
 );
-console.log(JSON.stringify({
-  single: [single.tokens, single.logprobs],
-  batch: batch.map((r) => [r.tokens, r.logprobs]),
-  ragged: ragged.map((r) => [r.tokens, r.logprobs]),
-}));
+console.log(
+  JSON.stringify({
+    single: [single.tokens, single.logprobs],
+    batch: batch.map((r) => [r.tokens, r.logprobs]),
+    ragged: ragged.map((r) => [r.tokens, r.logprobs]),
+  }),
+);

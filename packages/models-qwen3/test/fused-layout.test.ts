@@ -44,7 +44,21 @@ function run(model: Qwen3, setting: number): Run {
   for (const c of cache) c.dispose();
   // Rows of 6, 3 and 1 prompt tokens: per-row offsets and an explicit mask at every step.
   const caches = model.layers.map(() => new BatchKVCache({ leftPadding: [0, 3, 5] }));
-  mx.tidy(() => read(model.forward(mx.array([[1, 2, 3, 4, 5, 6], [0, 0, 0, 7, 8, 9], [0, 0, 0, 0, 0, 10]], 'int32'), { cache: caches })));
+  mx.tidy(() =>
+    read(
+      model.forward(
+        mx.array(
+          [
+            [1, 2, 3, 4, 5, 6],
+            [0, 0, 0, 7, 8, 9],
+            [0, 0, 0, 0, 0, 10],
+          ],
+          'int32',
+        ),
+        { cache: caches },
+      ),
+    ),
+  );
   for (const t of [11, 12, 13]) mx.tidy(() => read(model.forward(mx.array([[t], [t + 1], [t + 2]], 'int32'), { cache: caches })));
   for (const c of caches) c.dispose();
   return { logits, firstKeysOps, logitsOps };

@@ -194,6 +194,8 @@ describe('fused projections', () => {
     const q = model.layers[0].selfAttn.qProj as QuantizedLinear;
     const g = fusedGroup(model.layers[0].selfAttn, [q, model.layers[0].selfAttn.kProj, model.layers[0].selfAttn.vProj]);
     expect(g?.kind).toBe('quantized');
-    expect(Object.keys(g!.stacked).sort()).toEqual(Object.keys({ weight: 1, scales: 1, ...(q.biases ? { biases: 1 } : {}), ...(q.bias ? { bias: 1 } : {}) }).sort());
+    expect(Object.keys(g!.stacked).sort()).toEqual(
+      Object.keys({ weight: 1, scales: 1, ...(q.biases ? { biases: 1 } : {}), ...(q.bias ? { bias: 1 } : {}) }).sort(),
+    );
   });
 });

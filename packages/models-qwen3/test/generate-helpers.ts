@@ -38,7 +38,7 @@ export function tinyQwen3(seed = 0, overrides: Record<string, unknown> = {}): Qw
 export function topTwoMargin(logits: mx.Array): number {
   const sorted = mx.sort(mx.reshape(logits, [-1]));
   const v = sorted.shape[0];
-  const [a, b] = (mx.index(sorted, mx.sl(v - 2)).tolist() as number[]);
+  const [a, b] = mx.index(sorted, mx.sl(v - 2)).tolist() as number[];
   return b - a;
 }
 

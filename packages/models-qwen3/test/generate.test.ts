@@ -64,12 +64,21 @@ describe('stream and generate', () => {
     expect(r.tokens).toEqual(script.slice(0, 3));
     expect(r.text).toBe(' one two three');
     expect(r.usage.completionTokens).toBe(4);
-    const withStop = await model.generate(promptIds, { maxTokens: 20, logitsProcessors, stopTokenIds: [script[3]], includeStopToken: true, logprobs: true });
+    const withStop = await model.generate(promptIds, {
+      maxTokens: 20,
+      logitsProcessors,
+      stopTokenIds: [script[3]],
+      includeStopToken: true,
+      logprobs: true,
+    });
     expect(withStop.tokens).toEqual(script.slice(0, 4));
     expect(withStop.logprobs).toHaveLength(4);
     // The model's own eos (<|im_end|>) stops too.
     const eos = model.eosTokenIds[0];
-    const e = await model.generate(promptIds, { maxTokens: 20, logitsProcessors: [scripted([...script.slice(0, 2), eos], promptIds.length)] });
+    const e = await model.generate(promptIds, {
+      maxTokens: 20,
+      logitsProcessors: [scripted([...script.slice(0, 2), eos], promptIds.length)],
+    });
     expect(e.finishReason).toBe('stop');
     expect(e.text).toBe(' one two');
   });
@@ -88,7 +97,11 @@ describe('stream and generate', () => {
     // No chunk ever carried the held-back start of the stop string.
     expect(chunks.some((c) => c.text.includes(pieces[1].slice(-3)))).toBe(false);
     // A stop string that never completes is returned in full at the end.
-    const r = await model.generate(promptIds, { maxTokens: 3, logitsProcessors: [scripted(script, promptIds.length)], stop: [pieces[2] + 'zzz'] });
+    const r = await model.generate(promptIds, {
+      maxTokens: 3,
+      logitsProcessors: [scripted(script, promptIds.length)],
+      stop: [pieces[2] + 'zzz'],
+    });
     expect(r.text).toBe(pieces.slice(0, 3).join(''));
     expect(r.finishReason).toBe('length');
   });
@@ -131,7 +144,11 @@ describe('stream and generate', () => {
 
   it('prefills in steps of prefillStepSize with progress, with the same result', async () => {
     const seen: [number, number][] = [];
-    const r = await model.generate(promptIds, { maxTokens: 5, prefillStepSize: 3, onPromptProgress: (p) => seen.push([p.processed, p.total]) });
+    const r = await model.generate(promptIds, {
+      maxTokens: 5,
+      prefillStepSize: 3,
+      onPromptProgress: (p) => seen.push([p.processed, p.total]),
+    });
     const n = promptIds.length;
     const expected: [number, number][] = [[0, n]];
     for (let done = 0; n - done > 1; ) {
@@ -202,7 +219,14 @@ describe('stream and generate', () => {
   it('kvBits quantizes the cache from quantizedKvStart on', async () => {
     const plain = await model.generate(promptIds, { maxTokens: 6, logprobs: true });
     const cache = model.makeCache();
-    const q = await model.generate(promptIds, { maxTokens: 6, kvBits: 8, kvGroupSize: 32, quantizedKvStart: 0, promptCache: cache, logprobs: true });
+    const q = await model.generate(promptIds, {
+      maxTokens: 6,
+      kvBits: 8,
+      kvGroupSize: 32,
+      quantizedKvStart: 0,
+      promptCache: cache,
+      logprobs: true,
+    });
     expect(cache.every((c) => c instanceof QuantizedKVCache)).toBe(true);
     // 8-bit keys and values stay close to the float cache.
     expect(Math.abs(q.logprobs![0] - plain.logprobs![0])).toBeLessThan(0.05);

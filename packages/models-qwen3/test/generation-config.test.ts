@@ -12,8 +12,14 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 // Qwen/Qwen3-0.6B's generation_config.json.
 const QWEN3_06B = {
-  bos_token_id: 151643, do_sample: true, eos_token_id: [151645, 151643], pad_token_id: 151643,
-  temperature: 0.6, top_k: 20, top_p: 0.95, transformers_version: '4.51.0',
+  bos_token_id: 151643,
+  do_sample: true,
+  eos_token_id: [151645, 151643],
+  pad_token_id: 151643,
+  temperature: 0.6,
+  top_k: 20,
+  top_p: 0.95,
+  transformers_version: '4.51.0',
 };
 
 let n = 0;
@@ -29,9 +35,13 @@ function folderWith(generationConfig: object): string {
 
 describe('parseGenerationConfig', () => {
   it('takes the sampling fields when do_sample is true, and the eos ids', () => {
-    expect(parseGenerationConfig(QWEN3_06B, 151936)).toEqual({ eosTokenIds: [151645, 151643], defaults: { temperature: 0.6, topK: 20, topP: 0.95 } });
+    expect(parseGenerationConfig(QWEN3_06B, 151936)).toEqual({
+      eosTokenIds: [151645, 151643],
+      defaults: { temperature: 0.6, topK: 20, topP: 0.95 },
+    });
     expect(parseGenerationConfig({ do_sample: true, min_p: 0.05, repetition_penalty: 1.1, eos_token_id: 7 }, 100)).toEqual({
-      eosTokenIds: [7], defaults: { temperature: 1, minP: 0.05, repetitionPenalty: 1.1 },
+      eosTokenIds: [7],
+      defaults: { temperature: 1, minP: 0.05, repetitionPenalty: 1.1 },
     });
   });
 
@@ -40,7 +50,9 @@ describe('parseGenerationConfig', () => {
     const { do_sample: _d, ...noFlag } = QWEN3_06B;
     expect(parseGenerationConfig({ ...noFlag, repetition_penalty: 1.2 }, 151936).defaults).toEqual({ repetitionPenalty: 1.2 });
     // Neutral values set nothing.
-    expect(parseGenerationConfig({ do_sample: true, temperature: null, top_p: 1, top_k: 0, min_p: 0, repetition_penalty: 1 }, 10).defaults).toEqual({ temperature: 1 });
+    expect(
+      parseGenerationConfig({ do_sample: true, temperature: null, top_p: 1, top_k: 0, min_p: 0, repetition_penalty: 1 }, 10).defaults,
+    ).toEqual({ temperature: 1 });
   });
 
   it('bad values name the field', () => {

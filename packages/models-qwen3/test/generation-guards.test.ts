@@ -12,19 +12,33 @@ describe('custom samplers and logits processors are checked', () => {
 
   it('rejects a sampled id outside the vocabulary (generate and batchGenerate)', async () => {
     const outside = () => mx.array([vocab + 5], 'int32');
-    await expect(model.generate([1, 2, 3], { maxTokens: 3, sampler: outside })).rejects.toThrow(/sampler returned token id \d+, outside the vocabulary \[0, 151936\)/);
+    await expect(model.generate([1, 2, 3], { maxTokens: 3, sampler: outside })).rejects.toThrow(
+      /sampler returned token id \d+, outside the vocabulary \[0, 151936\)/,
+    );
     const rows = (lp: mx.Array) => mx.full([lp.shape[0]], -1, 'int32');
-    await expect(model.batchGenerate([[1, 2], [3, 4]], { maxTokens: 3, sampler: rows })).rejects.toThrow(/sampler returned token id -1/);
+    await expect(
+      model.batchGenerate(
+        [
+          [1, 2],
+          [3, 4],
+        ],
+        { maxTokens: 3, sampler: rows },
+      ),
+    ).rejects.toThrow(/sampler returned token id -1/);
   });
 
   it('rejects token ids of the wrong shape or dtype', async () => {
-    await expect(model.generate([1, 2, 3], { maxTokens: 2, sampler: () => mx.array([[1, 2]], 'int32') })).rejects.toThrow(/sampler returned token ids of shape \[1, 2\]/);
+    await expect(model.generate([1, 2, 3], { maxTokens: 2, sampler: () => mx.array([[1, 2]], 'int32') })).rejects.toThrow(
+      /sampler returned token ids of shape \[1, 2\]/,
+    );
     await expect(model.generate([1, 2, 3], { maxTokens: 2, sampler: () => mx.array([1.5]) })).rejects.toThrow(/not an integer type/);
   });
 
   it('rejects a logits processor that changes the shape', async () => {
     const truncate = (_t: unknown, logits: mx.Array) => logits.index(mx.sl(), mx.sl(0, 10));
-    await expect(model.generate([1, 2, 3], { maxTokens: 2, logitsProcessors: [truncate] })).rejects.toThrow(/logits processor returned logits of shape \[1, 10\]/);
+    await expect(model.generate([1, 2, 3], { maxTokens: 2, logitsProcessors: [truncate] })).rejects.toThrow(
+      /logits processor returned logits of shape \[1, 10\]/,
+    );
   });
 
   it('leaves valid custom samplers alone', async () => {
@@ -77,9 +91,21 @@ describe('a seed makes its request reproducible whatever else runs', () => {
     mx.random.seed(5);
     const expected = mx.random.uniform(0, 1, [4]).tolist();
     mx.random.seed(5);
-    const first = await model.batchGenerate([[1, 2], [3, 4]], { ...options, seed: 9 });
+    const first = await model.batchGenerate(
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      { ...options, seed: 9 },
+    );
     expect(mx.random.uniform(0, 1, [4]).tolist()).toEqual(expected);
-    const second = await model.batchGenerate([[1, 2], [3, 4]], { ...options, seed: 9 });
+    const second = await model.batchGenerate(
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      { ...options, seed: 9 },
+    );
     expect(second.map((r) => r.tokens)).toEqual(first.map((r) => r.tokens));
   });
 });

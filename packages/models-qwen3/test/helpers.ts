@@ -20,5 +20,11 @@ export function maxAbsDiff(a: mx.Array, b: mx.Array): number {
 export function leftPad(rows: number[][], pad = 0): { ids: mx.Array; padding: number[] } {
   const width = Math.max(...rows.map((r) => r.length));
   const padding = rows.map((r) => width - r.length);
-  return { ids: mx.array(rows.map((r, i) => [...Array(padding[i]).fill(pad), ...r]), 'int32'), padding };
+  return {
+    ids: mx.array(
+      rows.map((r, i) => [...Array(padding[i]).fill(pad), ...r]),
+      'int32',
+    ),
+    padding,
+  };
 }

@@ -3,5 +3,9 @@
 import { hostileBatteryTest } from '@mlxn/test-support/hostile-test';
 
 for (const name of ['config', 'generation-config', 'files']) {
-  hostileBatteryTest(`hostile model folders (${name}) load correctly or give a documented error`, new URL(`./hostile/${name}.cases.ts`, import.meta.url), { sample: 12 });
+  hostileBatteryTest(
+    `hostile model folders (${name}) load correctly or give a documented error`,
+    new URL(`./hostile/${name}.cases.ts`, import.meta.url),
+    { sample: 12 },
+  );
 }

@@ -92,12 +92,22 @@ describe('Qwen3.load with a Hugging Face model id', () => {
   it('mlxn-qwen3 takes a model id where it takes a folder', () => {
     const cli = join(import.meta.dirname, '..', 'dist', 'cli.js');
     const env = { ...process.env, HF_HUB_CACHE: cache, NO_COLOR: '1' };
-    const ok = spawnSync(process.execPath, [cli, 'generate', 'test-org/tiny-chat', 'hi', '--raw', '--max-tokens', '3'], { encoding: 'utf8', env, timeout: 120_000 });
+    const ok = spawnSync(process.execPath, [cli, 'generate', 'test-org/tiny-chat', 'hi', '--raw', '--max-tokens', '3'], {
+      encoding: 'utf8',
+      env,
+      timeout: 120_000,
+    });
     expect(ok.stderr).toBe('');
     expect(ok.status).toBe(0);
-    const missing = spawnSync(process.execPath, [cli, 'generate', 'test-org/absent', 'hi'], { encoding: 'utf8', env: { ...env, HF_HUB_OFFLINE: '1' }, timeout: 120_000 });
+    const missing = spawnSync(process.execPath, [cli, 'generate', 'test-org/absent', 'hi'], {
+      encoding: 'utf8',
+      env: { ...env, HF_HUB_OFFLINE: '1' },
+      timeout: 120_000,
+    });
     expect(missing.status).toBe(2);
-    expect(missing.stderr).toMatch(/test-org\/absent \(revision main\) is not in the Hugging Face cache: .*HF_HUB_OFFLINE is set, so it is not downloaded/);
+    expect(missing.stderr).toMatch(
+      /test-org\/absent \(revision main\) is not in the Hugging Face cache: .*HF_HUB_OFFLINE is set, so it is not downloaded/,
+    );
   });
 });
 
@@ -139,7 +149,9 @@ describe('a model id not in the cache is downloaded into it', () => {
     expect(dl.status).toBe(0);
     expect(dl.stdout).toBe(`${join(dlCache, 'models--remote-org--tiny-dense', 'snapshots', COMMIT)}\n`);
     // Not a terminal: one plain line per file, no carriage returns.
-    expect(dl.stderr).toMatch(/^downloaded config\.json \(\d+ B\), 1\/2 files, .*\ndownloaded model\.safetensors \(.* kB\), 2\/2 files, (.*) of \1\n$/);
+    expect(dl.stderr).toMatch(
+      /^downloaded config\.json \(\d+ B\), 1\/2 files, .*\ndownloaded model\.safetensors \(.* kB\), 2\/2 files, (.*) of \1\n$/,
+    );
     const gen = await run([cli, 'generate', 'remote-org/tiny-chat', 'hi', '--raw', '--max-tokens', '3'], env);
     expect(gen.status).toBe(0);
     expect(gen.stderr).toMatch(/downloaded tokenizer\.json/);
@@ -152,7 +164,9 @@ describe('a model id not in the cache is downloaded into it', () => {
       ['remote-org/tiny-dense', [[COMMIT, ['main']]]],
     ]);
     const plain = await run([cli, 'cache'], env);
-    expect(plain.stdout).toMatch(new RegExp(`^${dlCache}: 2 models\\nremote-org/tiny-chat  [\\d.]+ MB\\n  ${COMMIT.slice(0, 12)}  main +  \\d+ files  [\\d.]+ MB\\n`));
+    expect(plain.stdout).toMatch(
+      new RegExp(`^${dlCache}: 2 models\\nremote-org/tiny-chat  [\\d.]+ MB\\n  ${COMMIT.slice(0, 12)}  main +  \\d+ files  [\\d.]+ MB\\n`),
+    );
     const bad = await run([cli, 'generate', tinyQwen3Path('dense'), 'hi', '--revision', 'main'], env);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--revision applies to Hugging Face model ids/);
@@ -171,7 +185,8 @@ describe('a model id not in the cache is downloaded into it', () => {
     const closed = new Promise<number | null>((ok) => child.on('close', ok));
     child.stderr.on('data', (d) => (stderr += d));
     // config.json comes first (one line), then the weights stall after 4096 bytes.
-    for (let i = 0; i < 200 && !(stderr.includes('downloaded config.json') && existsSync(partial) && statSync(partial).size === 4096); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && !(stderr.includes('downloaded config.json') && existsSync(partial) && statSync(partial).size === 4096); i++)
+      await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGINT');
     expect(await closed).toBe(130);
     expect(stderr).toMatch(/mlxn-qwen3 download: interrupted; run it again to resume\n$/);

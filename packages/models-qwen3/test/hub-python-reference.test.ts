@@ -49,18 +49,26 @@ afterAll(async () => {
 /** Runs the reference script without blocking this process, which serves the mock hub. */
 function runPython(args: string[], env: NodeJS.ProcessEnv): Promise<{ snapshot: string; files: Record<string, string>; config?: string }> {
   return new Promise((ok, fail) => {
-    const child = spawn(python, [script, ...args], { env: { ...process.env, ...env, HF_HUB_DISABLE_PROGRESS_BARS: '1', HF_HUB_DISABLE_TELEMETRY: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(python, [script, ...args], {
+      env: { ...process.env, ...env, HF_HUB_DISABLE_PROGRESS_BARS: '1', HF_HUB_DISABLE_TELEMETRY: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => (code === 0 ? ok(JSON.parse(stdout)) : fail(new Error(`hub_reference.py ${args.join(' ')} exited ${code}:\n${stderr}`))));
+    child.on('close', (code) =>
+      code === 0 ? ok(JSON.parse(stdout)) : fail(new Error(`hub_reference.py ${args.join(' ')} exited ${code}:\n${stderr}`)),
+    );
   });
 }
 
 /** Starts the reference script and returns the child, to be killed mid-download. */
 function startPython(args: string[], env: NodeJS.ProcessEnv) {
-  return spawn(python, [script, ...args], { env: { ...process.env, ...env, HF_HUB_DISABLE_PROGRESS_BARS: '1', HF_HUB_DISABLE_TELEMETRY: '1' }, stdio: 'ignore' });
+  return spawn(python, [script, ...args], {
+    env: { ...process.env, ...env, HF_HUB_DISABLE_PROGRESS_BARS: '1', HF_HUB_DISABLE_TELEMETRY: '1' },
+    stdio: 'ignore',
+  });
 }
 
 /** blobs (name → sha256 of contents), snapshot entries (→ link target), refs (→ contents). */
@@ -88,7 +96,14 @@ describe.skipIf(offline)('the cache huggingface_hub writes', () => {
     const ours = join(work, 'ours');
     const theirs = join(work, 'python');
     const wanted = selectModelFiles(Object.keys(files));
-    expect(wanted).toEqual(['chat_template.jinja', 'config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
+    expect(wanted).toEqual([
+      'chat_template.jinja',
+      'config.json',
+      'generation_config.json',
+      'model.safetensors',
+      'tokenizer.json',
+      'tokenizer_config.json',
+    ]);
     const env = { HF_ENDPOINT: hub.endpoint, HOME: work };
     for (const revision of ['main', 'v1']) {
       const py = await runPython(['download', REPO, revision, ...wanted], { ...env, HF_HUB_CACHE: theirs });
@@ -124,7 +139,10 @@ describe.skipIf(offline)('the cache huggingface_hub writes', () => {
       const prompt = mx.array([[1, 2, 3, 4]], 'int32');
       expect(maxAbsDiff(fromPython.forward(prompt), fromOurs.forward(prompt))).toBe(0);
     } finally {
-      for (const [k, v] of [['HF_HUB_CACHE', saved.cache], ['HF_HUB_OFFLINE', saved.offline]] as const) {
+      for (const [k, v] of [
+        ['HF_HUB_CACHE', saved.cache],
+        ['HF_HUB_OFFLINE', saved.offline],
+      ] as const) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }
@@ -137,7 +155,11 @@ describe.skipIf(offline)('the cache huggingface_hub writes', () => {
   it("a partial file of one side does not disturb the other's download", async () => {
     const oid = sha256(files['model.safetensors']);
     const wanted = selectModelFiles(Object.keys(files));
-    const storage = (from: number) => hub.requests.slice(from).filter((r) => r.path === `/storage/${oid}`).map((r) => r.range);
+    const storage = (from: number) =>
+      hub.requests
+        .slice(from)
+        .filter((r) => r.path === `/storage/${oid}`)
+        .map((r) => r.range);
     const blobsOf = (cache: string) => join(cache, `models--${REPO.replace('/', '--')}`, 'blobs');
 
     // Ours is cut off (every try drops after 10000 bytes); Python downloads the whole file beside
@@ -162,9 +184,11 @@ describe.skipIf(offline)('the cache huggingface_hub writes', () => {
     hub.stallAfter(oid, 25_000);
     const pythonFrom = hub.requests.length;
     const child = startPython(['download', REPO, 'main', ...wanted], { ...env, HF_HUB_CACHE: second });
-    const theirs = () => (existsSync(blobsOf(second)) ? readdirSync(blobsOf(second)).filter((f) => /^[0-9a-f]{64}\.[0-9a-f]{8}\.incomplete$/.test(f)) : []);
+    const theirs = () =>
+      existsSync(blobsOf(second)) ? readdirSync(blobsOf(second)).filter((f) => /^[0-9a-f]{64}\.[0-9a-f]{8}\.incomplete$/.test(f)) : [];
     // Killed while it waits for the rest of the file (what it received may still be in its buffers).
-    for (let i = 0; i < 300 && (theirs().length === 0 || storage(pythonFrom).length === 0); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 300 && (theirs().length === 0 || storage(pythonFrom).length === 0); i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect(storage(pythonFrom)).toEqual([undefined]); // the stalled request was Python's
     expect(theirs()).toHaveLength(1);
     await new Promise((r) => {

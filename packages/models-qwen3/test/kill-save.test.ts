@@ -30,7 +30,10 @@ describe('model.save over an existing folder survives a kill at every step', () 
     };
     const traced = fresh('traced');
     const traceFile = join(scratch, 'trace');
-    const newDigest = digestOf(runKillChild(child, ['save', join(traced, 'model'), '2'], { root: traced, trace: traceFile }), 'traced save');
+    const newDigest = digestOf(
+      runKillChild(child, ['save', join(traced, 'model'), '2'], { root: traced, trace: traceFile }),
+      'traced save',
+    );
     expect(newDigest).not.toBe(oldDigest);
     const trace = readTrace(traceFile);
     const rel = (t: { path: string }) => t.path.split(`${traced}/`).join('');
@@ -51,12 +54,17 @@ describe('model.save over an existing folder survives a kill at every step', () 
       }
       const r = runKillChild(child, ['verify', join(dir, 'model')]);
       if (r.status !== 0) {
-        failures.push(`k=${k} (after ${step}): load failed: ${r.stderr.split('\n').find((l) => l.includes('Error')) ?? r.stderr.slice(-300)}`);
+        failures.push(
+          `k=${k} (after ${step}): load failed: ${r.stderr.split('\n').find((l) => l.includes('Error')) ?? r.stderr.slice(-300)}`,
+        );
         continue;
       }
       const got = JSON.parse(r.stdout.trim().split('\n').pop()!).digest;
       const want = k >= complete! ? newDigest : oldDigest;
-      if (got !== want) failures.push(`k=${k} (after ${step}): loaded the ${got === oldDigest ? 'old' : got === newDigest ? 'new' : 'a mixed'} model, expected the ${want === newDigest ? 'new' : 'old'} one`);
+      if (got !== want)
+        failures.push(
+          `k=${k} (after ${step}): loaded the ${got === oldDigest ? 'old' : got === newDigest ? 'new' : 'a mixed'} model, expected the ${want === newDigest ? 'new' : 'old'} one`,
+        );
       const hidden = readdirSync(dir).filter((f) => f.startsWith('.'));
       if (hidden.length > 0) failures.push(`k=${k} (after ${step}): leftovers after loading: ${hidden.join(', ')}`);
       rmSync(dir, { recursive: true, force: true });

@@ -74,22 +74,36 @@ describe('Qwen3.load: layouts and options', () => {
   });
 
   it("quantize takes each mode's default group size and bits (as MLX and mlx-lm)", async () => {
-    for (const [mode, groupSize, bits] of [['affine', 64, 4], ['mxfp4', 32, 4], ['mxfp8', 32, 8], ['nvfp4', 16, 4]] as const) {
+    for (const [mode, groupSize, bits] of [
+      ['affine', 64, 4],
+      ['mxfp4', 32, 4],
+      ['mxfp8', 32, 8],
+      ['nvfp4', 16, 4],
+    ] as const) {
       const m = await Qwen3.load(tinyQwen3Path('dense'), { quantize: { mode } });
       expect(m.config.quantization, mode).toEqual({ mode, groupSize, bits, layers: {} });
       const q = m.model.layers[0].selfAttn.qProj as unknown as QuantizedLinear;
       expect(q).toBeInstanceOf(QuantizedLinear);
       expect([q.mode, q.groupSize, q.bits]).toEqual([mode, groupSize, bits]);
     }
-    await expect(Qwen3.load(tinyQwen3Path('dense'), { quantize: { mode: 'int4' as never } })).rejects.toThrow(/quantize\.mode must be 'affine', 'mxfp4', 'mxfp8' or 'nvfp4', got "int4"/);
-    await expect(Qwen3.load(tinyQwen3Path('dense'), { quantize: { group_size: 32 } as never })).rejects.toThrow(/quantize: unknown option "group_size" \(did you mean "groupSize"\?\)/);
+    await expect(Qwen3.load(tinyQwen3Path('dense'), { quantize: { mode: 'int4' as never } })).rejects.toThrow(
+      /quantize\.mode must be 'affine', 'mxfp4', 'mxfp8' or 'nvfp4', got "int4"/,
+    );
+    await expect(Qwen3.load(tinyQwen3Path('dense'), { quantize: { group_size: 32 } as never })).rejects.toThrow(
+      /quantize: unknown option "group_size" \(did you mean "groupSize"\?\)/,
+    );
   });
 
   it('quantize lists the layers it leaves in floating point, and refuses a model it cannot quantize at all', async () => {
     // Hidden size 16, MLP width 32: at group size 32 only down_proj can be quantized.
     const folder = tinyQwen3WithTokenizer();
     const m = await Qwen3.load(folder, { quantize: { groupSize: 32 } });
-    const float = ['model.embed_tokens', ...['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj'].map((p) => `model.layers.0.${p}`)];
+    const float = [
+      'model.embed_tokens',
+      ...['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj'].map(
+        (p) => `model.layers.0.${p}`,
+      ),
+    ];
     expect(m.config.quantization!.layers).toEqual(Object.fromEntries(float.map((p) => [p, false])));
     expect((m.model.layers[0].mlp as { downProj: unknown }).downProj).toBeInstanceOf(QuantizedLinear);
     expect(m.model.embedTokens).not.toBeInstanceOf(QuantizedEmbedding);

@@ -66,7 +66,13 @@ describe('tokenLogprobs', () => {
 
   it('is differentiable: gradients equal those of the direct computation', () => {
     const ids = mx.array(IDS, 'int32');
-    const weights = mx.array([[1, 0.5, -2, 1, 0, 3, 1, 1, -1, 2], [0.2, 1, 1, -1, 1, 1, 0, 2, 1, 1]], 'float32');
+    const weights = mx.array(
+      [
+        [1, 0.5, -2, 1, 0, 3, 1, 1, -1, 2],
+        [0.2, 1, 1, -1, 1, 1, 0, 2, 1, 1],
+      ],
+      'float32',
+    );
     const loss = (lp: mx.Array) => mx.sum(mx.multiply(lp, weights));
     const [v1, g1] = valueAndGrad(moe, () => loss(tokenLogprobs(moe, ids, { start: 4, chunkSize: 3, temperature: 0.9 }).logprobs))();
     const [v2, g2] = valueAndGrad(moe, () => loss(direct(moe, ids, 4, 0.9).lp))();
@@ -82,10 +88,20 @@ describe('tokenLogprobs', () => {
   it('never holds float32 logits for every position at once', () => {
     // Vocabulary 32000, batch 8 × 257 tokens: full float32 logits would take 8·256·32000·4 B ≈ 262 MB.
     mx.random.seed(5);
-    const big = new Qwen3(parseQwen3Config({
-      model_type: 'qwen3', vocab_size: 32000, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1,
-      num_attention_heads: 2, num_key_value_heads: 1, head_dim: 16, rope_theta: 10000, tie_word_embeddings: true,
-    }));
+    const big = new Qwen3(
+      parseQwen3Config({
+        model_type: 'qwen3',
+        vocab_size: 32000,
+        hidden_size: 32,
+        intermediate_size: 64,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        num_key_value_heads: 1,
+        head_dim: 16,
+        rope_theta: 10000,
+        tie_word_embeddings: true,
+      }),
+    );
     mx.eval(big.parameters());
     const ids = mx.random.randint(0, 32000, [8, 257], { dtype: 'int32' });
     mx.eval(ids);
@@ -120,13 +136,31 @@ describe('tokenLogprobs', () => {
 
 describe('model.logprobs (left-padded prompts, right-padded completions)', () => {
   it('scores each completion as scoring its row alone', () => {
-    const prompts = [[5, 17, 301, 44], [88, 14]];
-    const completions = [[9, 250, 128], [7, 501]];
+    const prompts = [
+      [5, 17, 301, 44],
+      [88, 14],
+    ];
+    const completions = [
+      [9, 250, 128],
+      [7, 501],
+    ];
     const width = 4;
-    const promptTokens = mx.array(prompts.map((p) => [...Array(width - p.length).fill(0), ...p]), 'int32');
-    const promptMask = mx.array(prompts.map((p) => [...Array(width - p.length).fill(0), ...Array(p.length).fill(1)]), 'int32');
-    const completionTokens = mx.array(completions.map((c) => [...c, ...Array(3 - c.length).fill(0)]), 'int32');
-    const completionMask = mx.array(completions.map((c) => [...Array(c.length).fill(1), ...Array(3 - c.length).fill(0)]), 'int32');
+    const promptTokens = mx.array(
+      prompts.map((p) => [...Array(width - p.length).fill(0), ...p]),
+      'int32',
+    );
+    const promptMask = mx.array(
+      prompts.map((p) => [...Array(width - p.length).fill(0), ...Array(p.length).fill(1)]),
+      'int32',
+    );
+    const completionTokens = mx.array(
+      completions.map((c) => [...c, ...Array(3 - c.length).fill(0)]),
+      'int32',
+    );
+    const completionMask = mx.array(
+      completions.map((c) => [...Array(c.length).fill(1), ...Array(3 - c.length).fill(0)]),
+      'int32',
+    );
     for (const model of [dense, moe]) {
       const r = model.logprobs(promptTokens, completionTokens, { promptMask, completionMask, withEntropy: true });
       expect(r.logprobs.shape).toEqual([2, 3]);
@@ -152,6 +186,8 @@ describe('model.logprobs (left-padded prompts, right-padded completions)', () =>
   it('shape errors name the argument', () => {
     const p = mx.array([[5, 17, 301]], 'int32');
     expect(() => dense.logprobs(p, mx.array([[1], [2]], 'int32'))).toThrow(/promptTokens has 1 rows but completionTokens has 2/);
-    expect(() => dense.logprobs(p, mx.array([[1]], 'int32'), { promptMask: mx.ones([1, 2]) })).toThrow(/promptMask must be an mx.Array \[1,3\]/);
+    expect(() => dense.logprobs(p, mx.array([[1]], 'int32'), { promptMask: mx.ones([1, 2]) })).toThrow(
+      /promptMask must be an mx.Array \[1,3\]/,
+    );
   });
 });

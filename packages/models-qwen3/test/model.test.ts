@@ -17,8 +17,17 @@ function randomModel(extra: Record<string, unknown> = {}): Qwen3 {
   mx.random.seed(3);
   const m = new Qwen3(
     parseQwen3Config({
-      model_type: 'qwen3', vocab_size: 256, hidden_size: 64, intermediate_size: 96, num_hidden_layers: 2,
-      num_attention_heads: 2, num_key_value_heads: 1, head_dim: 32, rope_theta: 10000, tie_word_embeddings: false, ...extra,
+      model_type: 'qwen3',
+      vocab_size: 256,
+      hidden_size: 64,
+      intermediate_size: 96,
+      num_hidden_layers: 2,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      head_dim: 32,
+      rope_theta: 10000,
+      tie_word_embeddings: false,
+      ...extra,
     }),
   );
   mx.eval(m.parameters());
@@ -100,7 +109,11 @@ describe('Qwen3 module', () => {
     const mlp = m.model.layers[1].mlp as Qwen3MLP;
     const w = mlp.upProj.weight as mx.Array;
     const eps = 3e-2;
-    for (const [i, j] of [[0, 0], [5, 17], [40, 63]]) {
+    for (const [i, j] of [
+      [0, 0],
+      [5, 17],
+      [40, 63],
+    ]) {
       const bump = (delta: number) => {
         const onehot = mx.multiply(mx.equal(mx.reshape(mx.arange(96 * 64), [96, 64]), i * 64 + j), delta);
         mlp.upProj.weight = mx.add(w, onehot);

@@ -57,7 +57,7 @@ function maxDiff(a: Float32Array[], b: Float32Array[]): number {
 }
 
 describe.each(['dense', 'dense-4bit'] as const)('native forward: %s', (kind) => {
-  it('gives the TypeScript layers\' logits through a growing KV cache', async () => {
+  it("gives the TypeScript layers' logits through a growing KV cache", async () => {
     const model = await Qwen3.load(tinyQwen3Path(kind));
     expect(maxDiff(decodeLogits(model, false), decodeLogits(model, true))).toBeLessThanOrEqual(1e-5);
   });
@@ -72,18 +72,29 @@ describe.each(['dense', 'dense-4bit'] as const)('native forward: %s', (kind) => 
     expect(nat).toEqual(ts);
   });
 
-  it('gives the TypeScript layers\' logits for a left-padded batch and without a cache', async () => {
+  it("gives the TypeScript layers' logits for a left-padded batch and without a cache", async () => {
     const model = await Qwen3.load(tinyQwen3Path(kind));
     const run = (nativePath: boolean) => {
       setNativeForward(nativePath);
       const caches = model.layers.map(() => new BatchKVCache({ leftPadding: [2, 0] }));
       for (const c of caches) c.reserve(6);
-      const outs = mx.tidy(() => [
-        model.forward(mx.array([[0, 0, 5, 6], [7, 8, 9, 10]], 'int32'), { cache: caches }),
-        model.forward(mx.array([[3], [4]], 'int32'), { cache: caches }),
-        model.forward(mx.array([[3, 4, 5]], 'int32')),
-        model.forward(mx.array([[3, 4, 5]], 'int32'), { mask: null }),
-      ].map((l) => mx.astype(l, 'float32').dataSync() as Float32Array));
+      const outs = mx.tidy(() =>
+        [
+          model.forward(
+            mx.array(
+              [
+                [0, 0, 5, 6],
+                [7, 8, 9, 10],
+              ],
+              'int32',
+            ),
+            { cache: caches },
+          ),
+          model.forward(mx.array([[3], [4]], 'int32'), { cache: caches }),
+          model.forward(mx.array([[3, 4, 5]], 'int32')),
+          model.forward(mx.array([[3, 4, 5]], 'int32'), { mask: null }),
+        ].map((l) => mx.astype(l, 'float32').dataSync() as Float32Array),
+      );
       expect(caches[0].keysAndValues()[0].shape[2]).toBe(5);
       expect(caches[0].nativeState()[0]!.shape[2]).toBe(6);
       for (const c of caches) c.dispose();
@@ -158,35 +169,104 @@ describe('native forward: coverage', () => {
     for (const c of cache) c.dispose();
   });
 
-  it('a decoding step\'s graph holds no transposes: one position\'s heads are reshaped in place', async () => {
+  it("a decoding step's graph holds no transposes: one position's heads are reshaped in place", async () => {
     const model = await Qwen3.load(tinyQwen3Path('dense'));
     for (const [name, caches] of [
       ['KVCache', model.layers.map(() => new KVCache())],
       ['BatchKVCache', model.layers.map(() => new BatchKVCache({ leftPadding: [1, 0] }))],
     ] as const) {
       const rows = name === 'KVCache' ? 1 : 2;
-      mx.tidy(() => mx.eval(model.forward(mx.array(Array.from({ length: rows }, () => [1, 2, 3]), 'int32'), { cache: [...caches] })));
-      const graph = mx.tidy(() => graphOpCounts({ native, handleOf }, model.forward(mx.array(Array.from({ length: rows }, () => [4]), 'int32'), { cache: [...caches] })));
+      mx.tidy(() =>
+        mx.eval(
+          model.forward(
+            mx.array(
+              Array.from({ length: rows }, () => [1, 2, 3]),
+              'int32',
+            ),
+            { cache: [...caches] },
+          ),
+        ),
+      );
+      const graph = mx.tidy(() =>
+        graphOpCounts(
+          { native, handleOf },
+          model.forward(
+            mx.array(
+              Array.from({ length: rows }, () => [4]),
+              'int32',
+            ),
+            { cache: [...caches] },
+          ),
+        ),
+      );
       // q, k and v into [B, heads, 1, headDim] and the attention's output back to rows were four
       // Transpose nodes per layer (nodes the evaluation encodes one by one); a prompt keeps them.
       expect(graph.Transpose ?? 0, name).toBe(0);
-      const prompt = mx.tidy(() => graphOpCounts({ native, handleOf }, model.forward(mx.array(Array.from({ length: rows }, () => [5, 6]), 'int32'), { cache: [...caches] })));
+      const prompt = mx.tidy(() =>
+        graphOpCounts(
+          { native, handleOf },
+          model.forward(
+            mx.array(
+              Array.from({ length: rows }, () => [5, 6]),
+              'int32',
+            ),
+            { cache: [...caches] },
+          ),
+        ),
+      );
       expect(prompt.Transpose ?? 0, name).toBeGreaterThanOrEqual(4 * model.layers.length);
       for (const c of caches) c.dispose();
     }
   });
 
-  it('a batch\'s decode step costs what a single sequence\'s does: no per-layer offset arithmetic', async () => {
+  it("a batch's decode step costs what a single sequence's does: no per-layer offset arithmetic", async () => {
     const model = await Qwen3.load(tinyQwen3Path('dense'));
     const step = (caches: (KVCache | BatchKVCache)[], rows: number) => {
-      mx.tidy(() => mx.eval(model.forward(mx.array(Array.from({ length: rows }, () => [1, 2, 3]), 'int32'), { cache: caches })));
-      const [, counts] = countCalls(() => mx.tidy(() => model.forward(mx.array(Array.from({ length: rows }, () => [4]), 'int32'), { cache: caches })));
-      const graph = mx.tidy(() => graphOpCounts({ native, handleOf }, model.forward(mx.array(Array.from({ length: rows }, () => [5]), 'int32'), { cache: caches })));
+      mx.tidy(() =>
+        mx.eval(
+          model.forward(
+            mx.array(
+              Array.from({ length: rows }, () => [1, 2, 3]),
+              'int32',
+            ),
+            { cache: caches },
+          ),
+        ),
+      );
+      const [, counts] = countCalls(() =>
+        mx.tidy(() =>
+          model.forward(
+            mx.array(
+              Array.from({ length: rows }, () => [4]),
+              'int32',
+            ),
+            { cache: caches },
+          ),
+        ),
+      );
+      const graph = mx.tidy(() =>
+        graphOpCounts(
+          { native, handleOf },
+          model.forward(
+            mx.array(
+              Array.from({ length: rows }, () => [5]),
+              'int32',
+            ),
+            { cache: caches },
+          ),
+        ),
+      );
       for (const c of caches) c.dispose();
       return { calls: [...counts.values()].reduce((a, b) => a + b, 0), adds: graph.Add ?? 0 };
     };
-    const single = step(model.layers.map(() => new KVCache()), 1);
-    const batch = step(model.layers.map(() => new BatchKVCache({ leftPadding: [0, 0] })), 2);
+    const single = step(
+      model.layers.map(() => new KVCache()),
+      1,
+    );
+    const batch = step(
+      model.layers.map(() => new BatchKVCache({ leftPadding: [0, 0] })),
+      2,
+    );
     // Each row's offset is idx - padding, one array per step for every layer (one add per layer before).
     expect(batch.adds).toBe(single.adds);
     // And three native calls more per step, not per layer: the offsets made, their shape read, the
@@ -194,7 +274,7 @@ describe('native forward: coverage', () => {
     expect(batch.calls).toBeLessThanOrEqual(single.calls + 3);
   });
 
-  it('trains through the native forward: gradients equal the TypeScript path\'s, with LoRA', async () => {
+  it("trains through the native forward: gradients equal the TypeScript path's, with LoRA", async () => {
     const model = await Qwen3.load(tinyQwen3Path('dense'));
     linearToLoRALayers(model, { targets: (p) => p.endsWith('q_proj') || p.endsWith('v_proj'), rank: 4 });
     // Non-zero adapters, so the LoRA branch contributes.

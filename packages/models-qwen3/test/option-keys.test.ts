@@ -13,14 +13,22 @@ const dir = mkdtempSync(join(tmpdir(), 'mlxn-qwen3-keys-'));
 
 describe('unknown option keys', () => {
   it('Qwen3.load', async () => {
-    await expect(Qwen3.load(dir, { dType: 'float16' } as object)).rejects.toThrow(/Qwen3.load: unknown option "dType" \(did you mean "dtype"\?\)/);
-    await expect(Qwen3.load(dir, { truncateVocab: true } as object)).rejects.toThrow(/Qwen3.load: unknown option "truncateVocab" \(did you mean "truncatedVocab"\?\)/);
-    await expect(Qwen3.load(dir, { quantize: { bit: 4 } } as object)).rejects.toThrow(/Qwen3.load: quantize: unknown option "bit" \(did you mean "bits"\?\)/);
+    await expect(Qwen3.load(dir, { dType: 'float16' } as object)).rejects.toThrow(
+      /Qwen3.load: unknown option "dType" \(did you mean "dtype"\?\)/,
+    );
+    await expect(Qwen3.load(dir, { truncateVocab: true } as object)).rejects.toThrow(
+      /Qwen3.load: unknown option "truncateVocab" \(did you mean "truncatedVocab"\?\)/,
+    );
+    await expect(Qwen3.load(dir, { quantize: { bit: 4 } } as object)).rejects.toThrow(
+      /Qwen3.load: quantize: unknown option "bit" \(did you mean "bits"\?\)/,
+    );
   });
 
   it('Qwen3.save', () => {
     expect(() => saveQwen3({} as Qwen3, join(dir, 'out'), { maxShard: '1GB' } as object)).toThrow(/Qwen3.save: unknown option "maxShard"/);
-    expect(() => saveQwen3({} as Qwen3, join(dir, 'out'), { max_shard_size: '1GB' } as object)).toThrow(/\(did you mean "maxShardSize"\?\)/);
+    expect(() => saveQwen3({} as Qwen3, join(dir, 'out'), { max_shard_size: '1GB' } as object)).toThrow(
+      /\(did you mean "maxShardSize"\?\)/,
+    );
   });
 
   it('onInterrupt', () => {
@@ -29,6 +37,8 @@ describe('unknown option keys', () => {
   });
 
   it('generation options: did-you-mean within two edits', () => {
-    expect(() => checkKeys({ maxToken: 3 }, ['maxTokens', 'sampler'], 'Qwen3.generate')).toThrow(/unknown option "maxToken" \(did you mean "maxTokens"\?\)/);
+    expect(() => checkKeys({ maxToken: 3 }, ['maxTokens', 'sampler'], 'Qwen3.generate')).toThrow(
+      /unknown option "maxToken" \(did you mean "maxTokens"\?\)/,
+    );
   });
 });

@@ -80,7 +80,15 @@ describe.each(['dense', 'moe', 'dense-4bit', 'moe-4bit'] as const)('parity with 
     }
     const steps: mx.Array[] = [];
     for (let t = 0; t < meta.decode[0].length; t++) {
-      steps.push(model.forward(mx.array(meta.decode.map((row) => [row[t]]), 'int32'), { cache }));
+      steps.push(
+        model.forward(
+          mx.array(
+            meta.decode.map((row) => [row[t]]),
+            'int32',
+          ),
+          { cache },
+        ),
+      );
     }
     expect(maxAbsDiff(mx.concatenate(steps, 1), expected.batch_decode)).toBeLessThanOrEqual(tol);
   });
@@ -98,6 +106,7 @@ describe.each(['dense', 'moe', 'dense-4bit', 'moe-4bit'] as const)('parity with 
       }
       expect(ours[i], `token ${i} (mlx-lm margin ${meta.model.margins[i].toExponential(2)})`).toBe(ref[i]);
     }
-    if (nearTies.length > 0) console.info(`[parity ${kind}] near-ties (margin ≤ ${NEAR_TIE}) at steps ${nearTies.join(', ')}: not asserted`);
+    if (nearTies.length > 0)
+      console.info(`[parity ${kind}] near-ties (margin ≤ ${NEAR_TIE}) at steps ${nearTies.join(', ')}: not asserted`);
   });
 });

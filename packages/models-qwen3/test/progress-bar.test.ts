@@ -7,7 +7,15 @@ function stream(isTTY: boolean): { out: string[]; s: NodeJS.WriteStream } {
   const out: string[] = [];
   return { out, s: { isTTY, write: (t: string) => out.push(t) } as unknown as NodeJS.WriteStream };
 }
-const event = (file: string, fileBytes: number, fileTotal: number, bytes: number, filesDone: number) => ({ file, fileBytes, fileTotal, bytes, total: 3000, filesDone, files: 2 });
+const event = (file: string, fileBytes: number, fileTotal: number, bytes: number, filesDone: number) => ({
+  file,
+  fileBytes,
+  fileTotal,
+  bytes,
+  total: 3000,
+  filesDone,
+  files: 2,
+});
 
 describe('download progress', () => {
   it('on a terminal: one line redrawn, then cleared', () => {
@@ -31,10 +39,20 @@ describe('download progress', () => {
     bar.update(event('model.safetensors', 10, 2000, 1010, 1));
     bar.update(event('model.safetensors', 2000, 2000, 3000, 2));
     bar.end();
-    expect(out).toEqual(['downloaded config.json (1.0 kB), 1/2 files, 1.0 kB of 3.0 kB\n', 'downloaded model.safetensors (2.0 kB), 2/2 files, 3.0 kB of 3.0 kB\n']);
+    expect(out).toEqual([
+      'downloaded config.json (1.0 kB), 1/2 files, 1.0 kB of 3.0 kB\n',
+      'downloaded model.safetensors (2.0 kB), 2/2 files, 3.0 kB of 3.0 kB\n',
+    ]);
   });
 
   it('formats sizes in decimal units', () => {
-    expect([0, 999, 1000, 1_500_000, 1_234_000_000, 5e12].map(formatBytes)).toEqual(['0 B', '999 B', '1.0 kB', '1.5 MB', '1.2 GB', '5.0 TB']);
+    expect([0, 999, 1000, 1_500_000, 1_234_000_000, 5e12].map(formatBytes)).toEqual([
+      '0 B',
+      '999 B',
+      '1.0 kB',
+      '1.5 MB',
+      '1.2 GB',
+      '5.0 TB',
+    ]);
   });
 });

@@ -20,8 +20,12 @@ describe('README examples', () => {
 
   it("runs the examples where only the packages' public exports resolve", () => {
     // The name is built by the example so the static check of `run` does not stop it first.
-    expect(() => project.run("await import(['@mlxn', 'test-support', 'qwen3'].join('/'));")).toThrow(/Cannot find (package|module) '@mlxn\/test-support'/);
-    expect(() => project.run(`await import('@mlxn/models-qwen3/' + 'src/model.ts');`)).toThrow(/not exported|ERR_PACKAGE_PATH_NOT_EXPORTED/);
+    expect(() => project.run("await import(['@mlxn', 'test-support', 'qwen3'].join('/'));")).toThrow(
+      /Cannot find (package|module) '@mlxn\/test-support'/,
+    );
+    expect(() => project.run(`await import('@mlxn/models-qwen3/' + 'src/model.ts');`)).toThrow(
+      /not exported|ERR_PACKAGE_PATH_NOT_EXPORTED/,
+    );
     expect(project.run("import { Qwen3 } from '@mlxn/models-qwen3'; console.log(typeof Qwen3.load);")).toBe('function\n');
     expect(() => project.run("import '@mlxn/test-support/qwen3';")).toThrow(/private test helpers/);
   });

@@ -6,10 +6,24 @@ import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { valueAndGrad } from '@mlxn/nn';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Qwen3, checkpointedValueAndGradWithRouterLoss, loadBalancingLoss, paddingAttentionMask, parseQwen3Config, routerLossSettings, tokenLogprobsFromHidden, withRouterLogits } from '../src/index.js';
+import {
+  Qwen3,
+  checkpointedValueAndGradWithRouterLoss,
+  loadBalancingLoss,
+  paddingAttentionMask,
+  parseQwen3Config,
+  routerLossSettings,
+  tokenLogprobsFromHidden,
+  withRouterLogits,
+} from '../src/index.js';
 import { tinyQwen3Path } from './helpers.js';
 
-interface GradEntry { shape: number[]; sq_norm: number; dot: number; data?: number[] }
+interface GradEntry {
+  shape: number[];
+  sq_norm: number;
+  dot: number;
+  data?: number[];
+}
 interface Golden {
   input_ids: number[][];
   attention_mask: number[][];
@@ -37,7 +51,11 @@ beforeAll(async () => {
 
 describe('router load-balancing loss (transformers 5.17 golden)', () => {
   it("reads the settings from the model's config, transformers' default coefficient included", () => {
-    expect(routerLossSettings(model)).toEqual({ numExperts: golden.num_experts, topK: golden.top_k, routerAuxLossCoef: golden.router_aux_loss_coef });
+    expect(routerLossSettings(model)).toEqual({
+      numExperts: golden.num_experts,
+      topK: golden.top_k,
+      routerAuxLossCoef: golden.router_aux_loss_coef,
+    });
   });
 
   for (const name of ['masked', 'no_mask'] as const) {
@@ -49,7 +67,9 @@ describe('router load-balancing loss (transformers 5.17 golden)', () => {
       const settings = routerLossSettings(model)!;
       let logits: mx.Array[] = [];
       const [aux, grads] = valueAndGrad(model, () => {
-        const { routerLogits } = withRouterLogits(model, () => model.hidden(ids, { mask: attentionMask ? paddingAttentionMask(attentionMask) : 'causal' }));
+        const { routerLogits } = withRouterLogits(model, () =>
+          model.hidden(ids, { mask: attentionMask ? paddingAttentionMask(attentionMask) : 'causal' }),
+        );
         logits = routerLogits;
         return loadBalancingLoss(routerLogits, { numExperts: settings.numExperts, topK: settings.topK, attentionMask });
       })();
@@ -60,7 +80,8 @@ describe('router load-balancing loss (transformers 5.17 golden)', () => {
         // Padded rows' logits are not compared (their attention rows are fully masked, so they differ by design).
         const valid = golden.attention_mask.flat();
         ours.forEach((v, j) => {
-          if (attentionMask === null || valid[Math.floor(j / golden.num_experts)] === 1) expect(Math.abs(v - c.router_logits[i][j])).toBeLessThan(1e-5);
+          if (attentionMask === null || valid[Math.floor(j / golden.num_experts)] === 1)
+            expect(Math.abs(v - c.router_logits[i][j])).toBeLessThan(1e-5);
         });
       });
       const flat = new Map(mx.treeFlattenWithPaths(grads).map(([k, v]) => [k, v]));
@@ -76,7 +97,8 @@ describe('router load-balancing loss (transformers 5.17 golden)', () => {
         else expect(rel(sq, g.sq_norm), hf).toBeLessThan(2e-5);
         const scale = Math.sqrt(g.sq_norm * data.length);
         expect(Math.abs(dot - g.dot) / Math.max(scale, 1e-30), hf).toBeLessThan(1e-5);
-        if (g.data) g.data.forEach((x, i) => expect(Math.abs(data[i] - x), `${hf}[${i}]`).toBeLessThan(1e-5 * Math.max(1e-3, Math.sqrt(g.sq_norm))));
+        if (g.data)
+          g.data.forEach((x, i) => expect(Math.abs(data[i] - x), `${hf}[${i}]`).toBeLessThan(1e-5 * Math.max(1e-3, Math.sqrt(g.sq_norm))));
       }
     });
   }
@@ -96,7 +118,13 @@ describe('router load-balancing loss (transformers 5.17 golden)', () => {
       const [first, ...rest] = head(h);
       return [mx.add(first, mx.multiply(aux, 0.3)), ...rest, aux];
     })() as unknown as [mx.Array[], Parameters<typeof mx.treeFlattenWithPaths>[0]];
-    const [ckOut, ckGrads] = checkpointedValueAndGradWithRouterLoss(model, head, ids, { mask, tokenMask: attn, numExperts, topK, weight: 0.3 });
+    const [ckOut, ckGrads] = checkpointedValueAndGradWithRouterLoss(model, head, ids, {
+      mask,
+      tokenMask: attn,
+      numExperts,
+      topK,
+      weight: 0.3,
+    });
     expect(ckOut).toHaveLength(3);
     ckOut.forEach((v, i) => expect(Math.abs(Number(v.item()) - Number(plainOut[i].item()))).toBeLessThan(1e-6));
     expect(rel(Number(ckOut[2].item()), golden.cases.masked.aux_loss)).toBeLessThan(1e-5);
@@ -112,13 +140,32 @@ describe('router load-balancing loss (transformers 5.17 golden)', () => {
 
   it('checkpointed: layers without experts (mlp_only_layers) and a frozen head', () => {
     mx.random.seed(3);
-    const mixed = new Qwen3(parseQwen3Config({
-      model_type: 'qwen3_moe', vocab_size: 64, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 3, num_attention_heads: 2,
-      num_key_value_heads: 1, head_dim: 16, moe_intermediate_size: 16, num_experts: 4, num_experts_per_tok: 2, norm_topk_prob: false,
-      mlp_only_layers: [1], eos_token_id: 1,
-    }));
+    const mixed = new Qwen3(
+      parseQwen3Config({
+        model_type: 'qwen3_moe',
+        vocab_size: 64,
+        hidden_size: 32,
+        intermediate_size: 48,
+        num_hidden_layers: 3,
+        num_attention_heads: 2,
+        num_key_value_heads: 1,
+        head_dim: 16,
+        moe_intermediate_size: 16,
+        num_experts: 4,
+        num_experts_per_tok: 2,
+        norm_topk_prob: false,
+        mlp_only_layers: [1],
+        eos_token_id: 1,
+      }),
+    );
     mixed.lmHead!.freeze();
-    const ids = mx.array([[3, 9, 27, 5, 11], [8, 2, 40, 33, 7]], 'int32');
+    const ids = mx.array(
+      [
+        [3, 9, 27, 5, 11],
+        [8, 2, 40, 33, 7],
+      ],
+      'int32',
+    );
     const head = (h: mx.Array) => [mx.mean(mx.square(mixed.logitsFromHidden(h)))];
     const [plainOut, plainGrads] = valueAndGrad(mixed, () => {
       const { value: h, routerLogits } = withRouterLogits(mixed, () => mixed.hidden(ids));
@@ -130,7 +177,8 @@ describe('router load-balancing loss (transformers 5.17 golden)', () => {
     ckOut.forEach((v, i) => expect(Math.abs(Number(v.item()) - Number(plainOut[i].item()))).toBeLessThan(1e-6));
     const ck = new Map(mx.treeFlattenWithPaths(ckGrads));
     expect(ck.has('lmHead.weight')).toBe(false);
-    for (const [k, g] of mx.treeFlattenWithPaths(plainGrads)) expect(mx.allclose(ck.get(k)!, g, { atol: 1e-6, rtol: 1e-5 }).item(), k).toBe(true);
+    for (const [k, g] of mx.treeFlattenWithPaths(plainGrads))
+      expect(mx.allclose(ck.get(k)!, g, { atol: 1e-6, rtol: 1e-5 }).item(), k).toBe(true);
   });
 
   it('gives 0 without router logits and rejects bad settings', () => {

@@ -23,7 +23,12 @@ beforeAll(() => {
 describe('speculative decoding', () => {
   it('greedy: the tokens and log-probabilities of a run without a draft, whichever draft proposes', async () => {
     const plain = await model.generate(promptIds, { maxTokens: 24, logprobs: true });
-    for (const [draftModel, numDraftTokens] of [[twin, 3], [stranger, 2], [twin, 1], [stranger, 5]] as const) {
+    for (const [draftModel, numDraftTokens] of [
+      [twin, 3],
+      [stranger, 2],
+      [twin, 1],
+      [stranger, 5],
+    ] as const) {
       const r = await model.generate(promptIds, { maxTokens: 24, logprobs: true, draftModel, numDraftTokens });
       expect(r.tokens).toEqual(plain.tokens);
       expect(r.finishReason).toBe(plain.finishReason);
@@ -54,7 +59,13 @@ describe('speculative decoding', () => {
     const stopAt = plain.tokens[5];
     const expected = plain.tokens.slice(0, plain.tokens.indexOf(stopAt) + 1);
     const cache = model.makeCache();
-    const r = await model.generate(promptIds, { maxTokens: 12, draftModel: twin, stopTokenIds: [stopAt], includeStopToken: true, promptCache: cache });
+    const r = await model.generate(promptIds, {
+      maxTokens: 12,
+      draftModel: twin,
+      stopTokenIds: [stopAt],
+      includeStopToken: true,
+      promptCache: cache,
+    });
     expect(r.tokens).toEqual(expected);
     expect(r.finishReason).toBe('stop');
     // The cache holds the prompt and every token before the last one given out, as without a draft.
@@ -68,7 +79,7 @@ describe('speculative decoding', () => {
     for (const c of cache) c.dispose();
   });
 
-  it('samples reproducibly with a seed, with logits processors seeing each position\'s history', async () => {
+  it("samples reproducibly with a seed, with logits processors seeing each position's history", async () => {
     const opts = { maxTokens: 20, temperature: 0.8, seed: 5, repetitionPenalty: 1.3, draftModel: twin } as const;
     const a = await model.generate(promptIds, opts);
     const b = await model.generate(promptIds, opts);
@@ -82,7 +93,12 @@ describe('speculative decoding', () => {
     const controller = new AbortController();
     const progress: number[] = [];
     const chunks: GenerationChunk[] = [];
-    for await (const c of model.stream(promptIds, { maxTokens: 200, draftModel: stranger, signal: controller.signal, onPromptProgress: (p) => progress.push(p.processed) })) {
+    for await (const c of model.stream(promptIds, {
+      maxTokens: 200,
+      draftModel: stranger,
+      signal: controller.signal,
+      onPromptProgress: (p) => progress.push(p.processed),
+    })) {
       chunks.push(c);
       if (chunks.length === 5) controller.abort();
     }
@@ -94,7 +110,9 @@ describe('speculative decoding', () => {
   it('rejects what it cannot do, before any work', async () => {
     const other = tinyQwen3(1, { vocab_size: 1000 });
     await expect(model.generate(promptIds, { draftModel: other })).rejects.toThrow(/vocabulary of 1000 tokens/);
-    await expect(model.generate(promptIds, { draftModel: twin, maxKvSize: 64 })).rejects.toThrow(/cannot be combined with maxKvSize or kvBits/);
+    await expect(model.generate(promptIds, { draftModel: twin, maxKvSize: 64 })).rejects.toThrow(
+      /cannot be combined with maxKvSize or kvBits/,
+    );
     await expect(model.generate(promptIds, { draftModel: twin, kvBits: 4 })).rejects.toThrow(/cannot be combined with maxKvSize or kvBits/);
     await expect(model.generate(promptIds, { numDraftTokens: 2 })).rejects.toThrow(/numDraftTokens needs a draftModel/);
     await expect(model.generate(promptIds, { draftModel: twin, numDraftTokens: 0 })).rejects.toThrow(/numDraftTokens/);
@@ -107,8 +125,12 @@ describe('speculative decoding', () => {
     await expect(model.generate(promptIds, { draftModel: twin, promptCache: elsewhere })).rejects.toThrow(/whose tokens are known/);
     expect((elsewhere[0] as KVCache).offset).toBe(promptIds.length);
     for (const c of [...rotating, ...elsewhere]) c.dispose();
-    await expect(model.chat([{ role: 'user', content: 'hi' }], { draftModel: twin, responseFormat: { type: 'json_object' } })).rejects.toThrow(/draftModel cannot be combined with responseFormat/);
-    await expect(model.batchGenerate([promptIds], { draftModel: twin } as never)).rejects.toThrow(/"draftModel" is not supported for batches/);
+    await expect(
+      model.chat([{ role: 'user', content: 'hi' }], { draftModel: twin, responseFormat: { type: 'json_object' } }),
+    ).rejects.toThrow(/draftModel cannot be combined with responseFormat/);
+    await expect(model.batchGenerate([promptIds], { draftModel: twin } as never)).rejects.toThrow(
+      /"draftModel" is not supported for batches/,
+    );
     expect(mx.memory().active).toBeGreaterThan(0);
   });
 });

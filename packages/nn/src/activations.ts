@@ -13,8 +13,7 @@ export const relu6 = (x: A): A => mx.minimum(mx.maximum(x, 0), 6);
 export const reluSquared = (x: A): A => mx.square(relu(x));
 export const leakyRelu = (x: A, negativeSlope = 0.01): A => mx.maximum(mx.multiply(x, negativeSlope), x);
 export const elu = (x: A, alpha = 1): A => mx.where(mx.greater(x, 0), x, mx.multiply(mx.expm1(x), alpha));
-export const celu = (x: A, alpha = 1): A =>
-  mx.add(mx.maximum(x, 0), mx.multiply(mx.minimum(mx.expm1(mx.divide(x, alpha)), 0), alpha));
+export const celu = (x: A, alpha = 1): A => mx.add(mx.maximum(x, 0), mx.multiply(mx.minimum(mx.expm1(mx.divide(x, alpha)), 0), alpha));
 const SELU_SCALE = 1.0507009873554804934193349852946;
 const SELU_ALPHA = 1.6732632423543772848170429916717;
 export const selu = (x: A): A => mx.multiply(elu(x, SELU_ALPHA), SELU_SCALE);
@@ -65,18 +64,66 @@ class Activation extends Module {
   }
 }
 
-export class ReLU extends Activation { constructor() { super(relu); } }
-export class ReLU6 extends Activation { constructor() { super(relu6); } }
-export class SiLU extends Activation { constructor() { super(silu); } }
-export class Sigmoid extends Activation { constructor() { super(sigmoid); } }
-export class Tanh extends Activation { constructor() { super(tanh); } }
-export class Softplus extends Activation { constructor() { super(softplus); } }
-export class Mish extends Activation { constructor() { super(mish); } }
-export class SELU extends Activation { constructor() { super(selu); } }
-export class HardSwish extends Activation { constructor() { super(hardSwish); } }
-export class LeakyReLU extends Activation { constructor(negativeSlope = 0.01) { super((x) => leakyRelu(x, negativeSlope)); } }
-export class ELU extends Activation { constructor(alpha = 1) { super((x) => elu(x, alpha)); } }
-export class GLU extends Activation { constructor(axis = -1) { super((x) => glu(x, axis)); } }
+export class ReLU extends Activation {
+  constructor() {
+    super(relu);
+  }
+}
+export class ReLU6 extends Activation {
+  constructor() {
+    super(relu6);
+  }
+}
+export class SiLU extends Activation {
+  constructor() {
+    super(silu);
+  }
+}
+export class Sigmoid extends Activation {
+  constructor() {
+    super(sigmoid);
+  }
+}
+export class Tanh extends Activation {
+  constructor() {
+    super(tanh);
+  }
+}
+export class Softplus extends Activation {
+  constructor() {
+    super(softplus);
+  }
+}
+export class Mish extends Activation {
+  constructor() {
+    super(mish);
+  }
+}
+export class SELU extends Activation {
+  constructor() {
+    super(selu);
+  }
+}
+export class HardSwish extends Activation {
+  constructor() {
+    super(hardSwish);
+  }
+}
+export class LeakyReLU extends Activation {
+  constructor(negativeSlope = 0.01) {
+    super((x) => leakyRelu(x, negativeSlope));
+  }
+}
+export class ELU extends Activation {
+  constructor(alpha = 1) {
+    super((x) => elu(x, alpha));
+  }
+}
+export class GLU extends Activation {
+  constructor(axis = -1) {
+    super((x) => glu(x, axis));
+  }
+}
 
 /** GELU; `approx`: `'none'` (exact), `'precise'` or `'tanh'` (tanh form), `'fast'` (sigmoid form). */
 export class GELU extends Activation {

@@ -25,7 +25,15 @@ export { MultiHeadAttention } from './layers/attention.js';
 export type { MultiHeadAttentionOptions } from './layers/attention.js';
 export { Dropout } from './layers/dropout.js';
 export { Sequential } from './layers/containers.js';
-export { QuantizedEmbedding, QuantizedLinear, dequantize, quantize, quantizeFromCheckpoint, replaceModules, resolveQuantization } from './quantized.js';
+export {
+  QuantizedEmbedding,
+  QuantizedLinear,
+  dequantize,
+  quantize,
+  quantizeFromCheckpoint,
+  replaceModules,
+  resolveQuantization,
+} from './quantized.js';
 export type { CheckpointQuantization, QuantizationOptions, QuantizeFilter } from './quantized.js';
 export { LoRALinear, adapterParameters, fuseLoRA, linearToLoRALayers, loadAdapters, saveAdapters } from './lora.js';
 export type { LoRAOptions, LoRATargets } from './lora.js';

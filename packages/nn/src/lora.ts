@@ -98,7 +98,8 @@ function matches(targets: LoRATargets, path: string, m: Module): boolean {
  */
 export function linearToLoRALayers(model: Module, options: LoRAOptions & { targets?: LoRATargets } = {}): string[] {
   checkOptionKeys(options, ['rank', 'scale', 'dropout', 'key', 'targets'], 'linearToLoRALayers');
-  if (options.key !== undefined && !(options.key instanceof mx.Array)) throw new TypeError('linearToLoRALayers: key must be an mx.Array (mx.random.key(seed))');
+  if (options.key !== undefined && !(options.key instanceof mx.Array))
+    throw new TypeError('linearToLoRALayers: key must be an mx.Array (mx.random.key(seed))');
   model.freeze();
   const { targets = () => true, ...loraOptions } = options;
   const paths: string[] = [];

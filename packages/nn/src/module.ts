@@ -17,11 +17,7 @@ export type ParamTree = mx.Array | ParamTree[] | { [key: string]: ParamTree };
 export type ParamDict = { [key: string]: ParamTree };
 
 /** Where `loadWeights` reads from: a safetensors file or model folder, or `[name, array]` entries. */
-export type WeightSource =
-  | string
-  | Checkpoint
-  | Iterable<readonly [string, mx.Array]>
-  | Record<string, mx.Array>;
+export type WeightSource = string | Checkpoint | Iterable<readonly [string, mx.Array]> | Record<string, mx.Array>;
 
 export interface FreezeOptions {
   /** Apply to every submodule too (default true). */
@@ -378,11 +374,7 @@ function ownParamKeys(m: Module): string[] {
 
 function updateInto(container: any, tree: unknown, strict: boolean, where: string): void {
   if (tree === undefined || tree === null) return;
-  const entries: [string | number, unknown][] = Array.isArray(tree)
-    ? [...tree.entries()]
-    : isPlainObject(tree)
-      ? Object.entries(tree)
-      : [];
+  const entries: [string | number, unknown][] = Array.isArray(tree) ? [...tree.entries()] : isPlainObject(tree) ? Object.entries(tree) : [];
   if (!Array.isArray(tree) && !isPlainObject(tree)) throw new TypeError(`update: ${where}: expected an object or list, got ${typeof tree}`);
   for (const [k, v] of entries) {
     // Own keys only: `'__proto__' in {}` is true, and following it would write into
@@ -410,12 +402,16 @@ function updateInto(container: any, tree: unknown, strict: boolean, where: strin
 
 function weightEntries(source: WeightSource): [string, mx.Array][] {
   if (typeof source === 'string') return Object.entries(loadSync(source).arrays);
-  if (source === null || typeof source !== 'object') throw new TypeError(`loadWeights: expected a path, a checkpoint or [name, array] entries, got ${source === null ? 'null' : typeof source}`);
+  if (source === null || typeof source !== 'object')
+    throw new TypeError(
+      `loadWeights: expected a path, a checkpoint or [name, array] entries, got ${source === null ? 'null' : typeof source}`,
+    );
   if (isCheckpoint(source)) return Object.entries(source.arrays);
   if (Symbol.iterator in source) {
     const out: [string, mx.Array][] = [];
     for (const e of source as Iterable<readonly [string, mx.Array]>) {
-      if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string') throw new TypeError('loadWeights: entries must be [name, array] pairs');
+      if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string')
+        throw new TypeError('loadWeights: entries must be [name, array] pairs');
       out.push([e[0], e[1]]);
     }
     return out;

@@ -47,7 +47,9 @@ const resolve = resolveQuantization;
 function quantizeWeight(w: mx.Array, q: Required<QuantizationOptions>): { weight: mx.Array; scales: mx.Array; biases?: mx.Array } {
   const last = w.shape[w.ndim - 1];
   if (last % q.groupSize !== 0) {
-    throw new RangeError(`cannot quantize a weight of shape [${w.shape}]: the last dimension must be a multiple of groupSize ${q.groupSize}`);
+    throw new RangeError(
+      `cannot quantize a weight of shape [${w.shape}]: the last dimension must be a multiple of groupSize ${q.groupSize}`,
+    );
   }
   const [weight, scales, biases] = mx.quantize(w, q);
   return { weight, scales, biases };
@@ -190,11 +192,12 @@ export type QuantizeFilter = (path: string, module: Module) => boolean | Quantiz
 export function replaceModules(model: Module, fn: (path: string, m: Module) => Module | undefined): number {
   let n = 0;
   const visit = (container: any, path: string) => {
-    const entries: [string | number, unknown][] = container instanceof Module
-      ? container.treeEntries()
-      : Array.isArray(container)
-        ? [...container.entries()]
-        : Object.entries(container);
+    const entries: [string | number, unknown][] =
+      container instanceof Module
+        ? container.treeEntries()
+        : Array.isArray(container)
+          ? [...container.entries()]
+          : Object.entries(container);
     for (const [k, v] of entries) {
       const seg = typeof k === 'number' ? `${k}` : segmentOf(k);
       const p = path ? `${path}.${seg}` : seg;
@@ -234,7 +237,9 @@ export function quantize<M extends Module>(model: M, options: QuantizationOption
 
 /** Replaces every quantized layer with its dequantized plain counterpart, in place. */
 export function dequantize<M extends Module>(model: M): M {
-  replaceModules(model, (_p, m) => (m instanceof QuantizedLinear ? m.toLinear() : m instanceof QuantizedEmbedding ? m.toEmbedding() : undefined));
+  replaceModules(model, (_p, m) =>
+    m instanceof QuantizedLinear ? m.toLinear() : m instanceof QuantizedEmbedding ? m.toEmbedding() : undefined,
+  );
   return model;
 }
 
@@ -265,7 +270,8 @@ export function quantizeFromCheckpoint<M extends Module>(model: M, tensorNames: 
     if (c.bits !== undefined) o.bits = c.bits as number;
     if (c.mode !== undefined) o.mode = c.mode as mx.QuantizationMode;
     for (const [k, v] of Object.entries(o)) {
-      if (k !== 'mode' && (!Number.isInteger(v) || (v as number) <= 0)) throw new TypeError(`quantization config${where}: ${k} must be a positive integer, got ${v}`);
+      if (k !== 'mode' && (!Number.isInteger(v) || (v as number) <= 0))
+        throw new TypeError(`quantization config${where}: ${k} must be a positive integer, got ${v}`);
     }
     return o;
   };
@@ -275,7 +281,8 @@ export function quantizeFromCheckpoint<M extends Module>(model: M, tensorNames: 
     filter: (path) => {
       const override = config[path];
       if (override === false) return false;
-      if (override !== undefined && override !== null && typeof override === 'object') return { ...base, ...read(override as Record<string, unknown>, ` '${path}'`) };
+      if (override !== undefined && override !== null && typeof override === 'object')
+        return { ...base, ...read(override as Record<string, unknown>, ` '${path}'`) };
       return names.has(`${path}.scales`);
     },
   });

@@ -78,7 +78,11 @@ describe('valueAndGrad', () => {
   it('rethrows errors from the loss function and leaves the model intact', () => {
     const m = new nn.Linear(2, 2);
     const w = m.weight;
-    expect(() => nn.valueAndGrad(m, () => { throw new Error('boom'); })()).toThrow('boom');
+    expect(() =>
+      nn.valueAndGrad(m, () => {
+        throw new Error('boom');
+      })(),
+    ).toThrow('boom');
     expect(m.weight).toBe(w);
   });
 });

@@ -2,4 +2,7 @@
 // object in the process gains a property.
 import { hostileBatteryTest } from '@mlxn/test-support/hostile-test';
 
-hostileBatteryTest('optimizer-state keys never reach Object.prototype', new URL('./hostile/state-keys.cases.ts', import.meta.url), { sample: 6, timeoutMs: 20_000 });
+hostileBatteryTest('optimizer-state keys never reach Object.prototype', new URL('./hostile/state-keys.cases.ts', import.meta.url), {
+  sample: 6,
+  timeoutMs: 20_000,
+});

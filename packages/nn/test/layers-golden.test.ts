@@ -7,12 +7,27 @@ import { close, g } from './helpers.js';
 describe('activations', () => {
   const x = g('act.x');
   const cases: [string, (v: mx.Array) => mx.Array][] = [
-    ['relu', nn.relu], ['relu6', nn.relu6], ['leaky_relu', (v) => nn.leakyRelu(v)], ['elu', (v) => nn.elu(v)],
-    ['celu', (v) => nn.celu(v)], ['selu', nn.selu], ['softplus', nn.softplus], ['softsign', nn.softsign],
-    ['softshrink', (v) => nn.softshrink(v)], ['hard_tanh', (v) => nn.hardTanh(v)], ['hard_swish', nn.hardSwish],
-    ['log_sigmoid', nn.logSigmoid], ['silu', nn.silu], ['mish', nn.mish], ['gelu', nn.gelu],
-    ['gelu_approx', nn.geluApprox], ['gelu_fast_approx', nn.geluFastApprox], ['sigmoid', nn.sigmoid],
-    ['tanh', nn.tanh], ['relu_squared', nn.reluSquared], ['step', (v) => nn.step(v)],
+    ['relu', nn.relu],
+    ['relu6', nn.relu6],
+    ['leaky_relu', (v) => nn.leakyRelu(v)],
+    ['elu', (v) => nn.elu(v)],
+    ['celu', (v) => nn.celu(v)],
+    ['selu', nn.selu],
+    ['softplus', nn.softplus],
+    ['softsign', nn.softsign],
+    ['softshrink', (v) => nn.softshrink(v)],
+    ['hard_tanh', (v) => nn.hardTanh(v)],
+    ['hard_swish', nn.hardSwish],
+    ['log_sigmoid', nn.logSigmoid],
+    ['silu', nn.silu],
+    ['mish', nn.mish],
+    ['gelu', nn.gelu],
+    ['gelu_approx', nn.geluApprox],
+    ['gelu_fast_approx', nn.geluFastApprox],
+    ['sigmoid', nn.sigmoid],
+    ['tanh', nn.tanh],
+    ['relu_squared', nn.reluSquared],
+    ['step', (v) => nn.step(v)],
   ];
   it.each(cases)('%s', (name, f) => close(f(x), g(`act.${name}`), 1e-6, 1e-5));
   it('glu', () => close(nn.glu(g('act.glu_in')), g('act.glu')));
@@ -106,7 +121,15 @@ describe('RoPE', () => {
   });
   it('YaRN with mscale on part of the features', () => {
     const rope = nn.initializeRope(8, {
-      scalingConfig: { type: 'yarn', factor: 8, original_max_position_embeddings: 64, mscale: 0.707, mscale_all_dim: 0.3, beta_fast: 16, beta_slow: 2 },
+      scalingConfig: {
+        type: 'yarn',
+        factor: 8,
+        original_max_position_embeddings: 64,
+        mscale: 0.707,
+        mscale_all_dim: 0.3,
+        beta_fast: 16,
+        beta_slow: 2,
+      },
     });
     close(rope.forward(x), g('rope.yarn_mscale'), 1e-5, 1e-4);
   });
@@ -119,10 +142,12 @@ describe('RoPE', () => {
 describe('MultiHeadAttention', () => {
   it('matches mlx.nn with an additive causal mask', () => {
     const mha = new nn.MultiHeadAttention(8, 2, { bias: true });
-    mha.loadWeights(['query_proj', 'key_proj', 'value_proj', 'out_proj'].flatMap((p) => [
-      [`${p}.weight`, g(`mha.${p}.weight`)] as [string, mx.Array],
-      [`${p}.bias`, g(`mha.${p}.bias`)] as [string, mx.Array],
-    ]));
+    mha.loadWeights(
+      ['query_proj', 'key_proj', 'value_proj', 'out_proj'].flatMap((p) => [
+        [`${p}.weight`, g(`mha.${p}.weight`)] as [string, mx.Array],
+        [`${p}.bias`, g(`mha.${p}.bias`)] as [string, mx.Array],
+      ]),
+    );
     const kv = g('mha.kv');
     close(mha.forward(g('mha.q'), kv, kv, nn.MultiHeadAttention.createAdditiveCausalMask(4)), g('mha.y'), 1e-5, 1e-4);
   });

@@ -46,7 +46,12 @@ function sgdStep(model: nn.Module, loss: () => mx.Array, lr: number): number {
   const next = mx.treeMap(params, (p) => p) as typeof params;
   const flatP = mx.treeFlatten(params);
   const flatG = mx.treeFlatten(grads);
-  model.update(mx.treeUnflatten(next, flatP.map((p, i) => mx.subtract(p, mx.multiply(flatG[i], lr)))));
+  model.update(
+    mx.treeUnflatten(
+      next,
+      flatP.map((p, i) => mx.subtract(p, mx.multiply(flatG[i], lr))),
+    ),
+  );
   return l.item() as number;
 }
 
@@ -75,10 +80,18 @@ describe('LoRA training', () => {
     mx.random.seed(4);
     const model = new Model();
     const paths = nn.linearToLoRALayers(model, { targets: ['self_attn.q_proj', 'self_attn.v_proj'], rank: 4, scale: 1 });
-    expect(paths).toEqual(['layers.0.self_attn.q_proj', 'layers.0.self_attn.v_proj', 'layers.1.self_attn.q_proj', 'layers.1.self_attn.v_proj']);
+    expect(paths).toEqual([
+      'layers.0.self_attn.q_proj',
+      'layers.0.self_attn.v_proj',
+      'layers.1.self_attn.q_proj',
+      'layers.1.self_attn.v_proj',
+    ]);
     const trainable = model.namedTrainableParameters().map(([k]) => k);
     expect(trainable).toEqual(paths.flatMap((p) => [`${p}.lora_a`, `${p}.lora_b`]));
-    const baseBefore = model.namedParameters().filter(([k]) => !k.includes('lora_')).map(([k, a]) => [k, a.tolist()]);
+    const baseBefore = model
+      .namedParameters()
+      .filter(([k]) => !k.includes('lora_'))
+      .map(([k, a]) => [k, a.tolist()]);
     const x = mx.random.normal([8, 16]);
     const y = mx.random.normal([8, 4]);
     const loss = () => mx.mean(mx.square(mx.subtract(model.forward(x), y)));
@@ -86,7 +99,10 @@ describe('LoRA training', () => {
     let last = first;
     for (let i = 0; i < 30; i++) last = sgdStep(model, loss, 0.5);
     expect(last).toBeLessThan(first * 0.9);
-    const baseAfter = model.namedParameters().filter(([k]) => !k.includes('lora_')).map(([k, a]) => [k, a.tolist()]);
+    const baseAfter = model
+      .namedParameters()
+      .filter(([k]) => !k.includes('lora_'))
+      .map(([k, a]) => [k, a.tolist()]);
     expect(baseAfter).toEqual(baseBefore);
     const b = (model.layers[0].selfAttn.qProj as unknown as nn.LoRALinear).loraB;
     expect(mx.any(mx.notEqual(b, 0)).item()).toBe(true);
@@ -117,24 +133,38 @@ describe('LoRA training', () => {
     const file = join(dir, 'adapters.safetensors');
     await nn.saveAdapters(a, file);
     const b = new Model();
-    b.loadWeights(a.namedParameters().filter(([k]) => !k.includes('lora_')).map(([k, v]) => [k.replace('.linear.', '.'), v] as [string, mx.Array]));
+    b.loadWeights(
+      a
+        .namedParameters()
+        .filter(([k]) => !k.includes('lora_'))
+        .map(([k, v]) => [k.replace('.linear.', '.'), v] as [string, mx.Array]),
+    );
     nn.linearToLoRALayers(b, { targets: ['q_proj'], rank: 2 });
     nn.loadAdapters(b, file);
     const x = mx.random.normal([2, 16]);
     expect(b.forward(x).tolist()).toEqual(a.forward(x).tolist());
     // A model without adapters gets them attached where the file's metadata says.
     const fresh = new Model();
-    fresh.loadWeights(b.namedParameters().filter(([k]) => !k.includes('lora_')).map(([k, v]) => [k.replace('.linear.', '.'), v] as [string, mx.Array]));
+    fresh.loadWeights(
+      b
+        .namedParameters()
+        .filter(([k]) => !k.includes('lora_'))
+        .map(([k, v]) => [k.replace('.linear.', '.'), v] as [string, mx.Array]),
+    );
     nn.loadAdapters(fresh, file);
     expect(fresh.layers[1].selfAttn.qProj).toBeInstanceOf(nn.LoRALinear);
     expect(fresh.namedTrainableParameters().map(([k]) => k)).toEqual(nn.adapterParameters(a).map(([k]) => k));
     expect(fresh.forward(x).tolist()).toEqual(a.forward(x).tolist());
     const c = new Model();
     nn.linearToLoRALayers(c, { targets: ['q_proj'], rank: 4 });
-    expect(() => nn.loadAdapters(c, file)).toThrow(/wrong shape: 'layers.0.self_attn.q_proj.lora_a' expected shape \[16, 4\] but got \[16, 2\]/);
+    expect(() => nn.loadAdapters(c, file)).toThrow(
+      /wrong shape: 'layers.0.self_attn.q_proj.lora_a' expected shape \[16, 4\] but got \[16, 2\]/,
+    );
     const d = new Model();
     nn.linearToLoRALayers(d, { targets: ['v_proj'], rank: 2 });
-    expect(() => nn.loadAdapters(d, file)).toThrow(/4 weights missing: 'layers.0.self_attn.v_proj.lora_a', .*; 4 weights unexpected: 'layers.0.self_attn.q_proj.lora_a'/);
+    expect(() => nn.loadAdapters(d, file)).toThrow(
+      /4 weights missing: 'layers.0.self_attn.v_proj.lora_a', .*; 4 weights unexpected: 'layers.0.self_attn.q_proj.lora_a'/,
+    );
     await expect(nn.saveAdapters(new Model(), file)).rejects.toThrow(/no LoRA adapters/);
     const extra = join(dir, 'extra.safetensors');
     await save(extra, { ...Object.fromEntries(nn.adapterParameters(a)), 'head.weight': mx.zeros([4, 16]) });

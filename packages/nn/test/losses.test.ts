@@ -27,7 +27,8 @@ const perReduction: Record<string, Case> = {
 };
 
 const single: Record<string, () => mx.Array> = {
-  crossEntropy_smooth_weights_probs_mean: () => nn.crossEntropy(I.logits, I.probs, { weights: I.weights4, labelSmoothing: 0.2, reduction: 'mean' }),
+  crossEntropy_smooth_weights_probs_mean: () =>
+    nn.crossEntropy(I.logits, I.probs, { weights: I.weights4, labelSmoothing: 0.2, reduction: 'mean' }),
   crossEntropy_3d_none: () => nn.crossEntropy(I.logits3, I.labels3),
   crossEntropy_axis0_none: () => nn.crossEntropy(I.logitsT, I.labels, { axis: 0 }),
   binaryCrossEntropy_logits_weights_mean: () => nn.binaryCrossEntropy(I.bin_logits, I.bin_targets, { weights: I.bin_weights }),
@@ -41,7 +42,8 @@ const single: Record<string, () => mx.Array> = {
   marginRankingLoss_none: () => nn.marginRankingLoss(I.pred, I.target, I.signs, { margin: 0.3 }),
   tripletLoss_none: () => nn.tripletLoss(I.x1, I.pred, I.neg),
   tripletLoss_p1_mean: () => nn.tripletLoss(I.x1, I.pred, I.neg, { p: 1, margin: 0.5, reduction: 'mean' }),
-  grad_crossEntropy_smooth_mean: () => mx.grad((z: mx.Array) => nn.crossEntropy(z, I.labels, { labelSmoothing: 0.1, reduction: 'mean' }))(I.logits),
+  grad_crossEntropy_smooth_mean: () =>
+    mx.grad((z: mx.Array) => nn.crossEntropy(z, I.labels, { labelSmoothing: 0.1, reduction: 'mean' }))(I.logits),
   grad_binaryCrossEntropy_logits_mean: () => mx.grad((z: mx.Array) => nn.binaryCrossEntropy(z, I.bin_targets))(I.bin_logits),
   grad_cosineSimilarityLoss_mean: () => mx.grad((z: mx.Array) => nn.cosineSimilarityLoss(z, I.neg, { reduction: 'mean' }))(I.x1),
 };
@@ -64,7 +66,9 @@ describe('losses match mlx.nn.losses (golden values from Python MLX)', () => {
 
 describe('loss argument errors', () => {
   it('rejects mismatched shapes, bad options and bad reductions', () => {
-    expect(() => nn.crossEntropy(I.logits, mx.array([0, 1], { dtype: 'int32' }))).toThrow(/targets shape \[2\] does not match logits shape \[4,5\]/);
+    expect(() => nn.crossEntropy(I.logits, mx.array([0, 1], { dtype: 'int32' }))).toThrow(
+      /targets shape \[2\] does not match logits shape \[4,5\]/,
+    );
     expect(() => nn.crossEntropy(I.logits, I.labels, { labelSmoothing: 1 })).toThrow(/labelSmoothing/);
     expect(() => nn.crossEntropy(I.logits, I.labels, { weights: mx.ones([3]) })).toThrow(/weights shape/);
     expect(() => nn.crossEntropy(I.logits, mx.zeros([4]))).toThrow(/integers/);
@@ -85,7 +89,10 @@ describe('loss argument errors', () => {
   });
 
   it('finite differences agree with the cross-entropy gradient', () => {
-    const x = mx.array([[0.3, -1.2, 2.0], [1.1, 0.4, -0.7]]);
+    const x = mx.array([
+      [0.3, -1.2, 2.0],
+      [1.1, 0.4, -0.7],
+    ]);
     const y = mx.array([2, 0], { dtype: 'int32' });
     const f = (z: mx.Array) => nn.crossEntropy(z, y, { labelSmoothing: 0.2, reduction: 'sum' });
     const g = mx.withStream(mx.cpu, () => mx.grad(f)(x).tolist() as number[][]);

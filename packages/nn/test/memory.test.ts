@@ -21,12 +21,16 @@ interface LoopReport {
 }
 
 async function runLoop(loop: 'tidy' | 'dispose', steps: number): Promise<LoopReport> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'memory/training-loop.ts'), loop, String(steps)], {
-    cwd: join(import.meta.dirname, '..'),
-    encoding: 'utf8',
-    // Only these flags: no --expose-gc, whatever the parent runs with.
-    env: { ...process.env, NODE_OPTIONS: '' },
-  });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'memory/training-loop.ts'), loop, String(steps)],
+    {
+      cwd: join(import.meta.dirname, '..'),
+      encoding: 'utf8',
+      // Only these flags: no --expose-gc, whatever the parent runs with.
+      env: { ...process.env, NODE_OPTIONS: '' },
+    },
+  );
   return JSON.parse(stdout.trim().split('\n').pop()!) as LoopReport;
 }
 
@@ -39,7 +43,9 @@ describe('memory in a synchronous training loop', () => {
       expect(r.paramBytes, r.loop).toBeGreaterThanOrEqual(10 * 1024 * 1024);
       expect(Number.isFinite(r.loss), r.loop).toBe(true);
       const growth = r.active['1000'] - r.active[r.baseline];
-      expect(growth, `${r.loop}: ${growth} bytes more at step ${r.stoppedAt ?? 1000} than at step ${r.baseline}`).toBeLessThanOrEqual(0.01 * r.paramBytes);
+      expect(growth, `${r.loop}: ${growth} bytes more at step ${r.stoppedAt ?? 1000} than at step ${r.baseline}`).toBeLessThanOrEqual(
+        0.01 * r.paramBytes,
+      );
       expect(r.stoppedAt, r.loop).toBeNull();
     }
   }, 600_000);

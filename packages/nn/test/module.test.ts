@@ -8,7 +8,7 @@ class Block extends nn.Module {
   inputLayernorm = new nn.RMSNorm(8);
   mlp = { gateProj: new nn.Linear(8, 16, { bias: false }), downProj: new nn.Linear(16, 8, { bias: false }) };
   forward(x: mx.Array) {
-    const h = mx.add(x, this.selfAttn.forward(...Array(3).fill(this.inputLayernorm.forward(x)) as [mx.Array, mx.Array, mx.Array]));
+    const h = mx.add(x, this.selfAttn.forward(...(Array(3).fill(this.inputLayernorm.forward(x)) as [mx.Array, mx.Array, mx.Array])));
     return mx.add(h, this.mlp.downProj.forward(nn.silu(this.mlp.gateProj.forward(h))));
   }
 }

@@ -13,7 +13,10 @@ mx.random.seed(7);
 const X = mx.random.normal([32, 4]);
 const Y = mx.random.normal([32, 2]);
 type P = { l: [{ w: mx.Array; b: mx.Array }, { w: mx.Array }]; s: { g: mx.Array } };
-const init = (): P => ({ l: [{ w: mx.multiply(mx.ones([4, 8]), 0.1), b: mx.zeros([8]) }, { w: mx.multiply(mx.ones([8, 2]), -0.05) }], s: { g: mx.ones([2]) } });
+const init = (): P => ({
+  l: [{ w: mx.multiply(mx.ones([4, 8]), 0.1), b: mx.zeros([8]) }, { w: mx.multiply(mx.ones([8, 2]), -0.05) }],
+  s: { g: mx.ones([2]) },
+});
 const loss = (p: P) => {
   const h = mx.tanh(mx.add(mx.matmul(X, p.l[0].w), p.l[0].b));
   return nn.mseLoss(mx.multiply(mx.matmul(h, p.l[1].w), p.s.g), Y);
@@ -35,7 +38,14 @@ function run(opt: nn.Optimizer, p: P, steps: number): P {
 const flat = (t: unknown) => mx.treeFlattenWithPaths(t).map(([k, a]) => [k, a.dtype, Array.from(a.dataSync() as ArrayLike<number>)]);
 
 const makers: [string, () => nn.Optimizer][] = [
-  ['AdamW + warmup/cosine schedule', () => new nn.AdamW({ learningRate: nn.joinSchedules([nn.linearSchedule(0, 0.05, 3), nn.cosineDecay(0.05, 10)], [3]), biasCorrection: true })],
+  [
+    'AdamW + warmup/cosine schedule',
+    () =>
+      new nn.AdamW({
+        learningRate: nn.joinSchedules([nn.linearSchedule(0, 0.05, 3), nn.cosineDecay(0.05, 10)], [3]),
+        biasCorrection: true,
+      }),
+  ],
   ['SGD nesterov', () => new nn.SGD({ learningRate: 0.05, momentum: 0.9, nesterov: true })],
   ['Adafactor (first moment)', () => new nn.Adafactor({ beta1: 0.9 })],
   ['Lion', () => new nn.Lion({ learningRate: 0.01, weightDecay: 0.1 })],
@@ -97,7 +107,7 @@ describe('optimizer state files: a resumed run continues exactly', () => {
     expect(opt.step.item()).toBe(4n);
   });
 
-  it('refuses another optimizer\'s state and files that are not optimizer states', async () => {
+  it("refuses another optimizer's state and files that are not optimizer states", async () => {
     const file = join(dir, 'adam.safetensors');
     const adam = new nn.Adam({ learningRate: 1e-3 });
     run(adam, init(), 1);

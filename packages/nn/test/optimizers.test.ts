@@ -9,7 +9,12 @@ import { type Enc, type Spec, decode, expectClose, fixture, makeSchedule } from 
 // computes float64 on the CPU only: the file runs there.
 useCpuDevice(mx);
 
-interface OptCase { optimizer: string; options: Record<string, unknown>; params: Record<string, Enc>[]; state: Record<string, Enc> }
+interface OptCase {
+  optimizer: string;
+  options: Record<string, unknown>;
+  params: Record<string, Enc>[];
+  state: Record<string, Enc>;
+}
 const golden = fixture<{
   params0: Record<string, Enc>;
   grads: Record<string, Enc>[];
@@ -25,13 +30,21 @@ function nest(flat: Record<string, Enc>): Record<string, unknown> {
 
 type Ctor = new (options: never) => nn.Optimizer;
 const classes: Record<string, Ctor> = {
-  SGD: nn.SGD, Adam: nn.Adam, AdamW: nn.AdamW, Adamax: nn.Adamax, Adafactor: nn.Adafactor,
-  Lion: nn.Lion, RMSprop: nn.RMSprop, Adagrad: nn.Adagrad, AdaDelta: nn.AdaDelta,
+  SGD: nn.SGD,
+  Adam: nn.Adam,
+  AdamW: nn.AdamW,
+  Adamax: nn.Adamax,
+  Adafactor: nn.Adafactor,
+  Lion: nn.Lion,
+  RMSprop: nn.RMSprop,
+  Adagrad: nn.Adagrad,
+  AdaDelta: nn.AdaDelta,
 };
 
 export function makeOptimizer(c: OptCase): nn.Optimizer {
   const options: Record<string, unknown> = { ...c.options };
-  if (options.learningRate !== null && typeof options.learningRate === 'object') options.learningRate = makeSchedule(options.learningRate as Spec);
+  if (options.learningRate !== null && typeof options.learningRate === 'object')
+    options.learningRate = makeSchedule(options.learningRate as Spec);
   return new classes[c.optimizer](options as never);
 }
 
@@ -69,12 +82,39 @@ describe('the Adam family runs its update compiled (one fused kernel per paramet
           mx.setCompileEnabled(compiled);
           try {
             const opt = make();
-            let params: Record<string, mx.Array> = { w: mx.astype(mx.array([[0.5, -1.25, 2], [0.1, 0.2, -0.3]]), dtype), b: mx.astype(mx.array([1, -2]), dtype) };
+            let params: Record<string, mx.Array> = {
+              w: mx.astype(
+                mx.array([
+                  [0.5, -1.25, 2],
+                  [0.1, 0.2, -0.3],
+                ]),
+                dtype,
+              ),
+              b: mx.astype(mx.array([1, -2]), dtype),
+            };
             let nodes = 0;
             for (let step = 1; step <= 4; step++) {
-              const grads = { w: mx.astype(mx.multiply(mx.array([[0.3, -0.7, 0.1], [2, -0.5, 0.25]]), step), dtype), b: mx.astype(mx.array([-0.2 * step, 0.9]), dtype) };
+              const grads = {
+                w: mx.astype(
+                  mx.multiply(
+                    mx.array([
+                      [0.3, -0.7, 0.1],
+                      [2, -0.5, 0.25],
+                    ]),
+                    step,
+                  ),
+                  dtype,
+                ),
+                b: mx.astype(mx.array([-0.2 * step, 0.9]), dtype),
+              };
               params = opt.update(params, grads);
-              nodes = Object.values(native.graphOps([params.w, params.b].map((a) => handleOf(a))).split('\n').filter(Boolean).map((l) => Number(l.split('\t')[1]))).reduce((a, b) => a + b, 0);
+              nodes = Object.values(
+                native
+                  .graphOps([params.w, params.b].map((a) => handleOf(a)))
+                  .split('\n')
+                  .filter(Boolean)
+                  .map((l) => Number(l.split('\t')[1])),
+              ).reduce((a, b) => a + b, 0);
               mx.eval(params, opt.state);
             }
             return { values: [params.w, params.b].map((a) => Array.from(mx.astype(a, 'float32').dataSync() as Float32Array)), nodes };
@@ -121,7 +161,7 @@ describe('optimizer behaviour', () => {
     const opt = new nn.SGD({ learningRate: 0.5 });
     const out = opt.update(model, { w: mx.array([1, 1], { dtype: 'float32' }), inner: { b: mx.array([2], { dtype: 'float32' }) } });
     expect((tree.w as mx.Array).tolist()).toEqual([0.5, 1.5]);
-    expect(((tree.inner as Record<string, mx.Array>).b).tolist()).toEqual([-0.5]);
+    expect((tree.inner as Record<string, mx.Array>).b.tolist()).toEqual([-0.5]);
     expect((tree.frozen as mx.Array).tolist()).toEqual([7]);
     expect(Object.keys(out)).toEqual(['w', 'inner']);
     expect(opt.step.item()).toBe(1n);

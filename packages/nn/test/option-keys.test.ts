@@ -79,9 +79,15 @@ describe('unknown option keys', () => {
   }
 
   it('name the nearest option', () => {
-    expect(() => nn.crossEntropy(a(), t(), { reductoin: 'mean' } as object)).toThrow(/crossEntropy: unknown option "reductoin" \(did you mean "reduction"\?\)/);
-    expect(() => nn.mseLoss(a(), a(), { Reduction: 'sum' } as object)).toThrow(/mseLoss: unknown option "Reduction" \(did you mean "reduction"\?\)/);
-    expect(() => new nn.AdamW({ learningRate: 0.1, weight_decay: 0.1 } as never)).toThrow(/AdamW: unknown option "weight_decay" \(did you mean "weightDecay"\?\)/);
+    expect(() => nn.crossEntropy(a(), t(), { reductoin: 'mean' } as object)).toThrow(
+      /crossEntropy: unknown option "reductoin" \(did you mean "reduction"\?\)/,
+    );
+    expect(() => nn.mseLoss(a(), a(), { Reduction: 'sum' } as object)).toThrow(
+      /mseLoss: unknown option "Reduction" \(did you mean "reduction"\?\)/,
+    );
+    expect(() => new nn.AdamW({ learningRate: 0.1, weight_decay: 0.1 } as never)).toThrow(
+      /AdamW: unknown option "weight_decay" \(did you mean "weightDecay"\?\)/,
+    );
     expect(() => new nn.Adamax({ learningRate: 0.1, biasCorrection: true } as never)).toThrow(/Adamax: unknown option "biasCorrection"/);
     expect(() => new nn.Linear(2, 2, { Bias: false } as object)).toThrow(/Linear: unknown option "Bias" \(did you mean "bias"\?\)/);
     // Valid options still work, subclass options included.

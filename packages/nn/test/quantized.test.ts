@@ -110,7 +110,9 @@ describe('quantize / dequantize over a model', () => {
     const ids = mx.array([[3, 4]]);
     expect(dst.forward(ids).tolist()).toEqual(src.forward(ids).tolist());
     // A float model cannot take quantized weights: the error names each mismatch.
-    expect(() => new Net().loadWeights(weights)).toThrow(/weights unexpected: .*'layers.0.biases'.*expected shape \[64, 64\] but got \[64, 8\]/);
+    expect(() => new Net().loadWeights(weights)).toThrow(
+      /weights unexpected: .*'layers.0.biases'.*expected shape \[64, 64\] but got \[64, 8\]/,
+    );
   });
 
   it('quantizeFromCheckpoint follows the tensor names and per-layer overrides of config.quantization', () => {
@@ -118,7 +120,11 @@ describe('quantize / dequantize over a model', () => {
     nn.quantize(src, { groupSize: 32, bits: 4, filter: (p) => (p === 'layers.1' ? { bits: 8 } : p !== 'lm_head') });
     const weights = src.namedParameters();
     const config = { group_size: 32, bits: 4, 'layers.1': { bits: 8 } };
-    const dst = nn.quantizeFromCheckpoint(new Net(), weights.map(([k]) => k), config);
+    const dst = nn.quantizeFromCheckpoint(
+      new Net(),
+      weights.map(([k]) => k),
+      config,
+    );
     dst.loadWeights(weights);
     expect((dst.layers[1] as unknown as nn.QuantizedLinear).bits).toBe(8);
     expect(dst.lmHead).toBeInstanceOf(nn.Linear);

@@ -8,7 +8,11 @@ import { type Spec, fixture, makeSchedule } from './train-fixtures.js';
 // last bits): the file runs on the CPU.
 useCpuDevice(mx);
 
-const golden = fixture<{ steps: number[]; schedules: Record<string, { spec: Spec; values: number[]; dtypes: string[] }>; sgdCosineLearningRates: number[] }>('train_schedules.json');
+const golden = fixture<{
+  steps: number[];
+  schedules: Record<string, { spec: Spec; values: number[]; dtypes: string[] }>;
+  sgdCosineLearningRates: number[];
+}>('train_schedules.json');
 
 describe('schedules match mlx.optimizers (golden values from Python MLX)', () => {
   for (const [name, { spec, values, dtypes }] of Object.entries(golden.schedules)) {

@@ -76,7 +76,9 @@ describe('training an MLP', () => {
     }
     const acc = accuracy(model, test.x, test.y);
     const seconds = (performance.now() - t0) / 1000;
-    console.log(`MLP: loss ${first.toFixed(3)} → ${last.toFixed(3)}, held-out accuracy ${(acc * 100).toFixed(1)}%, ${seconds.toFixed(1)} s`);
+    console.log(
+      `MLP: loss ${first.toFixed(3)} → ${last.toFixed(3)}, held-out accuracy ${(acc * 100).toFixed(1)}%, ${seconds.toFixed(1)} s`,
+    );
     expect(last).toBeLessThan(first / 5);
     expect(acc).toBeGreaterThanOrEqual(0.98);
     expect(accuracy(model, train.x, train.y)).toBeGreaterThanOrEqual(0.98);

@@ -64,7 +64,13 @@ describe('saveWeights / loadWeights', () => {
   it('non-strict loads a subset but still rejects wrong shapes', () => {
     const m = new Net();
     const w = mx.ones([8]);
-    m.loadWeights([['norm.weight', w], ['extra.thing', mx.ones([1])]], { strict: false });
+    m.loadWeights(
+      [
+        ['norm.weight', w],
+        ['extra.thing', mx.ones([1])],
+      ],
+      { strict: false },
+    );
     expect(m.norm.weight).toBe(w);
     expect(() => m.loadWeights([['norm.weight', mx.ones([9])]], { strict: false })).toThrow(
       "loadWeights: 1 weight with the wrong shape: 'norm.weight' expected shape [8] but got [9]",
@@ -75,14 +81,26 @@ describe('saveWeights / loadWeights', () => {
     const file = join(dir, 'bad.safetensors');
     await save(file, { 'inProj.weight': mx.zeros([8, 4]) });
     expect(() => new Net().loadWeights(file, { strict: false })).not.toThrow();
-    expect(() => new Net().loadWeights(file)).toThrow(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 4 weights missing: .*1 weight unexpected: 'inProj.weight'$`));
+    expect(() => new Net().loadWeights(file)).toThrow(
+      new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: 4 weights missing: .*1 weight unexpected: 'inProj.weight'$`),
+    );
     expect(() => new Net().loadWeights(join(dir, 'nope.safetensors'))).toThrow(/nope\.safetensors/);
   });
 
   it('rejects malformed sources and duplicate names', () => {
     const m = new Net();
-    expect(() => m.loadWeights([['norm.weight', mx.ones([8])], ['norm.weight', mx.ones([8])]], { strict: false })).toThrow("weight 'norm.weight' is given more than once");
-    expect(() => m.loadWeights([['norm.weight', [1, 2] as unknown as mx.Array]], { strict: false })).toThrow(/'norm.weight' is not an mx.Array/);
+    expect(() =>
+      m.loadWeights(
+        [
+          ['norm.weight', mx.ones([8])],
+          ['norm.weight', mx.ones([8])],
+        ],
+        { strict: false },
+      ),
+    ).toThrow("weight 'norm.weight' is given more than once");
+    expect(() => m.loadWeights([['norm.weight', [1, 2] as unknown as mx.Array]], { strict: false })).toThrow(
+      /'norm.weight' is not an mx.Array/,
+    );
     expect(() => m.loadWeights(42 as unknown as string)).toThrow(/expected a path/);
     expect(() => m.loadWeights([['a'] as unknown as [string, mx.Array]])).toThrow(/\[name, array\] pairs/);
   });

@@ -35,7 +35,8 @@ export function checkJsonDepth(value: unknown, what: string, limit = MAX_JSON_DE
     const [v, depth] = stack.pop()!;
     if (v === null || typeof v !== 'object') continue;
     if (depth > limit) throw new ConstraintError(`${what} nests too deeply (more than ${limit} levels of JSON)`);
-    for (const child of Array.isArray(v) ? v : Object.values(v)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    for (const child of Array.isArray(v) ? v : Object.values(v))
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
   }
 }
 

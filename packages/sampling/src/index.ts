@@ -12,7 +12,11 @@ export { applyMinP, applyTopK, applyTopP, applyXtc, categoricalSampling } from '
 export { makeSampler } from './mlx/sampler.js';
 export type { SampleOptions, Sampler } from './mlx/sampler.js';
 export {
-  makeFrequencyPenalty, makeLogitBias, makeLogitsProcessors, makePresencePenalty, makeRepetitionPenalty,
+  makeFrequencyPenalty,
+  makeLogitBias,
+  makeLogitsProcessors,
+  makePresencePenalty,
+  makeRepetitionPenalty,
 } from './mlx/processors.js';
 export type { LogitsProcessor, Tokens } from './mlx/processors.js';
 export type { LogitsProcessorOptions, SamplerOptions } from './options.js';

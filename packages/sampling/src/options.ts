@@ -108,10 +108,23 @@ export function checkTemperature(t: unknown): number {
 }
 
 const SAMPLER_KEYS: readonly string[] = [
-  'temperature', 'topP', 'topK', 'minP', 'minTokensToKeep', 'xtcProbability', 'xtcThreshold', 'xtcSpecialTokens',
+  'temperature',
+  'topP',
+  'topK',
+  'minP',
+  'minTokensToKeep',
+  'xtcProbability',
+  'xtcThreshold',
+  'xtcSpecialTokens',
 ] satisfies (keyof SamplerOptions)[];
 const PROCESSOR_KEYS: readonly string[] = [
-  'logitBias', 'repetitionPenalty', 'repetitionContextSize', 'presencePenalty', 'presenceContextSize', 'frequencyPenalty', 'frequencyContextSize',
+  'logitBias',
+  'repetitionPenalty',
+  'repetitionContextSize',
+  'presencePenalty',
+  'presenceContextSize',
+  'frequencyPenalty',
+  'frequencyContextSize',
 ] satisfies (keyof LogitsProcessorOptions)[];
 
 /** Edit distance (insertions, deletions, substitutions) between two option names. */
@@ -155,7 +168,9 @@ export function checkOptionKeys(options: object, allowed: readonly string[], wha
   for (const key of Object.keys(options)) {
     if (allowed.includes(key) || (options as Record<string, unknown>)[key] === undefined) continue;
     const near = nearestKey(key, allowed);
-    throw new TypeError(`${what}: unknown option ${JSON.stringify(key)}${near === undefined ? '' : ` (did you mean ${JSON.stringify(near)}?)`}`);
+    throw new TypeError(
+      `${what}: unknown option ${JSON.stringify(key)}${near === undefined ? '' : ` (did you mean ${JSON.stringify(near)}?)`}`,
+    );
   }
 }
 
@@ -204,7 +219,8 @@ export function normalizeBias(bias: LogitsProcessorOptions['logitBias']): { ids:
   const values: number[] = [];
   for (const [k, v] of entries) {
     const id = typeof k === 'string' ? Number(k) : k;
-    if (!Number.isInteger(id) || (id as number) < 0) throw new TypeError(`logitBias: key ${String(k)} is not a non-negative integer token id`);
+    if (!Number.isInteger(id) || (id as number) < 0)
+      throw new TypeError(`logitBias: key ${String(k)} is not a non-negative integer token id`);
     ids.push(id as number);
     values.push(checkFinite(v, `logitBias[${String(k)}]`));
   }

@@ -41,7 +41,9 @@ describe('chi-square goodness of fit', () => {
 
   it('MLX path (explicit key)', () => {
     const sample = makeSampler(options);
-    const tokens = sample(mx.broadcastTo(mx.array([logprobs], { dtype: 'float32' }), [N, row.length]), { key: mx.random.key(77) }).tolist() as number[];
+    const tokens = sample(mx.broadcastTo(mx.array([logprobs], { dtype: 'float32' }), [N, row.length]), {
+      key: mx.random.key(77),
+    }).tolist() as number[];
     const counts = new Array(row.length).fill(0);
     for (const t of tokens) counts[t]++;
     check(counts);
@@ -58,7 +60,10 @@ describe('chi-square goodness of fit', () => {
   it('XTC applies with its probability on both paths', () => {
     // Threshold 0.2 removes the top tokens above it except the least likely of them.
     const probs = softmax(logprobs);
-    const above = probs.map((p, i) => [p, i] as const).filter(([p]) => p > 0.2).sort((a, b) => b[0] - a[0]);
+    const above = probs
+      .map((p, i) => [p, i] as const)
+      .filter(([p]) => p > 0.2)
+      .sort((a, b) => b[0] - a[0]);
     expect(above.length).toBeGreaterThan(1);
     const top = above[0][1];
     const opts = { temperature: 1, xtcProbability: 0.4, xtcThreshold: 0.2 };

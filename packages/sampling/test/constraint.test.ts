@@ -95,7 +95,9 @@ describe('TokenConstraint', () => {
   it('refuses schemas nested past 128 levels before serializing them (no stack overflow)', () => {
     let deep: unknown = {};
     for (let i = 0; i < 100_000; i++) deep = [deep];
-    expect(() => TokenConstraint.jsonSchema(vocab, { type: 'object', properties: { a: deep } })).toThrow(/nests too deeply \(more than 128 levels/);
+    expect(() => TokenConstraint.jsonSchema(vocab, { type: 'object', properties: { a: deep } })).toThrow(
+      /nests too deeply \(more than 128 levels/,
+    );
     expect(() => checkJsonDepth({ a: [[[]]] }, 'x', 3)).toThrow(/x nests too deeply/);
     expect(() => checkJsonDepth({ a: [[]] }, 'x', 3)).not.toThrow();
   });

@@ -4,11 +4,23 @@ import { describe, expect, it } from 'vitest';
 import * as js from '../src/js/index.js';
 import * as ml from '../src/index.js';
 
-const lp = () => mx.logSoftmax(mx.array([[1, 2, 3, 4], [0, 1, 0, 1]], { dtype: 'float32' }));
+const lp = () =>
+  mx.logSoftmax(
+    mx.array(
+      [
+        [1, 2, 3, 4],
+        [0, 1, 0, 1],
+      ],
+      { dtype: 'float32' },
+    ),
+  );
 const jlp = () => [Float32Array.of(-3, -2, -1, -0.5), Float32Array.of(-1, -2, -1, -2)];
 
 describe('sampler options', () => {
-  for (const [make, name] of [[ml.makeSampler, 'mlx'], [js.makeSampler, 'js']] as const) {
+  for (const [make, name] of [
+    [ml.makeSampler, 'mlx'],
+    [js.makeSampler, 'js'],
+  ] as const) {
     it(`${name}: ranges`, () => {
       const mk = make as (o: object) => unknown;
       expect(() => mk({ temperature: -1 })).toThrow(/temperature must be a finite number >= 0, got -1/);
@@ -27,8 +39,12 @@ describe('sampler options', () => {
   it('unknown keys of the per-call options are errors too', () => {
     const row = Float32Array.of(-1, -2);
     expect(() => js.categoricalSampling(row, 1, { rng: Math.random } as object)).toThrow(/categoricalSampling: unknown option "rng"/);
-    expect(() => js.applyXtc(row, 1, 0.1, [], { Random: Math.random } as object)).toThrow(/applyXtc: unknown option "Random" \(did you mean "random"\?\)/);
-    expect(() => ml.categoricalSampling(lp(), 1, { keys: mx.random.key(0) } as object)).toThrow(/categoricalSampling: unknown option "keys" \(did you mean "key"\?\)/);
+    expect(() => js.applyXtc(row, 1, 0.1, [], { Random: Math.random } as object)).toThrow(
+      /applyXtc: unknown option "Random" \(did you mean "random"\?\)/,
+    );
+    expect(() => ml.categoricalSampling(lp(), 1, { keys: mx.random.key(0) } as object)).toThrow(
+      /categoricalSampling: unknown option "keys" \(did you mean "key"\?\)/,
+    );
     expect(() => ml.applyXtc(lp(), 1, 0.1, [], { seed: 1 } as object)).toThrow(/applyXtc: unknown option "seed"/);
     expect(js.categoricalSampling(row, 1, { random: () => 0 })).toBe(0);
   });
@@ -68,7 +84,10 @@ describe('sampler options', () => {
 });
 
 describe('building blocks', () => {
-  for (const [m, name, x] of [[ml, 'mlx', lp], [js, 'js', jlp]] as const) {
+  for (const [m, name, x] of [
+    [ml, 'mlx', lp],
+    [js, 'js', jlp],
+  ] as const) {
     it(`${name}: precise errors`, () => {
       const mod = m as unknown as Record<string, (...a: unknown[]) => unknown>;
       expect(() => mod.applyTopP(x(), 0)).toThrow(/topP must be in \(0, 1\], got 0/);
@@ -89,7 +108,9 @@ describe('processors', () => {
       expect(() => mod.makeLogitsProcessors({ repetitionPenalty: -1 })).toThrow(/repetitionPenalty must be > 0/);
       expect(() => mod.makeRepetitionPenalty(0)).toThrow(/repetitionPenalty must be > 0/);
       expect(() => mod.makeLogitsProcessors({ presencePenalty: Number.NaN })).toThrow(/presencePenalty must be a finite number/);
-      expect(() => mod.makeLogitsProcessors({ frequencyPenalty: 1, frequencyContextSize: 0 })).toThrow(/frequencyContextSize must be a positive integer/);
+      expect(() => mod.makeLogitsProcessors({ frequencyPenalty: 1, frequencyContextSize: 0 })).toThrow(
+        /frequencyContextSize must be a positive integer/,
+      );
       expect(() => mod.makeLogitsProcessors({ logitBias: { '-3': 1 } })).toThrow(/logitBias: key -3/);
       expect(() => mod.makeLogitsProcessors({ logitBias: { 2: Number.POSITIVE_INFINITY } })).toThrow(/logitBias\[2\]/);
       expect(mod.makeLogitsProcessors({ repetitionPenalty: 0, presencePenalty: 0 })).toHaveLength(0);

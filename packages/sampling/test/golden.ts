@@ -17,7 +17,11 @@ export const golden: Golden = JSON.parse(readFileSync(join(import.meta.dirname, 
 export const decode = (rows: Row[]): number[][] => rows.map((r) => r.map((v) => (v === null ? Number.NEGATIVE_INFINITY : v)));
 
 /** Same kept set (finite entries) and values within float32 rounding. */
-export function expectRowsClose(actual: ArrayLike<number>[], expected: Row[], expect: (v: unknown) => { toBe: (x: unknown) => void; toEqual: (x: unknown) => void }) {
+export function expectRowsClose(
+  actual: ArrayLike<number>[],
+  expected: Row[],
+  expect: (v: unknown) => { toBe: (x: unknown) => void; toEqual: (x: unknown) => void },
+) {
   const exp = decode(expected);
   expect(actual.length).toBe(exp.length);
   for (let i = 0; i < exp.length; i++) {

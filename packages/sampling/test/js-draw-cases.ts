@@ -67,7 +67,13 @@ export const samplerOptions: Record<string, Omit<JsSamplerOptions, 'seed' | 'ran
   min_p: { temperature: 1.2, minP: 0.05 },
   min_p_keep: { temperature: 0.8, minP: 0.3, minTokensToKeep: 3 },
   every_filter: {
-    temperature: 0.8, topP: 0.95, minP: 0.05, topK: 50, xtcProbability: 0.5, xtcThreshold: 0.1, xtcSpecialTokens: [3, 7],
+    temperature: 0.8,
+    topP: 0.95,
+    minP: 0.05,
+    topK: 50,
+    xtcProbability: 0.5,
+    xtcThreshold: 0.1,
+    xtcSpecialTokens: [3, 7],
   },
   xtc_always: { temperature: 1, xtcProbability: 1, xtcThreshold: 0.02 },
   xtc_top_k: { temperature: 0.7, xtcProbability: 0.7, xtcThreshold: 0.05, topK: 20, xtcSpecialTokens: [0] },
@@ -84,6 +90,17 @@ export const SEEDS = [0, 1, 2];
 export const DRAWS = 4;
 /** Batch cases: these rows drawn together in one call. */
 export const batchCases: Record<string, { rows: [string, number][] }> = {
-  mixed_small: { rows: [['v1000_ties', 11], ['v1000_ties', 12], ['v1000_ties', 13]] },
-  qwen3_pair: { rows: [['qwen3_sd3', 21], ['qwen3_peaked', 22]] },
+  mixed_small: {
+    rows: [
+      ['v1000_ties', 11],
+      ['v1000_ties', 12],
+      ['v1000_ties', 13],
+    ],
+  },
+  qwen3_pair: {
+    rows: [
+      ['qwen3_sd3', 21],
+      ['qwen3_peaked', 22],
+    ],
+  },
 };

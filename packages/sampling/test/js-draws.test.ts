@@ -58,7 +58,10 @@ function randomRow(random: () => number): Float32Array {
   const vocab = 2 + Math.floor(random() * 400);
   const kind = Math.floor(random() * 6);
   const sd = [0.1, 1, 3, 8, 30, 2][kind];
-  const row = makeRow({ vocab, sd, step: kind === 5 ? 0.25 : undefined, masked: random() < 0.3 ? random() * 0.8 : undefined, raw: random() < 0.3 }, Math.floor(random() * 2 ** 31));
+  const row = makeRow(
+    { vocab, sd, step: kind === 5 ? 0.25 : undefined, masked: random() < 0.3 ? random() * 0.8 : undefined, raw: random() < 0.3 },
+    Math.floor(random() * 2 ** 31),
+  );
   if (random() < 0.1) row.fill(-120); // probabilities that underflow float32
   if (random() < 0.1) row[0] = 95; // exp overflows float32
   return row;
@@ -117,15 +120,21 @@ describe('same draws as the full-sort sampler (random rows)', () => {
       expect(applyXtc(row, 1, 0.05, [0], { random: () => 0 })).toEqual(sorting.applyXtc(row, 1, 0.05, [0], { random: () => 0 }));
       const u = seededRandom(c);
       const v = seededRandom(c);
-      expect(catching(() => categoricalSampling(row, 0.8, { random: u }))).toEqual(catching(() => sortingCategorical(row, 0.8, { random: v })));
+      expect(catching(() => categoricalSampling(row, 0.8, { random: u }))).toEqual(
+        catching(() => sortingCategorical(row, 0.8, { random: v })),
+      );
     }
   });
 
-  it('Qwen3-sized rows: the issue\'s filters on many seeds', () => {
+  it("Qwen3-sized rows: the issue's filters on many seeds", () => {
     const random = seededRandom(99);
     for (let c = 0; c < 6; c++) {
       const row = makeRow({ vocab: 151936, sd: [1, 2, 3, 4, 6, 3][c], spike: c === 5 ? 10 : undefined }, 500 + c);
-      for (const opts of [{ temperature: 0.7, topP: 0.9, topK: 40 }, { temperature: 1, topP: 0.95 }, { temperature: 0.8, minP: 0.05, topK: 100 }]) {
+      for (const opts of [
+        { temperature: 0.7, topP: 0.9, topK: 40 },
+        { temperature: 1, topP: 0.95 },
+        { temperature: 0.8, minP: 0.05, topK: 100 },
+      ]) {
         const seed = Math.floor(random() * 1e6);
         const ours = makeSampler({ ...opts, seed });
         const theirs = makeSortingSampler({ ...opts, seed });
@@ -139,7 +148,9 @@ describe('rows without a distribution', () => {
   it('NaN and +Infinity are errors naming the index', () => {
     const row = Float32Array.of(-1, -2, Number.NaN, -3);
     expect(() => makeSampler({ temperature: 1, topP: 0.9 })(row)).toThrow(/sampler: log-probabilities must not be NaN \(index 2\)/);
-    expect(() => makeSampler({ temperature: 1 })(Float32Array.of(-1, Number.POSITIVE_INFINITY))).toThrow(/must not be \+Infinity \(index 1\)/);
+    expect(() => makeSampler({ temperature: 1 })(Float32Array.of(-1, Number.POSITIVE_INFINITY))).toThrow(
+      /must not be \+Infinity \(index 1\)/,
+    );
     expect(() => applyTopP(row, 0.5)).toThrow(/applyTopP: log-probabilities must not be NaN/);
   });
 
@@ -156,4 +167,3 @@ function catching(fn: () => unknown): unknown {
     return `${(e as Error).name}: ${(e as Error).message}`;
   }
 }
-

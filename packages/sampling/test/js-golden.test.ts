@@ -11,10 +11,13 @@ describe('js filters match mlx-lm', () => {
     it(`${c.filter} ${JSON.stringify(c.params)}`, () => {
       const p = c.params;
       const out =
-        c.filter === 'topK' ? applyTopK(logprobs(), p.topK)
-        : c.filter === 'topP' ? applyTopP(logprobs(), p.topP)
-        : c.filter === 'minP' ? applyMinP(logprobs(), p.minP, p.minTokensToKeep)
-        : applyXtc(logprobs(), p.xtcProbability, p.xtcThreshold, p.xtcSpecialTokens);
+        c.filter === 'topK'
+          ? applyTopK(logprobs(), p.topK)
+          : c.filter === 'topP'
+            ? applyTopP(logprobs(), p.topP)
+            : c.filter === 'minP'
+              ? applyMinP(logprobs(), p.minP, p.minTokensToKeep)
+              : applyXtc(logprobs(), p.xtcProbability, p.xtcThreshold, p.xtcSpecialTokens);
       expectRowsClose(out, c.output, expect);
     });
   }

@@ -11,7 +11,9 @@ function reachable(file: string, seen = new Set<string>()): Set<string> {
   if (seen.has(file)) return seen;
   seen.add(file);
   // Comments hold usage examples (`from '@mlxn/sampling/js'`), not imports.
-  const src = readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+  const src = readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
   for (const m of src.matchAll(/(?:import|export)[^'"]*?from\s+['"]([^'"]+)['"]|import\(['"]([^'"]+)['"]\)/g)) {
     const spec = m[1] ?? m[2];
     expect(spec.startsWith('.'), `${file} imports ${spec}`).toBe(true);
@@ -34,9 +36,12 @@ describe('@mlxn/sampling/js', () => {
       const s = m.makeSampler({ temperature: 0.7, topK: 2, seed: 1 });
       const t = s(new Float32Array([-3, -0.1, -2, -9]));
       process.stdout.write(JSON.stringify({ t, loaded: Object.keys(m).length }));`;
-    const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-      encoding: 'utf8', env: { ...process.env, MLXN_NATIVE_PATH: '/nonexistent/mlxn.node' },
-    }));
+    const out = JSON.parse(
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+        encoding: 'utf8',
+        env: { ...process.env, MLXN_NATIVE_PATH: '/nonexistent/mlxn.node' },
+      }),
+    );
     expect([1, 2]).toContain(out.t);
     expect(out.loaded).toBeGreaterThan(5);
   });

@@ -12,10 +12,13 @@ describe('filters match mlx-lm', () => {
     it(`${c.filter} ${JSON.stringify(c.params)}`, () => {
       const p = c.params;
       const out =
-        c.filter === 'topK' ? applyTopK(logprobs(), p.topK)
-        : c.filter === 'topP' ? applyTopP(logprobs(), p.topP)
-        : c.filter === 'minP' ? applyMinP(logprobs(), p.minP, p.minTokensToKeep)
-        : applyXtc(logprobs(), p.xtcProbability, p.xtcThreshold, p.xtcSpecialTokens);
+        c.filter === 'topK'
+          ? applyTopK(logprobs(), p.topK)
+          : c.filter === 'topP'
+            ? applyTopP(logprobs(), p.topP)
+            : c.filter === 'minP'
+              ? applyMinP(logprobs(), p.minP, p.minTokensToKeep)
+              : applyXtc(logprobs(), p.xtcProbability, p.xtcThreshold, p.xtcSpecialTokens);
       expect(out.shape).toEqual([3, 16]);
       expectRowsClose(rows(out), c.output, expect);
     });
@@ -23,7 +26,11 @@ describe('filters match mlx-lm', () => {
 
   it('filters one row ([V]) like a batch of one', () => {
     const row = mx.array(golden.logprobs[1], { dtype: 'float32' });
-    expectRowsClose([applyTopP(row, 0.7).tolist() as number[]], [golden.filters.find((f) => f.filter === 'topP' && f.params.topP === 0.7)!.output[1]], expect);
+    expectRowsClose(
+      [applyTopP(row, 0.7).tolist() as number[]],
+      [golden.filters.find((f) => f.filter === 'topP' && f.params.topP === 0.7)!.output[1]],
+      expect,
+    );
   });
 });
 
@@ -44,11 +51,20 @@ describe('logits processors match mlx-lm', () => {
     });
   }
 
-  it('a [B, T] token array uses each row\'s own last tokens', () => {
-    const hist = [[1, 5, 5, 2], [0, 0, 15, 7], [3, 3, 3, 3]];
+  it("a [B, T] token array uses each row's own last tokens", () => {
+    const hist = [
+      [1, 5, 5, 2],
+      [0, 0, 15, 7],
+      [3, 3, 3, 3],
+    ];
     const [rep] = makeLogitsProcessors({ repetitionPenalty: 1.3, repetitionContextSize: 2 });
     const out = rows(rep(mx.array(hist, { dtype: 'int32' }), mx.array(golden.logits, { dtype: 'float32' })));
-    const ragged = rows(rep(hist.map((h) => h.slice(-2)), mx.array(golden.logits, { dtype: 'float32' })));
+    const ragged = rows(
+      rep(
+        hist.map((h) => h.slice(-2)),
+        mx.array(golden.logits, { dtype: 'float32' }),
+      ),
+    );
     expect(out).toEqual(ragged);
     const changed = out.map((r, i) => r.flatMap((v, j) => (v !== golden.logits[i][j] ? [j] : [])));
     expect(changed).toEqual([[2, 5], [7, 15], [3]]);
@@ -68,7 +84,7 @@ describe('logits processors match mlx-lm', () => {
   });
 });
 
-describe('sampling with the global seed draws mlx-lm\'s tokens', () => {
+describe("sampling with the global seed draws mlx-lm's tokens", () => {
   for (const c of golden.samples) {
     it(JSON.stringify(c.params), () => {
       const sample = makeSampler(c.params);

@@ -9,14 +9,33 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { ChatMessage } from '@mlxn/io';
-import { type FinishReason, ReplyParser, type ReplyPart, type ResponseFormat, compileReplyConstraint, encodePrompt, prepareConstraintVocabulary, promptOpensThinking, toOpenAIToolCall } from '@mlxn/models-qwen3';
+import {
+  type FinishReason,
+  ReplyParser,
+  type ReplyPart,
+  type ResponseFormat,
+  compileReplyConstraint,
+  encodePrompt,
+  prepareConstraintVocabulary,
+  promptOpensThinking,
+  toOpenAIToolCall,
+} from '@mlxn/models-qwen3';
 import { ConstraintError } from '@mlxn/sampling';
 import { badRequest } from './errors.js';
 import { completionBudget, planChoices } from './options.js';
 import { type ChatRequest, type ChatRequestMessage, chatRequestSchema, parseBody } from './requests.js';
 import { runChoices } from './run.js';
 import type { RowEvent } from './scheduler.js';
-import { type HandlerContext, type RequestRun, checkModel, logprobEntry, newId, openEventStream, sendEvent, usageOf } from './handler-shared.js';
+import {
+  type HandlerContext,
+  type RequestRun,
+  checkModel,
+  logprobEntry,
+  newId,
+  openEventStream,
+  sendEvent,
+  usageOf,
+} from './handler-shared.js';
 
 type OpenAIToolCall = { id: string; type: 'function'; function: { name: string; arguments: string } };
 
@@ -96,11 +115,17 @@ export async function handleChat(ctx: HandlerContext, body: unknown, res: Server
   const r = parseBody(chatRequestSchema, body);
   checkModel(ctx, r.model);
   const toolChoice = r.tool_choice ?? 'auto';
-  const structured = (r.response_format != null && r.response_format.type !== 'text') || toolChoice === 'required' || typeof toolChoice === 'object';
+  const structured =
+    (r.response_format != null && r.response_format.type !== 'text') || toolChoice === 'required' || typeof toolChoice === 'object';
   if (structured && r.stop != null) {
-    throw badRequest('stop cannot be combined with response_format json_schema/json_object or a required tool_choice: a stop string could cut the document', 'stop', 'invalid_value');
+    throw badRequest(
+      'stop cannot be combined with response_format json_schema/json_object or a required tool_choice: a stop string could cut the document',
+      'stop',
+      'invalid_value',
+    );
   }
-  if (r.top_logprobs != null && r.top_logprobs > 0 && r.logprobs !== true) throw badRequest('top_logprobs requires logprobs: true', 'top_logprobs', 'invalid_value');
+  if (r.top_logprobs != null && r.top_logprobs > 0 && r.logprobs !== true)
+    throw badRequest('top_logprobs requires logprobs: true', 'top_logprobs', 'invalid_value');
   const tools = toolChoice === 'none' || r.tools == null || r.tools.length === 0 ? undefined : r.tools;
   const kwargs = r.chat_template_kwargs ?? {};
   const enableThinking = typeof kwargs.enable_thinking === 'boolean' ? kwargs.enable_thinking : undefined;
@@ -109,7 +134,11 @@ export async function handleChat(ctx: HandlerContext, body: unknown, res: Server
   try {
     encoded = encodePrompt(ctx.model, templateMessages(r.messages), { tools, enableThinking, templateVariables }, 'chat template');
   } catch (e) {
-    throw badRequest(`the messages could not be rendered with the model's chat template: ${(e as Error).message}`, 'messages', 'invalid_value');
+    throw badRequest(
+      `the messages could not be rendered with the model's chat template: ${(e as Error).message}`,
+      'messages',
+      'invalid_value',
+    );
   }
   const requested = r.max_completion_tokens ?? r.max_tokens;
   const param = r.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
@@ -146,11 +175,20 @@ export async function handleChat(ctx: HandlerContext, body: unknown, res: Server
   const stream = r.stream === true;
   const includeUsage = r.stream_options?.include_usage === true;
   const topLogprobs = wantLogprobs ? (r.top_logprobs ?? 0) : 0;
-  const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({ id, object: 'chat.completion.chunk', created, model: ctx.modelId, system_fingerprint: ctx.fingerprint, choices, ...extra });
+  const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
+    id,
+    object: 'chat.completion.chunk',
+    created,
+    model: ctx.modelId,
+    system_fingerprint: ctx.fingerprint,
+    choices,
+    ...extra,
+  });
 
   if (stream) {
     openEventStream(res, ctx);
-    for (let i = 0; i < plans.length; i++) sendEvent(res, chunk([{ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]));
+    for (let i = 0; i < plans.length; i++)
+      sendEvent(res, chunk([{ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]));
   }
   const onEvent = (i: number, e: RowEvent) => {
     if (e.type === 'error') return;
@@ -170,7 +208,11 @@ export async function handleChat(ctx: HandlerContext, body: unknown, res: Server
     const lp = wantLogprobs && logprobs[i].length > 0 ? { content: logprobs[i].splice(0) } : null;
     sendEvent(res, chunk([{ index: i, delta: delta ?? {}, logprobs: lp, finish_reason: finish[i] }]));
   };
-  await runChoices(ctx.scheduler, { prompt: encoded.tokens, plans, topLogprobs, signal: run.signal, startedAt: run.startedAt, onEvent }, run.stats);
+  await runChoices(
+    ctx.scheduler,
+    { prompt: encoded.tokens, plans, topLogprobs, signal: run.signal, startedAt: run.startedAt, onEvent },
+    run.stats,
+  );
   run.finishReasons = finish.map((f) => f ?? 'stop');
   if (run.signal.aborted) return; // the caller answers for a request that was stopped
   const usage = usageOf(run.stats);
@@ -179,10 +221,21 @@ export async function handleChat(ctx: HandlerContext, body: unknown, res: Server
     return;
   }
   const choices = replies.map((reply, i) => {
-    const message: Record<string, unknown> = { role: 'assistant', content: reply.content === '' && reply.toolCalls.length > 0 ? null : reply.content };
+    const message: Record<string, unknown> = {
+      role: 'assistant',
+      content: reply.content === '' && reply.toolCalls.length > 0 ? null : reply.content,
+    };
     if (reply.parser.sawReasoning || reply.reasoning !== '') message.reasoning_content = reply.reasoning;
     if (reply.toolCalls.length > 0) message.tool_calls = reply.toolCalls;
     return { index: i, message, logprobs: wantLogprobs ? { content: logprobs[i] } : null, finish_reason: finish[i] };
   });
-  ctx.sendJson(res, 200, { id, object: 'chat.completion', created, model: ctx.modelId, system_fingerprint: ctx.fingerprint, choices, usage });
+  ctx.sendJson(res, 200, {
+    id,
+    object: 'chat.completion',
+    created,
+    model: ctx.modelId,
+    system_fingerprint: ctx.fingerprint,
+    choices,
+    usage,
+  });
 }

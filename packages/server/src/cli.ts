@@ -4,7 +4,16 @@
  * request on stderr. Ctrl-C (or SIGTERM) stops the running generations and closes the server;
  * a second Ctrl-C exits at once. Exit codes: 0 closed, 1 failed, 2 called wrongly.
  */
-import { type CommandSpec, UsageError, flag, formatBytes, helpText, onInterrupt, parseCommand, versionLine } from '@mlxn/models-qwen3/cli-args';
+import {
+  type CommandSpec,
+  UsageError,
+  flag,
+  formatBytes,
+  helpText,
+  onInterrupt,
+  parseCommand,
+  versionLine,
+} from '@mlxn/models-qwen3/cli-args';
 import { createServer } from './server.js';
 
 const SERVE: CommandSpec = {
@@ -17,7 +26,11 @@ const SERVE: CommandSpec = {
     'model-id': { kind: 'string', value: 'NAME', help: 'The model name clients use (default: --model as given).' },
     host: { kind: 'string', value: 'HOST', help: 'Interface to listen on (default 127.0.0.1: this machine only).' },
     port: { kind: 'int', value: 'N', help: 'Port (default 8080; 0 picks a free one).' },
-    'api-key': { kind: 'string', value: 'KEY', help: 'Require "Authorization: Bearer KEY" on /v1 requests (default: the MLXN_API_KEY environment variable, else none).' },
+    'api-key': {
+      kind: 'string',
+      value: 'KEY',
+      help: 'Require "Authorization: Bearer KEY" on /v1 requests (default: the MLXN_API_KEY environment variable, else none).',
+    },
     cors: { kind: 'strings', value: 'ORIGIN', help: 'An origin allowed to call from a browser ("*" for any; default none).' },
     'max-tokens': { kind: 'int', value: 'N', help: 'Largest max_tokens a request may ask for (default 4096).' },
     'default-max-tokens': { kind: 'int', value: 'N', help: 'max_tokens of requests that give none (default 512).' },
@@ -25,11 +38,16 @@ const SERVE: CommandSpec = {
     'max-queue': { kind: 'int', value: 'N', help: 'Most sequences waiting to join the batch; more get 429 (default 64).' },
     'max-body-bytes': { kind: 'int', value: 'N', help: 'Largest request body (default 4194304).' },
     'prefix-cache-entries': { kind: 'int', value: 'N', help: 'Most sequences the prompt-prefix cache keeps; 0 turns it off (default 16).' },
-    'prefix-cache-bytes': { kind: 'int', value: 'N', help: 'Most bytes of keys and values the prompt-prefix cache keeps (default 536870912).' },
+    'prefix-cache-bytes': {
+      kind: 'int',
+      value: 'N',
+      help: 'Most bytes of keys and values the prompt-prefix cache keeps (default 536870912).',
+    },
     'request-timeout': { kind: 'int', value: 'SECONDS', help: 'Stop a request running longer (default 600).' },
     revision: { kind: 'string', value: 'REV', help: 'Hub revision (branch, tag or commit) of --model.' },
   },
-  epilog: 'Example:\n  mlxn-serve --model Qwen/Qwen3-0.6B --port 8080\n  curl http://127.0.0.1:8080/v1/chat/completions -H "Content-Type: application/json" \\\n    -d \'{"model":"Qwen/Qwen3-0.6B","messages":[{"role":"user","content":"Hi"}]}\'',
+  epilog:
+    'Example:\n  mlxn-serve --model Qwen/Qwen3-0.6B --port 8080\n  curl http://127.0.0.1:8080/v1/chat/completions -H "Content-Type: application/json" \\\n    -d \'{"model":"Qwen/Qwen3-0.6B","messages":[{"role":"user","content":"Hi"}]}\'',
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -28,10 +28,16 @@ export async function handleCompletion(ctx: HandlerContext, body: unknown, res: 
   const r = parseBody(completionRequestSchema, body);
   checkModel(ctx, r.model);
   const echo = r.echo === true;
-  if (r.max_tokens === 0 && !echo) throw badRequest('max_tokens 0 needs echo: true (it scores the prompt without generating)', 'max_tokens', 'invalid_value');
-  if (r.suffix != null && r.suffix !== '') throw badRequest('suffix is not supported (Qwen3 has no fill-in-the-middle prompt)', 'suffix', 'unsupported_value');
-  if (r.best_of != null && r.best_of !== (r.n ?? 1)) throw badRequest('best_of other than n is not supported', 'best_of', 'unsupported_value');
-  const prompt = Array.isArray(r.prompt) && (typeof r.prompt[0] === 'string' || Array.isArray(r.prompt[0])) ? (r.prompt[0] as string | number[]) : (r.prompt as string | number[]);
+  if (r.max_tokens === 0 && !echo)
+    throw badRequest('max_tokens 0 needs echo: true (it scores the prompt without generating)', 'max_tokens', 'invalid_value');
+  if (r.suffix != null && r.suffix !== '')
+    throw badRequest('suffix is not supported (Qwen3 has no fill-in-the-middle prompt)', 'suffix', 'unsupported_value');
+  if (r.best_of != null && r.best_of !== (r.n ?? 1))
+    throw badRequest('best_of other than n is not supported', 'best_of', 'unsupported_value');
+  const prompt =
+    Array.isArray(r.prompt) && (typeof r.prompt[0] === 'string' || Array.isArray(r.prompt[0]))
+      ? (r.prompt[0] as string | number[])
+      : (r.prompt as string | number[]);
   let tokens: number[];
   try {
     tokens = encodePrompt(ctx.model, prompt, {}, 'prompt').tokens;
@@ -45,13 +51,26 @@ export async function handleCompletion(ctx: HandlerContext, body: unknown, res: 
   const plans = maxTokens === 0 ? [] : planChoices(ctx.model, r, maxTokens, wantLogprobs);
   const choiceCount = maxTokens === 0 ? (r.n ?? 1) : plans.length;
   const texts = Array.from({ length: choiceCount }, () => '');
-  const logprobs: LegacyLogprobs[] = texts.map(() => ({ tokens: [], token_logprobs: [], top_logprobs: topLogprobs > 0 ? [] : null, text_offset: [] }));
+  const logprobs: LegacyLogprobs[] = texts.map(() => ({
+    tokens: [],
+    token_logprobs: [],
+    top_logprobs: topLogprobs > 0 ? [] : null,
+    text_offset: [],
+  }));
   const finish: Array<string | null> = texts.map(() => null);
   const id = newId('cmpl');
   const created = Math.floor(Date.now() / 1000);
   const stream = r.stream === true;
   const includeUsage = r.stream_options?.include_usage === true;
-  const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({ id, object: 'text_completion', created, model: ctx.modelId, system_fingerprint: ctx.fingerprint, choices, ...extra });
+  const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
+    id,
+    object: 'text_completion',
+    created,
+    model: ctx.modelId,
+    system_fingerprint: ctx.fingerprint,
+    choices,
+    ...extra,
+  });
   // Offsets count characters of the whole completion, as OpenAI's do.
   const offsets = texts.map(() => 0);
 
@@ -88,7 +107,9 @@ export async function handleCompletion(ctx: HandlerContext, body: unknown, res: 
 
   if (stream) openEventStream(res, ctx);
   if (stream && echo) {
-    texts.forEach((_, i) => sendEvent(res, chunk([{ index: i, text: echoText, logprobs: echoLogprobs, finish_reason: maxTokens === 0 ? 'length' : null }])));
+    texts.forEach((_, i) =>
+      sendEvent(res, chunk([{ index: i, text: echoText, logprobs: echoLogprobs, finish_reason: maxTokens === 0 ? 'length' : null }])),
+    );
   }
   const onEvent = (i: number, e: RowEvent) => {
     if (e.type === 'error') return;
@@ -106,13 +127,18 @@ export async function handleCompletion(ctx: HandlerContext, body: unknown, res: 
     }
     if (e.type === 'done') finish[i] = e.finishReason === 'abort' ? 'stop' : e.finishReason;
     texts[i] += e.text;
-    if (stream && (e.text !== '' || lp !== null || finish[i] !== null)) sendEvent(res, chunk([{ index: i, text: e.text, logprobs: lp, finish_reason: finish[i] }]));
+    if (stream && (e.text !== '' || lp !== null || finish[i] !== null))
+      sendEvent(res, chunk([{ index: i, text: e.text, logprobs: lp, finish_reason: finish[i] }]));
   };
   if (maxTokens === 0) {
     run.stats.promptTokens = tokens.length;
     finish.fill('length');
   } else {
-    await runChoices(ctx.scheduler, { prompt: tokens, plans, topLogprobs, signal: run.signal, startedAt: run.startedAt, onEvent }, run.stats);
+    await runChoices(
+      ctx.scheduler,
+      { prompt: tokens, plans, topLogprobs, signal: run.signal, startedAt: run.startedAt, onEvent },
+      run.stats,
+    );
   }
   run.finishReasons = finish.map((f) => f ?? 'stop');
   if (run.signal.aborted) return;
@@ -122,5 +148,13 @@ export async function handleCompletion(ctx: HandlerContext, body: unknown, res: 
     return;
   }
   const choices = texts.map((text, i) => ({ index: i, text, logprobs: wantLogprobs ? logprobs[i] : null, finish_reason: finish[i] }));
-  ctx.sendJson(res, 200, { id, object: 'text_completion', created, model: ctx.modelId, system_fingerprint: ctx.fingerprint, choices, usage });
+  ctx.sendJson(res, 200, {
+    id,
+    object: 'text_completion',
+    created,
+    model: ctx.modelId,
+    system_fingerprint: ctx.fingerprint,
+    choices,
+    usage,
+  });
 }

@@ -5,7 +5,13 @@
  * `RateLimitError`).
  */
 
-export type ErrorType = 'invalid_request_error' | 'authentication_error' | 'not_found_error' | 'rate_limit_error' | 'server_error' | 'timeout_error';
+export type ErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'server_error'
+  | 'timeout_error';
 
 /** An error that becomes one HTTP response; nothing else is affected. */
 export class ApiError extends Error {
@@ -26,7 +32,8 @@ export class ApiError extends Error {
 }
 
 /** A malformed request: bad JSON, a wrong field, an out-of-range value (400). */
-export const badRequest = (message: string, param: string | null = null, code: string | null = null): ApiError => new ApiError(400, message, 'invalid_request_error', param, code);
+export const badRequest = (message: string, param: string | null = null, code: string | null = null): ApiError =>
+  new ApiError(400, message, 'invalid_request_error', param, code);
 
 /** A well-formed request this model cannot serve (too long for its context, for instance) (422). */
 export const unprocessable = (message: string, param: string | null = null, code: string | null = null): ApiError =>

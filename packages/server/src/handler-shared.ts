@@ -32,7 +32,14 @@ export interface RequestRun {
 }
 
 export function checkModel(ctx: HandlerContext, model: string): void {
-  if (model !== ctx.modelId) throw new ApiError(404, `The model '${model}' does not exist; this server serves '${ctx.modelId}'`, 'not_found_error', 'model', 'model_not_found');
+  if (model !== ctx.modelId)
+    throw new ApiError(
+      404,
+      `The model '${model}' does not exist; this server serves '${ctx.modelId}'`,
+      'not_found_error',
+      'model',
+      'model_not_found',
+    );
 }
 
 export const newId = (prefix: string): string => `${prefix}-${randomBytes(12).toString('hex')}`;
@@ -61,7 +68,13 @@ export function logprobEntry(ctx: HandlerContext, e: Extract<RowEvent, { type: '
 }
 
 export function openEventStream(res: ServerResponse, ctx: HandlerContext): void {
-  res.writeHead(200, { ...ctx.headers, 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+  res.writeHead(200, {
+    ...ctx.headers,
+    'Content-Type': 'text/event-stream; charset=utf-8',
+    'Cache-Control': 'no-cache',
+    Connection: 'keep-alive',
+    'X-Accel-Buffering': 'no',
+  });
   res.flushHeaders();
 }
 

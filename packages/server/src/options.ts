@@ -5,7 +5,13 @@
  * choice's sampler and logits processors. Choice `i` of a seeded request draws with seed
  * `seed + i`, so `n` choices differ and each is reproducible.
  */
-import { type GenerateOptions, type GenerationModel, type GenerationPlan, resolveGenerateOptions, withGenerationDefaults } from '@mlxn/models-qwen3';
+import {
+  type GenerateOptions,
+  type GenerationModel,
+  type GenerationPlan,
+  resolveGenerateOptions,
+  withGenerationDefaults,
+} from '@mlxn/models-qwen3';
 import { badRequest, unprocessable } from './errors.js';
 import type { CompletionRequest, ChatRequest } from './requests.js';
 
@@ -19,20 +25,46 @@ export interface GenerationLimits {
 
 type SamplingFields = Pick<
   ChatRequest & CompletionRequest,
-  'temperature' | 'top_p' | 'top_k' | 'min_p' | 'presence_penalty' | 'frequency_penalty' | 'repetition_penalty' | 'logit_bias' | 'seed' | 'stop' | 'n' | 'max_tokens'
+  | 'temperature'
+  | 'top_p'
+  | 'top_k'
+  | 'min_p'
+  | 'presence_penalty'
+  | 'frequency_penalty'
+  | 'repetition_penalty'
+  | 'logit_bias'
+  | 'seed'
+  | 'stop'
+  | 'n'
+  | 'max_tokens'
 >;
 
 /** The completion budget: the request's (checked against the ceiling and the context) or the default. */
-export function completionBudget(requested: number | null | undefined, promptTokens: number, model: GenerationModel, limits: GenerationLimits, param: string): number {
+export function completionBudget(
+  requested: number | null | undefined,
+  promptTokens: number,
+  model: GenerationModel,
+  limits: GenerationLimits,
+  param: string,
+): number {
   const ctx = model.config.maxPositionEmbeddings;
   if (promptTokens >= ctx) {
-    throw unprocessable(`the prompt has ${promptTokens} tokens; this model's context is ${ctx} tokens`, 'messages', 'context_length_exceeded');
+    throw unprocessable(
+      `the prompt has ${promptTokens} tokens; this model's context is ${ctx} tokens`,
+      'messages',
+      'context_length_exceeded',
+    );
   }
   const room = ctx - promptTokens;
   if (requested === null || requested === undefined) return Math.min(limits.defaultMaxTokens, limits.maxTokensCeiling, room);
-  if (requested > limits.maxTokensCeiling) throw badRequest(`${param} is ${requested}; this server allows at most ${limits.maxTokensCeiling}`, param, 'invalid_value');
+  if (requested > limits.maxTokensCeiling)
+    throw badRequest(`${param} is ${requested}; this server allows at most ${limits.maxTokensCeiling}`, param, 'invalid_value');
   if (requested > room) {
-    throw unprocessable(`the prompt (${promptTokens} tokens) plus ${param} (${requested}) exceeds this model's context of ${ctx} tokens`, param, 'context_length_exceeded');
+    throw unprocessable(
+      `the prompt (${promptTokens} tokens) plus ${param} (${requested}) exceeds this model's context of ${ctx} tokens`,
+      param,
+      'context_length_exceeded',
+    );
   }
   return requested;
 }
@@ -42,7 +74,13 @@ export function completionBudget(requested: number | null | undefined, promptTok
  * A value the library refuses (a penalty it cannot apply, a token id outside the vocabulary)
  * becomes a 400 with the library's message.
  */
-export function planChoices(model: GenerationModel, r: SamplingFields, maxTokens: number, logprobs: boolean, extra: Partial<GenerateOptions> = {}): GenerationPlan[] {
+export function planChoices(
+  model: GenerationModel,
+  r: SamplingFields,
+  maxTokens: number,
+  logprobs: boolean,
+  extra: Partial<GenerateOptions> = {},
+): GenerationPlan[] {
   const options: GenerateOptions = { maxTokens, logprobs, ...extra };
   if (r.temperature != null) options.temperature = r.temperature;
   if (r.top_p != null && r.top_p < 1) options.topP = r.top_p;
@@ -56,7 +94,8 @@ export function planChoices(model: GenerationModel, r: SamplingFields, maxTokens
     const bias: Record<number, number> = {};
     for (const [k, v] of Object.entries(r.logit_bias)) {
       const id = Number(k);
-      if (!Number.isSafeInteger(id) || id >= vocab) throw badRequest(`logit_bias: token id ${k} is not in this model's vocabulary of ${vocab}`, 'logit_bias', 'invalid_value');
+      if (!Number.isSafeInteger(id) || id >= vocab)
+        throw badRequest(`logit_bias: token id ${k} is not in this model's vocabulary of ${vocab}`, 'logit_bias', 'invalid_value');
       bias[id] = v;
     }
     options.logitBias = bias;

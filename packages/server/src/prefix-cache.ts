@@ -99,7 +99,8 @@ export class PrefixCache {
       mx.dispose(layers.flat());
       return;
     }
-    for (const e of [...this.#entries]) if (e.tokens.length <= tokens.length && commonPrefix(e.tokens, tokens) === e.tokens.length) this.#drop(e);
+    for (const e of [...this.#entries])
+      if (e.tokens.length <= tokens.length && commonPrefix(e.tokens, tokens) === e.tokens.length) this.#drop(e);
     mx.keep(layers.flat());
     this.#entries.push({ tokens: [...tokens], layers, bytes });
     this.#bytes += bytes;

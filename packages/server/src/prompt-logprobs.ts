@@ -20,7 +20,12 @@ export interface PromptLogprobs {
 
 const CHUNK_BYTES = 64 * 2 ** 20;
 
-export async function promptLogprobs(model: GenerationModel, tokens: readonly number[], top: number, signal?: AbortSignal): Promise<PromptLogprobs> {
+export async function promptLogprobs(
+  model: GenerationModel,
+  tokens: readonly number[],
+  top: number,
+  signal?: AbortSignal,
+): Promise<PromptLogprobs> {
   const vocab = model.config.vocabSize;
   const chunk = Math.max(1, Math.floor(CHUNK_BYTES / (4 * vocab)));
   const out: PromptLogprobs = { logprobs: [], top: top > 0 ? [] : null };
@@ -40,7 +45,10 @@ export async function promptLogprobs(model: GenerationModel, tokens: readonly nu
       });
       try {
         // The cache's arrays are evaluated with the chunk, so the next chunk builds on values.
-        await mx.asyncEval(arrays, cache.map((c) => c.state));
+        await mx.asyncEval(
+          arrays,
+          cache.map((c) => c.state),
+        );
         out.logprobs.push(...(arrays[0].dataSync() as Float32Array));
         if (out.top !== null) {
           const ids = arrays[1].dataSync() as Int32Array | Uint32Array;

@@ -84,7 +84,12 @@ const responseFormat = z.discriminatedUnion('type', [
     .object({
       type: z.literal('json_schema'),
       json_schema: z
-        .object({ name: z.string(), description: z.string().nullish(), schema: z.record(z.unknown()).nullish(), strict: z.boolean().nullish() })
+        .object({
+          name: z.string(),
+          description: z.string().nullish(),
+          schema: z.record(z.unknown()).nullish(),
+          strict: z.boolean().nullish(),
+        })
         .strict(),
     })
     .strict(),
@@ -113,7 +118,12 @@ export const completionRequestSchema = z
     ...sampling,
     // 0 with `echo`: score the prompt, generate nothing (checked in completions.ts).
     max_tokens: z.number().int().min(0).nullish(),
-    prompt: z.union([z.string(), z.array(z.number().int().min(0)).min(1), z.array(z.string()).length(1), z.array(z.array(z.number().int().min(0)).min(1)).length(1)]),
+    prompt: z.union([
+      z.string(),
+      z.array(z.number().int().min(0)).min(1),
+      z.array(z.string()).length(1),
+      z.array(z.array(z.number().int().min(0)).min(1)).length(1),
+    ]),
     logprobs: z.number().int().min(0).max(5).nullish(),
     echo: z.boolean().nullish(),
     suffix: z.string().nullish(),

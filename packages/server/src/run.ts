@@ -84,4 +84,3 @@ export function runChoices(scheduler: Scheduler, r: RunRequest, stats: RunStats)
     }
   });
 }
-

@@ -29,7 +29,14 @@ import type { StreamingDetokenizer } from '@mlxn/io';
 import { type FinishReason, type GenerationModel, type GenerationPlan, StopStrings } from '@mlxn/models-qwen3';
 import { checkTokenId } from '@mlxn/sampling';
 import { PrefixCache } from './prefix-cache.js';
-import { type PhaseTimes, QueueFullError, type RowEvent, type RowRequest, type SchedulerOptions, type SchedulerStats } from './scheduler-types.js';
+import {
+  type PhaseTimes,
+  QueueFullError,
+  type RowEvent,
+  type RowRequest,
+  type SchedulerOptions,
+  type SchedulerStats,
+} from './scheduler-types.js';
 import { buildDecodeStep, type StepArrays, type StepRow } from './step-graph.js';
 
 export { QueueFullError } from './scheduler-types.js';
@@ -129,7 +136,13 @@ export class Scheduler {
 
   get stats(): SchedulerStats {
     const prefixCache = { entries: this.#prefixCache?.size ?? 0, bytes: this.#prefixCache?.bytes ?? 0 };
-    return { running: this.#active.length, waiting: this.#pending.length, steps: this.#steps, prefixCache, phaseMs: { ...this.#time, running: this.#time.running + (this.#loopStart === null ? 0 : performance.now() - this.#loopStart) } };
+    return {
+      running: this.#active.length,
+      waiting: this.#pending.length,
+      steps: this.#steps,
+      prefixCache,
+      phaseMs: { ...this.#time, running: this.#time.running + (this.#loopStart === null ? 0 : performance.now() - this.#loopStart) },
+    };
   }
 
   /**
@@ -139,7 +152,10 @@ export class Scheduler {
   submit(requests: readonly RowRequest[]): void {
     if (this.#closed) throw new Error('Scheduler: closed');
     const free = this.#maxBatch - this.#active.length + this.#maxQueue - this.#pending.length;
-    if (requests.length > free) throw new QueueFullError(`the server is busy: ${this.#active.length} requests running and ${this.#pending.length} waiting (queue limit ${this.#maxQueue})`);
+    if (requests.length > free)
+      throw new QueueFullError(
+        `the server is busy: ${this.#active.length} requests running and ${this.#pending.length} waiting (queue limit ${this.#maxQueue})`,
+      );
     const eos = this.#model.eosTokenIds;
     for (const request of requests) {
       const { plan } = request;
@@ -184,7 +200,14 @@ export class Scheduler {
     const tail = row.stops.push(row.detok?.finalize() ?? '');
     const text = tail.text + (tail.stopped ? '' : row.stops.flush());
     const finishReason = tail.stopped && reason === 'length' ? 'stop' : reason;
-    row.request.onEvent({ type: 'done', text, finishReason, promptTokens: row.prompt.length, cachedTokens: row.cached, completionTokens: row.completion });
+    row.request.onEvent({
+      type: 'done',
+      text,
+      finishReason,
+      promptTokens: row.prompt.length,
+      cachedTokens: row.cached,
+      completionTokens: row.completion,
+    });
   }
 
   #fail(rows: readonly Row[], error: Error): void {
@@ -316,7 +339,10 @@ export class Scheduler {
       this.#fail(rows, e instanceof Error ? e : new Error(String(e)));
       return;
     }
-    const last = mx.array(rows.map((r) => r.prompt[r.prompt.length - 1]), 'int32');
+    const last = mx.array(
+      rows.map((r) => r.prompt[r.prompt.length - 1]),
+      'int32',
+    );
     if (this.#caches === null || this.#inputs === null) {
       this.#caches = caches;
       this.#setInputs(mx.keep(last));
@@ -498,15 +524,22 @@ export class Scheduler {
     let out: StepArrays;
     try {
       out = this.#timed('build', () =>
-        buildDecodeStep(this.#model, this.#caches!, this.#inputs!, rows.map((row): StepRow => ({
-          plan: row.request.plan,
-          topLogprobs: row.request.topLogprobs,
-          wantLogprobs: row.wantLogprobs,
-          keys: row.keys,
-          // Ahead of step n's read, the token fed into step n is not in `history` yet.
-          known: inFlight.has(row) ? [...row.history, row.lastToken ?? row.prompt[row.prompt.length - 1]] : row.history,
-          mask: masks.get(row),
-        }))),
+        buildDecodeStep(
+          this.#model,
+          this.#caches!,
+          this.#inputs!,
+          rows.map(
+            (row): StepRow => ({
+              plan: row.request.plan,
+              topLogprobs: row.request.topLogprobs,
+              wantLogprobs: row.wantLogprobs,
+              keys: row.keys,
+              // Ahead of step n's read, the token fed into step n is not in `history` yet.
+              known: inFlight.has(row) ? [...row.history, row.lastToken ?? row.prompt[row.prompt.length - 1]] : row.history,
+              mask: masks.get(row),
+            }),
+          ),
+        ),
       );
     } finally {
       mx.dispose([...masks.values()]);

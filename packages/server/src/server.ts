@@ -112,9 +112,11 @@ export async function createServer(options: ServerOptions): Promise<MlxnServer> 
   const defaultMaxTokens = Math.min(positiveInt(options.defaultMaxTokens, 'defaultMaxTokens', 512), maxTokensCeiling);
   const requestTimeoutMs = positiveInt(options.requestTimeoutMs, 'requestTimeoutMs', 600_000);
   const maxUnreadBytes = positiveInt(options.maxUnreadBytes, 'maxUnreadBytes', 8 << 20);
-  if (options.apiKey !== undefined && (typeof options.apiKey !== 'string' || options.apiKey.length === 0)) throw new TypeError('createServer: apiKey must be a non-empty string');
+  if (options.apiKey !== undefined && (typeof options.apiKey !== 'string' || options.apiKey.length === 0))
+    throw new TypeError('createServer: apiKey must be a non-empty string');
   const corsOrigins = options.cors === undefined ? [] : typeof options.cors === 'string' ? [options.cors] : [...options.cors];
-  if (!corsOrigins.every((o) => typeof o === 'string' && o.length > 0)) throw new TypeError('createServer: cors must be an origin, a list of origins or "*"');
+  if (!corsOrigins.every((o) => typeof o === 'string' && o.length > 0))
+    throw new TypeError('createServer: cors must be an origin, a list of origins or "*"');
   const log = options.onLog ?? (() => {});
 
   let model: GenerationModel;
@@ -128,9 +130,15 @@ export async function createServer(options: ServerOptions): Promise<MlxnServer> 
   } else {
     throw new TypeError('createServer: model must be a folder, a hub id or a loaded model');
   }
-  if (model.tokenizer === undefined) throw new Error('createServer: the model has no tokenizer (a server needs tokenizer.json in the model folder)');
+  if (model.tokenizer === undefined)
+    throw new Error('createServer: the model has no tokenizer (a server needs tokenizer.json in the model folder)');
 
-  const scheduler = new Scheduler(model, { maxBatchSize: options.maxBatchSize, prefillBatchSize: options.prefillBatchSize, maxQueue: options.maxQueue, prefixCache: options.prefixCache });
+  const scheduler = new Scheduler(model, {
+    maxBatchSize: options.maxBatchSize,
+    prefillBatchSize: options.prefillBatchSize,
+    maxQueue: options.maxQueue,
+    prefixCache: options.prefixCache,
+  });
   const apiKeyDigest = options.apiKey === undefined ? null : digest(options.apiKey);
   const created = Math.floor(Date.now() / 1000);
   const inFlight = new Set<AbortController>();
@@ -169,7 +177,15 @@ export async function createServer(options: ServerOptions): Promise<MlxnServer> 
     new Promise((resolve, reject) => {
       const declared = Number(req.headers['content-length']);
       if (Number.isFinite(declared) && declared > maxBodyBytes) {
-        reject(new ApiError(413, `the request body is ${declared} bytes; this server accepts at most ${maxBodyBytes}`, 'invalid_request_error', null, 'request_too_large'));
+        reject(
+          new ApiError(
+            413,
+            `the request body is ${declared} bytes; this server accepts at most ${maxBodyBytes}`,
+            'invalid_request_error',
+            null,
+            'request_too_large',
+          ),
+        );
         return;
       }
       const chunks: Buffer[] = [];
@@ -179,7 +195,15 @@ export async function createServer(options: ServerOptions): Promise<MlxnServer> 
         if (size > maxBodyBytes) {
           req.removeAllListeners('data');
           req.pause();
-          reject(new ApiError(413, `the request body is larger than ${maxBodyBytes} bytes, the most this server accepts`, 'invalid_request_error', null, 'request_too_large'));
+          reject(
+            new ApiError(
+              413,
+              `the request body is larger than ${maxBodyBytes} bytes, the most this server accepts`,
+              'invalid_request_error',
+              null,
+              'request_too_large',
+            ),
+          );
           return;
         }
         chunks.push(c);
@@ -200,7 +224,12 @@ export async function createServer(options: ServerOptions): Promise<MlxnServer> 
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const headers = corsHeaders(typeof req.headers.origin === 'string' ? req.headers.origin : undefined);
     const ctx = ctxFor(headers);
-    const run: RequestRun = { signal: new AbortController().signal, startedAt, stats: { promptTokens: 0, cachedTokens: 0, completionTokens: 0, ttftMs: null, decodeMs: 0 }, finishReasons: [] };
+    const run: RequestRun = {
+      signal: new AbortController().signal,
+      startedAt,
+      stats: { promptTokens: 0, cachedTokens: 0, completionTokens: 0, ttftMs: null, decodeMs: 0 },
+      finishReasons: [],
+    };
     let generation = false;
     let status = 200;
 
@@ -233,7 +262,13 @@ export async function createServer(options: ServerOptions): Promise<MlxnServer> 
     if (req.method === 'OPTIONS') {
       res.writeHead(204, {
         ...headers,
-        ...(Object.keys(headers).length > 0 ? { 'Access-Control-Allow-Methods': 'GET, POST, OPTIONS', 'Access-Control-Allow-Headers': 'Authorization, Content-Type', 'Access-Control-Max-Age': '600' } : {}),
+        ...(Object.keys(headers).length > 0
+          ? {
+              'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+              'Access-Control-Allow-Headers': 'Authorization, Content-Type',
+              'Access-Control-Max-Age': '600',
+            }
+          : {}),
       });
       res.end();
       return;
@@ -283,13 +318,18 @@ export async function createServer(options: ServerOptions): Promise<MlxnServer> 
         try {
           body = JSON.parse(raw.toString('utf8'));
         } catch {
-          throw badRequest('We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload.)', null, 'invalid_json');
+          throw badRequest(
+            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload.)",
+            null,
+            'invalid_json',
+          );
         }
         return endpoint(ctx, body, res, run);
       })
       .then(() => {
         const cause = run.signal.aborted ? (run.signal.reason as StopCause) : null;
-        if (cause === 'timeout') throw new ApiError(504, `the request did not finish within ${requestTimeoutMs} ms`, 'timeout_error', null, 'timeout');
+        if (cause === 'timeout')
+          throw new ApiError(504, `the request did not finish within ${requestTimeoutMs} ms`, 'timeout_error', null, 'timeout');
         if (cause === 'closing') throw new ApiError(503, 'the server is shutting down', 'server_error');
         if (res.headersSent && !res.writableEnded) res.end('data: [DONE]\n\n');
       })

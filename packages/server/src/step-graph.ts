@@ -40,7 +40,12 @@ export function buildDecodeStep(model: GenerationModel, caches: BatchKVCache[], 
     logits = mx.index(logits, mx.sl(), -1, mx.sl());
     // All rows greedy, with nothing to report: one argmax for the batch (what each row's
     // temperature-0 sampler computes) instead of a graph per row.
-    if (rows.every((r) => r.mask === undefined && r.plan.temperature === 0 && !r.plan.customSampler && r.plan.processors.length === 0 && !r.wantLogprobs)) {
+    if (
+      rows.every(
+        (r) =>
+          r.mask === undefined && r.plan.temperature === 0 && !r.plan.customSampler && r.plan.processors.length === 0 && !r.wantLogprobs,
+      )
+    ) {
       return { tokens: mx.astype(mx.argmax(logits, -1), 'int32'), logprobs: null, topIndices: null, topValues: null };
     }
     const shared = mx.subtract(logits, mx.logsumexp(logits, -1, true));

@@ -19,7 +19,8 @@ describe('mlxn-serve', () => {
   it('prints help and refuses wrong calls with exit code 2', () => {
     const help = run(['--help']);
     expect(help.status).toBe(0);
-    for (const f of ['--model', '--host', '--port', '--api-key', '--cors', '--max-tokens', '--max-queue', '--request-timeout']) expect(help.stdout).toContain(f);
+    for (const f of ['--model', '--host', '--port', '--api-key', '--cors', '--max-tokens', '--max-queue', '--request-timeout'])
+      expect(help.stdout).toContain(f);
     const missing = run([]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/^mlxn-serve: --model is required/);
@@ -31,7 +32,9 @@ describe('mlxn-serve', () => {
 
   it('serves a model folder on 127.0.0.1 and closes on SIGTERM', async () => {
     const folder = tinyQwen3WithTokenizer();
-    const child: ChildProcess = spawn(process.execPath, [CLI, '--model', folder, '--model-id', 'tiny', '--port', '0', '--api-key', 'k'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child: ChildProcess = spawn(process.execPath, [CLI, '--model', folder, '--model-id', 'tiny', '--port', '0', '--api-key', 'k'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     const url = await new Promise<string>((resolve, reject) => {
       child.stderr!.on('data', (d: Buffer) => {

@@ -11,7 +11,8 @@ import { rawRequest, settledActiveMemory, sseData, startServer, tinyModel } from
 let model: Qwen3;
 let server: MlxnServer & { url: string };
 const logs: string[] = [];
-const chat = (extra: Record<string, unknown> = {}) => JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4, temperature: 0, ...extra });
+const chat = (extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 4, temperature: 0, ...extra });
 
 beforeAll(async () => {
   model = tinyModel();
@@ -22,7 +23,8 @@ afterAll(async () => {
   await server?.close();
 });
 
-const errorOf = (body: string) => (JSON.parse(body) as { error: { message: string; type: string; param: string | null; code: string | null } }).error;
+const errorOf = (body: string) =>
+  (JSON.parse(body) as { error: { message: string; type: string; param: string | null; code: string | null } }).error;
 
 describe('bad requests', () => {
   it('answers malformed JSON with an OpenAI-shaped 400', async () => {
@@ -48,9 +50,19 @@ describe('bad requests', () => {
     const top = await rawRequest(server.url, 'POST', '/v1/chat/completions', chat({ temprature: 0.5 }));
     expect(top.status).toBe(400);
     expect(errorOf(top.body)).toMatchObject({ param: 'temprature', code: 'unknown_parameter' });
-    const nested = await rawRequest(server.url, 'POST', '/v1/chat/completions', chat({ stream_options: { include_usage: true, extra: 1 } }));
+    const nested = await rawRequest(
+      server.url,
+      'POST',
+      '/v1/chat/completions',
+      chat({ stream_options: { include_usage: true, extra: 1 } }),
+    );
     expect(errorOf(nested.body).param).toBe('stream_options.extra');
-    const badRole = await rawRequest(server.url, 'POST', '/v1/chat/completions', JSON.stringify({ model: 'tiny', messages: [{ role: 'wizard', content: 'x' }] }));
+    const badRole = await rawRequest(
+      server.url,
+      'POST',
+      '/v1/chat/completions',
+      JSON.stringify({ model: 'tiny', messages: [{ role: 'wizard', content: 'x' }] }),
+    );
     expect(badRole.status).toBe(400);
     expect(errorOf(badRole.body).param).toBe('messages.0.role');
   });
@@ -71,7 +83,10 @@ describe('health, CORS and logs', () => {
   });
 
   it('allows only the configured origins', async () => {
-    const allowed = await rawRequest(server.url, 'OPTIONS', '/v1/chat/completions', undefined, { Origin: 'http://app.example', 'Access-Control-Request-Method': 'POST' });
+    const allowed = await rawRequest(server.url, 'OPTIONS', '/v1/chat/completions', undefined, {
+      Origin: 'http://app.example',
+      'Access-Control-Request-Method': 'POST',
+    });
     expect(allowed.status).toBe(204);
     expect(allowed.headers['access-control-allow-origin']).toBe('http://app.example');
     expect(allowed.headers['access-control-allow-headers']).toMatch(/Authorization/);
@@ -87,7 +102,9 @@ describe('health, CORS and logs', () => {
     await rawRequest(server.url, 'POST', '/v1/chat/completions', chat());
     await new Promise((r) => setTimeout(r, 20));
     expect(logs).toHaveLength(1);
-    expect(logs[0]).toMatch(/^POST \/v1\/chat\/completions 200 \d+ms prompt=\d+ cached=\d+ completion=4 ttft=\d+ms gen=[\d.]+tok\/s finish=length$/);
+    expect(logs[0]).toMatch(
+      /^POST \/v1\/chat\/completions 200 \d+ms prompt=\d+ cached=\d+ completion=4 ttft=\d+ms gen=[\d.]+tok\/s finish=length$/,
+    );
   });
 });
 
@@ -101,7 +118,9 @@ describe('scheduler phase times', () => {
     const after = server.stats.phaseMs;
     const spent = Object.fromEntries(Object.keys(after).map((k) => [k, after[k as keyof typeof after] - before[k as keyof typeof before]]));
     for (const phase of ['running', 'prefill', 'build', 'evaluate', 'deliver']) expect(spent[phase], phase).toBeGreaterThan(0);
-    const phases = Object.entries(spent).filter(([k]) => k !== 'running').reduce((n, [, v]) => n + v, 0);
+    const phases = Object.entries(spent)
+      .filter(([k]) => k !== 'running')
+      .reduce((n, [, v]) => n + v, 0);
     expect(phases).toBeLessThanOrEqual(spent.running + 1e-6);
     // A reading is a copy: the scheduler's later work does not change it.
     expect(server.stats.phaseMs).not.toBe(after);
@@ -112,7 +131,9 @@ describe('scheduler phase times', () => {
 function openSocket(url: string, body: string) {
   const { hostname, port } = new URL(url);
   const socket = connect(Number(port), hostname);
-  socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  socket.write(
+    `POST /v1/chat/completions HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
   return socket;
 }
 
@@ -167,7 +188,12 @@ describe('clients that leave, stall or time out', () => {
     await new Promise<void>((r) => own.listen(0, '127.0.0.1', r));
     try {
       const url = `http://127.0.0.1:${(own.address() as { port: number }).port}`;
-      const outcome = await rawRequest(url, 'POST', '/v1/chat/completions', chat({ max_tokens: 3000, stream: true, logprobs: true, top_logprobs: 5 })).then(
+      const outcome = await rawRequest(
+        url,
+        'POST',
+        '/v1/chat/completions',
+        chat({ max_tokens: 3000, stream: true, logprobs: true, top_logprobs: 5 }),
+      ).then(
         () => 'answered',
         (e: Error) => e.message,
       );
@@ -185,7 +211,9 @@ describe('clients that leave, stall or time out', () => {
     const { hostname, port } = new URL(server.url);
     const body = chat({ max_tokens: 3 });
     const slow = connect(Number(port), hostname);
-    slow.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`);
+    slow.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`,
+    );
     let answer = '';
     slow.on('data', (d: Buffer) => (answer += d.toString()));
     const other = await rawRequest(server.url, 'POST', '/v1/chat/completions', chat({ max_tokens: 3 }));

@@ -21,7 +21,12 @@ let server: MlxnServer & { url: string };
 
 beforeAll(async () => {
   model = tinyModel(3);
-  server = await startServer({ model, maxBatchSize: 32, prefillBatchSize: 8, prefixCache: { maxEntries: 16, maxBytes: PREFIX_CACHE_BYTES } });
+  server = await startServer({
+    model,
+    maxBatchSize: 32,
+    prefillBatchSize: 8,
+    prefixCache: { maxEntries: 16, maxBytes: PREFIX_CACHE_BYTES },
+  });
 });
 
 afterAll(async () => {
@@ -67,7 +72,9 @@ it('serves 32 concurrent streams correctly, drops the disconnected ones and retu
       continue;
     }
     const solo = await model.generate(job.messages, { maxTokens: job.maxTokens });
-    const prompt = model.tokenizer!.encode(model.tokenizer!.applyChatTemplate(job.messages, { addGenerationPrompt: true }), { addSpecialTokens: false });
+    const prompt = model.tokenizer!.encode(model.tokenizer!.applyChatTemplate(job.messages, { addGenerationPrompt: true }), {
+      addSpecialTokens: false,
+    });
     expected.push({ solo, gaps: margins(prompt, solo.tokens) });
   }
   // Warm-up, so one-time allocations are not counted against the baseline.
@@ -77,7 +84,15 @@ it('serves 32 concurrent streams correctly, drops the disconnected ones and retu
 
   const results = await Promise.all(
     jobs.map(async (job) => {
-      const stream = await client.chat.completions.create({ model: 'tiny', messages: job.messages, max_tokens: job.maxTokens, temperature: 0, logprobs: true, stream: true, stream_options: { include_usage: true } });
+      const stream = await client.chat.completions.create({
+        model: 'tiny',
+        messages: job.messages,
+        max_tokens: job.maxTokens,
+        temperature: 0,
+        logprobs: true,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
       const tokens: number[][] = [];
       let finish: string | null = null;
       let usage: OpenAI.CompletionUsage | undefined;

@@ -22,7 +22,9 @@ const historyHash: LogitsProcessor = (tokens, logits) => {
 };
 
 /** Runs rows on one scheduler at once; each row's tokens in order. */
-async function runRows(rows: Array<{ prompt: number[]; options: Record<string, unknown>; hook?: TokenMaskHook; onToken?: () => void }>): Promise<number[][]> {
+async function runRows(
+  rows: Array<{ prompt: number[]; options: Record<string, unknown>; hook?: TokenMaskHook; onToken?: () => void }>,
+): Promise<number[][]> {
   const scheduler = new Scheduler(model, { prefixCache: false });
   const tokens = rows.map(() => [] as number[]);
   try {
@@ -50,7 +52,7 @@ async function runRows(rows: Array<{ prompt: number[]; options: Record<string, u
 }
 
 describe('decoding one step ahead', () => {
-  it('gives each row\'s processors its exact history, as generate does', async () => {
+  it("gives each row's processors its exact history, as generate does", async () => {
     const prompts = ['The sea is', 'Once upon a time', 'Numbers: 1 2 3'].map(encode);
     const options = { maxTokens: 12, logitsProcessors: [historyHash] };
     const together = await runRows(prompts.map((prompt) => ({ prompt, options })));
@@ -65,16 +67,20 @@ describe('decoding one step ahead', () => {
     // For each step built: how many tokens the row had received by then.
     const seenAtBuild = { free: [] as number[], constrained: [] as number[] };
     const received = { free: 0, constrained: 0 };
-    const recorder = (kind: 'free' | 'constrained'): LogitsProcessor => (_history, logits) => {
-      seenAtBuild[kind].push(received[kind]);
-      return logits;
-    };
+    const recorder =
+      (kind: 'free' | 'constrained'): LogitsProcessor =>
+      (_history, logits) => {
+        seenAtBuild[kind].push(received[kind]);
+        return logits;
+      };
     await runRows([{ prompt, options: { maxTokens: 6, logitsProcessors: [recorder('free')] }, onToken: () => received.free++ }]);
     // Step 1 (the prompt's last token) and step 2 are both built before token 1 arrives.
     expect(seenAtBuild.free).toEqual([0, 0, 1, 2, 3, 4, 5]);
 
     const hook: TokenMaskHook = { mask: () => null, accept: () => {}, dispose: () => {} };
-    await runRows([{ prompt, options: { maxTokens: 6, logitsProcessors: [recorder('constrained')] }, hook, onToken: () => received.constrained++ }]);
+    await runRows([
+      { prompt, options: { maxTokens: 6, logitsProcessors: [recorder('constrained')] }, hook, onToken: () => received.constrained++ },
+    ]);
     expect(seenAtBuild.constrained).toEqual([0, 1, 2, 3, 4, 5]);
   });
 

@@ -40,12 +40,23 @@ describe('chat completions', () => {
     expect(r.choices[0].message.role).toBe('assistant');
     expect(r.choices[0].message.content).toBe(solo.text);
     expect(r.choices[0].finish_reason).toBe('length');
-    expect(r.usage).toMatchObject({ prompt_tokens: solo.usage.promptTokens, completion_tokens: 12, total_tokens: solo.usage.promptTokens + 12 });
+    expect(r.usage).toMatchObject({
+      prompt_tokens: solo.usage.promptTokens,
+      completion_tokens: 12,
+      total_tokens: solo.usage.promptTokens + 12,
+    });
   });
 
   it('streams the same reply as server-sent events, with usage when asked', async () => {
     const whole = await client.chat.completions.create({ model: 'tiny', messages, max_completion_tokens: 10, temperature: 0 });
-    const stream = await client.chat.completions.create({ model: 'tiny', messages, max_completion_tokens: 10, temperature: 0, stream: true, stream_options: { include_usage: true } });
+    const stream = await client.chat.completions.create({
+      model: 'tiny',
+      messages,
+      max_completion_tokens: 10,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let text = '';
     const finishes: (string | null)[] = [];
     let usage: OpenAI.CompletionUsage | undefined;
@@ -66,7 +77,14 @@ describe('chat completions', () => {
   });
 
   it('reports log-probabilities with the most likely alternatives, best first', async () => {
-    const r = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 6, temperature: 0, logprobs: true, top_logprobs: 3 });
+    const r = await client.chat.completions.create({
+      model: 'tiny',
+      messages,
+      max_tokens: 6,
+      temperature: 0,
+      logprobs: true,
+      top_logprobs: 3,
+    });
     const content = r.choices[0].logprobs!.content!;
     expect(content).toHaveLength(6);
     const tokenizer = model.tokenizer!;
@@ -81,7 +99,9 @@ describe('chat completions', () => {
       expect(Buffer.from(e.bytes!).toString('utf8')).toBe(e.token);
     }
     // The tokens spell the reply.
-    expect(tokenizer.decode(tokenizer.encode(content.map((e) => e.token).join(''), { addSpecialTokens: false }))).toBe(r.choices[0].message.content);
+    expect(tokenizer.decode(tokenizer.encode(content.map((e) => e.token).join(''), { addSpecialTokens: false }))).toBe(
+      r.choices[0].message.content,
+    );
     // The log-probabilities are the library's for the same tokens.
     const solo = await model.generate(messages, { maxTokens: 6, logprobs: true });
     content.forEach((e, i) => expect(e.logprob).toBeCloseTo(solo.logprobs![i], 4));
@@ -89,7 +109,16 @@ describe('chat completions', () => {
 
   it('gives n choices; a seed makes sampled replies reproducible', async () => {
     // `top_k` is mlx-lm's extension: the client sends it as given.
-    const body = { model: 'tiny', messages, max_tokens: 8, temperature: 1, top_p: 0.95, top_k: 50, seed: 7, n: 2 } as OpenAI.ChatCompletionCreateParamsNonStreaming;
+    const body = {
+      model: 'tiny',
+      messages,
+      max_tokens: 8,
+      temperature: 1,
+      top_p: 0.95,
+      top_k: 50,
+      seed: 7,
+      n: 2,
+    } as OpenAI.ChatCompletionCreateParamsNonStreaming;
     const ask = () => client.chat.completions.create(body);
     const [a, b] = await Promise.all([ask(), ask()]);
     expect(a.choices.map((c) => c.index)).toEqual([0, 1]);
@@ -111,7 +140,16 @@ describe('chat completions', () => {
   it('applies logit_bias and penalties per request', async () => {
     const whole = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 4, temperature: 0, logprobs: true });
     const firstToken = model.tokenizer!.encode(whole.choices[0].logprobs!.content![0].token, { addSpecialTokens: false })[0];
-    const banned = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 4, temperature: 0, logprobs: true, logit_bias: { [firstToken]: -100 }, presence_penalty: 0.5, frequency_penalty: 0.5 });
+    const banned = await client.chat.completions.create({
+      model: 'tiny',
+      messages,
+      max_tokens: 4,
+      temperature: 0,
+      logprobs: true,
+      logit_bias: { [firstToken]: -100 },
+      presence_penalty: 0.5,
+      frequency_penalty: 0.5,
+    });
     expect(banned.choices[0].logprobs!.content![0].token).not.toBe(whole.choices[0].logprobs!.content![0].token);
   });
 });
@@ -152,7 +190,9 @@ describe('text completions', () => {
     expect(lp.token_logprobs![0]).toBeNull();
     expect(lp.top_logprobs![0]).toBeNull();
     // The reference: the library's own scoring, one pass without a cache.
-    const direct = mx.tidy(() => Array.from(tokenLogprobs(model, mx.array([ids], 'int32'), { start: 1 }).logprobs.dataSync() as Float32Array));
+    const direct = mx.tidy(() =>
+      Array.from(tokenLogprobs(model, mx.array([ids], 'int32'), { start: 1 }).logprobs.dataSync() as Float32Array),
+    );
     direct.forEach((v, i) => expect(lp.token_logprobs![i + 1]).toBeCloseTo(v, 4));
     // Alternatives: three, best first, the best at least as likely as the prompt's own token.
     for (let i = 1; i < ids.length; i++) {
@@ -164,16 +204,30 @@ describe('text completions', () => {
     }
   });
 
-  it('echo puts the prompt before each choice, whole and streamed; logprobs go on after the prompt\'s', async () => {
+  it("echo puts the prompt before each choice, whole and streamed; logprobs go on after the prompt's", async () => {
     const plain = await client.completions.create({ model: 'tiny', prompt: 'The sea is', max_tokens: 4, temperature: 0, logprobs: 1 });
-    const echoed = await client.completions.create({ model: 'tiny', prompt: 'The sea is', max_tokens: 4, temperature: 0, logprobs: 1, echo: true });
+    const echoed = await client.completions.create({
+      model: 'tiny',
+      prompt: 'The sea is',
+      max_tokens: 4,
+      temperature: 0,
+      logprobs: 1,
+      echo: true,
+    });
     expect(echoed.choices[0].text).toBe(`The sea is${plain.choices[0].text}`);
     const prompt = model.tokenizer!.encode('The sea is', { addSpecialTokens: false }).length;
     const lp = echoed.choices[0].logprobs!;
     expect(lp.tokens!.slice(prompt)).toEqual(plain.choices[0].logprobs!.tokens);
     lp.token_logprobs!.slice(prompt).forEach((v, i) => expect(v).toBeCloseTo(plain.choices[0].logprobs!.token_logprobs![i], 5));
     expect(lp.text_offset![prompt]).toBe('The sea is'.length);
-    const stream = await client.completions.create({ model: 'tiny', prompt: 'The sea is', max_tokens: 4, temperature: 0, echo: true, stream: true });
+    const stream = await client.completions.create({
+      model: 'tiny',
+      prompt: 'The sea is',
+      max_tokens: 4,
+      temperature: 0,
+      echo: true,
+      stream: true,
+    });
     let text = '';
     for await (const c of stream) text += c.choices[0]?.text ?? '';
     expect(text).toBe(echoed.choices[0].text);
@@ -202,12 +256,24 @@ describe('tool calls and reasoning', () => {
     toolClient = new OpenAI({ baseURL: `${scripted.url}/v1`, apiKey: 'unused', maxRetries: 0 });
   };
   const tools: OpenAI.ChatCompletionTool[] = [
-    { type: 'function', function: { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } },
+    {
+      type: 'function',
+      function: {
+        name: 'get_weather',
+        description: 'Weather of a city',
+        parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+      },
+    },
   ];
 
   it('answers a tool call with ids, JSON-string arguments and finish_reason "tool_calls"', async () => {
     await serve(['<tool_call>', '{"name": "get_weather", "arguments": {"city": "Paris"}}', '</tool_call>']);
-    const r = await toolClient.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'Weather in Paris?' }], tools, temperature: 0 });
+    const r = await toolClient.chat.completions.create({
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'Weather in Paris?' }],
+      tools,
+      temperature: 0,
+    });
     const c = r.choices[0];
     expect(c.finish_reason).toBe('tool_calls');
     expect(c.message.content).toBeNull();
@@ -219,7 +285,13 @@ describe('tool calls and reasoning', () => {
     expect(JSON.parse(call.function.arguments)).toEqual({ city: 'Paris' });
 
     // Streamed: the call arrives whole in one delta, with its index.
-    const stream = await toolClient.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'Weather in Paris?' }], tools, temperature: 0, stream: true });
+    const stream = await toolClient.chat.completions.create({
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'Weather in Paris?' }],
+      tools,
+      temperature: 0,
+      stream: true,
+    });
     const deltas: OpenAI.ChatCompletionChunk.Choice.Delta.ToolCall[] = [];
     let finish: string | null = null;
     for await (const chunk of stream) {
@@ -256,7 +328,12 @@ describe('tool calls and reasoning', () => {
     expect(message.reasoning_content).toBe('Let me think');
     expect(message.content).toBe('Hello there');
     expect(r.choices[0].finish_reason).toBe('stop');
-    const stream = await toolClient.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], temperature: 0, stream: true });
+    const stream = await toolClient.chat.completions.create({
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'Hi' }],
+      temperature: 0,
+      stream: true,
+    });
     let reasoning = '';
     let content = '';
     for await (const chunk of stream) {
@@ -271,11 +348,21 @@ describe('tool calls and reasoning', () => {
 describe('errors', () => {
   it('raises the client error classes for 400, 404 and 422', async () => {
     await expect(client.chat.completions.create({ model: 'gpt-4o', messages })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
-    await expect(client.chat.completions.create({ model: 'tiny', messages, temperature: 5 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    await expect(client.chat.completions.create({ model: 'tiny', messages, temperature: 5 })).rejects.toBeInstanceOf(
+      OpenAI.BadRequestError,
+    );
     await expect(client.chat.completions.create({ model: 'tiny', messages, max_tokens: 100_000 })).rejects.toThrow(/at most 4096/);
     const long = 'word '.repeat(5000);
-    await expect(client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: long }], max_tokens: 5 })).rejects.toBeInstanceOf(OpenAI.UnprocessableEntityError);
-    await expect(client.chat.completions.create({ model: 'tiny', messages, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'nope' } } } })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    await expect(
+      client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: long }], max_tokens: 5 }),
+    ).rejects.toBeInstanceOf(OpenAI.UnprocessableEntityError);
+    await expect(
+      client.chat.completions.create({
+        model: 'tiny',
+        messages,
+        response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'nope' } } },
+      }),
+    ).rejects.toBeInstanceOf(OpenAI.BadRequestError);
     const e = await client.chat.completions.create({ model: 'tiny', messages, top_p: 0 }).catch((x) => x);
     expect(e).toBeInstanceOf(OpenAI.BadRequestError);
     expect(e.error).toMatchObject({ type: 'invalid_request_error', param: 'top_p' });

@@ -55,7 +55,12 @@ describe('PrefixCache', () => {
     expect(cache.lookup([2, 2, 2, 2, 2])).toBeNull();
     expect(cache.bytes).toBe(2 * bytesOf4);
     // A longer sequence replaces the entries it extends; one larger than the budget is not kept.
-    cache.store([3, 3, 3, 3, 3, 3], layersOf(6).map(([k, v]) => [mx.index(k, mx.sl(), mx.sl(), mx.sl(0, 4)), mx.index(v, mx.sl(), mx.sl(), mx.sl(0, 4))] as [mx.Array, mx.Array]));
+    cache.store(
+      [3, 3, 3, 3, 3, 3],
+      layersOf(6).map(
+        ([k, v]) => [mx.index(k, mx.sl(), mx.sl(), mx.sl(0, 4)), mx.index(v, mx.sl(), mx.sl(), mx.sl(0, 4))] as [mx.Array, mx.Array],
+      ),
+    );
     expect(cache.size).toBe(2);
     cache.store([5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5], layersOf(12));
     expect(cache.size).toBe(2);
@@ -82,12 +87,21 @@ describe('across requests', () => {
 
   it('reuses the previous turn of a conversation and answers as without the cache', async () => {
     const ask = (server: MlxnServer & { url: string }, messages: OpenAI.ChatCompletionMessageParam[]) =>
-      new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 }).chat.completions.create({ model: 'tiny', messages, max_tokens: 10, temperature: 0 });
+      new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 }).chat.completions.create({
+        model: 'tiny',
+        messages,
+        max_tokens: 10,
+        temperature: 0,
+      });
     const system = { role: 'system' as const, content: 'You are a careful assistant who answers in one short sentence. '.repeat(6) };
     const first = [system, { role: 'user' as const, content: 'What is the sea?' }];
     const a = await ask(cached, first);
     expect(a.usage!.prompt_tokens_details!.cached_tokens).toBe(0);
-    const second = [...first, { role: 'assistant' as const, content: a.choices[0].message.content }, { role: 'user' as const, content: 'And the sky?' }];
+    const second = [
+      ...first,
+      { role: 'assistant' as const, content: a.choices[0].message.content },
+      { role: 'user' as const, content: 'And the sky?' },
+    ];
     const b = await ask(cached, second);
     const reused = b.usage!.prompt_tokens_details!.cached_tokens!;
     // The system prompt and the first question at least (the reply renders differently once it

@@ -41,7 +41,12 @@ const person = {
 };
 const personFormat = { type: 'json_schema' as const, json_schema: { name: 'person', schema: person, strict: true } };
 /** A short document, where the test is about something else than the schema. */
-const flag = { type: 'object', properties: { level: { enum: ['low', 'high'] }, ok: { type: 'boolean' } }, required: ['level', 'ok'], additionalProperties: false };
+const flag = {
+  type: 'object',
+  properties: { level: { enum: ['low', 'high'] }, ok: { type: 'boolean' } },
+  required: ['level', 'ok'],
+  additionalProperties: false,
+};
 const flagFormat = { type: 'json_schema' as const, json_schema: { name: 'flag', schema: flag } };
 
 function expectValid(text: string | null | undefined, schema: object): unknown {
@@ -69,10 +74,26 @@ describe('response_format', () => {
   });
 
   it('json_schema: every choice is valid against the schema, greedy and sampled', async () => {
-    const greedy = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 200, temperature: 0, response_format: personFormat, ...noThinking });
+    const greedy = await client.chat.completions.create({
+      model: 'tiny',
+      messages,
+      max_tokens: 200,
+      temperature: 0,
+      response_format: personFormat,
+      ...noThinking,
+    });
     expect(greedy.choices[0].finish_reason).toBe('stop');
     expectValid(greedy.choices[0].message.content, person);
-    const sampled = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 200, temperature: 1, seed: 7, n: 2, response_format: personFormat, ...noThinking });
+    const sampled = await client.chat.completions.create({
+      model: 'tiny',
+      messages,
+      max_tokens: 200,
+      temperature: 1,
+      seed: 7,
+      n: 2,
+      response_format: personFormat,
+      ...noThinking,
+    });
     expect(sampled.choices).toHaveLength(2);
     for (const c of sampled.choices) {
       expect(c.finish_reason).toBe('stop');
@@ -81,7 +102,16 @@ describe('response_format', () => {
   });
 
   it('json_schema streamed: the deltas join into a valid document', async () => {
-    const stream = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 200, temperature: 1, seed: 11, response_format: personFormat, stream: true, ...noThinking });
+    const stream = await client.chat.completions.create({
+      model: 'tiny',
+      messages,
+      max_tokens: 200,
+      temperature: 1,
+      seed: 11,
+      response_format: personFormat,
+      stream: true,
+      ...noThinking,
+    });
     let text = '';
     let finish: string | null = null;
     for await (const chunk of stream) {
@@ -97,28 +127,59 @@ describe('response_format', () => {
   it('json_object: a JSON object, streamed or not; "stop" only when complete', async () => {
     // Any object may nest without end, so a random model does not always close it in time:
     // then the reply says "length".
-    const r = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 100, temperature: 1, seed: 3, n: 2, response_format: { type: 'json_object' }, ...noThinking });
+    const r = await client.chat.completions.create({
+      model: 'tiny',
+      messages,
+      max_tokens: 100,
+      temperature: 1,
+      seed: 3,
+      n: 2,
+      response_format: { type: 'json_object' },
+      ...noThinking,
+    });
     for (const c of r.choices) {
       if (c.finish_reason === 'stop') expectValid(c.message.content, { type: 'object' });
       else expect(c.finish_reason).toBe('length');
     }
     expect(r.choices.some((c) => c.finish_reason === 'stop')).toBe(true);
-    const stream = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 100, temperature: 0, response_format: { type: 'json_object' }, stream: true, ...noThinking });
+    const stream = await client.chat.completions.create({
+      model: 'tiny',
+      messages,
+      max_tokens: 100,
+      temperature: 0,
+      response_format: { type: 'json_object' },
+      stream: true,
+      ...noThinking,
+    });
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
     expectValid(text, { type: 'object' });
   });
 
-  it('serves the openai client\'s zod helper (`parse`), nullable fields included', async () => {
+  it("serves the openai client's zod helper (`parse`), nullable fields included", async () => {
     const Forecast = z.object({ city: z.string().max(12), days: z.number().int().min(1).max(7), note: z.string().max(8).nullable() });
-    const r = await client.chat.completions.parse({ model: 'tiny', messages, max_tokens: 60, temperature: 0, response_format: zodResponseFormat(Forecast, 'forecast'), ...noThinking });
+    const r = await client.chat.completions.parse({
+      model: 'tiny',
+      messages,
+      max_tokens: 60,
+      temperature: 0,
+      response_format: zodResponseFormat(Forecast, 'forecast'),
+      ...noThinking,
+    });
     expect(r.choices[0].finish_reason).toBe('stop');
     const parsed = r.choices[0].message.parsed;
     expect(Forecast.parse(parsed)).toEqual(parsed);
   });
 
   it('a document cut by max_tokens ends with finish_reason "length", never "stop"', async () => {
-    const r = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 4, temperature: 0, response_format: personFormat, ...noThinking });
+    const r = await client.chat.completions.create({
+      model: 'tiny',
+      messages,
+      max_tokens: 4,
+      temperature: 0,
+      response_format: personFormat,
+      ...noThinking,
+    });
     expect(r.choices[0].finish_reason).toBe('length');
     expect(() => JSON.parse(r.choices[0].message.content ?? '')).toThrow();
   });
@@ -129,7 +190,8 @@ describe('response_format', () => {
       { model: 'tiny', messages: [{ role: 'user' as const, content: 'Name three colors' }], max_tokens: 24, temperature: 0, ...noThinking },
     ];
     const constrained = { model: 'tiny', messages, max_tokens: 40, temperature: 0, response_format: flagFormat, ...noThinking };
-    const ask = async (body: (typeof free)[number] | typeof constrained) => (await client.chat.completions.create(body)).choices[0].message.content;
+    const ask = async (body: (typeof free)[number] | typeof constrained) =>
+      (await client.chat.completions.create(body)).choices[0].message.content;
     let steps = server.stats.steps;
     const alone: Array<string | null> = [];
     for (const body of [...free, constrained]) alone.push(await ask(body));
@@ -151,7 +213,13 @@ describe('response_format', () => {
     try {
       const c = new OpenAI({ baseURL: `${thinker.url}/v1`, apiKey: 'unused', maxRetries: 0 });
       const schema = { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false };
-      const r = await c.chat.completions.create({ model: 'tiny', messages, max_tokens: 40, temperature: 0, response_format: { type: 'json_schema', json_schema: { name: 'ok', schema } } });
+      const r = await c.chat.completions.create({
+        model: 'tiny',
+        messages,
+        max_tokens: 40,
+        temperature: 0,
+        response_format: { type: 'json_schema', json_schema: { name: 'ok', schema } },
+      });
       const message = r.choices[0].message as OpenAI.ChatCompletionMessage & { reasoning_content?: string };
       expect(message.reasoning_content).toBe('Let me think');
       expect(r.choices[0].finish_reason).toBe('stop');
@@ -163,12 +231,16 @@ describe('response_format', () => {
 });
 
 describe('constraint lifetime', () => {
-  it('a row\'s constraint advances with its tokens and is freed when it finishes or its client leaves', async () => {
+  it("a row's constraint advances with its tokens and is freed when it finishes or its client leaves", async () => {
     const scheduler = new Scheduler(model, { prefixCache: false });
     const prompt = model.tokenizer!.encode('Hello there', { addSpecialTokens: false });
     const hooks = [0, 1].map(() => {
       const seen = { accepted: [] as number[], masks: 0, disposed: 0 };
-      const hook: TokenMaskHook = { mask: () => (seen.masks++, null), accept: (t) => void seen.accepted.push(t), dispose: () => void seen.disposed++ };
+      const hook: TokenMaskHook = {
+        mask: () => (seen.masks++, null),
+        accept: (t) => void seen.accepted.push(t),
+        dispose: () => void seen.disposed++,
+      };
       return { hook, seen };
     });
     const leaving = new AbortController();
@@ -198,7 +270,12 @@ describe('constraint lifetime', () => {
 });
 
 describe('tool_choice', () => {
-  const weather = { type: 'object', properties: { city: { type: 'string', maxLength: 20 }, unit: { enum: ['C', 'F'] } }, required: ['city', 'unit'], additionalProperties: false };
+  const weather = {
+    type: 'object',
+    properties: { city: { type: 'string', maxLength: 20 }, unit: { enum: ['C', 'F'] } },
+    required: ['city', 'unit'],
+    additionalProperties: false,
+  };
   const time = { type: 'object', properties: { zone: { enum: ['UTC', 'CET'] } }, required: ['zone'], additionalProperties: false };
   const tools: OpenAI.ChatCompletionTool[] = [
     { type: 'function', function: { name: 'get_weather', parameters: weather } },
@@ -207,7 +284,16 @@ describe('tool_choice', () => {
   const schemas: Record<string, object> = { get_weather: weather, get_time: time };
 
   it('"required" answers with valid tool calls and finish_reason "tool_calls"', async () => {
-    const r = await client.chat.completions.create({ model: 'tiny', messages, tools, tool_choice: 'required', max_tokens: 120, temperature: 1, seed: 5, ...noThinking });
+    const r = await client.chat.completions.create({
+      model: 'tiny',
+      messages,
+      tools,
+      tool_choice: 'required',
+      max_tokens: 120,
+      temperature: 1,
+      seed: 5,
+      ...noThinking,
+    });
     const c = r.choices[0];
     expect(c.finish_reason).toBe('tool_calls');
     expect(c.message.tool_calls!.length).toBeGreaterThan(0);
@@ -219,13 +305,32 @@ describe('tool_choice', () => {
 
   it('a named function is the one called (streamed too), once without parallel calls', async () => {
     const choice = { type: 'function' as const, function: { name: 'get_time' } };
-    const r = await client.chat.completions.create({ model: 'tiny', messages, tools, tool_choice: choice, parallel_tool_calls: false, max_tokens: 120, temperature: 0, ...noThinking });
+    const r = await client.chat.completions.create({
+      model: 'tiny',
+      messages,
+      tools,
+      tool_choice: choice,
+      parallel_tool_calls: false,
+      max_tokens: 120,
+      temperature: 0,
+      ...noThinking,
+    });
     const calls = r.choices[0].message.tool_calls as OpenAI.ChatCompletionMessageFunctionToolCall[];
     expect(r.choices[0].finish_reason).toBe('tool_calls');
     expect(calls).toHaveLength(1);
     expect(calls[0].function.name).toBe('get_time');
     expectValid(calls[0].function.arguments, time);
-    const stream = await client.chat.completions.create({ model: 'tiny', messages, tools, tool_choice: choice, parallel_tool_calls: false, max_tokens: 120, temperature: 0, stream: true, ...noThinking });
+    const stream = await client.chat.completions.create({
+      model: 'tiny',
+      messages,
+      tools,
+      tool_choice: choice,
+      parallel_tool_calls: false,
+      max_tokens: 120,
+      temperature: 0,
+      stream: true,
+      ...noThinking,
+    });
     const deltas: OpenAI.ChatCompletionChunk.Choice.Delta.ToolCall[] = [];
     for await (const chunk of stream) deltas.push(...(chunk.choices[0]?.delta.tool_calls ?? []));
     expect(deltas.map((d) => d.function?.name)).toEqual(['get_time']);
@@ -234,18 +339,47 @@ describe('tool_choice', () => {
 });
 
 describe('bad and hostile schemas', () => {
-  const bad = (body: Record<string, unknown>) => client.chat.completions.create({ model: 'tiny', messages, max_tokens: 5, ...body } as never).catch((e: unknown) => e);
+  const bad = (body: Record<string, unknown>) =>
+    client.chat.completions.create({ model: 'tiny', messages, max_tokens: 5, ...body } as never).catch((e: unknown) => e);
 
-  it('answers 400 in OpenAI\'s shape, naming the parameter', async () => {
+  it("answers 400 in OpenAI's shape, naming the parameter", async () => {
     const cases: Array<[Record<string, unknown>, string, RegExp]> = [
       [{ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'nope' } } } }, 'response_format', /nope|type/i],
-      [{ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { allOf: [{ type: 'string' }, { type: 'integer' }] } } } }, 'response_format', /Unsatisfiable/],
-      [{ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { $ref: '#/$defs/missing' } } } }, 'response_format', /missing|ref/i],
-      [{ response_format: { type: 'json_schema', json_schema: { name: 'bad name!', schema: { type: 'object' } } } }, 'response_format', /name/],
-      [{ response_format: { type: 'json_schema', json_schema: { schema: { type: 'object' } } } }, 'response_format.json_schema.name', /name/],
+      [
+        {
+          response_format: {
+            type: 'json_schema',
+            json_schema: { name: 'x', schema: { allOf: [{ type: 'string' }, { type: 'integer' }] } },
+          },
+        },
+        'response_format',
+        /Unsatisfiable/,
+      ],
+      [
+        { response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { $ref: '#/$defs/missing' } } } },
+        'response_format',
+        /missing|ref/i,
+      ],
+      [
+        { response_format: { type: 'json_schema', json_schema: { name: 'bad name!', schema: { type: 'object' } } } },
+        'response_format',
+        /name/,
+      ],
+      [
+        { response_format: { type: 'json_schema', json_schema: { schema: { type: 'object' } } } },
+        'response_format.json_schema.name',
+        /name/,
+      ],
       [{ response_format: { type: 'json_object' }, stop: ['}'] }, 'stop', /stop/],
       [{ tool_choice: 'required' }, 'tool_choice', /needs tools/],
-      [{ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }], tool_choice: { type: 'function', function: { name: 'g' } } }, 'tool_choice', /"g"/],
+      [
+        {
+          tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }],
+          tool_choice: { type: 'function', function: { name: 'g' } },
+        },
+        'tool_choice',
+        /"g"/,
+      ],
     ];
     for (const [body, param, message] of cases) {
       const e = await bad(body);
@@ -273,12 +407,26 @@ describe('bad and hostile schemas', () => {
     // Backtracking-prone patterns are automata to llguidance: they compile and hold.
     for (const pattern of ['^(a|aa)*(b|bb)*c{100}$', '^([a-z]{1,20}){1,20}$', '(.*a){30}']) {
       const schema = { type: 'object', properties: { s: { type: 'string', pattern } }, required: ['s'], additionalProperties: false };
-      const r = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 30, temperature: 0, response_format: { type: 'json_schema', json_schema: { name: 'p', schema } }, ...noThinking });
+      const r = await client.chat.completions.create({
+        model: 'tiny',
+        messages,
+        max_tokens: 30,
+        temperature: 0,
+        response_format: { type: 'json_schema', json_schema: { name: 'p', schema } },
+        ...noThinking,
+      });
       const c = r.choices[0];
       if (c.finish_reason === 'stop') expectValid(c.message.content, schema);
       else expect(c.finish_reason).toBe('length');
     }
-    const after = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 40, temperature: 0, response_format: flagFormat, ...noThinking });
+    const after = await client.chat.completions.create({
+      model: 'tiny',
+      messages,
+      max_tokens: 40,
+      temperature: 0,
+      response_format: flagFormat,
+      ...noThinking,
+    });
     expectValid(after.choices[0].message.content, flag);
   });
 });

@@ -30,7 +30,12 @@ await esbuild.build({
   format: 'esm',
   target: 'node20',
   logLevel: 'warning',
-  banner: { js: "import { createRequire as __mlxnCreateRequire } from 'node:module'; const require = __mlxnCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __mlxnCreateRequire } from 'node:module'; const require = __mlxnCreateRequire(import.meta.url);",
+  },
 });
 const core = JSON.parse(readFileSync(join(root, 'packages/core/package.json'), 'utf8'));
-writeFileSync(join(dirname(out), 'package.json'), JSON.stringify({ name: '@mlxn/gpu-bench', private: true, version: core.version, type: 'module' }));
+writeFileSync(
+  join(dirname(out), 'package.json'),
+  JSON.stringify({ name: '@mlxn/gpu-bench', private: true, version: core.version, type: 'module' }),
+);

@@ -6,8 +6,7 @@ import { native } from '../native.js';
 import type { ArrayLike, Scalar } from '../types.js';
 import { BINARY, UNARY, code } from './codes.js';
 
-const isScalar = (v: unknown): v is Scalar =>
-  typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint';
+const isScalar = (v: unknown): v is Scalar => typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint';
 
 function scalarOp(op: number, arr: Array, s: Scalar, scalarFirst: boolean): Array {
   const d = weakScalarDtype(s, arr.dtype);

@@ -52,7 +52,9 @@ export function rope(x: Array, dims: number, options: RopeOptions = {}): Array {
   const offset = options.offset ?? 0;
   const off = typeof offset === 'number' ? asArray(offset, 'int32') : offset;
   const base = options.freqs ? undefined : (options.base ?? 10000);
-  return wrap(native.fastRope(x.handle, dims, options.traditional ?? false, base ?? undefined, options.scale ?? 1, off.handle, options.freqs?.handle));
+  return wrap(
+    native.fastRope(x.handle, dims, options.traditional ?? false, base ?? undefined, options.scale ?? 1, off.handle, options.freqs?.handle),
+  );
 }
 
 export interface AttentionOptions {
@@ -77,8 +79,20 @@ export function scaledDotProductAttention(q: Array, k: Array, v: Array, options:
   const mask = options.mask ?? null;
   // Anything else (a typo such as 'casual') would otherwise mean no mask at all.
   if (mask !== null && mask !== 'causal' && !(mask instanceof ArrayClass)) {
-    throw new TypeError(`scaledDotProductAttention: mask must be 'causal', an mx.Array or null, got ${typeof mask === 'string' ? JSON.stringify(mask) : typeof mask}`);
+    throw new TypeError(
+      `scaledDotProductAttention: mask must be 'causal', an mx.Array or null, got ${typeof mask === 'string' ? JSON.stringify(mask) : typeof mask}`,
+    );
   }
   const mode = mask === 'causal' ? 'causal' : mask === null ? '' : 'array';
-  return wrap(native.fastSdpa(q.handle, k.handle, v.handle, options.scale, mode, mask !== null && mask !== 'causal' ? mask.handle : undefined, options.sinks?.handle));
+  return wrap(
+    native.fastSdpa(
+      q.handle,
+      k.handle,
+      v.handle,
+      options.scale,
+      mode,
+      mask !== null && mask !== 'causal' ? mask.handle : undefined,
+      options.sinks?.handle,
+    ),
+  );
 }

@@ -5,10 +5,14 @@ import { native } from '../native.js';
 import type { ArrayLike } from '../types.js';
 import { FFT, code } from './codes.js';
 
-const one = (name: (typeof FFT)[number]) => (a: ArrayLike, n?: number, axis = -1): Array =>
-  wrap(native.fft(code(FFT, name), asArray(a).handle, n === undefined ? undefined : [n], [axis]));
-const many = (name: (typeof FFT)[number]) => (a: ArrayLike, s?: number[], axes?: number[]): Array =>
-  wrap(native.fft(code(FFT, name), asArray(a).handle, s, axes));
+const one =
+  (name: (typeof FFT)[number]) =>
+  (a: ArrayLike, n?: number, axis = -1): Array =>
+    wrap(native.fft(code(FFT, name), asArray(a).handle, n === undefined ? undefined : [n], [axis]));
+const many =
+  (name: (typeof FFT)[number]) =>
+  (a: ArrayLike, s?: number[], axes?: number[]): Array =>
+    wrap(native.fft(code(FFT, name), asArray(a).handle, s, axes));
 
 export const fft = one('Fftn');
 export const ifft = one('Ifftn');

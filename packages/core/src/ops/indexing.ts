@@ -244,13 +244,30 @@ export function index(a: ArrayLike, ...specs: IndexSpec[]): Array {
 
 const range = (from: number, to: number) => globalThis.Array.from({ length: to - from }, (_, i) => from + i);
 
-function gatherAdvanced(h: NativeArray, adv: { axis: number; idx: Array }[], t: (h: NativeArray) => NativeArray, together: boolean): NativeArray {
+function gatherAdvanced(
+  h: NativeArray,
+  adv: { axis: number; idx: Array }[],
+  t: (h: NativeArray) => NativeArray,
+  together: boolean,
+): NativeArray {
   const shape = native.shape(h);
   const axes = adv.map((x) => x.axis);
   const sliceSizes = shape.map((d, i) => (axes.includes(i) ? 1 : d));
-  let out = t(native.gather(h, adv.map((x) => x.idx.handle), axes, sliceSizes));
+  let out = t(
+    native.gather(
+      h,
+      adv.map((x) => x.idx.handle),
+      axes,
+      sliceSizes,
+    ),
+  );
   const bcastNd = native.shape(out).length - shape.length;
-  out = t(native.squeeze(out, axes.map((ax) => bcastNd + ax)));
+  out = t(
+    native.squeeze(
+      out,
+      axes.map((ax) => bcastNd + ax),
+    ),
+  );
   // `together`: the array indices and any integer indices among them are adjacent (see index()).
   if (together && axes[0] > 0) {
     // numpy: adjacent array indices keep their place; otherwise the broadcast dims lead.
@@ -327,7 +344,13 @@ export type ScatterMode = 'set' | 'add' | 'prod' | 'max' | 'min';
  * Writes `updates` into `a` at `indices` along `axes` (MLX's scatter). `updates` has shape
  * `broadcast(indices).shape + a.shape with 1 at each indexed axis`.
  */
-export function scatter(a: ArrayLike, indices: Array | Array[], updates: ArrayLike, axes: number | number[], mode: ScatterMode = 'set'): Array {
+export function scatter(
+  a: ArrayLike,
+  indices: Array | Array[],
+  updates: ArrayLike,
+  axes: number | number[],
+  mode: ScatterMode = 'set',
+): Array {
   const arr = asArray(a);
   const idx = globalThis.Array.isArray(indices) ? indices : [indices];
   const ax = typeof axes === 'number' ? [axes] : axes;
@@ -335,7 +358,15 @@ export function scatter(a: ArrayLike, indices: Array | Array[], updates: ArrayLi
   if (m === undefined) throw new TypeError(`scatter: unknown mode ${JSON.stringify(mode)}`);
   checkEach(arr.shape, idx, ax, 'scatter');
   const u = updates instanceof Array ? updates : asArray(updates, arr.dtype);
-  return wrap(native.scatter(code(SCATTER, m), arr.handle, idx.map((i) => i.handle), u.handle, ax));
+  return wrap(
+    native.scatter(
+      code(SCATTER, m),
+      arr.handle,
+      idx.map((i) => i.handle),
+      u.handle,
+      ax,
+    ),
+  );
 }
 
 export function scatterAdd(a: ArrayLike, indices: Array | Array[], updates: ArrayLike, axes: number | number[]): Array {
@@ -363,5 +394,12 @@ export function sliceUpdate(a: ArrayLike, update: ArrayLike, start: number[], st
 export function gather(a: ArrayLike, indices: Array[], axes: number[], sliceSizes: number[]): Array {
   const arr = asArray(a);
   checkEach(arr.shape, indices, axes, 'gather');
-  return wrap(native.gather(arr.handle, indices.map((i) => i.handle), axes, sliceSizes));
+  return wrap(
+    native.gather(
+      arr.handle,
+      indices.map((i) => i.handle),
+      axes,
+      sliceSizes,
+    ),
+  );
 }

@@ -40,7 +40,9 @@ export function addmm(c: ArrayLike, a: ArrayLike, b: ArrayLike, options: { alpha
  * const y = mx.linear(x, w, b); // [batch, outputs]
  */
 export function linear(x: ArrayLike, weight: ArrayLike, bias?: ArrayLike): Array {
-  return wrap(native.linearProduct(asArray(x).handle, asArray(weight).handle, bias === undefined ? undefined : asArray(bias).handle, false));
+  return wrap(
+    native.linearProduct(asArray(x).handle, asArray(weight).handle, bias === undefined ? undefined : asArray(bias).handle, false),
+  );
 }
 /** Contracts the last `axes` dims of `a` with the first of `b`, or the given axis lists. */
 export function tensordot(a: ArrayLike, b: ArrayLike, axes: number | [number[], number[]] = 2): Array {
@@ -50,5 +52,10 @@ export function tensordot(a: ArrayLike, b: ArrayLike, axes: number | [number[], 
 /** Einstein summation, e.g. `einsum('ij,jk->ik', a, b)`. */
 export function einsum(subscripts: string, ...operands: ArrayLike[]): Array {
   if (typeof subscripts !== 'string') throw new TypeError('einsum: the first argument must be the subscripts string');
-  return wrap(native.einsum(subscripts, operands.map((o) => asArray(o).handle)));
+  return wrap(
+    native.einsum(
+      subscripts,
+      operands.map((o) => asArray(o).handle),
+    ),
+  );
 }

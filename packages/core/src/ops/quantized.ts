@@ -37,7 +37,17 @@ export function quantize(w: Array, options: QuantizeOptions = {}): Array[] {
 
 export function dequantize(wq: Array, scales: Array, biases: Array | null, options: QuantizeOptions & { dtype?: Dtype } = {}): Array {
   checkQuant(options);
-  return wrap(native.dequantize(wq.handle, scales.handle, biases?.handle, options.groupSize ?? 0, options.bits ?? 0, options.mode ?? 'affine', options.dtype === undefined ? undefined : dtypeCode(options.dtype)));
+  return wrap(
+    native.dequantize(
+      wq.handle,
+      scales.handle,
+      biases?.handle,
+      options.groupSize ?? 0,
+      options.bits ?? 0,
+      options.mode ?? 'affine',
+      options.dtype === undefined ? undefined : dtypeCode(options.dtype),
+    ),
+  );
 }
 
 /**
@@ -66,7 +76,13 @@ export function quantizedProductNeedsDequantize(w: Array, options: QuantizeOptio
  * multithreaded kernel: the weights dequantized to float32 panel by panel, float32 sums rounded
  * once to `x`'s dtype (MLX's CPU loop sums in `x`'s dtype on one thread); its gradients are MLX's.
  */
-export function quantizedMatmul(x: Array, w: Array, scales: Array, biases: Array | null, options: QuantizeOptions & { transpose?: boolean } = {}): Array {
+export function quantizedMatmul(
+  x: Array,
+  w: Array,
+  scales: Array,
+  biases: Array | null,
+  options: QuantizeOptions & { transpose?: boolean } = {},
+): Array {
   checkQuant(options);
   const transpose = options.transpose ?? true;
   if (quantizedProductNeedsDequantize(w, options)) {
@@ -75,7 +91,18 @@ export function quantizedMatmul(x: Array, w: Array, scales: Array, biases: Array
       return matmul(x, transpose ? swapaxes(dense, -1, -2) : dense);
     });
   }
-  return wrap(native.quantizedMatmul(x.handle, w.handle, scales.handle, biases?.handle, transpose, options.groupSize ?? 0, options.bits ?? 0, options.mode ?? 'affine'));
+  return wrap(
+    native.quantizedMatmul(
+      x.handle,
+      w.handle,
+      scales.handle,
+      biases?.handle,
+      transpose,
+      options.groupSize ?? 0,
+      options.bits ?? 0,
+      options.mode ?? 'affine',
+    ),
+  );
 }
 
 export interface GatherOptions {
@@ -92,7 +119,13 @@ export function gatherMm(a: Array, b: Array, options: GatherOptions = {}): Array
   return wrap(native.gatherMm(a.handle, b.handle, options.lhsIndices?.handle, options.rhsIndices?.handle, options.sortedIndices ?? false));
 }
 
-export function gatherQmm(x: Array, w: Array, scales: Array, biases: Array | null, options: GatherOptions & QuantizeOptions & { transpose?: boolean } = {}): Array {
+export function gatherQmm(
+  x: Array,
+  w: Array,
+  scales: Array,
+  biases: Array | null,
+  options: GatherOptions & QuantizeOptions & { transpose?: boolean } = {},
+): Array {
   checkQuant(options);
   if (options.lhsIndices) checkIndexBounds(options.lhsIndices, batchSize(x.shape), 'gatherQmm: lhsIndices');
   if (options.rhsIndices) checkIndexBounds(options.rhsIndices, batchSize(w.shape), 'gatherQmm: rhsIndices');
@@ -103,5 +136,19 @@ export function gatherQmm(x: Array, w: Array, scales: Array, biases: Array | nul
       return gatherMm(x, (options.transpose ?? true) ? swapaxes(dense, -1, -2) : dense, { lhsIndices, rhsIndices, sortedIndices });
     });
   }
-  return wrap(native.gatherQmm(x.handle, w.handle, scales.handle, biases?.handle, options.lhsIndices?.handle, options.rhsIndices?.handle, options.transpose ?? true, options.groupSize ?? 0, options.bits ?? 0, options.mode ?? 'affine', options.sortedIndices ?? false));
+  return wrap(
+    native.gatherQmm(
+      x.handle,
+      w.handle,
+      scales.handle,
+      biases?.handle,
+      options.lhsIndices?.handle,
+      options.rhsIndices?.handle,
+      options.transpose ?? true,
+      options.groupSize ?? 0,
+      options.bits ?? 0,
+      options.mode ?? 'affine',
+      options.sortedIndices ?? false,
+    ),
+  );
 }

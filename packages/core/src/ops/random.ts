@@ -135,7 +135,9 @@ export function uniform(low: ArrayLike = 0, high: ArrayLike = 1, shape?: number 
 export function normal(shape?: number | number[], options: RandomOptions & { loc?: ArrayLike; scale?: ArrayLike } = {}): Array {
   const d = options.dtype ?? 'float32';
   const dt = floatDtype(options.dtype, 'normal');
-  return wrap(native.randomNormal(shapeOf(shape), dt, bound(options.loc ?? 0, d).handle, bound(options.scale ?? 1, d).handle, keyOf(options.key)));
+  return wrap(
+    native.randomNormal(shapeOf(shape), dt, bound(options.loc ?? 0, d).handle, bound(options.scale ?? 1, d).handle, keyOf(options.key)),
+  );
 }
 
 /** Integers in `[low, high)`. */
@@ -152,7 +154,15 @@ export function bernoulli(p: ArrayLike = 0.5, shape?: number | number[], options
 /** Normal samples truncated to `[lower, upper]`. */
 export function truncatedNormal(lower: ArrayLike, upper: ArrayLike, shape?: number | number[], options: RandomOptions = {}): Array {
   const d = options.dtype ?? 'float32';
-  return wrap(native.randomTruncatedNormal(bound(lower, d).handle, bound(upper, d).handle, shape === undefined ? undefined : shapeOf(shape), floatDtype(options.dtype, 'truncatedNormal'), keyOf(options.key)));
+  return wrap(
+    native.randomTruncatedNormal(
+      bound(lower, d).handle,
+      bound(upper, d).handle,
+      shape === undefined ? undefined : shapeOf(shape),
+      floatDtype(options.dtype, 'truncatedNormal'),
+      keyOf(options.key),
+    ),
+  );
 }
 
 export function gumbel(shape?: number | number[], options: RandomOptions = {}): Array {
@@ -164,7 +174,15 @@ export function categorical(logits: Array, options: KeyOptions & { axis?: number
   if (options.shape !== undefined && options.numSamples !== undefined) {
     throw new TypeError('random.categorical: give at most one of shape and numSamples');
   }
-  return wrap(native.randomCategorical(logits.handle, options.axis ?? -1, options.shape === undefined ? undefined : shapeOf(options.shape), options.numSamples ?? 0, keyOf(options.key)));
+  return wrap(
+    native.randomCategorical(
+      logits.handle,
+      options.axis ?? -1,
+      options.shape === undefined ? undefined : shapeOf(options.shape),
+      options.numSamples ?? 0,
+      keyOf(options.key),
+    ),
+  );
 }
 
 /** A random permutation of `arange(x)` or of `x` along `axis`. */

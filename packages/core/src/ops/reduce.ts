@@ -73,21 +73,27 @@ export const median = R('Median');
 /** Variance with `ddof` delta degrees of freedom. (Named `var` in the `mx` namespace.) */
 export function variance(a: ArrayLike, axis?: AxisArg, keepdims?: KeepdimsArg, ddof = 0): Array {
   const { axes, keepdims: k } = axisArgs(axis, keepdims);
-  const d = typeof axis === 'object' && axis !== null && !globalThis.Array.isArray(axis) ? ((axis as { ddof?: number }).ddof ?? ddof) : ddof;
+  const d =
+    typeof axis === 'object' && axis !== null && !globalThis.Array.isArray(axis) ? ((axis as { ddof?: number }).ddof ?? ddof) : ddof;
   return wrap(native.reduce(code(REDUCE, 'Var'), asArray(a).handle, axes, k, d));
 }
 
 export function std(a: ArrayLike, axis?: AxisArg, keepdims?: KeepdimsArg, ddof = 0): Array {
   const { axes, keepdims: k } = axisArgs(axis, keepdims);
-  const d = typeof axis === 'object' && axis !== null && !globalThis.Array.isArray(axis) ? ((axis as { ddof?: number }).ddof ?? ddof) : ddof;
+  const d =
+    typeof axis === 'object' && axis !== null && !globalThis.Array.isArray(axis) ? ((axis as { ddof?: number }).ddof ?? ddof) : ddof;
   return wrap(native.reduce(code(REDUCE, 'Std'), asArray(a).handle, axes, k, d));
 }
 
 export function argmax(a: ArrayLike, axis?: number, keepdims: KeepdimsArg = false): Array {
-  return wrap(native.sortOp(code(SORT, 'Argmax'), asArray(a).handle, optAxis(axis, 'argmax'), 0, keepdimsOf(keepdims, 'argmax: keepdims') ?? false));
+  return wrap(
+    native.sortOp(code(SORT, 'Argmax'), asArray(a).handle, optAxis(axis, 'argmax'), 0, keepdimsOf(keepdims, 'argmax: keepdims') ?? false),
+  );
 }
 export function argmin(a: ArrayLike, axis?: number, keepdims: KeepdimsArg = false): Array {
-  return wrap(native.sortOp(code(SORT, 'Argmin'), asArray(a).handle, optAxis(axis, 'argmin'), 0, keepdimsOf(keepdims, 'argmin: keepdims') ?? false));
+  return wrap(
+    native.sortOp(code(SORT, 'Argmin'), asArray(a).handle, optAxis(axis, 'argmin'), 0, keepdimsOf(keepdims, 'argmin: keepdims') ?? false),
+  );
 }
 
 /** Sorts along `axis` (default -1; `null` sorts the flattened array). */

@@ -82,7 +82,9 @@ export function tile(a: ArrayLike, reps: number | number[]): Array {
 }
 /** Repeats each element `repeats` times along `axis` (omitted: the flattened array). */
 export function repeat(a: ArrayLike, repeats: number, axis?: number): Array {
-  return wrap(native.repeat(asArray(a).handle, int32(repeats, 'repeat: repeats'), axis === undefined ? undefined : int32(axis, 'repeat: axis')));
+  return wrap(
+    native.repeat(asArray(a).handle, int32(repeats, 'repeat: repeats'), axis === undefined ? undefined : int32(axis, 'repeat: axis')),
+  );
 }
 
 export type PadWidth = number | [number, number] | [number, number][];
@@ -91,20 +93,36 @@ export type PadWidth = number | [number, number] | [number, number][];
  * Pads with `constantValues` (mode `'constant'`) or the edge values (`'edge'`). `padWidth`:
  * one number for every side, `[before, after]` for every axis, or one pair per axis.
  */
-export function pad(a: ArrayLike, padWidth: PadWidth, options: { mode?: 'constant' | 'edge'; constantValues?: Scalar | Array } = {}): Array {
+export function pad(
+  a: ArrayLike,
+  padWidth: PadWidth,
+  options: { mode?: 'constant' | 'edge'; constantValues?: Scalar | Array } = {},
+): Array {
   const arr = asArray(a);
   const nd = arr.ndim;
   let pairs: [number, number][];
   if (typeof padWidth === 'number') pairs = globalThis.Array.from({ length: nd }, () => [padWidth, padWidth] as [number, number]);
-  else if (padWidth.length === 2 && typeof padWidth[0] === 'number') pairs = globalThis.Array.from({ length: nd }, () => padWidth as [number, number]);
+  else if (padWidth.length === 2 && typeof padWidth[0] === 'number')
+    pairs = globalThis.Array.from({ length: nd }, () => padWidth as [number, number]);
   else pairs = padWidth as [number, number][];
-  if (!globalThis.Array.isArray(pairs) || pairs.length !== nd) throw new TypeError(`pad: expected ${nd} (before, after) pairs, got ${JSON.stringify(padWidth)}`);
+  if (!globalThis.Array.isArray(pairs) || pairs.length !== nd)
+    throw new TypeError(`pad: expected ${nd} (before, after) pairs, got ${JSON.stringify(padWidth)}`);
   for (const p of pairs) {
-    if (!globalThis.Array.isArray(p) || p.length !== 2 || !p.every(isInt32)) throw new TypeError(`pad: pad widths must be integer (before, after) pairs, got ${JSON.stringify(padWidth)}`);
+    if (!globalThis.Array.isArray(p) || p.length !== 2 || !p.every(isInt32))
+      throw new TypeError(`pad: pad widths must be integer (before, after) pairs, got ${JSON.stringify(padWidth)}`);
   }
   const cv = options.constantValues ?? 0;
   const value = cv instanceof Array ? cv : asArray(cv, weakScalarDtype(cv, arr.dtype));
-  return wrap(native.pad(arr.handle, pairs.map((_, i) => i), pairs.map((p) => p[0]), pairs.map((p) => p[1]), value.handle, options.mode ?? 'constant'));
+  return wrap(
+    native.pad(
+      arr.handle,
+      pairs.map((_, i) => i),
+      pairs.map((p) => p[0]),
+      pairs.map((p) => p[1]),
+      value.handle,
+      options.mode ?? 'constant',
+    ),
+  );
 }
 export function roll(a: ArrayLike, shift: number | number[], axis?: number | number[]): Array {
   return wrap(native.roll(asArray(a).handle, ints(shift, 'roll: shift'), axis === undefined ? undefined : ints(axis, 'roll: axis')));
@@ -116,7 +134,9 @@ export function triu(a: ArrayLike, k = 0): Array {
   return wrap(native.triu(asArray(a).handle, int32(k, 'triu: k')));
 }
 export function diagonal(a: ArrayLike, offset = 0, axis1 = 0, axis2 = 1): Array {
-  return wrap(native.diagonal(asArray(a).handle, int32(offset, 'diagonal: offset'), int32(axis1, 'diagonal: axis1'), int32(axis2, 'diagonal: axis2')));
+  return wrap(
+    native.diagonal(asArray(a).handle, int32(offset, 'diagonal: offset'), int32(axis1, 'diagonal: axis1'), int32(axis2, 'diagonal: axis2')),
+  );
 }
 export function diag(a: ArrayLike, k = 0): Array {
   return wrap(native.diag(asArray(a).handle, int32(k, 'diag: k')));

@@ -37,8 +37,20 @@ function status(): void {
   const choice = chooseBackend();
   const why = choice.explicit ? 'MLXN_MLX_BACKEND' : nvidiaDriverPresent() ? 'an NVIDIA driver is present' : 'no NVIDIA driver';
   const loads = choice.backend === 'cuda' && !installed ? 'cpu (CUDA runtime not installed)' : choice.backend;
-  console.log(JSON.stringify({ backend: loads, requested: choice.backend, reason: why, cudaRuntime: dir, cudaInstalled: installed,
-    libDir: existsSync(cudaLibDir(dir)) ? cudaLibDir(dir) : null }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        backend: loads,
+        requested: choice.backend,
+        reason: why,
+        cudaRuntime: dir,
+        cudaInstalled: installed,
+        libDir: existsSync(cudaLibDir(dir)) ? cudaLibDir(dir) : null,
+      },
+      null,
+      2,
+    ),
+  );
 }
 
 function main(args: string[]): number {

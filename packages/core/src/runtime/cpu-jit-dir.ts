@@ -54,7 +54,8 @@ export function kernelFolderProblem(temp: string, uid: number): string | undefin
     return undefined;
   }
   for (const v of versions) {
-    const problem = unsafeBecause(join(root, v), uid) ?? unsafeBecause(join(root, v, 'cpu'), uid) ?? unsafeBecause(join(root, v, 'ptx'), uid);
+    const problem =
+      unsafeBecause(join(root, v), uid) ?? unsafeBecause(join(root, v, 'cpu'), uid) ?? unsafeBecause(join(root, v, 'ptx'), uid);
     if (problem !== undefined) return problem;
   }
   return undefined;
@@ -98,7 +99,9 @@ export function protectCpuJitFolder(env: NodeJS.ProcessEnv = process.env): strin
   const uid = process.getuid();
   const temp = tmpdir();
   const noexec = noexecHere(temp);
-  const problem = noexec ? `${temp} is on a file system mounted noexec, where MLX cannot load the kernels it compiles` : kernelFolderProblem(temp, uid);
+  const problem = noexec
+    ? `${temp} is on a file system mounted noexec, where MLX cannot load the kernels it compiles`
+    : kernelFolderProblem(temp, uid);
   if (problem === undefined) return undefined;
   const own = noexec ? join(cacheRoot(env), 'tmp') : join(temp, `mlxn-${uid}`);
   try {

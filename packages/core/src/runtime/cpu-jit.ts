@@ -21,7 +21,18 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { cacheRoot } from './cache.js';
@@ -86,7 +97,9 @@ export function prepareCpuJit(env: NodeJS.ProcessEnv = process.env): string | un
     const dir = join(root, key);
     if (existsSync(join(dir, NOT_NEEDED))) return undefined;
     if (!existsSync(join(dir, WRAPPED))) {
-      const major = gccMajor(execFileSync(gxx, ['-dumpversion'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] }));
+      const major = gccMajor(
+        execFileSync(gxx, ['-dumpversion'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] }),
+      );
       const needed = major >= FIRST_GCC_WITH_BUILTIN_FLOATN;
       if (!publish(root, dir, gxx, major, needed)) {
         // A read-only cache folder: a wrapper of this process's own, or nothing to do.

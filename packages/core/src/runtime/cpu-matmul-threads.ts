@@ -16,7 +16,9 @@ export const MAX_CPU_MATMUL_THREADS = 64;
 /** Checks a thread count, naming where it came from in the error. */
 export function checkCpuMatmulThreads(n: unknown, source: string): number {
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_CPU_MATMUL_THREADS) {
-    throw new RangeError(`${source} must be an integer from 1 to ${MAX_CPU_MATMUL_THREADS}, got ${typeof n === 'string' ? JSON.stringify(n) : String(n)}`);
+    throw new RangeError(
+      `${source} must be an integer from 1 to ${MAX_CPU_MATMUL_THREADS}, got ${typeof n === 'string' ? JSON.stringify(n) : String(n)}`,
+    );
   }
   return n;
 }

@@ -23,7 +23,12 @@ export interface InstallOptions {
 /** One line per pin, sorted: what the completeness stamp records. */
 export function pinDigest(wheels: readonly PinnedWheel[]): string {
   return createHash('sha256')
-    .update(wheels.map((w) => `${w.file} ${w.sha256}\n`).sort().join(''))
+    .update(
+      wheels
+        .map((w) => `${w.file} ${w.sha256}\n`)
+        .sort()
+        .join(''),
+    )
     .digest('hex');
 }
 
@@ -49,13 +54,26 @@ export function installWheels(opts: InstallOptions): 'installed' | 'present' {
     log(`downloading ${missing.length} wheel(s) with pip: ${missing.map((w) => `${w.package}==${w.version}`).join(' ')}`);
     const pip = opts.pip ?? findPip();
     // --no-deps: the pins are the complete set; pip must not resolve anything else.
-    execFileSync(pip[0], [...pip.slice(1), 'download', '--no-deps', '--only-binary=:all:', '--dest', downloads,
-      ...missing.map((w) => `${w.package}==${w.version}`)], { stdio: ['ignore', 'inherit', 'inherit'] });
+    execFileSync(
+      pip[0],
+      [
+        ...pip.slice(1),
+        'download',
+        '--no-deps',
+        '--only-binary=:all:',
+        '--dest',
+        downloads,
+        ...missing.map((w) => `${w.package}==${w.version}`),
+      ],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
   }
   for (const w of missing) {
     const file = join(downloads, w.file);
     if (!existsSync(file)) {
-      throw new Error(`pip did not produce ${w.file} for ${w.package}==${w.version} (it may have chosen a wheel for another platform); files in ${downloads} are kept for inspection`);
+      throw new Error(
+        `pip did not produce ${w.file} for ${w.package}==${w.version} (it may have chosen a wheel for another platform); files in ${downloads} are kept for inspection`,
+      );
     }
     const digest = sha256File(file);
     if (digest !== w.sha256) {

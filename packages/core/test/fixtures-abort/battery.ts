@@ -10,15 +10,24 @@ import * as mx from '../../src/index.js';
 import { handleOf, native } from '../../src/internal.js';
 
 type Check = (e: unknown) => string | null; // null: acceptable; otherwise what is wrong
-interface Case { name: string; fn: () => unknown; check?: Check }
+interface Case {
+  name: string;
+  fn: () => unknown;
+  check?: Check;
+}
 
 const cases: Case[] = [];
 const t = (name: string, fn: () => unknown, check?: Check) => cases.push({ name, fn, check });
 
 const isErr: Check = (e) => (e instanceof Error ? null : `threw a non-Error ${typeof e}`);
-const sameAs = (expected: unknown): Check => (e) => (e === expected ? null : `expected the user's own exception, got ${String(e)}`);
+const sameAs =
+  (expected: unknown): Check =>
+  (e) =>
+    e === expected ? null : `expected the user's own exception, got ${String(e)}`;
 const disposedCode: Check = (e) =>
-  (e as { code?: unknown })?.code === 'ERR_MLXN_DISPOSED' ? null : `expected code ERR_MLXN_DISPOSED, got ${(e as { code?: unknown })?.code}`;
+  (e as { code?: unknown })?.code === 'ERR_MLXN_DISPOSED'
+    ? null
+    : `expected code ERR_MLXN_DISPOSED, got ${(e as { code?: unknown })?.code}`;
 const isMlx: Check = (e) => (e instanceof mx.MlxError ? null : `expected an MlxError, got ${(e as Error)?.name}`);
 
 // ---- fixtures -------------------------------------------------------------------------
@@ -27,19 +36,57 @@ const f4 = mx.arange(4, undefined, undefined, 'float32');
 const i23 = mx.reshape(mx.arange(6), [2, 3]);
 const i4 = mx.arange(4);
 const f234 = mx.zeros([2, 3, 4]);
-const sq = mx.array([[2, 1], [1, 3]], 'float32');
-const singular = mx.array([[1, 2], [2, 4]], 'float32');
+const sq = mx.array(
+  [
+    [2, 1],
+    [1, 3],
+  ],
+  'float32',
+);
+const singular = mx.array(
+  [
+    [1, 2],
+    [2, 4],
+  ],
+  'float32',
+);
 const sm = mx.eval(f23, f4, i23, i4, f234, sq, singular);
 void sm;
 
 // ---- A. shapes that do not broadcast, for every binary elementwise op -----------------
 const binaries = {
-  add: mx.add, subtract: mx.subtract, multiply: mx.multiply, divide: mx.divide, floorDivide: mx.floorDivide,
-  remainder: mx.remainder, power: mx.power, maximum: mx.maximum, minimum: mx.minimum, equal: mx.equal,
-  notEqual: mx.notEqual, less: mx.less, lessEqual: mx.lessEqual, greater: mx.greater, greaterEqual: mx.greaterEqual,
-  logicalAnd: mx.logicalAnd, logicalOr: mx.logicalOr, arctan2: mx.arctan2, logaddexp: mx.logaddexp,
+  add: mx.add,
+  subtract: mx.subtract,
+  multiply: mx.multiply,
+  divide: mx.divide,
+  floorDivide: mx.floorDivide,
+  remainder: mx.remainder,
+  power: mx.power,
+  maximum: mx.maximum,
+  minimum: mx.minimum,
+  equal: mx.equal,
+  notEqual: mx.notEqual,
+  less: mx.less,
+  lessEqual: mx.lessEqual,
+  greater: mx.greater,
+  greaterEqual: mx.greaterEqual,
+  logicalAnd: mx.logicalAnd,
+  logicalOr: mx.logicalOr,
+  arctan2: mx.arctan2,
+  logaddexp: mx.logaddexp,
 } as const;
-const badPairs: [number[], number[]][] = [[[2, 3], [4]], [[3], [4]], [[2, 3], [3, 2]], [[5, 1, 2], [3, 3]]];
+const badPairs: [number[], number[]][] = [
+  [[2, 3], [4]],
+  [[3], [4]],
+  [
+    [2, 3],
+    [3, 2],
+  ],
+  [
+    [5, 1, 2],
+    [3, 3],
+  ],
+];
 for (const [name, op] of Object.entries(binaries)) {
   for (const [sa, sb] of badPairs) {
     t(`${name} ${JSON.stringify(sa)} with ${JSON.stringify(sb)}`, () => op(mx.ones(sa), mx.ones(sb)), isMlx);
@@ -54,7 +101,10 @@ t('allclose shapes', () => mx.allclose(mx.ones([2]), mx.ones([3])));
 
 // ---- bitwise ops need integers ---------------------------------------------------------
 const bitwise = {
-  bitwiseAnd: mx.bitwiseAnd, bitwiseOr: mx.bitwiseOr, bitwiseXor: mx.bitwiseXor, leftShift: mx.leftShift,
+  bitwiseAnd: mx.bitwiseAnd,
+  bitwiseOr: mx.bitwiseOr,
+  bitwiseXor: mx.bitwiseXor,
+  leftShift: mx.leftShift,
   rightShift: mx.rightShift,
 } as const;
 for (const [name, op] of Object.entries(bitwise)) {
@@ -70,7 +120,25 @@ for (const d of ['float32', 'float16', 'float64', 'complex64'] as const) {
 
 // ---- B. matmul and contractions --------------------------------------------------------
 const mmPairs: [number[], number[]][] = [
-  [[2, 3], [4, 5]], [[3], [4]], [[2, 3, 4], [5, 4, 2]], [[], [2, 2]], [[2, 2], []], [[4, 3], [4, 3]], [[1, 2, 3], [2, 2, 3]],
+  [
+    [2, 3],
+    [4, 5],
+  ],
+  [[3], [4]],
+  [
+    [2, 3, 4],
+    [5, 4, 2],
+  ],
+  [[], [2, 2]],
+  [[2, 2], []],
+  [
+    [4, 3],
+    [4, 3],
+  ],
+  [
+    [1, 2, 3],
+    [2, 2, 3],
+  ],
 ];
 for (const [sa, sb] of mmPairs) {
   t(`matmul ${JSON.stringify(sa)} @ ${JSON.stringify(sb)}`, () => mx.matmul(mx.ones(sa), mx.ones(sb)));
@@ -123,8 +191,17 @@ t('repeat axis out of range', () => mx.repeat(f23, 2, 5));
 
 // ---- F. axes out of range -----------------------------------------------------------------
 const reductions = {
-  sum: mx.sum, mean: mx.mean, prod: mx.prod, max: mx.max, min: mx.min, all: mx.all, any: mx.any,
-  logsumexp: mx.logsumexp, var: mx.var, std: mx.std, median: mx.median,
+  sum: mx.sum,
+  mean: mx.mean,
+  prod: mx.prod,
+  max: mx.max,
+  min: mx.min,
+  all: mx.all,
+  any: mx.any,
+  logsumexp: mx.logsumexp,
+  var: mx.var,
+  std: mx.std,
+  median: mx.median,
 } as const;
 for (const [name, op] of Object.entries(reductions)) {
   t(`${name} axis 2 of 2-D`, () => op(f23, 2), isMlx);
@@ -145,8 +222,10 @@ for (const [name, op] of Object.entries(scans)) {
   t(`${name} axis 0.5`, () => op(f23, 0.5));
 }
 const sorts = {
-  sort: (a: mx.Array, ax: number) => mx.sort(a, ax), argsort: (a: mx.Array, ax: number) => mx.argsort(a, ax),
-  partition: (a: mx.Array, ax: number) => mx.partition(a, 1, ax), argpartition: (a: mx.Array, ax: number) => mx.argpartition(a, 1, ax),
+  sort: (a: mx.Array, ax: number) => mx.sort(a, ax),
+  argsort: (a: mx.Array, ax: number) => mx.argsort(a, ax),
+  partition: (a: mx.Array, ax: number) => mx.partition(a, 1, ax),
+  argpartition: (a: mx.Array, ax: number) => mx.argpartition(a, 1, ax),
   topk: (a: mx.Array, ax: number) => mx.topk(a, 1, ax),
 };
 for (const [name, op] of Object.entries(sorts)) {
@@ -213,7 +292,14 @@ t('random.gumbel bool dtype', () => mx.random.gumbel([2], { dtype: 'bool' }));
 t('random.truncatedNormal uint8 dtype', () => mx.random.truncatedNormal(-1, 1, [2], { dtype: 'uint8' }));
 t('random.randint float dtype', () => mx.random.randint(0, 5, [2], { dtype: 'float32' }));
 for (const op of ['inv', 'cholesky', 'pinv', 'qr', 'svd', 'eigh', 'triInv'] as const) {
-  t(`linalg.${op} on int32`, () => (mx.linalg[op] as (a: mx.Array) => unknown)(mx.array([[1, 0], [0, 1]])));
+  t(`linalg.${op} on int32`, () =>
+    (mx.linalg[op] as (a: mx.Array) => unknown)(
+      mx.array([
+        [1, 0],
+        [0, 1],
+      ]),
+    ),
+  );
   t(`linalg.${op} on a 1-D array`, () => (mx.linalg[op] as (a: mx.Array) => unknown)(f4));
 }
 t('linalg.inv non-square', () => mx.linalg.inv(mx.zeros([2, 3])));
@@ -292,28 +378,74 @@ t('item() of many elements', () => f23.item());
 t('item() of none', () => mx.zeros([0]).item());
 
 // ---- I. non-array arguments ---------------------------------------------------------------
-const junk: [string, unknown][] = [['null', null], ['{}', {}], ["'str'", 'str'], ['a function', () => 1], ['undefined', undefined], ['a Map', new Map()]];
+const junk: [string, unknown][] = [
+  ['null', null],
+  ['{}', {}],
+  ["'str'", 'str'],
+  ['a function', () => 1],
+  ['undefined', undefined],
+  ['a Map', new Map()],
+];
 const unaries = {
-  abs: mx.abs, negative: mx.negative, sign: mx.sign, sqrt: mx.sqrt, rsqrt: mx.rsqrt, square: mx.square,
-  reciprocal: mx.reciprocal, exp: mx.exp, expm1: mx.expm1, log: mx.log, log2: mx.log2, log10: mx.log10,
-  log1p: mx.log1p, sin: mx.sin, cos: mx.cos, tan: mx.tan, arcsin: mx.arcsin, arccos: mx.arccos, arctan: mx.arctan,
-  sinh: mx.sinh, cosh: mx.cosh, tanh: mx.tanh, erf: mx.erf, erfinv: mx.erfinv, sigmoid: mx.sigmoid, floor: mx.floor,
-  ceil: mx.ceil, logicalNot: mx.logicalNot, stopGradient: mx.stopGradient, isnan: mx.isnan, copy: mx.copy,
+  abs: mx.abs,
+  negative: mx.negative,
+  sign: mx.sign,
+  sqrt: mx.sqrt,
+  rsqrt: mx.rsqrt,
+  square: mx.square,
+  reciprocal: mx.reciprocal,
+  exp: mx.exp,
+  expm1: mx.expm1,
+  log: mx.log,
+  log2: mx.log2,
+  log10: mx.log10,
+  log1p: mx.log1p,
+  sin: mx.sin,
+  cos: mx.cos,
+  tan: mx.tan,
+  arcsin: mx.arcsin,
+  arccos: mx.arccos,
+  arctan: mx.arctan,
+  sinh: mx.sinh,
+  cosh: mx.cosh,
+  tanh: mx.tanh,
+  erf: mx.erf,
+  erfinv: mx.erfinv,
+  sigmoid: mx.sigmoid,
+  floor: mx.floor,
+  ceil: mx.ceil,
+  logicalNot: mx.logicalNot,
+  stopGradient: mx.stopGradient,
+  isnan: mx.isnan,
+  copy: mx.copy,
 } as const;
 for (const [name, op] of Object.entries(unaries)) {
   for (const [jn, j] of junk.slice(0, 4)) t(`${name}(${jn})`, () => op(j as mx.Array));
 }
 const arrayTakers: Record<string, (x: unknown) => unknown> = {
-  add: (x) => mx.add(x as mx.Array, f4), 'add (second)': (x) => mx.add(f4, x as mx.Array),
-  matmul: (x) => mx.matmul(x as mx.Array, f4), sum: (x) => mx.sum(x as mx.Array), softmax: (x) => mx.softmax(x as mx.Array),
-  reshape: (x) => mx.reshape(x as mx.Array, [1]), transpose: (x) => mx.transpose(x as mx.Array), concatenate: (x) => mx.concatenate([f4, x as mx.Array]),
-  stack: (x) => mx.stack([x as mx.Array]), where: (x) => mx.where(x as mx.Array, f4, f4), eval: (x) => mx.eval(x) ?? mx.eval(mx.array(x as number)),
-  take: (x) => mx.take(f4, x as mx.Array), 'linalg.inv': (x) => mx.linalg.inv(x as mx.Array), 'fft.fft': (x) => mx.fft.fft(x as mx.Array),
-  quantize: (x) => mx.quantize(x as mx.Array), 'fast.rmsNorm': (x) => mx.fast.rmsNorm(x as mx.Array, null, 1e-5),
+  add: (x) => mx.add(x as mx.Array, f4),
+  'add (second)': (x) => mx.add(f4, x as mx.Array),
+  matmul: (x) => mx.matmul(x as mx.Array, f4),
+  sum: (x) => mx.sum(x as mx.Array),
+  softmax: (x) => mx.softmax(x as mx.Array),
+  reshape: (x) => mx.reshape(x as mx.Array, [1]),
+  transpose: (x) => mx.transpose(x as mx.Array),
+  concatenate: (x) => mx.concatenate([f4, x as mx.Array]),
+  stack: (x) => mx.stack([x as mx.Array]),
+  where: (x) => mx.where(x as mx.Array, f4, f4),
+  eval: (x) => mx.eval(x) ?? mx.eval(mx.array(x as number)),
+  take: (x) => mx.take(f4, x as mx.Array),
+  'linalg.inv': (x) => mx.linalg.inv(x as mx.Array),
+  'fft.fft': (x) => mx.fft.fft(x as mx.Array),
+  quantize: (x) => mx.quantize(x as mx.Array),
+  'fast.rmsNorm': (x) => mx.fast.rmsNorm(x as mx.Array, null, 1e-5),
   'fast.layerNorm': (x) => mx.fast.layerNorm(x as mx.Array, null, null, 1e-5),
-  'random.categorical': (x) => mx.random.categorical(x as mx.Array), 'random.permutation': (x) => mx.random.permutation(x as mx.Array),
-  gatherMm: (x) => mx.gatherMm(x as mx.Array, f23), 'native.add': (x) => native.binary(0, x as never, handleOf(f4)),
-  'native.reshape': (x) => native.reshape(x as never, [4]), 'native.dataSync': (x) => native.dataSync(x as never, false),
+  'random.categorical': (x) => mx.random.categorical(x as mx.Array),
+  'random.permutation': (x) => mx.random.permutation(x as mx.Array),
+  gatherMm: (x) => mx.gatherMm(x as mx.Array, f23),
+  'native.add': (x) => native.binary(0, x as never, handleOf(f4)),
+  'native.reshape': (x) => native.reshape(x as never, [4]),
+  'native.dataSync': (x) => native.dataSync(x as never, false),
   'native.probeScaleAndShift': (x) => native.probeScaleAndShift(x as never, 2),
 };
 for (const [name, op] of Object.entries(arrayTakers)) {
@@ -333,11 +465,19 @@ t('native.slice with a zero stride', () => native.slice(handleOf(f4), [0], [2], 
 t('native.sliceUpdate with a zero stride', () => native.sliceUpdate(handleOf(f4), handleOf(mx.ones([2])), [0], [2], [0]));
 t('native.take with indices out of range', () => native.take(handleOf(f4), handleOf(mx.array([4])), 0));
 t('native.take with indices out of range (flattened)', () => native.take(handleOf(f23), handleOf(mx.array([-7]))));
-t('native.scatter with indices out of range', () => native.scatter(0, handleOf(f4), [handleOf(mx.array([9]))], handleOf(mx.ones([1, 1])), [0]));
+t('native.scatter with indices out of range', () =>
+  native.scatter(0, handleOf(f4), [handleOf(mx.array([9]))], handleOf(mx.ones([1, 1])), [0]),
+);
 t('native.gather with indices out of range', () => native.gather(handleOf(f23), [handleOf(mx.array([2]))], [0], [1, 3]));
-t('native.putAlongAxis with indices out of range', () => native.putAlongAxis(handleOf(f4), handleOf(mx.array([4])), handleOf(mx.array([1])), 0));
-t('native.takeAlongAxis with uint64 indices out of range', () => native.takeAlongAxis(handleOf(f4), handleOf(mx.array(new BigUint64Array([2n ** 63n]))), 0));
-t('native.gatherMm with indices out of range', () => native.gatherMm(handleOf(mx.ones([2, 2, 2])), handleOf(mx.ones([2, 2])), handleOf(mx.array([2], 'uint32')), undefined, false));
+t('native.putAlongAxis with indices out of range', () =>
+  native.putAlongAxis(handleOf(f4), handleOf(mx.array([4])), handleOf(mx.array([1])), 0),
+);
+t('native.takeAlongAxis with uint64 indices out of range', () =>
+  native.takeAlongAxis(handleOf(f4), handleOf(mx.array(new BigUint64Array([2n ** 63n]))), 0),
+);
+t('native.gatherMm with indices out of range', () =>
+  native.gatherMm(handleOf(mx.ones([2, 2, 2])), handleOf(mx.ones([2, 2])), handleOf(mx.array([2], 'uint32')), undefined, false),
+);
 
 // ---- J. disposed arrays --------------------------------------------------------------------
 const dead = () => {
@@ -346,26 +486,56 @@ const dead = () => {
   return a;
 };
 const disposedUses: Record<string, (d: mx.Array) => unknown> = {
-  shape: (d) => d.shape, dtype: (d) => d.dtype, size: (d) => d.size, dataSync: (d) => d.dataSync(), tolist: (d) => d.tolist(),
-  item: (d) => d.item(), add: (d) => mx.add(d, 1), 'add (second)': (d) => mx.add(f4, d), matmul: (d) => mx.matmul(d, d),
-  sum: (d) => mx.sum(d), reshape: (d) => d.reshape(4), index: (d) => d.index(0), put: (d) => d.put(0, 1), eval: (d) => mx.eval(d),
-  'eval (in a tree)': (d) => mx.eval({ a: [f4, d] }), concatenate: (d) => mx.concatenate([f23, d]), stack: (d) => mx.stack([d, d]),
-  take: (d) => mx.take(f4, mx.astype(d, 'int32')), 'take (disposed indices)': (d) => mx.take(f4, d),
-  astype: (d) => d.astype('int32'), 'array(d)': (d) => mx.array(d), 'array([d, d])': (d) => mx.array([d, d]),
-  grad: (d) => mx.grad((x: mx.Array) => mx.sum(x))(d), vmap: (d) => mx.vmap((x: mx.Array) => x)(d),
-  compile: (d) => mx.compile((x: mx.Array) => x)(d), 'linalg.inv': (d) => mx.linalg.inv(d), 'fast.rmsNorm': (d) => mx.fast.rmsNorm(d, null, 1e-5),
-  'random.uniform key': (d) => mx.random.uniform(0, 1, [2], { key: d }), 'handleOf': (d) => handleOf(d),
-  transpose: (d) => d.T, where: (d) => mx.where(d, 1, 0),
-  'fullLike': (d) => mx.fullLike(d, 3), 'zerosLike': (d) => mx.zerosLike(d), 'split': (d) => mx.split(d, 2),
+  shape: (d) => d.shape,
+  dtype: (d) => d.dtype,
+  size: (d) => d.size,
+  dataSync: (d) => d.dataSync(),
+  tolist: (d) => d.tolist(),
+  item: (d) => d.item(),
+  add: (d) => mx.add(d, 1),
+  'add (second)': (d) => mx.add(f4, d),
+  matmul: (d) => mx.matmul(d, d),
+  sum: (d) => mx.sum(d),
+  reshape: (d) => d.reshape(4),
+  index: (d) => d.index(0),
+  put: (d) => d.put(0, 1),
+  eval: (d) => mx.eval(d),
+  'eval (in a tree)': (d) => mx.eval({ a: [f4, d] }),
+  concatenate: (d) => mx.concatenate([f23, d]),
+  stack: (d) => mx.stack([d, d]),
+  take: (d) => mx.take(f4, mx.astype(d, 'int32')),
+  'take (disposed indices)': (d) => mx.take(f4, d),
+  astype: (d) => d.astype('int32'),
+  'array(d)': (d) => mx.array(d),
+  'array([d, d])': (d) => mx.array([d, d]),
+  grad: (d) => mx.grad((x: mx.Array) => mx.sum(x))(d),
+  vmap: (d) => mx.vmap((x: mx.Array) => x)(d),
+  compile: (d) => mx.compile((x: mx.Array) => x)(d),
+  'linalg.inv': (d) => mx.linalg.inv(d),
+  'fast.rmsNorm': (d) => mx.fast.rmsNorm(d, null, 1e-5),
+  'random.uniform key': (d) => mx.random.uniform(0, 1, [2], { key: d }),
+  handleOf: (d) => handleOf(d),
+  transpose: (d) => d.T,
+  where: (d) => mx.where(d, 1, 0),
+  fullLike: (d) => mx.fullLike(d, 3),
+  zerosLike: (d) => mx.zerosLike(d),
+  split: (d) => mx.split(d, 2),
 };
 for (const [name, use] of Object.entries(disposedUses)) t(`disposed: ${name}`, () => use(dead()), disposedCode);
 {
   // A native handle kept past its Array's dispose() (what a sibling package might hold).
   const uses: Record<string, (h: ReturnType<typeof handleOf>) => unknown> = {
-    binary: (h) => native.binary(0, h, handleOf(f4)), unary: (h) => native.unary(0, h), eval: (h) => native.eval([h]),
-    asyncEval: (h) => native.asyncEval([h]), isAvailable: (h) => native.isAvailable(h), dataSync: (h) => native.dataSync(h, false),
-    describe: (h) => native.describe(h), reshape: (h) => native.reshape(h, [4]), probeScaleAndShift: (h) => native.probeScaleAndShift(h, 2),
-    probeTotalBytes: (h) => native.probeTotalBytes(handleOf(f4), h), concatenate: (h) => native.concatenate([handleOf(f4), h], 0),
+    binary: (h) => native.binary(0, h, handleOf(f4)),
+    unary: (h) => native.unary(0, h),
+    eval: (h) => native.eval([h]),
+    asyncEval: (h) => native.asyncEval([h]),
+    isAvailable: (h) => native.isAvailable(h),
+    dataSync: (h) => native.dataSync(h, false),
+    describe: (h) => native.describe(h),
+    reshape: (h) => native.reshape(h, [4]),
+    probeScaleAndShift: (h) => native.probeScaleAndShift(h, 2),
+    probeTotalBytes: (h) => native.probeTotalBytes(handleOf(f4), h),
+    concatenate: (h) => native.concatenate([handleOf(f4), h], 0),
   };
   for (const [name, use] of Object.entries(uses)) {
     const a = mx.ones([2, 2]);
@@ -390,7 +560,7 @@ const x3 = mx.array([1, 2, 3], 'float32');
 const transforms: Record<string, (f: (x: mx.Array) => unknown) => unknown> = {
   grad: (f) => mx.grad(f as (x: mx.Array) => mx.Array)(x3),
   valueAndGrad: (f) => mx.valueAndGrad(f as (x: mx.Array) => mx.Array)(x3),
-  'grad argnums [0, 1]': (f) => mx.grad((a: mx.Array, _b: mx.Array) => (f(a) as mx.Array), [0, 1])(x3, x3),
+  'grad argnums [0, 1]': (f) => mx.grad((a: mx.Array, _b: mx.Array) => f(a) as mx.Array, [0, 1])(x3, x3),
   'valueAndGrad of a tree': (f) => mx.valueAndGrad((p: { w: mx.Array[] }) => f(p.w[0]) as mx.Array)({ w: [x3] }),
   vjp: (f) => mx.vjp((x) => f(x) as mx.Array, [x3], [mx.ones([3])]),
   jvp: (f) => mx.jvp((x) => f(x) as mx.Array, [x3], [mx.ones([3])]),
@@ -407,15 +577,47 @@ const transforms: Record<string, (f: (x: mx.Array) => unknown) => unknown> = {
 };
 for (const [name, run] of Object.entries(transforms)) {
   const err = new MyError(name);
-  t(`${name}: user exception comes back unchanged`, () => run(() => { throw err; }), sameAs(err));
+  t(
+    `${name}: user exception comes back unchanged`,
+    () =>
+      run(() => {
+        throw err;
+      }),
+    sameAs(err),
+  );
   const late = new RangeError(`late failure in ${name}`);
-  t(`${name}: user exception after some ops`, () => run((x) => { mx.sum(mx.square(x)); throw late; }), sameAs(late));
+  t(
+    `${name}: user exception after some ops`,
+    () =>
+      run((x) => {
+        mx.sum(mx.square(x));
+        throw late;
+      }),
+    sameAs(late),
+  );
   const nested = new TypeError(`nested failure in ${name}`);
-  t(`${name}: exception from an inner tidy`, () => run((x) => mx.tidy(() => { mx.exp(x); throw nested; })), sameAs(nested));
+  t(
+    `${name}: exception from an inner tidy`,
+    () =>
+      run((x) =>
+        mx.tidy(() => {
+          mx.exp(x);
+          throw nested;
+        }),
+      ),
+    sameAs(nested),
+  );
   t(`${name}: an op error inside fn`, () => run((x) => mx.sum(x, 9)), isMlx);
   t(`${name}: fn uses a disposed array`, () => run(() => mx.add(dead(), 1)), disposedCode);
 }
-const nonArrays: [string, unknown][] = [['a number', 5], ['a string', 'loss'], ['null', null], ['undefined', undefined], ['an object', { x: 1 }], ['a list of numbers', [1, 2]]];
+const nonArrays: [string, unknown][] = [
+  ['a number', 5],
+  ['a string', 'loss'],
+  ['null', null],
+  ['undefined', undefined],
+  ['an object', { x: 1 }],
+  ['a list of numbers', [1, 2]],
+];
 for (const [vn, v] of nonArrays) {
   t(`grad: fn returns ${vn}`, () => mx.grad((_x: mx.Array) => v as mx.Array)(x3));
   t(`valueAndGrad: fn returns ${vn}`, () => mx.valueAndGrad((_x: mx.Array) => v as mx.Array)(x3));
@@ -446,18 +648,49 @@ t('vmap in_axes equal to ndim', () => mx.vmap((x: mx.Array) => x, 1)(x3));
 t('vmap in_axes -2 of a 1-D input', () => mx.vmap((x: mx.Array) => x, -2)(x3));
 t('vmap in_axes 0.5', () => mx.vmap((x: mx.Array) => x, 0.5)(x3));
 t('native.vmap with in_axes equal to ndim', () => native.vmap(((xs: unknown[]) => xs) as never, [handleOf(x3)], [1], [0]));
-t('native.vmap with a throwing function', () => native.vmap((() => { throw new Error('raw native callback failure'); }) as never, [handleOf(x3)], [0], [0]));
+t('native.vmap with a throwing function', () =>
+  native.vmap(
+    (() => {
+      throw new Error('raw native callback failure');
+    }) as never,
+    [handleOf(x3)],
+    [0],
+    [0],
+  ),
+);
 t('native.valueAndGrad with a function returning a number', () => native.valueAndGrad((() => 42) as never, [handleOf(x3)], [0]));
-t('native.valueAndGrad with a function returning made-up handles', () => native.valueAndGrad((() => [123456]) as never, [handleOf(x3)], [0]));
-t('native.compileCall with a throwing function', () => native.compileCall((() => { throw new Error('raw compile failure'); }) as never, 987654, false, [handleOf(x3)]));
+t('native.valueAndGrad with a function returning made-up handles', () =>
+  native.valueAndGrad((() => [123456]) as never, [handleOf(x3)], [0]),
+);
+t('native.compileCall with a throwing function', () =>
+  native.compileCall(
+    (() => {
+      throw new Error('raw compile failure');
+    }) as never,
+    987654,
+    false,
+    [handleOf(x3)],
+  ),
+);
 t('native.jvp with a non-function', () => native.jvp(42 as never, [handleOf(x3)], [handleOf(x3)]));
 t('vmap in_axes count mismatch', () => mx.vmap((a: mx.Array, b: mx.Array) => mx.add(a, b), [0])(x3, x3));
 t('vmap mapped sizes differ', () => mx.vmap((a: mx.Array, b: mx.Array) => mx.add(a, b))(mx.ones([2]), mx.ones([3])));
 t('vmap out_axes out of range', () => mx.vmap((x: mx.Array) => x, 0, 5)(mx.ones([2, 3])));
 t('vmap over a scalar', () => mx.vmap((x: mx.Array) => x)(mx.array(1)));
-t('eval inside compile', () => mx.compile((x: mx.Array) => { const y = mx.exp(x); mx.eval(y); return y; })(mx.ones([3])));
+t('eval inside compile', () =>
+  mx.compile((x: mx.Array) => {
+    const y = mx.exp(x);
+    mx.eval(y);
+    return y;
+  })(mx.ones([3])),
+);
 t('item inside compile', () => mx.compile((x: mx.Array) => mx.multiply(x, mx.sum(x).item() as number))(mx.ones([3])));
-t('dataSync inside vmap', () => mx.vmap((x: mx.Array) => { x.dataSync(); return x; })(mx.ones([2, 3])));
+t('dataSync inside vmap', () =>
+  mx.vmap((x: mx.Array) => {
+    x.dataSync();
+    return x;
+  })(mx.ones([2, 3])),
+);
 {
   const cyclic: Record<string, unknown> = { w: mx.ones([2]) };
   cyclic.self = cyclic;
@@ -484,7 +717,11 @@ for (const s of badShapes) {
 }
 // Arrays larger than MLX's memory limit: MLX's CPU allocator would hand out a null buffer (or a
 // wrapped small one when the element count overflows) and its kernels would write through it.
-for (const s of [[1e9, 1e9], [2 ** 31 - 1, 2 ** 31 - 1, 2 ** 31 - 1], [65536, 65536, 65536]]) {
+for (const s of [
+  [1e9, 1e9],
+  [2 ** 31 - 1, 2 ** 31 - 1, 2 ** 31 - 1],
+  [65536, 65536, 65536],
+]) {
   const tag = JSON.stringify(s);
   t(`zeros(${tag}) read back`, () => mx.zeros(s).dataSync());
   t(`ones(${tag}) summed`, () => mx.sum(mx.ones(s)).item());
@@ -523,13 +760,26 @@ t('pad wrong number of pairs', () => mx.pad(f23, [[1, 1]]));
 t('pad non-integer width', () => mx.pad(f23, 1.5));
 t('pad NaN width', () => mx.pad(f23, NaN));
 t('pad width string', () => mx.pad(f23, 'x' as never));
-t('pad width pair too long', () => mx.pad(f23, [[1, 1, 1], [1, 1, 1]] as never));
+t('pad width pair too long', () =>
+  mx.pad(f23, [
+    [1, 1, 1],
+    [1, 1, 1],
+  ] as never),
+);
 const w64 = mx.zeros([4, 64]);
 for (const [label, opts] of [
-  ['groupSize 48', { groupSize: 48 }], ['groupSize 7', { groupSize: 7 }], ['groupSize 128 > cols', { groupSize: 128 }],
-  ['bits 0.5', { bits: 0.5 }], ['bits -4', { bits: -4 }], ['bits 7', { bits: 7 }], ['bits 16', { bits: 16 }], ["mode 'bogus'", { mode: 'bogus' }],
-  ["mode 'mxfp4' with groupSize 64", { mode: 'mxfp4', groupSize: 64 }], ["mode 'nvfp4' with bits 8", { mode: 'nvfp4', bits: 8 }],
-  ['groupSize NaN', { groupSize: NaN, bits: 3.5 }], ["mode ''", { mode: '' }],
+  ['groupSize 48', { groupSize: 48 }],
+  ['groupSize 7', { groupSize: 7 }],
+  ['groupSize 128 > cols', { groupSize: 128 }],
+  ['bits 0.5', { bits: 0.5 }],
+  ['bits -4', { bits: -4 }],
+  ['bits 7', { bits: 7 }],
+  ['bits 16', { bits: 16 }],
+  ["mode 'bogus'", { mode: 'bogus' }],
+  ["mode 'mxfp4' with groupSize 64", { mode: 'mxfp4', groupSize: 64 }],
+  ["mode 'nvfp4' with bits 8", { mode: 'nvfp4', bits: 8 }],
+  ['groupSize NaN', { groupSize: NaN, bits: 3.5 }],
+  ["mode ''", { mode: '' }],
 ] as [string, mx.QuantizeOptions][]) {
   t(`quantize ${label}`, () => mx.quantize(w64, opts));
 }
@@ -553,10 +803,19 @@ t('fast.layerNorm bias shape', () => mx.fast.layerNorm(f23, mx.ones([3]), mx.one
 t('fast.rope dims odd', () => mx.fast.rope(mx.ones([1, 2, 4, 8]), 3));
 t('fast.rope dims > last axis', () => mx.fast.rope(mx.ones([1, 2, 4, 8]), 16));
 t('fast.rope 1-D input', () => mx.fast.rope(mx.ones([8]), 8));
-t('sdpa shape mismatch', () => mx.fast.scaledDotProductAttention(mx.ones([1, 2, 3, 4]), mx.ones([1, 2, 3, 5]), mx.ones([1, 2, 3, 4]), { scale: 1 }));
-t('sdpa heads not divisible', () => mx.fast.scaledDotProductAttention(mx.ones([1, 3, 3, 4]), mx.ones([1, 2, 3, 4]), mx.ones([1, 2, 3, 4]), { scale: 1 }));
+t('sdpa shape mismatch', () =>
+  mx.fast.scaledDotProductAttention(mx.ones([1, 2, 3, 4]), mx.ones([1, 2, 3, 5]), mx.ones([1, 2, 3, 4]), { scale: 1 }),
+);
+t('sdpa heads not divisible', () =>
+  mx.fast.scaledDotProductAttention(mx.ones([1, 3, 3, 4]), mx.ones([1, 2, 3, 4]), mx.ones([1, 2, 3, 4]), { scale: 1 }),
+);
 t('sdpa 2-D inputs', () => mx.fast.scaledDotProductAttention(mx.ones([3, 4]), mx.ones([3, 4]), mx.ones([3, 4]), { scale: 1 }));
-t('sdpa mask shape', () => mx.fast.scaledDotProductAttention(mx.ones([1, 2, 3, 4]), mx.ones([1, 2, 3, 4]), mx.ones([1, 2, 3, 4]), { scale: 1, mask: mx.ones([5, 7]) }));
+t('sdpa mask shape', () =>
+  mx.fast.scaledDotProductAttention(mx.ones([1, 2, 3, 4]), mx.ones([1, 2, 3, 4]), mx.ones([1, 2, 3, 4]), {
+    scale: 1,
+    mask: mx.ones([5, 7]),
+  }),
+);
 t('clip without bounds', () => mx.clip(f4, null, null));
 t('round decimals NaN', () => mx.round(f4, 'x' as unknown as number));
 t('array ragged', () => mx.array([[1, 2], [3]]));
@@ -572,7 +831,11 @@ t('array mixing Arrays and numbers', () => mx.array([mx.ones([2]), 3] as never))
 t('array nested Arrays', () => mx.array([[mx.ones([2])]] as never));
 
 // ---- N. memory limits ------------------------------------------------------------------------
-for (const [name, f] of Object.entries({ setMemoryLimit: mx.setMemoryLimit, setCacheLimit: mx.setCacheLimit, setWiredLimit: mx.setWiredLimit })) {
+for (const [name, f] of Object.entries({
+  setMemoryLimit: mx.setMemoryLimit,
+  setCacheLimit: mx.setCacheLimit,
+  setWiredLimit: mx.setWiredLimit,
+})) {
   for (const v of [-1, -1e12, NaN, Infinity, -Infinity, 'abc']) t(`${name}(${String(v)})`, () => f(v as number));
 }
 
@@ -589,7 +852,11 @@ t("withStream('gpu', fn) on a CPU-only build", () => {
   if (mx.isAvailable('gpu')) throw new Error('skip: a GPU is available here (counts as thrown)');
   return mx.withStream('gpu', () => mx.ones([2]));
 });
-t('withStream(cpu, fn) rethrows fn errors', () => mx.withStream(mx.cpu, () => { throw new RangeError('inside withStream'); }));
+t('withStream(cpu, fn) rethrows fn errors', () =>
+  mx.withStream(mx.cpu, () => {
+    throw new RangeError('inside withStream');
+  }),
+);
 
 // ---- L. failures that surface only at evaluation -------------------------------------------
 // MLX 0.32.4 reports these from the CPU kernels (LAPACK), i.e. when the graph is evaluated.
@@ -615,15 +882,24 @@ const reads: Record<string, (a: mx.Array) => unknown> = {
 for (const [fname, make] of Object.entries(lazyFailures)) {
   for (const [rname, read] of Object.entries(reads)) t(`${fname} via ${rname}`, () => read(make()), isMlx);
 }
-t('mx.asyncEval ignored, then awaited later', async () => {
-  const p = mx.asyncEval(mx.linalg.inv(singular));
-  await new Promise((r) => setTimeout(r, 5));
-  await p;
-}, isMlx);
+t(
+  'mx.asyncEval ignored, then awaited later',
+  async () => {
+    const p = mx.asyncEval(mx.linalg.inv(singular));
+    await new Promise((r) => setTimeout(r, 5));
+    await p;
+  },
+  isMlx,
+);
 t('two failing arrays in one asyncEval', () => mx.asyncEval(mx.linalg.inv(singular), mx.linalg.triInv(mx.zeros([2, 2]))), isMlx);
 
 // ---- run ----------------------------------------------------------------------------------------
-interface Rec { name: string; threw: boolean; message?: string; problem?: string }
+interface Rec {
+  name: string;
+  threw: boolean;
+  message?: string;
+  problem?: string;
+}
 const records: Rec[] = [];
 const trace = process.env.MLXN_BATTERY_TRACE === '1';
 for (const c of cases) {
@@ -649,9 +925,24 @@ const healthy = mx.add(mx.array([1, 2, 3]), 1).tolist();
 const lazy = (xs: number[]) => mx.add(mx.array(xs), 0); // not evaluated yet: cannot be checked
 const x4 = mx.array([10, 20, 30, 40]);
 const valueCases: [string, () => unknown, unknown][] = [
-  ['floorDivide int32 by 0 and INT_MIN by -1', () => mx.floorDivide(mx.array([7, -2147483648, 7, -7]), mx.array([0, -1, 2, 2])).tolist(), [0, -2147483648, 3, -4]],
-  ['remainder int32 by 0 and INT_MIN by -1', () => mx.remainder(mx.array([7, -2147483648, 7, -7]), mx.array([0, -1, 2, 2])).tolist(), [0, 0, 1, 1]],
-  ['divmod int32 by 0', () => mx.divmod(mx.array([5, 7]), mx.array([0, 2])).map((a) => a.tolist()), [[0, 3], [0, 1]]],
+  [
+    'floorDivide int32 by 0 and INT_MIN by -1',
+    () => mx.floorDivide(mx.array([7, -2147483648, 7, -7]), mx.array([0, -1, 2, 2])).tolist(),
+    [0, -2147483648, 3, -4],
+  ],
+  [
+    'remainder int32 by 0 and INT_MIN by -1',
+    () => mx.remainder(mx.array([7, -2147483648, 7, -7]), mx.array([0, -1, 2, 2])).tolist(),
+    [0, 0, 1, 1],
+  ],
+  [
+    'divmod int32 by 0',
+    () => mx.divmod(mx.array([5, 7]), mx.array([0, 2])).map((a) => a.tolist()),
+    [
+      [0, 3],
+      [0, 1],
+    ],
+  ],
   ['divmod uint8 by 0', () => mx.divmod(mx.array([5], 'uint8'), mx.array([0], 'uint8')).map((a) => a.tolist()), [[0], [0]]],
   ['floorDivide int64 INT_MIN by -1 (scalar)', () => mx.floorDivide(mx.array([-(2n ** 63n)]), -1).tolist(), [-(2n ** 63n)]],
   ['remainder int16 by scalar 0', () => mx.remainder(mx.array([5, -3], 'int16'), 0).tolist(), [0, 0]],
@@ -659,11 +950,51 @@ const valueCases: [string, () => unknown, unknown][] = [
   ['take with lazy out-of-range indices', () => mx.take(x4, lazy([-9, 1, 99])).tolist(), [10, 20, 40]],
   ['take with lazy in-range negative indices', () => mx.take(x4, lazy([-1, -4])).tolist(), [40, 10]],
   ['index with lazy out-of-range indices', () => x4.index(lazy([5, -5])).tolist(), [40, 10]],
-  ['putAlongAxis with a lazy out-of-range index', () => mx.putAlongAxis(mx.zeros([4]), lazy([900000000]), mx.array([1]), 0).tolist(), [0, 0, 0, 1]],
+  [
+    'putAlongAxis with a lazy out-of-range index',
+    () => mx.putAlongAxis(mx.zeros([4]), lazy([900000000]), mx.array([1]), 0).tolist(),
+    [0, 0, 0, 1],
+  ],
   ['scatter with a lazy out-of-range index', () => mx.scatter(mx.zeros([4]), lazy([-70]), mx.ones([1, 1]), 0).tolist(), [1, 0, 0, 0]],
-  ['take inside compile (tracer indices)', () => mx.compile((i: mx.Array) => mx.take(x4, i))(mx.array([3, 9])).tolist(), [40, 40]],
-  ['take inside vmap (tracer indices)', () => mx.vmap((i: mx.Array) => mx.take(x4, i))(mx.array([[0, 9], [1, -2]])).tolist(), [[10, 40], [20, 30]]],
-  ['gatherMm with lazy out-of-range indices', () => mx.gatherMm(mx.stack([mx.eye(2), mx.multiply(mx.eye(2), 2)]), mx.eye(2), { lhsIndices: mx.add(mx.array([5], 'uint32'), mx.array(0, 'uint32')) }).tolist(), [[[2, 0], [0, 2]]]],
+  [
+    'take inside compile (tracer indices)',
+    () =>
+      mx
+        .compile((i: mx.Array) => mx.take(x4, i))(mx.array([3, 9]))
+        .tolist(),
+    [40, 40],
+  ],
+  [
+    'take inside vmap (tracer indices)',
+    () =>
+      mx
+        .vmap((i: mx.Array) => mx.take(x4, i))(
+          mx.array([
+            [0, 9],
+            [1, -2],
+          ]),
+        )
+        .tolist(),
+    [
+      [10, 40],
+      [20, 30],
+    ],
+  ],
+  [
+    'gatherMm with lazy out-of-range indices',
+    () =>
+      mx
+        .gatherMm(mx.stack([mx.eye(2), mx.multiply(mx.eye(2), 2)]), mx.eye(2), {
+          lhsIndices: mx.add(mx.array([5], 'uint32'), mx.array(0, 'uint32')),
+        })
+        .tolist(),
+    [
+      [
+        [2, 0],
+        [0, 2],
+      ],
+    ],
+  ],
 ];
 const valueMismatches: string[] = [];
 for (const [name, fn, expected] of valueCases) {

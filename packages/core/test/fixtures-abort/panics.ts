@@ -19,7 +19,13 @@ function panicAt(site: string, withArray: boolean): void {
   } catch (e) {
     error = e;
   }
-  seen.push({ site: `${site}${withArray ? '+array' : ''}`, error: error === null ? null : String((error as Error).message), isError: error instanceof Error, liveBefore, liveAfter: native.liveHandles() });
+  seen.push({
+    site: `${site}${withArray ? '+array' : ''}`,
+    error: error === null ? null : String((error as Error).message),
+    isError: error instanceof Error,
+    liveBefore,
+    liveAfter: native.liveHandles(),
+  });
 }
 
 panicAt('export', false);
@@ -40,5 +46,11 @@ try {
 // Still usable: new arrays (the handle table), ops, a transform (the callback path), reads.
 const b = mx.add(mx.multiply(a, a), mx.array(1, 'float32'));
 const g = mx.grad((x: mx.Array) => mx.sum(mx.multiply(x, x)))(a);
-const healthy = { values: b.tolist(), grad: g.tolist(), compiled: mx.compile((x: mx.Array) => mx.add(x, x))(a).tolist() };
+const healthy = {
+  values: b.tolist(),
+  grad: g.tolist(),
+  compiled: mx
+    .compile((x: mx.Array) => mx.add(x, x))(a)
+    .tolist(),
+};
 console.log(JSON.stringify({ seen, insideGrad, healthy }));

@@ -30,7 +30,19 @@ if (scenario === 'collectives') {
   out.int32Sum = mx.distributed.allSum(mx.array([r, 7], 'int32')).tolist(); // default group
   // Point to point: rank 0 sends, rank 1 receives, both by shape and like an array.
   if (r === 0) {
-    mx.eval(mx.distributed.send(mx.array([[1.5, -2], [3, 4]], 'float32'), 1, g));
+    mx.eval(
+      mx.distributed.send(
+        mx.array(
+          [
+            [1.5, -2],
+            [3, 4],
+          ],
+          'float32',
+        ),
+        1,
+        g,
+      ),
+    );
     mx.eval(mx.distributed.send(mx.arange(5, undefined, undefined, 'int32'), 1, g));
   } else {
     out.recv = mx.distributed.recv([2, 2], 'float32', 0, g).tolist();

@@ -81,7 +81,8 @@ function readJson(file: string): Record<string, unknown> {
   } catch (e) {
     throw new ConfigError(`config file ${file}: ${(e as Error).message}`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`config file ${file}: expected a JSON object`);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new ConfigError(`config file ${file}: expected a JSON object`);
   return value as Record<string, unknown>;
 }
 
@@ -99,19 +100,24 @@ function requiredPath(raw: Record<string, unknown>, key: string, file: string, b
 function modelOf(raw: Record<string, unknown>, overrides: Overrides, file: string, base: string): { model: string; revision?: string } {
   const text = overrides.model ?? raw.model;
   const where = overrides.model !== undefined ? '--model' : `config file ${file}: "model"`;
-  if (typeof text !== 'string' || text === '') throw new ConfigError(`config file ${file}: "model" must be a folder or a Hugging Face model id`);
+  if (typeof text !== 'string' || text === '')
+    throw new ConfigError(`config file ${file}: "model" must be a folder or a Hugging Face model id`);
   const revisionText = overrides.revision ?? raw.revision;
   if (revisionText !== undefined && (typeof revisionText !== 'string' || !isValidRevision(revisionText))) {
-    throw new ConfigError(`${overrides.revision !== undefined ? '--revision' : `config file ${file}: "revision"`} must be a branch, tag or commit hash, got ${JSON.stringify(revisionText)}`);
+    throw new ConfigError(
+      `${overrides.revision !== undefined ? '--revision' : `config file ${file}: "revision"`} must be a branch, tag or commit hash, got ${JSON.stringify(revisionText)}`,
+    );
   }
   const local = resolve(overrides.model !== undefined ? process.cwd() : base, text);
   if (existsSync(local)) {
     if (!statSync(local).isDirectory()) throw new ConfigError(`${where}: ${local} is not a folder`);
-    if (revisionText !== undefined) throw new ConfigError(`${where}: ${local} is a local folder; a revision applies to Hugging Face model ids`);
+    if (revisionText !== undefined)
+      throw new ConfigError(`${where}: ${local} is a local folder; a revision applies to Hugging Face model ids`);
     return { model: local };
   }
   const id = parseHubId(text);
-  if (id === undefined) throw new ConfigError(`${where}: model folder ${local} does not exist (nor is ${JSON.stringify(text)} a Hugging Face model id)`);
+  if (id === undefined)
+    throw new ConfigError(`${where}: model folder ${local} does not exist (nor is ${JSON.stringify(text)} a Hugging Face model id)`);
   if (id.revision !== undefined && revisionText !== undefined && id.revision !== revisionText) {
     throw new ConfigError(`${where}: revision ${revisionText} given as well as @${id.revision}`);
   }
@@ -123,14 +129,17 @@ export function readRunConfig<K extends TrainerKind>(kind: K, path: string, over
   const file = resolve(path);
   const raw = readJson(file);
   checkKeys(raw, [...RUN_KEYS[kind], ...TRAINER_KEYS[kind]], file, '');
-  if (raw.lora !== null && typeof raw.lora === 'object' && !Array.isArray(raw.lora)) checkKeys(raw.lora as Record<string, unknown>, LORA_CONFIG_KEYS, file, 'lora.');
+  if (raw.lora !== null && typeof raw.lora === 'object' && !Array.isArray(raw.lora))
+    checkKeys(raw.lora as Record<string, unknown>, LORA_CONFIG_KEYS, file, 'lora.');
   const base = dirname(file);
   const { model, revision } = modelOf(raw, overrides, file, base);
   const dataset = requiredPath(raw, 'dataset', file, base);
   if (!existsSync(dataset)) throw new ConfigError(`config file ${file}: dataset ${dataset} does not exist`);
-  if (kind === 'grpo' && raw.rewards === undefined) throw new ConfigError(`config file ${file}: "rewards" is missing (built-in names or module paths)`);
+  if (kind === 'grpo' && raw.rewards === undefined)
+    throw new ConfigError(`config file ${file}: "rewards" is missing (built-in names or module paths)`);
   const promptColumn = raw.promptColumn;
-  if (promptColumn !== undefined && typeof promptColumn !== 'string') throw new ConfigError(`config file ${file}: "promptColumn" must be a column name`);
+  if (promptColumn !== undefined && typeof promptColumn !== 'string')
+    throw new ConfigError(`config file ${file}: "promptColumn" must be a column name`);
 
   const fields: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(raw)) if (!RUN_KEYS[kind].includes(k)) fields[k] = v;
@@ -145,13 +154,24 @@ export function readRunConfig<K extends TrainerKind>(kind: K, path: string, over
 
   let trainer: GRPOConfig | SFTConfig;
   try {
-    trainer = kind === 'grpo' ? parseGRPOConfig(fields as never, { numProcesses: overrides.numProcesses ?? 1 }) : parseSFTConfig(fields as never);
+    trainer =
+      kind === 'grpo' ? parseGRPOConfig(fields as never, { numProcesses: overrides.numProcesses ?? 1 }) : parseSFTConfig(fields as never);
   } catch (e) {
     // The library lists every problem; keep them on one line.
     const msg = (e as Error).message.replace(/\n\s*/g, '; ').replace(/:;/, ':');
     throw new ConfigError(`config file ${file}: ${msg}`);
   }
-  return { kind, file, model, ...(revision === undefined ? {} : { revision }), dataset, rewards: raw.rewards, tools: raw.tools, promptColumn: promptColumn as string | undefined, trainer: trainer as RunConfig<K>['trainer'] };
+  return {
+    kind,
+    file,
+    model,
+    ...(revision === undefined ? {} : { revision }),
+    dataset,
+    rewards: raw.rewards,
+    tools: raw.tools,
+    promptColumn: promptColumn as string | undefined,
+    trainer: trainer as RunConfig<K>['trainer'],
+  };
 }
 
 /** The records of a JSONL file (blank lines skipped); a bad line is named by its number. */

@@ -51,7 +51,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (!known) {
-      throw new UsageError(name.startsWith('-') ? `expected a command before ${name} (grpo or sft)` : `unknown command '${name}' (grpo or sft)`);
+      throw new UsageError(
+        name.startsWith('-') ? `expected a command before ${name} (grpo or sft)` : `unknown command '${name}' (grpo or sft)`,
+      );
     }
     const command = COMMANDS[name];
     const args = parseCommand(command.spec, normalizeResume(rest));

@@ -8,9 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import {
-  type RewardFunction, accuracyReward, formatReward, jsonSchemaReward, lengthReward, toolCallReward,
-} from '../rewards/index.js';
+import { type RewardFunction, accuracyReward, formatReward, jsonSchemaReward, lengthReward, toolCallReward } from '../rewards/index.js';
 import { ConfigError } from './config-file.js';
 
 /** A rewards entry: a built-in name or module path, or an object naming either with options. */
@@ -23,7 +21,8 @@ const BUILTINS: Record<string, Builtin> = {
   format: (o) => formatReward(o),
   // The generation limit is the trainer's unless given.
   length: (o, c) => {
-    if (o.softPunishCache === undefined) throw new ConfigError('the length reward needs options.softPunishCache (tokens before the limit that are penalised)');
+    if (o.softPunishCache === undefined)
+      throw new ConfigError('the length reward needs options.softPunishCache (tokens before the limit that are penalised)');
     return lengthReward({ maxCompletionLength: c.maxCompletionLength, ...o } as never);
   },
   toolCall: (o) => toolCallReward(o),
@@ -48,7 +47,8 @@ export function moduleSpec(spec: object, where: string): { module: string; names
   if (typeof module !== 'string') throw new ConfigError(`${where}: "module" must be a path`);
   if (Object.keys(rest).length > 0) throw new ConfigError(`${where}: unknown key "${Object.keys(rest)[0]}" (module, export)`);
   const list = names === undefined ? undefined : typeof names === 'string' ? [names] : names;
-  if (list !== undefined && (!Array.isArray(list) || !list.every((n) => typeof n === 'string'))) throw new ConfigError(`${where}: "export" must be a name or a list of names`);
+  if (list !== undefined && (!Array.isArray(list) || !list.every((n) => typeof n === 'string')))
+    throw new ConfigError(`${where}: "export" must be a name or a list of names`);
   return { module, names: list as string[] | undefined };
 }
 
@@ -77,7 +77,9 @@ export async function importModule(file: string): Promise<Record<string, unknown
   for (const from of [join(dirname(file), 'noop.js'), import.meta.url]) {
     const api = tsxEsmApi(from);
     if (api === null) continue;
-    const { tsImport } = (await import(pathToFileURL(api).href)) as { tsImport: (s: string, parent: string) => Promise<Record<string, unknown>> };
+    const { tsImport } = (await import(pathToFileURL(api).href)) as {
+      tsImport: (s: string, parent: string) => Promise<Record<string, unknown>>;
+    };
     return tsImport(url, import.meta.url);
   }
   throw new ConfigError(
@@ -122,7 +124,8 @@ export async function resolveRewards(specs: unknown, baseDir: string, context: {
     const where = `rewards[${i}]`;
     const builtin = (name: string, options: Record<string, unknown>) => {
       const make = BUILTINS[ALIASES[name] ?? name];
-      if (make === undefined) throw new ConfigError(`${where}: unknown built-in reward '${name}' (${BUILTIN_REWARD_NAMES.join(', ')}; or a path to a module)`);
+      if (make === undefined)
+        throw new ConfigError(`${where}: unknown built-in reward '${name}' (${BUILTIN_REWARD_NAMES.join(', ')}; or a path to a module)`);
       try {
         return make(options, context);
       } catch (e) {
@@ -136,13 +139,16 @@ export async function resolveRewards(specs: unknown, baseDir: string, context: {
       const { builtin: name, options, ...rest } = spec as { builtin: unknown; options?: unknown };
       if (typeof name !== 'string') throw new ConfigError(`${where}: "builtin" must be a name`);
       if (Object.keys(rest).length > 0) throw new ConfigError(`${where}: unknown key "${Object.keys(rest)[0]}" (builtin, options)`);
-      if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) throw new ConfigError(`${where}: "options" must be an object`);
+      if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options)))
+        throw new ConfigError(`${where}: "options" must be an object`);
       out.push(builtin(name, (options ?? {}) as Record<string, unknown>));
     } else if (spec !== null && typeof spec === 'object' && 'module' in spec) {
       const { module, names } = moduleSpec(spec, where);
       out.push(...(await moduleRewards(resolve(baseDir, module), names)));
     } else {
-      throw new ConfigError(`${where}: expected a built-in name, a module path, { "builtin": name, "options": {...} } or { "module": path, "export": name }`);
+      throw new ConfigError(
+        `${where}: expected a built-in name, a module path, { "builtin": name, "options": {...} } or { "module": path, "export": name }`,
+      );
     }
   }
   return out;

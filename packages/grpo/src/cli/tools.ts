@@ -10,7 +10,8 @@ import { toolTable } from '../tools.js';
 import { ConfigError } from './config-file.js';
 import { importModule, moduleSpec } from './rewards.js';
 
-const isTool = (v: unknown): v is GRPOTool => v !== null && typeof v === 'object' && typeof (v as GRPOTool).name === 'string' && typeof (v as GRPOTool).handler === 'function';
+const isTool = (v: unknown): v is GRPOTool =>
+  v !== null && typeof v === 'object' && typeof (v as GRPOTool).name === 'string' && typeof (v as GRPOTool).handler === 'function';
 
 async function moduleTools(file: string, names: string[] | undefined, where: string): Promise<GRPOTool[]> {
   if (!existsSync(file)) throw new ConfigError(`${where}: tool module ${file} does not exist`);
@@ -32,7 +33,8 @@ async function moduleTools(file: string, names: string[] | undefined, where: str
     if (isTool(v)) out.push(v);
     else if (k === 'default' && Array.isArray(v) && v.every(isTool)) out.push(...v);
   }
-  if (out.length === 0) throw new ConfigError(`${where}: tool module ${file} exports no tools ({ name, handler, description?, parameters? })`);
+  if (out.length === 0)
+    throw new ConfigError(`${where}: tool module ${file} exports no tools ({ name, handler, description?, parameters? })`);
   return out;
 }
 

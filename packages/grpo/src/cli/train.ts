@@ -32,20 +32,29 @@ import { BUILTIN_REWARD_NAMES, resolveRewards } from './rewards.js';
 import { resolveTools } from './tools.js';
 
 const RUN_FLAGS: CommandSpec['flags'] = {
-  model: { kind: 'string', value: 'MODEL', help: "A folder or a Hugging Face model id such as Qwen/Qwen3-0.6B (overrides the config's model)." },
+  model: {
+    kind: 'string',
+    value: 'MODEL',
+    help: "A folder or a Hugging Face model id such as Qwen/Qwen3-0.6B (overrides the config's model).",
+  },
   revision: { kind: 'string', value: 'REV', help: 'For a Hugging Face model id: the branch, tag or commit (default main).' },
   resume: {
     kind: 'string',
     value: '[=CHECKPOINT]',
     help: "Continue from the newest checkpoint in outputDir (a new run when it has none), or from --resume=CHECKPOINT (with '=').",
   },
-  'output-dir': { kind: 'string', short: 'o', value: 'FOLDER', help: "Where checkpoints and metrics go (overrides the config's outputDir)." },
+  'output-dir': {
+    kind: 'string',
+    short: 'o',
+    value: 'FOLDER',
+    help: "Where checkpoints and metrics go (overrides the config's outputDir).",
+  },
   'max-steps': { kind: 'int', value: 'N', help: "Stop after N optimizer steps (overrides the config's maxSteps)." },
   'no-progress': { kind: 'boolean', help: 'Do not draw the progress bar.' },
 };
 
 const CONFIG_NOTES = [
-  'Relative paths in the config file are relative to its folder. Other keys are the trainer\'s',
+  "Relative paths in the config file are relative to its folder. Other keys are the trainer's",
   'config fields in camelCase (as in the library); the command line logs every step unless',
   'loggingSteps is set. Ctrl-C stops after the current step and saves a checkpoint (exit code 130);',
   'a second Ctrl-C stops at once without saving.',
@@ -196,11 +205,15 @@ export async function runTraining(kind: TrainerKind, args: ParsedArgs, argv: rea
   if (world.rank === 0) findResume();
   if (world.size > 1) {
     const failed = (mx.distributed.allSum(mx.array([resumeError === null ? 0 : 1]), world).tolist() as number[])[0];
-    if (resumeError === null && failed > 0) throw new UsageError('rank 0 could not find the checkpoint to resume from (its error says why)');
+    if (resumeError === null && failed > 0)
+      throw new UsageError('rank 0 could not find the checkpoint to resume from (its error says why)');
     if (world.rank > 0) findResume();
   }
   if (resumeError !== null) throw resumeError;
-  const rewards = kind === 'grpo' ? await resolveRewards(run.rewards, dirname(run.file), { maxCompletionLength: (c as GRPOConfig).maxCompletionLength }) : [];
+  const rewards =
+    kind === 'grpo'
+      ? await resolveRewards(run.rewards, dirname(run.file), { maxCompletionLength: (c as GRPOConfig).maxCompletionLength })
+      : [];
   const tools = kind === 'grpo' && run.tools !== undefined ? await resolveTools(run.tools, dirname(run.file)) : [];
   const dataset = kind === 'grpo' ? loadPrompts(run.dataset, run.promptColumn) : readJsonl(run.dataset);
 
@@ -208,7 +221,14 @@ export async function runTraining(kind: TrainerKind, args: ParsedArgs, argv: rea
   const progress = flag(args, 'no-progress') ? false : { stream: process.stderr };
   const trainer =
     kind === 'grpo'
-      ? new CliGRPOTrainer({ model, rewardFuncs: rewards, trainDataset: dataset as PromptDataset, config: c as GRPOConfig, progress, tools })
+      ? new CliGRPOTrainer({
+          model,
+          rewardFuncs: rewards,
+          trainDataset: dataset as PromptDataset,
+          config: c as GRPOConfig,
+          progress,
+          tools,
+        })
       : new CliSFTTrainer({ model, trainDataset: dataset as SFTRecord[], config: c as SFTConfig, progress });
   const stop = new AbortController();
 
@@ -236,8 +256,11 @@ export async function runTraining(kind: TrainerKind, args: ParsedArgs, argv: rea
     // A stop while a reward function was still pending rejects with an error that has the stop
     // as its cause; that step was not counted, so the state is whole as after any stop.
     // In a job, a rank whose own Ctrl-C had not arrived yet stops with the others (PeerStopError).
-    const stopped = (stop.signal.aborted && stop.signal.reason instanceof StopRequest
-      && (e === stop.signal.reason || (e instanceof RewardFunctionError && e.cause === stop.signal.reason))) || e instanceof PeerStopError;
+    const stopped =
+      (stop.signal.aborted &&
+        stop.signal.reason instanceof StopRequest &&
+        (e === stop.signal.reason || (e instanceof RewardFunctionError && e.cause === stop.signal.reason))) ||
+      e instanceof PeerStopError;
     if (!stopped) throw e;
     if (trainer.state.globalStep === 0) {
       say('Interrupted before the first step: nothing to save');
@@ -250,7 +273,9 @@ export async function runTraining(kind: TrainerKind, args: ParsedArgs, argv: rea
       saved = latest !== null && basename(latest) === `checkpoint-${trainer.state.globalStep}` ? latest : await trainer.saveCheckpoint();
     } catch (saveError) {
       // Stopped in the middle of a step that had used some micro-batches: not checkpointable.
-      say(`Stopped without saving (${(saveError as Error).message})${latest ? `; the newest checkpoint is ${latest}. Continue with: ${continueWith}` : ''}`);
+      say(
+        `Stopped without saving (${(saveError as Error).message})${latest ? `; the newest checkpoint is ${latest}. Continue with: ${continueWith}` : ''}`,
+      );
       return 130;
     }
     say(`Interrupted after step ${trainer.state.globalStep}: saved ${saved}. Continue with: ${continueWith}`);

@@ -78,7 +78,11 @@ export function normaliseAnswer(text: string): string {
  * Whether `answer` matches `gold`: numerically (relative tolerance) when both parse as numbers,
  * else as normalised strings.
  */
-export function answersMatch(answer: string, gold: string | number, options: { compare?: 'auto' | 'numeric' | 'string'; tolerance?: number } = {}): boolean {
+export function answersMatch(
+  answer: string,
+  gold: string | number,
+  options: { compare?: 'auto' | 'numeric' | 'string'; tolerance?: number } = {},
+): boolean {
   checkOptionKeys(options, ['compare', 'tolerance'], 'answersMatch');
   const compare = options.compare ?? 'auto';
   const goldText = String(gold);

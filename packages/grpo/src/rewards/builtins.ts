@@ -37,7 +37,8 @@ export function accuracyReward(options: AccuracyRewardOptions = {}): RewardFunct
     return args.completions.map((c, i) => {
       const g = gold[i];
       if (g === null || g === undefined || (typeof g === 'string' && g.trim() === '')) return null;
-      if (typeof g !== 'string' && typeof g !== 'number') throw new TypeError(`accuracy reward: "${field}" must be a string or number, got ${typeof g}`);
+      if (typeof g !== 'string' && typeof g !== 'number')
+        throw new TypeError(`accuracy reward: "${field}" must be a string or number, got ${typeof g}`);
       const answer = extractAnswer(c, options.extract ?? 'auto');
       return answer !== null && answersMatch(answer, g, { compare: options.compare, tolerance: options.tolerance }) ? 1 : 0;
     });

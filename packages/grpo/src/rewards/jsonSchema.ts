@@ -5,14 +5,51 @@
 export type JsonSchema = boolean | { [keyword: string]: unknown };
 
 const ANNOTATIONS = new Set([
-  '$schema', '$id', '$comment', '$anchor', 'title', 'description', 'default', 'examples',
-  'readOnly', 'writeOnly', 'deprecated', 'format', 'contentMediaType', 'contentEncoding',
+  '$schema',
+  '$id',
+  '$comment',
+  '$anchor',
+  'title',
+  'description',
+  'default',
+  'examples',
+  'readOnly',
+  'writeOnly',
+  'deprecated',
+  'format',
+  'contentMediaType',
+  'contentEncoding',
 ]);
 const CHECKED = new Set([
-  'type', 'enum', 'const', 'properties', 'required', 'additionalProperties', 'patternProperties',
-  'minProperties', 'maxProperties', 'items', 'prefixItems', 'minItems', 'maxItems', 'uniqueItems',
-  'minLength', 'maxLength', 'pattern', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
-  'multipleOf', 'anyOf', 'oneOf', 'allOf', 'not', '$ref', '$defs', 'definitions',
+  'type',
+  'enum',
+  'const',
+  'properties',
+  'required',
+  'additionalProperties',
+  'patternProperties',
+  'minProperties',
+  'maxProperties',
+  'items',
+  'prefixItems',
+  'minItems',
+  'maxItems',
+  'uniqueItems',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'multipleOf',
+  'anyOf',
+  'oneOf',
+  'allOf',
+  'not',
+  '$ref',
+  '$defs',
+  'definitions',
 ]);
 const TYPES = new Set(['null', 'boolean', 'object', 'array', 'number', 'integer', 'string']);
 
@@ -38,7 +75,10 @@ function deepEqual(a: unknown, b: unknown): boolean {
 function resolveRef(root: JsonSchema, ref: string): JsonSchema {
   if (!ref.startsWith('#')) throw new JsonSchemaError(`only local $ref ("#/...") is supported, got ${JSON.stringify(ref)}`);
   let node: unknown = root;
-  for (const raw of ref.slice(1).split('/').filter((p) => p !== '')) {
+  for (const raw of ref
+    .slice(1)
+    .split('/')
+    .filter((p) => p !== '')) {
     const part = decodeURIComponent(raw).replace(/~1/g, '/').replace(/~0/g, '~');
     if (node === null || typeof node !== 'object' || !Object.hasOwn(node, part)) {
       throw new JsonSchemaError(`$ref ${JSON.stringify(ref)} does not resolve`);
@@ -64,7 +104,8 @@ function checkSupported(schema: unknown, root: JsonSchema, path: string): void {
     const sub = `${path}/${k}`;
     if (k === 'type') {
       const list = Array.isArray(v) ? v : [v];
-      for (const t of list) if (typeof t !== 'string' || !TYPES.has(t)) throw new JsonSchemaError(`${sub}: unknown type ${JSON.stringify(t)}`);
+      for (const t of list)
+        if (typeof t !== 'string' || !TYPES.has(t)) throw new JsonSchemaError(`${sub}: unknown type ${JSON.stringify(t)}`);
     } else if (k === 'properties' || k === 'patternProperties' || k === '$defs' || k === 'definitions') {
       for (const [name, child] of Object.entries(v as object)) checkSupported(child, root, `${sub}/${name}`);
       if (k === 'patternProperties') for (const p of Object.keys(v as object)) new RegExp(p, 'u');
@@ -116,7 +157,9 @@ function validate(schema: JsonSchema, v: unknown, at: string, root: JsonSchema, 
   if (s.$ref !== undefined) validate(resolveRef(root, s.$ref), v, at, root, errors, depth + 1);
   if (s.type !== undefined) {
     const types: string[] = Array.isArray(s.type) ? s.type : [s.type];
-    const ok = types.some((ty) => ty === t || (ty === 'integer' && t === 'number' && Number.isInteger(v)) || (ty === 'number' && t === 'number'));
+    const ok = types.some(
+      (ty) => ty === t || (ty === 'integer' && t === 'number' && Number.isInteger(v)) || (ty === 'number' && t === 'number'),
+    );
     if (!ok) errors.push(`${at}: expected ${types.join(' or ')}, got ${t}`);
   }
   if (s.enum !== undefined && !s.enum.some((e: unknown) => deepEqual(e, v))) errors.push(`${at}: not one of the allowed values`);
@@ -156,7 +199,9 @@ function validate(schema: JsonSchema, v: unknown, at: string, root: JsonSchema, 
     if (s.maxProperties !== undefined && keys.length > s.maxProperties) errors.push(`${at}: more than ${s.maxProperties} properties`);
     for (const r of (s.required ?? []) as string[]) if (!Object.hasOwn(o, r)) errors.push(`${at}: missing required property "${r}"`);
     const props = (s.properties ?? {}) as Record<string, JsonSchema>;
-    const patterns = Object.entries((s.patternProperties ?? {}) as Record<string, JsonSchema>).map(([p, sub]) => [new RegExp(p, 'u'), sub] as const);
+    const patterns = Object.entries((s.patternProperties ?? {}) as Record<string, JsonSchema>).map(
+      ([p, sub]) => [new RegExp(p, 'u'), sub] as const,
+    );
     for (const k of keys) {
       let matched = false;
       if (Object.hasOwn(props, k)) {

@@ -110,7 +110,23 @@ const isMessages = (p: unknown): p is ChatMessage[] =>
  * const table = await runRewardFunctions({ rewardFuncs: [myReward], inputs, completions, completionIds, trainerState, step });
  */
 export async function runRewardFunctions<State>(options: RunRewardsOptions<State>): Promise<RewardTable> {
-  checkOptionKeys(options, ['rewardFuncs', 'rewardFuncNames', 'inputs', 'completions', 'completionIds', 'completionMessages', 'trainerState', 'step', 'promptColumn', 'warn', 'signal'], 'runRewardFunctions');
+  checkOptionKeys(
+    options,
+    [
+      'rewardFuncs',
+      'rewardFuncNames',
+      'inputs',
+      'completions',
+      'completionIds',
+      'completionMessages',
+      'trainerState',
+      'step',
+      'promptColumn',
+      'warn',
+      'signal',
+    ],
+    'runRewardFunctions',
+  );
   const { rewardFuncs, inputs, completions, completionIds, step } = options;
   const n = completions.length;
   if (rewardFuncs.length === 0) throw new RangeError('at least one reward function is needed');
@@ -154,7 +170,10 @@ export async function runRewardFunctions<State>(options: RunRewardsOptions<State
   };
   if (conversational) {
     const turns = options.completionMessages ?? null;
-    args.messages = prompts.map((p, i) => [...(p as ChatMessage[]), ...(turns ? turns[i].map((m) => ({ ...m })) : [{ role: 'assistant', content: completions[i] }])]);
+    args.messages = prompts.map((p, i) => [
+      ...(p as ChatMessage[]),
+      ...(turns ? turns[i].map((m) => ({ ...m })) : [{ role: 'assistant', content: completions[i] }]),
+    ]);
   }
 
   const fail = (name: string, why: string, cause?: unknown) =>
@@ -210,10 +229,15 @@ function settleRewards(
     let onAbort: (() => void) | null = null;
     const onBeforeExit = () => {
       const name = names[[...open][0]!]!;
-      finish(() => reject(new RewardFunctionError(
-        `reward function "${name}" returned a promise that can never settle at step ${step} (the process had nothing left to wait on and was about to exit)`,
-        name, step,
-      )));
+      finish(() =>
+        reject(
+          new RewardFunctionError(
+            `reward function "${name}" returned a promise that can never settle at step ${step} (the process had nothing left to wait on and was about to exit)`,
+            name,
+            step,
+          ),
+        ),
+      );
     };
     const finish = (then: () => void) => {
       process.off('beforeExit', onBeforeExit);
@@ -227,14 +251,24 @@ function settleRewards(
           if (open.size === 0) return;
           const stuck = [...open].map((j) => names[j]!);
           const which = stuck.length === 1 ? `reward function "${stuck[0]}"` : `reward functions ${stuck.map((n) => `"${n}"`).join(', ')}`;
-          finish(() => reject(new RewardFunctionError(`${which} had not settled when training was aborted at step ${step}`, stuck[0]!, step, { cause: signal.reason })));
+          finish(() =>
+            reject(
+              new RewardFunctionError(`${which} had not settled when training was aborted at step ${step}`, stuck[0]!, step, {
+                cause: signal.reason,
+              }),
+            ),
+          );
         });
       };
     }
     pending.forEach((p, j) => {
       p.then(
-        (value) => { results[j] = { status: 'fulfilled', value }; },
-        (reason: unknown) => { results[j] = { status: 'rejected', reason }; },
+        (value) => {
+          results[j] = { status: 'fulfilled', value };
+        },
+        (reason: unknown) => {
+          results[j] = { status: 'rejected', reason };
+        },
       ).then(() => {
         open.delete(j);
         if (open.size === 0) finish(() => resolve(results));
@@ -253,7 +287,11 @@ function settleRewards(
 }
 
 /** The first completion no reward function scored, described for TRL's warning; undefined when all are scored. */
-export function describeUnscorable(table: RewardTable, inputs: readonly Record<string, unknown>[], completions: readonly string[]): string | undefined {
+export function describeUnscorable(
+  table: RewardTable,
+  inputs: readonly Record<string, unknown>[],
+  completions: readonly string[],
+): string | undefined {
   const row = table.rewardsPerFunc.findIndex((r) => r.every((v) => v === null));
   if (row === -1) return undefined;
   const shown = JSON.stringify({ ...inputs[row], completion: completions[row] });

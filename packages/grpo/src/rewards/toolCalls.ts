@@ -26,7 +26,10 @@ export function findToolCalls(completion: string, startInReasoning = false): Too
 }
 
 /** A tool by name, or its definition (`{ name, parameters }` or OpenAI's `{ type: 'function', function: {…} }`). */
-export type ToolSpec = string | { name: string; parameters?: JsonSchema } | { type: 'function'; function: { name: string; parameters?: JsonSchema } };
+export type ToolSpec =
+  | string
+  | { name: string; parameters?: JsonSchema }
+  | { type: 'function'; function: { name: string; parameters?: JsonSchema } };
 
 /** A checker returning the problems with one call (empty = valid). */
 export function toolValidator(tools?: readonly ToolSpec[]): (call: FoundToolCall) => string[] {
@@ -34,7 +37,8 @@ export function toolValidator(tools?: readonly ToolSpec[]): (call: FoundToolCall
   const byName = new Map<string, ((v: unknown) => string[]) | null>();
   for (const t of tools) {
     const def = typeof t === 'string' ? { name: t } : 'function' in t ? t.function : t;
-    if (typeof def?.name !== 'string' || def.name === '') throw new TypeError(`toolCallReward: a tool needs a name, got ${JSON.stringify(t)}`);
+    if (typeof def?.name !== 'string' || def.name === '')
+      throw new TypeError(`toolCallReward: a tool needs a name, got ${JSON.stringify(t)}`);
     byName.set(def.name, def.parameters !== undefined ? compileJsonSchema(def.parameters) : null);
   }
   return (call) => {

@@ -8,7 +8,12 @@ import { arithmeticRecords, cleanup, tempDir, tinyModel } from '../trainer-fixtu
 const group = mx.distributed.init({ backend: 'nccl', strict: true, timeoutMs: 120_000 });
 const x = mx.arange(1, 5, 1, 'float32');
 const summed = mx.distributed.allSum(x, group);
-const out: Record<string, unknown> = { rank: group.rank, size: group.size, device: mx.defaultDevice().type, allSum: Array.from(summed.dataSync() as Float32Array) };
+const out: Record<string, unknown> = {
+  rank: group.rank,
+  size: group.size,
+  device: mx.defaultDevice().type,
+  allSum: Array.from(summed.dataSync() as Float32Array),
+};
 const model = await tinyModel();
 const before = model.namedTrainableParameters().map(([, p]) => Array.from(p.astype('float32').dataSync() as Float32Array));
 const trainer = new GRPOTrainer({
@@ -17,7 +22,17 @@ const trainer = new GRPOTrainer({
   rewardFuncs: ((i: { completionIds: number[][] }) => i.completionIds.map((ids) => (ids.reduce((a, b) => a + b, 0) % 7) / 4)) as never,
   trainDataset: arithmeticRecords(4),
   distributed: group,
-  config: { maxSteps: 1, loggingSteps: 1, bf16: false, numGenerations: 2, perDeviceTrainBatchSize: 2, maxCompletionLength: 8, learningRate: 1e-2, seed: 1, outputDir: tempDir() },
+  config: {
+    maxSteps: 1,
+    loggingSteps: 1,
+    bf16: false,
+    numGenerations: 2,
+    perDeviceTrainBatchSize: 2,
+    maxCompletionLength: 8,
+    learningRate: 1e-2,
+    seed: 1,
+    outputDir: tempDir(),
+  },
 });
 await trainer.train();
 const after = model.namedTrainableParameters().map(([, p]) => Array.from(p.astype('float32').dataSync() as Float32Array));

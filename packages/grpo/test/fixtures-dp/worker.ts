@@ -66,7 +66,10 @@ function flat(model: Qwen3): Float32Array {
   return out;
 }
 
-const hash = (a: Float32Array) => createHash('sha256').update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).digest('hex');
+const hash = (a: Float32Array) =>
+  createHash('sha256')
+    .update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))
+    .digest('hex');
 
 /** max |Δa − Δb| / max |Δb|: how far one run's update is from the other's. */
 function updateDistance(before: Float32Array, a: Float32Array, b: Float32Array): number {
@@ -98,7 +101,16 @@ async function grpoStep(lossType: LossType, ga: number, alone: boolean, extra: R
     model,
     rewardFuncs: reward as never,
     trainDataset: arithmeticRecords(4),
-    config: { ...COMMON, lossType, numGenerations: 2, perDeviceTrainBatchSize: 2, gradientAccumulationSteps: alone ? 2 * ga : ga, maxCompletionLength: 8, outputDir: `${dir}/grpo-${lossType}-${ga}-${compared}${alone ? `-alone-${world.rank}` : ''}`, ...extra },
+    config: {
+      ...COMMON,
+      lossType,
+      numGenerations: 2,
+      perDeviceTrainBatchSize: 2,
+      gradientAccumulationSteps: alone ? 2 * ga : ga,
+      maxCompletionLength: 8,
+      outputDir: `${dir}/grpo-${lossType}-${ga}-${compared}${alone ? `-alone-${world.rank}` : ''}`,
+      ...extra,
+    },
     ...(alone ? { distributed: false as const } : {}),
   });
   await trainer.train();
@@ -113,7 +125,13 @@ async function sftStep(ga: number, alone: boolean): Promise<StepOutcome> {
   const trainer = new SFTTrainer({
     model,
     trainDataset: data,
-    config: { ...COMMON, eosToken: '.', perDeviceTrainBatchSize: 2, gradientAccumulationSteps: alone ? 2 * ga : ga, outputDir: `${dir}/sft-${ga}${alone ? `-alone-${world.rank}` : ''}` },
+    config: {
+      ...COMMON,
+      eosToken: '.',
+      perDeviceTrainBatchSize: 2,
+      gradientAccumulationSteps: alone ? 2 * ga : ga,
+      outputDir: `${dir}/sft-${ga}${alone ? `-alone-${world.rank}` : ''}`,
+    },
     ...(alone ? { distributed: false as const } : {}),
   });
   await trainer.train();
@@ -126,16 +144,29 @@ let compared = 0;
 /** The job's step on both ranks; the lone run on one of them (they take turns, sharing the work). */
 async function compare(name: string, run: (alone: boolean) => Promise<StepOutcome>) {
   const job = await run(false);
-  const out: Record<string, unknown> = { name, rank: world.rank, hash: hash(job.after), gradNorm: job.gradNorm, loss: job.loss, reward: job.reward };
+  const out: Record<string, unknown> = {
+    name,
+    rank: world.rank,
+    hash: hash(job.after),
+    gradNorm: job.gradNorm,
+    loss: job.loss,
+    reward: job.reward,
+  };
   if (compared++ % world.size === world.rank) {
     const alone = await run(true);
-    Object.assign(out, { aloneGradNorm: alone.gradNorm, aloneLoss: alone.loss, aloneReward: alone.reward, updateDistance: updateDistance(job.before, job.after, alone.after) });
+    Object.assign(out, {
+      aloneGradNorm: alone.gradNorm,
+      aloneLoss: alone.loss,
+      aloneReward: alone.reward,
+      updateDistance: updateDistance(job.before, job.after, alone.after),
+    });
   }
   console.log(JSON.stringify(out));
 }
 
 if (scenario === 'equivalence') {
-  for (const lossType of LOSS_TYPES) for (const ga of [1, 2]) await compare(`grpo ${lossType} ga${ga}`, (alone) => grpoStep(lossType, ga, alone));
+  for (const lossType of LOSS_TYPES)
+    for (const ga of [1, 2]) await compare(`grpo ${lossType} ga${ga}`, (alone) => grpoStep(lossType, ga, alone));
   // Groups of 4 over 2 + 2 completions: each group straddles the two ranks (advantages come from
   // every rank's rewards), with group and with batch scaling.
   for (const scaleRewards of ['group', 'batch'] as const) {
@@ -168,7 +199,16 @@ if (scenario === 'equivalence') {
       model,
       rewardFuncs: reward as never,
       trainDataset: arithmeticRecords(4),
-      config: { ...COMMON, maxSteps: 2, saveSteps: 1, numGenerations: 2, perDeviceTrainBatchSize: 2, stepsPerGeneration: 2, outputDir, resumeFromCheckpoint: resume },
+      config: {
+        ...COMMON,
+        maxSteps: 2,
+        saveSteps: 1,
+        numGenerations: 2,
+        perDeviceTrainBatchSize: 2,
+        stepsPerGeneration: 2,
+        outputDir,
+        resumeFromCheckpoint: resume,
+      },
       ...(distributed === false ? { distributed } : {}),
     });
     return { model, trainer };
@@ -182,7 +222,15 @@ if (scenario === 'equivalence') {
     const alone = await make(`${dir}/alone`, `${dir}/full/checkpoint-1`, false);
     await alone.trainer.train().catch((e: Error) => (aloneError = e.message));
   }
-  console.log(JSON.stringify({ rank: world.rank, full: hash(flat(full.model)), resumed: hash(flat(resumed.model)), aloneError, losses: full.trainer.logHistory.map((r) => r.loss) }));
+  console.log(
+    JSON.stringify({
+      rank: world.rank,
+      full: hash(flat(full.model)),
+      resumed: hash(flat(resumed.model)),
+      aloneError,
+      losses: full.trainer.logHistory.map((r) => r.loss),
+    }),
+  );
 } else if (scenario === 'stop') {
   // Rank 0 alone asks to stop after its first step (as a Ctrl-C that reached it first): both
   // ranks finish the step whose reduction carried the request, stop at the same boundary and

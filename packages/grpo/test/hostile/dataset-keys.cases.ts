@@ -3,7 +3,6 @@
 import type { HostileCase } from '@mlxn/test-support/hostile';
 import { runRewardFunctions } from '../../src/rewards/runner.js';
 
-
 const record = (extra: string) => JSON.parse(`{"prompt": "p", ${extra}}`) as Record<string, unknown>;
 
 export const cases: HostileCase[] = ['__proto__', 'constructor', 'toString'].map((col, i) => ({
@@ -16,7 +15,14 @@ export const cases: HostileCase[] = ['__proto__', 'constructor', 'toString'].map
       seen = Object.hasOwn(args, col) ? args[col] : 'missing';
       return [1];
     };
-    await runRewardFunctions({ rewardFuncs: [reward as never], inputs: [record(`"${col}": {"mlxnPwned": 1}`)], completions: ['c'], completionIds: [[1]], trainerState: {}, step: 0 });
+    await runRewardFunctions({
+      rewardFuncs: [reward as never],
+      inputs: [record(`"${col}": {"mlxnPwned": 1}`)],
+      completions: ['c'],
+      completionIds: [[1]],
+      trainerState: {},
+      step: 0,
+    });
     return [JSON.stringify(seen), Object.getOwnPropertyNames(Object.prototype).includes('mlxnPwned')];
   },
   accept: (r) => JSON.stringify(r) === JSON.stringify(['[{"mlxnPwned":1}]', false]) || JSON.stringify(r),

@@ -7,7 +7,6 @@ import { readJsonl, readRunConfig } from '../../src/cli/config-file.js';
 import { readTrainerState } from '../../src/checkpoint.js';
 import { PromptDataset, plot, readMetrics } from '../../src/index.js';
 
-
 const TARGETS: { what: string; file: string; regression?: boolean; run(dir: string, path: string): unknown }[] = [
   { what: 'a JSONL dataset', file: 'train.jsonl', regression: true, run: (_, p) => PromptDataset.fromJsonl(p) },
   { what: 'a metrics file (plot)', file: 'metrics.jsonl', run: (d, p) => plot(p, { output: join(d, 'plot.png') }) },

@@ -29,8 +29,18 @@ interface GgufFields {
 }
 
 const VALID: GgufFields = {
-  version: 3, tensorCount: 2n, kvCount: 4n, alignment: 32, valueType: GGUF_TYPE.string, arrayType: GGUF_TYPE.int32,
-  arrayLength: 3n, nDims: 2, dim0: 3n, dim1: 2n, tensorType: 0, offsetB: 32n,
+  version: 3,
+  tensorCount: 2n,
+  kvCount: 4n,
+  alignment: 32,
+  valueType: GGUF_TYPE.string,
+  arrayType: GGUF_TYPE.int32,
+  arrayLength: 3n,
+  nDims: 2,
+  dim0: 3n,
+  dim1: 2n,
+  tensorType: 0,
+  offsetB: 32n,
 };
 
 /**
@@ -55,7 +65,6 @@ export function buildGguf(f: GgufFields): Buffer {
 }
 
 const VALID_LENGTH = buildGguf(VALID).length;
-
 
 interface Loaded {
   bytes: Buffer;
@@ -153,23 +162,27 @@ function truncationCases(): HostileCase[] {
   const ends = new Set([0, 1, 3, 4, 8, 16, 23, 24, 25, 31, 32]);
   for (let n = 40; n < VALID_LENGTH; n += 9) ends.add(n);
   for (let k = 1; k <= 8; k++) ends.add(VALID_LENGTH - k);
-  return [...ends].sort((a, b) => a - b).map((n) => ({
-    name: `gguf truncated to ${n} of ${VALID_LENGTH} bytes`,
-    class: 'gguf.header',
-    timeoutMs: 5_000,
-    run: () => load(buildGguf({ ...VALID, truncate: n })),
-    accept: sameAsReference,
-    error: /case\.gguf: /,
-  }));
+  return [...ends]
+    .sort((a, b) => a - b)
+    .map((n) => ({
+      name: `gguf truncated to ${n} of ${VALID_LENGTH} bytes`,
+      class: 'gguf.header',
+      timeoutMs: 5_000,
+      run: () => load(buildGguf({ ...VALID, truncate: n })),
+      accept: sameAsReference,
+      error: /case\.gguf: /,
+    }));
 }
 
 /** A small seeded generator (xorshift32), so each case rebuilds the same file in any child. */
 function seeded(seed: number): (n: number) => number {
   let x = (seed * 2654435761) >>> 0 || 1;
   return (n) => {
-    x ^= x << 13; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
     x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
+    x ^= x << 5;
+    x >>>= 0;
     return x % n;
   };
 }
@@ -207,7 +220,7 @@ export const cases = (): HostileCase[] => [
     name: 'gguf the valid file loads',
     class: 'gguf.header',
     run: () => load(buildGguf(VALID)),
-    accept: (r: Loaded) => sameAsReference(r) === true && (r.arrays.a?.values as number[][])[1]![2] === 5 ? true : sameAsReference(r),
+    accept: (r: Loaded) => (sameAsReference(r) === true && (r.arrays.a?.values as number[][])[1]![2] === 5 ? true : sameAsReference(r)),
   },
   ...fieldCases(),
   ...truncationCases(),

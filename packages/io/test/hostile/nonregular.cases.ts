@@ -51,7 +51,10 @@ const TARGETS: Target[] = [
     file: 'model-00002-of-00002.safetensors',
     setup: (d) => {
       writeWeights(join(d, 'model-00001-of-00002.safetensors'));
-      writeFileSync(join(d, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { w: 'model-00001-of-00002.safetensors', v: 'model-00002-of-00002.safetensors' } }));
+      writeFileSync(
+        join(d, 'model.safetensors.index.json'),
+        JSON.stringify({ weight_map: { w: 'model-00001-of-00002.safetensors', v: 'model-00002-of-00002.safetensors' } }),
+      );
     },
     load: (d) => loadSync(d),
     regression: true,

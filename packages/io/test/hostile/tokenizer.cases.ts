@@ -7,7 +7,6 @@ import { type HostileCase, caseDir } from '@mlxn/test-support/hostile';
 import { Tokenizer } from '../../src/index.js';
 import { QWEN3 } from '../helpers.js';
 
-
 let realTokenizer: string | undefined;
 const tokenizerText = () => (realTokenizer ??= readFileSync(join(QWEN3, 'tokenizer.json'), 'utf8'));
 
@@ -67,7 +66,9 @@ function replaced(from: string, to: string) {
 
 export const cases = (): HostileCase[] => [
   tokenizerJson('the real file loads', () => tokenizerText(), roundTrips),
-  ...[0, 1, 100, 5000, 100_000, 1_000_000, 5_000_000].map((n) => tokenizerJson(`truncated to ${n} bytes`, () => tokenizerText().slice(0, n))),
+  ...[0, 1, 100, 5000, 100_000, 1_000_000, 5_000_000].map((n) =>
+    tokenizerJson(`truncated to ${n} bytes`, () => tokenizerText().slice(0, n)),
+  ),
   tokenizerJson('empty', () => ''),
   tokenizerJson('a list', () => '[]'),
   tokenizerJson('null', () => 'null'),
@@ -75,7 +76,9 @@ export const cases = (): HostileCase[] => [
   tokenizerJson('not UTF-8', () => Buffer.from([0x7b, 0xff, 0xfe, 0x7d])),
   tokenizerJson('model is a number', () => '{"model": 1}'),
   tokenizerJson('model type unknown', replaced('"type": "BPE"', '"type": "NOPE"')),
-  tokenizerJson('vocab is a list', () => JSON.stringify({ ...JSON.parse(tokenizerText()), model: { ...JSON.parse(tokenizerText()).model, vocab: [1, 2] } })),
+  tokenizerJson('vocab is a list', () =>
+    JSON.stringify({ ...JSON.parse(tokenizerText()), model: { ...JSON.parse(tokenizerText()).model, vocab: [1, 2] } }),
+  ),
   tokenizerJson('nested 100000 deep', () => `{"model":${deep(100_000)}}`),
   tokenizerJson('objects nested 100000 deep', () => deepObject(100_000)),
   tokenizerJson('pre_tokenizer regex that does not compile', replaced('"pattern": {', '"pattern": {"Regex": "(", "x": {')),
@@ -102,7 +105,11 @@ export const cases = (): HostileCase[] => [
   tokenizerConfig('nested 100000 deep', () => `{"chat_template":${deep(100_000)}}`),
   tokenizerConfig('objects nested 100000 deep', () => deepObject(100_000)),
   tokenizerConfig('nested 100 deep (valid)', () => `{"x":${deep(100)}}`, roundTrips),
-  tokenizerConfig('special tokens of the wrong types', () => JSON.stringify({ bos_token: 1, eos_token: [1], pad_token: { content: 5 }, unk_token: null, additional_special_tokens: 'x' }), roundTrips),
+  tokenizerConfig(
+    'special tokens of the wrong types',
+    () => JSON.stringify({ bos_token: 1, eos_token: [1], pad_token: { content: 5 }, unk_token: null, additional_special_tokens: 'x' }),
+    roundTrips,
+  ),
   tokenizerConfig('chat_template of the wrong type', () => JSON.stringify({ chat_template: 42 }), roundTrips),
   tokenizerConfig('chat_template list of junk', () => JSON.stringify({ chat_template: [1, null, { name: 'default' }] }), roundTrips),
   tokenizerConfig('a 5 MB eos_token', () => JSON.stringify({ eos_token: 'x'.repeat(5_000_000) }), roundTrips),

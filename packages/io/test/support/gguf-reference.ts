@@ -53,8 +53,18 @@ export function referenceGguf(b: Buffer): ReferenceFile | null {
   const need = (n: bigint | number) => {
     if (BigInt(p) + BigInt(n) > BigInt(b.length)) throw new Error('truncated');
   };
-  const u32 = () => { need(4); const v = b.readUInt32LE(p); p += 4; return v; };
-  const u64 = () => { need(8); const v = b.readBigUInt64LE(p); p += 8; return v; };
+  const u32 = () => {
+    need(4);
+    const v = b.readUInt32LE(p);
+    p += 4;
+    return v;
+  };
+  const u64 = () => {
+    need(8);
+    const v = b.readBigUInt64LE(p);
+    p += 8;
+    return v;
+  };
   const str = () => {
     const n = u64();
     need(n);

@@ -99,7 +99,11 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): Parsed
   const all = { ...spec.flags, ...COMMON_FLAGS };
   const options: Record<string, { type: 'boolean' | 'string'; short?: string; multiple?: boolean }> = {};
   for (const [name, f] of Object.entries(all)) {
-    options[name] = { type: f.kind === 'boolean' ? 'boolean' : 'string', ...(f.short ? { short: f.short } : {}), ...(f.kind === 'strings' ? { multiple: true } : {}) };
+    options[name] = {
+      type: f.kind === 'boolean' ? 'boolean' : 'string',
+      ...(f.short ? { short: f.short } : {}),
+      ...(f.kind === 'strings' ? { multiple: true } : {}),
+    };
   }
   // Non-strict parsing with tokens: the checks below give messages that name the flag and the fix.
   const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
@@ -146,7 +150,16 @@ export function helpText(spec: CommandSpec): string {
   });
   const width = Math.min(34, Math.max(...rows.map(([l]) => l.length)) + 2);
   const lines = rows.map(([l, r]) => `  ${l.padEnd(width)}${l.length >= width ? `\n  ${' '.repeat(width)}` : ''}${r}`);
-  return [`Usage: ${spec.name} ${spec.usage}`, '', spec.summary, '', 'Options:', ...lines, ...(spec.epilog ? ['', spec.epilog] : []), ''].join('\n');
+  return [
+    `Usage: ${spec.name} ${spec.usage}`,
+    '',
+    spec.summary,
+    '',
+    'Options:',
+    ...lines,
+    ...(spec.epilog ? ['', spec.epilog] : []),
+    '',
+  ].join('\n');
 }
 
 /** A flag's value with its declared type. */

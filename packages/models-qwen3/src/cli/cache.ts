@@ -27,7 +27,9 @@ export async function runCache(args: ParsedArgs): Promise<number> {
   for (const r of repos) {
     lines.push(`${r.repo}  ${formatBytes(r.bytes)}`);
     for (const v of r.revisions) {
-      lines.push(`  ${v.commit.slice(0, 12)}  ${(v.refs.length > 0 ? v.refs.join(', ') : '(no ref)').padEnd(12)}  ${String(v.files).padStart(3)} files  ${formatBytes(v.bytes)}`);
+      lines.push(
+        `  ${v.commit.slice(0, 12)}  ${(v.refs.length > 0 ? v.refs.join(', ') : '(no ref)').padEnd(12)}  ${String(v.files).padStart(3)} files  ${formatBytes(v.bytes)}`,
+      );
     }
   }
   await writeOut(`${lines.join('\n')}\n`);

@@ -28,7 +28,12 @@ export const CHAT: CommandSpec = {
     message: { kind: 'string', short: 'm', value: 'TEXT', help: 'Reply to this one message and exit.' },
     system: { kind: 'string', value: 'TEXT', help: 'The system message.' },
     tools: { kind: 'string', value: 'FILE', help: 'A JSON file with a list of tool definitions the model may call.' },
-    reasoning: { kind: 'string', value: 'MODE', choices: ['show', 'hide'], help: 'Show the reasoning (dimmed on a terminal) or hide it (default show).' },
+    reasoning: {
+      kind: 'string',
+      value: 'MODE',
+      choices: ['show', 'hide'],
+      help: 'Show the reasoning (dimmed on a terminal) or hide it (default show).',
+    },
     'no-thinking': { kind: 'boolean', help: "Ask the model to answer without reasoning (Qwen3's enable_thinking=false)." },
     stats: { kind: 'boolean', help: 'Print token counts, speeds and peak memory to stderr after each reply.' },
     ...SAMPLING_FLAGS,
@@ -180,7 +185,13 @@ async function turn(s: Session, text: string, signal: AbortSignal): Promise<stri
 
 async function repl(s: Session, initial: ChatMessage[]): Promise<number> {
   const tty = Boolean(process.stdin.isTTY && process.stdout.isTTY);
-  const rl = createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty, historySize: tty ? 1000 : 0, prompt: '> ' });
+  const rl = createInterface({
+    input: process.stdin,
+    output: tty ? process.stdout : undefined,
+    terminal: tty,
+    historySize: tty ? 1000 : 0,
+    prompt: '> ',
+  });
   let current: AbortController | null = null;
   let interrupted = false;
   const onStop = () => {

@@ -38,7 +38,11 @@ export const CONVERT: CommandSpec = {
     },
     mode: { kind: 'string', value: 'MODE', choices: MODES, help: 'Quantization mode (default affine; with --quantize).' },
     dtype: { kind: 'string', value: 'DTYPE', choices: DTYPES, help: 'Cast the floating-point weights.' },
-    adapters: { kind: 'string', value: 'PATH', help: `LoRA adapters to fuse: a .safetensors file or a folder with ${ADAPTERS_FILE} (a training checkpoint).` },
+    adapters: {
+      kind: 'string',
+      value: 'PATH',
+      help: `LoRA adapters to fuse: a .safetensors file or a folder with ${ADAPTERS_FILE} (a training checkpoint).`,
+    },
     overwrite: { kind: 'boolean', help: 'Replace the output folder if it exists.' },
   },
   epilog: [
@@ -99,7 +103,8 @@ export async function runConvert(args: ParsedArgs): Promise<number> {
   if (out === dir) throw new UsageError('--out must differ from the source folder');
   if (existsSync(out)) {
     if (!statSync(out).isDirectory()) throw new UsageError(`--out ${outArg} exists and is not a folder`);
-    if (readdirSync(out).length > 0 && !flag(args, 'overwrite')) throw new UsageError(`--out ${outArg} already exists (add --overwrite to replace it)`);
+    if (readdirSync(out).length > 0 && !flag(args, 'overwrite'))
+      throw new UsageError(`--out ${outArg} already exists (add --overwrite to replace it)`);
   }
   const quantize = flag<boolean>(args, 'quantize') ?? false;
   const bits = flag<number>(args, 'bits');
@@ -113,10 +118,17 @@ export async function runConvert(args: ParsedArgs): Promise<number> {
   const dtype = flag<(typeof DTYPES)[number]>(args, 'dtype');
   const adaptersArg = flag<string>(args, 'adapters');
   const adapters = adaptersArg === undefined ? undefined : adaptersFile(adaptersArg);
-  if (!quantize && dtype === undefined && adapters === undefined) throw new UsageError('nothing to do: give --quantize, --dtype or --adapters');
+  if (!quantize && dtype === undefined && adapters === undefined)
+    throw new UsageError('nothing to do: give --quantize, --dtype or --adapters');
 
   // Each mode has its own default group size and bits, as in MLX and mlx-lm.
-  const q = quantize ? resolveQuantization({ mode: mode ?? 'affine', ...(bits !== undefined ? { bits } : {}), ...(groupSize !== undefined ? { groupSize } : {}) }) : undefined;
+  const q = quantize
+    ? resolveQuantization({
+        mode: mode ?? 'affine',
+        ...(bits !== undefined ? { bits } : {}),
+        ...(groupSize !== undefined ? { groupSize } : {}),
+      })
+    : undefined;
   // Adapters were trained on the float layers, so they are fused first and the result quantized.
   const load: LoadOptions = { ...(dtype ? { dtype } : {}), ...(q && adapters === undefined ? { quantize: q } : {}) };
   // Ctrl-C while loading stops cleanly (exit code 130). Once the model is loaded the rest is

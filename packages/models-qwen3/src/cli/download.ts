@@ -20,7 +20,11 @@ export const DOWNLOAD: CommandSpec = {
     'need a token in HF_TOKEN; HF_ENDPOINT picks another hub.',
   maxPositionals: 1,
   flags: { ...REVISION_FLAG },
-  epilog: ['Examples:', '  mlxn-qwen3 download Qwen/Qwen3-0.6B', '  mlxn-qwen3 download mlx-community/Qwen3-0.6B-4bit --revision main'].join('\n'),
+  epilog: [
+    'Examples:',
+    '  mlxn-qwen3 download Qwen/Qwen3-0.6B',
+    '  mlxn-qwen3 download mlx-community/Qwen3-0.6B-4bit --revision main',
+  ].join('\n'),
 };
 
 export async function runDownload(args: ParsedArgs): Promise<number> {

@@ -25,7 +25,11 @@ export const GENERATE: CommandSpec = {
     raw: { kind: 'boolean', help: 'Use the prompt as plain text, without the chat template.' },
     'no-thinking': { kind: 'boolean', help: "Ask the model to answer without reasoning (Qwen3's enable_thinking=false)." },
     stats: { kind: 'boolean', help: 'Print token counts, speeds and peak memory to stderr.' },
-    'draft-model': { kind: 'string', value: 'MODEL', help: 'A smaller model with the same vocabulary that proposes tokens (speculative decoding).' },
+    'draft-model': {
+      kind: 'string',
+      value: 'MODEL',
+      help: 'A smaller model with the same vocabulary that proposes tokens (speculative decoding).',
+    },
     'num-draft-tokens': { kind: 'int', value: 'N', help: 'Tokens the draft model proposes per round (default 3).' },
     ...SAMPLING_FLAGS,
   },
@@ -38,7 +42,9 @@ export const GENERATE: CommandSpec = {
 };
 
 /** `prompt: 12 tokens, 340.1 tokens/s | generation: ...` */
-export function statsLine(c: Pick<GenerationChunk, 'promptTokens' | 'completionTokens' | 'promptTokensPerSec' | 'tokensPerSec' | 'peakMemory' | 'finishReason'>): string {
+export function statsLine(
+  c: Pick<GenerationChunk, 'promptTokens' | 'completionTokens' | 'promptTokensPerSec' | 'tokensPerSec' | 'peakMemory' | 'finishReason'>,
+): string {
   return (
     `prompt: ${c.promptTokens} tokens, ${c.promptTokensPerSec.toFixed(1)} tokens/s | ` +
     `generation: ${c.completionTokens} tokens, ${c.tokensPerSec.toFixed(1)} tokens/s | ` +
@@ -50,7 +56,8 @@ export async function runGenerate(args: ParsedArgs): Promise<number> {
   const [folder, positionalPrompt] = args.positionals;
   const dir = await resolveModelArg(folder, flag<string>(args, 'revision'));
   const given = flag<string>(args, 'prompt');
-  if (given !== undefined && positionalPrompt !== undefined) throw new UsageError('give the prompt either as an argument or with --prompt, not both');
+  if (given !== undefined && positionalPrompt !== undefined)
+    throw new UsageError('give the prompt either as an argument or with --prompt, not both');
   let text = given ?? positionalPrompt;
   if (text === undefined || text === '-') {
     if (process.stdin.isTTY) throw new UsageError("missing the prompt (give it as an argument, with --prompt, or on stdin with '-')");
@@ -78,7 +85,10 @@ export async function runGenerate(args: ParsedArgs): Promise<number> {
   if (model.tokenizer === undefined) throw new Error(`${folder} has no tokenizer (tokenizer.json), so a text prompt cannot be encoded`);
   let prompt: Prompt = text;
   if (!raw && model.chatTemplate !== undefined) {
-    const messages: ChatMessage[] = [...(system === undefined ? [] : [{ role: 'system', content: system }]), { role: 'user', content: text }];
+    const messages: ChatMessage[] = [
+      ...(system === undefined ? [] : [{ role: 'system', content: system }]),
+      { role: 'user', content: text },
+    ];
     prompt = messages;
   } else if (system !== undefined || options.enableThinking !== undefined) {
     throw new UsageError(`${folder} has no chat template, so --system and --no-thinking cannot apply (use --raw)`);
@@ -105,6 +115,7 @@ export async function runGenerate(args: ParsedArgs): Promise<number> {
     stopListening();
   }
   await writeOut('\n');
-  if (flag(args, 'stats') && last) process.stderr.write(`${statsLine(last)}${draftArg === undefined ? '' : ` | from the draft: ${drafted} tokens`}\n`);
+  if (flag(args, 'stats') && last)
+    process.stderr.write(`${statsLine(last)}${draftArg === undefined ? '' : ` | from the draft: ${drafted} tokens`}\n`);
   return last?.finishReason === 'abort' ? 130 : 0;
 }

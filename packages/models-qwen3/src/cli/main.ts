@@ -54,7 +54,11 @@ async function main(argv: string[]): Promise<number> {
     }
     const command = COMMANDS[name];
     if (command === undefined) {
-      throw new UsageError(name.startsWith('-') ? `expected a command before ${name} (generate, chat, convert, download or cache)` : `unknown command '${name}' (generate, chat, convert, download or cache)`);
+      throw new UsageError(
+        name.startsWith('-')
+          ? `expected a command before ${name} (generate, chat, convert, download or cache)`
+          : `unknown command '${name}' (generate, chat, convert, download or cache)`,
+      );
     }
     const args = parseCommand(command.spec, rest);
     if (args.flags.help) {

@@ -26,11 +26,19 @@ export const REVISION_FLAG: Record<string, FlagSpec> = {
  * The folder of the model `source` names. A hub id not in the cache is downloaded into it
  * (progress on stderr); with `HF_HUB_OFFLINE` set, one that is missing is a usage error.
  */
-export async function resolveModelArg(source: string | undefined, revision: string | undefined, what = 'model folder', signal?: AbortSignal): Promise<string> {
-  if (source === undefined || source === '') throw new UsageError(`missing the ${what} (a folder or a Hugging Face model id such as Qwen/Qwen3-0.6B)`);
-  if (revision !== undefined && !isValidRevision(revision)) throw new UsageError(`--revision ${JSON.stringify(revision)} is not a branch, tag or commit hash`);
+export async function resolveModelArg(
+  source: string | undefined,
+  revision: string | undefined,
+  what = 'model folder',
+  signal?: AbortSignal,
+): Promise<string> {
+  if (source === undefined || source === '')
+    throw new UsageError(`missing the ${what} (a folder or a Hugging Face model id such as Qwen/Qwen3-0.6B)`);
+  if (revision !== undefined && !isValidRevision(revision))
+    throw new UsageError(`--revision ${JSON.stringify(revision)} is not a branch, tag or commit hash`);
   const kind = classifyModelSource(source);
-  if (kind.kind === 'folder' && revision !== undefined) throw new UsageError(`--revision applies to Hugging Face model ids, but ${source} is a local folder`);
+  if (kind.kind === 'folder' && revision !== undefined)
+    throw new UsageError(`--revision applies to Hugging Face model ids, but ${source} is a local folder`);
   let dir: string;
   if (kind.kind === 'hub') {
     if (kind.id.revision !== undefined && revision !== undefined && kind.id.revision !== revision) {

@@ -34,7 +34,9 @@ export function downloadProgressBar(label: string, stream: NodeJS.WriteStream = 
     update(e) {
       if (!tty) {
         if (e.filesDone !== lastFilesDone && e.filesDone > 0 && e.fileBytes === e.fileTotal) {
-          stream.write(`downloaded ${e.file} (${formatBytes(e.fileTotal)}), ${e.filesDone}/${e.files} files, ${formatBytes(e.bytes)} of ${formatBytes(e.total)}\n`);
+          stream.write(
+            `downloaded ${e.file} (${formatBytes(e.fileTotal)}), ${e.filesDone}/${e.files} files, ${formatBytes(e.bytes)} of ${formatBytes(e.total)}\n`,
+          );
         }
         lastFilesDone = e.filesDone;
         return;
@@ -45,7 +47,9 @@ export function downloadProgressBar(label: string, stream: NodeJS.WriteStream = 
       const frac = e.total > 0 ? e.bytes / e.total : 1;
       const filled = Math.round(frac * WIDTH);
       const bar = `[${'#'.repeat(filled)}${'.'.repeat(WIDTH - filled)}]`;
-      stream.write(`\r\x1b[2KDownloading ${label} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ${formatBytes(e.bytes)} / ${formatBytes(e.total)}  ${e.file}`);
+      stream.write(
+        `\r\x1b[2KDownloading ${label} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ${formatBytes(e.bytes)} / ${formatBytes(e.total)}  ${e.file}`,
+      );
       drawn = true;
     },
     end() {

@@ -8,7 +8,12 @@ import { type FlagSpec, type ParsedArgs, UsageError, flag } from './args.js';
 
 export const SAMPLING_FLAGS: Record<string, FlagSpec> = {
   'max-tokens': { kind: 'int', value: 'N', help: 'Most tokens to generate (default 256).' },
-  temperature: { kind: 'number', short: 't', value: 'T', help: "Sampling temperature; 0 is greedy (default: the model's generation_config.json, else 0)." },
+  temperature: {
+    kind: 'number',
+    short: 't',
+    value: 'T',
+    help: "Sampling temperature; 0 is greedy (default: the model's generation_config.json, else 0).",
+  },
   'top-p': { kind: 'number', value: 'P', help: 'Nucleus sampling: keep the smallest set of tokens with this much probability.' },
   'top-k': { kind: 'int', value: 'K', help: 'Keep only the K most likely tokens.' },
   'min-p': { kind: 'number', value: 'P', help: 'Drop tokens less likely than P times the most likely one.' },

@@ -8,7 +8,6 @@ import { type HostileCase, caseDir } from '@mlxn/test-support/hostile';
 import { tinyQwen3Path } from '@mlxn/test-support/qwen3';
 import { Qwen3 } from '../../src/index.js';
 
-
 type Kind = 'dense' | 'moe' | 'dense-4bit';
 
 /** A copy of a tiny checkpoint (weights linked) whose config.json has `key` set to `value`. */
@@ -91,23 +90,25 @@ const fieldCases = (): HostileCase[] =>
     const values = [original, ...ABSURD.filter((v) => JSON.stringify(v) !== JSON.stringify(original))];
     if (typeof original === 'number') values.push(original * 2, original + 1);
     const unique = [...new Map(values.map((v) => [JSON.stringify(v), v])).values()];
-    return unique.map((value): HostileCase => ({
-      name: `config ${kind} ${key} = ${JSON.stringify(value)}`,
-      class: 'config.fields',
-      regression: key === 'num_hidden_layers' && value === 1e7,
-      timeoutMs: 15_000,
-      async run() {
-        const model = await Qwen3.load(folderWith(kind, key, value), { lazy: true });
-        const raw = model.config.raw[key];
-        for (const [, a] of model.namedParameters()) a.dispose();
-        return { value: raw };
-      },
-      accept: (r: { value: unknown }) => {
-        const ok = JSON.stringify(value) === JSON.stringify(original) || (valid?.(value) ?? false);
-        if (!ok) return `loaded with ${key} = ${JSON.stringify(value)}, which the weights or the limits rule out`;
-        return JSON.stringify(r.value) === JSON.stringify(value) ? true : `config holds ${JSON.stringify(r.value)}`;
-      },
-      // The config named, or its mismatch with the weights, listed weight by weight.
-      error: /config\.json|Qwen3 config|weight\(s\)/,
-    }));
+    return unique.map(
+      (value): HostileCase => ({
+        name: `config ${kind} ${key} = ${JSON.stringify(value)}`,
+        class: 'config.fields',
+        regression: key === 'num_hidden_layers' && value === 1e7,
+        timeoutMs: 15_000,
+        async run() {
+          const model = await Qwen3.load(folderWith(kind, key, value), { lazy: true });
+          const raw = model.config.raw[key];
+          for (const [, a] of model.namedParameters()) a.dispose();
+          return { value: raw };
+        },
+        accept: (r: { value: unknown }) => {
+          const ok = JSON.stringify(value) === JSON.stringify(original) || (valid?.(value) ?? false);
+          if (!ok) return `loaded with ${key} = ${JSON.stringify(value)}, which the weights or the limits rule out`;
+          return JSON.stringify(r.value) === JSON.stringify(value) ? true : `config holds ${JSON.stringify(r.value)}`;
+        },
+        // The config named, or its mismatch with the weights, listed weight by weight.
+        error: /config\.json|Qwen3 config|weight\(s\)/,
+      }),
+    );
   });

@@ -7,7 +7,6 @@ import { type HostileCase, type NonRegularKind, caseDir, makeNonRegular } from '
 import { tinyQwen3Path } from '@mlxn/test-support/qwen3';
 import { Qwen3 } from '../../src/index.js';
 
-
 /** The tiny dense checkpoint (files linked), with `file` made a non-regular file of `kind`. */
 function folderWith(file: string, kind: NonRegularKind): string {
   const src = tinyQwen3Path('dense');

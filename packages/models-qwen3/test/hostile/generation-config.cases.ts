@@ -36,22 +36,24 @@ const FIELDS: [string, (v: unknown) => boolean][] = [
 
 export const cases = (): HostileCase[] =>
   FIELDS.flatMap(([key, valid]) =>
-    ABSURD.map((value): HostileCase => ({
-      name: `generation_config ${key} = ${JSON.stringify(value)}`,
-      class: 'generation-config.fields',
-      timeoutMs: 15_000,
-      async run() {
-        // do_sample on, so the sampling fields are read and not ignored as greedy decoding does.
-        const model = await Qwen3.load(folderWith({ do_sample: true, [key]: value }), { lazy: true });
-        const out = { defaults: { ...model.generationDefaults }, eos: model.eosTokenIds };
-        for (const [, a] of model.namedParameters()) a.dispose();
-        return out;
-      },
-      accept: (r: { defaults: Record<string, unknown>; eos: number[] }) => {
-        if (!valid(value)) return `loaded with ${key} = ${JSON.stringify(value)}`;
-        for (const v of Object.values(r.defaults)) if (!num(v) || !Number.isFinite(v)) return `a default of ${JSON.stringify(v)}`;
-        return r.eos.every(nonNegInt) ? true : `eos ids ${JSON.stringify(r.eos)}`;
-      },
-      error: /generation_config\.json/,
-    })),
+    ABSURD.map(
+      (value): HostileCase => ({
+        name: `generation_config ${key} = ${JSON.stringify(value)}`,
+        class: 'generation-config.fields',
+        timeoutMs: 15_000,
+        async run() {
+          // do_sample on, so the sampling fields are read and not ignored as greedy decoding does.
+          const model = await Qwen3.load(folderWith({ do_sample: true, [key]: value }), { lazy: true });
+          const out = { defaults: { ...model.generationDefaults }, eos: model.eosTokenIds };
+          for (const [, a] of model.namedParameters()) a.dispose();
+          return out;
+        },
+        accept: (r: { defaults: Record<string, unknown>; eos: number[] }) => {
+          if (!valid(value)) return `loaded with ${key} = ${JSON.stringify(value)}`;
+          for (const v of Object.values(r.defaults)) if (!num(v) || !Number.isFinite(v)) return `a default of ${JSON.stringify(v)}`;
+          return r.eos.every(nonNegInt) ? true : `eos ids ${JSON.stringify(r.eos)}`;
+        },
+        error: /generation_config\.json/,
+      }),
+    ),
   );

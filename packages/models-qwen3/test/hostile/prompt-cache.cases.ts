@@ -8,7 +8,6 @@ import { saveSync } from '@mlxn/io';
 import { type HostileCase, caseDir } from '@mlxn/test-support/hostile';
 import { parseQwen3Config } from '../../src/index.js';
 
-
 const file = () => join(caseDir('pc'), 'cache.safetensors');
 const clean = () => Object.getOwnPropertyNames(Object.prototype).every((k) => !k.startsWith('mlxnPwned'));
 const named = (e: Error) => /loadPromptCache: .*cache\.safetensors/.test(e.message) && clean();
@@ -31,32 +30,143 @@ function mutated(edit: (v: ReturnType<typeof valid>) => void): () => Promise<unk
     const f = file();
     saveSync(f, v.tensors, { metadata: v.meta });
     const { cache, metadata } = await loadPromptCache(f);
-    return { classes: cache.map((c) => c.className), offsets: cache.map((c) => (c as KVCache).offset), metadata: { ...metadata }, clean: clean() };
+    return {
+      classes: cache.map((c) => c.className),
+      offsets: cache.map((c) => (c as KVCache).offset),
+      metadata: { ...metadata },
+      clean: clean(),
+    };
   };
 }
 
 const mutations: [string, (v: ReturnType<typeof valid>) => void, boolean?][] = [
-  ['metadata key 0.__proto__', (v) => { v.meta['0.__proto__'] = 'x'; }],
-  ['metadata key 0.constructor', (v) => { v.meta['0.constructor'] = 'x'; }],
-  ['metadata key 0.mlxnPwned', (v) => { v.meta['0.mlxnPwned'] = 'x'; }],
-  ['tensor named __proto__', (v) => { v.tensors.__proto__ = mx.zeros([1]); }],
-  ['tensor named 0.__proto__', (v) => { v.tensors['0.__proto__'] = mx.zeros([1]); }],
-  ['class __proto__', (v) => { v.meta['1.0'] = '__proto__'; }],
-  ['class constructor', (v) => { v.meta['1.0'] = 'constructor'; }],
-  ['class unknown', (v) => { v.meta['1.0'] = 'Nope'; }],
-  ['layer index 2**31', (v) => { v.meta['1.2147483648'] = 'KVCache'; }],
-  ['layer index 2**53', (v) => { v.meta['1.9007199254740992'] = 'KVCache'; }],
-  ['layer index -1', (v) => { v.meta['1.-1'] = 'KVCache'; }],
-  ['scalar kind bogus', (v) => { v.meta['2.0.1'] = 'bogus'; }],
-  ['scalar path __proto__', (v) => { v.meta['2.0.0'] = '__proto__'; }],
-  ['offset 2**31', (v) => { v.tensors['0.2'] = mx.array(2 ** 31 - 1, 'int32'); }],
-  ['offset -1', (v) => { v.tensors['0.2'] = mx.array(-1, 'int32'); }],
-  ['offset as float NaN', (v) => { v.tensors['0.2'] = mx.array(Number.NaN, 'float32'); }],
-  ['keys 3-D', (v) => { v.tensors['0.0'] = mx.zeros([2, 3, 4]); }],
-  ['keys and values disagree', (v) => { v.tensors['0.1'] = mx.zeros([1, 2, 5, 4]); }],
-  ['keys empty', (v) => { v.tensors['0.0'] = mx.zeros([1, 2, 0, 4]); v.tensors['0.1'] = mx.zeros([1, 2, 0, 4]); }],
-  ['no class metadata', (v) => { delete v.meta['1.0']; }],
-  ['missing values', (v) => { delete v.tensors['0.1']; }],
+  [
+    'metadata key 0.__proto__',
+    (v) => {
+      v.meta['0.__proto__'] = 'x';
+    },
+  ],
+  [
+    'metadata key 0.constructor',
+    (v) => {
+      v.meta['0.constructor'] = 'x';
+    },
+  ],
+  [
+    'metadata key 0.mlxnPwned',
+    (v) => {
+      v.meta['0.mlxnPwned'] = 'x';
+    },
+  ],
+  [
+    'tensor named __proto__',
+    (v) => {
+      v.tensors.__proto__ = mx.zeros([1]);
+    },
+  ],
+  [
+    'tensor named 0.__proto__',
+    (v) => {
+      v.tensors['0.__proto__'] = mx.zeros([1]);
+    },
+  ],
+  [
+    'class __proto__',
+    (v) => {
+      v.meta['1.0'] = '__proto__';
+    },
+  ],
+  [
+    'class constructor',
+    (v) => {
+      v.meta['1.0'] = 'constructor';
+    },
+  ],
+  [
+    'class unknown',
+    (v) => {
+      v.meta['1.0'] = 'Nope';
+    },
+  ],
+  [
+    'layer index 2**31',
+    (v) => {
+      v.meta['1.2147483648'] = 'KVCache';
+    },
+  ],
+  [
+    'layer index 2**53',
+    (v) => {
+      v.meta['1.9007199254740992'] = 'KVCache';
+    },
+  ],
+  [
+    'layer index -1',
+    (v) => {
+      v.meta['1.-1'] = 'KVCache';
+    },
+  ],
+  [
+    'scalar kind bogus',
+    (v) => {
+      v.meta['2.0.1'] = 'bogus';
+    },
+  ],
+  [
+    'scalar path __proto__',
+    (v) => {
+      v.meta['2.0.0'] = '__proto__';
+    },
+  ],
+  [
+    'offset 2**31',
+    (v) => {
+      v.tensors['0.2'] = mx.array(2 ** 31 - 1, 'int32');
+    },
+  ],
+  [
+    'offset -1',
+    (v) => {
+      v.tensors['0.2'] = mx.array(-1, 'int32');
+    },
+  ],
+  [
+    'offset as float NaN',
+    (v) => {
+      v.tensors['0.2'] = mx.array(Number.NaN, 'float32');
+    },
+  ],
+  [
+    'keys 3-D',
+    (v) => {
+      v.tensors['0.0'] = mx.zeros([2, 3, 4]);
+    },
+  ],
+  [
+    'keys and values disagree',
+    (v) => {
+      v.tensors['0.1'] = mx.zeros([1, 2, 5, 4]);
+    },
+  ],
+  [
+    'keys empty',
+    (v) => {
+      v.tensors['0.0'] = mx.zeros([1, 2, 0, 4]);
+      v.tensors['0.1'] = mx.zeros([1, 2, 0, 4]);
+    },
+  ],
+  [
+    'no class metadata',
+    (v) => {
+      delete v.meta['1.0'];
+    },
+  ],
+  [
+    'missing values',
+    (v) => {
+      delete v.tensors['0.1'];
+    },
+  ],
 ];
 
 const cases: HostileCase[] = mutations.map(([name, edit, regression]) => ({
@@ -75,7 +185,9 @@ const cases: HostileCase[] = mutations.map(([name, edit, regression]) => ({
 // N-API would drop a metadata key named exactly `__proto__` without a word (it sets the
 // prototype); it must be refused instead.
 cases.push({
-  name: 'prompt cache: metadata key __proto__ is refused', class: 'prompt-cache', regression: true,
+  name: 'prompt cache: metadata key __proto__ is refused',
+  class: 'prompt-cache',
+  regression: true,
   run: async () => {
     const v = valid();
     v.meta.__proto__ = 'x';
@@ -86,7 +198,8 @@ cases.push({
   error: (e) => named(e) && /metadata key '__proto__' is not allowed/.test(e.message),
 });
 cases.push({
-  name: 'prompt cache: save then load keeps user metadata as data', class: 'prompt-cache',
+  name: 'prompt cache: save then load keeps user metadata as data',
+  class: 'prompt-cache',
   run: async () => {
     const f = file();
     const c = new KVCache();
@@ -97,16 +210,25 @@ cases.push({
   accept: (m) => m === 'm' || String(m),
 });
 cases.push({
-  name: 'prompt cache: not safetensors at all', class: 'prompt-cache',
-  run: async () => { const f = file(); writeFileSync(f, Buffer.alloc(64, 0xff)); return loadPromptCache(f); },
+  name: 'prompt cache: not safetensors at all',
+  class: 'prompt-cache',
+  run: async () => {
+    const f = file();
+    writeFileSync(f, Buffer.alloc(64, 0xff));
+    return loadPromptCache(f);
+  },
   error: named,
 });
 
 // config.json's quantization entries are keyed by module path; `__proto__` must stay a key.
 cases.push({
-  name: 'config: quantization entry __proto__ is refused', class: 'keys', regression: true,
+  name: 'config: quantization entry __proto__ is refused',
+  class: 'keys',
+  regression: true,
   run: () => {
-    const raw = JSON.parse('{"model_type": "qwen3", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "quantization": {"group_size": 64, "bits": 4, "__proto__": {"bits": 8}}}');
+    const raw = JSON.parse(
+      '{"model_type": "qwen3", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "quantization": {"group_size": 64, "bits": 4, "__proto__": {"bits": 8}}}',
+    );
     return parseQwen3Config(raw).quantization;
   },
   error: /key '__proto__' is not allowed \(at \(root\)\.quantization\)/,

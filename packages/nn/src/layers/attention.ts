@@ -30,13 +30,19 @@ export class MultiHeadAttention extends Module {
 
   constructor(dims: number, numHeads: number, options: MultiHeadAttentionOptions = {}) {
     super();
-    checkOptionKeys(options, ['numKvHeads', 'queryInputDims', 'keyInputDims', 'valueInputDims', 'valueDims', 'valueOutputDims', 'bias'], 'MultiHeadAttention');
+    checkOptionKeys(
+      options,
+      ['numKvHeads', 'queryInputDims', 'keyInputDims', 'valueInputDims', 'valueDims', 'valueOutputDims', 'bias'],
+      'MultiHeadAttention',
+    );
     const numKvHeads = options.numKvHeads ?? numHeads;
     checkDims({ dims, numHeads, numKvHeads }, 'MultiHeadAttention');
     if (dims % numHeads !== 0) throw new RangeError(`MultiHeadAttention: dims (${dims}) must be divisible by numHeads (${numHeads})`);
-    if (numHeads % numKvHeads !== 0) throw new RangeError(`MultiHeadAttention: numHeads (${numHeads}) must be a multiple of numKvHeads (${numKvHeads})`);
+    if (numHeads % numKvHeads !== 0)
+      throw new RangeError(`MultiHeadAttention: numHeads (${numHeads}) must be a multiple of numKvHeads (${numKvHeads})`);
     const valueDims = options.valueDims ?? dims;
-    if (valueDims % numHeads !== 0) throw new RangeError(`MultiHeadAttention: valueDims (${valueDims}) must be divisible by numHeads (${numHeads})`);
+    if (valueDims % numHeads !== 0)
+      throw new RangeError(`MultiHeadAttention: valueDims (${valueDims}) must be divisible by numHeads (${numHeads})`);
     const bias = { bias: options.bias ?? false };
     const headDim = dims / numHeads;
     this.numHeads = numHeads;

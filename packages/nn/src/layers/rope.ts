@@ -65,7 +65,11 @@ export class YarnRoPE extends Module {
 
   constructor(dims: number, options: YarnRoPEOptions = {}) {
     super();
-    checkOptionKeys(options, ['traditional', 'base', 'scalingFactor', 'originalMaxPositionEmbeddings', 'betaFast', 'betaSlow', 'mscale', 'mscaleAllDim'], 'YarnRoPE');
+    checkOptionKeys(
+      options,
+      ['traditional', 'base', 'scalingFactor', 'originalMaxPositionEmbeddings', 'betaFast', 'betaSlow', 'mscale', 'mscaleAllDim'],
+      'YarnRoPE',
+    );
     checkDims({ dims }, 'YarnRoPE');
     const base = options.base ?? 10000;
     const factor = options.scalingFactor ?? 1;
@@ -93,9 +97,10 @@ export class YarnRoPE extends Module {
   forward(x: mx.Array, offset: number | mx.Array = 0): mx.Array {
     if (this.mscale !== 1) {
       const last = x.shape[x.ndim - 1];
-      x = this.dims === last
-        ? mx.multiply(x, this.mscale)
-        : mx.concatenate([mx.multiply(x.index('...', mx.sl(0, this.dims)), this.mscale), x.index('...', mx.sl(this.dims, null))], -1);
+      x =
+        this.dims === last
+          ? mx.multiply(x, this.mscale)
+          : mx.concatenate([mx.multiply(x.index('...', mx.sl(0, this.dims)), this.mscale), x.index('...', mx.sl(this.dims, null))], -1);
     }
     return mx.fast.rope(x, this.dims, { traditional: this.traditional, freqs: this._freqs, offset });
   }

@@ -38,7 +38,8 @@ export function crossEntropy(logits: mx.Array, targets: mx.Array, options: Cross
   checkOptionKeys(options, ['weights', 'axis', 'labelSmoothing', 'ignoreIndex', 'reduction'], 'crossEntropy');
   const what = 'crossEntropy';
   const { weights, axis = -1, labelSmoothing = 0, ignoreIndex, reduction = 'none' } = options;
-  if (!(labelSmoothing >= 0 && labelSmoothing < 1)) throw new RangeError(`${what}: labelSmoothing must be in [0, 1), got ${labelSmoothing}`);
+  if (!(labelSmoothing >= 0 && labelSmoothing < 1))
+    throw new RangeError(`${what}: labelSmoothing must be in [0, 1), got ${labelSmoothing}`);
   const ax = normAxis(axis, logits.ndim, what);
   const asProbs = targets.ndim === logits.ndim;
   const expected = asProbs ? logits.shape : logits.shape.filter((_, i) => i !== ax);
@@ -51,9 +52,7 @@ export function crossEntropy(logits: mx.Array, targets: mx.Array, options: Cross
   const mask = ignoreIndex === undefined ? undefined : mx.notEqual(targets, ignoreIndex);
   const idx = mask === undefined ? targets : mx.where(mask, targets, mx.zerosLike(targets));
   const shifted = mx.subtract(logits, mx.stopGradient(mx.max(logits, ax, true)));
-  const score = asProbs
-    ? mx.sum(mx.multiply(shifted, targets), ax)
-    : mx.squeeze(mx.takeAlongAxis(shifted, mx.expandDims(idx, ax), ax), ax);
+  const score = asProbs ? mx.sum(mx.multiply(shifted, targets), ax) : mx.squeeze(mx.takeAlongAxis(shifted, mx.expandDims(idx, ax), ax), ax);
   const lse = mx.logsumexp(shifted, ax);
   let loss: mx.Array;
   if (labelSmoothing > 0) {

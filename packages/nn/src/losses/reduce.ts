@@ -10,8 +10,7 @@ export function reduce(loss: mx.Array, reduction: Reduction, what: string): mx.A
   throw new RangeError(`${what}: reduction must be 'none', 'mean' or 'sum', got ${JSON.stringify(reduction)}`);
 }
 
-export const sameShape = (a: readonly number[], b: readonly number[]): boolean =>
-  a.length === b.length && a.every((d, i) => d === b[i]);
+export const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
 export function checkSameShape(a: mx.Array, b: mx.Array, what: string, names = ['predictions', 'targets']): void {
   if (!sameShape(a.shape, b.shape)) {

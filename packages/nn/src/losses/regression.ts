@@ -38,11 +38,7 @@ export function smoothL1Loss(predictions: mx.Array, targets: mx.Array, options: 
   checkSameShape(predictions, targets, 'smoothL1Loss');
   const beta = options.beta ?? 1.0;
   const diff = mx.abs(mx.subtract(predictions, targets));
-  const loss = mx.where(
-    mx.less(diff, beta),
-    mx.divide(mx.multiply(0.5, mx.square(diff)), beta),
-    mx.subtract(mx.abs(diff), 0.5 * beta),
-  );
+  const loss = mx.where(mx.less(diff, beta), mx.divide(mx.multiply(0.5, mx.square(diff)), beta), mx.subtract(mx.abs(diff), 0.5 * beta));
   return reduce(loss, options.reduction ?? 'mean', 'smoothL1Loss');
 }
 
@@ -77,7 +73,9 @@ export function logCoshLoss(inputs: mx.Array, targets: mx.Array, options: Reduct
  * @example gaussianNllLoss(mu, y, sigma2, { full: true });
  */
 export function gaussianNllLoss(
-  inputs: mx.Array, targets: mx.Array, vars: mx.Array,
+  inputs: mx.Array,
+  targets: mx.Array,
+  vars: mx.Array,
   options: { full?: boolean; eps?: number; reduction?: Reduction } = {},
 ): mx.Array {
   checkOptionKeys(options, ['full', 'eps', 'reduction'], 'gaussianNllLoss');
@@ -94,7 +92,9 @@ export function gaussianNllLoss(
  * @example cosineSimilarityLoss(mx.array([[1, 0]]), mx.array([[1, 1]])).tolist(); // [0.707107]
  */
 export function cosineSimilarityLoss(
-  x1: mx.Array, x2: mx.Array, options: { axis?: number; eps?: number; reduction?: Reduction } = {},
+  x1: mx.Array,
+  x2: mx.Array,
+  options: { axis?: number; eps?: number; reduction?: Reduction } = {},
 ): mx.Array {
   checkOptionKeys(options, ['axis', 'eps', 'reduction'], 'cosineSimilarityLoss');
   const { axis = 1, eps = 1e-8, reduction = 'none' } = options;
@@ -109,11 +109,16 @@ export function cosineSimilarityLoss(
  * @example marginRankingLoss(a, b, mx.array([1, -1, 1]), { margin: 0.1 });
  */
 export function marginRankingLoss(
-  inputs1: mx.Array, inputs2: mx.Array, targets: mx.Array, options: { margin?: number; reduction?: Reduction } = {},
+  inputs1: mx.Array,
+  inputs2: mx.Array,
+  targets: mx.Array,
+  options: { margin?: number; reduction?: Reduction } = {},
 ): mx.Array {
   checkOptionKeys(options, ['margin', 'reduction'], 'marginRankingLoss');
   if (!sameShape(inputs1.shape, inputs2.shape) || !sameShape(inputs1.shape, targets.shape)) {
-    throw new RangeError(`marginRankingLoss: shapes differ: inputs1 [${inputs1.shape}], inputs2 [${inputs2.shape}], targets [${targets.shape}]`);
+    throw new RangeError(
+      `marginRankingLoss: shapes differ: inputs1 [${inputs1.shape}], inputs2 [${inputs2.shape}], targets [${targets.shape}]`,
+    );
   }
   const loss = mx.maximum(0, mx.add(mx.multiply(mx.negative(targets), mx.subtract(inputs1, inputs2)), options.margin ?? 0));
   return reduce(loss, options.reduction ?? 'none', 'marginRankingLoss');
@@ -124,7 +129,9 @@ export function marginRankingLoss(
  * @example tripletLoss(anchors, positives, negatives, { margin: 1 });
  */
 export function tripletLoss(
-  anchors: mx.Array, positives: mx.Array, negatives: mx.Array,
+  anchors: mx.Array,
+  positives: mx.Array,
+  negatives: mx.Array,
   options: { axis?: number; p?: number; margin?: number; eps?: number; reduction?: Reduction } = {},
 ): mx.Array {
   checkOptionKeys(options, ['axis', 'p', 'margin', 'eps', 'reduction'], 'tripletLoss');

@@ -41,10 +41,21 @@ export class Adafactor extends Optimizer {
 
   constructor(options: AdafactorOptions = {}) {
     super();
-    checkOptionKeys(options, ['learningRate', 'eps', 'clipThreshold', 'decayRate', 'beta1', 'weightDecay', 'scaleParameter', 'relativeStep', 'warmupInit'], 'Adafactor');
+    checkOptionKeys(
+      options,
+      ['learningRate', 'eps', 'clipThreshold', 'decayRate', 'beta1', 'weightDecay', 'scaleParameter', 'relativeStep', 'warmupInit'],
+      'Adafactor',
+    );
     const {
-      learningRate, eps = [1e-30, 1e-3], clipThreshold = 1.0, decayRate = -0.8, beta1, weightDecay = 0,
-      scaleParameter = true, relativeStep = true, warmupInit = false,
+      learningRate,
+      eps = [1e-30, 1e-3],
+      clipThreshold = 1.0,
+      decayRate = -0.8,
+      beta1,
+      weightDecay = 0,
+      scaleParameter = true,
+      relativeStep = true,
+      warmupInit = false,
     } = options;
     if (learningRate !== undefined) this.maybeSchedule('learning_rate', learningRate);
     else if (!relativeStep) throw new TypeError('Adafactor: relativeStep: false needs a learningRate');

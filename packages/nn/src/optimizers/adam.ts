@@ -26,7 +26,12 @@ function checkBetas(name: string, betas: number[]): void {
  */
 export class Adam extends Optimizer {
   /** The options this class takes (a subclass that adds some lists them too). */
-  protected static readonly optionKeys: readonly string[] = ['learningRate', 'betas', 'eps', 'biasCorrection'] satisfies (keyof AdamOptions)[];
+  protected static readonly optionKeys: readonly string[] = [
+    'learningRate',
+    'betas',
+    'eps',
+    'biasCorrection',
+  ] satisfies (keyof AdamOptions)[];
   readonly betas: [number, number];
   readonly eps: number;
   readonly biasCorrection: boolean;

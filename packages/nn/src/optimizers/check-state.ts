@@ -34,9 +34,11 @@ export function checkOptimizerState(
   const bad = (entry: string, why: string) => new Error(`${path}: invalid ${name} state: '${entry}' ${why}`);
   const step = flat.step;
   if (!(step instanceof mx.Array)) throw new Error(`${path}: not an optimizer state (no 'step' tensor)`);
-  if (step.ndim !== 0 || !mx.isInteger(step.dtype)) throw bad('step', `must be an integer scalar, got ${step.dtype} of shape [${step.shape.join(', ')}]`);
+  if (step.ndim !== 0 || !mx.isInteger(step.dtype))
+    throw bad('step', `must be an integer scalar, got ${step.dtype} of shape [${step.shape.join(', ')}]`);
   const stepValue = Number(step.item());
-  if (!Number.isSafeInteger(stepValue) || stepValue < 0 || stepValue > MAX_STEP) throw bad('step', `must be a count of updates, got ${stepValue}`);
+  if (!Number.isSafeInteger(stepValue) || stepValue < 0 || stepValue > MAX_STEP)
+    throw bad('step', `must be a count of updates, got ${stepValue}`);
   if (options.step !== undefined && stepValue !== options.step) {
     throw bad('step', `is ${stepValue}, but ${options.step} updates were made (the state belongs to another run or step)`);
   }
@@ -84,7 +86,10 @@ export function checkOptimizerState(
         if (g === undefined) throw bad(`${p}.${s}`, 'is missing');
         if (g.dtype !== w.dtype) throw bad(`${p}.${s}`, `has dtype ${g.dtype}, expected ${w.dtype}`);
         if (g.shape.length !== w.shape.length || g.shape.some((d, i) => d !== w.shape[i])) {
-          throw bad(`${p}.${s}`, `has shape [${g.shape.join(', ')}], expected [${w.shape.join(', ')}] (parameter shape [${value.shape.join(', ')}])`);
+          throw bad(
+            `${p}.${s}`,
+            `has shape [${g.shape.join(', ')}], expected [${w.shape.join(', ')}] (parameter shape [${value.shape.join(', ')}])`,
+          );
         }
       }
       for (const s of got.keys()) if (!(s in want)) throw bad(`${p}.${s}`, 'is not an entry this optimizer keeps');

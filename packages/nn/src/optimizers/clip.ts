@@ -21,7 +21,9 @@ export function clipGradNorm<T>(grads: T, maxNorm: number): [T, mx.Array] {
     }
     const total = mx.sqrt(normSquared);
     const normalizer = mx.minimum(mx.divide(maxNorm, mx.add(total, 1e-6)), 1.0);
-    const clipped = mx.treeMap(grads, (g) => (mx.isFloating(g.dtype) ? mx.astype(mx.multiply(g, normalizer), g.dtype) : mx.multiply(g, normalizer)));
+    const clipped = mx.treeMap(grads, (g) =>
+      mx.isFloating(g.dtype) ? mx.astype(mx.multiply(g, normalizer), g.dtype) : mx.multiply(g, normalizer),
+    );
     return [clipped, total];
   });
 }

@@ -7,7 +7,14 @@
 import * as mx from '@mlxn/core';
 
 /** One parameter's update: `[parameter, m, v]` from the gradient, the old values, the float32 learning rate and the uint64 step count after this update. */
-export type UpdateRule = (gradient: mx.Array, parameter: mx.Array, m: mx.Array, v: mx.Array, learningRate: mx.Array, step: mx.Array) => mx.Array[];
+export type UpdateRule = (
+  gradient: mx.Array,
+  parameter: mx.Array,
+  m: mx.Array,
+  v: mx.Array,
+  learningRate: mx.Array,
+  step: mx.Array,
+) => mx.Array[];
 
 export interface AdamHyperparameters {
   readonly betas: readonly [number, number];

@@ -28,7 +28,10 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => {
 };
 
 const isTrainable = (v: unknown): v is Trainable =>
-  v !== null && typeof v === 'object' && typeof (v as Trainable).trainableParameters === 'function' && typeof (v as Trainable).update === 'function';
+  v !== null &&
+  typeof v === 'object' &&
+  typeof (v as Trainable).trainableParameters === 'function' &&
+  typeof (v as Trainable).update === 'function';
 
 const FORMAT = 'mlxn-optimizer-state';
 
@@ -66,7 +69,8 @@ export abstract class Optimizer {
       this.#schedulers.set(name, value);
       this.setStateArray(name, value(this.step));
     } else {
-      if (typeof value !== 'number' || !Number.isFinite(value)) throw new TypeError(`${this.constructor.name}: ${name} must be a finite number or a schedule, got ${String(value)}`);
+      if (typeof value !== 'number' || !Number.isFinite(value))
+        throw new TypeError(`${this.constructor.name}: ${name} must be a finite number or a schedule, got ${String(value)}`);
       this.setStateArray(name, mx.array(value, { dtype: 'float32' }));
     }
   }
@@ -174,10 +178,21 @@ export abstract class Optimizer {
 
   // Walks gradients (the structure that drives), parameters and state together; with mode null it
   // only creates missing state.
-  private walk(g: unknown, p: unknown, s: Record<string, unknown> | unknown[], path: string, mode: 'apply' | null, replaced: mx.Array[]): unknown {
+  private walk(
+    g: unknown,
+    p: unknown,
+    s: Record<string, unknown> | unknown[],
+    path: string,
+    mode: 'apply' | null,
+    replaced: mx.Array[],
+  ): unknown {
     const name = this.constructor.name;
     if (g instanceof mx.Array) throw new Error('unreachable');
-    const entries: [string, unknown][] = globalThis.Array.isArray(g) ? g.map((v, i) => [String(i), v]) : isPlainObject(g) ? Object.entries(g) : [];
+    const entries: [string, unknown][] = globalThis.Array.isArray(g)
+      ? g.map((v, i) => [String(i), v])
+      : isPlainObject(g)
+        ? Object.entries(g)
+        : [];
     const out: Record<string, unknown> | unknown[] = globalThis.Array.isArray(g) ? [] : {};
     const container = s as Record<string, unknown>;
     for (const [k, gk] of entries) {
@@ -273,12 +288,22 @@ export abstract class Optimizer {
     return this.prepare(path, arrays, metadata ?? {}, options);
   }
 
-  private prepare(path: string, arrays: Record<string, mx.Array>, metadata: Record<string, string>, options: StateCheckOptions): PreparedState {
+  private prepare(
+    path: string,
+    arrays: Record<string, mx.Array>,
+    metadata: Record<string, string>,
+    options: StateCheckOptions,
+  ): PreparedState {
     const name = this.constructor.name;
     let tree: Record<string, unknown>;
     try {
-      if (metadata.optimizer !== undefined && metadata.optimizer !== name) throw new Error(`${path}: optimizer state of ${metadata.optimizer}, not ${name}`);
-      const scalars = new Set(Object.entries(this.#state).filter(([, v]) => v instanceof mx.Array).map(([k]) => k));
+      if (metadata.optimizer !== undefined && metadata.optimizer !== name)
+        throw new Error(`${path}: optimizer state of ${metadata.optimizer}, not ${name}`);
+      const scalars = new Set(
+        Object.entries(this.#state)
+          .filter(([, v]) => v instanceof mx.Array)
+          .map(([k]) => k),
+      );
       const expected = (p: mx.Array) => {
         const st: ParamState = {};
         this.initSingle(p, st);

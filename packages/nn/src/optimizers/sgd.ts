@@ -29,7 +29,8 @@ export class SGD extends Optimizer {
     super();
     checkOptionKeys(options, ['learningRate', 'momentum', 'weightDecay', 'dampening', 'nesterov'], 'SGD');
     const { learningRate, momentum = 0, weightDecay = 0, dampening = 0, nesterov = false } = options;
-    if (nesterov && (momentum <= 0 || dampening !== 0)) throw new RangeError('SGD: Nesterov momentum requires a momentum and zero dampening');
+    if (nesterov && (momentum <= 0 || dampening !== 0))
+      throw new RangeError('SGD: Nesterov momentum requires a momentum and zero dampening');
     this.maybeSchedule('learning_rate', learningRate);
     this.momentum = momentum;
     this.weightDecay = weightDecay;

@@ -1,4 +1,9 @@
 export {
-  constantSchedule, cosineDecay, exponentialDecay, joinSchedules, linearSchedule, stepDecay,
+  constantSchedule,
+  cosineDecay,
+  exponentialDecay,
+  joinSchedules,
+  linearSchedule,
+  stepDecay,
 } from './schedules.js';
 export type { Schedule } from './schedules.js';

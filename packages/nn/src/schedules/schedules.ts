@@ -5,8 +5,7 @@ import * as mx from '@mlxn/core';
 /** A schedule maps the optimizer's step count (a uint64 scalar, or a plain number) to a value. */
 export type Schedule = (step: mx.Array | number) => mx.Array;
 
-const asStep = (step: mx.Array | number): mx.Array =>
-  step instanceof mx.Array ? step : mx.array(step, { dtype: 'uint64' });
+const asStep = (step: mx.Array | number): mx.Array => (step instanceof mx.Array ? step : mx.array(step, { dtype: 'uint64' }));
 
 function positiveInt(v: number, what: string): void {
   if (!Number.isInteger(v) || v < 1) throw new RangeError(`${what} must be an integer greater than 0, got ${v}`);

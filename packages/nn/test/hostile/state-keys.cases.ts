@@ -7,11 +7,11 @@ import { saveSync } from '@mlxn/io';
 import { type HostileCase, caseDir } from '@mlxn/test-support/hostile';
 import * as nn from '../../src/index.js';
 
-
 const polluted = () => Object.getOwnPropertyNames(Object.prototype).filter((k) => k.startsWith('mlxnPwned') || k === 'x');
 
 /** The error must be clear and nothing may have reached Object.prototype. */
-const cleanError = (re: RegExp) => (e: Error) => re.test(e.message) && polluted().length === 0 && ({} as { toString: unknown }).toString === Object.prototype.toString;
+const cleanError = (re: RegExp) => (e: Error) =>
+  re.test(e.message) && polluted().length === 0 && ({} as { toString: unknown }).toString === Object.prototype.toString;
 
 function stateFile(names: string[]): string {
   const file = join(caseDir('state'), 'optimizer.safetensors');
@@ -23,8 +23,16 @@ function stateFile(names: string[]): string {
 }
 
 const HOSTILE_NAMES = [
-  '__proto__.x', '__proto__.mlxnPwned', 'a.__proto__.mlxnPwned', 'constructor.prototype.mlxnPwned', 'prototype.mlxnPwned',
-  '__proto__', 'constructor', '__proto__.toString', 'layers.0.__proto__.mlxnPwned', 'a.constructor.mlxnPwned',
+  '__proto__.x',
+  '__proto__.mlxnPwned',
+  'a.__proto__.mlxnPwned',
+  'constructor.prototype.mlxnPwned',
+  'prototype.mlxnPwned',
+  '__proto__',
+  'constructor',
+  '__proto__.toString',
+  'layers.0.__proto__.mlxnPwned',
+  'a.constructor.mlxnPwned',
 ];
 
 const stateCases: HostileCase[] = HOSTILE_NAMES.map((name, i) => ({
@@ -51,7 +59,10 @@ const treeCases: HostileCase[] = ['__proto__', 'constructor', 'toString'].map((k
     model.update(tree, false);
     return [polluted(), ({} as { toString: unknown }).toString === Object.prototype.toString];
   },
-  accept: (r) => { const [p, clean] = r as [string[], boolean]; return (p.length === 0 && clean) || JSON.stringify(r); },
+  accept: (r) => {
+    const [p, clean] = r as [string[], boolean];
+    return (p.length === 0 && clean) || JSON.stringify(r);
+  },
   error: cleanError(/update:/),
 }));
 

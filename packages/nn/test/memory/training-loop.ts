@@ -89,4 +89,16 @@ for (let step = 1; step <= steps; step++) {
 if (gpu && stoppedAt === null) Object.assign(active, readings);
 const ms = performance.now() - t0;
 // `gc` is absent: nothing in this process could collect garbage on demand.
-console.log(JSON.stringify({ loop, steps, baseline, paramBytes, active, stoppedAt, loss: last, ms, exposedGc: typeof (globalThis as { gc?: unknown }).gc === 'function' }));
+console.log(
+  JSON.stringify({
+    loop,
+    steps,
+    baseline,
+    paramBytes,
+    active,
+    stoppedAt,
+    loss: last,
+    ms,
+    exposedGc: typeof (globalThis as { gc?: unknown }).gc === 'function',
+  }),
+);

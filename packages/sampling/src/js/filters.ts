@@ -15,10 +15,13 @@ export function applyTopK(logprobs: readonly Float32Array[], topK: number): Floa
 export function applyTopK(logprobs: Logits, topK: number): Float32Array | Float32Array[] {
   const rows = rowsOf(logprobs, 'applyTopK');
   const k = checkTopK(topK, rows[0].length);
-  return sameForm(logprobs, rows.map((r) => {
-    checkedMax(r, 'applyTopK');
-    return densify(r, topKKept(r, everyEntry(r), k));
-  }));
+  return sameForm(
+    logprobs,
+    rows.map((r) => {
+      checkedMax(r, 'applyTopK');
+      return densify(r, topKKept(r, everyEntry(r), k));
+    }),
+  );
 }
 
 /** Nucleus filter: keeps the most likely tokens whose probability mass reaches `topP`. */
@@ -27,10 +30,13 @@ export function applyTopP(logprobs: readonly Float32Array[], topP: number): Floa
 export function applyTopP(logprobs: Logits, topP: number): Float32Array | Float32Array[] {
   const rows = rowsOf(logprobs, 'applyTopP');
   const p = checkTopP(topP);
-  return sameForm(logprobs, rows.map((r) => {
-    const threshold = topPThreshold(r, p, 'applyTopP');
-    return r.map((v) => (v < threshold ? NEG_INF : v));
-  }));
+  return sameForm(
+    logprobs,
+    rows.map((r) => {
+      const threshold = topPThreshold(r, p, 'applyTopP');
+      return r.map((v) => (v < threshold ? NEG_INF : v));
+    }),
+  );
 }
 
 /** Removes tokens less likely than `minP` times the top token; the top `minTokensToKeep` stay. */
@@ -39,7 +45,10 @@ export function applyMinP(logprobs: readonly Float32Array[], minP: number, minTo
 export function applyMinP(logprobs: Logits, minP: number, minTokensToKeep = 1): Float32Array | Float32Array[] {
   const rows = rowsOf(logprobs, 'applyMinP');
   const [p, keep] = checkMinP(minP, minTokensToKeep);
-  return sameForm(logprobs, rows.map((r) => densify(r, minPKept(r, everyEntry(r), p, keep, checkedMax(r, 'applyMinP')))));
+  return sameForm(
+    logprobs,
+    rows.map((r) => densify(r, minPKept(r, everyEntry(r), p, keep, checkedMax(r, 'applyMinP')))),
+  );
 }
 
 export interface RandomOptions {
@@ -53,10 +62,26 @@ export const RANDOM_OPTIONS: readonly string[] = ['random'] satisfies (keyof Ran
  * XTC ("exclude top choices"): with probability `xtcProbability` (one draw per call, shared by
  * the batch, as in mlx-lm) removes every token above `xtcThreshold` except the least likely of them.
  */
-export function applyXtc(logits: Float32Array, xtcProbability: number, xtcThreshold: number, xtcSpecialTokens?: readonly number[], options?: RandomOptions): Float32Array;
-export function applyXtc(logits: readonly Float32Array[], xtcProbability: number, xtcThreshold: number, xtcSpecialTokens?: readonly number[], options?: RandomOptions): Float32Array[];
 export function applyXtc(
-  logits: Logits, xtcProbability: number, xtcThreshold: number, xtcSpecialTokens: readonly number[] = [], options: RandomOptions = {},
+  logits: Float32Array,
+  xtcProbability: number,
+  xtcThreshold: number,
+  xtcSpecialTokens?: readonly number[],
+  options?: RandomOptions,
+): Float32Array;
+export function applyXtc(
+  logits: readonly Float32Array[],
+  xtcProbability: number,
+  xtcThreshold: number,
+  xtcSpecialTokens?: readonly number[],
+  options?: RandomOptions,
+): Float32Array[];
+export function applyXtc(
+  logits: Logits,
+  xtcProbability: number,
+  xtcThreshold: number,
+  xtcSpecialTokens: readonly number[] = [],
+  options: RandomOptions = {},
 ): Float32Array | Float32Array[] {
   const rows = rowsOf(logits, 'applyXtc');
   checkOptionKeys(options, RANDOM_OPTIONS, 'applyXtc');
@@ -64,6 +89,13 @@ export function applyXtc(
   checkTokenIds(special, rows[0].length, 'xtcSpecialTokens');
   for (const r of rows) checkedMax(r, 'applyXtc');
   const u = (options.random ?? Math.random)();
-  if (u > p) return sameForm(logits, rows.map((r) => Float32Array.from(r)));
-  return sameForm(logits, rows.map((r) => densify(r, xtcKept(r, everyEntry(r), t, special))));
+  if (u > p)
+    return sameForm(
+      logits,
+      rows.map((r) => Float32Array.from(r)),
+    );
+  return sameForm(
+    logits,
+    rows.map((r) => densify(r, xtcKept(r, everyEntry(r), t, special))),
+  );
 }

@@ -1,6 +1,12 @@
 /** mlx-lm's logits processors over Float32Array rows and number[] token histories. */
 import {
-  type LogitsProcessorOptions, type PenaltyKind, checkPenalty, checkPositiveInt, checkTokenIds, normalizeBias, planProcessors,
+  type LogitsProcessorOptions,
+  type PenaltyKind,
+  checkPenalty,
+  checkPositiveInt,
+  checkTokenIds,
+  normalizeBias,
+  planProcessors,
 } from '../options.js';
 import { type Logits, rowsOf, sameForm } from './rows.js';
 
@@ -49,11 +55,14 @@ function makePenalty(kind: PenaltyKind, penalty: number, contextSize: number): J
   const proc = (tokens: TokenHistory, logits: Logits) => {
     const rows = rowsOf(logits, name);
     const hs = historiesFor(tokens, rows.length, name);
-    return sameForm(logits, rows.map((r, i) => {
-      const window = hs[i].slice(-ctx);
-      checkTokenIds(window, r.length, name);
-      return penaltyRow(kind, r, window, p);
-    }));
+    return sameForm(
+      logits,
+      rows.map((r, i) => {
+        const window = hs[i].slice(-ctx);
+        checkTokenIds(window, r.length, name);
+        return penaltyRow(kind, r, window, p);
+      }),
+    );
   };
   return proc as JsLogitsProcessor;
 }
@@ -71,13 +80,16 @@ export function makeLogitBias(bias: NonNullable<LogitsProcessorOptions['logitBia
   const proc = (_tokens: TokenHistory, logits: Logits) => {
     const rows = rowsOf(logits, 'logitBias');
     checkTokenIds(ids, rows[0].length, 'logitBias');
-    return sameForm(logits, rows.map((r) => {
-      const out = Float32Array.from(r);
-      ids.forEach((id, j) => {
-        out[id] = f(out[id] + f(values[j]));
-      });
-      return out;
-    }));
+    return sameForm(
+      logits,
+      rows.map((r) => {
+        const out = Float32Array.from(r);
+        ids.forEach((id, j) => {
+          out[id] = f(out[id] + f(values[j]));
+        });
+        return out;
+      }),
+    );
   };
   return proc as JsLogitsProcessor;
 }

@@ -42,10 +42,13 @@ export function categoricalSampling(logits: Logits, temperature: number, options
   if (t === 0) throw new RangeError('categoricalSampling: temperature must be > 0 (use greedySampling for 0)');
   const random = options.random ?? Math.random;
   const scale = f(1 / t);
-  return sameForm(logits, rows.map((r) => {
-    checkedMax(r, 'categoricalSampling');
-    return drawKept(r, everyEntry(r), scale, random);
-  }));
+  return sameForm(
+    logits,
+    rows.map((r) => {
+      checkedMax(r, 'categoricalSampling');
+      return drawKept(r, everyEntry(r), scale, random);
+    }),
+  );
 }
 
 export interface JsSamplerOptions extends SamplerOptions {
@@ -91,7 +94,8 @@ export function makeSampler(options: JsSamplerOptions = {}): JsSampler {
         }
       }
       // Top-p finds the maximum (and checks the row) in its own first pass.
-      const { kept: fromTopP, max } = plan.topP !== null ? topPKept(r, plan.topP, 'sampler') : { kept: everyEntry(r), max: checkedMax(r, 'sampler') };
+      const { kept: fromTopP, max } =
+        plan.topP !== null ? topPKept(r, plan.topP, 'sampler') : { kept: everyEntry(r), max: checkedMax(r, 'sampler') };
       let k = fromTopP;
       if (plan.minP !== null) k = minPKept(r, k, plan.minP, plan.minTokensToKeep, max);
       return k;
@@ -102,7 +106,10 @@ export function makeSampler(options: JsSamplerOptions = {}): JsSampler {
       for (let i = 0; i < rows.length; i++) kept[i] = xtcKept(rows[i], kept[i], threshold, specialTokens);
     }
     if (plan.topK !== null) for (let i = 0; i < rows.length; i++) if (!topKDone[i]) kept[i] = topKKept(rows[i], kept[i], plan.topK);
-    return sameForm(logprobs, rows.map((r, i) => drawKept(r, kept[i], scale, random)));
+    return sameForm(
+      logprobs,
+      rows.map((r, i) => drawKept(r, kept[i], scale, random)),
+    );
   };
   return sampler as JsSampler;
 }

@@ -12,7 +12,8 @@ export function checkProcessedLogits(input: Logits, output: unknown, what = 'log
   const out = single ? [output as Float32Array] : (output as Float32Array[]);
   if (out.length !== rows.length) throw new RangeError(`${what} returned ${out.length} rows for ${rows.length}`);
   for (const r of out) {
-    if (r.length !== rows[0].length) throw new RangeError(`${what} returned a row of ${r.length} logits for a vocabulary of ${rows[0].length}`);
+    if (r.length !== rows[0].length)
+      throw new RangeError(`${what} returned a row of ${r.length} logits for a vocabulary of ${rows[0].length}`);
   }
   return output as Float32Array | Float32Array[];
 }
@@ -23,7 +24,9 @@ export function checkSampledTokens(input: Logits, tokens: unknown, what = 'sampl
   const vocab = rows[0].length;
   if (input instanceof Float32Array) return checkTokenId(tokens, vocab, what);
   if (!Array.isArray(tokens) || tokens.length !== rows.length) {
-    throw new RangeError(`${what} must return one token id per row (${rows.length}), got ${Array.isArray(tokens) ? `${tokens.length}` : typeof tokens}`);
+    throw new RangeError(
+      `${what} must return one token id per row (${rows.length}), got ${Array.isArray(tokens) ? `${tokens.length}` : typeof tokens}`,
+    );
   }
   for (const t of tokens) checkTokenId(t, vocab, what);
   return tokens as number[];

@@ -47,7 +47,13 @@ export function minPGraph(logprobs: mx.Array, minP: number, keep: number): mx.Ar
 }
 
 /** `keepMask` is false at special tokens (or undefined when there are none). */
-export function xtcGraph(logits: mx.Array, probability: number, threshold: number, keepMask: mx.Array | undefined, key?: mx.Array): mx.Array {
+export function xtcGraph(
+  logits: mx.Array,
+  probability: number,
+  threshold: number,
+  keepMask: mx.Array | undefined,
+  key?: mx.Array,
+): mx.Array {
   const probs = mx.softmax(logits, -1);
   const least = mx.min(mx.where(mx.greater(probs, threshold), probs, Number.POSITIVE_INFINITY), -1, true);
   let mask = mx.greater(probs, least);
@@ -104,7 +110,11 @@ export function applyMinP(logprobs: mx.Array, minP: number, minTokensToKeep = 1)
  * the batch, as in mlx-lm) removes every token above `xtcThreshold` except the least likely one.
  */
 export function applyXtc(
-  logits: mx.Array, xtcProbability: number, xtcThreshold: number, xtcSpecialTokens: readonly number[] = [], options: { key?: mx.Array } = {},
+  logits: mx.Array,
+  xtcProbability: number,
+  xtcThreshold: number,
+  xtcSpecialTokens: readonly number[] = [],
+  options: { key?: mx.Array } = {},
 ): mx.Array {
   const x = checkLogits(logits, 'applyXtc');
   checkOptionKeys(options, KEY_OPTIONS, 'applyXtc');

@@ -5,7 +5,13 @@
 import * as mx from '@mlxn/core';
 import { native, wrap } from '@mlxn/core/internal';
 import {
-  type LogitsProcessorOptions, type PenaltyKind, checkPenalty, checkPositiveInt, checkTokenIds, normalizeBias, planProcessors,
+  type LogitsProcessorOptions,
+  type PenaltyKind,
+  checkPenalty,
+  checkPositiveInt,
+  checkTokenIds,
+  normalizeBias,
+  planProcessors,
 } from '../options.js';
 
 /**
@@ -106,7 +112,8 @@ function makePenalty(kind: PenaltyKind, penalty: number, contextSize: number): L
 }
 
 /** Sign-aware multiplicative penalty (> 0) on each token seen in the last `contextSize` tokens. */
-export const makeRepetitionPenalty = (penalty: number, contextSize = 20): LogitsProcessor => makePenalty('repetition', penalty, contextSize);
+export const makeRepetitionPenalty = (penalty: number, contextSize = 20): LogitsProcessor =>
+  makePenalty('repetition', penalty, contextSize);
 /** Subtracts `penalty` once from each token seen in the last `contextSize` tokens. */
 export const makePresencePenalty = (penalty: number, contextSize = 20): LogitsProcessor => makePenalty('presence', penalty, contextSize);
 /** Subtracts `penalty` per occurrence in the last `contextSize` tokens. */
@@ -146,4 +153,3 @@ export function makeLogitsProcessors(options: LogitsProcessorOptions = {}): Logi
   for (const { kind, penalty, contextSize } of plan.penalties) out.push(makePenalty(kind, penalty, contextSize));
   return out;
 }
-

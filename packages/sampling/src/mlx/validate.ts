@@ -10,7 +10,8 @@ const shapeText = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 
 /** A logits processor must return floating-point logits of the shape it was given. */
 export function checkProcessedLogits(input: mx.Array, output: unknown, what = 'logits processor'): mx.Array {
-  if (!(output instanceof mx.Array)) throw new TypeError(`${what} must return an mx.Array of logits, got ${output === null ? 'null' : typeof output}`);
+  if (!(output instanceof mx.Array))
+    throw new TypeError(`${what} must return an mx.Array of logits, got ${output === null ? 'null' : typeof output}`);
   const a = input.shape;
   const b = output.shape;
   if (a.length !== b.length || a.some((d, i) => d !== b[i])) {
@@ -25,11 +26,14 @@ export function checkProcessedLogits(input: mx.Array, output: unknown, what = 'l
  * log-probabilities (a scalar for `[V]`).
  */
 export function checkSampledTokens(logprobs: mx.Array, tokens: unknown, what = 'sampler'): mx.Array {
-  if (!(tokens instanceof mx.Array)) throw new TypeError(`${what} must return an mx.Array of token ids, got ${tokens === null ? 'null' : typeof tokens}`);
+  if (!(tokens instanceof mx.Array))
+    throw new TypeError(`${what} must return an mx.Array of token ids, got ${tokens === null ? 'null' : typeof tokens}`);
   const want = logprobs.shape.slice(0, -1);
   const got = tokens.shape;
   if (want.length !== got.length || want.some((d, i) => d !== got[i])) {
-    throw new RangeError(`${what} returned token ids of shape ${shapeText(got)} for log-probabilities of shape ${shapeText(logprobs.shape)} (expected ${shapeText(want)})`);
+    throw new RangeError(
+      `${what} returned token ids of shape ${shapeText(got)} for log-probabilities of shape ${shapeText(logprobs.shape)} (expected ${shapeText(want)})`,
+    );
   }
   if (!mx.isInteger(tokens.dtype)) throw new TypeError(`${what} returned token ids of dtype ${tokens.dtype}, not an integer type`);
   return tokens;

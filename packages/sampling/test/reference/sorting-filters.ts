@@ -31,7 +31,10 @@ export function applyTopK(logprobs: readonly Float32Array[], topK: number): Floa
 export function applyTopK(logprobs: Logits, topK: number): Float32Array | Float32Array[] {
   const rows = rowsOf(logprobs, 'applyTopK');
   const k = checkTopK(topK, rows[0].length);
-  return sameForm(logprobs, rows.map((r) => topKRow(r, k)));
+  return sameForm(
+    logprobs,
+    rows.map((r) => topKRow(r, k)),
+  );
 }
 
 function topPRow(row: Float32Array, topP: number): Float32Array {
@@ -59,7 +62,10 @@ export function applyTopP(logprobs: readonly Float32Array[], topP: number): Floa
 export function applyTopP(logprobs: Logits, topP: number): Float32Array | Float32Array[] {
   const rows = rowsOf(logprobs, 'applyTopP');
   const p = checkTopP(topP);
-  return sameForm(logprobs, rows.map((r) => topPRow(r, p)));
+  return sameForm(
+    logprobs,
+    rows.map((r) => topPRow(r, p)),
+  );
 }
 
 function minPRow(row: Float32Array, minP: number, keep: number): Float32Array {
@@ -80,7 +86,10 @@ export function applyMinP(logprobs: readonly Float32Array[], minP: number, minTo
 export function applyMinP(logprobs: Logits, minP: number, minTokensToKeep = 1): Float32Array | Float32Array[] {
   const rows = rowsOf(logprobs, 'applyMinP');
   const [p, keep] = checkMinP(minP, minTokensToKeep);
-  return sameForm(logprobs, rows.map((r) => minPRow(r, p, keep)));
+  return sameForm(
+    logprobs,
+    rows.map((r) => minPRow(r, p, keep)),
+  );
 }
 
 function softmaxRow(row: Float32Array): Float64Array {
@@ -111,15 +120,38 @@ export interface RandomOptions {
  * XTC ("exclude top choices"): with probability `xtcProbability` (one draw per call, shared by
  * the batch, as in mlx-lm) removes every token above `xtcThreshold` except the least likely of them.
  */
-export function applyXtc(logits: Float32Array, xtcProbability: number, xtcThreshold: number, xtcSpecialTokens?: readonly number[], options?: RandomOptions): Float32Array;
-export function applyXtc(logits: readonly Float32Array[], xtcProbability: number, xtcThreshold: number, xtcSpecialTokens?: readonly number[], options?: RandomOptions): Float32Array[];
 export function applyXtc(
-  logits: Logits, xtcProbability: number, xtcThreshold: number, xtcSpecialTokens: readonly number[] = [], options: RandomOptions = {},
+  logits: Float32Array,
+  xtcProbability: number,
+  xtcThreshold: number,
+  xtcSpecialTokens?: readonly number[],
+  options?: RandomOptions,
+): Float32Array;
+export function applyXtc(
+  logits: readonly Float32Array[],
+  xtcProbability: number,
+  xtcThreshold: number,
+  xtcSpecialTokens?: readonly number[],
+  options?: RandomOptions,
+): Float32Array[];
+export function applyXtc(
+  logits: Logits,
+  xtcProbability: number,
+  xtcThreshold: number,
+  xtcSpecialTokens: readonly number[] = [],
+  options: RandomOptions = {},
 ): Float32Array | Float32Array[] {
   const rows = rowsOf(logits, 'applyXtc');
   const [p, t, special] = checkXtc(xtcProbability, xtcThreshold, xtcSpecialTokens);
   checkTokenIds(special, rows[0].length, 'xtcSpecialTokens');
   const u = (options.random ?? Math.random)();
-  if (u > p) return sameForm(logits, rows.map((r) => Float32Array.from(r)));
-  return sameForm(logits, rows.map((r) => xtcRow(r, t, special)));
+  if (u > p)
+    return sameForm(
+      logits,
+      rows.map((r) => Float32Array.from(r)),
+    );
+  return sameForm(
+    logits,
+    rows.map((r) => xtcRow(r, t, special)),
+  );
 }

@@ -59,7 +59,10 @@ export function categoricalSampling(logits: Logits, temperature: number, options
   if (t === 0) throw new RangeError('categoricalSampling: temperature must be > 0 (use greedySampling for 0)');
   const random = options.random ?? Math.random;
   const scale = f(1 / t);
-  return sameForm(logits, rows.map((r) => categoricalRow(r, scale, random)));
+  return sameForm(
+    logits,
+    rows.map((r) => categoricalRow(r, scale, random)),
+  );
 }
 
 export interface JsSamplerOptions extends SamplerOptions {

@@ -4,7 +4,13 @@ import { readFileSync } from 'node:fs';
 import * as mx from '@mlxn/core';
 import whereNative from './where-native.cjs';
 
-const x = mx.array([[1, 2], [3, 4]], { dtype: 'float32' });
+const x = mx.array(
+  [
+    [1, 2],
+    [3, 4],
+  ],
+  { dtype: 'float32' },
+);
 const f = (w) => mx.sum(mx.square(mx.matmul(x, w)));
 const [loss, grad] = mx.valueAndGrad(f)(mx.ones([2, 2]));
 assert.equal(loss.item(), 116);

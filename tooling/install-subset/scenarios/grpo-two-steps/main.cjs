@@ -15,8 +15,15 @@ async function main() {
   const sft = new SFTTrainer({
     model,
     trainDataset: Array.from({ length: 8 }, (_, i) => ({ prompt: `${i}+1=`, completion: ` ${i + 1}` })),
-    config: { maxSteps: 2, perDeviceTrainBatchSize: 4, learningRate: 1e-2, loggingSteps: 1, eosToken: '#',
-      outputDir: join(process.cwd(), 'out-sft'), bf16: false },
+    config: {
+      maxSteps: 2,
+      perDeviceTrainBatchSize: 4,
+      learningRate: 1e-2,
+      loggingSteps: 1,
+      eosToken: '#',
+      outputDir: join(process.cwd(), 'out-sft'),
+      bf16: false,
+    },
     onLog: (r) => logs.push(r),
   });
   await sft.train();

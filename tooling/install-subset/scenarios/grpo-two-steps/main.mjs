@@ -15,8 +15,16 @@ const trainer = new GRPOTrainer({
   model,
   rewardFuncs: [({ completionIds }) => completionIds.map((ids) => ids.filter((t) => t < 100).length / Math.max(1, ids.length))],
   trainDataset: Array.from({ length: 8 }, (_, i) => ({ prompt: `${i}+1=` })),
-  config: { numGenerations: 4, perDeviceTrainBatchSize: 8, maxCompletionLength: 4, maxSteps: 2, loggingSteps: 1,
-    outputDir: join(process.cwd(), 'out'), bf16: false, seed: 1 },
+  config: {
+    numGenerations: 4,
+    perDeviceTrainBatchSize: 8,
+    maxCompletionLength: 4,
+    maxSteps: 2,
+    loggingSteps: 1,
+    outputDir: join(process.cwd(), 'out'),
+    bf16: false,
+    seed: 1,
+  },
   onLog: (r) => logs.push(r),
 });
 const result = await trainer.train();

@@ -4,7 +4,10 @@ import * as mx from '@mlxn/core';
 import { applyTopK, makeLogitsProcessors, makeSampler } from '@mlxn/sampling';
 import whereNative from './where-native.cjs';
 
-const logits = mx.array([[0.1, 3, 0.2, -1], [2, 0, 5, 1]]);
+const logits = mx.array([
+  [0.1, 3, 0.2, -1],
+  [2, 0, 5, 1],
+]);
 assert.deepEqual(makeSampler({ temperature: 0 })(mx.logSoftmax(logits)).tolist(), [1, 2]);
 
 mx.random.seed(0);

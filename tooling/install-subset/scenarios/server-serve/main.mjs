@@ -10,11 +10,21 @@ import { createServer } from '@mlxn/server';
 import whereNative from './where-native.cjs';
 
 const folder = join(process.cwd(), 'model');
-const random = new Qwen3(parseQwen3Config({
-  model_type: 'qwen3', vocab_size: 151936, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1,
-  num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, rope_theta: 1000000, tie_word_embeddings: true,
-  eos_token_id: 151645,
-}));
+const random = new Qwen3(
+  parseQwen3Config({
+    model_type: 'qwen3',
+    vocab_size: 151936,
+    hidden_size: 16,
+    intermediate_size: 32,
+    num_hidden_layers: 1,
+    num_attention_heads: 2,
+    num_key_value_heads: 1,
+    head_dim: 8,
+    rope_theta: 1000000,
+    tie_word_embeddings: true,
+    eos_token_id: 151645,
+  }),
+);
 await random.save(folder);
 for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join('tokenizer', f), join(folder, f));
 
@@ -22,7 +32,10 @@ const server = await createServer({ model: folder, modelId: 'tiny', port: 0 });
 const { url } = await server.listen();
 try {
   const models = await (await fetch(`${url}/v1/models`)).json();
-  assert.deepEqual(models.data.map((m) => m.id), ['tiny']);
+  assert.deepEqual(
+    models.data.map((m) => m.id),
+    ['tiny'],
+  );
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
