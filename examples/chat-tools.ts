@@ -13,7 +13,7 @@
 import { parseArgs } from 'node:util';
 import * as mx from '@mlxn/core';
 import type { ChatMessage } from '@mlxn/io';
-import { type ToolCall, Qwen3, encodePrompt, parseReply } from '@mlxn/models-qwen3';
+import { encodePrompt, parseReply, Qwen3, type ToolCall } from '@mlxn/models-qwen3';
 import { tinyQwen3WithTokenizer } from '../tooling/test-support/qwen3.mjs';
 
 const { values } = parseArgs({

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
-import { AdamW, Linear, Module, clipGradNorm, cosineDecay, joinSchedules, linearSchedule, mseLoss, silu, valueAndGrad } from '@mlxn/nn';
+import { AdamW, clipGradNorm, cosineDecay, joinSchedules, Linear, linearSchedule, Module, mseLoss, silu, valueAndGrad } from '@mlxn/nn';
 
 class Regressor extends Module {
   hidden: Linear;

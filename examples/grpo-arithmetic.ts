@@ -15,8 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as mx from '@mlxn/core';
-import { GRPOTrainer, SFTTrainer, latestCheckpoint } from '@mlxn/grpo';
-import { Qwen3, parseQwen3Config } from '@mlxn/models-qwen3';
+import { GRPOTrainer, latestCheckpoint, SFTTrainer } from '@mlxn/grpo';
+import { parseQwen3Config, Qwen3 } from '@mlxn/models-qwen3';
 
 const { values: flags } = parseArgs({
   options: {

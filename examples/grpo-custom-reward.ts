@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { GRPOTrainer, type RewardArgs, lengthReward } from '@mlxn/grpo';
+import { GRPOTrainer, lengthReward, type RewardArgs } from '@mlxn/grpo';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { tinyQwen3WithTokenizer } from '../tooling/test-support/qwen3.mjs';
 

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as mx from '@mlxn/core';
-import { Adam, adapterParameters, crossEntropy, fuseLoRA, linearToLoRALayers, loadAdapters, saveAdapters, valueAndGrad } from '@mlxn/nn';
 import { Qwen3 } from '@mlxn/models-qwen3';
+import { Adam, adapterParameters, crossEntropy, fuseLoRA, linearToLoRALayers, loadAdapters, saveAdapters, valueAndGrad } from '@mlxn/nn';
 import { tinyQwen3WithTokenizer } from '../tooling/test-support/qwen3.mjs';
 
 const { values } = parseArgs({

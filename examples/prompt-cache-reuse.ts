@@ -9,9 +9,9 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import * as mx from '@mlxn/core';
 import { type Cache, loadPromptCache, makePromptCache, savePromptCache, trimPromptCache } from '@mlxn/cache';
-import { Qwen3, encodePrompt } from '@mlxn/models-qwen3';
+import * as mx from '@mlxn/core';
+import { encodePrompt, Qwen3 } from '@mlxn/models-qwen3';
 import { tinyQwen3WithTokenizer } from '../tooling/test-support/qwen3.mjs';
 
 const { values } = parseArgs({

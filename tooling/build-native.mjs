@@ -10,7 +10,7 @@
 // this script as the build:native step) can build what gets published or benchmarked:
 // `MLXN_NATIVE_PROFILE=release pnpm build`.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runtimePrefix } from './mlx-runtime/paths.mjs';

@@ -11,8 +11,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatBytes, packAll } from './packaging/pack.mjs';
 import { attwTarball, publintTarball } from './packaging/lint.mjs';
+import { formatBytes, packAll } from './packaging/pack.mjs';
 import { budgetProblems, describeEntries, measurePlatformPackage } from './packaging/size-budget.mjs';
 
 const flag = (name) => {

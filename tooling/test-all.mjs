@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // Runs every test the project has — `cargo test` for the crates and vitest for each package,
-// then the core and models-qwen3 suites again on Node 22 and 24 (tooling/node-runtimes/) — and
+// then the core and models-qwen3 suites again on Node 22 and 24 (tooling/node-runtimes/), then
+// the static checks (tooling/static-checks.mjs: Biome, knip, rustfmt, clippy) — and
 // ends with one line `N passed, N failed` counting all of them. Expects the native binary
 // and packages to be built (tooling/bootstrap.sh test does that first).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureNodeRuntime, NODE_RUNTIMES } from './node-runtimes/node-runtimes.mjs';
+import { runStaticChecks } from './static-checks.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 let passed = 0;
@@ -81,6 +83,14 @@ for (const major of Object.keys(NODE_RUNTIMES)) {
     console.log(`---- ${rel} on Node ${NODE_RUNTIMES[major]}`);
     runVitest(rel, node, `${rel.replaceAll('/', '-')}-node${major}`);
   }
+}
+
+// ---- static checks -----------------------------------------------------------------------
+// Format, lint, dead exports, rustfmt, clippy and the suppression budget: one test each.
+{
+  const checks = runStaticChecks();
+  passed += checks.passed;
+  failed += checks.failed;
 }
 
 console.log(`${passed} passed, ${failed} failed`);

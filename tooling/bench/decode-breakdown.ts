@@ -20,13 +20,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { KVCache } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { evalThreadReady, handleOf, native, readScheduled, scheduleForRead } from '@mlxn/core/internal';
-import type { KVCache } from '@mlxn/cache';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { qwen3TokenizerDir } from '../test-support/qwen3.mjs';
-import { benchPreset, promptIds, writeBenchModel } from './qwen3-presets.js';
 import { countNativeCalls, graphOps, median } from './decode-step.js';
+import { benchPreset, promptIds, writeBenchModel } from './qwen3-presets.js';
 
 const python = process.env.MLXN_REFERENCE_PYTHON ?? '/tmp/pyref/bin/python';
 const preset = benchPreset();

@@ -22,7 +22,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
-import { Qwen3, batchGenerate, resolveGenerateOptions } from '@mlxn/models-qwen3';
+import { batchGenerate, Qwen3, resolveGenerateOptions } from '@mlxn/models-qwen3';
 import { type RowEvent, Scheduler } from '@mlxn/server';
 import { qwen3TokenizerDir } from '../test-support/qwen3.mjs';
 import { benchPreset, promptIds, writeBenchModel } from './qwen3-presets.js';

@@ -2,7 +2,7 @@
 // vitest-*.json (vitest's JSON reporter) and cargo.log (libtest's output), and prints the counts
 // per suite, each failed test with the start of its error, each suite that did not report, and
 // a last line `N passed, N failed` counted the way tooling/test-all.mjs counts.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const out = process.argv[2];

@@ -10,20 +10,20 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
-  readFileSync,
   readdirSync,
+  readFileSync,
   renameSync,
   rmSync,
-  writeFileSync,
-  cpSync,
   statSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pin, platformKey, runtimePrefix, cacheRoot } from './paths.mjs';
+import { cacheRoot, pin, platformKey, runtimePrefix } from './paths.mjs';
 
 const log = (msg) => process.stderr.write(`[mlx-runtime] ${msg}\n`);
 

@@ -30,7 +30,7 @@
 //   (`/dev/zero`); `listenOnSocket(path)` makes it a listening Unix socket.
 // The vitest wrapper that runs one battery as one test is `hostileBatteryTest`
 // (`@mlxn/test-support/hostile-test`); it is kept apart so the children never load vitest.
-import { spawnSync, spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';

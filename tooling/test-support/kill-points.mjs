@@ -4,7 +4,7 @@
 // every one with MLXN_HOSTILE_FULL=1, else a small seeded subset that rotates daily (the seed
 // is MLXN_HOSTILE_SEED when set, and is part of every failure message).
 import { spawnSync } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const KILL_PRELOAD = fileURLToPath(new URL('./kill-preload.mjs', import.meta.url));

@@ -1,6 +1,6 @@
 // The canonical tiny Qwen3 fixture models (tooling/fixtures/qwen3, written by
 // tooling/reference/qwen3_golden.py with mlx-lm's outputs on them), shared by every package's tests.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 

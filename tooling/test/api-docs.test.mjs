@@ -2,7 +2,7 @@
 // without warnings (broken {@link}s, unknown tags) and match what is committed, so it never
 // drifts from the code: regenerate with `pnpm docs:api`.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';

@@ -5,10 +5,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { formatBytes } from '../packaging/pack.mjs';
 import { runScenario, thisNode } from '../install-subset/harness.mjs';
 import { SCENARIOS } from '../install-subset/scenarios.mjs';
 import { ensureNodeRuntime, NODE_RUNTIMES } from '../node-runtimes/node-runtimes.mjs';
+import { formatBytes } from '../packaging/pack.mjs';
 
 const packed = inject('packed');
 // Every program runs on the Node running the tests and on each pinned major (22, 24).

@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { repoRoot } from '../packaging/pack.mjs';
 import { attwTarball, publintTarball } from '../packaging/lint.mjs';
+import { repoRoot } from '../packaging/pack.mjs';
 
 const packed = inject('packed');
 const version = packed.find((p) => p.name === '@mlxn/core').version;

@@ -1,11 +1,8 @@
 /** A cache for a batch of left-padded prompts. Follows mlx-lm's `BatchKVCache` (models/cache.py). */
 import * as mx from '@mlxn/core';
-import { KVCache } from './kv-cache.js';
 import {
-  type Cache,
-  STEP,
-  type StateEntry,
   arrayEntry,
+  type Cache,
   checkAgainst,
   checkCount,
   checkKV,
@@ -14,10 +11,13 @@ import {
   describe,
   intEntry,
   own,
+  STEP,
+  type StateEntry,
   seqSlice,
   share,
   writeGrowing,
 } from './base.js';
+import { KVCache } from './kv-cache.js';
 import { type AttentionMask, createCausalMask } from './mask.js';
 
 /** The last per-row offsets made, shared by every layer's cache at one step (see `rowOffsets`). */

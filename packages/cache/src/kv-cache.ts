@@ -1,10 +1,8 @@
 /** The plain growing key/value cache. Follows mlx-lm's `KVCache` (models/cache.py). */
 import * as mx from '@mlxn/core';
 import {
-  type Cache,
-  STEP,
-  type StateEntry,
   arrayEntry,
+  type Cache,
   checkAgainst,
   checkCount,
   checkKV,
@@ -12,6 +10,8 @@ import {
   checkStateLength,
   intEntry,
   own,
+  STEP,
+  type StateEntry,
   seqSlice,
   share,
   writeGrowing,

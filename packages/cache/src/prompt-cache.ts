@@ -2,15 +2,16 @@
  * Building a model's per-layer caches and moving them through files. Follows mlx-lm's
  * `make_prompt_cache`, `save_prompt_cache`, `load_prompt_cache` and `trim_prompt_cache`.
  */
+
+import { resolve } from 'node:path';
 import * as mx from '@mlxn/core';
 import { inspectSafetensors, loadSync, saveSync } from '@mlxn/io';
-import { resolve } from 'node:path';
-import { type Cache, type StateEntry, describe } from './base.js';
+import { type Cache, describe, type StateEntry } from './base.js';
 import { BatchKVCache } from './batch.js';
 import { KVCache } from './kv-cache.js';
-import { QuantizedKVCache } from './quantized.js';
 import { type PromptCacheLayout, promptCacheLayout } from './native.js';
-import { TOKENS_METADATA_KEY, decodeTokens, encodeTokens, promptCacheTokens, setPromptCacheTokens } from './prompt-tokens.js';
+import { decodeTokens, encodeTokens, promptCacheTokens, setPromptCacheTokens, TOKENS_METADATA_KEY } from './prompt-tokens.js';
+import { QuantizedKVCache } from './quantized.js';
 import { RotatingKVCache } from './rotating.js';
 
 /**

@@ -1,6 +1,6 @@
 /** Keys and values stored quantized. Follows mlx-lm's `QuantizedKVCache` (models/cache.py). */
 import * as mx from '@mlxn/core';
-import { type Cache, STEP, type StateEntry, checkCount, checkKV, checkStateLength, describe, intEntry, own, seqSlice } from './base.js';
+import { type Cache, checkCount, checkKV, checkStateLength, describe, intEntry, own, STEP, type StateEntry, seqSlice } from './base.js';
 import { type AttentionMask, attentionMask } from './mask.js';
 import { grownCapacity } from './native.js';
 

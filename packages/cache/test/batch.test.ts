@@ -1,6 +1,6 @@
 import * as mx from '@mlxn/core';
-import { describe, expect, it, vi } from 'vitest';
 import { native } from '@mlxn/core/internal';
+import { describe, expect, it, vi } from 'vitest';
 import { BatchKVCache, KVCache } from '../src/index.js';
 import { type Enc, expectEnc, golden, inputs, maxAbsDiff } from './helpers.js';
 

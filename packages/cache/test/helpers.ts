@@ -1,6 +1,6 @@
-import * as mx from '@mlxn/core';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as mx from '@mlxn/core';
 import { expect } from 'vitest';
 
 /** The reference script's inputs: ((i * 7919 + seed * 104729) % 1000) / 1000 - 0.5, float32. */

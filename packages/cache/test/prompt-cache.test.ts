@@ -1,18 +1,18 @@
-import * as mx from '@mlxn/core';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as mx from '@mlxn/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   BatchKVCache,
   type Cache,
-  KVCache,
-  QuantizedKVCache,
-  RotatingKVCache,
   canTrimPromptCache,
+  KVCache,
   loadPromptCache,
   makePromptCache,
   promptCacheTokens,
+  QuantizedKVCache,
+  RotatingKVCache,
   savePromptCache,
   setPromptCacheTokens,
   trimPromptCache,

@@ -1,6 +1,6 @@
 import * as mx from '@mlxn/core';
 import { describe, expect, it } from 'vitest';
-import { RotatingKVCache, createCausalMask } from '../src/index.js';
+import { createCausalMask, RotatingKVCache } from '../src/index.js';
 import { type Enc, expectEnc, golden, inputs, maxAbsDiff } from './helpers.js';
 
 const seq = (a: mx.Array, s: number, e?: number) => a.index(mx.sl(), mx.sl(), mx.sl(s, e));

@@ -4,16 +4,16 @@
  */
 import { inspect } from 'node:util';
 import { type Dtype, dtypeFromCode, itemsize } from './dtype.js';
-import { MlxError, disposedError } from './errors.js';
+import { disposedError, MlxError } from './errors.js';
+import { forgetHostRange } from './host-indices.js';
 import { type NativeArray, native } from './native.js';
-import { KEPT, registerArrayClass, track } from './scope.js';
 import * as el from './ops/elementwise.js';
-import * as red from './ops/reduce.js';
-import * as sh from './ops/shape.js';
 import * as ix from './ops/indexing.js';
 import * as mm from './ops/matmul.js';
+import * as red from './ops/reduce.js';
+import * as sh from './ops/shape.js';
+import { KEPT, registerArrayClass, track } from './scope.js';
 import type { ArrayLike, AxisOptions, IndexSpec, Scalar } from './types.js';
-import { forgetHostRange } from './host-indices.js';
 
 /** The TypedArray that holds values of each dtype when read back. */
 export type TypedArrayFor<D extends Dtype> = D extends 'bool' | 'uint8'

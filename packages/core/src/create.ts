@@ -1,6 +1,6 @@
 /** Creating arrays from JS values and from shapes. Semantics follow `mlx.core`. */
 import { Array, describeValue, wrap } from './array.js';
-import { type Dtype, checkIntFits, dtypeCode, int32, isInt32, isInteger } from './dtype.js';
+import { checkIntFits, type Dtype, dtypeCode, int32, isInt32, isInteger } from './dtype.js';
 import { type HostValues, rememberHostRange } from './host-indices.js';
 import { native } from './native.js';
 import type { ArrayLike, ArrayLikeNested, DtypeOptions, Scalar } from './types.js';

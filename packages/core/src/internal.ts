@@ -6,10 +6,9 @@
  * `binding.d.ts`), passes arrays in with `handleOf(array)` and wraps results with `wrap(h)` so
  * they join `tidy` scopes like any other array.
  */
-export { native, VERSION } from './native.js';
-export type { NativeArray, NativeBinding } from './native.js';
-export { Array, handleOf, wrap, wrapAll, waitAvailable } from './array.js';
-export { track } from './scope.js';
+
+export { Array, handleOf, waitAvailable, wrap, wrapAll } from './array.js';
+export { dtypeCode, dtypeFromCode, weakScalarDtype } from './dtype.js';
 export {
   evalThreadReady,
   forgetScheduled,
@@ -21,8 +20,10 @@ export {
   settleEvalThread,
   useEvalThread,
 } from './evaluate.js';
-export { dtypeCode, dtypeFromCode, weakScalarDtype } from './dtype.js';
-export { fillSkeleton, treeSkeleton } from './tree.js';
-export { checkOptionKeys, editDistance } from './options.js';
-export { quantizedProductNeedsDequantize } from './ops/quantized.js';
 export { freePort } from './launch/free-port.js';
+export type { NativeArray, NativeBinding } from './native.js';
+export { native, VERSION } from './native.js';
+export { quantizedProductNeedsDequantize } from './ops/quantized.js';
+export { checkOptionKeys, editDistance } from './options.js';
+export { track } from './scope.js';
+export { fillSkeleton, treeSkeleton } from './tree.js';

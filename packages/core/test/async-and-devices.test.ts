@@ -2,9 +2,9 @@
 // and the printed form of arrays (MLX's repr, util.inspect).
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { onGpu, useCpuDevice } from '../../../tooling/test-support/devices.mjs';
 import * as mx from '../src/index.js';
 import { handleOf, native } from '../src/internal.js';
-import { onGpu, useCpuDevice } from '../../../tooling/test-support/devices.mjs';
 
 const nums = (t: unknown): number[] => Array.from(t as ArrayLike<number>, Number);
 const singular = () =>

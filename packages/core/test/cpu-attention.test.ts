@@ -7,9 +7,9 @@
 // float32 (rounded once), and that masks, sinks, errors and transforms behave as MLX's do.
 import * as mx from '@mlxn/core';
 import * as internal from '@mlxn/core/internal';
-import { growthOverLoop } from './memory-loop.js';
 import { describe, expect, it } from 'vitest';
 import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
+import { growthOverLoop } from './memory-loop.js';
 
 const onCpu = <T>(fn: () => T): T => mx.withStream('cpu', fn);
 const replaces = internal.native.cpuGemmStatus().replacesBlas;

@@ -3,10 +3,10 @@
 // that MLX really reaches it (the override is a link-time mechanism that nothing else would
 // notice failing) and that every operand layout MLX hands it gives the textbook product.
 import * as mx from '@mlxn/core';
+import * as internal from '@mlxn/core/internal';
 import { native } from '@mlxn/core/internal';
 import { afterEach, describe, expect, it } from 'vitest';
 import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
-import * as internal from '@mlxn/core/internal';
 
 const initial = mx.cpuMatmulThreads();
 afterEach(() => mx.setCpuMatmulThreads(initial));

@@ -5,9 +5,9 @@
 // operand layout, and that autograd, forward mode, vmap and compile see an ordinary product.
 import * as mx from '@mlxn/core';
 import * as internal from '@mlxn/core/internal';
-import { growthOverLoop } from './memory-loop.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
+import { growthOverLoop } from './memory-loop.js';
 
 const initial = mx.cpuMatmulThreads();
 afterEach(() => mx.setCpuMatmulThreads(initial));

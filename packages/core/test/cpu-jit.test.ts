@@ -4,7 +4,7 @@
 // (it refuses to compile unless given -fpermissive, then runs the real compiler), and fresh
 // child processes (fresh kernel cache in their own TMPDIR) compile a function on the CPU with it.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';

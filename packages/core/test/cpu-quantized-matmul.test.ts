@@ -5,9 +5,9 @@
 // primitive, and that derivatives and vmap are MLX's.
 import * as mx from '@mlxn/core';
 import * as internal from '@mlxn/core/internal';
-import { growthOverLoop } from './memory-loop.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
+import { growthOverLoop } from './memory-loop.js';
 
 const initial = mx.cpuMatmulThreads();
 afterEach(() => mx.setCpuMatmulThreads(initial));

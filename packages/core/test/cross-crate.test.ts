@@ -4,9 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import * as mx from '../src/index.js';
 import { useCpuDevice } from '../../../tooling/test-support/devices.mjs';
-import { VERSION, handleOf, native, wrap } from '../src/internal.js';
+import * as mx from '../src/index.js';
+import { handleOf, native, VERSION, wrap } from '../src/internal.js';
 
 // Probes float64 arrays, which MLX computes on the CPU only: the file runs there.
 useCpuDevice(mx);

@@ -8,8 +8,8 @@
 // on other platforms.
 import * as mx from '@mlxn/core';
 import * as internal from '@mlxn/core/internal';
-import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
 import { defaultCpuMatmulThreads } from '../src/runtime/cpu-matmul-threads.js';
 
 const initial = mx.cpuMatmulThreads();

@@ -1,10 +1,10 @@
 // Deterministic memory management: tidy / keep / dispose / Symbol.dispose, and MLX's active
 // memory staying flat over a long loop of small evaluated ops.
-import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
+import { onGpu } from '../../../tooling/test-support/devices.mjs';
 import * as mx from '../src/index.js';
 import { handleOf, native } from '../src/internal.js';
-import { onGpu } from '../../../tooling/test-support/devices.mjs';
 
 // MLX's CUDA allocator rounds buffer sizes up (4 MiB takes 4 MiB + 8 to 16 bytes) and holds a
 // buffer until the kernels that use it have run, so on a GPU the bounds below allow for that.

@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import * as codes from '../src/ops/codes.js';
 import { DTYPES } from '../src/dtype.js';
+import * as codes from '../src/ops/codes.js';
 
 const bridge = readFileSync(join(__dirname, '../../../crates/mlxn-sys/src/lib.rs'), 'utf8');
 const shim = readFileSync(join(__dirname, '../../../crates/mlxn-sys/src/shim/array.cc'), 'utf8');

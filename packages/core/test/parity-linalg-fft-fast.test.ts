@@ -8,7 +8,7 @@
 // quantized matmuls rtol 1e-4 / atol 1e-4. Quantized integers are compared exactly.
 import { describe, expect, it } from 'vitest';
 import * as mx from '../src/index.js';
-import { type CaseSpec, type Tol, loadFixture, parityCases } from './parity-helpers.js';
+import { type CaseSpec, loadFixture, parityCases, type Tol } from './parity-helpers.js';
 
 const fx = loadFixture('linalg_fft_fast');
 type A = mx.Array;

@@ -2,9 +2,9 @@
 // scalars next to arrays, result dtypes of unary ops and reductions, astype between all dtypes,
 // and dtype inference for JS lists. Golden values: tooling/reference/core_golden.py.
 import { describe, expect, it } from 'vitest';
-import * as mx from '../src/index.js';
 import { useCpuDevice } from '../../../tooling/test-support/devices.mjs';
-import { type Enc, type Small, decode, expectArray, loadFixture } from './parity-helpers.js';
+import * as mx from '../src/index.js';
+import { decode, type Enc, expectArray, loadFixture, type Small } from './parity-helpers.js';
 
 // Every dtype pair includes float64, which MLX computes on the CPU only: the file runs there.
 useCpuDevice(mx);

@@ -5,7 +5,7 @@
 // draws (erfinv, log) within float32's 1e-5.
 import { describe, expect, it } from 'vitest';
 import * as mx from '../src/index.js';
-import { type Enc, type Out, decode, expectOut, loadFixture } from './parity-helpers.js';
+import { decode, type Enc, expectOut, loadFixture, type Out } from './parity-helpers.js';
 
 interface RandomFixture {
   mlx: string;

@@ -3,8 +3,8 @@
 // inference are checked against golden values in parity-promotion.test.ts; these are the
 // JS-specific paths, checked against hand-computed values.)
 import { describe, expect, it } from 'vitest';
-import * as mx from '../src/index.js';
 import { useCpuDevice } from '../../../tooling/test-support/devices.mjs';
+import * as mx from '../src/index.js';
 
 // float64 round trips: MLX computes float64 on the CPU only, so the file runs there.
 useCpuDevice(mx);

@@ -5,8 +5,8 @@
 // formula the GPU path falls back to (values and result dtype); on a GPU it checks the fallback.
 import * as mx from '@mlxn/core';
 import { quantizedProductNeedsDequantize } from '@mlxn/core/internal';
-import { onGpu } from '../../../tooling/test-support/devices.mjs';
 import { describe, expect, it } from 'vitest';
+import { onGpu } from '../../../tooling/test-support/devices.mjs';
 
 function reference(x: mx.Array, q: mx.Array[], transpose: boolean, options: mx.QuantizeOptions): mx.Array {
   return mx.withStream('cpu', () => {

@@ -10,8 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { chooseBackend, nvidiaDriverPresent } from '../src/runtime/backend.js';
 import { cudaPtxCacheDir, cudaRuntimeDir } from '../src/runtime/cache.js';
 import { installWheels, isInstalled } from '../src/runtime/install.js';
-import { placeBinary } from '../src/runtime/place-binary.js';
 import { CUDA_WHEELS, MLX_VERSION } from '../src/runtime/pins.js';
+import { placeBinary } from '../src/runtime/place-binary.js';
 
 const work = mkdtempSync(join(tmpdir(), 'mlxn-runtime-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

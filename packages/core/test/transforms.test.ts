@@ -2,8 +2,8 @@
 // CPU), argnums, trees, aux outputs, vjp/jvp on known Jacobians, vmap axes, nesting,
 // stopGradient, and compile (values, retracing, cache keys, shapeless, random numbers).
 import { describe, expect, it } from 'vitest';
-import * as mx from '../src/index.js';
 import { useCpuDevice } from '../../../tooling/test-support/devices.mjs';
+import * as mx from '../src/index.js';
 
 // Finite differences need float64, which MLX computes on the CPU only: the file runs there.
 useCpuDevice(mx);

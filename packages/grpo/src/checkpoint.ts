@@ -6,9 +6,9 @@
  * (crates/mlxn-grpo/src/checkpoints.rs).
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { readTextFileSync } from '@mlxn/io';
 import { join, resolve } from 'node:path';
 import { native } from '@mlxn/core/internal';
+import { readTextFileSync } from '@mlxn/io';
 import { beginFolderReplace, recoverFolder, recoverFolders, removeFolder, writeFileAtomic } from '@mlxn/io/internal';
 
 /** The file every finished checkpoint holds; written last. */

@@ -3,11 +3,12 @@
  * steps between two logs (NaN values left out, as TRL's `log` does), and written as one JSON line
  * per logged step to `<outputDir>/metrics.jsonl`, plus an `onLog` callback.
  */
-import { checkOptionKeys } from '@mlxn/core/internal';
+
 import { closeSync, existsSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { readTextFileSync } from '@mlxn/io';
 import { writeFileAtomic } from '@mlxn/io/internal';
-import { dirname, join } from 'node:path';
 
 /** One logged step: `step`, `epoch` and the averaged metrics (`null` when no value was valid). */
 export interface LogRecord {

@@ -4,11 +4,12 @@
  * resources) or a PNG image. The PNG path has its own rasteriser, bitmap font and encoder
  * (deflate from node:zlib, CRC-32 computed here) so plotting needs no native image library.
  */
+
+import { extname } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
 import { checkOptionKeys } from '@mlxn/core/internal';
 import { readTextFileSync } from '@mlxn/io';
 import { writeFileAtomic } from '@mlxn/io/internal';
-import { extname } from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
 
 /** A metric record as the trainer logs it: `step` plus named values (`null`: no valid value). */
 export interface PlotRecord {

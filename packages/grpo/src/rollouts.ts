@@ -6,10 +6,10 @@
  * completion that never ended is masked out of the loss.
  */
 import * as mx from '@mlxn/core';
-import type { ChatMessage, Tokenizer } from '@mlxn/io';
 import { checkOptionKeys } from '@mlxn/core/internal';
+import type { ChatMessage, Tokenizer } from '@mlxn/io';
 import { parseReply } from '@mlxn/models-qwen3';
-import { type GRPOTool, type ToolCallRequest, runToolCalls, toolSuffixIds } from './tools.js';
+import { type GRPOTool, runToolCalls, type ToolCallRequest, toolSuffixIds } from './tools.js';
 
 /** A prompt: plain text, or chat messages (rendered with the tokenizer's chat template). */
 export type Prompt = string | readonly ChatMessage[];

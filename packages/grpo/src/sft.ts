@@ -7,17 +7,18 @@
  * into rows of `maxLength` tokens with a block-diagonal attention mask, so packed examples never
  * see each other and the loss equals the unpacked one.
  */
-import { checkOptionKeys } from '@mlxn/core/internal';
+
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import type { ChatMessage, Tokenizer } from '@mlxn/io';
-import { type ParamDict, linearToLoRALayers } from '@mlxn/nn';
+import { linearToLoRALayers, type ParamDict } from '@mlxn/nn';
 import { z } from 'zod';
-import { loraSchema } from './config.js';
+import { trainingArgumentFields } from './config.js';
+import { DataParallel, type DistributedOption, resolveGroup } from './data-parallel.js';
 import { seededPermutation } from './dataset.js';
 import type { OnLog } from './metrics.js';
 import type { ProgressOptions } from './progress.js';
-import { DataParallel, type DistributedOption, resolveGroup } from './data-parallel.js';
-import { type TrainableModel, TrainerCore, deriveSeed, loraInitKey, paddingTokenId, resolveRouterLoss } from './train-core.js';
+import { deriveSeed, loraInitKey, paddingTokenId, resolveRouterLoss, type TrainableModel, TrainerCore } from './train-core.js';
 
 const positiveInt = z.number().int().positive();
 
@@ -33,44 +34,8 @@ const sftSchema = z
     /** The token appended to text completions (TRL's eos_token); default the tokenizer's eos. */
     eosToken: z.string().min(1).nullable().default(null),
     perDeviceTrainBatchSize: positiveInt.default(8),
-    gradientAccumulationSteps: positiveInt.default(1),
-    shuffleDataset: z.boolean().default(true),
     learningRate: z.number().nonnegative().finite().default(2e-5),
-    lrSchedulerType: z.enum(['constant', 'constant_with_warmup', 'linear', 'cosine']).default('linear'),
-    warmupRatio: z.number().min(0).max(1).default(0),
-    warmupSteps: z.number().int().nonnegative().default(0),
-    adamBeta1: z.number().min(0).lt(1).default(0.9),
-    adamBeta2: z.number().min(0).lt(1).default(0.999),
-    adamEpsilon: z.number().positive().default(1e-8),
-    weightDecay: z.number().nonnegative().finite().default(0),
-    maxGradNorm: z.number().nonnegative().finite().default(1.0),
-    numTrainEpochs: z.number().positive().finite().default(3),
-    maxSteps: z.number().int().min(-1).default(-1),
-    seed: z.number().int().nonnegative().default(42),
-    loggingSteps: positiveInt.default(10),
-    saveSteps: positiveInt.default(500),
-    saveTotalLimit: positiveInt.nullable().default(null),
-    outputDir: z.string().min(1).default('trainer_output'),
-    resumeFromCheckpoint: z
-      .union([z.string().min(1), z.boolean()])
-      .nullable()
-      .default(null),
-    lora: loraSchema.nullable().default(null),
-    bf16: z.boolean().default(true),
-    /**
-     * The dtype of AdamW's moments and of the gradient sums over micro-batches: 'float32' (the
-     * default) whatever the weights' dtype, or 'parameter', the weights' own dtype, as torch keeps
-     * them. With bfloat16 weights 'parameter' holds half the memory, and updates smaller than a
-     * bfloat16 step of a weight round away.
-     */
-    optimizerStateDtype: z.enum(['float32', 'parameter']).default('float32'),
-    /** Recompute each decoder layer in the backward pass instead of keeping its activations (TRL's default). */
-    gradientCheckpointing: z.boolean().default(true),
-    /**
-     * Weight of the MoE router load-balancing loss (TRL's `router_aux_loss_coef`). null: the model
-     * config's (transformers' Qwen3-MoE default 0.001; none for a dense model); 0 turns it off.
-     */
-    routerAuxLossCoef: z.number().finite().nullable().default(null),
+    ...trainingArgumentFields,
   })
   .strict();
 

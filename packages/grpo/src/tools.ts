@@ -4,8 +4,9 @@
  * in the size of what it returns, failures reported to the model as results), and the tokens of
  * the tool turn the chat template renders after a completion that called tools.
  */
-import type { ChatMessage, Tokenizer } from '@mlxn/io';
+
 import { checkOptionKeys } from '@mlxn/core/internal';
+import type { ChatMessage, Tokenizer } from '@mlxn/io';
 
 /** What a tool's handler receives besides its arguments. */
 export interface ToolCallContext {

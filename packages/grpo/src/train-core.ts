@@ -8,17 +8,18 @@
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
+import { checkOptionKeys } from '@mlxn/core/internal';
 import { loadSync, saveSync } from '@mlxn/io';
 import {
-  type HeadLoss,
-  type LogprobsModel,
-  type RouterLossSettings,
-  type RowwiseHeadLoss,
   checkpointedValueAndGrad,
   checkpointedValueAndGradWithRouterLoss,
+  type HeadLoss,
   isCheckpointable,
+  type LogprobsModel,
   loadBalancingLoss,
   paddingAttentionMask,
+  type RouterLossSettings,
+  type RowwiseHeadLoss,
   routerLossSettings,
   tokenLogprobsFromHidden,
   wholeHeadLoss,
@@ -26,12 +27,12 @@ import {
 } from '@mlxn/models-qwen3';
 import {
   Adam,
+  adapterParameters,
+  clipGradNorm,
   type Module,
   type ParamDict,
   type ParamState,
   type PreparedState,
-  adapterParameters,
-  clipGradNorm,
   saveAdapters,
   unflattenPaths,
   valueAndGrad,
@@ -40,19 +41,18 @@ import {
   ADAPTERS_FILE,
   OPTIMIZER_FILE,
   ROLLOUTS_FILE,
-  TRAINER_STATE_FILE,
-  type TrainerState,
   readTrainerState,
   resolveCheckpoint,
+  TRAINER_STATE_FILE,
+  type TrainerState,
   writeCheckpoint,
 } from './checkpoint.js';
-import { checkArrays, checkTrainerState } from './resume-check.js';
-import { type DataParallel, DataParallelError, PeerStopError } from './data-parallel.js';
 import type { GRPOConfig } from './config.js';
+import { type DataParallel, DataParallelError, PeerStopError } from './data-parallel.js';
 import { type LogRecord, MetricsLog, type OnLog } from './metrics.js';
 import { ProgressBar, type ProgressOptions } from './progress.js';
+import { checkArrays, checkTrainerState } from './resume-check.js';
 import { learningRateAt } from './schedule.js';
-import { checkOptionKeys } from '@mlxn/core/internal';
 
 /** Trainer-only files of a checkpoint live here, so the checkpoint folder itself loads as a model. */
 export const TRAINER_FOLDER = 'trainer';

@@ -6,25 +6,24 @@
  * with the global gradient norm clipped. The loop is also exposed as parts (`generateRollouts`,
  * `scoreRollouts`, `computeAdvantages`, `lossAndGrad`, `step`) for custom loops.
  */
-import { checkOptionKeys } from '@mlxn/core/internal';
+
 import * as mx from '@mlxn/core';
-import { type RouterLossSettings, type RowwiseHeadLoss, paddingAttentionMask } from '@mlxn/models-qwen3';
-import { LoRALinear, type Module, type ParamDict, adapterParameters, linearToLoRALayers } from '@mlxn/nn';
+import { checkOptionKeys } from '@mlxn/core/internal';
+import { paddingAttentionMask, type RouterLossSettings, type RowwiseHeadLoss } from '@mlxn/models-qwen3';
+import { adapterParameters, LoRALinear, linearToLoRALayers, type Module, type ParamDict } from '@mlxn/nn';
 import { type AdvantageResult, computeAdvantages } from './advantages.js';
+import { type GRPOConfig, GRPOConfigError, type GRPOConfigInput, grpoConfigWarnings, parseGRPOConfig } from './config.js';
 import { DataParallel, DataParallelError, type DistributedOption, resolveGroup } from './data-parallel.js';
-import { type GRPOConfig, type GRPOConfigInput, GRPOConfigError, grpoConfigWarnings, parseGRPOConfig } from './config.js';
 import { GenerationBatchSampler, PromptDataset, seededPermutation } from './dataset.js';
 import { EntropyController } from './entropy-control.js';
 import { grpoLoss } from './losses.js';
 import type { LogRecord, OnLog } from './metrics.js';
 import type { ProgressOptions } from './progress.js';
 import { type RewardFunction, rewardFunctionNames, runRewardFunctions } from './rewards/index.js';
-import { type PolicyModel, type Prompt, type Rollouts, generateRollouts, rolloutTensors, tokenizePrompts } from './rollouts.js';
+import { generateRollouts, type PolicyModel, type Prompt, type Rollouts, rolloutTensors, tokenizePrompts } from './rollouts.js';
 import { learningRateAt } from './schedule.js';
 import { type GRPOTool, toolSchemas, toolTable } from './tools.js';
 import {
-  type TrainableModel,
-  TrainerCore,
   completionLogprobs,
   completionLogprobsFromHidden,
   deriveSeed,
@@ -32,6 +31,8 @@ import {
   loraInitKey,
   paddingTokenId,
   resolveRouterLoss,
+  type TrainableModel,
+  TrainerCore,
 } from './train-core.js';
 
 /** Prompt records (a `prompt` column plus any others), a JSONL file, or a `PromptDataset`. */

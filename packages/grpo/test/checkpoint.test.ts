@@ -2,22 +2,22 @@
 // after a resume are the uninterrupted run's, number for number, on the CPU).
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as mx from '@mlxn/core';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { onCpuDevice } from '../../../tooling/test-support/devices.mjs';
 import {
   GRPOTrainer,
   type LogRecord,
-  TRAINER_STATE_FILE,
   latestCheckpoint,
   listCheckpoints,
   readMetrics,
   readTrainerState,
   resolveCheckpoint,
+  TRAINER_STATE_FILE,
   writeCheckpoint,
 } from '../src/index.js';
 import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
-import * as mx from '@mlxn/core';
-import { onCpuDevice } from '../../../tooling/test-support/devices.mjs';
 
 afterAll(cleanup);
 

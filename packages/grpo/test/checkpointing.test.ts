@@ -2,12 +2,12 @@
 // and without LoRA, on the tied-embedding fixture); an AbortSignal stops between two steps and a
 // checkpoint saved then resumes exactly; trainingLoss after a resume averages the whole run.
 import * as mx from '@mlxn/core';
-import { Qwen3, parseQwen3Config } from '@mlxn/models-qwen3';
+import { parseQwen3Config, Qwen3 } from '@mlxn/models-qwen3';
 import { LoRALinear, type ParamDict } from '@mlxn/nn';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { GRPOTrainer, type LogRecord, SFTTrainer, type TrainBatch, rolloutTensors, sftBatch } from '../src/index.js';
-import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
 import { onCpuDevice } from '../../../tooling/test-support/devices.mjs';
+import { GRPOTrainer, type LogRecord, rolloutTensors, SFTTrainer, sftBatch, type TrainBatch } from '../src/index.js';
+import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
 
 afterAll(cleanup);
 

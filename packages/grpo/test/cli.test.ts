@@ -2,7 +2,7 @@
 // tokenizer: help, usage and config errors, GRPO and SFT runs of two steps, and Ctrl-C saving a
 // checkpoint that --resume continues from (exactly, for SFT with a constant learning rate).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';

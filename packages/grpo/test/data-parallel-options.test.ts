@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GRPOTrainer, SFTTrainer, parseGRPOConfig } from '../src/index.js';
+import { GRPOTrainer, parseGRPOConfig, SFTTrainer } from '../src/index.js';
 import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
 
 afterAll(cleanup);

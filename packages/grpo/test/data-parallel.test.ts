@@ -2,10 +2,10 @@
 // ring backend (MLX_RANK and MLX_HOSTFILE, as mlxn-launch sets them), against one process on
 // the combined batch. The scenarios are in fixtures-dp/worker.ts.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createRequire } from 'node:module';
 import { freePort } from '@mlxn/core/internal';
 import { tinyQwen3WithTokenizer } from '@mlxn/test-support/qwen3';
 import { afterAll, describe, expect, it } from 'vitest';

@@ -5,8 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   DatasetError,
   GenerationBatchSampler,
-  PromptDataset,
   isConversational,
+  PromptDataset,
   parseGRPOConfig,
   seededPermutation,
   trainingPlan,

@@ -1,9 +1,10 @@
 // End to end on the tiny fixture: GRPO raises the mean reward of a task the model can learn
 // (the share of completion tokens from the low quarter of the vocabulary, ids below 128).
+
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GRPOTrainer, readMetrics } from '../src/index.js';
 import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
-import { join } from 'node:path';
 
 afterAll(cleanup);
 

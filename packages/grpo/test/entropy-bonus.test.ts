@@ -8,7 +8,7 @@ import * as mx from '@mlxn/core';
 import { tokenLogprobs } from '@mlxn/models-qwen3';
 import { valueAndGrad } from '@mlxn/nn';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { GRPOConfigError, GRPOTrainer, type TrainBatch, grpoConfigWarnings, parseGRPOConfig, rolloutTensors } from '../src/index.js';
+import { GRPOConfigError, GRPOTrainer, grpoConfigWarnings, parseGRPOConfig, rolloutTensors, type TrainBatch } from '../src/index.js';
 import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
 
 afterAll(cleanup);

@@ -9,7 +9,7 @@
 // exact resume.
 import { createHash } from 'node:crypto';
 import * as mx from '@mlxn/core';
-import { SFTTrainer, resolveCheckpoint } from '../src/index.js';
+import { resolveCheckpoint, SFTTrainer } from '../src/index.js';
 import { arithmeticRecords, tinyModel } from './trainer-fixture.js';
 
 // It compares runs bit for bit, so it trains on the CPU on every machine: on a GPU, MLX's CUDA

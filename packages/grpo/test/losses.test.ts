@@ -1,6 +1,6 @@
 import * as mx from '@mlxn/core';
 import { describe, expect, it } from 'vitest';
-import { grpoLoss, highEntropyMask, lossMetricsToNumbers, type GRPOLossInputs, type LossConfig } from '../src/index.js';
+import { type GRPOLossInputs, grpoLoss, highEntropyMask, type LossConfig, lossMetricsToNumbers } from '../src/index.js';
 import { expectClose, golden } from './golden.js';
 
 // Float32 MLX against float64 numpy: 2e-5 relative on values; the golden gradients are central

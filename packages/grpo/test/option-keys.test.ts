@@ -5,21 +5,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  GenerationBatchSampler,
-  GRPOTrainer,
-  MetricsLog,
-  ProgressBar,
-  PromptDataset,
-  SFTTrainer,
   accuracyReward,
   answersMatch,
   computeAdvantages,
   formatReward,
+  GenerationBatchSampler,
+  GRPOTrainer,
   generateRollouts,
   jsonSchemaReward,
   lengthReward,
+  MetricsLog,
+  ProgressBar,
+  PromptDataset,
   plot,
   runRewardFunctions,
+  SFTTrainer,
   tokenizePrompts,
   toolCallReward,
 } from '../src/index.js';

@@ -4,10 +4,10 @@
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32 as zlibCrc32, inflateSync } from 'node:zlib';
+import { inflateSync, crc32 as zlibCrc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { MetricsLog } from '../src/metrics.js';
-import { plot, PlotError, type PlotPanel, type PlotRecord } from '../src/plot.js';
+import { PlotError, type PlotPanel, type PlotRecord, plot } from '../src/plot.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'mlxn-plot-'));
 

@@ -1,6 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
 import {
-  RewardFunctionError,
   accuracyReward,
   answersMatch,
   compileJsonSchema,
@@ -10,10 +9,11 @@ import {
   jsonSchemaReward,
   lengthReward,
   parseNumber,
-  runRewardFunctions,
-  toolCallReward,
   type RewardArgs,
   type RewardFunction,
+  RewardFunctionError,
+  runRewardFunctions,
+  toolCallReward,
 } from '../src/index.js';
 
 /** Reward arguments for direct calls of a built-in. */

@@ -5,7 +5,7 @@
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
-import { Qwen3, loadBalancingLoss, withRouterLogits } from '@mlxn/models-qwen3';
+import { loadBalancingLoss, Qwen3, withRouterLogits } from '@mlxn/models-qwen3';
 import { valueAndGrad } from '@mlxn/nn';
 import { qwen3TokenizerDir, tinyQwen3Path } from '@mlxn/test-support/qwen3';
 import { afterAll, describe, expect, it } from 'vitest';

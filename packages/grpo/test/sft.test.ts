@@ -3,9 +3,9 @@
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type LogRecord, SFTTrainer, packExamples, parseSFTConfig, sftBatch, tokenizeSFTRecord } from '../src/index.js';
-import { cleanup, tempDir, tinyModel } from './trainer-fixture.js';
 import { onCpuDevice } from '../../../tooling/test-support/devices.mjs';
+import { type LogRecord, packExamples, parseSFTConfig, SFTTrainer, sftBatch, tokenizeSFTRecord } from '../src/index.js';
+import { cleanup, tempDir, tinyModel } from './trainer-fixture.js';
 
 afterAll(cleanup);
 

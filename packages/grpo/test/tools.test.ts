@@ -8,18 +8,18 @@ import * as mx from '@mlxn/core';
 import { type ChatMessage, Tokenizer } from '@mlxn/io';
 import { qwen3TokenizerDir } from '@mlxn/test-support/qwen3';
 import { describe, expect, it } from 'vitest';
+import { onCpuDevice } from '../../../tooling/test-support/devices.mjs';
 import {
   type GRPOTool,
-  type PolicyModel,
   generateRollouts,
   grpoLoss,
+  type PolicyModel,
   rolloutTensors,
   runToolCalls,
   toolSchemas,
   toolSuffixIds,
   toolTable,
 } from '../src/index.js';
-import { onCpuDevice } from '../../../tooling/test-support/devices.mjs';
 
 interface GoldenCase {
   prompt: ChatMessage[];

@@ -1,20 +1,21 @@
 // GRPOTrainer's parts against TRL's semantics, on the tiny fixture model.
+
+import { join } from 'node:path';
 import * as mx from '@mlxn/core';
-import { adapterParameters } from '@mlxn/nn';
 import { tokenLogprobs } from '@mlxn/models-qwen3';
+import { adapterParameters } from '@mlxn/nn';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
+  cutAtEos,
   GRPOTrainer,
   type GRPOTrainerOptions,
   MetricsLog,
   ProgressBar,
-  cutAtEos,
   readMetrics,
   rolloutTensors,
   tokenizePrompts,
   withAdaptersDisabled,
 } from '../src/index.js';
-import { join } from 'node:path';
 import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
 
 afterAll(cleanup);

@@ -9,7 +9,7 @@ import * as mx from '@mlxn/core';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { qwen3TokenizerDir, tinyQwen3Path } from '@mlxn/test-support/qwen3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { GRPOTrainer, type GRPOConfigInput, type TrainBatch } from '../src/index.js';
+import { type GRPOConfigInput, GRPOTrainer, type TrainBatch } from '../src/index.js';
 import { cleanup, tempDir } from './trainer-fixture.js';
 
 interface GradEntry {

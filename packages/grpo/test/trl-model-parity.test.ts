@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { GRPOTrainer, type TrainBatch, completionLogprobs } from '../src/index.js';
+import { completionLogprobs, GRPOTrainer, type TrainBatch } from '../src/index.js';
 import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
 
 afterAll(cleanup);

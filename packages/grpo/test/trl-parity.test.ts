@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { EntropyController, computeAdvantages, grpoLoss, lossMetricsToNumbers, parseGRPOConfig, type GRPOConfig } from '../src/index.js';
+import { computeAdvantages, EntropyController, type GRPOConfig, grpoLoss, lossMetricsToNumbers, parseGRPOConfig } from '../src/index.js';
 
 type Matrix = number[][];
 interface Step {

@@ -4,10 +4,10 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type * as mx from '@mlxn/core';
-import { checkOptionKeys, handleOf, native, wrap } from '@mlxn/core/internal';
 import type { NativeArray } from '@mlxn/core/internal';
-import { recoverFolderSave, saveFolderStaged } from './folder-save.js';
+import { checkOptionKeys, handleOf, native, wrap } from '@mlxn/core/internal';
 import { recoverFolder, removeStaleTempFiles } from './folder-replace.js';
+import { recoverFolderSave, saveFolderStaged } from './folder-save.js';
 
 /** Tensors selected by name: a list of names, a RegExp, or a predicate. */
 export type TensorFilter = readonly string[] | RegExp | ((name: string) => boolean);

@@ -3,7 +3,7 @@
 // forever, and /dev/zero would never end. Files are opened with O_NONBLOCK, so opening a FIFO
 // returns at once, and the opened handle is checked with fstat (checking the path first and
 // opening it second would leave a window in which it could be swapped).
-import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 
 export interface ReadFileLimits {

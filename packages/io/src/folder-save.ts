@@ -6,7 +6,7 @@
  * old set is untouched, and no orphan shard stays beside it); a process killed while moving is
  * finished by `recoverFolderSave` before the next load or save of the folder.
  */
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hiddenName, markInFlight, parseHiddenName, syncFolder, syncTree, writerRunning, writtenByThisProcess } from './folder-replace.js';
 

@@ -26,8 +26,8 @@ import {
   readlinkSync,
   renameSync,
   rmSync,
-  statSync,
   statfsSync,
+  statSync,
   symlinkSync,
   truncateSync,
   writeFileSync,
@@ -38,11 +38,11 @@ import { readTextFileSync } from './files.js';
 import { hubCacheDir, hubTarget, resolveHubSnapshot } from './hub-cache.js';
 import {
   DEFAULT_HUB_ENDPOINT,
-  type HubRequest,
-  HubHttpError,
-  HubNetworkError,
   fetchRevisionCommit,
   getFileBody,
+  HubHttpError,
+  HubNetworkError,
+  type HubRequest,
   headFile,
   listRepoTree,
 } from './hub-http.js';

@@ -2,7 +2,8 @@
  * `@mlxn/io/internal`: for the sibling packages only (not a public API). Crash-safe folder
  * replacement shared by `Qwen3.save` and the trainers' checkpoints, and the atomic file writer.
  */
-export { isCheckpointFileName, recoverFolderSave } from './folder-save.js';
+
+export type { FolderReplace, HiddenKind } from './folder-replace.js';
 export {
   beginFolderReplace,
   hiddenName,
@@ -15,5 +16,5 @@ export {
   syncFolder,
   syncTree,
 } from './folder-replace.js';
-export type { FolderReplace, HiddenKind } from './folder-replace.js';
+export { isCheckpointFileName, recoverFolderSave } from './folder-save.js';
 export { writeFileAtomic } from './write-atomic.js';

@@ -7,8 +7,8 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
-  readFileSync,
   readdirSync,
+  readFileSync,
   readlinkSync,
   rmSync,
   truncateSync,
@@ -20,8 +20,8 @@ import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { killPoints, killSeed, readTrace, runKillChild } from '@mlxn/test-support/kill-points';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadSync, saveSync } from '../src/index.js';
 import { hiddenName, parseHiddenName, recoverFolder } from '../src/folder-replace.js';
+import { loadSync, saveSync } from '../src/index.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'mlxn-io-crash-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -3,10 +3,10 @@
 // holds bytes other than its id says, and the next download completes and tidies up.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startHubMock, type MockHub } from '@mlxn/test-support/hub-mock';
+import { type MockHub, startHubMock } from '@mlxn/test-support/hub-mock';
 import { KILL_PRELOAD, killPoints, killSeed, readTrace } from '@mlxn/test-support/kill-points';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadHubSnapshot, resolveHubSnapshot } from '../src/index.js';

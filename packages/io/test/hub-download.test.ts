@@ -2,13 +2,13 @@
 // the layout huggingface_hub writes, resume after a dropped connection, gated repositories,
 // offline mode, aborts, and answers that must not be trusted.
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startHubMock, type MockHub } from '@mlxn/test-support/hub-mock';
+import { type MockHub, startHubMock } from '@mlxn/test-support/hub-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { downloadHubSnapshot, ensureHubSnapshot, listHubCache, selectModelFiles, type HubDownloadProgress } from '../src/index.js';
+import { downloadHubSnapshot, ensureHubSnapshot, type HubDownloadProgress, listHubCache, selectModelFiles } from '../src/index.js';
 
 const work = mkdtempSync(join(tmpdir(), 'mlxn-hub-download-'));
 const MAIN = '1'.repeat(40);

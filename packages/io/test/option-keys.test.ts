@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { describe, expect, it } from 'vitest';
-import { Tokenizer, load, loadSync, readConfig, save, saveSync } from '../src/index.js';
+import { load, loadSync, readConfig, save, saveSync, Tokenizer } from '../src/index.js';
 import { QWEN3 } from './helpers.js';
 
 describe('unknown option keys', () => {

@@ -3,7 +3,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderChatTemplate, Tokenizer, type ChatMessage } from '../src/index.js';
+import { type ChatMessage, renderChatTemplate, Tokenizer } from '../src/index.js';
 import { fixture, QWEN3, tmp } from './helpers.js';
 
 interface TokCase {

@@ -6,23 +6,24 @@
  * and waiting prompts are prefilled and join it (`extend`). As in mlx-lm the next step is
  * scheduled before the current tokens are read back, so JS work overlaps MLX's.
  */
-import * as mx from '@mlxn/core';
+
 import { BatchKVCache } from '@mlxn/cache';
+import * as mx from '@mlxn/core';
 import {
-  type ScheduledRead,
   forgetScheduled,
   readNumbers,
   readScheduled,
+  type ScheduledRead,
   scheduleForRead,
   settleEvalThread,
   useEvalThread,
 } from '@mlxn/core/internal';
 import type { StreamingDetokenizer } from '@mlxn/io';
-import { encodePrompt, type FinishReason, type GenerationModel } from './generate.js';
-import { type GenerateOptions, type Prompt, GenerationOptionsError, describe, resolveGenerateOptions } from './options.js';
 import { checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
-import { StopStrings, stopTokenSet } from './stop.js';
+import { encodePrompt, type FinishReason, type GenerationModel } from './generate.js';
 import { withGenerationDefaults } from './generation-config.js';
+import { describe, type GenerateOptions, GenerationOptionsError, type Prompt, resolveGenerateOptions } from './options.js';
+import { StopStrings, stopTokenSet } from './stop.js';
 
 /** A prompt of a batch, optionally with its own token budget and stop strings. */
 export type BatchPrompt = Prompt | { prompt: Prompt; maxTokens?: number; stop?: string | readonly string[] };

@@ -5,11 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ChatMessage } from '@mlxn/io';
+import { ConstraintError } from '@mlxn/sampling';
 import { type FinishReason, type GenerationChunk, type GenerationModel, prepareGeneration } from './generate.js';
 import { type GenerateOptions, GenerationOptionsError } from './options.js';
-import { type InvalidToolCall, ReplyParser, type ReplyPart, type ToolCall, promptOpensThinking } from './reply.js';
-import { ConstraintError } from '@mlxn/sampling';
-import { type ResponseFormat, type ToolChoice, compileReplyConstraint } from './structured.js';
+import { type InvalidToolCall, promptOpensThinking, ReplyParser, type ReplyPart, type ToolCall } from './reply.js';
+import { compileReplyConstraint, type ResponseFormat, type ToolChoice } from './structured.js';
 
 /**
  * A tool call of a chat reply, with OpenAI's fields besides the parsed ones: an `id` and

@@ -7,10 +7,11 @@
  * The gradients are those of `valueAndGrad(model, …)` over the same loss (same tree, trainable
  * parameters only).
  */
-import * as mx from '@mlxn/core';
+
 import { type AttentionMask, attentionMask } from '@mlxn/cache';
-import type { Module, ParamDict } from '@mlxn/nn';
+import * as mx from '@mlxn/core';
 import { scheduleEval } from '@mlxn/core/internal';
+import type { Module, ParamDict } from '@mlxn/nn';
 
 /** A module with trainable parameters and a forward pass (what a part of the network is). */
 interface Part {

@@ -6,31 +6,32 @@
  * evaluated on the evaluation thread (`scheduleForRead`, `readScheduled` from @mlxn/core):
  * while that thread encodes step n+1, this one reads token n and builds step n+2.
  */
-import * as mx from '@mlxn/core';
-import { type ScheduledRead, forgetScheduled, readScheduled, scheduleForRead, settleEvalThread, useEvalThread } from '@mlxn/core/internal';
+
 import {
   type Cache,
+  promptCacheTokens as cachePromptTokens,
+  canTrimPromptCache,
   KVCache,
   type PromptCacheOptions,
-  canTrimPromptCache,
-  promptCacheTokens as cachePromptTokens,
   setPromptCacheTokens,
   trimPromptCache,
 } from '@mlxn/cache';
+import * as mx from '@mlxn/core';
+import { forgetScheduled, readScheduled, type ScheduledRead, scheduleForRead, settleEvalThread, useEvalThread } from '@mlxn/core/internal';
 import type { ChatMessage, Tokenizer } from '@mlxn/io';
+import { applyTokenMask, checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
+import { type GenerationDefaults, withGenerationDefaults } from './generation-config.js';
 import {
   type ChatPromptOptions,
-  type GenerateOptions,
-  type GenerationPlan,
-  GenerationOptionsError,
-  type Prompt,
   describe,
+  type GenerateOptions,
+  GenerationOptionsError,
+  type GenerationPlan,
+  type Prompt,
   resolveGenerateOptions,
 } from './options.js';
-import { applyTokenMask, checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
-import { StopStrings, stopTokenSet } from './stop.js';
 import { speculativeGenerateStep } from './speculative.js';
-import { type GenerationDefaults, withGenerationDefaults } from './generation-config.js';
+import { StopStrings, stopTokenSet } from './stop.js';
 
 /** What generation needs from a model (`Qwen3` has all of it). */
 export interface GenerationModel {

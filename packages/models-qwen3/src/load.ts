@@ -8,18 +8,18 @@ import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
 import {
-  type HubDownloadProgress,
-  Tokenizer,
   classifyModelSource,
   ensureHubSnapshot,
+  type HubDownloadProgress,
   isValidRevision,
   loadSync,
   readConfig,
   readTextFileSync,
+  Tokenizer,
 } from '@mlxn/io';
 import { recoverFolder, recoverFolderSave } from '@mlxn/io/internal';
+import { parseQwen3Config, type Qwen3Config, type Qwen3ConfigLimits, resolveConfigLimits } from './config.js';
 import { checkConfigAgainstWeights } from './config-check.js';
-import { type Qwen3Config, type Qwen3ConfigLimits, parseQwen3Config, resolveConfigLimits } from './config.js';
 import { type ParsedGenerationConfig, parseGenerationConfig } from './generation-config.js';
 import { Qwen3 } from './model.js';
 import { quantizeLikeCheckpoint, quantizeModel } from './quantization.js';

@@ -6,8 +6,9 @@
  * evaluated before the next is built). It differentiates inside `valueAndGrad`; it cannot run
  * inside `mx.compile` (it evaluates).
  */
-import * as mx from '@mlxn/core';
+
 import { createCausalMask } from '@mlxn/cache';
+import * as mx from '@mlxn/core';
 
 /** What `tokenLogprobs` needs from a model (`Qwen3` has it). */
 export interface LogprobsModel {

@@ -3,28 +3,29 @@
  * Property names mirror checkpoint keys (`model.layers.0.self_attn.q_proj.weight`), so weights
  * load by tree path; everything that is not a parameter lives in `_`-prefixed fields.
  */
-import * as mx from '@mlxn/core';
+
+import type { QuantizedTriple } from '@mlxn/cache';
 import {
   type AttentionMask,
-  type Cache,
-  type PromptCacheOptions,
   attentionMask,
+  type Cache,
   makePromptCache,
+  type PromptCacheOptions,
   quantizedScaledDotProductAttention,
 } from '@mlxn/cache';
-import type { QuantizedTriple } from '@mlxn/cache';
+import * as mx from '@mlxn/core';
 import type { Tokenizer } from '@mlxn/io';
-import { Embedding, Linear, Module, QuantizedEmbedding, QuantizedLinear, RMSNorm, RoPE, YarnRoPE, initializeRope } from '@mlxn/nn';
+import { Embedding, initializeRope, Linear, Module, QuantizedEmbedding, QuantizedLinear, RMSNorm, RoPE, YarnRoPE } from '@mlxn/nn';
 import { swiglu } from './activations.js';
-import { type Qwen3Config, isSparseLayer } from './config.js';
+import { isSparseLayer, type Qwen3Config } from './config.js';
+import { fuseProjections } from './fused-projections.js';
 import type { GenerationDefaults, ParsedGenerationConfig } from './generation-config.js';
 import { type LoadOptions, loadQwen3 } from './load.js';
-import { type CompletionLogprobsOptions, type TokenLogprobs, completionLogprobs } from './logprobs.js';
+import { type CompletionLogprobsOptions, completionLogprobs, type TokenLogprobs } from './logprobs.js';
 import type { GenerationMethods } from './methods.js';
-import { type SaveOptions, saveQwen3 } from './save.js';
 import { Qwen3SparseMoeBlock } from './moe.js';
 import { nativeForward } from './native-forward.js';
-import { fuseProjections } from './fused-projections.js';
+import { type SaveOptions, saveQwen3 } from './save.js';
 
 /**
  * Whether `makeCache` stacks projections (fused-projections.ts): by default on a GPU, where a

@@ -12,12 +12,13 @@
  * the caller runs the TypeScript layers instead. Parameters are read from the modules on every
  * call, so updates, LoRA, freezing and tracing under `valueAndGrad` see the current arrays.
  */
+
+import { BatchKVCache, type Cache, KVCache } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { handleOf, native, quantizedProductNeedsDequantize, wrap } from '@mlxn/core/internal';
-import { BatchKVCache, type Cache, KVCache } from '@mlxn/cache';
 import { Dropout, Embedding, Linear, LoRALinear, QuantizedEmbedding, QuantizedLinear, RMSNorm, RoPE } from '@mlxn/nn';
-import type { ForwardMask } from './model.js';
 import { type FusedGroup, fusedGroup } from './fused-projections.js';
+import type { ForwardMask } from './model.js';
 
 // Layout constants of crates/mlxn-qwen3/src/forward_desc.rs.
 const VERSION = 4;

@@ -11,10 +11,10 @@ import type { ChatMessage } from '@mlxn/io';
 import {
   type LogitsProcessor,
   type LogitsProcessorOptions,
-  type Sampler,
-  type SamplerOptions,
   makeLogitsProcessors,
   makeSampler,
+  type Sampler,
+  type SamplerOptions,
 } from '@mlxn/sampling';
 import type { TokenMaskHook } from './structured.js';
 

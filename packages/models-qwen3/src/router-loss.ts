@@ -9,8 +9,9 @@
  * The router logits are collected with `withRouterLogits`, which switches the MoE blocks'
  * collection on for one call only: a forward without it does no extra work.
  */
-import * as mx from '@mlxn/core';
+
 import { type AttentionMask, attentionMask } from '@mlxn/cache';
+import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
 import type { ParamDict } from '@mlxn/nn';
 import { type CheckpointableModel, isCheckpointable } from './checkpointing.js';

@@ -11,9 +11,9 @@ import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
 import { saveSync } from '@mlxn/io';
-import { type FolderReplace, beginFolderReplace } from '@mlxn/io/internal';
-import { toPortableKeys } from './config-generations.js';
+import { beginFolderReplace, type FolderReplace } from '@mlxn/io/internal';
 import { quantizationToJson } from './config.js';
+import { toPortableKeys } from './config-generations.js';
 import type { Qwen3 } from './model.js';
 
 export interface SaveOptions {

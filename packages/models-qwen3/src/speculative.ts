@@ -11,17 +11,18 @@
  * the model yields. A round's graph (draft steps and verification) is built at once, the draft's
  * tokens are queued for evaluation as they are built, and the round is read back in one call.
  */
+
+import { type Cache, KVCache, trimPromptCache } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { readNumbers, scheduleEval, settleEvalThread, useEvalThread } from '@mlxn/core/internal';
-import { type Cache, KVCache, trimPromptCache } from '@mlxn/cache';
 import { checkTokenId } from '@mlxn/sampling';
 import {
   type GenerationModel,
-  type StepOutput,
-  type StepRecord,
   prefillAllButLast,
   prefillPrompt,
   promptDone,
+  type StepOutput,
+  type StepRecord,
   sampleLogits,
 } from './generate.js';
 import type { GenerationPlan } from './options.js';

@@ -13,7 +13,7 @@
  */
 import type * as mx from '@mlxn/core';
 import type { Tokenizer } from '@mlxn/io';
-import { ConstraintError, ConstraintVocabulary, TokenConstraint, checkJsonDepth } from '@mlxn/sampling';
+import { ConstraintError, ConstraintVocabulary, checkJsonDepth, TokenConstraint } from '@mlxn/sampling';
 
 /** OpenAI's `response_format`. */
 export type ResponseFormat =

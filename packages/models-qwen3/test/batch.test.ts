@@ -2,11 +2,11 @@
 // alone (a token may differ only where the single-prompt top-two logit margin is <= 1e-3, and
 // such near-ties are reported), rows finish at different steps, waiting prompts join mid-run.
 import * as mx from '@mlxn/core';
-import { beforeAll, describe, expect, it } from 'vitest';
 import { tinyQwen3Path } from '@mlxn/test-support/qwen3';
+import { beforeAll, describe, expect, it } from 'vitest';
 import '../src/methods.js';
-import { Qwen3 } from '../src/model.js';
 import type { BatchResult } from '../src/batch.js';
+import { Qwen3 } from '../src/model.js';
 import { greedyMargins, scripted, tinyQwen3 } from './generate-helpers.js';
 
 let model: Qwen3;

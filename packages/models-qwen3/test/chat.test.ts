@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import '../src/methods.js';
 import type { ChatPart } from '../src/chat.js';
 import type { Qwen3 } from '../src/model.js';
-import { ReplyParser, type ReplyPart, parseReply, promptOpensThinking } from '../src/reply.js';
+import { parseReply, promptOpensThinking, ReplyParser, type ReplyPart } from '../src/reply.js';
 import { scripted, tinyQwen3 } from './generate-helpers.js';
 
 const WEATHER_TOOL = {

@@ -1,14 +1,14 @@
 // checkpointedValueAndGrad: the same value and gradients as differentiating the whole network
 // (tied and untied heads, padding masks, LoRA, dropout replayed), and a lower memory peak.
 import * as mx from '@mlxn/core';
-import { type ParamDict, linearToLoRALayers, valueAndGrad } from '@mlxn/nn';
+import { linearToLoRALayers, type ParamDict, valueAndGrad } from '@mlxn/nn';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  Qwen3,
-  type RowwiseHeadLoss,
   checkpointedValueAndGrad,
   paddingAttentionMask,
   parseQwen3Config,
+  Qwen3,
+  type RowwiseHeadLoss,
   tokenLogprobsFromHidden,
   wholeHeadLoss,
 } from '../src/index.js';

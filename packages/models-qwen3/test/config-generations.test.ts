@@ -1,11 +1,11 @@
 // config.json as transformers 4 and as transformers 5 write it: the same model either way,
 // conflicting keys refused, and saving in the keys every reader knows.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Qwen3, parseQwen3Config } from '../src/index.js';
+import { parseQwen3Config, Qwen3 } from '../src/index.js';
 import { maxAbsDiff, tinyQwen3Expected, tinyQwen3Path } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'mlxn-qwen3-gen-'));

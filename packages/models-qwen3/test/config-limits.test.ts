@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tinyQwen3Path } from '@mlxn/test-support/qwen3';
 import { describe, expect, it } from 'vitest';
-import { QWEN3_CONFIG_LIMITS, Qwen3, parseQwen3Config } from '../src/index.js';
+import { parseQwen3Config, QWEN3_CONFIG_LIMITS, Qwen3 } from '../src/index.js';
 
 const SMALL = { model_type: 'qwen3', hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4 };
 

@@ -5,13 +5,14 @@
 // normed — with the separate ops, held to the plain layout's logits; setting 4 the folded layout,
 // where each block before the attention adds and norms its own input (the products' kernels
 // fold the norms in on a GPU) and only the final norm follows the last block.
+
+import { BatchKVCache } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { handleOf, native } from '@mlxn/core/internal';
-import { BatchKVCache } from '@mlxn/cache';
 import { afterEach, describe, expect, it } from 'vitest';
+import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
 import { Qwen3 } from '../src/index.js';
 import { tinyQwen3Path } from './helpers.js';
-import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
 
 afterEach(() => native.qwen3SetFusedKernels(0));
 

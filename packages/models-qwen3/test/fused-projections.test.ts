@@ -4,14 +4,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makePromptCache } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import * as internal from '@mlxn/core/internal';
-import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
-import { Linear, LoRALinear, QuantizedLinear, linearToLoRALayers } from '@mlxn/nn';
+import { Linear, LoRALinear, linearToLoRALayers, QuantizedLinear } from '@mlxn/nn';
 import { afterAll, describe, expect, it } from 'vitest';
-import { makePromptCache } from '@mlxn/cache';
-import { Qwen3 } from '../src/index.js';
+import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
 import { fusedGroup } from '../src/fused-projections.js';
+import { Qwen3 } from '../src/index.js';
 import { tinyQwen3Path } from './helpers.js';
 
 // Stacking is on by default on a GPU only; these tests run it on the CPU.

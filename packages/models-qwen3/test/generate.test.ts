@@ -1,11 +1,12 @@
 // Generation semantics (mlx-lm's generate_step / stream_generate): stopping, limits, abort,
 // prompt-cache reuse, cache options, seeded sampling, memory release. On a tiny random Qwen3
 // with the real tokenizer; replies are scripted with a logits processor where the text matters.
-import * as mx from '@mlxn/core';
+
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KVCache, QuantizedKVCache, RotatingKVCache, loadPromptCache, savePromptCache } from '@mlxn/cache';
+import { KVCache, loadPromptCache, QuantizedKVCache, RotatingKVCache, savePromptCache } from '@mlxn/cache';
+import * as mx from '@mlxn/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type GenerationChunk, promptCacheTokens } from '../src/generate.js';
 import '../src/methods.js';

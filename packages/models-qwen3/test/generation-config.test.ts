@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Qwen3, parseGenerationConfig } from '../src/index.js';
+import { parseGenerationConfig, Qwen3 } from '../src/index.js';
 import { tinyQwen3Expected, tinyQwen3Path } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'mlxn-qwen3-genconf-'));

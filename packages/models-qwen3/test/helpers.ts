@@ -3,8 +3,8 @@ import * as mx from '@mlxn/core';
 import { loadSync } from '@mlxn/io';
 import { type TinyQwen3Kind, tinyQwen3Expected, tinyQwen3Path } from '@mlxn/test-support/qwen3';
 
-export { tinyQwen3Expected, tinyQwen3Path };
 export type { TinyQwen3Kind };
+export { tinyQwen3Expected, tinyQwen3Path };
 
 /** mlx-lm's arrays for a fixture: logits, logits_cached, batch_logits, batch_decode. */
 export function expectedArrays(kind: TinyQwen3Kind): Record<string, mx.Array> {

@@ -5,7 +5,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
-import { filesOfFolder, startHubMock, type MockHub } from '@mlxn/test-support/hub-mock';
+import { filesOfFolder, type MockHub, startHubMock } from '@mlxn/test-support/hub-mock';
 import { tinyQwen3WithTokenizer } from '@mlxn/test-support/qwen3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Qwen3 } from '../src/index.js';

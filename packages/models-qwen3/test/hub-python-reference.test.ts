@@ -4,12 +4,12 @@
 // offline: Qwen3.load reads Python's, Python's snapshot_download / hf_hub_download read ours.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import * as mx from '@mlxn/core';
 import { downloadHubSnapshot, selectModelFiles } from '@mlxn/io';
-import { filesOfFolder, startHubMock, type MockHub } from '@mlxn/test-support/hub-mock';
+import { filesOfFolder, type MockHub, startHubMock } from '@mlxn/test-support/hub-mock';
 import { tinyQwen3WithTokenizer } from '@mlxn/test-support/qwen3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hubPython } from '../../../tooling/reference/hub-env.mjs';

@@ -1,5 +1,5 @@
 // model.save → Qwen3.load round trips; the written folder's layout; atomic replacement.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';

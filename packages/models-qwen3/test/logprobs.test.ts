@@ -3,7 +3,7 @@
 import * as mx from '@mlxn/core';
 import { valueAndGrad } from '@mlxn/nn';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Qwen3, parseQwen3Config, tokenLogprobs } from '../src/index.js';
+import { parseQwen3Config, Qwen3, tokenLogprobs } from '../src/index.js';
 import { maxAbsDiff, tinyQwen3Path } from './helpers.js';
 
 let dense: Qwen3;

@@ -1,9 +1,10 @@
 // The Qwen3 module: tree and keys, forward options and errors, caches, masks, gradients.
-import * as mx from '@mlxn/core';
+
 import { KVCache, QuantizedKVCache, RotatingKVCache } from '@mlxn/cache';
+import * as mx from '@mlxn/core';
 import { QuantizedLinear, quantize, valueAndGrad } from '@mlxn/nn';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Qwen3, type Qwen3MLP, parseQwen3Config } from '../src/index.js';
+import { parseQwen3Config, Qwen3, type Qwen3MLP } from '../src/index.js';
 import { maxAbsDiff, tinyQwen3Path } from './helpers.js';
 
 const PROMPT = [5, 17, 301, 44, 9, 250, 128, 77, 3, 410];

@@ -1,14 +1,15 @@
 // The native forward (native-forward.ts ↔ crates/mlxn-qwen3/src/forward.rs) against the
 // TypeScript layers it mirrors: the same numbers on every configuration it covers, the
 // TypeScript path wherever it cannot be exact, and a pinned number of native calls per step.
+
+import { BatchKVCache, KVCache, RotatingKVCache } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { handleOf, native } from '@mlxn/core/internal';
-import { BatchKVCache, KVCache, RotatingKVCache } from '@mlxn/cache';
 import { Linear, LoRALinear, linearToLoRALayers, valueAndGrad } from '@mlxn/nn';
 import { afterEach, describe, expect, it } from 'vitest';
+import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
 import { Qwen3, setNativeForward } from '../src/index.js';
 import { tinyQwen3Path } from './helpers.js';
-import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
 
 afterEach(() => setNativeForward(true));
 

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { onInterrupt } from '../src/cli/interrupts.js';
-import { checkKeys } from '../src/options.js';
 import { Qwen3 } from '../src/index.js';
+import { checkKeys } from '../src/options.js';
 import { saveQwen3 } from '../src/save.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mlxn-qwen3-keys-'));

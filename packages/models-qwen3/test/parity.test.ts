@@ -1,10 +1,11 @@
 // Parity with mlx-lm 0.32.2 on the canonical tiny checkpoints (tooling/fixtures/qwen3, written
 // by tooling/reference/qwen3_golden.py together with mlx-lm's outputs on them).
-import * as mx from '@mlxn/core';
+
 import { BatchKVCache } from '@mlxn/cache';
+import * as mx from '@mlxn/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Qwen3 } from '../src/index.js';
-import { type TinyQwen3Kind, expectedArrays, leftPad, maxAbsDiff, tinyQwen3Expected, tinyQwen3Path } from './helpers.js';
+import { expectedArrays, leftPad, maxAbsDiff, type TinyQwen3Kind, tinyQwen3Expected, tinyQwen3Path } from './helpers.js';
 
 // float32 checkpoints: the bound. Quantized ones run the same quantized kernels on the
 // same packed weights, so they are held to a bound of their own, stated here: 1e-3.

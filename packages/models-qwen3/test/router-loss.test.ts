@@ -7,11 +7,11 @@ import * as mx from '@mlxn/core';
 import { valueAndGrad } from '@mlxn/nn';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  Qwen3,
   checkpointedValueAndGradWithRouterLoss,
   loadBalancingLoss,
   paddingAttentionMask,
   parseQwen3Config,
+  Qwen3,
   routerLossSettings,
   tokenLogprobsFromHidden,
   withRouterLogits,

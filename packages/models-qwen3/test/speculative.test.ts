@@ -1,7 +1,8 @@
 // Speculative decoding (speculative.ts): the tokens follow the model alone whatever the draft
 // proposes; the draft only changes how many of them one forward pass of the model yields.
-import * as mx from '@mlxn/core';
+
 import { type KVCache, promptCacheTokens } from '@mlxn/cache';
+import * as mx from '@mlxn/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GenerationChunk } from '../src/generate.js';
 import '../src/methods.js';

@@ -10,7 +10,7 @@
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
 import { type Checkpoint, loadSync, saveSync } from '@mlxn/io';
-import { checkWeights, checkpointSegment, propertyPath } from './keys.js';
+import { checkpointSegment, checkWeights, propertyPath } from './keys.js';
 
 /** A tree of arrays in plain objects and lists, keyed by property names. */
 export type ParamTree = mx.Array | ParamTree[] | { [key: string]: ParamTree };

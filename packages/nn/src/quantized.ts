@@ -5,9 +5,9 @@
  */
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
-import { Embedding } from './layers/embedding.js';
-import { Linear, checkDims } from './layers/linear.js';
 import { checkpointSegment as segmentOf } from './keys.js';
+import { Embedding } from './layers/embedding.js';
+import { checkDims, Linear } from './layers/linear.js';
 import { Module } from './module.js';
 
 export interface QuantizationOptions {

@@ -1,7 +1,7 @@
 import * as mx from '@mlxn/core';
 import { describe, expect, it } from 'vitest';
 import * as nn from '../src/index.js';
-import { type Enc, decode, expectClose, fixture } from './train-fixtures.js';
+import { decode, type Enc, expectClose, fixture } from './train-fixtures.js';
 
 const golden = fixture<{ inputs: Record<string, Enc>; cases: Record<string, Enc> }>('train_losses.json');
 const I = Object.fromEntries(Object.entries(golden.inputs).map(([k, v]) => [k, decode(v)])) as Record<string, mx.Array>;

@@ -3,7 +3,7 @@ import { handleOf, native } from '@mlxn/core/internal';
 import { useCpuDevice } from '@mlxn/test-support/devices';
 import { describe, expect, it } from 'vitest';
 import * as nn from '../src/index.js';
-import { type Enc, type Spec, decode, expectClose, fixture, makeSchedule } from './train-fixtures.js';
+import { decode, type Enc, expectClose, fixture, makeSchedule, type Spec } from './train-fixtures.js';
 
 // The goldens are Python MLX's float64 runs (and float32 steps checked against them), and MLX
 // computes float64 on the CPU only: the file runs there.

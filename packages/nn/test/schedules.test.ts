@@ -2,7 +2,7 @@ import * as mx from '@mlxn/core';
 import { useCpuDevice } from '@mlxn/test-support/devices';
 import { describe, expect, it } from 'vitest';
 import * as nn from '../src/index.js';
-import { type Spec, fixture, makeSchedule } from './train-fixtures.js';
+import { fixture, makeSchedule, type Spec } from './train-fixtures.js';
 
 // The goldens are Python MLX's CPU float32 values, bit for bit (a GPU's float32 cos differs in the
 // last bits): the file runs on the CPU.

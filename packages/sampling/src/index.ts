@@ -8,9 +8,10 @@
  * const sample = makeSampler({ temperature: 0.7, topP: 0.9 });
  * const token = sample(mx.logSoftmax(mx.array([[1, 2, 3, 0.5]])));
  */
+
+export { applyTokenMask, ConstraintError, ConstraintVocabulary, checkJsonDepth, TokenConstraint } from './constraint.js';
 export { applyMinP, applyTopK, applyTopP, applyXtc, categoricalSampling } from './mlx/filters.js';
-export { makeSampler } from './mlx/sampler.js';
-export type { SampleOptions, Sampler } from './mlx/sampler.js';
+export type { LogitsProcessor, Tokens } from './mlx/processors.js';
 export {
   makeFrequencyPenalty,
   makeLogitBias,
@@ -18,8 +19,8 @@ export {
   makePresencePenalty,
   makeRepetitionPenalty,
 } from './mlx/processors.js';
-export type { LogitsProcessor, Tokens } from './mlx/processors.js';
-export type { LogitsProcessorOptions, SamplerOptions } from './options.js';
+export type { SampleOptions, Sampler } from './mlx/sampler.js';
+export { makeSampler } from './mlx/sampler.js';
 export { checkProcessedLogits, checkSampledTokens } from './mlx/validate.js';
+export type { LogitsProcessorOptions, SamplerOptions } from './options.js';
 export { checkTokenId } from './token-ids.js';
-export { ConstraintError, ConstraintVocabulary, TokenConstraint, applyTokenMask, checkJsonDepth } from './constraint.js';

@@ -1,8 +1,8 @@
 // Sampling frequencies over many draws match the filtered distribution, on both paths.
 import * as mx from '@mlxn/core';
 import { describe, expect, it } from 'vitest';
-import * as js from '../src/js/index.js';
 import { makeSampler } from '../src/index.js';
+import * as js from '../src/js/index.js';
 import { CHI2_999, chiSquare, softmax } from './golden.js';
 
 // A row with a known filtered distribution: top-k 5 then top-p 0.9 (in mlx-lm's order: top-p

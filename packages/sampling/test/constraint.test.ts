@@ -3,7 +3,7 @@
 // end-of-sequence rule, errors, and the worker-thread build of the vocabulary.
 import * as mx from '@mlxn/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConstraintError, ConstraintVocabulary, TokenConstraint, applyTokenMask, checkJsonDepth } from '../src/index.js';
+import { applyTokenMask, ConstraintError, ConstraintVocabulary, checkJsonDepth, TokenConstraint } from '../src/index.js';
 
 /** GPT-2's byte → character table (what byte-level BPE vocabularies are spelled in). */
 function byteChars(): string[] {

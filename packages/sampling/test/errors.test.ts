@@ -1,8 +1,8 @@
 // Invalid arguments give clear errors on both paths and leave inputs intact.
 import * as mx from '@mlxn/core';
 import { describe, expect, it } from 'vitest';
-import * as js from '../src/js/index.js';
 import * as ml from '../src/index.js';
+import * as js from '../src/js/index.js';
 
 const lp = () =>
   mx.logSoftmax(

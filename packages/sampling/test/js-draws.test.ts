@@ -5,10 +5,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { applyMinP, applyTopK, applyTopP, applyXtc, categoricalSampling, makeSampler, seededRandom } from '../src/js/index.js';
-import { DRAWS, SEEDS, batchCases, makeRow, rowSpecs, rowsFor, samplerOptions } from './js-draw-cases.js';
+import { batchCases, DRAWS, makeRow, rowSpecs, rowsFor, SEEDS, samplerOptions } from './js-draw-cases.js';
 import * as sorting from './reference/sorting-filters.js';
-import { categoricalSampling as sortingCategorical } from './reference/sorting-sampler.js';
-import { makeSampler as makeSortingSampler } from './reference/sorting-sampler.js';
+import { makeSampler as makeSortingSampler, categoricalSampling as sortingCategorical } from './reference/sorting-sampler.js';
 
 const golden: { single: Record<string, number[][]>; batch: Record<string, number[][]> } = JSON.parse(
   readFileSync(join(import.meta.dirname, 'fixtures/js_draws_golden.json'), 'utf8'),

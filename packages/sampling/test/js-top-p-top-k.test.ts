@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../src/js/index.js';
 import { topPTopKKept } from '../src/js/top-p-top-k.js';
-import { QWEN3_VOCAB, makeRow } from './js-draw-cases.js';
+import { makeRow, QWEN3_VOCAB } from './js-draw-cases.js';
 import * as sorting from './reference/sorting-filters.js';
 
 /** Indices the reference keeps (ascending). */

@@ -3,7 +3,7 @@
 // fast path (including ties on a half ulp, which it resolves) and through the exact fallback.
 import { describe, expect, it } from 'vitest';
 import { topPSelect } from '../src/js/top-p.js';
-import { QWEN3_VOCAB, makeRow } from './js-draw-cases.js';
+import { makeRow, QWEN3_VOCAB } from './js-draw-cases.js';
 
 const f = Math.fround;
 

@@ -1,8 +1,8 @@
 // The checks a generation loop runs on what custom samplers and logits processors return.
 import * as mx from '@mlxn/core';
 import { describe, expect, it } from 'vitest';
-import * as js from '../src/js/index.js';
 import * as ml from '../src/index.js';
+import * as js from '../src/js/index.js';
 
 describe('checkTokenId', () => {
   it('accepts ids in the vocabulary and names both bounds otherwise', () => {

@@ -10,32 +10,32 @@
 import type { ServerResponse } from 'node:http';
 import type { ChatMessage } from '@mlxn/io';
 import {
+  compileReplyConstraint,
+  encodePrompt,
   type FinishReason,
+  prepareConstraintVocabulary,
+  promptOpensThinking,
   ReplyParser,
   type ReplyPart,
   type ResponseFormat,
-  compileReplyConstraint,
-  encodePrompt,
-  prepareConstraintVocabulary,
-  promptOpensThinking,
   toOpenAIToolCall,
 } from '@mlxn/models-qwen3';
 import { ConstraintError } from '@mlxn/sampling';
 import { badRequest } from './errors.js';
+import {
+  checkModel,
+  type HandlerContext,
+  logprobEntry,
+  newId,
+  openEventStream,
+  type RequestRun,
+  sendEvent,
+  usageOf,
+} from './handler-shared.js';
 import { completionBudget, planChoices } from './options.js';
 import { type ChatRequest, type ChatRequestMessage, chatRequestSchema, parseBody } from './requests.js';
 import { runChoices } from './run.js';
 import type { RowEvent } from './scheduler.js';
-import {
-  type HandlerContext,
-  type RequestRun,
-  checkModel,
-  logprobEntry,
-  newId,
-  openEventStream,
-  sendEvent,
-  usageOf,
-} from './handler-shared.js';
 
 type OpenAIToolCall = { id: string; type: 'function'; function: { name: string; arguments: string } };
 

@@ -6,12 +6,12 @@
  */
 import {
   type CommandSpec,
-  UsageError,
   flag,
   formatBytes,
   helpText,
   onInterrupt,
   parseCommand,
+  UsageError,
   versionLine,
 } from '@mlxn/models-qwen3/cli-args';
 import { createServer } from './server.js';

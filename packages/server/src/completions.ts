@@ -9,12 +9,12 @@
 import type { ServerResponse } from 'node:http';
 import { encodePrompt } from '@mlxn/models-qwen3';
 import { badRequest } from './errors.js';
+import { checkModel, type HandlerContext, newId, openEventStream, type RequestRun, sendEvent, usageOf } from './handler-shared.js';
 import { completionBudget, planChoices } from './options.js';
-import { completionRequestSchema, parseBody } from './requests.js';
 import { promptLogprobs } from './prompt-logprobs.js';
+import { completionRequestSchema, parseBody } from './requests.js';
 import { runChoices } from './run.js';
 import type { RowEvent } from './scheduler.js';
-import { type HandlerContext, type RequestRun, checkModel, newId, openEventStream, sendEvent, usageOf } from './handler-shared.js';
 
 interface LegacyLogprobs {
   tokens: string[];

@@ -8,11 +8,12 @@
  * const { url } = await server.listen(); // http://127.0.0.1:8080
  * await server.close();
  */
-export { createServer } from './server.js';
-export type { ListeningAddress, MlxnServer, ServerOptions } from './server.js';
-export { ApiError } from './errors.js';
+
 export type { ErrorType } from './errors.js';
-export { PrefixCache } from './prefix-cache.js';
+export { ApiError } from './errors.js';
 export type { PrefixCacheOptions, PrefixHit } from './prefix-cache.js';
-export { QueueFullError, Scheduler } from './scheduler.js';
+export { PrefixCache } from './prefix-cache.js';
 export type { PhaseTimes, RowEvent, RowRequest, SchedulerOptions, SchedulerStats } from './scheduler.js';
+export { QueueFullError, Scheduler } from './scheduler.js';
+export type { ListeningAddress, MlxnServer, ServerOptions } from './server.js';
+export { createServer } from './server.js';

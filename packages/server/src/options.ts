@@ -13,7 +13,7 @@ import {
   withGenerationDefaults,
 } from '@mlxn/models-qwen3';
 import { badRequest, unprocessable } from './errors.js';
-import type { CompletionRequest, ChatRequest } from './requests.js';
+import type { ChatRequest, CompletionRequest } from './requests.js';
 
 /** Server-wide bounds on what one request may ask for. */
 export interface GenerationLimits {

@@ -5,8 +5,9 @@
  * only what follows the longest cached prefix. Least recently used entries are evicted to stay
  * within a count and a byte budget.
  */
-import * as mx from '@mlxn/core';
+
 import { KVCache } from '@mlxn/cache';
+import * as mx from '@mlxn/core';
 
 export interface PrefixCacheOptions {
   /** Most sequences kept. Default 16. */

@@ -22,9 +22,10 @@
  * Joining prompts are prefilled behind the step in flight too (not after reading it), and with
  * the evaluation thread (a GPU) not waited for: the next step is queued behind the prefill.
  */
+
+import { BatchKVCache, type KVCache } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { forgetScheduled, readScheduled, type ScheduledRead, scheduleEval, scheduleForRead, useEvalThread } from '@mlxn/core/internal';
-import { BatchKVCache, type KVCache } from '@mlxn/cache';
 import type { StreamingDetokenizer } from '@mlxn/io';
 import { type FinishReason, type GenerationModel, type GenerationPlan, StopStrings } from '@mlxn/models-qwen3';
 import { checkTokenId } from '@mlxn/sampling';
@@ -39,8 +40,8 @@ import {
 } from './scheduler-types.js';
 import { buildDecodeStep, type StepArrays, type StepRow } from './step-graph.js';
 
-export { QueueFullError } from './scheduler-types.js';
 export type { PhaseTimes, RowEvent, RowRequest, SchedulerOptions, SchedulerStats } from './scheduler-types.js';
+export { QueueFullError } from './scheduler-types.js';
 
 interface Row {
   request: RowRequest;

@@ -6,15 +6,15 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { type IncomingMessage, type Server, type ServerResponse, createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type GenerationModel, type LoadOptions, Qwen3 } from '@mlxn/models-qwen3';
 import { handleChat } from './chat.js';
 import { handleCompletion } from './completions.js';
 import { ApiError, badRequest } from './errors.js';
 import { type HandlerContext, type RequestRun, setOverflowGuard } from './handler-shared.js';
-import type { StopCause } from './run.js';
 import type { PrefixCacheOptions } from './prefix-cache.js';
+import type { StopCause } from './run.js';
 import { Scheduler, type SchedulerStats } from './scheduler.js';
 import { TokenTexts } from './token-text.js';
 

@@ -4,8 +4,9 @@
  * sequence, and the log-probabilities the row asked for. Nothing here is evaluated: the scheduler
  * queues the step and reads it later (possibly after building the next one from its lazy tokens).
  */
-import * as mx from '@mlxn/core';
+
 import type { BatchKVCache } from '@mlxn/cache';
+import * as mx from '@mlxn/core';
 import type { GenerationModel, GenerationPlan } from '@mlxn/models-qwen3';
 import { applyTokenMask } from '@mlxn/sampling';
 

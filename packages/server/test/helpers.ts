@@ -4,9 +4,9 @@
 import { request } from 'node:http';
 import * as mx from '@mlxn/core';
 import { Tokenizer } from '@mlxn/io';
-import { Qwen3, parseQwen3Config } from '@mlxn/models-qwen3';
+import { parseQwen3Config, Qwen3 } from '@mlxn/models-qwen3';
 import { qwen3TokenizerDir } from '@mlxn/test-support/qwen3';
-import { type MlxnServer, type ServerOptions, createServer } from '../src/index.js';
+import { createServer, type MlxnServer, type ServerOptions } from '../src/index.js';
 
 let tokenizer: Tokenizer | undefined;
 

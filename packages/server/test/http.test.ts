@@ -3,9 +3,9 @@
 // reading, timeouts and shutting down with requests in flight.
 import { createServer as createHttpServer } from 'node:http';
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Qwen3 } from '@mlxn/models-qwen3';
-import { type MlxnServer, createServer } from '../src/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type MlxnServer } from '../src/index.js';
 import { rawRequest, settledActiveMemory, sseData, startServer, tinyModel } from './helpers.js';
 
 let model: Qwen3;

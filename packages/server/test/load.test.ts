@@ -4,10 +4,11 @@
 // below 1e-4, where batched arithmetic may legitimately pick the other token), none is lost,
 // the requests really shared batches, and MLX's active memory returns to its baseline plus at
 // most the prompt-prefix cache's byte cap (the prompts share prefixes, so the cache is used).
-import OpenAI from 'openai';
+
 import * as mx from '@mlxn/core';
-import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Qwen3 } from '@mlxn/models-qwen3';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { MlxnServer } from '../src/index.js';
 import { TokenTexts } from '../src/token-text.js';
 import { settledActiveMemory, startServer, tinyModel } from './helpers.js';

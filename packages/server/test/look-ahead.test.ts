@@ -3,10 +3,10 @@
 // halves: that the look-ahead really happens (and stops for constraints), and that what a row's
 // processors see is still its exact history.
 import * as mx from '@mlxn/core';
-import { type LogitsProcessor } from '@mlxn/sampling';
-import { type TokenMaskHook, resolveGenerateOptions } from '@mlxn/models-qwen3';
-import { describe, expect, it } from 'vitest';
 import { useEvalThread } from '@mlxn/core/internal';
+import { resolveGenerateOptions, type TokenMaskHook } from '@mlxn/models-qwen3';
+import { type LogitsProcessor } from '@mlxn/sampling';
+import { describe, expect, it } from 'vitest';
 import { type RowEvent, Scheduler } from '../src/index.js';
 import { tinyModel } from './helpers.js';
 

@@ -1,10 +1,11 @@
 // The official `openai` npm client against a running server on 127.0.0.1: chat (whole and
 // streamed), text completions, log-probabilities, tool calls, reasoning, seeds, stop strings
 // and every error class the client raises.
-import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import * as mx from '@mlxn/core';
 import { type Qwen3, tokenLogprobs } from '@mlxn/models-qwen3';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MlxnServer } from '../src/index.js';
 import { scriptedModel, startServer, tinyModel } from './helpers.js';
 

@@ -1,10 +1,11 @@
 // The prompt-prefix cache: longest-prefix lookup, LRU eviction by count and bytes, and across
 // requests of a server: the next turn of a conversation prefills only what is new and answers
 // as a server without the cache does.
-import OpenAI from 'openai';
+
 import * as mx from '@mlxn/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Qwen3 } from '@mlxn/models-qwen3';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MlxnServer, PrefixCache } from '../src/index.js';
 import { startServer, tinyModel } from './helpers.js';
 

@@ -3,12 +3,13 @@
 // model has random weights, so its free output is never JSON (a test below shows it): every
 // reply validating against its schema (checked with ajv, a real JSON-Schema validator) is the
 // constraint's doing, and these tests fail when the mask is not applied.
+
+import { type Qwen3, resolveGenerateOptions, type TokenMaskHook } from '@mlxn/models-qwen3';
 import { Ajv } from 'ajv';
 import OpenAI from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
-import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Qwen3, type TokenMaskHook, resolveGenerateOptions } from '@mlxn/models-qwen3';
+import { z } from 'zod';
 import { type MlxnServer, type RowEvent, Scheduler } from '../src/index.js';
 import { rawRequest, scriptedModel, startServer, tinyModel } from './helpers.js';
 

@@ -10,8 +10,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { freePort } from './free-port.js';
 import { type LaunchBackend, type LaunchPlan, rankEnvironment, ringHostfile } from './environments.js';
+import { freePort } from './free-port.js';
 
 const USAGE = `usage: mlxn-launch -n N [--backend ring|nccl] <script.js | command [args…]>
 

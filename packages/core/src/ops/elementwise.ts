@@ -4,7 +4,7 @@ import { asArray } from '../create.js';
 import { type Dtype, dtypeCode, weakScalarDtype } from '../dtype.js';
 import { native } from '../native.js';
 import type { ArrayLike, Scalar } from '../types.js';
-import { BINARY, UNARY, code } from './codes.js';
+import { BINARY, code, UNARY } from './codes.js';
 
 const isScalar = (v: unknown): v is Scalar => typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint';
 

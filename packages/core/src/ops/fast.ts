@@ -1,8 +1,9 @@
 /** `mx.fast`: fused kernels for normalisation, rotary embeddings and attention. */
-import { Array as ArrayClass, type Array, wrap } from '../array.js';
+import { type Array, Array as ArrayClass, wrap } from '../array.js';
 import { checkOptionKeys } from '../options.js';
 
 const ATTENTION_KEYS = ['scale', 'mask', 'sinks'];
+
 import { asArray } from '../create.js';
 import { native } from '../native.js';
 import { tidy } from '../scope.js';

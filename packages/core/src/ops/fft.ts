@@ -3,7 +3,7 @@ import { type Array, wrap } from '../array.js';
 import { asArray } from '../create.js';
 import { native } from '../native.js';
 import type { ArrayLike } from '../types.js';
-import { FFT, code } from './codes.js';
+import { code, FFT } from './codes.js';
 
 const one =
   (name: (typeof FFT)[number]) =>

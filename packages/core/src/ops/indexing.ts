@@ -4,13 +4,13 @@
  * gathers and scatters (`take`, `takeAlongAxis`, `putAlongAxis`, `scatter`, `sliceUpdate`).
  * Integer indices are bounds-checked here with a clear error.
  */
-import { Array, Scratch, describeValue, wrap } from '../array.js';
+import { Array, describeValue, Scratch, wrap } from '../array.js';
 import { asArray } from '../create.js';
 import { dtypeCode, isInteger } from '../dtype.js';
 import { hostRange } from '../host-indices.js';
 import { type NativeArray, native } from '../native.js';
 import type { ArrayLike, IndexSpec, Slice } from '../types.js';
-import { SCATTER, code } from './codes.js';
+import { code, SCATTER } from './codes.js';
 
 /** A slice `start:stop:step`, for `a.index(...)`. Omitted parts take numpy's defaults. */
 export function sl(start?: number | null, stop?: number | null, step?: number | null): Slice {

@@ -6,7 +6,7 @@ import { type Array, wrap, wrapAll } from '../array.js';
 import { asArray } from '../create.js';
 import { native } from '../native.js';
 import type { ArrayLike } from '../types.js';
-import { LINALG, code } from './codes.js';
+import { code, LINALG } from './codes.js';
 
 /** Vector or matrix norm. `ord`: a number, `'fro'`, `'nuc'`, or omitted (2-norm / Frobenius). */
 export function norm(a: ArrayLike, ord?: number | 'fro' | 'nuc' | null, axis?: number | number[], keepdims = false): Array {

@@ -3,9 +3,9 @@ import { type Array, wrap, wrapAll } from '../array.js';
 import { type Dtype, dtypeCode, int32 } from '../dtype.js';
 import { native } from '../native.js';
 import { tidy } from '../scope.js';
-import { swapaxes } from './shape.js';
 import { batchSize, checkIndexBounds } from './indexing.js';
 import { matmul } from './matmul.js';
+import { swapaxes } from './shape.js';
 
 export type QuantizationMode = 'affine' | 'mxfp4' | 'mxfp8' | 'nvfp4';
 

@@ -1,11 +1,11 @@
 /** Reductions, scans, sorting and selection, softmax. Axis arguments follow `mlx.core`. */
 import { type Array, wrap } from '../array.js';
 import { asArray } from '../create.js';
-import { native } from '../native.js';
-import type { ArrayLike, AxisOptions } from '../types.js';
-import { REDUCE, SCAN, SORT, code } from './codes.js';
 import { isInt32 } from '../dtype.js';
+import { native } from '../native.js';
 import { checkOptionKeys } from '../options.js';
+import type { ArrayLike, AxisOptions } from '../types.js';
+import { code, REDUCE, SCAN, SORT } from './codes.js';
 
 const KEEPDIMS_KEYS = ['keepdims'];
 const AXIS_KEYS = ['axis', 'keepdims', 'ddof'];

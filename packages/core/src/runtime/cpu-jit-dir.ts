@@ -20,7 +20,7 @@
  * `TMPDIR`, so the process's other temporary files go there too. `MLXN_CPU_JIT_TMPDIR=keep`
  * leaves `TMPDIR` as it is.
  */
-import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, type Stats } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheRoot } from './cache.js';

@@ -12,7 +12,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { isValidRevision, parseHubId, readTextFileSync } from '@mlxn/io';
 import { closest } from '@mlxn/models-qwen3/cli-args';
 import { GRPO_CONFIG_KEYS, type GRPOConfig, LORA_CONFIG_KEYS, parseGRPOConfig } from '../config.js';
-import { SFT_CONFIG_KEYS, type SFTConfig, parseSFTConfig } from '../sft.js';
+import { parseSFTConfig, SFT_CONFIG_KEYS, type SFTConfig } from '../sft.js';
 
 /** A mistake in the config file (exit code 2). */
 export class ConfigError extends Error {

@@ -5,9 +5,9 @@
  * saved unless Ctrl-C was pressed twice). Errors are one line (`mlxn-train: …`); `--verbose`
  * adds the stack trace.
  */
-import { type CommandSpec, type ParsedArgs, UsageError, helpText, parseCommand, versionLine } from '@mlxn/models-qwen3/cli-args';
+import { type CommandSpec, helpText, type ParsedArgs, parseCommand, UsageError, versionLine } from '@mlxn/models-qwen3/cli-args';
 import { ConfigError } from './config-file.js';
-import { GRPO, SFT, runTraining } from './train.js';
+import { GRPO, runTraining, SFT } from './train.js';
 
 /** `argv` is what followed the command word, as typed (for the command that resumes the run). */
 const COMMANDS: Record<string, { spec: CommandSpec; run: (args: ParsedArgs, argv: readonly string[]) => Promise<number> }> = {

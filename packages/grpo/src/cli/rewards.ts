@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type RewardFunction, accuracyReward, formatReward, jsonSchemaReward, lengthReward, toolCallReward } from '../rewards/index.js';
+import { accuracyReward, formatReward, jsonSchemaReward, lengthReward, type RewardFunction, toolCallReward } from '../rewards/index.js';
 import { ConfigError } from './config-file.js';
 
 /** A rewards entry: a built-in name or module path, or an object naming either with options. */

@@ -15,18 +15,18 @@
  */
 import { basename, dirname, isAbsolute } from 'node:path';
 import * as mx from '@mlxn/core';
-import { PeerStopError } from '../data-parallel.js';
 import { ensureHubSnapshot, parseHubId } from '@mlxn/io';
 import { Qwen3 } from '@mlxn/models-qwen3';
+import { type CommandSpec, downloadProgressBar, flag, onInterrupt, type ParsedArgs, UsageError } from '@mlxn/models-qwen3/cli-args';
 import { latestCheckpoint, resolveCheckpoint } from '../checkpoint.js';
-import type { LogRecord } from '../metrics.js';
-import { PromptDataset } from '../dataset.js';
 import type { GRPOConfig } from '../config.js';
-import { type SFTConfig, type SFTRecord, SFTTrainer } from '../sft.js';
+import { PeerStopError } from '../data-parallel.js';
+import { PromptDataset } from '../dataset.js';
+import type { LogRecord } from '../metrics.js';
 import { RewardFunctionError } from '../rewards/index.js';
+import { type SFTConfig, type SFTRecord, SFTTrainer } from '../sft.js';
 import { GRPOTrainer } from '../trainer.js';
-import { type CommandSpec, type ParsedArgs, UsageError, downloadProgressBar, flag, onInterrupt } from '@mlxn/models-qwen3/cli-args';
-import { ConfigError, type Overrides, type TrainerKind, readJsonl, readRunConfig } from './config-file.js';
+import { ConfigError, type Overrides, readJsonl, readRunConfig, type TrainerKind } from './config-file.js';
 import { resumeCommand } from './resume-command.js';
 import { BUILTIN_REWARD_NAMES, resolveRewards } from './rewards.js';
 import { resolveTools } from './tools.js';

@@ -1,7 +1,7 @@
 // Built-in reward functions. Each factory returns a named RewardFunction (the name is the
 // metric key, `rewards/<name>/mean`).
 import { checkOptionKeys } from '@mlxn/core/internal';
-import { answersMatch, extractAnswer, stripReasoning, type AnswerExtraction } from './answers.js';
+import { type AnswerExtraction, answersMatch, extractAnswer, stripReasoning } from './answers.js';
 import { compileJsonSchema, type JsonSchema } from './jsonSchema.js';
 import type { RewardArgs, RewardFunction } from './runner.js';
 import { findToolCalls, type ToolSpec, toolValidator } from './toolCalls.js';

@@ -1,8 +1,9 @@
 // Calls the reward functions for one generation batch the way TRL's _calculate_rewards does:
 // every function sees the prompts, the completions, their token ids and every other dataset
 // column (one entry per completion), sync and async functions alike; `null` means "does not apply".
-import type { ChatMessage } from '@mlxn/io';
+
 import { checkOptionKeys } from '@mlxn/core/internal';
+import type { ChatMessage } from '@mlxn/io';
 
 /** What a reward function receives. Dataset columns other than `prompt` are passed under their own names. */
 export interface RewardArgs<State = unknown> {

@@ -2,9 +2,9 @@
 // command-line config or JSONL file. A FIFO used to block the read forever and /dev/zero never
 // ended; each must be an error naming the file, at once.
 import { join } from 'node:path';
-import { type HostileCase, type NonRegularKind, caseDir, makeNonRegular } from '@mlxn/test-support/hostile';
-import { readJsonl, readRunConfig } from '../../src/cli/config-file.js';
+import { caseDir, type HostileCase, makeNonRegular, type NonRegularKind } from '@mlxn/test-support/hostile';
 import { readTrainerState } from '../../src/checkpoint.js';
+import { readJsonl, readRunConfig } from '../../src/cli/config-file.js';
 import { PromptDataset, plot, readMetrics } from '../../src/index.js';
 
 const TARGETS: { what: string; file: string; regression?: boolean; run(dir: string, path: string): unknown }[] = [

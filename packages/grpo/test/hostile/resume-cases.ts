@@ -3,10 +3,10 @@
 // Every case must give one Error naming the file and the field, and leave the model and the
 // trainer exactly as they were (no half-restored state); a case whose edit is harmless must load.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
 import * as mx from '@mlxn/core';
 import { loadSync, saveSync } from '@mlxn/io';
 import { GRPOTrainer, OPTIMIZER_FILE, ROLLOUTS_FILE, TRAINER_STATE_FILE } from '../../src/index.js';

@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type HostileCase, scratchDir } from '@mlxn/test-support/hostile';
 import { loadSync } from '../../src/index.js';
-import { GGUF_TYPE, GgufWriter, f32 } from '../support/gguf-bytes.js';
+import { f32, GGUF_TYPE, GgufWriter } from '../support/gguf-bytes.js';
 import { nest, referenceGguf } from '../support/gguf-reference.js';
 
 /** Every field of the header the battery varies, with the valid file's value. */

@@ -4,8 +4,8 @@
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
-import { type HostileCase, type NonRegularKind, caseDir, listenOnSocket, makeNonRegular } from '@mlxn/test-support/hostile';
-import { Tokenizer, inspectSafetensors, loadSync, readConfig, saveSync } from '../../src/index.js';
+import { caseDir, type HostileCase, listenOnSocket, makeNonRegular, type NonRegularKind } from '@mlxn/test-support/hostile';
+import { inspectSafetensors, loadSync, readConfig, saveSync, Tokenizer } from '../../src/index.js';
 import { QWEN3 } from '../helpers.js';
 
 type Kind = NonRegularKind | 'socket';

@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
-import { type HostileCase, caseDir } from '@mlxn/test-support/hostile';
+import { caseDir, type HostileCase } from '@mlxn/test-support/hostile';
 import { loadSync, renderChatTemplate, saveSync } from '../../src/index.js';
 import { safetensorsBytes } from '../helpers.js';
 

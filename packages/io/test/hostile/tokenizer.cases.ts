@@ -3,7 +3,7 @@
 // when the folder still holds a usable tokenizer and it encodes and decodes text correctly.
 import { readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type HostileCase, caseDir } from '@mlxn/test-support/hostile';
+import { caseDir, type HostileCase } from '@mlxn/test-support/hostile';
 import { Tokenizer } from '../../src/index.js';
 import { QWEN3 } from '../helpers.js';
 

@@ -4,7 +4,7 @@
  * pointing at them. `--json` prints the same as JSON.
  */
 import { hubCacheDir, listHubCache } from '@mlxn/io';
-import { type CommandSpec, type ParsedArgs, flag } from './args.js';
+import { type CommandSpec, flag, type ParsedArgs } from './args.js';
 import { writeOut } from './output.js';
 import { formatBytes } from './progress-bar.js';
 

@@ -8,12 +8,12 @@ import { createInterface } from 'node:readline';
 import { type ChatMessage, readTextFileSync } from '@mlxn/io';
 import type { ChatOptions, ChatPart } from '../chat.js';
 import type { Qwen3 } from '../model.js';
-import { type CommandSpec, type ParsedArgs, UsageError, flag } from './args.js';
-import { onInterrupt } from './interrupts.js';
+import { type CommandSpec, flag, type ParsedArgs, UsageError } from './args.js';
 import { statsLine } from './generate.js';
-import { REVISION_FLAG, loadModel, resolveModelArg } from './model-folder.js';
+import { onInterrupt } from './interrupts.js';
+import { loadModel, REVISION_FLAG, resolveModelArg } from './model-folder.js';
 import { style, useColor, writeOut } from './output.js';
-import { SAMPLING_FLAGS, asUsageError, checkSamplingOptions, samplingOptions } from './sampling.js';
+import { asUsageError, checkSamplingOptions, SAMPLING_FLAGS, samplingOptions } from './sampling.js';
 
 export const CHAT: CommandSpec = {
   name: 'mlxn-qwen3 chat',

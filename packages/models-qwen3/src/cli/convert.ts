@@ -10,9 +10,9 @@ import { fuseLoRA, loadAdapters, resolveQuantization } from '@mlxn/nn';
 import type { LoadOptions } from '../load.js';
 import type { Qwen3 } from '../model.js';
 import { type QuantizationReport, quantizationReport, quantizeModel } from '../quantization.js';
-import { type CommandSpec, type ParsedArgs, UsageError, flag } from './args.js';
+import { type CommandSpec, flag, type ParsedArgs, UsageError } from './args.js';
 import { onInterrupt } from './interrupts.js';
-import { REVISION_FLAG, loadModel, resolveModelArg } from './model-folder.js';
+import { loadModel, REVISION_FLAG, resolveModelArg } from './model-folder.js';
 
 const DTYPES = ['float32', 'float16', 'bfloat16'] as const;
 const MODES = ['affine', 'mxfp4', 'mxfp8', 'nvfp4'] as const;

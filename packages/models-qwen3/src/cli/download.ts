@@ -4,7 +4,7 @@
  * needs are fetched; an interrupted download resumes. Ctrl-C stops it (exit code 130).
  */
 import { downloadHubSnapshot, parseHubId } from '@mlxn/io';
-import { type CommandSpec, type ParsedArgs, UsageError, flag } from './args.js';
+import { type CommandSpec, flag, type ParsedArgs, UsageError } from './args.js';
 import { onInterrupt } from './interrupts.js';
 import { REVISION_FLAG } from './model-folder.js';
 import { writeOut } from './output.js';

@@ -5,11 +5,11 @@
 import type { ChatMessage } from '@mlxn/io';
 import type { GenerationChunk } from '../generate.js';
 import type { GenerateOptions, Prompt } from '../options.js';
-import { type CommandSpec, type ParsedArgs, UsageError, flag } from './args.js';
+import { type CommandSpec, flag, type ParsedArgs, UsageError } from './args.js';
 import { onInterrupt } from './interrupts.js';
-import { REVISION_FLAG, loadModel, resolveModelArg } from './model-folder.js';
+import { loadModel, REVISION_FLAG, resolveModelArg } from './model-folder.js';
 import { readStdin, writeOut } from './output.js';
-import { SAMPLING_FLAGS, asUsageError, checkSamplingOptions, samplingOptions } from './sampling.js';
+import { asUsageError, checkSamplingOptions, SAMPLING_FLAGS, samplingOptions } from './sampling.js';
 
 export const GENERATE: CommandSpec = {
   name: 'mlxn-qwen3 generate',

@@ -5,7 +5,7 @@
  * failed, 2 the command was called wrongly, 130 interrupted with Ctrl-C. Errors are one line
  * (`mlxn-qwen3: …`); `--verbose` adds the stack trace.
  */
-import { type CommandSpec, type ParsedArgs, UsageError, helpText, parseCommand } from './args.js';
+import { type CommandSpec, helpText, type ParsedArgs, parseCommand, UsageError } from './args.js';
 import { CACHE, runCache } from './cache.js';
 import { CHAT, runChat } from './chat.js';
 import { CONVERT, runConvert } from './convert.js';

@@ -8,8 +8,8 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { classifyModelSource, isHubOffline, isValidRevision } from '@mlxn/io';
 import { type LoadOptions, resolveModelFolder } from '../load.js';
-import { Qwen3 } from '../model.js';
 import { installGenerationMethods } from '../methods.js';
+import { Qwen3 } from '../model.js';
 import { type FlagSpec, UsageError } from './args.js';
 import { downloadProgressBar } from './progress-bar.js';
 

@@ -4,7 +4,7 @@
  * with the flag's name rather than after minutes of loading.
  */
 import { type GenerateOptions, GenerationOptionsError, resolveGenerateOptions } from '../options.js';
-import { type FlagSpec, type ParsedArgs, UsageError, flag } from './args.js';
+import { type FlagSpec, flag, type ParsedArgs, UsageError } from './args.js';
 
 export const SAMPLING_FLAGS: Record<string, FlagSpec> = {
   'max-tokens': { kind: 'int', value: 'N', help: 'Most tokens to generate (default 256).' },

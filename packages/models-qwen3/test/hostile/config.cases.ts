@@ -2,9 +2,9 @@
 // when Qwen3.load fails with an error naming config.json (or the mismatch with the weights), or
 // when the value is a valid one and the model loads with it. `num_hidden_layers: 1e7` used to
 // build layers until memory ran out, before any weight was checked.
-import { readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type HostileCase, caseDir } from '@mlxn/test-support/hostile';
+import { caseDir, type HostileCase } from '@mlxn/test-support/hostile';
 import { tinyQwen3Path } from '@mlxn/test-support/qwen3';
 import { Qwen3 } from '../../src/index.js';
 

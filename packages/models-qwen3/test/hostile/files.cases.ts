@@ -3,7 +3,7 @@
 // copies. Each must be an error naming the file, at once.
 import { readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { type HostileCase, type NonRegularKind, caseDir, makeNonRegular } from '@mlxn/test-support/hostile';
+import { caseDir, type HostileCase, makeNonRegular, type NonRegularKind } from '@mlxn/test-support/hostile';
 import { tinyQwen3Path } from '@mlxn/test-support/qwen3';
 import { Qwen3 } from '../../src/index.js';
 

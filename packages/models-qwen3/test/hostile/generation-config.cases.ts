@@ -3,7 +3,7 @@
 // valid one and the model loads with the defaults it implies.
 import { readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type HostileCase, caseDir } from '@mlxn/test-support/hostile';
+import { caseDir, type HostileCase } from '@mlxn/test-support/hostile';
 import { tinyQwen3Path } from '@mlxn/test-support/qwen3';
 import { Qwen3 } from '../../src/index.js';
 

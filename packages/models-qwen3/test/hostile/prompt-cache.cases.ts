@@ -2,10 +2,10 @@
 // reach Object.prototype) and config keys. Each must load correctly or fail naming the file.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as mx from '@mlxn/core';
 import { KVCache, loadPromptCache, savePromptCache } from '@mlxn/cache';
+import * as mx from '@mlxn/core';
 import { saveSync } from '@mlxn/io';
-import { type HostileCase, caseDir } from '@mlxn/test-support/hostile';
+import { caseDir, type HostileCase } from '@mlxn/test-support/hostile';
 import { parseQwen3Config } from '../../src/index.js';
 
 const file = () => join(caseDir('pc'), 'cache.safetensors');

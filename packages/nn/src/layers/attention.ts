@@ -5,7 +5,7 @@
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
 import { Module } from '../module.js';
-import { Linear, checkDims } from './linear.js';
+import { checkDims, Linear } from './linear.js';
 
 export interface MultiHeadAttentionOptions {
   /** Key/value heads (default `numHeads`); must divide `numHeads`. */

@@ -2,7 +2,7 @@
 // nll_loss, kl_div_loss, hinge_loss).
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
-import { type Reduction, applyWeights, checkSameShape, reduce } from './reduce.js';
+import { applyWeights, checkSameShape, type Reduction, reduce } from './reduce.js';
 
 export interface CrossEntropyOptions {
   /** Per-target weights, shaped like the unreduced loss. */

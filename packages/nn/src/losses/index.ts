@@ -1,5 +1,7 @@
-export { binaryCrossEntropy, crossEntropy, hingeLoss, klDivLoss, nllLoss } from './classification.js';
 export type { AxisReductionOptions, BinaryCrossEntropyOptions, CrossEntropyOptions } from './classification.js';
+export { binaryCrossEntropy, crossEntropy, hingeLoss, klDivLoss, nllLoss } from './classification.js';
+export type { Reduction } from './reduce.js';
+export type { ReductionOptions } from './regression.js';
 export {
   cosineSimilarityLoss,
   gaussianNllLoss,
@@ -11,5 +13,3 @@ export {
   smoothL1Loss,
   tripletLoss,
 } from './regression.js';
-export type { ReductionOptions } from './regression.js';
-export type { Reduction } from './reduce.js';

@@ -3,7 +3,7 @@
 // margin_ranking_loss, triplet_loss).
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
-import { type Reduction, checkSameShape, reduce, sameShape } from './reduce.js';
+import { checkSameShape, type Reduction, reduce, sameShape } from './reduce.js';
 
 export interface ReductionOptions {
   reduction?: Reduction;

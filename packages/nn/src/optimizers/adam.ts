@@ -1,7 +1,7 @@
 // Adam, AdamW and Adamax; semantics follow mlx.optimizers (no bias correction unless asked).
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
-import { type UpdateRule, adamRule, adamaxRule, compiledRule } from './fused-rules.js';
+import { adamaxRule, adamRule, compiledRule, type UpdateRule } from './fused-rules.js';
 import { type LearningRate, Optimizer, type ParamState } from './optimizer.js';
 
 export interface AdamOptions {

@@ -5,7 +5,7 @@ import { checkOptionKeys } from '@mlxn/core/internal';
 import { load, loadSync, save, saveSync } from '@mlxn/io';
 import { disposeReplaced, untrack } from '../ownership.js';
 import type { Schedule } from '../schedules/schedules.js';
-import { type StateCheckOptions, checkOptimizerState } from './check-state.js';
+import { checkOptimizerState, type StateCheckOptions } from './check-state.js';
 
 /** Something whose parameters an optimizer can update: a Module, or any object like it. */
 export interface Trainable {

@@ -1,3 +1,4 @@
+export type { Schedule } from './schedules.js';
 export {
   constantSchedule,
   cosineDecay,
@@ -6,4 +7,3 @@ export {
   linearSchedule,
   stepDecay,
 } from './schedules.js';
-export type { Schedule } from './schedules.js';

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { saveSync } from '@mlxn/io';
-import { type HostileCase, caseDir } from '@mlxn/test-support/hostile';
+import { caseDir, type HostileCase } from '@mlxn/test-support/hostile';
 import * as nn from '../../src/index.js';
 
 const polluted = () => Object.getOwnPropertyNames(Object.prototype).filter((k) => k.startsWith('mlxnPwned') || k === 'x');

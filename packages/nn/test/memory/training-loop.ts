@@ -3,7 +3,7 @@
 // in a process of its own, so the numbers are this loop's alone: the event loop never turns
 // between steps, so nothing waits for a finalizer.
 import * as mx from '@mlxn/core';
-import { Linear, Module, SGD, clipGradNorm, crossEntropy, relu, valueAndGrad } from '../../src/index.js';
+import { clipGradNorm, crossEntropy, Linear, Module, relu, SGD, valueAndGrad } from '../../src/index.js';
 
 class MLP extends Module {
   layers: Linear[];

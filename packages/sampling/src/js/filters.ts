@@ -2,10 +2,10 @@
  * The filters of mlx-lm's sample_utils.py over Float32Array rows (one row or a batch), each
  * returning new rows with the removed entries set to -inf. The kernels are in kept.ts.
  */
-import { checkMinP, checkOptionKeys, checkTopK, checkTopP, checkTokenIds, checkXtc } from '../options.js';
+import { checkMinP, checkOptionKeys, checkTokenIds, checkTopK, checkTopP, checkXtc } from '../options.js';
 import { checkedMax, densify, everyEntry, minPKept, topKKept, xtcKept } from './kept.js';
-import { topPThreshold } from './top-p.js';
 import { type Logits, rowsOf, sameForm } from './rows.js';
+import { topPThreshold } from './top-p.js';
 
 const NEG_INF = Number.NEGATIVE_INFINITY;
 

@@ -9,13 +9,14 @@
  * const [bias] = makeLogitsProcessors({ logitBias: { 2: -5 } });
  * const token = sample(bias([], new Float32Array([-1, -2, -0.5, -3])));
  */
-export { applyMinP, applyTopK, applyTopP, applyXtc } from './filters.js';
-export type { RandomOptions } from './filters.js';
-export { categoricalSampling, greedySampling, makeSampler, seededRandom } from './sampler.js';
-export type { JsSampler, JsSamplerOptions } from './sampler.js';
-export { makeFrequencyPenalty, makeLogitBias, makeLogitsProcessors, makePresencePenalty, makeRepetitionPenalty } from './processors.js';
-export type { JsLogitsProcessor, TokenHistory } from './processors.js';
-export type { Logits } from './rows.js';
-export { checkProcessedLogits, checkSampledTokens } from './validate.js';
-export { checkTokenId } from '../token-ids.js';
+
 export type { LogitsProcessorOptions, SamplerOptions } from '../options.js';
+export { checkTokenId } from '../token-ids.js';
+export type { RandomOptions } from './filters.js';
+export { applyMinP, applyTopK, applyTopP, applyXtc } from './filters.js';
+export type { JsLogitsProcessor, TokenHistory } from './processors.js';
+export { makeFrequencyPenalty, makeLogitBias, makeLogitsProcessors, makePresencePenalty, makeRepetitionPenalty } from './processors.js';
+export type { Logits } from './rows.js';
+export type { JsSampler, JsSamplerOptions } from './sampler.js';
+export { categoricalSampling, greedySampling, makeSampler, seededRandom } from './sampler.js';
+export { checkProcessedLogits, checkSampledTokens } from './validate.js';

@@ -1,11 +1,11 @@
 /** mlx-lm's logits processors over Float32Array rows and number[] token histories. */
 import {
-  type LogitsProcessorOptions,
-  type PenaltyKind,
   checkPenalty,
   checkPositiveInt,
   checkTokenIds,
+  type LogitsProcessorOptions,
   normalizeBias,
+  type PenaltyKind,
   planProcessors,
 } from '../options.js';
 import { type Logits, rowsOf, sameForm } from './rows.js';

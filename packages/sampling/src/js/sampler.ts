@@ -1,6 +1,6 @@
-import { type SamplerOptions, checkOptionKeys, checkTemperature, checkTokenIds, checkTopK, planSampler } from '../options.js';
+import { checkOptionKeys, checkTemperature, checkTokenIds, checkTopK, planSampler, type SamplerOptions } from '../options.js';
 import { RANDOM_OPTIONS, type RandomOptions } from './filters.js';
-import { type Kept, checkedMax, drawKept, everyEntry, minPKept, topKKept, topPKept, xtcKept } from './kept.js';
+import { checkedMax, drawKept, everyEntry, type Kept, minPKept, topKKept, topPKept, xtcKept } from './kept.js';
 import { type Logits, rowsOf, sameForm } from './rows.js';
 import { topPTopKKept } from './top-p-top-k.js';
 

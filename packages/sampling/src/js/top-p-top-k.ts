@@ -20,7 +20,7 @@
  */
 import type { Kept } from './kept.js';
 import { topKIndices } from './select.js';
-import { NEG_INF_BUCKET, bucketBottom, bucketOfSignedBits, bucketTop, countByBucket, maxAndHistogram } from './top-p.js';
+import { bucketBottom, bucketOfSignedBits, bucketTop, countByBucket, maxAndHistogram, NEG_INF_BUCKET } from './top-p.js';
 
 const f = Math.fround;
 /** exp(v) is a normal float32 (>= 2^-126) for every v at or above this. */

@@ -5,12 +5,12 @@
 import * as mx from '@mlxn/core';
 import { native, wrap } from '@mlxn/core/internal';
 import {
-  type LogitsProcessorOptions,
-  type PenaltyKind,
   checkPenalty,
   checkPositiveInt,
   checkTokenIds,
+  type LogitsProcessorOptions,
   normalizeBias,
+  type PenaltyKind,
   planProcessors,
 } from '../options.js';
 

@@ -1,6 +1,6 @@
 /** `makeSampler` on MLX arrays: the whole filter chain and the draw in one compiled graph. */
 import * as mx from '@mlxn/core';
-import { type SamplerOptions, checkTokenIds, checkTopK, planSampler } from '../options.js';
+import { checkTokenIds, checkTopK, planSampler, type SamplerOptions } from '../options.js';
 import { categoricalGraph, checkKey, checkLogits, keepMaskFor, minPGraph, topKGraph, topPGraph, xtcGraph } from './filters.js';
 
 export interface SampleOptions {

@@ -5,8 +5,9 @@
  * The filters of mlx-lm's sample_utils.py over Float32Array rows, computed in float32 the way
  * MLX computes them (Math.fround at each step), so kept sets match the MLX path.
  */
-import { checkMinP, checkTopK, checkTopP, checkTokenIds, checkXtc } from '../../src/options.js';
+
 import { type Logits, rowsOf, sameForm } from '../../src/js/rows.js';
+import { checkMinP, checkTokenIds, checkTopK, checkTopP, checkXtc } from '../../src/options.js';
 
 const f = Math.fround;
 const NEG_INF = Number.NEGATIVE_INFINITY;

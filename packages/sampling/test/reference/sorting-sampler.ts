@@ -1,7 +1,8 @@
 // Today's (pre-partial-selection) plain-JS sampler, verbatim but for imports (see sorting-filters.ts).
-import { type SamplerOptions, checkTemperature, checkTokenIds, checkTopK, planSampler } from '../../src/options.js';
-import { type RandomOptions, applyMinP, applyTopK, applyTopP, applyXtc } from './sorting-filters.js';
+
 import { type Logits, rowsOf, sameForm } from '../../src/js/rows.js';
+import { checkTemperature, checkTokenIds, checkTopK, planSampler, type SamplerOptions } from '../../src/options.js';
+import { applyMinP, applyTopK, applyTopP, applyXtc, type RandomOptions } from './sorting-filters.js';
 
 const f = Math.fround;
 

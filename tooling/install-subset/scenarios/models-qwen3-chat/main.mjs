@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Qwen3, parseQwen3Config } from '@mlxn/models-qwen3';
+import { parseQwen3Config, Qwen3 } from '@mlxn/models-qwen3';
 import whereNative from './where-native.cjs';
 
 const folder = join(process.cwd(), 'model');

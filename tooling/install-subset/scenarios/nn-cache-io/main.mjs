@@ -2,10 +2,10 @@
 // training step, a checkpoint round trip through io, and a cache update.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import * as mx from '@mlxn/core';
 import { KVCache } from '@mlxn/cache';
+import * as mx from '@mlxn/core';
 import { load, save } from '@mlxn/io';
-import { Linear, SGD, mseLoss, valueAndGrad } from '@mlxn/nn';
+import { Linear, mseLoss, SGD, valueAndGrad } from '@mlxn/nn';
 import whereNative from './where-native.cjs';
 
 mx.random.seed(0);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Qwen3, parseQwen3Config } from '@mlxn/models-qwen3';
+import { parseQwen3Config, Qwen3 } from '@mlxn/models-qwen3';
 import { createServer } from '@mlxn/server';
 import whereNative from './where-native.cjs';
 
