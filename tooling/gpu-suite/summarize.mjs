@@ -63,7 +63,7 @@ if (existsSync(cargoLog)) {
     cf += Number(m[2]);
   }
   // A binary that crashed or was stopped prints no result line.
-  const crashed = [...text.matchAll(/^== (\S+): (\S+)\n(?:(?!== |test result)[^\n]*\n)*?   exit status (\d+)/gm)];
+  const crashed = [...text.matchAll(/^== (\S+): (\S+)\n(?:(?!== |test result)[^\n]*\n)*? {3}exit status (\d+)/gm)];
   for (const m of text.matchAll(/^test (\S+) \.\.\. FAILED$/gm)) failures.push(`cargo > ${m[1]}`);
   const unreported = (text.match(/^== /gm) ?? []).length - (text.match(/test result:/g) ?? []).length;
   passed += cp;

@@ -138,7 +138,7 @@ function startWatchdog(timeoutMs: number, backend: Backend): { disarm(): void } 
 
 const groupId = (group: Group | undefined) => (group ?? init()).id;
 
-const enum Collective {
+enum Collective {
   Sum = 0,
   Gather = 1,
   Max = 2,

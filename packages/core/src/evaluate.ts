@@ -1,5 +1,5 @@
 /** Forcing evaluation: `eval` blocks until done, `asyncEval` only schedules. */
-import { Array, waitAvailable } from './array.js';
+import { type Array, waitAvailable } from './array.js';
 import { MlxError } from './errors.js';
 import { type NativeArray, native } from './native.js';
 import { treeFlatten } from './tree.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { makePromptCache } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import * as internal from '@mlxn/core/internal';
-import { Linear, LoRALinear, linearToLoRALayers, QuantizedLinear } from '@mlxn/nn';
+import { type Linear, LoRALinear, linearToLoRALayers, type QuantizedLinear } from '@mlxn/nn';
 import { afterAll, describe, expect, it } from 'vitest';
 import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
 import { fusedGroup } from '../src/fused-projections.js';

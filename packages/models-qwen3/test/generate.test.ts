@@ -5,7 +5,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KVCache, loadPromptCache, QuantizedKVCache, RotatingKVCache, savePromptCache } from '@mlxn/cache';
+import { type KVCache, loadPromptCache, QuantizedKVCache, RotatingKVCache, savePromptCache } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type GenerationChunk, promptCacheTokens } from '../src/generate.js';

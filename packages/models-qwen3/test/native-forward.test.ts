@@ -5,7 +5,7 @@
 import { BatchKVCache, KVCache, RotatingKVCache } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { handleOf, native } from '@mlxn/core/internal';
-import { Linear, LoRALinear, linearToLoRALayers, valueAndGrad } from '@mlxn/nn';
+import { Linear, type LoRALinear, linearToLoRALayers, valueAndGrad } from '@mlxn/nn';
 import { afterEach, describe, expect, it } from 'vitest';
 import { graphOpCounts } from '../../../tooling/test-support/graph-ops.mjs';
 import { Qwen3, setNativeForward } from '../src/index.js';

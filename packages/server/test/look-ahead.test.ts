@@ -5,7 +5,7 @@
 import * as mx from '@mlxn/core';
 import { useEvalThread } from '@mlxn/core/internal';
 import { resolveGenerateOptions, type TokenMaskHook } from '@mlxn/models-qwen3';
-import { type LogitsProcessor } from '@mlxn/sampling';
+import type { LogitsProcessor } from '@mlxn/sampling';
 import { describe, expect, it } from 'vitest';
 import { type RowEvent, Scheduler } from '../src/index.js';
 import { tinyModel } from './helpers.js';

@@ -6,7 +6,7 @@ import * as mx from '@mlxn/core';
 import { type Qwen3, tokenLogprobs } from '@mlxn/models-qwen3';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type MlxnServer } from '../src/index.js';
+import type { MlxnServer } from '../src/index.js';
 import { scriptedModel, startServer, tinyModel } from './helpers.js';
 
 let model: Qwen3;
