@@ -83,16 +83,17 @@ export function intEntry(v: StateEntry | undefined, what: string): number {
     if (typeof x === 'number' && Number.isInteger(x)) return x;
     if (typeof x === 'bigint') return Number(x);
   }
-  throw new Error(`${what}: expected an integer, got ${describe(v)}`);
+  throw new Error(`${what}: expected an integer, got ${describeWithShape(v)}`);
 }
 
 export function arrayEntry(v: StateEntry | undefined, what: string): mx.Array | null {
   if (v === null) return null;
   if (v instanceof mx.Array) return v;
-  throw new Error(`${what}: expected an array or null, got ${describe(v)}`);
+  throw new Error(`${what}: expected an array or null, got ${describeWithShape(v)}`);
 }
 
-export function describe(v: unknown): string {
+/** A value as an error message shows it: an array by its shape and dtype, a list by its length. */
+export function describeWithShape(v: unknown): string {
   if (v instanceof mx.Array) return `array [${v.shape}] ${v.dtype}`;
   if (globalThis.Array.isArray(v)) return `list of ${v.length}`;
   return typeof v === 'string' ? JSON.stringify(v) : String(v);
@@ -100,7 +101,7 @@ export function describe(v: unknown): string {
 
 export function checkStateLength(v: StateEntry[], n: number, cls: string): void {
   if (!globalThis.Array.isArray(v) || v.length !== n) {
-    throw new Error(`${cls}.state: expected ${n} entries, got ${globalThis.Array.isArray(v) ? v.length : describe(v)}`);
+    throw new Error(`${cls}.state: expected ${n} entries, got ${globalThis.Array.isArray(v) ? v.length : describeWithShape(v)}`);
   }
 }
 
@@ -109,7 +110,7 @@ export const STEP = 256;
 /** Checks the argument of a cache's `reserve`. */
 export function checkReserve(tokens: number, cls: string): number {
   if (!Number.isInteger(tokens) || tokens < 0 || tokens > 2 ** 30)
-    throw new RangeError(`${cls}.reserve: tokens must be an integer in [0, 2^30], got ${describe(tokens)}`);
+    throw new RangeError(`${cls}.reserve: tokens must be an integer in [0, 2^30], got ${describeWithShape(tokens)}`);
   return tokens;
 }
 

@@ -8,7 +8,7 @@ import {
   checkKV,
   checkReserve,
   checkStateLength,
-  describe,
+  describeWithShape,
   intEntry,
   own,
   STEP,
@@ -83,7 +83,7 @@ export class BatchKVCache implements Cache {
   constructor(options: BatchKVCacheOptions) {
     const lp = options?.leftPadding;
     if (!globalThis.Array.isArray(lp) || lp.length === 0 || !lp.every((p) => Number.isInteger(p) && p >= 0)) {
-      throw new TypeError(`BatchKVCache: leftPadding must be a non-empty list of non-negative integers, got ${describe(lp)}`);
+      throw new TypeError(`BatchKVCache: leftPadding must be a non-empty list of non-negative integers, got ${describeWithShape(lp)}`);
     }
     this.#padding = [...lp];
   }
@@ -329,7 +329,7 @@ export class BatchKVCache implements Cache {
     const b = this.batchSize;
     const check = (p: readonly number[] | undefined, what: string) => {
       if (p !== undefined && (!globalThis.Array.isArray(p) || p.length !== b || !p.every((x) => Number.isInteger(x) && x >= 0))) {
-        throw new TypeError(`BatchKVCache.prepare: ${what} must be ${b} non-negative integers, got ${describe(p)}`);
+        throw new TypeError(`BatchKVCache.prepare: ${what} must be ${b} non-negative integers, got ${describeWithShape(p)}`);
       }
     };
     check(options.leftPadding, 'leftPadding');

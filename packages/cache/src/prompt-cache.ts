@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import * as mx from '@mlxn/core';
 import { inspectSafetensors, loadSync, saveSync } from '@mlxn/io';
-import { type Cache, describe, type StateEntry } from './base.js';
+import { type Cache, describeWithShape, type StateEntry } from './base.js';
 import { BatchKVCache } from './batch.js';
 import { KVCache } from './kv-cache.js';
 import { type PromptCacheLayout, promptCacheLayout } from './native.js';
@@ -44,7 +44,8 @@ export interface PromptCacheOptions {
  * const cache = makePromptCache({ numLayers: 28 }, { maxKvSize: 4096 });
  */
 export function makePromptCache(model: CacheModel, options: PromptCacheOptions = {}): Cache[] {
-  if (typeof model !== 'object' || model === null) throw new TypeError(`makePromptCache: expected a model, got ${describe(model)}`);
+  if (typeof model !== 'object' || model === null)
+    throw new TypeError(`makePromptCache: expected a model, got ${describeWithShape(model)}`);
   const { maxKvSize, kvBits, kvGroupSize } = options;
   if (maxKvSize !== undefined && kvBits !== undefined) {
     throw new Error('makePromptCache: maxKvSize and kvBits cannot be combined (a rotating cache is not quantized, as in mlx-lm)');
@@ -87,10 +88,11 @@ export function trimPromptCache(cache: readonly Cache[], numTokens: number): num
  */
 export async function savePromptCache(path: string, cache: readonly Cache[], metadata: Record<string, string> = {}): Promise<void> {
   if (typeof path !== 'string' || !path.endsWith('.safetensors'))
-    throw new TypeError(`savePromptCache: path must end in .safetensors, got ${describe(path)}`);
+    throw new TypeError(`savePromptCache: path must end in .safetensors, got ${describeWithShape(path)}`);
   if (!globalThis.Array.isArray(cache) || cache.length === 0) throw new TypeError('savePromptCache: expected a non-empty list of caches');
   for (const [k, v] of Object.entries(metadata)) {
-    if (typeof v !== 'string') throw new TypeError(`savePromptCache: metadata ${JSON.stringify(k)} must be a string, got ${describe(v)}`);
+    if (typeof v !== 'string')
+      throw new TypeError(`savePromptCache: metadata ${JSON.stringify(k)} must be a string, got ${describeWithShape(v)}`);
     // mlx-lm unflattens keys on '.', so a dotted key would not come back as written.
     if (k.includes('.') || k.length === 0)
       throw new Error(`savePromptCache: metadata key ${JSON.stringify(k)} must be non-empty and contain no '.'`);
@@ -109,7 +111,7 @@ export async function savePromptCache(path: string, cache: readonly Cache[], met
     cache.forEach((c, layer) => {
       const names = ['KVCache', 'RotatingKVCache', 'QuantizedKVCache', 'BatchKVCache'];
       if (!names.includes(c?.className))
-        throw new TypeError(`savePromptCache: layer ${layer} is not a cache of @mlxn/cache (${describe(c)})`);
+        throw new TypeError(`savePromptCache: layer ${layer} is not a cache of @mlxn/cache (${describeWithShape(c)})`);
       meta[`1.${layer}`] = c.className;
       const addScalar = (path: string, kind: string): void => {
         meta[`2.${scalarIndex}.0`] = path;

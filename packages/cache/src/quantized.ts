@@ -1,6 +1,17 @@
 /** Keys and values stored quantized. Follows mlx-lm's `QuantizedKVCache` (models/cache.py). */
 import * as mx from '@mlxn/core';
-import { type Cache, checkCount, checkKV, checkStateLength, describe, intEntry, own, STEP, type StateEntry, seqSlice } from './base.js';
+import {
+  type Cache,
+  checkCount,
+  checkKV,
+  checkStateLength,
+  describeWithShape,
+  intEntry,
+  own,
+  STEP,
+  type StateEntry,
+  seqSlice,
+} from './base.js';
 import { type AttentionMask, attentionMask } from './mask.js';
 import { grownCapacity } from './native.js';
 
@@ -136,7 +147,7 @@ export class QuantizedKVCache implements Cache {
       if (x === null) return null;
       if (globalThis.Array.isArray(x) && x.length === 3 && x.every((a) => a instanceof mx.Array && a.ndim === 4))
         return x as QuantizedTriple;
-      throw new Error(`QuantizedKVCache.state ${what}: expected [packed, scales, biases] 4-D arrays or null, got ${describe(x)}`);
+      throw new Error(`QuantizedKVCache.state ${what}: expected [packed, scales, biases] 4-D arrays or null, got ${describeWithShape(x)}`);
     };
     const keys = triple(v[0], 'keys');
     const values = triple(v[1], 'values');
