@@ -15,8 +15,7 @@ import {
 } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import type { Tokenizer } from '@mlxn/io';
-import { Embedding, initializeRope, Linear, Module, QuantizedEmbedding, QuantizedLinear, RMSNorm, RoPE, YarnRoPE } from '@mlxn/nn';
-import { swiglu } from './activations.js';
+import { Embedding, initializeRope, Linear, Module, QuantizedEmbedding, QuantizedLinear, RMSNorm, RoPE, swiglu, YarnRoPE } from '@mlxn/nn';
 import { isSparseLayer, type Qwen3Config } from './config.js';
 import { fuseProjections } from './fused-projections.js';
 import type { GenerationDefaults, ParsedGenerationConfig } from './generation-config.js';

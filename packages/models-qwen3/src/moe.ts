@@ -4,8 +4,7 @@
  * `SwitchGLU` semantics and checkpoint layout `mlp.switch_mlp.{gate,up,down}_proj.weight`).
  */
 import * as mx from '@mlxn/core';
-import { Linear, Module, type QuantizationOptions, QuantizedLinear } from '@mlxn/nn';
-import { swiglu } from './activations.js';
+import { Linear, Module, type QuantizationOptions, QuantizedLinear, swiglu } from '@mlxn/nn';
 
 /** Token×expert pairs at or above this count are sorted by expert first (contiguous weight reads). */
 const SORT_THRESHOLD = 64;

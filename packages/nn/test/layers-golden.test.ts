@@ -42,6 +42,12 @@ describe('activations', () => {
     const b = mx.array([0.5, 2, -1]);
     close(nn.swiglu(a, b), mx.multiply(nn.silu(a), b));
   });
+  it('swiglu fused into one kernel (a prefill-sized input) gives the same bits as the plain ops', () => {
+    mx.random.seed(3);
+    const gate = mx.random.normal([4, 128, 256]);
+    const x = mx.random.normal([4, 128, 256]);
+    expect(mx.arrayEqual(nn.swiglu(gate, x), mx.multiply(nn.silu(gate), x)).item()).toBe(true);
+  });
 });
 
 describe('seeded initialisation matches MLX exactly', () => {
