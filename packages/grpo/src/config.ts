@@ -33,6 +33,59 @@ export const loraSchema = z
   .strict()
   .transform((l) => ({ ...l, scale: l.scale ?? l.alpha / l.rank }));
 
+/**
+ * The TrainingArguments fields that the GRPO and SFT trainers read alike (through `TrainerCore`),
+ * with the same meanings and defaults in both.
+ */
+export const trainingArgumentFields = {
+  // -- batch, optimizer and schedule -------------------------------------------------------
+  gradientAccumulationSteps: positiveInt.default(1),
+  shuffleDataset: z.boolean().default(true),
+  lrSchedulerType: z.enum(SCHEDULERS).default('linear'),
+  warmupRatio: z.number().min(0).max(1).default(0),
+  /** Wins over warmupRatio when > 0 (HF's rule). */
+  warmupSteps: z.number().int().nonnegative().default(0),
+  adamBeta1: z.number().min(0).lt(1).default(0.9),
+  adamBeta2: z.number().min(0).lt(1).default(0.999),
+  adamEpsilon: z.number().positive().default(1e-8),
+  weightDecay: nonNegative.finite().default(0),
+  /** Clip the global gradient norm to this; 0 disables clipping. */
+  maxGradNorm: nonNegative.finite().default(1.0),
+  // -- run length, logging, checkpoints ---------------------------------------------------
+  numTrainEpochs: z.number().positive().finite().default(3),
+  /** > 0 overrides numTrainEpochs; -1 means "derive from epochs" (HF). */
+  maxSteps: z.number().int().min(-1).default(-1),
+  seed: z.number().int().nonnegative().default(42),
+  loggingSteps: positiveInt.default(10),
+  saveSteps: positiveInt.default(500),
+  saveTotalLimit: positiveInt.nullable().default(null),
+  outputDir: z.string().min(1).default('trainer_output'),
+  /** A checkpoint folder, or `true` for the newest checkpoint in outputDir. */
+  resumeFromCheckpoint: z
+    .union([z.string().min(1), z.boolean()])
+    .nullable()
+    .default(null),
+  // -- model and precision -----------------------------------------------------------------
+  lora: loraSchema.nullable().default(null),
+  /** TRL's default is on. */
+  gradientCheckpointing: z.boolean().default(true),
+  /** TRL's default is on (bfloat16 weights/activations, float32 optimizer state). */
+  bf16: z.boolean().default(true),
+  /**
+   * The dtype of AdamW's moments and of the gradient sums over micro-batches: 'float32' (the
+   * default) whatever the weights' dtype, or 'parameter', the weights' own dtype, as torch keeps
+   * them. With bfloat16 weights 'parameter' holds half the memory, and updates smaller than a
+   * bfloat16 step of a weight round away.
+   */
+  optimizerStateDtype: z.enum(['float32', 'parameter']).default('float32'),
+  /**
+   * Weight of the MoE router load-balancing loss added to the loss. null: the model config's
+   * `router_aux_loss_coef` (transformers' Qwen3-MoE default 0.001; none for a dense model);
+   * 0 turns it off. A non-zero value with a model that has no router is an error (TRL).
+   */
+  routerAuxLossCoef: finite.nullable().default(null),
+};
+
 const schema = z
   .object({
     // -- batch shape --------------------------------------------------------------------------
@@ -41,8 +94,6 @@ const schema = z
     perDeviceTrainBatchSize: positiveInt.default(8),
     generationBatchSize: positiveInt.nullable().default(null),
     stepsPerGeneration: positiveInt.nullable().default(null),
-    gradientAccumulationSteps: positiveInt.default(1),
-    shuffleDataset: z.boolean().default(true),
     // -- generation ---------------------------------------------------------------------------
     /** Not a TRL 1.16 option (TRL removed it): left-truncates prompt tokens when set. */
     maxPromptLength: positiveInt.nullable().default(null),
@@ -53,18 +104,8 @@ const schema = z
     topK: z.number().int().nonnegative().default(0),
     minP: z.number().min(0).max(1).nullable().default(null),
     repetitionPenalty: z.number().positive().finite().default(1.0),
-    // -- optimizer and schedule ---------------------------------------------------------------
+    // -- optimizer (the rest of it and the schedule: trainingArgumentFields) --------------------
     learningRate: nonNegative.finite().default(1e-6),
-    lrSchedulerType: z.enum(SCHEDULERS).default('linear'),
-    warmupRatio: z.number().min(0).max(1).default(0),
-    /** Wins over warmupRatio when > 0 (HF's rule). */
-    warmupSteps: z.number().int().nonnegative().default(0),
-    adamBeta1: z.number().min(0).lt(1).default(0.9),
-    adamBeta2: z.number().min(0).lt(1).default(0.999),
-    adamEpsilon: z.number().positive().default(1e-8),
-    weightDecay: nonNegative.finite().default(0),
-    /** Clip the global gradient norm to this; 0 disables clipping. */
-    maxGradNorm: nonNegative.finite().default(1.0),
     // -- GRPO objective -----------------------------------------------------------------------
     numIterations: positiveInt.default(1),
     epsilon: nonNegative.finite().default(0.2),
@@ -104,40 +145,9 @@ const schema = z
     entropyCoefDelta: nonNegative.finite().default(0.005),
     /** Nats; the adaptive bonus applies only while the last window's mean entropy is at or below it. */
     entropyTarget: finite.default(0.2),
-    // -- run length, logging, checkpoints -----------------------------------------------------
-    numTrainEpochs: z.number().positive().finite().default(3),
-    /** > 0 overrides numTrainEpochs; -1 means "derive from epochs" (HF). */
-    maxSteps: z.number().int().min(-1).default(-1),
-    seed: z.number().int().nonnegative().default(42),
-    loggingSteps: positiveInt.default(10),
-    saveSteps: positiveInt.default(500),
-    saveTotalLimit: positiveInt.nullable().default(null),
-    outputDir: z.string().min(1).default('trainer_output'),
-    /** A checkpoint folder, or `true` for the newest checkpoint in outputDir. */
-    resumeFromCheckpoint: z
-      .union([z.string().min(1), z.boolean()])
-      .nullable()
-      .default(null),
-    // -- model --------------------------------------------------------------------------------
-    lora: loraSchema.nullable().default(null),
-    /** TRL's default is on. */
-    gradientCheckpointing: z.boolean().default(true),
-    /** TRL's default is on (bfloat16 weights/activations, float32 optimizer state). */
-    bf16: z.boolean().default(true),
-    /**
-     * The dtype of AdamW's moments and of the gradient sums over micro-batches: 'float32' (the
-     * default) whatever the weights' dtype, or 'parameter', the weights' own dtype, as torch keeps
-     * them. With bfloat16 weights 'parameter' holds half the memory, and updates smaller than a
-     * bfloat16 step of a weight round away.
-     */
-    optimizerStateDtype: z.enum(['float32', 'parameter']).default('float32'),
-    // -- MoE router loss and tool turns (TRL 1.16) ----------------------------------------------
-    /**
-     * Weight of the MoE router load-balancing loss added to the loss. null: the model config's
-     * `router_aux_loss_coef` (transformers' Qwen3-MoE default 0.001; none for a dense model);
-     * 0 turns it off. A non-zero value with a model that has no router is an error (TRL).
-     */
-    routerAuxLossCoef: finite.nullable().default(null),
+    // -- batch, optimizer, schedule, run length, checkpoints, model and MoE router loss -------
+    ...trainingArgumentFields,
+    // -- tool turns (TRL 1.16) -----------------------------------------------------------------
     /** Rounds of tool calls per completion; null: no limit (TRL's default). */
     maxToolCallingIterations: z.number().int().nonnegative().nullable().default(null),
     /** The chat template's extra variables (e.g. `{ enable_thinking: false }`), for prompts and tool turns. */

@@ -11,14 +11,15 @@
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
 import type { ChatMessage, Tokenizer } from '@mlxn/io';
-import { linearToLoRALayers, type ParamDict } from '@mlxn/nn';
+import type { ParamDict } from '@mlxn/nn';
 import { z } from 'zod';
 import { trainingArgumentFields } from './config.js';
 import { DataParallel, type DistributedOption, resolveGroup } from './data-parallel.js';
 import { seededPermutation } from './dataset.js';
+import { addLoRAAdapters } from './lora.js';
 import type { OnLog } from './metrics.js';
 import type { ProgressOptions } from './progress.js';
-import { deriveSeed, loraInitKey, paddingTokenId, resolveRouterLoss, type TrainableModel, TrainerCore } from './train-core.js';
+import { deriveSeed, paddingTokenId, resolveRouterLoss, type TrainableModel, TrainerCore } from './train-core.js';
 
 const positiveInt = z.number().int().positive();
 
@@ -324,17 +325,7 @@ export class SFTTrainer extends TrainerCore {
     );
     if (config.packing && config.maxLength === null) throw new Error('SFTTrainer: packing needs maxLength');
     const routerLoss = resolveRouterLoss(model, config.routerAuxLossCoef, 'SFTTrainer');
-    if (config.lora) {
-      const key = loraInitKey(config.seed);
-      linearToLoRALayers(model, {
-        rank: config.lora.rank,
-        scale: config.lora.scale,
-        dropout: config.lora.dropout,
-        targets: config.lora.targetModules,
-        key,
-      });
-      key.dispose();
-    }
+    if (config.lora) addLoRAAdapters(model, config.lora, config.seed);
     super(model, config, 'SFTTrainer', options.onLog, group === null ? null : new DataParallel(group, 'SFTTrainer'));
     this.model = model;
     this.config = config;

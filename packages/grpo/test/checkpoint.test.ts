@@ -17,7 +17,7 @@ import {
   TRAINER_STATE_FILE,
   writeCheckpoint,
 } from '../src/index.js';
-import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
+import { arithmeticRecords, cleanup, lowTokenShare, tempDir, tinyModel } from './trainer-fixture.js';
 
 afterAll(cleanup);
 
@@ -70,14 +70,11 @@ describe('checkpoint folders', () => {
   });
 });
 
-const reward = ({ completionIds }: { completionIds: number[][] }) =>
-  completionIds.map((ids) => (ids.length === 0 ? 0 : ids.filter((t) => t < 128).length / ids.length));
-
 async function run(config: Record<string, unknown>, logs: LogRecord[]) {
   const model = await tinyModel();
   const trainer = new GRPOTrainer({
     model,
-    rewardFuncs: [reward],
+    rewardFuncs: [lowTokenShare],
     trainDataset: arithmeticRecords(12),
     config: {
       numGenerations: 4,

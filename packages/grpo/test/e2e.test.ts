@@ -4,12 +4,9 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GRPOTrainer, readMetrics } from '../src/index.js';
-import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
+import { arithmeticRecords, cleanup, lowTokenShare, tempDir, tinyModel } from './trainer-fixture.js';
 
 afterAll(cleanup);
-
-const lowTokenShare = ({ completionIds }: { completionIds: number[][] }) =>
-  completionIds.map((ids) => (ids.length === 0 ? 0 : ids.filter((t) => t < 128).length / ids.length));
 
 describe('GRPO end to end', () => {
   it('raises the mean reward over a few steps', async () => {

@@ -8,38 +8,13 @@ import * as mx from '@mlxn/core';
 import { tokenLogprobs } from '@mlxn/models-qwen3';
 import { valueAndGrad } from '@mlxn/nn';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { GRPOConfigError, GRPOTrainer, grpoConfigWarnings, parseGRPOConfig, rolloutTensors, type TrainBatch } from '../src/index.js';
-import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
+import { GRPOConfigError, grpoConfigWarnings, parseGRPOConfig, rolloutTensors, type TrainBatch } from '../src/index.js';
+import { cleanup, tempDir, tinyModel, tinyTrainer } from './trainer-fixture.js';
 
 afterAll(cleanup);
 
-const lowTokenShare = ({ completionIds }: { completionIds: number[][] }) =>
-  completionIds.map((ids) => (ids.length === 0 ? 0 : ids.filter((t) => t < 128).length / ids.length));
-
-async function makeTrainer(config: Record<string, unknown>) {
-  const model = await tinyModel();
-  const trainer = new GRPOTrainer({
-    model,
-    rewardFuncs: [lowTokenShare],
-    trainDataset: arithmeticRecords(16),
-    config: {
-      numGenerations: 4,
-      perDeviceTrainBatchSize: 8,
-      maxCompletionLength: 6,
-      learningRate: 1e-2,
-      lrSchedulerType: 'constant',
-      maxSteps: 1,
-      loggingSteps: 1,
-      saveSteps: 1000,
-      outputDir: tempDir(),
-      bf16: false,
-      gradientCheckpointing: false,
-      seed: 1,
-      ...config,
-    },
-  });
-  return { model, trainer };
-}
+/** One optimizer step unless the test asks for more. */
+const makeTrainer = (config: Record<string, unknown>) => tinyTrainer({ maxSteps: 1, ...config });
 
 function leaves(tree: unknown, out: mx.Array[] = []): mx.Array[] {
   if (tree instanceof mx.Array) out.push(tree);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { qwen3TokenizerDir, tinyQwen3Path } from '@mlxn/test-support/qwen3';
+import { GRPOTrainer, type GRPOTrainerOptions } from '../src/index.js';
 
 const folders: string[] = [];
 
@@ -46,6 +47,40 @@ export function arithmeticRecords(n: number): { prompt: string; answer: string }
     const b = (i * 3 + 1) % 10;
     return { prompt: `${a}+${b}=`, answer: String(a + b) };
   });
+}
+
+/** A graded reward that needs no answer: the share of completion tokens below 128. */
+export const lowTokenShare = ({ completionIds }: { completionIds: number[][] }) =>
+  completionIds.map((ids) => (ids.length === 0 ? 0 : ids.filter((t) => t < 128).length / ids.length));
+
+/**
+ * A GRPOTrainer on a fresh tiny model, rewarded by `lowTokenShare` on 16 arithmetic prompts,
+ * with settings that train fast in float32 for two steps; `config` and `options` override them.
+ */
+export async function tinyTrainer(config: Record<string, unknown> = {}, options: Partial<GRPOTrainerOptions> = {}) {
+  const model = await tinyModel();
+  const trainer = new GRPOTrainer({
+    model,
+    rewardFuncs: [lowTokenShare],
+    trainDataset: arithmeticRecords(16),
+    config: {
+      numGenerations: 4,
+      perDeviceTrainBatchSize: 8,
+      maxCompletionLength: 6,
+      learningRate: 1e-2,
+      lrSchedulerType: 'constant',
+      maxSteps: 2,
+      loggingSteps: 1,
+      saveSteps: 1000,
+      outputDir: tempDir(),
+      bf16: false,
+      gradientCheckpointing: false,
+      seed: 1,
+      ...config,
+    },
+    ...options,
+  });
+  return { model, trainer };
 }
 
 export function cleanup(): void {

@@ -7,8 +7,6 @@ import { adapterParameters } from '@mlxn/nn';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   cutAtEos,
-  GRPOTrainer,
-  type GRPOTrainerOptions,
   MetricsLog,
   ProgressBar,
   readMetrics,
@@ -16,40 +14,11 @@ import {
   tokenizePrompts,
   withAdaptersDisabled,
 } from '../src/index.js';
-import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
+import { cleanup, lowTokenShare, tempDir, tinyModel, tinyTrainer } from './trainer-fixture.js';
 
 afterAll(cleanup);
 
-const lowTokenShare = ({ completionIds }: { completionIds: number[][] }) =>
-  completionIds.map((ids) => (ids.length === 0 ? 0 : ids.filter((t) => t < 128).length / ids.length));
-
-async function makeTrainer(config: Record<string, unknown> = {}, extra: Partial<GRPOTrainerOptions> = {}) {
-  const model = await tinyModel();
-  const trainer = new GRPOTrainer({
-    model,
-    rewardFuncs: [lowTokenShare],
-    trainDataset: arithmeticRecords(16),
-    config: {
-      numGenerations: 4,
-      perDeviceTrainBatchSize: 8,
-      maxCompletionLength: 6,
-      learningRate: 1e-2,
-      lrSchedulerType: 'constant',
-      maxSteps: 2,
-      loggingSteps: 1,
-      saveSteps: 1000,
-      outputDir: tempDir(),
-      bf16: false,
-      gradientCheckpointing: false,
-      seed: 1,
-      ...config,
-    },
-    ...extra,
-  });
-  return { model, trainer };
-}
-
-// batchGenerate is installed on Qwen3's prototype by @mlxn/models-qwen3.
+// batchGenerate is a method of @mlxn/models-qwen3's Qwen3 (on its prototype; spied on per instance).
 const spyGenerate = (model: object) =>
   vi.spyOn(model as { batchGenerate: (p: number[][], o: Record<string, unknown>) => Promise<unknown> }, 'batchGenerate');
 
@@ -104,7 +73,7 @@ describe('rollouts', () => {
   });
 
   it('generates every prompt × generation in ONE batched call', async () => {
-    const { model, trainer } = await makeTrainer({ maxSteps: 1 });
+    const { model, trainer } = await tinyTrainer({ maxSteps: 1 });
     const spy = spyGenerate(model);
     await trainer.train();
     expect(spy).toHaveBeenCalledTimes(1);
@@ -117,7 +86,7 @@ describe('rollouts', () => {
 
 describe('GRPOTrainer parts', () => {
   it('scores log-probabilities from the logits divided by the sampling temperature', async () => {
-    const { model, trainer } = await makeTrainer({ temperature: 0.7, maxSteps: 1, numIterations: 2 });
+    const { model, trainer } = await tinyTrainer({ temperature: 0.7, maxSteps: 1, numIterations: 2 });
     await trainer.train();
     const batch = (
       trainer as unknown as {
@@ -140,7 +109,7 @@ describe('GRPOTrainer parts', () => {
   });
 
   it('reuses one generation for numIterations × stepsPerGeneration micro-steps', async () => {
-    const { model, trainer } = await makeTrainer({ maxSteps: 4, stepsPerGeneration: 2, perDeviceTrainBatchSize: 4, numIterations: 2 });
+    const { model, trainer } = await tinyTrainer({ maxSteps: 4, stepsPerGeneration: 2, perDeviceTrainBatchSize: 4, numIterations: 2 });
     const spy = spyGenerate(model);
     await trainer.train();
     expect(spy).toHaveBeenCalledTimes(1); // 4 micro-steps = 2 slices × 2 iterations of one generation
@@ -148,7 +117,7 @@ describe('GRPOTrainer parts', () => {
   });
 
   it('accumulates gradients over gradientAccumulationSteps micro-batches per update', async () => {
-    const { model, trainer } = await makeTrainer({ maxSteps: 1, gradientAccumulationSteps: 2, perDeviceTrainBatchSize: 4 });
+    const { model, trainer } = await tinyTrainer({ maxSteps: 1, gradientAccumulationSteps: 2, perDeviceTrainBatchSize: 4 });
     const spy = vi.spyOn(trainer, 'lossAndGrad');
     const step = vi.spyOn(trainer, 'step');
     await trainer.train();
@@ -160,7 +129,7 @@ describe('GRPOTrainer parts', () => {
 
   it('skips a step whose loss is not finite, reports it and goes on', async () => {
     const out = tempDir();
-    const { model, trainer } = await makeTrainer({ maxSteps: 3, outputDir: out });
+    const { model, trainer } = await tinyTrainer({ maxSteps: 3, outputDir: out });
     const real = trainer.lossAndGrad.bind(trainer);
     let calls = 0;
     vi.spyOn(trainer, 'lossAndGrad').mockImplementation((batch) => {
@@ -198,19 +167,19 @@ describe('GRPOTrainer parts', () => {
     const broken = function brokenReward(): number[] {
       throw new Error('no gold answer');
     };
-    const { trainer } = await makeTrainer({}, { rewardFuncs: [lowTokenShare, broken] });
+    const { trainer } = await tinyTrainer({}, { rewardFuncs: [lowTokenShare, broken] });
     await expect(trainer.train()).rejects.toThrow(/brokenReward.*step 0.*no gold answer|brokenReward.*no gold answer.*step 0/);
   });
 
   it('reports the gradient norm before clipping and clips to maxGradNorm', async () => {
     const logs: Record<string, unknown>[] = [];
-    const { trainer } = await makeTrainer({ maxGradNorm: 1e-6, maxSteps: 1 }, { onLog: (r) => logs.push(r) });
+    const { trainer } = await tinyTrainer({ maxGradNorm: 1e-6, maxSteps: 1 }, { onLog: (r) => logs.push(r) });
     await trainer.train();
     expect(logs[0].grad_norm as number).toBeGreaterThan(1e-6);
   });
 
   it('stops when the signal aborts', async () => {
-    const { trainer } = await makeTrainer({ maxSteps: 50 });
+    const { trainer } = await tinyTrainer({ maxSteps: 50 });
     const ac = new AbortController();
     trainer.metrics; // eslint: touch
     const p = trainer.train({ signal: ac.signal });
@@ -222,7 +191,7 @@ describe('GRPOTrainer parts', () => {
 
 describe('LoRA and the reference model', () => {
   it('trains only the adapters: base weights keep their values, only adapters get gradients', async () => {
-    const { model, trainer } = await makeTrainer({
+    const { model, trainer } = await tinyTrainer({
       lora: { rank: 4, alpha: 8, targetModules: ['self_attn.q_proj', 'self_attn.v_proj', 'mlp.down_proj'] },
       maxSteps: 2,
       beta: 0.04,
@@ -258,7 +227,7 @@ describe('LoRA and the reference model', () => {
 
   it('uses the base with adapters disabled as the reference (no second copy)', async () => {
     const plain = await tinyModel();
-    const { model } = await makeTrainer({ lora: { rank: 4, alpha: 8 } });
+    const { model } = await tinyTrainer({ lora: { rank: 4, alpha: 8 } });
     // Make the adapters do something, then compare the disabled model with the plain one.
     for (const [, m] of model.namedModules()) {
       const l = m as unknown as { loraB?: mx.Array };
@@ -277,7 +246,7 @@ describe('LoRA and the reference model', () => {
   it('uses a given refModel for the KL term', async () => {
     const logs: Record<string, unknown>[] = [];
     const refModel = await tinyModel();
-    const { trainer } = await makeTrainer({ beta: 0.1, maxSteps: 3 }, { refModel, onLog: (r) => logs.push(r) });
+    const { trainer } = await tinyTrainer({ beta: 0.1, maxSteps: 3 }, { refModel, onLog: (r) => logs.push(r) });
     await trainer.train();
     expect(logs[0].kl).toBeCloseTo(0, 6);
     expect(logs[2].kl as number).toBeGreaterThan(0);
@@ -285,7 +254,7 @@ describe('LoRA and the reference model', () => {
 
   it('logs the KL to the starting weights when beta > 0 without LoRA', async () => {
     const logs: Record<string, unknown>[] = [];
-    const { trainer } = await makeTrainer({ beta: 0.1, maxSteps: 3 }, { onLog: (r) => logs.push(r) });
+    const { trainer } = await tinyTrainer({ beta: 0.1, maxSteps: 3 }, { onLog: (r) => logs.push(r) });
     await trainer.train();
     expect(logs[0].kl).toBeCloseTo(0, 6); // the first step's policy is the reference
     expect(logs[2].kl as number).toBeGreaterThan(0);
@@ -294,7 +263,7 @@ describe('LoRA and the reference model', () => {
 
 describe('precision', () => {
   it('trains with bf16 compute while weights and optimizer state stay float32', async () => {
-    const { model, trainer } = await makeTrainer({ bf16: true, maxSteps: 2 });
+    const { model, trainer } = await tinyTrainer({ bf16: true, maxSteps: 2 });
     const result = await trainer.train();
     expect(result.skippedSteps).toBe(0);
     for (const [, a] of model.namedParameters()) expect(a.dtype).toBe('float32');
@@ -304,7 +273,7 @@ describe('precision', () => {
   });
 
   it('keeps float32 optimizer state for bfloat16 weights', async () => {
-    const { model, trainer } = await makeTrainer({ bf16: false, maxSteps: 1 });
+    const { model, trainer } = await tinyTrainer({ bf16: false, maxSteps: 1 });
     model.setDtype('bfloat16');
     await trainer.train();
     for (const [, a] of model.namedParameters()) expect(a.dtype).toBe('bfloat16');
@@ -312,7 +281,7 @@ describe('precision', () => {
   });
 
   it("keeps the optimizer state in the weights' dtype with optimizerStateDtype 'parameter'", async () => {
-    const { model, trainer } = await makeTrainer({
+    const { model, trainer } = await tinyTrainer({
       bf16: false,
       maxSteps: 2,
       gradientAccumulationSteps: 2,
@@ -332,7 +301,7 @@ describe('precision', () => {
 
   it('gives float32 weights the same updates with either optimizerStateDtype', async () => {
     const weights = async (optimizerStateDtype: string, bf16: boolean) => {
-      const { model, trainer } = await makeTrainer({ bf16, maxSteps: 2, gradientAccumulationSteps: 2, optimizerStateDtype });
+      const { model, trainer } = await tinyTrainer({ bf16, maxSteps: 2, gradientAccumulationSteps: 2, optimizerStateDtype });
       await trainer.train();
       for (const [k, a] of mx.treeFlattenWithPaths(trainer.optimizer.state)) if (/\.(m|v)$/.test(k)) expect(a.dtype, k).toBe('float32');
       return mx.treeFlatten(model.trainableParameters()).map((a) => a.tolist());
