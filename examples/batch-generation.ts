@@ -40,7 +40,10 @@ for (const [i, { prompt, maxTokens, stop }] of prompts.entries()) {
     r.tokens.length === single.tokens.length &&
     r.tokens.every((t, j) => t === single.tokens[j]);
   // Left padding changes how the batch is laid out, not what each row computes.
-  const gap = Math.max(0, ...r.logprobs!.map((l, j) => Math.abs(l - single.logprobs![j])));
+  const { logprobs: batchLogprobs } = r;
+  const { logprobs: aloneLogprobs } = single;
+  if (batchLogprobs === undefined || aloneLogprobs === undefined) throw new Error('generation was asked for log-probabilities');
+  const gap = Math.max(0, ...batchLogprobs.map((l, j) => Math.abs(l - aloneLogprobs[j])));
   allEqual &&= same;
   maxGap = Math.max(maxGap, gap);
   console.log(

@@ -80,7 +80,7 @@ const chatOptions = { tools, enableThinking: false } as const;
 console.log(`model: ${folder}${scripted ? ' (assistant turns scripted)' : ''}`);
 
 // How the template presents the tools to the model: a <tools> block in the system turn.
-const firstPrompt = encodePrompt(model, [{ role: 'user', content: values.prompt }], chatOptions, 'chat-tools').text!;
+const firstPrompt = encodePrompt(model, [{ role: 'user', content: values.prompt }], chatOptions, 'chat-tools').text ?? '';
 const toolsBlock = /<tools>\n[\s\S]*?\n<\/tools>/.exec(firstPrompt)?.[0];
 console.log(`the prompt lists the tools:\n${toolsBlock}`);
 
@@ -143,7 +143,7 @@ for (let round = 1; round <= 4 && !answered; round++) {
 if (!answered) console.log('[no final answer after 4 rounds]');
 
 // The results reach the model as <tool_response> blocks in a user turn.
-const lastPrompt = encodePrompt(model, messages, chatOptions, 'chat-tools').text!;
+const lastPrompt = encodePrompt(model, messages, chatOptions, 'chat-tools').text ?? '';
 const responses = lastPrompt.match(/<tool_response>[\s\S]*?<\/tool_response>/g) ?? [];
 console.log(`tool responses in the final prompt: ${responses.length}`);
 

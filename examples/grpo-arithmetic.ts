@@ -116,7 +116,7 @@ const show = async (label: string, m: Qwen3) => {
   return r;
 };
 
-const before = await show('before training', model);
+await show('before training', model);
 
 // --- SFT warm start ---------------------------------------------------------------------------
 const sft = new SFTTrainer({
@@ -138,7 +138,7 @@ const sft = new SFTTrainer({
   progress: { label: 'SFT ' },
 });
 await sft.train();
-const afterSft = await show('after SFT', model);
+await show('after SFT', model);
 
 // --- GRPO -------------------------------------------------------------------------------------
 const rewards: number[] = [];

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { GRPOTrainer, lengthReward, type RewardArgs } from '@mlxn/grpo';
+import { GRPOTrainer, type LogRecord, lengthReward, type RewardArgs } from '@mlxn/grpo';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { tinyQwen3WithTokenizer } from '../tooling/test-support/qwen3.mjs';
 
@@ -75,12 +75,16 @@ const result = await trainer.train();
 // What the trainer logged is what the function returned: check the means against its own calls.
 const history = result.logHistory.filter((r) => typeof r['rewards/asciiShare/mean'] === 'number');
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+// A value missing from a record reads as NaN, which fails every comparison below.
+const logged = (r: LogRecord, name: string) => r[name] ?? Number.NaN;
 const logsMatch =
-  history.length === calls.length && history.every((r, i) => Math.abs(r['rewards/asciiShare/mean']! - mean(calls[i])) < 1e-6);
-const weighted = history.every((r) => Math.abs(r.reward! - (r['rewards/asciiShare/mean']! + 0.5 * r['rewards/length/mean']!)) < 1e-6);
+  history.length === calls.length && history.every((r, i) => Math.abs(logged(r, 'rewards/asciiShare/mean') - mean(calls[i])) < 1e-6);
+const weighted = history.every(
+  (r) => Math.abs(logged(r, 'reward') - (logged(r, 'rewards/asciiShare/mean') + 0.5 * logged(r, 'rewards/length/mean'))) < 1e-6,
+);
 console.log(`custom reward called ${calls.length} times with ${calls.map((c) => c.length).join(', ')} completions`);
 console.log(`logged means equal the returned scores: ${logsMatch}; reward = asciiShare + 0.5 × length: ${weighted}`);
 console.log(
-  `asciiShare first step ${mean(calls[0]).toFixed(4)}, last step ${mean(calls.at(-1)!).toFixed(4)}; ${result.globalStep} steps, ${result.skippedSteps} skipped`,
+  `asciiShare first step ${mean(calls[0]).toFixed(4)}, last step ${mean(calls[calls.length - 1]).toFixed(4)}; ${result.globalStep} steps, ${result.skippedSteps} skipped`,
 );
 rmSync(outputDir, { recursive: true, force: true });

@@ -104,7 +104,10 @@ for (const [i, tokens] of prompts.entries()) {
   const same = cached.tokens.length === fresh.tokens.length && cached.tokens.every((t, j) => t === fresh.tokens[j]);
   // Equal tokens could hide a wrong cache when a model repeats itself; the log-probabilities of
   // every generated token would not.
-  const logprobGap = Math.max(...cached.logprobs!.map((l, j) => Math.abs(l - fresh.logprobs![j])));
+  const { logprobs: cachedLogprobs } = cached;
+  const { logprobs: freshLogprobs } = fresh;
+  if (cachedLogprobs === undefined || freshLogprobs === undefined) throw new Error('generation was asked for log-probabilities');
+  const logprobGap = Math.max(...cachedLogprobs.map((l, j) => Math.abs(l - freshLogprobs[j])));
   allEqual &&= same;
   maxGap = Math.max(maxGap, logprobGap);
   withCache += prefilledCached;

@@ -131,9 +131,11 @@ try {
       for (const c of plan) {
         mx.clearCache();
         mx.resetPeakMemory();
-        (ours[c.name] ??= []).push(await measure(c));
+        ours[c.name] ??= [];
+        ours[c.name].push(await measure(c));
         py.stdin!.write(`${c.name}\n`);
-        (theirs[c.name] ??= []).push(JSON.parse(await readLine()) as Side);
+        theirs[c.name] ??= [];
+        theirs[c.name].push(JSON.parse(await readLine()) as Side);
       }
     }
   } finally {

@@ -200,9 +200,10 @@ async function runOurs(modelDir: string): Promise<SideResult> {
     t.step = time('optimizer', t.step.bind(trainer));
     last = performance.now();
     await trainer.train();
+    takePeak('between');
     return {
       steps,
-      peak_memory: (takePeak('between'), peak),
+      peak_memory: peak,
       phase_peak_memory: phasePeaks,
       mean_completion_length: steps.length
         ? steps.reduce((a, x) => a + x.completion_tokens, 0) / steps.length / (s.promptsPerStep * s.numGenerations)
@@ -271,7 +272,8 @@ if (process.argv[2] === '--side') {
           side === 'mlxn'
             ? child([...process.execArgv, process.argv[1], '--side', modelDir])
             : child([join(import.meta.dirname, 'grpo_trl.py'), modelDir, JSON.stringify(settings)], python);
-        (runs[side] ??= []).push(result);
+        runs[side] ??= [];
+        runs[side].push(result);
         // Each run as it ends, on stderr: a run cut short by a time limit still reports.
         console.error(JSON.stringify({ round: r + 1, side, ...summary([result]) }));
       }

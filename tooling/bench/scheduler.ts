@@ -90,7 +90,8 @@ try {
     // Fresh prompts at every level and repeat (nothing is cached between them anyway).
     for (const c of levels) {
       const prompts = Array.from({ length: requests }, (_, i) => prompt((r * levels.length + levels.indexOf(c)) * requests + i));
-      (levelRuns[`c${c}`] ??= []).push(await schedule(model, prompts, c));
+      levelRuns[`c${c}`] ??= [];
+      levelRuns[`c${c}`].push(await schedule(model, prompts, c));
     }
   }
   const best = (runs: Array<{ ms: number }>) => runs.reduce((a, b) => (b.ms < a.ms ? b : a));

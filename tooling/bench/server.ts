@@ -86,8 +86,7 @@ async function complete(url: string, model: string, prompt: string): Promise<Req
   const decoder = new TextDecoder();
   for await (const chunk of res.body) {
     buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-    let cut: number;
-    while ((cut = buffer.indexOf('\n\n')) !== -1) {
+    for (let cut = buffer.indexOf('\n\n'); cut !== -1; cut = buffer.indexOf('\n\n')) {
       const event = buffer.slice(0, cut).trim();
       buffer = buffer.slice(cut + 2);
       if (!event.startsWith('data: ') || event === 'data: [DONE]') continue;

@@ -10,7 +10,7 @@ export interface HostileCase {
   timeoutMs?: number;
   run(): unknown;
   /** True when a returned result is correct; a string says what was wrong. */
-  accept?(result: any): boolean | string;
+  accept?(result: unknown): boolean | string;
   /** The documented error: matched against `name: message`, or a predicate. */
   error?: RegExp | ((e: Error) => boolean);
 }

@@ -102,7 +102,7 @@ function runToEnd(args, options) {
 function runChild(moduleUrl, indices, options) {
   return new Promise((resolve) => {
     // The V8 heap limit makes a runaway JS allocation a quick crash rather than a slow one.
-    const args = ['--max-old-space-size=' + options.maxRssMb, ...childArgs(moduleUrl, 'run')];
+    const args = [`--max-old-space-size=${options.maxRssMb}`, ...childArgs(moduleUrl, 'run')];
     const child = spawn(process.execPath, args, {
       cwd: options.cwd,
       // Peak memory is per process: after an overrun the child exits, and the next case gets a
@@ -129,8 +129,7 @@ function runChild(moduleUrl, indices, options) {
     };
     child.stdout.on('data', (chunk) => {
       buffered += chunk;
-      let nl;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
         if (!line.startsWith('{"hostile":')) continue; // a case's own output
@@ -209,7 +208,8 @@ export async function runHostileBattery(moduleUrl, options = {}) {
   const failed = [];
   for (const r of results) {
     const m = meta[r.index];
-    const c = (byClass[m.class] ??= { tried: 0, passed: 0, failed: 0 });
+    byClass[m.class] ??= { tried: 0, passed: 0, failed: 0 };
+    const c = byClass[m.class];
     c.tried += 1;
     if (r.pass) c.passed += 1;
     else {
