@@ -15,5 +15,18 @@ export declare function tinyQwen3Expected(kind?: TinyQwen3Kind): {
 };
 /** The folder holding the real Qwen3 tokenizer.json / tokenizer_config.json. */
 export declare function qwen3TokenizerDir(): string;
+/** What `randomTinyQwen3` uses of @mlxn/core, @mlxn/io and @mlxn/models-qwen3. */
+export interface RandomQwen3Modules<Model> {
+  mx: { random: { seed(seed: number): void; normal(shape: number[]): unknown }; eval(...trees: unknown[]): void };
+  Tokenizer: { loadSync(dir: string): { chatTemplate(): unknown } };
+  Qwen3: new (config: never, options: never) => Model & { update(params: unknown): unknown; parameters(): unknown };
+  parseQwen3Config(raw: Record<string, unknown>): { vocabSize: number; hiddenSize: number };
+}
+/** A 2-layer Qwen3 (hidden 64, GQA 4/2 heads) with random weights from `seed`, the real tokenizer and peaked logits. */
+export declare function randomTinyQwen3<Model>(
+  modules: RandomQwen3Modules<Model>,
+  seed?: number,
+  overrides?: Record<string, unknown>,
+): Model;
 /** A tiny Qwen3 (vocab 151936, hidden 16, 1 layer) with the real Qwen3 tokenizer, generated from a seed into the temp folder. */
 export declare function tinyQwen3WithTokenizer(seed?: number): string;

@@ -28,6 +28,42 @@ export function qwen3TokenizerDir() {
   return dir;
 }
 
+const randomTokenizers = new WeakMap();
+
+/**
+ * A 2-layer Qwen3 (hidden 64, GQA 4/2 heads, vocabulary 151936) with random weights from `seed`,
+ * the real Qwen3 tokenizer and chat template, and peaked, well-separated logits: for tests of
+ * generation and serving, not of the network's numbers. The caller passes the modules, so the
+ * model is the very Qwen3 class its tests exercise (a package's source or another's build).
+ */
+export function randomTinyQwen3({ mx, Tokenizer, Qwen3, parseQwen3Config }, seed = 0, overrides = {}) {
+  let tokenizer = randomTokenizers.get(Tokenizer);
+  if (tokenizer === undefined) {
+    tokenizer = Tokenizer.loadSync(qwen3TokenizerDir());
+    randomTokenizers.set(Tokenizer, tokenizer);
+  }
+  const config = parseQwen3Config({
+    model_type: 'qwen3',
+    vocab_size: 151936,
+    hidden_size: 64,
+    intermediate_size: 128,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 32,
+    max_position_embeddings: 4096,
+    tie_word_embeddings: false,
+    eos_token_id: 151645,
+    ...overrides,
+  });
+  mx.random.seed(seed);
+  const model = new Qwen3(config, { tokenizer, chatTemplate: tokenizer.chatTemplate() });
+  // Larger embeddings than the default init give peaked, well-separated logits.
+  model.update({ model: { embedTokens: { weight: mx.random.normal([config.vocabSize, config.hiddenSize]) } } });
+  mx.eval(model.parameters());
+  return model;
+}
+
 // Deterministic weights without MLX: a small xorshift generator, uniform in [-scale, scale].
 function randomFloats(n, seed, scale) {
   const out = new Float32Array(n);

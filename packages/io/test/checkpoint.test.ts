@@ -1,26 +1,9 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { describe, expect, it } from 'vitest';
 import { inspectSafetensors, load, loadSync, parseSize, save, saveSync } from '../src/index.js';
 import { fixture, safetensorsBytes, tmp } from './helpers.js';
-
-const DTYPES: mx.Dtype[] = [
-  'bool',
-  'uint8',
-  'uint16',
-  'uint32',
-  'uint64',
-  'int8',
-  'int16',
-  'int32',
-  'int64',
-  'float16',
-  'bfloat16',
-  'float32',
-  'float64',
-  'complex64',
-];
 
 function sample(dtype: mx.Dtype): mx.Array {
   if (dtype === 'bool')
@@ -59,13 +42,13 @@ const bytesOf = (a: mx.Array) => Buffer.from(a.dataSync({ rawHalf: true }).buffe
 describe('safetensors files', () => {
   it('round-trips every dtype and string metadata', async () => {
     const file = join(tmp(), 'all.safetensors');
-    const arrays = Object.fromEntries(DTYPES.map((d) => [d, sample(d)]));
+    const arrays = Object.fromEntries(mx.DTYPES.map((d) => [d, sample(d)]));
     const written = await save(file, arrays, { metadata: { format: 'mlx', note: 'héllo 😀' } });
     expect(written).toEqual([file]);
     const { arrays: back, metadata } = await load(file);
     expect(metadata).toEqual({ format: 'mlx', note: 'héllo 😀' });
-    expect(Object.keys(back).sort()).toEqual([...DTYPES].sort());
-    for (const d of DTYPES) {
+    expect(Object.keys(back).sort()).toEqual([...mx.DTYPES].sort());
+    for (const d of mx.DTYPES) {
       expect(back[d]!.dtype).toBe(d);
       expect(back[d]!.shape).toEqual([2, 3]);
       expect(bytesOf(back[d]!)).toEqual(bytesOf(arrays[d]!));

@@ -3,35 +3,13 @@
 // (those are the parity tests').
 import * as mx from '@mlxn/core';
 import { Tokenizer } from '@mlxn/io';
-import { qwen3TokenizerDir } from '@mlxn/test-support/qwen3';
+import { randomTinyQwen3 } from '@mlxn/test-support/qwen3';
 import { parseQwen3Config } from '../src/config.js';
 import { Qwen3 } from '../src/model.js';
 
-let tokenizer: Tokenizer | undefined;
-
 /** A 2-layer Qwen3 (hidden 64, GQA 4/2 heads) with random weights from `seed`. */
 export function tinyQwen3(seed = 0, overrides: Record<string, unknown> = {}): Qwen3 {
-  tokenizer ??= Tokenizer.loadSync(qwen3TokenizerDir());
-  const config = parseQwen3Config({
-    model_type: 'qwen3',
-    vocab_size: 151936,
-    hidden_size: 64,
-    intermediate_size: 128,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    head_dim: 32,
-    max_position_embeddings: 4096,
-    tie_word_embeddings: false,
-    eos_token_id: 151645,
-    ...overrides,
-  });
-  mx.random.seed(seed);
-  const model = new Qwen3(config, { tokenizer, chatTemplate: tokenizer.chatTemplate() });
-  // Larger embeddings than the default init give peaked, well-separated logits.
-  model.update({ model: { embedTokens: { weight: mx.random.normal([config.vocabSize, config.hiddenSize]) } } });
-  mx.eval(model.parameters());
-  return model;
+  return randomTinyQwen3({ mx, Tokenizer, Qwen3, parseQwen3Config }, seed, overrides);
 }
 
 /** Greedy logits margins (top-1 minus top-2) of the steps of a single-prompt run. */
