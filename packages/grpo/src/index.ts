@@ -50,7 +50,7 @@ export { packExamples, parseSFTConfig, SFTTrainer, sftBatch, tokenizeSFTRecord }
 export type { GRPOTool, ToolCallContext, ToolCallRequest, ToolCallResult, ToolExecutionOptions } from './tools.js';
 export { runToolCalls, toolSchemas, toolSuffixIds, toolTable } from './tools.js';
 export type { CoreConfig, LoopState, StepResult, TrainableModel } from './train-core.js';
-export { completionLogprobs, deriveSeed, Float32StateAdam, TRAINER_FOLDER } from './train-core.js';
+export { deriveSeed, Float32StateAdam, TRAINER_FOLDER, trainBatchLogprobs } from './train-core.js';
 export type {
   DatasetInput,
   GRPOPolicy,

@@ -144,39 +144,12 @@ export function deriveSeed(seed: number, counter: number): number {
 }
 
 /**
- * The key LoRA adapters are initialised from (`linearToLoRALayers`' `key`): a stream of its own
- * derived from the config's seed, so the same config and seed give the same adapters in every
- * process (the global generator is seeded from the clock until the training loop seeds it).
- */
-export function loraInitKey(seed: number): mx.Array {
-  return mx.random.key(deriveSeed(seed ^ 0x1b873593, 0));
-}
-
-/** A seeded permutation of `0..n-1` (Fisher–Yates over a mulberry32 stream). */
-export function seededPermutation(n: number, seed: number): number[] {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const p = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(next() * (i + 1));
-    [p[i], p[j]] = [p[j], p[i]];
-  }
-  return p;
-}
-
-/**
- * Per-token log-probabilities (and optionally entropies) of the completion tokens at the
- * sampling temperature from the model's final hidden states `h` of `batch.inputIds`, through
+ * Per-token log-probabilities (and optionally entropies) of a training batch's completion tokens
+ * at the sampling temperature from the model's final hidden states `h` of `batch.inputIds`, through
  * @mlxn/models-qwen3's chunked head (token t scored by the logits at t − 1; full-vocabulary
  * logits exist for one chunk of positions at a time).
  */
-export function completionLogprobsFromHidden(
+export function trainBatchLogprobsFromHidden(
   model: TrainableModel,
   h: mx.Array,
   batch: { inputIds: mx.Array; promptLength: number },
@@ -191,15 +164,20 @@ export function completionLogprobsFromHidden(
   return { logprobs: r.logprobs, entropy: r.entropy ?? null };
 }
 
-/** The same as `completionLogprobsFromHidden`, running the model on the padded batch first. */
-export function completionLogprobs(
+/**
+ * The same as `trainBatchLogprobsFromHidden`, running the model on the padded batch first. Each
+ * row of `inputIds` holds a prompt and its completion, padding marked by `attentionMask`, as in a
+ * `TrainBatch`; padded positions keep their values (the loss masks them). @mlxn/models-qwen3's
+ * `completionLogprobs` takes prompts and completions apart instead and zeroes padding.
+ */
+export function trainBatchLogprobs(
   model: TrainableModel,
   batch: { inputIds: mx.Array; attentionMask: mx.Array; promptLength: number },
   options: { temperature: number; withEntropy?: boolean; chunkSize?: number },
 ): { logprobs: mx.Array; entropy: mx.Array | null } {
   const mask = paddingAttentionMask(batch.attentionMask);
   const h = model.hidden(batch.inputIds, { mask });
-  const out = completionLogprobsFromHidden(model, h, batch, options);
+  const out = trainBatchLogprobsFromHidden(model, h, batch, options);
   h.dispose();
   mask.dispose();
   return out;

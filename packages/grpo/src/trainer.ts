@@ -10,12 +10,13 @@
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
 import { paddingAttentionMask, type RouterLossSettings, type RowwiseHeadLoss } from '@mlxn/models-qwen3';
-import { adapterParameters, LoRALinear, linearToLoRALayers, type Module, type ParamDict } from '@mlxn/nn';
+import { adapterParameters, LoRALinear, type Module, type ParamDict } from '@mlxn/nn';
 import { type AdvantageResult, computeAdvantages } from './advantages.js';
 import { type GRPOConfig, GRPOConfigError, type GRPOConfigInput, grpoConfigWarnings, parseGRPOConfig } from './config.js';
 import { DataParallel, DataParallelError, type DistributedOption, resolveGroup } from './data-parallel.js';
 import { GenerationBatchSampler, PromptDataset, seededPermutation } from './dataset.js';
 import { EntropyController } from './entropy-control.js';
+import { addLoRAAdapters } from './lora.js';
 import { grpoLoss } from './losses.js';
 import type { LogRecord, OnLog } from './metrics.js';
 import type { ProgressOptions } from './progress.js';
@@ -24,15 +25,14 @@ import { generateRollouts, type PolicyModel, type Prompt, type Rollouts, rollout
 import { learningRateAt } from './schedule.js';
 import { type GRPOTool, toolSchemas, toolTable } from './tools.js';
 import {
-  completionLogprobs,
-  completionLogprobsFromHidden,
   deriveSeed,
   headRowsPerChunk,
-  loraInitKey,
   paddingTokenId,
   resolveRouterLoss,
   type TrainableModel,
   TrainerCore,
+  trainBatchLogprobs,
+  trainBatchLogprobsFromHidden,
 } from './train-core.js';
 
 /** Prompt records (a `prompt` column plus any others), a JSONL file, or a `PromptDataset`. */
@@ -207,17 +207,7 @@ export class GRPOTrainer extends TrainerCore {
       seed: config.seed,
       shuffle: config.shuffleDataset,
     });
-    if (config.lora) {
-      const key = loraInitKey(config.seed);
-      linearToLoRALayers(model, {
-        rank: config.lora.rank,
-        scale: config.lora.scale,
-        dropout: config.lora.dropout,
-        targets: config.lora.targetModules,
-        key,
-      });
-      key.dispose();
-    }
+    if (config.lora) addLoRAAdapters(model, config.lora, config.seed);
     super(model, config, 'GRPOTrainer', options.onLog, group === null ? null : new DataParallel(group, 'GRPOTrainer'));
     this.model = model;
     this.config = config;
@@ -355,7 +345,7 @@ export class GRPOTrainer extends TrainerCore {
       const ids =
         rows.start === 0 && rows.end === batch.inputIds.shape[0] ? batch.inputIds : batch.inputIds.index(mx.sl(rows.start, rows.end));
       const positions = ids.shape[1] - batch.promptLength;
-      return completionLogprobsFromHidden(
+      return trainBatchLogprobsFromHidden(
         this.model,
         hidden,
         { inputIds: ids, promptLength: batch.promptLength },
@@ -603,7 +593,7 @@ export class GRPOTrainer extends TrainerCore {
         attentionMask: mx.index(batch.attentionMask, sl),
         completionMask: mx.index(batch.completionMask, sl),
       };
-      const lp = mx.stopGradient(completionLogprobs(model, part, { temperature: this.config.temperature }).logprobs);
+      const lp = mx.stopGradient(trainBatchLogprobs(model, part, { temperature: this.config.temperature }).logprobs);
       mx.eval(lp);
       parts.push(lp);
     }

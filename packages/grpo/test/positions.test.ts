@@ -9,7 +9,7 @@
 import * as mx from '@mlxn/core';
 import { tokenLogprobs } from '@mlxn/models-qwen3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { completionLogprobs, cutAtEos, rolloutTensors } from '../src/index.js';
+import { cutAtEos, rolloutTensors, trainBatchLogprobs } from '../src/index.js';
 import { cleanup, tinyModel } from './trainer-fixture.js';
 
 afterAll(cleanup);
@@ -38,7 +38,7 @@ describe('left-padded prompts: generation and scoring agree', () => {
     const t = rolloutTensors(promptIds, completionIds, truncated, { padTokenId: 0 });
 
     // The trainer's scoring path (one padded forward, positions 0..T−1).
-    const scored = completionLogprobs(model, t, { temperature }).logprobs.tolist() as number[][];
+    const scored = trainBatchLogprobs(model, t, { temperature }).logprobs.tolist() as number[][];
     completionIds.forEach((ids, i) => {
       const generated = rows[i].logprobs!.slice(0, ids.length);
       expect(generated.length).toBe(ids.length);

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { completionLogprobs, GRPOTrainer, type TrainBatch } from '../src/index.js';
+import { GRPOTrainer, type TrainBatch, trainBatchLogprobs } from '../src/index.js';
 import { arithmeticRecords, cleanup, tempDir, tinyModel } from './trainer-fixture.js';
 
 afterAll(cleanup);
@@ -129,7 +129,7 @@ describe.each(PASSES)('GRPOTrainer through the tiny Qwen3 against TRL 1.16 throu
       { dtype: 'int32' },
     );
     const attentionMask = f32(fx.promptMask.map((p, i) => [...p, ...fx.completionMask[i]]));
-    const r = completionLogprobs(model, { inputIds: ids, attentionMask, promptLength }, { temperature: fx.temperature, withEntropy: true });
+    const r = trainBatchLogprobs(model, { inputIds: ids, attentionMask, promptLength }, { temperature: fx.temperature, withEntropy: true });
     const mask = fx.completionMask.flat();
     const lp = (r.logprobs.tolist() as Matrix).flat().map((v, i) => v * mask[i]);
     const ent = (r.entropy!.tolist() as Matrix).flat().map((v, i) => v * mask[i]);
