@@ -96,7 +96,7 @@ describe('prompt-cache files', () => {
       const [q1, q2] = [caches[2], cache[2]].map(
         (c) => (c as QuantizedKVCache).updateAndFetch(inputs([1, 1, 1, 32], 7), inputs([1, 1, 1, 32], 8))[0],
       );
-      q1.forEach((a, i) => expect(eq(a, q2[i])).toBe(true));
+      for (const [i, a] of q1.entries()) expect(eq(a, q2[i])).toBe(true);
       const [b1, b2] = [caches[3], cache[3]] as BatchKVCache[];
       expect(b2.offset.tolist()).toEqual(b1.offset.tolist());
       expect(eq(b1.makeMask(1) as mx.Array, b2.makeMask(1) as mx.Array)).toBe(true);

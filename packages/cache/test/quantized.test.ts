@@ -90,7 +90,7 @@ describe('QuantizedKVCache', () => {
       expect([q.offset, q.groupSize, q.bits]).toEqual([5, 32, 4]);
       const want = mx.quantize(inputs([1, 2, 5, 64], 1), { groupSize: 32, bits: 4 });
       const [qk] = q.keysAndValues();
-      qk.forEach((a, i) => expect(mx.arrayEqual(a, want[i]).item()).toBe(true));
+      for (const [i, a] of qk.entries()) expect(mx.arrayEqual(a, want[i]).item()).toBe(true);
       const [k2] = q.updateAndFetch(inputs([1, 2, 1, 64], 3), inputs([1, 2, 1, 64], 4));
       expect(k2[0].shape).toEqual([1, 2, 6, 8]);
       expect(new KVCache().toQuantized().empty()).toBe(true);

@@ -80,7 +80,7 @@ describe.skipIf(noexecMount === undefined)('a temporary folder mounted noexec', 
     const safe = child(noexecMount!, { MLXN_CACHE_DIR: cache });
     expect(safe.stderr).toBe('');
     const out = JSON.parse(safe.stdout) as { y: number[]; tmp: string };
-    [0, 0.5, 1].forEach((x, i) => expect(out.y[i]).toBeCloseTo(Math.exp(-(2 * x + 1)), 6));
+    for (const [i, x] of [0, 0.5, 1].entries()) expect(out.y[i]).toBeCloseTo(Math.exp(-(2 * x + 1)), 6);
     expect(out.tmp).toBe(join(cache, 'tmp'));
   });
 });
@@ -124,7 +124,7 @@ describe.skipIf(process.platform !== 'linux' || uid !== 0 || gxxOnPath(process.e
       const safe = child(shared);
       expect(safe.stderr).toBe('');
       const out = JSON.parse(safe.stdout) as { y: number[]; tmp: string };
-      [0, 0.5, 1].forEach((x, i) => expect(out.y[i]).toBeCloseTo(Math.exp(-(2 * x + 1)), 6));
+      for (const [i, x] of [0, 0.5, 1].entries()) expect(out.y[i]).toBeCloseTo(Math.exp(-(2 * x + 1)), 6);
       expect(existsSync(marker)).toBe(false);
       expect(out.tmp).toBe(join(shared, `mlxn-${uid}`));
       expect(readdirSync(join(out.tmp, 'mlx', version, 'cpu')).some((f) => f.endsWith('.so'))).toBe(true);

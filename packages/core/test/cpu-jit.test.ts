@@ -76,7 +76,7 @@ describe.skipIf(process.platform !== 'linux' || realGxx === undefined)('MLX comp
       const r = child(env);
       expect(r.stderr, `run ${run}`).toBe('');
       const out = JSON.parse(r.stdout) as { y: number[]; path0: string };
-      [0, 0.5, 1].forEach((x, i) => expect(out.y[i]).toBeCloseTo(Math.exp(-(2 * x + 1)), 6));
+      for (const [i, x] of [0, 0.5, 1].entries()) expect(out.y[i]).toBeCloseTo(Math.exp(-(2 * x + 1)), 6);
       expect(out.path0.startsWith(join(cache, 'cpu-jit'))).toBe(true);
     }
     const calls = readFileSync(log, 'utf8').trim().split('\n');

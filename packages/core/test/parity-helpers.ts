@@ -164,7 +164,7 @@ export function expectOut(fn: () => unknown, out: Out, tol: Tol = {}, label = ''
     expect(globalThis.Array.isArray(r), `${label}: expected a list of arrays`).toBe(true);
     const list = r as unknown[];
     expect(list.length, `${label}: number of outputs`).toBe(out.list.length);
-    out.list.forEach((o, i) => expectOut(() => list[i], o, tol, `${label}[${i}]`));
+    for (const [i, o] of out.list.entries()) expectOut(() => list[i], o, tol, `${label}[${i}]`);
     return;
   }
   expectArray(r, out, tol, label);
