@@ -14,11 +14,28 @@ export interface Golden {
 
 export const golden: Golden = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures/sampling_golden.json'), 'utf8'));
 
+/** One implementation's filters (the MLX ones or the plain-JS ones), on its own logits type. */
+export interface Filters<T> {
+  topK(x: T, topK: number): T;
+  topP(x: T, topP: number): T;
+  minP(x: T, minP: number, minTokensToKeep?: number): T;
+  xtc(x: T, probability: number, threshold: number, specialTokens: number[]): T;
+}
+
+/** Applies the filter a golden case names, with its parameters, to `input`. */
+export function applyFilterCase<T>(c: Golden['filters'][number], input: T, filters: Filters<T>): T {
+  const p = c.params;
+  if (c.filter === 'topK') return filters.topK(input, p.topK);
+  if (c.filter === 'topP') return filters.topP(input, p.topP);
+  if (c.filter === 'minP') return filters.minP(input, p.minP, p.minTokensToKeep);
+  return filters.xtc(input, p.xtcProbability, p.xtcThreshold, p.xtcSpecialTokens);
+}
+
 export const decode = (rows: Row[]): number[][] => rows.map((r) => r.map((v) => (v === null ? Number.NEGATIVE_INFINITY : v)));
 
 /** Same kept set (finite entries) and values within float32 rounding. */
 export function expectRowsClose(
-  actual: ArrayLike<number>[],
+  actual: readonly ArrayLike<number>[],
   expected: Row[],
   expect: (v: unknown) => { toBe: (x: unknown) => void; toEqual: (x: unknown) => void },
 ) {

@@ -1,7 +1,7 @@
 // The plain-JS path against the same mlx-lm golden vectors as the MLX path.
 import { describe, expect, it } from 'vitest';
 import { applyMinP, applyTopK, applyTopP, applyXtc, greedySampling, makeLogitsProcessors, makeSampler } from '../src/js/index.js';
-import { expectRowsClose, golden } from './golden.js';
+import { applyFilterCase, expectRowsClose, golden } from './golden.js';
 
 const logprobs = () => golden.logprobs.map((r) => Float32Array.from(r));
 const logits = () => golden.logits.map((r) => Float32Array.from(r));
@@ -9,15 +9,7 @@ const logits = () => golden.logits.map((r) => Float32Array.from(r));
 describe('js filters match mlx-lm', () => {
   for (const c of golden.filters) {
     it(`${c.filter} ${JSON.stringify(c.params)}`, () => {
-      const p = c.params;
-      const out =
-        c.filter === 'topK'
-          ? applyTopK(logprobs(), p.topK)
-          : c.filter === 'topP'
-            ? applyTopP(logprobs(), p.topP)
-            : c.filter === 'minP'
-              ? applyMinP(logprobs(), p.minP, p.minTokensToKeep)
-              : applyXtc(logprobs(), p.xtcProbability, p.xtcThreshold, p.xtcSpecialTokens);
+      const out = applyFilterCase(c, logprobs(), { topK: applyTopK, topP: applyTopP, minP: applyMinP, xtc: applyXtc });
       expectRowsClose(out, c.output, expect);
     });
   }

@@ -2,7 +2,7 @@
 import * as mx from '@mlxn/core';
 import { describe, expect, it } from 'vitest';
 import { applyMinP, applyTopK, applyTopP, applyXtc, makeLogitsProcessors, makeSampler } from '../src/index.js';
-import { expectRowsClose, golden } from './golden.js';
+import { applyFilterCase, expectRowsClose, golden } from './golden.js';
 
 const logprobs = () => mx.array(golden.logprobs, { dtype: 'float32' });
 const rows = (a: mx.Array) => a.tolist() as number[][];
@@ -10,15 +10,7 @@ const rows = (a: mx.Array) => a.tolist() as number[][];
 describe('filters match mlx-lm', () => {
   for (const c of golden.filters) {
     it(`${c.filter} ${JSON.stringify(c.params)}`, () => {
-      const p = c.params;
-      const out =
-        c.filter === 'topK'
-          ? applyTopK(logprobs(), p.topK)
-          : c.filter === 'topP'
-            ? applyTopP(logprobs(), p.topP)
-            : c.filter === 'minP'
-              ? applyMinP(logprobs(), p.minP, p.minTokensToKeep)
-              : applyXtc(logprobs(), p.xtcProbability, p.xtcThreshold, p.xtcSpecialTokens);
+      const out = applyFilterCase(c, logprobs(), { topK: applyTopK, topP: applyTopP, minP: applyMinP, xtc: applyXtc });
       expect(out.shape).toEqual([3, 16]);
       expectRowsClose(rows(out), c.output, expect);
     });
