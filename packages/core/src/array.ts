@@ -13,7 +13,7 @@ import * as mm from './ops/matmul.js';
 import * as red from './ops/reduce.js';
 import * as sh from './ops/shape.js';
 import { KEPT, registerArrayClass, track } from './scope.js';
-import type { ArrayLike, AxisOptions, IndexSpec, Scalar } from './types.js';
+import type { ArrayLike, AxisOptions, IndexSpec } from './types.js';
 
 /** The TypedArray that holds values of each dtype when read back. */
 export type TypedArrayFor<D extends Dtype> = D extends 'bool' | 'uint8'
@@ -176,7 +176,8 @@ export class Array {
     if (from.dtypeCode !== this.dtypeCode || from.shape.join() !== this.#dims().join()) {
       throw new TypeError(`adoptStorage: ${from.dtype}[${from.shape}] cannot replace ${this.dtype}[${this.#dims()}]`);
     }
-    const h = from.detachHandle()!;
+    const h = from.detachHandle();
+    if (h === null) throw new TypeError('adoptStorage: the source array is disposed');
     const wasFinalizable = this.#finalizable;
     if (wasFinalizable) {
       finalizer.unregister(this);
@@ -522,8 +523,6 @@ export async function waitAvailable(h: NativeArray): Promise<void> {
   }
   native.wait(h); // raises any error the asynchronous evaluation hit
 }
-
-export type { Scalar };
 
 /**
  * @internal Intermediate native handles that never become user-visible Arrays: collect them

@@ -57,6 +57,7 @@ function argnumList(argnums: number | number[], what: string): number[] {
 export function valueAndGrad<F extends Fn>(fn: F, argnums: number | number[] = 0) {
   checkFn(fn, 'valueAndGrad');
   const nums = argnumList(argnums, 'valueAndGrad');
+  // biome-ignore lint/suspicious/noExplicitAny: the gradients mirror whichever arguments `argnums` picks at run time, which a type cannot follow; callers index them freely
   return (...args: Parameters<F>): [ReturnType<F>, any] => {
     for (const n of nums) {
       if (n >= args.length) throw new TypeError(`valueAndGrad: argnum ${n} is out of range for ${args.length} argument(s)`);

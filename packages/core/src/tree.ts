@@ -5,8 +5,6 @@
  */
 import { Array } from './array.js';
 
-export type Tree = Array | { [key: string]: Tree } | Tree[] | unknown;
-
 /** The arrays in a tree, in a stable order (object keys in insertion order). */
 export function treeFlatten(tree: unknown): Array[] {
   const out: Array[] = [];
@@ -49,14 +47,17 @@ export function treeFlattenWithPaths(tree: unknown, prefix = ''): [string, Array
   const out: [string, Array][] = [];
   const walk = (t: unknown, path: string) => {
     if (t instanceof Array) out.push([path, t]);
-    else if (globalThis.Array.isArray(t)) t.forEach((v, i) => walk(v, path ? `${path}.${i}` : `${i}`));
+    else if (globalThis.Array.isArray(t))
+      t.forEach((v, i) => {
+        walk(v, path ? `${path}.${i}` : `${i}`);
+      });
     else if (isPlainObject(t)) for (const [k, v] of Object.entries(t)) walk(v, path ? `${path}.${k}` : k);
   };
   walk(tree, prefix);
   return out;
 }
 
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
+function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (v === null || typeof v !== 'object') return false;
   const proto = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;

@@ -71,7 +71,7 @@ function matcher(filter: TensorFilter | undefined): (name: string) => boolean {
 // `__proto__` (or `constructor`) is an ordinary entry and can never reach Object.prototype.
 function toCheckpoint(loaded: { names: string[]; arrays: NativeArray[]; metadata: Record<string, string> }, into: Checkpoint) {
   loaded.names.forEach((n, i) => {
-    into.arrays[n] = wrap(loaded.arrays[i]!);
+    into.arrays[n] = wrap(loaded.arrays[i]);
   });
   if (Object.keys(into.metadata).length === 0) for (const [k, v] of Object.entries(loaded.metadata)) into.metadata[k] = v;
 }
@@ -123,9 +123,10 @@ function loadInto(full: string, filter: TensorFilter | undefined): Checkpoint {
       const byFile = new Map<string, string[]>();
       names.forEach((n, i) => {
         if (!match(n)) return;
-        const f = files[i]!;
-        if (!byFile.has(f)) byFile.set(f, []);
-        byFile.get(f)!.push(n);
+        const f = files[i];
+        const wanted = byFile.get(f);
+        if (wanted) wanted.push(n);
+        else byFile.set(f, [n]);
       });
       for (const [file, wanted] of byFile) {
         if (!existsSync(file)) throw new Error(`${index}: shard ${file} (named by the index) does not exist`);
@@ -146,8 +147,8 @@ function loadInto(full: string, filter: TensorFilter | undefined): Checkpoint {
     loaded.names.forEach((n, i) => {
       if (match(n)) {
         keep.names.push(n);
-        keep.arrays.push(loaded.arrays[i]!);
-      } else native.release(loaded.arrays[i]!);
+        keep.arrays.push(loaded.arrays[i]);
+      } else native.release(loaded.arrays[i]);
     });
     toCheckpoint(keep, out);
     return out;

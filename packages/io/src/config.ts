@@ -21,6 +21,8 @@ export interface ReadConfigOptions {
 /** Defaults of `ReadConfigOptions`. */
 export const CONFIG_FILE_LIMITS = Object.freeze({ maxBytes: 16 * 2 ** 20, maxDepth: 64 });
 
+async function readJson(file: string, required: true, options: ReadConfigOptions): Promise<Record<string, unknown>>;
+async function readJson(file: string, required: false, options: ReadConfigOptions): Promise<Record<string, unknown> | undefined>;
 async function readJson(file: string, required: boolean, options: ReadConfigOptions): Promise<Record<string, unknown> | undefined> {
   const maxBytes = options.maxBytes ?? CONFIG_FILE_LIMITS.maxBytes;
   const maxDepth = options.maxDepth ?? CONFIG_FILE_LIMITS.maxDepth;
@@ -54,7 +56,7 @@ const READ_CONFIG_OPTIONS: readonly string[] = ['maxBytes', 'maxDepth'] satisfie
 export async function readConfig(folder: string, options: ReadConfigOptions = {}): Promise<ModelConfig> {
   checkOptionKeys(options, READ_CONFIG_OPTIONS, 'readConfig');
   const dir = resolve(folder);
-  const config = (await readJson(join(dir, 'config.json'), true, options))!;
+  const config = await readJson(join(dir, 'config.json'), true, options);
   const generationConfig = await readJson(join(dir, 'generation_config.json'), false, options);
   return generationConfig ? { config, generationConfig } : { config };
 }

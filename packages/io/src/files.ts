@@ -4,7 +4,7 @@
 // returns at once, and the opened handle is checked with fstat (checking the path first and
 // opening it second would leave a window in which it could be swapped).
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats, statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 
 export interface ReadFileLimits {
   /** The largest file accepted, in bytes. */
@@ -86,7 +86,7 @@ export function readTextFileSync(file: string, limits: ReadFileLimits): string {
 
 /** `readTextFileSync`, asynchronously. */
 export async function readTextFile(file: string, limits: ReadFileLimits): Promise<string> {
-  let handle;
+  let handle: FileHandle;
   try {
     handle = await open(file, OPEN_FLAGS);
   } catch (e) {

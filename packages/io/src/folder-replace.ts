@@ -48,7 +48,7 @@ const HIDDEN = /^\.(.+)\.(tmp|new|old|del)-(\d+)-([0-9a-z][0-9a-z-]*)$/;
 const MARKED_ID = /^[0-9a-z]+-([0-9a-f]+)-([0-9a-f]{8})-([0-9a-f]+)$/;
 
 /** Who wrote a hidden name, beyond its PID (Linux; see `writerRunning`). */
-export interface WriterMark {
+interface WriterMark {
   /** Start time of the process, in clock ticks after boot (field 22 of /proc/PID/stat). */
   start: number;
   /** The first 8 hex digits of the boot id (/proc/sys/kernel/random/boot_id). */
@@ -71,7 +71,7 @@ let counter = 0;
 
 /** A process that cannot be seen (another PID namespace or machine) counts as running while
  * what it left changes this recently. */
-export const UNSEEN_WRITER_GRACE_MS = 60 * 60 * 1000;
+const UNSEEN_WRITER_GRACE_MS = 60 * 60 * 1000;
 
 /** Field 22 of /proc/PID/stat (the start time), or undefined where it cannot be read. */
 function startTimeOf(pid: number | 'self'): number | undefined {
@@ -93,7 +93,7 @@ function startTimeOf(pid: number | 'self'): number | undefined {
 let ownMark: WriterMark | null | undefined;
 
 /** This process's mark, or null where /proc does not give one. Read once. */
-export function processMark(): WriterMark | null {
+function processMark(): WriterMark | null {
   if (ownMark !== undefined) return ownMark;
   ownMark = null;
   try {
@@ -122,9 +122,9 @@ export function hiddenName(name: string, kind: HiddenKind): string {
 export function parseHiddenName(name: string): HiddenEntry | null {
   const m = HIDDEN.exec(name);
   if (!m) return null;
-  const h: HiddenEntry = { name: m[1]!, kind: m[2] as HiddenKind, pid: Number(m[3]) };
-  const mark = MARKED_ID.exec(m[4]!);
-  if (mark) h.mark = { start: Number.parseInt(mark[1]!, 16), boot: mark[2]!, ns: Number.parseInt(mark[3]!, 16) };
+  const h: HiddenEntry = { name: m[1], kind: m[2] as HiddenKind, pid: Number(m[3]) };
+  const mark = MARKED_ID.exec(m[4]);
+  if (mark) h.mark = { start: Number.parseInt(mark[1], 16), boot: mark[2], ns: Number.parseInt(mark[3], 16) };
   return h;
 }
 
@@ -211,7 +211,7 @@ export function removeStaleTempFiles(file: string): void {
   const { parent, name, entries } = listing;
   for (const entry of entries) {
     const h = parseHiddenName(entry);
-    if (!h || h.kind !== 'tmp' || h.name !== name) continue;
+    if (h?.kind !== 'tmp' || h.name !== name) continue;
     const path = join(parent, entry);
     if (writerRunning(h, path)) continue;
     try {
@@ -293,10 +293,10 @@ export function recoverFolder(target: string, isComplete?: (folder: string) => b
   const listing = siblingsOf(target);
   if (listing === undefined) return;
   const { full, parent, name, entries } = listing;
-  const mine = entries
-    .map((e) => ({ e, h: parseHiddenName(e) }))
-    .filter((x) => x.h !== null && x.h.name === name && isDir(join(parent, x.e)))
-    .map((x) => ({ path: join(parent, x.e), ...x.h! }));
+  const mine = entries.flatMap((e) => {
+    const h = parseHiddenName(e);
+    return h !== null && h.name === name && isDir(join(parent, e)) ? [{ path: join(parent, e), ...h }] : [];
+  });
   if (mine.length === 0) return;
   try {
     recoverEntries(full, mine, isComplete);
@@ -440,11 +440,12 @@ export function recoverFolders(dir: string, accept: (name: string) => boolean, i
   for (const e of entries) {
     const h = parseHiddenName(e);
     if (h === null) continue;
+    const inner = parseHiddenName(h.name);
     if (accept(h.name)) names.add(h.name);
-    else if (parseHiddenName(h.name) !== null) {
+    else if (inner !== null) {
       const p = join(dir, e);
       // A temporary of a temporary (a folder saved into a checkpoint being written).
-      if (isLeftover(p, h) && isLeftover(join(dir, h.name), parseHiddenName(h.name)!) && isDir(p)) {
+      if (isLeftover(p, h) && isLeftover(join(dir, h.name), inner) && isDir(p)) {
         rmSync(p, { recursive: true, force: true });
       }
     }

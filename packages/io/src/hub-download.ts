@@ -527,7 +527,7 @@ export async function ensureHubSnapshot(id: string, options: HubDownloadOptions 
   if (cached !== undefined && snapshotHasModel(cached)) return cached;
   if (isHubOffline(env)) {
     if (cached !== undefined) return cached; // what there is; the loader says what is missing
-    throw cacheError!;
+    throw cacheError;
   }
   // A malformed id or revision is not worth a request.
   if (cacheError !== undefined && !/is not in the Hugging Face cache/.test(cacheError.message)) throw cacheError;

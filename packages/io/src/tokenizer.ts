@@ -103,7 +103,7 @@ export class Tokenizer {
     this.#config = JSON.parse(n.configJson()) as Record<string, unknown>;
     const { named, extra } = n.specialTokens();
     const tok = (key: string): SpecialToken | undefined =>
-      named[key] === undefined ? undefined : { text: named[key]!, id: n.tokenToId(named[key]!) ?? undefined };
+      named[key] === undefined ? undefined : { text: named[key], id: n.tokenToId(named[key]) ?? undefined };
     this.bos = tok('bos');
     this.eos = tok('eos');
     this.pad = tok('pad');

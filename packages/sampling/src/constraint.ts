@@ -31,8 +31,8 @@ const MAX_JSON_DEPTH = 128;
  */
 export function checkJsonDepth(value: unknown, what: string, limit = MAX_JSON_DEPTH): void {
   const stack: Array<[unknown, number]> = [[value, 1]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [v, depth] = top;
     if (v === null || typeof v !== 'object') continue;
     if (depth > limit) throw new ConstraintError(`${what} nests too deeply (more than ${limit} levels of JSON)`);
     for (const child of Array.isArray(v) ? v : Object.values(v))

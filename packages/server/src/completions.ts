@@ -85,7 +85,11 @@ export async function handleCompletion(ctx: HandlerContext, body: unknown, res: 
       if (run.signal.aborted) return;
       const pieces = tokens.map((t) => ctx.tokenTexts.get(t).token);
       const starts: number[] = [];
-      pieces.reduce((at, piece) => (starts.push(at), at + piece.length), 0);
+      let at = 0;
+      for (const piece of pieces) {
+        starts.push(at);
+        at += piece.length;
+      }
       const topOf = (pairs: Array<[number, number]>) => Object.fromEntries(pairs.map(([tid, v]) => [ctx.tokenTexts.get(tid).token, v]));
       echoLogprobs = {
         tokens: pieces,
@@ -107,9 +111,9 @@ export async function handleCompletion(ctx: HandlerContext, body: unknown, res: 
 
   if (stream) openEventStream(res, ctx);
   if (stream && echo) {
-    texts.forEach((_, i) =>
-      sendEvent(res, chunk([{ index: i, text: echoText, logprobs: echoLogprobs, finish_reason: maxTokens === 0 ? 'length' : null }])),
-    );
+    for (let i = 0; i < texts.length; i++) {
+      sendEvent(res, chunk([{ index: i, text: echoText, logprobs: echoLogprobs, finish_reason: maxTokens === 0 ? 'length' : null }]));
+    }
   }
   const onEvent = (i: number, e: RowEvent) => {
     if (e.type === 'error') return;

@@ -27,7 +27,7 @@ import { BatchKVCache, type KVCache } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { forgetScheduled, readScheduled, type ScheduledRead, scheduleEval, scheduleForRead, useEvalThread } from '@mlxn/core/internal';
 import type { StreamingDetokenizer } from '@mlxn/io';
-import { type FinishReason, type GenerationModel, type GenerationPlan, StopStrings } from '@mlxn/models-qwen3';
+import { type FinishReason, type GenerationModel, StopStrings } from '@mlxn/models-qwen3';
 import { checkTokenId } from '@mlxn/sampling';
 import { PrefixCache } from './prefix-cache.js';
 import {
@@ -288,6 +288,12 @@ export class Scheduler {
     this.#inputs = null;
   }
 
+  /** The running batch's caches and next inputs; only asked for while rows are active. */
+  #batch(): { caches: BatchKVCache[]; inputs: mx.Array } {
+    if (this.#caches === null || this.#inputs === null) throw new Error('the scheduler has no running batch');
+    return { caches: this.#caches, inputs: this.#inputs };
+  }
+
   /** Replaces the next step's inputs, releasing the old ones unless a queued step still reads them. */
   #setInputs(next: mx.Array): void {
     const old = this.#inputs;
@@ -307,10 +313,10 @@ export class Scheduler {
       this.#reset();
       return;
     }
-    const caches = this.#caches!;
+    const { caches, inputs: before } = this.#batch();
     const inputs = mx.tidy(() => {
       for (const c of caches) c.filter(keep);
-      return mx.keep(mx.take(this.#inputs!, mx.array(keep, 'int32'), 0));
+      return mx.keep(mx.take(before, mx.array(keep, 'int32'), 0));
     });
     this.#setInputs(inputs);
   }
@@ -326,12 +332,13 @@ export class Scheduler {
     const candidates = this.#pending.splice(0, Math.min(this.#prefillBatch, this.#maxBatch - this.#active.length));
     const cache = this.#prefixCache;
     const hitRow = cache === null ? undefined : candidates.find((r) => r.prompt.length > 1 && cache.cachedLength(r.prompt) > 0);
-    const rows = hitRow !== undefined ? [hitRow] : similarLengths(candidates).at(-1)!;
+    const rows = hitRow !== undefined ? [hitRow] : (similarLengths(candidates).at(-1) ?? []);
     this.#pending.unshift(...candidates.filter((r) => !rows.includes(r)));
     let caches: BatchKVCache[];
     try {
       if (hitRow !== undefined) {
-        const hit = cache!.lookup(hitRow.prompt)!;
+        const hit = cache?.lookup(hitRow.prompt);
+        if (!hit) throw new Error('the prefix cache no longer holds the prefix it matched a moment ago');
         caches = await this.#timedAsync('prefill', () => this.#continuePrefix(hitRow, hit.length, hit.caches));
       } else {
         caches = await this.#timedAsync('prefill', () => this.#prefill(rows));
@@ -349,6 +356,7 @@ export class Scheduler {
       this.#setInputs(mx.keep(last));
     } else {
       const running = this.#caches;
+      const before = this.#inputs;
       // In a tidy: extend's padded copies of the keys and values are released at once, not
       // when the garbage collector gets to them (the caches keep what they hold).
       const grown = this.#timed('join', () =>
@@ -357,7 +365,7 @@ export class Scheduler {
             running[l].extend(caches[l]);
             caches[l].dispose();
           }
-          return mx.keep(mx.concatenate([this.#inputs!, last]));
+          return mx.keep(mx.concatenate([before, last]));
         }),
       );
       last.dispose();
@@ -373,7 +381,7 @@ export class Scheduler {
    * step of 256 positions.
    */
   #reserve(): void {
-    const caches = this.#caches!;
+    const { caches } = this.#batch();
     const end = caches[0].idx + Math.max(...this.#active.map((r) => r.maxTokens - r.completion)) + 1;
     if (end <= 2 ** 30) for (const c of caches) c.reserve(end);
   }
@@ -527,8 +535,8 @@ export class Scheduler {
       out = this.#timed('build', () =>
         buildDecodeStep(
           this.#model,
-          this.#caches!,
-          this.#inputs!,
+          this.#batch().caches,
+          this.#batch().inputs,
           rows.map(
             (row): StepRow => ({
               plan: row.request.plan,

@@ -274,27 +274,54 @@ export async function createServer(options: ServerOptions): Promise<MlxnServer> 
       return;
     }
     if (path === '/health') {
-      if (req.method !== 'GET') return fail(new ApiError(405, `${req.method} is not allowed on ${path}`));
+      if (req.method !== 'GET') {
+        fail(new ApiError(405, `${req.method} is not allowed on ${path}`));
+        return;
+      }
       const st = scheduler.stats;
-      return ctx.sendJson(res, 200, { status: closing ? 'closing' : 'ok', model: modelId, running: st.running, waiting: st.waiting });
+      ctx.sendJson(res, 200, { status: closing ? 'closing' : 'ok', model: modelId, running: st.running, waiting: st.waiting });
+      return;
     }
-    if (!path.startsWith('/v1/')) return fail(new ApiError(404, `no route ${req.method} ${path}`, 'not_found_error', null, 'unknown_url'));
+    if (!path.startsWith('/v1/')) {
+      fail(new ApiError(404, `no route ${req.method} ${path}`, 'not_found_error', null, 'unknown_url'));
+      return;
+    }
     if (!authorized(req)) {
       res.setHeader('WWW-Authenticate', 'Bearer');
-      return fail(new ApiError(401, 'Incorrect API key provided', 'authentication_error', null, 'invalid_api_key'));
+      fail(new ApiError(401, 'Incorrect API key provided', 'authentication_error', null, 'invalid_api_key'));
+      return;
     }
     if (path === '/v1/models' || path.startsWith('/v1/models/')) {
-      if (req.method !== 'GET') return fail(new ApiError(405, `${req.method} is not allowed on ${path}`));
+      if (req.method !== 'GET') {
+        fail(new ApiError(405, `${req.method} is not allowed on ${path}`));
+        return;
+      }
       const card = { id: modelId, object: 'model', created, owned_by: 'mlxn' };
-      if (path === '/v1/models') return ctx.sendJson(res, 200, { object: 'list', data: [card] });
+      if (path === '/v1/models') {
+        ctx.sendJson(res, 200, { object: 'list', data: [card] });
+        return;
+      }
       const id = decodeURIComponent(path.slice('/v1/models/'.length));
-      if (id !== modelId) return fail(new ApiError(404, `The model '${id}' does not exist`, 'not_found_error', 'model', 'model_not_found'));
-      return ctx.sendJson(res, 200, card);
+      if (id !== modelId) {
+        fail(new ApiError(404, `The model '${id}' does not exist`, 'not_found_error', 'model', 'model_not_found'));
+        return;
+      }
+      ctx.sendJson(res, 200, card);
+      return;
     }
     const endpoint = path === '/v1/chat/completions' ? handleChat : path === '/v1/completions' ? handleCompletion : null;
-    if (endpoint === null) return fail(new ApiError(404, `no route ${req.method} ${path}`, 'not_found_error', null, 'unknown_url'));
-    if (req.method !== 'POST') return fail(new ApiError(405, `${req.method} is not allowed on ${path}; use POST`));
-    if (closing) return fail(new ApiError(503, 'the server is shutting down', 'server_error'));
+    if (endpoint === null) {
+      fail(new ApiError(404, `no route ${req.method} ${path}`, 'not_found_error', null, 'unknown_url'));
+      return;
+    }
+    if (req.method !== 'POST') {
+      fail(new ApiError(405, `${req.method} is not allowed on ${path}; use POST`));
+      return;
+    }
+    if (closing) {
+      fail(new ApiError(503, 'the server is shutting down', 'server_error'));
+      return;
+    }
 
     generation = true;
     const controller = new AbortController();

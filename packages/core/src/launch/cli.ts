@@ -27,7 +27,7 @@ function fail(message: string): never {
 }
 
 async function main(): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
       allowPositionals: true,

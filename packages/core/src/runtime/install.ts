@@ -21,7 +21,7 @@ export interface InstallOptions {
 }
 
 /** One line per pin, sorted: what the completeness stamp records. */
-export function pinDigest(wheels: readonly PinnedWheel[]): string {
+function pinDigest(wheels: readonly PinnedWheel[]): string {
   return createHash('sha256')
     .update(
       wheels
@@ -100,12 +100,14 @@ export function installWheels(opts: InstallOptions): 'installed' | 'present' {
 }
 
 /** Streams the file: the largest pinned wheel is half a gigabyte. */
-export function sha256File(path: string): string {
+function sha256File(path: string): string {
   const hash = createHash('sha256');
   const buf = Buffer.allocUnsafe(8 << 20);
   const fd = openSync(path, 'r');
   try {
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
+    for (let n = readSync(fd, buf, 0, buf.length, null); n > 0; n = readSync(fd, buf, 0, buf.length, null)) {
+      hash.update(buf.subarray(0, n));
+    }
   } finally {
     closeSync(fd);
   }

@@ -29,7 +29,7 @@ export function checkedMax(row: Float32Array, what: string): number {
     if (v > m) {
       m = v;
       if (v === Number.POSITIVE_INFINITY) throw nonFiniteError(what, i, v);
-    } else if (v !== v) {
+    } else if (Number.isNaN(v)) {
       throw nonFiniteError(what, i, v);
     }
   }
@@ -102,10 +102,13 @@ export function xtcKept(row: Float32Array, kept: Kept, threshold: number, specia
   return union(out, { indices: extra, count: extra.length });
 }
 
+/** The kept indices written out (`null` stands for every entry, 0 to count - 1). */
+const indicesOf = (k: Kept): Int32Array => k.indices ?? Int32Array.from({ length: k.count }, (_, i) => i);
+
 /** Union of two kept sets (ascending, possibly overlapping). */
 function union(a: Kept, b: Kept): Kept {
-  const ai = a.indices!;
-  const bi = b.indices!;
+  const ai = indicesOf(a);
+  const bi = indicesOf(b);
   const out = new Int32Array(a.count + b.count);
   let i = 0;
   let j = 0;

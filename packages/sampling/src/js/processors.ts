@@ -98,7 +98,8 @@ export function makeLogitBias(bias: NonNullable<LogitsProcessorOptions['logitBia
 export function makeLogitsProcessors(options: LogitsProcessorOptions = {}): JsLogitsProcessor[] {
   const plan = planProcessors(options);
   const out: JsLogitsProcessor[] = [];
-  if (plan.logitBias) out.push(makeLogitBias(new Map(plan.logitBias.ids.map((id, i) => [id, plan.logitBias!.values[i]]))));
+  const bias = plan.logitBias;
+  if (bias) out.push(makeLogitBias(new Map(bias.ids.map((id, i) => [id, bias.values[i]]))));
   for (const { kind, penalty, contextSize } of plan.penalties) out.push(makePenalty(kind, penalty, contextSize));
   return out;
 }

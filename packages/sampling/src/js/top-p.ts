@@ -124,7 +124,7 @@ export function maxAndHistogram(row: Float32Array, what: string): number {
   for (let i = 0; i < row.length; i++) {
     const v = row[i];
     if (v > m) m = v;
-    else if (v !== v && bad < 0) bad = i;
+    else if (Number.isNaN(v) && bad < 0) bad = i;
     const b = bits[i];
     countByBucket[b < 0 ? b >>> 16 : 0x7fff - (b >>> 16)]++;
   }
