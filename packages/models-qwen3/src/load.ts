@@ -20,7 +20,7 @@ import {
 import { recoverFolder, recoverFolderSave } from '@mlxn/io/internal';
 import { parseQwen3Config, type Qwen3Config, type Qwen3ConfigLimits, resolveConfigLimits } from './config.js';
 import { checkConfigAgainstWeights } from './config-check.js';
-import { type ParsedGenerationConfig, parseGenerationConfig } from './generation-config.js';
+import { type ParsedGenerationConfig, parseGenerationConfig } from './lm/generation-config.js';
 import { Qwen3 } from './model.js';
 import { quantizeLikeCheckpoint, quantizeModel } from './quantization.js';
 import { sanitize } from './sanitize.js';

@@ -14,16 +14,31 @@ import {
   quantizedScaledDotProductAttention,
 } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
-import type { Tokenizer } from '@mlxn/io';
-import { Embedding, initializeRope, Linear, Module, QuantizedEmbedding, QuantizedLinear, RMSNorm, RoPE, swiglu, YarnRoPE } from '@mlxn/nn';
+import type { ChatMessage, Tokenizer } from '@mlxn/io';
+import {
+  Embedding,
+  initializeRope,
+  Linear,
+  Module,
+  type QuantizedEmbedding,
+  type QuantizedLinear,
+  RMSNorm,
+  type RoPE,
+  swiglu,
+  type YarnRoPE,
+} from '@mlxn/nn';
 import { isSparseLayer, type Qwen3Config } from './config.js';
 import { fuseProjections } from './fused-projections.js';
-import type { GenerationDefaults, ParsedGenerationConfig } from './generation-config.js';
+import { type BatchGenerateOptions, type BatchPrompt, type BatchResults, batchGenerate } from './lm/batch.js';
+import type { ChatOptions, ChatPart, ChatResult } from './lm/chat.js';
+import { type GenerationChunk, type GenerationResult, generate, stream } from './lm/generate.js';
+import type { GenerationDefaults, ParsedGenerationConfig } from './lm/generation-config.js';
+import { type CompletionLogprobsOptions, completionLogprobs, type TokenLogprobs } from './lm/logprobs.js';
+import type { GenerateOptions, Prompt } from './lm/options.js';
 import { type LoadOptions, loadQwen3 } from './load.js';
-import { type CompletionLogprobsOptions, completionLogprobs, type TokenLogprobs } from './logprobs.js';
-import type { GenerationMethods } from './methods.js';
 import { Qwen3SparseMoeBlock } from './moe.js';
 import { nativeForward } from './native-forward.js';
+import { chat, chatStream } from './qwen3-chat.js';
 import { type SaveOptions, saveQwen3 } from './save.js';
 
 /**
@@ -111,7 +126,7 @@ export class Qwen3Attention extends Module {
     const heads = (t: mx.Array, n: number) => mx.transpose(mx.reshape(t, [b, l, n, hd]), [0, 2, 1, 3]);
     let q = mx.transpose(this.qNorm.forward(mx.reshape(this.qProj.forward(x), [b, l, this.nHeads, hd])), [0, 2, 1, 3]);
     let k = mx.transpose(this.kNorm.forward(mx.reshape(this.kProj.forward(x), [b, l, this.nKvHeads, hd])), [0, 2, 1, 3]);
-    let v = heads(this.vProj.forward(x), this.nKvHeads);
+    const v = heads(this.vProj.forward(x), this.nKvHeads);
     let out: mx.Array;
     if (cache) {
       // A number for single-sequence caches, a per-row [B] array for BatchKVCache.
@@ -261,10 +276,6 @@ export interface Qwen3Extras {
   folder?: string;
 }
 
-// The generation methods (stream, generate, chat, chatStream, batchGenerate) are installed on the
-// prototype by methods.ts; this merge gives them to the class's type, in the built .d.ts too.
-export interface Qwen3 extends GenerationMethods {}
-
 /**
  * A Qwen3 or Qwen3-MoE causal language model: `model` (embeddings, layers, norm) and, when the
  * embeddings are not tied, `lmHead`. Build one with `Qwen3.load(folderOrHubId)`, or `new Qwen3(config)`
@@ -398,5 +409,36 @@ export class Qwen3 extends Module {
   /** The output head: `lmHead`, or the embedding table when tied. */
   logitsFromHidden(h: mx.Array): mx.Array {
     return this.lmHead ? this.lmHead.forward(h) : this.model.embedTokens.asLinear(h);
+  }
+
+  /**
+   * Streams a generation as chunks `{ text, token, finishReason, ... }`; breaking out of the
+   * loop stops it and frees its memory.
+   *
+   * @example
+   * for await (const c of model.stream([{ role: 'user', content: 'Hi' }], { maxTokens: 64 })) process.stdout.write(c.text);
+   */
+  stream(prompt: Prompt, options?: GenerateOptions): AsyncGenerator<GenerationChunk, void, undefined> {
+    return stream(this, prompt, options, 'Qwen3.stream');
+  }
+
+  /** Generates to the end: `{ text, tokens, finishReason, usage, ... }`. */
+  generate(prompt: Prompt, options?: GenerateOptions): Promise<GenerationResult> {
+    return generate(this, prompt, options, 'Qwen3.generate');
+  }
+
+  /** A chat reply split into `text`, `reasoning`, `toolCalls` and `invalidToolCalls`. */
+  chat(messages: readonly ChatMessage[], options?: ChatOptions): Promise<ChatResult> {
+    return chat(this, messages, options);
+  }
+
+  /** A chat reply as parts while they arrive (`reasoning`, `text`, `toolCall`, ..., `done`). */
+  chatStream(messages: readonly ChatMessage[], options?: ChatOptions): AsyncGenerator<ChatPart, void, undefined> {
+    return chatStream(this, messages, options);
+  }
+
+  /** Batched generation with continuous batching; results in prompt order. */
+  batchGenerate(prompts: readonly BatchPrompt[], options?: BatchGenerateOptions): Promise<BatchResults> {
+    return batchGenerate(this, prompts, options);
   }
 }

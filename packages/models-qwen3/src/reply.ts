@@ -3,27 +3,7 @@
  * the parser in `crates/mlxn-qwen3/src/reply.rs`, whole or incrementally.
  */
 import { native } from '@mlxn/core/internal';
-
-/** A well-formed tool call. */
-export interface ToolCall {
-  name: string;
-  arguments: Record<string, unknown>;
-  /** The text between `<tool_call>` and `</tool_call>`, as generated. */
-  raw: string;
-}
-
-/** A `<tool_call>` block that could not be decoded, with the reason (never dropped silently). */
-export interface InvalidToolCall {
-  raw: string;
-  error: string;
-}
-
-/** One piece of a reply as the parser recognises it. */
-export type ReplyPart =
-  | { type: 'reasoning'; text: string }
-  | { type: 'text'; text: string }
-  | { type: 'toolCall'; toolCall: ToolCall }
-  | { type: 'invalidToolCall'; invalidToolCall: InvalidToolCall };
+import type { InvalidToolCall, ReplyPart, ToolCall } from './lm/reply-format.js';
 
 /** A whole reply, parsed. */
 export interface ParsedReply {

@@ -14,7 +14,8 @@ import { type AttentionMask, attentionMask } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
 import type { ParamDict } from '@mlxn/nn';
-import { type CheckpointableModel, isCheckpointable } from './checkpointing.js';
+import { isCheckpointable } from './lm/checkpointing.js';
+import type { CheckpointableModel } from './lm/model-interface.js';
 import { Qwen3SparseMoeBlock } from './moe.js';
 
 export interface LoadBalancingLossOptions {
@@ -282,7 +283,7 @@ export function checkpointedValueAndGradWithRouterLoss(
       mx.eval(v, gh, gl);
       return [v, gh, gl];
     } finally {
-      headParts.forEach(([, p], k) => p.update(headTrees[k]));
+      for (const [k, [, p]] of headParts.entries()) p.update(headTrees[k]);
     }
   });
   let off = 0;

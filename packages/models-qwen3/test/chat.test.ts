@@ -1,10 +1,10 @@
 // Chat: the reply parser (crates/mlxn-qwen3/src/reply.rs) through its bindings, and chat /
 // chatStream end to end with the real Qwen3 chat template and scripted replies.
 import { beforeAll, describe, expect, it } from 'vitest';
-import '../src/methods.js';
-import type { ChatPart } from '../src/chat.js';
+import type { ChatPart } from '../src/lm/chat.js';
+import type { ReplyPart } from '../src/lm/reply-format.js';
 import type { Qwen3 } from '../src/model.js';
-import { parseReply, promptOpensThinking, ReplyParser, type ReplyPart } from '../src/reply.js';
+import { parseReply, promptOpensThinking, ReplyParser } from '../src/reply.js';
 import { scripted, tinyQwen3 } from './generate-helpers.js';
 
 const WEATHER_TOOL = {

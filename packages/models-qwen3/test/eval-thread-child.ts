@@ -1,6 +1,5 @@
 // Prints the greedy tokens and log-probabilities of generate and batchGenerate on the tiny
 // model, for eval-thread.test.ts to compare with and without the evaluation thread.
-import '../src/methods.js';
 import { tinyQwen3 } from './generate-helpers.js';
 
 const model = tinyQwen3(3);

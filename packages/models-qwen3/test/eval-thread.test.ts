@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { evalThreadReady, useEvalThread } from '@mlxn/core/internal';
 import { describe, expect, it } from 'vitest';
-import '../src/methods.js';
 import { tinyQwen3 } from './generate-helpers.js';
 
 const root = join(import.meta.dirname, '../../..');

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { type KVCache, loadPromptCache, QuantizedKVCache, RotatingKVCache, savePromptCache } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type GenerationChunk, promptCacheTokens } from '../src/generate.js';
-import '../src/methods.js';
+import type { GenerationChunk } from '../src/lm/generate.js';
+import { promptCacheTokens } from '../src/lm/prompt-cache.js';
 import type { Qwen3 } from '../src/model.js';
 import { scripted, tinyQwen3 } from './generate-helpers.js';
 
@@ -101,7 +101,7 @@ describe('stream and generate', () => {
     const r = await model.generate(promptIds, {
       maxTokens: 3,
       logitsProcessors: [scripted(script, promptIds.length)],
-      stop: [pieces[2] + 'zzz'],
+      stop: [`${pieces[2]}zzz`],
     });
     expect(r.text).toBe(pieces.slice(0, 3).join(''));
     expect(r.finishReason).toBe('length');
@@ -173,7 +173,7 @@ describe('stream and generate', () => {
     expect(reused.usage.cachedPromptTokens).toBe(promptIds.length + 5);
     const fresh = await model.generate(followUp, { maxTokens: 6, logprobs: true });
     expect(reused.tokens).toEqual(fresh.tokens);
-    reused.logprobs!.forEach((lp, i) => expect(Math.abs(lp - fresh.logprobs![i])).toBeLessThan(1e-4));
+    for (const [i, lp] of reused.logprobs!.entries()) expect(Math.abs(lp - fresh.logprobs![i])).toBeLessThan(1e-4);
     // A prompt that leaves the cached path: the cache is trimmed to the common prefix.
     const branch = [...promptIds.slice(0, 4), ...model.tokenizer!.encode(' cat sat')];
     const trimmed = await model.generate(branch, { maxTokens: 6, promptCache: cache });

@@ -3,7 +3,6 @@
 // or a wrong shape), and two generations writing one prompt cache at once.
 import * as mx from '@mlxn/core';
 import { describe, expect, it } from 'vitest';
-import '../src/methods.js';
 import { tinyQwen3 } from './generate-helpers.js';
 
 describe('custom samplers and logits processors are checked', () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { onInterrupt } from '../src/cli/interrupts.js';
 import { Qwen3 } from '../src/index.js';
-import { checkKeys } from '../src/options.js';
+import { checkKeys } from '../src/lm/options.js';
 import { saveQwen3 } from '../src/save.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mlxn-qwen3-keys-'));

@@ -4,8 +4,7 @@
 import { type KVCache, promptCacheTokens } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { GenerationChunk } from '../src/generate.js';
-import '../src/methods.js';
+import type { GenerationChunk } from '../src/lm/generate.js';
 import type { Qwen3 } from '../src/model.js';
 import { tinyQwen3 } from './generate-helpers.js';
 
@@ -34,7 +33,7 @@ describe('speculative decoding', () => {
       expect(r.tokens).toEqual(plain.tokens);
       expect(r.finishReason).toBe(plain.finishReason);
       expect(r.usage.completionTokens).toBe(24);
-      r.logprobs!.forEach((lp, i) => expect(Math.abs(lp - plain.logprobs![i])).toBeLessThan(1e-4));
+      for (const [i, lp] of r.logprobs!.entries()) expect(Math.abs(lp - plain.logprobs![i])).toBeLessThan(1e-4);
     }
   });
 

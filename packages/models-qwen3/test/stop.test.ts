@@ -1,6 +1,6 @@
 // Stop strings on streamed text: found across piece boundaries, never partly returned.
 import { describe, expect, it } from 'vitest';
-import { heldLength, StopStrings } from '../src/stop.js';
+import { heldLength, StopStrings } from '../src/lm/stop.js';
 
 /** Feeds the pieces and returns [emitted text, stopped]. */
 function run(stops: string[], pieces: string[]): [string, boolean] {

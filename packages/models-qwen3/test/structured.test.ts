@@ -2,9 +2,9 @@
 // constrain the reply (llguidance masks, applied by generate.ts's hook). The tiny model's free
 // output is random tokens, so a reply that parses and matches the schema is the constraint's.
 import { beforeAll, describe, expect, it } from 'vitest';
-import '../src/methods.js';
+import { standardSchema } from '../src/lm/structured.js';
 import type { Qwen3 } from '../src/model.js';
-import { standardSchema, toolCallGrammar } from '../src/structured.js';
+import { toolCallGrammar } from '../src/qwen3-chat.js';
 import { scripted, tinyQwen3 } from './generate-helpers.js';
 
 let model: Qwen3;

@@ -6,7 +6,7 @@
  */
 import { createInterface } from 'node:readline';
 import { type ChatMessage, readTextFileSync } from '@mlxn/io';
-import type { ChatOptions, ChatPart } from '../chat.js';
+import type { ChatOptions, ChatPart } from '../lm/chat.js';
 import type { Qwen3 } from '../model.js';
 import { type CommandSpec, flag, type ParsedArgs, UsageError } from './args.js';
 import { statsLine } from './generate.js';

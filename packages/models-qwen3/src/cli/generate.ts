@@ -3,8 +3,8 @@
  * stderr (with `--stats`) so the output can be piped. Ctrl-C stops generation (exit code 130).
  */
 import type { ChatMessage } from '@mlxn/io';
-import type { GenerationChunk } from '../generate.js';
-import type { GenerateOptions, Prompt } from '../options.js';
+import type { GenerationChunk } from '../lm/generate.js';
+import type { GenerateOptions, Prompt } from '../lm/options.js';
 import { type CommandSpec, flag, type ParsedArgs, UsageError } from './args.js';
 import { onInterrupt } from './interrupts.js';
 import { loadModel, REVISION_FLAG, resolveModelArg } from './model-folder.js';

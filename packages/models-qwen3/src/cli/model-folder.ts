@@ -8,14 +8,9 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { classifyModelSource, isHubOffline, isValidRevision } from '@mlxn/io';
 import { type LoadOptions, resolveModelFolder } from '../load.js';
-import { installGenerationMethods } from '../methods.js';
 import { Qwen3 } from '../model.js';
 import { type FlagSpec, UsageError } from './args.js';
 import { downloadProgressBar } from './progress-bar.js';
-
-// The package is marked free of side effects, so the bundler may drop a bare import of the
-// module that adds `stream`/`chat` to Qwen3; installing them explicitly keeps them.
-installGenerationMethods();
 
 /** The `--revision` flag of every command that takes a model. */
 export const REVISION_FLAG: Record<string, FlagSpec> = {

@@ -3,7 +3,7 @@
  * with the library's own validation before the model is loaded, so a bad value fails at once
  * with the flag's name rather than after minutes of loading.
  */
-import { type GenerateOptions, GenerationOptionsError, resolveGenerateOptions } from '../options.js';
+import { type GenerateOptions, GenerationOptionsError, resolveGenerateOptions } from '../lm/options.js';
 import { type FlagSpec, flag, type ParsedArgs, UsageError } from './args.js';
 
 export const SAMPLING_FLAGS: Record<string, FlagSpec> = {

@@ -9,13 +9,7 @@
 
 import { createCausalMask } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
-
-/** What `tokenLogprobs` needs from a model (`Qwen3` has it). */
-export interface LogprobsModel {
-  hidden(inputs: mx.Array, options?: { mask?: 'causal' | mx.Array | null }): mx.Array;
-  logitsFromHidden(h: mx.Array): mx.Array;
-  readonly config: { vocabSize: number };
-}
+import type { LogprobsModel } from './model-interface.js';
 
 export interface TokenLogprobsOptions {
   /** First scored position (≥ 1): tokens `start … T−1` are scored. */

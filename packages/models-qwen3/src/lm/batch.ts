@@ -20,8 +20,9 @@ import {
 } from '@mlxn/core/internal';
 import type { StreamingDetokenizer } from '@mlxn/io';
 import { checkProcessedLogits, checkSampledTokens, checkTokenId } from '@mlxn/sampling';
-import { encodePrompt, type FinishReason, type GenerationModel } from './generate.js';
+import { encodePrompt, type FinishReason } from './generate.js';
 import { withGenerationDefaults } from './generation-config.js';
+import type { GenerationModel } from './model-interface.js';
 import { describe, type GenerateOptions, GenerationOptionsError, type Prompt, resolveGenerateOptions } from './options.js';
 import { StopStrings, stopTokenSet } from './stop.js';
 

@@ -16,15 +16,8 @@ import { type Cache, KVCache, trimPromptCache } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { readNumbers, scheduleEval, settleEvalThread, useEvalThread } from '@mlxn/core/internal';
 import { checkTokenId } from '@mlxn/sampling';
-import {
-  type GenerationModel,
-  prefillAllButLast,
-  prefillPrompt,
-  promptDone,
-  type StepOutput,
-  type StepRecord,
-  sampleLogits,
-} from './generate.js';
+import { prefillAllButLast, prefillPrompt, promptDone, type StepOutput, type StepRecord, sampleLogits } from './generate.js';
+import type { GenerationModel } from './model-interface.js';
 import type { GenerationPlan } from './options.js';
 
 /** `generateStep` with `plan.draftModel` proposing tokens (same contract, `fromDraft` on each token). */

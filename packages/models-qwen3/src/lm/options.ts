@@ -4,8 +4,7 @@
  * Defaults follow mlx-lm's `generate_step` (256 new tokens, prefill steps of 2048 tokens,
  * quantized caches from token 5000, group size 64).
  */
-import type { Cache, PromptCacheOptions } from '@mlxn/cache';
-import type * as mx from '@mlxn/core';
+import type { Cache } from '@mlxn/cache';
 import { editDistance } from '@mlxn/core/internal';
 import type { ChatMessage } from '@mlxn/io';
 import {
@@ -16,6 +15,7 @@ import {
   type Sampler,
   type SamplerOptions,
 } from '@mlxn/sampling';
+import type { DraftModel } from './model-interface.js';
 import type { TokenMaskHook } from './structured.js';
 
 /** A prompt: text, token ids, or chat messages (rendered with the model's chat template). */
@@ -35,13 +35,6 @@ export interface ChatPromptOptions {
   enableThinking?: boolean;
   /** More template variables, snake_case as templates expect them. */
   templateVariables?: Record<string, unknown>;
-}
-
-/** What a draft model needs for speculative decoding (a `Qwen3` has it). */
-export interface DraftModel {
-  forward(inputs: mx.Array, options?: { cache?: readonly Cache[]; prefill?: boolean }): mx.Array;
-  makeCache(options?: PromptCacheOptions): Cache[];
-  readonly config: { readonly vocabSize: number };
 }
 
 /** Options of `stream` and `generate`. */

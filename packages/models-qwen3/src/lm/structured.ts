@@ -5,15 +5,19 @@
  * step, so the answer is always valid (or ends by running out of tokens: finish reason
  * `'length'`).
  *
- * Thinking: the constraint applies to the answer, after the `<think>` block, as vLLM and SGLang
- * do with a reasoning parser. A reply whose prompt opened `<think>` thinks freely until
- * `</think>`; otherwise, when the template lets the model think (`enableThinking` not false and
- * `<think>` in the vocabulary), its first token may also be `<think>`, which starts a free block
- * the same way. After `</think>` the answer must start at once (no whitespace).
+ * Thinking: the constraint applies to the answer, after the reasoning block (the reply format's
+ * `reasoningTags`, `<think>` … `</think>` for Qwen3), as vLLM and SGLang do with a reasoning
+ * parser. A reply whose prompt opened `<think>` thinks freely until `</think>`; otherwise, when
+ * the template lets the model think (`enableThinking` not false and `<think>` in the vocabulary),
+ * its first token may also be `<think>`, which starts a free block the same way. After
+ * `</think>` the answer must start at once (no whitespace). The tool-call grammar and tags are
+ * the reply format's too.
  */
 import type * as mx from '@mlxn/core';
 import type { Tokenizer } from '@mlxn/io';
 import { ConstraintError, ConstraintVocabulary, checkJsonDepth, TokenConstraint } from '@mlxn/sampling';
+import type { ConstrainableModel } from './model-interface.js';
+import type { ReplyFormat } from './reply-format.js';
 
 /** OpenAI's `response_format`. */
 export type ResponseFormat =
@@ -42,17 +46,10 @@ export interface ReplyConstraintOptions {
   toolChoice?: ToolChoice;
   /** With `toolChoice` required/named: allow more than one call. Default true (OpenAI's default). */
   parallelToolCalls?: boolean;
-  /** The prompt opened `<think>` (the reply starts inside the reasoning). */
+  /** The prompt opened the reasoning block (the reply starts inside the reasoning). */
   startInReasoning: boolean;
   /** The chat template's `enable_thinking`. */
   enableThinking?: boolean;
-}
-
-/** A model's tokenizer with the ids generation ends on. */
-export interface ConstrainableModel {
-  readonly tokenizer?: Tokenizer;
-  readonly eosTokenIds: readonly number[];
-  readonly chatTemplate?: string;
 }
 
 /** Per tokenizer and end-of-sequence set: the vocabulary, or the promise of one being built. */
@@ -67,7 +64,10 @@ function vocabularySlot(model: ConstrainableModel): {
   if (tokenizer === undefined)
     throw new ConstraintError("structured output needs the model's tokenizer (load the model from a folder with tokenizer.json)");
   let byEos = vocabularies.get(tokenizer);
-  if (byEos === undefined) vocabularies.set(tokenizer, (byEos = new Map()));
+  if (byEos === undefined) {
+    byEos = new Map();
+    vocabularies.set(tokenizer, byEos);
+  }
   return { tokenizer, byEos, key: model.eosTokenIds.join(',') };
 }
 
@@ -193,10 +193,11 @@ function hoistDefinitions(
 const JSON_LAYOUT = { item_separator: ', ', key_separator: ': ', whitespace_flexible: false };
 
 /**
- * Qwen3's tool-call format as a Lark grammar: `<tool_call>\n{"name": …, "arguments": …}\n</tool_call>`
- * blocks (one, or several separated by a newline), the arguments valid against the tool's schema.
+ * The JSON schema of one forced tool call, `{"name": …, "arguments": …}` with the arguments valid
+ * against the tool's parameters (llguidance's `x-guidance` layout included): what a reply
+ * format's tool-call grammar wraps in its tags.
  */
-export function toolCallGrammar(tools: readonly unknown[], choice: ToolChoice, parallel: boolean): string {
+export function toolCallSchema(tools: readonly unknown[], choice: ToolChoice): Record<string, unknown> {
   let fns = tools.map(toolFunction);
   if (typeof choice === 'object') {
     fns = fns.filter((f) => f.name === choice.function.name);
@@ -224,15 +225,11 @@ export function toolCallGrammar(tools: readonly unknown[], choice: ToolChoice, p
       additionalProperties: false,
     };
   });
-  const schema = {
+  return {
     ...(calls.length === 1 ? calls[0] : { anyOf: calls }),
     ...(Object.keys(defs).length > 0 ? { $defs: defs } : {}),
     'x-guidance': JSON_LAYOUT,
   };
-  return [
-    `start: call${parallel ? ' ("\\n" call)*' : ''}`,
-    `call: "<tool_call>\\n" %json ${JSON.stringify(schema)} "\\n</tool_call>"`,
-  ].join('\n');
 }
 
 /** The JSON schema a `response_format` asks for (undefined for text). */
@@ -255,7 +252,7 @@ function schemaOf(format: ResponseFormat): unknown {
 
 type Phase = 'answer' | 'thinking' | 'maybeThinking';
 
-/** A reply's constraint with Qwen3's thinking block in front of it (see the module comment). */
+/** A reply's constraint with the reasoning block in front of it (see the module comment). */
 export class ConstrainedReply implements TokenMaskHook {
   readonly #constraint: TokenConstraint;
   #phase: Phase;
@@ -304,15 +301,19 @@ export class ConstrainedReply implements TokenMaskHook {
 }
 
 /**
- * The constraint a chat reply is under, or undefined when it is free (`response_format` text or
- * none, `tool_choice` auto or none). Throws `ConstraintError` for a schema or tool choice that
- * cannot be compiled.
+ * The constraint a chat reply in `format` is under, or undefined when it is free
+ * (`response_format` text or none, `tool_choice` auto or none). Throws `ConstraintError` for a
+ * schema or tool choice that cannot be compiled.
  */
-export function compileReplyConstraint(model: ConstrainableModel, options: ReplyConstraintOptions): ConstrainedReply | undefined {
-  const format = options.responseFormat;
+export function compileReplyConstraintWithFormat(
+  format: ReplyFormat,
+  model: ConstrainableModel,
+  options: ReplyConstraintOptions,
+): ConstrainedReply | undefined {
+  const reply = options.responseFormat;
   const choice = options.toolChoice ?? 'auto';
   const forcedTool = choice === 'required' || typeof choice === 'object';
-  const schema = format === undefined ? undefined : schemaOf(format);
+  const schema = reply === undefined ? undefined : schemaOf(reply);
   if (schema !== undefined && forcedTool)
     throw new ConstraintError('response_format and a required tool_choice cannot be combined (the reply cannot be both)');
   if (schema === undefined && !forcedTool) return undefined;
@@ -320,18 +321,20 @@ export function compileReplyConstraint(model: ConstrainableModel, options: Reply
     throw new ConstraintError('tool_choice "required" or a named function needs tools');
   const vocab = constraintVocabulary(model);
   const constraint = forcedTool
-    ? TokenConstraint.lark(vocab, toolCallGrammar(options.tools!, choice, options.parallelToolCalls ?? true))
+    ? TokenConstraint.lark(vocab, format.toolCallGrammar(options.tools!, choice, options.parallelToolCalls ?? true))
     : TokenConstraint.jsonSchema(vocab, schema);
   const id = (text: string): number | undefined => model.tokenizer?.tokenToId(text);
-  const open = id('<think>');
-  const close = id('</think>');
+  const reasoningTags = format.reasoningTags ?? [];
+  const [openTag, closeTag] = reasoningTags;
+  const open = openTag === undefined ? undefined : id(openTag);
+  const close = closeTag === undefined ? undefined : id(closeTag);
   const thinks =
-    open !== undefined && close !== undefined && (model.chatTemplate ?? model.tokenizer?.chatTemplate() ?? '').includes('<think>');
+    open !== undefined && close !== undefined && (model.chatTemplate ?? model.tokenizer?.chatTemplate() ?? '').includes(openTag as string);
   const phase: Phase =
     options.startInReasoning && close !== undefined ? 'thinking' : thinks && options.enableThinking !== false ? 'maybeThinking' : 'answer';
   // Tags the reply parser reads are kept out of the answer (inside a JSON string they would
   // split it); a forced tool call needs its own tags.
-  const tags = forcedTool ? ['<think>', '</think>'] : ['<think>', '</think>', '<tool_call>', '</tool_call>'];
+  const tags = forcedTool ? reasoningTags : [...reasoningTags, ...format.toolCallTags];
   const never = tags.map(id).filter((t): t is number => t !== undefined);
   return new ConstrainedReply(constraint, { phase, open, close, never, stopIds: new Set(model.eosTokenIds) });
 }

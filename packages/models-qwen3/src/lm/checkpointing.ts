@@ -11,24 +11,8 @@
 import { type AttentionMask, attentionMask } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { scheduleEval } from '@mlxn/core/internal';
-import type { Module, ParamDict } from '@mlxn/nn';
-
-/** A module with trainable parameters and a forward pass (what a part of the network is). */
-interface Part {
-  trainableParameters(): ParamDict;
-  update(tree: Record<string, unknown>): unknown;
-}
-
-/** The structure checkpointing needs (`Qwen3` has it): embeddings, decoder layers, final norm, head. */
-export interface CheckpointableModel extends Module {
-  readonly model: {
-    embedTokens: Part & { forward(ids: mx.Array): mx.Array };
-    layers: readonly (Part & { forward(x: mx.Array, mask: AttentionMask): mx.Array })[];
-    norm: Part & { forward(x: mx.Array): mx.Array };
-  };
-  lmHead?: Part;
-  logitsFromHidden(h: mx.Array): mx.Array;
-}
+import type { ParamDict } from '@mlxn/nn';
+import type { CheckpointableModel, TrainablePart } from './model-interface.js';
 
 /** Whether `model` has the embeddings / layers / norm structure `checkpointedValueAndGrad` walks. */
 export function isCheckpointable(model: unknown): model is CheckpointableModel {
@@ -38,8 +22,8 @@ export function isCheckpointable(model: unknown): model is CheckpointableModel {
     inner !== null &&
     Array.isArray(inner.layers) &&
     inner.layers.length > 0 &&
-    typeof (inner.embedTokens as Part | undefined)?.trainableParameters === 'function' &&
-    typeof (inner.norm as Part | undefined)?.trainableParameters === 'function' &&
+    typeof (inner.embedTokens as TrainablePart | undefined)?.trainableParameters === 'function' &&
+    typeof (inner.norm as TrainablePart | undefined)?.trainableParameters === 'function' &&
     typeof (model as CheckpointableModel).logitsFromHidden === 'function'
   );
 }
@@ -154,7 +138,7 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
   const keyAfter = random.saveRandomState();
 
   // Head: final norm, output head and the loss, differentiated w.r.t. its parameters and its input.
-  const headParts: [string, Part][] = [['model.norm', inner.norm]];
+  const headParts: [string, TrainablePart][] = [['model.norm', inner.norm]];
   if (tied) headParts.push(['model.embedTokens', inner.embedTokens]);
   else headParts.push(['lmHead', model.lmHead!]);
   const headTrees = headParts.map(([, p]) => p.trainableParameters());
@@ -168,7 +152,9 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
       off += n;
     });
   };
-  const restoreHead = () => headParts.forEach(([, p], k) => p.update(headTrees[k]));
+  const restoreHead = () => {
+    for (const [k, [, p]] of headParts.entries()) p.update(headTrees[k]);
+  };
   const last = hidden[hidden.length - 1];
   const head: HeadStep = { last, leaves: headLeaves, norm: (h) => inner.norm.forward(h), useLeaves, restoreHead };
   const [value, cotangent, gLeaves] = isRowwiseHeadLoss(headLoss) ? rowwiseHead(headLoss, head) : wholeHead(headLoss, head);

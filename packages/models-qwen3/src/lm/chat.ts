@@ -1,15 +1,16 @@
 /**
  * Chat: messages rendered with the model's chat template, the reply generated and split into
- * reasoning, text and tool calls by Qwen3's reply parser (`reply.ts`), collected (`chat`) or as
- * parts while they arrive (`chatStream`).
+ * reasoning, text and tool calls by the model family's reply parser (its `ReplyFormat`),
+ * collected (`chatWithFormat`) or as parts while they arrive (`chatStreamWithFormat`).
  */
 import { randomBytes } from 'node:crypto';
 import type { ChatMessage } from '@mlxn/io';
 import { ConstraintError } from '@mlxn/sampling';
-import { type FinishReason, type GenerationChunk, type GenerationModel, prepareGeneration } from './generate.js';
+import { type FinishReason, type GenerationChunk, prepareGeneration } from './generate.js';
+import type { GenerationModel } from './model-interface.js';
 import { type GenerateOptions, GenerationOptionsError } from './options.js';
-import { type InvalidToolCall, promptOpensThinking, ReplyParser, type ReplyPart, type ToolCall } from './reply.js';
-import { compileReplyConstraint, type ResponseFormat, type ToolChoice } from './structured.js';
+import type { IncrementalReplyParser, InvalidToolCall, ReplyFormat, ReplyPart, ToolCall } from './reply-format.js';
+import { compileReplyConstraintWithFormat, type ResponseFormat, type ToolChoice } from './structured.js';
 
 /**
  * A tool call of a chat reply, with OpenAI's fields besides the parsed ones: an `id` and
@@ -96,7 +97,7 @@ function checkMessages(messages: unknown, what: string): readonly ChatMessage[] 
 
 async function* partsOf(
   chunks: AsyncIterable<GenerationChunk>,
-  parser: ReplyParser,
+  parser: IncrementalReplyParser,
   release: () => void,
 ): AsyncGenerator<ChatPart, void, undefined> {
   try {
@@ -106,7 +107,7 @@ async function* partsOf(
   }
 }
 
-async function* parts(chunks: AsyncIterable<GenerationChunk>, parser: ReplyParser): AsyncGenerator<ChatPart, void, undefined> {
+async function* parts(chunks: AsyncIterable<GenerationChunk>, parser: IncrementalReplyParser): AsyncGenerator<ChatPart, void, undefined> {
   for await (const c of chunks) {
     if (c.text !== '') yield* withIds(parser.push(c.text));
     if (c.finishReason !== null) {
@@ -123,12 +124,12 @@ async function* parts(chunks: AsyncIterable<GenerationChunk>, parser: ReplyParse
   }
 }
 
-function start(model: GenerationModel, messages: readonly ChatMessage[], options: ChatOptions, what: string) {
+function start(format: ReplyFormat, model: GenerationModel, messages: readonly ChatMessage[], options: ChatOptions, what: string) {
   checkMessages(messages, what);
   if (model.tokenizer === undefined)
     throw new GenerationOptionsError(`${what}: the model has no tokenizer (load it from a folder with tokenizer.json)`);
   const g = prepareGeneration(model, messages, options, what, CHAT_KEYS);
-  const startInReasoning = promptOpensThinking(g.encoded.text ?? '');
+  const startInReasoning = format.opensReasoning(g.encoded.text ?? '');
   const { responseFormat, toolChoice, parallelToolCalls } = options;
   if (responseFormat !== undefined && (responseFormat === null || typeof responseFormat !== 'object'))
     throw new GenerationOptionsError(`${what}: responseFormat must be an object like { type: 'json_object' }`);
@@ -137,7 +138,7 @@ function start(model: GenerationModel, messages: readonly ChatMessage[], options
   if (parallelToolCalls !== undefined && typeof parallelToolCalls !== 'boolean')
     throw new GenerationOptionsError(`${what}: parallelToolCalls must be a boolean`);
   try {
-    g.plan.tokenMask = compileReplyConstraint(model, {
+    g.plan.tokenMask = compileReplyConstraintWithFormat(format, model, {
       responseFormat,
       tools: options.tools,
       toolChoice,
@@ -161,39 +162,36 @@ function start(model: GenerationModel, messages: readonly ChatMessage[], options
       `${what}: draftModel cannot be combined with responseFormat or a required toolChoice (the constraint advances one token at a time)`,
     );
   }
-  const parser = new ReplyParser({ startInReasoning });
+  const parser = format.parser({ startInReasoning });
   const release = () => g.plan.tokenMask?.dispose();
   return { g, parser, release };
 }
 
 /**
- * Streams a chat reply as parts: `reasoning` and `text` pieces, each `toolCall` (or
+ * Streams a chat reply in `format` as parts: `reasoning` and `text` pieces, each `toolCall` (or
  * `invalidToolCall`) once its block closes, and a final `done` part. Breaking out stops
- * generation and frees its memory.
- *
- * @example
- * for await (const part of chatStream(model, [{ role: 'user', content: 'Hi' }])) {
- *   if (part.type === 'text') process.stdout.write(part.text);
- * }
+ * generation and frees its memory. `what` names the caller in messages.
  */
-export function chatStream(
+export function chatStreamWithFormat(
+  format: ReplyFormat,
   model: GenerationModel,
   messages: readonly ChatMessage[],
-  options: ChatOptions = {},
+  options: ChatOptions,
+  what: string,
 ): AsyncGenerator<ChatPart, void, undefined> {
-  const { g, parser, release } = start(model, messages, options, 'Qwen3.chatStream');
+  const { g, parser, release } = start(format, model, messages, options, what);
   return partsOf(g.run(), parser, release);
 }
 
-/**
- * Generates a chat reply and returns it split into text, reasoning and tool calls.
- *
- * @example
- * const r = await chat(model, [{ role: 'user', content: 'Weather in Paris?' }], { tools: [weatherTool] });
- * r.toolCalls; // [{ name: 'get_weather', arguments: { city: 'Paris' }, raw: '...' }]
- */
-export async function chat(model: GenerationModel, messages: readonly ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
-  const { g, parser, release } = start(model, messages, options, 'Qwen3.chat');
+/** Generates a chat reply in `format` and returns it split into text, reasoning and tool calls. */
+export async function chatWithFormat(
+  format: ReplyFormat,
+  model: GenerationModel,
+  messages: readonly ChatMessage[],
+  options: ChatOptions,
+  what: string,
+): Promise<ChatResult> {
+  const { g, parser, release } = start(format, model, messages, options, what);
   let text = '';
   let reasoning = '';
   const toolCalls: ChatToolCall[] = [];
@@ -209,7 +207,7 @@ export async function chat(model: GenerationModel, messages: readonly ChatMessag
     else done = part;
   }
   cached = g.cachedPromptTokens;
-  if (done === undefined) throw new Error('Qwen3.chat: the generation ended without a finish reason');
+  if (done === undefined) throw new Error(`${what}: the generation ended without a finish reason`);
   return {
     text,
     reasoning: parser.sawReasoning || reasoning !== '' ? reasoning : null,
