@@ -2,20 +2,12 @@
 Run by the TypeScript benchmark in the same process tree so both use the same machine state."""
 import json
 import sys
-import time
 
 import mlx.core as mx
 
+from timing import best_of
+
 cfg = json.loads(sys.argv[1])
-
-
-def best_of(fn, repeats):
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def dispatch():

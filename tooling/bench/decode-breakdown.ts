@@ -26,7 +26,7 @@ import { evalThreadReady, handleOf, native, readScheduled, scheduleForRead } fro
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { qwen3TokenizerDir } from '../test-support/qwen3.mjs';
 import { countNativeCalls, graphOps, median } from './decode-step.js';
-import { benchPreset, promptIds, writeBenchModel } from './qwen3-presets.js';
+import { benchPreset, benchReportHead, promptIds, writeBenchModel } from './qwen3-presets.js';
 
 const python = process.env.MLXN_REFERENCE_PYTHON ?? '/tmp/pyref/bin/python';
 const preset = benchPreset();
@@ -337,16 +337,7 @@ try {
   console.log(
     JSON.stringify(
       {
-        benchmark: 'decode-breakdown',
-        build: native.bindingProfile(),
-        mlx: mx.mlxVersion,
-        device: mx.defaultDevice().type,
-        env: {
-          MLX_CUDA_USE_CUDNN_SDPA: process.env.MLX_CUDA_USE_CUDNN_SDPA ?? null,
-          MLXN_NATIVE_FORWARD: process.env.MLXN_NATIVE_FORWARD ?? null,
-          MLXN_EVAL_THREAD: process.env.MLXN_EVAL_THREAD ?? null,
-          MLXN_FUSED_PROJECTIONS: process.env.MLXN_FUSED_PROJECTIONS ?? null,
-        },
+        ...benchReportHead('decode-breakdown'),
         setup: { preset: preset.name, context, steps, repeats, loopTokens },
         results,
         ratios_mlxn_over_mlx_lm: ratios,

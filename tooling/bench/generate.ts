@@ -30,11 +30,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as mx from '@mlxn/core';
-import { native } from '@mlxn/core/internal';
 import { Qwen3 } from '@mlxn/models-qwen3';
 import { qwen3TokenizerDir } from '../test-support/qwen3.mjs';
 import { median } from './decode-step.js';
-import { benchPreset, promptIds, quantizeBenchModel, writeBenchModel } from './qwen3-presets.js';
+import { benchPreset, benchReportHead, promptIds, quantizeBenchModel, writeBenchModel } from './qwen3-presets.js';
 
 const python = process.env.MLXN_REFERENCE_PYTHON ?? '/tmp/pyref/bin/python';
 const preset = benchPreset();
@@ -176,16 +175,7 @@ try {
   console.log(
     JSON.stringify(
       {
-        benchmark: 'generate',
-        build: native.bindingProfile(),
-        mlx: mx.mlxVersion,
-        device: mx.defaultDevice().type,
-        env: {
-          MLX_CUDA_USE_CUDNN_SDPA: process.env.MLX_CUDA_USE_CUDNN_SDPA ?? null,
-          MLXN_NATIVE_FORWARD: process.env.MLXN_NATIVE_FORWARD ?? null,
-          MLXN_EVAL_THREAD: process.env.MLXN_EVAL_THREAD ?? null,
-          MLXN_FUSED_PROJECTIONS: process.env.MLXN_FUSED_PROJECTIONS ?? null,
-        },
+        ...benchReportHead('generate'),
         setup: {
           preset: preset.name,
           quantize_bits: quantizeBits ?? null,

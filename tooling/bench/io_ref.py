@@ -2,21 +2,13 @@
 and `tokenizers` encoding the same text. Prints JSON."""
 import json
 import sys
-import time
 
 import mlx.core as mx
 import tokenizers
 
+from timing import best_of
+
 cfg = json.loads(sys.argv[1])
-
-
-def best_of(fn, repeats):
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def load_eval(path):

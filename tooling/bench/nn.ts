@@ -23,19 +23,10 @@ export const configs = [
 ];
 export const blockConfig = { name: 'transformer_block', batch: 4, length: 64, dims: 256, heads: 4, mlpDims: 1024, steps: 10 };
 
-class MLP extends nn.Module {
-  layers: nn.Linear[];
-  constructor(dims: number[]) {
-    super();
-    this.layers = dims.slice(1).map((d, i) => new nn.Linear(dims[i], d));
-  }
-  forward(x: mx.Array): mx.Array {
-    this.layers.forEach((l, i) => {
-      x = l.forward(x);
-      if (i < this.layers.length - 1) x = nn.relu(x);
-    });
-    return x;
-  }
+/** Linear layers with a ReLU between each two (as nn_ref.py's). */
+function mlp(dims: number[]): nn.Sequential {
+  const linears = dims.slice(1).map((d, i) => new nn.Linear(dims[i], d));
+  return new nn.Sequential(...linears.flatMap((l, i) => (i < linears.length - 1 ? [l, new nn.ReLU()] : [l])));
 }
 
 class Block extends nn.Module {
@@ -88,7 +79,7 @@ function bench(cfg: (typeof configs)[number]): number {
   mx.random.seed(0);
   const x = mx.random.normal([cfg.batch, cfg.dims[0]]);
   const y = mx.random.randint(0, cfg.dims[cfg.dims.length - 1], [cfg.batch]);
-  const model = new MLP(cfg.dims);
+  const model = mlp(cfg.dims);
   return timeSteps(model, (a, b) => nn.crossEntropy(model.forward(a), b, { reduction: 'mean' }), [x, y], cfg.steps);
 }
 

@@ -9,17 +9,11 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 
 
-class MLP(nn.Module):
-    def __init__(self, dims):
-        super().__init__()
-        self.layers = [nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:])]
-
-    def __call__(self, x):
-        for i, l in enumerate(self.layers):
-            x = l(x)
-            if i < len(self.layers) - 1:
-                x = nn.relu(x)
-        return x
+def mlp(dims):
+    """Linear layers with a ReLU between each two (as nn.ts's)."""
+    linears = [nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:])]
+    layers = [m for l in linears[:-1] for m in (l, nn.ReLU())] + linears[-1:]
+    return nn.Sequential(*layers)
 
 
 class Block(nn.Module):
@@ -66,7 +60,7 @@ def bench(cfg):
     mx.random.seed(0)
     x = mx.random.normal((cfg["batch"], cfg["dims"][0]))
     y = mx.random.randint(0, cfg["dims"][-1], (cfg["batch"],))
-    return time_steps(MLP(cfg["dims"]), lambda m, a, b: nn.losses.cross_entropy(m(a), b, reduction="mean"), [x, y], cfg["steps"])
+    return time_steps(mlp(cfg["dims"]), lambda m, a, b: nn.losses.cross_entropy(m(a), b, reduction="mean"), [x, y], cfg["steps"])
 
 
 args = json.loads(sys.argv[1])

@@ -3,7 +3,8 @@
  * float32 Qwen3 that a 2-core CPU runs in minutes, `tiny` (8 layers, hidden 128: per-step costs
  * dominate) and `qwen3-0.6b` (Qwen3-0.6B's shapes in bfloat16, for a GPU). Weights are random.
  */
-import type * as mx from '@mlxn/core';
+import * as mx from '@mlxn/core';
+import { native } from '@mlxn/core/internal';
 
 export interface Qwen3Preset {
   name: string;
@@ -116,4 +117,18 @@ export async function quantizeBenchModel(folder: string, bits: number): Promise<
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(folder, f), join(out, f));
   mxm.dispose(model.parameters());
   return out;
+}
+
+/** The switches of the decode path that a generation benchmark ran under. */
+const DECODE_SWITCHES = ['MLX_CUDA_USE_CUDNN_SDPA', 'MLXN_NATIVE_FORWARD', 'MLXN_EVAL_THREAD', 'MLXN_FUSED_PROJECTIONS'];
+
+/** The head of a generation benchmark's JSON report: what ran, on which build, device and switches. */
+export function benchReportHead(benchmark: string) {
+  return {
+    benchmark,
+    build: native.bindingProfile(),
+    mlx: mx.mlxVersion,
+    device: mx.defaultDevice().type,
+    env: Object.fromEntries(DECODE_SWITCHES.map((k) => [k, process.env[k] ?? null])),
+  };
 }
