@@ -40,15 +40,8 @@ const complete = async (m: Qwen3) => (await m.generate('The capital of Italy is'
 const baseWeights = new Map(model.namedParameters());
 console.log(`before: loss ${evalLoss(model).toFixed(4)}, "The capital of Italy is" -> ${JSON.stringify(await complete(model))}`);
 
-const targetsLinears = [
-  'self_attn.q_proj',
-  'self_attn.k_proj',
-  'self_attn.v_proj',
-  'self_attn.o_proj',
-  'mlp.gate_proj',
-  'mlp.up_proj',
-  'mlp.down_proj',
-];
+// Every linear of the attention and the MLP (q, k, v, o; gate, up, down), matched by path.
+const targetsLinears = /\.(self_attn|mlp)\.\w+_proj$/;
 mx.random.seed(0); // the adapters' A matrices start random
 const adapted = linearToLoRALayers(model, { rank: 8, scale: 2, targets: targetsLinears });
 console.log(
