@@ -23,6 +23,8 @@ import sys
 import numpy as np
 import mlx.core as mx
 
+from golden_json import json_float
+
 EXPECTED_MLX = "0.32.4"
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT_DIR = os.path.join(HERE, "..", "..", "packages", "core", "test", "fixtures")
@@ -41,22 +43,11 @@ def dname(d):
 # ---- encoding ---------------------------------------------------------------------------
 
 def enc_f32(x):
-    x = float(x)
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    # Shortest decimal that rounds back to the same float32.
-    return float(str(np.float32(x)))
+    return json_float(x)
 
 
 def enc_f64(x):
-    x = float(x)
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return x
+    return json_float(x, float32=False)
 
 
 def enc_int(v):

@@ -7,7 +7,6 @@ Writes packages/nn/test/fixtures/train_{losses,optimizers,schedules}.json. Float
 the shortest decimal that round-trips the float32 value.
 """
 import json
-import math
 import os
 
 import mlx.core as mx
@@ -16,17 +15,10 @@ import mlx.optimizers as optim
 import numpy as np
 from mlx.utils import tree_flatten
 
+from golden_json import json_float as f32
+
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "packages", "nn", "test", "fixtures")
 rng = np.random.default_rng(20240601)
-
-
-def f32(v):
-    v = float(v)
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return float(str(np.float32(v)))
 
 
 def enc(a):
