@@ -1,14 +1,10 @@
 import { defineConfig } from 'tsup';
+import { packageBuild } from '../../tsup.shared.js';
 
-// The sibling packages stay external so @mlxn/core's module state (and the native binary)
-// exists once. The command-line tool (`mlxn-serve`, dist/cli.js) is an executable: no types.
-export default defineConfig({
-  entry: { index: 'src/index.ts', cli: 'src/cli.ts' },
-  format: ['esm'],
-  dts: { entry: { index: 'src/index.ts' } },
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-  platform: 'node',
-  external: [/^@mlxn\//],
-});
+export default defineConfig(
+  packageBuild({
+    entry: { index: 'src/index.ts', cli: 'src/cli.ts' },
+    // The command-line tool (`mlxn-serve`, dist/cli.js) is an executable, not an API: no types.
+    dts: { entry: { index: 'src/index.ts' } },
+  }),
+);
