@@ -1,10 +1,11 @@
 // mx.distributed on the CPU: two processes on 127.0.0.1 over MLX's ring backend (MLX_RANK and
 // MLX_HOSTFILE, as mlx.launch sets them), and a process alone.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { type RankResult, runRingJob } from '../../../tooling/test-support/ring-job.mjs';
 import * as mx from '../src/index.js';
 import { rankEnvironment, ringHostfile } from '../src/launch/environments.js';
 import { freePort } from '../src/launch/free-port.js';
@@ -12,32 +13,10 @@ import { freePort } from '../src/launch/free-port.js';
 const scratch = mkdtempSync(join(tmpdir(), 'mlxn-dist-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-interface RankResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `scenario` as a job of `n` ranks; each rank is killed after `timeoutMs`. */
-async function runJob(scenario: string, n: number, timeoutMs: number): Promise<RankResult[]> {
-  const hosts = await Promise.all(Array.from({ length: n }, async () => [`127.0.0.1:${await freePort()}`]));
-  const hostfile = join(scratch, `${scenario}-hosts.json`);
-  writeFileSync(hostfile, JSON.stringify(hosts));
+function runJob(scenario: string, n: number, timeoutMs: number): Promise<RankResult[]> {
   const worker = join(import.meta.dirname, 'fixtures-distributed/worker.ts');
-  return Promise.all(
-    Array.from({ length: n }, (_, rank) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', worker, scenario], {
-        env: { ...process.env, MLX_RANK: String(rank), MLX_HOSTFILE: hostfile, MLXN_MLX_BACKEND: 'cpu' },
-        timeout: timeoutMs,
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      return new Promise<RankResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-    }),
-  );
+  return runRingJob({ worker, args: [scenario], ranks: n, timeoutMs, hostfile: join(scratch, `${scenario}-hosts.json`), freePort });
 }
 
 const parse = (r: RankResult) => {

@@ -8,37 +8,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { freePort } from '@mlxn/core/internal';
 import { tinyQwen3WithTokenizer } from '@mlxn/test-support/qwen3';
+import { type RankResult, runRingJob } from '@mlxn/test-support/ring-job';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const scratch = mkdtempSync(join(tmpdir(), 'mlxn-grpo-dp-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-interface RankResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `scenario` as a job of two ranks; each is killed after `timeoutMs` (a hang fails the test). */
-async function runJob(scenario: string, timeoutMs: number, ...args: string[]): Promise<RankResult[]> {
-  const hosts = await Promise.all([0, 1].map(async () => [`127.0.0.1:${await freePort()}`]));
-  const hostfile = join(scratch, `${scenario}-hosts.json`);
-  writeFileSync(hostfile, JSON.stringify(hosts));
+function runJob(scenario: string, timeoutMs: number, ...args: string[]): Promise<RankResult[]> {
   const worker = join(import.meta.dirname, 'fixtures-dp/worker.ts');
-  return Promise.all(
-    [0, 1].map((rank) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', worker, scenario, ...args], {
-        env: { ...process.env, MLX_RANK: String(rank), MLX_HOSTFILE: hostfile, MLXN_MLX_BACKEND: 'cpu' },
-        timeout: timeoutMs,
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      return new Promise<RankResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-    }),
-  );
+  return runRingJob({ worker, args: [scenario, ...args], timeoutMs, hostfile: join(scratch, `${scenario}-hosts.json`), freePort });
 }
 
 const lines = (r: RankResult) => {
