@@ -243,7 +243,7 @@ describe('stopping and resuming', () => {
       const resumed = await second.train();
       expect(resumed.globalStep).toBe(6);
       expect(resumedLogs.map((r) => r.step)).toEqual(fullLogs.slice(stepAtAbort).map((r) => r.step));
-      resumedLogs.forEach((r, i) => expect(r.loss, `loss at ${r.step}`).toBe(fullLogs[stepAtAbort + i].loss));
+      for (const [i, r] of resumedLogs.entries()) expect(r.loss, `loss at ${r.step}`).toBe(fullLogs[stepAtAbort + i].loss);
       // The mean over all six steps, not the resumed part's sum over the whole run.
       expect(resumed.trainingLoss).toBeCloseTo(full.trainingLoss, 6);
       const mean = fullLogs.reduce((s, r) => s + (r.loss as number), 0) / fullLogs.length;

@@ -109,7 +109,7 @@ describe('entropy bonus in GRPOTrainer', () => {
     // Window 1 applies nothing (no measurement yet); window 2 the coefficient after step 1, 0.03;
     // window 3 0.05; the bonus is divided by gradientAccumulationSteps (dapo's policy loss is not).
     const applied = [0, 0, 0.03, 0.03, 0.05, 0.05];
-    calls.forEach((c, i) => expect(c.loss).toBeCloseTo(c.policy - (applied[i] * c.entropy) / 2, 6));
+    for (const [i, c] of calls.entries()) expect(c.loss).toBeCloseTo(c.policy - (applied[i] * c.entropy) / 2, 6);
     // The controller's entropy is Σ entropy / Σ tokens over the last window, not a mean of means.
     const [x, y] = calls.slice(4);
     const windowMean = (x.entropy * x.tokens + y.entropy * y.tokens) / (x.tokens + y.tokens);

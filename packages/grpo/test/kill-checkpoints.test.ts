@@ -21,7 +21,13 @@ mkdirSync(childTmp);
 const run = (args: string[], options: Parameters<typeof runKillChild>[2] = {}) =>
   runKillChild(child, args, { ...options, env: { ...options.env, MLXN_TEST_TMP: childTmp } });
 
-function json(r: ReturnType<typeof runKillChild>, what: string): Record<string, any> {
+/** What the child's reference run prints: the state's digest at each saved step and at the end. */
+interface ReferenceRun {
+  final: string;
+  steps: Record<string, string>;
+}
+
+function json(r: ReturnType<typeof runKillChild>, what: string): unknown {
   if (r.status !== 0) throw new Error(`${what} failed (status ${r.status}, signal ${r.signal}):\n${r.stderr.slice(-3000)}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
@@ -36,7 +42,7 @@ function prepared(name: string, ref: string): string {
 describe('trainer checkpoints survive a kill at every step of save, replace and rotate', () => {
   it('resumes exactly from the newest complete checkpoint', () => {
     const ref = join(scratch, 'ref');
-    const reference = json(run(['reference', ref]), 'reference run');
+    const reference = json(run(['reference', ref]), 'reference run') as ReferenceRun;
 
     const traced = prepared('traced', ref);
     const traceFile = join(scratch, 'trace');

@@ -138,7 +138,12 @@ describe('grpoLoss input checks', () => {
     const mask = g.completionMask;
     let num = 0;
     let den = 0;
-    mask.forEach((row, b) => row.forEach((v) => ((num += v * g.advantages[b]), (den += v))));
+    for (const [b, row] of mask.entries()) {
+      for (const v of row) {
+        num += v * g.advantages[b];
+        den += v;
+      }
+    }
     expectClose(Number(r.loss.item()), -num / den, RTOL, ATOL, 'dapo on-policy');
   });
 });

@@ -63,7 +63,12 @@ describe('runRewardFunctions', () => {
       completionIds: [[1], [2]],
       trainerState: null,
       step: 0,
-      rewardFuncs: [(a) => ((seen = a), [0, 0])],
+      rewardFuncs: [
+        (a) => {
+          seen = a;
+          return [0, 0];
+        },
+      ],
     });
     expect(seen!.messages).toEqual([
       [...chat, { role: 'assistant', content: 'yo' }],
@@ -151,7 +156,12 @@ describe('runRewardFunctions', () => {
   it('collects metrics the functions log', async () => {
     const t = await runRewardFunctions({
       ...base,
-      rewardFuncs: [(a) => (a.logMetric('custom', 2), a.completions.map(() => 0))],
+      rewardFuncs: [
+        (a) => {
+          a.logMetric('custom', 2);
+          return a.completions.map(() => 0);
+        },
+      ],
     });
     expect(t.loggedMetrics).toEqual({ custom: [2] });
   });

@@ -400,11 +400,9 @@ describe('training with tools (tiny Qwen3 with the full Qwen3 vocabulary)', () =
         const t = rolloutTensors(r.promptIds, r.completionIds, r.truncated, { padTokenId: 0, toolMask: r.toolMask });
         const c = t.completionMask.shape[1];
         const tool = new Float32Array(r.completionIds.length * c);
-        r.toolMask!.forEach((m, i) =>
-          m.forEach((v, j) => {
-            tool[i * c + j] = v === 0 ? 1 : 0;
-          }),
-        );
+        for (const [i, m] of r.toolMask!.entries()) {
+          for (const [j, v] of m.entries()) tool[i * c + j] = v === 0 ? 1 : 0;
+        }
         const toolPositions = mx.reshape(mx.array(tool, 'float32'), [-1, c]);
         // Old and reference log-probabilities that differ only where the tools wrote: garbage there
         // must change nothing at all.

@@ -5,15 +5,7 @@ import * as mx from '@mlxn/core';
 import { tokenLogprobs } from '@mlxn/models-qwen3';
 import { adapterParameters } from '@mlxn/nn';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import {
-  cutAtEos,
-  MetricsLog,
-  ProgressBar,
-  readMetrics,
-  rolloutTensors,
-  tokenizePrompts,
-  withAdaptersDisabled,
-} from '../src/index.js';
+import { cutAtEos, MetricsLog, ProgressBar, readMetrics, rolloutTensors, tokenizePrompts, withAdaptersDisabled } from '../src/index.js';
 import { cleanup, lowTokenShare, tempDir, tinyModel, tinyTrainer } from './trainer-fixture.js';
 
 afterAll(cleanup);
@@ -103,7 +95,7 @@ describe('GRPOTrainer parts', () => {
     }).logprobs;
     const plain = tokenLogprobs(model2, batch.inputIds, { start: batch.promptLength, temperature: 1, mask: batch.attentionMask }).logprobs;
     const got = flat(batch.oldLogprobs);
-    flat(expected).forEach((v, i) => expect(got[i]).toBeCloseTo(v, 5));
+    for (const [i, v] of flat(expected).entries()) expect(got[i]).toBeCloseTo(v, 5);
     expect(flat(plain).some((v, i) => Math.abs(v - got[i]) > 1e-3)).toBe(true);
     void model;
   });
@@ -237,10 +229,10 @@ describe('LoRA and the reference model', () => {
     const ref = tokenLogprobs(plain, ids, { start: 4 }).logprobs;
     const withAdapters = tokenLogprobs(model, ids, { start: 4 }).logprobs;
     const disabled = withAdaptersDisabled(model, () => tokenLogprobs(model, ids, { start: 4 }).logprobs);
-    flat(ref).forEach((v, i) => expect(flat(disabled)[i]).toBeCloseTo(v, 5));
+    for (const [i, v] of flat(ref).entries()) expect(flat(disabled)[i]).toBeCloseTo(v, 5);
     expect(flat(withAdapters).some((v, i) => Math.abs(v - flat(ref)[i]) > 1e-3)).toBe(true);
     // And the adapters are back afterwards.
-    flat(tokenLogprobs(model, ids, { start: 4 }).logprobs).forEach((v, i) => expect(v).toBeCloseTo(flat(withAdapters)[i], 5));
+    for (const [i, v] of flat(tokenLogprobs(model, ids, { start: 4 }).logprobs).entries()) expect(v).toBeCloseTo(flat(withAdapters)[i], 5);
   });
 
   it('uses a given refModel for the KL term', async () => {
@@ -331,14 +323,22 @@ describe('metrics and progress', () => {
 
   it('draws a bar in place on a terminal and plain lines otherwise', () => {
     const chunks: string[] = [];
-    const stream = { write: (s: string) => (chunks.push(s), true), isTTY: true, columns: 200 } as unknown as NodeJS.WritableStream;
+    const write = (s: string) => {
+      chunks.push(s);
+      return true;
+    };
+    const stream = { write, isTTY: true, columns: 200 } as unknown as NodeJS.WritableStream;
     const bar = new ProgressBar(4, { stream, label: 'GRPO', width: 8 });
     bar.update(2, { reward: 0.5 });
     bar.done();
     expect(chunks[0]).toMatch(/^\rGRPO ████░░░░ 2\/4 .*\| reward 0\.500$/);
     expect(chunks[1]).toBe('\n');
     const lines: string[] = [];
-    const plain = new ProgressBar(40, { stream: { write: (s: string) => (lines.push(s), true) } as unknown as NodeJS.WritableStream });
+    const writeLine = (s: string) => {
+      lines.push(s);
+      return true;
+    };
+    const plain = new ProgressBar(40, { stream: { write: writeLine } as unknown as NodeJS.WritableStream });
     for (let i = 1; i <= 40; i++) plain.update(i, { loss: 1 });
     expect(lines.length).toBeLessThanOrEqual(21);
     expect(lines[lines.length - 1]).toMatch(/^step 40\/40 \(100%\) .* loss 1\n$/);

@@ -94,7 +94,7 @@ function stats(g: mx.Array): Stats {
 
 function namedLeaves(tree: unknown, prefix = '', out: [string, mx.Array][] = []): [string, mx.Array][] {
   if (tree instanceof mx.Array) out.push([prefix, tree]);
-  else if (Array.isArray(tree)) tree.forEach((v, i) => namedLeaves(v, prefix ? `${prefix}.${i}` : `${i}`, out));
+  else if (Array.isArray(tree)) for (const [i, v] of tree.entries()) namedLeaves(v, prefix ? `${prefix}.${i}` : `${i}`, out);
   else if (tree !== null && typeof tree === 'object')
     for (const [k, v] of Object.entries(tree)) namedLeaves(v, prefix ? `${prefix}.${k}` : k, out);
   return out;
@@ -133,8 +133,8 @@ describe.each(PASSES)('GRPOTrainer through the tiny Qwen3 against TRL 1.16 throu
     const mask = fx.completionMask.flat();
     const lp = (r.logprobs.tolist() as Matrix).flat().map((v, i) => v * mask[i]);
     const ent = (r.entropy!.tolist() as Matrix).flat().map((v, i) => v * mask[i]);
-    fx.logprobs.flat().forEach((v, i) => closeTo(lp[i], v, 1, `logprob ${i}`));
-    fx.entropy.flat().forEach((v, i) => closeTo(ent[i], v, 1, `entropy ${i}`));
+    for (const [i, v] of fx.logprobs.flat().entries()) closeTo(lp[i], v, 1, `logprob ${i}`);
+    for (const [i, v] of fx.entropy.flat().entries()) closeTo(ent[i], v, 1, `entropy ${i}`);
   });
 
   for (const c of cases) {

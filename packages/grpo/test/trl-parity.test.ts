@@ -76,7 +76,7 @@ function closeMatrix(actual: number[], expected: Matrix, what: string): void {
   const e = expected.flat();
   expect(actual.length).toBe(e.length);
   const scale = Math.max(...e.map(Math.abs));
-  e.forEach((v, i) => close(actual[i], v, `${what}[${Math.floor(i / fx.shape[1])}][${i % fx.shape[1]}]`, scale));
+  for (const [i, v] of e.entries()) close(actual[i], v, `${what}[${Math.floor(i / fx.shape[1])}][${i % fx.shape[1]}]`, scale);
 }
 
 /** The case's TRL options as our config (TRL's names in camelCase: unknown names would throw). */
@@ -188,7 +188,7 @@ describe('computeAdvantages against TRL 1.16 _generate_and_score_completions', (
       });
       // TRL computes rewards in float32; 1e-5 relative to the largest advantage.
       const scale = Math.max(...c.advantages.map((v) => Math.abs(v ?? 0)));
-      c.advantages.forEach((v, i) => close(r.advantages[i], v, `advantage ${i}`, scale));
+      for (const [i, v] of c.advantages.entries()) close(r.advantages[i], v, `advantage ${i}`, scale);
       expect(Object.keys(r.metrics).sort()).toEqual(Object.keys(c.metrics).sort());
       for (const [k, v] of Object.entries(c.metrics)) close(r.metrics[k], v, k);
     });

@@ -104,7 +104,14 @@ const editTensors = (file: string, edit: (flat: Record<string, mx.Array>) => voi
   edit(flat);
   saveSync(path, flat, { metadata });
 };
-const editState = (edit: (st: Record<string, any>) => void) => (dir: string) => {
+/** trainer_state.json as an edit sees it: any field may be given a value of any type. */
+interface StateJson {
+  [field: string]: unknown;
+  rng: Record<string, unknown>;
+  extra: Record<string, unknown>;
+  dataset: Record<string, unknown> | null;
+}
+const editState = (edit: (st: StateJson) => void) => (dir: string) => {
   const path = join(dir, TRAINER_STATE_FILE);
   const st = JSON.parse(readFileSync(path, 'utf8'));
   edit(st);
@@ -141,7 +148,7 @@ const opt = (name: string, edit: (flat: Record<string, mx.Array>) => void, error
   run: () => resume(editTensors(OPT, edit)),
   error,
 });
-const st = (name: string, edit: (s: Record<string, any>) => void, error: RegExp): ResumeCase => ({
+const st = (name: string, edit: (s: StateJson) => void, error: RegExp): ResumeCase => ({
   name: `trainer state: ${name}`,
   class: 'trainer-state',
   run: () => resume(editState(edit)),
@@ -390,7 +397,7 @@ const all: ResumeCase[] = [
     st(
       'a dataset position past the epoch',
       (s) => {
-        s.dataset.batch = 1e9;
+        s.dataset!.batch = 1e9;
       },
       /trainer_state\.json: invalid trainer state: dataset: .*bad position/,
     ),
@@ -398,7 +405,7 @@ const all: ResumeCase[] = [
   st(
     'a dataset position of another seed',
     (s) => {
-      s.dataset.seed = 8;
+      s.dataset!.seed = 8;
     },
     /trainer_state\.json: invalid trainer state: dataset: .*seed is 8/,
   ),
