@@ -40,7 +40,7 @@ const texts = [
   'Emoji: 😀🎉👩‍👩‍👧‍👦 🇯🇵 ok',
   '你好，世界！\n第二行\n\n  indented\tline\r\nwindows',
   'def f():\n    return 1\n',
-  'é' + '🚀'.repeat(5) + '𠜎𠜱𠝹 𝔘𝔫𝔦',
+  `é${'🚀'.repeat(5)}𠜎𠜱𠝹 𝔘𝔫𝔦`,
   '<|im_start|>user\nhi 👋<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\nΓειά σου κόσμε — ça va? ',
   '   leading spaces, trailing spaces   ',
   '\n\n\nnewlines first',

@@ -83,7 +83,7 @@ describe('streaming detokenizer', () => {
     'Emoji: 😀🎉👩‍👩‍👧‍👦 🇯🇵 ok',
     '你好，世界！\n第二行\n',
     'def f():\n    return 1\n',
-    'é' + '🚀'.repeat(5),
+    `é${'🚀'.repeat(5)}`,
     '𠜎𠜱𠝹 𝔘𝔫𝔦',
   ]) {
     it(`emits only complete characters: ${JSON.stringify(text.slice(0, 12))}`, () => {

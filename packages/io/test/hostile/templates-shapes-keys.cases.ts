@@ -260,7 +260,7 @@ const keyCases: HostileCase[] = [
       return {
         keys: Object.keys(c.arrays).sort(),
         proto: Object.getPrototypeOf(c.arrays),
-        isArray: c.arrays.__proto__ instanceof mx.Array,
+        isArray: Object.getOwnPropertyDescriptor(c.arrays, '__proto__')?.value instanceof mx.Array,
       };
     },
     accept: (r) => {

@@ -82,6 +82,6 @@ export class GgufWriter {
 /** float32 values as little-endian bytes. */
 export function f32(values: readonly number[]): Buffer {
   const b = Buffer.alloc(values.length * 4);
-  values.forEach((v, i) => b.writeFloatLE(v, i * 4));
+  for (const [i, v] of values.entries()) b.writeFloatLE(v, i * 4);
   return b;
 }
