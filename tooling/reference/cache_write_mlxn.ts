@@ -1,24 +1,9 @@
 // Writes a prompt-cache file with @mlxn/cache for `cache_golden.py check` (mlx-lm must load it).
-// The caches are driven with the same integer-made inputs as the Python side.
+// The caches (packages/cache/test/sample-caches.ts) are driven with the same integer-made inputs
+// as the Python side.
 //   tsx tooling/reference/cache_write_mlxn.ts OUT.safetensors
-import * as mx from '@mlxn/core';
-import { BatchKVCache, KVCache, QuantizedKVCache, RotatingKVCache, savePromptCache } from '../../packages/cache/src/index.ts';
+import { savePromptCache } from '../../packages/cache/src/index.ts';
+import { sampleCaches } from '../../packages/cache/test/sample-caches.ts';
 
-function inputs(shape: number[], seed: number): mx.Array {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = ((i * 7919 + seed * 104729) % 1000) / 1000 - 0.5;
-  return mx.reshape(mx.array(out), shape);
-}
-
-const kv = new KVCache();
-kv.updateAndFetch(inputs([1, 2, 7, 4], 1), inputs([1, 2, 7, 4], 2));
-const rot = new RotatingKVCache({ maxSize: 4, keep: 1 });
-for (let s = 0; s < 6; s++) rot.updateAndFetch(inputs([1, 2, 1, 4], 10 + s), inputs([1, 2, 1, 4], 20 + s));
-const q = new QuantizedKVCache({ groupSize: 32, bits: 4 });
-q.updateAndFetch(inputs([1, 1, 3, 32], 30), inputs([1, 1, 3, 32], 31));
-const b = new BatchKVCache({ leftPadding: [1, 0] });
-b.updateAndFetch(inputs([2, 1, 1, 4], 40), inputs([2, 1, 1, 4], 41));
-b.updateAndFetch(inputs([2, 1, 1, 4], 42), inputs([2, 1, 1, 4], 43));
-await savePromptCache(process.argv[2], [kv, rot, q, b], { writer: '@mlxn/cache' });
+await savePromptCache(process.argv[2], sampleCaches(), { writer: '@mlxn/cache' });
 console.log('wrote', process.argv[2]);

@@ -3,13 +3,7 @@ import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { expect } from 'vitest';
 
-/** The reference script's inputs: ((i * 7919 + seed * 104729) % 1000) / 1000 - 0.5, float32. */
-export function inputs(shape: number[], seed: number): mx.Array {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = ((i * 7919 + seed * 104729) % 1000) / 1000 - 0.5;
-  return mx.reshape(mx.array(out), shape);
-}
+export { inputs } from './sample-caches.js';
 
 export interface Enc {
   dtype: string;

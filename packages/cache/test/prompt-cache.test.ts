@@ -17,7 +17,7 @@ import {
   setPromptCacheTokens,
   trimPromptCache,
 } from '../src/index.js';
-import { inputs } from './helpers.js';
+import { inputs, sampleCaches } from './sample-caches.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mlxn-cache-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -64,19 +64,6 @@ describe('trimPromptCache', () => {
     });
   });
 });
-
-function sampleCaches(): Cache[] {
-  const kv = new KVCache();
-  kv.updateAndFetch(inputs([1, 2, 7, 4], 1), inputs([1, 2, 7, 4], 2));
-  const rot = new RotatingKVCache({ maxSize: 4, keep: 1 });
-  for (let s = 0; s < 6; s++) rot.updateAndFetch(inputs([1, 2, 1, 4], 10 + s), inputs([1, 2, 1, 4], 20 + s));
-  const q = new QuantizedKVCache({ groupSize: 32, bits: 4 });
-  q.updateAndFetch(inputs([1, 1, 3, 32], 30), inputs([1, 1, 3, 32], 31));
-  const b = new BatchKVCache({ leftPadding: [1, 0] });
-  b.updateAndFetch(inputs([2, 1, 1, 4], 40), inputs([2, 1, 1, 4], 41));
-  b.updateAndFetch(inputs([2, 1, 1, 4], 42), inputs([2, 1, 1, 4], 43));
-  return [kv, rot, q, b];
-}
 
 describe('prompt-cache files', () => {
   it('round-trips every cache class; a loaded cache continues exactly like the original', async () => {
