@@ -12,26 +12,10 @@
  *   pnpm --filter @mlxn/tooling bench:sampling-js
  */
 import { makeSampler, seededRandom } from '@mlxn/sampling/js';
+import { makeRow } from '../../packages/sampling/test/js-draw-cases.js';
 import { makeSampler as makeFullSortSampler } from '../../packages/sampling/test/reference/sorting-sampler.js';
 
 const cfg = { vocab: 151936, draws: 10, repeats: 21, temperature: 0.7, filters: { topP: 0.9, topK: 40 } };
-
-function logSoftmaxRow(logits: Float64Array): Float32Array {
-  let m = Number.NEGATIVE_INFINITY;
-  for (const v of logits) if (v > m) m = v;
-  let s = 0;
-  for (const v of logits) s += Math.exp(v - m);
-  const lse = m + Math.log(s);
-  return Float32Array.from(logits, (v) => v - lse);
-}
-
-function gaussianRow(sd: number, seed: number, spike = 0): Float32Array {
-  const random = seededRandom(seed);
-  const x = new Float64Array(cfg.vocab);
-  for (let i = 0; i < x.length; i++) x[i] = sd * Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-  x[Math.floor(random() * x.length)] += spike;
-  return logSoftmaxRow(x);
-}
 
 /** The baseline: softmax at a temperature and one draw, no filters, no allocation per element. */
 function plainLoop(temperature: number, random: () => number): (row: Float32Array) => number {
@@ -69,7 +53,8 @@ const summary = (xs: number[]) => {
   return { best_ms: round(s[0]), median_ms: round(s[s.length >> 1]) };
 };
 
-const rows = { gaussian_sd3: gaussianRow(3, 0), peaked: gaussianRow(2, 1, 14) };
+// Gaussian logits and a peaked distribution, made as the package's draw-for-draw tests make them.
+const rows = { gaussian_sd3: makeRow({ vocab: cfg.vocab, sd: 3 }, 0), peaked: makeRow({ vocab: cfg.vocab, sd: 2, spike: 14 }, 1) };
 const results: Record<string, unknown> = {};
 for (const [name, row] of Object.entries(rows)) {
   const samplers = {
