@@ -62,6 +62,7 @@ export async function handleCompletion(ctx: HandlerContext, body: unknown, res: 
   const created = Math.floor(Date.now() / 1000);
   const stream = r.stream === true;
   const includeUsage = r.stream_options?.include_usage === true;
+  // A stream's chunk; the whole reply too.
   const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
     id,
     object: 'text_completion',
@@ -152,13 +153,5 @@ export async function handleCompletion(ctx: HandlerContext, body: unknown, res: 
     return;
   }
   const choices = texts.map((text, i) => ({ index: i, text, logprobs: wantLogprobs ? logprobs[i] : null, finish_reason: finish[i] }));
-  ctx.sendJson(res, 200, {
-    id,
-    object: 'text_completion',
-    created,
-    model: ctx.modelId,
-    system_fingerprint: ctx.fingerprint,
-    choices,
-    usage,
-  });
+  ctx.sendJson(res, 200, chunk(choices, { usage }));
 }

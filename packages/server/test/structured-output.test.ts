@@ -21,6 +21,13 @@ const messages = [{ role: 'user' as const, content: 'Describe a person as JSON' 
 // No thinking block: the template closes it in the prompt, so the answer starts at once.
 const noThinking = { chat_template_kwargs: { enable_thinking: false } } as Record<string, unknown>;
 
+/** A chat completion of `messages` without thinking; `settings` add to the request or override it. */
+type Settings = Partial<OpenAI.ChatCompletionCreateParamsNonStreaming>;
+const ask = (settings: Settings) => client.chat.completions.create({ model: 'tiny', messages, ...noThinking, ...settings });
+/** The same, streamed. */
+const askStream = (settings: Settings) =>
+  client.chat.completions.create({ model: 'tiny', messages, ...noThinking, ...settings, stream: true });
+
 /** Nested objects, arrays, enums, required fields, numbers and strings (random ones hold escapes). */
 const person = {
   type: 'object',
@@ -70,31 +77,15 @@ afterAll(async () => {
 
 describe('response_format', () => {
   it('the free output of the random model is not JSON (so validity below is the constraint)', async () => {
-    const r = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 60, temperature: 0, ...noThinking });
+    const r = await ask({ max_tokens: 60, temperature: 0 });
     expect(() => JSON.parse(r.choices[0].message.content ?? '')).toThrow();
   });
 
   it('json_schema: every choice is valid against the schema, greedy and sampled', async () => {
-    const greedy = await client.chat.completions.create({
-      model: 'tiny',
-      messages,
-      max_tokens: 200,
-      temperature: 0,
-      response_format: personFormat,
-      ...noThinking,
-    });
+    const greedy = await ask({ max_tokens: 200, temperature: 0, response_format: personFormat });
     expect(greedy.choices[0].finish_reason).toBe('stop');
     expectValid(greedy.choices[0].message.content, person);
-    const sampled = await client.chat.completions.create({
-      model: 'tiny',
-      messages,
-      max_tokens: 200,
-      temperature: 1,
-      seed: 7,
-      n: 2,
-      response_format: personFormat,
-      ...noThinking,
-    });
+    const sampled = await ask({ max_tokens: 200, temperature: 1, seed: 7, n: 2, response_format: personFormat });
     expect(sampled.choices).toHaveLength(2);
     for (const c of sampled.choices) {
       expect(c.finish_reason).toBe('stop');
@@ -103,16 +94,7 @@ describe('response_format', () => {
   });
 
   it('json_schema streamed: the deltas join into a valid document', async () => {
-    const stream = await client.chat.completions.create({
-      model: 'tiny',
-      messages,
-      max_tokens: 200,
-      temperature: 1,
-      seed: 11,
-      response_format: personFormat,
-      stream: true,
-      ...noThinking,
-    });
+    const stream = await askStream({ max_tokens: 200, temperature: 1, seed: 11, response_format: personFormat });
     let text = '';
     let finish: string | null = null;
     for await (const chunk of stream) {
@@ -128,30 +110,13 @@ describe('response_format', () => {
   it('json_object: a JSON object, streamed or not; "stop" only when complete', async () => {
     // Any object may nest without end, so a random model does not always close it in time:
     // then the reply says "length".
-    const r = await client.chat.completions.create({
-      model: 'tiny',
-      messages,
-      max_tokens: 100,
-      temperature: 1,
-      seed: 3,
-      n: 2,
-      response_format: { type: 'json_object' },
-      ...noThinking,
-    });
+    const r = await ask({ max_tokens: 100, temperature: 1, seed: 3, n: 2, response_format: { type: 'json_object' } });
     for (const c of r.choices) {
       if (c.finish_reason === 'stop') expectValid(c.message.content, { type: 'object' });
       else expect(c.finish_reason).toBe('length');
     }
     expect(r.choices.some((c) => c.finish_reason === 'stop')).toBe(true);
-    const stream = await client.chat.completions.create({
-      model: 'tiny',
-      messages,
-      max_tokens: 100,
-      temperature: 0,
-      response_format: { type: 'json_object' },
-      stream: true,
-      ...noThinking,
-    });
+    const stream = await askStream({ max_tokens: 100, temperature: 0, response_format: { type: 'json_object' } });
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
     expectValid(text, { type: 'object' });
@@ -173,32 +138,24 @@ describe('response_format', () => {
   });
 
   it('a document cut by max_tokens ends with finish_reason "length", never "stop"', async () => {
-    const r = await client.chat.completions.create({
-      model: 'tiny',
-      messages,
-      max_tokens: 4,
-      temperature: 0,
-      response_format: personFormat,
-      ...noThinking,
-    });
+    const r = await ask({ max_tokens: 4, temperature: 0, response_format: personFormat });
     expect(r.choices[0].finish_reason).toBe('length');
     expect(() => JSON.parse(r.choices[0].message.content ?? '')).toThrow();
   });
 
   it('a constrained row and free rows share the batch, each as it would run alone', async () => {
-    const free = [
-      { model: 'tiny', messages: [{ role: 'user' as const, content: 'Tell me a story' }], max_tokens: 24, temperature: 0, ...noThinking },
-      { model: 'tiny', messages: [{ role: 'user' as const, content: 'Name three colors' }], max_tokens: 24, temperature: 0, ...noThinking },
+    const free: Settings[] = [
+      { messages: [{ role: 'user', content: 'Tell me a story' }], max_tokens: 24, temperature: 0 },
+      { messages: [{ role: 'user', content: 'Name three colors' }], max_tokens: 24, temperature: 0 },
     ];
-    const constrained = { model: 'tiny', messages, max_tokens: 40, temperature: 0, response_format: flagFormat, ...noThinking };
-    const ask = async (body: (typeof free)[number] | typeof constrained) =>
-      (await client.chat.completions.create(body)).choices[0].message.content;
+    const constrained: Settings = { max_tokens: 40, temperature: 0, response_format: flagFormat };
+    const reply = async (settings: Settings) => (await ask(settings)).choices[0].message.content;
     let steps = server.stats.steps;
     const alone: Array<string | null> = [];
-    for (const body of [...free, constrained]) alone.push(await ask(body));
+    for (const settings of [...free, constrained]) alone.push(await reply(settings));
     const stepsAlone = server.stats.steps - steps;
     steps = server.stats.steps;
-    const together = await Promise.all([...free, constrained].map(ask));
+    const together = await Promise.all([...free, constrained].map(reply));
     // Sent at once, they joined one batch: fewer steps than one after the other.
     expect(server.stats.steps - steps).toBeLessThan(stepsAlone);
     expect(together).toEqual(alone);
@@ -238,7 +195,10 @@ describe('constraint lifetime', () => {
     const hooks = [0, 1].map(() => {
       const seen = { accepted: [] as number[], masks: 0, disposed: 0 };
       const hook: TokenMaskHook = {
-        mask: () => (seen.masks++, null),
+        mask: () => {
+          seen.masks++;
+          return null;
+        },
         accept: (t) => void seen.accepted.push(t),
         dispose: () => void seen.disposed++,
       };
@@ -285,16 +245,7 @@ describe('tool_choice', () => {
   const schemas: Record<string, object> = { get_weather: weather, get_time: time };
 
   it('"required" answers with valid tool calls and finish_reason "tool_calls"', async () => {
-    const r = await client.chat.completions.create({
-      model: 'tiny',
-      messages,
-      tools,
-      tool_choice: 'required',
-      max_tokens: 120,
-      temperature: 1,
-      seed: 5,
-      ...noThinking,
-    });
+    const r = await ask({ tools, tool_choice: 'required', max_tokens: 120, temperature: 1, seed: 5 });
     const c = r.choices[0];
     expect(c.finish_reason).toBe('tool_calls');
     expect(c.message.tool_calls!.length).toBeGreaterThan(0);
@@ -306,32 +257,13 @@ describe('tool_choice', () => {
 
   it('a named function is the one called (streamed too), once without parallel calls', async () => {
     const choice = { type: 'function' as const, function: { name: 'get_time' } };
-    const r = await client.chat.completions.create({
-      model: 'tiny',
-      messages,
-      tools,
-      tool_choice: choice,
-      parallel_tool_calls: false,
-      max_tokens: 120,
-      temperature: 0,
-      ...noThinking,
-    });
+    const r = await ask({ tools, tool_choice: choice, parallel_tool_calls: false, max_tokens: 120, temperature: 0 });
     const calls = r.choices[0].message.tool_calls as OpenAI.ChatCompletionMessageFunctionToolCall[];
     expect(r.choices[0].finish_reason).toBe('tool_calls');
     expect(calls).toHaveLength(1);
     expect(calls[0].function.name).toBe('get_time');
     expectValid(calls[0].function.arguments, time);
-    const stream = await client.chat.completions.create({
-      model: 'tiny',
-      messages,
-      tools,
-      tool_choice: choice,
-      parallel_tool_calls: false,
-      max_tokens: 120,
-      temperature: 0,
-      stream: true,
-      ...noThinking,
-    });
+    const stream = await askStream({ tools, tool_choice: choice, parallel_tool_calls: false, max_tokens: 120, temperature: 0 });
     const deltas: OpenAI.ChatCompletionChunk.Choice.Delta.ToolCall[] = [];
     for await (const chunk of stream) deltas.push(...(chunk.choices[0]?.delta.tool_calls ?? []));
     expect(deltas.map((d) => d.function?.name)).toEqual(['get_time']);
@@ -408,26 +340,12 @@ describe('bad and hostile schemas', () => {
     // Backtracking-prone patterns are automata to llguidance: they compile and hold.
     for (const pattern of ['^(a|aa)*(b|bb)*c{100}$', '^([a-z]{1,20}){1,20}$', '(.*a){30}']) {
       const schema = { type: 'object', properties: { s: { type: 'string', pattern } }, required: ['s'], additionalProperties: false };
-      const r = await client.chat.completions.create({
-        model: 'tiny',
-        messages,
-        max_tokens: 30,
-        temperature: 0,
-        response_format: { type: 'json_schema', json_schema: { name: 'p', schema } },
-        ...noThinking,
-      });
+      const r = await ask({ max_tokens: 30, temperature: 0, response_format: { type: 'json_schema', json_schema: { name: 'p', schema } } });
       const c = r.choices[0];
       if (c.finish_reason === 'stop') expectValid(c.message.content, schema);
       else expect(c.finish_reason).toBe('length');
     }
-    const after = await client.chat.completions.create({
-      model: 'tiny',
-      messages,
-      max_tokens: 40,
-      temperature: 0,
-      response_format: flagFormat,
-      ...noThinking,
-    });
+    const after = await ask({ max_tokens: 40, temperature: 0, response_format: flagFormat });
     expectValid(after.choices[0].message.content, flag);
   });
 });
