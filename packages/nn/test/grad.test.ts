@@ -9,14 +9,14 @@ function fdCheck(model: nn.Module, loss: () => mx.Array, eps = 1e-3, tol = 2e-3)
   const flat = new Map<string, mx.Array>();
   const walk = (t: unknown, p: string) => {
     if (t instanceof mx.Array) flat.set(p, t);
-    else if (Array.isArray(t)) t.forEach((v, i) => walk(v, `${p}.${i}`));
+    else if (Array.isArray(t)) for (const [i, v] of t.entries()) walk(v, `${p}.${i}`);
     else if (t && typeof t === 'object') for (const [k, v] of Object.entries(t)) walk(v, p ? `${p}.${k}` : k);
   };
   walk(grads, '');
   expect(flat.size).toBeGreaterThan(0);
   for (const [path, g] of flat) {
     const keys = path.split('.');
-    const owner = keys.slice(0, -1).reduce((o: any, k) => o[k], model as any);
+    const owner = keys.slice(0, -1).reduce((o, k) => o[k] as Record<string, unknown>, model as unknown as Record<string, unknown>);
     const last = keys[keys.length - 1];
     const base = owner[last] as mx.Array;
     const values = Array.from(base.dataSync() as Float32Array);
@@ -67,8 +67,9 @@ describe('valueAndGrad', () => {
     const x = mx.ones([2, 3]);
     const [loss, grads] = nn.valueAndGrad(m, (v: mx.Array) => mx.sum(m.forward(v)))(x);
     expect(typeof loss.item()).toBe('number');
-    expect((grads as any).layers[0]).toEqual({});
-    expect(Object.keys((grads as any).layers[1])).toEqual(['weight', 'bias']);
+    const layers = grads.layers as nn.ParamTree[];
+    expect(layers[0]).toEqual({});
+    expect(Object.keys(layers[1])).toEqual(['weight', 'bias']);
     // The model holds its own arrays again after the call.
     const before = m.namedParameters().map(([, a]) => a);
     nn.valueAndGrad(m, (v: mx.Array) => mx.sum(m.forward(v)))(x);

@@ -131,6 +131,7 @@ describe('RoPE', () => {
         type: 'yarn',
         factor: 8,
         original_max_position_embeddings: 64,
+        // biome-ignore lint/suspicious/noApproximativeNumericConstant: the value tooling/reference/nn_golden.py made the golden with, not 1/√2
         mscale: 0.707,
         mscale_all_dim: 0.3,
         beta_fast: 16,

@@ -42,7 +42,7 @@ describe('Module tree', () => {
 
   it('parameters() mirrors the property structure', () => {
     const m = new Tiny();
-    const p = m.parameters() as any;
+    const p = m.parameters() as { layers: { mlp: { gateProj: { weight: mx.Array } } }[]; scales: mx.Array[] };
     expect(p.layers).toHaveLength(2);
     expect(p.layers[0].mlp.gateProj.weight).toBe(m.layers[0].mlp.gateProj.weight);
     expect(p.scales[1]).toBe(m.scales[1]);
@@ -52,7 +52,7 @@ describe('Module tree', () => {
 
   it('children(), modules(), namedModules(), leafModules()', () => {
     const m = new Tiny();
-    const c = m.children() as any;
+    const c = m.children() as { embedTokens: nn.Module; layers: nn.Module[] };
     expect(c.embedTokens).toBe(m.embedTokens);
     expect(c.layers[1]).toBe(m.layers[1]);
     expect(c.layers[1]).toBeInstanceOf(Block); // children are direct: the Block, not its parts
@@ -77,7 +77,7 @@ describe('Module tree', () => {
     expect(m.namedTrainableParameters().some(([k]) => k.startsWith('layers.0.'))).toBe(false);
     m.embedTokens.freeze({ keys: ['weight'], recurse: false });
     expect(m.namedTrainableParameters().some(([k]) => k.startsWith('embed_tokens'))).toBe(false);
-    const t = m.trainableParameters() as any;
+    const t = m.trainableParameters() as { layers: { mlp: { gateProj: nn.ParamDict } }[] };
     expect(t.layers[0].mlp.gateProj).toEqual({}); // frozen children stay as empty placeholders
     expect(() => m.embedTokens.freeze({ keys: 'nope', strict: true })).toThrow(/Embedding has no parameter 'nope'/);
     m.unfreeze();

@@ -41,7 +41,7 @@ const classes: Record<string, Ctor> = {
   AdaDelta: nn.AdaDelta,
 };
 
-export function makeOptimizer(c: OptCase): nn.Optimizer {
+function makeOptimizer(c: OptCase): nn.Optimizer {
   const options: Record<string, unknown> = { ...c.options };
   if (options.learningRate !== null && typeof options.learningRate === 'object')
     options.learningRate = makeSchedule(options.learningRate as Spec);

@@ -23,8 +23,8 @@ const id = (w: string) => 256 + WORDS.indexOf(w);
 
 function tokenizerJson(): string {
   const vocab: Record<string, number> = {};
-  byteChars().forEach((c, b) => (vocab[c] = b));
-  WORDS.forEach((w, i) => (vocab[spell(w)] = 256 + i));
+  for (const [b, c] of byteChars().entries()) vocab[c] = b;
+  for (const [i, w] of WORDS.entries()) vocab[spell(w)] = 256 + i;
   return JSON.stringify({
     added_tokens: [{ id: EOS, content: '<|eos|>', special: true }],
     decoder: { type: 'ByteLevel' },

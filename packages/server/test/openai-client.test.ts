@@ -105,7 +105,7 @@ describe('chat completions', () => {
     );
     // The log-probabilities are the library's for the same tokens.
     const solo = await model.generate(messages, { maxTokens: 6, logprobs: true });
-    content.forEach((e, i) => expect(e.logprob).toBeCloseTo(solo.logprobs![i], 4));
+    for (const [i, e] of content.entries()) expect(e.logprob).toBeCloseTo(solo.logprobs![i], 4);
   });
 
   it('gives n choices; a seed makes sampled replies reproducible', async () => {
@@ -194,7 +194,7 @@ describe('text completions', () => {
     const direct = mx.tidy(() =>
       Array.from(tokenLogprobs(model, mx.array([ids], 'int32'), { start: 1 }).logprobs.dataSync() as Float32Array),
     );
-    direct.forEach((v, i) => expect(lp.token_logprobs![i + 1]).toBeCloseTo(v, 4));
+    for (const [i, v] of direct.entries()) expect(lp.token_logprobs![i + 1]).toBeCloseTo(v, 4);
     // Alternatives: three, best first, the best at least as likely as the prompt's own token.
     for (let i = 1; i < ids.length; i++) {
       const top = Object.values(lp.top_logprobs![i]!);
@@ -219,7 +219,8 @@ describe('text completions', () => {
     const prompt = model.tokenizer!.encode('The sea is', { addSpecialTokens: false }).length;
     const lp = echoed.choices[0].logprobs!;
     expect(lp.tokens!.slice(prompt)).toEqual(plain.choices[0].logprobs!.tokens);
-    lp.token_logprobs!.slice(prompt).forEach((v, i) => expect(v).toBeCloseTo(plain.choices[0].logprobs!.token_logprobs![i], 5));
+    for (const [i, v] of lp.token_logprobs!.slice(prompt).entries())
+      expect(v).toBeCloseTo(plain.choices[0].logprobs!.token_logprobs![i], 5);
     expect(lp.text_offset![prompt]).toBe('The sea is'.length);
     const stream = await client.completions.create({
       model: 'tiny',

@@ -50,7 +50,7 @@ describe('PrefixCache', () => {
     const cache = new PrefixCache({ maxEntries: 2, maxBytes: 2 * bytesOf4 });
     cache.store([1, 1, 1, 1], layersOf(4));
     cache.store([2, 2, 2, 2], layersOf(4));
-    cache.lookup([1, 1, 1, 1, 1])!.caches.forEach((c) => c.dispose()); // 1 is now the most recent
+    for (const c of cache.lookup([1, 1, 1, 1, 1])!.caches) c.dispose(); // 1 is now the most recent
     cache.store([3, 3, 3, 3], layersOf(4));
     expect(cache.size).toBe(2);
     expect(cache.lookup([2, 2, 2, 2, 2])).toBeNull();
