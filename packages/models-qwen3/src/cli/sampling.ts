@@ -45,7 +45,7 @@ const OPTION_OF: Record<string, keyof GenerateOptions> = {
 };
 
 /** Rewrites option names in a library message to the flags the user typed (`topK` → `--top-k`). */
-export function withFlagNames(message: string): string {
+function withFlagNames(message: string): string {
   let out = message.replace(/^Qwen3\.\w+: /, '').replace(/^mlxn-qwen3: /, '');
   for (const [f, o] of Object.entries(OPTION_OF)) out = out.replace(new RegExp(`\\b${o}\\b`, 'g'), `--${f}`);
   return out;

@@ -18,7 +18,6 @@ import {
   type ChatPromptOptions,
   describe,
   type GenerateOptions,
-  GenerationOptionsError,
   type GenerationPlan,
   type Prompt,
   resolveGenerateOptions,
@@ -503,5 +502,3 @@ export function prepareGeneration(
   const prepared = prepareCache(model, plan, encoded.tokens, what);
   return { plan, encoded, cachedPromptTokens: prepared.reused, run: () => streamTokens(model, encoded.tokens, plan, prepared) };
 }
-
-export { GenerationOptionsError };

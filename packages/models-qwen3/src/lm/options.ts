@@ -172,9 +172,6 @@ const GENERATE_KEYS = [
   'numDraftTokens',
 ] as const;
 
-/** The option names `stream`/`generate` accept (callers with more options add theirs). */
-export const generateOptionKeys: readonly string[] = GENERATE_KEYS;
-
 export class GenerationOptionsError extends TypeError {
   override name = 'GenerationOptionsError';
 }
