@@ -53,12 +53,12 @@ export interface SamplerPlan {
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && !Number.isNaN(v);
 
-export function checkFinite(v: unknown, what: string): number {
+function checkFinite(v: unknown, what: string): number {
   if (!isNum(v) || !Number.isFinite(v)) throw new TypeError(`${what} must be a finite number, got ${String(v)}`);
   return v;
 }
 
-export function checkInRange(v: unknown, lo: number, hi: number, what: string, openLo = false): number {
+function checkInRange(v: unknown, lo: number, hi: number, what: string, openLo = false): number {
   if (!isNum(v)) throw new TypeError(`${what} must be a number, got ${String(v)}`);
   if ((openLo ? v <= lo : v < lo) || v > hi) {
     throw new RangeError(`${what} must be in ${openLo ? '(' : '['}${lo}, ${hi}], got ${v}`);
@@ -200,9 +200,10 @@ export function planSampler(options: SamplerOptions = {}, extraKeys: readonly st
 
 export type PenaltyKind = 'repetition' | 'presence' | 'frequency';
 
-export interface ProcessorPlan {
-  logitBias: { ids: number[]; values: number[] } | null;
-  penalties: { kind: PenaltyKind; penalty: number; contextSize: number }[];
+/** How one implementation (the MLX one or the plain-JS one) makes each kind of processor. */
+export interface ProcessorMakers<P> {
+  logitBias(bias: Map<number, number>): P;
+  penalty(kind: PenaltyKind, penalty: number, contextSize: number): P;
 }
 
 export function checkPenalty(kind: PenaltyKind, penalty: unknown): number {
@@ -227,12 +228,15 @@ export function normalizeBias(bias: LogitsProcessorOptions['logitBias']): { ids:
   return { ids, values };
 }
 
-/** Validates processor options once, in mlx-lm's order: bias, repetition, presence, frequency. */
-export function planProcessors(options: LogitsProcessorOptions = {}): ProcessorPlan {
+/**
+ * mlx-lm's `make_logits_processors` with one implementation's makers: validates the options once
+ * and makes the processors in mlx-lm's order (bias, repetition, presence, frequency).
+ */
+export function makeProcessors<P>(options: LogitsProcessorOptions, make: ProcessorMakers<P>): P[] {
   if (options === null || typeof options !== 'object') throw new TypeError('makeLogitsProcessors: options must be an object');
   checkOptionKeys(options, PROCESSOR_KEYS, 'makeLogitsProcessors');
   const bias = options.logitBias === undefined ? null : normalizeBias(options.logitBias);
-  const penalties: ProcessorPlan['penalties'] = [];
+  const penalties: { kind: PenaltyKind; penalty: number; contextSize: number }[] = [];
   const specs: [PenaltyKind, number | undefined, number | undefined][] = [
     ['repetition', options.repetitionPenalty, options.repetitionContextSize],
     ['presence', options.presencePenalty, options.presenceContextSize],
@@ -244,5 +248,8 @@ export function planProcessors(options: LogitsProcessorOptions = {}): ProcessorP
     if (penalty === undefined || penalty === null || penalty === 0) continue;
     penalties.push({ kind, penalty: checkPenalty(kind, penalty), contextSize });
   }
-  return { logitBias: bias && bias.ids.length > 0 ? bias : null, penalties };
+  const out: P[] = [];
+  if (bias && bias.ids.length > 0) out.push(make.logitBias(new Map(bias.ids.map((id, i) => [id, bias.values[i]]))));
+  for (const { kind, penalty, contextSize } of penalties) out.push(make.penalty(kind, penalty, contextSize));
+  return out;
 }

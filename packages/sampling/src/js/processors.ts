@@ -4,9 +4,9 @@ import {
   checkPositiveInt,
   checkTokenIds,
   type LogitsProcessorOptions,
+  makeProcessors,
   normalizeBias,
   type PenaltyKind,
-  planProcessors,
 } from '../options.js';
 import { type Logits, rowsOf, sameForm } from './rows.js';
 
@@ -96,10 +96,5 @@ export function makeLogitBias(bias: NonNullable<LogitsProcessorOptions['logitBia
 
 /** mlx-lm's `make_logits_processors`: bias, then repetition, presence and frequency penalties. */
 export function makeLogitsProcessors(options: LogitsProcessorOptions = {}): JsLogitsProcessor[] {
-  const plan = planProcessors(options);
-  const out: JsLogitsProcessor[] = [];
-  const bias = plan.logitBias;
-  if (bias) out.push(makeLogitBias(new Map(bias.ids.map((id, i) => [id, bias.values[i]]))));
-  for (const { kind, penalty, contextSize } of plan.penalties) out.push(makePenalty(kind, penalty, contextSize));
-  return out;
+  return makeProcessors(options, { logitBias: makeLogitBias, penalty: makePenalty });
 }

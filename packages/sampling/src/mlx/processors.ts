@@ -9,9 +9,9 @@ import {
   checkPositiveInt,
   checkTokenIds,
   type LogitsProcessorOptions,
+  makeProcessors,
   normalizeBias,
   type PenaltyKind,
-  planProcessors,
 } from '../options.js';
 
 /**
@@ -147,10 +147,5 @@ export function makeLogitBias(bias: NonNullable<LogitsProcessorOptions['logitBia
  * for (const p of procs) logits = p(history, logits);
  */
 export function makeLogitsProcessors(options: LogitsProcessorOptions = {}): LogitsProcessor[] {
-  const plan = planProcessors(options);
-  const out: LogitsProcessor[] = [];
-  const bias = plan.logitBias;
-  if (bias) out.push(makeLogitBias(new Map(bias.ids.map((id, i) => [id, bias.values[i]]))));
-  for (const { kind, penalty, contextSize } of plan.penalties) out.push(makePenalty(kind, penalty, contextSize));
-  return out;
+  return makeProcessors(options, { logitBias: makeLogitBias, penalty: makePenalty });
 }
