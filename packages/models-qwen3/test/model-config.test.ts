@@ -131,7 +131,9 @@ describe('parseQwen3Config', () => {
       /model_type is "qwen2" \(architectures: Qwen2ForCausalLM\); this package loads 'qwen3' and 'qwen3_moe' models only/,
     );
     expect(() => parseQwen3Config([])).toThrow(/expected a JSON object/);
-    expect(() => parseQwen3Config({ ...QWEN3_06B, hidden_size: '1024' })).toThrow(/hidden_size: Expected number, received string/);
+    expect(() => parseQwen3Config({ ...QWEN3_06B, hidden_size: '1024' })).toThrow(
+      /hidden_size: Invalid input: expected number, received string/,
+    );
     expect(() => parseQwen3Config({ ...QWEN3_06B, num_key_value_heads: 3 })).toThrow(/multiple of num_key_value_heads/);
     expect(() => parseQwen3Config({ ...QWEN3_06B, attention_bias: true })).toThrow(/attention_bias/);
     const { intermediate_size: _i, ...noInter } = QWEN3_06B;

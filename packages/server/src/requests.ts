@@ -65,7 +65,7 @@ const tool = z
       .object({
         name: z.string().min(1).max(64),
         description: z.string().nullish(),
-        parameters: z.record(z.unknown()).nullish(),
+        parameters: z.record(z.string(), z.unknown()).nullish(),
         strict: z.boolean().nullish(),
       })
       .strict(),
@@ -87,7 +87,7 @@ const responseFormat = z.discriminatedUnion('type', [
         .object({
           name: z.string(),
           description: z.string().nullish(),
-          schema: z.record(z.unknown()).nullish(),
+          schema: z.record(z.string(), z.unknown()).nullish(),
           strict: z.boolean().nullish(),
         })
         .strict(),
@@ -107,8 +107,8 @@ export const chatRequestSchema = z
     parallel_tool_calls: z.boolean().nullish(),
     response_format: responseFormat.nullish(),
     /** As vLLM and mlx-lm accept it: variables for the chat template (`enable_thinking`). */
-    chat_template_kwargs: z.record(z.unknown()).nullish(),
-    metadata: z.record(z.string()).nullish(),
+    chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
+    metadata: z.record(z.string(), z.string()).nullish(),
     store: z.boolean().nullish(),
   })
   .strict();
@@ -135,12 +135,31 @@ export type ChatRequest = z.infer<typeof chatRequestSchema>;
 export type CompletionRequest = z.infer<typeof completionRequestSchema>;
 export type ChatRequestMessage = ChatRequest['messages'][number];
 
+/** Issue codes of a value that has the right type but fails a check (a length, a range, a pattern). */
+const CHECK_CODES: ReadonlySet<string> = new Set(['too_small', 'too_big', 'invalid_format', 'not_multiple_of', 'unrecognized_keys']);
+
+/**
+ * The issue that says what is wrong. zod reports a record's bad key, and a value that no
+ * branch of a union accepts, as one general issue holding the specific ones; where the value
+ * has a branch's type and only that branch's checks fail (`stop` with 17 strings), that
+ * branch's first problem is the one to name.
+ */
+function specificIssue(issue: z.core.$ZodIssue): z.core.$ZodIssue {
+  let inner: z.core.$ZodIssue | undefined;
+  if (issue.code === 'invalid_key') inner = issue.issues[0];
+  else if (issue.code === 'invalid_union')
+    inner = issue.errors.find((branch) => branch.length > 0 && branch.every((i) => CHECK_CODES.has(i.code)))?.[0];
+  if (inner === undefined) return issue;
+  const found = specificIssue(inner);
+  return { ...found, path: [...issue.path, ...found.path] };
+}
+
 /** Parses a body with `schema`; the first problem becomes a 400 naming the field. */
 export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON object');
   const r = schema.safeParse(body);
   if (r.success) return r.data;
-  const issue = r.error.issues[0];
+  const issue = specificIssue(r.error.issues[0]);
   if (issue.code === 'unrecognized_keys') {
     const where = issue.path.length > 0 ? `${issue.path.join('.')}.` : '';
     const key = issue.keys[0];
