@@ -7,6 +7,16 @@ import { type Enc, expectEnc, golden, inputs, maxAbsDiff } from './helpers.js';
 const seq = (a: mx.Array, s: number, e?: number) => a.index(mx.sl(), mx.sl(), mx.sl(s, e));
 const row = (a: mx.Array, r: number) => a.index(mx.sl(r, r + 1));
 
+/** The cache's keys, values, offset, left padding and idx are a golden scenario's. */
+function expectBatchState(c: BatchKVCache, sc: Record<string, unknown>, what = ''): void {
+  const [k, v] = c.keysAndValues();
+  expectEnc(k, sc.keys as Enc, `${what}keys`);
+  expectEnc(v, sc.values as Enc, `${what}values`);
+  expectEnc(c.offset, sc.offset as Enc, `${what}offset`);
+  expectEnc(c.leftPadding, sc.leftPadding as Enc, `${what}leftPadding`);
+  expect(c.idx).toBe(sc.idx);
+}
+
 describe('BatchKVCache', () => {
   it('matches mlx-lm (golden): updates, masks, filter, extend, trim', () => {
     const sc = golden().scenarios.find((s) => s.cache === 'BatchKVCache')!;
@@ -102,12 +112,7 @@ describe('BatchKVCache', () => {
       c.prepare({ rightPadding: sc.rightPadding as number[] });
       c.updateAndFetch(inputs([3, 2, 4, 4], 70), inputs([3, 2, 4, 4], 570));
       c.finalize();
-      const [k, v] = c.keysAndValues();
-      expectEnc(k, sc.keys as Enc, 'keys');
-      expectEnc(v, sc.values as Enc, 'values');
-      expectEnc(c.offset, sc.offset as Enc, 'offset');
-      expectEnc(c.leftPadding, sc.leftPaddingAfter as Enc, 'leftPadding');
-      expect(c.idx).toBe(sc.idx);
+      expectBatchState(c, { ...sc, leftPadding: sc.leftPaddingAfter });
       expectEnc(c.makeMask(1) as mx.Array, sc.mask as Enc, 'mask');
       c.finalize(); // a second finalize is a no-op
       expect(c.offset.tolist()).toEqual((sc.offset as Enc).data);
@@ -131,12 +136,7 @@ describe('BatchKVCache', () => {
         return c;
       });
       const merged = BatchKVCache.merge(singles);
-      const [k, v] = merged.keysAndValues();
-      expectEnc(k, sc.keys as Enc, 'merged keys');
-      expectEnc(v, sc.values as Enc, 'merged values');
-      expectEnc(merged.offset, sc.offset as Enc, 'merged offset');
-      expectEnc(merged.leftPadding, sc.leftPadding as Enc, 'merged leftPadding');
-      expect(merged.idx).toBe(sc.idx);
+      expectBatchState(merged, sc, 'merged ');
       const ex = merged.extract(3);
       const e = sc.extract3 as { keys: Enc; offset: number };
       expectEnc(ex.keysAndValues()[0], e.keys, 'extracted keys');
