@@ -19,7 +19,7 @@ const repoRoot = join(here, '../..');
  * the packed manifests, dependencies, optional dependencies and non-optional peers that are
  * among the packed packages.
  */
-export function internalClosure(names, packed) {
+function internalClosure(names, packed) {
   const byName = new Map(packed.map((p) => [p.name, p.manifest]));
   const out = new Set();
   const visit = (name) => {
@@ -40,7 +40,7 @@ export function internalClosure(names, packed) {
 }
 
 /** The @mlxn packages present in a project's node_modules (npm installs flat). */
-export function installedInternal(projectDir) {
+function installedInternal(projectDir) {
   const scope = join(projectDir, 'node_modules/@mlxn');
   return existsSync(scope)
     ? readdirSync(scope)

@@ -13,7 +13,7 @@ import { cacheRoot } from '../mlx-runtime/paths.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-export const VERDACCIO_VERSION = '6.10.4';
+const VERDACCIO_VERSION = '6.10.4';
 
 function ensureVerdaccio() {
   const dir = join(cacheRoot(), `verdaccio-${VERDACCIO_VERSION}`);

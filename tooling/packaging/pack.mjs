@@ -11,7 +11,7 @@ import { nativeTriple, stagePlatformFiles } from './stage.mjs';
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** The manifest a tarball carries (`package/package.json`), as the registry would serve it. */
-export function tarballManifest(tarball) {
+function tarballManifest(tarball) {
   return JSON.parse(execFileSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' }));
 }
 

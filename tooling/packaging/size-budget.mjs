@@ -24,7 +24,7 @@ export const PLATFORM_SIZE_BUDGET = {
 };
 
 /** Every file of a tarball with its size in bytes, largest first. */
-export function tarballEntries(tarball) {
+function tarballEntries(tarball) {
   // GNU tar's verbose listing: mode owner/group size date time name.
   const listing = execFileSync('tar', ['-tvzf', tarball], { encoding: 'utf8' });
   const entries = [];
@@ -41,7 +41,7 @@ export function tarballEntries(tarball) {
  * The Cargo profile of a packed platform package's binary: 'dev' when the `.node` carries
  * DWARF sections, 'release' when it does not.
  */
-export function nativeProfile(tarball, manifest) {
+function nativeProfile(tarball, manifest) {
   const binary = `package/${manifest.main}`;
   const elf = execFileSync('tar', ['-xzOf', tarball, binary], { maxBuffer: 1024 * MB });
   return elfSectionNames(elf, binary).includes('.debug_info') ? 'dev' : 'release';
@@ -52,7 +52,7 @@ export function nativeProfile(tarball, manifest) {
  * (A plain string search is not enough: Rust's std carries ".debug_info" as a string literal
  * for its backtrace reader, also in a stripped release binary.)
  */
-export function elfSectionNames(elf, label = 'binary') {
+function elfSectionNames(elf, label = 'binary') {
   if (elf.subarray(0, 4).toString('latin1') !== '\x7fELF' || elf[4] !== 2 || elf[5] !== 1) {
     throw new Error(`${label} is not a 64-bit little-endian ELF file`);
   }

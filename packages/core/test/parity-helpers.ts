@@ -26,7 +26,7 @@ export function loadFixture<T = Fixture>(name: string): T {
   return JSON.parse(readFileSync(join(__dirname, 'fixtures', `${name}.json`), 'utf8')) as T;
 }
 
-export const num = (v: unknown): number => (v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : (v as number));
+const num = (v: unknown): number => (v === 'nan' ? NaN : v === 'inf' ? Infinity : v === '-inf' ? -Infinity : (v as number));
 const big = (v: unknown): bigint => BigInt(v as number | string);
 
 /** Rebuilds an encoded array with its exact dtype, shape and values. */
@@ -79,7 +79,7 @@ export function decode(e: Enc): mx.Array {
   return flat.reshape(e.shape);
 }
 
-export function decodeInputs(inputs: Record<string, Enc>): Record<string, mx.Array> {
+function decodeInputs(inputs: Record<string, Enc>): Record<string, mx.Array> {
   return Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, decode(v)]));
 }
 
@@ -89,7 +89,7 @@ export interface Tol {
 }
 
 /** Default tolerances per dtype; integers and bools are always compared exactly. */
-export function defaultTol(dtype: mx.Dtype): Required<Tol> {
+function defaultTol(dtype: mx.Dtype): Required<Tol> {
   switch (dtype) {
     case 'float16':
       return { rtol: 1e-3, atol: 1e-3 };
@@ -170,7 +170,7 @@ export function expectOut(fn: () => unknown, out: Out, tol: Tol = {}, label = ''
   expectArray(r, out, tol, label);
 }
 
-export type CaseFn = (I: Record<string, mx.Array>) => unknown;
+type CaseFn = (I: Record<string, mx.Array>) => unknown;
 export type CaseSpec = CaseFn | { fn: CaseFn; tol?: Tol };
 
 /**

@@ -18,7 +18,7 @@ const nonNegative = z.number().nonnegative();
 const finite = z.number().finite();
 
 /** LoRA options with PEFT's defaults; shared by the GRPO and SFT configs. */
-export const loraSchema = z
+const loraSchema = z
   .object({
     /** Adapter rank r (PEFT's default 8). */
     rank: positiveInt.default(8),

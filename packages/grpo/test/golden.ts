@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 type Matrix = number[][];
-export interface LossCase {
+interface LossCase {
   name: string;
   config: Record<string, unknown>;
   useOld: boolean;

@@ -23,7 +23,7 @@ export function tempDir(prefix = 'mlxn-grpo-test-'): string {
 let modelDir: string | null = null;
 
 /** The tiny dense fixture with the Qwen3 tokenizer, as a model folder. */
-export function fixtureFolder(): string {
+function fixtureFolder(): string {
   if (modelDir !== null && existsSync(modelDir)) return modelDir;
   const dir = tempDir('mlxn-grpo-model-');
   cpSync(tinyQwen3Path('dense'), dir, { recursive: true });

@@ -4,7 +4,7 @@ import { loadSync } from '@mlxn/io';
 import { expect } from 'vitest';
 
 /** Tensors written by tooling/reference/nn_golden.py (Python mlx.nn / mlx-lm). */
-export const golden: Record<string, mx.Array> = loadSync(join(import.meta.dirname, 'fixtures/nn_golden.safetensors')).arrays;
+const golden: Record<string, mx.Array> = loadSync(join(import.meta.dirname, 'fixtures/nn_golden.safetensors')).arrays;
 
 export function g(name: string): mx.Array {
   const a = golden[name];

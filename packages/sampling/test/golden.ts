@@ -31,7 +31,7 @@ export function applyFilterCase<T>(c: Golden['filters'][number], input: T, filte
   return filters.xtc(input, p.xtcProbability, p.xtcThreshold, p.xtcSpecialTokens);
 }
 
-export const decode = (rows: Row[]): number[][] => rows.map((r) => r.map((v) => (v === null ? Number.NEGATIVE_INFINITY : v)));
+const decode = (rows: Row[]): number[][] => rows.map((r) => r.map((v) => (v === null ? Number.NEGATIVE_INFINITY : v)));
 
 /** Same kept set (finite entries) and values within float32 rounding. */
 export function expectRowsClose(

@@ -16,7 +16,7 @@ type AxisArg = number | number[] | AxisOptions | undefined | null;
 export type KeepdimsArg = boolean | { keepdims?: boolean } | undefined;
 
 /** The boolean a `keepdims` argument stands for, with a clear error for anything else. */
-export function keepdimsOf(keepdims: KeepdimsArg, what = 'keepdims'): boolean | undefined {
+function keepdimsOf(keepdims: KeepdimsArg, what = 'keepdims'): boolean | undefined {
   if (keepdims === undefined || typeof keepdims === 'boolean') return keepdims;
   if (keepdims !== null && typeof keepdims === 'object' && !globalThis.Array.isArray(keepdims)) {
     checkOptionKeys(keepdims, KEEPDIMS_KEYS, what);
@@ -27,7 +27,7 @@ export function keepdimsOf(keepdims: KeepdimsArg, what = 'keepdims'): boolean | 
 }
 
 /** Normalises `(axis, keepdims)`, `(axis, { keepdims })` or `({ axis, keepdims })`. */
-export function axisArgs(axis: AxisArg, keepdims?: KeepdimsArg): { axes: number[] | undefined; keepdims: boolean } {
+function axisArgs(axis: AxisArg, keepdims?: KeepdimsArg): { axes: number[] | undefined; keepdims: boolean } {
   const k = keepdimsOf(keepdims);
   if (axis !== null && typeof axis === 'object' && !globalThis.Array.isArray(axis)) {
     // `{ axes: 1 }` or `{ keepDims: true }` would otherwise reduce over every axis.

@@ -2,7 +2,7 @@
 // unset, CUDA where an NVIDIA driver is present and the CUDA runtime is installed.
 import { existsSync, readFileSync } from 'node:fs';
 
-export type Backend = 'cpu' | 'cuda';
+type Backend = 'cpu' | 'cuda';
 
 export interface BackendChoice {
   backend: Backend;
@@ -10,7 +10,7 @@ export interface BackendChoice {
   explicit: boolean;
 }
 
-export function requestedBackend(env: NodeJS.ProcessEnv = process.env): Backend | 'auto' {
+function requestedBackend(env: NodeJS.ProcessEnv = process.env): Backend | 'auto' {
   const value = (env.MLXN_MLX_BACKEND ?? '').trim().toLowerCase();
   if (value === '' || value === 'auto') return 'auto';
   if (value === 'cpu' || value === 'cuda') return value;

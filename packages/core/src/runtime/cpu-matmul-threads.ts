@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 
 /** The most threads the default takes (more helps only very large products). */
 const DEFAULT_CAP = 8;
-export const MAX_CPU_MATMUL_THREADS = 64;
+const MAX_CPU_MATMUL_THREADS = 64;
 
 /** Checks a thread count, naming where it came from in the error. */
 export function checkCpuMatmulThreads(n: unknown, source: string): number {

@@ -11,9 +11,6 @@ import { pathToFileURL } from 'node:url';
 import { accuracyReward, formatReward, jsonSchemaReward, lengthReward, type RewardFunction, toolCallReward } from '../rewards/index.js';
 import { ConfigError } from './config-file.js';
 
-/** A rewards entry: a built-in name or module path, or an object naming either with options. */
-export type RewardSpec = string | { builtin: string; options?: Record<string, unknown> } | { module: string; export?: string | string[] };
-
 type Builtin = (options: Record<string, unknown>, context: { maxCompletionLength: number }) => RewardFunction;
 
 const BUILTINS: Record<string, Builtin> = {
@@ -114,7 +111,10 @@ async function moduleRewards(file: string, names: string[] | undefined): Promise
   return out;
 }
 
-/** Resolves the config's `rewards` entries, paths relative to `baseDir`. */
+/**
+ * Resolves the config's `rewards` entries, paths relative to `baseDir`: each a built-in name or a
+ * module path, `{ builtin, options }` or `{ module, export }`.
+ */
 export async function resolveRewards(specs: unknown, baseDir: string, context: { maxCompletionLength: number }): Promise<RewardFunction[]> {
   if (!Array.isArray(specs) || specs.length === 0) {
     throw new ConfigError(`"rewards" must be a non-empty list of built-in names (${BUILTIN_REWARD_NAMES.join(', ')}) or module paths`);

@@ -7,13 +7,13 @@ export type AnswerExtraction = 'auto' | 'answer-tag' | 'boxed' | 'last-number' |
 const NUMBER = /[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+]?\.\d+(?:[eE][-+]?\d+)?/g;
 
 /** The text of the last `<answer>…</answer>` block, or null. */
-export function answerTag(text: string): string | null {
+function answerTag(text: string): string | null {
   const all = [...text.matchAll(/<answer>([\s\S]*?)<\/answer>/g)];
   return all.length ? all[all.length - 1][1].trim() : null;
 }
 
 /** The contents of the last `\boxed{…}` (braces balanced), or null. */
-export function boxed(text: string): string | null {
+function boxed(text: string): string | null {
   const start = text.lastIndexOf('\\boxed{');
   if (start === -1) return null;
   let depth = 0;
@@ -25,7 +25,7 @@ export function boxed(text: string): string | null {
 }
 
 /** The last number written in the text (thousands separators allowed), as written, or null. */
-export function lastNumber(text: string): string | null {
+function lastNumber(text: string): string | null {
   const all = text.match(NUMBER);
   return all ? all[all.length - 1] : null;
 }
@@ -70,7 +70,7 @@ export function parseNumber(text: string): number | null {
 }
 
 /** Case-, space- and trailing-period-insensitive form for string comparison. */
-export function normaliseAnswer(text: string): string {
+function normaliseAnswer(text: string): string {
   return text.trim().replace(/\s+/g, ' ').replace(/\.$/, '').toLowerCase();
 }
 

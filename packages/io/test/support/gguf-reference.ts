@@ -3,7 +3,7 @@
 // exactly what this reader finds in the file. It decodes only the types the battery's files use
 // (f32, f16, i8, i16, i32) and returns null for any file it would refuse.
 
-export interface ReferenceTensor {
+interface ReferenceTensor {
   shape: number[];
   dtype: string;
   values: number[];

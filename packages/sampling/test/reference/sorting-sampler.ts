@@ -1,4 +1,5 @@
-// Today's (pre-partial-selection) plain-JS sampler, verbatim but for imports (see sorting-filters.ts).
+// Today's (pre-partial-selection) plain-JS sampler, verbatim but for imports and its unused
+// greedySampling (see sorting-filters.ts).
 
 import { type Logits, rowsOf, sameForm } from '../../src/js/rows.js';
 import { checkTemperature, checkTokenIds, checkTopK, planSampler, type SamplerOptions } from '../../src/options.js';
@@ -7,7 +8,7 @@ import { applyMinP, applyTopK, applyTopP, applyXtc, type RandomOptions } from '.
 const f = Math.fround;
 
 /** A small seeded generator of uniform numbers in [0, 1) (mulberry32), for reproducible draws. */
-export function seededRandom(seed: number): () => number {
+function seededRandom(seed: number): () => number {
   if (!Number.isInteger(seed)) throw new TypeError(`seededRandom: seed must be an integer, got ${seed}`);
   let s = seed >>> 0;
   return () => {
@@ -42,13 +43,6 @@ function categoricalRow(row: Float32Array, scale: number, random: () => number):
     if (u < 0) return i;
   }
   return last;
-}
-
-/** The most likely token of each row (temperature 0). */
-export function greedySampling(logprobs: Float32Array): number;
-export function greedySampling(logprobs: readonly Float32Array[]): number[];
-export function greedySampling(logprobs: Logits): number | number[] {
-  return sameForm(logprobs, rowsOf(logprobs, 'greedySampling').map(argmaxRow));
 }
 
 /** Draws a token from `softmax(logits / temperature)` for each row. */
