@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import * as mx from '@mlxn/core';
 import type { Qwen3 } from '@mlxn/models-qwen3';
-import { GRPOTrainer, type LossType, type Rollouts, SFTTrainer } from '../../src/index.js';
+import { GRPOTrainer, type GRPOTrainerOptions, type LossType, type Rollouts, SFTTrainer } from '../../src/index.js';
 import { arithmeticRecords, cleanup, tinyModel } from '../trainer-fixture.js';
 
 const LOSS_TYPES: LossType[] = ['grpo', 'bnpo', 'dr_grpo', 'dapo', 'cispo', 'sapo', 'luspo', 'vespo'];
@@ -86,6 +86,17 @@ function updateDistance(before: Float32Array, a: Float32Array, b: Float32Array):
 // first step is otherwise about ±lr whatever the gradient's scale, which would hide a wrong average.
 const COMMON = { maxSteps: 1, loggingSteps: 1, bf16: false, learningRate: 1e-2, adamEpsilon: 1, maxGradNorm: 0, seed: 3 };
 
+/** A CannedTrainer on `model` with the canned reward and four prompts; `config` adds to COMMON. */
+function cannedTrainer(model: Qwen3, config: Record<string, unknown>, options: Partial<GRPOTrainerOptions> = {}): CannedTrainer {
+  return new CannedTrainer({
+    model,
+    rewardFuncs: reward as never,
+    trainDataset: arithmeticRecords(4),
+    config: { ...COMMON, ...config },
+    ...options,
+  });
+}
+
 interface StepOutcome {
   before: Float32Array;
   after: Float32Array;
@@ -97,12 +108,9 @@ interface StepOutcome {
 async function grpoStep(lossType: LossType, ga: number, alone: boolean, extra: Record<string, unknown> = {}): Promise<StepOutcome> {
   const model = await tinyModel();
   const before = flat(model);
-  const trainer = new CannedTrainer({
+  const trainer = cannedTrainer(
     model,
-    rewardFuncs: reward as never,
-    trainDataset: arithmeticRecords(4),
-    config: {
-      ...COMMON,
+    {
       lossType,
       numGenerations: 2,
       perDeviceTrainBatchSize: 2,
@@ -111,8 +119,8 @@ async function grpoStep(lossType: LossType, ga: number, alone: boolean, extra: R
       outputDir: `${dir}/grpo-${lossType}-${ga}-${compared}${alone ? `-alone-${world.rank}` : ''}`,
       ...extra,
     },
-    ...(alone ? { distributed: false as const } : {}),
-  });
+    alone ? { distributed: false } : {},
+  );
   await trainer.train();
   const rec = trainer.logHistory.at(-1)!;
   return { before, after: flat(model), gradNorm: rec.grad_norm as number, loss: rec.loss as number, reward: rec.reward as number };
@@ -195,12 +203,9 @@ if (scenario === 'equivalence') {
   // half-used rollout buffer; resuming from it must end where the uninterrupted run ended.
   const make = async (outputDir: string, resume: string | null, distributed?: false) => {
     const model = await tinyModel();
-    const trainer = new CannedTrainer({
+    const trainer = cannedTrainer(
       model,
-      rewardFuncs: reward as never,
-      trainDataset: arithmeticRecords(4),
-      config: {
-        ...COMMON,
+      {
         maxSteps: 2,
         saveSteps: 1,
         numGenerations: 2,
@@ -209,8 +214,8 @@ if (scenario === 'equivalence') {
         outputDir,
         resumeFromCheckpoint: resume,
       },
-      ...(distributed === false ? { distributed } : {}),
-    });
+      distributed === false ? { distributed } : {},
+    );
     return { model, trainer };
   };
   const full = await make(`${dir}/full`, null);
@@ -237,15 +242,15 @@ if (scenario === 'equivalence') {
   // save one checkpoint together.
   const model = await tinyModel();
   const stop = new AbortController();
-  const trainer = new CannedTrainer({
+  const trainer = cannedTrainer(
     model,
-    rewardFuncs: reward as never,
-    trainDataset: arithmeticRecords(4),
-    config: { ...COMMON, maxSteps: 5, saveSteps: 100, numGenerations: 2, perDeviceTrainBatchSize: 2, outputDir: dir },
-    onLog: (r) => {
-      if (world.rank === 0 && r.step === 1) stop.abort(new Error('stop requested on rank 0'));
+    { maxSteps: 5, saveSteps: 100, numGenerations: 2, perDeviceTrainBatchSize: 2, outputDir: dir },
+    {
+      onLog: (r) => {
+        if (world.rank === 0 && r.step === 1) stop.abort(new Error('stop requested on rank 0'));
+      },
     },
-  });
+  );
   let error = '';
   await trainer.train({ signal: stop.signal }).catch((e: Error) => (error = `${e.name}: ${e.message}`));
   const saved = await trainer.saveCheckpoint();
