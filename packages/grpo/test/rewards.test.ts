@@ -6,6 +6,7 @@ import {
   extractAnswer,
   findToolCalls,
   formatReward,
+  JsonSchemaError,
   jsonSchemaReward,
   lengthReward,
   parseNumber,
@@ -296,7 +297,7 @@ describe('built-in rewards', () => {
 });
 
 describe('the JSON-schema validator', () => {
-  it('implements the common keywords', () => {
+  it('implements the keywords of draft 2020-12, reporting the first rule broken', () => {
     const v = compileJsonSchema({
       $defs: { tag: { type: 'string', pattern: '^[a-z]+$' } },
       type: 'object',
@@ -306,24 +307,70 @@ describe('the JSON-schema validator', () => {
         n: { anyOf: [{ type: 'null' }, { type: 'number', exclusiveMinimum: 0, multipleOf: 0.5 }] },
         pair: { type: 'array', prefixItems: [{ type: 'string' }, { type: 'boolean' }], items: false },
         one: { oneOf: [{ type: 'integer' }, { type: 'number', maximum: 10 }] },
+        // Any unit but kelvin must be celsius.
+        unit: { if: { const: 'kelvin' }, else: { enum: ['celsius'] } },
       },
+      dependentRequired: { unit: ['n'] },
     });
-    expect(v({ tags: ['x', 'y'], kind: 'a', n: 1.5, pair: ['s', true], one: 20 })).toEqual([]);
-    expect(v({ tags: [] })).toEqual(['(root).tags: fewer than 1 items']);
-    expect(v({ tags: ['X'] })[0]).toMatch(/tags\[0\]: does not match/);
-    expect(v({ tags: ['x', 'x'] })).toEqual(['(root).tags: items are not unique']);
-    expect(v({ kind: 'c' })).toEqual(['(root).kind: not one of the allowed values']);
-    expect(v({ n: 0 })).toEqual(['(root).n: matches none of anyOf']);
-    expect(v({ n: 0.7 })).toEqual(['(root).n: matches none of anyOf']);
-    expect(v({ pair: ['s', true, 1] })).toEqual(['(root).pair[2]: no value is allowed here']);
-    expect(v({ one: 3 })).toEqual(['(root).one: matches 2 of oneOf (exactly 1 needed)']);
-    expect(v([])).toEqual(['(root): expected object, got array']);
+    expect(v({ tags: ['x', 'y'], kind: 'a', n: 1.5, pair: ['s', true], one: 20, unit: 'kelvin' })).toEqual([]);
+    expect(v({ tags: [] })).toEqual(['(root)/tags: must NOT have fewer than 1 items']);
+    expect(v({ tags: ['X'] })).toEqual(['(root)/tags/0: must match pattern "^[a-z]+$"']);
+    expect(v({ tags: ['x', 'x'] })[0]).toMatch(/^\(root\)\/tags: must NOT have duplicate items/);
+    expect(v({ kind: 'c' })).toEqual(['(root)/kind: must be equal to one of the allowed values']);
+    expect(v({ n: 0 })).toEqual(['(root)/n: must be null', '(root)/n: must be > 0', '(root)/n: must match a schema in anyOf']);
+    expect(v({ n: 0.7 }).at(-1)).toBe('(root)/n: must match a schema in anyOf');
+    expect(v({ pair: ['s', true, 1] })).toEqual(['(root)/pair: must NOT have more than 2 items']);
+    expect(v({ one: 3 })).toEqual(['(root)/one: must match exactly one schema in oneOf']);
+    expect(v({ n: 1, unit: 'fahrenheit' })).toEqual(['(root)/unit: must be equal to one of the allowed values']);
+    expect(v({ unit: 'celsius' })).toEqual(['(root): must have property n when property unit is present']);
+    expect(v([])).toEqual(['(root): must be object']);
+    // multipleOf allows for floating point: 0.3 / 0.1 is 2.9999999999999996.
+    expect(compileJsonSchema({ multipleOf: 0.1 })(0.3)).toEqual([]);
+    // `format` is an annotation.
+    expect(compileJsonSchema({ type: 'string', format: 'email' })('not an address')).toEqual([]);
   });
 
-  it('rejects schemas with keywords it does not implement, and bad $refs', () => {
-    expect(() => compileJsonSchema({ type: 'object', dependentRequired: {} })).toThrow(/"dependentRequired" is not supported/);
-    expect(() => compileJsonSchema({ properties: { a: { if: {} } } })).toThrow(/#\/properties\/a: the keyword "if"/);
-    expect(() => compileJsonSchema({ $ref: '#/$defs/missing' })).toThrow(/does not resolve/);
-    expect(() => compileJsonSchema({ type: 'float' })).toThrow(/unknown type/);
+  it('follows the draft $schema names: 2019-09 and 07 too', () => {
+    const tuple = compileJsonSchema({
+      $schema: 'http://json-schema.org/draft-07/schema#',
+      items: [{ type: 'string' }],
+      additionalItems: false,
+    });
+    expect(tuple(['a'])).toEqual([]);
+    expect(tuple(['a', 1])).toEqual(['(root): must NOT have more than 1 items']);
+    expect(compileJsonSchema({ $schema: 'https://json-schema.org/draft/2019-09/schema', type: 'integer' })(1.5)).toEqual([
+      '(root): must be integer',
+    ]);
+    expect(() => compileJsonSchema({ $schema: 'http://json-schema.org/draft-04/schema#' })).toThrow(/draft-04.*is not supported/);
+  });
+
+  it('compiles schemas that share an $id, and bounds the nesting of the value', () => {
+    const person = () => ({
+      $id: 'https://example.com/person',
+      type: 'object',
+      properties: { name: { type: 'string' }, kids: { type: 'array', items: { $ref: 'https://example.com/person' } } },
+      required: ['name'],
+    });
+    const first = compileJsonSchema(person());
+    const second = compileJsonSchema(person());
+    expect(first({ name: 'a', kids: [{ name: 'b' }] })).toEqual([]);
+    expect(second({ name: 'a', kids: [{}] })).toEqual(["(root)/kids/0: must have required property 'name'"]);
+    // A recursive schema walks as deep as the value; model output nested 100,000 deep is a
+    // violation, not a stack overflow.
+    const nested = compileJsonSchema({ anyOf: [{ type: 'number' }, { type: 'array', items: { $ref: '#' } }] });
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(nested(deep)).toEqual(['(root): nests deeper than 200 levels']);
+    let shallow: unknown = 1;
+    for (let i = 0; i < 150; i++) shallow = [shallow];
+    expect(nested(shallow)).toEqual([]);
+  });
+
+  it('rejects unknown keywords, invalid schemas, bad $refs and $ref cycles with a JsonSchemaError', () => {
+    expect(() => compileJsonSchema({ type: 'object', requried: ['a'] })).toThrow(JsonSchemaError);
+    expect(() => compileJsonSchema({ type: 'object', requried: ['a'] })).toThrow(/unknown keyword: "requried"/);
+    expect(() => compileJsonSchema({ $ref: '#/$defs/missing' })).toThrow(/can't resolve reference #\/\$defs\/missing/);
+    expect(() => compileJsonSchema({ type: 'float' })).toThrow(/schema is invalid: data\/type/);
+    expect(() => compileJsonSchema({ $ref: '#' })(1)).toThrow(/a \$ref cycle/);
   });
 });

@@ -178,8 +178,9 @@ function jsonText(completion: string, how: JsonSchemaRewardOptions['extract']): 
 }
 
 /**
- * 1 when the completion holds JSON that satisfies `schema`, else 0. The schema is checked when
- * the reward is built; keywords the built-in validator does not implement are rejected.
+ * 1 when the completion holds JSON that satisfies `schema` (JSON Schema 2020-12, or the draft
+ * its `$schema` names), else 0. The schema is compiled when the reward is built; one that is not
+ * valid, or uses a keyword no draft defines, throws a JsonSchemaError then.
  * @example const valid = jsonSchemaReward({ schema: { type: 'object', required: ['city'] } });
  */
 export function jsonSchemaReward(options: JsonSchemaRewardOptions): RewardFunction {
