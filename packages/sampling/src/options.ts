@@ -161,10 +161,11 @@ function nearestKey(key: string, allowed: readonly string[]): string | undefined
 
 /**
  * Rejects keys that no option has (a typo would otherwise be ignored), naming the nearest
- * option. A key whose value is `undefined` counts as absent. A loop over the object's own keys:
- * cheap enough for a call that builds a sampler.
+ * option. A key whose value is `undefined` counts as absent (unlike @mlxn/core's
+ * `checkOptionKeys`, which this package cannot import: it runs without the native binary). A
+ * loop over the object's own keys: cheap enough for a call that builds a sampler.
  */
-export function checkOptionKeys(options: object, allowed: readonly string[], what: string): void {
+export function checkDefinedOptionKeys(options: object, allowed: readonly string[], what: string): void {
   for (const key of Object.keys(options)) {
     if (allowed.includes(key) || (options as Record<string, unknown>)[key] === undefined) continue;
     const near = nearestKey(key, allowed);
@@ -180,7 +181,7 @@ export function checkOptionKeys(options: object, allowed: readonly string[], wha
  */
 export function planSampler(options: SamplerOptions = {}, extraKeys: readonly string[] = []): SamplerPlan {
   if (options === null || typeof options !== 'object') throw new TypeError('makeSampler: options must be an object');
-  checkOptionKeys(options, extraKeys.length === 0 ? SAMPLER_KEYS : [...SAMPLER_KEYS, ...extraKeys], 'makeSampler');
+  checkDefinedOptionKeys(options, extraKeys.length === 0 ? SAMPLER_KEYS : [...SAMPLER_KEYS, ...extraKeys], 'makeSampler');
   const temperature = checkTemperature(options.temperature ?? 0);
   const topP = checkInRange(options.topP ?? 0, 0, 1, 'topP');
   const minP = checkInRange(options.minP ?? 0, 0, 1, 'minP');
@@ -234,7 +235,7 @@ export function normalizeBias(bias: LogitsProcessorOptions['logitBias']): { ids:
  */
 export function makeProcessors<P>(options: LogitsProcessorOptions, make: ProcessorMakers<P>): P[] {
   if (options === null || typeof options !== 'object') throw new TypeError('makeLogitsProcessors: options must be an object');
-  checkOptionKeys(options, PROCESSOR_KEYS, 'makeLogitsProcessors');
+  checkDefinedOptionKeys(options, PROCESSOR_KEYS, 'makeLogitsProcessors');
   const bias = options.logitBias === undefined ? null : normalizeBias(options.logitBias);
   const penalties: { kind: PenaltyKind; penalty: number; contextSize: number }[] = [];
   const specs: [PenaltyKind, number | undefined, number | undefined][] = [

@@ -2,7 +2,7 @@
  * The filters of mlx-lm's sample_utils.py over Float32Array rows (one row or a batch), each
  * returning new rows with the removed entries set to -inf. The kernels are in kept.ts.
  */
-import { checkMinP, checkOptionKeys, checkTokenIds, checkTopK, checkTopP, checkXtc } from '../options.js';
+import { checkDefinedOptionKeys, checkMinP, checkTokenIds, checkTopK, checkTopP, checkXtc } from '../options.js';
 import { checkedMax, densify, everyEntry, minPKept, topKKept, xtcKept } from './kept.js';
 import { type Logits, rowsOf, sameForm } from './rows.js';
 import { topPThreshold } from './top-p.js';
@@ -84,7 +84,7 @@ export function applyXtc(
   options: RandomOptions = {},
 ): Float32Array | Float32Array[] {
   const rows = rowsOf(logits, 'applyXtc');
-  checkOptionKeys(options, RANDOM_OPTIONS, 'applyXtc');
+  checkDefinedOptionKeys(options, RANDOM_OPTIONS, 'applyXtc');
   const [p, t, special] = checkXtc(xtcProbability, xtcThreshold, xtcSpecialTokens);
   checkTokenIds(special, rows[0].length, 'xtcSpecialTokens');
   for (const r of rows) checkedMax(r, 'applyXtc');

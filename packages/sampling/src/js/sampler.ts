@@ -1,4 +1,4 @@
-import { checkOptionKeys, checkTemperature, checkTokenIds, checkTopK, planSampler, type SamplerOptions } from '../options.js';
+import { checkDefinedOptionKeys, checkTemperature, checkTokenIds, checkTopK, planSampler, type SamplerOptions } from '../options.js';
 import { RANDOM_OPTIONS, type RandomOptions } from './filters.js';
 import { checkedMax, drawKept, everyEntry, type Kept, minPKept, topKKept, topPKept, xtcKept } from './kept.js';
 import { type Logits, rowsOf, sameForm } from './rows.js';
@@ -37,7 +37,7 @@ export function categoricalSampling(logits: Float32Array, temperature: number, o
 export function categoricalSampling(logits: readonly Float32Array[], temperature: number, options?: RandomOptions): number[];
 export function categoricalSampling(logits: Logits, temperature: number, options: RandomOptions = {}): number | number[] {
   const rows = rowsOf(logits, 'categoricalSampling');
-  checkOptionKeys(options, RANDOM_OPTIONS, 'categoricalSampling');
+  checkDefinedOptionKeys(options, RANDOM_OPTIONS, 'categoricalSampling');
   const t = checkTemperature(temperature);
   if (t === 0) throw new RangeError('categoricalSampling: temperature must be > 0 (use greedySampling for 0)');
   const random = options.random ?? Math.random;

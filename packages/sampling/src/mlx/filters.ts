@@ -4,7 +4,7 @@
  * them inside one `mx.compile`; the exported `apply*` functions validate first.
  */
 import * as mx from '@mlxn/core';
-import { checkMinP, checkOptionKeys, checkTokenIds, checkTopK, checkTopP, checkXtc } from '../options.js';
+import { checkDefinedOptionKeys, checkMinP, checkTokenIds, checkTopK, checkTopP, checkXtc } from '../options.js';
 
 const KEY_OPTIONS: readonly string[] = ['key'];
 
@@ -117,7 +117,7 @@ export function applyXtc(
   options: { key?: mx.Array } = {},
 ): mx.Array {
   const x = checkLogits(logits, 'applyXtc');
-  checkOptionKeys(options, KEY_OPTIONS, 'applyXtc');
+  checkDefinedOptionKeys(options, KEY_OPTIONS, 'applyXtc');
   const [p, t, special] = checkXtc(xtcProbability, xtcThreshold, xtcSpecialTokens);
   checkTokenIds(special, vocabOf(x), 'xtcSpecialTokens');
   const key = checkKey(options.key, 'applyXtc');
@@ -132,7 +132,7 @@ export function applyXtc(
 /** Draws one token per row from `softmax(logits / temperature)` (temperature > 0). */
 export function categoricalSampling(logits: mx.Array, temperature: number, options: { key?: mx.Array } = {}): mx.Array {
   const x = checkLogits(logits, 'categoricalSampling');
-  checkOptionKeys(options, KEY_OPTIONS, 'categoricalSampling');
+  checkDefinedOptionKeys(options, KEY_OPTIONS, 'categoricalSampling');
   if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature <= 0) {
     throw new RangeError(`categoricalSampling: temperature must be a finite number > 0, got ${String(temperature)}`);
   }
