@@ -137,7 +137,7 @@ describe('checkpointedValueAndGrad', () => {
     expect(maxAbsDiff(v1[0], v2[0])).toBeLessThanOrEqual(1e-6);
     expect(Object.keys(g2)).toEqual(['model', 'lmHead']);
     expectSameGrads(g1, g2);
-    mx.treeFlatten(model.parameters()).forEach((p, i) => expect(p).toBe(before[i]));
+    for (const [i, p] of mx.treeFlatten(model.parameters()).entries()) expect(p).toBe(before[i]);
   });
 
   it('with LoRA: only the adapters get gradients, equal to full differentiation (dropout replayed)', () => {

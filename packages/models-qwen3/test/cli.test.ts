@@ -254,7 +254,14 @@ describe('chat', () => {
   it('prints reasoning dimmed or hidden and tool calls on their own line', async () => {
     const render = async (showReasoning: boolean, color: boolean) => {
       let out = '';
-      const p = new ReplyPrinter({ showReasoning, color, stats: false, write: async (s) => void (out += s) });
+      const p = new ReplyPrinter({
+        showReasoning,
+        color,
+        stats: false,
+        write: async (s) => {
+          out += s;
+        },
+      });
       await p.push({ type: 'reasoning', text: '\nadd them' });
       await p.push({ type: 'text', text: '\n\nCalling.' });
       await p.push({ type: 'toolCall', toolCall: toOpenAIToolCall({ name: 'add', arguments: { a: 1, b: 2 }, raw: '{}' }) });

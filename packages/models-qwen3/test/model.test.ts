@@ -106,7 +106,7 @@ describe('Qwen3 module', () => {
     const weights = mx.divide(mx.subtract(mx.arange(0, 256, 1, 'float32'), 127.5), 128);
     const f = () => mx.sum(mx.multiply(mx.logSoftmax(m.forward(ids), -1).index(0, -1), weights));
     const [, grads] = valueAndGrad(m, f)();
-    const g = (grads as any).model.layers[1].mlp.upProj.weight as mx.Array;
+    const g = new Map(mx.treeFlattenWithPaths(grads)).get('model.layers.1.mlp.upProj.weight')!;
     const mlp = m.model.layers[1].mlp as Qwen3MLP;
     const w = mlp.upProj.weight as mx.Array;
     const eps = 3e-2;

@@ -66,7 +66,11 @@ describe.each(['dense', 'dense-4bit'] as const)('native forward: %s', (kind) => 
   it('grows a cache to exactly its reserved end, as the TypeScript layers do', async () => {
     const model = await Qwen3.load(tinyQwen3Path(kind));
     // 8 prompt tokens + 260 steps, reserved up to 300: one step of 256, then exactly 300.
-    const reserved = () => model.makeCache().map((c) => ((c as KVCache).reserve(300), c));
+    const reserved = () =>
+      model.makeCache().map((c) => {
+        (c as KVCache).reserve(300);
+        return c;
+      });
     const [ts, nat] = [[], []] as number[][];
     expect(maxDiff(decodeLogits(model, false, reserved(), ts), decodeLogits(model, true, reserved(), nat))).toBeLessThanOrEqual(1e-5);
     expect(new Set(nat)).toEqual(new Set([256, 300]));

@@ -61,7 +61,7 @@ const mutations: [string, (v: ReturnType<typeof valid>) => void, boolean?][] = [
   [
     'tensor named __proto__',
     (v) => {
-      v.tensors.__proto__ = mx.zeros([1]);
+      Object.defineProperty(v.tensors, '__proto__', { value: mx.zeros([1]), enumerable: true });
     },
   ],
   [
@@ -190,7 +190,7 @@ cases.push({
   regression: true,
   run: async () => {
     const v = valid();
-    v.meta.__proto__ = 'x';
+    Object.defineProperty(v.meta, '__proto__', { value: 'x', enumerable: true });
     const f = file();
     saveSync(f, v.tensors, { metadata: v.meta });
     return loadPromptCache(f);
