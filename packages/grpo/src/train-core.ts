@@ -165,10 +165,12 @@ export function trainBatchLogprobsFromHidden(
 }
 
 /**
- * The same as `trainBatchLogprobsFromHidden`, running the model on the padded batch first. Each
- * row of `inputIds` holds a prompt and its completion, padding marked by `attentionMask`, as in a
- * `TrainBatch`; padded positions keep their values (the loss masks them). @mlxn/models-qwen3's
- * `completionLogprobs` takes prompts and completions apart instead and zeroes padding.
+ * Per-token log-probabilities (and optionally entropies) of a training batch's completion tokens
+ * at the sampling temperature, in one forward of the padded batch: each row of `inputIds` holds a
+ * prompt (the first `promptLength` positions) and its completion, padding marked by
+ * `attentionMask`, as in a `TrainBatch`. Padded positions keep their values (the loss masks them);
+ * @mlxn/models-qwen3's `completionLogprobs` takes prompts and completions apart instead and
+ * zeroes padding.
  */
 export function trainBatchLogprobs(
   model: TrainableModel,
