@@ -67,7 +67,7 @@ export const trainingArgumentFields = {
     .default(null),
   // -- model and precision -----------------------------------------------------------------
   lora: loraSchema.nullable().default(null),
-  /** TRL's default is on. */
+  /** Recompute each decoder layer in the backward pass instead of keeping its activations (TRL's default: on). */
   gradientCheckpointing: z.boolean().default(true),
   /** TRL's default is on (bfloat16 weights/activations, float32 optimizer state). */
   bf16: z.boolean().default(true),

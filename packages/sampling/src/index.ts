@@ -23,4 +23,5 @@ export type { SampleOptions, Sampler } from './mlx/sampler.js';
 export { makeSampler } from './mlx/sampler.js';
 export { checkProcessedLogits, checkSampledTokens } from './mlx/validate.js';
 export type { LogitsProcessorOptions, SamplerOptions } from './options.js';
+export { LOGITS_PROCESSOR_OPTION_KEYS, SAMPLER_OPTION_KEYS } from './options.js';
 export { checkTokenId } from './token-ids.js';

@@ -107,7 +107,8 @@ export function checkTemperature(t: unknown): number {
   return t;
 }
 
-const SAMPLER_KEYS: readonly string[] = [
+/** The option names `makeSampler` takes (for wrappers that pass a sampler's options through). */
+export const SAMPLER_OPTION_KEYS = [
   'temperature',
   'topP',
   'topK',
@@ -116,8 +117,9 @@ const SAMPLER_KEYS: readonly string[] = [
   'xtcProbability',
   'xtcThreshold',
   'xtcSpecialTokens',
-] satisfies (keyof SamplerOptions)[];
-const PROCESSOR_KEYS: readonly string[] = [
+] as const satisfies readonly (keyof SamplerOptions)[];
+/** The option names `makeLogitsProcessors` takes. */
+export const LOGITS_PROCESSOR_OPTION_KEYS = [
   'logitBias',
   'repetitionPenalty',
   'repetitionContextSize',
@@ -125,7 +127,7 @@ const PROCESSOR_KEYS: readonly string[] = [
   'presenceContextSize',
   'frequencyPenalty',
   'frequencyContextSize',
-] satisfies (keyof LogitsProcessorOptions)[];
+] as const satisfies readonly (keyof LogitsProcessorOptions)[];
 
 /** Edit distance (insertions, deletions, substitutions) between two option names. */
 function editDistance(a: string, b: string): number {
@@ -181,7 +183,7 @@ export function checkDefinedOptionKeys(options: object, allowed: readonly string
  */
 export function planSampler(options: SamplerOptions = {}, extraKeys: readonly string[] = []): SamplerPlan {
   if (options === null || typeof options !== 'object') throw new TypeError('makeSampler: options must be an object');
-  checkDefinedOptionKeys(options, extraKeys.length === 0 ? SAMPLER_KEYS : [...SAMPLER_KEYS, ...extraKeys], 'makeSampler');
+  checkDefinedOptionKeys(options, extraKeys.length === 0 ? SAMPLER_OPTION_KEYS : [...SAMPLER_OPTION_KEYS, ...extraKeys], 'makeSampler');
   const temperature = checkTemperature(options.temperature ?? 0);
   const topP = checkInRange(options.topP ?? 0, 0, 1, 'topP');
   const minP = checkInRange(options.minP ?? 0, 0, 1, 'minP');
@@ -235,7 +237,7 @@ export function normalizeBias(bias: LogitsProcessorOptions['logitBias']): { ids:
  */
 export function makeProcessors<P>(options: LogitsProcessorOptions, make: ProcessorMakers<P>): P[] {
   if (options === null || typeof options !== 'object') throw new TypeError('makeLogitsProcessors: options must be an object');
-  checkDefinedOptionKeys(options, PROCESSOR_KEYS, 'makeLogitsProcessors');
+  checkDefinedOptionKeys(options, LOGITS_PROCESSOR_OPTION_KEYS, 'makeLogitsProcessors');
   const bias = options.logitBias === undefined ? null : normalizeBias(options.logitBias);
   const penalties: { kind: PenaltyKind; penalty: number; contextSize: number }[] = [];
   const specs: [PenaltyKind, number | undefined, number | undefined][] = [

@@ -8,10 +8,12 @@ import type { Cache } from '@mlxn/cache';
 import { editDistance } from '@mlxn/core/internal';
 import type { ChatMessage } from '@mlxn/io';
 import {
+  LOGITS_PROCESSOR_OPTION_KEYS,
   type LogitsProcessor,
   type LogitsProcessorOptions,
   makeLogitsProcessors,
   makeSampler,
+  SAMPLER_OPTION_KEYS,
   type Sampler,
   type SamplerOptions,
 } from '@mlxn/sampling';
@@ -126,28 +128,9 @@ export interface GenerationPlan {
   numDraftTokens: number;
 }
 
-const SAMPLER_KEYS = [
-  'temperature',
-  'topP',
-  'topK',
-  'minP',
-  'minTokensToKeep',
-  'xtcProbability',
-  'xtcThreshold',
-  'xtcSpecialTokens',
-] as const;
-const PROCESSOR_KEYS = [
-  'logitBias',
-  'repetitionPenalty',
-  'repetitionContextSize',
-  'presencePenalty',
-  'presenceContextSize',
-  'frequencyPenalty',
-  'frequencyContextSize',
-] as const;
 const GENERATE_KEYS = [
-  ...SAMPLER_KEYS,
-  ...PROCESSOR_KEYS,
+  ...SAMPLER_OPTION_KEYS,
+  ...LOGITS_PROCESSOR_OPTION_KEYS,
   'maxTokens',
   'sampler',
   'logitsProcessors',
@@ -240,7 +223,7 @@ export function resolveGenerateOptions(
   const maxTokens = o.maxTokens === undefined ? 256 : int(o.maxTokens, `${what}: maxTokens`, 1);
   let sampler: Sampler;
   let temperature = 0;
-  const samplerOpts = Object.fromEntries(SAMPLER_KEYS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]])) as SamplerOptions;
+  const samplerOpts = Object.fromEntries(SAMPLER_OPTION_KEYS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]])) as SamplerOptions;
   if (o.sampler !== undefined) {
     if (typeof o.sampler !== 'function') fail(what, `sampler must be a function (logprobs) => tokens, got ${describe(o.sampler)}`);
     if (Object.keys(samplerOpts).length > 0)
@@ -256,7 +239,9 @@ export function resolveGenerateOptions(
     if (samplerOpts.topK !== undefined && samplerOpts.topK >= vocabSize)
       fail(what, `topK must be below the vocabulary size ${vocabSize}, got ${samplerOpts.topK}`);
   }
-  const procOpts = Object.fromEntries(PROCESSOR_KEYS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]])) as LogitsProcessorOptions;
+  const procOpts = Object.fromEntries(
+    LOGITS_PROCESSOR_OPTION_KEYS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]),
+  ) as LogitsProcessorOptions;
   let processors: LogitsProcessor[];
   try {
     processors = makeLogitsProcessors(procOpts);

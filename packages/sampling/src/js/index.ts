@@ -11,6 +11,7 @@
  */
 
 export type { LogitsProcessorOptions, SamplerOptions } from '../options.js';
+export { LOGITS_PROCESSOR_OPTION_KEYS, SAMPLER_OPTION_KEYS } from '../options.js';
 export { checkTokenId } from '../token-ids.js';
 export type { RandomOptions } from './filters.js';
 export { applyMinP, applyTopK, applyTopP, applyXtc } from './filters.js';
