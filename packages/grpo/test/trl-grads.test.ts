@@ -7,6 +7,7 @@ import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { Qwen3 } from '@mlxn/models-qwen3';
+import { gradientSummary } from '@mlxn/test-support/hf-gradients';
 import { qwen3TokenizerDir, tinyQwen3Path } from '@mlxn/test-support/qwen3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type GRPOConfigInput, GRPOTrainer, type TrainBatch } from '../src/index.js';
@@ -54,12 +55,6 @@ function folder(kind: 'dense' | 'moe'): string {
 }
 
 const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-/** transformers' parameter name → ours. */
-const ourName = (hf: string) => {
-  const experts = hf.match(/^(.*)\.mlp\.experts\.(gate|up|down)_proj$/);
-  return camel(experts ? `${experts[1]}.mlp.switch_mlp.${experts[2]}_proj.weight` : hf);
-};
-const pattern = (n: number) => Float64Array.from({ length: n }, (_, i) => Math.sin(0.37 * i + 0.1));
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-30);
 const f32 = (rows: number[][]) => mx.array(rows, 'float32');
 
@@ -109,18 +104,11 @@ describe("gradients through TRL's _compute_loss (golden)", () => {
       else expect(metrics.aux_loss).toBeUndefined();
       const flat = new Map(mx.treeFlattenWithPaths(grads));
       for (const [hf, g] of Object.entries(c.grads)) {
-        const ours = flat.get(ourName(hf));
-        expect(ours, hf).toBeDefined();
-        expect(ours!.shape, hf).toEqual(g.shape);
-        const data = Float64Array.from(mx.reshape(ours!, [-1]).dataSync() as Float32Array);
-        const sq = data.reduce((s, x) => s + x * x, 0);
+        const { data, sqNorm: sq, dot, patternNorm: pNorm } = gradientSummary(flat, hf, g.shape);
         if (g.sq_norm === 0) {
           expect(sq, hf).toBe(0);
           continue;
         }
-        const p = pattern(data.length);
-        const dot = data.reduce((s, x, i) => s + x * p[i], 0);
-        const pNorm = Math.sqrt(p.reduce((s, x) => s + x * x, 0));
         // ‖g‖² within 2e-5 (1e-5 on ‖g‖) and the projection on a fixed direction within 1e-5 of ‖g‖·‖p‖.
         expect(rel(sq, g.sq_norm), `${hf} |g|^2`).toBeLessThan(2e-5);
         expect(Math.abs(dot - g.dot) / (Math.sqrt(g.sq_norm) * pNorm), `${hf} projection`).toBeLessThan(1e-5);
