@@ -107,45 +107,30 @@ pub struct Attention<T: Element> {
 // SAFETY: the inputs are only read, and each task writes the output rows of its own heads.
 unsafe impl<T: Element> Sync for Attention<T> {}
 
-/// The native bridge's entry (lib.rs): `dtype` names the element type (see `for_element`);
-/// `mask_kind` 0 none, 1 causal, 2 boolean array, 3 additive array; each operand a pointer and
-/// its four element strides; `dims` = batch, heads, kv_heads, queries, keys, d, dv.
+/// The native bridge's entry (lib.rs), with the operands `CpuAttentionArgs` describes; `dtype`
+/// names the element type (see `for_element`).
 ///
 /// # Safety
 /// The primitive (shim/cpu_attention.cc) passes its evaluated inputs' data and strides, dims
 /// that describe them, and a freshly allocated contiguous output; MLX keeps the inputs alive
 /// until this returns.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn bridge(
-    dtype: u8,
-    q: *const u8,
-    q_strides: &[i64],
-    k: *const u8,
-    k_strides: &[i64],
-    v: *const u8,
-    v_strides: &[i64],
-    mask_kind: u8,
-    mask: *const u8,
-    mask_strides: &[i64],
-    out: *mut u8,
-    dims: &[usize],
-    scale: f32,
-) {
+pub unsafe fn bridge(args: &crate::ffi::CpuAttentionArgs) {
     fn view<T>(ptr: *const u8, s: &[i64]) -> View<T> {
         View { ptr: ptr.cast(), strides: [s[0] as isize, s[1] as isize, s[2] as isize, s[3] as isize] }
     }
-    for_element!(dtype, T => {
+    let dims = args.dims;
+    for_element!(args.dtype, T => {
         let attention = Attention::<T> {
-            q: view(q, q_strides),
-            k: view(k, k_strides),
-            v: view(v, v_strides),
-            mask: match mask_kind {
+            q: view(args.q, args.q_strides),
+            k: view(args.k, args.k_strides),
+            v: view(args.v, args.v_strides),
+            mask: match args.mask_kind {
                 1 => Mask::Causal,
-                2 => Mask::Bool(view(mask, mask_strides)),
-                3 => Mask::Additive(view(mask, mask_strides)),
+                2 => Mask::Bool(view(args.mask, args.mask_strides)),
+                3 => Mask::Additive(view(args.mask, args.mask_strides)),
                 _ => Mask::None,
             },
-            out: out.cast(),
+            out: args.out.cast(),
             batch: dims[0],
             heads: dims[1],
             kv_heads: dims[2],
@@ -153,7 +138,7 @@ pub unsafe fn bridge(
             keys: dims[4],
             d: dims[5],
             dv: dims[6],
-            scale,
+            scale: args.scale,
         };
         // SAFETY: as this function requires; `dtype` names the buffers' element type.
         unsafe { attention.run(crate::cpu_gemm::threads()) }
@@ -205,7 +190,6 @@ pub(crate) mod tests {
     }
 
     /// The textbook attention in float64, contiguous inputs.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn reference(
         q: &[f32],
         k: &[f32],
@@ -267,13 +251,20 @@ pub(crate) mod tests {
         Attention { q, k, v, mask, out: out.as_mut_ptr(), batch, heads, kv_heads, queries, keys, d, dv, scale }
     }
 
-    #[test]
-    fn matches_the_definition_with_grouped_heads_masks_and_threads() {
-        let (bn, hn, kvn, tn, sn, d, dv) = (2usize, 4usize, 2usize, 3usize, 37usize, 20usize, 12usize);
-        let q = values(bn * hn * tn * d, 1);
-        let k = values(bn * kvn * sn * d, 2);
-        let v = values(bn * kvn * sn * dv, 3);
-        let hidden = |b: usize, h: usize, t: usize, s: usize| (b + h + t + s).is_multiple_of(5);
+    /// Attention over contiguous inputs (seeded by `seed`) against the definition, under each mask
+    /// case: none, causal, the positions `hidden` says as a boolean and as an additive mask.
+    /// `dims` = batch, heads, kv_heads, queries, keys, d, dv.
+    pub(crate) fn check_masks(
+        dims: [usize; 7],
+        threads: usize,
+        seed: u64,
+        hidden: &dyn Fn(usize, usize, usize, usize) -> bool,
+        tolerance: f64,
+    ) {
+        let [bn, hn, kvn, tn, sn, d, dv] = dims;
+        let q = values(bn * hn * tn * d, seed);
+        let k = values(bn * kvn * sn * d, seed + 1);
+        let v = values(bn * kvn * sn * dv, seed + 2);
         let bools: Vec<u8> = (0..bn * hn * tn * sn)
             .map(|i| {
                 let (s, t, h, b) = (i % sn, i / sn % tn, i / (sn * tn) % hn, i / (sn * tn * hn));
@@ -281,35 +272,33 @@ pub(crate) mod tests {
             })
             .collect();
         let additive: Vec<f32> = bools.iter().map(|&x| if x == 1 { 0.0 } else { -1e30 }).collect();
-        for threads in [1, 3] {
-            for case in 0..4 {
-                let mut out = vec![0f32; bn * hn * tn * dv];
-                let mask = match case {
-                    0 => Mask::None,
-                    1 => Mask::Causal,
-                    2 => Mask::Bool(View { ptr: bools.as_ptr(), strides: contiguous([bn, hn, tn, sn]) }),
-                    _ => Mask::Additive(View { ptr: additive.as_ptr(), strides: contiguous([bn, hn, tn, sn]) }),
-                };
-                let views = [
-                    View { ptr: q.as_ptr(), strides: contiguous([bn, hn, tn, d]) },
-                    View { ptr: k.as_ptr(), strides: contiguous([bn, kvn, sn, d]) },
-                    View { ptr: v.as_ptr(), strides: contiguous([bn, kvn, sn, dv]) },
-                ];
-                let attention = attention(views, mask, &mut out, [bn, hn, kvn, tn, sn, d, dv], 0.3);
-                unsafe { attention.run(threads) };
-                let want = reference(
-                    &q,
-                    &k,
-                    &v,
-                    (bn, hn, kvn, tn, sn, d, dv),
-                    0.3,
-                    case == 1,
-                    (case >= 2).then_some(&hidden as &dyn Fn(usize, usize, usize, usize) -> bool),
-                );
-                for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
-                    assert!((g as f64 - w).abs() < 1e-5, "case {case} threads {threads} at {i}: {g} vs {w}");
-                }
+        for case in 0..4 {
+            let mut out = vec![0f32; bn * hn * tn * dv];
+            let mask = match case {
+                0 => Mask::None,
+                1 => Mask::Causal,
+                2 => Mask::Bool(View { ptr: bools.as_ptr(), strides: contiguous([bn, hn, tn, sn]) }),
+                _ => Mask::Additive(View { ptr: additive.as_ptr(), strides: contiguous([bn, hn, tn, sn]) }),
+            };
+            let views = [
+                View { ptr: q.as_ptr(), strides: contiguous([bn, hn, tn, d]) },
+                View { ptr: k.as_ptr(), strides: contiguous([bn, kvn, sn, d]) },
+                View { ptr: v.as_ptr(), strides: contiguous([bn, kvn, sn, dv]) },
+            ];
+            unsafe { attention(views, mask, &mut out, dims, 0.3).run(threads) };
+            // The additive mask's -1e30 is a very low score, not a hidden one: a query that sees
+            // nothing then averages the values too.
+            let want = reference(&q, &k, &v, (bn, hn, kvn, tn, sn, d, dv), 0.3, case == 1, (case >= 2).then_some(hidden));
+            for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
+                assert!((g as f64 - w).abs() < tolerance, "dims {dims:?} case {case} threads {threads} at {i}: {g} vs {w}");
             }
+        }
+    }
+
+    #[test]
+    fn matches_the_definition_with_grouped_heads_masks_and_threads() {
+        for threads in [1, 3] {
+            check_masks([2, 4, 2, 3, 37, 20, 12], threads, 1, &|b, h, t, s| (b + h + t + s).is_multiple_of(5), 1e-5);
         }
     }
 

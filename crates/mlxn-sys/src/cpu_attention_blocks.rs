@@ -323,49 +323,15 @@ impl<T: Element> Attention<T> {
 
 #[cfg(test)]
 mod tests {
-    use crate::cpu_attention::tests::{attention, contiguous, reference, values};
+    use crate::cpu_attention::tests::{attention, check_masks, contiguous, reference, values};
     use crate::cpu_attention::{Mask, View};
     use half::bf16;
 
-    type Hide<'a> = Option<&'a dyn Fn(usize, usize, usize, usize) -> bool>;
-
-    /// `dims` = batch, heads, kv_heads, queries, keys, d, dv; cases as cpu_attention.rs's: none, causal, boolean, additive.
+    /// Cases as cpu_attention.rs's; hides a pattern, and every position of query 3 of head 0 (it
+    /// then averages the values).
     fn check(dims: [usize; 7], threads: usize) {
-        let [bn, hn, kvn, tn, sn, d, dv] = dims;
-        let q = values(bn * hn * tn * d, 11);
-        let k = values(bn * kvn * sn * d, 12);
-        let v = values(bn * kvn * sn * dv, 13);
-        // Hides a pattern, and every position of query 3 of head 0 (it then averages the values).
         let hidden = |b: usize, h: usize, t: usize, s: usize| (b * 3 + h + t * 7 + s).is_multiple_of(5) || (h == 0 && t == 3);
-        let bools: Vec<u8> = (0..bn * hn * tn * sn)
-            .map(|i| {
-                let (s, t, h, b) = (i % sn, i / sn % tn, i / (sn * tn) % hn, i / (sn * tn * hn));
-                u8::from(!hidden(b, h, t, s))
-            })
-            .collect();
-        let additive: Vec<f32> = bools.iter().map(|&x| if x == 1 { 0.0 } else { -1e30 }).collect();
-        for case in 0..4 {
-            let mut out = vec![0f32; bn * hn * tn * dv];
-            let mask = match case {
-                0 => Mask::None,
-                1 => Mask::Causal,
-                2 => Mask::Bool(View { ptr: bools.as_ptr(), strides: contiguous([bn, hn, tn, sn]) }),
-                _ => Mask::Additive(View { ptr: additive.as_ptr(), strides: contiguous([bn, hn, tn, sn]) }),
-            };
-            let views = [
-                View { ptr: q.as_ptr(), strides: contiguous([bn, hn, tn, d]) },
-                View { ptr: k.as_ptr(), strides: contiguous([bn, kvn, sn, d]) },
-                View { ptr: v.as_ptr(), strides: contiguous([bn, kvn, sn, dv]) },
-            ];
-            unsafe { attention(views, mask, &mut out, dims, 0.3).run(threads) };
-            // The additive mask's -1e30 is a very low score, not a hidden one: a query that sees
-            // nothing then averages the values too.
-            let hide: Hide = (case >= 2).then_some(&hidden);
-            let want = reference(&q, &k, &v, (bn, hn, kvn, tn, sn, d, dv), 0.3, case == 1, hide);
-            for (i, (&g, &w)) in out.iter().zip(&want).enumerate() {
-                assert!((g as f64 - w).abs() < 2e-5, "dims {dims:?} case {case} threads {threads} at {i}: {g} vs {w}");
-            }
-        }
+        check_masks(dims, threads, 11, &hidden, 2e-5);
     }
 
     #[test]

@@ -57,27 +57,50 @@ pub fn calls() -> u64 {
 const CBLAS_ROW_MAJOR: i32 = 101;
 const CBLAS_NO_TRANS: i32 = 111;
 
+/// One `cblas_?gemm` call's arguments, as CBLAS orders them: `C = alpha · op(A) · op(B) + beta · C`.
+#[derive(Clone, Copy)]
+struct CblasGemm<T> {
+    layout: i32,
+    trans_a: i32,
+    trans_b: i32,
+    m: i32,
+    n: i32,
+    k: i32,
+    alpha: T,
+    a: *const T,
+    lda: i32,
+    b: *const T,
+    ldb: i32,
+    beta: T,
+    c: *mut T,
+    ldc: i32,
+}
+
+/// A product in strides: `C = alpha · A · B + beta · C` for `A` `m × k`, `B` `k × n`, each
+/// matrix a pointer and its (row, column) element strides, with CBLAS's transposes applied.
+#[derive(Clone, Copy)]
+struct Strided<T> {
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: T,
+    a: *const T,
+    a_strides: (isize, isize),
+    b: *const T,
+    b_strides: (isize, isize),
+    beta: T,
+    c: *mut T,
+    c_strides: (isize, isize),
+}
+
 /// An element type whose few-row products may skip `gemm` (cpu_few_rows.rs, float32 only).
 trait FewRowsElement: Sized {
-    /// Computes `C = alpha · op(A) · op(B) + beta · C` (strides as `gemm_cblas` derives them)
-    /// when it has the few-row shape and this CPU can; false leaves it to `gemm`.
+    /// Computes the product when it has the few-row shape and this CPU can; false leaves it to
+    /// `gemm`.
     ///
     /// # Safety
     /// The pointers and strides must describe valid matrices.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn few_rows(
-        _m: usize,
-        _n: usize,
-        _k: usize,
-        _alpha: Self,
-        _a: *const Self,
-        _a_strides: (isize, isize),
-        _b: *const Self,
-        _b_strides: (isize, isize),
-        _beta: Self,
-        _c: *mut Self,
-        _c_strides: (isize, isize),
-    ) -> bool {
+    unsafe fn few_rows(_product: &Strided<Self>) -> bool {
         false
     }
 }
@@ -85,19 +108,8 @@ trait FewRowsElement: Sized {
 impl FewRowsElement for f64 {}
 
 impl FewRowsElement for f32 {
-    unsafe fn few_rows(
-        m: usize,
-        n: usize,
-        k: usize,
-        alpha: f32,
-        a: *const f32,
-        (a_rs, a_cs): (isize, isize),
-        b: *const f32,
-        (b_rs, b_cs): (isize, isize),
-        beta: f32,
-        c: *mut f32,
-        (c_rs, c_cs): (isize, isize),
-    ) -> bool {
+    unsafe fn few_rows(product: &Strided<f32>) -> bool {
+        let Strided { m, n, k, alpha, a, a_strides: (a_rs, a_cs), b, b_strides: (b_rs, b_cs), beta, c, c_strides: (c_rs, c_cs) } = *product;
         // `x · Wᵀ`: each row of x and each column of op(B) (a weight row) contiguous along k.
         if a_cs != 1 || b_rs != 1 || a_rs < 0 || b_cs < 0 {
             return false;
@@ -123,24 +135,9 @@ fn operand_strides(layout: i32, transposed: bool, ld: i32) -> (isize, isize) {
 ///
 /// # Safety
 /// The pointers and leading dimensions must describe valid matrices, as for any CBLAS call.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_cblas<T: Copy + PartialEq + Default + FewRowsElement + 'static>(
-    layout: i32,
-    trans_a: i32,
-    trans_b: i32,
-    m: i32,
-    n: i32,
-    k: i32,
-    alpha: T,
-    a: *const T,
-    lda: i32,
-    b: *const T,
-    ldb: i32,
-    beta: T,
-    c: *mut T,
-    ldc: i32,
-) {
+unsafe fn gemm_cblas<T: Copy + PartialEq + Default + FewRowsElement + 'static>(call: CblasGemm<T>) {
     CALLS.fetch_add(1, Ordering::Relaxed);
+    let CblasGemm { layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc } = call;
     if m <= 0 || n <= 0 {
         return;
     }
@@ -148,8 +145,10 @@ unsafe fn gemm_cblas<T: Copy + PartialEq + Default + FewRowsElement + 'static>(
     let (a_rs, a_cs) = operand_strides(layout, trans_a != CBLAS_NO_TRANS, lda);
     let (b_rs, b_cs) = operand_strides(layout, trans_b != CBLAS_NO_TRANS, ldb);
     let (c_rs, c_cs) = operand_strides(layout, false, ldc);
+    let strided =
+        Strided { m, n, k: k_len, alpha, a, a_strides: (a_rs, a_cs), b, b_strides: (b_rs, b_cs), beta, c, c_strides: (c_rs, c_cs) };
     // SAFETY: the caller's matrices, described by the strides above.
-    if k_len > 0 && unsafe { T::few_rows(m, n, k_len, alpha, a, (a_rs, a_cs), b, (b_rs, b_cs), beta, c, (c_rs, c_cs)) } {
+    if k_len > 0 && unsafe { T::few_rows(&strided) } {
         return;
     }
     let work = m.saturating_mul(n).saturating_mul(k_len);
@@ -174,61 +173,44 @@ unsafe fn gemm_cblas<T: Copy + PartialEq + Default + FewRowsElement + 'static>(
     }
 }
 
-#[cfg(target_os = "linux")]
-#[unsafe(no_mangle)]
-#[allow(clippy::too_many_arguments)]
-/// # Safety
-/// As CBLAS's `cblas_sgemm`.
-pub unsafe extern "C" fn cblas_sgemm(
-    layout: i32,
-    trans_a: i32,
-    trans_b: i32,
-    m: i32,
-    n: i32,
-    k: i32,
-    alpha: f32,
-    a: *const f32,
-    lda: i32,
-    b: *const f32,
-    ldb: i32,
-    beta: f32,
-    c: *mut f32,
-    ldc: i32,
-) {
-    unsafe { gemm_cblas(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) }
+/// Defines CBLAS's `cblas_?gemm` for one element type (the symbols MLX's CPU `Matmul` calls).
+macro_rules! cblas_gemm {
+    ($name:ident, $t:ty) => {
+        #[cfg(target_os = "linux")]
+        #[unsafe(no_mangle)]
+        #[allow(clippy::too_many_arguments, reason = "CBLAS's signature, which libmlx.so calls")]
+        #[doc = concat!("# Safety\nAs CBLAS's `", stringify!($name), "`.")]
+        pub unsafe extern "C" fn $name(
+            layout: i32,
+            trans_a: i32,
+            trans_b: i32,
+            m: i32,
+            n: i32,
+            k: i32,
+            alpha: $t,
+            a: *const $t,
+            lda: i32,
+            b: *const $t,
+            ldb: i32,
+            beta: $t,
+            c: *mut $t,
+            ldc: i32,
+        ) {
+            unsafe { gemm_cblas(CblasGemm { layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc }) }
+        }
+    };
 }
 
-#[cfg(target_os = "linux")]
-#[unsafe(no_mangle)]
-#[allow(clippy::too_many_arguments)]
-/// # Safety
-/// As CBLAS's `cblas_dgemm`.
-pub unsafe extern "C" fn cblas_dgemm(
-    layout: i32,
-    trans_a: i32,
-    trans_b: i32,
-    m: i32,
-    n: i32,
-    k: i32,
-    alpha: f64,
-    a: *const f64,
-    lda: i32,
-    b: *const f64,
-    ldb: i32,
-    beta: f64,
-    c: *mut f64,
-    ldc: i32,
-) {
-    unsafe { gemm_cblas(layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) }
-}
+cblas_gemm!(cblas_sgemm, f32);
+cblas_gemm!(cblas_dgemm, f64);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The textbook triple loop over the same CBLAS arguments.
-    #[allow(clippy::too_many_arguments)]
-    fn naive(
+    /// A test product's CBLAS arguments apart from the matrices, which come with each call.
+    #[derive(Clone, Copy)]
+    struct Case {
         layout: i32,
         ta: bool,
         tb: bool,
@@ -236,24 +218,53 @@ mod tests {
         n: usize,
         k: usize,
         alpha: f64,
-        a: &[f64],
-        lda: usize,
-        b: &[f64],
-        ldb: usize,
         beta: f64,
-        c: &mut [f64],
+        lda: usize,
+        ldb: usize,
         ldc: usize,
-    ) {
-        let at = |x: &[f64], ld: usize, t: bool, i: usize, j: usize| {
-            let (i, j) = if t { (j, i) } else { (i, j) };
-            if layout == CBLAS_ROW_MAJOR { x[i * ld + j] } else { x[i + j * ld] }
-        };
-        for i in 0..m {
-            for j in 0..n {
-                let dot: f64 = (0..k).map(|p| at(a, lda, ta, i, p) * at(b, ldb, tb, p, j)).sum();
-                let slot = if layout == CBLAS_ROW_MAJOR { i * ldc + j } else { i + j * ldc };
-                c[slot] = alpha * dot + if beta == 0.0 { 0.0 } else { beta * c[slot] };
+    }
+
+    impl Case {
+        /// The textbook triple loop over the same CBLAS arguments.
+        fn naive(&self, a: &[f64], b: &[f64], c: &mut [f64]) {
+            let Case { layout, ta, tb, m, n, k, alpha, beta, lda, ldb, ldc } = *self;
+            let at = |x: &[f64], ld: usize, t: bool, i: usize, j: usize| {
+                let (i, j) = if t { (j, i) } else { (i, j) };
+                if layout == CBLAS_ROW_MAJOR { x[i * ld + j] } else { x[i + j * ld] }
+            };
+            for i in 0..m {
+                for j in 0..n {
+                    let dot: f64 = (0..k).map(|p| at(a, lda, ta, i, p) * at(b, ldb, tb, p, j)).sum();
+                    let slot = if layout == CBLAS_ROW_MAJOR { i * ldc + j } else { i + j * ldc };
+                    c[slot] = alpha * dot + if beta == 0.0 { 0.0 } else { beta * c[slot] };
+                }
             }
+        }
+
+        /// `gemm_cblas` over these matrices in `T`, the scalars converted by `scalar`.
+        fn run<T: Copy + PartialEq + Default + FewRowsElement + 'static>(&self, a: &[T], b: &[T], c: &mut [T], scalar: fn(f64) -> T) {
+            let trans = |t: bool| if t { 112 } else { CBLAS_NO_TRANS };
+            let (m, n, k) = (self.m as i32, self.n as i32, self.k as i32);
+            let (lda, ldb, ldc) = (self.lda as i32, self.ldb as i32, self.ldc as i32);
+            let (trans_a, trans_b, alpha, beta) = (trans(self.ta), trans(self.tb), scalar(self.alpha), scalar(self.beta));
+            let call = CblasGemm {
+                layout: self.layout,
+                trans_a,
+                trans_b,
+                m,
+                n,
+                k,
+                alpha,
+                a: a.as_ptr(),
+                lda,
+                b: b.as_ptr(),
+                ldb,
+                beta,
+                c: c.as_mut_ptr(),
+                ldc,
+            };
+            // SAFETY: the test's matrices, as long as their leading dimensions say.
+            unsafe { gemm_cblas(call) }
         }
     }
 
@@ -281,28 +292,11 @@ mod tests {
                         // NaN where beta is 0: CBLAS does not read C then.
                         let start =
                             values(c_rows * c_ld, 3).into_iter().map(|v| if beta == 0.0 { f64::NAN } else { v }).collect::<Vec<_>>();
+                        let case = Case { layout, ta, tb, m, n, k, alpha, beta, lda: a_ld, ldb: b_ld, ldc: c_ld };
                         let mut want = start.clone();
-                        naive(layout, ta, tb, m, n, k, alpha, &a, a_ld, &b, b_ld, beta, &mut want, c_ld);
+                        case.naive(&a, &b, &mut want);
                         let mut got = start.clone();
-                        let (tr, nt) = (112, CBLAS_NO_TRANS);
-                        unsafe {
-                            gemm_cblas(
-                                layout,
-                                if ta { tr } else { nt },
-                                if tb { tr } else { nt },
-                                m as i32,
-                                n as i32,
-                                k as i32,
-                                alpha,
-                                a.as_ptr(),
-                                a_ld as i32,
-                                b.as_ptr(),
-                                b_ld as i32,
-                                beta,
-                                got.as_mut_ptr(),
-                                c_ld as i32,
-                            );
-                        }
+                        case.run(&a, &b, &mut got, |x| x);
                         for (slot, (g, w)) in got.iter().zip(&want).enumerate() {
                             let padding = if layout == CBLAS_ROW_MAJOR { slot % c_ld >= n } else { slot % c_ld >= m };
                             if padding {
@@ -335,7 +329,7 @@ mod tests {
                 for (n, k) in [(37usize, 8usize), (300, 131), (4099, 64)] {
                     for layout in [CBLAS_ROW_MAJOR, 102] {
                         for (ta, tb) in [(false, true), (false, false), (true, true)] {
-                            for (alpha, beta) in [(1.0f32, 0.0f32), (0.5, 2.0)] {
+                            for (alpha, beta) in [(1.0, 0.0), (0.5, 2.0)] {
                                 let dims =
                                     |rows: usize, cols: usize| if layout == CBLAS_ROW_MAJOR { (rows, cols + 1) } else { (cols, rows + 1) };
                                 let (ar, ac) = if ta { (k, m) } else { (m, k) };
@@ -346,43 +340,11 @@ mod tests {
                                 let start: Vec<f32> =
                                     values(c_outer * c_ld, 3).into_iter().map(|v| if beta == 0.0 { f32::NAN } else { v }).collect();
                                 let wide = |x: &[f32]| x.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+                                let case = Case { layout, ta, tb, m, n, k, alpha, beta, lda: a_ld, ldb: b_ld, ldc: c_ld };
                                 let mut want = wide(&start);
-                                naive(
-                                    layout,
-                                    ta,
-                                    tb,
-                                    m,
-                                    n,
-                                    k,
-                                    alpha as f64,
-                                    &wide(&a),
-                                    a_ld,
-                                    &wide(&b),
-                                    b_ld,
-                                    beta as f64,
-                                    &mut want,
-                                    c_ld,
-                                );
+                                case.naive(&wide(&a), &wide(&b), &mut want);
                                 let mut got = start.clone();
-                                let t = |x: bool| if x { 112 } else { CBLAS_NO_TRANS };
-                                unsafe {
-                                    cblas_sgemm(
-                                        layout,
-                                        t(ta),
-                                        t(tb),
-                                        m as i32,
-                                        n as i32,
-                                        k as i32,
-                                        alpha,
-                                        a.as_ptr(),
-                                        a_ld as i32,
-                                        b.as_ptr(),
-                                        b_ld as i32,
-                                        beta,
-                                        got.as_mut_ptr(),
-                                        c_ld as i32,
-                                    );
-                                }
+                                case.run(&a, &b, &mut got, |x| x as f32);
                                 for (slot, (g, w)) in got.iter().zip(&want).enumerate() {
                                     let inner = slot % c_ld;
                                     if inner >= if layout == CBLAS_ROW_MAJOR { n } else { m } {
@@ -411,24 +373,8 @@ mod tests {
         let run = |threads: usize| {
             set_threads(threads);
             let mut c = vec![0f32; m * n];
-            unsafe {
-                gemm_cblas(
-                    CBLAS_ROW_MAJOR,
-                    CBLAS_NO_TRANS,
-                    CBLAS_NO_TRANS,
-                    m as i32,
-                    n as i32,
-                    k as i32,
-                    1.0,
-                    a.as_ptr(),
-                    k as i32,
-                    b.as_ptr(),
-                    n as i32,
-                    0.0,
-                    c.as_mut_ptr(),
-                    n as i32,
-                );
-            }
+            let case = Case { layout: CBLAS_ROW_MAJOR, ta: false, tb: false, m, n, k, alpha: 1.0, beta: 0.0, lda: k, ldb: n, ldc: n };
+            case.run(&a, &b, &mut c, |x| x as f32);
             c
         };
         let one = run(1);

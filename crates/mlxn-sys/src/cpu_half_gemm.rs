@@ -129,40 +129,26 @@ pub struct HalfProduct<'a> {
 // `out` (`run` hands each a range of panels).
 unsafe impl Sync for HalfProduct<'_> {}
 
-/// The native bridge's entry (lib.rs): `bfloat16` picks the format; strides come as the shim's
-/// `int64` values.
+/// The native bridge's entry (lib.rs), with the operands `CpuHalfGemmArgs` describes; strides
+/// come as the shim's `int64` values.
 ///
 /// # Safety
 /// The primitive (shim/cpu_half_matmul.cc) passes its evaluated inputs' data, shapes and
 /// strides, and a freshly allocated output; MLX keeps the inputs alive until this returns.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn bridge(
-    bfloat16: bool,
-    x: *const u16,
-    x_rows: &[i64],
-    x_cs: i64,
-    b: *const u16,
-    b_rs: i64,
-    b_cs: i64,
-    bias: *const u16,
-    bias_stride: i64,
-    out: *mut u16,
-    k: usize,
-    n: usize,
-) {
+pub unsafe fn bridge(args: &crate::ffi::CpuHalfGemmArgs) {
     let product = HalfProduct {
-        format: if bfloat16 { Half::BFloat16 } else { Half::Float16 },
-        x,
-        x_rows,
-        x_cs: x_cs as isize,
-        b,
-        b_rs: b_rs as isize,
-        b_cs: b_cs as isize,
-        bias,
-        bias_stride: bias_stride as isize,
-        out,
-        k,
-        n,
+        format: if args.bfloat16 { Half::BFloat16 } else { Half::Float16 },
+        x: args.x,
+        x_rows: args.x_rows,
+        x_cs: args.x_cs as isize,
+        b: args.b,
+        b_rs: args.b_rs as isize,
+        b_cs: args.b_cs as isize,
+        bias: args.bias,
+        bias_stride: args.bias_stride as isize,
+        out: args.out,
+        k: args.k,
+        n: args.n,
     };
     // SAFETY: as this function requires.
     unsafe { product.run(crate::cpu_gemm::threads()) };
@@ -282,54 +268,37 @@ pub(crate) unsafe fn panel_product(xs: &[f32], m: usize, k: usize, wide: &[f32],
     // `gemm::gemm(m, n, k, dst, dst_cs, dst_rs, read_dst, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs,
     // alpha, beta, …)` computes `dst = alpha · dst + beta · lhs · rhs`; a transposed operand is the
     // same pointer with its two strides exchanged.
+    // A few rows against a wide panel as the transposed product: sumsᵀ (width × m) = panelᵀ
+    // (width × k) · xsᵀ (k × m).
+    let swap = m <= SWAP_MAX_ROWS && width > m;
+    let (rows, cols, (d_cs, d_rs), (lhs, l_cs, l_rs), (rhs, r_cs, r_rs)) = if swap {
+        (width, m, (s_rs, s_cs), (wide.as_ptr(), w_rs, w_cs), (xs.as_ptr(), x_rs, x_cs))
+    } else {
+        (m, width, (s_cs, s_rs), (xs.as_ptr(), x_cs, x_rs), (wide.as_ptr(), w_cs, w_rs))
+    };
     // SAFETY: as the caller promises.
     unsafe {
-        if m <= SWAP_MAX_ROWS && width > m {
-            // sumsᵀ (width × m) = panelᵀ (width × k) · xsᵀ (k × m).
-            gemm::gemm(
-                width,
-                m,
-                k,
-                sums.as_mut_ptr(),
-                s_rs,
-                s_cs,
-                false,
-                wide.as_ptr(),
-                w_rs,
-                w_cs,
-                xs.as_ptr(),
-                x_rs,
-                x_cs,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        } else {
-            gemm::gemm(
-                m,
-                width,
-                k,
-                sums.as_mut_ptr(),
-                s_cs,
-                s_rs,
-                false,
-                xs.as_ptr(),
-                x_cs,
-                x_rs,
-                wide.as_ptr(),
-                w_cs,
-                w_rs,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        }
+        gemm::gemm(
+            rows,
+            cols,
+            k,
+            sums.as_mut_ptr(),
+            d_cs,
+            d_rs,
+            false,
+            lhs,
+            l_cs,
+            l_rs,
+            rhs,
+            r_cs,
+            r_rs,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
     }
 }
 

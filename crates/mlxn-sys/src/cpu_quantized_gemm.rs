@@ -49,48 +49,31 @@ pub struct QuantizedProduct<'a, T: Element> {
 // `out` (`run` hands each a range of panels).
 unsafe impl<T: Element> Sync for QuantizedProduct<'_, T> {}
 
-/// The native bridge's entry (lib.rs): `dtype` names the element type of x, scales, biases and
-/// the output (see `for_element`); strides come as the shim's `int64` lists.
+/// The native bridge's entry (lib.rs), with the operands `CpuQuantizedGemmArgs` describes;
+/// `dtype` names the element type of x, scales, biases and the output (see `for_element`).
 ///
 /// # Safety
 /// The primitive (shim/cpu_quantized_matmul.cc) passes its evaluated inputs' data, shapes and
 /// strides, checked widths and group size, and a freshly allocated output; MLX keeps the inputs
 /// alive until this returns.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn bridge(
-    dtype: u8,
-    x: *const u8,
-    x_rows: &[i64],
-    x_cs: i64,
-    w: *const u32,
-    w_strides: &[i64],
-    scales: *const u8,
-    scales_strides: &[i64],
-    biases: *const u8,
-    biases_strides: &[i64],
-    out: *mut u8,
-    k: usize,
-    n: usize,
-    bits: u32,
-    group_size: usize,
-) {
+pub unsafe fn bridge(args: &crate::ffi::CpuQuantizedGemmArgs) {
     let pair = |s: &[i64]| [s[0] as isize, s[1] as isize];
-    for_element!(dtype, T => {
+    for_element!(args.dtype, T => {
         let product = QuantizedProduct::<T> {
-            x: x.cast(),
-            x_rows,
-            x_cs: x_cs as isize,
-            w,
-            w_strides: pair(w_strides),
-            scales: scales.cast(),
-            scales_strides: pair(scales_strides),
-            biases: biases.cast(),
-            biases_strides: pair(biases_strides),
-            out: out.cast(),
-            k,
-            n,
-            bits,
-            group_size,
+            x: args.x.cast(),
+            x_rows: args.x_rows,
+            x_cs: args.x_cs as isize,
+            w: args.w,
+            w_strides: pair(args.w_strides),
+            scales: args.scales.cast(),
+            scales_strides: pair(args.scales_strides),
+            biases: args.biases.cast(),
+            biases_strides: pair(args.biases_strides),
+            out: args.out.cast(),
+            k: args.k,
+            n: args.n,
+            bits: args.bits,
+            group_size: args.group_size,
         };
         // SAFETY: as this function requires; `dtype` names the buffers' element type.
         unsafe { product.run(crate::cpu_gemm::threads()) }

@@ -6,7 +6,6 @@
 //! instead of one bridged function per op: the surface stays small, and dispatch is a switch.
 //! Optional array arguments are nullable raw pointers (cxx has no `Option<&T>`); the safe
 //! wrappers in `mlxn-core` are the only callers.
-#![allow(clippy::missing_safety_doc)]
 
 pub use cxx::{Exception, UniquePtr};
 
@@ -24,6 +23,11 @@ pub mod float_formats;
 pub const MLX_VERSION: &str = env!("MLXN_MLX_VERSION");
 
 #[cxx::bridge(namespace = "mlxn")]
+#[allow(
+    clippy::too_many_arguments,
+    clippy::missing_safety_doc,
+    reason = "the bridge mirrors MLX's C++ signatures, and the safe wrappers in mlxn-core, its only callers, hold the safety argument"
+)]
 pub mod ffi {
     #[repr(u8)]
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +180,65 @@ pub mod ffi {
         Irfftn,
     }
 
+    /// The operands of `cpu_half_gemm`, `out = x · b (+ bias)` in bfloat16 (`bfloat16` true) or
+    /// float16: `x` has `x_rows.len()` rows of `k`, row `i` at `x + x_rows[i]`, elements `x_cs`
+    /// apart; `b` is `k × n` with strides `b_rs`, `b_cs`; `bias` is null or `n` elements
+    /// `bias_stride` apart; `out` is a contiguous `rows × n`.
+    struct CpuHalfGemmArgs<'a> {
+        bfloat16: bool,
+        x: *const u16,
+        x_rows: &'a [i64],
+        x_cs: i64,
+        b: *const u16,
+        b_rs: i64,
+        b_cs: i64,
+        bias: *const u16,
+        bias_stride: i64,
+        out: *mut u16,
+        k: usize,
+        n: usize,
+    }
+
+    /// The operands of `cpu_quantized_gemm`, `out = x · dequantize(w)ᵀ`: `dtype` 0 float32,
+    /// 1 bfloat16, 2 float16 (of x, scales, biases and out); `x` as in `CpuHalfGemmArgs`; `w`,
+    /// `scales`, `biases` 2-D with their two element strides.
+    struct CpuQuantizedGemmArgs<'a> {
+        dtype: u8,
+        x: *const u8,
+        x_rows: &'a [i64],
+        x_cs: i64,
+        w: *const u32,
+        w_strides: &'a [i64],
+        scales: *const u8,
+        scales_strides: &'a [i64],
+        biases: *const u8,
+        biases_strides: &'a [i64],
+        out: *mut u8,
+        k: usize,
+        n: usize,
+        bits: u32,
+        group_size: usize,
+    }
+
+    /// The operands of `cpu_attention`: `dtype` 0 float32, 1 bfloat16, 2 float16; `mask_kind`
+    /// 0 none, 1 causal, 2 boolean array, 3 additive array; each operand a pointer and its four
+    /// element strides; `dims` = batch, heads, kv_heads, queries, keys, d, dv; `out` contiguous.
+    struct CpuAttentionArgs<'a> {
+        dtype: u8,
+        q: *const u8,
+        q_strides: &'a [i64],
+        k: *const u8,
+        k_strides: &'a [i64],
+        v: *const u8,
+        v_strides: &'a [i64],
+        mask_kind: u8,
+        mask: *const u8,
+        mask_strides: &'a [i64],
+        out: *mut u8,
+        dims: &'a [usize],
+        scale: f32,
+    }
+
     extern "Rust" {
         /// A JS (or Rust) function traced by an MLX transform; implemented by `mlxn-core`.
         type TraceCallback;
@@ -185,66 +248,12 @@ pub mod ffi {
         fn cpu_gemm_set_threads(threads: i32);
         /// Whether those products run in cpu_gemm.rs rather than the platform's BLAS.
         fn cpu_gemm_replaces_blas() -> bool;
-        /// `out = x · b (+ bias)` in bfloat16 (`bfloat16` true) or float16 (cpu_half_gemm.rs):
-        /// `x` has `x_rows.len()` rows of `k`, row `i` at `x + x_rows[i]`, elements `x_cs` apart;
-        /// `b` is `k × n` with strides `b_rs`, `b_cs`; `bias` is null or `n` elements
-        /// `bias_stride` apart; `out` is a contiguous `rows × n`.
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn cpu_half_gemm(
-            bfloat16: bool,
-            x: *const u16,
-            x_rows: &[i64],
-            x_cs: i64,
-            b: *const u16,
-            b_rs: i64,
-            b_cs: i64,
-            bias: *const u16,
-            bias_stride: i64,
-            out: *mut u16,
-            k: usize,
-            n: usize,
-        );
-        /// `out = x · dequantize(w)ᵀ` for affine `bits`-bit weights (cpu_quantized_gemm.rs):
-        /// `dtype` 0 float32, 1 bfloat16, 2 float16 (of x, scales, biases and out); `x` as for
-        /// `cpu_half_gemm`; `w`, `scales`, `biases` 2-D with their two element strides.
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn cpu_quantized_gemm(
-            dtype: u8,
-            x: *const u8,
-            x_rows: &[i64],
-            x_cs: i64,
-            w: *const u32,
-            w_strides: &[i64],
-            scales: *const u8,
-            scales_strides: &[i64],
-            biases: *const u8,
-            biases_strides: &[i64],
-            out: *mut u8,
-            k: usize,
-            n: usize,
-            bits: u32,
-            group_size: usize,
-        );
-        /// Attention for a few queries (cpu_attention.rs): `dtype` 0 float32, 1 bfloat16,
-        /// 2 float16; `mask_kind` 0 none, 1 causal, 2 boolean array, 3 additive array; each
-        /// operand a pointer and its four element strides; `dims` = batch, heads, kv_heads,
-        /// queries, keys, d, dv; `out` contiguous.
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn cpu_attention(
-            dtype: u8,
-            q: *const u8,
-            q_strides: &[i64],
-            k: *const u8,
-            k_strides: &[i64],
-            v: *const u8,
-            v_strides: &[i64],
-            mask_kind: u8,
-            mask: *const u8,
-            mask_strides: &[i64],
-            out: *mut u8,
-            dims: &[usize],
-            scale: f32,
-        );
+        /// `out = x · b (+ bias)` in bfloat16 or float16 (cpu_half_gemm.rs).
+        unsafe fn cpu_half_gemm<'a>(args: &CpuHalfGemmArgs<'a>);
+        /// `out = x · dequantize(w)ᵀ` for affine `bits`-bit weights (cpu_quantized_gemm.rs).
+        unsafe fn cpu_quantized_gemm<'a>(args: &CpuQuantizedGemmArgs<'a>);
+        /// Attention for a few queries (cpu_attention.rs).
+        unsafe fn cpu_attention<'a>(args: &CpuAttentionArgs<'a>);
     }
 
     unsafe extern "C++" {

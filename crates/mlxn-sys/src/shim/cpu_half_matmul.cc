@@ -65,8 +65,18 @@ void CpuHalfMatmul::eval_cpu(const std::vector<mx::array>& inputs, mx::array& ou
                     bias_stride = has_bias ? static_cast<int64_t>(inputs[2].strides()[0]) : int64_t{0},
                     out_ptr = out.data<uint16_t>(), k = static_cast<size_t>(x.shape(-1)),
                     n = static_cast<size_t>(b.shape(1))]() {
-    cpu_half_gemm(bfloat16, x_ptr, rust::Slice<const int64_t>(rows.data(), rows.size()), x_cs, b_ptr, b_rs, b_cs,
-                  bias_ptr, bias_stride, out_ptr, k, n);
+    cpu_half_gemm(CpuHalfGemmArgs{.bfloat16 = bfloat16,
+                                  .x = x_ptr,
+                                  .x_rows = rust::Slice<const int64_t>(rows.data(), rows.size()),
+                                  .x_cs = x_cs,
+                                  .b = b_ptr,
+                                  .b_rs = b_rs,
+                                  .b_cs = b_cs,
+                                  .bias = bias_ptr,
+                                  .bias_stride = bias_stride,
+                                  .out = out_ptr,
+                                  .k = k,
+                                  .n = n});
   });
 }
 

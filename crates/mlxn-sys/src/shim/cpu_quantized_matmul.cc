@@ -80,8 +80,21 @@ void CpuQuantizedMatmul::eval_cpu(const std::vector<mx::array>& inputs, mx::arra
                     k = static_cast<size_t>(x.shape(-1)), n = static_cast<size_t>(w.shape(0)),
                     bits = static_cast<uint32_t>(bits_), group_size = static_cast<size_t>(group_size_)]() {
     auto slice = [](const std::vector<int64_t>& v) { return rust::Slice<const int64_t>(v.data(), v.size()); };
-    cpu_quantized_gemm(dtype, x_ptr, slice(rows), x_cs, w_ptr, slice(ws), s_ptr, slice(ss), b_ptr, slice(bs),
-                       out_ptr, k, n, bits, group_size);
+    cpu_quantized_gemm(CpuQuantizedGemmArgs{.dtype = dtype,
+                                            .x = x_ptr,
+                                            .x_rows = slice(rows),
+                                            .x_cs = x_cs,
+                                            .w = w_ptr,
+                                            .w_strides = slice(ws),
+                                            .scales = s_ptr,
+                                            .scales_strides = slice(ss),
+                                            .biases = b_ptr,
+                                            .biases_strides = slice(bs),
+                                            .out = out_ptr,
+                                            .k = k,
+                                            .n = n,
+                                            .bits = bits,
+                                            .group_size = group_size});
   });
 }
 
