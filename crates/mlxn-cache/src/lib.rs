@@ -11,11 +11,14 @@
 //!   class known and numbered without gaps, every state entry that class needs present, every
 //!   scalar entry well-formed and backed by a tensor. A mismatched file becomes one clear error
 //!   instead of a wrong cache.
-//! - **Buffer growth.** [`grown_capacity`] is the step arithmetic shared by the growing caches
-//!   (grow by whole steps of 256, so appending one token does not copy the buffer).
+//! - **Buffer growth for the native forward.** [`grown_capacity`] is the step arithmetic of the
+//!   growing caches (grow by whole steps of 256, so appending one token does not copy the
+//!   buffer), for mlxn-qwen3's forward, which grows the caches' buffers in Rust. The TypeScript
+//!   caches keep their own copy (`packages/cache/src/growth.ts`, same rule and same tests): it
+//!   runs on every cache update, where a call into the addon would cost more than the arithmetic.
 //!
-//! Both are plain Rust tested with `cargo test`; the `napi` feature exports them to the addon as
-//! `cachePromptCacheLayout` and `cacheGrownCapacity`.
+//! Both are plain Rust tested with `cargo test`; the `napi` feature exports the layout check to
+//! the addon as `cachePromptCacheLayout`, with typed objects in and out.
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -56,6 +59,7 @@ pub fn grown_capacity(capacity: u64, offset: u64, incoming: u64, step: u64, rese
 }
 
 /// The validated layout of a prompt-cache file.
+#[cfg_attr(feature = "napi", napi_derive::napi(object))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromptCacheLayout {
     /// The user's metadata, keys without the `0.` prefix.
@@ -152,43 +156,18 @@ pub fn prompt_cache_layout(metadata: &BTreeMap<String, String>, tensor_names: &[
     Ok(PromptCacheLayout { metadata: user, classes, scalars })
 }
 
-impl PromptCacheLayout {
-    /// The layout as JSON (what the addon hands to TypeScript).
-    pub fn to_json(&self) -> String {
-        serde_json::json!({ "metadata": self.metadata, "classes": self.classes, "scalars": self.scalars }).to_string()
-    }
-}
-
-/// [`prompt_cache_layout`] on JSON input: `metadata` an object of strings, `tensor_names` a list.
-pub fn prompt_cache_layout_json(metadata: &str, tensor_names: &str) -> Result<PromptCacheLayout, CacheFileError> {
-    let meta: BTreeMap<String, String> = match serde_json::from_str(metadata) {
-        Ok(m) => m,
-        Err(e) => return err(format!("the file's metadata must be an object of strings ({e})")),
-    };
-    let names: Vec<String> = match serde_json::from_str(tensor_names) {
-        Ok(n) => n,
-        Err(e) => return err(format!("tensor names must be a list of strings ({e})")),
-    };
-    prompt_cache_layout(&meta, &names)
-}
-
 #[cfg(feature = "napi")]
 mod exports {
+    use std::collections::BTreeMap;
+
     use napi_derive::napi;
 
-    /// Validates a prompt-cache file's metadata against its tensor names; returns the layout as JSON.
-    #[napi(js_name = "cachePromptCacheLayout", catch_unwind)]
-    pub fn cache_prompt_cache_layout(metadata_json: String, tensor_names_json: String) -> napi::Result<String> {
-        super::prompt_cache_layout_json(&metadata_json, &tensor_names_json).map(|l| l.to_json()).map_err(|e| napi::Error::from_reason(e.0))
-    }
+    use super::PromptCacheLayout;
 
-    /// The capacity to grow to, or -1 when the buffer already has room (`reserved`: 0 for none).
-    #[napi(js_name = "cacheGrownCapacity", catch_unwind)]
-    pub fn cache_grown_capacity(capacity: u32, offset: u32, incoming: u32, step: u32, reserved: u32) -> napi::Result<i64> {
-        if step == 0 {
-            return Err(napi::Error::from_reason("step must be positive"));
-        }
-        Ok(super::grown_capacity(capacity.into(), offset.into(), incoming.into(), step.into(), reserved.into()).map_or(-1, |c| c as i64))
+    /// Validates a prompt-cache file's metadata (its `__metadata__`) against its tensor names.
+    #[napi(js_name = "cachePromptCacheLayout", catch_unwind)]
+    pub fn cache_prompt_cache_layout(metadata: BTreeMap<String, String>, tensor_names: Vec<String>) -> napi::Result<PromptCacheLayout> {
+        super::prompt_cache_layout(&metadata, &tensor_names).map_err(|e| napi::Error::from_reason(e.0))
     }
 }
 
@@ -248,9 +227,6 @@ mod tests {
         assert_eq!(l.classes, vec!["KVCache"]);
         assert_eq!(l.metadata.get("model").map(String::as_str), Some("m"));
         assert_eq!(l.scalars.get("0.2").map(String::as_str), Some("scalar"));
-        assert!(l.to_json().contains("\"classes\":[\"KVCache\"]"));
-        let j = prompt_cache_layout_json(r#"{"1.0":"KVCache"}"#, r#"["0.0","0.1","0.2"]"#).unwrap();
-        assert_eq!(j.classes, vec!["KVCache"]);
     }
 
     #[test]
@@ -269,7 +245,6 @@ mod tests {
         dangling.insert("2.2.0".into(), "5.5".into());
         dangling.insert("2.2.1".into(), "scalar".into());
         assert!(e(dangling, &all).contains("no tensor"));
-        assert!(prompt_cache_layout_json("[1]", "[]").unwrap_err().0.contains("object of strings"));
     }
 
     #[test]

@@ -8,15 +8,43 @@
 //!   weight's checkpoint name is its tree path with each segment converted. `checkpoint_key`
 //!   and `property_path` do that conversion segment by segment (list indices stay as they are)
 //!   and are exact inverses on the names either side produces.
-//! - **Validation.** `check_weights` compares the `(name, shape)` pairs a module expects with the
-//!   ones a file or entry list provides and reports every missing, unexpected and mis-shaped
-//!   weight in one sorted, deterministic message, so a failed load says precisely what is wrong
-//!   before any parameter is replaced (the module stays intact).
+//! - **Validation.** `check_weights` compares the [`NamedShape`]s a module expects with the ones
+//!   a file or entry list provides and reports every missing, unexpected and mis-shaped weight
+//!   in one sorted, deterministic message, so a failed load says precisely what is wrong before
+//!   any parameter is replaced (the module stays intact). [`NamedShape`] is also what model
+//!   crates' checkpoint planners (mlxn-qwen3) take, so a `(name, shape)` pair has one type.
 //!
 //! All of it is plain Rust tested with `cargo test` (no Node); the `napi` feature exports it to
-//! the addon as `nnCheckpointKey`, `nnPropertyPath` and `nnCheckWeights`.
+//! the addon as `nnCheckpointKey`, `nnPropertyPath` and `nnCheckWeights`, with typed objects
+//! in and out.
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+
+#[cfg(feature = "napi")]
+use napi_derive::napi;
+
+/// A weight's checkpoint name with its shape (a module's parameter, or a checkpoint's tensor).
+#[cfg_attr(feature = "napi", napi(object))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedShape {
+    pub name: String,
+    pub shape: Vec<i64>,
+}
+
+impl NamedShape {
+    pub fn new(name: impl Into<String>, shape: &[i64]) -> Self {
+        NamedShape { name: name.into(), shape: shape.to_vec() }
+    }
+}
+
+/// A weight whose provided shape differs from the expected one.
+#[cfg_attr(feature = "napi", napi(object))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapeMismatch {
+    pub name: String,
+    pub expected: Vec<i64>,
+    pub got: Vec<i64>,
+}
 
 /// `qProj` → `q_proj`, `layers` → `layers`, `0` → `0`. An upper-case letter starts a new word;
 /// runs of capitals stay together as one word (`fcIO` → `fc_io`), digits never split.
@@ -85,8 +113,7 @@ pub fn property_path(key: &str) -> String {
 pub struct WeightReport {
     pub missing: Vec<String>,
     pub unexpected: Vec<String>,
-    /// `(name, expected shape, provided shape)`.
-    pub mismatched: Vec<(String, Vec<i64>, Vec<i64>)>,
+    pub mismatched: Vec<ShapeMismatch>,
 }
 
 impl WeightReport {
@@ -117,7 +144,7 @@ impl WeightReport {
                 .mismatched
                 .iter()
                 .take(SHOW)
-                .map(|(n, e, g)| format!("'{n}' expected shape {} but got {}", shape(e), shape(g)))
+                .map(|m| format!("'{}' expected shape {} but got {}", m.name, shape(&m.expected), shape(&m.got)))
                 .collect::<Vec<_>>()
                 .join(", ");
             if self.mismatched.len() > SHOW {
@@ -139,19 +166,19 @@ fn shape(s: &[i64]) -> String {
 
 /// Compares what a module expects with what a source provides (names are checkpoint keys).
 /// Duplicate provided names are an error of their own: which copy would win is ambiguous.
-pub fn check_weights(expected: &[(String, Vec<i64>)], provided: &[(String, Vec<i64>)]) -> Result<WeightReport, String> {
-    let want: BTreeMap<&str, &Vec<i64>> = expected.iter().map(|(n, s)| (n.as_str(), s)).collect();
+pub fn check_weights(expected: &[NamedShape], provided: &[NamedShape]) -> Result<WeightReport, String> {
+    let want: BTreeMap<&str, &Vec<i64>> = expected.iter().map(|w| (w.name.as_str(), &w.shape)).collect();
     let mut have: BTreeMap<&str, &Vec<i64>> = BTreeMap::new();
-    for (n, s) in provided {
-        if have.insert(n.as_str(), s).is_some() {
-            return Err(format!("weight '{n}' is given more than once"));
+    for w in provided {
+        if have.insert(w.name.as_str(), &w.shape).is_some() {
+            return Err(format!("weight '{}' is given more than once", w.name));
         }
     }
     let mut r = WeightReport::default();
     for (n, s) in &want {
         match have.get(n) {
             None => r.missing.push((*n).to_string()),
-            Some(g) if g != s => r.mismatched.push(((*n).to_string(), (*s).clone(), (*g).clone())),
+            Some(g) if g != s => r.mismatched.push(ShapeMismatch { name: (*n).to_string(), expected: (*s).clone(), got: (*g).clone() }),
             Some(_) => {}
         }
     }
@@ -159,41 +186,21 @@ pub fn check_weights(expected: &[(String, Vec<i64>)], provided: &[(String, Vec<i
     Ok(r)
 }
 
-fn parse_pairs(json: &str, what: &str) -> Result<Vec<(String, Vec<i64>)>, String> {
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("{what}: invalid JSON: {e}"))?;
-    let arr = v.as_array().ok_or_else(|| format!("{what}: expected a list of [name, shape] pairs"))?;
-    arr.iter()
-        .map(|p| {
-            let name = p.get(0).and_then(|n| n.as_str()).ok_or_else(|| format!("{what}: entry without a name"))?;
-            let dims = p.get(1).and_then(|d| d.as_array()).ok_or_else(|| format!("{what}: '{name}' has no shape"))?;
-            let dims = dims
-                .iter()
-                .map(|d| d.as_i64().ok_or_else(|| format!("{what}: '{name}' has a non-integer dimension")))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((name.to_string(), dims))
-        })
-        .collect()
-}
-
-/// JSON front end of [`check_weights`]: both inputs are `[[name, [dims...]], ...]`. Returns
-/// `{"ok", "message", "missing", "unexpected", "mismatched"}` as JSON.
-pub fn check_weights_json(expected: &str, provided: &str, strict: bool) -> Result<String, String> {
-    let e = parse_pairs(expected, "expected weights")?;
-    let p = parse_pairs(provided, "provided weights")?;
-    let r = check_weights(&e, &p)?;
-    Ok(serde_json::json!({
-        "ok": r.is_ok(strict),
-        "message": r.message(strict),
-        "missing": r.missing,
-        "unexpected": r.unexpected,
-        "mismatched": r.mismatched.iter().map(|(n, e, g)| serde_json::json!([n, e, g])).collect::<Vec<_>>(),
-    })
-    .to_string())
-}
-
 #[cfg(feature = "napi")]
 mod exports {
     use napi_derive::napi;
+
+    use super::{NamedShape, ShapeMismatch};
+
+    /// What `nnCheckWeights` found; `message` lists every problem that fails the load.
+    #[napi(object)]
+    pub struct NnWeightReport {
+        pub ok: bool,
+        pub message: String,
+        pub missing: Vec<String>,
+        pub unexpected: Vec<String>,
+        pub mismatched: Vec<ShapeMismatch>,
+    }
 
     /// Dotted property path → checkpoint key (`selfAttn.qProj` → `self_attn.q_proj`).
     #[napi(js_name = "nnCheckpointKey", catch_unwind)]
@@ -207,10 +214,18 @@ mod exports {
         super::property_path(&key)
     }
 
-    /// Compares expected and provided `[name, shape]` lists (JSON); returns the report as JSON.
+    /// Compares the weights a module expects with those a source provides (`strict`: missing
+    /// and unexpected names fail too); an error only for a name provided twice.
     #[napi(js_name = "nnCheckWeights", catch_unwind)]
-    pub fn nn_check_weights(expected_json: String, provided_json: String, strict: bool) -> napi::Result<String> {
-        super::check_weights_json(&expected_json, &provided_json, strict).map_err(napi::Error::from_reason)
+    pub fn nn_check_weights(expected: Vec<NamedShape>, provided: Vec<NamedShape>, strict: bool) -> napi::Result<NnWeightReport> {
+        let r = super::check_weights(&expected, &provided).map_err(napi::Error::from_reason)?;
+        Ok(NnWeightReport {
+            ok: r.is_ok(strict),
+            message: r.message(strict),
+            missing: r.missing,
+            unexpected: r.unexpected,
+            mismatched: r.mismatched,
+        })
     }
 }
 
@@ -246,8 +261,8 @@ mod tests {
         assert_eq!(snake_segment(""), "");
     }
 
-    fn pairs(v: &[(&str, &[i64])]) -> Vec<(String, Vec<i64>)> {
-        v.iter().map(|(n, s)| (n.to_string(), s.to_vec())).collect()
+    fn pairs(v: &[(&str, &[i64])]) -> Vec<NamedShape> {
+        v.iter().map(|(n, s)| NamedShape::new(*n, s)).collect()
     }
 
     #[test]
@@ -257,7 +272,7 @@ mod tests {
         let r = check_weights(&e, &p).unwrap();
         assert_eq!(r.missing, vec!["a.bias"]);
         assert_eq!(r.unexpected, vec!["c.weight"]);
-        assert_eq!(r.mismatched, vec![("a.weight".to_string(), vec![4, 2], vec![2, 4])]);
+        assert_eq!(r.mismatched, vec![ShapeMismatch { name: "a.weight".to_string(), expected: vec![4, 2], got: vec![2, 4] }]);
         assert!(!r.is_ok(true));
         assert!(!r.is_ok(false));
         assert_eq!(
@@ -278,7 +293,7 @@ mod tests {
 
     #[test]
     fn long_lists_are_cut() {
-        let e: Vec<_> = (0..25).map(|i| (format!("w{i:02}"), vec![1])).collect();
+        let e: Vec<_> = (0..25).map(|i| NamedShape::new(format!("w{i:02}"), &[1])).collect();
         let r = check_weights(&e, &[]).unwrap();
         let m = r.message(true);
         assert!(m.starts_with("25 weights missing: 'w00', 'w01'"), "{m}");
@@ -289,15 +304,5 @@ mod tests {
     fn duplicates_are_rejected() {
         let p = pairs(&[("a", &[1]), ("a", &[1])]);
         assert_eq!(check_weights(&[], &p).unwrap_err(), "weight 'a' is given more than once");
-    }
-
-    #[test]
-    fn json_front_end() {
-        let out = check_weights_json(r#"[["a",[2]]]"#, r#"[["a",[3]]]"#, true).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(v["ok"], false);
-        assert_eq!(v["mismatched"][0][2][0], 3);
-        assert!(check_weights_json("{", "[]", true).unwrap_err().starts_with("expected weights: invalid JSON"));
-        assert!(check_weights_json(r#"[["a",[1.5]]]"#, "[]", true).unwrap_err().contains("non-integer"));
     }
 }

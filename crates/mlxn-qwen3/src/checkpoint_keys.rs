@@ -13,14 +13,19 @@
 //!   expert group (missing or out-of-range experts, experts of different shapes, a layer given
 //!   both per-expert and stacked), all in one message, so a bad checkpoint is rejected before
 //!   any array is built.
+//!
+//! The plan is the only check of a checkpoint's names and shapes on load: `Qwen3.load` puts
+//! the planned weights into the model without checking them again.
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A tensor name with its shape.
-pub type Entry = (String, Vec<i64>);
+use mlxn_nn::{NamedShape, ShapeMismatch};
+#[cfg(feature = "napi")]
+use napi_derive::napi;
 
 /// One stacking step: `sources` (expert order) become `target`.
+#[cfg_attr(feature = "napi", napi(object))]
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stack {
+pub struct ExpertStack {
     pub target: String,
     pub sources: Vec<String>,
 }
@@ -29,11 +34,11 @@ pub struct Stack {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     pub drop: Vec<String>,
-    pub stack: Vec<Stack>,
+    pub stack: Vec<ExpertStack>,
     pub missing: Vec<String>,
     pub unexpected: Vec<String>,
-    /// `(name, expected shape, checkpoint shape)`.
-    pub mismatched: Vec<(String, Vec<i64>, Vec<i64>)>,
+    /// `got` is the checkpoint's shape.
+    pub mismatched: Vec<ShapeMismatch>,
     /// Problems that are not about one expected name (expert groups, duplicates).
     pub problems: Vec<String>,
 }
@@ -48,7 +53,7 @@ pub struct ModelShape {
 const EXPERT_PROJS: [&str; 3] = ["gate_proj", "up_proj", "down_proj"];
 
 /// Per-expert tensors of one stacking target: (layer, proj, param) → expert → (name, shape).
-type ExpertGroups = BTreeMap<(u64, String, String), BTreeMap<u64, Entry>>;
+type ExpertGroups = BTreeMap<(u64, String, String), BTreeMap<u64, NamedShape>>;
 
 /// Lists at most this many names per category in the message; the rest are counted.
 const LIST_LIMIT: usize = 20;
@@ -79,7 +84,7 @@ impl Plan {
                 .mismatched
                 .iter()
                 .take(LIST_LIMIT)
-                .map(|(n, e, g)| format!("'{n}' has shape {} but the model expects {}", dims(g), dims(e)))
+                .map(|m| format!("'{}' has shape {} but the model expects {}", m.name, dims(&m.got), dims(&m.expected)))
                 .collect();
             let more = if self.mismatched.len() > LIST_LIMIT {
                 format!(" and {} more", self.mismatched.len() - LIST_LIMIT)
@@ -90,20 +95,6 @@ impl Plan {
         }
         parts.extend(self.problems.iter().cloned());
         parts.join("; ")
-    }
-
-    pub fn to_json(&self) -> String {
-        serde_json::json!({
-            "ok": self.is_ok(),
-            "message": self.message(),
-            "drop": self.drop,
-            "stack": self.stack.iter().map(|s| serde_json::json!({ "target": s.target, "sources": s.sources })).collect::<Vec<_>>(),
-            "missing": self.missing,
-            "unexpected": self.unexpected,
-            "mismatched": self.mismatched.iter().map(|(n, e, g)| serde_json::json!([n, e, g])).collect::<Vec<_>>(),
-            "problems": self.problems,
-        })
-        .to_string()
     }
 }
 
@@ -132,14 +123,14 @@ fn is_dropped(name: &str, shape: ModelShape) -> bool {
     name.ends_with(".rotary_emb.inv_freq") || name == "rotary_emb.inv_freq" || (shape.tied_embeddings && name.starts_with("lm_head."))
 }
 
-/// Plans how `checkpoint` becomes the parameters in `expected` (both `[name, shape]`).
-pub fn plan(expected: &[Entry], checkpoint: &[Entry], shape: ModelShape) -> Plan {
+/// Plans how `checkpoint` becomes the parameters in `expected`.
+pub fn plan(expected: &[NamedShape], checkpoint: &[NamedShape], shape: ModelShape) -> Plan {
     let mut p = Plan::default();
     let mut have: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let mut duplicates = BTreeSet::new();
     let mut groups = ExpertGroups::new();
     let mut seen = BTreeSet::new();
-    for (name, dims) in checkpoint {
+    for NamedShape { name, shape: dims } in checkpoint {
         if !seen.insert(name.as_str()) {
             duplicates.insert(name.clone());
             continue;
@@ -149,7 +140,10 @@ pub fn plan(expected: &[Entry], checkpoint: &[Entry], shape: ModelShape) -> Plan
             continue;
         }
         if let Some((layer, expert, proj, param)) = expert_key(name) {
-            groups.entry((layer, proj.to_string(), param.to_string())).or_default().insert(expert, (name.clone(), dims.clone()));
+            groups
+                .entry((layer, proj.to_string(), param.to_string()))
+                .or_default()
+                .insert(expert, NamedShape { name: name.clone(), shape: dims.clone() });
             continue;
         }
         have.insert(name.clone(), dims.clone());
@@ -164,10 +158,10 @@ pub fn plan(expected: &[Entry], checkpoint: &[Entry], shape: ModelShape) -> Plan
         if n == 0 {
             p.problems.push(format!(
                 "layer {layer} has per-expert weights ('{}') but the config has no experts",
-                experts.values().next().map(|(n, _)| n.as_str()).unwrap_or("")
+                experts.values().next().map(|w| w.name.as_str()).unwrap_or("")
             ));
-            for (name, _) in experts.values() {
-                p.unexpected.push(name.clone());
+            for w in experts.values() {
+                p.unexpected.push(w.name.clone());
             }
             continue;
         }
@@ -183,12 +177,12 @@ pub fn plan(expected: &[Entry], checkpoint: &[Entry], shape: ModelShape) -> Plan
             p.problems.push(format!("'{target}': missing expert(s) {}{more} of {n}", shown.join(", ")));
             broken = true;
         }
-        let first = experts.values().next().map(|(_, s)| s.clone()).unwrap_or_default();
-        let odd: Vec<&str> = experts.values().filter(|(_, s)| *s != first).map(|(n, _)| n.as_str()).collect();
+        let first = experts.values().next().map(|w| w.shape.clone()).unwrap_or_default();
+        let odd: Vec<&str> = experts.values().filter(|w| w.shape != first).map(|w| w.name.as_str()).collect();
         if !odd.is_empty() {
             p.problems.push(format!(
                 "'{target}': experts have different shapes ({} is {} but '{}' differs)",
-                experts.values().next().unwrap().0,
+                experts.values().next().unwrap().name,
                 dims(&first),
                 odd[0]
             ));
@@ -203,10 +197,10 @@ pub fn plan(expected: &[Entry], checkpoint: &[Entry], shape: ModelShape) -> Plan
         }
         let mut stacked = vec![n as i64];
         stacked.extend(first);
-        p.stack.push(Stack { target: target.clone(), sources: experts.into_values().map(|(name, _)| name).collect() });
+        p.stack.push(ExpertStack { target: target.clone(), sources: experts.into_values().map(|w| w.name).collect() });
         have.insert(target, stacked);
     }
-    let want: BTreeMap<&str, &Vec<i64>> = expected.iter().map(|(n, s)| (n.as_str(), s)).collect();
+    let want: BTreeMap<&str, &Vec<i64>> = expected.iter().map(|w| (w.name.as_str(), &w.shape)).collect();
     let broken_targets: BTreeSet<String> =
         p.problems.iter().filter_map(|m| m.strip_prefix('\'').and_then(|r| r.split('\'').next()).map(str::to_string)).collect();
     for (name, dims) in &want {
@@ -214,7 +208,9 @@ pub fn plan(expected: &[Entry], checkpoint: &[Entry], shape: ModelShape) -> Plan
             // A stacked target already reported as broken is not reported again as missing.
             None if broken_targets.contains(*name) => {}
             None => p.missing.push((*name).to_string()),
-            Some(g) if g != *dims => p.mismatched.push(((*name).to_string(), (*dims).clone(), g.clone())),
+            Some(g) if g != *dims => {
+                p.mismatched.push(ShapeMismatch { name: (*name).to_string(), expected: (*dims).clone(), got: g.clone() })
+            }
             Some(_) => {}
         }
     }
@@ -227,42 +223,33 @@ pub fn plan(expected: &[Entry], checkpoint: &[Entry], shape: ModelShape) -> Plan
     p
 }
 
-fn parse_entries(json: &str, what: &str) -> Result<Vec<Entry>, String> {
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("{what}: invalid JSON: {e}"))?;
-    let arr = v.as_array().ok_or_else(|| format!("{what}: expected a list of [name, shape] pairs"))?;
-    arr.iter()
-        .map(|p| {
-            let name = p.get(0).and_then(|n| n.as_str()).ok_or_else(|| format!("{what}: entry without a name"))?;
-            let dims = p.get(1).and_then(|d| d.as_array()).ok_or_else(|| format!("{what}: '{name}' has no shape"))?;
-            let dims = dims
-                .iter()
-                .map(|d| d.as_i64().filter(|d| *d >= 0).ok_or_else(|| format!("{what}: '{name}' has an invalid dimension")))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((name.to_string(), dims))
-        })
-        .collect()
-}
-
-/// JSON front end of [`plan`]: `expected` and `checkpoint` are `[[name, [dims...]], ...]`.
-pub fn plan_json(expected: &str, checkpoint: &str, tied_embeddings: bool, num_experts: u32) -> Result<String, String> {
-    let e = parse_entries(expected, "expected weights")?;
-    let c = parse_entries(checkpoint, "checkpoint weights")?;
-    Ok(plan(&e, &c, ModelShape { tied_embeddings, num_experts }).to_json())
-}
-
 #[cfg(feature = "napi")]
 mod exports {
+    use mlxn_nn::NamedShape;
     use napi_derive::napi;
 
-    /// The sanitize plan of a Qwen3 checkpoint (JSON in, JSON out; see [`super::plan`]).
+    use super::{ExpertStack, ModelShape};
+
+    /// How a checkpoint becomes a Qwen3 model's parameters; when `ok` is false, `message` names
+    /// everything wrong and nothing is to be applied.
+    #[napi(object)]
+    pub struct Qwen3CheckpointPlan {
+        pub ok: bool,
+        pub message: String,
+        pub drop: Vec<String>,
+        pub stack: Vec<ExpertStack>,
+    }
+
+    /// The sanitize plan of a Qwen3 checkpoint (`plan` in checkpoint_keys.rs).
     #[napi(js_name = "qwen3PlanCheckpoint", catch_unwind)]
     pub fn qwen3_plan_checkpoint(
-        expected_json: String,
-        checkpoint_json: String,
+        expected: Vec<NamedShape>,
+        checkpoint: Vec<NamedShape>,
         tied_embeddings: bool,
         num_experts: u32,
-    ) -> napi::Result<String> {
-        super::plan_json(&expected_json, &checkpoint_json, tied_embeddings, num_experts).map_err(napi::Error::from_reason)
+    ) -> Qwen3CheckpointPlan {
+        let p = super::plan(&expected, &checkpoint, ModelShape { tied_embeddings, num_experts });
+        Qwen3CheckpointPlan { ok: p.is_ok(), message: p.message(), drop: p.drop, stack: p.stack }
     }
 }
 
@@ -270,8 +257,8 @@ mod exports {
 mod tests {
     use super::*;
 
-    fn e(name: &str, dims: &[i64]) -> Entry {
-        (name.to_string(), dims.to_vec())
+    fn e(name: &str, dims: &[i64]) -> NamedShape {
+        NamedShape::new(name, dims)
     }
 
     const DENSE: ModelShape = ModelShape { tied_embeddings: true, num_experts: 0 };
@@ -310,7 +297,7 @@ mod tests {
         assert!(!p.is_ok());
         assert_eq!(p.missing, vec!["b.weight"]);
         assert_eq!(p.unexpected, vec!["z.weight"]);
-        assert_eq!(p.mismatched, vec![("a.weight".to_string(), vec![2, 2], vec![2, 3])]);
+        assert_eq!(p.mismatched, vec![ShapeMismatch { name: "a.weight".to_string(), expected: vec![2, 2], got: vec![2, 3] }]);
         let m = p.message();
         assert!(m.contains("1 missing weight(s): 'b.weight'"), "{m}");
         assert!(m.contains("'z.weight'"), "{m}");
@@ -350,7 +337,7 @@ mod tests {
     #[test]
     fn many_experts_sort_numerically() {
         let moe = ModelShape { tied_embeddings: true, num_experts: 12 };
-        let ck: Vec<Entry> = (0..12).map(|x| e(&format!("model.layers.3.mlp.experts.{x}.up_proj.weight"), &[2, 2])).collect();
+        let ck: Vec<NamedShape> = (0..12).map(|x| e(&format!("model.layers.3.mlp.experts.{x}.up_proj.weight"), &[2, 2])).collect();
         let want = vec![e("model.layers.3.mlp.switch_mlp.up_proj.weight", &[12, 2, 2])];
         let p = plan(&want, &ck, moe);
         assert!(p.is_ok(), "{}", p.message());
@@ -384,7 +371,7 @@ mod tests {
         let m = plan(&want, &ck, moe).message();
         assert!(m.contains("different shapes"), "{m}");
         // Stacked and per expert at once.
-        let mut ck: Vec<Entry> = (0..3).map(|x| e(&format!("model.layers.0.mlp.experts.{x}.up_proj.weight"), &[2, 2])).collect();
+        let mut ck: Vec<NamedShape> = (0..3).map(|x| e(&format!("model.layers.0.mlp.experts.{x}.up_proj.weight"), &[2, 2])).collect();
         ck.push(e("model.layers.0.mlp.switch_mlp.up_proj.weight", &[3, 2, 2]));
         assert!(plan(&want, &ck, moe).message().contains("both stacked and per expert"));
     }
@@ -393,9 +380,10 @@ mod tests {
     fn stacked_shape_is_checked_against_the_model() {
         let moe = ModelShape { tied_embeddings: true, num_experts: 2 };
         let want = vec![e("model.layers.0.mlp.switch_mlp.up_proj.weight", &[2, 4, 4])];
-        let ck: Vec<Entry> = (0..2).map(|x| e(&format!("model.layers.0.mlp.experts.{x}.up_proj.weight"), &[4, 5])).collect();
+        let ck: Vec<NamedShape> = (0..2).map(|x| e(&format!("model.layers.0.mlp.experts.{x}.up_proj.weight"), &[4, 5])).collect();
         let p = plan(&want, &ck, moe);
-        assert_eq!(p.mismatched, vec![("model.layers.0.mlp.switch_mlp.up_proj.weight".to_string(), vec![2, 4, 4], vec![2, 4, 5])]);
+        let name = "model.layers.0.mlp.switch_mlp.up_proj.weight".to_string();
+        assert_eq!(p.mismatched, vec![ShapeMismatch { name, expected: vec![2, 4, 4], got: vec![2, 4, 5] }]);
     }
 
     #[test]
@@ -431,14 +419,10 @@ mod tests {
     }
 
     #[test]
-    fn duplicates_and_bad_json() {
+    fn duplicates_are_reported() {
         let want = vec![e("a", &[1])];
         let p = plan(&want, &[e("a", &[1]), e("a", &[1])], DENSE);
+        assert!(!p.is_ok());
         assert!(p.message().contains("appears more than once"));
-        assert!(plan_json("[]", "{", true, 0).unwrap_err().contains("invalid JSON"));
-        assert!(plan_json("[]", "[[\"a\", [-1]]]", true, 0).unwrap_err().contains("invalid dimension"));
-        assert!(plan_json("[]", "[[1, [1]]]", true, 0).unwrap_err().contains("without a name"));
-        let out: serde_json::Value = serde_json::from_str(&plan_json("[[\"a\", [1]]]", "[[\"a\", [1]]]", true, 0).unwrap()).unwrap();
-        assert_eq!(out["ok"], true);
     }
 }

@@ -306,25 +306,67 @@ pub fn collect(events: Vec<ReplyEvent>, saw_reasoning: bool) -> ParsedReply {
     out
 }
 
-/// JSON for the JS side: one object per event, `{ type, ... }`.
-pub fn event_json(e: &ReplyEvent) -> Value {
-    match e {
-        ReplyEvent::Text(s) => serde_json::json!({ "type": "text", "text": s }),
-        ReplyEvent::Reasoning(s) => serde_json::json!({ "type": "reasoning", "text": s }),
-        ReplyEvent::ToolCall(c) => serde_json::json!({ "type": "toolCall", "name": c.name, "arguments": c.arguments, "raw": c.raw }),
-        ReplyEvent::InvalidToolCall(c) => serde_json::json!({ "type": "invalidToolCall", "raw": c.raw, "error": c.error }),
-    }
-}
-
 #[cfg(feature = "napi")]
 mod js {
     use napi_derive::napi;
 
-    fn events_json(events: &[super::ReplyEvent]) -> String {
-        serde_json::Value::Array(events.iter().map(super::event_json).collect()).to_string()
+    use super::{InvalidToolCall, ReplyEvent, ToolCall};
+
+    /// A well-formed tool call. Its arguments stay JSON text, parsed on the JS side: they are
+    /// arbitrary JSON from the model, which `JSON.parse` reads exactly as JSON means it (large
+    /// numbers as numbers, a `__proto__` key as an own property), unlike a converted object.
+    #[napi(object)]
+    pub struct Qwen3ToolCall {
+        pub name: String,
+        pub arguments_json: String,
+        pub raw: String,
     }
 
-    /// Incremental Qwen3 reply parser; `push`/`finish` return a JSON array of events.
+    #[napi(object)]
+    pub struct Qwen3InvalidToolCall {
+        pub raw: String,
+        pub error: String,
+    }
+
+    /// One piece of a reply, tagged by `type`.
+    #[napi(discriminant = "type", discriminant_case = "camelCase")]
+    pub enum Qwen3ReplyEvent {
+        Reasoning { text: String },
+        Text { text: String },
+        ToolCall { call: Qwen3ToolCall },
+        InvalidToolCall { call: Qwen3InvalidToolCall },
+    }
+
+    /// A whole reply; `reasoning` is null when the reply had no reasoning block.
+    #[napi(object, use_nullable = true)]
+    pub struct Qwen3ParsedReply {
+        pub text: String,
+        pub reasoning: Option<String>,
+        pub tool_calls: Vec<Qwen3ToolCall>,
+        pub invalid_tool_calls: Vec<Qwen3InvalidToolCall>,
+    }
+
+    fn tool_call(c: ToolCall) -> Qwen3ToolCall {
+        Qwen3ToolCall { name: c.name, arguments_json: serde_json::Value::Object(c.arguments).to_string(), raw: c.raw }
+    }
+
+    fn invalid_tool_call(c: InvalidToolCall) -> Qwen3InvalidToolCall {
+        Qwen3InvalidToolCall { raw: c.raw, error: c.error }
+    }
+
+    fn events(events: Vec<ReplyEvent>) -> Vec<Qwen3ReplyEvent> {
+        events
+            .into_iter()
+            .map(|e| match e {
+                ReplyEvent::Reasoning(text) => Qwen3ReplyEvent::Reasoning { text },
+                ReplyEvent::Text(text) => Qwen3ReplyEvent::Text { text },
+                ReplyEvent::ToolCall(c) => Qwen3ReplyEvent::ToolCall { call: tool_call(c) },
+                ReplyEvent::InvalidToolCall(c) => Qwen3ReplyEvent::InvalidToolCall { call: invalid_tool_call(c) },
+            })
+            .collect()
+    }
+
+    /// Incremental Qwen3 reply parser; `push`/`finish` return the events they complete.
     #[napi(js_name = "Qwen3ReplyParser")]
     pub struct Qwen3ReplyParser {
         inner: super::ReplyParser,
@@ -338,16 +380,16 @@ mod js {
         }
 
         #[napi(catch_unwind)]
-        pub fn push(&mut self, text: String) -> napi::Result<String> {
+        pub fn push(&mut self, text: String) -> napi::Result<Vec<Qwen3ReplyEvent>> {
             if self.inner.finished {
                 return Err(napi::Error::new(napi::Status::InvalidArg, "Qwen3ReplyParser: push after finish"));
             }
-            Ok(events_json(&self.inner.push(&text)))
+            Ok(events(self.inner.push(&text)))
         }
 
         #[napi(catch_unwind)]
-        pub fn finish(&mut self) -> String {
-            events_json(&self.inner.finish())
+        pub fn finish(&mut self) -> Vec<Qwen3ReplyEvent> {
+            events(self.inner.finish())
         }
 
         #[napi(js_name = "sawReasoning", catch_unwind)]
@@ -356,17 +398,16 @@ mod js {
         }
     }
 
-    /// Parses a whole reply; returns `{ text, reasoning, toolCalls, invalidToolCalls }` as JSON.
+    /// Parses a whole reply.
     #[napi(js_name = "qwen3ParseReply", catch_unwind)]
-    pub fn qwen3_parse_reply(text: String, start_in_reasoning: bool) -> String {
+    pub fn qwen3_parse_reply(text: String, start_in_reasoning: bool) -> Qwen3ParsedReply {
         let r = super::parse_reply(&text, start_in_reasoning);
-        serde_json::json!({
-            "text": r.text,
-            "reasoning": r.reasoning,
-            "toolCalls": r.tool_calls.iter().map(|c| serde_json::json!({ "name": c.name, "arguments": c.arguments, "raw": c.raw })).collect::<Vec<_>>(),
-            "invalidToolCalls": r.invalid_tool_calls.iter().map(|c| serde_json::json!({ "raw": c.raw, "error": c.error })).collect::<Vec<_>>(),
-        })
-        .to_string()
+        Qwen3ParsedReply {
+            text: r.text,
+            reasoning: r.reasoning,
+            tool_calls: r.tool_calls.into_iter().map(tool_call).collect(),
+            invalid_tool_calls: r.invalid_tool_calls.into_iter().map(invalid_tool_call).collect(),
+        }
     }
 }
 

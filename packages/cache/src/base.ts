@@ -1,6 +1,6 @@
 /** What every cache shares: the state layout of mlx-lm's `_BaseCache` and array ownership. */
 import * as mx from '@mlxn/core';
-import { grownCapacity } from './native.js';
+import { grownCapacity } from './growth.js';
 
 /**
  * One entry of a cache's state, in mlx-lm's order: arrays, plain integers, `null` (an empty

@@ -12,8 +12,8 @@ import {
   type StateEntry,
   seqSlice,
 } from './base.js';
+import { grownCapacity } from './growth.js';
 import { type AttentionMask, attentionMask } from './mask.js';
-import { grownCapacity } from './native.js';
 
 /** A quantized tensor as `mx.quantize` returns it: `[packed uint32, scales, biases]`. */
 export type QuantizedTriple = [mx.Array, mx.Array, mx.Array];

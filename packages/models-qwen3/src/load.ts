@@ -280,7 +280,8 @@ export async function loadQwen3(folder: string, options: LoadOptions = {}): Prom
         }
       }
     }
-    model.loadWeights(Object.entries(weights));
+    // sanitize's plan checked every name and shape; they are not checked a second time.
+    model.assignCheckedWeights(Object.entries(weights));
     weights = {};
     if (options.quantize) {
       if (config.quantization) throw new Error(`Qwen3.load: ${dir} is already quantized; quantize applies to float checkpoints`);

@@ -14,15 +14,18 @@ export interface ParsedReply {
   invalidToolCalls: InvalidToolCall[];
 }
 
-type RawEvent =
-  | { type: 'reasoning' | 'text'; text: string }
-  | { type: 'toolCall'; name: string; arguments: Record<string, unknown>; raw: string }
-  | { type: 'invalidToolCall'; raw: string; error: string };
+type NativeEvent = ReturnType<InstanceType<typeof native.Qwen3ReplyParser>['finish']>[number];
+type NativeToolCall = ReturnType<typeof native.qwen3ParseReply>['toolCalls'][number];
 
-function toParts(json: string): ReplyPart[] {
-  return (JSON.parse(json) as RawEvent[]).map((e): ReplyPart => {
-    if (e.type === 'toolCall') return { type: 'toolCall', toolCall: { name: e.name, arguments: e.arguments, raw: e.raw } };
-    if (e.type === 'invalidToolCall') return { type: 'invalidToolCall', invalidToolCall: { raw: e.raw, error: e.error } };
+/** A tool call's arguments come as JSON text, read here as JSON means it (see reply.rs). */
+function toolCall(c: NativeToolCall): ToolCall {
+  return { name: c.name, arguments: JSON.parse(c.argumentsJson) as Record<string, unknown>, raw: c.raw };
+}
+
+function toParts(events: NativeEvent[]): ReplyPart[] {
+  return events.map((e): ReplyPart => {
+    if (e.type === 'toolCall') return { type: 'toolCall', toolCall: toolCall(e.call) };
+    if (e.type === 'invalidToolCall') return { type: 'invalidToolCall', invalidToolCall: { raw: e.call.raw, error: e.call.error } };
     return { type: e.type, text: e.text };
   });
 }
@@ -66,7 +69,13 @@ export class ReplyParser {
  */
 export function parseReply(text: string, options: { startInReasoning?: boolean } = {}): ParsedReply {
   if (typeof text !== 'string') throw new TypeError(`parseReply: expected a string, got ${typeof text}`);
-  return JSON.parse(native.qwen3ParseReply(text, options.startInReasoning ?? false)) as ParsedReply;
+  const r = native.qwen3ParseReply(text, options.startInReasoning ?? false);
+  return {
+    text: r.text,
+    reasoning: r.reasoning ?? null,
+    toolCalls: r.toolCalls.map(toolCall),
+    invalidToolCalls: r.invalidToolCalls.map((c) => ({ raw: c.raw, error: c.error })),
+  };
 }
 
 /** Whether a rendered prompt ends inside an open `<think>` block (the reply starts with reasoning). */

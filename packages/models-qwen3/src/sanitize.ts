@@ -2,17 +2,12 @@
  * Every checkpoint quirk in one place: the key plan comes from the Rust planner
  * (`mlxn-qwen3::checkpoint_keys`: drop rotary buffers and a tied `lm_head`, stack per-expert MoE
  * weights, report every missing / unexpected / mis-shaped weight at once); this file applies it.
+ * The plan is the load's one check of names and shapes: what `sanitize` returns goes into the
+ * model with `assignCheckedWeights`, not checked again by `loadWeights`.
  */
 import * as mx from '@mlxn/core';
 import { native } from '@mlxn/core/internal';
 import type { Module } from '@mlxn/nn';
-
-interface PlanJson {
-  ok: boolean;
-  message: string;
-  drop: string[];
-  stack: { target: string; sources: string[] }[];
-}
 
 /** What the model needs to know to plan: tied embeddings and the expert count. */
 export interface SanitizeTarget {
@@ -26,11 +21,9 @@ export interface SanitizeTarget {
  * stacked sources are released (the input record itself is not modified).
  */
 export function sanitize(model: Module, weights: Record<string, mx.Array>, target: SanitizeTarget): Record<string, mx.Array> {
-  const expected = model.namedParameters().map(([k, a]) => [k, a.shape]);
-  const given = Object.entries(weights).map(([k, a]) => [k, a.shape]);
-  const plan = JSON.parse(
-    native.qwen3PlanCheckpoint(JSON.stringify(expected), JSON.stringify(given), target.tieWordEmbeddings, target.numExperts),
-  ) as PlanJson;
+  const expected = model.namedParameters().map(([name, a]) => ({ name, shape: a.shape }));
+  const given = Object.entries(weights).map(([name, a]) => ({ name, shape: a.shape }));
+  const plan = native.qwen3PlanCheckpoint(expected, given, target.tieWordEmbeddings, target.numExperts);
   if (!plan.ok) throw new Error(plan.message);
   const out: Record<string, mx.Array> = { ...weights };
   for (const name of plan.drop) {

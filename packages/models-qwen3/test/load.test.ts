@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
 import { loadSync, saveSync } from '@mlxn/io';
-import { QuantizedEmbedding, QuantizedLinear } from '@mlxn/nn';
+import { Module, QuantizedEmbedding, QuantizedLinear } from '@mlxn/nn';
 import { qwen3TokenizerDir, tinyQwen3WithTokenizer } from '@mlxn/test-support/qwen3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { type LoadProgress, QuantizedSwitchLinear, Qwen3 } from '../src/index.js';
 import { expectedArrays, maxAbsDiff, tinyQwen3Expected, tinyQwen3Path } from './helpers.js';
 
@@ -192,6 +192,19 @@ describe('Qwen3.load: bad input', () => {
     const notJson = copyOf();
     writeFileSync(join(notJson, 'config.json'), '{ nope');
     await expect(Qwen3.load(notJson)).rejects.toThrow(/not valid JSON/);
+  });
+
+  it("checks a checkpoint's names and shapes once: the planner's check, not loadWeights' again", async () => {
+    const loadWeights = vi.spyOn(Module.prototype, 'loadWeights');
+    const assign = vi.spyOn(Module.prototype, 'assignCheckedWeights');
+    try {
+      await Qwen3.load(tinyQwen3Path('moe'));
+      expect(loadWeights).not.toHaveBeenCalled();
+      expect(assign).toHaveBeenCalledTimes(1);
+    } finally {
+      loadWeights.mockRestore();
+      assign.mockRestore();
+    }
   });
 
   it('missing, unexpected and mis-shaped weights are all named in one error', async () => {

@@ -26,15 +26,13 @@ export function propertyPath(key: string): string {
   return native.nnPropertyPath(key);
 }
 
-export interface WeightReport {
-  ok: boolean;
-  message: string;
-  missing: string[];
-  unexpected: string[];
-  mismatched: [string, number[], number[]][];
+/** A weight's checkpoint name with its shape. */
+export interface NamedShape {
+  name: string;
+  shape: number[];
 }
 
-/** Compares expected and provided `[name, shape]` lists (mlxn-nn); never throws for mismatches. */
-export function checkWeights(expected: [string, number[]][], provided: [string, number[]][], strict: boolean): WeightReport {
-  return JSON.parse(native.nnCheckWeights(JSON.stringify(expected), JSON.stringify(provided), strict)) as WeightReport;
+/** Compares expected and provided weights (mlxn-nn); throws only for a name given twice. */
+export function checkWeights(expected: NamedShape[], provided: NamedShape[], strict: boolean): { ok: boolean; message: string } {
+  return native.nnCheckWeights(expected, provided, strict);
 }

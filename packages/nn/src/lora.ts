@@ -182,11 +182,10 @@ export function loadAdapters<M extends Module>(model: M, path: string): M {
   }
   const expected = adapterParameters(model);
   const report = checkWeights(
-    expected.map(([k, a]) => [k, a.shape]),
-    Object.entries(file).map(([k, a]) => [k, a.shape]),
+    expected.map(([name, a]) => ({ name, shape: a.shape })),
+    Object.entries(file).map(([name, a]) => ({ name, shape: a.shape })),
     true,
   );
   if (!report.ok) throw new Error(`${path}: ${report.message}`);
-  model.loadWeights(Object.entries(file), { strict: false });
-  return model;
+  return model.assignCheckedWeights(Object.entries(file));
 }

@@ -321,14 +321,13 @@ export abstract class Module {
     const strict = options.strict ?? true;
     const where = typeof source === 'string' ? source : 'loadWeights';
     const given = weightEntries(source);
-    const slots = new Map<string, [any, string | number, mx.Array]>();
-    walkArrays(this, '', (p, c, s, a) => slots.set(ckpt(p), [c, s, a]));
+    const slots = this.#weightSlots();
     for (const [name, a] of given) {
       if (!(a instanceof mx.Array)) throw new TypeError(`${where}: weight '${name}' is not an mx.Array`);
     }
     const report = checkWeights(
-      [...slots].map(([k, [, , a]]) => [k, a.shape]),
-      given.map(([k, a]) => [k, a.shape]),
+      [...slots].map(([name, [, , a]]) => ({ name, shape: a.shape })),
+      given.map(([name, a]) => ({ name, shape: a.shape })),
       strict,
     );
     if (!report.ok) throw new Error(`${where}: ${report.message}`);
@@ -337,6 +336,28 @@ export abstract class Module {
       if (slot) slot[0][slot[1]] = a;
     }
     return this;
+  }
+
+  /**
+   * @internal Puts weights whose names and shapes were already checked against this module
+   * (`loadAdapters`' strict check, a model's checkpoint planner) into their slots, so a load
+   * checks them once. A name the module lacks is still an error: the check was of another tree.
+   */
+  assignCheckedWeights(weights: Iterable<[string, mx.Array]>): this {
+    const slots = this.#weightSlots();
+    for (const [name, a] of weights) {
+      const slot = slots.get(name);
+      if (!slot) throw new Error(`assignCheckedWeights: the module has no weight '${name}'`);
+      slot[0][slot[1]] = a;
+    }
+    return this;
+  }
+
+  /** Every weight by checkpoint key: its container, the key in it, and the current array. */
+  #weightSlots(): Map<string, [any, string | number, mx.Array]> {
+    const slots = new Map<string, [any, string | number, mx.Array]>();
+    walkArrays(this, '', (p, c, s, a) => slots.set(ckpt(p), [c, s, a]));
+    return slots;
   }
 
   /** Saves every parameter by checkpoint key (a `.safetensors` file, or a folder) through @mlxn/io. */

@@ -104,6 +104,16 @@ describe('saveWeights / loadWeights', () => {
     expect(() => m.loadWeights(42 as unknown as string)).toThrow(/expected a path/);
     expect(() => m.loadWeights([['a'] as unknown as [string, mx.Array]])).toThrow(/\[name, array\] pairs/);
   });
+
+  it('assignCheckedWeights puts weights checked elsewhere into their slots, and still refuses a name the module lacks', () => {
+    const m = new Net();
+    const w = mx.ones([8]);
+    m.assignCheckedWeights([['norm.weight', w]]);
+    expect(m.norm.weight).toBe(w);
+    expect(() => m.assignCheckedWeights([['norm.bias', mx.ones([8])]])).toThrow(
+      "assignCheckedWeights: the module has no weight 'norm.bias'",
+    );
+  });
 });
 
 describe('bad inputs to layers throw and leave the layer intact', () => {
