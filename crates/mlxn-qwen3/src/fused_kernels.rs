@@ -181,7 +181,10 @@ pub fn norm_product(
 /// A decoding step's `(s, [q, k, v])` in one kernel: `s` as `norm_product` makes it, its input
 /// norm, the stacked q|k|v product `w` and what `qkv_heads` does after it. `None` when the
 /// shapes or dtypes are not ones it takes.
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one kernel's inputs (residual, delta, three norms, the weight, the position) and the model description"
+)]
 pub fn norm_qkv_heads(
     residual: &MlxArray,
     delta: Option<&MlxArray>,
