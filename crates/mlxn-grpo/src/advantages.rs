@@ -47,6 +47,7 @@ impl std::error::Error for AdvantageError {}
 
 /// Advantages and the reward statistics TRL logs.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(all(feature = "napi", not(test)), napi_derive::napi(object, js_name = "GrpoAdvantages"))]
 pub struct Advantages {
     /// One per completion; never NaN.
     pub advantages: Vec<f64>,
@@ -60,8 +61,8 @@ pub struct Advantages {
     pub reward_std: f64,
     /// Fraction of completions whose scaling std is zero (TRL's frac_reward_zero_std).
     pub frac_reward_zero_std: f64,
-    /// Rows for which every reward function returned null.
-    pub unscorable_rows: Vec<usize>,
+    /// Rows for which every reward function returned null (`u32`: rows of a JS array).
+    pub unscorable_rows: Vec<u32>,
 }
 
 /// Mean over the non-NaN values (NaN when there are none).
@@ -120,8 +121,8 @@ pub fn compute(
         return err(format!("{rows} completions do not form whole groups of numGenerations = {num_generations}"));
     }
     let row = |i: usize| &rewards_per_func[i * num_functions..(i + 1) * num_functions];
-    let unscorable_rows: Vec<usize> = (0..rows).filter(|&i| row(i).iter().all(|v| v.is_nan())).collect();
     let unscorable = |i: usize| row(i).iter().all(|v| v.is_nan());
+    let unscorable_rows: Vec<u32> = (0..rows).filter(|&i| unscorable(i)).map(|i| i as u32).collect();
 
     // The logged reward is the weighted nansum in both aggregation modes.
     let rewards: Vec<f64> = (0..rows).map(|i| if unscorable(i) { f64::NAN } else { weighted_nansum(row(i), weights) }).collect();
@@ -190,25 +191,13 @@ pub fn compute(
     })
 }
 
-#[cfg(feature = "napi")]
+// napi-derive registers the exports only outside test builds, where they would be dead code.
+#[cfg(all(feature = "napi", not(test)))]
 mod js {
     use mlxn_core::js::{Result, arg_err};
     use napi_derive::napi;
 
-    use super::{Aggregation, ScaleRewards};
-
-    #[napi(object)]
-    pub struct GrpoAdvantages {
-        pub advantages: Vec<f64>,
-        /// NaN for unscorable rows.
-        pub rewards: Vec<f64>,
-        pub function_mean: Vec<f64>,
-        pub function_std: Vec<f64>,
-        pub reward_mean: f64,
-        pub reward_std: f64,
-        pub frac_reward_zero_std: f64,
-        pub unscorable_rows: Vec<u32>,
-    }
+    use super::{Advantages, Aggregation, ScaleRewards};
 
     /// Advantages for a row-major `[completions, functions]` reward table (NaN = null).
     #[napi(js_name = "grpoAdvantages", catch_unwind)]
@@ -219,7 +208,7 @@ mod js {
         num_generations: u32,
         scale_rewards: String,
         aggregation: String,
-    ) -> Result<GrpoAdvantages> {
+    ) -> Result<Advantages> {
         let scale = match scale_rewards.as_str() {
             "group" => ScaleRewards::Group,
             "batch" => ScaleRewards::Batch,
@@ -235,18 +224,8 @@ mod js {
                 return Err(arg_err(format!("multiObjectiveAggregation must be sum_then_normalize or normalize_then_sum, got {other:?}")));
             }
         };
-        let a = super::compute(&rewards_per_func, num_functions as usize, &weights, num_generations as usize, scale, aggregation)
-            .map_err(|e| arg_err(e.0))?;
-        Ok(GrpoAdvantages {
-            advantages: a.advantages,
-            rewards: a.rewards,
-            function_mean: a.function_mean,
-            function_std: a.function_std,
-            reward_mean: a.reward_mean,
-            reward_std: a.reward_std,
-            frac_reward_zero_std: a.frac_reward_zero_std,
-            unscorable_rows: a.unscorable_rows.into_iter().map(|r| r as u32).collect(),
-        })
+        super::compute(&rewards_per_func, num_functions as usize, &weights, num_generations as usize, scale, aggregation)
+            .map_err(|e| arg_err(e.0))
     }
 }
 

@@ -63,7 +63,8 @@ pub fn latest(dir: &Path) -> io::Result<Option<Checkpoint>> {
     Ok(list(dir)?.pop())
 }
 
-#[cfg(feature = "napi")]
+// napi-derive registers the exports only outside test builds, where they would be dead code.
+#[cfg(all(feature = "napi", not(test)))]
 mod js {
     use std::path::Path;
 

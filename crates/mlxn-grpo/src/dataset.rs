@@ -150,7 +150,8 @@ pub fn generation_batch(
         .collect())
 }
 
-#[cfg(feature = "napi")]
+// napi-derive registers the exports only outside test builds, where they would be dead code.
+#[cfg(all(feature = "napi", not(test)))]
 mod js {
     use std::path::Path;
 

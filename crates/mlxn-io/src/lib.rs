@@ -26,5 +26,6 @@ pub mod tokenizer;
 
 pub use error::{IoError, Result};
 
-#[cfg(feature = "napi")]
+// napi-derive registers the exports only outside test builds, where they would be dead code.
+#[cfg(all(feature = "napi", not(test)))]
 mod js;

@@ -222,9 +222,8 @@ fn render_here(template: &str, context: &serde_json::Value, limits: &RenderLimit
     env.set_debug(false);
     let parse_err = |e: Error| IoError::msg(format!("chat template does not parse: {e:#}"));
     let ws = WhitespaceConfig { keep_trailing_newline: false, lstrip_blocks: true, trim_blocks: true };
-    // A unit struct unless minijinja's `custom_syntax` is on; `default()` builds either.
-    #[allow(clippy::default_constructed_unit_structs)]
-    let syntax = SyntaxConfig::default();
+    // A unit struct unless minijinja's `custom_syntax` is on; `Default` builds either.
+    let syntax: SyntaxConfig = Default::default();
     let ast = machinery::parse(template, "chat_template", syntax, ws).map_err(parse_err)?;
     let mut codegen = machinery::CodeGenerator::new("chat_template", template);
     codegen.compile_stmt(&ast);

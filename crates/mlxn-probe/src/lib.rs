@@ -20,7 +20,8 @@ pub fn is_float(a: &Array) -> bool {
     matches!(a.dtype(), Dtype::Float16 | Dtype::Bfloat16 | Dtype::Float32 | Dtype::Float64)
 }
 
-#[cfg(feature = "napi")]
+// napi-derive registers the exports only outside test builds, where they would be dead code.
+#[cfg(all(feature = "napi", not(test)))]
 mod js {
     use cxx::UniquePtr;
     use mlxn_core::js::{JsArray, Result, arg_err, mlx_err};

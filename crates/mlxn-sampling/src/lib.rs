@@ -69,7 +69,8 @@ pub fn history_windows(histories: &[Vec<f64>], context_size: usize, vocab_size: 
     Ok(Windows { rows, width, index, weight })
 }
 
-#[cfg(feature = "napi")]
+// napi-derive registers the exports only outside test builds, where they would be dead code.
+#[cfg(all(feature = "napi", not(test)))]
 mod js {
     use mlxn_core::Array;
     use mlxn_core::js::{JsArray, Result, arg_err};

@@ -494,6 +494,7 @@ pub fn dequantize(
 }
 
 #[napi(js_name = "quantizedMatmul", catch_unwind)]
+#[allow(clippy::too_many_arguments, reason = "MLX's own parameter list, exported one to one for @mlxn/core to wrap")]
 pub fn quantized_matmul(
     x: JsArray,
     w: JsArray,
@@ -513,6 +514,7 @@ pub fn gather_mm(a: JsArray, b: JsArray, lhs: Option<JsArray>, rhs: Option<JsArr
 }
 
 #[napi(js_name = "gatherQmm", catch_unwind)]
+#[allow(clippy::too_many_arguments, reason = "MLX's own parameter list, exported one to one for @mlxn/core to wrap")]
 pub fn gather_qmm(
     x: JsArray,
     w: JsArray,
