@@ -1,22 +1,16 @@
 //! The Rust side of `@mlxn/nn`.
 //!
-//! Layers, the module tree and autograd are MLX graph work that the TypeScript package builds
-//! with `@mlxn/core` ops. What belongs here is the bookkeeping at the checkpoint boundary, which
-//! every model load goes through and which must be exact:
+//! Layers, the module tree, autograd and the checkpoint-key mapping (`qProj` ↔ `q_proj`) are
+//! TypeScript in the package, built with `@mlxn/core` ops. What belongs here is the check at the
+//! checkpoint boundary, which every load goes through and which must be exact:
+//! `check_weights` compares the [`NamedShape`]s a module expects with the ones a file or entry
+//! list provides and reports every missing, unexpected and mis-shaped weight in one sorted,
+//! deterministic message, so a failed load says precisely what is wrong before any parameter is
+//! replaced (the module stays intact). [`NamedShape`] is also what model crates' checkpoint
+//! planners (mlxn-qwen3) take, so a `(name, shape)` pair has one type.
 //!
-//! - **Key mapping.** Module property names mirror checkpoint keys (`qProj` ↔ `q_proj`), so a
-//!   weight's checkpoint name is its tree path with each segment converted. `checkpoint_key`
-//!   and `property_path` do that conversion segment by segment (list indices stay as they are)
-//!   and are exact inverses on the names either side produces.
-//! - **Validation.** `check_weights` compares the [`NamedShape`]s a module expects with the ones
-//!   a file or entry list provides and reports every missing, unexpected and mis-shaped weight
-//!   in one sorted, deterministic message, so a failed load says precisely what is wrong before
-//!   any parameter is replaced (the module stays intact). [`NamedShape`] is also what model
-//!   crates' checkpoint planners (mlxn-qwen3) take, so a `(name, shape)` pair has one type.
-//!
-//! All of it is plain Rust tested with `cargo test` (no Node); the `napi` feature exports it to
-//! the addon as `nnCheckpointKey`, `nnPropertyPath` and `nnCheckWeights`, with typed objects
-//! in and out.
+//! It is plain Rust tested with `cargo test` (no Node); the `napi` feature exports it to the
+//! addon as `nnCheckWeights`, with typed objects in and out.
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -44,68 +38,6 @@ pub struct ShapeMismatch {
     pub name: String,
     pub expected: Vec<i64>,
     pub got: Vec<i64>,
-}
-
-/// `qProj` → `q_proj`, `layers` → `layers`, `0` → `0`. An upper-case letter starts a new word;
-/// runs of capitals stay together as one word (`fcIO` → `fc_io`), digits never split.
-pub fn snake_segment(seg: &str) -> String {
-    let chars: Vec<char> = seg.chars().collect();
-    let mut out = String::with_capacity(seg.len() + 4);
-    for (i, &c) in chars.iter().enumerate() {
-        if c.is_ascii_uppercase() {
-            let prev_upper = i > 0 && chars[i - 1].is_ascii_uppercase();
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            if i > 0 && chars[i - 1] != '_' && (!prev_upper || next_lower) {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// `q_proj` → `qProj`, `lora_a` → `loraA`, `0` → `0`. A leading underscore is kept (private
-/// names), as is any underscore not followed by a letter.
-pub fn camel_segment(seg: &str) -> String {
-    let mut out = String::with_capacity(seg.len());
-    let mut upper_next = false;
-    for (i, c) in seg.chars().enumerate() {
-        if c == '_' && i > 0 {
-            if upper_next {
-                out.push('_');
-            }
-            upper_next = true;
-            continue;
-        }
-        if upper_next {
-            if c.is_ascii_alphabetic() {
-                out.push(c.to_ascii_uppercase());
-            } else {
-                out.push('_');
-                out.push(c);
-            }
-            upper_next = false;
-        } else {
-            out.push(c);
-        }
-    }
-    if upper_next {
-        out.push('_');
-    }
-    out
-}
-
-/// Dotted property path (`layers.0.selfAttn.qProj.weight`) → checkpoint key
-/// (`layers.0.self_attn.q_proj.weight`).
-pub fn checkpoint_key(path: &str) -> String {
-    path.split('.').map(snake_segment).collect::<Vec<_>>().join(".")
-}
-
-/// Checkpoint key → dotted property path; the inverse of [`checkpoint_key`].
-pub fn property_path(key: &str) -> String {
-    key.split('.').map(camel_segment).collect::<Vec<_>>().join(".")
 }
 
 /// What a comparison of expected and provided weights found. All lists are sorted by name.
@@ -202,18 +134,6 @@ mod exports {
         pub mismatched: Vec<ShapeMismatch>,
     }
 
-    /// Dotted property path → checkpoint key (`selfAttn.qProj` → `self_attn.q_proj`).
-    #[napi(js_name = "nnCheckpointKey", catch_unwind)]
-    pub fn nn_checkpoint_key(path: String) -> String {
-        super::checkpoint_key(&path)
-    }
-
-    /// Checkpoint key → dotted property path (`self_attn.q_proj` → `selfAttn.qProj`).
-    #[napi(js_name = "nnPropertyPath", catch_unwind)]
-    pub fn nn_property_path(key: String) -> String {
-        super::property_path(&key)
-    }
-
     /// Compares the weights a module expects with those a source provides (`strict`: missing
     /// and unexpected names fail too); an error only for a name provided twice.
     #[napi(js_name = "nnCheckWeights", catch_unwind)]
@@ -232,34 +152,6 @@ mod exports {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_map_both_ways() {
-        for (path, key) in [
-            ("layers.0.selfAttn.qProj.weight", "layers.0.self_attn.q_proj.weight"),
-            ("model.embedTokens.weight", "model.embed_tokens.weight"),
-            ("mlp.gateProj.scales", "mlp.gate_proj.scales"),
-            ("loraA", "lora_a"),
-            ("inputLayernorm.weight", "input_layernorm.weight"),
-            ("lmHead.biases", "lm_head.biases"),
-            ("w1", "w1"),
-            ("layers.12.blockSparseMoe.experts.3.w2.weight", "layers.12.block_sparse_moe.experts.3.w2.weight"),
-        ] {
-            assert_eq!(checkpoint_key(path), key, "{path}");
-            assert_eq!(property_path(key), path, "{key}");
-        }
-    }
-
-    #[test]
-    fn awkward_segments() {
-        assert_eq!(snake_segment("fcIO"), "fc_io");
-        assert_eq!(snake_segment("IOGate"), "io_gate");
-        assert_eq!(snake_segment("_private"), "_private");
-        assert_eq!(camel_segment("_private"), "_private");
-        assert_eq!(camel_segment("a_1"), "a_1");
-        assert_eq!(camel_segment("trailing_"), "trailing_");
-        assert_eq!(snake_segment(""), "");
-    }
 
     fn pairs(v: &[(&str, &[i64])]) -> Vec<NamedShape> {
         v.iter().map(|(n, s)| NamedShape::new(*n, s)).collect()

@@ -502,17 +502,11 @@ export interface NamedShape {
   shape: Array<number>
 }
 
-/** Dotted property path → checkpoint key (`selfAttn.qProj` → `self_attn.q_proj`). */
-export declare function nnCheckpointKey(path: string): string
-
 /**
  * Compares the weights a module expects with those a source provides (`strict`: missing
  * and unexpected names fail too); an error only for a name provided twice.
  */
 export declare function nnCheckWeights(expected: Array<NamedShape>, provided: Array<NamedShape>, strict: boolean): NnWeightReport
-
-/** Checkpoint key → dotted property path (`self_attn.q_proj` → `selfAttn.qProj`). */
-export declare function nnPropertyPath(key: string): string
 
 /** What `nnCheckWeights` found; `message` lists every problem that fails the load. */
 export interface NnWeightReport {

@@ -40,6 +40,30 @@ describe('Module tree', () => {
     expect(nn.propertyPath('model.embed_tokens.weight')).toBe('model.embedTokens.weight');
   });
 
+  it('checkpointKey and propertyPath are inverses on the names either side produces', () => {
+    for (const [path, key] of [
+      ['layers.0.selfAttn.qProj.weight', 'layers.0.self_attn.q_proj.weight'],
+      ['model.embedTokens.weight', 'model.embed_tokens.weight'],
+      ['mlp.gateProj.scales', 'mlp.gate_proj.scales'],
+      ['loraA', 'lora_a'],
+      ['inputLayernorm.weight', 'input_layernorm.weight'],
+      ['lmHead.biases', 'lm_head.biases'],
+      ['w1', 'w1'],
+      ['layers.12.blockSparseMoe.experts.3.w2.weight', 'layers.12.block_sparse_moe.experts.3.w2.weight'],
+    ]) {
+      expect(nn.checkpointKey(path)).toBe(key);
+      expect(nn.propertyPath(key)).toBe(path);
+    }
+    // Runs of capitals are one word; underscores that do not start a word stay.
+    expect(nn.checkpointKey('fcIO')).toBe('fc_io');
+    expect(nn.checkpointKey('IOGate')).toBe('io_gate');
+    expect(nn.checkpointKey('_private')).toBe('_private');
+    expect(nn.propertyPath('_private')).toBe('_private');
+    expect(nn.propertyPath('a_1')).toBe('a_1');
+    expect(nn.propertyPath('trailing_')).toBe('trailing_');
+    expect(nn.checkpointKey('')).toBe('');
+  });
+
   it('parameters() mirrors the property structure', () => {
     const m = new Tiny();
     const p = m.parameters() as { layers: { mlp: { gateProj: { weight: mx.Array } } }[]; scales: mx.Array[] };
