@@ -13,6 +13,6 @@ export { accuracyReward, formatReward, jsonSchemaReward, lengthReward, toolCallR
 export type { JsonSchema } from './jsonSchema.js';
 export { compileJsonSchema, JsonSchemaError } from './jsonSchema.js';
 export type { RewardArgs, RewardFunction, RewardTable, RunRewardsOptions } from './runner.js';
-export { describeUnscorable, RESERVED_REWARD_ARGS, RewardFunctionError, rewardFunctionNames, runRewardFunctions } from './runner.js';
+export { RESERVED_REWARD_ARGS, RewardFunctionError, rewardFunctionNames, runRewardFunctions } from './runner.js';
 export type { FoundToolCall, ToolCallScan, ToolSpec } from './toolCalls.js';
 export { findToolCalls } from './toolCalls.js';

@@ -288,7 +288,7 @@ function settleRewards(
 }
 
 /** The first completion no reward function scored, described for TRL's warning; undefined when all are scored. */
-export function describeUnscorable(
+function describeUnscorable(
   table: RewardTable,
   inputs: readonly Record<string, unknown>[],
   completions: readonly string[],
