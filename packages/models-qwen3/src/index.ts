@@ -1,6 +1,7 @@
 /**
  * `@mlxn/models-qwen3`: Qwen3 and Qwen3-MoE on MLX for Node.js.
  *
+ * @packageDocumentation
  * @example
  * import { Qwen3 } from '@mlxn/models-qwen3';
  * const model = await Qwen3.load('path/to/Qwen3-0.6B');
