@@ -13,7 +13,7 @@ export function tinyQwen3(seed = 0, overrides: Record<string, unknown> = {}): Qw
 }
 
 /** Greedy logits margins (top-1 minus top-2) of the steps of a single-prompt run. */
-export function topTwoMargin(logits: mx.Array): number {
+function topTwoMargin(logits: mx.Array): number {
   const sorted = mx.sort(mx.reshape(logits, [-1]));
   const v = sorted.shape[0];
   const [a, b] = mx.index(sorted, mx.sl(v - 2)).tolist() as number[];
