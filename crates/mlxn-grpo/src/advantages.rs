@@ -61,7 +61,8 @@ pub struct Advantages {
     pub reward_std: f64,
     /// Fraction of completions whose scaling std is zero (TRL's frac_reward_zero_std).
     pub frac_reward_zero_std: f64,
-    /// Rows for which every reward function returned null (`u32`: rows of a JS array).
+    /// Rows for which every reward function returned null.
+    // u32: indices into a JS array.
     pub unscorable_rows: Vec<u32>,
 }
 

@@ -381,7 +381,7 @@ export interface GrpoAdvantages {
   rewardStd: number
   /** Fraction of completions whose scaling std is zero (TRL's frac_reward_zero_std). */
   fracRewardZeroStd: number
-  /** Rows for which every reward function returned null (`u32`: rows of a JS array). */
+  /** Rows for which every reward function returned null. */
   unscorableRows: Array<number>
 }
 
