@@ -123,11 +123,12 @@ export function checkReserve(tokens: number, cls: string): number {
 export function writeGrowing(buffer: mx.Array | null, update: mx.Array, prev: number, reserved = 0): mx.Array {
   const [b, h, l, d] = update.shape;
   const capacity = buffer?.shape[2] ?? 0;
-  const grown = grownCapacity(capacity, prev, l, STEP, reserved);
+  // No buffer yet means capacity 0, which always grows: `grown` is a number whenever buffer is null.
+  const grown = grownCapacity(capacity, prev, l, STEP, reserved) ?? capacity;
   let buf = buffer;
-  if (grown !== null) {
+  if (buf === null || grown !== capacity) {
     const fresh = mx.zeros([b, h, grown - prev, d], update.dtype);
     buf = buf === null ? fresh : mx.concatenate([prev < capacity ? seqSlice(buf, 0, prev) : buf, fresh], 2);
   }
-  return mx.sliceUpdate(buf!, update, [0, 0, prev, 0]);
+  return mx.sliceUpdate(buf, update, [0, 0, prev, 0]);
 }

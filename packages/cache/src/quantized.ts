@@ -105,11 +105,13 @@ export class QuantizedKVCache implements Cache {
         vb = init(qv);
       }
     }
+    // An empty cache has capacity 0 and always grows, so both buffers exist by now.
+    if (kb === null || vb === null) throw new Error('QuantizedKVCache.updateAndFetch: no buffers after growth');
     this.offset += l;
     const write = (buf: mx.Array[], q: mx.Array[], old: QuantizedTriple | null): QuantizedTriple =>
       buf.map((x, i) => own(old?.[i] ?? null, mx.sliceUpdate(x, q[i], [0, 0, prev, 0]))) as QuantizedTriple;
-    this.#keys = write(kb!, qk, this.#keys);
-    this.#values = write(vb!, qv, this.#values);
+    this.#keys = write(kb, qk, this.#keys);
+    this.#values = write(vb, qv, this.#values);
     for (const a of [...qk, ...qv]) a.dispose();
     return this.keysAndValues();
   }
@@ -161,7 +163,7 @@ export class QuantizedKVCache implements Cache {
       throw new Error(`QuantizedKVCache.state: offset ${offset} is outside the stored ${keys[0].shape[2]} tokens`);
     if (keys === null && offset !== 0) throw new Error(`QuantizedKVCache.state: offset ${offset} with no keys`);
     const adopt = (t: QuantizedTriple | null, old: QuantizedTriple | null): QuantizedTriple | null => {
-      old?.forEach((x) => own(x, null));
+      for (const x of old ?? []) own(x, null);
       return t === null ? null : (t.map((x) => own(null, mx.array(x))) as QuantizedTriple);
     };
     this.#keys = adopt(keys, this.#keys);
@@ -185,7 +187,7 @@ export class QuantizedKVCache implements Cache {
   }
 
   dispose(): void {
-    for (const t of [this.#keys, this.#values]) t?.forEach((x) => own(x, null));
+    for (const t of [this.#keys, this.#values]) for (const x of t ?? []) own(x, null);
     this.#keys = null;
     this.#values = null;
   }

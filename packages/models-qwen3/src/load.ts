@@ -285,7 +285,7 @@ export async function loadQwen3(folder: string, options: LoadOptions = {}): Prom
     weights = {};
     if (options.quantize) {
       if (config.quantization) throw new Error(`Qwen3.load: ${dir} is already quantized; quantize applies to float checkpoints`);
-      let q;
+      let q: ReturnType<typeof quantizeModel>;
       try {
         q = quantizeModel(model, options.quantize, config.modelType === 'qwen3_moe');
       } catch (e) {
@@ -353,8 +353,9 @@ function groupByLayer(model: Qwen3): mx.Array[][] {
   for (const [k, a] of model.namedParameters()) {
     const m = /^model\.layers\.(\d+)\./.exec(k);
     const key = m ? `layer${m[1]}` : k.startsWith('model.embed_tokens') ? 'embed' : 'rest';
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key)!.push(a);
+    const group = groups.get(key);
+    if (group) group.push(a);
+    else groups.set(key, [a]);
   }
   return [...groups.values()];
 }

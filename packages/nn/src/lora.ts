@@ -109,8 +109,9 @@ export function linearToLoRALayers(model: Module, options: LoRAOptions & { targe
     if (!(m instanceof Linear || m instanceof QuantizedLinear) || !matches(targets, path, m)) return undefined;
     paths.push(path);
     if (running === undefined) return LoRALinear.fromBase(m, loraOptions);
+    const current = running;
     const [next, own] = mx.tidy(() => {
-      const pair = mx.random.split(running!, 2);
+      const pair = mx.random.split(current, 2);
       return [mx.index(pair, 0), mx.index(pair, 1)];
     });
     if (running !== options.key) running.dispose();

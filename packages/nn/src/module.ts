@@ -74,29 +74,34 @@ function unwrap(owner: Module, key: string, value: unknown, filter: ParamFilter,
   return {};
 }
 
+/** A module, list or plain object of the tree, seen as what its entries are written through. */
+type Container = Record<string | number, unknown>;
+
 /** Calls `f(path, container, slot, array)` for every parameter array, in tree order. */
 function walkArrays(
   container: Module | unknown[] | Record<string, unknown>,
   path: string,
-  f: (path: string, container: any, slot: string | number, a: mx.Array) => void,
+  f: (path: string, container: Container, slot: string | number, a: mx.Array) => void,
 ): void {
-  const visit = (v: unknown, p: string, c: any, slot: string | number) => {
-    if (v instanceof mx.Array) f(p, c, slot, v);
-    else if (v instanceof Module || Array.isArray(v) || isPlainObject(v)) walkArrays(v as any, p, f);
+  const self = container as unknown as Container;
+  const visit = (v: unknown, p: string, slot: string | number) => {
+    if (v instanceof mx.Array) f(p, self, slot, v);
+    else if (v instanceof Module || Array.isArray(v) || isPlainObject(v))
+      walkArrays(v as Module | unknown[] | Record<string, unknown>, p, f);
   };
   const join = (k: string | number) => (path ? `${path}.${k}` : `${k}`);
   if (container instanceof Module) {
-    for (const [k, v] of container.treeEntries()) visit(v, join(k), container, k);
+    for (const [k, v] of container.treeEntries()) visit(v, join(k), k);
   } else if (Array.isArray(container)) {
-    container.forEach((v, i) => visit(v, join(i), container, i));
+    for (const [i, v] of container.entries()) visit(v, join(i), i);
   } else {
-    for (const [k, v] of Object.entries(container)) if (!k.startsWith('_')) visit(v, join(k), container, k);
+    for (const [k, v] of Object.entries(container)) if (!k.startsWith('_')) visit(v, join(k), k);
   }
 }
 
 function flattenTree(tree: unknown, prefix: string, out: [string, mx.Array][]): void {
   if (tree instanceof mx.Array) out.push([prefix, tree]);
-  else if (Array.isArray(tree)) tree.forEach((v, i) => flattenTree(v, prefix ? `${prefix}.${i}` : `${i}`, out));
+  else if (Array.isArray(tree)) for (const [i, v] of tree.entries()) flattenTree(v, prefix ? `${prefix}.${i}` : `${i}`, out);
   else if (isPlainObject(tree)) for (const [k, v] of Object.entries(tree)) flattenTree(v, prefix ? `${prefix}.${k}` : k, out);
 }
 
@@ -192,7 +197,7 @@ export abstract class Module {
       if (v instanceof Module) {
         out.push([path, v]);
         for (const [k, c] of v.treeEntries()) visit(c, path ? `${path}.${checkpointSegment(k)}` : checkpointSegment(k));
-      } else if (Array.isArray(v)) v.forEach((c, i) => visit(c, `${path}.${i}`));
+      } else if (Array.isArray(v)) for (const [i, c] of v.entries()) visit(c, `${path}.${i}`);
       else if (isPlainObject(v)) for (const [k, c] of Object.entries(v)) visit(c, `${path}.${checkpointSegment(k)}`);
     };
     visit(this, '');
@@ -216,20 +221,20 @@ export abstract class Module {
    * fine, `{}` leaves nothing to do). With `strict` (default) a key the module lacks is an error.
    */
   update(tree: Record<string, unknown>, strict = true): this {
-    updateInto(this, tree, strict, this.constructor.name);
+    updateInto(this as unknown as Container, tree, strict, this.constructor.name);
     return this;
   }
 
   /** Replaces child modules (a tree of modules keyed by property names, as `children()` gives). */
   updateModules(tree: Record<string, unknown>): this {
-    const put = (container: any, t: any, where: string) => {
+    const put = (container: Container, t: object, where: string) => {
       for (const [k, v] of Array.isArray(t) ? t.entries() : Object.entries(t)) {
         if (!(k in container)) throw new Error(`updateModules: ${where} has no entry '${k}'`);
         if (v instanceof Module) container[k] = v;
-        else if (v !== null && typeof v === 'object') put(container[k], v, `${where}.${k}`);
+        else if (v !== null && typeof v === 'object') put(container[k] as Container, v, `${where}.${k}`);
       }
     };
-    put(this, tree, this.constructor.name);
+    put(this as unknown as Container, tree, this.constructor.name);
     return this;
   }
 
@@ -354,8 +359,8 @@ export abstract class Module {
   }
 
   /** Every weight by checkpoint key: its container, the key in it, and the current array. */
-  #weightSlots(): Map<string, [any, string | number, mx.Array]> {
-    const slots = new Map<string, [any, string | number, mx.Array]>();
+  #weightSlots(): Map<string, [Container, string | number, mx.Array]> {
+    const slots = new Map<string, [Container, string | number, mx.Array]>();
     walkArrays(this, '', (p, c, s, a) => slots.set(ckpt(p), [c, s, a]));
     return slots;
   }
@@ -382,7 +387,7 @@ function ownParamKeys(m: Module): string[] {
   const out: string[] = [];
   const visit = (v: unknown, k: string) => {
     if (v instanceof mx.Array) out.push(k);
-    else if (Array.isArray(v)) v.forEach((c, i) => visit(c, `${k}.${i}`));
+    else if (Array.isArray(v)) for (const [i, c] of v.entries()) visit(c, `${k}.${i}`);
     else if (isPlainObject(v)) for (const [kk, c] of Object.entries(v)) visit(c, `${k}.${kk}`);
   };
   for (const [k, v] of m.treeEntries()) {
@@ -393,7 +398,7 @@ function ownParamKeys(m: Module): string[] {
   return out;
 }
 
-function updateInto(container: any, tree: unknown, strict: boolean, where: string): void {
+function updateInto(container: Container, tree: unknown, strict: boolean, where: string): void {
   if (tree === undefined || tree === null) return;
   const entries: [string | number, unknown][] = Array.isArray(tree) ? [...tree.entries()] : isPlainObject(tree) ? Object.entries(tree) : [];
   if (!Array.isArray(tree) && !isPlainObject(tree)) throw new TypeError(`update: ${where}: expected an object or list, got ${typeof tree}`);
@@ -408,13 +413,11 @@ function updateInto(container: any, tree: unknown, strict: boolean, where: strin
     const cur = container[k];
     if (v instanceof mx.Array) {
       if (strict && cur !== undefined && cur !== null && !(cur instanceof mx.Array)) {
-        throw new Error(`update: ${where}.${k} is not a parameter (got an array for a ${cur?.constructor?.name ?? typeof cur})`);
+        throw new Error(`update: ${where}.${k} is not a parameter (got an array for a ${(cur as object).constructor?.name ?? typeof cur})`);
       }
       container[k] = v;
-    } else if (cur instanceof Module) {
-      updateInto(cur, v, strict, `${where}.${k}`);
-    } else if (Array.isArray(cur) || isPlainObject(cur)) {
-      updateInto(cur, v, strict, `${where}.${k}`);
+    } else if (cur instanceof Module || Array.isArray(cur) || isPlainObject(cur)) {
+      updateInto(cur as Container, v, strict, `${where}.${k}`);
     } else if (strict && !(isPlainObject(v) && Object.keys(v).length === 0)) {
       throw new Error(`update: ${where}.${k} holds no parameters`);
     }
