@@ -26,7 +26,7 @@ pub const MLX_VERSION: &str = env!("MLXN_MLX_VERSION");
 #[allow(
     clippy::too_many_arguments,
     clippy::missing_safety_doc,
-    reason = "the bridge mirrors MLX's C++ signatures, and the safe wrappers in mlxn-core, its only callers, hold the safety argument"
+    reason = "the bridge mirrors MLX's C++ signatures; each unsafe call's SAFETY comment, at the caller, says why it holds"
 )]
 pub mod ffi {
     #[repr(u8)]
