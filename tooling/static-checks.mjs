@@ -15,12 +15,17 @@ export const STATIC_CHECKS = [
   { name: 'knip (unused files, exports, dependencies)', command: bin('knip'), args: [] },
   { name: 'suppressions (reasons and budget)', command: process.execPath, args: [join(root, 'tooling/count-suppressions.mjs')] },
   { name: 'rustfmt', command: 'cargo', args: ['fmt', '--all', '--check'] },
-  // The addon crate (mlxn-node) is left out as in `cargo test`: its test target cannot link
-  // without Node's symbols, and it holds no logic of its own.
+  // Clippy twice: every crate with its tests, without the napi exports (as `cargo test` builds
+  // them), then the addon as it is built, which compiles every crate's napi exports.
   {
-    name: 'clippy (warnings are errors)',
+    name: 'clippy, crates and tests (warnings are errors)',
     command: 'cargo',
     args: ['clippy', '--workspace', '--exclude', 'mlxn-node', '--all-targets', '--', '-D', 'warnings'],
+  },
+  {
+    name: 'clippy, the addon with every napi export (warnings are errors)',
+    command: 'cargo',
+    args: ['clippy', '-p', 'mlxn-node', '--features', 'probe', '--', '-D', 'warnings'],
   },
 ];
 

@@ -271,13 +271,14 @@ export class BatchKVCache implements Cache {
       this.idx = at;
       return;
     }
-    const ref = (this.#keys ?? other.#keys)!;
-    const refV = (this.#values ?? other.#values)!;
+    const ref = this.#keys ?? other.#keys;
+    const refV = this.#values ?? other.#values;
+    if (ref === null || refV === null) throw new Error('BatchKVCache.extend: a cache holds keys without values');
     const [, h, , d] = ref.shape;
     const m = refV.shape[3];
     if (this.#keys !== null && other.#keys !== null) {
       const [, h2, , d2] = other.#keys.shape;
-      if (h2 !== h || d2 !== d || other.#keys.dtype !== this.#keys.dtype || other.#values!.shape[3] !== m) {
+      if (h2 !== h || d2 !== d || other.#keys.dtype !== this.#keys.dtype || other.#values?.shape[3] !== m) {
         throw new Error(
           `BatchKVCache.extend: caches disagree (keys [${this.#keys.shape}] ${this.#keys.dtype} vs [${other.#keys.shape}] ${other.#keys.dtype})`,
         );
@@ -348,7 +349,8 @@ export class BatchKVCache implements Cache {
   /** After a right-padded prefill: rolls each row right by its padding (mlx-lm's `finalize`). */
   finalize(): void {
     const p = this.#rightPadding;
-    if (p === null) return;
+    const right = this.#rightPaddingList;
+    if (p === null || right === null) return;
     if (this.#keys !== null && this.#values !== null) {
       const n = this.#keys.shape[2];
       // Row r, position i reads position (i - p[r]) mod n.
@@ -359,7 +361,6 @@ export class BatchKVCache implements Cache {
       this.#keys = own(this.#keys, mx.takeAlongAxis(this.#keys, idx, 2));
       this.#values = own(this.#values, mx.takeAlongAxis(this.#values, idx, 2));
     }
-    const right = this.#rightPaddingList!;
     this.#setPadding(this.#padding.map((l, i) => l + right[i]));
     this.#rightPadding = own(this.#rightPadding, null);
     this.#rightPaddingList = null;

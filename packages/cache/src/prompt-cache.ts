@@ -127,7 +127,9 @@ export async function savePromptCache(path: string, cache: readonly Cache[], met
         } else if (entry === null) {
           tensors[p] = mx.zeros([0], 'float32');
           addScalar(p, 'none');
-        } else entry.forEach((a, j) => (tensors[`${p}.${j}`] = a));
+        } else {
+          for (const [j, a] of entry.entries()) tensors[`${p}.${j}`] = a;
+        }
       });
     });
     try {

@@ -85,7 +85,8 @@ export class RotatingKVCache implements Cache {
     }
     this.offset += keys.shape[2];
     this.idx = this.#keys.shape[2];
-    return [share(this.#keys), share(this.#values!)];
+    if (this.#values === null) throw new Error('RotatingKVCache: keys without values');
+    return [share(this.#keys), share(this.#values)];
   }
 
   #updateInPlace(keys: mx.Array, values: mx.Array): [mx.Array, mx.Array] {

@@ -53,8 +53,9 @@ const isModuleLeaf = (_m: Module, _k: string, v: unknown) => v instanceof Module
 
 type Leaf = (m: Module, key: string, v: unknown) => boolean;
 
-function unwrap(owner: Module, key: string, value: unknown, filter: ParamFilter, map: (v: any) => unknown, isLeaf: Leaf): unknown {
-  if (isLeaf(owner, key, value)) return map(value);
+function unwrap<V>(owner: Module, key: string, value: unknown, filter: ParamFilter, map: (v: V) => unknown, isLeaf: Leaf): unknown {
+  // `isLeaf` is what tells a leaf, so it is what vouches for the leaf's type.
+  if (isLeaf(owner, key, value)) return map(value as V);
   if (value instanceof Module) return value.filterAndMap(filter, map, isLeaf);
   if (Array.isArray(value)) {
     return value.map((v, i) => {
@@ -146,7 +147,7 @@ export abstract class Module {
    * Walks the tree, keeping entries for which `filter` holds and mapping leaves (arrays, or
    * whatever `isLeaf` selects) with `map`. Children always appear (possibly as `{}`), as in MLX.
    */
-  filterAndMap(filter: ParamFilter, map: (v: any) => unknown = (v) => v, isLeaf: Leaf = isArrayLeaf): Record<string, unknown> {
+  filterAndMap<V = mx.Array>(filter: ParamFilter, map: (v: V) => unknown = (v) => v, isLeaf: Leaf = isArrayLeaf): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(this)) {
       if (filter(this, k, v)) out[k] = unwrap(this, k, v, filter, map, isLeaf);

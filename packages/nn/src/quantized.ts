@@ -191,7 +191,7 @@ export type QuantizeFilter = (path: string, module: Module) => boolean | Quantiz
 /** Replaces modules found by `fn(path, module)` (returning a replacement or undefined), in place. */
 export function replaceModules(model: Module, fn: (path: string, m: Module) => Module | undefined): number {
   let n = 0;
-  const visit = (container: any, path: string) => {
+  const visit = (container: object, path: string) => {
     const entries: [string | number, unknown][] =
       container instanceof Module
         ? container.treeEntries()
@@ -204,7 +204,7 @@ export function replaceModules(model: Module, fn: (path: string, m: Module) => M
       if (v instanceof Module) {
         const r = fn(p, v);
         if (r) {
-          container[k] = r;
+          (container as Record<string | number, unknown>)[k] = r;
           n++;
         } else visit(v, p);
       } else if (v !== null && typeof v === 'object' && !(v instanceof mx.Array)) visit(v, p);

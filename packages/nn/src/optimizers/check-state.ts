@@ -49,7 +49,7 @@ export function checkOptimizerState(
   try {
     mx.eval(...finite);
     checked.forEach(([k], i) => {
-      if (!finite[i]!.item()) throw bad(k, 'holds NaN or infinite values');
+      if (!finite[i].item()) throw bad(k, 'holds NaN or infinite values');
     });
   } finally {
     mx.dispose(finite);
@@ -70,7 +70,10 @@ export function checkOptimizerState(
     const owner = k.slice(0, dot);
     if (!params.has(owner)) throw bad(k, 'belongs to no trainable parameter of the model');
     let m = byParam.get(owner);
-    if (m === undefined) byParam.set(owner, (m = new Map()));
+    if (m === undefined) {
+      m = new Map();
+      byParam.set(owner, m);
+    }
     m.set(k.slice(dot + 1), a);
   }
   for (const [p, value] of params) {
