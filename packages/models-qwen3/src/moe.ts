@@ -4,7 +4,7 @@
  * `SwitchGLU` semantics and checkpoint layout `mlp.switch_mlp.{gate,up,down}_proj.weight`).
  */
 import * as mx from '@mlxn/core';
-import { Linear, Module, type QuantizationOptions, QuantizedLinear, swiglu } from '@mlxn/nn';
+import { Linear, Module, type QuantizationOptions, type QuantizedLinear, swiglu } from '@mlxn/nn';
 
 /** Token×expert pairs at or above this count are sorted by expert first (contiguous weight reads). */
 const SORT_THRESHOLD = 64;
