@@ -51,14 +51,6 @@ export function resolveGroup(option: DistributedOption, trainer: string): mx.dis
   return option.size > 1 ? option : null;
 }
 
-function flattenTree(tree: unknown, prefix = '', out: [string, mx.Array][] = []): [string, mx.Array][] {
-  if (tree instanceof mx.Array) out.push([prefix, tree]);
-  else if (Array.isArray(tree)) tree.forEach((v, i) => flattenTree(v, prefix ? `${prefix}.${i}` : `${i}`, out));
-  else if (tree !== null && typeof tree === 'object')
-    for (const [k, v] of Object.entries(tree)) flattenTree(v, prefix ? `${prefix}.${k}` : k, out);
-  return out;
-}
-
 function rebuild(tree: unknown, next: () => mx.Array): unknown {
   if (tree instanceof mx.Array) return next();
   if (Array.isArray(tree)) return tree.map((v) => rebuild(v, next));
@@ -109,7 +101,7 @@ export class DataParallel {
    * divided by the number of ranks. The input tree is left to the caller.
    */
   averageGradients(grads: ParamDict, scalars: readonly number[], what = 'gradients'): { grads: ParamDict; scalars: number[] } {
-    const leaves = flattenTree(grads).map(([, g]) => g);
+    const leaves = mx.treeFlattenWithPaths(grads).map(([, g]) => g);
     for (const g of leaves)
       if (g.dtype !== 'float32') throw new TypeError(`${this.#who}: averageGradients takes float32 gradients, got ${g.dtype}`);
     // Buckets of consecutive leaves; the scalars ride in the last one.

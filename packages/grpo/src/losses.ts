@@ -131,6 +131,12 @@ export interface GRPOLossResult {
   entropyStats?: EntropyWindowStats;
 }
 
+/** An input the configuration needs; grpoLoss's callers pass it whenever the config asks for it. */
+function required(a: mx.Array | null | undefined, what: string): mx.Array {
+  if (a === null || a === undefined) throw new TypeError(`grpoLoss: the inputs lack ${what}`);
+  return a;
+}
+
 function checkShape(name: string, a: mx.Array | null | undefined, shape: number[]): void {
   if (a === null || a === undefined) return;
   if (a.ndim !== 2 || a.shape[0] !== shape[0] || a.shape[1] !== shape[1]) {
@@ -234,7 +240,10 @@ export function grpoLoss(inputs: GRPOLossInputs): GRPOLossResult {
   } else {
     checkShape('advantages', adv, shape);
   }
-  const entropyMask = cfg.topEntropyQuantile < 1 ? highEntropyMask(inputs.entropy!, completionMask, cfg.topEntropyQuantile) : null;
+  const entropyMask =
+    cfg.topEntropyQuantile < 1
+      ? highEntropyMask(required(inputs.entropy, 'entropy (topEntropyQuantile < 1)'), completionMask, cfg.topEntropyQuantile)
+      : null;
 
   const logRatio = mx.subtract(logp, oldLogp);
   const logWeights =
@@ -245,7 +254,7 @@ export function grpoLoss(inputs: GRPOLossInputs): GRPOLossResult {
 
   let perTokenKl: mx.Array | undefined;
   if (cfg.beta !== 0) {
-    const d = mx.subtract(f32(inputs.refLogprobs!), logp);
+    const d = mx.subtract(f32(required(inputs.refLogprobs, 'refLogprobs (beta is not 0)')), logp);
     perTokenKl = mx.subtract(mx.subtract(mx.exp(d), d), 1);
     if (cfg.useBiasCorrectionKl) perTokenKl = mx.multiply(perTokenKl, coef1);
   }
@@ -328,7 +337,7 @@ export function grpoLoss(inputs: GRPOLossInputs): GRPOLossResult {
   if (bonusCoef !== null) {
     // The bonus is the mean entropy over the tokens the policy loss acts on, whatever the loss
     // type's normaliser; only the accumulation division applies. Entropy is differentiated.
-    const ent = f32(inputs.entropy!);
+    const ent = f32(required(inputs.entropy, 'entropy (an entropy bonus)'));
     const effective = entropyMask ? mx.multiply(mask, entropyMask) : mask;
     const entSum = mx.sum(mx.multiply(ent, effective));
     const count = mx.sum(effective);
@@ -343,7 +352,7 @@ export function grpoLoss(inputs: GRPOLossInputs): GRPOLossResult {
   if (cfg.lossType === 'cispo') {
     metrics.cispoClipRatio = maskedMean(asFloat(mx.logicalAnd(mx.greater(c1, epsHigh), mx.greater(adv, 0))), mask);
   } else if (cfg.lossType === 'vespo') {
-    metrics.vespoPhiSeqMean = maskedMean(phiSeq!, mask);
+    if (phiSeq) metrics.vespoPhiSeqMean = maskedMean(phiSeq, mask);
   } else if (cfg.lossType !== 'sapo') {
     const low = asFloat(mx.logicalAnd(mx.less(c1, 1 - epsLow), mx.less(adv, 0)));
     const high = asFloat(mx.logicalAnd(mx.greater(c1, 1 + epsHigh), mx.greater(adv, 0)));
@@ -418,10 +427,10 @@ export function lossMetricsToNumbers(metrics: GRPOLossMetrics): Record<string, n
     out['clip_ratio/low_min'] = read(metrics.clipRatio.lowMin);
     out['clip_ratio/high_max'] = read(metrics.clipRatio.highMax);
   }
-  if (metrics.cispoClipRatio) out['cispo_clip_ratio'] = read(metrics.cispoClipRatio);
+  if (metrics.cispoClipRatio) out.cispo_clip_ratio = read(metrics.cispoClipRatio);
   if (metrics.vespoPhiSeqMean) out['vespo/phi_seq_mean'] = read(metrics.vespoPhiSeqMean);
-  if (metrics.kl) out['kl'] = read(metrics.kl);
-  if (metrics.entropy) out['entropy'] = read(metrics.entropy);
-  if (metrics.policyLoss) out['policy_loss'] = read(metrics.policyLoss);
+  if (metrics.kl) out.kl = read(metrics.kl);
+  if (metrics.entropy) out.entropy = read(metrics.entropy);
+  if (metrics.policyLoss) out.policy_loss = read(metrics.policyLoss);
   return out;
 }

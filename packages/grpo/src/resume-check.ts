@@ -82,12 +82,15 @@ export function checkArrays(
   if (options.complete) {
     for (const name of Object.keys(given)) if (!byName.has(name)) throw bad(name, 'is not a tensor of the model');
   }
-  const inexact = slots.filter(([n]) => given[n] !== undefined && mx.isInexact(given[n]!.dtype)).map(([n]) => n);
-  const finite = inexact.map((n) => mx.all(mx.isfinite(given[n]!)));
+  const inexact = slots.flatMap(([n]) => {
+    const a = given[n];
+    return a !== undefined && mx.isInexact(a.dtype) ? [{ n, a }] : [];
+  });
+  const finite = inexact.map(({ a }) => mx.all(mx.isfinite(a)));
   try {
     mx.eval(...finite);
-    inexact.forEach((n, i) => {
-      if (!finite[i]!.item()) throw bad(n, 'holds NaN or infinite values');
+    inexact.forEach(({ n }, i) => {
+      if (!finite[i].item()) throw bad(n, 'holds NaN or infinite values');
     });
   } finally {
     mx.dispose(finite);

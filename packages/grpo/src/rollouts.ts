@@ -229,7 +229,8 @@ async function generateTurn(
   if (options.repetitionPenalty !== undefined && options.repetitionPenalty !== 1) genOptions.repetitionPenalty = options.repetitionPenalty;
   if (options.seed !== undefined) genOptions.seed = options.seed;
   if (options.signal !== undefined) genOptions.signal = options.signal;
-  const generated = await model.batchGenerate!(
+  if (!model.batchGenerate) throw new TypeError('generating rollouts needs a model with batchGenerate');
+  const generated = await model.batchGenerate(
     rows.map((i) => promptIds[i]),
     genOptions,
   );
@@ -273,7 +274,8 @@ async function runToolLoop(
   loop: ToolLoopOptions,
   eos: ReadonlySet<number>,
 ): Promise<{ toolMask: number[][]; calls: number; failures: number; messages: ChatMessage[][] }> {
-  const tokenizer = model.tokenizer!;
+  const tokenizer = model.tokenizer;
+  if (!tokenizer) throw new TypeError("tool calls need the model's tokenizer (to read and write the turns)");
   const toolMask = completionIds.map((ids) => ids.map(() => 1));
   let calls = 0;
   let failures = 0;

@@ -331,7 +331,7 @@ export class SFTTrainer extends TrainerCore {
     this.config = config;
     this.routerLoss = routerLoss;
     this.examples = examples;
-    this.rows = config.packing ? packExamples(examples, config.maxLength!) : examples.map((e) => [e]);
+    this.rows = config.packing && config.maxLength !== null ? packExamples(examples, config.maxLength) : examples.map((e) => [e]);
     this.configureProgress(options.progress);
   }
 
@@ -443,7 +443,8 @@ export class SFTTrainer extends TrainerCore {
 
   protected override checkSamplerState(state: unknown): void {
     const s = state as { epoch?: number; batch?: number; rows?: number } | null;
-    if (!s || typeof s !== 'object' || !Number.isSafeInteger(s.epoch) || !Number.isSafeInteger(s.batch) || s.epoch! < 0 || s.batch! < 0) {
+    const position = (v: number | undefined) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+    if (!s || typeof s !== 'object' || !position(s.epoch) || !position(s.batch)) {
       throw new Error('SFTTrainer: the checkpoint has no dataset position (epoch and batch, non-negative integers)');
     }
     if (s.rows !== this.rows.length)
@@ -453,6 +454,6 @@ export class SFTTrainer extends TrainerCore {
   protected override restoreSampler(state: unknown): void {
     const s = state as { epoch: number; batch: number };
     this.#epoch = s.epoch;
-    this.#batch = s.batch!;
+    this.#batch = s.batch;
   }
 }

@@ -204,40 +204,34 @@ export function paddingTokenId(model: {
 // HF's get_decay_parameter_names: no weight decay on biases and normalisation weights.
 const NO_DECAY = /(^|\.)(bias|[a-z_]*norm[a-z_]*\.weight)$|layernorm|rmsnorm/i;
 
-function flatten(tree: unknown, prefix = '', out: [string, mx.Array][] = []): [string, mx.Array][] {
-  if (tree instanceof mx.Array) out.push([prefix, tree]);
-  else if (Array.isArray(tree)) tree.forEach((v, i) => flatten(v, prefix ? `${prefix}.${i}` : `${i}`, out));
-  else if (tree !== null && typeof tree === 'object')
-    for (const [k, v] of Object.entries(tree)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
-  return out;
-}
-
-function mapTree(tree: unknown, fn: (a: mx.Array, path: string) => mx.Array, prefix = ''): any {
-  if (tree instanceof mx.Array) return fn(tree, prefix);
-  if (Array.isArray(tree)) return tree.map((v, i) => mapTree(v, fn, prefix ? `${prefix}.${i}` : `${i}`));
+/** `tree` with `fn` applied to each array (given its dotted path); the structure is kept. */
+function mapTree<T>(tree: T, fn: (a: mx.Array, path: string) => mx.Array, prefix = ''): T {
+  if (tree instanceof mx.Array) return fn(tree, prefix) as T;
+  if (Array.isArray(tree)) return tree.map((v, i) => mapTree(v, fn, prefix ? `${prefix}.${i}` : `${i}`)) as T;
   if (tree !== null && typeof tree === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(tree)) out[k] = mapTree(v, fn, prefix ? `${prefix}.${k}` : k);
-    return out;
+    return out as T;
   }
   return tree;
 }
 
-function zipTrees(a: unknown, b: unknown, fn: (x: mx.Array, y: mx.Array) => mx.Array): any {
-  if (a instanceof mx.Array) return fn(a, b as mx.Array);
-  if (Array.isArray(a)) return a.map((v, i) => zipTrees(v, (b as unknown[])[i], fn));
+/** `fn` of the arrays at the same places of two trees of one structure. */
+function zipTrees<T>(a: T, b: T, fn: (x: mx.Array, y: mx.Array) => mx.Array): T {
+  if (a instanceof mx.Array) return fn(a, b as mx.Array) as T;
+  if (Array.isArray(a)) return a.map((v, i) => zipTrees(v, (b as unknown[])[i], fn)) as T;
   if (a !== null && typeof a === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(a)) out[k] = zipTrees(v, (b as Record<string, unknown>)[k], fn);
-    return out;
+    return out as T;
   }
   return a;
 }
 
 /** Disposes the arrays of `tree` that are not in `keep`. */
 function disposeExcept(tree: unknown, keep: unknown): void {
-  const kept = new Set(flatten(keep).map(([, a]) => a));
-  for (const [, a] of flatten(tree)) if (!kept.has(a)) a.dispose();
+  const kept = new Set(mx.treeFlattenWithPaths(keep).map(([, a]) => a));
+  for (const [, a] of mx.treeFlattenWithPaths(tree)) if (!kept.has(a)) a.dispose();
 }
 
 /** The loop state a checkpoint restores. */
@@ -314,7 +308,7 @@ export abstract class TrainerCore {
   protected bufferState(): { batches: object[] } | null {
     return null;
   }
-  protected restoreBuffer(_batches: any[] | null): void {}
+  protected restoreBuffer(_batches: unknown[] | null): void {}
   protected refSnapshot(): ParamDict | null {
     return null;
   }
@@ -461,7 +455,7 @@ export abstract class TrainerCore {
   accumulate(grads: ParamDict): void {
     const dtypes =
       this.#core.optimizerStateDtype === 'parameter'
-        ? new Map(flatten(this.model.trainableParameters()).map(([k, p]) => [k, p.dtype]))
+        ? new Map(mx.treeFlattenWithPaths(this.model.trainableParameters()).map(([k, p]) => [k, p.dtype]))
         : null;
     const widen = (g: mx.Array, path: string) => {
       const dtype = dtypes?.get(path) ?? 'float32';
@@ -542,7 +536,12 @@ export abstract class TrainerCore {
       const [cl, n] =
         c.maxGradNorm > 0
           ? clipGradNorm(grads, c.maxGradNorm)
-          : [grads, mx.sqrt(flatten(grads).reduce<mx.Array | number>((s, [, g]) => mx.add(s, mx.sum(mx.square(g))), 0) as mx.Array)];
+          : [
+              grads,
+              mx.sqrt(
+                mx.treeFlattenWithPaths(grads).reduce<mx.Array | number>((s, [, g]) => mx.add(s, mx.sum(mx.square(g))), 0) as mx.Array,
+              ),
+            ];
       mx.eval(n);
       return [cl, n] as const;
     });
@@ -565,9 +564,9 @@ export abstract class TrainerCore {
         mx.eval(this.model.trainableParameters(), this.optimizer.state);
       });
       // The replaced weights are garbage now, unless they are the KL reference's.
-      const keep = new Set(flatten(this.refSnapshot()).map(([, a]) => a));
-      for (const [, a] of flatten(this.model.trainableParameters())) keep.add(a);
-      for (const [, a] of flatten(old)) if (!keep.has(a)) a.dispose();
+      const keep = new Set(mx.treeFlattenWithPaths(this.refSnapshot()).map(([, a]) => a));
+      for (const [, a] of mx.treeFlattenWithPaths(this.model.trainableParameters())) keep.add(a);
+      for (const [, a] of mx.treeFlattenWithPaths(old)) if (!keep.has(a)) a.dispose();
       result = { gradNorm, learningRate: lr, skipped: false };
     }
     mx.dispose([grads, clipped, norm]);
@@ -771,7 +770,7 @@ export abstract class TrainerCore {
     mkdirSync(trainerDir, { recursive: true });
     this.optimizer.saveStateSync(join(trainerDir, OPTIMIZER_FILE));
     if (buffer !== null) saveBuffer(join(trainerDir, ROLLOUTS_FILE), buffer.batches);
-    if (ref !== null) saveSync(join(trainerDir, REF_FILE), Object.fromEntries(flatten(ref)));
+    if (ref !== null) saveSync(join(trainerDir, REF_FILE), Object.fromEntries(mx.treeFlattenWithPaths(ref)));
     return trainerDir;
   }
 
@@ -897,7 +896,7 @@ export abstract class TrainerCore {
       const refPath = join(trainerDir, REF_FILE);
       if (existsSync(refPath)) {
         const arrays = take(loadSync(refPath).arrays);
-        checkArrays(refPath, 'reference weight', flatten(this.model.parameters()), arrays, { complete: true });
+        checkArrays(refPath, 'reference weight', mx.treeFlattenWithPaths(this.model.parameters()), arrays, { complete: true });
         ref = unflattenPaths(arrays) as ParamDict;
       }
       // The last step that can fail: log lines past the checkpoint are dropped from the file.

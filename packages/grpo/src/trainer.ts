@@ -252,7 +252,9 @@ export class GRPOTrainer extends TrainerCore {
       return p as Prompt;
     });
     const tools = [...this.tools.values()];
-    const promptIds = tokenizePrompts(this.model.tokenizer!, prompts, {
+    const tokenizer = this.model.tokenizer;
+    if (!tokenizer) throw new TypeError('GRPOTrainer: the model has no tokenizer to encode the prompts with');
+    const promptIds = tokenizePrompts(tokenizer, prompts, {
       maxPromptLength: c.maxPromptLength,
       chatTemplateKwargs: c.chatTemplateKwargs,
       tools: tools.length > 0 ? toolSchemas(tools) : null,
@@ -356,7 +358,8 @@ export class GRPOTrainer extends TrainerCore {
       rowsPerChunk: headRowsPerChunk(this.model, batch.inputIds.shape[1] - batch.promptLength),
       tokens: (hidden, rows) => {
         const { logprobs, entropy } = score(hidden, rows, true);
-        return [logprobs, entropyBonusCoef === null ? mx.stopGradient(entropy!) : entropy!];
+        if (entropy === undefined || entropy === null) throw new Error('GRPOTrainer: the head gave no entropy although it was asked for');
+        return [logprobs, entropyBonusCoef === null ? mx.stopGradient(entropy) : entropy];
       },
       ...(entropyBonusCoef === null
         ? {
@@ -458,10 +461,12 @@ export class GRPOTrainer extends TrainerCore {
         // The random state is a function of the micro-step, so a resumed run draws what the
         // uninterrupted one would have.
         mx.random.seed(deriveSeed(c.seed, micro));
-        if (micro % this.generateEvery === 0 || this.#buffer === null) {
-          this.#replaceBuffer(await this.#prepareGeneration(deriveSeed(c.seed ^ 0x5bd1e995, micro), options.signal));
+        let buffer = this.#buffer;
+        if (micro % this.generateEvery === 0 || buffer === null) {
+          buffer = await this.#prepareGeneration(deriveSeed(c.seed ^ 0x5bd1e995, micro), options.signal);
+          this.#replaceBuffer(buffer);
         }
-        const batch = this.#buffer![micro % c.stepsPerGeneration];
+        const batch = buffer[micro % c.stepsPerGeneration];
         const { loss, grads, metrics } = this.lossAndGrad(batch);
         if (!Number.isFinite(loss)) finite = false;
         stepLoss += loss;
@@ -515,15 +520,16 @@ export class GRPOTrainer extends TrainerCore {
       if (failure !== null) throw failure;
       const rank = Math.floor(rows.findIndex((r) => r.failed) / share);
       throw new DataParallelError(
-        `GRPOTrainer (rank ${dp!.rank} of ${dp!.size}): rank ${rank} failed to generate or score its completions of step ${this.state.globalStep + 1} (its own error says why)`,
+        `GRPOTrainer (rank ${dp?.rank ?? 0} of ${dp?.size ?? 1}): rank ${rank} failed to generate or score its completions of step ${this.state.globalStep + 1} (its own error says why)`,
       );
     }
-    rollouts = rollouts!;
+    if (rollouts === undefined) throw new Error('GRPOTrainer: the step generated no rollouts and reported no failure');
+    const generated = rollouts;
     const adv = this.computeAdvantages(rows.map((r) => r.rewards));
     const local = { advantages: adv.advantages.slice(first, first + share), rewards: adv.rewards.slice(first, first + share) };
 
     const n = rollouts.completionIds.length;
-    const rowTokens = rollouts.promptIds.map((p, i) => p.length + rollouts!.completionIds[i].length);
+    const rowTokens = generated.promptIds.map((p, i) => p.length + generated.completionIds[i].length);
     // TRL counts the prompt and the model's own completion tokens (not tool-turn tokens), of every rank.
     this.state.numInputTokensSeen += rows.reduce((sum, r) => sum + r.promptTokens + r.modelTokens, 0);
     this.#logGeneration(rows, adv, rollouts, local);
@@ -563,16 +569,17 @@ export class GRPOTrainer extends TrainerCore {
       const out: TrainBatch[] = [];
       for (let s = 0; s < c.stepsPerGeneration; s++) {
         const idx = mx.index(permArr, mx.sl(s * per, (s + 1) * per));
-        const take = (a: mx.Array | null) => (a === null ? null : mx.take(a, idx, 0));
+        const take = (a: mx.Array) => mx.take(a, idx, 0);
+        const takeIfAny = (a: mx.Array | null) => (a === null ? null : take(a));
         const rows = perm.slice(s * per, (s + 1) * per);
         out.push({
-          inputIds: take(whole.inputIds)!,
-          attentionMask: take(whole.attentionMask)!,
-          completionMask: take(whole.completionMask)!,
+          inputIds: take(whole.inputIds),
+          attentionMask: take(whole.attentionMask),
+          completionMask: take(whole.completionMask),
           promptLength: whole.promptLength,
-          advantages: take(whole.advantages)!,
-          oldLogprobs: take(whole.oldLogprobs),
-          refLogprobs: take(whole.refLogprobs),
+          advantages: take(whole.advantages),
+          oldLogprobs: takeIfAny(whole.oldLogprobs),
+          refLogprobs: takeIfAny(whole.refLogprobs),
           numItemsInBatch,
           tokens: rows.reduce((a, r) => a + rowTokens[r], 0),
         });
@@ -604,7 +611,9 @@ export class GRPOTrainer extends TrainerCore {
     if (this.refModel !== null) return this.#chunkedLogprobs(this.refModel, batch, chunk);
     if (this.#loraMode) return withAdaptersDisabled(this.model, () => this.#chunkedLogprobs(this.model, batch, chunk));
     const current = this.model.parameters();
-    this.model.update(this.#refSnapshot!);
+    const snapshot = this.#refSnapshot;
+    if (snapshot === null) throw new Error('GRPOTrainer: reference log-probabilities need a reference (beta is 0 here)');
+    this.model.update(snapshot);
     try {
       return this.#chunkedLogprobs(this.model, batch, chunk);
     } finally {
@@ -746,7 +755,8 @@ export class GRPOTrainer extends TrainerCore {
     const out: Record<string, number | string> = {};
     if (record.reward !== null && record.reward !== undefined) out.reward = record.reward;
     if (record.loss !== null && record.loss !== undefined) out.loss = record.loss;
-    if (record['completions/mean_length'] != null) out.len = record['completions/mean_length']!;
+    const meanLength = record['completions/mean_length'];
+    if (meanLength !== null && meanLength !== undefined) out.len = meanLength;
     return out;
   }
 

@@ -166,7 +166,8 @@ export async function runRewardFunctions<State>(options: RunRewardsOptions<State
       if (typeof name !== 'string' || !Number.isFinite(value)) {
         throw new TypeError(`logMetric needs a name and a finite number, got ${String(name)} = ${value}`);
       }
-      (loggedMetrics[name] ??= []).push(value);
+      loggedMetrics[name] ??= [];
+      loggedMetrics[name].push(value);
     },
   };
   if (conversational) {
@@ -229,7 +230,8 @@ function settleRewards(
   return new Promise((resolve, reject) => {
     let onAbort: (() => void) | null = null;
     const onBeforeExit = () => {
-      const name = names[[...open][0]!]!;
+      const [first] = open;
+      const name = names[first];
       finish(() =>
         reject(
           new RewardFunctionError(
@@ -250,11 +252,11 @@ function settleRewards(
         // One turn later, so the functions that had already returned are not named.
         setImmediate(() => {
           if (open.size === 0) return;
-          const stuck = [...open].map((j) => names[j]!);
+          const stuck = [...open].map((j) => names[j]);
           const which = stuck.length === 1 ? `reward function "${stuck[0]}"` : `reward functions ${stuck.map((n) => `"${n}"`).join(', ')}`;
           finish(() =>
             reject(
-              new RewardFunctionError(`${which} had not settled when training was aborted at step ${step}`, stuck[0]!, step, {
+              new RewardFunctionError(`${which} had not settled when training was aborted at step ${step}`, stuck[0], step, {
                 cause: signal.reason,
               }),
             ),
