@@ -295,10 +295,11 @@ export function parseQwen3Config(raw: unknown, options: { limits?: Partial<Qwen3
     bosTokenId: c.bos_token_id ?? null,
     eosTokenIds: eos === undefined || eos === null ? [] : Array.isArray(eos) ? eos : [eos],
     numExperts,
-    numExpertsPerTok: moe ? c.num_experts_per_tok! : 0,
+    // Both are checked above whenever the model is a qwen3_moe.
+    numExpertsPerTok: moe ? (c.num_experts_per_tok ?? 0) : 0,
     decoderSparseStep: c.decoder_sparse_step,
     mlpOnlyLayers: c.mlp_only_layers,
-    moeIntermediateSize: moe ? c.moe_intermediate_size! : 0,
+    moeIntermediateSize: moe ? (c.moe_intermediate_size ?? 0) : 0,
     normTopkProb: c.norm_topk_prob,
     quantization: q ? parseQuantization(q) : null,
     raw: { ...rec },
@@ -312,8 +313,8 @@ export function parseQwen3Config(raw: unknown, options: { limits?: Partial<Qwen3
  */
 function reservedKeyPath(root: object): string | undefined {
   const stack: [unknown, string][] = [[root, '(root)']];
-  while (stack.length > 0) {
-    const [v, path] = stack.pop()!;
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [v, path] = top;
     if (v === null || typeof v !== 'object') continue;
     if (Object.hasOwn(v, '__proto__')) return path;
     for (const [k, child] of Object.entries(v)) stack.push([child, `${path}.${k}`]);

@@ -67,8 +67,10 @@ function stackable(projections: readonly unknown[]): 'linear' | 'quantized' | un
     if ((p as object).constructor !== cls || Object.hasOwn(p as object, 'forward')) return undefined;
     const f = fieldsOf(p as Linear);
     for (const k of FIELDS) {
-      if ((f[k] === undefined) !== (f0[k] === undefined)) return undefined;
-      if (f[k] !== undefined && (f[k]!.dtype !== f0[k]!.dtype || shapeOf(f[k]) !== shapeOf(f0[k]))) return undefined;
+      const a = f[k];
+      const a0 = f0[k];
+      if ((a === undefined) !== (a0 === undefined)) return undefined;
+      if (a !== undefined && a0 !== undefined && (a.dtype !== a0.dtype || shapeOf(a) !== shapeOf(a0))) return undefined;
     }
     if (cls === QuantizedLinear) {
       const q = p as QuantizedLinear;
@@ -98,18 +100,23 @@ function fuse(owner: object, projections: readonly unknown[]): boolean {
   const stacked: Partial<Record<Field, mx.Array>> = {};
   const views: Partial<Record<Field, mx.Array>>[] = members.map(() => ({}));
   for (const f of FIELDS) {
-    const parts = members.map((p) => fieldsOf(p)[f]);
-    if (parts[0] === undefined) continue;
-    const all = mx.concatenate(parts as mx.Array[], 0);
+    const found = members.map((p) => fieldsOf(p)[f]);
+    if (found[0] === undefined) continue;
+    // canFuse checked that every member has the field when the first has it.
+    const parts = found as mx.Array[];
+    const all = mx.concatenate(parts, 0);
     all.untrack();
     stacked[f] = all;
     let at = 0;
-    const cuts = parts.slice(0, -1).map((a) => (at += a!.shape[0]));
+    const cuts = parts.slice(0, -1).map((a) => {
+      at += a.shape[0];
+      return at;
+    });
     const pieces = mx.split(all, cuts, 0);
     members.forEach((_p, i) => {
       // The old buffer stays alive in the stacked array's graph until that is evaluated.
-      parts[i]!.adoptStorage(pieces[i]);
-      views[i][f] = parts[i]!;
+      parts[i].adoptStorage(pieces[i]);
+      views[i][f] = parts[i];
     });
   }
   groups.set(owner, { kind, stacked, members, views });

@@ -74,13 +74,16 @@ export interface NativeForwardModel {
 }
 /** The exact classes a layer must have (its own, from model.ts). */
 export interface LayerClasses {
-  layer: Function;
-  attention: Function;
-  mlp: Function;
+  layer: Constructor;
+  attention: Constructor;
+  mlp: Constructor;
 }
 
 /** An instance of exactly `cls` whose `forward` is the class's own. */
-function exactly(x: unknown, cls: Function): boolean {
+/** Any class, whatever its constructor's arguments. */
+type Constructor = abstract new (...args: never[]) => unknown;
+
+function exactly(x: unknown, cls: Constructor): boolean {
   return typeof x === 'object' && x !== null && x.constructor === cls && !Object.hasOwn(x, 'forward');
 }
 

@@ -14,7 +14,7 @@ import { type AttentionMask, attentionMask } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
 import type { ParamDict } from '@mlxn/nn';
-import { isCheckpointable } from './lm/checkpointing.js';
+import { gradientAt, isCheckpointable } from './lm/checkpointing.js';
 import type { CheckpointableModel } from './lm/model-interface.js';
 import { Qwen3SparseMoeBlock } from './moe.js';
 
@@ -123,12 +123,13 @@ export function routerLossSettings(model: {
   modules?(): unknown[];
 }): RouterLossSettings | null {
   const c = model.config;
-  if (c === undefined || c.modelType !== 'qwen3_moe' || !(c.numExperts! > 0)) return null;
+  const numExperts = c?.numExperts;
+  if (c === undefined || c.modelType !== 'qwen3_moe' || numExperts === undefined || !(numExperts > 0)) return null;
   if (typeof model.modules === 'function' && !model.modules().some((m) => m instanceof Qwen3SparseMoeBlock)) return null;
   const raw = c.raw?.router_aux_loss_coef;
   return {
-    numExperts: c.numExperts!,
-    topK: c.numExpertsPerTok!,
+    numExperts,
+    topK: c.numExpertsPerTok ?? 0,
     routerAuxLossCoef: typeof raw === 'number' && Number.isFinite(raw) ? raw : 0.001,
   };
 }
@@ -192,8 +193,9 @@ export function checkpointedValueAndGradWithRouterLoss(
       const prev = grads.get(path);
       if (prev === undefined) grads.set(path, g[i]);
       else {
-        grads.set(path, mx.add(prev, g[i]));
-        mx.eval(grads.get(path)!);
+        const sum = mx.add(prev, g[i]);
+        grads.set(path, sum);
+        mx.eval(sum);
         prev.dispose();
         g[i].dispose();
       }
@@ -255,7 +257,9 @@ export function checkpointedValueAndGradWithRouterLoss(
   const headParts: [string, { trainableParameters(): ParamDict; update(t: Record<string, unknown>): unknown }][] = [
     ['model.norm', inner.norm],
   ];
-  headParts.push(tied ? ['model.embedTokens', inner.embedTokens] : ['lmHead', model.lmHead!]);
+  if (tied) headParts.push(['model.embedTokens', inner.embedTokens]);
+  else if (model.lmHead) headParts.push(['lmHead', model.lmHead]);
+  else throw new TypeError('checkpointedValueAndGradWithRouterLoss: the model has neither tied embeddings nor an lmHead');
   const headTrees = headParts.map(([, p]) => p.trainableParameters());
   const headLeaves = headTrees.flatMap((t) => mx.treeFlatten(t));
   const last = hidden[hidden.length - 1];
@@ -374,7 +378,7 @@ export function checkpointedValueAndGradWithRouterLoss(
     [total0, ...rest, aux],
     mx.treeUnflatten(
       params,
-      paths.map(([p]) => grads.get(p)!),
+      paths.map(([p]) => gradientAt(grads, p)),
     ) as ParamDict,
   ];
 }

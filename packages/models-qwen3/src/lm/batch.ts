@@ -310,7 +310,9 @@ export async function batchGenerate(
       // The next tokens are built from the current ones and queued before those are read (one
       // step of look-ahead): building them, or on the evaluation thread encoding them, overlaps
       // the device finishing the current step and this thread reading it.
-      const [next, nextLogprobs] = step(inputs!, active, caches!);
+      if (inputs === null || caches === null) throw new Error('batchGenerate: rows are active but the batch has no inputs or caches');
+      const running = caches;
+      const [next, nextLogprobs] = step(inputs, active, running);
       stats.steps++;
       queued = scheduleForRead([next, nextLogprobs], threaded);
       const nextRead = { scheduled: queued, rows: active.length, index: active.map((_, i) => i) };
@@ -360,7 +362,7 @@ export async function batchGenerate(
       });
       mx.dispose([inputs, inputLogprobs]);
       if (keep.length === 0) {
-        for (const c of caches!) c.dispose();
+        for (const c of running) c.dispose();
         caches = null;
         mx.dispose([next, nextLogprobs]);
         inputs = null;
@@ -371,7 +373,7 @@ export async function batchGenerate(
         // A ticket reads its own copies; without the thread the rows are read from `inputs`.
         if ('ticket' in nextRead.scheduled) nextRead.index = keep.map((i) => nextRead.index[i]);
         else inputsRead = null;
-        for (const c of caches!) c.filter(keep);
+        for (const c of running) c.filter(keep);
         const ix = mx.array(keep, 'int32');
         inputs = mx.keep(mx.take(next, ix, 0));
         inputLogprobs = nextLogprobs === null ? null : mx.keep(mx.take(nextLogprobs, ix, 0));

@@ -61,6 +61,13 @@ export interface RowwiseHeadLoss<R> {
 }
 
 /** Whether `head` is the two-half form (`RowwiseHeadLoss`) rather than a function. */
+/** The summed gradient of parameter `path`; every trainable parameter gets one in the walk. */
+export function gradientAt(grads: ReadonlyMap<string, mx.Array>, path: string): mx.Array {
+  const g = grads.get(path);
+  if (g === undefined) throw new Error(`checkpointed gradients: no gradient reached ${path}`);
+  return g;
+}
+
 export function isRowwiseHeadLoss<R>(head: HeadLoss<R> | RowwiseHeadLoss<R>): head is RowwiseHeadLoss<R> {
   return typeof head === 'object' && head !== null && typeof head.tokens === 'function' && typeof head.loss === 'function';
 }
@@ -111,8 +118,9 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
       const prev = grads.get(path);
       if (prev === undefined) grads.set(path, g[i]);
       else {
-        grads.set(path, mx.add(prev, g[i]));
-        mx.eval(grads.get(path)!);
+        const sum = mx.add(prev, g[i]);
+        grads.set(path, sum);
+        mx.eval(sum);
         prev.dispose();
         g[i].dispose();
       }
@@ -140,7 +148,8 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
   // Head: final norm, output head and the loss, differentiated w.r.t. its parameters and its input.
   const headParts: [string, TrainablePart][] = [['model.norm', inner.norm]];
   if (tied) headParts.push(['model.embedTokens', inner.embedTokens]);
-  else headParts.push(['lmHead', model.lmHead!]);
+  else if (model.lmHead) headParts.push(['lmHead', model.lmHead]);
+  else throw new TypeError('checkpointedValueAndGrad: the model has neither tied embeddings nor an lmHead');
   const headTrees = headParts.map(([, p]) => p.trainableParameters());
   const headLeaves = headTrees.flatMap((t) => mx.treeFlatten(t));
   // The head's parameters replaced by `leaves` (what differentiating w.r.t. them needs), and put back.
@@ -244,7 +253,7 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
     value,
     mx.treeUnflatten(
       params,
-      paths.map(([p]) => grads.get(p)!),
+      paths.map(([p]) => gradientAt(grads, p)),
     ) as ParamDict,
   ];
 }
@@ -398,7 +407,7 @@ class Pacer {
   schedule(wait: mx.Array[], alsoSchedule: mx.Array[] = []): void {
     scheduleEval([...wait, ...alsoSchedule], false);
     this.#waiting.push(wait);
-    if (this.#waiting.length > PACE_DEPTH) mx.eval(this.#waiting.shift()!);
+    if (this.#waiting.length > PACE_DEPTH) mx.eval(this.#waiting.shift() ?? []);
   }
 
   /** Waits for everything scheduled. */

@@ -294,7 +294,9 @@ export async function* generateStep(
     // A token mask (structured output) depends on token n, so step n+1 waits for it.
     const lookAhead = plan.tokenMask === undefined;
     for (let n = 0; ; n++) {
-      const cur: [mx.Array, mx.Array | null] = current!;
+      if (current === null || currentRead === null) throw new Error(`${what}: no step is in flight`);
+      const cur: [mx.Array, mx.Array | null] = current;
+      const curRead = currentRead;
       const more = n + 1 < plan.maxTokens;
       // Step n+1 is built from token n and queued before token n is read (one step of
       // look-ahead): building it, or on the evaluation thread encoding it, overlaps the device
@@ -304,14 +306,14 @@ export async function* generateStep(
         nextRead = scheduleForRead(next, threaded);
       }
       if (n > 0) await breathe();
-      const values = readScheduled(currentRead!);
+      const values = readScheduled(curRead);
       currentRead = null;
       if (n === 0) promptDone(plan, record, total);
       const token = checkTokenId(values[0], vocabSize, `${what}: sampler`);
       const logprob = cur[1] === null ? undefined : values[1];
       if (more) record.fed.push(token);
-      if (!lookAhead) {
-        plan.tokenMask!.accept(token);
+      if (plan.tokenMask !== undefined) {
+        plan.tokenMask.accept(token);
         if (more) {
           next = step(cur[0], true);
           nextRead = scheduleForRead(next, threaded);

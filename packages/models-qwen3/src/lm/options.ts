@@ -309,8 +309,9 @@ export function resolveGenerateOptions(
     ) {
       fail(what, `draftModel must be a loaded model (forward, makeCache, config), got ${describe(draftModel)}`);
     }
-    if (d!.config!.vocabSize !== vocabSize)
-      fail(what, `draftModel has a vocabulary of ${d!.config!.vocabSize} tokens, the model ${vocabSize}: they must share one`);
+    const draftVocab = d?.config?.vocabSize;
+    if (draftVocab !== vocabSize)
+      fail(what, `draftModel has a vocabulary of ${draftVocab} tokens, the model ${vocabSize}: they must share one`);
     if (maxKvSize !== undefined || kvBits !== undefined)
       fail(what, 'draftModel cannot be combined with maxKvSize or kvBits (rejected proposals are trimmed from the caches)');
   }

@@ -317,11 +317,11 @@ export function compileReplyConstraintWithFormat(
   if (schema !== undefined && forcedTool)
     throw new ConstraintError('response_format and a required tool_choice cannot be combined (the reply cannot be both)');
   if (schema === undefined && !forcedTool) return undefined;
-  if (forcedTool && (options.tools === undefined || options.tools.length === 0))
-    throw new ConstraintError('tool_choice "required" or a named function needs tools');
+  const tools = options.tools ?? [];
+  if (forcedTool && tools.length === 0) throw new ConstraintError('tool_choice "required" or a named function needs tools');
   const vocab = constraintVocabulary(model);
   const constraint = forcedTool
-    ? TokenConstraint.lark(vocab, format.toolCallGrammar(options.tools!, choice, options.parallelToolCalls ?? true))
+    ? TokenConstraint.lark(vocab, format.toolCallGrammar(tools, choice, options.parallelToolCalls ?? true))
     : TokenConstraint.jsonSchema(vocab, schema);
   const id = (text: string): number | undefined => model.tokenizer?.tokenToId(text);
   const reasoningTags = format.reasoningTags ?? [];
