@@ -11,7 +11,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (name) => join(root, 'node_modules/.bin', name);
 
 export const STATIC_CHECKS = [
-  { name: 'biome (format + lint)', command: bin('biome'), args: ['ci', '--reporter=summary', '.'] },
+  { name: 'biome (format + lint)', command: bin('biome'), args: ['ci', '--error-on-warnings', '--reporter=summary', '.'] },
   { name: 'knip (unused files, exports, dependencies)', command: bin('knip'), args: [] },
   { name: 'suppressions (reasons and budget)', command: process.execPath, args: [join(root, 'tooling/count-suppressions.mjs')] },
   { name: 'rustfmt', command: 'cargo', args: ['fmt', '--all', '--check'] },
