@@ -1,6 +1,8 @@
 /**
  * `@mlxn/cache` — key/value caches for transformer decoding with mlx-lm's semantics
  * (`mlx_lm/models/cache.py`), and prompt-cache files that move between `@mlxn` and mlx-lm.
+ *
+ * @packageDocumentation
  */
 export type { Cache, StateEntry } from './base.js';
 export type { BatchKVCacheOptions } from './batch.js';

@@ -1,6 +1,7 @@
 /**
  * @mlxn/core — MLX arrays for Node.js.
  *
+ * @packageDocumentation
  * @example
  * import * as mx from '@mlxn/core';
  * const x = mx.array([[1, 2], [3, 4]], { dtype: 'float32' });

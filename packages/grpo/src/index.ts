@@ -1,4 +1,8 @@
-/** @mlxn/grpo — GRPO and SFT trainers with TRL's semantics. */
+/**
+ * @mlxn/grpo — GRPO and SFT trainers with TRL's semantics.
+ *
+ * @packageDocumentation
+ */
 
 export type { AdvantageOptions, AdvantageResult } from './advantages.js';
 export { computeAdvantages } from './advantages.js';

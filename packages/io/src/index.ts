@@ -1,6 +1,8 @@
 /**
  * `@mlxn/io`: checkpoints (safetensors files, Hugging Face sharded folders, GGUF), model
  * configs, Hugging Face tokenizers, chat templates and streaming detokenization.
+ *
+ * @packageDocumentation
  */
 
 export type { Checkpoint, LoadOptions, SaveOptions, TensorFilter, TensorInfo } from './checkpoint.js';

@@ -2,6 +2,7 @@
  * @mlxn/nn — neural networks on @mlxn/core with mlx.nn's semantics: a Module tree, layers,
  * quantized layers, LoRA adapters, losses, optimizers and schedules.
  *
+ * @packageDocumentation
  * @example
  * import * as mx from '@mlxn/core';
  * import { Linear, valueAndGrad } from '@mlxn/nn';

@@ -2,6 +2,7 @@
  * @mlxn/sampling — samplers and logits processors with mlx-lm's semantics, on MLX arrays.
  * The same API over plain Float32Arrays (no native binary) is `@mlxn/sampling/js`.
  *
+ * @packageDocumentation
  * @example
  * import * as mx from '@mlxn/core';
  * import { makeSampler, makeLogitsProcessors } from '@mlxn/sampling';

@@ -2,6 +2,7 @@
  * `@mlxn/server`: an OpenAI-compatible HTTP server for Qwen3 models on MLX, with one
  * continuous-batching scheduler shared by every request.
  *
+ * @packageDocumentation
  * @example
  * import { createServer } from '@mlxn/server';
  * const server = await createServer({ model: 'Qwen/Qwen3-0.6B' });
