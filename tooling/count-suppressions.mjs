@@ -26,9 +26,10 @@ const SOURCE_RULES = [
   // `// @ts-expect-error: reason`
   { name: '@ts-expect-error', find: /@ts-(?:expect-error|ignore)\b[:\s-]*(.*)/, reason: (m) => m[1] },
   { name: 'eslint-disable', find: /eslint-disable\S*\s*(.*)/, reason: () => '' },
-  // `#[allow(clippy::x, reason = "...")]`, also `expect` and crate-wide `#![...]`.
-  { name: 'rust allow', find: /#!?\[(?:allow|expect)\((.*)\)\]/, reason: (m) => /reason\s*=\s*"([^"]+)"/.exec(m[1])?.[1] },
 ];
+
+/** `#[allow(clippy::x, reason = "...")]`, also `expect` and crate-wide `#![...]`; rustfmt may spread one over lines. */
+const RUST_ALLOW = /#!?\[(?:allow|expect)\(([\s\S]*?)\)\]/g;
 
 /** Every tracked (or new, not ignored) file a directive could sit in. */
 function sourceFiles() {
@@ -60,8 +61,10 @@ function biomeConfigEntries() {
 }
 
 /**
- * Entries of knip.jsonc's ignore lists (each a place where knip's report is silenced). An entry's
- * reason is a comment on its line, or the nearest comment above it in its list, or above the list.
+ * Entries of knip.jsonc's ignore lists (places where knip's report is silenced). An entry's
+ * reason is a comment on its line, or the nearest comment above it in its list, or above the
+ * list; the entries of one list under one reason (the system tools knip cannot find, say) count
+ * as one suppression.
  */
 function knipConfigEntries() {
   const file = ['knip.jsonc', 'knip.json'].find((f) => existsSync(join(root, f)));
@@ -85,7 +88,10 @@ function knipConfigEntries() {
     if (/^\s*\/\//.test(line) && !/^\s*\/\//.test(lines[i + 1] ?? '')) list.reason = commentAbove(i + 1);
     for (const m of line.replace(/\/\/.*$/, '').matchAll(/"((?:\\.|[^"\\])*)"/g)) {
       const reason = /\/\/\s*(.+)$/.exec(line)?.[1] || list.reason;
-      found.push({ where: `${file}:${i + 1}`, what: `knip ${list.key} "${m[1]}"`, reason });
+      // Entries of one list that share one reason are one decision, counted once.
+      const same = found.find((f) => f.list === list && f.reason === reason && reason !== '');
+      if (same) same.what += `, "${m[1]}"`;
+      else found.push({ where: `${file}:${i + 1}`, what: `knip ${list.key} "${m[1]}"`, reason, list });
     }
     if (line.includes(']')) list = null;
   });
@@ -95,14 +101,20 @@ function knipConfigEntries() {
 export function findSuppressions() {
   const found = [];
   for (const file of sourceFiles()) {
-    const lines = readFileSync(join(root, file), 'utf8').split('\n');
-    lines.forEach((line, i) => {
+    const text = readFileSync(join(root, file), 'utf8');
+    if (file.endsWith('.rs')) {
+      for (const m of text.matchAll(RUST_ALLOW)) {
+        const line = text.slice(0, m.index).split('\n').length;
+        const reason = /reason\s*=\s*"([^"]+)"/.exec(m[1])?.[1] ?? '';
+        found.push({ where: `${file}:${line}`, what: 'rust allow', reason });
+      }
+      continue;
+    }
+    text.split('\n').forEach((line, i) => {
       for (const rule of SOURCE_RULES) {
-        if (rule.name === 'rust allow' && !file.endsWith('.rs')) continue;
-        if (rule.name !== 'rust allow' && file.endsWith('.rs')) continue;
         const m = rule.find.exec(line);
-        // A directive is only a directive inside a comment (or an attribute, for Rust).
-        if (m && (rule.name === 'rust allow' || /\/\/|\/\*|^\s*\*/.test(line.slice(0, m.index + 1)))) {
+        // A directive is only a directive inside a comment.
+        if (m && /\/\/|\/\*|^\s*\*/.test(line.slice(0, m.index + 1))) {
           found.push({ where: `${file}:${i + 1}`, what: rule.name, reason: (rule.reason(m) ?? '').trim() });
         }
       }
