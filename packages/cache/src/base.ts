@@ -105,6 +105,37 @@ export function checkStateLength(v: StateEntry[], n: number, cls: string): void 
   }
 }
 
+/**
+ * Checks a state's length and its first two entries, the stored keys and values, which must be
+ * both arrays or both null (an empty cache). Shared by the caches that store plain arrays.
+ */
+export function kvStateEntries(v: StateEntry[], n: number, cls: string): [mx.Array, mx.Array] | [null, null] {
+  checkStateLength(v, n, cls);
+  const keys = arrayEntry(v[0], `${cls}.state keys`);
+  const values = arrayEntry(v[1], `${cls}.state values`);
+  if (keys === null || values === null) {
+    if (keys !== values) throw new Error(`${cls}.state: keys and values must both be arrays or both null`);
+    return [null, null];
+  }
+  return [keys, values];
+}
+
+/** `own` for an array a caller handed in: the cache keeps its own handle, the caller keeps theirs. */
+export function ownShared(prev: mx.Array | null, next: mx.Array | null): mx.Array | null {
+  return own(prev, next === null ? null : share(next));
+}
+
+/** Bytes held by a cache's key and value buffers (`null`: not allocated yet). */
+export function bufferBytes(keys: mx.Array | null, values: mx.Array | null): number {
+  return (keys?.nbytes ?? 0) + (values?.nbytes ?? 0);
+}
+
+/** Checks the argument of a cache's `trim` and says how many of the `held` tokens it drops. */
+export function trimCount(held: number, n: number, what: string): number {
+  checkCount(n, what);
+  return Math.min(held, n);
+}
+
 export const STEP = 256;
 
 /** Checks the argument of a cache's `reserve`. */

@@ -2,19 +2,21 @@
 import * as mx from '@mlxn/core';
 import {
   arrayEntry,
+  bufferBytes,
   type Cache,
   checkAgainst,
-  checkCount,
   checkKV,
   checkReserve,
-  checkStateLength,
   describeWithShape,
   intEntry,
+  kvStateEntries,
   own,
+  ownShared,
   STEP,
   type StateEntry,
   seqSlice,
   share,
+  trimCount,
   writeGrowing,
 } from './base.js';
 import { KVCache } from './kv-cache.js';
@@ -167,7 +169,7 @@ export class BatchKVCache implements Cache {
   }
 
   get nbytes(): number {
-    return (this.#keys?.nbytes ?? 0) + (this.#values?.nbytes ?? 0);
+    return bufferBytes(this.#keys, this.#values);
   }
 
   /** `[keys, values, offset, leftPadding, idx]`, keys and values cut to `idx`. */
@@ -177,9 +179,7 @@ export class BatchKVCache implements Cache {
   }
 
   set state(s: StateEntry[]) {
-    checkStateLength(s, 5, 'BatchKVCache');
-    const keys = arrayEntry(s[0], 'BatchKVCache.state keys');
-    const values = arrayEntry(s[1], 'BatchKVCache.state values');
+    const [keys, values] = kvStateEntries(s, 5, 'BatchKVCache');
     const offset = arrayEntry(s[2], 'BatchKVCache.state offset');
     const leftPadding = arrayEntry(s[3], 'BatchKVCache.state leftPadding');
     const idx = intEntry(s[4], 'BatchKVCache.state idx');
@@ -192,7 +192,6 @@ export class BatchKVCache implements Cache {
     ) {
       throw new Error('BatchKVCache.state: offset and leftPadding must be [B] arrays of the same length');
     }
-    if ((keys === null) !== (values === null)) throw new Error('BatchKVCache.state: keys and values must both be arrays or both null');
     if (keys !== null && (keys.ndim !== 4 || keys.shape[0] !== offset.shape[0] || idx > keys.shape[2] || idx < 0)) {
       throw new Error(`BatchKVCache.state: keys [${keys?.shape}] do not fit ${offset.shape[0]} rows and idx ${idx}`);
     }
@@ -205,8 +204,8 @@ export class BatchKVCache implements Cache {
     if (!offsets.every((o, i) => o === idx - padding[i])) {
       throw new Error(`BatchKVCache.state: each row's offset must be idx - leftPadding (${idx} - [${padding}]), got [${offsets}]`);
     }
-    this.#keys = own(this.#keys, keys === null ? null : share(keys));
-    this.#values = own(this.#values, values === null ? null : share(values));
+    this.#keys = ownShared(this.#keys, keys);
+    this.#values = ownShared(this.#values, values);
     this.#setPadding(padding);
     this.idx = idx;
   }
@@ -216,8 +215,7 @@ export class BatchKVCache implements Cache {
   }
 
   trim(n: number): number {
-    checkCount(n, 'BatchKVCache.trim');
-    const t = Math.min(this.idx, n);
+    const t = trimCount(this.idx, n, 'BatchKVCache.trim');
     this.idx -= t;
     return t;
   }

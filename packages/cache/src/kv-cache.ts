@@ -1,19 +1,19 @@
 /** The plain growing key/value cache. Follows mlx-lm's `KVCache` (models/cache.py). */
 import * as mx from '@mlxn/core';
 import {
-  arrayEntry,
+  bufferBytes,
   type Cache,
   checkAgainst,
-  checkCount,
   checkKV,
   checkReserve,
-  checkStateLength,
   intEntry,
+  kvStateEntries,
   own,
+  ownShared,
   STEP,
   type StateEntry,
   seqSlice,
-  share,
+  trimCount,
   writeGrowing,
 } from './base.js';
 import { type AttentionMask, attentionMask } from './mask.js';
@@ -100,7 +100,7 @@ export class KVCache implements Cache {
   }
 
   get nbytes(): number {
-    return (this.#keys?.nbytes ?? 0) + (this.#values?.nbytes ?? 0);
+    return bufferBytes(this.#keys, this.#values);
   }
 
   /** `[keys, values, offset]` with keys and values cut to `offset` (what files store). */
@@ -110,11 +110,8 @@ export class KVCache implements Cache {
   }
 
   set state(v: StateEntry[]) {
-    checkStateLength(v, 3, 'KVCache');
-    const keys = arrayEntry(v[0], 'KVCache.state keys');
-    const values = arrayEntry(v[1], 'KVCache.state values');
+    const [keys, values] = kvStateEntries(v, 3, 'KVCache');
     const offset = intEntry(v[2], 'KVCache.state offset');
-    if ((keys === null) !== (values === null)) throw new Error('KVCache.state: keys and values must both be arrays or both null');
     if (keys !== null && values !== null) {
       if (keys.ndim !== 4 || values.ndim !== 4)
         throw new Error(`KVCache.state: keys and values must be 4-D, got [${keys.shape}] and [${values.shape}]`);
@@ -124,8 +121,8 @@ export class KVCache implements Cache {
     } else if (offset !== 0) {
       throw new Error(`KVCache.state: offset ${offset} with no keys`);
     }
-    this.#keys = own(this.#keys, keys === null ? null : share(keys));
-    this.#values = own(this.#values, values === null ? null : share(values));
+    this.#keys = ownShared(this.#keys, keys);
+    this.#values = ownShared(this.#values, values);
     this.offset = offset;
   }
 
@@ -134,8 +131,7 @@ export class KVCache implements Cache {
   }
 
   trim(n: number): number {
-    checkCount(n, 'KVCache.trim');
-    const t = Math.min(this.offset, n);
+    const t = trimCount(this.offset, n, 'KVCache.trim');
     this.offset -= t;
     return t;
   }

@@ -2,7 +2,6 @@
 import * as mx from '@mlxn/core';
 import {
   type Cache,
-  checkCount,
   checkKV,
   checkStateLength,
   describeWithShape,
@@ -11,6 +10,7 @@ import {
   STEP,
   type StateEntry,
   seqSlice,
+  trimCount,
 } from './base.js';
 import { grownCapacity } from './growth.js';
 import { type AttentionMask, attentionMask } from './mask.js';
@@ -176,8 +176,7 @@ export class QuantizedKVCache implements Cache {
   }
 
   trim(n: number): number {
-    checkCount(n, 'QuantizedKVCache.trim');
-    const t = Math.min(this.offset, n);
+    const t = trimCount(this.offset, n, 'QuantizedKVCache.trim');
     this.offset -= t;
     return t;
   }

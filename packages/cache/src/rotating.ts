@@ -1,19 +1,20 @@
 /** A sliding-window cache. Follows mlx-lm's `RotatingKVCache` (models/cache.py). */
 import * as mx from '@mlxn/core';
 import {
-  arrayEntry,
+  bufferBytes,
   type Cache,
   checkAgainst,
-  checkCount,
   checkKV,
   checkPositive,
-  checkStateLength,
   intEntry,
+  kvStateEntries,
   own,
+  ownShared,
   STEP,
   type StateEntry,
   seqSlice,
   share,
+  trimCount,
 } from './base.js';
 import { type AttentionMask, createCausalMask } from './mask.js';
 
@@ -143,7 +144,7 @@ export class RotatingKVCache implements Cache {
   }
 
   get nbytes(): number {
-    return (this.#keys?.nbytes ?? 0) + (this.#values?.nbytes ?? 0);
+    return bufferBytes(this.#keys, this.#values);
   }
 
   /** `[keys, values, offset, keep, maxSize, idx]` (the ring buffer as stored). */
@@ -159,14 +160,11 @@ export class RotatingKVCache implements Cache {
   }
 
   set state(v: StateEntry[]) {
-    checkStateLength(v, 6, 'RotatingKVCache');
-    const keys = arrayEntry(v[0], 'RotatingKVCache.state keys');
-    const values = arrayEntry(v[1], 'RotatingKVCache.state values');
+    const [keys, values] = kvStateEntries(v, 6, 'RotatingKVCache');
     const offset = intEntry(v[2], 'RotatingKVCache.state offset');
     const keep = intEntry(v[3], 'RotatingKVCache.state keep');
     const maxSize = intEntry(v[4], 'RotatingKVCache.state maxSize');
     const idx = intEntry(v[5], 'RotatingKVCache.state idx');
-    if ((keys === null) !== (values === null)) throw new Error('RotatingKVCache.state: keys and values must both be arrays or both null');
     if (maxSize < 1 || keep < 0 || keep >= maxSize || offset < 0 || idx < 0) {
       throw new Error(`RotatingKVCache.state: inconsistent counters (offset ${offset}, keep ${keep}, maxSize ${maxSize}, idx ${idx})`);
     }
@@ -175,8 +173,8 @@ export class RotatingKVCache implements Cache {
         throw new Error(`RotatingKVCache.state: idx ${idx} does not fit keys [${keys.shape}]`);
       }
     }
-    this.#keys = own(this.#keys, keys === null ? null : share(keys));
-    this.#values = own(this.#values, values === null ? null : share(values));
+    this.#keys = ownShared(this.#keys, keys);
+    this.#values = ownShared(this.#values, values);
     Object.assign(this, { offset, keep, maxSize, idx });
   }
 
@@ -186,8 +184,7 @@ export class RotatingKVCache implements Cache {
   }
 
   trim(n: number): number {
-    checkCount(n, 'RotatingKVCache.trim');
-    const t = Math.min(this.offset, n);
+    const t = trimCount(this.offset, n, 'RotatingKVCache.trim');
     this.offset -= t;
     this.idx -= t;
     return t;
