@@ -171,6 +171,10 @@ describe('BatchKVCache', () => {
       expect(c.leftPadding.tolist()).toEqual([1, 2, 0]);
       // A row's offset is idx - its padding; a state saying otherwise is refused.
       expect(() => BatchKVCache.fromState([null, null, mx.array([5], 'int32'), mx.array([0], 'int32'), 0])).toThrow(/idx - leftPadding/);
+      expect(() => (c.state = [null, mx.zeros([3, 1, c.idx, 4]), c.offset, c.leftPadding, c.idx])).toThrow(
+        'BatchKVCache.state: keys and values must both be arrays or both null',
+      );
+      expect(() => (c.state = [null, null, c.offset])).toThrow('BatchKVCache.state: expected 5 entries, got 3');
     });
   });
 

@@ -154,6 +154,8 @@ describe('KVCache', () => {
       expect(() => (b.state = [ka, ka])).toThrow(/expected 3 entries/);
       expect(() => (b.state = [ka, ka, 9])).toThrow(/offset 9 is outside/);
       expect(() => (b.state = [null, null, 2])).toThrow(/with no keys/);
+      expect(() => (b.state = [ka, null, 3])).toThrow('KVCache.state: keys and values must both be arrays or both null');
+      expect(() => (b.state = [ka, 'x' as never, 3])).toThrow('KVCache.state values: expected an array or null, got "x"');
       expect(b.offset).toBe(3); // a rejected state leaves the cache as it was
     });
   });

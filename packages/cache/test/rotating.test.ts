@@ -113,6 +113,10 @@ describe('RotatingKVCache', () => {
       const [a] = copy.updateAndFetch(pos(6, 7), pos(6, 7));
       const [b] = cache.updateAndFetch(pos(6, 7), pos(6, 7));
       expect(positions(a)).toEqual(positions(b));
+      const bad = copy.state;
+      bad[1] = null;
+      expect(() => (copy.state = bad)).toThrow('RotatingKVCache.state: keys and values must both be arrays or both null');
+      expect(copy.nbytes).toBe(cache.nbytes); // a rejected state leaves the cache as it was
     });
   });
 
