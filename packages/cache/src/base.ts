@@ -68,10 +68,6 @@ export function checkAgainst(buf: mx.Array | null, keys: mx.Array, what: string)
   if (keys.dtype !== buf.dtype) throw new Error(`${what}: the cache holds ${buf.dtype} but got ${keys.dtype}`);
 }
 
-export function checkCount(n: number, what: string): void {
-  if (!Number.isInteger(n) || n < 0) throw new RangeError(`${what}: expected a non-negative integer, got ${n}`);
-}
-
 export function checkPositive(n: unknown, what: string): asserts n is number {
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new RangeError(`${what} must be a positive integer, got ${String(n)}`);
 }
@@ -132,7 +128,7 @@ export function bufferBytes(keys: mx.Array | null, values: mx.Array | null): num
 
 /** Checks the argument of a cache's `trim` and says how many of the `held` tokens it drops. */
 export function trimCount(held: number, n: number, what: string): number {
-  checkCount(n, what);
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`${what}: expected a non-negative integer, got ${n}`);
   return Math.min(held, n);
 }
 
