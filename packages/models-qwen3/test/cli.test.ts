@@ -151,6 +151,8 @@ describe('generate', () => {
     const sampled = await model.generate('Hello there', { maxTokens: 8, temperature: 0.9, topK: 50, seed: 7 });
     const stopped = await model.generate('Hello there', { maxTokens: 8, stop: [raw.text.slice(3, 6)] });
 
+    // Eight tokens of the raw prompt 'Hello there', with more flags.
+    const rawGenerate = (...flags: string[]) => run(['generate', chatModel, 'Hello there', '--raw', '--max-tokens', '8', ...flags]);
     const a = run(['generate', chatModel, 'Hello there', '--max-tokens', '8']);
     expect(a.code, a.stderr).toBe(0);
     expect(templated.text.length).toBeGreaterThan(0);
@@ -161,42 +163,15 @@ describe('generate', () => {
     expect(b.stderr).toMatch(
       /^prompt: \d+ tokens, [\d.]+ tokens\/s \| generation: 8 tokens, [\d.]+ tokens\/s \| peak memory: [\d.]+ MB \| finish: length\n$/,
     );
-    const c = run(['generate', chatModel, 'Hello there', '--raw', '--max-tokens', '8', '-t', '0.9', '--top-k', '50', '--seed', '7']);
+    const c = rawGenerate('-t', '0.9', '--top-k', '50', '--seed', '7');
     expect(c.stdout).toBe(`${sampled.text}\n`);
     const d = run(['generate', chatModel, '-', '--raw', '--max-tokens', '8', '--stop', raw.text.slice(3, 6)], 'Hello there\n');
     expect(d.code, d.stderr).toBe(0);
     expect(d.stdout).toBe(`${stopped.text}\n`);
-    const e = run([
-      'generate',
-      chatModel,
-      'Hello there',
-      '--raw',
-      '--max-tokens',
-      '8',
-      '--max-kv-size',
-      '16',
-      '--repetition-penalty',
-      '1.3',
-      '--min-p',
-      '0.05',
-      '--top-p',
-      '0.9',
-    ]);
+    const e = rawGenerate('--max-kv-size', '16', '--repetition-penalty', '1.3', '--min-p', '0.05', '--top-p', '0.9');
     expect(e.code, e.stderr).toBe(0);
     // Speculative decoding with the model as its own draft: the same greedy text.
-    const f = run([
-      'generate',
-      chatModel,
-      'Hello there',
-      '--raw',
-      '--max-tokens',
-      '8',
-      '--draft-model',
-      chatModel,
-      '--num-draft-tokens',
-      '2',
-      '--stats',
-    ]);
+    const f = rawGenerate('--draft-model', chatModel, '--num-draft-tokens', '2', '--stats');
     expect(f.code, f.stderr).toBe(0);
     expect(f.stdout).toBe(`${raw.text}\n`);
     expect(f.stderr).toMatch(/\| from the draft: \d+ tokens\n$/);

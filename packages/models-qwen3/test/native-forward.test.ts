@@ -13,6 +13,17 @@ import { tinyQwen3Path } from './helpers.js';
 
 afterEach(() => setNativeForward(true));
 
+/** One forward pass of `rows` sequences, each the tokens `ids`, through `cache`. */
+function forwardRows(model: Qwen3, rows: number, ids: number[], cache: (KVCache | BatchKVCache)[]): mx.Array {
+  return model.forward(
+    mx.array(
+      Array.from({ length: rows }, () => ids),
+      'int32',
+    ),
+    { cache },
+  );
+}
+
 /** Calls into the binding while `fn` runs, by name. */
 function countCalls<T>(fn: () => T): [T, Map<string, number>] {
   const binding = native as unknown as Record<string, unknown>;
@@ -181,44 +192,12 @@ describe('native forward: coverage', () => {
       ['BatchKVCache', model.layers.map(() => new BatchKVCache({ leftPadding: [1, 0] }))],
     ] as const) {
       const rows = name === 'KVCache' ? 1 : 2;
-      mx.tidy(() =>
-        mx.eval(
-          model.forward(
-            mx.array(
-              Array.from({ length: rows }, () => [1, 2, 3]),
-              'int32',
-            ),
-            { cache: [...caches] },
-          ),
-        ),
-      );
-      const graph = mx.tidy(() =>
-        graphOpCounts(
-          { native, handleOf },
-          model.forward(
-            mx.array(
-              Array.from({ length: rows }, () => [4]),
-              'int32',
-            ),
-            { cache: [...caches] },
-          ),
-        ),
-      );
+      mx.tidy(() => mx.eval(forwardRows(model, rows, [1, 2, 3], [...caches])));
+      const graph = mx.tidy(() => graphOpCounts({ native, handleOf }, forwardRows(model, rows, [4], [...caches])));
       // q, k and v into [B, heads, 1, headDim] and the attention's output back to rows were four
       // Transpose nodes per layer (nodes the evaluation encodes one by one); a prompt keeps them.
       expect(graph.Transpose ?? 0, name).toBe(0);
-      const prompt = mx.tidy(() =>
-        graphOpCounts(
-          { native, handleOf },
-          model.forward(
-            mx.array(
-              Array.from({ length: rows }, () => [5, 6]),
-              'int32',
-            ),
-            { cache: [...caches] },
-          ),
-        ),
-      );
+      const prompt = mx.tidy(() => graphOpCounts({ native, handleOf }, forwardRows(model, rows, [5, 6], [...caches])));
       expect(prompt.Transpose ?? 0, name).toBeGreaterThanOrEqual(4 * model.layers.length);
       for (const c of caches) c.dispose();
     }
@@ -227,40 +206,9 @@ describe('native forward: coverage', () => {
   it("a batch's decode step costs what a single sequence's does: no per-layer offset arithmetic", async () => {
     const model = await Qwen3.load(tinyQwen3Path('dense'));
     const step = (caches: (KVCache | BatchKVCache)[], rows: number) => {
-      mx.tidy(() =>
-        mx.eval(
-          model.forward(
-            mx.array(
-              Array.from({ length: rows }, () => [1, 2, 3]),
-              'int32',
-            ),
-            { cache: caches },
-          ),
-        ),
-      );
-      const [, counts] = countCalls(() =>
-        mx.tidy(() =>
-          model.forward(
-            mx.array(
-              Array.from({ length: rows }, () => [4]),
-              'int32',
-            ),
-            { cache: caches },
-          ),
-        ),
-      );
-      const graph = mx.tidy(() =>
-        graphOpCounts(
-          { native, handleOf },
-          model.forward(
-            mx.array(
-              Array.from({ length: rows }, () => [5]),
-              'int32',
-            ),
-            { cache: caches },
-          ),
-        ),
-      );
+      mx.tidy(() => mx.eval(forwardRows(model, rows, [1, 2, 3], caches)));
+      const [, counts] = countCalls(() => mx.tidy(() => forwardRows(model, rows, [4], caches)));
+      const graph = mx.tidy(() => graphOpCounts({ native, handleOf }, forwardRows(model, rows, [5], caches)));
       for (const c of caches) c.dispose();
       return { calls: [...counts.values()].reduce((a, b) => a + b, 0), adds: graph.Add ?? 0 };
     };

@@ -5,14 +5,14 @@
  * a second Ctrl-C exits at once. Exit codes: 0 closed, 1 failed, 2 called wrongly.
  */
 import {
+  answerHelpOrVersion,
   type CommandSpec,
   flag,
   formatBytes,
-  helpText,
   onInterrupt,
   parseCommand,
+  runMain,
   UsageError,
-  versionLine,
 } from '@mlxn/models-qwen3/cli-args';
 import { createServer } from './server.js';
 
@@ -52,14 +52,8 @@ const SERVE: CommandSpec = {
 
 async function main(argv: string[]): Promise<number> {
   const args = parseCommand(SERVE, argv);
-  if (args.flags.help) {
-    process.stdout.write(helpText(SERVE));
-    return 0;
-  }
-  if (args.flags.version) {
-    process.stdout.write(versionLine('mlxn-serve', import.meta.url));
-    return 0;
-  }
+  const answered = answerHelpOrVersion(SERVE, args, 'mlxn-serve', import.meta.url);
+  if (answered !== undefined) return answered;
   const model = flag<string>(args, 'model');
   if (model === undefined) throw new UsageError('--model is required (a model folder or a Hugging Face model id)');
   const timeout = flag<number>(args, 'request-timeout');
@@ -108,14 +102,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e) => {
-    const usage = e instanceof UsageError;
-    process.stderr.write(`mlxn-serve: ${e instanceof Error ? e.message : String(e)}\n`);
-    if (usage) process.stderr.write("Run 'mlxn-serve --help' for usage.\n");
-    process.exitCode = usage ? 2 : 1;
-  },
-);
+runMain(main, { tool: 'mlxn-serve' });

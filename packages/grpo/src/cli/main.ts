@@ -5,7 +5,15 @@
  * saved unless Ctrl-C was pressed twice). Errors are one line (`mlxn-train: …`); `--verbose`
  * adds the stack trace.
  */
-import { type CommandSpec, helpText, type ParsedArgs, parseCommand, UsageError, versionLine } from '@mlxn/models-qwen3/cli-args';
+import {
+  answerHelpOrVersion,
+  type CommandSpec,
+  type ParsedArgs,
+  parseCommand,
+  runMain,
+  UsageError,
+  versionLine,
+} from '@mlxn/models-qwen3/cli-args';
 import { ConfigError } from './config-file.js';
 import { GRPO, runTraining, SFT } from './train.js';
 
@@ -37,51 +45,24 @@ function normalizeResume(argv: readonly string[]): string[] {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const verbose = argv.includes('--verbose');
   const [name, ...rest] = argv;
-  const known = name !== undefined && COMMANDS[name] !== undefined;
-  try {
-    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-      // Without a command it is a usage error: the help goes to stderr.
-      (name === undefined ? process.stderr : process.stdout).write(MAIN_HELP);
-      return name === undefined ? 2 : 0;
-    }
-    if (name === '--version') {
-      process.stdout.write(versionLine('mlxn-train', import.meta.url));
-      return 0;
-    }
-    if (!known) {
-      throw new UsageError(
-        name.startsWith('-') ? `expected a command before ${name} (grpo or sft)` : `unknown command '${name}' (grpo or sft)`,
-      );
-    }
-    const command = COMMANDS[name];
-    const args = parseCommand(command.spec, normalizeResume(rest));
-    if (args.flags.help) {
-      process.stdout.write(helpText(command.spec));
-      return 0;
-    }
-    if (args.flags.version) {
-      process.stdout.write(versionLine('mlxn-train', import.meta.url));
-      return 0;
-    }
-    return await command.run(args, rest);
-  } catch (e) {
-    const usage = e instanceof UsageError || e instanceof ConfigError;
-    const message = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`mlxn-train${known ? ` ${name}` : ''}: ${message}\n`);
-    if (e instanceof UsageError) process.stderr.write(`Run 'mlxn-train${known ? ` ${name}` : ''} --help' for usage.\n`);
-    if (verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
-    return usage ? 2 : 1;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    // Without a command it is a usage error: the help goes to stderr.
+    (name === undefined ? process.stderr : process.stdout).write(MAIN_HELP);
+    return name === undefined ? 2 : 0;
   }
+  if (name === '--version') {
+    process.stdout.write(versionLine('mlxn-train', import.meta.url));
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    throw new UsageError(
+      name.startsWith('-') ? `expected a command before ${name} (grpo or sft)` : `unknown command '${name}' (grpo or sft)`,
+    );
+  }
+  const args = parseCommand(command.spec, normalizeResume(rest));
+  return answerHelpOrVersion(command.spec, args, 'mlxn-train', import.meta.url) ?? (await command.run(args, rest));
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e) => {
-    process.stderr.write(`mlxn-train: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  },
-);
+runMain(main, { tool: 'mlxn-train', commands: Object.keys(COMMANDS), verbose: true, isUsageError: (e) => e instanceof ConfigError });

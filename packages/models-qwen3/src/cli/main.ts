@@ -5,13 +5,14 @@
  * failed, 2 the command was called wrongly, 130 interrupted with Ctrl-C. Errors are one line
  * (`mlxn-qwen3: …`); `--verbose` adds the stack trace.
  */
-import { type CommandSpec, helpText, type ParsedArgs, parseCommand, UsageError } from './args.js';
+import { type CommandSpec, type ParsedArgs, parseCommand, UsageError } from './args.js';
 import { CACHE, runCache } from './cache.js';
 import { CHAT, runChat } from './chat.js';
 import { CONVERT, runConvert } from './convert.js';
 import { DOWNLOAD, runDownload } from './download.js';
 import { GENERATE, runGenerate } from './generate.js';
 import { OutputClosed } from './output.js';
+import { answerHelpOrVersion, runMain } from './run-main.js';
 import { versionLine } from './version.js';
 
 const COMMANDS: Record<string, { spec: CommandSpec; run: (args: ParsedArgs) => Promise<number> }> = {
@@ -40,55 +41,26 @@ Run 'mlxn-qwen3 <command> --help' for a command's options, 'mlxn-qwen3 --version
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const verbose = argv.includes('--verbose');
   const [name, ...rest] = argv;
-  try {
-    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-      // Without a command it is a usage error: the help goes to stderr.
-      (name === undefined ? process.stderr : process.stdout).write(MAIN_HELP);
-      return name === undefined ? 2 : 0;
-    }
-    if (name === '--version') {
-      process.stdout.write(versionLine('mlxn-qwen3', import.meta.url));
-      return 0;
-    }
-    const command = COMMANDS[name];
-    if (command === undefined) {
-      throw new UsageError(
-        name.startsWith('-')
-          ? `expected a command before ${name} (generate, chat, convert, download or cache)`
-          : `unknown command '${name}' (generate, chat, convert, download or cache)`,
-      );
-    }
-    const args = parseCommand(command.spec, rest);
-    if (args.flags.help) {
-      process.stdout.write(helpText(command.spec));
-      return 0;
-    }
-    if (args.flags.version) {
-      process.stdout.write(versionLine('mlxn-qwen3', import.meta.url));
-      return 0;
-    }
-    return await command.run(args);
-  } catch (e) {
-    if (e instanceof OutputClosed) return 0;
-    const usage = e instanceof UsageError;
-    const message = e instanceof Error ? e.message : String(e);
-    // Multi-line library messages (lists of problems) stay readable; the first line leads.
-    const prefix = name !== undefined && COMMANDS[name] ? `mlxn-qwen3 ${name}` : 'mlxn-qwen3';
-    process.stderr.write(`${prefix}: ${message}\n`);
-    if (usage) process.stderr.write(`Run '${prefix} --help' for usage.\n`);
-    if (verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
-    return usage ? 2 : 1;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    // Without a command it is a usage error: the help goes to stderr.
+    (name === undefined ? process.stderr : process.stdout).write(MAIN_HELP);
+    return name === undefined ? 2 : 0;
   }
+  if (name === '--version') {
+    process.stdout.write(versionLine('mlxn-qwen3', import.meta.url));
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    throw new UsageError(
+      name.startsWith('-')
+        ? `expected a command before ${name} (generate, chat, convert, download or cache)`
+        : `unknown command '${name}' (generate, chat, convert, download or cache)`,
+    );
+  }
+  const args = parseCommand(command.spec, rest);
+  return answerHelpOrVersion(command.spec, args, 'mlxn-qwen3', import.meta.url) ?? (await command.run(args));
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e) => {
-    process.stderr.write(`mlxn-qwen3: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  },
-);
+runMain(main, { tool: 'mlxn-qwen3', commands: Object.keys(COMMANDS), verbose: true, isQuietEnd: (e) => e instanceof OutputClosed });
