@@ -14,7 +14,7 @@ import { type AttentionMask, attentionMask } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
 import type { ParamDict } from '@mlxn/nn';
-import { gradientAt, isCheckpointable } from './lm/checkpointing.js';
+import { addEmbeddingGradient, GradientSum, headPartsOf, isCheckpointable } from './lm/checkpointing.js';
 import type { CheckpointableModel } from './lm/model-interface.js';
 import { Qwen3SparseMoeBlock } from './moe.js';
 
@@ -187,20 +187,7 @@ export function checkpointedValueAndGradWithRouterLoss(
   const mask: AttentionMask = options.mask !== undefined ? options.mask : attentionMask(inputs.shape[1], 0);
   const flatMask = options.tokenMask ? mx.reshape(mx.astype(options.tokenMask, 'float32'), [-1, 1]) : null;
   const experts = mx.arange(0, numExperts, 1, { dtype: 'int32' });
-  const grads = new Map<string, mx.Array>();
-  const addGrads = (prefix: string, tree: Record<string, unknown>, g: mx.Array[]) => {
-    mx.treeFlattenWithPaths(tree as ParamDict, prefix).forEach(([path], i) => {
-      const prev = grads.get(path);
-      if (prev === undefined) grads.set(path, g[i]);
-      else {
-        const sum = mx.add(prev, g[i]);
-        grads.set(path, sum);
-        mx.eval(sum);
-        prev.dispose();
-        g[i].dispose();
-      }
-    });
-  };
+  const grads = new GradientSum();
   const probsOf = (logits: mx.Array) => mx.softmax(mx.astype(mx.reshape(logits, [-1, numExperts]), 'float32'), -1, { precise: true });
   const masked = (x: mx.Array) => (flatMask === null ? x : mx.multiply(x, flatMask));
   const blocksOf = (layer: LayerPart) => layer.modules().filter((m): m is Qwen3SparseMoeBlock => m instanceof Qwen3SparseMoeBlock);
@@ -253,49 +240,31 @@ export function checkpointedValueAndGradWithRouterLoss(
   mx.dispose([counts, probSum, total]);
 
   // Head: final norm, output head and the loss, differentiated w.r.t. its parameters and its input.
-  const tied = model.lmHead === undefined;
-  const headParts: [string, { trainableParameters(): ParamDict; update(t: Record<string, unknown>): unknown }][] = [
-    ['model.norm', inner.norm],
-  ];
-  if (tied) headParts.push(['model.embedTokens', inner.embedTokens]);
-  else if (model.lmHead) headParts.push(['lmHead', model.lmHead]);
-  else throw new TypeError('checkpointedValueAndGradWithRouterLoss: the model has neither tied embeddings nor an lmHead');
-  const headTrees = headParts.map(([, p]) => p.trainableParameters());
-  const headLeaves = headTrees.flatMap((t) => mx.treeFlatten(t));
+  const headParts = headPartsOf(model, 'checkpointedValueAndGradWithRouterLoss');
   const last = hidden[hidden.length - 1];
   const [value, cotangent, gLeaves] = mx.tidy((): [mx.Array[], mx.Array, mx.Array[]] => {
     try {
       const fn = (h: mx.Array, leaves: mx.Array[]) => {
-        let off = 0;
-        headParts.forEach(([, p], k) => {
-          const n = mx.treeFlatten(headTrees[k]).length;
-          p.update(mx.treeUnflatten(headTrees[k], leaves.slice(off, off + n)) as Record<string, unknown>);
-          off += n;
-        });
+        headParts.useLeaves(leaves);
         const out = headLoss(inner.norm.forward(h));
         if (!Array.isArray(out) || out.length === 0)
           throw new TypeError('checkpointedValueAndGradWithRouterLoss: headLoss must return a non-empty list of arrays');
         return out;
       };
-      if (headLeaves.length === 0) {
+      if (headParts.leaves.length === 0) {
         // A frozen head (LoRA): differentiate w.r.t. the hidden states only.
         const [v, gh] = mx.valueAndGrad((h: mx.Array) => fn(h, []))(last) as unknown as [mx.Array[], mx.Array];
         mx.eval(v, gh);
         return [v, gh, []];
       }
-      const [v, [gh, gl]] = mx.valueAndGrad(fn, [0, 1])(last, headLeaves) as unknown as [mx.Array[], [mx.Array, mx.Array[]]];
+      const [v, [gh, gl]] = mx.valueAndGrad(fn, [0, 1])(last, headParts.leaves) as unknown as [mx.Array[], [mx.Array, mx.Array[]]];
       mx.eval(v, gh, gl);
       return [v, gh, gl];
     } finally {
-      for (const [k, [, p]] of headParts.entries()) p.update(headTrees[k]);
+      headParts.restore();
     }
   });
-  let off = 0;
-  headParts.forEach(([prefix], k) => {
-    const n = mx.treeFlatten(headTrees[k]).length;
-    if (n > 0) addGrads(prefix, headTrees[k], gLeaves.slice(off, off + n));
-    off += n;
-  });
+  headParts.addGradients(grads, gLeaves);
   let grad = cotangent;
 
   // Backward: each layer recomputed inside vjp; a MoE layer also outputs its share of the loss.
@@ -331,54 +300,21 @@ export function checkpointedValueAndGradWithRouterLoss(
       grad.dispose();
       hidden[i + 1].dispose();
       grad = vjps[leaves.length];
-      addGrads(`model.layers.${i}`, tree, vjps.slice(0, leaves.length));
+      grads.add(`model.layers.${i}`, tree as ParamDict, vjps.slice(0, leaves.length));
     }
   } finally {
     random.restoreRandomState(keyAfter);
   }
 
   // The embedding table: gradient from the lookup (plus the head's share when tied).
-  const embedTree = inner.embedTokens.trainableParameters();
-  const embedLeaves = mx.treeFlatten(embedTree);
-  if (embedLeaves.length > 0) {
-    const vjps = mx.tidy(() => {
-      try {
-        const [, v] = mx.vjp(
-          (...xs: mx.Array[]) => {
-            inner.embedTokens.update(mx.treeUnflatten(embedTree, xs) as Record<string, unknown>);
-            return inner.embedTokens.forward(inputs);
-          },
-          embedLeaves,
-          [grad],
-        );
-        mx.eval(v);
-        return v;
-      } finally {
-        inner.embedTokens.update(embedTree);
-      }
-    });
-    addGrads('model.embedTokens', embedTree, vjps);
-  }
+  addEmbeddingGradient(model, inputs, grad, grads);
   grad.dispose();
   hidden[0].dispose();
   mx.dispose([auxCotangent, perProb, experts]);
   if (flatMask !== null) flatMask.dispose();
   if (options.mask === undefined && mask instanceof mx.Array) mask.dispose();
 
-  const params = model.trainableParameters();
-  const paths = mx.treeFlattenWithPaths(params);
-  const missing = paths.filter(([p]) => !grads.has(p)).map(([p]) => p);
-  if (missing.length > 0)
-    throw new Error(
-      `checkpointedValueAndGradWithRouterLoss: trainable parameters outside the embeddings, layers, norm and head: ${missing.slice(0, 5).join(', ')}`,
-    );
+  const gradTree = grads.tree(model, 'checkpointedValueAndGradWithRouterLoss');
   const [first, ...rest] = value;
-  const total0 = mx.add(first, mx.multiply(aux, weight));
-  return [
-    [total0, ...rest, aux],
-    mx.treeUnflatten(
-      params,
-      paths.map(([p]) => gradientAt(grads, p)),
-    ) as ParamDict,
-  ];
+  return [[mx.add(first, mx.multiply(aux, weight)), ...rest, aux], gradTree];
 }

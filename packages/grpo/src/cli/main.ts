@@ -5,20 +5,12 @@
  * saved unless Ctrl-C was pressed twice). Errors are one line (`mlxn-train: …`); `--verbose`
  * adds the stack trace.
  */
-import {
-  answerHelpOrVersion,
-  type CommandSpec,
-  type ParsedArgs,
-  parseCommand,
-  runMain,
-  UsageError,
-  versionLine,
-} from '@mlxn/models-qwen3/cli-args';
+import { type Command, runCommandTool } from '@mlxn/models-qwen3/cli-args';
 import { ConfigError } from './config-file.js';
 import { GRPO, runTraining, SFT } from './train.js';
 
-/** `argv` is what followed the command word, as typed (for the command that resumes the run). */
-const COMMANDS: Record<string, { spec: CommandSpec; run: (args: ParsedArgs, argv: readonly string[]) => Promise<number> }> = {
+/** A command's `argv` is what followed the command word, as typed (for the command that resumes the run). */
+const COMMANDS: Record<string, Command> = {
   grpo: { spec: GRPO, run: (a, argv) => runTraining('grpo', a, argv) },
   sft: { spec: SFT, run: (a, argv) => runTraining('sft', a, argv) },
 };
@@ -44,25 +36,14 @@ function normalizeResume(argv: readonly string[]): string[] {
   return argv.map((a, i) => (a === '--resume' && (end === -1 || i < end) ? '--resume=' : a));
 }
 
-async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    // Without a command it is a usage error: the help goes to stderr.
-    (name === undefined ? process.stderr : process.stdout).write(MAIN_HELP);
-    return name === undefined ? 2 : 0;
-  }
-  if (name === '--version') {
-    process.stdout.write(versionLine('mlxn-train', import.meta.url));
-    return 0;
-  }
-  const command = COMMANDS[name];
-  if (command === undefined) {
-    throw new UsageError(
-      name.startsWith('-') ? `expected a command before ${name} (grpo or sft)` : `unknown command '${name}' (grpo or sft)`,
-    );
-  }
-  const args = parseCommand(command.spec, normalizeResume(rest));
-  return answerHelpOrVersion(command.spec, args, 'mlxn-train', import.meta.url) ?? (await command.run(args, rest));
-}
-
-runMain(main, { tool: 'mlxn-train', commands: Object.keys(COMMANDS), verbose: true, isUsageError: (e) => e instanceof ConfigError });
+runCommandTool(
+  {
+    tool: 'mlxn-train',
+    help: MAIN_HELP,
+    commands: COMMANDS,
+    commandList: 'grpo or sft',
+    moduleUrl: import.meta.url,
+    prepareArgs: normalizeResume,
+  },
+  { isUsageError: (e) => e instanceof ConfigError },
+);

@@ -5,17 +5,15 @@
  * failed, 2 the command was called wrongly, 130 interrupted with Ctrl-C. Errors are one line
  * (`mlxn-qwen3: …`); `--verbose` adds the stack trace.
  */
-import { type CommandSpec, type ParsedArgs, parseCommand, UsageError } from './args.js';
 import { CACHE, runCache } from './cache.js';
 import { CHAT, runChat } from './chat.js';
 import { CONVERT, runConvert } from './convert.js';
 import { DOWNLOAD, runDownload } from './download.js';
 import { GENERATE, runGenerate } from './generate.js';
 import { OutputClosed } from './output.js';
-import { answerHelpOrVersion, runMain } from './run-main.js';
-import { versionLine } from './version.js';
+import { type Command, runCommandTool } from './run-main.js';
 
-const COMMANDS: Record<string, { spec: CommandSpec; run: (args: ParsedArgs) => Promise<number> }> = {
+const COMMANDS: Record<string, Command> = {
   generate: { spec: GENERATE, run: runGenerate },
   chat: { spec: CHAT, run: runChat },
   convert: { spec: CONVERT, run: runConvert },
@@ -40,27 +38,13 @@ A model is a folder or a Hugging Face model id (Qwen/Qwen3-0.6B, optionally @rev
 Run 'mlxn-qwen3 <command> --help' for a command's options, 'mlxn-qwen3 --version' for the version.
 `;
 
-async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    // Without a command it is a usage error: the help goes to stderr.
-    (name === undefined ? process.stderr : process.stdout).write(MAIN_HELP);
-    return name === undefined ? 2 : 0;
-  }
-  if (name === '--version') {
-    process.stdout.write(versionLine('mlxn-qwen3', import.meta.url));
-    return 0;
-  }
-  const command = COMMANDS[name];
-  if (command === undefined) {
-    throw new UsageError(
-      name.startsWith('-')
-        ? `expected a command before ${name} (generate, chat, convert, download or cache)`
-        : `unknown command '${name}' (generate, chat, convert, download or cache)`,
-    );
-  }
-  const args = parseCommand(command.spec, rest);
-  return answerHelpOrVersion(command.spec, args, 'mlxn-qwen3', import.meta.url) ?? (await command.run(args));
-}
-
-runMain(main, { tool: 'mlxn-qwen3', commands: Object.keys(COMMANDS), verbose: true, isQuietEnd: (e) => e instanceof OutputClosed });
+runCommandTool(
+  {
+    tool: 'mlxn-qwen3',
+    help: MAIN_HELP,
+    commands: COMMANDS,
+    commandList: 'generate, chat, convert, download or cache',
+    moduleUrl: import.meta.url,
+  },
+  { isQuietEnd: (e) => e instanceof OutputClosed },
+);

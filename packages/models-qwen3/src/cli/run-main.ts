@@ -3,7 +3,7 @@
  * what `main` returns or throws into the exit code and the one-line error every @mlxn tool prints
  * (`mlxn-train grpo: …`, then `Run 'mlxn-train grpo --help' for usage.` for a usage error).
  */
-import { type CommandSpec, helpText, type ParsedArgs, UsageError } from './args.js';
+import { type CommandSpec, helpText, type ParsedArgs, parseCommand, UsageError } from './args.js';
 import { versionLine } from './version.js';
 
 /**
@@ -62,4 +62,54 @@ export function runMain(main: (argv: string[]) => Promise<number>, options: Main
       process.exitCode = usage ? 2 : 1;
     },
   );
+}
+
+/** One command of a tool with several (`mlxn-qwen3 generate`). */
+export interface Command {
+  spec: CommandSpec;
+  /** Runs the command; `argv` is what followed the command word, as typed. */
+  run(args: ParsedArgs, argv: readonly string[]): Promise<number>;
+}
+
+export interface CommandTool {
+  /** The tool's name (`mlxn-train`). */
+  tool: string;
+  /** What the tool prints without a command (on stderr, exit code 2) or for `--help` (on stdout). */
+  help: string;
+  commands: Readonly<Record<string, Command>>;
+  /** The command words as an unknown command's error lists them (`grpo or sft`). */
+  commandList: string;
+  /** An `import.meta.url` of the tool's package, for `--version`. */
+  moduleUrl: string;
+  /** Rewrites a command's arguments before they are parsed (default: as typed). */
+  prepareArgs?: (argv: readonly string[]) => readonly string[];
+}
+
+/**
+ * Runs a tool of several commands (see `runMain`, with `--verbose`): `tool`, `tool --help` and
+ * `tool --version` alone, else the command named by the first word with the rest of the line.
+ */
+export function runCommandTool(tool: CommandTool, options: Pick<MainOptions, 'isUsageError' | 'isQuietEnd'> = {}): void {
+  const main = async ([name, ...rest]: string[]): Promise<number> => {
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      // Without a command it is a usage error: the help goes to stderr.
+      (name === undefined ? process.stderr : process.stdout).write(tool.help);
+      return name === undefined ? 2 : 0;
+    }
+    if (name === '--version') {
+      process.stdout.write(versionLine(tool.tool, tool.moduleUrl));
+      return 0;
+    }
+    const command = Object.hasOwn(tool.commands, name) ? tool.commands[name] : undefined;
+    if (command === undefined) {
+      throw new UsageError(
+        name.startsWith('-')
+          ? `expected a command before ${name} (${tool.commandList})`
+          : `unknown command '${name}' (${tool.commandList})`,
+      );
+    }
+    const args = parseCommand(command.spec, tool.prepareArgs?.(rest) ?? rest);
+    return answerHelpOrVersion(command.spec, args, tool.tool, tool.moduleUrl) ?? (await command.run(args, rest));
+  };
+  runMain(main, { ...options, tool: tool.tool, commands: Object.keys(tool.commands), verbose: true });
 }

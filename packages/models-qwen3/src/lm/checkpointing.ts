@@ -61,13 +61,6 @@ export interface RowwiseHeadLoss<R> {
 }
 
 /** Whether `head` is the two-half form (`RowwiseHeadLoss`) rather than a function. */
-/** The summed gradient of parameter `path`; every trainable parameter gets one in the walk. */
-export function gradientAt(grads: ReadonlyMap<string, mx.Array>, path: string): mx.Array {
-  const g = grads.get(path);
-  if (g === undefined) throw new Error(`checkpointed gradients: no gradient reached ${path}`);
-  return g;
-}
-
 export function isRowwiseHeadLoss<R>(head: HeadLoss<R> | RowwiseHeadLoss<R>): head is RowwiseHeadLoss<R> {
   return typeof head === 'object' && head !== null && typeof head.tokens === 'function' && typeof head.loss === 'function';
 }
@@ -76,6 +69,124 @@ export function isRowwiseHeadLoss<R>(head: HeadLoss<R> | RowwiseHeadLoss<R>): he
 export function wholeHeadLoss<R>(head: HeadLoss<R> | RowwiseHeadLoss<R>): HeadLoss<R> {
   if (!isRowwiseHeadLoss(head)) return head;
   return (hidden) => head.loss(head.tokens(hidden, { start: 0, end: hidden.shape[0] }));
+}
+
+/**
+ * The gradients of a checkpointed walk, summed by parameter path: a tied embedding gets one from
+ * the lookup and one from the head. Each sum is evaluated as it is made, so the parts' gradients
+ * can be freed.
+ */
+export class GradientSum {
+  readonly #grads = new Map<string, mx.Array>();
+
+  /** Adds `g`, the gradients of `tree`'s leaves in `treeFlatten` order, under the path `prefix`. */
+  add(prefix: string, tree: ParamDict, g: mx.Array[]): void {
+    mx.treeFlattenWithPaths(tree, prefix).forEach(([path], i) => {
+      const prev = this.#grads.get(path);
+      if (prev === undefined) this.#grads.set(path, g[i]);
+      else {
+        const sum = mx.add(prev, g[i]);
+        this.#grads.set(path, sum);
+        mx.eval(sum);
+        prev.dispose();
+        g[i].dispose();
+      }
+    });
+  }
+
+  /**
+   * The gradient tree in the order and structure of `model.trainableParameters()`. A trainable
+   * parameter the walk did not reach (outside the parts it knows) is an error naming `what`.
+   */
+  tree(model: { trainableParameters(): ParamDict }, what: string): ParamDict {
+    const params = model.trainableParameters();
+    const paths = mx.treeFlattenWithPaths(params);
+    const missing = paths.filter(([p]) => !this.#grads.has(p)).map(([p]) => p);
+    if (missing.length > 0) {
+      throw new Error(`${what}: trainable parameters outside the embeddings, layers, norm and head: ${missing.slice(0, 5).join(', ')}`);
+    }
+    return mx.treeUnflatten(
+      params,
+      paths.map(([p]) => this.#at(p)),
+    ) as ParamDict;
+  }
+
+  #at(path: string): mx.Array {
+    const g = this.#grads.get(path);
+    if (g === undefined) throw new Error(`checkpointed gradients: no gradient reached ${path}`);
+    return g;
+  }
+}
+
+/** The head's trainable parts (final norm, then the tied embedding table or `lmHead`) as one list of leaves. */
+export interface HeadParts {
+  /** Every part's leaves, in order. */
+  leaves: mx.Array[];
+  /** Puts `leaves` (one per `HeadParts.leaves`) in place of the parts' parameters, for differentiating w.r.t. them. */
+  useLeaves(leaves: mx.Array[]): void;
+  /** Puts the parts' own parameters back. */
+  restore(): void;
+  /** Adds the gradients of `leaves` (one per `HeadParts.leaves`) to `sum`, each under its part's path. */
+  addGradients(sum: GradientSum, gLeaves: mx.Array[]): void;
+}
+
+/** The `HeadParts` of `model`; `what` names the caller in the error for a model without a head. */
+export function headPartsOf(model: CheckpointableModel, what: string): HeadParts {
+  const inner = model.model;
+  const parts: [string, TrainablePart][] = [['model.norm', inner.norm]];
+  if (model.lmHead === undefined) parts.push(['model.embedTokens', inner.embedTokens]);
+  else if (model.lmHead) parts.push(['lmHead', model.lmHead]);
+  else throw new TypeError(`${what}: the model has neither tied embeddings nor an lmHead`);
+  const trees = parts.map(([, p]) => p.trainableParameters());
+  const counts = trees.map((t) => mx.treeFlatten(t).length);
+  // Each part's slice of a list of leaves (or of their gradients).
+  const slices = <T>(list: T[]): T[][] => {
+    let off = 0;
+    return counts.map((n) => {
+      off += n;
+      return list.slice(off - n, off);
+    });
+  };
+  return {
+    leaves: trees.flatMap((t) => mx.treeFlatten(t)),
+    useLeaves: (leaves) => {
+      for (const [k, part] of slices(leaves).entries()) parts[k][1].update(mx.treeUnflatten(trees[k], part));
+    },
+    restore: () => {
+      for (const [k, [, p]] of parts.entries()) p.update(trees[k]);
+    },
+    addGradients: (sum, gLeaves) => {
+      for (const [k, part] of slices(gLeaves).entries()) if (part.length > 0) sum.add(parts[k][0], trees[k], part);
+    },
+  };
+}
+
+/**
+ * Adds the embedding table's gradient to `sum`: the lookup of `inputs` differentiated with the
+ * cotangent `grad` of its output (nothing when the table is frozen).
+ */
+export function addEmbeddingGradient(model: CheckpointableModel, inputs: mx.Array, grad: mx.Array, sum: GradientSum): void {
+  const embed = model.model.embedTokens;
+  const tree = embed.trainableParameters();
+  const leaves = mx.treeFlatten(tree);
+  if (leaves.length === 0) return;
+  const vjps = mx.tidy(() => {
+    try {
+      const [, v] = mx.vjp(
+        (...xs: mx.Array[]) => {
+          embed.update(mx.treeUnflatten(tree, xs));
+          return embed.forward(inputs);
+        },
+        leaves,
+        [grad],
+      );
+      mx.eval(v);
+      return v;
+    } finally {
+      embed.update(tree);
+    }
+  });
+  sum.add('model.embedTokens', tree, vjps);
 }
 
 /**
@@ -111,21 +222,7 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
   const inner = model.model;
   const layers = inner.layers;
   const mask: AttentionMask = options.mask !== undefined ? options.mask : attentionMask(inputs.shape[1], 0);
-  const tied = model.lmHead === undefined;
-  const grads = new Map<string, mx.Array>();
-  const addGrads = (prefix: string, tree: ParamDict, g: mx.Array[]) => {
-    mx.treeFlattenWithPaths(tree, prefix).forEach(([path], i) => {
-      const prev = grads.get(path);
-      if (prev === undefined) grads.set(path, g[i]);
-      else {
-        const sum = mx.add(prev, g[i]);
-        grads.set(path, sum);
-        mx.eval(sum);
-        prev.dispose();
-        g[i].dispose();
-      }
-    });
-  };
+  const grads = new GradientSum();
 
   // Forward: the layers' inputs only, evaluated and detached (no graph reaches back).
   const random = mx.random;
@@ -146,33 +243,17 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
   const keyAfter = random.saveRandomState();
 
   // Head: final norm, output head and the loss, differentiated w.r.t. its parameters and its input.
-  const headParts: [string, TrainablePart][] = [['model.norm', inner.norm]];
-  if (tied) headParts.push(['model.embedTokens', inner.embedTokens]);
-  else if (model.lmHead) headParts.push(['lmHead', model.lmHead]);
-  else throw new TypeError('checkpointedValueAndGrad: the model has neither tied embeddings nor an lmHead');
-  const headTrees = headParts.map(([, p]) => p.trainableParameters());
-  const headLeaves = headTrees.flatMap((t) => mx.treeFlatten(t));
-  // The head's parameters replaced by `leaves` (what differentiating w.r.t. them needs), and put back.
-  const useLeaves = (leaves: mx.Array[]) => {
-    let off = 0;
-    headParts.forEach(([, p], k) => {
-      const n = mx.treeFlatten(headTrees[k]).length;
-      p.update(mx.treeUnflatten(headTrees[k], leaves.slice(off, off + n)));
-      off += n;
-    });
-  };
-  const restoreHead = () => {
-    for (const [k, [, p]] of headParts.entries()) p.update(headTrees[k]);
-  };
+  const headParts = headPartsOf(model, 'checkpointedValueAndGrad');
   const last = hidden[hidden.length - 1];
-  const head: HeadStep = { last, leaves: headLeaves, norm: (h) => inner.norm.forward(h), useLeaves, restoreHead };
+  const head: HeadStep = {
+    last,
+    leaves: headParts.leaves,
+    norm: (h) => inner.norm.forward(h),
+    useLeaves: headParts.useLeaves,
+    restoreHead: headParts.restore,
+  };
   const [value, cotangent, gLeaves] = isRowwiseHeadLoss(headLoss) ? rowwiseHead(headLoss, head) : wholeHead(headLoss, head);
-  let off = 0;
-  headParts.forEach(([prefix], k) => {
-    const n = mx.treeFlatten(headTrees[k]).length;
-    if (n > 0) addGrads(prefix, headTrees[k], gLeaves.slice(off, off + n));
-    off += n;
-  });
+  headParts.addGradients(grads, gLeaves);
   let grad = cotangent;
 
   // Backward: each layer recomputed inside vjp from its kept input, with the random key it drew from.
@@ -207,7 +288,7 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
       // next layer disposes it), so they are what the pacer waits on; with none, wait at once.
       if (leaves.length > 0) backwardPace.schedule(vjps.slice(0, leaves.length), [grad]);
       else mx.eval(grad);
-      addGrads(`model.layers.${i}`, tree, vjps.slice(0, leaves.length));
+      grads.add(`model.layers.${i}`, tree, vjps.slice(0, leaves.length));
     }
     backwardPace.finish();
   } finally {
@@ -215,47 +296,12 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
   }
 
   // The embedding table: gradient from the lookup (plus the head's share when tied).
-  const embedTree = inner.embedTokens.trainableParameters();
-  const embedLeaves = mx.treeFlatten(embedTree);
-  if (embedLeaves.length > 0) {
-    const vjps = mx.tidy(() => {
-      try {
-        const [, v] = mx.vjp(
-          (...xs: mx.Array[]) => {
-            inner.embedTokens.update(mx.treeUnflatten(embedTree, xs));
-            return inner.embedTokens.forward(inputs);
-          },
-          embedLeaves,
-          [grad],
-        );
-        mx.eval(v);
-        return v;
-      } finally {
-        inner.embedTokens.update(embedTree);
-      }
-    });
-    addGrads('model.embedTokens', embedTree, vjps);
-  }
+  addEmbeddingGradient(model, inputs, grad, grads);
   grad.dispose();
   hidden[0].dispose();
   if (options.mask === undefined && mask instanceof mx.Array) mask.dispose();
 
-  // The gradient tree in the order and structure of trainableParameters().
-  const params = model.trainableParameters();
-  const paths = mx.treeFlattenWithPaths(params);
-  const missing = paths.filter(([p]) => !grads.has(p)).map(([p]) => p);
-  if (missing.length > 0) {
-    throw new Error(
-      `checkpointedValueAndGrad: trainable parameters outside the embeddings, layers, norm and head: ${missing.slice(0, 5).join(', ')}`,
-    );
-  }
-  return [
-    value,
-    mx.treeUnflatten(
-      params,
-      paths.map(([p]) => gradientAt(grads, p)),
-    ) as ParamDict,
-  ];
+  return [value, grads.tree(model, 'checkpointedValueAndGrad')];
 }
 
 /** What differentiating the head needs: its input, its leaves, the final norm, and swapping the leaves in and back. */
