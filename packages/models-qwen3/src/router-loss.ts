@@ -14,8 +14,8 @@ import { type AttentionMask, attentionMask } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
 import type { ParamDict } from '@mlxn/nn';
-import { addEmbeddingGradient, GradientSum, headPartsOf, isCheckpointable } from './lm/checkpointing.js';
-import type { CheckpointableModel } from './lm/model-interface.js';
+import { addEmbeddingGradient, GradientSum, headPartsOf, isCheckpointable, recomputeLayer } from './lm/checkpointing.js';
+import type { CheckpointableModel, TrainablePart } from './lm/model-interface.js';
 import { Qwen3SparseMoeBlock } from './moe.js';
 
 export interface LoadBalancingLossOptions {
@@ -135,9 +135,7 @@ export function routerLossSettings(model: {
 }
 
 /** A decoder layer as the checkpointed walk sees it. */
-interface LayerPart {
-  trainableParameters(): Record<string, unknown>;
-  update(tree: Record<string, unknown>): unknown;
+interface LayerPart extends TrainablePart {
   forward(x: mx.Array, mask: AttentionMask): mx.Array;
   modules(): unknown[];
 }
@@ -272,35 +270,21 @@ export function checkpointedValueAndGradWithRouterLoss(
   try {
     for (let i = layers.length - 1; i >= 0; i--) {
       const layer = layers[i];
-      const tree = layer.trainableParameters();
-      const leaves = mx.treeFlatten(tree as ParamDict);
       const moe = blocksOf(layer).length > 0;
       random.restoreRandomState(keys[i]);
-      const vjps = mx.tidy(() => {
-        try {
-          const [, v] = mx.vjp(
-            (...xs: mx.Array[]) => {
-              layer.update(mx.treeUnflatten(tree as ParamDict, xs.slice(0, leaves.length)) as Record<string, unknown>);
-              if (!moe) return layer.forward(xs[leaves.length], mask);
-              const [out, logits] = collecting(layer, () => layer.forward(xs[leaves.length], mask));
-              let share: mx.Array | number = 0;
-              for (const l of logits) share = mx.add(share, mx.sum(mx.multiply(mx.sum(masked(probsOf(l)), 0), perProb)));
-              mx.dispose(logits);
-              return [out, share as mx.Array];
-            },
-            [...leaves, hidden[i]],
-            moe ? [grad, auxCotangent] : [grad],
-          );
-          mx.eval(v);
-          return v;
-        } finally {
-          layer.update(tree);
-        }
+      const g = recomputeLayer(layer, hidden[i], moe ? [grad, auxCotangent] : [grad], (x) => {
+        if (!moe) return layer.forward(x, mask);
+        const [out, logits] = collecting(layer, () => layer.forward(x, mask));
+        let share: mx.Array | number = 0;
+        for (const l of logits) share = mx.add(share, mx.sum(mx.multiply(mx.sum(masked(probsOf(l)), 0), perProb)));
+        mx.dispose(logits);
+        return [out, share as mx.Array];
       });
+      mx.eval(g.params, g.input);
       grad.dispose();
       hidden[i + 1].dispose();
-      grad = vjps[leaves.length];
-      grads.add(`model.layers.${i}`, tree as ParamDict, vjps.slice(0, leaves.length));
+      grad = g.input;
+      grads.add(`model.layers.${i}`, g.tree, g.params);
     }
   } finally {
     random.restoreRandomState(keyAfter);

@@ -189,6 +189,49 @@ export function addEmbeddingGradient(model: CheckpointableModel, inputs: mx.Arra
   sum.add('model.embedTokens', tree, vjps);
 }
 
+/** One decoder layer's gradients from its recomputation (`recomputeLayer`). */
+export interface LayerGradients {
+  /** The layer's trainable parameters, whose leaves `params` are the gradients of. */
+  tree: ParamDict;
+  /** The gradients of `tree`'s leaves, in `treeFlatten` order. */
+  params: mx.Array[];
+  /** The gradient of the layer's input. */
+  input: mx.Array;
+}
+
+/**
+ * A decoder layer recomputed from its kept input `x` inside `mx.vjp` (its random key already
+ * restored): `forward(x)` with the layer's trainable parameters as inputs, differentiated against
+ * `cotangents` (one per output). The layer keeps its own parameters afterwards. The tidy frees
+ * the handles of the recomputed intermediates (they would pin this layer's activations until the
+ * caller's scope ends, which is what checkpointing avoids); the gradients are not evaluated.
+ */
+export function recomputeLayer(
+  layer: TrainablePart,
+  x: mx.Array,
+  cotangents: mx.Array[],
+  forward: (x: mx.Array) => mx.Array | mx.Array[],
+): LayerGradients {
+  const tree = layer.trainableParameters();
+  const leaves = mx.treeFlatten(tree);
+  const vjps = mx.tidy(() => {
+    try {
+      const [, v] = mx.vjp(
+        (...xs: mx.Array[]) => {
+          layer.update(mx.treeUnflatten(tree, xs.slice(0, leaves.length)));
+          return forward(xs[leaves.length]);
+        },
+        [...leaves, x],
+        cotangents,
+      );
+      return v;
+    } finally {
+      layer.update(tree);
+    }
+  });
+  return { tree, params: vjps.slice(0, leaves.length), input: vjps[leaves.length] };
+}
+
 /**
  * `[value, grads]` as `valueAndGrad(model, () => headLoss(model.hidden(inputs, { mask })))()`
  * gives them, with only the decoder layers' inputs kept between the forward and backward passes.
@@ -261,34 +304,16 @@ export function checkpointedValueAndGrad<R extends mx.Array | mx.Array[]>(
   try {
     for (let i = layers.length - 1; i >= 0; i--) {
       const layer = layers[i];
-      const tree = layer.trainableParameters();
-      const leaves = mx.treeFlatten(tree);
       random.restoreRandomState(keys[i]);
-      // The tidy frees the handles of the recomputed intermediates (they would pin this layer's
-      // activations until the caller's scope ends, which is what checkpointing avoids).
-      const vjps = mx.tidy(() => {
-        try {
-          const [, v] = mx.vjp(
-            (...xs: mx.Array[]) => {
-              layer.update(mx.treeUnflatten(tree, xs.slice(0, leaves.length)));
-              return layer.forward(xs[leaves.length], mask);
-            },
-            [...leaves, hidden[i]],
-            [grad],
-          );
-          return v;
-        } finally {
-          layer.update(tree);
-        }
-      });
+      const g = recomputeLayer(layer, hidden[i], [grad], (x) => layer.forward(x, mask));
       grad.dispose();
       hidden[i + 1].dispose();
-      grad = vjps[leaves.length];
+      grad = g.input;
       // The layer's parameter gradients live until the end (the input gradient does not: the
       // next layer disposes it), so they are what the pacer waits on; with none, wait at once.
-      if (leaves.length > 0) backwardPace.schedule(vjps.slice(0, leaves.length), [grad]);
+      if (g.params.length > 0) backwardPace.schedule(g.params, [grad]);
       else mx.eval(grad);
-      grads.add(`model.layers.${i}`, tree, vjps.slice(0, leaves.length));
+      grads.add(`model.layers.${i}`, g.tree, g.params);
     }
     backwardPace.finish();
   } finally {
