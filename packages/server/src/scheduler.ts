@@ -532,11 +532,12 @@ export class Scheduler {
     const masks = this.#timed('build', () => this.#masks());
     let out: StepArrays;
     try {
+      const { caches, inputs } = this.#batch();
       out = this.#timed('build', () =>
         buildDecodeStep(
           this.#model,
-          this.#batch().caches,
-          this.#batch().inputs,
+          caches,
+          inputs,
           rows.map(
             (row): StepRow => ({
               plan: row.request.plan,
