@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The checks that read the code without running it: Biome (format and lint of every TypeScript
-// and JavaScript file), knip (unused files, exports and dependencies), rustfmt, clippy with
-// warnings as errors, and the suppression budget. Each check counts as one test in CI's
+// and JavaScript file), tsc over tests and scripts, knip (unused files, exports and
+// dependencies), rustfmt, clippy with warnings as errors, and the suppression budget. Each check counts as one test in CI's
 // `N passed, N failed` (tooling/test-all.mjs); `pnpm check` runs them alone.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -13,6 +13,13 @@ const bin = (name) => join(root, 'node_modules/.bin', name);
 export const STATIC_CHECKS = [
   { name: 'biome (format + lint)', command: bin('biome'), args: ['ci', '--error-on-warnings', '--reporter=summary', '.'] },
   { name: 'knip (unused files, exports, dependencies)', command: bin('knip'), args: [] },
+  // tsup type-checks each package's sources as it builds them; this adds their tests and the
+  // benchmark and reference scripts (vitest and tsx run them without checking types).
+  {
+    name: 'typecheck (tsc: every package with its tests, the bench scripts)',
+    command: bin('turbo'),
+    args: ['run', 'typecheck', '--output-logs=errors-only'],
+  },
   { name: 'suppressions (reasons and budget)', command: process.execPath, args: [join(root, 'tooling/count-suppressions.mjs')] },
   { name: 'rustfmt', command: 'cargo', args: ['fmt', '--all', '--check'] },
   // Clippy twice: every crate with its tests, without the napi exports (as `cargo test` builds

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every test the project has — `cargo test` for the crates and vitest for each package,
 // then the core and models-qwen3 suites again on Node 22 and 24 (tooling/node-runtimes/), then
-// the static checks (tooling/static-checks.mjs: Biome, knip, rustfmt, clippy) — and
+// the static checks (tooling/static-checks.mjs: Biome, tsc, knip, rustfmt, clippy) — and
 // ends with one line `N passed, N failed` counting all of them. Expects the native binary
 // and packages to be built (tooling/bootstrap.sh test does that first).
 import { spawnSync } from 'node:child_process';
@@ -86,7 +86,7 @@ for (const major of Object.keys(NODE_RUNTIMES)) {
 }
 
 // ---- static checks -----------------------------------------------------------------------
-// Format, lint, dead exports, rustfmt, clippy and the suppression budget: one test each.
+// Format, lint, types, dead exports, rustfmt, clippy and the suppression budget: one test each.
 {
   const checks = runStaticChecks();
   passed += checks.passed;

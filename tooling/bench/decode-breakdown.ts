@@ -315,7 +315,10 @@ try {
         threaded_loop:
           xs[0].threaded_loop &&
           (Object.fromEntries(
-            Object.keys(xs[0].threaded_loop).map((k) => [k, median(xs.map((x) => x.threaded_loop![k as keyof ThreadedLoop]))]),
+            Object.keys(xs[0].threaded_loop).map((k) => [
+              k,
+              median(xs.map((x) => x.threaded_loop?.[k as keyof ThreadedLoop] ?? Number.NaN)),
+            ]),
           ) as unknown as ThreadedLoop),
       });
       results[`batch${batch}`] = { mlxn: pick(ours), mlx_lm: pick(theirs) };

@@ -231,7 +231,8 @@ function maxPerKey(records: Record<string, number>[]): Record<string, number> {
 
 function summary(runs: SideResult[]) {
   const steps = runs.flatMap((r) => r.steps);
-  const med = (k: keyof Step) => Number(median(steps.map((x) => x[k])).toFixed(1));
+  // Optional keys are asked for only when every step has them.
+  const med = (k: keyof Step) => Number(median(steps.map((x) => x[k] ?? Number.NaN)).toFixed(1));
   const peaks = runs.map((r) => r.peak_memory).filter((x): x is number => x !== null);
   return {
     median_step_ms: med('step_ms'),
