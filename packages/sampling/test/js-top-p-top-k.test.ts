@@ -9,7 +9,7 @@ import * as sorting from './reference/sorting-filters.js';
 
 /** Indices the reference keeps (ascending). */
 function referenceKept(row: Float32Array, topP: number, k: number): number[] {
-  const dense = sorting.applyTopK(sorting.applyTopP(row, topP), k);
+  const dense = sorting.topK(sorting.topP(row, topP), k);
   const out: number[] = [];
   dense.forEach((v, i) => {
     if (v !== Number.NEGATIVE_INFINITY) out.push(i);
