@@ -1,26 +1,13 @@
 /** A cache for a batch of left-padded prompts. Follows mlx-lm's `BatchKVCache` (models/cache.py). */
 import * as mx from '@mlxn/core';
-import {
-  arrayEntry,
-  bufferBytes,
-  type Cache,
-  checkAgainst,
-  checkKV,
-  checkReserve,
-  describeWithShape,
-  intEntry,
-  kvStateEntries,
-  own,
-  ownShared,
-  STEP,
-  type StateEntry,
-  seqSlice,
-  share,
-  trimCount,
-  writeGrowing,
-} from './base.js';
+import { own, seqSlice, share } from './arrays.js';
+import type { Cache, StateEntry } from './base.js';
+import { checkKV, describeWithShape, trimCount } from './checks.js';
+import { STEP } from './growth.js';
+import { KVBuffers } from './kv-buffers.js';
 import { KVCache } from './kv-cache.js';
 import { type AttentionMask, createCausalMask } from './mask.js';
+import { arrayEntry, intEntry, kvStateEntries } from './state-entries.js';
 
 /** The last per-row offsets made, shared by every layer's cache at one step (see `rowOffsets`). */
 let lastOffsets: { key: string; array: mx.Array } | null = null;
@@ -64,9 +51,7 @@ export interface BatchKVCacheOptions {
 export class BatchKVCache implements Cache {
   readonly className = 'BatchKVCache' as const;
   static readonly step = STEP;
-  #keys: mx.Array | null = null;
-  #values: mx.Array | null = null;
-  #reserved = 0;
+  #buffers = new KVBuffers('BatchKVCache');
   /**
    * Each row's left padding, kept on the host: dropping, adding and copying out rows needs the
    * numbers, and reading them back from the device would wait for every queued step. Each row's
@@ -107,7 +92,7 @@ export class BatchKVCache implements Cache {
    * still works, growing in steps again.
    */
   reserve(positions: number): void {
-    this.#reserved = checkReserve(positions, 'BatchKVCache');
+    this.#buffers.reserve(positions);
   }
 
   /** Per-row token counts `[B]` (int32). */
@@ -129,13 +114,8 @@ export class BatchKVCache implements Cache {
     checkKV(keys, values, 'BatchKVCache.updateAndFetch');
     if (keys.shape[0] !== this.batchSize)
       throw new Error(`BatchKVCache.updateAndFetch: the batch has ${this.batchSize} rows, got keys [${keys.shape}]`);
-    checkAgainst(this.#keys, keys, 'BatchKVCache.updateAndFetch');
-    checkAgainst(this.#values, values, 'BatchKVCache.updateAndFetch');
-    const prev = this.idx;
-    const l = keys.shape[2];
-    this.idx += l;
-    this.#keys = own(this.#keys, writeGrowing(this.#keys, keys, prev, this.#reserved));
-    this.#values = own(this.#values, writeGrowing(this.#values, values, prev, this.#reserved));
+    this.#buffers.write(keys, values, this.idx);
+    this.idx += keys.shape[2];
     return this.keysAndValues();
   }
 
@@ -145,19 +125,17 @@ export class BatchKVCache implements Cache {
    * the layers of one step; do not dispose).
    */
   nativeState(): [mx.Array | null, mx.Array | null, number, mx.Array, number] {
-    return [this.#keys, this.#values, this.idx, rowOffsets(this.idx, this.#padding), this.#reserved];
+    return [this.#buffers.keys, this.#buffers.values, this.idx, rowOffsets(this.idx, this.#padding), this.#buffers.reserved];
   }
 
   /** @internal Takes over what a native forward wrote for `n` new tokens (see `updateAndFetch`). */
   adoptNative(keys: mx.Array, values: mx.Array, n: number): void {
-    this.#keys = own(this.#keys, keys);
-    this.#values = own(this.#values, values);
+    this.#buffers.replace(keys, values);
     this.idx += n;
   }
 
   keysAndValues(): [mx.Array, mx.Array] {
-    if (this.#keys === null || this.#values === null) throw new Error('BatchKVCache: the cache is empty');
-    return [seqSlice(this.#keys, 0, this.idx), seqSlice(this.#values, 0, this.idx)];
+    return this.#buffers.fetch(this.idx);
   }
 
   size(): number {
@@ -165,17 +143,16 @@ export class BatchKVCache implements Cache {
   }
 
   empty(): boolean {
-    return this.#keys === null;
+    return this.#buffers.empty();
   }
 
   get nbytes(): number {
-    return bufferBytes(this.#keys, this.#values);
+    return this.#buffers.nbytes;
   }
 
   /** `[keys, values, offset, leftPadding, idx]`, keys and values cut to `idx`. */
   get state(): StateEntry[] {
-    const [k, v] = this.#keys === null ? [null, null] : this.keysAndValues();
-    return [k, v, this.offset, share(this.#leftPadding), this.idx];
+    return [...this.#buffers.stateEntries(this.idx), this.offset, share(this.#leftPadding), this.idx];
   }
 
   set state(s: StateEntry[]) {
@@ -204,8 +181,7 @@ export class BatchKVCache implements Cache {
     if (!offsets.every((o, i) => o === idx - padding[i])) {
       throw new Error(`BatchKVCache.state: each row's offset must be idx - leftPadding (${idx} - [${padding}]), got [${offsets}]`);
     }
-    this.#keys = ownShared(this.#keys, keys);
-    this.#values = ownShared(this.#values, values);
+    this.#buffers.replaceShared(keys, values);
     this.#setPadding(padding);
     this.idx = idx;
   }
@@ -240,18 +216,12 @@ export class BatchKVCache implements Cache {
       throw new RangeError(`BatchKVCache.filter: rows must be a non-empty list of indices in [0, ${b}), got [${list}]`);
     }
     const ix = mx.array(list, 'int32');
-    if (this.#keys !== null && this.#values !== null) {
-      this.#keys = own(this.#keys, mx.take(this.#keys, ix, 0));
-      this.#values = own(this.#values, mx.take(this.#values, ix, 0));
-    }
+    this.#buffers.map((a) => mx.take(a, ix, 0));
     ix.dispose();
     const padding = list.map((r) => this.#padding[r]);
     const minPad = Math.min(...padding);
     if (minPad > 0) {
-      if (this.#keys !== null && this.#values !== null) {
-        this.#keys = own(this.#keys, seqSlice(this.#keys, minPad));
-        this.#values = own(this.#values, seqSlice(this.#values, minPad));
-      }
+      this.#buffers.map((a) => seqSlice(a, minPad));
       this.idx -= minPad;
     }
     this.#setPadding(padding.map((p) => p - minPad));
@@ -261,7 +231,9 @@ export class BatchKVCache implements Cache {
   extend(other: BatchKVCache): void {
     if (!(other instanceof BatchKVCache)) throw new TypeError('BatchKVCache.extend: expected a BatchKVCache');
     if (other === this) throw new Error('BatchKVCache.extend: cannot extend a cache with itself');
-    if (this.#keys === null && other.#keys === null) {
+    const mine = this.#buffers;
+    const theirs = other.#buffers;
+    if (mine.empty() && theirs.empty()) {
       // Empty caches: rows keep their offsets (idx - padding) at the larger idx.
       const at = Math.max(this.idx, other.idx);
       const shifted = (c: BatchKVCache) => c.#padding.map((p) => p + at - c.idx);
@@ -269,24 +241,24 @@ export class BatchKVCache implements Cache {
       this.idx = at;
       return;
     }
-    const ref = this.#keys ?? other.#keys;
-    const refV = this.#values ?? other.#values;
+    const ref = mine.keys ?? theirs.keys;
+    const refV = mine.values ?? theirs.values;
     if (ref === null || refV === null) throw new Error('BatchKVCache.extend: a cache holds keys without values');
     const [, h, , d] = ref.shape;
     const m = refV.shape[3];
-    if (this.#keys !== null && other.#keys !== null) {
-      const [, h2, , d2] = other.#keys.shape;
-      if (h2 !== h || d2 !== d || other.#keys.dtype !== this.#keys.dtype || other.#values?.shape[3] !== m) {
+    if (mine.keys !== null && theirs.keys !== null) {
+      const [, h2, , d2] = theirs.keys.shape;
+      if (h2 !== h || d2 !== d || theirs.keys.dtype !== mine.keys.dtype || theirs.values?.shape[3] !== m) {
         throw new Error(
-          `BatchKVCache.extend: caches disagree (keys [${this.#keys.shape}] ${this.#keys.dtype} vs [${other.#keys.shape}] ${other.#keys.dtype})`,
+          `BatchKVCache.extend: caches disagree (keys [${mine.keys.shape}] ${mine.keys.dtype} vs [${theirs.keys.shape}] ${theirs.keys.dtype})`,
         );
       }
     }
     const maxIdx = Math.max(this.idx, other.idx);
-    const maxSize = Math.max(this.#keys?.shape[2] ?? 0, other.#keys?.shape[2] ?? 0);
+    const maxSize = Math.max(mine.capacity, theirs.capacity);
     const pad = (c: BatchKVCache): [mx.Array, mx.Array, number[]] => {
-      let k = c.#keys;
-      let v = c.#values;
+      let k = c.#buffers.keys;
+      let v = c.#buffers.values;
       if (k === null || v === null) {
         const bc = c.batchSize;
         k = mx.zeros([bc, h, 0, d], ref.dtype);
@@ -313,8 +285,7 @@ export class BatchKVCache implements Cache {
     };
     const a = pad(this);
     const b = pad(other);
-    this.#keys = own(this.#keys, mx.concatenate([a[0], b[0]]));
-    this.#values = own(this.#values, mx.concatenate([a[1], b[1]]));
+    mine.replace(mx.concatenate([a[0], b[0]]), mx.concatenate([a[1], b[1]]));
     this.#setPadding([...a[2], ...b[2]]);
     this.idx = maxIdx;
   }
@@ -334,7 +305,7 @@ export class BatchKVCache implements Cache {
     check(options.leftPadding, 'leftPadding');
     check(options.rightPadding, 'rightPadding');
     if (options.leftPadding !== undefined) {
-      if (this.#keys !== null) throw new Error('BatchKVCache.prepare: left padding can only be added to an empty cache');
+      if (!this.#buffers.empty()) throw new Error('BatchKVCache.prepare: left padding can only be added to an empty cache');
       const added = options.leftPadding;
       this.#setPadding(this.#padding.map((p, i) => p + added[i]));
     }
@@ -349,15 +320,14 @@ export class BatchKVCache implements Cache {
     const p = this.#rightPadding;
     const right = this.#rightPaddingList;
     if (p === null || right === null) return;
-    if (this.#keys !== null && this.#values !== null) {
-      const n = this.#keys.shape[2];
+    if (!this.#buffers.empty()) {
+      const n = this.#buffers.capacity;
       // Row r, position i reads position (i - p[r]) mod n.
       const idx = mx.remainder(
         mx.add(mx.subtract(mx.arange(n, undefined, undefined, 'int32').index(mx.sl(), null), mx.expandDims(p, [1, 2, 3])), n),
         n,
       );
-      this.#keys = own(this.#keys, mx.takeAlongAxis(this.#keys, idx, 2));
-      this.#values = own(this.#values, mx.takeAlongAxis(this.#values, idx, 2));
+      this.#buffers.map((a) => mx.takeAlongAxis(a, idx, 2));
     }
     this.#setPadding(this.#padding.map((l, i) => l + right[i]));
     this.#rightPadding = own(this.#rightPadding, null);
@@ -397,8 +367,7 @@ export class BatchKVCache implements Cache {
       ];
       return padding[i] === 0 ? [k, v] : [mx.pad(k, w), mx.pad(v, w)];
     });
-    out.#keys = own(null, mx.concatenate(rows.map((r) => r[0])));
-    out.#values = own(null, mx.concatenate(rows.map((r) => r[1])));
+    out.#buffers.replace(mx.concatenate(rows.map((r) => r[0])), mx.concatenate(rows.map((r) => r[1])));
     out.idx = longest;
     return out;
   }
@@ -408,17 +377,17 @@ export class BatchKVCache implements Cache {
     if (!Number.isInteger(row) || row < 0 || row >= this.batchSize)
       throw new RangeError(`BatchKVCache.extract: row must be in [0, ${this.batchSize}), got ${row}`);
     const cache = new KVCache();
-    if (this.#keys === null || this.#values === null) return cache;
+    const { keys, values } = this.#buffers;
+    if (keys === null || values === null) return cache;
     const pad = this.#padding[row];
     const cut = (a: mx.Array) => a.index(mx.sl(row, row + 1), mx.sl(), mx.sl(pad, this.idx));
-    cache.state = [cut(this.#keys), cut(this.#values), Math.max(0, this.idx - pad)];
+    cache.state = [cut(keys), cut(values), Math.max(0, this.idx - pad)];
     return cache;
   }
 
   /** Releases the stored arrays and the per-row offsets and padding now; the cache is unusable afterwards. */
   dispose(): void {
-    this.#keys = own(this.#keys, null);
-    this.#values = own(this.#values, null);
+    this.#buffers.dispose();
     this.#rightPadding = own(this.#rightPadding, null);
     this.#paddingArray = own(this.#paddingArray, null);
   }

@@ -4,6 +4,9 @@
  * the native forward, which grows the caches' buffers in Rust (both have the same tests).
  */
 
+/** Tokens a growing cache adds at a time (mlx-lm's `step`). */
+export const STEP = 256;
+
 /**
  * The capacity a growing buffer needs to append `incoming` tokens at `offset`, or `null` when
  * the current `capacity` suffices. Growth is by whole `step`s beyond the used part, as mlx-lm's

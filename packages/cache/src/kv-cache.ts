@@ -1,23 +1,12 @@
 /** The plain growing key/value cache. Follows mlx-lm's `KVCache` (models/cache.py). */
 import * as mx from '@mlxn/core';
-import {
-  bufferBytes,
-  type Cache,
-  checkAgainst,
-  checkKV,
-  checkReserve,
-  intEntry,
-  kvStateEntries,
-  own,
-  ownShared,
-  STEP,
-  type StateEntry,
-  seqSlice,
-  trimCount,
-  writeGrowing,
-} from './base.js';
+import type { Cache, StateEntry } from './base.js';
+import { checkKV, trimCount } from './checks.js';
+import { STEP } from './growth.js';
+import { KVBuffers } from './kv-buffers.js';
 import { type AttentionMask, attentionMask } from './mask.js';
 import { QuantizedKVCache, type QuantizedKVCacheOptions, type QuantizedTriple } from './quantized.js';
+import { intEntry, kvStateEntries } from './state-entries.js';
 
 /**
  * Keys and values `[B, heads, L, headDim]` in a buffer that grows in steps of 256 tokens, so
@@ -32,9 +21,7 @@ export class KVCache implements Cache {
   readonly className = 'KVCache' as const;
   /** Growth step in tokens. */
   static readonly step = STEP;
-  #keys: mx.Array | null = null;
-  #values: mx.Array | null = null;
-  #reserved = 0;
+  #buffers = new KVBuffers('KVCache');
   /** Tokens stored. */
   offset = 0;
 
@@ -46,18 +33,14 @@ export class KVCache implements Cache {
    * steps again.
    */
   reserve(tokens: number): void {
-    this.#reserved = checkReserve(tokens, 'KVCache');
+    this.#buffers.reserve(tokens);
   }
 
   /** Appends `keys`/`values` and returns all stored keys and values (`[B, heads, offset, D]`). */
   updateAndFetch(keys: mx.Array, values: mx.Array): [mx.Array, mx.Array] {
     checkKV(keys, values, 'KVCache.updateAndFetch');
-    checkAgainst(this.#keys, keys, 'KVCache.updateAndFetch');
-    checkAgainst(this.#values, values, 'KVCache.updateAndFetch');
-    const prev = this.offset;
+    this.#buffers.write(keys, values, this.offset);
     this.offset += keys.shape[2];
-    this.#keys = own(this.#keys, writeGrowing(this.#keys, keys, prev, this.#reserved));
-    this.#values = own(this.#values, writeGrowing(this.#values, values, prev, this.#reserved));
     return this.keysAndValues();
   }
 
@@ -66,7 +49,7 @@ export class KVCache implements Cache {
    * do not dispose), the position the next keys are written at and the reserved end.
    */
   nativeState(): [mx.Array | null, mx.Array | null, number, number] {
-    return [this.#keys, this.#values, this.offset, this.#reserved];
+    return [this.#buffers.keys, this.#buffers.values, this.offset, this.#buffers.reserved];
   }
 
   /**
@@ -74,15 +57,13 @@ export class KVCache implements Cache {
    * `updateAndFetch` would have stored).
    */
   adoptNative(keys: mx.Array, values: mx.Array, n: number): void {
-    this.#keys = own(this.#keys, keys);
-    this.#values = own(this.#values, values);
+    this.#buffers.replace(keys, values);
     this.offset += n;
   }
 
   /** The stored keys and values (new handles the caller may dispose). */
   keysAndValues(): [mx.Array, mx.Array] {
-    if (this.#keys === null || this.#values === null) throw new Error('KVCache: the cache is empty');
-    return [seqSlice(this.#keys, 0, this.offset), seqSlice(this.#values, 0, this.offset)];
+    return this.#buffers.fetch(this.offset);
   }
 
   /** Tokens stored. */
@@ -92,21 +73,20 @@ export class KVCache implements Cache {
 
   /** Buffer capacity in tokens (a multiple of 256 past the last growth, or the reserved end). */
   get capacity(): number {
-    return this.#keys?.shape[2] ?? 0;
+    return this.#buffers.capacity;
   }
 
   empty(): boolean {
-    return this.#keys === null;
+    return this.#buffers.empty();
   }
 
   get nbytes(): number {
-    return bufferBytes(this.#keys, this.#values);
+    return this.#buffers.nbytes;
   }
 
   /** `[keys, values, offset]` with keys and values cut to `offset` (what files store). */
   get state(): StateEntry[] {
-    if (this.#keys === null || this.#values === null) return [null, null, this.offset];
-    return [seqSlice(this.#keys, 0, this.offset), seqSlice(this.#values, 0, this.offset), this.offset];
+    return [...this.#buffers.stateEntries(this.offset), this.offset];
   }
 
   set state(v: StateEntry[]) {
@@ -121,8 +101,7 @@ export class KVCache implements Cache {
     } else if (offset !== 0) {
       throw new Error(`KVCache.state: offset ${offset} with no keys`);
     }
-    this.#keys = ownShared(this.#keys, keys);
-    this.#values = ownShared(this.#values, values);
+    this.#buffers.replaceShared(keys, values);
     this.offset = offset;
   }
 
@@ -144,7 +123,7 @@ export class KVCache implements Cache {
     const groupSize = options.groupSize ?? 64;
     const bits = options.bits ?? 4;
     const q = new QuantizedKVCache({ groupSize, bits });
-    if (this.#keys === null || this.#values === null || this.offset === 0) return q;
+    if (this.#buffers.empty() || this.offset === 0) return q;
     mx.tidy(() => {
       const [k, v] = this.keysAndValues();
       const qk = mx.quantize(k, { groupSize, bits }) as QuantizedTriple;
@@ -160,8 +139,7 @@ export class KVCache implements Cache {
   }
 
   dispose(): void {
-    this.#keys = own(this.#keys, null);
-    this.#values = own(this.#values, null);
+    this.#buffers.dispose();
   }
 
   /** A cache with this state (as loaded from a file). */

@@ -6,8 +6,9 @@
 import { resolve } from 'node:path';
 import * as mx from '@mlxn/core';
 import { inspectSafetensors, loadSync, saveSync } from '@mlxn/io';
-import { type Cache, describeWithShape, type StateEntry } from './base.js';
+import type { Cache, StateEntry } from './base.js';
 import { BatchKVCache } from './batch.js';
+import { describeWithShape } from './checks.js';
 import { KVCache } from './kv-cache.js';
 import { type PromptCacheLayout, promptCacheLayout } from './native.js';
 import { decodeTokens, encodeTokens, promptCacheTokens, setPromptCacheTokens, TOKENS_METADATA_KEY } from './prompt-tokens.js';

@@ -1,19 +1,11 @@
 /** Keys and values stored quantized. Follows mlx-lm's `QuantizedKVCache` (models/cache.py). */
 import * as mx from '@mlxn/core';
-import {
-  type Cache,
-  checkKV,
-  checkStateLength,
-  describeWithShape,
-  intEntry,
-  own,
-  STEP,
-  type StateEntry,
-  seqSlice,
-  trimCount,
-} from './base.js';
-import { grownCapacity } from './growth.js';
+import { own, seqSlice } from './arrays.js';
+import type { Cache, StateEntry } from './base.js';
+import { checkKV, describeWithShape, trimCount } from './checks.js';
+import { grownCapacity, STEP } from './growth.js';
 import { type AttentionMask, attentionMask } from './mask.js';
+import { checkStateLength, intEntry } from './state-entries.js';
 
 /** A quantized tensor as `mx.quantize` returns it: `[packed uint32, scales, biases]`. */
 export type QuantizedTriple = [mx.Array, mx.Array, mx.Array];

@@ -1,22 +1,11 @@
 /** A sliding-window cache. Follows mlx-lm's `RotatingKVCache` (models/cache.py). */
 import * as mx from '@mlxn/core';
-import {
-  bufferBytes,
-  type Cache,
-  checkAgainst,
-  checkKV,
-  checkPositive,
-  intEntry,
-  kvStateEntries,
-  own,
-  ownShared,
-  STEP,
-  type StateEntry,
-  seqSlice,
-  share,
-  trimCount,
-} from './base.js';
+import { bufferBytes, own, ownShared, seqSlice, share } from './arrays.js';
+import type { Cache, StateEntry } from './base.js';
+import { checkAgainst, checkKV, checkPositive, trimCount } from './checks.js';
+import { STEP } from './growth.js';
 import { type AttentionMask, createCausalMask } from './mask.js';
+import { intEntry, kvStateEntries } from './state-entries.js';
 
 export interface RotatingKVCacheOptions {
   /** Tokens kept (the window, `keep` included). */
