@@ -2,6 +2,7 @@
  * Options and argument checks shared by both entry points. Plain JS: imported by
  * `@mlxn/sampling/js`, so it must never import `@mlxn/core`.
  */
+import { closest, distance } from 'fastest-levenshtein';
 
 /** Options of `makeSampler` (mlx-lm's `make_sampler`, in camelCase). */
 export interface SamplerOptions {
@@ -129,36 +130,12 @@ export const LOGITS_PROCESSOR_OPTION_KEYS = [
   'frequencyContextSize',
 ] as const satisfies readonly (keyof LogitsProcessorOptions)[];
 
-/** Edit distance (insertions, deletions, substitutions) between two option names. */
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length];
-}
-
-/** The option a mistyped key most likely meant: same letters ignoring case and `_`/`-`, else within two edits. */
+/** The option a mistyped key most likely meant: same letters ignoring case and `_`/`-`, else the first within two edits. */
 function nearestKey(key: string, allowed: readonly string[]): string | undefined {
   const plain = (k: string) => k.toLowerCase().replace(/[_-]/g, '');
-  const same = allowed.find((k) => plain(k) === plain(key));
-  if (same !== undefined) return same;
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const k of allowed) {
-    const d = editDistance(key, k);
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = k;
-    }
-  }
-  return best;
+  // `closest` gives the first option at the least distance (undefined when `allowed` is empty).
+  const near: string | undefined = closest(key, allowed);
+  return allowed.find((k) => plain(k) === plain(key)) ?? (near !== undefined && distance(key, near) < 3 ? near : undefined);
 }
 
 /**

@@ -55,6 +55,10 @@ describe('sampler options', () => {
       expect(() => make({ top_k: 4 })).toThrow(/unknown option "top_k" \(did you mean "topK"\?\)/);
       expect(() => make({ temprature: 1 })).toThrow(/unknown option "temprature" \(did you mean "temperature"\?\)/);
       expect(() => make({ beamWidth: 4 })).toThrow(/unknown option "beamWidth"$/);
+      // Two edits away is a typo, three is not; between equally near options the first listed wins.
+      expect(() => make({ tmperatur: 1 })).toThrow(/unknown option "tmperatur" \(did you mean "temperature"\?\)/);
+      expect(() => make({ tmpratur: 1 })).toThrow(/unknown option "tmpratur"$/);
+      expect(() => make({ topX: 4 })).toThrow(/unknown option "topX" \(did you mean "topP"\?\)/);
       expect(() => make({ temperature: 1, topP: undefined, other: undefined })).not.toThrow(); // undefined is absent
     }
     expect(() => ml.makeSampler({ temperature: 1, seed: 3 } as object)).toThrow(/unknown option "seed"/); // MLX samplers take a key per call
