@@ -31,7 +31,7 @@ use mlxn_core::Array;
 use mlxn_core::ffi::{self, BinaryOp, MlxArray, UnaryOp};
 
 use crate::forward_desc::{CacheKind, Desc, DescError, LayerDesc, NormDesc, ProjDesc, ProjKind};
-use crate::fused_kernels::{self, Plan, QkvSources};
+use crate::fused_kernels::{self, Plan, QkHeads, QkvSources};
 
 pub type Ptr = UniquePtr<MlxArray>;
 
@@ -79,7 +79,7 @@ fn linear_base(x: &MlxArray, p: &ProjDesc, rows_product: bool) -> Result<Ptr, De
         }
         ProjKind::Quantized => {
             // SAFETY: biases is null or a live array for this call.
-            let y = ok(unsafe { ffi::quantized_matmul(x, p.weight(), p.scales()?, p.biases_ptr(), true, p.group_size, p.bits, p.mode) })?;
+            let y = ok(unsafe { ffi::quantized_matmul(x, &p.quantized_matrix()?, true) })?;
             match p.bias() {
                 Some(b) => ok(ffi::binary(BinaryOp::Add, &y, b)),
                 None => Ok(y),
@@ -109,8 +109,10 @@ fn swiglu(gate: &MlxArray, x: &MlxArray) -> Result<Ptr, DescError> {
 
 fn rope(x: &MlxArray, d: &Desc, offset: &MlxArray) -> Result<Ptr, DescError> {
     let r = &d.rope;
+    let settings =
+        ffi::RopeSettings { dims: r.dims, traditional: r.traditional, base: r.base as f32, has_base: true, scale: r.scale as f32 };
     // SAFETY: no explicit frequencies (YaRN stays on the TypeScript path).
-    ok(unsafe { ffi::fast_rope(x, r.dims, r.traditional, r.base as f32, true, r.scale as f32, offset, std::ptr::null()) })
+    ok(unsafe { ffi::fast_rope(x, &settings, offset, std::ptr::null()) })
 }
 
 /// Appends `update` at position `prev` of a buffer that grows in whole steps (KVCache semantics),
@@ -302,6 +304,7 @@ fn pre_attention(
         let delta = delta.map(|_| it.next().unwrap());
         let input_norm = own_norm.then(|| layer.input_norm.rebind(it));
         let (q_norm, k_norm, offset) = (layer.q_norm.rebind(it), layer.k_norm.rebind(it), it.next().unwrap());
+        let heads = QkHeads { q_norm: &q_norm, k_norm: &k_norm, offset, desc: d };
         let projs: Vec<ProjDesc> = match &layer.qkv {
             Some(f) => vec![f.rebind(it)],
             None => vec![layer.q.rebind(it), layer.k.rebind(it), layer.v.rebind(it)],
@@ -311,7 +314,7 @@ fn pre_attention(
             && plan.kernels
             && let ([f], Some(n)) = (projs.as_slice(), &input_norm)
             && plain_linear(f)
-            && let Some((sum, qkv)) = fused_kernels::norm_qkv_heads(h, delta, n, f.weight(), &q_norm, &k_norm, offset, d)?
+            && let Some((sum, qkv)) = fused_kernels::norm_qkv_heads(h, delta, n, f.weight(), &heads)?
         {
             return Ok(delta.map(|_| sum).into_iter().chain(qkv).collect());
         }
@@ -324,29 +327,23 @@ fn pre_attention(
             (Some(n), None) => (None, Some(rms(h, n)?)),
             (None, _) => (None, None),
         };
-        let qkv = heads_after_input_norm(normed.as_deref().unwrap_or(h), &projs, &q_norm, &k_norm, offset, d, b, l, plan, rp)?;
+        let qkv = heads_after_input_norm(normed.as_deref().unwrap_or(h), &projs, &heads, b, l, plan, rp)?;
         Ok(sum.into_iter().chain(qkv).collect())
     })
 }
 
 /// q, k and v of the normed input `x` (pre_attention): the products, then q and k normed and
 /// rotated, as `[B, heads, L, headDim]`.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "pre_attention's inputs passed on inside its compiled closure, where they are rebound handles"
-)]
 fn heads_after_input_norm(
     x: &MlxArray,
     projs: &[ProjDesc],
-    q_norm: &NormDesc,
-    k_norm: &NormDesc,
-    offset: &MlxArray,
-    d: &Desc,
+    qk: &QkHeads,
     b: i32,
     l: i32,
     plan: Plan,
     rp: bool,
 ) -> Result<Vec<Ptr>, DescError> {
+    let QkHeads { q_norm, k_norm, offset, desc: d } = *qk;
     let (hq, hk, dh) = (d.n_heads, d.n_kv_heads, d.head_dim);
     // Heads as [B, L, heads, headDim], made [B, heads, L, headDim] by a transpose (`to_bhld`).
     // With one position (a decoding step) the rows' memory already is the second layout, so
@@ -368,7 +365,7 @@ fn heads_after_input_norm(
             [q, k, v] => QkvSources { q, q_col: 0, k, k_col: 0, v, v_col: 0 },
             _ => unreachable!("one stacked product or three"),
         };
-        if let Some(qkv) = fused_kernels::qkv_heads(&src, q_norm, k_norm, offset, d, b, l)? {
+        if let Some(qkv) = fused_kernels::qkv_heads(&src, qk, b, l)? {
             return Ok(Vec::from(qkv));
         }
     }
@@ -705,8 +702,9 @@ fn embed(tokens: &MlxArray, e: &ProjDesc) -> Result<Ptr, DescError> {
                 None => None,
             };
             let bp: *const MlxArray = b.as_ref().map_or(std::ptr::null(), |p| &**p as *const MlxArray);
+            let matrix = ffi::QuantizedMatrix { w: &w, scales: &s, biases: bp, group_size: e.group_size, bits: e.bits, mode: e.mode };
             // SAFETY: bp is null or points at `b`, alive for this call.
-            ok(unsafe { ffi::dequantize(&w, &s, bp, e.group_size, e.bits, e.mode, 0, false) })
+            ok(unsafe { ffi::dequantize(&matrix, 0, false) })
         }
     }
 }

@@ -18,7 +18,7 @@
 //! Absent handles are -1; an absent fused projection has kind 0. A fused projection holds q, k
 //! and v (or gate and up) stacked along the output axis, whose weights the separate
 //! projections are views of (`fused-projections.ts`): the layer then runs one matmul for them.
-use mlxn_core::ffi::MlxArray;
+use mlxn_core::ffi::{self, MlxArray};
 
 pub const VERSION: f64 = 4.0;
 pub const PROJ_LEN: usize = 11;
@@ -83,8 +83,18 @@ impl<'a> ProjDesc<'a> {
     pub fn biases(&self) -> Option<&'a MlxArray> {
         self.biases
     }
-    pub fn biases_ptr(&self) -> *const MlxArray {
-        self.biases.map_or(std::ptr::null(), |b| b as *const MlxArray)
+    /// A quantized projection's weight as the bridge's quantized ops take it (its biases null
+    /// when the mode has none).
+    pub fn quantized_matrix(&self) -> Result<ffi::QuantizedMatrix<'a>, DescError> {
+        let biases = self.biases.map_or(std::ptr::null(), |b| b as *const MlxArray);
+        Ok(ffi::QuantizedMatrix {
+            w: self.weight,
+            scales: self.scales()?,
+            biases,
+            group_size: self.group_size,
+            bits: self.bits,
+            mode: self.mode,
+        })
     }
     pub fn bias(&self) -> Option<&'a MlxArray> {
         self.bias

@@ -22,6 +22,7 @@
 //! rows product of plain projections (`MLXN_ROWS_PRODUCT=1`, below).
 use std::sync::atomic::{AtomicU8, Ordering};
 
+pub use mlxn_core::ffi::QkvSources;
 use mlxn_core::ffi::{self, BinaryOp, MlxArray};
 
 use crate::forward::{Ptr, ok};
@@ -178,46 +179,49 @@ pub fn norm_product(
     Ok(Some((it.next().expect("the sum"), it.next().expect("the product"))))
 }
 
+/// What follows the q/k/v product for the heads: q's and k's RMS norms, the position they are
+/// rotated at, and the model (its heads and rotary embedding).
+pub struct QkHeads<'a> {
+    pub q_norm: &'a NormDesc<'a>,
+    pub k_norm: &'a NormDesc<'a>,
+    pub offset: &'a MlxArray,
+    pub desc: &'a Desc<'a>,
+}
+
+impl<'a> QkHeads<'a> {
+    /// The same, as the kernels take it.
+    fn kernel_settings(&self) -> ffi::QkHeadsSettings<'a> {
+        let (d, r) = (self.desc, &self.desc.rope);
+        ffi::QkHeadsSettings {
+            n_q: d.n_heads,
+            n_k: d.n_kv_heads,
+            head_dim: d.head_dim,
+            q_weight: self.q_norm.weight,
+            q_eps: self.q_norm.eps as f32,
+            k_weight: self.k_norm.weight,
+            k_eps: self.k_norm.eps as f32,
+            offset: self.offset,
+            traditional: r.traditional,
+            base: r.base as f32,
+            scale: r.scale as f32,
+        }
+    }
+}
+
 /// A decoding step's `(s, [q, k, v])` in one kernel: `s` as `norm_product` makes it, its input
 /// norm, the stacked q|k|v product `w` and what `qkv_heads` does after it. `None` when the
 /// shapes or dtypes are not ones it takes.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "one kernel's inputs (residual, delta, three norms, the weight, the position) and the model description"
-)]
 pub fn norm_qkv_heads(
     residual: &MlxArray,
     delta: Option<&MlxArray>,
     input_norm: &NormDesc,
     w: &MlxArray,
-    q_norm: &NormDesc,
-    k_norm: &NormDesc,
-    offset: &MlxArray,
-    d: &Desc,
+    heads: &QkHeads,
 ) -> Result<Option<(Ptr, [Ptr; 3])>, DescError> {
-    let r = &d.rope;
     let dp = delta.map_or(std::ptr::null(), |d| d as *const MlxArray);
+    let settings = heads.kernel_settings();
     // SAFETY: the delta pointer is null or a live array for this call.
-    let Some(outs) = ok_list(unsafe {
-        ffi::gpu_norm_qkv_heads(
-            residual,
-            dp,
-            input_norm.weight,
-            input_norm.eps as f32,
-            w,
-            q_norm.weight,
-            k_norm.weight,
-            offset,
-            d.n_heads,
-            d.n_kv_heads,
-            d.head_dim,
-            q_norm.eps as f32,
-            k_norm.eps as f32,
-            r.traditional,
-            r.base as f32,
-            r.scale as f32,
-        )
-    })?
+    let Some(outs) = ok_list(unsafe { ffi::gpu_norm_qkv_heads(residual, dp, input_norm.weight, input_norm.eps as f32, w, &settings) })?
     else {
         return Ok(None);
     };
@@ -249,54 +253,14 @@ pub fn add_norm(residual: &MlxArray, delta: &MlxArray, norm: &NormDesc, kernel: 
     Ok((sum, normed))
 }
 
-/// Where q, k and v start in the rows of the projections' outputs.
-pub struct QkvSources<'a> {
-    pub q: &'a MlxArray,
-    pub q_col: i64,
-    pub k: &'a MlxArray,
-    pub k_col: i64,
-    pub v: &'a MlxArray,
-    pub v_col: i64,
-}
-
 /// q and k normed and rotated, and v, as `[B, heads, L, headDim]`, in one kernel; `None` when
 /// the shapes or dtypes do not allow it (the caller then runs the separate ops).
-pub fn qkv_heads(
-    src: &QkvSources<'_>,
-    q_norm: &NormDesc,
-    k_norm: &NormDesc,
-    offset: &MlxArray,
-    d: &Desc,
-    b: i32,
-    l: i32,
-) -> Result<Option<[Ptr; 3]>, DescError> {
+pub fn qkv_heads(src: &QkvSources<'_>, heads: &QkHeads, b: i32, l: i32) -> Result<Option<[Ptr; 3]>, DescError> {
     let int32 = crate::forward_desc::dtype_code_int32();
-    if !same_float_dtype(&[src.q, src.k, src.v, q_norm.weight, k_norm.weight]) || ffi::dtype(offset) != int32 {
+    if !same_float_dtype(&[src.q, src.k, src.v, heads.q_norm.weight, heads.k_norm.weight]) || ffi::dtype(heads.offset) != int32 {
         return Ok(None);
     }
-    let r = &d.rope;
-    let Some(outs) = ok_list(ffi::gpu_qkv_heads(
-        src.q,
-        src.k,
-        src.v,
-        q_norm.weight,
-        k_norm.weight,
-        offset,
-        b,
-        l,
-        d.n_heads,
-        d.n_kv_heads,
-        d.head_dim,
-        src.q_col,
-        src.k_col,
-        src.v_col,
-        q_norm.eps as f32,
-        k_norm.eps as f32,
-        r.traditional,
-        r.base as f32,
-        r.scale as f32,
-    ))?
-    else {
+    let Some(outs) = ok_list(ffi::gpu_qkv_heads(src, b, l, &heads.kernel_settings()))? else {
         return Ok(None);
     };
     let mut it = outs.into_iter();

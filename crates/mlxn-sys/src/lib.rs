@@ -23,11 +23,7 @@ pub mod float_formats;
 pub const MLX_VERSION: &str = env!("MLXN_MLX_VERSION");
 
 #[cxx::bridge(namespace = "mlxn")]
-#[allow(
-    clippy::too_many_arguments,
-    clippy::missing_safety_doc,
-    reason = "the bridge mirrors MLX's C++ signatures; each unsafe call's SAFETY comment, at the caller, says why it holds"
-)]
+#[allow(clippy::missing_safety_doc, reason = "each unsafe call's SAFETY comment, at the caller, says why it holds")]
 pub mod ffi {
     #[repr(u8)]
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,6 +235,58 @@ pub mod ffi {
         scale: f32,
     }
 
+    /// A quantized matrix as MLX's quantization ops take it: the packed `w`, its `scales` and
+    /// `biases` (null in modes without them), and how it was quantized (`group_size` and `bits`
+    /// 0 for the mode's defaults).
+    struct QuantizedMatrix<'a> {
+        w: &'a MlxArray,
+        scales: &'a MlxArray,
+        biases: *const MlxArray,
+        group_size: i32,
+        bits: i32,
+        mode: &'a str,
+    }
+
+    /// A rotary embedding's settings (`fast_rope`): the first `dims` features of each head
+    /// rotated, `traditional` pairing, the frequencies' `base` (MLX's default where `has_base`
+    /// is false; explicit frequencies take its place) and the positions' `scale`.
+    struct RopeSettings {
+        dims: i32,
+        traditional: bool,
+        base: f32,
+        has_base: bool,
+        scale: f32,
+    }
+
+    /// Where q, k and v start in the rows of the q/k/v projections' outputs (`[B·L, width]`
+    /// each, or one stacked product three times): the columns `q_col`, `k_col`, `v_col` on.
+    struct QkvSources<'a> {
+        q: &'a MlxArray,
+        q_col: i64,
+        k: &'a MlxArray,
+        k_col: i64,
+        v: &'a MlxArray,
+        v_col: i64,
+    }
+
+    /// What the fused q/k/v kernels do to the heads after the product: `n_q` query and `n_k`
+    /// key/value heads of `head_dim`; q's and k's RMS-normed (`q_weight`, `q_eps`; `k_weight`,
+    /// `k_eps`), then rotated over the whole head (`traditional`, `base`, `scale`) at `offset`
+    /// (a scalar, or one position per row).
+    struct QkHeadsSettings<'a> {
+        n_q: i32,
+        n_k: i32,
+        head_dim: i32,
+        q_weight: &'a MlxArray,
+        q_eps: f32,
+        k_weight: &'a MlxArray,
+        k_eps: f32,
+        offset: &'a MlxArray,
+        traditional: bool,
+        base: f32,
+        scale: f32,
+    }
+
     extern "Rust" {
         /// A JS (or Rust) function traced by an MLX transform; implemented by `mlxn-core`.
         type TraceCallback;
@@ -417,11 +465,7 @@ pub mod ffi {
         unsafe fn fast_layer_norm(x: &MlxArray, weight: *const MlxArray, bias: *const MlxArray, eps: f32) -> Result<UniquePtr<MlxArray>>;
         unsafe fn fast_rope(
             x: &MlxArray,
-            dims: i32,
-            traditional: bool,
-            base: f32,
-            has_base: bool,
-            scale: f32,
+            settings: &RopeSettings,
             offset: &MlxArray,
             freqs: *const MlxArray,
         ) -> Result<UniquePtr<MlxArray>>;
@@ -431,30 +475,10 @@ pub mod ffi {
         /// kernels have no derivative, so the fused kernels stay out of such graphs.
         fn is_tracer(a: &MlxArray) -> bool;
         /// q and k RMS norms and rotary embeddings, and v's heads, as one CUDA kernel
-        /// (shim/gpu_fused.cc): [q, k, v] in [B, heads, L, headDim], read in place from columns
-        /// `q_col`/`k_col`/`v_col` on in the rows of `q_src`/`k_src`/`v_src`; null when the shapes
-        /// or dtypes are not ones it takes.
-        fn gpu_qkv_heads(
-            q_src: &MlxArray,
-            k_src: &MlxArray,
-            v_src: &MlxArray,
-            q_weight: &MlxArray,
-            k_weight: &MlxArray,
-            offset: &MlxArray,
-            batch: i32,
-            seq: i32,
-            n_q: i32,
-            n_k: i32,
-            head_dim: i32,
-            q_col: i64,
-            k_col: i64,
-            v_col: i64,
-            q_eps: f32,
-            k_eps: f32,
-            traditional: bool,
-            base: f32,
-            scale: f32,
-        ) -> Result<UniquePtr<ArrayList>>;
+        /// (shim/gpu_fused.cc): [q, k, v] in [B, heads, L, headDim], read in place from the rows
+        /// (`batch` × `seq` of them) of `sources`; null when the shapes or dtypes are not ones it
+        /// takes.
+        fn gpu_qkv_heads<'a>(sources: &QkvSources<'a>, batch: i32, seq: i32, heads: &QkHeadsSettings<'a>) -> Result<UniquePtr<ArrayList>>;
         /// `[residual + delta, rms_norm(residual + delta)]` as one CUDA kernel (shim/gpu_fused.cc);
         /// null when the shapes or dtypes are not ones it takes.
         fn gpu_add_rms_norm(residual: &MlxArray, delta: &MlxArray, weight: &MlxArray, eps: f32) -> Result<UniquePtr<ArrayList>>;
@@ -479,26 +503,16 @@ pub mod ffi {
             swiglu: bool,
         ) -> Result<UniquePtr<ArrayList>>;
         /// A decoding step's `[s, q, k, v]` as one CUDA kernel (shim/gpu_fused_rows.cc): `s` as
-        /// `gpu_norm_product` makes it, its normed rows times the stacked q|k|v weight, q and k
-        /// RMS-normed and rotated at `offset` and v, in `[B, heads, 1, headDim]`; null when the
+        /// `gpu_norm_product` makes it, its normed rows times the stacked q|k|v weight, then
+        /// `heads` as `gpu_qkv_heads` does them, in `[B, heads, 1, headDim]`; null when the
         /// shapes or dtypes are not ones it takes.
-        unsafe fn gpu_norm_qkv_heads(
+        unsafe fn gpu_norm_qkv_heads<'a>(
             residual: &MlxArray,
             delta: *const MlxArray,
             norm_weight: &MlxArray,
             eps: f32,
             weight: &MlxArray,
-            q_weight: &MlxArray,
-            k_weight: &MlxArray,
-            offset: &MlxArray,
-            n_q: i32,
-            n_k: i32,
-            head_dim: i32,
-            q_eps: f32,
-            k_eps: f32,
-            traditional: bool,
-            base: f32,
-            scale: f32,
+            heads: &QkHeadsSettings<'a>,
         ) -> Result<UniquePtr<ArrayList>>;
         /// One query per row against the first `length` positions of `[B, kvHeads, capacity,
         /// headDim]` key and value buffers (whole buffers, not views of their first positions:
@@ -524,26 +538,8 @@ pub mod ffi {
             sinks: *const MlxArray,
         ) -> Result<UniquePtr<MlxArray>>;
         fn quantize(w: &MlxArray, group_size: i32, bits: i32, mode: &str) -> Result<UniquePtr<ArrayList>>;
-        unsafe fn dequantize(
-            w: &MlxArray,
-            scales: &MlxArray,
-            biases: *const MlxArray,
-            group_size: i32,
-            bits: i32,
-            mode: &str,
-            dtype: u8,
-            has_dtype: bool,
-        ) -> Result<UniquePtr<MlxArray>>;
-        unsafe fn quantized_matmul(
-            x: &MlxArray,
-            w: &MlxArray,
-            scales: &MlxArray,
-            biases: *const MlxArray,
-            transpose: bool,
-            group_size: i32,
-            bits: i32,
-            mode: &str,
-        ) -> Result<UniquePtr<MlxArray>>;
+        unsafe fn dequantize<'a>(matrix: &QuantizedMatrix<'a>, dtype: u8, has_dtype: bool) -> Result<UniquePtr<MlxArray>>;
+        unsafe fn quantized_matmul<'a>(x: &MlxArray, matrix: &QuantizedMatrix<'a>, transpose: bool) -> Result<UniquePtr<MlxArray>>;
         unsafe fn gather_mm(
             a: &MlxArray,
             b: &MlxArray,
@@ -551,17 +547,12 @@ pub mod ffi {
             rhs: *const MlxArray,
             sorted: bool,
         ) -> Result<UniquePtr<MlxArray>>;
-        unsafe fn gather_qmm(
+        unsafe fn gather_qmm<'a>(
             x: &MlxArray,
-            w: &MlxArray,
-            scales: &MlxArray,
-            biases: *const MlxArray,
+            matrix: &QuantizedMatrix<'a>,
             lhs: *const MlxArray,
             rhs: *const MlxArray,
             transpose: bool,
-            group_size: i32,
-            bits: i32,
-            mode: &str,
             sorted: bool,
         ) -> Result<UniquePtr<MlxArray>>;
 

@@ -448,18 +448,8 @@ pub fn fast_rope(
     offset: JsArray,
     freqs: Option<JsArray>,
 ) -> Result<JsArray> {
-    ret(unsafe {
-        ffi::fast_rope(
-            x.raw()?,
-            dims,
-            traditional,
-            base.unwrap_or(0.0) as f32,
-            base.is_some(),
-            scale as f32,
-            offset.raw()?,
-            opt_ptr(freqs)?,
-        )
-    })
+    let settings = ffi::RopeSettings { dims, traditional, base: base.unwrap_or(0.0) as f32, has_base: base.is_some(), scale: scale as f32 };
+    ret(unsafe { ffi::fast_rope(x.raw()?, &settings, offset.raw()?, opt_ptr(freqs)?) })
 }
 
 #[napi(js_name = "fastSdpa", catch_unwind)]
@@ -490,7 +480,8 @@ pub fn dequantize(
     mode: String,
     dtype: Option<u8>,
 ) -> Result<JsArray> {
-    ret(unsafe { ffi::dequantize(w.raw()?, scales.raw()?, opt_ptr(biases)?, group_size, bits, &mode, dtype.unwrap_or(0), dtype.is_some()) })
+    let matrix = ffi::QuantizedMatrix { w: w.raw()?, scales: scales.raw()?, biases: opt_ptr(biases)?, group_size, bits, mode: &mode };
+    ret(unsafe { ffi::dequantize(&matrix, dtype.unwrap_or(0), dtype.is_some()) })
 }
 
 #[napi(js_name = "quantizedMatmul", catch_unwind)]
@@ -505,7 +496,8 @@ pub fn quantized_matmul(
     bits: i32,
     mode: String,
 ) -> Result<JsArray> {
-    ret(unsafe { ffi::quantized_matmul(x.raw()?, w.raw()?, scales.raw()?, opt_ptr(biases)?, transpose, group_size, bits, &mode) })
+    let matrix = ffi::QuantizedMatrix { w: w.raw()?, scales: scales.raw()?, biases: opt_ptr(biases)?, group_size, bits, mode: &mode };
+    ret(unsafe { ffi::quantized_matmul(x.raw()?, &matrix, transpose) })
 }
 
 #[napi(js_name = "gatherMm", catch_unwind)]
@@ -528,19 +520,6 @@ pub fn gather_qmm(
     mode: String,
     sorted: bool,
 ) -> Result<JsArray> {
-    ret(unsafe {
-        ffi::gather_qmm(
-            x.raw()?,
-            w.raw()?,
-            scales.raw()?,
-            opt_ptr(biases)?,
-            opt_ptr(lhs)?,
-            opt_ptr(rhs)?,
-            transpose,
-            group_size,
-            bits,
-            &mode,
-            sorted,
-        )
-    })
+    let matrix = ffi::QuantizedMatrix { w: w.raw()?, scales: scales.raw()?, biases: opt_ptr(biases)?, group_size, bits, mode: &mode };
+    ret(unsafe { ffi::gather_qmm(x.raw()?, &matrix, opt_ptr(lhs)?, opt_ptr(rhs)?, transpose, sorted) })
 }

@@ -118,10 +118,9 @@ ArrayPtr fast_rms_norm(const MlxArray& x, const MlxArray* weight, float eps) {
 ArrayPtr fast_layer_norm(const MlxArray& x, const MlxArray* weight, const MlxArray* bias, float eps) {
   return wrap(mx::fast::layer_norm(x.inner, opt(weight), opt(bias), eps));
 }
-ArrayPtr fast_rope(const MlxArray& x, int32_t dims, bool traditional, float base, bool has_base, float scale,
-                   const MlxArray& offset, const MlxArray* freqs) {
-  return wrap(mx::fast::rope(x.inner, dims, traditional, has_base ? std::optional<float>(base) : std::nullopt, scale,
-                             offset.inner, opt(freqs)));
+ArrayPtr fast_rope(const MlxArray& x, const RopeSettings& settings, const MlxArray& offset, const MlxArray* freqs) {
+  const auto base = settings.has_base ? std::optional<float>(settings.base) : std::nullopt;
+  return wrap(mx::fast::rope(x.inner, settings.dims, settings.traditional, base, settings.scale, offset.inner, opt(freqs)));
 }
 ArrayPtr fast_sdpa(const MlxArray& q, const MlxArray& k, const MlxArray& v, float scale, rust::Str mask_mode,
                    const MlxArray* mask, const MlxArray* sinks) {
@@ -140,10 +139,9 @@ static std::optional<int> opt_int(int32_t v) { return v > 0 ? std::optional<int>
 ListPtr quantize(const MlxArray& w, int32_t group_size, int32_t bits, rust::Str mode) {
   return wrap_list(mx::quantize(w.inner, opt_int(group_size), opt_int(bits), std::string(mode)));
 }
-ArrayPtr dequantize(const MlxArray& w, const MlxArray& scales, const MlxArray* biases, int32_t group_size,
-                    int32_t bits, rust::Str mode, uint8_t dtype, bool has_dtype) {
-  return wrap(mx::dequantize(w.inner, scales.inner, opt(biases), opt_int(group_size), opt_int(bits),
-                             std::string(mode), std::nullopt,
+ArrayPtr dequantize(const QuantizedMatrix& m, uint8_t dtype, bool has_dtype) {
+  return wrap(mx::dequantize(m.w.inner, m.scales.inner, opt(m.biases), opt_int(m.group_size), opt_int(m.bits),
+                             std::string(m.mode), std::nullopt,
                              has_dtype ? std::optional<mx::Dtype>(to_dtype(dtype)) : std::nullopt));
 }
 // MLX 0.32.4 checks the scales' last dim and batch dims against the weights but not the
@@ -160,16 +158,15 @@ static void check_scales(const mx::array& w, const mx::array& scales, const char
   }
 }
 
-ArrayPtr quantized_matmul(const MlxArray& x, const MlxArray& w, const MlxArray& scales, const MlxArray* biases,
-                          bool transpose, int32_t group_size, int32_t bits, rust::Str mode) {
-  check_scales(w.inner, scales.inner, "quantized_matmul");
-  if (transpose && w.inner.ndim() == 2) {
+ArrayPtr quantized_matmul(const MlxArray& x, const QuantizedMatrix& m, bool transpose) {
+  check_scales(m.w.inner, m.scales.inner, "quantized_matmul");
+  if (transpose && m.w.inner.ndim() == 2) {
     // x · Wᵀ of a quantized linear layer: large CPU products use several threads (linear.cc).
-    return wrap(quantized_linear(x.inner, w.inner, scales.inner, opt(biases), opt_int(group_size), opt_int(bits),
-                                 std::string(mode)));
+    return wrap(quantized_linear(x.inner, m.w.inner, m.scales.inner, opt(m.biases), opt_int(m.group_size),
+                                 opt_int(m.bits), std::string(m.mode)));
   }
-  return wrap(mx::quantized_matmul(x.inner, w.inner, scales.inner, opt(biases), transpose, opt_int(group_size),
-                                   opt_int(bits), std::string(mode)));
+  return wrap(mx::quantized_matmul(x.inner, m.w.inner, m.scales.inner, opt(m.biases), transpose, opt_int(m.group_size),
+                                   opt_int(m.bits), std::string(m.mode)));
 }
 // The batch size that gather_mm's indices address: all but the last two dims (see safe_index).
 static std::optional<mx::array> batch_index(const MlxArray* idx, const mx::array& of, const char* what) {
@@ -184,13 +181,12 @@ ArrayPtr gather_mm(const MlxArray& a, const MlxArray& b, const MlxArray* lhs, co
   return wrap(mx::gather_mm(a.inner, b.inner, batch_index(lhs, a.inner, "gather_mm"), batch_index(rhs, b.inner, "gather_mm"),
                             sorted));
 }
-ArrayPtr gather_qmm(const MlxArray& x, const MlxArray& w, const MlxArray& scales, const MlxArray* biases,
-                    const MlxArray* lhs, const MlxArray* rhs, bool transpose, int32_t group_size, int32_t bits,
-                    rust::Str mode, bool sorted) {
-  check_scales(w.inner, scales.inner, "gather_qmm");
-  return wrap(mx::gather_qmm(x.inner, w.inner, scales.inner, opt(biases), batch_index(lhs, x.inner, "gather_qmm"),
-                             batch_index(rhs, w.inner, "gather_qmm"), transpose,
-                             opt_int(group_size), opt_int(bits), std::string(mode), std::nullopt, sorted));
+ArrayPtr gather_qmm(const MlxArray& x, const QuantizedMatrix& m, const MlxArray* lhs, const MlxArray* rhs,
+                    bool transpose, bool sorted) {
+  check_scales(m.w.inner, m.scales.inner, "gather_qmm");
+  return wrap(mx::gather_qmm(x.inner, m.w.inner, m.scales.inner, opt(m.biases), batch_index(lhs, x.inner, "gather_qmm"),
+                             batch_index(rhs, m.w.inner, "gather_qmm"), transpose, opt_int(m.group_size),
+                             opt_int(m.bits), std::string(m.mode), std::nullopt, sorted));
 }
 
 }  // namespace mlxn

@@ -381,18 +381,19 @@ bool gpu_fused_kernels_usable() {
   return mx::default_device().type == mx::Device::gpu && mx::cu::is_available();
 }
 
-ListPtr gpu_qkv_heads(const MlxArray& q_src, const MlxArray& k_src, const MlxArray& v_src, const MlxArray& q_weight,
-                      const MlxArray& k_weight, const MlxArray& offset, int32_t batch, int32_t seq, int32_t n_q,
-                      int32_t n_k, int32_t head_dim, int64_t q_col, int64_t k_col, int64_t v_col, float q_eps,
-                      float k_eps, bool traditional, float base, float scale) {
+ListPtr gpu_qkv_heads(const QkvSources& sources, int32_t batch, int32_t seq, const QkHeadsSettings& heads) {
+  const MlxArray &q_src = sources.q, &k_src = sources.k, &v_src = sources.v;
+  const int64_t q_col = sources.q_col, k_col = sources.k_col, v_col = sources.v_col;
+  const MlxArray &q_weight = heads.q_weight, &k_weight = heads.k_weight, &offset = heads.offset;
+  const int32_t n_q = heads.n_q, n_k = heads.n_k, head_dim = heads.head_dim;
   const auto dtype = q_src.inner.dtype();
   const auto is_head_weight = [&](const mx::array& w) {
     return w.dtype() == dtype && w.ndim() == 1 && w.shape(0) == head_dim;
   };
-  // A source holds `heads` heads from column `col` of rows [batch * seq, stride].
-  const auto holds = [&](const mx::array& src, int64_t col, int32_t heads) {
+  // A source holds `count` heads from column `col` of rows [batch * seq, stride].
+  const auto holds = [&](const mx::array& src, int64_t col, int32_t count) {
     return src.dtype() == dtype && src.ndim() == 2 && src.shape(0) == static_cast<int64_t>(batch) * seq && col >= 0 &&
-           col + static_cast<int64_t>(heads) * head_dim <= src.shape(1) && src.shape(1) <= INT32_MAX;
+           col + static_cast<int64_t>(count) * head_dim <= src.shape(1) && src.shape(1) <= INT32_MAX;
   };
   const bool per_row = offset.inner.ndim() == 1;
   const int threads = head_threads(head_dim);
@@ -410,10 +411,10 @@ ListPtr gpu_qkv_heads(const MlxArray& q_src, const MlxArray& k_src, const MlxArr
                           int_constant("Q_STRIDE", q_src.inner.shape(1)) + int_constant("Q_COL", q_col) +
                           int_constant("K_STRIDE", k_src.inner.shape(1)) + int_constant("K_COL", k_col) +
                           int_constant("V_STRIDE", v_src.inner.shape(1)) + int_constant("V_COL", v_col) +
-                          int_constant("TRADITIONAL", traditional) + int_constant("PER_ROW_OFFSET", per_row) +
-                          float_constant("Q_EPS", q_eps) + float_constant("K_EPS", k_eps) +
+                          int_constant("TRADITIONAL", heads.traditional) + int_constant("PER_ROW_OFFSET", per_row) +
+                          float_constant("Q_EPS", heads.q_eps) + float_constant("K_EPS", heads.k_eps) +
                           // MLX passes log2(base) computed in float32 to its rope kernels; so does this.
-                          float_constant("LOG2_BASE", std::log2(base)) + float_constant("ROPE_SCALE", scale);
+                          float_constant("LOG2_BASE", std::log2(heads.base)) + float_constant("ROPE_SCALE", heads.scale);
   const mx::Shape kv_shape{batch, n_k, seq, head_dim};
   auto outs = run_kernel("mlxn_qkv_heads", kernel_variant(dtype, constants, {kBlockSum, kQkvHeads}),
                          {q_src.inner, k_src.inner, v_src.inner, q_weight.inner, k_weight.inner, offset.inner},

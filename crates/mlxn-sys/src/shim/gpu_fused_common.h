@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gpu_kernel_compile.h"
+#include "mlxn-sys/src/lib.rs.h"
 #include "shim.h"
 
 namespace mlxn::fused {

@@ -506,9 +506,9 @@ ListPtr gpu_norm_product(const MlxArray& residual, const MlxArray* delta, const 
 }
 
 ListPtr gpu_norm_qkv_heads(const MlxArray& residual, const MlxArray* delta, const MlxArray& norm_weight, float eps,
-                           const MlxArray& weight, const MlxArray& q_weight, const MlxArray& k_weight,
-                           const MlxArray& offset, int32_t n_q, int32_t n_k, int32_t head_dim, float q_eps,
-                           float k_eps, bool traditional, float base, float scale) {
+                           const MlxArray& weight, const QkHeadsSettings& heads) {
+  const int32_t n_q = heads.n_q, n_k = heads.n_k, head_dim = heads.head_dim;
+  const mx::array& offset = heads.offset.inner;
   const auto& w = weight.inner;
   const auto dtype = residual.inner.dtype();
   if (head_dim <= 0 || head_dim % 2 != 0 || head_dim > 256 || n_q <= 0 || n_k <= 0) return nullptr;
@@ -518,11 +518,11 @@ ListPtr gpu_norm_qkv_heads(const MlxArray& residual, const MlxArray* delta, cons
   const auto is_head_weight = [&](const mx::array& a) {
     return a.dtype() == dtype && a.ndim() == 1 && a.shape(0) == head_dim;
   };
-  const bool per_row = offset.inner.ndim() == 1;
+  const bool per_row = offset.ndim() == 1;
   if (!f.valid || w.dtype() != dtype || w.ndim() != 2 || w.shape(1) != f.k ||
       w.shape(0) != static_cast<int64_t>(n_q + 2 * n_k) * head_dim || w.size() > INT32_MAX ||
-      !is_head_weight(q_weight.inner) || !is_head_weight(k_weight.inner) || offset.inner.dtype() != mx::int32 ||
-      offset.inner.ndim() > 1 || (per_row && offset.inner.shape(0) != f.rows)) {
+      !is_head_weight(heads.q_weight.inner) || !is_head_weight(heads.k_weight.inner) || offset.dtype() != mx::int32 ||
+      offset.ndim() > 1 || (per_row && offset.shape(0) != f.rows)) {
     return nullptr;  // the caller runs the separate ops
   }
   // One or two rows: the norm and product as norm_product's kernel runs them (one column per
@@ -532,25 +532,24 @@ ListPtr gpu_norm_qkv_heads(const MlxArray& residual, const MlxArray* delta, cons
   // still (22 µs, kernel-bench.py).
   if (f.rows <= kHeldRowsMax) {
     if (ListPtr normed = gpu_norm_product(residual, delta, norm_weight, eps, weight, false)) {
-      const mx::array& qkv = normed->items[1];
-      if (ListPtr heads = gpu_qkv_heads(MlxArray{qkv}, MlxArray{qkv}, MlxArray{qkv}, q_weight, k_weight, offset, f.rows, 1,
-                                        n_q, n_k, head_dim, 0, static_cast<int64_t>(n_q) * head_dim,
-                                        static_cast<int64_t>(n_q + n_k) * head_dim, q_eps, k_eps, traditional, base, scale)) {
-        heads->items.insert(heads->items.begin(), normed->items[0]);
-        return heads;
+      const MlxArray qkv{normed->items[1]};
+      const QkvSources sources{qkv, 0, qkv, static_cast<int64_t>(n_q) * head_dim, qkv, static_cast<int64_t>(n_q + n_k) * head_dim};
+      if (ListPtr qkv_heads = gpu_qkv_heads(sources, f.rows, 1, heads)) {
+        qkv_heads->items.insert(qkv_heads->items.begin(), normed->items[0]);
+        return qkv_heads;
       }
     }
   }
   std::string constants = f.constants + int_constant("COLS", 1) + int_constant("PAIRED", 0) + int_constant("HELD_ROWS", 0) +
                           int_constant("HEAD_DIM", head_dim) + int_constant("N_Q", n_q) +
-                          int_constant("N_K", n_k) + int_constant("TRADITIONAL", traditional) +
-                          int_constant("PER_ROW_OFFSET", per_row) + float_constant("Q_EPS", q_eps) +
-                          float_constant("K_EPS", k_eps) + float_constant("LOG2_BASE", std::log2(base)) +
-                          float_constant("ROPE_SCALE", scale);
+                          int_constant("N_K", n_k) + int_constant("TRADITIONAL", heads.traditional) +
+                          int_constant("PER_ROW_OFFSET", per_row) + float_constant("Q_EPS", heads.q_eps) +
+                          float_constant("K_EPS", heads.k_eps) + float_constant("LOG2_BASE", std::log2(heads.base)) +
+                          float_constant("ROPE_SCALE", heads.scale);
   const mx::Shape kv_shape{f.rows, n_k, 1, head_dim};
   auto outs = run_kernel("mlxn_norm_qkv_heads",
                          kernel_variant(dtype, constants, {kSwigluValue, kNormRows, kDotRows, kNormQkvHeads}),
-                         {residual.inner, *f.delta, norm_weight.inner, w, q_weight.inner, k_weight.inner, offset.inner},
+                         {residual.inner, *f.delta, norm_weight.inner, w, heads.q_weight.inner, heads.k_weight.inner, offset},
                          {residual.inner.shape(), {f.rows, n_q, 1, head_dim}, kv_shape, kv_shape},
                          {dtype, dtype, dtype, dtype}, {}, n_q + 2 * n_k, 32 * kFoldedHeadWarps);
   if (outs.empty()) return nullptr;

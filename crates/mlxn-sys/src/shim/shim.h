@@ -36,6 +36,10 @@ enum class ScatterMode : std::uint8_t;
 enum class LinalgOp : std::uint8_t;
 enum class FftOp : std::uint8_t;
 struct TraceCallback;
+struct QuantizedMatrix;
+struct RopeSettings;
+struct QkvSources;
+struct QkHeadsSettings;
 
 using ArrayPtr = std::unique_ptr<MlxArray>;
 using ListPtr = std::unique_ptr<ArrayList>;
@@ -213,31 +217,26 @@ ArrayPtr random_permutation_n(int32_t n, const MlxArray& key);
 
 ArrayPtr fast_rms_norm(const MlxArray& x, const MlxArray* weight, float eps);
 ArrayPtr fast_layer_norm(const MlxArray& x, const MlxArray* weight, const MlxArray* bias, float eps);
-ArrayPtr fast_rope(const MlxArray& x, int32_t dims, bool traditional, float base, bool has_base, float scale, const MlxArray& offset, const MlxArray* freqs);
+ArrayPtr fast_rope(const MlxArray& x, const RopeSettings& settings, const MlxArray& offset, const MlxArray* freqs);
 // Fused decoder-layer kernels for CUDA GPUs (gpu_fused.cc, gpu_fused_rows.cc).
 bool gpu_fused_kernels_usable();
 bool is_tracer(const MlxArray& a);
-ListPtr gpu_qkv_heads(const MlxArray& q_src, const MlxArray& k_src, const MlxArray& v_src, const MlxArray& q_weight,
-                      const MlxArray& k_weight, const MlxArray& offset, int32_t batch, int32_t seq, int32_t n_q,
-                      int32_t n_k, int32_t head_dim, int64_t q_col, int64_t k_col, int64_t v_col, float q_eps,
-                      float k_eps, bool traditional, float base, float scale);
+ListPtr gpu_qkv_heads(const QkvSources& sources, int32_t batch, int32_t seq, const QkHeadsSettings& heads);
 ListPtr gpu_add_rms_norm(const MlxArray& residual, const MlxArray& delta, const MlxArray& weight, float eps);
 ArrayPtr gpu_swiglu_halves(const MlxArray& gate_up);
 ArrayPtr gpu_rows_product(const MlxArray& x, const MlxArray& weight, bool swiglu);
 ListPtr gpu_norm_product(const MlxArray& residual, const MlxArray* delta, const MlxArray& norm_weight, float eps,
                          const MlxArray& weight, bool swiglu);
 ListPtr gpu_norm_qkv_heads(const MlxArray& residual, const MlxArray* delta, const MlxArray& norm_weight, float eps,
-                           const MlxArray& weight, const MlxArray& q_weight, const MlxArray& k_weight,
-                           const MlxArray& offset, int32_t n_q, int32_t n_k, int32_t head_dim, float q_eps,
-                           float k_eps, bool traditional, float base, float scale);
+                           const MlxArray& weight, const QkHeadsSettings& heads);
 ArrayPtr gpu_decode_attention(const MlxArray& queries, const MlxArray& keys, const MlxArray& values,
                               const MlxArray* mask, int32_t length, float scale);
 ArrayPtr fast_sdpa(const MlxArray& q, const MlxArray& k, const MlxArray& v, float scale, rust::Str mask_mode, const MlxArray* mask, const MlxArray* sinks);
 ListPtr quantize(const MlxArray& w, int32_t group_size, int32_t bits, rust::Str mode);
-ArrayPtr dequantize(const MlxArray& w, const MlxArray& scales, const MlxArray* biases, int32_t group_size, int32_t bits, rust::Str mode, uint8_t dtype, bool has_dtype);
-ArrayPtr quantized_matmul(const MlxArray& x, const MlxArray& w, const MlxArray& scales, const MlxArray* biases, bool transpose, int32_t group_size, int32_t bits, rust::Str mode);
+ArrayPtr dequantize(const QuantizedMatrix& matrix, uint8_t dtype, bool has_dtype);
+ArrayPtr quantized_matmul(const MlxArray& x, const QuantizedMatrix& matrix, bool transpose);
 ArrayPtr gather_mm(const MlxArray& a, const MlxArray& b, const MlxArray* lhs, const MlxArray* rhs, bool sorted);
-ArrayPtr gather_qmm(const MlxArray& x, const MlxArray& w, const MlxArray& scales, const MlxArray* biases, const MlxArray* lhs, const MlxArray* rhs, bool transpose, int32_t group_size, int32_t bits, rust::Str mode, bool sorted);
+ArrayPtr gather_qmm(const MlxArray& x, const QuantizedMatrix& matrix, const MlxArray* lhs, const MlxArray* rhs, bool transpose, bool sorted);
 
 // ---- transforms --------------------------------------------------------------------------
 ListPtr value_and_grad(TraceCallback& cb, const ArrayList& inputs, I32s argnums, ArrayList& grads);
