@@ -23,7 +23,7 @@ import {
   resolveGenerateOptions,
 } from './options.js';
 import { claimCache, maybeQuantize, type PreparedCache, prepareCache, releaseCache } from './prompt-cache.js';
-import { speculativeGenerateStep } from './speculative.js';
+import { speculativeSteps } from './speculative.js';
 import { StopStrings, stopTokenSet } from './stop.js';
 
 /** Why generation ended: a stop token or string, `maxTokens`, or the abort signal. */
@@ -168,7 +168,7 @@ export interface StepOutput {
   token: number;
   /** With `plan.logprobs`: log-probability of the token at the sampling temperature. */
   logprob?: number;
-  /** From `speculativeGenerateStep`: whether the draft proposed the token. */
+  /** With `plan.draftModel`: whether the draft proposed the token. */
   fromDraft?: boolean;
 }
 
@@ -241,7 +241,9 @@ export interface StepRecord {
  * `plan.maxTokens`, until the caller stops iterating or `plan.signal` aborts. `context` is the
  * token history before `prompt` (for the logits processors). The log-probability reported is
  * `logSoftmax(logits / temperature)` of the sampled token after the logits processors and before
- * top-p/top-k/min-p/XTC (the distribution a trainer scores a completion with).
+ * top-p/top-k/min-p/XTC (the distribution a trainer scores a completion with). With
+ * `plan.draftModel` the draft proposes tokens (speculative decoding, see speculative.ts) and each
+ * token says whether it was one of them (`fromDraft`).
  */
 export async function* generateStep(
   model: GenerationModel,
@@ -252,6 +254,10 @@ export async function* generateStep(
   record: StepRecord = { fed: [], promptProcessed: 0 },
 ): AsyncGenerator<StepOutput, void, undefined> {
   if (prompt.length === 0) throw new Error('generateStep: the prompt is empty');
+  if (plan.draftModel !== undefined) {
+    yield* speculativeSteps({ model, draft: plan.draftModel, prompt, cache, plan, context, record });
+    return;
+  }
   const { processors, signal } = plan;
   const vocabSize = model.config.vocabSize;
   const what = 'Qwen3.generate';
@@ -390,11 +396,7 @@ async function* streamTokens(
   if (!owned) claimCache(cache, 'Qwen3.stream');
   try {
     const context = promptTokens.slice(0, reused);
-    const steps =
-      plan.draftModel === undefined
-        ? generateStep(model, suffix, cache, plan, context, record)
-        : speculativeGenerateStep(model, suffix, cache, plan, context, record);
-    for await (const out of steps) {
+    for await (const out of generateStep(model, suffix, cache, plan, context, record)) {
       n++;
       if (n === 1) {
         tFirst = performance.now();

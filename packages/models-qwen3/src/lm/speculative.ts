@@ -6,7 +6,7 @@
  * and its own token follows. Rejected proposals are trimmed from both caches.
  *
  * Every position is sampled from the model's logits with the request's processors and sampler,
- * so the tokens follow the model alone (greedy: the tokens of `generateStep`, up to rounding
+ * so the tokens follow the model alone (greedy: the tokens of a run without a draft, up to rounding
  * where the top two logits nearly tie); the draft only decides how many tokens a forward pass of
  * the model yields. A round's graph (draft steps and verification) is built at once, the draft's
  * tokens are queued for evaluation as they are built, and the round is read back in one call.
@@ -16,22 +16,35 @@ import { type Cache, KVCache, trimPromptCache } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { readNumbers, scheduleEval, settleEvalThread, useEvalThread } from '@mlxn/core/internal';
 import { checkTokenId } from '@mlxn/sampling';
-import { prefillAllButLast, prefillPrompt, promptDone, type StepOutput, type StepRecord, sampleLogits } from './generate.js';
-import type { GenerationModel } from './model-interface.js';
+import { generateStep, prefillAllButLast, prefillPrompt, promptDone, type StepOutput, type StepRecord, sampleLogits } from './generate.js';
+import type { DraftModel, GenerationModel } from './model-interface.js';
 import type { GenerationPlan } from './options.js';
 
-/** `generateStep` with `plan.draftModel` proposing tokens (same contract, `fromDraft` on each token). */
-export async function* speculativeGenerateStep(
-  model: GenerationModel,
-  prompt: readonly number[],
-  cache: Cache[],
-  plan: GenerationPlan,
-  context: readonly number[] = [],
-  record: StepRecord = { fed: [], promptProcessed: 0 },
-): AsyncGenerator<StepOutput, void, undefined> {
-  if (prompt.length === 0) throw new Error('generateStep: the prompt is empty');
-  const draft = plan.draftModel;
-  if (draft === undefined) throw new Error('speculativeGenerateStep: the plan has no draftModel');
+/**
+ * `generateStep` with `plan.draftModel` proposing tokens (same contract, `fromDraft` on each token).
+ *
+ * @deprecated `generateStep` decodes speculatively itself when `plan.draftModel` is set; this only
+ * adds the refusal of a plan without one.
+ */
+export async function* speculativeGenerateStep(...args: Parameters<typeof generateStep>): AsyncGenerator<StepOutput, void, undefined> {
+  if (args[3].draftModel === undefined) throw new Error('speculativeGenerateStep: the plan has no draftModel');
+  yield* generateStep(...args);
+}
+
+/** What `generateStep` hands over to the speculative loop: its arguments and the plan's draft model. */
+interface SpeculativeRun {
+  model: GenerationModel;
+  draft: DraftModel;
+  prompt: readonly number[];
+  cache: Cache[];
+  plan: GenerationPlan;
+  context: readonly number[];
+  record: StepRecord;
+}
+
+/** The token loop of `generateStep` when `plan.draftModel` is set (the prompt is checked there). */
+export async function* speculativeSteps(run: SpeculativeRun): AsyncGenerator<StepOutput, void, undefined> {
+  const { model, draft, prompt, cache, plan, context, record } = run;
   const what = 'Qwen3.generate';
   const vocabSize = model.config.vocabSize;
   const keys = plan.seed !== undefined ? new mx.random.KeySequence(plan.seed) : undefined;
@@ -43,7 +56,7 @@ export async function* speculativeGenerateStep(
   const end = seq.length + plan.maxTokens;
   for (const c of draftCache) if (c instanceof KVCache && end <= 2 ** 30) c.reserve(end);
   // Tokens of the last round that the main cache holds but the caller was not given yet: trimmed
-  // if the caller stops there, so the cache ends as `generateStep`'s does.
+  // if the caller stops there, so the cache ends as a run without a draft leaves it.
   let undelivered = 0;
   try {
     // The draft has no cache to reuse: it reads the whole sequence.
