@@ -9,7 +9,12 @@
 // Letters, digits, '_', '-', '.'; not starting with '.'; at most 255 bytes (one path component).
 const PLAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
 
-const TOKENIZER_FILES = new Set([
+/**
+ * A model folder's files besides its config and weights: the tokenizer files, the chat
+ * templates and the generation settings. A hub download fetches them, and `Qwen3.save` copies
+ * those the source folder has into the folder it writes.
+ */
+export const MODEL_SIDE_FILES: readonly string[] = Object.freeze([
   'tokenizer.json',
   'tokenizer_config.json',
   'special_tokens_map.json',
@@ -17,20 +22,17 @@ const TOKENIZER_FILES = new Set([
   'vocab.json',
   'merges.txt',
   'tokenizer.model',
+  'chat_template.jinja',
+  'chat_template.json',
+  'generation_config.json',
 ]);
+
+const SIDE_FILE_NAMES = new Set(MODEL_SIDE_FILES);
 
 /** Whether `name` (a path in the repository) is a file a model folder needs. */
 export function isModelFile(name: string): boolean {
   if (!PLAIN_NAME.test(name)) return false;
-  return (
-    name === 'config.json' ||
-    name === 'generation_config.json' ||
-    name === 'chat_template.jinja' ||
-    name === 'chat_template.json' ||
-    TOKENIZER_FILES.has(name) ||
-    name.endsWith('.safetensors') ||
-    name.endsWith('.safetensors.index.json')
-  );
+  return name === 'config.json' || SIDE_FILE_NAMES.has(name) || name.endsWith('.safetensors') || name.endsWith('.safetensors.index.json');
 }
 
 /**

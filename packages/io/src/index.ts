@@ -19,6 +19,6 @@ export { listHubCache } from './hub-cache-list.js';
 export type { HubDownloadOptions, HubDownloadProgress } from './hub-download.js';
 export { downloadHubSnapshot, ensureHubSnapshot, isHubOffline, snapshotHasModel } from './hub-download.js';
 export { DEFAULT_HUB_ENDPOINT, HubHttpError, HubNetworkError } from './hub-http.js';
-export { isModelFile, selectModelFiles } from './hub-model-files.js';
+export { isModelFile, MODEL_SIDE_FILES, selectModelFiles } from './hub-model-files.js';
 export type { ChatMessage, ChatTemplateOptions, DecodeOptions, EncodeOptions, SpecialToken, TemplateLimits } from './tokenizer.js';
 export { renderChatTemplate, Tokenizer } from './tokenizer.js';

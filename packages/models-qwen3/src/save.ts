@@ -1,6 +1,7 @@
 /**
  * `model.save(folder)`: config.json (Hugging Face keys), safetensors weights (sharded with an
- * index past `maxShardSize`) and the tokenizer files of the source folder, written into a
+ * index past `maxShardSize`) and the side files of the source folder (@mlxn/io's
+ * `MODEL_SIDE_FILES`: tokenizer files, chat templates, generation config), written into a
  * hidden sibling folder and swapped into place (crash-safe: see `saveQwen3`), so a failed save
  * leaves the target as it was.
  * Experts of a float MoE are written per expert (`mlp.experts.E.*`), the layout transformers
@@ -10,7 +11,7 @@ import { copyFileSync, existsSync, readdirSync, statSync, writeFileSync } from '
 import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
-import { saveSync } from '@mlxn/io';
+import { MODEL_SIDE_FILES, saveSync } from '@mlxn/io';
 import { beginFolderReplace, type FolderReplace } from '@mlxn/io/internal';
 import { quantizationToJson } from './config.js';
 import { toPortableKeys } from './config-generations.js';
@@ -20,19 +21,6 @@ export interface SaveOptions {
   /** Largest weight shard, in bytes or as `'5GB'` / `'500MB'` (default `'5GB'`). */
   maxShardSize?: number | string;
 }
-
-/** Files copied from the folder the model was loaded from, when present. */
-const SIDE_FILES = [
-  'tokenizer.json',
-  'tokenizer_config.json',
-  'special_tokens_map.json',
-  'added_tokens.json',
-  'vocab.json',
-  'merges.txt',
-  'chat_template.jinja',
-  'chat_template.json',
-  'generation_config.json',
-];
 
 /**
  * The config.json to write: the one read, with what the model now is, in the keys every reader
@@ -104,7 +92,7 @@ export function saveQwen3(model: Qwen3, folder: string, options: SaveOptions = {
     const src = model.sourceFolder;
     // Saving over the source folder copies its side files from the current copy.
     if (src && src !== temp) {
-      for (const f of SIDE_FILES) if (existsSync(join(src, f))) copyRegularFile(join(src, f), join(temp, f));
+      for (const f of MODEL_SIDE_FILES) if (existsSync(join(src, f))) copyRegularFile(join(src, f), join(temp, f));
     }
     replace.commit();
     return readdirSync(target)

@@ -1,5 +1,5 @@
 // model.save → Qwen3.load round trips; the written folder's layout; atomic replacement.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as mx from '@mlxn/core';
@@ -76,6 +76,17 @@ describe('Qwen3.save', () => {
     const back = await Qwen3.load(out);
     expect(back.tokenizer?.encode('Hello')).toEqual([9707]);
     expect(back.chatTemplate).toBe(m.chatTemplate);
+  });
+
+  it('copies every side file the source folder has, a SentencePiece tokenizer.model and the generation config among them', async () => {
+    const src = join(work, 'side-files-source');
+    cpSync(tinyQwen3WithTokenizer(), src, { recursive: true });
+    writeFileSync(join(src, 'tokenizer.model'), Buffer.from([0x0a, 0x05, 0x3c, 0x75, 0x6e, 0x6b, 0x3e]));
+    writeFileSync(join(src, 'generation_config.json'), '{"temperature":0.6}');
+    const out = join(work, 'side-files');
+    await (await Qwen3.load(src)).save(out);
+    for (const f of ['tokenizer.model', 'generation_config.json'])
+      expect(readFileSync(join(out, f)).equals(readFileSync(join(src, f))), f).toBe(true);
   });
 
   it('a bfloat16 model saves bfloat16 weights and loads back as bfloat16', async () => {
