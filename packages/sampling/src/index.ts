@@ -23,6 +23,8 @@ export {
 export type { SampleOptions, Sampler } from './mlx/sampler.js';
 export { makeSampler } from './mlx/sampler.js';
 export { checkProcessedLogits, checkSampledTokens } from './mlx/validate.js';
-export type { LogitsProcessorOptions, SamplerOptions } from './options.js';
-export { LOGITS_PROCESSOR_OPTION_KEYS, SAMPLER_OPTION_KEYS } from './options.js';
+export type { SamplerOptions } from './options.js';
+export { SAMPLER_OPTION_KEYS } from './options.js';
+export type { LogitsProcessorOptions } from './processor-options.js';
+export { LOGITS_PROCESSOR_OPTION_KEYS } from './processor-options.js';
 export { checkTokenId } from './token-ids.js';

@@ -1,6 +1,7 @@
 /**
- * Options and argument checks shared by both entry points. Plain JS: imported by
- * `@mlxn/sampling/js`, so it must never import `@mlxn/core`.
+ * Sampler options and the argument checks shared by both entry points (those of the logits
+ * processors are in processor-options.ts). Plain JS: imported by `@mlxn/sampling/js`, so it must
+ * never import `@mlxn/core`.
  */
 import { closest, distance } from 'fastest-levenshtein';
 
@@ -24,24 +25,6 @@ export interface SamplerOptions {
   xtcSpecialTokens?: readonly number[];
 }
 
-/** Options of `makeLogitsProcessors` (mlx-lm's `make_logits_processors`, in camelCase). */
-export interface LogitsProcessorOptions {
-  /** Added to the logits of the given token ids: `{ [tokenId]: bias }` or a Map. */
-  logitBias?: Readonly<Record<number, number>> | ReadonlyMap<number, number>;
-  /** Multiplicative, sign-aware penalty (> 0; 1 is neutral) on tokens seen in the context. */
-  repetitionPenalty?: number;
-  /** Tokens of history the repetition penalty looks at. Default 20. */
-  repetitionContextSize?: number;
-  /** Subtracted once from every token seen in the context. */
-  presencePenalty?: number;
-  /** Default 20. */
-  presenceContextSize?: number;
-  /** Subtracted once per occurrence of a token in the context. */
-  frequencyPenalty?: number;
-  /** Default 20. */
-  frequencyContextSize?: number;
-}
-
 /** The validated, defaulted sampler configuration. */
 export interface SamplerPlan {
   temperature: number;
@@ -54,7 +37,7 @@ export interface SamplerPlan {
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && !Number.isNaN(v);
 
-function checkFinite(v: unknown, what: string): number {
+export function checkFinite(v: unknown, what: string): number {
   if (!isNum(v) || !Number.isFinite(v)) throw new TypeError(`${what} must be a finite number, got ${String(v)}`);
   return v;
 }
@@ -119,17 +102,6 @@ export const SAMPLER_OPTION_KEYS = [
   'xtcThreshold',
   'xtcSpecialTokens',
 ] as const satisfies readonly (keyof SamplerOptions)[];
-/** The option names `makeLogitsProcessors` takes. */
-export const LOGITS_PROCESSOR_OPTION_KEYS = [
-  'logitBias',
-  'repetitionPenalty',
-  'repetitionContextSize',
-  'presencePenalty',
-  'presenceContextSize',
-  'frequencyPenalty',
-  'frequencyContextSize',
-] as const satisfies readonly (keyof LogitsProcessorOptions)[];
-
 /** The option a mistyped key most likely meant: same letters ignoring case and `_`/`-`, else the first within two edits. */
 function nearestKey(key: string, allowed: readonly string[]): string | undefined {
   const plain = (k: string) => k.toLowerCase().replace(/[_-]/g, '');
@@ -176,60 +148,4 @@ export function planSampler(options: SamplerOptions = {}, extraKeys: readonly st
     xtc: xp > 0 ? { probability: xp, threshold: xt, specialTokens: xs } : null,
     topK: topK > 0 ? topK : null,
   };
-}
-
-export type PenaltyKind = 'repetition' | 'presence' | 'frequency';
-
-/** How one implementation (the MLX one or the plain-JS one) makes each kind of processor. */
-export interface ProcessorMakers<P> {
-  logitBias(bias: Map<number, number>): P;
-  penalty(kind: PenaltyKind, penalty: number, contextSize: number): P;
-}
-
-export function checkPenalty(kind: PenaltyKind, penalty: unknown): number {
-  const p = checkFinite(penalty, `${kind}Penalty`);
-  if (kind === 'repetition' && p <= 0) {
-    throw new RangeError(`repetitionPenalty must be > 0 (1 is neutral, 0 turns it off in makeLogitsProcessors), got ${p}`);
-  }
-  return p;
-}
-
-export function normalizeBias(bias: LogitsProcessorOptions['logitBias']): { ids: number[]; values: number[] } {
-  const entries: [unknown, unknown][] = bias instanceof Map ? [...bias.entries()] : Object.entries(bias ?? {});
-  const ids: number[] = [];
-  const values: number[] = [];
-  for (const [k, v] of entries) {
-    const id = typeof k === 'string' ? Number(k) : k;
-    if (!Number.isInteger(id) || (id as number) < 0)
-      throw new TypeError(`logitBias: key ${String(k)} is not a non-negative integer token id`);
-    ids.push(id as number);
-    values.push(checkFinite(v, `logitBias[${String(k)}]`));
-  }
-  return { ids, values };
-}
-
-/**
- * mlx-lm's `make_logits_processors` with one implementation's makers: validates the options once
- * and makes the processors in mlx-lm's order (bias, repetition, presence, frequency).
- */
-export function makeProcessors<P>(options: LogitsProcessorOptions, make: ProcessorMakers<P>): P[] {
-  if (options === null || typeof options !== 'object') throw new TypeError('makeLogitsProcessors: options must be an object');
-  checkDefinedOptionKeys(options, LOGITS_PROCESSOR_OPTION_KEYS, 'makeLogitsProcessors');
-  const bias = options.logitBias === undefined ? null : normalizeBias(options.logitBias);
-  const penalties: { kind: PenaltyKind; penalty: number; contextSize: number }[] = [];
-  const specs: [PenaltyKind, number | undefined, number | undefined][] = [
-    ['repetition', options.repetitionPenalty, options.repetitionContextSize],
-    ['presence', options.presencePenalty, options.presenceContextSize],
-    ['frequency', options.frequencyPenalty, options.frequencyContextSize],
-  ];
-  for (const [kind, penalty, ctx] of specs) {
-    const contextSize = checkPositiveInt(ctx ?? 20, `${kind}ContextSize`);
-    // As in mlx-lm, an absent or zero penalty adds no processor.
-    if (penalty === undefined || penalty === null || penalty === 0) continue;
-    penalties.push({ kind, penalty: checkPenalty(kind, penalty), contextSize });
-  }
-  const out: P[] = [];
-  if (bias && bias.ids.length > 0) out.push(make.logitBias(new Map(bias.ids.map((id, i) => [id, bias.values[i]]))));
-  for (const { kind, penalty, contextSize } of penalties) out.push(make.penalty(kind, penalty, contextSize));
-  return out;
 }

@@ -10,8 +10,10 @@
  * const token = sample(bias([], new Float32Array([-1, -2, -0.5, -3])));
  */
 
-export type { LogitsProcessorOptions, SamplerOptions } from '../options.js';
-export { LOGITS_PROCESSOR_OPTION_KEYS, SAMPLER_OPTION_KEYS } from '../options.js';
+export type { SamplerOptions } from '../options.js';
+export { SAMPLER_OPTION_KEYS } from '../options.js';
+export type { LogitsProcessorOptions } from '../processor-options.js';
+export { LOGITS_PROCESSOR_OPTION_KEYS } from '../processor-options.js';
 export { checkTokenId } from '../token-ids.js';
 export type { RandomOptions } from './filters.js';
 export { applyMinP, applyTopK, applyTopP, applyXtc } from './filters.js';

@@ -1,13 +1,6 @@
 /** mlx-lm's logits processors over Float32Array rows and number[] token histories. */
-import {
-  checkPenalty,
-  checkPositiveInt,
-  checkTokenIds,
-  type LogitsProcessorOptions,
-  makeProcessors,
-  normalizeBias,
-  type PenaltyKind,
-} from '../options.js';
+import { checkTokenIds } from '../options.js';
+import { checkPenaltyArgs, type LogitsProcessorOptions, makeProcessors, normalizeBias, type PenaltyKind } from '../processor-options.js';
 import { type Logits, rowsOf, sameForm } from './rows.js';
 
 const f = Math.fround;
@@ -49,8 +42,7 @@ function penaltyRow(kind: PenaltyKind, row: Float32Array, window: readonly numbe
 }
 
 function makePenalty(kind: PenaltyKind, penalty: number, contextSize: number): JsLogitsProcessor {
-  const p = checkPenalty(kind, penalty);
-  const ctx = checkPositiveInt(contextSize, `${kind}ContextSize`);
+  const { penalty: p, contextSize: ctx } = checkPenaltyArgs(kind, penalty, contextSize);
   const name = `${kind}Penalty`;
   const proc = (tokens: TokenHistory, logits: Logits) => {
     const rows = rowsOf(logits, name);

@@ -4,15 +4,8 @@
  */
 import * as mx from '@mlxn/core';
 import { native, wrap } from '@mlxn/core/internal';
-import {
-  checkPenalty,
-  checkPositiveInt,
-  checkTokenIds,
-  type LogitsProcessorOptions,
-  makeProcessors,
-  normalizeBias,
-  type PenaltyKind,
-} from '../options.js';
+import { checkTokenIds } from '../options.js';
+import { checkPenaltyArgs, type LogitsProcessorOptions, makeProcessors, normalizeBias, type PenaltyKind } from '../processor-options.js';
 
 /**
  * A token history: an `mx.Array` of ids (`[T]` shared by every row, as in mlx-lm's generate,
@@ -96,8 +89,7 @@ function penaltyGraph(kind: PenaltyKind, logits: mx.Array, w: Window, penalty: n
 }
 
 function makePenalty(kind: PenaltyKind, penalty: number, contextSize: number): LogitsProcessor {
-  const p = checkPenalty(kind, penalty);
-  const ctx = checkPositiveInt(contextSize, `${kind}ContextSize`);
+  const { penalty: p, contextSize: ctx } = checkPenaltyArgs(kind, penalty, contextSize);
   const what = `${kind}Penalty`;
   return (tokens, logits) => {
     const x = logits instanceof mx.Array && logits.ndim === 1 ? logits : checkProcLogits(logits, what);
