@@ -31,14 +31,5 @@ export * from './losses/index.js';
 export type { FreezeOptions, ParamDict, ParamFilter, ParamTree, WeightSource } from './module.js';
 export { Module, trainableParameterFilter, validParameterFilter, valueAndGrad } from './module.js';
 export * from './optimizers/index.js';
-export type { CheckpointQuantization, QuantizationOptions, QuantizeFilter } from './quantized.js';
-export {
-  dequantize,
-  QuantizedEmbedding,
-  QuantizedLinear,
-  quantize,
-  quantizeFromCheckpoint,
-  replaceModules,
-  resolveQuantization,
-} from './quantized.js';
+export * from './quantized.js';
 export * from './schedules/index.js';

@@ -1,5 +1,5 @@
 // Adam, AdamW and Adamax; semantics follow mlx.optimizers (no bias correction unless asked).
-import * as mx from '@mlxn/core';
+import type * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
 import { adamaxRule, adamRule, compiledRule, type UpdateRule } from './fused-rules.js';
 import { type LearningRate, Optimizer, type ParamState } from './optimizer.js';
@@ -37,7 +37,7 @@ export class Adam extends Optimizer {
   readonly biasCorrection: boolean;
 
   constructor(options: AdamOptions) {
-    super();
+    super({ zeroState: ['m', 'v'] });
     checkOptionKeys(options, (new.target as unknown as typeof Adam).optionKeys, new.target.name);
     const { learningRate, betas = [0.9, 0.999], eps = 1e-8, biasCorrection = false } = options;
     checkBetas(this.constructor.name, betas);
@@ -50,11 +50,6 @@ export class Adam extends Optimizer {
 
   protected hyperparameters(): Record<string, unknown> {
     return { betas: this.betas, eps: this.eps, biasCorrection: this.biasCorrection };
-  }
-
-  protected initSingle(parameter: mx.Array, state: ParamState): void {
-    state.m = mx.zerosLike(parameter);
-    state.v = mx.zerosLike(parameter);
   }
 
   /** The compiled update rule of this optimizer's hyperparameters (`fused-rules.ts`). */

@@ -5,7 +5,7 @@ export { Adam, Adamax, AdamW } from './adam.js';
 export type { StateCheckOptions } from './check-state.js';
 export { clipGradNorm } from './clip.js';
 export { Lion } from './lion.js';
-export type { LearningRate, ParamState, PreparedState, Trainable } from './optimizer.js';
+export type { LearningRate, OptimizerBaseOptions, ParamState, PreparedState, Trainable } from './optimizer.js';
 export { Optimizer, unflattenPaths } from './optimizer.js';
 export { AdaDelta, Adagrad, RMSprop } from './rmsprop.js';
 export type { SGDOptions } from './sgd.js';

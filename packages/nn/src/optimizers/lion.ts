@@ -12,7 +12,7 @@ export class Lion extends Optimizer {
   readonly weightDecay: number;
 
   constructor(options: { learningRate: LearningRate; betas?: [number, number]; weightDecay?: number }) {
-    super();
+    super({ zeroState: ['m'] });
     checkOptionKeys(options, ['learningRate', 'betas', 'weightDecay'], 'Lion');
     const { learningRate, betas = [0.9, 0.99], weightDecay = 0 } = options;
     betas.forEach((b, i) => {
@@ -27,12 +27,8 @@ export class Lion extends Optimizer {
     return { betas: this.betas, weightDecay: this.weightDecay };
   }
 
-  protected initSingle(parameter: mx.Array, state: ParamState): void {
-    state.m = mx.zerosLike(parameter);
-  }
-
   protected applySingle(gradient: mx.Array, parameter: mx.Array, state: ParamState): mx.Array {
-    const lr = mx.astype(this.learningRate, gradient.dtype);
+    const lr = this.learningRateFor(gradient);
     const [b1, b2] = this.betas;
     const m = state.m;
     const c = mx.add(mx.multiply(b1, m), mx.multiply(1 - b1, gradient));

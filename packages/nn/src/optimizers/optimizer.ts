@@ -35,8 +35,18 @@ const isTrainable = (v: unknown): v is Trainable =>
 
 const FORMAT = 'mlxn-optimizer-state';
 
+/** What the base keeps for a subclass (see the `Optimizer` constructor). */
+export interface OptimizerBaseOptions {
+  /**
+   * The per-parameter state arrays, in order, that start as zeros with the parameter's shape and
+   * dtype: what the default `initSingle` creates (e.g. `['m', 'v']` for Adam).
+   */
+  zeroState?: readonly string[];
+}
+
 /**
- * Base class of every optimizer. Subclasses implement `initSingle` and `applySingle`.
+ * Base class of every optimizer. Subclasses implement `applySingle`, and `initSingle` unless
+ * their state is zero-filled slots named to the constructor (`zeroState`).
  *
  * The optimizer owns the arrays of its `state`: they survive the caller's `tidy` scopes, and an
  * update disposes the state arrays it replaces (evaluate `opt.state` before the next update if
@@ -48,13 +58,18 @@ const FORMAT = 'mlxn-optimizer-state';
 export abstract class Optimizer {
   #state: Record<string, unknown>;
   #schedulers = new Map<string, Schedule>();
+  readonly #zeroState: readonly string[];
 
-  constructor() {
+  constructor(options: OptimizerBaseOptions = {}) {
     this.#state = { step: untrack(mx.array(0, { dtype: 'uint64' })) };
+    this.#zeroState = [...(options.zeroState ?? [])];
   }
 
-  /** Creates the state of one parameter. */
-  protected abstract initSingle(parameter: mx.Array, state: ParamState): void;
+  /** Creates the state of one parameter: by default, zeros like it in each `zeroState` slot. */
+  protected initSingle(parameter: mx.Array, state: ParamState): void {
+    for (const slot of this.#zeroState) state[slot] = mx.zerosLike(parameter);
+  }
+
   /** Returns the updated parameter and writes the new per-parameter state into `state`. */
   protected abstract applySingle(gradient: mx.Array, parameter: mx.Array, state: ParamState): mx.Array;
 
@@ -104,6 +119,11 @@ export abstract class Optimizer {
   /** The number of updates so far (a uint64 scalar). */
   get step(): mx.Array {
     return this.#state.step as mx.Array;
+  }
+
+  /** The learning rate in `gradient`'s dtype, as an update of that gradient uses it. */
+  protected learningRateFor(gradient: mx.Array): mx.Array {
+    return mx.astype(this.learningRate, gradient.dtype);
   }
 
   /** The current learning rate (a float32 scalar). */

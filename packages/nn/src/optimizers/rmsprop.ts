@@ -16,7 +16,7 @@ export class RMSprop extends Optimizer {
   readonly eps: number;
 
   constructor(options: { learningRate: LearningRate; alpha?: number; eps?: number }) {
-    super();
+    super({ zeroState: ['v'] });
     checkOptionKeys(options, ['learningRate', 'alpha', 'eps'], 'RMSprop');
     const { learningRate, alpha = 0.99, eps = 1e-8 } = options;
     if (!(alpha >= 0)) throw new RangeError(`RMSprop: alpha must be >= 0, got ${alpha}`);
@@ -30,12 +30,8 @@ export class RMSprop extends Optimizer {
     return { alpha: this.alpha, eps: this.eps };
   }
 
-  protected initSingle(parameter: mx.Array, state: ParamState): void {
-    state.v = mx.zerosLike(parameter);
-  }
-
   protected applySingle(gradient: mx.Array, parameter: mx.Array, state: ParamState): mx.Array {
-    const lr = mx.astype(this.learningRate, gradient.dtype);
+    const lr = this.learningRateFor(gradient);
     const v = mx.add(mx.multiply(this.alpha, state.v), mx.multiply(1 - this.alpha, mx.square(gradient)));
     state.v = v;
     return mx.subtract(parameter, mx.divide(mx.multiply(lr, gradient), mx.add(mx.sqrt(v), this.eps)));
@@ -50,7 +46,7 @@ export class Adagrad extends Optimizer {
   readonly eps: number;
 
   constructor(options: { learningRate: LearningRate; eps?: number }) {
-    super();
+    super({ zeroState: ['v'] });
     checkOptionKeys(options, ['learningRate', 'eps'], 'Adagrad');
     const { learningRate, eps = 1e-8 } = options;
     positive('Adagrad', 'eps', eps);
@@ -62,12 +58,8 @@ export class Adagrad extends Optimizer {
     return { eps: this.eps };
   }
 
-  protected initSingle(parameter: mx.Array, state: ParamState): void {
-    state.v = mx.zerosLike(parameter);
-  }
-
   protected applySingle(gradient: mx.Array, parameter: mx.Array, state: ParamState): mx.Array {
-    const lr = mx.astype(this.learningRate, gradient.dtype);
+    const lr = this.learningRateFor(gradient);
     const v = mx.add(state.v, mx.square(gradient));
     state.v = v;
     return mx.subtract(parameter, mx.divide(mx.multiply(lr, gradient), mx.add(mx.sqrt(v), this.eps)));
@@ -83,7 +75,7 @@ export class AdaDelta extends Optimizer {
   readonly eps: number;
 
   constructor(options: { learningRate: LearningRate; rho?: number; eps?: number }) {
-    super();
+    super({ zeroState: ['v', 'u'] });
     checkOptionKeys(options, ['learningRate', 'rho', 'eps'], 'AdaDelta');
     const { learningRate, rho = 0.9, eps = 1e-6 } = options;
     if (!(rho >= 0)) throw new RangeError(`AdaDelta: rho must be >= 0, got ${rho}`);
@@ -97,13 +89,8 @@ export class AdaDelta extends Optimizer {
     return { rho: this.rho, eps: this.eps };
   }
 
-  protected initSingle(parameter: mx.Array, state: ParamState): void {
-    state.v = mx.zerosLike(parameter);
-    state.u = mx.zerosLike(parameter);
-  }
-
   protected applySingle(gradient: mx.Array, parameter: mx.Array, state: ParamState): mx.Array {
-    const lr = mx.astype(this.learningRate, gradient.dtype);
+    const lr = this.learningRateFor(gradient);
     const { rho, eps } = this;
     const v = mx.add(mx.multiply(rho, state.v), mx.multiply(1 - rho, mx.square(gradient)));
     const d = mx.multiply(mx.divide(mx.sqrt(mx.add(state.u, eps)), mx.sqrt(mx.add(v, eps))), gradient);

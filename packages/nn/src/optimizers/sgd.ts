@@ -26,7 +26,7 @@ export class SGD extends Optimizer {
   readonly nesterov: boolean;
 
   constructor(options: SGDOptions) {
-    super();
+    super({ zeroState: ['v'] });
     checkOptionKeys(options, ['learningRate', 'momentum', 'weightDecay', 'dampening', 'nesterov'], 'SGD');
     const { learningRate, momentum = 0, weightDecay = 0, dampening = 0, nesterov = false } = options;
     if (nesterov && (momentum <= 0 || dampening !== 0))
@@ -42,14 +42,10 @@ export class SGD extends Optimizer {
     return { momentum: this.momentum, weightDecay: this.weightDecay, dampening: this.dampening, nesterov: this.nesterov };
   }
 
-  protected initSingle(parameter: mx.Array, state: ParamState): void {
-    state.v = mx.zerosLike(parameter);
-  }
-
   protected applySingle(gradient: mx.Array, parameter: mx.Array, state: ParamState): mx.Array {
     let g = gradient;
     if (this.weightDecay !== 0) g = mx.add(g, mx.multiply(this.weightDecay, parameter));
-    const lr = mx.astype(this.learningRate, g.dtype);
+    const lr = this.learningRateFor(g);
     if (this.momentum <= 0) return mx.subtract(parameter, mx.multiply(lr, g));
     let v = mx.multiply(this.momentum, state.v);
     v = this.dampening > 0 ? mx.add(v, mx.multiply(1 - this.dampening, g)) : mx.add(v, g);
