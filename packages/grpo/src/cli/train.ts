@@ -17,7 +17,15 @@ import { basename, dirname, isAbsolute } from 'node:path';
 import * as mx from '@mlxn/core';
 import { ensureHubSnapshot, parseHubId } from '@mlxn/io';
 import { Qwen3 } from '@mlxn/models-qwen3';
-import { type CommandSpec, downloadProgressBar, flag, onInterrupt, type ParsedArgs, UsageError } from '@mlxn/models-qwen3/cli-args';
+import {
+  type CommandSpec,
+  downloadProgressBar,
+  flag,
+  onInterrupt,
+  type ParsedArgs,
+  REVISION_FLAG,
+  UsageError,
+} from '@mlxn/models-qwen3/cli-args';
 import { latestCheckpoint, resolveCheckpoint } from '../checkpoint.js';
 import type { GRPOConfig } from '../config.js';
 import { PeerStopError } from '../data-parallel.js';
@@ -37,7 +45,7 @@ const RUN_FLAGS: CommandSpec['flags'] = {
     value: 'MODEL',
     help: "A folder or a Hugging Face model id such as Qwen/Qwen3-0.6B (overrides the config's model).",
   },
-  revision: { kind: 'string', value: 'REV', help: 'For a Hugging Face model id: the branch, tag or commit (default main).' },
+  ...REVISION_FLAG,
   resume: {
     kind: 'string',
     value: '[=CHECKPOINT]',
