@@ -27,7 +27,6 @@ export type { ChatPromptOptions, GenerateOptions, GenerationPlan, Prompt, Prompt
 export { GenerationOptionsError, resolveGenerateOptions } from './lm/options.js';
 export { promptCacheTokens } from './lm/prompt-cache.js';
 export type { InvalidToolCall, ReplyPart, ToolCall } from './lm/reply-format.js';
-export { speculativeGenerateStep } from './lm/speculative.js';
 export type { StopCheck } from './lm/stop.js';
 export { StopStrings } from './lm/stop.js';
 export type { ReplyConstraintOptions, ResponseFormat, TokenMaskHook, ToolChoice } from './lm/structured.js';

@@ -4,7 +4,7 @@
 import { type KVCache, promptCacheTokens } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { generateStep, resolveGenerateOptions, type StepOutput, speculativeGenerateStep } from '../src/index.js';
+import { generateStep, resolveGenerateOptions, type StepOutput } from '../src/index.js';
 import type { GenerationChunk } from '../src/lm/generate.js';
 import type { Qwen3 } from '../src/model.js';
 import { tinyQwen3 } from './generate-helpers.js';
@@ -108,7 +108,7 @@ describe('speculative decoding', () => {
     expect(progress).toEqual([0, promptIds.length - 1, promptIds.length]);
   });
 
-  it('is what generateStep does with a draft model in the plan; the deprecated speculativeGenerateStep needs one', async () => {
+  it('is what generateStep does with a draft model in the plan', async () => {
     const steps = async (run: (cache: ReturnType<Qwen3['makeCache']>) => AsyncGenerator<StepOutput>): Promise<StepOutput[]> => {
       const cache = model.makeCache();
       const out: StepOutput[] = [];
@@ -126,8 +126,6 @@ describe('speculative decoding', () => {
     const speculative = await steps((cache) => generateStep(model, promptIds, cache, drafted));
     expect(speculative.map((s) => s.token)).toEqual(expected);
     expect(speculative.map((s) => s.fromDraft)).toEqual([true, true, true, false, true, true, true, false]);
-    expect(await steps((cache) => speculativeGenerateStep(model, promptIds, cache, drafted))).toEqual(speculative);
-    await expect(steps((cache) => speculativeGenerateStep(model, promptIds, cache, plain))).rejects.toThrow(/the plan has no draftModel/);
   });
 
   it('rejects what it cannot do, before any work', async () => {

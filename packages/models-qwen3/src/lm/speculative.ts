@@ -16,20 +16,9 @@ import { type Cache, KVCache, trimPromptCache } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { readNumbers, scheduleEval, settleEvalThread, useEvalThread } from '@mlxn/core/internal';
 import { checkTokenId } from '@mlxn/sampling';
-import { generateStep, prefillAllButLast, prefillPrompt, promptDone, type StepOutput, type StepRecord, sampleLogits } from './generate.js';
+import { prefillAllButLast, prefillPrompt, promptDone, type StepOutput, type StepRecord, sampleLogits } from './generate.js';
 import type { DraftModel, GenerationModel } from './model-interface.js';
 import type { GenerationPlan } from './options.js';
-
-/**
- * `generateStep` with `plan.draftModel` proposing tokens (same contract, `fromDraft` on each token).
- *
- * @deprecated `generateStep` decodes speculatively itself when `plan.draftModel` is set; this only
- * adds the refusal of a plan without one.
- */
-export async function* speculativeGenerateStep(...args: Parameters<typeof generateStep>): AsyncGenerator<StepOutput, void, undefined> {
-  if (args[3].draftModel === undefined) throw new Error('speculativeGenerateStep: the plan has no draftModel');
-  yield* generateStep(...args);
-}
 
 /** What `generateStep` hands over to the speculative loop: its arguments and the plan's draft model. */
 interface SpeculativeRun {
