@@ -71,7 +71,8 @@ mod js {
                 let mut trace = PanickingTrace(message);
                 // SAFETY: `trace` outlives the bridged call, the only user of the callback.
                 let mut cb = unsafe { mlxn_sys::TraceCallback::new(&mut trace) };
-                ffi::vjp(&mut cb, &primals, &cotangents, out.pin_mut()).map_err(|e| mlx_err(e.what()))?;
+                ffi::derivative_product(ffi::DerivativeProduct::Vjp, &mut cb, &primals, &cotangents, out.pin_mut())
+                    .map_err(|e| mlx_err(e.what()))?;
                 Err(mlx_err("probePanic: the traced function did not run"))
             }
             other => Err(arg_err(format!("probePanic: unknown site {other:?}"))),

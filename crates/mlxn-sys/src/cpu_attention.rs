@@ -115,19 +115,20 @@ unsafe impl<T: Element> Sync for Attention<T> {}
 /// that describe them, and a freshly allocated contiguous output; MLX keeps the inputs alive
 /// until this returns.
 pub unsafe fn bridge(args: &crate::ffi::CpuAttentionArgs) {
-    fn view<T>(ptr: *const u8, s: &[i64]) -> View<T> {
-        View { ptr: ptr.cast(), strides: [s[0] as isize, s[1] as isize, s[2] as isize, s[3] as isize] }
+    fn view<T>(input: &crate::ffi::StridedInput) -> View<T> {
+        let s = input.strides;
+        View { ptr: input.data.cast(), strides: [s[0] as isize, s[1] as isize, s[2] as isize, s[3] as isize] }
     }
     let dims = args.dims;
     for_element!(args.dtype, T => {
         let attention = Attention::<T> {
-            q: view(args.q, args.q_strides),
-            k: view(args.k, args.k_strides),
-            v: view(args.v, args.v_strides),
+            q: view(&args.q),
+            k: view(&args.k),
+            v: view(&args.v),
             mask: match args.mask_kind {
                 1 => Mask::Causal,
-                2 => Mask::Bool(view(args.mask, args.mask_strides)),
-                3 => Mask::Additive(view(args.mask, args.mask_strides)),
+                2 => Mask::Bool(view(&args.mask)),
+                3 => Mask::Additive(view(&args.mask)),
                 _ => Mask::None,
             },
             out: args.out.cast(),

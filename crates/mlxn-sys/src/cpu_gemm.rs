@@ -57,23 +57,42 @@ pub fn calls() -> u64 {
 const CBLAS_ROW_MAJOR: i32 = 101;
 const CBLAS_NO_TRANS: i32 = 111;
 
-/// One `cblas_?gemm` call's arguments, as CBLAS orders them: `C = alpha · op(A) · op(B) + beta · C`.
+/// One matrix of a CBLAS product: its first element, its leading dimension, and whether the
+/// product takes it transposed.
+#[derive(Clone, Copy)]
+struct CblasMatrix<P> {
+    ptr: P,
+    ld: i32,
+    transposed: bool,
+}
+
+impl<P> CblasMatrix<P> {
+    /// From a CBLAS call's pointer, leading dimension and `CBLAS_TRANSPOSE` value.
+    fn new(ptr: P, ld: i32, trans: i32) -> Self {
+        CblasMatrix { ptr, ld, transposed: trans != CBLAS_NO_TRANS }
+    }
+
+    /// Row and column strides of `op(X)` for the matrix stored in `layout`.
+    fn strides(&self, layout: i32) -> (isize, isize) {
+        let ld = self.ld as isize;
+        let (rows, cols) = if layout == CBLAS_ROW_MAJOR { (ld, 1) } else { (1, ld) };
+        if self.transposed { (cols, rows) } else { (rows, cols) }
+    }
+}
+
+/// One `cblas_?gemm` call: `C = alpha · op(A) · op(B) + beta · C` for `op(A)` `m × k` and
+/// `op(B)` `k × n`, the matrices stored in `layout` (row or column major).
 #[derive(Clone, Copy)]
 struct CblasGemm<T> {
     layout: i32,
-    trans_a: i32,
-    trans_b: i32,
     m: i32,
     n: i32,
     k: i32,
     alpha: T,
-    a: *const T,
-    lda: i32,
-    b: *const T,
-    ldb: i32,
+    a: CblasMatrix<*const T>,
+    b: CblasMatrix<*const T>,
     beta: T,
-    c: *mut T,
-    ldc: i32,
+    c: CblasMatrix<*mut T>,
 }
 
 /// A product in strides: `C = alpha · A · B + beta · C` for `A` `m × k`, `B` `k × n`, each
@@ -124,27 +143,19 @@ impl FewRowsElement for f32 {
     }
 }
 
-/// Row and column strides of `op(X)` for a matrix stored with leading dimension `ld`.
-fn operand_strides(layout: i32, transposed: bool, ld: i32) -> (isize, isize) {
-    let ld = ld as isize;
-    let (rows, cols) = if layout == CBLAS_ROW_MAJOR { (ld, 1) } else { (1, ld) };
-    if transposed { (cols, rows) } else { (rows, cols) }
-}
-
 /// `C = alpha · op(A) · op(B) + beta · C` as CBLAS defines it (`C` is not read when `beta` is 0).
 ///
 /// # Safety
 /// The pointers and leading dimensions must describe valid matrices, as for any CBLAS call.
 unsafe fn gemm_cblas<T: Copy + PartialEq + Default + FewRowsElement + 'static>(call: CblasGemm<T>) {
     CALLS.fetch_add(1, Ordering::Relaxed);
-    let CblasGemm { layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc } = call;
+    let CblasGemm { layout, m, n, k, alpha, a, b, beta, c } = call;
     if m <= 0 || n <= 0 {
         return;
     }
     let (m, n, k_len) = (m as usize, n as usize, k.max(0) as usize);
-    let (a_rs, a_cs) = operand_strides(layout, trans_a != CBLAS_NO_TRANS, lda);
-    let (b_rs, b_cs) = operand_strides(layout, trans_b != CBLAS_NO_TRANS, ldb);
-    let (c_rs, c_cs) = operand_strides(layout, false, ldc);
+    let ((a_rs, a_cs), (b_rs, b_cs), (c_rs, c_cs)) = (a.strides(layout), b.strides(layout), c.strides(layout));
+    let (a, b, c) = (a.ptr, b.ptr, c.ptr);
     let strided =
         Strided { m, n, k: k_len, alpha, a, a_strides: (a_rs, a_cs), b, b_strides: (b_rs, b_cs), beta, c, c_strides: (c_rs, c_cs) };
     // SAFETY: the caller's matrices, described by the strides above.
@@ -196,7 +207,9 @@ macro_rules! cblas_gemm {
             c: *mut $t,
             ldc: i32,
         ) {
-            unsafe { gemm_cblas(CblasGemm { layout, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc }) }
+            let (a, b) = (CblasMatrix::new(a, lda, trans_a), CblasMatrix::new(b, ldb, trans_b));
+            let c = CblasMatrix::new(c, ldc, CBLAS_NO_TRANS);
+            unsafe { gemm_cblas(CblasGemm { layout, m, n, k, alpha, a, b, beta, c }) }
         }
     };
 }
@@ -246,22 +259,17 @@ mod tests {
             let trans = |t: bool| if t { 112 } else { CBLAS_NO_TRANS };
             let (m, n, k) = (self.m as i32, self.n as i32, self.k as i32);
             let (lda, ldb, ldc) = (self.lda as i32, self.ldb as i32, self.ldc as i32);
-            let (trans_a, trans_b, alpha, beta) = (trans(self.ta), trans(self.tb), scalar(self.alpha), scalar(self.beta));
+            let (alpha, beta) = (scalar(self.alpha), scalar(self.beta));
             let call = CblasGemm {
                 layout: self.layout,
-                trans_a,
-                trans_b,
                 m,
                 n,
                 k,
                 alpha,
-                a: a.as_ptr(),
-                lda,
-                b: b.as_ptr(),
-                ldb,
+                a: CblasMatrix::new(a.as_ptr(), lda, trans(self.ta)),
+                b: CblasMatrix::new(b.as_ptr(), ldb, trans(self.tb)),
                 beta,
-                c: c.as_mut_ptr(),
-                ldc,
+                c: CblasMatrix::new(c.as_mut_ptr(), ldc, CBLAS_NO_TRANS),
             };
             // SAFETY: the test's matrices, as long as their leading dimensions say.
             unsafe { gemm_cblas(call) }

@@ -167,6 +167,15 @@ pub mod ffi {
         TriInvUpper,
     }
 
+    /// A product of a traced function's derivative with a vector: with cotangents of its
+    /// outputs (`Vjp`, reverse mode) or tangents of its inputs (`Jvp`, forward mode).
+    #[repr(u8)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum DerivativeProduct {
+        Vjp,
+        Jvp,
+    }
+
     #[repr(u8)]
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     enum FftOp {
@@ -195,20 +204,24 @@ pub mod ffi {
         n: usize,
     }
 
+    /// An evaluated array as a CPU kernel reads it: its first element and its element strides,
+    /// one per dimension.
+    struct StridedInput<'a> {
+        data: *const u8,
+        strides: &'a [i64],
+    }
+
     /// The operands of `cpu_quantized_gemm`, `out = x · dequantize(w)ᵀ`: `dtype` 0 float32,
-    /// 1 bfloat16, 2 float16 (of x, scales, biases and out); `x` as in `CpuHalfGemmArgs`; `w`,
-    /// `scales`, `biases` 2-D with their two element strides.
+    /// 1 bfloat16, 2 float16 (of x, scales, biases and out); `x` as in `CpuHalfGemmArgs`; `w`
+    /// (`u32` words), `scales`, `biases` 2-D.
     struct CpuQuantizedGemmArgs<'a> {
         dtype: u8,
         x: *const u8,
         x_rows: &'a [i64],
         x_cs: i64,
-        w: *const u32,
-        w_strides: &'a [i64],
-        scales: *const u8,
-        scales_strides: &'a [i64],
-        biases: *const u8,
-        biases_strides: &'a [i64],
+        w: StridedInput<'a>,
+        scales: StridedInput<'a>,
+        biases: StridedInput<'a>,
         out: *mut u8,
         k: usize,
         n: usize,
@@ -217,19 +230,15 @@ pub mod ffi {
     }
 
     /// The operands of `cpu_attention`: `dtype` 0 float32, 1 bfloat16, 2 float16; `mask_kind`
-    /// 0 none, 1 causal, 2 boolean array, 3 additive array; each operand a pointer and its four
-    /// element strides; `dims` = batch, heads, kv_heads, queries, keys, d, dv; `out` contiguous.
+    /// 0 none, 1 causal, 2 boolean array, 3 additive array; each operand 4-D; `dims` = batch,
+    /// heads, kv_heads, queries, keys, d, dv; `out` contiguous.
     struct CpuAttentionArgs<'a> {
         dtype: u8,
-        q: *const u8,
-        q_strides: &'a [i64],
-        k: *const u8,
-        k_strides: &'a [i64],
-        v: *const u8,
-        v_strides: &'a [i64],
+        q: StridedInput<'a>,
+        k: StridedInput<'a>,
+        v: StridedInput<'a>,
         mask_kind: u8,
-        mask: *const u8,
-        mask_strides: &'a [i64],
+        mask: StridedInput<'a>,
         out: *mut u8,
         dims: &'a [usize],
         scale: f32,
@@ -563,17 +572,14 @@ pub mod ffi {
             argnums: &[i32],
             grads: Pin<&mut ArrayList>,
         ) -> Result<UniquePtr<ArrayList>>;
-        fn vjp(
+        /// The function's outputs at `primals`; `products` receives the derivative's products with
+        /// `vectors` (cotangents for `Vjp`, tangents for `Jvp`).
+        fn derivative_product(
+            op: DerivativeProduct,
             cb: &mut TraceCallback,
             primals: &ArrayList,
-            cotangents: &ArrayList,
-            vjps: Pin<&mut ArrayList>,
-        ) -> Result<UniquePtr<ArrayList>>;
-        fn jvp(
-            cb: &mut TraceCallback,
-            primals: &ArrayList,
-            tangents: &ArrayList,
-            jvps: Pin<&mut ArrayList>,
+            vectors: &ArrayList,
+            products: Pin<&mut ArrayList>,
         ) -> Result<UniquePtr<ArrayList>>;
         fn vmap(cb: &mut TraceCallback, inputs: &ArrayList, in_axes: &[i32], out_axes: &[i32]) -> Result<UniquePtr<ArrayList>>;
         fn compile_call(cb: &mut TraceCallback, id: usize, shapeless: bool, inputs: &ArrayList) -> Result<UniquePtr<ArrayList>>;

@@ -48,7 +48,8 @@ pub fn value_and_grad(f: FlatFn, inputs: Vec<JsArray>, argnums: Vec<i32>) -> Res
 pub fn vjp(f: FlatFn, primals: Vec<JsArray>, cotangents: Vec<JsArray>) -> Result<Vec<Vec<JsArray>>> {
     let (p, c) = (list_arg(&primals)?, list_arg(&cotangents)?);
     let mut out = ffi::list_new();
-    let values = with_callback(&f, |cb| ffi::vjp(cb, &p, &c, out.pin_mut())).map_err(|e| mlx_err(e.what()))?;
+    let values = with_callback(&f, |cb| ffi::derivative_product(ffi::DerivativeProduct::Vjp, cb, &p, &c, out.pin_mut()))
+        .map_err(|e| mlx_err(e.what()))?;
     Ok(vec![wrap_list(&values), wrap_list(&out)])
 }
 
@@ -56,7 +57,8 @@ pub fn vjp(f: FlatFn, primals: Vec<JsArray>, cotangents: Vec<JsArray>) -> Result
 pub fn jvp(f: FlatFn, primals: Vec<JsArray>, tangents: Vec<JsArray>) -> Result<Vec<Vec<JsArray>>> {
     let (p, t) = (list_arg(&primals)?, list_arg(&tangents)?);
     let mut out = ffi::list_new();
-    let values = with_callback(&f, |cb| ffi::jvp(cb, &p, &t, out.pin_mut())).map_err(|e| mlx_err(e.what()))?;
+    let values = with_callback(&f, |cb| ffi::derivative_product(ffi::DerivativeProduct::Jvp, cb, &p, &t, out.pin_mut()))
+        .map_err(|e| mlx_err(e.what()))?;
     Ok(vec![wrap_list(&values), wrap_list(&out)])
 }
 

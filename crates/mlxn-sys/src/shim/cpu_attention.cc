@@ -85,15 +85,11 @@ void CpuAttention::eval_cpu(const std::vector<mx::array>& inputs, mx::array& out
                     out_ptr = out.data<uint8_t>(), dims = std::move(dims), scale = scale_]() {
     auto slice = [](const std::vector<int64_t>& v) { return rust::Slice<const int64_t>(v.data(), v.size()); };
     cpu_attention(CpuAttentionArgs{.dtype = dtype,
-                                   .q = q_ptr,
-                                   .q_strides = slice(qs),
-                                   .k = k_ptr,
-                                   .k_strides = slice(ks),
-                                   .v = v_ptr,
-                                   .v_strides = slice(vs),
+                                   .q = {q_ptr, slice(qs)},
+                                   .k = {k_ptr, slice(ks)},
+                                   .v = {v_ptr, slice(vs)},
                                    .mask_kind = mask,
-                                   .mask = m_ptr,
-                                   .mask_strides = slice(ms),
+                                   .mask = {m_ptr, slice(ms)},
                                    .out = out_ptr,
                                    .dims = rust::Slice<const size_t>(dims.data(), dims.size()),
                                    .scale = scale});

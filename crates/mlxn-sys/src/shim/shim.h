@@ -35,6 +35,7 @@ enum class SortOp : std::uint8_t;
 enum class ScatterMode : std::uint8_t;
 enum class LinalgOp : std::uint8_t;
 enum class FftOp : std::uint8_t;
+enum class DerivativeProduct : std::uint8_t;
 struct TraceCallback;
 struct QuantizedMatrix;
 struct RopeSettings;
@@ -240,8 +241,8 @@ ArrayPtr gather_qmm(const MlxArray& x, const QuantizedMatrix& matrix, const MlxA
 
 // ---- transforms --------------------------------------------------------------------------
 ListPtr value_and_grad(TraceCallback& cb, const ArrayList& inputs, I32s argnums, ArrayList& grads);
-ListPtr vjp(TraceCallback& cb, const ArrayList& primals, const ArrayList& cotangents, ArrayList& vjps);
-ListPtr jvp(TraceCallback& cb, const ArrayList& primals, const ArrayList& tangents, ArrayList& jvps);
+ListPtr derivative_product(DerivativeProduct op, TraceCallback& cb, const ArrayList& primals, const ArrayList& vectors,
+                           ArrayList& products);
 ListPtr vmap(TraceCallback& cb, const ArrayList& inputs, I32s in_axes, I32s out_axes);
 ListPtr compile_call(TraceCallback& cb, size_t id, bool shapeless, const ArrayList& inputs);
 void compile_erase(size_t id);

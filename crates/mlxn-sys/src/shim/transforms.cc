@@ -25,15 +25,11 @@ ListPtr value_and_grad(TraceCallback& cb, const ArrayList& inputs, I32s argnums,
   return wrap_list(std::move(values));
 }
 
-ListPtr vjp(TraceCallback& cb, const ArrayList& primals, const ArrayList& cotangents, ArrayList& vjps) {
-  auto [outs, v] = mx::vjp(as_fn(cb), primals.items, cotangents.items);
-  vjps.items = std::move(v);
-  return wrap_list(std::move(outs));
-}
-
-ListPtr jvp(TraceCallback& cb, const ArrayList& primals, const ArrayList& tangents, ArrayList& jvps) {
-  auto [outs, j] = mx::jvp(as_fn(cb), primals.items, tangents.items);
-  jvps.items = std::move(j);
+ListPtr derivative_product(DerivativeProduct op, TraceCallback& cb, const ArrayList& primals, const ArrayList& vectors,
+                           ArrayList& products) {
+  auto [outs, p] = op == DerivativeProduct::Vjp ? mx::vjp(as_fn(cb), primals.items, vectors.items)
+                                                : mx::jvp(as_fn(cb), primals.items, vectors.items);
+  products.items = std::move(p);
   return wrap_list(std::move(outs));
 }
 
