@@ -13,7 +13,7 @@
  */
 import { makeSampler, seededRandom } from '@mlxn/sampling/js';
 import { makeRow } from '../../packages/sampling/test/js-draw-cases.js';
-import { makeSampler as makeFullSortSampler } from '../../packages/sampling/test/reference/sorting-sampler.js';
+import { makeSortingSampler } from '../../packages/sampling/test/reference/sorting-sampler.js';
 
 const cfg = { vocab: 151936, draws: 10, repeats: 21, temperature: 0.7, filters: { topP: 0.9, topK: 40 } };
 
@@ -69,7 +69,8 @@ for (const [name, row] of Object.entries(rows)) {
     for (const [key, draw] of Object.entries(samplers)) times[key].push(meanDraw(draw, row, cfg.draws));
   }
   const ratios = times.ours_filtered.map((t, r) => t / times.plain_loop[r]);
-  const fullSort = makeFullSortSampler({ temperature: cfg.temperature, ...cfg.filters, seed: 0 });
+  const fullSortRows = makeSortingSampler({ temperature: cfg.temperature, ...cfg.filters }, seededRandom(0));
+  const fullSort = (one: Float32Array) => fullSortRows([one])[0];
   const fullSortTimes = Array.from({ length: 3 }, () => meanDraw(fullSort, row, 3));
   results[name] = {
     plain_loop: summary(times.plain_loop),
