@@ -8,7 +8,6 @@ model that queues step n+1 before reading token n, as generate_step does."""
 import json
 import os
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -16,6 +15,8 @@ import time
 import mlx.core as mx
 from mlx_lm import batch_generate, load, stream_generate
 from mlx_lm.models.cache import make_prompt_cache
+
+from timing import PhaseTimer, timed_decode_steps
 
 args = json.loads(sys.argv[1])
 model, tokenizer = load(args["folder"])
@@ -59,21 +60,17 @@ def measure(batch):
     model(mx.array(prompts), cache=cache)
     mx.eval([c.state for c in cache])
     token = mx.array([[p[-1]] for p in prompts])
-    builds, evals, ops = [], [], {}
-    for i in range(steps + 5):
-        t0 = time.perf_counter()
+    timer, ops = PhaseTimer(), {}
+    for i in timer.steps(steps, warmup=5):
         nxt = step(token, cache)
-        t1 = time.perf_counter()
+        timer.end("build")
         if i == 5:
             ops = graph_ops([nxt] + [a for c in cache for a in (c.keys, c.values)])
-        t2 = time.perf_counter()
+        timer.end("graph_export")  # its own phase, so that it counts in neither of the others
         mx.eval(nxt)
-        t3 = time.perf_counter()
+        timer.end("eval")
         token = nxt
-        if i >= 5:
-            builds.append((t1 - t0) * 1000)
-            evals.append((t3 - t2) * 1000)
-    return {"graph_ops_total": sum(ops.values()), "graph_ops": ops, "build_ms": statistics.median(builds), "eval_ms": statistics.median(evals)}
+    return {"graph_ops_total": sum(ops.values()), "graph_ops": ops, "build_ms": timer.median_ms("build"), "eval_ms": timer.median_ms("eval")}
 
 
 def primed(batch):
@@ -107,24 +104,9 @@ def plain_loop_phases(batch):
     (async_eval: on a GPU this encodes its kernels on the calling thread), reading token n."""
     cache, token = primed(batch)
     token.tolist()
-    build, sched, read, total = [], [], [], []
-    for n in range(loop_tokens):
-        t0 = time.perf_counter()
-        nxt = step(token, cache)
-        t1 = time.perf_counter()
-        mx.async_eval(nxt)
-        t2 = time.perf_counter()
-        token.tolist()
-        t3 = time.perf_counter()
-        token = nxt
-        if n >= 5:
-            build.append((t1 - t0) * 1000)
-            sched.append((t2 - t1) * 1000)
-            read.append((t3 - t2) * 1000)
-            total.append((t3 - t0) * 1000)
+    timer, token = timed_decode_steps(lambda t: step(t, cache), token, loop_tokens - 5, warmup=5, read=lambda t, _: t.tolist())
     token.tolist()
-    med = statistics.median
-    return {"step_ms": med(total), "build_ms": med(build), "schedule_ms": med(sched), "read_ms": med(read)}
+    return {"step_ms": timer.median_ms("total"), **{f"{phase}_ms": timer.median_ms(phase) for phase in ("build", "schedule", "read")}}
 
 
 def loop_ms(batch):

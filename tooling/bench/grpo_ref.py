@@ -20,6 +20,8 @@ import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten, tree_map_with_path
 
+from grpo_args import shared_trainer_args
+
 
 def model_config(m):
     return {
@@ -127,19 +129,13 @@ def bench(folder, settings):
             steps_per_save=10**9,
             adapter_file=os.path.join(out, "adapters.safetensors"),
             max_seq_length=2048,
-            max_completion_length=s["maxCompletionLength"],
             grad_checkpoint=False,
-            beta=s["beta"],
             group_size=s["numGenerations"],
-            epsilon=s["epsilon"],
             epsilon_high=s["epsilon"],
-            temperature=s["temperature"],
-            top_p=s["topP"],
-            top_k=s["topK"],
-            min_p=s["minP"],
             gradient_accumulation_steps=1,
             importance_sampling_level="token",
             grpo_loss_type=s["lossType"],
+            **shared_trainer_args(s),
         )
         # tqdm.write and the trainer's report go to stdout: keep stdout for the JSON result.
         stdout, sys.stdout = sys.stdout, sys.stderr

@@ -25,6 +25,8 @@ from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from trl import GRPOConfig, GRPOTrainer
 
+from grpo_args import shared_trainer_args
+
 folder, s = sys.argv[1], json.loads(sys.argv[2])
 device = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -49,11 +51,6 @@ config = GRPOConfig(
     per_device_train_batch_size=s["perDeviceTrainBatchSize"],
     gradient_accumulation_steps=s["gradientAccumulationSteps"],
     num_generations=s["numGenerations"],
-    max_completion_length=s["maxCompletionLength"],
-    temperature=s["temperature"],
-    top_p=s["topP"],
-    top_k=s["topK"],
-    min_p=s["minP"],
     learning_rate=s["learningRate"],
     lr_scheduler_type="constant",
     adam_beta1=s["optimizer"]["beta1"],
@@ -61,8 +58,6 @@ config = GRPOConfig(
     adam_epsilon=s["optimizer"]["epsilon"],
     weight_decay=s["optimizer"]["weightDecay"],
     max_grad_norm=s["maxGradNorm"],
-    beta=s["beta"],
-    epsilon=s["epsilon"],
     loss_type=s["lossType"],
     num_iterations=1,
     gradient_checkpointing=s["gradientCheckpointing"],
@@ -74,6 +69,7 @@ config = GRPOConfig(
     seed=s["seed"],
     disable_tqdm=True,
     dataloader_num_workers=0,
+    **shared_trainer_args(s),
 )
 
 phases = {"rollout": 0.0, "score": 0.0, "training_step": 0.0}

@@ -22,6 +22,9 @@ import subprocess
 import sys
 import time
 
+# timing.py is one folder up in the repository and beside this script where stage.sh copies both.
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
 SETTINGS = [
     {},
     {"MLX_USE_CUDA_GRAPHS": "0"},
@@ -62,6 +65,7 @@ def child(micro_only=False):
     import mlx.nn as nn
     from mlx_lm.models import qwen3
     from mlx_lm.models.cache import make_prompt_cache
+    from timing import timed_decode_steps
 
     med = statistics.median
 
@@ -160,35 +164,21 @@ def child(micro_only=False):
         model(prompt, cache=cache)
         mx.eval([c.state for c in cache])
         token = prompt[:, -1:]
-        build, enc, sync = [], [], []
-        for i in range(steps):
-            t0 = time.perf_counter()
-            nxt = step(token, cache)
-            t1 = time.perf_counter()
-            mx.async_eval(nxt)
-            t2 = time.perf_counter()
-            mx.eval(nxt)
-            t3 = time.perf_counter()
-            token = nxt
-            if i >= 10:
-                build.append((t1 - t0) * 1000)
-                enc.append((t2 - t1) * 1000)
-                sync.append((t3 - t0) * 1000)
+        next_of = lambda t: step(t, cache)
+        # Each step waited for before the next is built (the encoding alone is `schedule`).
+        synced, token = timed_decode_steps(next_of, token, steps - 10, warmup=10, read=lambda _, nxt: mx.eval(nxt))
         # The pipelined loop: step n+1 queued before token n is read.
         token = step(token, cache)
         mx.async_eval(token)
-        times = []
-        for i in range(steps + 10):
-            t0 = time.perf_counter()
-            nxt = step(token, cache)
-            mx.async_eval(nxt)
-            token.item() if batch == 1 else token.tolist()
-            token = nxt
-            if i >= 10:
-                times.append((time.perf_counter() - t0) * 1000)
+        read = (lambda t, _: t.item()) if batch == 1 else (lambda t, _: t.tolist())
+        pipelined, token = timed_decode_steps(next_of, token, steps, warmup=10, read=read)
         token.tolist()
-        r = lambda xs: round(med(xs), 3)
-        return {"build_ms": r(build), "encode_ms": r(enc), "sync_step_ms": r(sync), "pipelined_step_ms": r(times)}
+        return {
+            "build_ms": round(synced.median_ms("build"), 3),
+            "encode_ms": round(synced.median_ms("schedule"), 3),
+            "sync_step_ms": round(synced.median_ms("total"), 3),
+            "pipelined_step_ms": round(pipelined.median_ms("total"), 3),
+        }
 
     out = {"env": {k: v for k, v in os.environ.items() if k.startswith("MLX_")}, "micro_per_node": micro, "decode": {}}
     ref_logits = None

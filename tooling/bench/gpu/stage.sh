@@ -55,7 +55,8 @@ xz -9 -T0 -c "$node_file" > "$out/c/mlxn.node.xz"
 cp "$cache/wheels"/mlx-"$mlx_version"-cp312-*.whl "$cache/wheels"/mlx_lm-"$mlx_lm_version"-*.whl "$out/c/wheels/"
 for w in "${trl_wheels[@]}"; do cp "$cache/wheels/$w"-*.whl "$out/c/wheels/"; done
 node tooling/bench/gpu/bundle.mjs "$out/c/bench"
-cp tooling/bench/generate_ref.py tooling/bench/decode_breakdown.py tooling/bench/grpo_trl.py tooling/bench/gpu/probe_decode.py "$out/c/bench/"
+cp tooling/bench/generate_ref.py tooling/bench/decode_breakdown.py tooling/bench/grpo_trl.py tooling/bench/gpu/probe_decode.py \
+  tooling/bench/timing.py tooling/bench/grpo_args.py "$out/c/bench/"
 tok=$(node -e "import('./tooling/test-support/qwen3.mjs').then((m) => console.log(m.qwen3TokenizerDir()))")
 tar -C "$tok" -cf - tokenizer.json tokenizer_config.json | xz -9 -T0 > "$out/c/tokenizer.tar.xz"
 cp tooling/bench/gpu/run.sh tooling/bench/gpu/setup.sh "$out/c/"
