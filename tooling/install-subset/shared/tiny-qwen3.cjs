@@ -1,8 +1,13 @@
-// A tiny random Qwen3 (one layer, hidden size 16) with the real Qwen3 tokenizer, which the
-// scenarios that need one copy into ./tokenizer.
+// Tiny Qwen3 models with the real Qwen3 tokenizer, which the scenarios that need one copy into
+// ./tokenizer: a random one written by the scenario, or the repository's canonical fixture.
 'use strict';
 const { copyFileSync } = require('node:fs');
 const { join } = require('node:path');
+
+/** Copies the real tokenizer's files from ./tokenizer into a model folder. */
+function addTokenizer(folder) {
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join('tokenizer', f), join(folder, f));
+}
 
 /**
  * Writes the model into `folder` with the scenario's own `Qwen3` and `parseQwen3Config` (each
@@ -25,7 +30,17 @@ async function writeTinyQwen3({ Qwen3, parseQwen3Config }, folder) {
     }),
   );
   await random.save(folder);
-  for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join('tokenizer', f), join(folder, f));
+  addTokenizer(folder);
 }
 
-module.exports = { writeTinyQwen3 };
+/**
+ * The canonical tiny Qwen3 of tooling/fixtures/qwen3/dense, which the scenario copies into
+ * ./model, with the real tokenizer, loaded with the scenario's own `Qwen3`.
+ */
+function loadFixtureQwen3({ Qwen3 }) {
+  const folder = join(process.cwd(), 'model');
+  addTokenizer(folder);
+  return Qwen3.load(folder, { truncatedVocab: true }); // the fixture keeps the tokenizer's first 512 ids
+}
+
+module.exports = { loadFixtureQwen3, writeTinyQwen3 };

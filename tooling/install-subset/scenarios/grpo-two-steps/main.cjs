@@ -1,16 +1,14 @@
 // @mlxn/grpo from CommonJS: two SFT steps on the canonical tiny Qwen3.
 'use strict';
 const assert = require('node:assert/strict');
-const { cpSync } = require('node:fs');
 const { join } = require('node:path');
 const { SFTTrainer } = require('@mlxn/grpo');
 const { Qwen3 } = require('@mlxn/models-qwen3');
+const { loadFixtureQwen3 } = require('./tiny-qwen3.cjs');
 const { assertNativeFromPlatformPackage } = require('./where-native.cjs');
 
 async function main() {
-  const folder = join(process.cwd(), 'model');
-  for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join('tokenizer', f), join(folder, f));
-  const model = await Qwen3.load(folder, { truncatedVocab: true }); // the fixture keeps the tokenizer's first 512 ids
+  const model = await loadFixtureQwen3({ Qwen3 });
   const logs = [];
   const sft = new SFTTrainer({
     model,

@@ -1,15 +1,13 @@
 // @mlxn/grpo alone: two GRPO steps on the canonical tiny Qwen3 (with the real tokenizer) and a
 // reward written in JavaScript.
 import assert from 'node:assert/strict';
-import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { GRPOTrainer } from '@mlxn/grpo';
 import { Qwen3 } from '@mlxn/models-qwen3';
+import tinyQwen3 from './tiny-qwen3.cjs';
 import whereNative from './where-native.cjs';
 
-const folder = join(process.cwd(), 'model');
-for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join('tokenizer', f), join(folder, f));
-const model = await Qwen3.load(folder, { truncatedVocab: true }); // the fixture keeps the tokenizer's first 512 ids
+const model = await tinyQwen3.loadFixtureQwen3({ Qwen3 });
 const logs = [];
 const trainer = new GRPOTrainer({
   model,
