@@ -9,18 +9,7 @@
 // `.node` binary as a unit. Idempotent: a verified cache is reused.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cacheRoot, pin, platformKey, runtimePrefix } from './paths.mjs';
@@ -47,16 +36,16 @@ if (!dist) {
 
 const prefix = runtimePrefix();
 const stamp = join(prefix, '.complete');
-if (existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === dist.sha256) {
+if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8').trim() === dist.sha256) {
   log(`MLX ${pin.version} already in ${prefix}`);
   process.exit(0);
 }
 
-mkdirSync(cacheRoot(), { recursive: true });
-const work = mkdtempSync(join(tmpdir(), 'mlxn-mlx-'));
+fs.mkdirSync(cacheRoot(), { recursive: true });
+const work = fs.mkdtempSync(join(tmpdir(), 'mlxn-mlx-'));
 try {
   const wheelPath = join(cacheRoot(), dist.file);
-  if (!existsSync(wheelPath) || sha256(wheelPath) !== dist.sha256) {
+  if (!fs.existsSync(wheelPath) || sha256(wheelPath) !== dist.sha256) {
     log(`downloading ${dist.package}==${pin.version} with pip`);
     const pip = findPip();
     execFileSync(
@@ -64,14 +53,14 @@ try {
       [...pip.slice(1), 'download', '--no-deps', '--only-binary=:all:', '--dest', work, `${dist.package}==${pin.version}`],
       { stdio: ['ignore', 'inherit', 'inherit'] },
     );
-    const got = readdirSync(work).find((f) => f.endsWith('.whl'));
+    const got = fs.readdirSync(work).find((f) => f.endsWith('.whl'));
     if (!got) fail('pip download produced no wheel');
     if (got !== dist.file) fail(`pip chose ${got}, expected ${dist.file} (platform mismatch?)`);
-    renameSync(join(work, got), wheelPath);
+    fs.renameSync(join(work, got), wheelPath);
   }
   const digest = sha256(wheelPath);
   if (digest !== dist.sha256) {
-    rmSync(wheelPath, { force: true });
+    fs.rmSync(wheelPath, { force: true });
     fail(`SHA-256 mismatch for ${dist.file}: got ${digest}, pinned ${dist.sha256}`);
   }
 
@@ -80,30 +69,30 @@ try {
   unzip(wheelPath, unpacked);
 
   const staging = `${prefix}.partial`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(join(staging, 'lib'), { recursive: true });
-  cpSync(join(unpacked, 'mlx', 'include'), join(staging, 'include'), { recursive: true });
-  if (existsSync(join(unpacked, 'mlx', 'share'))) {
-    cpSync(join(unpacked, 'mlx', 'share'), join(staging, 'share'), { recursive: true });
+  fs.rmSync(staging, { recursive: true, force: true });
+  fs.mkdirSync(join(staging, 'lib'), { recursive: true });
+  fs.cpSync(join(unpacked, 'mlx', 'include'), join(staging, 'include'), { recursive: true });
+  if (fs.existsSync(join(unpacked, 'mlx', 'share'))) {
+    fs.cpSync(join(unpacked, 'mlx', 'share'), join(staging, 'share'), { recursive: true });
   }
-  cpSync(join(unpacked, 'mlx', 'lib', 'libmlx.so'), join(staging, 'lib', 'libmlx.so'));
+  fs.cpSync(join(unpacked, 'mlx', 'lib', 'libmlx.so'), join(staging, 'lib', 'libmlx.so'));
   const bundled = join(unpacked, 'mlx_cpu.libs');
-  if (existsSync(bundled)) {
-    for (const f of readdirSync(bundled)) cpSync(join(bundled, f), join(staging, 'lib', f));
+  if (fs.existsSync(bundled)) {
+    for (const f of fs.readdirSync(bundled)) fs.cpSync(join(bundled, f), join(staging, 'lib', f));
   }
   rewriteRpath(join(staging, 'lib', 'libmlx.so'), '$ORIGIN/../../mlx_cpu.libs', '$ORIGIN');
-  writeFileSync(join(staging, 'lib', 'MLX_VERSION'), `${pin.version}\n`);
+  fs.writeFileSync(join(staging, 'lib', 'MLX_VERSION'), `${pin.version}\n`);
 
-  rmSync(prefix, { recursive: true, force: true });
-  renameSync(staging, prefix);
-  writeFileSync(stamp, `${dist.sha256}\n`);
+  fs.rmSync(prefix, { recursive: true, force: true });
+  fs.renameSync(staging, prefix);
+  fs.writeFileSync(stamp, `${dist.sha256}\n`);
   log(`MLX ${pin.version} ready in ${prefix}`);
 } finally {
-  rmSync(work, { recursive: true, force: true });
+  fs.rmSync(work, { recursive: true, force: true });
 }
 
 function sha256(path) {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
+  return createHash('sha256').update(fs.readFileSync(path)).digest('hex');
 }
 
 function findPip() {
@@ -117,7 +106,7 @@ function findPip() {
 }
 
 function unzip(zip, dest) {
-  mkdirSync(dest, { recursive: true });
+  fs.mkdirSync(dest, { recursive: true });
   // Python's zipfile is always present where pip is; avoids depending on `unzip`.
   const py = ['python3', 'python'].find((p) => {
     try {
@@ -134,7 +123,7 @@ function unzip(zip, dest) {
 // Replaces a DT_RPATH string in place. The new path is shorter, so it fits in the old
 // slot; the tail is zero-filled. The old string must occur exactly once.
 function rewriteRpath(file, from, to) {
-  const buf = readFileSync(file);
+  const buf = fs.readFileSync(file);
   const needle = Buffer.from(`${from}\0`);
   const at = buf.indexOf(needle);
   if (at < 0) {
@@ -144,6 +133,6 @@ function rewriteRpath(file, from, to) {
   if (buf.indexOf(needle, at + 1) >= 0) fail(`RPATH ${from} occurs twice in ${file}`);
   buf.fill(0, at, at + needle.length);
   buf.write(to, at, 'latin1');
-  writeFileSync(file, buf);
-  statSync(file);
+  fs.writeFileSync(file, buf);
+  fs.statSync(file);
 }

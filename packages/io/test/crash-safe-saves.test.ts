@@ -147,13 +147,9 @@ describe('saving a single .safetensors file', () => {
  */
 function markOf(pid: number, change: { start?: number; boot?: string; ns?: number } = {}): string | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const start = Number(
-      stat
-        .slice(stat.lastIndexOf(')') + 1)
-        .trim()
-        .split(/\s+/)[19],
-    );
+    // Field 22 (the start time): the 20th after the command name's closing parenthesis, the
+    // string's last one (the greedy `.*`), since the name itself may hold spaces and parentheses.
+    const start = Number(/.*\) (?:\S+ ){19}(\d+)/s.exec(readFileSync(`/proc/${pid}/stat`, 'latin1'))![1]);
     const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').replace(/-/g, '').slice(0, 8);
     const ns = Number(/\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/pid`))![1]);
     return `-${(change.start ?? start).toString(16)}-${change.boot ?? boot}-${(change.ns ?? ns).toString(16)}`;
