@@ -20,18 +20,10 @@
 //! Both are plain Rust tested with `cargo test`; the `napi` feature exports the layout check to
 //! the addon as `cachePromptCacheLayout`, with typed objects in and out.
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct CacheFileError(pub String);
-
-impl fmt::Display for CacheFileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for CacheFileError {}
 
 fn err<T>(msg: impl Into<String>) -> Result<T, CacheFileError> {
     Err(CacheFileError(msg.into()))

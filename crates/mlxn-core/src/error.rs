@@ -1,16 +1,8 @@
 //! The one error type of the Rust side: MLX's own message, carried verbatim.
-use std::fmt;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct MlxError(pub String);
-
-impl fmt::Display for MlxError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for MlxError {}
 
 impl From<cxx::Exception> for MlxError {
     fn from(e: cxx::Exception) -> Self {

@@ -14,8 +14,6 @@
 //!
 //! Any NaN advantage (unscorable rows, groups with a single scorable row) becomes 0.
 
-use std::fmt;
-
 /// How rewards are scaled (TRL's `scale_rewards`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScaleRewards {
@@ -34,16 +32,9 @@ pub enum Aggregation {
 /// Offset added to the std before dividing, as TRL does.
 pub const STD_EPSILON: f64 = 1e-4;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
 pub struct AdvantageError(pub String);
-
-impl fmt::Display for AdvantageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for AdvantageError {}
 
 /// Advantages and the reward statistics TRL logs.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,19 +6,11 @@
 //! at epoch `e`, batch `b` recomputes exactly the order the interrupted run was using, on any
 //! platform.
 
-use std::fmt;
 use std::path::Path;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
 pub struct DatasetError(pub String);
-
-impl fmt::Display for DatasetError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for DatasetError {}
 
 /// A dataset is read whole and handed to JavaScript, whose strings stop near this size.
 pub const MAX_DATASET_BYTES: u64 = 1 << 30;

@@ -1,8 +1,8 @@
 //! Errors name the file and the problem.
-use std::fmt;
 use std::path::Path;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct IoError(pub String);
 
 impl IoError {
@@ -13,13 +13,5 @@ impl IoError {
         IoError(m.into())
     }
 }
-
-impl fmt::Display for IoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for IoError {}
 
 pub type Result<T> = std::result::Result<T, IoError>;

@@ -13,7 +13,6 @@
 //! caps grammar size, lexer states and Earley items ([`ParserLimits`]), so a hostile schema fails
 //! with an error instead of running away; the schema's JSON is parsed by serde_json, whose
 //! recursion limit (128 levels) refuses deeper nesting.
-use std::fmt;
 use std::sync::Arc;
 
 use llguidance::api::{ParserLimits, TopLevelGrammar};
@@ -21,16 +20,9 @@ use llguidance::toktrie::{ApproximateTokEnv, InferenceCapabilities, SimpleVob, T
 use llguidance::{Matcher, ParserFactory};
 use serde_json::Value;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct ConstraintError(pub String);
-
-impl fmt::Display for ConstraintError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConstraintError {}
 
 fn err(message: impl Into<String>) -> ConstraintError {
     ConstraintError(message.into())

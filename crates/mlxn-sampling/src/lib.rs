@@ -13,7 +13,6 @@
 //! The other piece is constrained decoding (`constraint`): compiling a JSON Schema or grammar
 //! into the set of tokens allowed at each step is host work over the whole vocabulary, done by
 //! llguidance; the addon exports it as the `SamplingVocabulary` and `SamplingConstraint` classes.
-use std::fmt;
 
 pub mod constraint;
 
@@ -31,16 +30,9 @@ pub struct Windows {
     pub weight: Vec<i32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct WindowError(pub String);
-
-impl fmt::Display for WindowError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for WindowError {}
 
 /// Cuts each history to its last `context_size` tokens and packs the windows.
 /// Token ids must be integers in `[0, vocab_size)`.
