@@ -4,8 +4,9 @@
 //!
 //! Ops are grouped by signature and selected by shared enums (`UnaryOp`, `BinaryOp`, ...)
 //! instead of one bridged function per op: the surface stays small, and dispatch is a switch.
-//! Optional array arguments are nullable raw pointers (cxx has no `Option<&T>`); the safe
-//! wrappers in `mlxn-core` are the only callers.
+//! Optional array arguments are nullable raw pointers (cxx has no `Option<&T>`). Most calls go
+//! through `mlxn-core`'s safe wrappers; the rest reach the bridge directly: `mlxn-qwen3`'s
+//! native forward (through `mlxn_core::ffi`), `mlxn-io`'s checkpoint loaders and the probe.
 
 pub use cxx::{Exception, UniquePtr};
 
