@@ -439,6 +439,6 @@ export class Qwen3 extends Module {
 
   /** Batched generation with continuous batching; results in prompt order. */
   batchGenerate(prompts: readonly BatchPrompt[], options?: BatchGenerateOptions): Promise<BatchResults> {
-    return batchGenerate(this, prompts, options);
+    return batchGenerate(this, prompts, options, 'Qwen3.batchGenerate');
   }
 }

@@ -3,6 +3,7 @@
 // or a wrong shape), and two generations writing one prompt cache at once.
 import * as mx from '@mlxn/core';
 import { describe, expect, it } from 'vitest';
+import { batchGenerate, generate } from '../src/index.js';
 import { tinyQwen3 } from './generate-helpers.js';
 
 describe('custom samplers and logits processors are checked', () => {
@@ -24,6 +25,16 @@ describe('custom samplers and logits processors are checked', () => {
         { maxTokens: 3, sampler: rows },
       ),
     ).rejects.toThrow(/sampler returned token id -1/);
+  });
+
+  it('names the caller: the Qwen3 method, the free function, or what the caller passes', async () => {
+    const outside = () => mx.array([vocab + 5], 'int32');
+    await expect(model.generate([1, 2, 3], { maxTokens: 2, sampler: outside })).rejects.toThrow(/^Qwen3\.generate: sampler returned/);
+    await expect(generate(model, [1, 2, 3], { maxTokens: 2, sampler: outside })).rejects.toThrow(/^generate: sampler returned/);
+    await expect(generate(model, [1, 2, 3], { maxTokens: 2, sampler: outside }, 'my-app')).rejects.toThrow(/^my-app: sampler returned/);
+    const rows = (lp: mx.Array) => mx.full([lp.shape[0]], -1, 'int32');
+    await expect(model.batchGenerate([[1, 2]], { maxTokens: 2, sampler: rows })).rejects.toThrow(/^Qwen3\.batchGenerate: sampler returned/);
+    await expect(batchGenerate(model, [[1, 2]], { maxTokens: 2, sampler: rows })).rejects.toThrow(/^batchGenerate: sampler returned/);
   });
 
   it('rejects token ids of the wrong shape or dtype', async () => {

@@ -91,6 +91,7 @@ interface Row {
 /**
  * Generates a completion for every prompt with true batched decoding and continuous batching.
  * Token-id prompts are used as given; text and chat prompts are encoded as `generate` does.
+ * `what` names the caller in error messages (`Qwen3`'s method passes `'Qwen3.batchGenerate'`).
  *
  * @example
  * const results = await batchGenerate(model, ['Hi', 'Tell me a joke'], { maxTokens: 64, maxBatchSize: 8 });
@@ -100,8 +101,8 @@ export async function batchGenerate(
   model: GenerationModel,
   prompts: readonly BatchPrompt[],
   options: BatchGenerateOptions = {},
+  what = 'batchGenerate',
 ): Promise<BatchResults> {
-  const what = 'Qwen3.batchGenerate';
   for (const k of [
     'promptCache',
     'maxKvSize',

@@ -142,7 +142,7 @@ export function sampleLogits(
   plan: GenerationPlan,
   withLogprob: boolean,
 ): [mx.Array, mx.Array | null] {
-  const what = 'Qwen3.generate';
+  const { what } = plan;
   if (history !== null) {
     for (const p of plan.processors)
       logits = plan.customProcessors ? checkProcessedLogits(logits, p(history, logits), `${what}: logits processor`) : p(history, logits);
@@ -260,7 +260,7 @@ export async function* generateStep(
   }
   const { processors, signal } = plan;
   const vocabSize = model.config.vocabSize;
-  const what = 'Qwen3.generate';
+  const { what } = plan;
   // A seeded request draws from its own key sequence: interleaved requests stay reproducible.
   const keys = plan.seed !== undefined ? new mx.random.KeySequence(plan.seed) : undefined;
   let history: mx.Array | null = processors.length > 0 ? mx.keep(mx.array([...context, ...prompt], 'int32')) : null;
@@ -347,7 +347,8 @@ export async function* generateStep(
 
 /**
  * Streams a generation: text, tokens and statistics as chunks, the last with `finishReason`.
- * Breaking out of the loop stops generation and releases its arrays and caches.
+ * Breaking out of the loop stops generation and releases its arrays and caches. `what` names the
+ * caller in error messages (`Qwen3`'s method passes `'Qwen3.stream'`).
  *
  * @example
  * for await (const c of stream(model, 'Hello', { maxTokens: 32 })) process.stdout.write(c.text);
@@ -356,7 +357,7 @@ export function stream(
   model: GenerationModel,
   prompt: Prompt,
   options: GenerateOptions = {},
-  what = 'Qwen3.stream',
+  what = 'stream',
 ): AsyncGenerator<GenerationChunk, void, undefined> {
   // Validation and prompt encoding happen here, synchronously, before any work.
   const plan = resolveGenerateOptions(withGenerationDefaults(options, model.generationDefaults), model.config.vocabSize, what);
@@ -393,7 +394,7 @@ async function* streamTokens(
   const decode = (token: number): string => (detok === undefined ? '' : detok.add(token));
   const flush = (): string => (detok === undefined ? '' : detok.finalize());
   // Checked again when the stream starts: another one may have started on it since.
-  if (!owned) claimCache(cache, 'Qwen3.stream');
+  if (!owned) claimCache(cache, plan.what);
   try {
     const context = promptTokens.slice(0, reused);
     for await (const out of generateStep(model, suffix, cache, plan, context, record)) {
@@ -443,7 +444,8 @@ async function* streamTokens(
 }
 
 /**
- * Runs `stream` to the end and collects it.
+ * Runs `stream` to the end and collects it. `what` names the caller in error messages (`Qwen3`'s
+ * method passes `'Qwen3.generate'`).
  *
  * @example
  * const { text, finishReason } = await generate(model, 'Hello', { maxTokens: 32 });
@@ -452,7 +454,7 @@ export async function generate(
   model: GenerationModel,
   prompt: Prompt,
   options: GenerateOptions = {},
-  what = 'Qwen3.generate',
+  what = 'generate',
 ): Promise<GenerationResult> {
   const plan = resolveGenerateOptions(withGenerationDefaults(options, model.generationDefaults), model.config.vocabSize, what);
   const encoded = encodePrompt(model, prompt, plan.chat, what);

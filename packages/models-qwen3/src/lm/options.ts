@@ -98,6 +98,8 @@ export interface GenerateOptions extends SamplerOptions, LogitsProcessorOptions,
 
 /** The validated options, with samplers and processors built. */
 export interface GenerationPlan {
+  /** The caller, as messages name it (`'Qwen3.generate'`, `'request'`): the `what` the plan was resolved with. */
+  what: string;
   maxTokens: number;
   sampler: Sampler;
   /** Temperature the log-probabilities are reported at (0 for a custom sampler or greedy). */
@@ -319,6 +321,7 @@ export function resolveGenerateOptions(
   const numDraftTokens = o.numDraftTokens === undefined ? 3 : int(o.numDraftTokens, `${what}: numDraftTokens`, 1);
   if (numDraftTokens > 64) fail(what, `numDraftTokens must be at most 64, got ${numDraftTokens}`);
   return {
+    what,
     maxTokens,
     sampler,
     temperature,

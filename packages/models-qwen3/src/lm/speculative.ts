@@ -34,7 +34,7 @@ interface SpeculativeRun {
 /** The token loop of `generateStep` when `plan.draftModel` is set (the prompt is checked there). */
 export async function* speculativeSteps(run: SpeculativeRun): AsyncGenerator<StepOutput, void, undefined> {
   const { model, draft, prompt, cache, plan, context, record } = run;
-  const what = 'Qwen3.generate';
+  const { what } = plan;
   const vocabSize = model.config.vocabSize;
   const keys = plan.seed !== undefined ? new mx.random.KeySequence(plan.seed) : undefined;
   const draw = <T>(f: () => T): T => (keys === undefined ? f() : keys.run(f));
