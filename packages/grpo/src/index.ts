@@ -35,8 +35,10 @@ export type { DistributedOption } from './data-parallel.js';
 export { DataParallelError, PeerStopError } from './data-parallel.js';
 export type { DatasetOptions, GenerationBatch, PromptRecord, SamplerOptions, SamplerPosition, TrainingPlan } from './dataset.js';
 export { DatasetError, GenerationBatchSampler, isConversational, PromptDataset, seededPermutation, trainingPlan } from './dataset.js';
+export { deriveSeed } from './derive-seed.js';
 export type { EntropyControlConfig, EntropyControlState } from './entropy-control.js';
 export { EntropyController } from './entropy-control.js';
+export { Float32StateAdam } from './float32-adam.js';
 export type { ClipRatioMetrics, EntropyWindowStats, GRPOLossInputs, GRPOLossMetrics, GRPOLossResult, LossConfig } from './losses.js';
 export { DEFAULT_LOSS_CONFIG, grpoLoss, highEntropyMask, lossMetricsToNumbers, offPolicyMask, vespoGammaWeights } from './losses.js';
 export type { LogRecord, OnLog } from './metrics.js';
@@ -53,8 +55,9 @@ export type { SFTBatch, SFTConfig, SFTConfigInput, SFTExample, SFTRecord, SFTTra
 export { packExamples, parseSFTConfig, SFTTrainer, sftBatch, tokenizeSFTRecord } from './sft.js';
 export type { GRPOTool, ToolCallContext, ToolCallRequest, ToolCallResult, ToolExecutionOptions } from './tools.js';
 export { runToolCalls, toolSchemas, toolSuffixIds, toolTable } from './tools.js';
-export type { CoreConfig, LoopState, StepResult, TrainableModel } from './train-core.js';
-export { deriveSeed, Float32StateAdam, TRAINER_FOLDER, trainBatchLogprobs } from './train-core.js';
+export type { CoreConfig, LoopState, StepResult } from './train-core.js';
+export { trainBatchLogprobs } from './train-logprobs.js';
+export type { TrainableModel } from './trainable-model.js';
 export type {
   DatasetInput,
   GRPOPolicy,
@@ -65,3 +68,4 @@ export type {
   TrainResult,
 } from './trainer.js';
 export { GRPOTrainer, withAdaptersDisabled } from './trainer.js';
+export { TRAINER_FOLDER } from './trainer-checkpoint.js';

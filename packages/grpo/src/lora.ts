@@ -1,7 +1,7 @@
 import * as mx from '@mlxn/core';
 import { linearToLoRALayers, type Module } from '@mlxn/nn';
 import type { LoRAConfig } from './config.js';
-import { deriveSeed } from './train-core.js';
+import { deriveSeed } from './derive-seed.js';
 
 /**
  * Puts a trainer config's LoRA adapters on `model` (the GRPO and SFT trainers alike), initialised

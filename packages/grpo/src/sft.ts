@@ -16,10 +16,12 @@ import { z } from 'zod';
 import { trainingArgumentFields } from './config.js';
 import { DataParallel, type DistributedOption, resolveGroup } from './data-parallel.js';
 import { seededPermutation } from './dataset.js';
+import { deriveSeed } from './derive-seed.js';
 import { addLoRAAdapters } from './lora.js';
 import type { OnLog } from './metrics.js';
 import type { ProgressOptions } from './progress.js';
-import { deriveSeed, paddingTokenId, resolveRouterLoss, type TrainableModel, TrainerCore } from './train-core.js';
+import { TrainerCore } from './train-core.js';
+import { paddingTokenId, resolveRouterLoss, type TrainableModel } from './trainable-model.js';
 
 const positiveInt = z.number().int().positive();
 

@@ -1,71 +1,28 @@
 /**
- * The machinery the GRPO and SFT trainers share, with Hugging Face `Trainer`'s semantics (which
- * TRL builds on): gradient accumulation, global-norm clipping, AdamW with bias correction and
- * decoupled weight decay (not on norms and biases) and float32 state, the learning-rate
+ * The training loop the GRPO and SFT trainers share, with Hugging Face `Trainer`'s semantics
+ * (which TRL builds on): gradient accumulation, global-norm clipping, AdamW with bias correction
+ * and decoupled weight decay (not on norms and biases) and float32 state, the learning-rate
  * schedule, NaN/inf steps skipped and reported, logging every `loggingSteps`, checkpoints every
- * `saveSteps` (and at the end), and exact resumption.
+ * `saveSteps` (and at the end), and exact resumption. The arithmetic of a step
+ * (optimizer-update.ts), the backward pass (differentiate.ts) and the checkpoint files
+ * (trainer-checkpoint.ts) live in their own modules; this class holds the loop and its state.
  */
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import * as mx from '@mlxn/core';
 import { checkOptionKeys } from '@mlxn/core/internal';
-import { loadSync, saveSync } from '@mlxn/io';
-import {
-  checkpointedValueAndGrad,
-  checkpointedValueAndGradWithRouterLoss,
-  type HeadLoss,
-  isCheckpointable,
-  type LogprobsModel,
-  loadBalancingLoss,
-  paddingAttentionMask,
-  type RouterLossSettings,
-  type RowwiseHeadLoss,
-  routerLossSettings,
-  tokenLogprobsFromHidden,
-  wholeHeadLoss,
-  withRouterLogits,
-} from '@mlxn/models-qwen3';
-import {
-  Adam,
-  adapterParameters,
-  clipGradNorm,
-  type Module,
-  type ParamDict,
-  type ParamState,
-  type PreparedState,
-  saveAdapters,
-  unflattenPaths,
-  valueAndGrad,
-} from '@mlxn/nn';
-import {
-  ADAPTERS_FILE,
-  OPTIMIZER_FILE,
-  ROLLOUTS_FILE,
-  readTrainerState,
-  resolveCheckpoint,
-  TRAINER_STATE_FILE,
-  type TrainerState,
-  writeCheckpoint,
-} from './checkpoint.js';
+import { type HeadLoss, isCheckpointable, type RowwiseHeadLoss } from '@mlxn/models-qwen3';
+import { Adam, adapterParameters, type ParamDict } from '@mlxn/nn';
+import type { TrainerState } from './checkpoint.js';
 import type { GRPOConfig } from './config.js';
-import { type DataParallel, DataParallelError, PeerStopError } from './data-parallel.js';
+import { type DataParallel, PeerStopError } from './data-parallel.js';
+import { valueAndGradOfHead, valueAndGradWithRouterLoss } from './differentiate.js';
+import { Float32StateAdam } from './float32-adam.js';
 import { type LogRecord, MetricsLog, type OnLog } from './metrics.js';
+import { addGradients, applyGradients } from './optimizer-update.js';
+import { mapTree } from './param-trees.js';
 import { ProgressBar, type ProgressOptions } from './progress.js';
-import { checkArrays, checkTrainerState } from './resume-check.js';
 import { learningRateAt } from './schedule.js';
-
-/** Trainer-only files of a checkpoint live here, so the checkpoint folder itself loads as a model. */
-export const TRAINER_FOLDER = 'trainer';
-const REF_FILE = 'ref_model.safetensors';
-const MODEL_FILE = 'model.safetensors';
-
-/** A model the trainers can differentiate: a Module with hidden states and an output head. */
-export interface TrainableModel extends Module {
-  hidden(inputs: mx.Array, options?: { mask?: mx.Array | 'causal' | null }): mx.Array;
-  logitsFromHidden(h: mx.Array): mx.Array;
-  /** Writes a loadable model folder (Qwen3's `save`); without it, `model.safetensors` is written. */
-  save?(folder: string): unknown;
-}
+import type { TrainableModel } from './trainable-model.js';
+import { readCheckpoint, resolveResumeCheckpoint, saveTrainerCheckpoint } from './trainer-checkpoint.js';
 
 /** The config fields the shared machinery reads (GRPOConfig has them all). */
 export type CoreConfig = Pick<
@@ -100,138 +57,6 @@ export interface StepResult {
   learningRate: number;
   /** True when the loss or gradients were not finite and no update was made. */
   skipped: boolean;
-}
-
-/**
- * Adam whose moments are float32 whatever the parameter's dtype: the update is computed in
- * float32 and cast back. With float32 weights under bf16 autocast (mixed precision) this is
- * torch's AdamW; with bfloat16 weights torch keeps its moments in bfloat16, and this keeps
- * twice their memory for updates that do not lose small steps to rounding (the trainers'
- * `optimizerStateDtype: 'parameter'` uses MLX's `Adam` instead, torch's behaviour). Weight decay
- * is applied by the trainer (it knows which parameters decay).
- */
-export class Float32StateAdam extends Adam {
-  protected override initSingle(parameter: mx.Array, state: ParamState): void {
-    state.m = mx.zeros(parameter.shape, 'float32');
-    state.v = mx.zeros(parameter.shape, 'float32');
-  }
-
-  protected override applySingle(gradient: mx.Array, parameter: mx.Array, state: ParamState): mx.Array {
-    if (parameter.dtype === 'float32' && gradient.dtype === 'float32') return super.applySingle(gradient, parameter, state);
-    const out = super.applySingle(mx.astype(gradient, 'float32'), mx.astype(parameter, 'float32'), state);
-    return mx.astype(out, parameter.dtype);
-  }
-}
-
-/**
- * Float32 logits per chunk of the output head in training (see RowwiseHeadLoss): 512 MiB, a few
- * rows of a long completion over a large vocabulary, whose backward pass holds a few copies.
- */
-const HEAD_CHUNK_BYTES = 512 * 2 ** 20;
-
-/** Batch rows per chunk of the training head: `positions` scored per row over the model's vocabulary. */
-export function headRowsPerChunk(model: TrainableModel, positions: number): number {
-  const vocab = (model as unknown as LogprobsModel).config.vocabSize;
-  return Math.max(1, Math.floor(HEAD_CHUNK_BYTES / (Math.max(1, positions) * vocab * 4)));
-}
-
-/** A 32-bit seed from a base seed and a counter (splitmix-style mixing; deterministic). */
-export function deriveSeed(seed: number, counter: number): number {
-  let z = (Math.imul(seed ^ 0x2545f491, 0x9e3779b1) + Math.imul(counter + 1, 0x85ebca6b)) >>> 0;
-  z = Math.imul(z ^ (z >>> 16), 0x7feb352d) >>> 0;
-  z = Math.imul(z ^ (z >>> 15), 0x846ca68b) >>> 0;
-  return (z ^ (z >>> 16)) >>> 0;
-}
-
-/**
- * Per-token log-probabilities (and optionally entropies) of a training batch's completion tokens
- * at the sampling temperature from the model's final hidden states `h` of `batch.inputIds`, through
- * @mlxn/models-qwen3's chunked head (token t scored by the logits at t − 1; full-vocabulary
- * logits exist for one chunk of positions at a time).
- */
-export function trainBatchLogprobsFromHidden(
-  model: TrainableModel,
-  h: mx.Array,
-  batch: { inputIds: mx.Array; promptLength: number },
-  options: { temperature: number; withEntropy?: boolean; chunkSize?: number },
-): { logprobs: mx.Array; entropy: mx.Array | null } {
-  const r = tokenLogprobsFromHidden(model as unknown as LogprobsModel, h, batch.inputIds, {
-    start: batch.promptLength,
-    temperature: options.temperature,
-    withEntropy: options.withEntropy ?? false,
-    ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
-  });
-  return { logprobs: r.logprobs, entropy: r.entropy ?? null };
-}
-
-/**
- * Per-token log-probabilities (and optionally entropies) of a training batch's completion tokens
- * at the sampling temperature, in one forward of the padded batch: each row of `inputIds` holds a
- * prompt (the first `promptLength` positions) and its completion, padding marked by
- * `attentionMask`, as in a `TrainBatch`. Padded positions keep their values (the loss masks them);
- * @mlxn/models-qwen3's `completionLogprobs` takes prompts and completions apart instead and
- * zeroes padding.
- */
-export function trainBatchLogprobs(
-  model: TrainableModel,
-  batch: { inputIds: mx.Array; attentionMask: mx.Array; promptLength: number },
-  options: { temperature: number; withEntropy?: boolean; chunkSize?: number },
-): { logprobs: mx.Array; entropy: mx.Array | null } {
-  const mask = paddingAttentionMask(batch.attentionMask);
-  const h = model.hidden(batch.inputIds, { mask });
-  const out = trainBatchLogprobsFromHidden(model, h, batch, options);
-  h.dispose();
-  mask.dispose();
-  return out;
-}
-
-/**
- * The id padding positions get: the tokenizer's pad token (as TRL), unless the model's
- * vocabulary does not reach it; then the first end-of-sequence id. Padding is masked either way.
- */
-export function paddingTokenId(model: {
-  tokenizer?: { pad?: { id?: number } };
-  eosTokenIds: readonly number[];
-  config?: { vocabSize?: number };
-}): number {
-  const pad = model.tokenizer?.pad?.id;
-  const vocab = model.config?.vocabSize ?? Number.POSITIVE_INFINITY;
-  if (pad !== undefined && pad < vocab) return pad;
-  const eos = model.eosTokenIds.find((id) => id < vocab);
-  return eos ?? 0;
-}
-
-// HF's get_decay_parameter_names: no weight decay on biases and normalisation weights.
-const NO_DECAY = /(^|\.)(bias|[a-z_]*norm[a-z_]*\.weight)$|layernorm|rmsnorm/i;
-
-/** `tree` with `fn` applied to each array (given its dotted path); the structure is kept. */
-function mapTree<T>(tree: T, fn: (a: mx.Array, path: string) => mx.Array, prefix = ''): T {
-  if (tree instanceof mx.Array) return fn(tree, prefix) as T;
-  if (Array.isArray(tree)) return tree.map((v, i) => mapTree(v, fn, prefix ? `${prefix}.${i}` : `${i}`)) as T;
-  if (tree !== null && typeof tree === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(tree)) out[k] = mapTree(v, fn, prefix ? `${prefix}.${k}` : k);
-    return out as T;
-  }
-  return tree;
-}
-
-/** `fn` of the arrays at the same places of two trees of one structure. */
-function zipTrees<T>(a: T, b: T, fn: (x: mx.Array, y: mx.Array) => mx.Array): T {
-  if (a instanceof mx.Array) return fn(a, b as mx.Array) as T;
-  if (Array.isArray(a)) return a.map((v, i) => zipTrees(v, (b as unknown[])[i], fn)) as T;
-  if (a !== null && typeof a === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(a)) out[k] = zipTrees(v, (b as Record<string, unknown>)[k], fn);
-    return out as T;
-  }
-  return a;
-}
-
-/** Disposes the arrays of `tree` that are not in `keep`. */
-function disposeExcept(tree: unknown, keep: unknown): void {
-  const kept = new Set(mx.treeFlattenWithPaths(keep).map(([, a]) => a));
-  for (const [, a] of mx.treeFlattenWithPaths(tree)) if (!kept.has(a)) a.dispose();
 }
 
 /** The loop state a checkpoint restores. */
@@ -401,17 +226,14 @@ export abstract class TrainerCore {
     mask: mx.Array | 'causal',
     head: HeadLoss<R> | RowwiseHeadLoss<R>,
   ): [R, ParamDict] {
-    if (this.#core.gradientCheckpointing) {
-      if (isCheckpointable(this.model)) return checkpointedValueAndGrad(this.model, head, inputIds, { mask });
-      if (!this.#warnedCheckpointing) {
-        this.#warnedCheckpointing = true;
-        this.note(
-          `${this.#name}: gradientCheckpointing needs a model with model.embedTokens / model.layers / model.norm (a Qwen3); training without it`,
-        );
-      }
+    const checkpointing = this.#core.gradientCheckpointing;
+    if (checkpointing && !isCheckpointable(this.model) && !this.#warnedCheckpointing) {
+      this.#warnedCheckpointing = true;
+      this.note(
+        `${this.#name}: gradientCheckpointing needs a model with model.embedTokens / model.layers / model.norm (a Qwen3); training without it`,
+      );
     }
-    const headLoss = wholeHeadLoss(head);
-    return valueAndGrad(this.model, () => headLoss(this.model.hidden(inputIds, { mask })))();
+    return valueAndGradOfHead(this.model, inputIds, mask, head, checkpointing);
   }
 
   /**
@@ -428,23 +250,7 @@ export abstract class TrainerCore {
     router: { numExperts: number; topK: number; weight: number },
     head: HeadLoss<mx.Array[]> | RowwiseHeadLoss<mx.Array[]>,
   ): [mx.Array[], ParamDict] {
-    const headLoss = wholeHeadLoss(head);
-    if (this.#core.gradientCheckpointing && isCheckpointable(this.model)) {
-      return checkpointedValueAndGradWithRouterLoss(this.model, headLoss, inputIds, {
-        mask,
-        tokenMask,
-        numExperts: router.numExperts,
-        topK: router.topK,
-        weight: router.weight,
-      });
-    }
-    return valueAndGrad(this.model, () => {
-      const { value: hidden, routerLogits } = withRouterLogits(this.model, () => this.model.hidden(inputIds, { mask }));
-      const aux = loadBalancingLoss(routerLogits, { numExperts: router.numExperts, topK: router.topK, attentionMask: tokenMask });
-      mx.dispose(routerLogits);
-      const [first, ...rest] = headLoss(hidden);
-      return [mx.add(first, mx.multiply(aux, router.weight)), ...rest, aux];
-    })() as [mx.Array[], ParamDict];
+    return valueAndGradWithRouterLoss(this.model, inputIds, mask, tokenMask, router, head, this.#core.gradientCheckpointing);
   }
 
   /**
@@ -453,24 +259,7 @@ export abstract class TrainerCore {
    * bf16 autocast the gradients come in bfloat16 and float32 weights sum them in float32).
    */
   accumulate(grads: ParamDict): void {
-    const dtypes =
-      this.#core.optimizerStateDtype === 'parameter'
-        ? new Map(mx.treeFlattenWithPaths(this.model.trainableParameters()).map(([k, p]) => [k, p.dtype]))
-        : null;
-    const widen = (g: mx.Array, path: string) => {
-      const dtype = dtypes?.get(path) ?? 'float32';
-      return g.dtype === dtype ? g : mx.astype(g, dtype);
-    };
-    if (this.#acc === null) {
-      const g32 = mapTree(grads, widen);
-      this.#acc = mx.keep(g32);
-      if (g32 !== grads) disposeExcept(grads, g32);
-    } else {
-      const next = mx.keep(mx.tidy(() => zipTrees(this.#acc, mapTree(grads, widen), mx.add)));
-      mx.eval(next);
-      mx.dispose([this.#acc, grads]);
-      this.#acc = next;
-    }
+    this.#acc = addGradients(this.#acc, grads, this.model, this.#core.optimizerStateDtype === 'parameter');
   }
 
   /** The learning rate of the update after `step` optimizer steps (HF's scheduler). */
@@ -528,51 +317,17 @@ export abstract class TrainerCore {
   #applyUpdate(grads: ParamDict, finite: boolean): StepResult {
     const c = this.#core;
     const lr = this.learningRate(this.state.globalStep);
-    let result: StepResult;
-    // Only the norm is evaluated here (whether to skip depends on it). The clipped gradients
-    // stay lazy inside the update's graph, so no clipped copy of every gradient is held beside
-    // the sums (for Qwen3-0.6B, 2.4 GB of float32).
-    const [clipped, norm] = mx.tidy(() => {
-      const [cl, n] =
-        c.maxGradNorm > 0
-          ? clipGradNorm(grads, c.maxGradNorm)
-          : [
-              grads,
-              mx.sqrt(
-                mx.treeFlattenWithPaths(grads).reduce<mx.Array | number>((s, [, g]) => mx.add(s, mx.sum(mx.square(g))), 0) as mx.Array,
-              ),
-            ];
-      mx.eval(n);
-      return [cl, n] as const;
+    const { gradNorm, skipped } = applyGradients(this.model, this.optimizer, grads, {
+      finite,
+      learningRate: lr,
+      maxGradNorm: c.maxGradNorm,
+      weightDecay: c.weightDecay,
+      reference: () => this.refSnapshot(),
     });
-    const gradNorm = Number(norm.item());
-    if (!finite || !Number.isFinite(gradNorm)) {
-      this.#skipped += 1;
-      result = { gradNorm, learningRate: lr, skipped: true };
-    } else {
-      this.optimizer.learningRate = lr;
-      const old = this.model.trainableParameters();
-      mx.tidy(() => {
-        if (c.weightDecay > 0) {
-          const decay = 1 - lr * c.weightDecay;
-          this.model.update(mapTree(old, (p, path) => (NO_DECAY.test(path) ? p : mx.astype(mx.multiply(p, decay), p.dtype))));
-        }
-        this.optimizer.update(this.model, clipped);
-        // The sums are referenced by the update's graph alone from here, so each is freed as
-        // soon as its parameter's update has used it.
-        if (clipped !== grads) mx.dispose(grads);
-        mx.eval(this.model.trainableParameters(), this.optimizer.state);
-      });
-      // The replaced weights are garbage now, unless they are the KL reference's.
-      const keep = new Set(mx.treeFlattenWithPaths(this.refSnapshot()).map(([, a]) => a));
-      for (const [, a] of mx.treeFlattenWithPaths(this.model.trainableParameters())) keep.add(a);
-      for (const [, a] of mx.treeFlattenWithPaths(old)) if (!keep.has(a)) a.dispose();
-      result = { gradNorm, learningRate: lr, skipped: false };
-    }
-    mx.dispose([grads, clipped, norm]);
+    if (skipped) this.#skipped += 1;
     this.state.globalStep += 1;
     this.state.epoch = this.state.globalStep / this.updateStepsPerEpoch;
-    return result;
+    return { gradNorm, learningRate: lr, skipped };
   }
 
   /**
@@ -589,7 +344,7 @@ export abstract class TrainerCore {
         `${this.#name}.train: ${this.#interrupted}, so the trainer's state is not whole; make a new trainer (resuming from the last checkpoint)`,
       );
     this.#peerStop = false; // a request that came with a run's last step ended that run
-    const resume = this.#resolveResume();
+    const resume = resolveResumeCheckpoint(c, this.dataParallel, this.#name);
     if (resume !== null) this.loadCheckpoint(resume);
     else this.metrics.truncateAfter(-1);
     const total = this.totalSteps;
@@ -672,26 +427,6 @@ export abstract class TrainerCore {
     };
   }
 
-  /** The checkpoint to resume from; in a job, rank 0 recovers interrupted writes first, alone. */
-  #resolveResume(): string | null {
-    const c = this.#core;
-    const dp = this.dataParallel;
-    if (dp === null) return resolveCheckpoint(c.resumeFromCheckpoint, c.outputDir);
-    let found: string | null = null;
-    let error: unknown = null;
-    if (dp.isMain) {
-      try {
-        found = resolveCheckpoint(c.resumeFromCheckpoint, c.outputDir);
-      } catch (e) {
-        error = e;
-      }
-    }
-    const failed = dp.barrier('the resume checkpoint (rank 0 looks first)', error !== null);
-    if (error !== null) throw error;
-    if (failed > 0) throw new DataParallelError(`${this.#name} (rank ${dp.rank}): rank 0 could not find the checkpoint to resume from`);
-    return dp.isMain ? found : resolveCheckpoint(c.resumeFromCheckpoint, c.outputDir);
-  }
-
   /** In a job: sums and counts of every metric over all ranks (names agreed first). */
   #combineMetrics(): ((totals: Record<string, [number, number]>) => Record<string, [number, number]>) | undefined {
     const dp = this.dataParallel;
@@ -744,83 +479,11 @@ export abstract class TrainerCore {
         ...(this.dataParallel === null ? {} : { numProcesses: this.dataParallel.size }),
       },
     };
-    const buffer = this.bufferState();
-    const ref = this.refSnapshot();
-    const dp = this.dataParallel;
-    if (dp !== null) return this.#saveCheckpointInJob(dp, state, buffer);
-    return writeCheckpoint(
-      c.outputDir,
+    return saveTrainerCheckpoint(
       state,
-      async (tmp) => {
-        await this.#writeCheckpointFiles(tmp, buffer, ref);
-      },
-      { saveTotalLimit: c.saveTotalLimit },
+      { model: this.model, optimizer: this.optimizer, lora: this.#isLora(), buffer: this.bufferState(), ref: this.refSnapshot() },
+      { outputDir: c.outputDir, saveTotalLimit: c.saveTotalLimit, dataParallel: this.dataParallel, trainer: this.#name },
     );
-  }
-
-  /**
-   * Fills a checkpoint's temporary folder: weights (or adapters), the optimizer state, this
-   * process's rollout buffer and the reference snapshot. Returns the trainer folder inside it.
-   */
-  async #writeCheckpointFiles(tmp: string, buffer: { batches: object[] } | null, ref: ParamDict | null): Promise<string> {
-    if (this.#isLora()) await saveAdapters(this.model, join(tmp, ADAPTERS_FILE));
-    else if (typeof this.model.save === 'function') await this.model.save(tmp);
-    else this.model.saveWeightsSync(join(tmp, MODEL_FILE));
-    const trainerDir = join(tmp, TRAINER_FOLDER);
-    mkdirSync(trainerDir, { recursive: true });
-    this.optimizer.saveStateSync(join(trainerDir, OPTIMIZER_FILE));
-    if (buffer !== null) saveBuffer(join(trainerDir, ROLLOUTS_FILE), buffer.batches);
-    if (ref !== null) saveSync(join(trainerDir, REF_FILE), Object.fromEntries(mx.treeFlattenWithPaths(ref)));
-    return trainerDir;
-  }
-
-  /**
-   * A checkpoint of a data-parallel job. The weights, optimizer state and reference are the same
-   * on every rank, so rank 0 writes them; the rollout buffers are each rank's own, so the other
-   * ranks first write theirs to a hidden file in `outputDir`, which rank 0 moves into the
-   * checkpoint before it is swapped into place. Every rank returns only when the checkpoint is
-   * whole (or throws when rank 0 could not write it).
-   */
-  async #saveCheckpointInJob(dp: DataParallel, state: TrainerState, buffer: { batches: object[] } | null): Promise<string> {
-    const c = this.#core;
-    const root = resolve(c.outputDir);
-    const staged = (rank: number) => join(root, `.rollouts-rank-${rank}.staged.safetensors`);
-    let error: unknown = null;
-    if (!dp.isMain && buffer !== null) {
-      try {
-        mkdirSync(root, { recursive: true });
-        saveBuffer(staged(dp.rank), buffer.batches);
-      } catch (e) {
-        error = e;
-      }
-    }
-    let failed = dp.barrier(`the rollout buffers for checkpoint-${state.globalStep}`, error !== null);
-    if (error !== null) throw error;
-    if (failed > 0)
-      throw new DataParallelError(
-        `${this.#name} (rank ${dp.rank}): another rank could not write its rollout buffer for checkpoint-${state.globalStep}`,
-      );
-    let path = join(root, `checkpoint-${state.globalStep}`);
-    if (dp.isMain) {
-      const ref = this.refSnapshot();
-      try {
-        path = await writeCheckpoint(
-          c.outputDir,
-          state,
-          async (tmp) => {
-            const trainerDir = await this.#writeCheckpointFiles(tmp, buffer, ref);
-            if (buffer !== null) for (let r = 1; r < dp.size; r++) renameSync(staged(r), join(trainerDir, rankRolloutsFile(r)));
-          },
-          { saveTotalLimit: c.saveTotalLimit },
-        );
-      } catch (e) {
-        error = e;
-      }
-    }
-    failed = dp.barrier(`checkpoint-${state.globalStep} (written by rank 0)`, error !== null);
-    if (error !== null) throw error;
-    if (failed > 0) throw new DataParallelError(`${this.#name} (rank ${dp.rank}): rank 0 could not write checkpoint-${state.globalStep}`);
-    return path;
   }
 
   /**
@@ -830,82 +493,25 @@ export abstract class TrainerCore {
    * Error naming the file and the field and leaves the model and the trainer as they were.
    */
   loadCheckpoint(dir: string): TrainerState {
-    const st = readTrainerState(dir);
-    checkTrainerState(st, join(dir, TRAINER_STATE_FILE), { trainer: this.#name, totalSteps: this.totalSteps });
-    const extra = (st.extra ?? {}) as { skippedSteps?: number; lossSum?: number; trainer?: unknown; numProcesses?: unknown };
-    // Each rank's share of the data (and its rollout buffer) depends on the number of ranks.
-    const wrote = extra.numProcesses ?? 1;
-    const now = this.dataParallel?.size ?? 1;
-    if (wrote !== now) {
-      throw new Error(
-        `${join(dir, TRAINER_STATE_FILE)}: written by a job of ${String(wrote)} process(es); resume it with the same number (this run has ${now})`,
-      );
-    }
-    try {
-      this.checkSamplerState(st.dataset);
-    } catch (e) {
-      throw new Error(`${join(dir, TRAINER_STATE_FILE)}: invalid trainer state: dataset: ${(e as Error).message}`);
-    }
-    try {
-      this.checkTrainerExtraState(extra.trainer);
-    } catch (e) {
-      throw new Error(`${join(dir, TRAINER_STATE_FILE)}: invalid trainer state: extra.trainer: ${(e as Error).message}`);
-    }
-    const loaded: mx.Array[] = [];
-    const take = <T extends Record<string, mx.Array>>(arrays: T): T => {
-      loaded.push(...Object.values(arrays));
-      return arrays;
-    };
-    let weights: [string, mx.Array][];
-    let unused: mx.Array[] = [];
-    let optimizer: PreparedState | null = null;
-    let buffer: Record<string, unknown>[] | null = null;
-    let ref: ParamDict | null = null;
-    try {
-      const lora = existsSync(join(dir, ADAPTERS_FILE));
-      if (lora) {
-        if (!this.#isLora()) throw new Error(`${dir}: holds LoRA adapters but the model has none (configure the same LoRA options)`);
-        const file = join(dir, ADAPTERS_FILE);
-        const arrays = take(loadSync(file).arrays);
-        checkArrays(file, 'adapter', adapterParameters(this.model), arrays, { complete: true });
-        weights = Object.entries(arrays);
-      } else {
-        if (this.#isLora()) throw new Error(`${dir}: holds full weights but the model trains LoRA adapters`);
-        const arrays = take(loadSync(dir).arrays);
-        const slots = this.model.namedParameters();
-        const trainable = new Set(this.model.namedTrainableParameters().map(([k]) => k));
-        // Every trainable weight must come from the checkpoint (a tied head is the embedding).
-        checkArrays(dir, 'weight', slots, arrays, { complete: false, optional: (k) => !trainable.has(k) || k === 'lm_head.weight' });
-        const known = new Set(slots.map(([k]) => k));
-        weights = Object.entries(arrays).filter(([k]) => known.has(k));
-        unused = Object.entries(arrays)
-          .filter(([k]) => !known.has(k))
-          .map(([, a]) => a);
-      }
-      const trainerDir = join(dir, TRAINER_FOLDER);
-      optimizer = this.optimizer.prepareStateSync(join(trainerDir, OPTIMIZER_FILE), {
-        parameters: this.model.trainableParameters(),
-        step: st.globalStep - (extra.skippedSteps ?? 0),
-      });
-      const rank = this.dataParallel?.rank ?? 0;
-      const rolloutsPath = join(trainerDir, rank === 0 ? ROLLOUTS_FILE : rankRolloutsFile(rank));
-      if (existsSync(rolloutsPath)) {
-        buffer = loadBuffer(rolloutsPath);
-        for (const b of buffer) for (const v of Object.values(b)) if (v instanceof mx.Array) loaded.push(v);
-      }
-      const refPath = join(trainerDir, REF_FILE);
-      if (existsSync(refPath)) {
-        const arrays = take(loadSync(refPath).arrays);
-        checkArrays(refPath, 'reference weight', mx.treeFlattenWithPaths(this.model.parameters()), arrays, { complete: true });
-        ref = unflattenPaths(arrays) as ParamDict;
-      }
-      // The last step that can fail: log lines past the checkpoint are dropped from the file.
-      this.metrics.truncateAfter(st.globalStep);
-    } catch (e) {
-      optimizer?.dispose();
-      mx.dispose(loaded);
-      throw e;
-    }
+    const {
+      state: st,
+      extra,
+      weights,
+      unused,
+      optimizer,
+      buffer,
+      ref,
+    } = readCheckpoint(dir, {
+      name: this.#name,
+      totalSteps: this.totalSteps,
+      model: this.model,
+      optimizer: this.optimizer,
+      lora: this.#isLora(),
+      dataParallel: this.dataParallel,
+      metrics: this.metrics,
+      checkSamplerState: (state) => this.checkSamplerState(state),
+      checkTrainerExtraState: (state) => this.checkTrainerExtraState(state),
+    });
     // Everything is checked: apply it all.
     mx.dispose(unused);
     this.model.loadWeights(weights, { strict: false });
@@ -925,96 +531,9 @@ export abstract class TrainerCore {
   }
 }
 
-/** The rollout buffer of rank `rank` > 0 in a checkpoint's trainer folder (rank 0's is ROLLOUTS_FILE). */
-const rankRolloutsFile = (rank: number) => ROLLOUTS_FILE.replace(/\.safetensors$/, `-rank-${rank}.safetensors`);
-
-const nonNull = (key: string, v: unknown): Record<string, unknown> => (v === null || v === undefined ? {} : { [key]: v });
-
-/** The per-batch scalars of a rollouts file, after checking that every array belongs to a batch. */
-function checkBufferLayout(path: string, arrays: Record<string, mx.Array>, batches: string | undefined): Record<string, number>[] {
-  const bad = (why: string) => new Error(`${path}: invalid rollouts file: ${why}`);
-  let scalars: unknown;
-  try {
-    scalars = JSON.parse(batches ?? '[]');
-  } catch (e) {
-    throw bad(`metadata 'batches' is not JSON (${(e as Error).message})`);
-  }
-  if (!Array.isArray(scalars)) throw bad("metadata 'batches' must be a list");
-  scalars.forEach((s, i) => {
-    if (s === null || typeof s !== 'object' || Array.isArray(s)) throw bad(`batch ${i} must be an object of numbers`);
-    for (const [k, v] of Object.entries(s))
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`batch ${i}: '${k}' must be a finite number`);
-  });
-  for (const k of Object.keys(arrays)) {
-    const dot = k.indexOf('.');
-    const i = Number(k.slice(0, dot));
-    if (dot <= 0 || !Number.isInteger(i) || i < 0 || i >= scalars.length)
-      throw bad(`tensor '${k}' belongs to no batch of ${scalars.length}`);
-  }
-  return scalars as Record<string, number>[];
-}
-
 /** Resolves after pending timers and I/O callbacks have had a turn (setImmediate runs after them). */
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** Buffered micro-batches → one safetensors file (arrays by `i.name`, scalars in the metadata). */
-function saveBuffer(path: string, batches: readonly object[]): void {
-  const arrays: Record<string, mx.Array> = {};
-  const scalars: Record<string, number>[] = [];
-  batches.forEach((b, i) => {
-    const s: Record<string, number> = {};
-    for (const [k, v] of Object.entries(b)) {
-      if (v instanceof mx.Array) arrays[`${i}.${k}`] = v;
-      else if (typeof v === 'number') s[k] = v;
-    }
-    scalars.push(s);
-  });
-  saveSync(path, arrays, { metadata: { batches: JSON.stringify(scalars) } });
-}
-
-function loadBuffer(path: string): Record<string, unknown>[] {
-  const { arrays, metadata } = loadSync(path);
-  let scalars: Record<string, number>[];
-  try {
-    scalars = checkBufferLayout(path, arrays, metadata.batches);
-  } catch (e) {
-    mx.dispose(arrays);
-    throw e;
-  }
-  return scalars.map((s, i) => {
-    const b: Record<string, unknown> = { ...s, oldLogprobs: null, refLogprobs: null };
-    for (const [k, v] of Object.entries(arrays)) {
-      const dot = k.indexOf('.');
-      if (Number(k.slice(0, dot)) !== i) continue;
-      const field = k.slice(dot + 1);
-      // Names come from the file: one that would set `b`'s prototype is an error, not a silent drop.
-      if (field === '__proto__' || field === 'constructor' || field === 'prototype')
-        throw new Error(`${path}: rollout buffer entry '${k}' uses a reserved name`);
-      b[field] = mx.keep(v);
-    }
-    return b;
-  });
-}
-
-/**
- * The router load-balancing loss a trainer applies (TRL's rule): the coefficient is the config's
- * `routerAuxLossCoef`, or the model config's when null (transformers' Qwen3-MoE default 0.001);
- * null when it is 0 or the model has no router. A non-zero coefficient with a model that has no
- * router is an error.
- */
-export function resolveRouterLoss(
-  model: unknown,
-  routerAuxLossCoef: number | null,
-  trainer: string,
-): (RouterLossSettings & { coef: number }) | null {
-  const router = routerLossSettings(model as Parameters<typeof routerLossSettings>[0]);
-  if (routerAuxLossCoef !== null && routerAuxLossCoef !== 0 && router === null) {
-    throw new TypeError(
-      `${trainer}: routerAuxLossCoef is set to ${routerAuxLossCoef} but the model is not a Mixture-of-Experts model that returns its router logits, so there is no auxiliary loss to weight.`,
-    );
-  }
-  const coef = routerAuxLossCoef ?? router?.routerAuxLossCoef ?? 0;
-  return router !== null && coef !== 0 ? { ...router, coef } : null;
-}
+const nonNull = (key: string, v: unknown): Record<string, unknown> => (v === null || v === undefined ? {} : { [key]: v });

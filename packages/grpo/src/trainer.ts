@@ -15,6 +15,7 @@ import { type AdvantageResult, computeAdvantages } from './advantages.js';
 import { type GRPOConfig, GRPOConfigError, type GRPOConfigInput, grpoConfigWarnings, parseGRPOConfig } from './config.js';
 import { DataParallel, DataParallelError, type DistributedOption, resolveGroup } from './data-parallel.js';
 import { GenerationBatchSampler, PromptDataset, seededPermutation } from './dataset.js';
+import { deriveSeed } from './derive-seed.js';
 import { EntropyController } from './entropy-control.js';
 import { addLoRAAdapters } from './lora.js';
 import { grpoLoss } from './losses.js';
@@ -24,16 +25,9 @@ import { type RewardFunction, rewardFunctionNames, runRewardFunctions } from './
 import { generateRollouts, type PolicyModel, type Prompt, type Rollouts, rolloutTensors, tokenizePrompts } from './rollouts.js';
 import { learningRateAt } from './schedule.js';
 import { type GRPOTool, toolSchemas, toolTable } from './tools.js';
-import {
-  deriveSeed,
-  headRowsPerChunk,
-  paddingTokenId,
-  resolveRouterLoss,
-  type TrainableModel,
-  TrainerCore,
-  trainBatchLogprobs,
-  trainBatchLogprobsFromHidden,
-} from './train-core.js';
+import { TrainerCore } from './train-core.js';
+import { headRowsPerChunk, trainBatchLogprobs, trainBatchLogprobsFromHidden } from './train-logprobs.js';
+import { paddingTokenId, resolveRouterLoss, type TrainableModel } from './trainable-model.js';
 
 /** Prompt records (a `prompt` column plus any others), a JSONL file, or a `PromptDataset`. */
 export type DatasetInput = PromptDataset | readonly Record<string, unknown>[] | string;
