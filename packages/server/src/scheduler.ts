@@ -21,14 +21,16 @@
  * token before their next mask exists, so while one is in the batch, step n is read first.
  * Joining prompts are prefilled behind the step in flight too (not after reading it), and with
  * the evaluation thread (a GPU) not waited for: the next step is queued behind the prefill.
+ * (Those prefills, and which waiting prompts share one, are `prefill.ts`'s.)
  */
 
-import { BatchKVCache, type KVCache } from '@mlxn/cache';
+import type { BatchKVCache } from '@mlxn/cache';
 import * as mx from '@mlxn/core';
 import { forgetScheduled, readScheduled, type ScheduledRead, scheduleEval, scheduleForRead, useEvalThread } from '@mlxn/core/internal';
 import type { StreamingDetokenizer } from '@mlxn/io';
 import { type FinishReason, type GenerationModel, StopStrings } from '@mlxn/models-qwen3';
 import { checkTokenId } from '@mlxn/sampling';
+import { continuePrefix, prefillRows, similarLengths } from './prefill.js';
 import { PrefixCache } from './prefix-cache.js';
 import {
   type PhaseTimes,
@@ -70,29 +72,6 @@ interface QueuedStep {
 }
 
 const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/**
- * Rows split into groups whose padded prefill (rows × longest prompt) costs at most a quarter
- * more than their real tokens, longest first (the scheduler takes the last: the shortest).
- */
-export function similarLengths<T extends { prompt: readonly number[] }>(rows: readonly T[]): T[][] {
-  const sorted = [...rows].sort((a, b) => b.prompt.length - a.prompt.length);
-  const groups: T[][] = [];
-  let group: T[] = [];
-  let real = 0;
-  for (const row of sorted) {
-    const n = row.prompt.length;
-    if (group.length > 0 && (group.length + 1) * group[0].prompt.length > 1.25 * (real + n)) {
-      groups.push(group);
-      group = [];
-      real = 0;
-    }
-    group.push(row);
-    real += n;
-  }
-  if (group.length > 0) groups.push(group);
-  return groups;
-}
 
 export class Scheduler {
   readonly #model: GenerationModel;
@@ -339,9 +318,9 @@ export class Scheduler {
       if (hitRow !== undefined) {
         const hit = cache?.lookup(hitRow.prompt);
         if (!hit) throw new Error('the prefix cache no longer holds the prefix it matched a moment ago');
-        caches = await this.#timedAsync('prefill', () => this.#continuePrefix(hitRow, hit.length, hit.caches));
+        caches = await this.#timedAsync('prefill', () => continuePrefix(this.#model, hitRow, hit.length, hit.caches, this.#prefillStep));
       } else {
-        caches = await this.#timedAsync('prefill', () => this.#prefill(rows));
+        caches = await this.#timedAsync('prefill', () => prefillRows(this.#model, rows, this.#numLayers, this.#prefillStep));
       }
     } catch (e) {
       this.#fail(rows, e instanceof Error ? e : new Error(String(e)));
@@ -384,74 +363,6 @@ export class Scheduler {
     const { caches } = this.#batch();
     const end = caches[0].idx + Math.max(...this.#active.map((r) => r.maxTokens - r.completion)) + 1;
     if (end <= 2 ** 30) for (const c of caches) c.reserve(end);
-  }
-
-  /** Prefills `rows` together (left-padded, all but each prompt's last token). */
-  async #prefill(rows: readonly Row[]): Promise<BatchKVCache[]> {
-    const lens = rows.map((r) => r.prompt.length - 1);
-    const width = Math.max(...lens);
-    const caches = Array.from({ length: this.#numLayers }, () => new BatchKVCache({ leftPadding: lens.map((l) => width - l) }));
-    try {
-      for (let start = 0; start < width; start += this.#prefillStep) {
-        const stop = Math.min(width, start + this.#prefillStep);
-        const block = rows.map((r, i) => new Array<number>(width - lens[i]).fill(0).concat(r.prompt.slice(0, -1)).slice(start, stop));
-        const states = mx.tidy(() => {
-          // Only the caches are computed; the unused logits are dropped before evaluation.
-          this.#model.forward(mx.array(block, 'int32'), { cache: caches, prefill: true }).dispose();
-          return caches.flatMap((c) => c.state.filter((s): s is mx.Array => s instanceof mx.Array));
-        });
-        await this.#evaluatePrefill(states);
-        // Clients that left during a long prefill stop it.
-        if (rows.every((r) => r.request.signal?.aborted)) break;
-      }
-      return caches;
-    } catch (e) {
-      for (const c of caches) c.dispose();
-      throw e;
-    }
-  }
-
-  /**
-   * Evaluates a prefill chunk's cache states (fresh handles, views of the caches' buffers, which
-   * are released here). With the evaluation thread (a GPU) the chunk is queued behind the step
-   * in flight and not waited for: the rows join and the next step, built on the caches' lazy
-   * states, is queued behind the prefill, so the device goes from the step to the prefill to
-   * the next step without waiting for this thread (waiting left it idle while this thread built
-   * the next step, at every join). A prefill that fails on the device then fails that step's
-   * read, and with it the batch, as any failed step does. Without it (a CPU, where a prefill
-   * takes seconds) the loop awaits the chunk, so the event loop serves requests meanwhile.
-   */
-  async #evaluatePrefill(states: mx.Array[]): Promise<void> {
-    try {
-      if (useEvalThread()) {
-        scheduleEval(states, true);
-      } else {
-        await mx.asyncEval(states);
-        mx.clearCache();
-      }
-    } finally {
-      mx.dispose(states);
-    }
-  }
-
-  /** Continues a cached prefix of `length` tokens: prefills the rest of the prompt but its last token. */
-  async #continuePrefix(row: Row, length: number, kv: KVCache[]): Promise<BatchKVCache[]> {
-    try {
-      const rest = row.prompt.slice(length, -1);
-      for (let start = 0; start < rest.length; start += this.#prefillStep) {
-        const chunk = rest.slice(start, start + this.#prefillStep);
-        const states = mx.tidy(() => {
-          this.#model.forward(mx.array([chunk], 'int32'), { cache: kv, prefill: true }).dispose();
-          return kv.flatMap((c) => c.state.filter((s): s is mx.Array => s instanceof mx.Array));
-        });
-        await this.#evaluatePrefill(states);
-        if (row.request.signal?.aborted) break;
-      }
-      row.cached = length;
-      return mx.tidy(() => kv.map((c) => BatchKVCache.merge([c])));
-    } finally {
-      for (const c of kv) c.dispose();
-    }
   }
 
   /** Keeps a copy of a finished row's keys and values in the prefix cache. */

@@ -123,7 +123,7 @@ describe('across requests', () => {
 
 describe('prefill groups', () => {
   it('prefills prompts of similar lengths together and keeps long ones from padding short ones', async () => {
-    const { similarLengths } = await import('../src/scheduler.js');
+    const { similarLengths } = await import('../src/prefill.js');
     const rows = [5, 2048, 40, 2000, 38, 36].map((n) => ({ prompt: new Array<number>(n).fill(1) }));
     const groups = similarLengths(rows).map((g) => g.map((r) => r.prompt.length));
     expect(groups).toEqual([[2048, 2000], [40, 38, 36], [5]]);
