@@ -6,12 +6,13 @@
 //!   calls (`<tool_call>` JSON), whole or incrementally as tokens stream in.
 //! - [`forward`] (with [`forward_desc`]): the network's forward pass built in one native call
 //!   from a flat description written by `native-forward.ts`, so a decode step costs one call
-//!   from JS instead of one per op.
+//!   from JS instead of one per op. `forward_ops` holds the ops its layers are built from.
 //! - [`fused_kernels`]: the forward's fused CUDA kernels for generation (on by default on
 //!   CUDA, `MLXN_FUSED_KERNELS`), and the layout of blocks they need.
 pub mod checkpoint_keys;
 pub mod forward;
 pub mod forward_desc;
+mod forward_ops;
 pub mod fused_kernels;
 pub mod reply;
 
