@@ -39,6 +39,9 @@ export { deriveSeed } from './derive-seed.js';
 export type { EntropyControlConfig, EntropyControlState } from './entropy-control.js';
 export { EntropyController } from './entropy-control.js';
 export { Float32StateAdam } from './float32-adam.js';
+export type { RewardsPerFunc, TrainBatch } from './generation-batch.js';
+export type { DatasetInput, GRPOPolicy, GRPOTrainerOptions, RewardTrainerState } from './grpo-trainer-options.js';
+export { withAdaptersDisabled } from './lora.js';
 export type { ClipRatioMetrics, EntropyWindowStats, GRPOLossInputs, GRPOLossMetrics, GRPOLossResult, LossConfig } from './losses.js';
 export { DEFAULT_LOSS_CONFIG, grpoLoss, highEntropyMask, lossMetricsToNumbers, offPolicyMask, vespoGammaWeights } from './losses.js';
 export type { LogRecord, OnLog } from './metrics.js';
@@ -58,14 +61,6 @@ export { runToolCalls, toolSchemas, toolSuffixIds, toolTable } from './tools.js'
 export type { CoreConfig, LoopState, StepResult } from './train-core.js';
 export { trainBatchLogprobs } from './train-logprobs.js';
 export type { TrainableModel } from './trainable-model.js';
-export type {
-  DatasetInput,
-  GRPOPolicy,
-  GRPOTrainerOptions,
-  RewardsPerFunc,
-  RewardTrainerState,
-  TrainBatch,
-  TrainResult,
-} from './trainer.js';
-export { GRPOTrainer, withAdaptersDisabled } from './trainer.js';
+export type { TrainResult } from './trainer.js';
+export { GRPOTrainer } from './trainer.js';
 export { TRAINER_FOLDER } from './trainer-checkpoint.js';

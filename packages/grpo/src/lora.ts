@@ -1,5 +1,9 @@
+/**
+ * LoRA for the trainers: attaching a config's adapters to a model, and switching them off for
+ * a call (the base model, the GRPO trainer's default KL reference).
+ */
 import * as mx from '@mlxn/core';
-import { linearToLoRALayers, type Module } from '@mlxn/nn';
+import { LoRALinear, linearToLoRALayers, type Module } from '@mlxn/nn';
 import type { LoRAConfig } from './config.js';
 import { deriveSeed } from './derive-seed.js';
 
@@ -13,4 +17,22 @@ export function addLoRAAdapters(model: Module, lora: LoRAConfig, seed: number): 
   const key = mx.random.key(deriveSeed(seed ^ 0x1b873593, 0));
   linearToLoRALayers(model, { rank: lora.rank, scale: lora.scale, dropout: lora.dropout, targets: lora.targetModules, key });
   key.dispose();
+}
+
+/**
+ * Runs `fn` with every LoRA adapter's update switched off (the base model), as PEFT's
+ * `disable_adapter()`: the adapters' `loraB` are set to zero for the call and put back after.
+ */
+export function withAdaptersDisabled<T>(model: Module, fn: () => T): T {
+  const adapters = model.modules().filter((m): m is LoRALinear => m instanceof LoRALinear);
+  const saved = adapters.map((a) => a.loraB);
+  for (const a of adapters) a.loraB = mx.zerosLike(a.loraB);
+  try {
+    return fn();
+  } finally {
+    adapters.forEach((a, i) => {
+      a.loraB.dispose();
+      a.loraB = saved[i];
+    });
+  }
 }
