@@ -2,9 +2,9 @@
 // (its own module state over the one native runtime), a native binary of another version, and
 // a missing binary. Each case runs in a child process with a copy of the package in a temp dir.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const packageRoot = join(__dirname, '..');
@@ -26,6 +26,13 @@ function copyPackage(options: { version?: string; native: boolean }): string {
   delete json.optionalDependencies; // nothing to resolve from the temp dir
   writeFileSync(join(dir, 'package.json'), JSON.stringify(json, null, 2));
   if (options.native) symlinkSync(join(packageRoot, 'native'), join(dir, 'native'), 'dir');
+  // The package's own dependencies, as an install would put them beside it (not its optional
+  // native packages: where the binary comes from is what these tests choose).
+  for (const dep of Object.keys((json.dependencies ?? {}) as Record<string, string>)) {
+    const link = join(dir, 'node_modules', dep);
+    mkdirSync(dirname(link), { recursive: true });
+    symlinkSync(join(packageRoot, 'node_modules', dep), link, 'dir');
+  }
   return dir;
 }
 
