@@ -34,7 +34,12 @@ export class KVBuffers {
   #values: mx.Array | null = null;
   #reserved = 0;
 
-  constructor(readonly cls: string) {}
+  /** Names the write in errors; built once, as `write` runs per layer per token. */
+  readonly #writeWhat: string;
+
+  constructor(readonly cls: string) {
+    this.#writeWhat = `${cls}.updateAndFetch`;
+  }
 
   /** The key buffer (owned here; do not dispose), `null` before the first write. */
   get keys(): mx.Array | null {
@@ -57,9 +62,8 @@ export class KVBuffers {
 
   /** Writes `keys` and `values` (checked already by `checkKV`) at position `at`, growing first if needed. */
   write(keys: mx.Array, values: mx.Array, at: number): void {
-    const what = `${this.cls}.updateAndFetch`;
-    checkAgainst(this.#keys, keys, what);
-    checkAgainst(this.#values, values, what);
+    checkAgainst(this.#keys, keys, this.#writeWhat);
+    checkAgainst(this.#values, values, this.#writeWhat);
     this.#keys = own(this.#keys, writeGrowing(this.#keys, keys, at, this.#reserved));
     this.#values = own(this.#values, writeGrowing(this.#values, values, at, this.#reserved));
   }
